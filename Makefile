@@ -1,0 +1,41 @@
+# Thin wrapper over CMake so the README quick start is two commands.
+BUILD    ?= build
+JOBS     ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE_FLAGS ?=
+
+.PHONY: all deps build test run asan fuzz bench format clean
+
+all: build
+
+deps:
+	@scripts/install-deps
+
+$(BUILD)/CMakeCache.txt:
+	cmake -S . -B $(BUILD) $(CMAKE_FLAGS)
+
+build: deps $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS)
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# Until the daemon and TUI exist, `make run` builds and runs the proto
+# self-check tool (see README).
+run: build
+	$(BUILD)/proto/chapar-proto-selftest
+
+asan:
+	$(MAKE) test BUILD=build-asan CMAKE_FLAGS="-DCHP_SANITIZE=address,undefined -DCMAKE_BUILD_TYPE=Debug"
+
+fuzz: deps
+	cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCHP_FUZZ=ON -DCHP_BENCH=OFF
+	cmake --build build-fuzz -j $(JOBS)
+
+bench: build
+	$(BUILD)/bench/bench-proto
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build build-asan build-fuzz

@@ -1,0 +1,224 @@
+/* keys.c - contact, epoch, intro and room key schedules. */
+#include "keys.h"
+
+#include "crypto.h"
+#include "cursor.h"
+#include "envelope.h"
+
+#include <assert.h>
+#include <string.h>
+
+#define KDF_MAX_INPUT 256
+static const uint8_t zero_key[32];
+
+uint64_t chp_epoch_of(uint64_t unix_time)
+{
+    return unix_time / CHP_EPOCH_SECONDS;
+}
+
+void chp_kdf(uint8_t *out, size_t outlen, const uint8_t key[32], const char *label,
+             const void *data, size_t len)
+{
+    uint8_t msg[KDF_MAX_INPUT];
+    size_t ll = strlen(label);
+    assert(ll + 1 + len <= sizeof msg);
+    memcpy(msg, label, ll);
+    msg[ll] = 0;
+    if (len)
+        memcpy(msg + ll + 1, data, len);
+    chp_hash(out, outlen, msg, ll + 1 + len, key, 32);
+    chp_memzero(msg, sizeof msg);
+}
+
+int chp_ks_root(const uint8_t my_eph_sk[32], const uint8_t my_eph_pk[32],
+                const uint8_t their_eph_pk[32], const uint8_t my_id[32], const uint8_t their_id[32],
+                uint8_t root[32])
+{
+    uint8_t dh[32], ctx[128];
+    int rc = chp_x25519(dh, my_eph_sk, their_eph_pk);
+    if (rc != CHP_OK)
+        return rc;
+    /* Order the (identity, ephemeral) pairs so both sides hash the same. */
+    int c = memcmp(my_id, their_id, 32);
+    int mine_first = c < 0 || (c == 0 && memcmp(my_eph_pk, their_eph_pk, 32) <= 0);
+    const uint8_t *id_a = mine_first ? my_id : their_id, *id_b = mine_first ? their_id : my_id;
+    const uint8_t *e_a = mine_first ? my_eph_pk : their_eph_pk;
+    const uint8_t *e_b = mine_first ? their_eph_pk : my_eph_pk;
+    memcpy(ctx, id_a, 32);
+    memcpy(ctx + 32, id_b, 32);
+    memcpy(ctx + 64, e_a, 32);
+    memcpy(ctx + 96, e_b, 32);
+    chp_kdf(root, 32, dh, "chapar-root-v1", ctx, sizeof ctx);
+    chp_memzero(dh, sizeof dh);
+    return CHP_OK;
+}
+
+void chp_ks_epoch_first(const uint8_t root[32], uint8_t epoch_key[32])
+{
+    chp_kdf(epoch_key, 32, root, "chapar-epoch-first-v1", NULL, 0);
+}
+
+void chp_ks_epoch_next(const uint8_t epoch_key[32], uint8_t next[32])
+{
+    uint8_t tmp[32]; /* next may alias epoch_key */
+    chp_kdf(tmp, 32, epoch_key, "chapar-epoch-next-v1", NULL, 0);
+    memcpy(next, tmp, 32);
+    chp_memzero(tmp, sizeof tmp);
+}
+
+void chp_ks_msg_key(const uint8_t epoch_key[32], const uint8_t sender_id[32], uint8_t key[32])
+{
+    chp_kdf(key, 32, epoch_key, "chapar-msg-key-v1", sender_id, 32);
+}
+
+void chp_ks_tag(const uint8_t epoch_key[32], const uint8_t recipient_id[32], uint32_t seq,
+                uint8_t tag[16])
+{
+    uint8_t d[36];
+    memcpy(d, recipient_id, 32);
+    chp_put_be32(d + 32, seq);
+    chp_kdf(tag, 16, epoch_key, "chapar-tag-v1", d, sizeof d);
+}
+
+void chp_ks_intro_tag(const uint8_t recipient_id[32], uint64_t epoch, uint8_t tag[16])
+{
+    uint8_t e[8];
+    chp_put_be64(e, epoch);
+    chp_kdf(tag, 16, recipient_id, "chapar-intro-tag-v1", e, sizeof e);
+}
+
+static void intro_key(const uint8_t dh[32], const uint8_t eph_pk[32],
+                      const uint8_t recipient_id[32], uint8_t key[32])
+{
+    uint8_t d[64];
+    memcpy(d, eph_pk, 32);
+    memcpy(d + 32, recipient_id, 32);
+    chp_kdf(key, 32, dh, "chapar-intro-key-v1", d, sizeof d);
+}
+
+int chp_ks_intro_key_send(const uint8_t eph_sk[32], const uint8_t eph_pk[32],
+                          const uint8_t recipient_id[32], uint8_t key[32])
+{
+    uint8_t xpk[32], dh[32];
+    int rc = chp_ed_pk_to_x(recipient_id, xpk);
+    if (rc != CHP_OK)
+        return rc;
+    rc = chp_x25519(dh, eph_sk, xpk);
+    if (rc != CHP_OK)
+        return rc;
+    intro_key(dh, eph_pk, recipient_id, key);
+    chp_memzero(dh, sizeof dh);
+    return CHP_OK;
+}
+
+int chp_ks_intro_key_recv(const chp_identity *me, const uint8_t eph_pk[32], uint8_t key[32])
+{
+    uint8_t dh[32];
+    int rc = chp_identity_dh(me, eph_pk, dh);
+    if (rc != CHP_OK)
+        return rc;
+    intro_key(dh, eph_pk, chp_identity_pk(me), key);
+    chp_memzero(dh, sizeof dh);
+    return CHP_OK;
+}
+
+int chp_utf8_valid(const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < len) {
+        unsigned c = p[i];
+        size_t n;
+        uint32_t cp;
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if (c >= 0xc2 && c <= 0xdf) {
+            n = 1;
+            cp = c & 0x1f;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            n = 2;
+            cp = c & 0x0f;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            n = 3;
+            cp = c & 0x07;
+        } else {
+            return 0;
+        }
+        if (len - i <= n)
+            return 0;
+        for (size_t k = 1; k <= n; k++) {
+            if ((p[i + k] & 0xc0) != 0x80)
+                return 0;
+            cp = (cp << 6) | (p[i + k] & 0x3f);
+        }
+        /* Overlong forms, surrogates and code points past U+10FFFF. */
+        if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
+            (cp >= 0xd800 && cp <= 0xdfff))
+            return 0;
+        i += n + 1;
+    }
+    return 1;
+}
+
+int chp_room_canon(const char *name, size_t len, char *canon, size_t *canon_len)
+{
+    assert((name || len == 0) && canon && canon_len);
+    if (len < 2 || len > CHP_ROOM_NAME_MAX || name[0] != '#')
+        return CHP_E_ROOM_NAME;
+    if (!chp_utf8_valid(name, len))
+        return CHP_E_UTF8;
+    canon[0] = '#';
+    for (size_t i = 1; i < len; i++) {
+        unsigned char c = (unsigned char)name[i];
+        if (c <= 0x20 || c == 0x7f || c == '#')
+            return CHP_E_ROOM_NAME;
+        canon[i] = (char)(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+    }
+    canon[len] = '\0';
+    *canon_len = len;
+    return CHP_OK;
+}
+
+int chp_ks_room_public(const char *name, size_t len, uint8_t room_key[32])
+{
+    char canon[CHP_ROOM_NAME_MAX + 1];
+    size_t cl;
+    int rc = chp_room_canon(name, len, canon, &cl);
+    if (rc != CHP_OK)
+        return rc;
+    chp_kdf(room_key, 32, zero_key, "chapar-room-public-v1", canon, cl);
+    return CHP_OK;
+}
+
+int chp_ks_room_passphrase(const char *name, size_t len, const char *pass, size_t passlen,
+                           uint8_t room_key[32])
+{
+    char canon[CHP_ROOM_NAME_MAX + 1];
+    size_t cl;
+    uint8_t salt[16], stretched[32];
+    int rc = chp_room_canon(name, len, canon, &cl);
+    if (rc != CHP_OK)
+        return rc;
+    chp_kdf(salt, sizeof salt, zero_key, "chapar-room-salt-v1", canon, cl);
+    rc = chp_pwhash(stretched, sizeof stretched, pass, passlen, salt, CHP_ROOM_PWHASH_OPS,
+                    CHP_ROOM_PWHASH_MEM);
+    if (rc == CHP_OK)
+        chp_kdf(room_key, 32, stretched, "chapar-room-pass-v1", canon, cl);
+    chp_memzero(stretched, sizeof stretched);
+    return rc;
+}
+
+void chp_ks_room_tag(const uint8_t room_key[32], uint64_t epoch, uint8_t tag[16])
+{
+    uint8_t e[8];
+    chp_put_be64(e, epoch);
+    chp_kdf(tag, 16, room_key, "chapar-room-tag-v1", e, sizeof e);
+}
+
+void chp_ks_room_msg_key(const uint8_t room_key[32], uint64_t epoch, uint8_t key[32])
+{
+    uint8_t e[8];
+    chp_put_be64(e, epoch);
+    chp_kdf(key, 32, room_key, "chapar-room-msg-v1", e, sizeof e);
+}

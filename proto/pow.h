@@ -1,0 +1,27 @@
+/* pow.h - proof of work that bounds how much a peer can make every relay
+ * store: cost grows with envelope size and lifetime (Bitmessage's formula),
+ * verification is one small hash over the envelope's prefix hash. */
+#ifndef CHP_POW_H
+#define CHP_POW_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Network parameters; every node must use the same ones (PROTOCOL.md). */
+#define CHP_POW_NTPB_DEFAULT 16    /* nonce trials per byte */
+#define CHP_POW_EXTRA_BYTES  1000u /* fixed cost added to every length */
+
+/* Highest trial value accepted for an envelope of len bytes living ttl
+ * seconds: floor((2^64-1) / d), d = ntpb * (w + floor(ttl * w / 65536)),
+ * w = len + CHP_POW_EXTRA_BYTES. Saturates d instead of overflowing. */
+uint64_t chp_pow_target(size_t len, uint64_t ttl, uint32_t ntpb);
+
+/* Trial value: the first 8 bytes, big-endian, of
+ * BLAKE2b-256(nonce as 8 big-endian bytes || initial). */
+uint64_t chp_pow_trial(const uint8_t initial[32], uint64_t nonce);
+
+/* The smallest nonce >= start whose trial is <= target. Always terminates for
+ * target >= 1 in practice (expected 2^64/target trials). */
+uint64_t chp_pow_solve(const uint8_t initial[32], uint64_t target, uint64_t start);
+
+#endif
