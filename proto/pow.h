@@ -8,7 +8,7 @@
 #include <stdint.h>
 
 /* Network parameters; every node must use the same ones (PROTOCOL.md). */
-#define CHP_POW_NTPB_DEFAULT 16    /* nonce trials per byte */
+#define CHP_POW_NTPB_DEFAULT 32    /* nonce trials per byte */
 #define CHP_POW_EXTRA_BYTES  1000u /* fixed cost added to every length */
 
 /* Highest trial value accepted for an envelope of len bytes living ttl

@@ -178,7 +178,7 @@ def main(path):
     hdr, ct, nonce = env[:65], env[65:-8], struct.unpack(">Q", env[-8:])[0]
     version, created, expiry = hdr[0], *struct.unpack(">QQ", hdr[1:17])
     assert version == 1 and len(env) - 89 in (256, 1024, 4096, 16384)
-    assert pow_trial(b2b(env[:-8]), nonce) <= pow_target(len(env), expiry - created, 16)
+    assert pow_trial(b2b(env[:-8]), nonce) <= pow_target(len(env), expiry - created, 32)
     pt = xchacha_decrypt(vec["envelope.key"], b2b(hdr, 24, b"chapar-env-nonce-v1"), ct, hdr)
     sender, sig, ctype = pt[:32], pt[32:96], pt[96]
     plen = struct.unpack(">I", pt[97:101])[0]
