@@ -55,6 +55,11 @@ void chp_hash_prefix_and_full(const uint8_t *buf, size_t len, size_t tail, uint8
     crypto_generichash_final(&st, full_hash, 32);
 }
 
+void chp_sha256(uint8_t out[32], const void *in, size_t len)
+{
+    crypto_hash_sha256(out, in, len);
+}
+
 void chp_sign_seed_keypair(const uint8_t seed[32], uint8_t pk[32], uint8_t sk[64])
 {
     crypto_sign_seed_keypair(pk, sk, seed);

@@ -39,6 +39,9 @@ void chp_hash(uint8_t *out, size_t outlen, const void *in, size_t inlen, const v
 void chp_hash_prefix_and_full(const uint8_t *buf, size_t len, size_t tail, uint8_t prefix_hash[32],
                               uint8_t full_hash[32]);
 
+/* SHA-256 (only for Negentropy fingerprints, which the reference defines so). */
+void chp_sha256(uint8_t out[32], const void *in, size_t len);
+
 /* Ed25519. */
 void chp_sign_seed_keypair(const uint8_t seed[32], uint8_t pk[32], uint8_t sk[64]);
 void chp_sign(uint8_t sig[64], const void *msg, size_t len, const uint8_t sk[64]);

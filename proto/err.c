@@ -39,6 +39,14 @@ static const struct err_desc descs[] = {
     {CHP_E_DH, "CHP_E_DH", "key exchange produced a weak result"},
     {CHP_E_ROOM_NAME, "CHP_E_ROOM_NAME", "invalid room name"},
     {CHP_E_UTF8, "CHP_E_UTF8", "text is not valid UTF-8"},
+    {CHP_E_IO, "CHP_E_IO", "file system error"},
+    {CHP_E_STORE, "CHP_E_STORE", "store (LMDB) error"},
+    {CHP_E_STORE_SCHEMA, "CHP_E_STORE_SCHEMA", "store has an unsupported schema version"},
+    {CHP_E_STORE_FULL, "CHP_E_STORE_FULL", "store full (quota or disk): envelope refused"},
+    {CHP_E_DUP, "CHP_E_DUP", "already stored"},
+    {CHP_E_NOT_FOUND, "CHP_E_NOT_FOUND", "not found"},
+    {CHP_E_LOCKED, "CHP_E_LOCKED", "store is locked (no storage key)"},
+    {CHP_E_CORRUPT, "CHP_E_CORRUPT", "stored record failed its integrity check"},
 };
 
 static const struct err_desc *find(int err)

@@ -63,6 +63,13 @@ const uint8_t *chp_identity_xpk(const chp_identity *id)
     return id->xpk;
 }
 
+void chp_identity_storage_key(const chp_identity *id, uint8_t key[32])
+{
+    static const char label[] = "chapar-storage-key-v1"; /* KDF label incl. its 0x00 */
+    assert(id && key);
+    chp_hash(key, 32, label, sizeof label, id->seed, 32);
+}
+
 void chp_identity_sign(const chp_identity *id, const void *msg, size_t len, uint8_t sig[64])
 {
     assert(id && sig);

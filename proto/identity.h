@@ -38,6 +38,11 @@ void chp_identity_destroy(chp_identity **idp);
 const uint8_t *chp_identity_pk(const chp_identity *id);
 const uint8_t *chp_identity_xpk(const chp_identity *id);
 
+/* The key that encrypts this user's local tables at rest (contacts,
+ * history, outbox...): KDF(seed, "chapar-storage-key-v1", ""), so it is
+ * unlocked exactly when the identity is, and gone when the identity is. */
+void chp_identity_storage_key(const chp_identity *id, uint8_t key[32]);
+
 /* Ed25519 signature over msg. */
 void chp_identity_sign(const chp_identity *id, const void *msg, size_t len, uint8_t sig[64]);
 /* X25519(identity's secret, their_xpk); CHP_E_DH on a low-order point. */

@@ -1,0 +1,906 @@
+/* store.c - LMDB store-and-forward queue and encrypted local tables. */
+#include "store.h"
+
+#include "crypto.h"
+#include "cursor.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <lmdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define ENV_META  29 /* created 8, expiry 8, received 8, link 4, flags 1 */
+#define IDX_KEY   40 /* u64 time || id */
+#define MAP_MIN   (64ull << 20)
+#define LOCAL_KEY 17 /* table u8 || keyed hash 16 */
+#define FLAG_OWN  1
+
+struct chp_store {
+    MDB_env *env;
+    MDB_dbi meta, envs, by_created, by_expiry, local;
+    MDB_txn *rtxn; /* reusable read transaction (reset between uses) */
+    char *dir;
+    uint64_t quota, map_max, map_size;
+    chp_store_stats st;
+    uint8_t *keys; /* guarded: index key 32 || encryption key 32, or NULL */
+    const chp_rng *rng;
+};
+
+static int lmdb_err(int rc)
+{
+    switch (rc) {
+    case 0:
+        return CHP_OK;
+    case MDB_NOTFOUND:
+        return CHP_E_NOT_FOUND;
+    case MDB_KEYEXIST:
+        return CHP_E_DUP;
+    case MDB_MAP_FULL:
+    case ENOSPC:
+        return CHP_E_STORE_FULL;
+    case MDB_CORRUPTED:
+    case MDB_PAGE_NOTFOUND:
+    case MDB_INVALID:
+        return CHP_E_CORRUPT;
+    case ENOMEM:
+        return CHP_E_NOMEM;
+    default:
+        return CHP_E_STORE;
+    }
+}
+
+static MDB_val val(const void *p, size_t n)
+{
+    MDB_val v = {n, (void *)p};
+    return v;
+}
+
+/* ---- meta counters ---- */
+
+static uint64_t meta_u64(MDB_txn *t, MDB_dbi dbi, const char *name)
+{
+    MDB_val k = val(name, strlen(name)), v;
+    if (mdb_get(t, dbi, &k, &v) != 0 || v.mv_size != 8)
+        return 0;
+    return chp_be64(v.mv_data);
+}
+
+static int meta_put_u64(MDB_txn *t, MDB_dbi dbi, const char *name, uint64_t x)
+{
+    uint8_t b[8];
+    chp_put_be64(b, x);
+    MDB_val k = val(name, strlen(name)), v = val(b, 8);
+    return mdb_put(t, dbi, &k, &v, 0);
+}
+
+/* ---- read transactions ---- */
+
+static int rbegin(chp_store *s, MDB_txn **t)
+{
+    int rc = s->rtxn ? mdb_txn_renew(s->rtxn) : mdb_txn_begin(s->env, NULL, MDB_RDONLY, &s->rtxn);
+    if (rc == MDB_MAP_RESIZED) {
+        /* Another process grew the map: adopt its size and retry. */
+        if (s->rtxn) {
+            mdb_txn_abort(s->rtxn);
+            s->rtxn = NULL;
+        }
+        mdb_env_set_mapsize(s->env, 0);
+        rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &s->rtxn);
+    }
+    if (rc) {
+        s->rtxn = NULL;
+        return lmdb_err(rc);
+    }
+    *t = s->rtxn;
+    return CHP_OK;
+}
+
+static void rend(chp_store *s)
+{
+    mdb_txn_reset(s->rtxn);
+}
+
+static void drop_reader(chp_store *s)
+{
+    if (s->rtxn) {
+        mdb_txn_abort(s->rtxn);
+        s->rtxn = NULL;
+    }
+}
+
+/* ---- open / close ---- */
+
+static int open_dbs(chp_store *s, uint32_t *found_schema)
+{
+    MDB_txn *t;
+    int rc = mdb_txn_begin(s->env, NULL, 0, &t);
+    if (rc)
+        return lmdb_err(rc);
+    if ((rc = mdb_dbi_open(t, "meta", MDB_CREATE, &s->meta)) ||
+        (rc = mdb_dbi_open(t, "envelopes", MDB_CREATE, &s->envs)) ||
+        (rc = mdb_dbi_open(t, "by_created", MDB_CREATE, &s->by_created)) ||
+        (rc = mdb_dbi_open(t, "by_expiry", MDB_CREATE, &s->by_expiry)) ||
+        (rc = mdb_dbi_open(t, "local", MDB_CREATE, &s->local)))
+        goto fail;
+    MDB_val k = val("schema", 6), v;
+    rc = mdb_get(t, s->meta, &k, &v);
+    if (rc == MDB_NOTFOUND) {
+        uint8_t b[4];
+        chp_put_be32(b, CHP_STORE_SCHEMA);
+        v = val(b, 4);
+        if ((rc = mdb_put(t, s->meta, &k, &v, 0)))
+            goto fail;
+    } else if (rc) {
+        goto fail;
+    } else {
+        uint32_t found = v.mv_size == 4 ? chp_be32(v.mv_data) : 0;
+        if (found_schema)
+            *found_schema = found;
+        if (found != CHP_STORE_SCHEMA) {
+            mdb_txn_abort(t);
+            return CHP_E_STORE_SCHEMA;
+        }
+    }
+    s->st.envelopes = meta_u64(t, s->meta, "count");
+    s->st.bytes = meta_u64(t, s->meta, "bytes");
+    s->st.own = meta_u64(t, s->meta, "own");
+    rc = mdb_txn_commit(t);
+    return lmdb_err(rc);
+fail:
+    mdb_txn_abort(t);
+    return lmdb_err(rc);
+}
+
+int chp_store_open(const char *dir, const chp_store_opts *opts, chp_store **out,
+                   uint32_t *found_schema)
+{
+    assert(dir && out);
+    *out = NULL;
+    if (found_schema)
+        *found_schema = CHP_STORE_SCHEMA;
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+        return CHP_E_IO;
+    chp_store *s = calloc(1, sizeof *s);
+    if (!s)
+        return CHP_E_NOMEM;
+    s->dir = strdup(dir);
+    s->rng = chp_rng_system();
+    s->quota = opts && opts->quota ? opts->quota : CHP_STORE_QUOTA_DEFAULT;
+    s->map_max = opts && opts->map_max ? opts->map_max : 2 * s->quota + MAP_MIN;
+    int rc = CHP_E_NOMEM;
+    if (!s->dir)
+        goto fail;
+    /* Start at the data file's size (or 64 MiB) and grow on demand. */
+    char path[4096];
+    struct stat sb;
+    snprintf(path, sizeof path, "%s/data.mdb", dir);
+    s->map_size = MAP_MIN;
+    if (stat(path, &sb) == 0 && (uint64_t)sb.st_size > s->map_size)
+        s->map_size = (uint64_t)sb.st_size;
+    if (s->map_size > s->map_max)
+        s->map_max = s->map_size;
+    unsigned flags = MDB_NOTLS | MDB_NORDAHEAD | (opts && opts->nosync ? MDB_NOSYNC : 0);
+    if ((rc = mdb_env_create(&s->env)) || (rc = mdb_env_set_maxdbs(s->env, 8)) ||
+        (rc = mdb_env_set_mapsize(s->env, (size_t)s->map_size)) ||
+        (rc = mdb_env_set_maxreaders(s->env, 126))) {
+        rc = lmdb_err(rc);
+        goto fail;
+    }
+    rc = mdb_env_open(s->env, dir, flags, 0600);
+    if (rc) {
+        rc = rc == ENOENT || rc == EACCES ? CHP_E_IO : lmdb_err(rc);
+        goto fail;
+    }
+    int dead = 0;
+    mdb_reader_check(s->env, &dead); /* slots of killed processes */
+    if ((rc = open_dbs(s, found_schema)) != CHP_OK)
+        goto fail;
+    *out = s;
+    return CHP_OK;
+fail:
+    chp_store_close(&s);
+    return rc;
+}
+
+void chp_store_close(chp_store **sp)
+{
+    if (!sp || !*sp)
+        return;
+    chp_store *s = *sp;
+    drop_reader(s);
+    if (s->env)
+        mdb_env_close(s->env);
+    if (s->keys)
+        chp_secure_free(s->keys);
+    free(s->dir);
+    free(s);
+    *sp = NULL;
+}
+
+/* ---- envelopes ---- */
+
+static void idx_key(uint8_t k[IDX_KEY], uint64_t t, const uint8_t id[32])
+{
+    chp_put_be64(k, t);
+    memcpy(k + 8, id, 32);
+}
+
+/* Deletes one envelope inside write txn t, keeping the counters. */
+static int del_in(chp_store *s, MDB_txn *t, const uint8_t id[32])
+{
+    MDB_val k = val(id, 32), v;
+    int rc = mdb_get(t, s->envs, &k, &v);
+    if (rc)
+        return rc;
+    if (v.mv_size < ENV_META)
+        return MDB_CORRUPTED;
+    const uint8_t *m = v.mv_data;
+    uint64_t created = chp_be64(m), expiry = chp_be64(m + 8);
+    int own = m[28] & FLAG_OWN;
+    size_t len = v.mv_size - ENV_META;
+    uint8_t ik[IDX_KEY];
+    idx_key(ik, created, id);
+    MDB_val kc = val(ik, IDX_KEY);
+    if ((rc = mdb_del(t, s->by_created, &kc, NULL)) && rc != MDB_NOTFOUND)
+        return rc;
+    idx_key(ik, expiry, id);
+    if ((rc = mdb_del(t, s->by_expiry, &kc, NULL)) && rc != MDB_NOTFOUND)
+        return rc;
+    if ((rc = mdb_del(t, s->envs, &k, NULL)))
+        return rc;
+    s->st.envelopes--;
+    s->st.bytes -= len;
+    if (own)
+        s->st.own--;
+    return 0;
+}
+
+/* Frees room for need more bytes by evicting foreign envelopes nearest
+ * expiry, but never one that lives longer than the newcomer (expiry). */
+static int evict_for(chp_store *s, MDB_txn *t, size_t need, uint64_t expiry, int *fits)
+{
+    *fits = s->st.bytes + need <= s->quota;
+    while (!*fits) {
+        MDB_cursor *c;
+        MDB_val k, v;
+        int rc = mdb_cursor_open(t, s->by_expiry, &c);
+        if (rc)
+            return rc;
+        uint8_t victim[32];
+        int found = 0;
+        for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+             rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+            if (k.mv_size != IDX_KEY || v.mv_size != 1)
+                continue;
+            if (((const uint8_t *)v.mv_data)[0] & FLAG_OWN)
+                continue;
+            if (chp_be64(k.mv_data) <= expiry) {
+                memcpy(victim, (const uint8_t *)k.mv_data + 8, 32);
+                found = 1;
+            }
+            break;
+        }
+        mdb_cursor_close(c);
+        if (rc && rc != MDB_NOTFOUND)
+            return rc;
+        if (!found)
+            return 0; /* nothing evictable: *fits stays 0 */
+        if ((rc = del_in(s, t, victim)))
+            return rc;
+        s->st.evicted++;
+        *fits = s->st.bytes + need <= s->quota;
+    }
+    return 0;
+}
+
+static int put_one(chp_store *s, MDB_txn *t, chp_store_item *it, int refuse_foreign)
+{
+    MDB_val k = val(it->id, 32), v;
+    if (mdb_get(t, s->envs, &k, &v) == 0) {
+        it->result = CHP_E_DUP;
+        return 0;
+    }
+    if (!it->own) {
+        int fits = 0, rc = refuse_foreign ? 0 : evict_for(s, t, it->len, it->expiry, &fits);
+        if (rc)
+            return rc;
+        if (!fits) {
+            it->result = CHP_E_STORE_FULL;
+            return 0;
+        }
+    }
+    v.mv_size = ENV_META + it->len;
+    int rc = mdb_put(t, s->envs, &k, &v, MDB_RESERVE | MDB_NOOVERWRITE);
+    if (rc)
+        return rc;
+    uint8_t *m = v.mv_data;
+    chp_put_be64(m, it->created);
+    chp_put_be64(m + 8, it->expiry);
+    chp_put_be64(m + 16, it->received);
+    chp_put_be32(m + 24, it->link);
+    m[28] = it->own ? FLAG_OWN : 0;
+    memcpy(m + ENV_META, it->env, it->len);
+    uint8_t ik[IDX_KEY], flag = m[28];
+    idx_key(ik, it->created, it->id);
+    MDB_val kc = val(ik, IDX_KEY), empty = val("", 0);
+    if ((rc = mdb_put(t, s->by_created, &kc, &empty, 0)))
+        return rc;
+    idx_key(ik, it->expiry, it->id);
+    MDB_val fv = val(&flag, 1);
+    if ((rc = mdb_put(t, s->by_expiry, &kc, &fv, 0)))
+        return rc;
+    s->st.envelopes++;
+    s->st.bytes += it->len;
+    if (it->own)
+        s->st.own++;
+    it->result = CHP_OK;
+    return 0;
+}
+
+/* One attempt at the whole batch. Counters are restored if it fails. */
+static int try_batch(chp_store *s, chp_store_item *items, size_t n, int refuse_foreign)
+{
+    chp_store_stats saved = s->st;
+    MDB_txn *t;
+    int rc = mdb_txn_begin(s->env, NULL, 0, &t);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = put_one(s, t, &items[i], refuse_foreign);
+    if (rc == 0 && (rc = meta_put_u64(t, s->meta, "count", s->st.envelopes)) == 0 &&
+        (rc = meta_put_u64(t, s->meta, "bytes", s->st.bytes)) == 0 &&
+        (rc = meta_put_u64(t, s->meta, "own", s->st.own)) == 0)
+        rc = mdb_txn_commit(t);
+    else
+        mdb_txn_abort(t);
+    if (rc)
+        s->st = saved;
+    return rc;
+}
+
+static int grow_map(chp_store *s)
+{
+    if (s->map_size >= s->map_max)
+        return 0;
+    uint64_t next = s->map_size * 2 < s->map_max ? s->map_size * 2 : s->map_max;
+    drop_reader(s);
+    if (mdb_env_set_mapsize(s->env, (size_t)next) != 0)
+        return 0;
+    s->map_size = next;
+    return 1;
+}
+
+int chp_store_put_batch(chp_store *s, chp_store_item *items, size_t n)
+{
+    assert(s && (items || n == 0));
+    for (size_t i = 0; i < n; i++) {
+        assert(items[i].env && items[i].id);
+        items[i].result = CHP_E_STORE;
+    }
+    if (n == 0)
+        return CHP_OK;
+    int refuse = 0, rc;
+    for (;;) {
+        rc = try_batch(s, items, n, refuse);
+        if (rc != MDB_MAP_FULL && rc != ENOSPC)
+            break;
+        if (rc == MDB_MAP_FULL && grow_map(s))
+            continue;
+        if (refuse)
+            break;  /* even the user's own envelopes do not fit */
+        refuse = 1; /* disk or map full: keep own traffic, refuse foreign */
+    }
+    if (rc) {
+        for (size_t i = 0; i < n; i++)
+            items[i].result = lmdb_err(rc);
+        return lmdb_err(rc);
+    }
+    s->st.full = refuse;
+    for (size_t i = 0; i < n; i++) {
+        if (items[i].result == CHP_OK)
+            s->st.accepted++;
+        else if (items[i].result == CHP_E_DUP)
+            s->st.duplicates++;
+        else if (items[i].result == CHP_E_STORE_FULL)
+            s->st.refused_full++;
+    }
+    return CHP_OK;
+}
+
+int chp_store_has(chp_store *s, const uint8_t id[32])
+{
+    assert(s && id);
+    MDB_txn *t;
+    int rc = rbegin(s, &t);
+    if (rc)
+        return rc;
+    MDB_val k = val(id, 32), v;
+    rc = mdb_get(t, s->envs, &k, &v);
+    rend(s);
+    return rc == 0 ? 1 : rc == MDB_NOTFOUND ? 0 : lmdb_err(rc);
+}
+
+int chp_store_get(chp_store *s, const uint8_t id[32], uint8_t *buf, size_t cap, size_t *len,
+                  chp_store_meta *meta)
+{
+    assert(s && id && (buf || cap == 0) && len);
+    MDB_txn *t;
+    int rc = rbegin(s, &t);
+    if (rc)
+        return rc;
+    MDB_val k = val(id, 32), v;
+    rc = mdb_get(t, s->envs, &k, &v);
+    if (rc) {
+        rc = lmdb_err(rc);
+        goto out;
+    }
+    if (v.mv_size < ENV_META) {
+        rc = CHP_E_CORRUPT;
+        goto out;
+    }
+    const uint8_t *m = v.mv_data;
+    *len = v.mv_size - ENV_META;
+    if (meta) {
+        meta->created = chp_be64(m);
+        meta->expiry = chp_be64(m + 8);
+        meta->received = chp_be64(m + 16);
+        meta->link = chp_be32(m + 24);
+        meta->own = m[28] & FLAG_OWN;
+    }
+    if (cap < *len) {
+        rc = CHP_E_OVERFLOW;
+        goto out;
+    }
+    memcpy(buf, m + ENV_META, *len);
+    rc = CHP_OK;
+out:
+    rend(s);
+    return rc;
+}
+
+/* Runs fn(s, t, ctx) in a write transaction with the counters saved. */
+static int write_txn(chp_store *s, int (*fn)(chp_store *, MDB_txn *, void *), void *ctx)
+{
+    chp_store_stats saved = s->st;
+    MDB_txn *t;
+    int rc = mdb_txn_begin(s->env, NULL, 0, &t);
+    if (rc)
+        return lmdb_err(rc);
+    rc = fn(s, t, ctx);
+    if (rc == 0 && (rc = meta_put_u64(t, s->meta, "count", s->st.envelopes)) == 0 &&
+        (rc = meta_put_u64(t, s->meta, "bytes", s->st.bytes)) == 0 &&
+        (rc = meta_put_u64(t, s->meta, "own", s->st.own)) == 0)
+        rc = mdb_txn_commit(t);
+    else
+        mdb_txn_abort(t);
+    if (rc)
+        s->st = saved;
+    return lmdb_err(rc);
+}
+
+static int del_fn(chp_store *s, MDB_txn *t, void *ctx)
+{
+    return del_in(s, t, ctx);
+}
+
+int chp_store_del(chp_store *s, const uint8_t id[32])
+{
+    assert(s && id);
+    return write_txn(s, del_fn, (void *)id);
+}
+
+struct sweep {
+    uint64_t now, removed;
+};
+
+static int sweep_fn(chp_store *s, MDB_txn *t, void *ctx)
+{
+    struct sweep *w = ctx;
+    for (;;) {
+        MDB_cursor *c;
+        MDB_val k, v;
+        int rc = mdb_cursor_open(t, s->by_expiry, &c);
+        if (rc)
+            return rc;
+        rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
+        uint8_t id[32];
+        int expired = rc == 0 && k.mv_size == IDX_KEY && chp_be64(k.mv_data) <= w->now;
+        if (expired)
+            memcpy(id, (const uint8_t *)k.mv_data + 8, 32);
+        mdb_cursor_close(c);
+        if (rc && rc != MDB_NOTFOUND)
+            return rc;
+        if (!expired)
+            return 0;
+        if ((rc = del_in(s, t, id)))
+            return rc;
+        w->removed++;
+    }
+}
+
+int chp_store_sweep(chp_store *s, uint64_t now, uint64_t *removed)
+{
+    assert(s);
+    struct sweep w = {now, 0};
+    int rc = write_txn(s, sweep_fn, &w);
+    if (rc == CHP_OK) {
+        s->st.expired += w.removed;
+        if (w.removed)
+            s->st.full = 0;
+    }
+    if (removed)
+        *removed = rc == CHP_OK ? w.removed : 0;
+    return rc;
+}
+
+/* ---- ranges ---- */
+
+chp_store_bound chp_store_bound_min(void)
+{
+    chp_store_bound b;
+    memset(&b, 0, sizeof b);
+    return b;
+}
+
+chp_store_bound chp_store_bound_max(void)
+{
+    chp_store_bound b;
+    memset(&b, 0, sizeof b);
+    b.created = UINT64_MAX;
+    return b;
+}
+
+int chp_store_range(chp_store *s, const chp_store_bound *lo, const chp_store_bound *hi,
+                    chp_store_range_fn fn, void *ctx)
+{
+    assert(s && lo && hi && fn);
+    uint8_t lk[IDX_KEY], hk[IDX_KEY];
+    idx_key(lk, lo->created, lo->id);
+    idx_key(hk, hi->created, hi->id);
+    MDB_txn *t;
+    MDB_cursor *c;
+    int rc = rbegin(s, &t);
+    if (rc)
+        return rc;
+    if ((rc = mdb_cursor_open(t, s->by_created, &c))) {
+        rend(s);
+        return lmdb_err(rc);
+    }
+    MDB_val k = val(lk, IDX_KEY), v;
+    int ret = 0;
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != IDX_KEY || memcmp(k.mv_data, hk, IDX_KEY) >= 0)
+            break;
+        const uint8_t *p = k.mv_data;
+        if ((ret = fn(ctx, chp_be64(p), p + 8)) != 0)
+            break;
+    }
+    mdb_cursor_close(c);
+    rend(s);
+    if (rc && rc != MDB_NOTFOUND)
+        return lmdb_err(rc);
+    return ret;
+}
+
+/* sum += id, both 256-bit little-endian. */
+static void add256(uint8_t sum[32], const uint8_t id[32])
+{
+    unsigned carry = 0;
+    for (int i = 0; i < 32; i++) {
+        unsigned x = (unsigned)sum[i] + id[i] + carry;
+        sum[i] = (uint8_t)x;
+        carry = x >> 8;
+    }
+}
+
+static void fp_finish(const uint8_t sum[32], uint64_t n, uint8_t fp[16])
+{
+    uint8_t buf[32 + 10], tmp[10], h[32];
+    size_t k = 0;
+    /* Negentropy varint: base-128, most significant group first, high bit
+     * set on all but the last byte. */
+    do {
+        tmp[k++] = (uint8_t)(n & 0x7f);
+        n >>= 7;
+    } while (n);
+    memcpy(buf, sum, 32);
+    for (size_t i = 0; i < k; i++)
+        buf[32 + i] = (uint8_t)(tmp[k - 1 - i] | (i + 1 < k ? 0x80 : 0));
+    chp_sha256(h, buf, 32 + k);
+    memcpy(fp, h, 16);
+}
+
+void chp_fingerprint_ids(const uint8_t (*ids)[32], size_t n, uint8_t fp[16])
+{
+    uint8_t sum[32] = {0};
+    for (size_t i = 0; i < n; i++)
+        add256(sum, ids[i]);
+    fp_finish(sum, n, fp);
+}
+
+struct fpacc {
+    uint8_t sum[32];
+    uint64_t n;
+};
+
+static int fp_fn(void *ctx, uint64_t created, const uint8_t id[32])
+{
+    (void)created;
+    struct fpacc *a = ctx;
+    add256(a->sum, id);
+    a->n++;
+    return 0;
+}
+
+int chp_store_fingerprint(chp_store *s, const chp_store_bound *lo, const chp_store_bound *hi,
+                          uint8_t fp[16], uint64_t *count)
+{
+    struct fpacc a;
+    memset(&a, 0, sizeof a);
+    int rc = chp_store_range(s, lo, hi, fp_fn, &a);
+    if (rc != CHP_OK)
+        return rc;
+    fp_finish(a.sum, a.n, fp);
+    if (count)
+        *count = a.n;
+    return CHP_OK;
+}
+
+void chp_store_stats_get(chp_store *s, chp_store_stats *out)
+{
+    assert(s && out);
+    *out = s->st;
+    out->quota = s->quota;
+    out->map_size = s->map_size;
+}
+
+/* ---- local tables ---- */
+
+static void sub_key(uint8_t out[32], const uint8_t key[32], const char *label)
+{
+    size_t ll = strlen(label) + 1; /* label and its 0x00, as chp_kdf */
+    chp_hash(out, 32, label, ll, key, 32);
+}
+
+static int unlock_fn(chp_store *s, MDB_txn *t, void *ctx)
+{
+    const uint8_t *check = ctx;
+    MDB_val k = val("keycheck", 8), v;
+    int rc = mdb_get(t, s->meta, &k, &v);
+    if (rc == MDB_NOTFOUND) {
+        v = val(check, 32);
+        return mdb_put(t, s->meta, &k, &v, 0);
+    }
+    if (rc)
+        return rc;
+    if (v.mv_size != 32 || !chp_memeq(v.mv_data, check, 32))
+        return MDB_KEYEXIST; /* mapped to a wrong-key error below */
+    return 0;
+}
+
+int chp_store_unlock(chp_store *s, const uint8_t key[32])
+{
+    assert(s && key);
+    uint8_t check[32];
+    sub_key(check, key, "chapar-store-check-v1");
+    int rc = write_txn(s, unlock_fn, check);
+    if (rc == CHP_E_DUP) /* a check value from another key is on file */
+        return CHP_E_PASSPHRASE;
+    if (rc != CHP_OK)
+        return rc;
+    if (!s->keys && !(s->keys = chp_secure_alloc(64)))
+        return CHP_E_NOMEM;
+    sub_key(s->keys, key, "chapar-store-index-v1");
+    sub_key(s->keys + 32, key, "chapar-store-enc-v1");
+    return CHP_OK;
+}
+
+static int table_ok(int table)
+{
+    return table >= CHP_TABLE_OUTBOX && table <= CHP_TABLE_CONFIG;
+}
+
+static void local_key(const chp_store *s, int table, const void *key, size_t klen,
+                      uint8_t out[LOCAL_KEY])
+{
+    uint8_t tb = (uint8_t)table;
+    uint8_t h[64];
+    /* H16(table || key) under the index key; table first so records of one
+     * table are contiguous for iteration. */
+    out[0] = tb;
+    uint8_t *buf = malloc(klen + 1);
+    assert(buf);
+    buf[0] = tb;
+    if (klen)
+        memcpy(buf + 1, key, klen);
+    chp_hash(h, 16, buf, klen + 1, s->keys, 32);
+    chp_memzero(buf, klen + 1);
+    free(buf);
+    memcpy(out + 1, h, 16);
+}
+
+int chp_store_local_put(chp_store *s, int table, const void *key, size_t klen, const void *val_,
+                        size_t vlen)
+{
+    assert(s && (key || klen == 0) && (val_ || vlen == 0));
+    if (!s->keys)
+        return CHP_E_LOCKED;
+    if (!table_ok(table) || klen > UINT32_MAX || vlen > (64u << 20))
+        return CHP_E_ARG;
+    uint8_t lk[LOCAL_KEY];
+    local_key(s, table, key, klen, lk);
+    size_t ptlen = 4 + klen + vlen, total = CHP_AEAD_NONCE_BYTES + ptlen + CHP_AEAD_TAG_BYTES;
+    uint8_t *rec = malloc(total);
+    if (!rec)
+        return CHP_E_NOMEM;
+    uint8_t *pt = rec + CHP_AEAD_NONCE_BYTES;
+    chp_rng_fill(s->rng, rec, CHP_AEAD_NONCE_BYTES);
+    chp_put_be32(pt, (uint32_t)klen);
+    if (klen)
+        memcpy(pt + 4, key, klen);
+    if (vlen)
+        memcpy(pt + 4 + klen, val_, vlen);
+    chp_aead_encrypt(pt, pt, ptlen, lk, LOCAL_KEY, rec, s->keys + 32);
+    MDB_txn *t;
+    int rc = mdb_txn_begin(s->env, NULL, 0, &t);
+    if (rc == 0) {
+        MDB_val k = val(lk, LOCAL_KEY), v = val(rec, total);
+        rc = mdb_put(t, s->local, &k, &v, 0);
+        if (rc == 0)
+            rc = mdb_txn_commit(t);
+        else
+            mdb_txn_abort(t);
+    }
+    free(rec);
+    if (rc == MDB_MAP_FULL && grow_map(s))
+        return chp_store_local_put(s, table, key, klen, val_, vlen);
+    return lmdb_err(rc);
+}
+
+/* Decrypts one record into a fresh buffer: u32 klen || key || value. */
+static int local_open(const chp_store *s, const uint8_t lk[LOCAL_KEY], const MDB_val *v,
+                      uint8_t **pt, size_t *ptlen)
+{
+    if (v->mv_size < CHP_AEAD_NONCE_BYTES + 4 + CHP_AEAD_TAG_BYTES)
+        return CHP_E_CORRUPT;
+    const uint8_t *rec = v->mv_data;
+    *ptlen = v->mv_size - CHP_AEAD_NONCE_BYTES - CHP_AEAD_TAG_BYTES;
+    *pt = malloc(*ptlen);
+    if (!*pt)
+        return CHP_E_NOMEM;
+    if (chp_aead_decrypt(*pt, rec + CHP_AEAD_NONCE_BYTES, v->mv_size - CHP_AEAD_NONCE_BYTES, lk,
+                         LOCAL_KEY, rec, s->keys + 32) != CHP_OK ||
+        chp_be32(*pt) > *ptlen - 4) {
+        free(*pt);
+        *pt = NULL;
+        return CHP_E_CORRUPT;
+    }
+    return CHP_OK;
+}
+
+int chp_store_local_get(chp_store *s, int table, const void *key, size_t klen, uint8_t **out,
+                        size_t *vlen)
+{
+    assert(s && (key || klen == 0) && out && vlen);
+    *out = NULL;
+    if (!s->keys)
+        return CHP_E_LOCKED;
+    if (!table_ok(table))
+        return CHP_E_ARG;
+    uint8_t lk[LOCAL_KEY], *pt;
+    size_t ptlen;
+    local_key(s, table, key, klen, lk);
+    MDB_txn *t;
+    int rc = rbegin(s, &t);
+    if (rc)
+        return rc;
+    MDB_val k = val(lk, LOCAL_KEY), v;
+    rc = mdb_get(t, s->local, &k, &v);
+    if (rc) {
+        rend(s);
+        return lmdb_err(rc);
+    }
+    rc = local_open(s, lk, &v, &pt, &ptlen);
+    rend(s);
+    if (rc)
+        return rc;
+    uint32_t kl = chp_be32(pt);
+    if (kl != klen || (klen && memcmp(pt + 4, key, klen) != 0)) {
+        chp_store_local_free(pt, ptlen);
+        return CHP_E_CORRUPT;
+    }
+    *vlen = ptlen - 4 - kl;
+    memmove(pt, pt + 4 + kl, *vlen);
+    chp_memzero(pt + *vlen, ptlen - *vlen);
+    *out = pt;
+    return CHP_OK;
+}
+
+static int local_del_fn(chp_store *s, MDB_txn *t, void *ctx)
+{
+    MDB_val k = val(ctx, LOCAL_KEY);
+    return mdb_del(t, s->local, &k, NULL);
+}
+
+int chp_store_local_del(chp_store *s, int table, const void *key, size_t klen)
+{
+    assert(s && (key || klen == 0));
+    if (!s->keys)
+        return CHP_E_LOCKED;
+    if (!table_ok(table))
+        return CHP_E_ARG;
+    uint8_t lk[LOCAL_KEY];
+    local_key(s, table, key, klen, lk);
+    return write_txn(s, local_del_fn, lk);
+}
+
+int chp_store_local_each(chp_store *s, int table, chp_store_local_fn fn, void *ctx)
+{
+    assert(s && fn);
+    if (!s->keys)
+        return CHP_E_LOCKED;
+    if (!table_ok(table))
+        return CHP_E_ARG;
+    MDB_txn *t;
+    MDB_cursor *c;
+    int rc = rbegin(s, &t), ret = 0;
+    if (rc)
+        return rc;
+    if ((rc = mdb_cursor_open(t, s->local, &c))) {
+        rend(s);
+        return lmdb_err(rc);
+    }
+    uint8_t first = (uint8_t)table;
+    MDB_val k = val(&first, 1), v;
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != LOCAL_KEY || ((const uint8_t *)k.mv_data)[0] != first)
+            break;
+        uint8_t *pt;
+        size_t ptlen;
+        if ((ret = local_open(s, k.mv_data, &v, &pt, &ptlen)) != CHP_OK)
+            break;
+        uint32_t kl = chp_be32(pt);
+        ret = fn(ctx, pt + 4, kl, pt + 4 + kl, ptlen - 4 - kl);
+        chp_store_local_free(pt, ptlen);
+        if (ret)
+            break;
+    }
+    mdb_cursor_close(c);
+    rend(s);
+    if (rc && rc != MDB_NOTFOUND && !ret)
+        return lmdb_err(rc);
+    return ret;
+}
+
+void chp_store_local_free(uint8_t *val_, size_t vlen)
+{
+    if (!val_)
+        return;
+    chp_memzero(val_, vlen);
+    free(val_);
+}
+
+int chp_store_wipe(chp_store **sp)
+{
+    assert(sp && *sp);
+    chp_store *s = *sp;
+    char *dir = s->dir;
+    s->dir = NULL;
+    chp_store_close(sp);
+    char path[4096];
+    int rc = CHP_OK;
+    static const char *const files[] = {"data.mdb", "lock.mdb"};
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        if (unlink(path) != 0 && errno != ENOENT)
+            rc = CHP_E_IO;
+    }
+    free(dir);
+    return rc;
+}

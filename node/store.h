@@ -1,0 +1,160 @@
+/* store.h - the LMDB store-and-forward queue of a node, and the user's
+ * encrypted local tables. docs/STORAGE.md describes the layout.
+ *
+ * One store per data dir, one writer process (the daemon); other processes
+ * (CLI, TUI) may open the same dir read-only-in-practice at the same time:
+ * LMDB readers never block the writer. A chp_store handle is used by one
+ * thread only. */
+#ifndef CHP_STORE_H
+#define CHP_STORE_H
+
+#include "err.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct chp_store chp_store;
+
+#define CHP_STORE_SCHEMA        1
+#define CHP_STORE_QUOTA_DEFAULT (256ull << 20) /* bytes of envelopes */
+
+typedef struct chp_store_opts {
+    uint64_t quota;   /* max bytes of stored envelopes; 0 = default */
+    uint64_t map_max; /* max LMDB map size; 0 = 2 * quota + 64 MiB */
+    int nosync;       /* 1 = no fsync per commit (benchmarks only) */
+} chp_store_opts;
+
+/* Opens (creating it, mode 0700, if missing) the store in dir. Clears stale
+ * reader slots left by killed processes. CHP_E_STORE_SCHEMA when the store
+ * has another schema version; *found_schema (may be NULL) gets it.
+ * CHP_E_IO when dir cannot be created or opened. */
+CHP_WUR int chp_store_open(const char *dir, const chp_store_opts *opts, chp_store **out,
+                           uint32_t *found_schema);
+/* Closes; accepts NULL; sets *sp = NULL. Everything committed stays. */
+void chp_store_close(chp_store **sp);
+
+/* ---- envelopes ---- */
+
+/* One envelope to ingest. The caller has run chp_envelope_check on it. */
+typedef struct chp_store_item {
+    const uint8_t *env; /* borrowed until chp_store_put_batch returns */
+    size_t len;
+    const uint8_t *id; /* 32 bytes */
+    uint64_t created, expiry;
+    uint64_t received; /* unix time it arrived */
+    uint32_t link;     /* peer link it came from, 0 = made here */
+    int own;           /* 1 = the user's own: never evicted by quota */
+    int result;        /* out: CHP_OK stored, CHP_E_DUP, CHP_E_STORE_FULL */
+} chp_store_item;
+
+/* Stores a batch in ONE write transaction (group commit). Returns CHP_OK
+ * once the transaction is durably committed; only then is an item with
+ * result CHP_OK accepted. Any other return means nothing of the batch was
+ * stored. Over quota, foreign envelopes nearest expiry are evicted to make
+ * room; a foreign envelope that still does not fit gets CHP_E_STORE_FULL,
+ * as do all foreign envelopes when the map cannot grow (disk full). */
+CHP_WUR int chp_store_put_batch(chp_store *s, chp_store_item *items, size_t n);
+
+/* Bookkeeping kept with every envelope. */
+typedef struct chp_store_meta {
+    uint64_t created, expiry, received;
+    uint32_t link;
+    int own;
+} chp_store_meta;
+
+/* 1 if stored, 0 if not (one id lookup), negative on error. */
+int chp_store_has(chp_store *s, const uint8_t id[32]);
+/* Copies the envelope into buf; *len gets its size. meta may be NULL.
+ * CHP_E_NOT_FOUND, CHP_E_OVERFLOW (cap too small, *len set). */
+CHP_WUR int chp_store_get(chp_store *s, const uint8_t id[32], uint8_t *buf, size_t cap, size_t *len,
+                          chp_store_meta *meta);
+/* Removes one envelope (and its index entries). CHP_E_NOT_FOUND. */
+CHP_WUR int chp_store_del(chp_store *s, const uint8_t id[32]);
+
+/* Removes every envelope with expiry <= now; *removed (may be NULL) gets
+ * the count. */
+CHP_WUR int chp_store_sweep(chp_store *s, uint64_t now, uint64_t *removed);
+
+/* ---- ranges for sync, in (created, id) order ---- */
+
+/* A position in (created, id) order. id is compared as 32 bytes; a
+ * Negentropy bound with a shorter id prefix is the prefix zero-padded. */
+typedef struct chp_store_bound {
+    uint64_t created;
+    uint8_t id[32];
+} chp_store_bound;
+
+/* The lowest and past-the-highest bounds. */
+chp_store_bound chp_store_bound_min(void);
+chp_store_bound chp_store_bound_max(void); /* created = UINT64_MAX */
+
+/* Calls fn for every item with lo <= (created, id) < hi, ascending, until
+ * fn returns non-zero (then returns that value). The id pointer is valid
+ * only during the call. */
+typedef int (*chp_store_range_fn)(void *ctx, uint64_t created, const uint8_t id[32]);
+int chp_store_range(chp_store *s, const chp_store_bound *lo, const chp_store_bound *hi,
+                    chp_store_range_fn fn, void *ctx);
+
+/* Negentropy v1 fingerprint of [lo, hi): SHA-256(sum of ids as 256-bit
+ * little-endian integers mod 2^256 || varint(count)), first 16 bytes.
+ * *count (may be NULL) gets the number of items. */
+CHP_WUR int chp_store_fingerprint(chp_store *s, const chp_store_bound *lo,
+                                  const chp_store_bound *hi, uint8_t fp[16], uint64_t *count);
+/* The same fingerprint over an explicit id array (for the sync engine and
+ * for tests comparing with the store). */
+void chp_fingerprint_ids(const uint8_t (*ids)[32], size_t n, uint8_t fp[16]);
+
+/* ---- counters ---- */
+
+typedef struct chp_store_stats {
+    uint64_t envelopes; /* stored now */
+    uint64_t bytes;     /* envelope bytes stored now */
+    uint64_t own;       /* of which the user's own */
+    uint64_t quota;
+    uint64_t map_size; /* current LMDB map size */
+    /* since open: */
+    uint64_t accepted, duplicates, refused_full, evicted, expired;
+    int full; /* 1 while foreign envelopes are being refused */
+} chp_store_stats;
+
+void chp_store_stats_get(chp_store *s, chp_store_stats *out);
+
+/* ---- local tables, encrypted at rest ---- */
+
+enum chp_store_table {
+    CHP_TABLE_OUTBOX = 1,
+    CHP_TABLE_HISTORY = 2,
+    CHP_TABLE_CONTACTS = 3,
+    CHP_TABLE_ROOMS = 4,
+    CHP_TABLE_PEERS = 5,
+    CHP_TABLE_CONFIG = 6,
+};
+
+/* Gives the store the 32-byte storage key (chp_identity_storage_key);
+ * copied into guarded memory. Until then local-table calls fail with
+ * CHP_E_LOCKED. The first key ever given is remembered by a check value;
+ * a different key later is CHP_E_PASSPHRASE. */
+CHP_WUR int chp_store_unlock(chp_store *s, const uint8_t key[32]);
+
+/* Records are (key, value) byte strings; both are encrypted on disk, and
+ * the LMDB key is a keyed hash of (table, key). */
+CHP_WUR int chp_store_local_put(chp_store *s, int table, const void *key, size_t klen,
+                                const void *val, size_t vlen);
+/* *val is malloc'ed plaintext (caller frees with chp_store_local_free,
+ * which wipes it). CHP_E_NOT_FOUND, CHP_E_CORRUPT. */
+CHP_WUR int chp_store_local_get(chp_store *s, int table, const void *key, size_t klen,
+                                uint8_t **val, size_t *vlen);
+CHP_WUR int chp_store_local_del(chp_store *s, int table, const void *key, size_t klen);
+/* Calls fn for every record of table (in no meaningful order) until fn
+ * returns non-zero. Pointers are valid only during the call. */
+typedef int (*chp_store_local_fn)(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val,
+                                  size_t vlen);
+int chp_store_local_each(chp_store *s, int table, chp_store_local_fn fn, void *ctx);
+void chp_store_local_free(uint8_t *val, size_t vlen);
+
+/* Panic button: closes the store and deletes its files. Local tables were
+ * only ever on disk encrypted, under a key that dies with the identity
+ * file (the caller deletes that first). Sets *sp = NULL. */
+CHP_WUR int chp_store_wipe(chp_store **sp);
+
+#endif
