@@ -13,7 +13,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define ENV_META  29 /* created 8, expiry 8, received 8, link 4, flags 1 */
+#define ENV_META  37 /* created 8, expiry 8, received 8, link 4, flags 1, seq 8 */
+#define EXP_KEY   16 /* u64 expiry || u64 insertion sequence */
+#define EXP_VAL   33 /* flags u8 || id */
 #define IDX_KEY   40 /* u64 time || id */
 #define MAP_MIN   (64ull << 20)
 #define LOCAL_KEY 17 /* table u8 || keyed hash 16 */
@@ -25,6 +27,7 @@ struct chp_store {
     MDB_txn *rtxn; /* reusable read transaction (reset between uses) */
     char *dir;
     uint64_t quota, map_max, map_size;
+    uint64_t seq; /* insertion counter: makes expiry-index inserts appends */
     chp_store_stats st;
     uint8_t *keys; /* guarded: index key 32 || encryption key 32, or NULL */
     const chp_rng *rng;
@@ -148,6 +151,7 @@ static int open_dbs(chp_store *s, uint32_t *found_schema)
     s->st.envelopes = meta_u64(t, s->meta, "count");
     s->st.bytes = meta_u64(t, s->meta, "bytes");
     s->st.own = meta_u64(t, s->meta, "own");
+    s->seq = meta_u64(t, s->meta, "seq");
     rc = mdb_txn_commit(t);
     return lmdb_err(rc);
 fail:
@@ -242,13 +246,14 @@ static int del_in(chp_store *s, MDB_txn *t, const uint8_t id[32])
     uint64_t created = chp_be64(m), expiry = chp_be64(m + 8);
     int own = m[28] & FLAG_OWN;
     size_t len = v.mv_size - ENV_META;
-    uint8_t ik[IDX_KEY];
+    uint8_t ik[IDX_KEY], ek[EXP_KEY];
     idx_key(ik, created, id);
-    MDB_val kc = val(ik, IDX_KEY);
+    chp_put_be64(ek, expiry);
+    memcpy(ek + 8, m + 29, 8);
+    MDB_val kc = val(ik, IDX_KEY), ke = val(ek, EXP_KEY);
     if ((rc = mdb_del(t, s->by_created, &kc, NULL)) && rc != MDB_NOTFOUND)
         return rc;
-    idx_key(ik, expiry, id);
-    if ((rc = mdb_del(t, s->by_expiry, &kc, NULL)) && rc != MDB_NOTFOUND)
+    if ((rc = mdb_del(t, s->by_expiry, &ke, NULL)) && rc != MDB_NOTFOUND)
         return rc;
     if ((rc = mdb_del(t, s->envs, &k, NULL)))
         return rc;
@@ -274,12 +279,12 @@ static int evict_for(chp_store *s, MDB_txn *t, size_t need, uint64_t expiry, int
         int found = 0;
         for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
              rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-            if (k.mv_size != IDX_KEY || v.mv_size != 1)
+            if (k.mv_size != EXP_KEY || v.mv_size != EXP_VAL)
                 continue;
             if (((const uint8_t *)v.mv_data)[0] & FLAG_OWN)
                 continue;
             if (chp_be64(k.mv_data) <= expiry) {
-                memcpy(victim, (const uint8_t *)k.mv_data + 8, 32);
+                memcpy(victim, (const uint8_t *)v.mv_data + 1, 32);
                 found = 1;
             }
             break;
@@ -300,11 +305,14 @@ static int evict_for(chp_store *s, MDB_txn *t, size_t need, uint64_t expiry, int
 static int put_one(chp_store *s, MDB_txn *t, chp_store_item *it, int refuse_foreign)
 {
     MDB_val k = val(it->id, 32), v;
-    if (mdb_get(t, s->envs, &k, &v) == 0) {
+    int over = !it->own && (refuse_foreign || s->st.bytes + it->len > s->quota);
+    /* Under quota the NOOVERWRITE put below is the duplicate check (one
+     * lookup); over quota, look first so a duplicate evicts nothing. */
+    if (over && mdb_get(t, s->envs, &k, &v) == 0) {
         it->result = CHP_E_DUP;
         return 0;
     }
-    if (!it->own) {
+    if (over) {
         int fits = 0, rc = refuse_foreign ? 0 : evict_for(s, t, it->len, it->expiry, &fits);
         if (rc)
             return rc;
@@ -315,6 +323,10 @@ static int put_one(chp_store *s, MDB_txn *t, chp_store_item *it, int refuse_fore
     }
     v.mv_size = ENV_META + it->len;
     int rc = mdb_put(t, s->envs, &k, &v, MDB_RESERVE | MDB_NOOVERWRITE);
+    if (rc == MDB_KEYEXIST) {
+        it->result = CHP_E_DUP;
+        return 0;
+    }
     if (rc)
         return rc;
     uint8_t *m = v.mv_data;
@@ -323,15 +335,21 @@ static int put_one(chp_store *s, MDB_txn *t, chp_store_item *it, int refuse_fore
     chp_put_be64(m + 16, it->received);
     chp_put_be32(m + 24, it->link);
     m[28] = it->own ? FLAG_OWN : 0;
+    chp_put_be64(m + 29, ++s->seq);
     memcpy(m + ENV_META, it->env, it->len);
-    uint8_t ik[IDX_KEY], flag = m[28];
+    uint8_t ik[IDX_KEY], ek[EXP_KEY], ev[EXP_VAL];
     idx_key(ik, it->created, it->id);
     MDB_val kc = val(ik, IDX_KEY), empty = val("", 0);
     if ((rc = mdb_put(t, s->by_created, &kc, &empty, 0)))
         return rc;
-    idx_key(ik, it->expiry, it->id);
-    MDB_val fv = val(&flag, 1);
-    if ((rc = mdb_put(t, s->by_expiry, &kc, &fv, 0)))
+    chp_put_be64(ek, it->expiry);
+    memcpy(ek + 8, m + 29, 8);
+    ev[0] = m[28];
+    memcpy(ev + 1, it->id, 32);
+    MDB_val ke = val(ek, EXP_KEY), ve = val(ev, EXP_VAL);
+    if ((rc = mdb_put(t, s->by_expiry, &ke, &ve, MDB_APPEND)) == MDB_KEYEXIST)
+        rc = mdb_put(t, s->by_expiry, &ke, &ve, 0); /* not the last key: insert */
+    if (rc)
         return rc;
     s->st.envelopes++;
     s->st.bytes += it->len;
@@ -345,6 +363,7 @@ static int put_one(chp_store *s, MDB_txn *t, chp_store_item *it, int refuse_fore
 static int try_batch(chp_store *s, chp_store_item *items, size_t n, int refuse_foreign)
 {
     chp_store_stats saved = s->st;
+    uint64_t saved_seq = s->seq;
     MDB_txn *t;
     int rc = mdb_txn_begin(s->env, NULL, 0, &t);
     if (rc)
@@ -353,12 +372,15 @@ static int try_batch(chp_store *s, chp_store_item *items, size_t n, int refuse_f
         rc = put_one(s, t, &items[i], refuse_foreign);
     if (rc == 0 && (rc = meta_put_u64(t, s->meta, "count", s->st.envelopes)) == 0 &&
         (rc = meta_put_u64(t, s->meta, "bytes", s->st.bytes)) == 0 &&
-        (rc = meta_put_u64(t, s->meta, "own", s->st.own)) == 0)
+        (rc = meta_put_u64(t, s->meta, "own", s->st.own)) == 0 &&
+        (rc = meta_put_u64(t, s->meta, "seq", s->seq)) == 0)
         rc = mdb_txn_commit(t);
     else
         mdb_txn_abort(t);
-    if (rc)
+    if (rc) {
         s->st = saved;
+        s->seq = saved_seq;
+    }
     return rc;
 }
 
@@ -466,6 +488,7 @@ out:
 static int write_txn(chp_store *s, int (*fn)(chp_store *, MDB_txn *, void *), void *ctx)
 {
     chp_store_stats saved = s->st;
+    uint64_t saved_seq = s->seq;
     MDB_txn *t;
     int rc = mdb_txn_begin(s->env, NULL, 0, &t);
     if (rc)
@@ -473,12 +496,15 @@ static int write_txn(chp_store *s, int (*fn)(chp_store *, MDB_txn *, void *), vo
     rc = fn(s, t, ctx);
     if (rc == 0 && (rc = meta_put_u64(t, s->meta, "count", s->st.envelopes)) == 0 &&
         (rc = meta_put_u64(t, s->meta, "bytes", s->st.bytes)) == 0 &&
-        (rc = meta_put_u64(t, s->meta, "own", s->st.own)) == 0)
+        (rc = meta_put_u64(t, s->meta, "own", s->st.own)) == 0 &&
+        (rc = meta_put_u64(t, s->meta, "seq", s->seq)) == 0)
         rc = mdb_txn_commit(t);
     else
         mdb_txn_abort(t);
-    if (rc)
+    if (rc) {
         s->st = saved;
+        s->seq = saved_seq;
+    }
     return lmdb_err(rc);
 }
 
@@ -508,9 +534,10 @@ static int sweep_fn(chp_store *s, MDB_txn *t, void *ctx)
             return rc;
         rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
         uint8_t id[32];
-        int expired = rc == 0 && k.mv_size == IDX_KEY && chp_be64(k.mv_data) <= w->now;
+        int expired = rc == 0 && k.mv_size == EXP_KEY && v.mv_size == EXP_VAL &&
+                      chp_be64(k.mv_data) <= w->now;
         if (expired)
-            memcpy(id, (const uint8_t *)k.mv_data + 8, 32);
+            memcpy(id, (const uint8_t *)v.mv_data + 1, 32);
         mdb_cursor_close(c);
         if (rc && rc != MDB_NOTFOUND)
             return rc;
