@@ -138,6 +138,8 @@ int chp_pwhash(uint8_t *out, size_t outlen, const char *pass, size_t passlen,
         memlimit < crypto_pwhash_argon2id_MEMLIMIT_MIN ||
         memlimit > crypto_pwhash_argon2id_MEMLIMIT_MAX)
         return CHP_E_KDF;
+    if (!pass) /* libsodium declares it nonnull even for length 0 */
+        pass = "";
     if (crypto_pwhash(out, outlen, pass, passlen, salt, opslimit, (size_t)memlimit,
                       crypto_pwhash_ALG_ARGON2ID13) != 0)
         return CHP_E_KDF;

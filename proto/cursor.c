@@ -13,6 +13,10 @@ void chp_rd_init(chp_rd *r, const void *buf, size_t len)
     r->err = CHP_OK;
 }
 
+/* Where zero-length reads and writes on a (NULL, 0) buffer point: never
+ * NULL (NULL means error) and no arithmetic on a null pointer. */
+static uint8_t empty_area[1];
+
 /* Reserves n input bytes; returns a pointer to them or NULL on error. */
 static const uint8_t *take(chp_rd *r, size_t n)
 {
@@ -22,6 +26,8 @@ static const uint8_t *take(chp_rd *r, size_t n)
         r->err = CHP_E_TRUNCATED;
         return NULL;
     }
+    if (!r->p)
+        return empty_area;
     const uint8_t *p = r->p + r->off;
     r->off += n;
     return p;
@@ -111,6 +117,8 @@ static uint8_t *put(chp_wr *w, size_t n)
         w->err = CHP_E_OVERFLOW;
         return NULL;
     }
+    if (!w->p)
+        return empty_area;
     uint8_t *p = w->p + w->off;
     w->off += n;
     return p;

@@ -95,7 +95,8 @@ int chp_envelope_check(const uint8_t *buf, size_t len, uint64_t now, const chp_e
         return CHP_E_ENV_FUTURE;
     uint8_t initial[32], full[32];
     chp_hash_prefix_and_full(buf, len, CHP_ENV_POW_NONCE_BYTES, initial, full);
-    if (chp_pow_trial(initial, nonce) > chp_pow_target(len, expiry - created, p->pow_ntpb))
+    uint32_t ntpb = p->pow_ntpb ? p->pow_ntpb : CHP_POW_NTPB_DEFAULT;
+    if (chp_pow_trial(initial, nonce) > chp_pow_target(len, expiry - created, ntpb))
         return CHP_E_ENV_POW;
     if (hdr)
         hdr_decode(buf, hdr);
@@ -217,6 +218,7 @@ int chp_envelope_open(const uint8_t *buf, size_t len, const uint8_t key[32], uin
                       size_t cap, chp_env_hdr *hdr, chp_inner *out)
 {
     assert(key && pt && out);
+    memset(out, 0, sizeof *out);
     const uint8_t *ct;
     size_t ctlen;
     uint8_t nonce[CHP_AEAD_NONCE_BYTES], sigmsg[SIG_MSG_BYTES];

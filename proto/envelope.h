@@ -55,7 +55,7 @@ typedef struct chp_env_hdr {
 /* Network rules a relay enforces; chp_env_params_default() gives the
  * network's values, tests may lower the proof of work. */
 typedef struct chp_env_params {
-    uint32_t pow_ntpb;   /* nonce trials per byte */
+    uint32_t pow_ntpb;   /* nonce trials per byte; 0 = network default, never "off" */
     uint32_t max_ttl;    /* seconds */
     uint32_t clock_skew; /* seconds */
 } chp_env_params;
@@ -87,10 +87,13 @@ void chp_envelope_id(const uint8_t *buf, size_t len, uint8_t id[CHP_ENV_ID_BYTES
 
 typedef struct chp_env_seal_args {
     uint64_t created, expiry;
-    const uint8_t *tag;      /* 16 bytes */
-    const uint8_t *keyfield; /* 32 bytes, or NULL for random bytes from rng */
-    const uint8_t *key;      /* 32-byte AEAD key for this envelope */
-    uint8_t type;            /* enum chp_content_type */
+    const uint8_t *tag; /* 16 bytes */
+    /* 32 bytes, or NULL for random bytes from rng. The AEAD nonce derives
+     * from the header, so a given keyfield must never be used twice under
+     * one key: pass a fresh ephemeral public key, or NULL. */
+    const uint8_t *keyfield;
+    const uint8_t *key; /* 32-byte AEAD key for this envelope */
+    uint8_t type;       /* enum chp_content_type */
     const uint8_t *payload;
     size_t len;
     uint32_t pow_ntpb; /* 0 = network default */
@@ -121,8 +124,8 @@ CHP_WUR int chp_inner_parse(const uint8_t *pt, size_t len, chp_inner *out);
  * content and this envelope's header. out->payload points into pt.
  * Errors: those of chp_envelope_parse, CHP_E_OVERFLOW, CHP_E_DECRYPT,
  * CHP_E_PADDING, CHP_E_MALFORMED, CHP_E_SIGNATURE. Policy checks
- * (expiry, proof of work) are chp_envelope_check's job. On error pt is
- * wiped. */
+ * (expiry, proof of work) are chp_envelope_check's job. On any error
+ * *out is zeroed, and pt is wiped if decryption had written to it. */
 CHP_WUR int chp_envelope_open(const uint8_t *buf, size_t len, const uint8_t key[32], uint8_t *pt,
                               size_t cap, chp_env_hdr *hdr, chp_inner *out);
 

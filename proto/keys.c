@@ -161,6 +161,30 @@ int chp_utf8_valid(const char *s, size_t len)
     return 1;
 }
 
+/* The code point starting at s (valid UTF-8 lead byte >= 0xc0). */
+static uint32_t decode_at(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    if (p[0] < 0xe0)
+        return ((uint32_t)(p[0] & 0x1f) << 6) | (p[1] & 0x3f);
+    if (p[0] < 0xf0)
+        return ((uint32_t)(p[0] & 0x0f) << 12) | ((uint32_t)(p[1] & 0x3f) << 6) | (p[2] & 0x3f);
+    return ((uint32_t)(p[0] & 0x07) << 18) | ((uint32_t)(p[1] & 0x3f) << 12) |
+           ((uint32_t)(p[2] & 0x3f) << 6) | (p[3] & 0x3f);
+}
+
+/* Controls, spaces and invisible format characters that would let two room
+ * names look alike ("#a b" with a no-break space, bidi overrides).
+ * ZWNJ/ZWJ (U+200C/D) stay allowed: Persian words need them. */
+static int invisible(uint32_t cp)
+{
+    return (cp >= 0x80 && cp <= 0xa0) || cp == 0xad || cp == 0x034f || cp == 0x061c ||
+           cp == 0x1680 || cp == 0x180e || (cp >= 0x2000 && cp <= 0x200b) ||
+           (cp >= 0x200e && cp <= 0x200f) || (cp >= 0x2028 && cp <= 0x202f) ||
+           (cp >= 0x205f && cp <= 0x206f) || cp == 0x3000 || cp == 0xfeff ||
+           (cp >= 0xfff0 && cp <= 0xfffb) || (cp >= 0xe0000 && cp <= 0xe007f);
+}
+
 int chp_room_canon(const char *name, size_t len, char *canon, size_t *canon_len)
 {
     assert((name || len == 0) && canon && canon_len);
@@ -172,6 +196,8 @@ int chp_room_canon(const char *name, size_t len, char *canon, size_t *canon_len)
     for (size_t i = 1; i < len; i++) {
         unsigned char c = (unsigned char)name[i];
         if (c <= 0x20 || c == 0x7f || c == '#')
+            return CHP_E_ROOM_NAME;
+        if (c >= 0xc0 && invisible(decode_at(name + i)))
             return CHP_E_ROOM_NAME;
         canon[i] = (char)(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
     }

@@ -66,7 +66,8 @@ CHP_WUR int chp_ks_intro_key_recv(const chp_identity *me, const uint8_t eph_pk[3
                                   uint8_t key[32]);
 
 /* Room names: "#" then 1..63 bytes of UTF-8 with no control characters,
- * spaces or '#'; ASCII letters are folded to lower case in canon (which
+ * no spaces or invisible format characters (ZWNJ/ZWJ allowed) and no
+ * further '#'; ASCII letters are folded to lower case in canon (which
  * has room for CHP_ROOM_NAME_MAX + 1 bytes, NUL-terminated).
  * CHP_E_ROOM_NAME or CHP_E_UTF8 otherwise. */
 CHP_WUR int chp_room_canon(const char *name, size_t len, char *canon, size_t *canon_len);

@@ -10,6 +10,8 @@ uint64_t chp_pow_target(size_t len, uint64_t ttl, uint32_t ntpb)
 {
     if (ntpb == 0)
         return UINT64_MAX;
+    if ((uint64_t)len > UINT64_MAX - CHP_POW_EXTRA_BYTES)
+        return 0;
     uint64_t w = (uint64_t)len + CHP_POW_EXTRA_BYTES;
     /* Inputs are bounded by the envelope checks (len < 2^20, ttl < 2^32),
      * but keep the arithmetic total for any caller. */

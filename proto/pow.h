@@ -13,15 +13,18 @@
 
 /* Highest trial value accepted for an envelope of len bytes living ttl
  * seconds: floor((2^64-1) / d), d = ntpb * (w + floor(ttl * w / 65536)),
- * w = len + CHP_POW_EXTRA_BYTES. Saturates d instead of overflowing. */
+ * w = len + CHP_POW_EXTRA_BYTES. Returns 0 (no nonce passes) when an
+ * intermediate would overflow 64 bits; envelope limits keep real inputs
+ * far below that. */
 uint64_t chp_pow_target(size_t len, uint64_t ttl, uint32_t ntpb);
 
 /* Trial value: the first 8 bytes, big-endian, of
  * BLAKE2b-256(nonce as 8 big-endian bytes || initial). */
 uint64_t chp_pow_trial(const uint8_t initial[32], uint64_t nonce);
 
-/* The smallest nonce >= start whose trial is <= target. Always terminates for
- * target >= 1 in practice (expected 2^64/target trials). */
+/* The first nonce, searching upward from start (wrapping from 2^64-1 to 0),
+ * whose trial is <= target: the smallest one >= start unless the search
+ * wraps. Expected 2^64/target trials; callers start from 0. */
 uint64_t chp_pow_solve(const uint8_t initial[32], uint64_t target, uint64_t start);
 
 #endif
