@@ -3,6 +3,7 @@
 
 #include "crypto.h"
 #include "cursor.h"
+#include "negentropy.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -614,40 +615,12 @@ int chp_store_range(chp_store *s, const chp_store_bound *lo, const chp_store_bou
     return ret;
 }
 
-/* sum += id, both 256-bit little-endian. */
-static void add256(uint8_t sum[32], const uint8_t id[32])
-{
-    unsigned carry = 0;
-    for (int i = 0; i < 32; i++) {
-        unsigned x = (unsigned)sum[i] + id[i] + carry;
-        sum[i] = (uint8_t)x;
-        carry = x >> 8;
-    }
-}
-
-static void fp_finish(const uint8_t sum[32], uint64_t n, uint8_t fp[16])
-{
-    uint8_t buf[32 + 10], tmp[10], h[32];
-    size_t k = 0;
-    /* Negentropy varint: base-128, most significant group first, high bit
-     * set on all but the last byte. */
-    do {
-        tmp[k++] = (uint8_t)(n & 0x7f);
-        n >>= 7;
-    } while (n);
-    memcpy(buf, sum, 32);
-    for (size_t i = 0; i < k; i++)
-        buf[32 + i] = (uint8_t)(tmp[k - 1 - i] | (i + 1 < k ? 0x80 : 0));
-    chp_sha256(h, buf, 32 + k);
-    memcpy(fp, h, 16);
-}
-
 void chp_fingerprint_ids(const uint8_t (*ids)[32], size_t n, uint8_t fp[16])
 {
     uint8_t sum[32] = {0};
     for (size_t i = 0; i < n; i++)
-        add256(sum, ids[i]);
-    fp_finish(sum, n, fp);
+        chp_neg_fp_add(sum, ids[i]);
+    chp_neg_fp_final(sum, n, fp);
 }
 
 struct fpacc {
@@ -659,7 +632,7 @@ static int fp_fn(void *ctx, uint64_t created, const uint8_t id[32])
 {
     (void)created;
     struct fpacc *a = ctx;
-    add256(a->sum, id);
+    chp_neg_fp_add(a->sum, id);
     a->n++;
     return 0;
 }
@@ -672,7 +645,7 @@ int chp_store_fingerprint(chp_store *s, const chp_store_bound *lo, const chp_sto
     int rc = chp_store_range(s, lo, hi, fp_fn, &a);
     if (rc != CHP_OK)
         return rc;
-    fp_finish(a.sum, a.n, fp);
+    chp_neg_fp_final(a.sum, a.n, fp);
     if (count)
         *count = a.n;
     return CHP_OK;

@@ -39,6 +39,7 @@ static const struct err_desc descs[] = {
     {CHP_E_DH, "CHP_E_DH", "key exchange produced a weak result"},
     {CHP_E_ROOM_NAME, "CHP_E_ROOM_NAME", "invalid room name"},
     {CHP_E_UTF8, "CHP_E_UTF8", "text is not valid UTF-8"},
+    {CHP_E_VERSION, "CHP_E_VERSION", "unsupported protocol version"},
     {CHP_E_IO, "CHP_E_IO", "file system error"},
     {CHP_E_STORE, "CHP_E_STORE", "store (LMDB) error"},
     {CHP_E_STORE_SCHEMA, "CHP_E_STORE_SCHEMA", "store has an unsupported schema version"},

@@ -36,6 +36,7 @@ typedef enum chp_err {
     CHP_E_DH = -28,           /* X25519 produced an all-zero (low-order) result */
     CHP_E_ROOM_NAME = -29,    /* room name invalid */
     CHP_E_UTF8 = -30,         /* text is not valid UTF-8 */
+    CHP_E_VERSION = -31,      /* peer speaks an unsupported protocol version */
     CHP_E_IO = -40,           /* file system error (see errno in the log) */
     CHP_E_STORE = -41,        /* LMDB failed unexpectedly */
     CHP_E_STORE_SCHEMA = -42, /* store written by another schema version */

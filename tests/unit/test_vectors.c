@@ -176,9 +176,13 @@ static void compute(struct vecset *s)
     chp_ks_room_tag(room, epoch, t16); /* #secret's tag: any tag will do */
     chp_ks_room_msg_key(room, epoch, k);
     static const char text[] = "salam \xd8\xb3\xd9\x84\xd8\xa7\xd9\x85";
-    chp_env_seal_args sa = {.created = 1800000000u, .expiry = 1800000000u + 86400u,
-                            .tag = t16, .key = k, .type = CHP_CT_ROOM,
-                            .payload = (const uint8_t *)text, .len = sizeof text - 1};
+    chp_env_seal_args sa = {.created = 1800000000u,
+                            .expiry = 1800000000u + 86400u,
+                            .tag = t16,
+                            .key = k,
+                            .type = CHP_CT_ROOM,
+                            .payload = (const uint8_t *)text,
+                            .len = sizeof text - 1};
     uint8_t env[CHP_ENV_MAX_BYTES], eid[32];
     size_t n = 0;
     assert_int_equal(chp_envelope_seal(&sa, a, &rng, env, sizeof env, &n), CHP_OK);
