@@ -1,0 +1,244 @@
+/* wire.c - node-to-node message encoding and strict decoding. */
+#include "wire.h"
+
+#include "cursor.h"
+#include "envelope.h"
+#include "keys.h"
+
+#include <assert.h>
+#include <string.h>
+
+static int printable(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i] < 0x21 || p[i] > 0x7e)
+            return 0;
+    return 1;
+}
+
+static int decode_ids(chp_rd *r, chp_msg *m, int allow_empty)
+{
+    uint16_t n;
+    if (chp_rd_u16(r, &n) != CHP_OK || n > CHP_WIRE_MAX_IDS || (n == 0 && !allow_empty))
+        return CHP_E_MALFORMED;
+    m->u.ids.n = n;
+    return chp_rd_ref(r, &m->u.ids.ids, (size_t)n * 32) == CHP_OK ? CHP_OK : CHP_E_MALFORMED;
+}
+
+int chp_wire_decode(const uint8_t *frame, size_t len, chp_msg *m)
+{
+    assert((frame || len == 0) && m);
+    memset(m, 0, sizeof *m);
+    chp_rd r;
+    chp_rd_init(&r, frame, len);
+    if (chp_rd_u8(&r, &m->type) != CHP_OK)
+        goto malformed;
+    switch (m->type) {
+    case CHP_MSG_HELLO:
+        chp_rd_u8(&r, &m->u.hello.version);
+        if (r.err)
+            goto malformed;
+        if (m->u.hello.version != CHP_WIRE_VERSION)
+            return CHP_E_VERSION; /* the rest may have another layout */
+        chp_rd_u32(&r, &m->u.hello.caps);
+        chp_rd_u16(&r, &m->u.hello.listen_port);
+        chp_rd_u32(&r, &m->u.hello.max_frame);
+        if (r.err || m->u.hello.max_frame < 4096)
+            goto malformed;
+        break;
+    case CHP_MSG_PUSH:
+        m->u.push.len = chp_rd_left(&r);
+        if (m->u.push.len < CHP_ENV_OVERHEAD || m->u.push.len > CHP_ENV_MAX_BYTES)
+            goto malformed;
+        chp_rd_ref(&r, &m->u.push.env, m->u.push.len);
+        break;
+    case CHP_MSG_IHAVE:
+    case CHP_MSG_IWANT:
+        if (decode_ids(&r, m, 0) != CHP_OK)
+            goto malformed;
+        break;
+    case CHP_MSG_GRAFT:
+        if (decode_ids(&r, m, 1) != CHP_OK)
+            goto malformed;
+        break;
+    case CHP_MSG_PRUNE:
+        break;
+    case CHP_MSG_NEG:
+        chp_rd_u32(&r, &m->u.neg.session);
+        chp_rd_u8(&r, &m->u.neg.initiator);
+        m->u.neg.len = chp_rd_left(&r);
+        if (r.err || m->u.neg.initiator > 1 || m->u.neg.len == 0)
+            goto malformed;
+        chp_rd_ref(&r, &m->u.neg.msg, m->u.neg.len);
+        break;
+    case CHP_MSG_PING:
+    case CHP_MSG_PONG:
+        chp_rd_u64(&r, &m->u.nonce);
+        break;
+    case CHP_MSG_PEERS: {
+        chp_rd_u8(&r, &m->u.peers.n);
+        if (r.err || m->u.peers.n > CHP_WIRE_MAX_PEERS)
+            goto malformed;
+        m->u.peers.raw = frame + r.off;
+        for (uint8_t i = 0; i < m->u.peers.n; i++) {
+            uint8_t l;
+            const uint8_t *a;
+            if (chp_rd_u8(&r, &l) != CHP_OK || l == 0 || l > CHP_WIRE_MAX_ADDR ||
+                chp_rd_ref(&r, &a, l) != CHP_OK || !printable(a, l))
+                goto malformed;
+        }
+        m->u.peers.rawlen = (size_t)(frame + r.off - m->u.peers.raw);
+        break;
+    }
+    case CHP_MSG_BYE: {
+        const uint8_t *t;
+        chp_rd_u16(&r, &m->u.bye.code);
+        chp_rd_u8(&r, &m->u.bye.len);
+        if (r.err || m->u.bye.len > CHP_WIRE_MAX_TEXT ||
+            chp_rd_ref(&r, &t, m->u.bye.len) != CHP_OK ||
+            !chp_utf8_valid((const char *)t, m->u.bye.len))
+            goto malformed;
+        m->u.bye.text = (const char *)t;
+        break;
+    }
+    default:
+        goto malformed;
+    }
+    if (r.err)
+        goto malformed;
+    if (chp_rd_left(&r)) {
+        memset(m, 0, sizeof *m);
+        return CHP_E_TRAILING;
+    }
+    return CHP_OK;
+malformed:
+    memset(m, 0, sizeof *m);
+    return CHP_E_MALFORMED;
+}
+
+int chp_wire_peer_at(const chp_msg *m, uint8_t i, const char **addr, size_t *len)
+{
+    assert(m && addr && len);
+    if (m->type != CHP_MSG_PEERS || i >= m->u.peers.n)
+        return CHP_E_ARG;
+    const uint8_t *p = m->u.peers.raw;
+    for (uint8_t k = 0; k < i; k++)
+        p += 1 + p[0];
+    *len = p[0];
+    *addr = (const char *)p + 1;
+    return CHP_OK;
+}
+
+/* Finishes an encoding: the writer's error or the length. */
+static int done(const chp_wr *w, size_t *len)
+{
+    if (w->err)
+        return w->err;
+    *len = w->off;
+    return CHP_OK;
+}
+
+int chp_wire_hello(uint8_t *buf, size_t cap, size_t *len, uint32_t caps, uint16_t listen_port,
+                   uint32_t max_frame)
+{
+    if (max_frame < 4096)
+        return CHP_E_ARG;
+    chp_wr w;
+    chp_wr_init(&w, buf, cap);
+    chp_wr_u8(&w, CHP_MSG_HELLO);
+    chp_wr_u8(&w, CHP_WIRE_VERSION);
+    chp_wr_u32(&w, caps);
+    chp_wr_u16(&w, listen_port);
+    chp_wr_u32(&w, max_frame);
+    return done(&w, len);
+}
+
+int chp_wire_push(uint8_t *buf, size_t cap, size_t *len, const uint8_t *env, size_t envlen)
+{
+    if (envlen < CHP_ENV_OVERHEAD || envlen > CHP_ENV_MAX_BYTES)
+        return CHP_E_ARG;
+    chp_wr w;
+    chp_wr_init(&w, buf, cap);
+    chp_wr_u8(&w, CHP_MSG_PUSH);
+    chp_wr_bytes(&w, env, envlen);
+    return done(&w, len);
+}
+
+int chp_wire_ids(uint8_t *buf, size_t cap, size_t *len, uint8_t type, const uint8_t *ids,
+                 uint16_t n)
+{
+    if ((type != CHP_MSG_IHAVE && type != CHP_MSG_IWANT && type != CHP_MSG_GRAFT) ||
+        n > CHP_WIRE_MAX_IDS || (n == 0 && type != CHP_MSG_GRAFT) || (n && !ids))
+        return CHP_E_ARG;
+    chp_wr w;
+    chp_wr_init(&w, buf, cap);
+    chp_wr_u8(&w, type);
+    chp_wr_u16(&w, n);
+    chp_wr_bytes(&w, ids, (size_t)n * 32);
+    return done(&w, len);
+}
+
+int chp_wire_prune(uint8_t *buf, size_t cap, size_t *len)
+{
+    chp_wr w;
+    chp_wr_init(&w, buf, cap);
+    chp_wr_u8(&w, CHP_MSG_PRUNE);
+    return done(&w, len);
+}
+
+int chp_wire_neg(uint8_t *buf, size_t cap, size_t *len, uint32_t session, uint8_t initiator,
+                 const uint8_t *msg, size_t msglen)
+{
+    if (initiator > 1 || msglen == 0 || !msg)
+        return CHP_E_ARG;
+    chp_wr w;
+    chp_wr_init(&w, buf, cap);
+    chp_wr_u8(&w, CHP_MSG_NEG);
+    chp_wr_u32(&w, session);
+    chp_wr_u8(&w, initiator);
+    chp_wr_bytes(&w, msg, msglen);
+    return done(&w, len);
+}
+
+int chp_wire_ping(uint8_t *buf, size_t cap, size_t *len, uint8_t type, uint64_t nonce)
+{
+    if (type != CHP_MSG_PING && type != CHP_MSG_PONG)
+        return CHP_E_ARG;
+    chp_wr w;
+    chp_wr_init(&w, buf, cap);
+    chp_wr_u8(&w, type);
+    chp_wr_u64(&w, nonce);
+    return done(&w, len);
+}
+
+int chp_wire_peers(uint8_t *buf, size_t cap, size_t *len, const char *const *addrs, uint8_t n)
+{
+    if (n > CHP_WIRE_MAX_PEERS || (n && !addrs))
+        return CHP_E_ARG;
+    chp_wr w;
+    chp_wr_init(&w, buf, cap);
+    chp_wr_u8(&w, CHP_MSG_PEERS);
+    chp_wr_u8(&w, n);
+    for (uint8_t i = 0; i < n; i++) {
+        size_t l = strlen(addrs[i]);
+        if (l == 0 || l > CHP_WIRE_MAX_ADDR || !printable((const uint8_t *)addrs[i], l))
+            return CHP_E_ARG;
+        chp_wr_u8(&w, (uint8_t)l);
+        chp_wr_bytes(&w, addrs[i], l);
+    }
+    return done(&w, len);
+}
+
+int chp_wire_bye(uint8_t *buf, size_t cap, size_t *len, uint16_t code, const char *text)
+{
+    size_t l = text ? strlen(text) : 0;
+    if (l > CHP_WIRE_MAX_TEXT || !chp_utf8_valid(text ? text : "", l))
+        return CHP_E_ARG;
+    chp_wr w;
+    chp_wr_init(&w, buf, cap);
+    chp_wr_u8(&w, CHP_MSG_BYE);
+    chp_wr_u16(&w, code);
+    chp_wr_u8(&w, (uint8_t)l);
+    chp_wr_bytes(&w, text ? text : "", l);
+    return done(&w, len);
+}

@@ -1,0 +1,102 @@
+/* wire.h - node-to-node messages: one ZeroMQ frame each, a type byte then
+ * a strictly parsed body (docs/PROTOCOL.md §15). Decoding never copies
+ * large bodies: envelopes, id lists and Negentropy payloads point into the
+ * frame, valid as long as the frame is. */
+#ifndef CHP_WIRE_H
+#define CHP_WIRE_H
+
+#include "err.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CHP_WIRE_VERSION   1
+#define CHP_WIRE_MAX_IDS   1024        /* ids per IHAVE / IWANT / GRAFT */
+#define CHP_WIRE_MAX_PEERS 32          /* addresses per PEERS */
+#define CHP_WIRE_MAX_ADDR  200         /* bytes of one address string */
+#define CHP_WIRE_MAX_TEXT  200         /* bytes of a BYE reason */
+#define CHP_WIRE_MAX_FRAME (64 * 1024) /* ZMQ_MAXMSGSIZE of node links */
+
+/* Capability bits in HELLO. */
+#define CHP_CAP_RELAY 0x1u /* runs as a relay (large store, headless) */
+#define CHP_CAP_NEG   0x2u /* answers Negentropy sync */
+#define CHP_CAP_LAZY  0x4u /* understands IHAVE/IWANT/PRUNE/GRAFT */
+
+enum chp_msg_type {
+    CHP_MSG_HELLO = 1,
+    CHP_MSG_PUSH = 2,  /* a full envelope */
+    CHP_MSG_IHAVE = 3, /* ids announced lazily */
+    CHP_MSG_IWANT = 4, /* ids requested */
+    CHP_MSG_PRUNE = 5, /* move me to your lazy set */
+    CHP_MSG_GRAFT = 6, /* move me to your eager set (and send these ids) */
+    CHP_MSG_NEG = 7,   /* Negentropy message of sync session `session` */
+    CHP_MSG_PING = 8,
+    CHP_MSG_PONG = 9,
+    CHP_MSG_PEERS = 10, /* addresses for the passive view */
+    CHP_MSG_BYE = 11,   /* closing, with a reason */
+};
+
+typedef struct chp_msg {
+    uint8_t type;
+    union {
+        struct {
+            uint8_t version;
+            uint32_t caps;
+            uint16_t listen_port; /* 0 = not listening */
+            uint32_t max_frame;
+        } hello;
+        struct {
+            const uint8_t *env;
+            size_t len;
+        } push;
+        struct {
+            const uint8_t *ids; /* n * 32 bytes, borrowed */
+            uint16_t n;
+        } ids; /* IHAVE, IWANT, GRAFT */
+        struct {
+            uint32_t session;
+            uint8_t initiator; /* 1 = from the side that initiated */
+            const uint8_t *msg;
+            size_t len;
+        } neg;
+        uint64_t nonce; /* PING, PONG */
+        struct {
+            const uint8_t *raw; /* the encoded list, for chp_wire_peer_at */
+            size_t rawlen;
+            uint8_t n;
+        } peers;
+        struct {
+            uint16_t code;
+            const char *text; /* not NUL-terminated */
+            uint8_t len;
+        } bye;
+    } u;
+} chp_msg;
+
+/* Parses one frame. CHP_E_MALFORMED for unknown types, bad lengths, counts
+ * over the limits or non-canonical bodies; CHP_E_TRAILING for extra bytes;
+ * CHP_E_VERSION for a HELLO of another version (u.hello is filled so the
+ * caller can answer politely). */
+CHP_WUR int chp_wire_decode(const uint8_t *frame, size_t len, chp_msg *out);
+
+/* The i-th address of a decoded PEERS message (borrowed, not
+ * NUL-terminated). */
+CHP_WUR int chp_wire_peer_at(const chp_msg *m, uint8_t i, const char **addr, size_t *len);
+
+/* Encoders write into buf (cap bytes), set *len. CHP_E_OVERFLOW if cap is
+ * too small, CHP_E_ARG for values out of the limits above. */
+CHP_WUR int chp_wire_hello(uint8_t *buf, size_t cap, size_t *len, uint32_t caps,
+                           uint16_t listen_port, uint32_t max_frame);
+CHP_WUR int chp_wire_push(uint8_t *buf, size_t cap, size_t *len, const uint8_t *env, size_t envlen);
+/* type is CHP_MSG_IHAVE, CHP_MSG_IWANT or CHP_MSG_GRAFT. */
+CHP_WUR int chp_wire_ids(uint8_t *buf, size_t cap, size_t *len, uint8_t type, const uint8_t *ids,
+                         uint16_t n);
+CHP_WUR int chp_wire_prune(uint8_t *buf, size_t cap, size_t *len);
+CHP_WUR int chp_wire_neg(uint8_t *buf, size_t cap, size_t *len, uint32_t session, uint8_t initiator,
+                         const uint8_t *msg, size_t msglen);
+CHP_WUR int chp_wire_ping(uint8_t *buf, size_t cap, size_t *len, uint8_t type, uint64_t nonce);
+CHP_WUR int chp_wire_peers(uint8_t *buf, size_t cap, size_t *len, const char *const *addrs,
+                           uint8_t n);
+CHP_WUR int chp_wire_bye(uint8_t *buf, size_t cap, size_t *len, uint16_t code, const char *text);
+
+#endif
