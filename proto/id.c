@@ -7,7 +7,7 @@
 #include <string.h>
 
 static const char charset[] = "qpzry9x8gf2tvdw0s3jn54khce6mua7l";
-static const char hrp[] = "chp";
+static const char id_hrp[] = "chp";
 #define HRP_LEN       3
 #define DATA_CHARS    52 /* ceil(256 / 5) */
 #define CHECK_CHARS   6
@@ -22,13 +22,13 @@ static uint32_t polymod_step(uint32_t pre)
 }
 
 /* Checksum state after the expanded human-readable part (BIP-173). */
-static uint32_t hrp_state(void)
+static uint32_t hrp_state(const char *hrp, size_t hl)
 {
     uint32_t chk = 1;
-    for (size_t i = 0; i < HRP_LEN; i++)
+    for (size_t i = 0; i < hl; i++)
         chk = polymod_step(chk) ^ ((uint8_t)hrp[i] >> 5);
     chk = polymod_step(chk);
-    for (size_t i = 0; i < HRP_LEN; i++)
+    for (size_t i = 0; i < hl; i++)
         chk = polymod_step(chk) ^ ((uint8_t)hrp[i] & 0x1f);
     return chk;
 }
@@ -52,22 +52,31 @@ static void to5(const uint8_t pk[32], uint8_t d[DATA_CHARS])
     assert(n == DATA_CHARS);
 }
 
-void chp_id_encode(const uint8_t pk[32], char out[CHP_ID_STR_LEN + 1])
+void chp_b32key_encode(const char *hrp, const uint8_t key[32], char *out)
 {
+    size_t hl = strlen(hrp);
+    assert(hl >= 1 && hl <= CHP_B32KEY_HRP_MAX);
     uint8_t d[DATA_CHARS];
-    to5(pk, d);
-    uint32_t chk = hrp_state();
+    to5(key, d);
+    uint32_t chk = hrp_state(hrp, hl);
     for (size_t i = 0; i < DATA_CHARS; i++)
         chk = polymod_step(chk) ^ d[i];
     for (size_t i = 0; i < CHECK_CHARS; i++)
         chk = polymod_step(chk);
     chk ^= BECH32M_CONST;
-    memcpy(out, "chp1", 4);
+    memcpy(out, hrp, hl);
+    out[hl] = '1';
+    char *o = out + hl + 1;
     for (size_t i = 0; i < DATA_CHARS; i++)
-        out[4 + i] = charset[d[i]];
+        o[i] = charset[d[i]];
     for (size_t i = 0; i < CHECK_CHARS; i++)
-        out[4 + DATA_CHARS + i] = charset[(chk >> (5 * (5 - i))) & 31u];
-    out[CHP_ID_STR_LEN] = '\0';
+        o[DATA_CHARS + i] = charset[(chk >> (5 * (5 - i))) & 31u];
+    o[DATA_CHARS + CHECK_CHARS] = '\0';
+}
+
+void chp_id_encode(const uint8_t pk[32], char out[CHP_ID_STR_LEN + 1])
+{
+    chp_b32key_encode(id_hrp, pk, out);
 }
 
 static int char_value(char c)
@@ -76,32 +85,38 @@ static int char_value(char c)
     return p ? (int)(p - charset) : -1;
 }
 
-int chp_id_parse(const char *s, size_t len, uint8_t pk[32])
+static char lower(char c)
 {
-    assert(s && pk);
+    return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+}
+
+int chp_b32key_parse(const char *hrp, const char *s, size_t len, uint8_t key[32])
+{
+    assert(hrp && s && key);
+    size_t hl = strlen(hrp);
     uint8_t d[DATA_CHARS + CHECK_CHARS];
-    if (len != CHP_ID_STR_LEN)
+    if (len != hl + 1 + DATA_CHARS + CHECK_CHARS)
         return CHP_E_ID_LENGTH;
-    int upper = s[0] == 'C';
-    const char *want = upper ? "CHP1" : "chp1";
-    if (memcmp(s, want, 4) != 0)
+    /* All upper or all lower case: the case of the first character decides. */
+    int upper = s[0] >= 'A' && s[0] <= 'Z';
+    for (size_t i = 0; i < hl; i++) {
+        char want = upper ? (char)(hrp[i] - 'a' + 'A') : hrp[i];
+        if (s[i] != want)
+            return CHP_E_ID_PREFIX;
+    }
+    if (s[hl] != '1')
         return CHP_E_ID_PREFIX;
+    const char *p = s + hl + 1;
     for (size_t i = 0; i < DATA_CHARS + CHECK_CHARS; i++) {
-        char c = s[4 + i];
-        if (upper) {
-            if (c >= 'a' && c <= 'z')
-                return CHP_E_ID_CHARSET; /* mixed case */
-            if (c >= 'A' && c <= 'Z')
-                c = (char)(c - 'A' + 'a');
-        } else if (c >= 'A' && c <= 'Z') {
-            return CHP_E_ID_CHARSET;
-        }
-        int v = char_value(c);
+        char c = p[i];
+        if (upper ? (c >= 'a' && c <= 'z') : (c >= 'A' && c <= 'Z'))
+            return CHP_E_ID_CHARSET; /* mixed case */
+        int v = char_value(lower(c));
         if (v < 0)
             return CHP_E_ID_CHARSET;
         d[i] = (uint8_t)v;
     }
-    uint32_t chk = hrp_state();
+    uint32_t chk = hrp_state(hrp, hl);
     for (size_t i = 0; i < DATA_CHARS + CHECK_CHARS; i++)
         chk = polymod_step(chk) ^ d[i];
     if (chk != BECH32M_CONST)
@@ -114,15 +129,22 @@ int chp_id_parse(const char *s, size_t len, uint8_t pk[32])
         bits += 5;
         if (bits >= 8) {
             bits -= 8;
-            pk[n++] = (uint8_t)(acc >> bits);
+            key[n++] = (uint8_t)(acc >> bits);
         }
     }
     /* 4 padding bits must be zero: one valid string per key. */
     if (n != 32 || (acc & ((1u << bits) - 1)) != 0)
         return CHP_E_ID_KEY;
-    if (!chp_sign_pk_valid(pk))
-        return CHP_E_ID_KEY;
     return CHP_OK;
+}
+
+int chp_id_parse(const char *s, size_t len, uint8_t pk[32])
+{
+    assert(s && pk);
+    int rc = chp_b32key_parse(id_hrp, s, len, pk);
+    if (rc == CHP_OK && !chp_sign_pk_valid(pk))
+        rc = CHP_E_ID_KEY;
+    return rc;
 }
 
 void chp_id_fingerprint(const uint8_t pk[32], char out[CHP_FPR_STR_LEN + 1])

@@ -27,6 +27,14 @@ void chp_id_encode(const uint8_t pk[32], char out[CHP_ID_STR_LEN + 1]);
  * CHP_E_ID_KEY (non-zero padding bits or not a usable Ed25519 key). */
 CHP_WUR int chp_id_parse(const char *s, size_t len, uint8_t pk[32]);
 
+/* The same Bech32m form for any 32-byte key under another human-readable
+ * part (lower-case ASCII, 1..CHP_B32KEY_HRP_MAX characters): node transport
+ * keys use "chpn". out needs strlen(hrp) + 60 bytes. Parse errors as
+ * chp_id_parse, without the Ed25519 validity check. */
+#define CHP_B32KEY_HRP_MAX 8
+void chp_b32key_encode(const char *hrp, const uint8_t key[32], char *out);
+CHP_WUR int chp_b32key_parse(const char *hrp, const char *s, size_t len, uint8_t key[32]);
+
 /* Short fingerprint shown beside nicknames ("ali (q8x3k2dd)"): 8 characters
  * of the Bech32 alphabet, 40 bits of BLAKE2b over the key. */
 void chp_id_fingerprint(const uint8_t pk[32], char out[CHP_FPR_STR_LEN + 1]);
