@@ -37,6 +37,10 @@ typedef enum chp_err {
     CHP_E_ROOM_NAME = -29,    /* room name invalid */
     CHP_E_UTF8 = -30,         /* text is not valid UTF-8 */
     CHP_E_VERSION = -31,      /* peer speaks an unsupported protocol version */
+    CHP_E_ADDR_FORMAT = -32,  /* address is not HOST:PORT/KEY */
+    CHP_E_ADDR_HOST = -33,    /* address host invalid */
+    CHP_E_ADDR_PORT = -34,    /* address port not in 1..65535 */
+    CHP_E_ADDR_KEY = -35,     /* address node key invalid or mistyped */
     CHP_E_IO = -40,           /* file system error (see errno in the log) */
     CHP_E_STORE = -41,        /* LMDB failed unexpectedly */
     CHP_E_STORE_SCHEMA = -42, /* store written by another schema version */
