@@ -116,12 +116,30 @@ static void drop_reader(chp_store *s)
     }
 }
 
+/* Begins a write transaction (child of parent, or top-level). When another
+ * process grew the map since we last looked, adopt its size and retry. */
+static int wbegin(chp_store *s, MDB_txn *parent, MDB_txn **t)
+{
+    int rc = mdb_txn_begin(s->env, parent, 0, t);
+    if (rc == MDB_MAP_RESIZED && !parent) {
+        MDB_envinfo info;
+        drop_reader(s);
+        mdb_env_set_mapsize(s->env, 0);
+        if (mdb_env_info(s->env, &info) == 0 && info.me_mapsize > s->map_size)
+            s->map_size = info.me_mapsize;
+        if (s->map_size > s->map_max)
+            s->map_max = s->map_size;
+        rc = mdb_txn_begin(s->env, NULL, 0, t);
+    }
+    return rc;
+}
+
 /* ---- open / close ---- */
 
 static int open_dbs(chp_store *s, uint32_t *found_schema)
 {
     MDB_txn *t;
-    int rc = mdb_txn_begin(s->env, NULL, 0, &t);
+    int rc = wbegin(s, NULL, &t);
     if (rc)
         return lmdb_err(rc);
     if ((rc = mdb_dbi_open(t, "meta", MDB_CREATE, &s->meta)) ||
@@ -167,7 +185,10 @@ int chp_store_open(const char *dir, const chp_store_opts *opts, chp_store **out,
     *out = NULL;
     if (found_schema)
         *found_schema = CHP_STORE_SCHEMA;
+    struct stat db;
     if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+        return CHP_E_IO;
+    if (stat(dir, &db) != 0 || !S_ISDIR(db.st_mode))
         return CHP_E_IO;
     chp_store *s = calloc(1, sizeof *s);
     if (!s)
@@ -183,7 +204,7 @@ int chp_store_open(const char *dir, const chp_store_opts *opts, chp_store **out,
     char path[4096];
     struct stat sb;
     snprintf(path, sizeof path, "%s/data.mdb", dir);
-    s->map_size = MAP_MIN;
+    s->map_size = MAP_MIN < s->map_max ? MAP_MIN : s->map_max;
     if (stat(path, &sb) == 0 && (uint64_t)sb.st_size > s->map_size)
         s->map_size = (uint64_t)sb.st_size;
     if (s->map_size > s->map_max)
@@ -197,7 +218,9 @@ int chp_store_open(const char *dir, const chp_store_opts *opts, chp_store **out,
     }
     rc = mdb_env_open(s->env, dir, flags, 0600);
     if (rc) {
-        rc = rc == ENOENT || rc == EACCES ? CHP_E_IO : lmdb_err(rc);
+        rc = rc == ENOENT || rc == EACCES || rc == ENOTDIR || rc == EPERM || rc == EROFS
+                 ? CHP_E_IO
+                 : lmdb_err(rc);
         goto fail;
     }
     int dead = 0;
@@ -265,11 +288,36 @@ static int del_in(chp_store *s, MDB_txn *t, const uint8_t id[32])
     return 0;
 }
 
+static int evict_in(chp_store *s, MDB_txn *t, size_t need, uint64_t expiry, int *fits);
+
 /* Frees room for need more bytes by evicting foreign envelopes nearest
- * expiry, but never one that lives longer than the newcomer (expiry). */
-static int evict_for(chp_store *s, MDB_txn *t, size_t need, uint64_t expiry, int *fits)
+ * expiry, but never one that lives longer than the newcomer (expiry). The
+ * evictions run in a child transaction that is kept only if the newcomer
+ * then fits: a refused newcomer costs nobody their place. */
+static int evict_for(chp_store *s, MDB_txn *parent, size_t need, uint64_t expiry, int *fits)
 {
     *fits = s->st.bytes + need <= s->quota;
+    if (*fits)
+        return 0;
+    MDB_txn *t;
+    int rc = wbegin(s, parent, &t);
+    if (rc)
+        return rc;
+    chp_store_stats saved = s->st;
+    rc = evict_in(s, t, need, expiry, fits);
+    if (rc == 0 && *fits) {
+        rc = mdb_txn_commit(t);
+    } else {
+        mdb_txn_abort(t);
+        *fits = 0;
+    }
+    if (rc || !*fits)
+        s->st = saved;
+    return rc;
+}
+
+static int evict_in(chp_store *s, MDB_txn *t, size_t need, uint64_t expiry, int *fits)
+{
     while (!*fits) {
         MDB_cursor *c;
         MDB_val k, v;
@@ -366,7 +414,7 @@ static int try_batch(chp_store *s, chp_store_item *items, size_t n, int refuse_f
     chp_store_stats saved = s->st;
     uint64_t saved_seq = s->seq;
     MDB_txn *t;
-    int rc = mdb_txn_begin(s->env, NULL, 0, &t);
+    int rc = wbegin(s, NULL, &t);
     if (rc)
         return rc;
     for (size_t i = 0; i < n && rc == 0; i++)
@@ -491,7 +539,7 @@ static int write_txn(chp_store *s, int (*fn)(chp_store *, MDB_txn *, void *), vo
     chp_store_stats saved = s->st;
     uint64_t saved_seq = s->seq;
     MDB_txn *t;
-    int rc = mdb_txn_begin(s->env, NULL, 0, &t);
+    int rc = wbegin(s, NULL, &t);
     if (rc)
         return lmdb_err(rc);
     rc = fn(s, t, ctx);
@@ -520,14 +568,19 @@ int chp_store_del(chp_store *s, const uint8_t id[32])
     return write_txn(s, del_fn, (void *)id);
 }
 
+/* Deletions per sweep transaction: a transaction cannot reuse the pages it
+ * frees, so one huge sweep of a full map would never fit. */
+#define SWEEP_CHUNK 1024
+
 struct sweep {
-    uint64_t now, removed;
+    uint64_t now;
+    uint64_t limit, n; /* deletions allowed / done in this transaction */
 };
 
 static int sweep_fn(chp_store *s, MDB_txn *t, void *ctx)
 {
     struct sweep *w = ctx;
-    for (;;) {
+    while (w->n < w->limit) {
         MDB_cursor *c;
         MDB_val k, v;
         int rc = mdb_cursor_open(t, s->by_expiry, &c);
@@ -546,22 +599,34 @@ static int sweep_fn(chp_store *s, MDB_txn *t, void *ctx)
             return 0;
         if ((rc = del_in(s, t, id)))
             return rc;
-        w->removed++;
+        w->n++;
     }
+    return 0;
 }
 
 int chp_store_sweep(chp_store *s, uint64_t now, uint64_t *removed)
 {
     assert(s);
-    struct sweep w = {now, 0};
-    int rc = write_txn(s, sweep_fn, &w);
-    if (rc == CHP_OK) {
-        s->st.expired += w.removed;
-        if (w.removed)
+    uint64_t total = 0, chunk = SWEEP_CHUNK;
+    int rc;
+    for (;;) {
+        struct sweep w = {now, chunk, 0};
+        rc = write_txn(s, sweep_fn, &w);
+        if (rc == CHP_E_STORE_FULL && chunk > 1) {
+            chunk /= 2; /* fewer deletions need fewer fresh pages */
+            continue;
+        }
+        if (rc != CHP_OK)
+            break;
+        total += w.n;
+        s->st.expired += w.n;
+        if (w.n)
             s->st.full = 0;
+        if (w.n < chunk)
+            break; /* nothing expired is left */
     }
     if (removed)
-        *removed = rc == CHP_OK ? w.removed : 0;
+        *removed = total;
     return rc;
 }
 
@@ -747,7 +812,7 @@ int chp_store_local_put(chp_store *s, int table, const void *key, size_t klen, c
         memcpy(pt + 4 + klen, val_, vlen);
     chp_aead_encrypt(pt, pt, ptlen, lk, LOCAL_KEY, rec, s->keys + 32);
     MDB_txn *t;
-    int rc = mdb_txn_begin(s->env, NULL, 0, &t);
+    int rc = wbegin(s, NULL, &t);
     if (rc == 0) {
         MDB_val k = val(lk, LOCAL_KEY), v = val(rec, total);
         rc = mdb_put(t, s->local, &k, &v, 0);
