@@ -716,6 +716,63 @@ int chp_store_fingerprint(chp_store *s, const chp_store_bound *lo, const chp_sto
     return CHP_OK;
 }
 
+struct setting {
+    char key[64];
+    size_t klen;
+    const void *val;
+    size_t len;
+};
+
+static int setting_fn(chp_store *s, MDB_txn *t, void *ctx)
+{
+    struct setting *st = ctx;
+    MDB_val k = val(st->key, st->klen), v = val(st->val, st->len);
+    return mdb_put(t, s->meta, &k, &v, 0);
+}
+
+static int setting_key(const char *name, char key[64], size_t *klen)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > 58)
+        return CHP_E_ARG;
+    memcpy(key, "node.", 5);
+    memcpy(key + 5, name, n);
+    *klen = n + 5;
+    return CHP_OK;
+}
+
+int chp_store_setting_put(chp_store *s, const char *name, const void *v, size_t len)
+{
+    assert(s && name && (v || len == 0));
+    struct setting st = {.val = v, .len = len};
+    int rc = setting_key(name, st.key, &st.klen);
+    return rc == CHP_OK ? write_txn(s, setting_fn, &st) : rc;
+}
+
+int chp_store_setting_get(chp_store *s, const char *name, void *buf, size_t cap, size_t *len)
+{
+    assert(s && name && (buf || cap == 0) && len);
+    char key[64];
+    size_t klen;
+    MDB_txn *t;
+    int rc = setting_key(name, key, &klen);
+    if (rc != CHP_OK || (rc = rbegin(s, &t)) != CHP_OK)
+        return rc;
+    MDB_val k = val(key, klen), v;
+    rc = mdb_get(t, s->meta, &k, &v);
+    if (rc == 0) {
+        *len = v.mv_size;
+        if (cap < v.mv_size)
+            rc = CHP_E_OVERFLOW;
+        else
+            memcpy(buf, v.mv_data, v.mv_size);
+    } else {
+        rc = lmdb_err(rc);
+    }
+    rend(s);
+    return rc;
+}
+
 void chp_store_stats_get(chp_store *s, chp_store_stats *out)
 {
     assert(s && out);

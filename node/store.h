@@ -119,6 +119,16 @@ typedef struct chp_store_stats {
 
 void chp_store_stats_get(chp_store *s, chp_store_stats *out);
 
+/* ---- node settings (not encrypted: a relay has no storage key) ---- */
+
+/* Small named values of the node itself, e.g. its transport key pair,
+ * which is not the user's identity and must exist before any unlock.
+ * name is an ASCII word prefixed "node." by the store. get copies up to
+ * cap bytes and sets *len; CHP_E_NOT_FOUND, CHP_E_OVERFLOW. */
+CHP_WUR int chp_store_setting_put(chp_store *s, const char *name, const void *val, size_t len);
+CHP_WUR int chp_store_setting_get(chp_store *s, const char *name, void *buf, size_t cap,
+                                  size_t *len);
+
 /* ---- local tables, encrypted at rest ---- */
 
 enum chp_store_table {

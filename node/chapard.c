@@ -1,0 +1,288 @@
+/* chapard.c - the Chapar node daemon: flags and config file, then the
+ * node's event loop until SIGTERM/SIGINT. */
+#include "crypto.h"
+#include "home.h"
+#include "log.h"
+#include "node.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define VERSION "0.1.0"
+
+static volatile sig_atomic_t stop_flag;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_flag = 1;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: chapard [options]\n"
+            "Runs a Chapar node: keeps envelopes until they expire and passes them on to\n"
+            "its neighbours over CURVE-encrypted links.\n"
+            "\n"
+            "  --home DIR          data dir (default $CHAPAR_HOME, $XDG_DATA_HOME/chapar,\n"
+            "                      ~/.local/share/chapar); created mode 0700\n"
+            "  --listen HOST:PORT  where neighbours connect (default 0.0.0.0:%d;\n"
+            "                      port 0 picks a free port: see `chapar address`)\n"
+            "  --peer ADDRESS      connect to this node (repeatable); ADDRESS is what\n"
+            "                      `chapar address` prints there: HOST:PORT/chpn1...\n"
+            "  --no-discovery      do not look for nodes on the LAN\n"
+            "  --relay             relay mode: headless, no user identity, quota 4G\n"
+            "  --quota SIZE        bytes of envelopes to keep, e.g. 512M, 8G\n"
+            "                      (default 256M, relay 4G)\n"
+            "  --log-level LEVEL   error, warn, info (default) or debug\n"
+            "  --help, --version\n"
+            "\n"
+            "DIR/chapard.conf may hold the same settings, one per line (listen = ...,\n"
+            "peer = ..., relay = yes, discovery = no, quota = ..., log-level = ...);\n"
+            "flags win over the file, and peers from both are used.\n"
+            "SIGTERM or SIGINT: commit, close, exit 0.\n",
+            7667);
+}
+
+struct settings {
+    char home[4096];
+    char listen[300];
+    const char *peers[CHP_NODE_MAX_PEERS];
+    size_t npeers;
+    int discovery, relay, log_level;
+    uint64_t quota;
+    int have_listen, have_discovery, have_relay, have_quota, have_log;
+    char *conf_buf; /* owns the strings taken from the config file */
+};
+
+static int set_listen(struct settings *s, const char *v)
+{
+    size_t l = strlen(v);
+    if (l == 0 || l >= sizeof s->listen) {
+        fprintf(stderr, "chapard: listen address '%.40s' is empty or too long\n", v);
+        return -1;
+    }
+    memcpy(s->listen, v, l + 1);
+    return 0;
+}
+
+static int add_peer(struct settings *s, const char *a)
+{
+    if (s->npeers == CHP_NODE_MAX_PEERS) {
+        fprintf(stderr, "chapard: too many peers (at most %d)\n", CHP_NODE_MAX_PEERS);
+        return -1;
+    }
+    s->peers[s->npeers++] = a;
+    return 0;
+}
+
+static int yes_no(const char *v, int *out)
+{
+    if (!strcmp(v, "yes") || !strcmp(v, "true") || !strcmp(v, "1") || !strcmp(v, "on"))
+        *out = 1;
+    else if (!strcmp(v, "no") || !strcmp(v, "false") || !strcmp(v, "0") || !strcmp(v, "off"))
+        *out = 0;
+    else
+        return -1;
+    return 0;
+}
+
+static char *trim(char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    size_t l = strlen(s);
+    while (l && (s[l - 1] == ' ' || s[l - 1] == '\t' || s[l - 1] == '\r'))
+        s[--l] = '\0';
+    return s;
+}
+
+/* Reads DIR/chapard.conf; settings already given as flags are kept. */
+static int read_config(struct settings *s)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/chapard.conf", s->home);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return errno == ENOENT ? 0
+                               : (fprintf(stderr, "chapard: %s: %s\n", path, strerror(errno)), -1);
+    s->conf_buf = calloc(1, 65536);
+    if (!s->conf_buf) {
+        fclose(f);
+        return -1;
+    }
+    size_t used = 0;
+    char line[1024];
+    int lineno = 0, rc = 0;
+    while (rc == 0 && fgets(line, sizeof line, f)) {
+        lineno++;
+        char *p = trim(line), *eq;
+        p[strcspn(p, "\n")] = '\0';
+        if (!*p || *p == '#')
+            continue;
+        if (!(eq = strchr(p, '='))) {
+            fprintf(stderr, "chapard: %s:%d: expected key = value\n", path, lineno);
+            rc = -1;
+            break;
+        }
+        *eq = '\0';
+        char *k = trim(p), *v = trim(eq + 1);
+        size_t vl = strlen(v);
+        if (used + vl + 1 > 65536) {
+            rc = -1;
+            break;
+        }
+        char *vv = memcpy(s->conf_buf + used, v, vl + 1);
+        used += vl + 1;
+        int b;
+        uint64_t q;
+        if (!strcmp(k, "listen")) {
+            if (!s->have_listen)
+                rc = set_listen(s, vv);
+        } else if (!strcmp(k, "peer")) {
+            rc = add_peer(s, vv);
+        } else if (!strcmp(k, "relay") && yes_no(vv, &b) == 0) {
+            if (!s->have_relay)
+                s->relay = b;
+        } else if (!strcmp(k, "discovery") && yes_no(vv, &b) == 0) {
+            if (!s->have_discovery)
+                s->discovery = b;
+        } else if (!strcmp(k, "quota") && chp_parse_size(vv, &q) == 0) {
+            if (!s->have_quota)
+                s->quota = q;
+        } else if (!strcmp(k, "log-level") && chp_log_parse_level(vv) >= 0) {
+            if (!s->have_log)
+                s->log_level = chp_log_parse_level(vv);
+        } else {
+            fprintf(stderr, "chapard: %s:%d: unknown setting or bad value: %s = %s\n", path, lineno,
+                    k, vv);
+            rc = -1;
+        }
+    }
+    fclose(f);
+    return rc;
+}
+
+static const char *need_arg(int argc, char **argv, int *i)
+{
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "chapard: %s needs a value (try --help)\n", argv[*i]);
+        return NULL;
+    }
+    return argv[++*i];
+}
+
+int main(int argc, char **argv)
+{
+    struct settings s;
+    memset(&s, 0, sizeof s);
+    s.discovery = 1;
+    s.log_level = CHP_LOG_INFO;
+    const char *home = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "--version")) {
+            printf("chapard %s\n", VERSION);
+            return 0;
+        } else if (!strcmp(a, "--home")) {
+            if (!(home = need_arg(argc, argv, &i)))
+                return 2;
+        } else if (!strcmp(a, "--listen")) {
+            if (!(v = need_arg(argc, argv, &i)))
+                return 2;
+            if (set_listen(&s, v))
+                return 2;
+            s.have_listen = 1;
+        } else if (!strcmp(a, "--peer")) {
+            if (!(v = need_arg(argc, argv, &i)) || add_peer(&s, v))
+                return 2;
+        } else if (!strcmp(a, "--no-discovery")) {
+            s.discovery = 0;
+            s.have_discovery = 1;
+        } else if (!strcmp(a, "--relay")) {
+            s.relay = 1;
+            s.have_relay = 1;
+        } else if (!strcmp(a, "--quota")) {
+            if (!(v = need_arg(argc, argv, &i)))
+                return 2;
+            if (chp_parse_size(v, &s.quota) || s.quota == 0) {
+                fprintf(stderr, "chapard: --quota %s: expected a size like 512M or 8G\n", v);
+                return 2;
+            }
+            s.have_quota = 1;
+        } else if (!strcmp(a, "--log-level")) {
+            if (!(v = need_arg(argc, argv, &i)))
+                return 2;
+            if ((s.log_level = chp_log_parse_level(v)) < 0) {
+                fprintf(stderr, "chapard: --log-level %s: expected error, warn, info or debug\n",
+                        v);
+                return 2;
+            }
+            s.have_log = 1;
+        } else {
+            fprintf(stderr, "chapard: unknown option '%s' (try --help)\n", a);
+            return 2;
+        }
+    }
+    if (home)
+        snprintf(s.home, sizeof s.home, "%s", home);
+    else if (chp_home_default(s.home, sizeof s.home) != 0) {
+        fprintf(stderr, "chapard: no data dir: set --home, CHAPAR_HOME or HOME\n");
+        return 2;
+    }
+    if (read_config(&s) != 0)
+        return 2;
+    if (!s.listen[0])
+        snprintf(s.listen, sizeof s.listen, "0.0.0.0:%d", CHP_NODE_PORT_DEFAULT);
+    if (!s.quota)
+        s.quota = s.relay ? CHP_NODE_QUOTA_RELAY : CHP_NODE_QUOTA_USER;
+    chp_log_set_level(s.log_level);
+    if (chp_crypto_init() != CHP_OK) {
+        fprintf(stderr, "chapard: libsodium failed to initialise\n");
+        return 1;
+    }
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    chp_node_opts o;
+    memset(&o, 0, sizeof o);
+    o.home = s.home;
+    o.listen = s.listen;
+    for (size_t i = 0; i < s.npeers; i++)
+        o.peers[i] = s.peers[i];
+    o.npeers = s.npeers;
+    o.discovery = s.discovery;
+    o.relay = s.relay;
+    o.quota = s.quota;
+    chp_node *n = NULL;
+    int rc = chp_node_new(&o, &n);
+    if (rc != CHP_OK) {
+        fprintf(stderr, "chapard: cannot start: %s\n", chp_strerror(rc));
+        free(s.conf_buf);
+        return 1;
+    }
+    if (s.discovery)
+        chp_info("LAN discovery is not available in this version; use --peer");
+    chp_info("chapard %s running in %s (%s)", VERSION, s.home, s.relay ? "relay" : "node");
+    rc = chp_node_run(n, &stop_flag);
+    chp_node_destroy(&n);
+    free(s.conf_buf);
+    if (rc != CHP_OK) {
+        fprintf(stderr, "chapard: stopped on error: %s\n", chp_strerror(rc));
+        return 1;
+    }
+    return 0;
+}

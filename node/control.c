@@ -1,0 +1,186 @@
+/* control.c - the control API on ipc://<home>/control (docs/CONTROL.md):
+ * a request is a multipart message [command, args...]; the reply is
+ * ["ok", payload...] or ["error", one line]. */
+#include "crypto.h"
+#include "envelope.h"
+#include "log.h"
+#include "node_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zmq.h>
+
+#define MAX_FRAMES 8
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void reply(chp_node *n, zmq_msg_t *rid, const char *status, const char *body, size_t len)
+{
+    zmq_send(n->control, zmq_msg_data(rid), zmq_msg_size(rid), ZMQ_SNDMORE | ZMQ_DONTWAIT);
+    zmq_send(n->control, status, strlen(status), ZMQ_SNDMORE | ZMQ_DONTWAIT);
+    zmq_send(n->control, body, len, ZMQ_DONTWAIT);
+}
+
+static void reply_str(chp_node *n, zmq_msg_t *rid, const char *status, const char *body)
+{
+    reply(n, rid, status, body, strlen(body));
+}
+
+/* Appends "key: value\n". */
+static size_t kv(char *buf, size_t cap, size_t off, const char *key, unsigned long long v)
+{
+    int k = snprintf(buf + off, off < cap ? cap - off : 0, "%s: %llu\n", key, v);
+    return k > 0 ? off + (size_t)k : off;
+}
+
+static void status(chp_node *n, zmq_msg_t *rid)
+{
+    char b[4096], addr[CHP_ADDR_STR_MAX + 1];
+    size_t o = 0;
+    chp_store_stats st;
+    chp_store_stats_get(n->store, &st);
+    const struct chp_node_counters *c = &n->ctr;
+    uint64_t rejected = c->rej_size + c->rej_version + c->rej_ttl + c->rej_expired + c->rej_future +
+                        c->rej_pow + c->rej_full + c->rej_malformed;
+    chp_node_address(n, addr, sizeof addr);
+    o += (size_t)snprintf(b + o, sizeof b - o, "mode: %s\naddress: %s\n",
+                          n->relay ? "relay" : "node", addr);
+    o = kv(b, sizeof b, o, "peers connected", chp_link_connected(n));
+    o = kv(b, sizeof b, o, "envelopes stored", st.envelopes);
+    o = kv(b, sizeof b, o, "bytes stored", st.bytes);
+    o = kv(b, sizeof b, o, "quota", st.quota);
+    o += (size_t)snprintf(b + o, sizeof b - o, "store full: %s\n", st.full ? "yes" : "no");
+    o = kv(b, sizeof b, o, "accepted", c->accepted);
+    o = kv(b, sizeof b, o, "duplicates", c->duplicates);
+    o = kv(b, sizeof b, o, "rejected", rejected);
+    o = kv(b, sizeof b, o, "rejected size", c->rej_size);
+    o = kv(b, sizeof b, o, "rejected version", c->rej_version);
+    o = kv(b, sizeof b, o, "rejected ttl", c->rej_ttl);
+    o = kv(b, sizeof b, o, "rejected expired", c->rej_expired);
+    o = kv(b, sizeof b, o, "rejected future", c->rej_future);
+    o = kv(b, sizeof b, o, "rejected pow", c->rej_pow);
+    o = kv(b, sizeof b, o, "rejected full", c->rej_full);
+    o = kv(b, sizeof b, o, "rejected malformed", c->rej_malformed);
+    o = kv(b, sizeof b, o, "rejected banned", c->refused_banned);
+    o = kv(b, sizeof b, o, "bans", c->bans);
+    o = kv(b, sizeof b, o, "sync rounds", c->sync_rounds);
+    o = kv(b, sizeof b, o, "syncs completed", c->syncs_done);
+    o = kv(b, sizeof b, o, "sync fetched", c->sync_fetched);
+    o = kv(b, sizeof b, o, "uptime", (now_ms() - n->started_ms) / 1000);
+    reply(n, rid, "ok", b, o < sizeof b ? o : sizeof b - 1);
+}
+
+/* One line per neighbour: key, state, direction, address, rx, tx. */
+static void peers(chp_node *n, zmq_msg_t *rid)
+{
+    size_t cap = 256 + CHP_NODE_LINKS_MAX * (CHP_ADDR_STR_MAX + 160), o = 0;
+    char *b = malloc(cap);
+    if (!b) {
+        reply_str(n, rid, "error", "out of memory");
+        return;
+    }
+    b[0] = '\0';
+    for (size_t i = 0; i < CHP_NODE_LINKS_MAX; i++) {
+        const struct chp_link *l = &n->links[i];
+        if (!l->used)
+            continue;
+        char key[65];
+        for (int k = 0; k < 32; k++)
+            sprintf(key + 2 * k, "%02x", l->key[k]);
+        int up = l->hello_rx && (l->dealer_up || l->router_seen);
+        o += (size_t)snprintf(
+            b + o, cap - o, "%s\t%s\t%s\t%s\t%llu\t%llu\n", key, up ? "connected" : "connecting",
+            l->dealer ? (l->router_seen ? "both" : "out") : "in", l->addr[0] ? l->addr : "-",
+            (unsigned long long)l->rx_env, (unsigned long long)l->tx_env);
+    }
+    reply(n, rid, "ok", b, o);
+    free(b);
+}
+
+static void publish(chp_node *n, zmq_msg_t *rid, zmq_msg_t *env)
+{
+    uint8_t id[32];
+    const uint8_t *e = zmq_msg_data(env);
+    size_t len = zmq_msg_size(env);
+    int rc = chp_node_ingest(n, e, len, 0, 1);
+    if (rc == CHP_OK)
+        rc = chp_node_flush(n);
+    if (rc != CHP_OK && rc != CHP_E_DUP) {
+        reply_str(n, rid, "error", chp_strerror(rc));
+        return;
+    }
+    chp_envelope_id(e, len, id);
+    char hex[65];
+    for (int k = 0; k < 32; k++)
+        sprintf(hex + 2 * k, "%02x", id[k]);
+    reply(n, rid, "ok", hex, 64);
+}
+
+void chp_control_handle(chp_node *n)
+{
+    for (int round = 0; round < 64; round++) {
+        zmq_msg_t f[MAX_FRAMES];
+        int nf = 0, more = 1;
+        while (more) {
+            zmq_msg_t m;
+            zmq_msg_init(&m);
+            if (zmq_msg_recv(&m, n->control, ZMQ_DONTWAIT) < 0) {
+                zmq_msg_close(&m);
+                break;
+            }
+            more = zmq_msg_more(&m);
+            if (nf < MAX_FRAMES)
+                f[nf++] = m;
+            else
+                zmq_msg_close(&m);
+        }
+        if (nf == 0)
+            return;
+        if (nf < 2) {
+            for (int i = 0; i < nf; i++)
+                zmq_msg_close(&f[i]);
+            continue;
+        }
+        char cmd[32] = "";
+        size_t cl = zmq_msg_size(&f[1]);
+        if (cl < sizeof cmd) {
+            memcpy(cmd, zmq_msg_data(&f[1]), cl);
+            cmd[cl] = '\0';
+        }
+        int args = nf - 2;
+        if (!strcmp(cmd, "status") && args == 0) {
+            status(n, &f[0]);
+        } else if (!strcmp(cmd, "address") && args == 0) {
+            char addr[CHP_ADDR_STR_MAX + 1];
+            chp_node_address(n, addr, sizeof addr);
+            reply_str(n, &f[0], "ok", addr);
+        } else if (!strcmp(cmd, "peers") && args == 0) {
+            peers(n, &f[0]);
+        } else if ((!strcmp(cmd, "peer-add") || !strcmp(cmd, "peer-remove")) && args == 1) {
+            const char *a = zmq_msg_data(&f[2]);
+            size_t al = zmq_msg_size(&f[2]);
+            int rc = cmd[5] == 'a' ? chp_link_add_address(n, a, al, 1)
+                                   : chp_link_remove_address(n, a, al);
+            if (rc == CHP_E_ARG && cmd[5] == 'a')
+                reply_str(n, &f[0], "error", "that is this node's own address");
+            else if (rc == CHP_E_NOT_FOUND)
+                reply_str(n, &f[0], "error", "no such peer");
+            else
+                reply_str(n, &f[0], rc == CHP_OK ? "ok" : "error",
+                          rc == CHP_OK ? "" : chp_strerror(rc));
+        } else if (!strcmp(cmd, "publish") && args == 1) {
+            publish(n, &f[0], &f[2]);
+        } else {
+            reply_str(n, &f[0], "error", "unknown command or wrong arguments");
+        }
+        for (int i = 0; i < nf; i++)
+            zmq_msg_close(&f[i]);
+    }
+}

@@ -1,0 +1,732 @@
+/* link.c - neighbours: CURVE links in both directions, the node-to-node
+ * messages, forwarding, Negentropy sync, rate limits and bans. */
+#include "crypto.h"
+#include "envelope.h"
+#include "id.h"
+#include "log.h"
+#include "node_int.h"
+#include "wire.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zmq.h>
+
+#define BAN_SCORE      10.0
+#define BAN_MS         (10u * 60u * 1000u)
+#define RATE_ENV_PER_S 5000.0 /* envelopes a neighbour may push per second */
+#define RATE_BURST     10000.0
+#define IWANT_BATCH    1024
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void key_short(const uint8_t k[32], char out[17])
+{
+    for (int i = 0; i < 8; i++)
+        sprintf(out + 2 * i, "%02x", k[i]);
+}
+
+/* ---- table ---- */
+
+static struct chp_link *find(chp_node *n, const uint8_t key[32])
+{
+    for (size_t i = 0; i < CHP_NODE_LINKS_MAX; i++)
+        if (n->links[i].used && !memcmp(n->links[i].key, key, 32))
+            return &n->links[i];
+    return NULL;
+}
+
+static struct chp_link *create(chp_node *n, const uint8_t key[32])
+{
+    for (size_t i = 0; i < CHP_NODE_LINKS_MAX; i++) {
+        struct chp_link *l = &n->links[i];
+        if (l->used)
+            continue;
+        memset(l, 0, sizeof *l);
+        l->used = 1;
+        memcpy(l->key, key, 32);
+        l->id = ++n->next_link_id;
+        l->tokens = RATE_BURST;
+        l->tokens_ms = now_ms();
+        return l;
+    }
+    return NULL;
+}
+
+static void close_dealer(struct chp_link *l)
+{
+    if (l->dealer) {
+        zmq_socket_monitor(l->dealer, NULL, 0);
+        zmq_close(l->dealer);
+        l->dealer = NULL;
+    }
+    if (l->monitor) {
+        zmq_close(l->monitor);
+        l->monitor = NULL;
+    }
+    l->dealer_up = 0;
+}
+
+static void drop(struct chp_link *l)
+{
+    close_dealer(l);
+    chp_neg_destroy(&l->neg_client);
+    chp_neg_destroy(&l->neg_server);
+    l->used = 0;
+}
+
+void chp_link_close_all(chp_node *n)
+{
+    for (size_t i = 0; i < CHP_NODE_LINKS_MAX; i++)
+        if (n->links[i].used)
+            drop(&n->links[i]);
+}
+
+size_t chp_link_connected(const chp_node *n)
+{
+    size_t c = 0;
+    for (size_t i = 0; i < CHP_NODE_LINKS_MAX; i++) {
+        const struct chp_link *l = &n->links[i];
+        if (l->used && l->hello_rx && (l->dealer_up || l->router_seen))
+            c++;
+    }
+    return c;
+}
+
+/* ---- bans ---- */
+
+int chp_link_banned(chp_node *n, const uint8_t key[32], uint64_t t)
+{
+    for (size_t i = 0; i < CHP_NODE_BANS_MAX; i++)
+        if (n->bans[i].until_ms > t && !memcmp(n->bans[i].key, key, 32))
+            return 1;
+    return 0;
+}
+
+static void misbehave(chp_node *n, struct chp_link *l, double points, const char *why)
+{
+    l->score += points;
+    if (l->score < BAN_SCORE)
+        return;
+    char ks[17];
+    key_short(l->key, ks);
+    chp_warn("banning neighbour %s for %u s: %s", ks, BAN_MS / 1000, why);
+    uint64_t t = now_ms();
+    size_t slot = 0;
+    for (size_t i = 0; i < CHP_NODE_BANS_MAX; i++)
+        if (n->bans[i].until_ms <= t) {
+            slot = i;
+            break;
+        }
+    memcpy(n->bans[slot].key, l->key, 32);
+    n->bans[slot].until_ms = t + BAN_MS;
+    n->ctr.bans++;
+    drop(l);
+}
+
+/* ---- sending ---- */
+
+static int send_to(chp_node *n, struct chp_link *l, const uint8_t *frame, size_t len)
+{
+    if (l->dealer && l->dealer_up) {
+        if (zmq_send(l->dealer, frame, len, ZMQ_DONTWAIT) == (int)len)
+            return CHP_OK;
+    } else if (l->router_seen) {
+        if (zmq_send(n->router, l->key, 32, ZMQ_SNDMORE | ZMQ_DONTWAIT) == 32 &&
+            zmq_send(n->router, frame, len, ZMQ_DONTWAIT) == (int)len)
+            return CHP_OK;
+        if (errno == EHOSTUNREACH)
+            l->router_seen = 0;
+    }
+    return CHP_E_IO; /* full queue (HWM) or gone: sync repairs it later */
+}
+
+static void send_hello(chp_node *n, struct chp_link *l)
+{
+    uint8_t f[16];
+    size_t len;
+    uint32_t caps = CHP_CAP_NEG | (n->relay ? CHP_CAP_RELAY : 0);
+    if (chp_wire_hello(f, sizeof f, &len, caps, n->port, CHP_WIRE_MAX_FRAME) == CHP_OK)
+        send_to(n, l, f, len);
+}
+
+static void send_push(chp_node *n, struct chp_link *l, const uint8_t *env, size_t len)
+{
+    uint8_t f[1 + CHP_ENV_MAX_BYTES];
+    size_t fl;
+    if (chp_wire_push(f, sizeof f, &fl, env, len) == CHP_OK && send_to(n, l, f, fl) == CHP_OK)
+        l->tx_env++;
+}
+
+void chp_link_forward(chp_node *n, const uint8_t *env, size_t len, uint32_t src)
+{
+    for (size_t i = 0; i < CHP_NODE_LINKS_MAX; i++) {
+        struct chp_link *l = &n->links[i];
+        if (l->used && l->id != src && l->hello_rx && (l->dealer_up || l->router_seen))
+            send_push(n, l, env, len);
+    }
+}
+
+/* ---- sync: the node's store as a Negentropy storage ---- */
+
+static void to_store_bound(const chp_neg_bound *b, chp_store_bound *s)
+{
+    s->created = b->ts;
+    memcpy(s->id, b->id, 32);
+}
+
+static int st_iterate(void *ctx, const chp_neg_bound *lo, const chp_neg_bound *hi,
+                      chp_neg_item_fn fn, void *fnctx)
+{
+    chp_store_bound a, b;
+    to_store_bound(lo, &a);
+    to_store_bound(hi, &b);
+    int rc = chp_store_range(ctx, &a, &b, fn, fnctx);
+    return rc < 0 ? rc : CHP_OK;
+}
+
+static int count_item(void *ctx, uint64_t ts, const uint8_t id[32])
+{
+    (void)ts;
+    (void)id;
+    (*(uint64_t *)ctx)++;
+    return 0;
+}
+
+static int st_count(void *ctx, const chp_neg_bound *lo, const chp_neg_bound *hi, uint64_t *cnt)
+{
+    *cnt = 0;
+    return st_iterate(ctx, lo, hi, count_item, cnt);
+}
+
+static int st_fingerprint(void *ctx, const chp_neg_bound *lo, const chp_neg_bound *hi,
+                          uint8_t fp[16])
+{
+    chp_store_bound a, b;
+    to_store_bound(lo, &a);
+    to_store_bound(hi, &b);
+    return chp_store_fingerprint(ctx, &a, &b, fp, NULL);
+}
+
+static chp_neg *new_session(chp_node *n)
+{
+    chp_neg_storage st = {n->store, st_iterate, st_count, st_fingerprint};
+    chp_neg *s = NULL;
+    if (chp_neg_new(&st, 60000, &s) != CHP_OK)
+        return NULL;
+    return s;
+}
+
+static void send_neg(chp_node *n, struct chp_link *l, uint32_t session, uint8_t initiator,
+                     const chp_buf *msg)
+{
+    uint8_t *f = malloc(msg->len + 6);
+    size_t fl;
+    if (f && chp_wire_neg(f, msg->len + 6, &fl, session, initiator, msg->p, msg->len) == CHP_OK)
+        send_to(n, l, f, fl);
+    free(f);
+}
+
+static void start_sync(chp_node *n, struct chp_link *l)
+{
+    chp_neg_destroy(&l->neg_client);
+    l->neg_client = new_session(n);
+    if (!l->neg_client)
+        return;
+    chp_buf out = {0};
+    l->neg_session++;
+    if (chp_neg_initiate(l->neg_client, &out) == CHP_OK) {
+        send_neg(n, l, l->neg_session, 1, &out);
+        n->ctr.sync_rounds++;
+    } else {
+        chp_neg_destroy(&l->neg_client);
+    }
+    chp_buf_free(&out);
+}
+
+struct sync_ctx {
+    chp_node *n;
+    struct chp_link *l;
+    uint8_t want[IWANT_BATCH * 32];
+    uint16_t nwant;
+};
+
+static void flush_want(struct sync_ctx *c)
+{
+    uint8_t f[3 + IWANT_BATCH * 32];
+    size_t fl;
+    if (c->nwant && chp_wire_ids(f, sizeof f, &fl, CHP_MSG_IWANT, c->want, c->nwant) == CHP_OK)
+        send_to(c->n, c->l, f, fl);
+    c->n->ctr.sync_fetched += c->nwant;
+    c->nwant = 0;
+}
+
+static int sync_need(void *ctx, uint64_t ts, const uint8_t id[32])
+{
+    (void)ts;
+    struct sync_ctx *c = ctx;
+    memcpy(c->want + 32 * c->nwant++, id, 32);
+    if (c->nwant == IWANT_BATCH)
+        flush_want(c);
+    return 0;
+}
+
+static int sync_have(void *ctx, uint64_t ts, const uint8_t id[32])
+{
+    (void)ts;
+    struct sync_ctx *c = ctx;
+    uint8_t env[CHP_ENV_MAX_BYTES];
+    size_t len;
+    if (chp_store_get(c->n->store, id, env, sizeof env, &len, NULL) == CHP_OK)
+        send_push(c->n, c->l, env, len);
+    return 0;
+}
+
+static void on_neg(chp_node *n, struct chp_link *l, const chp_msg *m)
+{
+    chp_buf out = {0};
+    n->ctr.sync_rounds++;
+    if (m->u.neg.initiator) { /* they sync with us: we answer */
+        if (!l->neg_server || l->neg_server_session != m->u.neg.session) {
+            chp_neg_destroy(&l->neg_server);
+            l->neg_server = new_session(n);
+            l->neg_server_session = m->u.neg.session;
+        }
+        if (!l->neg_server)
+            return;
+        int rc = chp_neg_respond(l->neg_server, m->u.neg.msg, m->u.neg.len, &out);
+        if (rc == CHP_OK && out.len)
+            send_neg(n, l, m->u.neg.session, 0, &out);
+        else if (rc != CHP_OK)
+            misbehave(n, l, 2.0, "malformed sync message");
+        chp_buf_free(&out);
+        return;
+    }
+    if (!l->neg_client || m->u.neg.session != l->neg_session)
+        return; /* a reply to a session we gave up */
+    struct sync_ctx *c = malloc(sizeof *c);
+    if (!c)
+        return;
+    c->n = n;
+    c->l = l;
+    c->nwant = 0;
+    int rc =
+        chp_neg_reconcile(l->neg_client, m->u.neg.msg, m->u.neg.len, &out, sync_have, sync_need, c);
+    flush_want(c);
+    free(c);
+    if (rc != CHP_OK) {
+        chp_neg_destroy(&l->neg_client);
+        misbehave(n, l, 2.0, "malformed sync reply");
+    } else if (out.len) {
+        send_neg(n, l, l->neg_session, 1, &out);
+    } else {
+        chp_neg_destroy(&l->neg_client);
+        n->ctr.syncs_done++;
+        char ks[17];
+        key_short(l->key, ks);
+        chp_debug("sync with %s complete", ks);
+    }
+    chp_buf_free(&out);
+}
+
+/* ---- receiving ---- */
+
+static int take_token(struct chp_link *l, uint64_t t)
+{
+    l->tokens += (double)(t - l->tokens_ms) * RATE_ENV_PER_S / 1000.0;
+    if (l->tokens > RATE_BURST)
+        l->tokens = RATE_BURST;
+    l->tokens_ms = t;
+    if (l->tokens < 1.0)
+        return 0;
+    l->tokens -= 1.0;
+    return 1;
+}
+
+static void on_ids(chp_node *n, struct chp_link *l, const chp_msg *m)
+{
+    uint8_t want[IWANT_BATCH * 32], f[3 + IWANT_BATCH * 32];
+    uint16_t nw = 0;
+    size_t fl;
+    for (uint16_t i = 0; i < m->u.ids.n; i++) {
+        const uint8_t *id = m->u.ids.ids + 32 * i;
+        if (m->type == CHP_MSG_IWANT) {
+            uint8_t env[CHP_ENV_MAX_BYTES];
+            size_t len;
+            if (chp_store_get(n->store, id, env, sizeof env, &len, NULL) == CHP_OK)
+                send_push(n, l, env, len);
+        } else if (m->type == CHP_MSG_IHAVE && chp_store_has(n->store, id) == 0) {
+            memcpy(want + 32 * nw++, id, 32);
+        }
+    }
+    if (nw && chp_wire_ids(f, sizeof f, &fl, CHP_MSG_IWANT, want, nw) == CHP_OK)
+        send_to(n, l, f, fl);
+}
+
+static void on_push(chp_node *n, struct chp_link *l, const chp_msg *m, uint64_t t)
+{
+    if (!take_token(l, t)) {
+        n->ctr.rej_malformed++;
+        misbehave(n, l, 0.01, "flooding");
+        return;
+    }
+    l->rx_env++;
+    int rc = chp_node_ingest(n, m->u.push.env, m->u.push.len, l->id, 0);
+    if (rc == CHP_E_ENV_EXPIRED || rc == CHP_E_ENV_FUTURE)
+        misbehave(n, l, 0.2, "envelopes outside their lifetime"); /* clocks differ */
+    else if (rc == CHP_E_ENV_SIZE || rc == CHP_E_ENV_VERSION || rc == CHP_E_ENV_TTL ||
+             rc == CHP_E_ENV_POW)
+        misbehave(n, l, 1.0, "invalid envelopes");
+}
+
+static void handle(chp_node *n, struct chp_link *l, const uint8_t *frame, size_t len,
+                   int via_router)
+{
+    uint64_t t = now_ms();
+    chp_msg m;
+    l->last_rx_ms = t;
+    int rc = chp_wire_decode(frame, len, &m);
+    if (rc == CHP_E_VERSION) {
+        uint8_t f[64];
+        size_t fl;
+        send_hello(n, l);
+        if (chp_wire_bye(f, sizeof f, &fl, 1, "unsupported protocol version") == CHP_OK)
+            send_to(n, l, f, fl);
+        return;
+    }
+    if (rc != CHP_OK) {
+        n->ctr.rej_malformed++;
+        misbehave(n, l, 1.0, "malformed frames");
+        return;
+    }
+    if (m.type != CHP_MSG_HELLO && !l->hello_rx) {
+        n->ctr.rej_malformed++;
+        misbehave(n, l, 1.0, "no HELLO first");
+        return;
+    }
+    switch (m.type) {
+    case CHP_MSG_HELLO: {
+        int first = !l->hello_rx;
+        l->hello_rx = 1;
+        l->caps = m.u.hello.caps;
+        if (via_router)
+            send_hello(n, l);
+        if (first) {
+            char ks[17];
+            key_short(l->key, ks);
+            chp_info("neighbour %s up (%s)", ks, via_router ? "incoming" : "outgoing");
+            zmq_send(n->events, "peer", 4, ZMQ_SNDMORE | ZMQ_DONTWAIT);
+            zmq_send(n->events, "up", 2, ZMQ_DONTWAIT);
+        }
+        if (!via_router) /* the side that dialled starts the sync */
+            start_sync(n, l);
+        break;
+    }
+    case CHP_MSG_PUSH:
+        on_push(n, l, &m, t);
+        break;
+    case CHP_MSG_IHAVE:
+    case CHP_MSG_IWANT:
+        on_ids(n, l, &m);
+        break;
+    case CHP_MSG_NEG:
+        on_neg(n, l, &m);
+        break;
+    case CHP_MSG_PING: {
+        uint8_t f[16];
+        size_t fl;
+        if (chp_wire_ping(f, sizeof f, &fl, CHP_MSG_PONG, m.u.nonce) == CHP_OK)
+            send_to(n, l, f, fl);
+        break;
+    }
+    case CHP_MSG_BYE:
+        chp_info("neighbour says bye: %.*s", (int)m.u.bye.len, m.u.bye.text);
+        break;
+    default: /* PRUNE, GRAFT, PONG, PEERS: nothing to do yet */
+        break;
+    }
+}
+
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+void chp_link_recv_router(chp_node *n, int max)
+{
+    for (int i = 0; i < max; i++) {
+        zmq_msg_t rid, data;
+        zmq_msg_init(&rid);
+        zmq_msg_init(&data);
+        if (zmq_msg_recv(&rid, n->router, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&rid);
+            zmq_msg_close(&data);
+            return;
+        }
+        int ok = zmq_msg_more(&rid) && zmq_msg_recv(&data, n->router, ZMQ_DONTWAIT) >= 0;
+        while (ok && zmq_msg_more(&data)) { /* only single-frame messages are valid */
+            zmq_msg_t x;
+            zmq_msg_init(&x);
+            zmq_msg_recv(&x, n->router, 0);
+            ok = zmq_msg_more(&x) ? ok : 0;
+            zmq_msg_close(&x);
+        }
+        /* The routing id must be the CURVE key ZAP authenticated, or a peer
+         * could speak under another's name. */
+        const char *uid = ok ? zmq_msg_gets(&data, "User-Id") : NULL;
+        uint8_t key[32];
+        int valid = uid && strlen(uid) == 64 && zmq_msg_size(&rid) == 32;
+        for (int k = 0; valid && k < 32; k++) {
+            int hi = hexval(uid[2 * k]), lo = hexval(uid[2 * k + 1]);
+            valid = hi >= 0 && lo >= 0;
+            key[k] = (uint8_t)(hi * 16 + lo);
+        }
+        if (valid && memcmp(key, zmq_msg_data(&rid), 32) != 0)
+            valid = 0;
+        if (!valid) {
+            n->ctr.rej_malformed++;
+        } else if (!chp_link_banned(n, key, now_ms())) {
+            struct chp_link *l = find(n, key);
+            if (!l)
+                l = create(n, key);
+            if (l) {
+                l->router_seen = 1;
+                handle(n, l, zmq_msg_data(&data), zmq_msg_size(&data), 1);
+            }
+        }
+        zmq_msg_close(&rid);
+        zmq_msg_close(&data);
+    }
+}
+
+/* ---- outgoing links ---- */
+
+static int open_dealer(chp_node *n, struct chp_link *l, const chp_addr *a)
+{
+    char ep[300], mon[64];
+    if (chp_addr_endpoint(a, ep, sizeof ep) != CHP_OK)
+        return CHP_E_ARG;
+    int one = 1, zero = 0, ivl = 100, ivl_max = 30000;
+    int64_t maxmsg = CHP_WIRE_MAX_FRAME;
+    l->dealer = zmq_socket(n->zctx, ZMQ_DEALER);
+    if (!l->dealer)
+        return CHP_E_IO;
+    /* Reconnects back off exponentially from 100 ms to 30 s (libzmq). */
+    if (zmq_setsockopt(l->dealer, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) ||
+        zmq_setsockopt(l->dealer, ZMQ_LINGER, &zero, sizeof zero) ||
+        zmq_setsockopt(l->dealer, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl) ||
+        zmq_setsockopt(l->dealer, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof ivl_max) ||
+        zmq_setsockopt(l->dealer, ZMQ_IMMEDIATE, &one, sizeof one) ||
+        zmq_setsockopt(l->dealer, ZMQ_CURVE_SERVERKEY, a->key, 32) ||
+        zmq_setsockopt(l->dealer, ZMQ_CURVE_PUBLICKEY, n->tpk, 32) ||
+        zmq_setsockopt(l->dealer, ZMQ_CURVE_SECRETKEY, n->tsk, 32) ||
+        zmq_setsockopt(l->dealer, ZMQ_ROUTING_ID, n->tpk, 32) ||
+        (a->ipv6 && zmq_setsockopt(l->dealer, ZMQ_IPV6, &one, sizeof one))) {
+        close_dealer(l);
+        return CHP_E_IO;
+    }
+    int hb = 2000, hbt = 6000;
+    zmq_setsockopt(l->dealer, ZMQ_HEARTBEAT_IVL, &hb, sizeof hb);
+    zmq_setsockopt(l->dealer, ZMQ_HEARTBEAT_TIMEOUT, &hbt, sizeof hbt);
+    snprintf(mon, sizeof mon, "inproc://chapar-mon-%u", l->id);
+    if (zmq_socket_monitor(l->dealer, mon,
+                           ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED) != 0 ||
+        !(l->monitor = zmq_socket(n->zctx, ZMQ_PAIR)) || zmq_connect(l->monitor, mon) != 0 ||
+        zmq_connect(l->dealer, ep) != 0) {
+        close_dealer(l);
+        return CHP_E_IO;
+    }
+    return CHP_OK;
+}
+
+static int known_list(chp_node *n, char *buf, size_t cap, size_t *len)
+{
+    int rc = chp_store_setting_get(n->store, "peers", buf, cap - 1, len);
+    if (rc == CHP_E_NOT_FOUND) {
+        *len = 0;
+        rc = CHP_OK;
+    }
+    buf[rc == CHP_OK ? *len : 0] = '\0';
+    return rc;
+}
+
+static void remember(chp_node *n, const char *canon, int add)
+{
+    static const size_t cap = 64 * 1024;
+    char *buf = malloc(cap), *out = malloc(cap);
+    size_t len = 0, ol = 0;
+    if (!buf || !out || known_list(n, buf, cap, &len) != CHP_OK)
+        goto done;
+    int present = 0;
+    for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
+        if (!strcmp(line, canon)) {
+            present = 1;
+            if (!add)
+                continue;
+        }
+        ol += (size_t)snprintf(out + ol, cap - ol, "%s\n", line);
+    }
+    if (add && !present && ol + strlen(canon) + 2 < cap)
+        ol += (size_t)snprintf(out + ol, cap - ol, "%s\n", canon);
+    if (((add && !present) || (!add && present)) &&
+        chp_store_setting_put(n->store, "peers", out, ol) != CHP_OK)
+        chp_warn("could not remember the peer list");
+done:
+    free(buf);
+    free(out);
+}
+
+int chp_link_add_address(chp_node *n, const char *s, size_t len, int keep)
+{
+    chp_addr a;
+    char canon[CHP_ADDR_STR_MAX + 1];
+    int rc = chp_addr_parse(s, len, &a);
+    if (rc != CHP_OK)
+        return rc;
+    if (!memcmp(a.key, n->tpk, 32))
+        return CHP_E_ARG; /* that is this node */
+    if (chp_addr_format(&a, canon, sizeof canon) != CHP_OK)
+        return CHP_E_ARG;
+    struct chp_link *l = find(n, a.key);
+    if (!l && !(l = create(n, a.key)))
+        return CHP_E_NOMEM;
+    snprintf(l->addr, sizeof l->addr, "%s", canon);
+    if (!l->dealer && (rc = open_dealer(n, l, &a)) != CHP_OK)
+        return rc;
+    if (keep)
+        remember(n, canon, 1);
+    return CHP_OK;
+}
+
+int chp_link_remove_address(chp_node *n, const char *s, size_t len)
+{
+    chp_addr a;
+    char canon[CHP_ADDR_STR_MAX + 1];
+    int rc = chp_addr_parse(s, len, &a);
+    if (rc != CHP_OK)
+        return rc;
+    if (chp_addr_format(&a, canon, sizeof canon) != CHP_OK)
+        return CHP_E_ARG;
+    struct chp_link *l = find(n, a.key);
+    remember(n, canon, 0);
+    if (!l)
+        return CHP_E_NOT_FOUND;
+    drop(l);
+    return CHP_OK;
+}
+
+void chp_link_restore_known(chp_node *n)
+{
+    static const size_t cap = 64 * 1024;
+    char *buf = malloc(cap);
+    size_t len;
+    if (buf && known_list(n, buf, cap, &len) == CHP_OK)
+        for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n"))
+            if (chp_link_add_address(n, line, strlen(line), 0) != CHP_OK)
+                chp_warn("ignoring remembered peer %s", line);
+    free(buf);
+}
+
+/* ---- polling ---- */
+
+size_t chp_link_pollitems(chp_node *n, void *items_)
+{
+    zmq_pollitem_t *items = items_;
+    size_t k = 0;
+    for (size_t i = 0; i < CHP_NODE_LINKS_MAX; i++) {
+        struct chp_link *l = &n->links[i];
+        if (!l->used || !l->dealer)
+            continue;
+        items[k++] = (zmq_pollitem_t){l->dealer, 0, ZMQ_POLLIN, 0};
+        items[k++] = (zmq_pollitem_t){l->monitor, 0, ZMQ_POLLIN, 0};
+    }
+    return k;
+}
+
+static void monitor_event(chp_node *n, struct chp_link *l)
+{
+    zmq_msg_t ev, ep;
+    zmq_msg_init(&ev);
+    zmq_msg_init(&ep);
+    if (zmq_msg_recv(&ev, l->monitor, ZMQ_DONTWAIT) >= 0 && zmq_msg_more(&ev) &&
+        zmq_msg_recv(&ep, l->monitor, ZMQ_DONTWAIT) >= 0 && zmq_msg_size(&ev) >= 2) {
+        const uint8_t *d = zmq_msg_data(&ev);
+        uint16_t event = (uint16_t)(d[0] | (d[1] << 8)); /* host order (little-endian) */
+        if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+            l->dealer_up = 1;
+            send_hello(n, l);
+        } else if (event == ZMQ_EVENT_DISCONNECTED) {
+            if (l->dealer_up) {
+                char ks[17];
+                key_short(l->key, ks);
+                chp_info("neighbour %s down; reconnecting", ks);
+                zmq_send(n->events, "peer", 4, ZMQ_SNDMORE | ZMQ_DONTWAIT);
+                zmq_send(n->events, "down", 4, ZMQ_DONTWAIT);
+            }
+            l->dealer_up = 0;
+            l->hello_rx = l->router_seen ? l->hello_rx : 0;
+            chp_neg_destroy(&l->neg_client);
+        }
+    }
+    zmq_msg_close(&ev);
+    zmq_msg_close(&ep);
+}
+
+void chp_link_poll_done(chp_node *n, const void *items_, size_t count, int max)
+{
+    const zmq_pollitem_t *items = items_;
+    for (size_t k = 0; k + 1 < count; k += 2) {
+        /* Find the link again: handling may have dropped earlier ones. */
+        struct chp_link *l = NULL;
+        for (size_t i = 0; i < CHP_NODE_LINKS_MAX && !l; i++)
+            if (n->links[i].used && n->links[i].dealer == items[k].socket)
+                l = &n->links[i];
+        if (!l)
+            continue;
+        if (items[k + 1].revents & ZMQ_POLLIN)
+            monitor_event(n, l);
+        for (int m = 0; m < max && l->used && l->dealer && (items[k].revents & ZMQ_POLLIN); m++) {
+            zmq_msg_t data;
+            zmq_msg_init(&data);
+            if (zmq_msg_recv(&data, l->dealer, ZMQ_DONTWAIT) < 0) {
+                zmq_msg_close(&data);
+                break;
+            }
+            handle(n, l, zmq_msg_data(&data), zmq_msg_size(&data), 0);
+            zmq_msg_close(&data);
+        }
+    }
+}
+
+uint64_t chp_link_next_deadline(chp_node *n, uint64_t t, uint64_t other)
+{
+    uint64_t d = other;
+    for (size_t i = 0; i < CHP_NODE_LINKS_MAX; i++)
+        if (n->links[i].used && n->links[i].dealer_up && n->links[i].next_sync_ms < d)
+            d = n->links[i].next_sync_ms;
+    if (d <= t)
+        return 0;
+    return d - t > 1000 ? 1000 : d - t;
+}
+
+void chp_link_periodic(chp_node *n, uint64_t t, uint64_t sync_ms)
+{
+    for (size_t i = 0; i < CHP_NODE_LINKS_MAX; i++) {
+        struct chp_link *l = &n->links[i];
+        if (!l->used || !l->dealer_up || !l->hello_rx)
+            continue;
+        if (!l->next_sync_ms)
+            l->next_sync_ms = t + sync_ms;
+        if (t >= l->next_sync_ms) {
+            start_sync(n, l);
+            l->next_sync_ms = t + sync_ms;
+        }
+    }
+}

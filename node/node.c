@@ -1,0 +1,488 @@
+/* node.c - chapard's event loop: CURVE links, envelope ingest and
+ * forwarding, Negentropy sync, and the control API. */
+#include "node_int.h"
+
+#include "addr.h"
+#include "crypto.h"
+#include "envelope.h"
+#include "id.h"
+#include "log.h"
+#include "negentropy.h"
+#include "store.h"
+#include "wire.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <zmq.h>
+
+#define BATCH_MAX       256   /* envelopes per group commit */
+#define SWEEP_MS        60000 /* expiry sweep period */
+#define SYNC_MS         60000 /* periodic re-sync with every neighbour */
+#define NEG_FRAME_LIMIT 60000 /* Negentropy messages fit one link frame */
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static uint64_t now_unix(void)
+{
+    return (uint64_t)time(NULL);
+}
+
+/* ---- transport key ---- */
+
+static int load_transport_key(chp_node *n)
+{
+    size_t len = 0;
+    int rc = chp_store_setting_get(n->store, "transport_sk", n->tsk, sizeof n->tsk, &len);
+    if (rc == CHP_E_NOT_FOUND) {
+        chp_rng_fill(chp_rng_system(), n->tsk, sizeof n->tsk);
+        rc = chp_store_setting_put(n->store, "transport_sk", n->tsk, sizeof n->tsk);
+        len = sizeof n->tsk;
+        if (rc == CHP_OK)
+            chp_info("created a new node transport key");
+    }
+    if (rc != CHP_OK || len != sizeof n->tsk) {
+        chp_err_log("cannot load the node transport key: %s",
+                    chp_strerror(rc ? rc : CHP_E_CORRUPT));
+        return rc ? rc : CHP_E_CORRUPT;
+    }
+    chp_x25519_base(n->tpk, n->tsk);
+    return CHP_OK;
+}
+
+/* ---- sockets ---- */
+
+static int set_int(void *s, int opt, int v)
+{
+    return zmq_setsockopt(s, opt, &v, sizeof v);
+}
+
+/* Options every node link socket gets: bounded frames and queues, no
+ * linger on close, ZMTP heartbeats to notice dead peers. */
+static int link_opts(void *s)
+{
+    int64_t maxmsg = CHP_WIRE_MAX_FRAME;
+    if (zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) || set_int(s, ZMQ_LINGER, 0) ||
+        set_int(s, ZMQ_SNDHWM, 4096) || set_int(s, ZMQ_RCVHWM, 4096) ||
+        set_int(s, ZMQ_HEARTBEAT_IVL, 2000) || set_int(s, ZMQ_HEARTBEAT_TIMEOUT, 6000) ||
+        set_int(s, ZMQ_HANDSHAKE_IVL, 5000))
+        return CHP_E_ARG;
+    return CHP_OK;
+}
+
+static int parse_listen(const char *spec, char *host, size_t hcap, unsigned *port)
+{
+    const char *colon = strrchr(spec, ':');
+    if (!colon || (size_t)(colon - spec) >= hcap)
+        return CHP_E_ADDR_FORMAT;
+    memcpy(host, spec, (size_t)(colon - spec));
+    host[colon - spec] = '\0';
+    if (host[0] == '[') { /* [v6] */
+        size_t l = strlen(host);
+        if (l < 3 || host[l - 1] != ']')
+            return CHP_E_ADDR_HOST;
+        memmove(host, host + 1, l - 2);
+        host[l - 2] = '\0';
+    }
+    char *end;
+    unsigned long p = strtoul(colon + 1, &end, 10);
+    if (*end || colon[1] == '\0' || p > 65535)
+        return CHP_E_ADDR_PORT;
+    *port = (unsigned)p;
+    return CHP_OK;
+}
+
+static int bind_listen(chp_node *n, const char *spec)
+{
+    char host[CHP_ADDR_HOST_MAX + 1], ep[300], last[300];
+    unsigned port;
+    int rc = parse_listen(spec, host, sizeof host, &port);
+    if (rc != CHP_OK) {
+        chp_err_log("--listen %s: %s", spec, chp_strerror(rc));
+        return rc;
+    }
+    int v6 = strchr(host, ':') != NULL;
+    if (port == 0)
+        snprintf(ep, sizeof ep, v6 ? "tcp://[%s]:*" : "tcp://%s:*", host);
+    else
+        snprintf(ep, sizeof ep, v6 ? "tcp://[%s]:%u" : "tcp://%s:%u", host, port);
+    n->router = zmq_socket(n->zctx, ZMQ_ROUTER);
+    if (!n->router || link_opts(n->router) || set_int(n->router, ZMQ_CURVE_SERVER, 1) ||
+        zmq_setsockopt(n->router, ZMQ_CURVE_SECRETKEY, n->tsk, 32) ||
+        set_int(n->router, ZMQ_ROUTER_HANDOVER, 1) || set_int(n->router, ZMQ_ROUTER_MANDATORY, 1) ||
+        zmq_setsockopt(n->router, ZMQ_ZAP_DOMAIN, "chapar", 6) ||
+        (v6 && set_int(n->router, ZMQ_IPV6, 1)) || zmq_bind(n->router, ep) != 0) {
+        chp_err_log("cannot listen on %s: %s", spec, zmq_strerror(errno));
+        return CHP_E_IO;
+    }
+    size_t ll = sizeof last;
+    zmq_getsockopt(n->router, ZMQ_LAST_ENDPOINT, last, &ll);
+    const char *pc = strrchr(last, ':');
+    n->port = pc ? (uint16_t)atoi(pc + 1) : (uint16_t)port;
+    snprintf(n->listen_host, sizeof n->listen_host, "%s", host);
+    chp_info("listening on %s (port %u)", last, n->port);
+    return CHP_OK;
+}
+
+/* The host others should dial: the listen host unless it is a wildcard,
+ * then the first non-loopback IPv4 of this machine, else loopback. */
+void chp_node_address(const chp_node *n, char *out, size_t cap)
+{
+    chp_addr a;
+    memset(&a, 0, sizeof a);
+    const char *h = n->listen_host;
+    if (!strcmp(h, "0.0.0.0") || !strcmp(h, "*") || !strcmp(h, "::") || !h[0]) {
+        struct ifaddrs *ifs = NULL, *i;
+        snprintf(a.host, sizeof a.host, "127.0.0.1");
+        if (getifaddrs(&ifs) == 0) {
+            for (i = ifs; i; i = i->ifa_next) {
+                if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET)
+                    continue;
+                const struct sockaddr_in *sin = (const struct sockaddr_in *)i->ifa_addr;
+                uint32_t ip = ntohl(sin->sin_addr.s_addr);
+                if ((ip >> 24) == 127)
+                    continue;
+                snprintf(a.host, sizeof a.host, "%u.%u.%u.%u", ip >> 24, (ip >> 16) & 255,
+                         (ip >> 8) & 255, ip & 255);
+                break;
+            }
+            freeifaddrs(ifs);
+        }
+    } else {
+        snprintf(a.host, sizeof a.host, "%s", h);
+        a.ipv6 = strchr(h, ':') != NULL;
+    }
+    a.port = n->port;
+    memcpy(a.key, n->tpk, 32);
+    if (chp_addr_format(&a, out, cap) != CHP_OK && cap)
+        out[0] = '\0';
+}
+
+static int bind_control(chp_node *n)
+{
+    char ep[4200];
+    snprintf(ep, sizeof ep, "ipc://%s/control", n->home);
+    n->control = zmq_socket(n->zctx, ZMQ_ROUTER);
+    if (!n->control || set_int(n->control, ZMQ_LINGER, 0) || zmq_bind(n->control, ep) != 0) {
+        chp_err_log("cannot bind control socket %s: %s", ep, zmq_strerror(errno));
+        return CHP_E_IO;
+    }
+    snprintf(ep, sizeof ep, "ipc://%s/events", n->home);
+    n->events = zmq_socket(n->zctx, ZMQ_PUB);
+    if (!n->events || set_int(n->events, ZMQ_LINGER, 0) || zmq_bind(n->events, ep) != 0) {
+        chp_err_log("cannot bind event socket %s: %s", ep, zmq_strerror(errno));
+        return CHP_E_IO;
+    }
+    return CHP_OK;
+}
+
+/* ZAP: every CURVE client is authenticated here. The user id handed back
+ * is the client's key in hex, which the node reads from each message's
+ * metadata to know which neighbour sent it. Banned keys are refused. */
+static int bind_zap(chp_node *n)
+{
+    n->zap = zmq_socket(n->zctx, ZMQ_REP);
+    if (!n->zap || set_int(n->zap, ZMQ_LINGER, 0) ||
+        zmq_bind(n->zap, "inproc://zeromq.zap.01") != 0) {
+        chp_err_log("cannot bind the ZAP handler: %s", zmq_strerror(errno));
+        return CHP_E_IO;
+    }
+    return CHP_OK;
+}
+
+static void zap_handle(chp_node *n)
+{
+    zmq_msg_t f[7];
+    int nf = 0, more = 1;
+    while (more && nf < 7) {
+        zmq_msg_init(&f[nf]);
+        if (zmq_msg_recv(&f[nf], n->zap, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&f[nf]);
+            break;
+        }
+        more = zmq_msg_more(&f[nf]);
+        nf++;
+    }
+    while (more) { /* drain an over-long request */
+        zmq_msg_t x;
+        zmq_msg_init(&x);
+        if (zmq_msg_recv(&x, n->zap, 0) < 0)
+            more = 0;
+        else
+            more = zmq_msg_more(&x);
+        zmq_msg_close(&x);
+    }
+    const char *status = "400", *text = "bad request";
+    char uid[65] = "";
+    if (nf == 7 && zmq_msg_size(&f[5]) == 5 && !memcmp(zmq_msg_data(&f[5]), "CURVE", 5) &&
+        zmq_msg_size(&f[6]) == 32) {
+        const uint8_t *key = zmq_msg_data(&f[6]);
+        if (chp_link_banned(n, key, now_ms())) {
+            text = "banned";
+            n->ctr.refused_banned++;
+        } else {
+            status = "200";
+            text = "OK";
+            for (int i = 0; i < 32; i++)
+                sprintf(uid + 2 * i, "%02x", key[i]);
+        }
+    }
+    /* Reply: version, request id, status, text, user id, metadata. */
+    zmq_send(n->zap, "1.0", 3, ZMQ_SNDMORE);
+    if (nf >= 2)
+        zmq_send(n->zap, zmq_msg_data(&f[1]), zmq_msg_size(&f[1]), ZMQ_SNDMORE);
+    else
+        zmq_send(n->zap, "", 0, ZMQ_SNDMORE);
+    zmq_send(n->zap, status, 3, ZMQ_SNDMORE);
+    zmq_send(n->zap, text, strlen(text), ZMQ_SNDMORE);
+    zmq_send(n->zap, uid, strlen(uid), ZMQ_SNDMORE);
+    zmq_send(n->zap, "", 0, 0);
+    for (int i = 0; i < nf; i++)
+        zmq_msg_close(&f[i]);
+}
+
+/* ---- ingest ---- */
+
+/* Queues one envelope for the next group commit, after the cheap checks. */
+int chp_node_ingest(chp_node *n, const uint8_t *env, size_t len, uint32_t link, int own)
+{
+    chp_env_hdr h;
+    uint8_t id[32];
+    int rc = chp_envelope_check(env, len, now_unix(), NULL, &h, id);
+    if (rc != CHP_OK) {
+        chp_node_count_reject(n, rc);
+        return rc;
+    }
+    for (size_t i = 0; i < n->npending; i++)
+        if (!memcmp(n->pending[i].id, id, 32)) {
+            n->ctr.duplicates++;
+            return CHP_E_DUP;
+        }
+    if (chp_store_has(n->store, id) == 1) {
+        n->ctr.duplicates++;
+        return CHP_E_DUP;
+    }
+    if (n->npending == BATCH_MAX && chp_node_flush(n) != CHP_OK)
+        return CHP_E_STORE;
+    struct pending *p = &n->pending[n->npending];
+    p->env = malloc(len);
+    if (!p->env)
+        return CHP_E_NOMEM;
+    memcpy(p->env, env, len);
+    p->len = len;
+    memcpy(p->id, id, 32);
+    p->created = h.created;
+    p->expiry = h.expiry;
+    p->link = link;
+    p->own = own;
+    n->npending++;
+    return CHP_OK;
+}
+
+void chp_node_count_reject(chp_node *n, int rc)
+{
+    switch (rc) {
+    case CHP_E_ENV_SIZE:
+        n->ctr.rej_size++;
+        break;
+    case CHP_E_ENV_VERSION:
+        n->ctr.rej_version++;
+        break;
+    case CHP_E_ENV_TTL:
+        n->ctr.rej_ttl++;
+        break;
+    case CHP_E_ENV_EXPIRED:
+        n->ctr.rej_expired++;
+        break;
+    case CHP_E_ENV_FUTURE:
+        n->ctr.rej_future++;
+        break;
+    case CHP_E_ENV_POW:
+        n->ctr.rej_pow++;
+        break;
+    case CHP_E_STORE_FULL:
+        n->ctr.rej_full++;
+        break;
+    default:
+        n->ctr.rej_malformed++;
+        break;
+    }
+}
+
+/* Commits the pending batch, then forwards what was new: nothing is
+ * acknowledged or passed on before its transaction committed. */
+int chp_node_flush(chp_node *n)
+{
+    if (!n->npending)
+        return CHP_OK;
+    chp_store_item items[BATCH_MAX];
+    uint64_t t = now_unix();
+    for (size_t i = 0; i < n->npending; i++) {
+        struct pending *p = &n->pending[i];
+        items[i] = (chp_store_item){.env = p->env,
+                                    .len = p->len,
+                                    .id = p->id,
+                                    .created = p->created,
+                                    .expiry = p->expiry,
+                                    .received = t,
+                                    .link = p->link,
+                                    .own = p->own};
+    }
+    int rc = chp_store_put_batch(n->store, items, n->npending);
+    if (rc != CHP_OK)
+        chp_err_log("store commit failed: %s", chp_strerror(rc));
+    for (size_t i = 0; rc == CHP_OK && i < n->npending; i++) {
+        struct pending *p = &n->pending[i];
+        if (items[i].result == CHP_OK) {
+            n->ctr.accepted++;
+            chp_link_forward(n, p->env, p->len, p->link);
+            char hex[65];
+            for (int k = 0; k < 32; k++)
+                sprintf(hex + 2 * k, "%02x", p->id[k]);
+            zmq_send(n->events, "envelope", 8, ZMQ_SNDMORE | ZMQ_DONTWAIT);
+            zmq_send(n->events, hex, 64, ZMQ_DONTWAIT);
+        } else if (items[i].result == CHP_E_DUP) {
+            n->ctr.duplicates++;
+        } else {
+            chp_node_count_reject(n, items[i].result);
+        }
+    }
+    for (size_t i = 0; i < n->npending; i++)
+        free(n->pending[i].env);
+    n->npending = 0;
+    return rc;
+}
+
+/* ---- lifecycle ---- */
+
+int chp_node_new(const chp_node_opts *o, chp_node **out)
+{
+    assert(o && o->home && out);
+    *out = NULL;
+    chp_node *n = calloc(1, sizeof *n);
+    if (!n)
+        return CHP_E_NOMEM;
+    n->relay = o->relay;
+    n->started_ms = now_ms();
+    snprintf(n->home, sizeof n->home, "%s", o->home);
+    int rc = CHP_E_IO;
+    if (mkdir(o->home, 0700) != 0 && errno != EEXIST) {
+        chp_err_log("cannot create %s: %s", o->home, strerror(errno));
+        goto fail;
+    }
+    chmod(o->home, 0700); /* only the owner may reach the control socket */
+    uint32_t found = 0;
+    chp_store_opts so = {.quota = o->quota};
+    if ((rc = chp_store_open(o->home, &so, &n->store, &found)) != CHP_OK) {
+        if (rc == CHP_E_STORE_SCHEMA)
+            chp_err_log("store in %s has schema %u; this chapard understands %u", o->home, found,
+                        CHP_STORE_SCHEMA);
+        else
+            chp_err_log("cannot open the store in %s: %s", o->home, chp_strerror(rc));
+        goto fail;
+    }
+    if ((rc = load_transport_key(n)) != CHP_OK)
+        goto fail;
+    rc = CHP_E_IO;
+    if (!(n->zctx = zmq_ctx_new()))
+        goto fail;
+    if ((rc = bind_zap(n)) || (rc = bind_listen(n, o->listen)) || (rc = bind_control(n)))
+        goto fail;
+    for (size_t i = 0; i < o->npeers; i++) {
+        int prc = chp_link_add_address(n, o->peers[i], strlen(o->peers[i]), 1);
+        if (prc != CHP_OK) {
+            chp_err_log("--peer %s: %s", o->peers[i], chp_strerror(prc));
+            rc = prc;
+            goto fail;
+        }
+    }
+    chp_link_restore_known(n);
+    n->next_sweep = now_ms() + SWEEP_MS;
+    *out = n;
+    return CHP_OK;
+fail:
+    chp_node_destroy(&n);
+    return rc;
+}
+
+void chp_node_destroy(chp_node **np)
+{
+    if (!np || !*np)
+        return;
+    chp_node *n = *np;
+    (void)chp_node_flush(n);
+    chp_link_close_all(n);
+    if (n->router)
+        zmq_close(n->router);
+    if (n->control)
+        zmq_close(n->control);
+    if (n->events)
+        zmq_close(n->events);
+    if (n->zap)
+        zmq_close(n->zap);
+    if (n->zctx)
+        zmq_ctx_term(n->zctx);
+    chp_store_close(&n->store);
+    chp_memzero(n->tsk, sizeof n->tsk);
+    free(n);
+    *np = NULL;
+}
+
+/* ---- the loop ---- */
+
+static void periodic(chp_node *n, uint64_t t)
+{
+    if (t >= n->next_sweep) {
+        uint64_t removed = 0;
+        if (chp_store_sweep(n->store, now_unix(), &removed) == CHP_OK && removed)
+            chp_info("expired %llu envelopes", (unsigned long long)removed);
+        n->next_sweep = t + SWEEP_MS;
+    }
+    chp_link_periodic(n, t, SYNC_MS);
+}
+
+int chp_node_run(chp_node *n, volatile sig_atomic_t *stop)
+{
+    assert(n && stop);
+    zmq_pollitem_t items[4 + 2 * CHP_NODE_LINKS_MAX];
+    while (!*stop) {
+        size_t ni = 0;
+        items[ni++] = (zmq_pollitem_t){n->router, 0, ZMQ_POLLIN, 0};
+        items[ni++] = (zmq_pollitem_t){n->control, 0, ZMQ_POLLIN, 0};
+        items[ni++] = (zmq_pollitem_t){n->zap, 0, ZMQ_POLLIN, 0};
+        size_t base = ni;
+        ni += chp_link_pollitems(n, items + ni);
+        uint64_t t = now_ms();
+        long timeout = (long)chp_link_next_deadline(n, t, n->next_sweep);
+        int rc = zmq_poll(items, (int)ni, timeout);
+        if (rc < 0) {
+            if (errno == EINTR)
+                continue;
+            chp_err_log("zmq_poll: %s", zmq_strerror(errno));
+            return CHP_E_IO;
+        }
+        if (items[2].revents & ZMQ_POLLIN)
+            zap_handle(n);
+        if (items[0].revents & ZMQ_POLLIN)
+            chp_link_recv_router(n, BATCH_MAX);
+        chp_link_poll_done(n, items + base, ni - base, BATCH_MAX);
+        /* Group commit of everything this round brought in, then forward. */
+        (void)chp_node_flush(n);
+        if (items[1].revents & ZMQ_POLLIN)
+            chp_control_handle(n);
+        periodic(n, now_ms());
+    }
+    chp_info("shutting down");
+    return chp_node_flush(n);
+}

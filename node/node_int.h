@@ -1,0 +1,108 @@
+/* node_int.h - the node's internal state, shared by node.c (loop, ingest),
+ * link.c (neighbours, gossip, sync) and control.c (control API). Nothing
+ * outside node/ includes it. */
+#ifndef CHP_NODE_INT_H
+#define CHP_NODE_INT_H
+
+#include "addr.h"
+#include "negentropy.h"
+#include "node.h"
+#include "store.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CHP_NODE_LINKS_MAX 128 /* neighbours known at once (in + out) */
+#define CHP_NODE_BANS_MAX  256
+
+/* Counters shown by `chapar status` (since start). */
+struct chp_node_counters {
+    uint64_t accepted, duplicates;
+    uint64_t rej_size, rej_version, rej_ttl, rej_expired, rej_future, rej_pow, rej_full;
+    uint64_t rej_malformed;  /* frames that do not parse */
+    uint64_t refused_banned; /* connections refused by the ban list */
+    uint64_t sync_rounds;    /* Negentropy messages answered or sent */
+    uint64_t syncs_done;     /* reconciliations completed as initiator */
+    uint64_t sync_fetched;   /* envelopes requested because a sync said so */
+    uint64_t bans;
+};
+
+/* One neighbour, identified by its CURVE transport key. */
+struct chp_link {
+    int used;
+    uint8_t key[32];
+    uint32_t id;                     /* link number stored with envelopes (never 0) */
+    char addr[CHP_ADDR_STR_MAX + 1]; /* dial address, "" for incoming only */
+    void *dealer;                    /* our outgoing socket, or NULL */
+    void *monitor;                   /* PAIR receiving the dealer's events */
+    int dealer_up;                   /* handshake done on the dealer */
+    int router_seen;                 /* they reached us on our ROUTER */
+    int hello_rx;                    /* their HELLO arrived */
+    uint32_t caps;
+    uint64_t last_rx_ms;
+    uint64_t next_sync_ms;
+    chp_neg *neg_client; /* our sync session with them */
+    uint32_t neg_session;
+    chp_neg *neg_server; /* their sync session with us */
+    uint32_t neg_server_session;
+    uint64_t rx_env, tx_env;
+    double score;  /* misbehaviour; a ban at CHP_LINK_BAN_SCORE */
+    double tokens; /* envelope token bucket */
+    uint64_t tokens_ms;
+};
+
+struct chp_ban {
+    uint8_t key[32];
+    uint64_t until_ms;
+};
+
+struct pending {
+    uint8_t *env;
+    size_t len;
+    uint8_t id[32];
+    uint64_t created, expiry;
+    uint32_t link;
+    int own;
+};
+
+struct chp_node {
+    char home[4096];
+    int relay;
+    chp_store *store;
+    uint8_t tsk[32], tpk[32]; /* transport key pair (CURVE) */
+    void *zctx, *router, *control, *events, *zap;
+    char listen_host[CHP_ADDR_HOST_MAX + 1];
+    uint16_t port;
+    uint64_t started_ms, next_sweep;
+    struct chp_link links[CHP_NODE_LINKS_MAX];
+    uint32_t next_link_id;
+    struct chp_ban bans[CHP_NODE_BANS_MAX];
+    struct pending pending[256];
+    size_t npending;
+    struct chp_node_counters ctr;
+};
+
+/* node.c */
+int chp_node_ingest(chp_node *n, const uint8_t *env, size_t len, uint32_t link, int own);
+int chp_node_flush(chp_node *n);
+void chp_node_count_reject(chp_node *n, int rc);
+void chp_node_address(const chp_node *n, char *out, size_t cap);
+
+/* link.c */
+int chp_link_banned(chp_node *n, const uint8_t key[32], uint64_t t);
+void chp_link_forward(chp_node *n, const uint8_t *env, size_t len, uint32_t src);
+int chp_link_add_address(chp_node *n, const char *s, size_t len, int remember);
+int chp_link_remove_address(chp_node *n, const char *s, size_t len);
+void chp_link_restore_known(chp_node *n);
+void chp_link_close_all(chp_node *n);
+void chp_link_periodic(chp_node *n, uint64_t t, uint64_t sync_ms);
+size_t chp_link_pollitems(chp_node *n, void *items);
+uint64_t chp_link_next_deadline(chp_node *n, uint64_t t, uint64_t other);
+void chp_link_recv_router(chp_node *n, int max);
+void chp_link_poll_done(chp_node *n, const void *items, size_t count, int max);
+size_t chp_link_connected(const chp_node *n);
+
+/* control.c */
+void chp_control_handle(chp_node *n);
+
+#endif
