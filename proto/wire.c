@@ -96,7 +96,7 @@ int chp_wire_decode(const uint8_t *frame, size_t len, chp_msg *m)
         chp_rd_u8(&r, &m->u.bye.len);
         if (r.err || m->u.bye.len > CHP_WIRE_MAX_TEXT ||
             chp_rd_ref(&r, &t, m->u.bye.len) != CHP_OK ||
-            !chp_utf8_valid((const char *)t, m->u.bye.len))
+            !chp_utf8_valid((const char *)t, m->u.bye.len) || memchr(t, 0, m->u.bye.len))
             goto malformed;
         m->u.bye.text = (const char *)t;
         break;
@@ -189,7 +189,7 @@ int chp_wire_prune(uint8_t *buf, size_t cap, size_t *len)
 int chp_wire_neg(uint8_t *buf, size_t cap, size_t *len, uint32_t session, uint8_t initiator,
                  const uint8_t *msg, size_t msglen)
 {
-    if (initiator > 1 || msglen == 0 || !msg)
+    if (initiator > 1 || msglen == 0 || msglen > CHP_WIRE_MAX_FRAME - 6 || !msg)
         return CHP_E_ARG;
     chp_wr w;
     chp_wr_init(&w, buf, cap);

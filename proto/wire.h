@@ -75,8 +75,9 @@ typedef struct chp_msg {
 
 /* Parses one frame. CHP_E_MALFORMED for unknown types, bad lengths, counts
  * over the limits or non-canonical bodies; CHP_E_TRAILING for extra bytes;
- * CHP_E_VERSION for a HELLO of another version (u.hello is filled so the
- * caller can answer politely). */
+ * CHP_E_VERSION for a HELLO of another version (type and u.hello.version
+ * are set so the caller can answer politely). BYE reasons are UTF-8
+ * without NUL bytes; callers still sanitise them before display. */
 CHP_WUR int chp_wire_decode(const uint8_t *frame, size_t len, chp_msg *out);
 
 /* The i-th address of a decoded PEERS message (borrowed, not
