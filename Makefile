@@ -33,6 +33,7 @@ fuzz: deps
 
 bench: build
 	$(BUILD)/bench/bench-proto
+	$(BUILD)/bench/bench-store -n 100000 -f 1000000
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
