@@ -19,10 +19,11 @@ build: deps $(BUILD)/CMakeCache.txt
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
-# Until the daemon and TUI exist, `make run` builds and runs the proto
-# self-check tool (see README).
+# Until the TUI exists, `make run` checks the crypto library, then runs the
+# node daemon in the foreground on the default data dir (Ctrl-C stops it).
 run: build
 	$(BUILD)/proto/chapar-proto-selftest
+	$(BUILD)/node/chapard $(RUN_ARGS)
 
 asan:
 	$(MAKE) test BUILD=build-asan CMAKE_FLAGS="-DCHP_SANITIZE=address,undefined -DCMAKE_BUILD_TYPE=Debug"
