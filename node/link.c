@@ -192,18 +192,12 @@ static int st_iterate(void *ctx, const chp_neg_bound *lo, const chp_neg_bound *h
     return rc < 0 ? rc : CHP_OK;
 }
 
-static int count_item(void *ctx, uint64_t ts, const uint8_t id[32])
-{
-    (void)ts;
-    (void)id;
-    (*(uint64_t *)ctx)++;
-    return 0;
-}
-
 static int st_count(void *ctx, const chp_neg_bound *lo, const chp_neg_bound *hi, uint64_t *cnt)
 {
-    *cnt = 0;
-    return st_iterate(ctx, lo, hi, count_item, cnt);
+    chp_store_bound a, b;
+    to_store_bound(lo, &a);
+    to_store_bound(hi, &b);
+    return chp_store_count(ctx, &a, &b, cnt);
 }
 
 static int st_fingerprint(void *ctx, const chp_neg_bound *lo, const chp_neg_bound *hi,

@@ -702,6 +702,23 @@ static int fp_fn(void *ctx, uint64_t created, const uint8_t id[32])
     return 0;
 }
 
+static int count_fn(void *ctx, uint64_t created, const uint8_t id[32])
+{
+    (void)created;
+    (void)id;
+    (*(uint64_t *)ctx)++;
+    return 0;
+}
+
+int chp_store_count(chp_store *s, const chp_store_bound *lo, const chp_store_bound *hi,
+                    uint64_t *count)
+{
+    assert(count);
+    *count = 0;
+    int rc = chp_store_range(s, lo, hi, count_fn, count);
+    return rc < 0 ? rc : CHP_OK;
+}
+
 int chp_store_fingerprint(chp_store *s, const chp_store_bound *lo, const chp_store_bound *hi,
                           uint8_t fp[16], uint64_t *count)
 {

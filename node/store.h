@@ -95,6 +95,10 @@ typedef int (*chp_store_range_fn)(void *ctx, uint64_t created, const uint8_t id[
 int chp_store_range(chp_store *s, const chp_store_bound *lo, const chp_store_bound *hi,
                     chp_store_range_fn fn, void *ctx);
 
+/* Number of items with lo <= (created, id) < hi. */
+CHP_WUR int chp_store_count(chp_store *s, const chp_store_bound *lo, const chp_store_bound *hi,
+                            uint64_t *count);
+
 /* Negentropy v1 fingerprint of [lo, hi): SHA-256(sum of ids as 256-bit
  * little-endian integers mod 2^256 || varint(count)), first 16 bytes.
  * *count (may be NULL) gets the number of items. */

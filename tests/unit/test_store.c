@@ -914,6 +914,9 @@ static void test_fingerprint_vs_naive(void **state)
         assert_int_equal(chp_store_fingerprint(f->s, &bl, &bh, fp, &count), CHP_OK);
         assert_int_equal(count, wcount);
         assert_memory_equal(fp, want, 16);
+        count = 12345;
+        assert_int_equal(chp_store_count(f->s, &bl, &bh, &count), CHP_OK);
+        assert_int_equal(count, wcount);
         nonempty += wcount > 1;
     }
     assert_true(nonempty > 200); /* the ranges were not all trivial */
