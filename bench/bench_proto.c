@@ -64,8 +64,8 @@ static uint8_t aead_key[32], aead_nonce[24], aead_ct[1024 + 16], aead_pt[1024];
 static void do_aead(void *a)
 {
     (void)a;
-    sink ^= (uint8_t)chp_aead_decrypt(aead_pt, aead_ct, sizeof aead_ct, NULL, 0, aead_nonce,
-                                      aead_key);
+    sink ^=
+        (uint8_t)chp_aead_decrypt(aead_pt, aead_ct, sizeof aead_ct, NULL, 0, aead_nonce, aead_key);
 }
 
 struct envctx {
@@ -129,8 +129,13 @@ int main(int argc, char **argv)
         return 1;
     chp_ks_room_tag(room, chp_epoch_of(e.now), tag);
     chp_ks_room_msg_key(room, chp_epoch_of(e.now), e.key);
-    chp_env_seal_args a = {.created = e.now, .expiry = e.now + 86400, .tag = tag, .key = e.key,
-                           .type = CHP_CT_ROOM, .payload = payload, .len = sizeof payload};
+    chp_env_seal_args a = {.created = e.now,
+                           .expiry = e.now + 86400,
+                           .tag = tag,
+                           .key = e.key,
+                           .type = CHP_CT_ROOM,
+                           .payload = payload,
+                           .len = sizeof payload};
 
     /* Proof-of-work cost: the expected number of trials is fixed by the
      * formula; the time is what this core pays. */
@@ -177,8 +182,8 @@ int main(int argc, char **argv)
     printf("pow trials                %10.0f /s\n", trial_rate);
     printf("pow expected trials       %10.0f   (ntpb %d) => expected %.1f ms\n", trials,
            CHP_POW_NTPB_DEFAULT, trials / trial_rate * 1e3);
-    printf("pow seal time (n=%d)      mean %.1f ms  p50 %.1f ms  p90 %.1f ms\n", seals,
-           sum / seals, ms[seals / 2], ms[seals * 9 / 10]);
+    printf("pow seal time (n=%d)      mean %.1f ms  p50 %.1f ms  p90 %.1f ms\n", seals, sum / seals,
+           ms[seals / 2], ms[seals * 9 / 10]);
     free(ms);
     chp_identity_destroy(&me);
     if (e.fails) {

@@ -80,8 +80,7 @@ static double bench_raw(const char *dir, uint64_t n, uint64_t batch)
     return (double)n / dt;
 }
 
-static double bench_store(const char *dir, uint64_t n, uint64_t batch, int nosync,
-                          chp_store **keep)
+static double bench_store(const char *dir, uint64_t n, uint64_t batch, int nosync, chp_store **keep)
 {
     chp_store *s;
     chp_store_opts o = {.quota = n * 2000 + (64u << 20), .nosync = nosync};
@@ -97,9 +96,13 @@ static double bench_store(const char *dir, uint64_t n, uint64_t batch, int nosyn
         size_t m = 0;
         for (uint64_t j = i; j < i + batch && j < n; j++, m++) {
             make_env(envs + m * ENV_LEN, ids[m], j);
-            items[m] = (chp_store_item){.env = envs + m * ENV_LEN, .len = ENV_LEN, .id = ids[m],
-                                        .created = 1800000000u + j / 7, .expiry = 1800086400u,
-                                        .received = 1800000000u, .link = 1};
+            items[m] = (chp_store_item){.env = envs + m * ENV_LEN,
+                                        .len = ENV_LEN,
+                                        .id = ids[m],
+                                        .created = 1800000000u + j / 7,
+                                        .expiry = 1800086400u,
+                                        .received = 1800000000u,
+                                        .link = 1};
         }
         if (chp_store_put_batch(s, items, m) != CHP_OK)
             return -1;

@@ -26,13 +26,24 @@ int main(int argc, char **argv)
     int opt;
     while ((opt = getopt(argc, argv, "n:t:a:k:s:")) != -1) {
         switch (opt) {
-        case 'n': count = atol(optarg); break;
-        case 't': ttl = atol(optarg); break;
-        case 'a': age = atol(optarg); break;
-        case 'k': kind = optarg; break;
-        case 's': size = atol(optarg); break;
+        case 'n':
+            count = atol(optarg);
+            break;
+        case 't':
+            ttl = atol(optarg);
+            break;
+        case 'a':
+            age = atol(optarg);
+            break;
+        case 'k':
+            kind = optarg;
+            break;
+        case 's':
+            size = atol(optarg);
+            break;
         default:
-            fprintf(stderr, "usage: chapar-mkenv [-n N] [-t TTL] [-a AGE] [-k KIND] [-s SIZE] PREFIX\n");
+            fprintf(stderr,
+                    "usage: chapar-mkenv [-n N] [-t TTL] [-a AGE] [-k KIND] [-s SIZE] PREFIX\n");
             return 2;
         }
     }
@@ -55,8 +66,12 @@ int main(int argc, char **argv)
         uint64_t created = (uint64_t)((int64_t)now - age);
         /* Expired envelopes cannot be sealed "in the past" with a valid
          * lifetime otherwise: seal with the given times directly. */
-        chp_env_seal_args a = {.created = created, .expiry = created + (uint64_t)ttl,
-                               .tag = tag, .key = key, .type = CHP_CT_TEXT, .payload = payload,
+        chp_env_seal_args a = {.created = created,
+                               .expiry = created + (uint64_t)ttl,
+                               .tag = tag,
+                               .key = key,
+                               .type = CHP_CT_TEXT,
+                               .payload = payload,
                                .len = (size_t)size};
         size_t n = 0;
         int rc = chp_envelope_seal(&a, me, chp_rng_system(), env, sizeof env, &n);
