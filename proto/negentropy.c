@@ -168,7 +168,7 @@ static int encode_bound(chp_neg *n, chp_buf *b, const chp_neg_bound *bd)
 
 static int decode_bound(chp_neg *n, struct in *r, chp_neg_bound *bd)
 {
-    uint64_t ts, len;
+    uint64_t ts = 0, len = 0;
     const uint8_t *p;
     int rc = get_varint(r, &ts);
     if (rc == CHP_OK)
@@ -441,13 +441,19 @@ static int idlist_range(chp_neg *n, struct in *r, const chp_neg_bound *prev,
         }
         memcpy(t.ids, raw, (size_t)k * 32);
         qsort(t.ids, (size_t)k, 32, id_cmp);
+        /* A repeated id counts once, as in the reference's set. */
+        uint64_t u = 1;
+        for (uint64_t i = 1; i < k; i++)
+            if (memcmp(t.ids[i], t.ids[u - 1], 32) != 0)
+                memmove(t.ids[u++], t.ids[i], 32);
+        t.k = u;
     }
     if ((rc = n->st.iterate(n->st.ctx, prev, curr, match_item, &t)) != CHP_OK)
         goto out;
     if (n->initiator) {
         *skip = 1;
-        for (uint64_t i = 0; i < k; i++)
-            if (!t.seen[i] && (i == 0 || memcmp(t.ids[i], t.ids[i - 1], 32) != 0) && need)
+        for (uint64_t i = 0; i < t.k; i++)
+            if (!t.seen[i] && need)
                 need(ctx, 0, t.ids[i]);
         goto out;
     }
@@ -498,6 +504,7 @@ static int reconcile_aux(chp_neg *n, const uint8_t *msg, size_t len, chp_buf *ou
         return n->initiator ? CHP_E_VERSION : CHP_OK; /* reply: our version */
     r.off = 1;
     chp_neg_bound prev = bound_of(0, NULL, 0), curr;
+    chp_neg_bound written = prev; /* the upper bound of the last range in out */
     int skip = 0;
     while (r.off < r.len) {
         uint64_t mode;
@@ -527,6 +534,8 @@ static int reconcile_aux(chp_neg *n, const uint8_t *msg, size_t len, chp_buf *ou
             rc = idlist_range(n, &r, &prev, &curr, &skip, out, &upper, have, need, ctx);
             if (rc != CHP_OK)
                 return rc;
+            if (!n->initiator)
+                written = upper; /* the answer went straight to out */
         } else {
             return CHP_E_MALFORMED;
         }
@@ -535,7 +544,9 @@ static int reconcile_aux(chp_neg *n, const uint8_t *msg, size_t len, chp_buf *ou
              * reconciled; the peer continues from there next round. */
             uint8_t fp[16];
             chp_neg_bound inf = bound_of(CHP_NEG_TS_INFINITY, NULL, 0);
-            if ((rc = range_fp(n, &upper, &inf, fp)) != CHP_OK ||
+            /* The fingerprint covers exactly the range it announces:
+             * from the last bound written to infinity. */
+            if ((rc = range_fp(n, &written, &inf, fp)) != CHP_OK ||
                 (rc = encode_bound(n, out, &inf)) != CHP_OK ||
                 (rc = buf_varint(out, 1)) != CHP_OK || (rc = buf_put(out, fp, 16)) != CHP_OK)
                 return rc;
@@ -543,6 +554,8 @@ static int reconcile_aux(chp_neg *n, const uint8_t *msg, size_t len, chp_buf *ou
         }
         if ((rc = buf_put(out, n->o.p, n->o.len)) != CHP_OK)
             return rc;
+        if (n->o.len)
+            written = curr;
         prev = curr;
     }
     return CHP_OK;

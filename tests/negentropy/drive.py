@@ -13,7 +13,7 @@ scenario is a byte-for-byte conformance check, not just "it converged".
 
   drive.py HARNESS SCENARIO            run one scenario (see SCENARIOS)
   drive.py HARNESS vectors             check tests/negentropy/vectors.txt
-  drive.py HARNESS known_bugs          reproductions (CHP_NEG_KNOWN_BUGS=1)
+  drive.py HARNESS known_bugs          regressions of two fixed engine defects
   drive.py --write-vectors             rewrite vectors.txt from the model
 
 Standard library only.
@@ -31,7 +31,7 @@ INF = 2**64 - 1
 # After a frame cut the reference fingerprints [upper of the range being
 # processed, end) but announces it from the last bound written; the C engine
 # does the same (see sc_known_bugs). Set False to model the proposed fix.
-REFERENCE_REMAINING_FP = True
+REFERENCE_REMAINING_FP = False  # Chapar's fix, PROTOCOL.md §14
 VERSION = 0x61
 ID_SIZE = 32
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -584,10 +584,8 @@ class Skip(Exception):
 
 
 def sc_known_bugs(path):
-    """Reproductions of engine defects found by this suite; they fail until
-    proto/negentropy.c is fixed. Skipped unless CHP_NEG_KNOWN_BUGS is set."""
-    if not os.environ.get("CHP_NEG_KNOWN_BUGS"):
-        raise Skip("set CHP_NEG_KNOWN_BUGS=1 to run the known-bug reproductions")
+    """Regression tests for two engine defects this suite found (both fixed):
+    repeated ids in an IdList, and items lost after a frame cut."""
     failures = []
     # 1. A repeated id in a server IdList: the client must not "need" an id
     # it has (the reference keeps their ids in a set).

@@ -742,16 +742,12 @@ static void test_rounds_100k(void **state)
     }
 }
 
-/* Known engine bug (reported, not fixed here: proto/ is not ours): a
- * server IdList naming one id twice makes the client report an id it has
- * as needed, because the match marks only the copy bsearch lands on.
- * The reference collects their ids in a set, so repeats are harmless
- * there. Runs when CHP_NEG_KNOWN_BUGS is set; remove the gate once fixed. */
+/* Regression: a server IdList naming one id twice once made the client
+ * report an id it has as needed (only the copy bsearch landed on was
+ * marked). Repeats count once, as in the reference's set. */
 static void test_idlist_repeated_id(void **state)
 {
     (void)state;
-    if (!getenv("CHP_NEG_KNOWN_BUGS"))
-        skip();
     vecstore *v = store_new();
     uint8_t x[32], y[32];
     memset(x, 0x11, 32);
