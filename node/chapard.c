@@ -274,8 +274,6 @@ int main(int argc, char **argv)
         free(s.conf_buf);
         return 1;
     }
-    if (s.discovery)
-        chp_info("LAN discovery is not available in this version; use --peer");
     chp_info("chapard %s running in %s (%s)", VERSION, s.home, s.relay ? "relay" : "node");
     rc = chp_node_run(n, &stop_flag);
     chp_node_destroy(&n);

@@ -82,6 +82,18 @@ static void drop(struct chp_link *l)
     l->used = 0;
 }
 
+int chp_link_known(chp_node *n, const uint8_t key[32])
+{
+    return find(n, key) != NULL;
+}
+
+void chp_link_mark_discovered(chp_node *n, const uint8_t key[32])
+{
+    struct chp_link *l = find(n, key);
+    if (l)
+        l->discovered = 1;
+}
+
 void chp_link_close_all(chp_node *n)
 {
     for (size_t i = 0; i < CHP_NODE_LINKS_MAX; i++)

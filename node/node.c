@@ -374,6 +374,7 @@ int chp_node_new(const chp_node_opts *o, chp_node **out)
     if (!n)
         return CHP_E_NOMEM;
     n->relay = o->relay;
+    n->disc_fd = -1;
     n->started_ms = now_ms();
     snprintf(n->home, sizeof n->home, "%s", o->home);
     int rc = CHP_E_IO;
@@ -408,6 +409,8 @@ int chp_node_new(const chp_node_opts *o, chp_node **out)
         }
     }
     chp_link_restore_known(n);
+    if (o->discovery)
+        (void)chp_discovery_open(n, o->discovery_port ? o->discovery_port : CHP_DISCOVERY_PORT);
     n->next_sweep = now_ms() + SWEEP_MS;
     *out = n;
     return CHP_OK;
@@ -423,6 +426,7 @@ void chp_node_destroy(chp_node **np)
     chp_node *n = *np;
     (void)chp_node_flush(n);
     chp_link_close_all(n);
+    chp_discovery_close(n);
     if (n->router)
         zmq_close(n->router);
     if (n->control)
@@ -455,16 +459,18 @@ static void periodic(chp_node *n, uint64_t t)
 int chp_node_run(chp_node *n, volatile sig_atomic_t *stop)
 {
     assert(n && stop);
-    zmq_pollitem_t items[4 + 2 * CHP_NODE_LINKS_MAX];
+    zmq_pollitem_t items[5 + 2 * CHP_NODE_LINKS_MAX];
     while (!*stop) {
         size_t ni = 0;
         items[ni++] = (zmq_pollitem_t){n->router, 0, ZMQ_POLLIN, 0};
         items[ni++] = (zmq_pollitem_t){n->control, 0, ZMQ_POLLIN, 0};
         items[ni++] = (zmq_pollitem_t){n->zap, 0, ZMQ_POLLIN, 0};
+        items[ni++] = (zmq_pollitem_t){NULL, n->disc_fd, n->disc_fd >= 0 ? ZMQ_POLLIN : 0, 0};
         size_t base = ni;
         ni += chp_link_pollitems(n, items + ni);
-        uint64_t t = now_ms();
-        long timeout = (long)chp_link_next_deadline(n, t, n->next_sweep);
+        uint64_t t = now_ms(), beacon = chp_discovery_due(n, t);
+        long timeout =
+            (long)chp_link_next_deadline(n, t, beacon < n->next_sweep ? beacon : n->next_sweep);
         int rc = zmq_poll(items, (int)ni, timeout);
         if (rc < 0) {
             if (errno == EINTR)
@@ -476,6 +482,8 @@ int chp_node_run(chp_node *n, volatile sig_atomic_t *stop)
             zap_handle(n);
         if (items[0].revents & ZMQ_POLLIN)
             chp_link_recv_router(n, BATCH_MAX);
+        if (items[3].revents & ZMQ_POLLIN)
+            chp_discovery_recv(n);
         chp_link_poll_done(n, items + base, ni - base, BATCH_MAX);
         /* Group commit of everything this round brought in, then forward. */
         (void)chp_node_flush(n);

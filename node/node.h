@@ -20,9 +20,10 @@ typedef struct chp_node_opts {
     const char *home;   /* data dir (created 0700) */
     const char *listen; /* "HOST:PORT"; port 0 = any free port */
     const char *peers[CHP_NODE_MAX_PEERS];
-    size_t npeers; /* addresses to connect to at start */
-    int discovery; /* LAN beacons on/off */
-    int relay;     /* headless relay mode */
+    size_t npeers;           /* addresses to connect to at start */
+    int discovery;           /* LAN beacons on/off */
+    uint16_t discovery_port; /* UDP port of beacons, 0 = 7668 */
+    int relay;               /* headless relay mode */
     uint64_t quota;
 } chp_node_opts;
 

@@ -25,6 +25,7 @@ struct chp_node_counters {
     uint64_t syncs_done;     /* reconciliations completed as initiator */
     uint64_t sync_fetched;   /* envelopes requested because a sync said so */
     uint64_t bans;
+    uint64_t beacons_rx, beacons_bad; /* LAN discovery */
 };
 
 /* One neighbour, identified by its CURVE transport key. */
@@ -49,6 +50,7 @@ struct chp_link {
     double score;  /* misbehaviour; a ban at CHP_LINK_BAN_SCORE */
     double tokens; /* envelope token bucket */
     uint64_t tokens_ms;
+    int discovered; /* dialled because of a LAN beacon */
 };
 
 struct chp_ban {
@@ -80,6 +82,9 @@ struct chp_node {
     struct pending pending[256];
     size_t npending;
     struct chp_node_counters ctr;
+    int disc_fd; /* UDP beacon socket, -1 when discovery is off */
+    uint16_t disc_port;
+    uint64_t next_beacon;
 };
 
 /* node.c */
@@ -101,6 +106,16 @@ uint64_t chp_link_next_deadline(chp_node *n, uint64_t t, uint64_t other);
 void chp_link_recv_router(chp_node *n, int max);
 void chp_link_poll_done(chp_node *n, const void *items, size_t count, int max);
 size_t chp_link_connected(const chp_node *n);
+int chp_link_known(chp_node *n, const uint8_t key[32]);
+void chp_link_mark_discovered(chp_node *n, const uint8_t key[32]);
+
+/* discovery.c */
+#define CHP_DISCOVERY_PORT 7668
+int chp_discovery_open(chp_node *n, uint16_t port);
+void chp_discovery_close(chp_node *n);
+void chp_discovery_recv(chp_node *n);
+/* Sends a beacon when due; returns the next due time (ms). */
+uint64_t chp_discovery_due(chp_node *n, uint64_t t);
 
 /* control.c */
 void chp_control_handle(chp_node *n);
