@@ -74,6 +74,11 @@ static void status(chp_node *n, zmq_msg_t *rid)
     o = kv(b, sizeof b, o, "syncs completed", c->syncs_done);
     o = kv(b, sizeof b, o, "sync fetched", c->sync_fetched);
     o = kv(b, sizeof b, o, "beacons received", c->beacons_rx);
+    o = kv(b, sizeof b, o, "bytes received", c->rx_bytes);
+    o = kv(b, sizeof b, o, "bytes sent", c->tx_bytes);
+    o = kv(b, sizeof b, o, "prunes", c->prunes);
+    o = kv(b, sizeof b, o, "grafts", c->grafts);
+    o = kv(b, sizeof b, o, "ids announced", c->ihave_tx);
     o = kv(b, sizeof b, o, "uptime", (now_ms() - n->started_ms) / 1000);
     reply(n, rid, "ok", b, o < sizeof b ? o : sizeof b - 1);
 }

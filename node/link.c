@@ -147,6 +147,7 @@ static void misbehave(chp_node *n, struct chp_link *l, double points, const char
 
 static int send_to(chp_node *n, struct chp_link *l, const uint8_t *frame, size_t len)
 {
+    n->ctr.tx_bytes += len;
     if (l->dealer && l->dealer_up) {
         if (zmq_send(l->dealer, frame, len, ZMQ_DONTWAIT) == (int)len)
             return CHP_OK;
@@ -177,12 +178,58 @@ static void send_push(chp_node *n, struct chp_link *l, const uint8_t *env, size_
         l->tx_env++;
 }
 
-void chp_link_forward(chp_node *n, const uint8_t *env, size_t len, uint32_t src)
+static void send_ids(chp_node *n, struct chp_link *l, uint8_t type, const uint8_t *ids,
+                     uint16_t cnt)
 {
+    uint8_t f[3 + CHP_WIRE_MAX_IDS * 32];
+    size_t fl;
+    if (cnt && chp_wire_ids(f, sizeof f, &fl, type, ids, cnt) == CHP_OK)
+        send_to(n, l, f, fl);
+}
+
+static int link_up(const struct chp_link *l)
+{
+    return l->used && l->hello_rx && (l->dealer_up || l->router_seen);
+}
+
+static void flush_ihave(chp_node *n, struct chp_link *l)
+{
+    send_ids(n, l, CHP_MSG_IHAVE, l->ihave, l->nihave);
+    n->ctr.ihave_tx += l->nihave;
+    l->nihave = 0;
+}
+
+void chp_link_flush_lazy(chp_node *n)
+{
+    for (size_t i = 0; i < CHP_NODE_LINKS_MAX; i++)
+        if (n->links[i].used && n->links[i].nihave)
+            flush_ihave(n, &n->links[i]);
+}
+
+static void forget_missing(chp_node *n, const uint8_t id[32])
+{
+    for (size_t i = 0; i < CHP_NODE_MISSING_MAX; i++)
+        if (n->missing[i].due_ms && !memcmp(n->missing[i].id, id, 32))
+            n->missing[i].due_ms = 0;
+}
+
+/* Plumtree: the full envelope goes to eager links (the spanning tree), its
+ * id to lazy ones; never back to the link it came from. */
+void chp_link_forward(chp_node *n, const uint8_t *env, size_t len, const uint8_t id[32],
+                      uint32_t src)
+{
+    forget_missing(n, id);
     for (size_t i = 0; i < CHP_NODE_LINKS_MAX; i++) {
         struct chp_link *l = &n->links[i];
-        if (l->used && l->id != src && l->hello_rx && (l->dealer_up || l->router_seen))
+        if (!link_up(l) || l->id == src)
+            continue;
+        if (!l->lazy) {
             send_push(n, l, env, len);
+            continue;
+        }
+        memcpy(l->ihave + 32 * l->nihave++, id, 32);
+        if (l->nihave == sizeof l->ihave / 32)
+            flush_ihave(n, l);
     }
 }
 
@@ -356,24 +403,68 @@ static int take_token(struct chp_link *l, uint64_t t)
     return 1;
 }
 
+/* An announced id we lack: wait GRAFT_MS for the tree to deliver it. */
+#define GRAFT_MS 150
+
+static void note_missing(chp_node *n, const uint8_t id[32], uint32_t link, uint64_t t)
+{
+    struct chp_missing *free_slot = NULL;
+    for (size_t i = 0; i < CHP_NODE_MISSING_MAX; i++) {
+        struct chp_missing *m = &n->missing[i];
+        if (m->due_ms && !memcmp(m->id, id, 32))
+            return; /* already waiting for it */
+        if (!m->due_ms && !free_slot)
+            free_slot = m;
+    }
+    if (!free_slot)
+        return; /* table full: the periodic sync will fetch it */
+    memcpy(free_slot->id, id, 32);
+    free_slot->link = link;
+    free_slot->due_ms = t + GRAFT_MS;
+}
+
 static void on_ids(chp_node *n, struct chp_link *l, const chp_msg *m)
 {
-    uint8_t want[IWANT_BATCH * 32], f[3 + IWANT_BATCH * 32];
-    uint16_t nw = 0;
-    size_t fl;
+    uint64_t t = now_ms();
+    if (m->type == CHP_MSG_GRAFT) {
+        l->lazy = 0; /* back into the tree */
+        n->ctr.grafts++;
+    }
     for (uint16_t i = 0; i < m->u.ids.n; i++) {
         const uint8_t *id = m->u.ids.ids + 32 * i;
-        if (m->type == CHP_MSG_IWANT) {
-            uint8_t env[CHP_ENV_MAX_BYTES];
-            size_t len;
-            if (chp_store_get(n->store, id, env, sizeof env, &len, NULL) == CHP_OK)
-                send_push(n, l, env, len);
-        } else if (m->type == CHP_MSG_IHAVE && chp_store_has(n->store, id) == 0) {
-            memcpy(want + 32 * nw++, id, 32);
+        if (m->type == CHP_MSG_IHAVE) {
+            if (chp_store_has(n->store, id) == 0)
+                note_missing(n, id, l->id, t);
+            continue;
         }
+        uint8_t env[CHP_ENV_MAX_BYTES]; /* IWANT or GRAFT: send what we have */
+        size_t len;
+        if (chp_store_get(n->store, id, env, sizeof env, &len, NULL) == CHP_OK)
+            send_push(n, l, env, len);
     }
-    if (nw && chp_wire_ids(f, sizeof f, &fl, CHP_MSG_IWANT, want, nw) == CHP_OK)
-        send_to(n, l, f, fl);
+}
+
+/* Announced ids that did not arrive in time: GRAFT the announcing link
+ * back into the tree and ask it for them. */
+static void graft_due(chp_node *n, uint64_t t)
+{
+    for (size_t i = 0; i < CHP_NODE_MISSING_MAX; i++) {
+        struct chp_missing *m = &n->missing[i];
+        if (!m->due_ms || m->due_ms > t)
+            continue;
+        m->due_ms = 0;
+        if (chp_store_has(n->store, m->id) != 0)
+            continue;
+        struct chp_link *l = NULL;
+        for (size_t k = 0; k < CHP_NODE_LINKS_MAX && !l; k++)
+            if (n->links[k].used && n->links[k].id == m->link)
+                l = &n->links[k];
+        if (!l || !link_up(l))
+            continue;
+        send_ids(n, l, CHP_MSG_GRAFT, m->id, 1);
+        l->lazy = 0;
+        n->ctr.grafts++;
+    }
 }
 
 static void on_push(chp_node *n, struct chp_link *l, const chp_msg *m, uint64_t t)
@@ -385,6 +476,16 @@ static void on_push(chp_node *n, struct chp_link *l, const chp_msg *m, uint64_t 
     }
     l->rx_env++;
     int rc = chp_node_ingest(n, m->u.push.env, m->u.push.len, l->id, 0);
+    if (rc == CHP_E_DUP && !l->lazy && !l->neg_client && !l->neg_server) {
+        /* A second copy over the tree: this link is redundant for pushes.
+         * (Copies during a sync are expected and prune nothing.) */
+        uint8_t f[4];
+        size_t fl;
+        if (chp_wire_prune(f, sizeof f, &fl) == CHP_OK)
+            send_to(n, l, f, fl);
+        l->lazy = 1;
+        n->ctr.prunes++;
+    }
     if (rc == CHP_E_ENV_EXPIRED || rc == CHP_E_ENV_FUTURE)
         misbehave(n, l, 0.2, "envelopes outside their lifetime"); /* clocks differ */
     else if (rc == CHP_E_ENV_SIZE || rc == CHP_E_ENV_VERSION || rc == CHP_E_ENV_TTL ||
@@ -398,6 +499,7 @@ static void handle(chp_node *n, struct chp_link *l, const uint8_t *frame, size_t
     uint64_t t = now_ms();
     chp_msg m;
     l->last_rx_ms = t;
+    n->ctr.rx_bytes += len;
     int rc = chp_wire_decode(frame, len, &m);
     if (rc == CHP_E_VERSION) {
         uint8_t f[64];
@@ -440,7 +542,11 @@ static void handle(chp_node *n, struct chp_link *l, const uint8_t *frame, size_t
         break;
     case CHP_MSG_IHAVE:
     case CHP_MSG_IWANT:
+    case CHP_MSG_GRAFT:
         on_ids(n, l, &m);
+        break;
+    case CHP_MSG_PRUNE:
+        l->lazy = 1;
         break;
     case CHP_MSG_NEG:
         on_neg(n, l, &m);
@@ -455,7 +561,7 @@ static void handle(chp_node *n, struct chp_link *l, const uint8_t *frame, size_t
     case CHP_MSG_BYE:
         chp_info("neighbour says bye: %.*s", (int)m.u.bye.len, m.u.bye.text);
         break;
-    default: /* PRUNE, GRAFT, PONG, PEERS: nothing to do yet */
+    default: /* PONG, PEERS: nothing to do yet */
         break;
     }
 }
@@ -714,6 +820,9 @@ void chp_link_poll_done(chp_node *n, const void *items_, size_t count, int max)
 uint64_t chp_link_next_deadline(chp_node *n, uint64_t t, uint64_t other)
 {
     uint64_t d = other;
+    for (size_t i = 0; i < CHP_NODE_MISSING_MAX; i++)
+        if (n->missing[i].due_ms && n->missing[i].due_ms < d)
+            d = n->missing[i].due_ms;
     for (size_t i = 0; i < CHP_NODE_LINKS_MAX; i++)
         if (n->links[i].used && n->links[i].dealer_up && n->links[i].next_sync_ms < d)
             d = n->links[i].next_sync_ms;
@@ -724,6 +833,7 @@ uint64_t chp_link_next_deadline(chp_node *n, uint64_t t, uint64_t other)
 
 void chp_link_periodic(chp_node *n, uint64_t t, uint64_t sync_ms)
 {
+    graft_due(n, t);
     for (size_t i = 0; i < CHP_NODE_LINKS_MAX; i++) {
         struct chp_link *l = &n->links[i];
         if (!l->used || !l->dealer_up || !l->hello_rx)

@@ -346,7 +346,7 @@ int chp_node_flush(chp_node *n)
         struct pending *p = &n->pending[i];
         if (items[i].result == CHP_OK) {
             n->ctr.accepted++;
-            chp_link_forward(n, p->env, p->len, p->link);
+            chp_link_forward(n, p->env, p->len, p->id, p->link);
             char hex[65];
             for (int k = 0; k < 32; k++)
                 sprintf(hex + 2 * k, "%02x", p->id[k]);
@@ -487,6 +487,7 @@ int chp_node_run(chp_node *n, volatile sig_atomic_t *stop)
         chp_link_poll_done(n, items + base, ni - base, BATCH_MAX);
         /* Group commit of everything this round brought in, then forward. */
         (void)chp_node_flush(n);
+        chp_link_flush_lazy(n);
         if (items[1].revents & ZMQ_POLLIN)
             chp_control_handle(n);
         periodic(n, now_ms());

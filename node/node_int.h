@@ -25,7 +25,9 @@ struct chp_node_counters {
     uint64_t syncs_done;     /* reconciliations completed as initiator */
     uint64_t sync_fetched;   /* envelopes requested because a sync said so */
     uint64_t bans;
-    uint64_t beacons_rx, beacons_bad; /* LAN discovery */
+    uint64_t beacons_rx, beacons_bad;  /* LAN discovery */
+    uint64_t prunes, grafts, ihave_tx; /* Plumtree */
+    uint64_t rx_bytes, tx_bytes;       /* node-link frames, payload bytes */
 };
 
 /* One neighbour, identified by its CURVE transport key. */
@@ -51,7 +53,18 @@ struct chp_link {
     double tokens; /* envelope token bucket */
     uint64_t tokens_ms;
     int discovered; /* dialled because of a LAN beacon */
+    int lazy;       /* Plumtree: announce ids (IHAVE) instead of pushing */
+    uint16_t nihave;
+    uint8_t ihave[64 * 32]; /* ids waiting to be announced to this link */
 };
+
+/* An id announced by a lazy link that has not arrived yet: GRAFT when due. */
+struct chp_missing {
+    uint8_t id[32];
+    uint32_t link;
+    uint64_t due_ms; /* 0 = free slot */
+};
+#define CHP_NODE_MISSING_MAX 1024
 
 struct chp_ban {
     uint8_t key[32];
@@ -82,6 +95,7 @@ struct chp_node {
     struct pending pending[256];
     size_t npending;
     struct chp_node_counters ctr;
+    struct chp_missing missing[CHP_NODE_MISSING_MAX];
     int disc_fd; /* UDP beacon socket, -1 when discovery is off */
     uint16_t disc_port;
     uint64_t next_beacon;
@@ -95,7 +109,9 @@ void chp_node_address(const chp_node *n, char *out, size_t cap);
 
 /* link.c */
 int chp_link_banned(chp_node *n, const uint8_t key[32], uint64_t t);
-void chp_link_forward(chp_node *n, const uint8_t *env, size_t len, uint32_t src);
+void chp_link_forward(chp_node *n, const uint8_t *env, size_t len, const uint8_t id[32],
+                      uint32_t src);
+void chp_link_flush_lazy(chp_node *n);
 int chp_link_add_address(chp_node *n, const char *s, size_t len, int remember);
 int chp_link_remove_address(chp_node *n, const char *s, size_t len);
 void chp_link_restore_known(chp_node *n);
