@@ -1,6 +1,8 @@
 /* chapard.c - the Chapar node daemon: flags and config file, then the
  * node's event loop until SIGTERM/SIGINT. */
+#include "addr.h"
 #include "crypto.h"
+#include "id.h"
 #include "home.h"
 #include "log.h"
 #include "node.h"
@@ -38,12 +40,15 @@ static void usage(FILE *f)
             "  --relay             relay mode: headless, no user identity, quota 4G\n"
             "  --quota SIZE        bytes of envelopes to keep, e.g. 512M, 8G\n"
             "                      (default 256M, relay 4G)\n"
+            "  --allow KEY         accept links only from these nodes (repeatable; a\n"
+            "                      node key chpn1... or an ADDRESS): a friends-only relay\n"
             "  --log-level LEVEL   error, warn, info (default) or debug\n"
             "  --help, --version\n"
             "\n"
             "DIR/chapard.conf may hold the same settings, one per line (listen = ...,\n"
-            "peer = ..., relay = yes, discovery = no, quota = ..., log-level = ...);\n"
-            "flags win over the file, and peers from both are used.\n"
+            "peer = ..., allow = ..., relay = yes, discovery = no, quota = ...,\n"
+            "log-level = ...); flags win over the file; peers and allowed keys from\n"
+            "both are used.\n"
             "SIGTERM or SIGINT: commit, close, exit 0.\n",
             7667);
 }
@@ -55,6 +60,8 @@ struct settings {
     size_t npeers;
     int discovery, relay, log_level;
     uint64_t quota;
+    uint8_t allow[CHP_NODE_MAX_PEERS][32];
+    size_t nallow;
     int have_listen, have_discovery, have_relay, have_quota, have_log;
     char *conf_buf; /* owns the strings taken from the config file */
 };
@@ -77,6 +84,24 @@ static int add_peer(struct settings *s, const char *a)
         return -1;
     }
     s->peers[s->npeers++] = a;
+    return 0;
+}
+
+/* A node key (chpn1...) or a whole ADDRESS whose key is taken. */
+static int add_allow(struct settings *s, const char *v)
+{
+    chp_addr a;
+    int rc = strchr(v, '/') ? chp_addr_parse(v, strlen(v), &a)
+                            : chp_b32key_parse(CHP_NODEKEY_HRP, v, strlen(v), a.key);
+    if (rc != CHP_OK) {
+        fprintf(stderr, "chapard: allow %s: not a node key or address (%s)\n", v, chp_strerror(rc));
+        return -1;
+    }
+    if (s->nallow == CHP_NODE_MAX_PEERS) {
+        fprintf(stderr, "chapard: too many allowed keys (at most %d)\n", CHP_NODE_MAX_PEERS);
+        return -1;
+    }
+    memcpy(s->allow[s->nallow++], a.key, 32);
     return 0;
 }
 
@@ -145,6 +170,8 @@ static int read_config(struct settings *s)
                 rc = set_listen(s, vv);
         } else if (!strcmp(k, "peer")) {
             rc = add_peer(s, vv);
+        } else if (!strcmp(k, "allow")) {
+            rc = add_allow(s, vv);
         } else if (!strcmp(k, "relay") && yes_no(vv, &b) == 0) {
             if (!s->have_relay)
                 s->relay = b;
@@ -202,6 +229,9 @@ int main(int argc, char **argv)
             s.have_listen = 1;
         } else if (!strcmp(a, "--peer")) {
             if (!(v = need_arg(argc, argv, &i)) || add_peer(&s, v))
+                return 2;
+        } else if (!strcmp(a, "--allow")) {
+            if (!(v = need_arg(argc, argv, &i)) || add_allow(&s, v))
                 return 2;
         } else if (!strcmp(a, "--no-discovery")) {
             s.discovery = 0;
@@ -267,6 +297,8 @@ int main(int argc, char **argv)
     o.discovery = s.discovery;
     o.relay = s.relay;
     o.quota = s.quota;
+    memcpy(o.allow, s.allow, sizeof o.allow);
+    o.nallow = s.nallow;
     chp_node *n = NULL;
     int rc = chp_node_new(&o, &n);
     if (rc != CHP_OK) {

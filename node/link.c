@@ -14,11 +14,13 @@
 #include <time.h>
 #include <zmq.h>
 
-#define BAN_SCORE      10.0
-#define BAN_MS         (10u * 60u * 1000u)
-#define RATE_ENV_PER_S 5000.0 /* envelopes a neighbour may push per second */
-#define RATE_BURST     10000.0
-#define IWANT_BATCH    1024
+#define BAN_SCORE        10.0
+#define BAN_MS           (10u * 60u * 1000u)
+#define RATE_ENV_PER_S   5000.0 /* envelopes a neighbour may push per second */
+#define RATE_BURST       10000.0
+#define RATE_BYTES_PER_S (16.0 * 1024 * 1024) /* all frames of one neighbour */
+#define RATE_BYTES_BURST (32.0 * 1024 * 1024)
+#define IWANT_BATCH      1024
 
 static uint64_t now_ms(void)
 {
@@ -54,7 +56,8 @@ static struct chp_link *create(chp_node *n, const uint8_t key[32])
         memcpy(l->key, key, 32);
         l->id = ++n->next_link_id;
         l->tokens = RATE_BURST;
-        l->tokens_ms = now_ms();
+        l->btokens = RATE_BYTES_BURST;
+        l->tokens_ms = l->btokens_ms = now_ms();
         return l;
     }
     return NULL;
@@ -391,6 +394,18 @@ static void on_neg(chp_node *n, struct chp_link *l, const chp_msg *m)
 
 /* ---- receiving ---- */
 
+static int take_bytes(struct chp_link *l, uint64_t t, size_t len)
+{
+    l->btokens += (double)(t - l->btokens_ms) * RATE_BYTES_PER_S / 1000.0;
+    if (l->btokens > RATE_BYTES_BURST)
+        l->btokens = RATE_BYTES_BURST;
+    l->btokens_ms = t;
+    if (l->btokens < (double)len)
+        return 0;
+    l->btokens -= (double)len;
+    return 1;
+}
+
 static int take_token(struct chp_link *l, uint64_t t)
 {
     l->tokens += (double)(t - l->tokens_ms) * RATE_ENV_PER_S / 1000.0;
@@ -470,7 +485,7 @@ static void graft_due(chp_node *n, uint64_t t)
 static void on_push(chp_node *n, struct chp_link *l, const chp_msg *m, uint64_t t)
 {
     if (!take_token(l, t)) {
-        n->ctr.rej_malformed++;
+        n->ctr.rate_dropped++;
         misbehave(n, l, 0.01, "flooding");
         return;
     }
@@ -500,6 +515,11 @@ static void handle(chp_node *n, struct chp_link *l, const uint8_t *frame, size_t
     chp_msg m;
     l->last_rx_ms = t;
     n->ctr.rx_bytes += len;
+    if (!take_bytes(l, t, len)) {
+        n->ctr.rate_dropped++;
+        misbehave(n, l, 0.01, "over its byte rate");
+        return;
+    }
     int rc = chp_wire_decode(frame, len, &m);
     if (rc == CHP_E_VERSION) {
         uint8_t f[64];

@@ -228,9 +228,18 @@ static void zap_handle(chp_node *n)
     if (nf == 7 && zmq_msg_size(&f[5]) == 5 && !memcmp(zmq_msg_data(&f[5]), "CURVE", 5) &&
         zmq_msg_size(&f[6]) == 32) {
         const uint8_t *key = zmq_msg_data(&f[6]);
+        int known = chp_link_known(n, key);
         if (chp_link_banned(n, key, now_ms())) {
             text = "banned";
             n->ctr.refused_banned++;
+        } else if (n->nallow && !chp_node_allowed(n, key)) {
+            text = "not on this node's allow-list";
+            n->ctr.refused_allow++;
+        } else if (!known && chp_link_connected(n) >= n->active_max) {
+            /* A bounded active view: a full node declines newcomers, who
+             * find the mesh through the neighbours it already has. */
+            text = "active view full";
+            n->ctr.refused_full_view++;
         } else {
             status = "200";
             text = "OK";
@@ -250,6 +259,14 @@ static void zap_handle(chp_node *n)
     zmq_send(n->zap, "", 0, 0);
     for (int i = 0; i < nf; i++)
         zmq_msg_close(&f[i]);
+}
+
+int chp_node_allowed(const chp_node *n, const uint8_t key[32])
+{
+    for (size_t i = 0; i < n->nallow; i++)
+        if (!memcmp(n->allow[i], key, 32))
+            return 1;
+    return 0;
 }
 
 /* ---- ingest ---- */
@@ -375,6 +392,9 @@ int chp_node_new(const chp_node_opts *o, chp_node **out)
         return CHP_E_NOMEM;
     n->relay = o->relay;
     n->disc_fd = -1;
+    n->active_max = o->relay ? CHP_NODE_LINKS_MAX : CHP_NODE_ACTIVE_MAX;
+    for (size_t i = 0; i < o->nallow && i < CHP_NODE_MAX_PEERS; i++)
+        memcpy(n->allow[n->nallow++], o->allow[i], 32);
     n->started_ms = now_ms();
     snprintf(n->home, sizeof n->home, "%s", o->home);
     int rc = CHP_E_IO;

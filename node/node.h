@@ -25,6 +25,8 @@ typedef struct chp_node_opts {
     uint16_t discovery_port; /* UDP port of beacons, 0 = 7668 */
     int relay;               /* headless relay mode */
     uint64_t quota;
+    uint8_t allow[CHP_NODE_MAX_PEERS][32]; /* transport keys allowed in; */
+    size_t nallow;                         /* 0 = anyone (not banned) */
 } chp_node_opts;
 
 /* Opens the store, loads or creates the node's transport key, binds the

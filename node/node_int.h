@@ -12,8 +12,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CHP_NODE_LINKS_MAX 128 /* neighbours known at once (in + out) */
-#define CHP_NODE_BANS_MAX  256
+#define CHP_NODE_LINKS_MAX  128 /* neighbours known at once (in + out) */
+#define CHP_NODE_BANS_MAX   256
+#define CHP_NODE_ACTIVE_MAX 12 /* live links of a user node (relays: all) */
 
 /* Counters shown by `chapar status` (since start). */
 struct chp_node_counters {
@@ -28,6 +29,7 @@ struct chp_node_counters {
     uint64_t beacons_rx, beacons_bad;  /* LAN discovery */
     uint64_t prunes, grafts, ihave_tx; /* Plumtree */
     uint64_t rx_bytes, tx_bytes;       /* node-link frames, payload bytes */
+    uint64_t refused_allow, refused_full_view, rate_dropped;
 };
 
 /* One neighbour, identified by its CURVE transport key. */
@@ -49,9 +51,10 @@ struct chp_link {
     chp_neg *neg_server; /* their sync session with us */
     uint32_t neg_server_session;
     uint64_t rx_env, tx_env;
-    double score;  /* misbehaviour; a ban at CHP_LINK_BAN_SCORE */
-    double tokens; /* envelope token bucket */
-    uint64_t tokens_ms;
+    double score;   /* misbehaviour; a ban at CHP_LINK_BAN_SCORE */
+    double tokens;  /* envelope token bucket */
+    double btokens; /* byte token bucket (all frames) */
+    uint64_t tokens_ms, btokens_ms;
     int discovered; /* dialled because of a LAN beacon */
     int lazy;       /* Plumtree: announce ids (IHAVE) instead of pushing */
     uint16_t nihave;
@@ -96,12 +99,16 @@ struct chp_node {
     size_t npending;
     struct chp_node_counters ctr;
     struct chp_missing missing[CHP_NODE_MISSING_MAX];
+    size_t active_max;
+    uint8_t allow[CHP_NODE_MAX_PEERS][32];
+    size_t nallow;
     int disc_fd; /* UDP beacon socket, -1 when discovery is off */
     uint16_t disc_port;
     uint64_t next_beacon;
 };
 
 /* node.c */
+int chp_node_allowed(const chp_node *n, const uint8_t key[32]);
 int chp_node_ingest(chp_node *n, const uint8_t *env, size_t len, uint32_t link, int own);
 int chp_node_flush(chp_node *n);
 void chp_node_count_reject(chp_node *n, int rc);
