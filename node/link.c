@@ -21,6 +21,11 @@
 #define RATE_BYTES_PER_S (16.0 * 1024 * 1024) /* all frames of one neighbour */
 #define RATE_BYTES_BURST (32.0 * 1024 * 1024)
 #define IWANT_BATCH      1024
+/* Envelopes one sync session pushes or requests at most: within the
+ * neighbour's queue (HWM 4096). A bigger difference continues in another
+ * session half a second later. */
+#define SYNC_BUDGET   2048
+#define SYNC_AGAIN_MS 500
 
 static uint64_t now_ms(void)
 {
@@ -298,6 +303,8 @@ static void start_sync(chp_node *n, struct chp_link *l)
         return;
     chp_buf out = {0};
     l->neg_session++;
+    l->sync_pushed = l->sync_wanted = 0;
+    l->sync_more = 0;
     if (chp_neg_initiate(l->neg_client, &out) == CHP_OK) {
         send_neg(n, l, l->neg_session, 1, &out);
         n->ctr.sync_rounds++;
@@ -328,6 +335,11 @@ static int sync_need(void *ctx, uint64_t ts, const uint8_t id[32])
 {
     (void)ts;
     struct sync_ctx *c = ctx;
+    if (c->l->sync_wanted >= SYNC_BUDGET) {
+        c->l->sync_more = 1;
+        return 0;
+    }
+    c->l->sync_wanted++;
     memcpy(c->want + 32 * c->nwant++, id, 32);
     if (c->nwant == IWANT_BATCH)
         flush_want(c);
@@ -340,6 +352,11 @@ static int sync_have(void *ctx, uint64_t ts, const uint8_t id[32])
     struct sync_ctx *c = ctx;
     uint8_t env[CHP_ENV_MAX_BYTES];
     size_t len;
+    if (c->l->sync_pushed >= SYNC_BUDGET) {
+        c->l->sync_more = 1;
+        return 0;
+    }
+    c->l->sync_pushed++;
     if (chp_store_get(c->n->store, id, env, sizeof env, &len, NULL) == CHP_OK)
         send_push(c->n, c->l, env, len);
     return 0;
@@ -385,6 +402,8 @@ static void on_neg(chp_node *n, struct chp_link *l, const chp_msg *m)
     } else {
         chp_neg_destroy(&l->neg_client);
         n->ctr.syncs_done++;
+        if (l->sync_more)
+            l->next_sync_ms = now_ms() + SYNC_AGAIN_MS;
         char ks[17];
         key_short(l->key, ks);
         chp_debug("sync with %s complete", ks);

@@ -48,7 +48,9 @@ struct chp_link {
     uint64_t next_sync_ms;
     chp_neg *neg_client; /* our sync session with them */
     uint32_t neg_session;
-    chp_neg *neg_server; /* their sync session with us */
+    uint32_t sync_pushed, sync_wanted; /* this session's transfers so far */
+    int sync_more;                     /* budget ran out: sync again soon */
+    chp_neg *neg_server;               /* their sync session with us */
     uint32_t neg_server_session;
     uint64_t rx_env, tx_env;
     double score;   /* misbehaviour; a ban at CHP_LINK_BAN_SCORE */
