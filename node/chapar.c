@@ -9,7 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #define VERSION          "0.1.0"
@@ -48,6 +51,25 @@ static int fail(int code, const char *fmt, ...)
     return code;
 }
 
+/* Whether something accepts connections on the control socket: a socket
+ * file left by a killed daemon refuses at once, instead of making us wait
+ * for a reply that never comes. */
+static int daemon_listening(const char *path)
+{
+    struct sockaddr_un sa;
+    if (strlen(path) >= sizeof sa.sun_path)
+        return 1; /* cannot tell: let ZeroMQ try */
+    memset(&sa, 0, sizeof sa);
+    sa.sun_family = AF_UNIX;
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (fd < 0)
+        return 1;
+    int ok = connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+    close(fd);
+    return ok;
+}
+
 /* Sends [cmd, arg?] and prints the reply's payload (with a final newline
  * when add_nl). Returns the exit code. */
 static int request(const char *home, const char *cmd, const void *arg, size_t arglen, int has_arg,
@@ -56,7 +78,7 @@ static int request(const char *home, const char *cmd, const void *arg, size_t ar
     char sock[4200], ep[4300];
     struct stat st;
     snprintf(sock, sizeof sock, "%s/control", home);
-    if (stat(sock, &st) != 0)
+    if (stat(sock, &st) != 0 || !daemon_listening(sock))
         return fail(1, "chapard is not running for %s (start it with: chapard --home %s)", home,
                     home);
     snprintf(ep, sizeof ep, "ipc://%s", sock);

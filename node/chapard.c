@@ -79,6 +79,12 @@ static int set_listen(struct settings *s, const char *v)
 
 static int add_peer(struct settings *s, const char *a)
 {
+    chp_addr ad;
+    int rc = chp_addr_parse(a, strlen(a), &ad);
+    if (rc != CHP_OK) {
+        fprintf(stderr, "chapard: peer %s: %s\n", a, chp_strerror(rc));
+        return -1;
+    }
     if (s->npeers == CHP_NODE_MAX_PEERS) {
         fprintf(stderr, "chapard: too many peers (at most %d)\n", CHP_NODE_MAX_PEERS);
         return -1;

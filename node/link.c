@@ -26,6 +26,8 @@
  * session half a second later. */
 #define SYNC_BUDGET   2048
 #define SYNC_AGAIN_MS 500
+#define PING_MS       2000 /* incoming-only links are pinged this often */
+#define LIVENESS_MS   6000 /* and forgotten after this much silence */
 
 static uint64_t now_ms(void)
 {
@@ -160,7 +162,7 @@ static int send_to(chp_node *n, struct chp_link *l, const uint8_t *frame, size_t
         if (zmq_send(l->dealer, frame, len, ZMQ_DONTWAIT) == (int)len)
             return CHP_OK;
     } else if (l->router_seen) {
-        if (zmq_send(n->router, l->key, 32, ZMQ_SNDMORE | ZMQ_DONTWAIT) == 32 &&
+        if (zmq_send(n->router, l->rid, l->ridlen, ZMQ_SNDMORE | ZMQ_DONTWAIT) == (int)l->ridlen &&
             zmq_send(n->router, frame, len, ZMQ_DONTWAIT) == (int)len)
             return CHP_OK;
         if (errno == EHOSTUNREACH)
@@ -629,18 +631,17 @@ void chp_link_recv_router(chp_node *n, int max)
             ok = zmq_msg_more(&x) ? ok : 0;
             zmq_msg_close(&x);
         }
-        /* The routing id must be the CURVE key ZAP authenticated, or a peer
-         * could speak under another's name. */
+        /* Who sent it is the CURVE key ZAP authenticated (the User-Id of the
+         * frame), never the routing id, which a client may choose freely. */
         const char *uid = ok ? zmq_msg_gets(&data, "User-Id") : NULL;
         uint8_t key[32];
-        int valid = uid && strlen(uid) == 64 && zmq_msg_size(&rid) == 32;
+        size_t ridlen = zmq_msg_size(&rid);
+        int valid = uid && strlen(uid) == 64 && ridlen > 0 && ridlen <= sizeof n->links[0].rid;
         for (int k = 0; valid && k < 32; k++) {
             int hi = hexval(uid[2 * k]), lo = hexval(uid[2 * k + 1]);
             valid = hi >= 0 && lo >= 0;
             key[k] = (uint8_t)(hi * 16 + lo);
         }
-        if (valid && memcmp(key, zmq_msg_data(&rid), 32) != 0)
-            valid = 0;
         if (!valid) {
             n->ctr.rej_malformed++;
         } else if (!chp_link_banned(n, key, now_ms())) {
@@ -648,6 +649,9 @@ void chp_link_recv_router(chp_node *n, int max)
             if (!l)
                 l = create(n, key);
             if (l) {
+                /* Replies go to the connection the key spoke on last. */
+                memcpy(l->rid, zmq_msg_data(&rid), ridlen);
+                l->ridlen = ridlen;
                 l->router_seen = 1;
                 handle(n, l, zmq_msg_data(&data), zmq_msg_size(&data), 1);
             }
@@ -678,7 +682,6 @@ static int open_dealer(chp_node *n, struct chp_link *l, const chp_addr *a)
         zmq_setsockopt(l->dealer, ZMQ_CURVE_SERVERKEY, a->key, 32) ||
         zmq_setsockopt(l->dealer, ZMQ_CURVE_PUBLICKEY, n->tpk, 32) ||
         zmq_setsockopt(l->dealer, ZMQ_CURVE_SECRETKEY, n->tsk, 32) ||
-        zmq_setsockopt(l->dealer, ZMQ_ROUTING_ID, n->tpk, 32) ||
         (a->ipv6 && zmq_setsockopt(l->dealer, ZMQ_IPV6, &one, sizeof one))) {
         close_dealer(l);
         return CHP_E_IO;
@@ -875,6 +878,24 @@ void chp_link_periodic(chp_node *n, uint64_t t, uint64_t sync_ms)
     graft_due(n, t);
     for (size_t i = 0; i < CHP_NODE_LINKS_MAX; i++) {
         struct chp_link *l = &n->links[i];
+        /* A ROUTER never says a peer left: ping incoming-only links and
+         * forget the silent ones (they free their place in the view). */
+        if (l->used && l->router_seen && !l->dealer_up) {
+            if (t - l->last_rx_ms > LIVENESS_MS) {
+                l->router_seen = 0;
+                l->hello_rx = 0;
+                if (!l->dealer) {
+                    drop(l);
+                    continue;
+                }
+            } else if (t - l->ping_ms >= PING_MS) {
+                uint8_t f[16];
+                size_t fl;
+                l->ping_ms = t;
+                if (chp_wire_ping(f, sizeof f, &fl, CHP_MSG_PING, t) == CHP_OK)
+                    send_to(n, l, f, fl);
+            }
+        }
         if (!l->used || !l->dealer_up || !l->hello_rx)
             continue;
         if (!l->next_sync_ms)

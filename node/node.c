@@ -120,7 +120,7 @@ static int bind_listen(chp_node *n, const char *spec)
     n->router = zmq_socket(n->zctx, ZMQ_ROUTER);
     if (!n->router || link_opts(n->router) || set_int(n->router, ZMQ_CURVE_SERVER, 1) ||
         zmq_setsockopt(n->router, ZMQ_CURVE_SECRETKEY, n->tsk, 32) ||
-        set_int(n->router, ZMQ_ROUTER_HANDOVER, 1) || set_int(n->router, ZMQ_ROUTER_MANDATORY, 1) ||
+        set_int(n->router, ZMQ_ROUTER_HANDOVER, 0) || set_int(n->router, ZMQ_ROUTER_MANDATORY, 1) ||
         zmq_setsockopt(n->router, ZMQ_ZAP_DOMAIN, "chapar", 6) ||
         (v6 && set_int(n->router, ZMQ_IPV6, 1)) || zmq_bind(n->router, ep) != 0) {
         chp_err_log("cannot listen on %s: %s", spec, zmq_strerror(errno));

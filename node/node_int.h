@@ -45,6 +45,9 @@ struct chp_link {
     int hello_rx;                    /* their HELLO arrived */
     uint32_t caps;
     uint64_t last_rx_ms;
+    uint64_t ping_ms; /* last PING sent on an incoming-only link */
+    uint8_t rid[255]; /* ROUTER routing id of their latest connection */
+    size_t ridlen;
     uint64_t next_sync_ms;
     chp_neg *neg_client; /* our sync session with them */
     uint32_t neg_session;

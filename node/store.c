@@ -26,6 +26,7 @@ struct chp_store {
     MDB_env *env;
     MDB_dbi meta, envs, by_created, by_expiry, local;
     MDB_txn *rtxn; /* reusable read transaction (reset between uses) */
+    int rbusy;     /* rtxn is in use (a nested read gets its own) */
     char *dir;
     uint64_t quota, map_max, map_size;
     uint64_t seq; /* insertion counter: makes expiry-index inserts appends */
@@ -83,8 +84,13 @@ static int meta_put_u64(MDB_txn *t, MDB_dbi dbi, const char *name, uint64_t x)
 
 /* ---- read transactions ---- */
 
+/* Read transactions: the handle's cached one, reset between uses; a read
+ * nested inside another (a range callback reading the store) gets a
+ * transaction of its own, so it cannot reset the outer walk's. */
 static int rbegin(chp_store *s, MDB_txn **t)
 {
+    if (s->rbusy)
+        return lmdb_err(mdb_txn_begin(s->env, NULL, MDB_RDONLY, t));
     int rc = s->rtxn ? mdb_txn_renew(s->rtxn) : mdb_txn_begin(s->env, NULL, MDB_RDONLY, &s->rtxn);
     if (rc == MDB_MAP_RESIZED) {
         /* Another process grew the map: adopt its size and retry. */
@@ -99,17 +105,24 @@ static int rbegin(chp_store *s, MDB_txn **t)
         s->rtxn = NULL;
         return lmdb_err(rc);
     }
+    s->rbusy = 1;
     *t = s->rtxn;
     return CHP_OK;
 }
 
-static void rend(chp_store *s)
+static void rend(chp_store *s, MDB_txn *t)
 {
-    mdb_txn_reset(s->rtxn);
+    if (t == s->rtxn) {
+        mdb_txn_reset(t);
+        s->rbusy = 0;
+    } else {
+        mdb_txn_abort(t);
+    }
 }
 
 static void drop_reader(chp_store *s)
 {
+    assert(!s->rbusy); /* no write (map resize) inside a range callback */
     if (s->rtxn) {
         mdb_txn_abort(s->rtxn);
         s->rtxn = NULL;
@@ -491,7 +504,7 @@ int chp_store_has(chp_store *s, const uint8_t id[32])
         return rc;
     MDB_val k = val(id, 32), v;
     rc = mdb_get(t, s->envs, &k, &v);
-    rend(s);
+    rend(s, t);
     return rc == 0 ? 1 : rc == MDB_NOTFOUND ? 0 : lmdb_err(rc);
 }
 
@@ -529,7 +542,7 @@ int chp_store_get(chp_store *s, const uint8_t id[32], uint8_t *buf, size_t cap, 
     memcpy(buf, m + ENV_META, *len);
     rc = CHP_OK;
 out:
-    rend(s);
+    rend(s, t);
     return rc;
 }
 
@@ -660,7 +673,7 @@ int chp_store_range(chp_store *s, const chp_store_bound *lo, const chp_store_bou
     if (rc)
         return rc;
     if ((rc = mdb_cursor_open(t, s->by_created, &c))) {
-        rend(s);
+        rend(s, t);
         return lmdb_err(rc);
     }
     MDB_val k = val(lk, IDX_KEY), v;
@@ -674,7 +687,7 @@ int chp_store_range(chp_store *s, const chp_store_bound *lo, const chp_store_bou
             break;
     }
     mdb_cursor_close(c);
-    rend(s);
+    rend(s, t);
     if (rc && rc != MDB_NOTFOUND)
         return lmdb_err(rc);
     return ret;
@@ -786,7 +799,7 @@ int chp_store_setting_get(chp_store *s, const char *name, void *buf, size_t cap,
     } else {
         rc = lmdb_err(rc);
     }
-    rend(s);
+    rend(s, t);
     return rc;
 }
 
@@ -941,11 +954,11 @@ int chp_store_local_get(chp_store *s, int table, const void *key, size_t klen, u
     MDB_val k = val(lk, LOCAL_KEY), v;
     rc = mdb_get(t, s->local, &k, &v);
     if (rc) {
-        rend(s);
+        rend(s, t);
         return lmdb_err(rc);
     }
     rc = local_open(s, lk, &v, &pt, &ptlen);
-    rend(s);
+    rend(s, t);
     if (rc)
         return rc;
     uint32_t kl = chp_be32(pt);
@@ -991,7 +1004,7 @@ int chp_store_local_each(chp_store *s, int table, chp_store_local_fn fn, void *c
     if (rc)
         return rc;
     if ((rc = mdb_cursor_open(t, s->local, &c))) {
-        rend(s);
+        rend(s, t);
         return lmdb_err(rc);
     }
     uint8_t first = (uint8_t)table;
@@ -1011,7 +1024,7 @@ int chp_store_local_each(chp_store *s, int table, chp_store_local_fn fn, void *c
             break;
     }
     mdb_cursor_close(c);
-    rend(s);
+    rend(s, t);
     if (rc && rc != MDB_NOTFOUND && !ret)
         return lmdb_err(rc);
     return ret;

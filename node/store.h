@@ -90,7 +90,8 @@ chp_store_bound chp_store_bound_max(void); /* created = UINT64_MAX */
 
 /* Calls fn for every item with lo <= (created, id) < hi, ascending, until
  * fn returns non-zero (then returns that value). The id pointer is valid
- * only during the call. */
+ * only during the call. fn may read the store (has/get/range) but must not
+ * write to it. */
 typedef int (*chp_store_range_fn)(void *ctx, uint64_t created, const uint8_t id[32]);
 int chp_store_range(chp_store *s, const chp_store_bound *lo, const chp_store_bound *hi,
                     chp_store_range_fn fn, void *ctx);

@@ -1,0 +1,597 @@
+/* harness.c - starts and stops real chapard processes, runs the chapar CLI
+ * and polls status counters for the integration tests (see harness.h). */
+#define _GNU_SOURCE /* nftw's FTW_DEPTH / FTW_PHYS flags */
+#include "harness.h"
+
+#include "addr.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+#define MAX_ARGS 64
+#define POLL_MS  25
+
+/* The running test's context, for the watchdog only. */
+static h_ctx *volatile watched;
+
+uint64_t h_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+const char *h_bin(const char *var)
+{
+    const char *p = getenv(var);
+    if (!p || !*p) {
+        fail_msg("%s is not set: run through ctest, or export %s=/path/to/binary", var, var);
+        abort(); /* not reached: fail_msg jumps back to the runner */
+    }
+    return p;
+}
+
+char *h_path(const h_ctx *h, char *buf, size_t cap, const char *name)
+{
+    char tmp[1024]; /* buf may lie inside *h */
+    snprintf(tmp, sizeof tmp, "%s/%s", h->dir, name);
+    size_t l = strlen(tmp);
+    if (l >= cap)
+        fail_msg("path too long: %s", tmp);
+    memcpy(buf, tmp, l + 1);
+    return buf;
+}
+
+void h_note(const h_ctx *h, const char *fmt, ...)
+{
+    if (!getenv("CHP_IT_VERBOSE"))
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "[%6.2f s] ", (double)(h_now_ms() - h->t0_ms) / 1000.0);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+/* ---- setup and teardown ---- */
+
+/* A hung test must not leave daemons behind: ctest would SIGKILL us at
+ * its TIMEOUT and orphan them, so kill them first. */
+static void on_watchdog(int sig)
+{
+    (void)sig;
+    static const char msg[] = "integration harness: watchdog expired, killing daemons\n";
+    h_ctx *h = watched;
+    if (h) {
+        for (size_t i = 0; i < h->nnodes; i++)
+            if (h->nodes[i].pid > 0)
+                kill(h->nodes[i].pid, SIGKILL);
+        for (size_t i = 0; i < h->naux; i++)
+            if (h->aux[i] > 0)
+                kill(h->aux[i], SIGKILL);
+    }
+    if (write(2, msg, sizeof msg - 1) < 0) {
+        /* nothing more to do */
+    }
+    _exit(99);
+}
+
+int h_setup(void **state)
+{
+    static int armed;
+    if (!armed) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_watchdog;
+        sigaction(SIGALRM, &sa, NULL);
+        alarm(H_WATCHDOG_S);
+        signal(SIGPIPE, SIG_IGN);
+        armed = 1;
+    }
+    h_ctx *h = calloc(1, sizeof *h);
+    if (!h)
+        return -1;
+    const char *tmp = getenv("TMPDIR");
+    snprintf(h->dir, sizeof h->dir, "%s/chp-it-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(h->dir)) {
+        perror("mkdtemp");
+        free(h);
+        return -1;
+    }
+    h->t0_ms = h_now_ms();
+    watched = h;
+    *state = h;
+    return 0;
+}
+
+static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
+{
+    (void)st;
+    (void)f;
+    if (flag == FTW_DP)
+        rmdir(p);
+    else
+        unlink(p);
+    return 0;
+}
+
+static void reap_blocking(pid_t pid)
+{
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+}
+
+int h_teardown(void **state)
+{
+    h_ctx *h = *state;
+    if (!h)
+        return 0;
+    for (size_t i = 0; i < h->nnodes; i++)
+        if (h->nodes[i].pid > 0) {
+            kill(h->nodes[i].pid, SIGKILL);
+            reap_blocking(h->nodes[i].pid);
+            h->nodes[i].pid = 0;
+        }
+    for (size_t i = 0; i < h->naux; i++)
+        if (h->aux[i] > 0) {
+            kill(h->aux[i], SIGKILL);
+            reap_blocking(h->aux[i]);
+        }
+    if (getenv("CHP_IT_KEEP"))
+        fprintf(stderr, "integration harness: kept %s\n", h->dir);
+    else
+        nftw(h->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    watched = NULL;
+    free(h);
+    *state = NULL;
+    return 0;
+}
+
+/* ---- processes ---- */
+
+/* posix_spawn with stdin from /dev/null and stdout/stderr to files
+ * (err_path NULL: both to out_path, appended). */
+static pid_t spawn(const char *const *argv, const char *out_path, const char *err_path)
+{
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    if (err_path) {
+        posix_spawn_file_actions_addopen(&fa, 1, out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        posix_spawn_file_actions_addopen(&fa, 2, err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    } else {
+        posix_spawn_file_actions_addopen(&fa, 1, out_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
+        posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    }
+    pid_t pid = -1;
+    int rc = posix_spawn(&pid, argv[0], &fa, NULL, (char *const *)argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0)
+        fail_msg("cannot start %s: %s", argv[0], strerror(rc));
+    return pid;
+}
+
+/* Waits up to deadline_ms for pid; returns its wait status, or -1 on
+ * timeout (the process is left running). */
+static int wait_pid(pid_t pid, int deadline_ms)
+{
+    uint64_t end = h_now_ms() + (uint64_t)deadline_ms;
+    int st, delay = 1;
+    for (;;) {
+        pid_t r = waitpid(pid, &st, WNOHANG);
+        if (r == pid)
+            return st;
+        if (r < 0 && errno != EINTR)
+            return -1;
+        if (h_now_ms() >= end)
+            return -1;
+        sleep_ms(delay);
+        if (delay < 10)
+            delay++;
+    }
+}
+
+static int exit_code(int st)
+{
+    if (WIFEXITED(st))
+        return WEXITSTATUS(st);
+    if (WIFSIGNALED(st))
+        return 128 + WTERMSIG(st);
+    return 255;
+}
+
+uint8_t *h_read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    size_t cap = 4096, n = 0;
+    uint8_t *b = malloc(cap);
+    if (!b)
+        abort();
+    if (f) {
+        size_t k;
+        while ((k = fread(b + n, 1, cap - n - 1, f)) > 0) {
+            n += k;
+            if (cap - n - 1 == 0) {
+                uint8_t *nb = realloc(b, cap *= 2);
+                if (!nb)
+                    abort();
+                b = nb;
+            }
+        }
+        fclose(f);
+    }
+    b[n] = '\0';
+    if (len)
+        *len = n;
+    return b;
+}
+
+int h_runv(h_ctx *h, char **out, char **err, const char *const *argv)
+{
+    char op[300], ep[300];
+    h_path(h, op, sizeof op, "cmd.out");
+    h_path(h, ep, sizeof ep, "cmd.err");
+    pid_t pid = spawn(argv, op, ep);
+    int st = wait_pid(pid, 30000);
+    if (st < 0) {
+        kill(pid, SIGKILL);
+        reap_blocking(pid);
+        fail_msg("%s %s did not finish within 30 s", argv[0], argv[1] ? argv[1] : "");
+    }
+    if (out)
+        *out = (char *)h_read_file(op, NULL);
+    if (err)
+        *err = (char *)h_read_file(ep, NULL);
+    return exit_code(st);
+}
+
+static int collect(const char **argv, int n, va_list ap)
+{
+    const char *a;
+    while ((a = va_arg(ap, const char *)) != NULL) {
+        if (n >= MAX_ARGS - 1)
+            fail_msg("too many arguments");
+        argv[n++] = a;
+    }
+    argv[n] = NULL;
+    return n;
+}
+
+int h_run(h_ctx *h, char **out, char **err, const char *prog, ...)
+{
+    const char *argv[MAX_ARGS] = {prog};
+    va_list ap;
+    va_start(ap, prog);
+    collect(argv, 1, ap);
+    va_end(ap);
+    return h_runv(h, out, err, argv);
+}
+
+int h_chapar(h_ctx *h, const h_node *n, char **out, char **err, ...)
+{
+    const char *argv[MAX_ARGS] = {h_bin("CHAPAR"), "--home", n->home};
+    va_list ap;
+    va_start(ap, err);
+    collect(argv, 3, ap);
+    va_end(ap);
+    return h_runv(h, out, err, argv);
+}
+
+/* ---- nodes ---- */
+
+void h_dump_logs(const h_ctx *h)
+{
+    for (size_t i = 0; i < h->nnodes; i++) {
+        const h_node *n = &h->nodes[i];
+        size_t len;
+        char *log = (char *)h_read_file(n->log, &len);
+        const char *p = log + len;
+        int lines = 0;
+        while (p > log && lines <= 25)
+            if (*--p == '\n')
+                lines++;
+        fprintf(stderr, "---- %s (pid %d) %s, last lines:\n%s%s", n->name, (int)n->pid, n->log,
+                p == log ? "" : "...\n", p == log ? p : p + 1);
+        free(log);
+    }
+}
+
+static void node_key(h_node *n)
+{
+    chp_addr a;
+    if (chp_addr_parse(n->addr, strlen(n->addr), &a) != CHP_OK)
+        fail_msg("%s: `chapar address` printed '%s', which does not parse", n->name, n->addr);
+    for (int k = 0; k < 32; k++)
+        sprintf(n->key + (size_t)2 * k, "%02x", a.key[k]);
+    n->port = a.port;
+}
+
+h_node *h_start(h_ctx *h, const char *name, ...)
+{
+    h_node *n = NULL;
+    for (size_t i = 0; i < h->nnodes && !n; i++)
+        if (!strcmp(h->nodes[i].name, name))
+            n = &h->nodes[i];
+    if (!n) {
+        if (h->nnodes == H_MAX_NODES)
+            fail_msg("too many nodes");
+        n = &h->nodes[h->nnodes++];
+        snprintf(n->name, sizeof n->name, "%s", name);
+        h_path(h, n->home, sizeof n->home, name);
+        char logname[64];
+        snprintf(logname, sizeof logname, "%s.log", name);
+        h_path(h, n->log, sizeof n->log, logname);
+    }
+    if (n->pid > 0)
+        fail_msg("node %s is already running", name);
+    const char *argv[MAX_ARGS] = {h_bin("CHAPARD"), "--home",      n->home,
+                                  "--listen",       "127.0.0.1:0", "--no-discovery"};
+    va_list ap;
+    va_start(ap, name);
+    collect(argv, 6, ap);
+    va_end(ap);
+    n->pid = spawn(argv, n->log, NULL);
+
+    /* Ready when the control socket answers `address`. */
+    uint64_t t0 = h_now_ms(), end = t0 + 15000;
+    for (;;) {
+        int st;
+        if (waitpid(n->pid, &st, WNOHANG) == n->pid) {
+            n->pid = 0;
+            h_dump_logs(h);
+            fail_msg("chapard %s exited during start-up (code %d)", name, exit_code(st));
+        }
+        char *out = NULL;
+        if (h_chapar(h, n, &out, NULL, "address", H_END) == 0) {
+            out[strcspn(out, "\n")] = '\0';
+            snprintf(n->addr, sizeof n->addr, "%s", out);
+            free(out);
+            break;
+        }
+        free(out);
+        if (h_now_ms() >= end) {
+            h_dump_logs(h);
+            fail_msg("chapard %s did not answer on its control socket within 15 s", name);
+        }
+        sleep_ms(10);
+    }
+    node_key(n);
+    h_note(h, "started %s (pid %d) in %llu ms: %s", name, (int)n->pid,
+           (unsigned long long)(h_now_ms() - t0), n->addr);
+    return n;
+}
+
+void h_stop(h_ctx *h, h_node *n)
+{
+    if (n->pid <= 0)
+        fail_msg("node %s is not running", n->name);
+    kill(n->pid, SIGTERM);
+    int st = wait_pid(n->pid, 10000);
+    if (st < 0) {
+        kill(n->pid, SIGKILL);
+        reap_blocking(n->pid);
+        n->pid = 0;
+        h_dump_logs(h);
+        fail_msg("chapard %s did not exit within 10 s of SIGTERM", n->name);
+    }
+    n->pid = 0;
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        h_dump_logs(h);
+        fail_msg("chapard %s: SIGTERM gave exit code %d, want 0", n->name, exit_code(st));
+    }
+    h_note(h, "stopped %s", n->name);
+}
+
+void h_kill9(h_ctx *h, h_node *n)
+{
+    if (n->pid <= 0)
+        fail_msg("node %s is not running", n->name);
+    kill(n->pid, SIGKILL);
+    reap_blocking(n->pid);
+    n->pid = 0;
+    h_note(h, "killed %s", n->name);
+}
+
+/* ---- status ---- */
+
+static long long find_key(const char *text, const char *key)
+{
+    size_t kl = strlen(key);
+    for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+        if (!strncmp(p, key, kl) && p[kl] == ':' && p[kl + 1] == ' ') {
+            char *end;
+            long long v = strtoll(p + kl + 2, &end, 10);
+            return end == p + kl + 2 ? -1 : v;
+        }
+    return -1;
+}
+
+long long h_status(h_ctx *h, const h_node *n, const char *key)
+{
+    char *out = NULL;
+    long long v = -1;
+    if (h_chapar(h, n, &out, NULL, "status", H_END) == 0)
+        v = find_key(out, key);
+    free(out);
+    return v;
+}
+
+static int holds(long long got, enum h_op op, long long v)
+{
+    switch (op) {
+    case H_EQ:
+        return got == v;
+    case H_GE:
+        return got >= v;
+    case H_GT:
+        return got > v;
+    case H_LE:
+        return got >= 0 && got <= v;
+    }
+    return 0;
+}
+
+long long h_expect_(h_ctx *h, const h_node *n, const char *key, enum h_op op, long long v,
+                    int deadline_ms, const char *file, int line)
+{
+    static const char *ops[] = {"==", ">=", ">", "<="};
+    uint64_t t0 = h_now_ms(), end = t0 + (uint64_t)deadline_ms;
+    long long got;
+    for (;;) {
+        got = h_status(h, n, key);
+        if (holds(got, op, v)) {
+            h_note(h, "%s: '%s' %s %lld after %llu ms (%lld)", n->name, key, ops[op], v,
+                   (unsigned long long)(h_now_ms() - t0), got);
+            return got;
+        }
+        if (h_now_ms() >= end)
+            break;
+        sleep_ms(POLL_MS);
+    }
+    h_dump_logs(h);
+    print_error("%s:%d: node %s: waited %d ms for '%s' %s %lld; last value %lld\n", file, line,
+                n->name, deadline_ms, key, ops[op], v, got);
+    _fail(file, line);
+    return got;
+}
+
+int h_wait(h_ctx *h, int deadline_ms, int (*cond)(h_ctx *h, void *arg), void *arg)
+{
+    uint64_t end = h_now_ms() + (uint64_t)deadline_ms;
+    for (;;) {
+        if (cond(h, arg))
+            return 1;
+        if (h_now_ms() >= end)
+            return 0;
+        sleep_ms(POLL_MS);
+    }
+}
+
+/* ---- envelopes ---- */
+
+static pid_t mkenv_v(h_ctx *h, const char *prefix, int count, va_list ap)
+{
+    char cnt[16], pre[300], log[300];
+    snprintf(cnt, sizeof cnt, "%d", count);
+    h_path(h, pre, sizeof pre, prefix);
+    snprintf(log, sizeof log, "%s.mkenv.log", prefix);
+    /* One hour unless the arguments say otherwise: the proof of work grows
+     * with the lifetime, and an hour outlives any test. */
+    const char *argv[MAX_ARGS] = {h_bin("CHAPAR_MKENV"), "-n", cnt, "-t", "3600"};
+    int k = collect(argv, 5, ap);
+    argv[k++] = pre;
+    argv[k] = NULL;
+    return h_spawn_aux(h, log, argv);
+}
+
+pid_t h_mkenv_async(h_ctx *h, const char *prefix, int count, ...)
+{
+    va_list ap;
+    va_start(ap, count);
+    pid_t pid = mkenv_v(h, prefix, count, ap);
+    va_end(ap);
+    return pid;
+}
+
+void h_mkenv(h_ctx *h, const char *prefix, int count, ...)
+{
+    va_list ap;
+    va_start(ap, count);
+    pid_t pid = mkenv_v(h, prefix, count, ap);
+    va_end(ap);
+    h_wait_exit0(h, pid, "chapar-mkenv");
+}
+
+pid_t h_spawn_aux(h_ctx *h, const char *logname, const char *const *argv)
+{
+    size_t slot = 0;
+    while (slot < h->naux && h->aux[slot] > 0) /* reaped ones leave a 0 */
+        slot++;
+    if (slot == H_MAX_AUX)
+        fail_msg("too many helper processes at once");
+    char log[300];
+    pid_t pid = spawn(argv, h_path(h, log, sizeof log, logname), NULL);
+    h->aux[slot] = pid;
+    if (slot == h->naux)
+        h->naux++;
+    return pid;
+}
+
+int h_reap(h_ctx *h, pid_t pid, int deadline_ms)
+{
+    int st = wait_pid(pid, deadline_ms);
+    if (st >= 0)
+        for (size_t i = 0; i < h->naux; i++)
+            if (h->aux[i] == pid)
+                h->aux[i] = 0;
+    return st;
+}
+
+void h_wait_exit0(h_ctx *h, pid_t pid, const char *what)
+{
+    uint64_t t0 = h_now_ms();
+    int st = h_reap(h, pid, 60000);
+    if (st < 0)
+        fail_msg("%s did not finish within 60 s", what);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        fail_msg("%s failed with code %d", what, exit_code(st));
+    h_note(h, "%s done in %llu ms", what, (unsigned long long)(h_now_ms() - t0));
+}
+
+void h_publish(h_ctx *h, const h_node *n, const char *prefix, int i, char *id)
+{
+    char name[300], path[600], *out = NULL, *err = NULL;
+    snprintf(name, sizeof name, "%s%d", prefix, i);
+    h_path(h, path, sizeof path, name);
+    int rc = h_chapar(h, n, &out, &err, "debug", "publish", path, H_END);
+    int bad = rc != 0 || strspn(out, "0123456789abcdef") != 64 || strcmp(out + 64, "\n") != 0;
+    if (bad) {
+        print_error("publish %s at %s: exit %d, stdout '%s', stderr '%s'\n", name, n->name, rc, out,
+                    err);
+    } else if (id) {
+        memcpy(id, out, 64);
+        id[64] = '\0';
+    }
+    free(out);
+    free(err);
+    if (bad)
+        fail();
+}
+
+void h_publish_range(h_ctx *h, const h_node *n, const char *prefix, int from, int to)
+{
+    uint64_t t0 = h_now_ms();
+    for (int i = from; i < to; i++)
+        h_publish(h, n, prefix, i, NULL);
+    h_note(h, "published %s%d..%d at %s in %llu ms", prefix, from, to - 1, n->name,
+           (unsigned long long)(h_now_ms() - t0));
+}
+
+int h_lines(const char *s)
+{
+    int n = 0;
+    for (const char *p = s; *p; p++)
+        if (*p == '\n' || p[1] == '\0')
+            n++;
+    return n;
+}

@@ -1,0 +1,141 @@
+/* harness.h - integration-test harness: real chapard processes on
+ * loopback, the chapar CLI as a user runs it, status counters polled
+ * against deadlines, and a temp dir per test that is always cleaned up.
+ *
+ * Binaries come from the environment (CMake sets them for ctest):
+ * CHAPARD, CHAPAR, CHAPAR_MKENV. CHP_IT_KEEP=1 keeps the temp dirs;
+ * CHP_IT_VERBOSE=1 prints every wait with its duration.
+ *
+ * Every function that can fail fails the running cmocka test itself (with
+ * the daemons' log tails), so test code reads as a plain script. */
+#ifndef CHP_HARNESS_H
+#define CHP_HARNESS_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <cmocka.h>
+
+#define H_MAX_NODES    16
+#define H_MAX_AUX      16
+#define H_DEADLINE_MS  20000 /* for conditions that take well under a second when healthy */
+#define H_WATCHDOG_S   110   /* under ctest's TIMEOUT 120: kill daemons ourselves */
+#define H_ADDR_MAX     400
+#define H_SENTINEL     __attribute__((sentinel))
+#define H_END          ((const char *)NULL) /* ends an argument list (NULL may be a plain 0) */
+#define H_PRINTF(a, b) __attribute__((format(printf, a, b)))
+
+/* One chapard: its data dir, log and (while running) its pid. */
+typedef struct h_node {
+    char name[32];
+    char home[512];
+    char log[520];
+    char addr[H_ADDR_MAX]; /* `chapar address` of the last start */
+    char key[65];          /* its transport key, hex, as `peer list` shows it */
+    uint16_t port;
+    pid_t pid; /* 0 when not running */
+} h_node;
+
+/* Per-test state: the temp dir and every process started in it. */
+typedef struct h_ctx {
+    char dir[256];
+    h_node nodes[H_MAX_NODES];
+    size_t nnodes;
+    pid_t aux[H_MAX_AUX]; /* other processes (mkenv, capture tools) */
+    size_t naux;
+    uint64_t t0_ms;
+} h_ctx;
+
+/* cmocka setup/teardown: *state becomes an h_ctx with a fresh temp dir;
+ * teardown kills (SIGKILL) whatever still runs and removes the dir, also
+ * after a failed assertion. */
+int h_setup(void **state);
+int h_teardown(void **state);
+
+/* Milliseconds on a monotonic clock. */
+uint64_t h_now_ms(void);
+
+/* The path in environment variable var (CHAPARD, CHAPAR, CHAPAR_MKENV);
+ * fails the test when it is not set. */
+const char *h_bin(const char *var);
+
+/* dir/name into buf (cap bytes); returns buf. */
+char *h_path(const h_ctx *h, char *buf, size_t cap, const char *name);
+
+/* Starts chapard --home DIR/name --listen 127.0.0.1:0 --no-discovery plus
+ * the extra arguments (NULL-terminated), stdout and stderr appended to
+ * DIR/name.log, and waits until its control socket answers. Starting a
+ * name again restarts that node with the same home. The node lives until
+ * teardown; the pointer stays valid until then. */
+h_node *h_start(h_ctx *h, const char *name, ...) H_SENTINEL;
+
+/* SIGTERM, then asserts a clean exit with status 0 within 10 s. */
+void h_stop(h_ctx *h, h_node *n);
+/* SIGKILL and reap: a crash at an arbitrary moment. */
+void h_kill9(h_ctx *h, h_node *n);
+
+/* Runs a program (argv NULL-terminated, argv[0] a path) and waits for it
+ * (30 s at most). Returns the exit code (128 + signal if killed). *out and
+ * *err, when not NULL, receive malloc'd NUL-terminated copies of stdout and
+ * stderr that the caller frees. */
+int h_run(h_ctx *h, char **out, char **err, const char *prog, ...) H_SENTINEL;
+int h_runv(h_ctx *h, char **out, char **err, const char *const *argv);
+
+/* `chapar --home <n's home> ARGS...`; as h_run. */
+int h_chapar(h_ctx *h, const h_node *n, char **out, char **err, ...) H_SENTINEL;
+
+/* The integer value of "key: value" in `chapar status` of n, or -1 when
+ * the command fails or the key is missing. */
+long long h_status(h_ctx *h, const h_node *n, const char *key);
+
+enum h_op { H_EQ, H_GE, H_GT, H_LE };
+
+/* Polls `status` of n every 25 ms until key OP v holds; fails the test
+ * with the last value and the daemons' logs at the deadline. Returns the
+ * value that satisfied it. */
+#define h_expect(h, n, key, op, v)                                                                 \
+    h_expect_((h), (n), (key), (op), (v), H_DEADLINE_MS, __FILE__, __LINE__)
+long long h_expect_(h_ctx *h, const h_node *n, const char *key, enum h_op op, long long v,
+                    int deadline_ms, const char *file, int line);
+
+/* Polls cond(h, arg) every 25 ms until it returns non-zero or deadline_ms
+ * passes. Returns 1 when it held, 0 on timeout (the caller asserts). */
+int h_wait(h_ctx *h, int deadline_ms, int (*cond)(h_ctx *h, void *arg), void *arg);
+
+/* chapar-mkenv with COUNT, a lifetime of one hour (cheaper proofs of work
+ * than the tool's default day) and the extra arguments, which may override
+ * it: writes DIR/prefix0 ...
+ * Synchronous variant asserts exit 0; the async one returns the pid for
+ * h_wait_exit0 (mkenv solves proofs of work: run several in parallel). */
+void h_mkenv(h_ctx *h, const char *prefix, int count, ...) H_SENTINEL;
+pid_t h_mkenv_async(h_ctx *h, const char *prefix, int count, ...) H_SENTINEL;
+void h_wait_exit0(h_ctx *h, pid_t pid, const char *what);
+
+/* Starts a helper process whose output goes to DIR/logname; killed in
+ * teardown unless reaped by h_reap. */
+pid_t h_spawn_aux(h_ctx *h, const char *logname, const char *const *argv);
+/* Waits for an aux process (deadline_ms), returns its wait status or -1. */
+int h_reap(h_ctx *h, pid_t pid, int deadline_ms);
+
+/* `chapar debug publish DIR/prefix<i>` at n; asserts exit 0 and a 64-hex
+ * id on stdout, copied to id (65 bytes) when not NULL. */
+void h_publish(h_ctx *h, const h_node *n, const char *prefix, int i, char *id);
+/* Publishes prefix<from> ... prefix<to-1>. */
+void h_publish_range(h_ctx *h, const h_node *n, const char *prefix, int from, int to);
+
+/* Reads a whole file; malloc'd, NUL-terminated; *len gets the size. */
+uint8_t *h_read_file(const char *path, size_t *len);
+
+/* Number of lines in s (a final line without newline counts). */
+int h_lines(const char *s);
+
+/* Prints the last lines of every node's log to stderr. */
+void h_dump_logs(const h_ctx *h);
+
+/* Prints a progress line when CHP_IT_VERBOSE is set. */
+void h_note(const h_ctx *h, const char *fmt, ...) H_PRINTF(2, 3);
+
+#endif

@@ -1,0 +1,359 @@
+/* test_hostile.c - a hostile neighbour, written directly against libzmq
+ * with its own CURVE key, throws garbage, oversized frames, every kind of
+ * bad envelope and a flood at a real chapard. The node must stay up, count
+ * each reason, ban the peer, and keep serving an honest chapard neighbour.
+ * Clients whose routing id is not their CURVE key must get nowhere. */
+#include "harness.h"
+
+#include "addr.h"
+#include "envelope.h"
+#include "wire.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#define RECV_MS 10000
+
+/* A raw node-link client: a CURVE DEALER and a monitor of its events. */
+typedef struct client {
+    void *s, *mon;
+    uint8_t pk[32], sk[32];
+} client;
+
+static void *zctx;
+
+static void client_keys(client *c)
+{
+    char pub[41], sec[41];
+    assert_int_equal(zmq_curve_keypair(pub, sec), 0);
+    assert_non_null(zmq_z85_decode(c->pk, pub));
+    assert_non_null(zmq_z85_decode(c->sk, sec));
+}
+
+/* Connects to node n with c's keys; routing id rid (32 bytes), or c's own
+ * public key when NULL. */
+static void client_open(client *c, const h_node *n, const uint8_t *rid)
+{
+    static int seq;
+    chp_addr a;
+    char ep[300], mon[64];
+    int zero = 0, tmo = RECV_MS;
+    assert_int_equal(chp_addr_parse(n->addr, strlen(n->addr), &a), CHP_OK);
+    assert_int_equal(chp_addr_endpoint(&a, ep, sizeof ep), CHP_OK);
+    c->s = zmq_socket(zctx, ZMQ_DEALER);
+    assert_non_null(c->s);
+    assert_int_equal(zmq_setsockopt(c->s, ZMQ_CURVE_SERVERKEY, a.key, 32), 0);
+    assert_int_equal(zmq_setsockopt(c->s, ZMQ_CURVE_PUBLICKEY, c->pk, 32), 0);
+    assert_int_equal(zmq_setsockopt(c->s, ZMQ_CURVE_SECRETKEY, c->sk, 32), 0);
+    assert_int_equal(zmq_setsockopt(c->s, ZMQ_ROUTING_ID, rid ? rid : c->pk, 32), 0);
+    assert_int_equal(zmq_setsockopt(c->s, ZMQ_LINGER, &zero, sizeof zero), 0);
+    assert_int_equal(zmq_setsockopt(c->s, ZMQ_SNDTIMEO, &tmo, sizeof tmo), 0);
+    assert_int_equal(zmq_setsockopt(c->s, ZMQ_RCVTIMEO, &tmo, sizeof tmo), 0);
+    snprintf(mon, sizeof mon, "inproc://hostile-mon-%d", seq++);
+    assert_int_equal(zmq_socket_monitor(c->s, mon, ZMQ_EVENT_ALL), 0);
+    c->mon = zmq_socket(zctx, ZMQ_PAIR);
+    assert_non_null(c->mon);
+    assert_int_equal(zmq_connect(c->mon, mon), 0);
+    assert_int_equal(zmq_connect(c->s, ep), 0);
+}
+
+static void client_close(client *c)
+{
+    if (c->s) {
+        zmq_socket_monitor(c->s, NULL, 0);
+        zmq_close(c->s);
+    }
+    if (c->mon)
+        zmq_close(c->mon);
+    c->s = c->mon = NULL;
+}
+
+/* Waits for a monitor event of the given kind; returns 1 when seen. */
+static int client_event(client *c, int want, int deadline_ms)
+{
+    uint64_t end = h_now_ms() + (uint64_t)deadline_ms;
+    while (h_now_ms() < end) {
+        zmq_pollitem_t pi = {c->mon, 0, ZMQ_POLLIN, 0};
+        if (zmq_poll(&pi, 1, 50) <= 0)
+            continue;
+        zmq_msg_t ev, addr;
+        zmq_msg_init(&ev);
+        zmq_msg_init(&addr);
+        int ok = zmq_msg_recv(&ev, c->mon, 0) >= 2 && zmq_msg_recv(&addr, c->mon, 0) >= 0;
+        uint16_t e = 0;
+        if (ok)
+            memcpy(&e, zmq_msg_data(&ev), 2); /* host order */
+        zmq_msg_close(&ev);
+        zmq_msg_close(&addr);
+        if (ok && e == want)
+            return 1;
+    }
+    return 0;
+}
+
+static void client_send(client *c, const uint8_t *f, size_t len)
+{
+    if (zmq_send(c->s, f, len, 0) != (int)len)
+        fail_msg("client send of %zu bytes: %s", len, zmq_strerror(zmq_errno()));
+}
+
+static void send_hello(client *c)
+{
+    uint8_t f[16];
+    size_t fl;
+    assert_int_equal(chp_wire_hello(f, sizeof f, &fl, CHP_CAP_NEG, 0, CHP_WIRE_MAX_FRAME), CHP_OK);
+    client_send(c, f, fl);
+}
+
+static void send_push(client *c, const uint8_t *env, size_t len)
+{
+    uint8_t f[1 + CHP_ENV_MAX_BYTES];
+    size_t fl;
+    assert_int_equal(chp_wire_push(f, sizeof f, &fl, env, len), CHP_OK);
+    client_send(c, f, fl);
+}
+
+/* PING, then read until the matching PONG: the node handles one link's
+ * frames in order, so everything sent before has been dealt with. */
+static void barrier(client *c)
+{
+    static uint64_t nonce = 1000;
+    uint8_t f[16];
+    size_t fl;
+    nonce++;
+    assert_int_equal(chp_wire_ping(f, sizeof f, &fl, CHP_MSG_PING, nonce), CHP_OK);
+    client_send(c, f, fl);
+    uint8_t in[CHP_WIRE_MAX_FRAME];
+    uint64_t end = h_now_ms() + RECV_MS;
+    while (h_now_ms() < end) {
+        int n = zmq_recv(c->s, in, sizeof in, 0);
+        if (n < 0)
+            break;
+        chp_msg m;
+        if (n <= (int)sizeof in && chp_wire_decode(in, (size_t)n, &m) == CHP_OK &&
+            m.type == CHP_MSG_PONG && m.u.nonce == nonce)
+            return;
+    }
+    fail_msg("no PONG from the node within %d ms", RECV_MS);
+}
+
+static uint8_t *env_file(h_ctx *h, const char *name, size_t *len)
+{
+    char p[300];
+    uint8_t *b = h_read_file(h_path(h, p, sizeof p, name), len);
+    if (*len == 0)
+        fail_msg("%s is empty", p);
+    return b;
+}
+
+/* The node's counter `key` must equal want right now. */
+#define assert_counter(h, n, key, want) assert_int_equal(h_status((h), (n), (key)), (want))
+
+static void test_hostile_peer(void **state)
+{
+    h_ctx *h = *state;
+    pid_t mk[] = {
+        h_mkenv_async(h, "ok", 8, H_END),
+        h_mkenv_async(h, "old", 1, "-a", "200000", "-t", "86400", H_END),
+        h_mkenv_async(h, "fut", 1, "-a", "-100000", H_END),
+        h_mkenv_async(h, "badpow", 1, "-k", "badpow", H_END),
+        h_mkenv_async(h, "badver", 1, "-k", "badver", H_END),
+        h_mkenv_async(h, "trunc", 1, "-k", "trunc", H_END),
+    };
+    h_node *n = h_start(h, "n", H_END);
+    h_node *good = h_start(h, "good", "--peer", n->addr, H_END);
+    h_expect(h, n, "peers connected", H_EQ, 1);
+    for (size_t i = 0; i < sizeof mk / sizeof mk[0]; i++)
+        h_wait_exit0(h, mk[i], "chapar-mkenv");
+    zctx = zmq_ctx_new();
+    assert_non_null(zctx);
+
+    size_t vlen, len;
+    uint8_t *v0 = env_file(h, "ok0", &vlen), *v1 = env_file(h, "ok1", &len), *e;
+
+    /* A well-behaved start: handshake, HELLO, one valid envelope. */
+    client bad = {0};
+    client_keys(&bad);
+    client_open(&bad, n, NULL);
+    assert_true(client_event(&bad, ZMQ_EVENT_HANDSHAKE_SUCCEEDED, RECV_MS));
+    send_hello(&bad);
+    barrier(&bad);
+    h_expect(h, n, "peers connected", H_EQ, 2);
+    send_push(&bad, v0, vlen);
+    barrier(&bad);
+    assert_counter(h, n, "accepted", 1);
+    h_expect(h, good, "envelopes stored", H_EQ, 1); /* passed on */
+
+    /* One of each bad envelope, each counted under its reason. */
+    e = env_file(h, "old0", &len);
+    send_push(&bad, e, len);
+    free(e);
+    barrier(&bad);
+    assert_counter(h, n, "rejected expired", 1);
+    e = env_file(h, "fut0", &len);
+    send_push(&bad, e, len);
+    free(e);
+    barrier(&bad);
+    assert_counter(h, n, "rejected future", 1);
+    v1[len / 2] ^= 0x01; /* one flipped byte: the proof of work no longer holds */
+    send_push(&bad, v1, len);
+    barrier(&bad);
+    assert_counter(h, n, "rejected pow", 1);
+    e = env_file(h, "badpow0", &len);
+    send_push(&bad, e, len);
+    free(e);
+    barrier(&bad);
+    assert_counter(h, n, "rejected pow", 2);
+    e = env_file(h, "badver0", &len);
+    send_push(&bad, e, len);
+    free(e);
+    barrier(&bad);
+    assert_counter(h, n, "rejected version", 1);
+    e = env_file(h, "trunc0", &len);
+    send_push(&bad, e, len);
+    free(e);
+    barrier(&bad);
+    assert_counter(h, n, "rejected size", 1);
+
+    /* Frames that are not messages: an unknown type, an empty frame, a
+     * HELLO cut short. */
+    static const uint8_t junk[] = {0xee, 0x01, 0x02, 0x03};
+    client_send(&bad, junk, sizeof junk);
+    client_send(&bad, junk, 0);
+    client_send(&bad, (const uint8_t[]){CHP_MSG_HELLO}, 1);
+    barrier(&bad);
+    assert_counter(h, n, "rejected malformed", 3);
+    assert_counter(h, n, "bans", 0);
+    assert_counter(h, n, "envelopes stored", 1);
+
+    /* A frame over 64 KiB: libzmq drops the connection before the node
+     * sees it; the client reconnects and is still heard. */
+    size_t big = CHP_WIRE_MAX_FRAME + 4096;
+    uint8_t *huge = calloc(1, big);
+    assert_non_null(huge);
+    huge[0] = CHP_MSG_PUSH;
+    client_send(&bad, huge, big);
+    free(huge);
+    assert_true(client_event(&bad, ZMQ_EVENT_DISCONNECTED, RECV_MS));
+    assert_true(client_event(&bad, ZMQ_EVENT_HANDSHAKE_SUCCEEDED, RECV_MS));
+    barrier(&bad);
+    assert_counter(h, n, "rejected malformed", 3);
+
+    /* A flood of copies, faster than the 5000/s a neighbour may push: the
+     * surplus is dropped and counted, and the misbehaviour adds up to a
+     * ban. The node answers `status` all along. */
+    uint8_t frame[1 + CHP_ENV_MAX_BYTES];
+    size_t fl;
+    assert_int_equal(chp_wire_push(frame, sizeof frame, &fl, v0, vlen), CHP_OK);
+    uint64_t t0 = h_now_ms();
+    int sent = 0;
+    while (h_status(h, n, "bans") < 1) {
+        if (h_now_ms() - t0 > 30000) {
+            h_dump_logs(h);
+            fail_msg("no ban after %d copies in 30 s", sent);
+        }
+        for (int i = 0; i < 5000; i++, sent++)
+            client_send(&bad, frame, fl);
+    }
+    h_note(h, "banned after %d copies in %llu ms", sent, (unsigned long long)(h_now_ms() - t0));
+    assert_true(h_status(h, n, "rejected rate") > 0);
+    assert_counter(h, n, "bans", 1);
+    assert_counter(h, n, "envelopes stored", 1);
+    assert_counter(h, n, "rejected expired", 1);
+    assert_counter(h, n, "rejected future", 1);
+    assert_counter(h, n, "rejected pow", 2);
+    assert_counter(h, n, "rejected version", 1);
+    assert_counter(h, n, "rejected size", 1);
+
+    /* Banned: forgotten as a neighbour, and a new connection with the
+     * same key is refused at the handshake. */
+    char *out = NULL;
+    assert_int_equal(h_chapar(h, n, &out, NULL, "peer", "list", H_END), 0);
+    char hex[65];
+    for (int k = 0; k < 32; k++)
+        sprintf(hex + (size_t)2 * k, "%02x", bad.pk[k]);
+    assert_null(strstr(out, hex));
+    free(out);
+    client again = bad;
+    client_open(&again, n, NULL);
+    h_expect(h, n, "rejected banned", H_GE, 1);
+    client_close(&again);
+    client_close(&bad);
+
+    /* The honest neighbour is still served, both ways. */
+    h_expect(h, n, "peers connected", H_EQ, 1);
+    h_publish(h, good, "ok", 2, NULL);
+    h_expect(h, n, "envelopes stored", H_EQ, 2);
+    h_publish(h, n, "ok", 3, NULL);
+    h_expect(h, good, "envelopes stored", H_EQ, 3);
+
+    /* A client whose routing id is not its CURVE key is known by its
+     * CURVE key alone: what it sends counts as its own, under its key. */
+    client other = {0};
+    uint8_t rid[32];
+    client_keys(&other);
+    client_keys(&again); /* just for 32 random-looking bytes */
+    memcpy(rid, again.pk, 32);
+    client_open(&other, n, rid);
+    assert_true(client_event(&other, ZMQ_EVENT_HANDSHAKE_SUCCEEDED, RECV_MS));
+    send_hello(&other);
+    e = env_file(h, "ok4", &len);
+    send_push(&other, e, len);
+    free(e);
+    h_expect(h, n, "envelopes stored", H_EQ, 2 + 1 + 1);
+    h_expect(h, n, "peers connected", H_EQ, 2);
+    client_close(&other);
+
+    h_stop(h, good);
+    h_stop(h, n); /* still up, and it shuts down cleanly */
+    free(v0);
+    free(v1);
+    zmq_ctx_term(zctx);
+    zctx = NULL;
+}
+
+/* A client that claims an honest neighbour's key as its routing id (the
+ * key is public: it is in the address) must not take over that
+ * neighbour's link: the honest node keeps receiving what the node
+ * passes on, and keeps being heard. */
+static void test_routing_id_hijack(void **state)
+{
+    h_ctx *h = *state;
+    pid_t mk = h_mkenv_async(h, "ok", 2, H_END);
+    h_node *n = h_start(h, "n", H_END);
+    h_node *good = h_start(h, "good", "--peer", n->addr, H_END);
+    h_expect(h, n, "peers connected", H_EQ, 1);
+    h_wait_exit0(h, mk, "chapar-mkenv");
+    zctx = zmq_ctx_new();
+    assert_non_null(zctx);
+
+    client thief = {0};
+    chp_addr ga;
+    assert_int_equal(chp_addr_parse(good->addr, strlen(good->addr), &ga), CHP_OK);
+    client_keys(&thief);
+    client_open(&thief, n, ga.key);
+    assert_true(client_event(&thief, ZMQ_EVENT_HANDSHAKE_SUCCEEDED, RECV_MS));
+
+    /* Presenting another node's key as the routing id takes nothing over:
+     * the node knows its neighbours by their CURVE keys. */
+    h_publish(h, good, "ok", 0, NULL);
+    h_expect_(h, n, "envelopes stored", H_EQ, 1, 3000, __FILE__, __LINE__);
+    h_publish(h, n, "ok", 1, NULL);
+    h_expect_(h, good, "envelopes stored", H_EQ, 2, 3000, __FILE__, __LINE__);
+    client_close(&thief);
+    h_stop(h, good);
+    h_stop(h, n);
+    zmq_ctx_term(zctx);
+    zctx = NULL;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_hostile_peer, h_setup, h_teardown),
+        cmocka_unit_test_setup_teardown(test_routing_id_hijack, h_setup, h_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
