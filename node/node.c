@@ -397,7 +397,13 @@ int chp_node_new(const chp_node_opts *o, chp_node **out)
         memcpy(n->allow[n->nallow++], o->allow[i], 32);
     n->started_ms = now_ms();
     snprintf(n->home, sizeof n->home, "%s", o->home);
-    int rc = CHP_E_IO;
+    int rc = CHP_E_CRYPTO_INIT;
+    if (!zmq_has("curve")) {
+        /* Never fall back to plaintext links. */
+        chp_err_log("this libzmq has no CURVE support; install Debian's libzmq5 (with libsodium)");
+        goto fail;
+    }
+    rc = CHP_E_IO;
     if (mkdir(o->home, 0700) != 0 && errno != EEXIST) {
         chp_err_log("cannot create %s: %s", o->home, strerror(errno));
         goto fail;
