@@ -243,45 +243,13 @@ void chp_link_forward(chp_node *n, const uint8_t *env, size_t len, const uint8_t
     }
 }
 
-/* ---- sync: the node's store as a Negentropy storage ---- */
-
-static void to_store_bound(const chp_neg_bound *b, chp_store_bound *s)
-{
-    s->created = b->ts;
-    memcpy(s->id, b->id, 32);
-}
-
-static int st_iterate(void *ctx, const chp_neg_bound *lo, const chp_neg_bound *hi,
-                      chp_neg_item_fn fn, void *fnctx)
-{
-    chp_store_bound a, b;
-    to_store_bound(lo, &a);
-    to_store_bound(hi, &b);
-    int rc = chp_store_range(ctx, &a, &b, fn, fnctx);
-    return rc < 0 ? rc : CHP_OK;
-}
-
-static int st_count(void *ctx, const chp_neg_bound *lo, const chp_neg_bound *hi, uint64_t *cnt)
-{
-    chp_store_bound a, b;
-    to_store_bound(lo, &a);
-    to_store_bound(hi, &b);
-    return chp_store_count(ctx, &a, &b, cnt);
-}
-
-static int st_fingerprint(void *ctx, const chp_neg_bound *lo, const chp_neg_bound *hi,
-                          uint8_t fp[16])
-{
-    chp_store_bound a, b;
-    to_store_bound(lo, &a);
-    to_store_bound(hi, &b);
-    return chp_store_fingerprint(ctx, &a, &b, fp, NULL);
-}
+/* ---- sync ---- */
 
 static chp_neg *new_session(chp_node *n)
 {
-    chp_neg_storage st = {n->store, st_iterate, st_count, st_fingerprint};
+    chp_neg_storage st;
     chp_neg *s = NULL;
+    chp_store_neg_storage(n->store, &st);
     if (chp_neg_new(&st, 60000, &s) != CHP_OK)
         return NULL;
     return s;

@@ -746,6 +746,50 @@ int chp_store_fingerprint(chp_store *s, const chp_store_bound *lo, const chp_sto
     return CHP_OK;
 }
 
+/* ---- the store as a Negentropy storage ---- */
+
+static void to_store_bound(const chp_neg_bound *b, chp_store_bound *s)
+{
+    s->created = b->ts;
+    memcpy(s->id, b->id, 32);
+}
+
+static int st_iterate(void *ctx, const chp_neg_bound *lo, const chp_neg_bound *hi,
+                      chp_neg_item_fn fn, void *fnctx)
+{
+    chp_store_bound a, b;
+    to_store_bound(lo, &a);
+    to_store_bound(hi, &b);
+    int rc = chp_store_range(ctx, &a, &b, fn, fnctx);
+    return rc < 0 ? rc : CHP_OK;
+}
+
+static int st_count(void *ctx, const chp_neg_bound *lo, const chp_neg_bound *hi, uint64_t *cnt)
+{
+    chp_store_bound a, b;
+    to_store_bound(lo, &a);
+    to_store_bound(hi, &b);
+    return chp_store_count(ctx, &a, &b, cnt);
+}
+
+static int st_fingerprint(void *ctx, const chp_neg_bound *lo, const chp_neg_bound *hi,
+                          uint8_t fp[16])
+{
+    chp_store_bound a, b;
+    to_store_bound(lo, &a);
+    to_store_bound(hi, &b);
+    return chp_store_fingerprint(ctx, &a, &b, fp, NULL);
+}
+
+void chp_store_neg_storage(chp_store *s, chp_neg_storage *out)
+{
+    assert(s && out);
+    out->ctx = s;
+    out->iterate = st_iterate;
+    out->count = st_count;
+    out->fingerprint = st_fingerprint;
+}
+
 struct setting {
     char key[64];
     size_t klen;

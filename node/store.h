@@ -9,6 +9,7 @@
 #define CHP_STORE_H
 
 #include "err.h"
+#include "negentropy.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -108,6 +109,10 @@ CHP_WUR int chp_store_fingerprint(chp_store *s, const chp_store_bound *lo,
 /* The same fingerprint over an explicit id array (for the sync engine and
  * for tests comparing with the store). */
 void chp_fingerprint_ids(const uint8_t (*ids)[32], size_t n, uint8_t fp[16]);
+
+/* The store's (created, id) index as the storage a Negentropy session
+ * reconciles (proto/negentropy.h); valid while the store is open. */
+void chp_store_neg_storage(chp_store *s, chp_neg_storage *out);
 
 /* ---- counters ---- */
 
