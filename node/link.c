@@ -408,7 +408,7 @@ static int take_token(struct chp_link *l, uint64_t t)
 }
 
 /* An announced id we lack: wait GRAFT_MS for the tree to deliver it. */
-#define GRAFT_MS 150
+#define GRAFT_MS 500
 
 static void note_missing(chp_node *n, const uint8_t id[32], uint32_t link, uint64_t t)
 {
