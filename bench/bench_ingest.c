@@ -224,7 +224,10 @@ static int node_address(const char *chapar, struct daemon *d)
         int st = p ? pclose(p) : -1;
         if (got && st == 0) {
             line[strcspn(line, "\r\n")] = '\0';
-            snprintf(d->addr, sizeof d->addr, "%s", line);
+            size_t l = strlen(line);
+            if (l >= sizeof d->addr)
+                return -1;
+            memcpy(d->addr, line, l + 1);
             return 0;
         }
         struct timespec ts = {0, 50 * 1000 * 1000};

@@ -345,7 +345,7 @@ static int start_chain(struct bench *b)
         char log[320], ep[320];
         snprintf(d->home, sizeof d->home, "%s/%c", b->dir, 'A' + i);
         snprintf(log, sizeof log, "%s/%c.log", b->dir, 'A' + i);
-        const char *argv[] = {b->chapard, "--home",         d->home, "--listen",
+        const char *argv[] = {b->chapard,    "--home",         d->home, "--listen",
                               "127.0.0.1:0", "--no-discovery", NULL};
         if ((d->pid = spawn(argv, log)) < 0) {
             perror("bench-latency: fork");
@@ -373,8 +373,8 @@ static int start_chain(struct bench *b)
             return -1;
         }
     for (int i = 0; i + 1 < CHAIN; i++)
-        if (ctl_call(b->nd[i].ctl, "peer-add", b->nd[i + 1].addr, strlen(b->nd[i + 1].addr),
-                     reply, sizeof reply) != 0) {
+        if (ctl_call(b->nd[i].ctl, "peer-add", b->nd[i + 1].addr, strlen(b->nd[i + 1].addr), reply,
+                     sizeof reply) != 0) {
             fprintf(stderr, "bench-latency: %c peer-add %c: %s\n", 'A' + i, 'B' + i, reply);
             return -1;
         }
@@ -533,8 +533,8 @@ static int run_samples(struct bench *b, double ref[REF_COMMITS])
                pct(v, cnt[i], 90), p99[i], pct(v, cnt[i], 100), p50[i] / r50);
     }
     printf("%-28s %8d %8.2f %8.2f %8.2f %8.2f %12.1f\n", "reference: one LMDB commit", REF_COMMITS,
-           r50, pct(ref, REF_COMMITS, 90), pct(ref, REF_COMMITS, 99),
-           pct(ref, REF_COMMITS, 100), 1.0);
+           r50, pct(ref, REF_COMMITS, 90), pct(ref, REF_COMMITS, 99), pct(ref, REF_COMMITS, 100),
+           1.0);
     double per_hop = (p50[CHAIN - 1] - p50[1]) / (CHAIN - 2);
     printf("\nper hop beyond the first (p50, (5 hops - 1 hop) / 4): %.2f ms = %.1f x one "
            "LMDB commit\n",

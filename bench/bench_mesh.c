@@ -49,7 +49,7 @@
 
 #define MAX_NODES     100
 #define MAX_PROCS     (MAX_NODES + 16)
-#define SPACING_MIN   10.0    /* ms between publishes */
+#define SPACING_MIN   10.0 /* ms between publishes */
 #define SPACING_MAX   20.0
 #define CTL_TIMEOUT   5000    /* ms for one control request */
 #define MESH_DEADLINE 60000.0 /* ms for the links to form */
@@ -64,9 +64,9 @@ static volatile sig_atomic_t g_nprocs;
 static pid_t g_procs[MAX_PROCS];
 
 enum { S_RX, S_ACCEPTED, S_DUPS, S_PRUNES, S_GRAFTS, S_IHAVE, S_SYNC, S_STORED, S_REJECTED, NSTAT };
-static const char *const stat_keys[NSTAT] = {
-    "bytes received", "accepted", "duplicates",       "prunes",  "grafts",
-    "ids announced",  "sync rounds", "envelopes stored", "rejected"};
+static const char *const stat_keys[NSTAT] = {"bytes received", "accepted",         "duplicates",
+                                             "prunes",         "grafts",           "ids announced",
+                                             "sync rounds",    "envelopes stored", "rejected"};
 
 struct node {
     char home[300];
@@ -96,10 +96,10 @@ struct bench {
     struct node nd[MAX_NODES];
     struct env *env;
     int nenv;
-    double *arrive;        /* [env * nodes]: ms of the event, 0 = not (yet) */
-    uint8_t *adj;          /* [nodes * nodes]: a connected link */
-    int comp[MAX_NODES];   /* component of each live node in adj */
-    double avg_degree;     /* of the live nodes in adj */
+    double *arrive;      /* [env * nodes]: ms of the event, 0 = not (yet) */
+    uint8_t *adj;        /* [nodes * nodes]: a connected link */
+    int comp[MAX_NODES]; /* component of each live node in adj */
+    double avg_degree;   /* of the live nodes in adj */
 };
 
 /* ---- small helpers ---- */
@@ -363,7 +363,7 @@ static int start_nodes(struct bench *b)
         char log[320], ep[320];
         snprintf(d->home, sizeof d->home, "%s/n%d", b->dir, i);
         snprintf(log, sizeof log, "%s/n%d.log", b->dir, i);
-        const char *argv[] = {b->chapard, "--home",         d->home, "--listen",
+        const char *argv[] = {b->chapard,    "--home",         d->home, "--listen",
                               "127.0.0.1:0", "--no-discovery", NULL};
         if ((d->pid = spawn(argv, log)) < 0) {
             perror("bench-mesh: fork");
@@ -520,8 +520,8 @@ static int wait_mesh(struct bench *b)
             still_since = t;
         last = links;
         if (connected_at && (t - still_since >= 1000 || t - connected_at >= 5000)) {
-            printf("mesh: %d nodes, %d links, average degree %.2f, formed in %.0f ms\n",
-                   b->nodes, links, b->avg_degree, connected_at - start);
+            printf("mesh: %d nodes, %d links, average degree %.2f, formed in %.0f ms\n", b->nodes,
+                   links, b->avg_degree, connected_at - start);
             return 0;
         }
         if (t - start > MESH_DEADLINE) {
@@ -827,20 +827,21 @@ static void kill_some(struct bench *b)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: bench-mesh [-n NODES] [-k PEERS] [-m ENVELOPES] [-s PAYLOAD] "
-               "[--kill-frac F] [--seed S] [--keep] [-v]\n"
-               "  -n NODES        chapard processes (default 30, at most %d)\n"
-               "  -k PEERS        random neighbours each node dials (default 6)\n"
-               "  -m ENVELOPES    envelopes per batch (default 200; two batches)\n"
-               "  -s PAYLOAD      payload bytes per envelope (default 900: 1113-byte "
-               "envelopes)\n"
-               "  --kill-frac F   share of nodes killed before the second batch (default "
-               "0.2)\n"
-               "  --seed S        random seed (default: from the clock; printed)\n"
-               "  --keep          keep the temp dir (daemon logs)\n"
-               "  -v              each node's status deltas on stderr\n"
-               "Binaries: $CHAPARD, $CHAPAR_MKENV, else the ones built with this bench.\n",
-               MAX_NODES);
+    fprintf(f,
+            "usage: bench-mesh [-n NODES] [-k PEERS] [-m ENVELOPES] [-s PAYLOAD] "
+            "[--kill-frac F] [--seed S] [--keep] [-v]\n"
+            "  -n NODES        chapard processes (default 30, at most %d)\n"
+            "  -k PEERS        random neighbours each node dials (default 6)\n"
+            "  -m ENVELOPES    envelopes per batch (default 200; two batches)\n"
+            "  -s PAYLOAD      payload bytes per envelope (default 900: 1113-byte "
+            "envelopes)\n"
+            "  --kill-frac F   share of nodes killed before the second batch (default "
+            "0.2)\n"
+            "  --seed S        random seed (default: from the clock; printed)\n"
+            "  --keep          keep the temp dir (daemon logs)\n"
+            "  -v              each node's status deltas on stderr\n"
+            "Binaries: $CHAPARD, $CHAPAR_MKENV, else the ones built with this bench.\n",
+            MAX_NODES);
 }
 
 static int parse_args(struct bench *b, int argc, char **argv)
