@@ -133,41 +133,6 @@ static int fill_store(const char *dir, const struct dataset *ds, const struct sp
     return rc;
 }
 
-/* ---- the node's storage adapter (node/link.c) ---- */
-
-static void to_store_bound(const chp_neg_bound *b, chp_store_bound *s)
-{
-    s->created = b->ts;
-    memcpy(s->id, b->id, 32);
-}
-
-static int st_iterate(void *ctx, const chp_neg_bound *lo, const chp_neg_bound *hi,
-                      chp_neg_item_fn fn, void *fnctx)
-{
-    chp_store_bound a, b;
-    to_store_bound(lo, &a);
-    to_store_bound(hi, &b);
-    int rc = chp_store_range(ctx, &a, &b, fn, fnctx);
-    return rc < 0 ? rc : CHP_OK;
-}
-
-static int st_count(void *ctx, const chp_neg_bound *lo, const chp_neg_bound *hi, uint64_t *cnt)
-{
-    chp_store_bound a, b;
-    to_store_bound(lo, &a);
-    to_store_bound(hi, &b);
-    return chp_store_count(ctx, &a, &b, cnt);
-}
-
-static int st_fingerprint(void *ctx, const chp_neg_bound *lo, const chp_neg_bound *hi,
-                          uint8_t fp[16])
-{
-    chp_store_bound a, b;
-    to_store_bound(lo, &a);
-    to_store_bound(hi, &b);
-    return chp_store_fingerprint(ctx, &a, &b, fp, NULL);
-}
-
 /* ---- reconciliation ---- */
 
 struct idset {
@@ -242,8 +207,9 @@ static size_t neg_frame_len(const chp_buf *msg, uint8_t initiator, unsigned *ove
 static int reconcile(chp_store *a, chp_store *b, uint64_t frame_limit, int verbose,
                      struct traffic *tr, struct result *res)
 {
-    chp_neg_storage sa = {a, st_iterate, st_count, st_fingerprint};
-    chp_neg_storage sb = {b, st_iterate, st_count, st_fingerprint};
+    chp_neg_storage sa, sb; /* the node's own adapter */
+    chp_store_neg_storage(a, &sa);
+    chp_store_neg_storage(b, &sb);
     chp_neg *cli = NULL, *srv = NULL;
     chp_buf q = {0}, r = {0};
     int rc = -1;
