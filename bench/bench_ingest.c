@@ -23,9 +23,13 @@
  * The clock runs from the first PUSH until the node's `accepted` counter
  * (the control socket's `status`, what `chapar status` prints, read every
  * 10 ms) reaches N; the sink's receipt of the N-th forwarded envelope is a
- * second end mark. Afterwards the yardstick (`limits -s pipeline -t 0.5 -r
- * 3`) runs twice around nothing else, and the figure is node envelopes/s
- * divided by the mean of its "pipeline pow+id+put durable (relay)". */
+ * second end mark. The yardstick (`limits -s pipeline -t 0.5 -r 3`) runs
+ * just before and just after the node, alone on the machine; the figure is
+ * node envelopes/s divided by the mean of its two "pipeline pow+id+put
+ * durable (relay)" medians. LIMITS_BINARY defaults to /tmp/limits/limits
+ * (copy shared/tools/limits to /tmp and `make`). Cached envelopes live one
+ * day (chapar-mkenv's default lifetime): expired ones are deleted and
+ * replaced by fresh ones, ~20000 per 6-8 minutes on 2 cores. */
 #include "addr.h"
 #include "crypto.h"
 #include "envelope.h"
@@ -86,10 +90,10 @@ static int envs_add(struct envs *e, const uint8_t *env, size_t len, const uint8_
 {
     if (e->n == e->cap) {
         size_t cap = e->cap ? 2 * e->cap : 4096;
-        size_t *off = realloc(e->off, cap * sizeof *off),
-               *l = off ? realloc(e->len, cap * sizeof *l) : NULL;
+        size_t *off = realloc(e->off, cap * sizeof *off);
         if (off)
             e->off = off;
+        size_t *l = off ? realloc(e->len, cap * sizeof *l) : NULL;
         if (l)
             e->len = l;
         uint8_t(*ids)[32] = l ? realloc(e->ids, cap * 32) : NULL;
@@ -253,11 +257,21 @@ static int start_node(const char *chapard, const char *chapar, struct daemon *d)
 
 static void stop_node(struct daemon *d)
 {
-    if (d->pid > 0) {
-        kill(d->pid, SIGTERM);
-        waitpid(d->pid, NULL, 0);
-        d->pid = 0;
+    if (d->pid <= 0)
+        return;
+    kill(d->pid, SIGTERM);
+    for (int i = 0; i < 100; i++) { /* 5 s to shut down, then SIGKILL */
+        if (waitpid(d->pid, NULL, WNOHANG) == d->pid) {
+            d->pid = 0;
+            return;
+        }
+        struct timespec ts = {0, 50 * 1000 * 1000};
+        nanosleep(&ts, NULL);
     }
+    fprintf(stderr, "bench-ingest: chapard ignored SIGTERM; killing it\n");
+    kill(d->pid, SIGKILL);
+    waitpid(d->pid, NULL, 0);
+    d->pid = 0;
 }
 
 static void rm_tree(const char *dir)
@@ -293,6 +307,13 @@ static double thread_cpu(const char *task_dir)
         fclose(f);
     }
     return (double)ns / 1e9;
+}
+
+static double self_cpu(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 struct cpu_mark {
@@ -442,12 +463,18 @@ static int wait_hellos(struct peer *peers, int np)
     }
 }
 
+/* Envelopes a sender may have sent after elapsed seconds. */
+static double peer_allowed(double elapsed)
+{
+    return BURST_SAFE + RATE_SAFE * elapsed;
+}
+
 /* Sends this sender's share, paced to stay within the node's token bucket;
  * returns the number of frames sent now. */
 static size_t peer_send(struct peer *p, const struct envs *e, double elapsed)
 {
     static uint8_t f[1 + CHP_ENV_MAX_BYTES];
-    double allowed = BURST_SAFE + RATE_SAFE * elapsed;
+    double allowed = peer_allowed(elapsed);
     size_t sent = 0;
     while (p->next < p->end && (double)(p->next - p->first) < allowed && sent < 256) {
         size_t fl;
@@ -462,9 +489,10 @@ static size_t peer_send(struct peer *p, const struct envs *e, double elapsed)
 }
 
 struct run {
-    double t_accepted, t_sink, t_sent;
+    double t0, t_accepted, t_sink, t_sent; /* t0 absolute, the others after it */
     uint64_t accepted;
     struct cpu_mark cpu0, cpu1;
+    double self0, self1; /* this process (senders, sink, CURVE) */
     char status[8192];
 };
 
@@ -476,14 +504,18 @@ static int run_ingest(struct peer *peers, int np, void *ctl, const struct envs *
     zmq_pollitem_t pi[PEERS_MAX + 2];
     int asking = 0;
     double next_status = 0, t0 = now_s(), deadline = t0 + 60 + (double)n / 1000;
+    r->t0 = t0;
     node_cpu(node, &r->cpu0);
+    r->self0 = self_cpu();
     r->t_sink = r->t_sent = -1;
     for (;;) {
         double t = now_s();
         int pending = 0;
         for (int i = 0; i < np; i++) {
-            int want_out = peers[i].next < peers[i].end;
-            pending |= want_out;
+            /* Paced senders wait without polling for POLLOUT (no spinning). */
+            int want_out = peers[i].next < peers[i].end &&
+                           (double)(peers[i].next - peers[i].first) < peer_allowed(t - t0);
+            pending |= peers[i].next < peers[i].end;
             pi[i] = (zmq_pollitem_t){peers[i].s, 0,
                                      (short)(ZMQ_POLLIN | (want_out ? ZMQ_POLLOUT : 0)), 0};
         }
@@ -503,8 +535,6 @@ static int run_ingest(struct peer *peers, int np, void *ctl, const struct envs *
                 peer_drain(&peers[i], 1024);
         }
         peer_drain(sink, 4096);
-        if (sink->rx_push >= n && r->t_sink < 0)
-            r->t_sink = sink->last_push_s - t0;
         if (asking && (pi[np + 1].revents & ZMQ_POLLIN)) {
             asking = 0;
             if (ctl_recv(ctl, r->status, sizeof r->status) != 0)
@@ -513,6 +543,7 @@ static int run_ingest(struct peer *peers, int np, void *ctl, const struct envs *
             if (r->accepted >= n) {
                 r->t_accepted = now_s() - t0;
                 node_cpu(node, &r->cpu1);
+                r->self1 = self_cpu();
                 return 0;
             }
         }
@@ -543,6 +574,137 @@ static int run_limits(const char *bin, double *relay)
     return pclose(p) == 0 && *relay > 0 ? 0 : -1;
 }
 
+/* ---- one node run ---- */
+
+/* Envelopes sender i of np sends; the shares add up to n. */
+static size_t peer_share(size_t n, int np, int i)
+{
+    return n / (size_t)np + ((size_t)i < n % (size_t)np ? 1 : 0);
+}
+
+static void print_status_lines(const char *status)
+{
+    static const char *const keys[] = {"accepted",      "duplicates",   "rejected",
+                                       "rejected rate", "rejected pow", "bans"};
+    printf("node status:");
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        printf(" %s %llu%s", keys[i], (unsigned long long)status_value(status, keys[i]),
+               i + 1 < sizeof keys / sizeof keys[0] ? ";" : "\n");
+}
+
+/* Starts chapard, pushes the envelopes, stops it; *rate_out gets
+ * envelopes/s. */
+static int bench_node(const char *chapard, const char *chapar, const struct envs *e, size_t n,
+                      int np, int keep, double *rate_out)
+{
+    struct daemon d;
+    memset(&d, 0, sizeof d);
+    chp_addr node;
+    char ep[300], ctl_ep[300];
+    if (start_node(chapard, chapar, &d) != 0 ||
+        chp_addr_parse(d.addr, strlen(d.addr), &node) != CHP_OK ||
+        chp_addr_endpoint(&node, ep, sizeof ep) != CHP_OK) {
+        fprintf(stderr, "bench-ingest: chapard did not start (log: %s)\n", d.log);
+        stop_node(&d);
+        return -1;
+    }
+    printf("node %s at %s (home %s)\n", chapard, d.addr, d.home);
+
+    void *zctx = zmq_ctx_new(), *ctl = zctx ? zmq_socket(zctx, ZMQ_DEALER) : NULL;
+    struct peer peers[PEERS_MAX + 1];
+    struct run r;
+    memset(peers, 0, sizeof peers);
+    memset(&r, 0, sizeof r);
+    int zero = 0, rc = 1;
+    snprintf(ctl_ep, sizeof ctl_ep, "ipc://%s/control", d.home);
+    if (!ctl || zmq_setsockopt(ctl, ZMQ_LINGER, &zero, sizeof zero) || zmq_connect(ctl, ctl_ep))
+        goto out;
+    size_t first = 0;
+    for (int i = 0; i <= np; i++) {
+        if (peer_open(zctx, &node, ep, &peers[i]) != 0) {
+            fprintf(stderr, "bench-ingest: peer %d: %s\n", i, zmq_strerror(errno));
+            goto out;
+        }
+        if (i < np) { /* the senders; peers[np] is the sink */
+            size_t share = peer_share(n, np, i);
+            peers[i].first = peers[i].next = first;
+            peers[i].end = first + share;
+            first += share;
+        }
+    }
+    if (wait_hellos(peers, np + 1) != 0) {
+        fprintf(stderr, "bench-ingest: the node did not answer every HELLO\n");
+        goto out;
+    }
+    for (int i = 0; i < np; i++) {
+        uint8_t f[4];
+        size_t fl;
+        if (chp_wire_prune(f, sizeof f, &fl) != CHP_OK || zmq_send(peers[i].s, f, fl, 0) < 0)
+            goto out;
+    }
+    if (run_ingest(peers, np, ctl, e, n, d.pid, &r) != 0) {
+        fprintf(stderr, "bench-ingest: the node accepted %llu of %zu in time\n",
+                (unsigned long long)r.accepted, n);
+        print_status_lines(r.status);
+        goto out;
+    }
+    /* Let the forwards finish, then the final counters. */
+    for (double end = now_s() + 0.5; peers[np].rx_push < n && now_s() < end;) {
+        zmq_pollitem_t pi = {peers[np].s, 0, ZMQ_POLLIN, 0};
+        zmq_poll(&pi, 1, 10);
+        peer_drain(&peers[np], 4096);
+    }
+    if (peers[np].rx_push >= n)
+        r.t_sink = peers[np].last_push_s - r.t0;
+    if (ctl_status_wait(ctl, r.status, sizeof r.status) != 0)
+        goto out;
+    uint64_t ihave = 0;
+    for (int i = 0; i < np; i++)
+        ihave += peers[i].rx_ihave_ids;
+    double cpu_main = r.cpu1.main - r.cpu0.main, cpu_all = r.cpu1.all - r.cpu0.all;
+    double rate = (double)n / r.t_accepted;
+    print_status_lines(r.status);
+    printf("forwarded: sink got %llu PUSH, senders got %llu ids in IHAVE\n",
+           (unsigned long long)peers[np].rx_push, (unsigned long long)ihave);
+    printf("all sent after                 %8.1f ms\n", r.t_sent * 1e3);
+    printf("all accepted after             %8.1f ms  (status read every %d ms)\n",
+           r.t_accepted * 1e3, STATUS_MS);
+    if (r.t_sink > 0)
+        printf("sink got the N-th forward after %7.1f ms  (second end mark: %.0f env/s)\n",
+               r.t_sink * 1e3, (double)n / r.t_sink);
+    printf("node CPU during the run        %8.1f ms main thread, %.1f ms all threads (%.0f%% of"
+           " one core)\n",
+           cpu_main * 1e3, cpu_all * 1e3, 100 * cpu_all / r.t_accepted);
+    printf("bench-ingest CPU (all threads) %8.1f ms  (%ld cores online)\n",
+           (r.self1 - r.self0) * 1e3, sysconf(_SC_NPROCESSORS_ONLN));
+    printf("node ingest                    %8.0f env/s\n", rate);
+    *rate_out = rate;
+    rc = 0;
+out:
+    for (int i = 0; i <= np; i++)
+        if (peers[i].s)
+            zmq_close(peers[i].s);
+    if (ctl)
+        zmq_close(ctl);
+    if (zctx)
+        zmq_ctx_term(zctx);
+    if (rc == 0) {
+        char cmd[8400];
+        snprintf(cmd, sizeof cmd, "'%s' --home '%s' status | grep -E '^(accepted|rejected):'",
+                 chapar, d.home);
+        printf("chapar status:\n");
+        fflush(stdout);
+        if (system(cmd) != 0)
+            printf("  (chapar status failed)\n");
+    }
+    stop_node(&d);
+    if (keep)
+        printf("kept %s\n", d.tmp);
+    else
+        rm_tree(d.tmp);
+    return rc;
+}
+
 /* ---- main ---- */
 
 static void build_dir(const char *argv0, char *out, size_t cap)
@@ -567,22 +729,6 @@ static void usage(void)
 {
     fprintf(stderr, "usage: bench-ingest [-n N] [-p PEERS] [-e ENVDIR] [-j JOBS] [-B BUILD_DIR]"
                     " [-L LIMITS_BINARY] [-k]\n");
-}
-
-/* Envelopes sender i of np sends; the shares add up to n. */
-static size_t peer_share(size_t n, int np, int i)
-{
-    return n / (size_t)np + ((size_t)i < n % (size_t)np ? 1 : 0);
-}
-
-static void print_status_lines(const char *status)
-{
-    static const char *const keys[] = {"accepted",      "duplicates",   "rejected",
-                                       "rejected rate", "rejected pow", "bans"};
-    printf("node status:");
-    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
-        printf(" %s %llu%s", keys[i], (unsigned long long)status_value(status, keys[i]),
-               i + 1 < sizeof keys / sizeof keys[0] ? ";" : "\n");
 }
 
 int main(int argc, char **argv)
@@ -654,119 +800,18 @@ int main(int argc, char **argv)
         }
     }
 
-    struct daemon d;
-    memset(&d, 0, sizeof d);
-    chp_addr node;
-    char ep[300], ctl_ep[300];
-    if (start_node(chapard, chapar, &d) != 0 ||
-        chp_addr_parse(d.addr, strlen(d.addr), &node) != CHP_OK ||
-        chp_addr_endpoint(&node, ep, sizeof ep) != CHP_OK) {
-        fprintf(stderr, "bench-ingest: chapard did not start (log: %s)\n", d.log);
-        stop_node(&d);
-        return 1;
-    }
-    printf("node %s at %s (home %s)\n", chapard, d.addr, d.home);
-
-    void *zctx = zmq_ctx_new(), *ctl = zctx ? zmq_socket(zctx, ZMQ_DEALER) : NULL;
-    struct peer peers[PEERS_MAX + 1];
-    struct run r;
-    memset(peers, 0, sizeof peers);
-    memset(&r, 0, sizeof r);
-    int zero = 0, rc = 1;
-    snprintf(ctl_ep, sizeof ctl_ep, "ipc://%s/control", d.home);
-    if (!ctl || zmq_setsockopt(ctl, ZMQ_LINGER, &zero, sizeof zero) || zmq_connect(ctl, ctl_ep))
-        goto out;
-    size_t first = 0;
-    for (int i = 0; i <= np; i++) {
-        if (peer_open(zctx, &node, ep, &peers[i]) != 0) {
-            fprintf(stderr, "bench-ingest: peer %d: %s\n", i, zmq_strerror(errno));
-            goto out;
-        }
-        if (i < np) { /* the senders; peers[np] is the sink */
-            size_t share = peer_share(n, np, i);
-            peers[i].first = peers[i].next = first;
-            peers[i].end = first + share;
-            first += share;
-        }
-    }
-    if (wait_hellos(peers, np + 1) != 0) {
-        fprintf(stderr, "bench-ingest: the node did not answer every HELLO\n");
-        goto out;
-    }
-    for (int i = 0; i < np; i++) {
-        uint8_t f[4];
-        size_t fl;
-        if (chp_wire_prune(f, sizeof f, &fl) != CHP_OK || zmq_send(peers[i].s, f, fl, 0) < 0)
-            goto out;
-    }
-    if (run_ingest(peers, np, ctl, &e, n, d.pid, &r) != 0) {
-        fprintf(stderr, "bench-ingest: the node accepted %llu of %zu in time\n",
-                (unsigned long long)r.accepted, n);
-        print_status_lines(r.status);
-        goto out;
-    }
-    /* Let the forwards finish, then the final counters. */
-    for (double end = now_s() + 0.5; peers[np].rx_push < n && now_s() < end;) {
-        zmq_pollitem_t pi = {peers[np].s, 0, ZMQ_POLLIN, 0};
-        zmq_poll(&pi, 1, 10);
-        peer_drain(&peers[np], 4096);
-    }
-    if (peers[np].rx_push >= n && r.t_sink < 0)
-        r.t_sink = -2; /* after the accepted mark: not a useful end mark */
-    if (ctl_status_wait(ctl, r.status, sizeof r.status) != 0)
-        goto out;
-    uint64_t ihave = 0;
-    for (int i = 0; i < np; i++)
-        ihave += peers[i].rx_ihave_ids;
-    double cpu_main = r.cpu1.main - r.cpu0.main, cpu_all = r.cpu1.all - r.cpu0.all;
-    double rate = (double)n / r.t_accepted;
-    print_status_lines(r.status);
-    printf("forwarded: sink got %llu PUSH, senders got %llu ids in IHAVE\n",
-           (unsigned long long)peers[np].rx_push, (unsigned long long)ihave);
-    printf("all sent after                 %8.1f ms\n", r.t_sent * 1e3);
-    printf("all accepted after             %8.1f ms  (status read every %d ms)\n",
-           r.t_accepted * 1e3, STATUS_MS);
-    if (r.t_sink > 0)
-        printf("sink got the last forward after %7.1f ms\n", r.t_sink * 1e3);
-    printf("node CPU during the run        %8.1f ms main thread, %.1f ms all threads (%.0f%% of"
-           " one core)\n",
-           cpu_main * 1e3, cpu_all * 1e3, 100 * cpu_all / r.t_accepted);
-    printf("node ingest                    %8.0f env/s\n", rate);
-    rc = 0;
-out:
-    for (int i = 0; i <= np; i++)
-        if (peers[i].s)
-            zmq_close(peers[i].s);
-    if (ctl)
-        zmq_close(ctl);
-    if (zctx)
-        zmq_ctx_term(zctx);
-    if (rc == 0) {
-        char cmd[8400];
-        snprintf(cmd, sizeof cmd, "'%s' --home '%s' status | grep -E '^(accepted|rejected):'",
-                 chapar, d.home);
-        printf("chapar status:\n");
-        fflush(stdout);
-        if (system(cmd) != 0)
-            printf("  (chapar status failed)\n");
-    }
-    stop_node(&d);
-    if (keep)
-        printf("kept %s\n", d.tmp);
-    else
-        rm_tree(d.tmp);
-    if (rc == 0) {
-        double y1 = 0, y2 = 0;
-        fflush(stdout);
-        int l1 = run_limits(limits, &y1), l2 = run_limits(limits, &y2);
-        if (l1 != 0 || l2 != 0) {
-            fprintf(stderr, "bench-ingest: %s failed; build it from shared/tools/limits\n", limits);
-        } else {
-            double y = (y1 + y2) / 2;
-            printf("yardstick %s %8.0f env/s  (runs %.0f, %.0f)\n", LIMITS_ROW, y, y1, y2);
-            printf("ratio node/yardstick           %8.2f  (target >= 0.70)\n",
-                   (double)n / r.t_accepted / y);
-        }
+    double y1 = 0, y2 = 0, rate = 0;
+    fflush(stdout);
+    int l1 = run_limits(limits, &y1); /* the yardstick before and after */
+    int rc = bench_node(chapard, chapar, &e, n, np, keep, &rate);
+    fflush(stdout);
+    int l2 = rc == 0 ? run_limits(limits, &y2) : 0;
+    if (rc == 0 && (l1 != 0 || l2 != 0)) {
+        fprintf(stderr, "bench-ingest: %s failed; build it from shared/tools/limits\n", limits);
+    } else if (rc == 0) {
+        double y = (y1 + y2) / 2;
+        printf("yardstick %s %8.0f env/s  (before %.0f, after %.0f)\n", LIMITS_ROW, y, y1, y2);
+        printf("ratio node/yardstick           %8.2f  (target >= 0.70)\n", rate / y);
     }
     envs_free(&e);
     return rc;

@@ -12,8 +12,9 @@
  * Every hop commits before it forwards: the daemon group-commits what one
  * poll round brought in with one fsync, so an envelope n hops away has been
  * through n + 1 durable commits (A's own in `publish`, then one per hop).
- * The reference measured in the same run, in the same directory, is a raw
- * durable LMDB commit of one envelope-sized value: the floor of a hop.
+ * The reference, measured between the samples (same disk, same moment) in
+ * the same directory, is a raw durable LMDB commit of one envelope with
+ * the daemon's flags: the floor of a hop.
  *
  * Envelopes come from chapar-mkenv before any timing. CHAPARD and
  * CHAPAR_MKENV in the environment override the built binaries. Exit 0
@@ -42,7 +43,6 @@
 
 #define CHAIN       6 /* A..F */
 #define WARMUP      10
-#define REF_COMMITS 200
 #define CTL_TIMEOUT 5000   /* ms for one control request */
 #define SAMPLE_MS   5000.0 /* ms for one envelope to reach F */
 #define PAUSE_MS    2.0    /* idle ms between samples */
@@ -75,6 +75,7 @@ struct bench {
     struct node nd[CHAIN];
     struct env *env;
     int nenv;
+    MDB_env *ref;
 };
 
 /* ---- small helpers ---- */
@@ -298,41 +299,40 @@ static long long status_value(const char *text, const char *key)
 
 /* ---- reference: one durable LMDB commit ---- */
 
-/* Times REF_COMMITS write transactions of one envelope-sized put each, with
- * the daemon's durability (fsync per commit), in DIR/ref; fills sorted t. */
-static int lmdb_reference(const struct bench *b, double *t)
+/* A raw LMDB environment in DIR/ref with the daemon's flags and durability
+ * (fsync per commit). */
+static int ref_open(struct bench *b)
 {
     char dir[300];
-    MDB_env *e = NULL;
-    MDB_dbi dbi;
-    MDB_txn *txn;
-    uint8_t key[32], val[CHP_ENV_MAX_BYTES];
-    memcpy(val, b->env[0].bytes, b->env[0].len);
     snprintf(dir, sizeof dir, "%s/ref", b->dir);
-    if (mkdir(dir, 0700) != 0 || mdb_env_create(&e) != 0 ||
-        mdb_env_set_mapsize(e, 64u << 20) != 0 ||
-        mdb_env_open(e, dir, MDB_NOTLS | MDB_NORDAHEAD, 0600) != 0) {
-        if (e)
-            mdb_env_close(e);
+    if (mkdir(dir, 0700) != 0 || mdb_env_create(&b->ref) != 0)
+        return -1;
+    if (mdb_env_set_mapsize(b->ref, 256u << 20) != 0 ||
+        mdb_env_open(b->ref, dir, MDB_NOTLS | MDB_NORDAHEAD, 0600) != 0) {
+        mdb_env_close(b->ref);
+        b->ref = NULL;
         return -1;
     }
-    int rc = 0;
-    for (int i = 0; i < REF_COMMITS && rc == 0; i++) {
-        chp_hash(key, sizeof key, (const uint8_t *)&i, sizeof i, NULL, 0);
-        MDB_val k = {sizeof key, key}, v = {b->env[0].len, val};
-        double t0 = now_ms();
-        rc = mdb_txn_begin(e, NULL, 0, &txn);
-        if (rc == 0 && (rc = mdb_dbi_open(txn, NULL, 0, &dbi)) == 0)
-            rc = mdb_put(txn, dbi, &k, &v, 0);
-        if (rc == 0)
-            rc = mdb_txn_commit(txn);
-        else
-            mdb_txn_abort(txn);
-        t[i] = now_ms() - t0;
-    }
-    mdb_env_close(e);
-    qsort(t, REF_COMMITS, sizeof *t, cmp_double);
-    return rc == 0 ? 0 : -1;
+    return 0;
+}
+
+/* Times one write transaction putting envelope e under its id: the floor
+ * of what a hop commits. Returns ms, or -1 on an LMDB error. */
+static double ref_commit(struct bench *b, int e)
+{
+    const struct env *v = &b->env[e];
+    MDB_val k = {32, (void *)v->id}, val = {v->len, v->bytes};
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    double t0 = now_ms();
+    int rc = mdb_txn_begin(b->ref, NULL, 0, &txn);
+    if (rc != 0)
+        return -1;
+    if ((rc = mdb_dbi_open(txn, NULL, 0, &dbi)) == 0 && (rc = mdb_put(txn, dbi, &k, &val, 0)) == 0)
+        rc = mdb_txn_commit(txn);
+    else
+        mdb_txn_abort(txn);
+    return rc == 0 ? now_ms() - t0 : -1;
 }
 
 /* ---- the chain ---- */
@@ -443,8 +443,8 @@ static int make_envelopes(struct bench *b)
 
 /* One sample: publishes env e at A and fills at[i] with the ms from just
  * before the request to node i's event (at[0]: to A's reply). Returns 1
- * when F had it in time, 0 when not (at[i] < 0 for those missing), -1 on
- * a failure. */
+ * when every node had it in time, 0 when not (at[i] < 0 for those
+ * missing), -1 on a failure. */
 static int sample(struct bench *b, int e, double at[CHAIN])
 {
     const struct env *v = &b->env[e];
@@ -462,7 +462,10 @@ static int sample(struct bench *b, int e, double at[CHAIN])
         if (g_stop)
             return -1;
         double t = now_ms();
-        if (at[0] >= 0 && at[CHAIN - 1] >= 0)
+        int all = 1;
+        for (int i = 0; i < CHAIN; i++)
+            all = all && at[i] >= 0;
+        if (all) /* every node: a hop may report after the next one */
             return 1;
         if (t - t0 > SAMPLE_MS)
             return at[0] >= 0 ? 0 : -1;
@@ -494,11 +497,11 @@ static int sample(struct bench *b, int e, double at[CHAIN])
     }
 }
 
-static int run_samples(struct bench *b, double ref[REF_COMMITS])
+static int run_samples(struct bench *b)
 {
     int n = b->samples, lost = 0;
-    double *lat = malloc((size_t)CHAIN * (size_t)n * sizeof *lat);
-    size_t cnt[CHAIN] = {0};
+    double *lat = malloc((size_t)(CHAIN + 1) * (size_t)n * sizeof *lat), *ref = lat;
+    size_t cnt[CHAIN + 1] = {0}; /* [0]: the reference, then A..F */
     if (!lat)
         return -1;
     for (int e = 0; e < WARMUP + n; e++) {
@@ -508,33 +511,43 @@ static int run_samples(struct bench *b, double ref[REF_COMMITS])
             free(lat);
             return -1;
         }
-        lost += rc == 0 && e >= WARMUP;
+        lost += rc == 0 && e >= WARMUP && at[CHAIN - 1] < 0;
         for (int i = 0; e >= WARMUP && i < CHAIN; i++)
             if (at[i] >= 0)
-                lat[(size_t)i * (size_t)n + cnt[i]++] = at[i];
+                lat[(size_t)(i + 1) * (size_t)n + cnt[i + 1]++] = at[i];
         struct timespec pause = {0, (long)(PAUSE_MS * 1e6)};
+        nanosleep(&pause, NULL);
+        double r = ref_commit(b, e);
+        if (r < 0) {
+            fprintf(stderr, "bench-latency: the LMDB reference failed in %s/ref\n", b->dir);
+            free(lat);
+            return -1;
+        }
+        if (e >= WARMUP)
+            ref[cnt[0]++] = r;
         nanosleep(&pause, NULL);
     }
     printf("%-28s %8s %8s %8s %8s %8s %12s\n", "path (durable commits)", "samples", "p50 ms",
            "p90 ms", "p99 ms", "max ms", "p50/commit");
-    double r50 = pct(ref, REF_COMMITS, 50), p50[CHAIN], p99[CHAIN];
+    qsort(ref, cnt[0], sizeof *ref, cmp_double);
+    double r50 = pct(ref, cnt[0], 50), p50[CHAIN], p99[CHAIN];
     for (int i = 0; i < CHAIN; i++) {
-        double *v = lat + (size_t)i * (size_t)n;
+        double *v = lat + (size_t)(i + 1) * (size_t)n;
+        size_t c = cnt[i + 1];
         char label[64];
-        qsort(v, cnt[i], sizeof *v, cmp_double);
-        p50[i] = pct(v, cnt[i], 50);
-        p99[i] = pct(v, cnt[i], 99);
+        qsort(v, c, sizeof *v, cmp_double);
+        p50[i] = pct(v, c, 50);
+        p99[i] = pct(v, c, 99);
         if (i == 0)
             snprintf(label, sizeof label, "publish reply at A (1)");
         else
             snprintf(label, sizeof label, "%d hop%s, at %c (%d)", i, i == 1 ? "" : "s", 'A' + i,
                      i + 1);
-        printf("%-28s %8zu %8.2f %8.2f %8.2f %8.2f %12.1f\n", label, cnt[i], p50[i],
-               pct(v, cnt[i], 90), p99[i], pct(v, cnt[i], 100), p50[i] / r50);
+        printf("%-28s %8zu %8.2f %8.2f %8.2f %8.2f %12.1f\n", label, c, p50[i], pct(v, c, 90),
+               p99[i], pct(v, c, 100), p50[i] / r50);
     }
-    printf("%-28s %8d %8.2f %8.2f %8.2f %8.2f %12.1f\n", "reference: one LMDB commit", REF_COMMITS,
-           r50, pct(ref, REF_COMMITS, 90), pct(ref, REF_COMMITS, 99), pct(ref, REF_COMMITS, 100),
-           1.0);
+    printf("%-28s %8zu %8.2f %8.2f %8.2f %8.2f %12.1f\n", "reference: one LMDB commit", cnt[0], r50,
+           pct(ref, cnt[0], 90), pct(ref, cnt[0], 99), pct(ref, cnt[0], 100), 1.0);
     double per_hop = (p50[CHAIN - 1] - p50[1]) / (CHAIN - 2);
     printf("\nper hop beyond the first (p50, (5 hops - 1 hop) / 4): %.2f ms = %.1f x one "
            "LMDB commit\n",
@@ -601,6 +614,8 @@ static void cleanup(struct bench *b)
     }
     if (b->zctx)
         zmq_ctx_term(b->zctx);
+    if (b->ref)
+        mdb_env_close(b->ref);
     if (b->dir[0] && !b->keep)
         rm_tree(b->dir);
     else if (b->dir[0])
@@ -612,7 +627,6 @@ static void cleanup(struct bench *b)
 
 static int run(struct bench *b)
 {
-    static double ref[REF_COMMITS];
     const char *tmp = getenv("TMPDIR");
     snprintf(b->dir, sizeof b->dir, "%s/chapar-lat-XXXXXX", tmp && *tmp ? tmp : "/tmp");
     if (strlen(b->dir) > 60 || !mkdtemp(b->dir)) {
@@ -633,8 +647,8 @@ static int run(struct bench *b)
         return -1;
     printf("envelopes: %d of %zu bytes made in %.1f s (proof of work, before any timing)\n",
            b->nenv, b->env[0].len, (now_ms() - t) / 1e3);
-    if (lmdb_reference(b, ref) != 0) {
-        fprintf(stderr, "bench-latency: the LMDB reference failed in %s/ref\n", b->dir);
+    if (ref_open(b) != 0) {
+        fprintf(stderr, "bench-latency: cannot open the LMDB reference in %s/ref\n", b->dir);
         return -1;
     }
     fflush(stdout);
@@ -643,7 +657,7 @@ static int run(struct bench *b)
     printf("latency from just before `publish` is sent at A to the `envelope` event "
            "(after the commit) at each node;\nin parentheses: durable commits (one fsync each) "
            "on the path\n\n");
-    return run_samples(b, ref);
+    return run_samples(b);
 }
 
 int main(int argc, char **argv)

@@ -2,7 +2,7 @@
  * chapard processes on loopback.
  *
  *   bench-mesh [-n NODES] [-k PEERS] [-m ENVELOPES] [-s PAYLOAD] [--kill-frac F]
- *              [--seed S] [--keep]
+ *              [--seed S] [--keep] [-v]
  *
  * NODES daemons (--listen 127.0.0.1:0 --no-discovery) run in a temp dir.
  * Each dials PEERS random others with `peer-add`, as LAN discovery does when
@@ -13,12 +13,15 @@
  * nodes, 10-20 ms apart, with the control API's `publish`; every node's
  * events socket reports when each envelope is committed there.
  *
- * Per batch:
+ * Per batch, for its first half (the tree forms or mends), its second half
+ * (steady state) and the whole, each half drained and status read around it:
  *   delivery  arrivals / (ENVELOPES x receivers)
  *   latency   `publish` request sent -> `envelope` event at a receiver
  *   cost      sum of the nodes' "bytes received" deltas (node-link frames,
  *             before CURVE) / deliveries / envelope size: target <= 1.3;
- *             flooding would cost about (average degree - 1) in the same mesh
+ *             split into full copies (deliveries + "duplicates") and the
+ *             rest (IHAVE ids and other frames); flooding would cost about
+ *             (average degree - 1) in the same mesh
  * Then KILL-FRAC of the nodes get SIGKILL and a second batch of ENVELOPES is
  * published at survivors, at once (the tree repairs itself while it runs).
  * Its receivers are the survivors in the publisher's component of the link
@@ -75,7 +78,7 @@ struct node {
     void *ctl, *sub;
     char addr[CHP_ADDR_STR_MAX + 1];
     uint8_t key[32];
-    long long st[NSTAT]; /* status at the start of the current batch */
+    long long st[3][NSTAT]; /* status before, amid and after a batch */
 };
 
 struct env {
@@ -460,8 +463,9 @@ static int read_graph(struct bench *b)
     return links;
 }
 
-/* Components of the live nodes in adj (b->comp); returns their number and
- * the sizes of the largest and smallest, and the average degree. */
+/* Components of the live nodes in adj into b->comp, and their average
+ * degree; returns the number of components, with the size of the largest
+ * and the number of isolated nodes. */
 static int components(struct bench *b, int *largest, int *isolated)
 {
     int n = b->nodes, queue[MAX_NODES], ncomp = 0, live = 0;
@@ -691,100 +695,153 @@ static int publish_batch(struct bench *b, int first, int count)
     return pump(b, NULL, now_ms() + GRACE_MS, NULL, 0) < 0 ? -1 : 0;
 }
 
-/* Publishes a batch and prints its figures. */
-static int run_batch(struct bench *b, const char *label, int first, int count)
+/* Every live node's status into snapshot k. */
+static int snapshot(struct bench *b, int k)
 {
-    int live = 0;
-    long long sum[NSTAT] = {0}, now[NSTAT];
     for (int i = 0; i < b->nodes; i++)
-        if (b->nd[i].alive) {
-            live++;
-            if (read_status(b, i, b->nd[i].st) != 0)
-                return -1;
-        }
-    if (publish_batch(b, first, count) != 0)
-        return -1;
-    for (int i = 0; i < b->nodes; i++)
-        if (b->nd[i].alive) {
-            if (read_status(b, i, now) != 0)
-                return -1;
-            for (int k = 0; k < NSTAT; k++)
-                sum[k] += now[k] - b->nd[i].st[k];
-            if (b->verbose) {
-                fprintf(stderr, "node %2d:", i);
-                for (int k = 0; k < NSTAT; k++)
-                    fprintf(stderr, " %s %lld", stat_keys[k], now[k] - b->nd[i].st[k]);
-                fprintf(stderr, "\n");
-                char peers[8192];
-                if (ctl_call(b->nd[i].ctl, "peers", NULL, 0, peers, sizeof peers) == 0)
-                    fprintf(stderr, "%s", peers);
-            }
-        }
+        if (b->nd[i].alive && read_status(b, i, b->nd[i].st[k]) != 0)
+            return -1;
+    return 0;
+}
 
-    size_t cap = (size_t)count * (size_t)b->nodes;
-    double *lat = malloc(cap * sizeof *lat), *rtt = malloc((size_t)count * sizeof *rtt);
-    long want = 0, got = 0, extra = 0;
-    size_t nlat = 0;
-    if (!lat || !rtt) {
-        free(lat);
-        free(rtt);
+/* The figures of envelopes first .. first+count-1, with the counters
+ * between snapshots k0 and k1 of the live nodes. */
+struct figures {
+    long want, got, extra, deliveries;
+    double p50, p90, p99, max;
+    double cost, copies, other; /* per delivery, in envelope sizes */
+    long long sum[NSTAT];
+};
+
+static int measure(const struct bench *b, int first, int count, int k0, int k1, struct figures *f)
+{
+    double *lat = malloc((size_t)count * (size_t)b->nodes * sizeof *lat);
+    size_t nlat = 0, len = b->env[first].len;
+    if (!lat)
         return -1;
-    }
+    memset(f, 0, sizeof *f);
+    for (int i = 0; i < b->nodes; i++)
+        for (int k = 0; b->nd[i].alive && k < NSTAT; k++)
+            f->sum[k] += b->nd[i].st[k1][k] - b->nd[i].st[k0][k];
     for (int e = first; e < first + count; e++) {
         const struct env *v = &b->env[e];
-        rtt[e - first] = v->t_reply - v->t_pub;
         for (int i = 0; i < b->nodes; i++) {
             double a = b->arrive[(size_t)e * (size_t)b->nodes + (size_t)i];
             if (expected(b, e, i)) {
-                want++;
+                f->want++;
                 if (a > 0) {
-                    got++;
+                    f->got++;
                     lat[nlat++] = a - v->t_pub;
                 }
             } else if (a > 0 && i != v->publisher && b->nd[i].alive) {
-                extra++; /* reached a survivor outside the publisher's component */
+                f->extra++; /* a survivor outside the publisher's component */
             }
         }
     }
     qsort(lat, nlat, sizeof *lat, cmp_double);
-    qsort(rtt, (size_t)count, sizeof *rtt, cmp_double);
-    long deliveries = got + extra;
-    size_t len = b->env[first].len;
-    double cost = deliveries ? (double)sum[S_RX] / (double)deliveries / (double)len : NAN;
-    double copies = deliveries ? (double)(deliveries + sum[S_DUPS]) / (double)deliveries : NAN;
-    double push_part = copies * (double)(len + 1) / (double)len;
-
-    printf("\n%s: %d envelopes of %zu bytes published at random live nodes (%d), "
-           "%.0f-%.0f ms apart\n",
-           label, count, len, live, SPACING_MIN, SPACING_MAX);
-    printf("  delivery       %ld / %ld = %.2f %%%s\n", got, want,
-           want ? 100.0 * (double)got / (double)want : 100.0,
-           got == want ? "" : "   << MISSED: must be 100 %");
-    if (extra)
-        printf("  also reached   %ld deliveries outside the publisher's component\n", extra);
-    printf("  latency        p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms "
-           "(publish sent -> event at receiver)\n",
-           pct(lat, nlat, 50), pct(lat, nlat, 90), pct(lat, nlat, 99), pct(lat, nlat, 100));
-    printf("  publish reply  p50 %.2f ms, p99 %.2f ms (ingest + commit with fsync + forward)\n",
-           pct(rtt, (size_t)count, 50), pct(rtt, (size_t)count, 99));
-    printf("  bytes received %lld over %d nodes = %.0f per delivered envelope = %.3f x envelope "
-           "size (target <= 1.3: %s)\n",
-           sum[S_RX], live, deliveries ? (double)sum[S_RX] / (double)deliveries : NAN, cost,
-           cost <= 1.3 ? "met" : "MISSED");
-    printf("    full copies  %.3f per delivery (%lld duplicates) = %.3f x size; ids and "
-           "control frames %.3f x size\n",
-           copies, sum[S_DUPS], push_part, cost - push_part);
-    printf("  flooding       average degree %.2f - 1 = %.2f x envelope size in this mesh "
-           "(gossip/flooding %.3f)\n",
-           b->avg_degree, b->avg_degree - 1, cost / (b->avg_degree - 1));
-    printf("  gossip         prunes %lld, grafts %lld, ids announced %lld (%.2f per delivery), "
-           "sync rounds %lld, rejected %lld\n",
-           sum[S_PRUNES], sum[S_GRAFTS], sum[S_IHAVE],
-           deliveries ? (double)sum[S_IHAVE] / (double)deliveries : NAN, sum[S_SYNC],
-           sum[S_REJECTED]);
-    printf("  stored         %lld new envelopes over live nodes (deliveries + %d published)\n",
-           sum[S_STORED], count);
+    f->p50 = pct(lat, nlat, 50);
+    f->p90 = pct(lat, nlat, 90);
+    f->p99 = pct(lat, nlat, 99);
+    f->max = pct(lat, nlat, 100);
     free(lat);
+    f->deliveries = f->got + f->extra;
+    double d = f->deliveries ? (double)f->deliveries : NAN;
+    f->cost = (double)f->sum[S_RX] / d / (double)len;
+    f->copies = ((double)f->deliveries + (double)f->sum[S_DUPS]) / d;
+    f->other = f->cost - f->copies * (double)(len + 1) / (double)len; /* 1 byte frame type */
+    return 0;
+}
+
+static void print_row(const char *what, const struct figures *f)
+{
+    char del[48];
+    snprintf(del, sizeof del, "%ld/%ld %.2f%%", f->got, f->want,
+             f->want ? 100.0 * (double)f->got / (double)f->want : 100.0);
+    printf("  %-9s %-20s %7.2f %7.2f %7.2f %7.1f %8.3f %7.3f %8.3f %7lld %7lld %7.2f\n", what, del,
+           f->p50, f->p90, f->p99, f->max, f->cost, f->copies, f->other, f->sum[S_PRUNES],
+           f->sum[S_GRAFTS], (double)f->sum[S_IHAVE] / (double)f->deliveries);
+}
+
+static void print_verbose(struct bench *b, int first, int count)
+{
+    for (int i = 0; i < b->nodes; i++) {
+        char peers[8192];
+        if (!b->nd[i].alive)
+            continue;
+        fprintf(stderr, "node %2d:", i);
+        for (int k = 0; k < NSTAT; k++)
+            fprintf(stderr, " %s %lld", stat_keys[k], b->nd[i].st[2][k] - b->nd[i].st[0][k]);
+        fprintf(stderr, "\n");
+        if (ctl_call(b->nd[i].ctl, "peers", NULL, 0, peers, sizeof peers) == 0)
+            fprintf(stderr, "%s", peers);
+    }
+    for (int e = first; e < first + count; e++) {
+        const struct env *v = &b->env[e];
+        double worst = 0;
+        int slow = 0;
+        for (int i = 0; i < b->nodes; i++) {
+            double a = b->arrive[(size_t)e * (size_t)b->nodes + (size_t)i] - v->t_pub;
+            if (expected(b, e, i) && a > 0) {
+                worst = a > worst ? a : worst;
+                slow += a > 100;
+            }
+        }
+        fprintf(stderr, "envelope %d: at node %d, %d receivers after 100 ms, slowest %.1f ms\n", e,
+                v->publisher, slow, worst);
+    }
+}
+
+/* Publishes a batch in two halves (each drained, with status read around
+ * them) and prints the figures of each half and of the whole. */
+static int run_batch(struct bench *b, const char *label, int first, int count)
+{
+    int live = 0, half = count / 2;
+    struct figures f1, f2, all;
+    for (int i = 0; i < b->nodes; i++)
+        live += b->nd[i].alive;
+    if (snapshot(b, 0) || publish_batch(b, first, half) || snapshot(b, 1) ||
+        publish_batch(b, first + half, count - half) || snapshot(b, 2))
+        return -1;
+    if ((half && measure(b, first, half, 0, 1, &f1)) ||
+        measure(b, first + half, count - half, 1, 2, &f2) || measure(b, first, count, 0, 2, &all))
+        return -1;
+    if (b->verbose)
+        print_verbose(b, first, count);
+
+    double *rtt = malloc((size_t)count * sizeof *rtt);
+    if (!rtt)
+        return -1;
+    for (int e = first; e < first + count; e++)
+        rtt[e - first] = b->env[e].t_reply - b->env[e].t_pub;
+    qsort(rtt, (size_t)count, sizeof *rtt, cmp_double);
+    printf("\n%s: %d envelopes of %zu bytes at random live nodes (%d), %.0f-%.0f ms apart\n", label,
+           count, b->env[first].len, live, SPACING_MIN, SPACING_MAX);
+    printf("  %-9s %-20s %7s %7s %7s %7s %8s %7s %8s %7s %7s %7s\n", "envelopes", "delivered",
+           "p50 ms", "p90 ms", "p99 ms", "max ms", "rx/size", "copies", "ids+ctl", "prunes",
+           "grafts", "ids/dlv");
+    char what[32];
+    if (half) {
+        snprintf(what, sizeof what, "1-%d", half);
+        print_row(what, &f1);
+    }
+    snprintf(what, sizeof what, "%d-%d", half + 1, count);
+    print_row(what, &f2);
+    print_row("all", &all);
+    printf("  delivery: %s; publish reply p50 %.2f ms, p99 %.2f ms (check + commit + forward)\n",
+           all.got == all.want ? "100 %, as required" : "MISSED: must be 100 %",
+           pct(rtt, (size_t)count, 50), pct(rtt, (size_t)count, 99));
+    if (all.extra)
+        printf("  also reached %ld survivor(s) outside the publisher's component\n", all.extra);
+    printf("  gossip cost: %.3f x envelope size over the batch, %.3f in the second half "
+           "(envelopes %d-%d) (target <= 1.3: %s)\n",
+           all.cost, f2.cost, half + 1, count, f2.cost <= 1.3 ? "met" : "MISSED");
+    printf("  flooding in this mesh: average degree %.2f - 1 = %.2f x envelope size "
+           "(gossip/flooding %.3f, steady %.3f)\n",
+           b->avg_degree, b->avg_degree - 1, all.cost / (b->avg_degree - 1),
+           f2.cost / (b->avg_degree - 1));
+    printf(
+        "  sync rounds %lld, rejected %lld, envelopes stored +%lld (deliveries + %d published)\n",
+        all.sum[S_SYNC], all.sum[S_REJECTED], all.sum[S_STORED], count);
     free(rtt);
     return 0;
 }
@@ -839,7 +896,8 @@ static void usage(FILE *f)
             "0.2)\n"
             "  --seed S        random seed (default: from the clock; printed)\n"
             "  --keep          keep the temp dir (daemon logs)\n"
-            "  -v              each node's status deltas on stderr\n"
+            "  -v              on stderr: status deltas and links of each node, slow\n"
+            "                  receivers of each envelope\n"
             "Binaries: $CHAPARD, $CHAPAR_MKENV, else the ones built with this bench.\n",
             MAX_NODES);
 }
@@ -950,6 +1008,9 @@ static int run(struct bench *b)
     if (start_nodes(b) != 0 || dial_random(b) != 0 || wait_mesh(b) != 0)
         return -1;
     fflush(stdout);
+    printf("(latency: `publish` sent -> `envelope` event at a receiver; rx/size: bytes received\n"
+           "per delivery / envelope size = copies (full envelopes received per delivery) +\n"
+           "ids+ctl (announcements and other frames); ids/dlv: ids announced per delivery)\n");
     if (run_batch(b, "batch 1 (all nodes)", 0, b->count) != 0)
         return -1;
     fflush(stdout);

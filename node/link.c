@@ -21,6 +21,7 @@
 #define RATE_BYTES_PER_S (16.0 * 1024 * 1024) /* all frames of one neighbour */
 #define RATE_BYTES_BURST (32.0 * 1024 * 1024)
 #define IWANT_BATCH      1024
+#define SYNC_QUIET_MS    2000 /* after a sync message, duplicates prune nothing */
 /* Envelopes one sync session pushes or requests at most: within the
  * neighbour's queue (HWM 4096). A bigger difference continues in another
  * session half a second later. */
@@ -180,6 +181,20 @@ static void send_hello(chp_node *n, struct chp_link *l)
         send_to(n, l, f, len);
 }
 
+/* Our HELLO over the ROUTER, to the connection theirs came in on: an
+ * answer via send_to would take our dealer when the link is both ways and
+ * be answered again, forever. */
+static void send_hello_router(chp_node *n, struct chp_link *l)
+{
+    uint8_t f[16];
+    size_t len;
+    uint32_t caps = CHP_CAP_NEG | (n->relay ? CHP_CAP_RELAY : 0);
+    if (chp_wire_hello(f, sizeof f, &len, caps, n->port, CHP_WIRE_MAX_FRAME) == CHP_OK &&
+        zmq_send(n->router, l->rid, l->ridlen, ZMQ_SNDMORE | ZMQ_DONTWAIT) == (int)l->ridlen &&
+        zmq_send(n->router, f, len, ZMQ_DONTWAIT) == (int)len)
+        n->ctr.tx_bytes += len;
+}
+
 static void send_push(chp_node *n, struct chp_link *l, const uint8_t *env, size_t len)
 {
     uint8_t f[1 + CHP_ENV_MAX_BYTES];
@@ -225,9 +240,22 @@ static void forget_missing(chp_node *n, const uint8_t id[32])
 
 /* Plumtree: the full envelope goes to eager links (the spanning tree), its
  * id to lazy ones; never back to the link it came from. */
+/* ms since this node first had id, or UINT64_MAX when not recently. */
+static uint64_t first_age(const chp_node *n, const uint8_t id[32], uint64_t t)
+{
+    for (size_t i = 0; i < CHP_NODE_RECENT_MAX; i++)
+        if (n->recent[i].ms && !memcmp(n->recent[i].id, id, 8))
+            return t - n->recent[i].ms;
+    return UINT64_MAX;
+}
+
 void chp_link_forward(chp_node *n, const uint8_t *env, size_t len, const uint8_t id[32],
                       uint32_t src)
 {
+    struct chp_recent *r = &n->recent[n->recent_next];
+    memcpy(r->id, id, 8);
+    r->ms = now_ms();
+    n->recent_next = (n->recent_next + 1) % CHP_NODE_RECENT_MAX;
     forget_missing(n, id);
     for (size_t i = 0; i < CHP_NODE_LINKS_MAX; i++) {
         struct chp_link *l = &n->links[i];
@@ -272,6 +300,7 @@ static void start_sync(chp_node *n, struct chp_link *l)
     if (!l->neg_client)
         return;
     chp_buf out = {0};
+    l->neg_ms = now_ms();
     l->neg_session++;
     l->sync_pushed = l->sync_wanted = 0;
     l->sync_more = 0;
@@ -335,6 +364,7 @@ static int sync_have(void *ctx, uint64_t ts, const uint8_t id[32])
 static void on_neg(chp_node *n, struct chp_link *l, const chp_msg *m)
 {
     chp_buf out = {0};
+    l->neg_ms = now_ms();
     n->ctr.sync_rounds++;
     if (m->u.neg.initiator) { /* they sync with us: we answer */
         if (!l->neg_server || l->neg_server_session != m->u.neg.session) {
@@ -408,7 +438,8 @@ static int take_token(struct chp_link *l, uint64_t t)
 }
 
 /* An announced id we lack: wait GRAFT_MS for the tree to deliver it. */
-#define GRAFT_MS 500
+#define GRAFT_MS        500
+#define PRUNE_WINDOW_MS (GRAFT_MS / 2) /* later copies mend; they prune nothing */
 
 static void note_missing(chp_node *n, const uint8_t id[32], uint32_t link, uint64_t t)
 {
@@ -480,7 +511,11 @@ static void on_push(chp_node *n, struct chp_link *l, const chp_msg *m, uint64_t 
     }
     l->rx_env++;
     int rc = chp_node_ingest(n, m->u.push.env, m->u.push.len, l->id, 0);
-    if (rc == CHP_E_DUP && !l->lazy && !l->neg_client && !l->neg_server) {
+    uint8_t id[32];
+    if (rc == CHP_E_DUP)
+        chp_envelope_id(m->u.push.env, m->u.push.len, id);
+    if (rc == CHP_E_DUP && !l->lazy && t - l->neg_ms > SYNC_QUIET_MS &&
+        first_age(n, id, t) < PRUNE_WINDOW_MS) {
         /* A second copy over the tree: this link is redundant for pushes.
          * (Copies during a sync are expected and prune nothing.) */
         uint8_t f[4];
@@ -534,7 +569,7 @@ static void handle(chp_node *n, struct chp_link *l, const uint8_t *frame, size_t
         l->hello_rx = 1;
         l->caps = m.u.hello.caps;
         if (via_router)
-            send_hello(n, l);
+            send_hello_router(n, l);
         if (first) {
             char ks[17];
             key_short(l->key, ks);

@@ -56,9 +56,10 @@ struct chp_link {
     chp_neg *neg_server;               /* their sync session with us */
     uint32_t neg_server_session;
     uint64_t rx_env, tx_env;
-    double score;   /* misbehaviour; a ban at CHP_LINK_BAN_SCORE */
-    double tokens;  /* envelope token bucket */
-    double btokens; /* byte token bucket (all frames) */
+    uint64_t neg_ms; /* last sync message either way: a sync's copies prune nothing */
+    double score;    /* misbehaviour; a ban at CHP_LINK_BAN_SCORE */
+    double tokens;   /* envelope token bucket */
+    double btokens;  /* byte token bucket (all frames) */
     uint64_t tokens_ms, btokens_ms;
     int discovered; /* dialled because of a LAN beacon */
     int lazy;       /* Plumtree: announce ids (IHAVE) instead of pushing */
@@ -73,6 +74,15 @@ struct chp_missing {
     uint64_t due_ms; /* 0 = free slot */
 };
 #define CHP_NODE_MISSING_MAX 1024
+
+/* When this node first had a recent id: a duplicate prunes its link only
+ * if it arrives soon after (a parallel tree path), not when it is a late
+ * copy sent to mend the tree (GRAFT responses, backlogs). */
+struct chp_recent {
+    uint8_t id[8];
+    uint64_t ms;
+};
+#define CHP_NODE_RECENT_MAX 4096
 
 struct chp_ban {
     uint8_t key[32];
@@ -104,6 +114,8 @@ struct chp_node {
     size_t npending;
     struct chp_node_counters ctr;
     struct chp_missing missing[CHP_NODE_MISSING_MAX];
+    struct chp_recent recent[CHP_NODE_RECENT_MAX];
+    size_t recent_next;
     size_t active_max;
     uint8_t allow[CHP_NODE_MAX_PEERS][32];
     size_t nallow;
