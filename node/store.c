@@ -421,8 +421,10 @@ static int put_one(chp_store *s, MDB_txn *t, chp_store_item *it, int refuse_fore
     return 0;
 }
 
-/* One attempt at the whole batch. Counters are restored if it fails. */
-static int try_batch(chp_store *s, chp_store_item *items, size_t n, int refuse_foreign)
+/* Runs fn(s, t, ctx) in one write transaction, then writes the counters
+ * and commits; on any failure the in-memory counters are restored. Returns
+ * the raw LMDB code (callers that must tell MDB_MAP_FULL apart need it). */
+static int write_txn_raw(chp_store *s, int (*fn)(chp_store *, MDB_txn *, void *), void *ctx)
 {
     chp_store_stats saved = s->st;
     uint64_t saved_seq = s->seq;
@@ -430,8 +432,7 @@ static int try_batch(chp_store *s, chp_store_item *items, size_t n, int refuse_f
     int rc = wbegin(s, NULL, &t);
     if (rc)
         return rc;
-    for (size_t i = 0; i < n && rc == 0; i++)
-        rc = put_one(s, t, &items[i], refuse_foreign);
+    rc = fn(s, t, ctx);
     if (rc == 0 && (rc = meta_put_u64(t, s->meta, "count", s->st.envelopes)) == 0 &&
         (rc = meta_put_u64(t, s->meta, "bytes", s->st.bytes)) == 0 &&
         (rc = meta_put_u64(t, s->meta, "own", s->st.own)) == 0 &&
@@ -444,6 +445,28 @@ static int try_batch(chp_store *s, chp_store_item *items, size_t n, int refuse_f
         s->seq = saved_seq;
     }
     return rc;
+}
+
+struct batch {
+    chp_store_item *items;
+    size_t n;
+    int refuse_foreign;
+};
+
+static int batch_fn(chp_store *s, MDB_txn *t, void *ctx)
+{
+    struct batch *b = ctx;
+    int rc = 0;
+    for (size_t i = 0; i < b->n && rc == 0; i++)
+        rc = put_one(s, t, &b->items[i], b->refuse_foreign);
+    return rc;
+}
+
+/* One attempt at the whole batch (raw LMDB code). */
+static int try_batch(chp_store *s, chp_store_item *items, size_t n, int refuse_foreign)
+{
+    struct batch b = {items, n, refuse_foreign};
+    return write_txn_raw(s, batch_fn, &b);
 }
 
 static int grow_map(chp_store *s)
@@ -546,28 +569,9 @@ out:
     return rc;
 }
 
-/* Runs fn(s, t, ctx) in a write transaction with the counters saved. */
 static int write_txn(chp_store *s, int (*fn)(chp_store *, MDB_txn *, void *), void *ctx)
 {
-    chp_store_stats saved = s->st;
-    uint64_t saved_seq = s->seq;
-    MDB_txn *t;
-    int rc = wbegin(s, NULL, &t);
-    if (rc)
-        return lmdb_err(rc);
-    rc = fn(s, t, ctx);
-    if (rc == 0 && (rc = meta_put_u64(t, s->meta, "count", s->st.envelopes)) == 0 &&
-        (rc = meta_put_u64(t, s->meta, "bytes", s->st.bytes)) == 0 &&
-        (rc = meta_put_u64(t, s->meta, "own", s->st.own)) == 0 &&
-        (rc = meta_put_u64(t, s->meta, "seq", s->seq)) == 0)
-        rc = mdb_txn_commit(t);
-    else
-        mdb_txn_abort(t);
-    if (rc) {
-        s->st = saved;
-        s->seq = saved_seq;
-    }
-    return lmdb_err(rc);
+    return lmdb_err(write_txn_raw(s, fn, ctx));
 }
 
 static int del_fn(chp_store *s, MDB_txn *t, void *ctx)
