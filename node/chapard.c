@@ -1,5 +1,6 @@
 /* chapard.c - the Chapar node daemon: flags and config file, then the
  * node's event loop until SIGTERM/SIGINT. */
+#include "account.h"
 #include "addr.h"
 #include "crypto.h"
 #include "id.h"
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define VERSION "0.1.0"
 
@@ -43,6 +45,10 @@ static void usage(FILE *f)
             "  --allow KEY         accept links only from these nodes (repeatable; a\n"
             "                      node key chpn1... or an ADDRESS): a friends-only relay\n"
             "  --log-level LEVEL   error, warn, info (default) or debug\n"
+            "  --passphrase-file F unlock the identity with the first line of F\n"
+            "                      (else $CHAPAR_PASSPHRASE, else a prompt on the\n"
+            "                      terminal; with none of them chapard starts locked\n"
+            "                      and relays until `chapar unlock`)\n"
             "  --help, --version\n"
             "\n"
             "DIR/chapard.conf may hold the same settings, one per line (listen = ...,\n"
@@ -200,6 +206,56 @@ static int read_config(struct settings *s)
     return rc;
 }
 
+/* Unlocks the user identity of home if there is one: key-file mode needs
+ * nothing; passphrase mode takes --passphrase-file, $CHAPAR_PASSPHRASE or
+ * the terminal, and starts locked when none is there. A wrong passphrase
+ * is one line and exit 1. */
+static int load_identity(const char *home, const char *passfile, struct chp_identity **out)
+{
+    *out = NULL;
+    int need = chp_account_needs_passphrase(home);
+    if (need == CHP_E_NOT_FOUND)
+        return 0; /* no identity yet: `chapar init` or the TUI creates one */
+    if (need < 0) {
+        fprintf(stderr, "chapard: %s/%s: %s\n", home, CHP_ACCOUNT_FILE, chp_strerror(need));
+        return -1;
+    }
+    char pass[CHP_PASS_MAX + 1];
+    size_t plen = 0;
+    const char *env = getenv("CHAPAR_PASSPHRASE");
+    int rc = CHP_OK, have = 0;
+    if (need && passfile) {
+        rc = chp_passphrase_read(passfile, NULL, 0, pass, sizeof pass, &plen);
+        if (rc != CHP_OK) {
+            fprintf(stderr, "chapard: cannot read a passphrase from %s\n", passfile);
+            return -1;
+        }
+        have = 1;
+    } else if (need && env && *env) {
+        plen = strlen(env) < CHP_PASS_MAX ? strlen(env) : CHP_PASS_MAX;
+        memcpy(pass, env, plen);
+        pass[plen] = '\0';
+        have = 1;
+    } else if (need && isatty(0)) {
+        have = chp_passphrase_read(NULL, "passphrase: ", 0, pass, sizeof pass, &plen) == CHP_OK;
+    }
+    if (need && !have) {
+        chp_info("identity locked: unlock it with `chapar --home %s unlock`", home);
+        return 0;
+    }
+    rc = chp_account_load(home, have ? pass : NULL, plen, out);
+    chp_memzero(pass, sizeof pass);
+    if (rc == CHP_E_PASSPHRASE) {
+        fprintf(stderr, "chapard: wrong passphrase for %s/%s\n", home, CHP_ACCOUNT_FILE);
+        return -1;
+    }
+    if (rc != CHP_OK) {
+        fprintf(stderr, "chapard: cannot open the identity in %s: %s\n", home, chp_strerror(rc));
+        return -1;
+    }
+    return 0;
+}
+
 static const char *need_arg(int argc, char **argv, int *i)
 {
     if (*i + 1 >= argc) {
@@ -215,7 +271,7 @@ int main(int argc, char **argv)
     memset(&s, 0, sizeof s);
     s.discovery = 1;
     s.log_level = CHP_LOG_INFO;
-    const char *home = NULL;
+    const char *home = NULL, *passfile = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -238,6 +294,9 @@ int main(int argc, char **argv)
                 return 2;
         } else if (!strcmp(a, "--allow")) {
             if (!(v = need_arg(argc, argv, &i)) || add_allow(&s, v))
+                return 2;
+        } else if (!strcmp(a, "--passphrase-file")) {
+            if (!(passfile = need_arg(argc, argv, &i)))
                 return 2;
         } else if (!strcmp(a, "--no-discovery")) {
             s.discovery = 0;
@@ -305,6 +364,10 @@ int main(int argc, char **argv)
     o.quota = s.quota;
     memcpy(o.allow, s.allow, sizeof o.allow);
     o.nallow = s.nallow;
+    if (!s.relay && load_identity(s.home, passfile, &o.identity) != 0) {
+        free(s.conf_buf);
+        return 1;
+    }
     chp_node *n = NULL;
     int rc = chp_node_new(&o, &n);
     if (rc != CHP_OK) {
@@ -314,7 +377,15 @@ int main(int argc, char **argv)
     }
     chp_info("chapard %s running in %s (%s)", VERSION, s.home, s.relay ? "relay" : "node");
     rc = chp_node_run(n, &stop_flag);
+    int wiped = chp_node_wiped(n);
     chp_node_destroy(&n);
+    if (wiped) {
+        rc = chp_account_wipe(s.home);
+        fprintf(stderr, "chapard: identity and data in %s wiped%s\n", s.home,
+                rc == CHP_OK ? "" : " (some files could not be removed)");
+        free(s.conf_buf);
+        return rc == CHP_OK ? 0 : 1;
+    }
     free(s.conf_buf);
     if (rc != CHP_OK) {
         fprintf(stderr, "chapard: stopped on error: %s\n", chp_strerror(rc));

@@ -132,6 +132,60 @@ static void publish(chp_node *n, zmq_msg_t *rid, zmq_msg_t *env)
     reply(n, rid, "ok", hex, 64);
 }
 
+/* Hands a request to the messaging layer; 0 if it is not one of its. */
+static int messaging(chp_node *n, zmq_msg_t *rid, const char *cmd, zmq_msg_t *argv, int nargs)
+{
+    static const char *const user_cmds[] = {"init",
+                                            "unlock",
+                                            "id",
+                                            "nick",
+                                            "contact-add",
+                                            "contact-accept",
+                                            "contact-block",
+                                            "contact-remove",
+                                            "contact-list",
+                                            "contact-requests",
+                                            "contact-show",
+                                            "send",
+                                            "join",
+                                            "leave",
+                                            "rooms",
+                                            "conversations",
+                                            "history",
+                                            "read",
+                                            "inbox",
+                                            "outbox",
+                                            "wipe"};
+    int known = 0;
+    for (size_t i = 0; i < sizeof user_cmds / sizeof *user_cmds; i++)
+        known |= !strcmp(cmd, user_cmds[i]);
+    if (!known)
+        return 0;
+    if (!n->msg) {
+        reply_str(n, rid, "error", "relay nodes have no user identity");
+        return 1;
+    }
+    const uint8_t *a[MAX_FRAMES];
+    size_t al[MAX_FRAMES];
+    for (int i = 0; i < nargs; i++) {
+        a[i] = zmq_msg_data(&argv[i]);
+        al[i] = zmq_msg_size(&argv[i]);
+    }
+    int ok = 0, wiped = 0;
+    char *out = NULL;
+    size_t outlen = 0;
+    if (!chp_msg_control(n->msg, cmd, nargs, a, al, &ok, &out, &outlen, &wiped))
+        return 0;
+    if (out)
+        reply(n, rid, ok ? "ok" : "error", out, outlen);
+    else
+        reply_str(n, rid, "error", "out of memory");
+    free(out);
+    if (wiped)
+        n->wiped = 1;
+    return 1;
+}
+
 void chp_control_handle(chp_node *n)
 {
     for (int round = 0; round < 64; round++) {
@@ -186,7 +240,7 @@ void chp_control_handle(chp_node *n)
                           rc == CHP_OK ? "" : chp_strerror(rc));
         } else if (!strcmp(cmd, "publish") && args == 1) {
             publish(n, &f[0], &f[2]);
-        } else {
+        } else if (!messaging(n, &f[0], cmd, f + 2, args)) {
             reply_str(n, &f[0], "error", "unknown command or wrong arguments");
         }
         for (int i = 0; i < nf; i++)

@@ -249,9 +249,10 @@ static uint64_t first_age(const chp_node *n, const uint8_t id[32], uint64_t t)
     return UINT64_MAX;
 }
 
-void chp_link_forward(chp_node *n, const uint8_t *env, size_t len, const uint8_t id[32],
-                      uint32_t src)
+int chp_link_forward(chp_node *n, const uint8_t *env, size_t len, const uint8_t id[32],
+                     uint32_t src)
 {
+    int sent = 0;
     struct chp_recent *r = &n->recent[n->recent_next];
     memcpy(r->id, id, 8);
     r->ms = now_ms();
@@ -261,6 +262,7 @@ void chp_link_forward(chp_node *n, const uint8_t *env, size_t len, const uint8_t
         struct chp_link *l = &n->links[i];
         if (!link_up(l) || l->id == src)
             continue;
+        sent++;
         if (!l->lazy) {
             send_push(n, l, env, len);
             continue;
@@ -269,6 +271,7 @@ void chp_link_forward(chp_node *n, const uint8_t *env, size_t len, const uint8_t
         if (l->nihave == sizeof l->ihave / 32)
             flush_ihave(n, l);
     }
+    return sent;
 }
 
 /* ---- sync ---- */

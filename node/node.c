@@ -22,7 +22,7 @@
 #include <time.h>
 #include <zmq.h>
 
-#define BATCH_MAX       256   /* envelopes per group commit */
+#define BATCH_MAX       CHP_NODE_BATCH_MAX
 #define SWEEP_MS        60000 /* expiry sweep period */
 #define SYNC_MS         60000 /* periodic re-sync with every neighbour */
 #define NEG_FRAME_LIMIT 60000 /* Negentropy messages fit one link frame */
@@ -363,7 +363,11 @@ int chp_node_flush(chp_node *n)
         struct pending *p = &n->pending[i];
         if (items[i].result == CHP_OK) {
             n->ctr.accepted++;
-            chp_link_forward(n, p->env, p->len, p->id, p->link);
+            int links = chp_link_forward(n, p->env, p->len, p->id, p->link);
+            if (n->msg && p->own)
+                chp_msg_on_published(n->msg, p->id, links);
+            else if (n->msg)
+                chp_msg_on_envelope(n->msg, p->env, p->len, p->id);
             char hex[65];
             for (int k = 0; k < 32; k++)
                 sprintf(hex + 2 * k, "%02x", p->id[k]);
@@ -381,15 +385,60 @@ int chp_node_flush(chp_node *n)
     return rc;
 }
 
+/* ---- the messaging layer's side of the node ---- */
+
+static void msg_event(void *ctx, const char *topic, const char *body, size_t len)
+{
+    chp_node *n = ctx;
+    zmq_send(n->events, topic, strlen(topic), ZMQ_SNDMORE | ZMQ_DONTWAIT);
+    zmq_send(n->events, body, len, ZMQ_DONTWAIT);
+}
+
+/* Publishes what the messaging layer sealed: stored as the user's own
+ * (never evicted), then pushed like any envelope. */
+static void msg_pump(chp_node *n)
+{
+    if (!n->msg)
+        return;
+    uint8_t *e = NULL;
+    size_t len = 0;
+    for (int k = 0; k < 64 && chp_msg_take(n->msg, &e, &len); k++) {
+        int rc = chp_node_ingest(n, e, len, 0, 1);
+        if (rc != CHP_OK && rc != CHP_E_DUP)
+            chp_err_log("cannot publish an own envelope: %s", chp_strerror(rc));
+        free(e);
+    }
+    (void)chp_node_flush(n);
+}
+
+/* Takes ownership of *id (sets it NULL once consumed). */
+static int open_msg(chp_node *n, chp_identity **id)
+{
+    chp_msg_host host = {.ctx = n, .event = msg_event};
+    int rc = chp_msg_new(n->store, n->home, &host, &n->msg);
+    if (rc != CHP_OK)
+        return rc;
+    if (*id) {
+        rc = chp_msg_unlock(n->msg, *id);
+        *id = NULL;
+        if (rc == CHP_E_PASSPHRASE)
+            chp_err_log("the identity in %s does not match this store", n->home);
+    }
+    return rc;
+}
+
 /* ---- lifecycle ---- */
 
 int chp_node_new(const chp_node_opts *o, chp_node **out)
 {
     assert(o && o->home && out);
     *out = NULL;
+    chp_identity *id = o->identity;
     chp_node *n = calloc(1, sizeof *n);
-    if (!n)
+    if (!n) {
+        chp_identity_destroy(&id);
         return CHP_E_NOMEM;
+    }
     n->relay = o->relay;
     n->disc_fd = -1;
     n->active_max = o->relay ? CHP_NODE_LINKS_MAX : CHP_NODE_ACTIVE_MAX;
@@ -421,6 +470,8 @@ int chp_node_new(const chp_node_opts *o, chp_node **out)
     }
     if ((rc = load_transport_key(n)) != CHP_OK)
         goto fail;
+    if (!o->relay && (rc = open_msg(n, &id)) != CHP_OK)
+        goto fail;
     rc = CHP_E_IO;
     if (!(n->zctx = zmq_ctx_new()))
         goto fail;
@@ -438,9 +489,11 @@ int chp_node_new(const chp_node_opts *o, chp_node **out)
     if (o->discovery)
         (void)chp_discovery_open(n, o->discovery_port ? o->discovery_port : CHP_DISCOVERY_PORT);
     n->next_sweep = now_ms() + SWEEP_MS;
+    chp_identity_destroy(&id); /* a relay keeps no user identity */
     *out = n;
     return CHP_OK;
 fail:
+    chp_identity_destroy(&id);
     chp_node_destroy(&n);
     return rc;
 }
@@ -453,6 +506,7 @@ void chp_node_destroy(chp_node **np)
     (void)chp_node_flush(n);
     chp_link_close_all(n);
     chp_discovery_close(n);
+    chp_msg_free(&n->msg);
     if (n->router)
         zmq_close(n->router);
     if (n->control)
@@ -469,6 +523,11 @@ void chp_node_destroy(chp_node **np)
     *np = NULL;
 }
 
+int chp_node_wiped(const chp_node *n)
+{
+    return n->wiped;
+}
+
 /* ---- the loop ---- */
 
 static void periodic(chp_node *n, uint64_t t)
@@ -480,13 +539,15 @@ static void periodic(chp_node *n, uint64_t t)
         n->next_sweep = t + SWEEP_MS;
     }
     chp_link_periodic(n, t, SYNC_MS);
+    if (n->msg)
+        chp_msg_tick(n->msg, n->ctr.syncs_done);
 }
 
 int chp_node_run(chp_node *n, volatile sig_atomic_t *stop)
 {
     assert(n && stop);
     zmq_pollitem_t items[5 + 2 * CHP_NODE_LINKS_MAX];
-    while (!*stop) {
+    while (!*stop && !n->wiped) {
         size_t ni = 0;
         items[ni++] = (zmq_pollitem_t){n->router, 0, ZMQ_POLLIN, 0};
         items[ni++] = (zmq_pollitem_t){n->control, 0, ZMQ_POLLIN, 0};
@@ -497,6 +558,8 @@ int chp_node_run(chp_node *n, volatile sig_atomic_t *stop)
         uint64_t t = now_ms(), beacon = chp_discovery_due(n, t);
         long timeout =
             (long)chp_link_next_deadline(n, t, beacon < n->next_sweep ? beacon : n->next_sweep);
+        if (n->msg && chp_msg_has_outgoing(n->msg))
+            timeout = 0;
         int rc = zmq_poll(items, (int)ni, timeout);
         if (rc < 0) {
             if (errno == EINTR)
@@ -517,6 +580,7 @@ int chp_node_run(chp_node *n, volatile sig_atomic_t *stop)
         if (items[1].revents & ZMQ_POLLIN)
             chp_control_handle(n);
         periodic(n, now_ms());
+        msg_pump(n);
     }
     chp_info("shutting down");
     return chp_node_flush(n);

@@ -27,6 +27,8 @@ typedef struct chp_node_opts {
     uint64_t quota;
     uint8_t allow[CHP_NODE_MAX_PEERS][32]; /* transport keys allowed in; */
     size_t nallow;                         /* 0 = anyone (not banned) */
+    struct chp_identity *identity;         /* unlocked user identity, owned by the node
+                                              from chp_node_new on; NULL = none/locked */
 } chp_node_opts;
 
 /* Opens the store, loads or creates the node's transport key, binds the
@@ -38,5 +40,8 @@ CHP_WUR int chp_node_new(const chp_node_opts *o, chp_node **out);
 CHP_WUR int chp_node_run(chp_node *n, volatile sig_atomic_t *stop);
 
 void chp_node_destroy(chp_node **np);
+/* Whether the run ended because the user wiped the identity (the caller
+ * then deletes the data dir once the node is destroyed). */
+int chp_node_wiped(const chp_node *n);
 
 #endif

@@ -5,6 +5,7 @@
 #define CHP_NODE_INT_H
 
 #include "addr.h"
+#include "msg.h"
 #include "negentropy.h"
 #include "node.h"
 #include "store.h"
@@ -14,7 +15,8 @@
 
 #define CHP_NODE_LINKS_MAX  128 /* neighbours known at once (in + out) */
 #define CHP_NODE_BANS_MAX   256
-#define CHP_NODE_ACTIVE_MAX 12 /* live links of a user node (relays: all) */
+#define CHP_NODE_ACTIVE_MAX 12   /* live links of a user node (relays: all) */
+#define CHP_NODE_BATCH_MAX  1024 /* envelopes per group commit */
 
 /* Counters shown by `chapar status` (since start). */
 struct chp_node_counters {
@@ -110,7 +112,7 @@ struct chp_node {
     struct chp_link links[CHP_NODE_LINKS_MAX];
     uint32_t next_link_id;
     struct chp_ban bans[CHP_NODE_BANS_MAX];
-    struct pending pending[256];
+    struct pending pending[CHP_NODE_BATCH_MAX];
     size_t npending;
     struct chp_node_counters ctr;
     struct chp_missing missing[CHP_NODE_MISSING_MAX];
@@ -122,6 +124,8 @@ struct chp_node {
     int disc_fd; /* UDP beacon socket, -1 when discovery is off */
     uint16_t disc_port;
     uint64_t next_beacon;
+    chp_msg *msg; /* messaging layer; NULL on a relay */
+    int wiped;    /* the user pressed the panic button: exit */
 };
 
 /* node.c */
@@ -133,8 +137,10 @@ void chp_node_address(const chp_node *n, char *out, size_t cap);
 
 /* link.c */
 int chp_link_banned(chp_node *n, const uint8_t key[32], uint64_t t);
-void chp_link_forward(chp_node *n, const uint8_t *env, size_t len, const uint8_t id[32],
-                      uint32_t src);
+/* Pushes or announces a committed envelope to every live neighbour but src;
+ * returns how many it went to. */
+int chp_link_forward(chp_node *n, const uint8_t *env, size_t len, const uint8_t id[32],
+                     uint32_t src);
 void chp_link_flush_lazy(chp_node *n);
 int chp_link_add_address(chp_node *n, const char *s, size_t len, int remember);
 int chp_link_remove_address(chp_node *n, const char *s, size_t len);

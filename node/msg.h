@@ -1,0 +1,67 @@
+/* msg.h - the messaging layer of a user node: contacts and their
+ * handshake, direct messages under per-epoch keys and tags, rooms,
+ * receipts, chunking, inbox/outbox. PROTOCOL.md §18-22 defines the
+ * payloads; CONTROL.md the commands. No sockets here: chapard feeds it
+ * committed envelopes and control requests, and publishes what it queues,
+ * so the whole layer runs in unit tests with two stores side by side. */
+#ifndef CHP_MSG_H
+#define CHP_MSG_H
+
+#include "err.h"
+#include "identity.h"
+#include "store.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct chp_msg chp_msg;
+
+/* What the layer needs from its host. */
+typedef struct chp_msg_host {
+    void *ctx;
+    /* A notification for the event socket (CONTROL.md, Events). */
+    void (*event)(void *ctx, const char *topic, const char *body, size_t len);
+    /* Seconds since the epoch; NULL = the real clock (tests move time). */
+    uint64_t (*now)(void *ctx);
+    uint32_t pow_ntpb; /* 0 = network default */
+} chp_msg_host;
+
+enum chp_msg_lock {
+    CHP_MSG_NO_IDENTITY = 0,
+    CHP_MSG_LOCKED = 1,
+    CHP_MSG_READY = 2,
+};
+
+/* A layer over store s for the data dir home; starts without an identity
+ * (LOCKED if home has one, NO_IDENTITY if not). */
+CHP_WUR int chp_msg_new(chp_store *s, const char *home, const chp_msg_host *host, chp_msg **out);
+void chp_msg_free(chp_msg **mp);
+int chp_msg_lock_state(const chp_msg *m);
+/* Takes ownership of id: unlocks the store's local tables with its
+ * storage key, loads contacts and rooms, joins #lan on first start. */
+CHP_WUR int chp_msg_unlock(chp_msg *m, chp_identity *id);
+
+/* An envelope from a neighbour was just committed: if its tag is one of
+ * ours (one table lookup), open and handle it. */
+void chp_msg_on_envelope(chp_msg *m, const uint8_t *env, size_t len, const uint8_t id[32]);
+/* One of our own envelopes was committed and went to `links` neighbours. */
+void chp_msg_on_published(chp_msg *m, const uint8_t id[32], int links);
+/* Timers: seal queued messages whose contact is now established, key
+ * rotation and deletion, and "sent" once a sync with a neighbour ran after
+ * publication (syncs = the node's completed-sync counter). */
+void chp_msg_tick(chp_msg *m, uint64_t syncs);
+/* The next envelope the layer wants published (malloc'ed, caller frees);
+ * 0 when none is waiting. */
+int chp_msg_take(chp_msg *m, uint8_t **env, size_t *len);
+/* Whether chp_msg_take has something (the loop must not sleep then). */
+int chp_msg_has_outgoing(const chp_msg *m);
+
+/* One control request (CONTROL.md "Messaging commands"). Returns 1 if cmd
+ * is a messaging command (then *out is a malloc'ed payload of *outlen bytes
+ * and *ok says whether it is an ok or an error line), 0 if not ours.
+ * After a successful "wipe" *wiped is set: the host must close the store,
+ * call chp_account_wipe and exit. */
+int chp_msg_control(chp_msg *m, const char *cmd, int nargs, const uint8_t *const *args,
+                    const size_t *arglens, int *ok, char **out, size_t *outlen, int *wiped);
+
+#endif

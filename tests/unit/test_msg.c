@@ -1,0 +1,466 @@
+/* test_msg.c - the messaging layer (node/msg.c) end to end in one
+ * process: two or three users, each with a real LMDB store, their
+ * envelopes carried between them by hand, a clock the test moves. */
+#define _GNU_SOURCE /* memmem */
+#include "account.h"
+#include "crypto.h"
+#include "envelope.h"
+#include "id.h"
+#include "msg.h"
+#include "store.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+static uint64_t g_now = 1790000000; /* the tests' clock */
+
+static uint64_t fake_now(void *ctx)
+{
+    (void)ctx;
+    return g_now;
+}
+
+struct user {
+    char dir[256];
+    chp_store *s;
+    chp_msg *m;
+    char id[CHP_ID_STR_LEN + 1];
+    int events; /* "message" events seen */
+};
+
+static void on_event(void *ctx, const char *topic, const char *body, size_t len)
+{
+    (void)body, (void)len;
+    struct user *u = ctx;
+    if (!strcmp(topic, "message"))
+        u->events++;
+}
+
+static void open_user(struct user *u)
+{
+    assert_int_equal(chp_store_open(u->dir, NULL, &u->s, NULL), CHP_OK);
+    chp_msg_host h = {.ctx = u, .event = on_event, .now = fake_now, .pow_ntpb = 1};
+    assert_int_equal(chp_msg_new(u->s, u->dir, &h, &u->m), CHP_OK);
+}
+
+static void close_user(struct user *u)
+{
+    chp_msg_free(&u->m);
+    chp_store_close(&u->s);
+}
+
+/* One control request; returns whether it answered ok, *out its payload
+ * (static buffer). */
+static int ctl(struct user *u, char **out, const char *cmd, ...)
+{
+    static char buf[1 << 20];
+    const uint8_t *args[4];
+    size_t lens[4];
+    int n = 0;
+    va_list ap;
+    va_start(ap, cmd);
+    const char *a;
+    while (n < 4 && (a = va_arg(ap, const char *))) {
+        args[n] = (const uint8_t *)a;
+        lens[n++] = strlen(a);
+    }
+    va_end(ap);
+    int ok = 0, wiped = 0;
+    char *p = NULL;
+    size_t pl = 0;
+    assert_int_equal(chp_msg_control(u->m, cmd, n, args, lens, &ok, &p, &pl, &wiped), 1);
+    assert_non_null(p);
+    assert_true(pl < sizeof buf);
+    memcpy(buf, p, pl);
+    buf[pl] = '\0';
+    free(p);
+    if (out)
+        *out = buf;
+    return ok;
+}
+
+static void new_user(struct user *u, const char *nick)
+{
+    snprintf(u->dir, sizeof u->dir, "/tmp/chp-msg-XXXXXX");
+    assert_non_null(mkdtemp(u->dir));
+    u->events = 0;
+    open_user(u);
+    assert_int_equal(chp_msg_lock_state(u->m), CHP_MSG_NO_IDENTITY);
+    char *out;
+    assert_true(ctl(u, &out, "init", nick, "none", NULL));
+    snprintf(u->id, sizeof u->id, "%s", out);
+    assert_int_equal(chp_msg_lock_state(u->m), CHP_MSG_READY);
+}
+
+static void drop_user(struct user *u)
+{
+    close_user(u);
+    assert_int_equal(chp_account_wipe(u->dir), CHP_OK);
+}
+
+/* Envelopes kept for replays. */
+static uint8_t *g_kept[64];
+static size_t g_keptlen[64], g_nkept;
+
+/* Carries everything `from` wants to publish to every user in to[]. */
+static size_t carry(struct user *from, struct user **to, size_t nto)
+{
+    uint8_t *env;
+    size_t len, n = 0;
+    while (chp_msg_take(from->m, &env, &len)) {
+        uint8_t id[32];
+        chp_env_hdr h;
+        assert_int_equal(chp_envelope_parse(env, len, &h, NULL, NULL, NULL), CHP_OK);
+        assert_true(h.expiry > h.created);
+        chp_envelope_id(env, len, id);
+        chp_msg_on_published(from->m, id, 1);
+        for (size_t i = 0; i < nto; i++)
+            chp_msg_on_envelope(to[i]->m, env, len, id);
+        if (g_nkept < 64) {
+            g_kept[g_nkept] = env;
+            g_keptlen[g_nkept++] = len;
+        } else {
+            free(env);
+        }
+        n++;
+    }
+    return n;
+}
+
+static void kept_free(void)
+{
+    for (size_t i = 0; i < g_nkept; i++)
+        free(g_kept[i]);
+    g_nkept = 0;
+}
+
+/* Carries both ways until nothing moves. */
+static void settle(struct user *a, struct user *b)
+{
+    for (int round = 0; round < 10; round++) {
+        struct user *ta[1] = {b}, *tb[1] = {a};
+        if (!carry(a, ta, 1) + !carry(b, tb, 1) == 2)
+            return;
+    }
+}
+
+static int has_line(const char *text, const char *needle)
+{
+    return strstr(text, needle) != NULL;
+}
+
+static void befriend(struct user *a, struct user *b)
+{
+    char *out;
+    assert_true(ctl(a, &out, "contact-add", b->id, "bob", NULL));
+    assert_true(ctl(b, &out, "contact-add", a->id, "alice", NULL));
+    settle(a, b);
+    assert_true(ctl(a, &out, "contact-list", NULL));
+    assert_true(has_line(out, "bob\t") && has_line(out, "\testablished\t"));
+    assert_true(ctl(b, &out, "contact-list", NULL));
+    assert_true(has_line(out, "alice\t") && has_line(out, "\testablished\t"));
+}
+
+static void test_dm_both_ways(void **st)
+{
+    (void)st;
+    struct user a, b;
+    char *out;
+    new_user(&a, "ali");
+    new_user(&b, "bahar");
+    befriend(&a, &b);
+    assert_true(ctl(&a, &out, "send", "bob", "salaam bob", NULL));
+    char mid[64];
+    snprintf(mid, sizeof mid, "%s", out);
+    assert_int_equal(strlen(mid), 32);
+    assert_true(ctl(&a, &out, "outbox", NULL));
+    assert_true(has_line(out, "\tbob\tqueued"));
+    settle(&a, &b);
+    assert_true(ctl(&b, &out, "inbox", NULL));
+    assert_true(has_line(out, "\talice\talice\tsalaam bob\t1\n"));
+    assert_true(ctl(&b, &out, "inbox", NULL));
+    assert_true(has_line(out, "\tsalaam bob\t0\n")); /* listed once */
+    assert_true(ctl(&a, &out, "outbox", NULL));
+    assert_true(has_line(out, mid) && has_line(out, "\tbob\tdelivered"));
+    assert_true(ctl(&b, &out, "send", "alice", "line one\nline\ttwo \\ end", NULL));
+    settle(&a, &b);
+    assert_true(ctl(&a, &out, "inbox", NULL));
+    assert_true(has_line(out, "\tbob\tbob\tline one\\nline\\ttwo \\\\ end\t1\n"));
+    assert_true(ctl(&a, &out, "history", "bob", NULL));
+    assert_true(has_line(out, "\tout\tali\tdelivered\t"));
+    assert_true(has_line(out, "\tin\tbob\t-\t"));
+    assert_true(ctl(&a, &out, "conversations", NULL));
+    assert_true(has_line(out, "bob\tcontact\t1\t"));
+    assert_true(ctl(&a, &out, "read", "bob", NULL));
+    assert_true(ctl(&a, &out, "conversations", NULL));
+    assert_true(has_line(out, "bob\tcontact\t0\t"));
+    /* the safety number is the same on both sides */
+    char sn[64];
+    assert_true(ctl(&a, &out, "contact-show", "bob", NULL));
+    const char *p = strstr(out, "safety number: ");
+    assert_non_null(p);
+    snprintf(sn, sizeof sn, "%.35s", p + 15);
+    assert_true(ctl(&b, &out, "contact-show", "alice", NULL));
+    assert_true(has_line(out, sn));
+    kept_free();
+    drop_user(&a);
+    drop_user(&b);
+}
+
+static void test_request_accept_and_queue(void **st)
+{
+    (void)st;
+    struct user a, b;
+    char *out;
+    new_user(&a, "ali");
+    new_user(&b, "bahar");
+    assert_true(ctl(&a, &out, "contact-add", b.id, "bob", NULL));
+    /* written before the handshake completes: waits in the outbox */
+    assert_true(ctl(&a, &out, "send", "bob", "early bird", NULL));
+    settle(&a, &b);
+    assert_true(ctl(&b, &out, "contact-requests", NULL));
+    assert_true(has_line(out, a.id) && has_line(out, "\tali\t"));
+    assert_true(ctl(&b, &out, "inbox", NULL));
+    assert_string_equal(out, "");
+    assert_true(ctl(&a, &out, "outbox", NULL));
+    assert_true(has_line(out, "\tbob\tqueued"));
+    assert_false(ctl(&b, &out, "contact-accept", "nobody", NULL));
+    assert_true(has_line(out, "unknown contact"));
+    assert_true(ctl(&b, &out, "contact-accept", "ali", NULL));
+    settle(&a, &b);
+    assert_true(ctl(&b, &out, "contact-requests", NULL));
+    assert_string_equal(out, "");
+    assert_true(ctl(&b, &out, "inbox", NULL));
+    assert_true(has_line(out, "\tali\tali\tearly bird\t1\n"));
+    assert_true(ctl(&a, &out, "outbox", NULL));
+    assert_true(has_line(out, "\tbob\tdelivered"));
+    kept_free();
+    drop_user(&a);
+    drop_user(&b);
+}
+
+static void test_rooms(void **st)
+{
+    (void)st;
+    struct user a, b, c;
+    char *out;
+    new_user(&a, "ali");
+    new_user(&b, "bahar");
+    new_user(&c, "cyrus");
+    assert_true(ctl(&a, &out, "rooms", NULL));
+    assert_string_equal(out, "#lan\tpublic\n");
+    struct user *to_bc[2] = {&b, &c};
+    assert_true(ctl(&a, &out, "send", "#lan", "hello lan", NULL));
+    assert_int_equal(carry(&a, to_bc, 2), 1);
+    assert_true(ctl(&b, &out, "inbox", NULL));
+    char fpr[CHP_FPR_STR_LEN + 1];
+    uint8_t pk[32];
+    assert_int_equal(chp_id_parse(a.id, strlen(a.id), pk), CHP_OK);
+    chp_id_fingerprint(pk, fpr);
+    char want[128];
+    snprintf(want, sizeof want, "\t#lan\tali (%s)\thello lan\t1\n", fpr);
+    assert_true(has_line(out, want));
+    assert_true(ctl(&c, &out, "inbox", NULL));
+    assert_true(has_line(out, want));
+    /* a passphrase room: c does not know the passphrase */
+    assert_true(ctl(&a, &out, "join", "#Secret", "open sesame", NULL));
+    assert_true(ctl(&b, &out, "join", "#secret", "open sesame", NULL));
+    assert_true(ctl(&c, &out, "join", "#secret", "wrong guess", NULL));
+    assert_true(ctl(&a, &out, "send", "#secret", "for members", NULL));
+    assert_int_equal(carry(&a, to_bc, 2), 1);
+    assert_true(ctl(&b, &out, "inbox", NULL));
+    assert_true(has_line(out, "\t#secret\t") && has_line(out, "for members"));
+    assert_true(ctl(&c, &out, "inbox", NULL));
+    assert_false(has_line(out, "for members"));
+    assert_false(ctl(&c, &out, "send", "#nowhere", "x", NULL));
+    assert_true(has_line(out, "not in room #nowhere"));
+    assert_true(ctl(&c, &out, "leave", "#lan", NULL));
+    assert_false(ctl(&c, &out, "leave", "#lan", NULL));
+    kept_free();
+    drop_user(&a);
+    drop_user(&b);
+    drop_user(&c);
+}
+
+static void test_long_persian_text_chunked(void **st)
+{
+    (void)st;
+    struct user a, b;
+    char *out;
+    new_user(&a, "ali");
+    new_user(&b, "bahar");
+    befriend(&a, &b);
+    const char *line = "سلام، حالت چطوره؟ ";
+    size_t ll = strlen(line), n = 40000 / ll + 1;
+    char *text = malloc(n * ll + 4);
+    assert_non_null(text);
+    for (size_t i = 0; i < n; i++)
+        memcpy(text + i * ll, line, ll);
+    memcpy(text + n * ll, "END", 4); /* order is checked by the ending */
+    struct user *tb[1] = {&b};
+    assert_true(ctl(&a, &out, "send", "bob", text, NULL));
+    assert_true(carry(&a, tb, 1) >= 3);
+    assert_true(ctl(&b, &out, "inbox", NULL));
+    assert_true(has_line(out, text));
+    assert_int_equal(b.events, 1);
+    free(text);
+    kept_free();
+    drop_user(&a);
+    drop_user(&b);
+}
+
+static void test_bad_input(void **st)
+{
+    (void)st;
+    struct user a;
+    char *out, before[4096];
+    new_user(&a, "ali");
+    assert_true(ctl(&a, &out, "outbox", NULL));
+    snprintf(before, sizeof before, "%s", out);
+    assert_false(ctl(&a, &out, "send", "nobody", "hi", NULL));
+    assert_true(has_line(out, "unknown contact 'nobody'"));
+    assert_false(ctl(&a, &out, "send", "chp1qqqq", "hi", NULL));
+    assert_true(has_line(out, "malformed ID"));
+    assert_false(ctl(&a, &out, "contact-add", "chp1notanid", "x", NULL));
+    assert_true(has_line(out, "malformed ID"));
+    assert_false(ctl(&a, &out, "contact-add", a.id, "me", NULL));
+    assert_false(ctl(&a, &out, "send", "#lan", "", NULL));
+    assert_true(has_line(out, "empty message"));
+    assert_false(ctl(&a, &out, "send", "#lan", "\xff\xfe bad", NULL));
+    assert_true(has_line(out, "not valid UTF-8"));
+    char *big = malloc(70000);
+    assert_non_null(big);
+    memset(big, 'a', 69999);
+    big[69999] = '\0';
+    assert_false(ctl(&a, &out, "send", "#lan", big, NULL));
+    assert_true(has_line(out, "too long"));
+    free(big);
+    assert_false(ctl(&a, &out, "send", "#lan", NULL));
+    assert_true(has_line(out, "wrong arguments"));
+    assert_false(ctl(&a, &out, "init", "again", "none", NULL));
+    assert_true(has_line(out, "already exists"));
+    assert_true(ctl(&a, &out, "outbox", NULL));
+    assert_string_equal(out, before);
+    uint8_t *env;
+    size_t len;
+    assert_int_equal(chp_msg_take(a.m, &env, &len), 0);
+    /* hostile envelopes: garbage with one of our tags does not open */
+    uint8_t junk[345] = {1};
+    chp_msg_on_envelope(a.m, junk, sizeof junk, junk);
+    assert_true(ctl(&a, &out, "inbox", NULL));
+    assert_string_equal(out, "");
+    drop_user(&a);
+}
+
+static void test_persistence_and_locking(void **st)
+{
+    (void)st;
+    struct user a, b;
+    char *out;
+    new_user(&a, "ali");
+    new_user(&b, "bahar");
+    befriend(&a, &b);
+    assert_true(ctl(&a, &out, "send", "bob", "kept across restarts", NULL));
+    settle(&a, &b);
+    close_user(&b);
+    open_user(&b);
+    assert_int_equal(chp_msg_lock_state(b.m), CHP_MSG_LOCKED);
+    assert_false(ctl(&b, &out, "inbox", NULL));
+    assert_true(has_line(out, "identity locked"));
+    chp_identity *id = NULL;
+    assert_int_equal(chp_account_load(b.dir, NULL, 0, &id), CHP_OK);
+    assert_int_equal(chp_msg_unlock(b.m, id), CHP_OK);
+    assert_true(ctl(&b, &out, "inbox", NULL));
+    assert_true(has_line(out, "\talice\talice\tkept across restarts\t"));
+    assert_true(ctl(&b, &out, "send", "alice", "after restart", NULL));
+    settle(&a, &b);
+    assert_true(ctl(&a, &out, "inbox", NULL));
+    assert_true(has_line(out, "after restart"));
+    /* the disk holds none of it in the clear */
+    char path[300];
+    snprintf(path, sizeof path, "%s/data.mdb", b.dir);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    static uint8_t disk[8 << 20];
+    size_t got = fread(disk, 1, sizeof disk, f);
+    fclose(f);
+    assert_true(got > 0);
+    assert_null(memmem(disk, got, "kept across restarts", 20));
+    assert_null(memmem(disk, got, "alice", 5));
+    assert_null(memmem(disk, got, "bahar", 5));
+    kept_free();
+    drop_user(&a);
+    drop_user(&b);
+}
+
+/* Forward secrecy: once the epoch keys of a day are deleted (max TTL
+ * later), an envelope of that day no longer opens with anything on disk. */
+static void test_old_keys_deleted(void **st)
+{
+    (void)st;
+    struct user a, b;
+    char *out;
+    new_user(&a, "ali");
+    new_user(&b, "bahar");
+    befriend(&a, &b);
+    assert_true(ctl(&a, &out, "send", "bob", "captured today", NULL));
+    uint8_t *env;
+    size_t len;
+    assert_int_equal(chp_msg_take(a.m, &env, &len), 1); /* captured, not delivered */
+    uint8_t id[32];
+    chp_envelope_id(env, len, id);
+    /* still readable within the week */
+    g_now += 6 * 86400;
+    chp_msg_tick(b.m, 0);
+    close_user(&b);
+    open_user(&b);
+    chp_identity *ident = NULL;
+    assert_int_equal(chp_account_load(b.dir, NULL, 0, &ident), CHP_OK);
+    assert_int_equal(chp_msg_unlock(b.m, ident), CHP_OK);
+    /* a week and a bit later the keys are gone, also from disk */
+    g_now += 3 * 86400;
+    chp_msg_tick(b.m, 0);
+    close_user(&b);
+    open_user(&b);
+    ident = NULL;
+    assert_int_equal(chp_account_load(b.dir, NULL, 0, &ident), CHP_OK);
+    assert_int_equal(chp_msg_unlock(b.m, ident), CHP_OK);
+    chp_msg_on_envelope(b.m, env, len, id);
+    assert_true(ctl(&b, &out, "inbox", NULL));
+    assert_false(has_line(out, "captured today"));
+    assert_int_equal(b.events, 0);
+    /* ...while new messages still flow */
+    assert_true(ctl(&a, &out, "send", "bob", "a new week", NULL));
+    settle(&a, &b);
+    assert_true(ctl(&b, &out, "inbox", NULL));
+    assert_true(has_line(out, "a new week"));
+    free(env);
+    kept_free();
+    drop_user(&a);
+    drop_user(&b);
+}
+
+int main(void)
+{
+    if (chp_crypto_init() != CHP_OK)
+        return 1;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_dm_both_ways),
+        cmocka_unit_test(test_request_accept_and_queue),
+        cmocka_unit_test(test_rooms),
+        cmocka_unit_test(test_long_persian_text_chunked),
+        cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_persistence_and_locking),
+        cmocka_unit_test(test_old_keys_deleted),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
