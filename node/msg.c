@@ -34,6 +34,7 @@
 #define RECEIPT_MAX   64u
 #define REC_VERSION   1u
 #define HISTORY_LIMIT 200u
+#define REQUESTS_MAX  256u
 
 enum contact_state { CS_PENDING = 1, CS_ESTABLISHED = 2, CS_BLOCKED = 3, CS_REQUEST = 4 };
 enum conv_kind { CONV_DM = 1, CONV_ROOM = 2 };
@@ -945,6 +946,27 @@ static void new_handshake_key(chp_msg *m, struct contact *c)
     c->my_time = now_s(m);
 }
 
+/* Requests from strangers are capped: each costs its sender only a proof
+ * of work, so beyond REQUESTS_MAX the oldest one is dropped. */
+static int requests_full(chp_msg *m)
+{
+    size_t n = 0, oldest = SIZE_MAX;
+    for (size_t i = 0; i < m->nc; i++)
+        if (m->c[i].state == CS_REQUEST) {
+            n++;
+            if (oldest == SIZE_MAX || m->c[i].added < m->c[oldest].added)
+                oldest = i;
+        }
+    if (n < REQUESTS_MAX)
+        return 0;
+    if (chp_store_local_del(m->store, CHP_TABLE_CONTACTS, m->c[oldest].pk, 32) != CHP_OK)
+        return 1;
+    memmove(&m->c[oldest], &m->c[oldest + 1], (m->nc - oldest - 1) * sizeof *m->c);
+    m->nc--;
+    tags_rebuild(m); /* contact indices moved */
+    return 0;
+}
+
 static void handle_intro(chp_msg *m, const chp_inner *in, uint64_t created)
 {
     if (in->len < 33 || in->len > 33 + CHP_NICK_MAX || in->payload[32] != in->len - 33)
@@ -965,6 +987,8 @@ static void handle_intro(chp_msg *m, const chp_inner *in, uint64_t created)
     }
     if (in->type != CHP_CT_INTRO)
         return; /* an answer to nothing we asked */
+    if (c && created <= c->their_time)
+        return; /* older than the handshake we hold: a replay */
     if (c && c->state == CS_ESTABLISHED) {
         /* They started over (removed and re-added us): answer with a
          * fresh key of ours. */
@@ -976,6 +1000,8 @@ static void handle_intro(chp_msg *m, const chp_inner *in, uint64_t created)
         return;
     }
     int fresh = !c;
+    if (fresh && requests_full(m))
+        return;
     if (fresh) {
         struct contact *nc = grow(m->c, &m->capc, m->nc + 1, sizeof *m->c);
         if (!nc)
