@@ -1,0 +1,135 @@
+/* cmd.c - slash command table and parser (cmd.h). */
+#include "cmd.h"
+
+#include "crypto.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const chp_cmd_spec table[] = {
+    {"/help", CHP_CMD_HELP, 0, 1, 0, "/help", "list commands and keys"},
+    {"/msg", CHP_CMD_MSG, 1, 2, 1, "/msg WHO [TEXT]",
+     "open the conversation with a contact or #room, and send TEXT"},
+    {"/join", CHP_CMD_JOIN, 1, 2, 1, "/join #ROOM [PASSPHRASE]",
+     "join a public room, or a passphrase room"},
+    {"/leave", CHP_CMD_LEAVE, 0, 1, 0, "/leave [#ROOM]", "leave a room (default: this one)"},
+    {"/add", CHP_CMD_ADD, 2, 2, 1, "/add ID NAME", "add a contact by their chp1... ID"},
+    {"/accept", CHP_CMD_ACCEPT, 1, 2, 1, "/accept WHO [NAME]", "accept a contact request"},
+    {"/block", CHP_CMD_BLOCK, 1, 1, 1, "/block WHO", "drop a contact's requests and messages"},
+    {"/contacts", CHP_CMD_CONTACTS, 0, 0, 0, "/contacts", "list contacts and pending requests"},
+    {"/id", CHP_CMD_ID, 0, 1, 1, "/id [WHO]", "show your ID, or a contact's ID and safety number"},
+    {"/peer", CHP_CMD_PEER, 0, 1, 0, "/peer [ADDRESS]",
+     "connect to a node by address; alone: show yours and the peers"},
+    {"/nick", CHP_CMD_NICK, 1, 1, 1, "/nick NAME", "change your nickname"},
+    {"/wipe", CHP_CMD_WIPE, 0, 0, 0, "/wipe", "delete identity and all data (asks first)"},
+    {"/quit", CHP_CMD_QUIT, 0, 0, 0, "/quit", "leave chapar-tui (the node keeps running)"},
+};
+
+const chp_cmd_spec *chp_cmd_table(size_t *n)
+{
+    *n = sizeof table / sizeof table[0];
+    return table;
+}
+
+static int is_space(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+/* Strips spaces at both ends, in place. */
+static char *trim(char *s)
+{
+    while (is_space(*s))
+        s++;
+    size_t n = strlen(s);
+    while (n > 0 && is_space(s[n - 1]))
+        s[--n] = 0;
+    return s;
+}
+
+int chp_cmd_parse(const char *line, chp_cmd *out)
+{
+    memset(out, 0, sizeof *out);
+    size_t n = strlen(line);
+    /* one spare byte in front, so roomify has a slot even for "/join x" */
+    if (!(out->copy_ = malloc(n + 2)))
+        return CHP_E_NOMEM;
+    out->copylen_ = n + 2;
+    out->copy_[0] = ' ';
+    memcpy(out->copy_ + 1, line, n + 1);
+    char *s = out->copy_ + 1;
+    if (s[0] != '/' || s[1] == '/') {
+        out->kind = CHP_CMD_TEXT;
+        out->text = s[0] == '/' ? s + 1 : s;
+        const char *t = out->text;
+        while (is_space(*t))
+            t++;
+        if (!*t)
+            out->text = t; /* blank: "" */
+        return CHP_OK;
+    }
+    char *name = s, *p = s;
+    while (*p && !is_space(*p))
+        p++;
+    if (*p)
+        *p++ = 0;
+    const chp_cmd_spec *sp = NULL;
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+        if (!strcmp(name, table[i].name))
+            sp = &table[i];
+    if (!sp) {
+        out->kind = CHP_CMD_UNKNOWN;
+        out->argv[0] = name;
+        out->argc = 1;
+        return CHP_OK;
+    }
+    /* Split the arguments: words, the last one taking the rest when the
+     * command says so. */
+    int argc = 0;
+    for (;;) {
+        while (is_space(*p))
+            p++;
+        if (!*p)
+            break;
+        if (argc == sp->max) {
+            argc = sp->max + 1; /* too many */
+            break;
+        }
+        if (sp->rest && argc == sp->max - 1) {
+            out->argv[argc++] = trim(p);
+            break;
+        }
+        out->argv[argc++] = p;
+        while (*p && !is_space(*p))
+            p++;
+        if (*p)
+            *p++ = 0;
+    }
+    if (argc < sp->min || argc > sp->max) {
+        memset(out->argv, 0, sizeof out->argv);
+        out->argc = 0;
+        out->kind = CHP_CMD_USAGE;
+        out->text = sp->usage;
+        return CHP_OK;
+    }
+    out->kind = sp->kind;
+    out->argc = argc;
+    if ((sp->kind == CHP_CMD_JOIN || sp->kind == CHP_CMD_LEAVE) && argc >= 1 &&
+        out->argv[0][0] != '#') {
+        /* "lan" -> "#lan": the byte before the word (a space or the NUL
+         * that ended the command name, no longer needed) becomes the '#' */
+        char *w = (char *)out->argv[0] - 1;
+        *w = '#';
+        out->argv[0] = w;
+    }
+    return CHP_OK;
+}
+
+void chp_cmd_fini(chp_cmd *c)
+{
+    if (c->copy_) {
+        chp_memzero(c->copy_, c->copylen_);
+        free(c->copy_);
+    }
+    memset(c, 0, sizeof *c);
+}

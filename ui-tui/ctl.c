@@ -1,0 +1,370 @@
+/* ctl.c - control-API client and daemon starter of the TUI (ctl.h). */
+#ifndef _DEFAULT_SOURCE
+#define _DEFAULT_SOURCE /* readlink, setsid under strict C11 */
+#endif
+#include "ctl.h"
+
+#include "crypto.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#define PENDING_MAX 256
+
+struct chp_ctl {
+    void *zctx;
+    void *req, *evt;
+    char ep[4200]; /* ipc://home/control */
+    chp_ctl_tag pending[PENDING_MAX];
+    uint64_t sent_ms[PENDING_MAX];
+    size_t head, count; /* FIFO ring */
+};
+
+uint64_t chp_ctl_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void *open_req(chp_ctl *c)
+{
+    void *s = zmq_socket(c->zctx, ZMQ_DEALER);
+    int zero = 0;
+    if (!s)
+        return NULL;
+    zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
+    if (zmq_connect(s, c->ep) != 0) {
+        zmq_close(s);
+        return NULL;
+    }
+    return s;
+}
+
+int chp_ctl_new(const char *home, chp_ctl **out)
+{
+    static const char *const topics[] = {"message", "state", "request", "contact", "peer"};
+    char ev[4200];
+    int zero = 0, rc = CHP_E_IO;
+    chp_ctl *c = calloc(1, sizeof *c);
+    if (!c)
+        return CHP_E_NOMEM;
+    if (snprintf(c->ep, sizeof c->ep, "ipc://%s/control", home) >= (int)sizeof c->ep ||
+        snprintf(ev, sizeof ev, "ipc://%s/events", home) >= (int)sizeof ev) {
+        rc = CHP_E_ARG;
+        goto fail;
+    }
+    if (!(c->zctx = zmq_ctx_new()) || !(c->req = open_req(c)) ||
+        !(c->evt = zmq_socket(c->zctx, ZMQ_SUB)))
+        goto fail;
+    zmq_setsockopt(c->evt, ZMQ_LINGER, &zero, sizeof zero);
+    for (size_t i = 0; i < sizeof topics / sizeof topics[0]; i++)
+        if (zmq_setsockopt(c->evt, ZMQ_SUBSCRIBE, topics[i], strlen(topics[i])) != 0)
+            goto fail;
+    if (zmq_connect(c->evt, ev) != 0)
+        goto fail;
+    *out = c;
+    return CHP_OK;
+fail:
+    chp_ctl_destroy(&c);
+    return rc;
+}
+
+void chp_ctl_destroy(chp_ctl **cp)
+{
+    if (!cp || !*cp)
+        return;
+    chp_ctl *c = *cp;
+    if (c->req)
+        zmq_close(c->req);
+    if (c->evt)
+        zmq_close(c->evt);
+    if (c->zctx)
+        zmq_ctx_term(c->zctx);
+    free(c);
+    *cp = NULL;
+}
+
+void *chp_ctl_req_socket(chp_ctl *c)
+{
+    return c->req;
+}
+
+void *chp_ctl_evt_socket(chp_ctl *c)
+{
+    return c->evt;
+}
+
+static void wipe_free(void *data, void *hint)
+{
+    chp_memzero(data, (size_t)(uintptr_t)hint);
+    free(data);
+}
+
+int chp_ctl_send(chp_ctl *c, const chp_ctl_tag *tag, uint64_t now_ms, const char *cmd, int nargs,
+                 const char *const *args, const size_t *lens, int secret_last)
+{
+    if (c->count == PENDING_MAX || !c->req)
+        return CHP_E_OVERFLOW;
+    if (zmq_send(c->req, cmd, strlen(cmd), (nargs > 0 ? ZMQ_SNDMORE : 0) | ZMQ_DONTWAIT) < 0)
+        return CHP_E_IO;
+    for (int i = 0; i < nargs; i++) {
+        int more = i + 1 < nargs ? ZMQ_SNDMORE : 0;
+        if (secret_last && i == nargs - 1) {
+            /* A buffer of our own, wiped when ZeroMQ is done with it. */
+            size_t n = lens[i] ? lens[i] : 1;
+            void *buf = malloc(n);
+            zmq_msg_t msg;
+            if (!buf)
+                return CHP_E_NOMEM;
+            memcpy(buf, args[i], lens[i]);
+            if (zmq_msg_init_data(&msg, buf, lens[i], wipe_free, (void *)(uintptr_t)n) != 0) {
+                wipe_free(buf, (void *)(uintptr_t)n);
+                return CHP_E_IO;
+            }
+            if (zmq_msg_send(&msg, c->req, more | ZMQ_DONTWAIT) < 0) {
+                zmq_msg_close(&msg);
+                return CHP_E_IO;
+            }
+        } else if (zmq_send(c->req, args[i], lens[i], more | ZMQ_DONTWAIT) < 0) {
+            return CHP_E_IO;
+        }
+    }
+    size_t slot = (c->head + c->count) % PENDING_MAX;
+    c->pending[slot] = *tag;
+    c->sent_ms[slot] = now_ms;
+    c->count++;
+    return CHP_OK;
+}
+
+/* Receives one frame into a new NUL-terminated string. */
+static int recv_frame(void *s, char **out, size_t *len, int *more, int flags)
+{
+    zmq_msg_t m;
+    zmq_msg_init(&m);
+    if (zmq_msg_recv(&m, s, flags) < 0) {
+        zmq_msg_close(&m);
+        return -1;
+    }
+    size_t n = zmq_msg_size(&m);
+    char *b = malloc(n + 1);
+    if (b) {
+        memcpy(b, zmq_msg_data(&m), n);
+        b[n] = 0;
+    }
+    *more = zmq_msg_more(&m);
+    zmq_msg_close(&m);
+    *out = b;
+    *len = n;
+    return b ? 0 : -1;
+}
+
+static void drain(void *s, int more)
+{
+    while (more) {
+        zmq_msg_t m;
+        zmq_msg_init(&m);
+        if (zmq_msg_recv(&m, s, 0) < 0)
+            more = 0;
+        else
+            more = zmq_msg_more(&m);
+        zmq_msg_close(&m);
+    }
+}
+
+int chp_ctl_reply(chp_ctl *c, chp_ctl_tag *tag, int *ok, char **payload, size_t *len)
+{
+    char *st = NULL, *body = NULL;
+    size_t stlen, blen;
+    int more;
+    if (!c->req || recv_frame(c->req, &st, &stlen, &more, ZMQ_DONTWAIT) != 0)
+        return 0;
+    if (c->count == 0 || !more || recv_frame(c->req, &body, &blen, &more, 0) != 0) {
+        /* unsolicited, or not the two frames of the contract */
+        free(st);
+        drain(c->req, more);
+        return CHP_E_MALFORMED;
+    }
+    drain(c->req, more);
+    *tag = c->pending[c->head];
+    c->head = (c->head + 1) % PENDING_MAX;
+    c->count--;
+    *ok = !strcmp(st, "ok");
+    free(st);
+    *payload = body;
+    *len = blen;
+    return 1;
+}
+
+int chp_ctl_event(chp_ctl *c, char **topic, char **body, size_t *len)
+{
+    size_t tlen;
+    int more;
+    if (recv_frame(c->evt, topic, &tlen, &more, ZMQ_DONTWAIT) != 0)
+        return 0;
+    if (!more || recv_frame(c->evt, body, len, &more, 0) != 0) {
+        free(*topic);
+        drain(c->evt, more);
+        return 0;
+    }
+    drain(c->evt, more);
+    return 1;
+}
+
+size_t chp_ctl_pending(const chp_ctl *c)
+{
+    return c->count;
+}
+
+int chp_ctl_overdue(const chp_ctl *c, uint64_t now_ms, uint64_t timeout_ms)
+{
+    return c->count > 0 && now_ms - c->sent_ms[c->head] > timeout_ms;
+}
+
+int chp_ctl_reset(chp_ctl *c)
+{
+    if (c->req)
+        zmq_close(c->req);
+    c->head = c->count = 0;
+    c->req = open_req(c);
+    return c->req ? CHP_OK : CHP_E_IO;
+}
+
+int chp_ctl_daemon_running(const char *home)
+{
+    struct sockaddr_un sa;
+    char path[4200];
+    int n = snprintf(path, sizeof path, "%s/control", home);
+    if (n < 0 || (size_t)n >= sizeof sa.sun_path)
+        return 1; /* cannot tell: let ZeroMQ try */
+    memset(&sa, 0, sizeof sa);
+    sa.sun_family = AF_UNIX;
+    memcpy(sa.sun_path, path, (size_t)n + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return 1;
+    int ok = connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+    close(fd);
+    return ok;
+}
+
+/* mkdir -p; the last component gets mode 0700. */
+static int make_home(const char *home)
+{
+    char p[4096];
+    if (snprintf(p, sizeof p, "%s", home) >= (int)sizeof p)
+        return -1;
+    for (char *s = p + 1; *s; s++)
+        if (*s == '/') {
+            *s = 0;
+            if (mkdir(p, 0755) != 0 && errno != EEXIST)
+                return -1;
+            *s = '/';
+        }
+    if (mkdir(p, 0700) != 0 && errno != EEXIST)
+        return -1;
+    return 0;
+}
+
+static void find_daemon(char *path, size_t cap)
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = 0;
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = 0;
+            snprintf(path, cap, "%s/chapard", exe);
+            if (access(path, X_OK) == 0)
+                return;
+            snprintf(path, cap, "%s/../node/chapard", exe);
+            if (access(path, X_OK) == 0)
+                return;
+        }
+    }
+    snprintf(path, cap, "chapard");
+}
+
+int chp_ctl_spawn_daemon(const char *home, char *path, size_t cap)
+{
+    enum { MAXW = 64 };
+    char *argv[MAXW + 4], *words = NULL;
+    int argc = 0, pfd[2], logfd, nullfd;
+    if (make_home(home) != 0)
+        return CHP_E_IO;
+    find_daemon(path, cap);
+    argv[argc++] = path;
+    argv[argc++] = "--home";
+    argv[argc++] = (char *)home;
+    const char *extra = getenv("CHAPARD_ARGS");
+    if (extra && (words = strdup(extra))) {
+        for (char *w = strtok(words, " \t\n"); w && argc < MAXW; w = strtok(NULL, " \t\n"))
+            argv[argc++] = w;
+    }
+    argv[argc] = NULL;
+    char log[4200];
+    snprintf(log, sizeof log, "%s/chapard.log", home);
+    logfd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    nullfd = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (logfd < 0 || nullfd < 0 || pipe(pfd) != 0) {
+        if (logfd >= 0)
+            close(logfd);
+        if (nullfd >= 0)
+            close(nullfd);
+        free(words);
+        return CHP_E_IO;
+    }
+    fcntl(pfd[0], F_SETFD, FD_CLOEXEC);
+    fcntl(pfd[1], F_SETFD, FD_CLOEXEC);
+    /* Fork twice so the daemon is nobody's child: it outlives the UI and
+     * leaves no zombie. The exec error, if any, comes back on the pipe
+     * (closed on a successful exec). */
+    pid_t pid = fork();
+    if (pid == 0) {
+        setsid();
+        if (fork() == 0) {
+            dup2(nullfd, 0);
+            dup2(nullfd, 1);
+            dup2(logfd, 2);
+            if (strchr(path, '/'))
+                execv(path, argv);
+            else
+                execvp(path, argv);
+            int e = errno;
+            if (write(pfd[1], &e, sizeof e) < 0)
+                _exit(127);
+            _exit(127);
+        }
+        _exit(0);
+    }
+    close(pfd[1]);
+    close(logfd);
+    close(nullfd);
+    free(words);
+    int rc = CHP_E_IO, e = 0;
+    if (pid > 0) {
+        waitpid(pid, NULL, 0);
+        ssize_t r;
+        do
+            r = read(pfd[0], &e, sizeof e);
+        while (r < 0 && errno == EINTR);
+        if (r == 0)
+            rc = CHP_OK;
+        else if (r == (ssize_t)sizeof e)
+            errno = e;
+    }
+    close(pfd[0]);
+    return rc;
+}

@@ -1,0 +1,432 @@
+/* model.c - conversations, lines and notices of the TUI (model.h). */
+#include "model.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LINES_MAX 2000 /* per conversation: the oldest go first */
+
+struct chp_model {
+    chp_conv *convs;
+    size_t n, cap;
+    int cur;        /* -1: none */
+    chp_line *orph; /* notices from before the first conversation */
+    size_t norph, corph;
+};
+
+chp_model *chp_model_new(void)
+{
+    chp_model *m = calloc(1, sizeof *m);
+    if (m)
+        m->cur = -1;
+    return m;
+}
+
+static void line_free(chp_line *l)
+{
+    free(l->sender);
+    free(l->text);
+    l->sender = l->text = NULL;
+}
+
+static void conv_free(chp_conv *c)
+{
+    for (size_t i = 0; i < c->nlines; i++)
+        line_free(&c->lines[i]);
+    free(c->lines);
+    free(c->name);
+}
+
+void chp_model_destroy(chp_model **mp)
+{
+    if (!mp || !*mp)
+        return;
+    chp_model *m = *mp;
+    for (size_t i = 0; i < m->n; i++)
+        conv_free(&m->convs[i]);
+    for (size_t i = 0; i < m->norph; i++)
+        line_free(&m->orph[i]);
+    free(m->orph);
+    free(m->convs);
+    free(m);
+    *mp = NULL;
+}
+
+size_t chp_model_count(const chp_model *m)
+{
+    return m->n;
+}
+
+const chp_conv *chp_model_conv(const chp_model *m, size_t i)
+{
+    assert(i < m->n);
+    return &m->convs[i];
+}
+
+int chp_model_find(const chp_model *m, const char *name)
+{
+    for (size_t i = 0; i < m->n; i++)
+        if (!strcmp(m->convs[i].name, name))
+            return (int)i;
+    return -1;
+}
+
+int chp_model_current(const chp_model *m)
+{
+    return m->cur;
+}
+
+/* Appends l (taking its strings) to an array; drops the oldest beyond
+ * LINES_MAX. On OOM the line is freed and dropped. */
+static void push_line(chp_line **arr, size_t *n, size_t *cap, chp_line *l)
+{
+    if (*n == LINES_MAX) {
+        line_free(&(*arr)[0]);
+        memmove(*arr, *arr + 1, (*n - 1) * sizeof **arr);
+        (*n)--;
+    }
+    if (*n == *cap) {
+        size_t nc = *cap ? *cap * 2 : 16;
+        chp_line *a = realloc(*arr, nc * sizeof *a);
+        if (!a) {
+            line_free(l);
+            return;
+        }
+        *arr = a;
+        *cap = nc;
+    }
+    (*arr)[(*n)++] = *l;
+}
+
+int chp_model_add(chp_model *m, const char *name)
+{
+    int i = chp_model_find(m, name);
+    if (i >= 0)
+        return i;
+    if (m->n == m->cap) {
+        size_t nc = m->cap ? m->cap * 2 : 8;
+        chp_conv *a = realloc(m->convs, nc * sizeof *a);
+        if (!a)
+            return -1;
+        m->convs = a;
+        m->cap = nc;
+    }
+    chp_conv *c = &m->convs[m->n];
+    memset(c, 0, sizeof *c);
+    if (!(c->name = strdup(name)))
+        return -1;
+    c->kind = name[0] == '#' ? CHP_CONV_ROOM : CHP_CONV_CONTACT;
+    i = (int)m->n++;
+    if (m->cur < 0) {
+        m->cur = i;
+        for (size_t k = 0; k < m->norph; k++)
+            push_line(&c->lines, &c->nlines, &c->cap, &m->orph[k]);
+        m->norph = 0;
+    }
+    return i;
+}
+
+void chp_model_remove(chp_model *m, const char *name)
+{
+    int i = chp_model_find(m, name);
+    if (i < 0)
+        return;
+    conv_free(&m->convs[i]);
+    memmove(m->convs + i, m->convs + i + 1, (m->n - (size_t)i - 1) * sizeof *m->convs);
+    m->n--;
+    if (m->n == 0)
+        m->cur = -1;
+    else if (m->cur > i || m->cur >= (int)m->n)
+        m->cur--;
+    if (m->cur >= 0)
+        m->convs[m->cur].unread = 0;
+}
+
+void chp_model_select(chp_model *m, int i)
+{
+    if (i < 0 || (size_t)i >= m->n)
+        return;
+    m->cur = i;
+    m->convs[i].unread = 0;
+}
+
+void chp_model_next(chp_model *m)
+{
+    if (m->n)
+        chp_model_select(m, (int)(((size_t)m->cur + 1) % m->n));
+}
+
+void chp_model_prev(chp_model *m)
+{
+    if (m->n)
+        chp_model_select(m, m->cur <= 0 ? (int)m->n - 1 : m->cur - 1);
+}
+
+char *chp_unescape(const char *s, size_t len)
+{
+    char *o = malloc(len + 1);
+    size_t k = 0;
+    if (!o)
+        return NULL;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (c == '\\' && i + 1 < len) {
+            char e = s[++i];
+            c = e == 't' ? '\t' : e == 'n' ? '\n' : e == 'r' ? '\r' : e;
+        }
+        o[k++] = c;
+    }
+    o[k] = 0;
+    return o;
+}
+
+int chp_split_tabs(char *line, char **fields, int max)
+{
+    int n = 0;
+    if (max <= 0)
+        return 0;
+    fields[n++] = line;
+    for (char *p = line; *p && n < max; p++)
+        if (*p == '\t') {
+            *p = 0;
+            fields[n++] = p + 1;
+        }
+    return n;
+}
+
+/* Calls fn on every line of payload (a NUL-terminated copy, modifiable). */
+static int each_line(const char *payload, size_t len, int (*fn)(void *, char *), void *arg)
+{
+    char *copy = malloc(len + 1);
+    int rc = CHP_OK;
+    if (!copy)
+        return CHP_E_NOMEM;
+    memcpy(copy, payload, len);
+    copy[len] = 0;
+    for (char *p = copy; *p;) {
+        char *nl = strchr(p, '\n');
+        if (nl)
+            *nl = 0;
+        if (*p) {
+            int r = fn(arg, p);
+            if (r != CHP_OK)
+                rc = r;
+        }
+        if (!nl)
+            break;
+        p = nl + 1;
+    }
+    free(copy);
+    return rc;
+}
+
+static int parse_uint(const char *s, unsigned long long max, unsigned long long *out)
+{
+    unsigned long long v = 0;
+    if (!*s)
+        return -1;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9')
+            return -1;
+        if (v > (max - (unsigned)(*s - '0')) / 10)
+            return -1;
+        v = v * 10 + (unsigned)(*s - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+struct conv_load {
+    chp_model *m;
+    char *seen; /* one flag per conversation known before the load */
+    size_t nseen;
+};
+
+static int conv_line(void *arg, char *line)
+{
+    struct conv_load *cl = arg;
+    char *f[4];
+    unsigned long long unread;
+    if (chp_split_tabs(line, f, 4) != 4 || parse_uint(f[2], 1000000000ULL, &unread) != 0)
+        return CHP_E_MALFORMED;
+    char *name = chp_unescape(f[0], strlen(f[0]));
+    if (!name)
+        return CHP_E_NOMEM;
+    int empty = !name[0], i = empty ? -1 : chp_model_add(cl->m, name);
+    free(name);
+    if (i < 0)
+        return empty ? CHP_E_MALFORMED : CHP_E_NOMEM;
+    if ((size_t)i < cl->nseen)
+        cl->seen[i] = 1;
+    if (!strcmp(f[1], "contact"))
+        cl->m->convs[i].kind = CHP_CONV_CONTACT;
+    else if (!strcmp(f[1], "room"))
+        cl->m->convs[i].kind = CHP_CONV_ROOM;
+    cl->m->convs[i].unread = i == cl->m->cur ? 0 : (unsigned)unread;
+    return CHP_OK;
+}
+
+int chp_model_load_conversations(chp_model *m, const char *payload, size_t len)
+{
+    struct conv_load cl = {m, calloc(m->n + 1, 1), m->n};
+    if (!cl.seen)
+        return CHP_E_NOMEM;
+    int rc = each_line(payload, len, conv_line, &cl);
+    if (rc == CHP_E_NOMEM) {
+        free(cl.seen);
+        return rc;
+    }
+    /* Forget the ones the daemon no longer lists (left rooms, removed
+     * contacts); back to front so the indexes stay right. */
+    for (size_t i = cl.nseen; i-- > 0;)
+        if (!cl.seen[i]) {
+            char *name = strdup(m->convs[i].name);
+            if (name)
+                chp_model_remove(m, name);
+            free(name);
+        }
+    free(cl.seen);
+    return rc;
+}
+
+struct hist_load {
+    chp_line *lines;
+    size_t n, cap;
+};
+
+static chp_line_state parse_state(const char *s)
+{
+    if (!strcmp(s, "queued"))
+        return CHP_LINE_QUEUED;
+    if (!strcmp(s, "sent"))
+        return CHP_LINE_SENT;
+    if (!strcmp(s, "delivered"))
+        return CHP_LINE_DELIVERED;
+    return CHP_LINE_IN;
+}
+
+static int hist_line(void *arg, char *line)
+{
+    struct hist_load *hl = arg;
+    char *f[6];
+    unsigned long long t;
+    if (chp_split_tabs(line, f, 6) != 6 || parse_uint(f[0], INT64_MAX, &t) != 0 ||
+        (strcmp(f[1], "in") && strcmp(f[1], "out")))
+        return CHP_E_MALFORMED;
+    chp_line l = {0};
+    l.time = (int64_t)t;
+    l.state = !strcmp(f[1], "out") ? parse_state(f[3]) : CHP_LINE_IN;
+    if (!strcmp(f[1], "out") && l.state == CHP_LINE_IN)
+        l.state = CHP_LINE_QUEUED;
+    snprintf(l.msgid, sizeof l.msgid, "%.32s", f[4]);
+    l.sender = chp_unescape(f[2], strlen(f[2]));
+    l.text = chp_unescape(f[5], strlen(f[5]));
+    if (!l.sender || !l.text) {
+        line_free(&l);
+        return CHP_E_NOMEM;
+    }
+    push_line(&hl->lines, &hl->n, &hl->cap, &l);
+    return CHP_OK;
+}
+
+int chp_model_load_history(chp_model *m, const char *conv, const char *payload, size_t len)
+{
+    struct hist_load hl = {0};
+    int rc = each_line(payload, len, hist_line, &hl);
+    int i = chp_model_add(m, conv);
+    if (i < 0 || rc == CHP_E_NOMEM) {
+        for (size_t k = 0; k < hl.n; k++)
+            line_free(&hl.lines[k]);
+        free(hl.lines);
+        return CHP_E_NOMEM;
+    }
+    /* Merge the new messages with the notices already shown here, both in
+     * time order; at the same second the message comes first. */
+    chp_conv *c = &m->convs[i];
+    chp_line *old = c->lines;
+    size_t nold = c->nlines, a = 0, b = 0;
+    c->lines = NULL;
+    c->nlines = c->cap = 0;
+    for (;;) {
+        while (a < nold && old[a].state != CHP_LINE_NOTICE) {
+            line_free(&old[a]);
+            a++;
+        }
+        if (a >= nold && b >= hl.n)
+            break;
+        if (b < hl.n && (a >= nold || hl.lines[b].time <= old[a].time))
+            push_line(&c->lines, &c->nlines, &c->cap, &hl.lines[b++]);
+        else
+            push_line(&c->lines, &c->nlines, &c->cap, &old[a++]);
+    }
+    free(old);
+    free(hl.lines);
+    return rc;
+}
+
+int chp_model_on_message(chp_model *m, const char *conv)
+{
+    int i = chp_model_add(m, conv);
+    if (i >= 0 && i != m->cur)
+        m->convs[i].unread++;
+    return i;
+}
+
+int chp_model_set_state(chp_model *m, const char *msgid, const char *state)
+{
+    chp_line_state st = parse_state(state);
+    int found = 0;
+    if (st == CHP_LINE_IN || !msgid[0])
+        return 0;
+    for (size_t i = 0; i < m->n; i++)
+        for (size_t k = 0; k < m->convs[i].nlines; k++) {
+            chp_line *l = &m->convs[i].lines[k];
+            if (l->state >= CHP_LINE_QUEUED && l->state <= CHP_LINE_DELIVERED &&
+                !strcmp(l->msgid, msgid)) {
+                if (st > l->state)
+                    l->state = st;
+                found = 1;
+            }
+        }
+    return found;
+}
+
+void chp_model_notice(chp_model *m, int64_t time, const char *text)
+{
+    chp_line l = {0};
+    l.time = time;
+    l.state = CHP_LINE_NOTICE;
+    l.sender = strdup("");
+    l.text = strdup(text);
+    if (!l.sender || !l.text) {
+        line_free(&l);
+        return;
+    }
+    if (m->cur >= 0) {
+        chp_conv *c = &m->convs[m->cur];
+        push_line(&c->lines, &c->nlines, &c->cap, &l);
+    } else {
+        push_line(&m->orph, &m->norph, &m->corph, &l);
+    }
+}
+
+const chp_line *chp_model_orphans(const chp_model *m, size_t *n)
+{
+    *n = m->norph;
+    return m->orph;
+}
+
+void chp_model_scroll(chp_model *m, long delta, size_t max_rows)
+{
+    if (m->cur < 0)
+        return;
+    chp_conv *c = &m->convs[m->cur];
+    long s = (long)c->scroll + delta;
+    if (s < 0)
+        s = 0;
+    if ((size_t)s > max_rows)
+        s = (long)max_rows;
+    c->scroll = (size_t)s;
+}

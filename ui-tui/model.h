@@ -1,0 +1,105 @@
+/* model.h - what the TUI shows, without curses: the conversations (rooms
+ * and contacts) with unread counts, each one's messages with delivery
+ * state, notices, and the scroll position. It is filled from control-API
+ * replies and events (docs/CONTROL.md), whose parsers live here so they
+ * are unit tested. */
+#ifndef CHP_MODEL_H
+#define CHP_MODEL_H
+
+#include "err.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum chp_conv_kind { CHP_CONV_ROOM, CHP_CONV_CONTACT } chp_conv_kind;
+
+/* Delivery state of a line; NOTICE lines come from the UI itself. */
+typedef enum chp_line_state {
+    CHP_LINE_IN = 0, /* a received message */
+    CHP_LINE_QUEUED,
+    CHP_LINE_SENT,
+    CHP_LINE_DELIVERED,
+    CHP_LINE_NOTICE,
+} chp_line_state;
+
+/* One line of a conversation. Strings are owned by the model. */
+typedef struct chp_line {
+    int64_t time; /* unix seconds */
+    chp_line_state state;
+    char *sender; /* as the daemon names it; "" for notices */
+    char *text;   /* UTF-8, unescaped */
+    char msgid[33];
+} chp_line;
+
+/* One conversation; pointers stay valid until the model changes. */
+typedef struct chp_conv {
+    char *name; /* "#lan" or a contact name */
+    chp_conv_kind kind;
+    unsigned unread;
+    chp_line *lines;
+    size_t nlines, cap;
+    size_t scroll; /* rows scrolled up from the bottom; the front end clamps it */
+} chp_conv;
+
+typedef struct chp_model chp_model;
+
+/* A new empty model; NULL when out of memory. */
+chp_model *chp_model_new(void);
+/* Accepts NULL; sets *mp NULL. */
+void chp_model_destroy(chp_model **mp);
+
+size_t chp_model_count(const chp_model *m);
+/* Conversation i (< count); borrowed, valid until the model changes. */
+const chp_conv *chp_model_conv(const chp_model *m, size_t i);
+/* Index of the conversation called name, or -1. */
+int chp_model_find(const chp_model *m, const char *name);
+/* The selected conversation's index, or -1 when there is none. */
+int chp_model_current(const chp_model *m);
+
+/* Adds a conversation (or finds it) and returns its index, -1 when out of
+ * memory. Kind: a name starting with '#' is a room. New conversations go
+ * at the end, so Alt+digit numbers stay put; the first one added is
+ * selected, and takes the notices shown so far. */
+int chp_model_add(chp_model *m, const char *name);
+/* Removes a conversation; the selection moves to a neighbour. */
+void chp_model_remove(chp_model *m, const char *name);
+
+/* Selects conversation i (ignored when out of range) and clears its
+ * unread count. next/prev wrap around. */
+void chp_model_select(chp_model *m, int i);
+void chp_model_next(chp_model *m);
+void chp_model_prev(chp_model *m);
+
+/* Applies a `conversations` reply: adds the ones not known yet, removes
+ * the ones gone, takes the unread counts (the selected one stays 0).
+ * CHP_E_MALFORMED for a line that does not parse (the rest still apply). */
+CHP_WUR int chp_model_load_conversations(chp_model *m, const char *payload, size_t len);
+/* Applies a `history CONV` reply: the conversation's messages become the
+ * reply's, with the notices shown in it kept in time order. Adds the
+ * conversation when it is new. CHP_E_MALFORMED as above. */
+CHP_WUR int chp_model_load_history(chp_model *m, const char *conv, const char *payload, size_t len);
+/* A `message` event for conv: adds the conversation if new; counts it
+ * unread unless it is the selected one. Returns its index (-1: OOM). */
+int chp_model_on_message(chp_model *m, const char *conv);
+/* A `state` event: sets the state of the outgoing message msgid (never
+ * backwards: delivered stays delivered). Returns 1 if it was found. */
+int chp_model_set_state(chp_model *m, const char *msgid, const char *state);
+
+/* Appends a notice (one UTF-8 line) to the selected conversation, or to a
+ * holding list while there is none. */
+void chp_model_notice(chp_model *m, int64_t time, const char *text);
+/* The notices held while no conversation existed. */
+const chp_line *chp_model_orphans(const chp_model *m, size_t *n);
+
+/* Scrolls the selected conversation by delta rows (positive: back in
+ * time); clamps at 0 and at max_rows. */
+void chp_model_scroll(chp_model *m, long delta, size_t max_rows);
+
+/* Unescapes a CONTROL.md text field (\t \n \r \\) into a new string. */
+char *chp_unescape(const char *s, size_t len);
+
+/* Splits a tab-separated line into at most max fields (in place: tabs
+ * become NULs); returns the number found. */
+int chp_split_tabs(char *line, char **fields, int max);
+
+#endif
