@@ -19,11 +19,11 @@ build: deps $(BUILD)/CMakeCache.txt
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
-# Until the TUI exists, `make run` checks the crypto library, then runs the
-# node daemon in the foreground on the default data dir (Ctrl-C stops it).
+# `make run` opens the terminal UI on the default data dir; it starts chapard
+# in the background when none runs there and creates an identity on first
+# start. RUN_ARGS go to chapar-tui (e.g. --home DIR).
 run: build
-	$(BUILD)/proto/chapar-proto-selftest
-	$(BUILD)/node/chapard $(RUN_ARGS)
+	exec $(BUILD)/ui-tui/chapar-tui $(RUN_ARGS)
 
 asan:
 	$(MAKE) test BUILD=build-asan CMAKE_FLAGS="-DCHP_SANITIZE=address,undefined -DCMAKE_BUILD_TYPE=Debug"

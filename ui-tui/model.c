@@ -274,7 +274,7 @@ int chp_model_load_conversations(chp_model *m, const char *payload, size_t len)
     if (!cl.seen)
         return CHP_E_NOMEM;
     int rc = each_line(payload, len, conv_line, &cl);
-    if (rc == CHP_E_NOMEM) {
+    if (rc != CHP_OK) {
         free(cl.seen);
         return rc;
     }

@@ -72,7 +72,8 @@ void chp_model_prev(chp_model *m);
 
 /* Applies a `conversations` reply: adds the ones not known yet, removes
  * the ones gone, takes the unread counts (the selected one stays 0).
- * CHP_E_MALFORMED for a line that does not parse (the rest still apply). */
+ * CHP_E_MALFORMED for a line that does not parse: the other lines still
+ * apply, but nothing is removed. */
 CHP_WUR int chp_model_load_conversations(chp_model *m, const char *payload, size_t len);
 /* Applies a `history CONV` reply: the conversation's messages become the
  * reply's, with the notices shown in it kept in time order. Adds the

@@ -1301,6 +1301,18 @@ int main(int argc, char **argv)
     noecho();
     nonl();
     keypad(stdscr, TRUE);
+    /* Home/End as other terminals send them: TERM is often wrong (xterm
+     * inside tmux or screen), and a key typed as "[4~" confuses people. */
+    static const struct {
+        const char *seq;
+        int key;
+    } extra[] = {{"\033[1~", KEY_HOME},  {"\033[7~", KEY_HOME}, {"\033[H", KEY_HOME},
+                 {"\033OH", KEY_HOME},   {"\033[4~", KEY_END},  {"\033[8~", KEY_END},
+                 {"\033[F", KEY_END},    {"\033OF", KEY_END},   {"\033[3~", KEY_DC},
+                 {"\033[5~", KEY_PPAGE}, {"\033[6~", KEY_NPAGE}};
+    for (size_t i = 0; i < sizeof extra / sizeof extra[0]; i++)
+        if (key_defined(extra[i].seq) == 0)
+            define_key(extra[i].seq, extra[i].key);
     nodelay(stdscr, TRUE);
     if (has_colors()) {
         start_color();

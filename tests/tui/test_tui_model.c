@@ -1,0 +1,616 @@
+/* test_tui_model.c - the TUI's curses-free parts: wide-char input editing
+ * over Persian and CJK, word delete, history, completion, command
+ * parsing, conversations and unread counts, history replies, wrapping,
+ * and random input that must never crash any of them. */
+#include "cmd.h"
+#include "input.h"
+#include "model.h"
+#include "wtext.h"
+
+#include <locale.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+/* The line as UTF-8, in a static buffer. */
+static const char *line_of(const chp_input *in)
+{
+    static char buf[4096];
+    char *s = chp_wt_encode(chp_input_text(in), chp_input_len(in), NULL);
+    assert_non_null(s);
+    snprintf(buf, sizeof buf, "%s", s);
+    free(s);
+    return buf;
+}
+
+static chp_input *with_text(const char *s)
+{
+    chp_input *in = chp_input_new();
+    assert_non_null(in);
+    chp_input_insert_utf8(in, s);
+    return in;
+}
+
+static void test_persian_cursor(void **state)
+{
+    (void)state;
+    chp_input *in = with_text("سلام دنیا");
+    assert_int_equal(chp_input_len(in), 9); /* 9 code points, 2 bytes each but the space */
+    assert_int_equal(chp_input_cursor(in), 9);
+    chp_input_left(in);
+    chp_input_left(in);
+    assert_int_equal(chp_input_cursor(in), 7);
+    assert_int_equal(chp_input_insert(in, L'x'), CHP_OK);
+    assert_string_equal(line_of(in), "سلام دنxیا");
+    chp_input_home(in);
+    assert_int_equal(chp_input_cursor(in), 0);
+    chp_input_right(in);
+    chp_input_delete(in); /* the lam */
+    assert_string_equal(line_of(in), "سام دنxیا");
+    chp_input_end(in);
+    chp_input_backspace(in);
+    assert_string_equal(line_of(in), "سام دنxی");
+    /* cells: every Persian letter is one cell wide */
+    size_t first;
+    int col;
+    chp_input_view(in, 40, &first, &col);
+    assert_int_equal(first, 0);
+    assert_int_equal(col, 8);
+    chp_input_destroy(&in);
+    assert_null(in);
+}
+
+static void test_marks_move_with_their_letter(void **state)
+{
+    (void)state;
+    /* seen with a fatha (U+064E), a zero-width combining mark */
+    chp_input *in = with_text("سَلام");
+    assert_int_equal(chp_input_len(in), 5);
+    chp_input_home(in);
+    chp_input_right(in);
+    assert_int_equal(chp_input_cursor(in), 2); /* over seen and its fatha */
+    chp_input_left(in);
+    assert_int_equal(chp_input_cursor(in), 0);
+    chp_input_delete(in); /* deletes seen with its fatha */
+    assert_string_equal(line_of(in), "لام");
+    chp_input_destroy(&in);
+
+    in = with_text("سَ");
+    chp_input_backspace(in); /* backspace takes the mark alone */
+    assert_string_equal(line_of(in), "س");
+    chp_input_destroy(&in);
+}
+
+static void test_cjk_width(void **state)
+{
+    (void)state;
+    chp_input *in = with_text("世界");
+    size_t first;
+    int col;
+    chp_input_view(in, 40, &first, &col);
+    assert_int_equal(col, 4); /* two double-width characters */
+    chp_input_left(in);
+    chp_input_view(in, 40, &first, &col);
+    assert_int_equal(chp_input_cursor(in), 1);
+    assert_int_equal(col, 2);
+    assert_int_equal(chp_input_insert(in, L'a'), CHP_OK);
+    assert_string_equal(line_of(in), "世a界");
+    /* A narrow field scrolls so that the cursor stays visible. */
+    chp_input_clear(in);
+    chp_input_insert_utf8(in, "世界世界世界世界世界");
+    chp_input_view(in, 8, &first, &col);
+    assert_true(first > 0);
+    assert_true(col >= 0 && col <= 6);
+    assert_int_equal(chp_wt_width(chp_input_text(in) + first, chp_input_len(in) - first),
+                     (size_t)col);
+    chp_input_destroy(&in);
+}
+
+static void test_word_delete(void **state)
+{
+    (void)state;
+    chp_input *in = with_text("hello  big world");
+    chp_input_word_delete(in);
+    assert_string_equal(line_of(in), "hello  big ");
+    chp_input_word_delete(in);
+    assert_string_equal(line_of(in), "hello  ");
+    chp_input_word_delete(in);
+    assert_string_equal(line_of(in), "");
+    chp_input_word_delete(in); /* at the start: nothing happens */
+    assert_string_equal(line_of(in), "");
+    chp_input_destroy(&in);
+
+    in = with_text("سلام دنیا");
+    chp_input_word_delete(in);
+    assert_string_equal(line_of(in), "سلام ");
+    chp_input_destroy(&in);
+
+    /* in the middle: only what is before the cursor goes */
+    in = with_text("one two three");
+    for (int i = 0; i < 6; i++)
+        chp_input_left(in);
+    chp_input_word_delete(in);
+    assert_string_equal(line_of(in), "one  three");
+    assert_int_equal(chp_input_cursor(in), 4);
+    chp_input_kill_end(in);
+    assert_string_equal(line_of(in), "one ");
+    chp_input_left(in);
+    chp_input_kill_start(in);
+    assert_string_equal(line_of(in), " ");
+    chp_input_destroy(&in);
+}
+
+static char *take(chp_input *in)
+{
+    size_t len;
+    char *s = chp_input_take(in, &len);
+    assert_non_null(s);
+    assert_int_equal(strlen(s), len);
+    assert_int_equal(chp_input_len(in), 0);
+    return s;
+}
+
+static void test_history(void **state)
+{
+    (void)state;
+    chp_input *in = chp_input_new();
+    const char *lines[] = {"one", "دو", "two", "two"};
+    for (int i = 0; i < 4; i++) {
+        chp_input_insert_utf8(in, lines[i]);
+        free(take(in));
+    }
+    chp_input_insert_utf8(in, "draft");
+    chp_input_history_prev(in);
+    assert_string_equal(line_of(in), "two");
+    chp_input_history_prev(in); /* "two" twice in a row is kept once */
+    assert_string_equal(line_of(in), "دو");
+    chp_input_history_prev(in);
+    assert_string_equal(line_of(in), "one");
+    chp_input_history_prev(in); /* the oldest stays */
+    assert_string_equal(line_of(in), "one");
+    chp_input_history_next(in);
+    chp_input_history_next(in);
+    assert_string_equal(line_of(in), "two");
+    chp_input_history_next(in);
+    assert_string_equal(line_of(in), "draft");
+    chp_input_history_next(in);
+    assert_string_equal(line_of(in), "draft");
+
+    /* secret lines never reach the history */
+    chp_input_clear(in);
+    chp_input_set_secret(in, 1);
+    chp_input_insert_utf8(in, "hunter2");
+    char *s = take(in);
+    assert_string_equal(s, "hunter2");
+    free(s);
+    chp_input_history_prev(in); /* disabled while secret */
+    assert_string_equal(line_of(in), "");
+    chp_input_set_secret(in, 0);
+    chp_input_history_prev(in);
+    assert_string_equal(line_of(in), "two");
+    chp_input_destroy(&in);
+}
+
+static void test_completion(void **state)
+{
+    (void)state;
+    size_t n;
+    const chp_cmd_spec *t = chp_cmd_table(&n);
+    const char *cmds[32];
+    for (size_t i = 0; i < n; i++)
+        cmds[i] = t[i].name;
+    const char *names[] = {"ali", "Alice", "#lan", "سارا"};
+
+    chp_input *in = with_text("/jo");
+    assert_int_equal(chp_input_complete(in, cmds, n, names, 4), 1);
+    assert_string_equal(line_of(in), "/join ");
+    chp_input_insert_utf8(in, "#l");
+    assert_int_equal(chp_input_complete(in, cmds, n, names, 4), 1);
+    assert_string_equal(line_of(in), "/join #lan ");
+    chp_input_destroy(&in);
+
+    in = with_text("hi AL");
+    assert_int_equal(chp_input_complete(in, cmds, n, names, 4), 2);
+    assert_string_equal(line_of(in), "hi ali ");
+    assert_int_equal(chp_input_complete(in, cmds, n, names, 4), 2);
+    assert_string_equal(line_of(in), "hi Alice ");
+    assert_int_equal(chp_input_complete(in, cmds, n, names, 4), 2);
+    assert_string_equal(line_of(in), "hi ali ");
+    chp_input_insert_utf8(in, "سا");
+    assert_int_equal(chp_input_complete(in, cmds, n, names, 4), 1);
+    assert_string_equal(line_of(in), "hi ali سارا ");
+    chp_input_insert_utf8(in, "zz");
+    assert_int_equal(chp_input_complete(in, cmds, n, names, 4), 0);
+    assert_string_equal(line_of(in), "hi ali سارا zz");
+    chp_input_destroy(&in);
+
+    /* a "/" word that is not first is a name, not a command */
+    in = with_text("x /h");
+    assert_int_equal(chp_input_complete(in, cmds, n, names, 4), 0);
+    chp_input_destroy(&in);
+    /* the completion lands before the text after the cursor */
+    in = with_text("/he tail");
+    for (int i = 0; i < 5; i++)
+        chp_input_left(in);
+    assert_int_equal(chp_input_complete(in, cmds, n, names, 4), 1);
+    assert_string_equal(line_of(in), "/help  tail");
+    chp_input_destroy(&in);
+}
+
+static void test_commands(void **state)
+{
+    (void)state;
+    chp_cmd c;
+    assert_int_equal(chp_cmd_parse("/msg ali hello there ", &c), CHP_OK);
+    assert_int_equal(c.kind, CHP_CMD_MSG);
+    assert_int_equal(c.argc, 2);
+    assert_string_equal(c.argv[0], "ali");
+    assert_string_equal(c.argv[1], "hello there");
+    chp_cmd_fini(&c);
+
+    assert_int_equal(chp_cmd_parse("/join lan", &c), CHP_OK);
+    assert_int_equal(c.kind, CHP_CMD_JOIN);
+    assert_string_equal(c.argv[0], "#lan");
+    chp_cmd_fini(&c);
+    assert_int_equal(chp_cmd_parse("/join #secret two words", &c), CHP_OK);
+    assert_int_equal(c.argc, 2);
+    assert_string_equal(c.argv[0], "#secret");
+    assert_string_equal(c.argv[1], "two words");
+    chp_cmd_fini(&c);
+    assert_int_equal(chp_cmd_parse("/leave", &c), CHP_OK);
+    assert_int_equal(c.kind, CHP_CMD_LEAVE);
+    assert_int_equal(c.argc, 0);
+    chp_cmd_fini(&c);
+    assert_int_equal(chp_cmd_parse("/leave   x", &c), CHP_OK);
+    assert_string_equal(c.argv[0], "#x");
+    chp_cmd_fini(&c);
+
+    assert_int_equal(chp_cmd_parse("/add chp1abc Sara Tehrani", &c), CHP_OK);
+    assert_int_equal(c.kind, CHP_CMD_ADD);
+    assert_string_equal(c.argv[0], "chp1abc");
+    assert_string_equal(c.argv[1], "Sara Tehrani");
+    chp_cmd_fini(&c);
+    assert_int_equal(chp_cmd_parse("/add chp1abc", &c), CHP_OK);
+    assert_int_equal(c.kind, CHP_CMD_USAGE);
+    assert_string_equal(c.text, "/add ID NAME");
+    chp_cmd_fini(&c);
+    assert_int_equal(chp_cmd_parse("/quit now", &c), CHP_OK);
+    assert_int_equal(c.kind, CHP_CMD_USAGE);
+    chp_cmd_fini(&c);
+    assert_int_equal(chp_cmd_parse("/frobnicate x", &c), CHP_OK);
+    assert_int_equal(c.kind, CHP_CMD_UNKNOWN);
+    assert_string_equal(c.argv[0], "/frobnicate");
+    chp_cmd_fini(&c);
+    assert_int_equal(chp_cmd_parse("/nick  دریا ", &c), CHP_OK);
+    assert_int_equal(c.kind, CHP_CMD_NICK);
+    assert_string_equal(c.argv[0], "دریا");
+    chp_cmd_fini(&c);
+
+    const struct {
+        const char *line;
+        chp_cmd_kind kind;
+    } simple[] = {{"/help", CHP_CMD_HELP},
+                  {"/contacts", CHP_CMD_CONTACTS},
+                  {"/id", CHP_CMD_ID},
+                  {"/id ali", CHP_CMD_ID},
+                  {"/peer", CHP_CMD_PEER},
+                  {"/peer 1.2.3.4:7667/chpn1x", CHP_CMD_PEER},
+                  {"/wipe", CHP_CMD_WIPE},
+                  {"/quit", CHP_CMD_QUIT},
+                  {"/accept ali", CHP_CMD_ACCEPT},
+                  {"/block ali", CHP_CMD_BLOCK},
+                  {"/msg", CHP_CMD_USAGE},
+                  {"/", CHP_CMD_UNKNOWN}};
+    for (size_t i = 0; i < sizeof simple / sizeof simple[0]; i++) {
+        assert_int_equal(chp_cmd_parse(simple[i].line, &c), CHP_OK);
+        assert_int_equal(c.kind, simple[i].kind);
+        chp_cmd_fini(&c);
+    }
+
+    assert_int_equal(chp_cmd_parse("سلام دنیا", &c), CHP_OK);
+    assert_int_equal(c.kind, CHP_CMD_TEXT);
+    assert_string_equal(c.text, "سلام دنیا");
+    chp_cmd_fini(&c);
+    assert_int_equal(chp_cmd_parse("//not a command", &c), CHP_OK);
+    assert_int_equal(c.kind, CHP_CMD_TEXT);
+    assert_string_equal(c.text, "/not a command");
+    chp_cmd_fini(&c);
+    assert_int_equal(chp_cmd_parse("   ", &c), CHP_OK);
+    assert_int_equal(c.kind, CHP_CMD_TEXT);
+    assert_string_equal(c.text, "");
+    chp_cmd_fini(&c);
+    chp_cmd_fini(&c); /* twice is fine */
+}
+
+static void test_conversations_and_unread(void **state)
+{
+    (void)state;
+    chp_model *m = chp_model_new();
+    assert_int_equal(chp_model_current(m), -1);
+    chp_model_notice(m, 5, "before anything");
+    size_t no;
+    chp_model_orphans(m, &no);
+    assert_int_equal(no, 1);
+
+    const char *convs = "#lan\troom\t2\t0\nali\tcontact\t3\t1700000000\n#x\troom\t0\t0\n";
+    assert_int_equal(chp_model_load_conversations(m, convs, strlen(convs)), CHP_OK);
+    assert_int_equal(chp_model_count(m), 3);
+    assert_int_equal(chp_model_current(m), 0); /* the first one is selected */
+    chp_model_orphans(m, &no);
+    assert_int_equal(no, 0); /* the notice moved into #lan */
+    assert_int_equal(chp_model_conv(m, 0)->nlines, 1);
+    assert_int_equal(chp_model_conv(m, 0)->unread, 0); /* selected: read */
+    assert_int_equal(chp_model_conv(m, 1)->unread, 3);
+    assert_int_equal(chp_model_conv(m, 1)->kind, CHP_CONV_CONTACT);
+    assert_int_equal(chp_model_conv(m, 2)->kind, CHP_CONV_ROOM);
+
+    assert_int_equal(chp_model_on_message(m, "ali"), 1);
+    assert_int_equal(chp_model_conv(m, 1)->unread, 4);
+    assert_int_equal(chp_model_on_message(m, "#lan"), 0);
+    assert_int_equal(chp_model_conv(m, 0)->unread, 0);    /* the open one stays read */
+    assert_int_equal(chp_model_on_message(m, "sara"), 3); /* a new conversation */
+    assert_int_equal(chp_model_conv(m, 3)->unread, 1);
+
+    chp_model_select(m, 1);
+    assert_int_equal(chp_model_current(m), 1);
+    assert_int_equal(chp_model_conv(m, 1)->unread, 0);
+    chp_model_next(m);
+    chp_model_next(m);
+    chp_model_next(m);
+    assert_int_equal(chp_model_current(m), 0); /* wrapped */
+    chp_model_prev(m);
+    assert_int_equal(chp_model_current(m), 3);
+    chp_model_select(m, 42); /* ignored */
+    assert_int_equal(chp_model_current(m), 3);
+
+    /* A malformed line is reported, the rest apply, and nothing is
+     * forgotten on the strength of a list that did not parse. */
+    const char *bad = "#lan\troom\t1\t0\nali\tcontact\tlots\t0\nbroken\n";
+    assert_int_equal(chp_model_load_conversations(m, bad, strlen(bad)), CHP_E_MALFORMED);
+    assert_int_equal(chp_model_count(m), 4);
+    /* The daemon no longer lists #x and sara: they go, the selection
+     * moves to a neighbour. */
+    const char *later = "#lan\troom\t7\t0\nali\tcontact\t0\t0\n";
+    assert_int_equal(chp_model_load_conversations(m, later, strlen(later)), CHP_OK);
+    assert_int_equal(chp_model_count(m), 2);
+    assert_int_equal(chp_model_find(m, "#x"), -1);
+    assert_true(chp_model_current(m) >= 0 && chp_model_current(m) < 2);
+    chp_model_select(m, 1);
+    assert_int_equal(chp_model_conv(m, 0)->unread, 7);
+    chp_model_remove(m, "ali");
+    assert_int_equal(chp_model_current(m), 0);
+    assert_int_equal(chp_model_conv(m, 0)->unread, 0);
+    chp_model_destroy(&m);
+    assert_null(m);
+}
+
+static void test_history_and_states(void **state)
+{
+    (void)state;
+    chp_model *m = chp_model_new();
+    assert_int_equal(chp_model_add(m, "#lan"), 0);
+    chp_model_notice(m, 150, "a peer connected");
+    const char *h = "100\tin\tali (3f9a61c2)\t-\tmsgid1\tsalam\\tdonya\\nline 2\n"
+                    "200\tout\tme\tqueued\t0123456789abcdef0123456789abcdef\tسلام دنیا\n";
+    assert_int_equal(chp_model_load_history(m, "#lan", h, strlen(h)), CHP_OK);
+    const chp_conv *c = chp_model_conv(m, 0);
+    assert_int_equal(c->nlines, 3);
+    assert_int_equal(c->lines[0].state, CHP_LINE_IN);
+    assert_string_equal(c->lines[0].sender, "ali (3f9a61c2)");
+    assert_string_equal(c->lines[0].text, "salam\tdonya\nline 2");
+    assert_int_equal(c->lines[1].state, CHP_LINE_NOTICE); /* kept, in time order */
+    assert_int_equal(c->lines[2].state, CHP_LINE_QUEUED);
+    assert_string_equal(c->lines[2].text, "سلام دنیا");
+
+    assert_int_equal(chp_model_set_state(m, "0123456789abcdef0123456789abcdef", "delivered"), 1);
+    assert_int_equal(c->lines[2].state, CHP_LINE_DELIVERED);
+    /* never backwards */
+    assert_int_equal(chp_model_set_state(m, "0123456789abcdef0123456789abcdef", "sent"), 1);
+    assert_int_equal(c->lines[2].state, CHP_LINE_DELIVERED);
+    assert_int_equal(chp_model_set_state(m, "ffff", "sent"), 0);
+    assert_int_equal(chp_model_set_state(m, "msgid1", "sent"), 0); /* incoming: no state */
+
+    /* reloading replaces the messages, keeps the notice */
+    const char *h2 = "100\tin\tali (3f9a61c2)\t-\tmsgid1\tsalam\n"
+                     "200\tout\tme\tsent\t0123456789abcdef0123456789abcdef\tسلام دنیا\n"
+                     "300\tin\tsara\t-\tm3\tbye\n"
+                     "bad line\n"
+                     "x\tin\ta\t-\tm\tt\n";
+    assert_int_equal(chp_model_load_history(m, "#lan", h2, strlen(h2)), CHP_E_MALFORMED);
+    c = chp_model_conv(m, 0);
+    assert_int_equal(c->nlines, 4);
+    assert_int_equal(c->lines[1].state, CHP_LINE_NOTICE);
+    assert_string_equal(c->lines[3].text, "bye");
+    /* history for an unknown conversation adds it */
+    assert_int_equal(chp_model_load_history(m, "sara", "", 0), CHP_OK);
+    assert_int_equal(chp_model_find(m, "sara"), 1);
+
+    chp_model_scroll(m, 5, 3);
+    assert_int_equal(chp_model_conv(m, 0)->scroll, 3);
+    chp_model_scroll(m, -10, 3);
+    assert_int_equal(chp_model_conv(m, 0)->scroll, 0);
+    chp_model_destroy(&m);
+}
+
+static void test_wrap_and_sanitize(void **state)
+{
+    (void)state;
+    size_t n, starts[16];
+    wchar_t *w = chp_wt_decode("hello world foo", 15, &n);
+    assert_int_equal(chp_wt_wrap(w, n, 11, starts, 16), 2);
+    assert_int_equal(starts[1], 12);
+    assert_int_equal(chp_wt_row_end(w, 0, 12), 11);
+    free(w);
+
+    w = chp_wt_decode("世界世界世界", strlen("世界世界世界"), &n);
+    assert_int_equal(chp_wt_wrap(w, n, 5, starts, 16), 3); /* 2 wide chars per 5 cells */
+    assert_int_equal(starts[1], 2);
+    assert_int_equal(chp_wt_width(w, n), 12);
+    free(w);
+
+    /* a mark never starts a row */
+    w = chp_wt_decode("سَسَسَ", strlen("سَسَسَ"), &n);
+    assert_int_equal(n, 6);
+    assert_int_equal(chp_wt_width(w, n), 3);
+    assert_int_equal(chp_wt_wrap(w, n, 2, starts, 16), 2);
+    assert_int_equal(starts[1], 4);
+    free(w);
+
+    w = chp_wt_decode("a\nb", 3, &n);
+    assert_int_equal(chp_wt_wrap(w, n, 10, starts, 16), 2);
+    assert_int_equal(starts[1], 2);
+    free(w);
+
+    /* invalid UTF-8 and embedded NULs become replacement characters */
+    w = chp_wt_decode("\xff\xfe"
+                      "a\0b\xe2\x82",
+                      7, &n);
+    assert_int_equal(n, 7);
+    assert_true(w[0] == 0xFFFD && w[1] == 0xFFFD && w[2] == L'a' && w[3] == 0xFFFD);
+    free(w);
+
+    /* RLO and control characters never reach the terminal */
+    wchar_t bad[] = {L'a', 0x202E, 0x1B, L'\t', 0x2067, L'\n', L'b', 0};
+    chp_wt_sanitize(bad, 7);
+    assert_true(bad[1] == 0xFFFD && bad[2] == 0xFFFD && bad[3] == L' ' && bad[4] == 0xFFFD &&
+                bad[5] == L'\n' && bad[6] == L'b');
+
+    char *s = chp_unescape("a\\\\b\\tc\\", 8);
+    assert_string_equal(s, "a\\b\tc\\");
+    free(s);
+}
+
+/* xorshift: deterministic "random" bytes */
+static uint32_t rnd(uint32_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 17;
+    *s ^= *s << 5;
+    return *s;
+}
+
+static void test_random_input_never_crashes(void **state)
+{
+    (void)state;
+    uint32_t seed = 0x9e3779b9u;
+    chp_input *in = chp_input_new();
+    chp_model *m = chp_model_new();
+    const char *names[] = {"ali", "#lan"};
+    const char *cmds[] = {"/help", "/join"};
+    char buf[256];
+    for (int round = 0; round < 3000; round++) {
+        size_t len = rnd(&seed) % sizeof buf;
+        for (size_t i = 0; i < len; i++) {
+            uint32_t r = rnd(&seed);
+            /* mostly tabs, newlines, slashes and UTF-8 lead bytes */
+            const char pick[] = "\t\n/ #a\\\xd8\xb3\xe4\xb8\x96\xff";
+            buf[i] = r & 1 ? pick[r % (sizeof pick - 1)] : (char)(r >> 8);
+        }
+        buf[len] = 0;
+        int op = (int)(rnd(&seed) % 14);
+        switch (op) {
+        case 0:
+            chp_input_insert_utf8(in, buf);
+            break;
+        case 1:
+            chp_input_left(in);
+            chp_input_backspace(in);
+            break;
+        case 2:
+            chp_input_word_delete(in);
+            break;
+        case 3:
+            chp_input_history_prev(in);
+            chp_input_delete(in);
+            break;
+        case 4:
+            chp_input_complete(in, cmds, 2, names, 2);
+            break;
+        case 5: {
+            size_t n;
+            char *s = chp_input_take(in, &n);
+            chp_cmd c = {0};
+            if (s && chp_cmd_parse(s, &c) == CHP_OK)
+                assert_true(c.kind <= CHP_CMD_USAGE);
+            chp_cmd_fini(&c);
+            free(s);
+            break;
+        }
+        case 6:
+            if (chp_model_load_conversations(m, buf, len) == CHP_E_NOMEM)
+                fail();
+            break;
+        case 7:
+            if (chp_model_load_history(m, "#lan", buf, len) == CHP_E_NOMEM)
+                fail();
+            break;
+        case 8:
+            chp_model_notice(m, round, buf);
+            chp_model_on_message(m, "ali");
+            break;
+        case 9: {
+            size_t n, starts[64];
+            wchar_t *w = chp_wt_decode(buf, len, &n);
+            chp_wt_sanitize(w, n);
+            size_t rows = chp_wt_wrap(w, n, 2 + (int)(rnd(&seed) % 30), starts, 64);
+            assert_true(rows >= 1);
+            for (size_t r = 1; r < rows && r < 64; r++)
+                assert_true(starts[r] > starts[r - 1] && starts[r] <= n);
+            free(w);
+            break;
+        }
+        case 10: {
+            size_t first;
+            int col;
+            chp_input_view(in, 1 + (int)(rnd(&seed) % 40), &first, &col);
+            assert_true(first <= chp_input_cursor(in));
+            break;
+        }
+        case 11:
+            chp_model_select(m, (int)(rnd(&seed) % 5) - 1);
+            chp_model_scroll(m, (long)(rnd(&seed) % 21) - 10, 100);
+            break;
+        case 12:
+            chp_input_history_next(in);
+            chp_input_right(in);
+            break;
+        default:
+            chp_input_home(in);
+            chp_input_kill_end(in);
+            break;
+        }
+        assert_true(chp_input_cursor(in) <= chp_input_len(in));
+        assert_true(chp_input_len(in) <= CHP_INPUT_MAX);
+        assert_true(chp_model_current(m) < (int)chp_model_count(m));
+    }
+    chp_input_destroy(&in);
+    chp_model_destroy(&m);
+}
+
+int main(void)
+{
+    if (!setlocale(LC_ALL, "C.UTF-8") && !setlocale(LC_ALL, "en_US.UTF-8")) {
+        fprintf(stderr, "no UTF-8 locale\n");
+        return 1;
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_persian_cursor),
+        cmocka_unit_test(test_marks_move_with_their_letter),
+        cmocka_unit_test(test_cjk_width),
+        cmocka_unit_test(test_word_delete),
+        cmocka_unit_test(test_history),
+        cmocka_unit_test(test_completion),
+        cmocka_unit_test(test_commands),
+        cmocka_unit_test(test_conversations_and_unread),
+        cmocka_unit_test(test_history_and_states),
+        cmocka_unit_test(test_wrap_and_sanitize),
+        cmocka_unit_test(test_random_input_never_crashes),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,291 @@
+#!/usr/bin/env python3
+"""tmux_test.py - chapar-tui end to end, as a user sees it.
+
+Two homes on loopback: chapar-tui starts A's chapard itself (CHAPARD_ARGS
+keeps it off the LAN), B's chapard is started here and peers with A. Both
+identities are created through the UI (A without a passphrase, B with
+one), then lines typed in one UI must appear in the other's screen
+(`tmux capture-pane`), Persian and CJK included; the delivery mark, the
+unread count of a second room, Alt+digit switching, a resize and /quit are
+checked too. Every wait polls the screen against a deadline; processes and
+the private tmux server are cleaned up on every path.
+
+usage: tmux_test.py CHAPAR-TUI CHAPARD CHAPAR
+exit 0 pass, 1 fail, 77 skip (no tmux)
+"""
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+DEADLINE = 20.0  # seconds for anything that takes well under one when healthy
+
+
+class Fail(Exception):
+    pass
+
+
+class Run:
+    def __init__(self, tui, chapard, chapar):
+        self.tui, self.chapard, self.chapar_bin = tui, chapard, chapar
+        self.dir = tempfile.mkdtemp(prefix="chp-tui-")
+        self.sock = "chp-tui-%d" % os.getpid()  # a private tmux server
+        self.procs = []  # chapard processes we started (Popen)
+        self.env = dict(os.environ, LANG="C.UTF-8", LC_ALL="C.UTF-8", TERM="xterm-256color")
+        self.env.pop("TMUX", None)
+        self.t0 = time.monotonic()
+
+    def log(self, msg):
+        print("[%5.1fs] %s" % (time.monotonic() - self.t0, msg), flush=True)
+
+    def home(self, name):
+        return os.path.join(self.dir, name)
+
+    # ------------------------------------------------------------- tmux
+    def tmux(self, *args, check=True):
+        r = subprocess.run(["tmux", "-L", self.sock, "-f", "/dev/null", "-u"] + list(args),
+                           env=self.env, capture_output=True, text=True, timeout=10)
+        if check and r.returncode != 0:
+            raise Fail("tmux %s: %s" % (" ".join(args), r.stderr.strip()))
+        return r
+
+    def open_tui(self, name, extra_env=""):
+        cmd = "env LANG=C.UTF-8 LC_ALL=C.UTF-8 TERM=xterm-256color %s %s --home %s" % (
+            extra_env, self.tui, self.home(name))
+        self.tmux("new-session", "-d", "-s", name, "-x", "80", "-y", "24", cmd)
+        # keep the pane after an exit, so a crash leaves its screen to read
+        self.tmux("set-option", "-t", name, "remain-on-exit", "on")
+
+    def screen(self, name):
+        return self.tmux("capture-pane", "-p", "-t", name).stdout
+
+    def keys(self, name, text, enter=True):
+        if text:
+            self.tmux("send-keys", "-t", name, "-l", text)
+        if enter:
+            self.tmux("send-keys", "-t", name, "Enter")
+
+    def key(self, name, *keys):
+        self.tmux("send-keys", "-t", name, *keys)
+
+    def wait_screen(self, name, pred, what):
+        end = time.monotonic() + DEADLINE
+        while True:
+            s = self.screen(name)
+            if pred(s):
+                self.log("%s: %s" % (name, what))
+                return s
+            if time.monotonic() > end:
+                raise Fail("%s: timed out waiting for %s; screen:\n%s" % (name, what, s))
+            time.sleep(0.05)
+
+    def wait_text(self, name, text):
+        return self.wait_screen(name, lambda s: text in s, repr(text))
+
+    # ------------------------------------------------------------- daemons
+    def chapar(self, name, *args):
+        return subprocess.run([self.chapar_bin, "--home", self.home(name)] + list(args),
+                              capture_output=True, text=True, timeout=10)
+
+    def wait_address(self, name):
+        end = time.monotonic() + DEADLINE
+        while True:
+            r = self.chapar(name, "address")
+            if r.returncode == 0 and r.stdout.strip():
+                return r.stdout.strip()
+            if time.monotonic() > end:
+                raise Fail("%s: no address: %s" % (name, r.stderr.strip()))
+            time.sleep(0.05)
+
+    def start_chapard(self, name, *args):
+        os.makedirs(self.home(name), mode=0o700, exist_ok=True)
+        with open(os.path.join(self.home(name), "chapard.log"), "ab") as log:
+            p = subprocess.Popen([self.chapard, "--home", self.home(name), "--no-discovery",
+                                  "--listen", "127.0.0.1:0"] + list(args),
+                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log)
+        self.procs.append(p)
+        return p
+
+    def spawned_daemon_pids(self):
+        """chapard processes chapar-tui started for our homes (they are not
+        our children): found by their exact --home argument."""
+        pids = []
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                with open("/proc/%s/cmdline" % pid, "rb") as f:
+                    argv = f.read().split(b"\0")
+            except OSError:
+                continue
+            for i, a in enumerate(argv[:-1]):
+                if a == b"--home" and argv[i + 1].decode(errors="replace").startswith(self.dir + "/"):
+                    if os.path.basename(argv[0]) == b"chapard":
+                        pids.append(int(pid))
+        return pids
+
+    def cleanup(self):
+        self.tmux("kill-server", check=False)
+        for pid in self.spawned_daemon_pids():
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        for p in self.procs:
+            if p.poll() is None:
+                p.terminate()
+        end = time.monotonic() + 5
+        while time.monotonic() < end and (self.spawned_daemon_pids() or
+                                          any(p.poll() is None for p in self.procs)):
+            time.sleep(0.05)
+        for pid in self.spawned_daemon_pids():
+            os.kill(pid, signal.SIGKILL)
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+            p.wait()
+        if os.environ.get("CHP_IT_KEEP") != "1":
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def dump(self):
+        for name in ("a", "b"):
+            try:
+                print("---- screen %s ----\n%s" % (name, self.screen(name)))
+            except Exception:
+                pass
+            try:
+                with open(os.path.join(self.home(name), "chapard.log"), errors="replace") as f:
+                    print("---- chapard.log %s (tail) ----\n%s" % (name, "".join(f.readlines()[-30:])))
+            except OSError:
+                pass
+
+
+def status_line(screen):
+    lines = screen.rstrip("\n").split("\n")
+    return lines[-2] if len(lines) >= 2 else ""
+
+
+def main():
+    if len(sys.argv) != 4:
+        print(__doc__)
+        return 2
+    if not shutil.which("tmux"):
+        print("tmux is not installed (scripts/install-deps installs it): skipped")
+        return 77
+    r = Run(*[os.path.abspath(a) for a in sys.argv[1:]])
+    try:
+        # A: chapar-tui finds no daemon, starts one and says so; the wizard
+        # creates an identity with (explicitly) no passphrase.
+        r.open_tui("a", "CHAPARD_ARGS='--no-discovery --listen 127.0.0.1:0'")
+        r.wait_text("a", "started chapard in the background")
+        r.wait_text("a", "nickname:")
+        r.keys("a", "ali")
+        r.wait_text("a", "passphrase (Enter: none):")
+        r.keys("a", "")
+        r.wait_text("a", "type none to confirm:")
+        r.keys("a", "none")
+        s = r.wait_screen("a", lambda s: "ali (" in status_line(s) and "[#lan]" in s,
+                          "identity made, in #lan")
+        if "1 #lan" not in s:
+            raise Fail("a: #lan is not in the conversation list:\n" + s)
+        addr_a = r.wait_address("a")
+
+        # B: a daemon of our own, peered with A; the UI must not start another.
+        r.start_chapard("b")
+        r.wait_address("b")
+        pr = r.chapar("b", "peer", "add", addr_a)
+        if pr.returncode != 0:
+            raise Fail("peer add: " + pr.stderr)
+        r.open_tui("b")
+        r.wait_text("b", "nickname:")
+        if "started chapard" in r.screen("b"):
+            raise Fail("b: started a second chapard although one was running")
+        r.keys("b", "sara")
+        r.wait_text("b", "passphrase (Enter: none):")
+        secret = "correct-horse-42"
+        r.keys("b", secret)
+        s = r.wait_text("b", "passphrase again:")
+        r.keys("b", secret)
+        r.wait_screen("b", lambda s: "sara (" in status_line(s) and "[#lan]" in s,
+                      "identity made, in #lan")
+
+        # Both see the link.
+        r.wait_screen("a", lambda s: "peers: 1" in status_line(s), "peers: 1")
+        r.wait_screen("b", lambda s: "peers: 1" in status_line(s), "peers: 1")
+
+        # Lines typed in one UI show in the other, Persian and CJK too.
+        r.keys("a", "hello from ali")
+        r.wait_text("b", "ali")
+        r.wait_text("b", "hello from ali")
+        r.keys("a", "سلام دنیا")
+        r.wait_text("b", "سلام دنیا")
+        r.keys("b", "世界 ni hao")
+        r.wait_text("a", "世界 ni hao")
+        # The sender's own line gets a delivery mark beyond "queued".
+        r.wait_screen("a", lambda s: any("hello from ali \u2713" in l for l in s.split("\n")),
+                      "sent mark on own line")
+
+        # Editing on the input line: type, move left over Persian, fix.
+        r.keys("a", "سلم", enter=False)
+        r.key("a", "Left")
+        r.keys("a", "ا", enter=False)
+        r.key("a", "End")
+        r.keys("a", " world!", enter=False)
+        r.key("a", "C-w")
+        r.keys("a", "دنیا")
+        r.wait_text("b", "سلام دنیا")  # already there; check the edited one below
+        r.wait_screen("b", lambda s: s.count("سلام دنیا") >= 2, "edited Persian line")
+
+        # A second room: unread count in B's list, Alt+digit switches.
+        r.keys("a", "/join tea")
+        r.wait_text("a", "[#tea]")
+        r.keys("b", "/join #tea")
+        r.wait_text("b", "[#tea]")
+        r.key("b", "M-1")
+        r.wait_text("b", "[#lan]")
+        r.keys("a", "chai?")
+        r.wait_screen("b", lambda s: any("#tea 1" in l for l in s.split("\n")), "unread 1 on #tea")
+        r.key("b", "M-2")
+        r.wait_text("b", "chai?")
+        r.wait_screen("b", lambda s: "#tea 1" not in s, "unread cleared")
+
+        # Resize: the layout follows.
+        r.tmux("resize-window", "-t", "b", "-x", "100", "-y", "30")
+        r.wait_screen("b", lambda s: len(s.rstrip("\n").split("\n")) >= 29 and
+                      "peers:" in status_line(s) and "chai?" in s, "redrawn at 100x30")
+
+        # The passphrase never shows, on screen or in the daemon's log.
+        for name in ("a", "b"):
+            with open(os.path.join(r.home(name), "chapard.log"), errors="replace") as f:
+                if secret in f.read():
+                    raise Fail("passphrase in %s's chapard.log" % name)
+        if secret in r.screen("b"):
+            raise Fail("passphrase on screen")
+
+        # /quit leaves the UI; the daemon keeps running.
+        r.keys("a", "/quit")
+        end = time.monotonic() + DEADLINE
+        while r.tmux("display-message", "-p", "-t", "a",
+                     "#{pane_dead} #{pane_dead_status}").stdout.strip() != "1 0":
+            if time.monotonic() > end:
+                raise Fail("a: chapar-tui did not exit 0 after /quit")
+            time.sleep(0.05)
+        r.log("a: exited 0")
+        st = r.chapar("a", "status")
+        if st.returncode != 0:
+            raise Fail("a's chapard stopped with the UI: " + st.stderr)
+        r.log("pass")
+        return 0
+    except (Fail, OSError, subprocess.SubprocessError) as e:
+        print("FAIL:", e, flush=True)
+        r.dump()
+        return 1
+    finally:
+        r.cleanup()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
