@@ -1447,6 +1447,22 @@ int chp_msg_unlock(chp_msg *m, chp_identity *id)
     return CHP_OK;
 }
 
+int chp_msg_queue_raw(chp_msg *m, const char *to, uint8_t type, const uint8_t *payload, size_t len)
+{
+    if (!m->me || len > CHP_PAYLOAD_MAX)
+        return CHP_E_ARG;
+    if (to[0] == '#')
+        return room_by_name(m, to) ? job_add(m, JOB_ROOM, NULL, to, type, payload, len, NULL, 1)
+                                   : CHP_E_NOT_FOUND;
+    if (type == CHP_CT_INTRO || type == CHP_CT_ACCEPT) {
+        uint8_t pk[32];
+        int rc = chp_id_parse(to, strlen(to), pk);
+        return rc != CHP_OK ? rc : job_add(m, JOB_INTRO, pk, NULL, type, payload, len, NULL, 1);
+    }
+    const struct contact *c = contact_by_name(m, to);
+    return c ? job_add(m, JOB_DM, c->pk, NULL, type, payload, len, NULL, 1) : CHP_E_NOT_FOUND;
+}
+
 /* ---- control commands (CONTROL.md "Messaging commands") ---- */
 
 struct req {

@@ -56,6 +56,14 @@ int chp_msg_take(chp_msg *m, uint8_t **env, size_t *len);
 /* Whether chp_msg_take has something (the loop must not sleep then). */
 int chp_msg_has_outgoing(const chp_msg *m);
 
+/* Tests and fuzzing only: queues an envelope carrying an arbitrary payload
+ * of content type `type`, addressed like a DM to contact `to` (name), like
+ * a post to room `to` ("#name"), or like a contact request/answer to the
+ * identity `to` (an ID string) when type is CHP_CT_INTRO/CHP_CT_ACCEPT.
+ * The next chp_msg_take seals it. CHP_E_NOT_FOUND, CHP_E_ARG. */
+CHP_WUR int chp_msg_queue_raw(chp_msg *m, const char *to, uint8_t type, const uint8_t *payload,
+                              size_t len);
+
 /* One control request (CONTROL.md "Messaging commands"). Returns 1 if cmd
  * is a messaging command (then *out is a malloc'ed payload of *outlen bytes
  * and *ok says whether it is an ok or an error line), 0 if not ours.
