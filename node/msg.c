@@ -1913,7 +1913,7 @@ static int cmd_rooms(struct req *q)
 static int in_conv(const struct hmsg *h, const struct contact *c, const char *room)
 {
     return room ? h->kind == CONV_ROOM && !strcmp(h->room, room)
-                : h->kind == CONV_DM && !memcmp(h->peer, c->pk, 32);
+                : h->kind == CONV_DM && c && !memcmp(h->peer, c->pk, 32);
 }
 
 static void conv_line(struct req *q, const char *label, const char *kind, const struct contact *c,

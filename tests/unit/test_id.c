@@ -63,6 +63,8 @@ static size_t ref_expand(const char *s, size_t len, uint8_t *v, size_t cap)
             c = (char)(c - 'A' + 'a');
         v[n++] = (uint8_t)((uint8_t)c >> 5);
     }
+    if (n >= cap) /* cannot happen (checked above); tells gcc -O3 so */
+        return 0;
     v[n++] = 0;
     for (size_t i = 0; i < sep; i++) {
         char c = s[i];
