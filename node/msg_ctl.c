@@ -1,0 +1,734 @@
+/* msg_ctl.c - the messaging commands of the control API (CONTROL.md
+ * "Messaging commands"): arguments checked, one reply line on error. */
+#include "msg_int.h"
+
+#include "crypto.h"
+#include "cursor.h"
+#include "id.h"
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* ---- control commands (CONTROL.md "Messaging commands") ---- */
+
+struct req {
+    chp_msg *m;
+    int nargs;
+    const uint8_t *const *args;
+    const size_t *lens;
+    struct msg_buf out;
+    int ok;
+};
+
+static int fail(struct req *q, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail(struct req *q, const char *fmt, ...)
+{
+    char b[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(b, sizeof b, fmt, ap);
+    va_end(ap);
+    q->out.len = 0;
+    msg_bput(&q->out, b, strlen(b));
+    q->ok = 0;
+    return 0;
+}
+
+/* Argument i as a C string (NUL-free, at most cap - 1 bytes), or NULL. */
+static const char *arg(struct req *q, int i, char *buf, size_t cap)
+{
+    if (i >= q->nargs || q->lens[i] >= cap || memchr(q->args[i], 0, q->lens[i]))
+        return NULL;
+    memcpy(buf, q->args[i], q->lens[i]);
+    buf[q->lens[i]] = '\0';
+    return buf;
+}
+
+static int name_check(const char *s)
+{
+    size_t l = strlen(s);
+    if (chp_nick_check(s, l) != CHP_OK || s[0] == '#' || !strncmp(s, "chp1", 4) ||
+        strchr(s, ' ') == s || (l && s[l - 1] == ' '))
+        return CHP_E_ARG;
+    return CHP_OK;
+}
+
+/* A contact by name or ID; requests only when with_requests. NULL after
+ * an error was set. */
+static struct contact *who(struct req *q, const char *w, int with_requests)
+{
+    chp_msg *m = q->m;
+    struct contact *c = NULL;
+    if (!strncmp(w, "chp1", 4) || !strncmp(w, "CHP1", 4)) {
+        uint8_t pk[32];
+        int rc = chp_id_parse(w, strlen(w), pk);
+        if (rc != CHP_OK) {
+            fail(q, "malformed ID '%.70s': %s", w, chp_strerror(rc));
+            return NULL;
+        }
+        c = msg_contact_by_pk(m, pk);
+        if (c && c->state == CS_REQUEST && !with_requests)
+            c = NULL;
+    } else {
+        c = msg_contact_by_name(m, w);
+        for (size_t i = 0; !c && with_requests && i < m->nc; i++)
+            if (m->c[i].state == CS_REQUEST && !strcmp(m->c[i].nick, w)) {
+                for (size_t k = i + 1; k < m->nc; k++)
+                    if (m->c[k].state == CS_REQUEST && !strcmp(m->c[k].nick, w)) {
+                        fail(q, "more than one request from '%s': use the ID", w);
+                        return NULL;
+                    }
+                c = &m->c[i];
+            }
+    }
+    if (!c)
+        fail(q, "unknown contact '%.70s'", w);
+    return c;
+}
+
+static const char *state_name(int st)
+{
+    return st == CS_PENDING       ? "pending"
+           : st == CS_ESTABLISHED ? "established"
+           : st == CS_BLOCKED     ? "blocked"
+                                  : "request";
+}
+
+static int cmd_init(struct req *q)
+{
+    chp_msg *m = q->m;
+    char nick[CHP_NICK_MAX + 1], mode[16], pass[CHP_PASS_MAX + 1];
+    if (m->state != CHP_MSG_NO_IDENTITY || chp_account_exists(m->home))
+        return fail(q, "an identity already exists in %s", m->home);
+    if (!arg(q, 0, nick, sizeof nick) || chp_nick_check(nick, strlen(nick)) != CHP_OK)
+        return fail(q, "bad nick: 1 to %d bytes of UTF-8, no control characters", CHP_NICK_MAX);
+    if (!arg(q, 1, mode, sizeof mode) || (strcmp(mode, "none") && strcmp(mode, "passphrase")))
+        return fail(q, "mode must be passphrase or none");
+    int with_pass = !strcmp(mode, "passphrase");
+    if (with_pass && (!arg(q, 2, pass, sizeof pass) || !pass[0]))
+        return fail(q, "a passphrase is needed (or mode none)");
+    chp_identity *id = NULL;
+    int rc =
+        chp_account_create(m->home, with_pass ? pass : NULL, with_pass ? strlen(pass) : 0, &id);
+    chp_memzero(pass, sizeof pass);
+    if (rc != CHP_OK)
+        return fail(q, "cannot create the identity: %s", chp_strerror(rc));
+    if ((rc = chp_msg_unlock(m, id)) != CHP_OK)
+        return fail(q, "cannot open the new identity: %s", chp_strerror(rc));
+    if ((rc = chp_account_set_nick(m->store, nick, strlen(nick))) != CHP_OK)
+        return fail(q, "cannot store the nick: %s", chp_strerror(rc));
+    snprintf(m->nick, sizeof m->nick, "%s", nick);
+    char ids[CHP_ID_STR_LEN + 1];
+    chp_id_encode(chp_identity_pk(m->me), ids);
+    msg_bput(&q->out, ids, strlen(ids));
+    chp_info("identity created");
+    return 0;
+}
+
+static int cmd_unlock(struct req *q)
+{
+    chp_msg *m = q->m;
+    char pass[CHP_PASS_MAX + 1];
+    if (m->state == CHP_MSG_NO_IDENTITY)
+        return fail(q, "no identity in %s: run chapar init", m->home);
+    if (m->state == CHP_MSG_READY)
+        return fail(q, "the identity is already unlocked");
+    if (!arg(q, 0, pass, sizeof pass))
+        return fail(q, "unknown command or wrong arguments");
+    chp_identity *id = NULL;
+    int rc = chp_account_load(m->home, pass, strlen(pass), &id);
+    chp_memzero(pass, sizeof pass);
+    if (rc == CHP_E_PASSPHRASE)
+        return fail(q, "wrong passphrase");
+    if (rc != CHP_OK || (rc = chp_msg_unlock(m, id)) != CHP_OK)
+        return fail(q, "cannot unlock: %s", chp_strerror(rc));
+    char ids[CHP_ID_STR_LEN + 1];
+    chp_id_encode(chp_identity_pk(m->me), ids);
+    msg_bput(&q->out, ids, strlen(ids));
+    return 0;
+}
+
+static int cmd_id(struct req *q)
+{
+    chp_msg *m = q->m;
+    char ids[CHP_ID_STR_LEN + 1], fpr[CHP_FPR_STR_LEN + 1];
+    chp_id_encode(chp_identity_pk(m->me), ids);
+    chp_id_fingerprint(chp_identity_pk(m->me), fpr);
+    msg_bprintf(&q->out, "%s\t%s\t%s", ids, m->nick, fpr);
+    return 0;
+}
+
+static int cmd_nick(struct req *q)
+{
+    char nick[CHP_NICK_MAX + 1];
+    if (!arg(q, 0, nick, sizeof nick) || chp_nick_check(nick, strlen(nick)) != CHP_OK)
+        return fail(q, "bad nick: 1 to %d bytes of UTF-8, no control characters", CHP_NICK_MAX);
+    int rc = chp_account_set_nick(q->m->store, nick, strlen(nick));
+    if (rc != CHP_OK)
+        return fail(q, "cannot store the nick: %s", chp_strerror(rc));
+    snprintf(q->m->nick, sizeof q->m->nick, "%s", nick);
+    return 0;
+}
+
+static struct contact *contact_new(chp_msg *m, const uint8_t pk[32])
+{
+    struct contact *c = msg_grow(m->c, &m->capc, m->nc + 1, sizeof *m->c);
+    if (!c)
+        return NULL;
+    m->c = c;
+    c = &m->c[m->nc++];
+    memset(c, 0, sizeof *c);
+    memcpy(c->pk, pk, 32);
+    c->added = msg_now(m);
+    return c;
+}
+
+/* Our answer to their introduction: our key, the contact is live. */
+static int accept_request(struct req *q, struct contact *c, const char *name)
+{
+    snprintf(c->name, sizeof c->name, "%s", name);
+    msg_new_handshake_key(q->m, c);
+    int rc = msg_establish(q->m, c);
+    if (rc == CHP_OK)
+        rc = msg_queue_intro(q->m, c, CHP_CT_ACCEPT);
+    return rc == CHP_OK ? 0 : fail(q, "cannot accept: %s", chp_strerror(rc));
+}
+
+static int cmd_contact_add(struct req *q)
+{
+    chp_msg *m = q->m;
+    char ids[128], name[NAME_MAX_ + 1];
+    uint8_t pk[32];
+    if (!arg(q, 0, ids, sizeof ids))
+        return fail(q, "malformed ID");
+    int rc = chp_id_parse(ids, strlen(ids), pk);
+    if (rc != CHP_OK)
+        return fail(q, "malformed ID '%.70s': %s", ids, chp_strerror(rc));
+    if (!memcmp(pk, chp_identity_pk(m->me), 32))
+        return fail(q, "that is your own ID");
+    if (!arg(q, 1, name, sizeof name) || name_check(name) != CHP_OK)
+        return fail(q, "bad name: 1 to %u bytes of UTF-8, not starting with '#' or 'chp1'",
+                    NAME_MAX_);
+    struct contact *c = msg_contact_by_pk(m, pk), *other = msg_contact_by_name(m, name);
+    if (other && other != c)
+        return fail(q, "the name '%s' is taken by another contact", name);
+    if (c && c->state == CS_ESTABLISHED)
+        return fail(q, "already a contact (as %s)", c->name);
+    if (c && c->state == CS_REQUEST)
+        return accept_request(q, c, name);
+    if (!c && !(c = contact_new(m, pk)))
+        return fail(q, "out of memory");
+    snprintf(c->name, sizeof c->name, "%s", name);
+    if (c->state != CS_PENDING)
+        msg_new_handshake_key(m, c);
+    c->state = CS_PENDING;
+    if ((rc = msg_contact_save(m, c)) != CHP_OK ||
+        (rc = msg_queue_intro(m, c, CHP_CT_INTRO)) != CHP_OK)
+        return fail(q, "cannot add the contact: %s", chp_strerror(rc));
+    return 0;
+}
+
+static int cmd_contact_accept(struct req *q)
+{
+    char w[128], name[NAME_MAX_ + 1];
+    if (!arg(q, 0, w, sizeof w))
+        return fail(q, "unknown command or wrong arguments");
+    struct contact *c = who(q, w, 1);
+    if (!c)
+        return 0;
+    if (c->state != CS_REQUEST)
+        return fail(q, "no pending request from '%.70s'", w);
+    const char *nm = q->nargs > 1 ? arg(q, 1, name, sizeof name) : c->nick;
+    if (!nm || !nm[0] || name_check(nm) != CHP_OK)
+        return fail(q, "give a name: contact accept %.70s NAME", w);
+    if (msg_contact_by_name(q->m, nm))
+        return fail(q, "the name '%s' is taken by another contact", nm);
+    return accept_request(q, c, nm);
+}
+
+static int cmd_contact_block(struct req *q)
+{
+    chp_msg *m = q->m;
+    char w[128];
+    if (!arg(q, 0, w, sizeof w))
+        return fail(q, "unknown command or wrong arguments");
+    uint8_t pk[32];
+    struct contact *c = NULL;
+    if (!strncmp(w, "chp1", 4) && chp_id_parse(w, strlen(w), pk) == CHP_OK &&
+        !msg_contact_by_pk(m, pk))
+        c = contact_new(m, pk); /* block someone before they write */
+    else
+        c = who(q, w, 1);
+    if (!c)
+        return q->ok ? fail(q, "out of memory") : 0;
+    c->state = CS_BLOCKED;
+    chp_memzero(c->my_esk, 32);
+    chp_memzero(c->base_key, 32);
+    int rc = msg_contact_save(m, c);
+    msg_tags_rebuild(m);
+    return rc == CHP_OK ? 0 : fail(q, "cannot block: %s", chp_strerror(rc));
+}
+
+static int cmd_contact_remove(struct req *q)
+{
+    chp_msg *m = q->m;
+    char w[128];
+    if (!arg(q, 0, w, sizeof w))
+        return fail(q, "unknown command or wrong arguments");
+    struct contact *c = who(q, w, 1);
+    if (!c)
+        return 0;
+    int rc = chp_store_local_del(m->store, CHP_TABLE_CONTACTS, c->pk, 32);
+    if (rc != CHP_OK && rc != CHP_E_NOT_FOUND)
+        return fail(q, "cannot remove: %s", chp_strerror(rc));
+    chp_memzero(c, sizeof *c);
+    size_t i = (size_t)(c - m->c);
+    memmove(&m->c[i], &m->c[i + 1], (m->nc - i - 1) * sizeof *m->c);
+    m->nc--;
+    msg_tags_rebuild(m);
+    return 0;
+}
+
+static int cmd_contact_list(struct req *q, int requests)
+{
+    for (size_t i = 0; i < q->m->nc; i++) {
+        const struct contact *c = &q->m->c[i];
+        if ((c->state == CS_REQUEST) != requests)
+            continue;
+        char ids[CHP_ID_STR_LEN + 1], fpr[CHP_FPR_STR_LEN + 1];
+        chp_id_encode(c->pk, ids);
+        chp_id_fingerprint(c->pk, fpr);
+        if (requests) {
+            msg_bput(&q->out, ids, strlen(ids));
+            msg_bput(&q->out, "\t", 1);
+            msg_bescaped(&q->out, c->nick, strlen(c->nick));
+            msg_bprintf(&q->out, "\t%s\t%llu\n", fpr, (unsigned long long)c->added);
+        } else {
+            msg_bescaped(&q->out, c->name, strlen(c->name));
+            msg_bprintf(&q->out, "\t%s\t%s\t%s\n", ids, state_name(c->state), fpr);
+        }
+    }
+    return 0;
+}
+
+static int cmd_contact_show(struct req *q)
+{
+    char w[128];
+    if (!arg(q, 0, w, sizeof w))
+        return fail(q, "unknown command or wrong arguments");
+    const struct contact *c = who(q, w, 1);
+    if (!c)
+        return 0;
+    char ids[CHP_ID_STR_LEN + 1], fpr[CHP_FPR_STR_LEN + 1], sn[CHP_SAFETY_STR_LEN + 1];
+    chp_id_encode(c->pk, ids);
+    chp_id_fingerprint(c->pk, fpr);
+    chp_safety_number(chp_identity_pk(q->m->me), c->pk, sn);
+    msg_bprintf(&q->out,
+                "name: %s\nnick: %s\nid: %s\nfingerprint: %s\nstate: %s\nsafety number: %s\n",
+                c->state == CS_REQUEST ? "-" : c->name, c->nick[0] ? c->nick : "-", ids, fpr,
+                state_name(c->state), sn);
+    return 0;
+}
+
+static int room_arg(struct req *q, int i, char canon[CHP_ROOM_NAME_MAX + 1])
+{
+    char raw[256];
+    size_t cl = 0;
+    if (!arg(q, i, raw, sizeof raw))
+        return fail(q, "bad room name"), -1;
+    int rc = chp_room_canon(raw, strlen(raw), canon, &cl);
+    if (rc != CHP_OK)
+        return fail(q, "bad room name '%.70s': %s", raw, chp_strerror(rc)), -1;
+    return 0;
+}
+
+static int cmd_send(struct req *q)
+{
+    chp_msg *m = q->m;
+    char to[256];
+    if (!arg(q, 0, to, sizeof to) || q->nargs != 2)
+        return fail(q, "unknown command or wrong arguments");
+    const char *text = (const char *)q->args[1];
+    size_t tl = q->lens[1];
+    if (tl == 0)
+        return fail(q, "empty message");
+    if (tl > TEXT_MAX)
+        return fail(q, "message too long: %zu bytes (at most %u)", tl, TEXT_MAX);
+    if (!chp_utf8_valid(text, tl) || memchr(text, 0, tl))
+        return fail(q, "message is not valid UTF-8 text");
+    struct hmsg tmp = {0};
+    const struct contact *c = NULL;
+    if (to[0] == '#') {
+        if (room_arg(q, 0, tmp.room))
+            return 0;
+        if (!msg_room_by_name(m, tmp.room))
+            return fail(q, "not in room %s: join it first", tmp.room);
+        tmp.kind = CONV_ROOM;
+    } else {
+        if (!(c = who(q, to, 1)))
+            return 0;
+        if (c->state == CS_BLOCKED)
+            return fail(q, "'%.70s' is blocked", to);
+        if (c->state == CS_REQUEST)
+            return fail(q, "'%.70s' asked to be your contact: contact accept first", to);
+        tmp.kind = CONV_DM;
+        memcpy(tmp.peer, c->pk, 32);
+    }
+    struct hmsg *h = msg_hmsg_add(m);
+    if (!h || !(h->text = malloc(tl + 1))) {
+        if (h)
+            m->nh--;
+        return fail(q, "out of memory");
+    }
+    char *t = h->text;
+    *h = tmp;
+    h->text = t;
+    memcpy(h->text, text, tl);
+    h->text[tl] = '\0';
+    h->textlen = tl;
+    h->dir_out = 1;
+    h->state = MS_QUEUED;
+    h->read = 1;
+    h->time = msg_now(m);
+    chp_rng_fill(chp_rng_system(), h->msgid, MSGID_BYTES);
+    memcpy(h->sender, chp_identity_pk(m->me), 32);
+    snprintf(h->nick, sizeof h->nick, "%s", m->nick);
+    int rc = msg_hmsg_save(m, h);
+    if (rc != CHP_OK) {
+        free(h->text);
+        m->nh--;
+        return fail(q, "cannot queue the message: %s", chp_strerror(rc));
+    }
+    if (h->kind == CONV_ROOM || c->state == CS_ESTABLISHED)
+        (void)msg_queue_hmsg(m, h);
+    char id[2 * MSGID_BYTES + 1];
+    msg_hex(h->msgid, MSGID_BYTES, id);
+    msg_bput(&q->out, id, strlen(id));
+    return 0;
+}
+
+static int cmd_join(struct req *q)
+{
+    char canon[CHP_ROOM_NAME_MAX + 1], pass[CHP_PASS_MAX + 1];
+    if (room_arg(q, 0, canon))
+        return 0;
+    if (msg_room_by_name(q->m, canon))
+        return fail(q, "already in %s", canon);
+    uint8_t key[32];
+    int with_pass = q->nargs > 1, rc;
+    if (with_pass) {
+        if (!arg(q, 1, pass, sizeof pass) || !pass[0])
+            return fail(q, "bad passphrase");
+        rc = chp_ks_room_passphrase(canon, strlen(canon), pass, strlen(pass), key);
+        chp_memzero(pass, sizeof pass);
+    } else {
+        rc = chp_ks_room_public(canon, strlen(canon), key);
+    }
+    if (rc == CHP_OK)
+        rc = msg_room_join(q->m, canon, with_pass, key);
+    chp_memzero(key, sizeof key);
+    return rc == CHP_OK ? 0 : fail(q, "cannot join %s: %s", canon, chp_strerror(rc));
+}
+
+static int cmd_leave(struct req *q)
+{
+    chp_msg *m = q->m;
+    char canon[CHP_ROOM_NAME_MAX + 1];
+    if (room_arg(q, 0, canon))
+        return 0;
+    struct room *r = msg_room_by_name(m, canon);
+    if (!r)
+        return fail(q, "not in room %s", canon);
+    int rc = chp_store_local_del(m->store, CHP_TABLE_ROOMS, canon, strlen(canon));
+    if (rc != CHP_OK && rc != CHP_E_NOT_FOUND)
+        return fail(q, "cannot leave: %s", chp_strerror(rc));
+    size_t i = (size_t)(r - m->r);
+    chp_memzero(r, sizeof *r);
+    memmove(&m->r[i], &m->r[i + 1], (m->nr - i - 1) * sizeof *m->r);
+    m->nr--;
+    msg_tags_rebuild(m);
+    return 0;
+}
+
+static int cmd_rooms(struct req *q)
+{
+    for (size_t i = 0; i < q->m->nr; i++)
+        msg_bprintf(&q->out, "%s\t%s\n", q->m->r[i].name,
+                    q->m->r[i].passphrase ? "passphrase" : "public");
+    return 0;
+}
+
+/* Whether h belongs to the conversation of contact c or room name. */
+static int in_conv(const struct hmsg *h, const struct contact *c, const char *room)
+{
+    return room ? h->kind == CONV_ROOM && !strcmp(h->room, room)
+                : h->kind == CONV_DM && c && !memcmp(h->peer, c->pk, 32);
+}
+
+static void conv_line(struct req *q, const char *label, const char *kind, const struct contact *c,
+                      const char *room)
+{
+    size_t unread = 0;
+    uint64_t last = 0;
+    for (size_t i = 0; i < q->m->nh; i++) {
+        const struct hmsg *h = &q->m->h[i];
+        if (!in_conv(h, c, room))
+            continue;
+        unread += !h->dir_out && !h->read;
+        if (h->time > last)
+            last = h->time;
+    }
+    msg_bescaped(&q->out, label, strlen(label));
+    msg_bprintf(&q->out, "\t%s\t%zu\t%llu\n", kind, unread, (unsigned long long)last);
+}
+
+static int cmd_conversations(struct req *q)
+{
+    for (size_t i = 0; i < q->m->nr; i++)
+        conv_line(q, q->m->r[i].name, "room", NULL, q->m->r[i].name);
+    for (size_t i = 0; i < q->m->nc; i++) {
+        const struct contact *c = &q->m->c[i];
+        if (c->state == CS_PENDING || c->state == CS_ESTABLISHED)
+            conv_line(q, c->name, "contact", c, NULL);
+    }
+    return 0;
+}
+
+/* CONV as a contact or a room; 0 on success, else the error is set. */
+static int conv_arg(struct req *q, int i, const struct contact **c,
+                    char room[CHP_ROOM_NAME_MAX + 1])
+{
+    char w[256];
+    *c = NULL;
+    room[0] = '\0';
+    if (!arg(q, i, w, sizeof w))
+        return fail(q, "unknown command or wrong arguments"), -1;
+    if (w[0] == '#') {
+        if (room_arg(q, i, room))
+            return -1;
+        if (!msg_room_by_name(q->m, room))
+            return fail(q, "not in room %s", room), -1;
+        return 0;
+    }
+    return (*c = who(q, w, 0)) ? 0 : -1;
+}
+
+static const char *out_state(int st)
+{
+    return st == MS_DELIVERED ? "delivered" : st == MS_SENT ? "sent" : "queued";
+}
+
+static int cmd_history(struct req *q)
+{
+    chp_msg *m = q->m;
+    const struct contact *c;
+    char room[CHP_ROOM_NAME_MAX + 1], lim[16];
+    if (conv_arg(q, 0, &c, room))
+        return 0;
+    unsigned long limit = HISTORY_LIMIT;
+    if (q->nargs > 1) {
+        char *end = NULL;
+        if (!arg(q, 1, lim, sizeof lim) || !(limit = strtoul(lim, &end, 10)) || *end)
+            return fail(q, "LIMIT must be a positive number");
+    }
+    size_t total = 0, skip;
+    for (size_t i = 0; i < m->nh; i++)
+        total += in_conv(&m->h[i], c, room[0] ? room : NULL);
+    skip = total > limit ? total - limit : 0;
+    for (size_t i = 0; i < m->nh; i++) {
+        const struct hmsg *h = &m->h[i];
+        if (!in_conv(h, c, room[0] ? room : NULL) || (skip && skip--))
+            continue;
+        char who_[CHP_NICK_MAX + 32], id[33];
+        msg_sender_label(m, h->sender, h->nick, who_, sizeof who_);
+        msg_hex(h->msgid, MSGID_BYTES, id);
+        msg_bprintf(&q->out, "%llu\t%s\t", (unsigned long long)h->time, h->dir_out ? "out" : "in");
+        msg_bescaped(&q->out, who_, strlen(who_));
+        msg_bprintf(&q->out, "\t%s\t%s\t", h->dir_out ? out_state(h->state) : "-", id);
+        msg_bescaped(&q->out, h->text, h->textlen);
+        msg_bput(&q->out, "\n", 1);
+    }
+    return 0;
+}
+
+static int cmd_read(struct req *q)
+{
+    const struct contact *c;
+    char room[CHP_ROOM_NAME_MAX + 1];
+    if (conv_arg(q, 0, &c, room))
+        return 0;
+    for (size_t i = 0; i < q->m->nh; i++) {
+        struct hmsg *h = &q->m->h[i];
+        if (!h->dir_out && !h->read && in_conv(h, c, room[0] ? room : NULL)) {
+            h->read = 1;
+            (void)msg_hmsg_save(q->m, h);
+        }
+    }
+    return 0;
+}
+
+static int cmd_inbox(struct req *q)
+{
+    chp_msg *m = q->m;
+    for (size_t i = 0; i < m->nh; i++) {
+        struct hmsg *h = &m->h[i];
+        if (h->dir_out)
+            continue;
+        char conv[CHP_ROOM_NAME_MAX + CHP_ID_STR_LEN + 2], who_[CHP_NICK_MAX + 32];
+        msg_conv_label(m, h, conv, sizeof conv);
+        msg_sender_label(m, h->sender, h->nick, who_, sizeof who_);
+        msg_bprintf(&q->out, "%llu\t", (unsigned long long)h->time);
+        msg_bescaped(&q->out, conv, strlen(conv));
+        msg_bput(&q->out, "\t", 1);
+        msg_bescaped(&q->out, who_, strlen(who_));
+        msg_bput(&q->out, "\t", 1);
+        msg_bescaped(&q->out, h->text, h->textlen);
+        msg_bprintf(&q->out, "\t%d\n", !h->listed);
+        if (!h->listed) {
+            h->listed = 1;
+            (void)msg_hmsg_save(m, h);
+        }
+    }
+    return 0;
+}
+
+static int cmd_outbox(struct req *q)
+{
+    chp_msg *m = q->m;
+    for (size_t i = 0; i < m->nh; i++) {
+        const struct hmsg *h = &m->h[i];
+        if (!h->dir_out)
+            continue;
+        char conv[CHP_ROOM_NAME_MAX + CHP_ID_STR_LEN + 2], id[33];
+        msg_conv_label(m, h, conv, sizeof conv);
+        msg_hex(h->msgid, MSGID_BYTES, id);
+        msg_bprintf(&q->out, "%s\t", id);
+        msg_bescaped(&q->out, conv, strlen(conv));
+        msg_bprintf(&q->out, "\t%s\n", out_state(h->state));
+    }
+    return 0;
+}
+
+static int cmd_wipe(struct req *q, int *wiped)
+{
+    char yes[8];
+    if (!arg(q, 0, yes, sizeof yes) || strcmp(yes, "yes"))
+        return fail(q, "wipe needs the argument yes");
+    msg_forget_all(q->m);
+    q->m->state = CHP_MSG_NO_IDENTITY;
+    *wiped = 1;
+    chp_info("wipe requested: destroying the identity and all data");
+    return 0;
+}
+
+struct cmd {
+    const char *name;
+    int min, max; /* arguments */
+    int need_ready;
+};
+
+static const struct cmd cmds[] = {
+    {"init", 2, 3, 0},
+    {"unlock", 1, 1, 0},
+    {"id", 0, 0, 1},
+    {"nick", 1, 1, 1},
+    {"contact-add", 2, 2, 1},
+    {"contact-accept", 1, 2, 1},
+    {"contact-block", 1, 1, 1},
+    {"contact-remove", 1, 1, 1},
+    {"contact-list", 0, 0, 1},
+    {"contact-requests", 0, 0, 1},
+    {"contact-show", 1, 1, 1},
+    {"send", 2, 2, 1},
+    {"join", 1, 2, 1},
+    {"leave", 1, 1, 1},
+    {"rooms", 0, 0, 1},
+    {"conversations", 0, 0, 1},
+    {"history", 1, 2, 1},
+    {"read", 1, 1, 1},
+    {"inbox", 0, 0, 1},
+    {"outbox", 0, 0, 1},
+    {"wipe", 1, 1, 0},
+};
+
+static int dispatch(struct req *q, const char *name, int *wiped)
+{
+    if (!strcmp(name, "init"))
+        return cmd_init(q);
+    if (!strcmp(name, "unlock"))
+        return cmd_unlock(q);
+    if (!strcmp(name, "wipe"))
+        return cmd_wipe(q, wiped);
+    if (!strcmp(name, "id"))
+        return cmd_id(q);
+    if (!strcmp(name, "nick"))
+        return cmd_nick(q);
+    if (!strcmp(name, "contact-add"))
+        return cmd_contact_add(q);
+    if (!strcmp(name, "contact-accept"))
+        return cmd_contact_accept(q);
+    if (!strcmp(name, "contact-block"))
+        return cmd_contact_block(q);
+    if (!strcmp(name, "contact-remove"))
+        return cmd_contact_remove(q);
+    if (!strcmp(name, "contact-list"))
+        return cmd_contact_list(q, 0);
+    if (!strcmp(name, "contact-requests"))
+        return cmd_contact_list(q, 1);
+    if (!strcmp(name, "contact-show"))
+        return cmd_contact_show(q);
+    if (!strcmp(name, "send"))
+        return cmd_send(q);
+    if (!strcmp(name, "join"))
+        return cmd_join(q);
+    if (!strcmp(name, "leave"))
+        return cmd_leave(q);
+    if (!strcmp(name, "rooms"))
+        return cmd_rooms(q);
+    if (!strcmp(name, "conversations"))
+        return cmd_conversations(q);
+    if (!strcmp(name, "history"))
+        return cmd_history(q);
+    if (!strcmp(name, "read"))
+        return cmd_read(q);
+    if (!strcmp(name, "inbox"))
+        return cmd_inbox(q);
+    return cmd_outbox(q);
+}
+
+int chp_msg_control(chp_msg *m, const char *cmd, int nargs, const uint8_t *const *args,
+                    const size_t *arglens, int *ok, char **out, size_t *outlen, int *wiped)
+{
+    const struct cmd *c = NULL;
+    for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++)
+        if (!strcmp(cmd, cmds[i].name))
+            c = &cmds[i];
+    if (!c)
+        return 0;
+    struct req q = {.m = m, .nargs = nargs, .args = args, .lens = arglens, .ok = 1};
+    *wiped = 0;
+    msg_bput(&q.out, "", 0);
+    if (nargs < c->min || nargs > c->max)
+        fail(&q, "unknown command or wrong arguments");
+    else if (c->need_ready && m->state == CHP_MSG_NO_IDENTITY)
+        fail(&q, "no identity in %s: run chapar init", m->home);
+    else if (c->need_ready && m->state == CHP_MSG_LOCKED)
+        fail(&q, "identity locked: run chapar unlock");
+    else
+        dispatch(&q, c->name, wiped);
+    if (q.out.oom) {
+        free(q.out.p);
+        *out = NULL;
+        *outlen = 0;
+        *ok = 0;
+        return 1;
+    }
+    *ok = q.ok;
+    *out = q.out.p;
+    *outlen = q.out.len;
+    return 1;
+}

@@ -1,0 +1,183 @@
+/* msg_int.h - the messaging layer's shared internals: its records,
+ * limits and the functions msg.c (tags, envelopes in and out, lifecycle),
+ * msg_rec.c (records, lookups, text helpers) and msg_ctl.c (control
+ * commands) call across. Nothing outside node/msg*.c includes it. */
+#ifndef CHP_MSG_INT_H
+#define CHP_MSG_INT_H
+
+#include "account.h"
+#include "envelope.h"
+#include "keys.h"
+#include "msg.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define TEXT_MAX      65536u
+#define NAME_MAX_     32u
+#define MSGID_BYTES   16u
+#define TTL_DM        (3u * 86400u)
+#define TTL_ROOM      (1u * 86400u)
+#define TTL_INTRO     (7u * 86400u)
+#define TAG_WINDOW    64u /* tags per contact and epoch computed ahead */
+#define CHUNK_HDR     (MSGID_BYTES + 1u + 2u + 2u)
+#define CHUNK_DATA    (CHP_PAYLOAD_MAX - CHUNK_HDR)
+#define CHUNKS_MAX    ((TEXT_MAX + NAME_MAX_ + 1u + CHUNK_DATA - 1u) / CHUNK_DATA)
+#define RECEIPT_MAX   64u
+#define REC_VERSION   1u
+#define HISTORY_LIMIT 200u
+#define REQUESTS_MAX  256u
+
+enum contact_state { CS_PENDING = 1, CS_ESTABLISHED = 2, CS_BLOCKED = 3, CS_REQUEST = 4 };
+enum conv_kind { CONV_DM = 1, CONV_ROOM = 2 };
+enum msg_state { MS_NONE = 0, MS_QUEUED = 1, MS_SENT = 2, MS_DELIVERED = 3 };
+enum tag_kind { TK_INTRO = 1, TK_CONTACT = 2, TK_ROOM = 3 };
+enum job_kind { JOB_DM = 1, JOB_ROOM = 2, JOB_INTRO = 3 };
+
+struct contact {
+    uint8_t pk[32];
+    int state;
+    char name[NAME_MAX_ + 1];
+    char nick[CHP_NICK_MAX + 1]; /* the nick they gave */
+    uint8_t my_esk[32], my_epk[32];
+    uint64_t my_time; /* when our handshake key was made */
+    uint8_t their_epk[32];
+    uint64_t their_time;  /* created time of their handshake envelope */
+    uint64_t base_epoch;  /* oldest epoch whose key we still hold */
+    uint8_t base_key[32]; /* its chain key; earlier ones are deleted */
+    uint64_t send_epoch;
+    uint32_t send_seq;
+    uint64_t added;
+};
+
+struct room {
+    char name[CHP_ROOM_NAME_MAX + 1]; /* canonical, with '#' */
+    int passphrase;
+    uint8_t key[32];
+};
+
+/* One message, in or out. conv: a contact's key or a room name. */
+struct hmsg {
+    uint8_t msgid[MSGID_BYTES];
+    int dir_out;
+    int state;     /* out: enum msg_state */
+    int published; /* out: every envelope handed to the node */
+    int listed;    /* in: returned by `inbox` */
+    int read;
+    uint64_t time;
+    int kind; /* enum conv_kind */
+    uint8_t peer[32];
+    char room[CHP_ROOM_NAME_MAX + 1];
+    uint8_t sender[32];
+    char nick[CHP_NICK_MAX + 1];
+    char *text;
+    size_t textlen;
+    uint64_t syncs_at; /* node sync counter when published */
+};
+
+struct tagent {
+    uint8_t tag[16];
+    uint8_t kind; /* 0 = empty */
+    uint32_t idx; /* contact or room index */
+    uint64_t epoch;
+    uint32_t seq;
+};
+
+/* An envelope to build, one per chp_msg_take (proof of work is costly). */
+struct job {
+    int kind;
+    uint8_t to[32];                   /* contact key (DM, intro) */
+    char room[CHP_ROOM_NAME_MAX + 1]; /* JOB_ROOM */
+    uint8_t type;                     /* content type */
+    uint8_t *payload;
+    size_t len;
+    uint8_t msgid[MSGID_BYTES]; /* message whose state follows, or zero */
+    int last;                   /* the message's last envelope */
+    struct job *next;
+};
+
+/* An own envelope on its way out, for the "sent" state. */
+struct outenv {
+    uint8_t id[32];
+    uint8_t msgid[MSGID_BYTES];
+};
+
+/* Pieces of a chunked message waiting for the rest. */
+struct partial {
+    uint8_t msgid[MSGID_BYTES];
+    uint8_t sender[32];
+    uint8_t type;
+    uint16_t count, have;
+    uint64_t created;
+    int kind;
+    uint32_t idx;
+    uint8_t *data[CHUNKS_MAX];
+    size_t len[CHUNKS_MAX];
+};
+
+struct chp_msg {
+    chp_store *store;
+    chp_msg_host host;
+    char home[4096];
+    chp_identity *me;
+    int state;
+    char nick[CHP_NICK_MAX + 1];
+    struct contact *c;
+    size_t nc, capc;
+    struct room *r;
+    size_t nr, capr;
+    struct hmsg *h;
+    size_t nh, caph;
+    struct tagent *tags;
+    size_t tagcap, ntags;
+    uint64_t tags_epoch; /* epoch the table was built for */
+    struct job *jobs, *jobs_tail;
+    struct outenv out[256];
+    size_t nout, out_next;
+    struct partial *parts[16];
+    uint64_t syncs;
+};
+
+/* A growing output buffer for control replies. */
+struct msg_buf {
+    char *p;
+    size_t len, cap;
+    int oom;
+};
+
+/* msg_rec.c: the clock, events, small helpers. */
+uint64_t msg_now(const chp_msg *m);
+void msg_emit(chp_msg *m, const char *topic, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void msg_hex(const uint8_t *p, size_t n, char *out);
+void *msg_grow(void *p, size_t *cap, size_t need, size_t elem);
+void msg_copy_str(char *dst, size_t cap, const void *src, size_t len);
+void msg_bput(struct msg_buf *b, const char *s, size_t n);
+void msg_bprintf(struct msg_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void msg_bescaped(struct msg_buf *b, const char *s, size_t n);
+/* msg_rec.c: records in the encrypted local tables (write-through). */
+int msg_contact_save(chp_msg *m, const struct contact *c);
+int msg_contact_load(struct contact *c, const uint8_t *key, const uint8_t *v, size_t vl);
+int msg_room_save(chp_msg *m, const struct room *rm);
+int msg_hmsg_key(const struct hmsg *h, uint8_t key[MSGID_BYTES + 33]);
+int msg_hmsg_save(chp_msg *m, const struct hmsg *h);
+int msg_hmsg_load(struct hmsg *h, const uint8_t *key, size_t kl_, const uint8_t *v, size_t vl);
+/* msg_rec.c: lookups (NULL when absent) and display labels. */
+struct contact *msg_contact_by_pk(chp_msg *m, const uint8_t pk[32]);
+struct contact *msg_contact_by_name(chp_msg *m, const char *name);
+struct room *msg_room_by_name(chp_msg *m, const char *canon);
+struct hmsg *msg_hmsg_find(chp_msg *m, const uint8_t msgid[MSGID_BYTES], int dir_out,
+                           const uint8_t sender[32]);
+void msg_sender_label(chp_msg *m, const uint8_t pk[32], const char *nick, char *out, size_t cap);
+void msg_conv_label(chp_msg *m, const struct hmsg *h, char *out, size_t cap);
+/* msg.c: tags, handshakes, queues, lifecycle. */
+void msg_tags_rebuild(chp_msg *m);
+int msg_establish(chp_msg *m, struct contact *c);
+void msg_new_handshake_key(chp_msg *m, struct contact *c);
+int msg_queue_intro(chp_msg *m, const struct contact *c, uint8_t type);
+int msg_queue_hmsg(chp_msg *m, const struct hmsg *h);
+struct hmsg *msg_hmsg_add(chp_msg *m);
+void msg_forget_all(chp_msg *m);
+int msg_room_join(chp_msg *m, const char *canon, int passphrase, const uint8_t key[32]);
+
+#endif

@@ -1,0 +1,359 @@
+/* msg_rec.c - the messaging layer's records (their encrypted-table
+ * encodings), lookups, display labels and reply-text helpers. */
+#include "msg_int.h"
+
+#include "crypto.h"
+#include "cursor.h"
+#include "id.h"
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* ---- small helpers ---- */
+
+uint64_t msg_now(const chp_msg *m)
+{
+    return m->host.now ? m->host.now(m->host.ctx) : (uint64_t)time(NULL);
+}
+
+void msg_emit(chp_msg *m, const char *topic, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void msg_emit(chp_msg *m, const char *topic, const char *fmt, ...)
+{
+    if (!m->host.event)
+        return;
+    char b[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(b, sizeof b, fmt, ap);
+    va_end(ap);
+    if (k < 0)
+        return;
+    m->host.event(m->host.ctx, topic, b, (size_t)k < sizeof b ? (size_t)k : sizeof b - 1);
+}
+
+void msg_hex(const uint8_t *p, size_t n, char *out)
+{
+    static const char d[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = d[p[i] >> 4];
+        out[2 * i + 1] = d[p[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+void *msg_grow(void *p, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return p;
+    size_t nc = *cap ? *cap * 2 : 16;
+    while (nc < need)
+        nc *= 2;
+    void *q = realloc(p, nc * elem);
+    if (q) {
+        memset((uint8_t *)q + *cap * elem, 0, (nc - *cap) * elem);
+        *cap = nc;
+    }
+    return q;
+}
+
+void msg_copy_str(char *dst, size_t cap, const void *src, size_t len)
+{
+    if (len >= cap)
+        len = cap - 1;
+    memcpy(dst, src, len);
+    dst[len] = '\0';
+}
+
+void msg_bput(struct msg_buf *b, const char *s, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->len + n + 1 > b->cap) {
+        size_t nc = b->cap ? b->cap : 256;
+        while (nc < b->len + n + 1)
+            nc *= 2;
+        char *q = realloc(b->p, nc);
+        if (!q) {
+            b->oom = 1;
+            return;
+        }
+        b->p = q;
+        b->cap = nc;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+void msg_bprintf(struct msg_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void msg_bprintf(struct msg_buf *b, const char *fmt, ...)
+{
+    char tmp[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (k > 0)
+        msg_bput(b, tmp, (size_t)k < sizeof tmp ? (size_t)k : sizeof tmp - 1);
+}
+
+/* Text for line-oriented replies: tab, newline, CR and backslash escaped. */
+void msg_bescaped(struct msg_buf *b, const char *s, size_t n)
+{
+    size_t run = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *e = NULL;
+        switch (s[i]) {
+        case '\t':
+            e = "\\t";
+            break;
+        case '\n':
+            e = "\\n";
+            break;
+        case '\r':
+            e = "\\r";
+            break;
+        case '\\':
+            e = "\\\\";
+            break;
+        default:
+            continue;
+        }
+        msg_bput(b, s + run, i - run);
+        msg_bput(b, e, 2);
+        run = i + 1;
+    }
+    msg_bput(b, s + run, n - run);
+}
+
+/* ---- records ---- */
+
+int msg_contact_save(chp_msg *m, const struct contact *c)
+{
+    uint8_t b[512];
+    chp_wr w;
+    chp_wr_init(&w, b, sizeof b);
+    size_t nl = strlen(c->name), kl = strlen(c->nick);
+    chp_wr_u8(&w, REC_VERSION);
+    chp_wr_u8(&w, (uint8_t)c->state);
+    chp_wr_u8(&w, (uint8_t)nl);
+    chp_wr_bytes(&w, c->name, nl);
+    chp_wr_u8(&w, (uint8_t)kl);
+    chp_wr_bytes(&w, c->nick, kl);
+    chp_wr_bytes(&w, c->my_esk, 32);
+    chp_wr_bytes(&w, c->my_epk, 32);
+    chp_wr_u64(&w, c->my_time);
+    chp_wr_bytes(&w, c->their_epk, 32);
+    chp_wr_u64(&w, c->their_time);
+    chp_wr_u64(&w, c->base_epoch);
+    chp_wr_bytes(&w, c->base_key, 32);
+    chp_wr_u64(&w, c->send_epoch);
+    chp_wr_u32(&w, c->send_seq);
+    chp_wr_u64(&w, c->added);
+    int rc = w.err ? w.err : chp_store_local_put(m->store, CHP_TABLE_CONTACTS, c->pk, 32, b, w.off);
+    chp_memzero(b, sizeof b);
+    return rc;
+}
+
+int msg_contact_load(struct contact *c, const uint8_t *key, const uint8_t *v, size_t vl)
+{
+    chp_rd r;
+    uint8_t ver = 0, st = 0, nl = 0, kl = 0;
+    memset(c, 0, sizeof *c);
+    memcpy(c->pk, key, 32);
+    chp_rd_init(&r, v, vl);
+    chp_rd_u8(&r, &ver);
+    chp_rd_u8(&r, &st);
+    chp_rd_u8(&r, &nl);
+    if (nl > NAME_MAX_)
+        return CHP_E_CORRUPT;
+    chp_rd_bytes(&r, c->name, nl);
+    chp_rd_u8(&r, &kl);
+    if (kl > CHP_NICK_MAX)
+        return CHP_E_CORRUPT;
+    chp_rd_bytes(&r, c->nick, kl);
+    chp_rd_bytes(&r, c->my_esk, 32);
+    chp_rd_bytes(&r, c->my_epk, 32);
+    chp_rd_u64(&r, &c->my_time);
+    chp_rd_bytes(&r, c->their_epk, 32);
+    chp_rd_u64(&r, &c->their_time);
+    chp_rd_u64(&r, &c->base_epoch);
+    chp_rd_bytes(&r, c->base_key, 32);
+    chp_rd_u64(&r, &c->send_epoch);
+    chp_rd_u32(&r, &c->send_seq);
+    chp_rd_u64(&r, &c->added);
+    if (r.err || ver != REC_VERSION || st < CS_PENDING || st > CS_REQUEST)
+        return CHP_E_CORRUPT;
+    c->state = st;
+    return CHP_OK;
+}
+
+int msg_room_save(chp_msg *m, const struct room *rm)
+{
+    uint8_t b[64];
+    chp_wr w;
+    chp_wr_init(&w, b, sizeof b);
+    chp_wr_u8(&w, REC_VERSION);
+    chp_wr_u8(&w, (uint8_t)rm->passphrase);
+    chp_wr_bytes(&w, rm->key, 32);
+    int rc = chp_store_local_put(m->store, CHP_TABLE_ROOMS, rm->name, strlen(rm->name), b, w.off);
+    chp_memzero(b, sizeof b);
+    return rc;
+}
+
+int msg_hmsg_key(const struct hmsg *h, uint8_t key[MSGID_BYTES + 33])
+{
+    memcpy(key, h->msgid, MSGID_BYTES);
+    key[MSGID_BYTES] = (uint8_t)h->dir_out;
+    memcpy(key + MSGID_BYTES + 1, h->sender, 32);
+    return MSGID_BYTES + 33;
+}
+
+int msg_hmsg_save(chp_msg *m, const struct hmsg *h)
+{
+    size_t rl = strlen(h->room), kl = strlen(h->nick);
+    size_t cap = 128 + rl + kl + h->textlen;
+    uint8_t *b = malloc(cap), key[MSGID_BYTES + 33];
+    if (!b)
+        return CHP_E_NOMEM;
+    chp_wr w;
+    chp_wr_init(&w, b, cap);
+    chp_wr_u8(&w, REC_VERSION);
+    chp_wr_u8(&w, (uint8_t)h->dir_out);
+    chp_wr_u8(&w, (uint8_t)h->state);
+    chp_wr_u8(&w, (uint8_t)(h->published | h->listed << 1 | h->read << 2));
+    chp_wr_u64(&w, h->time);
+    chp_wr_u8(&w, (uint8_t)h->kind);
+    chp_wr_bytes(&w, h->peer, 32);
+    chp_wr_u8(&w, (uint8_t)rl);
+    chp_wr_bytes(&w, h->room, rl);
+    chp_wr_u8(&w, (uint8_t)kl);
+    chp_wr_bytes(&w, h->nick, kl);
+    chp_wr_u32(&w, (uint32_t)h->textlen);
+    chp_wr_bytes(&w, h->text, h->textlen);
+    int rc = w.err ? w.err
+                   : chp_store_local_put(m->store, CHP_TABLE_HISTORY, key,
+                                         (size_t)msg_hmsg_key(h, key), b, w.off);
+    chp_memzero(b, w.off);
+    free(b);
+    return rc;
+}
+
+int msg_hmsg_load(struct hmsg *h, const uint8_t *key, size_t kl_, const uint8_t *v, size_t vl)
+{
+    chp_rd r;
+    uint8_t ver = 0, dir = 0, st = 0, fl = 0, kind = 0, rl = 0, kl = 0;
+    uint32_t tl = 0;
+    memset(h, 0, sizeof *h);
+    if (kl_ != MSGID_BYTES + 33)
+        return CHP_E_CORRUPT;
+    memcpy(h->msgid, key, MSGID_BYTES);
+    memcpy(h->sender, key + MSGID_BYTES + 1, 32);
+    chp_rd_init(&r, v, vl);
+    chp_rd_u8(&r, &ver);
+    chp_rd_u8(&r, &dir);
+    chp_rd_u8(&r, &st);
+    chp_rd_u8(&r, &fl);
+    chp_rd_u64(&r, &h->time);
+    chp_rd_u8(&r, &kind);
+    chp_rd_bytes(&r, h->peer, 32);
+    chp_rd_u8(&r, &rl);
+    if (rl > CHP_ROOM_NAME_MAX)
+        return CHP_E_CORRUPT;
+    chp_rd_bytes(&r, h->room, rl);
+    chp_rd_u8(&r, &kl);
+    if (kl > CHP_NICK_MAX)
+        return CHP_E_CORRUPT;
+    chp_rd_bytes(&r, h->nick, kl);
+    chp_rd_u32(&r, &tl);
+    if (r.err || ver != REC_VERSION || tl > TEXT_MAX || chp_rd_left(&r) != tl)
+        return CHP_E_CORRUPT;
+    if (!(h->text = malloc(tl + 1u)))
+        return CHP_E_NOMEM;
+    chp_rd_bytes(&r, h->text, tl);
+    h->text[tl] = '\0';
+    h->textlen = tl;
+    h->dir_out = dir;
+    h->state = st;
+    h->published = fl & 1;
+    h->listed = fl >> 1 & 1;
+    h->read = fl >> 2 & 1;
+    h->kind = kind;
+    return CHP_OK;
+}
+
+/* ---- lookups ---- */
+
+struct contact *msg_contact_by_pk(chp_msg *m, const uint8_t pk[32])
+{
+    for (size_t i = 0; i < m->nc; i++)
+        if (!memcmp(m->c[i].pk, pk, 32))
+            return &m->c[i];
+    return NULL;
+}
+
+struct contact *msg_contact_by_name(chp_msg *m, const char *name)
+{
+    for (size_t i = 0; i < m->nc; i++)
+        if (m->c[i].state != CS_REQUEST && !strcmp(m->c[i].name, name))
+            return &m->c[i];
+    return NULL;
+}
+
+struct room *msg_room_by_name(chp_msg *m, const char *canon)
+{
+    for (size_t i = 0; i < m->nr; i++)
+        if (!strcmp(m->r[i].name, canon))
+            return &m->r[i];
+    return NULL;
+}
+
+struct hmsg *msg_hmsg_find(chp_msg *m, const uint8_t msgid[MSGID_BYTES], int dir_out,
+                           const uint8_t sender[32])
+{
+    for (size_t i = m->nh; i-- > 0;)
+        if (m->h[i].dir_out == dir_out && !memcmp(m->h[i].msgid, msgid, MSGID_BYTES) &&
+            !memcmp(m->h[i].sender, sender, 32))
+            return &m->h[i];
+    return NULL;
+}
+
+/* The name shown for a sender: the contact's name, the own nick, or the
+ * nick they gave with their short fingerprint. */
+void msg_sender_label(chp_msg *m, const uint8_t pk[32], const char *nick, char *out, size_t cap)
+{
+    if (m->me && !memcmp(pk, chp_identity_pk(m->me), 32)) {
+        snprintf(out, cap, "%s", m->nick);
+        return;
+    }
+    const struct contact *c = msg_contact_by_pk(m, pk);
+    if (c && c->state != CS_REQUEST && c->name[0]) {
+        snprintf(out, cap, "%s", c->name);
+        return;
+    }
+    char fpr[CHP_FPR_STR_LEN + 1];
+    chp_id_fingerprint(pk, fpr);
+    snprintf(out, cap, "%s (%s)", nick[0] ? nick : "?", fpr);
+}
+
+/* The conversation a message belongs to, as CONTROL.md names it. */
+void msg_conv_label(chp_msg *m, const struct hmsg *h, char *out, size_t cap)
+{
+    if (h->kind == CONV_ROOM) {
+        snprintf(out, cap, "%s", h->room);
+        return;
+    }
+    const struct contact *c = msg_contact_by_pk(m, h->peer);
+    if (c && c->state != CS_REQUEST && c->name[0]) {
+        snprintf(out, cap, "%s", c->name);
+        return;
+    }
+    char id[CHP_ID_STR_LEN + 1];
+    chp_id_encode(h->peer, id);
+    snprintf(out, cap, "%s", id);
+}
