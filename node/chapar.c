@@ -1,10 +1,15 @@
-/* chapar.c - the scriptable command-line client of a running chapard,
- * over its control socket (docs/CONTROL.md). */
+/* chapar.c - the scriptable command-line client of chapard, over its
+ * control socket (docs/CONTROL.md). Only `init` and `wipe` work without a
+ * running daemon; everything else is a request and its reply. */
+#include "account.h"
 #include "addr.h"
 #include "crypto.h"
 #include "home.h"
+#include "id.h"
+#include "keys.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,11 +17,15 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 #include <zmq.h>
 
 #define VERSION          "0.1.0"
 #define REPLY_TIMEOUT_MS 5000
+#define WIPE_TIMEOUT_MS  5000
+#define TEXT_MAX         65536 /* bytes of UTF-8 per message (CONTROL.md) */
+#define MAX_ARGS         4     /* argument frames of the largest request */
 
 static const char *prog = "chapar";
 
@@ -26,7 +35,21 @@ static void usage(FILE *f)
                "Talks to the chapard of DIR (default $CHAPAR_HOME, $XDG_DATA_HOME/chapar,\n"
                "~/.local/share/chapar).\n"
                "\n"
-               "commands:\n"
+               "identity:\n"
+               "  init [--nick NAME] [--passphrase-file F | --no-passphrase]\n"
+               "                         create your identity; prints your user ID\n"
+               "  unlock [--passphrase-file F]   unlock a daemon that started locked\n"
+               "  id                     your user ID (give it to your friends)\n"
+               "  wipe [--yes]           destroy the identity, keys and all data of DIR\n"
+               "contacts and messages:\n"
+               "  contact add ID NAME    contact accept WHO [NAME]   contact block WHO\n"
+               "  contact list           contact show WHO            contact requests\n"
+               "  contact remove WHO\n"
+               "  send TO TEXT           TO: contact name, user ID or #room; TEXT - reads stdin\n"
+               "  inbox [--wait SECONDS] [--tsv]   received messages\n"
+               "  outbox                 sent messages: ID, TO, STATE\n"
+               "  join ROOM [--passphrase-file F]  leave ROOM  rooms\n"
+               "node:\n"
                "  status                 node counters as `key: value` lines\n"
                "  address                this node's address, for others' `peer add`\n"
                "  peer add ADDRESS       connect to a node and remember it\n"
@@ -51,6 +74,13 @@ static int fail(int code, const char *fmt, ...)
     return code;
 }
 
+static int not_running(const char *home)
+{
+    return fail(1, "chapard is not running for %s (start it with: chapard --home %s)", home, home);
+}
+
+/* ---- the control socket ---- */
+
 /* Whether something accepts connections on the control socket: a socket
  * file left by a killed daemon refuses at once, instead of making us wait
  * for a reply that never comes. */
@@ -70,61 +100,820 @@ static int daemon_listening(const char *path)
     return ok;
 }
 
-/* Sends [cmd, arg?] and prints the reply's payload (with a final newline
- * when add_nl). Returns the exit code. */
-static int request(const char *home, const char *cmd, const void *arg, size_t arglen, int has_arg,
-                   int add_nl)
+static void sock_path(const char *home, const char *name, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s/%s", home, name);
+}
+
+/* Whether a daemon serves home's control socket right now. */
+static int daemon_up(const char *home)
+{
+    char sock[4200];
+    struct stat st;
+    sock_path(home, "control", sock, sizeof sock);
+    return stat(sock, &st) == 0 && daemon_listening(sock);
+}
+
+/* A connection to one daemon: a DEALER for requests and, once asked for,
+ * a SUB for events. */
+typedef struct ctl {
+    const char *home;
+    void *zctx;
+    void *req;
+    void *sub; /* NULL until ctl_subscribe */
+} ctl;
+
+/* A reply: ok or error, and its payload (malloc'ed, NUL-terminated). */
+typedef struct reply {
+    int ok;
+    char *body;
+    size_t len;
+} reply;
+
+static void reply_free(reply *r)
+{
+    free(r->body);
+    r->body = NULL;
+    r->len = 0;
+}
+
+static void ctl_close(ctl *c)
+{
+    if (c->sub)
+        zmq_close(c->sub);
+    if (c->req)
+        zmq_close(c->req);
+    if (c->zctx)
+        zmq_ctx_term(c->zctx);
+    memset(c, 0, sizeof *c);
+}
+
+static void *ctl_socket(ctl *c, int type, const char *name)
 {
     char sock[4200], ep[4300];
-    struct stat st;
-    snprintf(sock, sizeof sock, "%s/control", home);
-    if (stat(sock, &st) != 0 || !daemon_listening(sock))
-        return fail(1, "chapard is not running for %s (start it with: chapard --home %s)", home,
-                    home);
+    int zero = 0;
+    sock_path(c->home, name, sock, sizeof sock);
     snprintf(ep, sizeof ep, "ipc://%s", sock);
-    void *ctx = zmq_ctx_new(), *s = ctx ? zmq_socket(ctx, ZMQ_DEALER) : NULL;
-    int zero = 0, rc = 1;
-    if (!s) {
-        rc = fail(1, "cannot create a socket: %s", zmq_strerror(errno));
-        goto out;
-    }
+    void *s = zmq_socket(c->zctx, type);
+    if (!s)
+        return NULL;
     zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
-    if (zmq_connect(s, ep) != 0 || zmq_send(s, cmd, strlen(cmd), has_arg ? ZMQ_SNDMORE : 0) < 0 ||
-        (has_arg && zmq_send(s, arg, arglen, 0) < 0)) {
-        rc = fail(1, "cannot reach chapard at %s: %s", sock, zmq_strerror(errno));
-        goto out;
-    }
-    zmq_pollitem_t pi = {s, 0, ZMQ_POLLIN, 0};
-    if (zmq_poll(&pi, 1, REPLY_TIMEOUT_MS) <= 0) {
-        rc =
-            fail(1, "chapard is not running for %s (start it with: chapard --home %s)", home, home);
-        goto out;
-    }
-    zmq_msg_t status, body;
-    zmq_msg_init(&status);
-    zmq_msg_init(&body);
-    if (zmq_msg_recv(&status, s, 0) < 0 || !zmq_msg_more(&status) ||
-        zmq_msg_recv(&body, s, 0) < 0) {
-        rc = fail(1, "malformed reply from chapard");
-    } else if (zmq_msg_size(&status) == 2 && !memcmp(zmq_msg_data(&status), "ok", 2)) {
-        fwrite(zmq_msg_data(&body), 1, zmq_msg_size(&body), stdout);
-        if (add_nl && zmq_msg_size(&body))
-            fputc('\n', stdout);
-        rc = 0;
-    } else {
-        fprintf(stderr, "%s: %.*s\n", prog, (int)zmq_msg_size(&body),
-                (const char *)zmq_msg_data(&body));
-        rc = 1;
-    }
-    zmq_msg_close(&status);
-    zmq_msg_close(&body);
-out:
-    if (s)
+    if (zmq_connect(s, ep) != 0) {
         zmq_close(s);
-    if (ctx)
-        zmq_ctx_term(ctx);
+        return NULL;
+    }
+    return s;
+}
+
+/* Connects to home's daemon; 0, or 1 after saying it is not running. */
+static int ctl_open(ctl *c, const char *home)
+{
+    memset(c, 0, sizeof *c);
+    c->home = home;
+    if (!daemon_up(home))
+        return not_running(home);
+    c->zctx = zmq_ctx_new();
+    c->req = c->zctx ? ctl_socket(c, ZMQ_DEALER, "control") : NULL;
+    if (!c->req) {
+        ctl_close(c);
+        return fail(1, "cannot reach chapard in %s: %s", home, zmq_strerror(errno));
+    }
+    return 0;
+}
+
+/* Receives one frame into a malloc'ed NUL-terminated buffer. */
+static int recv_frame(void *s, char **buf, size_t *len, int *more)
+{
+    zmq_msg_t m;
+    zmq_msg_init(&m);
+    if (zmq_msg_recv(&m, s, 0) < 0) {
+        zmq_msg_close(&m);
+        return -1;
+    }
+    *len = zmq_msg_size(&m);
+    *buf = malloc(*len + 1);
+    if (*buf) {
+        memcpy(*buf, zmq_msg_data(&m), *len);
+        (*buf)[*len] = '\0';
+    }
+    *more = zmq_msg_more(&m);
+    zmq_msg_close(&m);
+    return *buf ? 0 : -1;
+}
+
+/* Sends [cmd, args[0..n)] and waits for the two-frame reply. Returns 0
+ * with *r filled (ok or error), or 1 after printing why there is none. */
+static int ctl_call(ctl *c, reply *r, const char *cmd, int n, const char *const *args,
+                    const size_t *lens)
+{
+    memset(r, 0, sizeof *r);
+    int bad = zmq_send(c->req, cmd, strlen(cmd), n ? ZMQ_SNDMORE : 0) < 0;
+    for (int i = 0; i < n && !bad; i++)
+        bad = zmq_send(c->req, args[i], lens[i], i + 1 < n ? ZMQ_SNDMORE : 0) < 0;
+    if (bad)
+        return fail(1, "cannot reach chapard in %s: %s", c->home, zmq_strerror(errno));
+    zmq_pollitem_t pi = {c->req, 0, ZMQ_POLLIN, 0};
+    int ready = zmq_poll(&pi, 1, REPLY_TIMEOUT_MS);
+    if (ready < 0)
+        return fail(1, "cannot reach chapard in %s: %s", c->home, zmq_strerror(errno));
+    if (ready == 0)
+        return not_running(c->home);
+    char *status = NULL;
+    size_t slen;
+    int more = 0;
+    if (recv_frame(c->req, &status, &slen, &more) != 0 || !more ||
+        recv_frame(c->req, &r->body, &r->len, &more) != 0 || more) {
+        free(status);
+        reply_free(r);
+        return fail(1, "malformed reply from chapard");
+    }
+    r->ok = slen == 2 && !memcmp(status, "ok", 2);
+    free(status);
+    return 0;
+}
+
+/* Prints an error reply as our one line on stderr; returns 1. */
+static int reply_error(const reply *r)
+{
+    return fail(1, "%.*s", (int)strcspn(r->body, "\n"), r->body);
+}
+
+/* Prints a payload with exactly one final newline (none if empty). */
+static void print_payload(const char *p, size_t len)
+{
+    fwrite(p, 1, len, stdout);
+    if (len && p[len - 1] != '\n')
+        fputc('\n', stdout);
+}
+
+/* One request whose ok payload is printed as it is: the whole command. */
+static int run(const char *home, const char *cmd, int n, const char *const *args,
+               const size_t *lens)
+{
+    ctl c;
+    reply r;
+    int rc = ctl_open(&c, home);
+    if (rc)
+        return rc;
+    if ((rc = ctl_call(&c, &r, cmd, n, args, lens)) == 0) {
+        if (r.ok)
+            print_payload(r.body, r.len);
+        else
+            rc = reply_error(&r);
+        reply_free(&r);
+    }
+    ctl_close(&c);
     return rc;
 }
+
+/* run() with NUL-terminated string arguments (up to MAX_ARGS). */
+static int run_str(const char *home, const char *cmd, int n, ...)
+{
+    const char *args[MAX_ARGS];
+    size_t lens[MAX_ARGS];
+    va_list ap;
+    va_start(ap, n);
+    for (int i = 0; i < n && i < MAX_ARGS; i++) {
+        args[i] = va_arg(ap, const char *);
+        lens[i] = strlen(args[i]);
+    }
+    va_end(ap);
+    return run(home, cmd, n, args, lens);
+}
+
+/* ---- arguments ---- */
+
+/* One option of a subcommand: a value (val set) or a flag (flag set). */
+typedef struct opt {
+    const char *name;
+    const char **val;
+    int *flag;
+} opt;
+
+/* Splits args into the options in opts and up to maxpos positionals.
+ * 0, or 2 after printing the usage line. */
+static int parse_opts(int argc, char **argv, const opt *opts, int nopts, char **pos, int maxpos,
+                      int *npos, const char *use)
+{
+    *npos = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (a[0] != '-' || !a[1] || (a[1] >= '0' && a[1] <= '9')) {
+            if (*npos == maxpos)
+                return fail(2, "usage: chapar %s", use);
+            pos[(*npos)++] = argv[i];
+            continue;
+        }
+        int k = 0;
+        while (k < nopts && strcmp(a, opts[k].name))
+            k++;
+        if (k == nopts)
+            return fail(2, "unknown option '%s'; usage: chapar %s", a, use);
+        if (opts[k].flag) {
+            *opts[k].flag = 1;
+        } else if (i + 1 < argc) {
+            *opts[k].val = argv[++i];
+        } else {
+            return fail(2, "%s needs a value; usage: chapar %s", a, use);
+        }
+    }
+    return 0;
+}
+
+/* A user ID is checked here, so a typo never reaches the daemon. */
+static int check_id(const char *s)
+{
+    uint8_t pk[32];
+    int rc = chp_id_parse(s, strlen(s), pk);
+    if (rc != CHP_OK)
+        return fail(2, "bad user ID '%s': %s", s, chp_strerror(rc));
+    return 0;
+}
+
+/* WHO is a contact name or an ID; anything that starts like an ID is one. */
+static int looks_like_id(const char *s)
+{
+    return !strncmp(s, "chp1", 4) || !strncmp(s, "CHP1", 4);
+}
+
+static int check_who(const char *who)
+{
+    if (!*who)
+        return fail(2, "empty contact name");
+    return looks_like_id(who) ? check_id(who) : 0;
+}
+
+static int check_room(const char *room)
+{
+    char canon[CHP_ROOM_NAME_MAX + 1];
+    size_t cl;
+    int rc = chp_room_canon(room, strlen(room), canon, &cl);
+    if (rc != CHP_OK)
+        return fail(2, "bad room name '%s': %s (a room is '#' and a word)", room, chp_strerror(rc));
+    return 0;
+}
+
+/* ROOM may be given without its '#' (the shell takes an unquoted #lan for
+ * a comment): "lan" becomes "#lan". */
+static int room_arg(const char *in, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s%s", in[0] == '#' ? "" : "#", in);
+    return check_room(out);
+}
+
+/* A contact name: printable UTF-8, and not mistakable for a room or ID. */
+static int check_name(const char *name)
+{
+    size_t len = strlen(name);
+    if (!len || !chp_utf8_valid(name, len))
+        return fail(2, "bad contact name '%s': empty or not UTF-8", name);
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
+            return fail(2, "bad contact name: control characters");
+    if (name[0] == '#' || looks_like_id(name))
+        return fail(2, "bad contact name '%s': it would read as a room or a user ID", name);
+    return 0;
+}
+
+/* Whether this process may prompt: stdin is a terminal and /dev/tty opens. */
+static int have_tty(void)
+{
+    if (!isatty(STDIN_FILENO))
+        return 0;
+    int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    close(fd);
+    return 1;
+}
+
+/* A passphrase from file, or asked on the terminal; 0 or the exit code. */
+static int get_passphrase(const char *file, const char *prompt, int confirm, char *buf, size_t cap,
+                          size_t *len, const char *flags)
+{
+    if (!file && !have_tty())
+        return fail(2, "no terminal to ask for a passphrase: use %s", flags);
+    int rc = chp_passphrase_read(file, prompt, confirm, buf, cap, len);
+    if (rc == CHP_OK)
+        return 0;
+    if (file)
+        return fail(1, "cannot read a passphrase from %s: %s", file,
+                    rc == CHP_E_IO ? strerror(errno) : "its first line is empty");
+    return fail(1, "%s",
+                rc == CHP_E_IO ? "cannot read from the terminal"
+                : confirm      ? "the passphrases are empty or differ"
+                               : "empty passphrase");
+}
+
+/* ---- init, unlock, id, wipe ---- */
+
+/* $USER cut to a valid nick (at a UTF-8 boundary), else "anon". */
+static void default_nick(char out[CHP_NICK_MAX + 1])
+{
+    const char *u = getenv("USER");
+    size_t l = u ? strlen(u) : 0;
+    if (l > CHP_NICK_MAX)
+        l = CHP_NICK_MAX;
+    while (l > 0 && ((unsigned char)u[l] & 0xc0) == 0x80)
+        l--;
+    if (l && chp_nick_check(u, l) == CHP_OK) {
+        memcpy(out, u, l);
+        out[l] = '\0';
+    } else {
+        strcpy(out, "anon");
+    }
+}
+
+/* mkdir -p with mode 0700 for what it creates. */
+static int make_home(const char *home)
+{
+    char p[4096];
+    snprintf(p, sizeof p, "%s", home);
+    for (char *s = p + 1; *s; s++)
+        if (*s == '/') {
+            *s = '\0';
+            if (mkdir(p, 0700) != 0 && errno != EEXIST)
+                return -1;
+            *s = '/';
+        }
+    return mkdir(p, 0700) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+/* Creates the identity in home with no daemon running: the identity files,
+ * then the nick in the store sealed with the identity's storage key. */
+static int init_local(const char *home, const char *nick, const char *pass, size_t plen)
+{
+    chp_identity *id = NULL;
+    chp_store *s = NULL;
+    uint8_t key[32];
+    const char *what = "cannot create the identity";
+    if (make_home(home) != 0)
+        return fail(1, "cannot create %s: %s", home, strerror(errno));
+    int rc = chp_account_create(home, pass, plen, &id);
+    if (rc == CHP_OK) {
+        what = "cannot open the store";
+        rc = chp_store_open(home, NULL, &s, NULL);
+    }
+    if (rc == CHP_OK) {
+        chp_identity_storage_key(id, key);
+        rc = chp_store_unlock(s, key);
+        chp_memzero(key, sizeof key);
+    }
+    if (rc == CHP_OK) {
+        what = "cannot save the nick";
+        rc = chp_account_set_nick(s, nick, strlen(nick));
+    }
+    chp_store_close(&s);
+    if (rc != CHP_OK) {
+        chp_identity_destroy(&id);
+        return fail(1, "%s in %s: %s", what, home, chp_strerror(rc));
+    }
+    char ids[CHP_ID_STR_LEN + 1];
+    chp_id_encode(chp_identity_pk(id), ids);
+    chp_identity_destroy(&id);
+    printf("%s\n", ids);
+    return 0;
+}
+
+/* Whether the running daemon already has an identity (locked or not). */
+static int daemon_has_identity(ctl *c, int *has)
+{
+    reply r;
+    int rc = ctl_call(c, &r, "id", 0, NULL, NULL);
+    if (rc)
+        return rc;
+    *has = r.ok || strstr(r.body, "locked") != NULL;
+    reply_free(&r);
+    return 0;
+}
+
+static int init_daemon(ctl *c, const char *nick, const char *pass, size_t plen)
+{
+    const char *args[3] = {nick, pass ? "passphrase" : "none", pass};
+    size_t lens[3] = {strlen(nick), strlen(args[1]), plen};
+    reply r;
+    int rc = ctl_call(c, &r, "init", pass ? 3 : 2, args, lens);
+    if (rc)
+        return rc;
+    if (r.ok)
+        print_payload(r.body, r.len);
+    else
+        rc = reply_error(&r);
+    reply_free(&r);
+    return rc;
+}
+
+static int cmd_init(const char *home, int argc, char **argv)
+{
+    static const char use[] = "init [--nick NAME] [--passphrase-file F | --no-passphrase]";
+    const char *nick_arg = NULL, *file = NULL;
+    char *pos[1], nick[CHP_NICK_MAX + 1], pass[CHP_PASS_MAX + 1];
+    int nopass = 0, npos, has = 0, up = daemon_up(home);
+    opt o[] = {{"--nick", &nick_arg, NULL},
+               {"--passphrase-file", &file, NULL},
+               {"--no-passphrase", NULL, &nopass}};
+    int rc = parse_opts(argc, argv, o, 3, pos, 0, &npos, use);
+    if (rc)
+        return rc;
+    if (nopass && file)
+        return fail(2, "--passphrase-file and --no-passphrase exclude each other");
+    if (nick_arg && chp_nick_check(nick_arg, strlen(nick_arg)) != CHP_OK)
+        return fail(2, "bad nick '%s': 1 to %d bytes of UTF-8, no control characters", nick_arg,
+                    CHP_NICK_MAX);
+    if (nick_arg)
+        snprintf(nick, sizeof nick, "%s", nick_arg);
+    else
+        default_nick(nick);
+    ctl c = {0};
+    if (up && (rc = ctl_open(&c, home)) == 0)
+        rc = daemon_has_identity(&c, &has);
+    if (!rc && !up)
+        has = chp_account_exists(home);
+    if (!rc && has)
+        rc = fail(1, "an identity already exists in %s", home);
+    size_t plen = 0;
+    if (!rc && !nopass)
+        rc = get_passphrase(file, "passphrase for the new identity: ", 1, pass, sizeof pass, &plen,
+                            "--passphrase-file F or --no-passphrase");
+    if (!rc)
+        rc = up ? init_daemon(&c, nick, nopass ? NULL : pass, plen)
+                : init_local(home, nick, nopass ? NULL : pass, plen);
+    chp_memzero(pass, sizeof pass);
+    ctl_close(&c);
+    return rc;
+}
+
+static int cmd_unlock(const char *home, int argc, char **argv)
+{
+    const char *file = NULL;
+    char *pos[1], pass[CHP_PASS_MAX + 1];
+    int npos;
+    size_t plen = 0;
+    opt o[] = {{"--passphrase-file", &file, NULL}};
+    int rc = parse_opts(argc, argv, o, 1, pos, 0, &npos, "unlock [--passphrase-file F]");
+    if (rc)
+        return rc;
+    if (!daemon_up(home))
+        return not_running(home);
+    rc = get_passphrase(file, "passphrase: ", 0, pass, sizeof pass, &plen, "--passphrase-file F");
+    if (!rc) {
+        const char *a[1] = {pass};
+        rc = run(home, "unlock", 1, a, &plen);
+    }
+    chp_memzero(pass, sizeof pass);
+    return rc;
+}
+
+static int cmd_id(const char *home, int argc, char **argv)
+{
+    (void)argv;
+    if (argc)
+        return fail(2, "usage: chapar id");
+    ctl c;
+    reply r;
+    int rc = ctl_open(&c, home);
+    if (!rc && !(rc = ctl_call(&c, &r, "id", 0, NULL, NULL))) {
+        if (r.ok)
+            printf("%.*s\n", (int)strcspn(r.body, "\t\n"), r.body);
+        else
+            rc = reply_error(&r);
+        reply_free(&r);
+    }
+    ctl_close(&c);
+    return rc;
+}
+
+/* "type yes" on the terminal; 1 if the user did. */
+static int confirm_wipe(const char *home)
+{
+    FILE *t = fopen("/dev/tty", "r+");
+    if (!t)
+        return 0;
+    fprintf(t,
+            "This destroys your identity, keys, contacts and messages in %s.\n"
+            "Nothing can bring them back. Type yes to go on: ",
+            home);
+    fflush(t);
+    char line[16] = "";
+    int yes = fgets(line, sizeof line, t) && !strcmp(line, "yes\n");
+    fclose(t);
+    return yes;
+}
+
+/* Asks the daemon to wipe, then waits for it to take its socket away. */
+static int wipe_daemon(const char *home)
+{
+    int rc = run_str(home, "wipe", 1, "yes");
+    if (rc)
+        return rc;
+    char sock[4200];
+    struct stat st;
+    sock_path(home, "control", sock, sizeof sock);
+    for (int waited = 0; stat(sock, &st) == 0; waited += 20) {
+        if (waited >= WIPE_TIMEOUT_MS)
+            return fail(1, "chapard accepted the wipe but still runs after %d s",
+                        WIPE_TIMEOUT_MS / 1000);
+        struct timespec ts = {0, 20 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    return 0;
+}
+
+static int cmd_wipe(const char *home, int argc, char **argv)
+{
+    char *pos[1];
+    int yes = 0, npos;
+    opt o[] = {{"--yes", NULL, &yes}};
+    int rc = parse_opts(argc, argv, o, 1, pos, 0, &npos, "wipe [--yes]");
+    if (rc)
+        return rc;
+    if (!yes && !have_tty())
+        return fail(2, "no terminal to confirm the wipe: add --yes");
+    if (!yes && !confirm_wipe(home))
+        return fail(1, "not confirmed: nothing was wiped");
+    struct stat st;
+    if (daemon_up(home)) {
+        if ((rc = wipe_daemon(home)) != 0)
+            return rc;
+    } else if (stat(home, &st) != 0) {
+        printf("nothing to wipe: %s does not exist\n", home);
+        return 0;
+    } else if ((rc = chp_account_wipe(home)) != CHP_OK) {
+        return fail(1, "wipe of %s incomplete: %s", home, chp_strerror(rc));
+    }
+    printf("wiped %s: identity, keys and data are gone\n", home);
+    return 0;
+}
+
+/* ---- contacts ---- */
+
+static int cmd_contact(const char *home, int argc, char **argv)
+{
+    const char *sub = argc ? argv[0] : "";
+    int rc;
+    if (!strcmp(sub, "add") && argc == 3) {
+        if ((rc = check_id(argv[1])) || (rc = check_name(argv[2])))
+            return rc;
+        return run_str(home, "contact-add", 2, argv[1], argv[2]);
+    }
+    if (!strcmp(sub, "accept") && (argc == 2 || argc == 3)) {
+        if ((rc = check_who(argv[1])) || (argc == 3 && (rc = check_name(argv[2]))))
+            return rc;
+        return argc == 3 ? run_str(home, "contact-accept", 2, argv[1], argv[2])
+                         : run_str(home, "contact-accept", 1, argv[1]);
+    }
+    static const char *const one[] = {"block", "show", "remove"};
+    for (int i = 0; i < 3; i++)
+        if (!strcmp(sub, one[i]) && argc == 2) {
+            char cmd[32];
+            snprintf(cmd, sizeof cmd, "contact-%s", one[i]);
+            return check_who(argv[1]) ? 2 : run_str(home, cmd, 1, argv[1]);
+        }
+    if (!strcmp(sub, "list") && argc == 1)
+        return run_str(home, "contact-list", 0);
+    if (!strcmp(sub, "requests") && argc == 1)
+        return run_str(home, "contact-requests", 0);
+    return fail(2, "usage: chapar contact add ID NAME | accept WHO [NAME] | block WHO | list | "
+                   "show WHO | requests | remove WHO");
+}
+
+/* ---- send ---- */
+
+/* Reads stdin up to TEXT_MAX + 1 bytes (one more says it is too long) and
+ * drops one final line end, as `echo text |` adds it. */
+static int read_stdin(char *buf, size_t *len)
+{
+    size_t n = 0, k;
+    while (n < TEXT_MAX + 1 && (k = fread(buf + n, 1, TEXT_MAX + 1 - n, stdin)) > 0)
+        n += k;
+    if (ferror(stdin))
+        return fail(1, "cannot read the text from stdin: %s", strerror(errno));
+    if (n && n <= TEXT_MAX && buf[n - 1] == '\n')
+        n -= n > 1 && buf[n - 2] == '\r' ? 2 : 1;
+    *len = n;
+    return 0;
+}
+
+static int check_text(const char *t, size_t len)
+{
+    if (len == 0)
+        return fail(2, "empty message: nothing to send");
+    if (len > TEXT_MAX)
+        return fail(2, "message too long: more than %d bytes", TEXT_MAX);
+    if (!chp_utf8_valid(t, len))
+        return fail(2, "message is not valid UTF-8");
+    return 0;
+}
+
+static int cmd_send(const char *home, int argc, char **argv)
+{
+    if (argc != 2)
+        return fail(2, "usage: chapar send TO TEXT (TO: contact name, user ID or #room; "
+                       "TEXT - reads stdin)");
+    const char *to = argv[0];
+    int rc = to[0] == '#' ? check_room(to) : check_who(to);
+    if (rc)
+        return rc;
+    static char buf[TEXT_MAX + 1];
+    const char *text = argv[1];
+    size_t len = strlen(text);
+    if (!strcmp(text, "-")) {
+        if ((rc = read_stdin(buf, &len)) != 0)
+            return rc;
+        text = buf;
+    }
+    if ((rc = check_text(text, len)) != 0)
+        return rc;
+    const char *a[2] = {to, text};
+    size_t l[2] = {strlen(to), len};
+    return run(home, "send", 2, a, l);
+}
+
+/* ---- rooms ---- */
+
+static int cmd_join(const char *home, int argc, char **argv)
+{
+    static const char use[] = "join ROOM [--passphrase-file F]";
+    const char *file = NULL;
+    char *pos[1], room[CHP_ROOM_NAME_MAX + 2], pass[CHP_PASS_MAX + 1];
+    int npos;
+    size_t plen = 0;
+    opt o[] = {{"--passphrase-file", &file, NULL}};
+    int rc = parse_opts(argc, argv, o, 1, pos, 1, &npos, use);
+    if (!rc && npos != 1)
+        rc = fail(2, "usage: chapar %s", use);
+    if (!rc)
+        rc = room_arg(pos[0], room, sizeof room);
+    if (!rc && file)
+        rc = get_passphrase(file, NULL, 0, pass, sizeof pass, &plen, "--passphrase-file F");
+    if (!rc) {
+        const char *a[2] = {room, pass};
+        size_t l[2] = {strlen(room), plen};
+        rc = run(home, "join", file ? 2 : 1, a, l);
+    }
+    chp_memzero(pass, sizeof pass);
+    return rc;
+}
+
+static int cmd_leave(const char *home, int argc, char **argv)
+{
+    char room[CHP_ROOM_NAME_MAX + 2];
+    if (argc != 1)
+        return fail(2, "usage: chapar leave ROOM");
+    int rc = room_arg(argv[0], room, sizeof room);
+    return rc ? rc : run_str(home, "leave", 1, room);
+}
+
+/* ---- inbox ---- */
+
+/* Whether an inbox payload has a line whose last field (NEW) is 1. */
+static int has_new(const char *p)
+{
+    for (const char *l = p; *l;) {
+        size_t n = strcspn(l, "\n");
+        if (n >= 2 && l[n - 1] == '1' && l[n - 2] == '\t')
+            return 1;
+        l += n;
+        l += *l == '\n';
+    }
+    return 0;
+}
+
+/* Undoes the daemon's escaping (\t \n \r \\) for human eyes, in place. */
+static void unescape(char *s, size_t *len)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < *len; i++) {
+        char c = s[i];
+        if (c == '\\' && i + 1 < *len) {
+            char n = s[++i];
+            c = n == 't' ? '\t' : n == 'n' ? '\n' : n == 'r' ? '\r' : n;
+        }
+        s[o++] = c;
+    }
+    *len = o;
+}
+
+/* One inbox line, TIME CONV SENDER TEXT NEW, printed as 4 TSV columns or
+ * for humans. */
+static void print_inbox_line(char *line, size_t len, int tsv)
+{
+    char *f[5];
+    int n = 0;
+    f[n++] = line;
+    for (size_t i = 0; i < len && n < 5; i++)
+        if (line[i] == '\t') {
+            line[i] = '\0';
+            f[n++] = line + i + 1;
+        }
+    if (n < 4)
+        return; /* not an inbox line: a newer daemon? show nothing wrong */
+    size_t tl = n == 5 ? (size_t)(f[4] - 1 - f[3]) : (size_t)(line + len - f[3]);
+    if (tsv) {
+        printf("%s\t%s\t%s\t", f[0], f[1], f[2]);
+        fwrite(f[3], 1, tl, stdout);
+        fputc('\n', stdout);
+        return;
+    }
+    time_t t = (time_t)strtoll(f[0], NULL, 10);
+    char when[32] = "?";
+    struct tm tm;
+    if (localtime_r(&t, &tm))
+        strftime(when, sizeof when, "%Y-%m-%d %H:%M", &tm);
+    unescape(f[3], &tl);
+    printf("%s  %s  %s: ", when, f[1], f[2]);
+    fwrite(f[3], 1, tl, stdout);
+    fputc('\n', stdout);
+}
+
+static void print_inbox(char *p, size_t len, int tsv)
+{
+    for (size_t i = 0; i < len;) {
+        size_t e = i;
+        while (e < len && p[e] != '\n')
+            e++;
+        print_inbox_line(p + i, e - i, tsv);
+        i = e + 1;
+    }
+}
+
+/* Subscribes to events of topic on the daemon's PUB socket. */
+static int ctl_subscribe(ctl *c, const char *topic)
+{
+    c->sub = ctl_socket(c, ZMQ_SUB, "events");
+    if (!c->sub || zmq_setsockopt(c->sub, ZMQ_SUBSCRIBE, topic, strlen(topic)) != 0)
+        return fail(1, "cannot subscribe to chapard's events: %s", zmq_strerror(errno));
+    return 0;
+}
+
+/* Drains pending events; 1 if there was one. */
+static int drain_events(void *sub)
+{
+    int got = 0;
+    zmq_msg_t m;
+    zmq_msg_init(&m);
+    while (zmq_msg_recv(&m, sub, ZMQ_DONTWAIT) >= 0)
+        got = 1;
+    zmq_msg_close(&m);
+    return got;
+}
+
+/* Waits up to secs for a new message: subscribed first, then fetched
+ * again, so one arriving in between is not missed; the subscription takes
+ * effect asynchronously, so it also looks again every second. */
+static int wait_new(ctl *c, reply *r, double secs)
+{
+    int rc = ctl_subscribe(c, "message");
+    uint64_t end_ms = (uint64_t)(secs * 1000);
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    while (!rc) {
+        reply_free(r);
+        if ((rc = ctl_call(c, r, "inbox", 0, NULL, NULL)) || !r->ok || has_new(r->body))
+            break;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        uint64_t el = (uint64_t)(now.tv_sec - t0.tv_sec) * 1000 +
+                      (uint64_t)((now.tv_nsec - t0.tv_nsec) / 1000000);
+        if (el >= end_ms)
+            break;
+        uint64_t slice = end_ms - el < 1000 ? end_ms - el : 1000;
+        zmq_pollitem_t pi = {c->sub, 0, ZMQ_POLLIN, 0};
+        if (zmq_poll(&pi, 1, (long)slice) > 0)
+            drain_events(c->sub);
+    }
+    return rc;
+}
+
+static int cmd_inbox(const char *home, int argc, char **argv)
+{
+    static const char use[] = "inbox [--wait SECONDS] [--tsv]";
+    const char *wait_s = NULL;
+    char *pos[1], *end = NULL;
+    int tsv = 0, npos;
+    opt o[] = {{"--wait", &wait_s, NULL}, {"--tsv", NULL, &tsv}};
+    int rc = parse_opts(argc, argv, o, 2, pos, 0, &npos, use);
+    if (rc)
+        return rc;
+    double secs = wait_s ? strtod(wait_s, &end) : 0;
+    if (wait_s && (end == wait_s || *end || !(secs >= 0 && secs <= 86400)))
+        return fail(2, "--wait %s: expected seconds (0 to 86400)", wait_s);
+    ctl c;
+    reply r = {0};
+    if ((rc = ctl_open(&c, home)) != 0)
+        return rc;
+    rc = ctl_call(&c, &r, "inbox", 0, NULL, NULL);
+    if (!rc && r.ok && secs > 0 && !has_new(r.body))
+        rc = wait_new(&c, &r, secs);
+    if (!rc && r.ok)
+        print_inbox(r.body, r.len, tsv);
+    else if (!rc)
+        rc = reply_error(&r);
+    reply_free(&r);
+    ctl_close(&c);
+    return rc;
+}
+
+/* ---- node commands ---- */
 
 static int check_address(const char *a)
 {
@@ -135,18 +924,111 @@ static int check_address(const char *a)
     return 0;
 }
 
-static int cmd_publish(const char *home, const char *path)
+static int cmd_peer(const char *home, int argc, char **argv)
 {
-    FILE *f = fopen(path, "rb");
+    if (argc == 1 && !strcmp(argv[0], "list"))
+        return run_str(home, "peers", 0);
+    if (argc == 2 && (!strcmp(argv[0], "add") || !strcmp(argv[0], "remove"))) {
+        int rc = check_address(argv[1]);
+        if (rc)
+            return rc;
+        return run_str(home, argv[0][0] == 'a' ? "peer-add" : "peer-remove", 1, argv[1]);
+    }
+    return fail(2, "usage: chapar peer add ADDRESS | peer list | peer remove ADDRESS");
+}
+
+static int cmd_debug(const char *home, int argc, char **argv)
+{
+    if (argc != 2 || strcmp(argv[0], "publish"))
+        return fail(2, "usage: chapar debug publish FILE");
+    FILE *f = fopen(argv[1], "rb");
     if (!f)
-        return fail(1, "%s: %s", path, strerror(errno));
-    static uint8_t buf[65536];
+        return fail(1, "%s: %s", argv[1], strerror(errno));
+    static char buf[65536];
     size_t n = fread(buf, 1, sizeof buf, f);
     int big = fgetc(f) != EOF;
     fclose(f);
     if (big)
-        return fail(1, "%s: %s", path, "too large for an envelope");
-    return request(home, "publish", buf, n, 1, 1);
+        return fail(1, "%s: %s", argv[1], "too large for an envelope");
+    const char *a[1] = {buf};
+    return run(home, "publish", 1, a, &n);
+}
+
+/* Commands that take no arguments and print the daemon's payload. */
+static int plain(const char *home, const char *cmd, const char *daemon_cmd, int argc)
+{
+    if (argc)
+        return fail(2, "usage: chapar %s", cmd);
+    return run_str(home, daemon_cmd, 0);
+}
+
+/* ---- dispatch ---- */
+
+typedef int (*cmd_fn)(const char *home, int argc, char **argv);
+
+static const struct command {
+    const char *name;
+    cmd_fn fn;          /* NULL: a plain() command */
+    const char *daemon; /* plain(): the control command */
+    const char *help;
+} commands[] = {
+    {"init", cmd_init, NULL,
+     "usage: chapar init [--nick NAME] [--passphrase-file F | --no-passphrase]\n"
+     "Creates your identity in DIR and prints your user ID. The secret keys are\n"
+     "sealed with a passphrase (asked twice on the terminal, or the first line\n"
+     "of F); --no-passphrase seals them with a key file beside them instead.\n"
+     "The nick (default $USER) is what strangers see before they add you.\n"
+     "Asks the running chapard if there is one, else writes DIR itself.\n"},
+    {"unlock", cmd_unlock, NULL,
+     "usage: chapar unlock [--passphrase-file F]\n"
+     "Unlocks the identity of a chapard that started without its passphrase.\n"},
+    {"id", cmd_id, NULL, "usage: chapar id\nPrints your user ID: give it to your friends.\n"},
+    {"wipe", cmd_wipe, NULL,
+     "usage: chapar wipe [--yes]\n"
+     "Panic button: destroys the identity, keys, contacts, messages and store\n"
+     "in DIR (and stops its chapard). Asks you to type yes unless --yes.\n"},
+    {"contact", cmd_contact, NULL,
+     "usage: chapar contact SUBCOMMAND\n"
+     "  add ID NAME          add someone by user ID; they see a request\n"
+     "  accept WHO [NAME]    accept a request (WHO: their ID or nick)\n"
+     "  block WHO            drop their requests and messages from now on\n"
+     "  list                 NAME, ID, STATE, FINGERPRINT (tab-separated)\n"
+     "  show WHO             details and the safety number to compare\n"
+     "  requests             ID, NICK, FINGERPRINT, TIME of pending requests\n"
+     "  remove WHO           forget the contact and its keys\n"
+     "WHO is a contact name or a user ID (chp1...).\n"},
+    {"send", cmd_send, NULL,
+     "usage: chapar send TO TEXT\n"
+     "TO is a contact name, a user ID or a #room; TEXT is 1 to 65536 bytes of\n"
+     "UTF-8, or - to read it from stdin (one final newline dropped). Prints the\n"
+     "message id once the message is safely in the outbox.\n"},
+    {"inbox", cmd_inbox, NULL,
+     "usage: chapar inbox [--wait SECONDS] [--tsv]\n"
+     "Received messages, oldest first. --wait: if none is new, wait up to\n"
+     "SECONDS for one. --tsv: TIME, CONVERSATION, SENDER, TEXT tab-separated\n"
+     "(TIME in unix seconds; tab, newline, CR and backslash in TEXT escaped).\n"},
+    {"outbox", NULL, "outbox",
+     "usage: chapar outbox\n"
+     "Sent messages, oldest first: ID, TO, STATE (queued, sent, delivered).\n"},
+    {"join", cmd_join, NULL,
+     "usage: chapar join ROOM [--passphrase-file F]\n"
+     "Joins #ROOM: public (anyone who knows the name reads it), or with a\n"
+     "passphrase (first line of F) that every member must know.\n"},
+    {"leave", cmd_leave, NULL, "usage: chapar leave ROOM\n"},
+    {"rooms", NULL, "rooms", "usage: chapar rooms\nJoined rooms: ROOM, KIND.\n"},
+    {"status", NULL, "status", "usage: chapar status\nNode counters as `key: value` lines.\n"},
+    {"address", NULL, "address",
+     "usage: chapar address\nThis node's address, for others' `chapar peer add`.\n"},
+    {"peer", cmd_peer, NULL,
+     "usage: chapar peer add ADDRESS | peer list | peer remove ADDRESS\n"
+     "Neighbours to connect to (remembered across restarts).\n"},
+    {"debug", cmd_debug, NULL,
+     "usage: chapar debug publish FILE\nInjects a raw envelope (tests).\n"},
+};
+
+static int wants_help(int argc, char **argv)
+{
+    return argc && (!strcmp(argv[0], "--help") || !strcmp(argv[argc - 1], "--help"));
 }
 
 int main(int argc, char **argv)
@@ -172,34 +1054,22 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    const char *name = argv[i++];
+    const struct command *c = NULL;
+    for (size_t k = 0; k < sizeof commands / sizeof *commands && !c; k++)
+        if (!strcmp(name, commands[k].name))
+            c = &commands[k];
+    if (!c)
+        return fail(2, "unknown command '%s' (try --help)", name);
+    if (wants_help(argc - i, argv + i)) {
+        fputs(c->help, stdout);
+        return 0;
+    }
     if (!home[0] && chp_home_default(home, sizeof home) != 0)
         return fail(2, "no data dir: set --home, CHAPAR_HOME or HOME");
     if (chp_crypto_init() != CHP_OK)
         return fail(1, "libsodium failed to initialise");
-    const char *cmd = argv[i++];
-    int nargs = argc - i;
-    char **args = argv + i;
-    if (nargs >= 1 && !strcmp(args[nargs - 1], "--help")) {
-        usage(stdout);
-        return 0;
-    }
-    if (!strcmp(cmd, "status") && nargs == 0)
-        return request(home, "status", NULL, 0, 0, 0);
-    if (!strcmp(cmd, "address") && nargs == 0)
-        return request(home, "address", NULL, 0, 0, 1);
-    if (!strcmp(cmd, "peer") && nargs >= 1) {
-        if (!strcmp(args[0], "list") && nargs == 1)
-            return request(home, "peers", NULL, 0, 0, 0);
-        if ((!strcmp(args[0], "add") || !strcmp(args[0], "remove")) && nargs == 2) {
-            int rc = check_address(args[1]);
-            if (rc)
-                return rc;
-            return request(home, args[0][0] == 'a' ? "peer-add" : "peer-remove", args[1],
-                           strlen(args[1]), 1, 1);
-        }
-        return fail(2, "usage: chapar peer add ADDRESS | peer list | peer remove ADDRESS");
-    }
-    if (!strcmp(cmd, "debug") && nargs == 2 && !strcmp(args[0], "publish"))
-        return cmd_publish(home, args[1]);
-    return fail(2, "unknown command or wrong arguments: '%s' (try --help)", cmd);
+    if (!c->fn)
+        return plain(home, c->name, c->daemon, argc - i);
+    return c->fn(home, argc - i, argv + i);
 }

@@ -23,6 +23,8 @@ extern char **environ;
 #define MAX_ARGS 64
 #define POLL_MS  25
 
+static long long find_key(const char *text, const char *key);
+
 /* The running test's context, for the watchdog only. */
 static h_ctx *volatile watched;
 
@@ -33,7 +35,7 @@ uint64_t h_now_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-static void sleep_ms(int ms)
+void h_sleep_ms(int ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
@@ -80,7 +82,8 @@ void h_note(const h_ctx *h, const char *fmt, ...)
 static void on_watchdog(int sig)
 {
     (void)sig;
-    static const char msg[] = "integration harness: watchdog expired, killing daemons\n";
+    static const char msg[] = "integration harness: watchdog expired or interrupted, killing "
+                              "daemons\n";
     h_ctx *h = watched;
     if (h) {
         for (size_t i = 0; i < h->nnodes; i++)
@@ -104,6 +107,8 @@ int h_setup(void **state)
         memset(&sa, 0, sizeof sa);
         sa.sa_handler = on_watchdog;
         sigaction(SIGALRM, &sa, NULL);
+        sigaction(SIGINT, &sa, NULL);  /* Ctrl-C: the daemons run in our process group, but */
+        sigaction(SIGTERM, &sa, NULL); /* a kill of the test alone would orphan them */
         alarm(H_WATCHDOG_S);
         signal(SIGPIPE, SIG_IGN);
         armed = 1;
@@ -169,13 +174,14 @@ int h_teardown(void **state)
 
 /* ---- processes ---- */
 
-/* posix_spawn with stdin from /dev/null and stdout/stderr to files
- * (err_path NULL: both to out_path, appended). */
-static pid_t spawn(const char *const *argv, const char *out_path, const char *err_path)
+/* posix_spawn with stdin from in_path (NULL: /dev/null) and stdout/stderr
+ * to files (err_path NULL: both to out_path, appended). */
+static pid_t spawn_in(const char *const *argv, const char *in_path, const char *out_path,
+                      const char *err_path)
 {
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 0, in_path ? in_path : "/dev/null", O_RDONLY, 0);
     if (err_path) {
         posix_spawn_file_actions_addopen(&fa, 1, out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
         posix_spawn_file_actions_addopen(&fa, 2, err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
@@ -189,6 +195,11 @@ static pid_t spawn(const char *const *argv, const char *out_path, const char *er
     if (rc != 0)
         fail_msg("cannot start %s: %s", argv[0], strerror(rc));
     return pid;
+}
+
+static pid_t spawn(const char *const *argv, const char *out_path, const char *err_path)
+{
+    return spawn_in(argv, NULL, out_path, err_path);
 }
 
 /* Waits up to deadline_ms for pid; returns its wait status, or -1 on
@@ -205,7 +216,7 @@ static int wait_pid(pid_t pid, int deadline_ms)
             return -1;
         if (h_now_ms() >= end)
             return -1;
-        sleep_ms(delay);
+        h_sleep_ms(delay);
         if (delay < 10)
             delay++;
     }
@@ -248,10 +259,15 @@ uint8_t *h_read_file(const char *path, size_t *len)
 
 int h_runv(h_ctx *h, char **out, char **err, const char *const *argv)
 {
+    return h_runv_in(h, NULL, out, err, argv);
+}
+
+int h_runv_in(h_ctx *h, const char *in_path, char **out, char **err, const char *const *argv)
+{
     char op[300], ep[300];
     h_path(h, op, sizeof op, "cmd.out");
     h_path(h, ep, sizeof ep, "cmd.err");
-    pid_t pid = spawn(argv, op, ep);
+    pid_t pid = spawn_in(argv, in_path, op, ep);
     int st = wait_pid(pid, 30000);
     if (st < 0) {
         kill(pid, SIGKILL);
@@ -316,6 +332,29 @@ void h_dump_logs(const h_ctx *h)
     }
 }
 
+void h_dump_status(h_ctx *h)
+{
+    static const char *const keys[] = {
+        "peers connected", "envelopes stored", "accepted",      "duplicates", "rejected",
+        "rejected rate",   "rejected pow",     "rejected full", "bans",       "sync rounds",
+        "syncs completed", "sync fetched",     "prunes",        "grafts",     "ids announced"};
+    for (size_t i = 0; i < h->nnodes; i++) {
+        const h_node *n = &h->nodes[i];
+        if (n->pid <= 0)
+            continue;
+        char *out = NULL;
+        if (h_chapar(h, n, &out, NULL, "status", H_END) != 0) {
+            fprintf(stderr, "---- %s: no status\n", n->name);
+        } else {
+            fprintf(stderr, "---- %s status:", n->name);
+            for (size_t k = 0; k < sizeof keys / sizeof *keys; k++)
+                fprintf(stderr, " %s=%lld", keys[k], find_key(out, keys[k]));
+            fputc('\n', stderr);
+        }
+        free(out);
+    }
+}
+
 static void node_key(h_node *n)
 {
     chp_addr a;
@@ -326,22 +365,25 @@ static void node_key(h_node *n)
     n->port = a.port;
 }
 
+h_node *h_node_get(h_ctx *h, const char *name)
+{
+    for (size_t i = 0; i < h->nnodes; i++)
+        if (!strcmp(h->nodes[i].name, name))
+            return &h->nodes[i];
+    if (h->nnodes == H_MAX_NODES)
+        fail_msg("too many nodes");
+    h_node *n = &h->nodes[h->nnodes++];
+    snprintf(n->name, sizeof n->name, "%s", name);
+    h_path(h, n->home, sizeof n->home, name);
+    char logname[64];
+    snprintf(logname, sizeof logname, "%s.log", name);
+    h_path(h, n->log, sizeof n->log, logname);
+    return n;
+}
+
 h_node *h_start(h_ctx *h, const char *name, ...)
 {
-    h_node *n = NULL;
-    for (size_t i = 0; i < h->nnodes && !n; i++)
-        if (!strcmp(h->nodes[i].name, name))
-            n = &h->nodes[i];
-    if (!n) {
-        if (h->nnodes == H_MAX_NODES)
-            fail_msg("too many nodes");
-        n = &h->nodes[h->nnodes++];
-        snprintf(n->name, sizeof n->name, "%s", name);
-        h_path(h, n->home, sizeof n->home, name);
-        char logname[64];
-        snprintf(logname, sizeof logname, "%s.log", name);
-        h_path(h, n->log, sizeof n->log, logname);
-    }
+    h_node *n = h_node_get(h, name);
     if (n->pid > 0)
         fail_msg("node %s is already running", name);
     const char *argv[MAX_ARGS] = {h_bin("CHAPARD"), "--home",      n->home,
@@ -373,7 +415,7 @@ h_node *h_start(h_ctx *h, const char *name, ...)
             h_dump_logs(h);
             fail_msg("chapard %s did not answer on its control socket within 15 s", name);
         }
-        sleep_ms(10);
+        h_sleep_ms(10);
     }
     node_key(n);
     h_note(h, "started %s (pid %d) in %llu ms: %s", name, (int)n->pid,
@@ -400,6 +442,18 @@ void h_stop(h_ctx *h, h_node *n)
         fail_msg("chapard %s: SIGTERM gave exit code %d, want 0", n->name, exit_code(st));
     }
     h_note(h, "stopped %s", n->name);
+}
+
+int h_reap_node(h_ctx *h, h_node *n, int deadline_ms)
+{
+    if (n->pid <= 0)
+        fail_msg("node %s is not running", n->name);
+    int st = wait_pid(n->pid, deadline_ms);
+    if (st < 0)
+        return -1;
+    n->pid = 0;
+    h_note(h, "%s exited by itself (code %d)", n->name, exit_code(st));
+    return exit_code(st);
 }
 
 void h_kill9(h_ctx *h, h_node *n)
@@ -466,7 +520,7 @@ long long h_expect_(h_ctx *h, const h_node *n, const char *key, enum h_op op, lo
         }
         if (h_now_ms() >= end)
             break;
-        sleep_ms(POLL_MS);
+        h_sleep_ms(POLL_MS);
     }
     h_dump_logs(h);
     print_error("%s:%d: node %s: waited %d ms for '%s' %s %lld; last value %lld\n", file, line,
@@ -483,7 +537,7 @@ int h_wait(h_ctx *h, int deadline_ms, int (*cond)(h_ctx *h, void *arg), void *ar
             return 1;
         if (h_now_ms() >= end)
             return 0;
-        sleep_ms(POLL_MS);
+        h_sleep_ms(POLL_MS);
     }
 }
 
@@ -594,4 +648,131 @@ int h_lines(const char *s)
         if (*p == '\n' || p[1] == '\0')
             n++;
     return n;
+}
+
+/* ---- messaging ---- */
+
+char *h_ok_(h_ctx *h, const h_node *n, const char *file, int line, ...)
+{
+    const char *argv[MAX_ARGS] = {h_bin("CHAPAR"), "--home", n->home};
+    va_list ap;
+    va_start(ap, line);
+    collect(argv, 3, ap);
+    va_end(ap);
+    char *out = NULL, *err = NULL;
+    int rc = h_runv(h, &out, &err, argv);
+    if (rc != 0) {
+        h_dump_logs(h);
+        print_error("%s:%d: node %s: chapar %s %s: exit %d, stderr '%s'\n", file, line, n->name,
+                    argv[3], argv[4] ? argv[4] : "", rc, err);
+        free(out);
+        free(err);
+        _fail(file, line);
+    }
+    free(err);
+    return out;
+}
+
+void h_init(h_ctx *h, const h_node *n, const char *nick, char id[H_ID_LEN + 1], ...)
+{
+    const char *argv[MAX_ARGS] = {h_bin("CHAPAR"), "--home", n->home, "init", "--nick", nick};
+    va_list ap;
+    va_start(ap, id);
+    collect(argv, 6, ap);
+    va_end(ap);
+    char *out = NULL, *err = NULL;
+    int rc = h_runv(h, &out, &err, argv);
+    int bad =
+        rc != 0 || strncmp(out, "chp1", 4) || strlen(out) != H_ID_LEN + 1 || out[H_ID_LEN] != '\n';
+    if (bad)
+        print_error("init %s: exit %d, stdout '%s', stderr '%s'\n", n->name, rc, out, err);
+    else if (id)
+        snprintf(id, H_ID_LEN + 1, "%s", out);
+    free(out);
+    free(err);
+    if (bad) {
+        h_dump_logs(h);
+        fail();
+    }
+}
+
+char *h_await_(h_ctx *h, const h_node *n, const char *needle, int deadline_ms, const char *file,
+               int line, ...)
+{
+    const char *argv[MAX_ARGS] = {h_bin("CHAPAR"), "--home", n->home};
+    va_list ap;
+    va_start(ap, line);
+    collect(argv, 3, ap);
+    va_end(ap);
+    uint64_t t0 = h_now_ms(), end = t0 + (uint64_t)deadline_ms;
+    for (int delay = POLL_MS;; delay = delay < 200 ? delay * 2 : 200) {
+        char *out = NULL, *err = NULL;
+        int rc = h_runv(h, &out, &err, argv);
+        if (rc == 0 && strstr(out, needle)) {
+            free(err);
+            h_note(h, "%s: `%s` shows '%s' after %llu ms", n->name, argv[3], needle,
+                   (unsigned long long)(h_now_ms() - t0));
+            return out;
+        }
+        if (h_now_ms() >= end) {
+            h_dump_logs(h);
+            h_dump_status(h);
+            /* cmocka cuts its messages at 1 KiB: the long parts go first. */
+            fprintf(stderr, "last stdout of `chapar %s`:\n%.4000s\n", argv[3], out);
+            print_error("%s:%d: node %s: waited %d ms for `chapar %s` to show '%.200s'; last exit "
+                        "%d, stderr '%.300s'\n",
+                        file, line, n->name, deadline_ms, argv[3], needle, rc, err);
+            free(out);
+            free(err);
+            _fail(file, line);
+            return NULL;
+        }
+        free(out);
+        free(err);
+        h_sleep_ms(delay);
+    }
+}
+
+void h_await_state_(h_ctx *h, const h_node *n, const char *msgid, const char *state,
+                    int deadline_ms, const char *file, int line)
+{
+    /* outbox lines are MSGID\tTO\tSTATE: the id starts the line, the state
+     * ends it. */
+    uint64_t t0 = h_now_ms(), end = t0 + (uint64_t)deadline_ms;
+    char *out = NULL;
+    for (;;) {
+        free(out);
+        out = NULL;
+        if (h_chapar(h, n, &out, NULL, "outbox", H_END) == 0) {
+            const char *l = strstr(out, msgid);
+            size_t ll = l ? strcspn(l, "\n") : 0, sl = strlen(state);
+            if (l && ll > sl && l[ll - sl - 1] == '\t' && !strncmp(l + ll - sl, state, sl)) {
+                h_note(h, "%s: message %.8s... %s after %llu ms", n->name, msgid, state,
+                       (unsigned long long)(h_now_ms() - t0));
+                free(out);
+                return;
+            }
+        }
+        if (h_now_ms() >= end)
+            break;
+        h_sleep_ms(50);
+    }
+    h_dump_logs(h);
+    h_dump_status(h);
+    print_error("%s:%d: node %s: waited %d ms for message %s to be %s; outbox:\n%s\n", file, line,
+                n->name, deadline_ms, msgid, state, out ? out : "(none)");
+    free(out);
+    _fail(file, line);
+}
+
+char *h_write_file(h_ctx *h, const char *name, const void *data, size_t len)
+{
+    static char path[H_MAX_NODES][300];
+    static int next;
+    char *p = path[next++ % H_MAX_NODES];
+    h_path(h, p, 300, name);
+    FILE *f = fopen(p, "wb");
+    if (!f || fwrite(data, 1, len, f) != len || fclose(f) != 0)
+        fail_msg("cannot write %s", p);
+    return p;
 }

@@ -57,6 +57,8 @@ int h_teardown(void **state);
 
 /* Milliseconds on a monotonic clock. */
 uint64_t h_now_ms(void);
+/* Sleeps ms milliseconds (a backoff, never a wait for a condition). */
+void h_sleep_ms(int ms);
 
 /* The path in environment variable var (CHAPARD, CHAPAR, CHAPAR_MKENV);
  * fails the test when it is not set. */
@@ -72,8 +74,15 @@ char *h_path(const h_ctx *h, char *buf, size_t cap, const char *name);
  * teardown; the pointer stays valid until then. */
 h_node *h_start(h_ctx *h, const char *name, ...) H_SENTINEL;
 
+/* The node called name, registered (home DIR/name, log DIR/name.log) but
+ * not started if it is new: for `chapar init` before the first start. */
+h_node *h_node_get(h_ctx *h, const char *name);
+
 /* SIGTERM, then asserts a clean exit with status 0 within 10 s. */
 void h_stop(h_ctx *h, h_node *n);
+/* Waits up to deadline_ms for n to exit by itself (after `wipe`, say);
+ * its exit code, or -1 if it still runs. */
+int h_reap_node(h_ctx *h, h_node *n, int deadline_ms);
 /* SIGKILL and reap: a crash at an arbitrary moment. */
 void h_kill9(h_ctx *h, h_node *n);
 
@@ -83,6 +92,8 @@ void h_kill9(h_ctx *h, h_node *n);
  * stderr that the caller frees. */
 int h_run(h_ctx *h, char **out, char **err, const char *prog, ...) H_SENTINEL;
 int h_runv(h_ctx *h, char **out, char **err, const char *const *argv);
+/* h_runv with stdin read from the file in_path (NULL: /dev/null). */
+int h_runv_in(h_ctx *h, const char *in_path, char **out, char **err, const char *const *argv);
 
 /* `chapar --home <n's home> ARGS...`; as h_run. */
 int h_chapar(h_ctx *h, const h_node *n, char **out, char **err, ...) H_SENTINEL;
@@ -132,8 +143,41 @@ uint8_t *h_read_file(const char *path, size_t *len);
 /* Number of lines in s (a final line without newline counts). */
 int h_lines(const char *s);
 
+/* ---- messaging ---- */
+
+#define H_ID_LEN 62 /* characters of a user ID (chp1...) */
+
+/* `chapar --home <n's home> ARGS...`: asserts exit 0 (else fails with its
+ * stderr and the logs) and returns stdout (malloc'ed; the caller frees). */
+#define h_ok(h, n, ...) h_ok_((h), (n), __FILE__, __LINE__, __VA_ARGS__)
+char *h_ok_(h_ctx *h, const h_node *n, const char *file, int line, ...) H_SENTINEL;
+
+/* `chapar init --nick NICK ARGS...` (with or without a running daemon):
+ * asserts exit 0 and one user ID line, copied to id (may be NULL). */
+void h_init(h_ctx *h, const h_node *n, const char *nick, char id[H_ID_LEN + 1], ...) H_SENTINEL;
+
+/* Runs `chapar ARGS...` at n, with a growing backoff (25..200 ms), until it
+ * exits 0 with needle in its stdout; returns that stdout (caller frees).
+ * Fails the test at the deadline with the last output and the logs. */
+#define h_await(h, n, needle, ...)                                                                 \
+    h_await_((h), (n), (needle), H_DEADLINE_MS, __FILE__, __LINE__, __VA_ARGS__)
+char *h_await_(h_ctx *h, const h_node *n, const char *needle, int deadline_ms, const char *file,
+               int line, ...) H_SENTINEL;
+
+/* Polls `chapar outbox` at n until message msgid is in state (`sent`,
+ * `delivered`...). */
+#define h_await_state(h, n, msgid, state)                                                          \
+    h_await_state_((h), (n), (msgid), (state), H_DEADLINE_MS, __FILE__, __LINE__)
+void h_await_state_(h_ctx *h, const h_node *n, const char *msgid, const char *state,
+                    int deadline_ms, const char *file, int line);
+
+/* Writes DIR/name; returns its path (a static buffer, one of 16 reused). */
+char *h_write_file(h_ctx *h, const char *name, const void *data, size_t len);
+
 /* Prints the last lines of every node's log to stderr. */
 void h_dump_logs(const h_ctx *h);
+/* Prints the main `status` counters of every running node to stderr. */
+void h_dump_status(h_ctx *h);
 
 /* Prints a progress line when CHP_IT_VERBOSE is set. */
 void h_note(const h_ctx *h, const char *fmt, ...) H_PRINTF(2, 3);

@@ -1,0 +1,120 @@
+/* test_rooms.c - rooms on a line of three user nodes, A - C - B: everyone
+ * is in #lan from the first start and reads everyone there, nicknames
+ * shown with a fingerprint; A and B share the passphrase room #kitchen,
+ * which C joined with a wrong passphrase. C still stores and forwards
+ * the kitchen's envelopes (B is reachable only through C), but its inbox
+ * never shows them. */
+#include "harness.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void send_text(h_ctx *h, const h_node *n, const char *to, const char *text)
+{
+    char *out = h_ok(h, n, "send", to, text, H_END);
+    assert_int_equal(strspn(out, "0123456789abcdef"), 32);
+    free(out);
+}
+
+/* "nick (xxxxxxxx)": the nick and an 8-character fingerprint. */
+static void assert_stranger(const char *inbox, const char *text, const char *nick)
+{
+    const char *p = strstr(inbox, text);
+    assert_non_null(p);
+    const char *l = p;
+    while (l > inbox && l[-1] != '\n')
+        l--;
+    char want[128];
+    int n = snprintf(want, sizeof want, "\t%s (", nick);
+    const char *s = strstr(l, want);
+    assert_true(s && s < p);
+    s += n;
+    assert_int_equal(strspn(s, "0123456789abcdefghijklmnopqrstuvwxyz"), 8);
+    assert_memory_equal(s + 8, ")\t", 2);
+}
+
+static void test_rooms_on_a_line(void **state)
+{
+    h_ctx *h = *state;
+    h_node *nodes[3];
+    const char *names[3] = {"a", "b", "c"};
+    for (int i = 0; i < 3; i++) {
+        char nick[32];
+        snprintf(nick, sizeof nick, "%s-nick", names[i]);
+        nodes[i] = h_node_get(h, names[i]);
+        h_init(h, nodes[i], nick, NULL, "--no-passphrase", H_END);
+    }
+    h_node *a = h_start(h, "a", H_END);
+    h_node *c = h_start(h, "c", "--peer", a->addr, H_END);
+    h_node *b = h_start(h, "b", "--peer", c->addr, H_END);
+    h_expect(h, c, "peers connected", H_EQ, 2);
+
+    /* #lan is joined on first start. */
+    for (int i = 0; i < 3; i++) {
+        char *out = h_ok(h, nodes[i], "rooms", H_END);
+        assert_non_null(strstr(out, "#lan\tpublic\n"));
+        free(out);
+    }
+    send_text(h, a, "#lan", "hello lan, this is a");
+    char *out = h_await(h, b, "hello lan, this is a", "inbox", "--tsv", H_END);
+    assert_stranger(out, "\thello lan, this is a\n", "a-nick");
+    assert_non_null(strstr(out, "\t#lan\ta-nick ("));
+    free(out);
+    free(h_await(h, c, "\t#lan\ta-nick (", "inbox", "--tsv", H_END));
+    send_text(h, b, "#lan", "and b answers");
+    free(h_await(h, a, "\tand b answers\n", "inbox", "--tsv", H_END));
+
+    /* The passphrase room: "kitchen" without '#' is accepted too. */
+    char *pf = h_write_file(h, "kitchen.pass", "open sesame\n", 12);
+    char *wrong = h_write_file(h, "wrong.pass", "open barley\n", 12);
+    free(h_ok(h, a, "join", "#kitchen", "--passphrase-file", pf, H_END));
+    free(h_ok(h, b, "join", "kitchen", "--passphrase-file", pf, H_END));
+    free(h_ok(h, c, "join", "#kitchen", "--passphrase-file", wrong, H_END));
+    out = h_ok(h, b, "rooms", H_END);
+    assert_non_null(strstr(out, "#kitchen\tpassphrase\n"));
+    free(out);
+
+    long long c_before = h_status(h, c, "envelopes stored");
+    long long c_accepted = h_status(h, c, "accepted");
+    send_text(h, a, "#kitchen", "the key is under the mat");
+    out = h_await(h, b, "\t#kitchen\ta-nick (", "inbox", "--tsv", H_END);
+    assert_non_null(strstr(out, "\tthe key is under the mat\n"));
+    free(out);
+    /* C carried it (B has no other way) and keeps it... */
+    assert_true(h_status(h, c, "envelopes stored") > c_before);
+    assert_true(h_status(h, c, "accepted") > c_accepted);
+    /* ...but cannot read it. A #lan message sent after it has arrived at
+     * C, so C has had every chance to show the kitchen one. */
+    send_text(h, a, "#lan", "after the kitchen");
+    out = h_await(h, c, "\tafter the kitchen\n", "inbox", "--tsv", H_END);
+    assert_null(strstr(out, "under the mat"));
+    assert_null(strstr(out, "#kitchen"));
+    free(out);
+    out = h_ok(h, c, "inbox", H_END);
+    assert_null(strstr(out, "under the mat"));
+    free(out);
+
+    /* B leaves the kitchen: its later posts are not shown to B. */
+    free(h_ok(h, b, "leave", "#kitchen", H_END));
+    out = h_ok(h, b, "rooms", H_END);
+    assert_null(strstr(out, "#kitchen"));
+    free(out);
+    send_text(h, a, "#kitchen", "b is gone now");
+    send_text(h, a, "#lan", "marker after b left");
+    out = h_await(h, b, "\tmarker after b left\n", "inbox", "--tsv", H_END);
+    assert_null(strstr(out, "b is gone now"));
+    free(out);
+
+    h_stop(h, b);
+    h_stop(h, c);
+    h_stop(h, a);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_rooms_on_a_line, h_setup, h_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
