@@ -14,6 +14,7 @@ struct chp_model {
     int cur;        /* -1: none */
     chp_line *orph; /* notices from before the first conversation */
     size_t norph, corph;
+    uint64_t seq; /* last chp_line.seq handed out */
 };
 
 chp_model *chp_model_new(void)
@@ -331,6 +332,14 @@ static int hist_line(void *arg, char *line)
     return CHP_OK;
 }
 
+static int line_order(const void *x, const void *y)
+{
+    const chp_line *a = x, *b = y;
+    if (a->time != b->time)
+        return a->time < b->time ? -1 : 1;
+    return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
 int chp_model_load_history(chp_model *m, const char *conv, const char *payload, size_t len)
 {
     struct hist_load hl = {0};
@@ -342,27 +351,31 @@ int chp_model_load_history(chp_model *m, const char *conv, const char *payload, 
         free(hl.lines);
         return CHP_E_NOMEM;
     }
-    /* Merge the new messages with the notices already shown here, both in
-     * time order; at the same second the message comes first. */
     chp_conv *c = &m->convs[i];
-    chp_line *old = c->lines;
-    size_t nold = c->nlines, a = 0, b = 0;
-    c->lines = NULL;
-    c->nlines = c->cap = 0;
-    for (;;) {
-        while (a < nold && old[a].state != CHP_LINE_NOTICE) {
-            line_free(&old[a]);
-            a++;
-        }
-        if (a >= nold && b >= hl.n)
-            break;
-        if (b < hl.n && (a >= nold || hl.lines[b].time <= old[a].time))
-            push_line(&c->lines, &c->nlines, &c->cap, &hl.lines[b++]);
-        else
-            push_line(&c->lines, &c->nlines, &c->cap, &old[a++]);
+    /* A message seen before keeps its place among the notices. */
+    for (size_t k = 0; k < hl.n; k++) {
+        chp_line *l = &hl.lines[k];
+        for (size_t j = 0; j < c->nlines && !l->seq; j++)
+            if (c->lines[j].state != CHP_LINE_NOTICE && l->msgid[0] &&
+                !strcmp(c->lines[j].msgid, l->msgid))
+                l->seq = c->lines[j].seq;
+        if (!l->seq)
+            l->seq = ++m->seq;
     }
-    free(old);
+    /* The old messages go; the notices join the new ones. */
+    size_t keep = 0;
+    for (size_t j = 0; j < c->nlines; j++) {
+        if (c->lines[j].state == CHP_LINE_NOTICE)
+            c->lines[keep++] = c->lines[j];
+        else
+            line_free(&c->lines[j]);
+    }
+    c->nlines = keep;
+    for (size_t k = 0; k < hl.n; k++)
+        push_line(&c->lines, &c->nlines, &c->cap, &hl.lines[k]);
     free(hl.lines);
+    if (c->nlines > 1)
+        qsort(c->lines, c->nlines, sizeof *c->lines, line_order);
     return rc;
 }
 
@@ -398,6 +411,7 @@ void chp_model_notice(chp_model *m, int64_t time, const char *text)
     chp_line l = {0};
     l.time = time;
     l.state = CHP_LINE_NOTICE;
+    l.seq = ++m->seq;
     l.sender = strdup("");
     l.text = strdup(text);
     if (!l.sender || !l.text) {

@@ -29,6 +29,7 @@ typedef struct chp_line {
     char *sender; /* as the daemon names it; "" for notices */
     char *text;   /* UTF-8, unescaped */
     char msgid[33];
+    uint64_t seq; /* when the UI first learnt of it: orders lines of one second */
 } chp_line;
 
 /* One conversation; pointers stay valid until the model changes. */
@@ -76,8 +77,11 @@ void chp_model_prev(chp_model *m);
  * apply, but nothing is removed. */
 CHP_WUR int chp_model_load_conversations(chp_model *m, const char *payload, size_t len);
 /* Applies a `history CONV` reply: the conversation's messages become the
- * reply's, with the notices shown in it kept in time order. Adds the
- * conversation when it is new. CHP_E_MALFORMED as above. */
+ * reply's, with the notices shown in it kept. Lines are ordered by time,
+ * and within one second by when the UI first learnt of them (a message
+ * keeps that moment across reloads, by its id), so a message that
+ * arrives after a notice shows below it. Adds the conversation when it is
+ * new. CHP_E_MALFORMED for a line that does not parse (the rest apply). */
 CHP_WUR int chp_model_load_history(chp_model *m, const char *conv, const char *payload, size_t len);
 /* A `message` event for conv: adds the conversation if new; counts it
  * unread unless it is the selected one. Returns its index (-1: OOM). */

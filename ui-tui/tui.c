@@ -560,6 +560,11 @@ static void submit(app *a)
         notice(a, "out of memory");
         return;
     }
+    if (!chp_input_secret(a->in) && !strcmp(line, "/quit")) {
+        a->quit = 1; /* also from the wizard's plain prompts */
+        free(line);
+        return;
+    }
     switch (a->ph) {
     case PH_ASK_NICK:
         if (len == 0 || len > NICK_BYTES - 1) {

@@ -427,6 +427,18 @@ static void test_history_and_states(void **state)
     assert_int_equal(c->nlines, 4);
     assert_int_equal(c->lines[1].state, CHP_LINE_NOTICE);
     assert_string_equal(c->lines[3].text, "bye");
+    /* Within one second, lines keep the order the UI learnt of them: a
+     * notice shown at 300 stays below "bye" (known before it) and above
+     * a message of the same second that arrives after it. */
+    chp_model_notice(m, 300, "sara left");
+    const char *h3 = "300\tin\tsara\t-\tm3\tbye\n300\tin\tsara\t-\tm4\tback\n";
+    assert_int_equal(chp_model_load_history(m, "#lan", h3, strlen(h3)), CHP_OK);
+    c = chp_model_conv(m, 0);
+    assert_int_equal(c->nlines, 4);
+    assert_string_equal(c->lines[0].text, "a peer connected");
+    assert_string_equal(c->lines[1].text, "bye");
+    assert_string_equal(c->lines[2].text, "sara left");
+    assert_string_equal(c->lines[3].text, "back");
     /* history for an unknown conversation adds it */
     assert_int_equal(chp_model_load_history(m, "sara", "", 0), CHP_OK);
     assert_int_equal(chp_model_find(m, "sara"), 1);

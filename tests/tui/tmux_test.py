@@ -53,8 +53,11 @@ class Run:
         return r
 
     def open_tui(self, name, extra_env=""):
-        cmd = "env LANG=C.UTF-8 LC_ALL=C.UTF-8 TERM=xterm-256color %s %s --home %s" % (
-            extra_env, self.tui, self.home(name))
+        # A shell waits for chapar-tui and writes its exit status: tmux
+        # 3.3 sometimes leaves a finished pane process unreaped for long.
+        cmd = "env LANG=C.UTF-8 LC_ALL=C.UTF-8 TERM=xterm-256color %s %s --home %s; " \
+              "echo $? > %s" % (extra_env, self.tui, self.home(name),
+                                os.path.join(self.dir, name + ".exit"))
         self.tmux("new-session", "-d", "-s", name, "-x", "80", "-y", "24", cmd)
         # keep the pane after an exit, so a crash leaves its screen to read
         self.tmux("set-option", "-t", name, "remain-on-exit", "on")
@@ -268,11 +271,15 @@ def main():
         # /quit leaves the UI; the daemon keeps running.
         r.keys("a", "/quit")
         end = time.monotonic() + DEADLINE
-        while r.tmux("display-message", "-p", "-t", "a",
-                     "#{pane_dead} #{pane_dead_status}").stdout.strip() != "1 0":
+        status = os.path.join(r.dir, "a.exit")
+        while not os.path.exists(status) or not open(status).read().strip():
             if time.monotonic() > end:
-                raise Fail("a: chapar-tui did not exit 0 after /quit")
+                raise Fail("a: chapar-tui did not exit after /quit")
             time.sleep(0.05)
+        with open(status) as f:
+            code = f.read().strip()
+        if code != "0":
+            raise Fail("a: chapar-tui exited with status %s after /quit" % code)
         r.log("a: exited 0")
         st = r.chapar("a", "status")
         if st.returncode != 0:
