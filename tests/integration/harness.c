@@ -686,8 +686,10 @@ void h_init(h_ctx *h, const h_node *n, const char *nick, char id[H_ID_LEN + 1], 
         rc != 0 || strncmp(out, "chp1", 4) || strlen(out) != H_ID_LEN + 1 || out[H_ID_LEN] != '\n';
     if (bad)
         print_error("init %s: exit %d, stdout '%s', stderr '%s'\n", n->name, rc, out, err);
-    else if (id)
-        snprintf(id, H_ID_LEN + 1, "%s", out);
+    else if (id) {
+        memcpy(id, out, H_ID_LEN);
+        id[H_ID_LEN] = '\0';
+    }
     free(out);
     free(err);
     if (bad) {
