@@ -52,11 +52,11 @@ class Run:
             raise Fail("tmux %s: %s" % (" ".join(args), r.stderr.strip()))
         return r
 
-    def open_tui(self, name, extra_env=""):
+    def open_tui(self, name, extra_env="", home=None):
         # A shell waits for chapar-tui and writes its exit status: tmux
         # 3.3 sometimes leaves a finished pane process unreaped for long.
         cmd = "env LANG=C.UTF-8 LC_ALL=C.UTF-8 TERM=xterm-256color %s %s --home %s; " \
-              "echo $? > %s" % (extra_env, self.tui, self.home(name),
+              "echo $? > %s" % (extra_env, self.tui, self.home(home or name),
                                 os.path.join(self.dir, name + ".exit"))
         self.tmux("new-session", "-d", "-s", name, "-x", "80", "-y", "24", cmd)
         # keep the pane after an exit, so a crash leaves its screen to read
@@ -87,6 +87,20 @@ class Run:
 
     def wait_text(self, name, text):
         return self.wait_screen(name, lambda s: text in s, repr(text))
+
+    def wait_exit(self, name):
+        """Waits for chapar-tui in session name to exit, and wants 0."""
+        end = time.monotonic() + DEADLINE
+        status = os.path.join(self.dir, name + ".exit")
+        while not os.path.exists(status) or not open(status).read().strip():
+            if time.monotonic() > end:
+                raise Fail("%s: chapar-tui did not exit after /quit" % name)
+            time.sleep(0.05)
+        with open(status) as f:
+            code = f.read().strip()
+        if code != "0":
+            raise Fail("%s: chapar-tui exited with status %s after /quit" % (name, code))
+        self.log("%s: exited 0" % name)
 
     # ------------------------------------------------------------- daemons
     def chapar(self, name, *args):
@@ -154,7 +168,7 @@ class Run:
             shutil.rmtree(self.dir, ignore_errors=True)
 
     def dump(self):
-        for name in ("a", "b"):
+        for name in ("a", "b", "b2"):
             try:
                 print("---- screen %s ----\n%s" % (name, self.screen(name)))
             except Exception:
@@ -270,20 +284,31 @@ def main():
 
         # /quit leaves the UI; the daemon keeps running.
         r.keys("a", "/quit")
-        end = time.monotonic() + DEADLINE
-        status = os.path.join(r.dir, "a.exit")
-        while not os.path.exists(status) or not open(status).read().strip():
-            if time.monotonic() > end:
-                raise Fail("a: chapar-tui did not exit after /quit")
-            time.sleep(0.05)
-        with open(status) as f:
-            code = f.read().strip()
-        if code != "0":
-            raise Fail("a: chapar-tui exited with status %s after /quit" % code)
-        r.log("a: exited 0")
+        r.wait_exit("a")
         st = r.chapar("a", "status")
         if st.returncode != 0:
             raise Fail("a's chapard stopped with the UI: " + st.stderr)
+
+        # B's daemon restarts locked: the UI asks for the passphrase,
+        # refuses a wrong one and opens with the right one.
+        r.keys("b", "/quit")
+        r.wait_exit("b")
+        r.procs[0].terminate()
+        r.procs[0].wait(timeout=10)
+        r.start_chapard("b")
+        r.wait_address("b")
+        r.open_tui("b2", home="b")
+        r.wait_text("b2", "identity is locked")
+        r.keys("b2", "not-it")
+        r.wait_text("b2", "Not unlocked")
+        r.keys("b2", secret)
+        r.wait_screen("b2", lambda s: "sara (" in status_line(s) and "[#lan]" in s,
+                      "unlocked, in #lan")
+        r.wait_text("b2", "世界 ni hao")  # the history is back
+        if secret in r.screen("b2") or "not-it" in r.screen("b2"):
+            raise Fail("a passphrase on screen")
+        r.keys("b2", "/quit")
+        r.wait_exit("b2")
         r.log("pass")
         return 0
     except (Fail, OSError, subprocess.SubprocessError) as e:
