@@ -444,7 +444,7 @@ static void help(app *a)
     const chp_cmd_spec *t = chp_cmd_table(&n);
     notice(a, "Commands (a line without / is sent to this conversation; //x sends /x):");
     for (size_t i = 0; i < n; i++)
-        notice(a, "  %-26s %s", t[i].usage, t[i].help);
+        notice(a, "  %s  - %s", t[i].usage, t[i].help);
     notice(a, "Keys: Alt+1..9 / Ctrl-N / Ctrl-P switch, PgUp/PgDn scroll, Tab completes,");
     notice(a, "  Up/Down history, Ctrl-A/E home/end, Ctrl-W word, Ctrl-U/K line, Ctrl-C quit.");
 }

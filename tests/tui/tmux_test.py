@@ -269,10 +269,29 @@ def main():
         r.wait_text("b", "chai?")
         r.wait_screen("b", lambda s: "#tea 1" not in s, "unread cleared")
 
+        # A contact: A adds B by ID, B sees the request and accepts it
+        # (Tab completes the command), then a Persian DM is delivered.
+        idb = r.chapar("b", "id").stdout.split()[0]
+        r.keys("a", "/add %s sara" % idb)
+        r.wait_text("b", "contact request from ali")
+        r.keys("b", "/acc", enter=False)
+        r.key("b", "Tab")
+        r.wait_text("b", "/accept ")
+        r.keys("b", "ali")
+        r.wait_text("a", "sara is now a contact")
+        r.keys("a", "/msg sara درود سارا")
+        r.wait_text("a", "[sara]")
+        r.wait_screen("b", lambda s: any(l.startswith("3 ali 1") for l in s.split("\n")),
+                      "unread DM from ali")
+        r.wait_screen("a", lambda s: "درود سارا \u2713\u2713" in s, "delivered mark")
+        r.key("b", "M-3")
+        r.wait_text("b", "ali: درود سارا")
+
         # Resize: the layout follows.
         r.tmux("resize-window", "-t", "b", "-x", "100", "-y", "30")
         r.wait_screen("b", lambda s: len(s.rstrip("\n").split("\n")) >= 29 and
-                      "peers:" in status_line(s) and "chai?" in s, "redrawn at 100x30")
+                      "peers:" in status_line(s) and "ali: درود سارا" in s,
+                      "redrawn at 100x30")
 
         # The passphrase never shows, on screen or in the daemon's log.
         for name in ("a", "b"):
