@@ -15,6 +15,18 @@ static int is_alnum(char c)
 
 /* RFC 1123 host name: dot-separated labels of 1..63 letters, digits and
  * inner hyphens. An all-numeric dotted name must be a valid IPv4. */
+/* An IPv6 zone: an interface name, 1..15 of [A-Za-z0-9._-]. */
+static int scope_ok(const char *z)
+{
+    size_t n = strlen(z);
+    if (n == 0 || n > 15)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!is_alnum(z[i]) && z[i] != '.' && z[i] != '_' && z[i] != '-')
+            return 0;
+    return 1;
+}
+
 static int host_ok(const char *h, size_t n)
 {
     if (n == 0 || n > CHP_ADDR_HOST_MAX)
@@ -75,8 +87,16 @@ int chp_addr_parse(const char *s, size_t len, chp_addr *out)
             return CHP_E_ADDR_HOST;
         memcpy(tmp, h + 1, hl - 2);
         tmp[hl - 2] = '\0';
-        if (inet_pton(AF_INET6, tmp, &a6) != 1)
+        char *pct = strchr(tmp, '%');
+        if (pct && !scope_ok(pct + 1))
             return CHP_E_ADDR_HOST;
+        if (pct)
+            *pct = '\0';
+        /* a zone (%eth0) only on a link-local address, where it is needed */
+        if (inet_pton(AF_INET6, tmp, &a6) != 1 || (pct && !IN6_IS_ADDR_LINKLOCAL(&a6)))
+            return CHP_E_ADDR_HOST;
+        if (pct)
+            *pct = '%';
         memcpy(out->host, tmp, hl - 1);
         out->ipv6 = 1;
     } else {

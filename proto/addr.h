@@ -3,6 +3,7 @@
  *
  *   ADDRESS = HOST ":" PORT "/" NODEKEY
  *   HOST    = IPv4 dotted quad | "[" IPv6 "]" | host name (RFC 1123)
+ *             a link-local IPv6 may carry its zone: "[fe80::1%eth0]"
  *   PORT    = 1..65535, decimal, no leading zero
  *   NODEKEY = Bech32m with human-readable part "chpn" of the 32-byte key
  *
