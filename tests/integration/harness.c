@@ -334,10 +334,25 @@ void h_dump_logs(const h_ctx *h)
 
 void h_dump_status(h_ctx *h)
 {
-    static const char *const keys[] = {
-        "peers connected", "envelopes stored", "accepted",      "duplicates", "rejected",
-        "rejected rate",   "rejected pow",     "rejected full", "bans",       "sync rounds",
-        "syncs completed", "sync fetched",     "prunes",        "grafts",     "ids announced"};
+    static const char *const keys[] = {"peers connected",
+                                       "envelopes stored",
+                                       "accepted",
+                                       "duplicates",
+                                       "rejected",
+                                       "rejected malformed",
+                                       "rejected rate",
+                                       "rejected pow",
+                                       "rejected expired",
+                                       "rejected future",
+                                       "rejected size",
+                                       "rejected full",
+                                       "bans",
+                                       "sync rounds",
+                                       "syncs completed",
+                                       "sync fetched",
+                                       "prunes",
+                                       "grafts",
+                                       "ids announced"};
     for (size_t i = 0; i < h->nnodes; i++) {
         const h_node *n = &h->nodes[i];
         if (n->pid <= 0)
