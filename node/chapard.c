@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #define VERSION "0.1.0"
@@ -34,7 +36,8 @@ static void usage(FILE *f)
             "\n"
             "  --home DIR          data dir (default $CHAPAR_HOME, $XDG_DATA_HOME/chapar,\n"
             "                      ~/.local/share/chapar); created mode 0700\n"
-            "  --listen HOST:PORT  where neighbours connect (default 0.0.0.0:%d;\n"
+            "  --listen HOST:PORT  where neighbours connect (default [::]:%d, IPv6 and\n"
+            "                      IPv4; 0.0.0.0 where the kernel has no IPv6;\n"
             "                      port 0 picks a free port: see `chapar address`)\n"
             "  --peer ADDRESS      connect to this node (repeatable); ADDRESS is what\n"
             "                      `chapar address` prints there: HOST:PORT/chpn1...\n"
@@ -256,6 +259,24 @@ static int load_identity(const char *home, const char *passfile, struct chp_iden
     return 0;
 }
 
+/* Whether this kernel speaks IPv6: then the default listen address is
+ * [::] (dual-stack: IPv4 peers still connect), so a LAN with no DHCP
+ * server, where only link-local IPv6 addresses exist, still works. */
+static int have_ipv6(void)
+{
+    int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0), zero = 0;
+    if (fd < 0)
+        return 0;
+    struct sockaddr_in6 sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin6_family = AF_INET6;
+    sa.sin6_addr = in6addr_any; /* port 0: only asks whether [::] binds */
+    int ok = setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero) == 0 &&
+             bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+    close(fd);
+    return ok;
+}
+
 static const char *need_arg(int argc, char **argv, int *i)
 {
     if (*i + 1 >= argc) {
@@ -335,7 +356,8 @@ int main(int argc, char **argv)
     if (read_config(&s) != 0)
         return 2;
     if (!s.listen[0])
-        snprintf(s.listen, sizeof s.listen, "0.0.0.0:%d", CHP_NODE_PORT_DEFAULT);
+        snprintf(s.listen, sizeof s.listen, have_ipv6() ? "[::]:%d" : "0.0.0.0:%d",
+                 CHP_NODE_PORT_DEFAULT);
     if (!s.quota)
         s.quota = s.relay ? CHP_NODE_QUOTA_RELAY : CHP_NODE_QUOTA_USER;
     chp_log_set_level(s.log_level);

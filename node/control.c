@@ -5,6 +5,7 @@
 #include "envelope.h"
 #include "log.h"
 #include "node_int.h"
+#include "wire.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +41,18 @@ static size_t kv(char *buf, size_t cap, size_t off, const char *key, unsigned lo
     return k > 0 ? off + (size_t)k : off;
 }
 
+/* Live neighbours that said in their HELLO that they run as relays. */
+static size_t relays_connected(const chp_node *n)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < CHP_NODE_LINKS_MAX; i++) {
+        const struct chp_link *l = &n->links[i];
+        k +=
+            l->used && l->hello_rx && (l->dealer_up || l->router_seen) && (l->caps & CHP_CAP_RELAY);
+    }
+    return k;
+}
+
 static void status(chp_node *n, zmq_msg_t *rid)
 {
     char b[4096], addr[CHP_ADDR_STR_MAX + 1];
@@ -53,6 +66,7 @@ static void status(chp_node *n, zmq_msg_t *rid)
     o += (size_t)snprintf(b + o, sizeof b - o, "mode: %s\naddress: %s\n",
                           n->relay ? "relay" : "node", addr);
     o = kv(b, sizeof b, o, "peers connected", chp_link_connected(n));
+    o = kv(b, sizeof b, o, "relays connected", relays_connected(n));
     o = kv(b, sizeof b, o, "envelopes stored", st.envelopes);
     o = kv(b, sizeof b, o, "bytes stored", st.bytes);
     o = kv(b, sizeof b, o, "quota", st.quota);

@@ -428,6 +428,7 @@ struct hmsg *msg_hmsg_add(chp_msg *m)
         return NULL;
     m->h = h;
     memset(&m->h[m->nh], 0, sizeof *m->h);
+    m->h[m->nh].seq = m->next_seq++;
     return &m->h[m->nh++];
 }
 
@@ -601,7 +602,16 @@ static void deliver(chp_msg *m, const struct tagent *te, const uint8_t sender[32
     msg_conv_label(m, h, conv, sizeof conv);
     msg_sender_label(m, sender, h->nick, who, sizeof who);
     msg_hex(msgid, MSGID_BYTES, id);
-    msg_emit(m, "message", "%s\t%s\t%s", conv, who, id);
+    /* the whole line, so a client need not reload the conversation */
+    struct msg_buf ev = {0};
+    msg_bescaped(&ev, conv, strlen(conv));
+    msg_bput(&ev, "\t", 1);
+    msg_bescaped(&ev, who, strlen(who));
+    msg_bprintf(&ev, "\t%s\t%llu\t", id, (unsigned long long)h->time);
+    msg_bescaped(&ev, h->text, h->textlen);
+    if (!ev.oom && m->host.event)
+        m->host.event(m->host.ctx, "message", ev.p, ev.len);
+    free(ev.p);
 }
 
 static void handle_receipt(chp_msg *m, const chp_inner *in)
@@ -806,6 +816,7 @@ void msg_forget_all(chp_msg *m)
     free(m->h);
     m->h = NULL;
     m->nh = m->caph = 0;
+    m->next_seq = 0;
     free(m->tags);
     m->tags = NULL;
     m->tagcap = m->ntags = 0;
@@ -881,12 +892,12 @@ static int load_hmsg(void *ctx, const uint8_t *key, size_t klen, const uint8_t *
     return 0;
 }
 
-static int by_time(const void *a, const void *b)
+/* Messages are listed in the order they were written or arrived here,
+ * before and after a restart alike. */
+static int by_arrival(const void *a, const void *b)
 {
     const struct hmsg *x = a, *y = b;
-    if (x->time != y->time)
-        return x->time < y->time ? -1 : 1;
-    return memcmp(x->msgid, y->msgid, MSGID_BYTES);
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
 int msg_room_join(chp_msg *m, const char *canon, int passphrase, const uint8_t key[32])
@@ -949,7 +960,10 @@ int chp_msg_unlock(chp_msg *m, chp_identity *id)
         return rc;
     }
     if (m->nh)
-        qsort(m->h, m->nh, sizeof *m->h, by_time);
+        qsort(m->h, m->nh, sizeof *m->h, by_arrival);
+    for (size_t i = 0; i < m->nh; i++)
+        if (m->h[i].seq >= m->next_seq)
+            m->next_seq = m->h[i].seq + 1;
     join_lan_once(m);
     forget_old_keys(m, chp_epoch_of(msg_now(m)));
     msg_tags_rebuild(m);

@@ -171,6 +171,7 @@ static int cmd_nick(struct req *q)
     if (rc != CHP_OK)
         return fail(q, "cannot store the nick: %s", chp_strerror(rc));
     snprintf(q->m->nick, sizeof q->m->nick, "%s", nick);
+    msg_emit(q->m, "nick", "%s", nick);
     return 0;
 }
 
@@ -270,6 +271,7 @@ static int cmd_contact_block(struct req *q)
     chp_memzero(c->base_key, 32);
     int rc = msg_contact_save(m, c);
     msg_tags_rebuild(m);
+    msg_emit(m, "contact", "%s\tblocked", c->name);
     return rc == CHP_OK ? 0 : fail(q, "cannot block: %s", chp_strerror(rc));
 }
 
@@ -285,6 +287,7 @@ static int cmd_contact_remove(struct req *q)
     int rc = chp_store_local_del(m->store, CHP_TABLE_CONTACTS, c->pk, 32);
     if (rc != CHP_OK && rc != CHP_E_NOT_FOUND)
         return fail(q, "cannot remove: %s", chp_strerror(rc));
+    msg_emit(m, "contact", "%s\tremoved", c->name);
     chp_memzero(c, sizeof *c);
     size_t i = (size_t)(c - m->c);
     memmove(&m->c[i], &m->c[i + 1], (m->nc - i - 1) * sizeof *m->c);
@@ -385,8 +388,10 @@ static int cmd_send(struct req *q)
         return fail(q, "out of memory");
     }
     char *t = h->text;
+    uint64_t seq = h->seq;
     *h = tmp;
     h->text = t;
+    h->seq = seq;
     memcpy(h->text, text, tl);
     h->text[tl] = '\0';
     h->textlen = tl;
@@ -431,6 +436,8 @@ static int cmd_join(struct req *q)
     if (rc == CHP_OK)
         rc = msg_room_join(q->m, canon, with_pass, key);
     chp_memzero(key, sizeof key);
+    if (rc == CHP_OK)
+        msg_emit(q->m, "room", "%s\tjoined", canon);
     return rc == CHP_OK ? 0 : fail(q, "cannot join %s: %s", canon, chp_strerror(rc));
 }
 
@@ -451,6 +458,7 @@ static int cmd_leave(struct req *q)
     memmove(&m->r[i], &m->r[i + 1], (m->nr - i - 1) * sizeof *m->r);
     m->nr--;
     msg_tags_rebuild(m);
+    msg_emit(m, "room", "%s\tleft", canon);
     return 0;
 }
 

@@ -24,7 +24,7 @@
 #define CHUNK_DATA    (CHP_PAYLOAD_MAX - CHUNK_HDR)
 #define CHUNKS_MAX    ((TEXT_MAX + NAME_MAX_ + 1u + CHUNK_DATA - 1u) / CHUNK_DATA)
 #define RECEIPT_MAX   64u
-#define REC_VERSION   1u
+#define REC_VERSION   2u /* 2: messages keep their arrival order */
 #define HISTORY_LIMIT 200u
 #define REQUESTS_MAX  256u
 
@@ -73,6 +73,7 @@ struct hmsg {
     char *text;
     size_t textlen;
     uint64_t syncs_at; /* node sync counter when published */
+    uint64_t seq;      /* order of arrival here: ties of time keep it */
 };
 
 struct tagent {
@@ -136,6 +137,7 @@ struct chp_msg {
     size_t nout, out_next;
     struct partial *parts[16];
     uint64_t syncs;
+    uint64_t next_seq; /* for the next struct hmsg */
 };
 
 /* A growing output buffer for control replies. */

@@ -228,6 +228,7 @@ int msg_hmsg_save(chp_msg *m, const struct hmsg *h)
     chp_wr_u8(&w, (uint8_t)h->state);
     chp_wr_u8(&w, (uint8_t)(h->published | h->listed << 1 | h->read << 2));
     chp_wr_u64(&w, h->time);
+    chp_wr_u64(&w, h->seq);
     chp_wr_u8(&w, (uint8_t)h->kind);
     chp_wr_bytes(&w, h->peer, 32);
     chp_wr_u8(&w, (uint8_t)rl);
@@ -260,6 +261,7 @@ int msg_hmsg_load(struct hmsg *h, const uint8_t *key, size_t kl_, const uint8_t 
     chp_rd_u8(&r, &st);
     chp_rd_u8(&r, &fl);
     chp_rd_u64(&r, &h->time);
+    chp_rd_u64(&r, &h->seq);
     chp_rd_u8(&r, &kind);
     chp_rd_bytes(&r, h->peer, 32);
     chp_rd_u8(&r, &rl);

@@ -371,6 +371,13 @@ static void test_persistence_and_locking(void **st)
     befriend(&a, &b);
     assert_true(ctl(&a, &out, "send", "bob", "kept across restarts", NULL));
     settle(&a, &b);
+    /* three in one second: the order they were written survives a restart */
+    char before[4096];
+    assert_true(ctl(&b, &out, "send", "#lan", "first", NULL));
+    assert_true(ctl(&b, &out, "send", "alice", "second", NULL));
+    assert_true(ctl(&b, &out, "send", "#lan", "third", NULL));
+    assert_true(ctl(&b, &out, "outbox", NULL));
+    snprintf(before, sizeof before, "%s", out);
     close_user(&b);
     open_user(&b);
     assert_int_equal(chp_msg_lock_state(b.m), CHP_MSG_LOCKED);
@@ -381,6 +388,9 @@ static void test_persistence_and_locking(void **st)
     assert_int_equal(chp_msg_unlock(b.m, id), CHP_OK);
     assert_true(ctl(&b, &out, "inbox", NULL));
     assert_true(has_line(out, "\talice\talice\tkept across restarts\t"));
+    assert_true(ctl(&b, &out, "outbox", NULL));
+    assert_string_equal(out, before);
+    assert_true(strstr(out, "\t#lan\t") < strstr(out, "\talice\t"));
     assert_true(ctl(&b, &out, "send", "alice", "after restart", NULL));
     settle(&a, &b);
     assert_true(ctl(&a, &out, "inbox", NULL));
