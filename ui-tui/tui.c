@@ -63,7 +63,6 @@ enum req {
     R_ID,
     R_INIT,
     R_UNLOCK,
-    R_JOIN_LAN,
     R_CONVS,
     R_HISTORY,
     R_READ,
@@ -88,6 +87,7 @@ typedef struct app {
     char fp[64];
     char uid[160];
     int peers;           /* -1: unknown */
+    int relays;          /* of them relays (reachability of stored mail) */
     char pass[PASS_CAP]; /* the first passphrase entry while the second is typed */
     size_t passlen;
     char wizard_nick[NICK_BYTES];
@@ -187,13 +187,12 @@ static void wipe_pass(app *a)
     a->passlen = 0;
 }
 
-/* Identity known and unlocked: join #lan (harmless when joined) and load
- * the conversations. */
+/* Identity known and unlocked: load the conversations. The daemon joined
+ * #lan itself on the first unlock; someone who left it stays out. */
 static void on_ready(app *a)
 {
     set_phase(a, PH_READY);
     a->first_convs = 1;
-    REQ1(a, R_JOIN_LAN, "#lan", "join", "#lan");
     REQ0(a, R_CONVS, NULL, "conversations");
     REQ0(a, R_STATUS, NULL, "status");
 }
@@ -239,6 +238,8 @@ static void on_status(app *a, char *p)
     for (char *line = strtok(p, "\n"); line; line = strtok(NULL, "\n"))
         if (!strncmp(line, "peers connected: ", 17))
             a->peers = atoi(line + 17);
+        else if (!strncmp(line, "relays connected: ", 18))
+            a->relays = atoi(line + 18);
     a->dirty = 1;
 }
 
@@ -302,9 +303,8 @@ static void on_reply(app *a, const chp_ctl_tag *t, int ok, char *p, size_t len)
             set_phase(a, PH_ASK_UNLOCK);
         }
         return;
-    case R_JOIN_LAN:
     case R_READ:
-        return; /* joined already, or not: the list that follows tells */
+        return;
     case R_CONVS:
         if (ok)
             on_convs(a, p, len);
@@ -911,7 +911,9 @@ static void draw(app *a)
 
     /* status bar */
     char bar[512], peers[32];
-    if (a->peers >= 0)
+    if (a->peers >= 0 && a->relays > 0)
+        snprintf(peers, sizeof peers, "%d (relays %d)", a->peers, a->relays);
+    else if (a->peers >= 0)
         snprintf(peers, sizeof peers, "%d", a->peers);
     else
         snprintf(peers, sizeof peers, "?");
