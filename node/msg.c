@@ -598,6 +598,7 @@ static void deliver(chp_msg *m, const struct tagent *te, const uint8_t sender[32
         queue_receipt(m, sender, msgid);
     }
     (void)msg_hmsg_save(m, h);
+    (void)msg_hindex_put(m, (size_t)(h - m->h));
     char conv[CHP_ROOM_NAME_MAX + CHP_ID_STR_LEN + 2], who[CHP_NICK_MAX + 32], id[33];
     msg_conv_label(m, h, conv, sizeof conv);
     msg_sender_label(m, sender, h->nick, who, sizeof who);
@@ -793,6 +794,7 @@ int chp_msg_new(chp_store *s, const char *home, const chp_msg_host *host, chp_ms
         m->host = *host;
     snprintf(m->home, sizeof m->home, "%s", home);
     m->state = chp_account_exists(home) ? CHP_MSG_LOCKED : CHP_MSG_NO_IDENTITY;
+    chp_rng_fill(chp_rng_system(), m->hidx_key, sizeof m->hidx_key);
     *out = m;
     return CHP_OK;
 }
@@ -817,6 +819,9 @@ void msg_forget_all(chp_msg *m)
     m->h = NULL;
     m->nh = m->caph = 0;
     m->next_seq = 0;
+    free(m->hidx);
+    m->hidx = NULL;
+    m->hidxcap = m->nhidx = 0;
     free(m->tags);
     m->tags = NULL;
     m->tagcap = m->ntags = 0;
@@ -964,6 +969,7 @@ int chp_msg_unlock(chp_msg *m, chp_identity *id)
     for (size_t i = 0; i < m->nh; i++)
         if (m->h[i].seq >= m->next_seq)
             m->next_seq = m->h[i].seq + 1;
+    msg_hindex_rebuild(m);
     join_lan_once(m);
     forget_old_keys(m, chp_epoch_of(msg_now(m)));
     msg_tags_rebuild(m);

@@ -408,6 +408,7 @@ static int cmd_send(struct req *q)
         m->nh--;
         return fail(q, "cannot queue the message: %s", chp_strerror(rc));
     }
+    (void)msg_hindex_put(m, (size_t)(h - m->h));
     if (h->kind == CONV_ROOM || c->state == CS_ESTABLISHED)
         (void)msg_queue_hmsg(m, h);
     char id[2 * MSGID_BYTES + 1];

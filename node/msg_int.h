@@ -138,6 +138,9 @@ struct chp_msg {
     struct partial *parts[16];
     uint64_t syncs;
     uint64_t next_seq; /* for the next struct hmsg */
+    uint32_t *hidx;    /* history index by message id: position + 1, 0 = free */
+    size_t hidxcap, nhidx;
+    uint8_t hidx_key[32]; /* keys the index hash: senders choose message ids */
 };
 
 /* A growing output buffer for control replies. */
@@ -168,6 +171,10 @@ int msg_hmsg_load(struct hmsg *h, const uint8_t *key, size_t kl_, const uint8_t 
 struct contact *msg_contact_by_pk(chp_msg *m, const uint8_t pk[32]);
 struct contact *msg_contact_by_name(chp_msg *m, const char *name);
 struct room *msg_room_by_name(chp_msg *m, const char *canon);
+/* Adds history entry pos to the message-id index (after it is saved);
+ * rebuild after reordering or loading. */
+int msg_hindex_put(chp_msg *m, size_t pos);
+void msg_hindex_rebuild(chp_msg *m);
 struct hmsg *msg_hmsg_find(chp_msg *m, const uint8_t msgid[MSGID_BYTES], int dir_out,
                            const uint8_t sender[32]);
 void msg_sender_label(chp_msg *m, const uint8_t pk[32], const char *nick, char *out, size_t cap);

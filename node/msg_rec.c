@@ -315,13 +315,60 @@ struct room *msg_room_by_name(chp_msg *m, const char *canon)
     return NULL;
 }
 
+static size_t hslot(const chp_msg *m, const uint8_t msgid[MSGID_BYTES])
+{
+    uint8_t h[16];
+    uint64_t v;
+    chp_hash(h, sizeof h, msgid, MSGID_BYTES, m->hidx_key, sizeof m->hidx_key);
+    memcpy(&v, h, 8);
+    return (size_t)v & (m->hidxcap - 1);
+}
+
+int msg_hindex_put(chp_msg *m, size_t pos)
+{
+    if ((m->nhidx + 1) * 2 > m->hidxcap) {
+        size_t nc = m->hidxcap ? m->hidxcap * 2 : 1024;
+        uint32_t *t = calloc(nc, sizeof *t), *old = m->hidx;
+        if (!t)
+            return CHP_E_NOMEM;
+        size_t oc = m->hidxcap;
+        m->hidx = t;
+        m->hidxcap = nc;
+        m->nhidx = 0;
+        for (size_t i = 0; i < oc; i++)
+            if (old[i] && msg_hindex_put(m, old[i] - 1u) != CHP_OK)
+                break; /* cannot happen: the new table has room */
+        free(old);
+    }
+    size_t i = hslot(m, m->h[pos].msgid);
+    while (m->hidx[i])
+        i = (i + 1) & (m->hidxcap - 1);
+    m->hidx[i] = (uint32_t)pos + 1;
+    m->nhidx++;
+    return CHP_OK;
+}
+
+void msg_hindex_rebuild(chp_msg *m)
+{
+    free(m->hidx);
+    m->hidx = NULL;
+    m->hidxcap = m->nhidx = 0;
+    for (size_t i = 0; i < m->nh; i++)
+        if (msg_hindex_put(m, i) != CHP_OK)
+            chp_warn("out of memory indexing messages");
+}
+
 struct hmsg *msg_hmsg_find(chp_msg *m, const uint8_t msgid[MSGID_BYTES], int dir_out,
                            const uint8_t sender[32])
 {
-    for (size_t i = m->nh; i-- > 0;)
-        if (m->h[i].dir_out == dir_out && !memcmp(m->h[i].msgid, msgid, MSGID_BYTES) &&
-            !memcmp(m->h[i].sender, sender, 32))
-            return &m->h[i];
+    if (!m->hidxcap)
+        return NULL;
+    for (size_t i = hslot(m, msgid); m->hidx[i]; i = (i + 1) & (m->hidxcap - 1)) {
+        struct hmsg *h = &m->h[m->hidx[i] - 1];
+        if (h->dir_out == dir_out && !memcmp(h->msgid, msgid, MSGID_BYTES) &&
+            !memcmp(h->sender, sender, 32))
+            return h;
+    }
     return NULL;
 }
 
