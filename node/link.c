@@ -233,9 +233,12 @@ void chp_link_flush_lazy(chp_node *n)
 
 static void forget_missing(chp_node *n, const uint8_t id[32])
 {
-    for (size_t i = 0; i < CHP_NODE_MISSING_MAX; i++)
-        if (n->missing[i].due_ms && !memcmp(n->missing[i].id, id, 32))
+    /* Every forwarded envelope passes here: an empty table costs nothing. */
+    for (size_t i = 0; n->nmissing && i < CHP_NODE_MISSING_MAX; i++)
+        if (n->missing[i].due_ms && !memcmp(n->missing[i].id, id, 32)) {
             n->missing[i].due_ms = 0;
+            n->nmissing--;
+        }
 }
 
 /* Plumtree: the full envelope goes to eager links (the spanning tree), its
@@ -459,6 +462,7 @@ static void note_missing(chp_node *n, const uint8_t id[32], uint32_t link, uint6
     memcpy(free_slot->id, id, 32);
     free_slot->link = link;
     free_slot->due_ms = t + GRAFT_MS;
+    n->nmissing++;
 }
 
 static void on_ids(chp_node *n, struct chp_link *l, const chp_msg *m)
@@ -491,6 +495,7 @@ static void graft_due(chp_node *n, uint64_t t)
         if (!m->due_ms || m->due_ms > t)
             continue;
         m->due_ms = 0;
+        n->nmissing--;
         if (chp_store_has(n->store, m->id) != 0)
             continue;
         struct chp_link *l = NULL;
@@ -868,7 +873,7 @@ void chp_link_poll_done(chp_node *n, const void *items_, size_t count, int max)
 uint64_t chp_link_next_deadline(chp_node *n, uint64_t t, uint64_t other)
 {
     uint64_t d = other;
-    for (size_t i = 0; i < CHP_NODE_MISSING_MAX; i++)
+    for (size_t i = 0; n->nmissing && i < CHP_NODE_MISSING_MAX; i++)
         if (n->missing[i].due_ms && n->missing[i].due_ms < d)
             d = n->missing[i].due_ms;
     for (size_t i = 0; i < CHP_NODE_LINKS_MAX; i++)

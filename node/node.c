@@ -269,11 +269,160 @@ int chp_node_allowed(const chp_node *n, const uint8_t key[32])
     return 0;
 }
 
-/* ---- ingest ---- */
+/* ---- ingest ----
+ *
+ * Envelopes are received into one batch while the previous one commits in
+ * the store's writer thread (group commit, pipelined): the event loop never
+ * idles on fdatasync. Nothing is counted accepted, forwarded or handed to
+ * the messaging layer before chp_store_put_wait said its transaction
+ * committed. Envelope bytes live in a per-batch arena, not a malloc each. */
+
+#define SET_SLOTS (2 * BATCH_MAX) /* open addressing, at most half full */
+
+struct pending {
+    size_t off, len; /* bytes in the batch's arena */
+    uint8_t id[32];
+    uint64_t created, expiry;
+    uint32_t link;
+    int own;
+};
+
+struct batch {
+    struct pending p[BATCH_MAX];
+    chp_store_item items[BATCH_MAX];
+    size_t n;
+    uint8_t *arena;
+    size_t used, cap;
+    uint16_t set[SET_SLOTS]; /* 1 + index into p, 0 = free: ids in this batch */
+};
+
+struct chp_ingest {
+    struct batch b[2];
+    struct batch *fill;       /* being received into */
+    struct batch *committing; /* in the writer thread, or NULL */
+};
+
+static uint16_t *set_slot(struct batch *b, const uint8_t id[32])
+{
+    uint64_t h;
+    memcpy(&h, id, sizeof h); /* ids are hashes: any 8 bytes are uniform */
+    for (size_t i = (size_t)h % SET_SLOTS;; i = (i + 1) % SET_SLOTS)
+        if (!b->set[i] || !memcmp(b->p[b->set[i] - 1].id, id, 32))
+            return &b->set[i];
+}
+
+static int in_batch(struct batch *b, const uint8_t id[32])
+{
+    return b && b->n && *set_slot(b, id) != 0;
+}
+
+static void batch_reset(struct batch *b)
+{
+    b->n = 0;
+    b->used = 0;
+    memset(b->set, 0, sizeof b->set);
+}
+
+static int ingest_init(chp_node *n)
+{
+    n->ingest = calloc(1, sizeof *n->ingest);
+    if (!n->ingest)
+        return CHP_E_NOMEM;
+    n->ingest->fill = &n->ingest->b[0];
+    return CHP_OK;
+}
+
+static void ingest_fini(chp_node *n)
+{
+    if (!n->ingest)
+        return;
+    free(n->ingest->b[0].arena);
+    free(n->ingest->b[1].arena);
+    free(n->ingest);
+    n->ingest = NULL;
+}
+
+static void hex32(char out[64], const uint8_t id[32])
+{
+    static const char digits[] = "0123456789abcdef";
+    for (int k = 0; k < 32; k++) {
+        out[2 * k] = digits[id[k] >> 4];
+        out[2 * k + 1] = digits[id[k] & 15];
+    }
+}
+
+/* Waits for the committing batch, then counts and forwards what it stored,
+ * in batch order. */
+static int commit_finish(chp_node *n)
+{
+    struct chp_ingest *g = n->ingest;
+    struct batch *b = g->committing;
+    if (!b)
+        return CHP_OK;
+    int rc = chp_store_put_wait(n->store);
+    if (rc != CHP_OK)
+        chp_err_log("store commit failed: %s", chp_strerror(rc));
+    for (size_t i = 0; rc == CHP_OK && i < b->n; i++) {
+        struct pending *p = &b->p[i];
+        const uint8_t *env = b->arena + p->off;
+        int res = b->items[i].result;
+        if (res == CHP_OK) {
+            n->ctr.accepted++;
+            int links = chp_link_forward(n, env, p->len, p->id, p->link);
+            if (n->msg && p->own)
+                chp_msg_on_published(n->msg, p->id, links);
+            else if (n->msg)
+                chp_msg_on_envelope(n->msg, env, p->len, p->id);
+            char hex[64];
+            hex32(hex, p->id);
+            zmq_send(n->events, "envelope", 8, ZMQ_SNDMORE | ZMQ_DONTWAIT);
+            zmq_send(n->events, hex, 64, ZMQ_DONTWAIT);
+        } else if (res == CHP_E_DUP) {
+            n->ctr.duplicates++;
+        } else {
+            chp_node_count_reject(n, res);
+        }
+    }
+    batch_reset(b);
+    g->committing = NULL;
+    return rc;
+}
+
+/* Hands the batch being filled to the store's writer thread, when it is
+ * free; the next envelopes go into the other batch. */
+static int commit_start(chp_node *n)
+{
+    struct chp_ingest *g = n->ingest;
+    struct batch *b = g->fill;
+    if (g->committing || !b->n)
+        return CHP_OK;
+    uint64_t t = now_unix();
+    for (size_t i = 0; i < b->n; i++) {
+        struct pending *p = &b->p[i];
+        b->items[i] = (chp_store_item){.env = b->arena + p->off,
+                                       .len = p->len,
+                                       .id = p->id,
+                                       .created = p->created,
+                                       .expiry = p->expiry,
+                                       .received = t,
+                                       .link = p->link,
+                                       .own = p->own};
+    }
+    int rc = chp_store_put_start(n->store, b->items, b->n);
+    if (rc != CHP_OK) {
+        chp_err_log("store commit failed: %s", chp_strerror(rc));
+        batch_reset(b); /* as a failed commit: nothing of it was stored */
+        return rc;
+    }
+    g->committing = b;
+    g->fill = b == &g->b[0] ? &g->b[1] : &g->b[0];
+    return CHP_OK;
+}
 
 /* Queues one envelope for the next group commit, after the cheap checks. */
 int chp_node_ingest(chp_node *n, const uint8_t *env, size_t len, uint32_t link, int own)
 {
+    struct chp_ingest *g = n->ingest;
     chp_env_hdr h;
     uint8_t id[32];
     int rc = chp_envelope_check(env, len, now_unix(), NULL, &h, id);
@@ -281,29 +430,37 @@ int chp_node_ingest(chp_node *n, const uint8_t *env, size_t len, uint32_t link, 
         chp_node_count_reject(n, rc);
         return rc;
     }
-    for (size_t i = 0; i < n->npending; i++)
-        if (!memcmp(n->pending[i].id, id, 32)) {
-            n->ctr.duplicates++;
-            return CHP_E_DUP;
-        }
-    if (chp_store_has(n->store, id) == 1) {
+    /* A duplicate costs one id lookup: the batches in hand, then the store. */
+    if (in_batch(g->fill, id) || in_batch(g->committing, id) || chp_store_has(n->store, id) == 1) {
         n->ctr.duplicates++;
         return CHP_E_DUP;
     }
-    if (n->npending == BATCH_MAX && chp_node_flush(n) != CHP_OK)
-        return CHP_E_STORE;
-    struct pending *p = &n->pending[n->npending];
-    p->env = malloc(len);
-    if (!p->env)
-        return CHP_E_NOMEM;
-    memcpy(p->env, env, len);
+    if (g->fill->n == BATCH_MAX) { /* full: wait for the writer, hand it over */
+        if (commit_finish(n) != CHP_OK || commit_start(n) != CHP_OK)
+            return CHP_E_STORE;
+    }
+    struct batch *b = g->fill;
+    if (b->used + len > b->cap) {
+        size_t cap = b->cap ? b->cap : (size_t)1 << 20;
+        while (cap < b->used + len)
+            cap *= 2;
+        uint8_t *a = realloc(b->arena, cap);
+        if (!a)
+            return CHP_E_NOMEM;
+        b->arena = a;
+        b->cap = cap;
+    }
+    struct pending *p = &b->p[b->n];
+    memcpy(b->arena + b->used, env, len);
+    p->off = b->used;
     p->len = len;
     memcpy(p->id, id, 32);
     p->created = h.created;
     p->expiry = h.expiry;
     p->link = link;
     p->own = own;
-    n->npending++;
+    b->used += len;
+    *set_slot(b, id) = (uint16_t)(++b->n);
     return CHP_OK;
 }
 
@@ -337,52 +494,16 @@ void chp_node_count_reject(chp_node *n, int rc)
     }
 }
 
-/* Commits the pending batch, then forwards what was new: nothing is
+/* Commits everything pending, then forwards what was new: nothing is
  * acknowledged or passed on before its transaction committed. */
 int chp_node_flush(chp_node *n)
 {
-    if (!n->npending)
+    if (!n->ingest)
         return CHP_OK;
-    chp_store_item items[BATCH_MAX];
-    uint64_t t = now_unix();
-    for (size_t i = 0; i < n->npending; i++) {
-        struct pending *p = &n->pending[i];
-        items[i] = (chp_store_item){.env = p->env,
-                                    .len = p->len,
-                                    .id = p->id,
-                                    .created = p->created,
-                                    .expiry = p->expiry,
-                                    .received = t,
-                                    .link = p->link,
-                                    .own = p->own};
-    }
-    int rc = chp_store_put_batch(n->store, items, n->npending);
-    if (rc != CHP_OK)
-        chp_err_log("store commit failed: %s", chp_strerror(rc));
-    for (size_t i = 0; rc == CHP_OK && i < n->npending; i++) {
-        struct pending *p = &n->pending[i];
-        if (items[i].result == CHP_OK) {
-            n->ctr.accepted++;
-            int links = chp_link_forward(n, p->env, p->len, p->id, p->link);
-            if (n->msg && p->own)
-                chp_msg_on_published(n->msg, p->id, links);
-            else if (n->msg)
-                chp_msg_on_envelope(n->msg, p->env, p->len, p->id);
-            char hex[65];
-            for (int k = 0; k < 32; k++)
-                sprintf(hex + 2 * k, "%02x", p->id[k]);
-            zmq_send(n->events, "envelope", 8, ZMQ_SNDMORE | ZMQ_DONTWAIT);
-            zmq_send(n->events, hex, 64, ZMQ_DONTWAIT);
-        } else if (items[i].result == CHP_E_DUP) {
-            n->ctr.duplicates++;
-        } else {
-            chp_node_count_reject(n, items[i].result);
-        }
-    }
-    for (size_t i = 0; i < n->npending; i++)
-        free(n->pending[i].env);
-    n->npending = 0;
-    return rc;
+    (void)commit_finish(n); /* the batch before: its failure is logged */
+    int rc = commit_start(n);
+    int rc2 = commit_finish(n);
+    return rc != CHP_OK ? rc : rc2;
 }
 
 /* ---- the messaging layer's side of the node ---- */
@@ -402,13 +523,15 @@ static void msg_pump(chp_node *n)
         return;
     uint8_t *e = NULL;
     size_t len = 0;
-    for (int k = 0; k < 64 && chp_msg_take(n->msg, &e, &len); k++) {
+    int k = 0;
+    for (; k < 64 && chp_msg_take(n->msg, &e, &len); k++) {
         int rc = chp_node_ingest(n, e, len, 0, 1);
         if (rc != CHP_OK && rc != CHP_E_DUP)
             chp_err_log("cannot publish an own envelope: %s", chp_strerror(rc));
         free(e);
     }
-    (void)chp_node_flush(n);
+    if (k) /* the user's own go out at once, not after the next round */
+        (void)chp_node_flush(n);
 }
 
 /* Takes ownership of *id (sets it NULL once consumed). */
@@ -446,7 +569,10 @@ int chp_node_new(const chp_node_opts *o, chp_node **out)
         memcpy(n->allow[n->nallow++], o->allow[i], 32);
     n->started_ms = now_ms();
     snprintf(n->home, sizeof n->home, "%s", o->home);
-    int rc = CHP_E_CRYPTO_INIT;
+    int rc = ingest_init(n);
+    if (rc != CHP_OK)
+        goto fail;
+    rc = CHP_E_CRYPTO_INIT;
     if (!zmq_has("curve")) {
         /* Never fall back to plaintext links. */
         chp_err_log("this libzmq has no CURVE support; install Debian's libzmq5 (with libsodium)");
@@ -503,7 +629,9 @@ void chp_node_destroy(chp_node **np)
     if (!np || !*np)
         return;
     chp_node *n = *np;
-    (void)chp_node_flush(n);
+    if (n->store)
+        (void)chp_node_flush(n);
+    ingest_fini(n);
     chp_link_close_all(n);
     chp_discovery_close(n);
     chp_msg_free(&n->msg);
@@ -546,19 +674,24 @@ static void periodic(chp_node *n, uint64_t t)
 int chp_node_run(chp_node *n, volatile sig_atomic_t *stop)
 {
     assert(n && stop);
-    zmq_pollitem_t items[5 + 2 * CHP_NODE_LINKS_MAX];
+    zmq_pollitem_t items[6 + 2 * CHP_NODE_LINKS_MAX];
     while (!*stop && !n->wiped) {
         size_t ni = 0;
+        int committing = n->ingest->committing != NULL;
         items[ni++] = (zmq_pollitem_t){n->router, 0, ZMQ_POLLIN, 0};
         items[ni++] = (zmq_pollitem_t){n->control, 0, ZMQ_POLLIN, 0};
         items[ni++] = (zmq_pollitem_t){n->zap, 0, ZMQ_POLLIN, 0};
         items[ni++] = (zmq_pollitem_t){NULL, n->disc_fd, n->disc_fd >= 0 ? ZMQ_POLLIN : 0, 0};
+        /* The writer thread says when the batch it commits is done. */
+        int cfd = committing ? chp_store_put_fd(n->store) : -1;
+        items[ni++] = (zmq_pollitem_t){NULL, cfd, cfd >= 0 ? ZMQ_POLLIN : 0, 0};
         size_t base = ni;
         ni += chp_link_pollitems(n, items + ni);
         uint64_t t = now_ms(), beacon = chp_discovery_due(n, t);
         long timeout =
             (long)chp_link_next_deadline(n, t, beacon < n->next_sweep ? beacon : n->next_sweep);
-        if (n->msg && chp_msg_has_outgoing(n->msg))
+        if ((n->msg && chp_msg_has_outgoing(n->msg)) ||
+            (committing && chp_store_put_ready(n->store)))
             timeout = 0;
         int rc = zmq_poll(items, (int)ni, timeout);
         if (rc < 0) {
@@ -574,8 +707,17 @@ int chp_node_run(chp_node *n, volatile sig_atomic_t *stop)
         if (items[3].revents & ZMQ_POLLIN)
             chp_discovery_recv(n);
         chp_link_poll_done(n, items + base, ni - base, BATCH_MAX);
-        /* Group commit of everything this round brought in, then forward. */
-        (void)chp_node_flush(n);
+        /* Forward the batch whose commit is done, and hand the writer what
+         * this round brought in: it commits while the next round receives. */
+        if (n->msg) {
+            /* A user node commits each round before going on, as the
+             * messaging layer expects; the pipeline is for relays. */
+            (void)chp_node_flush(n);
+        } else {
+            if (n->ingest->committing && chp_store_put_ready(n->store))
+                (void)commit_finish(n);
+            (void)commit_start(n);
+        }
         chp_link_flush_lazy(n);
         if (items[1].revents & ZMQ_POLLIN)
             chp_control_handle(n);

@@ -91,14 +91,9 @@ struct chp_ban {
     uint64_t until_ms;
 };
 
-struct pending {
-    uint8_t *env;
-    size_t len;
-    uint8_t id[32];
-    uint64_t created, expiry;
-    uint32_t link;
-    int own;
-};
+/* node.c: the envelopes being received into one batch while the previous
+ * batch commits in the store's writer thread. */
+struct chp_ingest;
 
 struct chp_node {
     char home[4096];
@@ -112,10 +107,10 @@ struct chp_node {
     struct chp_link links[CHP_NODE_LINKS_MAX];
     uint32_t next_link_id;
     struct chp_ban bans[CHP_NODE_BANS_MAX];
-    struct pending pending[CHP_NODE_BATCH_MAX];
-    size_t npending;
+    struct chp_ingest *ingest;
     struct chp_node_counters ctr;
     struct chp_missing missing[CHP_NODE_MISSING_MAX];
+    size_t nmissing; /* used slots of missing[] */
     struct chp_recent recent[CHP_NODE_RECENT_MAX];
     size_t recent_next;
     size_t active_max;
@@ -131,6 +126,7 @@ struct chp_node {
 /* node.c */
 int chp_node_allowed(const chp_node *n, const uint8_t key[32]);
 int chp_node_ingest(chp_node *n, const uint8_t *env, size_t len, uint32_t link, int own);
+/* Commits everything received so far and forwards it; returns when done. */
 int chp_node_flush(chp_node *n);
 void chp_node_count_reject(chp_node *n, int rc);
 void chp_node_address(const chp_node *n, char *out, size_t cap);

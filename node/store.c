@@ -7,7 +7,9 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <lmdb.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +35,29 @@ struct chp_store {
     chp_store_stats st;
     uint8_t *keys; /* guarded: index key 32 || encryption key 32, or NULL */
     const chp_rng *rng;
+    /* Background commit (chp_store_put_start): one writer thread, started
+     * on first use, runs one batch's write transaction at a time. */
+    struct {
+        int on; /* thread and pipe exist */
+        pthread_t thread;
+        pthread_mutex_t mu;
+        pthread_cond_t cv;
+        int fd[2]; /* a byte in fd[0] per finished batch */
+        chp_store_item *items;
+        size_t n;
+        int state;      /* BG_IDLE, BG_RUN (thread owns the store), BG_DONE, BG_QUIT */
+        int thread_txn; /* set by the writer thread around its transaction */
+        int lmdb_rc;    /* the thread's attempt, raw LMDB code */
+        int started;    /* a batch started whose result is not picked up */
+        int settled;    /* ...and its outcome is final: rc below */
+        int rc;
+    } bg;
 };
+
+enum { BG_IDLE, BG_RUN, BG_DONE, BG_QUIT };
+
+static void bg_settle(chp_store *s);
+static void bg_close(chp_store *s);
 
 static int lmdb_err(int rc)
 {
@@ -93,7 +117,9 @@ static int rbegin(chp_store *s, MDB_txn **t)
         return lmdb_err(mdb_txn_begin(s->env, NULL, MDB_RDONLY, t));
     int rc = s->rtxn ? mdb_txn_renew(s->rtxn) : mdb_txn_begin(s->env, NULL, MDB_RDONLY, &s->rtxn);
     if (rc == MDB_MAP_RESIZED) {
-        /* Another process grew the map: adopt its size and retry. */
+        /* Another process grew the map: adopt its size and retry (no write
+         * transaction of ours may be running meanwhile). */
+        bg_settle(s);
         if (s->rtxn) {
             mdb_txn_abort(s->rtxn);
             s->rtxn = NULL;
@@ -134,7 +160,9 @@ static void drop_reader(chp_store *s)
 static int wbegin(chp_store *s, MDB_txn *parent, MDB_txn **t)
 {
     int rc = mdb_txn_begin(s->env, parent, 0, t);
-    if (rc == MDB_MAP_RESIZED && !parent) {
+    /* The writer thread leaves a map grown by another process to the
+     * owning thread (no transaction of ours may be open while adopting). */
+    if (rc == MDB_MAP_RESIZED && !parent && !s->bg.thread_txn) {
         MDB_envinfo info;
         drop_reader(s);
         mdb_env_set_mapsize(s->env, 0);
@@ -252,6 +280,7 @@ void chp_store_close(chp_store **sp)
     if (!sp || !*sp)
         return;
     chp_store *s = *sp;
+    bg_close(s);
     drop_reader(s);
     if (s->env)
         mdb_env_close(s->env);
@@ -481,25 +510,35 @@ static int grow_map(chp_store *s)
     return 1;
 }
 
-int chp_store_put_batch(chp_store *s, chp_store_item *items, size_t n)
+static void batch_prep(chp_store_item *items, size_t n)
 {
-    assert(s && (items || n == 0));
     for (size_t i = 0; i < n; i++) {
         assert(items[i].env && items[i].id);
         items[i].result = CHP_E_STORE;
     }
-    if (n == 0)
-        return CHP_OK;
-    int refuse = 0, rc;
+}
+
+/* Given the first attempt's raw code: grows the map on MDB_MAP_FULL, and
+ * when it cannot grow (or the disk is full) retries with foreign envelopes
+ * refused; then sets the results and counters. Owning thread only. */
+static int batch_finish(chp_store *s, chp_store_item *items, size_t n, int rc)
+{
+    int refuse = 0;
     for (;;) {
-        rc = try_batch(s, items, n, refuse);
+        if (rc == MDB_MAP_RESIZED) { /* met by the writer thread: adopt and redo */
+            rc = try_batch(s, items, n, refuse);
+            continue;
+        }
         if (rc != MDB_MAP_FULL && rc != ENOSPC)
             break;
-        if (rc == MDB_MAP_FULL && grow_map(s))
+        if (rc == MDB_MAP_FULL && grow_map(s)) {
+            rc = try_batch(s, items, n, refuse);
             continue;
+        }
         if (refuse)
             break;  /* even the user's own envelopes do not fit */
         refuse = 1; /* disk or map full: keep own traffic, refuse foreign */
+        rc = try_batch(s, items, n, refuse);
     }
     if (rc) {
         for (size_t i = 0; i < n; i++)
@@ -516,6 +555,157 @@ int chp_store_put_batch(chp_store *s, chp_store_item *items, size_t n)
             s->st.refused_full++;
     }
     return CHP_OK;
+}
+
+int chp_store_put_batch(chp_store *s, chp_store_item *items, size_t n)
+{
+    assert(s && (items || n == 0));
+    bg_settle(s);
+    batch_prep(items, n);
+    if (n == 0)
+        return CHP_OK;
+    return batch_finish(s, items, n, try_batch(s, items, n, 0));
+}
+
+/* ---- background commit ---- */
+
+static void *bg_main(void *arg)
+{
+    chp_store *s = arg;
+    pthread_mutex_lock(&s->bg.mu);
+    for (;;) {
+        while (s->bg.state != BG_RUN && s->bg.state != BG_QUIT)
+            pthread_cond_wait(&s->bg.cv, &s->bg.mu);
+        if (s->bg.state == BG_QUIT)
+            break;
+        pthread_mutex_unlock(&s->bg.mu);
+        /* The owning thread touches nothing but read transactions until
+         * it settles this batch (bg_settle), so the store is ours. */
+        s->bg.thread_txn = 1;
+        int rc = try_batch(s, s->bg.items, s->bg.n, 0);
+        s->bg.thread_txn = 0;
+        pthread_mutex_lock(&s->bg.mu);
+        s->bg.lmdb_rc = rc;
+        s->bg.state = BG_DONE;
+        pthread_cond_broadcast(&s->bg.cv);
+        ssize_t w;
+        do
+            w = write(s->bg.fd[1], "", 1);
+        while (w < 0 && errno == EINTR);
+    }
+    pthread_mutex_unlock(&s->bg.mu);
+    return NULL;
+}
+
+static int bg_open(chp_store *s)
+{
+    if (s->bg.on)
+        return CHP_OK;
+    if (pipe(s->bg.fd) != 0)
+        return CHP_E_IO;
+    for (int i = 0; i < 2; i++) {
+        fcntl(s->bg.fd[i], F_SETFD, FD_CLOEXEC);
+        fcntl(s->bg.fd[i], F_SETFL, O_NONBLOCK);
+    }
+    if (pthread_mutex_init(&s->bg.mu, NULL) != 0)
+        goto fail_pipe;
+    if (pthread_cond_init(&s->bg.cv, NULL) != 0)
+        goto fail_mu;
+    s->bg.state = BG_IDLE;
+    if (pthread_create(&s->bg.thread, NULL, bg_main, s) != 0)
+        goto fail_cv;
+    s->bg.on = 1;
+    return CHP_OK;
+fail_cv:
+    pthread_cond_destroy(&s->bg.cv);
+fail_mu:
+    pthread_mutex_destroy(&s->bg.mu);
+fail_pipe:
+    close(s->bg.fd[0]);
+    close(s->bg.fd[1]);
+    return CHP_E_IO;
+}
+
+static void bg_close(chp_store *s)
+{
+    if (!s->bg.on)
+        return;
+    bg_settle(s);
+    pthread_mutex_lock(&s->bg.mu);
+    s->bg.state = BG_QUIT;
+    pthread_cond_broadcast(&s->bg.cv);
+    pthread_mutex_unlock(&s->bg.mu);
+    pthread_join(s->bg.thread, NULL);
+    pthread_cond_destroy(&s->bg.cv);
+    pthread_mutex_destroy(&s->bg.mu);
+    close(s->bg.fd[0]);
+    close(s->bg.fd[1]);
+    s->bg.on = 0;
+}
+
+/* Waits for a started batch and makes its outcome final (retries that need
+ * the owning thread included). Every call that writes, or reads the
+ * counters, settles first; the result stays for chp_store_put_wait. */
+static void bg_settle(chp_store *s)
+{
+    if (!s->bg.started || s->bg.settled)
+        return;
+    pthread_mutex_lock(&s->bg.mu);
+    while (s->bg.state != BG_DONE)
+        pthread_cond_wait(&s->bg.cv, &s->bg.mu);
+    s->bg.state = BG_IDLE;
+    int rc = s->bg.lmdb_rc;
+    pthread_mutex_unlock(&s->bg.mu);
+    s->bg.rc = batch_finish(s, s->bg.items, s->bg.n, rc);
+    s->bg.settled = 1;
+}
+
+int chp_store_put_start(chp_store *s, chp_store_item *items, size_t n)
+{
+    assert(s && (items || n == 0) && !s->bg.started);
+    batch_prep(items, n);
+    int rc = bg_open(s);
+    if (rc != CHP_OK)
+        return rc;
+    s->bg.items = items;
+    s->bg.n = n;
+    s->bg.started = 1;
+    s->bg.settled = 0;
+    pthread_mutex_lock(&s->bg.mu);
+    s->bg.state = BG_RUN;
+    pthread_cond_broadcast(&s->bg.cv);
+    pthread_mutex_unlock(&s->bg.mu);
+    return CHP_OK;
+}
+
+int chp_store_put_ready(chp_store *s)
+{
+    assert(s);
+    if (!s->bg.started)
+        return 0;
+    if (s->bg.settled)
+        return 1;
+    pthread_mutex_lock(&s->bg.mu);
+    int done = s->bg.state == BG_DONE;
+    pthread_mutex_unlock(&s->bg.mu);
+    return done;
+}
+
+int chp_store_put_fd(chp_store *s)
+{
+    assert(s);
+    return s->bg.on ? s->bg.fd[0] : -1;
+}
+
+int chp_store_put_wait(chp_store *s)
+{
+    assert(s && s->bg.started);
+    bg_settle(s);
+    char buf[64];
+    while (read(s->bg.fd[0], buf, sizeof buf) > 0) {
+    }
+    s->bg.started = 0;
+    return s->bg.rc;
 }
 
 int chp_store_has(chp_store *s, const uint8_t id[32])
@@ -571,6 +761,7 @@ out:
 
 static int write_txn(chp_store *s, int (*fn)(chp_store *, MDB_txn *, void *), void *ctx)
 {
+    bg_settle(s);
     return lmdb_err(write_txn_raw(s, fn, ctx));
 }
 
@@ -854,6 +1045,7 @@ int chp_store_setting_get(chp_store *s, const char *name, void *buf, size_t cap,
 void chp_store_stats_get(chp_store *s, chp_store_stats *out)
 {
     assert(s && out);
+    bg_settle(s);
     *out = s->st;
     out->quota = s->quota;
     out->map_size = s->map_size;
@@ -932,6 +1124,7 @@ int chp_store_local_put(chp_store *s, int table, const void *key, size_t klen, c
         return CHP_E_LOCKED;
     if (!table_ok(table) || klen > UINT32_MAX || vlen > (64u << 20))
         return CHP_E_ARG;
+    bg_settle(s);
     uint8_t lk[LOCAL_KEY];
     local_key(s, table, key, klen, lk);
     size_t ptlen = 4 + klen + vlen, total = CHP_AEAD_NONCE_BYTES + ptlen + CHP_AEAD_TAG_BYTES;

@@ -4,7 +4,7 @@
  * One store per data dir, one writer process (the daemon); other processes
  * (CLI, TUI) may open the same dir read-only-in-practice at the same time:
  * LMDB readers never block the writer. A chp_store handle is used by one
- * thread only. */
+ * thread only (chp_store_put_start commits in a thread of the store's own). */
 #ifndef CHP_STORE_H
 #define CHP_STORE_H
 
@@ -55,6 +55,24 @@ typedef struct chp_store_item {
  * room; a foreign envelope that still does not fit gets CHP_E_STORE_FULL,
  * as do all foreign envelopes when the map cannot grow (disk full). */
 CHP_WUR int chp_store_put_batch(chp_store *s, chp_store_item *items, size_t n);
+
+/* The same, committed by the store's writer thread while the caller goes
+ * on (receiving and checking the next batch). items and the bytes they
+ * point to are borrowed until chp_store_put_wait returns; one batch at a
+ * time. Meanwhile the caller may read (has, get, range, count,
+ * fingerprint, setting_get, local_get, local_each); every other call waits
+ * for the batch first. CHP_E_IO if the thread cannot be started (nothing
+ * was started then). */
+CHP_WUR int chp_store_put_start(chp_store *s, chp_store_item *items, size_t n);
+/* 1 when the started batch is done (chp_store_put_wait will not block). */
+int chp_store_put_ready(chp_store *s);
+/* A descriptor that turns readable when a started batch is done, for the
+ * caller's poll; -1 before the first chp_store_put_start. */
+int chp_store_put_fd(chp_store *s);
+/* Waits for the batch of chp_store_put_start and returns what
+ * chp_store_put_batch would have: CHP_OK once it is durably committed, and
+ * only then is an item with result CHP_OK accepted. */
+CHP_WUR int chp_store_put_wait(chp_store *s);
 
 /* Bookkeeping kept with every envelope. */
 typedef struct chp_store_meta {

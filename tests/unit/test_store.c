@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <lmdb.h>
+#include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -1446,6 +1447,96 @@ static void test_map_full(void **state)
 
 /* A full map must recover: a sweep (or a delete) frees room, the flag
  * clears and foreign traffic flows again. */
+/* ---- background commit (chp_store_put_start / chp_store_put_wait) ---- */
+
+static void test_put_start_wait(void **state)
+{
+    struct fx *f = *state;
+    chp_store_opts o = {0, 0, 0}; /* durable, as the daemon */
+    open_ok(f, &o);
+    assert_int_equal(chp_store_put_fd(f->s), -1);
+    enum { N = 300 };
+    struct tenv *e = calloc(N + 1, sizeof *e);
+    chp_store_item *it = calloc(N + 1, sizeof *it);
+    assert_non_null(e);
+    assert_non_null(it);
+    for (size_t i = 0; i < N; i++)
+        tenv_make(&e[i], 500 + i, ENV_SMALL, 1000 + i, 9000 + i, i % 3 == 0);
+    assert_int_equal(put_1(f->s, &e[0]), CHP_OK);
+    /* Several rounds: each batch commits while this thread reads. */
+    for (size_t b = 0; b < N; b += 100) {
+        for (size_t i = 0; i < 100; i++)
+            item_of(&it[i], &e[b + i]);
+        assert_int_equal(chp_store_put_start(f->s, it, 100), CHP_OK);
+        int fd = chp_store_put_fd(f->s);
+        assert_true(fd >= 0);
+        assert_int_equal(chp_store_has(f->s, e[0].id), 1); /* reads go on */
+        struct pollfd pfd = {fd, POLLIN, 0};
+        assert_int_equal(poll(&pfd, 1, 10000), 1); /* says when it is done */
+        assert_int_equal(chp_store_put_ready(f->s), 1);
+        assert_int_equal(chp_store_put_wait(f->s), CHP_OK);
+        for (size_t i = 0; i < 100; i++)
+            assert_int_equal(it[i].result, b + i == 0 ? CHP_E_DUP : CHP_OK);
+        assert_int_equal(poll(&pfd, 1, 0), 0); /* drained */
+    }
+    /* A write while a batch is in flight waits for it; the batch's result
+     * is still there for put_wait. */
+    tenv_make(&e[N], 9999, ENV_SMALL, 5, 9000, 0);
+    item_of(&it[0], &e[N]);
+    assert_int_equal(chp_store_put_start(f->s, it, 1), CHP_OK);
+    assert_int_equal(chp_store_setting_put(f->s, "x", "y", 1), CHP_OK);
+    chp_store_stats st;
+    chp_store_stats_get(f->s, &st);
+    assert_int_equal(st.envelopes, N + 1);
+    assert_int_equal(st.accepted, N + 1);
+    assert_int_equal(st.duplicates, 1);
+    assert_int_equal(chp_store_put_ready(f->s), 1);
+    assert_int_equal(chp_store_put_wait(f->s), CHP_OK);
+    assert_int_equal(it[0].result, CHP_OK);
+    /* Everything is on disk: a reopen sees it all. */
+    chp_store_close(&f->s);
+    open_ok(f, &o);
+    for (size_t i = 0; i <= N; i++)
+        assert_stored(f->s, &e[i]);
+    /* Closing with a batch in flight commits it first. */
+    struct tenv late;
+    tenv_make(&late, 10001, ENV_SMALL, 5, 9000, 0);
+    item_of(&it[0], &late);
+    assert_int_equal(chp_store_put_start(f->s, it, 1), CHP_OK);
+    chp_store_close(&f->s);
+    open_ok(f, &o);
+    assert_stored(f->s, &late);
+    tenv_free(&late, 1);
+    tenv_free(e, N + 1);
+    free(e);
+    free(it);
+}
+
+/* A background batch that meets a full map: the owning thread finishes it
+ * as put_batch would (foreign refused, own kept). */
+static void test_put_start_map_full(void **state)
+{
+    struct fx *f = *state;
+    chp_store_opts o = {QUOTA_HUGE, 512 * 1024, 1};
+    open_ok(f, &o);
+    struct mapfill m;
+    fill_map(f->s, &m);
+    struct tenv e[2];
+    chp_store_item it[2];
+    tenv_make(&e[0], 88000, ENV_BIG, 10, 100000, 0);
+    tenv_make(&e[1], 88001, 64, 10, OWN_EXP, 1);
+    item_of(&it[0], &e[0]);
+    item_of(&it[1], &e[1]);
+    assert_int_equal(chp_store_put_start(f->s, it, 2), CHP_OK);
+    assert_int_equal(chp_store_put_wait(f->s), CHP_OK);
+    assert_int_equal(it[0].result, CHP_E_STORE_FULL);
+    assert_int_equal(it[1].result, CHP_OK);
+    assert_stored(f->s, &e[1]);
+    assert_int_equal(chp_store_has(f->s, e[0].id), 0);
+    tenv_free(e, 2);
+    mapfill_free(&m);
+}
+
 static void test_map_full_recovers(void **state)
 {
     struct fx *f = *state;
@@ -2182,6 +2273,8 @@ int main(void)
         T(test_map_max_honoured),
         T(test_map_full),
         T(test_map_full_recovers),
+        T(test_put_start_wait),
+        T(test_put_start_map_full),
         T(test_local_tables),
         T(test_corrupt_records),
         T(test_wipe),

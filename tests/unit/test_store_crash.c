@@ -1,7 +1,8 @@
 /* test_store_crash.c - durability under kill -9.
  *
  * A child process opens the store with full durability and ingests batches
- * of 20 random envelopes; after each chp_store_put_batch returns it writes
+ * of 20 random envelopes (every other batch through the background commit,
+ * chp_store_put_start/put_wait); after each commit returns it writes
  * the ids of the accepted envelopes to a pipe (one write() per batch, small
  * enough to be atomic). The parent collects those ids and kills the child
  * with SIGKILL after a random 1-30 ms, counted from the fork in even rounds
@@ -101,7 +102,11 @@ static void child_main(const char *dir, unsigned round, int fd)
             it[i].link = round;
             it[i].own = (int)(xs(&st) % 4 == 0);
         }
-        if (chp_store_put_batch(s, it, BATCH) != CHP_OK)
+        /* Every other batch through the writer thread, as the daemon does. */
+        int rc = b % 2                                         ? chp_store_put_batch(s, it, BATCH)
+                 : chp_store_put_start(s, it, BATCH) == CHP_OK ? chp_store_put_wait(s)
+                                                               : CHP_E_IO;
+        if (rc != CHP_OK)
             _exit(3);
         size_t k = 0;
         for (size_t i = 0; i < BATCH; i++) {
