@@ -1,8 +1,10 @@
-/* discovery.c - LAN discovery: a UDP broadcast beacon about every second
- * carrying the node's listen port and transport key; nodes dial what they
- * hear. A beacon is not trusted for identity: the key it names is the one
- * the CURVE handshake must then prove, so a spoofed beacon can at worst
- * make a node try a connection that fails, never talk to a wrong key.
+/* discovery.c - LAN discovery: a UDP beacon about every second, broadcast
+ * on every IPv4 interface and multicast to ff02::6368:6170 on every IPv6
+ * one, carrying the node's listen port and transport key; nodes dial what
+ * they hear. IPv6 matters on a bare LAN with no DHCP server: the link-local
+ * addresses every interface has are then the only ones there are. A beacon is not trusted for
+ * identity: the key it names is the one the CURVE handshake must then prove, so a spoofed beacon
+ * can at worst make a node try a connection that fails, never talk to a wrong key.
  *
  * Beacon (PROTOCOL.md §17): "CHPB" | version u8 (1) | flags u8 | port u16 |
  * transport key [32]  = 40 bytes. */
@@ -24,6 +26,7 @@
 #include <unistd.h>
 
 #define BEACON_LEN 40
+#define GROUP6     "ff02::6368:6170" /* link-local scope: never routed */
 #define BEACON_MS  1000
 /* Discovered neighbours dialled at most: a bounded active view even when
  * the whole LAN answers (the rest stay reachable through them). */
@@ -36,12 +39,12 @@ static uint64_t now_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-int chp_discovery_open(chp_node *n, uint16_t port)
+static int open_v4(uint16_t port)
 {
     int one = 1;
     int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
-        return CHP_E_IO;
+        return -1;
     struct sockaddr_in sa;
     memset(&sa, 0, sizeof sa);
     sa.sin_family = AF_INET;
@@ -51,14 +54,46 @@ int chp_discovery_open(chp_node *n, uint16_t port)
         setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) ||
         setsockopt(fd, SOL_SOCKET, SO_BROADCAST, &one, sizeof one) ||
         bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-        chp_warn("LAN discovery off: cannot use UDP port %u: %s", port, strerror(errno));
+        chp_warn("IPv4 LAN discovery off: cannot use UDP port %u: %s", port, strerror(errno));
         close(fd);
-        return CHP_E_IO;
+        return -1;
     }
-    n->disc_fd = fd;
+    return fd;
+}
+
+static int open_v6(uint16_t port)
+{
+    int one = 1, hops = 1;
+    int fd = socket(AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1; /* no IPv6 in this kernel: nothing to say */
+    struct sockaddr_in6 sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin6_family = AF_INET6;
+    sa.sin6_port = htons(port);
+    sa.sin6_addr = in6addr_any;
+    if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) ||
+        setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, &hops, sizeof hops) ||
+        bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        chp_warn("IPv6 LAN discovery off: cannot use UDP port %u: %s", port, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+int chp_discovery_open(chp_node *n, uint16_t port)
+{
+    n->disc_fd = open_v4(port);
+    n->disc6_fd = open_v6(port);
+    if (n->disc_fd < 0 && n->disc6_fd < 0)
+        return CHP_E_IO;
     n->disc_port = port;
     n->next_beacon = 0;
-    chp_info("LAN discovery on UDP port %u", port);
+    chp_info("LAN discovery on UDP port %u (%s%s)", port, n->disc_fd >= 0 ? "IPv4 broadcast" : "",
+             n->disc6_fd >= 0 ? (n->disc_fd >= 0 ? ", IPv6 multicast" : "IPv6 multicast") : "");
     return CHP_OK;
 }
 
@@ -66,7 +101,44 @@ void chp_discovery_close(chp_node *n)
 {
     if (n->disc_fd >= 0)
         close(n->disc_fd);
-    n->disc_fd = -1;
+    if (n->disc6_fd >= 0)
+        close(n->disc6_fd);
+    n->disc_fd = n->disc6_fd = -1;
+}
+
+/* Which families our listen socket answers on: beacons only promise
+ * what a neighbour can then dial. */
+static int listens_v4(const chp_node *n)
+{
+    const char *h = n->listen_host;
+    return !strchr(h, ':') || !strcmp(h, "::");
+}
+
+static int listens_v6(const chp_node *n)
+{
+    return strchr(n->listen_host, ':') != NULL;
+}
+
+/* Joins the group on ifindex (again: EADDRINUSE once joined, harmless;
+ * interfaces that come up later are picked up by the next beacon) and
+ * multicasts one beacon there. */
+static void beacon_v6(chp_node *n, const uint8_t *b, unsigned ifindex)
+{
+    struct ipv6_mreq mr;
+    memset(&mr, 0, sizeof mr);
+    inet_pton(AF_INET6, GROUP6, &mr.ipv6mr_multiaddr);
+    mr.ipv6mr_interface = ifindex;
+    (void)setsockopt(n->disc6_fd, IPPROTO_IPV6, IPV6_JOIN_GROUP, &mr, sizeof mr);
+    if (setsockopt(n->disc6_fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, &ifindex, sizeof ifindex))
+        return;
+    struct sockaddr_in6 to;
+    memset(&to, 0, sizeof to);
+    to.sin6_family = AF_INET6;
+    to.sin6_port = htons(n->disc_port);
+    to.sin6_addr = mr.ipv6mr_multiaddr;
+    to.sin6_scope_id = ifindex;
+    if (sendto(n->disc6_fd, b, BEACON_LEN, 0, (struct sockaddr *)&to, sizeof to) < 0)
+        chp_debug("IPv6 beacon on interface %u: %s", ifindex, strerror(errno));
 }
 
 static void send_to_addr(chp_node *n, const uint8_t *b, uint32_t ip)
@@ -80,8 +152,9 @@ static void send_to_addr(chp_node *n, const uint8_t *b, uint32_t ip)
         chp_debug("beacon to %s: %s", inet_ntoa(to.sin_addr), strerror(errno));
 }
 
-/* One beacon to every broadcast-capable interface, and to the limited
- * broadcast address for interfaces without one configured. */
+/* One beacon to every broadcast-capable IPv4 interface (or the limited
+ * broadcast address when none has one), and one to the IPv6 group on every
+ * multicast-capable interface with IPv6. */
 static void beacon(chp_node *n)
 {
     uint8_t b[BEACON_LEN];
@@ -91,19 +164,35 @@ static void beacon(chp_node *n)
     b[6] = (uint8_t)(n->port >> 8);
     b[7] = (uint8_t)n->port;
     memcpy(b + 8, n->tpk, 32);
+    int v4 = n->disc_fd >= 0 && listens_v4(n), v6 = n->disc6_fd >= 0 && listens_v6(n);
     struct ifaddrs *ifs = NULL;
     int sent = 0;
+    unsigned done6[32];
+    size_t ndone6 = 0;
     if (getifaddrs(&ifs) == 0) {
         for (struct ifaddrs *i = ifs; i; i = i->ifa_next) {
-            if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET ||
-                !(i->ifa_flags & IFF_BROADCAST) || !(i->ifa_flags & IFF_UP) || !i->ifa_broadaddr)
+            if (!i->ifa_addr || !(i->ifa_flags & IFF_UP))
                 continue;
-            send_to_addr(n, b, ((struct sockaddr_in *)i->ifa_broadaddr)->sin_addr.s_addr);
-            sent++;
+            if (v4 && i->ifa_addr->sa_family == AF_INET && (i->ifa_flags & IFF_BROADCAST) &&
+                i->ifa_broadaddr) {
+                send_to_addr(n, b, ((struct sockaddr_in *)i->ifa_broadaddr)->sin_addr.s_addr);
+                sent++;
+            }
+            if (!v6 || i->ifa_addr->sa_family != AF_INET6 || !(i->ifa_flags & IFF_MULTICAST) ||
+                (i->ifa_flags & IFF_LOOPBACK))
+                continue;
+            unsigned idx = if_nametoindex(i->ifa_name);
+            int seen = idx == 0;
+            for (size_t k = 0; k < ndone6 && !seen; k++)
+                seen = done6[k] == idx;
+            if (seen || ndone6 == sizeof done6 / sizeof *done6)
+                continue;
+            done6[ndone6++] = idx;
+            beacon_v6(n, b, idx);
         }
         freeifaddrs(ifs);
     }
-    if (!sent)
+    if (v4 && !sent)
         send_to_addr(n, b, htonl(INADDR_BROADCAST));
 }
 
@@ -116,44 +205,81 @@ static size_t discovered(const chp_node *n)
     return c;
 }
 
-void chp_discovery_recv(chp_node *n)
+/* Checks one datagram; dials the node it names when that is new to us. */
+static void heard(chp_node *n, const uint8_t *b, ssize_t r, const char *host, int ipv6)
 {
-    for (int k = 0; k < 64; k++) {
+    if (r != BEACON_LEN || memcmp(b, "CHPB", 4) != 0 || b[4] != 1) {
+        n->ctr.beacons_bad++;
+        return;
+    }
+    uint16_t port = (uint16_t)((b[6] << 8) | b[7]);
+    const uint8_t *key = b + 8;
+    if (port == 0 || !memcmp(key, n->tpk, 32))
+        return; /* our own beacon, or a node that does not listen */
+    n->ctr.beacons_rx++;
+    if (chp_link_known(n, key) || discovered(n) >= DISCOVERED_MAX ||
+        chp_link_banned(n, key, now_ms()))
+        return;
+    chp_addr a;
+    memset(&a, 0, sizeof a);
+    snprintf(a.host, sizeof a.host, "%s", host);
+    a.ipv6 = ipv6;
+    a.port = port;
+    memcpy(a.key, key, 32);
+    char s[CHP_ADDR_STR_MAX + 1];
+    if (chp_addr_format(&a, s, sizeof s) == CHP_OK &&
+        chp_link_add_address(n, s, strlen(s), 0) == CHP_OK) {
+        chp_link_mark_discovered(n, key);
+        chp_info("discovered %s on the LAN", s);
+    }
+}
+
+static void recv_v4(chp_node *n)
+{
+    for (int k = 0; n->disc_fd >= 0 && k < 64; k++) {
         uint8_t b[64];
         struct sockaddr_in from;
         socklen_t fl = sizeof from;
         ssize_t r = recvfrom(n->disc_fd, b, sizeof b, 0, (struct sockaddr *)&from, &fl);
         if (r < 0)
             return;
-        if (r != BEACON_LEN || memcmp(b, "CHPB", 4) != 0 || b[4] != 1) {
-            n->ctr.beacons_bad++;
-            continue;
-        }
-        uint16_t port = (uint16_t)((b[6] << 8) | b[7]);
-        const uint8_t *key = b + 8;
-        if (port == 0 || !memcmp(key, n->tpk, 32))
-            continue; /* our own beacon, or a node that does not listen */
-        n->ctr.beacons_rx++;
-        if (chp_link_known(n, key) || discovered(n) >= DISCOVERED_MAX ||
-            chp_link_banned(n, key, now_ms()))
-            continue;
-        chp_addr a;
-        memset(&a, 0, sizeof a);
-        snprintf(a.host, sizeof a.host, "%s", inet_ntoa(from.sin_addr));
-        a.port = port;
-        memcpy(a.key, key, 32);
-        char s[CHP_ADDR_STR_MAX + 1];
-        if (chp_addr_format(&a, s, sizeof s) == CHP_OK &&
-            chp_link_add_address(n, s, strlen(s), 0) == CHP_OK) {
-            chp_link_mark_discovered(n, key);
-            chp_info("discovered %s on the LAN", s);
-        }
+        char host[INET_ADDRSTRLEN];
+        inet_ntop(AF_INET, &from.sin_addr, host, sizeof host);
+        heard(n, b, r, host, 0);
     }
+}
+
+static void recv_v6(chp_node *n)
+{
+    for (int k = 0; n->disc6_fd >= 0 && k < 64; k++) {
+        uint8_t b[64];
+        struct sockaddr_in6 from;
+        socklen_t fl = sizeof from;
+        ssize_t r = recvfrom(n->disc6_fd, b, sizeof b, 0, (struct sockaddr *)&from, &fl);
+        if (r < 0)
+            return;
+        char host[INET6_ADDRSTRLEN + IF_NAMESIZE + 2], ifn[IF_NAMESIZE];
+        inet_ntop(AF_INET6, &from.sin6_addr, host, INET6_ADDRSTRLEN);
+        /* a link-local source is only dialable through its interface */
+        if (IN6_IS_ADDR_LINKLOCAL(&from.sin6_addr)) {
+            if (!from.sin6_scope_id || !if_indextoname(from.sin6_scope_id, ifn))
+                continue;
+            size_t hl = strlen(host);
+            snprintf(host + hl, sizeof host - hl, "%%%s", ifn);
+        }
+        heard(n, b, r, host, 1);
+    }
+}
+
+void chp_discovery_recv(chp_node *n)
+{
+    recv_v4(n);
+    recv_v6(n);
 }
 
 uint64_t chp_discovery_due(chp_node *n, uint64_t t)
 {
-    if (n->disc_fd < 0)
+    if (n->disc_fd < 0 && n->disc6_fd < 0)
         return UINT64_MAX;
     if (t >= n->next_beacon) {
         beacon(n);

@@ -1,5 +1,6 @@
 /* node.c - chapard's event loop: CURVE links, envelope ingest and
  * forwarding, Negentropy sync, and the control API. */
+#define _DEFAULT_SOURCE /* IFF_* flags of getifaddrs */
 #include "node_int.h"
 
 #include "addr.h"
@@ -11,9 +12,11 @@
 #include "store.h"
 #include "wire.h"
 
+#include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
 #include <ifaddrs.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,29 +138,53 @@ static int bind_listen(chp_node *n, const char *spec)
     return CHP_OK;
 }
 
+/* A non-loopback address of this machine for others to dial: IPv4 first;
+ * when listening on [::] and there is none (a LAN with no DHCP server), a
+ * global IPv6, else a link-local one with its zone. 0 if nothing. */
+static int local_host(int v6_ok, char *host, size_t cap, int *ipv6)
+{
+    struct ifaddrs *ifs = NULL;
+    if (getifaddrs(&ifs) != 0)
+        return 0;
+    int best = 0; /* 3 IPv4, 2 global IPv6, 1 link-local IPv6 */
+    for (struct ifaddrs *i = ifs; i; i = i->ifa_next) {
+        if (!i->ifa_addr || (i->ifa_flags & IFF_LOOPBACK) || !(i->ifa_flags & IFF_UP))
+            continue;
+        if (i->ifa_addr->sa_family == AF_INET && best < 3) {
+            const struct sockaddr_in *sin = (const struct sockaddr_in *)i->ifa_addr;
+            inet_ntop(AF_INET, &sin->sin_addr, host, (socklen_t)cap);
+            *ipv6 = 0;
+            best = 3;
+        } else if (v6_ok && i->ifa_addr->sa_family == AF_INET6 && best < 2) {
+            const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)i->ifa_addr;
+            int ll = IN6_IS_ADDR_LINKLOCAL(&s6->sin6_addr);
+            if (ll && best >= 1)
+                continue;
+            char a[INET6_ADDRSTRLEN];
+            inet_ntop(AF_INET6, &s6->sin6_addr, a, sizeof a);
+            if (ll)
+                snprintf(host, cap, "%s%%%s", a, i->ifa_name);
+            else
+                snprintf(host, cap, "%s", a);
+            *ipv6 = 1;
+            best = ll ? 1 : 2;
+        }
+    }
+    freeifaddrs(ifs);
+    return best;
+}
+
 /* The host others should dial: the listen host unless it is a wildcard,
- * then the first non-loopback IPv4 of this machine, else loopback. */
+ * then an address of this machine (local_host), else loopback. */
 void chp_node_address(const chp_node *n, char *out, size_t cap)
 {
     chp_addr a;
     memset(&a, 0, sizeof a);
     const char *h = n->listen_host;
     if (!strcmp(h, "0.0.0.0") || !strcmp(h, "*") || !strcmp(h, "::") || !h[0]) {
-        struct ifaddrs *ifs = NULL, *i;
-        snprintf(a.host, sizeof a.host, "127.0.0.1");
-        if (getifaddrs(&ifs) == 0) {
-            for (i = ifs; i; i = i->ifa_next) {
-                if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET)
-                    continue;
-                const struct sockaddr_in *sin = (const struct sockaddr_in *)i->ifa_addr;
-                uint32_t ip = ntohl(sin->sin_addr.s_addr);
-                if ((ip >> 24) == 127)
-                    continue;
-                snprintf(a.host, sizeof a.host, "%u.%u.%u.%u", ip >> 24, (ip >> 16) & 255,
-                         (ip >> 8) & 255, ip & 255);
-                break;
-            }
-            freeifaddrs(ifs);
+        if (!local_host(!strcmp(h, "::"), a.host, sizeof a.host, &a.ipv6)) {
+            snprintf(a.host, sizeof a.host, "127.0.0.1");
+            a.ipv6 = 0;
         }
     } else {
         snprintf(a.host, sizeof a.host, "%s", h);
@@ -563,7 +590,7 @@ int chp_node_new(const chp_node_opts *o, chp_node **out)
         return CHP_E_NOMEM;
     }
     n->relay = o->relay;
-    n->disc_fd = -1;
+    n->disc_fd = n->disc6_fd = -1;
     n->active_max = o->relay ? CHP_NODE_LINKS_MAX : CHP_NODE_ACTIVE_MAX;
     for (size_t i = 0; i < o->nallow && i < CHP_NODE_MAX_PEERS; i++)
         memcpy(n->allow[n->nallow++], o->allow[i], 32);
@@ -674,7 +701,7 @@ static void periodic(chp_node *n, uint64_t t)
 int chp_node_run(chp_node *n, volatile sig_atomic_t *stop)
 {
     assert(n && stop);
-    zmq_pollitem_t items[6 + 2 * CHP_NODE_LINKS_MAX];
+    zmq_pollitem_t items[7 + 2 * CHP_NODE_LINKS_MAX];
     while (!*stop && !n->wiped) {
         size_t ni = 0;
         int committing = n->ingest->committing != NULL;
@@ -682,6 +709,7 @@ int chp_node_run(chp_node *n, volatile sig_atomic_t *stop)
         items[ni++] = (zmq_pollitem_t){n->control, 0, ZMQ_POLLIN, 0};
         items[ni++] = (zmq_pollitem_t){n->zap, 0, ZMQ_POLLIN, 0};
         items[ni++] = (zmq_pollitem_t){NULL, n->disc_fd, n->disc_fd >= 0 ? ZMQ_POLLIN : 0, 0};
+        items[ni++] = (zmq_pollitem_t){NULL, n->disc6_fd, n->disc6_fd >= 0 ? ZMQ_POLLIN : 0, 0};
         /* The writer thread says when the batch it commits is done. */
         int cfd = committing ? chp_store_put_fd(n->store) : -1;
         items[ni++] = (zmq_pollitem_t){NULL, cfd, cfd >= 0 ? ZMQ_POLLIN : 0, 0};
@@ -704,7 +732,7 @@ int chp_node_run(chp_node *n, volatile sig_atomic_t *stop)
             zap_handle(n);
         if (items[0].revents & ZMQ_POLLIN)
             chp_link_recv_router(n, BATCH_MAX);
-        if (items[3].revents & ZMQ_POLLIN)
+        if ((items[3].revents | items[4].revents) & ZMQ_POLLIN)
             chp_discovery_recv(n);
         chp_link_poll_done(n, items + base, ni - base, BATCH_MAX);
         /* Forward the batch whose commit is done, and hand the writer what

@@ -116,7 +116,8 @@ struct chp_node {
     size_t active_max;
     uint8_t allow[CHP_NODE_MAX_PEERS][32];
     size_t nallow;
-    int disc_fd; /* UDP beacon socket, -1 when discovery is off */
+    int disc_fd;  /* IPv4 UDP beacon socket, -1 when off */
+    int disc6_fd; /* IPv6 UDP beacon socket (multicast), -1 when off */
     uint16_t disc_port;
     uint64_t next_beacon;
     chp_msg *msg; /* messaging layer; NULL on a relay */

@@ -48,14 +48,14 @@ static long status_key(const char *ns, const char *home, const char *key)
     return v;
 }
 
-static pid_t start(const char *ns, const char *home, const char *log)
+static pid_t start(const char *ns, const char *home, const char *log, const char *listen)
 {
     pid_t pid = fork();
     if (pid == 0) {
         if (!freopen(log, "w", stderr))
             _exit(126);
         execlp("ip", "ip", "netns", "exec", ns, getenv("CHAPARD"), "--home", home, "--listen",
-               "0.0.0.0:7667", (char *)NULL);
+               listen, (char *)NULL);
         _exit(127);
     }
     return pid;
@@ -96,19 +96,39 @@ static int teardown(void **state)
         kill(pb, SIGTERM);
         waitpid(pb, NULL, 0);
     }
+    pa = pb = -1;
     sh("ip netns del %s 2>/dev/null; ip netns del %s 2>/dev/null; rm -rf %s", ns_a, ns_b, dir);
     return 0;
 }
 
-static void test_discovery(void **state)
+static void need_netns(void)
 {
-    (void)state;
     if (getuid() != 0 || sh("command -v ip >/dev/null") != 0 ||
         sh("ip netns add %s 2>/dev/null", ns_a) != 0) {
         print_message("SKIPPED: network namespaces cannot be created here (needs root and "
                       "iproute2); .ci/run runs as root and installs iproute2\n");
         skip();
     }
+}
+
+/* The first line of `chapar peer list` in ns. */
+static void peer_list(const char *ns, const char *home, char *out, size_t cap)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "ip netns exec %s %s --home %s peer list 2>/dev/null", ns,
+             getenv("CHAPAR"), home);
+    FILE *p = popen(cmd, "r");
+    out[0] = '\0';
+    if (p && !fgets(out, (int)cap, p))
+        out[0] = '\0';
+    if (p)
+        pclose(p);
+}
+
+static void test_discovery(void **state)
+{
+    (void)state;
+    need_netns();
     int veth = (int)(getpid() % 10000);
     assert_int_equal(sh("ip netns add %s && ip link add va%d type veth peer name vb%d && "
                         "ip link set va%d netns %s && ip link set vb%d netns %s && "
@@ -125,8 +145,8 @@ static void test_discovery(void **state)
     snprintf(la, sizeof la, "%s/a.log", dir);
     snprintf(lb, sizeof lb, "%s/b.log", dir);
     uint64_t t0 = now_ms();
-    pa = start(ns_a, ha, la);
-    pb = start(ns_b, hb, lb);
+    pa = start(ns_a, ha, la, "0.0.0.0:7667");
+    pb = start(ns_b, hb, lb, "0.0.0.0:7667");
     /* They must link through beacons alone, within a few seconds. */
     long up = 0;
     while (now_ms() - t0 < 10000 && (up = status_key(ns_b, hb, "peers connected")) < 1)
@@ -149,6 +169,65 @@ static void test_discovery(void **state)
     assert_int_equal(got, 1);
 }
 
+/* A bare LAN with no DHCP server: no IPv4 address at all, only the IPv6
+ * link-local ones every interface gets. The nodes must still find each
+ * other (multicast beacons) and dial [fe80::...%iface]. */
+static void test_discovery_ipv6_link_local(void **state)
+{
+    (void)state;
+    need_netns();
+    if (sh("test -e /proc/net/if_inet6") != 0) {
+        print_message("SKIPPED: this kernel has no IPv6\n");
+        skip();
+    }
+    int v = (int)(getpid() % 10000) + 1;
+    /* No duplicate address detection: the addresses are usable at once. */
+    assert_int_equal(sh("ip netns add %s && "
+                        "ip netns exec %s sysctl -qw net.ipv6.conf.default.accept_dad=0 && "
+                        "ip netns exec %s sysctl -qw net.ipv6.conf.default.accept_dad=0 && "
+                        "ip link add wa%d type veth peer name wb%d && "
+                        "ip link set wa%d netns %s && ip link set wb%d netns %s && "
+                        "ip -n %s link set wa%d up && ip -n %s link set wb%d up && "
+                        "ip -n %s link set lo up && ip -n %s link set lo up",
+                        ns_b, ns_a, ns_b, v, v, v, ns_a, v, ns_b, ns_a, v, ns_b, v, ns_a, ns_b),
+                     0);
+    uint64_t t0 = now_ms();
+    while (now_ms() - t0 < 5000 &&
+           sh("ip -n %s -6 addr show dev wb%d scope link | grep -q 'inet6 fe80' && "
+              "! ip -n %s -6 addr show dev wb%d | grep -q tentative",
+              ns_b, v, ns_b, v) != 0)
+        sleep_ms(50);
+    assert_int_equal(sh("ip -n %s -4 addr show dev wa%d | grep -q inet", ns_a, v), 1);
+    char ha[128], hb[128], la[128], lb[128], env[128], peers[1024];
+    snprintf(ha, sizeof ha, "%s/a6", dir);
+    snprintf(hb, sizeof hb, "%s/b6", dir);
+    snprintf(la, sizeof la, "%s/a6.log", dir);
+    snprintf(lb, sizeof lb, "%s/b6.log", dir);
+    t0 = now_ms();
+    pa = start(ns_a, ha, la, "[::]:7667");
+    pb = start(ns_b, hb, lb, "[::]:7667");
+    long up = 0;
+    while (now_ms() - t0 < 10000 && (up = status_key(ns_b, hb, "peers connected")) < 1)
+        sleep_ms(50);
+    print_message("linked over IPv6 link-local after %llu ms\n",
+                  (unsigned long long)(now_ms() - t0));
+    assert_true(up >= 1);
+    peer_list(ns_b, hb, peers, sizeof peers);
+    peer_list(ns_a, ha, peers + strlen(peers), sizeof peers - strlen(peers));
+    assert_non_null(strstr(peers, "[fe80::"));
+    assert_non_null(strstr(peers, "%w"));
+    snprintf(env, sizeof env, "%s/env6", dir);
+    assert_int_equal(sh("%s %s >/dev/null", getenv("CHAPAR_MKENV"), env), 0);
+    assert_int_equal(sh("ip netns exec %s %s --home %s debug publish %s0 >/dev/null", ns_a,
+                        getenv("CHAPAR"), ha, env),
+                     0);
+    long got = 0;
+    t0 = now_ms();
+    while (now_ms() - t0 < 5000 && (got = status_key(ns_b, hb, "envelopes stored")) < 1)
+        sleep_ms(20);
+    assert_int_equal(got, 1);
+}
+
 int main(void)
 {
     if (!getenv("CHAPARD") || !getenv("CHAPAR") || !getenv("CHAPAR_MKENV")) {
@@ -156,6 +235,7 @@ int main(void)
         return 2;
     }
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_discovery, setup, teardown)};
+        cmocka_unit_test_setup_teardown(test_discovery, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_discovery_ipv6_link_local, setup, teardown)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
