@@ -27,8 +27,9 @@
  * session half a second later. */
 #define SYNC_BUDGET   2048
 #define SYNC_AGAIN_MS 500
-#define PING_MS       2000 /* incoming-only links are pinged this often */
-#define LIVENESS_MS   6000 /* and forgotten after this much silence */
+#define PING_MS       2000   /* incoming-only links are pinged this often */
+#define LIVENESS_MS   15000  /* and out of the view after this much silence */
+#define FORGET_MS     600000 /* and forgotten after this much */
 
 static uint64_t now_ms(void)
 {
@@ -45,6 +46,16 @@ static void key_short(const uint8_t k[32], char out[17])
 
 /* ---- table ---- */
 
+static int find_free(const chp_node *n)
+{
+    for (size_t i = 0; i < CHP_NODE_LINKS_MAX; i++)
+        if (!n->links[i].used)
+            return 1;
+    return 0;
+}
+
+static void drop(struct chp_link *l);
+
 static struct chp_link *find(chp_node *n, const uint8_t key[32])
 {
     for (size_t i = 0; i < CHP_NODE_LINKS_MAX; i++)
@@ -53,12 +64,24 @@ static struct chp_link *find(chp_node *n, const uint8_t key[32])
     return NULL;
 }
 
+/* A link kept only in case its silent neighbour speaks again. */
+static int lingering(const struct chp_link *l)
+{
+    return l->used && !l->dealer && !l->router_seen;
+}
+
 static struct chp_link *create(chp_node *n, const uint8_t key[32])
 {
+    struct chp_link *oldest = NULL;
+    for (size_t i = 0; i < CHP_NODE_LINKS_MAX; i++)
+        if (lingering(&n->links[i]) && (!oldest || n->links[i].last_rx_ms < oldest->last_rx_ms))
+            oldest = &n->links[i];
     for (size_t i = 0; i < CHP_NODE_LINKS_MAX; i++) {
         struct chp_link *l = &n->links[i];
-        if (l->used)
+        if (l->used && !(l == oldest && !find_free(n)))
             continue;
+        if (l->used)
+            drop(l); /* every slot taken: the longest-silent one goes */
         memset(l, 0, sizeof *l);
         l->used = 1;
         memcpy(l->key, key, 32);
@@ -566,6 +589,14 @@ static void handle(chp_node *n, struct chp_link *l, const uint8_t *frame, size_t
         misbehave(n, l, 1.0, "malformed frames");
         return;
     }
+    if (m.type != CHP_MSG_HELLO && !l->hello_rx && l->hello_ever) {
+        /* Forgotten for silence (its loop was busy, say with proof of
+         * work) while the connection stayed up: CURVE still proves the
+         * key, so it is the same neighbour; take it back. */
+        l->hello_rx = 1;
+        if (via_router)
+            send_hello_router(n, l);
+    }
     if (m.type != CHP_MSG_HELLO && !l->hello_rx) {
         n->ctr.rej_malformed++;
         misbehave(n, l, 1.0, "no HELLO first");
@@ -574,7 +605,7 @@ static void handle(chp_node *n, struct chp_link *l, const uint8_t *frame, size_t
     switch (m.type) {
     case CHP_MSG_HELLO: {
         int first = !l->hello_rx;
-        l->hello_rx = 1;
+        l->hello_rx = l->hello_ever = 1;
         l->caps = m.u.hello.caps;
         if (via_router)
             send_hello_router(n, l);
@@ -891,14 +922,16 @@ void chp_link_periodic(chp_node *n, uint64_t t, uint64_t sync_ms)
         struct chp_link *l = &n->links[i];
         /* A ROUTER never says a peer left: ping incoming-only links and
          * forget the silent ones (they free their place in the view). */
+        if (lingering(l) && t - l->last_rx_ms > FORGET_MS) {
+            drop(l);
+            continue;
+        }
         if (l->used && l->router_seen && !l->dealer_up) {
             if (t - l->last_rx_ms > LIVENESS_MS) {
+                /* Out of the view, but remembered a while: a neighbour
+                 * whose loop was only busy comes back without a HELLO. */
                 l->router_seen = 0;
                 l->hello_rx = 0;
-                if (!l->dealer) {
-                    drop(l);
-                    continue;
-                }
             } else if (t - l->ping_ms >= PING_MS) {
                 uint8_t f[16];
                 size_t fl;

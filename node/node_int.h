@@ -45,6 +45,7 @@ struct chp_link {
     int dealer_up;                   /* handshake done on the dealer */
     int router_seen;                 /* they reached us on our ROUTER */
     int hello_rx;                    /* their HELLO arrived */
+    int hello_ever;                  /* a HELLO came on some connection of this key */
     uint32_t caps;
     uint64_t last_rx_ms;
     uint64_t ping_ms; /* last PING sent on an incoming-only link */
