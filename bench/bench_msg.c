@@ -66,7 +66,7 @@ static void open_user(struct user *u, const char *nick)
     if (!mkdtemp(u->dir))
         die("mkdtemp");
     chp_store_opts so = {.nosync = 1};
-    chp_msg_host h = {.pow_ntpb = 1};
+    chp_msg_host h = {.pow_ntpb = 1, .seal_inline = 1};
     if (chp_store_open(u->dir, &so, &u->s, NULL) != CHP_OK ||
         chp_msg_new(u->s, u->dir, &h, &u->m) != CHP_OK)
         die("cannot open a store");

@@ -79,7 +79,7 @@ static void open_side(struct side *u, const char *nick)
 {
     strcpy(u->dir, "/tmp/chp-fuzz-msg-XXXXXX");
     FUZZ_CHECK(mkdtemp(u->dir) != NULL);
-    chp_msg_host h = {.now = fixed_now, .pow_ntpb = 1};
+    chp_msg_host h = {.now = fixed_now, .pow_ntpb = 1, .seal_inline = 1};
     chp_store_opts so = {.nosync = 1}; /* fsync is not what is fuzzed */
     FUZZ_CHECK(chp_store_open(u->dir, &so, &u->s, NULL) == CHP_OK);
     FUZZ_CHECK(chp_msg_new(u->s, u->dir, &h, &u->m) == CHP_OK);

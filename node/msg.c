@@ -174,7 +174,7 @@ static int job_add(chp_msg *m, int kind, const uint8_t *to, const char *room, ui
     return CHP_OK;
 }
 
-static void job_free(struct job *j)
+void msg_job_free(struct job *j)
 {
     if (!j)
         return;
@@ -325,9 +325,52 @@ static void note_published(chp_msg *m, const struct job *j, const uint8_t id[32]
     }
 }
 
-int chp_msg_has_outgoing(const chp_msg *m)
+int chp_msg_has_outgoing(chp_msg *m)
 {
-    return m->me && m->jobs != NULL;
+    return m->me && (m->jobs != NULL || msg_sealer_has_done(&m->sealer));
+}
+
+int chp_msg_pending(chp_msg *m)
+{
+    return m->me && (m->jobs != NULL || msg_sealer_pending(&m->sealer));
+}
+
+int chp_msg_fd(const chp_msg *m)
+{
+    return m->sealer.running ? m->sealer.efd : -1;
+}
+
+/* Job j as an envelope to seal: its keys and header made here, in order,
+ * since they move the contact's counters. NULL when its contact or room
+ * is gone (the job is then freed). */
+static struct seal *prepare(chp_msg *m, struct job *j)
+{
+    struct seal *s = calloc(1, sizeof *s);
+    if (!s) {
+        msg_job_free(j);
+        return NULL;
+    }
+    s->job = j;
+    int rc = job_keys(m, j, msg_now(m), &s->a, s->tag, s->key, s->epk);
+    s->cap = chp_envelope_size(j->len);
+    if (rc == CHP_OK && (!s->cap || !(s->out = malloc(s->cap))))
+        rc = CHP_E_NOMEM;
+    if (rc != CHP_OK) {
+        if (rc != CHP_E_NOT_FOUND)
+            chp_err_log("cannot prepare a message envelope: %s", chp_strerror(rc));
+        msg_seal_free(s);
+        return NULL;
+    }
+    if (s->a.keyfield)
+        s->a.keyfield = s->epk; /* job_keys pointed it at s->epk already */
+    s->a.tag = s->tag;
+    s->a.key = s->key;
+    s->a.type = j->type;
+    s->a.payload = j->payload;
+    s->a.len = j->len;
+    s->a.pow_ntpb = m->host.pow_ntpb;
+    s->me = m->me;
+    return s;
 }
 
 int chp_msg_take(chp_msg *m, uint8_t **env, size_t *len)
@@ -337,34 +380,25 @@ int chp_msg_take(chp_msg *m, uint8_t **env, size_t *len)
         m->jobs = j->next;
         if (!m->jobs)
             m->jobs_tail = NULL;
-        chp_env_seal_args a = {0};
-        uint8_t tag[16], key[32], epk[32];
-        int rc = job_keys(m, j, msg_now(m), &a, tag, key, epk);
-        size_t cap = chp_envelope_size(j->len), outlen = 0;
-        uint8_t *out = rc == CHP_OK && cap ? malloc(cap) : NULL;
-        if (out) {
-            a.tag = tag;
-            a.key = key;
-            a.type = j->type;
-            a.payload = j->payload;
-            a.len = j->len;
-            a.pow_ntpb = m->host.pow_ntpb;
-            rc = chp_envelope_seal(&a, m->me, chp_rng_system(), out, cap, &outlen);
+        struct seal *s = prepare(m, j);
+        if (s)
+            msg_sealer_push(&m->sealer, s);
+    }
+    struct seal *s;
+    while (m->me && (s = msg_sealer_pop(&m->sealer))) {
+        if (s->rc != CHP_OK) {
+            chp_err_log("cannot seal a message envelope: %s", chp_strerror(s->rc));
+            msg_seal_free(s);
+            continue;
         }
-        chp_memzero(key, sizeof key);
-        if (out && rc == CHP_OK) {
-            uint8_t id[32];
-            chp_envelope_id(out, outlen, id);
-            note_published(m, j, id);
-            job_free(j);
-            *env = out;
-            *len = outlen;
-            return 1;
-        }
-        if (rc != CHP_E_NOT_FOUND)
-            chp_err_log("cannot seal a message envelope: %s", chp_strerror(rc));
-        free(out);
-        job_free(j);
+        uint8_t id[32];
+        chp_envelope_id(s->out, s->outlen, id);
+        note_published(m, s->job, id);
+        *env = s->out;
+        *len = s->outlen;
+        s->out = NULL;
+        msg_seal_free(s);
+        return 1;
     }
     return 0;
 }
@@ -795,12 +829,17 @@ int chp_msg_new(chp_store *s, const char *home, const chp_msg_host *host, chp_ms
     snprintf(m->home, sizeof m->home, "%s", home);
     m->state = chp_account_exists(home) ? CHP_MSG_LOCKED : CHP_MSG_NO_IDENTITY;
     chp_rng_fill(chp_rng_system(), m->hidx_key, sizeof m->hidx_key);
+    if (msg_sealer_start(&m->sealer, m->host.seal_inline) != CHP_OK) {
+        chp_warn("no sealing thread: proof of work will run in the loop");
+        (void)msg_sealer_start(&m->sealer, 1);
+    }
     *out = m;
     return CHP_OK;
 }
 
 void msg_forget_all(chp_msg *m)
 {
+    msg_sealer_cancel(&m->sealer); /* before the identity it reads goes */
     if (m->c)
         chp_memzero(m->c, m->capc * sizeof *m->c);
     free(m->c);
@@ -828,7 +867,7 @@ void msg_forget_all(chp_msg *m)
     while (m->jobs) {
         struct job *j = m->jobs;
         m->jobs = j->next;
-        job_free(j);
+        msg_job_free(j);
     }
     m->jobs_tail = NULL;
     for (size_t i = 0; i < sizeof m->parts / sizeof *m->parts; i++)
@@ -841,6 +880,7 @@ void chp_msg_free(chp_msg **mp)
     if (!mp || !*mp)
         return;
     msg_forget_all(*mp);
+    msg_sealer_stop(&(*mp)->sealer);
     free(*mp);
     *mp = NULL;
 }

@@ -24,6 +24,7 @@ typedef struct chp_msg_host {
     /* Seconds since the epoch; NULL = the real clock (tests move time). */
     uint64_t (*now)(void *ctx);
     uint32_t pow_ntpb; /* 0 = network default */
+    int seal_inline;   /* 1: no worker thread, chp_msg_take seals (tests) */
 } chp_msg_host;
 
 enum chp_msg_lock {
@@ -51,10 +52,18 @@ void chp_msg_on_published(chp_msg *m, const uint8_t id[32], int links);
  * publication (syncs = the node's completed-sync counter). */
 void chp_msg_tick(chp_msg *m, uint64_t syncs);
 /* The next envelope the layer wants published (malloc'ed, caller frees);
- * 0 when none is waiting. */
+ * 0 when none is ready. Proof of work runs on a worker thread: a message
+ * just queued comes out of a later call, after chp_msg_fd turned readable
+ * (with seal_inline, at once). */
 int chp_msg_take(chp_msg *m, uint8_t **env, size_t *len);
-/* Whether chp_msg_take has something (the loop must not sleep then). */
-int chp_msg_has_outgoing(const chp_msg *m);
+/* Whether chp_msg_take would do something now (the loop must not sleep
+ * then): messages to prepare, or sealed envelopes waiting. */
+int chp_msg_has_outgoing(chp_msg *m);
+/* Whether anything is queued, being sealed or sealed and not yet taken
+ * (tests wait on chp_msg_fd while this holds). */
+int chp_msg_pending(chp_msg *m);
+/* Readable when the worker finished an envelope; -1 with seal_inline. */
+int chp_msg_fd(const chp_msg *m);
 
 /* Tests and fuzzing only: queues an envelope carrying an arbitrary payload
  * of content type `type`, addressed like a DM to contact `to` (name), like

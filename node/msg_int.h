@@ -10,6 +10,7 @@
 #include "keys.h"
 #include "msg.h"
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -116,6 +117,27 @@ struct partial {
     size_t len[CHUNKS_MAX];
 };
 
+/* One envelope being sealed: prepared on the loop's thread (keys, tag,
+ * header), sealed on the worker's (msg_seal.c). */
+struct seal {
+    chp_env_seal_args a; /* points into this struct and into job */
+    uint8_t tag[16], key[32], epk[32];
+    const chp_identity *me;
+    struct job *job; /* owns the payload; says which message this is */
+    uint8_t *out;
+    size_t cap, outlen;
+    int rc;
+    struct seal *next;
+};
+
+struct sealer {
+    int inline_only, running, stop, busy, efd;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct seal *todo, *todo_tail, *done, *done_tail;
+};
+
 struct chp_msg {
     chp_store *store;
     chp_msg_host host;
@@ -141,6 +163,7 @@ struct chp_msg {
     uint32_t *hidx;    /* history index by message id: position + 1, 0 = free */
     size_t hidxcap, nhidx;
     uint8_t hidx_key[32]; /* keys the index hash: senders choose message ids */
+    struct sealer sealer;
 };
 
 /* A growing output buffer for control replies. */
@@ -188,5 +211,18 @@ int msg_queue_hmsg(chp_msg *m, const struct hmsg *h);
 struct hmsg *msg_hmsg_add(chp_msg *m);
 void msg_forget_all(chp_msg *m);
 int msg_room_join(chp_msg *m, const char *canon, int passphrase, const uint8_t key[32]);
+
+/* msg_seal.c: the sealing worker. start: inline_only seals in push.
+ * cancel drops what waits and waits for the envelope being sealed (call
+ * before the identity goes); pop returns sealed ones in order. */
+int msg_sealer_start(struct sealer *w, int inline_only);
+void msg_sealer_cancel(struct sealer *w);
+void msg_sealer_stop(struct sealer *w);
+void msg_sealer_push(struct sealer *w, struct seal *s);
+struct seal *msg_sealer_pop(struct sealer *w);
+int msg_sealer_has_done(struct sealer *w);
+int msg_sealer_pending(struct sealer *w);
+void msg_seal_free(struct seal *s);
+void msg_job_free(struct job *j);
 
 #endif

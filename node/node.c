@@ -701,7 +701,7 @@ static void periodic(chp_node *n, uint64_t t)
 int chp_node_run(chp_node *n, volatile sig_atomic_t *stop)
 {
     assert(n && stop);
-    zmq_pollitem_t items[7 + 2 * CHP_NODE_LINKS_MAX];
+    zmq_pollitem_t items[8 + 2 * CHP_NODE_LINKS_MAX];
     while (!*stop && !n->wiped) {
         size_t ni = 0;
         int committing = n->ingest->committing != NULL;
@@ -710,6 +710,9 @@ int chp_node_run(chp_node *n, volatile sig_atomic_t *stop)
         items[ni++] = (zmq_pollitem_t){n->zap, 0, ZMQ_POLLIN, 0};
         items[ni++] = (zmq_pollitem_t){NULL, n->disc_fd, n->disc_fd >= 0 ? ZMQ_POLLIN : 0, 0};
         items[ni++] = (zmq_pollitem_t){NULL, n->disc6_fd, n->disc6_fd >= 0 ? ZMQ_POLLIN : 0, 0};
+        /* The sealing worker says when an envelope's proof of work is done. */
+        int sfd = n->msg ? chp_msg_fd(n->msg) : -1;
+        items[ni++] = (zmq_pollitem_t){NULL, sfd, sfd >= 0 ? ZMQ_POLLIN : 0, 0};
         /* The writer thread says when the batch it commits is done. */
         int cfd = committing ? chp_store_put_fd(n->store) : -1;
         items[ni++] = (zmq_pollitem_t){NULL, cfd, cfd >= 0 ? ZMQ_POLLIN : 0, 0};
