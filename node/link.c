@@ -21,7 +21,12 @@
 #define RATE_BYTES_PER_S (16.0 * 1024 * 1024) /* all frames of one neighbour */
 #define RATE_BYTES_BURST (32.0 * 1024 * 1024)
 #define IWANT_BATCH      1024
-#define SYNC_QUIET_MS    2000 /* after a sync message, duplicates prune nothing */
+#define SYNC_QUIET_MS    300  /* after a sync message, duplicates prune nothing */
+#define LAZY_FANOUT      3    /* lazy links each id is announced to */
+#define REPAIR_SYNC_MS   2000 /* after losing a tree neighbour, reconcile */
+#ifndef REPAIR_GRAFTS
+#define REPAIR_GRAFTS 0 /* lazy links grafted at once then (bench-mesh: 2 churn) */
+#endif
 /* Envelopes one sync session pushes or requests at most: within the
  * neighbour's queue (HWM 4096). A bigger difference continues in another
  * session half a second later. */
@@ -86,6 +91,7 @@ static struct chp_link *create(chp_node *n, const uint8_t key[32])
         l->used = 1;
         memcpy(l->key, key, 32);
         l->id = ++n->next_link_id;
+        l->router_fd = -1;
         l->tokens = RATE_BURST;
         l->btokens = RATE_BYTES_BURST;
         l->tokens_ms = l->btokens_ms = now_ms();
@@ -275,6 +281,16 @@ static uint64_t first_age(const chp_node *n, const uint8_t id[32], uint64_t t)
     return UINT64_MAX;
 }
 
+/* A cheap generator for choosing lazy links (not for anything secret). */
+static uint64_t next_rand(chp_node *n)
+{
+    uint64_t x = n->lazy_rng ? n->lazy_rng : 0x9e3779b97f4a7c15ull;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return n->lazy_rng = x;
+}
+
 int chp_link_forward(chp_node *n, const uint8_t *env, size_t len, const uint8_t id[32],
                      uint32_t src)
 {
@@ -284,6 +300,12 @@ int chp_link_forward(chp_node *n, const uint8_t *env, size_t len, const uint8_t 
     r->ms = now_ms();
     n->recent_next = (n->recent_next + 1) % CHP_NODE_RECENT_MAX;
     forget_missing(n, id);
+    /* Push along the tree; announce the id to LAZY_FANOUT of the lazy links
+     * only, chosen at random for each envelope (reservoir sampling): every
+     * node still hears of it from a few neighbours, for a fraction of the
+     * bytes of announcing to all of them. */
+    struct chp_link *pick[LAZY_FANOUT];
+    size_t seen = 0;
     for (size_t i = 0; i < CHP_NODE_LINKS_MAX; i++) {
         struct chp_link *l = &n->links[i];
         if (!link_up(l) || l->id == src)
@@ -293,6 +315,14 @@ int chp_link_forward(chp_node *n, const uint8_t *env, size_t len, const uint8_t 
             send_push(n, l, env, len);
             continue;
         }
+        if (seen < LAZY_FANOUT)
+            pick[seen] = l;
+        else if (next_rand(n) % (seen + 1) < LAZY_FANOUT)
+            pick[next_rand(n) % LAZY_FANOUT] = l;
+        seen++;
+    }
+    for (size_t k = 0; k < seen && k < LAZY_FANOUT; k++) {
+        struct chp_link *l = pick[k];
         memcpy(l->ihave + 32 * l->nihave++, id, 32);
         if (l->nihave == sizeof l->ihave / 32)
             flush_ihave(n, l);
@@ -546,7 +576,7 @@ static void on_push(chp_node *n, struct chp_link *l, const chp_msg *m, uint64_t 
     if (rc == CHP_E_DUP)
         chp_envelope_id(m->u.push.env, m->u.push.len, id);
     if (rc == CHP_E_DUP && !l->lazy && t - l->neg_ms > SYNC_QUIET_MS &&
-        first_age(n, id, t) < PRUNE_WINDOW_MS) {
+        (n->dup_in_flight || first_age(n, id, t) < PRUNE_WINDOW_MS)) {
         /* A second copy over the tree: this link is redundant for pushes.
          * (Copies during a sync are expected and prune nothing.) */
         uint8_t f[4];
@@ -695,6 +725,8 @@ void chp_link_recv_router(chp_node *n, int max)
                 memcpy(l->rid, zmq_msg_data(&rid), ridlen);
                 l->ridlen = ridlen;
                 l->router_seen = 1;
+                /* the connection's socket, to know when it closes */
+                l->router_fd = zmq_msg_get(&data, ZMQ_SRCFD);
                 handle(n, l, zmq_msg_data(&data), zmq_msg_size(&data), 1);
             }
         }
@@ -846,6 +878,69 @@ size_t chp_link_pollitems(chp_node *n, void *items_)
     return k;
 }
 
+/* A neighbour of the push tree is gone: graft up to two random lazy links
+ * into the tree at once (an empty GRAFT), so what is published next
+ * reaches us without waiting for announcements to reveal the gap, and
+ * reconcile with one of them for what we missed meanwhile. Extra copies
+ * this causes are pruned again as usual. */
+static void tree_repair(chp_node *n, const struct chp_link *gone)
+{
+    struct chp_link *cand[CHP_NODE_LINKS_MAX], *dial[CHP_NODE_LINKS_MAX];
+    size_t nc = 0, nd = 0;
+    for (size_t i = 0; i < CHP_NODE_LINKS_MAX; i++) {
+        struct chp_link *l = &n->links[i];
+        if (l == gone || !link_up(l))
+            continue;
+        if (l->lazy)
+            cand[nc++] = l;
+        if (l->dealer_up)
+            dial[nd++] = l;
+    }
+    for (int k = 0; k < REPAIR_GRAFTS && nc; k++) {
+        size_t j = (size_t)(next_rand(n) % nc);
+        struct chp_link *l = cand[j];
+        cand[j] = cand[--nc];
+        l->lazy = 0;
+        send_ids(n, l, CHP_MSG_GRAFT, NULL, 0);
+        n->ctr.grafts++;
+    }
+    /* What went missing while the tree mends (announcements reach only a
+     * few neighbours) comes with a reconciliation a little later. */
+    if (nd) {
+        struct chp_link *l = dial[next_rand(n) % nd];
+        uint64_t due = now_ms() + REPAIR_SYNC_MS;
+        if (!l->next_sync_ms || l->next_sync_ms > due)
+            l->next_sync_ms = due;
+    }
+}
+
+/* Our end of an incoming connection closed (the ROUTER's monitor says so,
+ * by socket): a neighbour that only dialled us is gone at once, not after
+ * the liveness timeout. */
+void chp_link_router_closed(chp_node *n, int fd)
+{
+    for (size_t i = 0; i < CHP_NODE_LINKS_MAX; i++) {
+        struct chp_link *l = &n->links[i];
+        if (!l->used || !l->router_seen || l->router_fd != fd)
+            continue;
+        int was_up = link_up(l), eager = !l->lazy;
+        l->router_seen = 0;
+        l->router_fd = -1;
+        if (l->dealer_up)
+            continue; /* still reachable through our own connection */
+        l->hello_rx = 0;
+        if (was_up) {
+            char ks[17];
+            key_short(l->key, ks);
+            chp_info("neighbour %s gone", ks);
+            zmq_send(n->events, "peer", 4, ZMQ_SNDMORE | ZMQ_DONTWAIT);
+            zmq_send(n->events, "down", 4, ZMQ_DONTWAIT);
+            if (eager)
+                tree_repair(n, l);
+        }
+    }
+}
+
 static void monitor_event(chp_node *n, struct chp_link *l)
 {
     zmq_msg_t ev, ep;
@@ -859,6 +954,7 @@ static void monitor_event(chp_node *n, struct chp_link *l)
             l->dealer_up = 1;
             send_hello(n, l);
         } else if (event == ZMQ_EVENT_DISCONNECTED) {
+            int eager = link_up(l) && !l->lazy;
             if (l->dealer_up) {
                 char ks[17];
                 key_short(l->key, ks);
@@ -867,6 +963,8 @@ static void monitor_event(chp_node *n, struct chp_link *l)
                 zmq_send(n->events, "down", 4, ZMQ_DONTWAIT);
             }
             l->dealer_up = 0;
+            if (eager && !l->router_seen)
+                tree_repair(n, l);
             l->hello_rx = l->router_seen ? l->hello_rx : 0;
             chp_neg_destroy(&l->neg_client);
         }

@@ -129,6 +129,13 @@ static int bind_listen(chp_node *n, const char *spec)
         chp_err_log("cannot listen on %s: %s", spec, zmq_strerror(errno));
         return CHP_E_IO;
     }
+    /* A ROUTER never says a peer left; its monitor does, by socket. */
+    if (zmq_socket_monitor(n->router, "inproc://chapar-router-monitor", ZMQ_EVENT_DISCONNECTED) ||
+        !(n->router_mon = zmq_socket(n->zctx, ZMQ_PAIR)) ||
+        zmq_connect(n->router_mon, "inproc://chapar-router-monitor") != 0) {
+        chp_err_log("cannot monitor the listening socket: %s", zmq_strerror(errno));
+        return CHP_E_IO;
+    }
     size_t ll = sizeof last;
     zmq_getsockopt(n->router, ZMQ_LAST_ENDPOINT, last, &ll);
     const char *pc = strrchr(last, ':');
@@ -458,7 +465,8 @@ int chp_node_ingest(chp_node *n, const uint8_t *env, size_t len, uint32_t link, 
         return rc;
     }
     /* A duplicate costs one id lookup: the batches in hand, then the store. */
-    if (in_batch(g->fill, id) || in_batch(g->committing, id) || chp_store_has(n->store, id) == 1) {
+    n->dup_in_flight = in_batch(g->fill, id) || in_batch(g->committing, id);
+    if (n->dup_in_flight || chp_store_has(n->store, id) == 1) {
         n->ctr.duplicates++;
         return CHP_E_DUP;
     }
@@ -591,6 +599,7 @@ int chp_node_new(const chp_node_opts *o, chp_node **out)
     }
     n->relay = o->relay;
     n->disc_fd = n->disc6_fd = -1;
+    chp_rng_fill(chp_rng_system(), &n->lazy_rng, sizeof n->lazy_rng);
     n->active_max = o->relay ? CHP_NODE_LINKS_MAX : CHP_NODE_ACTIVE_MAX;
     for (size_t i = 0; i < o->nallow && i < CHP_NODE_MAX_PEERS; i++)
         memcpy(n->allow[n->nallow++], o->allow[i], 32);
@@ -662,8 +671,12 @@ void chp_node_destroy(chp_node **np)
     chp_link_close_all(n);
     chp_discovery_close(n);
     chp_msg_free(&n->msg);
-    if (n->router)
+    if (n->router) {
+        zmq_socket_monitor(n->router, NULL, 0);
         zmq_close(n->router);
+    }
+    if (n->router_mon)
+        zmq_close(n->router_mon);
     if (n->control)
         zmq_close(n->control);
     if (n->events)
@@ -676,6 +689,31 @@ void chp_node_destroy(chp_node **np)
     chp_memzero(n->tsk, sizeof n->tsk);
     free(n);
     *np = NULL;
+}
+
+/* Connections of the ROUTER that closed: [event u16, value u32][endpoint]. */
+static void router_events(chp_node *n)
+{
+    for (int k = 0; k < 64; k++) {
+        zmq_msg_t ev, ep;
+        zmq_msg_init(&ev);
+        zmq_msg_init(&ep);
+        int got = zmq_msg_recv(&ev, n->router_mon, ZMQ_DONTWAIT) >= 0;
+        if (got && zmq_msg_more(&ev))
+            (void)zmq_msg_recv(&ep, n->router_mon, ZMQ_DONTWAIT);
+        if (got && zmq_msg_size(&ev) >= 6) {
+            const uint8_t *d = zmq_msg_data(&ev);
+            uint16_t event = (uint16_t)(d[0] | d[1] << 8); /* host order, little-endian */
+            int32_t fd = (int32_t)((uint32_t)d[2] | (uint32_t)d[3] << 8 | (uint32_t)d[4] << 16 |
+                                   (uint32_t)d[5] << 24);
+            if (event == ZMQ_EVENT_DISCONNECTED)
+                chp_link_router_closed(n, fd);
+        }
+        zmq_msg_close(&ev);
+        zmq_msg_close(&ep);
+        if (!got)
+            return;
+    }
 }
 
 int chp_node_wiped(const chp_node *n)
@@ -701,7 +739,7 @@ static void periodic(chp_node *n, uint64_t t)
 int chp_node_run(chp_node *n, volatile sig_atomic_t *stop)
 {
     assert(n && stop);
-    zmq_pollitem_t items[8 + 2 * CHP_NODE_LINKS_MAX];
+    zmq_pollitem_t items[9 + 2 * CHP_NODE_LINKS_MAX];
     while (!*stop && !n->wiped) {
         size_t ni = 0;
         int committing = n->ingest->committing != NULL;
@@ -710,6 +748,7 @@ int chp_node_run(chp_node *n, volatile sig_atomic_t *stop)
         items[ni++] = (zmq_pollitem_t){n->zap, 0, ZMQ_POLLIN, 0};
         items[ni++] = (zmq_pollitem_t){NULL, n->disc_fd, n->disc_fd >= 0 ? ZMQ_POLLIN : 0, 0};
         items[ni++] = (zmq_pollitem_t){NULL, n->disc6_fd, n->disc6_fd >= 0 ? ZMQ_POLLIN : 0, 0};
+        items[ni++] = (zmq_pollitem_t){n->router_mon, 0, ZMQ_POLLIN, 0};
         /* The sealing worker says when an envelope's proof of work is done. */
         int sfd = n->msg ? chp_msg_fd(n->msg) : -1;
         items[ni++] = (zmq_pollitem_t){NULL, sfd, sfd >= 0 ? ZMQ_POLLIN : 0, 0};
@@ -737,6 +776,8 @@ int chp_node_run(chp_node *n, volatile sig_atomic_t *stop)
             chp_link_recv_router(n, BATCH_MAX);
         if ((items[3].revents | items[4].revents) & ZMQ_POLLIN)
             chp_discovery_recv(n);
+        if (items[5].revents & ZMQ_POLLIN)
+            router_events(n);
         chp_link_poll_done(n, items + base, ni - base, BATCH_MAX);
         /* Forward the batch whose commit is done, and hand the writer what
          * this round brought in: it commits while the next round receives. */

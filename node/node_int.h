@@ -44,6 +44,7 @@ struct chp_link {
     void *monitor;                   /* PAIR receiving the dealer's events */
     int dealer_up;                   /* handshake done on the dealer */
     int router_seen;                 /* they reached us on our ROUTER */
+    int router_fd;                   /* the socket of that connection, -1 unknown */
     int hello_rx;                    /* their HELLO arrived */
     int hello_ever;                  /* a HELLO came on some connection of this key */
     uint32_t caps;
@@ -102,6 +103,7 @@ struct chp_node {
     chp_store *store;
     uint8_t tsk[32], tpk[32]; /* transport key pair (CURVE) */
     void *zctx, *router, *control, *events, *zap;
+    void *router_mon; /* PAIR: the ROUTER's disconnect events */
     char listen_host[CHP_ADDR_HOST_MAX + 1];
     uint16_t port;
     uint64_t started_ms, next_sweep;
@@ -121,8 +123,11 @@ struct chp_node {
     int disc6_fd; /* IPv6 UDP beacon socket (multicast), -1 when off */
     uint16_t disc_port;
     uint64_t next_beacon;
-    chp_msg *msg; /* messaging layer; NULL on a relay */
-    int wiped;    /* the user pressed the panic button: exit */
+    chp_msg *msg;      /* messaging layer; NULL on a relay */
+    uint64_t lazy_rng; /* picks the lazy links an id is announced to */
+    int dup_in_flight; /* the last CHP_E_DUP of chp_node_ingest was of an
+                          envelope not committed yet: a simultaneous copy */
+    int wiped;         /* the user pressed the panic button: exit */
 };
 
 /* node.c */
@@ -152,6 +157,8 @@ void chp_link_poll_done(chp_node *n, const void *items, size_t count, int max);
 size_t chp_link_connected(const chp_node *n);
 int chp_link_known(chp_node *n, const uint8_t key[32]);
 void chp_link_mark_discovered(chp_node *n, const uint8_t key[32]);
+/* The ROUTER's connection on socket fd closed. */
+void chp_link_router_closed(chp_node *n, int fd);
 
 /* discovery.c */
 #define CHP_DISCOVERY_PORT 7668
