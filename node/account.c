@@ -82,6 +82,15 @@ static int write_atomic(const char *home, const char *name, const void *buf, siz
     return CHP_OK;
 }
 
+/* The sealed identity file and its mode. */
+static int read_identity(const char *home, uint8_t buf[CHP_KEYFILE_BYTES], size_t *len, int *mode)
+{
+    char p[4200];
+    path_of(home, CHP_ACCOUNT_FILE, p, sizeof p);
+    int rc = read_small(p, buf, CHP_KEYFILE_BYTES, len);
+    return rc != CHP_OK ? rc : chp_keyfile_mode(buf, *len, mode);
+}
+
 int chp_account_exists(const char *home)
 {
     char p[4200];
@@ -92,17 +101,11 @@ int chp_account_exists(const char *home)
 
 int chp_account_needs_passphrase(const char *home)
 {
-    char p[4200];
     uint8_t buf[CHP_KEYFILE_BYTES];
     size_t len = 0;
     int mode = 0;
-    path_of(home, CHP_ACCOUNT_FILE, p, sizeof p);
-    int rc = read_small(p, buf, sizeof buf, &len);
-    if (rc != CHP_OK)
-        return rc;
-    if ((rc = chp_keyfile_mode(buf, len, &mode)) != CHP_OK)
-        return rc;
-    return mode == CHP_KEYFILE_MODE_PASSPHRASE;
+    int rc = read_identity(home, buf, &len, &mode);
+    return rc != CHP_OK ? rc : mode == CHP_KEYFILE_MODE_PASSPHRASE;
 }
 
 int chp_nick_check(const char *nick, size_t len)
@@ -156,11 +159,8 @@ int chp_account_load(const char *home, const char *pass, size_t passlen, chp_ide
     size_t len = 0, klen = 0;
     int mode = 0;
     *out = NULL;
-    path_of(home, CHP_ACCOUNT_FILE, p, sizeof p);
-    int rc = read_small(p, buf, sizeof buf, &len);
+    int rc = read_identity(home, buf, &len, &mode);
     if (rc != CHP_OK)
-        return rc;
-    if ((rc = chp_keyfile_mode(buf, len, &mode)) != CHP_OK)
         return rc;
     if (mode == CHP_KEYFILE_MODE_PASSPHRASE) {
         if (!pass)

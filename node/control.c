@@ -149,30 +149,9 @@ static void publish(chp_node *n, zmq_msg_t *rid, zmq_msg_t *env)
 /* Hands a request to the messaging layer; 0 if it is not one of its. */
 static int messaging(chp_node *n, zmq_msg_t *rid, const char *cmd, zmq_msg_t *argv, int nargs)
 {
-    static const char *const user_cmds[] = {"init",
-                                            "unlock",
-                                            "id",
-                                            "nick",
-                                            "contact-add",
-                                            "contact-accept",
-                                            "contact-block",
-                                            "contact-remove",
-                                            "contact-list",
-                                            "contact-requests",
-                                            "contact-show",
-                                            "send",
-                                            "join",
-                                            "leave",
-                                            "rooms",
-                                            "conversations",
-                                            "history",
-                                            "read",
-                                            "inbox",
-                                            "outbox",
-                                            "wipe"};
     int known = 0;
-    for (size_t i = 0; i < sizeof user_cmds / sizeof *user_cmds; i++)
-        known |= !strcmp(cmd, user_cmds[i]);
+    for (size_t i = 0; chp_msg_command(i); i++)
+        known |= !strcmp(cmd, chp_msg_command(i));
     if (!known)
         return 0;
     if (!n->msg) {

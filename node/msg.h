@@ -73,6 +73,10 @@ int chp_msg_fd(const chp_msg *m);
 CHP_WUR int chp_msg_queue_raw(chp_msg *m, const char *to, uint8_t type, const uint8_t *payload,
                               size_t len);
 
+/* The name of messaging command i (CONTROL.md), NULL past the last: the
+ * node tells a relay's caller these need an identity. */
+const char *chp_msg_command(size_t i);
+
 /* One control request (CONTROL.md "Messaging commands"). Returns 1 if cmd
  * is a messaging command (then *out is a malloc'ed payload of *outlen bytes
  * and *ok says whether it is an ok or an error line), 0 if not ours.

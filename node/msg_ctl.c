@@ -664,6 +664,11 @@ static const struct cmd cmds[] = {
     {"wipe", 1, 1, 0},
 };
 
+const char *chp_msg_command(size_t i)
+{
+    return i < sizeof cmds / sizeof *cmds ? cmds[i].name : NULL;
+}
+
 static int dispatch(struct req *q, const char *name, int *wiped)
 {
     if (!strcmp(name, "init"))

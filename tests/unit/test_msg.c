@@ -53,6 +53,14 @@ static void open_user(struct user *u)
     assert_int_equal(chp_msg_new(u->s, u->dir, &h, &u->m), CHP_OK);
 }
 
+/* What chapard does at start: the identity from its (key-file) file. */
+static void unlock_user(struct user *u)
+{
+    chp_identity *id = NULL;
+    assert_int_equal(chp_account_load(u->dir, NULL, 0, &id), CHP_OK);
+    assert_int_equal(chp_msg_unlock(u->m, id), CHP_OK);
+}
+
 static void close_user(struct user *u)
 {
     chp_msg_free(&u->m);
@@ -398,9 +406,7 @@ static void test_persistence_and_locking(void **st)
     assert_int_equal(chp_msg_lock_state(b.m), CHP_MSG_LOCKED);
     assert_false(ctl(&b, &out, "inbox", NULL));
     assert_true(has_line(out, "identity locked"));
-    chp_identity *id = NULL;
-    assert_int_equal(chp_account_load(b.dir, NULL, 0, &id), CHP_OK);
-    assert_int_equal(chp_msg_unlock(b.m, id), CHP_OK);
+    unlock_user(&b);
     assert_true(ctl(&b, &out, "inbox", NULL));
     assert_true(has_line(out, "\talice\talice\tkept across restarts\t"));
     assert_true(ctl(&b, &out, "outbox", NULL));
@@ -448,17 +454,13 @@ static void test_old_keys_deleted(void **st)
     chp_msg_tick(b.m, 0);
     close_user(&b);
     open_user(&b);
-    chp_identity *ident = NULL;
-    assert_int_equal(chp_account_load(b.dir, NULL, 0, &ident), CHP_OK);
-    assert_int_equal(chp_msg_unlock(b.m, ident), CHP_OK);
+    unlock_user(&b);
     /* a week and a bit later the keys are gone, also from disk */
     g_now += 3 * 86400;
     chp_msg_tick(b.m, 0);
     close_user(&b);
     open_user(&b);
-    ident = NULL;
-    assert_int_equal(chp_account_load(b.dir, NULL, 0, &ident), CHP_OK);
-    assert_int_equal(chp_msg_unlock(b.m, ident), CHP_OK);
+    unlock_user(&b);
     chp_msg_on_envelope(b.m, env, len, id);
     assert_true(ctl(&b, &out, "inbox", NULL));
     assert_false(has_line(out, "captured today"));
