@@ -2,7 +2,7 @@
  * process: round trips, bytes each way, bytes per missing envelope, CPU.
  *
  *   bench-sync [-n N] [-d FRACTION | --one] [-w WINDOW_S] [-f FRAME_LIMIT]
- *              [-s SEED] [-D DIR] [-v]
+ *              [-s SEED] [-D DIR] [--reference] [-v]
  *
  * Two stores (chp_store, filled with nosync; durability does not affect
  * reads) hold N envelopes each: random 1113-byte blobs (the 1 KiB bucket),
@@ -11,11 +11,14 @@
  * round(N * FRACTION) envelopes, half only in A and half only in B. With
  * --one, A holds N - 1 of B's N: exactly one envelope differs.
  *
- * The client session runs over store A, the server over store B, both with
- * the node's frame limit (60000) and the node's storage adapter (copied from
- * node/link.c). One round trip = one client message + the server's reply.
+ * The client session runs over store A, the server over store B, both as
+ * the node runs them (node/link.c new_session): the staged split, messages
+ * up to CHP_NEG_MSG_MAX (512 KiB, sent in NEG fragments of at most one
+ * 64 KiB frame), the node's storage adapter. --reference splits as
+ * hoytech/negentropy does (16 buckets, lists below 32 items).
+ * One round trip = one client message + the server's reply.
  * Bytes are counted as the node sends them: NEG frames (6-byte header +
- * Negentropy message). The missing envelopes are then moved as the node
+ * a Negentropy message or fragment). The missing envelopes are then moved as the node
  * does: IWANT frames (3 + 32 k bytes, up to 1024 ids) for what the client
  * needs, one PUSH frame (1 + envelope) per missing envelope either way.
  * -f 0 shows the protocol without a frame limit; -v prints every round.
@@ -38,8 +41,8 @@
 
 #define ENV_LEN     1113
 #define FILL_BATCH  5000
-#define FRAME_NODE  60000 /* node/link.c new_session() */
-#define IWANT_BATCH 1024  /* node/link.c IWANT_BATCH */
+#define FRAME_NODE  CHP_NEG_MSG_MAX /* node/link.c new_session() */
+#define IWANT_BATCH 1024            /* node/link.c IWANT_BATCH */
 #define CREATED_0   1800000000u
 
 /* ---- clocks ---- */
@@ -187,29 +190,34 @@ static int on_need(void *ctx, uint64_t ts, const uint8_t id[32])
 
 struct traffic {
     unsigned rounds;
-    unsigned oversize;       /* messages over CHP_WIRE_MAX_FRAME */
+    unsigned oversize;       /* messages over CHP_NEG_MSG_MAX */
     size_t c2s, s2c;         /* NEG frame bytes */
     size_t c2s_max, s2c_max; /* largest message */
     double cpu_client, cpu_server, wall;
 };
 
-/* Bytes of the NEG frame carrying msg. A message over the link's frame size
- * (only possible with -f 0 or a limit above it) is counted as if it fit,
- * and noted. */
+/* Bytes of the NEG frames carrying msg: one per CHP_NEG_FRAG_MAX bytes, as
+ * node/link.c send_neg() cuts it. A message over CHP_NEG_MSG_MAX (only
+ * possible with -f 0 or a limit above it) is counted as if it fit, and
+ * noted. */
 static size_t neg_frame_len(const chp_buf *msg, uint8_t initiator, unsigned *oversize)
 {
     static uint8_t f[CHP_WIRE_MAX_FRAME];
-    size_t fl = 0;
-    if (msg->len > CHP_WIRE_MAX_FRAME - 6) {
+    size_t fl = 0, total = 0;
+    if (msg->len > CHP_NEG_MSG_MAX)
         (*oversize)++;
-        return msg->len + 6;
+    for (size_t off = 0; off < msg->len;) {
+        size_t k = msg->len - off > CHP_NEG_FRAG_MAX ? CHP_NEG_FRAG_MAX : msg->len - off;
+        uint8_t flags = (uint8_t)(initiator | (off + k < msg->len ? CHP_NEG_MORE : 0));
+        if (chp_wire_neg(f, sizeof f, &fl, 1, flags, msg->p + off, k) != CHP_OK)
+            return 0;
+        total += fl;
+        off += k;
     }
-    if (chp_wire_neg(f, sizeof f, &fl, 1, initiator, msg->p, msg->len) != CHP_OK)
-        return 0;
-    return fl;
+    return total;
 }
 
-static int reconcile(chp_store *a, chp_store *b, uint64_t frame_limit, int verbose,
+static int reconcile(chp_store *a, chp_store *b, uint64_t frame_limit, int staged, int verbose,
                      struct traffic *tr, struct result *res)
 {
     chp_neg_storage sa, sb; /* the node's own adapter */
@@ -222,6 +230,8 @@ static int reconcile(chp_store *a, chp_store *b, uint64_t frame_limit, int verbo
     if (chp_neg_new(&sa, frame_limit, &cli) != CHP_OK ||
         chp_neg_new(&sb, frame_limit, &srv) != CHP_OK)
         goto out;
+    chp_neg_set_staged(cli, staged);
+    chp_neg_set_staged(srv, staged);
     double w0 = now_s(), c0 = cpu_s();
     if (chp_neg_initiate(cli, &q) != CHP_OK)
         goto out;
@@ -303,14 +313,14 @@ static void transfer_bytes(size_t have, size_t need, size_t *c2s, size_t *s2c, s
 static void usage(void)
 {
     fprintf(stderr, "usage: bench-sync [-n N] [-d FRACTION | --one] [-w WINDOW_S] [-f FRAME_LIMIT]"
-                    " [-s SEED] [-D DIR] [-v]\n");
+                    " [-s SEED] [-D DIR] [--reference] [-v]\n");
 }
 
 int main(int argc, char **argv)
 {
     uint64_t n = 100000, frame = FRAME_NODE;
     double d = 0.01;
-    int one = 0, verbose = 0;
+    int one = 0, verbose = 0, staged = 1;
     const char *base = "/tmp/chapar-bench-sync";
     struct dataset ds = {.seed = (uint64_t)time(NULL), .window = 86400};
     for (int i = 1; i < argc; i++) {
@@ -319,6 +329,8 @@ int main(int argc, char **argv)
             one = 1;
         else if (!strcmp(a, "-v"))
             verbose = 1;
+        else if (!strcmp(a, "--reference"))
+            staged = 0;
         else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage();
             return 0;
@@ -358,10 +370,10 @@ int main(int argc, char **argv)
     snprintf(dir_a, sizeof dir_a, "%s-a", base);
     snprintf(dir_b, sizeof dir_b, "%s-b", base);
     printf("# bench-sync: A %llu, B %llu envelopes of %d bytes; %llu only in A, %llu only in B;"
-           " created over %llu s; frame limit %llu; seed %llu\n",
+           " created over %llu s; message limit %llu; %s split; seed %llu\n",
            (unsigned long long)na, (unsigned long long)nb, ENV_LEN, (unsigned long long)ds.a_only,
            (unsigned long long)ds.b_only, (unsigned long long)ds.window, (unsigned long long)frame,
-           (unsigned long long)ds.seed);
+           staged ? "staged" : "reference", (unsigned long long)ds.seed);
     fflush(stdout);
 
     chp_store *a = NULL, *b = NULL;
@@ -377,7 +389,7 @@ int main(int argc, char **argv)
     struct traffic tr;
     struct result res;
     memset(&res, 0, sizeof res);
-    if (reconcile(a, b, frame, verbose, &tr, &res) != 0) {
+    if (reconcile(a, b, frame, staged, verbose, &tr, &res) != 0) {
         fprintf(stderr, "bench-sync: reconciliation failed\n");
         return 1;
     }
@@ -392,12 +404,12 @@ int main(int argc, char **argv)
     printf("round trips (reconciliation)   %10u\n", tr.rounds);
     printf("round trips incl. IWANT fetch  %10u  (%zu IWANT frames)\n",
            tr.rounds + (res.need.n ? 1 : 0), iwants);
-    printf("bytes client->server (NEG)     %10zu  (largest frame %zu)\n", tr.c2s, tr.c2s_max);
-    printf("bytes server->client (NEG)     %10zu  (largest frame %zu)\n", tr.s2c, tr.s2c_max);
+    printf("bytes client->server (NEG)     %10zu  (largest message %zu)\n", tr.c2s, tr.c2s_max);
+    printf("bytes server->client (NEG)     %10zu  (largest message %zu)\n", tr.s2c, tr.s2c_max);
     printf("bytes reconciliation total     %10zu\n", recon);
     if (tr.oversize)
-        printf("NOTE: %u messages exceed the %d-byte link frame\n", tr.oversize,
-               CHP_WIRE_MAX_FRAME);
+        printf("NOTE: %u messages exceed the %d-byte limit of a fragmented NEG message\n",
+               tr.oversize, CHP_NEG_MSG_MAX);
     printf("bytes IWANT + PUSH             %10zu  (c->s %zu, s->c %zu)\n", x_c2s + x_s2c, x_c2s,
            x_s2c);
     printf("bytes of missing envelopes     %10zu  (%zu x %d)\n", missing_bytes, missing, ENV_LEN);

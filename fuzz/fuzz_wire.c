@@ -38,8 +38,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         rc = chp_wire_prune(out, sizeof out, &len);
         break;
     case CHP_MSG_NEG:
-        rc = chp_wire_neg(out, sizeof out, &len, m.u.neg.session, m.u.neg.initiator, m.u.neg.msg,
-                          m.u.neg.len);
+        rc = chp_wire_neg(out, sizeof out, &len, m.u.neg.session,
+                          (uint8_t)(m.u.neg.initiator | (m.u.neg.more ? CHP_NEG_MORE : 0)),
+                          m.u.neg.msg, m.u.neg.len);
         break;
     case CHP_MSG_PING:
     case CHP_MSG_PONG:

@@ -61,7 +61,7 @@ static void status(chp_node *n, zmq_msg_t *rid)
     chp_store_stats_get(n->store, &st);
     const struct chp_node_counters *c = &n->ctr;
     uint64_t rejected = c->rej_size + c->rej_version + c->rej_ttl + c->rej_expired + c->rej_future +
-                        c->rej_pow + c->rej_full + c->rej_malformed + c->rate_dropped;
+                        c->rej_pow + c->rej_full + c->rej_malformed + c->rej_sync + c->rate_dropped;
     chp_node_address(n, addr, sizeof addr);
     o += (size_t)snprintf(b + o, sizeof b - o, "mode: %s\naddress: %s\n",
                           n->relay ? "relay" : "node", addr);
@@ -82,6 +82,7 @@ static void status(chp_node *n, zmq_msg_t *rid)
     o = kv(b, sizeof b, o, "rejected pow", c->rej_pow);
     o = kv(b, sizeof b, o, "rejected full", c->rej_full);
     o = kv(b, sizeof b, o, "rejected malformed", c->rej_malformed);
+    o = kv(b, sizeof b, o, "rejected sync", c->rej_sync);
     o = kv(b, sizeof b, o, "rejected rate", c->rate_dropped);
     o = kv(b, sizeof b, o, "rejected banned", c->refused_banned);
     o = kv(b, sizeof b, o, "rejected not allowed", c->refused_allow);

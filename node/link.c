@@ -21,9 +21,10 @@
 #define RATE_BYTES_PER_S (16.0 * 1024 * 1024) /* all frames of one neighbour */
 #define RATE_BYTES_BURST (32.0 * 1024 * 1024)
 #define IWANT_BATCH      1024
-#define SYNC_QUIET_MS    300  /* after a sync message, duplicates prune nothing */
-#define LAZY_FANOUT      3    /* lazy links each id is announced to */
-#define REPAIR_SYNC_MS   2000 /* after losing a tree neighbour, reconcile */
+#define NEG_FRAME_LIMIT  60000 /* sync messages to a peer that takes no fragments */
+#define SYNC_QUIET_MS    300   /* after a sync message, duplicates prune nothing */
+#define LAZY_FANOUT      3     /* lazy links each id is announced to */
+#define REPAIR_SYNC_MS   2000  /* after losing a tree neighbour, reconcile */
 #ifndef REPAIR_GRAFTS
 #define REPAIR_GRAFTS 0 /* lazy links grafted at once then (bench-mesh: 2 churn) */
 #endif
@@ -119,6 +120,8 @@ static void drop(struct chp_link *l)
     close_dealer(l);
     chp_neg_destroy(&l->neg_client);
     chp_neg_destroy(&l->neg_server);
+    chp_buf_free(&l->neg_rx[0]);
+    chp_buf_free(&l->neg_rx[1]);
     l->used = 0;
 }
 
@@ -205,7 +208,7 @@ static void send_hello(chp_node *n, struct chp_link *l)
 {
     uint8_t f[16];
     size_t len;
-    uint32_t caps = CHP_CAP_NEG | (n->relay ? CHP_CAP_RELAY : 0);
+    uint32_t caps = CHP_CAP_NEG | CHP_CAP_NEG_FRAG | (n->relay ? CHP_CAP_RELAY : 0);
     if (chp_wire_hello(f, sizeof f, &len, caps, n->port, CHP_WIRE_MAX_FRAME) == CHP_OK)
         send_to(n, l, f, len);
 }
@@ -217,7 +220,7 @@ static void send_hello_router(chp_node *n, struct chp_link *l)
 {
     uint8_t f[16];
     size_t len;
-    uint32_t caps = CHP_CAP_NEG | (n->relay ? CHP_CAP_RELAY : 0);
+    uint32_t caps = CHP_CAP_NEG | CHP_CAP_NEG_FRAG | (n->relay ? CHP_CAP_RELAY : 0);
     if (chp_wire_hello(f, sizeof f, &len, caps, n->port, CHP_WIRE_MAX_FRAME) == CHP_OK &&
         zmq_send(n->router, l->rid, l->ridlen, ZMQ_SNDMORE | ZMQ_DONTWAIT) == (int)l->ridlen &&
         zmq_send(n->router, f, len, ZMQ_DONTWAIT) == (int)len)
@@ -332,30 +335,87 @@ int chp_link_forward(chp_node *n, const uint8_t *env, size_t len, const uint8_t 
 
 /* ---- sync ---- */
 
-static chp_neg *new_session(chp_node *n)
+/* A sync session with l: the staged split (fewer bytes for scattered
+ * differences, PROTOCOL.md §14) and messages up to CHP_NEG_MSG_MAX when
+ * the peer reassembles fragments, else one frame's worth. */
+static chp_neg *new_session(chp_node *n, const struct chp_link *l)
 {
     chp_neg_storage st;
     chp_neg *s = NULL;
     chp_store_neg_storage(n->store, &st);
-    if (chp_neg_new(&st, 60000, &s) != CHP_OK)
+    uint64_t limit = (l->caps & CHP_CAP_NEG_FRAG) ? CHP_NEG_MSG_MAX : NEG_FRAME_LIMIT;
+    if (chp_neg_new(&st, limit, &s) != CHP_OK)
         return NULL;
+    chp_neg_set_staged(s, 1);
     return s;
 }
 
+/* One Negentropy message as one NEG frame, or as consecutive fragments
+ * (all but the last flagged CHP_NEG_MORE). A fragment that cannot be
+ * queued ends the message there: the peer never completes it and the
+ * session times out, as for a lost frame. */
 static void send_neg(chp_node *n, struct chp_link *l, uint32_t session, uint8_t initiator,
                      const chp_buf *msg)
 {
-    uint8_t *f = malloc(msg->len + 6);
-    size_t fl;
-    if (f && chp_wire_neg(f, msg->len + 6, &fl, session, initiator, msg->p, msg->len) == CHP_OK)
-        send_to(n, l, f, fl);
+    uint8_t *f = malloc(CHP_WIRE_MAX_FRAME);
+    size_t fl, off = 0;
+    while (f && off < msg->len) {
+        size_t k = msg->len - off > CHP_NEG_FRAG_MAX ? CHP_NEG_FRAG_MAX : msg->len - off;
+        uint8_t flags = (uint8_t)(initiator | (off + k < msg->len ? CHP_NEG_MORE : 0));
+        if (chp_wire_neg(f, CHP_WIRE_MAX_FRAME, &fl, session, flags, msg->p + off, k) != CHP_OK ||
+            send_to(n, l, f, fl) != CHP_OK)
+            break;
+        off += k;
+    }
     free(f);
+}
+
+/* Collects the fragments of one NEG message. Returns 1 with msg and len set
+ * when a whole message is there (the frame itself, or the reassembled
+ * buffer until the next call), 0 while more are to come, -1 for a message
+ * over CHP_NEG_MSG_MAX or fragments from a peer that never said it sends
+ * them. */
+static int neg_assemble(struct chp_link *l, const chp_msg *m, const uint8_t **msg, size_t *len)
+{
+    chp_buf *b = &l->neg_rx[m->u.neg.initiator];
+    uint32_t *sess = &l->neg_rx_session[m->u.neg.initiator];
+    if (b->len && *sess != m->u.neg.session)
+        b->len = 0; /* the rest of an abandoned message */
+    if (!m->u.neg.more && !b->len) {
+        *msg = m->u.neg.msg;
+        *len = m->u.neg.len;
+        return 1;
+    }
+    if (!(l->caps & CHP_CAP_NEG_FRAG) || b->len + m->u.neg.len > CHP_NEG_MSG_MAX) {
+        chp_buf_free(b);
+        return -1;
+    }
+    if (b->cap < b->len + m->u.neg.len) {
+        size_t cap =
+            b->len + m->u.neg.len > CHP_NEG_MSG_MAX / 4 ? CHP_NEG_MSG_MAX : CHP_NEG_MSG_MAX / 4;
+        uint8_t *p = realloc(b->p, cap);
+        if (!p) {
+            chp_buf_free(b);
+            return 0; /* dropped, like a frame lost to memory pressure */
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, m->u.neg.msg, m->u.neg.len);
+    b->len += m->u.neg.len;
+    *sess = m->u.neg.session;
+    if (m->u.neg.more)
+        return 0;
+    *msg = b->p;
+    *len = b->len;
+    b->len = 0; /* the bytes stay valid until the next fragment arrives */
+    return 1;
 }
 
 static void start_sync(chp_node *n, struct chp_link *l)
 {
     chp_neg_destroy(&l->neg_client);
-    l->neg_client = new_session(n);
+    l->neg_client = new_session(n, l);
     if (!l->neg_client)
         return;
     chp_buf out = {0};
@@ -423,21 +483,33 @@ static int sync_have(void *ctx, uint64_t ts, const uint8_t id[32])
 static void on_neg(chp_node *n, struct chp_link *l, const chp_msg *m)
 {
     chp_buf out = {0};
+    const uint8_t *msg;
+    size_t len;
     l->neg_ms = now_ms();
+    int whole = neg_assemble(l, m, &msg, &len);
+    if (whole < 0) {
+        n->ctr.rej_sync++;
+        misbehave(n, l, 2.0, "sync message too large");
+        return;
+    }
+    if (!whole)
+        return;
     n->ctr.sync_rounds++;
     if (m->u.neg.initiator) { /* they sync with us: we answer */
         if (!l->neg_server || l->neg_server_session != m->u.neg.session) {
             chp_neg_destroy(&l->neg_server);
-            l->neg_server = new_session(n);
+            l->neg_server = new_session(n, l);
             l->neg_server_session = m->u.neg.session;
         }
         if (!l->neg_server)
             return;
-        int rc = chp_neg_respond(l->neg_server, m->u.neg.msg, m->u.neg.len, &out);
+        int rc = chp_neg_respond(l->neg_server, msg, len, &out);
         if (rc == CHP_OK && out.len)
             send_neg(n, l, m->u.neg.session, 0, &out);
-        else if (rc != CHP_OK)
+        else if (rc != CHP_OK) {
+            n->ctr.rej_sync++;
             misbehave(n, l, 2.0, "malformed sync message");
+        }
         chp_buf_free(&out);
         return;
     }
@@ -449,12 +521,12 @@ static void on_neg(chp_node *n, struct chp_link *l, const chp_msg *m)
     c->n = n;
     c->l = l;
     c->nwant = 0;
-    int rc =
-        chp_neg_reconcile(l->neg_client, m->u.neg.msg, m->u.neg.len, &out, sync_have, sync_need, c);
+    int rc = chp_neg_reconcile(l->neg_client, msg, len, &out, sync_have, sync_need, c);
     flush_want(c);
     free(c);
     if (rc != CHP_OK) {
         chp_neg_destroy(&l->neg_client);
+        n->ctr.rej_sync++;
         misbehave(n, l, 2.0, "malformed sync reply");
     } else if (out.len) {
         send_neg(n, l, l->neg_session, 1, &out);
@@ -743,7 +815,7 @@ static int open_dealer(chp_node *n, struct chp_link *l, const chp_addr *a)
     if (chp_addr_endpoint(a, ep, sizeof ep) != CHP_OK)
         return CHP_E_ARG;
     int one = 1, zero = 0, ivl = 100, ivl_max = 30000;
-    int64_t maxmsg = CHP_WIRE_MAX_FRAME;
+    int64_t maxmsg = CHP_WIRE_ZMQ_MAXMSG;
     l->dealer = zmq_socket(n->zctx, ZMQ_DEALER);
     if (!l->dealer)
         return CHP_E_IO;

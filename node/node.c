@@ -25,10 +25,9 @@
 #include <time.h>
 #include <zmq.h>
 
-#define BATCH_MAX       CHP_NODE_BATCH_MAX
-#define SWEEP_MS        60000 /* expiry sweep period */
-#define SYNC_MS         60000 /* periodic re-sync with every neighbour */
-#define NEG_FRAME_LIMIT 60000 /* Negentropy messages fit one link frame */
+#define BATCH_MAX CHP_NODE_BATCH_MAX
+#define SWEEP_MS  60000 /* expiry sweep period */
+#define SYNC_MS   60000 /* periodic re-sync with every neighbour */
 
 static uint64_t now_ms(void)
 {
@@ -75,7 +74,7 @@ static int set_int(void *s, int opt, int v)
  * linger on close, ZMTP heartbeats to notice dead peers. */
 static int link_opts(void *s)
 {
-    int64_t maxmsg = CHP_WIRE_MAX_FRAME;
+    int64_t maxmsg = CHP_WIRE_ZMQ_MAXMSG;
     if (zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) || set_int(s, ZMQ_LINGER, 0) ||
         set_int(s, ZMQ_SNDHWM, 4096) || set_int(s, ZMQ_RCVHWM, 4096) ||
         set_int(s, ZMQ_HEARTBEAT_IVL, 2000) || set_int(s, ZMQ_HEARTBEAT_TIMEOUT, 6000) ||

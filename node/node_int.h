@@ -23,6 +23,7 @@ struct chp_node_counters {
     uint64_t accepted, duplicates;
     uint64_t rej_size, rej_version, rej_ttl, rej_expired, rej_future, rej_pow, rej_full;
     uint64_t rej_malformed;  /* frames that do not parse */
+    uint64_t rej_sync;       /* sync messages that do not parse, or too large */
     uint64_t refused_banned; /* connections refused by the ban list */
     uint64_t sync_rounds;    /* Negentropy messages answered or sent */
     uint64_t syncs_done;     /* reconciliations completed as initiator */
@@ -59,6 +60,8 @@ struct chp_link {
     int sync_more;                     /* budget ran out: sync again soon */
     chp_neg *neg_server;               /* their sync session with us */
     uint32_t neg_server_session;
+    chp_buf neg_rx[2];          /* a fragmented NEG message being reassembled, */
+    uint32_t neg_rx_session[2]; /* per direction: [1] = from their initiator */
     uint64_t rx_env, tx_env;
     uint64_t neg_ms; /* last sync message either way: a sync's copies prune nothing */
     double score;    /* misbehaviour; a ban at CHP_LINK_BAN_SCORE */

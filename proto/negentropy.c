@@ -10,10 +10,20 @@
 #define BUCKETS     16
 #define FRAME_SLACK 200 /* the reference keeps this much below the limit */
 
+/* The staged split (chp_neg_set_staged): the differences are located in
+ * STAGED_LAST messages, the last one carrying id lists of about STAGED_LEAF
+ * items; each message before it divides a range by about the same factor. */
+#define STAGED_LAST     6
+#define STAGED_LEAF     4
+#define STAGED_LIST_MAX 6 /* ranges this small are listed, not split */
+#define STAGED_MAX_B    64
+
 struct chp_neg {
     chp_neg_storage st;
     uint64_t frame_limit;
     int initiator;
+    int staged;
+    unsigned msg; /* index of the message being written: 1 = initiate, 2 = reply, ... */
     uint64_t last_ts_out, last_ts_in; /* per-message timestamp delta state */
     chp_buf o;                        /* scratch for one range's output */
 };
@@ -236,7 +246,7 @@ static int list_item(void *ctx, uint64_t ts, const uint8_t id[32])
 struct split {
     chp_neg *n;
     chp_buf *o;
-    uint64_t per, extra, bucket, in_bucket;
+    uint64_t buckets, per, extra, bucket, in_bucket;
     uint8_t sum[32];
     uint64_t prev_ts;
     uint8_t prev_id[32];
@@ -262,7 +272,7 @@ static int split_item(void *ctx, uint64_t ts, const uint8_t id[32])
 {
     struct split *s = ctx;
     uint64_t size = s->per + (s->bucket < s->extra ? 1 : 0);
-    if (s->in_bucket >= size && s->bucket + 1 < BUCKETS) {
+    if (s->in_bucket >= size && s->bucket + 1 < s->buckets) {
         /* The shortest bound separating the previous item from this one. */
         chp_neg_bound bd;
         if (ts != s->prev_ts) {
@@ -283,13 +293,37 @@ static int split_item(void *ctx, uint64_t ts, const uint8_t id[32])
     return 0;
 }
 
+/* How many buckets a range of num items is split into; 0 = list its ids.
+ * The reference: 16 buckets, lists below 32 items. Staged: the remaining
+ * messages up to STAGED_LAST each divide by b, b^remaining >= num / LEAF,
+ * so that one difference among n items costs about b fingerprints per
+ * message and a short list at the end (docs/PROTOCOL.md §14). */
+static uint64_t buckets_for(const chp_neg *n, uint64_t num)
+{
+    if (!n->staged || n->msg >= STAGED_LAST)
+        return num < 2 * BUCKETS ? 0 : BUCKETS;
+    if (num <= STAGED_LIST_MAX)
+        return 0;
+    unsigned rem = STAGED_LAST - n->msg;
+    uint64_t want = (num + STAGED_LEAF - 1) / STAGED_LEAF, b;
+    for (b = 2; b < STAGED_MAX_B; b++) {
+        uint64_t p = 1;
+        for (unsigned i = 0; i < rem && p < want; i++)
+            p *= b;
+        if (p >= want)
+            break;
+    }
+    return b < num ? b : num;
+}
+
 static int split_range(chp_neg *n, const chp_neg_bound *lo, const chp_neg_bound *hi, chp_buf *o)
 {
     uint64_t num;
     int rc = n->st.count(n->st.ctx, lo, hi, &num);
     if (rc != CHP_OK)
         return rc;
-    if (num < 2 * BUCKETS) {
+    uint64_t buckets = buckets_for(n, num);
+    if (buckets == 0) {
         /* Few items: send them all. Counted again while listing, since the
          * store may have changed between the two walks. */
         chp_buf ids = {0};
@@ -312,8 +346,9 @@ static int split_range(chp_neg *n, const chp_neg_bound *lo, const chp_neg_bound 
     memset(&s, 0, sizeof s);
     s.n = n;
     s.o = o;
-    s.per = num / BUCKETS;
-    s.extra = num % BUCKETS;
+    s.buckets = buckets;
+    s.per = num / buckets;
+    s.extra = num % buckets;
     rc = n->st.iterate(n->st.ctx, lo, hi, split_item, &s);
     if (rc == CHP_OK)
         rc = s.rc;
@@ -339,6 +374,12 @@ int chp_neg_new(const chp_neg_storage *st, uint64_t frame_size_limit, chp_neg **
     return CHP_OK;
 }
 
+void chp_neg_set_staged(chp_neg *n, int on)
+{
+    assert(n);
+    n->staged = on != 0;
+}
+
 void chp_neg_destroy(chp_neg **np)
 {
     if (!np || !*np)
@@ -354,6 +395,7 @@ int chp_neg_initiate(chp_neg *n, chp_buf *out)
     if (n->initiator)
         return CHP_E_ARG;
     n->initiator = 1;
+    n->msg = 1;
     n->last_ts_out = 0;
     out->len = 0;
     uint8_t v = CHP_NEG_VERSION;
@@ -493,6 +535,8 @@ static int reconcile_aux(chp_neg *n, const uint8_t *msg, size_t len, chp_buf *ou
     struct in r = {msg, len, 0};
     uint8_t v = CHP_NEG_VERSION;
     out->len = 0;
+    if (n->msg < 1000) /* the reply to message k is k + 1 */
+        n->msg += 2;
     n->last_ts_in = 0;
     n->last_ts_out = 0;
     int rc = buf_put(out, &v, 1);

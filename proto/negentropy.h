@@ -56,6 +56,13 @@ typedef struct chp_neg chp_neg;
 CHP_WUR int chp_neg_new(const chp_neg_storage *st, uint64_t frame_size_limit, chp_neg **out);
 void chp_neg_destroy(chp_neg **np);
 
+/* Off (the default): ranges are split as the reference implementation
+ * splits them (16 buckets, id lists below 32 items), so messages are
+ * byte-identical to its. On: the staged split of PROTOCOL.md §14, the same
+ * message format with fewer bytes when differences are scattered; either
+ * side may use it whatever the other does. Set before the first message. */
+void chp_neg_set_staged(chp_neg *n, int on);
+
 /* Client: the first message, written to out (replacing its content). */
 CHP_WUR int chp_neg_initiate(chp_neg *n, chp_buf *out);
 

@@ -67,8 +67,11 @@ int chp_wire_decode(const uint8_t *frame, size_t len, chp_msg *m)
         chp_rd_u32(&r, &m->u.neg.session);
         chp_rd_u8(&r, &m->u.neg.initiator);
         m->u.neg.len = chp_rd_left(&r);
-        if (r.err || m->u.neg.initiator > 1 || m->u.neg.len == 0)
+        if (r.err || m->u.neg.initiator > (CHP_NEG_FROM_INITIATOR | CHP_NEG_MORE) ||
+            m->u.neg.len == 0)
             goto malformed;
+        m->u.neg.more = (m->u.neg.initiator & CHP_NEG_MORE) != 0;
+        m->u.neg.initiator &= CHP_NEG_FROM_INITIATOR;
         chp_rd_ref(&r, &m->u.neg.msg, m->u.neg.len);
         break;
     case CHP_MSG_PING:
@@ -186,16 +189,17 @@ int chp_wire_prune(uint8_t *buf, size_t cap, size_t *len)
     return done(&w, len);
 }
 
-int chp_wire_neg(uint8_t *buf, size_t cap, size_t *len, uint32_t session, uint8_t initiator,
+int chp_wire_neg(uint8_t *buf, size_t cap, size_t *len, uint32_t session, uint8_t flags,
                  const uint8_t *msg, size_t msglen)
 {
-    if (initiator > 1 || msglen == 0 || msglen > CHP_WIRE_MAX_FRAME - 6 || !msg)
+    if (flags > (CHP_NEG_FROM_INITIATOR | CHP_NEG_MORE) || msglen == 0 ||
+        msglen > CHP_NEG_FRAG_MAX || !msg)
         return CHP_E_ARG;
     chp_wr w;
     chp_wr_init(&w, buf, cap);
     chp_wr_u8(&w, CHP_MSG_NEG);
     chp_wr_u32(&w, session);
-    chp_wr_u8(&w, initiator);
+    chp_wr_u8(&w, flags);
     chp_wr_bytes(&w, msg, msglen);
     return done(&w, len);
 }

@@ -15,12 +15,25 @@
 #define CHP_WIRE_MAX_PEERS 32          /* addresses per PEERS */
 #define CHP_WIRE_MAX_ADDR  200         /* bytes of one address string */
 #define CHP_WIRE_MAX_TEXT  200         /* bytes of a BYE reason */
-#define CHP_WIRE_MAX_FRAME (64 * 1024) /* ZMQ_MAXMSGSIZE of node links */
+#define CHP_WIRE_MAX_FRAME (64 * 1024) /* largest node-link message */
+/* ZMQ_MAXMSGSIZE of node links: libzmq checks it against the ZMTP frame as
+ * it arrives, which under CURVE is the MESSAGE command (8-byte name, 8-byte
+ * nonce, 16-byte MAC, 1 flags byte) around the message. */
+#define CHP_WIRE_ZMQ_MAXMSG (CHP_WIRE_MAX_FRAME + 64)
 
 /* Capability bits in HELLO. */
-#define CHP_CAP_RELAY 0x1u /* runs as a relay (large store, headless) */
-#define CHP_CAP_NEG   0x2u /* answers Negentropy sync */
-#define CHP_CAP_LAZY  0x4u /* understands IHAVE/IWANT/PRUNE/GRAFT */
+#define CHP_CAP_RELAY    0x1u /* runs as a relay (large store, headless) */
+#define CHP_CAP_NEG      0x2u /* answers Negentropy sync */
+#define CHP_CAP_LAZY     0x4u /* understands IHAVE/IWANT/PRUNE/GRAFT */
+#define CHP_CAP_NEG_FRAG 0x8u /* takes a Negentropy message in several NEG frames */
+
+/* NEG flags byte: bit 0 from the initiator, bit 1 the Negentropy message
+ * continues in the next NEG frame of the same session and direction. A
+ * message reassembled from fragments is at most CHP_NEG_MSG_MAX bytes. */
+#define CHP_NEG_FROM_INITIATOR 0x1u
+#define CHP_NEG_MORE           0x2u
+#define CHP_NEG_MSG_MAX        (512 * 1024)
+#define CHP_NEG_FRAG_MAX       (CHP_WIRE_MAX_FRAME - 6) /* message bytes per frame */
 
 enum chp_msg_type {
     CHP_MSG_HELLO = 1,
@@ -56,6 +69,7 @@ typedef struct chp_msg {
         struct {
             uint32_t session;
             uint8_t initiator; /* 1 = from the side that initiated */
+            uint8_t more;      /* 1 = the message continues in the next NEG */
             const uint8_t *msg;
             size_t len;
         } neg;
@@ -93,7 +107,8 @@ CHP_WUR int chp_wire_push(uint8_t *buf, size_t cap, size_t *len, const uint8_t *
 CHP_WUR int chp_wire_ids(uint8_t *buf, size_t cap, size_t *len, uint8_t type, const uint8_t *ids,
                          uint16_t n);
 CHP_WUR int chp_wire_prune(uint8_t *buf, size_t cap, size_t *len);
-CHP_WUR int chp_wire_neg(uint8_t *buf, size_t cap, size_t *len, uint32_t session, uint8_t initiator,
+/* flags: CHP_NEG_FROM_INITIATOR | CHP_NEG_MORE (a fragment, §15). */
+CHP_WUR int chp_wire_neg(uint8_t *buf, size_t cap, size_t *len, uint32_t session, uint8_t flags,
                          const uint8_t *msg, size_t msglen);
 CHP_WUR int chp_wire_ping(uint8_t *buf, size_t cap, size_t *len, uint8_t type, uint64_t nonce);
 CHP_WUR int chp_wire_peers(uint8_t *buf, size_t cap, size_t *len, const char *const *addrs,

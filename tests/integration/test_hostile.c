@@ -349,11 +349,167 @@ static void test_routing_id_hijack(void **state)
     zctx = NULL;
 }
 
+static void send_neg_frag(client *c, uint32_t session, uint8_t flags, const uint8_t *msg,
+                          size_t len)
+{
+    uint8_t *f = malloc(CHP_WIRE_MAX_FRAME);
+    size_t fl;
+    assert_non_null(f);
+    assert_int_equal(chp_wire_neg(f, CHP_WIRE_MAX_FRAME, &fl, session, flags, msg, len), CHP_OK);
+    client_send(c, f, fl);
+    free(f);
+}
+
+/* Reads frames until a NEG reply of the session; returns its message
+ * length and copies it to out. */
+static size_t recv_neg_reply(client *c, uint32_t session, uint8_t *out, size_t cap)
+{
+    uint8_t in[CHP_WIRE_MAX_FRAME];
+    uint64_t end = h_now_ms() + RECV_MS;
+    while (h_now_ms() < end) {
+        int n = zmq_recv(c->s, in, sizeof in, 0);
+        if (n < 0)
+            break;
+        chp_msg m;
+        if (n <= (int)sizeof in && chp_wire_decode(in, (size_t)n, &m) == CHP_OK &&
+            m.type == CHP_MSG_NEG && m.u.neg.session == session && !m.u.neg.initiator) {
+            assert_false(m.u.neg.more);
+            assert_true(m.u.neg.len <= cap);
+            memcpy(out, m.u.neg.msg, m.u.neg.len);
+            return m.u.neg.len;
+        }
+    }
+    fail_msg("no NEG reply for session %u within %d ms", session, RECV_MS);
+    return 0;
+}
+
+/* A Negentropy message in several NEG frames (PROTOCOL.md §15): a peer
+ * that announced fragments is answered once the last one arrives; one over
+ * 512 KiB, or fragments from a peer that never announced them, are
+ * refused and counted as `rejected sync`, and the node stays up. */
+static void test_neg_fragments(void **state)
+{
+    h_ctx *h = *state;
+    h_mkenv(h, "ok", 3, H_END);
+    h_node *n = h_start(h, "n", H_END);
+    for (int i = 0; i < 3; i++)
+        h_publish(h, n, "ok", i, NULL);
+    zctx = zmq_ctx_new();
+    assert_non_null(zctx);
+
+    client c = {0};
+    client_keys(&c);
+    client_open(&c, n, NULL);
+    assert_true(client_event(&c, ZMQ_EVENT_HANDSHAKE_SUCCEEDED, RECV_MS));
+    uint8_t f[16];
+    size_t fl;
+    assert_int_equal(
+        chp_wire_hello(f, sizeof f, &fl, CHP_CAP_NEG | CHP_CAP_NEG_FRAG, 0, CHP_WIRE_MAX_FRAME),
+        CHP_OK);
+    client_send(&c, f, fl);
+    barrier(&c);
+
+    /* An empty client's first message: v1, one range to infinity listing no
+     * ids, cut after the version byte. The node answers with its 3 ids. */
+    static const uint8_t init[] = {0x61, 0x00, 0x00, 0x02, 0x00};
+    send_neg_frag(&c, 7, CHP_NEG_FROM_INITIATOR | CHP_NEG_MORE, init, 1);
+    send_neg_frag(&c, 7, CHP_NEG_FROM_INITIATOR, init + 1, sizeof init - 1);
+    uint8_t reply[4096];
+    size_t rl = recv_neg_reply(&c, 7, reply, sizeof reply);
+    assert_true(rl == 5 + 3 * 32);
+    assert_int_equal(reply[0], 0x61);
+    assert_int_equal(reply[3], 0x02); /* IdList */
+    assert_int_equal(reply[4], 3);    /* of the 3 stored envelopes */
+    assert_counter(h, n, "rejected sync", 0);
+
+    /* Nine full fragments of one message: over 512 KiB. */
+    uint8_t *junk = calloc(1, CHP_NEG_FRAG_MAX);
+    assert_non_null(junk);
+    junk[0] = 0x61;
+    for (int i = 0; i < 9; i++)
+        send_neg_frag(&c, 8, CHP_NEG_FROM_INITIATOR | CHP_NEG_MORE, junk, CHP_NEG_FRAG_MAX);
+    barrier(&c);
+    assert_counter(h, n, "rejected sync", 1);
+    assert_counter(h, n, "bans", 0);
+
+    /* A peer that did not announce fragments cannot send them. */
+    client d = {0};
+    client_keys(&d);
+    client_open(&d, n, NULL);
+    assert_true(client_event(&d, ZMQ_EVENT_HANDSHAKE_SUCCEEDED, RECV_MS));
+    send_hello(&d);
+    barrier(&d);
+    send_neg_frag(&d, 9, CHP_NEG_FROM_INITIATOR | CHP_NEG_MORE, init, 1);
+    barrier(&d);
+    assert_counter(h, n, "rejected sync", 2);
+
+    /* A fragment of another session discards a half-received message:
+     * the new one is answered whole. */
+    send_neg_frag(&c, 10, CHP_NEG_FROM_INITIATOR | CHP_NEG_MORE, junk, 100);
+    send_neg_frag(&c, 11, CHP_NEG_FROM_INITIATOR, init, sizeof init);
+    rl = recv_neg_reply(&c, 11, reply, sizeof reply);
+    assert_true(rl == 5 + 3 * 32);
+    assert_counter(h, n, "rejected sync", 2);
+
+    /* Big both ways: 20,000 fingerprinted ranges (timestamps 1..20000, none
+     * matching) are 380 KB in 6 fragments; the node's reply, an empty id
+     * list for each, is over one frame and comes back in fragments too. */
+    enum { RANGES = 20000 };
+    size_t bl = 1 + (size_t)RANGES * 19;
+    uint8_t *big = malloc(bl);
+    assert_non_null(big);
+    big[0] = 0x61;
+    for (size_t i = 0; i < RANGES; i++) {
+        uint8_t *r = big + 1 + i * 19;
+        r[0] = 0x02; /* timestamp: 1 + delta of 1 */
+        r[1] = 0x00; /* no id prefix */
+        r[2] = 0x01; /* Fingerprint */
+        memset(r + 3, 0xaa, 16);
+    }
+    size_t frags = 0;
+    for (size_t off = 0; off < bl; off += CHP_NEG_FRAG_MAX, frags++) {
+        size_t k = bl - off > CHP_NEG_FRAG_MAX ? CHP_NEG_FRAG_MAX : bl - off;
+        send_neg_frag(&c, 12, CHP_NEG_FROM_INITIATOR | (off + k < bl ? CHP_NEG_MORE : 0), big + off,
+                      k);
+    }
+    assert_int_equal(frags, 6);
+    size_t got = 0, parts = 0;
+    uint8_t *in = malloc(CHP_WIRE_MAX_FRAME);
+    assert_non_null(in);
+    for (int more = 1; more;) {
+        int k = zmq_recv(c.s, in, CHP_WIRE_MAX_FRAME, 0);
+        assert_true(k > 0);
+        chp_msg m;
+        if (chp_wire_decode(in, (size_t)k, &m) != CHP_OK || m.type != CHP_MSG_NEG)
+            continue;
+        assert_int_equal(m.u.neg.session, 12);
+        if (parts == 0)
+            assert_int_equal(m.u.neg.msg[0], 0x61);
+        got += m.u.neg.len;
+        parts++;
+        more = m.u.neg.more;
+    }
+    h_note(h, "a %zu-byte sync message answered with %zu bytes in %zu fragments", bl, got, parts);
+    assert_true(parts >= 2);
+    assert_true(got > CHP_NEG_FRAG_MAX);
+    free(in);
+    free(big);
+    assert_counter(h, n, "rejected sync", 2);
+    assert_counter(h, n, "envelopes stored", 3);
+    free(junk);
+    client_close(&c);
+    client_close(&d);
+    h_stop(h, n); /* still up, and it shuts down cleanly */
+    zmq_ctx_term(zctx);
+    zctx = NULL;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_hostile_peer, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_routing_id_hijack, h_setup, h_teardown),
+        cmocka_unit_test_setup_teardown(test_neg_fragments, h_setup, h_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

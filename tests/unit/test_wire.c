@@ -109,8 +109,9 @@ static int reencode(const chp_msg *m, uint8_t *buf, size_t cap, size_t *len)
     case CHP_MSG_PRUNE:
         return chp_wire_prune(buf, cap, len);
     case CHP_MSG_NEG:
-        return chp_wire_neg(buf, cap, len, m->u.neg.session, m->u.neg.initiator, m->u.neg.msg,
-                            m->u.neg.len);
+        return chp_wire_neg(buf, cap, len, m->u.neg.session,
+                            (uint8_t)(m->u.neg.initiator | (m->u.neg.more ? CHP_NEG_MORE : 0)),
+                            m->u.neg.msg, m->u.neg.len);
     case CHP_MSG_PING:
     case CHP_MSG_PONG:
         return chp_wire_ping(buf, cap, len, m->type, m->u.nonce);
@@ -836,15 +837,20 @@ static void test_decode_neg_fields(void **state)
     (void)state;
     uint8_t f[sizeof v_neg];
     memcpy(f, v_neg, sizeof f);
-    static const uint8_t bad[] = {2, 0x80, 0xff};
+    static const uint8_t bad[] = {4, 5, 0x80, 0xff};
     for (size_t i = 0; i < sizeof bad; i++) {
         f[5] = bad[i];
         REJECT(f, sizeof f, CHP_E_MALFORMED);
     }
-    f[5] = 0;
-    assert_int_equal(ACCEPT(f, sizeof f), CHP_MSG_NEG);
-    f[5] = 1;
-    assert_int_equal(ACCEPT(f, sizeof f), CHP_MSG_NEG);
+    /* Bit 0: from the initiator; bit 1: more fragments follow. */
+    for (uint8_t flags = 0; flags < 4; flags++) {
+        f[5] = flags;
+        chp_msg m;
+        assert_rc(chp_wire_decode(f, sizeof f, &m), CHP_OK);
+        assert_int_equal(m.type, CHP_MSG_NEG);
+        assert_int_equal(m.u.neg.initiator, flags & 1);
+        assert_int_equal(m.u.neg.more, flags >> 1);
+    }
     REJECT(f, 6, CHP_E_MALFORMED); /* no Negentropy message */
     f[5] = 2;
     REJECT(f, 6, CHP_E_MALFORMED);
@@ -1132,8 +1138,9 @@ static void test_encode_arg(void **state)
     assert_rc(chp_wire_ids(buf, SCRATCH, &len, CHP_MSG_GRAFT, NULL, 0), CHP_OK);
 
     /* NEG. */
-    assert_rc(chp_wire_neg(buf, SCRATCH, &len, 1, 2, src, 1), CHP_E_ARG);
+    assert_rc(chp_wire_neg(buf, SCRATCH, &len, 1, 4, src, 1), CHP_E_ARG);
     assert_rc(chp_wire_neg(buf, SCRATCH, &len, 1, 0xff, src, 1), CHP_E_ARG);
+    assert_rc(chp_wire_neg(buf, SCRATCH, &len, 1, CHP_NEG_MORE | 1, src, 1), CHP_OK);
     assert_rc(chp_wire_neg(buf, SCRATCH, &len, 1, 0, src, 0), CHP_E_ARG);
     assert_rc(chp_wire_neg(buf, SCRATCH, &len, 1, 0, NULL, 1), CHP_E_ARG);
     assert_rc(chp_wire_neg(buf, SCRATCH, &len, 1, 1, src, 1), CHP_OK);
