@@ -67,6 +67,7 @@ static void status(chp_node *n, zmq_msg_t *rid)
                           n->relay ? "relay" : "node", addr);
     o = kv(b, sizeof b, o, "peers connected", chp_link_connected(n));
     o = kv(b, sizeof b, o, "relays connected", relays_connected(n));
+    o = kv(b, sizeof b, o, "passive peers", chp_view_size(n));
     o = kv(b, sizeof b, o, "envelopes stored", st.envelopes);
     o = kv(b, sizeof b, o, "bytes stored", st.bytes);
     o = kv(b, sizeof b, o, "quota", st.quota);

@@ -217,8 +217,7 @@ static void heard(chp_node *n, const uint8_t *b, ssize_t r, const char *host, in
     if (port == 0 || !memcmp(key, n->tpk, 32))
         return; /* our own beacon, or a node that does not listen */
     n->ctr.beacons_rx++;
-    if (chp_link_known(n, key) || discovered(n) >= DISCOVERED_MAX ||
-        chp_link_banned(n, key, now_ms()))
+    if (chp_link_known(n, key) || chp_link_banned(n, key, now_ms()))
         return;
     chp_addr a;
     memset(&a, 0, sizeof a);
@@ -227,8 +226,13 @@ static void heard(chp_node *n, const uint8_t *b, ssize_t r, const char *host, in
     a.port = port;
     memcpy(a.key, key, 32);
     char s[CHP_ADDR_STR_MAX + 1];
-    if (chp_addr_format(&a, s, sizeof s) == CHP_OK &&
-        chp_link_add_address(n, s, strlen(s), 0) == CHP_OK) {
+    if (chp_addr_format(&a, s, sizeof s) != CHP_OK)
+        return;
+    if (discovered(n) >= DISCOVERED_MAX) {
+        chp_view_heard(n, s, strlen(s)); /* a replacement, should one go */
+        return;
+    }
+    if (chp_link_add_address(n, s, strlen(s), 0) == CHP_OK) {
         chp_link_mark_discovered(n, key);
         chp_info("discovered %s on the LAN", s);
     }

@@ -44,7 +44,7 @@ static uint64_t now_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-static void key_short(const uint8_t k[32], char out[17])
+void chp_key_short(const uint8_t k[32], char out[17])
 {
     for (int i = 0; i < 8; i++)
         sprintf(out + 2 * i, "%02x", k[i]);
@@ -130,6 +130,21 @@ int chp_link_known(chp_node *n, const uint8_t key[32])
     return find(n, key) != NULL;
 }
 
+void chp_link_mark_promoted(chp_node *n, const uint8_t key[32], uint64_t t)
+{
+    struct chp_link *l = find(n, key);
+    if (l) {
+        l->promoted = 1;
+        l->promoted_ms = t;
+    }
+}
+
+void chp_link_drop(chp_node *n, struct chp_link *l)
+{
+    (void)n;
+    drop(l);
+}
+
 void chp_link_mark_discovered(chp_node *n, const uint8_t key[32])
 {
     struct chp_link *l = find(n, key);
@@ -142,6 +157,7 @@ void chp_link_close_all(chp_node *n)
     for (size_t i = 0; i < CHP_NODE_LINKS_MAX; i++)
         if (n->links[i].used)
             drop(&n->links[i]);
+    chp_view_free(n);
 }
 
 size_t chp_link_connected(const chp_node *n)
@@ -171,7 +187,7 @@ static void misbehave(chp_node *n, struct chp_link *l, double points, const char
     if (l->score < BAN_SCORE)
         return;
     char ks[17];
-    key_short(l->key, ks);
+    chp_key_short(l->key, ks);
     chp_warn("banning neighbour %s for %u s: %s", ks, BAN_MS / 1000, why);
     uint64_t t = now_ms();
     size_t slot = 0;
@@ -202,6 +218,11 @@ static int send_to(chp_node *n, struct chp_link *l, const uint8_t *frame, size_t
             l->router_seen = 0;
     }
     return CHP_E_IO; /* full queue (HWM) or gone: sync repairs it later */
+}
+
+int chp_link_send(chp_node *n, struct chp_link *l, const uint8_t *frame, size_t len)
+{
+    return send_to(n, l, frame, len);
 }
 
 static void send_hello(chp_node *n, struct chp_link *l)
@@ -536,7 +557,7 @@ static void on_neg(chp_node *n, struct chp_link *l, const chp_msg *m)
         if (l->sync_more)
             l->next_sync_ms = now_ms() + SYNC_AGAIN_MS;
         char ks[17];
-        key_short(l->key, ks);
+        chp_key_short(l->key, ks);
         chp_debug("sync with %s complete", ks);
     }
     chp_buf_free(&out);
@@ -709,14 +730,16 @@ static void handle(chp_node *n, struct chp_link *l, const uint8_t *frame, size_t
         int first = !l->hello_rx;
         l->hello_rx = l->hello_ever = 1;
         l->caps = m.u.hello.caps;
+        l->listen_port = m.u.hello.listen_port;
         if (via_router)
             send_hello_router(n, l);
         if (first) {
             char ks[17];
-            key_short(l->key, ks);
+            chp_key_short(l->key, ks);
             chp_info("neighbour %s up (%s)", ks, via_router ? "incoming" : "outgoing");
             zmq_send(n->events, "peer", 4, ZMQ_SNDMORE | ZMQ_DONTWAIT);
             zmq_send(n->events, "up", 2, ZMQ_DONTWAIT);
+            chp_view_send_peers(n, l); /* seeds its passive view */
         }
         if (!via_router) /* the side that dialled starts the sync */
             start_sync(n, l);
@@ -746,7 +769,10 @@ static void handle(chp_node *n, struct chp_link *l, const uint8_t *frame, size_t
     case CHP_MSG_BYE:
         chp_info("neighbour says bye: %.*s", (int)m.u.bye.len, m.u.bye.text);
         break;
-    default: /* PONG, PEERS: nothing to do yet */
+    case CHP_MSG_PEERS:
+        chp_view_on_peers(n, &m);
+        break;
+    default: /* PONG: the PING's answer is the traffic itself */
         break;
     }
 }
@@ -1003,7 +1029,7 @@ void chp_link_router_closed(chp_node *n, int fd)
         l->hello_rx = 0;
         if (was_up) {
             char ks[17];
-            key_short(l->key, ks);
+            chp_key_short(l->key, ks);
             chp_info("neighbour %s gone", ks);
             zmq_send(n->events, "peer", 4, ZMQ_SNDMORE | ZMQ_DONTWAIT);
             zmq_send(n->events, "down", 4, ZMQ_DONTWAIT);
@@ -1029,7 +1055,7 @@ static void monitor_event(chp_node *n, struct chp_link *l)
             int eager = link_up(l) && !l->lazy;
             if (l->dealer_up) {
                 char ks[17];
-                key_short(l->key, ks);
+                chp_key_short(l->key, ks);
                 chp_info("neighbour %s down; reconnecting", ks);
                 zmq_send(n->events, "peer", 4, ZMQ_SNDMORE | ZMQ_DONTWAIT);
                 zmq_send(n->events, "down", 4, ZMQ_DONTWAIT);
@@ -1088,6 +1114,7 @@ uint64_t chp_link_next_deadline(chp_node *n, uint64_t t, uint64_t other)
 void chp_link_periodic(chp_node *n, uint64_t t, uint64_t sync_ms)
 {
     graft_due(n, t);
+    chp_view_periodic(n, t);
     for (size_t i = 0; i < CHP_NODE_LINKS_MAX; i++) {
         struct chp_link *l = &n->links[i];
         /* A ROUTER never says a peer left: ping incoming-only links and

@@ -9,6 +9,7 @@
 #include "negentropy.h"
 #include "node.h"
 #include "store.h"
+#include "wire.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -69,7 +70,10 @@ struct chp_link {
     double btokens;  /* byte token bucket (all frames) */
     uint64_t tokens_ms, btokens_ms;
     int discovered; /* dialled because of a LAN beacon */
-    int lazy;       /* Plumtree: announce ids (IHAVE) instead of pushing */
+    int promoted;   /* dialled from the passive view (view.c) */
+    uint64_t promoted_ms;
+    uint16_t listen_port; /* from their HELLO, 0 = none */
+    int lazy;             /* Plumtree: announce ids (IHAVE) instead of pushing */
     uint16_t nihave;
     uint8_t ihave[64 * 32]; /* ids waiting to be announced to this link */
 };
@@ -114,6 +118,7 @@ struct chp_node {
     uint32_t next_link_id;
     struct chp_ban bans[CHP_NODE_BANS_MAX];
     struct chp_ingest *ingest;
+    struct chp_view *view; /* view.c: the passive view, NULL until used */
     struct chp_node_counters ctr;
     struct chp_missing missing[CHP_NODE_MISSING_MAX];
     size_t nmissing; /* used slots of missing[] */
@@ -160,6 +165,18 @@ void chp_link_poll_done(chp_node *n, const void *items, size_t count, int max);
 size_t chp_link_connected(const chp_node *n);
 int chp_link_known(chp_node *n, const uint8_t key[32]);
 void chp_link_mark_discovered(chp_node *n, const uint8_t key[32]);
+void chp_link_mark_promoted(chp_node *n, const uint8_t key[32], uint64_t t);
+void chp_link_drop(chp_node *n, struct chp_link *l);
+int chp_link_send(chp_node *n, struct chp_link *l, const uint8_t *frame, size_t len);
+void chp_key_short(const uint8_t k[32], char out[17]);
+
+/* view.c: the passive view. */
+void chp_view_heard(chp_node *n, const char *addr, size_t len);
+void chp_view_on_peers(chp_node *n, const chp_msg *m);
+void chp_view_send_peers(chp_node *n, struct chp_link *to);
+void chp_view_periodic(chp_node *n, uint64_t t);
+size_t chp_view_size(const chp_node *n);
+void chp_view_free(chp_node *n);
 /* The ROUTER's connection on socket fd closed. */
 void chp_link_router_closed(chp_node *n, int fd);
 
