@@ -294,18 +294,21 @@ static void rm_tree(const char *dir)
     rmdir(dir);
 }
 
-/* CPU seconds a thread has run, from /proc/PID/task/TID/schedstat (ns). */
-static double thread_cpu(const char *task_dir)
+/* CPU seconds a thread has run, from /proc/PID/task/TID/schedstat (ns);
+ * *wait (may be NULL) gets the seconds it waited, runnable, for a CPU. */
+static double thread_cpu(const char *task_dir, double *wait)
 {
     char p[512];
-    unsigned long long ns = 0;
+    unsigned long long ns = 0, w = 0;
     snprintf(p, sizeof p, "%s/schedstat", task_dir);
     FILE *f = fopen(p, "r");
     if (f) {
-        if (fscanf(f, "%llu", &ns) != 1)
-            ns = 0;
+        if (fscanf(f, "%llu %llu", &ns, &w) != 2)
+            ns = w = 0;
         fclose(f);
     }
+    if (wait)
+        *wait = (double)w / 1e9;
     return (double)ns / 1e9;
 }
 
@@ -316,23 +319,51 @@ static double self_cpu(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+#define THREADS_MAX 16
+
 struct cpu_mark {
     double main, all; /* the event loop thread; all threads (ZeroMQ I/O too) */
+    int nt;
+    int tid[THREADS_MAX];
+    char name[THREADS_MAX][20]; /* /proc/PID/task/TID/comm */
+    double cpu[THREADS_MAX];
+    double wait[THREADS_MAX]; /* runnable but not running */
 };
+
+static void thread_name(const char *task_dir, char out[20])
+{
+    char p[512];
+    snprintf(p, sizeof p, "%s/comm", task_dir);
+    FILE *f = fopen(p, "r");
+    out[0] = '\0';
+    if (f) {
+        if (!fgets(out, 20, f))
+            out[0] = '\0';
+        fclose(f);
+    }
+    out[strcspn(out, "\n")] = '\0';
+}
 
 static void node_cpu(pid_t pid, struct cpu_mark *m)
 {
     char dir[64], task[384];
     snprintf(dir, sizeof dir, "/proc/%d/task", (int)pid);
     m->main = m->all = 0;
+    m->nt = 0;
     DIR *d = opendir(dir);
     struct dirent *de;
     while (d && (de = readdir(d)) != NULL) {
         if (de->d_name[0] == '.')
             continue;
         snprintf(task, sizeof task, "%s/%s", dir, de->d_name);
-        double c = thread_cpu(task);
+        double w, c = thread_cpu(task, &w);
         m->all += c;
+        if (m->nt < THREADS_MAX) {
+            m->tid[m->nt] = atoi(de->d_name);
+            thread_name(task, m->name[m->nt]);
+            m->wait[m->nt] = w;
+            m->cpu[m->nt++] = c;
+        }
         if (atoi(de->d_name) == (int)pid)
             m->main = c;
     }
@@ -675,6 +706,18 @@ static int bench_node(const char *chapard, const char *chapar, const struct envs
     printf("node CPU during the run        %8.1f ms main thread, %.1f ms all threads (%.0f%% of"
            " one core)\n",
            cpu_main * 1e3, cpu_all * 1e3, 100 * cpu_all / r.t_accepted);
+    for (int i = 0; i < r.cpu1.nt; i++) { /* the writer thread is the second "chapard" */
+        double c0 = 0, w0 = 0;
+        for (int j = 0; j < r.cpu0.nt; j++)
+            if (r.cpu0.tid[j] == r.cpu1.tid[i]) {
+                c0 = r.cpu0.cpu[j];
+                w0 = r.cpu0.wait[j];
+            }
+        if (r.cpu1.cpu[i] - c0 >= 0.0005)
+            printf("  thread %-7d %-16s %8.1f ms CPU, %6.1f ms runnable waiting for a core\n",
+                   r.cpu1.tid[i], r.cpu1.name[i], (r.cpu1.cpu[i] - c0) * 1e3,
+                   (r.cpu1.wait[i] - w0) * 1e3);
+    }
     printf("bench-ingest CPU (all threads) %8.1f ms  (%ld cores online)\n",
            (r.self1 - r.self0) * 1e3, sysconf(_SC_NPROCESSORS_ONLN));
     printf("node ingest                    %8.0f env/s\n", rate);

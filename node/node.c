@@ -308,9 +308,19 @@ int chp_node_allowed(const chp_node *n, const uint8_t key[32])
  * the store's writer thread (group commit, pipelined): the event loop never
  * idles on fdatasync. Nothing is counted accepted, forwarded or handed to
  * the messaging layer before chp_store_put_wait said its transaction
- * committed. Envelope bytes live in a per-batch arena, not a malloc each. */
+ * committed. Envelope bytes live in a per-batch arena, not a malloc each.
+ *
+ * A batch holds what arrived while the one before was committing, up to
+ * INGEST_MAX envelopes or INGEST_BYTES (group commit that grows with the
+ * load): random ids dirty about one B-tree leaf per envelope until several
+ * land on the same page, so in a store alone 4096 1 KiB envelopes per
+ * commit took 0.6-0.7x the time per envelope of 1024, fdatasync included.
+ * A light load still commits each poll round's envelopes at once. The next
+ * batch goes to the writer before the finished one is forwarded. */
 
-#define SET_SLOTS (2 * BATCH_MAX) /* open addressing, at most half full */
+#define INGEST_MAX   4096
+#define INGEST_BYTES (8u << 20)       /* arena bytes per batch */
+#define SET_SLOTS    (2 * INGEST_MAX) /* open addressing, at most half full */
 
 struct pending {
     size_t off, len; /* bytes in the batch's arena */
@@ -321,8 +331,8 @@ struct pending {
 };
 
 struct batch {
-    struct pending p[BATCH_MAX];
-    chp_store_item items[BATCH_MAX];
+    struct pending p[INGEST_MAX];
+    chp_store_item items[INGEST_MAX];
     size_t n;
     uint8_t *arena;
     size_t used, cap;
@@ -384,9 +394,12 @@ static void hex32(char out[64], const uint8_t id[32])
     }
 }
 
+static int commit_start(chp_node *n);
+
 /* Waits for the committing batch, then counts and forwards what it stored,
- * in batch order. */
-static int commit_finish(chp_node *n)
+ * in batch order. With next set, the batch being filled goes to the writer
+ * first, so its commit runs while this one is forwarded. */
+static int commit_finish(chp_node *n, int next)
 {
     struct chp_ingest *g = n->ingest;
     struct batch *b = g->committing;
@@ -395,6 +408,9 @@ static int commit_finish(chp_node *n)
     int rc = chp_store_put_wait(n->store);
     if (rc != CHP_OK)
         chp_err_log("store commit failed: %s", chp_strerror(rc));
+    g->committing = NULL;
+    if (next)
+        (void)commit_start(n); /* the other batch; b is read until reset */
     for (size_t i = 0; rc == CHP_OK && i < b->n; i++) {
         struct pending *p = &b->p[i];
         const uint8_t *env = b->arena + p->off;
@@ -417,7 +433,6 @@ static int commit_finish(chp_node *n)
         }
     }
     batch_reset(b);
-    g->committing = NULL;
     return rc;
 }
 
@@ -469,8 +484,9 @@ int chp_node_ingest(chp_node *n, const uint8_t *env, size_t len, uint32_t link, 
         n->ctr.duplicates++;
         return CHP_E_DUP;
     }
-    if (g->fill->n == BATCH_MAX) { /* full: wait for the writer, hand it over */
-        if (commit_finish(n) != CHP_OK || commit_start(n) != CHP_OK)
+    if (g->fill->n == INGEST_MAX || (g->fill->n && g->fill->used + len > INGEST_BYTES)) {
+        /* full: wait for the writer, hand it over */
+        if (commit_finish(n, 1) != CHP_OK || (!g->committing && commit_start(n) != CHP_OK))
             return CHP_E_STORE;
     }
     struct batch *b = g->fill;
@@ -534,9 +550,9 @@ int chp_node_flush(chp_node *n)
 {
     if (!n->ingest)
         return CHP_OK;
-    (void)commit_finish(n); /* the batch before: its failure is logged */
+    (void)commit_finish(n, 0); /* the batch before: its failure is logged */
     int rc = commit_start(n);
-    int rc2 = commit_finish(n);
+    int rc2 = commit_finish(n, 0);
     return rc != CHP_OK ? rc : rc2;
 }
 
@@ -786,7 +802,7 @@ int chp_node_run(chp_node *n, volatile sig_atomic_t *stop)
             (void)chp_node_flush(n);
         } else {
             if (n->ingest->committing && chp_store_put_ready(n->store))
-                (void)commit_finish(n);
+                (void)commit_finish(n, 1);
             (void)commit_start(n);
         }
         chp_link_flush_lazy(n);
