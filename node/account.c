@@ -4,7 +4,6 @@
 #include "crypto.h"
 #include "keys.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -227,30 +226,51 @@ static void shred(const char *path)
     unlink(path);
 }
 
+/* Every file chapar keeps in a data dir; wipe deletes these and no other. */
+static const char *const own_files[] = {
+    "data.mdb",
+    "lock.mdb",
+    "control",
+    "events",
+    "chapard.conf",
+    "chapard.log",
+    "chapard.lock",
+    "." CHP_ACCOUNT_FILE ".tmp",
+    "." CHP_ACCOUNT_KEYFILE ".tmp",
+};
+
+int chp_account_is_home(const char *home)
+{
+    static const char *const marks[] = {CHP_ACCOUNT_FILE, CHP_ACCOUNT_KEYFILE, "data.mdb"};
+    char p[4200];
+    struct stat st;
+    for (size_t i = 0; i < sizeof marks / sizeof marks[0]; i++) {
+        path_of(home, marks[i], p, sizeof p);
+        if (lstat(p, &st) == 0 && S_ISREG(st.st_mode))
+            return 1;
+    }
+    return 0;
+}
+
 int chp_account_wipe(const char *home)
 {
+    struct stat st;
+    if (stat(home, &st) != 0)
+        return errno == ENOENT ? CHP_OK : CHP_E_IO;
+    if (!S_ISDIR(st.st_mode) || !chp_account_is_home(home))
+        return CHP_E_NOT_FOUND; /* not a Chapar data dir: touch nothing */
     char p[4200];
     path_of(home, CHP_ACCOUNT_KEYFILE, p, sizeof p);
     shred(p);
     path_of(home, CHP_ACCOUNT_FILE, p, sizeof p);
     shred(p);
     int rc = CHP_OK;
-    DIR *d = opendir(home);
-    if (!d)
-        return errno == ENOENT ? CHP_OK : CHP_E_IO;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-            continue;
-        path_of(home, e->d_name, p, sizeof p);
-        struct stat st;
-        if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
-            continue; /* chapar makes no subdirectories; leave others' alone */
+    for (size_t i = 0; i < sizeof own_files / sizeof own_files[0]; i++) {
+        path_of(home, own_files[i], p, sizeof p);
         if (unlink(p) != 0 && errno != ENOENT)
             rc = CHP_E_IO;
     }
-    closedir(d);
-    (void)rmdir(home);
+    (void)rmdir(home); /* only if nothing else lives there */
     return rc;
 }
 

@@ -638,8 +638,18 @@ static int cmd_wipe(const char *home, int argc, char **argv)
     } else if (stat(home, &st) != 0) {
         printf("nothing to wipe: %s does not exist\n", home);
         return 0;
-    } else if ((rc = chp_account_wipe(home)) != CHP_OK) {
-        return fail(1, "wipe of %s incomplete: %s", home, chp_strerror(rc));
+    } else if (!chp_account_is_home(home)) {
+        return fail(1, "%s is not a Chapar data dir (no identity, no store): nothing wiped", home);
+    } else {
+        int lock = chp_home_lock(home);
+        if (lock < 0 && errno == EWOULDBLOCK)
+            return fail(1, "a chapard holds %s but does not answer: stop it, then wipe again",
+                        home);
+        rc = chp_account_wipe(home);
+        if (lock >= 0)
+            close(lock);
+        if (rc != CHP_OK)
+            return fail(1, "wipe of %s incomplete: %s", home, chp_strerror(rc));
     }
     printf("wiped %s: identity, keys and data are gone\n", home);
     return 0;
@@ -999,7 +1009,9 @@ static const struct command {
      "WHO is a contact name or a user ID (chp1...).\n"},
     {"send", cmd_send, NULL,
      "usage: chapar send TO TEXT\n"
-     "TO is a contact name, a user ID or a #room; TEXT is 1 to 65536 bytes of\n"
+     "TO is a contact name, a user ID or a #room (a user ID that is no contact\n"
+     "yet becomes one, named by its fingerprint, as `contact add ID FPR`: the\n"
+     "message waits in the outbox until they accept); TEXT is 1 to 65536 bytes of\n"
      "UTF-8, or - to read it from stdin (one final newline dropped). Prints the\n"
      "message id once the message is safely in the outbox.\n"},
     {"inbox", cmd_inbox, NULL,
@@ -1050,10 +1062,8 @@ int main(int argc, char **argv)
             return fail(2, "unknown option '%s' (try --help)", argv[i]);
         }
     }
-    if (i >= argc) {
-        usage(stderr);
-        return 2;
-    }
+    if (i >= argc)
+        return fail(2, "no command given (usage: chapar [--home DIR] COMMAND ...; try --help)");
     const char *name = argv[i++];
     const struct command *c = NULL;
     for (size_t k = 0; k < sizeof commands / sizeof *commands && !c; k++)
@@ -1067,6 +1077,9 @@ int main(int argc, char **argv)
     }
     if (!home[0] && chp_home_default(home, sizeof home) != 0)
         return fail(2, "no data dir: set --home, CHAPAR_HOME or HOME");
+    struct stat hs;
+    if (stat(home, &hs) == 0 && !S_ISDIR(hs.st_mode))
+        return fail(1, "%s is not a directory (--home names a Chapar data dir)", home);
     if (chp_crypto_init() != CHP_OK)
         return fail(1, "libsodium failed to initialise");
     if (!c->fn)

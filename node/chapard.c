@@ -353,6 +353,22 @@ int main(int argc, char **argv)
         fprintf(stderr, "chapard: no data dir: set --home, CHAPAR_HOME or HOME\n");
         return 2;
     }
+    /* One daemon per data dir: a second one would take the control socket
+     * from the first and share its store. The lock lives until exit. */
+    if (chp_home_make(s.home) != 0) {
+        if (errno == ENOTDIR)
+            fprintf(stderr, "chapard: %s is not a directory\n", s.home);
+        else
+            fprintf(stderr, "chapard: cannot create %s: %s\n", s.home, strerror(errno));
+        return 1;
+    }
+    if (chp_home_lock(s.home) < 0) {
+        if (errno == EWOULDBLOCK)
+            fprintf(stderr, "chapard: a chapard is already running for %s\n", s.home);
+        else
+            fprintf(stderr, "chapard: cannot lock %s/chapard.lock: %s\n", s.home, strerror(errno));
+        return 1;
+    }
     if (read_config(&s) != 0)
         return 2;
     if (!s.listen[0])
@@ -391,9 +407,11 @@ int main(int argc, char **argv)
         return 1;
     }
     chp_node *n = NULL;
+    unsigned errors = chp_log_errors();
     int rc = chp_node_new(&o, &n);
     if (rc != CHP_OK) {
-        fprintf(stderr, "chapard: cannot start: %s\n", chp_strerror(rc));
+        if (chp_log_errors() == errors) /* else the log line said why */
+            fprintf(stderr, "chapard: cannot start: %s\n", chp_strerror(rc));
         free(s.conf_buf);
         return 1;
     }

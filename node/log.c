@@ -22,8 +22,17 @@ int chp_log_parse_level(const char *name)
     return -1;
 }
 
+static unsigned errors_logged;
+
+unsigned chp_log_errors(void)
+{
+    return errors_logged;
+}
+
 void chp_log(int level, const char *fmt, ...)
 {
+    if (level == CHP_LOG_ERROR)
+        errors_logged++;
     if (level > current)
         return;
     struct timespec ts;

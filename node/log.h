@@ -10,6 +10,8 @@ enum chp_log_level { CHP_LOG_ERROR = 0, CHP_LOG_WARN, CHP_LOG_INFO, CHP_LOG_DEBU
 void chp_log_set_level(int level);
 /* "error", "warn", "info", "debug" -> level, or -1. */
 int chp_log_parse_level(const char *name);
+/* How many errors were logged so far (so a caller need not repeat one). */
+unsigned chp_log_errors(void);
 void chp_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define chp_err_log(...) chp_log(CHP_LOG_ERROR, __VA_ARGS__)

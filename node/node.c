@@ -111,7 +111,11 @@ static int bind_listen(chp_node *n, const char *spec)
     unsigned port;
     int rc = parse_listen(spec, host, sizeof host, &port);
     if (rc != CHP_OK) {
-        chp_err_log("--listen %s: %s", spec, chp_strerror(rc));
+        chp_err_log("--listen %s: %s", spec,
+                    rc == CHP_E_ADDR_PORT   ? "the port must be a number from 0 to 65535"
+                    : rc == CHP_E_ADDR_HOST ? "an IPv6 host goes in brackets, as [::1]:7667"
+                                            : "expected HOST:PORT, e.g. 0.0.0.0:7667, "
+                                              "[::]:7667 or 127.0.0.1:0 (any free port)");
         return rc;
     }
     int v6 = strchr(host, ':') != NULL;

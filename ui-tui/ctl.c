@@ -3,6 +3,7 @@
 #define _DEFAULT_SOURCE /* readlink, setsid under strict C11 */
 #endif
 #include "ctl.h"
+#include "home.h"
 
 #include "crypto.h"
 
@@ -260,23 +261,6 @@ int chp_ctl_daemon_running(const char *home)
 }
 
 /* mkdir -p; the last component gets mode 0700. */
-static int make_home(const char *home)
-{
-    char p[4096];
-    if (snprintf(p, sizeof p, "%s", home) >= (int)sizeof p)
-        return -1;
-    for (char *s = p + 1; *s; s++)
-        if (*s == '/') {
-            *s = 0;
-            if (mkdir(p, 0755) != 0 && errno != EEXIST)
-                return -1;
-            *s = '/';
-        }
-    if (mkdir(p, 0700) != 0 && errno != EEXIST)
-        return -1;
-    return 0;
-}
-
 static void find_daemon(char *path, size_t cap)
 {
     char exe[PATH_MAX];
@@ -302,7 +286,7 @@ int chp_ctl_spawn_daemon(const char *home, char *path, size_t cap)
     enum { MAXW = 64 };
     char *argv[MAXW + 4], *words = NULL;
     int argc = 0, pfd[2], logfd, nullfd;
-    if (make_home(home) != 0)
+    if (chp_home_make(home) != 0)
         return CHP_E_IO;
     find_daemon(path, cap);
     argv[argc++] = path;

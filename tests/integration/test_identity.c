@@ -2,7 +2,8 @@
  * passphrase-sealed identity starts locked without its passphrase and
  * `chapar unlock` opens it (a wrong one is one line); --passphrase-file
  * and CHAPAR_PASSPHRASE unlock at start; `chapar wipe` destroys it with
- * and without a running daemon. */
+ * and without a running daemon, and only what is Chapar's; one chapard
+ * per data dir. */
 #include "harness.h"
 
 #include <stdio.h>
@@ -96,11 +97,84 @@ static void test_wipe(void **state)
     h_init(h, b, "b-again", NULL, "--no-passphrase", H_END);
 }
 
+/* wipe deletes Chapar's files and no others: a directory that holds no
+ * identity and no store is refused untouched; a data dir keeps the files
+ * someone else put there. */
+static void test_wipe_touches_only_chapar(void **state)
+{
+    h_ctx *h = *state;
+    struct stat st;
+    char p[600];
+    h_node *o = h_node_get(h, "other");
+    assert_int_equal(mkdir(o->home, 0700), 0);
+    snprintf(p, sizeof p, "%s/precious.txt", o->home);
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    fputs("not chapar's\n", f);
+    assert_int_equal(fclose(f), 0);
+    expect_fail(h, o, 1, "not a Chapar data dir", "wipe", "--yes", NULL);
+    assert_int_equal(stat(p, &st), 0);
+
+    h_node *c = h_node_get(h, "c");
+    h_init(h, c, "c-nick", NULL, "--no-passphrase", H_END);
+    snprintf(p, sizeof p, "%s/notes.txt", c->home);
+    assert_non_null(f = fopen(p, "w"));
+    assert_int_equal(fclose(f), 0);
+    h_start(h, "c", H_END);
+    h_stop(h, c);
+    char *out = h_ok(h, c, "wipe", "--yes", H_END);
+    free(out);
+    assert_int_equal(stat(p, &st), 0); /* theirs stays, with the dir */
+    snprintf(p, sizeof p, "%s/identity", c->home);
+    assert_int_equal(stat(p, &st), -1);
+    snprintf(p, sizeof p, "%s/data.mdb", c->home);
+    assert_int_equal(stat(p, &st), -1);
+
+    /* --home naming a file: said so, for chapar and chapard alike. */
+    h_node *fl = h_node_get(h, "afile");
+    h_write_file(h, "afile", "x", 1);
+    expect_fail(h, fl, 1, "not a directory", "status", NULL, NULL);
+    expect_fail(h, fl, 1, "not a directory", "wipe", "--yes", NULL);
+    char *err = NULL;
+    int rc = h_run(h, NULL, &err, h_bin("CHAPARD"), "--home", fl->home, "--no-discovery", H_END);
+    assert_int_equal(rc, 1);
+    assert_non_null(strstr(err, "not a directory"));
+    free(err);
+}
+
+/* One chapard per data dir: a second one says the first runs and leaves
+ * it alone (it must not take over the control socket). */
+static void test_one_daemon_per_home(void **state)
+{
+    h_ctx *h = *state;
+    h_node *d = h_node_get(h, "d");
+    h_init(h, d, "d-nick", NULL, "--no-passphrase", H_END);
+    h_start(h, "d", H_END);
+    char *out = NULL, *err = NULL;
+    int rc = h_run(h, &out, &err, h_bin("CHAPARD"), "--home", d->home, "--no-discovery", "--listen",
+                   "127.0.0.1:0", H_END);
+    assert_int_equal(rc, 1);
+    assert_non_null(strstr(err, "already running"));
+    assert_int_equal(h_lines(err), 1);
+    free(out);
+    free(err);
+    /* the first still answers, on its own socket */
+    out = h_ok(h, d, "address", H_END);
+    assert_non_null(strstr(out, d->addr));
+    free(out);
+    h_stop(h, d);
+    /* and once it stopped, a new one starts */
+    h_start(h, "d", H_END);
+    h_stop(h, d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_passphrase_unlock, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_wipe, h_setup, h_teardown),
+        cmocka_unit_test_setup_teardown(test_wipe_touches_only_chapar, h_setup, h_teardown),
+        cmocka_unit_test_setup_teardown(test_one_daemon_per_home, h_setup, h_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
