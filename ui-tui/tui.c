@@ -67,12 +67,14 @@ enum req {
     R_HISTORY,
     R_READ,
     R_SEND,
+    R_MSG, /* a /msg: like R_SEND, and on success opens the conversation */
     R_STATUS,
     R_JOIN,
     R_LEAVE,
     R_DONE,  /* ok: show ctx as a notice; error: show the error */
     R_LINES, /* ok: show each line of the payload as a notice, after ctx */
     R_IDSHOW,
+    R_PEER, /* like R_DONE, without reloading the conversations */
     R_NICK,
     R_WIPE,
 };
@@ -289,6 +291,10 @@ static void on_reply(app *a, const chp_ctl_tag *t, int ok, char *p, size_t len)
         if (ok) {
             notice(a, "Your identity is ready. Your ID (give it to friends): %s", p);
             REQ0(a, R_ID, NULL, "id");
+        } else if (contains(p, "already exists")) {
+            /* another window on this data dir was quicker: use its identity */
+            notice(a, "An identity was just created in %s (another window?): using it.", a->home);
+            REQ0(a, R_ID, NULL, "id");
         } else {
             notice(a, "Could not create the identity: %s", p);
             notice(a, "Choose a nickname.");
@@ -325,6 +331,14 @@ static void on_reply(app *a, const chp_ctl_tag *t, int ok, char *p, size_t len)
         }
         REQ2(a, R_HISTORY, t->ctx, "history", t->ctx, HISTORY_LIMIT);
         return;
+    case R_MSG:
+        if (!ok) {
+            notice(a, "not sent to %s: %s", t->ctx, p);
+            return;
+        }
+        snprintf(a->want, sizeof a->want, "%s", t->ctx);
+        REQ0(a, R_CONVS, NULL, "conversations");
+        return;
     case R_STATUS:
         if (ok)
             on_status(a, p);
@@ -354,6 +368,9 @@ static void on_reply(app *a, const chp_ctl_tag *t, int ok, char *p, size_t len)
         } else {
             notice(a, "error: %s", p);
         }
+        return;
+    case R_PEER:
+        notice(a, ok ? "%s" : "peer not added: %s", ok ? t->ctx : p);
         return;
     case R_LINES:
         if (ok)
@@ -480,7 +497,7 @@ static void run_command(app *a, chp_cmd *c)
     case CHP_CMD_PEER:
         if (c->argc == 1) {
             snprintf(ctx, sizeof ctx, "connecting to %.200s", c->argv[0]);
-            request(a, R_LINES, ctx, 0, "peer-add", 1, c->argv[0], NULL, NULL);
+            request(a, R_PEER, ctx, 0, "peer-add", 1, c->argv[0], NULL, NULL);
         } else {
             REQ0(a, R_LINES, "your node's address (others /peer it):", "address");
             REQ0(a, R_LINES, "peers (key, state, direction, address, received, sent):", "peers");
@@ -495,11 +512,18 @@ static void run_command(app *a, chp_cmd *c)
     }
     switch (c->kind) {
     case CHP_CMD_MSG: {
-        int i = chp_model_add(a->m, c->argv[0]);
+        /* A conversation appears only once chapard took the message (or
+         * already exists): a typo must not leave an empty one behind. */
+        int i = chp_model_find(a->m, c->argv[0]);
+        if (c->argc == 2)
+            REQ2(a, R_MSG, c->argv[0], "send", c->argv[0], c->argv[1]);
+        else if (i < 0)
+            notice(
+                a,
+                "no conversation called %s: /add ID NAME adds a contact, /join #ROOM joins a room",
+                c->argv[0]);
         if (i >= 0)
             select_conv(a, i);
-        if (c->argc == 2)
-            REQ2(a, R_SEND, c->argv[0], "send", c->argv[0], c->argv[1]);
         return;
     }
     case CHP_CMD_JOIN:
