@@ -1,8 +1,10 @@
 /* control.c - the control API on ipc://<home>/control (docs/CONTROL.md):
  * a request is a multipart message [command, args...]; the reply is
  * ["ok", payload...] or ["error", one line]. */
+#include "addr.h"
 #include "crypto.h"
 #include "envelope.h"
+#include "id.h"
 #include "log.h"
 #include "node_int.h"
 #include "wire.h"
@@ -116,9 +118,8 @@ static void peers(chp_node *n, zmq_msg_t *rid)
         const struct chp_link *l = &n->links[i];
         if (!l->used)
             continue;
-        char key[65];
-        for (int k = 0; k < 32; k++)
-            sprintf(key + 2 * k, "%02x", l->key[k]);
+        char key[80]; /* chpn1..., as in ADDRESS */
+        chp_b32key_encode(CHP_NODEKEY_HRP, l->key, key);
         int up = l->hello_rx && (l->dealer_up || l->router_seen);
         o += (size_t)snprintf(
             b + o, cap - o, "%s\t%s\t%s\t%s\t%llu\t%llu\n", key, up ? "connected" : "connecting",

@@ -883,30 +883,41 @@ static int known_list(chp_node *n, char *buf, size_t cap, size_t *len)
     return rc;
 }
 
-static void remember(chp_node *n, const char *canon, int add)
+/* Keeps the remembered peer list at one line per node key: adding an
+ * address replaces any other address of the same node; removing deletes
+ * exactly canon. 1 if canon itself was in the list. */
+static int remember(chp_node *n, const chp_addr *a, const char *canon, int add)
 {
     static const size_t cap = 64 * 1024;
     char *buf = malloc(cap), *out = malloc(cap);
     size_t len = 0, ol = 0;
+    int changed = 0, present = 0, had = 0;
     if (!buf || !out || known_list(n, buf, cap, &len) != CHP_OK)
         goto done;
-    int present = 0;
     for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
-        if (!strcmp(line, canon)) {
-            present = 1;
-            if (!add)
+        chp_addr la;
+        if (chp_addr_parse(line, strlen(line), &la) == CHP_OK && !memcmp(la.key, a->key, 32)) {
+            int same = !strcmp(line, canon);
+            had |= same;
+            if ((add && same && !present) || (!add && !same)) {
+                present |= same;
+            } else {
+                changed = 1;
                 continue;
+            }
         }
         ol += (size_t)snprintf(out + ol, cap - ol, "%s\n", line);
     }
-    if (add && !present && ol + strlen(canon) + 2 < cap)
+    if (add && !present && ol + strlen(canon) + 2 < cap) {
         ol += (size_t)snprintf(out + ol, cap - ol, "%s\n", canon);
-    if (((add && !present) || (!add && present)) &&
-        chp_store_setting_put(n->store, "peers", out, ol) != CHP_OK)
+        changed = 1;
+    }
+    if (changed && chp_store_setting_put(n->store, "peers", out, ol) != CHP_OK)
         chp_warn("could not remember the peer list");
 done:
     free(buf);
     free(out);
+    return had;
 }
 
 int chp_link_add_address(chp_node *n, const char *s, size_t len, int keep)
@@ -921,13 +932,22 @@ int chp_link_add_address(chp_node *n, const char *s, size_t len, int keep)
     if (chp_addr_format(&a, canon, sizeof canon) != CHP_OK)
         return CHP_E_ARG;
     struct chp_link *l = find(n, a.key);
+    if (l && l->dealer && strcmp(l->addr, canon) != 0) {
+        if (!keep)
+            return CHP_OK; /* heard of at another address: keep dialling ours */
+        /* The user gives a node a new address (its host moved): dial that
+         * one instead of the old. */
+        chp_info("now dialling %s instead of %s", canon, l->addr);
+        drop(l);
+        l = NULL;
+    }
     if (!l && !(l = create(n, a.key)))
         return CHP_E_NOMEM;
     snprintf(l->addr, sizeof l->addr, "%s", canon);
     if (!l->dealer && (rc = open_dealer(n, l, &a)) != CHP_OK)
         return rc;
     if (keep)
-        remember(n, canon, 1);
+        (void)remember(n, &a, canon, 1);
     return CHP_OK;
 }
 
@@ -941,9 +961,17 @@ int chp_link_remove_address(chp_node *n, const char *s, size_t len)
     if (chp_addr_format(&a, canon, sizeof canon) != CHP_OK)
         return CHP_E_ARG;
     struct chp_link *l = find(n, a.key);
-    remember(n, canon, 0);
-    if (!l)
-        return CHP_E_NOT_FOUND;
+    /* The node is known by its key, but the address must be the one it is
+     * known at: removing "1.2.3.4:1/KEY" must not drop KEY dialled at
+     * another address. A neighbour that only dialled us has no address of
+     * ours; its key with any host drops it. */
+    if (!l || (l->addr[0] && strcmp(l->addr, canon) != 0)) {
+        /* not linked now, yet perhaps remembered at exactly this address */
+        if (l || !remember(n, &a, canon, 0))
+            return CHP_E_NOT_FOUND;
+        return CHP_OK;
+    }
+    (void)remember(n, &a, canon, 0);
     drop(l);
     return CHP_OK;
 }

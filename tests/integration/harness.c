@@ -375,8 +375,8 @@ static void node_key(h_node *n)
     chp_addr a;
     if (chp_addr_parse(n->addr, strlen(n->addr), &a) != CHP_OK)
         fail_msg("%s: `chapar address` printed '%s', which does not parse", n->name, n->addr);
-    for (int k = 0; k < 32; k++)
-        sprintf(n->key + (size_t)2 * k, "%02x", a.key[k]);
+    const char *slash = strrchr(n->addr, '/');
+    snprintf(n->key, sizeof n->key, "%s", slash + 1); /* chpn1..., as `peer list` shows it */
     n->port = a.port;
 }
 

@@ -34,7 +34,7 @@ typedef struct h_node {
     char home[512];
     char log[520];
     char addr[H_ADDR_MAX]; /* `chapar address` of the last start */
-    char key[65];          /* its transport key, hex, as `peer list` shows it */
+    char key[80];          /* its transport key chpn1..., as `peer list` shows it */
     uint16_t port;
     pid_t pid; /* 0 when not running */
 } h_node;

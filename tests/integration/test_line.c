@@ -28,7 +28,7 @@ static char *peer_line(h_ctx *h, const h_node *at, const char *key)
         fail_msg("peer list at %s: exit %d: %s", at->name, rc, err);
     for (char *p = out; *p;) {
         size_t l = strcspn(p, "\n");
-        if (!strncmp(p, key, 64) && p[64] == '\t') {
+        if (!strncmp(p, key, strlen(key)) && p[strlen(key)] == '\t') {
             res = strndup(p, l);
             break;
         }
@@ -74,8 +74,9 @@ static void test_envelope_crosses_the_line(void **state)
      * state, direction, address, received, sent) counts it received. */
     char *line = peer_line(h, b, r->key), addr[H_ADDR_MAX], st[32], dir[16];
     unsigned long long rx = 0, tx = 0;
-    assert_int_equal(
-        sscanf(line + 65, "%31[^\t]\t%15[^\t]\t%399[^\t]\t%llu\t%llu", st, dir, addr, &rx, &tx), 5);
+    assert_int_equal(sscanf(line + strlen(r->key) + 1, "%31[^\t]\t%15[^\t]\t%399[^\t]\t%llu\t%llu",
+                            st, dir, addr, &rx, &tx),
+                     5);
     assert_string_equal(st, "connected");
     assert_string_equal(dir, "out");
     assert_string_equal(addr, r->addr);
@@ -123,6 +124,32 @@ static void test_peer_add_list_remove(void **state)
     assert_non_null(strstr(err, "own address"));
     free(out);
     free(err);
+
+    /* Y's key at an address it is not known at: nothing to remove, and
+     * the link to Y stays. */
+    char moved[H_ADDR_MAX];
+    assert_int_equal(strncmp(y->addr, "127.0.0.1:", 10), 0);
+    snprintf(moved, sizeof moved, "127.0.0.1:%u/%s", y->port == 65535 ? 1u : y->port + 1u, y->key);
+    assert_int_equal(h_chapar(h, x, &out, &err, "peer", "remove", moved, H_END), 1);
+    assert_int_equal(h_lines(err), 1);
+    assert_non_null(strstr(err, "no such peer"));
+    free(out);
+    free(err);
+    assert_int_equal(h_status(h, x, "peers connected"), 1);
+
+    /* Y "moved": adding its key at the new address dials that one (the
+     * list shows what is dialled, not a stale label), and the old link
+     * goes; adding the right address again brings it back. */
+    assert_int_equal(h_chapar(h, x, NULL, NULL, "peer", "add", moved, H_END), 0);
+    line = peer_line(h, x, y->key);
+    assert_true(has_field(line, strlen(line), moved));
+    free(line);
+    h_expect(h, x, "peers connected", H_EQ, 0);
+    assert_int_equal(h_chapar(h, x, NULL, NULL, "peer", "add", y->addr, H_END), 0);
+    h_expect(h, x, "peers connected", H_EQ, 1);
+    line = peer_line(h, x, y->key);
+    assert_true(has_field(line, strlen(line), y->addr));
+    free(line);
 
     assert_int_equal(h_chapar(h, x, &out, &err, "peer", "remove", y->addr, H_END), 0);
     free(out);
