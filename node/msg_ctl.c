@@ -199,6 +199,42 @@ static int accept_request(struct req *q, struct contact *c, const char *name)
     return rc == CHP_OK ? 0 : fail(q, "cannot accept: %s", chp_strerror(rc));
 }
 
+/* contact add, once the ID and the name are checked: the contact, or NULL
+ * after an error was set. */
+static struct contact *add_contact(struct req *q, const uint8_t pk[32], const char *name)
+{
+    chp_msg *m = q->m;
+    struct contact *c = msg_contact_by_pk(m, pk), *other = msg_contact_by_name(m, name);
+    if (other && other != c) {
+        fail(q, "the name '%s' is taken by another contact", name);
+        return NULL;
+    }
+    if (c && c->state == CS_ESTABLISHED) {
+        fail(q, "already a contact (as %s)", c->name);
+        return NULL;
+    }
+    if (c && c->state == CS_REQUEST) {
+        (void)accept_request(q, c, name);
+        return q->ok ? c : NULL;
+    }
+    if (!c && !(c = contact_new(m, pk))) {
+        fail(q, "out of memory");
+        return NULL;
+    }
+    snprintf(c->name, sizeof c->name, "%s", name);
+    if (c->state != CS_PENDING)
+        msg_new_handshake_key(m, c);
+    c->state = CS_PENDING;
+    int rc = msg_contact_save(m, c);
+    if (rc == CHP_OK)
+        rc = msg_queue_intro(m, c, CHP_CT_INTRO);
+    if (rc != CHP_OK) {
+        fail(q, "cannot add the contact: %s", chp_strerror(rc));
+        return NULL;
+    }
+    return c;
+}
+
 static int cmd_contact_add(struct req *q)
 {
     chp_msg *m = q->m;
@@ -214,22 +250,7 @@ static int cmd_contact_add(struct req *q)
     if (!arg(q, 1, name, sizeof name) || name_check(name) != CHP_OK)
         return fail(q, "bad name: 1 to %u bytes of UTF-8, not starting with '#' or 'chp1'",
                     NAME_MAX_);
-    struct contact *c = msg_contact_by_pk(m, pk), *other = msg_contact_by_name(m, name);
-    if (other && other != c)
-        return fail(q, "the name '%s' is taken by another contact", name);
-    if (c && c->state == CS_ESTABLISHED)
-        return fail(q, "already a contact (as %s)", c->name);
-    if (c && c->state == CS_REQUEST)
-        return accept_request(q, c, name);
-    if (!c && !(c = contact_new(m, pk)))
-        return fail(q, "out of memory");
-    snprintf(c->name, sizeof c->name, "%s", name);
-    if (c->state != CS_PENDING)
-        msg_new_handshake_key(m, c);
-    c->state = CS_PENDING;
-    if ((rc = msg_contact_save(m, c)) != CHP_OK ||
-        (rc = msg_queue_intro(m, c, CHP_CT_INTRO)) != CHP_OK)
-        return fail(q, "cannot add the contact: %s", chp_strerror(rc));
+    (void)add_contact(q, pk, name);
     return 0;
 }
 
@@ -266,6 +287,14 @@ static int cmd_contact_block(struct req *q)
         c = who(q, w, 1);
     if (!c)
         return q->ok ? fail(q, "out of memory") : 0;
+    if (!c->name[0]) {
+        /* a request or a stranger: list them under their nick when it is
+         * free, else under their fingerprint */
+        if (c->nick[0] && name_check(c->nick) == CHP_OK && !msg_contact_by_name(m, c->nick))
+            snprintf(c->name, sizeof c->name, "%s", c->nick);
+        else
+            chp_id_fingerprint(c->pk, c->name);
+    }
     c->state = CS_BLOCKED;
     chp_memzero(c->my_esk, 32);
     chp_memzero(c->base_key, 32);
@@ -372,8 +401,20 @@ static int cmd_send(struct req *q)
             return fail(q, "not in room %s: join it first", tmp.room);
         tmp.kind = CONV_ROOM;
     } else {
-        if (!(c = who(q, to, 1)))
+        uint8_t pk[32];
+        if ((!strncmp(to, "chp1", 4) || !strncmp(to, "CHP1", 4)) &&
+            chp_id_parse(to, strlen(to), pk) == CHP_OK && !msg_contact_by_pk(m, pk)) {
+            /* An ID that is no contact yet: add it, named by its
+             * fingerprint, and let the message wait for the handshake. */
+            char fpr[CHP_FPR_STR_LEN + 1];
+            if (!memcmp(pk, chp_identity_pk(m->me), 32))
+                return fail(q, "that is your own ID");
+            chp_id_fingerprint(pk, fpr);
+            if (!(c = add_contact(q, pk, fpr)))
+                return 0;
+        } else if (!(c = who(q, to, 1))) {
             return 0;
+        }
         if (c->state == CS_BLOCKED)
             return fail(q, "'%.70s' is blocked", to);
         if (c->state == CS_REQUEST)

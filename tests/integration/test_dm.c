@@ -194,11 +194,69 @@ static void test_inbox_wait(void **state)
     h_stop(h, a);
 }
 
+/* The line of `contact list` at n for id, or fails; name and state
+ * filled from its fields (NAME, ID, STATE, FINGERPRINT). */
+static void contact_line(h_ctx *h, const h_node *n, const char *id, char name[64], char st[32],
+                         char fpr[32])
+{
+    char *out = h_ok(h, n, "contact", "list", H_END), idf[H_ID_LEN + 1];
+    int found = 0;
+    for (char *l = strtok(out, "\n"); l && !found; l = strtok(NULL, "\n"))
+        found = sscanf(l, "%63[^\t]\t%62[^\t]\t%31[^\t]\t%31s", name, idf, st, fpr) == 4 &&
+                !strcmp(idf, id);
+    free(out);
+    assert_true(found);
+}
+
+/* `send` to a user ID that is no contact yet: the contact is added under
+ * its fingerprint, the message waits for the handshake and arrives once
+ * the other side accepts. A request that is blocked is listed under the
+ * nick it came with, never a blank name. */
+static void test_send_to_id(void **state)
+{
+    h_ctx *h = *state;
+    char aid[H_ID_LEN + 1], bid[H_ID_LEN + 1], cid[H_ID_LEN + 1], m[33];
+    char name[64], st[32], fpr[32];
+    h_node *a = h_node_get(h, "alice"), *b = h_node_get(h, "bob"), *c = h_node_get(h, "carol");
+    h_init(h, a, "alice-nick", aid, "--no-passphrase", H_END);
+    h_init(h, b, "bob-nick", bid, "--no-passphrase", H_END);
+    h_init(h, c, "carol-nick", cid, "--no-passphrase", H_END);
+    h_start(h, "alice", H_END);
+    h_start(h, "bob", "--peer", a->addr, H_END);
+    h_start(h, "carol", "--peer", a->addr, H_END);
+
+    send_text(h, a, bid, "hello by ID", m);
+    contact_line(h, a, bid, name, st, fpr);
+    assert_string_equal(st, "pending");
+    assert_string_equal(name, fpr);
+    char *out = h_await(h, b, aid, "contact", "requests", H_END);
+    free(out);
+    free(h_ok(h, b, "contact", "accept", aid, "alice", H_END));
+    free(h_await(h, b, "\talice\talice\thello by ID\n", "inbox", "--tsv", H_END));
+    h_await_state(h, a, m, "delivered");
+    /* the name it was given is the one to use from now on */
+    send_text(h, a, fpr, "and by name", m);
+    free(h_await(h, b, "\talice\talice\tand by name\n", "inbox", "--tsv", H_END));
+
+    /* Carol writes to Bob; Bob blocks her request. */
+    free(h_ok(h, c, "contact", "add", bid, "bob", H_END));
+    free(h_await(h, b, cid, "contact", "requests", H_END));
+    free(h_ok(h, b, "contact", "block", cid, H_END));
+    contact_line(h, b, cid, name, st, fpr);
+    assert_string_equal(st, "blocked");
+    assert_string_equal(name, "carol-nick");
+
+    h_stop(h, c);
+    h_stop(h, b);
+    h_stop(h, a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_dm_both_ways, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_inbox_wait, h_setup, h_teardown),
+        cmocka_unit_test_setup_teardown(test_send_to_id, h_setup, h_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
