@@ -3,7 +3,7 @@ BUILD    ?= build
 JOBS     ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build test run asan fuzz bench format clean
+.PHONY: all deps build test run install asan fuzz bench format clean
 
 all: build
 
@@ -24,6 +24,12 @@ test: build
 # start. RUN_ARGS go to chapar-tui (e.g. --home DIR).
 run: build
 	exec $(BUILD)/ui-tui/chapar-tui $(RUN_ARGS)
+
+# Copies chapar, chapard, chapar-tui and the man page under PREFIX
+# (default ~/.local: ~/.local/bin is on Debian's PATH after a new login).
+PREFIX ?= $(HOME)/.local
+install: build
+	cmake --install $(BUILD) --prefix $(PREFIX)
 
 asan:
 	$(MAKE) test BUILD=build-asan CMAKE_FLAGS="-DCHP_SANITIZE=address,undefined -DCMAKE_BUILD_TYPE=Debug"
