@@ -126,9 +126,10 @@ class Run:
         self.procs.append(p)
         return p
 
-    def spawned_daemon_pids(self):
+    def spawned_daemon_pids(self, home=None):
         """chapard processes chapar-tui started for our homes (they are not
-        our children): found by their exact --home argument."""
+        our children): found by their exact --home argument (one home, or
+        any of ours)."""
         pids = []
         for pid in os.listdir("/proc"):
             if not pid.isdigit():
@@ -139,7 +140,8 @@ class Run:
             except OSError:
                 continue
             for i, a in enumerate(argv[:-1]):
-                if a == b"--home" and argv[i + 1].decode(errors="replace").startswith(self.dir + "/"):
+                h = argv[i + 1].decode(errors="replace")
+                if a == b"--home" and (h == home if home else h.startswith(self.dir + "/")):
                     if os.path.basename(argv[0]) == b"chapard":
                         pids.append(int(pid))
         return pids
@@ -168,7 +170,7 @@ class Run:
             shutil.rmtree(self.dir, ignore_errors=True)
 
     def dump(self):
-        for name in ("a", "b", "b2"):
+        for name in ("a", "b", "b2", "c1", "c2"):
             try:
                 print("---- screen %s ----\n%s" % (name, self.screen(name)))
             except Exception:
@@ -328,6 +330,40 @@ def main():
             raise Fail("a passphrase on screen")
         r.keys("b2", "/quit")
         r.wait_exit("b2")
+
+        # Two windows opened at once on a new home: one chapard runs (the
+        # second one started says so in the log and leaves), both windows
+        # ask for a nickname; the one that answers second uses the
+        # identity the first just made instead of looping on an error.
+        env = "CHAPARD_ARGS='--no-discovery --listen 127.0.0.1:0'"
+        r.open_tui("c1", env, home="c")
+        r.open_tui("c2", env, home="c")
+        r.wait_text("c1", "nickname:")
+        r.wait_text("c2", "nickname:")
+        end = time.monotonic() + DEADLINE
+        while len(r.spawned_daemon_pids(r.home("c"))) != 1:
+            if time.monotonic() > end:
+                raise Fail("c: %d chapard for one home" % len(r.spawned_daemon_pids(r.home("c"))))
+            time.sleep(0.05)
+        r.log("c: one chapard for two windows")
+        for name, nick in (("c1", "cara"), ("c2", "other")):
+            r.keys(name, nick)
+            r.wait_text(name, "passphrase (Enter: none):")
+            r.keys(name, "")
+            r.wait_text(name, "type none to confirm:")
+            r.keys(name, "none")
+            r.wait_screen(name, lambda s: "cara (" in status_line(s) and "[#lan]" in s,
+                          "in #lan as cara")
+        r.wait_text("c2", "An identity was just created")
+        # A /msg to nobody: an error, and no empty conversation left over.
+        r.keys("c2", "/msg nobody hello?")
+        s = r.wait_text("c2", "not sent to nobody")
+        if any(l.split()[1:2] == ["nobody"] for l in s.split("\n") if l[:1].isdigit()):
+            raise Fail("c2: a conversation for nobody:\n" + s)
+        r.keys("c2", "/quit")
+        r.wait_exit("c2")
+        r.keys("c1", "/quit")
+        r.wait_exit("c1")
         r.log("pass")
         return 0
     except (Fail, OSError, subprocess.SubprocessError) as e:
