@@ -325,19 +325,15 @@ static void on_reply(app *a, const chp_ctl_tag *t, int ok, char *p, size_t len)
         a->dirty = 1;
         return;
     case R_SEND:
-        if (!ok) {
-            notice(a, "not sent to %s: %s", t->ctx, p);
-            return;
-        }
-        REQ2(a, R_HISTORY, t->ctx, "history", t->ctx, HISTORY_LIMIT);
-        return;
     case R_MSG:
         if (!ok) {
             notice(a, "not sent to %s: %s", t->ctx, p);
-            return;
+        } else if (t->kind == R_MSG) { /* open the conversation it went to */
+            snprintf(a->want, sizeof a->want, "%s", t->ctx);
+            REQ0(a, R_CONVS, NULL, "conversations");
+        } else {
+            REQ2(a, R_HISTORY, t->ctx, "history", t->ctx, HISTORY_LIMIT);
         }
-        snprintf(a->want, sizeof a->want, "%s", t->ctx);
-        REQ0(a, R_CONVS, NULL, "conversations");
         return;
     case R_STATUS:
         if (ok)
