@@ -804,6 +804,39 @@ static void unescape(char *s, size_t *len)
     *len = o;
 }
 
+/* Writes n bytes of message text (or a name) so that nothing in it can
+ * act on the terminal or pass for another line: C0 controls and DEL, which
+ * the daemon leaves as they are (ESC starts terminal escape sequences),
+ * become \xHH in TSV and ^X for humans; C1 controls (U+0080..U+009F)
+ * become \u00HH and U+FFFD. For humans a line break inside a message
+ * continues on an indented "    | " line, never one that looks like the
+ * start of another message. */
+static void put_clean(const char *s, size_t n, int tsv)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (!tsv && c == '\n') {
+            fputs("\n    | ", stdout);
+        } else if (!tsv && c == '\t') {
+            fputc('\t', stdout);
+        } else if (c < 0x20 || c == 0x7f) {
+            if (tsv)
+                printf("\\x%02x", c);
+            else
+                printf("^%c", c ^ 0x40);
+        } else if (c == 0xc2 && i + 1 < n && (unsigned char)s[i + 1] >= 0x80 &&
+                   (unsigned char)s[i + 1] <= 0x9f) {
+            if (tsv)
+                printf("\\u%04x", (unsigned char)s[i + 1]);
+            else
+                fputs("\xef\xbf\xbd", stdout);
+            i++;
+        } else {
+            fputc(c, stdout);
+        }
+    }
+}
+
 /* One inbox line, TIME CONV SENDER TEXT NEW, printed as 4 TSV columns or
  * for humans. */
 static void print_inbox_line(char *line, size_t len, int tsv)
@@ -820,8 +853,11 @@ static void print_inbox_line(char *line, size_t len, int tsv)
         return; /* not an inbox line: a newer daemon? show nothing wrong */
     size_t tl = n == 5 ? (size_t)(f[4] - 1 - f[3]) : (size_t)(line + len - f[3]);
     if (tsv) {
-        printf("%s\t%s\t%s\t", f[0], f[1], f[2]);
-        fwrite(f[3], 1, tl, stdout);
+        for (int k = 0; k < 3; k++) {
+            put_clean(f[k], strlen(f[k]), 1);
+            fputc('\t', stdout);
+        }
+        put_clean(f[3], tl, 1);
         fputc('\n', stdout);
         return;
     }
@@ -831,8 +867,12 @@ static void print_inbox_line(char *line, size_t len, int tsv)
     if (localtime_r(&t, &tm))
         strftime(when, sizeof when, "%Y-%m-%d %H:%M", &tm);
     unescape(f[3], &tl);
-    printf("%s  %s  %s: ", when, f[1], f[2]);
-    fwrite(f[3], 1, tl, stdout);
+    printf("%s  ", when);
+    put_clean(f[1], strlen(f[1]), 0);
+    fputs("  ", stdout);
+    put_clean(f[2], strlen(f[2]), 0);
+    fputs(": ", stdout);
+    put_clean(f[3], tl, 0);
     fputc('\n', stdout);
 }
 
@@ -1018,7 +1058,11 @@ static const struct command {
      "usage: chapar inbox [--wait SECONDS] [--tsv]\n"
      "Received messages, oldest first. --wait: if none is new, wait up to\n"
      "SECONDS for one. --tsv: TIME, CONVERSATION, SENDER, TEXT tab-separated\n"
-     "(TIME in unix seconds; tab, newline, CR and backslash in TEXT escaped).\n"},
+     "(TIME in unix seconds; tab, newline, CR and backslash in TEXT escaped as\n"
+     "\\t \\n \\r \\\\, other control characters as \\xHH or \\u00HH). For\n"
+     "humans, control characters show as ^X and a message's further lines start\n"
+     "with \"    | \": nothing a sender writes can act on your terminal or pass\n"
+     "for another message.\n"},
     {"outbox", NULL, "outbox",
      "usage: chapar outbox\n"
      "Sent messages, oldest first: ID, TO, STATE (queued, sent, delivered).\n"},

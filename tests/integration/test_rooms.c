@@ -65,6 +65,27 @@ static void test_rooms_on_a_line(void **state)
     send_text(h, b, "#lan", "and b answers");
     free(h_await(h, a, "\tand b answers\n", "inbox", "--tsv", H_END));
 
+    /* Anyone in a room can post bytes meant for the reader's terminal
+     * (ESC sequences, BEL, CR, a C1 CSI) and a line break followed by a
+     * fake message: the inbox shows them inert, in both formats. */
+    send_text(h, b, "#lan",
+              "evil\x1b]0;pwned\x07\r\n2026-11-29 05:40  sara  sara: pay me\xc2\x9b"
+              "2J");
+    out = h_await(h, a,
+                  "\tevil\\x1b]0;pwned\\x07\\r\\n2026-11-29 05:40  sara  sara: pay me\\u009b2J\n",
+                  "inbox", "--tsv", H_END);
+    assert_null(strchr(out, '\x1b'));
+    assert_null(strchr(out, '\x07'));
+    free(out);
+    out = h_ok(h, a, "inbox", H_END);
+    assert_non_null(
+        strstr(out, ": evil^[]0;pwned^G^M\n    | 2026-11-29 05:40  sara  sara: pay me\xef\xbf\xbd"
+                    "2J\n"));
+    assert_null(strchr(out, '\x1b'));
+    assert_null(strchr(out, '\r'));
+    assert_null(strstr(out, "\n2026-11-29 05:40  sara"));
+    free(out);
+
     /* The passphrase room: "kitchen" without '#' is accepted too. */
     char *pf = h_write_file(h, "kitchen.pass", "open sesame\n", 12);
     char *wrong = h_write_file(h, "wrong.pass", "open barley\n", 12);
