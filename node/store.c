@@ -33,6 +33,7 @@ struct chp_store {
     uint64_t quota, map_max, map_size;
     uint64_t seq; /* insertion counter: makes expiry-index inserts appends */
     chp_store_stats st;
+    chp_store_stats st_done; /* st before the batch in the writer thread */
     uint8_t *keys; /* guarded: index key 32 || encryption key 32, or NULL */
     const chp_rng *rng;
     /* Background commit (chp_store_put_start): one writer thread, started
@@ -669,6 +670,7 @@ int chp_store_put_start(chp_store *s, chp_store_item *items, size_t n)
         return rc;
     s->bg.items = items;
     s->bg.n = n;
+    s->st_done = s->st; /* what stats_get shows until this batch settles */
     s->bg.started = 1;
     s->bg.settled = 0;
     pthread_mutex_lock(&s->bg.mu);
@@ -1045,8 +1047,10 @@ int chp_store_setting_get(chp_store *s, const char *name, void *buf, size_t cap,
 void chp_store_stats_get(chp_store *s, chp_store_stats *out)
 {
     assert(s && out);
-    bg_settle(s);
-    *out = s->st;
+    /* While the writer thread owns s->st, the counters as of the last
+     * settled batch: a status request must not stall the loop for a
+     * commit (the caller's own counters say what was accepted). */
+    *out = s->bg.started && !s->bg.settled ? s->st_done : s->st;
     out->quota = s->quota;
     out->map_size = s->map_size;
 }
