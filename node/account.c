@@ -2,8 +2,10 @@
 #include "account.h"
 
 #include "crypto.h"
+#include "home.h"
 #include "keys.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -226,38 +228,12 @@ static void shred(const char *path)
     unlink(path);
 }
 
-/* Every file chapar keeps in a data dir; wipe deletes these and no other. */
-static const char *const own_files[] = {
-    "data.mdb",
-    "lock.mdb",
-    "control",
-    "events",
-    "chapard.conf",
-    "chapard.log",
-    "chapard.lock",
-    "." CHP_ACCOUNT_FILE ".tmp",
-    "." CHP_ACCOUNT_KEYFILE ".tmp",
-};
-
-int chp_account_is_home(const char *home)
-{
-    static const char *const marks[] = {CHP_ACCOUNT_FILE, CHP_ACCOUNT_KEYFILE, "data.mdb"};
-    char p[4200];
-    struct stat st;
-    for (size_t i = 0; i < sizeof marks / sizeof marks[0]; i++) {
-        path_of(home, marks[i], p, sizeof p);
-        if (lstat(p, &st) == 0 && S_ISREG(st.st_mode))
-            return 1;
-    }
-    return 0;
-}
-
 int chp_account_wipe(const char *home)
 {
     struct stat st;
     if (stat(home, &st) != 0)
         return errno == ENOENT ? CHP_OK : CHP_E_IO;
-    if (!S_ISDIR(st.st_mode) || !chp_account_is_home(home))
+    if (!S_ISDIR(st.st_mode) || !chp_home_is_data_dir(home))
         return CHP_E_NOT_FOUND; /* not a Chapar data dir: touch nothing */
     char p[4200];
     path_of(home, CHP_ACCOUNT_KEYFILE, p, sizeof p);
@@ -265,11 +241,18 @@ int chp_account_wipe(const char *home)
     path_of(home, CHP_ACCOUNT_FILE, p, sizeof p);
     shred(p);
     int rc = CHP_OK;
-    for (size_t i = 0; i < sizeof own_files / sizeof own_files[0]; i++) {
-        path_of(home, own_files[i], p, sizeof p);
+    DIR *d = opendir(home);
+    if (!d)
+        return CHP_E_IO;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (!chp_home_owns(e->d_name))
+            continue; /* not ours: it stays */
+        path_of(home, e->d_name, p, sizeof p);
         if (unlink(p) != 0 && errno != ENOENT)
             rc = CHP_E_IO;
     }
+    closedir(d);
     (void)rmdir(home); /* only if nothing else lives there */
     return rc;
 }

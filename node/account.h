@@ -39,8 +39,6 @@ CHP_WUR int chp_account_load(const char *home, const char *pass, size_t passlen,
  * must be unlocked). get: CHP_E_NOT_FOUND if none was set. */
 CHP_WUR int chp_account_set_nick(chp_store *s, const char *nick, size_t len);
 CHP_WUR int chp_account_get_nick(chp_store *s, char out[CHP_NICK_MAX + 1]);
-/* 1 if home looks like a Chapar data dir (an identity or a store in it). */
-int chp_account_is_home(const char *home);
 /* Panic: overwrites and deletes the identity files, then deletes the other
  * files chapar keeps in home (store, config, log, lock, sockets) and home
  * itself if it is then empty; files that are not chapar's stay.

@@ -76,6 +76,9 @@ static int fail(int code, const char *fmt, ...)
 
 static int not_running(const char *home)
 {
+    char why[4400];
+    if (chp_home_problem(home, why, sizeof why)) /* chapard could not start there */
+        return fail(1, "%s", why);
     return fail(1, "chapard is not running for %s (start it with: chapard --home %s)", home, home);
 }
 
@@ -638,7 +641,7 @@ static int cmd_wipe(const char *home, int argc, char **argv)
     } else if (stat(home, &st) != 0) {
         printf("nothing to wipe: %s does not exist\n", home);
         return 0;
-    } else if (!chp_account_is_home(home)) {
+    } else if (!chp_home_is_data_dir(home)) {
         return fail(1, "%s is not a Chapar data dir (no identity, no store): nothing wiped", home);
     } else {
         int lock = chp_home_lock(home);
@@ -1121,9 +1124,9 @@ int main(int argc, char **argv)
     }
     if (!home[0] && chp_home_default(home, sizeof home) != 0)
         return fail(2, "no data dir: set --home, CHAPAR_HOME or HOME");
-    struct stat hs;
-    if (stat(home, &hs) == 0 && !S_ISDIR(hs.st_mode))
-        return fail(1, "%s is not a directory (--home names a Chapar data dir)", home);
+    char why[4400];
+    if (chp_home_problem(home, why, sizeof why) && (errno != EEXIST || !strcmp(c->name, "init")))
+        return fail(1, "%s", why);
     if (chp_crypto_init() != CHP_OK)
         return fail(1, "libsodium failed to initialise");
     if (!c->fn)

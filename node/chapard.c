@@ -355,11 +355,13 @@ int main(int argc, char **argv)
     }
     /* One daemon per data dir: a second one would take the control socket
      * from the first and share its store. The lock lives until exit. */
+    char why[4400];
+    if (chp_home_problem(s.home, why, sizeof why)) {
+        fprintf(stderr, "chapard: %s\n", why);
+        return 1;
+    }
     if (chp_home_make(s.home) != 0) {
-        if (errno == ENOTDIR)
-            fprintf(stderr, "chapard: %s is not a directory\n", s.home);
-        else
-            fprintf(stderr, "chapard: cannot create %s: %s\n", s.home, strerror(errno));
+        fprintf(stderr, "chapard: cannot create %s: %s\n", s.home, strerror(errno));
         return 1;
     }
     if (chp_home_lock(s.home) < 0) {

@@ -1,6 +1,7 @@
 /* home.c - data dir resolution and size parsing shared by the programs. */
 #include "home.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -23,6 +24,88 @@ int chp_home_default(char *out, size_t cap)
     else
         return -1;
     return n > 0 && (size_t)n < cap ? 0 : -1;
+}
+
+int chp_home_owns(const char *name)
+{
+    static const char *const own[] = {
+        "identity",     "identity.key",  "data.mdb",          "lock.mdb",
+        "control",      "events",        "chapard.conf",      "chapard.log",
+        "chapard.lock", ".identity.tmp", ".identity.key.tmp",
+    };
+    for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
+        if (!strcmp(name, own[i]))
+            return 1;
+    return 0;
+}
+
+int chp_home_is_data_dir(const char *home)
+{
+    static const char *const marks[] = {"identity", "identity.key", "data.mdb"};
+    char p[4200];
+    struct stat st;
+    for (size_t i = 0; i < sizeof marks / sizeof marks[0]; i++) {
+        snprintf(p, sizeof p, "%s/%s", home, marks[i]);
+        if (lstat(p, &st) == 0 && S_ISREG(st.st_mode))
+            return 1;
+    }
+    return 0;
+}
+
+int chp_home_check(const char *home, char *what, size_t cap)
+{
+    struct stat st;
+    if (what && cap)
+        what[0] = '\0';
+    if (strlen(home) > CHP_HOME_PATH_MAX) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    if (stat(home, &st) != 0)
+        return errno == ENOENT ? 0 : -1;
+    if (!S_ISDIR(st.st_mode)) {
+        errno = ENOTDIR;
+        return -1;
+    }
+    if (chp_home_is_data_dir(home))
+        return 0;
+    DIR *d = opendir(home);
+    if (!d)
+        return -1;
+    struct dirent *e;
+    int rc = 0;
+    while ((e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") || chp_home_owns(e->d_name))
+            continue;
+        if (what && cap)
+            snprintf(what, cap, "%s", e->d_name);
+        errno = EEXIST;
+        rc = -1;
+        break;
+    }
+    closedir(d);
+    return rc;
+}
+
+const char *chp_home_problem(const char *home, char *buf, size_t cap)
+{
+    char what[256];
+    if (chp_home_check(home, what, sizeof what) == 0)
+        return NULL;
+    if (errno == ENOTDIR)
+        snprintf(buf, cap, "%s is not a directory (--home names a Chapar data dir)", home);
+    else if (errno == ENAMETOOLONG)
+        snprintf(buf, cap,
+                 "data dir path too long: %zu bytes, at most %d (its control socket must fit "
+                 "a Unix socket address)",
+                 strlen(home), CHP_HOME_PATH_MAX);
+    else if (errno == EEXIST)
+        snprintf(buf, cap,
+                 "%s holds other files (%s) and no Chapar data: use a new or empty directory", home,
+                 what);
+    else
+        snprintf(buf, cap, "%s: %s", home, strerror(errno));
+    return buf;
 }
 
 int chp_home_make(const char *home)

@@ -1268,7 +1268,12 @@ int main(int argc, char **argv)
             printf("chapar-tui %s\n", VERSION);
             free(a);
             return 0;
-        } else if (!strcmp(argv[i], "--home") && i + 1 < argc) {
+        } else if (!strcmp(argv[i], "--home")) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "chapar-tui: --home needs a directory\n");
+                free(a);
+                return 2;
+            }
             snprintf(a->home, sizeof a->home, "%s", argv[++i]);
         } else {
             fprintf(stderr, "chapar-tui: unknown option '%s' (try --help)\n", argv[i]);
@@ -1280,6 +1285,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "chapar-tui: no data dir: set --home, CHAPAR_HOME or HOME\n");
         free(a);
         return 2;
+    }
+    char why[4400];
+    if (chp_home_problem(a->home, why, sizeof why)) {
+        fprintf(stderr, "chapar-tui: %s\n", why);
+        free(a);
+        return 1;
     }
     setlocale(LC_ALL, "");
     if (!utf8_locale())
@@ -1295,7 +1306,17 @@ int main(int argc, char **argv)
         return 1;
     }
     char spawned_path[4200] = "";
-    if (!chp_ctl_daemon_running(a->home)) {
+    int lock = -1;
+    if (!chp_ctl_daemon_running(a->home) && chp_home_make(a->home) != 0) {
+        fprintf(stderr, "chapar-tui: cannot create %s: %s\n", a->home, strerror(errno));
+        free(a);
+        return 1;
+    }
+    if (!chp_ctl_daemon_running(a->home) &&
+        ((lock = chp_home_lock(a->home)) >= 0 || errno != EWOULDBLOCK)) {
+        /* No daemon, and none starting (it would hold the lock): start one. */
+        if (lock >= 0)
+            close(lock);
         if (chp_ctl_spawn_daemon(a->home, spawned_path, sizeof spawned_path) != CHP_OK) {
             fprintf(stderr, "chapar-tui: cannot start chapard for %s: %s\n", a->home,
                     strerror(errno));

@@ -114,6 +114,35 @@ static void test_wipe_touches_only_chapar(void **state)
     assert_int_equal(fclose(f), 0);
     expect_fail(h, o, 1, "not a Chapar data dir", "wipe", "--yes", NULL);
     assert_int_equal(stat(p, &st), 0);
+    /* Nor does chapard or init move into it (or chmod it). */
+    assert_int_equal(chmod(o->home, 0755), 0);
+    char *err = NULL;
+    int rc = h_run(h, NULL, &err, h_bin("CHAPARD"), "--home", o->home, "--no-discovery", H_END);
+    assert_int_equal(rc, 1);
+    assert_non_null(strstr(err, "holds other files (precious.txt)"));
+    assert_int_equal(h_lines(err), 1);
+    free(err);
+    expect_fail(h, o, 1, "holds other files", "init", "--no-passphrase", NULL);
+    expect_fail(h, o, 1, "holds other files", "status", NULL, NULL);
+    assert_int_equal(stat(o->home, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0755);
+    snprintf(p, sizeof p, "%s/data.mdb", o->home);
+    assert_int_equal(stat(p, &st), -1);
+    snprintf(p, sizeof p, "%s/identity", o->home);
+    assert_int_equal(stat(p, &st), -1);
+
+    /* A path too long for the control socket: said at once, by both. */
+    char lng[400];
+    snprintf(lng, sizeof lng, "%s/%0120d", h->dir, 7);
+    const char *argv_init[] = {h_bin("CHAPAR"), "--home", lng, "init", "--no-passphrase", NULL};
+    rc = h_runv(h, NULL, &err, argv_init);
+    assert_int_equal(rc, 1);
+    assert_non_null(strstr(err, "too long"));
+    free(err);
+    rc = h_run(h, NULL, &err, h_bin("CHAPARD"), "--home", lng, "--no-discovery", H_END);
+    assert_int_equal(rc, 1);
+    assert_non_null(strstr(err, "too long"));
+    free(err);
 
     h_node *c = h_node_get(h, "c");
     h_init(h, c, "c-nick", NULL, "--no-passphrase", H_END);
@@ -135,8 +164,7 @@ static void test_wipe_touches_only_chapar(void **state)
     h_write_file(h, "afile", "x", 1);
     expect_fail(h, fl, 1, "not a directory", "status", NULL, NULL);
     expect_fail(h, fl, 1, "not a directory", "wipe", "--yes", NULL);
-    char *err = NULL;
-    int rc = h_run(h, NULL, &err, h_bin("CHAPARD"), "--home", fl->home, "--no-discovery", H_END);
+    rc = h_run(h, NULL, &err, h_bin("CHAPARD"), "--home", fl->home, "--no-discovery", H_END);
     assert_int_equal(rc, 1);
     assert_non_null(strstr(err, "not a directory"));
     free(err);
