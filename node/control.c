@@ -231,6 +231,10 @@ void chp_control_handle(chp_node *n)
                 reply_str(n, &f[0], "error", "that is this node's own address");
             else if (rc == CHP_E_NOT_FOUND)
                 reply_str(n, &f[0], "error", "no such peer");
+            else if (rc == CHP_E_DUP)
+                reply_str(n, &f[0], "error",
+                          "already linked to that node at another address (see peer list); "
+                          "peer remove that one first");
             else
                 reply_str(n, &f[0], rc == CHP_OK ? "ok" : "error",
                           rc == CHP_OK ? "" : chp_strerror(rc));

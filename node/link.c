@@ -935,8 +935,10 @@ int chp_link_add_address(chp_node *n, const char *s, size_t len, int keep)
     if (l && l->dealer && strcmp(l->addr, canon) != 0) {
         if (!keep)
             return CHP_OK; /* heard of at another address: keep dialling ours */
-        /* The user gives a node a new address (its host moved): dial that
-         * one instead of the old. */
+        if (link_up(l))
+            return CHP_E_DUP; /* a live link is not given up for a maybe-typo */
+        /* The user gives a node a new address (its host moved) while the
+         * old one does not answer: dial the new one instead. */
         chp_info("now dialling %s instead of %s", canon, l->addr);
         drop(l);
         l = NULL;

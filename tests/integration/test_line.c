@@ -137,19 +137,36 @@ static void test_peer_add_list_remove(void **state)
     free(err);
     assert_int_equal(h_status(h, x, "peers connected"), 1);
 
-    /* Y "moved": adding its key at the new address dials that one (the
-     * list shows what is dialled, not a stale label), and the old link
-     * goes; adding the right address again brings it back. */
-    assert_int_equal(h_chapar(h, x, NULL, NULL, "peer", "add", moved, H_END), 0);
+    /* Its key at another address while the link lives: refused (a typo
+     * must not cost a working link), and nothing changes. */
+    assert_int_equal(h_chapar(h, x, &out, &err, "peer", "add", moved, H_END), 1);
+    assert_int_equal(h_lines(err), 1);
+    assert_non_null(strstr(err, "already linked"));
+    free(out);
+    free(err);
     line = peer_line(h, x, y->key);
-    assert_true(has_field(line, strlen(line), moved));
+    assert_true(has_field(line, strlen(line), y->addr));
     free(line);
+    assert_int_equal(h_status(h, x, "peers connected"), 1);
+
+    /* Y moves (restarts on another port): X cannot reach the old address,
+     * so the new one replaces it, and the link comes back. */
+    char old_addr[H_ADDR_MAX];
+    snprintf(old_addr, sizeof old_addr, "%s", y->addr);
+    h_stop(h, y);
     h_expect(h, x, "peers connected", H_EQ, 0);
+    y = h_start(h, "y", H_END);
+    assert_string_not_equal(y->addr, old_addr);
     assert_int_equal(h_chapar(h, x, NULL, NULL, "peer", "add", y->addr, H_END), 0);
     h_expect(h, x, "peers connected", H_EQ, 1);
     line = peer_line(h, x, y->key);
     assert_true(has_field(line, strlen(line), y->addr));
     free(line);
+    /* only the new address is remembered: the old one is no peer now */
+    assert_int_equal(h_chapar(h, x, &out, &err, "peer", "remove", old_addr, H_END), 1);
+    assert_non_null(strstr(err, "no such peer"));
+    free(out);
+    free(err);
 
     assert_int_equal(h_chapar(h, x, &out, &err, "peer", "remove", y->addr, H_END), 0);
     free(out);
