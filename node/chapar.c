@@ -686,8 +686,15 @@ static int cmd_contact(const char *home, int argc, char **argv)
         return run_str(home, "contact-list", 0);
     if (!strcmp(sub, "requests") && argc == 1)
         return run_str(home, "contact-requests", 0);
-    return fail(2, "usage: chapar contact add ID NAME | accept WHO [NAME] | block WHO | list | "
-                   "show WHO | requests | remove WHO");
+    static const char *const subs[] = {"add",  "accept",   "block", "show",
+                                       "list", "requests", "remove"};
+    int known = !argc;
+    for (size_t k = 0; k < sizeof subs / sizeof subs[0]; k++)
+        known |= !strcmp(sub, subs[k]);
+    return fail(2,
+                "%s%s%susage: chapar contact add ID NAME | accept WHO [NAME] | block WHO | "
+                "list | show WHO | requests | remove WHO",
+                known ? "" : "'", known ? "" : sub, known ? "" : "' is not a contact subcommand; ");
 }
 
 /* ---- send ---- */
@@ -1085,9 +1092,13 @@ static const struct command {
      "usage: chapar debug publish FILE\nInjects a raw envelope (tests).\n"},
 };
 
-static int wants_help(int argc, char **argv)
+/* COMMAND --help, or ... --help at the end, except where the last word is
+ * free text (`send bob --help` sends the words "--help"). */
+static int wants_help(const char *cmd, int argc, char **argv)
 {
-    return argc && (!strcmp(argv[0], "--help") || !strcmp(argv[argc - 1], "--help"));
+    if (!argc)
+        return 0;
+    return !strcmp(argv[0], "--help") || (strcmp(cmd, "send") && !strcmp(argv[argc - 1], "--help"));
 }
 
 int main(int argc, char **argv)
@@ -1118,7 +1129,10 @@ int main(int argc, char **argv)
             c = &commands[k];
     if (!c)
         return fail(2, "unknown command '%s' (try --help)", name);
-    if (wants_help(argc - i, argv + i)) {
+    for (int k = i; k < argc && strcmp(name, "send"); k++)
+        if (!strcmp(argv[k], "--home"))
+            return fail(2, "--home goes before the command: chapar --home DIR %s ...", name);
+    if (wants_help(name, argc - i, argv + i)) {
         fputs(c->help, stdout);
         return 0;
     }

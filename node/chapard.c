@@ -17,7 +17,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define VERSION "0.1.0"
+#define VERSION   "0.1.0"
+#define QUOTA_MIN (1ull << 20) /* below this not even one day of a busy room fits */
+#define QUOTA_MAX (1ull << 46) /* 64 TiB: beyond any disk this runs on */
 
 static volatile sig_atomic_t stop_flag;
 
@@ -43,7 +45,7 @@ static void usage(FILE *f)
             "                      `chapar address` prints there: HOST:PORT/chpn1...\n"
             "  --no-discovery      do not look for nodes on the LAN\n"
             "  --relay             relay mode: headless, no user identity, quota 4G\n"
-            "  --quota SIZE        bytes of envelopes to keep, e.g. 512M, 8G\n"
+            "  --quota SIZE        bytes of envelopes to keep, 1M to 64T, e.g. 512M\n"
             "                      (default 256M, relay 4G)\n"
             "  --allow KEY         accept links only from these nodes (repeatable; a\n"
             "                      node key chpn1... or an ADDRESS): a friends-only relay\n"
@@ -193,7 +195,8 @@ static int read_config(struct settings *s)
         } else if (!strcmp(k, "discovery") && yes_no(vv, &b) == 0) {
             if (!s->have_discovery)
                 s->discovery = b;
-        } else if (!strcmp(k, "quota") && chp_parse_size(vv, &q) == 0) {
+        } else if (!strcmp(k, "quota") && chp_parse_size(vv, &q) == 0 && q >= QUOTA_MIN &&
+                   q <= QUOTA_MAX) {
             if (!s->have_quota)
                 s->quota = q;
         } else if (!strcmp(k, "log-level") && chp_log_parse_level(vv) >= 0) {
@@ -307,6 +310,11 @@ int main(int argc, char **argv)
         } else if (!strcmp(a, "--listen")) {
             if (!(v = need_arg(argc, argv, &i)))
                 return 2;
+            const char *bad = chp_node_listen_problem(v);
+            if (bad) {
+                fprintf(stderr, "chapard: --listen %s: %s\n", v, bad);
+                return 2;
+            }
             if (set_listen(&s, v))
                 return 2;
             s.have_listen = 1;
@@ -328,8 +336,11 @@ int main(int argc, char **argv)
         } else if (!strcmp(a, "--quota")) {
             if (!(v = need_arg(argc, argv, &i)))
                 return 2;
-            if (chp_parse_size(v, &s.quota) || s.quota == 0) {
-                fprintf(stderr, "chapard: --quota %s: expected a size like 512M or 8G\n", v);
+            if (chp_parse_size(v, &s.quota) || s.quota < QUOTA_MIN || s.quota > QUOTA_MAX) {
+                fprintf(stderr,
+                        "chapard: --quota %s: expected a size from 1M to 64T, like 512M "
+                        "or 8G\n",
+                        v);
                 return 2;
             }
             s.have_quota = 1;
@@ -378,6 +389,12 @@ int main(int argc, char **argv)
                  CHP_NODE_PORT_DEFAULT);
     if (!s.quota)
         s.quota = s.relay ? CHP_NODE_QUOTA_RELAY : CHP_NODE_QUOTA_USER;
+    const char *bad = chp_node_listen_problem(s.listen);
+    if (bad) {
+        fprintf(stderr, "chapard: --listen %s: %s\n", s.listen, bad);
+        free(s.conf_buf);
+        return 2;
+    }
     chp_log_set_level(s.log_level);
     if (chp_crypto_init() != CHP_OK) {
         fprintf(stderr, "chapard: libsodium failed to initialise\n");

@@ -105,17 +105,25 @@ static int parse_listen(const char *spec, char *host, size_t hcap, unsigned *por
     return CHP_OK;
 }
 
+const char *chp_node_listen_problem(const char *spec)
+{
+    char host[CHP_ADDR_HOST_MAX + 1];
+    unsigned port;
+    int rc = parse_listen(spec, host, sizeof host, &port);
+    return rc == CHP_OK            ? NULL
+           : rc == CHP_E_ADDR_PORT ? "the port must be a number from 0 to 65535"
+           : rc == CHP_E_ADDR_HOST ? "an IPv6 host goes in brackets, as [::1]:7667"
+                                   : "expected HOST:PORT, e.g. 0.0.0.0:7667, [::]:7667 or "
+                                     "127.0.0.1:0 (any free port)";
+}
+
 static int bind_listen(chp_node *n, const char *spec)
 {
     char host[CHP_ADDR_HOST_MAX + 1], ep[300], last[300];
     unsigned port;
     int rc = parse_listen(spec, host, sizeof host, &port);
     if (rc != CHP_OK) {
-        chp_err_log("--listen %s: %s", spec,
-                    rc == CHP_E_ADDR_PORT   ? "the port must be a number from 0 to 65535"
-                    : rc == CHP_E_ADDR_HOST ? "an IPv6 host goes in brackets, as [::1]:7667"
-                                            : "expected HOST:PORT, e.g. 0.0.0.0:7667, "
-                                              "[::]:7667 or 127.0.0.1:0 (any free port)");
+        chp_err_log("--listen %s: %s", spec, chp_node_listen_problem(spec));
         return rc;
     }
     int v6 = strchr(host, ':') != NULL;

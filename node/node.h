@@ -34,6 +34,8 @@ typedef struct chp_node_opts {
 /* Opens the store, loads or creates the node's transport key, binds the
  * listen and control sockets. Errors are logged with the reason. */
 CHP_WUR int chp_node_new(const chp_node_opts *o, chp_node **out);
+/* What is wrong with a --listen HOST:PORT, in words, or NULL if nothing. */
+const char *chp_node_listen_problem(const char *spec);
 
 /* Runs until *stop becomes non-zero (set from a signal handler), then
  * commits what is pending and returns CHP_OK. */

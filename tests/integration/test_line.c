@@ -304,9 +304,15 @@ static void test_cli_flags(void **state)
     char home[300];
     h_path(h, home, sizeof home, "never");
     const char *bad[][4] = {
-        {"--frobnicate", NULL, NULL, "--frobnicate"}, {"--listen", NULL, NULL, "--listen"},
-        {"--quota", "lots", NULL, "--quota"},         {"--log-level", "loud", NULL, "--log-level"},
+        {"--frobnicate", NULL, NULL, "--frobnicate"},
+        {"--listen", NULL, NULL, "--listen"},
+        {"--quota", "lots", NULL, "--quota"},
+        {"--log-level", "loud", NULL, "--log-level"},
         {"--allow", "nonsense", NULL, "nonsense"},
+        {"--listen", "garbage", NULL, "expected HOST:PORT"},
+        {"--listen", "127.0.0.1:70000", NULL, "0 to 65535"},
+        {"--quota", "1K", NULL, "from 1M to 64T"},
+        {"--quota", "99999999G", NULL, "from 1M to 64T"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int rc = h_run(h, &out, &err, chapard, "--home", home, "--no-discovery", bad[i][0],
@@ -317,6 +323,7 @@ static void test_cli_flags(void **state)
                      bad[i][0], bad[i][1] ? bad[i][1] : "", rc, out, err, bad[i][3]);
         free(out);
         free(err);
+        assert_int_equal(access(home, F_OK), -1);
     }
 
     assert_int_equal(h_run(h, &out, &err, chapar, "--help", H_END), 0);
@@ -330,6 +337,21 @@ static void test_cli_flags(void **state)
     assert_int_equal(h_run(h, &out, &err, chapar, "--home", home, "frobnicate", H_END), 2);
     assert_int_equal(h_lines(err), 1);
     assert_non_null(strstr(err, "frobnicate"));
+    free(out);
+    free(err);
+    /* --home after the command: said where it goes; a send's text may be
+     * "--help" (it is not a request for help there). */
+    assert_int_equal(h_run(h, &out, &err, chapar, "status", "--home", home, H_END), 2);
+    assert_non_null(strstr(err, "--home goes before the command"));
+    free(out);
+    free(err);
+    assert_int_equal(h_run(h, &out, &err, chapar, "--home", home, "send", "bob", "--help", H_END),
+                     1);
+    assert_non_null(strstr(err, "not running"));
+    free(out);
+    free(err);
+    assert_int_equal(h_run(h, &out, &err, chapar, "--home", home, "contact", "bogus", H_END), 2);
+    assert_non_null(strstr(err, "'bogus' is not a contact subcommand"));
     free(out);
     free(err);
     assert_int_equal(h_run(h, &out, &err, chapar, "--bogus", H_END), 2);
