@@ -231,9 +231,25 @@ int chp_input_secret(const chp_input *in)
     return in->secret;
 }
 
+/* "/join ROOM PASSPHRASE": a line that carries a room's passphrase. */
+static int carries_passphrase(const wchar_t *b, size_t len)
+{
+    static const wchar_t join[] = L"/join ";
+    size_t jl = wcslen(join), i = jl;
+    if (len <= jl || wcsncmp(b, join, jl) != 0)
+        return 0;
+    while (i < len && b[i] == L' ')
+        i++;
+    while (i < len && b[i] != L' ')
+        i++; /* the room */
+    while (i < len && b[i] == L' ')
+        i++;
+    return i < len;
+}
+
 static void remember(chp_input *in)
 {
-    if (in->secret || in->len == 0)
+    if (in->secret || in->len == 0 || carries_passphrase(in->buf, in->len))
         return;
     if (in->nhist && !wcscmp(in->hist[in->nhist - 1], in->buf))
         return;

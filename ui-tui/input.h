@@ -52,8 +52,9 @@ int chp_input_secret(const chp_input *in);
 
 /* The line as UTF-8 in a new string the caller frees (in secret mode the
  * caller must wipe it with sodium_memzero before freeing); the line is
- * cleared and, unless secret or empty, added to the history (a repeat of
- * the newest entry is not added twice). NULL when out of memory. */
+ * cleared and, unless secret, empty or a "/join ROOM PASSPHRASE", added
+ * to the history (a repeat of the newest entry is not added twice). NULL
+ * when out of memory. */
 char *chp_input_take(chp_input *in, size_t *len);
 /* Empties (and wipes) the line. */
 void chp_input_clear(chp_input *in);

@@ -372,7 +372,7 @@ static void on_reply(app *a, const chp_ctl_tag *t, int ok, char *p, size_t len)
         if (ok)
             show_lines(a, t->ctx, p);
         else
-            notice(a, "%s %s", t->ctx, p);
+            notice(a, "error: %s", p);
         return;
     case R_IDSHOW:
         if (ok) {

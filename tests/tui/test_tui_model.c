@@ -194,6 +194,18 @@ static void test_history(void **state)
     chp_input_set_secret(in, 0);
     chp_input_history_prev(in);
     assert_string_equal(line_of(in), "two");
+
+    /* nor does a room's passphrase typed with /join; the room alone does */
+    chp_input_clear(in);
+    chp_input_insert_utf8(in, "/join #kitchen open sesame");
+    free(take(in));
+    chp_input_history_prev(in);
+    assert_string_equal(line_of(in), "two");
+    chp_input_clear(in);
+    chp_input_insert_utf8(in, "/join #kitchen");
+    free(take(in));
+    chp_input_history_prev(in);
+    assert_string_equal(line_of(in), "/join #kitchen");
     chp_input_destroy(&in);
 }
 
