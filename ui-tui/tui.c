@@ -439,7 +439,10 @@ static void on_event(app *a, const char *topic, char *body)
         if (chp_split_tabs(body, f, 2) != 2)
             return;
         char *name = chp_unescape(f[0], strlen(f[0]));
-        notice(a, "%s is now a contact (%s)", name ? name : "?", f[1]);
+        if (!strcmp(f[1], "established"))
+            notice(a, "%s is now a contact", name ? name : "?");
+        else
+            notice(a, "contact %s: %s", name ? name : "?", f[1]);
         free(name);
         if (a->ph == PH_READY)
             REQ0(a, R_CONVS, NULL, "conversations");
