@@ -115,10 +115,9 @@ int chp_nick_check(const char *nick, size_t len)
         return CHP_E_ARG;
     if (!chp_utf8_valid(nick, len))
         return CHP_E_UTF8;
-    for (size_t i = 0; i < len; i++)
-        if ((unsigned char)nick[i] < 0x20 || nick[i] == 0x7f)
-            return CHP_E_ARG;
-    return CHP_OK;
+    /* no controls, nothing invisible or bidi: "sara" + U+200B must not
+     * pass for "sara" (ZWNJ stays allowed inside Persian words) */
+    return chp_text_name_ok(nick, len) ? CHP_OK : CHP_E_ARG;
 }
 
 int chp_account_create(const char *home, const char *pass, size_t passlen, chp_identity **out)

@@ -239,12 +239,35 @@ int msg_queue_hmsg(chp_msg *m, const struct hmsg *h)
 
 int msg_queue_intro(chp_msg *m, const struct contact *c, uint8_t type)
 {
-    uint8_t p[32 + 1 + CHP_NICK_MAX];
-    size_t kl = strlen(m->nick);
+    uint8_t p[32 + 1 + CHP_NICK_MAX + 32];
+    size_t kl = strlen(m->nick), n = 33 + kl;
     memcpy(p, c->my_epk, 32);
     p[32] = (uint8_t)kl;
     memcpy(p + 33, m->nick, kl);
-    return job_add(m, JOB_INTRO, c->pk, NULL, type, p, 33 + kl, NULL, 1);
+    if (type == CHP_CT_ACCEPT) {
+        memcpy(p + n, c->their_epk, 32); /* the request this answers */
+        n += 32;
+    }
+    int rc = job_add(m, JOB_INTRO, c->pk, NULL, type, p, n, NULL, 1);
+    if (rc == CHP_OK)
+        m->jobs_tail->created = c->my_time; /* t_X of §9.2: the key's own time */
+    return rc;
+}
+
+void msg_jobs_drop(chp_msg *m, const uint8_t pk[32])
+{
+    struct job **pp = &m->jobs, *last = NULL;
+    while (*pp) {
+        struct job *j = *pp;
+        if (j->kind != JOB_ROOM && !memcmp(j->to, pk, 32)) {
+            *pp = j->next;
+            msg_job_free(j);
+            continue;
+        }
+        last = j;
+        pp = &j->next;
+    }
+    m->jobs_tail = last;
 }
 
 static void set_state(chp_msg *m, struct hmsg *h, int st)
@@ -351,7 +374,7 @@ static struct seal *prepare(chp_msg *m, struct job *j)
         return NULL;
     }
     s->job = j;
-    int rc = job_keys(m, j, msg_now(m), &s->a, s->tag, s->key, s->epk);
+    int rc = job_keys(m, j, j->created ? j->created : msg_now(m), &s->a, s->tag, s->key, s->epk);
     s->cap = chp_envelope_size(j->len);
     if (rc == CHP_OK && (!s->cap || !(s->out = malloc(s->cap))))
         rc = CHP_E_NOMEM;
@@ -467,8 +490,10 @@ struct hmsg *msg_hmsg_add(chp_msg *m)
 }
 
 /* Computes the root and the first chain key from both handshake keys;
- * the ephemeral secret is wiped (it could recompute the root). */
-int msg_establish(chp_msg *m, struct contact *c)
+ * the ephemeral secret is wiped (it could recompute the root). answer:
+ * queue our answer (5) first, so it travels ahead of the messages that
+ * waited: they cannot be read before it arrives. */
+int msg_establish(chp_msg *m, struct contact *c, int answer)
 {
     uint8_t root[32];
     int rc = chp_ks_root(c->my_esk, c->my_epk, c->their_epk, chp_identity_pk(m->me), c->pk, root);
@@ -487,6 +512,8 @@ int msg_establish(chp_msg *m, struct contact *c)
         return rc;
     msg_tags_rebuild(m);
     msg_emit(m, "contact", "%s\testablished", c->name);
+    if (answer && (rc = msg_queue_intro(m, c, CHP_CT_ACCEPT)) != CHP_OK)
+        return rc;
     /* Messages written before the handshake completed go out now. */
     for (size_t i = 0; i < m->nh; i++) {
         const struct hmsg *h = &m->h[i];
@@ -496,11 +523,56 @@ int msg_establish(chp_msg *m, struct contact *c)
     return CHP_OK;
 }
 
+/* The time of every new handshake key is later than the last one's, also
+ * across a contact's removal and a restart: a peer keeps the request with
+ * the newest `created`, and two requests of the same second could not be
+ * told apart (the peer answered whichever came first, and the two sides
+ * derived different roots). Keys are made by hand, a few a second at
+ * most, so this stays within the clock skew peers accept. */
 void msg_new_handshake_key(chp_msg *m, struct contact *c)
 {
+    uint64_t t = msg_now(m);
+    if (t <= m->hs_time)
+        t = m->hs_time + 1;
+    m->hs_time = t;
+    uint8_t b[8];
+    for (int i = 0; i < 8; i++)
+        b[i] = (uint8_t)(t >> (56 - 8 * i));
+    if (chp_store_local_put(m->store, CHP_TABLE_CONFIG, "hs-time", 7, b, sizeof b) != CHP_OK)
+        chp_warn("cannot store the handshake clock");
     chp_rng_fill(chp_rng_system(), c->my_esk, 32);
     chp_x25519_base(c->my_epk, c->my_esk);
-    c->my_time = msg_now(m);
+    c->my_time = t;
+}
+
+/* Our messages to c that were sent but never confirmed go out again under
+ * the new keys (the recipient drops copies by message id). */
+static void resend_undelivered(chp_msg *m, const struct contact *c)
+{
+    for (size_t i = 0; i < m->nh; i++) {
+        struct hmsg *h = &m->h[i];
+        if (h->dir_out && h->published && h->state < MS_DELIVERED && h->kind == CONV_DM &&
+            !memcmp(h->peer, c->pk, 32)) {
+            h->published = 0;
+            (void)msg_hmsg_save(m, h);
+        }
+    }
+}
+
+/* We are established but they hold a root we cannot match (they answered
+ * our current key again with a new one of theirs, and our secret is gone):
+ * start over with a fresh request; they re-key on it. */
+static void restart_handshake(chp_msg *m, struct contact *c)
+{
+    chp_info("a contact's handshake no longer matches: sending a new request");
+    msg_new_handshake_key(m, c);
+    c->state = CS_PENDING;
+    chp_memzero(c->base_key, sizeof c->base_key);
+    resend_undelivered(m, c);
+    if (msg_contact_save(m, c) == CHP_OK)
+        (void)msg_queue_intro(m, c, CHP_CT_INTRO);
+    msg_tags_rebuild(m);
+    msg_emit(m, "contact", "%s	pending", c->name);
 }
 
 /* Requests from strangers are capped: each costs its sender only a proof
@@ -524,36 +596,56 @@ static int requests_full(chp_msg *m)
     return 0;
 }
 
+/* A request (4) or an answer (5), PROTOCOL.md §18.2. Every handshake
+ * key is newer than the one it replaces, so "newest wins" settles every
+ * order of arrival; an answer names the key it answers, so one to a key
+ * we no longer hold never establishes us on a root they do not have. */
 static void handle_intro(chp_msg *m, const chp_inner *in, uint64_t created)
 {
-    if (in->len < 33 || in->len > 33 + CHP_NICK_MAX || in->payload[32] != in->len - 33)
+    size_t extra = in->type == CHP_CT_ACCEPT ? 32u : 0u;
+    if (in->len < 33 + extra || in->payload[32] > CHP_NICK_MAX ||
+        in->len != 33u + in->payload[32] + extra)
         return;
+    size_t nl = in->payload[32];
+    const uint8_t *answers = extra ? in->payload + 33 + nl : NULL;
     char nick[CHP_NICK_MAX + 1] = "";
-    if (chp_nick_check((const char *)in->payload + 33, in->len - 33u) == CHP_OK)
-        msg_copy_str(nick, sizeof nick, in->payload + 33, in->len - 33u);
+    if (chp_nick_check((const char *)in->payload + 33, nl) == CHP_OK)
+        msg_copy_str(nick, sizeof nick, in->payload + 33, nl);
     struct contact *c = msg_contact_by_pk(m, in->sender);
     if (c && (c->state == CS_BLOCKED || !memcmp(c->their_epk, in->payload, 32)))
         return; /* blocked, or a copy of what we already have */
+    if (c && created <= c->their_time)
+        return; /* older than the handshake we hold: a replay or a stale copy */
     if (c && c->state == CS_PENDING) {
+        if (answers && memcmp(answers, c->my_epk, 32)) {
+            /* An answer to a request of ours that is no longer current
+             * (removed and added again): they re-key on our newer one. */
+            chp_debug("an answer to an old handshake key was ignored");
+            return;
+        }
         memcpy(c->their_epk, in->payload, 32);
         c->their_time = created;
         if (nick[0])
             memcpy(c->nick, nick, sizeof nick);
-        (void)msg_establish(m, c);
+        (void)msg_establish(m, c, 0);
         return;
     }
-    if (in->type != CHP_CT_INTRO)
-        return; /* an answer to nothing we asked */
-    if (c && created <= c->their_time)
-        return; /* older than the handshake we hold: a replay */
+    if (answers) {
+        if (c && c->state == CS_ESTABLISHED && !memcmp(answers, c->my_epk, 32))
+            restart_handshake(m, c);
+        return; /* else an answer to nothing we asked */
+    }
     if (c && c->state == CS_ESTABLISHED) {
-        /* They started over (removed and re-added us): answer with a
-         * fresh key of ours. */
+        /* They started over (removed and re-added us, or their request
+         * crossed ours with another key): answer with a fresh key of
+         * ours, and resend what they may not have been able to read. */
         memcpy(c->their_epk, in->payload, 32);
         c->their_time = created;
+        if (nick[0])
+            memcpy(c->nick, nick, sizeof nick);
         msg_new_handshake_key(m, c);
-        if (msg_establish(m, c) == CHP_OK)
-            (void)msg_queue_intro(m, c, CHP_CT_ACCEPT);
+        resend_undelivered(m, c);
+        (void)msg_establish(m, c, 1);
         return;
     }
     int fresh = !c;
@@ -608,8 +700,13 @@ static void deliver(chp_msg *m, const struct tagent *te, const uint8_t sender[32
     }
     if (blen == 0 || blen > TEXT_MAX || !chp_utf8_valid((const char *)body, blen))
         return;
-    if (msg_hmsg_find(m, msgid, 0, sender))
-        return; /* a copy (resent chunks, a replay) */
+    if (msg_hmsg_find(m, msgid, 0, sender)) {
+        /* a copy (resent chunks, a replay, a resend after a re-key whose
+         * first receipt may not have been readable) */
+        if (type == CHP_CT_TEXT)
+            queue_receipt(m, sender, msgid);
+        return;
+    }
     struct hmsg *h = msg_hmsg_add(m);
     if (!h || !(h->text = malloc(blen + 1))) {
         if (h)
@@ -964,6 +1061,24 @@ int msg_room_join(chp_msg *m, const char *canon, int passphrase, const uint8_t k
     return CHP_OK;
 }
 
+/* The handshake clock (msg_new_handshake_key): stored, and never behind a
+ * key we hold. */
+static void load_hs_time(chp_msg *m)
+{
+    uint8_t *v = NULL;
+    size_t vl = 0;
+    m->hs_time = 0;
+    if (chp_store_local_get(m->store, CHP_TABLE_CONFIG, "hs-time", 7, &v, &vl) == CHP_OK) {
+        if (vl == 8)
+            for (size_t i = 0; i < 8; i++)
+                m->hs_time = m->hs_time << 8 | v[i];
+        chp_store_local_free(v, vl);
+    }
+    for (size_t i = 0; i < m->nc; i++)
+        if (m->c[i].my_time > m->hs_time)
+            m->hs_time = m->c[i].my_time;
+}
+
 /* #lan is joined once, on the first unlock: a newcomer on a LAN sees the
  * others at once (and may leave it for good). */
 static void join_lan_once(chp_msg *m)
@@ -1010,13 +1125,23 @@ int chp_msg_unlock(chp_msg *m, chp_identity *id)
         if (m->h[i].seq >= m->next_seq)
             m->next_seq = m->h[i].seq + 1;
     msg_hindex_rebuild(m);
+    load_hs_time(m);
     join_lan_once(m);
     forget_old_keys(m, chp_epoch_of(msg_now(m)));
     msg_tags_rebuild(m);
     /* Whatever was accepted but never went out goes out now. */
-    for (size_t i = 0; i < m->nc; i++)
-        if (m->c[i].state == CS_PENDING)
-            (void)msg_queue_intro(m, &m->c[i], CHP_CT_INTRO);
+    for (size_t i = 0; i < m->nc; i++) {
+        struct contact *c = &m->c[i];
+        if (c->state != CS_PENDING)
+            continue;
+        /* A request is dated by its key: past half its lifetime, a new key
+         * (an answer to the old one is then ignored; they re-key). */
+        if (msg_now(m) > c->my_time + TTL_INTRO / 2) {
+            msg_new_handshake_key(m, c);
+            (void)msg_contact_save(m, c);
+        }
+        (void)msg_queue_intro(m, c, CHP_CT_INTRO);
+    }
     for (size_t i = 0; i < m->nh; i++) {
         const struct hmsg *h = &m->h[i];
         const struct contact *c = h->kind == CONV_DM ? msg_contact_by_pk(m, h->peer) : NULL;

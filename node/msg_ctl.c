@@ -48,6 +48,12 @@ static const char *arg(struct req *q, int i, char *buf, size_t cap)
     return buf;
 }
 
+#define BAD_NICK                                                                                   \
+    "bad nick: 1 to %d bytes of UTF-8, no control, invisible or direction-changing characters, "   \
+    "no space at either end"
+
+/* A contact name: a nick's rules (no invisible or bidi look-alikes, so
+ * two contacts cannot show the same), not a room or an ID. */
 static int name_check(const char *s)
 {
     size_t l = strlen(s);
@@ -105,7 +111,7 @@ static int cmd_init(struct req *q)
     if (m->state != CHP_MSG_NO_IDENTITY || chp_account_exists(m->home))
         return fail(q, "an identity already exists in %s", m->home);
     if (!arg(q, 0, nick, sizeof nick) || chp_nick_check(nick, strlen(nick)) != CHP_OK)
-        return fail(q, "bad nick: 1 to %d bytes of UTF-8, no control characters", CHP_NICK_MAX);
+        return fail(q, BAD_NICK, CHP_NICK_MAX);
     if (!arg(q, 1, mode, sizeof mode) || (strcmp(mode, "none") && strcmp(mode, "passphrase")))
         return fail(q, "mode must be passphrase or none");
     int with_pass = !strcmp(mode, "passphrase");
@@ -166,7 +172,7 @@ static int cmd_nick(struct req *q)
 {
     char nick[CHP_NICK_MAX + 1];
     if (!arg(q, 0, nick, sizeof nick) || chp_nick_check(nick, strlen(nick)) != CHP_OK)
-        return fail(q, "bad nick: 1 to %d bytes of UTF-8, no control characters", CHP_NICK_MAX);
+        return fail(q, BAD_NICK, CHP_NICK_MAX);
     int rc = chp_account_set_nick(q->m->store, nick, strlen(nick));
     if (rc != CHP_OK)
         return fail(q, "cannot store the nick: %s", chp_strerror(rc));
@@ -193,9 +199,7 @@ static int accept_request(struct req *q, struct contact *c, const char *name)
 {
     snprintf(c->name, sizeof c->name, "%s", name);
     msg_new_handshake_key(q->m, c);
-    int rc = msg_establish(q->m, c);
-    if (rc == CHP_OK)
-        rc = msg_queue_intro(q->m, c, CHP_CT_ACCEPT);
+    int rc = msg_establish(q->m, c, 1);
     return rc == CHP_OK ? 0 : fail(q, "cannot accept: %s", chp_strerror(rc));
 }
 
@@ -248,7 +252,9 @@ static int cmd_contact_add(struct req *q)
     if (!memcmp(pk, chp_identity_pk(m->me), 32))
         return fail(q, "that is your own ID");
     if (!arg(q, 1, name, sizeof name) || name_check(name) != CHP_OK)
-        return fail(q, "bad name: 1 to %u bytes of UTF-8, not starting with '#' or 'chp1'",
+        return fail(q,
+                    "bad name: 1 to %u bytes of UTF-8, no control, invisible or "
+                    "direction-changing characters, not starting with '#' or 'chp1'",
                     NAME_MAX_);
     (void)add_contact(q, pk, name);
     return 0;
@@ -264,11 +270,20 @@ static int cmd_contact_accept(struct req *q)
         return 0;
     if (c->state != CS_REQUEST)
         return fail(q, "no pending request from '%.70s'", w);
-    const char *nm = q->nargs > 1 ? arg(q, 1, name, sizeof name) : c->nick;
+    int given = q->nargs > 1;
+    const char *nm = given ? arg(q, 1, name, sizeof name) : c->nick;
     if (!nm || !nm[0] || name_check(nm) != CHP_OK)
         return fail(q, "give a name: contact accept %.70s NAME", w);
-    if (msg_contact_by_name(q->m, nm))
+    if (msg_contact_by_name(q->m, nm)) {
+        char ids[CHP_ID_STR_LEN + 1];
+        chp_id_encode(c->pk, ids);
+        if (!given) /* their nick is a name we already use: ask, never guess */
+            return fail(q,
+                        "their nick '%s' is the name of another contact: give a name: "
+                        "contact accept %s NAME",
+                        nm, ids);
         return fail(q, "the name '%s' is taken by another contact", nm);
+    }
     return accept_request(q, c, nm);
 }
 
@@ -317,6 +332,7 @@ static int cmd_contact_remove(struct req *q)
     if (rc != CHP_OK && rc != CHP_E_NOT_FOUND)
         return fail(q, "cannot remove: %s", chp_strerror(rc));
     msg_emit(m, "contact", "%s\tremoved", c->name);
+    msg_jobs_drop(m, c->pk); /* a request still queued must not follow */
     chp_memzero(c, sizeof *c);
     size_t i = (size_t)(c - m->c);
     memmove(&m->c[i], &m->c[i + 1], (m->nc - i - 1) * sizeof *m->c);

@@ -95,6 +95,7 @@ struct job {
     size_t len;
     uint8_t msgid[MSGID_BYTES]; /* message whose state follows, or zero */
     int last;                   /* the message's last envelope */
+    uint64_t created;           /* envelope time; 0: when it is sealed */
     struct job *next;
 };
 
@@ -163,6 +164,7 @@ struct chp_msg {
     uint32_t *hidx;    /* history index by message id: position + 1, 0 = free */
     size_t hidxcap, nhidx;
     uint8_t hidx_key[32]; /* keys the index hash: senders choose message ids */
+    uint64_t hs_time;     /* time of our newest handshake key: each new one is later */
     struct sealer sealer;
 };
 
@@ -204,9 +206,16 @@ void msg_sender_label(chp_msg *m, const uint8_t pk[32], const char *nick, char *
 void msg_conv_label(chp_msg *m, const struct hmsg *h, char *out, size_t cap);
 /* msg.c: tags, handshakes, queues, lifecycle. */
 void msg_tags_rebuild(chp_msg *m);
-int msg_establish(chp_msg *m, struct contact *c);
+/* answer: also queue our answer (5), ahead of the waiting messages. */
+int msg_establish(chp_msg *m, struct contact *c, int answer);
+/* A fresh handshake key for c, its time strictly later than any key made
+ * before (PROTOCOL.md §18.2: the newest request wins). */
 void msg_new_handshake_key(chp_msg *m, struct contact *c);
+/* Queues our request (CHP_CT_INTRO) or answer (CHP_CT_ACCEPT, naming
+ * the key of theirs it answers) to c, dated c->my_time. */
 int msg_queue_intro(chp_msg *m, const struct contact *c, uint8_t type);
+/* Drops the envelopes still queued for contact pk (it was removed). */
+void msg_jobs_drop(chp_msg *m, const uint8_t pk[32]);
 int msg_queue_hmsg(chp_msg *m, const struct hmsg *h);
 struct hmsg *msg_hmsg_add(chp_msg *m);
 void msg_forget_all(chp_msg *m);

@@ -185,6 +185,28 @@ static int invisible(uint32_t cp)
            (cp >= 0xfff0 && cp <= 0xfffb) || (cp >= 0xe0000 && cp <= 0xe007f);
 }
 
+int chp_text_name_ok(const char *s, size_t len)
+{
+    if (!s || !chp_utf8_valid(s, len))
+        return 0;
+    if (len && (s[0] == ' ' || s[len - 1] == ' '))
+        return 0;
+    int joiner_ok = 0, after_joiner = 0; /* a joiner may follow; one just did */
+    for (size_t i = 0; i < len;) {
+        unsigned char c = (unsigned char)s[i];
+        uint32_t cp = c < 0x80 ? c : decode_at(s + i);
+        i += c < 0x80 ? 1 : c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4;
+        if (cp < 0x20 || cp == 0x7f || invisible(cp))
+            return 0;
+        int joiner = cp == 0x200c || cp == 0x200d;
+        if ((joiner && !joiner_ok) || (after_joiner && (joiner || cp < 0x80)))
+            return 0;
+        after_joiner = joiner;
+        joiner_ok = !joiner && cp >= 0x80;
+    }
+    return !after_joiner;
+}
+
 int chp_room_canon(const char *name, size_t len, char *canon, size_t *canon_len)
 {
     assert((name || len == 0) && canon && canon_len);

@@ -84,4 +84,12 @@ void chp_ks_room_msg_key(const uint8_t room_key[32], uint64_t epoch, uint8_t key
 /* Whether s[0..len) is valid UTF-8 (shortest form, no surrogates, <= U+10FFFF). */
 int chp_utf8_valid(const char *s, size_t len);
 
+/* Whether s[0..len) is a name people can tell apart from another (nicks,
+ * contact names): valid UTF-8 with no control character, none of the
+ * invisible, space-like or bidi code points room names refuse, no space
+ * at either end, and ZWNJ/ZWJ (U+200C/D) only between two non-ASCII
+ * characters (Persian needs ZWNJ inside a word; at an edge, next to a
+ * Latin letter or doubled it only hides). 1 if so, else 0. */
+int chp_text_name_ok(const char *s, size_t len);
+
 #endif

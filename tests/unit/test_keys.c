@@ -622,6 +622,57 @@ static void test_utf8_valid(void **state)
     assert_false(chp_utf8_valid("\xd8\xa7", 1));
 }
 
+#define NAME_OK(lit)  assert_int_equal(chp_text_name_ok(lit, sizeof(lit) - 1), 1)
+#define NAME_BAD(lit) assert_int_equal(chp_text_name_ok(lit, sizeof(lit) - 1), 0)
+
+/* Nicks and contact names: what would let two of them look alike is
+ * refused; Persian spelling with ZWNJ is kept. */
+static void test_text_name_ok(void **state)
+{
+    (void)state;
+    NAME_OK("sara");
+    NAME_OK("Sara K");
+    NAME_OK("سارا");
+    NAME_OK("علی رضا");
+    /* ZWNJ inside Persian words: "می‌خواهم", "نیک‌نام", "خانه‌ها" */
+    NAME_OK("\xd9\x85\xdb\x8c\xe2\x80\x8c\xd8\xae\xd9\x88\xd8\xa7\xd9\x87\xd9\x85");
+    NAME_OK("\xd9\x86\xdb\x8c\xda\xa9\xe2\x80\x8c\xd9\x86\xd8\xa7\xd9\x85");
+    NAME_OK("\xd8\xae\xd8\xa7\xd9\x86\xd9\x87\xe2\x80\x8c\xd9\x87\xd8\xa7");
+    /* ZWJ in an emoji sequence (man, ZWJ, woman) */
+    NAME_OK("\xf0\x9f\x91\xa8\xe2\x80\x8d\xf0\x9f\x91\xa9");
+    NAME_OK("caf\xc3\xa9");
+    NAME_OK("");
+
+    NAME_BAD("sara\xe2\x80\x8b");     /* zero-width space */
+    NAME_BAD("sa\xe2\x80\x8bra");     /* ... anywhere */
+    NAME_BAD("sara\xe2\x80\xae");     /* right-to-left override */
+    NAME_BAD("\xe2\x80\xaesara");     /* ... first */
+    NAME_BAD("sara\xe2\x81\xa6");     /* left-to-right isolate */
+    NAME_BAD("sara\xe2\x80\x8f");     /* right-to-left mark */
+    NAME_BAD("sara\xd8\x9c");         /* Arabic letter mark */
+    NAME_BAD("sara\xc2\xa0");         /* no-break space */
+    NAME_BAD("sa\xc2\xadra");         /* soft hyphen */
+    NAME_BAD("sara\xef\xbb\xbf");     /* BOM */
+    NAME_BAD("sara\xf3\xa0\x80\x81"); /* tag character */
+    NAME_BAD("sara\xe3\x80\x80");     /* ideographic space */
+    NAME_BAD("sara\xc2\x85");         /* C1 control */
+    NAME_BAD("sa\x1b[31mra");         /* escape */
+    NAME_BAD("sa\x7fra");
+    NAME_BAD("sa\tra");
+    NAME_BAD("sara ");
+    NAME_BAD(" sara");
+    /* joiners that only hide: at an edge, by a Latin letter, doubled */
+    NAME_BAD("sara\xe2\x80\x8c");
+    NAME_BAD("\xe2\x80\x8csara");
+    NAME_BAD("sa\xe2\x80\x8cra");
+    NAME_BAD("sara\xe2\x80\x8d");
+    NAME_BAD("\xd9\x85\xdb\x8c\xe2\x80\x8c"); /* "می" + ZWNJ at the end */
+    NAME_BAD("\xd9\x85\xdb\x8c\xe2\x80\x8c\xe2\x80\x8c\xd8\xae");
+    NAME_BAD("\xd9\x85\xdb\x8c\xe2\x80\x8c\xe2\x80\x8d\xd8\xae");
+    NAME_BAD("\xd9\x85\xe2\x80\x8c a");
+    NAME_BAD("\xc3\x28"); /* not UTF-8 */
+}
+
 int main(void)
 {
     if (chp_crypto_init() != CHP_OK) {
@@ -641,6 +692,7 @@ int main(void)
         cmocka_unit_test(test_room_passphrase),
         cmocka_unit_test(test_room_tag_and_msg_key),
         cmocka_unit_test(test_utf8_valid),
+        cmocka_unit_test(test_text_name_ok),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
