@@ -370,9 +370,9 @@ static int check_name(const char *name)
     size_t len = strlen(name);
     if (!len || !chp_utf8_valid(name, len))
         return fail(2, "bad contact name '%s': empty or not UTF-8", name);
-    for (size_t i = 0; i < len; i++)
-        if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
-            return fail(2, "bad contact name: control characters");
+    if (!chp_text_name_ok(name, len))
+        return fail(2, "bad contact name: control, invisible or bidi characters, or spaces at "
+                       "an end (they make names that look like others)");
     if (name[0] == '#' || looks_like_id(name))
         return fail(2, "bad contact name '%s': it would read as a room or a user ID", name);
     return 0;
@@ -521,7 +521,9 @@ static int cmd_init(const char *home, int argc, char **argv)
     if (nopass && file)
         return fail(2, "--passphrase-file and --no-passphrase exclude each other");
     if (nick_arg && chp_nick_check(nick_arg, strlen(nick_arg)) != CHP_OK)
-        return fail(2, "bad nick '%s': 1 to %d bytes of UTF-8, no control characters", nick_arg,
+        return fail(2,
+                    "bad nick: 1 to %d bytes of UTF-8, no control, invisible or bidi characters, "
+                    "no spaces at an end",
                     CHP_NICK_MAX);
     if (nick_arg)
         snprintf(nick, sizeof nick, "%s", nick_arg);
