@@ -782,6 +782,18 @@ void h_await_state_(h_ctx *h, const h_node *n, const char *msgid, const char *st
     _fail(file, line);
 }
 
+void h_send(h_ctx *h, const h_node *n, const char *to, const char *text, char id[33])
+{
+    char *out = h_ok(h, n, "send", to, text, H_END);
+    assert_int_equal(strspn(out, "0123456789abcdef"), 32);
+    assert_string_equal(out + 32, "\n");
+    if (id) {
+        memcpy(id, out, 32);
+        id[32] = '\0';
+    }
+    free(out);
+}
+
 char *h_write_file(h_ctx *h, const char *name, const void *data, size_t len)
 {
     static char path[H_MAX_NODES][300];

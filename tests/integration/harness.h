@@ -171,6 +171,10 @@ char *h_await_(h_ctx *h, const h_node *n, const char *needle, int deadline_ms, c
 void h_await_state_(h_ctx *h, const h_node *n, const char *msgid, const char *state,
                     int deadline_ms, const char *file, int line);
 
+/* `chapar send TO TEXT` at n, which must print a 32-hex message id and
+ * exit 0; the id goes to id (33 bytes) unless id is NULL. */
+void h_send(h_ctx *h, const h_node *n, const char *to, const char *text, char id[33]);
+
 /* Writes DIR/name; returns its path (a static buffer, one of 16 reused). */
 char *h_write_file(h_ctx *h, const char *name, const void *data, size_t len);
 

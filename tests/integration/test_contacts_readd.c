@@ -11,16 +11,6 @@
 #include <string.h>
 #include <sys/time.h>
 
-/* Sends text from n to `to` and returns the message id (33 bytes). */
-static void send_text(h_ctx *h, const h_node *n, const char *to, const char *text, char id[33])
-{
-    char *out = h_ok(h, n, "send", to, text, H_END);
-    assert_int_equal(strspn(out, "0123456789abcdef"), 32);
-    memcpy(id, out, 32);
-    id[32] = '\0';
-    free(out);
-}
-
 /* Sleeps until just after a wall-clock second begins, so the steps that
  * follow share their `created` second. */
 static void second_start(void)
@@ -38,8 +28,8 @@ static void both_ways(h_ctx *h, const h_node *x, const char *yname, const h_node
     char m1[33], m2[33], t1[128], t2[128], want[300];
     snprintf(t1, sizeof t1, "x to y %s", tag);
     snprintf(t2, sizeof t2, "y to x %s", tag);
-    send_text(h, x, yname, t1, m1);
-    send_text(h, y, xname, t2, m2);
+    h_send(h, x, yname, t1, m1);
+    h_send(h, y, xname, t2, m2);
     snprintf(want, sizeof want, "\t%s\t%s\t%s\n", xname, xname, t1);
     free(h_await(h, y, want, "inbox", "--tsv", H_END));
     snprintf(want, sizeof want, "\t%s\t%s\t%s\n", yname, yname, t2);

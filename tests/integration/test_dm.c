@@ -13,17 +13,6 @@
 
 #define PERSIAN "سلام، حالت چطوره؟"
 
-/* Sends text from n to `to` and returns the message id (33 bytes). */
-static void send_text(h_ctx *h, const h_node *n, const char *to, const char *text, char id[33])
-{
-    char *out = h_ok(h, n, "send", to, text, H_END);
-    assert_int_equal(strspn(out, "0123456789abcdef"), 32);
-    assert_string_equal(out + 32, "\n");
-    memcpy(id, out, 32);
-    id[32] = '\0';
-    free(out);
-}
-
 /* The `inbox --tsv` line (without TIME) that Bob should see: CONV,
  * SENDER, TEXT. */
 static char *tsv_tail(const char *conv, const char *sender, const char *text)
@@ -98,11 +87,11 @@ static void test_dm_both_ways(void **state)
 
     /* Alice -> Bob, and Bob -> Alice in Persian. */
     char m1[33], m2[33], m3[33];
-    send_text(h, a, "bob", "hello bob, it is alice", m1);
+    h_send(h, a, "bob", "hello bob, it is alice", m1);
     char *want = tsv_tail("alice", "alice", "hello bob, it is alice");
     free(h_await(h, b, want, "inbox", "--tsv", H_END));
     free(want);
-    send_text(h, b, aid, PERSIAN, m2); /* by ID this time */
+    h_send(h, b, aid, PERSIAN, m2); /* by ID this time */
     want = tsv_tail("bob", "bob", PERSIAN);
     free(h_await(h, a, want, "inbox", "--tsv", H_END));
     free(want);
@@ -180,7 +169,7 @@ static void test_inbox_wait(void **state)
     /* Let it get through its first fetches (either way it must see it). */
     h_sleep_ms(300);
     t0 = h_now_ms();
-    send_text(h, a, "bob", "are you there?", m);
+    h_send(h, a, "bob", "are you there?", m);
     int st = h_reap(h, w, 20000);
     assert_true(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
     h_note(h, "inbox --wait returned %llu ms after the send",
@@ -225,7 +214,7 @@ static void test_send_to_id(void **state)
     h_start(h, "bob", "--peer", a->addr, H_END);
     h_start(h, "carol", "--peer", a->addr, H_END);
 
-    send_text(h, a, bid, "hello by ID", m);
+    h_send(h, a, bid, "hello by ID", m);
     contact_line(h, a, bid, name, st, fpr);
     assert_string_equal(st, "pending");
     assert_string_equal(name, fpr);
@@ -235,7 +224,7 @@ static void test_send_to_id(void **state)
     free(h_await(h, b, "\talice\talice\thello by ID\n", "inbox", "--tsv", H_END));
     h_await_state(h, a, m, "delivered");
     /* the name it was given is the one to use from now on */
-    send_text(h, a, fpr, "and by name", m);
+    h_send(h, a, fpr, "and by name", m);
     free(h_await(h, b, "\talice\talice\tand by name\n", "inbox", "--tsv", H_END));
 
     /* Carol writes to Bob; Bob blocks her request. */

@@ -9,15 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void send_text(h_ctx *h, const h_node *n, const char *to, const char *text, char id[33])
-{
-    char *out = h_ok(h, n, "send", to, text, H_END);
-    assert_int_equal(strspn(out, "0123456789abcdef"), 32);
-    memcpy(id, out, 32);
-    id[32] = '\0';
-    free(out);
-}
-
 static void established(h_ctx *h, const h_node *n, const char *name, const char *id)
 {
     char line[256];
@@ -43,7 +34,7 @@ static void test_relay_carries_dm(void **state)
     /* Bob goes off; Alice writes; the relay holds it; Alice goes off. */
     h_stop(h, b);
     long long before = h_status(h, r, "envelopes stored");
-    send_text(h, a, "bob", "written while you were away", m);
+    h_send(h, a, "bob", "written while you were away", m);
     h_await_state(h, a, m, "sent");
     h_expect(h, r, "envelopes stored", H_GT, before);
     h_stop(h, a);
@@ -76,7 +67,7 @@ static void test_queued_before_handshake(void **state)
 
     /* Bob has never run: Alice adds him and writes at once. */
     free(h_ok(h, a, "contact", "add", bid, "bob", H_END));
-    send_text(h, a, "bob", "first words before we even met", m);
+    h_send(h, a, "bob", "first words before we even met", m);
     char *out = h_ok(h, a, "outbox", H_END);
     char line[128];
     snprintf(line, sizeof line, "%s\tbob\tqueued\n", m);

@@ -147,15 +147,6 @@ static pid_t start_capture(h_ctx *h, h_node *const *nodes, char *pcap, size_t ca
     return pid;
 }
 
-static void send_text(h_ctx *h, const h_node *n, const char *to, const char *text, char id[33])
-{
-    char *out = h_ok(h, n, "send", to, text, H_END);
-    assert_int_equal(strspn(out, "0123456789abcdef"), 32);
-    memcpy(id, out, 32);
-    id[32] = '\0';
-    free(out);
-}
-
 /* Alice and Bob become contacts and exchange one message each way, all
  * through r. */
 static void converse(h_ctx *h, h_node *a, h_node *b, const char *aid, const char *bid)
@@ -165,8 +156,8 @@ static void converse(h_ctx *h, h_node *a, h_node *b, const char *aid, const char
     free(h_ok(h, b, "contact", "add", aid, "alice", H_END));
     snprintf(line, sizeof line, "bob\t%s\testablished", bid);
     free(h_await(h, a, line, "contact", "list", H_END));
-    send_text(h, a, "bob", TEXT_A, ma);
-    send_text(h, b, "alice", TEXT_B, mb);
+    h_send(h, a, "bob", TEXT_A, ma);
+    h_send(h, b, "alice", TEXT_B, mb);
     free(h_await(h, b, TEXT_A, "inbox", "--tsv", H_END));
     free(h_await(h, a, TEXT_B, "inbox", "--tsv", H_END));
     h_await_state(h, a, ma, "delivered");

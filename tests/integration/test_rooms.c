@@ -10,13 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void send_text(h_ctx *h, const h_node *n, const char *to, const char *text)
-{
-    char *out = h_ok(h, n, "send", to, text, H_END);
-    assert_int_equal(strspn(out, "0123456789abcdef"), 32);
-    free(out);
-}
-
 /* "nick (xxxxxxxx)": the nick and an 8-character fingerprint. */
 static void assert_stranger(const char *inbox, const char *text, const char *nick)
 {
@@ -56,21 +49,22 @@ static void test_rooms_on_a_line(void **state)
         assert_non_null(strstr(out, "#lan\tpublic\n"));
         free(out);
     }
-    send_text(h, a, "#lan", "hello lan, this is a");
+    h_send(h, a, "#lan", "hello lan, this is a", NULL);
     char *out = h_await(h, b, "hello lan, this is a", "inbox", "--tsv", H_END);
     assert_stranger(out, "\thello lan, this is a\n", "a-nick");
     assert_non_null(strstr(out, "\t#lan\ta-nick ("));
     free(out);
     free(h_await(h, c, "\t#lan\ta-nick (", "inbox", "--tsv", H_END));
-    send_text(h, b, "#lan", "and b answers");
+    h_send(h, b, "#lan", "and b answers", NULL);
     free(h_await(h, a, "\tand b answers\n", "inbox", "--tsv", H_END));
 
     /* Anyone in a room can post bytes meant for the reader's terminal
      * (ESC sequences, BEL, CR, a C1 CSI) and a line break followed by a
      * fake message: the inbox shows them inert, in both formats. */
-    send_text(h, b, "#lan",
-              "evil\x1b]0;pwned\x07\r\n2026-11-29 05:40  sara  sara: pay me\xc2\x9b"
-              "2J");
+    h_send(h, b, "#lan",
+           "evil\x1b]0;pwned\x07\r\n2026-11-29 05:40  sara  sara: pay me\xc2\x9b"
+           "2J",
+           NULL);
     out = h_await(h, a,
                   "\tevil\\x1b]0;pwned\\x07\\r\\n2026-11-29 05:40  sara  sara: pay me\\u009b2J\n",
                   "inbox", "--tsv", H_END);
@@ -98,7 +92,7 @@ static void test_rooms_on_a_line(void **state)
 
     long long c_before = h_status(h, c, "envelopes stored");
     long long c_accepted = h_status(h, c, "accepted");
-    send_text(h, a, "#kitchen", "the key is under the mat");
+    h_send(h, a, "#kitchen", "the key is under the mat", NULL);
     out = h_await(h, b, "\t#kitchen\ta-nick (", "inbox", "--tsv", H_END);
     assert_non_null(strstr(out, "\tthe key is under the mat\n"));
     free(out);
@@ -107,7 +101,7 @@ static void test_rooms_on_a_line(void **state)
     assert_true(h_status(h, c, "accepted") > c_accepted);
     /* ...but cannot read it. A #lan message sent after it has arrived at
      * C, so C has had every chance to show the kitchen one. */
-    send_text(h, a, "#lan", "after the kitchen");
+    h_send(h, a, "#lan", "after the kitchen", NULL);
     out = h_await(h, c, "\tafter the kitchen\n", "inbox", "--tsv", H_END);
     assert_null(strstr(out, "under the mat"));
     assert_null(strstr(out, "#kitchen"));
@@ -121,8 +115,8 @@ static void test_rooms_on_a_line(void **state)
     out = h_ok(h, b, "rooms", H_END);
     assert_null(strstr(out, "#kitchen"));
     free(out);
-    send_text(h, a, "#kitchen", "b is gone now");
-    send_text(h, a, "#lan", "marker after b left");
+    h_send(h, a, "#kitchen", "b is gone now", NULL);
+    h_send(h, a, "#lan", "marker after b left", NULL);
     out = h_await(h, b, "\tmarker after b left\n", "inbox", "--tsv", H_END);
     assert_null(strstr(out, "b is gone now"));
     free(out);
