@@ -471,6 +471,15 @@ static int cmd_send(struct req *q)
     char id[2 * MSGID_BYTES + 1];
     msg_hex(h->msgid, MSGID_BYTES, id);
     msg_bput(&q->out, id, strlen(id));
+    /* other clients of this node (a second window) show it too */
+    char conv[CHP_ROOM_NAME_MAX + CHP_ID_STR_LEN + 2];
+    struct msg_buf ev = {0};
+    msg_conv_label(m, h, conv, sizeof conv);
+    msg_bescaped(&ev, conv, strlen(conv));
+    msg_bprintf(&ev, "\t%s", id);
+    if (!ev.oom && m->host.event)
+        m->host.event(m->host.ctx, "queued", ev.p, ev.len);
+    free(ev.p);
     return 0;
 }
 

@@ -425,6 +425,16 @@ static void on_event(app *a, const char *topic, char *body)
         }
         free(conv);
         a->dirty = 1;
+    } else if (!strcmp(topic, "queued")) {
+        /* sent from this window or another one on the same node */
+        if (chp_split_tabs(body, f, 2) < 1 || a->ph != PH_READY)
+            return;
+        char *conv = chp_unescape(f[0], strlen(f[0]));
+        int i = conv && conv[0] ? chp_model_add(a->m, conv) : -1;
+        if (i >= 0 && i == chp_model_current(a->m))
+            REQ2(a, R_HISTORY, conv, "history", conv, HISTORY_LIMIT);
+        free(conv);
+        a->dirty = 1;
     } else if (!strcmp(topic, "state")) {
         if (chp_split_tabs(body, f, 2) == 2 && chp_model_set_state(a->m, f[0], f[1]))
             a->dirty = 1;

@@ -355,6 +355,9 @@ def main():
             r.wait_screen(name, lambda s: "cara (" in status_line(s) and "[#lan]" in s,
                           "in #lan as cara")
         r.wait_text("c2", "An identity was just created")
+        # Both windows are one user: a line typed in one shows in the other.
+        r.keys("c1", "typed in the first window")
+        r.wait_text("c2", "typed in the first window")
         # A /msg to nobody: an error, and no empty conversation left over.
         r.keys("c2", "/msg nobody hello?")
         s = r.wait_text("c2", "not sent to nobody")
