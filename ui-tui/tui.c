@@ -36,6 +36,7 @@
 
 #define VERSION       "0.1.0"
 #define TIMEOUT_MS    6000  /* a request the daemon has not answered by then */
+#define UNSENT_MAX    16    /* lines on their way to chapard at once */
 #define SLOW_MS       60000 /* init / unlock run Argon2id; a new daemon starts */
 #define STATUS_MS     10000 /* peers count refresh, besides `peer` events */
 #define RETRY_MS      3000  /* asking `id` again while the daemon is away */
@@ -99,7 +100,15 @@ typedef struct app {
     int meta;        /* ESC seen: the next key is Alt+key */
     int spawned;
     uint64_t t_start, next_status, next_retry;
-    int away; /* the daemon stopped answering */
+    int away;     /* the daemon stopped answering */
+    int answered; /* the daemon has answered once: it is up */
+    /* Lines sent and not answered yet, oldest first (replies come in
+     * order): given back if chapard stops answering, never lost. */
+    struct unsent {
+        char conv[256];
+        char *text;
+    } unsent[UNSENT_MAX];
+    size_t nunsent;
 } app;
 
 static int sigpipe_fd[2] = {-1, -1};
@@ -155,6 +164,47 @@ static void request(app *a, int kind, const char *ctx, int secret, const char *c
 #define REQ0(a, k, ctx, cmd)       request(a, k, ctx, 0, cmd, 0, NULL, NULL, NULL)
 #define REQ1(a, k, ctx, cmd, x)    request(a, k, ctx, 0, cmd, 1, x, NULL, NULL)
 #define REQ2(a, k, ctx, cmd, x, y) request(a, k, ctx, 0, cmd, 2, x, y, NULL)
+
+/* Sends a typed line to conv, keeping a copy until chapard answers. */
+static void send_line(app *a, int kind, const char *conv, const char *text)
+{
+    char *copy = strdup(text);
+    if (a->nunsent == UNSENT_MAX || !copy) {
+        free(copy);
+        notice(a, "chapard has not taken the last %zu lines yet: not sent, try again", a->nunsent);
+        if (chp_input_len(a->in) == 0)
+            chp_input_insert_utf8(a->in, text);
+        return;
+    }
+    struct unsent *u = &a->unsent[a->nunsent++];
+    snprintf(u->conv, sizeof u->conv, "%s", conv);
+    u->text = copy;
+    REQ2(a, kind, conv, "send", conv, text);
+}
+
+/* chapard answered the oldest line sent. */
+static void line_answered(app *a)
+{
+    if (!a->nunsent)
+        return;
+    free(a->unsent[0].text);
+    memmove(a->unsent, a->unsent + 1, --a->nunsent * sizeof a->unsent[0]);
+}
+
+/* chapard stopped answering: every line not answered is said to be
+ * unsent, and the newest goes back on an empty input line. */
+static void lines_unsent(app *a)
+{
+    for (size_t i = 0; i < a->nunsent; i++) {
+        notice(a, "chapard did not confirm this line to %s (it may have stopped): %s%s",
+               a->unsent[i].conv, a->unsent[i].text,
+               i + 1 == a->nunsent && chp_input_len(a->in) == 0 ? " (back on the input line)" : "");
+        if (i + 1 == a->nunsent && chp_input_len(a->in) == 0)
+            chp_input_insert_utf8(a->in, a->unsent[i].text);
+        free(a->unsent[i].text);
+    }
+    a->nunsent = 0;
+}
 
 static void open_conv(app *a)
 {
@@ -283,6 +333,7 @@ static void show_lines(app *a, const char *head, char *p)
 static void on_reply(app *a, const chp_ctl_tag *t, int ok, char *p, size_t len)
 {
     a->away = 0;
+    a->answered = 1;
     switch (t->kind) {
     case R_ID:
         on_id(a, ok, p);
@@ -326,6 +377,7 @@ static void on_reply(app *a, const chp_ctl_tag *t, int ok, char *p, size_t len)
         return;
     case R_SEND:
     case R_MSG:
+        line_answered(a);
         if (!ok) {
             notice(a, "not sent to %s: %s", t->ctx, p);
         } else if (t->kind == R_MSG) { /* open the conversation it went to */
@@ -489,7 +541,7 @@ static void run_command(app *a, chp_cmd *c)
             notice(a, "not sent: %s", ready ? "no conversation open (/join #lan)" : "not ready");
             return;
         }
-        REQ2(a, R_SEND, curname, "send", curname, c->text);
+        send_line(a, R_SEND, curname, c->text);
         return;
     case CHP_CMD_HELP:
         help(a);
@@ -525,7 +577,7 @@ static void run_command(app *a, chp_cmd *c)
          * already exists): a typo must not leave an empty one behind. */
         int i = chp_model_find(a->m, c->argv[0]);
         if (c->argc == 2)
-            REQ2(a, R_MSG, c->argv[0], "send", c->argv[0], c->argv[1]);
+            send_line(a, R_MSG, c->argv[0], c->argv[1]);
         else if (i < 0)
             notice(
                 a,
@@ -1175,13 +1227,15 @@ static void resize(void)
 static void timers(app *a, uint64_t now)
 {
     uint64_t limit = TIMEOUT_MS;
-    if (a->ph == PH_CREATING || a->ph == PH_UNLOCKING || (a->spawned && now - a->t_start < 20000))
+    if (a->ph == PH_CREATING || a->ph == PH_UNLOCKING ||
+        (a->spawned && !a->answered && now - a->t_start < 20000))
         limit = SLOW_MS;
     if (chp_ctl_overdue(a->ctl, now, limit)) {
         if (!a->away)
             notice(a, "chapard is not answering for %s (its log: %s/chapard.log); retrying",
                    a->home, a->home);
         a->away = 1;
+        lines_unsent(a);
         if (chp_ctl_reset(a->ctl) != CHP_OK)
             notice(a, "cannot reconnect to chapard");
         if (a->ph == PH_CREATING)
@@ -1397,6 +1451,8 @@ int main(int argc, char **argv)
         printf("chapar-tui: identity and data in %s wiped\n", a->home);
 out:
     wipe_pass(a);
+    for (size_t i = 0; i < a->nunsent; i++)
+        free(a->unsent[i].text);
     chp_ctl_destroy(&a->ctl);
     chp_input_destroy(&a->in);
     chp_model_destroy(&a->m);

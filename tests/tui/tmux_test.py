@@ -358,6 +358,18 @@ def main():
         # Both windows are one user: a line typed in one shows in the other.
         r.keys("c1", "typed in the first window")
         r.wait_text("c2", "typed in the first window")
+        # chapard stops answering (frozen): a line typed meanwhile is not
+        # lost silently; it is reported and put back on the input line.
+        pid = r.spawned_daemon_pids(r.home("c"))[0]
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            r.keys("c1", "while chapard sleeps")
+            s = r.wait_text("c1", "chapard did not confirm this line")
+            if "while chapard sleeps" not in s.rstrip("\n").split("\n")[-1]:
+                raise Fail("c1: the unconfirmed line is not back on the input line:\n" + s)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        r.key("c1", "C-u")
         # A /msg to nobody: an error, and no empty conversation left over.
         r.keys("c2", "/msg nobody hello?")
         s = r.wait_text("c2", "not sent to nobody")
