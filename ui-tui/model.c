@@ -332,11 +332,13 @@ static int hist_line(void *arg, char *line)
     return CHP_OK;
 }
 
+/* Lines stay in the order the UI learnt of them (a history lists messages
+ * in the order they were written or arrived here): mail that arrives
+ * hours late through a relay shows at the bottom, under its own time, not
+ * up in the scrollback where its sender's clock would put it. */
 static int line_order(const void *x, const void *y)
 {
     const chp_line *a = x, *b = y;
-    if (a->time != b->time)
-        return a->time < b->time ? -1 : 1;
     return a->seq < b->seq ? -1 : a->seq > b->seq;
 }
 

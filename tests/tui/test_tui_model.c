@@ -413,10 +413,11 @@ static void test_history_and_states(void **state)
     assert_int_equal(chp_model_load_history(m, "#lan", h, strlen(h)), CHP_OK);
     const chp_conv *c = chp_model_conv(m, 0);
     assert_int_equal(c->nlines, 3);
-    assert_int_equal(c->lines[0].state, CHP_LINE_IN);
-    assert_string_equal(c->lines[0].sender, "ali (3f9a61c2)");
-    assert_string_equal(c->lines[0].text, "salam\tdonya\nline 2");
-    assert_int_equal(c->lines[1].state, CHP_LINE_NOTICE); /* kept, in time order */
+    /* lines keep the order the UI learnt of them: the notice came first */
+    assert_int_equal(c->lines[0].state, CHP_LINE_NOTICE);
+    assert_int_equal(c->lines[1].state, CHP_LINE_IN);
+    assert_string_equal(c->lines[1].sender, "ali (3f9a61c2)");
+    assert_string_equal(c->lines[1].text, "salam\tdonya\nline 2");
     assert_int_equal(c->lines[2].state, CHP_LINE_QUEUED);
     assert_string_equal(c->lines[2].text, "سلام دنیا");
 
@@ -437,20 +438,24 @@ static void test_history_and_states(void **state)
     assert_int_equal(chp_model_load_history(m, "#lan", h2, strlen(h2)), CHP_E_MALFORMED);
     c = chp_model_conv(m, 0);
     assert_int_equal(c->nlines, 4);
-    assert_int_equal(c->lines[1].state, CHP_LINE_NOTICE);
+    assert_int_equal(c->lines[0].state, CHP_LINE_NOTICE);
     assert_string_equal(c->lines[3].text, "bye");
-    /* Within one second, lines keep the order the UI learnt of them: a
-     * notice shown at 300 stays below "bye" (known before it) and above
-     * a message of the same second that arrives after it. */
+    /* Lines keep the order the UI learnt of them: a notice shown after
+     * "bye" stays below it and above a message that arrives after it,
+     * and mail that arrives late (written at 50, long before the rest,
+     * carried by a relay) shows at the bottom, not up in the scrollback. */
     chp_model_notice(m, 300, "sara left");
-    const char *h3 = "300\tin\tsara\t-\tm3\tbye\n300\tin\tsara\t-\tm4\tback\n";
+    const char *h3 = "300\tin\tsara\t-\tm3\tbye\n300\tin\tsara\t-\tm4\tback\n"
+                     "50\tin\tdana\t-\tm5\twritten long ago\n";
     assert_int_equal(chp_model_load_history(m, "#lan", h3, strlen(h3)), CHP_OK);
     c = chp_model_conv(m, 0);
-    assert_int_equal(c->nlines, 4);
+    assert_int_equal(c->nlines, 5);
     assert_string_equal(c->lines[0].text, "a peer connected");
     assert_string_equal(c->lines[1].text, "bye");
     assert_string_equal(c->lines[2].text, "sara left");
     assert_string_equal(c->lines[3].text, "back");
+    assert_string_equal(c->lines[4].text, "written long ago");
+    assert_int_equal(c->lines[4].time, 50); /* shown under its own time */
     /* history for an unknown conversation adds it */
     assert_int_equal(chp_model_load_history(m, "sara", "", 0), CHP_OK);
     assert_int_equal(chp_model_find(m, "sara"), 1);
