@@ -733,8 +733,12 @@ static void complete(app *a)
     const chp_cmd_spec *t = chp_cmd_table(&n);
     const char *cmds[32];
     const char **names = calloc(nc + 600, sizeof *names);
-    if (!names)
+    char(*bare)[NICK_BYTES] = calloc(500, sizeof *bare);
+    if (!names || !bare) {
+        free(names);
+        free(bare);
         return;
+    }
     for (size_t i = 0; i < n && i < 32; i++)
         cmds[i] = t[i].name;
     /* Senders seen in this conversation (newest first), then every
@@ -743,7 +747,16 @@ static void complete(app *a)
     if (cur >= 0) {
         const chp_conv *c = chp_model_conv(a->m, (size_t)cur);
         for (size_t i = c->nlines; i-- > 0 && nn < 500;) {
-            const char *s = c->lines[i].sender;
+            /* "nick (fingerprint)" completes to the nick: what /accept,
+             * /block and /id take (the fingerprint is for the eye) */
+            const char *full = c->lines[i].sender, *paren = strstr(full, " (");
+            size_t bl =
+                paren && full[strlen(full) - 1] == ')' ? (size_t)(paren - full) : strlen(full);
+            if (bl >= NICK_BYTES)
+                continue;
+            memcpy(bare[nn], full, bl);
+            bare[nn][bl] = '\0';
+            const char *s = bare[nn];
             int dup = !s[0];
             for (size_t k = 0; k < nn && !dup; k++)
                 dup = !strcmp(names[k], s);
@@ -755,6 +768,7 @@ static void complete(app *a)
         names[nn++] = chp_model_conv(a->m, i)->name;
     chp_input_complete(a->in, cmds, n < 32 ? n : 32, names, nn);
     free(names);
+    free(bare);
 }
 
 /* ---------------------------------------------------------------- drawing */
