@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <wchar.h>
 
-#define CHP_INPUT_MAX   16384 /* characters: 4 bytes of UTF-8 each fill a 64 KiB text */
+#define CHP_INPUT_MAX   65536 /* characters: a 64 KiB text of ASCII (chapard refuses more bytes) */
 #define CHP_HISTORY_MAX 200
 
 typedef struct chp_input chp_input;

@@ -100,8 +100,9 @@ typedef struct app {
     int meta;        /* ESC seen: the next key is Alt+key */
     int spawned;
     uint64_t t_start, next_status, next_retry;
-    int away;     /* the daemon stopped answering */
-    int answered; /* the daemon has answered once: it is up */
+    int away;      /* the daemon stopped answering */
+    int answered;  /* the daemon has answered once: it is up */
+    int full_said; /* "the input line is full" shown for this line */
     /* Lines sent and not answered yet, oldest first (replies come in
      * order): given back if chapard stops answering, never lost. */
     struct unsent {
@@ -377,6 +378,10 @@ static void on_reply(app *a, const chp_ctl_tag *t, int ok, char *p, size_t len)
         return;
     case R_SEND:
     case R_MSG:
+        if (!ok && t->kind == R_SEND && a->nunsent && chp_input_len(a->in) == 0) {
+            chp_input_insert_utf8(a->in, a->unsent[0].text); /* to fix and send again */
+            a->dirty = 1;
+        }
         line_answered(a);
         if (!ok) {
             notice(a, "not sent to %s: %s", t->ctx, p);
@@ -640,6 +645,7 @@ static void run_command(app *a, chp_cmd *c)
 static void submit(app *a)
 {
     size_t len;
+    a->full_said = 0;
     char *line = chp_input_take(a->in, &len);
     if (!line) {
         notice(a, "out of memory");
@@ -1169,8 +1175,11 @@ static void on_key(app *a, int type, wint_t k)
         a->quit = 1;
         return;
     default:
-        if (chp_input_insert(a->in, (wchar_t)k) != CHP_OK)
-            return; /* a control key we do not use, or a full line */
+        if (chp_input_insert(a->in, (wchar_t)k) == CHP_E_OVERFLOW && !a->full_said) {
+            notice(a, "the input line is full (%d characters): the rest was not taken",
+                   CHP_INPUT_MAX);
+            a->full_said = 1; /* once per line, not once per pasted character */
+        }
     }
 }
 
