@@ -700,6 +700,9 @@ static void deliver(chp_msg *m, const struct tagent *te, const uint8_t sender[32
     }
     if (blen == 0 || blen > TEXT_MAX || !chp_utf8_valid((const char *)body, blen))
         return;
+    const struct contact *bc = msg_contact_by_pk(m, sender);
+    if (bc && bc->state == CS_BLOCKED)
+        return; /* blocked: not their DMs, not their room posts either */
     if (msg_hmsg_find(m, msgid, 0, sender)) {
         /* a copy (resent chunks, a replay, a resend after a re-key whose
          * first receipt may not have been readable) */

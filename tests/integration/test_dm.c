@@ -234,6 +234,14 @@ static void test_send_to_id(void **state)
     contact_line(h, b, cid, name, st, fpr);
     assert_string_equal(st, "blocked");
     assert_string_equal(name, "carol-nick");
+    /* Blocked means her room posts too: Bob gets Alice's post written
+     * after Carol's, never Carol's. */
+    h_send(h, c, "#lan", "carol in the room", NULL);
+    free(h_await(h, a, "\tcarol in the room\n", "inbox", "--tsv", H_END));
+    h_send(h, a, "#lan", "alice after carol", NULL);
+    char *inbox = h_await(h, b, "\talice after carol\n", "inbox", "--tsv", H_END);
+    assert_null(strstr(inbox, "carol in the room"));
+    free(inbox);
 
     h_stop(h, c);
     h_stop(h, b);
