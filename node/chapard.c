@@ -252,7 +252,8 @@ static int load_identity(const char *home, const char *passfile, struct chp_iden
     rc = chp_account_load(home, have ? pass : NULL, plen, out);
     chp_memzero(pass, sizeof pass);
     if (rc == CHP_E_PASSPHRASE) {
-        fprintf(stderr, "chapard: wrong passphrase for %s/%s\n", home, CHP_ACCOUNT_FILE);
+        fprintf(stderr, "chapard: wrong passphrase for %s/%s (or the file is damaged)\n", home,
+                CHP_ACCOUNT_FILE);
         return -1;
     }
     if (rc != CHP_OK) {

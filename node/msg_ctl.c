@@ -149,7 +149,7 @@ static int cmd_unlock(struct req *q)
     int rc = chp_account_load(m->home, pass, strlen(pass), &id);
     chp_memzero(pass, sizeof pass);
     if (rc == CHP_E_PASSPHRASE)
-        return fail(q, "wrong passphrase");
+        return fail(q, "wrong passphrase (or a damaged identity file)");
     if (rc != CHP_OK || (rc = chp_msg_unlock(m, id)) != CHP_OK)
         return fail(q, "cannot unlock: %s", chp_strerror(rc));
     char ids[CHP_ID_STR_LEN + 1];

@@ -15,6 +15,7 @@
 #include "ctl.h"
 #include "home.h"
 #include "input.h"
+#include "keys.h"
 #include "model.h"
 #include "wtext.h"
 
@@ -660,6 +661,9 @@ static void submit(app *a)
     case PH_ASK_NICK:
         if (len == 0 || len > NICK_BYTES - 1) {
             notice(a, "A nickname is 1 to %d bytes.", NICK_BYTES - 1);
+        } else if (!chp_text_name_ok(line, len)) {
+            notice(a, "Not as a nickname: no spaces at either end, no invisible or "
+                      "direction-changing characters (they let one name pass for another).");
         } else {
             snprintf(a->wizard_nick, sizeof a->wizard_nick, "%s", line);
             notice(a,
