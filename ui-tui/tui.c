@@ -101,9 +101,10 @@ typedef struct app {
     int meta;        /* ESC seen: the next key is Alt+key */
     int spawned;
     uint64_t t_start, next_status, next_retry;
-    int away;      /* the daemon stopped answering */
-    int answered;  /* the daemon has answered once: it is up */
-    int full_said; /* "the input line is full" shown for this line */
+    int away;       /* the daemon stopped answering */
+    int answered;   /* the daemon has answered once: it is up */
+    int full_said;  /* "the input line is full" shown for this line */
+    int death_said; /* the chapard we started exited, and we said why */
     /* Lines sent and not answered yet, oldest first (replies come in
      * order): given back if chapard stops answering, never lost. */
     struct unsent {
@@ -1251,12 +1252,61 @@ static void resize(void)
     clearok(curscr, TRUE);
 }
 
+/* The last non-empty line of DIR/chapard.log, without its time and
+ * level; 0 if there is none. */
+static int log_tail(const char *home, char *out, size_t cap)
+{
+    char path[4200], buf[4096];
+    snprintf(path, sizeof path, "%s/chapard.log", home);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    if (fseek(f, 0, SEEK_END) == 0) {
+        long sz = ftell(f);
+        (void)fseek(f, sz > (long)sizeof buf - 1 ? sz - (long)sizeof buf + 1 : 0, SEEK_SET);
+    }
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        buf[--n] = '\0';
+    char *line = strrchr(buf, '\n');
+    line = line ? line + 1 : buf;
+    /* "HH:MM:SS.mmm level message" from chapard's logger */
+    if (strlen(line) > 19 && line[2] == ':' && line[8] == '.')
+        line += 19;
+    while (*line == ' ')
+        line++;
+    if (!*line)
+        return 0;
+    size_t k = 0;
+    for (; line[k] && k + 1 < cap; k++) /* nothing from the file acts on the terminal */
+        out[k] = (unsigned char)line[k] < 0x20 || line[k] == 0x7f ? '?' : line[k];
+    out[k] = '\0';
+    return 1;
+}
+
 static void timers(app *a, uint64_t now)
 {
     uint64_t limit = TIMEOUT_MS;
     if (a->ph == PH_CREATING || a->ph == PH_UNLOCKING ||
         (a->spawned && !a->answered && now - a->t_start < 20000))
         limit = SLOW_MS;
+    if (a->spawned && !a->answered && !a->death_said && now - a->t_start > 1500) {
+        /* The chapard we started holds the data dir's lock while it runs:
+         * if the lock is free it has exited, and its log says why. */
+        int lock = chp_home_lock(a->home);
+        if (lock >= 0) {
+            close(lock);
+            char last[400];
+            notice(a, "chapard stopped at once: %s",
+                   log_tail(a->home, last, sizeof last) ? last : "(its log is empty)");
+            notice(a,
+                   "Fix that (its log: %s/chapard.log) and start chapar-tui again; /quit leaves.",
+                   a->home);
+            a->death_said = 1;
+        }
+    }
     if (chp_ctl_overdue(a->ctl, now, limit)) {
         if (!a->away)
             notice(a, "chapard is not answering for %s (its log: %s/chapard.log); retrying",

@@ -377,6 +377,16 @@ def main():
             raise Fail("c2: a conversation for nobody:\n" + s)
         r.keys("c2", "/quit")
         r.wait_exit("c2")
+
+        # A home whose identity file is damaged: the chapard the UI starts
+        # exits at once, and the UI says why (not just "not answering").
+        os.makedirs(r.home("g"), mode=0o700)
+        with open(os.path.join(r.home("g"), "identity"), "wb") as f:
+            f.write(b"\x00garbage, not a sealed identity\xff" * 3)
+        r.open_tui("g", env)
+        r.wait_text("g", "chapard stopped at once:")
+        r.keys("g", "/quit")
+        r.wait_exit("g")
         r.keys("c1", "/quit")
         r.wait_exit("c1")
         r.log("pass")
