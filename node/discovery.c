@@ -218,7 +218,7 @@ static void heard(chp_node *n, const uint8_t *b, ssize_t r, const char *host, in
         return; /* our own beacon, or a node that does not listen */
     n->ctr.beacons_rx++;
     if (chp_link_known(n, key) || chp_link_banned(n, key, now_ms()) ||
-        (n->nallow && !chp_node_allowed(n, key))) /* a friends-only node dials friends */
+        !chp_node_allowed(n, key)) /* a friends-only node dials only friends */
         return;
     chp_addr a;
     memset(&a, 0, sizeof a);

@@ -277,7 +277,7 @@ static void zap_handle(chp_node *n)
         if (chp_link_banned(n, key, now_ms())) {
             text = "banned";
             n->ctr.refused_banned++;
-        } else if (n->nallow && !chp_node_allowed(n, key)) {
+        } else if (!chp_node_allowed(n, key)) {
             text = "not on this node's allow-list";
             n->ctr.refused_allow++;
         } else if (!known && chp_link_connected(n) >= n->active_max) {
@@ -308,6 +308,8 @@ static void zap_handle(chp_node *n)
 
 int chp_node_allowed(const chp_node *n, const uint8_t key[32])
 {
+    if (!n->nallow)
+        return 1;
     for (size_t i = 0; i < n->nallow; i++)
         if (!memcmp(n->allow[i], key, 32))
             return 1;

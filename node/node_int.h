@@ -139,6 +139,8 @@ struct chp_node {
 };
 
 /* node.c */
+/* 1 if the node with this key may link with us: there is no allow-list
+ * (--allow), or the key is on it. */
 int chp_node_allowed(const chp_node *n, const uint8_t key[32]);
 int chp_node_ingest(chp_node *n, const uint8_t *env, size_t len, uint32_t link, int own);
 /* Commits everything received so far and forwards it; returns when done. */

@@ -86,7 +86,7 @@ void chp_view_heard(chp_node *n, const char *s, size_t len)
     if (!v || chp_addr_parse(s, len, &a) != CHP_OK ||
         chp_addr_format(&a, canon, sizeof canon) != CHP_OK || !memcmp(a.key, n->tpk, 32) ||
         chp_link_known(n, a.key) || chp_link_banned(n, a.key, now_ms()) ||
-        (n->nallow && !chp_node_allowed(n, a.key))) /* a friends-only node dials friends */
+        !chp_node_allowed(n, a.key)) /* a friends-only node dials only friends */
         return;
     size_t slot = v->n;
     for (size_t i = 0; i < v->n; i++)
