@@ -311,11 +311,6 @@ int main(int argc, char **argv)
         } else if (!strcmp(a, "--listen")) {
             if (!(v = need_arg(argc, argv, &i)))
                 return 2;
-            const char *bad = chp_node_listen_problem(v);
-            if (bad) {
-                fprintf(stderr, "chapard: --listen %s: %s\n", v, bad);
-                return 2;
-            }
             if (set_listen(&s, v))
                 return 2;
             s.have_listen = 1;
@@ -365,22 +360,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "chapard: no data dir: set --home, CHAPAR_HOME or HOME\n");
         return 2;
     }
-    /* One daemon per data dir: a second one would take the control socket
-     * from the first and share its store. The lock lives until exit. */
     char why[4400];
     if (chp_home_problem(s.home, why, sizeof why)) {
         fprintf(stderr, "chapard: %s\n", why);
-        return 1;
-    }
-    if (chp_home_make(s.home) != 0) {
-        fprintf(stderr, "chapard: cannot create %s: %s\n", s.home, strerror(errno));
-        return 1;
-    }
-    if (chp_home_lock(s.home) < 0) {
-        if (errno == EWOULDBLOCK)
-            fprintf(stderr, "chapard: a chapard is already running for %s\n", s.home);
-        else
-            fprintf(stderr, "chapard: cannot lock %s/chapard.lock: %s\n", s.home, strerror(errno));
         return 1;
     }
     if (read_config(&s) != 0)
@@ -390,11 +372,27 @@ int main(int argc, char **argv)
                  CHP_NODE_PORT_DEFAULT);
     if (!s.quota)
         s.quota = s.relay ? CHP_NODE_QUOTA_RELAY : CHP_NODE_QUOTA_USER;
+    /* Checked before the data dir is created or locked (flag or config). */
     const char *bad = chp_node_listen_problem(s.listen);
     if (bad) {
         fprintf(stderr, "chapard: --listen %s: %s\n", s.listen, bad);
         free(s.conf_buf);
         return 2;
+    }
+    /* One daemon per data dir: a second one would take the control socket
+     * from the first and share its store. The lock lives until exit. */
+    if (chp_home_make(s.home) != 0) {
+        fprintf(stderr, "chapard: cannot create %s: %s\n", s.home, strerror(errno));
+        free(s.conf_buf);
+        return 1;
+    }
+    if (chp_home_lock(s.home) < 0) {
+        if (errno == EWOULDBLOCK)
+            fprintf(stderr, "chapard: a chapard is already running for %s\n", s.home);
+        else
+            fprintf(stderr, "chapard: cannot lock %s/chapard.lock: %s\n", s.home, strerror(errno));
+        free(s.conf_buf);
+        return 1;
     }
     chp_log_set_level(s.log_level);
     if (chp_crypto_init() != CHP_OK) {
