@@ -199,10 +199,10 @@ static void line_answered(app *a)
 static void lines_unsent(app *a)
 {
     for (size_t i = 0; i < a->nunsent; i++) {
+        int back = i + 1 == a->nunsent && chp_input_len(a->in) == 0;
         notice(a, "chapard did not confirm this line to %s (it may have stopped): %s%s",
-               a->unsent[i].conv, a->unsent[i].text,
-               i + 1 == a->nunsent && chp_input_len(a->in) == 0 ? " (back on the input line)" : "");
-        if (i + 1 == a->nunsent && chp_input_len(a->in) == 0)
+               a->unsent[i].conv, a->unsent[i].text, back ? " (back on the input line)" : "");
+        if (back)
             chp_input_insert_utf8(a->in, a->unsent[i].text);
         free(a->unsent[i].text);
     }
