@@ -91,9 +91,9 @@ static size_t carry(struct user *from, struct user *to, uint8_t **keep, size_t *
     size_t len, n = 0;
     while (chp_msg_take(from->m, &env, &len)) {
         chp_envelope_id(env, len, id);
-        chp_msg_on_published(from->m, id, 1);
+        chp_msg_on_held(from->m, id);
         if (to)
-            chp_msg_on_envelope(to->m, env, len, id);
+            chp_msg_on_envelope(to->m, env, len, id, 0);
         if (keep && n < cap) {
             keep[n] = env;
             keeplen[n] = len;
@@ -170,7 +170,7 @@ int main(int argc, char **argv)
     double t0 = now_s(), t;
     do {
         for (int i = 0; i < NFOREIGN; i++)
-            chp_msg_on_envelope(me.m, foreign[i], flen[i], zid);
+            chp_msg_on_envelope(me.m, foreign[i], flen[i], zid, 0);
         n += NFOREIGN;
         t = now_s();
     } while (t - t0 < secs);
@@ -199,7 +199,7 @@ int main(int argc, char **argv)
     }
     t0 = now_s();
     for (size_t i = 0; i < nown; i++)
-        chp_msg_on_envelope(me.m, own[i], ownlen[i], zid);
+        chp_msg_on_envelope(me.m, own[i], ownlen[i], zid, 0);
     t = now_s();
     double own_rate = (double)nown / (t - t0);
     char inbox[64];

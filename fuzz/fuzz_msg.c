@@ -69,8 +69,8 @@ static void carry(struct side *from, struct side *to)
     size_t len;
     while (chp_msg_take(from->m, &env, &len)) {
         chp_envelope_id(env, len, id);
-        chp_msg_on_published(from->m, id, 1);
-        chp_msg_on_envelope(to->m, env, len, id);
+        chp_msg_on_held(from->m, id);
+        chp_msg_on_envelope(to->m, env, len, id, 0);
         free(env);
     }
 }

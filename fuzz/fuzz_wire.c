@@ -32,6 +32,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     case CHP_MSG_IHAVE:
     case CHP_MSG_IWANT:
     case CHP_MSG_GRAFT:
+    case CHP_MSG_QUERY:
+    case CHP_MSG_HELD:
         rc = chp_wire_ids(out, sizeof out, &len, m.type, m.u.ids.ids, m.u.ids.n);
         break;
     case CHP_MSG_PRUNE:

@@ -225,11 +225,16 @@ int chp_link_send(chp_node *n, struct chp_link *l, const uint8_t *frame, size_t 
     return send_to(n, l, frame, len);
 }
 
+static uint32_t our_caps(const chp_node *n)
+{
+    return CHP_CAP_NEG | CHP_CAP_NEG_FRAG | CHP_CAP_HELD | (n->relay ? CHP_CAP_RELAY : 0);
+}
+
 static void send_hello(chp_node *n, struct chp_link *l)
 {
     uint8_t f[16];
     size_t len;
-    uint32_t caps = CHP_CAP_NEG | CHP_CAP_NEG_FRAG | (n->relay ? CHP_CAP_RELAY : 0);
+    uint32_t caps = our_caps(n);
     if (chp_wire_hello(f, sizeof f, &len, caps, n->port, CHP_WIRE_MAX_FRAME) == CHP_OK)
         send_to(n, l, f, len);
 }
@@ -241,7 +246,7 @@ static void send_hello_router(chp_node *n, struct chp_link *l)
 {
     uint8_t f[16];
     size_t len;
-    uint32_t caps = CHP_CAP_NEG | CHP_CAP_NEG_FRAG | (n->relay ? CHP_CAP_RELAY : 0);
+    uint32_t caps = our_caps(n);
     if (chp_wire_hello(f, sizeof f, &len, caps, n->port, CHP_WIRE_MAX_FRAME) == CHP_OK &&
         zmq_send(n->router, l->rid, l->ridlen, ZMQ_SNDMORE | ZMQ_DONTWAIT) == (int)l->ridlen &&
         zmq_send(n->router, f, len, ZMQ_DONTWAIT) == (int)len)
@@ -275,6 +280,32 @@ static void flush_ihave(chp_node *n, struct chp_link *l)
     send_ids(n, l, CHP_MSG_IHAVE, l->ihave, l->nihave);
     n->ctr.ihave_tx += l->nihave;
     l->nihave = 0;
+}
+
+/* QUERY: answered only after everything this link sent before it is
+ * committed, so HELD means "durably stored here" (PROTOCOL.md §15). */
+static void on_query(chp_node *n, struct chp_link *l, const chp_msg *m)
+{
+    uint8_t held[CHP_WIRE_MAX_IDS * 32];
+    uint16_t nh = 0;
+    (void)chp_node_flush(n);
+    for (uint16_t i = 0; i < m->u.ids.n; i++) {
+        const uint8_t *id = m->u.ids.ids + 32 * i;
+        if (chp_store_has(n->store, id) == 1)
+            memcpy(held + 32 * nh++, id, 32);
+    }
+    send_ids(n, l, CHP_MSG_HELD, held, nh);
+}
+
+void chp_link_query_held(chp_node *n)
+{
+    uint8_t ids[256][32];
+    size_t k = n->msg ? chp_msg_unconfirmed(n->msg, ids, 256) : 0;
+    for (size_t i = 0; k && i < CHP_NODE_LINKS_MAX; i++) {
+        struct chp_link *l = &n->links[i];
+        if (link_up(l) && (l->caps & CHP_CAP_HELD))
+            send_ids(n, l, CHP_MSG_QUERY, ids[0], (uint16_t)k);
+    }
 }
 
 void chp_link_flush_lazy(chp_node *n)
@@ -771,6 +802,13 @@ static void handle(chp_node *n, struct chp_link *l, const uint8_t *frame, size_t
         break;
     case CHP_MSG_PEERS:
         chp_view_on_peers(n, &m);
+        break;
+    case CHP_MSG_QUERY:
+        on_query(n, l, &m);
+        break;
+    case CHP_MSG_HELD:
+        for (uint16_t i = 0; n->msg && i < m.u.ids.n; i++)
+            chp_msg_on_held(n->msg, m.u.ids.ids + 32 * i);
         break;
     default: /* PONG: the PING's answer is the traffic itself */
         break;

@@ -219,9 +219,14 @@ static int queue_message(chp_msg *m, int kind, const uint8_t *to, const char *ro
     return rc;
 }
 
-/* The body of an own history entry as it goes on the wire. */
+static void out_forget_msg(chp_msg *m, const uint8_t msgid[MSGID_BYTES]);
+static void examined_save(chp_msg *m);
+
+/* The body of an own history entry as it goes on the wire (new envelopes:
+ * any earlier ones of it no longer count for its "sent" state). */
 int msg_queue_hmsg(chp_msg *m, const struct hmsg *h)
 {
+    out_forget_msg(m, h->msgid);
     if (h->kind == CONV_DM)
         return queue_message(m, JOB_DM, h->peer, NULL, CHP_CT_TEXT, h->msgid,
                              (const uint8_t *)h->text, h->textlen);
@@ -327,23 +332,58 @@ static int job_keys(chp_msg *m, const struct job *j, uint64_t t, chp_env_seal_ar
     return msg_contact_save(m, c);
 }
 
+/* Remembers own envelope id of message msgid until a neighbour says it
+ * holds it (chp_msg_on_held). */
+static void out_add(chp_msg *m, const uint8_t id[32], const uint8_t msgid[MSGID_BYTES])
+{
+    struct outenv *o = msg_grow(m->out, &m->capout, m->nout + 1, sizeof *m->out);
+    if (!o) {
+        chp_warn("out of memory: a message will stay 'queued'");
+        return;
+    }
+    m->out = o;
+    memcpy(m->out[m->nout].id, id, 32);
+    memcpy(m->out[m->nout].msgid, msgid, MSGID_BYTES);
+    m->nout++;
+    if (chp_store_local_put(m->store, CHP_TABLE_OUTBOX, id, 32, msgid, MSGID_BYTES) != CHP_OK)
+        chp_warn("cannot store an outgoing envelope's id: its message may stay 'queued'");
+}
+
+static void out_del(chp_msg *m, size_t i)
+{
+    int rc = chp_store_local_del(m->store, CHP_TABLE_OUTBOX, m->out[i].id, 32);
+    if (rc != CHP_OK && rc != CHP_E_NOT_FOUND)
+        chp_warn("cannot forget an outgoing envelope's id: %s", chp_strerror(rc));
+    m->out[i] = m->out[--m->nout];
+}
+
+/* Forgets the envelopes of message msgid (it goes out again as new ones). */
+static void out_forget_msg(chp_msg *m, const uint8_t msgid[MSGID_BYTES])
+{
+    for (size_t i = m->nout; i-- > 0;)
+        if (!memcmp(m->out[i].msgid, msgid, MSGID_BYTES))
+            out_del(m, i);
+}
+
+static int out_has_msg(const chp_msg *m, const uint8_t msgid[MSGID_BYTES])
+{
+    for (size_t i = 0; i < m->nout; i++)
+        if (!memcmp(m->out[i].msgid, msgid, MSGID_BYTES))
+            return 1;
+    return 0;
+}
+
 static void note_published(chp_msg *m, const struct job *j, const uint8_t id[32])
 {
     static const uint8_t zero[MSGID_BYTES];
     if (!memcmp(j->msgid, zero, MSGID_BYTES))
         return;
-    struct outenv *o = &m->out[m->out_next];
-    memcpy(o->id, id, 32);
-    memcpy(o->msgid, j->msgid, MSGID_BYTES);
-    m->out_next = (m->out_next + 1) % (sizeof m->out / sizeof *m->out);
-    if (m->nout < sizeof m->out / sizeof *m->out)
-        m->nout++;
-    if (!j->last)
-        return;
     struct hmsg *h = msg_hmsg_find(m, j->msgid, 1, chp_identity_pk(m->me));
-    if (h && !h->published) {
+    if (!h)
+        return; /* a resent chunk of a message no longer in the history */
+    out_add(m, id, j->msgid);
+    if (j->last && !h->published) {
         h->published = 1;
-        h->syncs_at = m->syncs;
         (void)msg_hmsg_save(m, h);
     }
 }
@@ -426,18 +466,34 @@ int chp_msg_take(chp_msg *m, uint8_t **env, size_t *len)
     return 0;
 }
 
-void chp_msg_on_published(chp_msg *m, const uint8_t id[32], int links)
+void chp_msg_on_held(chp_msg *m, const uint8_t id[32])
 {
-    if (!m->me || links <= 0)
+    if (!m->me)
         return;
     for (size_t i = 0; i < m->nout; i++) {
         if (memcmp(m->out[i].id, id, 32))
             continue;
-        struct hmsg *h = msg_hmsg_find(m, m->out[i].msgid, 1, chp_identity_pk(m->me));
-        if (h && h->published)
+        uint8_t msgid[MSGID_BYTES];
+        memcpy(msgid, m->out[i].msgid, MSGID_BYTES);
+        out_del(m, i);
+        struct hmsg *h = msg_hmsg_find(m, msgid, 1, chp_identity_pk(m->me));
+        if (h && h->published && !out_has_msg(m, msgid))
             set_state(m, h, MS_SENT);
         return;
     }
+}
+
+size_t chp_msg_unconfirmed(chp_msg *m, uint8_t (*ids)[32], size_t cap)
+{
+    if (!m->me || !m->nout)
+        return 0;
+    size_t n = cap < m->nout ? cap : m->nout;
+    if (m->out_rot >= m->nout)
+        m->out_rot = 0;
+    for (size_t k = 0; k < n; k++)
+        memcpy(ids[k], m->out[(m->out_rot + k) % m->nout].id, 32);
+    m->out_rot = (m->out_rot + n) % m->nout;
+    return n;
 }
 
 /* ---- keys over time ---- */
@@ -457,7 +513,7 @@ static void forget_old_keys(chp_msg *m, uint64_t now_e)
     }
 }
 
-void chp_msg_tick(chp_msg *m, uint64_t syncs)
+void chp_msg_tick(chp_msg *m)
 {
     if (!m->me)
         return;
@@ -466,14 +522,7 @@ void chp_msg_tick(chp_msg *m, uint64_t syncs)
         forget_old_keys(m, now_e);
         msg_tags_rebuild(m);
     }
-    if (syncs != m->syncs) {
-        m->syncs = syncs;
-        for (size_t i = 0; i < m->nh; i++) {
-            struct hmsg *h = &m->h[i];
-            if (h->dir_out && h->published && h->state == MS_QUEUED && syncs > h->syncs_at)
-                set_state(m, h, MS_SENT);
-        }
-    }
+    examined_save(m);
 }
 
 /* ---- incoming ---- */
@@ -554,6 +603,7 @@ static void resend_undelivered(chp_msg *m, const struct contact *c)
         if (h->dir_out && h->published && h->state < MS_DELIVERED && h->kind == CONV_DM &&
             !memcmp(h->peer, c->pk, 32)) {
             h->published = 0;
+            out_forget_msg(m, h->msgid);
             (void)msg_hmsg_save(m, h);
         }
     }
@@ -847,11 +897,11 @@ static void handle_chunk(chp_msg *m, const struct tagent *te, const chp_inner *i
             partial_free(&m->parts[i]);
 }
 
-void chp_msg_on_envelope(chp_msg *m, const uint8_t *env, size_t len, const uint8_t id[32])
+/* The envelope part of chp_msg_on_envelope, once it is known to be new. */
+static void examine(chp_msg *m, const uint8_t *env, size_t len)
 {
-    (void)id;
     chp_env_hdr hdr;
-    if (!m->me || chp_envelope_parse(env, len, &hdr, NULL, NULL, NULL) != CHP_OK)
+    if (chp_envelope_parse(env, len, &hdr, NULL, NULL, NULL) != CHP_OK)
         return;
     const struct tagent *tp = tag_find(m, hdr.tag);
     if (!tp)
@@ -915,6 +965,91 @@ done:
     free(pt);
 }
 
+void chp_msg_on_envelope(chp_msg *m, const uint8_t *env, size_t len, const uint8_t id[32],
+                         uint64_t seq)
+{
+    (void)id;
+    if (!m->me || (seq && seq <= m->examined))
+        return; /* locked: the unlock examines it; or the unlock already did */
+    examine(m, env, len);
+    if (seq > m->examined)
+        m->examined = seq;
+}
+
+/* The store sequence up to which every envelope was examined, kept across
+ * restarts (STORAGE.md, "Nothing stored is skipped"). Written from the
+ * tick, so a crash re-examines at most a second of traffic: duplicates are
+ * dropped by message id. */
+static void examined_save(chp_msg *m)
+{
+    if (m->examined == m->examined_saved)
+        return;
+    uint8_t b[8];
+    chp_put_be64(b, m->examined);
+    if (chp_store_local_put(m->store, CHP_TABLE_CONFIG, "examined", 8, b, sizeof b) == CHP_OK)
+        m->examined_saved = m->examined;
+    else
+        chp_warn("cannot store how far envelopes were examined");
+}
+
+static void examined_load(chp_msg *m)
+{
+    uint8_t *v = NULL;
+    size_t vl = 0;
+    m->examined = 0;
+    if (chp_store_local_get(m->store, CHP_TABLE_CONFIG, "examined", 8, &v, &vl) == CHP_OK) {
+        if (vl == 8)
+            m->examined = chp_be64(v);
+        chp_store_local_free(v, vl);
+    }
+    m->examined_saved = m->examined;
+}
+
+struct scan {
+    chp_msg *m;
+    uint8_t *buf;
+    size_t n;
+};
+
+static int scan_one(void *ctx, const uint8_t id[32], uint64_t seq)
+{
+    struct scan *sc = ctx;
+    size_t len = 0;
+    chp_store_meta meta;
+    if (chp_store_get(sc->m->store, id, sc->buf, CHP_ENV_MAX_BYTES, &len, &meta) == CHP_OK &&
+        !meta.own) {
+        examine(sc->m, sc->buf, len);
+        sc->n++;
+    }
+    if (seq > sc->m->examined)
+        sc->m->examined = seq;
+    return 0;
+}
+
+/* Every envelope that reached the store since the last one examined (all
+ * of them the first time): what arrived while the identity was locked, or
+ * between a commit and a crash. In (created, seq) order, so a handshake
+ * answer is read before the messages under its keys. */
+static void examine_stored(chp_msg *m)
+{
+    struct scan sc = {.m = m, .buf = malloc(CHP_ENV_MAX_BYTES)};
+    if (!sc.buf) {
+        chp_err_log("out of memory: envelopes stored while locked are examined at the next unlock");
+        return;
+    }
+    uint64_t from = m->examined;
+    int rc = chp_store_since(m->store, from, scan_one, &sc);
+    free(sc.buf);
+    if (rc != CHP_OK) {
+        chp_err_log("cannot examine the stored envelopes: %s", chp_strerror(rc));
+        m->examined = from; /* try again at the next unlock */
+        return;
+    }
+    if (sc.n)
+        chp_info("examined %zu envelopes stored since the last unlock", sc.n);
+    examined_save(m);
+}
+
 /* ---- lifecycle ---- */
 
 int chp_msg_new(chp_store *s, const char *home, const chp_msg_host *host, chp_msg **out)
@@ -964,6 +1099,10 @@ void msg_forget_all(chp_msg *m)
     free(m->tags);
     m->tags = NULL;
     m->tagcap = m->ntags = 0;
+    free(m->out);
+    m->out = NULL;
+    m->nout = m->capout = m->out_rot = 0;
+    m->examined = m->examined_saved = 0;
     while (m->jobs) {
         struct job *j = m->jobs;
         m->jobs = j->next;
@@ -1021,6 +1160,22 @@ static int load_room(void *ctx, const uint8_t *key, size_t klen, const uint8_t *
     r->passphrase = val[1];
     memcpy(r->key, val + 2, 32);
     m->nr++;
+    return 0;
+}
+
+static int load_outenv(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val,
+                       size_t vlen)
+{
+    chp_msg *m = ctx;
+    if (klen != 32 || vlen != MSGID_BYTES)
+        return 0; /* damaged: its message stays 'queued' */
+    struct outenv *o = msg_grow(m->out, &m->capout, m->nout + 1, sizeof *m->out);
+    if (!o)
+        return CHP_E_NOMEM;
+    m->out = o;
+    memcpy(m->out[m->nout].id, key, 32);
+    memcpy(m->out[m->nout].msgid, val, MSGID_BYTES);
+    m->nout++;
     return 0;
 }
 
@@ -1118,6 +1273,8 @@ int chp_msg_unlock(chp_msg *m, chp_identity *id)
         rc = chp_store_local_each(m->store, CHP_TABLE_ROOMS, load_room, m);
     if (rc == CHP_OK)
         rc = chp_store_local_each(m->store, CHP_TABLE_HISTORY, load_hmsg, m);
+    if (rc == CHP_OK)
+        rc = chp_store_local_each(m->store, CHP_TABLE_OUTBOX, load_outenv, m);
     if (rc != CHP_OK) {
         msg_forget_all(m);
         return rc;
@@ -1153,6 +1310,8 @@ int chp_msg_unlock(chp_msg *m, chp_identity *id)
                                   : c && c->state == CS_ESTABLISHED))
             (void)msg_queue_hmsg(m, h);
     }
+    examined_load(m);
+    examine_stored(m);
     m->state = CHP_MSG_READY;
     return CHP_OK;
 }

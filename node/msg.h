@@ -42,15 +42,23 @@ int chp_msg_lock_state(const chp_msg *m);
  * storage key, loads contacts and rooms, joins #lan on first start. */
 CHP_WUR int chp_msg_unlock(chp_msg *m, chp_identity *id);
 
-/* An envelope from a neighbour was just committed: if its tag is one of
- * ours (one table lookup), open and handle it. */
-void chp_msg_on_envelope(chp_msg *m, const uint8_t *env, size_t len, const uint8_t id[32]);
-/* One of our own envelopes was committed and went to `links` neighbours. */
-void chp_msg_on_published(chp_msg *m, const uint8_t id[32], int links);
-/* Timers: seal queued messages whose contact is now established, key
- * rotation and deletion, and "sent" once a sync with a neighbour ran after
- * publication (syncs = the node's completed-sync counter). */
-void chp_msg_tick(chp_msg *m, uint64_t syncs);
+/* An envelope was just committed to the store with insertion sequence seq
+ * (0: unknown, tests): if its tag is one of ours (one table lookup), open
+ * and handle it. While locked nothing is examined; chp_msg_unlock then
+ * examines every envelope stored after the last one examined, so nothing
+ * that reached the store is ever skipped. */
+void chp_msg_on_envelope(chp_msg *m, const uint8_t *env, size_t len, const uint8_t id[32],
+                         uint64_t seq);
+/* A neighbour said it durably holds envelope id (HELD, PROTOCOL.md §15):
+ * if it is one of ours, its message is "sent" once every envelope of it
+ * is held somewhere. */
+void chp_msg_on_held(chp_msg *m, const uint8_t id[32]);
+/* Up to cap ids of own envelopes no neighbour has confirmed yet, for a
+ * QUERY; successive calls rotate through them all. */
+size_t chp_msg_unconfirmed(chp_msg *m, uint8_t (*ids)[32], size_t cap);
+/* Timers: key rotation and deletion; saves how far envelopes were
+ * examined. Call about once a second. */
+void chp_msg_tick(chp_msg *m);
 /* The next envelope the layer wants published (malloc'ed, caller frees);
  * 0 when none is ready. Proof of work runs on a worker thread: a message
  * just queued comes out of a later call, after chp_msg_fd turned readable

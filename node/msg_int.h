@@ -73,7 +73,6 @@ struct hmsg {
     char nick[CHP_NICK_MAX + 1];
     char *text;
     size_t textlen;
-    uint64_t syncs_at; /* node sync counter when published */
     uint64_t seq;      /* order of arrival here: ties of time keep it */
 };
 
@@ -99,7 +98,9 @@ struct job {
     struct job *next;
 };
 
-/* An own envelope on its way out, for the "sent" state. */
+/* An own envelope no neighbour has confirmed holding yet (QUERY/HELD,
+ * PROTOCOL.md §15): its message is "sent" once none of its envelopes is
+ * left here. Persisted in CHP_TABLE_OUTBOX, so a restart forgets none. */
 struct outenv {
     uint8_t id[32];
     uint8_t msgid[MSGID_BYTES];
@@ -156,10 +157,12 @@ struct chp_msg {
     size_t tagcap, ntags;
     uint64_t tags_epoch; /* epoch the table was built for */
     struct job *jobs, *jobs_tail;
-    struct outenv out[256];
-    size_t nout, out_next;
+    struct outenv *out; /* own envelopes not yet held by a neighbour */
+    size_t nout, capout;
+    size_t out_rot; /* where the next chp_msg_unconfirmed starts */
+    uint64_t examined;       /* store sequence of the last envelope examined */
+    uint64_t examined_saved; /* the value last written to CHP_TABLE_CONFIG */
     struct partial *parts[16];
-    uint64_t syncs;
     uint64_t next_seq; /* for the next struct hmsg */
     uint32_t *hidx;    /* history index by message id: position + 1, 0 = free */
     size_t hidxcap, nhidx;

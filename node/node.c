@@ -28,6 +28,7 @@
 #define BATCH_MAX CHP_NODE_BATCH_MAX
 #define SWEEP_MS  60000 /* expiry sweep period */
 #define SYNC_MS   60000 /* periodic re-sync with every neighbour */
+#define HELD_QUERY_MS 2000 /* asking neighbours whether they hold our envelopes */
 
 static uint64_t now_ms(void)
 {
@@ -432,10 +433,10 @@ static int commit_finish(chp_node *n, int next)
         if (res == CHP_OK) {
             n->ctr.accepted++;
             int links = chp_link_forward(n, env, p->len, p->id, p->link);
-            if (n->msg && p->own)
-                chp_msg_on_published(n->msg, p->id, links);
-            else if (n->msg)
-                chp_msg_on_envelope(n->msg, env, p->len, p->id);
+            if (n->msg)
+                chp_msg_on_envelope(n->msg, env, p->len, p->id, b->items[i].seq);
+            if (p->own && links > 0)
+                n->held_query_ms = 0; /* ask them soon whether they took it */
             char hex[64];
             hex32(hex, p->id);
             zmq_send(n->events, "envelope", 8, ZMQ_SNDMORE | ZMQ_DONTWAIT);
@@ -761,8 +762,16 @@ static void periodic(chp_node *n, uint64_t t)
         n->next_sweep = t + SWEEP_MS;
     }
     chp_link_periodic(n, t, SYNC_MS);
-    if (n->msg)
-        chp_msg_tick(n->msg, n->ctr.syncs_done);
+    if (!n->msg)
+        return;
+    if (t >= n->msg_tick_ms) {
+        chp_msg_tick(n->msg);
+        n->msg_tick_ms = t + 1000;
+    }
+    if (t >= n->held_query_ms) {
+        chp_link_query_held(n);
+        n->held_query_ms = t + HELD_QUERY_MS;
+    }
 }
 
 int chp_node_run(chp_node *n, volatile sig_atomic_t *stop)
@@ -787,8 +796,12 @@ int chp_node_run(chp_node *n, volatile sig_atomic_t *stop)
         size_t base = ni;
         ni += chp_link_pollitems(n, items + ni);
         uint64_t t = now_ms(), beacon = chp_discovery_due(n, t);
-        long timeout =
-            (long)chp_link_next_deadline(n, t, beacon < n->next_sweep ? beacon : n->next_sweep);
+        uint64_t other = beacon < n->next_sweep ? beacon : n->next_sweep;
+        if (n->msg && n->msg_tick_ms < other)
+            other = n->msg_tick_ms;
+        if (n->msg && n->held_query_ms < other)
+            other = n->held_query_ms;
+        long timeout = (long)chp_link_next_deadline(n, t, other);
         if ((n->msg && chp_msg_has_outgoing(n->msg)) ||
             (committing && chp_store_put_ready(n->store)))
             timeout = 0;

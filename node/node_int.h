@@ -136,6 +136,8 @@ struct chp_node {
     int dup_in_flight; /* the last CHP_E_DUP of chp_node_ingest was of an
                           envelope not committed yet: a simultaneous copy */
     int wiped;         /* the user pressed the panic button: exit */
+    uint64_t msg_tick_ms;   /* next chp_msg_tick */
+    uint64_t held_query_ms; /* next QUERY for own envelopes not confirmed held */
 };
 
 /* node.c */
@@ -155,6 +157,9 @@ int chp_link_banned(chp_node *n, const uint8_t key[32], uint64_t t);
 int chp_link_forward(chp_node *n, const uint8_t *env, size_t len, const uint8_t id[32],
                      uint32_t src);
 void chp_link_flush_lazy(chp_node *n);
+/* Asks every live neighbour that answers QUERY whether it holds the own
+ * envelopes the messaging layer has no confirmation for yet. */
+void chp_link_query_held(chp_node *n);
 int chp_link_add_address(chp_node *n, const char *s, size_t len, int remember);
 int chp_link_remove_address(chp_node *n, const char *s, size_t len);
 void chp_link_restore_known(chp_node *n);

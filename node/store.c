@@ -428,6 +428,7 @@ static int put_one(chp_store *s, MDB_txn *t, chp_store_item *it, int refuse_fore
     chp_put_be32(m + 24, it->link);
     m[28] = it->own ? FLAG_OWN : 0;
     chp_put_be64(m + 29, ++s->seq);
+    it->seq = s->seq;
     memcpy(m + ENV_META, it->env, it->len);
     uint8_t ik[IDX_KEY], ek[EXP_KEY], ev[EXP_VAL];
     idx_key(ik, it->created, it->id);
@@ -749,6 +750,7 @@ int chp_store_get(chp_store *s, const uint8_t id[32], uint8_t *buf, size_t cap, 
         meta->received = chp_be64(m + 16);
         meta->link = chp_be32(m + 24);
         meta->own = m[28] & FLAG_OWN;
+        meta->seq = chp_be64(m + 29);
     }
     if (cap < *len) {
         rc = CHP_E_OVERFLOW;
@@ -887,6 +889,70 @@ int chp_store_range(chp_store *s, const chp_store_bound *lo, const chp_store_bou
     rend(s, t);
     if (rc && rc != MDB_NOTFOUND)
         return lmdb_err(rc);
+    return ret;
+}
+
+struct since_ent {
+    uint64_t created, seq;
+    uint8_t id[32];
+};
+
+static int since_cmp(const void *a, const void *b)
+{
+    const struct since_ent *x = a, *y = b;
+    if (x->created != y->created)
+        return x->created < y->created ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+int chp_store_since(chp_store *s, uint64_t after, chp_store_since_fn fn, void *ctx)
+{
+    assert(s && fn);
+    struct since_ent *e = NULL;
+    size_t n = 0, cap = 0;
+    MDB_txn *t;
+    MDB_cursor *c;
+    int rc = rbegin(s, &t);
+    if (rc)
+        return rc;
+    if ((rc = mdb_cursor_open(t, s->envs, &c))) {
+        rend(s, t);
+        return lmdb_err(rc);
+    }
+    MDB_val k, v;
+    int ret = CHP_OK;
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != 32 || v.mv_size < ENV_META)
+            continue;
+        const uint8_t *m = v.mv_data;
+        uint64_t seq = chp_be64(m + 29);
+        if (seq <= after)
+            continue;
+        if (n == cap) {
+            size_t nc = cap ? 2 * cap : 256;
+            struct since_ent *ne = realloc(e, nc * sizeof *e);
+            if (!ne) {
+                ret = CHP_E_NOMEM;
+                break;
+            }
+            e = ne;
+            cap = nc;
+        }
+        e[n].created = chp_be64(m);
+        e[n].seq = seq;
+        memcpy(e[n].id, k.mv_data, 32);
+        n++;
+    }
+    mdb_cursor_close(c);
+    rend(s, t);
+    if (ret == CHP_OK && rc && rc != MDB_NOTFOUND)
+        ret = lmdb_err(rc);
+    if (ret == CHP_OK && n)
+        qsort(e, n, sizeof *e, since_cmp);
+    for (size_t i = 0; ret == CHP_OK && i < n; i++)
+        ret = fn(ctx, e[i].id, e[i].seq);
+    free(e);
     return ret;
 }
 

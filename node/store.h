@@ -46,6 +46,7 @@ typedef struct chp_store_item {
     uint32_t link;     /* peer link it came from, 0 = made here */
     int own;           /* 1 = the user's own: never evicted by quota */
     int result;        /* out: CHP_OK stored, CHP_E_DUP, CHP_E_STORE_FULL */
+    uint64_t seq;      /* out, with CHP_OK: its insertion sequence (> 0) */
 } chp_store_item;
 
 /* Stores a batch in ONE write transaction (group commit). Returns CHP_OK
@@ -79,6 +80,7 @@ typedef struct chp_store_meta {
     uint64_t created, expiry, received;
     uint32_t link;
     int own;
+    uint64_t seq; /* insertion sequence: later envelopes have larger ones */
 } chp_store_meta;
 
 /* 1 if stored, 0 if not (one id lookup), negative on error. */
@@ -93,6 +95,15 @@ CHP_WUR int chp_store_del(chp_store *s, const uint8_t id[32]);
 /* Removes every envelope with expiry <= now; *removed (may be NULL) gets
  * the count. */
 CHP_WUR int chp_store_sweep(chp_store *s, uint64_t now, uint64_t *removed);
+
+/* Calls fn for every stored envelope whose insertion sequence is above
+ * `after`, in (created, seq) order, until fn returns non-zero (then
+ * returns that value); CHP_E_NOMEM. The messaging layer uses it to examine
+ * what arrived while it could not (a locked identity, a crash). The id
+ * pointer is valid only during the call; fn may read the store and write
+ * local tables, not envelopes. One pass over the envelopes table. */
+typedef int (*chp_store_since_fn)(void *ctx, const uint8_t id[32], uint64_t seq);
+int chp_store_since(chp_store *s, uint64_t after, chp_store_since_fn fn, void *ctx);
 
 /* ---- ranges for sync, in (created, id) order ---- */
 

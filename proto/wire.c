@@ -54,10 +54,12 @@ int chp_wire_decode(const uint8_t *frame, size_t len, chp_msg *m)
         break;
     case CHP_MSG_IHAVE:
     case CHP_MSG_IWANT:
+    case CHP_MSG_QUERY:
         if (decode_ids(&r, m, 0) != CHP_OK)
             goto malformed;
         break;
     case CHP_MSG_GRAFT:
+    case CHP_MSG_HELD:
         if (decode_ids(&r, m, 1) != CHP_OK)
             goto malformed;
         break;
@@ -170,8 +172,10 @@ int chp_wire_push(uint8_t *buf, size_t cap, size_t *len, const uint8_t *env, siz
 int chp_wire_ids(uint8_t *buf, size_t cap, size_t *len, uint8_t type, const uint8_t *ids,
                  uint16_t n)
 {
-    if ((type != CHP_MSG_IHAVE && type != CHP_MSG_IWANT && type != CHP_MSG_GRAFT) ||
-        n > CHP_WIRE_MAX_IDS || (n == 0 && type != CHP_MSG_GRAFT) || (n && !ids))
+    int empty_ok = type == CHP_MSG_GRAFT || type == CHP_MSG_HELD;
+    if ((type != CHP_MSG_IHAVE && type != CHP_MSG_IWANT && type != CHP_MSG_GRAFT &&
+         type != CHP_MSG_QUERY && type != CHP_MSG_HELD) ||
+        n > CHP_WIRE_MAX_IDS || (n == 0 && !empty_ok) || (n && !ids))
         return CHP_E_ARG;
     chp_wr w;
     chp_wr_init(&w, buf, cap);

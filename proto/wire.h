@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 #define CHP_WIRE_VERSION   1
-#define CHP_WIRE_MAX_IDS   1024        /* ids per IHAVE / IWANT / GRAFT */
+#define CHP_WIRE_MAX_IDS   1024        /* ids per IHAVE / IWANT / GRAFT / QUERY / HELD */
 #define CHP_WIRE_MAX_PEERS 32          /* addresses per PEERS */
 #define CHP_WIRE_MAX_ADDR  200         /* bytes of one address string */
 #define CHP_WIRE_MAX_TEXT  200         /* bytes of a BYE reason */
@@ -26,6 +26,7 @@
 #define CHP_CAP_NEG      0x2u /* answers Negentropy sync */
 #define CHP_CAP_LAZY     0x4u /* understands IHAVE/IWANT/PRUNE/GRAFT */
 #define CHP_CAP_NEG_FRAG 0x8u /* takes a Negentropy message in several NEG frames */
+#define CHP_CAP_HELD     0x10u /* answers QUERY with HELD (durably stored ids) */
 
 /* NEG flags byte: bit 0 from the initiator, bit 1 the Negentropy message
  * continues in the next NEG frame of the same session and direction. A
@@ -47,6 +48,8 @@ enum chp_msg_type {
     CHP_MSG_PONG = 9,
     CHP_MSG_PEERS = 10, /* addresses for the passive view */
     CHP_MSG_BYE = 11,   /* closing, with a reason */
+    CHP_MSG_QUERY = 12, /* which of these ids do you hold (committed)? */
+    CHP_MSG_HELD = 13,  /* the answer: the ids of a QUERY that are stored */
 };
 
 typedef struct chp_msg {
@@ -65,7 +68,7 @@ typedef struct chp_msg {
         struct {
             const uint8_t *ids; /* n * 32 bytes, borrowed */
             uint16_t n;
-        } ids; /* IHAVE, IWANT, GRAFT */
+        } ids; /* IHAVE, IWANT, GRAFT, QUERY, HELD */
         struct {
             uint32_t session;
             uint8_t initiator; /* 1 = from the side that initiated */
@@ -103,7 +106,8 @@ CHP_WUR int chp_wire_peer_at(const chp_msg *m, uint8_t i, const char **addr, siz
 CHP_WUR int chp_wire_hello(uint8_t *buf, size_t cap, size_t *len, uint32_t caps,
                            uint16_t listen_port, uint32_t max_frame);
 CHP_WUR int chp_wire_push(uint8_t *buf, size_t cap, size_t *len, const uint8_t *env, size_t envlen);
-/* type is CHP_MSG_IHAVE, CHP_MSG_IWANT or CHP_MSG_GRAFT. */
+/* type is CHP_MSG_IHAVE, CHP_MSG_IWANT, CHP_MSG_GRAFT, CHP_MSG_QUERY or
+ * CHP_MSG_HELD (GRAFT and HELD may be empty). */
 CHP_WUR int chp_wire_ids(uint8_t *buf, size_t cap, size_t *len, uint8_t type, const uint8_t *ids,
                          uint16_t n);
 CHP_WUR int chp_wire_prune(uint8_t *buf, size_t cap, size_t *len);

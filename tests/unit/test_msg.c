@@ -145,9 +145,9 @@ static size_t carry(struct user *from, struct user **to, size_t nto)
         assert_int_equal(chp_envelope_parse(env, len, &h, NULL, NULL, NULL), CHP_OK);
         assert_true(h.expiry > h.created);
         chp_envelope_id(env, len, id);
-        chp_msg_on_published(from->m, id, 1);
+        chp_msg_on_held(from->m, id);
         for (size_t i = 0; i < nto; i++)
-            chp_msg_on_envelope(to[i]->m, env, len, id);
+            chp_msg_on_envelope(to[i]->m, env, len, id, 0);
         if (g_nkept < 64) {
             g_kept[g_nkept] = env;
             g_keptlen[g_nkept++] = len;
@@ -378,7 +378,7 @@ static void test_bad_input(void **st)
     assert_int_equal(take(&a, &env, &len), 0);
     /* hostile envelopes: garbage with one of our tags does not open */
     uint8_t junk[345] = {1};
-    chp_msg_on_envelope(a.m, junk, sizeof junk, junk);
+    chp_msg_on_envelope(a.m, junk, sizeof junk, junk, 0);
     assert_true(ctl(&a, &out, "inbox", NULL));
     assert_string_equal(out, "");
     drop_user(&a);
@@ -451,17 +451,17 @@ static void test_old_keys_deleted(void **st)
     chp_envelope_id(env, len, id);
     /* still readable within the week */
     g_now += 6 * 86400;
-    chp_msg_tick(b.m, 0);
+    chp_msg_tick(b.m);
     close_user(&b);
     open_user(&b);
     unlock_user(&b);
     /* a week and a bit later the keys are gone, also from disk */
     g_now += 3 * 86400;
-    chp_msg_tick(b.m, 0);
+    chp_msg_tick(b.m);
     close_user(&b);
     open_user(&b);
     unlock_user(&b);
-    chp_msg_on_envelope(b.m, env, len, id);
+    chp_msg_on_envelope(b.m, env, len, id, 0);
     assert_true(ctl(&b, &out, "inbox", NULL));
     assert_false(has_line(out, "captured today"));
     assert_int_equal(b.events, 0);

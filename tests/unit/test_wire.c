@@ -105,6 +105,8 @@ static int reencode(const chp_msg *m, uint8_t *buf, size_t cap, size_t *len)
     case CHP_MSG_IHAVE:
     case CHP_MSG_IWANT:
     case CHP_MSG_GRAFT:
+    case CHP_MSG_QUERY:
+    case CHP_MSG_HELD:
         return chp_wire_ids(buf, cap, len, m->type, m->u.ids.ids, m->u.ids.n);
     case CHP_MSG_PRUNE:
         return chp_wire_prune(buf, cap, len);
@@ -361,6 +363,10 @@ static void test_ids_roundtrip(void **state)
     ids_case(CHP_MSG_GRAFT, 3, 0x00, 0x03);
     ids_case(CHP_MSG_GRAFT, 1024, 0x04, 0x00);
     ids_case(CHP_MSG_IHAVE, 1024, 0x04, 0x00);
+    ids_case(CHP_MSG_QUERY, 1, 0x00, 0x01);
+    ids_case(CHP_MSG_QUERY, 1024, 0x04, 0x00);
+    ids_case(CHP_MSG_HELD, 0, 0x00, 0x00);
+    ids_case(CHP_MSG_HELD, 2, 0x00, 0x02);
 }
 
 static void test_prune_roundtrip(void **state)
@@ -620,7 +626,7 @@ static void test_decode_empty_and_unknown_types(void **state)
     assert_true(all_zero(&m));
     REJECT((const uint8_t *)"", 0, CHP_E_MALFORMED);
 
-    static const uint8_t unknown[] = {0x00, 0x0c, 0x0d, 0x7f, 0x80, 0xff};
+    static const uint8_t unknown[] = {0x00, 0x0e, 0x0f, 0x7f, 0x80, 0xff};
     uint8_t f[16];
     for (size_t i = 0; i < sizeof unknown; i++) {
         memset(f, 0, sizeof f);
@@ -797,15 +803,16 @@ static void test_decode_ids_counts(void **state)
     uint8_t *f = malloc(cap);
     assert_non_null(f);
     seq(f, cap, 0);
-    static const uint8_t types[] = {CHP_MSG_IHAVE, CHP_MSG_IWANT, CHP_MSG_GRAFT};
-    for (size_t i = 0; i < 3; i++) {
+    static const uint8_t types[] = {CHP_MSG_IHAVE, CHP_MSG_IWANT, CHP_MSG_GRAFT, CHP_MSG_QUERY,
+                                    CHP_MSG_HELD};
+    for (size_t i = 0; i < sizeof types; i++) {
         f[0] = types[i];
         /* n = 0: an empty announcement or request is malformed; an empty
          * GRAFT ("eager again, nothing missing") is fine. */
         f[1] = 0;
         f[2] = 0;
-        if (types[i] == CHP_MSG_GRAFT)
-            assert_int_equal(ACCEPT(f, 3), CHP_MSG_GRAFT);
+        if (types[i] == CHP_MSG_GRAFT || types[i] == CHP_MSG_HELD)
+            assert_int_equal(ACCEPT(f, 3), types[i]);
         else
             REJECT(f, 3, CHP_E_MALFORMED);
         /* n = 1025 with every byte present. */
@@ -1122,7 +1129,7 @@ static void test_encode_arg(void **state)
     /* IHAVE / IWANT / GRAFT. */
     static const uint8_t bad_types[] = {0,           CHP_MSG_HELLO, CHP_MSG_PUSH,  CHP_MSG_PRUNE,
                                         CHP_MSG_NEG, CHP_MSG_PING,  CHP_MSG_PEERS, CHP_MSG_BYE,
-                                        12,          0xff};
+                                        14,          0xff};
     for (size_t i = 0; i < sizeof bad_types; i++)
         assert_rc(chp_wire_ids(buf, SCRATCH, &len, bad_types[i], src, 1), CHP_E_ARG);
     static const uint8_t id_types[] = {CHP_MSG_IHAVE, CHP_MSG_IWANT, CHP_MSG_GRAFT};
@@ -1318,7 +1325,7 @@ static size_t random_valid(prng *r, uint8_t *buf, size_t cap, uint8_t *src)
 {
     size_t len = 0;
     int rc;
-    uint8_t type = (uint8_t)(1 + below(r, 11));
+    uint8_t type = (uint8_t)(1 + below(r, 13));
     switch (type) {
     case CHP_MSG_HELLO:
         rc = chp_wire_hello(buf, cap, &len, (uint32_t)rnd(r), (uint16_t)rnd(r),
@@ -1332,9 +1339,11 @@ static size_t random_valid(prng *r, uint8_t *buf, size_t cap, uint8_t *src)
     }
     case CHP_MSG_IHAVE:
     case CHP_MSG_IWANT:
-    case CHP_MSG_GRAFT: {
+    case CHP_MSG_GRAFT:
+    case CHP_MSG_QUERY:
+    case CHP_MSG_HELD: {
         uint16_t n = (uint16_t)some(r, 4, CHP_WIRE_MAX_IDS);
-        if (n == 0 && type != CHP_MSG_GRAFT)
+        if (n == 0 && type != CHP_MSG_GRAFT && type != CHP_MSG_HELD)
             n = 1;
         fill(r, src, (size_t)n * 32);
         rc = chp_wire_ids(buf, cap, &len, type, src, n);
@@ -1400,13 +1409,13 @@ static size_t mutate(prng *r, uint8_t *f, size_t len)
         return len + k;
     }
     case 5: /* another type byte */
-        f[0] = (uint8_t)below(r, 14);
+        f[0] = (uint8_t)below(r, 16);
         return len;
     case 6: { /* small random frame of a known-ish type */
         size_t n = below(r, 48);
         fill(r, f, n);
         if (n)
-            f[0] = (uint8_t)below(r, 13);
+            f[0] = (uint8_t)below(r, 15);
         return n;
     }
     case 7: { /* anything at all */
@@ -1418,7 +1427,7 @@ static size_t mutate(prng *r, uint8_t *f, size_t len)
         size_t n = 1 + below(r, 40);
         for (size_t i = 0; i < n; i++)
             f[i] = (uint8_t)below(r, 4);
-        f[0] = (uint8_t)(1 + below(r, 11));
+        f[0] = (uint8_t)(1 + below(r, 13));
         return n;
     }
     }
@@ -1430,7 +1439,7 @@ static void test_random_frames(void **state)
     prng r = {0x43686170617221ull}; /* fixed seed: failures reproduce */
     uint8_t *f = malloc(SCRATCH), *src = malloc(SCRATCH), *out = malloc(SCRATCH);
     assert_true(f && src && out);
-    unsigned ok[12] = {0}, malformed = 0, trailing = 0, version = 0, bye_nul = 0;
+    unsigned ok[16] = {0}, malformed = 0, trailing = 0, version = 0, bye_nul = 0;
     for (int iter = 0; iter < 100000; iter++) {
         size_t len = random_valid(&r, f, SCRATCH - 16, src);
         len = mutate(&r, f, len);
@@ -1455,7 +1464,7 @@ static void test_random_frames(void **state)
             assert_memory_equal(&m, &want, sizeof want);
             version++;
         } else if (rc == CHP_OK) {
-            assert_true(m.type >= CHP_MSG_HELLO && m.type <= CHP_MSG_BYE);
+            assert_true(m.type >= CHP_MSG_HELLO && m.type <= CHP_MSG_HELD);
             assert_int_equal(m.type, f[0]);
             if (m.type == CHP_MSG_BYE && m.u.bye.len && memchr(m.u.bye.text, 0, m.u.bye.len)) {
                 bye_nul++; /* cannot be re-encoded: test_decode_bye_text_nul */
@@ -1474,13 +1483,14 @@ static void test_random_frames(void **state)
         free(c);
     }
     /* The sweep reached every type and every outcome. */
-    for (int t = CHP_MSG_HELLO; t <= CHP_MSG_BYE; t++)
+    for (int t = CHP_MSG_HELLO; t <= CHP_MSG_HELD; t++)
         if (ok[t] < 200)
             fail_msg("only %u valid frames of type %d", ok[t], t);
     assert_true(malformed > 1000 && trailing > 1000 && version > 100);
-    print_message("random: ok %u/%u/%u/%u/%u/%u/%u/%u/%u/%u/%u, malformed %u, trailing %u, "
+    print_message("random: ok %u/%u/%u/%u/%u/%u/%u/%u/%u/%u/%u/%u/%u, malformed %u, trailing %u, "
                   "version %u, BYE with NUL %u\n",
                   ok[1], ok[2], ok[3], ok[4], ok[5], ok[6], ok[7], ok[8], ok[9], ok[10], ok[11],
+                  ok[12], ok[13],
                   malformed, trailing, version, bye_nul);
     free(out);
     free(src);
