@@ -104,10 +104,11 @@ static void status(chp_node *n, zmq_msg_t *rid)
     reply(n, rid, "ok", b, o < sizeof b ? o : sizeof b - 1);
 }
 
-/* One line per neighbour: key, state, direction, address, rx, tx. */
+/* One line per neighbour: key, state, direction, address, rx, tx, why
+ * dialling fails. */
 static void peers(chp_node *n, zmq_msg_t *rid)
 {
-    size_t cap = 256 + CHP_NODE_LINKS_MAX * (CHP_ADDR_STR_MAX + 160), o = 0;
+    size_t cap = 256 + CHP_NODE_LINKS_MAX * (CHP_ADDR_STR_MAX + 320), o = 0;
     char *b = malloc(cap);
     if (!b) {
         reply_str(n, rid, "error", "out of memory");
@@ -121,10 +122,12 @@ static void peers(chp_node *n, zmq_msg_t *rid)
         char key[80]; /* chpn1..., as in ADDRESS */
         chp_b32key_encode(CHP_NODEKEY_HRP, l->key, key);
         int up = l->hello_rx && (l->dealer_up || l->router_seen);
-        o += (size_t)snprintf(
-            b + o, cap - o, "%s\t%s\t%s\t%s\t%llu\t%llu\n", key, up ? "connected" : "connecting",
-            l->dealer ? (l->router_seen ? "both" : "out") : "in", l->addr[0] ? l->addr : "-",
-            (unsigned long long)l->rx_env, (unsigned long long)l->tx_env);
+        o += (size_t)snprintf(b + o, cap - o, "%s\t%s\t%s\t%s\t%llu\t%llu\t%s\n", key,
+                              up ? "connected" : chp_link_fail_state(l->fail),
+                              l->dealer ? (l->router_seen ? "both" : "out") : "in",
+                              l->addr[0] ? l->addr : "-", (unsigned long long)l->rx_env,
+                              (unsigned long long)l->tx_env,
+                              up ? "-" : chp_link_fail_reason(l->fail));
     }
     reply(n, rid, "ok", b, o);
     free(b);

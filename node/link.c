@@ -7,7 +7,9 @@
 #include "node_int.h"
 #include "wire.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -901,7 +903,11 @@ static int open_dealer(chp_node *n, struct chp_link *l, const chp_addr *a)
     zmq_setsockopt(l->dealer, ZMQ_HEARTBEAT_TIMEOUT, &hbt, sizeof hbt);
     snprintf(mon, sizeof mon, "inproc://chapar-mon-%u", l->id);
     if (zmq_socket_monitor(l->dealer, mon,
-                           ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED) != 0 ||
+                           ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED |
+                               ZMQ_EVENT_CONNECTED | ZMQ_EVENT_CONNECT_RETRIED |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) != 0 ||
         !(l->monitor = zmq_socket(n->zctx, ZMQ_PAIR)) || zmq_connect(l->monitor, mon) != 0 ||
         zmq_connect(l->dealer, ep) != 0) {
         close_dealer(l);
@@ -958,6 +964,40 @@ done:
     return had;
 }
 
+/* A host name that does not resolve now is refused when the user adds
+ * it (a typo, or no name service on this network), instead of being
+ * dialled forever in silence. IP literals need no lookup. */
+static int host_resolves(const chp_addr *a)
+{
+    uint8_t buf[16];
+    if (inet_pton(AF_INET, a->host, buf) == 1 || inet_pton(AF_INET6, a->host, buf) == 1)
+        return 1;
+    struct addrinfo hints = {.ai_family = a->ipv6 ? AF_UNSPEC : AF_INET,
+                             .ai_socktype = SOCK_STREAM};
+    struct addrinfo *res = NULL;
+    int rc = getaddrinfo(a->host, NULL, &hints, &res);
+    if (res)
+        freeaddrinfo(res);
+    return rc == 0;
+}
+
+const char *chp_link_fail_state(int fail)
+{
+    return fail == CHP_LINK_UNREACHABLE ? "unreachable"
+           : fail == CHP_LINK_HANDSHAKE ? "handshake-failed"
+           : fail == CHP_LINK_REFUSED   ? "refused"
+                                        : "connecting";
+}
+
+const char *chp_link_fail_reason(int fail)
+{
+    return fail == CHP_LINK_UNREACHABLE ? "no answer: connection refused, closed port or no route"
+           : fail == CHP_LINK_HANDSHAKE
+               ? "CURVE handshake failed: wrong node key in the address, or not a chapard"
+           : fail == CHP_LINK_REFUSED ? "the node refused us (banned, or not on its allow-list)"
+                                      : "-";
+}
+
 int chp_link_add_address(chp_node *n, const char *s, size_t len, int keep)
 {
     chp_addr a;
@@ -967,6 +1007,10 @@ int chp_link_add_address(chp_node *n, const char *s, size_t len, int keep)
         return rc;
     if (!memcmp(a.key, n->tpk, 32))
         return CHP_E_ARG; /* that is this node */
+    if (keep && !host_resolves(&a)) {
+        chp_warn("peer add: host %s does not resolve", a.host);
+        return CHP_E_ADDR_RESOLVE;
+    }
     if (chp_addr_format(&a, canon, sizeof canon) != CHP_OK)
         return CHP_E_ARG;
     struct chp_link *l = find(n, a.key);
@@ -1116,10 +1160,35 @@ static void monitor_event(chp_node *n, struct chp_link *l)
         zmq_msg_recv(&ep, l->monitor, ZMQ_DONTWAIT) >= 0 && zmq_msg_size(&ev) >= 2) {
         const uint8_t *d = zmq_msg_data(&ev);
         uint16_t event = (uint16_t)(d[0] | (d[1] << 8)); /* host order (little-endian) */
+        int fail = -1;
+        if (event == ZMQ_EVENT_CONNECTED) {
+            l->tcp_up = 1;
+        } else if (event == ZMQ_EVENT_CONNECT_RETRIED && !l->dealer_up) {
+            /* A retry after a connection that never finished its handshake. */
+            fail = l->tcp_up ? (l->fail == CHP_LINK_REFUSED ? CHP_LINK_REFUSED : CHP_LINK_HANDSHAKE)
+                             : CHP_LINK_UNREACHABLE;
+            l->tcp_up = 0;
+        } else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
+            fail = CHP_LINK_REFUSED;
+        } else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL ||
+                   event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) {
+            fail = CHP_LINK_HANDSHAKE;
+        }
+        if (fail >= 0 && fail != l->fail) {
+            char ks[17];
+            chp_key_short(l->key, ks);
+            chp_warn("peer %s at %s: %s; retrying", ks, l->addr[0] ? l->addr : "-",
+                     chp_link_fail_reason(fail));
+            l->fail = fail;
+        }
         if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
             l->dealer_up = 1;
+            l->tcp_up = 0; /* from now on a lost connection is "unreachable" */
+            l->fail = CHP_LINK_OK;
             send_hello(n, l);
         } else if (event == ZMQ_EVENT_DISCONNECTED) {
+            /* (tcp_up stays: the retry that follows tells a failed
+             * handshake from a refused connection by it) */
             int eager = link_up(l) && !l->lazy;
             if (l->dealer_up) {
                 char ks[17];

@@ -45,6 +45,8 @@ struct chp_link {
     void *dealer;                    /* our outgoing socket, or NULL */
     void *monitor;                   /* PAIR receiving the dealer's events */
     int dealer_up;                   /* handshake done on the dealer */
+    int tcp_up;                      /* the dealer's TCP connection is up (no handshake yet) */
+    int fail;                        /* why dialling fails: enum chp_link_fail, 0 = it does not */
     int router_seen;                 /* they reached us on our ROUTER */
     int router_fd;                   /* the socket of that connection, -1 unknown */
     int hello_rx;                    /* their HELLO arrived */
@@ -99,6 +101,17 @@ struct chp_ban {
     uint8_t key[32];
     uint64_t until_ms;
 };
+
+/* Why dialling a neighbour fails, for `peer list` and the log. */
+enum chp_link_fail {
+    CHP_LINK_OK = 0,
+    CHP_LINK_UNREACHABLE = 1, /* TCP connect refused, timed out or no route */
+    CHP_LINK_HANDSHAKE = 2,   /* TCP up, CURVE handshake failed: wrong key, not a chapard */
+    CHP_LINK_REFUSED = 3,     /* the peer's ZAP said no: banned or not on its allow-list */
+};
+/* "unreachable" ... for the state column, and a sentence for the reason. */
+const char *chp_link_fail_state(int fail);
+const char *chp_link_fail_reason(int fail);
 
 /* node.c: the envelopes being received into one batch while the previous
  * batch commits in the store's writer thread. */

@@ -44,6 +44,7 @@ static const struct err_desc descs[] = {
     {CHP_E_ADDR_HOST, "CHP_E_ADDR_HOST", "address host is not an IPv4, [IPv6] or host name"},
     {CHP_E_ADDR_PORT, "CHP_E_ADDR_PORT", "address port must be 1-65535"},
     {CHP_E_ADDR_KEY, "CHP_E_ADDR_KEY", "address node key is invalid or mistyped"},
+    {CHP_E_ADDR_RESOLVE, "CHP_E_ADDR_RESOLVE", "address host name does not resolve"},
     {CHP_E_IO, "CHP_E_IO", "file system error"},
     {CHP_E_STORE, "CHP_E_STORE", "store (LMDB) error"},
     {CHP_E_STORE_SCHEMA, "CHP_E_STORE_SCHEMA", "store has an unsupported schema version"},
