@@ -137,9 +137,28 @@ static int bind_listen(chp_node *n, const char *spec)
         zmq_setsockopt(n->router, ZMQ_CURVE_SECRETKEY, n->tsk, 32) ||
         set_int(n->router, ZMQ_ROUTER_HANDOVER, 0) || set_int(n->router, ZMQ_ROUTER_MANDATORY, 1) ||
         zmq_setsockopt(n->router, ZMQ_ZAP_DOMAIN, "chapar", 6) ||
-        (v6 && set_int(n->router, ZMQ_IPV6, 1)) || zmq_bind(n->router, ep) != 0) {
+        (v6 && set_int(n->router, ZMQ_IPV6, 1))) {
         chp_err_log("cannot listen on %s: %s", spec, zmq_strerror(errno));
         return CHP_E_IO;
+    }
+    if (zmq_bind(n->router, ep) != 0) {
+        int busy = errno == EADDRINUSE && port != 0;
+        if (!busy || n->relay) {
+            /* A relay's address is published: it must not move. */
+            chp_err_log("cannot listen on %s: %s%s", spec, zmq_strerror(errno),
+                        busy ? " (another chapard on this machine? stop it, or choose another "
+                               "port with --listen HOST:PORT)"
+                             : "");
+            return CHP_E_IO;
+        }
+        /* A second user on this machine, or a leftover chapard: a user
+         * node still works on another port, and says which. */
+        snprintf(ep, sizeof ep, v6 ? "tcp://[%s]:*" : "tcp://%s:*", host);
+        if (zmq_bind(n->router, ep) != 0) {
+            chp_err_log("cannot listen on %s: %s", spec, zmq_strerror(errno));
+            return CHP_E_IO;
+        }
+        n->port_moved = (uint16_t)port;
     }
     /* A ROUTER never says a peer left; its monitor does, by socket. */
     if (zmq_socket_monitor(n->router, "inproc://chapar-router-monitor", ZMQ_EVENT_DISCONNECTED) ||
@@ -153,6 +172,10 @@ static int bind_listen(chp_node *n, const char *spec)
     const char *pc = strrchr(last, ':');
     n->port = pc ? (uint16_t)atoi(pc + 1) : (uint16_t)port;
     snprintf(n->listen_host, sizeof n->listen_host, "%s", host);
+    if (n->port_moved)
+        chp_warn("port %u is in use (another chapard on this machine?): listening on port %u "
+                 "instead; give peers the new address (chapar address)",
+                 (unsigned)n->port_moved, n->port);
     chp_info("listening on %s (port %u)", last, n->port);
     return CHP_OK;
 }

@@ -126,6 +126,7 @@ struct chp_node {
     void *router_mon; /* PAIR: the ROUTER's disconnect events */
     char listen_host[CHP_ADDR_HOST_MAX + 1];
     uint16_t port;
+    uint16_t port_moved; /* the --listen port that was busy (we took another), 0 = none */
     uint64_t started_ms, next_sweep;
     struct chp_link links[CHP_NODE_LINKS_MAX];
     uint32_t next_link_id;

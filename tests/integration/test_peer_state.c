@@ -113,11 +113,39 @@ static void test_closed_port_and_wrong_key(void **state)
     h_stop(h, c);
 }
 
+/* Two users on one machine: the second chapard finds the port taken and
+ * listens on another, saying so; a relay (its address is published)
+ * refuses to move and says why. */
+static void test_busy_port(void **state)
+{
+    h_ctx *h = *state;
+    h_node *a = h_start(h, "a", H_END);
+    char listen[64], home[600];
+    snprintf(listen, sizeof listen, "127.0.0.1:%u", (unsigned)a->port);
+    h_node *b = h_start(h, "b", "--listen", listen, H_END);
+    assert_int_not_equal(b->port, a->port);
+    assert_true(log_has(b, "is in use (another chapard on this machine?): listening on port"));
+    h_expect(h, b, "uptime", H_GE, 0);
+    free(h_ok(h, b, "peer", "add", a->addr, H_END));
+    h_expect(h, a, "peers connected", H_EQ, 1);
+
+    char *out = NULL, *err = NULL;
+    int rc = h_run(h, &out, &err, h_bin("CHAPARD"), "--home", h_path(h, home, sizeof home, "r"),
+                   "--relay", "--listen", listen, "--no-discovery", H_END);
+    assert_int_not_equal(rc, 0);
+    assert_non_null(strstr(err, "Address already in use (another chapard on this machine?"));
+    free(out);
+    free(err);
+    h_stop(h, a);
+    h_stop(h, b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_unresolvable_host, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_closed_port_and_wrong_key, h_setup, h_teardown),
+        cmocka_unit_test_setup_teardown(test_busy_port, h_setup, h_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
