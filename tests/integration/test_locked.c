@@ -140,12 +140,77 @@ static void test_sent_by_sync(void **state)
     h_stop(h, r);
 }
 
+/* Occurrences of needle in hay. */
+static int count(const char *hay, const char *needle)
+{
+    int n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+        n++;
+    return n;
+}
+
+/* 20 rounds of Bob's node going down (cleanly or by kill -9), coming back
+ * locked and being unlocked, while Alice keeps writing to him and to
+ * #lan: every message is in his inbox exactly once at the end. */
+static void test_soak_lock_cycles(void **state)
+{
+    h_ctx *h = *state;
+    char *pf = h_write_file(h, "bob.pass", pass, sizeof pass - 1);
+    h_node *r, *a, *b;
+    pair(h, &r, &a, &b, pf);
+    enum { ROUNDS = 20 };
+    char text[64];
+    int sent = 0;
+    for (int i = 0; i < ROUNDS; i++) {
+        if (i % 3 == 1)
+            h_kill9(h, b); /* a crash at an arbitrary moment */
+        else
+            h_stop(h, b);
+        snprintf(text, sizeof text, "dm %d while down", i);
+        h_send(h, a, "bob", text, NULL);
+        h_start(h, "bob", H_END);
+        snprintf(text, sizeof text, "post %d while locked", i);
+        free(h_ok(h, a, "send", "#lan", text, H_END));
+        snprintf(text, sizeof text, "dm %d while locked", i);
+        h_send(h, a, "bob", text, NULL);
+        if (i % 2 == 0) /* every other round the node restarts still locked */
+            free(h_ok(h, b, "unlock", "--passphrase-file", pf, H_END));
+        snprintf(text, sizeof text, "dm %d after", i);
+        h_send(h, a, "bob", text, NULL);
+        sent += 3;
+    }
+    h_stop(h, b);
+    h_start(h, "bob", H_END);
+    free(h_ok(h, b, "unlock", "--passphrase-file", pf, H_END));
+    snprintf(text, sizeof text, "\tdm %d after\n", ROUNDS - 1);
+    free(h_await(h, b, text, "inbox", "--tsv", H_END));
+    snprintf(text, sizeof text, "\tpost %d while locked\n", ROUNDS - 1);
+    char *out = h_await(h, b, text, "inbox", "--tsv", H_END);
+    for (int i = 0; i < ROUNDS; i++) {
+        static const char *const what[][2] = {
+            {"dm", "while down"}, {"dm", "while locked"}, {"dm", "after"}, {"post", "while locked"}};
+        for (size_t k = 0; k < 4; k++) {
+            char needle[64];
+            snprintf(needle, sizeof needle, "\t%s %d %s\n", what[k][0], i, what[k][1]);
+            if (count(out, needle) != 1)
+                fail_msg("round %d: '%s' is in Bob's inbox %d times", i, needle + 1,
+                         count(out, needle));
+        }
+    }
+    assert_int_equal(sent, 3 * ROUNDS);
+    free(out);
+    h_stop(h, a);
+    h_stop(h, b);
+    h_stop(h, r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_mail_stored_while_locked_is_read, h_setup,
                                         h_teardown),
         cmocka_unit_test_setup_teardown(test_sent_by_sync, h_setup, h_teardown),
+        cmocka_unit_test_setup_teardown(test_soak_lock_cycles, h_setup, h_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
