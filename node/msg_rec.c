@@ -226,7 +226,7 @@ int msg_hmsg_save(chp_msg *m, const struct hmsg *h)
     chp_wr_u8(&w, REC_VERSION);
     chp_wr_u8(&w, (uint8_t)h->dir_out);
     chp_wr_u8(&w, (uint8_t)h->state);
-    chp_wr_u8(&w, (uint8_t)(h->published | h->listed << 1 | h->read << 2));
+    chp_wr_u8(&w, (uint8_t)(h->published | h->listed << 1 | h->read << 2 | h->notice << 3));
     chp_wr_u64(&w, h->time);
     chp_wr_u64(&w, h->seq);
     chp_wr_u8(&w, (uint8_t)h->kind);
@@ -285,6 +285,7 @@ int msg_hmsg_load(struct hmsg *h, const uint8_t *key, size_t kl_, const uint8_t 
     h->published = fl & 1;
     h->listed = fl >> 1 & 1;
     h->read = fl >> 2 & 1;
+    h->notice = fl >> 3 & 1;
     h->kind = kind;
     return CHP_OK;
 }
@@ -372,22 +373,43 @@ struct hmsg *msg_hmsg_find(chp_msg *m, const uint8_t msgid[MSGID_BYTES], int dir
     return NULL;
 }
 
-/* The name shown for a sender: the contact's name, the own nick, or the
- * nick they gave with their short fingerprint. */
+const struct contact *msg_named_contact(chp_msg *m, const uint8_t pk[32])
+{
+    const struct contact *c = msg_contact_by_pk(m, pk);
+    /* a name from before names were kept from starting with a marker
+     * must not pass for a stranger or a notice: such a contact shows as
+     * a stranger would */
+    if (!c || c->state == CS_REQUEST || !c->name[0] || c->name[0] == STRANGER_MARK ||
+        c->name[0] == NOTICE_SENDER[0])
+        return NULL;
+    return c;
+}
+
+/* The name shown for a sender: the contact's name, the own nick, or for
+ * anyone else "~", the nick they gave and their short fingerprint, so a
+ * stranger who takes a contact's nick never looks like the contact. */
 void msg_sender_label(chp_msg *m, const uint8_t pk[32], const char *nick, char *out, size_t cap)
 {
     if (m->me && !memcmp(pk, chp_identity_pk(m->me), 32)) {
         snprintf(out, cap, "%s", m->nick);
         return;
     }
-    const struct contact *c = msg_contact_by_pk(m, pk);
-    if (c && c->state != CS_REQUEST && c->name[0]) {
+    const struct contact *c = msg_named_contact(m, pk);
+    if (c) {
         snprintf(out, cap, "%s", c->name);
         return;
     }
     char fpr[CHP_FPR_STR_LEN + 1];
     chp_id_fingerprint(pk, fpr);
-    snprintf(out, cap, "%s (%s)", nick[0] ? nick : "?", fpr);
+    snprintf(out, cap, "%c%s (%s)", STRANGER_MARK, nick[0] ? nick : "?", fpr);
+}
+
+void msg_hmsg_sender(chp_msg *m, const struct hmsg *h, char *out, size_t cap)
+{
+    if (h->notice)
+        snprintf(out, cap, "%s", NOTICE_SENDER);
+    else
+        msg_sender_label(m, h->sender, h->nick, out, cap);
 }
 
 /* The conversation a message belongs to, as CONTROL.md names it. */
