@@ -703,12 +703,42 @@ static void emit_message(chp_msg *m, const struct hmsg *h)
 
 /* ---- nick changes in rooms ---- */
 
-static struct seen *seen_find(chp_msg *m, const char *room, const uint8_t pk[32])
+/* The table is a hash on (key, room) keyed with hidx_key: senders choose
+ * their keys, so they must not choose our slots. */
+static size_t seen_slot(const chp_msg *m, const char *room, const uint8_t pk[32])
 {
-    for (size_t i = 0; i < m->nseen; i++)
-        if (!memcmp(m->seen[i].pk, pk, 32) && !strcmp(m->seen[i].room, room))
-            return &m->seen[i];
-    return NULL;
+    uint8_t in[32 + CHP_ROOM_NAME_MAX + 1], h[16];
+    size_t rl = strlen(room);
+    uint64_t v;
+    memcpy(in, pk, 32);
+    memcpy(in + 32, room, rl);
+    chp_hash(h, sizeof h, in, 32 + rl, m->hidx_key, sizeof m->hidx_key);
+    memcpy(&v, h, 8);
+    return (size_t)v & (m->capseen - 1);
+}
+
+/* The entry of (room, pk), or the free slot where it goes. */
+static struct seen *seen_at(chp_msg *m, const char *room, const uint8_t pk[32])
+{
+    size_t i = seen_slot(m, room, pk);
+    while (m->seen[i].used && (memcmp(m->seen[i].pk, pk, 32) || strcmp(m->seen[i].room, room)))
+        i = (i + 1) & (m->capseen - 1);
+    return &m->seen[i];
+}
+
+static int seen_grow(chp_msg *m)
+{
+    size_t oc = m->capseen, nc = oc ? oc * 2 : 256;
+    struct seen *old = m->seen, *t = calloc(nc, sizeof *t);
+    if (!t)
+        return CHP_E_NOMEM;
+    m->seen = t;
+    m->capseen = nc;
+    for (size_t i = 0; i < oc; i++)
+        if (old[i].used)
+            *seen_at(m, old[i].room, old[i].pk) = old[i];
+    free(old);
+    return CHP_OK;
 }
 
 /* Records that pk posted in room as nick at time t. Returns 1 when this
@@ -718,17 +748,16 @@ static struct seen *seen_find(chp_msg *m, const char *room, const uint8_t pk[32]
 static int seen_note(chp_msg *m, const char *room, const uint8_t pk[32], const char *nick,
                      uint64_t t, char old[CHP_NICK_MAX + 1])
 {
-    struct seen *e = seen_find(m, room, pk);
-    if (!e) {
-        struct seen *g = msg_grow(m->seen, &m->capseen, m->nseen + 1, sizeof *m->seen);
-        if (!g)
-            return 0;
-        m->seen = g;
-        e = &m->seen[m->nseen++];
+    if ((m->nseen + 1) * 2 > m->capseen && seen_grow(m) != CHP_OK)
+        return 0;
+    struct seen *e = seen_at(m, room, pk);
+    if (!e->used) {
+        e->used = 1;
         memcpy(e->pk, pk, 32);
         snprintf(e->room, sizeof e->room, "%s", room);
         snprintf(e->nick, sizeof e->nick, "%s", nick);
         e->time = t;
+        m->nseen++;
         return 0;
     }
     if (t < e->time)

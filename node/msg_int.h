@@ -110,6 +110,7 @@ struct job {
 /* The nick a sender last posted under in a room (its post's time), to
  * announce a change. Rebuilt from the history at unlock. */
 struct seen {
+    int used; /* a slot of the hash table (chp_msg.seen) in use */
     uint8_t pk[32];
     char room[CHP_ROOM_NAME_MAX + 1];
     char nick[CHP_NICK_MAX + 1];
@@ -169,7 +170,7 @@ struct chp_msg {
     size_t nr, capr;
     struct hmsg *h;
     size_t nh, caph;
-    struct seen *seen;
+    struct seen *seen; /* hash table, capseen a power of two */
     size_t nseen, capseen;
     struct tagent *tags;
     size_t tagcap, ntags;
