@@ -703,86 +703,6 @@ static void emit_message(chp_msg *m, const struct hmsg *h)
 
 /* ---- nick changes in rooms ---- */
 
-/* The table is a hash on (key, room) keyed with hidx_key: senders choose
- * their keys, so they must not choose our slots. */
-static size_t seen_slot(const chp_msg *m, const char *room, const uint8_t pk[32])
-{
-    uint8_t in[32 + CHP_ROOM_NAME_MAX + 1], h[16];
-    size_t rl = strlen(room);
-    uint64_t v;
-    memcpy(in, pk, 32);
-    memcpy(in + 32, room, rl);
-    chp_hash(h, sizeof h, in, 32 + rl, m->hidx_key, sizeof m->hidx_key);
-    memcpy(&v, h, 8);
-    return (size_t)v & (m->capseen - 1);
-}
-
-/* The entry of (room, pk), or the free slot where it goes. */
-static struct seen *seen_at(chp_msg *m, const char *room, const uint8_t pk[32])
-{
-    size_t i = seen_slot(m, room, pk);
-    while (m->seen[i].used && (memcmp(m->seen[i].pk, pk, 32) || strcmp(m->seen[i].room, room)))
-        i = (i + 1) & (m->capseen - 1);
-    return &m->seen[i];
-}
-
-static int seen_grow(chp_msg *m)
-{
-    size_t oc = m->capseen, nc = oc ? oc * 2 : 256;
-    struct seen *old = m->seen, *t = calloc(nc, sizeof *t);
-    if (!t)
-        return CHP_E_NOMEM;
-    m->seen = t;
-    m->capseen = nc;
-    for (size_t i = 0; i < oc; i++)
-        if (old[i].used)
-            *seen_at(m, old[i].room, old[i].pk) = old[i];
-    free(old);
-    return CHP_OK;
-}
-
-/* Records that pk posted in room as nick at time t. Returns 1 when this
- * is a newer post under another nick than the last one seen (old gets
- * that nick), else 0. Posts arrive in any order (sync fills gaps late):
- * only a later post changes the nick. */
-static int seen_note(chp_msg *m, const char *room, const uint8_t pk[32], const char *nick,
-                     uint64_t t, char old[CHP_NICK_MAX + 1])
-{
-    if ((m->nseen + 1) * 2 > m->capseen && seen_grow(m) != CHP_OK)
-        return 0;
-    struct seen *e = seen_at(m, room, pk);
-    if (!e->used) {
-        e->used = 1;
-        memcpy(e->pk, pk, 32);
-        snprintf(e->room, sizeof e->room, "%s", room);
-        snprintf(e->nick, sizeof e->nick, "%s", nick);
-        e->time = t;
-        m->nseen++;
-        return 0;
-    }
-    if (t < e->time)
-        return 0;
-    e->time = t;
-    if (!strcmp(e->nick, nick))
-        return 0;
-    snprintf(old, CHP_NICK_MAX + 1, "%s", e->nick);
-    snprintf(e->nick, sizeof e->nick, "%s", nick);
-    return 1;
-}
-
-static void seen_rebuild(chp_msg *m)
-{
-    char old[CHP_NICK_MAX + 1];
-    free(m->seen);
-    m->seen = NULL;
-    m->nseen = m->capseen = 0;
-    for (size_t i = 0; i < m->nh; i++) {
-        const struct hmsg *h = &m->h[i];
-        if (!h->dir_out && h->kind == CONV_ROOM)
-            (void)seen_note(m, h->room, h->sender, h->nick, h->time, old);
-    }
-}
-
 /* A line of our own in room, before the post that shows pk under a new
  * nick: "~ali (jqn8znuw) is now known as ~bob (jqn8znuw)", or for a
  * contact "sara changed nick from ali to bob". Its sender is "*", which
@@ -852,7 +772,7 @@ static void deliver(chp_msg *m, const struct tagent *te, const uint8_t sender[32
         return;
     }
     char old[CHP_NICK_MAX + 1];
-    if (type == CHP_CT_ROOM && seen_note(m, m->r[te->idx].name, sender, nick, created, old))
+    if (type == CHP_CT_ROOM && msg_seen_note(m, m->r[te->idx].name, sender, nick, created, old))
         announce_nick(m, m->r[te->idx].name, sender, old, nick, created);
     struct hmsg *h = msg_hmsg_add(m);
     if (!h || !(h->text = malloc(blen + 1))) {
@@ -1264,7 +1184,7 @@ int chp_msg_unlock(chp_msg *m, chp_identity *id)
         if (m->h[i].seq >= m->next_seq)
             m->next_seq = m->h[i].seq + 1;
     msg_hindex_rebuild(m);
-    seen_rebuild(m);
+    msg_seen_rebuild(m);
     load_hs_time(m);
     join_lan_once(m);
     forget_old_keys(m, chp_epoch_of(msg_now(m)));

@@ -227,6 +227,14 @@ const struct contact *msg_named_contact(chp_msg *m, const uint8_t pk[32]);
 void msg_sender_label(chp_msg *m, const uint8_t pk[32], const char *nick, char *out, size_t cap);
 /* The SENDER of history entry h: msg_sender_label, or "*" for a notice. */
 void msg_hmsg_sender(chp_msg *m, const struct hmsg *h, char *out, size_t cap);
+/* msg_rec.c: the last nick seen per (room, sender). Records that pk
+ * posted in room as nick at time t; returns 1 when this is a newer post
+ * under another nick than the last one seen (old gets that nick), else 0.
+ * Posts arrive in any order (sync fills gaps late): only a later post
+ * changes the nick. Rebuild after the history is loaded. */
+int msg_seen_note(chp_msg *m, const char *room, const uint8_t pk[32], const char *nick, uint64_t t,
+                  char old[CHP_NICK_MAX + 1]);
+void msg_seen_rebuild(chp_msg *m);
 void msg_conv_label(chp_msg *m, const struct hmsg *h, char *out, size_t cap);
 /* msg.c: tags, handshakes, queues, lifecycle. */
 void msg_tags_rebuild(chp_msg *m);

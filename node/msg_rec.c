@@ -373,6 +373,86 @@ struct hmsg *msg_hmsg_find(chp_msg *m, const uint8_t msgid[MSGID_BYTES], int dir
     return NULL;
 }
 
+/* ---- the nick each sender last posted under, per room ---- */
+
+/* The table is a hash on (key, room) keyed with hidx_key: senders choose
+ * their keys, so they must not choose our slots. */
+static size_t seen_slot(const chp_msg *m, const char *room, const uint8_t pk[32])
+{
+    uint8_t in[32 + CHP_ROOM_NAME_MAX + 1], h[16];
+    size_t rl = strlen(room);
+    uint64_t v;
+    memcpy(in, pk, 32);
+    memcpy(in + 32, room, rl);
+    chp_hash(h, sizeof h, in, 32 + rl, m->hidx_key, sizeof m->hidx_key);
+    memcpy(&v, h, 8);
+    return (size_t)v & (m->capseen - 1);
+}
+
+/* The entry of (room, pk), or the free slot where it goes. */
+static struct seen *seen_at(chp_msg *m, const char *room, const uint8_t pk[32])
+{
+    size_t i = seen_slot(m, room, pk);
+    while (m->seen[i].used && (memcmp(m->seen[i].pk, pk, 32) || strcmp(m->seen[i].room, room)))
+        i = (i + 1) & (m->capseen - 1);
+    return &m->seen[i];
+}
+
+static int seen_grow(chp_msg *m)
+{
+    size_t oc = m->capseen, nc = oc ? oc * 2 : 256;
+    struct seen *old = m->seen, *t = calloc(nc, sizeof *t);
+    if (!t)
+        return CHP_E_NOMEM;
+    m->seen = t;
+    m->capseen = nc;
+    for (size_t i = 0; i < oc; i++)
+        if (old[i].used)
+            *seen_at(m, old[i].room, old[i].pk) = old[i];
+    free(old);
+    return CHP_OK;
+}
+
+int msg_seen_note(chp_msg *m, const char *room, const uint8_t pk[32], const char *nick, uint64_t t,
+                  char old[CHP_NICK_MAX + 1])
+{
+    if ((m->nseen + 1) * 2 > m->capseen && seen_grow(m) != CHP_OK)
+        return 0;
+    struct seen *e = seen_at(m, room, pk);
+    if (!e->used) {
+        e->used = 1;
+        memcpy(e->pk, pk, 32);
+        snprintf(e->room, sizeof e->room, "%s", room);
+        snprintf(e->nick, sizeof e->nick, "%s", nick);
+        e->time = t;
+        m->nseen++;
+        return 0;
+    }
+    if (t < e->time)
+        return 0;
+    e->time = t;
+    if (!strcmp(e->nick, nick))
+        return 0;
+    snprintf(old, CHP_NICK_MAX + 1, "%s", e->nick);
+    snprintf(e->nick, sizeof e->nick, "%s", nick);
+    return 1;
+}
+
+void msg_seen_rebuild(chp_msg *m)
+{
+    char old[CHP_NICK_MAX + 1];
+    free(m->seen);
+    m->seen = NULL;
+    m->nseen = m->capseen = 0;
+    for (size_t i = 0; i < m->nh; i++) {
+        const struct hmsg *h = &m->h[i];
+        if (!h->dir_out && h->kind == CONV_ROOM)
+            (void)msg_seen_note(m, h->room, h->sender, h->nick, h->time, old);
+    }
+}
+
+/* ---- display labels ---- */
+
 const struct contact *msg_named_contact(chp_msg *m, const uint8_t pk[32])
 {
     const struct contact *c = msg_contact_by_pk(m, pk);
