@@ -778,10 +778,10 @@ static int cmd_join(const char *home, int argc, char **argv)
         if (!(rc = ctl_call(&c, &r, "join", file ? 2 : 1, a, l))) {
             /* the fingerprint members compare: a mistyped passphrase
              * shows as another one */
-            char canon[CHP_ROOM_NAME_MAX + 1];
+            char canon[sizeof room];
             size_t cl;
             if (chp_room_canon(room, strlen(room), canon, &cl) != CHP_OK)
-                snprintf(canon, sizeof canon, "%s", room); /* checked above: cannot happen */
+                memcpy(canon, room, sizeof room); /* checked above: cannot happen */
             if (r.ok)
                 printf("joined %s (%s room, fingerprint %s)\n", canon,
                        file ? "passphrase" : "public", r.body);
