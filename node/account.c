@@ -115,6 +115,10 @@ int chp_nick_check(const char *nick, size_t len)
         return CHP_E_ARG;
     if (!chp_utf8_valid(nick, len))
         return CHP_E_UTF8;
+    /* '~' marks strangers and '*' the node's own lines where senders are
+     * shown (CONTROL.md): a nick, and so a contact name, never starts so */
+    if (nick[0] == '~' || nick[0] == '*')
+        return CHP_E_ARG;
     /* no controls, nothing invisible or bidi: "sara" + U+200B must not
      * pass for "sara" (ZWNJ stays allowed inside Persian words) */
     return chp_text_name_ok(nick, len) ? CHP_OK : CHP_E_ARG;

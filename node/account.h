@@ -22,7 +22,8 @@ int chp_account_exists(const char *home);
  * negative (CHP_E_NOT_FOUND, CHP_E_KEYFILE, CHP_E_IO) otherwise. */
 int chp_account_needs_passphrase(const char *home);
 /* Whether nick is acceptable: 1..CHP_NICK_MAX bytes of valid UTF-8 that
- * chp_text_name_ok accepts (no control, invisible or bidi look-alikes).
+ * chp_text_name_ok accepts (no control, invisible or bidi look-alikes),
+ * not starting with '~' or '*' (the stranger and notice marks).
  * CHP_OK, CHP_E_UTF8 or CHP_E_ARG. */
 CHP_WUR int chp_nick_check(const char *nick, size_t len);
 /* Creates a new identity in home (which must exist): pass NULL means the

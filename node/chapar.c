@@ -375,6 +375,8 @@ static int check_name(const char *name)
                        "an end (they make names that look like others)");
     if (name[0] == '#' || looks_like_id(name))
         return fail(2, "bad contact name '%s': it would read as a room or a user ID", name);
+    if (name[0] == '~' || name[0] == '*')
+        return fail(2, "bad contact name '%s': '~' and '*' mark strangers and notices", name);
     return 0;
 }
 
@@ -523,7 +525,7 @@ static int cmd_init(const char *home, int argc, char **argv)
     if (nick_arg && chp_nick_check(nick_arg, strlen(nick_arg)) != CHP_OK)
         return fail(2,
                     "bad nick: 1 to %d bytes of UTF-8, no control, invisible or bidi characters, "
-                    "no spaces at an end",
+                    "no spaces at an end, not starting with '~' or '*'",
                     CHP_NICK_MAX);
     if (nick_arg)
         snprintf(nick, sizeof nick, "%s", nick_arg);
@@ -768,10 +770,26 @@ static int cmd_join(const char *home, int argc, char **argv)
         rc = room_arg(pos[0], room, sizeof room);
     if (!rc && file)
         rc = get_passphrase(file, NULL, 0, pass, sizeof pass, &plen, "--passphrase-file F");
-    if (!rc) {
+    ctl c;
+    reply r;
+    if (!rc && !(rc = ctl_open(&c, home))) {
         const char *a[2] = {room, pass};
         size_t l[2] = {strlen(room), plen};
-        rc = run(home, "join", file ? 2 : 1, a, l);
+        if (!(rc = ctl_call(&c, &r, "join", file ? 2 : 1, a, l))) {
+            /* the fingerprint members compare: a mistyped passphrase
+             * shows as another one */
+            char canon[sizeof room];
+            size_t cl;
+            if (chp_room_canon(room, strlen(room), canon, &cl) != CHP_OK)
+                memcpy(canon, room, sizeof room); /* checked above: cannot happen */
+            if (r.ok)
+                printf("joined %s (%s room, fingerprint %s)\n", canon,
+                       file ? "passphrase" : "public", r.body);
+            else
+                rc = reply_error(&r);
+            reply_free(&r);
+        }
+        ctl_close(&c);
     }
     chp_memzero(pass, sizeof pass);
     return rc;
@@ -1081,9 +1099,13 @@ static const struct command {
     {"join", cmd_join, NULL,
      "usage: chapar join ROOM [--passphrase-file F]\n"
      "Joins #ROOM: public (anyone who knows the name reads it), or with a\n"
-     "passphrase (first line of F) that every member must know.\n"},
+     "passphrase (first line of F) that every member must know. Prints the\n"
+     "room's fingerprint: members who see the same one share the room (another\n"
+     "passphrase gives another). A room already joined under another key is\n"
+     "refused: leave it first.\n"},
     {"leave", cmd_leave, NULL, "usage: chapar leave ROOM\n"},
-    {"rooms", NULL, "rooms", "usage: chapar rooms\nJoined rooms: ROOM, KIND.\n"},
+    {"rooms", NULL, "rooms",
+     "usage: chapar rooms\nJoined rooms: ROOM, KIND (public or passphrase), FINGERPRINT.\n"},
     {"status", NULL, "status", "usage: chapar status\nNode counters as `key: value` lines.\n"},
     {"address", NULL, "address",
      "usage: chapar address\nThis node's address, for others' `chapar peer add`.\n"},

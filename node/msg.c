@@ -732,6 +732,67 @@ static void queue_receipt(chp_msg *m, const uint8_t to[32], const uint8_t msgid[
     (void)job_add(m, JOB_DM, to, NULL, CHP_CT_RECEIPT, p, sizeof p, NULL, 1);
 }
 
+/* The "message" event of history entry h: the whole line, so a client
+ * need not reload the conversation (CONTROL.md, Events). */
+static void emit_message(chp_msg *m, const struct hmsg *h)
+{
+    char conv[CHP_ROOM_NAME_MAX + CHP_ID_STR_LEN + 2], who[CHP_NICK_MAX + 32], id[33];
+    msg_conv_label(m, h, conv, sizeof conv);
+    msg_hmsg_sender(m, h, who, sizeof who);
+    msg_hex(h->msgid, MSGID_BYTES, id);
+    struct msg_buf ev = {0};
+    msg_bescaped(&ev, conv, strlen(conv));
+    msg_bput(&ev, "\t", 1);
+    msg_bescaped(&ev, who, strlen(who));
+    msg_bprintf(&ev, "\t%s\t%llu\t", id, (unsigned long long)h->time);
+    msg_bescaped(&ev, h->text, h->textlen);
+    if (!ev.oom && m->host.event)
+        m->host.event(m->host.ctx, "message", ev.p, ev.len);
+    free(ev.p);
+}
+
+/* ---- nick changes in rooms ---- */
+
+/* A line of our own in room, before the post that shows pk under a new
+ * nick: "~ali (jqn8znuw) is now known as ~bob (jqn8znuw)", or for a
+ * contact "sara changed nick from ali to bob". Its sender is "*", which
+ * no post can have, so a post's text cannot pass for one. */
+static void announce_nick(chp_msg *m, const char *room, const uint8_t pk[32], const char *old,
+                          const char *nick, uint64_t t)
+{
+    char text[3 * CHP_NICK_MAX + 96];
+    const struct contact *c = msg_named_contact(m, pk);
+    if (c) {
+        snprintf(text, sizeof text, "%s changed nick from %s to %s", c->name, old[0] ? old : "?",
+                 nick[0] ? nick : "?");
+    } else {
+        char a[CHP_NICK_MAX + 32], b[CHP_NICK_MAX + 32];
+        msg_sender_label(m, pk, old, a, sizeof a);
+        msg_sender_label(m, pk, nick, b, sizeof b);
+        snprintf(text, sizeof text, "%s is now known as %s", a, b);
+    }
+    size_t tl = strlen(text);
+    struct hmsg *h = msg_hmsg_add(m);
+    if (!h || !(h->text = malloc(tl + 1))) {
+        if (h)
+            m->nh--;
+        return;
+    }
+    memcpy(h->text, text, tl + 1);
+    h->textlen = tl;
+    h->notice = 1;
+    h->read = 1; /* nothing to answer: not counted as unread */
+    h->kind = CONV_ROOM;
+    snprintf(h->room, sizeof h->room, "%s", room);
+    memcpy(h->sender, pk, 32);
+    snprintf(h->nick, sizeof h->nick, "%s", nick);
+    h->time = t;
+    chp_rng_fill(chp_rng_system(), h->msgid, MSGID_BYTES);
+    (void)msg_hmsg_save(m, h);
+    (void)msg_hindex_put(m, (size_t)(h - m->h));
+    emit_message(m, h);
+}
+
 /* A complete text or room post: body is the payload after the message id. */
 static void deliver(chp_msg *m, const struct tagent *te, const uint8_t sender[32], uint8_t type,
                     const uint8_t msgid[MSGID_BYTES], const uint8_t *body, size_t blen,
@@ -760,6 +821,9 @@ static void deliver(chp_msg *m, const struct tagent *te, const uint8_t sender[32
             queue_receipt(m, sender, msgid);
         return;
     }
+    char old[CHP_NICK_MAX + 1];
+    if (type == CHP_CT_ROOM && msg_seen_note(m, m->r[te->idx].name, sender, nick, created, old))
+        announce_nick(m, m->r[te->idx].name, sender, old, nick, created);
     struct hmsg *h = msg_hmsg_add(m);
     if (!h || !(h->text = malloc(blen + 1))) {
         if (h)
@@ -783,20 +847,7 @@ static void deliver(chp_msg *m, const struct tagent *te, const uint8_t sender[32
     }
     (void)msg_hmsg_save(m, h);
     (void)msg_hindex_put(m, (size_t)(h - m->h));
-    char conv[CHP_ROOM_NAME_MAX + CHP_ID_STR_LEN + 2], who[CHP_NICK_MAX + 32], id[33];
-    msg_conv_label(m, h, conv, sizeof conv);
-    msg_sender_label(m, sender, h->nick, who, sizeof who);
-    msg_hex(msgid, MSGID_BYTES, id);
-    /* the whole line, so a client need not reload the conversation */
-    struct msg_buf ev = {0};
-    msg_bescaped(&ev, conv, strlen(conv));
-    msg_bput(&ev, "\t", 1);
-    msg_bescaped(&ev, who, strlen(who));
-    msg_bprintf(&ev, "\t%s\t%llu\t", id, (unsigned long long)h->time);
-    msg_bescaped(&ev, h->text, h->textlen);
-    if (!ev.oom && m->host.event)
-        m->host.event(m->host.ctx, "message", ev.p, ev.len);
-    free(ev.p);
+    emit_message(m, h);
 }
 
 static void handle_receipt(chp_msg *m, const chp_inner *in)
@@ -1092,6 +1143,9 @@ void msg_forget_all(chp_msg *m)
     free(m->h);
     m->h = NULL;
     m->nh = m->caph = 0;
+    free(m->seen);
+    m->seen = NULL;
+    m->nseen = m->capseen = 0;
     m->next_seq = 0;
     free(m->hidx);
     m->hidx = NULL;
@@ -1159,6 +1213,7 @@ static int load_room(void *ctx, const uint8_t *key, size_t klen, const uint8_t *
     memcpy(r->name, key, klen);
     r->passphrase = val[1];
     memcpy(r->key, val + 2, 32);
+    chp_ks_room_fingerprint(r->key, r->fpr);
     m->nr++;
     return 0;
 }
@@ -1211,6 +1266,7 @@ int msg_room_join(chp_msg *m, const char *canon, int passphrase, const uint8_t k
     snprintf(r->name, sizeof r->name, "%s", canon);
     r->passphrase = passphrase;
     memcpy(r->key, key, 32);
+    chp_ks_room_fingerprint(r->key, r->fpr);
     int rc = msg_room_save(m, r);
     if (rc != CHP_OK)
         return rc;
@@ -1285,6 +1341,7 @@ int chp_msg_unlock(chp_msg *m, chp_identity *id)
         if (m->h[i].seq >= m->next_seq)
             m->next_seq = m->h[i].seq + 1;
     msg_hindex_rebuild(m);
+    msg_seen_rebuild(m);
     load_hs_time(m);
     join_lan_once(m);
     forget_old_keys(m, chp_epoch_of(msg_now(m)));

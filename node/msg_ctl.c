@@ -50,10 +50,11 @@ static const char *arg(struct req *q, int i, char *buf, size_t cap)
 
 #define BAD_NICK                                                                                   \
     "bad nick: 1 to %d bytes of UTF-8, no control, invisible or direction-changing characters, "   \
-    "no space at either end"
+    "no space at either end, not starting with '~' or '*'"
 
 /* A contact name: a nick's rules (no invisible or bidi look-alikes, so
- * two contacts cannot show the same), not a room or an ID. */
+ * two contacts cannot show the same; no leading '~' or '*', which mark
+ * strangers and notices), not a room or an ID. */
 static int name_check(const char *s)
 {
     size_t l = strlen(s);
@@ -254,7 +255,7 @@ static int cmd_contact_add(struct req *q)
     if (!arg(q, 1, name, sizeof name) || name_check(name) != CHP_OK)
         return fail(q,
                     "bad name: 1 to %u bytes of UTF-8, no control, invisible or "
-                    "direction-changing characters, not starting with '#' or 'chp1'",
+                    "direction-changing characters, not starting with '#', '~', '*' or 'chp1'",
                     NAME_MAX_);
     (void)add_contact(q, pk, name);
     return 0;
@@ -483,13 +484,36 @@ static int cmd_send(struct req *q)
     return 0;
 }
 
+/* join of a room name we are in already: the same key again, or a
+ * refusal naming both fingerprints. A mistyped passphrase must never
+ * become a second room under the name of the first, which nobody reads. */
+static int join_again(struct req *q, const struct room *r, int with_pass, const uint8_t key[32])
+{
+    if (chp_memeq(r->key, key, 32))
+        return fail(q, "already in %s", r->name);
+    char fpr[CHP_FPR_STR_LEN + 1];
+    chp_ks_room_fingerprint(key, fpr);
+    if (r->passphrase && with_pass)
+        return fail(q,
+                    "already in %s (fingerprint %s) with another passphrase (this one gives "
+                    "fingerprint %s); leave it first, or check the passphrase",
+                    r->name, r->fpr, fpr);
+    if (r->passphrase)
+        return fail(q,
+                    "already in %s as a passphrase room (fingerprint %s), not the public room "
+                    "(fingerprint %s); leave it first, or give the passphrase",
+                    r->name, r->fpr, fpr);
+    return fail(q,
+                "already in %s as a public room (fingerprint %s), not a passphrase room "
+                "(this passphrase gives fingerprint %s); leave it first",
+                r->name, r->fpr, fpr);
+}
+
 static int cmd_join(struct req *q)
 {
     char canon[CHP_ROOM_NAME_MAX + 1], pass[CHP_PASS_MAX + 1];
     if (room_arg(q, 0, canon))
         return 0;
-    if (msg_room_by_name(q->m, canon))
-        return fail(q, "already in %s", canon);
     uint8_t key[32];
     int with_pass = q->nargs > 1, rc;
     if (with_pass) {
@@ -500,12 +524,21 @@ static int cmd_join(struct req *q)
     } else {
         rc = chp_ks_room_public(canon, strlen(canon), key);
     }
+    const struct room *old = msg_room_by_name(q->m, canon);
+    if (rc == CHP_OK && old) {
+        join_again(q, old, with_pass, key);
+        chp_memzero(key, sizeof key);
+        return 0;
+    }
     if (rc == CHP_OK)
         rc = msg_room_join(q->m, canon, with_pass, key);
     chp_memzero(key, sizeof key);
-    if (rc == CHP_OK)
-        msg_emit(q->m, "room", "%s\tjoined", canon);
-    return rc == CHP_OK ? 0 : fail(q, "cannot join %s: %s", canon, chp_strerror(rc));
+    if (rc != CHP_OK)
+        return fail(q, "cannot join %s: %s", canon, chp_strerror(rc));
+    const struct room *r = msg_room_by_name(q->m, canon);
+    msg_bput(&q->out, r->fpr, strlen(r->fpr));
+    msg_emit(q->m, "room", "%s\tjoined\t%s", canon, r->fpr);
+    return 0;
 }
 
 static int cmd_leave(struct req *q)
@@ -532,8 +565,8 @@ static int cmd_leave(struct req *q)
 static int cmd_rooms(struct req *q)
 {
     for (size_t i = 0; i < q->m->nr; i++)
-        msg_bprintf(&q->out, "%s\t%s\n", q->m->r[i].name,
-                    q->m->r[i].passphrase ? "passphrase" : "public");
+        msg_bprintf(&q->out, "%s\t%s\t%s\n", q->m->r[i].name,
+                    q->m->r[i].passphrase ? "passphrase" : "public", q->m->r[i].fpr);
     return 0;
 }
 
@@ -619,7 +652,7 @@ static int cmd_history(struct req *q)
         if (!in_conv(h, c, room[0] ? room : NULL) || (skip && skip--))
             continue;
         char who_[CHP_NICK_MAX + 32], id[33];
-        msg_sender_label(m, h->sender, h->nick, who_, sizeof who_);
+        msg_hmsg_sender(m, h, who_, sizeof who_);
         msg_hex(h->msgid, MSGID_BYTES, id);
         msg_bprintf(&q->out, "%llu\t%s\t", (unsigned long long)h->time, h->dir_out ? "out" : "in");
         msg_bescaped(&q->out, who_, strlen(who_));
@@ -655,7 +688,7 @@ static int cmd_inbox(struct req *q)
             continue;
         char conv[CHP_ROOM_NAME_MAX + CHP_ID_STR_LEN + 2], who_[CHP_NICK_MAX + 32];
         msg_conv_label(m, h, conv, sizeof conv);
-        msg_sender_label(m, h->sender, h->nick, who_, sizeof who_);
+        msg_hmsg_sender(m, h, who_, sizeof who_);
         msg_bprintf(&q->out, "%llu\t", (unsigned long long)h->time);
         msg_bescaped(&q->out, conv, strlen(conv));
         msg_bput(&q->out, "\t", 1);

@@ -7,6 +7,7 @@
 
 #include "account.h"
 #include "envelope.h"
+#include "id.h"
 #include "keys.h"
 #include "msg.h"
 
@@ -28,6 +29,11 @@
 #define REC_VERSION   2u /* 2: messages keep their arrival order */
 #define HISTORY_LIMIT 200u
 #define REQUESTS_MAX  256u
+/* Senders as replies show them (CONTROL.md): anyone who is not a contact
+ * is "~nick (fingerprint)", a line of the node's own (a nick change) has
+ * sender "*"; no contact name or nick may start with either. */
+#define STRANGER_MARK '~'
+#define NOTICE_SENDER "*"
 
 enum contact_state { CS_PENDING = 1, CS_ESTABLISHED = 2, CS_BLOCKED = 3, CS_REQUEST = 4 };
 enum conv_kind { CONV_DM = 1, CONV_ROOM = 2 };
@@ -55,6 +61,7 @@ struct room {
     char name[CHP_ROOM_NAME_MAX + 1]; /* canonical, with '#' */
     int passphrase;
     uint8_t key[32];
+    char fpr[CHP_FPR_STR_LEN + 1]; /* chp_ks_room_fingerprint of key */
 };
 
 /* One message, in or out. conv: a contact's key or a room name. */
@@ -65,6 +72,7 @@ struct hmsg {
     int published; /* out: every envelope handed to the node */
     int listed;    /* in: returned by `inbox` */
     int read;
+    int notice; /* in, room: a line of ours, not a post (a nick change) */
     uint64_t time;
     int kind; /* enum conv_kind */
     uint8_t peer[32];
@@ -96,6 +104,16 @@ struct job {
     int last;                   /* the message's last envelope */
     uint64_t created;           /* envelope time; 0: when it is sealed */
     struct job *next;
+};
+
+/* The nick a sender last posted under in a room (its post's time), to
+ * announce a change. Rebuilt from the history at unlock. */
+struct seen {
+    int used; /* a slot of the hash table (chp_msg.seen) in use */
+    uint8_t pk[32];
+    char room[CHP_ROOM_NAME_MAX + 1];
+    char nick[CHP_NICK_MAX + 1];
+    uint64_t time;
 };
 
 /* An own envelope no neighbour has confirmed holding yet (QUERY/HELD,
@@ -153,6 +171,8 @@ struct chp_msg {
     size_t nr, capr;
     struct hmsg *h;
     size_t nh, caph;
+    struct seen *seen; /* hash table, capseen a power of two */
+    size_t nseen, capseen;
     struct tagent *tags;
     size_t tagcap, ntags;
     uint64_t tags_epoch; /* epoch the table was built for */
@@ -205,7 +225,19 @@ int msg_hindex_put(chp_msg *m, size_t pos);
 void msg_hindex_rebuild(chp_msg *m);
 struct hmsg *msg_hmsg_find(chp_msg *m, const uint8_t msgid[MSGID_BYTES], int dir_out,
                            const uint8_t sender[32]);
+/* The contact pk shows as (by its name), or NULL: pk is a stranger. */
+const struct contact *msg_named_contact(chp_msg *m, const uint8_t pk[32]);
 void msg_sender_label(chp_msg *m, const uint8_t pk[32], const char *nick, char *out, size_t cap);
+/* The SENDER of history entry h: msg_sender_label, or "*" for a notice. */
+void msg_hmsg_sender(chp_msg *m, const struct hmsg *h, char *out, size_t cap);
+/* msg_rec.c: the last nick seen per (room, sender). Records that pk
+ * posted in room as nick at time t; returns 1 when this is a newer post
+ * under another nick than the last one seen (old gets that nick), else 0.
+ * Posts arrive in any order (sync fills gaps late): only a later post
+ * changes the nick. Rebuild after the history is loaded. */
+int msg_seen_note(chp_msg *m, const char *room, const uint8_t pk[32], const char *nick, uint64_t t,
+                  char old[CHP_NICK_MAX + 1]);
+void msg_seen_rebuild(chp_msg *m);
 void msg_conv_label(chp_msg *m, const struct hmsg *h, char *out, size_t cap);
 /* msg.c: tags, handshakes, queues, lifecycle. */
 void msg_tags_rebuild(chp_msg *m);

@@ -226,7 +226,7 @@ int msg_hmsg_save(chp_msg *m, const struct hmsg *h)
     chp_wr_u8(&w, REC_VERSION);
     chp_wr_u8(&w, (uint8_t)h->dir_out);
     chp_wr_u8(&w, (uint8_t)h->state);
-    chp_wr_u8(&w, (uint8_t)(h->published | h->listed << 1 | h->read << 2));
+    chp_wr_u8(&w, (uint8_t)(h->published | h->listed << 1 | h->read << 2 | h->notice << 3));
     chp_wr_u64(&w, h->time);
     chp_wr_u64(&w, h->seq);
     chp_wr_u8(&w, (uint8_t)h->kind);
@@ -285,6 +285,7 @@ int msg_hmsg_load(struct hmsg *h, const uint8_t *key, size_t kl_, const uint8_t 
     h->published = fl & 1;
     h->listed = fl >> 1 & 1;
     h->read = fl >> 2 & 1;
+    h->notice = fl >> 3 & 1;
     h->kind = kind;
     return CHP_OK;
 }
@@ -372,22 +373,123 @@ struct hmsg *msg_hmsg_find(chp_msg *m, const uint8_t msgid[MSGID_BYTES], int dir
     return NULL;
 }
 
-/* The name shown for a sender: the contact's name, the own nick, or the
- * nick they gave with their short fingerprint. */
+/* ---- the nick each sender last posted under, per room ---- */
+
+/* The table is a hash on (key, room) keyed with hidx_key: senders choose
+ * their keys, so they must not choose our slots. */
+static size_t seen_slot(const chp_msg *m, const char *room, const uint8_t pk[32])
+{
+    uint8_t in[32 + CHP_ROOM_NAME_MAX + 1], h[16];
+    size_t rl = strlen(room);
+    uint64_t v;
+    memcpy(in, pk, 32);
+    memcpy(in + 32, room, rl);
+    chp_hash(h, sizeof h, in, 32 + rl, m->hidx_key, sizeof m->hidx_key);
+    memcpy(&v, h, 8);
+    return (size_t)v & (m->capseen - 1);
+}
+
+/* The entry of (room, pk), or the free slot where it goes. */
+static struct seen *seen_at(chp_msg *m, const char *room, const uint8_t pk[32])
+{
+    size_t i = seen_slot(m, room, pk);
+    while (m->seen[i].used && (memcmp(m->seen[i].pk, pk, 32) || strcmp(m->seen[i].room, room)))
+        i = (i + 1) & (m->capseen - 1);
+    return &m->seen[i];
+}
+
+static int seen_grow(chp_msg *m)
+{
+    size_t oc = m->capseen, nc = oc ? oc * 2 : 256;
+    struct seen *old = m->seen, *t = calloc(nc, sizeof *t);
+    if (!t)
+        return CHP_E_NOMEM;
+    m->seen = t;
+    m->capseen = nc;
+    for (size_t i = 0; i < oc; i++)
+        if (old[i].used)
+            *seen_at(m, old[i].room, old[i].pk) = old[i];
+    free(old);
+    return CHP_OK;
+}
+
+int msg_seen_note(chp_msg *m, const char *room, const uint8_t pk[32], const char *nick, uint64_t t,
+                  char old[CHP_NICK_MAX + 1])
+{
+    if ((m->nseen + 1) * 2 > m->capseen && seen_grow(m) != CHP_OK)
+        return 0;
+    struct seen *e = seen_at(m, room, pk);
+    if (!e->used) {
+        e->used = 1;
+        memcpy(e->pk, pk, 32);
+        snprintf(e->room, sizeof e->room, "%s", room);
+        snprintf(e->nick, sizeof e->nick, "%s", nick);
+        e->time = t;
+        m->nseen++;
+        return 0;
+    }
+    if (t < e->time)
+        return 0;
+    e->time = t;
+    if (!strcmp(e->nick, nick))
+        return 0;
+    snprintf(old, CHP_NICK_MAX + 1, "%s", e->nick);
+    snprintf(e->nick, sizeof e->nick, "%s", nick);
+    return 1;
+}
+
+void msg_seen_rebuild(chp_msg *m)
+{
+    char old[CHP_NICK_MAX + 1];
+    free(m->seen);
+    m->seen = NULL;
+    m->nseen = m->capseen = 0;
+    for (size_t i = 0; i < m->nh; i++) {
+        const struct hmsg *h = &m->h[i];
+        if (!h->dir_out && h->kind == CONV_ROOM)
+            (void)msg_seen_note(m, h->room, h->sender, h->nick, h->time, old);
+    }
+}
+
+/* ---- display labels ---- */
+
+const struct contact *msg_named_contact(chp_msg *m, const uint8_t pk[32])
+{
+    const struct contact *c = msg_contact_by_pk(m, pk);
+    /* a name from before names were kept from starting with a marker
+     * must not pass for a stranger or a notice: such a contact shows as
+     * a stranger would */
+    if (!c || c->state == CS_REQUEST || !c->name[0] || c->name[0] == STRANGER_MARK ||
+        c->name[0] == NOTICE_SENDER[0])
+        return NULL;
+    return c;
+}
+
+/* The name shown for a sender: the contact's name, the own nick, or for
+ * anyone else "~", the nick they gave and their short fingerprint, so a
+ * stranger who takes a contact's nick never looks like the contact. */
 void msg_sender_label(chp_msg *m, const uint8_t pk[32], const char *nick, char *out, size_t cap)
 {
     if (m->me && !memcmp(pk, chp_identity_pk(m->me), 32)) {
         snprintf(out, cap, "%s", m->nick);
         return;
     }
-    const struct contact *c = msg_contact_by_pk(m, pk);
-    if (c && c->state != CS_REQUEST && c->name[0]) {
+    const struct contact *c = msg_named_contact(m, pk);
+    if (c) {
         snprintf(out, cap, "%s", c->name);
         return;
     }
     char fpr[CHP_FPR_STR_LEN + 1];
     chp_id_fingerprint(pk, fpr);
-    snprintf(out, cap, "%s (%s)", nick[0] ? nick : "?", fpr);
+    snprintf(out, cap, "%c%s (%s)", STRANGER_MARK, nick[0] ? nick : "?", fpr);
+}
+
+void msg_hmsg_sender(chp_msg *m, const struct hmsg *h, char *out, size_t cap)
+{
+    if (h->notice)
+        snprintf(out, cap, "%s", NOTICE_SENDER);
+    else
+        msg_sender_label(m, h->sender, h->nick, out, cap);
 }
 
 /* The conversation a message belongs to, as CONTROL.md names it. */

@@ -270,3 +270,10 @@ void chp_ks_room_msg_key(const uint8_t room_key[32], uint64_t epoch, uint8_t key
     chp_put_be64(e, epoch);
     chp_kdf(key, 32, room_key, "chapar-room-msg-v1", e, sizeof e);
 }
+
+void chp_ks_room_fingerprint(const uint8_t room_key[32], char out[CHP_FPR_STR_LEN + 1])
+{
+    uint8_t f[32];
+    chp_kdf(f, sizeof f, room_key, "chapar-room-fingerprint-v1", NULL, 0);
+    chp_id_fingerprint(f, out); /* the encoding of §4.2, over f */
+}

@@ -9,6 +9,7 @@
 
 #include "err.h"
 #include "envelope.h"
+#include "id.h"
 #include "identity.h"
 
 #include <stddef.h>
@@ -80,6 +81,11 @@ CHP_WUR int chp_ks_room_passphrase(const char *name, size_t len, const char *pas
 /* The room's tag and AEAD key in an epoch. */
 void chp_ks_room_tag(const uint8_t room_key[32], uint64_t epoch, uint8_t tag[16]);
 void chp_ks_room_msg_key(const uint8_t room_key[32], uint64_t epoch, uint8_t key[32]);
+/* The room's short fingerprint, 8 characters in the form of a user's
+ * (PROTOCOL.md §9.4): members compare it to know they share one key. A
+ * hash of the key under its own label, so it says nothing about the key
+ * that the room's tags do not already say. */
+void chp_ks_room_fingerprint(const uint8_t room_key[32], char out[CHP_FPR_STR_LEN + 1]);
 
 /* Whether s[0..len) is valid UTF-8 (shortest form, no surrogates, <= U+10FFFF). */
 int chp_utf8_valid(const char *s, size_t len);

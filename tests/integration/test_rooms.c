@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* "nick (xxxxxxxx)": the nick and an 8-character fingerprint. */
+/* "~nick (xxxxxxxx)": a stranger's mark, the nick and an 8-character fingerprint. */
 static void assert_stranger(const char *inbox, const char *text, const char *nick)
 {
     const char *p = strstr(inbox, text);
@@ -19,7 +19,7 @@ static void assert_stranger(const char *inbox, const char *text, const char *nic
     while (l > inbox && l[-1] != '\n')
         l--;
     char want[128];
-    int n = snprintf(want, sizeof want, "\t%s (", nick);
+    int n = snprintf(want, sizeof want, "\t~%s (", nick);
     const char *s = strstr(l, want);
     assert_true(s && s < p);
     s += n;
@@ -46,15 +46,15 @@ static void test_rooms_on_a_line(void **state)
     /* #lan is joined on first start. */
     for (int i = 0; i < 3; i++) {
         char *out = h_ok(h, nodes[i], "rooms", H_END);
-        assert_non_null(strstr(out, "#lan\tpublic\n"));
+        assert_non_null(strstr(out, "#lan\tpublic\t"));
         free(out);
     }
     h_send(h, a, "#lan", "hello lan, this is a", NULL);
     char *out = h_await(h, b, "hello lan, this is a", "inbox", "--tsv", H_END);
     assert_stranger(out, "\thello lan, this is a\n", "a-nick");
-    assert_non_null(strstr(out, "\t#lan\ta-nick ("));
+    assert_non_null(strstr(out, "\t#lan\t~a-nick ("));
     free(out);
-    free(h_await(h, c, "\t#lan\ta-nick (", "inbox", "--tsv", H_END));
+    free(h_await(h, c, "\t#lan\t~a-nick (", "inbox", "--tsv", H_END));
     h_send(h, b, "#lan", "and b answers", NULL);
     free(h_await(h, a, "\tand b answers\n", "inbox", "--tsv", H_END));
 
@@ -87,13 +87,13 @@ static void test_rooms_on_a_line(void **state)
     free(h_ok(h, b, "join", "kitchen", "--passphrase-file", pf, H_END));
     free(h_ok(h, c, "join", "#kitchen", "--passphrase-file", wrong, H_END));
     out = h_ok(h, b, "rooms", H_END);
-    assert_non_null(strstr(out, "#kitchen\tpassphrase\n"));
+    assert_non_null(strstr(out, "#kitchen\tpassphrase\t"));
     free(out);
 
     long long c_before = h_status(h, c, "envelopes stored");
     long long c_accepted = h_status(h, c, "accepted");
     h_send(h, a, "#kitchen", "the key is under the mat", NULL);
-    out = h_await(h, b, "\t#kitchen\ta-nick (", "inbox", "--tsv", H_END);
+    out = h_await(h, b, "\t#kitchen\t~a-nick (", "inbox", "--tsv", H_END);
     assert_non_null(strstr(out, "\tthe key is under the mat\n"));
     free(out);
     /* C carried it (B has no other way) and keeps it... */

@@ -6,6 +6,7 @@
 #include "crypto.h"
 #include "envelope.h"
 #include "id.h"
+#include "keys.h"
 #include "msg.h"
 #include "store.h"
 
@@ -35,15 +36,20 @@ struct user {
     chp_store *s;
     chp_msg *m;
     char id[CHP_ID_STR_LEN + 1];
-    int events; /* "message" events seen */
+    int events;          /* "message" events seen */
+    char last_msg[1024]; /* the last one's body */
+    char last_room[256]; /* the last "room" event's body */
 };
 
 static void on_event(void *ctx, const char *topic, const char *body, size_t len)
 {
-    (void)body, (void)len;
     struct user *u = ctx;
-    if (!strcmp(topic, "message"))
+    if (!strcmp(topic, "message")) {
         u->events++;
+        snprintf(u->last_msg, sizeof u->last_msg, "%.*s", (int)len, body);
+    } else if (!strcmp(topic, "room")) {
+        snprintf(u->last_room, sizeof u->last_room, "%.*s", (int)len, body);
+    }
 }
 
 static void open_user(struct user *u)
@@ -102,6 +108,7 @@ static void new_user(struct user *u, const char *nick)
     snprintf(u->dir, sizeof u->dir, "/tmp/chp-msg-XXXXXX");
     assert_non_null(mkdtemp(u->dir));
     u->events = 0;
+    u->last_msg[0] = u->last_room[0] = '\0';
     open_user(u);
     assert_int_equal(chp_msg_lock_state(u->m), CHP_MSG_NO_IDENTITY);
     char *out;
@@ -280,7 +287,7 @@ static void test_rooms(void **st)
     new_user(&b, "bahar");
     new_user(&c, "cyrus");
     assert_true(ctl(&a, &out, "rooms", NULL));
-    assert_string_equal(out, "#lan\tpublic\n");
+    assert_string_equal(out, "#lan\tpublic\ts84qgkpe\n"); /* room.#lan.fingerprint */
     struct user *to_bc[2] = {&b, &c};
     assert_true(ctl(&a, &out, "send", "#lan", "hello lan", NULL));
     assert_int_equal(carry(&a, to_bc, 2), 1);
@@ -290,7 +297,7 @@ static void test_rooms(void **st)
     assert_int_equal(chp_id_parse(a.id, strlen(a.id), pk), CHP_OK);
     chp_id_fingerprint(pk, fpr);
     char want[128];
-    snprintf(want, sizeof want, "\t#lan\tali (%s)\thello lan\t1\n", fpr);
+    snprintf(want, sizeof want, "\t#lan\t~ali (%s)\thello lan\t1\n", fpr);
     assert_true(has_line(out, want));
     assert_true(ctl(&c, &out, "inbox", NULL));
     assert_true(has_line(out, want));
@@ -476,6 +483,236 @@ static void test_old_keys_deleted(void **st)
     drop_user(&b);
 }
 
+/* The fingerprint a user's ID shows with. */
+static void fpr_of(const struct user *u, char fpr[CHP_FPR_STR_LEN + 1])
+{
+    uint8_t pk[32];
+    assert_int_equal(chp_id_parse(u->id, strlen(u->id), pk), CHP_OK);
+    chp_id_fingerprint(pk, fpr);
+}
+
+/* How many times needle occurs in text. */
+static int count_of(const char *text, const char *needle)
+{
+    int n = 0;
+    for (const char *p = text; (p = strstr(p, needle)); p += strlen(needle))
+        n++;
+    return n;
+}
+
+/* Issue 12, finding 5: a mistyped passphrase made a second, silent room
+ * under the name of the first. Rooms now show a fingerprint of their key,
+ * and a name already joined under another key is refused. */
+static void test_room_fingerprint_and_rejoin(void **st)
+{
+    (void)st;
+    struct user a, b, c;
+    char *out, fa[16], want[512];
+    new_user(&a, "ali");
+    new_user(&b, "bahar");
+    new_user(&c, "cyrus");
+    assert_true(ctl(&a, &out, "join", "#Kitchen", "open sesame", NULL));
+    assert_int_equal(strlen(out), CHP_FPR_STR_LEN);
+    snprintf(fa, sizeof fa, "%s", out);
+    snprintf(want, sizeof want, "#kitchen\tjoined\t%s", fa);
+    assert_string_equal(a.last_room, want);
+    uint8_t key[32];
+    char fk[CHP_FPR_STR_LEN + 1];
+    assert_int_equal(chp_ks_room_passphrase("#kitchen", 8, "open sesame", 11, key), CHP_OK);
+    chp_ks_room_fingerprint(key, fk);
+    assert_string_equal(fa, fk);
+    /* the same passphrase elsewhere: the same fingerprint; another: not */
+    assert_true(ctl(&b, &out, "join", "#kitchen", "open sesame", NULL));
+    assert_string_equal(out, fa);
+    assert_true(ctl(&c, &out, "join", "#kitchen", "open sesam", NULL));
+    char fc[16];
+    snprintf(fc, sizeof fc, "%s", out);
+    assert_int_equal(strlen(fc), CHP_FPR_STR_LEN);
+    assert_string_not_equal(fc, fa);
+    assert_true(ctl(&a, &out, "rooms", NULL));
+    snprintf(want, sizeof want, "#lan\tpublic\ts84qgkpe\n#kitchen\tpassphrase\t%s\n", fa);
+    assert_string_equal(out, want);
+
+    /* a mistyped passphrase for a room we are in: refused, both named */
+    assert_false(ctl(&a, &out, "join", "#kitchen", "open sesam", NULL));
+    snprintf(want, sizeof want,
+             "already in #kitchen (fingerprint %s) with another passphrase (this one gives "
+             "fingerprint %s); leave it first, or check the passphrase",
+             fa, fc);
+    assert_string_equal(out, want);
+    assert_false(ctl(&a, &out, "join", "#kitchen", "open sesame", NULL));
+    assert_string_equal(out, "already in #kitchen");
+    assert_false(ctl(&a, &out, "join", "#kitchen", NULL));
+    assert_true(has_line(out, "as a passphrase room (fingerprint ") && has_line(out, fa) &&
+                has_line(out, "leave it first"));
+    assert_false(ctl(&a, &out, "join", "#lan", "a pass", NULL));
+    assert_true(has_line(out, "already in #lan as a public room (fingerprint s84qgkpe)") &&
+                has_line(out, "leave it first"));
+    assert_false(ctl(&a, &out, "join", "#lan", NULL));
+    assert_string_equal(out, "already in #lan");
+    /* nothing changed: still one kitchen, and it still reaches b */
+    assert_true(ctl(&a, &out, "rooms", NULL));
+    assert_int_equal(count_of(out, "#kitchen"), 1);
+    assert_true(has_line(out, fa));
+    struct user *to_bc[2] = {&b, &c};
+    assert_true(ctl(&a, &out, "send", "#kitchen", "soup is ready", NULL));
+    assert_int_equal(carry(&a, to_bc, 2), 1);
+    assert_true(ctl(&b, &out, "inbox", NULL));
+    assert_true(has_line(out, "soup is ready"));
+    assert_true(ctl(&c, &out, "inbox", NULL));
+    assert_false(has_line(out, "soup is ready"));
+    /* the fingerprint survives a restart; leaving frees the name */
+    close_user(&a);
+    open_user(&a);
+    unlock_user(&a);
+    assert_true(ctl(&a, &out, "rooms", NULL));
+    snprintf(want, sizeof want, "#kitchen\tpassphrase\t%s\n", fa);
+    assert_true(has_line(out, want));
+    assert_true(ctl(&a, &out, "leave", "#kitchen", NULL));
+    assert_true(ctl(&a, &out, "join", "#kitchen", "open sesam", NULL));
+    assert_string_equal(out, fc);
+    kept_free();
+    drop_user(&a);
+    drop_user(&b);
+    drop_user(&c);
+}
+
+/* The one envelope from wants out next, taken but not delivered. */
+static void take_one(struct user *from, uint8_t **env, size_t *len)
+{
+    assert_int_equal(take(from, env, len), 1);
+    uint8_t id[32];
+    chp_envelope_id(*env, *len, id);
+    chp_msg_on_held(from->m, id);
+}
+
+static void deliver_to(struct user *to, uint8_t *env, size_t len)
+{
+    uint8_t id[32];
+    chp_envelope_id(env, len, id);
+    chp_msg_on_envelope(to->m, env, len, id, 0);
+    free(env);
+}
+
+/* Issue 12, finding 6: a stranger who took a contact's nick showed as
+ * "bob (fpr)" beside the contact's "bob", and nick changes went unsaid. */
+static void test_strangers_marked_and_nick_changes(void **st)
+{
+    (void)st;
+    struct user a, b, c;
+    char *out, fc[CHP_FPR_STR_LEN + 1], want[512];
+    new_user(&a, "ali");
+    new_user(&b, "bahar");
+    new_user(&c, "cyrus");
+    befriend(&a, &b); /* a calls b "bob" */
+    fpr_of(&c, fc);
+    /* no contact name or nick can start with the stranger or notice mark */
+    assert_false(ctl(&a, &out, "contact-add", c.id, "~bob", NULL));
+    assert_true(has_line(out, "bad name"));
+    assert_false(ctl(&a, &out, "contact-add", c.id, "*", NULL));
+    assert_false(ctl(&c, &out, "nick", "~bob", NULL));
+    assert_true(has_line(out, "not starting with '~' or '*'"));
+    assert_false(ctl(&c, &out, "nick", "*", NULL));
+
+    /* c, a stranger to a, takes the name a knows b by */
+    assert_true(ctl(&c, &out, "nick", "bob", NULL));
+    struct user *to_a[1] = {&a};
+    assert_true(ctl(&b, &out, "send", "#lan", "from the real bob", NULL));
+    assert_int_equal(carry(&b, to_a, 1), 1);
+    assert_true(ctl(&c, &out, "send", "#lan", "from the fake bob", NULL));
+    assert_int_equal(carry(&c, to_a, 1), 1);
+    snprintf(want, sizeof want, "#lan\t~bob (%s)\t", fc);
+    assert_true(has_line(a.last_msg, want)); /* the event too */
+    assert_true(ctl(&a, &out, "inbox", NULL));
+    assert_true(has_line(out, "\t#lan\tbob\tfrom the real bob\t1\n"));
+    snprintf(want, sizeof want, "\t#lan\t~bob (%s)\tfrom the fake bob\t1\n", fc);
+    assert_true(has_line(out, want));
+    assert_true(ctl(&a, &out, "history", "#lan", NULL));
+    assert_true(has_line(out, "\tin\tbob\t-\t"));
+    snprintf(want, sizeof want, "\tin\t~bob (%s)\t-\t", fc);
+    assert_true(has_line(out, want));
+
+    /* c changes nick: a line of a's own says so, before the post */
+    g_now += 10;
+    assert_true(ctl(&c, &out, "nick", "carol", NULL));
+    assert_true(ctl(&c, &out, "send", "#lan", "new name, same key", NULL));
+    int ev = a.events;
+    assert_int_equal(carry(&c, to_a, 1), 1);
+    assert_int_equal(a.events, ev + 2);
+    char notice[256];
+    snprintf(notice, sizeof notice, "~bob (%s) is now known as ~carol (%s)", fc, fc);
+    assert_true(ctl(&a, &out, "history", "#lan", NULL));
+    snprintf(want, sizeof want, "\tin\t*\t-\t");
+    const char *n1 = strstr(out, want);
+    assert_non_null(n1);
+    assert_true(has_line(n1, notice));
+    const char *post = strstr(out, "new name, same key");
+    assert_true(post && post > n1);
+    assert_true(ctl(&a, &out, "inbox", NULL));
+    snprintf(want, sizeof want, "\t#lan\t*\t%s\t1\n", notice);
+    assert_true(has_line(out, want));
+    snprintf(want, sizeof want, "\t#lan\t~carol (%s)\tnew name, same key\t1\n", fc);
+    assert_true(has_line(out, want));
+    /* a notice is nothing to read: #lan's unread count is the posts' */
+    assert_true(ctl(&a, &out, "conversations", NULL));
+    assert_true(has_line(out, "#lan\troom\t3\t"));
+
+    /* a post's text cannot pass for a notice: its sender is the poster */
+    g_now += 10;
+    assert_true(ctl(&c, &out, "send", "#lan", notice, NULL));
+    assert_int_equal(carry(&c, to_a, 1), 1);
+    assert_true(ctl(&a, &out, "history", "#lan", NULL));
+    assert_int_equal(count_of(out, "\tin\t*\t"), 1);
+    assert_int_equal(count_of(out, notice), 2);
+
+    /* a contact's nick change names the contact */
+    g_now += 10;
+    assert_true(ctl(&b, &out, "nick", "bobby", NULL));
+    assert_true(ctl(&b, &out, "send", "#lan", "still me", NULL));
+    assert_int_equal(carry(&b, to_a, 1), 1);
+    assert_true(has_line(a.last_msg, "still me"));
+    assert_true(ctl(&a, &out, "history", "#lan", NULL));
+    assert_true(has_line(out, "\tin\t*\t-\t"));
+    assert_true(has_line(out, "\tbob changed nick from bahar to bobby\n"));
+
+    /* after a restart the last nicks are known: no second notice */
+    close_user(&a);
+    open_user(&a);
+    unlock_user(&a);
+    g_now += 10;
+    assert_true(ctl(&c, &out, "send", "#lan", "after a's restart", NULL));
+    assert_int_equal(carry(&c, to_a, 1), 1);
+    assert_true(ctl(&a, &out, "history", "#lan", NULL));
+    assert_int_equal(count_of(out, "\tin\t*\t"), 2);
+    assert_true(ctl(&a, &out, "history", "#lan", NULL));
+    assert_true(has_line(out, "\tin\t*\t-\t") && has_line(out, notice));
+
+    /* posts arrive out of order (sync fills gaps late): only a newer
+     * post changes the nick */
+    uint8_t *e_old, *e_new;
+    size_t l_old, l_new;
+    g_now += 10;
+    assert_true(ctl(&c, &out, "nick", "dara", NULL));
+    assert_true(ctl(&c, &out, "send", "#lan", "written as dara", NULL));
+    take_one(&c, &e_old, &l_old);
+    g_now += 10;
+    assert_true(ctl(&c, &out, "nick", "ela", NULL));
+    assert_true(ctl(&c, &out, "send", "#lan", "written as ela", NULL));
+    take_one(&c, &e_new, &l_new);
+    deliver_to(&a, e_new, l_new);
+    deliver_to(&a, e_old, l_old);
+    assert_true(ctl(&a, &out, "history", "#lan", NULL));
+    assert_int_equal(count_of(out, "\tin\t*\t"), 3);
+    snprintf(want, sizeof want, "~carol (%s) is now known as ~ela (%s)", fc, fc);
+    assert_true(has_line(out, want));
+    snprintf(want, sizeof want, "~dara (%s)\t-\t", fc);
+    assert_true(has_line(out, want)); /* the late post, under its own nick */
+    kept_free();
+    drop_user(&a);
+    drop_user(&b);
+    drop_user(&c);
+}
+
 int main(void)
 {
     if (chp_crypto_init() != CHP_OK)
@@ -488,6 +725,8 @@ int main(void)
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_persistence_and_locking),
         cmocka_unit_test(test_old_keys_deleted),
+        cmocka_unit_test(test_room_fingerprint_and_rejoin),
+        cmocka_unit_test(test_strangers_marked_and_nick_changes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -162,8 +162,13 @@ static void compute(struct vecset *s)
     add(s, "room.#lan.tag", t16, 16);
     chp_ks_room_msg_key(room, epoch, k);
     add(s, "room.#lan.msg_key", k, 32);
+    char rf[CHP_FPR_STR_LEN + 1];
+    chp_ks_room_fingerprint(room, rf);
+    add_str(s, "room.#lan.fingerprint", rf);
     assert_int_equal(chp_ks_room_passphrase("#secret", 7, "hunter2", 7, room), CHP_OK);
     add(s, "room.#secret.hunter2.key", room, 32);
+    chp_ks_room_fingerprint(room, rf);
+    add_str(s, "room.#secret.hunter2.fingerprint", rf);
 
     /* Proof of work. */
     add_u64(s, "pow.target.1113.86400.16", chp_pow_target(1113, 86400, 16));

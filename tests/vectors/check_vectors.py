@@ -168,6 +168,10 @@ def main(path):
     got["room.#lan.key"] = room
     got["room.#lan.tag"] = kdf(room, "chapar-room-tag-v1", struct.pack(">Q", epoch), 16)
     got["room.#lan.msg_key"] = kdf(room, "chapar-room-msg-v1", struct.pack(">Q", epoch))
+    got["room.#lan.fingerprint"] = fingerprint(kdf(room, "chapar-room-fingerprint-v1")).encode()
+    # the passphrase room's key needs Argon2id: its fingerprint from the file's key
+    got["room.#secret.hunter2.fingerprint"] = fingerprint(
+        kdf(vec["room.#secret.hunter2.key"], "chapar-room-fingerprint-v1")).encode()
 
     got["pow.target.1113.86400.16"] = struct.pack(">Q", pow_target(1113, 86400, 16))
     got["pow.trial.zero.0"] = struct.pack(">Q", pow_trial(b"\0" * 32, 0))
