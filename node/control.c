@@ -241,6 +241,11 @@ void chp_control_handle(chp_node *n)
             else
                 reply_str(n, &f[0], rc == CHP_OK ? "ok" : "error",
                           rc == CHP_OK ? "" : chp_strerror(rc));
+        } else if (!strcmp(cmd, "discovery") && args <= 1) {
+            char ans[4400];
+            int ok = chp_discovery_control(n, args ? zmq_msg_data(&f[2]) : NULL,
+                                           args ? zmq_msg_size(&f[2]) : 0, ans, sizeof ans);
+            reply_str(n, &f[0], ok ? "ok" : "error", ans);
         } else if (!strcmp(cmd, "publish") && args == 1) {
             publish(n, &f[0], &f[2]);
         } else if (!messaging(n, &f[0], cmd, f + 2, args)) {

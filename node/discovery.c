@@ -292,3 +292,79 @@ uint64_t chp_discovery_due(chp_node *n, uint64_t t)
     }
     return n->next_beacon;
 }
+
+/* Rewrites DIR/chapard.conf with `discovery = yes|no` in place of any
+ * discovery line, keeping every other line (comments too); through a
+ * temporary file and a rename, so a crash leaves the old file or the new
+ * one, never half of one. */
+static int save_setting(const chp_node *n, int on)
+{
+    char path[4200], tmp[4200], line[1024];
+    snprintf(path, sizeof path, "%s/chapard.conf", n->home);
+    snprintf(tmp, sizeof tmp, "%s/.chapard.conf.tmp", n->home);
+    FILE *in = fopen(path, "r");
+    if (!in && errno != ENOENT)
+        return -1;
+    FILE *out = fopen(tmp, "w");
+    if (!out) {
+        if (in)
+            fclose(in);
+        return -1;
+    }
+    int rc = 0;
+    while (in && fgets(line, sizeof line, in)) {
+        const char *k = line + strspn(line, " \t");
+        size_t kl = strcspn(k, " \t=");
+        if (kl == 9 && !strncmp(k, "discovery", 9) && strchr(k, '='))
+            continue;
+        rc |= fputs(line, out) < 0;
+        if (!strchr(line, '\n'))
+            rc |= fputc('\n', out) == EOF;
+    }
+    rc |= fprintf(out, "discovery = %s\n", on ? "yes" : "no") < 0;
+    if (in)
+        fclose(in);
+    rc |= fflush(out) != 0 || fsync(fileno(out)) != 0;
+    rc |= fclose(out) != 0;
+    if (rc || rename(tmp, path) != 0) {
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+int chp_discovery_control(chp_node *n, const char *arg, size_t len, char *out, size_t cap)
+{
+    int on = n->disc_fd >= 0 || n->disc6_fd >= 0;
+    if (!arg) {
+        snprintf(out, cap, "%s", on ? "on" : "off");
+        return 1;
+    }
+    int want;
+    if (len == 2 && !memcmp(arg, "on", 2))
+        want = 1;
+    else if (len == 3 && !memcmp(arg, "off", 3))
+        want = 0;
+    else {
+        snprintf(out, cap, "usage: discovery [on|off]");
+        return 0;
+    }
+    if (want && !on &&
+        chp_discovery_open(n, n->disc_port ? n->disc_port : CHP_DISCOVERY_PORT) != CHP_OK) {
+        snprintf(out, cap, "cannot open the discovery port (see the log)");
+        return 0;
+    }
+    if (!want && on) {
+        chp_discovery_close(n);
+        chp_info("LAN discovery off");
+    }
+    if (save_setting(n, want) != 0) {
+        chp_warn("cannot save discovery = %s in %s/chapard.conf: %s", want ? "yes" : "no", n->home,
+                 strerror(errno));
+        snprintf(out, cap, "discovery %s until chapard stops (cannot write %s/chapard.conf: %s)",
+                 want ? "on" : "off", n->home, strerror(errno));
+        return 1;
+    }
+    snprintf(out, cap, "discovery %s, saved in %s/chapard.conf", want ? "on" : "off", n->home);
+    return 1;
+}

@@ -31,7 +31,7 @@ int chp_home_owns(const char *name)
     static const char *const own[] = {
         "identity",     "identity.key",  "data.mdb",          "lock.mdb",
         "control",      "events",        "chapard.conf",      "chapard.log",
-        "chapard.lock", ".identity.tmp", ".identity.key.tmp",
+        "chapard.lock", ".identity.tmp", ".identity.key.tmp", ".chapard.conf.tmp",
     };
     for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
         if (!strcmp(name, own[i]))

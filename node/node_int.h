@@ -208,6 +208,11 @@ void chp_discovery_close(chp_node *n);
 void chp_discovery_recv(chp_node *n);
 /* Sends a beacon when due; returns the next due time (ms). */
 uint64_t chp_discovery_due(chp_node *n, uint64_t t);
+/* The `discovery` control command: arg NULL asks ("on" or "off" in out);
+ * "on"/"off" opens or closes the beacon sockets now and saves the choice
+ * as `discovery = yes|no` in DIR/chapard.conf. Returns 1 for ok, 0 for an
+ * error; out gets the one-line answer either way. */
+int chp_discovery_control(chp_node *n, const char *arg, size_t len, char *out, size_t cap);
 
 /* control.c */
 void chp_control_handle(chp_node *n);

@@ -20,9 +20,12 @@ static const chp_cmd_spec table[] = {
     {"/id", CHP_CMD_ID, 0, 1, 1, "/id [WHO]", "show your ID, or a contact's ID and safety number"},
     {"/peer", CHP_CMD_PEER, 0, 1, 0, "/peer [ADDRESS]",
      "connect to a node by address; alone: show yours and the peers"},
+    {"/discovery", CHP_CMD_DISCOVERY, 0, 1, 0, "/discovery [on|off]",
+     "off: invisible on the local network (no LAN beacons); alone: say which"},
     {"/nick", CHP_CMD_NICK, 1, 1, 1, "/nick NAME", "change your nickname"},
     {"/wipe", CHP_CMD_WIPE, 0, 0, 0, "/wipe", "delete identity and all data (asks first)"},
-    {"/quit", CHP_CMD_QUIT, 0, 0, 0, "/quit", "leave chapar-tui (the node keeps running)"},
+    {"/quit", CHP_CMD_QUIT, 0, 0, 0, "/quit",
+     "leave chapar-tui (the node keeps running once you have an identity)"},
 };
 
 const chp_cmd_spec *chp_cmd_table(size_t *n)

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -231,7 +232,9 @@ size_t chp_ctl_pending(const chp_ctl *c)
 
 int chp_ctl_overdue(const chp_ctl *c, uint64_t now_ms, uint64_t timeout_ms)
 {
-    return c->count > 0 && now_ms - c->sent_ms[c->head] > timeout_ms;
+    /* a request sent after now_ms was taken is not overdue (no wrap-around) */
+    return c->count > 0 && now_ms > c->sent_ms[c->head] &&
+           now_ms - c->sent_ms[c->head] > timeout_ms;
 }
 
 int chp_ctl_reset(chp_ctl *c)
@@ -282,7 +285,7 @@ static void find_daemon(char *path, size_t cap)
     snprintf(path, cap, "chapard");
 }
 
-int chp_ctl_spawn_daemon(const char *home, char *path, size_t cap)
+int chp_ctl_spawn_daemon(const char *home, char *path, size_t cap, pid_t *child)
 {
     enum { MAXW = 64 };
     char *argv[MAXW + 4], *words = NULL;
@@ -313,26 +316,26 @@ int chp_ctl_spawn_daemon(const char *home, char *path, size_t cap)
     }
     fcntl(pfd[0], F_SETFD, FD_CLOEXEC);
     fcntl(pfd[1], F_SETFD, FD_CLOEXEC);
-    /* Fork twice so the daemon is nobody's child: it outlives the UI and
-     * leaves no zombie. The exec error, if any, comes back on the pipe
-     * (closed on a successful exec). */
+    /* The daemon is our child, in a session of its own (the terminal's
+     * signals do not reach it): the UI learns at once when it exits
+     * (SIGCHLD) and can stop it; when the UI goes first it outlives it.
+     * Between fork and exec only async-signal-safe calls. The exec
+     * error, if any, comes back on the pipe (closed by a successful exec). */
     pid_t pid = fork();
     if (pid == 0) {
         setsid();
-        if (fork() == 0) {
-            dup2(nullfd, 0);
-            dup2(nullfd, 1);
-            dup2(logfd, 2);
-            if (strchr(path, '/'))
-                execv(path, argv);
-            else
-                execvp(path, argv);
-            int e = errno;
-            if (write(pfd[1], &e, sizeof e) < 0)
-                _exit(127);
+        signal(SIGPIPE, SIG_DFL); /* the UI ignores it; exec keeps that */
+        dup2(nullfd, 0);
+        dup2(nullfd, 1);
+        dup2(logfd, 2);
+        if (strchr(path, '/'))
+            execv(path, argv);
+        else
+            execvp(path, argv);
+        int e = errno;
+        if (write(pfd[1], &e, sizeof e) < 0)
             _exit(127);
-        }
-        _exit(0);
+        _exit(127);
     }
     close(pfd[1]);
     close(logfd);
@@ -340,15 +343,18 @@ int chp_ctl_spawn_daemon(const char *home, char *path, size_t cap)
     free(words);
     int rc = CHP_E_IO, e = 0;
     if (pid > 0) {
-        waitpid(pid, NULL, 0);
         ssize_t r;
         do
             r = read(pfd[0], &e, sizeof e);
         while (r < 0 && errno == EINTR);
-        if (r == 0)
+        if (r == 0) {
             rc = CHP_OK;
-        else if (r == (ssize_t)sizeof e)
-            errno = e;
+            *child = pid;
+        } else {
+            waitpid(pid, NULL, 0);
+            if (r == (ssize_t)sizeof e)
+                errno = e;
+        }
     }
     close(pfd[0]);
     return rc;

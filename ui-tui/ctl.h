@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 typedef struct chp_ctl chp_ctl;
 
@@ -55,12 +56,14 @@ CHP_WUR int chp_ctl_reset(chp_ctl *c);
 /* 1 when something accepts connections on home/control. A socket file
  * left behind by a killed daemon refuses at once, so this does not wait. */
 int chp_ctl_daemon_running(const char *home);
-/* Starts `chapard --home home` plus the words of $CHAPARD_ARGS, detached
- * (its own session, stdin and stdout /dev/null, stderr appended to
- * home/chapard.log). The binary is looked for next to this program
- * (/proc/self/exe), then in ../node/ (the build tree), then on PATH.
- * Creates home (0700) first. *path gets what was started. */
-CHP_WUR int chp_ctl_spawn_daemon(const char *home, char *path, size_t cap);
+/* Starts `chapard --home home` plus the words of $CHAPARD_ARGS as a child
+ * of this process in a session of its own (stdin and stdout /dev/null,
+ * stderr appended to home/chapard.log), so the caller can wait for it and
+ * signal it; it outlives the caller. The binary is looked for next to this
+ * program (/proc/self/exe), then in ../node/ (the build tree), then on
+ * PATH. Creates home (0700) first. *path gets what was started, *child its
+ * pid (the caller reaps it). */
+CHP_WUR int chp_ctl_spawn_daemon(const char *home, char *path, size_t cap, pid_t *child);
 
 /* Milliseconds on a monotonic clock. */
 uint64_t chp_ctl_now_ms(void);

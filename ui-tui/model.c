@@ -292,6 +292,72 @@ int chp_model_load_conversations(chp_model *m, const char *payload, size_t len)
     return rc;
 }
 
+static int room_line(void *arg, char *line)
+{
+    chp_model *m = arg;
+    char *f[3];
+    int nf = chp_split_tabs(line, f, 3);
+    if (nf < 2 || !f[0][0])
+        return CHP_E_MALFORMED;
+    char *name = chp_unescape(f[0], strlen(f[0]));
+    if (!name)
+        return CHP_E_NOMEM;
+    int i = chp_model_find(m, name);
+    free(name);
+    if (i < 0)
+        return CHP_OK; /* a room the conversation list does not have yet */
+    chp_conv *c = &m->convs[i];
+    /* only what fits: the daemon's words, not a line's worth of text */
+    if (strlen(f[1]) < sizeof c->room_kind)
+        snprintf(c->room_kind, sizeof c->room_kind, "%s", f[1]);
+    if (nf == 3 && strlen(f[2]) < sizeof c->room_fp)
+        snprintf(c->room_fp, sizeof c->room_fp, "%s", f[2]);
+    return CHP_OK;
+}
+
+int chp_model_load_rooms(chp_model *m, const char *payload, size_t len)
+{
+    return each_line(payload, len, room_line, m);
+}
+
+void chp_model_title(const chp_model *m, size_t i, char *out, size_t cap)
+{
+    const chp_conv *c = chp_model_conv(m, i);
+    int k = snprintf(out, cap, "%s", c->name);
+    if (c->kind != CHP_CONV_ROOM || k < 0 || (size_t)k >= cap)
+        return;
+    if (c->room_kind[0])
+        k += snprintf(out + k, cap - (size_t)k, " \u00b7 %s", c->room_kind);
+    if (c->room_fp[0] && (size_t)k < cap)
+        snprintf(out + k, cap - (size_t)k, " \u00b7 %s", c->room_fp);
+}
+
+void chp_status_parse(const char *payload, size_t len, chp_status *st)
+{
+    static const char *const keys[] = {"peers connected: ", "relays connected: ", "store full: "};
+    int *vals[] = {&st->peers, &st->relays, &st->store_full};
+    st->peers = st->relays = st->store_full = -1;
+    for (size_t off = 0; off < len;) {
+        const char *line = payload + off, *nl = memchr(line, '\n', len - off);
+        size_t ll = nl ? (size_t)(nl - line) : len - off;
+        for (size_t k = 0; k < 3; k++) {
+            size_t kl = strlen(keys[k]);
+            if (ll <= kl || memcmp(line, keys[k], kl))
+                continue;
+            char v[24];
+            size_t vl = ll - kl < sizeof v - 1 ? ll - kl : sizeof v - 1;
+            memcpy(v, line + kl, vl);
+            v[vl] = 0;
+            unsigned long long u;
+            if (k == 2)
+                *vals[k] = !strcmp(v, "yes") ? 1 : !strcmp(v, "no") ? 0 : -1;
+            else if (parse_uint(v, 1000000, &u) == 0)
+                *vals[k] = (int)u;
+        }
+        off += ll + 1;
+    }
+}
+
 struct hist_load {
     chp_line *lines;
     size_t n, cap;

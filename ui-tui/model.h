@@ -39,7 +39,9 @@ typedef struct chp_conv {
     unsigned unread;
     chp_line *lines;
     size_t nlines, cap;
-    size_t scroll; /* rows scrolled up from the bottom; the front end clamps it */
+    size_t scroll;      /* rows scrolled up from the bottom; the front end clamps it */
+    char room_kind[16]; /* rooms: "public" or "passphrase" from `rooms`; "" unknown */
+    char room_fp[24];   /* rooms: the room key's short fingerprint; "" unknown */
 } chp_conv;
 
 typedef struct chp_model chp_model;
@@ -76,6 +78,16 @@ void chp_model_prev(chp_model *m);
  * CHP_E_MALFORMED for a line that does not parse: the other lines still
  * apply, but nothing is removed. */
 CHP_WUR int chp_model_load_conversations(chp_model *m, const char *payload, size_t len);
+/* Applies a `rooms` reply (lines ROOM\tKIND, or ROOM\tKIND\tFINGERPRINT
+ * from daemons that give a room fingerprint): sets room_kind and room_fp
+ * of the rooms already known; a room absent from the reply keeps what it
+ * had. CHP_E_MALFORMED for a line that does not parse (the rest apply). */
+CHP_WUR int chp_model_load_rooms(chp_model *m, const char *payload, size_t len);
+/* The title of conversation i (< count) into out: a room's name, kind and
+ * fingerprint as far as known ("#kitchen · passphrase · abcd1234"), a
+ * contact's name. */
+void chp_model_title(const chp_model *m, size_t i, char *out, size_t cap);
+
 /* Applies a `history CONV` reply: the conversation's messages become the
  * reply's, with the notices shown in it kept. Lines are ordered by time,
  * and within one second by when the UI first learnt of them (a message
@@ -99,6 +111,15 @@ const chp_line *chp_model_orphans(const chp_model *m, size_t *n);
 /* Scrolls the selected conversation by delta rows (positive: back in
  * time); clamps at 0 and at max_rows. */
 void chp_model_scroll(chp_model *m, long delta, size_t max_rows);
+
+/* What the status bar shows of a `status` reply (docs/CONTROL.md). */
+typedef struct chp_status {
+    int peers;      /* peers connected; -1 absent */
+    int relays;     /* relays connected; -1 absent */
+    int store_full; /* 1: the store refuses others' mail; 0 no; -1 absent */
+} chp_status;
+/* Parses a `status` reply; keys it lacks stay -1. */
+void chp_status_parse(const char *payload, size_t len, chp_status *st);
 
 /* Unescapes a CONTROL.md text field (\t \n \r \\) into a new string. */
 char *chp_unescape(const char *s, size_t len);

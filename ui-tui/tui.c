@@ -16,6 +16,7 @@
 #include "home.h"
 #include "input.h"
 #include "keys.h"
+#include "life.h"
 #include "model.h"
 #include "wtext.h"
 
@@ -30,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <wctype.h>
@@ -41,6 +43,8 @@
 #define SLOW_MS       60000 /* init / unlock run Argon2id; a new daemon starts */
 #define STATUS_MS     10000 /* peers count refresh, besides `peer` events */
 #define RETRY_MS      3000  /* asking `id` again while the daemon is away */
+#define PROBE_MS      1000  /* is a node we did not start still there? */
+#define STOP_WAIT_MS  5000  /* for the chapard we stop on quit to exit */
 #define LIST_W        18    /* conversation list width, when the screen has room */
 #define HISTORY_LIMIT "500"
 #define PASS_CAP      1024
@@ -79,6 +83,9 @@ enum req {
     R_PEER, /* like R_DONE, without reloading the conversations */
     R_NICK,
     R_WIPE,
+    R_ROOMS,
+    R_DISC,     /* /discovery: ctx is the argument ("" asks) */
+    R_DISC_WIZ, /* the wizard asks whether the node is visible */
 };
 
 typedef struct app {
@@ -100,11 +107,15 @@ typedef struct app {
     char want[256];  /* select this conversation when the list next arrives */
     int meta;        /* ESC seen: the next key is Alt+key */
     int spawned;
-    uint64_t t_start, next_status, next_retry;
-    int away;       /* the daemon stopped answering */
-    int answered;   /* the daemon has answered once: it is up */
-    int full_said;  /* "the input line is full" shown for this line */
-    int death_said; /* the chapard we started exited, and we said why */
+    pid_t child;     /* the chapard we started and have not reaped; 0: none */
+    chp_life life;   /* up, down, ours, restart backoff (life.h) */
+    int no_identity; /* the node said it has no identity yet (the wizard runs) */
+    int store_full;  /* the last status said `store full: yes` */
+    uint64_t t_start, next_status, next_retry, next_probe;
+    int away;      /* the daemon stopped answering */
+    int answered;  /* the daemon has answered once: it is up */
+    int full_said; /* "the input line is full" shown for this line */
+    int reload;    /* the node is back: reload the conversations once it answers `id` */
     /* Lines sent and not answered yet, oldest first (replies come in
      * order): given back if chapard stops answering, never lost. */
     struct unsent {
@@ -122,7 +133,7 @@ static void on_signal(int sig)
     int e = errno;
     if (sig == SIGWINCH)
         got_winch = 1;
-    else
+    else if (sig != SIGCHLD) /* SIGCHLD only wakes the loop: it reaps */
         got_term = 1;
     if (sigpipe_fd[1] >= 0 && write(sigpipe_fd[1], "s", 1) < 0) {
         /* the pipe is full: a wakeup is pending anyway */
@@ -268,14 +279,25 @@ static void on_id(app *a, int ok, char *p)
             free(nick);
             snprintf(a->fp, sizeof a->fp, "%s", f[2]);
         }
-        if (a->ph != PH_READY)
+        a->no_identity = 0;
+        if (a->ph != PH_READY) {
             on_ready(a);
+        } else if (a->reload) {
+            REQ0(a, R_CONVS, NULL, "conversations");
+            REQ0(a, R_STATUS, NULL, "status");
+        }
+        a->reload = 0;
         a->dirty = 1;
         return;
     }
     if (contains(p, "no identity")) {
+        a->no_identity = 1;
+        if (a->ph == PH_ASK_NICK || a->ph == PH_ASK_PASS || a->ph == PH_ASK_PASS2 ||
+            a->ph == PH_ASK_NONE)
+            return; /* the node came back while the wizard runs: go on with it */
         notice(a, "Welcome to Chapar. No identity lives in %s yet: let's make one.", a->home);
-        notice(a, "Choose a nickname (others see it next to your ID; 1 to 32 bytes).");
+        /* whether others on this network can see the node, before anything else */
+        REQ0(a, R_DISC_WIZ, NULL, "discovery");
         set_phase(a, PH_ASK_NICK);
     } else if (contains(p, "locked")) {
         notice(a, "Your identity is locked. Type its passphrase (Ctrl-C quits).");
@@ -288,14 +310,54 @@ static void on_id(app *a, int ok, char *p)
     }
 }
 
-static void on_status(app *a, char *p)
+static void on_status(app *a, const char *p, size_t len)
 {
-    for (char *line = strtok(p, "\n"); line; line = strtok(NULL, "\n"))
-        if (!strncmp(line, "peers connected: ", 17))
-            a->peers = atoi(line + 17);
-        else if (!strncmp(line, "relays connected: ", 18))
-            a->relays = atoi(line + 18);
+    chp_status st;
+    chp_status_parse(p, len, &st);
+    if (st.peers >= 0)
+        a->peers = st.peers;
+    if (st.relays >= 0)
+        a->relays = st.relays;
+    if (st.store_full == 1 && !a->store_full)
+        notice(a, "chapard's store is full: it refuses mail it carries for others until "
+                  "some expires (a larger --quota helps)");
+    if (st.store_full >= 0)
+        a->store_full = st.store_full;
     a->dirty = 1;
+}
+
+/* The wizard's line on being seen: a node announces itself on the LAN by
+ * default, and on a café or campus network that tells everyone there that
+ * someone runs Chapar. on: the daemon's answer ("on", "off", or NULL when
+ * it cannot say). */
+static void say_visibility(app *a, const char *on)
+{
+    if (on && !strcmp(on, "off"))
+        notice(a, "This node is invisible on the local network (no LAN beacons); "
+                  "/discovery on lets Chapar users nearby find it.");
+    else
+        notice(a, "This node is visible on the local network: it announces itself by LAN "
+                  "beacons. To be invisible: /discovery off (or chapard --no-discovery).");
+}
+
+static void on_discovery(app *a, const chp_ctl_tag *t, int ok, const char *p)
+{
+    if (!ok)
+        notice(a, "discovery: %s", p);
+    else if (!t->ctx[0])
+        notice(a, "LAN discovery is %s: this node is %s on the local network (/discovery %s)", p,
+               !strcmp(p, "on") ? "visible" : "invisible",
+               !strcmp(p, "on") ? "off hides it" : "on shows it");
+    else if (!strcmp(t->ctx, "off"))
+        notice(a,
+               "You are invisible on the local network now: no more LAN beacons (%s). "
+               "Friends reach you by /peer ADDRESS.",
+               p);
+    else
+        notice(a,
+               "You are visible on the local network now: chapard announces itself by LAN "
+               "beacons (%s).",
+               p);
 }
 
 static void on_convs(app *a, const char *p, size_t len)
@@ -314,6 +376,7 @@ static void on_convs(app *a, const char *p, size_t len)
         chp_model_select(a->m, want);
     if (chp_model_current(a->m) != before || want >= 0)
         open_conv(a);
+    REQ0(a, R_ROOMS, NULL, "rooms"); /* kinds and fingerprints for the titles */
     a->dirty = 1;
 }
 
@@ -333,16 +396,21 @@ static void show_lines(app *a, const char *head, char *p)
         notice(a, "  (none)");
 }
 
+static void node_back(app *a);
+
 static void on_reply(app *a, const chp_ctl_tag *t, int ok, char *p, size_t len)
 {
     a->away = 0;
     a->answered = 1;
+    if (chp_life_answered(&a->life, chp_ctl_now_ms()))
+        node_back(a);
     switch (t->kind) {
     case R_ID:
         on_id(a, ok, p);
         return;
     case R_INIT:
         if (ok) {
+            a->no_identity = 0;
             notice(a, "Your identity is ready. Your ID (give it to friends): %s", p);
             REQ0(a, R_ID, NULL, "id");
         } else if (contains(p, "already exists")) {
@@ -396,13 +464,22 @@ static void on_reply(app *a, const chp_ctl_tag *t, int ok, char *p, size_t len)
         return;
     case R_STATUS:
         if (ok)
-            on_status(a, p);
+            on_status(a, p, len);
         return;
     case R_JOIN:
         if (!ok) {
             notice(a, "cannot join %s: %s", t->ctx, p);
             return;
         }
+        /* open it now, so the notice lands in the room it is about */
+        select_conv(a, chp_model_add(a->m, t->ctx));
+        if (p[0])
+            notice(a,
+                   "joined %s (fingerprint %s: others who typed the same passphrase see "
+                   "the same)",
+                   t->ctx, p);
+        else
+            notice(a, "joined %s", t->ctx);
         snprintf(a->want, sizeof a->want, "%s", t->ctx);
         REQ0(a, R_CONVS, NULL, "conversations");
         return;
@@ -460,6 +537,18 @@ static void on_reply(app *a, const chp_ctl_tag *t, int ok, char *p, size_t len)
         } else {
             notice(a, "not wiped: %s", p);
         }
+        return;
+    case R_ROOMS:
+        /* an older daemon's answer, or none: titles without kinds */
+        if (ok && chp_model_load_rooms(a->m, p, len) == CHP_OK)
+            a->dirty = 1;
+        return;
+    case R_DISC:
+        on_discovery(a, t, ok, p);
+        return;
+    case R_DISC_WIZ:
+        say_visibility(a, ok ? p : NULL);
+        notice(a, "Choose a nickname (others see it next to your ID; 1 to 32 bytes).");
         return;
     }
 }
@@ -544,12 +633,7 @@ static void run_command(app *a, chp_cmd *c)
     case CHP_CMD_TEXT:
         if (!c->text[0])
             return;
-        if (!ready || !curname) {
-            notice(a, "not sent: %s", ready ? "no conversation open (/join #lan)" : "not ready");
-            return;
-        }
-        send_line(a, R_SEND, curname, c->text);
-        return;
+        break;
     case CHP_CMD_HELP:
         help(a);
         return;
@@ -561,6 +645,33 @@ static void run_command(app *a, chp_cmd *c)
         return;
     case CHP_CMD_USAGE:
         notice(a, "usage: %s", c->text);
+        return;
+    default:
+        break;
+    }
+    if (a->life.down) {
+        notice(a, "the node is down: %s",
+               a->life.restart_at ? "wait until it is restarted"
+                                  : "start it again (chapard --home DIR), then try again");
+        if (c->kind == CHP_CMD_TEXT && chp_input_len(a->in) == 0)
+            chp_input_insert_utf8(a->in, c->text); /* not lost: back on the line */
+        return;
+    }
+    switch (c->kind) {
+    case CHP_CMD_TEXT:
+        if (!ready || !curname) {
+            notice(a, "not sent: %s", ready ? "no conversation open (/join #lan)" : "not ready");
+            return;
+        }
+        send_line(a, R_SEND, curname, c->text);
+        return;
+    case CHP_CMD_DISCOVERY:
+        if (c->argc && strcmp(c->argv[0], "on") && strcmp(c->argv[0], "off")) {
+            notice(a, "usage: /discovery [on|off]");
+            return;
+        }
+        request(a, R_DISC, c->argc ? c->argv[0] : "", 0, "discovery", c->argc,
+                c->argc ? c->argv[0] : NULL, NULL, NULL);
         return;
     case CHP_CMD_PEER:
         if (c->argc == 1) {
@@ -575,7 +686,7 @@ static void run_command(app *a, chp_cmd *c)
         break;
     }
     if (!ready) {
-        notice(a, "not ready yet: only /peer, /help and /quit work now");
+        notice(a, "not ready yet: only /peer, /discovery, /help and /quit work now");
         return;
     }
     switch (c->kind) {
@@ -658,7 +769,10 @@ static void submit(app *a)
         free(line);
         return;
     }
-    switch (a->ph) {
+    phase ph = a->ph;
+    if ((ph == PH_ASK_NICK || ph == PH_ASK_NONE) && line[0] == '/' && line[1] != '/')
+        ph = PH_READY; /* a command, such as /discovery off, not a nickname */
+    switch (ph) {
     case PH_ASK_NICK:
         if (len == 0 || len > NICK_BYTES - 1) {
             notice(a, "A nickname is 1 to %d bytes.", NICK_BYTES - 1);
@@ -928,10 +1042,22 @@ static void draw_pane(app *a, int x0, int h, int pw)
     int tw = pw - 6; /* "HH:MM " in front */
     if (tw < 4)
         return;
+    int top = 0;
+    if (conv && h >= 4) {
+        /* the title: which room this is, and (fingerprint) which of the
+         * rooms of that name, so a mistyped passphrase shows */
+        char title[512];
+        chp_model_title(a->m, (size_t)cur, title, sizeof title);
+        move(0, x0);
+        attron(A_BOLD | A_UNDERLINE);
+        put_s(title, pw - 1);
+        attroff(A_BOLD | A_UNDERLINE);
+        top = 1;
+    }
     size_t skip = conv ? conv->scroll : 0, rows_seen = 0;
     int y = h - 1;
     static size_t starts[4096];
-    for (size_t i = nlines; i-- > 0 && y >= 0;) {
+    for (size_t i = nlines; i-- > 0 && y >= top;) {
         const chp_line *l = &lines[i];
         size_t n, sn, ma;
         wchar_t *w = compose(a, l, &n, &sn, &ma);
@@ -940,7 +1066,7 @@ static void draw_pane(app *a, int x0, int h, int pw)
         size_t rows = chp_wt_wrap(w, n, tw, starts, 4096);
         if (rows > 4096)
             rows = 4096;
-        for (size_t r = rows; r-- > 0 && y >= 0;) {
+        for (size_t r = rows; r-- > 0 && y >= top;) {
             rows_seen++;
             if (skip) {
                 skip--;
@@ -968,14 +1094,14 @@ static void draw_pane(app *a, int x0, int h, int pw)
         free(w);
     }
     /* Scrolled further back than there is: pull the view down next time. */
-    if (conv && y >= 0 && conv->scroll > 0) {
-        size_t over = (size_t)y + 1;
+    if (conv && y >= top && conv->scroll > 0) {
+        size_t over = (size_t)(y - top) + 1;
         conv->scroll = conv->scroll > over ? conv->scroll - over : 0;
         a->dirty = 1;
     }
     if (conv && conv->scroll) {
         attron(A_REVERSE);
-        mvaddstr(0, x0 + pw - 12, " -- more -- ");
+        mvaddstr(top, x0 + pw - 12, " -- more -- ");
         attroff(A_REVERSE);
     }
 }
@@ -1031,8 +1157,15 @@ static void draw(app *a)
                         : a->ph == PH_CONNECTING ? " | connecting to chapard"
                         : a->ph == PH_NO_USER    ? " | node only"
                                                  : "";
-    snprintf(bar, sizeof bar, " %s%s%s%s | peers: %s%s", a->nick[0] ? a->nick : "(no identity)",
-             a->fp[0] ? " (" : "", a->fp, a->fp[0] ? ")" : "", peers, state);
+    char who[160];
+    snprintf(who, sizeof who, " %s%s%s%s", a->nick[0] ? a->nick : "(no identity)",
+             a->fp[0] ? " (" : "", a->fp, a->fp[0] ? ")" : "");
+    if (a->life.down) /* no peers to count: the numbers of the dead node would lie */
+        snprintf(bar, sizeof bar, "%s | node down%s", who,
+                 a->life.restart_at ? ", restarting" : "");
+    else
+        snprintf(bar, sizeof bar, "%s | peers: %s%s%s", who, peers, state,
+                 a->store_full ? " | store full" : "");
     attron(COLOR_PAIR(C_BAR) | A_REVERSE);
     move(H - 2, 0);
     int used = put_s(bar, W);
@@ -1229,7 +1362,8 @@ static void usage(FILE *f)
                "  Ctrl-U, Ctrl-K  delete to the start / to the end of the line\n"
                "  Up, Down        input history\n"
                "  Ctrl-L          redraw\n"
-               "  Ctrl-C          quit (the node keeps running)\n"
+               "  Ctrl-C          quit (the node keeps running; one this program\n"
+               "                  started is stopped when no identity was made)\n"
                "\n"
                "commands:\n");
     for (size_t i = 0; i < n; i++)
@@ -1286,31 +1420,154 @@ static int log_tail(const char *home, char *out, size_t cap)
     return 1;
 }
 
+/* " (its log: DIR/chapard.log)" when that file exists, else "": a node
+ * started by hand logs to its own terminal. */
+static const char *log_hint(const app *a, char *buf, size_t cap)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/chapard.log", a->home);
+    if (access(path, F_OK) != 0)
+        return "";
+    snprintf(buf, cap, " (its log: %s)", path);
+    return buf;
+}
+
+/* Whether some chapard serves this data dir: its control socket accepts,
+ * or it holds the lock (it is starting up). */
+static int someone_serves(const app *a)
+{
+    if (chp_ctl_daemon_running(a->home))
+        return 1;
+    int lock = chp_home_lock(a->home);
+    if (lock >= 0) {
+        close(lock);
+        return 0;
+    }
+    return errno == EWOULDBLOCK;
+}
+
+/* The node is gone: say so at once, forget what it had not answered, and
+ * (a node the UI started that had run) schedule a restart. how: what the
+ * exit status says, or NULL. */
+static void node_down(app *a, uint64_t now, const char *how)
+{
+    if (a->life.down)
+        return;
+    int ran = a->life.ever_answered, fresh = !a->life.answered;
+    uint64_t delay = chp_life_down(&a->life, now);
+    lines_unsent(a);
+    if (chp_ctl_reset(a->ctl) != CHP_OK)
+        notice(a, "cannot reconnect to chapard");
+    a->away = 0;
+    a->peers = -1;
+    a->relays = 0;
+    a->store_full = 0;
+    if (a->ph == PH_CREATING || a->ph == PH_UNLOCKING)
+        set_phase(a, PH_CONNECTING);
+    char last[400], hint[4300];
+    int tail = log_tail(a->home, last, sizeof last);
+    if (a->life.ours && !ran) {
+        /* the chapard we started never answered: its log says why */
+        notice(a, "chapard stopped at once: %s", tail ? last : "(its log is empty)");
+        notice(a, "Fix that%s and start chapar-tui again; /quit leaves.",
+               log_hint(a, hint, sizeof hint));
+    } else if (delay) {
+        notice(a, "node down%s%s%s, restarting in %llu s", how ? " (" : "", how ? how : "",
+               how ? ")" : "", (unsigned long long)(delay / 1000));
+        if (fresh && tail) /* a restart that did not come up: why */
+            notice(a, "chapard's log says: %s", last);
+    } else {
+        notice(a, "node down: start chapard --home %s (this window reconnects when it is back)",
+               a->home);
+    }
+    a->dirty = 1;
+}
+
+/* The node answers again: what happened while it was down is reloaded. */
+static void node_back(app *a)
+{
+    notice(a, a->life.ours ? "node restarted" : "node is back");
+    a->t_start = chp_ctl_now_ms();
+    int cur = chp_model_current(a->m);
+    if (cur >= 0) /* stay in the conversation that was open */
+        snprintf(a->want, sizeof a->want, "%s", chp_model_conv(a->m, (size_t)cur)->name);
+    a->reload = 1; /* on the `id` answer: it may come back locked */
+    a->dirty = 1;
+}
+
+/* Reaps the chapard we started when it exited; NULL while it runs, else
+ * how it ended. */
+static const char *reap(app *a, char *how, size_t cap)
+{
+    int st;
+    if (a->child <= 0 || waitpid(a->child, &st, WNOHANG) != a->child)
+        return NULL;
+    a->child = 0;
+    if (WIFSIGNALED(st))
+        snprintf(how, cap, "chapard was killed by signal %d", WTERMSIG(st));
+    else
+        snprintf(how, cap, "chapard exited with status %d", WEXITSTATUS(st));
+    return how;
+}
+
+/* Notices the node going and coming back, and restarts ours. */
+static void watch_node(app *a, uint64_t now)
+{
+    char how[80];
+    const char *ended = reap(a, how, sizeof how);
+    if (ended) {
+        if (!a->life.answered && someone_serves(a)) {
+            /* ours lost the race for the data dir to another window's: use that one */
+            chp_life_started(&a->life, 0);
+        } else {
+            node_down(a, now, ended);
+        }
+    } else if (a->child <= 0 && (a->life.ever_answered || a->life.down) && now >= a->next_probe) {
+        /* a node we did not start (or no longer have): its socket tells */
+        a->next_probe = now + PROBE_MS;
+        int up = chp_ctl_daemon_running(a->home);
+        if (!up && !a->life.down)
+            node_down(a, now, NULL);
+        else if (up && a->life.down && !a->life.restart_at) {
+            chp_life_started(&a->life, 0);
+            REQ0(a, R_ID, NULL, "id"); /* its answer says "node is back" */
+        }
+    }
+    if (chp_life_restart_due(&a->life, now)) {
+        char path[4200];
+        pid_t pid = 0;
+        if (someone_serves(a)) {
+            chp_life_started(&a->life, 0); /* someone else started one meanwhile */
+        } else if (chp_ctl_spawn_daemon(a->home, path, sizeof path, &pid) == CHP_OK) {
+            a->child = pid;
+            chp_life_started(&a->life, 1);
+        } else {
+            chp_life_started(&a->life, 1);
+            node_down(a, now, strerror(errno)); /* again, later */
+            return;
+        }
+        a->answered = 0;
+        a->t_start = now;
+        REQ0(a, R_ID, NULL, "id");
+        a->dirty = 1;
+    }
+}
+
 static void timers(app *a, uint64_t now)
 {
     uint64_t limit = TIMEOUT_MS;
+    watch_node(a, now);
+    if (a->life.down)
+        return;             /* nothing to ask until it is back */
+    now = chp_ctl_now_ms(); /* watch_node may have sent `id` just now */
     if (a->ph == PH_CREATING || a->ph == PH_UNLOCKING ||
         (a->spawned && !a->answered && now - a->t_start < 20000))
         limit = SLOW_MS;
-    if (a->spawned && !a->answered && !a->death_said && now - a->t_start > 1500) {
-        /* The chapard we started holds the data dir's lock while it runs:
-         * if the lock is free it has exited, and its log says why. */
-        int lock = chp_home_lock(a->home);
-        if (lock >= 0) {
-            close(lock);
-            char last[400];
-            notice(a, "chapard stopped at once: %s",
-                   log_tail(a->home, last, sizeof last) ? last : "(its log is empty)");
-            notice(a,
-                   "Fix that (its log: %s/chapard.log) and start chapar-tui again; /quit leaves.",
-                   a->home);
-            a->death_said = 1;
-        }
-    }
     if (chp_ctl_overdue(a->ctl, now, limit)) {
+        char hint[4300];
         if (!a->away)
-            notice(a, "chapard is not answering for %s (its log: %s/chapard.log); retrying",
-                   a->home, a->home);
+            notice(a, "chapard is not answering for %s%s; retrying", a->home,
+                   log_hint(a, hint, sizeof hint));
         a->away = 1;
         lines_unsent(a);
         if (chp_ctl_reset(a->ctl) != CHP_OK)
@@ -1351,6 +1608,27 @@ static void pump(app *a)
         free(topic);
         free(p);
     }
+}
+
+/* Quitting with no identity made (the wizard abandoned): the chapard this
+ * window started would run on with nobody to use it, beaconing on the
+ * LAN. SIGTERM makes it commit and exit; we wait for that. */
+static void stop_child(app *a)
+{
+    if (kill(a->child, SIGTERM) != 0)
+        return;
+    uint64_t end = chp_ctl_now_ms() + STOP_WAIT_MS;
+    while (waitpid(a->child, NULL, WNOHANG) == 0) {
+        if (chp_ctl_now_ms() > end) {
+            fprintf(stderr, "chapar-tui: the chapard it started (pid %d) has not stopped yet\n",
+                    (int)a->child);
+            return;
+        }
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    printf("chapar-tui: no identity was made: stopped the chapard it had started for %s\n",
+           a->home);
 }
 
 static int loop(app *a)
@@ -1461,7 +1739,7 @@ int main(int argc, char **argv)
         /* No daemon, and none starting (it would hold the lock): start one. */
         if (lock >= 0)
             close(lock);
-        if (chp_ctl_spawn_daemon(a->home, spawned_path, sizeof spawned_path) != CHP_OK) {
+        if (chp_ctl_spawn_daemon(a->home, spawned_path, sizeof spawned_path, &a->child) != CHP_OK) {
             fprintf(stderr, "chapar-tui: cannot start chapard for %s: %s\n", a->home,
                     strerror(errno));
             free(a);
@@ -1485,6 +1763,7 @@ int main(int argc, char **argv)
     sigaction(SIGWINCH, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
+    sigaction(SIGCHLD, &sa, NULL); /* the chapard we started exited: wake up and reap */
     signal(SIGPIPE, SIG_IGN);
 
     set_escdelay(50);
@@ -1518,6 +1797,7 @@ int main(int argc, char **argv)
     if (a->spawned)
         notice(a, "started chapard in the background for %s (%s; log: %s/chapard.log)", a->home,
                spawned_path, a->home);
+    chp_life_init(&a->life, a->spawned);
     notice(a, "chapar-tui %s: /help lists commands and keys", VERSION);
     a->ph = PH_CONNECTING;
     REQ0(a, R_ID, NULL, "id");
@@ -1526,6 +1806,8 @@ int main(int argc, char **argv)
     endwin();
     if (a->wiped)
         printf("chapar-tui: identity and data in %s wiped\n", a->home);
+    else if (a->child > 0 && a->no_identity && a->ph != PH_CREATING)
+        stop_child(a);
 out:
     wipe_pass(a);
     for (size_t i = 0; i < a->nunsent; i++)

@@ -1,9 +1,11 @@
 /* test_tui_model.c - the TUI's curses-free parts: wide-char input editing
  * over Persian and CJK, word delete, history, completion, command
- * parsing, conversations and unread counts, history replies, wrapping,
- * and random input that must never crash any of them. */
+ * parsing, conversations and unread counts, history replies, room titles,
+ * the status bar's reading of `status`, the node's life (down, restart
+ * backoff), wrapping, and random input that must never crash any of them. */
 #include "cmd.h"
 #include "input.h"
+#include "life.h"
 #include "model.h"
 #include "wtext.h"
 
@@ -317,6 +319,9 @@ static void test_commands(void **state)
                   {"/quit", CHP_CMD_QUIT},
                   {"/accept ali", CHP_CMD_ACCEPT},
                   {"/block ali", CHP_CMD_BLOCK},
+                  {"/discovery", CHP_CMD_DISCOVERY},
+                  {"/discovery off", CHP_CMD_DISCOVERY},
+                  {"/discovery on now", CHP_CMD_USAGE},
                   {"/msg", CHP_CMD_USAGE},
                   {"/", CHP_CMD_UNKNOWN}};
     for (size_t i = 0; i < sizeof simple / sizeof simple[0]; i++) {
@@ -622,6 +627,127 @@ static void test_random_input_never_crashes(void **state)
     chp_model_destroy(&m);
 }
 
+/* Room titles: kind and fingerprint from `rooms`, with or without the
+ * FINGERPRINT column; contacts are their name. */
+static void test_room_titles(void **state)
+{
+    (void)state;
+    chp_model *m = chp_model_new();
+    const char convs[] = "#lan\troom\t0\t0\n#kitchen\troom\t0\t0\nsara\tcontact\t0\t0\n";
+    assert_int_equal(chp_model_load_conversations(m, convs, sizeof convs - 1), CHP_OK);
+    char t[256];
+    chp_model_title(m, 1, t, sizeof t);
+    assert_string_equal(t, "#kitchen"); /* nothing known yet */
+
+    /* today's daemon: two columns */
+    const char two[] = "#lan\tpublic\n#kitchen\tpassphrase\n";
+    assert_int_equal(chp_model_load_rooms(m, two, sizeof two - 1), CHP_OK);
+    chp_model_title(m, 0, t, sizeof t);
+    assert_string_equal(t, "#lan \u00b7 public");
+    chp_model_title(m, 1, t, sizeof t);
+    assert_string_equal(t, "#kitchen \u00b7 passphrase");
+
+    /* with the fingerprint column; a room not in the list is skipped */
+    const char three[] = "#lan\tpublic\tq2w3e4r5\n#kitchen\tpassphrase\tabcd1234\n"
+                         "#elsewhere\tpublic\tzzzzzzzz\n";
+    assert_int_equal(chp_model_load_rooms(m, three, sizeof three - 1), CHP_OK);
+    chp_model_title(m, 1, t, sizeof t);
+    assert_string_equal(t, "#kitchen \u00b7 passphrase \u00b7 abcd1234");
+    assert_int_equal(chp_model_find(m, "#elsewhere"), -1);
+    chp_model_title(m, 2, t, sizeof t);
+    assert_string_equal(t, "sara");
+
+    /* a line without a kind does not parse; the others still apply */
+    const char bad[] = "#lan\n#kitchen\tpublic\n";
+    assert_int_equal(chp_model_load_rooms(m, bad, sizeof bad - 1), CHP_E_MALFORMED);
+    assert_string_equal(chp_model_conv(m, 1)->room_kind, "public");
+    /* an overlong field is not taken */
+    const char longfp[] = "#kitchen\tpassphrase\t0123456789012345678901234567890123456789\n";
+    assert_int_equal(chp_model_load_rooms(m, longfp, sizeof longfp - 1), CHP_OK);
+    assert_string_equal(chp_model_conv(m, 1)->room_fp, "abcd1234");
+    /* a small buffer truncates, never overflows */
+    char small[12];
+    chp_model_title(m, 1, small, sizeof small);
+    assert_int_equal(strlen(small), sizeof small - 1);
+    chp_model_destroy(&m);
+}
+
+static void test_status_parse(void **state)
+{
+    (void)state;
+    chp_status st;
+    const char full[] = "mode: node\naddress: 127.0.0.1:1/chpn1x\npeers connected: 3\n"
+                        "relays connected: 1\npassive peers: 0\nstore full: yes\nuptime: 5\n";
+    chp_status_parse(full, sizeof full - 1, &st);
+    assert_int_equal(st.peers, 3);
+    assert_int_equal(st.relays, 1);
+    assert_int_equal(st.store_full, 1);
+    const char notfull[] = "store full: no\npeers connected: 0";
+    chp_status_parse(notfull, sizeof notfull - 1, &st);
+    assert_int_equal(st.peers, 0);
+    assert_int_equal(st.relays, -1);
+    assert_int_equal(st.store_full, 0);
+    const char junk[] = "peers connected: many\nstore full: perhaps\npeers connected: \n";
+    chp_status_parse(junk, sizeof junk - 1, &st);
+    assert_int_equal(st.peers, -1);
+    assert_int_equal(st.store_full, -1);
+    chp_status_parse("", 0, &st);
+    assert_int_equal(st.peers, -1);
+}
+
+/* The node the UI started: restarts back off 1, 2, 4 ... 30 s, and start
+ * afresh after a node that ran a while; one it never saw answer is not
+ * restarted; one it did not start never is. */
+static void test_life(void **state)
+{
+    (void)state;
+    chp_life l;
+    chp_life_init(&l, 1);
+    assert_false(l.down);
+    /* dies before it ever answered: no restart (it would fail the same way) */
+    assert_int_equal(chp_life_down(&l, 100), 0);
+    assert_true(l.down);
+    assert_false(chp_life_restart_due(&l, 1000000));
+
+    chp_life_init(&l, 1);
+    assert_int_equal(chp_life_answered(&l, 1000), 0); /* the first answer: not "back" */
+    assert_int_equal(chp_life_answered(&l, 1100), 0);
+    uint64_t t = 5000;
+    assert_int_equal(chp_life_down(&l, t), 1000);
+    assert_int_equal(chp_life_down(&l, t + 1), 0); /* said once */
+    assert_false(chp_life_restart_due(&l, t + 999));
+    assert_true(chp_life_restart_due(&l, t + 1000));
+    chp_life_started(&l, 1);
+    assert_false(l.down);
+    assert_false(chp_life_restart_due(&l, t + 1000));
+    assert_int_equal(chp_life_answered(&l, t + 1500), 1); /* "node restarted" */
+    assert_int_equal(chp_life_answered(&l, t + 1600), 0);
+    t += 1600;
+    /* dies again soon, and again before answering: 2 s, 4 s, ... 30 s */
+    uint64_t want[] = {2000, 4000, 8000, 16000, 30000, 30000};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        t += 10;
+        assert_int_equal(chp_life_down(&l, t), want[i]);
+        t += want[i];
+        assert_true(chp_life_restart_due(&l, t));
+        chp_life_started(&l, 1);
+    }
+    /* it comes up and runs a while: the next death starts at 1 s again */
+    assert_int_equal(chp_life_answered(&l, t), 1);
+    assert_int_equal(chp_life_down(&l, t + CHP_LIFE_STABLE_MS), 1000);
+
+    /* a node the UI found running: down is said, never restarted; when
+     * it answers again that is "back" */
+    chp_life_init(&l, 0);
+    assert_int_equal(chp_life_answered(&l, 10), 0);
+    assert_int_equal(chp_life_down(&l, 20), 0);
+    assert_true(l.down);
+    assert_false(chp_life_restart_due(&l, 1000000));
+    chp_life_started(&l, 0);
+    assert_int_equal(chp_life_answered(&l, 5000), 1);
+    assert_false(l.down);
+}
+
 int main(void)
 {
     if (!setlocale(LC_ALL, "C.UTF-8") && !setlocale(LC_ALL, "en_US.UTF-8")) {
@@ -638,6 +764,9 @@ int main(void)
         cmocka_unit_test(test_commands),
         cmocka_unit_test(test_conversations_and_unread),
         cmocka_unit_test(test_history_and_states),
+        cmocka_unit_test(test_room_titles),
+        cmocka_unit_test(test_status_parse),
+        cmocka_unit_test(test_life),
         cmocka_unit_test(test_wrap_and_sanitize),
         cmocka_unit_test(test_random_input_never_crashes),
     };

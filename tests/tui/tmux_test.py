@@ -52,13 +52,13 @@ class Run:
             raise Fail("tmux %s: %s" % (" ".join(args), r.stderr.strip()))
         return r
 
-    def open_tui(self, name, extra_env="", home=None):
+    def open_tui(self, name, extra_env="", home=None, width=80):
         # A shell waits for chapar-tui and writes its exit status: tmux
         # 3.3 sometimes leaves a finished pane process unreaped for long.
         cmd = "env LANG=C.UTF-8 LC_ALL=C.UTF-8 TERM=xterm-256color %s %s --home %s; " \
               "echo $? > %s" % (extra_env, self.tui, self.home(home or name),
                                 os.path.join(self.dir, name + ".exit"))
-        self.tmux("new-session", "-d", "-s", name, "-x", "80", "-y", "24", cmd)
+        self.tmux("new-session", "-d", "-s", name, "-x", str(width), "-y", "24", cmd)
         # keep the pane after an exit, so a crash leaves its screen to read
         self.tmux("set-option", "-t", name, "remain-on-exit", "on")
 
@@ -74,8 +74,8 @@ class Run:
     def key(self, name, *keys):
         self.tmux("send-keys", "-t", name, *keys)
 
-    def wait_screen(self, name, pred, what):
-        end = time.monotonic() + DEADLINE
+    def wait_screen(self, name, pred, what, deadline=DEADLINE):
+        end = time.monotonic() + deadline
         while True:
             s = self.screen(name)
             if pred(s):
@@ -85,8 +85,8 @@ class Run:
                 raise Fail("%s: timed out waiting for %s; screen:\n%s" % (name, what, s))
             time.sleep(0.05)
 
-    def wait_text(self, name, text):
-        return self.wait_screen(name, lambda s: text in s, repr(text))
+    def wait_text(self, name, text, deadline=DEADLINE):
+        return self.wait_screen(name, lambda s: text in s, repr(text), deadline)
 
     def wait_exit(self, name):
         """Waits for chapar-tui in session name to exit, and wants 0."""
@@ -170,7 +170,7 @@ class Run:
             shutil.rmtree(self.dir, ignore_errors=True)
 
     def dump(self):
-        for name in ("a", "b", "b2", "c1", "c2"):
+        for name in ("a", "b", "b2", "c1", "c2", "d", "g"):
             try:
                 print("---- screen %s ----\n%s" % (name, self.screen(name)))
             except Exception:
@@ -180,6 +180,16 @@ class Run:
                     print("---- chapard.log %s (tail) ----\n%s" % (name, "".join(f.readlines()[-30:])))
             except OSError:
                 pass
+
+
+def kill_daemon(r, name):
+    """kill -9 of the chapard that holds home name's lock (the pid is in
+    DIR/chapard.lock, or found by its --home argument)."""
+    pids = r.spawned_daemon_pids(r.home(name))
+    if len(pids) != 1:
+        raise Fail("%s: %d chapard running, wanted 1" % (name, len(pids)))
+    os.kill(pids[0], signal.SIGKILL)
+    r.log("%s: chapard %d killed" % (name, pids[0]))
 
 
 def status_line(screen):
@@ -261,6 +271,9 @@ def main():
         # A second room: unread count in B's list, Alt+digit switches.
         r.keys("a", "/join tea")
         r.wait_text("a", "[#tea]")
+        r.wait_text("a", "joined #tea")
+        # the room's title names its kind (and fingerprint, when the node gives one)
+        r.wait_screen("a", lambda s: "#tea \u00b7 public" in s.split("\n")[0], "#tea title")
         r.keys("b", "/join #tea")
         r.wait_text("b", "[#tea]")
         r.key("b", "M-1")
@@ -289,6 +302,28 @@ def main():
         r.key("b", "M-3")
         r.wait_text("b", "ali: درود سارا")
 
+        # A's chapard (started by the UI) dies: the status bar says so at
+        # once instead of showing the dead node's peers, the UI restarts it
+        # and says so, and a line typed afterwards reaches B.
+        kill_daemon(r, "a")
+        s = r.wait_screen("a", lambda s: "node down" in status_line(s), "node down", 3.0)
+        if "peers:" in status_line(s):
+            raise Fail("a: the status bar still counts peers of a dead node:\n" + s)
+        r.wait_text("a", "restarting in 1 s", 3.0)
+        s = r.wait_text("a", "node restarted")
+        if "not answering" in s:
+            raise Fail("a: a restarted node was called not answering:\n" + s)
+        r.wait_screen("a", lambda s: "node down" not in status_line(s), "node up again")
+        # port 0: the new chapard listens elsewhere; A dials B again
+        r.chapar("a", "peer", "add", r.wait_address("b"))
+        r.wait_screen("a", lambda s: "peers: 1" in status_line(s), "peers: 1 after restart")
+        r.keys("a", "after the restart")
+        r.wait_text("b", "after the restart")
+        # A second death soon after: the next restart waits longer.
+        kill_daemon(r, "a")
+        r.wait_text("a", "restarting in 2 s", 3.0)
+        r.wait_screen("a", lambda s: s.count("node restarted") >= 2, "restarted again")
+
         # Resize: the layout follows.
         r.tmux("resize-window", "-t", "b", "-x", "100", "-y", "30")
         r.wait_screen("b", lambda s: len(s.rstrip("\n").split("\n")) >= 29 and
@@ -312,10 +347,28 @@ def main():
 
         # B's daemon restarts locked: the UI asks for the passphrase,
         # refuses a wrong one and opens with the right one.
-        r.keys("b", "/quit")
-        r.wait_exit("b")
-        r.procs[0].terminate()
+        # B's chapard was started by hand: when it dies the UI says so at
+        # once, says how to start it, and does not start one itself; when
+        # it is back (locked: B has a passphrase) the UI asks for it.
+        r.procs[0].kill()
         r.procs[0].wait(timeout=10)
+        s = r.wait_screen("b", lambda s: "node down" in status_line(s), "node down", 3.0)
+        if "peers:" in status_line(s):
+            raise Fail("b: the status bar still counts peers of a dead node:\n" + s)
+        r.wait_text("b", "node down: start chapard --home")
+        time.sleep(1.5)
+        if r.spawned_daemon_pids(r.home("b")):
+            raise Fail("b: the UI started a chapard for a node it had not started")
+        r.start_chapard("b")
+        r.wait_address("b")
+        r.wait_text("b", "node is back")
+        r.wait_text("b", "identity is locked")
+        r.key("b", "C-c")
+        r.wait_exit("b")
+        if not r.spawned_daemon_pids(r.home("b")):
+            raise Fail("b: quitting stopped a chapard the UI had not started")
+        r.procs[-1].terminate()
+        r.procs[-1].wait(timeout=10)
         r.start_chapard("b")
         r.wait_address("b")
         r.open_tui("b2", home="b")
@@ -389,6 +442,40 @@ def main():
         r.wait_exit("g")
         r.keys("c1", "/quit")
         r.wait_exit("c1")
+
+        # D: a first start. The wizard says whether the node can be seen on
+        # the local network and how to change it; /discovery works at the
+        # nickname prompt (it is not taken for a nickname) and is saved in
+        # chapard.conf. Quitting before an identity exists stops the
+        # chapard the UI started: nothing is left running (or beaconing).
+        os.makedirs(r.home("d"), mode=0o700)
+        with open(os.path.join(r.home("d"), "chapard.conf"), "w") as f:
+            f.write("# my settings\nlog-level = info\n")
+        r.open_tui("d", env, width=200)
+        r.wait_text("d", "nickname:")
+        s = r.wait_text("d", "on the local network")
+        if "/discovery on" not in s:
+            raise Fail("d: the wizard does not say how to change visibility:\n" + s)
+        r.keys("d", "/discovery")
+        r.wait_text("d", "LAN discovery is off")
+        r.keys("d", "/discovery off")
+        s = r.wait_text("d", "invisible on the local network now")
+        if not status_line(s) or "nickname:" not in s.rstrip("\n").split("\n")[-1]:
+            raise Fail("d: the wizard did not stay at the nickname prompt:\n" + s)
+        with open(os.path.join(r.home("d"), "chapard.conf")) as f:
+            conf = f.read()
+        if conf != "# my settings\nlog-level = info\ndiscovery = no\n":
+            raise Fail("d: chapard.conf after /discovery off:\n" + conf)
+        if len(r.spawned_daemon_pids(r.home("d"))) != 1:
+            raise Fail("d: no chapard started")
+        r.key("d", "C-c")
+        r.wait_exit("d")
+        end = time.monotonic() + 5
+        while r.spawned_daemon_pids(r.home("d")):
+            if time.monotonic() > end:
+                raise Fail("d: chapard still runs after the wizard was abandoned")
+            time.sleep(0.05)
+        r.log("d: no chapard left behind")
         r.log("pass")
         return 0
     except (Fail, OSError, subprocess.SubprocessError) as e:
