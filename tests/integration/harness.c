@@ -805,3 +805,10 @@ char *h_write_file(h_ctx *h, const char *name, const void *data, size_t len)
         fail_msg("cannot write %s", p);
     return p;
 }
+
+void h_established(h_ctx *h, const h_node *n, const char *name, const char *id)
+{
+    char line[256];
+    snprintf(line, sizeof line, "%s\t%s\testablished", name, id);
+    free(h_await(h, n, line, "contact", "list", H_END));
+}

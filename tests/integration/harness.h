@@ -164,6 +164,10 @@ void h_init(h_ctx *h, const h_node *n, const char *nick, char id[H_ID_LEN + 1], 
 char *h_await_(h_ctx *h, const h_node *n, const char *needle, int deadline_ms, const char *file,
                int line, ...) H_SENTINEL;
 
+/* Polls `chapar contact list` at n until contact name (user ID id) is
+ * established. */
+void h_established(h_ctx *h, const h_node *n, const char *name, const char *id);
+
 /* Polls `chapar outbox` at n until message msgid is in state (`sent`,
  * `delivered`...). */
 #define h_await_state(h, n, msgid, state)                                                          \
