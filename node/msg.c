@@ -847,6 +847,12 @@ static void handle_chunk(chp_msg *m, const struct tagent *te, const chp_inner *i
             partial_free(&m->parts[i]);
 }
 
+int chp_msg_tag_mine(const chp_msg *m, const uint8_t tag[16])
+{
+    const struct tagent *te = m && m->me ? tag_find(m, tag) : NULL;
+    return te && te->kind == TK_CONTACT;
+}
+
 void chp_msg_on_envelope(chp_msg *m, const uint8_t *env, size_t len, const uint8_t id[32])
 {
     (void)id;

@@ -45,6 +45,12 @@ CHP_WUR int chp_msg_unlock(chp_msg *m, chp_identity *id);
 /* An envelope from a neighbour was just committed: if its tag is one of
  * ours (one table lookup), open and handle it. */
 void chp_msg_on_envelope(chp_msg *m, const uint8_t *env, size_t len, const uint8_t id[32]);
+/* 1 if tag is one of a contact's tags for us in the current table (one
+ * hash lookup, before the envelope is stored): such mail is kept by the
+ * store's quota (STORAGE.md). Room and contact-request tags are not:
+ * anyone who knows a room's name or our ID can make those. 0 while
+ * locked (the table is empty) and for m NULL. */
+int chp_msg_tag_mine(const chp_msg *m, const uint8_t tag[16]);
 /* One of our own envelopes was committed and went to `links` neighbours. */
 void chp_msg_on_published(chp_msg *m, const uint8_t id[32], int links);
 /* Timers: seal queued messages whose contact is now established, key
