@@ -548,8 +548,10 @@ static void full_note(chp_node *n, uint64_t add)
     if (!g)
         return;
     g->full_unlogged += add;
+    if (!g->full_unlogged)
+        return;
     uint64_t t = now_ms();
-    if (!g->full_unlogged || (g->full_log_ms && t - g->full_log_ms < FULL_LOG_MS))
+    if (g->full_log_ms && t - g->full_log_ms < FULL_LOG_MS)
         return;
     chp_store_stats st;
     chp_store_stats_get(n->store, &st);
