@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #define BULK      33    /* envelopes per mkenv process, two processes */
 #define BULK_SIZE 16000 /* payload bytes: a 16473-byte envelope */
@@ -28,13 +29,30 @@ static void established(h_ctx *h, const h_node *n, const char *name, const char 
     free(h_await(h, n, line, "contact", "list", H_END));
 }
 
-static void befriend(h_ctx *h, h_node *x, const char *xname, const char *xid, h_node *y,
-                     const char *yname, const char *yid)
+/* `chapar debug publish` of prefix0 .. prefix<count-1> at n, PAR at a
+ * time: under the sanitizers most of the cost is starting chapar. */
+#define PAR 3
+static void publish_all(h_ctx *h, const h_node *n, const char *prefix, int count)
 {
-    free(h_ok(h, x, "contact", "add", yid, yname, H_END));
-    free(h_ok(h, y, "contact", "add", xid, xname, H_END));
-    established(h, x, yname, yid);
-    established(h, y, xname, xid);
+    uint64_t t0 = h_now_ms();
+    for (int i = 0; i < count; i += PAR) {
+        pid_t pid[PAR];
+        int k = 0;
+        for (; k < PAR && i + k < count; k++) {
+            char name[64], path[600];
+            snprintf(name, sizeof name, "%s%d", prefix, i + k);
+            h_path(h, path, sizeof path, name);
+            const char *argv[] = {h_bin("CHAPAR"), "--home", n->home, "debug",
+                                  "publish",       path,     NULL};
+            pid[k] = h_spawn_aux(h, "publish.log", argv);
+        }
+        for (int j = 0; j < k; j++) {
+            int st = h_reap(h, pid[j], 30000);
+            assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        }
+    }
+    h_note(h, "published %s0..%d at %s in %llu ms", prefix, count - 1, n->name,
+           (unsigned long long)(h_now_ms() - t0));
 }
 
 static int count_of(const char *s, const char *needle)
@@ -69,8 +87,14 @@ static void test_own_mail_does_not_block_incoming(void **state)
     h_start(h, "alice", "--quota", "1M", H_END);
     h_start(h, "bob", "--peer", a->addr, H_END);
     h_start(h, "carol", "--peer", a->addr, H_END);
-    befriend(h, a, "alice", aid, b, "bob", bid);
-    befriend(h, a, "alice", aid, c, "carol", cid);
+    free(h_ok(h, a, "contact", "add", bid, "bob", H_END));
+    free(h_ok(h, a, "contact", "add", cid, "carol", H_END));
+    free(h_ok(h, b, "contact", "add", aid, "alice", H_END));
+    free(h_ok(h, c, "contact", "add", aid, "alice", H_END));
+    established(h, a, "bob", bid);
+    established(h, a, "carol", cid);
+    established(h, b, "alice", aid);
+    established(h, c, "alice", aid);
 
     /* Carol goes away; Alice writes to her, and more than her quota of
      * her own envelopes piles up. */
@@ -78,12 +102,11 @@ static void test_own_mail_does_not_block_incoming(void **state)
     h_send(h, a, "carol", "written while you were away", m);
     h_wait_exit0(h, pw[0], "chapar-mkenv own-a");
     h_wait_exit0(h, pw[1], "chapar-mkenv own-b");
-    h_publish_range(h, a, "own-a", 0, BULK);
-    h_publish_range(h, a, "own-b", 0, BULK);
+    publish_all(h, a, "own-a", BULK);
+    publish_all(h, a, "own-b", BULK);
     long long quota = h_status(h, a, "quota");
     assert_int_equal(quota, 1 << 20);
     assert_true(h_status(h, a, "bytes stored") > quota);
-    assert_int_equal(h_status(h, a, "rejected full"), 0);
 
     /* Bob's DMs are mail for Alice: they reach her inbox. */
     static const char *const texts[] = {"are you there?", "the bakery is open", "سلام علی"};
@@ -94,7 +117,8 @@ static void test_own_mail_does_not_block_incoming(void **state)
         snprintf(line, sizeof line, "\tbob\tbob\t%s\n", texts[i]);
         free(h_await(h, a, line, "inbox", "--tsv", H_END));
     }
-    assert_int_equal(h_status(h, a, "rejected full"), 0);
+    /* (Foreign envelopes her own evicted, the contact requests, may come
+     * back from Bob in a sync meanwhile and be refused: that is right.) */
     /* Her own mail for Carol is all still there. */
     assert_true(h_status(h, a, "bytes stored") > quota);
 
@@ -104,8 +128,9 @@ static void test_own_mail_does_not_block_incoming(void **state)
     /* Envelopes Alice would only carry for others: refused, counted and
      * logged once (rate-limited), not once per envelope. */
     long long stored = h_status(h, a, "envelopes stored");
+    long long refused = h_status(h, a, "rejected full");
     h_publish_range(h, b, "foreign", 0, FOREIGN);
-    h_expect(h, a, "rejected full", H_GE, FOREIGN);
+    refused = h_expect(h, a, "rejected full", H_GE, refused + FOREIGN);
     /* (Her own receipts to Bob may still be coming in meanwhile.) */
     assert_true(h_status(h, a, "envelopes stored") < stored + FOREIGN);
     assert_true(status_has(h, a, "store full: yes\n"));
@@ -114,7 +139,8 @@ static void test_own_mail_does_not_block_incoming(void **state)
     assert_non_null(log);
     int lines = count_of(log, "store full: refused");
     free(log);
-    assert_int_equal(lines, 1);
+    /* One line, or two if the first refusal was over a minute ago. */
+    assert_true(lines >= 1 && lines <= 2 && lines < refused);
 
     h_stop(h, a);
     h_stop(h, b);
