@@ -832,7 +832,8 @@ int chp_store_get(chp_store *s, const uint8_t id[32], uint8_t *buf, size_t cap, 
         rc = CHP_E_OVERFLOW;
         goto out;
     }
-    memcpy(buf, m + ENV_META, *len);
+    if (*len) /* buf may be NULL with cap 0 (chp_store_mark_mine) */
+        memcpy(buf, m + ENV_META, *len);
     rc = CHP_OK;
 out:
     rend(s, t);
