@@ -948,6 +948,12 @@ static void handle_chunk(chp_msg *m, const struct tagent *te, const chp_inner *i
             partial_free(&m->parts[i]);
 }
 
+int chp_msg_tag_mine(const chp_msg *m, const uint8_t tag[16])
+{
+    const struct tagent *te = m && m->me ? tag_find(m, tag) : NULL;
+    return te && te->kind == TK_CONTACT;
+}
+
 /* The envelope part of chp_msg_on_envelope, once it is known to be new. */
 static void examine(chp_msg *m, const uint8_t *env, size_t len)
 {
@@ -1067,10 +1073,16 @@ static int scan_one(void *ctx, const uint8_t id[32], uint64_t seq)
     struct scan *sc = ctx;
     size_t len = 0;
     chp_store_meta meta;
+    chp_env_hdr hdr;
     if (chp_store_get(sc->m->store, id, sc->buf, CHP_ENV_MAX_BYTES, &len, &meta) == CHP_OK &&
         !meta.own) {
         examine(sc->m, sc->buf, len);
         sc->n++;
+        /* Mail for us that came while locked was stored as foreign: from
+         * now on the quota keeps it like the rest of ours. */
+        if (!meta.mine && chp_envelope_parse(sc->buf, len, &hdr, NULL, NULL, NULL) == CHP_OK &&
+            chp_msg_tag_mine(sc->m, hdr.tag) && chp_store_mark_mine(sc->m->store, id) != CHP_OK)
+            chp_warn("cannot mark an envelope as ours for the quota");
     }
     if (seq > sc->m->examined)
         sc->m->examined = seq;

@@ -366,6 +366,7 @@ struct pending {
     uint64_t created, expiry;
     uint32_t link;
     int own;
+    int mine; /* addressed to the user: kept by the store like own */
 };
 
 struct batch {
@@ -381,7 +382,11 @@ struct chp_ingest {
     struct batch b[2];
     struct batch *fill;       /* being received into */
     struct batch *committing; /* in the writer thread, or NULL */
+    uint64_t full_log_ms;     /* when the last "store full" line was logged */
+    uint64_t full_unlogged;   /* refusals since that line */
 };
+
+#define FULL_LOG_MS 60000 /* at most one "store full" warning a minute */
 
 static uint16_t *set_slot(struct batch *b, const uint8_t id[32])
 {
@@ -433,6 +438,7 @@ static void hex32(char out[64], const uint8_t id[32])
 }
 
 static int commit_start(chp_node *n);
+static void full_note(chp_node *n, uint64_t add);
 
 /* Waits for the committing batch, then counts and forwards what it stored,
  * in batch order. With next set, the batch being filled goes to the writer
@@ -470,6 +476,7 @@ static int commit_finish(chp_node *n, int next)
             chp_node_count_reject(n, res);
         }
     }
+    full_note(n, 0); /* refusals held back by the rate limit, once it allows */
     batch_reset(b);
     return rc;
 }
@@ -492,7 +499,8 @@ static int commit_start(chp_node *n)
                                        .expiry = p->expiry,
                                        .received = t,
                                        .link = p->link,
-                                       .own = p->own};
+                                       .own = p->own,
+                                       .mine = p->mine};
     }
     int rc = chp_store_put_start(n->store, b->items, b->n);
     if (rc != CHP_OK) {
@@ -547,9 +555,37 @@ int chp_node_ingest(chp_node *n, const uint8_t *env, size_t len, uint32_t link, 
     p->expiry = h.expiry;
     p->link = link;
     p->own = own;
+    /* Mail for the user is never refused by quota: one tag lookup (no
+     * tags on a relay or while locked; STORAGE.md, Quota). */
+    p->mine = !own && chp_msg_tag_mine(n->msg, h.tag);
     b->used += len;
     *set_slot(b, id) = (uint16_t)(++b->n);
     return CHP_OK;
+}
+
+/* Foreign envelopes refused for want of room (add of them now): a warning
+ * at most once a minute with the count since the last one, never a line
+ * per envelope, and nothing that identifies an envelope. */
+static void full_note(chp_node *n, uint64_t add)
+{
+    struct chp_ingest *g = n->ingest;
+    if (!g)
+        return;
+    g->full_unlogged += add;
+    if (!g->full_unlogged)
+        return;
+    uint64_t t = now_ms();
+    if (g->full_log_ms && t - g->full_log_ms < FULL_LOG_MS)
+        return;
+    chp_store_stats st;
+    chp_store_stats_get(n->store, &st);
+    chp_warn("store full: refused %llu foreign envelope%s since the last report (%llu bytes "
+             "stored, %llu of them own or for this user; quota %llu)",
+             (unsigned long long)g->full_unlogged, g->full_unlogged == 1 ? "" : "s",
+             (unsigned long long)st.bytes, (unsigned long long)st.kept,
+             (unsigned long long)st.quota);
+    g->full_log_ms = t;
+    g->full_unlogged = 0;
 }
 
 void chp_node_count_reject(chp_node *n, int rc)
@@ -575,6 +611,7 @@ void chp_node_count_reject(chp_node *n, int rc)
         break;
     case CHP_E_STORE_FULL:
         n->ctr.rej_full++;
+        full_note(n, 1);
         break;
     default:
         n->ctr.rej_malformed++;

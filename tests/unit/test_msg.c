@@ -321,6 +321,55 @@ static void test_rooms(void **st)
     drop_user(&c);
 }
 
+/* The tag of the next envelope u publishes (the envelope is dropped). */
+static void next_tag(struct user *u, uint8_t tag[16])
+{
+    uint8_t *env;
+    size_t len;
+    chp_env_hdr h;
+    assert_true(take(u, &env, &len));
+    assert_int_equal(chp_envelope_parse(env, len, &h, NULL, NULL, NULL), CHP_OK);
+    memcpy(tag, h.tag, 16);
+    free(env);
+}
+
+/* chp_msg_tag_mine, what the store's quota keeps for the user: a
+ * contact's tags for us, not room or request tags (anyone may make
+ * those), and nothing while locked. */
+static void test_tag_mine(void **st)
+{
+    (void)st;
+    struct user a, b, c;
+    char *out;
+    uint8_t dm[16], post[16], req[16];
+    new_user(&a, "ali");
+    new_user(&b, "bahar");
+    new_user(&c, "cyrus");
+    befriend(&a, &b);
+    assert_true(ctl(&a, &out, "send", "bob", "for bob", NULL));
+    next_tag(&a, dm);
+    assert_true(ctl(&a, &out, "send", "#lan", "for everyone", NULL));
+    next_tag(&a, post);
+    assert_true(ctl(&c, &out, "contact-add", b.id, "bob", NULL));
+    next_tag(&c, req);
+    assert_int_equal(chp_msg_tag_mine(b.m, dm), 1);
+    assert_int_equal(chp_msg_tag_mine(a.m, dm), 0); /* the sender's: not for her */
+    assert_int_equal(chp_msg_tag_mine(b.m, post), 0);
+    assert_int_equal(chp_msg_tag_mine(a.m, post), 0);
+    assert_int_equal(chp_msg_tag_mine(b.m, req), 0);
+    assert_int_equal(chp_msg_tag_mine(NULL, dm), 0);
+    close_user(&b);
+    open_user(&b);
+    assert_int_equal(chp_msg_lock_state(b.m), CHP_MSG_LOCKED);
+    assert_int_equal(chp_msg_tag_mine(b.m, dm), 0);
+    unlock_user(&b);
+    assert_int_equal(chp_msg_tag_mine(b.m, dm), 1);
+    kept_free();
+    drop_user(&a);
+    drop_user(&b);
+    drop_user(&c);
+}
+
 static void test_long_persian_text_chunked(void **st)
 {
     (void)st;
@@ -721,6 +770,7 @@ int main(void)
         cmocka_unit_test(test_dm_both_ways),
         cmocka_unit_test(test_request_accept_and_queue),
         cmocka_unit_test(test_rooms),
+        cmocka_unit_test(test_tag_mine),
         cmocka_unit_test(test_long_persian_text_chunked),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_persistence_and_locking),
