@@ -812,3 +812,28 @@ void h_established(h_ctx *h, const h_node *n, const char *name, const char *id)
     snprintf(line, sizeof line, "%s\t%s\testablished", name, id);
     free(h_await(h, n, line, "contact", "list", H_END));
 }
+
+void h_publish_par(h_ctx *h, const h_node *n, const char *prefix, int count)
+{
+    enum { PAR = 3 };
+    uint64_t t0 = h_now_ms();
+    for (int i = 0; i < count; i += PAR) {
+        pid_t pid[PAR];
+        int k = 0;
+        for (; k < PAR && i + k < count; k++) {
+            char name[64], path[600];
+            snprintf(name, sizeof name, "%s%d", prefix, i + k);
+            h_path(h, path, sizeof path, name);
+            const char *argv[] = {h_bin("CHAPAR"), "--home", n->home, "debug",
+                                  "publish",       path,     NULL};
+            pid[k] = h_spawn_aux(h, "publish.log", argv);
+        }
+        for (int j = 0; j < k; j++) {
+            int st = h_reap(h, pid[j], 30000);
+            assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        }
+    }
+    h_note(h, "published %s0..%d at %s in %llu ms", prefix, count - 1, n->name,
+           (unsigned long long)(h_now_ms() - t0));
+}
+

@@ -22,32 +22,6 @@
 #define BULK_SIZE 16000 /* payload bytes: a 16473-byte envelope */
 #define FOREIGN   3
 
-/* `chapar debug publish` of prefix0 .. prefix<count-1> at n, PAR at a
- * time: under the sanitizers most of the cost is starting chapar. */
-#define PAR 3
-static void publish_all(h_ctx *h, const h_node *n, const char *prefix, int count)
-{
-    uint64_t t0 = h_now_ms();
-    for (int i = 0; i < count; i += PAR) {
-        pid_t pid[PAR];
-        int k = 0;
-        for (; k < PAR && i + k < count; k++) {
-            char name[64], path[600];
-            snprintf(name, sizeof name, "%s%d", prefix, i + k);
-            h_path(h, path, sizeof path, name);
-            const char *argv[] = {h_bin("CHAPAR"), "--home", n->home, "debug",
-                                  "publish",       path,     NULL};
-            pid[k] = h_spawn_aux(h, "publish.log", argv);
-        }
-        for (int j = 0; j < k; j++) {
-            int st = h_reap(h, pid[j], 30000);
-            assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-        }
-    }
-    h_note(h, "published %s0..%d at %s in %llu ms", prefix, count - 1, n->name,
-           (unsigned long long)(h_now_ms() - t0));
-}
-
 static int count_of(const char *s, const char *needle)
 {
     int n = 0;
@@ -95,8 +69,8 @@ static void test_own_mail_does_not_block_incoming(void **state)
     h_send(h, a, "carol", "written while you were away", m);
     h_wait_exit0(h, pw[0], "chapar-mkenv own-a");
     h_wait_exit0(h, pw[1], "chapar-mkenv own-b");
-    publish_all(h, a, "own-a", BULK);
-    publish_all(h, a, "own-b", BULK);
+    h_publish_par(h, a, "own-a", BULK);
+    h_publish_par(h, a, "own-b", BULK);
     long long quota = h_status(h, a, "quota");
     assert_int_equal(quota, 1 << 20);
     assert_true(h_status(h, a, "bytes stored") > quota);
