@@ -17,7 +17,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define VERSION   "0.1.0"
 #define QUOTA_MIN (1ull << 20) /* below this not even one day of a busy room fits */
 #define QUOTA_MAX (1ull << 46) /* 64 TiB: beyond any disk this runs on */
 
@@ -303,7 +302,7 @@ int main(int argc, char **argv)
             usage(stdout);
             return 0;
         } else if (!strcmp(a, "--version")) {
-            printf("chapard %s\n", VERSION);
+            printf("chapard %s\n", CHP_VERSION);
             return 0;
         } else if (!strcmp(a, "--home")) {
             if (!(home = need_arg(argc, argv, &i)))
@@ -433,7 +432,7 @@ int main(int argc, char **argv)
         free(s.conf_buf);
         return 1;
     }
-    chp_info("chapard %s running in %s (%s)", VERSION, s.home, s.relay ? "relay" : "node");
+    chp_info("chapard %s running in %s (%s)", CHP_VERSION, s.home, s.relay ? "relay" : "node");
     rc = chp_node_run(n, &stop_flag);
     int wiped = chp_node_wiped(n);
     chp_node_destroy(&n);

@@ -64,8 +64,10 @@ struct hmsg {
     int state;     /* out: enum msg_state */
     int published; /* out: every envelope handed to the node */
     int listed;    /* in: returned by `inbox` */
+    int shown_new; /* in: returned by `inbox new` (a mark of its own) */
     int read;
-    uint64_t time;
+    uint64_t time;    /* the sender's (out: when written) */
+    uint64_t arrived; /* unix time it arrived or was written here; 0: unknown */
     int kind; /* enum conv_kind */
     uint8_t peer[32];
     char room[CHP_ROOM_NAME_MAX + 1];

@@ -136,6 +136,7 @@ struct chp_node {
     int dup_in_flight; /* the last CHP_E_DUP of chp_node_ingest was of an
                           envelope not committed yet: a simultaneous copy */
     int wiped;         /* the user pressed the panic button: exit */
+    int stop_asked;    /* `chapar stop`: leave the loop as on SIGTERM */
 };
 
 /* node.c */

@@ -209,15 +209,15 @@ static void test_dm_both_ways(void **st)
     assert_true(has_line(out, "\tbob\tqueued"));
     settle(&a, &b);
     assert_true(ctl(&b, &out, "inbox", NULL));
-    assert_true(has_line(out, "\talice\talice\tsalaam bob\t1\n"));
+    assert_true(has_line(out, "\talice\talice\tsalaam bob\t1\t"));
     assert_true(ctl(&b, &out, "inbox", NULL));
-    assert_true(has_line(out, "\tsalaam bob\t0\n")); /* listed once */
+    assert_true(has_line(out, "\tsalaam bob\t0\t")); /* listed once */
     assert_true(ctl(&a, &out, "outbox", NULL));
     assert_true(has_line(out, mid) && has_line(out, "\tbob\tdelivered"));
     assert_true(ctl(&b, &out, "send", "alice", "line one\nline\ttwo \\ end", NULL));
     settle(&a, &b);
     assert_true(ctl(&a, &out, "inbox", NULL));
-    assert_true(has_line(out, "\tbob\tbob\tline one\\nline\\ttwo \\\\ end\t1\n"));
+    assert_true(has_line(out, "\tbob\tbob\tline one\\nline\\ttwo \\\\ end\t1\t"));
     assert_true(ctl(&a, &out, "history", "bob", NULL));
     assert_true(has_line(out, "\tout\tali\tdelivered\t"));
     assert_true(has_line(out, "\tin\tbob\t-\t"));
@@ -263,7 +263,7 @@ static void test_request_accept_and_queue(void **st)
     assert_true(ctl(&b, &out, "contact-requests", NULL));
     assert_string_equal(out, "");
     assert_true(ctl(&b, &out, "inbox", NULL));
-    assert_true(has_line(out, "\tali\tali\tearly bird\t1\n"));
+    assert_true(has_line(out, "\tali\tali\tearly bird\t1\t"));
     assert_true(ctl(&a, &out, "outbox", NULL));
     assert_true(has_line(out, "\tbob\tdelivered"));
     kept_free();
@@ -290,7 +290,7 @@ static void test_rooms(void **st)
     assert_int_equal(chp_id_parse(a.id, strlen(a.id), pk), CHP_OK);
     chp_id_fingerprint(pk, fpr);
     char want[128];
-    snprintf(want, sizeof want, "\t#lan\tali (%s)\thello lan\t1\n", fpr);
+    snprintf(want, sizeof want, "\t#lan\tali (%s)\thello lan\t1\t", fpr);
     assert_true(has_line(out, want));
     assert_true(ctl(&c, &out, "inbox", NULL));
     assert_true(has_line(out, want));
