@@ -26,6 +26,8 @@
 #define STOP_TIMEOUT_MS  30000 /* a proof of work being solved finishes first */
 #define TEXT_MAX         65536 /* bytes of UTF-8 per message (CONTROL.md) */
 #define MAX_ARGS         4     /* argument frames of the largest request */
+#define PROMPT_TRIES     3     /* passphrases asked on a terminal before giving up */
+#define EXIT_CANCEL      130   /* Ctrl-C at a prompt, as a shell reports an interrupt */
 
 static const char *prog = "chapar";
 
@@ -396,22 +398,30 @@ static int have_tty(void)
     return 1;
 }
 
-/* A passphrase from file, or asked on the terminal; 0 or the exit code. */
+/* A passphrase from file, or asked on the terminal (where an empty one,
+ * or two that differ, are asked again, PROMPT_TRIES times at most); 0 or
+ * the exit code: EXIT_CANCEL when the user pressed Ctrl-C. */
 static int get_passphrase(const char *file, const char *prompt, int confirm, char *buf, size_t cap,
                           size_t *len, const char *flags)
 {
     if (!file && !have_tty())
         return fail(2, "no terminal to ask for a passphrase: use %s", flags);
-    int rc = chp_passphrase_read(file, prompt, confirm, buf, cap, len);
-    if (rc == CHP_OK)
-        return 0;
-    if (file)
-        return fail(1, "cannot read a passphrase from %s: %s", file,
-                    rc == CHP_E_IO ? strerror(errno) : "its first line is empty");
-    return fail(1, "%s",
-                rc == CHP_E_IO ? "cannot read from the terminal"
-                : confirm      ? "the passphrases are empty or differ"
-                               : "empty passphrase");
+    for (int tries = 1;; tries++) {
+        int rc = chp_passphrase_read(file, prompt, confirm, buf, cap, len);
+        if (rc == CHP_OK)
+            return 0;
+        if (file)
+            return fail(1, "cannot read a passphrase from %s: %s", file,
+                        rc == CHP_E_IO ? strerror(errno) : "its first line is empty");
+        if (rc == CHP_E_IO && errno == ECANCELED)
+            return fail(EXIT_CANCEL, "cancelled: nothing was changed");
+        if (rc == CHP_E_IO)
+            return fail(1, "cannot read from the terminal");
+        const char *why = confirm ? "the passphrases are empty or differ" : "empty passphrase";
+        if (tries == PROMPT_TRIES)
+            return fail(1, "%s", why);
+        fprintf(stderr, "%s, try again\n", why);
+    }
 }
 
 /* ---- init, unlock, id, wipe ---- */
@@ -564,14 +574,30 @@ static int cmd_unlock(const char *home, int argc, char **argv)
     int rc = parse_opts(argc, argv, o, 1, pos, 0, &npos, "unlock [--passphrase-file F]");
     if (rc)
         return rc;
-    if (!daemon_up(home))
-        return not_running(home);
-    rc = get_passphrase(file, "passphrase: ", 0, pass, sizeof pass, &plen, "--passphrase-file F");
-    if (!rc) {
+    ctl c;
+    if ((rc = ctl_open(&c, home)) != 0)
+        return rc;
+    /* On a terminal a wrong passphrase is asked again; from a file, once. */
+    for (int tries = 1; !rc; tries++) {
+        reply r;
+        rc = get_passphrase(file, "passphrase: ", 0, pass, sizeof pass, &plen,
+                            "--passphrase-file F");
         const char *a[1] = {pass};
-        rc = run(home, "unlock", 1, a, &plen);
+        if (!rc && (rc = ctl_call(&c, &r, "unlock", 1, a, &plen)) == 0) {
+            if (r.ok) {
+                print_payload(r.body, r.len);
+                reply_free(&r);
+                break;
+            }
+            if (!file && tries < PROMPT_TRIES && !strncmp(r.body, "wrong passphrase", 16))
+                fprintf(stderr, "wrong passphrase, try again (%d more)\n", PROMPT_TRIES - tries);
+            else
+                rc = reply_error(&r);
+            reply_free(&r);
+        }
     }
     chp_memzero(pass, sizeof pass);
+    ctl_close(&c);
     return rc;
 }
 
@@ -1596,8 +1622,8 @@ static const struct command {
      "usage: chapar outbox [--tsv]\n"
      "Sent messages, oldest first, tab-separated: ID, TO, STATE (queued, sent,\n"
      "delivered), TIME written (local time; --tsv: unix seconds), and the first\n"
-     "words of the text (cut text ends in \"...\" as one character; --tsv: escaped\n"
-     "as in inbox --tsv, else on one line).\n"},
+     "words of the text (a cut text ends in \"\xe2\x80\xa6\"; --tsv: escaped as in\n"
+     "inbox --tsv, else on one line).\n"},
     {"history", cmd_history, NULL,
      "usage: chapar history NAME|#ROOM [--tsv] [--limit N]\n"
      "The last N (default 200) messages of a conversation, both ways, in the\n"
