@@ -53,7 +53,8 @@ static void usage(FILE *f)
                "  debug publish FILE     inject a raw envelope (for tests)\n"
                "\n"
                "  --help, --version      COMMAND --help describes one command\n"
-               "Exit 0 on success; otherwise 1 (or 2 for bad usage) with one line on stderr.\n");
+               "Exit 0 on success; otherwise 1 (2 for bad usage, 130 for Ctrl-C at a passphrase\n"
+               "prompt) with one line on stderr.\n");
 }
 
 /* ---- init, unlock, id, wipe ---- */
