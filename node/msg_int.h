@@ -68,7 +68,7 @@ struct hmsg {
     int read;
     uint64_t time;    /* the sender's (out: when written) */
     uint64_t arrived; /* unix time it arrived or was written here; 0: unknown */
-    int kind; /* enum conv_kind */
+    int kind;         /* enum conv_kind */
     uint8_t peer[32];
     char room[CHP_ROOM_NAME_MAX + 1];
     uint8_t sender[32];
