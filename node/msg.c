@@ -535,6 +535,7 @@ struct hmsg *msg_hmsg_add(chp_msg *m)
     m->h = h;
     memset(&m->h[m->nh], 0, sizeof *m->h);
     m->h[m->nh].seq = m->next_seq++;
+    m->h[m->nh].arrived = msg_now(m);
     return &m->h[m->nh++];
 }
 

@@ -38,6 +38,9 @@ enum chp_msg_lock {
 CHP_WUR int chp_msg_new(chp_store *s, const char *home, const chp_msg_host *host, chp_msg **out);
 void chp_msg_free(chp_msg **mp);
 int chp_msg_lock_state(const chp_msg *m);
+/* The user's nick; "" while no identity is unlocked. Valid until the next
+ * command that changes it. */
+const char *chp_msg_nick(const chp_msg *m);
 /* Takes ownership of id: unlocks the store's local tables with its
  * storage key, loads contacts and rooms, joins #lan on first start. */
 CHP_WUR int chp_msg_unlock(chp_msg *m, chp_identity *id);

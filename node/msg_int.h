@@ -71,10 +71,12 @@ struct hmsg {
     int state;     /* out: enum msg_state */
     int published; /* out: every envelope handed to the node */
     int listed;    /* in: returned by `inbox` */
+    int shown_new; /* in: returned by `inbox new` (a mark of its own) */
     int read;
     int notice; /* in, room: a line of ours, not a post (a nick change) */
-    uint64_t time;
-    int kind; /* enum conv_kind */
+    uint64_t time;    /* the sender's (out: when written) */
+    uint64_t arrived; /* unix time it arrived or was written here; 0: unknown */
+    int kind;         /* enum conv_kind */
     uint8_t peer[32];
     char room[CHP_ROOM_NAME_MAX + 1];
     uint8_t sender[32];

@@ -838,7 +838,7 @@ int chp_node_run(chp_node *n, volatile sig_atomic_t *stop)
 {
     assert(n && stop);
     zmq_pollitem_t items[9 + 2 * CHP_NODE_LINKS_MAX];
-    while (!*stop && !n->wiped) {
+    while (!*stop && !n->wiped && !n->stop_asked) {
         size_t ni = 0;
         int committing = n->ingest->committing != NULL;
         items[ni++] = (zmq_pollitem_t){n->router, 0, ZMQ_POLLIN, 0};

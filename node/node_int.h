@@ -152,6 +152,7 @@ struct chp_node {
     int wiped;         /* the user pressed the panic button: exit */
     uint64_t msg_tick_ms;   /* next chp_msg_tick */
     uint64_t held_query_ms; /* next QUERY for own envelopes not confirmed held */
+    int stop_asked;         /* `chapar stop`: leave the loop as on SIGTERM */
 };
 
 /* node.c */

@@ -753,17 +753,18 @@ char *h_await_(h_ctx *h, const h_node *n, const char *needle, int deadline_ms, c
 void h_await_state_(h_ctx *h, const h_node *n, const char *msgid, const char *state,
                     int deadline_ms, const char *file, int line)
 {
-    /* outbox lines are MSGID\tTO\tSTATE: the id starts the line, the state
-     * ends it. */
+    /* outbox lines are MSGID\tTO\tSTATE\tTIME\tTEXT: the id starts the
+     * line, the state is the third field. */
     uint64_t t0 = h_now_ms(), end = t0 + (uint64_t)deadline_ms;
     char *out = NULL;
     for (;;) {
         free(out);
         out = NULL;
         if (h_chapar(h, n, &out, NULL, "outbox", H_END) == 0) {
-            const char *l = strstr(out, msgid);
-            size_t ll = l ? strcspn(l, "\n") : 0, sl = strlen(state);
-            if (l && ll > sl && l[ll - sl - 1] == '\t' && !strncmp(l + ll - sl, state, sl)) {
+            const char *l = strstr(out, msgid), *st = l ? strchr(l, '\t') : NULL;
+            st = st ? strchr(st + 1, '\t') : NULL;
+            size_t sl = strlen(state);
+            if (st && !strncmp(st + 1, state, sl) && st[1 + sl] == '\t') {
                 h_note(h, "%s: message %.8s... %s after %llu ms", n->name, msgid, state,
                        (unsigned long long)(h_now_ms() - t0));
                 free(out);

@@ -63,7 +63,7 @@ static void test_queued_before_handshake(void **state)
     h_send(h, a, "bob", "first words before we even met", m);
     char *out = h_ok(h, a, "outbox", H_END);
     char line[128];
-    snprintf(line, sizeof line, "%s\tbob\tqueued\n", m);
+    snprintf(line, sizeof line, "%s\tbob\tqueued\t", m);
     assert_non_null(strstr(out, line));
     free(out);
 

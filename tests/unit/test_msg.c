@@ -216,15 +216,15 @@ static void test_dm_both_ways(void **st)
     assert_true(has_line(out, "\tbob\tqueued"));
     settle(&a, &b);
     assert_true(ctl(&b, &out, "inbox", NULL));
-    assert_true(has_line(out, "\talice\talice\tsalaam bob\t1\n"));
+    assert_true(has_line(out, "\talice\talice\tsalaam bob\t1\t"));
     assert_true(ctl(&b, &out, "inbox", NULL));
-    assert_true(has_line(out, "\tsalaam bob\t0\n")); /* listed once */
+    assert_true(has_line(out, "\tsalaam bob\t0\t")); /* listed once */
     assert_true(ctl(&a, &out, "outbox", NULL));
     assert_true(has_line(out, mid) && has_line(out, "\tbob\tdelivered"));
     assert_true(ctl(&b, &out, "send", "alice", "line one\nline\ttwo \\ end", NULL));
     settle(&a, &b);
     assert_true(ctl(&a, &out, "inbox", NULL));
-    assert_true(has_line(out, "\tbob\tbob\tline one\\nline\\ttwo \\\\ end\t1\n"));
+    assert_true(has_line(out, "\tbob\tbob\tline one\\nline\\ttwo \\\\ end\t1\t"));
     assert_true(ctl(&a, &out, "history", "bob", NULL));
     assert_true(has_line(out, "\tout\tali\tdelivered\t"));
     assert_true(has_line(out, "\tin\tbob\t-\t"));
@@ -270,7 +270,7 @@ static void test_request_accept_and_queue(void **st)
     assert_true(ctl(&b, &out, "contact-requests", NULL));
     assert_string_equal(out, "");
     assert_true(ctl(&b, &out, "inbox", NULL));
-    assert_true(has_line(out, "\tali\tali\tearly bird\t1\n"));
+    assert_true(has_line(out, "\tali\tali\tearly bird\t1\t"));
     assert_true(ctl(&a, &out, "outbox", NULL));
     assert_true(has_line(out, "\tbob\tdelivered"));
     kept_free();
@@ -297,7 +297,7 @@ static void test_rooms(void **st)
     assert_int_equal(chp_id_parse(a.id, strlen(a.id), pk), CHP_OK);
     chp_id_fingerprint(pk, fpr);
     char want[128];
-    snprintf(want, sizeof want, "\t#lan\t~ali (%s)\thello lan\t1\n", fpr);
+    snprintf(want, sizeof want, "\t#lan\t~ali (%s)\thello lan\t1\t", fpr);
     assert_true(has_line(out, want));
     assert_true(ctl(&c, &out, "inbox", NULL));
     assert_true(has_line(out, want));
@@ -673,8 +673,8 @@ static void test_strangers_marked_and_nick_changes(void **st)
     snprintf(want, sizeof want, "#lan\t~bob (%s)\t", fc);
     assert_true(has_line(a.last_msg, want)); /* the event too */
     assert_true(ctl(&a, &out, "inbox", NULL));
-    assert_true(has_line(out, "\t#lan\tbob\tfrom the real bob\t1\n"));
-    snprintf(want, sizeof want, "\t#lan\t~bob (%s)\tfrom the fake bob\t1\n", fc);
+    assert_true(has_line(out, "\t#lan\tbob\tfrom the real bob\t1\t"));
+    snprintf(want, sizeof want, "\t#lan\t~bob (%s)\tfrom the fake bob\t1\t", fc);
     assert_true(has_line(out, want));
     assert_true(ctl(&a, &out, "history", "#lan", NULL));
     assert_true(has_line(out, "\tin\tbob\t-\t"));
@@ -698,9 +698,9 @@ static void test_strangers_marked_and_nick_changes(void **st)
     const char *post = strstr(out, "new name, same key");
     assert_true(post && post > n1);
     assert_true(ctl(&a, &out, "inbox", NULL));
-    snprintf(want, sizeof want, "\t#lan\t*\t%s\t1\n", notice);
+    snprintf(want, sizeof want, "\t#lan\t*\t%s\t1\t", notice);
     assert_true(has_line(out, want));
-    snprintf(want, sizeof want, "\t#lan\t~carol (%s)\tnew name, same key\t1\n", fc);
+    snprintf(want, sizeof want, "\t#lan\t~carol (%s)\tnew name, same key\t1\t", fc);
     assert_true(has_line(out, want));
     /* a notice is nothing to read: #lan's unread count is the posts' */
     assert_true(ctl(&a, &out, "conversations", NULL));
