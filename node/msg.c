@@ -785,6 +785,9 @@ static void announce_nick(chp_msg *m, const char *room, const uint8_t pk[32], co
     h->read = 1; /* nothing to answer: not counted as unread */
     h->kind = CONV_ROOM;
     snprintf(h->room, sizeof h->room, "%s", room);
+    const struct room *rm = msg_room_by_name(m, room);
+    if (rm)
+        memcpy(h->rfpr, rm->fpr, sizeof h->rfpr);
     memcpy(h->sender, pk, 32);
     snprintf(h->nick, sizeof h->nick, "%s", nick);
     h->time = t;
@@ -841,6 +844,7 @@ static void deliver(chp_msg *m, const struct tagent *te, const uint8_t sender[32
     if (type == CHP_CT_ROOM) {
         h->kind = CONV_ROOM;
         snprintf(h->room, sizeof h->room, "%s", m->r[te->idx].name);
+        memcpy(h->rfpr, m->r[te->idx].fpr, sizeof h->rfpr);
     } else {
         h->kind = CONV_DM;
         memcpy(h->peer, sender, 32);

@@ -416,8 +416,10 @@ static int cmd_send(struct req *q)
     if (to[0] == '#') {
         if (room_arg(q, 0, tmp.room))
             return 0;
-        if (!msg_room_by_name(m, tmp.room))
+        const struct room *rm = msg_room_by_name(m, tmp.room);
+        if (!rm)
             return fail(q, "not in room %s: join it first", tmp.room);
+        memcpy(tmp.rfpr, rm->fpr, sizeof tmp.rfpr);
         tmp.kind = CONV_ROOM;
     } else {
         uint8_t pk[32];
@@ -572,11 +574,18 @@ static int cmd_rooms(struct req *q)
     return 0;
 }
 
-/* Whether h belongs to the conversation of contact c or room name. */
-static int in_conv(const struct hmsg *h, const struct contact *c, const char *room)
+/* Whether h belongs to the conversation of contact c or room name. A
+ * room is its key, the name only a label: once #kitchen was left and
+ * joined again with another passphrase, the old room's messages (another
+ * fingerprint) are not this one's. */
+static int in_conv(chp_msg *m, const struct hmsg *h, const struct contact *c, const char *room)
 {
-    return room ? h->kind == CONV_ROOM && !strcmp(h->room, room)
-                : h->kind == CONV_DM && c && !memcmp(h->peer, c->pk, 32);
+    if (!room)
+        return h->kind == CONV_DM && c && !memcmp(h->peer, c->pk, 32);
+    if (h->kind != CONV_ROOM || strcmp(h->room, room))
+        return 0;
+    const struct room *rm = h->rfpr[0] ? msg_room_by_name(m, room) : NULL;
+    return !rm || !strcmp(rm->fpr, h->rfpr);
 }
 
 static void conv_line(struct req *q, const char *label, const char *kind, const struct contact *c,
@@ -586,7 +595,7 @@ static void conv_line(struct req *q, const char *label, const char *kind, const 
     uint64_t last = 0;
     for (size_t i = 0; i < q->m->nh; i++) {
         const struct hmsg *h = &q->m->h[i];
-        if (!in_conv(h, c, room))
+        if (!in_conv(q->m, h, c, room))
             continue;
         unread += !h->dir_out && !h->read;
         if (h->time > last)
@@ -647,11 +656,11 @@ static int cmd_history(struct req *q)
     }
     size_t total = 0, skip;
     for (size_t i = 0; i < m->nh; i++)
-        total += in_conv(&m->h[i], c, room[0] ? room : NULL);
+        total += in_conv(m, &m->h[i], c, room[0] ? room : NULL);
     skip = total > limit ? total - limit : 0;
     for (size_t i = 0; i < m->nh; i++) {
         const struct hmsg *h = &m->h[i];
-        if (!in_conv(h, c, room[0] ? room : NULL) || (skip && skip--))
+        if (!in_conv(q->m, h, c, room[0] ? room : NULL) || (skip && skip--))
             continue;
         char who_[CHP_NICK_MAX + 32], id[33];
         msg_hmsg_sender(m, h, who_, sizeof who_);
@@ -673,7 +682,7 @@ static int cmd_read(struct req *q)
         return 0;
     for (size_t i = 0; i < q->m->nh; i++) {
         struct hmsg *h = &q->m->h[i];
-        if (!h->dir_out && !h->read && in_conv(h, c, room[0] ? room : NULL)) {
+        if (!h->dir_out && !h->read && in_conv(q->m, h, c, room[0] ? room : NULL)) {
             h->read = 1;
             (void)msg_hmsg_save(q->m, h);
         }

@@ -79,6 +79,7 @@ struct hmsg {
     int kind;         /* enum conv_kind */
     uint8_t peer[32];
     char room[CHP_ROOM_NAME_MAX + 1];
+    char rfpr[CHP_FPR_STR_LEN + 1]; /* room: fingerprint of its key then ("" = unknown) */
     uint8_t sender[32];
     char nick[CHP_NICK_MAX + 1];
     char *text;

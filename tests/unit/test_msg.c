@@ -617,9 +617,25 @@ static void test_room_fingerprint_and_rejoin(void **st)
     assert_true(ctl(&a, &out, "rooms", NULL));
     snprintf(want, sizeof want, "#kitchen\tpassphrase\t%s\n", fa);
     assert_true(has_line(out, want));
+    assert_true(ctl(&a, &out, "history", "#kitchen", NULL));
+    assert_true(has_line(out, "soup is ready"));
     assert_true(ctl(&a, &out, "leave", "#kitchen", NULL));
     assert_true(ctl(&a, &out, "join", "#kitchen", "open sesam", NULL));
     assert_string_equal(out, fc);
+    /* another key under the same name is another room: the old room's
+     * messages are not shown as this one's (they were, in its window) */
+    assert_true(ctl(&a, &out, "history", "#kitchen", NULL));
+    assert_false(has_line(out, "soup is ready"));
+    assert_true(ctl(&a, &out, "conversations", NULL));
+    assert_true(has_line(out, "#kitchen\troom\t0\t0\n"));
+    /* back under the old passphrase, also after a restart: there they are */
+    assert_true(ctl(&a, &out, "leave", "#kitchen", NULL));
+    assert_true(ctl(&a, &out, "join", "#kitchen", "open sesame", NULL));
+    close_user(&a);
+    open_user(&a);
+    unlock_user(&a);
+    assert_true(ctl(&a, &out, "history", "#kitchen", NULL));
+    assert_true(has_line(out, "soup is ready"));
     kept_free();
     drop_user(&a);
     drop_user(&b);
