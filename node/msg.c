@@ -302,7 +302,7 @@ static int job_keys(chp_msg *m, const struct job *j, uint64_t t, chp_env_seal_ar
         int rc = chp_ks_intro_key_send(esk, epk, j->to, key);
         chp_memzero(esk, sizeof esk);
         a->keyfield = epk;
-        a->expiry = t + TTL_INTRO;
+        a->expiry = t + TTL_ENV;
         return rc;
     }
     if (j->kind == JOB_ROOM) {
@@ -311,7 +311,7 @@ static int job_keys(chp_msg *m, const struct job *j, uint64_t t, chp_env_seal_ar
             return CHP_E_NOT_FOUND;
         chp_ks_room_tag(r->key, e, tag);
         chp_ks_room_msg_key(r->key, e, key);
-        a->expiry = t + TTL_ROOM;
+        a->expiry = t + TTL_ENV;
         return CHP_OK;
     }
     struct contact *c = msg_contact_by_pk(m, j->to);
@@ -328,7 +328,7 @@ static int job_keys(chp_msg *m, const struct job *j, uint64_t t, chp_env_seal_ar
     chp_ks_tag(k, c->pk, c->send_seq++, tag);
     chp_ks_msg_key(k, chp_identity_pk(m->me), key);
     chp_memzero(k, sizeof k);
-    a->expiry = t + TTL_DM;
+    a->expiry = t + TTL_ENV;
     return msg_contact_save(m, c);
 }
 
@@ -513,6 +513,27 @@ static void forget_old_keys(chp_msg *m, uint64_t now_e)
     }
 }
 
+/* Our pending contact requests: a request is dated by its key, so past
+ * half its lifetime it goes out again under a new key (an answer to the
+ * old one is then ignored; they re-key), while the node runs as at each
+ * unlock, and the request never expires on the way. all: queue every
+ * pending request (at unlock: whatever was accepted but never went out). */
+static void renew_requests(chp_msg *m, int all)
+{
+    for (size_t i = 0; i < m->nc; i++) {
+        struct contact *c = &m->c[i];
+        if (c->state != CS_PENDING)
+            continue;
+        int stale = msg_now(m) > c->my_time + TTL_ENV / 2;
+        if (stale) {
+            msg_new_handshake_key(m, c);
+            (void)msg_contact_save(m, c);
+        }
+        if (stale || all)
+            (void)msg_queue_intro(m, c, CHP_CT_INTRO);
+    }
+}
+
 void chp_msg_tick(chp_msg *m)
 {
     if (!m->me)
@@ -522,6 +543,7 @@ void chp_msg_tick(chp_msg *m)
         forget_old_keys(m, now_e);
         msg_tags_rebuild(m);
     }
+    renew_requests(m, 0);
     examined_save(m);
 }
 
@@ -1364,18 +1386,7 @@ int chp_msg_unlock(chp_msg *m, chp_identity *id)
     forget_old_keys(m, chp_epoch_of(msg_now(m)));
     msg_tags_rebuild(m);
     /* Whatever was accepted but never went out goes out now. */
-    for (size_t i = 0; i < m->nc; i++) {
-        struct contact *c = &m->c[i];
-        if (c->state != CS_PENDING)
-            continue;
-        /* A request is dated by its key: past half its lifetime, a new key
-         * (an answer to the old one is then ignored; they re-key). */
-        if (msg_now(m) > c->my_time + TTL_INTRO / 2) {
-            msg_new_handshake_key(m, c);
-            (void)msg_contact_save(m, c);
-        }
-        (void)msg_queue_intro(m, c, CHP_CT_INTRO);
-    }
+    renew_requests(m, 1);
     for (size_t i = 0; i < m->nh; i++) {
         const struct hmsg *h = &m->h[i];
         const struct contact *c = h->kind == CONV_DM ? msg_contact_by_pk(m, h->peer) : NULL;

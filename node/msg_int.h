@@ -18,9 +18,10 @@
 #define TEXT_MAX      65536u
 #define NAME_MAX_     32u
 #define MSGID_BYTES   16u
-#define TTL_DM        (3u * 86400u)
-#define TTL_ROOM      (1u * 86400u)
-#define TTL_INTRO     (7u * 86400u)
+/* One lifetime for every envelope a user node makes (DM, receipt, room
+ * post, contact request, chunk): a relay must not tell them apart by it
+ * (THREATS.md). A pending contact request is renewed at half of it. */
+#define TTL_ENV       (3u * 86400u)
 #define TAG_WINDOW    64u /* tags per contact and epoch computed ahead */
 #define CHUNK_HDR     (MSGID_BYTES + 1u + 2u + 2u)
 #define CHUNK_DATA    (CHP_PAYLOAD_MAX - CHUNK_HDR)

@@ -489,6 +489,52 @@ static void test_persistence_and_locking(void **st)
     drop_user(&b);
 }
 
+/* Every envelope a user node makes has the same lifetime, so a relay
+ * cannot sort its store into DMs, receipts, room posts and contact
+ * requests by it (issue 13, finding 10: they were 3, 3, 1 and 7 days). A
+ * pending request is renewed at half its lifetime while the node runs. */
+static void test_one_lifetime(void **st)
+{
+    (void)st;
+    struct user a, b, c;
+    char *out;
+    new_user(&a, "ali");
+    new_user(&b, "bahar");
+    new_user(&c, "cyrus");
+    befriend(&a, &b);
+    assert_true(ctl(&a, &out, "send", "bob", "a direct message", NULL));
+    assert_true(ctl(&a, &out, "send", "#lan", "a room post", NULL));
+    assert_true(ctl(&a, &out, "contact-add", c.id, "cyrus", NULL));
+    uint8_t *env;
+    size_t len, n = 0;
+    uint64_t life = 0;
+    while (take(&a, &env, &len)) {
+        chp_env_hdr h;
+        assert_int_equal(chp_envelope_parse(env, len, &h, NULL, NULL, NULL), CHP_OK);
+        if (!n++)
+            life = h.expiry - h.created;
+        assert_int_equal(h.expiry - h.created, life);
+        free(env);
+    }
+    assert_int_equal(n, 3);
+    assert_int_equal(life, 3 * 86400);
+    /* cyrus never answers: a day later nothing, two days later (past
+     * half the lifetime) a renewed request under a new key */
+    g_now += 86400;
+    chp_msg_tick(a.m);
+    assert_int_equal(take(&a, &env, &len), 0);
+    g_now += 86400;
+    chp_msg_tick(a.m);
+    assert_int_equal(take(&a, &env, &len), 1);
+    free(env);
+    chp_msg_tick(a.m); /* once, not every tick */
+    assert_int_equal(take(&a, &env, &len), 0);
+    kept_free();
+    drop_user(&a);
+    drop_user(&b);
+    drop_user(&c);
+}
+
 /* Forward secrecy: once the epoch keys of a day are deleted (max TTL
  * later), an envelope of that day no longer opens with anything on disk. */
 static void test_old_keys_deleted(void **st)
@@ -791,6 +837,7 @@ int main(void)
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_persistence_and_locking),
         cmocka_unit_test(test_old_keys_deleted),
+        cmocka_unit_test(test_one_lifetime),
         cmocka_unit_test(test_room_fingerprint_and_rejoin),
         cmocka_unit_test(test_strangers_marked_and_nick_changes),
     };
