@@ -214,6 +214,19 @@ static void c_peers(chp_node *n, zmq_msg_t *f)
     peers(n, &f[0]);
 }
 
+/* The host of a peer-add that does not resolve, named in the error. */
+static void peer_unresolved(chp_node *n, zmq_msg_t *f)
+{
+    chp_addr a;
+    char msg[CHP_ADDR_HOST_MAX + 96];
+    if (chp_addr_parse(zmq_msg_data(&f[2]), zmq_msg_size(&f[2]), &a) == CHP_OK)
+        snprintf(msg, sizeof msg, "host %s does not resolve (a typo, or no name service here?)",
+                 a.host);
+    else
+        snprintf(msg, sizeof msg, "%s", chp_strerror(CHP_E_ADDR_RESOLVE));
+    reply_str(n, &f[0], "error", msg);
+}
+
 static void c_peer_add(chp_node *n, zmq_msg_t *f)
 {
     int rc = chp_link_add_address(n, zmq_msg_data(&f[2]), zmq_msg_size(&f[2]), 1);
@@ -225,6 +238,8 @@ static void c_peer_add(chp_node *n, zmq_msg_t *f)
         reply_str(n, &f[0], "error",
                   "already linked to that node at another address (see peer list); "
                   "peer remove that one first");
+    else if (rc == CHP_E_ADDR_RESOLVE)
+        peer_unresolved(n, f);
     else
         reply_str(n, &f[0], rc == CHP_OK ? "ok" : "error", rc == CHP_OK ? "" : chp_strerror(rc));
 }
