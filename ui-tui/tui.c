@@ -478,8 +478,8 @@ static void on_reply(app *a, const chp_ctl_tag *t, int ok, char *p, size_t len)
         select_conv(a, chp_model_add(a->m, t->ctx));
         if (p[0])
             notice(a,
-                   "joined %s (fingerprint %s: others who typed the same passphrase see "
-                   "the same)",
+                   "joined %s (fingerprint %s: whoever sees the same fingerprint is in "
+                   "the same room)",
                    t->ctx, p);
         else
             notice(a, "joined %s", t->ctx);
