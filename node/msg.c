@@ -344,6 +344,7 @@ static void out_add(chp_msg *m, const uint8_t id[32], const uint8_t msgid[MSGID_
     m->out = o;
     memcpy(m->out[m->nout].id, id, 32);
     memcpy(m->out[m->nout].msgid, msgid, MSGID_BYTES);
+    m->out[m->nout].added = msg_now(m);
     m->nout++;
     if (chp_store_local_put(m->store, CHP_TABLE_OUTBOX, id, 32, msgid, MSGID_BYTES) != CHP_OK)
         chp_warn("cannot store an outgoing envelope's id: its message may stay 'queued'");
@@ -483,6 +484,19 @@ void chp_msg_on_held(chp_msg *m, const uint8_t id[32])
     }
 }
 
+/* Own envelopes that left the store unconfirmed (expired, or the store was
+ * wiped around them) will never be confirmed: forget them, once a minute. */
+static void out_prune(chp_msg *m)
+{
+    uint64_t t = msg_now(m);
+    if (t < m->out_pruned + 60)
+        return;
+    m->out_pruned = t;
+    for (size_t i = m->nout; i-- > 0;)
+        if (m->out[i].added + 60 < t && chp_store_has(m->store, m->out[i].id) == 0)
+            out_del(m, i); /* (a younger one may be on its way into the store) */
+}
+
 size_t chp_msg_unconfirmed(chp_msg *m, uint8_t (*ids)[32], size_t cap)
 {
     if (!m->me || !m->nout)
@@ -544,6 +558,7 @@ void chp_msg_tick(chp_msg *m)
         msg_tags_rebuild(m);
     }
     renew_requests(m, 0);
+    out_prune(m);
     examined_save(m);
 }
 
@@ -1269,6 +1284,7 @@ static int load_outenv(void *ctx, const uint8_t *key, size_t klen, const uint8_t
     m->out = o;
     memcpy(m->out[m->nout].id, key, 32);
     memcpy(m->out[m->nout].msgid, val, MSGID_BYTES);
+    m->out[m->nout].added = msg_now(m);
     m->nout++;
     return 0;
 }

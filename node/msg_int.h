@@ -126,6 +126,7 @@ struct seen {
 struct outenv {
     uint8_t id[32];
     uint8_t msgid[MSGID_BYTES];
+    uint64_t added; /* when it was sealed (or loaded): pruned only long after */
 };
 
 /* Pieces of a chunked message waiting for the rest. */
@@ -183,7 +184,8 @@ struct chp_msg {
     struct job *jobs, *jobs_tail;
     struct outenv *out; /* own envelopes not yet held by a neighbour */
     size_t nout, capout;
-    size_t out_rot; /* where the next chp_msg_unconfirmed starts */
+    size_t out_rot;      /* where the next chp_msg_unconfirmed starts */
+    uint64_t out_pruned; /* when out[] was last checked against the store */
     uint64_t examined;       /* store sequence of the last envelope examined */
     uint64_t examined_saved; /* the value last written to CHP_TABLE_CONFIG */
     struct partial *parts[16];

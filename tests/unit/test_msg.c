@@ -535,6 +535,38 @@ static void test_one_lifetime(void **st)
     drop_user(&c);
 }
 
+/* An own envelope waits for a neighbour's HELD while it is in the store;
+ * one that left the store unconfirmed (expired) is forgotten, a fresh one
+ * (maybe still on its way into the store) is not. */
+static void test_unconfirmed_pruned(void **st)
+{
+    (void)st;
+    struct user a, b;
+    char *out;
+    new_user(&a, "ali");
+    new_user(&b, "bahar");
+    befriend(&a, &b);
+    assert_true(ctl(&a, &out, "send", "bob", "never stored here", NULL));
+    uint8_t *env, ids[4][32];
+    size_t len;
+    assert_int_equal(take(&a, &env, &len), 1);
+    free(env);
+    assert_int_equal(chp_msg_unconfirmed(a.m, ids, 4), 1);
+    chp_msg_tick(a.m); /* young: kept although the store lacks it */
+    assert_int_equal(chp_msg_unconfirmed(a.m, ids, 4), 1);
+    g_now += 120;
+    chp_msg_tick(a.m);
+    assert_int_equal(chp_msg_unconfirmed(a.m, ids, 4), 0);
+    /* and across a restart too (the record went with it) */
+    close_user(&a);
+    open_user(&a);
+    unlock_user(&a);
+    assert_int_equal(chp_msg_unconfirmed(a.m, ids, 4), 0);
+    kept_free();
+    drop_user(&a);
+    drop_user(&b);
+}
+
 /* Forward secrecy: once the epoch keys of a day are deleted (max TTL
  * later), an envelope of that day no longer opens with anything on disk. */
 static void test_old_keys_deleted(void **st)
@@ -838,6 +870,7 @@ int main(void)
         cmocka_unit_test(test_persistence_and_locking),
         cmocka_unit_test(test_old_keys_deleted),
         cmocka_unit_test(test_one_lifetime),
+        cmocka_unit_test(test_unconfirmed_pruned),
         cmocka_unit_test(test_room_fingerprint_and_rejoin),
         cmocka_unit_test(test_strangers_marked_and_nick_changes),
     };
