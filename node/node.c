@@ -1038,6 +1038,7 @@ void chp_node_destroy(chp_node **np)
     ingest_fini(n);
     chp_link_close_all(n);
     chp_discovery_close(n);
+    chp_discovery_free(n);
     chp_msg_free(&n->msg);
     if (n->router) {
         zmq_socket_monitor(n->router, NULL, 0);

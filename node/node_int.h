@@ -139,6 +139,7 @@ struct chp_node {
     struct chp_ingest *ingest;
     struct chp_conns *conns;
     struct chp_view *view; /* view.c: the passive view, NULL until used */
+    struct chp_disc *disc; /* discovery.c: beacons heard, NULL until used */
     struct chp_node_counters ctr;
     struct chp_missing missing[CHP_NODE_MISSING_MAX];
     size_t nmissing; /* used slots of missing[] */
@@ -216,6 +217,7 @@ void chp_link_router_closed(chp_node *n, int fd);
 #define CHP_DISCOVERY_PORT 7668
 int chp_discovery_open(chp_node *n, uint16_t port);
 void chp_discovery_close(chp_node *n);
+void chp_discovery_free(chp_node *n);
 void chp_discovery_recv(chp_node *n);
 /* Sends a beacon when due; returns the next due time (ms). */
 uint64_t chp_discovery_due(chp_node *n, uint64_t t);
