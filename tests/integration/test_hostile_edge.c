@@ -158,7 +158,9 @@ static void test_fd_exhaustion(void **state)
     int fds = count_fds(n->pid);
     h_note(h, "%lld connections open, %d descriptors, %lld refused", open_, fds,
            h_status(h, n, "rejected connections"));
-    assert_true(open_ >= 1 && open_ <= 32 + 3 + 8);
+    /* 256 - 32 reserved - 64 base - 4 x 20 dialled: 80 at most, those
+     * being shut down included (the attackers keep reconnecting). */
+    assert_true(open_ >= 0 && open_ <= 80);
     assert_true(fds > 0 && fds < 200);
 
     /* An honest neighbour (from 127.0.0.1) gets in meanwhile. */
