@@ -20,6 +20,10 @@
 #define QUOTA_MIN (1ull << 20) /* below this not even one day of a busy room fits */
 #define QUOTA_MAX (1ull << 46) /* 64 TiB: beyond any disk this runs on */
 
+#define LOG_MAX_DEFAULT (4ull << 20) /* DIR/chapard.log, and as much in chapard.log.1 */
+#define LOG_MAX_MIN     (4ull << 10)
+#define LOG_MAX_MAX     (1ull << 30)
+
 static volatile sig_atomic_t stop_flag;
 
 static void on_signal(int sig)
@@ -49,6 +53,9 @@ static void usage(FILE *f)
             "  --allow KEY         accept links only from these nodes (repeatable; a\n"
             "                      node key chpn1... or an ADDRESS): a friends-only relay\n"
             "  --log-level LEVEL   error, warn, info (default) or debug\n"
+            "  --log-max SIZE      when stderr is DIR/chapard.log (as chapar-tui starts\n"
+            "                      chapard), move it to chapard.log.1 at this size\n"
+            "                      (default 4M, 4K to 1G)\n"
             "  --passphrase-file F unlock the identity with the first line of F\n"
             "                      (else $CHAPAR_PASSPHRASE, else a prompt on the\n"
             "                      terminal, 3 tries, Ctrl-C cancels; with none of\n"
@@ -70,7 +77,7 @@ struct settings {
     const char *peers[CHP_NODE_MAX_PEERS];
     size_t npeers;
     int discovery, relay, log_level;
-    uint64_t quota;
+    uint64_t quota, log_max;
     uint8_t allow[CHP_NODE_MAX_PEERS][32];
     size_t nallow;
     int have_listen, have_discovery, have_relay, have_quota, have_log;
@@ -381,6 +388,14 @@ int main(int argc, char **argv)
                 return 2;
             }
             s.have_quota = 1;
+        } else if (!strcmp(a, "--log-max")) {
+            if (!(v = need_arg(argc, argv, &i)))
+                return 2;
+            if (chp_parse_size(v, &s.log_max) || s.log_max < LOG_MAX_MIN ||
+                s.log_max > LOG_MAX_MAX) {
+                fprintf(stderr, "chapard: --log-max %s: expected a size from 4K to 1G\n", v);
+                return 2;
+            }
         } else if (!strcmp(a, "--log-level")) {
             if (!(v = need_arg(argc, argv, &i)))
                 return 2;
@@ -436,6 +451,9 @@ int main(int argc, char **argv)
         return 1;
     }
     chp_log_set_level(s.log_level);
+    char logpath[4200];
+    snprintf(logpath, sizeof logpath, "%s/chapard.log", s.home);
+    (void)chp_log_rotate(logpath, s.log_max ? s.log_max : LOG_MAX_DEFAULT);
     if (chp_crypto_init() != CHP_OK) {
         fprintf(stderr, "chapard: libsodium failed to initialise\n");
         return 1;

@@ -90,6 +90,10 @@ static void status(chp_node *n, zmq_msg_t *rid)
     o = kv(b, sizeof b, o, "rejected banned", c->refused_banned);
     o = kv(b, sizeof b, o, "rejected not allowed", c->refused_allow);
     o = kv(b, sizeof b, o, "rejected view full", c->refused_full_view);
+    o = kv(b, sizeof b, o, "connections open", chp_node_conns_open(n));
+    o = kv(b, sizeof b, o, "rejected connections", c->conns_refused);
+    o = kv(b, sizeof b, o, "connections timed out", c->conns_timedout);
+    o = kv(b, sizeof b, o, "evictions", c->evictions);
     o = kv(b, sizeof b, o, "bans", c->bans);
     o = kv(b, sizeof b, o, "sync rounds", c->sync_rounds);
     o = kv(b, sizeof b, o, "syncs completed", c->syncs_done);

@@ -641,6 +641,8 @@ static const char *out_state(int st)
     return st == MS_DELIVERED ? "delivered" : st == MS_SENT ? "sent" : "queued";
 }
 
+#define HISTORY_LIMIT_MAX 100000u /* messages one `history` answer lists at most */
+
 static int cmd_history(struct req *q)
 {
     chp_msg *m = q->m;
@@ -651,8 +653,9 @@ static int cmd_history(struct req *q)
     unsigned long limit = HISTORY_LIMIT;
     if (q->nargs > 1) {
         char *end = NULL;
-        if (!arg(q, 1, lim, sizeof lim) || !(limit = strtoul(lim, &end, 10)) || *end)
-            return fail(q, "LIMIT must be a positive number");
+        if (!arg(q, 1, lim, sizeof lim) || lim[0] < '1' || lim[0] > '9' ||
+            !(limit = strtoul(lim, &end, 10)) || *end || limit > HISTORY_LIMIT_MAX)
+            return fail(q, "LIMIT must be a number from 1 to %u", HISTORY_LIMIT_MAX);
     }
     size_t total = 0, skip;
     for (size_t i = 0; i < m->nh; i++)
