@@ -32,6 +32,7 @@ int chp_home_owns(const char *name)
         "identity",     "identity.key",  "data.mdb",          "lock.mdb",
         "control",      "events",        "chapard.conf",      "chapard.log",
         "chapard.lock", ".identity.tmp", ".identity.key.tmp", ".chapard.conf.tmp",
+        "vault",
     };
     for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
         if (!strcmp(name, own[i]))

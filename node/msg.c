@@ -834,6 +834,110 @@ static void announce_nick(chp_msg *m, const char *room, const uint8_t pk[32], co
     emit_message(m, h);
 }
 
+/* ---- bounded room history ---- */
+
+static int room_line(const struct hmsg *h, const char *room)
+{
+    return h->kind == CONV_ROOM && !h->dir_out && !strcmp(h->room, room);
+}
+
+static uint64_t room_keep_bytes(chp_msg *m)
+{
+    chp_store_stats st;
+    chp_store_stats_get(m->store, &st);
+    return st.quota / 16 > ROOM_KEEP_MIN ? st.quota / 16 : ROOM_KEEP_MIN;
+}
+
+/* Deletes the history entries marked in drop (records and memory). */
+static void hist_drop(chp_msg *m, const uint8_t *drop, size_t n)
+{
+    chp_store_lkey *keys = calloc(n, sizeof *keys);
+    uint8_t(*kb)[MSGID_BYTES + 33] = calloc(n, sizeof *kb);
+    size_t k = 0, deleted = 0;
+    for (size_t i = 0; keys && kb && i < m->nh; i++)
+        if (drop[i]) {
+            keys[k].klen = (size_t)msg_hmsg_key(&m->h[i], kb[k]);
+            keys[k].key = kb[k];
+            k++;
+        }
+    int rc = keys && kb ? chp_store_local_del_many(m->store, CHP_TABLE_HISTORY, keys, k, &deleted)
+                        : CHP_E_NOMEM;
+    if (rc != CHP_OK) /* they stay on disk; the next unlock trims again */
+        chp_warn("cannot delete old room messages: %s", chp_strerror(rc));
+    free(keys);
+    free(kb);
+    size_t w = 0;
+    for (size_t i = 0; i < m->nh; i++) {
+        if (drop[i]) {
+            chp_memzero(m->h[i].text, m->h[i].textlen);
+            free(m->h[i].text);
+            continue;
+        }
+        if (w != i)
+            m->h[w] = m->h[i];
+        w++;
+    }
+    memset(&m->h[w], 0, (m->nh - w) * sizeof *m->h);
+    m->nh = w;
+    msg_hindex_rebuild(m);
+}
+
+/* Keeps the others' lines of room within ROOM_KEEP_LINES and the room
+ * byte budget: each costs a sender only a proof of work, so without a
+ * bound anyone in a room fills the disk and memory (finding 6). The
+ * oldest lines of strangers go first, then those of contacts; the newest
+ * line stays whatever its size; own lines and DMs are never touched. */
+static void room_trim(chp_msg *m, const char *room)
+{
+    size_t n = 0, newest = SIZE_MAX;
+    uint64_t bytes = 0, cap = room_keep_bytes(m);
+    for (size_t i = 0; i < m->nh; i++)
+        if (room_line(&m->h[i], room)) {
+            n++;
+            bytes += m->h[i].textlen + HREC_COST;
+            newest = i;
+        }
+    if (n <= ROOM_KEEP_LINES && bytes <= cap)
+        return;
+    uint8_t *drop = calloc(m->nh, 1);
+    if (!drop)
+        return;
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = 0; i < m->nh && (n > ROOM_KEEP_LINES || bytes > cap); i++) {
+            const struct hmsg *h = &m->h[i];
+            if (drop[i] || i == newest || !room_line(h, room) ||
+                (pass == 0 && msg_named_contact(m, h->sender)))
+                continue;
+            drop[i] = 1;
+            n--;
+            bytes -= h->textlen + HREC_COST;
+        }
+    hist_drop(m, drop, m->nh);
+    free(drop);
+}
+
+/* At unlock: every room's history within its bounds (a store from before
+ * them may hold any amount). */
+static void rooms_trim_all(chp_msg *m)
+{
+    char done[16][CHP_ROOM_NAME_MAX + 1];
+    size_t nd = 0;
+    for (size_t i = 0; i < m->nh; i++) {
+        if (m->h[i].kind != CONV_ROOM || m->h[i].dir_out)
+            continue;
+        char room[CHP_ROOM_NAME_MAX + 1];
+        size_t k = 0;
+        snprintf(room, sizeof room, "%s", m->h[i].room);
+        while (k < nd && strcmp(done[k], room))
+            k++;
+        if (k < nd)
+            continue;
+        if (nd < 16)
+            snprintf(done[nd++], sizeof done[0], "%s", room);
+        room_trim(m, room); /* m->h moves: i stays a valid position */
+    }
+}
+
 /* A complete text or room post: body is the payload after the message id. */
 static void deliver(chp_msg *m, const struct tagent *te, const uint8_t sender[32], uint8_t type,
                     const uint8_t msgid[MSGID_BYTES], const uint8_t *body, size_t blen,
@@ -890,6 +994,8 @@ static void deliver(chp_msg *m, const struct tagent *te, const uint8_t sender[32
     (void)msg_hmsg_save(m, h);
     (void)msg_hindex_put(m, (size_t)(h - m->h));
     emit_message(m, h);
+    if (type == CHP_CT_ROOM)
+        room_trim(m, m->r[te->idx].name);
 }
 
 static void handle_receipt(chp_msg *m, const chp_inner *in)
@@ -1272,8 +1378,7 @@ static int load_room(void *ctx, const uint8_t *key, size_t klen, const uint8_t *
     return 0;
 }
 
-static int load_outenv(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val,
-                       size_t vlen)
+static int load_outenv(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen)
 {
     chp_msg *m = ctx;
     if (klen != 32 || vlen != MSGID_BYTES)
@@ -1396,6 +1501,7 @@ int chp_msg_unlock(chp_msg *m, chp_identity *id)
         if (m->h[i].seq >= m->next_seq)
             m->next_seq = m->h[i].seq + 1;
     msg_hindex_rebuild(m);
+    rooms_trim_all(m);
     msg_seen_rebuild(m);
     load_hs_time(m);
     join_lan_once(m);

@@ -15,9 +15,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TEXT_MAX      65536u
-#define NAME_MAX_     32u
-#define MSGID_BYTES   16u
+#define TEXT_MAX    65536u
+#define NAME_MAX_   32u
+#define MSGID_BYTES 16u
 /* One lifetime for every envelope a user node makes (DM, receipt, room
  * post, contact request, chunk): a relay must not tell them apart by it
  * (THREATS.md). A pending contact request is renewed at half of it. */
@@ -29,7 +29,14 @@
 #define RECEIPT_MAX   64u
 #define REC_VERSION   2u /* 2: messages keep their arrival order */
 #define HISTORY_LIMIT 200u
-#define REQUESTS_MAX  256u
+/* Room lines of others kept per room (own lines and DMs are never
+ * evicted): at most ROOM_KEEP_LINES, and at most 1/16 of the quota
+ * (ROOM_KEEP_MIN at least) counting each as its text + HREC_COST; beyond
+ * that the oldest lines of strangers go first, then those of contacts. */
+#define ROOM_KEEP_LINES 1000u
+#define ROOM_KEEP_MIN   (64u << 10)
+#define HREC_COST       160u /* a history record's bytes beside its text */
+#define REQUESTS_MAX    256u
 /* Senders as replies show them (CONTROL.md): anyone who is not a contact
  * is "~nick (fingerprint)", a line of the node's own (a nick change) has
  * sender "*"; no contact name or nick may start with either. */
@@ -74,7 +81,7 @@ struct hmsg {
     int listed;    /* in: returned by `inbox` */
     int shown_new; /* in: returned by `inbox new` (a mark of its own) */
     int read;
-    int notice; /* in, room: a line of ours, not a post (a nick change) */
+    int notice;       /* in, room: a line of ours, not a post (a nick change) */
     uint64_t time;    /* the sender's (out: when written) */
     uint64_t arrived; /* unix time it arrived or was written here; 0: unknown */
     int kind;         /* enum conv_kind */
@@ -85,7 +92,7 @@ struct hmsg {
     char nick[CHP_NICK_MAX + 1];
     char *text;
     size_t textlen;
-    uint64_t seq;      /* order of arrival here: ties of time keep it */
+    uint64_t seq; /* order of arrival here: ties of time keep it */
 };
 
 struct tagent {

@@ -133,6 +133,30 @@ void msg_bescaped(struct msg_buf *b, const char *s, size_t n)
 
 /* ---- records ---- */
 
+/* Whether saving c drops key material its stored record holds: the
+ * handshake secret or the chain key changed from a key to anything else
+ * (wiped, advanced, replaced). Then the earlier version must become
+ * undecryptable (STORAGE.md, "Deleted secrets"). */
+static int drops_keys(chp_msg *m, const struct contact *c)
+{
+    static const uint8_t zero[32];
+    uint8_t *v = NULL;
+    size_t vl = 0;
+    if (chp_store_local_get(m->store, CHP_TABLE_CONTACTS, c->pk, 32, &v, &vl) != CHP_OK)
+        return 0; /* new (or unreadable): no earlier keys of ours to drop */
+    struct contact *old = malloc(sizeof *old);
+    int drops = 0;
+    if (old && msg_contact_load(old, c->pk, v, vl) == CHP_OK)
+        drops = (!chp_memeq(old->my_esk, zero, 32) && !chp_memeq(old->my_esk, c->my_esk, 32)) ||
+                (!chp_memeq(old->base_key, zero, 32) && !chp_memeq(old->base_key, c->base_key, 32));
+    if (old) {
+        chp_memzero(old, sizeof *old);
+        free(old);
+    }
+    chp_store_local_free(v, vl);
+    return drops;
+}
+
 int msg_contact_save(chp_msg *m, const struct contact *c)
 {
     uint8_t b[512];
@@ -155,7 +179,11 @@ int msg_contact_save(chp_msg *m, const struct contact *c)
     chp_wr_u64(&w, c->send_epoch);
     chp_wr_u32(&w, c->send_seq);
     chp_wr_u64(&w, c->added);
-    int rc = w.err ? w.err : chp_store_local_put(m->store, CHP_TABLE_CONTACTS, c->pk, 32, b, w.off);
+    int rc = w.err;
+    if (!rc)
+        rc = drops_keys(m, c)
+                 ? chp_store_local_put_forget(m->store, CHP_TABLE_CONTACTS, c->pk, 32, b, w.off)
+                 : chp_store_local_put(m->store, CHP_TABLE_CONTACTS, c->pk, 32, b, w.off);
     chp_memzero(b, sizeof b);
     return rc;
 }

@@ -158,10 +158,11 @@ void chp_store_neg_storage(chp_store *s, chp_neg_storage *out);
 
 typedef struct chp_store_stats {
     uint64_t envelopes; /* stored now */
-    uint64_t bytes;     /* envelope bytes stored now */
+    uint64_t bytes;     /* bytes stored now: envelopes and local tables */
     uint64_t own;       /* of which the user's own */
     uint64_t mine;      /* of which addressed to the user */
-    uint64_t kept;      /* bytes of own and mine envelopes (never evicted) */
+    uint64_t kept;      /* bytes never evicted: own and mine envelopes, local tables */
+    uint64_t local;     /* bytes of the local tables (LMDB keys and values) */
     uint64_t quota;
     uint64_t map_size; /* current LMDB map size */
     /* since open: */
@@ -184,7 +185,16 @@ CHP_WUR int chp_store_setting_put(chp_store *s, const char *name, const void *va
 CHP_WUR int chp_store_setting_get(chp_store *s, const char *name, void *buf, size_t cap,
                                   size_t *len);
 
-/* ---- local tables, encrypted at rest ---- */
+/* ---- local tables, encrypted at rest ----
+ *
+ * Local records count against the quota like own envelopes (stats.bytes
+ * and stats.kept include them): never refused or evicted by it, and a
+ * record that does not fit evicts foreign envelopes, nearest expiry
+ * first. The contacts and rooms tables hold keys: their records are
+ * encrypted under a vault key that chp_store_local_del and
+ * chp_store_local_put_forget replace, destroying the old one, so that no
+ * earlier version of them left in the data file can be decrypted
+ * (STORAGE.md, "Deleted secrets"). */
 
 enum chp_store_table {
     CHP_TABLE_OUTBOX = 1,
@@ -198,7 +208,11 @@ enum chp_store_table {
 /* Gives the store the 32-byte storage key (chp_identity_storage_key);
  * copied into guarded memory. Until then local-table calls fail with
  * CHP_E_LOCKED. The first key ever given is remembered by a check value;
- * a different key later is CHP_E_PASSPHRASE. */
+ * a different key later is CHP_E_PASSPHRASE. Reads DIR/vault (the key of
+ * the contacts and rooms tables) and finishes a vault key replacement a
+ * crash interrupted; CHP_E_CORRUPT when the vault the store names is
+ * missing or damaged (those tables cannot be read then), CHP_E_IO when
+ * it cannot be opened. */
 CHP_WUR int chp_store_unlock(chp_store *s, const uint8_t key[32]);
 
 /* Records are (key, value) byte strings; both are encrypted on disk, and
@@ -209,7 +223,27 @@ CHP_WUR int chp_store_local_put(chp_store *s, int table, const void *key, size_t
  * which wipes it). CHP_E_NOT_FOUND, CHP_E_CORRUPT. */
 CHP_WUR int chp_store_local_get(chp_store *s, int table, const void *key, size_t klen,
                                 uint8_t **val, size_t *vlen);
+/* Deletes one record; in the contacts and rooms tables the vault key is
+ * replaced before it returns (every earlier version of their records
+ * becomes undecryptable). CHP_E_NOT_FOUND. */
 CHP_WUR int chp_store_local_del(chp_store *s, int table, const void *key, size_t klen);
+/* chp_store_local_put for a record that drops key material its earlier
+ * version held (a chain key advanced, a handshake secret wiped): once it
+ * returns CHP_OK, no earlier version of any contacts or rooms record can
+ * be decrypted from the data file. A crash in between is finished at the
+ * next chp_store_unlock. */
+CHP_WUR int chp_store_local_put_forget(chp_store *s, int table, const void *key, size_t klen,
+                                       const void *val, size_t vlen);
+
+/* One key of chp_store_local_del_many (borrowed for the call). */
+typedef struct chp_store_lkey {
+    const void *key;
+    size_t klen;
+} chp_store_lkey;
+/* Deletes n records of table in one transaction (missing ones are
+ * skipped); *deleted (may be NULL) gets how many were there. */
+CHP_WUR int chp_store_local_del_many(chp_store *s, int table, const chp_store_lkey *keys, size_t n,
+                                     size_t *deleted);
 /* Calls fn for every record of table (in no meaningful order) until fn
  * returns non-zero. Pointers are valid only during the call. */
 typedef int (*chp_store_local_fn)(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val,
@@ -217,9 +251,10 @@ typedef int (*chp_store_local_fn)(void *ctx, const uint8_t *key, size_t klen, co
 int chp_store_local_each(chp_store *s, int table, chp_store_local_fn fn, void *ctx);
 void chp_store_local_free(uint8_t *val, size_t vlen);
 
-/* Panic button: closes the store and deletes its files. Local tables were
- * only ever on disk encrypted, under a key that dies with the identity
- * file (the caller deletes that first). Sets *sp = NULL. */
+/* Panic button: closes the store and deletes its files (data.mdb,
+ * lock.mdb, vault). Local tables were only ever on disk encrypted, under
+ * a key that dies with the identity file (the caller deletes that first).
+ * Sets *sp = NULL. */
 CHP_WUR int chp_store_wipe(chp_store **sp);
 
 #endif

@@ -610,6 +610,236 @@ static void test_old_keys_deleted(void **st)
     drop_user(&b);
 }
 
+/* ---- what a seized data dir still holds (issue 13, finding 12) ---- */
+
+static void sub_key_(uint8_t out[32], const uint8_t key[32], const char *label)
+{
+    chp_hash(out, 32, label, strlen(label) + 1, key, 32);
+}
+
+static uint16_t le16_(const uint8_t *p)
+{
+    return (uint16_t)(p[0] | p[1] << 8);
+}
+
+static uint8_t *read_all(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    *n = 0;
+    if (!f)
+        return NULL;
+    uint8_t *b = malloc(64 << 20);
+    assert_non_null(b);
+    *n = fread(b, 1, 64 << 20, f);
+    fclose(f);
+    return b;
+}
+
+/* Calls fn for the plaintext (u32 klen || key || value) of every record
+ * of table that someone holding u's identity seed decrypts from
+ * anything in data.mdb (live and free pages, stale bytes between nodes),
+ * under the plain table key or the key of any vault slot that opens. */
+static void seized_records(const struct user *u, int table,
+                           void (*fn)(void *ctx, const uint8_t *pt, size_t n), void *ctx)
+{
+    chp_identity *id = NULL;
+    uint8_t skey[32], enc[3][32], seal[32];
+    size_t nk = 1, n = 0;
+    assert_int_equal(chp_account_load(u->dir, NULL, 0, &id), CHP_OK);
+    chp_identity_storage_key(id, skey);
+    chp_identity_destroy(&id);
+    sub_key_(enc[0], skey, "chapar-store-enc-v1");
+    sub_key_(seal, skey, "chapar-store-vault-v1");
+    char p[300];
+    snprintf(p, sizeof p, "%s/vault", u->dir);
+    uint8_t *vf = read_all(p, &n);
+    for (unsigned i = 0; vf && i < 2 && (i + 1) * 512 <= n; i++) {
+        uint8_t ad[16], pt[40], mixed[32];
+        memcpy(ad, "chapar-vault-v1", 15);
+        ad[15] = (uint8_t)i;
+        if (chp_aead_decrypt(pt, vf + i * 512 + 24, 56, ad, 16, vf + i * 512, seal) != CHP_OK)
+            continue;
+        chp_hash(mixed, 32, pt + 8, 32, enc[0], 32);
+        sub_key_(enc[nk++], mixed, "chapar-store-enc-v1");
+    }
+    free(vf);
+    snprintf(p, sizeof p, "%s/data.mdb", u->dir);
+    uint8_t *d = read_all(p, &n), *pt = malloc(1 << 20);
+    assert_true(d && pt);
+    for (size_t o = 0; o + 8 + 17 + 44 <= n; o += 2) {
+        const uint8_t *h = d + o;
+        size_t ds = le16_(h) | (size_t)le16_(h + 2) << 16;
+        if (le16_(h + 6) != 17 || le16_(h + 4) != 0 || h[8] != table || ds < 44 || ds > (1 << 20) ||
+            o + 25 + ds > n)
+            continue;
+        for (size_t k = 0; k < nk; k++)
+            if (chp_aead_decrypt(pt, h + 25 + 24, ds - 24, h + 8, 17, h + 25, enc[k]) == CHP_OK)
+                fn(ctx, pt, ds - 40);
+    }
+    free(pt);
+    free(d);
+}
+
+struct opener {
+    const uint8_t *env, *sender;
+    size_t len;
+    int opened, versions;
+};
+
+/* A contact record version (msg_rec.c's layout): does its chain key,
+ * carried forward to the envelope's epoch, open the envelope? */
+static void try_open(void *ctx, const uint8_t *pt, size_t n)
+{
+    struct opener *o = ctx;
+    if (n < 4 + 32 + 3 || memcmp(pt + 4, o->sender, 32))
+        return;
+    const uint8_t *r = pt + 4 + 32 + 2;
+    size_t off = (size_t)(r - pt);
+    off += 1 + r[0];
+    if (off >= n)
+        return;
+    off += 1 + pt[off];          /* nick */
+    off += 32 + 32 + 8 + 32 + 8; /* my_esk, my_epk, my_time, their_epk, their_time */
+    if (off + 8 + 32 > n)
+        return;
+    o->versions++;
+    uint64_t base = 0;
+    for (int i = 0; i < 8; i++)
+        base = base << 8 | pt[off + i];
+    uint8_t k[32], key[32];
+    memcpy(k, pt + off + 8, 32);
+    chp_env_hdr hdr;
+    assert_int_equal(chp_envelope_parse(o->env, o->len, &hdr, NULL, NULL, NULL), CHP_OK);
+    uint64_t e = chp_epoch_of(hdr.created);
+    if (base > e)
+        return;
+    for (uint64_t i = base; i < e; i++)
+        chp_ks_epoch_next(k, k);
+    chp_ks_msg_key(k, o->sender, key);
+    uint8_t *out = malloc(o->len);
+    chp_inner in;
+    if (chp_envelope_open(o->env, o->len, key, out, o->len, &hdr, &in) == CHP_OK)
+        o->opened++;
+    free(out);
+}
+
+/* Forward secrecy on disk: once the epoch keys of a day are forgotten,
+ * no version of the contact record left anywhere in data.mdb opens an
+ * envelope captured that day (finding 12: earlier versions stayed in
+ * LMDB's free pages, decryptable with the identity seed), and after
+ * `contact remove` no version of the record decrypts at all. */
+static void test_forgotten_keys_gone_from_disk(void **st)
+{
+    (void)st;
+    struct user a, b;
+    char *out;
+    new_user(&a, "ali");
+    new_user(&b, "bahar");
+    befriend(&a, &b);
+    assert_true(ctl(&a, &out, "send", "bob", "captured today", NULL));
+    uint8_t *env, apk[32];
+    size_t len;
+    assert_int_equal(take(&a, &env, &len), 1); /* captured, not delivered */
+    assert_int_equal(chp_id_parse(a.id, strlen(a.id), apk), CHP_OK);
+    struct opener o = {env, apk, len, 0, 0};
+    seized_records(&b, 3, try_open, &o); /* the scan does open it today */
+    assert_true(o.versions >= 1);
+    assert_true(o.opened >= 1);
+    /* A few days of traffic, then the day's keys expire. */
+    for (int day = 0; day < 9; day++) {
+        g_now += 86400;
+        chp_msg_tick(b.m);
+        assert_true(ctl(&a, &out, "send", "bob", "another day", NULL));
+        settle(&a, &b);
+    }
+    o.opened = o.versions = 0;
+    seized_records(&b, 3, try_open, &o);
+    assert_true(o.versions >= 1); /* the live record */
+    assert_int_equal(o.opened, 0);
+    /* The contact removed: no version of the record is left. */
+    assert_true(ctl(&b, &out, "contact-remove", "alice", NULL));
+    o.opened = o.versions = 0;
+    seized_records(&b, 3, try_open, &o);
+    assert_int_equal(o.versions, 0);
+    free(env);
+    kept_free();
+    drop_user(&a);
+    drop_user(&b);
+}
+
+/* ---- bounded room history (issue 13, finding 6) ---- */
+
+static int lines_with(const char *text, const char *needle)
+{
+    int n = 0;
+    for (const char *p = text; (p = strstr(p, needle)); p++)
+        n++;
+    return n;
+}
+
+/* Every post of anyone in a room went into the history and memory for
+ * good, outside the quota. Now the others' lines of a room are bounded
+ * by the quota (1/16 of it here: 64 KiB), strangers' oldest first, and
+ * counted in the store's bytes; a contact's room lines outlast the
+ * strangers', own lines and DMs are never evicted. */
+static void test_room_history_bounded(void **st)
+{
+    (void)st;
+    struct user a, b, c;
+    char *out, text[2100];
+    new_user(&a, "ali");   /* a stranger to b */
+    new_user(&b, "bahar"); /* the reader, with a 1 MiB quota */
+    new_user(&c, "cyrus"); /* b's contact */
+    close_user(&b);
+    chp_store_opts so = {.quota = 1 << 20};
+    assert_int_equal(chp_store_open(b.dir, &so, &b.s, NULL), CHP_OK);
+    chp_msg_host hh = {.ctx = &b, .event = on_event, .now = fake_now, .pow_ntpb = 1};
+    assert_int_equal(chp_msg_new(b.s, b.dir, &hh, &b.m), CHP_OK);
+    unlock_user(&b);
+    befriend(&b, &c);
+    struct user *tb[1] = {&b};
+    assert_true(ctl(&b, &out, "send", "#lan", "my own post", NULL));
+    assert_true(ctl(&c, &out, "send", "alice", "a dm for bahar", NULL));
+    assert_true(ctl(&c, &out, "send", "#lan", "cyrus in the room", NULL));
+    settle(&b, &c);
+    for (int i = 0; i < 60; i++) {
+        memset(text, 'x', sizeof text);
+        int k = snprintf(text, sizeof text, "stranger post %02d ", i);
+        text[k] = 'x';
+        text[2000] = '\0';
+        assert_true(ctl(&a, &out, "send", "#lan", text, NULL));
+        carry(&a, tb, 1);
+    }
+    kept_free();
+    assert_true(ctl(&b, &out, "history", "#lan", "1000", NULL));
+    int kept = lines_with(out, "stranger post ");
+    assert_true(kept >= 20);
+    assert_true(kept <= (64 << 10) / 2000);
+    assert_true(has_line(out, "stranger post 59 "));
+    assert_false(has_line(out, "stranger post 00 "));
+    assert_true(has_line(out, "my own post"));
+    assert_true(has_line(out, "cyrus in the room"));
+    assert_true(ctl(&b, &out, "history", "bob", NULL)); /* c, as b named it */
+    assert_true(has_line(out, "a dm for bahar"));
+    /* The store counts the history: its bytes are in bytes stored. */
+    chp_store_stats ss;
+    chp_store_stats_get(b.s, &ss);
+    assert_true(ss.local >= (uint64_t)kept * 2000);
+    assert_true(ss.local < (64 << 10) + (32 << 10));
+    assert_true(ss.bytes >= ss.local && ss.kept >= ss.local);
+    /* The same after a restart. */
+    close_user(&b);
+    assert_int_equal(chp_store_open(b.dir, &so, &b.s, NULL), CHP_OK);
+    assert_int_equal(chp_msg_new(b.s, b.dir, &hh, &b.m), CHP_OK);
+    unlock_user(&b);
+    assert_true(ctl(&b, &out, "history", "#lan", "1000", NULL));
+    assert_int_equal(lines_with(out, "stranger post "), kept);
+    assert_true(has_line(out, "my own post"));
+    drop_user(&a);
+    drop_user(&b);
+    drop_user(&c);
+}
+
 /* The fingerprint a user's ID shows with. */
 static void fpr_of(const struct user *u, char fpr[CHP_FPR_STR_LEN + 1])
 {
@@ -864,6 +1094,8 @@ int main(void)
         cmocka_unit_test(test_dm_both_ways),
         cmocka_unit_test(test_request_accept_and_queue),
         cmocka_unit_test(test_rooms),
+        cmocka_unit_test(test_forgotten_keys_gone_from_disk),
+        cmocka_unit_test(test_room_history_bounded),
         cmocka_unit_test(test_tag_mine),
         cmocka_unit_test(test_long_persian_text_chunked),
         cmocka_unit_test(test_bad_input),

@@ -2017,6 +2017,307 @@ static void test_local_tables(void **state)
     free(data);
 }
 
+/* ---- deleted secrets ---- */
+
+static void test_sub_key(uint8_t out[32], const uint8_t key[32], const char *label)
+{
+    chp_hash(out, 32, label, strlen(label) + 1, key, 32);
+}
+
+static uint16_t le16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] | p[1] << 8);
+}
+
+/* What whoever holds the storage key (the identity's seed) and a copy of
+ * the data dir can read, the way the review found finding 12: every
+ * LMDB leaf node anywhere in data.mdb (a live page, a free page, the
+ * stale bytes between the nodes of a page) whose value decrypts under
+ * the plain table key or under the key of any vault slot that opens.
+ * Returns how many of them hold needle in their plaintext. */
+static int recoverable(const char *dir, const uint8_t skey[32], const void *needle, size_t nl)
+{
+    uint8_t enc[3][32], seal[32];
+    size_t nk = 1;
+    test_sub_key(enc[0], skey, "chapar-store-enc-v1");
+    test_sub_key(seal, skey, "chapar-store-vault-v1");
+    char p[4096];
+    size_t n = 0;
+    snprintf(p, sizeof p, "%s/vault", dir);
+    struct stat sb;
+    uint8_t *vf = stat(p, &sb) == 0 ? slurp(p, &n) : NULL; /* none: only the plain key */
+    for (unsigned i = 0; vf && i < 2 && (i + 1) * 512 <= n; i++) {
+        uint8_t ad[16], pt[40], mixed[32];
+        memcpy(ad, "chapar-vault-v1", 15);
+        ad[15] = (uint8_t)i;
+        if (chp_aead_decrypt(pt, vf + i * 512 + 24, 56, ad, 16, vf + i * 512, seal) != CHP_OK)
+            continue;
+        chp_hash(mixed, 32, pt + 8, 32, enc[0], 32);
+        test_sub_key(enc[nk++], mixed, "chapar-store-enc-v1");
+    }
+    free(vf);
+    snprintf(p, sizeof p, "%s/data.mdb", dir);
+    uint8_t *d = slurp(p, &n);
+    int found = 0;
+    uint8_t *pt = malloc(1 << 20);
+    assert_non_null(pt);
+    for (size_t o = 0; o + 8 + 17 + 44 <= n; o += 2) {
+        const uint8_t *h = d + o;
+        size_t ds = le16(h) | (size_t)le16(h + 2) << 16;
+        if (le16(h + 6) != 17 || le16(h + 4) != 0 || h[8] < 1 || h[8] > 6 || ds < 44 ||
+            ds > (1 << 20) || o + 25 + ds > n)
+            continue;
+        for (size_t k = 0; k < nk; k++)
+            if (chp_aead_decrypt(pt, h + 25 + 24, ds - 24, h + 8, 17, h + 25, enc[k]) == CHP_OK &&
+                contains(pt, ds - 40, needle, nl))
+                found++;
+    }
+    free(pt);
+    free(d);
+    return found;
+}
+
+/* Finding 12: a deleted contact record, or an earlier version of one
+ * whose key material was dropped, cannot be decrypted from anything left
+ * in the data file, though LMDB's copy-on-write leaves old page versions
+ * there; other records stay readable across the vault key's
+ * replacements and a reopen. */
+static void test_deleted_secrets_unrecoverable(void **state)
+{
+    struct fx *f = *state;
+    chp_store_opts o = opts_fast();
+    open_ok(f, &o);
+    uint8_t skey[32], k1[40], k2[40], hist[300];
+    chp_rng_fill(chp_rng_system(), skey, sizeof skey);
+    memcpy(k1, "CHAIN-KEY-ONE:", 14);
+    memcpy(k2, "CHAIN-KEY-TWO:", 14);
+    chp_rng_fill(chp_rng_system(), k1 + 14, sizeof k1 - 14);
+    chp_rng_fill(chp_rng_system(), k2 + 14, sizeof k2 - 14);
+    assert_int_equal(chp_store_unlock(f->s, skey), CHP_OK);
+    assert_int_equal(chp_store_local_put(f->s, CHP_TABLE_CONTACTS, "bob", 3, "bob-record", 10),
+                     CHP_OK);
+    assert_int_equal(chp_store_local_put(f->s, CHP_TABLE_ROOMS, "#k", 2, "room-key-kitchen", 16),
+                     CHP_OK);
+    assert_int_equal(chp_store_local_put(f->s, CHP_TABLE_CONTACTS, "alice", 5, k1, sizeof k1),
+                     CHP_OK);
+    /* Other writes around it, as a running node makes. */
+    for (int i = 0; i < 20; i++) {
+        memset(hist, 'a' + i % 26, sizeof hist);
+        assert_int_equal(chp_store_local_put(f->s, CHP_TABLE_HISTORY, &i, sizeof i, hist, 40 + i),
+                         CHP_OK);
+    }
+    /* The scan sees a live record (and the copies of it that page
+     * versions left), so it would see a dead one. */
+    assert_true(recoverable(f->dir, skey, k1, sizeof k1) >= 1);
+
+    /* The chain key advances: k1 is forgotten. */
+    assert_int_equal(
+        chp_store_local_put_forget(f->s, CHP_TABLE_CONTACTS, "alice", 5, k2, sizeof k2), CHP_OK);
+    assert_int_equal(recoverable(f->dir, skey, k1, sizeof k1), 0);
+    assert_true(recoverable(f->dir, skey, k2, sizeof k2) >= 1);
+
+    /* `contact remove`: nothing of the record is left to decrypt. */
+    assert_int_equal(chp_store_local_del(f->s, CHP_TABLE_CONTACTS, "alice", 5), CHP_OK);
+    assert_int_equal(recoverable(f->dir, skey, k2, sizeof k2), 0);
+    assert_int_equal(recoverable(f->dir, skey, "alice", 5), 0);
+    /* Nor a room's key after `leave`. */
+    assert_int_equal(chp_store_local_del(f->s, CHP_TABLE_ROOMS, "#k", 2), CHP_OK);
+    assert_int_equal(recoverable(f->dir, skey, "room-key-kitchen", 16), 0);
+    /* What stays, stays readable, also after a reopen. */
+    assert_true(recoverable(f->dir, skey, "bob-record", 10) >= 1);
+    chp_store_close(&f->s);
+    open_ok(f, &o);
+    assert_int_equal(chp_store_unlock(f->s, skey), CHP_OK);
+    uint8_t *v = NULL;
+    size_t vl = 0;
+    assert_int_equal(chp_store_local_get(f->s, CHP_TABLE_CONTACTS, "bob", 3, &v, &vl), CHP_OK);
+    assert_int_equal(vl, 10);
+    assert_memory_equal(v, "bob-record", 10);
+    chp_store_local_free(v, vl);
+    assert_int_equal(chp_store_local_get(f->s, CHP_TABLE_CONTACTS, "alice", 5, &v, &vl),
+                     CHP_E_NOT_FOUND);
+    int i = 7;
+    assert_int_equal(chp_store_local_get(f->s, CHP_TABLE_HISTORY, &i, sizeof i, &v, &vl), CHP_OK);
+    assert_int_equal(vl, 47);
+    chp_store_local_free(v, vl);
+    chp_store_close(&f->s);
+
+    /* The keys were never on disk in the clear. */
+    char p[4096];
+    size_t n = 0;
+    snprintf(p, sizeof p, "%s/data.mdb", f->dir);
+    uint8_t *data = slurp(p, &n);
+    assert_false(contains(data, n, k1 + 14, 16));
+    assert_false(contains(data, n, k2 + 14, 16));
+    free(data);
+    /* The vault file is the store's: 0600, and wipe deletes it. */
+    struct stat sb;
+    snprintf(p, sizeof p, "%s/vault", f->dir);
+    assert_int_equal(stat(p, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
+    open_ok(f, &o);
+    assert_int_equal(chp_store_wipe(&f->s), CHP_OK);
+    assert_false(file_exists(f->dir, "vault"));
+}
+
+/* Overwrites bytes [off, off + len) of file path. */
+static void patch_file(const char *path, size_t off, const void *b, size_t len)
+{
+    int fd = open(path, O_WRONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(pwrite(fd, b, len, (off_t)off), (ssize_t)len);
+    assert_int_equal(close(fd), 0);
+}
+
+/* A crash between the vault key's replacement steps: a key the store
+ * does not name is wiped at the next unlock, a pending replacement is
+ * finished; a store that names a key no slot holds is CHP_E_CORRUPT at
+ * unlock, never garbage. */
+static void test_vault_recovery(void **state)
+{
+    struct fx *f = *state;
+    chp_store_opts o = opts_fast();
+    open_ok(f, &o);
+    uint8_t skey[32] = {42}, secret[32];
+    memset(secret, 0x5a, sizeof secret);
+    memcpy(secret, "SECRET", 6);
+    assert_int_equal(chp_store_unlock(f->s, skey), CHP_OK);
+    assert_int_equal(chp_store_local_put(f->s, CHP_TABLE_CONTACTS, "x", 1, secret, 32), CHP_OK);
+    assert_int_equal(chp_store_local_put(f->s, CHP_TABLE_CONTACTS, "y", 1, "yy", 2), CHP_OK);
+    assert_int_equal(chp_store_local_del(f->s, CHP_TABLE_CONTACTS, "y", 1), CHP_OK);
+    assert_true(recoverable(f->dir, skey, "SECRET", 6) >= 1);
+    chp_store_close(&f->s);
+    char p[4096];
+    size_t n = 0;
+    snprintf(p, sizeof p, "%s/vault", f->dir);
+    uint8_t *vf = slurp(p, &n);
+    assert_int_equal(n, 1024);
+
+    /* A replacement that was due when the process died: finished at the
+     * unlock; the record stays readable. */
+    uint8_t one[8] = {0, 0, 0, 0, 0, 0, 0, 1};
+    raw_meta(f->dir, "vault-due", one, 8);
+    open_ok(f, &o);
+    assert_int_equal(chp_store_unlock(f->s, skey), CHP_OK);
+    assert_true(recoverable(f->dir, skey, "SECRET", 6) >= 1);
+    uint8_t *v = NULL;
+    size_t vl = 0;
+    assert_int_equal(chp_store_local_get(f->s, CHP_TABLE_CONTACTS, "x", 1, &v, &vl), CHP_OK);
+    assert_memory_equal(v, secret, 32);
+    chp_store_local_free(v, vl);
+    chp_store_close(&f->s);
+
+    /* The key before it back in its slot (a crash before the wipe): the
+     * versions written under it decrypt again, until the next unlock
+     * wipes the slot. */
+    uint8_t *cur = slurp(p, &n);
+    size_t stale = memcmp(cur, vf, 512) ? 0 : 512; /* the slot that changed back */
+    assert_true(memcmp(cur + stale, vf + stale, 512) != 0);
+    patch_file(p, stale, vf + stale, 512);
+    assert_true(recoverable(f->dir, skey, "SECRET", 6) >= 2);
+    open_ok(f, &o);
+    assert_int_equal(chp_store_unlock(f->s, skey), CHP_OK);
+    assert_true(recoverable(f->dir, skey, "SECRET", 6) >= 1);
+    free(cur);
+    cur = slurp(p, &n);
+    static const uint8_t zero[512];
+    assert_memory_equal(cur + stale, zero, 512);
+    free(cur);
+    chp_store_close(&f->s);
+
+    /* The vault file lost: the key tables cannot be read, and unlock
+     * says so. */
+    assert_int_equal(unlink(p), 0);
+    open_ok(f, &o);
+    assert_int_equal(chp_store_unlock(f->s, skey), CHP_E_CORRUPT);
+    assert_int_equal(chp_store_local_get(f->s, CHP_TABLE_CONTACTS, "x", 1, &v, &vl), CHP_E_LOCKED);
+    chp_store_close(&f->s);
+    /* An old vault file: it holds no key the store uses. */
+    FILE *fp = fopen(p, "wb");
+    assert_non_null(fp);
+    assert_int_equal(fwrite(vf, 1, n, fp), n);
+    assert_int_equal(fclose(fp), 0);
+    free(vf);
+    open_ok(f, &o);
+    assert_int_equal(chp_store_unlock(f->s, skey), CHP_E_CORRUPT);
+}
+
+/* Finding 6: the local tables count against the quota (bytes stored and
+ * store full tell the truth), as the user's own data: a local record
+ * that does not fit evicts foreign envelopes, nearest expiry first, and
+ * is never refused; deleting records gives their room back. */
+static void test_local_counts_against_quota(void **state)
+{
+    struct fx *f = *state;
+    chp_store_opts o = {20000, 0, 1};
+    open_ok(f, &o);
+    uint8_t skey[32] = {9}, big[3000];
+    memset(big, 'h', sizeof big);
+    struct tenv e[4];
+    for (size_t i = 0; i < 4; i++)
+        tenv_make(&e[i], 300 + i, 4000, 1, 100 - i, 0); /* e[3] expires first */
+    int res[4];
+    assert_int_equal(put_n(f->s, e, 4, res), CHP_OK);
+    assert_int_equal(chp_store_unlock(f->s, skey), CHP_OK);
+    chp_store_stats st;
+    chp_store_stats_get(f->s, &st);
+    assert_int_equal(st.local, 0);
+    assert_int_equal(st.bytes, 16000);
+    /* 3 records of 3000 + 57 bytes: the last two need 2 envelopes' room. */
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(chp_store_local_put(f->s, CHP_TABLE_HISTORY, &i, sizeof i, big, 3000),
+                         CHP_OK);
+    chp_store_stats_get(f->s, &st);
+    size_t rec = 17 + 24 + 4 + sizeof(int) + 3000 + 16;
+    assert_int_equal(st.local, 3 * rec);
+    assert_int_equal(st.envelopes, 2);
+    assert_int_equal(st.bytes, 8000 + 3 * rec);
+    assert_int_equal(st.kept, 3 * rec);
+    assert_int_equal(st.evicted, 2);
+    assert_false(chp_store_has(f->s, e[3].id));
+    assert_false(chp_store_has(f->s, e[2].id));
+    assert_true(chp_store_has(f->s, e[0].id));
+    /* A foreign envelope that does not fit beside them (and expires
+     * before the foreign ones left) is refused. */
+    struct tenv g;
+    tenv_make(&g, 400, 4000, 1, 50, 0);
+    assert_int_equal(put_1(f->s, &g), CHP_E_STORE_FULL);
+    /* Counted again at a reopen. */
+    chp_store_close(&f->s);
+    open_ok(f, &o);
+    chp_store_stats_get(f->s, &st);
+    assert_int_equal(st.local, 3 * rec);
+    assert_int_equal(st.bytes, 8000 + 3 * rec);
+    /* Local records alone over the quota: the store says full. */
+    assert_int_equal(chp_store_unlock(f->s, skey), CHP_OK);
+    for (int i = 3; i < 7; i++)
+        assert_int_equal(chp_store_local_put(f->s, CHP_TABLE_HISTORY, &i, sizeof i, big, 3000),
+                         CHP_OK);
+    chp_store_stats_get(f->s, &st);
+    assert_int_equal(st.envelopes, 0);
+    assert_int_equal(st.full, 1);
+    /* Deleting them gives the room back. */
+    chp_store_lkey keys[7];
+    int ids[7];
+    for (int i = 0; i < 7; i++) {
+        ids[i] = i;
+        keys[i].key = &ids[i];
+        keys[i].klen = sizeof ids[i];
+    }
+    size_t deleted = 0;
+    assert_int_equal(chp_store_local_del_many(f->s, CHP_TABLE_HISTORY, keys, 7, &deleted), CHP_OK);
+    assert_int_equal(deleted, 7);
+    assert_int_equal(chp_store_local_del_many(f->s, CHP_TABLE_HISTORY, keys, 7, &deleted), CHP_OK);
+    assert_int_equal(deleted, 0);
+    chp_store_stats_get(f->s, &st);
+    assert_int_equal(st.local, 0);
+    assert_int_equal(st.bytes, 0);
+    assert_int_equal(st.full, 0);
+    assert_int_equal(put_1(f->s, &g), CHP_OK);
+    tenv_free(&g, 1);
+    tenv_free(e, 4);
+}
+
 /* Opens dir with raw LMDB for tampering (no chp_store open here). */
 static MDB_env *tamper_open(const char *dir, MDB_txn **t)
 {
@@ -2541,6 +2842,9 @@ int main(void)
         T(test_put_start_wait),
         T(test_put_start_map_full),
         T(test_local_tables),
+        T(test_deleted_secrets_unrecoverable),
+        T(test_vault_recovery),
+        T(test_local_counts_against_quota),
         T(test_corrupt_records),
         T(test_wipe),
         T(test_stale_reader_cleared),
