@@ -41,8 +41,8 @@
  * bucket of WALK_RATE x (stored envelopes) per second, up to WALK_BURST x
  * that; at least WALK_MIN per second. A message that finds the bucket
  * empty waits for it. */
-#define WALK_RATE  2.0
-#define WALK_BURST 16.0
+#define WALK_RATE  4.0
+#define WALK_BURST 32.0
 #define WALK_MIN   8192.0
 /* PUSH and NEG bytes queued to a neighbour beyond what its PONGs have
  * acknowledged: a flow PING (nonce = FLOW_TAG | bytes queued) goes out
