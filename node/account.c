@@ -260,6 +260,41 @@ int chp_account_wipe(const char *home)
     return rc;
 }
 
+/* Reads one line from a terminal in non-canonical mode, so that the
+ * interrupt key is a byte we see: the user's Ctrl-C (or Ctrl-\\, or Ctrl-D
+ * on an empty line) cancels at once instead of waiting for a line that
+ * would then be taken as the passphrase. Erase and kill edit the line
+ * (erase takes a whole UTF-8 character). A signal that interrupts the read
+ * (the daemon's SIGTERM, SIGINT from another process) cancels too.
+ * Returns 1 when cancelled, else 0 with the line (without its end). */
+static int read_line(int fd, const struct termios *tc, char *dst, size_t cap, size_t *len)
+{
+    size_t l = 0;
+    for (;;) {
+        unsigned char c;
+        ssize_t r = read(fd, &c, 1);
+        if (r < 0 && errno == EINTR)
+            return 1;
+        if (r <= 0 || c == '\n' || c == '\r')
+            break;
+        if (tc && (c == tc->c_cc[VINTR] || c == tc->c_cc[VQUIT] || (c == tc->c_cc[VEOF] && !l)))
+            return 1;
+        if (tc && (c == tc->c_cc[VERASE] || c == 0x7f || c == 0x08)) {
+            while (l > 0 && ((unsigned char)dst[l - 1] & 0xc0) == 0x80)
+                l--;
+            l -= l > 0;
+        } else if (tc && c == tc->c_cc[VKILL]) {
+            l = 0;
+        } else if (tc && c == tc->c_cc[VEOF]) {
+            /* Ctrl-D inside a line: nothing */
+        } else if (l + 1 < cap) {
+            dst[l++] = (char)c;
+        }
+    }
+    *len = l;
+    return 0;
+}
+
 int chp_passphrase_read(const char *file, const char *prompt, int confirm, char *buf, size_t cap,
                         size_t *len)
 {
@@ -282,36 +317,36 @@ int chp_passphrase_read(const char *file, const char *prompt, int confirm, char 
         return CHP_E_IO;
     struct termios old, quiet;
     int have_tc = tcgetattr(fd, &old) == 0;
-    int rc = CHP_OK;
+    int rc = CHP_OK, cancelled = 0;
     char again[CHP_PASS_MAX + 2];
     for (int round = 0; round < (confirm ? 2 : 1) && rc == CHP_OK; round++) {
         char *dst = round ? again : buf;
         size_t dcap = round ? sizeof again : cap;
         const char *pr = round ? "again: " : prompt;
-        if (write(fd, pr, strlen(pr)) < 0)
-            rc = CHP_E_IO;
+        /* quiet before the prompt shows: what is typed after it is never
+         * echoed nor flushed */
         if (have_tc) {
             quiet = old;
-            quiet.c_lflag &= ~(tcflag_t)ECHO;
-            quiet.c_lflag |= ECHONL;
+            quiet.c_lflag &= ~(tcflag_t)(ECHO | ICANON | ISIG);
+            quiet.c_cc[VMIN] = 1;
+            quiet.c_cc[VTIME] = 0;
             tcsetattr(fd, TCSAFLUSH, &quiet);
         }
+        if (write(fd, pr, strlen(pr)) < 0)
+            rc = CHP_E_IO;
         size_t l = 0;
-        for (;;) {
-            char c;
-            ssize_t r = read(fd, &c, 1);
-            if (r < 0 && errno == EINTR)
-                continue;
-            if (r <= 0 || c == '\n' || c == '\r')
-                break;
-            if (l + 1 < dcap)
-                dst[l++] = c;
-        }
+        int cancel = rc != CHP_OK ? 0 : read_line(fd, have_tc ? &old : NULL, dst, dcap, &l);
+        (void)!write(fd, "\n", 1);
         dst[l] = '\0';
         if (have_tc)
             tcsetattr(fd, TCSAFLUSH, &old);
-        if (!l)
+        if (cancel) {
+            rc = CHP_E_IO;
+            cancelled = 1;
+            l = 0;
+        } else if (!l) {
             rc = CHP_E_ARG;
+        }
         if (!round)
             *len = l;
     }
@@ -323,5 +358,7 @@ int chp_passphrase_read(const char *file, const char *prompt, int confirm, char 
         chp_memzero(buf, cap);
         *len = 0;
     }
+    if (cancelled)
+        errno = ECANCELED;
     return rc;
 }

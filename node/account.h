@@ -51,7 +51,9 @@ CHP_WUR int chp_account_wipe(const char *home);
 /* Reads a passphrase: from the first line of file (without the line end),
  * or, file NULL, from the terminal without echo (prompt on /dev/tty; twice
  * when confirm, which must match). CHP_E_IO: no terminal or unreadable
- * file; CHP_E_ARG: empty or the two entries differ. */
+ * file, or (errno ECANCELED) the user pressed Ctrl-C, Ctrl-\ or Ctrl-D at
+ * the prompt, or a signal interrupted it; CHP_E_ARG: empty or the two
+ * entries differ. The terminal's settings are restored in every case. */
 CHP_WUR int chp_passphrase_read(const char *file, const char *prompt, int confirm, char *buf,
                                 size_t cap, size_t *len);
 

@@ -3,31 +3,19 @@
  * running daemon; everything else is a request and its reply. */
 #include "account.h"
 #include "addr.h"
+#include "chapar_int.h"
 #include "crypto.h"
 #include "home.h"
 #include "id.h"
 #include "keys.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
-#include <zmq.h>
-
-#define VERSION          "0.1.0"
-#define REPLY_TIMEOUT_MS 5000
-#define WIPE_TIMEOUT_MS  5000
-#define TEXT_MAX         65536 /* bytes of UTF-8 per message (CONTROL.md) */
-#define MAX_ARGS         4     /* argument frames of the largest request */
-
-static const char *prog = "chapar";
 
 static void usage(FILE *f)
 {
@@ -46,11 +34,17 @@ static void usage(FILE *f)
                "  contact list           contact show WHO            contact requests\n"
                "  contact remove WHO\n"
                "  send TO TEXT           TO: contact name, user ID or #room; TEXT - reads stdin\n"
-               "  inbox [--wait SECONDS] [--tsv]   received messages\n"
-               "  outbox                 sent messages: ID, TO, STATE\n"
+               "  inbox [--new] [--since TIME] [--wait SECONDS] [--tsv]\n"
+               "                         received messages, in order of arrival\n"
+               "  outbox [--tsv]         sent messages: ID, TO, STATE, TIME, first words\n"
+               "  history NAME|#ROOM [--tsv] [--limit N]   one conversation\n"
+               "  conversations [--tsv]  contacts and rooms: unread, last message\n"
+               "  read NAME|#ROOM        mark a conversation read\n"
+               "  nick [NEW]             show or change your nick\n"
                "  join ROOM [--passphrase-file F]  leave ROOM  rooms\n"
                "node:\n"
-               "  status                 node counters as `key: value` lines\n"
+               "  status [--raw]         node counters as `key: value` lines\n"
+               "  stop                   stop the chapard of DIR and wait until it is gone\n"
                "  address                this node's address, for others' `peer add`\n"
                "  peer add ADDRESS       connect to a node and remember it\n"
                "  peer list              neighbours: key, state, direction, address,\n"
@@ -59,355 +53,8 @@ static void usage(FILE *f)
                "  debug publish FILE     inject a raw envelope (for tests)\n"
                "\n"
                "  --help, --version      COMMAND --help describes one command\n"
-               "Exit 0 on success; otherwise 1 (or 2 for bad usage) with one line on stderr.\n");
-}
-
-static int fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int fail(int code, const char *fmt, ...)
-{
-    va_list ap;
-    fprintf(stderr, "%s: ", prog);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    return code;
-}
-
-static int not_running(const char *home)
-{
-    char why[4400];
-    if (chp_home_problem(home, why, sizeof why)) /* chapard could not start there */
-        return fail(1, "%s", why);
-    return fail(1, "chapard is not running for %s (start it with: chapard --home %s)", home, home);
-}
-
-/* ---- the control socket ---- */
-
-/* Whether something accepts connections on the control socket: a socket
- * file left by a killed daemon refuses at once, instead of making us wait
- * for a reply that never comes. */
-static int daemon_listening(const char *path)
-{
-    struct sockaddr_un sa;
-    if (strlen(path) >= sizeof sa.sun_path)
-        return 1; /* cannot tell: let ZeroMQ try */
-    memset(&sa, 0, sizeof sa);
-    sa.sun_family = AF_UNIX;
-    memcpy(sa.sun_path, path, strlen(path) + 1);
-    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-    if (fd < 0)
-        return 1;
-    int ok = connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
-    close(fd);
-    return ok;
-}
-
-static void sock_path(const char *home, const char *name, char *out, size_t cap)
-{
-    snprintf(out, cap, "%s/%s", home, name);
-}
-
-/* Whether a daemon serves home's control socket right now. */
-static int daemon_up(const char *home)
-{
-    char sock[4200];
-    struct stat st;
-    sock_path(home, "control", sock, sizeof sock);
-    return stat(sock, &st) == 0 && daemon_listening(sock);
-}
-
-/* A connection to one daemon: a DEALER for requests and, once asked for,
- * a SUB for events. */
-typedef struct ctl {
-    const char *home;
-    void *zctx;
-    void *req;
-    void *sub; /* NULL until ctl_subscribe */
-} ctl;
-
-/* A reply: ok or error, and its payload (malloc'ed, NUL-terminated). */
-typedef struct reply {
-    int ok;
-    char *body;
-    size_t len;
-} reply;
-
-static void reply_free(reply *r)
-{
-    free(r->body);
-    r->body = NULL;
-    r->len = 0;
-}
-
-static void ctl_close(ctl *c)
-{
-    if (c->sub)
-        zmq_close(c->sub);
-    if (c->req)
-        zmq_close(c->req);
-    if (c->zctx)
-        zmq_ctx_term(c->zctx);
-    memset(c, 0, sizeof *c);
-}
-
-static void *ctl_socket(ctl *c, int type, const char *name)
-{
-    char sock[4200], ep[4300];
-    int zero = 0;
-    sock_path(c->home, name, sock, sizeof sock);
-    snprintf(ep, sizeof ep, "ipc://%s", sock);
-    void *s = zmq_socket(c->zctx, type);
-    if (!s)
-        return NULL;
-    zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
-    if (zmq_connect(s, ep) != 0) {
-        zmq_close(s);
-        return NULL;
-    }
-    return s;
-}
-
-/* Connects to home's daemon; 0, or 1 after saying it is not running. */
-static int ctl_open(ctl *c, const char *home)
-{
-    memset(c, 0, sizeof *c);
-    c->home = home;
-    if (!daemon_up(home))
-        return not_running(home);
-    c->zctx = zmq_ctx_new();
-    c->req = c->zctx ? ctl_socket(c, ZMQ_DEALER, "control") : NULL;
-    if (!c->req) {
-        ctl_close(c);
-        return fail(1, "cannot reach chapard in %s: %s", home, zmq_strerror(errno));
-    }
-    return 0;
-}
-
-/* Receives one frame into a malloc'ed NUL-terminated buffer. */
-static int recv_frame(void *s, char **buf, size_t *len, int *more)
-{
-    zmq_msg_t m;
-    zmq_msg_init(&m);
-    if (zmq_msg_recv(&m, s, 0) < 0) {
-        zmq_msg_close(&m);
-        return -1;
-    }
-    *len = zmq_msg_size(&m);
-    *buf = malloc(*len + 1);
-    if (*buf) {
-        memcpy(*buf, zmq_msg_data(&m), *len);
-        (*buf)[*len] = '\0';
-    }
-    *more = zmq_msg_more(&m);
-    zmq_msg_close(&m);
-    return *buf ? 0 : -1;
-}
-
-/* Sends [cmd, args[0..n)] and waits for the two-frame reply. Returns 0
- * with *r filled (ok or error), or 1 after printing why there is none. */
-static int ctl_call(ctl *c, reply *r, const char *cmd, int n, const char *const *args,
-                    const size_t *lens)
-{
-    memset(r, 0, sizeof *r);
-    int bad = zmq_send(c->req, cmd, strlen(cmd), n ? ZMQ_SNDMORE : 0) < 0;
-    for (int i = 0; i < n && !bad; i++)
-        bad = zmq_send(c->req, args[i], lens[i], i + 1 < n ? ZMQ_SNDMORE : 0) < 0;
-    if (bad)
-        return fail(1, "cannot reach chapard in %s: %s", c->home, zmq_strerror(errno));
-    zmq_pollitem_t pi = {c->req, 0, ZMQ_POLLIN, 0};
-    int ready = zmq_poll(&pi, 1, REPLY_TIMEOUT_MS);
-    if (ready < 0)
-        return fail(1, "cannot reach chapard in %s: %s", c->home, zmq_strerror(errno));
-    if (ready == 0)
-        return not_running(c->home);
-    char *status = NULL;
-    size_t slen;
-    int more = 0;
-    if (recv_frame(c->req, &status, &slen, &more) != 0 || !more ||
-        recv_frame(c->req, &r->body, &r->len, &more) != 0 || more) {
-        free(status);
-        reply_free(r);
-        return fail(1, "malformed reply from chapard");
-    }
-    r->ok = slen == 2 && !memcmp(status, "ok", 2);
-    free(status);
-    return 0;
-}
-
-/* Prints an error reply as our one line on stderr; returns 1. */
-static int reply_error(const reply *r)
-{
-    return fail(1, "%.*s", (int)strcspn(r->body, "\n"), r->body);
-}
-
-/* Prints a payload with exactly one final newline (none if empty). */
-static void print_payload(const char *p, size_t len)
-{
-    fwrite(p, 1, len, stdout);
-    if (len && p[len - 1] != '\n')
-        fputc('\n', stdout);
-}
-
-/* One request whose ok payload is printed as it is: the whole command. */
-static int run(const char *home, const char *cmd, int n, const char *const *args,
-               const size_t *lens)
-{
-    ctl c;
-    reply r;
-    int rc = ctl_open(&c, home);
-    if (rc)
-        return rc;
-    if ((rc = ctl_call(&c, &r, cmd, n, args, lens)) == 0) {
-        if (r.ok)
-            print_payload(r.body, r.len);
-        else
-            rc = reply_error(&r);
-        reply_free(&r);
-    }
-    ctl_close(&c);
-    return rc;
-}
-
-/* run() with NUL-terminated string arguments (up to MAX_ARGS). */
-static int run_str(const char *home, const char *cmd, int n, ...)
-{
-    const char *args[MAX_ARGS];
-    size_t lens[MAX_ARGS];
-    va_list ap;
-    va_start(ap, n);
-    for (int i = 0; i < n && i < MAX_ARGS; i++) {
-        args[i] = va_arg(ap, const char *);
-        lens[i] = strlen(args[i]);
-    }
-    va_end(ap);
-    return run(home, cmd, n, args, lens);
-}
-
-/* ---- arguments ---- */
-
-/* One option of a subcommand: a value (val set) or a flag (flag set). */
-typedef struct opt {
-    const char *name;
-    const char **val;
-    int *flag;
-} opt;
-
-/* Splits args into the options in opts and up to maxpos positionals.
- * 0, or 2 after printing the usage line. */
-static int parse_opts(int argc, char **argv, const opt *opts, int nopts, char **pos, int maxpos,
-                      int *npos, const char *use)
-{
-    *npos = 0;
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
-        if (a[0] != '-' || !a[1] || (a[1] >= '0' && a[1] <= '9')) {
-            if (*npos == maxpos)
-                return fail(2, "usage: chapar %s", use);
-            pos[(*npos)++] = argv[i];
-            continue;
-        }
-        int k = 0;
-        while (k < nopts && strcmp(a, opts[k].name))
-            k++;
-        if (k == nopts)
-            return fail(2, "unknown option '%s'; usage: chapar %s", a, use);
-        if (opts[k].flag) {
-            *opts[k].flag = 1;
-        } else if (i + 1 < argc) {
-            *opts[k].val = argv[++i];
-        } else {
-            return fail(2, "%s needs a value; usage: chapar %s", a, use);
-        }
-    }
-    return 0;
-}
-
-/* A user ID is checked here, so a typo never reaches the daemon. */
-static int check_id(const char *s)
-{
-    uint8_t pk[32];
-    int rc = chp_id_parse(s, strlen(s), pk);
-    if (rc != CHP_OK)
-        return fail(2, "bad user ID '%s': %s", s, chp_strerror(rc));
-    return 0;
-}
-
-/* WHO is a contact name or an ID; anything that starts like an ID is one. */
-static int looks_like_id(const char *s)
-{
-    return !strncmp(s, "chp1", 4) || !strncmp(s, "CHP1", 4);
-}
-
-static int check_who(const char *who)
-{
-    if (!*who)
-        return fail(2, "empty contact name");
-    return looks_like_id(who) ? check_id(who) : 0;
-}
-
-static int check_room(const char *room)
-{
-    char canon[CHP_ROOM_NAME_MAX + 1];
-    size_t cl;
-    int rc = chp_room_canon(room, strlen(room), canon, &cl);
-    if (rc != CHP_OK)
-        return fail(2, "bad room name '%s': %s (a room is '#' and a word)", room, chp_strerror(rc));
-    return 0;
-}
-
-/* ROOM may be given without its '#' (the shell takes an unquoted #lan for
- * a comment): "lan" becomes "#lan". */
-static int room_arg(const char *in, char *out, size_t cap)
-{
-    snprintf(out, cap, "%s%s", in[0] == '#' ? "" : "#", in);
-    return check_room(out);
-}
-
-/* A contact name: printable UTF-8, and not mistakable for a room or ID. */
-static int check_name(const char *name)
-{
-    size_t len = strlen(name);
-    if (!len || !chp_utf8_valid(name, len))
-        return fail(2, "bad contact name '%s': empty or not UTF-8", name);
-    if (!chp_text_name_ok(name, len))
-        return fail(2, "bad contact name: control, invisible or bidi characters, or spaces at "
-                       "an end (they make names that look like others)");
-    if (name[0] == '#' || looks_like_id(name))
-        return fail(2, "bad contact name '%s': it would read as a room or a user ID", name);
-    if (name[0] == '~' || name[0] == '*')
-        return fail(2, "bad contact name '%s': '~' and '*' mark strangers and notices", name);
-    return 0;
-}
-
-/* Whether this process may prompt: stdin is a terminal and /dev/tty opens. */
-static int have_tty(void)
-{
-    if (!isatty(STDIN_FILENO))
-        return 0;
-    int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    close(fd);
-    return 1;
-}
-
-/* A passphrase from file, or asked on the terminal; 0 or the exit code. */
-static int get_passphrase(const char *file, const char *prompt, int confirm, char *buf, size_t cap,
-                          size_t *len, const char *flags)
-{
-    if (!file && !have_tty())
-        return fail(2, "no terminal to ask for a passphrase: use %s", flags);
-    int rc = chp_passphrase_read(file, prompt, confirm, buf, cap, len);
-    if (rc == CHP_OK)
-        return 0;
-    if (file)
-        return fail(1, "cannot read a passphrase from %s: %s", file,
-                    rc == CHP_E_IO ? strerror(errno) : "its first line is empty");
-    return fail(1, "%s",
-                rc == CHP_E_IO ? "cannot read from the terminal"
-                : confirm      ? "the passphrases are empty or differ"
-                               : "empty passphrase");
+               "Exit 0 on success; otherwise 1 (2 for bad usage, 130 for Ctrl-C at a passphrase\n"
+               "prompt) with one line on stderr.\n");
 }
 
 /* ---- init, unlock, id, wipe ---- */
@@ -523,10 +170,7 @@ static int cmd_init(const char *home, int argc, char **argv)
     if (nopass && file)
         return fail(2, "--passphrase-file and --no-passphrase exclude each other");
     if (nick_arg && chp_nick_check(nick_arg, strlen(nick_arg)) != CHP_OK)
-        return fail(2,
-                    "bad nick: 1 to %d bytes of UTF-8, no control, invisible or bidi characters, "
-                    "no spaces at an end, not starting with '~' or '*'",
-                    CHP_NICK_MAX);
+        return fail(2, "bad nick: " CHP_NICK_RULE, CHP_NICK_MAX);
     if (nick_arg)
         snprintf(nick, sizeof nick, "%s", nick_arg);
     else
@@ -560,14 +204,30 @@ static int cmd_unlock(const char *home, int argc, char **argv)
     int rc = parse_opts(argc, argv, o, 1, pos, 0, &npos, "unlock [--passphrase-file F]");
     if (rc)
         return rc;
-    if (!daemon_up(home))
-        return not_running(home);
-    rc = get_passphrase(file, "passphrase: ", 0, pass, sizeof pass, &plen, "--passphrase-file F");
-    if (!rc) {
+    ctl c;
+    if ((rc = ctl_open(&c, home)) != 0)
+        return rc;
+    /* On a terminal a wrong passphrase is asked again; from a file, once. */
+    for (int tries = 1; !rc; tries++) {
+        reply r;
+        rc = get_passphrase(file, "passphrase: ", 0, pass, sizeof pass, &plen,
+                            "--passphrase-file F");
         const char *a[1] = {pass};
-        rc = run(home, "unlock", 1, a, &plen);
+        if (!rc && (rc = ctl_call(&c, &r, "unlock", 1, a, &plen)) == 0) {
+            if (r.ok) {
+                print_payload(r.body, r.len);
+                reply_free(&r);
+                break;
+            }
+            if (!file && tries < PROMPT_TRIES && !strncmp(r.body, "wrong passphrase", 16))
+                fprintf(stderr, "wrong passphrase, try again (%d more)\n", PROMPT_TRIES - tries);
+            else
+                rc = reply_error(&r);
+            reply_free(&r);
+        }
     }
     chp_memzero(pass, sizeof pass);
+    ctl_close(&c);
     return rc;
 }
 
@@ -804,195 +464,6 @@ static int cmd_leave(const char *home, int argc, char **argv)
     return rc ? rc : run_str(home, "leave", 1, room);
 }
 
-/* ---- inbox ---- */
-
-/* Whether an inbox payload has a line whose last field (NEW) is 1. */
-static int has_new(const char *p)
-{
-    for (const char *l = p; *l;) {
-        size_t n = strcspn(l, "\n");
-        if (n >= 2 && l[n - 1] == '1' && l[n - 2] == '\t')
-            return 1;
-        l += n;
-        l += *l == '\n';
-    }
-    return 0;
-}
-
-/* Undoes the daemon's escaping (\t \n \r \\) for human eyes, in place. */
-static void unescape(char *s, size_t *len)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < *len; i++) {
-        char c = s[i];
-        if (c == '\\' && i + 1 < *len) {
-            char n = s[++i];
-            c = n == 't' ? '\t' : n == 'n' ? '\n' : n == 'r' ? '\r' : n;
-        }
-        s[o++] = c;
-    }
-    *len = o;
-}
-
-/* Writes n bytes of message text (or a name) so that nothing in it can
- * act on the terminal or pass for another line: C0 controls and DEL, which
- * the daemon leaves as they are (ESC starts terminal escape sequences),
- * become \xHH in TSV and ^X for humans; C1 controls (U+0080..U+009F)
- * become \u00HH and U+FFFD. For humans a line break inside a message
- * continues on an indented "    | " line, never one that looks like the
- * start of another message. */
-static void put_clean(const char *s, size_t n, int tsv)
-{
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (!tsv && c == '\n') {
-            fputs("\n    | ", stdout);
-        } else if (!tsv && c == '\t') {
-            fputc('\t', stdout);
-        } else if (c < 0x20 || c == 0x7f) {
-            if (tsv)
-                printf("\\x%02x", c);
-            else
-                printf("^%c", c ^ 0x40);
-        } else if (c == 0xc2 && i + 1 < n && (unsigned char)s[i + 1] >= 0x80 &&
-                   (unsigned char)s[i + 1] <= 0x9f) {
-            if (tsv)
-                printf("\\u%04x", (unsigned char)s[i + 1]);
-            else
-                fputs("\xef\xbf\xbd", stdout);
-            i++;
-        } else {
-            fputc(c, stdout);
-        }
-    }
-}
-
-/* One inbox line, TIME CONV SENDER TEXT NEW, printed as 4 TSV columns or
- * for humans. */
-static void print_inbox_line(char *line, size_t len, int tsv)
-{
-    char *f[5];
-    int n = 0;
-    f[n++] = line;
-    for (size_t i = 0; i < len && n < 5; i++)
-        if (line[i] == '\t') {
-            line[i] = '\0';
-            f[n++] = line + i + 1;
-        }
-    if (n < 4)
-        return; /* not an inbox line: a newer daemon? show nothing wrong */
-    size_t tl = n == 5 ? (size_t)(f[4] - 1 - f[3]) : (size_t)(line + len - f[3]);
-    if (tsv) {
-        for (int k = 0; k < 3; k++) {
-            put_clean(f[k], strlen(f[k]), 1);
-            fputc('\t', stdout);
-        }
-        put_clean(f[3], tl, 1);
-        fputc('\n', stdout);
-        return;
-    }
-    time_t t = (time_t)strtoll(f[0], NULL, 10);
-    char when[32] = "?";
-    struct tm tm;
-    if (localtime_r(&t, &tm))
-        strftime(when, sizeof when, "%Y-%m-%d %H:%M", &tm);
-    unescape(f[3], &tl);
-    printf("%s  ", when);
-    put_clean(f[1], strlen(f[1]), 0);
-    fputs("  ", stdout);
-    put_clean(f[2], strlen(f[2]), 0);
-    fputs(": ", stdout);
-    put_clean(f[3], tl, 0);
-    fputc('\n', stdout);
-}
-
-static void print_inbox(char *p, size_t len, int tsv)
-{
-    for (size_t i = 0; i < len;) {
-        size_t e = i;
-        while (e < len && p[e] != '\n')
-            e++;
-        print_inbox_line(p + i, e - i, tsv);
-        i = e + 1;
-    }
-}
-
-/* Subscribes to events of topic on the daemon's PUB socket. */
-static int ctl_subscribe(ctl *c, const char *topic)
-{
-    c->sub = ctl_socket(c, ZMQ_SUB, "events");
-    if (!c->sub || zmq_setsockopt(c->sub, ZMQ_SUBSCRIBE, topic, strlen(topic)) != 0)
-        return fail(1, "cannot subscribe to chapard's events: %s", zmq_strerror(errno));
-    return 0;
-}
-
-/* Drains pending events; 1 if there was one. */
-static int drain_events(void *sub)
-{
-    int got = 0;
-    zmq_msg_t m;
-    zmq_msg_init(&m);
-    while (zmq_msg_recv(&m, sub, ZMQ_DONTWAIT) >= 0)
-        got = 1;
-    zmq_msg_close(&m);
-    return got;
-}
-
-/* Waits up to secs for a new message: subscribed first, then fetched
- * again, so one arriving in between is not missed; the subscription takes
- * effect asynchronously, so it also looks again every second. */
-static int wait_new(ctl *c, reply *r, double secs)
-{
-    int rc = ctl_subscribe(c, "message");
-    uint64_t end_ms = (uint64_t)(secs * 1000);
-    struct timespec t0, now;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    while (!rc) {
-        reply_free(r);
-        if ((rc = ctl_call(c, r, "inbox", 0, NULL, NULL)) || !r->ok || has_new(r->body))
-            break;
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        uint64_t el = (uint64_t)(now.tv_sec - t0.tv_sec) * 1000 +
-                      (uint64_t)((now.tv_nsec - t0.tv_nsec) / 1000000);
-        if (el >= end_ms)
-            break;
-        uint64_t slice = end_ms - el < 1000 ? end_ms - el : 1000;
-        zmq_pollitem_t pi = {c->sub, 0, ZMQ_POLLIN, 0};
-        if (zmq_poll(&pi, 1, (long)slice) > 0)
-            drain_events(c->sub);
-    }
-    return rc;
-}
-
-static int cmd_inbox(const char *home, int argc, char **argv)
-{
-    static const char use[] = "inbox [--wait SECONDS] [--tsv]";
-    const char *wait_s = NULL;
-    char *pos[1], *end = NULL;
-    int tsv = 0, npos;
-    opt o[] = {{"--wait", &wait_s, NULL}, {"--tsv", NULL, &tsv}};
-    int rc = parse_opts(argc, argv, o, 2, pos, 0, &npos, use);
-    if (rc)
-        return rc;
-    double secs = wait_s ? strtod(wait_s, &end) : 0;
-    if (wait_s && (end == wait_s || *end || !(secs >= 0 && secs <= 86400)))
-        return fail(2, "--wait %s: expected seconds (0 to 86400)", wait_s);
-    ctl c;
-    reply r = {0};
-    if ((rc = ctl_open(&c, home)) != 0)
-        return rc;
-    rc = ctl_call(&c, &r, "inbox", 0, NULL, NULL);
-    if (!rc && r.ok && secs > 0 && !has_new(r.body))
-        rc = wait_new(&c, &r, secs);
-    if (!rc && r.ok)
-        print_inbox(r.body, r.len, tsv);
-    else if (!rc)
-        rc = reply_error(&r);
-    reply_free(&r);
-    ctl_close(&c);
-    return rc;
-}
-
 /* ---- node commands ---- */
 
 static int check_address(const char *a)
@@ -1085,17 +556,41 @@ static const struct command {
      "UTF-8, or - to read it from stdin (one final newline dropped). Prints the\n"
      "message id once the message is safely in the outbox.\n"},
     {"inbox", cmd_inbox, NULL,
-     "usage: chapar inbox [--wait SECONDS] [--tsv]\n"
-     "Received messages, oldest first. --wait: if none is new, wait up to\n"
-     "SECONDS for one. --tsv: TIME, CONVERSATION, SENDER, TEXT tab-separated\n"
+     "usage: chapar inbox [--new] [--since TIME] [--wait SECONDS] [--tsv]\n"
+     "Received messages in the order they arrived here, each with the time its\n"
+     "sender wrote it (and the time it arrived, when that was much later).\n"
+     "--new: only what no earlier `inbox --new` printed (plain `inbox` does not\n"
+     "count). --since TIME: only what arrived at or after TIME: unix seconds, a\n"
+     "local time YYYY-MM-DD[ HH:MM[:SS]], or an age: 30s, 10m, 2h, 1d, 1w.\n"
+     "--wait: if none is new, wait up to SECONDS for one.\n"
+     "--tsv: TIME, CONVERSATION, SENDER, TEXT tab-separated\n"
      "(TIME in unix seconds; tab, newline, CR and backslash in TEXT escaped as\n"
      "\\t \\n \\r \\\\, other control characters as \\xHH or \\u00HH). For\n"
      "humans, control characters show as ^X and a message's further lines start\n"
      "with \"    | \": nothing a sender writes can act on your terminal or pass\n"
      "for another message.\n"},
-    {"outbox", NULL, "outbox",
-     "usage: chapar outbox\n"
-     "Sent messages, oldest first: ID, TO, STATE (queued, sent, delivered).\n"},
+    {"outbox", cmd_outbox, NULL,
+     "usage: chapar outbox [--tsv]\n"
+     "Sent messages, oldest first, tab-separated: ID, TO, STATE (queued, sent,\n"
+     "delivered), TIME written (local time; --tsv: unix seconds), and the first\n"
+     "words of the text (a cut text ends in \"\xe2\x80\xa6\"; --tsv: escaped as in\n"
+     "inbox --tsv, else on one line).\n"},
+    {"history", cmd_history, NULL,
+     "usage: chapar history NAME|#ROOM [--tsv] [--limit N]\n"
+     "The last N (default 200) messages of a conversation, both ways, in the\n"
+     "order they were written or arrived here: \"TIME  SENDER [STATE]: TEXT\",\n"
+     "the state (queued, sent, delivered) on your own messages. --tsv: TIME, DIR\n"
+     "(in, out), SENDER, STATE (- for in), MSGID, TEXT, escaped as in inbox --tsv.\n"},
+    {"conversations", cmd_conversations, NULL,
+     "usage: chapar conversations [--tsv]\n"
+     "Every contact and joined room, with unread messages and the time of the\n"
+     "last one. --tsv: CONV, KIND (contact, room), UNREAD, LAST (unix seconds,\n"
+     "0 if none).\n"},
+    {"read", cmd_read, NULL,
+     "usage: chapar read NAME|#ROOM\nMarks the conversation read (its unread count drops to 0).\n"},
+    {"nick", cmd_nick, NULL,
+     "usage: chapar nick [NEW]\n"
+     "Shows your nick, or changes it to NEW (what strangers and rooms see).\n"},
     {"join", cmd_join, NULL,
      "usage: chapar join ROOM [--passphrase-file F]\n"
      "Joins #ROOM: public (anyone who knows the name reads it), or with a\n"
@@ -1106,7 +601,16 @@ static const struct command {
     {"leave", cmd_leave, NULL, "usage: chapar leave ROOM\n"},
     {"rooms", NULL, "rooms",
      "usage: chapar rooms\nJoined rooms: ROOM, KIND (public or passphrase), FINGERPRINT.\n"},
-    {"status", NULL, "status", "usage: chapar status\nNode counters as `key: value` lines.\n"},
+    {"status", cmd_status, NULL,
+     "usage: chapar status [--raw]\n"
+     "Node counters and state as `key: value` lines (docs/CONTROL.md). Sizes and\n"
+     "durations get a human reading after the number: `quota: 268435456 (256.0 MiB)`,\n"
+     "`uptime: 3725 (1h 2m 5s)`; --raw prints the daemon's lines as they are.\n"},
+    {"stop", cmd_stop, NULL,
+     "usage: chapar stop\n"
+     "Stops the chapard of DIR as SIGTERM does (everything committed, the store\n"
+     "closed) and waits until it has exited (30 s at most). Exit 0 once it is\n"
+     "gone; 1 if none is running or it does not stop.\n"},
     {"address", NULL, "address",
      "usage: chapar address\nThis node's address, for others' `chapar peer add`.\n"},
     {"peer", cmd_peer, NULL,
@@ -1134,7 +638,7 @@ int main(int argc, char **argv)
             usage(stdout);
             return 0;
         } else if (!strcmp(argv[i], "--version")) {
-            printf("chapar %s\n", VERSION);
+            printf("chapar %s\n", CHP_VERSION);
             return 0;
         } else if (!strcmp(argv[i], "--home")) {
             if (i + 1 >= argc)

@@ -17,9 +17,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define VERSION   "0.1.0"
 #define QUOTA_MIN (1ull << 20) /* below this not even one day of a busy room fits */
 #define QUOTA_MAX (1ull << 46) /* 64 TiB: beyond any disk this runs on */
+
+#define LOG_MAX_DEFAULT (4ull << 20) /* DIR/chapard.log, and as much in chapard.log.1 */
+#define LOG_MAX_MIN     (4ull << 10)
+#define LOG_MAX_MAX     (1ull << 30)
 
 static volatile sig_atomic_t stop_flag;
 
@@ -50,17 +53,21 @@ static void usage(FILE *f)
             "  --allow KEY         accept links only from these nodes (repeatable; a\n"
             "                      node key chpn1... or an ADDRESS): a friends-only relay\n"
             "  --log-level LEVEL   error, warn, info (default) or debug\n"
+            "  --log-max SIZE      when stderr is DIR/chapard.log (as chapar-tui starts\n"
+            "                      chapard), move it to chapard.log.1 at this size\n"
+            "                      (default 4M, 4K to 1G)\n"
             "  --passphrase-file F unlock the identity with the first line of F\n"
             "                      (else $CHAPAR_PASSPHRASE, else a prompt on the\n"
-            "                      terminal; with none of them chapard starts locked\n"
-            "                      and relays until `chapar unlock`)\n"
+            "                      terminal, 3 tries, Ctrl-C cancels; with none of\n"
+            "                      them chapard starts locked and relays until\n"
+            "                      `chapar unlock`)\n"
             "  --help, --version\n"
             "\n"
             "DIR/chapard.conf may hold the same settings, one per line (listen = ...,\n"
             "peer = ..., allow = ..., relay = yes, discovery = no, quota = ...,\n"
             "log-level = ...); flags win over the file; peers and allowed keys from\n"
             "both are used.\n"
-            "SIGTERM or SIGINT: commit, close, exit 0.\n",
+            "SIGTERM, SIGINT or `chapar stop`: commit, close, exit 0.\n",
             7667);
 }
 
@@ -70,7 +77,7 @@ struct settings {
     const char *peers[CHP_NODE_MAX_PEERS];
     size_t npeers;
     int discovery, relay, log_level;
-    uint64_t quota;
+    uint64_t quota, log_max;
     uint8_t allow[CHP_NODE_MAX_PEERS][32];
     size_t nallow;
     int have_listen, have_discovery, have_relay, have_quota, have_log;
@@ -212,10 +219,51 @@ static int read_config(struct settings *s)
     return rc;
 }
 
+#define PROMPT_TRIES 3   /* wrong passphrases typed on a terminal before chapard gives up */
+#define EXIT_CANCEL  130 /* Ctrl-C at the prompt, as a shell reports an interrupted program */
+
+/* The passphrase typed on the terminal, PROMPT_TRIES times at most while
+ * it is wrong. 0 with *out set (or not: an empty line starts locked), -1
+ * after one line on stderr, EXIT_CANCEL when the user pressed Ctrl-C. */
+static int prompt_identity(const char *home, struct chp_identity **out)
+{
+    char pass[CHP_PASS_MAX + 1];
+    size_t plen = 0;
+    for (int tries = 1;; tries++) {
+        int rc = chp_passphrase_read(NULL, "passphrase: ", 0, pass, sizeof pass, &plen);
+        if (rc == CHP_E_IO && errno == ECANCELED) {
+            fprintf(stderr, "chapard: cancelled at the passphrase prompt: not started\n");
+            return EXIT_CANCEL;
+        }
+        if (rc != CHP_OK) { /* an empty line: start locked, as with no terminal */
+            chp_info("identity locked: unlock it with `chapar --home %s unlock`", home);
+            return 0;
+        }
+        rc = chp_account_load(home, pass, plen, out);
+        chp_memzero(pass, sizeof pass);
+        if (rc == CHP_E_PASSPHRASE && tries < PROMPT_TRIES) {
+            fprintf(stderr, "wrong passphrase, try again (%d more)\n", PROMPT_TRIES - tries);
+            continue;
+        }
+        if (rc == CHP_E_PASSPHRASE) {
+            fprintf(stderr, "chapard: wrong passphrase %d times for %s/%s: not started\n",
+                    PROMPT_TRIES, home, CHP_ACCOUNT_FILE);
+            return -1;
+        }
+        if (rc != CHP_OK) {
+            fprintf(stderr, "chapard: cannot open the identity in %s: %s\n", home,
+                    chp_strerror(rc));
+            return -1;
+        }
+        return 0;
+    }
+}
+
 /* Unlocks the user identity of home if there is one: key-file mode needs
  * nothing; passphrase mode takes --passphrase-file, $CHAPAR_PASSPHRASE or
  * the terminal, and starts locked when none is there. A wrong passphrase
- * is one line and exit 1. */
+ * from a file or the environment is one line and exit 1; on the terminal
+ * it is asked again (prompt_identity). 0, -1 or EXIT_CANCEL. */
 static int load_identity(const char *home, const char *passfile, struct chp_identity **out)
 {
     *out = NULL;
@@ -243,7 +291,7 @@ static int load_identity(const char *home, const char *passfile, struct chp_iden
         pass[plen] = '\0';
         have = 1;
     } else if (need && isatty(0)) {
-        have = chp_passphrase_read(NULL, "passphrase: ", 0, pass, sizeof pass, &plen) == CHP_OK;
+        return prompt_identity(home, out);
     }
     if (need && !have) {
         chp_info("identity locked: unlock it with `chapar --home %s unlock`", home);
@@ -303,7 +351,7 @@ int main(int argc, char **argv)
             usage(stdout);
             return 0;
         } else if (!strcmp(a, "--version")) {
-            printf("chapard %s\n", VERSION);
+            printf("chapard %s\n", CHP_VERSION);
             return 0;
         } else if (!strcmp(a, "--home")) {
             if (!(home = need_arg(argc, argv, &i)))
@@ -340,6 +388,14 @@ int main(int argc, char **argv)
                 return 2;
             }
             s.have_quota = 1;
+        } else if (!strcmp(a, "--log-max")) {
+            if (!(v = need_arg(argc, argv, &i)))
+                return 2;
+            if (chp_parse_size(v, &s.log_max) || s.log_max < LOG_MAX_MIN ||
+                s.log_max > LOG_MAX_MAX) {
+                fprintf(stderr, "chapard: --log-max %s: expected a size from 4K to 1G\n", v);
+                return 2;
+            }
         } else if (!strcmp(a, "--log-level")) {
             if (!(v = need_arg(argc, argv, &i)))
                 return 2;
@@ -395,6 +451,9 @@ int main(int argc, char **argv)
         return 1;
     }
     chp_log_set_level(s.log_level);
+    char logpath[4200];
+    snprintf(logpath, sizeof logpath, "%s/chapard.log", s.home);
+    (void)chp_log_rotate(logpath, s.log_max ? s.log_max : LOG_MAX_DEFAULT);
     if (chp_crypto_init() != CHP_OK) {
         fprintf(stderr, "chapard: libsodium failed to initialise\n");
         return 1;
@@ -409,6 +468,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     chp_node_opts o;
+    int rc;
     memset(&o, 0, sizeof o);
     o.home = s.home;
     o.listen = s.listen;
@@ -420,20 +480,20 @@ int main(int argc, char **argv)
     o.quota = s.quota;
     memcpy(o.allow, s.allow, sizeof o.allow);
     o.nallow = s.nallow;
-    if (!s.relay && load_identity(s.home, passfile, &o.identity) != 0) {
+    if (!s.relay && (rc = load_identity(s.home, passfile, &o.identity)) != 0) {
         free(s.conf_buf);
-        return 1;
+        return rc == EXIT_CANCEL ? EXIT_CANCEL : 1;
     }
     chp_node *n = NULL;
     unsigned errors = chp_log_errors();
-    int rc = chp_node_new(&o, &n);
+    rc = chp_node_new(&o, &n);
     if (rc != CHP_OK) {
         if (chp_log_errors() == errors) /* else the log line said why */
             fprintf(stderr, "chapard: cannot start: %s\n", chp_strerror(rc));
         free(s.conf_buf);
         return 1;
     }
-    chp_info("chapard %s running in %s (%s)", VERSION, s.home, s.relay ? "relay" : "node");
+    chp_info("chapard %s running in %s (%s)", CHP_VERSION, s.home, s.relay ? "relay" : "node");
     rc = chp_node_run(n, &stop_flag);
     int wiped = chp_node_wiped(n);
     chp_node_destroy(&n);

@@ -90,6 +90,10 @@ static void status(chp_node *n, zmq_msg_t *rid)
     o = kv(b, sizeof b, o, "rejected banned", c->refused_banned);
     o = kv(b, sizeof b, o, "rejected not allowed", c->refused_allow);
     o = kv(b, sizeof b, o, "rejected view full", c->refused_full_view);
+    o = kv(b, sizeof b, o, "connections open", chp_node_conns_open(n));
+    o = kv(b, sizeof b, o, "rejected connections", c->conns_refused);
+    o = kv(b, sizeof b, o, "connections timed out", c->conns_timedout);
+    o = kv(b, sizeof b, o, "evictions", c->evictions);
     o = kv(b, sizeof b, o, "bans", c->bans);
     o = kv(b, sizeof b, o, "sync rounds", c->sync_rounds);
     o = kv(b, sizeof b, o, "syncs completed", c->syncs_done);
@@ -101,6 +105,14 @@ static void status(chp_node *n, zmq_msg_t *rid)
     o = kv(b, sizeof b, o, "grafts", c->grafts);
     o = kv(b, sizeof b, o, "ids announced", c->ihave_tx);
     o = kv(b, sizeof b, o, "uptime", (now_ms() - n->started_ms) / 1000);
+    int lock = n->msg ? chp_msg_lock_state(n->msg) : CHP_MSG_NO_IDENTITY;
+    const char *nick = n->msg && lock == CHP_MSG_READY ? chp_msg_nick(n->msg) : "";
+    o += (size_t)snprintf(b + o, o < sizeof b ? sizeof b - o : 0,
+                          "identity: %s\nnick: %s\nversion: %s\n",
+                          lock == CHP_MSG_READY    ? "unlocked"
+                          : lock == CHP_MSG_LOCKED ? "locked"
+                                                   : "none",
+                          nick[0] ? nick : "-", CHP_VERSION);
     reply(n, rid, "ok", b, o < sizeof b ? o : sizeof b - 1);
 }
 
@@ -185,6 +197,100 @@ static int messaging(chp_node *n, zmq_msg_t *rid, const char *cmd, zmq_msg_t *ar
     return 1;
 }
 
+/* ---- the node's own commands (CONTROL.md "Requests") ---- */
+
+/* A request's arguments: f[0] is the client's routing id, f[2..] the
+ * arguments after the command. */
+static void c_status(chp_node *n, zmq_msg_t *f)
+{
+    status(n, &f[0]);
+}
+
+static void c_address(chp_node *n, zmq_msg_t *f)
+{
+    char addr[CHP_ADDR_STR_MAX + 1];
+    chp_node_address(n, addr, sizeof addr);
+    reply_str(n, &f[0], "ok", addr);
+}
+
+static void c_peers(chp_node *n, zmq_msg_t *f)
+{
+    peers(n, &f[0]);
+}
+
+/* The host of a peer-add that does not resolve, named in the error. */
+static void peer_unresolved(chp_node *n, zmq_msg_t *f)
+{
+    chp_addr a;
+    char msg[CHP_ADDR_HOST_MAX + 96];
+    if (chp_addr_parse(zmq_msg_data(&f[2]), zmq_msg_size(&f[2]), &a) == CHP_OK)
+        snprintf(msg, sizeof msg, "host %s does not resolve (a typo, or no name service here?)",
+                 a.host);
+    else
+        snprintf(msg, sizeof msg, "%s", chp_strerror(CHP_E_ADDR_RESOLVE));
+    reply_str(n, &f[0], "error", msg);
+}
+
+static void c_peer_add(chp_node *n, zmq_msg_t *f)
+{
+    int rc = chp_link_add_address(n, zmq_msg_data(&f[2]), zmq_msg_size(&f[2]), 1);
+    if (rc == CHP_E_ARG)
+        reply_str(n, &f[0], "error", "that is this node's own address");
+    else if (rc == CHP_E_NOT_FOUND)
+        reply_str(n, &f[0], "error", "no such peer");
+    else if (rc == CHP_E_DUP)
+        reply_str(n, &f[0], "error",
+                  "already linked to that node at another address (see peer list); "
+                  "peer remove that one first");
+    else if (rc == CHP_E_ADDR_RESOLVE)
+        peer_unresolved(n, f);
+    else
+        reply_str(n, &f[0], rc == CHP_OK ? "ok" : "error", rc == CHP_OK ? "" : chp_strerror(rc));
+}
+
+static void c_peer_remove(chp_node *n, zmq_msg_t *f)
+{
+    int rc = chp_link_remove_address(n, zmq_msg_data(&f[2]), zmq_msg_size(&f[2]));
+    if (rc == CHP_E_NOT_FOUND)
+        reply_str(n, &f[0], "error", "no such peer");
+    else
+        reply_str(n, &f[0], rc == CHP_OK ? "ok" : "error", rc == CHP_OK ? "" : chp_strerror(rc));
+}
+
+static void c_publish(chp_node *n, zmq_msg_t *f)
+{
+    publish(n, &f[0], &f[2]);
+}
+
+/* `chapar stop`: the reply goes out first, then the loop ends as on
+ * SIGTERM (everything committed, the store closed, exit 0). */
+static void c_stop(chp_node *n, zmq_msg_t *f)
+{
+    reply_str(n, &f[0], "ok", "");
+    chp_info("stop requested over the control socket");
+    n->stop_asked = 1;
+}
+
+/* `discovery [on|off]`: LAN beacons at runtime (the TUI's /discovery). */
+static void c_discovery(chp_node *n, zmq_msg_t *f)
+{
+    char ans[4400];
+    int has = zmq_msg_more(&f[1]) != 0;
+    int ok = chp_discovery_control(n, has ? zmq_msg_data(&f[2]) : NULL,
+                                   has ? zmq_msg_size(&f[2]) : 0, ans, sizeof ans);
+    reply_str(n, &f[0], ok ? "ok" : "error", ans);
+}
+
+static const struct node_cmd {
+    const char *name;
+    int nargs;
+    void (*fn)(chp_node *n, zmq_msg_t *f);
+} node_cmds[] = {
+    {"status", 0, c_status},     {"address", 0, c_address},         {"peers", 0, c_peers},
+    {"peer-add", 1, c_peer_add}, {"peer-remove", 1, c_peer_remove}, {"publish", 1, c_publish},
+    {"stop", 0, c_stop},         {"discovery", 0, c_discovery},     {"discovery", 1, c_discovery},
+};
+
 void chp_control_handle(chp_node *n)
 {
     for (int round = 0; round < 64; round++) {
@@ -217,37 +323,12 @@ void chp_control_handle(chp_node *n)
             cmd[cl] = '\0';
         }
         int args = nf - 2;
-        if (!strcmp(cmd, "status") && args == 0) {
-            status(n, &f[0]);
-        } else if (!strcmp(cmd, "address") && args == 0) {
-            char addr[CHP_ADDR_STR_MAX + 1];
-            chp_node_address(n, addr, sizeof addr);
-            reply_str(n, &f[0], "ok", addr);
-        } else if (!strcmp(cmd, "peers") && args == 0) {
-            peers(n, &f[0]);
-        } else if ((!strcmp(cmd, "peer-add") || !strcmp(cmd, "peer-remove")) && args == 1) {
-            const char *a = zmq_msg_data(&f[2]);
-            size_t al = zmq_msg_size(&f[2]);
-            int rc = cmd[5] == 'a' ? chp_link_add_address(n, a, al, 1)
-                                   : chp_link_remove_address(n, a, al);
-            if (rc == CHP_E_ARG && cmd[5] == 'a')
-                reply_str(n, &f[0], "error", "that is this node's own address");
-            else if (rc == CHP_E_NOT_FOUND)
-                reply_str(n, &f[0], "error", "no such peer");
-            else if (rc == CHP_E_DUP)
-                reply_str(n, &f[0], "error",
-                          "already linked to that node at another address (see peer list); "
-                          "peer remove that one first");
-            else
-                reply_str(n, &f[0], rc == CHP_OK ? "ok" : "error",
-                          rc == CHP_OK ? "" : chp_strerror(rc));
-        } else if (!strcmp(cmd, "discovery") && args <= 1) {
-            char ans[4400];
-            int ok = chp_discovery_control(n, args ? zmq_msg_data(&f[2]) : NULL,
-                                           args ? zmq_msg_size(&f[2]) : 0, ans, sizeof ans);
-            reply_str(n, &f[0], ok ? "ok" : "error", ans);
-        } else if (!strcmp(cmd, "publish") && args == 1) {
-            publish(n, &f[0], &f[2]);
+        const struct node_cmd *nc = NULL;
+        for (size_t k = 0; k < sizeof node_cmds / sizeof *node_cmds && !nc; k++)
+            if (!strcmp(cmd, node_cmds[k].name) && args == node_cmds[k].nargs)
+                nc = &node_cmds[k];
+        if (nc) {
+            nc->fn(n, f);
         } else if (!messaging(n, &f[0], cmd, f + 2, args)) {
             reply_str(n, &f[0], "error", "unknown command or wrong arguments");
         }

@@ -20,6 +20,7 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -196,6 +197,59 @@ static void beacon(chp_node *n)
         send_to_addr(n, b, htonl(INADDR_BROADCAST));
 }
 
+/* ---- candidates ----
+ *
+ * A beacon proves nothing: anyone on the LAN can send one naming any key,
+ * port and (spoofed) source. So a beacon only makes a candidate, kept
+ * DISC_TTL_MS after it was last heard. A candidate heard at least twice
+ * with the same port and key is probed (dialled) when a discovered slot
+ * is free, PROBE_MAX at a time; it takes the slot for good only when the
+ * CURVE handshake and the HELLO come through within PROBE_MS, else it is
+ * dropped and not tried again for a growing while (10 s doubling to
+ * 5 min). A discovered neighbour that stays down DEAD_MS, or whose
+ * beacons stopped, is dropped too. One source address holds at most
+ * PER_HOST candidates, so junk from one machine (random keys and ports)
+ * only churns its own few; THREATS.md gives the bounds. */
+
+#define CANDS_MAX    64
+#define PER_HOST     4
+#define DISC_TTL_MS  10000
+#define PROBE_MAX    2
+#define PROBE_MS     5000
+#define DEAD_MS      30000
+#define BACKOFF_MIN  10000
+#define BACKOFF_MAX  300000
+#define DISC_TICK_MS 250
+
+struct cand {
+    char host[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
+    int ipv6;
+    uint16_t port;
+    uint8_t key[32];
+    uint32_t heard; /* beacons with this port and key */
+    uint64_t last_ms, probe_ms, backoff_ms, down_ms;
+    int probing;
+};
+
+struct chp_disc {
+    struct cand c[CANDS_MAX];
+    size_t n;
+    uint64_t tick_ms;
+};
+
+static struct chp_disc *disc(chp_node *n)
+{
+    if (!n->disc)
+        n->disc = calloc(1, sizeof *n->disc);
+    return n->disc;
+}
+
+void chp_discovery_free(chp_node *n)
+{
+    free(n->disc);
+    n->disc = NULL;
+}
+
 static size_t discovered(const chp_node *n)
 {
     size_t c = 0;
@@ -205,7 +259,20 @@ static size_t discovered(const chp_node *n)
     return c;
 }
 
-/* Checks one datagram; dials the node it names when that is new to us. */
+static struct chp_link *link_of(chp_node *n, const uint8_t key[32])
+{
+    for (size_t i = 0; i < CHP_NODE_LINKS_MAX; i++)
+        if (n->links[i].used && !memcmp(n->links[i].key, key, 32))
+            return &n->links[i];
+    return NULL;
+}
+
+static int up(const struct chp_link *l)
+{
+    return l && l->hello_rx && (l->dealer_up || l->router_seen);
+}
+
+/* Checks one datagram; keeps the node it names as a candidate. */
 static void heard(chp_node *n, const uint8_t *b, ssize_t r, const char *host, int ipv6)
 {
     if (r != BEACON_LEN || memcmp(b, "CHPB", 4) != 0 || b[4] != 1) {
@@ -217,25 +284,159 @@ static void heard(chp_node *n, const uint8_t *b, ssize_t r, const char *host, in
     if (port == 0 || !memcmp(key, n->tpk, 32))
         return; /* our own beacon, or a node that does not listen */
     n->ctr.beacons_rx++;
-    if (chp_link_known(n, key) || chp_link_banned(n, key, now_ms()) ||
-        !chp_node_allowed(n, key)) /* a friends-only node dials only friends */
+    struct chp_disc *d = disc(n);
+    if (!d || strlen(host) >= sizeof d->c[0].host)
         return;
-    chp_addr a;
-    memset(&a, 0, sizeof a);
-    snprintf(a.host, sizeof a.host, "%s", host);
-    a.ipv6 = ipv6;
-    a.port = port;
-    memcpy(a.key, key, 32);
-    char s[CHP_ADDR_STR_MAX + 1];
-    if (chp_addr_format(&a, s, sizeof s) != CHP_OK)
-        return;
-    if (discovered(n) >= DISCOVERED_MAX) {
-        chp_view_heard(n, s, strlen(s)); /* a replacement, should one go */
+    uint64_t t = now_ms();
+    struct cand *same = NULL, *host_lru = NULL, *lru = NULL;
+    size_t on_host = 0;
+    for (size_t i = 0; i < d->n; i++) {
+        struct cand *c = &d->c[i];
+        if (strcmp(c->host, host) != 0) {
+            /* a candidate heard twice outlives one heard once */
+            if (!c->probing &&
+                (!lru || (c->heard >= 2) < (lru->heard >= 2) ||
+                 ((c->heard >= 2) == (lru->heard >= 2) && c->last_ms < lru->last_ms)))
+                lru = c;
+            continue;
+        }
+        if (c->port == port && !memcmp(c->key, key, 32))
+            same = c;
+        on_host++;
+        if (!c->probing && (!host_lru || c->last_ms < host_lru->last_ms))
+            host_lru = c;
+    }
+    if (same) {
+        same->heard++;
+        same->last_ms = t;
         return;
     }
-    if (chp_link_add_address(n, s, strlen(s), 0) == CHP_OK) {
-        chp_link_mark_discovered(n, key);
-        chp_info("discovered %s on the LAN", s);
+    struct cand *c = on_host >= PER_HOST ? host_lru : d->n < CANDS_MAX ? &d->c[d->n++] : lru;
+    if (!c)
+        return;
+    memset(c, 0, sizeof *c);
+    snprintf(c->host, sizeof c->host, "%s", host);
+    c->ipv6 = ipv6;
+    c->port = port;
+    memcpy(c->key, key, 32);
+    c->heard = 1;
+    c->last_ms = t;
+}
+
+static void forget_cand(struct chp_disc *d, size_t i)
+{
+    d->c[i] = d->c[--d->n];
+}
+
+/* Dials one candidate; 1 if a probe started. */
+static int probe(chp_node *n, struct cand *c, uint64_t t)
+{
+    chp_addr a;
+    char s[CHP_ADDR_STR_MAX + 1];
+    memset(&a, 0, sizeof a);
+    snprintf(a.host, sizeof a.host, "%s", c->host);
+    a.ipv6 = c->ipv6;
+    a.port = c->port;
+    memcpy(a.key, c->key, 32);
+    c->probe_ms = t;
+    if (chp_addr_format(&a, s, sizeof s) != CHP_OK ||
+        chp_link_add_address(n, s, strlen(s), 0) != CHP_OK)
+        return 0;
+    chp_link_mark_discovered(n, c->key);
+    c->probing = 1;
+    chp_debug("LAN beacon from %s: trying it", s);
+    return 1;
+}
+
+static void fail_probe(struct cand *c)
+{
+    c->probing = 0;
+    c->backoff_ms = c->backoff_ms ? c->backoff_ms * 2 : BACKOFF_MIN;
+    if (c->backoff_ms > BACKOFF_MAX)
+        c->backoff_ms = BACKOFF_MAX;
+}
+
+static struct cand *cand_of(struct chp_disc *d, const uint8_t key[32])
+{
+    for (size_t i = 0; d && i < d->n; i++)
+        if (!memcmp(d->c[i].key, key, 32))
+            return &d->c[i];
+    return NULL;
+}
+
+/* Probes that finished or failed, dead discovered neighbours, expired
+ * candidates, and new probes while discovered slots are free. */
+static void disc_tick(chp_node *n, uint64_t t)
+{
+    struct chp_disc *d = disc(n);
+    if (!d || t - d->tick_ms < DISC_TICK_MS)
+        return;
+    d->tick_ms = t;
+    size_t probing = 0;
+    for (size_t i = 0; i < d->n; i++) {
+        struct cand *c = &d->c[i];
+        if (!c->probing)
+            continue;
+        struct chp_link *l = link_of(n, c->key);
+        if (up(l)) {
+            char s[CHP_ADDR_STR_MAX + 1];
+            snprintf(s, sizeof s, "%s", l->addr);
+            chp_info("discovered %s on the LAN", s);
+            c->probing = 0;
+            c->backoff_ms = 0;
+        } else if (!l || t - c->probe_ms > PROBE_MS) {
+            if (l && l->discovered && !l->router_seen)
+                chp_link_drop(n, l);
+            fail_probe(c);
+        } else {
+            probing++;
+        }
+    }
+    /* Discovered neighbours that are gone: down DEAD_MS, or no longer
+     * beaconing (their candidate expired) and down. */
+    for (size_t i = 0; i < CHP_NODE_LINKS_MAX; i++) {
+        struct chp_link *l = &n->links[i];
+        if (!l->used || !l->discovered || up(l))
+            continue;
+        struct cand *c = cand_of(d, l->key);
+        if (c && c->probing)
+            continue;
+        if (c && !c->down_ms) {
+            c->down_ms = t;
+            continue;
+        }
+        if (!c || t - c->down_ms > DEAD_MS) {
+            char ks[17];
+            chp_key_short(l->key, ks);
+            chp_info("LAN neighbour %s is gone; its place is free", ks);
+            chp_link_drop(n, l);
+            if (c)
+                fail_probe(c);
+        }
+    }
+    for (size_t i = 0; i < d->n;) {
+        struct cand *c = &d->c[i];
+        if (up(link_of(n, c->key)))
+            c->down_ms = 0;
+        if (!c->probing && t - c->last_ms > DISC_TTL_MS)
+            forget_cand(d, i);
+        else
+            i++;
+    }
+    while (probing < PROBE_MAX && discovered(n) < DISCOVERED_MAX) {
+        struct cand *best = NULL;
+        for (size_t i = 0; i < d->n; i++) {
+            struct cand *c = &d->c[i];
+            if (c->probing || c->heard < 2 || t < c->probe_ms + c->backoff_ms ||
+                chp_link_known(n, c->key) || chp_link_banned(n, c->key, t) ||
+                !chp_node_allowed(n, c->key)) /* a friends-only node dials only friends */
+                continue;
+            if (!best || c->probe_ms < best->probe_ms)
+                best = c;
+        }
+        if (!best || !probe(n, best, t))
+            break;
+        probing++;
     }
 }
 
@@ -286,6 +487,7 @@ uint64_t chp_discovery_due(chp_node *n, uint64_t t)
 {
     if (n->disc_fd < 0 && n->disc6_fd < 0)
         return UINT64_MAX;
+    disc_tick(n, t);
     if (t >= n->next_beacon) {
         beacon(n);
         n->next_beacon = t + BEACON_MS;

@@ -1218,7 +1218,10 @@ void chp_link_recv_router(chp_node *n, int max)
                 l->ridlen = ridlen;
                 l->router_seen = 1;
                 /* the connection's socket, to know when it closes */
-                l->router_fd = zmq_msg_get(&data, ZMQ_SRCFD);
+                int fd = zmq_msg_get(&data, ZMQ_SRCFD);
+                if (fd != l->router_fd)
+                    chp_node_conn_spoke(n, fd, key);
+                l->router_fd = fd;
                 handle(n, l, zmq_msg_data(&data), zmq_msg_size(&data), 1);
             }
         }

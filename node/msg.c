@@ -302,7 +302,7 @@ static int job_keys(chp_msg *m, const struct job *j, uint64_t t, chp_env_seal_ar
         int rc = chp_ks_intro_key_send(esk, epk, j->to, key);
         chp_memzero(esk, sizeof esk);
         a->keyfield = epk;
-        a->expiry = t + TTL_INTRO;
+        a->expiry = t + TTL_ENV;
         return rc;
     }
     if (j->kind == JOB_ROOM) {
@@ -311,7 +311,7 @@ static int job_keys(chp_msg *m, const struct job *j, uint64_t t, chp_env_seal_ar
             return CHP_E_NOT_FOUND;
         chp_ks_room_tag(r->key, e, tag);
         chp_ks_room_msg_key(r->key, e, key);
-        a->expiry = t + TTL_ROOM;
+        a->expiry = t + TTL_ENV;
         return CHP_OK;
     }
     struct contact *c = msg_contact_by_pk(m, j->to);
@@ -328,7 +328,7 @@ static int job_keys(chp_msg *m, const struct job *j, uint64_t t, chp_env_seal_ar
     chp_ks_tag(k, c->pk, c->send_seq++, tag);
     chp_ks_msg_key(k, chp_identity_pk(m->me), key);
     chp_memzero(k, sizeof k);
-    a->expiry = t + TTL_DM;
+    a->expiry = t + TTL_ENV;
     return msg_contact_save(m, c);
 }
 
@@ -344,6 +344,7 @@ static void out_add(chp_msg *m, const uint8_t id[32], const uint8_t msgid[MSGID_
     m->out = o;
     memcpy(m->out[m->nout].id, id, 32);
     memcpy(m->out[m->nout].msgid, msgid, MSGID_BYTES);
+    m->out[m->nout].added = msg_now(m);
     m->nout++;
     if (chp_store_local_put(m->store, CHP_TABLE_OUTBOX, id, 32, msgid, MSGID_BYTES) != CHP_OK)
         chp_warn("cannot store an outgoing envelope's id: its message may stay 'queued'");
@@ -483,6 +484,19 @@ void chp_msg_on_held(chp_msg *m, const uint8_t id[32])
     }
 }
 
+/* Own envelopes that left the store unconfirmed (expired, or the store was
+ * wiped around them) will never be confirmed: forget them, once a minute. */
+static void out_prune(chp_msg *m)
+{
+    uint64_t t = msg_now(m);
+    if (t < m->out_pruned + 60)
+        return;
+    m->out_pruned = t;
+    for (size_t i = m->nout; i-- > 0;)
+        if (m->out[i].added + 60 < t && chp_store_has(m->store, m->out[i].id) == 0)
+            out_del(m, i); /* (a younger one may be on its way into the store) */
+}
+
 size_t chp_msg_unconfirmed(chp_msg *m, uint8_t (*ids)[32], size_t cap)
 {
     if (!m->me || !m->nout)
@@ -513,6 +527,27 @@ static void forget_old_keys(chp_msg *m, uint64_t now_e)
     }
 }
 
+/* Our pending contact requests: a request is dated by its key, so past
+ * half its lifetime it goes out again under a new key (an answer to the
+ * old one is then ignored; they re-key), while the node runs as at each
+ * unlock, and the request never expires on the way. all: queue every
+ * pending request (at unlock: whatever was accepted but never went out). */
+static void renew_requests(chp_msg *m, int all)
+{
+    for (size_t i = 0; i < m->nc; i++) {
+        struct contact *c = &m->c[i];
+        if (c->state != CS_PENDING)
+            continue;
+        int stale = msg_now(m) > c->my_time + TTL_ENV / 2;
+        if (stale) {
+            msg_new_handshake_key(m, c);
+            (void)msg_contact_save(m, c);
+        }
+        if (stale || all)
+            (void)msg_queue_intro(m, c, CHP_CT_INTRO);
+    }
+}
+
 void chp_msg_tick(chp_msg *m)
 {
     if (!m->me)
@@ -522,6 +557,8 @@ void chp_msg_tick(chp_msg *m)
         forget_old_keys(m, now_e);
         msg_tags_rebuild(m);
     }
+    renew_requests(m, 0);
+    out_prune(m);
     examined_save(m);
 }
 
@@ -535,6 +572,7 @@ struct hmsg *msg_hmsg_add(chp_msg *m)
     m->h = h;
     memset(&m->h[m->nh], 0, sizeof *m->h);
     m->h[m->nh].seq = m->next_seq++;
+    m->h[m->nh].arrived = msg_now(m);
     return &m->h[m->nh++];
 }
 
@@ -784,6 +822,9 @@ static void announce_nick(chp_msg *m, const char *room, const uint8_t pk[32], co
     h->read = 1; /* nothing to answer: not counted as unread */
     h->kind = CONV_ROOM;
     snprintf(h->room, sizeof h->room, "%s", room);
+    const struct room *rm = msg_room_by_name(m, room);
+    if (rm)
+        memcpy(h->rfpr, rm->fpr, sizeof h->rfpr);
     memcpy(h->sender, pk, 32);
     snprintf(h->nick, sizeof h->nick, "%s", nick);
     h->time = t;
@@ -840,6 +881,7 @@ static void deliver(chp_msg *m, const struct tagent *te, const uint8_t sender[32
     if (type == CHP_CT_ROOM) {
         h->kind = CONV_ROOM;
         snprintf(h->room, sizeof h->room, "%s", m->r[te->idx].name);
+        memcpy(h->rfpr, m->r[te->idx].fpr, sizeof h->rfpr);
     } else {
         h->kind = CONV_DM;
         memcpy(h->peer, sender, 32);
@@ -946,6 +988,12 @@ static void handle_chunk(chp_msg *m, const struct tagent *te, const chp_inner *i
     for (size_t i = 0; i < sizeof m->parts / sizeof *m->parts; i++)
         if (m->parts[i] == p)
             partial_free(&m->parts[i]);
+}
+
+int chp_msg_tag_mine(const chp_msg *m, const uint8_t tag[16])
+{
+    const struct tagent *te = m && m->me ? tag_find(m, tag) : NULL;
+    return te && te->kind == TK_CONTACT;
 }
 
 /* The envelope part of chp_msg_on_envelope, once it is known to be new. */
@@ -1067,10 +1115,16 @@ static int scan_one(void *ctx, const uint8_t id[32], uint64_t seq)
     struct scan *sc = ctx;
     size_t len = 0;
     chp_store_meta meta;
+    chp_env_hdr hdr;
     if (chp_store_get(sc->m->store, id, sc->buf, CHP_ENV_MAX_BYTES, &len, &meta) == CHP_OK &&
         !meta.own) {
         examine(sc->m, sc->buf, len);
         sc->n++;
+        /* Mail for us that came while locked was stored as foreign: from
+         * now on the quota keeps it like the rest of ours. */
+        if (!meta.mine && chp_envelope_parse(sc->buf, len, &hdr, NULL, NULL, NULL) == CHP_OK &&
+            chp_msg_tag_mine(sc->m, hdr.tag) && chp_store_mark_mine(sc->m->store, id) != CHP_OK)
+            chp_warn("cannot mark an envelope as ours for the quota");
     }
     if (seq > sc->m->examined)
         sc->m->examined = seq;
@@ -1230,6 +1284,7 @@ static int load_outenv(void *ctx, const uint8_t *key, size_t klen, const uint8_t
     m->out = o;
     memcpy(m->out[m->nout].id, key, 32);
     memcpy(m->out[m->nout].msgid, val, MSGID_BYTES);
+    m->out[m->nout].added = msg_now(m);
     m->nout++;
     return 0;
 }
@@ -1347,18 +1402,7 @@ int chp_msg_unlock(chp_msg *m, chp_identity *id)
     forget_old_keys(m, chp_epoch_of(msg_now(m)));
     msg_tags_rebuild(m);
     /* Whatever was accepted but never went out goes out now. */
-    for (size_t i = 0; i < m->nc; i++) {
-        struct contact *c = &m->c[i];
-        if (c->state != CS_PENDING)
-            continue;
-        /* A request is dated by its key: past half its lifetime, a new key
-         * (an answer to the old one is then ignored; they re-key). */
-        if (msg_now(m) > c->my_time + TTL_INTRO / 2) {
-            msg_new_handshake_key(m, c);
-            (void)msg_contact_save(m, c);
-        }
-        (void)msg_queue_intro(m, c, CHP_CT_INTRO);
-    }
+    renew_requests(m, 1);
     for (size_t i = 0; i < m->nh; i++) {
         const struct hmsg *h = &m->h[i];
         const struct contact *c = h->kind == CONV_DM ? msg_contact_by_pk(m, h->peer) : NULL;

@@ -38,6 +38,9 @@ enum chp_msg_lock {
 CHP_WUR int chp_msg_new(chp_store *s, const char *home, const chp_msg_host *host, chp_msg **out);
 void chp_msg_free(chp_msg **mp);
 int chp_msg_lock_state(const chp_msg *m);
+/* The user's nick; "" while no identity is unlocked. Valid until the next
+ * command that changes it. */
+const char *chp_msg_nick(const chp_msg *m);
 /* Takes ownership of id: unlocks the store's local tables with its
  * storage key, loads contacts and rooms, joins #lan on first start. */
 CHP_WUR int chp_msg_unlock(chp_msg *m, chp_identity *id);
@@ -59,6 +62,12 @@ size_t chp_msg_unconfirmed(chp_msg *m, uint8_t (*ids)[32], size_t cap);
 /* Timers: key rotation and deletion; saves how far envelopes were
  * examined. Call about once a second. */
 void chp_msg_tick(chp_msg *m);
+/* 1 if tag is one of a contact's tags for us in the current table (one
+ * hash lookup, before the envelope is stored): such mail is kept by the
+ * store's quota (STORAGE.md). Room and contact-request tags are not:
+ * anyone who knows a room's name or our ID can make those. 0 while
+ * locked (the table is empty) and for m NULL. */
+int chp_msg_tag_mine(const chp_msg *m, const uint8_t tag[16]);
 /* The next envelope the layer wants published (malloc'ed, caller frees);
  * 0 when none is ready. Proof of work runs on a worker thread: a message
  * just queued comes out of a later call, after chp_msg_fd turned readable

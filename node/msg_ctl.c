@@ -13,6 +13,8 @@
 #include <string.h>
 #include <time.h>
 
+#define OUTBOX_PREVIEW 60 /* bytes of each message's text in `outbox` */
+
 /* ---- control commands (CONTROL.md "Messaging commands") ---- */
 
 struct req {
@@ -414,8 +416,10 @@ static int cmd_send(struct req *q)
     if (to[0] == '#') {
         if (room_arg(q, 0, tmp.room))
             return 0;
-        if (!msg_room_by_name(m, tmp.room))
+        const struct room *rm = msg_room_by_name(m, tmp.room);
+        if (!rm)
             return fail(q, "not in room %s: join it first", tmp.room);
+        memcpy(tmp.rfpr, rm->fpr, sizeof tmp.rfpr);
         tmp.kind = CONV_ROOM;
     } else {
         uint8_t pk[32];
@@ -570,11 +574,18 @@ static int cmd_rooms(struct req *q)
     return 0;
 }
 
-/* Whether h belongs to the conversation of contact c or room name. */
-static int in_conv(const struct hmsg *h, const struct contact *c, const char *room)
+/* Whether h belongs to the conversation of contact c or room name. A
+ * room is its key, the name only a label: once #kitchen was left and
+ * joined again with another passphrase, the old room's messages (another
+ * fingerprint) are not this one's. */
+static int in_conv(chp_msg *m, const struct hmsg *h, const struct contact *c, const char *room)
 {
-    return room ? h->kind == CONV_ROOM && !strcmp(h->room, room)
-                : h->kind == CONV_DM && c && !memcmp(h->peer, c->pk, 32);
+    if (!room)
+        return h->kind == CONV_DM && c && !memcmp(h->peer, c->pk, 32);
+    if (h->kind != CONV_ROOM || strcmp(h->room, room))
+        return 0;
+    const struct room *rm = h->rfpr[0] ? msg_room_by_name(m, room) : NULL;
+    return !rm || !strcmp(rm->fpr, h->rfpr);
 }
 
 static void conv_line(struct req *q, const char *label, const char *kind, const struct contact *c,
@@ -584,7 +595,7 @@ static void conv_line(struct req *q, const char *label, const char *kind, const 
     uint64_t last = 0;
     for (size_t i = 0; i < q->m->nh; i++) {
         const struct hmsg *h = &q->m->h[i];
-        if (!in_conv(h, c, room))
+        if (!in_conv(q->m, h, c, room))
             continue;
         unread += !h->dir_out && !h->read;
         if (h->time > last)
@@ -630,6 +641,8 @@ static const char *out_state(int st)
     return st == MS_DELIVERED ? "delivered" : st == MS_SENT ? "sent" : "queued";
 }
 
+#define HISTORY_LIMIT_MAX 100000u /* messages one `history` answer lists at most */
+
 static int cmd_history(struct req *q)
 {
     chp_msg *m = q->m;
@@ -640,16 +653,17 @@ static int cmd_history(struct req *q)
     unsigned long limit = HISTORY_LIMIT;
     if (q->nargs > 1) {
         char *end = NULL;
-        if (!arg(q, 1, lim, sizeof lim) || !(limit = strtoul(lim, &end, 10)) || *end)
-            return fail(q, "LIMIT must be a positive number");
+        if (!arg(q, 1, lim, sizeof lim) || lim[0] < '1' || lim[0] > '9' ||
+            !(limit = strtoul(lim, &end, 10)) || *end || limit > HISTORY_LIMIT_MAX)
+            return fail(q, "LIMIT must be a number from 1 to %u", HISTORY_LIMIT_MAX);
     }
     size_t total = 0, skip;
     for (size_t i = 0; i < m->nh; i++)
-        total += in_conv(&m->h[i], c, room[0] ? room : NULL);
+        total += in_conv(m, &m->h[i], c, room[0] ? room : NULL);
     skip = total > limit ? total - limit : 0;
     for (size_t i = 0; i < m->nh; i++) {
         const struct hmsg *h = &m->h[i];
-        if (!in_conv(h, c, room[0] ? room : NULL) || (skip && skip--))
+        if (!in_conv(q->m, h, c, room[0] ? room : NULL) || (skip && skip--))
             continue;
         char who_[CHP_NICK_MAX + 32], id[33];
         msg_hmsg_sender(m, h, who_, sizeof who_);
@@ -671,7 +685,7 @@ static int cmd_read(struct req *q)
         return 0;
     for (size_t i = 0; i < q->m->nh; i++) {
         struct hmsg *h = &q->m->h[i];
-        if (!h->dir_out && !h->read && in_conv(h, c, room[0] ? room : NULL)) {
+        if (!h->dir_out && !h->read && in_conv(q->m, h, c, room[0] ? room : NULL)) {
             h->read = 1;
             (void)msg_hmsg_save(q->m, h);
         }
@@ -679,12 +693,27 @@ static int cmd_read(struct req *q)
     return 0;
 }
 
+/* inbox [WHICH [SINCE]]: WHICH `all` (the default) marks what it returns
+ * for the NEW column, `new` returns only what no earlier `new` returned
+ * and marks that, a mark of its own; SINCE (unix seconds, 0 = all) keeps
+ * what arrived here at or after it. In order of arrival. */
 static int cmd_inbox(struct req *q)
 {
     chp_msg *m = q->m;
+    char which[8] = "all", since_s[24] = "0", *end = NULL;
+    if ((q->nargs > 0 && !arg(q, 0, which, sizeof which)) ||
+        (q->nargs > 1 && !arg(q, 1, since_s, sizeof since_s)))
+        return fail(q, "unknown command or wrong arguments");
+    int only_new = !strcmp(which, "new");
+    if (!only_new && strcmp(which, "all"))
+        return fail(q, "inbox: WHICH must be all or new");
+    unsigned long long since = strtoull(since_s, &end, 10);
+    if (!since_s[0] || *end || since_s[0] == '-')
+        return fail(q, "inbox: SINCE must be unix seconds");
     for (size_t i = 0; i < m->nh; i++) {
         struct hmsg *h = &m->h[i];
-        if (h->dir_out)
+        uint64_t arrived = h->arrived ? h->arrived : h->time;
+        if (h->dir_out || arrived < since || (only_new && h->shown_new))
             continue;
         char conv[CHP_ROOM_NAME_MAX + CHP_ID_STR_LEN + 2], who_[CHP_NICK_MAX + 32];
         msg_conv_label(m, h, conv, sizeof conv);
@@ -695,13 +724,26 @@ static int cmd_inbox(struct req *q)
         msg_bescaped(&q->out, who_, strlen(who_));
         msg_bput(&q->out, "\t", 1);
         msg_bescaped(&q->out, h->text, h->textlen);
-        msg_bprintf(&q->out, "\t%d\n", !h->listed);
-        if (!h->listed) {
-            h->listed = 1;
+        msg_bprintf(&q->out, "\t%d\t%llu\n", only_new || !h->listed, (unsigned long long)arrived);
+        int *mark = only_new ? &h->shown_new : &h->listed;
+        if (!*mark) {
+            *mark = 1;
             (void)msg_hmsg_save(m, h);
         }
     }
     return 0;
+}
+
+/* Bytes of text that the outbox shows: the first OUTBOX_PREVIEW bytes,
+ * cut before a character that does not fit whole. */
+static size_t preview_len(const char *t, size_t len)
+{
+    if (len <= OUTBOX_PREVIEW)
+        return len;
+    size_t n = OUTBOX_PREVIEW;
+    while (n > 0 && ((unsigned char)t[n] & 0xc0) == 0x80)
+        n--;
+    return n;
 }
 
 static int cmd_outbox(struct req *q)
@@ -716,7 +758,10 @@ static int cmd_outbox(struct req *q)
         msg_hex(h->msgid, MSGID_BYTES, id);
         msg_bprintf(&q->out, "%s\t", id);
         msg_bescaped(&q->out, conv, strlen(conv));
-        msg_bprintf(&q->out, "\t%s\n", out_state(h->state));
+        msg_bprintf(&q->out, "\t%s\t%llu\t", out_state(h->state), (unsigned long long)h->time);
+        size_t pl = preview_len(h->text, h->textlen);
+        msg_bescaped(&q->out, h->text, pl);
+        msg_bprintf(&q->out, "%s\n", pl < h->textlen ? "\xe2\x80\xa6" : "");
     }
     return 0;
 }
@@ -758,10 +803,15 @@ static const struct cmd cmds[] = {
     {"conversations", 0, 0, 1},
     {"history", 1, 2, 1},
     {"read", 1, 1, 1},
-    {"inbox", 0, 0, 1},
+    {"inbox", 0, 2, 1},
     {"outbox", 0, 0, 1},
     {"wipe", 1, 1, 0},
 };
+
+const char *chp_msg_nick(const chp_msg *m)
+{
+    return m->state == CHP_MSG_READY ? m->nick : "";
+}
 
 const char *chp_msg_command(size_t i)
 {

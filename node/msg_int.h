@@ -18,9 +18,10 @@
 #define TEXT_MAX      65536u
 #define NAME_MAX_     32u
 #define MSGID_BYTES   16u
-#define TTL_DM        (3u * 86400u)
-#define TTL_ROOM      (1u * 86400u)
-#define TTL_INTRO     (7u * 86400u)
+/* One lifetime for every envelope a user node makes (DM, receipt, room
+ * post, contact request, chunk): a relay must not tell them apart by it
+ * (THREATS.md). A pending contact request is renewed at half of it. */
+#define TTL_ENV       (3u * 86400u)
 #define TAG_WINDOW    64u /* tags per contact and epoch computed ahead */
 #define CHUNK_HDR     (MSGID_BYTES + 1u + 2u + 2u)
 #define CHUNK_DATA    (CHP_PAYLOAD_MAX - CHUNK_HDR)
@@ -71,12 +72,15 @@ struct hmsg {
     int state;     /* out: enum msg_state */
     int published; /* out: every envelope handed to the node */
     int listed;    /* in: returned by `inbox` */
+    int shown_new; /* in: returned by `inbox new` (a mark of its own) */
     int read;
     int notice; /* in, room: a line of ours, not a post (a nick change) */
-    uint64_t time;
-    int kind; /* enum conv_kind */
+    uint64_t time;    /* the sender's (out: when written) */
+    uint64_t arrived; /* unix time it arrived or was written here; 0: unknown */
+    int kind;         /* enum conv_kind */
     uint8_t peer[32];
     char room[CHP_ROOM_NAME_MAX + 1];
+    char rfpr[CHP_FPR_STR_LEN + 1]; /* room: fingerprint of its key then ("" = unknown) */
     uint8_t sender[32];
     char nick[CHP_NICK_MAX + 1];
     char *text;
@@ -122,6 +126,7 @@ struct seen {
 struct outenv {
     uint8_t id[32];
     uint8_t msgid[MSGID_BYTES];
+    uint64_t added; /* when it was sealed (or loaded): pruned only long after */
 };
 
 /* Pieces of a chunked message waiting for the rest. */
@@ -179,7 +184,8 @@ struct chp_msg {
     struct job *jobs, *jobs_tail;
     struct outenv *out; /* own envelopes not yet held by a neighbour */
     size_t nout, capout;
-    size_t out_rot; /* where the next chp_msg_unconfirmed starts */
+    size_t out_rot;      /* where the next chp_msg_unconfirmed starts */
+    uint64_t out_pruned; /* when out[] was last checked against the store */
     uint64_t examined;       /* store sequence of the last envelope examined */
     uint64_t examined_saved; /* the value last written to CHP_TABLE_CONFIG */
     struct partial *parts[16];

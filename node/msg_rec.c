@@ -226,7 +226,8 @@ int msg_hmsg_save(chp_msg *m, const struct hmsg *h)
     chp_wr_u8(&w, REC_VERSION);
     chp_wr_u8(&w, (uint8_t)h->dir_out);
     chp_wr_u8(&w, (uint8_t)h->state);
-    chp_wr_u8(&w, (uint8_t)(h->published | h->listed << 1 | h->read << 2 | h->notice << 3));
+    chp_wr_u8(&w, (uint8_t)(h->published | h->listed << 1 | h->read << 2 | h->notice << 3 |
+                            h->shown_new << 4));
     chp_wr_u64(&w, h->time);
     chp_wr_u64(&w, h->seq);
     chp_wr_u8(&w, (uint8_t)h->kind);
@@ -237,6 +238,10 @@ int msg_hmsg_save(chp_msg *m, const struct hmsg *h)
     chp_wr_bytes(&w, h->nick, kl);
     chp_wr_u32(&w, (uint32_t)h->textlen);
     chp_wr_bytes(&w, h->text, h->textlen);
+    chp_wr_u64(&w, h->arrived); /* trailers: records without them load too */
+    size_t fl = strlen(h->rfpr);
+    chp_wr_u8(&w, (uint8_t)fl);
+    chp_wr_bytes(&w, h->rfpr, fl);
     int rc = w.err ? w.err
                    : chp_store_local_put(m->store, CHP_TABLE_HISTORY, key,
                                          (size_t)msg_hmsg_key(h, key), b, w.off);
@@ -273,11 +278,26 @@ int msg_hmsg_load(struct hmsg *h, const uint8_t *key, size_t kl_, const uint8_t 
         return CHP_E_CORRUPT;
     chp_rd_bytes(&r, h->nick, kl);
     chp_rd_u32(&r, &tl);
-    if (r.err || ver != REC_VERSION || tl > TEXT_MAX || chp_rd_left(&r) != tl)
+    if (r.err || ver != REC_VERSION || tl > TEXT_MAX || chp_rd_left(&r) < tl)
+        return CHP_E_CORRUPT;
+    size_t extra = chp_rd_left(&r) - tl; /* trailers: arrival time, room fingerprint */
+    if (extra != 0 && extra != 8 && (extra < 9 || extra > 9 + CHP_FPR_STR_LEN))
         return CHP_E_CORRUPT;
     if (!(h->text = malloc(tl + 1u)))
         return CHP_E_NOMEM;
     chp_rd_bytes(&r, h->text, tl);
+    if (extra >= 8)
+        chp_rd_u64(&r, &h->arrived);
+    if (extra >= 9) {
+        uint8_t pl = 0;
+        chp_rd_u8(&r, &pl);
+        if (pl != extra - 9) {
+            free(h->text);
+            h->text = NULL;
+            return CHP_E_CORRUPT;
+        }
+        chp_rd_bytes(&r, h->rfpr, pl);
+    }
     h->text[tl] = '\0';
     h->textlen = tl;
     h->dir_out = dir;
@@ -286,6 +306,7 @@ int msg_hmsg_load(struct hmsg *h, const uint8_t *key, size_t kl_, const uint8_t 
     h->listed = fl >> 1 & 1;
     h->read = fl >> 2 & 1;
     h->notice = fl >> 3 & 1;
+    h->shown_new = fl >> 4 & 1;
     h->kind = kind;
     return CHP_OK;
 }

@@ -21,14 +21,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <zmq.h>
 
-#define BATCH_MAX CHP_NODE_BATCH_MAX
-#define SWEEP_MS  60000 /* expiry sweep period */
-#define SYNC_MS   60000 /* periodic re-sync with every neighbour */
-#define HELD_QUERY_MS 2000 /* asking neighbours whether they hold our envelopes */
+#define BATCH_MAX       CHP_NODE_BATCH_MAX
+#define SWEEP_MS        60000     /* expiry sweep period */
+#define SYNC_MS         60000     /* periodic re-sync with every neighbour */
+#define HELD_QUERY_MS   2000      /* asking neighbours whether they hold our envelopes */
+#define CONTROL_MSG_MAX (1 << 20) /* bytes of one control request frame */
 
 static uint64_t now_ms(void)
 {
@@ -160,9 +163,12 @@ static int bind_listen(chp_node *n, const char *spec)
         }
         n->port_moved = (uint16_t)port;
     }
-    /* A ROUTER never says a peer left; its monitor does, by socket. */
-    if (zmq_socket_monitor(n->router, "inproc://chapar-router-monitor", ZMQ_EVENT_DISCONNECTED) ||
-        !(n->router_mon = zmq_socket(n->zctx, ZMQ_PAIR)) ||
+    /* A ROUTER never says a peer came or left; its monitor does, by
+     * socket. Its queue is unbounded (RCVHWM 0): a lost event would leave
+     * a connection uncounted. */
+    if (zmq_socket_monitor(n->router, "inproc://chapar-router-monitor",
+                           ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED) ||
+        !(n->router_mon = zmq_socket(n->zctx, ZMQ_PAIR)) || set_int(n->router_mon, ZMQ_RCVHWM, 0) ||
         zmq_connect(n->router_mon, "inproc://chapar-router-monitor") != 0) {
         chp_err_log("cannot monitor the listening socket: %s", zmq_strerror(errno));
         return CHP_E_IO;
@@ -242,8 +248,13 @@ static int bind_control(chp_node *n)
 {
     char ep[4200];
     snprintf(ep, sizeof ep, "ipc://%s/control", n->home);
+    /* A request frame over CONTROL_MSG_MAX closes that client's
+     * connection (the longest real one, a 64 KiB text, fits many times). */
+    int64_t maxmsg = CONTROL_MSG_MAX;
     n->control = zmq_socket(n->zctx, ZMQ_ROUTER);
-    if (!n->control || set_int(n->control, ZMQ_LINGER, 0) || zmq_bind(n->control, ep) != 0) {
+    if (!n->control || set_int(n->control, ZMQ_LINGER, 0) ||
+        zmq_setsockopt(n->control, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) ||
+        set_int(n->control, ZMQ_RCVHWM, 64) || zmq_bind(n->control, ep) != 0) {
         chp_err_log("cannot bind control socket %s: %s", ep, zmq_strerror(errno));
         return CHP_E_IO;
     }
@@ -254,6 +265,296 @@ static int bind_control(chp_node *n)
         return CHP_E_IO;
     }
     return CHP_OK;
+}
+
+/* ---- connections ----
+ *
+ * libzmq accepts every TCP connection on the ROUTER and tells the node
+ * nothing until a message arrives; a connection that finishes CURVE and
+ * then stays silent would hold a descriptor for ever. So the ROUTER's
+ * monitor reports each accepted socket, and the node counts it from that
+ * moment: in total, per source address and (once ZAP saw its key) per
+ * key. One over a limit, one still silent HELLO_MS after it was accepted,
+ * and one whose key was banned are closed by shutting its socket down
+ * (libzmq then closes it as for a peer that left). An unauthenticated
+ * connection is closed by libzmq itself after ZMQ_HANDSHAKE_IVL (5 s).
+ * Descriptors: the soft RLIMIT_NOFILE is raised to the hard one at start,
+ * the connection limit is cut to what the descriptors allow, and a
+ * socket accepted into the last FD_RESERVE descriptors is closed at once,
+ * so the control socket (whose accept would abort libzmq at EMFILE)
+ * always finds one. THREATS.md has the numbers. */
+
+#define CONN_MAX_USER     256
+#define CONN_MAX_RELAY    1024
+#define CONN_PER_IP_USER  32
+#define CONN_PER_IP_RELAY 64
+#define CONN_PER_KEY      3
+#define HELLO_MS          10000 /* accepted, authenticated, yet silent: closed */
+#define FD_RESERVE        32    /* descriptors kept free (control clients, files) */
+#define FD_PER_DEALER     4     /* our own links: TCP socket, two mailboxes, monitor */
+#define FD_BASE           64    /* store, sockets, threads' mailboxes */
+#define EVICT_AGE_MS      10000 /* a neighbour this new is never evicted */
+#define EVICT_EVERY_MS    5000  /* one eviction at most this often */
+#define CONN_CHECK_MS     1000
+
+struct conn {
+    int fd;
+    uint16_t port;
+    uint8_t ip[16]; /* IPv4 as ::ffff:a.b.c.d */
+    uint8_t key[32];
+    uint8_t keyed;   /* ZAP said OK for key (or a message came with it) */
+    uint8_t spoke;   /* a message came on it */
+    uint8_t closing; /* shut down by us; gone at its DISCONNECTED event */
+    uint64_t ms;     /* accepted */
+};
+
+struct chp_conns {
+    size_t n, max, per_ip;
+    long nofile;
+    uint64_t evict_ms, check_ms;
+    struct conn c[];
+};
+
+static int sa_ip(const struct sockaddr_storage *ss, uint8_t ip[16], uint16_t *port)
+{
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+        memset(ip, 0, 10);
+        ip[10] = ip[11] = 0xff;
+        memcpy(ip + 12, &a->sin_addr, 4);
+        *port = ntohs(a->sin_port);
+        return 1;
+    }
+    if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+        memcpy(ip, &a->sin6_addr, 16);
+        *port = ntohs(a->sin6_port);
+        return 1;
+    }
+    return 0;
+}
+
+static int host_ip(const char *host, uint8_t ip[16])
+{
+    if (inet_pton(AF_INET6, host, ip) == 1)
+        return 1;
+    memset(ip, 0, 10);
+    ip[10] = ip[11] = 0xff;
+    return inet_pton(AF_INET, host, ip + 12) == 1;
+}
+
+static int conns_init(chp_node *n)
+{
+    struct rlimit rl;
+    long nofile = 1024;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        if (rl.rlim_cur < rl.rlim_max) {
+            rlim_t want = rl.rlim_max;
+            rl.rlim_cur = want;
+            if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+                (void)getrlimit(RLIMIT_NOFILE, &rl);
+        }
+        nofile = rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > (1u << 30) ? (1l << 30)
+                                                                          : (long)rl.rlim_cur;
+    }
+    size_t max = n->relay ? CONN_MAX_RELAY : CONN_MAX_USER;
+    long room = nofile - FD_RESERVE - FD_BASE - FD_PER_DEALER * (long)(n->active_max + 8);
+    if (room < 8)
+        room = 8;
+    if ((size_t)room < max) {
+        chp_warn("only %ld file descriptors (ulimit -n): at most %ld incoming connections", nofile,
+                 room);
+        max = (size_t)room;
+    }
+    n->conns = calloc(1, sizeof *n->conns + max * sizeof(struct conn));
+    if (!n->conns)
+        return CHP_E_NOMEM;
+    n->conns->max = max;
+    n->conns->per_ip = n->relay ? CONN_PER_IP_RELAY : CONN_PER_IP_USER;
+    n->conns->nofile = nofile;
+    return CHP_OK;
+}
+
+static struct conn *conn_by_fd(chp_node *n, int fd)
+{
+    struct chp_conns *cs = n->conns;
+    for (size_t i = 0; cs && i < cs->n; i++)
+        if (cs->c[i].fd == fd)
+            return &cs->c[i];
+    return NULL;
+}
+
+static void conn_forget(chp_node *n, struct conn *c)
+{
+    struct chp_conns *cs = n->conns;
+    *c = cs->c[--cs->n];
+}
+
+/* Shuts the connection's socket down, if it still is that connection
+ * (the same peer address and port: a descriptor number is reused). */
+static void conn_close(chp_node *n, struct conn *c)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    uint8_t ip[16];
+    uint16_t port;
+    if (c->closing)
+        return;
+    if (getpeername(c->fd, (struct sockaddr *)&ss, &sl) == 0 && sa_ip(&ss, ip, &port) &&
+        port == c->port && !memcmp(ip, c->ip, 16) && shutdown(c->fd, SHUT_RDWR) == 0)
+        c->closing = 1;
+    else
+        conn_forget(n, c); /* already gone */
+}
+
+static size_t conns_of_key(chp_node *n, const uint8_t key[32])
+{
+    size_t k = 0;
+    for (size_t i = 0; n->conns && i < n->conns->n; i++)
+        k +=
+            n->conns->c[i].keyed && !n->conns->c[i].closing && !memcmp(n->conns->c[i].key, key, 32);
+    return k;
+}
+
+/* A socket the ROUTER accepted. */
+static void conn_accepted(chp_node *n, int fd)
+{
+    struct chp_conns *cs = n->conns;
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    struct conn c = {.fd = fd, .ms = now_ms()};
+    struct conn *old = conn_by_fd(n, fd);
+    if (old) /* its DISCONNECTED came first: that descriptor is a new socket */
+        conn_forget(n, old);
+    chp_link_router_closed(n, fd); /* likewise for a link that still names it */
+    if (getpeername(fd, (struct sockaddr *)&ss, &sl) != 0 || !sa_ip(&ss, c.ip, &c.port))
+        return; /* gone already */
+    size_t same = 0;
+    for (size_t i = 0; i < cs->n; i++)
+        same += !memcmp(cs->c[i].ip, c.ip, 16);
+    const char *why = fd >= cs->nofile - FD_RESERVE ? "out of file descriptors"
+                      : cs->n >= cs->max            ? "too many connections"
+                      : same >= cs->per_ip          ? "too many connections from one address"
+                                                    : NULL;
+    if (why) {
+        n->ctr.conns_refused++;
+        chp_debug("closing an incoming connection: %s", why);
+        if (shutdown(fd, SHUT_RDWR) == 0 && cs->n < cs->max) {
+            c.closing = 1; /* still holds its descriptor until libzmq closes it */
+            cs->c[cs->n++] = c;
+        }
+        return;
+    }
+    cs->c[cs->n++] = c;
+}
+
+/* ZAP said OK to key on a connection from host: the oldest connection
+ * from there that has no key yet is taken to be it (the request does not
+ * name the socket; a mix-up between two connections from one address is
+ * put right by their first message). */
+static void conn_authenticated(chp_node *n, const char *host, const uint8_t key[32])
+{
+    uint8_t ip[16];
+    struct conn *best = NULL;
+    if (!n->conns || !host_ip(host, ip))
+        return;
+    for (size_t i = 0; i < n->conns->n; i++) {
+        struct conn *c = &n->conns->c[i];
+        if (!c->keyed && !c->closing && !memcmp(c->ip, ip, 16) && (!best || c->ms < best->ms))
+            best = c;
+    }
+    if (best) {
+        memcpy(best->key, key, 32);
+        best->keyed = 1;
+    }
+}
+
+void chp_node_conn_spoke(chp_node *n, int fd, const uint8_t key[32])
+{
+    struct conn *c = conn_by_fd(n, fd);
+    if (c) {
+        c->spoke = 1;
+        c->keyed = 1;
+        memcpy(c->key, key, 32);
+    }
+}
+
+/* The key has a neighbour link now (a second connection of a live link,
+ * or a node we dial ourselves): its connection takes no new place in the
+ * active view. */
+static int in_view(chp_node *n, const uint8_t key[32])
+{
+    for (size_t i = 0; i < CHP_NODE_LINKS_MAX; i++) {
+        const struct chp_link *l = &n->links[i];
+        if (l->used && !memcmp(l->key, key, 32))
+            return l->dealer || (l->hello_rx && l->router_seen);
+    }
+    return 0;
+}
+
+/* HyParView keeps room for newcomers: when the active view is full, the
+ * neighbour that dialled us and brought the fewest envelopes (the oldest
+ * of those) makes room, if it has been linked EVICT_AGE_MS; one eviction
+ * per EVICT_EVERY_MS. Links we dial ourselves are never evicted. 1 if one
+ * went. */
+static int evict_idle(chp_node *n, uint64_t t)
+{
+    struct chp_link *best = NULL;
+    struct conn *bc = NULL;
+    if (!n->conns || t - n->conns->evict_ms < EVICT_EVERY_MS)
+        return 0;
+    for (size_t i = 0; i < CHP_NODE_LINKS_MAX; i++) {
+        struct chp_link *l = &n->links[i];
+        struct conn *c;
+        if (!l->used || l->dealer || !l->router_seen || !l->hello_rx ||
+            !(c = conn_by_fd(n, l->router_fd)) || c->closing || t - c->ms < EVICT_AGE_MS)
+            continue;
+        if (!best || l->rx_env < best->rx_env || (l->rx_env == best->rx_env && c->ms < bc->ms)) {
+            best = l;
+            bc = c;
+        }
+    }
+    if (!best)
+        return 0;
+    char ks[17];
+    chp_key_short(best->key, ks);
+    chp_info("active view full: neighbour %s (%llu envelopes in %llu s) makes room for a newcomer",
+             ks, (unsigned long long)best->rx_env, (unsigned long long)((t - bc->ms) / 1000));
+    conn_close(n, bc);
+    chp_link_drop(n, best);
+    zmq_send(n->events, "peer", 4, ZMQ_SNDMORE | ZMQ_DONTWAIT);
+    zmq_send(n->events, "down", 4, ZMQ_DONTWAIT);
+    n->conns->evict_ms = t;
+    n->ctr.evictions++;
+    return 1;
+}
+
+/* Closes connections silent since HELLO_MS after they were accepted, and
+ * those of keys banned since. */
+static void conns_check(chp_node *n, uint64_t t)
+{
+    struct chp_conns *cs = n->conns;
+    if (!cs || t - cs->check_ms < CONN_CHECK_MS)
+        return;
+    cs->check_ms = t;
+    for (size_t i = 0; i < cs->n;) {
+        struct conn *c = &cs->c[i];
+        size_t before = cs->n;
+        if (!c->closing && !c->spoke && t - c->ms > HELLO_MS) {
+            n->ctr.conns_timedout++;
+            chp_debug("closing an incoming connection that said nothing in %u s", HELLO_MS / 1000);
+            conn_close(n, c);
+        } else if (!c->closing && c->keyed && chp_link_banned(n, c->key, t)) {
+            conn_close(n, c);
+        }
+        if (cs->n == before)
+            i++; /* else slot i holds another entry now */
+    }
+}
+
+size_t chp_node_conns_open(const chp_node *n)
+{
+    return n->conns ? n->conns->n : 0;
 }
 
 /* ZAP: every CURVE client is authenticated here. The user id handed back
@@ -270,10 +571,13 @@ static int bind_zap(chp_node *n)
     return CHP_OK;
 }
 
+static void router_events(chp_node *n);
+
 static void zap_handle(chp_node *n)
 {
     zmq_msg_t f[7];
     int nf = 0, more = 1;
+    router_events(n); /* every connection accepted so far is counted */
     while (more && nf < 7) {
         zmq_msg_init(&f[nf]);
         if (zmq_msg_recv(&f[nf], n->zap, ZMQ_DONTWAIT) < 0) {
@@ -293,20 +597,28 @@ static void zap_handle(chp_node *n)
         zmq_msg_close(&x);
     }
     const char *status = "400", *text = "bad request";
-    char uid[65] = "";
+    char uid[65] = "", host[INET6_ADDRSTRLEN + 1] = "";
     if (nf == 7 && zmq_msg_size(&f[5]) == 5 && !memcmp(zmq_msg_data(&f[5]), "CURVE", 5) &&
         zmq_msg_size(&f[6]) == 32) {
         const uint8_t *key = zmq_msg_data(&f[6]);
-        int known = chp_link_known(n, key);
-        if (chp_link_banned(n, key, now_ms())) {
+        size_t hl = zmq_msg_size(&f[3]) < sizeof host - 1 ? zmq_msg_size(&f[3]) : sizeof host - 1;
+        memcpy(host, zmq_msg_data(&f[3]), hl);
+        host[hl] = '\0';
+        uint64_t t = now_ms();
+        if (chp_link_banned(n, key, t)) {
             text = "banned";
             n->ctr.refused_banned++;
         } else if (!chp_node_allowed(n, key)) {
             text = "not on this node's allow-list";
             n->ctr.refused_allow++;
-        } else if (!known && chp_link_connected(n) >= n->active_max) {
+        } else if (conns_of_key(n, key) >= CONN_PER_KEY) {
+            text = "too many connections with this key";
+            n->ctr.conns_refused++;
+        } else if (!in_view(n, key) && chp_link_connected(n) >= n->active_max &&
+                   !evict_idle(n, t)) {
             /* A bounded active view: a full node declines newcomers, who
-             * find the mesh through the neighbours it already has. */
+             * find the mesh through the neighbours it already has, unless
+             * a neighbour that brought nothing can make room. */
             text = "active view full";
             n->ctr.refused_full_view++;
         } else {
@@ -314,6 +626,7 @@ static void zap_handle(chp_node *n)
             text = "OK";
             for (int i = 0; i < 32; i++)
                 sprintf(uid + 2 * i, "%02x", key[i]);
+            conn_authenticated(n, host, key);
         }
     }
     /* Reply: version, request id, status, text, user id, metadata. */
@@ -366,6 +679,7 @@ struct pending {
     uint64_t created, expiry;
     uint32_t link;
     int own;
+    int mine; /* addressed to the user: kept by the store like own */
 };
 
 struct batch {
@@ -381,7 +695,11 @@ struct chp_ingest {
     struct batch b[2];
     struct batch *fill;       /* being received into */
     struct batch *committing; /* in the writer thread, or NULL */
+    uint64_t full_log_ms;     /* when the last "store full" line was logged */
+    uint64_t full_unlogged;   /* refusals since that line */
 };
+
+#define FULL_LOG_MS 60000 /* at most one "store full" warning a minute */
 
 static uint16_t *set_slot(struct batch *b, const uint8_t id[32])
 {
@@ -433,6 +751,7 @@ static void hex32(char out[64], const uint8_t id[32])
 }
 
 static int commit_start(chp_node *n);
+static void full_note(chp_node *n, uint64_t add);
 
 /* Waits for the committing batch, then counts and forwards what it stored,
  * in batch order. With next set, the batch being filled goes to the writer
@@ -470,6 +789,7 @@ static int commit_finish(chp_node *n, int next)
             chp_node_count_reject(n, res);
         }
     }
+    full_note(n, 0); /* refusals held back by the rate limit, once it allows */
     batch_reset(b);
     return rc;
 }
@@ -492,7 +812,8 @@ static int commit_start(chp_node *n)
                                        .expiry = p->expiry,
                                        .received = t,
                                        .link = p->link,
-                                       .own = p->own};
+                                       .own = p->own,
+                                       .mine = p->mine};
     }
     int rc = chp_store_put_start(n->store, b->items, b->n);
     if (rc != CHP_OK) {
@@ -547,9 +868,37 @@ int chp_node_ingest(chp_node *n, const uint8_t *env, size_t len, uint32_t link, 
     p->expiry = h.expiry;
     p->link = link;
     p->own = own;
+    /* Mail for the user is never refused by quota: one tag lookup (no
+     * tags on a relay or while locked; STORAGE.md, Quota). */
+    p->mine = !own && chp_msg_tag_mine(n->msg, h.tag);
     b->used += len;
     *set_slot(b, id) = (uint16_t)(++b->n);
     return CHP_OK;
+}
+
+/* Foreign envelopes refused for want of room (add of them now): a warning
+ * at most once a minute with the count since the last one, never a line
+ * per envelope, and nothing that identifies an envelope. */
+static void full_note(chp_node *n, uint64_t add)
+{
+    struct chp_ingest *g = n->ingest;
+    if (!g)
+        return;
+    g->full_unlogged += add;
+    if (!g->full_unlogged)
+        return;
+    uint64_t t = now_ms();
+    if (g->full_log_ms && t - g->full_log_ms < FULL_LOG_MS)
+        return;
+    chp_store_stats st;
+    chp_store_stats_get(n->store, &st);
+    chp_warn("store full: refused %llu foreign envelope%s since the last report (%llu bytes "
+             "stored, %llu of them own or for this user; quota %llu)",
+             (unsigned long long)g->full_unlogged, g->full_unlogged == 1 ? "" : "s",
+             (unsigned long long)st.bytes, (unsigned long long)st.kept,
+             (unsigned long long)st.quota);
+    g->full_log_ms = t;
+    g->full_unlogged = 0;
 }
 
 void chp_node_count_reject(chp_node *n, int rc)
@@ -575,6 +924,7 @@ void chp_node_count_reject(chp_node *n, int rc)
         break;
     case CHP_E_STORE_FULL:
         n->ctr.rej_full++;
+        full_note(n, 1);
         break;
     default:
         n->ctr.rej_malformed++;
@@ -659,6 +1009,8 @@ int chp_node_new(const chp_node_opts *o, chp_node **out)
     n->started_ms = now_ms();
     snprintf(n->home, sizeof n->home, "%s", o->home);
     int rc = ingest_init(n);
+    if (rc == CHP_OK)
+        rc = conns_init(n);
     if (rc != CHP_OK)
         goto fail;
     rc = CHP_E_CRYPTO_INIT;
@@ -723,6 +1075,7 @@ void chp_node_destroy(chp_node **np)
     ingest_fini(n);
     chp_link_close_all(n);
     chp_discovery_close(n);
+    chp_discovery_free(n);
     chp_msg_free(&n->msg);
     if (n->router) {
         zmq_socket_monitor(n->router, NULL, 0);
@@ -739,15 +1092,17 @@ void chp_node_destroy(chp_node **np)
     if (n->zctx)
         zmq_ctx_term(n->zctx);
     chp_store_close(&n->store);
+    free(n->conns);
     chp_memzero(n->tsk, sizeof n->tsk);
     free(n);
     *np = NULL;
 }
 
-/* Connections of the ROUTER that closed: [event u16, value u32][endpoint]. */
+/* Connections of the ROUTER that opened or closed:
+ * [event u16, value u32][endpoint]. */
 static void router_events(chp_node *n)
 {
-    for (int k = 0; k < 64; k++) {
+    for (int k = 0; k < 4096; k++) {
         zmq_msg_t ev, ep;
         zmq_msg_init(&ev);
         zmq_msg_init(&ep);
@@ -759,8 +1114,14 @@ static void router_events(chp_node *n)
             uint16_t event = (uint16_t)(d[0] | d[1] << 8); /* host order, little-endian */
             int32_t fd = (int32_t)((uint32_t)d[2] | (uint32_t)d[3] << 8 | (uint32_t)d[4] << 16 |
                                    (uint32_t)d[5] << 24);
-            if (event == ZMQ_EVENT_DISCONNECTED)
+            if (event == ZMQ_EVENT_ACCEPTED) {
+                conn_accepted(n, fd);
+            } else if (event == ZMQ_EVENT_DISCONNECTED) {
+                struct conn *c = conn_by_fd(n, fd);
+                if (c)
+                    conn_forget(n, c);
                 chp_link_router_closed(n, fd);
+            }
         }
         zmq_msg_close(&ev);
         zmq_msg_close(&ep);
@@ -785,6 +1146,7 @@ static void periodic(chp_node *n, uint64_t t)
         n->next_sweep = t + SWEEP_MS;
     }
     chp_link_periodic(n, t, SYNC_MS);
+    conns_check(n, t);
     if (!n->msg)
         return;
     if (t >= n->msg_tick_ms) {
@@ -801,7 +1163,7 @@ int chp_node_run(chp_node *n, volatile sig_atomic_t *stop)
 {
     assert(n && stop);
     zmq_pollitem_t items[9 + 2 * CHP_NODE_LINKS_MAX];
-    while (!*stop && !n->wiped) {
+    while (!*stop && !n->wiped && !n->stop_asked) {
         size_t ni = 0;
         int committing = n->ingest->committing != NULL;
         items[ni++] = (zmq_pollitem_t){n->router, 0, ZMQ_POLLIN, 0};
@@ -835,14 +1197,14 @@ int chp_node_run(chp_node *n, volatile sig_atomic_t *stop)
             chp_err_log("zmq_poll: %s", zmq_strerror(errno));
             return CHP_E_IO;
         }
+        if (items[5].revents & ZMQ_POLLIN)
+            router_events(n); /* first: a connection is counted before it speaks */
         if (items[2].revents & ZMQ_POLLIN)
             zap_handle(n);
         if (items[0].revents & ZMQ_POLLIN)
             chp_link_recv_router(n, BATCH_MAX);
         if ((items[3].revents | items[4].revents) & ZMQ_POLLIN)
             chp_discovery_recv(n);
-        if (items[5].revents & ZMQ_POLLIN)
-            router_events(n);
         chp_link_poll_done(n, items + base, ni - base, BATCH_MAX);
         /* Forward the batch whose commit is done, and hand the writer what
          * this round brought in: it commits while the next round receives. */

@@ -34,6 +34,9 @@ struct chp_node_counters {
     uint64_t prunes, grafts, ihave_tx; /* Plumtree */
     uint64_t rx_bytes, tx_bytes;       /* node-link frames, payload bytes */
     uint64_t refused_allow, refused_full_view, rate_dropped;
+    uint64_t conns_refused;  /* connections closed at once: over a limit (node.c) */
+    uint64_t conns_timedout; /* connections closed for saying nothing in time */
+    uint64_t evictions;      /* idle neighbours dropped to make room for a newcomer */
 };
 
 /* One neighbour, identified by its CURVE transport key. */
@@ -135,6 +138,8 @@ const char *chp_link_fail_reason(int fail);
 /* node.c: the envelopes being received into one batch while the previous
  * batch commits in the store's writer thread. */
 struct chp_ingest;
+/* node.c: the ROUTER's accepted connections, counted against limits. */
+struct chp_conns;
 
 struct chp_node {
     char home[4096];
@@ -151,7 +156,9 @@ struct chp_node {
     uint32_t next_link_id;
     struct chp_ban bans[CHP_NODE_BANS_MAX];
     struct chp_ingest *ingest;
+    struct chp_conns *conns;
     struct chp_view *view; /* view.c: the passive view, NULL until used */
+    struct chp_disc *disc; /* discovery.c: beacons heard, NULL until used */
     struct chp_node_counters ctr;
     struct chp_missing missing[CHP_NODE_MISSING_MAX];
     size_t nmissing; /* used slots of missing[] */
@@ -171,6 +178,7 @@ struct chp_node {
     int wiped;              /* the user pressed the panic button: exit */
     uint64_t msg_tick_ms;   /* next chp_msg_tick */
     uint64_t held_query_ms; /* next QUERY for own envelopes not confirmed held */
+    int stop_asked;         /* `chapar stop`: leave the loop as on SIGTERM */
 };
 
 /* node.c */
@@ -182,6 +190,11 @@ int chp_node_ingest(chp_node *n, const uint8_t *env, size_t len, uint32_t link, 
 int chp_node_flush(chp_node *n);
 void chp_node_count_reject(chp_node *n, int rc);
 void chp_node_address(const chp_node *n, char *out, size_t cap);
+/* Incoming connections open now (accepted, not yet closed). */
+size_t chp_node_conns_open(const chp_node *n);
+/* The ROUTER connection on socket fd carried a message from key: it is
+ * no longer silent (link.c calls this when a link's connection changes). */
+void chp_node_conn_spoke(chp_node *n, int fd, const uint8_t key[32]);
 
 /* link.c */
 int chp_link_banned(chp_node *n, const uint8_t key[32], uint64_t t);
@@ -224,6 +237,7 @@ void chp_link_router_closed(chp_node *n, int fd);
 #define CHP_DISCOVERY_PORT 7668
 int chp_discovery_open(chp_node *n, uint16_t port);
 void chp_discovery_close(chp_node *n);
+void chp_discovery_free(chp_node *n);
 void chp_discovery_recv(chp_node *n);
 /* Sends a beacon when due; returns the next due time (ms). */
 uint64_t chp_discovery_due(chp_node *n, uint64_t t);

@@ -21,8 +21,10 @@
 #define EXP_VAL   33 /* flags u8 || id */
 #define IDX_KEY   40 /* u64 time || id */
 #define MAP_MIN   (64ull << 20)
-#define LOCAL_KEY 17 /* table u8 || keyed hash 16 */
-#define FLAG_OWN  1
+#define LOCAL_KEY 17                     /* table u8 || keyed hash 16 */
+#define FLAG_OWN  1                      /* the user's own (made here) */
+#define FLAG_MINE 2                      /* addressed to the user (a contact's tag) */
+#define FLAG_KEPT (FLAG_OWN | FLAG_MINE) /* never evicted or refused by quota */
 
 struct chp_store {
     MDB_env *env;
@@ -34,7 +36,7 @@ struct chp_store {
     uint64_t seq; /* insertion counter: makes expiry-index inserts appends */
     chp_store_stats st;
     chp_store_stats st_done; /* st before the batch in the writer thread */
-    uint8_t *keys; /* guarded: index key 32 || encryption key 32, or NULL */
+    uint8_t *keys;           /* guarded: index key 32 || encryption key 32, or NULL */
     const chp_rng *rng;
     /* Background commit (chp_store_put_start): one writer thread, started
      * on first use, runs one batch's write transaction at a time. */
@@ -178,6 +180,40 @@ static int wbegin(chp_store *s, MDB_txn *parent, MDB_txn **t)
 
 /* ---- open / close ---- */
 
+/* Schema 1 had no mine flag and no `kept` byte counter: derive it from
+ * the envelopes (one walk, once) inside the opening transaction, so a
+ * crash leaves either a schema-1 or a complete schema-2 store. */
+static int migrate_1(chp_store *s, MDB_txn *t)
+{
+    MDB_cursor *c;
+    MDB_val k, v;
+    uint64_t kept = 0, mine = 0;
+    int rc = mdb_cursor_open(t, s->envs, &c);
+    if (rc)
+        return rc;
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        if (v.mv_size < ENV_META) {
+            rc = MDB_CORRUPTED;
+            break;
+        }
+        uint8_t flags = ((const uint8_t *)v.mv_data)[28];
+        if (flags & FLAG_KEPT)
+            kept += v.mv_size - ENV_META;
+        mine += (flags & FLAG_MINE) != 0;
+    }
+    mdb_cursor_close(c);
+    if (rc != MDB_NOTFOUND)
+        return rc;
+    uint8_t b[4];
+    chp_put_be32(b, CHP_STORE_SCHEMA);
+    MDB_val ks = val("schema", 6), vs = val(b, 4);
+    if ((rc = meta_put_u64(t, s->meta, "kept", kept)) ||
+        (rc = meta_put_u64(t, s->meta, "mine", mine)))
+        return rc;
+    return mdb_put(t, s->meta, &ks, &vs, 0);
+}
+
 static int open_dbs(chp_store *s, uint32_t *found_schema)
 {
     MDB_txn *t;
@@ -204,7 +240,12 @@ static int open_dbs(chp_store *s, uint32_t *found_schema)
         uint32_t found = v.mv_size == 4 ? chp_be32(v.mv_data) : 0;
         if (found_schema)
             *found_schema = found;
-        if (found != CHP_STORE_SCHEMA) {
+        if (found == 1) {
+            if ((rc = migrate_1(s, t)))
+                goto fail;
+            if (found_schema)
+                *found_schema = CHP_STORE_SCHEMA;
+        } else if (found != CHP_STORE_SCHEMA) {
             mdb_txn_abort(t);
             return CHP_E_STORE_SCHEMA;
         }
@@ -212,6 +253,8 @@ static int open_dbs(chp_store *s, uint32_t *found_schema)
     s->st.envelopes = meta_u64(t, s->meta, "count");
     s->st.bytes = meta_u64(t, s->meta, "bytes");
     s->st.own = meta_u64(t, s->meta, "own");
+    s->st.mine = meta_u64(t, s->meta, "mine");
+    s->st.kept = meta_u64(t, s->meta, "kept");
     s->seq = meta_u64(t, s->meta, "seq");
     rc = mdb_txn_commit(t);
     return lmdb_err(rc);
@@ -311,7 +354,7 @@ static int del_in(chp_store *s, MDB_txn *t, const uint8_t id[32])
         return MDB_CORRUPTED;
     const uint8_t *m = v.mv_data;
     uint64_t created = chp_be64(m), expiry = chp_be64(m + 8);
-    int own = m[28] & FLAG_OWN;
+    uint8_t flags = m[28];
     size_t len = v.mv_size - ENV_META;
     uint8_t ik[IDX_KEY], ek[EXP_KEY];
     idx_key(ik, created, id);
@@ -326,21 +369,67 @@ static int del_in(chp_store *s, MDB_txn *t, const uint8_t id[32])
         return rc;
     s->st.envelopes--;
     s->st.bytes -= len;
-    if (own)
+    if (flags & FLAG_OWN)
         s->st.own--;
+    if (flags & FLAG_MINE)
+        s->st.mine--;
+    if (flags & FLAG_KEPT)
+        s->st.kept -= len;
     return 0;
 }
 
-static int evict_in(chp_store *s, MDB_txn *t, size_t need, uint64_t expiry, int *fits);
+/* Evicts foreign envelopes in expiry order (so expired ones first), none
+ * that expires after limit, until need more bytes fit under the quota;
+ * *fits stays 0 when nothing evictable is left. The walk resumes after
+ * each victim, so own and mine entries are passed over once per call. */
+static int evict_in(chp_store *s, MDB_txn *t, size_t need, uint64_t limit, int *fits)
+{
+    uint8_t from[EXP_KEY] = {0};
+    *fits = s->st.bytes + need <= s->quota;
+    while (!*fits) {
+        MDB_cursor *c;
+        MDB_val k = val(from, EXP_KEY), v;
+        int rc = mdb_cursor_open(t, s->by_expiry, &c);
+        if (rc)
+            return rc;
+        uint8_t victim[32];
+        int found = 0;
+        for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
+             rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+            if (k.mv_size != EXP_KEY || v.mv_size != EXP_VAL)
+                continue;
+            if (((const uint8_t *)v.mv_data)[0] & FLAG_KEPT)
+                continue;
+            if (chp_be64(k.mv_data) <= limit) {
+                memcpy(victim, (const uint8_t *)v.mv_data + 1, 32);
+                memcpy(from, k.mv_data, EXP_KEY);
+                found = 1;
+            }
+            break;
+        }
+        mdb_cursor_close(c);
+        if (rc && rc != MDB_NOTFOUND)
+            return rc;
+        if (!found)
+            return 0; /* nothing evictable: *fits stays 0 */
+        if ((rc = del_in(s, t, victim)))
+            return rc;
+        s->st.evicted++;
+        *fits = s->st.bytes + need <= s->quota;
+    }
+    return 0;
+}
 
-/* Frees room for need more bytes by evicting foreign envelopes nearest
- * expiry, but never one that lives longer than the newcomer (expiry). The
- * evictions run in a child transaction that is kept only if the newcomer
- * then fits: a refused newcomer costs nobody their place. */
+/* Frees room for a foreign newcomer of need bytes by evicting foreign
+ * envelopes nearest expiry, but never one that lives longer than the
+ * newcomer (expiry). The evictions run in a child transaction that is
+ * kept only if the newcomer then fits: a refused newcomer costs nobody
+ * their place. Own and mine bytes are never evicted, so a newcomer that
+ * does not fit beside them alone is refused without a walk. */
 static int evict_for(chp_store *s, MDB_txn *parent, size_t need, uint64_t expiry, int *fits)
 {
     *fits = s->st.bytes + need <= s->quota;
-    if (*fits)
+    if (*fits || s->st.kept + need > s->quota)
         return 0;
     MDB_txn *t;
     int rc = wbegin(s, parent, &t);
@@ -359,52 +448,24 @@ static int evict_for(chp_store *s, MDB_txn *parent, size_t need, uint64_t expiry
     return rc;
 }
 
-static int evict_in(chp_store *s, MDB_txn *t, size_t need, uint64_t expiry, int *fits)
-{
-    while (!*fits) {
-        MDB_cursor *c;
-        MDB_val k, v;
-        int rc = mdb_cursor_open(t, s->by_expiry, &c);
-        if (rc)
-            return rc;
-        uint8_t victim[32];
-        int found = 0;
-        for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
-             rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-            if (k.mv_size != EXP_KEY || v.mv_size != EXP_VAL)
-                continue;
-            if (((const uint8_t *)v.mv_data)[0] & FLAG_OWN)
-                continue;
-            if (chp_be64(k.mv_data) <= expiry) {
-                memcpy(victim, (const uint8_t *)v.mv_data + 1, 32);
-                found = 1;
-            }
-            break;
-        }
-        mdb_cursor_close(c);
-        if (rc && rc != MDB_NOTFOUND)
-            return rc;
-        if (!found)
-            return 0; /* nothing evictable: *fits stays 0 */
-        if ((rc = del_in(s, t, victim)))
-            return rc;
-        s->st.evicted++;
-        *fits = s->st.bytes + need <= s->quota;
-    }
-    return 0;
-}
-
 static int put_one(chp_store *s, MDB_txn *t, chp_store_item *it, int refuse_foreign)
 {
     MDB_val k = val(it->id, 32), v;
-    int over = !it->own && (refuse_foreign || s->st.bytes + it->len > s->quota);
+    int kept = it->own || it->mine;
+    int over = s->st.bytes + it->len > s->quota || (!kept && refuse_foreign);
     /* Under quota the NOOVERWRITE put below is the duplicate check (one
      * lookup); over quota, look first so a duplicate evicts nothing. */
     if (over && mdb_get(t, s->envs, &k, &v) == 0) {
         it->result = CHP_E_DUP;
         return 0;
     }
-    if (over) {
+    if (over && kept) {
+        /* Never refused by quota: it takes foreign envelopes' room, any
+         * expiry, as far as there are any, and is stored either way. */
+        int fits, rc = evict_in(s, t, it->len, UINT64_MAX, &fits);
+        if (rc)
+            return rc;
+    } else if (over) {
         int fits = 0, rc = refuse_foreign ? 0 : evict_for(s, t, it->len, it->expiry, &fits);
         if (rc)
             return rc;
@@ -426,7 +487,7 @@ static int put_one(chp_store *s, MDB_txn *t, chp_store_item *it, int refuse_fore
     chp_put_be64(m + 8, it->expiry);
     chp_put_be64(m + 16, it->received);
     chp_put_be32(m + 24, it->link);
-    m[28] = it->own ? FLAG_OWN : 0;
+    m[28] = (uint8_t)((it->own ? FLAG_OWN : 0) | (it->mine ? FLAG_MINE : 0));
     chp_put_be64(m + 29, ++s->seq);
     it->seq = s->seq;
     memcpy(m + ENV_META, it->env, it->len);
@@ -448,6 +509,10 @@ static int put_one(chp_store *s, MDB_txn *t, chp_store_item *it, int refuse_fore
     s->st.bytes += it->len;
     if (it->own)
         s->st.own++;
+    if (it->mine)
+        s->st.mine++;
+    if (kept)
+        s->st.kept += it->len;
     it->result = CHP_OK;
     return 0;
 }
@@ -467,6 +532,8 @@ static int write_txn_raw(chp_store *s, int (*fn)(chp_store *, MDB_txn *, void *)
     if (rc == 0 && (rc = meta_put_u64(t, s->meta, "count", s->st.envelopes)) == 0 &&
         (rc = meta_put_u64(t, s->meta, "bytes", s->st.bytes)) == 0 &&
         (rc = meta_put_u64(t, s->meta, "own", s->st.own)) == 0 &&
+        (rc = meta_put_u64(t, s->meta, "mine", s->st.mine)) == 0 &&
+        (rc = meta_put_u64(t, s->meta, "kept", s->st.kept)) == 0 &&
         (rc = meta_put_u64(t, s->meta, "seq", s->seq)) == 0)
         rc = mdb_txn_commit(t);
     else
@@ -547,15 +614,25 @@ static int batch_finish(chp_store *s, chp_store_item *items, size_t n, int rc)
             items[i].result = lmdb_err(rc);
         return lmdb_err(rc);
     }
-    s->st.full = refuse;
+    /* Full while foreign envelopes are refused: any refusal sets it; an
+     * accepted foreign envelope (and no refusal) clears it. */
+    int refused = refuse, took = 0;
     for (size_t i = 0; i < n; i++) {
-        if (items[i].result == CHP_OK)
+        int foreign = !items[i].own && !items[i].mine;
+        if (items[i].result == CHP_OK) {
             s->st.accepted++;
-        else if (items[i].result == CHP_E_DUP)
+            took |= foreign;
+        } else if (items[i].result == CHP_E_DUP) {
             s->st.duplicates++;
-        else if (items[i].result == CHP_E_STORE_FULL)
+        } else if (items[i].result == CHP_E_STORE_FULL) {
             s->st.refused_full++;
+            refused = 1;
+        }
     }
+    if (refused)
+        s->st.full = 1;
+    else if (took)
+        s->st.full = 0;
     return CHP_OK;
 }
 
@@ -749,14 +826,16 @@ int chp_store_get(chp_store *s, const uint8_t id[32], uint8_t *buf, size_t cap, 
         meta->expiry = chp_be64(m + 8);
         meta->received = chp_be64(m + 16);
         meta->link = chp_be32(m + 24);
-        meta->own = m[28] & FLAG_OWN;
+        meta->own = (m[28] & FLAG_OWN) != 0;
+        meta->mine = (m[28] & FLAG_MINE) != 0;
         meta->seq = chp_be64(m + 29);
     }
     if (cap < *len) {
         rc = CHP_E_OVERFLOW;
         goto out;
     }
-    memcpy(buf, m + ENV_META, *len);
+    if (*len) /* buf may be NULL with cap 0 (chp_store_mark_mine) */
+        memcpy(buf, m + ENV_META, *len);
     rc = CHP_OK;
 out:
     rend(s, t);
@@ -778,6 +857,64 @@ int chp_store_del(chp_store *s, const uint8_t id[32])
 {
     assert(s && id);
     return write_txn(s, del_fn, (void *)id);
+}
+
+static int mark_fn(chp_store *s, MDB_txn *t, void *ctx)
+{
+    const uint8_t *id = ctx;
+    MDB_val k = val(id, 32), v;
+    int rc = mdb_get(t, s->envs, &k, &v);
+    if (rc)
+        return rc;
+    if (v.mv_size < ENV_META)
+        return MDB_CORRUPTED;
+    const uint8_t *m = v.mv_data;
+    uint8_t flags = m[28];
+    if (flags & FLAG_MINE)
+        return 0;
+    size_t len = v.mv_size - ENV_META;
+    uint8_t ek[EXP_KEY], ev[EXP_VAL];
+    chp_put_be64(ek, chp_be64(m + 8));
+    memcpy(ek + 8, m + 29, 8);
+    /* A value LMDB returned is read-only: write a changed copy. */
+    uint8_t *rec = malloc(v.mv_size);
+    if (!rec)
+        return ENOMEM;
+    memcpy(rec, m, v.mv_size);
+    rec[28] = flags | FLAG_MINE;
+    MDB_val nv = val(rec, v.mv_size);
+    rc = mdb_put(t, s->envs, &k, &nv, 0);
+    free(rec);
+    if (rc)
+        return rc;
+    ev[0] = flags | FLAG_MINE;
+    memcpy(ev + 1, id, 32);
+    MDB_val ke = val(ek, EXP_KEY), ve = val(ev, EXP_VAL);
+    if ((rc = mdb_put(t, s->by_expiry, &ke, &ve, 0)))
+        return rc;
+    s->st.mine++;
+    if (!(flags & FLAG_KEPT))
+        s->st.kept += len;
+    return 0;
+}
+
+int chp_store_mark_mine(chp_store *s, const uint8_t id[32])
+{
+    assert(s && id);
+    chp_store_meta m;
+    size_t len;
+    /* Already marked (or gone): answered by a read, no commit. */
+    int rc = chp_store_get(s, id, NULL, 0, &len, &m);
+    if (rc != CHP_OK && rc != CHP_E_OVERFLOW)
+        return rc;
+    if (m.mine)
+        return CHP_OK;
+    bg_settle(s);
+    for (;;) {
+        rc = write_txn_raw(s, mark_fn, (void *)id);
+        if (rc != MDB_MAP_FULL || !grow_map(s))
+            return lmdb_err(rc);
+    }
 }
 
 /* Deletions per sweep transaction: a transaction cannot reuse the pages it
@@ -1119,6 +1256,9 @@ void chp_store_stats_get(chp_store *s, chp_store_stats *out)
     *out = s->bg.started && !s->bg.settled ? s->st_done : s->st;
     out->quota = s->quota;
     out->map_size = s->map_size;
+    /* No foreign byte fits beside own and mine ones that fill the quota. */
+    if (out->kept >= s->quota)
+        out->full = 1;
 }
 
 /* ---- local tables ---- */

@@ -16,7 +16,7 @@
 
 typedef struct chp_store chp_store;
 
-#define CHP_STORE_SCHEMA        1
+#define CHP_STORE_SCHEMA        2              /* a schema-1 store is migrated on open */
 #define CHP_STORE_QUOTA_DEFAULT (256ull << 20) /* bytes of envelopes */
 
 typedef struct chp_store_opts {
@@ -26,8 +26,9 @@ typedef struct chp_store_opts {
 } chp_store_opts;
 
 /* Opens (creating it, mode 0700, if missing) the store in dir. Clears stale
- * reader slots left by killed processes. CHP_E_STORE_SCHEMA when the store
- * has another schema version; *found_schema (may be NULL) gets it.
+ * reader slots left by killed processes. A schema-1 store is migrated to
+ * the current schema in place (STORAGE.md). CHP_E_STORE_SCHEMA when the
+ * store has another schema version; *found_schema (may be NULL) gets it.
  * CHP_E_IO when dir cannot be created or opened. */
 CHP_WUR int chp_store_open(const char *dir, const chp_store_opts *opts, chp_store **out,
                            uint32_t *found_schema);
@@ -44,7 +45,8 @@ typedef struct chp_store_item {
     uint64_t created, expiry;
     uint64_t received; /* unix time it arrived */
     uint32_t link;     /* peer link it came from, 0 = made here */
-    int own;           /* 1 = the user's own: never evicted by quota */
+    int own;           /* 1 = the user's own: never evicted or refused by quota */
+    int mine;          /* 1 = addressed to the user (a contact's tag): as own */
     int result;        /* out: CHP_OK stored, CHP_E_DUP, CHP_E_STORE_FULL */
     uint64_t seq;      /* out, with CHP_OK: its insertion sequence (> 0) */
 } chp_store_item;
@@ -52,9 +54,12 @@ typedef struct chp_store_item {
 /* Stores a batch in ONE write transaction (group commit). Returns CHP_OK
  * once the transaction is durably committed; only then is an item with
  * result CHP_OK accepted. Any other return means nothing of the batch was
- * stored. Over quota, foreign envelopes nearest expiry are evicted to make
- * room; a foreign envelope that still does not fit gets CHP_E_STORE_FULL,
- * as do all foreign envelopes when the map cannot grow (disk full). */
+ * stored. Quota (STORAGE.md): own and mine envelopes are never refused by
+ * it; over quota they evict foreign ones (nearest expiry first) as far as
+ * there are any. A foreign envelope evicts foreign ones that expire no
+ * later than itself; if it still does not fit (or own and mine bytes
+ * alone fill the quota) it gets CHP_E_STORE_FULL, as do all foreign
+ * envelopes when the map cannot grow (disk full). */
 CHP_WUR int chp_store_put_batch(chp_store *s, chp_store_item *items, size_t n);
 
 /* The same, committed by the store's writer thread while the caller goes
@@ -79,7 +84,7 @@ CHP_WUR int chp_store_put_wait(chp_store *s);
 typedef struct chp_store_meta {
     uint64_t created, expiry, received;
     uint32_t link;
-    int own;
+    int own, mine;
     uint64_t seq; /* insertion sequence: later envelopes have larger ones */
 } chp_store_meta;
 
@@ -91,6 +96,12 @@ CHP_WUR int chp_store_get(chp_store *s, const uint8_t id[32], uint8_t *buf, size
                           chp_store_meta *meta);
 /* Removes one envelope (and its index entries). CHP_E_NOT_FOUND. */
 CHP_WUR int chp_store_del(chp_store *s, const uint8_t id[32]);
+
+/* Marks a stored envelope as addressed to the user (flags bit 1), for one
+ * recognised only after it was stored (it arrived while the identity was
+ * locked): from then on it counts as kept, never evicted or refused by
+ * quota. Idempotent. CHP_E_NOT_FOUND when it is not stored. */
+CHP_WUR int chp_store_mark_mine(chp_store *s, const uint8_t id[32]);
 
 /* Removes every envelope with expiry <= now; *removed (may be NULL) gets
  * the count. */
@@ -149,11 +160,16 @@ typedef struct chp_store_stats {
     uint64_t envelopes; /* stored now */
     uint64_t bytes;     /* envelope bytes stored now */
     uint64_t own;       /* of which the user's own */
+    uint64_t mine;      /* of which addressed to the user */
+    uint64_t kept;      /* bytes of own and mine envelopes (never evicted) */
     uint64_t quota;
     uint64_t map_size; /* current LMDB map size */
     /* since open: */
     uint64_t accepted, duplicates, refused_full, evicted, expired;
-    int full; /* 1 while foreign envelopes are being refused */
+    /* 1 while foreign envelopes are refused: the last foreign outcome was
+     * a refusal (quota, map or disk full) and no sweep freed room since,
+     * or own and mine envelopes alone fill the quota. */
+    int full;
 } chp_store_stats;
 
 void chp_store_stats_get(chp_store *s, chp_store_stats *out);

@@ -18,12 +18,15 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#define PASSIVE_MAX       32    /* addresses kept */
-#define PEERS_SEND_MAX    8     /* addresses per PEERS message */
-#define VIEW_MIN          2     /* fewer live links than this: promote one */
-#define PROMOTE_EVERY_MS  3000  /* at most one promotion this often */
-#define PROMOTE_GIVEUP_MS 10000 /* a promoted link not up by then is dropped */
-#define SHUFFLE_MS        30000 /* PEERS to one random neighbour this often */
+#define PASSIVE_MAX       32          /* addresses kept */
+#define PEERS_SEND_MAX    8           /* addresses per PEERS message */
+#define VIEW_MIN          2           /* fewer live links than this: promote one */
+#define PROMOTE_EVERY_MS  3000        /* at most one promotion this often */
+#define PROMOTE_GIVEUP_MS 10000       /* a promoted link not up by then is dropped */
+#define SHUFFLE_MS        30000       /* PEERS to one random neighbour this often */
+#define PASSIVE_TTL_MS    600000      /* an address not heard of again for this long goes */
+#define PEERS_RATE_MS     1000        /* PEERS entries taken: one per this, */
+#define PEERS_BURST       PASSIVE_MAX /* after a burst of this many */
 
 struct passive {
     char addr[CHP_ADDR_STR_MAX + 1];
@@ -35,6 +38,8 @@ struct chp_view {
     struct passive e[PASSIVE_MAX];
     size_t n;
     uint64_t promote_ms, shuffle_ms, rng;
+    double peers_tokens; /* PEERS entries we may still take now */
+    uint64_t peers_ms;
 };
 
 static uint64_t now_ms(void)
@@ -73,6 +78,48 @@ size_t chp_view_size(const chp_node *n)
     return n->view ? n->view->n : 0;
 }
 
+/* Whether a (from PEERS or a beacon) is an address this node may dial: an
+ * IP literal (never a name: dialling one would make us look up a name
+ * of a stranger's choosing), port nonzero, not unspecified, multicast or
+ * broadcast, and loopback only when this node itself listens on loopback
+ * (a test mesh on one machine). Checked when heard and again before
+ * dialling. */
+static int dialable(const chp_node *n, const chp_addr *a)
+{
+    uint8_t ip[16];
+    char host[CHP_ADDR_HOST_MAX + 1];
+    snprintf(host, sizeof host, "%s", a->host);
+    char *zone = strchr(host, '%');
+    if (zone) {
+        if (!a->ipv6)
+            return 0;
+        *zone = '\0';
+    }
+    int loop_ok = !strncmp(n->listen_host, "127.", 4) || !strcmp(n->listen_host, "::1");
+    if (a->port == 0)
+        return 0;
+    if (!a->ipv6 && inet_pton(AF_INET, host, ip) == 1) {
+        uint32_t v = (uint32_t)ip[0] << 24 | (uint32_t)ip[1] << 16 | (uint32_t)ip[2] << 8 | ip[3];
+        if (v == 0 || ip[0] == 0 || ip[0] >= 224 || (ip[0] == 127 && !loop_ok))
+            return 0; /* unspecified, "this network", multicast, reserved, broadcast */
+        return 1;
+    }
+    if (a->ipv6 && inet_pton(AF_INET6, host, ip) == 1) {
+        struct in6_addr in;
+        memcpy(&in, ip, 16);
+        if (IN6_IS_ADDR_UNSPECIFIED(&in) || IN6_IS_ADDR_MULTICAST(&in) ||
+            (IN6_IS_ADDR_LOOPBACK(&in) && !loop_ok))
+            return 0;
+        if (IN6_IS_ADDR_V4MAPPED(&in) &&
+            (ip[12] == 0 || ip[12] >= 224 || (ip[12] == 127 && !loop_ok)))
+            return 0;
+        if (zone && !IN6_IS_ADDR_LINKLOCAL(&in))
+            return 0;
+        return 1;
+    }
+    return 0; /* a host name */
+}
+
 static void forget(struct chp_view *v, size_t i)
 {
     v->e[i] = v->e[--v->n];
@@ -83,7 +130,7 @@ void chp_view_heard(chp_node *n, const char *s, size_t len)
     chp_addr a;
     char canon[CHP_ADDR_STR_MAX + 1];
     struct chp_view *v = view(n);
-    if (!v || chp_addr_parse(s, len, &a) != CHP_OK ||
+    if (!v || chp_addr_parse(s, len, &a) != CHP_OK || !dialable(n, &a) ||
         chp_addr_format(&a, canon, sizeof canon) != CHP_OK || !memcmp(a.key, n->tpk, 32) ||
         chp_link_known(n, a.key) || chp_link_banned(n, a.key, now_ms()) ||
         !chp_node_allowed(n, a.key)) /* a friends-only node dials only friends */
@@ -107,11 +154,26 @@ void chp_view_heard(chp_node *n, const char *s, size_t len)
 
 void chp_view_on_peers(chp_node *n, const chp_msg *m)
 {
-    for (uint8_t i = 0; i < m->u.peers.n; i++) {
+    struct chp_view *v = view(n);
+    uint64_t t = now_ms();
+    if (!v)
+        return;
+    /* However many PEERS a neighbour sends, junk enters the passive view
+     * no faster than this. */
+    if (!v->peers_ms)
+        v->peers_tokens = PEERS_BURST;
+    else
+        v->peers_tokens += (double)(t - v->peers_ms) / PEERS_RATE_MS;
+    if (v->peers_tokens > PEERS_BURST)
+        v->peers_tokens = PEERS_BURST;
+    v->peers_ms = t;
+    for (uint8_t i = 0; i < m->u.peers.n && v->peers_tokens >= 1.0; i++) {
         const char *s;
         size_t len;
-        if (chp_wire_peer_at(m, i, &s, &len) == CHP_OK)
+        if (chp_wire_peer_at(m, i, &s, &len) == CHP_OK) {
             chp_view_heard(n, s, len);
+            v->peers_tokens -= 1.0;
+        }
     }
 }
 
@@ -208,6 +270,11 @@ void chp_view_periodic(chp_node *n, uint64_t t)
     struct chp_view *v = view(n);
     if (!v)
         return;
+    for (size_t i = 0; i < v->n;)
+        if (t - v->e[i].ms > PASSIVE_TTL_MS)
+            forget(v, i);
+        else
+            i++;
     size_t live = chp_link_connected(n);
     if (live && t - v->shuffle_ms >= SHUFFLE_MS) {
         /* Keep the neighbours' passive views fresh: one at a time. */
@@ -227,7 +294,9 @@ void chp_view_periodic(chp_node *n, uint64_t t)
         size_t i = (size_t)(next_rand(v) % v->n);
         struct passive e = v->e[i];
         forget(v, i);
-        if (chp_link_known(n, e.key) || chp_link_banned(n, e.key, t))
+        chp_addr a;
+        if (chp_link_known(n, e.key) || chp_link_banned(n, e.key, t) ||
+            chp_addr_parse(e.addr, strlen(e.addr), &a) != CHP_OK || !dialable(n, &a))
             continue;
         v->promote_ms = t;
         if (chp_link_add_address(n, e.addr, strlen(e.addr), 0) == CHP_OK) {

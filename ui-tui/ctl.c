@@ -56,8 +56,8 @@ static void *open_req(chp_ctl *c)
 
 int chp_ctl_new(const char *home, chp_ctl **out)
 {
-    static const char *const topics[] = {"message", "queued",  "state",
-                                         "request", "contact", "peer"};
+    static const char *const topics[] = {"message", "queued", "state", "request",
+                                         "contact", "peer",   "room",  "nick"};
     char ev[4200];
     int zero = 0, rc = CHP_E_IO;
     chp_ctl *c = calloc(1, sizeof *c);

@@ -329,18 +329,24 @@ static int has_prefix(const wchar_t *name, const wchar_t *prefix)
     return 1;
 }
 
-/* The idx-th candidate matching prefix (decoded into a new string), and
- * the number of matches in *count. */
-static wchar_t *nth_match(const char *const *c, size_t nc, const wchar_t *prefix, size_t idx,
-                          size_t *count)
+/* The idx-th candidate whose key (keys NULL: the candidate itself)
+ * matches prefix, decoded into a new string, and the number of matches in
+ * *count. */
+static wchar_t *nth_match(const char *const *c, const char *const *keys, size_t nc,
+                          const wchar_t *prefix, size_t idx, size_t *count)
 {
     wchar_t *found = NULL;
     *count = 0;
     for (size_t i = 0; i < nc; i++) {
-        wchar_t *w = chp_wt_decode(c[i], strlen(c[i]), NULL);
+        const char *k = keys ? keys[i] : c[i];
+        wchar_t *w = chp_wt_decode(k, strlen(k), NULL);
         if (!w)
             continue;
         if (has_prefix(w, prefix) && (*count)++ == idx && !found) {
+            if (k != c[i]) {
+                free(w);
+                w = chp_wt_decode(c[i], strlen(c[i]), NULL);
+            }
             found = w;
             continue;
         }
@@ -351,6 +357,12 @@ static wchar_t *nth_match(const char *const *c, size_t nc, const wchar_t *prefix
 
 size_t chp_input_complete(chp_input *in, const char *const *cmds, size_t ncmds,
                           const char *const *names, size_t nnames)
+{
+    return chp_input_complete_keyed(in, cmds, ncmds, names, NULL, nnames);
+}
+
+size_t chp_input_complete_keyed(chp_input *in, const char *const *cmds, size_t ncmds,
+                                const char *const *names, const char *const *keys, size_t nnames)
 {
     if (in->secret)
         return 0;
@@ -369,9 +381,9 @@ size_t chp_input_complete(chp_input *in, const char *const *cmds, size_t ncmds,
         in->comp_idx++;
     }
     int is_cmd = in->comp_start == 0 && in->comp_prefix[0] == L'/';
-    const char *const *c = is_cmd ? cmds : names;
+    const char *const *c = is_cmd ? cmds : names, *const *k = is_cmd ? NULL : keys;
     size_t nc = is_cmd ? ncmds : nnames, count;
-    wchar_t *m = nth_match(c, nc, in->comp_prefix, 0, &count);
+    wchar_t *m = nth_match(c, k, nc, in->comp_prefix, 0, &count);
     if (count == 0) {
         free(m);
         comp_reset(in);
@@ -379,7 +391,7 @@ size_t chp_input_complete(chp_input *in, const char *const *cmds, size_t ncmds,
     }
     if (in->comp_active && in->cur == in->comp_end) {
         free(m);
-        m = nth_match(c, nc, in->comp_prefix, in->comp_idx % count, &count);
+        m = nth_match(c, k, nc, in->comp_prefix, in->comp_idx % count, &count);
         if (!m)
             return 0;
     }

@@ -78,5 +78,11 @@ void chp_input_view(chp_input *in, int width, size_t *first, int *col);
  * the cycle. Names are UTF-8. */
 size_t chp_input_complete(chp_input *in, const char *const *cmds, size_t ncmds,
                           const char *const *names, size_t nnames);
+/* The same, but a name is chosen when its key (keys[i], for names[i])
+ * starts with the word, and names[i] is what goes in: a stranger shown as
+ * "~ali (jqn8znuw)" is found by what the screen shows and completes to
+ * their ID. keys NULL: the names are their own keys. */
+size_t chp_input_complete_keyed(chp_input *in, const char *const *cmds, size_t ncmds,
+                                const char *const *names, const char *const *keys, size_t nnames);
 
 #endif

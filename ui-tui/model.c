@@ -8,6 +8,13 @@
 
 #define LINES_MAX 2000 /* per conversation: the oldest go first */
 
+/* A pending contact request, as `contact-requests` lists it. */
+struct request {
+    char id[96];    /* chp1... */
+    char nick[136]; /* unescaped; "" when they gave none */
+    char fpr[24];
+};
+
 struct chp_model {
     chp_conv *convs;
     size_t n, cap;
@@ -15,6 +22,8 @@ struct chp_model {
     chp_line *orph; /* notices from before the first conversation */
     size_t norph, corph;
     uint64_t seq; /* last chp_line.seq handed out */
+    struct request *req;
+    size_t nreq;
 };
 
 chp_model *chp_model_new(void)
@@ -51,6 +60,7 @@ void chp_model_destroy(chp_model **mp)
         line_free(&m->orph[i]);
     free(m->orph);
     free(m->convs);
+    free(m->req);
     free(m);
     *mp = NULL;
 }
@@ -387,6 +397,8 @@ static int hist_line(void *arg, char *line)
     l.state = !strcmp(f[1], "out") ? parse_state(f[3]) : CHP_LINE_IN;
     if (!strcmp(f[1], "out") && l.state == CHP_LINE_IN)
         l.state = CHP_LINE_QUEUED;
+    if (!strcmp(f[1], "in") && !strcmp(f[2], "*"))
+        l.state = CHP_LINE_SYSTEM;
     snprintf(l.msgid, sizeof l.msgid, "%.32s", f[4]);
     l.sender = chp_unescape(f[2], strlen(f[2]));
     l.text = chp_unescape(f[5], strlen(f[5]));
@@ -447,12 +459,160 @@ int chp_model_load_history(chp_model *m, const char *conv, const char *payload, 
     return rc;
 }
 
-int chp_model_on_message(chp_model *m, const char *conv)
+int chp_model_on_message(chp_model *m, const char *conv, const char *sender)
 {
     int i = chp_model_add(m, conv);
-    if (i >= 0 && i != m->cur)
+    if (i >= 0 && i != m->cur && chp_sender_kind_of(sender) != CHP_SENDER_SYSTEM)
         m->convs[i].unread++;
     return i;
+}
+
+int chp_model_on_room(chp_model *m, const char *body, size_t len)
+{
+    char *copy = malloc(len + 1), *f[3];
+    int i = -1;
+    if (!copy)
+        return -1;
+    memcpy(copy, body, len);
+    copy[len] = 0;
+    int nf = chp_split_tabs(copy, f, 3);
+    char *room = nf >= 2 ? chp_unescape(f[0], strlen(f[0])) : NULL;
+    if (room && room[0] == '#') {
+        if (nf == 3 && !strcmp(f[1], "joined") && (i = chp_model_add(m, room)) >= 0 &&
+            strlen(f[2]) < sizeof m->convs[i].room_fp)
+            snprintf(m->convs[i].room_fp, sizeof m->convs[i].room_fp, "%s", f[2]);
+        else if (nf == 2 && !strcmp(f[1], "left"))
+            chp_model_remove(m, room);
+    }
+    free(room);
+    free(copy);
+    return i;
+}
+
+chp_sender_kind chp_sender_kind_of(const char *sender)
+{
+    if (!strcmp(sender, "*"))
+        return CHP_SENDER_SYSTEM;
+    return sender[0] == '~' ? CHP_SENDER_STRANGER : CHP_SENDER_CONTACT;
+}
+
+struct req_load {
+    struct request *r;
+    size_t n, cap;
+};
+
+static int req_line(void *arg, char *line)
+{
+    struct req_load *rl = arg;
+    char *f[4];
+    if (chp_split_tabs(line, f, 4) != 4 || strncmp(f[0], "chp1", 4) ||
+        strlen(f[0]) >= sizeof rl->r->id || !f[2][0] || strlen(f[2]) >= sizeof rl->r->fpr)
+        return CHP_E_MALFORMED;
+    char *nick = chp_unescape(f[1], strlen(f[1]));
+    if (!nick)
+        return CHP_E_NOMEM;
+    int rc = CHP_E_MALFORMED;
+    if (strlen(nick) < sizeof rl->r->nick) {
+        rc = CHP_E_NOMEM;
+        if (rl->n == rl->cap) {
+            size_t nc = rl->cap ? rl->cap * 2 : 8;
+            struct request *a = realloc(rl->r, nc * sizeof *a);
+            if (a) {
+                rl->r = a;
+                rl->cap = nc;
+            }
+        }
+        if (rl->n < rl->cap) {
+            struct request *q = &rl->r[rl->n++];
+            snprintf(q->id, sizeof q->id, "%s", f[0]);
+            snprintf(q->nick, sizeof q->nick, "%s", nick);
+            snprintf(q->fpr, sizeof q->fpr, "%s", f[2]);
+            rc = CHP_OK;
+        }
+    }
+    free(nick);
+    return rc;
+}
+
+int chp_model_load_requests(chp_model *m, const char *payload, size_t len)
+{
+    struct req_load rl = {0};
+    int rc = each_line(payload, len, req_line, &rl);
+    if (rc == CHP_E_NOMEM) {
+        free(rl.r);
+        return rc; /* the old list stays */
+    }
+    free(m->req);
+    m->req = rl.r;
+    m->nreq = rl.n;
+    return rc;
+}
+
+/* How many pending requests carry nick; *one gets the last of them. */
+static size_t requests_named(const chp_model *m, const char *nick, const struct request **one)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < m->nreq; i++)
+        if (!strcmp(m->req[i].nick, nick)) {
+            *one = &m->req[i];
+            n++;
+        }
+    return n;
+}
+
+int chp_model_sender_word(const chp_model *m, const char *sender, char *out, size_t cap)
+{
+    chp_sender_kind k = chp_sender_kind_of(sender);
+    size_t len = strlen(sender);
+    if (k == CHP_SENDER_SYSTEM || !len || len >= cap)
+        return 0;
+    if (k == CHP_SENDER_CONTACT) {
+        memcpy(out, sender, len + 1);
+        return 1;
+    }
+    /* "~NICK (FPR)": the nick may hold spaces and brackets, the
+     * fingerprint neither, so the last " (" splits them */
+    const char *open = NULL;
+    for (const char *p = strstr(sender, " ("); p; p = strstr(p + 1, " ("))
+        open = p;
+    if (!open || sender[len - 1] != ')' || open == sender + 1)
+        return 0;
+    char nick[sizeof m->req->nick], fpr[sizeof m->req->fpr];
+    size_t nl = (size_t)(open - sender) - 1, fl = len - (size_t)(open - sender) - 3;
+    if (nl >= sizeof nick || fl >= sizeof fpr || fl == 0)
+        return 0;
+    memcpy(nick, sender + 1, nl);
+    nick[nl] = 0;
+    memcpy(fpr, open + 2, fl);
+    fpr[fl] = 0;
+    const struct request *theirs = NULL, *named = NULL;
+    for (size_t i = 0; i < m->nreq && !theirs; i++)
+        if (!strcmp(m->req[i].fpr, fpr))
+            theirs = &m->req[i];
+    size_t same = requests_named(m, nick, &named);
+    if (theirs && (same != 1 || named != theirs)) {
+        snprintf(out, cap, "%s", theirs->id);
+        return 1;
+    }
+    if (!theirs && same)
+        return 0;
+    memcpy(out, sender, nl + 1); /* "~NICK" */
+    out[nl + 1] = 0;
+    return 1;
+}
+
+int chp_model_resolve_who(const chp_model *m, const char *who, char *out, size_t cap)
+{
+    const struct request *one = NULL;
+    if (who[0] != '~') {
+        snprintf(out, cap, "%s", who);
+        return 1;
+    }
+    size_t n = who[1] ? requests_named(m, who + 1, &one) : 0;
+    if (n != 1)
+        return n ? -1 : 0;
+    snprintf(out, cap, "%s", one->id);
+    return 1;
 }
 
 int chp_model_set_state(chp_model *m, const char *msgid, const char *state)

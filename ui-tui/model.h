@@ -20,7 +20,18 @@ typedef enum chp_line_state {
     CHP_LINE_SENT,
     CHP_LINE_DELIVERED,
     CHP_LINE_NOTICE,
+    CHP_LINE_SYSTEM, /* the node's own line in a room (SENDER "*"): a nick change */
 } chp_line_state;
+
+/* Who a SENDER (docs/CONTROL.md) is: the node itself ("*"), someone who
+ * is no contact ("~nick (fingerprint)"), or a contact (or the user). */
+typedef enum chp_sender_kind {
+    CHP_SENDER_CONTACT,
+    CHP_SENDER_STRANGER,
+    CHP_SENDER_SYSTEM,
+} chp_sender_kind;
+
+chp_sender_kind chp_sender_kind_of(const char *sender);
 
 /* One line of a conversation. Strings are owned by the model. */
 typedef struct chp_line {
@@ -95,9 +106,36 @@ void chp_model_title(const chp_model *m, size_t i, char *out, size_t cap);
  * arrives after a notice shows below it. Adds the conversation when it is
  * new. CHP_E_MALFORMED for a line that does not parse (the rest apply). */
 CHP_WUR int chp_model_load_history(chp_model *m, const char *conv, const char *payload, size_t len);
-/* A `message` event for conv: adds the conversation if new; counts it
- * unread unless it is the selected one. Returns its index (-1: OOM). */
-int chp_model_on_message(chp_model *m, const char *conv);
+/* A `message` event for conv from sender (as the event names it): adds
+ * the conversation if new; counts it unread unless it is the selected one
+ * or the line is the node's own (sender "*", which the node counts read).
+ * Returns its index (-1: OOM). */
+int chp_model_on_message(chp_model *m, const char *conv, const char *sender);
+/* A `room` event (ROOM\tjoined\tFINGERPRINT or ROOM\tleft, escaped as in
+ * replies): a joined room is added (or found) and takes the fingerprint,
+ * a left one is removed. Returns the joined room's index; -1 for a room
+ * left, a body that does not parse, or no memory. */
+int chp_model_on_room(chp_model *m, const char *body, size_t len);
+
+/* Applies a `contact-requests` reply (lines ID\tNICK\tFINGERPRINT\tTIME):
+ * the pending requests become the reply's. CHP_E_MALFORMED for a line that
+ * does not parse (the rest apply). */
+CHP_WUR int chp_model_load_requests(chp_model *m, const char *payload, size_t len);
+/* The word Tab completes a line's sender to, the way /accept, /block, /id
+ * and /msg take it, into out; 0 when there is none (notices, the node's
+ * own lines). A contact: its name. A stranger "~ali (jqn8znuw)": "~ali",
+ * which chp_model_resolve_who turns into the ID of their request (or
+ * explains that they sent none); their ID itself when "~ali" would not
+ * name them alone (another request under that nick, or they asked under
+ * another nick); none when they sent no request and someone else asked
+ * as ali (the word would name that other person). */
+int chp_model_sender_word(const chp_model *m, const char *sender, char *out, size_t cap);
+/* A WHO typed in a command, as the daemon takes it, into out: "~nick" is
+ * the ID of the one pending request under that nick; anything else stays
+ * as typed. 1: out is set; 0: nobody who asked is called so (a stranger
+ * in a room whose ID the node does not know); -1: several requests carry
+ * that nick. */
+int chp_model_resolve_who(const chp_model *m, const char *who, char *out, size_t cap);
 /* A `state` event: sets the state of the outgoing message msgid (never
  * backwards: delivered stays delivered). Returns 1 if it was found. */
 int chp_model_set_state(chp_model *m, const char *msgid, const char *state);

@@ -86,6 +86,7 @@ enum req {
     R_ROOMS,
     R_DISC,     /* /discovery: ctx is the argument ("" asks) */
     R_DISC_WIZ, /* the wizard asks whether the node is visible */
+    R_REQUESTS, /* pending contact requests: what "~nick" stands for */
 };
 
 typedef struct app {
@@ -261,6 +262,7 @@ static void on_ready(app *a)
     a->first_convs = 1;
     REQ0(a, R_CONVS, NULL, "conversations");
     REQ0(a, R_STATUS, NULL, "status");
+    REQ0(a, R_REQUESTS, NULL, "contact-requests");
 }
 
 static int contains(const char *s, const char *what)
@@ -285,6 +287,7 @@ static void on_id(app *a, int ok, char *p)
         } else if (a->reload) {
             REQ0(a, R_CONVS, NULL, "conversations");
             REQ0(a, R_STATUS, NULL, "status");
+            REQ0(a, R_REQUESTS, NULL, "contact-requests");
         }
         a->reload = 0;
         a->dirty = 1;
@@ -475,8 +478,8 @@ static void on_reply(app *a, const chp_ctl_tag *t, int ok, char *p, size_t len)
         select_conv(a, chp_model_add(a->m, t->ctx));
         if (p[0])
             notice(a,
-                   "joined %s (fingerprint %s: others who typed the same passphrase see "
-                   "the same)",
+                   "joined %s (fingerprint %s: whoever sees the same fingerprint is in "
+                   "the same room)",
                    t->ctx, p);
         else
             notice(a, "joined %s", t->ctx);
@@ -550,6 +553,10 @@ static void on_reply(app *a, const chp_ctl_tag *t, int ok, char *p, size_t len)
         say_visibility(a, ok ? p : NULL);
         notice(a, "Choose a nickname (others see it next to your ID; 1 to 32 bytes).");
         return;
+    case R_REQUESTS:
+        if (ok && chp_model_load_requests(a->m, p, len) != CHP_OK)
+            notice(a, "chapard sent a list of contact requests that does not parse");
+        return;
     }
 }
 
@@ -559,14 +566,16 @@ static void on_event(app *a, const char *topic, char *body)
 {
     char *f[3];
     if (!strcmp(topic, "message")) {
-        if (chp_split_tabs(body, f, 3) < 1 || a->ph != PH_READY)
+        int nf = chp_split_tabs(body, f, 3);
+        if (nf < 1 || a->ph != PH_READY)
             return;
         char *conv = chp_unescape(f[0], strlen(f[0]));
         if (!conv || !conv[0]) {
             free(conv);
             return;
         }
-        int i = chp_model_on_message(a->m, conv);
+        /* a nick change (sender "*") is no news to count */
+        int i = chp_model_on_message(a->m, conv, nf >= 2 ? f[1] : "");
         if (i >= 0 && i == chp_model_current(a->m)) {
             REQ2(a, R_HISTORY, conv, "history", conv, HISTORY_LIMIT);
             REQ1(a, R_READ, conv, "read", conv);
@@ -589,10 +598,13 @@ static void on_event(app *a, const char *topic, char *body)
     } else if (!strcmp(topic, "request")) {
         if (chp_split_tabs(body, f, 2) != 2)
             return;
+        /* "~nick": not a contact's name, which the nick may equal */
         char *nick = chp_unescape(f[1], strlen(f[1]));
-        notice(a, "contact request from %s (%s): /accept %s", nick ? nick : "?", f[0],
-               nick ? nick : f[0]);
+        int named = nick && nick[0];
+        notice(a, "contact request from ~%s (%s): /accept %s%s", named ? nick : "?", f[0],
+               named ? "~" : "", named ? nick : f[0]);
         free(nick);
+        REQ0(a, R_REQUESTS, NULL, "contact-requests");
     } else if (!strcmp(topic, "contact")) {
         if (chp_split_tabs(body, f, 2) != 2)
             return;
@@ -602,8 +614,33 @@ static void on_event(app *a, const char *topic, char *body)
         else
             notice(a, "contact %s: %s", name ? name : "?", f[1]);
         free(name);
-        if (a->ph == PH_READY)
+        if (a->ph == PH_READY) {
             REQ0(a, R_CONVS, NULL, "conversations");
+            REQ0(a, R_REQUESTS, NULL, "contact-requests");
+            /* a stranger who became a contact shows by name from now on,
+             * one who was blocked or removed as a stranger again */
+            int cur = chp_model_current(a->m);
+            if (cur >= 0) {
+                const char *cn = chp_model_conv(a->m, (size_t)cur)->name;
+                REQ2(a, R_HISTORY, cn, "history", cn, HISTORY_LIMIT);
+            }
+        }
+    } else if (!strcmp(topic, "room")) {
+        /* joined or left here or by another client (chapar join) */
+        if (a->ph != PH_READY)
+            return;
+        int cur = chp_model_current(a->m);
+        char *was = cur >= 0 ? strdup(chp_model_conv(a->m, (size_t)cur)->name) : NULL;
+        chp_model_on_room(a->m, body, strlen(body));
+        cur = chp_model_current(a->m);
+        if (cur >= 0 && (!was || strcmp(was, chp_model_conv(a->m, (size_t)cur)->name)))
+            open_conv(a); /* the open room was left: show the one selected now */
+        free(was);
+        REQ0(a, R_CONVS, NULL, "conversations"); /* the kind, and the room's place */
+        a->dirty = 1;
+    } else if (!strcmp(topic, "nick")) {
+        if (a->ph == PH_READY)
+            REQ0(a, R_ID, NULL, "id"); /* changed from another window: the status bar */
     } else if (!strcmp(topic, "peer")) {
         notice(a, "a peer %s", !strcmp(body, "up") ? "connected" : "disconnected");
         REQ0(a, R_STATUS, NULL, "status");
@@ -623,11 +660,34 @@ static void help(app *a)
     notice(a, "  Up/Down history, Ctrl-A/E home/end, Ctrl-W word, Ctrl-U/K line, Ctrl-C quit.");
 }
 
+/* WHO of a command as the daemon takes it: who itself, or for "~nick"
+ * (how a stranger shows, and what Tab completes them to) the ID of the
+ * request they sent, in buf. NULL after saying why when it names nobody
+ * known. */
+static const char *who_arg(app *a, const char *who, char *buf, size_t cap)
+{
+    if (who[0] != '~')
+        return who;
+    int r = chp_model_resolve_who(a->m, who, buf, cap);
+    if (r == 0)
+        notice(a,
+               "%s sent you no contact request, and your node knows a stranger only by nick and "
+               "fingerprint: ask them for their ID (chp1...), then /add ID NAME",
+               who);
+    else if (r < 0)
+        notice(a,
+               "more than one contact request comes from someone called %s: use the ID "
+               "(/contacts lists them)",
+               who + 1);
+    return r == 1 ? buf : NULL;
+}
+
 static void run_command(app *a, chp_cmd *c)
 {
     int cur = chp_model_current(a->m);
     const char *curname = cur >= 0 ? chp_model_conv(a->m, (size_t)cur)->name : NULL;
-    char ctx[256];
+    char ctx[256], idbuf[160];
+    const char *who = c->argc ? c->argv[0] : NULL;
     int ready = a->ph == PH_READY;
     switch (c->kind) {
     case CHP_CMD_TEXT:
@@ -689,13 +749,17 @@ static void run_command(app *a, chp_cmd *c)
         notice(a, "not ready yet: only /peer, /discovery, /help and /quit work now");
         return;
     }
+    if ((c->kind == CHP_CMD_MSG || c->kind == CHP_CMD_ACCEPT || c->kind == CHP_CMD_BLOCK ||
+         c->kind == CHP_CMD_ID) &&
+        c->argc && !(who = who_arg(a, c->argv[0], idbuf, sizeof idbuf)))
+        return;
     switch (c->kind) {
     case CHP_CMD_MSG: {
         /* A conversation appears only once chapard took the message (or
          * already exists): a typo must not leave an empty one behind. */
-        int i = chp_model_find(a->m, c->argv[0]);
+        int i = chp_model_find(a->m, who);
         if (c->argc == 2)
-            send_line(a, R_MSG, c->argv[0], c->argv[1]);
+            send_line(a, R_MSG, who, c->argv[1]);
         else if (i < 0)
             notice(
                 a,
@@ -723,11 +787,11 @@ static void run_command(app *a, chp_cmd *c)
         return;
     case CHP_CMD_ACCEPT:
         snprintf(ctx, sizeof ctx, "accepted %.200s", c->argv[0]);
-        request(a, R_DONE, ctx, 0, "contact-accept", c->argc, c->argv[0], c->argv[1], NULL);
+        request(a, R_DONE, ctx, 0, "contact-accept", c->argc, who, c->argv[1], NULL);
         return;
     case CHP_CMD_BLOCK:
         snprintf(ctx, sizeof ctx, "blocked %.200s", c->argv[0]);
-        REQ1(a, R_DONE, ctx, "contact-block", c->argv[0]);
+        REQ1(a, R_DONE, ctx, "contact-block", who);
         return;
     case CHP_CMD_CONTACTS:
         REQ0(a, R_LINES, "contacts (name, ID, state, fingerprint):", "contact-list");
@@ -735,7 +799,7 @@ static void run_command(app *a, chp_cmd *c)
         return;
     case CHP_CMD_ID:
         if (c->argc)
-            REQ1(a, R_LINES, "", "contact-show", c->argv[0]);
+            REQ1(a, R_LINES, "", "contact-show", who);
         else
             REQ0(a, R_IDSHOW, NULL, "id");
         return;
@@ -857,48 +921,51 @@ static void complete(app *a)
     size_t n, nn = 0, nc = chp_model_count(a->m);
     const chp_cmd_spec *t = chp_cmd_table(&n);
     const char *cmds[32];
-    const char **names = calloc(nc + 600, sizeof *names);
-    char(*bare)[NICK_BYTES] = calloc(500, sizeof *bare);
-    if (!names || !bare) {
+    const char **names = calloc(nc + 600, sizeof *names), **keys = calloc(nc + 600, sizeof *keys);
+    char(*bare)[96] = calloc(500, sizeof *bare); /* a name, "~nick" or an ID */
+    if (!names || !keys || !bare) {
         free(names);
+        free(keys);
         free(bare);
         return;
     }
     for (size_t i = 0; i < n && i < 32; i++)
         cmds[i] = t[i].name;
-    /* Senders seen in this conversation (newest first), then every
-     * conversation name. Duplicates only lengthen the cycle a little. */
+    /* Senders seen in this conversation (newest first), found by what the
+     * screen shows, then every conversation name. */
     int cur = chp_model_current(a->m);
     if (cur >= 0) {
         const chp_conv *c = chp_model_conv(a->m, (size_t)cur);
         for (size_t i = c->nlines; i-- > 0 && nn < 500;) {
-            /* "nick (fingerprint)" completes to the nick: what /accept,
-             * /block and /id take (the fingerprint is for the eye) */
-            const char *full = c->lines[i].sender, *paren = strstr(full, " (");
-            size_t bl =
-                paren && full[strlen(full) - 1] == ')' ? (size_t)(paren - full) : strlen(full);
-            if (bl >= NICK_BYTES)
+            /* a contact completes to its name, a stranger "~ali (jqn8znuw)"
+             * to what /accept, /block, /id and /msg take for them */
+            const chp_line *l = &c->lines[i];
+            if (l->state == CHP_LINE_NOTICE ||
+                !chp_model_sender_word(a->m, l->sender, bare[nn], sizeof bare[nn]))
                 continue;
-            memcpy(bare[nn], full, bl);
-            bare[nn][bl] = '\0';
             const char *s = bare[nn];
             int dup = !s[0];
             for (size_t k = 0; k < nn && !dup; k++)
                 dup = !strcmp(names[k], s);
-            if (!dup)
+            if (!dup) {
+                keys[nn] = l->sender;
                 names[nn++] = s;
+            }
         }
     }
-    for (size_t i = 0; i < nc; i++)
-        names[nn++] = chp_model_conv(a->m, i)->name;
-    chp_input_complete(a->in, cmds, n < 32 ? n : 32, names, nn);
+    for (size_t i = 0; i < nc; i++) {
+        keys[nn] = names[nn] = chp_model_conv(a->m, i)->name;
+        nn++;
+    }
+    chp_input_complete_keyed(a->in, cmds, n < 32 ? n : 32, names, keys, nn);
     free(names);
+    free(keys);
     free(bare);
 }
 
 /* ---------------------------------------------------------------- drawing */
 
-enum { C_OWN = 1, C_OTHER, C_NOTICE, C_MARK, C_BAR };
+enum { C_OWN = 1, C_OTHER, C_NOTICE, C_MARK, C_BAR, C_STRANGER };
 
 /* Draws w (n chars) at the cursor, at most maxw cells; returns cells used. */
 static int put_w(const wchar_t *w, size_t n, int maxw)
@@ -971,8 +1038,9 @@ static void draw_list(app *a, int h, int lw)
         mvaddwstr(y, lw - 1, L"\u2502");
 }
 
-/* One line of the pane as wide text: "sender: text mark", or "-!- text"
- * for notices. *sender_n and *mark_at say where the coloured parts are. */
+/* One line of the pane as wide text: "sender: text mark", "-!- text" for
+ * the UI's notices, "-- text" for the node's own lines in a room (a nick
+ * change). *sender_n and *mark_at say where the coloured parts are. */
 static wchar_t *compose(const app *a, const chp_line *l, size_t *n, size_t *sender_n,
                         size_t *mark_at)
 {
@@ -980,14 +1048,17 @@ static wchar_t *compose(const app *a, const chp_line *l, size_t *n, size_t *send
                        : l->state == CHP_LINE_SENT      ? " \u2713"
                        : l->state == CHP_LINE_DELIVERED ? " \u2713\u2713"
                                                         : "";
-    const char *sender = l->state == CHP_LINE_NOTICE ? "-!-" : l->sender;
-    if (l->state != CHP_LINE_NOTICE && l->state != CHP_LINE_IN && !sender[0])
+    int plain = l->state == CHP_LINE_NOTICE || l->state == CHP_LINE_SYSTEM;
+    const char *sender = l->state == CHP_LINE_NOTICE   ? "-!-"
+                         : l->state == CHP_LINE_SYSTEM ? "--"
+                                                       : l->sender;
+    if (!plain && l->state != CHP_LINE_IN && !sender[0])
         sender = a->nick;
     size_t need = strlen(sender) + strlen(l->text) + strlen(mark) + 4;
     char *s = malloc(need);
     if (!s)
         return NULL;
-    snprintf(s, need, "%s%s%s%s", sender, l->state == CHP_LINE_NOTICE ? " " : ": ", l->text, mark);
+    snprintf(s, need, "%s%s%s%s", sender, plain ? " " : ": ", l->text, mark);
     size_t sn, tn;
     wchar_t *ws = chp_wt_decode(sender, strlen(sender), &sn);
     wchar_t *wm = chp_wt_decode(mark, strlen(mark), &tn);
@@ -1002,13 +1073,29 @@ static wchar_t *compose(const app *a, const chp_line *l, size_t *n, size_t *send
     return w;
 }
 
+/* How line l's sender and text are drawn: notices and the node's own
+ * lines in the notice colour; a stranger's name in its own colour, never
+ * the one contacts have, so a look-alike nick stands out. */
+static void line_attrs(const chp_line *l, int *sender, int *text)
+{
+    *text = 0;
+    if (l->state == CHP_LINE_NOTICE || l->state == CHP_LINE_SYSTEM)
+        *sender = *text = COLOR_PAIR(C_NOTICE);
+    else if (l->state != CHP_LINE_IN)
+        *sender = COLOR_PAIR(C_OWN) | A_BOLD;
+    else if (chp_sender_kind_of(l->sender) == CHP_SENDER_STRANGER)
+        *sender = COLOR_PAIR(C_STRANGER);
+    else
+        *sender = COLOR_PAIR(C_OTHER) | A_BOLD;
+}
+
 static void draw_row(const wchar_t *w, size_t a0, size_t b0, size_t sender_n, size_t mark_at,
-                     int own, int is_notice, int maxw)
+                     const chp_line *l, int maxw)
 {
     /* three parts: [a0, sender_n) sender, [.., mark_at) text, rest mark */
     size_t cuts[4] = {a0, sender_n, mark_at, b0};
-    int attrs[3] = {is_notice ? COLOR_PAIR(C_NOTICE) : (COLOR_PAIR(own ? C_OWN : C_OTHER) | A_BOLD),
-                    is_notice ? COLOR_PAIR(C_NOTICE) : 0, COLOR_PAIR(C_MARK)};
+    int attrs[3] = {0, 0, COLOR_PAIR(C_MARK)};
+    line_attrs(l, &attrs[0], &attrs[1]);
     int used = 0;
     for (int p = 0; p < 3; p++) {
         size_t s = cuts[p] < a0 ? a0 : cuts[p], e = cuts[p + 1] > b0 ? b0 : cuts[p + 1];
@@ -1087,8 +1174,7 @@ static void draw_pane(app *a, int x0, int h, int pw)
             } else {
                 addstr("      ");
             }
-            draw_row(w, starts[r], end, sn, ma, l->state != CHP_LINE_IN,
-                     l->state == CHP_LINE_NOTICE, tw);
+            draw_row(w, starts[r], end, sn, ma, l, tw);
             y--;
         }
         free(w);
@@ -1355,7 +1441,8 @@ static void usage(FILE *f)
                "  Alt+1..9, Alt+0 go to conversation 1..9, 10\n"
                "  Ctrl-N, Ctrl-P  next / previous conversation\n"
                "  PgUp, PgDn      scroll the messages\n"
-               "  Tab             complete a command or a nick (again: next match)\n"
+               "  Tab             complete a command, a name, or after ~ a stranger\n"
+               "                  (again: next match)\n"
                "  Left, Right, Home, End (Ctrl-B, Ctrl-F, Ctrl-A, Ctrl-E)  move\n"
                "  Backspace, Delete (Ctrl-D)  delete a character\n"
                "  Ctrl-W          delete the word before the cursor\n"
@@ -1793,6 +1880,7 @@ int main(int argc, char **argv)
         init_pair(C_NOTICE, COLOR_YELLOW, -1);
         init_pair(C_MARK, COLOR_GREEN, -1);
         init_pair(C_BAR, COLOR_BLUE, -1);
+        init_pair(C_STRANGER, COLOR_RED, -1);
     }
     if (a->spawned)
         notice(a, "started chapard in the background for %s (%s; log: %s/chapard.log)", a->home,

@@ -753,17 +753,18 @@ char *h_await_(h_ctx *h, const h_node *n, const char *needle, int deadline_ms, c
 void h_await_state_(h_ctx *h, const h_node *n, const char *msgid, const char *state,
                     int deadline_ms, const char *file, int line)
 {
-    /* outbox lines are MSGID\tTO\tSTATE: the id starts the line, the state
-     * ends it. */
+    /* outbox lines are MSGID\tTO\tSTATE\tTIME\tTEXT: the id starts the
+     * line, the state is the third field. */
     uint64_t t0 = h_now_ms(), end = t0 + (uint64_t)deadline_ms;
     char *out = NULL;
     for (;;) {
         free(out);
         out = NULL;
         if (h_chapar(h, n, &out, NULL, "outbox", H_END) == 0) {
-            const char *l = strstr(out, msgid);
-            size_t ll = l ? strcspn(l, "\n") : 0, sl = strlen(state);
-            if (l && ll > sl && l[ll - sl - 1] == '\t' && !strncmp(l + ll - sl, state, sl)) {
+            const char *l = strstr(out, msgid), *st = l ? strchr(l, '\t') : NULL;
+            st = st ? strchr(st + 1, '\t') : NULL;
+            size_t sl = strlen(state);
+            if (st && !strncmp(st + 1, state, sl) && st[1 + sl] == '\t') {
                 h_note(h, "%s: message %.8s... %s after %llu ms", n->name, msgid, state,
                        (unsigned long long)(h_now_ms() - t0));
                 free(out);
@@ -805,3 +806,35 @@ char *h_write_file(h_ctx *h, const char *name, const void *data, size_t len)
         fail_msg("cannot write %s", p);
     return p;
 }
+
+void h_established(h_ctx *h, const h_node *n, const char *name, const char *id)
+{
+    char line[256];
+    snprintf(line, sizeof line, "%s\t%s\testablished", name, id);
+    free(h_await(h, n, line, "contact", "list", H_END));
+}
+
+void h_publish_par(h_ctx *h, const h_node *n, const char *prefix, int count)
+{
+    enum { PAR = 3 };
+    uint64_t t0 = h_now_ms();
+    for (int i = 0; i < count; i += PAR) {
+        pid_t pid[PAR];
+        int k = 0;
+        for (; k < PAR && i + k < count; k++) {
+            char name[64], path[600];
+            snprintf(name, sizeof name, "%s%d", prefix, i + k);
+            h_path(h, path, sizeof path, name);
+            const char *argv[] = {h_bin("CHAPAR"), "--home", n->home, "debug",
+                                  "publish",       path,     NULL};
+            pid[k] = h_spawn_aux(h, "publish.log", argv);
+        }
+        for (int j = 0; j < k; j++) {
+            int st = h_reap(h, pid[j], 30000);
+            assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        }
+    }
+    h_note(h, "published %s0..%d at %s in %llu ms", prefix, count - 1, n->name,
+           (unsigned long long)(h_now_ms() - t0));
+}
+

@@ -134,6 +134,9 @@ int h_reap(h_ctx *h, pid_t pid, int deadline_ms);
 /* `chapar debug publish DIR/prefix<i>` at n; asserts exit 0 and a 64-hex
  * id on stdout, copied to id (65 bytes) when not NULL. */
 void h_publish(h_ctx *h, const h_node *n, const char *prefix, int i, char *id);
+/* `chapar debug publish` of prefix0 .. prefix<count-1> at n, three at a
+ * time (under the sanitizers most of the cost is starting chapar). */
+void h_publish_par(h_ctx *h, const h_node *n, const char *prefix, int count);
 /* Publishes prefix<from> ... prefix<to-1>. */
 void h_publish_range(h_ctx *h, const h_node *n, const char *prefix, int from, int to);
 
@@ -163,6 +166,10 @@ void h_init(h_ctx *h, const h_node *n, const char *nick, char id[H_ID_LEN + 1], 
     h_await_((h), (n), (needle), H_DEADLINE_MS, __FILE__, __LINE__, __VA_ARGS__)
 char *h_await_(h_ctx *h, const h_node *n, const char *needle, int deadline_ms, const char *file,
                int line, ...) H_SENTINEL;
+
+/* Polls `chapar contact list` at n until contact name (user ID id) is
+ * established. */
+void h_established(h_ctx *h, const h_node *n, const char *name, const char *id);
 
 /* Polls `chapar outbox` at n until message msgid is in state (`sent`,
  * `delivered`...). */

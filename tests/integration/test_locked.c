@@ -12,13 +12,6 @@
 
 static const char pass[] = "correct horse battery staple\n";
 
-static void established(h_ctx *h, const h_node *n, const char *name, const char *id)
-{
-    char line[256];
-    snprintf(line, sizeof line, "%s\t%s\testablished", name, id);
-    free(h_await(h, n, line, "contact", "list", H_END));
-}
-
 /* Alice (no passphrase) and Bob (passphrase) are contacts through a relay. */
 static void pair(h_ctx *h, h_node **r, h_node **a, h_node **b, char *pf)
 {
@@ -33,8 +26,8 @@ static void pair(h_ctx *h, h_node **r, h_node **a, h_node **b, char *pf)
     free(h_ok(h, *b, "unlock", "--passphrase-file", pf, H_END));
     free(h_ok(h, *a, "contact", "add", bid, "bob", H_END));
     free(h_ok(h, *b, "contact", "add", aid, "alice", H_END));
-    established(h, *a, "bob", bid);
-    established(h, *b, "alice", aid);
+    h_established(h, *a, "bob", bid);
+    h_established(h, *b, "alice", aid);
 }
 
 static void assert_locked_inbox_empty(h_ctx *h, const h_node *n)

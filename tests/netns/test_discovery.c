@@ -2,6 +2,8 @@
  * by a veth pair find each other with no --peer (LAN discovery) and pass an
  * envelope. Needs root and iproute2; where namespaces cannot be created the
  * test says so and is skipped (ctest shows it as skipped, never passed). */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -10,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -228,14 +231,101 @@ static void test_discovery_ipv6_link_local(void **state)
     assert_int_equal(got, 1);
 }
 
-int main(void)
+/* The spoofer (run as `test_discovery --spoof SRC BCAST PORT SECONDS` in
+ * a namespace): 300 beacons a second from SRC to BCAST, each with a
+ * random key and port, as the review's attacker sent. */
+static int spoof(const char *src, const char *bcast, int port, int seconds)
 {
+    int fd = socket(AF_INET, SOCK_DGRAM, 0), one = 1;
+    struct sockaddr_in me = {.sin_family = AF_INET}, to = {.sin_family = AF_INET};
+    inet_pton(AF_INET, src, &me.sin_addr);
+    inet_pton(AF_INET, bcast, &to.sin_addr);
+    to.sin_port = htons((uint16_t)port);
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_BROADCAST, &one, sizeof one) ||
+        bind(fd, (struct sockaddr *)&me, sizeof me) != 0)
+        return 1;
+    FILE *r = fopen("/dev/urandom", "rb");
+    uint64_t end = now_ms() + (uint64_t)seconds * 1000u;
+    while (r && now_ms() < end) {
+        for (int i = 0; i < 30; i++) {
+            uint8_t b[40] = {'C', 'H', 'P', 'B', 1, 0};
+            if (fread(b + 6, 1, 34, r) != 34)
+                return 1;
+            if (!b[6] && !b[7])
+                b[7] = 1;
+            (void)sendto(fd, b, sizeof b, 0, (struct sockaddr *)&to, sizeof to);
+        }
+        sleep_ms(100);
+    }
+    return 0;
+}
+
+/* Finding 8: beacons at 300/s with random keys used to fill the six
+ * discovered slots with dead addresses for good (and the passive view
+ * with junk), so two honest nodes on the LAN stayed at 0 peers. A beacon
+ * now only makes a candidate; one heard twice the same is dialled, and
+ * takes a slot only once its handshake succeeds. */
+static void test_discovery_spoofed_beacons(void **state)
+{
+    (void)state;
+    need_netns();
+    int veth = (int)(getpid() % 10000) + 2;
+    assert_int_equal(sh("ip netns add %s && ip link add xa%d type veth peer name xb%d && "
+                        "ip link set xa%d netns %s && ip link set xb%d netns %s && "
+                        "ip -n %s addr add 10.78.0.1/24 brd + dev xa%d && "
+                        "ip -n %s addr add 10.78.0.3/24 brd + dev xa%d && "
+                        "ip -n %s addr add 10.78.0.2/24 brd + dev xb%d && "
+                        "ip -n %s addr add 10.78.0.4/24 brd + dev xb%d && "
+                        "ip -n %s link set xa%d up && ip -n %s link set xb%d up && "
+                        "ip -n %s link set lo up && ip -n %s link set lo up",
+                        ns_b, veth, veth, veth, ns_a, veth, ns_b, ns_a, veth, ns_a, veth, ns_b,
+                        veth, ns_b, veth, ns_a, veth, ns_b, veth, ns_a, ns_b),
+                     0);
+    char ha[128], hb[128], la[128], lb[128], self[64];
+    snprintf(ha, sizeof ha, "%s/sa", dir);
+    snprintf(hb, sizeof hb, "%s/sb", dir);
+    snprintf(la, sizeof la, "%s/sa.log", dir);
+    snprintf(lb, sizeof lb, "%s/sb.log", dir);
+    snprintf(self, sizeof self, "/proc/%d/exe", (int)getpid());
+    /* One spoofer on each side: every node hears the junk. */
+    pid_t sp[2];
+    for (int i = 0; i < 2; i++)
+        if ((sp[i] = fork()) == 0) {
+            execlp("ip", "ip", "netns", "exec", i ? ns_b : ns_a, self, "--spoof",
+                   i ? "10.78.0.4" : "10.78.0.3", "10.78.0.255", "7668", "25", (char *)NULL);
+            _exit(127);
+        }
+    sleep_ms(500);
+    uint64_t t0 = now_ms();
+    pa = start(ns_a, ha, la, "0.0.0.0:7667");
+    pb = start(ns_b, hb, lb, "0.0.0.0:7667");
+    long up = 0;
+    while (now_ms() - t0 < 15000 && (up = status_key(ns_b, hb, "peers connected")) < 1)
+        sleep_ms(100);
+    print_message("linked after %llu ms among 300 spoofed beacons/s; beacons heard %ld\n",
+                  (unsigned long long)(now_ms() - t0), status_key(ns_b, hb, "beacons received"));
+    long passive = status_key(ns_b, hb, "passive peers");
+    long heard = status_key(ns_b, hb, "beacons received");
+    for (int i = 0; i < 2; i++) {
+        kill(sp[i], SIGTERM);
+        waitpid(sp[i], NULL, 0);
+    }
+    assert_true(up >= 1);
+    assert_true(heard > 100);
+    assert_int_equal(passive, 0); /* no junk in the passive view either */
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 6 && !strcmp(argv[1], "--spoof"))
+        return spoof(argv[2], argv[3], atoi(argv[4]), atoi(argv[5]));
     if (!getenv("CHAPARD") || !getenv("CHAPAR") || !getenv("CHAPAR_MKENV")) {
         fprintf(stderr, "set CHAPARD, CHAPAR and CHAPAR_MKENV (ctest does)\n");
         return 2;
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_discovery, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_discovery_ipv6_link_local, setup, teardown)};
+        cmocka_unit_test_setup_teardown(test_discovery_ipv6_link_local, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_discovery_spoofed_beacons, setup, teardown)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -367,12 +367,17 @@ static void test_conversations_and_unread(void **state)
     assert_int_equal(chp_model_conv(m, 1)->kind, CHP_CONV_CONTACT);
     assert_int_equal(chp_model_conv(m, 2)->kind, CHP_CONV_ROOM);
 
-    assert_int_equal(chp_model_on_message(m, "ali"), 1);
+    assert_int_equal(chp_model_on_message(m, "ali", "ali"), 1);
     assert_int_equal(chp_model_conv(m, 1)->unread, 4);
-    assert_int_equal(chp_model_on_message(m, "#lan"), 0);
-    assert_int_equal(chp_model_conv(m, 0)->unread, 0);    /* the open one stays read */
-    assert_int_equal(chp_model_on_message(m, "sara"), 3); /* a new conversation */
+    assert_int_equal(chp_model_on_message(m, "#lan", "ali"), 0);
+    assert_int_equal(chp_model_conv(m, 0)->unread, 0);            /* the open one stays read */
+    assert_int_equal(chp_model_on_message(m, "sara", "sara"), 3); /* a new conversation */
     assert_int_equal(chp_model_conv(m, 3)->unread, 1);
+    /* a stranger's post counts; the node's line on a nick change does not */
+    assert_int_equal(chp_model_on_message(m, "#x", "~ali (jqn8znuw)"), 2);
+    assert_int_equal(chp_model_conv(m, 2)->unread, 1);
+    assert_int_equal(chp_model_on_message(m, "#x", "*"), 2);
+    assert_int_equal(chp_model_conv(m, 2)->unread, 1);
 
     chp_model_select(m, 1);
     assert_int_equal(chp_model_current(m), 1);
@@ -563,9 +568,14 @@ static void test_random_input_never_crashes(void **state)
             chp_input_history_prev(in);
             chp_input_delete(in);
             break;
-        case 4:
+        case 4: {
+            char word[64];
             chp_input_complete(in, cmds, 2, names, 2);
+            if (chp_model_sender_word(m, buf, word, sizeof word))
+                assert_true(strlen(word) < sizeof word && word[0] != '*');
+            (void)chp_model_resolve_who(m, buf, word, sizeof word);
             break;
+        }
         case 5: {
             size_t n;
             char *s = chp_input_take(in, &n);
@@ -585,8 +595,11 @@ static void test_random_input_never_crashes(void **state)
                 fail();
             break;
         case 8:
+            if (chp_model_load_requests(m, buf, len) == CHP_E_NOMEM)
+                fail();
+            (void)chp_model_on_room(m, buf, len);
             chp_model_notice(m, round, buf);
-            chp_model_on_message(m, "ali");
+            chp_model_on_message(m, "ali", buf);
             break;
         case 9: {
             size_t n, starts[64];
@@ -669,6 +682,160 @@ static void test_room_titles(void **state)
     char small[12];
     chp_model_title(m, 1, small, sizeof small);
     assert_int_equal(strlen(small), sizeof small - 1);
+    chp_model_destroy(&m);
+}
+
+/* Senders as the daemon names them: "*" is the node's own line (a nick
+ * change), drawn as a notice and never a post; "~nick (fpr)" a stranger,
+ * kept whole (the mark and the fingerprint are what set them apart). */
+static void test_strangers_and_nick_changes(void **state)
+{
+    (void)state;
+    assert_int_equal(chp_sender_kind_of("*"), CHP_SENDER_SYSTEM);
+    assert_int_equal(chp_sender_kind_of("~ali (jqn8znuw)"), CHP_SENDER_STRANGER);
+    assert_int_equal(chp_sender_kind_of("ali"), CHP_SENDER_CONTACT);
+    assert_int_equal(chp_sender_kind_of("**"), CHP_SENDER_CONTACT); /* no name starts so */
+
+    chp_model *m = chp_model_new();
+    const char *h = "100\tin\tali\t-\tm1\thi\n"
+                    "110\tin\t~ali (jqn8znuw)\t-\tm2\ti am ali too\n"
+                    "120\tin\t*\t-\tm3\t~ali (jqn8znuw) is now known as ~bob (jqn8znuw)\n"
+                    "120\tin\t~bob (jqn8znuw)\t-\tm4\tbob here\n"
+                    "130\tout\tme\tsent\tm5\t* not a notice\n";
+    assert_int_equal(chp_model_load_history(m, "#lan", h, strlen(h)), CHP_OK);
+    const chp_conv *c = chp_model_conv(m, 0);
+    assert_int_equal(c->nlines, 5);
+    assert_int_equal(c->lines[0].state, CHP_LINE_IN);
+    assert_int_equal(c->lines[1].state, CHP_LINE_IN);
+    assert_string_equal(c->lines[1].sender, "~ali (jqn8znuw)");
+    assert_int_equal(c->lines[2].state, CHP_LINE_SYSTEM);
+    assert_string_equal(c->lines[2].text, "~ali (jqn8znuw) is now known as ~bob (jqn8znuw)");
+    assert_int_equal(c->lines[3].state, CHP_LINE_IN);
+    assert_int_equal(c->lines[4].state, CHP_LINE_SENT);
+    /* they come from the history: a reload replaces them (notices stay) */
+    const char *h2 = "100\tin\tali\t-\tm1\thi\n";
+    assert_int_equal(chp_model_load_history(m, "#lan", h2, strlen(h2)), CHP_OK);
+    assert_int_equal(chp_model_conv(m, 0)->nlines, 1);
+    chp_model_destroy(&m);
+}
+
+/* What Tab puts in for a sender, and what a "~nick" in a command stands
+ * for: never a word that names someone else. */
+static void test_sender_words(void **state)
+{
+    (void)state;
+    chp_model *m = chp_model_new();
+    char w[96];
+    assert_int_equal(chp_model_sender_word(m, "ali", w, sizeof w), 1);
+    assert_string_equal(w, "ali"); /* a contact: its name */
+    assert_int_equal(chp_model_sender_word(m, "~ali (jqn8znuw)", w, sizeof w), 1);
+    assert_string_equal(w, "~ali");
+    assert_int_equal(chp_model_sender_word(m, "~Ali (Reza) Z (abcd1234)", w, sizeof w), 1);
+    assert_string_equal(w, "~Ali (Reza) Z");
+    assert_int_equal(chp_model_sender_word(m, "~? (abcd1234)", w, sizeof w), 1);
+    assert_string_equal(w, "~?");
+    assert_int_equal(chp_model_sender_word(m, "*", w, sizeof w), 0);
+    assert_int_equal(chp_model_sender_word(m, "", w, sizeof w), 0);
+    assert_int_equal(chp_model_sender_word(m, "~ali (jqn8znuw", w, sizeof w), 0);
+    assert_int_equal(chp_model_sender_word(m, "~ (jqn8znuw)", w, sizeof w), 0);
+    assert_int_equal(chp_model_sender_word(m, "~ali ()", w, sizeof w), 0);
+    char small[4];
+    assert_int_equal(chp_model_sender_word(m, "~ali (jqn8znuw)", small, sizeof small), 0);
+    /* nobody asked yet: "~ali" names nobody the node can reach */
+    assert_int_equal(chp_model_resolve_who(m, "~ali", w, sizeof w), 0);
+    assert_int_equal(chp_model_resolve_who(m, "sara", w, sizeof w), 1);
+    assert_string_equal(w, "sara");
+
+    const char reqs[] = "chp1aaaa\tali\tjqn8znuw\t1700000000\n"
+                        "chp1bbbb\tbob\tzzzz1111\t1700000000\n"
+                        "chp1cccc\tsam\tcccc2222\t1700000000\n"
+                        "chp1dddd\tsam\tdddd3333\t1700000000\n"
+                        "chp1eeee\tal\\ti\teeee4444\t1700000000\n";
+    assert_int_equal(chp_model_load_requests(m, reqs, sizeof reqs - 1), CHP_OK);
+    /* the one request under that nick: "~ali", which stands for its ID */
+    assert_int_equal(chp_model_sender_word(m, "~ali (jqn8znuw)", w, sizeof w), 1);
+    assert_string_equal(w, "~ali");
+    assert_int_equal(chp_model_resolve_who(m, "~ali", w, sizeof w), 1);
+    assert_string_equal(w, "chp1aaaa");
+    assert_int_equal(chp_model_resolve_who(m, "~al\ti", w, sizeof w), 1);
+    assert_string_equal(w, "chp1eeee");
+    /* another stranger who calls himself ali: "~ali" would be the other */
+    assert_int_equal(chp_model_sender_word(m, "~ali (other123)", w, sizeof w), 0);
+    /* two requests under one nick: the ID; "~sam" is ambiguous */
+    assert_int_equal(chp_model_sender_word(m, "~sam (dddd3333)", w, sizeof w), 1);
+    assert_string_equal(w, "chp1dddd");
+    assert_int_equal(chp_model_resolve_who(m, "~sam", w, sizeof w), -1);
+    /* asked as bob, shows as robert now: the ID */
+    assert_int_equal(chp_model_sender_word(m, "~robert (zzzz1111)", w, sizeof w), 1);
+    assert_string_equal(w, "chp1bbbb");
+    assert_int_equal(chp_model_resolve_who(m, "~robert", w, sizeof w), 0);
+    assert_int_equal(chp_model_resolve_who(m, "~", w, sizeof w), 0);
+    /* a contact's name is never rewritten, whatever the requests */
+    assert_int_equal(chp_model_sender_word(m, "ali", w, sizeof w), 1);
+    assert_string_equal(w, "ali");
+    assert_int_equal(chp_model_resolve_who(m, "ali", w, sizeof w), 1);
+    assert_string_equal(w, "ali");
+
+    /* a new list replaces the old; lines that do not parse are skipped */
+    const char bad[] = "chp1ffff\tfa\tffff5555\t1\nnot an id\tx\ty\t1\nchp1gggg\tga\n"
+                       "chp1hhhh\tha\t\t1\n";
+    assert_int_equal(chp_model_load_requests(m, bad, sizeof bad - 1), CHP_E_MALFORMED);
+    assert_int_equal(chp_model_resolve_who(m, "~ali", w, sizeof w), 0);
+    assert_int_equal(chp_model_resolve_who(m, "~fa", w, sizeof w), 1);
+    assert_string_equal(w, "chp1ffff");
+    assert_int_equal(chp_model_load_requests(m, "", 0), CHP_OK);
+    assert_int_equal(chp_model_resolve_who(m, "~fa", w, sizeof w), 0);
+    chp_model_destroy(&m);
+}
+
+/* Tab finds a name by what the screen shows and puts in what a command
+ * takes: "~b" finds "~bob (abcd1234)" and completes to their ID. */
+static void test_completion_by_key(void **state)
+{
+    (void)state;
+    const char *cmds[] = {"/accept"};
+    const char *names[] = {"chp1xyz", "ali", "#lan"};
+    const char *keys[] = {"~bob (abcd1234)", "ali", "#lan"};
+    chp_input *in = with_text("/accept ~b");
+    assert_int_equal(chp_input_complete_keyed(in, cmds, 1, names, keys, 3), 1);
+    assert_string_equal(line_of(in), "/accept chp1xyz ");
+    chp_input_destroy(&in);
+    in = with_text("/accept a");
+    assert_int_equal(chp_input_complete_keyed(in, cmds, 1, names, keys, 3), 1);
+    assert_string_equal(line_of(in), "/accept ali ");
+    chp_input_destroy(&in);
+    in = with_text("/accept chp");
+    assert_int_equal(chp_input_complete_keyed(in, cmds, 1, names, keys, 3), 0);
+    chp_input_destroy(&in);
+}
+
+/* A `room` event: a room joined here or by another client appears with
+ * its fingerprint in the title; a left one goes. */
+static void test_room_events(void **state)
+{
+    (void)state;
+    chp_model *m = chp_model_new();
+    assert_int_equal(chp_model_add(m, "#lan"), 0);
+    const char j[] = "#kitchen\tjoined\tabcd1234";
+    assert_int_equal(chp_model_on_room(m, j, sizeof j - 1), 1);
+    char t[128];
+    chp_model_title(m, 1, t, sizeof t);
+    assert_string_equal(t, "#kitchen \u00b7 abcd1234");
+    /* joined again under another key (after a leave elsewhere): the new one */
+    const char j2[] = "#kitchen\tjoined\tq2w3e4r5";
+    assert_int_equal(chp_model_on_room(m, j2, sizeof j2 - 1), 1);
+    assert_string_equal(chp_model_conv(m, 1)->room_fp, "q2w3e4r5");
+    const char l[] = "#kitchen\tleft";
+    assert_int_equal(chp_model_on_room(m, l, sizeof l - 1), -1);
+    assert_int_equal(chp_model_find(m, "#kitchen"), -1);
+    assert_int_equal(chp_model_count(m), 1);
+    /* what does not parse changes nothing */
+    const char *bad[] = {
+        "#x", "#x\tjoined", "x\tjoined\tabcd1234", "#x\tgone\tabcd1234", "#lan\tleft\tabcd1234",
+        ""};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        assert_int_equal(chp_model_on_room(m, bad[i], strlen(bad[i])), -1);
+    assert_int_equal(chp_model_count(m), 1);
     chp_model_destroy(&m);
 }
 
@@ -765,6 +932,10 @@ int main(void)
         cmocka_unit_test(test_conversations_and_unread),
         cmocka_unit_test(test_history_and_states),
         cmocka_unit_test(test_room_titles),
+        cmocka_unit_test(test_strangers_and_nick_changes),
+        cmocka_unit_test(test_sender_words),
+        cmocka_unit_test(test_completion_by_key),
+        cmocka_unit_test(test_room_events),
         cmocka_unit_test(test_status_parse),
         cmocka_unit_test(test_life),
         cmocka_unit_test(test_wrap_and_sanitize),

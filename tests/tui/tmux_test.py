@@ -14,6 +14,7 @@ usage: tmux_test.py CHAPAR-TUI CHAPARD CHAPAR
 exit 0 pass, 1 fail, 77 skip (no tmux)
 """
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -170,7 +171,7 @@ class Run:
             shutil.rmtree(self.dir, ignore_errors=True)
 
     def dump(self):
-        for name in ("a", "b", "b2", "c1", "c2", "d", "g"):
+        for name in ("a", "b", "b2", "c1", "c2", "d", "e", "g"):
             try:
                 print("---- screen %s ----\n%s" % (name, self.screen(name)))
             except Exception:
@@ -195,6 +196,114 @@ def kill_daemon(r, name):
 def status_line(screen):
     lines = screen.rstrip("\n").split("\n")
     return lines[-2] if len(lines) >= 2 else ""
+
+
+def ok(r, what):
+    """A chapar run that must succeed; its result."""
+    if r.returncode != 0:
+        raise Fail("%s: %s" % (what, r.stderr.strip()))
+    return r
+
+
+def style_at(r, name, text):
+    """The SGR parameters in force at the first character of text on the
+    screen of name (tmux capture-pane -e), as a tuple; None if absent."""
+    for line in r.tmux("capture-pane", "-p", "-e", "-t", name).stdout.split("\n"):
+        plain, styles, cur = [], [], []
+        for tok in re.findall(r"\x1b\[[0-9;]*m|\x1b[^\[]|[^\x1b]", line):
+            if tok.startswith("\x1b["):
+                for p in tok[2:-1].split(";"):
+                    cur = [] if p in ("", "0") else cur + [p]
+            elif not tok.startswith("\x1b"):
+                plain.append(tok)
+                styles.append(tuple(cur))
+        i = "".join(plain).find(text)
+        if i >= 0:
+            return styles[i]
+    return None
+
+
+def pane_text(screen):
+    """The conversation pane of an 80-column screen as one line of words
+    (the list's 18 columns cut off), so a wrapped line reads whole."""
+    return " ".join(" ".join(l[18:] for l in screen.split("\n")).split())
+
+
+def stranger_takes_a_nick(r, idb):
+    """E, a stranger to B, posts to #lan as "ali", the nick of B's contact
+    ali: B's window shows E as ~ali with E's fingerprint, in another colour
+    than the contact. E changes nick: B sees a notice saying so, not a
+    post from someone called "*". E asks to be B's contact: Tab completes
+    the stranger to what /accept takes, and the accepted E shows by name."""
+    r.start_chapard("e")
+    r.wait_address("e")
+    ok(r.chapar("e", "init", "--nick", "ali", "--no-passphrase"), "e: init")
+    ok(r.chapar("e", "peer", "add", r.wait_address("b")), "e: peer add")
+    r.key("b", "M-1")
+    r.wait_text("b", "[#lan]")
+    ok(r.chapar("e", "send", "#lan", "i am ali too"), "e: send")
+    s = r.wait_screen("b", lambda s: re.search(r"~ali \([a-z0-9]{8}\): i am ali too", s),
+                      "the stranger as ~ali (fingerprint)")
+    fpr = re.search(r"~ali \(([a-z0-9]{8})\): i am ali too", s).group(1)
+    if "ali: hello from ali" not in s:
+        raise Fail("b: the contact ali no longer shows as ali:\n" + s)
+    contact, stranger = style_at(r, "b", "ali: hello"), style_at(r, "b", "~ali (")
+    if contact is None or stranger is None or contact == stranger:
+        raise Fail("b: stranger and contact drawn alike (%r, %r)" % (stranger, contact))
+
+    # The CLI has no nick command: E's own window changes it.
+    r.open_tui("e")
+    r.wait_text("e", "[#lan]")
+    r.keys("e", "/nick bob")
+    r.wait_text("e", "you are now bob")
+    r.keys("e", "/quit")
+    r.wait_exit("e")
+    ok(r.chapar("e", "send", "#lan", "bob here"), "e: send")
+    s = r.wait_text("b", "~bob (%s): bob here" % fpr)
+    said = "-- ~ali (%s) is now known as ~bob (%s)" % (fpr, fpr)
+    if said not in s or "*:" in s:
+        raise Fail("b: the nick change is not a notice:\n" + s)
+    if style_at(r, "b", said[3:]) in (style_at(r, "b", "bob here"), None):
+        raise Fail("b: the nick change is drawn as a post")
+
+    # E's request: Tab turns the stranger into what /accept takes.
+    ok(r.chapar("e", "contact", "add", idb, "sara"), "e: contact add")
+    r.wait_text("b", "contact request from ~bob")
+    r.keys("b", "/accept ~b", enter=False)
+    r.key("b", "Tab")
+    r.wait_screen("b", lambda s: "/accept ~bob " in s.rstrip("\n").split("\n")[-1] + " ",
+                  "/accept ~bob completed")
+    r.key("b", "Enter")
+    r.wait_text("b", "bob is now a contact")
+    r.wait_text("b", "bob: bob here")  # a contact now: by name, no ~
+    r.procs[-1].terminate()
+    r.procs[-1].wait(timeout=10)
+
+
+def rooms_of_one_name(r):
+    """A room joined by another client (the CLI) shows in the window with
+    its fingerprint in the title; /join of that name with another
+    passphrase is refused, and the whole reason (both fingerprints) shows."""
+    pf = os.path.join(r.dir, "kitchen.pass")
+    with open(pf, "w") as f:
+        f.write("stew and rice\n")
+    j = ok(r.chapar("b", "join", "#kitchen", "--passphrase-file", pf), "b: join")
+    fp = re.search(r"fingerprint ([a-z0-9]+)", j.stdout).group(1)
+    r.wait_screen("b", lambda s: any("#kitchen" in l[:18] for l in s.split("\n")),
+                  "#kitchen listed")
+    r.keys("b", "/msg #kitchen")
+    r.wait_screen("b", lambda s: "#kitchen \u00b7 passphrase \u00b7 " + fp in s.split("\n")[0],
+                  "#kitchen title with its fingerprint")
+    r.keys("b", "/join #kitchen not the stew")
+    s = r.wait_text("b", "cannot join #kitchen")
+    t = pane_text(s)
+    m = re.search(r"already in #kitchen \(fingerprint %s\) with another passphrase "
+                  r"\(this one gives fingerprint ([a-z0-9]+)\); leave it first, or check the "
+                  r"passphrase" % fp, t)
+    if not m or m.group(1) == fp:
+        raise Fail("b: the refusal is not shown whole:\n" + s)
+    r.keys("b", "/msg ali")
+    r.wait_text("b", "[ali]")
 
 
 def main():
@@ -288,7 +397,7 @@ def main():
         # (Tab completes the command), then a Persian DM is delivered.
         idb = r.chapar("b", "id").stdout.split()[0]
         r.keys("a", "/add %s sara" % idb)
-        r.wait_text("b", "contact request from ali")
+        r.wait_text("b", "contact request from ~ali")
         r.keys("b", "/acc", enter=False)
         r.key("b", "Tab")
         r.wait_text("b", "/accept ")
@@ -301,6 +410,9 @@ def main():
         r.wait_screen("a", lambda s: "درود سارا \u2713\u2713" in s, "delivered mark")
         r.key("b", "M-3")
         r.wait_text("b", "ali: درود سارا")
+
+        stranger_takes_a_nick(r, idb)
+        rooms_of_one_name(r)
 
         # A's chapard (started by the UI) dies: the status bar says so at
         # once instead of showing the dead node's peers, the UI restarts it

@@ -119,7 +119,7 @@ struct tenv {
     uint8_t id[32];
     uint64_t created, expiry, received;
     uint32_t link;
-    int own;
+    int own, mine;
 };
 
 /* Bytes of envelope number k: a function of k alone, so another process
@@ -171,6 +171,7 @@ static void item_of(chp_store_item *it, const struct tenv *e)
     it->received = e->received;
     it->link = e->link;
     it->own = e->own;
+    it->mine = e->mine;
     it->result = 12345; /* must be overwritten */
 }
 
@@ -213,6 +214,7 @@ static void assert_stored(chp_store *s, const struct tenv *e)
     assert_int_equal(m.received, e->received);
     assert_int_equal(m.link, e->link);
     assert_int_equal(m.own, e->own);
+    assert_int_equal(m.mine, e->mine);
     free(buf);
 }
 
@@ -329,8 +331,9 @@ static int file_exists(const char *dir, const char *name)
     return stat(p, &sb) == 0;
 }
 
-/* Sets meta/schema with raw LMDB (no chp_store open in this process). */
-static void raw_set_schema(const char *dir, const void *val, size_t len)
+/* Sets (or with val NULL deletes) meta/name with raw LMDB (no chp_store
+ * open in this process). */
+static void raw_meta(const char *dir, const char *name, const void *val, size_t len)
 {
     MDB_env *env;
     MDB_txn *t;
@@ -340,10 +343,15 @@ static void raw_set_schema(const char *dir, const void *val, size_t len)
     assert_int_equal(mdb_env_open(env, dir, MDB_NOTLS, 0600), 0);
     assert_int_equal(mdb_txn_begin(env, NULL, 0, &t), 0);
     assert_int_equal(mdb_dbi_open(t, "meta", 0, &dbi), 0);
-    MDB_val k = {6, (void *)"schema"}, v = {len, (void *)val};
-    assert_int_equal(mdb_put(t, dbi, &k, &v, 0), 0);
+    MDB_val k = {strlen(name), (void *)name}, v = {len, (void *)val};
+    assert_int_equal(val ? mdb_put(t, dbi, &k, &v, 0) : mdb_del(t, dbi, &k, NULL), 0);
     assert_int_equal(mdb_txn_commit(t), 0);
     mdb_env_close(env);
+}
+
+static void raw_set_schema(const char *dir, const void *val, size_t len)
+{
+    raw_meta(dir, "schema", val, len);
 }
 
 /* ================================================================ */
@@ -1156,13 +1164,16 @@ static void test_quota_eviction_order(void **state)
     assert_int_equal(st.evicted, 2);
     assert_int_equal(st.refused_full, 1);
     assert_int_equal(st.envelopes, 10);
-    assert_int_equal(st.full, 0); /* refused by quota, not a full disk */
+    assert_int_equal(st.full, 1); /* refusing, by quota this time */
 
     /* Same expiry as the nearest foreign (N1, 25): it does not live longer
-     * than the newcomer, so it is evicted. */
+     * than the newcomer, so it is evicted; a foreign envelope accepted
+     * means the store is no longer refusing. */
     assert_int_equal(put_1(f->s, &N[3]), CHP_OK);
     assert_int_equal(chp_store_has(f->s, N[1].id), 0);
     assert_int_equal(chp_store_has(f->s, F[5].id), 1);
+    chp_store_stats_get(f->s, &st);
+    assert_int_equal(st.full, 0);
 
     /* A duplicate over quota evicts nothing. */
     assert_int_equal(put_1(f->s, &F[0]), CHP_E_DUP);
@@ -1170,15 +1181,18 @@ static void test_quota_eviction_order(void **state)
     assert_int_equal(st.evicted, 3);
     assert_int_equal(st.duplicates, 1);
 
-    /* The user's own: never refused by quota, evicts nothing. */
+    /* The user's own, expiring before everything: never refused by quota;
+     * it takes the room of the nearest-expiry foreign one, N3 (25). */
     assert_int_equal(put_1(f->s, &O[2]), CHP_OK);
+    assert_int_equal(chp_store_has(f->s, N[3].id), 0);
     chp_store_stats_get(f->s, &st);
-    assert_int_equal(st.bytes, 11000);
+    assert_int_equal(st.bytes, 10000);
     assert_int_equal(st.own, 3);
-    assert_int_equal(st.evicted, 3);
+    assert_int_equal(st.kept, 3000);
+    assert_int_equal(st.evicted, 4);
 
-    /* 2500 bytes at 11000 of 10000: four go, nearest expiry first:
-     * N3 (25), F5 (30), F2 (40), F0 (50); F6 (60) stays. */
+    /* 2500 bytes at 10000 of 10000: three go, nearest expiry first:
+     * F5 (30), F2 (40), F0 (50); F6 (60) stays. */
     assert_int_equal(put_1(f->s, &N[4]), CHP_OK);
     assert_int_equal(chp_store_has(f->s, N[3].id), 0);
     assert_int_equal(chp_store_has(f->s, F[5].id), 0);
@@ -1243,6 +1257,253 @@ static void test_quota_no_eviction_for_nothing(void **state)
     assert_int_equal(st.refused_full, 1);
     assert_int_equal(st.envelopes, 3);
     assert_int_equal(st.bytes, 3000);
+}
+
+/* Own and mine envelopes are never refused by quota, even when they alone
+ * exceed it; then every foreign one is refused and the store says full
+ * until a sweep (or deletions) make room. */
+static void test_quota_kept_never_refused(void **state)
+{
+    struct fx *f = *state;
+    chp_store_opts o = {5000, 0, 1};
+    open_ok(f, &o);
+    struct tenv k[8], F[3];
+    for (size_t i = 0; i < 8; i++) {
+        tenv_make(&k[i], 100 + i, 1000, 1, 50 + i, i % 2 == 0);
+        k[i].mine = i % 2 == 1;
+    }
+    tenv_make(&F[0], 200, 1000, 1, 1000, 0);
+    tenv_make(&F[1], 201, 10, 1, 1000, 0);
+    tenv_make(&F[2], 202, 1000, 1, 2000, 0);
+    int res[8];
+    /* A foreign one first: it fits, and is evicted for the kept ones. */
+    assert_int_equal(put_1(f->s, &F[0]), CHP_OK);
+    assert_int_equal(put_n(f->s, k, 8, res), CHP_OK);
+    for (size_t i = 0; i < 8; i++)
+        assert_int_equal(res[i], CHP_OK);
+    assert_int_equal(chp_store_has(f->s, F[0].id), 0);
+    chp_store_stats st;
+    chp_store_stats_get(f->s, &st);
+    assert_int_equal(st.envelopes, 8);
+    assert_int_equal(st.bytes, 8000);
+    assert_int_equal(st.own, 4);
+    assert_int_equal(st.mine, 4);
+    assert_int_equal(st.kept, 8000);
+    assert_int_equal(st.evicted, 1);
+    assert_int_equal(st.refused_full, 0);
+    assert_int_equal(st.full, 1); /* no foreign byte fits: refusing already */
+
+    /* Foreign, however small and long-lived: refused, nothing evicted. */
+    assert_int_equal(put_1(f->s, &F[1]), CHP_E_STORE_FULL);
+    assert_int_equal(put_1(f->s, &F[2]), CHP_E_STORE_FULL);
+    /* A duplicate of a kept one is a duplicate, not a refusal. */
+    assert_int_equal(put_1(f->s, &k[3]), CHP_E_DUP);
+    chp_store_stats_get(f->s, &st);
+    assert_int_equal(st.refused_full, 2);
+    assert_int_equal(st.duplicates, 1);
+    assert_int_equal(st.envelopes, 8);
+    assert_int_equal(st.full, 1);
+    for (size_t i = 0; i < 8; i++)
+        assert_stored(f->s, &k[i]);
+
+    /* The counters survive a reopen (full is derived from them). */
+    chp_store_close(&f->s);
+    open_ok(f, &o);
+    chp_store_stats_get(f->s, &st);
+    assert_int_equal(st.own, 4);
+    assert_int_equal(st.mine, 4);
+    assert_int_equal(st.kept, 8000);
+    assert_int_equal(st.full, 1);
+
+    /* Expiry sweeps kept ones too: 4 of 8 gone, 1000 bytes of room. */
+    uint64_t removed = 0;
+    assert_int_equal(chp_store_sweep(f->s, 53, &removed), CHP_OK);
+    assert_int_equal(removed, 4);
+    chp_store_stats_get(f->s, &st);
+    assert_int_equal(st.kept, 4000);
+    assert_int_equal(st.own, 2);
+    assert_int_equal(st.mine, 2);
+    assert_int_equal(st.full, 0);
+    assert_int_equal(put_1(f->s, &F[2]), CHP_OK);
+    chp_store_stats_get(f->s, &st);
+    assert_int_equal(st.bytes, 5000);
+    assert_int_equal(st.full, 0);
+    tenv_free(k, 8);
+    tenv_free(F, 3);
+}
+
+/* The order of eviction: foreign ones only, nearest expiry first (so the
+ * expired ones first), whatever the expiry of kept ones in between; a
+ * kept newcomer takes any foreign one's room, a foreign newcomer only
+ * that of foreign ones expiring no later than itself. */
+static void test_quota_eviction_kept_first_order(void **state)
+{
+    struct fx *f = *state;
+    chp_store_opts o = {6000, 0, 1};
+    open_ok(f, &o);
+    /* By expiry: O(1) F0(2) M(3) F1(4) F2(6) F3(900); 1000 bytes each. */
+    struct tenv O, M, F[4], N[3];
+    tenv_make(&O, 1, 1000, 1, 1, 1);
+    tenv_make(&M, 2, 1000, 1, 3, 0);
+    M.mine = 1;
+    static const uint64_t fexp[4] = {2, 4, 6, 900};
+    for (size_t i = 0; i < 4; i++)
+        tenv_make(&F[i], 10 + i, 1000, 1, fexp[i], 0);
+    tenv_make(&N[0], 20, 1500, 1, 1, 1); /* own, expiring first of all */
+    tenv_make(&N[1], 21, 1000, 1, 5, 0); /* foreign, expiry 5 */
+    N[1].mine = 1;                       /* ...but addressed to the user */
+    tenv_make(&N[2], 22, 2000, 1, 5, 0); /* foreign, expiry 5 */
+    const struct tenv first[6] = {O, F[0], M, F[1], F[2], F[3]};
+    int res[6];
+    assert_int_equal(put_n(f->s, first, 6, res), CHP_OK);
+
+    /* 1500 own bytes: F0 (2) and F1 (4) go, skipping O and M between. */
+    assert_int_equal(put_1(f->s, &N[0]), CHP_OK);
+    assert_int_equal(chp_store_has(f->s, F[0].id), 0);
+    assert_int_equal(chp_store_has(f->s, F[1].id), 0);
+    assert_int_equal(chp_store_has(f->s, F[2].id), 1);
+    chp_store_stats st;
+    chp_store_stats_get(f->s, &st);
+    assert_int_equal(st.evicted, 2);
+    assert_int_equal(st.bytes, 5500);
+    assert_int_equal(st.kept, 3500);
+
+    /* A mine one: F2 (6) goes although it outlives the newcomer (5). */
+    assert_int_equal(put_1(f->s, &N[1]), CHP_OK);
+    assert_int_equal(chp_store_has(f->s, F[2].id), 0);
+    chp_store_stats_get(f->s, &st);
+    assert_int_equal(st.bytes, 5500);
+    assert_int_equal(st.kept, 4500);
+
+    /* Foreign, expiry 5: F3 (900) outlives it, so it is refused and F3
+     * keeps its place. */
+    assert_int_equal(put_1(f->s, &N[2]), CHP_E_STORE_FULL);
+    assert_int_equal(chp_store_has(f->s, F[3].id), 1);
+    chp_store_stats_get(f->s, &st);
+    assert_int_equal(st.evicted, 3);
+    assert_int_equal(st.full, 1);
+    const struct tenv *keep[] = {&O, &M, &F[3], &N[0], &N[1]};
+    for (size_t i = 0; i < 5; i++)
+        assert_stored(f->s, keep[i]);
+    assert_int_equal(count_all(f->s), 5);
+    tenv_free(&O, 1);
+    tenv_free(&M, 1);
+    tenv_free(F, 4);
+    tenv_free(N, 3);
+}
+
+/* An envelope recognised after it was stored becomes kept: flags, index
+ * entry and counters move in one transaction; marking twice changes
+ * nothing. */
+static void test_mark_mine(void **state)
+{
+    struct fx *f = *state;
+    chp_store_opts o = {3000, 0, 1};
+    open_ok(f, &o);
+    struct tenv e[5];
+    tenv_make(&e[0], 1, 1000, 1, 10, 0);
+    tenv_make(&e[1], 2, 1000, 1, 20, 0);
+    tenv_make(&e[2], 3, 1000, 1, 30, 1); /* own */
+    tenv_make(&e[3], 4, 1000, 1, 40, 0);
+    tenv_make(&e[4], 5, 1000, 1, 50, 0);
+    int res[3];
+    assert_int_equal(put_n(f->s, e, 3, res), CHP_OK);
+    assert_int_equal(chp_store_mark_mine(f->s, e[0].id), CHP_OK);
+    e[0].mine = 1;
+    assert_stored(f->s, &e[0]);
+    chp_store_stats st;
+    chp_store_stats_get(f->s, &st);
+    assert_int_equal(st.mine, 1);
+    assert_int_equal(st.kept, 2000);
+    assert_int_equal(st.bytes, 3000);
+    assert_int_equal(chp_store_mark_mine(f->s, e[0].id), CHP_OK); /* again */
+    chp_store_stats_get(f->s, &st);
+    assert_int_equal(st.mine, 1);
+    assert_int_equal(st.kept, 2000);
+    /* An own one marked mine too: counted once in kept bytes. */
+    assert_int_equal(chp_store_mark_mine(f->s, e[2].id), CHP_OK);
+    e[2].mine = 1;
+    assert_stored(f->s, &e[2]);
+    chp_store_stats_get(f->s, &st);
+    assert_int_equal(st.mine, 2);
+    assert_int_equal(st.own, 1);
+    assert_int_equal(st.kept, 2000);
+    uint8_t nope[32] = {0};
+    assert_int_equal(chp_store_mark_mine(f->s, nope), CHP_E_NOT_FOUND);
+
+    /* e0 expires first, but is mine now: e1 (20) is evicted instead. */
+    assert_int_equal(put_1(f->s, &e[3]), CHP_OK);
+    assert_int_equal(chp_store_has(f->s, e[1].id), 0);
+    assert_stored(f->s, &e[0]);
+    /* Only e3 is foreign now: the next one evicts it, not e0. */
+    assert_int_equal(put_1(f->s, &e[4]), CHP_OK);
+    assert_int_equal(chp_store_has(f->s, e[3].id), 0);
+    assert_stored(f->s, &e[0]);
+
+    /* Persisted, and moved back out by a delete. */
+    chp_store_close(&f->s);
+    open_ok(f, &o);
+    chp_store_stats_get(f->s, &st);
+    assert_int_equal(st.mine, 2);
+    assert_int_equal(st.kept, 2000);
+    assert_int_equal(chp_store_del(f->s, e[0].id), CHP_OK);
+    chp_store_stats_get(f->s, &st);
+    assert_int_equal(st.mine, 1);
+    assert_int_equal(st.kept, 1000);
+    /* The sweep finds it through the index entry that was rewritten. */
+    uint64_t removed = 0;
+    assert_int_equal(chp_store_sweep(f->s, 30, &removed), CHP_OK);
+    assert_int_equal(removed, 1);
+    chp_store_stats_get(f->s, &st);
+    assert_int_equal(st.mine, 0);
+    assert_int_equal(st.own, 0);
+    assert_int_equal(st.kept, 0);
+    assert_int_equal(st.envelopes, 1);
+    tenv_free(e, 5);
+}
+
+/* A schema-1 store (no mine flag, no `kept` counter) is migrated on open:
+ * its own bytes are counted, and it is schema 2 from then on. */
+static void test_open_migrates_schema_1(void **state)
+{
+    struct fx *f = *state;
+    chp_store_opts o = {4000, 0, 1};
+    open_ok(f, &o);
+    struct tenv e[4];
+    for (size_t i = 0; i < 4; i++)
+        tenv_make(&e[i], 1 + i, 700 + 100 * i, 1, 10 + i, i < 2);
+    int res[4];
+    assert_int_equal(put_n(f->s, e, 4, res), CHP_OK);
+    chp_store_close(&f->s);
+    uint8_t be[4];
+    chp_put_be32(be, 1);
+    raw_set_schema(f->dir, be, 4);
+    raw_meta(f->dir, "kept", NULL, 0);
+    raw_meta(f->dir, "mine", NULL, 0);
+
+    uint32_t found = 0;
+    assert_int_equal(chp_store_open(f->dir, &o, &f->s, &found), CHP_OK);
+    assert_int_equal(found, CHP_STORE_SCHEMA);
+    chp_store_stats st;
+    chp_store_stats_get(f->s, &st);
+    assert_int_equal(st.envelopes, 4);
+    assert_int_equal(st.own, 2);
+    assert_int_equal(st.mine, 0);
+    assert_int_equal(st.kept, 700 + 800);
+    for (size_t i = 0; i < 4; i++)
+        assert_stored(f->s, &e[i]);
+    /* The accounting works on the migrated counters: a foreign newcomer
+     * evicts foreign ones only. */
+    struct tenv n;
+    tenv_make(&n, 9, 1000, 1, 100, 0);
+    assert_int_equal(put_1(f->s, &n), CHP_OK);
+    assert_int_equal(chp_store_has(f->s, e[2].id), 0);
+    chp_store_close(&f->s);
+    open_ok(f, &o); /* schema 2 on disk now */
+    chp_store_stats_get(f->s, &st);
+    assert_int_equal(st.kept, 1500);
+    tenv_free(e, 4);
+    tenv_free(&n, 1);
 }
 
 /* ---- a full map ---- */
@@ -2271,6 +2532,10 @@ int main(void)
         T(test_quota_eviction_order),
         T(test_quota_no_eviction_for_nothing),
         T(test_map_max_honoured),
+        T(test_quota_kept_never_refused),
+        T(test_quota_eviction_kept_first_order),
+        T(test_mark_mine),
+        T(test_open_migrates_schema_1),
         T(test_map_full),
         T(test_map_full_recovers),
         T(test_put_start_wait),

@@ -1,0 +1,707 @@
+/* chapar_show.c - the chapar commands that show what the daemon knows
+ * (inbox, outbox, history, conversations, nick, status) or change little
+ * (read, stop): replies split into lines and fields, printed as TSV or
+ * for people, with nothing a sender wrote able to act on the terminal. */
+#include "account.h"
+#include "chapar_int.h"
+#include "home.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+/* ---- inbox ---- */
+
+/* Whether an inbox payload has a line whose fifth field (NEW) is 1. */
+static int has_new(const char *p)
+{
+    for (const char *l = p; *l;) {
+        size_t n = strcspn(l, "\n"), tabs = 0, i = 0;
+        for (; i < n && tabs < 4; i++)
+            tabs += l[i] == '\t';
+        if (tabs == 4 && i < n && l[i] == '1' && (i + 1 == n || l[i + 1] == '\t'))
+            return 1;
+        l += n;
+        l += *l == '\n';
+    }
+    return 0;
+}
+
+/* Undoes the daemon's escaping (\t \n \r \\) for human eyes, in place. */
+static void unescape(char *s, size_t *len)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < *len; i++) {
+        char c = s[i];
+        if (c == '\\' && i + 1 < *len) {
+            char n = s[++i];
+            c = n == 't' ? '\t' : n == 'n' ? '\n' : n == 'r' ? '\r' : n;
+        }
+        s[o++] = c;
+    }
+    *len = o;
+}
+
+/* Writes n bytes of message text (or a name) so that nothing in it can
+ * act on the terminal or pass for another line: C0 controls and DEL, which
+ * the daemon leaves as they are (ESC starts terminal escape sequences),
+ * become \xHH in TSV and ^X for humans; C1 controls (U+0080..U+009F)
+ * become \u00HH and U+FFFD. For humans a line break inside a message
+ * continues on an indented "    | " line, never one that looks like the
+ * start of another message. */
+static void put_clean(const char *s, size_t n, int tsv)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (!tsv && c == '\n') {
+            fputs("\n    | ", stdout);
+        } else if (!tsv && c == '\t') {
+            fputc('\t', stdout);
+        } else if (c < 0x20 || c == 0x7f) {
+            if (tsv)
+                printf("\\x%02x", c);
+            else
+                printf("^%c", c ^ 0x40);
+        } else if (c == 0xc2 && i + 1 < n && (unsigned char)s[i + 1] >= 0x80 &&
+                   (unsigned char)s[i + 1] <= 0x9f) {
+            if (tsv)
+                printf("\\u%04x", (unsigned char)s[i + 1]);
+            else
+                fputs("\xef\xbf\xbd", stdout);
+            i++;
+        } else {
+            fputc(c, stdout);
+        }
+    }
+}
+
+/* ---- replies as lines of tab-separated fields ---- */
+
+#define FIELDS_MAX 8
+
+typedef void (*line_fn)(char **f, int n, void *ctx);
+
+/* Calls fn for every line of a payload, split at tabs into at most
+ * FIELDS_MAX NUL-terminated fields (the payload is cut up in place). */
+static void each_line(char *p, size_t len, line_fn fn, void *ctx)
+{
+    for (size_t i = 0; i < len;) {
+        size_t e = i;
+        while (e < len && p[e] != '\n')
+            e++;
+        p[e] = '\0';
+        char *f[FIELDS_MAX];
+        int n = 0;
+        f[n++] = p + i;
+        for (size_t k = i; k < e && n < FIELDS_MAX; k++)
+            if (p[k] == '\t') {
+                p[k] = '\0';
+                f[n++] = p + k + 1;
+            }
+        fn(f, n, ctx);
+        i = e + 1;
+    }
+}
+
+/* A field as the daemon escaped it, made inert (TSV). */
+static void put_tsv(const char *s)
+{
+    put_clean(s, strlen(s), 1);
+}
+
+/* A field for human eyes: unescaped (in place), then made inert; a line
+ * break continues on an indented "    | " line. */
+static void put_human(char *s)
+{
+    size_t l = strlen(s);
+    unescape(s, &l);
+    put_clean(s, l, 0);
+}
+
+/* A field on one line for human eyes: tabs and line breaks become spaces. */
+static void put_one_line(char *s)
+{
+    size_t l = strlen(s);
+    unescape(s, &l);
+    for (size_t i = 0; i < l; i++)
+        if (s[i] == '\n' || s[i] == '\t' || s[i] == '\r')
+            s[i] = ' ';
+    put_clean(s, l, 0);
+}
+
+/* Unix seconds (a decimal field) as local "YYYY-MM-DD HH:MM". */
+static const char *local_time(const char *field, char *buf, size_t cap)
+{
+    time_t t = (time_t)strtoll(field, NULL, 10);
+    struct tm tm;
+    snprintf(buf, cap, "?");
+    if (localtime_r(&t, &tm))
+        strftime(buf, cap, "%Y-%m-%d %H:%M", &tm);
+    return buf;
+}
+
+/* One inbox line, TIME CONV SENDER TEXT NEW ARRIVED, printed as the 4
+ * TSV columns TIME CONV SENDER TEXT or for humans: the sender's time,
+ * and when it came here much later (synced, carried), that time too. */
+static void print_inbox_line(char **f, int n, void *ctx)
+{
+    int tsv = *(int *)ctx;
+    if (n < 4)
+        return; /* not an inbox line: a newer daemon? show nothing wrong */
+    if (tsv) {
+        for (int k = 0; k < 4; k++) {
+            put_tsv(f[k]);
+            fputc(k < 3 ? '\t' : '\n', stdout);
+        }
+        return;
+    }
+    char when[32], here[32];
+    printf("%s", local_time(f[0], when, sizeof when));
+    long long sent = strtoll(f[0], NULL, 10), arrived = n >= 6 ? strtoll(f[5], NULL, 10) : sent;
+    if (arrived - sent > 300 || sent - arrived > 300)
+        printf(" (arrived %s)", local_time(f[5], here, sizeof here));
+    fputs("  ", stdout);
+    put_human(f[1]);
+    fputs("  ", stdout);
+    put_human(f[2]);
+    fputs(": ", stdout);
+    put_human(f[3]);
+    fputc('\n', stdout);
+}
+
+static void print_inbox(char *p, size_t len, int tsv)
+{
+    each_line(p, len, print_inbox_line, &tsv);
+}
+
+/* Subscribes to events of topic on the daemon's PUB socket. */
+static int ctl_subscribe(ctl *c, const char *topic)
+{
+    c->sub = ctl_socket(c, ZMQ_SUB, "events");
+    if (!c->sub || zmq_setsockopt(c->sub, ZMQ_SUBSCRIBE, topic, strlen(topic)) != 0)
+        return fail(1, "cannot subscribe to chapard's events: %s", zmq_strerror(errno));
+    return 0;
+}
+
+/* Drains pending events; 1 if there was one. */
+static int drain_events(void *sub)
+{
+    int got = 0;
+    zmq_msg_t m;
+    zmq_msg_init(&m);
+    while (zmq_msg_recv(&m, sub, ZMQ_DONTWAIT) >= 0)
+        got = 1;
+    zmq_msg_close(&m);
+    return got;
+}
+
+/* The inbox request: [WHICH [SINCE]] (CONTROL.md). */
+struct inbox_req {
+    int only_new;
+    char since[24]; /* unix seconds, "" for all */
+    const char *args[2];
+    size_t lens[2];
+    int nargs;
+};
+
+static int inbox_call(ctl *c, reply *r, struct inbox_req *q)
+{
+    return ctl_call(c, r, "inbox", q->nargs, q->args, q->lens);
+}
+
+/* Whether a reply holds what the wait is for: any line for --new (each
+ * is new to it), else a line no earlier plain `inbox` returned. */
+static int inbox_has_news(const struct inbox_req *q, const char *body)
+{
+    return q->only_new ? body[0] != '\0' : has_new(body);
+}
+
+/* Waits up to secs for a new message: subscribed first, then fetched
+ * again, so one arriving in between is not missed; the subscription takes
+ * effect asynchronously, so it also looks again every second. */
+static int wait_new(ctl *c, reply *r, double secs, struct inbox_req *q)
+{
+    int rc = ctl_subscribe(c, "message");
+    uint64_t end_ms = (uint64_t)(secs * 1000);
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    while (!rc) {
+        reply_free(r);
+        if ((rc = inbox_call(c, r, q)) || !r->ok || inbox_has_news(q, r->body))
+            break;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        uint64_t el = (uint64_t)(now.tv_sec - t0.tv_sec) * 1000 +
+                      (uint64_t)((now.tv_nsec - t0.tv_nsec) / 1000000);
+        if (el >= end_ms)
+            break;
+        uint64_t slice = end_ms - el < 1000 ? end_ms - el : 1000;
+        zmq_pollitem_t pi = {c->sub, 0, ZMQ_POLLIN, 0};
+        if (zmq_poll(&pi, 1, (long)slice) > 0)
+            drain_events(c->sub);
+    }
+    return rc;
+}
+
+/* A local date and time "YYYY-MM-DD[ HH:MM[:SS]]" ('T' may join them);
+ * 0 and *out, or -1. Dates that do not exist (02-30) are refused. */
+static int parse_date(const char *s, time_t *out)
+{
+    struct tm tm;
+    int y, mo, d, h = 0, mi = 0, se = 0, n = 0;
+    memset(&tm, 0, sizeof tm);
+    if (sscanf(s, "%4d-%2d-%2d%n", &y, &mo, &d, &n) != 3 || n != 10)
+        return -1;
+    s += n;
+    if (*s == ' ' || *s == 'T') {
+        int k = 0;
+        if (sscanf(s + 1, "%2d:%2d%n", &h, &mi, &k) != 2 || k != 5)
+            return -1;
+        s += 1 + k;
+        if (*s == ':') {
+            if (sscanf(s + 1, "%2d%n", &se, &k) != 1 || k != 2)
+                return -1;
+            s += 1 + k;
+        }
+    }
+    if (*s)
+        return -1;
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_sec = se;
+    tm.tm_isdst = -1;
+    time_t t = mktime(&tm);
+    if (t == (time_t)-1 || tm.tm_year != y - 1900 || tm.tm_mon != mo - 1 || tm.tm_mday != d ||
+        tm.tm_hour != h || tm.tm_min != mi || se > 59)
+        return -1;
+    *out = t;
+    return 0;
+}
+
+/* --since TIME: unix seconds, a local date and time, or an age ("10m",
+ * "2h", "1d", also s and w) counted back from now. 0, or 2 after one
+ * line on stderr. */
+static int parse_since(const char *s, unsigned long long *out)
+{
+    size_t digits = strspn(s, "0123456789");
+    time_t now = time(NULL), t;
+    if (digits && digits <= 12 && !s[digits]) {
+        *out = strtoull(s, NULL, 10);
+        return 0;
+    }
+    static const struct {
+        char c;
+        unsigned long long secs;
+    } unit[] = {{'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}, {'w', 7 * 86400}};
+    if (digits && digits <= 6 && s[digits] && !s[digits + 1])
+        for (size_t k = 0; k < sizeof unit / sizeof *unit; k++)
+            if (s[digits] == unit[k].c) {
+                unsigned long long age = strtoull(s, NULL, 10) * unit[k].secs;
+                *out = age < (unsigned long long)now ? (unsigned long long)now - age : 0;
+                return 0;
+            }
+    if (parse_date(s, &t) == 0 && t >= 0) {
+        *out = (unsigned long long)t;
+        return 0;
+    }
+    return fail(2,
+                "--since %s: expected unix seconds, a local time YYYY-MM-DD[ HH:MM[:SS]] or "
+                "an age like 10m, 2h, 1d",
+                s);
+}
+
+int cmd_inbox(const char *home, int argc, char **argv)
+{
+    static const char use[] = "inbox [--new] [--since TIME] [--wait SECONDS] [--tsv]";
+    const char *wait_s = NULL, *since_s = NULL;
+    char *pos[1], *end = NULL;
+    int tsv = 0, npos;
+    struct inbox_req q;
+    memset(&q, 0, sizeof q);
+    opt o[] = {{"--wait", &wait_s, NULL},
+               {"--tsv", NULL, &tsv},
+               {"--new", NULL, &q.only_new},
+               {"--since", &since_s, NULL}};
+    int rc = parse_opts(argc, argv, o, 4, pos, 0, &npos, use);
+    if (rc)
+        return rc;
+    double secs = wait_s ? strtod(wait_s, &end) : 0;
+    if (wait_s && (end == wait_s || *end || !(secs >= 0 && secs <= 86400)))
+        return fail(2, "--wait %s: expected seconds (0 to 86400)", wait_s);
+    unsigned long long since = 0;
+    if (since_s && (rc = parse_since(since_s, &since)) != 0)
+        return rc;
+    snprintf(q.since, sizeof q.since, "%llu", since);
+    q.args[0] = q.only_new ? "new" : "all";
+    q.args[1] = q.since;
+    q.lens[0] = strlen(q.args[0]);
+    q.lens[1] = strlen(q.since);
+    q.nargs = since_s ? 2 : q.only_new ? 1 : 0; /* no arguments: as older daemons know it */
+    ctl c;
+    reply r = {0};
+    if ((rc = ctl_open(&c, home)) != 0)
+        return rc;
+    rc = inbox_call(&c, &r, &q);
+    if (!rc && r.ok && secs > 0 && !inbox_has_news(&q, r.body))
+        rc = wait_new(&c, &r, secs, &q);
+    if (!rc && r.ok)
+        print_inbox(r.body, r.len, tsv);
+    else if (!rc)
+        rc = reply_error(&r);
+    reply_free(&r);
+    ctl_close(&c);
+    return rc;
+}
+
+/* ---- history, conversations, outbox, nick, read ---- */
+
+/* CONV: a contact name, a user ID or a #room. */
+static int check_conv(const char *conv)
+{
+    return conv[0] == '#' ? check_room(conv) : check_who(conv);
+}
+
+/* A --limit or similar count: 1 to max; 0, or 2 after one line. */
+static int parse_count(const char *opt_name, const char *s, unsigned long max)
+{
+    char *end = NULL;
+    unsigned long v = strtoul(s, &end, 10);
+    if (!*s || *end || s[0] == '-' || v < 1 || v > max)
+        return fail(2, "%s %s: expected a number from 1 to %lu", opt_name, s, max);
+    return 0;
+}
+
+/* A request with string arguments whose ok payload goes to print (tsv
+ * says how); the whole command. */
+static int run_lines(const char *home, const char *cmd, int n, const char *const *args,
+                     line_fn print, int tsv)
+{
+    size_t lens[MAX_ARGS];
+    for (int i = 0; i < n; i++)
+        lens[i] = strlen(args[i]);
+    ctl c;
+    reply r;
+    int rc = ctl_open(&c, home);
+    if (rc)
+        return rc;
+    if ((rc = ctl_call(&c, &r, cmd, n, args, lens)) == 0) {
+        if (r.ok)
+            each_line(r.body, r.len, print, &tsv);
+        else
+            rc = reply_error(&r);
+        reply_free(&r);
+    }
+    ctl_close(&c);
+    return rc;
+}
+
+/* TIME DIR SENDER STATE MSGID TEXT: as TSV, or "when  sender: text" with
+ * the state of one's own messages in brackets. */
+static void print_history_line(char **f, int n, void *ctx)
+{
+    if (n < 6)
+        return;
+    if (*(int *)ctx) {
+        for (int k = 0; k < 6; k++) {
+            put_tsv(f[k]);
+            fputc(k < 5 ? '\t' : '\n', stdout);
+        }
+        return;
+    }
+    char when[32];
+    printf("%s  ", local_time(f[0], when, sizeof when));
+    put_human(f[2]);
+    if (!strcmp(f[1], "out")) {
+        fputs(" [", stdout);
+        put_human(f[3]);
+        fputc(']', stdout);
+    }
+    fputs(": ", stdout);
+    put_human(f[5]);
+    fputc('\n', stdout);
+}
+
+int cmd_history(const char *home, int argc, char **argv)
+{
+    static const char use[] = "history NAME|#ROOM [--tsv] [--limit N]";
+    const char *limit = NULL;
+    char *pos[1];
+    int tsv = 0, npos;
+    opt o[] = {{"--tsv", NULL, &tsv}, {"--limit", &limit, NULL}};
+    int rc = parse_opts(argc, argv, o, 2, pos, 1, &npos, use);
+    if (!rc && npos != 1)
+        rc = fail(2, "usage: chapar %s", use);
+    if (!rc)
+        rc = check_conv(pos[0]);
+    if (!rc && limit)
+        rc = parse_count("--limit", limit, 1000000);
+    if (rc)
+        return rc;
+    const char *a[2] = {pos[0], limit};
+    return run_lines(home, "history", limit ? 2 : 1, a, print_history_line, tsv);
+}
+
+/* CONV KIND UNREAD LAST: as TSV, or "CONV (KIND)  N unread  last TIME". */
+static void print_conv_line(char **f, int n, void *ctx)
+{
+    if (n < 4)
+        return;
+    if (*(int *)ctx) {
+        for (int k = 0; k < 4; k++) {
+            put_tsv(f[k]);
+            fputc(k < 3 ? '\t' : '\n', stdout);
+        }
+        return;
+    }
+    char when[32];
+    put_human(f[0]);
+    printf(" (%s)  %s unread  ", !strcmp(f[1], "room") ? "room" : "contact", f[2]);
+    if (strtoll(f[3], NULL, 10) > 0)
+        printf("last %s\n", local_time(f[3], when, sizeof when));
+    else
+        fputs("no messages\n", stdout);
+}
+
+int cmd_conversations(const char *home, int argc, char **argv)
+{
+    char *pos[1];
+    int tsv = 0, npos;
+    opt o[] = {{"--tsv", NULL, &tsv}};
+    int rc = parse_opts(argc, argv, o, 1, pos, 0, &npos, "conversations [--tsv]");
+    return rc ? rc : run_lines(home, "conversations", 0, NULL, print_conv_line, tsv);
+}
+
+/* MSGID TO STATE TIME TEXT: the first three as the daemon gives them, TIME
+ * as unix seconds (--tsv) or local time, TEXT (the first words) escaped
+ * (--tsv) or on one line. */
+static void print_outbox_line(char **f, int n, void *ctx)
+{
+    int tsv = *(int *)ctx;
+    for (int k = 0; k < n && k < 5; k++) {
+        char when[32];
+        if (k)
+            fputc('\t', stdout);
+        if (k == 3 && !tsv)
+            fputs(local_time(f[k], when, sizeof when), stdout);
+        else if (k == 4 && !tsv)
+            put_one_line(f[k]);
+        else
+            put_tsv(f[k]);
+    }
+    fputc('\n', stdout);
+}
+
+int cmd_outbox(const char *home, int argc, char **argv)
+{
+    char *pos[1];
+    int tsv = 0, npos;
+    opt o[] = {{"--tsv", NULL, &tsv}};
+    int rc = parse_opts(argc, argv, o, 1, pos, 0, &npos, "outbox [--tsv]");
+    return rc ? rc : run_lines(home, "outbox", 0, NULL, print_outbox_line, tsv);
+}
+
+/* `nick`: shows the nick (the second field of `id`); `nick NEW` sets it. */
+int cmd_nick(const char *home, int argc, char **argv)
+{
+    if (argc > 1)
+        return fail(2, "usage: chapar nick [NEW]");
+    if (argc == 1) {
+        if (chp_nick_check(argv[0], strlen(argv[0])) != CHP_OK)
+            return fail(2, "bad nick: " CHP_NICK_RULE, CHP_NICK_MAX);
+        return run_str(home, "nick", 1, argv[0]);
+    }
+    ctl c;
+    reply r;
+    int rc = ctl_open(&c, home);
+    if (!rc && !(rc = ctl_call(&c, &r, "id", 0, NULL, NULL))) {
+        char *nick = r.ok ? strchr(r.body, '\t') : NULL;
+        if (nick) {
+            nick++;
+            nick[strcspn(nick, "\t\n")] = '\0';
+            put_human(nick);
+            fputc('\n', stdout);
+        } else {
+            rc = r.ok ? fail(1, "malformed reply from chapard") : reply_error(&r);
+        }
+        reply_free(&r);
+    }
+    ctl_close(&c);
+    return rc;
+}
+
+int cmd_read(const char *home, int argc, char **argv)
+{
+    if (argc != 1)
+        return fail(2, "usage: chapar read NAME|#ROOM");
+    int rc = check_conv(argv[0]);
+    return rc ? rc : run_str(home, "read", 1, argv[0]);
+}
+
+/* ---- status and stop ---- */
+
+/* bytes as "1.5 MiB" (binary units, as --quota takes them). */
+static void human_size(unsigned long long v, char *out, size_t cap)
+{
+    static const char *const unit[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    double d = (double)v;
+    int u = 0;
+    while (d >= 1024 && u < 6) {
+        d /= 1024;
+        u++;
+    }
+    if (u == 0)
+        snprintf(out, cap, "%llu B", v);
+    else
+        snprintf(out, cap, "%.1f %s", d, unit[u]);
+}
+
+/* seconds as "1d 2h 3m 4s", zero parts left out ("0s" for none). */
+static void human_duration(unsigned long long s, char *out, size_t cap)
+{
+    static const struct {
+        unsigned long long secs;
+        char c;
+    } part[] = {{86400, 'd'}, {3600, 'h'}, {60, 'm'}, {1, 's'}};
+    size_t o = 0;
+    out[0] = '\0';
+    for (int i = 0; i < 4; i++) {
+        unsigned long long k = s / part[i].secs;
+        s %= part[i].secs;
+        if (k && o < cap)
+            o += (size_t)snprintf(out + o, cap - o, "%s%llu%c", o ? " " : "", k, part[i].c);
+    }
+    if (!out[0])
+        snprintf(out, cap, "0s");
+}
+
+/* One status line with the human reading of a size or a duration after
+ * the raw number, which stays the value's first token. */
+static void print_status_line(const char *l, size_t n)
+{
+    static const char *const sizes[] = {"bytes stored", "quota", "bytes received", "bytes sent"};
+    static const char *const durations[] = {"uptime"};
+    char extra[64] = "";
+    const char *colon = memchr(l, ':', n);
+    if (colon && colon + 2 < l + n && colon[1] == ' ') {
+        size_t kl = (size_t)(colon - l), vl = n - kl - 2;
+        char v[24];
+        if (vl < sizeof v && strspn(colon + 2, "0123456789") == vl) {
+            memcpy(v, colon + 2, vl);
+            v[vl] = '\0';
+            unsigned long long x = strtoull(v, NULL, 10);
+            for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++)
+                if (strlen(sizes[k]) == kl && !memcmp(l, sizes[k], kl))
+                    human_size(x, extra, sizeof extra);
+            for (size_t k = 0; k < sizeof durations / sizeof *durations; k++)
+                if (strlen(durations[k]) == kl && !memcmp(l, durations[k], kl))
+                    human_duration(x, extra, sizeof extra);
+        }
+    }
+    fwrite(l, 1, n, stdout);
+    if (extra[0])
+        printf(" (%s)", extra);
+    fputc('\n', stdout);
+}
+
+int cmd_status(const char *home, int argc, char **argv)
+{
+    char *pos[1];
+    int raw = 0, npos;
+    opt o[] = {{"--raw", NULL, &raw}};
+    int rc = parse_opts(argc, argv, o, 1, pos, 0, &npos, "status [--raw]");
+    if (rc)
+        return rc;
+    if (raw)
+        return run_str(home, "status", 0);
+    ctl c;
+    reply r;
+    if ((rc = ctl_open(&c, home)) != 0)
+        return rc;
+    if ((rc = ctl_call(&c, &r, "status", 0, NULL, NULL)) == 0) {
+        if (r.ok)
+            for (size_t i = 0; i < r.len;) {
+                size_t e = i;
+                while (e < r.len && r.body[e] != '\n')
+                    e++;
+                print_status_line(r.body + i, e - i);
+                i = e + 1;
+            }
+        else
+            rc = reply_error(&r);
+        reply_free(&r);
+    }
+    ctl_close(&c);
+    return rc;
+}
+
+/* Whether a chapard still holds home's lock: it runs until the process
+ * ends, so a free lock means the daemon is gone. */
+static int daemon_holds_lock(const char *home)
+{
+    int fd = chp_home_lock(home);
+    if (fd >= 0) {
+        close(fd);
+        return 0;
+    }
+    return errno == EWOULDBLOCK;
+}
+
+/* Asks the daemon to shut down as on SIGTERM and waits until its lock is
+ * free. The reply may be lost when the daemon closes its socket at once:
+ * the lock says whether it stopped. */
+int cmd_stop(const char *home, int argc, char **argv)
+{
+    (void)argv;
+    if (argc)
+        return fail(2, "usage: chapar stop");
+    ctl c;
+    reply r = {0};
+    int rc = ctl_open(&c, home);
+    if (rc)
+        return rc;
+    if (zmq_send(c.req, "stop", 4, 0) < 0) {
+        ctl_close(&c);
+        return fail(1, "cannot reach chapard in %s: %s", home, zmq_strerror(errno));
+    }
+    zmq_pollitem_t pi = {c.req, 0, ZMQ_POLLIN, 0};
+    uint64_t waited = 0;
+    int answered = 0;
+    while (waited < STOP_TIMEOUT_MS) {
+        if (!answered && zmq_poll(&pi, 1, 20) > 0) {
+            char *st = NULL;
+            size_t sl;
+            int more = 0;
+            if (recv_frame(c.req, &st, &sl, &more) == 0 && more &&
+                recv_frame(c.req, &r.body, &r.len, &more) == 0) {
+                answered = 1;
+                if (sl != 2 || memcmp(st, "ok", 2)) { /* an older daemon */
+                    free(st);
+                    rc = reply_error(&r);
+                    reply_free(&r);
+                    ctl_close(&c);
+                    return rc;
+                }
+            }
+            free(st);
+            reply_free(&r);
+        } else if (answered) {
+            struct timespec ts = {0, 20 * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+        waited += 20;
+        if (!daemon_holds_lock(home))
+            break;
+    }
+    ctl_close(&c);
+    if (daemon_holds_lock(home))
+        return fail(1, "chapard in %s %s but still runs after %d s", home,
+                    answered ? "accepted the stop" : "did not answer the stop",
+                    STOP_TIMEOUT_MS / 1000);
+    return 0;
+}
