@@ -1237,7 +1237,7 @@ static int open_dealer(chp_node *n, struct chp_link *l, const chp_addr *a)
     char ep[300], mon[64];
     if (chp_addr_endpoint(a, ep, sizeof ep) != CHP_OK)
         return CHP_E_ARG;
-    int one = 1, zero = 0, ivl = 100, ivl_max = 30000;
+    int one = 1, zero = 0, ivl = 100, ivl_max = 30000, hwm = 4096;
     int64_t maxmsg = CHP_WIRE_ZMQ_MAXMSG;
     l->dealer = zmq_socket(n->zctx, ZMQ_DEALER);
     if (!l->dealer)
@@ -1245,6 +1245,10 @@ static int open_dealer(chp_node *n, struct chp_link *l, const chp_addr *a)
     /* Reconnects back off exponentially from 100 ms to 30 s (libzmq). */
     if (zmq_setsockopt(l->dealer, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) ||
         zmq_setsockopt(l->dealer, ZMQ_LINGER, &zero, sizeof zero) ||
+        /* as the ROUTER's (node.c link_opts): a sync session's 2048 pushes
+         * fit; the flow window bounds the bytes */
+        zmq_setsockopt(l->dealer, ZMQ_SNDHWM, &hwm, sizeof hwm) ||
+        zmq_setsockopt(l->dealer, ZMQ_RCVHWM, &hwm, sizeof hwm) ||
         zmq_setsockopt(l->dealer, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl) ||
         zmq_setsockopt(l->dealer, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof ivl_max) ||
         zmq_setsockopt(l->dealer, ZMQ_IMMEDIATE, &one, sizeof one) ||
