@@ -470,6 +470,12 @@ static void peer_drain(struct peer *p, int max)
             p->last_push_s = now_s();
         } else if (m.type == CHP_MSG_IHAVE) {
             p->rx_ihave_ids += m.u.ids.n;
+        } else if (m.type == CHP_MSG_PING) {
+            /* the node pushes at most 8 MiB past the last PONG (PROTOCOL.md §15) */
+            uint8_t pong[16];
+            size_t pl;
+            if (chp_wire_ping(pong, sizeof pong, &pl, CHP_MSG_PONG, m.u.nonce) == CHP_OK)
+                zmq_send(p->s, pong, pl, ZMQ_DONTWAIT);
         }
     }
 }

@@ -16,8 +16,40 @@
 #include <time.h>
 #include <zmq.h>
 
-#define BAN_SCORE        10.0
-#define BAN_MS           (10u * 60u * 1000u)
+#define BAN_SCORE 10.0
+/* A ban lasts 30 s the first time and four times longer at each repeat
+ * within a day (2 min, 8 min, 32 min), 1 h at most; a peer we dialled
+ * and remember is dialled again when it ends. */
+#define BAN_FIRST_MS   (30u * 1000u)
+#define BAN_MAX_MS     (60u * 60u * 1000u)
+#define BAN_MEMORY_MS  (24u * 60u * 60u * 1000u)
+#define SCORE_DECAY_PS 0.1 /* misbehaviour points forgiven per second */
+/* Never served to a neighbour: envelopes that expire within this many
+ * seconds by our clock (theirs may run a little ahead). */
+#define SERVE_MARGIN_S 30
+/* An id pushed to (or fetched from) a neighbour by a sync or an IWANT
+ * answer is not moved on that link again for MOVED_S seconds: a neighbour
+ * that still lacks it did not keep it (its quota) or is asking again on
+ * purpose. MOVED_SETS x MOVED_WAYS ids are remembered per link. */
+#define MOVED_S    600
+#define MOVED_SETS 512
+#define MOVED_WAYS 16
+/* After a sync message either way, the neighbour's frames over its rate
+ * are dropped but not scored: they are answers to the sync. */
+#define SYNC_GRACE_MS 10000
+/* Index items our Negentropy answers may walk for one neighbour: a token
+ * bucket of WALK_RATE x (stored envelopes) per second, up to WALK_BURST x
+ * that; at least WALK_MIN per second. A message that finds the bucket
+ * empty waits for it. */
+#define WALK_RATE  4.0
+#define WALK_BURST 32.0
+#define WALK_MIN   8192.0
+/* PUSH and NEG bytes queued to a neighbour beyond what its PONGs have
+ * acknowledged: a flow PING (nonce = FLOW_TAG | bytes queued) goes out
+ * every FLOW_STEP bytes, and nothing more is queued past FLOW_WINDOW. */
+#define FLOW_WINDOW      (8u << 20)
+#define FLOW_STEP        (1u << 20)
+#define FLOW_TAG         (1ull << 63)
 #define RATE_ENV_PER_S   5000.0 /* envelopes a neighbour may push per second */
 #define RATE_BURST       10000.0
 #define RATE_BYTES_PER_S (16.0 * 1024 * 1024) /* all frames of one neighbour */
@@ -97,7 +129,7 @@ static struct chp_link *create(chp_node *n, const uint8_t key[32])
         l->router_fd = -1;
         l->tokens = RATE_BURST;
         l->btokens = RATE_BYTES_BURST;
-        l->tokens_ms = l->btokens_ms = now_ms();
+        l->tokens_ms = l->btokens_ms = l->score_ms = now_ms();
         return l;
     }
     return NULL;
@@ -122,8 +154,13 @@ static void drop(struct chp_link *l)
     close_dealer(l);
     chp_neg_destroy(&l->neg_client);
     chp_neg_destroy(&l->neg_server);
-    chp_buf_free(&l->neg_rx[0]);
-    chp_buf_free(&l->neg_rx[1]);
+    for (int d = 0; d < 2; d++) {
+        chp_buf_free(&l->neg_rx[d]);
+        chp_buf_free(&l->neg_wait[d]);
+        l->neg_waiting[d] = 0;
+    }
+    free(l->moved);
+    l->moved = NULL;
     l->used = 0;
 }
 
@@ -183,25 +220,61 @@ int chp_link_banned(chp_node *n, const uint8_t key[32], uint64_t t)
     return 0;
 }
 
-static void misbehave(chp_node *n, struct chp_link *l, double points, const char *why)
+static void decay(struct chp_link *l, uint64_t t)
 {
-    l->score += points;
-    if (l->score < BAN_SCORE)
-        return;
+    if (t > l->score_ms) {
+        l->score -= (double)(t - l->score_ms) * SCORE_DECAY_PS / 1000.0;
+        if (l->score < 0)
+            l->score = 0;
+    }
+    l->score_ms = t;
+}
+
+/* Bans l's key: longer for a key banned before (within a day), and with
+ * the address we dialled it at, when it is one the user gave us, to dial
+ * it again when the ban ends. Drops the link. */
+static void ban(chp_node *n, struct chp_link *l, const char *why)
+{
+    uint64_t t = now_ms();
+    struct chp_ban *b = NULL, *oldest = NULL;
+    for (size_t i = 0; i < CHP_NODE_BANS_MAX && !b; i++) {
+        struct chp_ban *x = &n->bans[i];
+        if (x->last_ms && t - x->last_ms < BAN_MEMORY_MS && !memcmp(x->key, l->key, 32))
+            b = x;
+        else if (x->until_ms <= t && (!oldest || x->last_ms < oldest->last_ms))
+            oldest = x;
+    }
+    if (!b) {
+        b = oldest ? oldest : &n->bans[0];
+        memset(b, 0, sizeof *b);
+        memcpy(b->key, l->key, 32);
+    }
+    uint64_t ms = BAN_FIRST_MS;
+    for (uint32_t k = 0; k < b->strikes && ms < BAN_MAX_MS; k++)
+        ms *= 4;
+    if (ms > BAN_MAX_MS)
+        ms = BAN_MAX_MS;
+    b->strikes++;
+    b->last_ms = t;
+    b->until_ms = t + ms;
+    if (l->addr[0] && !l->discovered && !l->promoted)
+        snprintf(b->addr, sizeof b->addr, "%s", l->addr);
     char ks[17];
     chp_key_short(l->key, ks);
-    chp_warn("banning neighbour %s for %u s: %s", ks, BAN_MS / 1000, why);
-    uint64_t t = now_ms();
-    size_t slot = 0;
-    for (size_t i = 0; i < CHP_NODE_BANS_MAX; i++)
-        if (n->bans[i].until_ms <= t) {
-            slot = i;
-            break;
-        }
-    memcpy(n->bans[slot].key, l->key, 32);
-    n->bans[slot].until_ms = t + BAN_MS;
+    chp_warn("banning neighbour %s for %llu s: %s", ks, (unsigned long long)(ms / 1000), why);
     n->ctr.bans++;
     drop(l);
+}
+
+/* Adds points to l's score, which loses SCORE_DECAY_PS a second: a peer is
+ * banned for misbehaving faster than that, never for the odd mistake of
+ * an honest node. l may be dropped on return (check l->used). */
+static void misbehave(chp_node *n, struct chp_link *l, double points, const char *why)
+{
+    decay(l, now_ms());
+    l->score += points;
+    if (l->score >= BAN_SCORE)
+        ban(n, l, why);
 }
 
 /* ---- sending ---- */
@@ -255,12 +328,137 @@ static void send_hello_router(chp_node *n, struct chp_link *l)
         n->ctr.tx_bytes += len;
 }
 
-static void send_push(chp_node *n, struct chp_link *l, const uint8_t *env, size_t len)
+/* ---- per-link flow window ---- */
+
+/* 1 while less than FLOW_WINDOW of PUSH and NEG bytes to l wait for its
+ * PONG: a neighbour that does not read costs us that much memory, not
+ * the queue's 4096 frames of up to 64 KiB. */
+static int flow_open(const struct chp_link *l)
+{
+    return l->flow_tx - l->flow_acked < FLOW_WINDOW;
+}
+
+static void flow_sent(chp_node *n, struct chp_link *l, size_t len)
+{
+    l->flow_tx += len;
+    if (l->flow_tx - l->flow_pinged < FLOW_STEP)
+        return;
+    uint8_t f[16];
+    size_t fl;
+    if (chp_wire_ping(f, sizeof f, &fl, CHP_MSG_PING, FLOW_TAG | l->flow_tx) == CHP_OK &&
+        send_to(n, l, f, fl) == CHP_OK)
+        l->flow_pinged = l->flow_tx;
+}
+
+static void flow_pong(struct chp_link *l, uint64_t nonce)
+{
+    uint64_t v = nonce & ~FLOW_TAG;
+    if ((nonce & FLOW_TAG) && v > l->flow_acked && v <= l->flow_tx)
+        l->flow_acked = v;
+}
+
+/* A connection of l closed: what was queued on it is gone, and with it
+ * the PINGs that would have acknowledged it; ids moved over it may have
+ * been lost too. */
+static void link_reset(struct chp_link *l)
+{
+    l->flow_tx = l->flow_acked = l->flow_pinged = 0;
+    free(l->moved);
+    l->moved = NULL;
+}
+
+/* ---- ids moved on a link lately ---- */
+
+struct chp_link_moved {
+    uint64_t id[MOVED_SETS][MOVED_WAYS]; /* first 8 bytes of the id */
+    uint32_t at[MOVED_SETS][MOVED_WAYS]; /* when, in s of the monotonic clock + 1; 0 = free */
+};
+
+static uint64_t id_word(const uint8_t id[32])
+{
+    uint64_t w;
+    memcpy(&w, id, 8); /* ids are hashes: any 8 bytes are as good as a hash */
+    return w;
+}
+
+static uint32_t now_s1(void)
+{
+    return (uint32_t)(now_ms() / 1000u) + 1;
+}
+
+/* 1 if id was moved on l in the last MOVED_S seconds. */
+static int moved_lately(const struct chp_link *l, const uint8_t id[32])
+{
+    if (!l->moved)
+        return 0;
+    uint64_t w = id_word(id);
+    uint32_t t = now_s1();
+    size_t set = (size_t)(w >> 32) % MOVED_SETS;
+    for (int k = 0; k < MOVED_WAYS; k++)
+        if (l->moved->at[set][k] && l->moved->id[set][k] == w && t - l->moved->at[set][k] < MOVED_S)
+            return 1;
+    return 0;
+}
+
+/* Remembers that id was moved on l now (the set's oldest entry makes room). */
+static void moved_add(struct chp_link *l, const uint8_t id[32])
+{
+    if (!l->moved && !(l->moved = calloc(1, sizeof *l->moved)))
+        return; /* no memory: moving again is only a waste */
+    uint64_t w = id_word(id);
+    size_t set = (size_t)(w >> 32) % MOVED_SETS;
+    int victim = 0;
+    for (int k = 0; k < MOVED_WAYS; k++) {
+        if (l->moved->id[set][k] == w || !l->moved->at[set][k]) {
+            victim = k;
+            break;
+        }
+        if (l->moved->at[set][k] < l->moved->at[set][victim])
+            victim = k;
+    }
+    l->moved->id[set][victim] = w;
+    l->moved->at[set][victim] = now_s1();
+}
+
+/* Pushes an envelope within l's flow window; CHP_OK if queued. */
+static int send_push(chp_node *n, struct chp_link *l, const uint8_t *env, size_t len)
 {
     uint8_t f[1 + CHP_ENV_MAX_BYTES];
     size_t fl;
-    if (chp_wire_push(f, sizeof f, &fl, env, len) == CHP_OK && send_to(n, l, f, fl) == CHP_OK)
-        l->tx_env++;
+    if (!flow_open(l))
+        return CHP_E_IO;
+    int rc = chp_wire_push(f, sizeof f, &fl, env, len);
+    if (rc == CHP_OK)
+        rc = send_to(n, l, f, fl);
+    if (rc != CHP_OK)
+        return rc;
+    l->tx_env++;
+    flow_sent(n, l, fl);
+    return CHP_OK;
+}
+
+static uint64_t now_unix(void)
+{
+    return (uint64_t)time(NULL);
+}
+
+/* Serves a stored envelope to l (a sync or an IWANT): only one that the
+ * neighbour will not find expired (SERVE_MARGIN_S), and only once per
+ * MOVED_S on this link. CHP_OK if queued. */
+static int serve(chp_node *n, struct chp_link *l, const uint8_t id[32])
+{
+    uint8_t env[CHP_ENV_MAX_BYTES];
+    size_t len;
+    chp_store_meta meta;
+    if (!flow_open(l) || moved_lately(l, id))
+        return CHP_E_IO;
+    if (chp_store_get(n->store, id, env, sizeof env, &len, &meta) != CHP_OK ||
+        meta.expiry <= now_unix() + SERVE_MARGIN_S)
+        return CHP_E_NOT_FOUND;
+    int rc = send_push(n, l, env, len);
+    if (rc == CHP_OK)
+        moved_add(l, id);
+    return rc;
 }
 
 static void send_ids(chp_node *n, struct chp_link *l, uint8_t type, const uint8_t *ids,
@@ -352,6 +550,10 @@ int chp_link_forward(chp_node *n, const uint8_t *env, size_t len, const uint8_t 
                      uint32_t src)
 {
     int sent = 0;
+    chp_env_hdr h;
+    if (chp_envelope_parse(env, len, &h, NULL, NULL, NULL) != CHP_OK ||
+        h.expiry <= now_unix() + SERVE_MARGIN_S)
+        return 0; /* about to expire: neighbours would only refuse it */
     struct chp_recent *r = &n->recent[n->recent_next];
     memcpy(r->id, id, 8);
     r->ms = now_ms();
@@ -392,11 +594,44 @@ int chp_link_forward(chp_node *n, const uint8_t *env, size_t len, const uint8_t 
 /* A sync session with l: the staged split (fewer bytes for scattered
  * differences, PROTOCOL.md §14) and messages up to CHP_NEG_MSG_MAX when
  * the peer reassembles fragments, else one frame's worth. */
-static chp_neg *new_session(chp_node *n, const struct chp_link *l)
+/* The store's index as l's sessions see it: every item walked counts
+ * against l's budget (l->walked, charged after each message). */
+static int walk_item_fn(void *ctx, uint64_t ts, const uint8_t id[32]);
+struct walk_fn {
+    struct chp_link *l;
+    chp_neg_item_fn fn;
+    void *fnctx;
+};
+
+static int walk_item_fn(void *ctx, uint64_t ts, const uint8_t id[32])
 {
-    chp_neg_storage st;
+    struct walk_fn *w = ctx;
+    w->l->walked++;
+    return w->fn(w->fnctx, ts, id);
+}
+
+static int walk_iterate(void *ctx, const chp_neg_bound *lo, const chp_neg_bound *hi,
+                        chp_neg_item_fn fn, void *fnctx)
+{
+    struct chp_link *l = ctx;
+    struct walk_fn w = {l, fn, fnctx};
+    return l->walk_st.iterate(l->walk_st.ctx, lo, hi, walk_item_fn, &w);
+}
+
+static int walk_count(void *ctx, const chp_neg_bound *lo, const chp_neg_bound *hi, uint64_t *cnt)
+{
+    struct chp_link *l = ctx;
+    int rc = l->walk_st.count(l->walk_st.ctx, lo, hi, cnt);
+    if (rc == CHP_OK)
+        l->walked += *cnt;
+    return rc;
+}
+
+static chp_neg *new_session(chp_node *n, struct chp_link *l)
+{
+    chp_neg_storage st = {.ctx = l, .iterate = walk_iterate, .count = walk_count};
     chp_neg *s = NULL;
-    chp_store_neg_storage(n->store, &st);
+    chp_store_neg_storage(n->store, &l->walk_st);
     uint64_t limit = (l->caps & CHP_CAP_NEG_FRAG) ? CHP_NEG_MSG_MAX : NEG_FRAME_LIMIT;
     if (chp_neg_new(&st, limit, &s) != CHP_OK)
         return NULL;
@@ -412,7 +647,7 @@ static void send_neg(chp_node *n, struct chp_link *l, uint32_t session, uint8_t 
                      const chp_buf *msg)
 {
     uint8_t *f = malloc(CHP_WIRE_MAX_FRAME);
-    size_t fl, off = 0;
+    size_t fl, off = 0, sent = 0;
     while (f && off < msg->len) {
         size_t k = msg->len - off > CHP_NEG_FRAG_MAX ? CHP_NEG_FRAG_MAX : msg->len - off;
         uint8_t flags = (uint8_t)(initiator | (off + k < msg->len ? CHP_NEG_MORE : 0));
@@ -420,8 +655,10 @@ static void send_neg(chp_node *n, struct chp_link *l, uint32_t session, uint8_t 
             send_to(n, l, f, fl) != CHP_OK)
             break;
         off += k;
+        sent += fl;
     }
     free(f);
+    flow_sent(n, l, sent); /* after the last fragment: no PING between them */
 }
 
 /* Collects the fragments of one NEG message. Returns 1 with msg and len set
@@ -469,20 +706,24 @@ static int neg_assemble(struct chp_link *l, const chp_msg *m, const uint8_t **ms
 static void start_sync(chp_node *n, struct chp_link *l)
 {
     chp_neg_destroy(&l->neg_client);
+    if (!flow_open(l))
+        return; /* they do not read what we send: not now */
     l->neg_client = new_session(n, l);
     if (!l->neg_client)
         return;
     chp_buf out = {0};
     l->neg_ms = now_ms();
     l->neg_session++;
-    l->sync_pushed = l->sync_wanted = 0;
+    l->sync_pushed = l->sync_wanted = l->sync_repeat = 0;
     l->sync_more = 0;
+    l->walked = 0;
     if (chp_neg_initiate(l->neg_client, &out) == CHP_OK) {
         send_neg(n, l, l->neg_session, 1, &out);
         n->ctr.sync_rounds++;
     } else {
         chp_neg_destroy(&l->neg_client);
     }
+    l->walk_tokens -= (double)l->walked;
     chp_buf_free(&out);
 }
 
@@ -491,6 +732,7 @@ struct sync_ctx {
     struct chp_link *l;
     uint8_t want[IWANT_BATCH * 32];
     uint16_t nwant;
+    int full; /* their queue refused a push: push no more this round */
 };
 
 static void flush_want(struct sync_ctx *c)
@@ -503,10 +745,17 @@ static void flush_want(struct sync_ctx *c)
     c->nwant = 0;
 }
 
+/* What the reconciliation says they have and we lack. An id we fetched
+ * from them lately and still lack is one we did not keep (our quota):
+ * not asked again for MOVED_S, and no reason to sync again soon. */
 static int sync_need(void *ctx, uint64_t ts, const uint8_t id[32])
 {
     (void)ts;
     struct sync_ctx *c = ctx;
+    if (moved_lately(c->l, id)) {
+        c->l->sync_repeat++;
+        return 0;
+    }
     if (c->l->sync_wanted >= SYNC_BUDGET) {
         c->l->sync_more = 1;
         return 0;
@@ -518,48 +767,72 @@ static int sync_need(void *ctx, uint64_t ts, const uint8_t id[32])
     return 0;
 }
 
+/* What we have and they lack: pushed, unless it expires soon or we pushed
+ * it to them lately (they did not keep it: their quota), or their flow
+ * window is full (then the next session goes on). */
 static int sync_have(void *ctx, uint64_t ts, const uint8_t id[32])
 {
     (void)ts;
     struct sync_ctx *c = ctx;
-    uint8_t env[CHP_ENV_MAX_BYTES];
-    size_t len;
-    if (c->l->sync_pushed >= SYNC_BUDGET) {
-        c->l->sync_more = 1;
+    struct chp_link *l = c->l;
+    if (moved_lately(l, id)) {
+        l->sync_repeat++;
         return 0;
     }
-    c->l->sync_pushed++;
-    if (chp_store_get(c->n->store, id, env, sizeof env, &len, NULL) == CHP_OK)
-        send_push(c->n, c->l, env, len);
+    if (l->sync_pushed >= SYNC_BUDGET || c->full || !flow_open(l)) {
+        l->sync_more = 1;
+        return 0;
+    }
+    int rc = serve(c->n, l, id);
+    if (rc == CHP_OK)
+        l->sync_pushed++;
+    else if (rc == CHP_E_IO)
+        c->full = l->sync_more = 1; /* their queue is full: the next session goes on */
     return 0;
 }
 
-static void on_neg(chp_node *n, struct chp_link *l, const chp_msg *m)
+static uint64_t store_items(chp_node *n)
+{
+    chp_store_stats st;
+    chp_store_stats_get(n->store, &st);
+    return st.envelopes;
+}
+
+/* Refills l's Negentropy walk budget (see WALK_RATE). */
+static void walk_refill(chp_node *n, struct chp_link *l, uint64_t t)
+{
+    double items = (double)store_items(n);
+    double rate = WALK_RATE * items > WALK_MIN ? WALK_RATE * items : WALK_MIN;
+    if (!l->walk_ms) {
+        l->walk_tokens = WALK_BURST * rate / WALK_RATE;
+    } else if (t > l->walk_ms) {
+        l->walk_tokens += (double)(t - l->walk_ms) * rate / 1000.0;
+        if (l->walk_tokens > WALK_BURST * rate / WALK_RATE)
+            l->walk_tokens = WALK_BURST * rate / WALK_RATE;
+    }
+    l->walk_ms = t;
+}
+
+/* Answers (as responder) or continues (as initiator) one whole Negentropy
+ * message, charging the index items it walks to l's budget. */
+static void neg_handle(chp_node *n, struct chp_link *l, int from_initiator, uint32_t session,
+                       const uint8_t *msg, size_t len)
 {
     chp_buf out = {0};
-    const uint8_t *msg;
-    size_t len;
-    l->neg_ms = now_ms();
-    int whole = neg_assemble(l, m, &msg, &len);
-    if (whole < 0) {
-        n->ctr.rej_sync++;
-        misbehave(n, l, 2.0, "sync message too large");
-        return;
-    }
-    if (!whole)
-        return;
     n->ctr.sync_rounds++;
-    if (m->u.neg.initiator) { /* they sync with us: we answer */
-        if (!l->neg_server || l->neg_server_session != m->u.neg.session) {
+    l->walked = 0;
+    if (from_initiator) { /* they sync with us: we answer */
+        if (!l->neg_server || l->neg_server_session != session) {
             chp_neg_destroy(&l->neg_server);
             l->neg_server = new_session(n, l);
-            l->neg_server_session = m->u.neg.session;
+            l->neg_server_session = session;
         }
         if (!l->neg_server)
             return;
         int rc = chp_neg_respond(l->neg_server, msg, len, &out);
+        l->walk_tokens -= (double)l->walked;
         if (rc == CHP_OK && out.len)
-            send_neg(n, l, m->u.neg.session, 0, &out);
+            send_neg(n, l, session, 0, &out);
         else if (rc != CHP_OK) {
             n->ctr.rej_sync++;
             misbehave(n, l, 2.0, "malformed sync message");
@@ -567,7 +840,7 @@ static void on_neg(chp_node *n, struct chp_link *l, const chp_msg *m)
         chp_buf_free(&out);
         return;
     }
-    if (!l->neg_client || m->u.neg.session != l->neg_session)
+    if (!l->neg_client || session != l->neg_session)
         return; /* a reply to a session we gave up */
     struct sync_ctx *c = malloc(sizeof *c);
     if (!c)
@@ -575,9 +848,11 @@ static void on_neg(chp_node *n, struct chp_link *l, const chp_msg *m)
     c->n = n;
     c->l = l;
     c->nwant = 0;
+    c->full = 0;
     int rc = chp_neg_reconcile(l->neg_client, msg, len, &out, sync_have, sync_need, c);
     flush_want(c);
     free(c);
+    l->walk_tokens -= (double)l->walked;
     if (rc != CHP_OK) {
         chp_neg_destroy(&l->neg_client);
         n->ctr.rej_sync++;
@@ -587,13 +862,79 @@ static void on_neg(chp_node *n, struct chp_link *l, const chp_msg *m)
     } else {
         chp_neg_destroy(&l->neg_client);
         n->ctr.syncs_done++;
-        if (l->sync_more)
+        /* Go on soon only while the sync moves new envelopes: differences
+         * that are mostly ids moved lately are a neighbour that cannot
+         * keep them (its quota), and syncing again would not change that. */
+        if (l->sync_more && l->sync_repeat < l->sync_pushed + l->sync_wanted)
             l->next_sync_ms = now_ms() + SYNC_AGAIN_MS;
         char ks[17];
         chp_key_short(l->key, ks);
-        chp_debug("sync with %s complete", ks);
+        chp_debug("sync with %s complete: %u pushed, %u fetched, %u moved lately", ks,
+                  l->sync_pushed, l->sync_wanted, l->sync_repeat);
     }
     chp_buf_free(&out);
+}
+
+/* 1 when a sync message from l may be handled now: its walk budget is
+ * not spent and its flow window has room for our answer. */
+static int neg_may(chp_node *n, struct chp_link *l, uint64_t t)
+{
+    walk_refill(n, l, t);
+    return l->walk_tokens > 0 && flow_open(l);
+}
+
+static void on_neg(chp_node *n, struct chp_link *l, const chp_msg *m)
+{
+    const uint8_t *msg;
+    size_t len;
+    uint64_t t = now_ms();
+    l->neg_ms = t;
+    int whole = neg_assemble(l, m, &msg, &len);
+    if (whole < 0) {
+        n->ctr.rej_sync++;
+        misbehave(n, l, 2.0, "sync message too large");
+        return;
+    }
+    if (!whole)
+        return;
+    int d = m->u.neg.initiator;
+    if (!l->neg_waiting[d] && neg_may(n, l, t)) {
+        neg_handle(n, l, d, m->u.neg.session, msg, len);
+        return;
+    }
+    /* Over budget: the message waits for it (chp_link_periodic). An
+     * honest peer waits for our answer before it sends the next one. */
+    if (l->neg_waiting[d]) {
+        misbehave(n, l, 0.1, "sync messages faster than they are answered");
+        if (!l->used)
+            return;
+    }
+    chp_buf *b = &l->neg_wait[d];
+    if (b->cap < len) {
+        uint8_t *p = realloc(b->p, len);
+        if (!p)
+            return;
+        b->p = p;
+        b->cap = len;
+    }
+    memcpy(b->p, msg, len);
+    b->len = len;
+    l->neg_wait_session[d] = m->u.neg.session;
+    l->neg_waiting[d] = 1;
+}
+
+/* Handles sync messages that waited for l's budget, once it allows. */
+static void neg_resume(chp_node *n, struct chp_link *l, uint64_t t)
+{
+    for (int d = 1; d >= 0 && l->used; d--) {
+        if (!l->neg_waiting[d] || !neg_may(n, l, t))
+            continue;
+        chp_buf b = l->neg_wait[d];
+        memset(&l->neg_wait[d], 0, sizeof b);
+        l->neg_waiting[d] = 0;
+        neg_handle(n, l, d, l->neg_wait_session[d], b.p, b.len);
+        chp_buf_free(&b);
+    }
 }
 
 /* ---- receiving ---- */
@@ -658,10 +999,12 @@ static void on_ids(chp_node *n, struct chp_link *l, const chp_msg *m)
                 note_missing(n, id, l->id, t);
             continue;
         }
-        uint8_t env[CHP_ENV_MAX_BYTES]; /* IWANT or GRAFT: send what we have */
-        size_t len;
-        if (chp_store_get(n->store, id, env, sizeof env, &len, NULL) == CHP_OK)
-            send_push(n, l, env, len);
+        /* IWANT or GRAFT: send what we have, each id once per MOVED_S
+         * (an id asked for again, even 1024 times in one frame, is sent
+         * once), and nothing past the flow window. */
+        if (!flow_open(l))
+            break;
+        (void)serve(n, l, id);
     }
 }
 
@@ -691,16 +1034,20 @@ static void graft_due(chp_node *n, uint64_t t)
 
 static void on_push(chp_node *n, struct chp_link *l, const chp_msg *m, uint64_t t)
 {
+    int syncing = t - l->neg_ms < SYNC_GRACE_MS;
     if (!take_token(l, t)) {
         n->ctr.rate_dropped++;
-        misbehave(n, l, 0.01, "flooding");
+        if (!syncing) /* answers to a sync are dropped, never scored */
+            misbehave(n, l, 0.01, "flooding");
         return;
     }
     l->rx_env++;
     int rc = chp_node_ingest(n, m->u.push.env, m->u.push.len, l->id, 0);
     uint8_t id[32];
-    if (rc == CHP_E_DUP)
+    if (rc == CHP_E_DUP || syncing)
         chp_envelope_id(m->u.push.env, m->u.push.len, id);
+    if (syncing) /* a sync that finds it missing again: we did not keep it */
+        moved_add(l, id);
     if (rc == CHP_E_DUP && !l->lazy && t - l->neg_ms > SYNC_QUIET_MS &&
         (n->dup_in_flight || first_age(n, id, t) < PRUNE_WINDOW_MS)) {
         /* A second copy over the tree: this link is redundant for pushes.
@@ -712,10 +1059,11 @@ static void on_push(chp_node *n, struct chp_link *l, const chp_msg *m, uint64_t 
         l->lazy = 1;
         n->ctr.prunes++;
     }
-    if (rc == CHP_E_ENV_EXPIRED || rc == CHP_E_ENV_FUTURE)
-        misbehave(n, l, 0.2, "envelopes outside their lifetime"); /* clocks differ */
-    else if (rc == CHP_E_ENV_SIZE || rc == CHP_E_ENV_VERSION || rc == CHP_E_ENV_TTL ||
-             rc == CHP_E_ENV_POW)
+    /* Expired or not yet valid by our clock is not scored: an honest
+     * neighbour's clock differs a little from ours, and such envelopes
+     * cost one header check (the token bucket bounds how many). */
+    if (rc == CHP_E_ENV_SIZE || rc == CHP_E_ENV_VERSION || rc == CHP_E_ENV_TTL ||
+        rc == CHP_E_ENV_POW)
         misbehave(n, l, 1.0, "invalid envelopes");
 }
 
@@ -728,7 +1076,8 @@ static void handle(chp_node *n, struct chp_link *l, const uint8_t *frame, size_t
     n->ctr.rx_bytes += len;
     if (!take_bytes(l, t, len)) {
         n->ctr.rate_dropped++;
-        misbehave(n, l, 0.01, "over its byte rate");
+        if (t - l->neg_ms >= SYNC_GRACE_MS) /* answers to a sync are dropped, never scored */
+            misbehave(n, l, 0.01, "over its byte rate");
         return;
     }
     int rc = chp_wire_decode(frame, len, &m);
@@ -761,6 +1110,8 @@ static void handle(chp_node *n, struct chp_link *l, const uint8_t *frame, size_t
     switch (m.type) {
     case CHP_MSG_HELLO: {
         int first = !l->hello_rx;
+        if (first)
+            link_reset(l); /* a new connection: nothing of ours is queued on it */
         l->hello_rx = l->hello_ever = 1;
         l->caps = m.u.hello.caps;
         l->listen_port = m.u.hello.listen_port;
@@ -812,7 +1163,10 @@ static void handle(chp_node *n, struct chp_link *l, const uint8_t *frame, size_t
         for (uint16_t i = 0; n->msg && i < m.u.ids.n; i++)
             chp_msg_on_held(n->msg, m.u.ids.ids + 32 * i);
         break;
-    default: /* PONG: the PING's answer is the traffic itself */
+    case CHP_MSG_PONG: /* a flow PING's answer opens the window; others need none */
+        flow_pong(l, m.u.nonce);
+        break;
+    default:
         break;
     }
 }
@@ -883,7 +1237,7 @@ static int open_dealer(chp_node *n, struct chp_link *l, const chp_addr *a)
     char ep[300], mon[64];
     if (chp_addr_endpoint(a, ep, sizeof ep) != CHP_OK)
         return CHP_E_ARG;
-    int one = 1, zero = 0, ivl = 100, ivl_max = 30000;
+    int one = 1, zero = 0, ivl = 100, ivl_max = 30000, hwm = 4096;
     int64_t maxmsg = CHP_WIRE_ZMQ_MAXMSG;
     l->dealer = zmq_socket(n->zctx, ZMQ_DEALER);
     if (!l->dealer)
@@ -891,6 +1245,10 @@ static int open_dealer(chp_node *n, struct chp_link *l, const chp_addr *a)
     /* Reconnects back off exponentially from 100 ms to 30 s (libzmq). */
     if (zmq_setsockopt(l->dealer, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) ||
         zmq_setsockopt(l->dealer, ZMQ_LINGER, &zero, sizeof zero) ||
+        /* as the ROUTER's (node.c link_opts): a sync session's 2048 pushes
+         * fit; the flow window bounds the bytes */
+        zmq_setsockopt(l->dealer, ZMQ_SNDHWM, &hwm, sizeof hwm) ||
+        zmq_setsockopt(l->dealer, ZMQ_RCVHWM, &hwm, sizeof hwm) ||
         zmq_setsockopt(l->dealer, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl) ||
         zmq_setsockopt(l->dealer, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof ivl_max) ||
         zmq_setsockopt(l->dealer, ZMQ_IMMEDIATE, &one, sizeof one) ||
@@ -905,12 +1263,11 @@ static int open_dealer(chp_node *n, struct chp_link *l, const chp_addr *a)
     zmq_setsockopt(l->dealer, ZMQ_HEARTBEAT_IVL, &hb, sizeof hb);
     zmq_setsockopt(l->dealer, ZMQ_HEARTBEAT_TIMEOUT, &hbt, sizeof hbt);
     snprintf(mon, sizeof mon, "inproc://chapar-mon-%u", l->id);
-    if (zmq_socket_monitor(l->dealer, mon,
-                           ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED |
-                               ZMQ_EVENT_CONNECTED | ZMQ_EVENT_CONNECT_RETRIED |
-                               ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
-                               ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
-                               ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) != 0 ||
+    if (zmq_socket_monitor(
+            l->dealer, mon,
+            ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_CONNECTED |
+                ZMQ_EVENT_CONNECT_RETRIED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+                ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) != 0 ||
         !(l->monitor = zmq_socket(n->zctx, ZMQ_PAIR)) || zmq_connect(l->monitor, mon) != 0 ||
         zmq_connect(l->dealer, ep) != 0) {
         close_dealer(l);
@@ -928,6 +1285,20 @@ static int known_list(chp_node *n, char *buf, size_t cap, size_t *len)
     }
     buf[rc == CHP_OK ? *len : 0] = '\0';
     return rc;
+}
+
+/* 1 if addr (canonical) is a line of the remembered peer list. */
+static int remembered(chp_node *n, const char *addr)
+{
+    static const size_t cap = 64 * 1024;
+    char *buf = malloc(cap);
+    size_t len;
+    int found = 0;
+    if (buf && known_list(n, buf, cap, &len) == CHP_OK)
+        for (char *line = strtok(buf, "\n"); line && !found; line = strtok(NULL, "\n"))
+            found = !strcmp(line, addr);
+    free(buf);
+    return found;
 }
 
 /* Keeps the remembered peer list at one line per node key: adding an
@@ -1139,6 +1510,7 @@ void chp_link_router_closed(chp_node *n, int fd)
         int was_up = link_up(l), eager = !l->lazy;
         l->router_seen = 0;
         l->router_fd = -1;
+        link_reset(l);
         if (l->dealer_up)
             continue; /* still reachable through our own connection */
         l->hello_rx = 0;
@@ -1201,6 +1573,7 @@ static void monitor_event(chp_node *n, struct chp_link *l)
                 zmq_send(n->events, "down", 4, ZMQ_DONTWAIT);
             }
             l->dealer_up = 0;
+            link_reset(l);
             if (eager && !l->router_seen)
                 tree_repair(n, l);
             l->hello_rx = l->router_seen ? l->hello_rx : 0;
@@ -1243,18 +1616,48 @@ uint64_t chp_link_next_deadline(chp_node *n, uint64_t t, uint64_t other)
     for (size_t i = 0; n->nmissing && i < CHP_NODE_MISSING_MAX; i++)
         if (n->missing[i].due_ms && n->missing[i].due_ms < d)
             d = n->missing[i].due_ms;
-    for (size_t i = 0; i < CHP_NODE_LINKS_MAX; i++)
-        if (n->links[i].used && n->links[i].dealer_up && n->links[i].next_sync_ms < d)
-            d = n->links[i].next_sync_ms;
+    for (size_t i = 0; i < CHP_NODE_LINKS_MAX; i++) {
+        const struct chp_link *l = &n->links[i];
+        if (l->used && l->dealer_up && l->next_sync_ms < d)
+            d = l->next_sync_ms;
+        if (l->used && (l->neg_waiting[0] || l->neg_waiting[1]) && t + 50 < d)
+            d = t + 50; /* its walk budget refills meanwhile */
+    }
+    for (size_t i = 0; i < CHP_NODE_BANS_MAX; i++)
+        if (n->bans[i].addr[0] && n->bans[i].until_ms < d)
+            d = n->bans[i].until_ms;
     if (d <= t)
         return 0;
     return d - t > 1000 ? 1000 : d - t;
+}
+
+/* A ban of a neighbour we dialled at an address the user gave (--peer,
+ * `peer add`) has ended: dial it again, unless the user removed it
+ * meanwhile. */
+static void redial_unbanned(chp_node *n, uint64_t t)
+{
+    for (size_t i = 0; i < CHP_NODE_BANS_MAX; i++) {
+        struct chp_ban *b = &n->bans[i];
+        if (!b->addr[0] || b->until_ms > t)
+            continue;
+        char addr[sizeof b->addr];
+        snprintf(addr, sizeof addr, "%s", b->addr);
+        b->addr[0] = '\0';
+        if (!remembered(n, addr))
+            continue;
+        char ks[17];
+        chp_key_short(b->key, ks);
+        chp_info("ban of %s over; dialling it again", ks);
+        if (chp_link_add_address(n, addr, strlen(addr), 0) != CHP_OK)
+            chp_warn("cannot dial %s again", addr);
+    }
 }
 
 void chp_link_periodic(chp_node *n, uint64_t t, uint64_t sync_ms)
 {
     graft_due(n, t);
     chp_view_periodic(n, t);
+    redial_unbanned(n, t);
     for (size_t i = 0; i < CHP_NODE_LINKS_MAX; i++) {
         struct chp_link *l = &n->links[i];
         /* A ROUTER never says a peer left: ping incoming-only links and
@@ -1277,6 +1680,8 @@ void chp_link_periodic(chp_node *n, uint64_t t, uint64_t sync_ms)
                     send_to(n, l, f, fl);
             }
         }
+        if (l->used && (l->neg_waiting[0] || l->neg_waiting[1]))
+            neg_resume(n, l, t);
         if (!l->used || !l->dealer_up || !l->hello_rx)
             continue;
         if (!l->next_sync_ms)

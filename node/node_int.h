@@ -63,16 +63,32 @@ struct chp_link {
     chp_neg *neg_client; /* our sync session with them */
     uint32_t neg_session;
     uint32_t sync_pushed, sync_wanted; /* this session's transfers so far */
+    uint32_t sync_repeat;              /* differences skipped: moved on this link lately */
     int sync_more;                     /* budget ran out: sync again soon */
+    struct chp_link_moved *moved;      /* ids pushed to / asked of this link lately (link.c) */
     chp_neg *neg_server;               /* their sync session with us */
     uint32_t neg_server_session;
     chp_buf neg_rx[2];          /* a fragmented NEG message being reassembled, */
     uint32_t neg_rx_session[2]; /* per direction: [1] = from their initiator */
     uint64_t rx_env, tx_env;
     uint64_t neg_ms; /* last sync message either way: a sync's copies prune nothing */
-    double score;    /* misbehaviour; a ban at CHP_LINK_BAN_SCORE */
-    double tokens;   /* envelope token bucket */
-    double btokens;  /* byte token bucket (all frames) */
+    /* Negentropy work: index items our sync answers may still walk (a
+     * token bucket), and a whole message that waits for them, per
+     * direction as neg_rx. */
+    double walk_tokens;
+    uint64_t walk_ms;
+    chp_neg_storage walk_st; /* the store's index, which our sessions walk through us */
+    uint64_t walked;         /* items the current sync message walked */
+    chp_buf neg_wait[2];
+    uint32_t neg_wait_session[2];
+    int neg_waiting[2];
+    /* Outgoing PUSH bytes queued to this link, and how many of them its
+     * PONGs have acknowledged: at most a window is ever outstanding. */
+    uint64_t flow_tx, flow_acked, flow_pinged;
+    double score;      /* misbehaviour (decays); a ban at BAN_SCORE (link.c) */
+    uint64_t score_ms; /* when score last decayed */
+    double tokens;     /* envelope token bucket */
+    double btokens;    /* byte token bucket (all frames) */
     uint64_t tokens_ms, btokens_ms;
     int discovered; /* dialled because of a LAN beacon */
     int promoted;   /* dialled from the passive view (view.c) */
@@ -103,6 +119,9 @@ struct chp_recent {
 struct chp_ban {
     uint8_t key[32];
     uint64_t until_ms;
+    uint64_t last_ms;                /* when it was last banned (0 = free slot) */
+    uint32_t strikes;                /* bans of this key lately: each lasts longer */
+    char addr[CHP_ADDR_STR_MAX + 1]; /* dialled there before the ban: dial again after */
 };
 
 /* Why dialling a neighbour fails, for `peer list` and the log. */
