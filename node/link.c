@@ -1046,8 +1046,13 @@ static void on_push(chp_node *n, struct chp_link *l, const chp_msg *m, uint64_t 
     uint8_t id[32];
     if (rc == CHP_E_DUP || syncing)
         chp_envelope_id(m->u.push.env, m->u.push.len, id);
-    if (syncing) /* a sync that finds it missing again: we did not keep it */
-        moved_add(l, id);
+    if (!syncing && rc == CHP_E_DUP && moved_lately(l, id))
+        /* The same envelope again from the same neighbour, outside a sync:
+         * no honest node does that (never back to the source, a sync
+         * moves an id once per link); a copy flood, however slow. */
+        misbehave(n, l, 0.05, "pushes the same envelope again");
+    else if (syncing || rc == CHP_E_DUP)
+        moved_add(l, id); /* (in a sync: it finds it missing again, we did not keep it) */
     if (rc == CHP_E_DUP && !l->lazy && t - l->neg_ms > SYNC_QUIET_MS &&
         (n->dup_in_flight || first_age(n, id, t) < PRUNE_WINDOW_MS)) {
         /* A second copy over the tree: this link is redundant for pushes.
