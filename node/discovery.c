@@ -1,14 +1,16 @@
 /* discovery.c - LAN discovery: a UDP beacon about every second, broadcast
  * on every IPv4 interface and multicast to ff02::6368:6170 on every IPv6
- * one, carrying the node's listen port and transport key; nodes dial what
+ * one, carrying a listen port and key; nodes dial what
  * they hear. IPv6 matters on a bare LAN with no DHCP server: the link-local
  * addresses every interface has are then the only ones there are. A beacon is not trusted for
  * identity: the key it names is the one the CURVE handshake must then prove, so a spoofed beacon
  * can at worst make a node try a connection that fails, never talk to a wrong key.
  *
  * Beacon (PROTOCOL.md §17): "CHPB" | version u8 (1) | flags u8 | port u16 |
- * transport key [32]  = 40 bytes. */
+ * key [32]  = 40 bytes (beacon.h): a relay's transport key, a user node's LAN
+ * listener key, random per start and rotated (node.c). */
 #define _DEFAULT_SOURCE /* SO_REUSEPORT, IFF_* flags, SOCK_NONBLOCK */
+#include "beacon.h"
 #include "crypto.h"
 #include "cursor.h"
 #include "log.h"
@@ -26,7 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define BEACON_LEN 40
+#define BEACON_LEN CHP_BEACON_LEN
 #define GROUP6     "ff02::6368:6170" /* link-local scope: never routed */
 #define BEACON_MS  1000
 /* Discovered neighbours dialled at most: a bounded active view even when
@@ -93,6 +95,8 @@ int chp_discovery_open(chp_node *n, uint16_t port)
         return CHP_E_IO;
     n->disc_port = port;
     n->next_beacon = 0;
+    if (!n->relay && !n->lan[0].router)
+        (void)chp_node_lan_rotate(n); /* the listener our beacons name */
     chp_info("LAN discovery on UDP port %u (%s%s)", port, n->disc_fd >= 0 ? "IPv4 broadcast" : "",
              n->disc6_fd >= 0 ? (n->disc_fd >= 0 ? ", IPv6 multicast" : "IPv6 multicast") : "");
     return CHP_OK;
@@ -159,12 +163,17 @@ static void send_to_addr(chp_node *n, const uint8_t *b, uint32_t ip)
 static void beacon(chp_node *n)
 {
     uint8_t b[BEACON_LEN];
-    memcpy(b, "CHPB", 4);
-    b[4] = 1;
-    b[5] = n->relay ? 1 : 0;
-    b[6] = (uint8_t)(n->port >> 8);
-    b[7] = (uint8_t)n->port;
-    memcpy(b + 8, n->tpk, 32);
+    /* A relay's address is published: it beacons it. A user node beacons
+     * its LAN listener, never its transport key (nothing long-lived). */
+    chp_beacon bc = {.relay = n->relay, .port = n->port};
+    if (n->relay)
+        memcpy(bc.key, n->tpk, 32);
+    else if (n->lan[0].router) {
+        bc.port = n->lan[0].port;
+        memcpy(bc.key, n->lan[0].pk, 32);
+    } else
+        return; /* no LAN listener (it could not open): say nothing */
+    chp_beacon_build(&bc, b);
     int v4 = n->disc_fd >= 0 && listens_v4(n), v6 = n->disc6_fd >= 0 && listens_v6(n);
     struct ifaddrs *ifs = NULL;
     int sent = 0;
@@ -275,13 +284,15 @@ static int up(const struct chp_link *l)
 /* Checks one datagram; keeps the node it names as a candidate. */
 static void heard(chp_node *n, const uint8_t *b, ssize_t r, const char *host, int ipv6)
 {
-    if (r != BEACON_LEN || memcmp(b, "CHPB", 4) != 0 || b[4] != 1) {
+    chp_beacon bc;
+    if (r < 0 || chp_beacon_parse(b, (size_t)r, &bc) != 0) {
         n->ctr.beacons_bad++;
         return;
     }
-    uint16_t port = (uint16_t)((b[6] << 8) | b[7]);
-    const uint8_t *key = b + 8;
-    if (port == 0 || !memcmp(key, n->tpk, 32))
+    uint16_t port = bc.port;
+    const uint8_t *key = bc.key;
+    if (port == 0 || !memcmp(key, n->tpk, 32) || !memcmp(key, n->lan[0].pk, 32) ||
+        !memcmp(key, n->lan[1].pk, 32))
         return; /* our own beacon, or a node that does not listen */
     n->ctr.beacons_rx++;
     struct chp_disc *d = disc(n);
@@ -340,7 +351,7 @@ static int probe(chp_node *n, struct cand *c, uint64_t t)
     memcpy(a.key, c->key, 32);
     c->probe_ms = t;
     if (chp_addr_format(&a, s, sizeof s) != CHP_OK ||
-        chp_link_add_address(n, s, strlen(s), 0) != CHP_OK)
+        chp_link_add_discovered(n, s, strlen(s)) != CHP_OK)
         return 0;
     chp_link_mark_discovered(n, c->key);
     c->probing = 1;
