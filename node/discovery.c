@@ -157,6 +157,25 @@ static void send_to_addr(chp_node *n, const uint8_t *b, uint32_t ip)
         chp_debug("beacon to %s: %s", inet_ntoa(to.sin_addr), strerror(errno));
 }
 
+/* FNV-1a of one address (0 for other families); summed, so the order
+ * getifaddrs lists them in does not matter. */
+static uint64_t net_hash(const struct sockaddr *sa)
+{
+    uint64_t h = 1469598103934665603ull;
+    const uint8_t *p = NULL;
+    size_t len = 0;
+    if (sa->sa_family == AF_INET) {
+        p = (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr;
+        len = 4;
+    } else if (sa->sa_family == AF_INET6) {
+        p = (const uint8_t *)&((const struct sockaddr_in6 *)sa)->sin6_addr;
+        len = 16;
+    }
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ p[i]) * 1099511628211ull;
+    return len ? h : 0;
+}
+
 /* One beacon to every broadcast-capable IPv4 interface (or the limited
  * broadcast address when none has one), and one to the IPv6 group on every
  * multicast-capable interface with IPv6. */
@@ -179,10 +198,12 @@ static void beacon(chp_node *n)
     int sent = 0;
     unsigned done6[32];
     size_t ndone6 = 0;
+    uint64_t net = 1; /* this machine's addresses, hashed */
     if (getifaddrs(&ifs) == 0) {
         for (struct ifaddrs *i = ifs; i; i = i->ifa_next) {
             if (!i->ifa_addr || !(i->ifa_flags & IFF_UP))
                 continue;
+            net += net_hash(i->ifa_addr);
             if (v4 && i->ifa_addr->sa_family == AF_INET && (i->ifa_flags & IFF_BROADCAST) &&
                 i->ifa_broadaddr) {
                 send_to_addr(n, b, ((struct sockaddr_in *)i->ifa_broadaddr)->sin_addr.s_addr);
@@ -204,6 +225,11 @@ static void beacon(chp_node *n)
     }
     if (v4 && !sent)
         send_to_addr(n, b, htonl(INADDR_BROADCAST));
+    /* Another LAN (the addresses changed): the next beacon names a new
+     * listener, so the key heard here is not heard on the next LAN. */
+    if (!n->relay && n->lan_net && net != n->lan_net)
+        n->lan_moved = 1;
+    n->lan_net = net;
 }
 
 /* ---- candidates ----

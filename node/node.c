@@ -1257,9 +1257,13 @@ static void periodic(chp_node *n, uint64_t t)
     chp_link_periodic(n, t, SYNC_MS);
     conns_check(n, t);
     /* Here, between polls: a rotation closes sockets the poll names. */
-    if (n->lan[0].router && t - n->lan[0].born_ms >= n->lan_period_ms &&
-        chp_node_lan_rotate(n) != CHP_OK)
-        n->lan[0].born_ms = t; /* try again a period later */
+    if (n->lan[0].router && (t - n->lan[0].born_ms >= n->lan_period_ms || n->lan_moved)) {
+        if (n->lan_moved)
+            chp_info("this machine's addresses changed: a new LAN key");
+        n->lan_moved = 0;
+        if (chp_node_lan_rotate(n) != CHP_OK)
+            n->lan[0].born_ms = t; /* try again a period later */
+    }
     chp_node_lan_tidy(n);
     if (!n->msg)
         return;

@@ -197,6 +197,8 @@ struct chp_node {
     struct chp_lan lan[2];  /* [0] current, [1] previous (open until its links go) */
     uint32_t lan_gen;       /* generations handed out so far */
     uint64_t lan_period_ms; /* rotation period */
+    uint64_t lan_net;       /* a hash of this machine's addresses (discovery.c) */
+    int lan_moved;          /* they changed (another LAN?): rotate now */
 };
 
 /* node.c */

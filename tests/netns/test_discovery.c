@@ -414,9 +414,9 @@ static long wait_stored(const char *home, long want, long ms)
 
 /* Finding 11: beacons carried the node's permanent transport key, a
  * tracking id on every LAN. A user node now beacons the key and port of a
- * LAN listener that is new at each start and rotates (here every 6 s),
- * dials discovered nodes with that key, and still links and carries
- * envelopes across a rotation. */
+ * LAN listener that is new at each start, rotates (here every 6 s) and
+ * when the machine's addresses change, dials discovered nodes with that
+ * key, and still links and carries envelopes across a rotation. */
 static void test_discovery_beacon_rotates(void **state)
 {
     (void)state;
@@ -494,6 +494,14 @@ static void test_discovery_beacon_rotates(void **state)
                         getenv("CHAPAR"), ha, env),
                      0);
     assert_int_equal(wait_stored(hb, 2, 8000), 2);
+    /* joining another network (an address comes or goes) is a new key at
+     * once, not up to an hour later (this node rotates hourly now) */
+    before = captured(cap, keys, ports, 16);
+    assert_int_equal(sh("ip -n %s addr add 10.80.0.1/24 dev ya%d", ns_a, veth), 0);
+    t0 = now_ms();
+    while (now_ms() - t0 < 5000 && (nk = captured(cap, keys, ports, 16)) <= before)
+        sleep_ms(100);
+    assert_true(nk > before);
     kill(cp, SIGTERM);
     waitpid(cp, NULL, 0);
     /* nothing the LAN heard names the permanent key or port */
