@@ -1405,7 +1405,9 @@ int chp_link_add_address(chp_node *n, const char *s, size_t len, int keep)
 
 int chp_link_add_discovered(chp_node *n, const char *s, size_t len)
 {
-    return add_address(n, s, len, 0, !n->relay && n->lan[0].router);
+    /* A friends-only node dials only keys on its list (discovery.c),
+     * friends who know its address anyway; a LAN key never is one. */
+    return add_address(n, s, len, 0, !n->relay && !n->nallow && n->lan[0].router);
 }
 
 static int add_address(chp_node *n, const char *s, size_t len, int keep, int lan)
