@@ -390,18 +390,24 @@ static void conn_forget(chp_node *n, struct conn *c)
     *c = cs->c[--cs->n];
 }
 
-/* Shuts the connection's socket down, if it still is that connection
- * (the same peer address and port: a descriptor number is reused). */
-static void conn_close(chp_node *n, struct conn *c)
+/* 1 if the connection's descriptor is still that connection (the same
+ * peer address and port: a descriptor number is reused). */
+static int conn_same(const struct conn *c)
 {
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
     uint8_t ip[16];
     uint16_t port;
+    return getpeername(c->fd, (struct sockaddr *)&ss, &sl) == 0 && sa_ip(&ss, ip, &port) &&
+           port == c->port && !memcmp(ip, c->ip, 16);
+}
+
+/* Shuts the connection's socket down, if it still is that connection. */
+static void conn_close(chp_node *n, struct conn *c)
+{
     if (c->closing)
         return;
-    if (getpeername(c->fd, (struct sockaddr *)&ss, &sl) == 0 && sa_ip(&ss, ip, &port) &&
-        port == c->port && !memcmp(ip, c->ip, 16) && shutdown(c->fd, SHUT_RDWR) == 0)
+    if (conn_same(c) && shutdown(c->fd, SHUT_RDWR) == 0)
         c->closing = 1;
     else
         conn_forget(n, c); /* already gone */
@@ -540,7 +546,10 @@ static void conns_check(chp_node *n, uint64_t t)
     for (size_t i = 0; i < cs->n;) {
         struct conn *c = &cs->c[i];
         size_t before = cs->n;
-        if (!c->closing && !c->spoke && t - c->ms > HELLO_MS) {
+        if (!c->closing && !conn_same(c)) {
+            /* gone with no DISCONNECTED event: its LAN listener closed */
+            conn_forget(n, c);
+        } else if (!c->closing && !c->spoke && t - c->ms > HELLO_MS) {
             n->ctr.conns_timedout++;
             chp_debug("closing an incoming connection that said nothing in %u s", HELLO_MS / 1000);
             conn_close(n, c);
