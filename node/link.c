@@ -1234,8 +1234,11 @@ void chp_link_recv_router(chp_node *n, void *sock, int max)
                 l->ridlen = ridlen;
                 l->router_seen = 1;
                 l->rsock = sock;
-                if (gen)
-                    l->lan_gen = gen; /* answered, and dialled, as that listener */
+                /* answered, and dialled, as that listener; not a link we
+                 * dial with our transport key (a relay we know by address
+                 * that found our beacon): a rotation must not drop it */
+                if (gen && (!l->dealer || l->lan_gen))
+                    l->lan_gen = gen;
                 /* the connection's socket, to know when it closes */
                 int fd = zmq_msg_get(&data, ZMQ_SRCFD);
                 if (fd != l->router_fd)
@@ -1538,9 +1541,6 @@ static void tree_repair(chp_node *n, const struct chp_link *gone)
     }
 }
 
-/* Our end of an incoming connection closed (the ROUTER's monitor says so,
- * by socket): a neighbour that only dialled us is gone at once, not after
- * the liveness timeout. */
 void chp_link_lan_closed(chp_node *n, void *sock, uint32_t gen)
 {
     for (size_t i = 0; i < CHP_NODE_LINKS_MAX; i++) {
@@ -1569,6 +1569,9 @@ int chp_link_lan_used(const chp_node *n, void *sock, uint32_t gen)
     return 0;
 }
 
+/* Our end of an incoming connection closed (the ROUTER's monitor says so,
+ * by socket): a neighbour that only dialled us is gone at once, not after
+ * the liveness timeout. */
 void chp_link_router_closed(chp_node *n, int fd)
 {
     for (size_t i = 0; i < CHP_NODE_LINKS_MAX; i++) {
