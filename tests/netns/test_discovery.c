@@ -56,6 +56,8 @@ static long status_key(const char *ns, const char *home, const char *key)
     return v;
 }
 
+static const char *allow; /* --allow for the nodes started, NULL none */
+
 static pid_t start(const char *ns, const char *home, const char *log, const char *listen)
 {
     pid_t pid = fork();
@@ -64,6 +66,9 @@ static pid_t start(const char *ns, const char *home, const char *log, const char
             _exit(126);
         if (lan_seconds)
             setenv("CHAPAR_LAN_KEY_SECONDS", lan_seconds, 1);
+        if (allow)
+            execlp("ip", "ip", "netns", "exec", ns, getenv("CHAPARD"), "--home", home, "--listen",
+                   listen, "--allow", allow, (char *)NULL);
         execlp("ip", "ip", "netns", "exec", ns, getenv("CHAPARD"), "--home", home, "--listen",
                listen, (char *)NULL);
         _exit(127);
@@ -108,6 +113,7 @@ static int teardown(void **state)
     }
     pa = pb = -1;
     lan_seconds = NULL;
+    allow = NULL;
     sh("ip netns del %s 2>/dev/null; ip netns del %s 2>/dev/null; rm -rf %s", ns_a, ns_b, dir);
     return 0;
 }
@@ -401,6 +407,21 @@ static int permanent_key(const char *ns, const char *home, char hex[65])
     return ok;
 }
 
+/* The first line of `chapar address` in ns. */
+static void address_of(const char *ns, const char *home, char *out, size_t cap)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "ip netns exec %s %s --home %s address 2>/dev/null", ns,
+             getenv("CHAPAR"), home);
+    FILE *p = popen(cmd, "r");
+    out[0] = '\0';
+    if (p && !fgets(out, (int)cap, p))
+        out[0] = '\0';
+    out[strcspn(out, "\r\n")] = '\0';
+    if (p)
+        pclose(p);
+}
+
 /* Waits until ns_b stores `want` envelopes; returns what it stores. */
 static long wait_stored(const char *home, long want, long ms)
 {
@@ -512,6 +533,56 @@ static void test_discovery_beacon_rotates(void **state)
     }
 }
 
+/* With LAN keys, a friends-only node (--allow) is still friends-only: a
+ * node reaching its LAN listener with a LAN key is a stranger, refused,
+ * and the friend on the list still links by dialling its address. */
+static void test_discovery_allow_list(void **state)
+{
+    (void)state;
+    need_netns();
+    int veth = (int)(getpid() % 10000) + 4;
+    assert_int_equal(sh("ip netns add %s && ip link add za%d type veth peer name zb%d && "
+                        "ip link set za%d netns %s && ip link set zb%d netns %s && "
+                        "ip -n %s addr add 10.81.0.1/24 brd + dev za%d && "
+                        "ip -n %s addr add 10.81.0.2/24 brd + dev zb%d && "
+                        "ip -n %s link set za%d up && ip -n %s link set zb%d up && "
+                        "ip -n %s link set lo up && ip -n %s link set lo up",
+                        ns_b, veth, veth, veth, ns_a, veth, ns_b, ns_a, veth, ns_b, veth, ns_a,
+                        veth, ns_b, veth, ns_a, ns_b),
+                     0);
+    char ha[128], hb[128], la[128], lb[128], aaddr[512] = "", baddr[512] = "";
+    snprintf(ha, sizeof ha, "%s/wa", dir);
+    snprintf(hb, sizeof hb, "%s/wb", dir);
+    snprintf(la, sizeof la, "%s/wa.log", dir);
+    snprintf(lb, sizeof lb, "%s/wb.log", dir);
+    pa = start(ns_a, ha, la, "0.0.0.0:7667");
+    uint64_t t0 = now_ms();
+    while (now_ms() - t0 < 5000 && !aaddr[0]) {
+        address_of(ns_a, ha, aaddr, sizeof aaddr);
+        sleep_ms(50);
+    }
+    assert_true(aaddr[0] != '\0');
+    allow = aaddr; /* B is friends-only: A's transport key alone */
+    pb = start(ns_b, hb, lb, "0.0.0.0:7667");
+    allow = NULL;
+    long refused = 0;
+    t0 = now_ms();
+    while (now_ms() - t0 < 10000 && (refused = status_key(ns_b, hb, "rejected not allowed")) < 1)
+        sleep_ms(100);
+    assert_true(refused >= 1); /* A's LAN key at B's LAN listener: a stranger */
+    assert_true(status_key(ns_b, hb, "peers connected") < 1);
+    address_of(ns_b, hb, baddr, sizeof baddr);
+    assert_non_null(strstr(baddr, "10.81.0.2:7667/"));
+    assert_int_equal(sh("ip netns exec %s %s --home %s peer add %s >/dev/null", ns_a,
+                        getenv("CHAPAR"), ha, baddr),
+                     0);
+    long up = 0;
+    t0 = now_ms();
+    while (now_ms() - t0 < 10000 && (up = status_key(ns_b, hb, "peers connected")) < 1)
+        sleep_ms(100);
+    assert_true(up >= 1); /* the friend, by address, with its transport key */
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 6 && !strcmp(argv[1], "--capture"))
@@ -526,6 +597,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_discovery, setup, teardown),
         cmocka_unit_test_setup_teardown(test_discovery_ipv6_link_local, setup, teardown),
         cmocka_unit_test_setup_teardown(test_discovery_spoofed_beacons, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_discovery_beacon_rotates, setup, teardown)};
+        cmocka_unit_test_setup_teardown(test_discovery_beacon_rotates, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_discovery_allow_list, setup, teardown)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
