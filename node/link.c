@@ -1420,8 +1420,9 @@ static int add_address(chp_node *n, const char *s, size_t len, int keep, int lan
     int rc = chp_addr_parse(s, len, &a);
     if (rc != CHP_OK)
         return rc;
-    if (!memcmp(a.key, n->tpk, 32))
-        return CHP_E_ARG; /* that is this node */
+    if (!memcmp(a.key, n->tpk, 32) || (n->lan[0].router && !memcmp(a.key, n->lan[0].pk, 32)) ||
+        (n->lan[1].router && !memcmp(a.key, n->lan[1].pk, 32)))
+        return CHP_E_ARG; /* that is this node (our LAN listener, named in PEERS) */
     if (keep && !host_resolves(&a)) {
         chp_warn("peer add: host %s does not resolve", a.host);
         return CHP_E_ADDR_RESOLVE;

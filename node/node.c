@@ -1292,6 +1292,9 @@ int chp_node_run(chp_node *n, volatile sig_atomic_t *stop)
     zmq_pollitem_t items[13 + 2 * CHP_NODE_LINKS_MAX];
     while (!*stop && !n->wiped && !n->stop_asked) {
         size_t ni = 0;
+        /* Discovery first: it may drop links, whose sockets the poll
+         * below must not name (zmq_poll fails on a closed socket). */
+        uint64_t t = now_ms(), beacon = chp_discovery_due(n, t);
         int committing = n->ingest->committing != NULL;
         items[ni++] = (zmq_pollitem_t){n->router, 0, ZMQ_POLLIN, 0};
         items[ni++] = (zmq_pollitem_t){n->control, 0, ZMQ_POLLIN, 0};
@@ -1314,7 +1317,6 @@ int chp_node_run(chp_node *n, volatile sig_atomic_t *stop)
                                         : (zmq_pollitem_t){NULL, -1, 0, 0};
         size_t base = ni;
         ni += chp_link_pollitems(n, items + ni);
-        uint64_t t = now_ms(), beacon = chp_discovery_due(n, t);
         uint64_t other = beacon < n->next_sweep ? beacon : n->next_sweep;
         if (n->msg && n->msg_tick_ms < other)
             other = n->msg_tick_ms;
