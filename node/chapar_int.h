@@ -8,7 +8,7 @@
 /* The nick rule in words (chp_nick_check), for "bad nick: " errors; takes
  * CHP_NICK_MAX as its one %d. */
 #define CHP_NICK_RULE                                                                              \
-    "1 to %d bytes of UTF-8, no control, invisible or bidi characters, no spaces at an end, "     \
+    "1 to %d bytes of UTF-8, no control, invisible or bidi characters, no spaces at an end, "      \
     "not starting with '~' or '*'"
 
 #include <stddef.h>

@@ -1,14 +1,16 @@
 /* discovery.c - LAN discovery: a UDP beacon about every second, broadcast
  * on every IPv4 interface and multicast to ff02::6368:6170 on every IPv6
- * one, carrying the node's listen port and transport key; nodes dial what
+ * one, carrying a listen port and key; nodes dial what
  * they hear. IPv6 matters on a bare LAN with no DHCP server: the link-local
  * addresses every interface has are then the only ones there are. A beacon is not trusted for
  * identity: the key it names is the one the CURVE handshake must then prove, so a spoofed beacon
  * can at worst make a node try a connection that fails, never talk to a wrong key.
  *
  * Beacon (PROTOCOL.md §17): "CHPB" | version u8 (1) | flags u8 | port u16 |
- * transport key [32]  = 40 bytes. */
+ * key [32]  = 40 bytes (beacon.h): a relay's transport key, a user node's LAN
+ * listener key, random per start and rotated (node.c). */
 #define _DEFAULT_SOURCE /* SO_REUSEPORT, IFF_* flags, SOCK_NONBLOCK */
+#include "beacon.h"
 #include "crypto.h"
 #include "cursor.h"
 #include "log.h"
@@ -26,7 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define BEACON_LEN 40
+#define BEACON_LEN CHP_BEACON_LEN
 #define GROUP6     "ff02::6368:6170" /* link-local scope: never routed */
 #define BEACON_MS  1000
 /* Discovered neighbours dialled at most: a bounded active view even when
@@ -93,6 +95,8 @@ int chp_discovery_open(chp_node *n, uint16_t port)
         return CHP_E_IO;
     n->disc_port = port;
     n->next_beacon = 0;
+    if (!n->relay && !n->lan[0].router)
+        (void)chp_node_lan_rotate(n); /* the listener our beacons name */
     chp_info("LAN discovery on UDP port %u (%s%s)", port, n->disc_fd >= 0 ? "IPv4 broadcast" : "",
              n->disc6_fd >= 0 ? (n->disc_fd >= 0 ? ", IPv6 multicast" : "IPv6 multicast") : "");
     return CHP_OK;
@@ -153,27 +157,53 @@ static void send_to_addr(chp_node *n, const uint8_t *b, uint32_t ip)
         chp_debug("beacon to %s: %s", inet_ntoa(to.sin_addr), strerror(errno));
 }
 
+/* FNV-1a of one address (0 for other families); summed, so the order
+ * getifaddrs lists them in does not matter. */
+static uint64_t net_hash(const struct sockaddr *sa)
+{
+    uint64_t h = 1469598103934665603ull;
+    const uint8_t *p = NULL;
+    size_t len = 0;
+    if (sa->sa_family == AF_INET) {
+        p = (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr;
+        len = 4;
+    } else if (sa->sa_family == AF_INET6) {
+        p = (const uint8_t *)&((const struct sockaddr_in6 *)sa)->sin6_addr;
+        len = 16;
+    }
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ p[i]) * 1099511628211ull;
+    return len ? h : 0;
+}
+
 /* One beacon to every broadcast-capable IPv4 interface (or the limited
  * broadcast address when none has one), and one to the IPv6 group on every
  * multicast-capable interface with IPv6. */
 static void beacon(chp_node *n)
 {
     uint8_t b[BEACON_LEN];
-    memcpy(b, "CHPB", 4);
-    b[4] = 1;
-    b[5] = n->relay ? 1 : 0;
-    b[6] = (uint8_t)(n->port >> 8);
-    b[7] = (uint8_t)n->port;
-    memcpy(b + 8, n->tpk, 32);
+    /* A relay's address is published: it beacons it. A user node beacons
+     * its LAN listener, never its transport key (nothing long-lived). */
+    chp_beacon bc = {.relay = n->relay, .port = n->port};
+    if (n->relay)
+        memcpy(bc.key, n->tpk, 32);
+    else if (n->lan[0].router) {
+        bc.port = n->lan[0].port;
+        memcpy(bc.key, n->lan[0].pk, 32);
+    } else
+        return; /* no LAN listener (it could not open): say nothing */
+    chp_beacon_build(&bc, b);
     int v4 = n->disc_fd >= 0 && listens_v4(n), v6 = n->disc6_fd >= 0 && listens_v6(n);
     struct ifaddrs *ifs = NULL;
     int sent = 0;
     unsigned done6[32];
     size_t ndone6 = 0;
+    uint64_t net = 1; /* this machine's addresses, hashed */
     if (getifaddrs(&ifs) == 0) {
         for (struct ifaddrs *i = ifs; i; i = i->ifa_next) {
             if (!i->ifa_addr || !(i->ifa_flags & IFF_UP))
                 continue;
+            net += net_hash(i->ifa_addr);
             if (v4 && i->ifa_addr->sa_family == AF_INET && (i->ifa_flags & IFF_BROADCAST) &&
                 i->ifa_broadaddr) {
                 send_to_addr(n, b, ((struct sockaddr_in *)i->ifa_broadaddr)->sin_addr.s_addr);
@@ -195,6 +225,11 @@ static void beacon(chp_node *n)
     }
     if (v4 && !sent)
         send_to_addr(n, b, htonl(INADDR_BROADCAST));
+    /* Another LAN (the addresses changed): the next beacon names a new
+     * listener, so the key heard here is not heard on the next LAN. */
+    if (!n->relay && n->lan_net && net != n->lan_net)
+        n->lan_moved = 1;
+    n->lan_net = net;
 }
 
 /* ---- candidates ----
@@ -275,13 +310,15 @@ static int up(const struct chp_link *l)
 /* Checks one datagram; keeps the node it names as a candidate. */
 static void heard(chp_node *n, const uint8_t *b, ssize_t r, const char *host, int ipv6)
 {
-    if (r != BEACON_LEN || memcmp(b, "CHPB", 4) != 0 || b[4] != 1) {
+    chp_beacon bc;
+    if (r < 0 || chp_beacon_parse(b, (size_t)r, &bc) != 0) {
         n->ctr.beacons_bad++;
         return;
     }
-    uint16_t port = (uint16_t)((b[6] << 8) | b[7]);
-    const uint8_t *key = b + 8;
-    if (port == 0 || !memcmp(key, n->tpk, 32))
+    uint16_t port = bc.port;
+    const uint8_t *key = bc.key;
+    if (port == 0 || !memcmp(key, n->tpk, 32) || !memcmp(key, n->lan[0].pk, 32) ||
+        !memcmp(key, n->lan[1].pk, 32))
         return; /* our own beacon, or a node that does not listen */
     n->ctr.beacons_rx++;
     struct chp_disc *d = disc(n);
@@ -340,7 +377,7 @@ static int probe(chp_node *n, struct cand *c, uint64_t t)
     memcpy(a.key, c->key, 32);
     c->probe_ms = t;
     if (chp_addr_format(&a, s, sizeof s) != CHP_OK ||
-        chp_link_add_address(n, s, strlen(s), 0) != CHP_OK)
+        chp_link_add_discovered(n, s, strlen(s)) != CHP_OK)
         return 0;
     chp_link_mark_discovered(n, c->key);
     c->probing = 1;

@@ -286,8 +286,9 @@ static int send_to(chp_node *n, struct chp_link *l, const uint8_t *frame, size_t
         if (zmq_send(l->dealer, frame, len, ZMQ_DONTWAIT) == (int)len)
             return CHP_OK;
     } else if (l->router_seen) {
-        if (zmq_send(n->router, l->rid, l->ridlen, ZMQ_SNDMORE | ZMQ_DONTWAIT) == (int)l->ridlen &&
-            zmq_send(n->router, frame, len, ZMQ_DONTWAIT) == (int)len)
+        void *r = l->rsock ? l->rsock : n->router;
+        if (zmq_send(r, l->rid, l->ridlen, ZMQ_SNDMORE | ZMQ_DONTWAIT) == (int)l->ridlen &&
+            zmq_send(r, frame, len, ZMQ_DONTWAIT) == (int)len)
             return CHP_OK;
         if (errno == EHOSTUNREACH)
             l->router_seen = 0;
@@ -305,12 +306,22 @@ static uint32_t our_caps(const chp_node *n)
     return CHP_CAP_NEG | CHP_CAP_NEG_FRAG | CHP_CAP_HELD | (n->relay ? CHP_CAP_RELAY : 0);
 }
 
+/* The listen port our HELLO names: on a link of our LAN listener its
+ * port, so that PEERS naming us does not tell the LAN our permanent one. */
+static uint16_t hello_port(chp_node *n, const struct chp_link *l)
+{
+    if (!l->lan_gen)
+        return n->port;
+    const struct chp_lan *lan = chp_node_lan_of(n, l->lan_gen);
+    return lan ? lan->port : 0;
+}
+
 static void send_hello(chp_node *n, struct chp_link *l)
 {
     uint8_t f[16];
     size_t len;
     uint32_t caps = our_caps(n);
-    if (chp_wire_hello(f, sizeof f, &len, caps, n->port, CHP_WIRE_MAX_FRAME) == CHP_OK)
+    if (chp_wire_hello(f, sizeof f, &len, caps, hello_port(n, l), CHP_WIRE_MAX_FRAME) == CHP_OK)
         send_to(n, l, f, len);
 }
 
@@ -322,9 +333,10 @@ static void send_hello_router(chp_node *n, struct chp_link *l)
     uint8_t f[16];
     size_t len;
     uint32_t caps = our_caps(n);
-    if (chp_wire_hello(f, sizeof f, &len, caps, n->port, CHP_WIRE_MAX_FRAME) == CHP_OK &&
-        zmq_send(n->router, l->rid, l->ridlen, ZMQ_SNDMORE | ZMQ_DONTWAIT) == (int)l->ridlen &&
-        zmq_send(n->router, f, len, ZMQ_DONTWAIT) == (int)len)
+    void *r = l->rsock ? l->rsock : n->router;
+    if (chp_wire_hello(f, sizeof f, &len, caps, hello_port(n, l), CHP_WIRE_MAX_FRAME) == CHP_OK &&
+        zmq_send(r, l->rid, l->ridlen, ZMQ_SNDMORE | ZMQ_DONTWAIT) == (int)l->ridlen &&
+        zmq_send(r, f, len, ZMQ_DONTWAIT) == (int)len)
         n->ctr.tx_bytes += len;
 }
 
@@ -1181,22 +1193,26 @@ static int hexval(char c)
     return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
-void chp_link_recv_router(chp_node *n, int max)
+void chp_link_recv_router(chp_node *n, void *sock, int max)
 {
+    uint32_t gen = 0; /* which LAN listener sock is, 0 = our ROUTER */
+    for (int i = 0; i < 2; i++)
+        if (n->lan[i].router && n->lan[i].router == sock)
+            gen = n->lan[i].gen;
     for (int i = 0; i < max; i++) {
         zmq_msg_t rid, data;
         zmq_msg_init(&rid);
         zmq_msg_init(&data);
-        if (zmq_msg_recv(&rid, n->router, ZMQ_DONTWAIT) < 0) {
+        if (zmq_msg_recv(&rid, sock, ZMQ_DONTWAIT) < 0) {
             zmq_msg_close(&rid);
             zmq_msg_close(&data);
             return;
         }
-        int ok = zmq_msg_more(&rid) && zmq_msg_recv(&data, n->router, ZMQ_DONTWAIT) >= 0;
+        int ok = zmq_msg_more(&rid) && zmq_msg_recv(&data, sock, ZMQ_DONTWAIT) >= 0;
         while (ok && zmq_msg_more(&data)) { /* only single-frame messages are valid */
             zmq_msg_t x;
             zmq_msg_init(&x);
-            zmq_msg_recv(&x, n->router, 0);
+            zmq_msg_recv(&x, sock, 0);
             ok = zmq_msg_more(&x) ? ok : 0;
             zmq_msg_close(&x);
         }
@@ -1222,6 +1238,12 @@ void chp_link_recv_router(chp_node *n, int max)
                 memcpy(l->rid, zmq_msg_data(&rid), ridlen);
                 l->ridlen = ridlen;
                 l->router_seen = 1;
+                l->rsock = sock;
+                /* answered, and dialled, as that listener; not a link we
+                 * dial with our transport key (a relay we know by address
+                 * that found our beacon): a rotation must not drop it */
+                if (gen && (!l->dealer || l->lan_gen))
+                    l->lan_gen = gen;
                 /* the connection's socket, to know when it closes */
                 int fd = zmq_msg_get(&data, ZMQ_SRCFD);
                 if (fd != l->router_fd)
@@ -1244,6 +1266,11 @@ static int open_dealer(chp_node *n, struct chp_link *l, const chp_addr *a)
         return CHP_E_ARG;
     int one = 1, zero = 0, ivl = 100, ivl_max = 30000, hwm = 4096;
     int64_t maxmsg = CHP_WIRE_ZMQ_MAXMSG;
+    /* A link of our LAN listener dials with that listener's key: nothing
+     * the LAN sees names our transport key. */
+    const struct chp_lan *lan = chp_node_lan_of(n, l->lan_gen);
+    if (l->lan_gen && !lan)
+        return CHP_E_IO; /* that listener closed */
     l->dealer = zmq_socket(n->zctx, ZMQ_DEALER);
     if (!l->dealer)
         return CHP_E_IO;
@@ -1258,8 +1285,8 @@ static int open_dealer(chp_node *n, struct chp_link *l, const chp_addr *a)
         zmq_setsockopt(l->dealer, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof ivl_max) ||
         zmq_setsockopt(l->dealer, ZMQ_IMMEDIATE, &one, sizeof one) ||
         zmq_setsockopt(l->dealer, ZMQ_CURVE_SERVERKEY, a->key, 32) ||
-        zmq_setsockopt(l->dealer, ZMQ_CURVE_PUBLICKEY, n->tpk, 32) ||
-        zmq_setsockopt(l->dealer, ZMQ_CURVE_SECRETKEY, n->tsk, 32) ||
+        zmq_setsockopt(l->dealer, ZMQ_CURVE_PUBLICKEY, lan ? lan->pk : n->tpk, 32) ||
+        zmq_setsockopt(l->dealer, ZMQ_CURVE_SECRETKEY, lan ? lan->sk : n->tsk, 32) ||
         (a->ipv6 && zmq_setsockopt(l->dealer, ZMQ_IPV6, &one, sizeof one))) {
         close_dealer(l);
         return CHP_E_IO;
@@ -1377,15 +1404,30 @@ const char *chp_link_fail_reason(int fail)
                                       : "-";
 }
 
+static int add_address(chp_node *n, const char *s, size_t len, int keep, int lan);
+
 int chp_link_add_address(chp_node *n, const char *s, size_t len, int keep)
+{
+    return add_address(n, s, len, keep, 0);
+}
+
+int chp_link_add_discovered(chp_node *n, const char *s, size_t len)
+{
+    /* A friends-only node dials only keys on its list (discovery.c),
+     * friends who know its address anyway; a LAN key never is one. */
+    return add_address(n, s, len, 0, !n->relay && !n->nallow && n->lan[0].router);
+}
+
+static int add_address(chp_node *n, const char *s, size_t len, int keep, int lan)
 {
     chp_addr a;
     char canon[CHP_ADDR_STR_MAX + 1];
     int rc = chp_addr_parse(s, len, &a);
     if (rc != CHP_OK)
         return rc;
-    if (!memcmp(a.key, n->tpk, 32))
-        return CHP_E_ARG; /* that is this node */
+    if (!memcmp(a.key, n->tpk, 32) || (n->lan[0].router && !memcmp(a.key, n->lan[0].pk, 32)) ||
+        (n->lan[1].router && !memcmp(a.key, n->lan[1].pk, 32)))
+        return CHP_E_ARG; /* that is this node (our LAN listener, named in PEERS) */
     if (keep && !host_resolves(&a)) {
         chp_warn("peer add: host %s does not resolve", a.host);
         return CHP_E_ADDR_RESOLVE;
@@ -1406,6 +1448,8 @@ int chp_link_add_address(chp_node *n, const char *s, size_t len, int keep)
     }
     if (!l && !(l = create(n, a.key)))
         return CHP_E_NOMEM;
+    if (lan && !l->dealer && !l->lan_gen)
+        l->lan_gen = n->lan[0].gen;
     snprintf(l->addr, sizeof l->addr, "%s", canon);
     if (!l->dealer && (rc = open_dealer(n, l, &a)) != CHP_OK)
         return rc;
@@ -1501,6 +1545,34 @@ static void tree_repair(chp_node *n, const struct chp_link *gone)
         if (!l->next_sync_ms || l->next_sync_ms > due)
             l->next_sync_ms = due;
     }
+}
+
+void chp_link_lan_closed(chp_node *n, void *sock, uint32_t gen)
+{
+    for (size_t i = 0; i < CHP_NODE_LINKS_MAX; i++) {
+        struct chp_link *l = &n->links[i];
+        if (!l->used)
+            continue;
+        if (l->lan_gen == gen) {
+            drop(l); /* its key and port are gone: the LAN finds us anew */
+            continue;
+        }
+        if (l->rsock == sock) { /* a node we also know by address */
+            l->rsock = NULL;
+            l->router_seen = 0;
+            l->router_fd = -1;
+        }
+    }
+}
+
+int chp_link_lan_used(const chp_node *n, void *sock, uint32_t gen)
+{
+    for (size_t i = 0; i < CHP_NODE_LINKS_MAX; i++) {
+        const struct chp_link *l = &n->links[i];
+        if (l->used && (l->lan_gen == gen || (l->router_seen && l->rsock == sock)))
+            return 1;
+    }
+    return 0;
 }
 
 /* Our end of an incoming connection closed (the ROUTER's monitor says so,

@@ -191,8 +191,8 @@ struct chp_msg {
     struct job *jobs, *jobs_tail;
     struct outenv *out; /* own envelopes not yet held by a neighbour */
     size_t nout, capout;
-    size_t out_rot;      /* where the next chp_msg_unconfirmed starts */
-    uint64_t out_pruned; /* when out[] was last checked against the store */
+    size_t out_rot;          /* where the next chp_msg_unconfirmed starts */
+    uint64_t out_pruned;     /* when out[] was last checked against the store */
     uint64_t examined;       /* store sequence of the last envelope examined */
     uint64_t examined_saved; /* the value last written to CHP_TABLE_CONFIG */
     struct partial *parts[16];

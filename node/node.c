@@ -390,18 +390,24 @@ static void conn_forget(chp_node *n, struct conn *c)
     *c = cs->c[--cs->n];
 }
 
-/* Shuts the connection's socket down, if it still is that connection
- * (the same peer address and port: a descriptor number is reused). */
-static void conn_close(chp_node *n, struct conn *c)
+/* 1 if the connection's descriptor is still that connection (the same
+ * peer address and port: a descriptor number is reused). */
+static int conn_same(const struct conn *c)
 {
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
     uint8_t ip[16];
     uint16_t port;
+    return getpeername(c->fd, (struct sockaddr *)&ss, &sl) == 0 && sa_ip(&ss, ip, &port) &&
+           port == c->port && !memcmp(ip, c->ip, 16);
+}
+
+/* Shuts the connection's socket down, if it still is that connection. */
+static void conn_close(chp_node *n, struct conn *c)
+{
     if (c->closing)
         return;
-    if (getpeername(c->fd, (struct sockaddr *)&ss, &sl) == 0 && sa_ip(&ss, ip, &port) &&
-        port == c->port && !memcmp(ip, c->ip, 16) && shutdown(c->fd, SHUT_RDWR) == 0)
+    if (conn_same(c) && shutdown(c->fd, SHUT_RDWR) == 0)
         c->closing = 1;
     else
         conn_forget(n, c); /* already gone */
@@ -540,7 +546,10 @@ static void conns_check(chp_node *n, uint64_t t)
     for (size_t i = 0; i < cs->n;) {
         struct conn *c = &cs->c[i];
         size_t before = cs->n;
-        if (!c->closing && !c->spoke && t - c->ms > HELLO_MS) {
+        if (!c->closing && !conn_same(c)) {
+            /* gone with no DISCONNECTED event: its LAN listener closed */
+            conn_forget(n, c);
+        } else if (!c->closing && !c->spoke && t - c->ms > HELLO_MS) {
             n->ctr.conns_timedout++;
             chp_debug("closing an incoming connection that said nothing in %u s", HELLO_MS / 1000);
             conn_close(n, c);
@@ -1065,6 +1074,8 @@ fail:
     return rc;
 }
 
+static void lan_close(chp_node *n, struct chp_lan *l);
+
 void chp_node_destroy(chp_node **np)
 {
     if (!np || !*np)
@@ -1077,6 +1088,8 @@ void chp_node_destroy(chp_node **np)
     chp_discovery_close(n);
     chp_discovery_free(n);
     chp_msg_free(&n->msg);
+    for (int i = 0; i < 2; i++)
+        lan_close(n, &n->lan[i]);
     if (n->router) {
         zmq_socket_monitor(n->router, NULL, 0);
         zmq_close(n->router);
@@ -1098,17 +1111,18 @@ void chp_node_destroy(chp_node **np)
     *np = NULL;
 }
 
-/* Connections of the ROUTER that opened or closed:
+/* Connections of a ROUTER (ours or a LAN listener: descriptors are
+ * unique in the process) that opened or closed:
  * [event u16, value u32][endpoint]. */
-static void router_events(chp_node *n)
+static void mon_events(chp_node *n, void *mon)
 {
     for (int k = 0; k < 4096; k++) {
         zmq_msg_t ev, ep;
         zmq_msg_init(&ev);
         zmq_msg_init(&ep);
-        int got = zmq_msg_recv(&ev, n->router_mon, ZMQ_DONTWAIT) >= 0;
+        int got = zmq_msg_recv(&ev, mon, ZMQ_DONTWAIT) >= 0;
         if (got && zmq_msg_more(&ev))
-            (void)zmq_msg_recv(&ep, n->router_mon, ZMQ_DONTWAIT);
+            (void)zmq_msg_recv(&ep, mon, ZMQ_DONTWAIT);
         if (got && zmq_msg_size(&ev) >= 6) {
             const uint8_t *d = zmq_msg_data(&ev);
             uint16_t event = (uint16_t)(d[0] | d[1] << 8); /* host order, little-endian */
@@ -1130,6 +1144,110 @@ static void router_events(chp_node *n)
     }
 }
 
+static void router_events(chp_node *n)
+{
+    if (n->router_mon)
+        mon_events(n, n->router_mon);
+    for (int i = 0; i < 2; i++)
+        if (n->lan[i].mon)
+            mon_events(n, n->lan[i].mon);
+}
+
+/* ---- the LAN listener (PROTOCOL.md §17) ----
+ *
+ * What a LAN sees of a user node must not follow it from one LAN to the
+ * next: its beacons name a second ROUTER on an ephemeral port whose CURVE
+ * key pair is random per start and replaced every lan_period_ms, and the
+ * node dials what it discovers with that key as its client key. Its
+ * connections count against the same limits (one monitor each, same
+ * connection table) and pass the same ZAP as the ROUTER's. */
+
+struct chp_lan *chp_node_lan_of(chp_node *n, uint32_t gen)
+{
+    for (int i = 0; gen && i < 2; i++)
+        if (n->lan[i].router && n->lan[i].gen == gen)
+            return &n->lan[i];
+    return NULL;
+}
+
+static void lan_close(chp_node *n, struct chp_lan *l)
+{
+    if (!l->router)
+        return;
+    chp_link_lan_closed(n, l->router, l->gen);
+    zmq_socket_monitor(l->router, NULL, 0);
+    zmq_close(l->router);
+    if (l->mon) {
+        mon_events(n, l->mon); /* its last connections leave the table */
+        zmq_close(l->mon);
+    }
+    chp_memzero(l, sizeof *l);
+}
+
+static int lan_open(chp_node *n, struct chp_lan *l)
+{
+    char ep[300], last[300], mon[64];
+    const char *h = n->listen_host;
+    int v6 = strchr(h, ':') != NULL;
+    memset(l, 0, sizeof *l);
+    l->gen = ++n->lan_gen;
+    chp_rng_fill(chp_rng_system(), l->sk, 32);
+    chp_x25519_base(l->pk, l->sk);
+    snprintf(ep, sizeof ep, v6 ? "tcp://[%s]:*" : "tcp://%s:*", h);
+    snprintf(mon, sizeof mon, "inproc://chapar-lan-monitor-%u", l->gen);
+    size_t ll = sizeof last;
+    l->router = zmq_socket(n->zctx, ZMQ_ROUTER);
+    if (!l->router || link_opts(l->router) || set_int(l->router, ZMQ_CURVE_SERVER, 1) ||
+        zmq_setsockopt(l->router, ZMQ_CURVE_SECRETKEY, l->sk, 32) ||
+        set_int(l->router, ZMQ_ROUTER_HANDOVER, 0) || set_int(l->router, ZMQ_ROUTER_MANDATORY, 1) ||
+        zmq_setsockopt(l->router, ZMQ_ZAP_DOMAIN, "chapar", 6) ||
+        (v6 && set_int(l->router, ZMQ_IPV6, 1)) || zmq_bind(l->router, ep) != 0 ||
+        zmq_socket_monitor(l->router, mon, ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED) ||
+        !(l->mon = zmq_socket(n->zctx, ZMQ_PAIR)) || set_int(l->mon, ZMQ_RCVHWM, 0) ||
+        zmq_connect(l->mon, mon) != 0 || zmq_getsockopt(l->router, ZMQ_LAST_ENDPOINT, last, &ll)) {
+        chp_warn("cannot open the LAN listener: %s", zmq_strerror(errno));
+        if (l->router) {
+            zmq_socket_monitor(l->router, NULL, 0);
+            zmq_close(l->router);
+        }
+        if (l->mon)
+            zmq_close(l->mon);
+        chp_memzero(l, sizeof *l);
+        return CHP_E_IO;
+    }
+    const char *pc = strrchr(last, ':');
+    l->port = pc ? (uint16_t)atoi(pc + 1) : 0;
+    l->born_ms = now_ms();
+    chp_info("LAN listener on port %u with a fresh key", (unsigned)l->port);
+    return CHP_OK;
+}
+
+int chp_node_lan_rotate(chp_node *n)
+{
+    if (!n->lan_period_ms) {
+        const char *e = getenv("CHAPAR_LAN_KEY_SECONDS"); /* for tests */
+        long v = e ? atol(e) : 0;
+        n->lan_period_ms = (uint64_t)(v > 0 ? v : CHP_LAN_KEY_SECONDS) * 1000u;
+    }
+    struct chp_lan fresh;
+    if (lan_open(n, &fresh) != CHP_OK)
+        return CHP_E_IO;
+    lan_close(n, &n->lan[1]); /* at most two: the oldest goes, with its links */
+    n->lan[1] = n->lan[0];
+    n->lan[0] = fresh;
+    chp_memzero(&fresh, sizeof fresh);
+    return CHP_OK;
+}
+
+void chp_node_lan_tidy(chp_node *n)
+{
+    struct chp_lan *l = &n->lan[1];
+    if (l->router && !chp_link_lan_used(n, l->router, l->gen)) {
+        chp_debug("the previous LAN listener has no links left: closed");
+        lan_close(n, l);
+    }
+}
+
 int chp_node_wiped(const chp_node *n)
 {
     return n->wiped;
@@ -1147,6 +1265,15 @@ static void periodic(chp_node *n, uint64_t t)
     }
     chp_link_periodic(n, t, SYNC_MS);
     conns_check(n, t);
+    /* Here, between polls: a rotation closes sockets the poll names. */
+    if (n->lan[0].router && (t - n->lan[0].born_ms >= n->lan_period_ms || n->lan_moved)) {
+        if (n->lan_moved)
+            chp_info("this machine's addresses changed: a new LAN key");
+        n->lan_moved = 0;
+        if (chp_node_lan_rotate(n) != CHP_OK)
+            n->lan[0].born_ms = t; /* try again a period later */
+    }
+    chp_node_lan_tidy(n);
     if (!n->msg)
         return;
     if (t >= n->msg_tick_ms) {
@@ -1162,9 +1289,12 @@ static void periodic(chp_node *n, uint64_t t)
 int chp_node_run(chp_node *n, volatile sig_atomic_t *stop)
 {
     assert(n && stop);
-    zmq_pollitem_t items[9 + 2 * CHP_NODE_LINKS_MAX];
+    zmq_pollitem_t items[13 + 2 * CHP_NODE_LINKS_MAX];
     while (!*stop && !n->wiped && !n->stop_asked) {
         size_t ni = 0;
+        /* Discovery first: it may drop links, whose sockets the poll
+         * below must not name (zmq_poll fails on a closed socket). */
+        uint64_t t = now_ms(), beacon = chp_discovery_due(n, t);
         int committing = n->ingest->committing != NULL;
         items[ni++] = (zmq_pollitem_t){n->router, 0, ZMQ_POLLIN, 0};
         items[ni++] = (zmq_pollitem_t){n->control, 0, ZMQ_POLLIN, 0};
@@ -1178,9 +1308,15 @@ int chp_node_run(chp_node *n, volatile sig_atomic_t *stop)
         /* The writer thread says when the batch it commits is done. */
         int cfd = committing ? chp_store_put_fd(n->store) : -1;
         items[ni++] = (zmq_pollitem_t){NULL, cfd, cfd >= 0 ? ZMQ_POLLIN : 0, 0};
+        /* The LAN listeners (8, 9) and their monitors (10, 11). */
+        for (int i = 0; i < 2; i++)
+            items[ni++] = n->lan[i].router ? (zmq_pollitem_t){n->lan[i].router, 0, ZMQ_POLLIN, 0}
+                                           : (zmq_pollitem_t){NULL, -1, 0, 0};
+        for (int i = 0; i < 2; i++)
+            items[ni++] = n->lan[i].mon ? (zmq_pollitem_t){n->lan[i].mon, 0, ZMQ_POLLIN, 0}
+                                        : (zmq_pollitem_t){NULL, -1, 0, 0};
         size_t base = ni;
         ni += chp_link_pollitems(n, items + ni);
-        uint64_t t = now_ms(), beacon = chp_discovery_due(n, t);
         uint64_t other = beacon < n->next_sweep ? beacon : n->next_sweep;
         if (n->msg && n->msg_tick_ms < other)
             other = n->msg_tick_ms;
@@ -1197,12 +1333,16 @@ int chp_node_run(chp_node *n, volatile sig_atomic_t *stop)
             chp_err_log("zmq_poll: %s", zmq_strerror(errno));
             return CHP_E_IO;
         }
-        if (items[5].revents & ZMQ_POLLIN)
+        if ((items[5].revents | items[10].revents | items[11].revents) & ZMQ_POLLIN)
             router_events(n); /* first: a connection is counted before it speaks */
         if (items[2].revents & ZMQ_POLLIN)
             zap_handle(n);
         if (items[0].revents & ZMQ_POLLIN)
-            chp_link_recv_router(n, BATCH_MAX);
+            chp_link_recv_router(n, n->router, BATCH_MAX);
+        /* (a rotation in between closes no socket: it happens in periodic) */
+        for (int i = 0; i < 2; i++)
+            if ((items[8 + i].revents & ZMQ_POLLIN) && items[8 + i].socket == n->lan[i].router)
+                chp_link_recv_router(n, n->lan[i].router, BATCH_MAX);
         if ((items[3].revents | items[4].revents) & ZMQ_POLLIN)
             chp_discovery_recv(n);
         chp_link_poll_done(n, items + base, ni - base, BATCH_MAX);

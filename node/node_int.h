@@ -59,6 +59,9 @@ struct chp_link {
     uint64_t ping_ms; /* last PING sent on an incoming-only link */
     uint8_t rid[255]; /* ROUTER routing id of their latest connection */
     size_t ridlen;
+    void *rsock;      /* the ROUTER that connection came in on (ours or a LAN one) */
+    uint32_t lan_gen; /* a link of our LAN listener of this generation (its key
+                         is our dealer's client key, its port our HELLO's): 0 none */
     uint64_t next_sync_ms;
     chp_neg *neg_client; /* our sync session with them */
     uint32_t neg_session;
@@ -141,6 +144,18 @@ struct chp_ingest;
 /* node.c: the ROUTER's accepted connections, counted against limits. */
 struct chp_conns;
 
+/* A user node's LAN listener (PROTOCOL.md §17): a second CURVE ROUTER on
+ * an ephemeral port with a key pair that is random per start and rotated
+ * (CHP_LAN_KEY_SECONDS); beacons announce it, never the transport key. */
+struct chp_lan {
+    void *router, *mon; /* NULL when not open */
+    uint8_t sk[32], pk[32];
+    uint16_t port;
+    uint32_t gen; /* never 0 */
+    uint64_t born_ms;
+};
+#define CHP_LAN_KEY_SECONDS 3600 /* CHAPAR_LAN_KEY_SECONDS overrides, for tests */
+
 struct chp_node {
     char home[4096];
     int relay;
@@ -179,6 +194,11 @@ struct chp_node {
     uint64_t msg_tick_ms;   /* next chp_msg_tick */
     uint64_t held_query_ms; /* next QUERY for own envelopes not confirmed held */
     int stop_asked;         /* `chapar stop`: leave the loop as on SIGTERM */
+    struct chp_lan lan[2];  /* [0] current, [1] previous (open until its links go) */
+    uint32_t lan_gen;       /* generations handed out so far */
+    uint64_t lan_period_ms; /* rotation period */
+    uint64_t lan_net;       /* a hash of this machine's addresses (discovery.c) */
+    int lan_moved;          /* they changed (another LAN?): rotate now */
 };
 
 /* node.c */
@@ -195,6 +215,14 @@ size_t chp_node_conns_open(const chp_node *n);
 /* The ROUTER connection on socket fd carried a message from key: it is
  * no longer silent (link.c calls this when a link's connection changes). */
 void chp_node_conn_spoke(chp_node *n, int fd, const uint8_t key[32]);
+/* Opens a new LAN listener (a user node with discovery): the current one
+ * becomes the previous, and a previous one still open is closed with its
+ * links. CHP_OK or CHP_E_IO. */
+int chp_node_lan_rotate(chp_node *n);
+/* Closes the previous LAN listener once no link uses it. */
+void chp_node_lan_tidy(chp_node *n);
+/* The LAN listener of generation gen, or NULL. */
+struct chp_lan *chp_node_lan_of(chp_node *n, uint32_t gen);
 
 /* link.c */
 int chp_link_banned(chp_node *n, const uint8_t key[32], uint64_t t);
@@ -207,13 +235,21 @@ void chp_link_flush_lazy(chp_node *n);
  * envelopes the messaging layer has no confirmation for yet. */
 void chp_link_query_held(chp_node *n);
 int chp_link_add_address(chp_node *n, const char *s, size_t len, int remember);
+/* Dials a node found by its beacon; a user node dials with its current
+ * LAN key as CURVE client key, never its transport key. */
+int chp_link_add_discovered(chp_node *n, const char *s, size_t len);
 int chp_link_remove_address(chp_node *n, const char *s, size_t len);
 void chp_link_restore_known(chp_node *n);
 void chp_link_close_all(chp_node *n);
 void chp_link_periodic(chp_node *n, uint64_t t, uint64_t sync_ms);
 size_t chp_link_pollitems(chp_node *n, void *items);
 uint64_t chp_link_next_deadline(chp_node *n, uint64_t t, uint64_t other);
-void chp_link_recv_router(chp_node *n, int max);
+/* Reads what arrived on sock: our ROUTER or a LAN listener's. */
+void chp_link_recv_router(chp_node *n, void *sock, int max);
+/* The LAN listener of generation gen (socket sock) closes: its links go. */
+void chp_link_lan_closed(chp_node *n, void *sock, uint32_t gen);
+/* 1 if a link still uses the LAN listener of generation gen. */
+int chp_link_lan_used(const chp_node *n, void *sock, uint32_t gen);
 void chp_link_poll_done(chp_node *n, const void *items, size_t count, int max);
 size_t chp_link_connected(const chp_node *n);
 int chp_link_known(chp_node *n, const uint8_t key[32]);

@@ -2,6 +2,7 @@
  * by a veth pair find each other with no --peer (LAN discovery) and pass an
  * envelope. Needs root and iproute2; where namespaces cannot be created the
  * test says so and is skipped (ctest shows it as skipped, never passed). */
+#define _DEFAULT_SOURCE /* SO_REUSEPORT */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <setjmp.h>
@@ -13,14 +14,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
+#include "addr.h"
+
 static char ns_a[32], ns_b[32], dir[64];
 static pid_t pa = -1, pb = -1;
+static const char *lan_seconds; /* CHAPAR_LAN_KEY_SECONDS for the nodes started */
 
 static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int sh(const char *fmt, ...)
@@ -51,12 +56,19 @@ static long status_key(const char *ns, const char *home, const char *key)
     return v;
 }
 
+static const char *allow; /* --allow for the nodes started, NULL none */
+
 static pid_t start(const char *ns, const char *home, const char *log, const char *listen)
 {
     pid_t pid = fork();
     if (pid == 0) {
-        if (!freopen(log, "w", stderr))
+        if (!freopen(log, "a", stderr))
             _exit(126);
+        if (lan_seconds)
+            setenv("CHAPAR_LAN_KEY_SECONDS", lan_seconds, 1);
+        if (allow)
+            execlp("ip", "ip", "netns", "exec", ns, getenv("CHAPARD"), "--home", home, "--listen",
+                   listen, "--allow", allow, (char *)NULL);
         execlp("ip", "ip", "netns", "exec", ns, getenv("CHAPARD"), "--home", home, "--listen",
                listen, (char *)NULL);
         _exit(127);
@@ -100,6 +112,8 @@ static int teardown(void **state)
         waitpid(pb, NULL, 0);
     }
     pa = pb = -1;
+    lan_seconds = NULL;
+    allow = NULL;
     sh("ip netns del %s 2>/dev/null; ip netns del %s 2>/dev/null; rm -rf %s", ns_a, ns_b, dir);
     return 0;
 }
@@ -315,8 +329,264 @@ static void test_discovery_spoofed_beacons(void **state)
     assert_int_equal(passive, 0); /* no junk in the passive view either */
 }
 
+/* The capturer (run as `test_discovery --capture SRC PORT SECONDS FILE` in
+ * a namespace): every beacon from SRC heard on PORT, as one line
+ * "KEYHEX PORT", as any machine on the LAN could log them. */
+static int capture(const char *src, int port, int seconds, const char *file)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM, 0), one = 1;
+    struct sockaddr_in me = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    struct in_addr want;
+    inet_pton(AF_INET, src, &want);
+    FILE *out = fopen(file, "w");
+    struct timeval tv = {0, 200000};
+    if (fd < 0 || !out || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) ||
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) ||
+        bind(fd, (struct sockaddr *)&me, sizeof me) != 0)
+        return 1;
+    uint64_t end = now_ms() + (uint64_t)seconds * 1000u;
+    while (now_ms() < end) {
+        uint8_t b[64];
+        struct sockaddr_in from;
+        socklen_t fl = sizeof from;
+        ssize_t r = recvfrom(fd, b, sizeof b, 0, (struct sockaddr *)&from, &fl);
+        if (r != 40 || from.sin_addr.s_addr != want.s_addr || memcmp(b, "CHPB", 4) != 0)
+            continue;
+        for (int i = 0; i < 32; i++)
+            fprintf(out, "%02x", b[8 + i]);
+        fprintf(out, " %u\n", (unsigned)(b[6] << 8 | b[7]));
+        fflush(out);
+    }
+    return 0;
+}
+
+/* Distinct "KEYHEX PORT" lines of the capture file, in order heard. */
+static size_t captured(const char *file, char keys[][65], uint16_t *ports, size_t cap)
+{
+    FILE *f = fopen(file, "r");
+    char line[128];
+    size_t n = 0;
+    while (f && fgets(line, sizeof line, f)) {
+        char k[65];
+        unsigned p;
+        if (sscanf(line, "%64s %u", k, &p) != 2)
+            continue;
+        int seen = 0;
+        for (size_t i = 0; i < n && !seen; i++)
+            seen = !strcmp(keys[i], k);
+        if (!seen && n < cap) {
+            snprintf(keys[n], 65, "%s", k);
+            ports[n++] = (uint16_t)p;
+        }
+    }
+    if (f)
+        fclose(f);
+    return n;
+}
+
+/* `chapar address` of the node in ns: its transport key, in hex. */
+static int permanent_key(const char *ns, const char *home, char hex[65])
+{
+    char cmd[1024], line[512];
+    snprintf(cmd, sizeof cmd, "ip netns exec %s %s --home %s address 2>/dev/null", ns,
+             getenv("CHAPAR"), home);
+    FILE *p = popen(cmd, "r");
+    int ok = 0;
+    while (p && fgets(line, sizeof line, p) && !ok) {
+        line[strcspn(line, "\r\n")] = '\0';
+        chp_addr a;
+        if (chp_addr_parse(line, strlen(line), &a) == CHP_OK) {
+            for (int i = 0; i < 32; i++)
+                sprintf(hex + 2 * i, "%02x", a.key[i]);
+            ok = 1;
+        }
+    }
+    if (p)
+        pclose(p);
+    return ok;
+}
+
+/* The first line of `chapar address` in ns. */
+static void address_of(const char *ns, const char *home, char *out, size_t cap)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "ip netns exec %s %s --home %s address 2>/dev/null", ns,
+             getenv("CHAPAR"), home);
+    FILE *p = popen(cmd, "r");
+    out[0] = '\0';
+    if (p && !fgets(out, (int)cap, p))
+        out[0] = '\0';
+    out[strcspn(out, "\r\n")] = '\0';
+    if (p)
+        pclose(p);
+}
+
+/* Waits until ns_b stores `want` envelopes; returns what it stores. */
+static long wait_stored(const char *home, long want, long ms)
+{
+    long got = 0;
+    uint64_t t0 = now_ms();
+    while (now_ms() - t0 < (uint64_t)ms &&
+           (got = status_key(ns_b, home, "envelopes stored")) < want)
+        sleep_ms(50);
+    return got;
+}
+
+/* Finding 11: beacons carried the node's permanent transport key, a
+ * tracking id on every LAN. A user node now beacons the key and port of a
+ * LAN listener that is new at each start, rotates (here every 6 s) and
+ * when the machine's addresses change, dials discovered nodes with that
+ * key, and still links and carries envelopes across a rotation. */
+static void test_discovery_beacon_rotates(void **state)
+{
+    (void)state;
+    need_netns();
+    int veth = (int)(getpid() % 10000) + 3;
+    assert_int_equal(sh("ip netns add %s && ip link add ya%d type veth peer name yb%d && "
+                        "ip link set ya%d netns %s && ip link set yb%d netns %s && "
+                        "ip -n %s addr add 10.79.0.1/24 brd + dev ya%d && "
+                        "ip -n %s addr add 10.79.0.2/24 brd + dev yb%d && "
+                        "ip -n %s link set ya%d up && ip -n %s link set yb%d up && "
+                        "ip -n %s link set lo up && ip -n %s link set lo up",
+                        ns_b, veth, veth, veth, ns_a, veth, ns_b, ns_a, veth, ns_b, veth, ns_a,
+                        veth, ns_b, veth, ns_a, ns_b),
+                     0);
+    char ha[128], hb[128], la[128], lb[128], env[128], cap[128], self[64], perm[65] = "";
+    snprintf(ha, sizeof ha, "%s/ra", dir);
+    snprintf(hb, sizeof hb, "%s/rb", dir);
+    snprintf(la, sizeof la, "%s/ra.log", dir);
+    snprintf(lb, sizeof lb, "%s/rb.log", dir);
+    snprintf(env, sizeof env, "%s/renv", dir);
+    snprintf(cap, sizeof cap, "%s/beacons", dir);
+    snprintf(self, sizeof self, "/proc/%d/exe", (int)getpid());
+    assert_int_equal(sh("%s -n 2 %s >/dev/null", getenv("CHAPAR_MKENV"), env), 0);
+    pid_t cp = fork();
+    if (cp == 0) {
+        execlp("ip", "ip", "netns", "exec", ns_b, self, "--capture", "10.79.0.1", "7668", "60", cap,
+               (char *)NULL);
+        _exit(127);
+    }
+    sleep_ms(300);
+    lan_seconds = "6";
+    uint64_t t0 = now_ms();
+    pa = start(ns_a, ha, la, "0.0.0.0:7667");
+    pb = start(ns_b, hb, lb, "0.0.0.0:7667");
+    long up = 0;
+    while (now_ms() - t0 < 10000 && (up = status_key(ns_b, hb, "peers connected")) < 1)
+        sleep_ms(50);
+    assert_true(up >= 1);
+    assert_true(permanent_key(ns_a, ha, perm));
+    char keys[16][65];
+    uint16_t ports[16];
+    size_t nk = captured(cap, keys, ports, 16);
+    assert_true(nk >= 1);
+    /* a forced rotation: a second key from the same node */
+    t0 = now_ms();
+    while (now_ms() - t0 < 12000 && (nk = captured(cap, keys, ports, 16)) < 2)
+        sleep_ms(100);
+    print_message("%zu beacon keys after %llu ms\n", nk, (unsigned long long)(now_ms() - t0));
+    assert_true(nk >= 2);
+    /* after the rotation the nodes are linked and an envelope flows */
+    sleep_ms(1500);
+    t0 = now_ms();
+    while (now_ms() - t0 < 10000 && (up = status_key(ns_b, hb, "peers connected")) < 1)
+        sleep_ms(50);
+    assert_true(up >= 1);
+    assert_int_equal(sh("ip netns exec %s %s --home %s debug publish %s0 >/dev/null", ns_a,
+                        getenv("CHAPAR"), ha, env),
+                     0);
+    assert_int_equal(wait_stored(hb, 1, 8000), 1);
+    /* a restart: a key never announced before */
+    size_t before = captured(cap, keys, ports, 16);
+    kill(pa, SIGTERM);
+    waitpid(pa, NULL, 0);
+    lan_seconds = NULL;
+    pa = start(ns_a, ha, la, "0.0.0.0:7667");
+    t0 = now_ms();
+    while (now_ms() - t0 < 8000 && (nk = captured(cap, keys, ports, 16)) <= before)
+        sleep_ms(100);
+    assert_true(nk > before);
+    t0 = now_ms();
+    while (now_ms() - t0 < 10000 && (up = status_key(ns_b, hb, "peers connected")) < 1)
+        sleep_ms(50);
+    assert_true(up >= 1);
+    assert_int_equal(sh("ip netns exec %s %s --home %s debug publish %s1 >/dev/null", ns_a,
+                        getenv("CHAPAR"), ha, env),
+                     0);
+    assert_int_equal(wait_stored(hb, 2, 8000), 2);
+    /* joining another network (an address comes or goes) is a new key at
+     * once, not up to an hour later (this node rotates hourly now) */
+    before = captured(cap, keys, ports, 16);
+    assert_int_equal(sh("ip -n %s addr add 10.80.0.1/24 dev ya%d", ns_a, veth), 0);
+    t0 = now_ms();
+    while (now_ms() - t0 < 5000 && (nk = captured(cap, keys, ports, 16)) <= before)
+        sleep_ms(100);
+    assert_true(nk > before);
+    kill(cp, SIGTERM);
+    waitpid(cp, NULL, 0);
+    /* nothing the LAN heard names the permanent key or port */
+    for (size_t i = 0; i < nk; i++) {
+        print_message("beacon key %.16s... port %u\n", keys[i], (unsigned)ports[i]);
+        assert_string_not_equal(keys[i], perm);
+        assert_int_not_equal(ports[i], 7667);
+    }
+}
+
+/* With LAN keys, a friends-only node (--allow) is still friends-only: a
+ * node reaching its LAN listener with a LAN key is a stranger, refused,
+ * and the friend on the list still links by dialling its address. */
+static void test_discovery_allow_list(void **state)
+{
+    (void)state;
+    need_netns();
+    int veth = (int)(getpid() % 10000) + 4;
+    assert_int_equal(sh("ip netns add %s && ip link add za%d type veth peer name zb%d && "
+                        "ip link set za%d netns %s && ip link set zb%d netns %s && "
+                        "ip -n %s addr add 10.81.0.1/24 brd + dev za%d && "
+                        "ip -n %s addr add 10.81.0.2/24 brd + dev zb%d && "
+                        "ip -n %s link set za%d up && ip -n %s link set zb%d up && "
+                        "ip -n %s link set lo up && ip -n %s link set lo up",
+                        ns_b, veth, veth, veth, ns_a, veth, ns_b, ns_a, veth, ns_b, veth, ns_a,
+                        veth, ns_b, veth, ns_a, ns_b),
+                     0);
+    char ha[128], hb[128], la[128], lb[128], aaddr[512] = "", baddr[512] = "";
+    snprintf(ha, sizeof ha, "%s/wa", dir);
+    snprintf(hb, sizeof hb, "%s/wb", dir);
+    snprintf(la, sizeof la, "%s/wa.log", dir);
+    snprintf(lb, sizeof lb, "%s/wb.log", dir);
+    pa = start(ns_a, ha, la, "0.0.0.0:7667");
+    uint64_t t0 = now_ms();
+    while (now_ms() - t0 < 5000 && !aaddr[0]) {
+        address_of(ns_a, ha, aaddr, sizeof aaddr);
+        sleep_ms(50);
+    }
+    assert_true(aaddr[0] != '\0');
+    allow = aaddr; /* B is friends-only: A's transport key alone */
+    pb = start(ns_b, hb, lb, "0.0.0.0:7667");
+    allow = NULL;
+    long refused = 0;
+    t0 = now_ms();
+    while (now_ms() - t0 < 10000 && (refused = status_key(ns_b, hb, "rejected not allowed")) < 1)
+        sleep_ms(100);
+    assert_true(refused >= 1); /* A's LAN key at B's LAN listener: a stranger */
+    assert_true(status_key(ns_b, hb, "peers connected") < 1);
+    address_of(ns_b, hb, baddr, sizeof baddr);
+    assert_non_null(strstr(baddr, "10.81.0.2:7667/"));
+    assert_int_equal(sh("ip netns exec %s %s --home %s peer add %s >/dev/null", ns_a,
+                        getenv("CHAPAR"), ha, baddr),
+                     0);
+    long up = 0;
+    t0 = now_ms();
+    while (now_ms() - t0 < 10000 && (up = status_key(ns_b, hb, "peers connected")) < 1)
+        sleep_ms(100);
+    assert_true(up >= 1); /* the friend, by address, with its transport key */
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 6 && !strcmp(argv[1], "--capture"))
+        return capture(argv[2], atoi(argv[3]), atoi(argv[4]), argv[5]);
     if (argc == 6 && !strcmp(argv[1], "--spoof"))
         return spoof(argv[2], argv[3], atoi(argv[4]), atoi(argv[5]));
     if (!getenv("CHAPARD") || !getenv("CHAPAR") || !getenv("CHAPAR_MKENV")) {
@@ -326,6 +596,8 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_discovery, setup, teardown),
         cmocka_unit_test_setup_teardown(test_discovery_ipv6_link_local, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_discovery_spoofed_beacons, setup, teardown)};
+        cmocka_unit_test_setup_teardown(test_discovery_spoofed_beacons, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_discovery_beacon_rotates, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_discovery_allow_list, setup, teardown)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
