@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <zmq.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -838,3 +839,33 @@ void h_publish_par(h_ctx *h, const h_node *n, const char *prefix, int count)
            (unsigned long long)(h_now_ms() - t0));
 }
 
+
+int h_status_has(h_ctx *h, const h_node *n, const char *line)
+{
+    char *out = h_ok(h, n, "status", H_END);
+    int yes = strstr(out, line) != NULL;
+    free(out);
+    return yes;
+}
+
+int h_zmq_event(void *mon, int want, int deadline_ms)
+{
+    uint64_t end = h_now_ms() + (uint64_t)deadline_ms;
+    while (h_now_ms() < end) {
+        zmq_pollitem_t pi = {mon, 0, ZMQ_POLLIN, 0};
+        if (zmq_poll(&pi, 1, 50) <= 0)
+            continue;
+        zmq_msg_t ev, addr;
+        zmq_msg_init(&ev);
+        zmq_msg_init(&addr);
+        int ok = zmq_msg_recv(&ev, mon, 0) >= 2 && zmq_msg_recv(&addr, mon, 0) >= 0;
+        uint16_t e = 0;
+        if (ok)
+            memcpy(&e, zmq_msg_data(&ev), 2); /* host order */
+        zmq_msg_close(&ev);
+        zmq_msg_close(&addr);
+        if (ok && e == want)
+            return 1;
+    }
+    return 0;
+}

@@ -102,6 +102,13 @@ int h_chapar(h_ctx *h, const h_node *n, char **out, char **err, ...) H_SENTINEL;
  * the command fails or the key is missing. */
 long long h_status(h_ctx *h, const h_node *n, const char *key);
 
+/* 1 if `chapar status` of n prints line (e.g. "store full: yes\n"). */
+int h_status_has(h_ctx *h, const h_node *n, const char *line);
+
+/* Waits up to deadline_ms on a libzmq socket monitor (a PAIR connected to
+ * zmq_socket_monitor's endpoint) for an event of kind want; 1 when seen. */
+int h_zmq_event(void *mon, int want, int deadline_ms);
+
 enum h_op { H_EQ, H_GE, H_GT, H_LE };
 
 /* Polls `status` of n every 25 ms until key OP v holds; fails the test

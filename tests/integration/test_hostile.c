@@ -73,24 +73,7 @@ static void client_close(client *c)
 /* Waits for a monitor event of the given kind; returns 1 when seen. */
 static int client_event(client *c, int want, int deadline_ms)
 {
-    uint64_t end = h_now_ms() + (uint64_t)deadline_ms;
-    while (h_now_ms() < end) {
-        zmq_pollitem_t pi = {c->mon, 0, ZMQ_POLLIN, 0};
-        if (zmq_poll(&pi, 1, 50) <= 0)
-            continue;
-        zmq_msg_t ev, addr;
-        zmq_msg_init(&ev);
-        zmq_msg_init(&addr);
-        int ok = zmq_msg_recv(&ev, c->mon, 0) >= 2 && zmq_msg_recv(&addr, c->mon, 0) >= 0;
-        uint16_t e = 0;
-        if (ok)
-            memcpy(&e, zmq_msg_data(&ev), 2); /* host order */
-        zmq_msg_close(&ev);
-        zmq_msg_close(&addr);
-        if (ok && e == want)
-            return 1;
-    }
-    return 0;
+    return h_zmq_event(c->mon, want, deadline_ms);
 }
 
 static void client_send(client *c, const uint8_t *f, size_t len)

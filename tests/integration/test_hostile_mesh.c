@@ -123,24 +123,7 @@ static void peer_close(peer *p)
 /* Waits for a monitor event of the given kind; 1 when seen. */
 static int peer_event(peer *p, int want, int deadline_ms)
 {
-    uint64_t end = h_now_ms() + (uint64_t)deadline_ms;
-    while (h_now_ms() < end) {
-        zmq_pollitem_t pi = {p->mon, 0, ZMQ_POLLIN, 0};
-        if (zmq_poll(&pi, 1, 50) <= 0)
-            continue;
-        zmq_msg_t ev, addr;
-        zmq_msg_init(&ev);
-        zmq_msg_init(&addr);
-        int ok = zmq_msg_recv(&ev, p->mon, 0) >= 2 && zmq_msg_recv(&addr, p->mon, 0) >= 0;
-        uint16_t e = 0;
-        if (ok)
-            memcpy(&e, zmq_msg_data(&ev), 2); /* host order */
-        zmq_msg_close(&ev);
-        zmq_msg_close(&addr);
-        if (ok && e == want)
-            return 1;
-    }
-    return 0;
+    return h_zmq_event(p->mon, want, deadline_ms);
 }
 
 static void peer_send(peer *p, const uint8_t *f, size_t len)

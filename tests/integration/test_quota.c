@@ -30,14 +30,6 @@ static int count_of(const char *s, const char *needle)
     return n;
 }
 
-static int status_has(h_ctx *h, const h_node *n, const char *line)
-{
-    char *out = h_ok(h, n, "status", H_END);
-    int yes = strstr(out, line) != NULL;
-    free(out);
-    return yes;
-}
-
 static void test_own_mail_does_not_block_incoming(void **state)
 {
     h_ctx *h = *state;
@@ -90,7 +82,7 @@ static void test_own_mail_does_not_block_incoming(void **state)
     assert_true(h_status(h, a, "bytes stored") > quota);
 
     /* Her own envelopes fill the quota: she says so before refusing. */
-    assert_true(status_has(h, a, "store full: yes\n"));
+    assert_true(h_status_has(h, a, "store full: yes\n"));
 
     /* Envelopes Alice would only carry for others: refused, counted and
      * logged once (rate-limited), not once per envelope. */
@@ -100,7 +92,7 @@ static void test_own_mail_does_not_block_incoming(void **state)
     refused = h_expect(h, a, "rejected full", H_GE, refused + FOREIGN);
     /* (Her own receipts to Bob may still be coming in meanwhile.) */
     assert_true(h_status(h, a, "envelopes stored") < stored + FOREIGN);
-    assert_true(status_has(h, a, "store full: yes\n"));
+    assert_true(h_status_has(h, a, "store full: yes\n"));
     size_t len;
     char *log = (char *)h_read_file(a->log, &len);
     assert_non_null(log);

@@ -12,14 +12,6 @@
 #define BULK      33    /* envelopes per mkenv process, two processes */
 #define BULK_SIZE 16000 /* payload bytes: a 16473-byte envelope */
 
-static int status_has(h_ctx *h, const h_node *n, const char *line)
-{
-    char *out = h_ok(h, n, "status", H_END);
-    int yes = strstr(out, line) != NULL;
-    free(out);
-    return yes;
-}
-
 /* "sent" means a neighbour holds it: a neighbour that refuses the
  * envelope (its store is full) never makes it `sent`; once it has room
  * and takes it by sync, it is. */
@@ -48,7 +40,7 @@ static void test_refusal_is_not_sent(void **state)
     h_wait_exit0(h, pw[1], "chapar-mkenv own-b");
     h_publish_par(h, n, "own-a", BULK);
     h_publish_par(h, n, "own-b", BULK);
-    assert_true(status_has(h, n, "store full: yes\n"));
+    assert_true(h_status_has(h, n, "store full: yes\n"));
 
     long long refused = h_status(h, n, "rejected full");
     h_send(h, a, "carol", "nobody may hold this yet", m);
