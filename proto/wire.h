@@ -22,10 +22,10 @@
 #define CHP_WIRE_ZMQ_MAXMSG (CHP_WIRE_MAX_FRAME + 64)
 
 /* Capability bits in HELLO. */
-#define CHP_CAP_RELAY    0x1u /* runs as a relay (large store, headless) */
-#define CHP_CAP_NEG      0x2u /* answers Negentropy sync */
-#define CHP_CAP_LAZY     0x4u /* understands IHAVE/IWANT/PRUNE/GRAFT */
-#define CHP_CAP_NEG_FRAG 0x8u /* takes a Negentropy message in several NEG frames */
+#define CHP_CAP_RELAY    0x1u  /* runs as a relay (large store, headless) */
+#define CHP_CAP_NEG      0x2u  /* answers Negentropy sync */
+#define CHP_CAP_LAZY     0x4u  /* understands IHAVE/IWANT/PRUNE/GRAFT */
+#define CHP_CAP_NEG_FRAG 0x8u  /* takes a Negentropy message in several NEG frames */
 #define CHP_CAP_HELD     0x10u /* answers QUERY with HELD (durably stored ids) */
 
 /* NEG flags byte: bit 0 from the initiator, bit 1 the Negentropy message

@@ -839,7 +839,6 @@ void h_publish_par(h_ctx *h, const h_node *n, const char *prefix, int count)
            (unsigned long long)(h_now_ms() - t0));
 }
 
-
 int h_status_has(h_ctx *h, const h_node *n, const char *line)
 {
     char *out = h_ok(h, n, "status", H_END);

@@ -180,8 +180,10 @@ static void test_soak_lock_cycles(void **state)
     snprintf(text, sizeof text, "\tpost %d while locked\n", ROUNDS - 1);
     char *out = h_await(h, b, text, "inbox", "--tsv", H_END);
     for (int i = 0; i < ROUNDS; i++) {
-        static const char *const what[][2] = {
-            {"dm", "while down"}, {"dm", "while locked"}, {"dm", "after"}, {"post", "while locked"}};
+        static const char *const what[][2] = {{"dm", "while down"},
+                                              {"dm", "while locked"},
+                                              {"dm", "after"},
+                                              {"post", "while locked"}};
         for (size_t k = 0; k < 4; k++) {
             char needle[64];
             snprintf(needle, sizeof needle, "\t%s %d %s\n", what[k][0], i, what[k][1]);
@@ -200,8 +202,7 @@ static void test_soak_lock_cycles(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_mail_stored_while_locked_is_read, h_setup,
-                                        h_teardown),
+        cmocka_unit_test_setup_teardown(test_mail_stored_while_locked_is_read, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_sent_by_sync, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_soak_lock_cycles, h_setup, h_teardown),
     };

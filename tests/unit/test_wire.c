@@ -1490,8 +1490,7 @@ static void test_random_frames(void **state)
     print_message("random: ok %u/%u/%u/%u/%u/%u/%u/%u/%u/%u/%u/%u/%u, malformed %u, trailing %u, "
                   "version %u, BYE with NUL %u\n",
                   ok[1], ok[2], ok[3], ok[4], ok[5], ok[6], ok[7], ok[8], ok[9], ok[10], ok[11],
-                  ok[12], ok[13],
-                  malformed, trailing, version, bye_nul);
+                  ok[12], ok[13], malformed, trailing, version, bye_nul);
     free(out);
     free(src);
     free(f);
