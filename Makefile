@@ -23,7 +23,7 @@ test: build
 # in the background when none runs there and creates an identity on first
 # start. RUN_ARGS go to chapar-tui (e.g. --home DIR).
 run: build
-	exec $(BUILD)/ui-tui/chapar-tui $(RUN_ARGS)
+	exec $(BUILD)/bin/chapar-tui $(RUN_ARGS)
 
 # Copies chapar, chapard, chapar-tui and the man page under PREFIX
 # (default ~/.local: ~/.local/bin is on Debian's PATH after a new login).

@@ -4,7 +4,7 @@
  *   bench-ingest [-n N] [-p PEERS] [-e ENVDIR] [-j JOBS] [-B BUILD_DIR]
  *                [-L LIMITS_BINARY] [-k]
  *
- * Starts build/node/chapard --relay --listen 127.0.0.1:0 --no-discovery in
+ * Starts build/bin/chapard --relay --listen 127.0.0.1:0 --no-discovery in
  * a temporary home, reads its address with `chapar --home H address`, and
  * connects PEERS sender DEALERs (CURVE, routing id = own public key, as the
  * node demands) plus one sink DEALER. Every peer sends HELLO; the senders
@@ -30,10 +30,10 @@
  * (copy shared/tools/limits to /tmp and `make`). Cached envelopes live one
  * day (chapar-mkenv's default lifetime): expired ones are deleted and
  * replaced by fresh ones, ~20000 per 6-8 minutes on 2 cores. */
-#include "addr.h"
-#include "crypto.h"
-#include "envelope.h"
-#include "wire.h"
+#include "proto/addr.h"
+#include "proto/crypto.h"
+#include "proto/envelope.h"
+#include "proto/wire.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -815,8 +815,8 @@ int main(int argc, char **argv)
     if (!bdir[0])
         build_dir(argv[0], bdir, sizeof bdir);
     char chapard[4200], chapar[4200], mkenv[4200];
-    snprintf(chapard, sizeof chapard, "%s/node/chapard", bdir);
-    snprintf(chapar, sizeof chapar, "%s/node/chapar", bdir);
+    snprintf(chapard, sizeof chapard, "%s/bin/chapard", bdir);
+    snprintf(chapar, sizeof chapar, "%s/bin/chapar", bdir);
     snprintf(mkenv, sizeof mkenv, "%s/tests/chapar-mkenv", bdir);
 
     /* Envelopes: the cache, topped up with fresh proof of work. */

@@ -30,9 +30,9 @@
  * CHAPARD and CHAPAR_MKENV in the environment override the built binaries.
  * Exit 0 after a complete run (figures that miss a target say so), 1 on a
  * failure to run, 2 on bad usage. */
-#include "addr.h"
-#include "crypto.h"
-#include "envelope.h"
+#include "proto/addr.h"
+#include "proto/crypto.h"
+#include "proto/envelope.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -12,10 +12,10 @@
  *   and DMs (decrypt, inner signature verify, parse, history record
  *   written to LMDB without fsync, event), beside raw Ed25519 verify.
  *   Target: >= 15k/s per core. */
-#include "crypto.h"
-#include "envelope.h"
-#include "msg.h"
-#include "store.h"
+#include "proto/crypto.h"
+#include "proto/envelope.h"
+#include "node/msg/msg.h"
+#include "node/store/store.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -9,11 +9,11 @@
  * version, times, proof of work, id) and chp_envelope_open (decrypt + inner
  * verify) on a 1 KiB-bucket envelope; proof-of-work solving time for a
  * 1 KiB, 1-day envelope at the network default difficulty. */
-#include "crypto.h"
-#include "envelope.h"
-#include "identity.h"
-#include "keys.h"
-#include "pow.h"
+#include "proto/crypto.h"
+#include "proto/envelope.h"
+#include "proto/identity.h"
+#include "proto/keys.h"
+#include "proto/pow.h"
 
 #include <stdio.h>
 #include <stdlib.h>

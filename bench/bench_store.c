@@ -10,8 +10,8 @@
  * (filled with MDB_NOSYNC for speed; durability does not affect reads), then
  * the full-range fingerprint and the 16 sub-range fingerprints of a first
  * Negentropy round. */
-#include "crypto.h"
-#include "store.h"
+#include "proto/crypto.h"
+#include "node/store/store.h"
 
 #include <errno.h>
 #include <lmdb.h>

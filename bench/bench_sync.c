@@ -26,10 +26,10 @@
  * Targets (docs/PERFORMANCE.md): -n 100000 -d 0.01 in <= 3 round trips and
  * <= 1.5x the bytes of the missing envelopes; -n 1000000 --one in <= 3
  * round trips and <= 3 KB. */
-#include "crypto.h"
-#include "negentropy.h"
-#include "store.h"
-#include "wire.h"
+#include "proto/crypto.h"
+#include "proto/negentropy.h"
+#include "node/store/store.h"
+#include "proto/wire.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -4,7 +4,7 @@
 #ifndef CHP_FUZZ_H
 #define CHP_FUZZ_H
 
-#include "crypto.h"
+#include "proto/crypto.h"
 
 #include <stddef.h>
 #include <stdint.h>

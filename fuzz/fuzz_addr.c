@@ -2,7 +2,7 @@
  * accepted address formats back to a string that parses to the same thing. */
 #include "fuzz.h"
 
-#include "addr.h"
+#include "proto/addr.h"
 
 #include <string.h>
 

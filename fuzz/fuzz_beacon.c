@@ -3,7 +3,7 @@
  * accepts builds back to the same bytes (flag bits other than relay aside). */
 #include "fuzz.h"
 
-#include "beacon.h"
+#include "node/mesh/beacon.h"
 
 #include <string.h>
 

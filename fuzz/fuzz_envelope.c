@@ -3,7 +3,7 @@
  * opening with a fixed key, cross-checked against each other. */
 #include "fuzz.h"
 
-#include "envelope.h"
+#include "proto/envelope.h"
 
 #include <string.h>
 

@@ -2,7 +2,7 @@
  * encoding arbitrary keys; both directions must round-trip. */
 #include "fuzz.h"
 
-#include "id.h"
+#include "proto/id.h"
 
 #include <string.h>
 

@@ -3,7 +3,7 @@
  * envelope), checked against the byte layout it documents. */
 #include "fuzz.h"
 
-#include "envelope.h"
+#include "proto/envelope.h"
 
 #include <string.h>
 

@@ -3,7 +3,7 @@
  * milliseconds to seconds per input, which would starve the fuzzer. */
 #include "fuzz.h"
 
-#include "identity.h"
+#include "proto/identity.h"
 
 #include <string.h>
 

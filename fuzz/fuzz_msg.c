@@ -13,10 +13,10 @@
  * or hang; the recipient must stay unlocked and answer `id`. */
 #include "fuzz.h"
 
-#include "account.h"
-#include "envelope.h"
-#include "msg.h"
-#include "store.h"
+#include "node/msg/account.h"
+#include "proto/envelope.h"
+#include "node/msg/msg.h"
+#include "node/store/store.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -3,7 +3,7 @@
  * reply. Neither may crash, loop or exceed its frame limit. */
 #include "fuzz.h"
 
-#include "negentropy.h"
+#include "proto/negentropy.h"
 
 #include <string.h>
 

@@ -6,7 +6,7 @@
  * message (49-byte key: msgid, direction, sender; then the value), odd = a
  * contact (32-byte key, then the value). */
 #include "fuzz.h"
-#include "msg_int.h"
+#include "node/msg/msg_int.h"
 
 #include <string.h>
 

@@ -3,7 +3,7 @@
  * encoding per message). */
 #include "fuzz.h"
 
-#include "wire.h"
+#include "proto/wire.h"
 
 #include <string.h>
 

@@ -5,10 +5,10 @@
  * so a seed that stops exercising its path is noticed here, not missed. */
 #include "fuzz.h"
 
-#include "envelope.h"
-#include "id.h"
-#include "identity.h"
-#include "pow.h"
+#include "proto/envelope.h"
+#include "proto/id.h"
+#include "proto/identity.h"
+#include "proto/pow.h"
 
 #include <dirent.h>
 #include <errno.h>

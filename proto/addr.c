@@ -1,7 +1,7 @@
 /* addr.c - parsing and formatting peer addresses. */
-#include "addr.h"
+#include "proto/addr.h"
 
-#include "id.h"
+#include "proto/id.h"
 
 #include <arpa/inet.h>
 #include <assert.h>

@@ -12,7 +12,7 @@
 #ifndef CHP_ADDR_H
 #define CHP_ADDR_H
 
-#include "err.h"
+#include "proto/err.h"
 
 #include <stddef.h>
 #include <stdint.h>

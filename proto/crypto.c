@@ -1,5 +1,5 @@
 /* crypto.c - thin wrappers over libsodium; the only file including sodium.h. */
-#include "crypto.h"
+#include "proto/crypto.h"
 
 #include <assert.h>
 #include <sodium.h>

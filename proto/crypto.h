@@ -3,7 +3,7 @@
 #ifndef CHP_CRYPTO_H
 #define CHP_CRYPTO_H
 
-#include "err.h"
+#include "proto/err.h"
 
 #include <stddef.h>
 #include <stdint.h>

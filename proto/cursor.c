@@ -1,5 +1,5 @@
 /* cursor.c - bounded big-endian reader/writer cursors. */
-#include "cursor.h"
+#include "proto/cursor.h"
 
 #include <assert.h>
 #include <string.h>

@@ -6,7 +6,7 @@
 #ifndef CHP_CURSOR_H
 #define CHP_CURSOR_H
 
-#include "err.h"
+#include "proto/err.h"
 
 #include <stddef.h>
 #include <stdint.h>

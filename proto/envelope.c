@@ -1,9 +1,9 @@
 /* envelope.c - envelope v1 checks, sealing and opening. */
-#include "envelope.h"
+#include "proto/envelope.h"
 
-#include "crypto.h"
-#include "cursor.h"
-#include "pow.h"
+#include "proto/crypto.h"
+#include "proto/cursor.h"
+#include "proto/pow.h"
 
 #include <assert.h>
 #include <string.h>

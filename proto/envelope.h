@@ -9,8 +9,8 @@
 #ifndef CHP_ENVELOPE_H
 #define CHP_ENVELOPE_H
 
-#include "err.h"
-#include "identity.h"
+#include "proto/err.h"
+#include "proto/identity.h"
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,5 +1,5 @@
 /* err.c - names and descriptions for chp_err codes. */
-#include "err.h"
+#include "proto/err.h"
 
 #include <stddef.h>
 

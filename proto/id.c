@@ -1,7 +1,7 @@
 /* id.c - Bech32m identity strings, fingerprints and safety numbers. */
-#include "id.h"
+#include "proto/id.h"
 
-#include "crypto.h"
+#include "proto/crypto.h"
 
 #include <assert.h>
 #include <string.h>

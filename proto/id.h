@@ -9,7 +9,7 @@
 #ifndef CHP_ID_H
 #define CHP_ID_H
 
-#include "err.h"
+#include "proto/err.h"
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,7 +1,7 @@
 /* identity.c - identity key pairs and their sealed file form. */
-#include "identity.h"
+#include "proto/identity.h"
 
-#include "cursor.h"
+#include "proto/cursor.h"
 
 #include <assert.h>
 #include <stdlib.h>

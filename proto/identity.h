@@ -6,8 +6,8 @@
 #ifndef CHP_IDENTITY_H
 #define CHP_IDENTITY_H
 
-#include "crypto.h"
-#include "err.h"
+#include "proto/crypto.h"
+#include "proto/err.h"
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,9 +1,9 @@
 /* keys.c - contact, epoch, intro and room key schedules. */
-#include "keys.h"
+#include "proto/keys.h"
 
-#include "crypto.h"
-#include "cursor.h"
-#include "envelope.h"
+#include "proto/crypto.h"
+#include "proto/cursor.h"
+#include "proto/envelope.h"
 
 #include <assert.h>
 #include <string.h>

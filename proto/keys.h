@@ -7,10 +7,10 @@
 #ifndef CHP_KEYS_H
 #define CHP_KEYS_H
 
-#include "err.h"
-#include "envelope.h"
-#include "id.h"
-#include "identity.h"
+#include "proto/err.h"
+#include "proto/envelope.h"
+#include "proto/id.h"
+#include "proto/identity.h"
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,7 +1,7 @@
 /* negentropy.c - Negentropy protocol v1 reconciliation engine. */
-#include "negentropy.h"
+#include "proto/negentropy.h"
 
-#include "crypto.h"
+#include "proto/crypto.h"
 
 #include <assert.h>
 #include <stdlib.h>

@@ -10,7 +10,7 @@
 #ifndef CHP_NEGENTROPY_H
 #define CHP_NEGENTROPY_H
 
-#include "err.h"
+#include "proto/err.h"
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,8 +1,8 @@
 /* pow.c - Bitmessage-style proof of work over BLAKE2b. */
-#include "pow.h"
+#include "proto/pow.h"
 
-#include "crypto.h"
-#include "cursor.h"
+#include "proto/crypto.h"
+#include "proto/cursor.h"
 
 #include <string.h>
 

@@ -1,11 +1,11 @@
 /* selftest.c - chapar-proto-selftest: exercises the proto library end to end
  * (identity, ID string, envelope seal/check/open) and reports timings. It is
  * what `make run` starts until the daemon and the TUI exist. */
-#include "crypto.h"
-#include "envelope.h"
-#include "id.h"
-#include "identity.h"
-#include "keys.h"
+#include "proto/crypto.h"
+#include "proto/envelope.h"
+#include "proto/id.h"
+#include "proto/identity.h"
+#include "proto/keys.h"
 
 #include <stdio.h>
 #include <string.h>

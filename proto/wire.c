@@ -1,9 +1,9 @@
 /* wire.c - node-to-node message encoding and strict decoding. */
-#include "wire.h"
+#include "proto/wire.h"
 
-#include "cursor.h"
-#include "envelope.h"
-#include "keys.h"
+#include "proto/cursor.h"
+#include "proto/envelope.h"
+#include "proto/keys.h"
 
 #include <assert.h>
 #include <string.h>

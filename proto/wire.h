@@ -5,7 +5,7 @@
 #ifndef CHP_WIRE_H
 #define CHP_WIRE_H
 
-#include "err.h"
+#include "proto/err.h"
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,7 +1,7 @@
 /* cmd.c - slash command table and parser (cmd.h). */
-#include "cmd.h"
+#include "ui-tui/cmd.h"
 
-#include "crypto.h"
+#include "proto/crypto.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -3,7 +3,7 @@
 #ifndef CHP_CMD_H
 #define CHP_CMD_H
 
-#include "err.h"
+#include "proto/err.h"
 
 #include <stddef.h>
 

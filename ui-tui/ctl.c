@@ -2,10 +2,10 @@
 #ifndef _DEFAULT_SOURCE
 #define _DEFAULT_SOURCE /* readlink, setsid under strict C11 */
 #endif
-#include "ctl.h"
-#include "home.h"
+#include "ui-tui/ctl.h"
+#include "node/common/home.h"
 
-#include "crypto.h"
+#include "proto/crypto.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -264,7 +264,8 @@ int chp_ctl_daemon_running(const char *home)
     return ok;
 }
 
-/* mkdir -p; the last component gets mode 0700. */
+/* The chapard installed or built next to this program (build/bin keeps
+ * the three side by side), else the one on PATH. */
 static void find_daemon(char *path, size_t cap)
 {
     char exe[PATH_MAX];
@@ -275,9 +276,6 @@ static void find_daemon(char *path, size_t cap)
         if (slash) {
             *slash = 0;
             snprintf(path, cap, "%s/chapard", exe);
-            if (access(path, X_OK) == 0)
-                return;
-            snprintf(path, cap, "%s/../node/chapard", exe);
             if (access(path, X_OK) == 0)
                 return;
         }

@@ -5,7 +5,7 @@
 #ifndef CHP_CTL_H
 #define CHP_CTL_H
 
-#include "err.h"
+#include "proto/err.h"
 
 #include <stddef.h>
 #include <stdint.h>

@@ -2,10 +2,10 @@
  * buffer so that a passphrase typed into it never leaves copies behind in
  * freed heap blocks. */
 #define _XOPEN_SOURCE 700 /* wcwidth via wtext, towlower */
-#include "input.h"
+#include "ui-tui/input.h"
 
-#include "crypto.h"
-#include "wtext.h"
+#include "proto/crypto.h"
+#include "ui-tui/wtext.h"
 
 #include <assert.h>
 #include <stdlib.h>

@@ -5,7 +5,7 @@
 #ifndef CHP_INPUT_H
 #define CHP_INPUT_H
 
-#include "err.h"
+#include "proto/err.h"
 
 #include <stddef.h>
 #include <wchar.h>

@@ -1,5 +1,5 @@
 /* life.c - the node's life as the TUI sees it (life.h). */
-#include "life.h"
+#include "ui-tui/life.h"
 
 #include <string.h>
 

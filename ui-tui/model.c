@@ -1,5 +1,5 @@
 /* model.c - conversations, lines and notices of the TUI (model.h). */
-#include "model.h"
+#include "ui-tui/model.h"
 
 #include <assert.h>
 #include <stdio.h>

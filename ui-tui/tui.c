@@ -10,15 +10,16 @@
 #define _XOPEN_SOURCE_EXTENDED 1
 #endif
 #define NCURSES_WIDECHAR 1
-#include "cmd.h"
-#include "crypto.h"
-#include "ctl.h"
-#include "home.h"
-#include "input.h"
-#include "keys.h"
-#include "life.h"
-#include "model.h"
-#include "wtext.h"
+#include "ui-tui/cmd.h"
+#include "proto/crypto.h"
+#include "ui-tui/ctl.h"
+#include "node/common/home.h"
+#include "node/common/version.h"
+#include "ui-tui/input.h"
+#include "proto/keys.h"
+#include "ui-tui/life.h"
+#include "ui-tui/model.h"
+#include "ui-tui/wtext.h"
 
 #include <curses.h>
 #include <errno.h>
@@ -37,7 +38,7 @@
 #include <wctype.h>
 #include <zmq.h>
 
-#define VERSION       "0.1.0"
+
 #define TIMEOUT_MS    6000  /* a request the daemon has not answered by then */
 #define UNSENT_MAX    16    /* lines on their way to chapard at once */
 #define SLOW_MS       60000 /* init / unlock run Argon2id; a new daemon starts */
@@ -1774,7 +1775,7 @@ int main(int argc, char **argv)
             free(a);
             return 0;
         } else if (!strcmp(argv[i], "--version")) {
-            printf("chapar-tui %s\n", VERSION);
+            printf("chapar-tui %s\n", CHP_VERSION);
             free(a);
             return 0;
         } else if (!strcmp(argv[i], "--home")) {
@@ -1886,7 +1887,7 @@ int main(int argc, char **argv)
         notice(a, "started chapard in the background for %s (%s; log: %s/chapard.log)", a->home,
                spawned_path, a->home);
     chp_life_init(&a->life, a->spawned);
-    notice(a, "chapar-tui %s: /help lists commands and keys", VERSION);
+    notice(a, "chapar-tui %s: /help lists commands and keys", CHP_VERSION);
     a->ph = PH_CONNECTING;
     REQ0(a, R_ID, NULL, "id");
     a->dirty = 1;

@@ -1,6 +1,6 @@
 /* wtext.c - wide-character text helpers (wtext.h). */
 #define _XOPEN_SOURCE 700 /* wcwidth */
-#include "wtext.h"
+#include "ui-tui/wtext.h"
 
 #include <limits.h>
 #include <stdlib.h>

@@ -4,7 +4,7 @@
 #ifndef CHP_WTEXT_H
 #define CHP_WTEXT_H
 
-#include "err.h"
+#include "proto/err.h"
 
 #include <stddef.h>
 #include <wchar.h>

@@ -3,7 +3,7 @@
 #define _GNU_SOURCE /* nftw's FTW_DEPTH / FTW_PHYS flags */
 #include "harness.h"
 
-#include "addr.h"
+#include "proto/addr.h"
 
 #include <errno.h>
 #include <fcntl.h>

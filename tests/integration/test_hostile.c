@@ -5,9 +5,9 @@
  * Clients whose routing id is not their CURVE key must get nowhere. */
 #include "harness.h"
 
-#include "addr.h"
-#include "envelope.h"
-#include "wire.h"
+#include "proto/addr.h"
+#include "proto/envelope.h"
+#include "proto/wire.h"
 
 #include <stdio.h>
 #include <stdlib.h>

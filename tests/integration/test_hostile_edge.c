@@ -6,9 +6,9 @@
  * bounds are listed in docs/THREATS.md. */
 #include "harness.h"
 
-#include "addr.h"
-#include "id.h"
-#include "wire.h"
+#include "proto/addr.h"
+#include "proto/id.h"
+#include "proto/wire.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -5,9 +5,9 @@
  * node, or a server the node dials. */
 #include "harness.h"
 
-#include "addr.h"
-#include "envelope.h"
-#include "wire.h"
+#include "proto/addr.h"
+#include "proto/envelope.h"
+#include "proto/wire.h"
 
 #include <signal.h>
 #include <spawn.h>

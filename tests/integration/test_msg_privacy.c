@@ -17,7 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "id.h"
+#include "proto/id.h"
 
 #define TEXT_A  "Meet at the old bakery at nine, bring the blue folder"
 #define TEXT_B  "سلام، حالت چطوره؟ فردا ساعت نه"

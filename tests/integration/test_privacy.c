@@ -13,7 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "addr.h"
+#include "proto/addr.h"
 
 static const char *find_tool(const char *name, char *buf, size_t cap)
 {

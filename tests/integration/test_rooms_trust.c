@@ -12,7 +12,7 @@
  * change is announced in the room by a line whose sender is "*". */
 #include "harness.h"
 
-#include "id.h"
+#include "proto/id.h"
 
 #include <stdio.h>
 #include <stdlib.h>

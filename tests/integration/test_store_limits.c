@@ -15,10 +15,10 @@
  * post here costs seconds of proof of work. */
 #include "harness.h"
 
-#include "account.h"
-#include "crypto.h"
-#include "id.h"
-#include "identity.h"
+#include "node/msg/account.h"
+#include "proto/crypto.h"
+#include "proto/id.h"
+#include "proto/identity.h"
 
 #include <stdio.h>
 #include <stdlib.h>

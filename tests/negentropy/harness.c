@@ -10,9 +10,9 @@
  *                          otherwise: -> msg,HEX
  *
  * Any malformed line or protocol error: one line on stderr, exit 1. */
-#include "crypto.h"
-#include "err.h"
-#include "negentropy.h"
+#include "proto/crypto.h"
+#include "proto/err.h"
+#include "proto/negentropy.h"
 #include "vecstore.h"
 
 #include <errno.h>

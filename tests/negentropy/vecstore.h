@@ -5,8 +5,8 @@
 #ifndef CHP_TEST_VECSTORE_H
 #define CHP_TEST_VECSTORE_H
 
-#include "err.h"
-#include "negentropy.h"
+#include "proto/err.h"
+#include "proto/negentropy.h"
 
 #include <stddef.h>
 #include <stdint.h>

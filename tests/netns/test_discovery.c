@@ -21,7 +21,7 @@
 
 #include <cmocka.h>
 
-#include "addr.h"
+#include "proto/addr.h"
 
 static char ns_a[32], ns_b[32], dir[64];
 static pid_t pa = -1, pb = -1;

@@ -7,11 +7,11 @@
  * now - AGE, default 0; negative = in the future) in seconds; SIZE = payload
  * bytes (default 100). KIND: ok (default), badpow (a proof of work that
  * fails), badver (version 2), trunc (one byte short). */
-#include "crypto.h"
-#include "cursor.h"
-#include "envelope.h"
-#include "identity.h"
-#include "pow.h"
+#include "proto/crypto.h"
+#include "proto/cursor.h"
+#include "proto/envelope.h"
+#include "proto/identity.h"
+#include "proto/pow.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -3,11 +3,11 @@
  * parsing, conversations and unread counts, history replies, room titles,
  * the status bar's reading of `status`, the node's life (down, restart
  * backoff), wrapping, and random input that must never crash any of them. */
-#include "cmd.h"
-#include "input.h"
-#include "life.h"
-#include "model.h"
-#include "wtext.h"
+#include "ui-tui/cmd.h"
+#include "ui-tui/input.h"
+#include "ui-tui/life.h"
+#include "ui-tui/model.h"
+#include "ui-tui/wtext.h"
 
 #include <locale.h>
 #include <setjmp.h>

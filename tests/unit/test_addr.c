@@ -1,9 +1,9 @@
 /* test_addr.c - peer addresses (proto/addr.c): what parses, what the
  * canonical form and the ZeroMQ endpoint are, and which part an error
  * names. */
-#include "addr.h"
-#include "crypto.h"
-#include "id.h"
+#include "proto/addr.h"
+#include "proto/crypto.h"
+#include "proto/id.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,8 +1,8 @@
 /* test_crypto.c - the libsodium door: known answers from the RFCs for every
  * primitive, round trips, and each failure path with its exact error code. */
-#include "crypto.h"
-#include "cursor.h"
-#include "err.h"
+#include "proto/crypto.h"
+#include "proto/cursor.h"
+#include "proto/err.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,9 +1,9 @@
 /* test_cursor.c - the bounded big-endian cursors every wire format goes
  * through: exact bytes per width, sticky truncation and overflow, trailing
  * bytes, zero-length operations; plus the error names of err.h. */
-#include "crypto.h"
-#include "cursor.h"
-#include "err.h"
+#include "proto/crypto.h"
+#include "proto/cursor.h"
+#include "proto/err.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

@@ -10,12 +10,12 @@
 
 #include <cmocka.h>
 
-#include "crypto.h"
-#include "cursor.h"
-#include "envelope.h"
-#include "err.h"
-#include "identity.h"
-#include "pow.h"
+#include "proto/crypto.h"
+#include "proto/cursor.h"
+#include "proto/envelope.h"
+#include "proto/err.h"
+#include "proto/identity.h"
+#include "proto/pow.h"
 
 /* A fixed clock: tests never read the real one. */
 #define NOW     UINT64_C(1800000000)

@@ -1,10 +1,10 @@
 /* test_id.c - ID strings, fingerprints and safety numbers (PROTOCOL.md
  * section 4), checked against a small Bech32m reference written here from
  * BIP-173/BIP-350, and against every single-character typo and swap. */
-#include "crypto.h"
-#include "cursor.h"
-#include "err.h"
-#include "id.h"
+#include "proto/crypto.h"
+#include "proto/cursor.h"
+#include "proto/err.h"
+#include "proto/id.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,10 +1,10 @@
 /* test_identity.c - identity key pairs and the sealed identity file
  * (PROTOCOL.md sections 3 and 5): determinism, the byte layout checked
  * independently, every structural fault and every single-byte corruption. */
-#include "crypto.h"
-#include "cursor.h"
-#include "err.h"
-#include "identity.h"
+#include "proto/crypto.h"
+#include "proto/cursor.h"
+#include "proto/err.h"
+#include "proto/identity.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

@@ -9,11 +9,11 @@
 
 #include <cmocka.h>
 
-#include "crypto.h"
-#include "envelope.h"
-#include "err.h"
-#include "identity.h"
-#include "keys.h"
+#include "proto/crypto.h"
+#include "proto/envelope.h"
+#include "proto/err.h"
+#include "proto/identity.h"
+#include "proto/keys.h"
 
 #define NOW UINT64_C(1800000000)
 

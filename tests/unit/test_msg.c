@@ -2,13 +2,13 @@
  * process: two or three users, each with a real LMDB store, their
  * envelopes carried between them by hand, a clock the test moves. */
 #define _GNU_SOURCE /* memmem */
-#include "account.h"
-#include "crypto.h"
-#include "envelope.h"
-#include "id.h"
-#include "keys.h"
-#include "msg.h"
-#include "store.h"
+#include "node/msg/account.h"
+#include "proto/crypto.h"
+#include "proto/envelope.h"
+#include "proto/id.h"
+#include "proto/keys.h"
+#include "node/msg/msg.h"
+#include "node/store/store.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

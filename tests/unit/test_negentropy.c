@@ -3,9 +3,9 @@
  * hand-derived messages, the session rules, malformed input, and whole
  * reconciliations checked against the true set difference, with and
  * without a frame limit, counting round trips. */
-#include "crypto.h"
-#include "err.h"
-#include "negentropy.h"
+#include "proto/crypto.h"
+#include "proto/err.h"
+#include "proto/negentropy.h"
 #include "vecstore.h"
 
 #include <setjmp.h>

@@ -1,10 +1,10 @@
 /* test_pow.c - proof of work (PROTOCOL.md section 8): the target formula
  * worked by hand, its monotonicity and saturation, the trial hash against
  * its definition, and the solver's "smallest nonce >= start" contract. */
-#include "crypto.h"
-#include "cursor.h"
-#include "err.h"
-#include "pow.h"
+#include "proto/crypto.h"
+#include "proto/cursor.h"
+#include "proto/err.h"
+#include "proto/pow.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

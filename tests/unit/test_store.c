@@ -8,10 +8,10 @@
  * id is BLAKE2b-256 of the bytes. Each test gets its own mkdtemp directory
  * under /tmp, removed by the teardown even when the test fails.
  */
-#include "crypto.h"
-#include "cursor.h"
-#include "err.h"
-#include "store.h"
+#include "proto/crypto.h"
+#include "proto/cursor.h"
+#include "proto/err.h"
+#include "node/store/store.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -13,10 +13,10 @@
  * store, each with a fresh child.
  *
  * The seed is fixed and printed; the kill moments still depend on timing. */
-#include "crypto.h"
-#include "cursor.h"
-#include "err.h"
-#include "store.h"
+#include "proto/crypto.h"
+#include "proto/cursor.h"
+#include "proto/err.h"
+#include "node/store/store.h"
 
 #include <errno.h>
 #include <fcntl.h>

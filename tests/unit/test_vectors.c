@@ -2,13 +2,13 @@
  * docs/PROTOCOL.md from fixed inputs and compares it byte for byte with
  * tests/vectors/proto.exp. `test_vectors --write FILE` regenerates the file
  * (only when the protocol changes on purpose, with a version bump). */
-#include "crypto.h"
-#include "cursor.h"
-#include "envelope.h"
-#include "id.h"
-#include "identity.h"
-#include "keys.h"
-#include "pow.h"
+#include "proto/crypto.h"
+#include "proto/cursor.h"
+#include "proto/envelope.h"
+#include "proto/id.h"
+#include "proto/identity.h"
+#include "proto/keys.h"
+#include "proto/pow.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

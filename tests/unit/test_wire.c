@@ -3,9 +3,9 @@
  * message left all zero, every proper prefix and every extra byte, the PEERS
  * lookup, encoder limits and overflow, and a seeded random sweep checking
  * that whatever decodes re-encodes to the very same bytes. */
-#include "envelope.h"
-#include "err.h"
-#include "wire.h"
+#include "proto/envelope.h"
+#include "proto/err.h"
+#include "proto/wire.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

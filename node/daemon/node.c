@@ -1,16 +1,16 @@
 /* node.c - chapard's event loop: CURVE links, envelope ingest and
  * forwarding, Negentropy sync, and the control API. */
 #define _DEFAULT_SOURCE /* IFF_* flags of getifaddrs */
-#include "node_int.h"
+#include "node/daemon/node_int.h"
 
-#include "addr.h"
-#include "crypto.h"
-#include "envelope.h"
-#include "id.h"
-#include "log.h"
-#include "negentropy.h"
-#include "store.h"
-#include "wire.h"
+#include "proto/addr.h"
+#include "proto/crypto.h"
+#include "proto/envelope.h"
+#include "proto/id.h"
+#include "node/common/log.h"
+#include "proto/negentropy.h"
+#include "node/store/store.h"
+#include "proto/wire.h"
 
 #include <arpa/inet.h>
 #include <assert.h>

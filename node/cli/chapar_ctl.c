@@ -1,13 +1,13 @@
 /* chapar_ctl.c - the chapar CLI's client of the control socket (a
  * request, its two-frame reply, "not running" when nobody answers), its
  * one-line messages and its argument checks. */
-#include "account.h"
-#include "addr.h"
-#include "chapar_int.h"
-#include "crypto.h"
-#include "home.h"
-#include "id.h"
-#include "keys.h"
+#include "node/msg/account.h"
+#include "proto/addr.h"
+#include "node/cli/chapar_int.h"
+#include "proto/crypto.h"
+#include "node/common/home.h"
+#include "proto/id.h"
+#include "proto/keys.h"
 
 #include <errno.h>
 #include <fcntl.h>

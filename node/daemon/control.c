@@ -1,13 +1,14 @@
 /* control.c - the control API on ipc://<home>/control (docs/CONTROL.md):
  * a request is a multipart message [command, args...]; the reply is
  * ["ok", payload...] or ["error", one line]. */
-#include "addr.h"
-#include "crypto.h"
-#include "envelope.h"
-#include "id.h"
-#include "log.h"
-#include "node_int.h"
-#include "wire.h"
+#include "proto/addr.h"
+#include "proto/crypto.h"
+#include "node/common/version.h"
+#include "proto/envelope.h"
+#include "proto/id.h"
+#include "node/common/log.h"
+#include "node/daemon/node_int.h"
+#include "proto/wire.h"
 
 #include <stdio.h>
 #include <stdlib.h>

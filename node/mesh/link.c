@@ -1,11 +1,11 @@
 /* link.c - neighbours: CURVE links in both directions, the node-to-node
  * messages, forwarding, Negentropy sync, rate limits and bans. */
-#include "crypto.h"
-#include "envelope.h"
-#include "id.h"
-#include "log.h"
-#include "node_int.h"
-#include "wire.h"
+#include "proto/crypto.h"
+#include "proto/envelope.h"
+#include "proto/id.h"
+#include "node/common/log.h"
+#include "node/daemon/node_int.h"
+#include "proto/wire.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -7,12 +7,12 @@
  * tables on every change, so a kill -9 loses nothing that was answered
  * "ok". Recognising our own envelopes is one lookup of the 16-byte tag in
  * a hash table holding every tag we may receive in the live epochs. */
-#include "msg_int.h"
+#include "node/msg/msg_int.h"
 
-#include "crypto.h"
-#include "cursor.h"
-#include "id.h"
-#include "log.h"
+#include "proto/crypto.h"
+#include "proto/cursor.h"
+#include "proto/id.h"
+#include "node/common/log.h"
 
 #include <stdarg.h>
 #include <stdio.h>

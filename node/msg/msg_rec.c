@@ -1,11 +1,11 @@
 /* msg_rec.c - the messaging layer's records (their encrypted-table
  * encodings), lookups, display labels and reply-text helpers. */
-#include "msg_int.h"
+#include "node/msg/msg_int.h"
 
-#include "crypto.h"
-#include "cursor.h"
-#include "id.h"
-#include "log.h"
+#include "proto/crypto.h"
+#include "proto/cursor.h"
+#include "proto/id.h"
+#include "node/common/log.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -1,7 +1,7 @@
 /* log.c - leveled stderr logging with timestamps: escaped, rate-limited
  * per call site, and rotated when chapard owns its log file. */
 #define _DEFAULT_SOURCE
-#include "log.h"
+#include "node/common/log.h"
 
 #include <fcntl.h>
 #include <pthread.h>

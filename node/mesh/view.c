@@ -7,8 +7,8 @@
  * is shared: only relays and LAN-discovered nodes, never a user node that
  * was given by address. */
 #define _GNU_SOURCE
-#include "log.h"
-#include "node_int.h"
+#include "node/common/log.h"
+#include "node/daemon/node_int.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

@@ -10,11 +10,11 @@
  * key [32]  = 40 bytes (beacon.h): a relay's transport key, a user node's LAN
  * listener key, random per start and rotated (node.c). */
 #define _DEFAULT_SOURCE /* SO_REUSEPORT, IFF_* flags, SOCK_NONBLOCK */
-#include "beacon.h"
-#include "crypto.h"
-#include "cursor.h"
-#include "log.h"
-#include "node_int.h"
+#include "node/mesh/beacon.h"
+#include "proto/crypto.h"
+#include "proto/cursor.h"
+#include "node/common/log.h"
+#include "node/daemon/node_int.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

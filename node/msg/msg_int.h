@@ -5,11 +5,11 @@
 #ifndef CHP_MSG_INT_H
 #define CHP_MSG_INT_H
 
-#include "account.h"
-#include "envelope.h"
-#include "id.h"
-#include "keys.h"
-#include "msg.h"
+#include "node/msg/account.h"
+#include "proto/envelope.h"
+#include "proto/id.h"
+#include "proto/keys.h"
+#include "node/msg/msg.h"
 
 #include <pthread.h>
 #include <stddef.h>

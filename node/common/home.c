@@ -1,5 +1,5 @@
 /* home.c - data dir resolution and size parsing shared by the programs. */
-#include "home.h"
+#include "node/common/home.h"
 
 #include <dirent.h>
 #include <errno.h>

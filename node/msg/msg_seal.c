@@ -6,10 +6,10 @@
  * chp_envelope_seal on what it was handed, with the identity read-only.
  * An eventfd tells the loop when something is done. Tests and benchmarks
  * may seal inline (chp_msg_host.seal_inline) and stay single-threaded. */
-#include "msg_int.h"
+#include "node/msg/msg_int.h"
 
-#include "crypto.h"
-#include "log.h"
+#include "proto/crypto.h"
+#include "node/common/log.h"
 
 #include <errno.h>
 #include <stdlib.h>

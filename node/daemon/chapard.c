@@ -1,12 +1,13 @@
 /* chapard.c - the Chapar node daemon: flags and config file, then the
  * node's event loop until SIGTERM/SIGINT. */
-#include "account.h"
-#include "addr.h"
-#include "crypto.h"
-#include "id.h"
-#include "home.h"
-#include "log.h"
-#include "node.h"
+#include "node/msg/account.h"
+#include "proto/addr.h"
+#include "proto/crypto.h"
+#include "node/common/version.h"
+#include "proto/id.h"
+#include "node/common/home.h"
+#include "node/common/log.h"
+#include "node/daemon/node.h"
 
 #include <errno.h>
 #include <signal.h>

@@ -1,5 +1,5 @@
 /* beacon.c - LAN beacon encoding (beacon.h, PROTOCOL.md §17). */
-#include "beacon.h"
+#include "node/mesh/beacon.h"
 
 #include <string.h>
 

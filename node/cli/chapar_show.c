@@ -2,9 +2,9 @@
  * (inbox, outbox, history, conversations, nick, status) or change little
  * (read, stop): replies split into lines and fields, printed as TSV or
  * for people, with nothing a sender wrote able to act on the terminal. */
-#include "account.h"
-#include "chapar_int.h"
-#include "home.h"
+#include "node/msg/account.h"
+#include "node/cli/chapar_int.h"
+#include "node/common/home.h"
 
 #include <errno.h>
 #include <stdio.h>

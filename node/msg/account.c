@@ -1,9 +1,9 @@
 /* account.c - identity files of a data dir (account.h). */
-#include "account.h"
+#include "node/msg/account.h"
 
-#include "crypto.h"
-#include "home.h"
-#include "keys.h"
+#include "proto/crypto.h"
+#include "node/common/home.h"
+#include "proto/keys.h"
 
 #include <dirent.h>
 #include <errno.h>

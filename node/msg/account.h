@@ -5,9 +5,9 @@
 #ifndef CHP_ACCOUNT_H
 #define CHP_ACCOUNT_H
 
-#include "err.h"
-#include "identity.h"
-#include "store.h"
+#include "proto/err.h"
+#include "proto/identity.h"
+#include "node/store/store.h"
 
 #include <stddef.h>
 

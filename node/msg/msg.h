@@ -7,9 +7,9 @@
 #ifndef CHP_MSG_H
 #define CHP_MSG_H
 
-#include "err.h"
-#include "identity.h"
-#include "store.h"
+#include "proto/err.h"
+#include "proto/identity.h"
+#include "node/store/store.h"
 
 #include <stddef.h>
 #include <stdint.h>

@@ -8,8 +8,8 @@
 #ifndef CHP_STORE_H
 #define CHP_STORE_H
 
-#include "err.h"
-#include "negentropy.h"
+#include "proto/err.h"
+#include "proto/negentropy.h"
 
 #include <stddef.h>
 #include <stdint.h>

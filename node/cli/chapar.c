@@ -1,13 +1,14 @@
 /* chapar.c - the scriptable command-line client of chapard, over its
  * control socket (docs/CONTROL.md). Only `init` and `wipe` work without a
  * running daemon; everything else is a request and its reply. */
-#include "account.h"
-#include "addr.h"
-#include "chapar_int.h"
-#include "crypto.h"
-#include "home.h"
-#include "id.h"
-#include "keys.h"
+#include "node/msg/account.h"
+#include "proto/addr.h"
+#include "node/cli/chapar_int.h"
+#include "proto/crypto.h"
+#include "node/common/version.h"
+#include "node/common/home.h"
+#include "proto/id.h"
+#include "proto/keys.h"
 
 #include <errno.h>
 #include <stdio.h>

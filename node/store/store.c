@@ -1,9 +1,9 @@
 /* store.c - LMDB store-and-forward queue and encrypted local tables. */
-#include "store.h"
+#include "node/store/store.h"
 
-#include "crypto.h"
-#include "cursor.h"
-#include "negentropy.h"
+#include "proto/crypto.h"
+#include "proto/cursor.h"
+#include "proto/negentropy.h"
 
 #include <assert.h>
 #include <errno.h>

@@ -4,12 +4,12 @@
 #ifndef CHP_NODE_INT_H
 #define CHP_NODE_INT_H
 
-#include "addr.h"
-#include "msg.h"
-#include "negentropy.h"
-#include "node.h"
-#include "store.h"
-#include "wire.h"
+#include "proto/addr.h"
+#include "node/msg/msg.h"
+#include "proto/negentropy.h"
+#include "node/daemon/node.h"
+#include "node/store/store.h"
+#include "proto/wire.h"
 
 #include <stddef.h>
 #include <stdint.h>

@@ -3,7 +3,7 @@
 #ifndef CHP_NODE_H
 #define CHP_NODE_H
 
-#include "err.h"
+#include "proto/err.h"
 
 #include <signal.h>
 #include <stddef.h>

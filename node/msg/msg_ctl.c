@@ -1,11 +1,11 @@
 /* msg_ctl.c - the messaging commands of the control API (CONTROL.md
  * "Messaging commands"): arguments checked, one reply line on error. */
-#include "msg_int.h"
+#include "node/msg/msg_int.h"
 
-#include "crypto.h"
-#include "cursor.h"
-#include "id.h"
-#include "log.h"
+#include "proto/crypto.h"
+#include "proto/cursor.h"
+#include "proto/id.h"
+#include "node/common/log.h"
 
 #include <stdarg.h>
 #include <stdio.h>
