@@ -30,35 +30,6 @@ struct chp_neg {
 
 /* ---- buffers ---- */
 
-void chp_buf_free(chp_buf *b)
-{
-    if (!b)
-        return;
-    free(b->p);
-    b->p = NULL;
-    b->len = b->cap = 0;
-}
-
-static int buf_put(chp_buf *b, const void *src, size_t n)
-{
-    if (n > SIZE_MAX / 2 - b->len)
-        return CHP_E_NOMEM;
-    if (b->len + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n)
-            cap *= 2;
-        uint8_t *p = realloc(b->p, cap);
-        if (!p)
-            return CHP_E_NOMEM;
-        b->p = p;
-        b->cap = cap;
-    }
-    if (n)
-        memcpy(b->p + b->len, src, n);
-    b->len += n;
-    return CHP_OK;
-}
-
 static int buf_varint(chp_buf *b, uint64_t v)
 {
     uint8_t tmp[10], out[10];
@@ -69,7 +40,7 @@ static int buf_varint(chp_buf *b, uint64_t v)
     } while (v);
     for (size_t i = 0; i < k; i++)
         out[i] = (uint8_t)(tmp[k - 1 - i] | (i + 1 < k ? 0x80 : 0));
-    return buf_put(b, out, k);
+    return chp_buf_put(b, out, k);
 }
 
 /* ---- reading ---- */
@@ -172,7 +143,7 @@ static int encode_bound(chp_neg *n, chp_buf *b, const chp_neg_bound *bd)
     if (rc == CHP_OK)
         rc = buf_varint(b, bd->idlen);
     if (rc == CHP_OK)
-        rc = buf_put(b, bd->id, bd->idlen);
+        rc = chp_buf_put(b, bd->id, bd->idlen);
     return rc;
 }
 
@@ -237,7 +208,7 @@ static int list_item(void *ctx, uint64_t ts, const uint8_t id[32])
 {
     (void)ts;
     struct idlist *l = ctx;
-    l->rc = buf_put(l->b, id, 32);
+    l->rc = chp_buf_put(l->b, id, 32);
     l->count++;
     return l->rc != CHP_OK;
 }
@@ -261,7 +232,7 @@ static int emit_bucket(struct split *s, const chp_neg_bound *bd)
     if (rc == CHP_OK)
         rc = buf_varint(s->o, 1);
     if (rc == CHP_OK)
-        rc = buf_put(s->o, fp, 16);
+        rc = chp_buf_put(s->o, fp, 16);
     memset(s->sum, 0, 32);
     s->in_bucket = 0;
     s->bucket++;
@@ -338,7 +309,7 @@ static int split_range(chp_neg *n, const chp_neg_bound *lo, const chp_neg_bound 
         if (rc == CHP_OK)
             rc = buf_varint(o, l.count);
         if (rc == CHP_OK)
-            rc = buf_put(o, ids.p, ids.len);
+            rc = chp_buf_put(o, ids.p, ids.len);
         chp_buf_free(&ids);
         return rc;
     }
@@ -400,7 +371,7 @@ int chp_neg_initiate(chp_neg *n, chp_buf *out)
     out->len = 0;
     uint8_t v = CHP_NEG_VERSION;
     chp_neg_bound lo = bound_of(0, NULL, 0), hi = bound_of(CHP_NEG_TS_INFINITY, NULL, 0);
-    int rc = buf_put(out, &v, 1);
+    int rc = chp_buf_put(out, &v, 1);
     if (rc == CHP_OK)
         rc = split_range(n, &lo, &hi, out);
     return rc;
@@ -450,7 +421,7 @@ static int answer_item(void *ctx, uint64_t ts, const uint8_t id[32])
         a->cut = 1;
         return 1;
     }
-    a->rc = buf_put(&a->ids, id, 32);
+    a->rc = chp_buf_put(&a->ids, id, 32);
     a->count++;
     return a->rc != CHP_OK;
 }
@@ -517,9 +488,9 @@ static int idlist_range(chp_neg *n, struct in *r, const chp_neg_bound *prev,
     if (rc == CHP_OK)
         rc = buf_varint(&n->o, a.count);
     if (rc == CHP_OK)
-        rc = buf_put(&n->o, a.ids.p, a.ids.len);
+        rc = chp_buf_put(&n->o, a.ids.p, a.ids.len);
     if (rc == CHP_OK)
-        rc = buf_put(out, n->o.p, n->o.len);
+        rc = chp_buf_put(out, n->o.p, n->o.len);
     n->o.len = 0;
     *upper = a.end;
     chp_buf_free(&a.ids);
@@ -539,7 +510,7 @@ static int reconcile_aux(chp_neg *n, const uint8_t *msg, size_t len, chp_buf *ou
         n->msg += 2;
     n->last_ts_in = 0;
     n->last_ts_out = 0;
-    int rc = buf_put(out, &v, 1);
+    int rc = chp_buf_put(out, &v, 1);
     if (rc != CHP_OK)
         return rc;
     if (len < 1 || msg[0] < 0x60 || msg[0] > 0x6f)
@@ -592,11 +563,11 @@ static int reconcile_aux(chp_neg *n, const uint8_t *msg, size_t len, chp_buf *ou
              * from the last bound written to infinity. */
             if ((rc = range_fp(n, &written, &inf, fp)) != CHP_OK ||
                 (rc = encode_bound(n, out, &inf)) != CHP_OK ||
-                (rc = buf_varint(out, 1)) != CHP_OK || (rc = buf_put(out, fp, 16)) != CHP_OK)
+                (rc = buf_varint(out, 1)) != CHP_OK || (rc = chp_buf_put(out, fp, 16)) != CHP_OK)
                 return rc;
             break;
         }
-        if ((rc = buf_put(out, n->o.p, n->o.len)) != CHP_OK)
+        if ((rc = chp_buf_put(out, n->o.p, n->o.len)) != CHP_OK)
             return rc;
         if (n->o.len)
             written = curr;

@@ -10,6 +10,7 @@
 #ifndef CHP_NEGENTROPY_H
 #define CHP_NEGENTROPY_H
 
+#include "proto/buf.h"
 #include "proto/err.h"
 
 #include <stddef.h>
@@ -41,12 +42,6 @@ typedef struct chp_neg_storage {
     int (*fingerprint)(void *ctx, const chp_neg_bound *lo, const chp_neg_bound *hi, uint8_t fp[16]);
 } chp_neg_storage;
 
-/* A growable byte buffer owned by the caller (chp_buf_free releases it). */
-typedef struct chp_buf {
-    uint8_t *p;
-    size_t len, cap;
-} chp_buf;
-void chp_buf_free(chp_buf *b);
 
 typedef struct chp_neg chp_neg;
 

@@ -1,0 +1,93 @@
+/* buf.c - growable memory (see buf.h). */
+#include "proto/buf.h"
+#include "proto/crypto.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int chp_buf_reserve(chp_buf *b, size_t n)
+{
+    if (n > SIZE_MAX / 2 - b->len)
+        return CHP_E_NOMEM;
+    if (b->len + n <= b->cap)
+        return CHP_OK;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->len + n)
+        cap *= 2;
+    uint8_t *p = realloc(b->p, cap);
+    if (!p)
+        return CHP_E_NOMEM;
+    b->p = p;
+    b->cap = cap;
+    return CHP_OK;
+}
+
+int chp_buf_put(chp_buf *b, const void *src, size_t n)
+{
+    int rc = chp_buf_reserve(b, n);
+    if (rc != CHP_OK)
+        return rc;
+    if (n)
+        memcpy(b->p + b->len, src, n);
+    b->len += n;
+    return CHP_OK;
+}
+
+void chp_buf_free(chp_buf *b)
+{
+    if (!b)
+        return;
+    free(b->p);
+    b->p = NULL;
+    b->len = b->cap = 0;
+}
+
+/* The new capacity for need elements, or 0 if it would overflow. */
+static size_t grown(size_t cap, size_t need, size_t elem)
+{
+    size_t nc = cap ? cap : 8;
+    while (nc < need) {
+        if (nc > SIZE_MAX / 2)
+            return 0;
+        nc *= 2;
+    }
+    return nc > SIZE_MAX / elem ? 0 : nc;
+}
+
+int chp_grow(void *arr, size_t *cap, size_t need, size_t elem)
+{
+    void **a = arr;
+    if (need <= *cap)
+        return CHP_OK;
+    size_t nc = grown(*cap, need, elem);
+    if (!nc)
+        return CHP_E_NOMEM;
+    uint8_t *q = realloc(*a, nc * elem);
+    if (!q)
+        return CHP_E_NOMEM;
+    memset(q + *cap * elem, 0, (nc - *cap) * elem);
+    *a = q;
+    *cap = nc;
+    return CHP_OK;
+}
+
+int chp_grow_secret(void *arr, size_t *cap, size_t need, size_t elem)
+{
+    void **a = arr;
+    if (need <= *cap)
+        return CHP_OK;
+    size_t nc = grown(*cap, need, elem);
+    if (!nc)
+        return CHP_E_NOMEM;
+    uint8_t *q = calloc(nc, elem);
+    if (!q)
+        return CHP_E_NOMEM;
+    if (*a) {
+        memcpy(q, *a, *cap * elem);
+        chp_memzero(*a, *cap * elem);
+        free(*a);
+    }
+    *a = q;
+    *cap = nc;
+    return CHP_OK;
+}
