@@ -458,23 +458,23 @@ static void peer_drain(struct peer *p, int max)
     static uint8_t f[CHP_WIRE_MAX_FRAME];
     for (int i = 0; i < max; i++) {
         int len = zmq_recv(p->s, f, sizeof f, ZMQ_DONTWAIT);
-        chp_msg m;
+        chp_wire_msg m;
         if (len < 0)
             return;
         if (chp_wire_decode(f, (size_t)len, &m) != CHP_OK)
             continue;
-        if (m.type == CHP_MSG_HELLO) {
+        if (m.type == CHP_WIRE_HELLO) {
             p->hello = 1;
-        } else if (m.type == CHP_MSG_PUSH) {
+        } else if (m.type == CHP_WIRE_PUSH) {
             p->rx_push++;
             p->last_push_s = now_s();
-        } else if (m.type == CHP_MSG_IHAVE) {
+        } else if (m.type == CHP_WIRE_IHAVE) {
             p->rx_ihave_ids += m.u.ids.n;
-        } else if (m.type == CHP_MSG_PING) {
+        } else if (m.type == CHP_WIRE_PING) {
             /* the node pushes at most 8 MiB past the last PONG (PROTOCOL.md §15) */
             uint8_t pong[16];
             size_t pl;
-            if (chp_wire_ping(pong, sizeof pong, &pl, CHP_MSG_PONG, m.u.nonce) == CHP_OK)
+            if (chp_wire_ping(pong, sizeof pong, &pl, CHP_WIRE_PONG, m.u.nonce) == CHP_OK)
                 zmq_send(p->s, pong, pl, ZMQ_DONTWAIT);
         }
     }

@@ -299,7 +299,7 @@ static void transfer_bytes(size_t have, size_t need, size_t *c2s, size_t *s2c, s
     *c2s = *s2c = *iwants = 0;
     for (size_t left = need; left;) {
         uint16_t k = (uint16_t)(left < IWANT_BATCH ? left : IWANT_BATCH);
-        if (chp_wire_ids(f, sizeof f, &fl, CHP_MSG_IWANT, ids, k) == CHP_OK)
+        if (chp_wire_ids(f, sizeof f, &fl, CHP_WIRE_IWANT, ids, k) == CHP_OK)
             *c2s += fl;
         (*iwants)++;
         left -= k;

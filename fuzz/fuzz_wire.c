@@ -12,7 +12,7 @@ static uint8_t out[CHP_WIRE_MAX_FRAME + 64];
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const uint8_t none[1];
-    chp_msg m;
+    chp_wire_msg m;
     size_t len = 0;
     int rc;
     fuzz_init();
@@ -21,34 +21,34 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (chp_wire_decode(data, size, &m) != CHP_OK)
         return 0;
     switch (m.type) {
-    case CHP_MSG_HELLO:
+    case CHP_WIRE_HELLO:
         rc = chp_wire_hello(out, sizeof out, &len, m.u.hello.caps, m.u.hello.listen_port,
                             m.u.hello.max_frame);
         break;
-    case CHP_MSG_PUSH:
+    case CHP_WIRE_PUSH:
         FUZZ_CHECK(m.u.push.env >= data && m.u.push.env + m.u.push.len <= data + size);
         rc = chp_wire_push(out, sizeof out, &len, m.u.push.env, m.u.push.len);
         break;
-    case CHP_MSG_IHAVE:
-    case CHP_MSG_IWANT:
-    case CHP_MSG_GRAFT:
-    case CHP_MSG_QUERY:
-    case CHP_MSG_HELD:
+    case CHP_WIRE_IHAVE:
+    case CHP_WIRE_IWANT:
+    case CHP_WIRE_GRAFT:
+    case CHP_WIRE_QUERY:
+    case CHP_WIRE_HELD:
         rc = chp_wire_ids(out, sizeof out, &len, m.type, m.u.ids.ids, m.u.ids.n);
         break;
-    case CHP_MSG_PRUNE:
+    case CHP_WIRE_PRUNE:
         rc = chp_wire_prune(out, sizeof out, &len);
         break;
-    case CHP_MSG_NEG:
+    case CHP_WIRE_NEG:
         rc = chp_wire_neg(out, sizeof out, &len, m.u.neg.session,
                           (uint8_t)(m.u.neg.initiator | (m.u.neg.more ? CHP_NEG_MORE : 0)),
                           m.u.neg.msg, m.u.neg.len);
         break;
-    case CHP_MSG_PING:
-    case CHP_MSG_PONG:
+    case CHP_WIRE_PING:
+    case CHP_WIRE_PONG:
         rc = chp_wire_ping(out, sizeof out, &len, m.type, m.u.nonce);
         break;
-    case CHP_MSG_PEERS: {
+    case CHP_WIRE_PEERS: {
         static char addrs[CHP_WIRE_MAX_PEERS][CHP_WIRE_MAX_ADDR + 1];
         const char *ptrs[CHP_WIRE_MAX_PEERS];
         for (uint8_t i = 0; i < m.u.peers.n; i++) {
@@ -63,7 +63,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         rc = chp_wire_peers(out, sizeof out, &len, ptrs, m.u.peers.n);
         break;
     }
-    case CHP_MSG_BYE: {
+    case CHP_WIRE_BYE: {
         char text[CHP_WIRE_MAX_TEXT + 1];
         memcpy(text, m.u.bye.text, m.u.bye.len);
         text[m.u.bye.len] = '\0';

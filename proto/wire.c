@@ -16,7 +16,7 @@ static int printable(const uint8_t *p, size_t n)
     return 1;
 }
 
-static int decode_ids(chp_rd *r, chp_msg *m, int allow_empty)
+static int decode_ids(chp_rd *r, chp_wire_msg *m, int allow_empty)
 {
     uint16_t n;
     if (chp_rd_u16(r, &n) != CHP_OK || n > CHP_WIRE_MAX_IDS || (n == 0 && !allow_empty))
@@ -25,7 +25,7 @@ static int decode_ids(chp_rd *r, chp_msg *m, int allow_empty)
     return chp_rd_ref(r, &m->u.ids.ids, (size_t)n * 32) == CHP_OK ? CHP_OK : CHP_E_MALFORMED;
 }
 
-int chp_wire_decode(const uint8_t *frame, size_t len, chp_msg *m)
+int chp_wire_decode(const uint8_t *frame, size_t len, chp_wire_msg *m)
 {
     assert((frame || len == 0) && m);
     memset(m, 0, sizeof *m);
@@ -34,7 +34,7 @@ int chp_wire_decode(const uint8_t *frame, size_t len, chp_msg *m)
     if (chp_rd_u8(&r, &m->type) != CHP_OK)
         goto malformed;
     switch (m->type) {
-    case CHP_MSG_HELLO:
+    case CHP_WIRE_HELLO:
         chp_rd_u8(&r, &m->u.hello.version);
         if (r.err)
             goto malformed;
@@ -46,26 +46,26 @@ int chp_wire_decode(const uint8_t *frame, size_t len, chp_msg *m)
         if (r.err || m->u.hello.max_frame < 4096)
             goto malformed;
         break;
-    case CHP_MSG_PUSH:
+    case CHP_WIRE_PUSH:
         m->u.push.len = chp_rd_left(&r);
         if (m->u.push.len < CHP_ENV_OVERHEAD || m->u.push.len > CHP_ENV_MAX_BYTES)
             goto malformed;
         chp_rd_ref(&r, &m->u.push.env, m->u.push.len);
         break;
-    case CHP_MSG_IHAVE:
-    case CHP_MSG_IWANT:
-    case CHP_MSG_QUERY:
+    case CHP_WIRE_IHAVE:
+    case CHP_WIRE_IWANT:
+    case CHP_WIRE_QUERY:
         if (decode_ids(&r, m, 0) != CHP_OK)
             goto malformed;
         break;
-    case CHP_MSG_GRAFT:
-    case CHP_MSG_HELD:
+    case CHP_WIRE_GRAFT:
+    case CHP_WIRE_HELD:
         if (decode_ids(&r, m, 1) != CHP_OK)
             goto malformed;
         break;
-    case CHP_MSG_PRUNE:
+    case CHP_WIRE_PRUNE:
         break;
-    case CHP_MSG_NEG:
+    case CHP_WIRE_NEG:
         chp_rd_u32(&r, &m->u.neg.session);
         chp_rd_u8(&r, &m->u.neg.initiator);
         m->u.neg.len = chp_rd_left(&r);
@@ -76,11 +76,11 @@ int chp_wire_decode(const uint8_t *frame, size_t len, chp_msg *m)
         m->u.neg.initiator &= CHP_NEG_FROM_INITIATOR;
         chp_rd_ref(&r, &m->u.neg.msg, m->u.neg.len);
         break;
-    case CHP_MSG_PING:
-    case CHP_MSG_PONG:
+    case CHP_WIRE_PING:
+    case CHP_WIRE_PONG:
         chp_rd_u64(&r, &m->u.nonce);
         break;
-    case CHP_MSG_PEERS: {
+    case CHP_WIRE_PEERS: {
         chp_rd_u8(&r, &m->u.peers.n);
         if (r.err || m->u.peers.n > CHP_WIRE_MAX_PEERS)
             goto malformed;
@@ -95,7 +95,7 @@ int chp_wire_decode(const uint8_t *frame, size_t len, chp_msg *m)
         m->u.peers.rawlen = (size_t)(frame + r.off - m->u.peers.raw);
         break;
     }
-    case CHP_MSG_BYE: {
+    case CHP_WIRE_BYE: {
         const uint8_t *t;
         chp_rd_u16(&r, &m->u.bye.code);
         chp_rd_u8(&r, &m->u.bye.len);
@@ -121,10 +121,10 @@ malformed:
     return CHP_E_MALFORMED;
 }
 
-int chp_wire_peer_at(const chp_msg *m, uint8_t i, const char **addr, size_t *len)
+int chp_wire_peer_at(const chp_wire_msg *m, uint8_t i, const char **addr, size_t *len)
 {
     assert(m && addr && len);
-    if (m->type != CHP_MSG_PEERS || i >= m->u.peers.n)
+    if (m->type != CHP_WIRE_PEERS || i >= m->u.peers.n)
         return CHP_E_ARG;
     const uint8_t *p = m->u.peers.raw;
     for (uint8_t k = 0; k < i; k++)
@@ -150,7 +150,7 @@ int chp_wire_hello(uint8_t *buf, size_t cap, size_t *len, uint32_t caps, uint16_
         return CHP_E_ARG;
     chp_wr w;
     chp_wr_init(&w, buf, cap);
-    chp_wr_u8(&w, CHP_MSG_HELLO);
+    chp_wr_u8(&w, CHP_WIRE_HELLO);
     chp_wr_u8(&w, CHP_WIRE_VERSION);
     chp_wr_u32(&w, caps);
     chp_wr_u16(&w, listen_port);
@@ -164,7 +164,7 @@ int chp_wire_push(uint8_t *buf, size_t cap, size_t *len, const uint8_t *env, siz
         return CHP_E_ARG;
     chp_wr w;
     chp_wr_init(&w, buf, cap);
-    chp_wr_u8(&w, CHP_MSG_PUSH);
+    chp_wr_u8(&w, CHP_WIRE_PUSH);
     chp_wr_bytes(&w, env, envlen);
     return done(&w, len);
 }
@@ -172,9 +172,9 @@ int chp_wire_push(uint8_t *buf, size_t cap, size_t *len, const uint8_t *env, siz
 int chp_wire_ids(uint8_t *buf, size_t cap, size_t *len, uint8_t type, const uint8_t *ids,
                  uint16_t n)
 {
-    int empty_ok = type == CHP_MSG_GRAFT || type == CHP_MSG_HELD;
-    if ((type != CHP_MSG_IHAVE && type != CHP_MSG_IWANT && type != CHP_MSG_GRAFT &&
-         type != CHP_MSG_QUERY && type != CHP_MSG_HELD) ||
+    int empty_ok = type == CHP_WIRE_GRAFT || type == CHP_WIRE_HELD;
+    if ((type != CHP_WIRE_IHAVE && type != CHP_WIRE_IWANT && type != CHP_WIRE_GRAFT &&
+         type != CHP_WIRE_QUERY && type != CHP_WIRE_HELD) ||
         n > CHP_WIRE_MAX_IDS || (n == 0 && !empty_ok) || (n && !ids))
         return CHP_E_ARG;
     chp_wr w;
@@ -189,7 +189,7 @@ int chp_wire_prune(uint8_t *buf, size_t cap, size_t *len)
 {
     chp_wr w;
     chp_wr_init(&w, buf, cap);
-    chp_wr_u8(&w, CHP_MSG_PRUNE);
+    chp_wr_u8(&w, CHP_WIRE_PRUNE);
     return done(&w, len);
 }
 
@@ -201,7 +201,7 @@ int chp_wire_neg(uint8_t *buf, size_t cap, size_t *len, uint32_t session, uint8_
         return CHP_E_ARG;
     chp_wr w;
     chp_wr_init(&w, buf, cap);
-    chp_wr_u8(&w, CHP_MSG_NEG);
+    chp_wr_u8(&w, CHP_WIRE_NEG);
     chp_wr_u32(&w, session);
     chp_wr_u8(&w, flags);
     chp_wr_bytes(&w, msg, msglen);
@@ -210,7 +210,7 @@ int chp_wire_neg(uint8_t *buf, size_t cap, size_t *len, uint32_t session, uint8_
 
 int chp_wire_ping(uint8_t *buf, size_t cap, size_t *len, uint8_t type, uint64_t nonce)
 {
-    if (type != CHP_MSG_PING && type != CHP_MSG_PONG)
+    if (type != CHP_WIRE_PING && type != CHP_WIRE_PONG)
         return CHP_E_ARG;
     chp_wr w;
     chp_wr_init(&w, buf, cap);
@@ -225,7 +225,7 @@ int chp_wire_peers(uint8_t *buf, size_t cap, size_t *len, const char *const *add
         return CHP_E_ARG;
     chp_wr w;
     chp_wr_init(&w, buf, cap);
-    chp_wr_u8(&w, CHP_MSG_PEERS);
+    chp_wr_u8(&w, CHP_WIRE_PEERS);
     chp_wr_u8(&w, n);
     for (uint8_t i = 0; i < n; i++) {
         size_t l = strlen(addrs[i]);
@@ -244,7 +244,7 @@ int chp_wire_bye(uint8_t *buf, size_t cap, size_t *len, uint16_t code, const cha
         return CHP_E_ARG;
     chp_wr w;
     chp_wr_init(&w, buf, cap);
-    chp_wr_u8(&w, CHP_MSG_BYE);
+    chp_wr_u8(&w, CHP_WIRE_BYE);
     chp_wr_u16(&w, code);
     chp_wr_u8(&w, (uint8_t)l);
     chp_wr_bytes(&w, text ? text : "", l);

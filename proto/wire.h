@@ -36,23 +36,23 @@
 #define CHP_NEG_MSG_MAX        (512 * 1024)
 #define CHP_NEG_FRAG_MAX       (CHP_WIRE_MAX_FRAME - 6) /* message bytes per frame */
 
-enum chp_msg_type {
-    CHP_MSG_HELLO = 1,
-    CHP_MSG_PUSH = 2,  /* a full envelope */
-    CHP_MSG_IHAVE = 3, /* ids announced lazily */
-    CHP_MSG_IWANT = 4, /* ids requested */
-    CHP_MSG_PRUNE = 5, /* move me to your lazy set */
-    CHP_MSG_GRAFT = 6, /* move me to your eager set (and send these ids) */
-    CHP_MSG_NEG = 7,   /* Negentropy message of sync session `session` */
-    CHP_MSG_PING = 8,
-    CHP_MSG_PONG = 9,
-    CHP_MSG_PEERS = 10, /* addresses for the passive view */
-    CHP_MSG_BYE = 11,   /* closing, with a reason */
-    CHP_MSG_QUERY = 12, /* which of these ids do you hold (committed)? */
-    CHP_MSG_HELD = 13,  /* the answer: the ids of a QUERY that are stored */
+enum chp_wire_type {
+    CHP_WIRE_HELLO = 1,
+    CHP_WIRE_PUSH = 2,  /* a full envelope */
+    CHP_WIRE_IHAVE = 3, /* ids announced lazily */
+    CHP_WIRE_IWANT = 4, /* ids requested */
+    CHP_WIRE_PRUNE = 5, /* move me to your lazy set */
+    CHP_WIRE_GRAFT = 6, /* move me to your eager set (and send these ids) */
+    CHP_WIRE_NEG = 7,   /* Negentropy message of sync session `session` */
+    CHP_WIRE_PING = 8,
+    CHP_WIRE_PONG = 9,
+    CHP_WIRE_PEERS = 10, /* addresses for the passive view */
+    CHP_WIRE_BYE = 11,   /* closing, with a reason */
+    CHP_WIRE_QUERY = 12, /* which of these ids do you hold (committed)? */
+    CHP_WIRE_HELD = 13,  /* the answer: the ids of a QUERY that are stored */
 };
 
-typedef struct chp_msg {
+typedef struct chp_wire_msg {
     uint8_t type;
     union {
         struct {
@@ -88,26 +88,26 @@ typedef struct chp_msg {
             uint8_t len;
         } bye;
     } u;
-} chp_msg;
+} chp_wire_msg;
 
 /* Parses one frame. CHP_E_MALFORMED for unknown types, bad lengths, counts
  * over the limits or non-canonical bodies; CHP_E_TRAILING for extra bytes;
  * CHP_E_VERSION for a HELLO of another version (type and u.hello.version
  * are set so the caller can answer politely). BYE reasons are UTF-8
  * without NUL bytes; callers still sanitise them before display. */
-CHP_WUR int chp_wire_decode(const uint8_t *frame, size_t len, chp_msg *out);
+CHP_WUR int chp_wire_decode(const uint8_t *frame, size_t len, chp_wire_msg *out);
 
 /* The i-th address of a decoded PEERS message (borrowed, not
  * NUL-terminated). */
-CHP_WUR int chp_wire_peer_at(const chp_msg *m, uint8_t i, const char **addr, size_t *len);
+CHP_WUR int chp_wire_peer_at(const chp_wire_msg *m, uint8_t i, const char **addr, size_t *len);
 
 /* Encoders write into buf (cap bytes), set *len. CHP_E_OVERFLOW if cap is
  * too small, CHP_E_ARG for values out of the limits above. */
 CHP_WUR int chp_wire_hello(uint8_t *buf, size_t cap, size_t *len, uint32_t caps,
                            uint16_t listen_port, uint32_t max_frame);
 CHP_WUR int chp_wire_push(uint8_t *buf, size_t cap, size_t *len, const uint8_t *env, size_t envlen);
-/* type is CHP_MSG_IHAVE, CHP_MSG_IWANT, CHP_MSG_GRAFT, CHP_MSG_QUERY or
- * CHP_MSG_HELD (GRAFT and HELD may be empty). */
+/* type is CHP_WIRE_IHAVE, CHP_WIRE_IWANT, CHP_WIRE_GRAFT, CHP_WIRE_QUERY or
+ * CHP_WIRE_HELD (GRAFT and HELD may be empty). */
 CHP_WUR int chp_wire_ids(uint8_t *buf, size_t cap, size_t *len, uint8_t type, const uint8_t *ids,
                          uint16_t n);
 CHP_WUR int chp_wire_prune(uint8_t *buf, size_t cap, size_t *len);

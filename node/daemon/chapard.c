@@ -430,7 +430,7 @@ int main(int argc, char **argv)
     if (!s.quota)
         s.quota = s.relay ? CHP_NODE_QUOTA_RELAY : CHP_NODE_QUOTA_USER;
     /* Checked before the data dir is created or locked (flag or config). */
-    const char *bad = chp_node_listen_problem(s.listen);
+    const char *bad = chp_mesh_listen_problem(s.listen);
     if (bad) {
         fprintf(stderr, "chapard: --listen %s: %s\n", s.listen, bad);
         free(s.conf_buf);

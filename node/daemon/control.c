@@ -1,29 +1,23 @@
 /* control.c - the control API on ipc://<home>/control (docs/CONTROL.md):
  * a request is a multipart message [command, args...]; the reply is
  * ["ok", payload...] or ["error", one line]. */
-#include "proto/addr.h"
-#include "proto/crypto.h"
-#include "node/common/version.h"
-#include "proto/envelope.h"
-#include "proto/id.h"
+#include "node/common/clock.h"
 #include "node/common/log.h"
+#include "node/common/version.h"
 #include "node/daemon/node_int.h"
-#include "proto/wire.h"
+#include "proto/addr.h"
+#include "proto/envelope.h"
+#include "proto/hex.h"
+#include "proto/id.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #define MAX_FRAMES 8
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static void reply(chp_node *n, zmq_msg_t *rid, const char *status, const char *body, size_t len)
 {
@@ -44,33 +38,23 @@ static size_t kv(char *buf, size_t cap, size_t off, const char *key, unsigned lo
     return k > 0 ? off + (size_t)k : off;
 }
 
-/* Live neighbours that said in their HELLO that they run as relays. */
-static size_t relays_connected(const chp_node *n)
-{
-    size_t k = 0;
-    for (size_t i = 0; i < CHP_NODE_LINKS_MAX; i++) {
-        const struct chp_link *l = &n->links[i];
-        k +=
-            l->used && l->hello_rx && (l->dealer_up || l->router_seen) && (l->caps & CHP_CAP_RELAY);
-    }
-    return k;
-}
-
 static void status(chp_node *n, zmq_msg_t *rid)
 {
     char b[4096], addr[CHP_ADDR_STR_MAX + 1];
     size_t o = 0;
     chp_store_stats st;
     chp_store_stats_get(n->store, &st);
-    const struct chp_node_counters *c = &n->ctr;
+    chp_mesh_stats ms;
+    chp_mesh_stats_get(n->mesh, &ms);
+    const chp_mesh_counters *c = &ms.ctr;
     uint64_t rejected = c->rej_size + c->rej_version + c->rej_ttl + c->rej_expired + c->rej_future +
                         c->rej_pow + c->rej_full + c->rej_malformed + c->rej_sync + c->rate_dropped;
-    chp_node_address(n, addr, sizeof addr);
+    chp_mesh_address(n->mesh, addr, sizeof addr);
     o += (size_t)snprintf(b + o, sizeof b - o, "mode: %s\naddress: %s\n",
                           n->relay ? "relay" : "node", addr);
-    o = kv(b, sizeof b, o, "peers connected", chp_link_connected(n));
-    o = kv(b, sizeof b, o, "relays connected", relays_connected(n));
-    o = kv(b, sizeof b, o, "passive peers", chp_view_size(n));
+    o = kv(b, sizeof b, o, "peers connected", ms.connected);
+    o = kv(b, sizeof b, o, "relays connected", ms.relays);
+    o = kv(b, sizeof b, o, "passive peers", ms.passive);
     o = kv(b, sizeof b, o, "envelopes stored", st.envelopes);
     o = kv(b, sizeof b, o, "bytes stored", st.bytes);
     o = kv(b, sizeof b, o, "quota", st.quota);
@@ -91,7 +75,7 @@ static void status(chp_node *n, zmq_msg_t *rid)
     o = kv(b, sizeof b, o, "rejected banned", c->refused_banned);
     o = kv(b, sizeof b, o, "rejected not allowed", c->refused_allow);
     o = kv(b, sizeof b, o, "rejected view full", c->refused_full_view);
-    o = kv(b, sizeof b, o, "connections open", chp_node_conns_open(n));
+    o = kv(b, sizeof b, o, "connections open", ms.connections);
     o = kv(b, sizeof b, o, "rejected connections", c->conns_refused);
     o = kv(b, sizeof b, o, "connections timed out", c->conns_timedout);
     o = kv(b, sizeof b, o, "evictions", c->evictions);
@@ -105,7 +89,7 @@ static void status(chp_node *n, zmq_msg_t *rid)
     o = kv(b, sizeof b, o, "prunes", c->prunes);
     o = kv(b, sizeof b, o, "grafts", c->grafts);
     o = kv(b, sizeof b, o, "ids announced", c->ihave_tx);
-    o = kv(b, sizeof b, o, "uptime", (now_ms() - n->started_ms) / 1000);
+    o = kv(b, sizeof b, o, "uptime", (chp_mono_ms() - n->started_ms) / 1000);
     int lock = n->msg ? chp_msg_lock_state(n->msg) : CHP_MSG_NO_IDENTITY;
     const char *nick = n->msg && lock == CHP_MSG_READY ? chp_msg_nick(n->msg) : "";
     o += (size_t)snprintf(b + o, o < sizeof b ? sizeof b - o : 0,
@@ -117,33 +101,36 @@ static void status(chp_node *n, zmq_msg_t *rid)
     reply(n, rid, "ok", b, o < sizeof b ? o : sizeof b - 1);
 }
 
-/* One line per neighbour: key, state, direction, address, rx, tx, why
- * dialling fails. */
+/* `peers`: one line per neighbour: key, state, direction, address, rx,
+ * tx, why dialling fails. */
+struct peers_out {
+    char *b;
+    size_t o, cap;
+};
+
+static void peer_line(void *ctx, const chp_mesh_peer *p)
+{
+    struct peers_out *po = ctx;
+    char key[80]; /* chpn1..., as in ADDRESS */
+    chp_b32key_encode(CHP_NODEKEY_HRP, p->key, key);
+    int k =
+        snprintf(po->b + po->o, po->cap - po->o, "%s\t%s\t%s\t%s\t%llu\t%llu\t%s\n", key, p->state,
+                 p->dir, p->addr, (unsigned long long)p->rx, (unsigned long long)p->tx, p->reason);
+    if (k > 0 && (size_t)k < po->cap - po->o)
+        po->o += (size_t)k;
+}
+
 static void peers(chp_node *n, zmq_msg_t *rid)
 {
-    size_t cap = 256 + CHP_NODE_LINKS_MAX * (CHP_ADDR_STR_MAX + 320), o = 0;
-    char *b = malloc(cap);
-    if (!b) {
+    struct peers_out po = {.cap = 256 + CHP_MESH_LINKS_MAX * (CHP_ADDR_STR_MAX + 320)};
+    if (!(po.b = malloc(po.cap))) {
         reply_str(n, rid, "error", "out of memory");
         return;
     }
-    b[0] = '\0';
-    for (size_t i = 0; i < CHP_NODE_LINKS_MAX; i++) {
-        const struct chp_link *l = &n->links[i];
-        if (!l->used)
-            continue;
-        char key[80]; /* chpn1..., as in ADDRESS */
-        chp_b32key_encode(CHP_NODEKEY_HRP, l->key, key);
-        int up = l->hello_rx && (l->dealer_up || l->router_seen);
-        o += (size_t)snprintf(b + o, cap - o, "%s\t%s\t%s\t%s\t%llu\t%llu\t%s\n", key,
-                              up ? "connected" : chp_link_fail_state(l->fail),
-                              l->dealer ? (l->router_seen ? "both" : "out") : "in",
-                              l->addr[0] ? l->addr : "-", (unsigned long long)l->rx_env,
-                              (unsigned long long)l->tx_env,
-                              up ? "-" : chp_link_fail_reason(l->fail));
-    }
-    reply(n, rid, "ok", b, o);
-    free(b);
+    po.b[0] = '\0';
+    chp_mesh_peers(n->mesh, peer_line, &po);
+    reply(n, rid, "ok", po.b, po.o);
+    free(po.b);
 }
 
 static void publish(chp_node *n, zmq_msg_t *rid, zmq_msg_t *env)
@@ -151,17 +138,14 @@ static void publish(chp_node *n, zmq_msg_t *rid, zmq_msg_t *env)
     uint8_t id[32];
     const uint8_t *e = zmq_msg_data(env);
     size_t len = zmq_msg_size(env);
-    int rc = chp_node_ingest(n, e, len, 0, 1);
-    if (rc == CHP_OK)
-        rc = chp_node_flush(n);
+    int rc = chp_mesh_publish(n->mesh, e, len);
     if (rc != CHP_OK && rc != CHP_E_DUP) {
         reply_str(n, rid, "error", chp_strerror(rc));
         return;
     }
     chp_envelope_id(e, len, id);
     char hex[65];
-    for (int k = 0; k < 32; k++)
-        sprintf(hex + 2 * k, "%02x", id[k]);
+    chp_hex_encode(id, 32, hex);
     reply(n, rid, "ok", hex, 64);
 }
 
@@ -210,7 +194,7 @@ static void c_status(chp_node *n, zmq_msg_t *f)
 static void c_address(chp_node *n, zmq_msg_t *f)
 {
     char addr[CHP_ADDR_STR_MAX + 1];
-    chp_node_address(n, addr, sizeof addr);
+    chp_mesh_address(n->mesh, addr, sizeof addr);
     reply_str(n, &f[0], "ok", addr);
 }
 
@@ -234,7 +218,7 @@ static void peer_unresolved(chp_node *n, zmq_msg_t *f)
 
 static void c_peer_add(chp_node *n, zmq_msg_t *f)
 {
-    int rc = chp_link_add_address(n, zmq_msg_data(&f[2]), zmq_msg_size(&f[2]), 1);
+    int rc = chp_mesh_peer_add(n->mesh, zmq_msg_data(&f[2]), zmq_msg_size(&f[2]));
     if (rc == CHP_E_ARG)
         reply_str(n, &f[0], "error", "that is this node's own address");
     else if (rc == CHP_E_NOT_FOUND)
@@ -251,7 +235,7 @@ static void c_peer_add(chp_node *n, zmq_msg_t *f)
 
 static void c_peer_remove(chp_node *n, zmq_msg_t *f)
 {
-    int rc = chp_link_remove_address(n, zmq_msg_data(&f[2]), zmq_msg_size(&f[2]));
+    int rc = chp_mesh_peer_remove(n->mesh, zmq_msg_data(&f[2]), zmq_msg_size(&f[2]));
     if (rc == CHP_E_NOT_FOUND)
         reply_str(n, &f[0], "error", "no such peer");
     else
@@ -272,13 +256,90 @@ static void c_stop(chp_node *n, zmq_msg_t *f)
     n->stop_asked = 1;
 }
 
+/* ---- discovery on or off, saved in chapard.conf ---- */
+
+/* Rewrites DIR/chapard.conf with `discovery = yes|no` in place of any
+ * discovery line, keeping every other line (comments too); through a
+ * temporary file and a rename, so a crash leaves the old file or the new
+ * one, never half of one. */
+static int save_setting(const chp_node *n, int on)
+{
+    char path[4200], tmp[4200], line[1024];
+    snprintf(path, sizeof path, "%s/chapard.conf", n->home);
+    snprintf(tmp, sizeof tmp, "%s/.chapard.conf.tmp", n->home);
+    FILE *in = fopen(path, "r");
+    if (!in && errno != ENOENT)
+        return -1;
+    FILE *out = fopen(tmp, "w");
+    if (!out) {
+        if (in)
+            fclose(in);
+        return -1;
+    }
+    int rc = 0;
+    while (in && fgets(line, sizeof line, in)) {
+        const char *k = line + strspn(line, " \t");
+        size_t kl = strcspn(k, " \t=");
+        if (kl == 9 && !strncmp(k, "discovery", 9) && strchr(k, '='))
+            continue;
+        rc |= fputs(line, out) < 0;
+        if (!strchr(line, '\n'))
+            rc |= fputc('\n', out) == EOF;
+    }
+    rc |= fprintf(out, "discovery = %s\n", on ? "yes" : "no") < 0;
+    if (in)
+        fclose(in);
+    rc |= fflush(out) != 0 || fsync(fileno(out)) != 0;
+    rc |= fclose(out) != 0;
+    if (rc || rename(tmp, path) != 0) {
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+/* The `discovery` command: arg NULL asks ("on" or "off" in out); "on" or
+ * "off" opens or closes the beacon sockets now and saves the choice as
+ * `discovery = yes|no` in DIR/chapard.conf. Returns 1 for ok, 0 for an
+ * error; out gets the one-line answer either way. */
+static int discovery(chp_node *n, const char *arg, size_t len, char *out, size_t cap)
+{
+    int on = chp_mesh_discovery_on(n->mesh);
+    if (!arg) {
+        snprintf(out, cap, "%s", on ? "on" : "off");
+        return 1;
+    }
+    int want;
+    if (len == 2 && !memcmp(arg, "on", 2))
+        want = 1;
+    else if (len == 3 && !memcmp(arg, "off", 3))
+        want = 0;
+    else {
+        snprintf(out, cap, "usage: discovery [on|off]");
+        return 0;
+    }
+    if (want != on && chp_mesh_discovery(n->mesh, want) != CHP_OK) {
+        snprintf(out, cap, "cannot open the discovery port (see the log)");
+        return 0;
+    }
+    if (save_setting(n, want) != 0) {
+        chp_warn("cannot save discovery = %s in %s/chapard.conf: %s", want ? "yes" : "no", n->home,
+                 strerror(errno));
+        snprintf(out, cap, "discovery %s until chapard stops (cannot write %s/chapard.conf: %s)",
+                 want ? "on" : "off", n->home, strerror(errno));
+        return 1;
+    }
+    snprintf(out, cap, "discovery %s, saved in %s/chapard.conf", want ? "on" : "off", n->home);
+    return 1;
+}
+
 /* `discovery [on|off]`: LAN beacons at runtime (the TUI's /discovery). */
 static void c_discovery(chp_node *n, zmq_msg_t *f)
 {
     char ans[4400];
     int has = zmq_msg_more(&f[1]) != 0;
-    int ok = chp_discovery_control(n, has ? zmq_msg_data(&f[2]) : NULL,
-                                   has ? zmq_msg_size(&f[2]) : 0, ans, sizeof ans);
+    int ok = discovery(n, has ? zmq_msg_data(&f[2]) : NULL, has ? zmq_msg_size(&f[2]) : 0, ans,
+                       sizeof ans);
     reply_str(n, &f[0], ok ? "ok" : "error", ans);
 }
 

@@ -1,18 +1,23 @@
-/* node.h - chapard's core: one single-threaded zmq_poll loop owning the
- * store, the CURVE links to neighbours, sync, and the control API. */
+/* node.h - chapard's core: the store, the mesh (node/mesh), the messaging
+ * layer (node/msg) and the control API, wired together in one zmq_poll
+ * loop. The loop is single-threaded; two worker threads sit behind it:
+ * the store's commit writer (fdatasync off the loop) and the messaging
+ * layer's sealer (proof of work off the loop). Each hands its results back
+ * through a descriptor the loop polls. */
 #ifndef CHP_NODE_H
 #define CHP_NODE_H
 
+#include "node/mesh/mesh.h"
 #include "proto/err.h"
 
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#define CHP_NODE_PORT_DEFAULT 7667
+#define CHP_NODE_PORT_DEFAULT CHP_MESH_PORT_DEFAULT
 #define CHP_NODE_QUOTA_USER   (256ull << 20)
 #define CHP_NODE_QUOTA_RELAY  (4ull << 30)
-#define CHP_NODE_MAX_PEERS    64
+#define CHP_NODE_MAX_PEERS    CHP_MESH_PEERS_MAX
 
 typedef struct chp_node chp_node;
 
@@ -34,8 +39,6 @@ typedef struct chp_node_opts {
 /* Opens the store, loads or creates the node's transport key, binds the
  * listen and control sockets. Errors are logged with the reason. */
 CHP_WUR int chp_node_new(const chp_node_opts *o, chp_node **out);
-/* What is wrong with a --listen HOST:PORT, in words, or NULL if nothing. */
-const char *chp_node_listen_problem(const char *spec);
 
 /* Runs until *stop becomes non-zero (set from a signal handler), then
  * commits what is pending and returns CHP_OK. */

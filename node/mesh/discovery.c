@@ -8,13 +8,13 @@
  *
  * Beacon (PROTOCOL.md §17): "CHPB" | version u8 (1) | flags u8 | port u16 |
  * key [32]  = 40 bytes (beacon.h): a relay's transport key, a user node's LAN
- * listener key, random per start and rotated (node.c). */
+ * listener key, random per start and rotated (lan.c). */
 #define _DEFAULT_SOURCE /* SO_REUSEPORT, IFF_* flags, SOCK_NONBLOCK */
 #include "node/mesh/beacon.h"
 #include "proto/crypto.h"
 #include "proto/cursor.h"
 #include "node/common/log.h"
-#include "node/daemon/node_int.h"
+#include "node/mesh/mesh_int.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -34,13 +34,6 @@
 /* Discovered neighbours dialled at most: a bounded active view even when
  * the whole LAN answers (the rest stay reachable through them). */
 #define DISCOVERED_MAX 6
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static int open_v4(uint16_t port)
 {
@@ -87,7 +80,7 @@ static int open_v6(uint16_t port)
     return fd;
 }
 
-int chp_discovery_open(chp_node *n, uint16_t port)
+int chp_discovery_open(chp_mesh *n, uint16_t port)
 {
     n->disc_fd = open_v4(port);
     n->disc6_fd = open_v6(port);
@@ -96,13 +89,13 @@ int chp_discovery_open(chp_node *n, uint16_t port)
     n->disc_port = port;
     n->next_beacon = 0;
     if (!n->relay && !n->lan[0].router)
-        (void)chp_node_lan_rotate(n); /* the listener our beacons name */
+        (void)chp_lan_rotate(n); /* the listener our beacons name */
     chp_info("LAN discovery on UDP port %u (%s%s)", port, n->disc_fd >= 0 ? "IPv4 broadcast" : "",
              n->disc6_fd >= 0 ? (n->disc_fd >= 0 ? ", IPv6 multicast" : "IPv6 multicast") : "");
     return CHP_OK;
 }
 
-void chp_discovery_close(chp_node *n)
+void chp_discovery_close(chp_mesh *n)
 {
     if (n->disc_fd >= 0)
         close(n->disc_fd);
@@ -113,13 +106,13 @@ void chp_discovery_close(chp_node *n)
 
 /* Which families our listen socket answers on: beacons only promise
  * what a neighbour can then dial. */
-static int listens_v4(const chp_node *n)
+static int listens_v4(const chp_mesh *n)
 {
     const char *h = n->listen_host;
     return !strchr(h, ':') || !strcmp(h, "::");
 }
 
-static int listens_v6(const chp_node *n)
+static int listens_v6(const chp_mesh *n)
 {
     return strchr(n->listen_host, ':') != NULL;
 }
@@ -127,7 +120,7 @@ static int listens_v6(const chp_node *n)
 /* Joins the group on ifindex (again: EADDRINUSE once joined, harmless;
  * interfaces that come up later are picked up by the next beacon) and
  * multicasts one beacon there. */
-static void beacon_v6(chp_node *n, const uint8_t *b, unsigned ifindex)
+static void beacon_v6(chp_mesh *n, const uint8_t *b, unsigned ifindex)
 {
     struct ipv6_mreq mr;
     memset(&mr, 0, sizeof mr);
@@ -146,7 +139,7 @@ static void beacon_v6(chp_node *n, const uint8_t *b, unsigned ifindex)
         chp_debug("IPv6 beacon on interface %u: %s", ifindex, strerror(errno));
 }
 
-static void send_to_addr(chp_node *n, const uint8_t *b, uint32_t ip)
+static void send_to_addr(chp_mesh *n, const uint8_t *b, uint32_t ip)
 {
     struct sockaddr_in to;
     memset(&to, 0, sizeof to);
@@ -179,7 +172,7 @@ static uint64_t net_hash(const struct sockaddr *sa)
 /* One beacon to every broadcast-capable IPv4 interface (or the limited
  * broadcast address when none has one), and one to the IPv6 group on every
  * multicast-capable interface with IPv6. */
-static void beacon(chp_node *n)
+static void beacon(chp_mesh *n)
 {
     uint8_t b[BEACON_LEN];
     /* A relay's address is published: it beacons it. A user node beacons
@@ -272,31 +265,31 @@ struct chp_disc {
     uint64_t tick_ms;
 };
 
-static struct chp_disc *disc(chp_node *n)
+static struct chp_disc *disc(chp_mesh *n)
 {
     if (!n->disc)
         n->disc = calloc(1, sizeof *n->disc);
     return n->disc;
 }
 
-void chp_discovery_free(chp_node *n)
+void chp_discovery_free(chp_mesh *n)
 {
     free(n->disc);
     n->disc = NULL;
 }
 
-static size_t discovered(const chp_node *n)
+static size_t discovered(const chp_mesh *n)
 {
     size_t c = 0;
-    for (size_t i = 0; i < CHP_NODE_LINKS_MAX; i++)
+    for (size_t i = 0; i < CHP_MESH_LINKS_MAX; i++)
         if (n->links[i].used && n->links[i].discovered)
             c++;
     return c;
 }
 
-static struct chp_link *link_of(chp_node *n, const uint8_t key[32])
+static struct chp_link *link_of(chp_mesh *n, const uint8_t key[32])
 {
-    for (size_t i = 0; i < CHP_NODE_LINKS_MAX; i++)
+    for (size_t i = 0; i < CHP_MESH_LINKS_MAX; i++)
         if (n->links[i].used && !memcmp(n->links[i].key, key, 32))
             return &n->links[i];
     return NULL;
@@ -308,7 +301,7 @@ static int up(const struct chp_link *l)
 }
 
 /* Checks one datagram; keeps the node it names as a candidate. */
-static void heard(chp_node *n, const uint8_t *b, ssize_t r, const char *host, int ipv6)
+static void heard(chp_mesh *n, const uint8_t *b, ssize_t r, const char *host, int ipv6)
 {
     chp_beacon bc;
     if (r < 0 || chp_beacon_parse(b, (size_t)r, &bc) != 0) {
@@ -324,7 +317,7 @@ static void heard(chp_node *n, const uint8_t *b, ssize_t r, const char *host, in
     struct chp_disc *d = disc(n);
     if (!d || strlen(host) >= sizeof d->c[0].host)
         return;
-    uint64_t t = now_ms();
+    uint64_t t = mesh_ms(n);
     struct cand *same = NULL, *host_lru = NULL, *lru = NULL;
     size_t on_host = 0;
     for (size_t i = 0; i < d->n; i++) {
@@ -366,7 +359,7 @@ static void forget_cand(struct chp_disc *d, size_t i)
 }
 
 /* Dials one candidate; 1 if a probe started. */
-static int probe(chp_node *n, struct cand *c, uint64_t t)
+static int probe(chp_mesh *n, struct cand *c, uint64_t t)
 {
     chp_addr a;
     char s[CHP_ADDR_STR_MAX + 1];
@@ -403,7 +396,7 @@ static struct cand *cand_of(struct chp_disc *d, const uint8_t key[32])
 
 /* Probes that finished or failed, dead discovered neighbours, expired
  * candidates, and new probes while discovered slots are free. */
-static void disc_tick(chp_node *n, uint64_t t)
+static void disc_tick(chp_mesh *n, uint64_t t)
 {
     struct chp_disc *d = disc(n);
     if (!d || t - d->tick_ms < DISC_TICK_MS)
@@ -423,7 +416,7 @@ static void disc_tick(chp_node *n, uint64_t t)
             c->backoff_ms = 0;
         } else if (!l || t - c->probe_ms > PROBE_MS) {
             if (l && l->discovered && !l->router_seen)
-                chp_link_drop(n, l);
+                chp_link_drop(l);
             fail_probe(c);
         } else {
             probing++;
@@ -431,7 +424,7 @@ static void disc_tick(chp_node *n, uint64_t t)
     }
     /* Discovered neighbours that are gone: down DEAD_MS, or no longer
      * beaconing (their candidate expired) and down. */
-    for (size_t i = 0; i < CHP_NODE_LINKS_MAX; i++) {
+    for (size_t i = 0; i < CHP_MESH_LINKS_MAX; i++) {
         struct chp_link *l = &n->links[i];
         if (!l->used || !l->discovered || up(l))
             continue;
@@ -446,7 +439,7 @@ static void disc_tick(chp_node *n, uint64_t t)
             char ks[17];
             chp_key_short(l->key, ks);
             chp_info("LAN neighbour %s is gone; its place is free", ks);
-            chp_link_drop(n, l);
+            chp_link_drop(l);
             if (c)
                 fail_probe(c);
         }
@@ -465,8 +458,8 @@ static void disc_tick(chp_node *n, uint64_t t)
         for (size_t i = 0; i < d->n; i++) {
             struct cand *c = &d->c[i];
             if (c->probing || c->heard < 2 || t < c->probe_ms + c->backoff_ms ||
-                chp_link_known(n, c->key) || chp_link_banned(n, c->key, t) ||
-                !chp_node_allowed(n, c->key)) /* a friends-only node dials only friends */
+                chp_link_known(n, c->key) || chp_admit_banned(n, c->key, t) ||
+                !chp_admit_allowed(n, c->key)) /* a friends-only node dials only friends */
                 continue;
             if (!best || c->probe_ms < best->probe_ms)
                 best = c;
@@ -477,7 +470,7 @@ static void disc_tick(chp_node *n, uint64_t t)
     }
 }
 
-static void recv_v4(chp_node *n)
+static void recv_v4(chp_mesh *n)
 {
     for (int k = 0; n->disc_fd >= 0 && k < 64; k++) {
         uint8_t b[64];
@@ -492,7 +485,7 @@ static void recv_v4(chp_node *n)
     }
 }
 
-static void recv_v6(chp_node *n)
+static void recv_v6(chp_mesh *n)
 {
     for (int k = 0; n->disc6_fd >= 0 && k < 64; k++) {
         uint8_t b[64];
@@ -514,13 +507,13 @@ static void recv_v6(chp_node *n)
     }
 }
 
-void chp_discovery_recv(chp_node *n)
+void chp_discovery_recv(chp_mesh *n)
 {
     recv_v4(n);
     recv_v6(n);
 }
 
-uint64_t chp_discovery_due(chp_node *n, uint64_t t)
+uint64_t chp_discovery_due(chp_mesh *n, uint64_t t)
 {
     if (n->disc_fd < 0 && n->disc6_fd < 0)
         return UINT64_MAX;
@@ -530,80 +523,4 @@ uint64_t chp_discovery_due(chp_node *n, uint64_t t)
         n->next_beacon = t + BEACON_MS;
     }
     return n->next_beacon;
-}
-
-/* Rewrites DIR/chapard.conf with `discovery = yes|no` in place of any
- * discovery line, keeping every other line (comments too); through a
- * temporary file and a rename, so a crash leaves the old file or the new
- * one, never half of one. */
-static int save_setting(const chp_node *n, int on)
-{
-    char path[4200], tmp[4200], line[1024];
-    snprintf(path, sizeof path, "%s/chapard.conf", n->home);
-    snprintf(tmp, sizeof tmp, "%s/.chapard.conf.tmp", n->home);
-    FILE *in = fopen(path, "r");
-    if (!in && errno != ENOENT)
-        return -1;
-    FILE *out = fopen(tmp, "w");
-    if (!out) {
-        if (in)
-            fclose(in);
-        return -1;
-    }
-    int rc = 0;
-    while (in && fgets(line, sizeof line, in)) {
-        const char *k = line + strspn(line, " \t");
-        size_t kl = strcspn(k, " \t=");
-        if (kl == 9 && !strncmp(k, "discovery", 9) && strchr(k, '='))
-            continue;
-        rc |= fputs(line, out) < 0;
-        if (!strchr(line, '\n'))
-            rc |= fputc('\n', out) == EOF;
-    }
-    rc |= fprintf(out, "discovery = %s\n", on ? "yes" : "no") < 0;
-    if (in)
-        fclose(in);
-    rc |= fflush(out) != 0 || fsync(fileno(out)) != 0;
-    rc |= fclose(out) != 0;
-    if (rc || rename(tmp, path) != 0) {
-        unlink(tmp);
-        return -1;
-    }
-    return 0;
-}
-
-int chp_discovery_control(chp_node *n, const char *arg, size_t len, char *out, size_t cap)
-{
-    int on = n->disc_fd >= 0 || n->disc6_fd >= 0;
-    if (!arg) {
-        snprintf(out, cap, "%s", on ? "on" : "off");
-        return 1;
-    }
-    int want;
-    if (len == 2 && !memcmp(arg, "on", 2))
-        want = 1;
-    else if (len == 3 && !memcmp(arg, "off", 3))
-        want = 0;
-    else {
-        snprintf(out, cap, "usage: discovery [on|off]");
-        return 0;
-    }
-    if (want && !on &&
-        chp_discovery_open(n, n->disc_port ? n->disc_port : CHP_DISCOVERY_PORT) != CHP_OK) {
-        snprintf(out, cap, "cannot open the discovery port (see the log)");
-        return 0;
-    }
-    if (!want && on) {
-        chp_discovery_close(n);
-        chp_info("LAN discovery off");
-    }
-    if (save_setting(n, want) != 0) {
-        chp_warn("cannot save discovery = %s in %s/chapard.conf: %s", want ? "yes" : "no", n->home,
-                 strerror(errno));
-        snprintf(out, cap, "discovery %s until chapard stops (cannot write %s/chapard.conf: %s)",
-                 want ? "on" : "off", n->home, strerror(errno));
-        return 1;
-    }
-    snprintf(out, cap, "discovery %s, saved in %s/chapard.conf", want ? "on" : "off", n->home);
-    return 1;
 }

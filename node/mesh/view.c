@@ -8,7 +8,7 @@
  * was given by address. */
 #define _GNU_SOURCE
 #include "node/common/log.h"
-#include "node/daemon/node_int.h"
+#include "node/mesh/mesh_int.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -42,19 +42,12 @@ struct chp_view {
     uint64_t peers_ms;
 };
 
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static struct chp_view *view(chp_node *n)
+static struct chp_view *view(chp_mesh *n)
 {
     if (!n->view) {
         n->view = calloc(1, sizeof *n->view);
         if (n->view)
-            n->view->rng = now_ms() ^ ((uint64_t)n->tpk[0] << 32 | n->tpk[1]);
+            n->view->rng = mesh_ms(n) ^ ((uint64_t)n->tpk[0] << 32 | n->tpk[1]);
     }
     return n->view;
 }
@@ -67,13 +60,13 @@ static uint64_t next_rand(struct chp_view *v)
     return v->rng;
 }
 
-void chp_view_free(chp_node *n)
+void chp_view_free(chp_mesh *n)
 {
     free(n->view);
     n->view = NULL;
 }
 
-size_t chp_view_size(const chp_node *n)
+size_t chp_view_size(const chp_mesh *n)
 {
     return n->view ? n->view->n : 0;
 }
@@ -84,7 +77,7 @@ size_t chp_view_size(const chp_node *n)
  * broadcast, and loopback only when this node itself listens on loopback
  * (a test mesh on one machine). Checked when heard and again before
  * dialling. */
-static int dialable(const chp_node *n, const chp_addr *a)
+static int dialable(const chp_mesh *n, const chp_addr *a)
 {
     uint8_t ip[16];
     char host[CHP_ADDR_HOST_MAX + 1];
@@ -125,15 +118,15 @@ static void forget(struct chp_view *v, size_t i)
     v->e[i] = v->e[--v->n];
 }
 
-void chp_view_heard(chp_node *n, const char *s, size_t len)
+void chp_view_heard(chp_mesh *n, const char *s, size_t len)
 {
     chp_addr a;
     char canon[CHP_ADDR_STR_MAX + 1];
     struct chp_view *v = view(n);
     if (!v || chp_addr_parse(s, len, &a) != CHP_OK || !dialable(n, &a) ||
         chp_addr_format(&a, canon, sizeof canon) != CHP_OK || !memcmp(a.key, n->tpk, 32) ||
-        chp_link_known(n, a.key) || chp_link_banned(n, a.key, now_ms()) ||
-        !chp_node_allowed(n, a.key)) /* a friends-only node dials only friends */
+        chp_link_known(n, a.key) || chp_admit_banned(n, a.key, mesh_ms(n)) ||
+        !chp_admit_allowed(n, a.key)) /* a friends-only node dials only friends */
         return;
     size_t slot = v->n;
     for (size_t i = 0; i < v->n; i++)
@@ -149,13 +142,13 @@ void chp_view_heard(chp_node *n, const char *s, size_t len)
         v->n++;
     snprintf(v->e[slot].addr, sizeof v->e[slot].addr, "%s", canon);
     memcpy(v->e[slot].key, a.key, 32);
-    v->e[slot].ms = now_ms();
+    v->e[slot].ms = mesh_ms(n);
 }
 
-void chp_view_on_peers(chp_node *n, const chp_msg *m)
+void chp_view_on_peers(chp_mesh *n, const chp_wire_msg *m)
 {
     struct chp_view *v = view(n);
-    uint64_t t = now_ms();
+    uint64_t t = mesh_ms(n);
     if (!v)
         return;
     /* However many PEERS a neighbour sends, junk enters the passive view
@@ -220,15 +213,15 @@ static int shareable(const struct chp_link *l, char *out, size_t cap)
     return chp_addr_format(&a, out, cap) == CHP_OK;
 }
 
-void chp_view_send_peers(chp_node *n, struct chp_link *to)
+void chp_view_send_peers(chp_mesh *n, struct chp_link *to)
 {
-    static char addrs[CHP_NODE_LINKS_MAX][CHP_ADDR_STR_MAX + 1];
+    static char addrs[CHP_MESH_LINKS_MAX][CHP_ADDR_STR_MAX + 1];
     const char *pick[PEERS_SEND_MAX];
     size_t seen = 0;
     struct chp_view *v = view(n);
     if (!v)
         return;
-    for (size_t i = 0; i < CHP_NODE_LINKS_MAX; i++) {
+    for (size_t i = 0; i < CHP_MESH_LINKS_MAX; i++) {
         struct chp_link *l = &n->links[i];
         if (l == to || !shareable(l, addrs[i], sizeof addrs[i]))
             continue;
@@ -246,10 +239,10 @@ void chp_view_send_peers(chp_node *n, struct chp_link *to)
         chp_link_send(n, to, f, fl);
 }
 
-static size_t promoted_pending(chp_node *n, uint64_t t)
+static size_t promoted_pending(chp_mesh *n, uint64_t t)
 {
     size_t c = 0;
-    for (size_t i = 0; i < CHP_NODE_LINKS_MAX; i++) {
+    for (size_t i = 0; i < CHP_MESH_LINKS_MAX; i++) {
         struct chp_link *l = &n->links[i];
         if (!l->used || !l->promoted || l->hello_rx)
             continue;
@@ -257,7 +250,7 @@ static size_t promoted_pending(chp_node *n, uint64_t t)
             char ks[17];
             chp_key_short(l->key, ks);
             chp_info("passive peer %s did not answer; trying another", ks);
-            chp_link_drop(n, l);
+            chp_link_drop(l);
         } else {
             c++;
         }
@@ -265,7 +258,7 @@ static size_t promoted_pending(chp_node *n, uint64_t t)
     return c;
 }
 
-void chp_view_periodic(chp_node *n, uint64_t t)
+void chp_view_periodic(chp_mesh *n, uint64_t t)
 {
     struct chp_view *v = view(n);
     if (!v)
@@ -279,7 +272,7 @@ void chp_view_periodic(chp_node *n, uint64_t t)
     if (live && t - v->shuffle_ms >= SHUFFLE_MS) {
         /* Keep the neighbours' passive views fresh: one at a time. */
         size_t k = (size_t)(next_rand(v) % live), j = 0;
-        for (size_t i = 0; i < CHP_NODE_LINKS_MAX; i++) {
+        for (size_t i = 0; i < CHP_MESH_LINKS_MAX; i++) {
             struct chp_link *l = &n->links[i];
             if (l->used && l->hello_rx && (l->dealer_up || l->router_seen) && j++ == k) {
                 chp_view_send_peers(n, l);
@@ -295,7 +288,7 @@ void chp_view_periodic(chp_node *n, uint64_t t)
         struct passive e = v->e[i];
         forget(v, i);
         chp_addr a;
-        if (chp_link_known(n, e.key) || chp_link_banned(n, e.key, t) ||
+        if (chp_link_known(n, e.key) || chp_admit_banned(n, e.key, t) ||
             chp_addr_parse(e.addr, strlen(e.addr), &a) != CHP_OK || !dialable(n, &a))
             continue;
         v->promote_ms = t;

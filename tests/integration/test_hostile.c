@@ -106,7 +106,7 @@ static void barrier(client *c)
     uint8_t f[16];
     size_t fl;
     nonce++;
-    assert_int_equal(chp_wire_ping(f, sizeof f, &fl, CHP_MSG_PING, nonce), CHP_OK);
+    assert_int_equal(chp_wire_ping(f, sizeof f, &fl, CHP_WIRE_PING, nonce), CHP_OK);
     client_send(c, f, fl);
     uint8_t in[CHP_WIRE_MAX_FRAME];
     uint64_t end = h_now_ms() + RECV_MS;
@@ -114,9 +114,9 @@ static void barrier(client *c)
         int n = zmq_recv(c->s, in, sizeof in, 0);
         if (n < 0)
             break;
-        chp_msg m;
+        chp_wire_msg m;
         if (n <= (int)sizeof in && chp_wire_decode(in, (size_t)n, &m) == CHP_OK &&
-            m.type == CHP_MSG_PONG && m.u.nonce == nonce)
+            m.type == CHP_WIRE_PONG && m.u.nonce == nonce)
             return;
     }
     fail_msg("no PONG from the node within %d ms", RECV_MS);
@@ -205,7 +205,7 @@ static void test_hostile_peer(void **state)
     static const uint8_t junk[] = {0xee, 0x01, 0x02, 0x03};
     client_send(&bad, junk, sizeof junk);
     client_send(&bad, junk, 0);
-    client_send(&bad, (const uint8_t[]){CHP_MSG_HELLO}, 1);
+    client_send(&bad, (const uint8_t[]){CHP_WIRE_HELLO}, 1);
     barrier(&bad);
     assert_counter(h, n, "rejected malformed", 3);
     assert_counter(h, n, "bans", 0);
@@ -216,7 +216,7 @@ static void test_hostile_peer(void **state)
     size_t big = CHP_WIRE_MAX_FRAME + 4096;
     uint8_t *huge = calloc(1, big);
     assert_non_null(huge);
-    huge[0] = CHP_MSG_PUSH;
+    huge[0] = CHP_WIRE_PUSH;
     client_send(&bad, huge, big);
     free(huge);
     assert_true(client_event(&bad, ZMQ_EVENT_DISCONNECTED, RECV_MS));
@@ -365,9 +365,9 @@ static size_t recv_neg_reply(client *c, uint32_t session, uint8_t *out, size_t c
         int n = zmq_recv(c->s, in, sizeof in, 0);
         if (n < 0)
             break;
-        chp_msg m;
+        chp_wire_msg m;
         if (n <= (int)sizeof in && chp_wire_decode(in, (size_t)n, &m) == CHP_OK &&
-            m.type == CHP_MSG_NEG && m.u.neg.session == session && !m.u.neg.initiator) {
+            m.type == CHP_WIRE_NEG && m.u.neg.session == session && !m.u.neg.initiator) {
             assert_false(m.u.neg.more);
             assert_true(m.u.neg.len <= cap);
             memcpy(out, m.u.neg.msg, m.u.neg.len);
@@ -474,8 +474,8 @@ static void test_neg_fragments(void **state)
     for (int more = 1; more;) {
         int k = zmq_recv(c.s, in, CHP_WIRE_MAX_FRAME, 0);
         assert_true(k > 0);
-        chp_msg m;
-        if (chp_wire_decode(in, (size_t)k, &m) != CHP_OK || m.type != CHP_MSG_NEG)
+        chp_wire_msg m;
+        if (chp_wire_decode(in, (size_t)k, &m) != CHP_OK || m.type != CHP_WIRE_NEG)
             continue;
         assert_int_equal(m.u.neg.session, 12);
         if (parts == 0)

@@ -80,16 +80,16 @@ static void barrier(void *d)
     uint8_t f[16], in[CHP_WIRE_MAX_FRAME];
     size_t fl;
     nonce++;
-    assert_int_equal(chp_wire_ping(f, sizeof f, &fl, CHP_MSG_PING, nonce), CHP_OK);
+    assert_int_equal(chp_wire_ping(f, sizeof f, &fl, CHP_WIRE_PING, nonce), CHP_OK);
     raw_send(d, f, fl);
     uint64_t end = h_now_ms() + 2 * RECV_MS;
     while (h_now_ms() < end) {
         int k = zmq_recv(d, in, sizeof in, 0);
         if (k < 0)
             break;
-        chp_msg m;
+        chp_wire_msg m;
         if (k <= (int)sizeof in && chp_wire_decode(in, (size_t)k, &m) == CHP_OK &&
-            m.type == CHP_MSG_PONG && m.u.nonce == nonce)
+            m.type == CHP_WIRE_PONG && m.u.nonce == nonce)
             return;
     }
     fail_msg("no PONG within %d ms", 2 * RECV_MS);

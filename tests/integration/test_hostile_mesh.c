@@ -160,11 +160,11 @@ static void send_hello(peer *p, uint32_t caps)
 }
 
 /* The PONG of a PING: what a node sends a peer to learn it reads. */
-static void answer_ping(peer *p, const chp_msg *m)
+static void answer_ping(peer *p, const chp_wire_msg *m)
 {
     uint8_t f[16];
     size_t fl;
-    assert_int_equal(chp_wire_ping(f, sizeof f, &fl, CHP_MSG_PONG, m->u.nonce), CHP_OK);
+    assert_int_equal(chp_wire_ping(f, sizeof f, &fl, CHP_WIRE_PONG, m->u.nonce), CHP_OK);
     peer_send(p, f, fl);
 }
 
@@ -175,16 +175,16 @@ typedef struct tally {
 
 static void tally_frame(peer *p, const uint8_t *f, int n, tally *t)
 {
-    chp_msg m;
+    chp_wire_msg m;
     if (n < 0 || chp_wire_decode(f, (size_t)n, &m) != CHP_OK)
         return;
-    if (m.type == CHP_MSG_PUSH)
+    if (m.type == CHP_WIRE_PUSH)
         t->push++;
-    else if (m.type == CHP_MSG_NEG)
+    else if (m.type == CHP_WIRE_NEG)
         t->neg++;
-    else if (m.type == CHP_MSG_HELLO)
+    else if (m.type == CHP_WIRE_HELLO)
         t->hello++;
-    else if (m.type == CHP_MSG_PING)
+    else if (m.type == CHP_WIRE_PING)
         answer_ping(p, &m);
 }
 
@@ -196,14 +196,14 @@ static void barrier(peer *p, tally *t)
     uint8_t f[16];
     size_t fl;
     nonce++;
-    assert_int_equal(chp_wire_ping(f, sizeof f, &fl, CHP_MSG_PING, nonce), CHP_OK);
+    assert_int_equal(chp_wire_ping(f, sizeof f, &fl, CHP_WIRE_PING, nonce), CHP_OK);
     peer_send(p, f, fl);
     static uint8_t in[CHP_WIRE_MAX_FRAME];
     uint64_t end = h_now_ms() + RECV_MS;
     while (h_now_ms() < end) {
         int n = peer_recv(p, in, sizeof in, 100);
-        chp_msg m;
-        if (n > 0 && chp_wire_decode(in, (size_t)n, &m) == CHP_OK && m.type == CHP_MSG_PONG &&
+        chp_wire_msg m;
+        if (n > 0 && chp_wire_decode(in, (size_t)n, &m) == CHP_OK && m.type == CHP_WIRE_PONG &&
             m.u.nonce == nonce)
             return;
         if (t)
@@ -430,12 +430,12 @@ static void test_sync_converges_with_small_quota(void **state)
     uint64_t end = h_now_ms() + 10000;
     while (h_now_ms() < end) {
         int k = peer_recv(&s, in, sizeof in, 100);
-        chp_msg m;
+        chp_wire_msg m;
         if (k <= 0 || chp_wire_decode(in, (size_t)k, &m) != CHP_OK)
             continue;
-        if (m.type == CHP_MSG_HELLO) {
+        if (m.type == CHP_WIRE_HELLO) {
             send_hello(&s, CHP_CAP_NEG);
-        } else if (m.type == CHP_MSG_NEG && m.u.neg.initiator && !m.u.neg.more) {
+        } else if (m.type == CHP_WIRE_NEG && m.u.neg.initiator && !m.u.neg.more) {
             uint8_t f[64];
             size_t fl;
             assert_int_equal(
@@ -544,7 +544,7 @@ static void test_iwant_answered_once(void **state)
     for (int i = 0; i < CHP_WIRE_MAX_IDS; i++)
         memcpy(ids + 32 * i, id, 32);
     size_t fl;
-    assert_int_equal(chp_wire_ids(f, sizeof f, &fl, CHP_MSG_IWANT, ids, CHP_WIRE_MAX_IDS), CHP_OK);
+    assert_int_equal(chp_wire_ids(f, sizeof f, &fl, CHP_WIRE_IWANT, ids, CHP_WIRE_MAX_IDS), CHP_OK);
     uint64_t tx0 = (uint64_t)h_status(h, b, "bytes sent");
     tally t = {0};
     for (int i = 0; i < 8; i++)

@@ -50,15 +50,15 @@ static uint8_t *dup_frame(const uint8_t *p, size_t len)
     return c;
 }
 
-static int all_zero(const chp_msg *m)
+static int all_zero(const chp_wire_msg *m)
 {
-    static const chp_msg zero;
+    static const chp_wire_msg zero;
     return memcmp(m, &zero, sizeof zero) == 0;
 }
 
 /* Decodes a heap copy of f into a poisoned message. The message borrows
  * from *copy, which the caller frees. */
-static int decode_copy(const uint8_t *f, size_t len, chp_msg *m, uint8_t **copy)
+static int decode_copy(const uint8_t *f, size_t len, chp_wire_msg *m, uint8_t **copy)
 {
     *copy = dup_frame(f, len);
     memset(m, 0xa5, sizeof *m);
@@ -68,7 +68,7 @@ static int decode_copy(const uint8_t *f, size_t len, chp_msg *m, uint8_t **copy)
 /* The decode of f must fail with err and leave the message all zero. */
 static void reject_at(const uint8_t *f, size_t len, int err, int line)
 {
-    chp_msg m;
+    chp_wire_msg m;
     uint8_t *c;
     int rc = decode_copy(f, len, &m, &c);
     int zero = all_zero(&m);
@@ -82,7 +82,7 @@ static void reject_at(const uint8_t *f, size_t len, int err, int line)
 /* The decode of f must succeed; returns the message type. */
 static uint8_t accept_at(const uint8_t *f, size_t len, int line)
 {
-    chp_msg m;
+    chp_wire_msg m;
     uint8_t *c;
     int rc = decode_copy(f, len, &m, &c);
     free(c);
@@ -94,30 +94,30 @@ static uint8_t accept_at(const uint8_t *f, size_t len, int line)
 #define ACCEPT(f, len) accept_at((f), (len), __LINE__)
 
 /* Encodes m again with the encoder of its type. */
-static int reencode(const chp_msg *m, uint8_t *buf, size_t cap, size_t *len)
+static int reencode(const chp_wire_msg *m, uint8_t *buf, size_t cap, size_t *len)
 {
     switch (m->type) {
-    case CHP_MSG_HELLO:
+    case CHP_WIRE_HELLO:
         return chp_wire_hello(buf, cap, len, m->u.hello.caps, m->u.hello.listen_port,
                               m->u.hello.max_frame);
-    case CHP_MSG_PUSH:
+    case CHP_WIRE_PUSH:
         return chp_wire_push(buf, cap, len, m->u.push.env, m->u.push.len);
-    case CHP_MSG_IHAVE:
-    case CHP_MSG_IWANT:
-    case CHP_MSG_GRAFT:
-    case CHP_MSG_QUERY:
-    case CHP_MSG_HELD:
+    case CHP_WIRE_IHAVE:
+    case CHP_WIRE_IWANT:
+    case CHP_WIRE_GRAFT:
+    case CHP_WIRE_QUERY:
+    case CHP_WIRE_HELD:
         return chp_wire_ids(buf, cap, len, m->type, m->u.ids.ids, m->u.ids.n);
-    case CHP_MSG_PRUNE:
+    case CHP_WIRE_PRUNE:
         return chp_wire_prune(buf, cap, len);
-    case CHP_MSG_NEG:
+    case CHP_WIRE_NEG:
         return chp_wire_neg(buf, cap, len, m->u.neg.session,
                             (uint8_t)(m->u.neg.initiator | (m->u.neg.more ? CHP_NEG_MORE : 0)),
                             m->u.neg.msg, m->u.neg.len);
-    case CHP_MSG_PING:
-    case CHP_MSG_PONG:
+    case CHP_WIRE_PING:
+    case CHP_WIRE_PONG:
         return chp_wire_ping(buf, cap, len, m->type, m->u.nonce);
-    case CHP_MSG_PEERS: {
+    case CHP_WIRE_PEERS: {
         char addr[CHP_WIRE_MAX_PEERS][CHP_WIRE_MAX_ADDR + 1];
         const char *ptrs[CHP_WIRE_MAX_PEERS];
         for (uint8_t i = 0; i < m->u.peers.n; i++) {
@@ -131,7 +131,7 @@ static int reencode(const chp_msg *m, uint8_t *buf, size_t cap, size_t *len)
         }
         return chp_wire_peers(buf, cap, len, ptrs, m->u.peers.n);
     }
-    case CHP_MSG_BYE: {
+    case CHP_WIRE_BYE: {
         char text[CHP_WIRE_MAX_TEXT + 1];
         assert_true(m->u.bye.len <= CHP_WIRE_MAX_TEXT);
         if (m->u.bye.len)
@@ -146,7 +146,7 @@ static int reencode(const chp_msg *m, uint8_t *buf, size_t cap, size_t *len)
 }
 
 /* m re-encodes to exactly want[0..wantlen). */
-static void assert_reencodes(const chp_msg *m, const uint8_t *want, size_t wantlen)
+static void assert_reencodes(const chp_wire_msg *m, const uint8_t *want, size_t wantlen)
 {
     uint8_t *buf = malloc(SCRATCH);
     size_t len = 0;
@@ -272,10 +272,10 @@ static void test_hello_roundtrip(void **state)
             CHP_OK);
         assert_encoded(buf, len, cases[i].want, 12);
 
-        chp_msg m;
+        chp_wire_msg m;
         uint8_t *c;
         assert_rc(decode_copy(cases[i].want, 12, &m, &c), CHP_OK);
-        assert_int_equal(m.type, CHP_MSG_HELLO);
+        assert_int_equal(m.type, CHP_WIRE_HELLO);
         assert_int_equal(m.u.hello.version, CHP_WIRE_VERSION);
         assert_int_equal(m.u.hello.caps, cases[i].caps);
         assert_int_equal(m.u.hello.listen_port, cases[i].port);
@@ -299,10 +299,10 @@ static void push_case(size_t envlen)
     assert_rc(chp_wire_push(buf, envlen + 2, &len, env, envlen), CHP_OK);
     assert_encoded(buf, len, want, 1 + envlen);
 
-    chp_msg m;
+    chp_wire_msg m;
     uint8_t *c;
     assert_rc(decode_copy(want, 1 + envlen, &m, &c), CHP_OK);
-    assert_int_equal(m.type, CHP_MSG_PUSH);
+    assert_int_equal(m.type, CHP_WIRE_PUSH);
     assert_int_equal(m.u.push.len, envlen);
     assert_ptr_equal(m.u.push.env, c + 1); /* borrowed, not copied */
     assert_reencodes(&m, want, 1 + envlen);
@@ -337,7 +337,7 @@ static void ids_case(uint8_t type, uint16_t n, uint8_t hi, uint8_t lo)
     assert_rc(chp_wire_ids(buf, flen + 1, &len, type, n ? ids : NULL, n), CHP_OK);
     assert_encoded(buf, len, want, flen);
 
-    chp_msg m;
+    chp_wire_msg m;
     uint8_t *c;
     assert_rc(decode_copy(want, flen, &m, &c), CHP_OK);
     assert_int_equal(m.type, type);
@@ -354,19 +354,19 @@ static void ids_case(uint8_t type, uint16_t n, uint8_t hi, uint8_t lo)
 static void test_ids_roundtrip(void **state)
 {
     (void)state;
-    ids_case(CHP_MSG_IHAVE, 1, 0x00, 0x01);
-    ids_case(CHP_MSG_IHAVE, 2, 0x00, 0x02);
-    ids_case(CHP_MSG_IHAVE, 258, 0x01, 0x02);
-    ids_case(CHP_MSG_IWANT, 1, 0x00, 0x01);
-    ids_case(CHP_MSG_IWANT, 1024, 0x04, 0x00);
-    ids_case(CHP_MSG_GRAFT, 0, 0x00, 0x00);
-    ids_case(CHP_MSG_GRAFT, 3, 0x00, 0x03);
-    ids_case(CHP_MSG_GRAFT, 1024, 0x04, 0x00);
-    ids_case(CHP_MSG_IHAVE, 1024, 0x04, 0x00);
-    ids_case(CHP_MSG_QUERY, 1, 0x00, 0x01);
-    ids_case(CHP_MSG_QUERY, 1024, 0x04, 0x00);
-    ids_case(CHP_MSG_HELD, 0, 0x00, 0x00);
-    ids_case(CHP_MSG_HELD, 2, 0x00, 0x02);
+    ids_case(CHP_WIRE_IHAVE, 1, 0x00, 0x01);
+    ids_case(CHP_WIRE_IHAVE, 2, 0x00, 0x02);
+    ids_case(CHP_WIRE_IHAVE, 258, 0x01, 0x02);
+    ids_case(CHP_WIRE_IWANT, 1, 0x00, 0x01);
+    ids_case(CHP_WIRE_IWANT, 1024, 0x04, 0x00);
+    ids_case(CHP_WIRE_GRAFT, 0, 0x00, 0x00);
+    ids_case(CHP_WIRE_GRAFT, 3, 0x00, 0x03);
+    ids_case(CHP_WIRE_GRAFT, 1024, 0x04, 0x00);
+    ids_case(CHP_WIRE_IHAVE, 1024, 0x04, 0x00);
+    ids_case(CHP_WIRE_QUERY, 1, 0x00, 0x01);
+    ids_case(CHP_WIRE_QUERY, 1024, 0x04, 0x00);
+    ids_case(CHP_WIRE_HELD, 0, 0x00, 0x00);
+    ids_case(CHP_WIRE_HELD, 2, 0x00, 0x02);
 }
 
 static void test_prune_roundtrip(void **state)
@@ -378,13 +378,13 @@ static void test_prune_roundtrip(void **state)
     assert_rc(chp_wire_prune(buf, sizeof buf, &len), CHP_OK);
     assert_encoded(buf, len, v_prune, sizeof v_prune);
 
-    chp_msg m;
+    chp_wire_msg m;
     uint8_t *c;
     assert_rc(decode_copy(v_prune, sizeof v_prune, &m, &c), CHP_OK);
-    assert_int_equal(m.type, CHP_MSG_PRUNE);
-    chp_msg z;
+    assert_int_equal(m.type, CHP_WIRE_PRUNE);
+    chp_wire_msg z;
     memset(&z, 0, sizeof z);
-    z.type = CHP_MSG_PRUNE;
+    z.type = CHP_WIRE_PRUNE;
     assert_memory_equal(&m, &z, sizeof z); /* no body, nothing else set */
     assert_reencodes(&m, v_prune, sizeof v_prune);
     free(c);
@@ -413,10 +413,10 @@ static void test_neg_roundtrip(void **state)
                   CHP_OK);
         assert_encoded(buf, len, cases[i].want, cases[i].wantlen);
 
-        chp_msg m;
+        chp_wire_msg m;
         uint8_t *c;
         assert_rc(decode_copy(cases[i].want, cases[i].wantlen, &m, &c), CHP_OK);
-        assert_int_equal(m.type, CHP_MSG_NEG);
+        assert_int_equal(m.type, CHP_WIRE_NEG);
         assert_int_equal(m.u.neg.session, cases[i].session);
         assert_int_equal(m.u.neg.initiator, cases[i].initiator);
         assert_int_equal(m.u.neg.len, cases[i].msglen);
@@ -437,7 +437,7 @@ static void test_neg_roundtrip(void **state)
     assert_rc(chp_wire_neg(buf, 6 + big, &len, 256, 0, msg, big), CHP_OK);
     assert_int_equal(len, 6 + big);
     assert_memory_equal(buf, want, 6 + big);
-    chp_msg m;
+    chp_wire_msg m;
     uint8_t *c;
     assert_rc(decode_copy(want, 6 + big, &m, &c), CHP_OK);
     assert_int_equal(m.u.neg.session, 256);
@@ -456,10 +456,10 @@ static void test_ping_pong_roundtrip(void **state)
         uint64_t nonce;
         const uint8_t *want;
     } cases[] = {
-        {CHP_MSG_PING, 0x0123456789abcdefull, v_ping},
-        {CHP_MSG_PONG, 0xfedcba9876543210ull, v_pong},
-        {CHP_MSG_PING, 0, v_ping0},
-        {CHP_MSG_PONG, UINT64_MAX, v_pongmax},
+        {CHP_WIRE_PING, 0x0123456789abcdefull, v_ping},
+        {CHP_WIRE_PONG, 0xfedcba9876543210ull, v_pong},
+        {CHP_WIRE_PING, 0, v_ping0},
+        {CHP_WIRE_PONG, UINT64_MAX, v_pongmax},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         uint8_t buf[16];
@@ -468,7 +468,7 @@ static void test_ping_pong_roundtrip(void **state)
         assert_rc(chp_wire_ping(buf, sizeof buf, &len, cases[i].type, cases[i].nonce), CHP_OK);
         assert_encoded(buf, len, cases[i].want, 9);
 
-        chp_msg m;
+        chp_wire_msg m;
         uint8_t *c;
         assert_rc(decode_copy(cases[i].want, 9, &m, &c), CHP_OK);
         assert_int_equal(m.type, cases[i].type);
@@ -488,10 +488,10 @@ static void test_peers_roundtrip(void **state)
     assert_rc(chp_wire_peers(buf, sizeof buf, &len, addrs, 3), CHP_OK);
     assert_encoded(buf, len, v_peers, sizeof v_peers);
 
-    chp_msg m;
+    chp_wire_msg m;
     uint8_t *c;
     assert_rc(decode_copy(v_peers, sizeof v_peers, &m, &c), CHP_OK);
-    assert_int_equal(m.type, CHP_MSG_PEERS);
+    assert_int_equal(m.type, CHP_WIRE_PEERS);
     assert_int_equal(m.u.peers.n, 3);
     assert_ptr_equal(m.u.peers.raw, c + 2);
     assert_int_equal(m.u.peers.rawlen, sizeof v_peers - 2);
@@ -511,7 +511,7 @@ static void test_peers_roundtrip(void **state)
     assert_rc(chp_wire_peers(buf, sizeof buf, &len, NULL, 0), CHP_OK);
     assert_encoded(buf, len, v_peers0, sizeof v_peers0);
     assert_rc(decode_copy(v_peers0, sizeof v_peers0, &m, &c), CHP_OK);
-    assert_int_equal(m.type, CHP_MSG_PEERS);
+    assert_int_equal(m.type, CHP_WIRE_PEERS);
     assert_int_equal(m.u.peers.n, 0);
     assert_int_equal(m.u.peers.rawlen, 0);
     assert_reencodes(&m, v_peers0, sizeof v_peers0);
@@ -541,7 +541,7 @@ static void test_peers_roundtrip_max(void **state)
     assert_rc(chp_wire_peers(buf, PEERS_MAX_FRAME + 1, &len, ptrs, CHP_WIRE_MAX_PEERS), CHP_OK);
     assert_encoded(buf, len, want, PEERS_MAX_FRAME);
 
-    chp_msg m;
+    chp_wire_msg m;
     uint8_t *c;
     assert_rc(decode_copy(want, PEERS_MAX_FRAME, &m, &c), CHP_OK);
     assert_int_equal(m.u.peers.n, CHP_WIRE_MAX_PEERS);
@@ -579,10 +579,10 @@ static void test_bye_roundtrip(void **state)
         assert_rc(chp_wire_bye(buf, sizeof buf, &len, cases[i].code, cases[i].text), CHP_OK);
         assert_encoded(buf, len, cases[i].want, cases[i].wantlen);
 
-        chp_msg m;
+        chp_wire_msg m;
         uint8_t *c;
         assert_rc(decode_copy(cases[i].want, cases[i].wantlen, &m, &c), CHP_OK);
-        assert_int_equal(m.type, CHP_MSG_BYE);
+        assert_int_equal(m.type, CHP_WIRE_BYE);
         assert_int_equal(m.u.bye.code, cases[i].code);
         assert_int_equal(m.u.bye.len, cases[i].wantlen - 4);
         if (m.u.bye.len) {
@@ -607,7 +607,7 @@ static void test_bye_roundtrip(void **state)
     memset(buf, 0xee, sizeof buf);
     assert_rc(chp_wire_bye(buf, sizeof buf, &len, 0x1234, text), CHP_OK);
     assert_encoded(buf, len, want, sizeof want);
-    chp_msg m;
+    chp_wire_msg m;
     uint8_t *c;
     assert_rc(decode_copy(want, sizeof want, &m, &c), CHP_OK);
     assert_int_equal(m.u.bye.len, CHP_WIRE_MAX_TEXT);
@@ -620,7 +620,7 @@ static void test_bye_roundtrip(void **state)
 static void test_decode_empty_and_unknown_types(void **state)
 {
     (void)state;
-    chp_msg m;
+    chp_wire_msg m;
     memset(&m, 0xa5, sizeof m);
     assert_rc(chp_wire_decode(NULL, 0, &m), CHP_E_MALFORMED);
     assert_true(all_zero(&m));
@@ -646,23 +646,23 @@ static void test_decode_empty_and_unknown_types(void **state)
  * byte) decodes as the shorter message. */
 static void check_prefixes(const uint8_t *f, size_t flen)
 {
-    chp_msg full;
+    chp_wire_msg full;
     uint8_t *fc;
     assert_rc(decode_copy(f, flen, &full, &fc), CHP_OK);
     for (size_t l = 0; l < flen; l++) {
-        chp_msg m;
+        chp_wire_msg m;
         uint8_t *c;
         int rc = decode_copy(f, l, &m, &c);
-        if (f[0] == CHP_MSG_PUSH && l >= 1 + CHP_ENV_OVERHEAD) {
+        if (f[0] == CHP_WIRE_PUSH && l >= 1 + CHP_ENV_OVERHEAD) {
             if (rc != CHP_OK)
                 fail_msg("PUSH prefix %zu of %zu = %s, want CHP_OK", l, flen, chp_errname(rc));
-            assert_int_equal(m.type, CHP_MSG_PUSH);
+            assert_int_equal(m.type, CHP_WIRE_PUSH);
             assert_int_equal(m.u.push.len, l - 1);
             assert_ptr_equal(m.u.push.env, c + 1);
-        } else if (f[0] == CHP_MSG_NEG && l >= 7) {
+        } else if (f[0] == CHP_WIRE_NEG && l >= 7) {
             if (rc != CHP_OK)
                 fail_msg("NEG prefix %zu of %zu = %s, want CHP_OK", l, flen, chp_errname(rc));
-            assert_int_equal(m.type, CHP_MSG_NEG);
+            assert_int_equal(m.type, CHP_WIRE_NEG);
             assert_int_equal(m.u.neg.session, full.u.neg.session);
             assert_int_equal(m.u.neg.initiator, full.u.neg.initiator);
             assert_int_equal(m.u.neg.len, l - 6);
@@ -720,11 +720,11 @@ static void test_decode_trailing(void **state)
             assert_true(flen <= sizeof f);
             memcpy(f, vs.v[i].b, vs.v[i].len);
             memcpy(f + vs.v[i].len, tails[t], tail_len[t]);
-            if (f[0] == CHP_MSG_PUSH || f[0] == CHP_MSG_NEG) {
-                chp_msg m;
+            if (f[0] == CHP_WIRE_PUSH || f[0] == CHP_WIRE_NEG) {
+                chp_wire_msg m;
                 uint8_t *c;
                 assert_rc(decode_copy(f, flen, &m, &c), CHP_OK);
-                if (f[0] == CHP_MSG_PUSH)
+                if (f[0] == CHP_WIRE_PUSH)
                     assert_int_equal(m.u.push.len, flen - 1);
                 else
                     assert_int_equal(m.u.neg.len, flen - 6);
@@ -745,15 +745,15 @@ static void test_decode_hello_version(void **state)
         uint8_t f[16];
         memcpy(f, v_hello, sizeof v_hello);
         f[1] = versions[i];
-        chp_msg want;
+        chp_wire_msg want;
         memset(&want, 0, sizeof want);
-        want.type = CHP_MSG_HELLO;
+        want.type = CHP_WIRE_HELLO;
         want.u.hello.version = versions[i];
         /* Whatever follows the version (another version's layout): the full
          * v1 body, nothing, a short body, a body with extra bytes. */
         static const size_t lens[] = {12, 2, 5, 16};
         for (size_t k = 0; k < 4; k++) {
-            chp_msg m;
+            chp_wire_msg m;
             uint8_t *c;
             assert_rc(decode_copy(f, lens[k], &m, &c), CHP_E_VERSION);
             assert_memory_equal(&m, &want, sizeof want);
@@ -778,7 +778,7 @@ static void test_decode_hello_max_frame(void **state)
         REJECT(f, sizeof f, CHP_E_MALFORMED);
     }
     memcpy(f + 8, (const uint8_t[]){0x00, 0x00, 0x10, 0x00}, 4); /* 4096 */
-    assert_int_equal(ACCEPT(f, sizeof f), CHP_MSG_HELLO);
+    assert_int_equal(ACCEPT(f, sizeof f), CHP_WIRE_HELLO);
 }
 
 static void test_decode_push_bounds(void **state)
@@ -790,8 +790,8 @@ static void test_decode_push_bounds(void **state)
     seq(f + 1, PUSH_MAX_FRAME, 9);
     REJECT(f, 1, CHP_E_MALFORMED);
     REJECT(f, CHP_ENV_OVERHEAD, CHP_E_MALFORMED); /* envelope of 88 */
-    assert_int_equal(ACCEPT(f, 1 + CHP_ENV_OVERHEAD), CHP_MSG_PUSH);
-    assert_int_equal(ACCEPT(f, PUSH_MAX_FRAME), CHP_MSG_PUSH);
+    assert_int_equal(ACCEPT(f, 1 + CHP_ENV_OVERHEAD), CHP_WIRE_PUSH);
+    assert_int_equal(ACCEPT(f, PUSH_MAX_FRAME), CHP_WIRE_PUSH);
     REJECT(f, PUSH_MAX_FRAME + 1, CHP_E_MALFORMED); /* envelope of max + 1 */
     free(f);
 }
@@ -803,15 +803,15 @@ static void test_decode_ids_counts(void **state)
     uint8_t *f = malloc(cap);
     assert_non_null(f);
     seq(f, cap, 0);
-    static const uint8_t types[] = {CHP_MSG_IHAVE, CHP_MSG_IWANT, CHP_MSG_GRAFT, CHP_MSG_QUERY,
-                                    CHP_MSG_HELD};
+    static const uint8_t types[] = {CHP_WIRE_IHAVE, CHP_WIRE_IWANT, CHP_WIRE_GRAFT, CHP_WIRE_QUERY,
+                                    CHP_WIRE_HELD};
     for (size_t i = 0; i < sizeof types; i++) {
         f[0] = types[i];
         /* n = 0: an empty announcement or request is malformed; an empty
          * GRAFT ("eager again, nothing missing") is fine. */
         f[1] = 0;
         f[2] = 0;
-        if (types[i] == CHP_MSG_GRAFT || types[i] == CHP_MSG_HELD)
+        if (types[i] == CHP_WIRE_GRAFT || types[i] == CHP_WIRE_HELD)
             assert_int_equal(ACCEPT(f, 3), types[i]);
         else
             REJECT(f, 3, CHP_E_MALFORMED);
@@ -852,9 +852,9 @@ static void test_decode_neg_fields(void **state)
     /* Bit 0: from the initiator; bit 1: more fragments follow. */
     for (uint8_t flags = 0; flags < 4; flags++) {
         f[5] = flags;
-        chp_msg m;
+        chp_wire_msg m;
         assert_rc(chp_wire_decode(f, sizeof f, &m), CHP_OK);
-        assert_int_equal(m.type, CHP_MSG_NEG);
+        assert_int_equal(m.type, CHP_WIRE_NEG);
         assert_int_equal(m.u.neg.initiator, flags & 1);
         assert_int_equal(m.u.neg.more, flags >> 1);
     }
@@ -880,7 +880,7 @@ static void test_decode_peers_limits(void **state)
     }
     REJECT(f, 2 + 33 * 3, CHP_E_MALFORMED);
     f[1] = 32;
-    assert_int_equal(ACCEPT(f, 2 + 32 * 3), CHP_MSG_PEERS);
+    assert_int_equal(ACCEPT(f, 2 + 32 * 3), CHP_WIRE_PEERS);
     REJECT(f, 2 + 32 * 3 + 1, CHP_E_TRAILING);
     f[1] = 0xff;
     REJECT(f, 2 + 33 * 3, CHP_E_MALFORMED);
@@ -893,14 +893,14 @@ static void test_decode_peers_limits(void **state)
     memset(f + 3, 'x', 201);
     REJECT(f, 3 + 201, CHP_E_MALFORMED);
     f[2] = 200;
-    assert_int_equal(ACCEPT(f, 3 + 200), CHP_MSG_PEERS);
+    assert_int_equal(ACCEPT(f, 3 + 200), CHP_WIRE_PEERS);
     f[2] = 0xff;
     memset(f + 3, 'x', 255);
     REJECT(f, 3 + 255, CHP_E_MALFORMED);
 
     /* Characters: only 0x21..0x7e, at any position of any address. */
     static const uint8_t ok_addr[] = {0x0a, 0x02, 0x03, 'a', 'b', 'c', 0x02, 0x21, 0x7e};
-    assert_int_equal(ACCEPT(ok_addr, sizeof ok_addr), CHP_MSG_PEERS);
+    assert_int_equal(ACCEPT(ok_addr, sizeof ok_addr), CHP_WIRE_PEERS);
     static const uint8_t bad_ch[] = {0x20, 0x7f, 0x80, 0x00, 0x09, 0xff};
     static const size_t pos[] = {3, 4, 5, 7, 8};
     for (size_t i = 0; i < sizeof bad_ch; i++) {
@@ -930,7 +930,7 @@ static void test_decode_bye_limits(void **state)
     f[3] = 255;
     REJECT(f, 4 + 255, CHP_E_MALFORMED);
     f[3] = 200;
-    assert_int_equal(ACCEPT(f, 4 + 200), CHP_MSG_BYE);
+    assert_int_equal(ACCEPT(f, 4 + 200), CHP_WIRE_BYE);
     REJECT(f, 4 + 201, CHP_E_TRAILING);
     REJECT(f, 4 + 199, CHP_E_MALFORMED);
 
@@ -979,7 +979,7 @@ static void test_decode_bye_limits(void **state)
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
         f[3] = good[i].len;
         memcpy(f + 4, good[i].s, good[i].len);
-        chp_msg m;
+        chp_wire_msg m;
         uint8_t *c;
         assert_rc(decode_copy(f, 4u + good[i].len, &m, &c), CHP_OK);
         assert_int_equal(m.u.bye.len, good[i].len);
@@ -1007,7 +1007,7 @@ static void test_peer_at(void **state)
 {
     (void)state;
     static const char *const want[] = {"a", "1.2.3.4:7667/chpn1x", "!~"};
-    chp_msg m;
+    chp_wire_msg m;
     uint8_t *c;
     const char *a;
     size_t l;
@@ -1035,7 +1035,7 @@ static void test_peer_at(void **state)
     vectors vs;
     vectors_init(&vs);
     for (size_t i = 0; i < vs.n; i++) {
-        if (vs.v[i].b[0] == CHP_MSG_PEERS)
+        if (vs.v[i].b[0] == CHP_WIRE_PEERS)
             continue;
         assert_rc(decode_copy(vs.v[i].b, vs.v[i].len, &m, &c), CHP_OK);
         assert_rc(chp_wire_peer_at(&m, 0, &a, &l), CHP_E_ARG);
@@ -1053,7 +1053,7 @@ static void test_peer_at(void **state)
  * size works. */
 static void check_overflow(const uint8_t *f, size_t flen, int every_cap)
 {
-    chp_msg m;
+    chp_wire_msg m;
     uint8_t *c;
     assert_rc(decode_copy(f, flen, &m, &c), CHP_OK);
     for (size_t cap = 0; cap < flen; cap++) {
@@ -1127,12 +1127,12 @@ static void test_encode_arg(void **state)
     assert_rc(chp_wire_push(buf, SCRATCH, &len, src, CHP_ENV_MAX_BYTES), CHP_OK);
 
     /* IHAVE / IWANT / GRAFT. */
-    static const uint8_t bad_types[] = {0,           CHP_MSG_HELLO, CHP_MSG_PUSH,  CHP_MSG_PRUNE,
-                                        CHP_MSG_NEG, CHP_MSG_PING,  CHP_MSG_PEERS, CHP_MSG_BYE,
+    static const uint8_t bad_types[] = {0,           CHP_WIRE_HELLO, CHP_WIRE_PUSH,  CHP_WIRE_PRUNE,
+                                        CHP_WIRE_NEG, CHP_WIRE_PING,  CHP_WIRE_PEERS, CHP_WIRE_BYE,
                                         14,          0xff};
     for (size_t i = 0; i < sizeof bad_types; i++)
         assert_rc(chp_wire_ids(buf, SCRATCH, &len, bad_types[i], src, 1), CHP_E_ARG);
-    static const uint8_t id_types[] = {CHP_MSG_IHAVE, CHP_MSG_IWANT, CHP_MSG_GRAFT};
+    static const uint8_t id_types[] = {CHP_WIRE_IHAVE, CHP_WIRE_IWANT, CHP_WIRE_GRAFT};
     for (size_t i = 0; i < 3; i++) {
         assert_rc(chp_wire_ids(buf, SCRATCH, &len, id_types[i], src, CHP_WIRE_MAX_IDS + 1),
                   CHP_E_ARG);
@@ -1140,9 +1140,9 @@ static void test_encode_arg(void **state)
         assert_rc(chp_wire_ids(buf, SCRATCH, &len, id_types[i], NULL, 1), CHP_E_ARG);
         assert_rc(chp_wire_ids(buf, SCRATCH, &len, id_types[i], src, CHP_WIRE_MAX_IDS), CHP_OK);
         assert_rc(chp_wire_ids(buf, SCRATCH, &len, id_types[i], src, 0),
-                  id_types[i] == CHP_MSG_GRAFT ? CHP_OK : CHP_E_ARG);
+                  id_types[i] == CHP_WIRE_GRAFT ? CHP_OK : CHP_E_ARG);
     }
-    assert_rc(chp_wire_ids(buf, SCRATCH, &len, CHP_MSG_GRAFT, NULL, 0), CHP_OK);
+    assert_rc(chp_wire_ids(buf, SCRATCH, &len, CHP_WIRE_GRAFT, NULL, 0), CHP_OK);
 
     /* NEG. */
     assert_rc(chp_wire_neg(buf, SCRATCH, &len, 1, 4, src, 1), CHP_E_ARG);
@@ -1154,7 +1154,7 @@ static void test_encode_arg(void **state)
 
     /* PING / PONG. */
     for (unsigned t = 0; t <= 255; t++) {
-        int want = (t == CHP_MSG_PING || t == CHP_MSG_PONG) ? CHP_OK : CHP_E_ARG;
+        int want = (t == CHP_WIRE_PING || t == CHP_WIRE_PONG) ? CHP_OK : CHP_E_ARG;
         assert_rc(chp_wire_ping(buf, SCRATCH, &len, (uint8_t)t, 7), want);
     }
 
@@ -1327,42 +1327,42 @@ static size_t random_valid(prng *r, uint8_t *buf, size_t cap, uint8_t *src)
     int rc;
     uint8_t type = (uint8_t)(1 + below(r, 13));
     switch (type) {
-    case CHP_MSG_HELLO:
+    case CHP_WIRE_HELLO:
         rc = chp_wire_hello(buf, cap, &len, (uint32_t)rnd(r), (uint16_t)rnd(r),
                             below(r, 4) ? 4096 + below(r, 1u << 20) : (uint32_t)rnd(r) | 0x1000);
         break;
-    case CHP_MSG_PUSH: {
+    case CHP_WIRE_PUSH: {
         size_t n = CHP_ENV_OVERHEAD + some(r, 64, CHP_ENV_BUCKET_MAX);
         fill(r, src, n);
         rc = chp_wire_push(buf, cap, &len, src, n);
         break;
     }
-    case CHP_MSG_IHAVE:
-    case CHP_MSG_IWANT:
-    case CHP_MSG_GRAFT:
-    case CHP_MSG_QUERY:
-    case CHP_MSG_HELD: {
+    case CHP_WIRE_IHAVE:
+    case CHP_WIRE_IWANT:
+    case CHP_WIRE_GRAFT:
+    case CHP_WIRE_QUERY:
+    case CHP_WIRE_HELD: {
         uint16_t n = (uint16_t)some(r, 4, CHP_WIRE_MAX_IDS);
-        if (n == 0 && type != CHP_MSG_GRAFT && type != CHP_MSG_HELD)
+        if (n == 0 && type != CHP_WIRE_GRAFT && type != CHP_WIRE_HELD)
             n = 1;
         fill(r, src, (size_t)n * 32);
         rc = chp_wire_ids(buf, cap, &len, type, src, n);
         break;
     }
-    case CHP_MSG_PRUNE:
+    case CHP_WIRE_PRUNE:
         rc = chp_wire_prune(buf, cap, &len);
         break;
-    case CHP_MSG_NEG: {
+    case CHP_WIRE_NEG: {
         size_t n = 1 + some(r, 40, 4000);
         fill(r, src, n);
         rc = chp_wire_neg(buf, cap, &len, (uint32_t)rnd(r), (uint8_t)below(r, 2), src, n);
         break;
     }
-    case CHP_MSG_PING:
-    case CHP_MSG_PONG:
+    case CHP_WIRE_PING:
+    case CHP_WIRE_PONG:
         rc = chp_wire_ping(buf, cap, &len, type, rnd(r));
         break;
-    case CHP_MSG_PEERS: {
+    case CHP_WIRE_PEERS: {
         char addr[CHP_WIRE_MAX_PEERS][CHP_WIRE_MAX_ADDR + 1];
         const char *ptrs[CHP_WIRE_MAX_PEERS];
         uint8_t n = (uint8_t)some(r, 3, CHP_WIRE_MAX_PEERS);
@@ -1444,7 +1444,7 @@ static void test_random_frames(void **state)
         size_t len = random_valid(&r, f, SCRATCH - 16, src);
         len = mutate(&r, f, len);
 
-        chp_msg m;
+        chp_wire_msg m;
         uint8_t *c;
         int rc = decode_copy(f, len, &m, &c);
         if (rc == CHP_E_MALFORMED || rc == CHP_E_TRAILING) {
@@ -1455,18 +1455,18 @@ static void test_random_frames(void **state)
             else
                 trailing++;
         } else if (rc == CHP_E_VERSION) {
-            chp_msg want;
+            chp_wire_msg want;
             memset(&want, 0, sizeof want);
-            want.type = CHP_MSG_HELLO;
+            want.type = CHP_WIRE_HELLO;
             want.u.hello.version = f[1];
-            assert_int_equal(f[0], CHP_MSG_HELLO);
+            assert_int_equal(f[0], CHP_WIRE_HELLO);
             assert_int_not_equal(f[1], CHP_WIRE_VERSION);
             assert_memory_equal(&m, &want, sizeof want);
             version++;
         } else if (rc == CHP_OK) {
-            assert_true(m.type >= CHP_MSG_HELLO && m.type <= CHP_MSG_HELD);
+            assert_true(m.type >= CHP_WIRE_HELLO && m.type <= CHP_WIRE_HELD);
             assert_int_equal(m.type, f[0]);
-            if (m.type == CHP_MSG_BYE && m.u.bye.len && memchr(m.u.bye.text, 0, m.u.bye.len)) {
+            if (m.type == CHP_WIRE_BYE && m.u.bye.len && memchr(m.u.bye.text, 0, m.u.bye.len)) {
                 bye_nul++; /* cannot be re-encoded: test_decode_bye_text_nul */
             } else {
                 size_t olen = 0;
@@ -1483,7 +1483,7 @@ static void test_random_frames(void **state)
         free(c);
     }
     /* The sweep reached every type and every outcome. */
-    for (int t = CHP_MSG_HELLO; t <= CHP_MSG_HELD; t++)
+    for (int t = CHP_WIRE_HELLO; t <= CHP_WIRE_HELD; t++)
         if (ok[t] < 200)
             fail_msg("only %u valid frames of type %d", ok[t], t);
     assert_true(malformed > 1000 && trailing > 1000 && version > 100);

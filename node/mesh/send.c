@@ -1,0 +1,201 @@
+/* send.c - what goes out on a link: frames on the right socket, HELLO,
+ * the per-link flow window, the ids moved on a link lately, pushes and
+ * the serving of stored envelopes. */
+#include "node/mesh/mesh_int.h"
+#include "proto/envelope.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* An id pushed to (or fetched from) a neighbour by a sync or an IWANT
+ * answer is not moved on that link again for MOVED_S seconds: a neighbour
+ * that still lacks it did not keep it (its quota) or is asking again on
+ * purpose. MOVED_SETS x MOVED_WAYS ids are remembered per link. */
+#define MOVED_S    600
+#define MOVED_SETS 512
+#define MOVED_WAYS 16
+/* PUSH and NEG bytes queued to a neighbour beyond what its PONGs have
+ * acknowledged: a flow PING (nonce = FLOW_TAG | bytes queued) goes out
+ * every FLOW_STEP bytes, and nothing more is queued past FLOW_WINDOW. */
+#define FLOW_WINDOW (8u << 20)
+#define FLOW_STEP   (1u << 20)
+#define FLOW_TAG    (1ull << 63)
+
+int chp_link_send(chp_mesh *n, struct chp_link *l, const uint8_t *frame, size_t len)
+{
+    n->ctr.tx_bytes += len;
+    if (l->dealer && l->dealer_up) {
+        if (zmq_send(l->dealer, frame, len, ZMQ_DONTWAIT) == (int)len)
+            return CHP_OK;
+    } else if (l->router_seen) {
+        void *r = l->rsock ? l->rsock : n->router;
+        if (zmq_send(r, l->rid, l->ridlen, ZMQ_SNDMORE | ZMQ_DONTWAIT) == (int)l->ridlen &&
+            zmq_send(r, frame, len, ZMQ_DONTWAIT) == (int)len)
+            return CHP_OK;
+        if (errno == EHOSTUNREACH)
+            l->router_seen = 0;
+    }
+    return CHP_E_IO; /* full queue (HWM) or gone: sync repairs it later */
+}
+
+static uint32_t our_caps(const chp_mesh *n)
+{
+    return CHP_CAP_NEG | CHP_CAP_NEG_FRAG | CHP_CAP_HELD | (n->relay ? CHP_CAP_RELAY : 0);
+}
+
+/* The listen port our HELLO names: on a link of our LAN listener its
+ * port, so that PEERS naming us does not tell the LAN our permanent one. */
+static uint16_t hello_port(chp_mesh *n, const struct chp_link *l)
+{
+    if (!l->lan_gen)
+        return n->port;
+    const struct chp_lan *lan = chp_mesh_lan_of(n, l->lan_gen);
+    return lan ? lan->port : 0;
+}
+
+void chp_link_send_hello(chp_mesh *n, struct chp_link *l)
+{
+    uint8_t f[16];
+    size_t len;
+    uint32_t caps = our_caps(n);
+    if (chp_wire_hello(f, sizeof f, &len, caps, hello_port(n, l), CHP_WIRE_MAX_FRAME) == CHP_OK)
+        chp_link_send(n, l, f, len);
+}
+
+/* Our HELLO over the ROUTER, to the connection theirs came in on: an
+ * answer via send_to would take our dealer when the link is both ways and
+ * be answered again, forever. */
+void chp_link_send_hello_router(chp_mesh *n, struct chp_link *l)
+{
+    uint8_t f[16];
+    size_t len;
+    uint32_t caps = our_caps(n);
+    void *r = l->rsock ? l->rsock : n->router;
+    if (chp_wire_hello(f, sizeof f, &len, caps, hello_port(n, l), CHP_WIRE_MAX_FRAME) == CHP_OK &&
+        zmq_send(r, l->rid, l->ridlen, ZMQ_SNDMORE | ZMQ_DONTWAIT) == (int)l->ridlen &&
+        zmq_send(r, f, len, ZMQ_DONTWAIT) == (int)len)
+        n->ctr.tx_bytes += len;
+}
+
+void chp_link_send_ids(chp_mesh *n, struct chp_link *l, uint8_t type, const uint8_t *ids,
+                       uint16_t cnt)
+{
+    uint8_t f[3 + CHP_WIRE_MAX_IDS * 32];
+    size_t fl;
+    if (cnt && chp_wire_ids(f, sizeof f, &fl, type, ids, cnt) == CHP_OK)
+        chp_link_send(n, l, f, fl);
+}
+
+/* ---- per-link flow window ---- */
+
+/* 1 while less than FLOW_WINDOW of PUSH and NEG bytes to l wait for its
+ * PONG: a neighbour that does not read costs us that much memory, not
+ * the queue's 4096 frames of up to 64 KiB. */
+int chp_flow_open(const struct chp_link *l)
+{
+    return l->flow_tx - l->flow_acked < FLOW_WINDOW;
+}
+
+void chp_flow_sent(chp_mesh *n, struct chp_link *l, size_t len)
+{
+    l->flow_tx += len;
+    if (l->flow_tx - l->flow_pinged < FLOW_STEP)
+        return;
+    uint8_t f[16];
+    size_t fl;
+    if (chp_wire_ping(f, sizeof f, &fl, CHP_WIRE_PING, FLOW_TAG | l->flow_tx) == CHP_OK &&
+        chp_link_send(n, l, f, fl) == CHP_OK)
+        l->flow_pinged = l->flow_tx;
+}
+
+void chp_flow_pong(struct chp_link *l, uint64_t nonce)
+{
+    uint64_t v = nonce & ~FLOW_TAG;
+    if ((nonce & FLOW_TAG) && v > l->flow_acked && v <= l->flow_tx)
+        l->flow_acked = v;
+}
+
+struct chp_link_moved {
+    uint64_t id[MOVED_SETS][MOVED_WAYS]; /* first 8 bytes of the id */
+    uint32_t at[MOVED_SETS][MOVED_WAYS]; /* when, in s of the monotonic clock + 1; 0 = free */
+};
+
+/* ---- ids moved on a link lately ---- */
+
+static uint64_t id_word(const uint8_t id[32])
+{
+    uint64_t w;
+    memcpy(&w, id, 8); /* ids are hashes: any 8 bytes are as good as a hash */
+    return w;
+}
+
+/* 1 if id was moved on l in the last MOVED_S seconds. */
+int chp_moved_lately(const struct chp_link *l, const uint8_t id[32], uint64_t ms)
+{
+    if (!l->moved)
+        return 0;
+    uint64_t w = id_word(id);
+    uint32_t t = (uint32_t)(ms / 1000u) + 1;
+    size_t set = (size_t)(w >> 32) % MOVED_SETS;
+    for (int k = 0; k < MOVED_WAYS; k++)
+        if (l->moved->at[set][k] && l->moved->id[set][k] == w && t - l->moved->at[set][k] < MOVED_S)
+            return 1;
+    return 0;
+}
+
+/* Remembers that id was moved on l now (the set's oldest entry makes room). */
+void chp_moved_add(struct chp_link *l, const uint8_t id[32], uint64_t ms)
+{
+    if (!l->moved && !(l->moved = calloc(1, sizeof *l->moved)))
+        return; /* no memory: moving again is only a waste */
+    uint64_t w = id_word(id);
+    size_t set = (size_t)(w >> 32) % MOVED_SETS;
+    int victim = 0;
+    for (int k = 0; k < MOVED_WAYS; k++) {
+        if (l->moved->id[set][k] == w || !l->moved->at[set][k]) {
+            victim = k;
+            break;
+        }
+        if (l->moved->at[set][k] < l->moved->at[set][victim])
+            victim = k;
+    }
+    l->moved->id[set][victim] = w;
+    l->moved->at[set][victim] = (uint32_t)(ms / 1000u) + 1;
+}
+
+/* Pushes an envelope within l's flow window; CHP_OK if queued. */
+int chp_link_send_push(chp_mesh *n, struct chp_link *l, const uint8_t *env, size_t len)
+{
+    uint8_t f[1 + CHP_ENV_MAX_BYTES];
+    size_t fl;
+    if (!chp_flow_open(l))
+        return CHP_E_IO;
+    int rc = chp_wire_push(f, sizeof f, &fl, env, len);
+    if (rc == CHP_OK)
+        rc = chp_link_send(n, l, f, fl);
+    if (rc != CHP_OK)
+        return rc;
+    l->tx_env++;
+    chp_flow_sent(n, l, fl);
+    return CHP_OK;
+}
+
+/* Serves a stored envelope to l (a sync or an IWANT): only one that the
+ * neighbour will not find expired (CHP_SERVE_MARGIN_S), and only once per
+ * MOVED_S on this link. CHP_OK if queued. */
+int chp_link_serve(chp_mesh *n, struct chp_link *l, const uint8_t id[32])
+{
+    uint8_t env[CHP_ENV_MAX_BYTES];
+    size_t len;
+    chp_store_meta meta;
+    if (!chp_flow_open(l) || chp_moved_lately(l, id, mesh_ms(n)))
+        return CHP_E_IO;
+    if (chp_store_get(n->store, id, env, sizeof env, &len, &meta) != CHP_OK ||
+        meta.expiry <= mesh_unix(n) + CHP_SERVE_MARGIN_S)
+        return CHP_E_NOT_FOUND;
+    int rc = chp_link_send_push(n, l, env, len);
+    if (rc == CHP_OK)
+        chp_moved_add(l, id, mesh_ms(n));
+    return rc;
+}
