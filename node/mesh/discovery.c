@@ -287,19 +287,6 @@ static size_t discovered(const chp_mesh *n)
     return c;
 }
 
-static struct chp_link *link_of(chp_mesh *n, const uint8_t key[32])
-{
-    for (size_t i = 0; i < CHP_MESH_LINKS_MAX; i++)
-        if (n->links[i].used && !memcmp(n->links[i].key, key, 32))
-            return &n->links[i];
-    return NULL;
-}
-
-static int up(const struct chp_link *l)
-{
-    return l && l->hello_rx && (l->dealer_up || l->router_seen);
-}
-
 /* Checks one datagram; keeps the node it names as a candidate. */
 static void heard(chp_mesh *n, const uint8_t *b, ssize_t r, const char *host, int ipv6)
 {
@@ -407,8 +394,8 @@ static void disc_tick(chp_mesh *n, uint64_t t)
         struct cand *c = &d->c[i];
         if (!c->probing)
             continue;
-        struct chp_link *l = link_of(n, c->key);
-        if (up(l)) {
+        struct chp_link *l = chp_link_find(n, c->key);
+        if (l && chp_link_up(l)) {
             char s[CHP_ADDR_STR_MAX + 1];
             snprintf(s, sizeof s, "%s", l->addr);
             chp_info("discovered %s on the LAN", s);
@@ -426,7 +413,7 @@ static void disc_tick(chp_mesh *n, uint64_t t)
      * beaconing (their candidate expired) and down. */
     for (size_t i = 0; i < CHP_MESH_LINKS_MAX; i++) {
         struct chp_link *l = &n->links[i];
-        if (!l->used || !l->discovered || up(l))
+        if (!l->used || !l->discovered || chp_link_up(l))
             continue;
         struct cand *c = cand_of(d, l->key);
         if (c && c->probing)
@@ -446,7 +433,8 @@ static void disc_tick(chp_mesh *n, uint64_t t)
     }
     for (size_t i = 0; i < d->n;) {
         struct cand *c = &d->c[i];
-        if (up(link_of(n, c->key)))
+        const struct chp_link *l = chp_link_find(n, c->key);
+        if (l && chp_link_up(l))
             c->down_ms = 0;
         if (!c->probing && t - c->last_ms > DISC_TTL_MS)
             forget_cand(d, i);

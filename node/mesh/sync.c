@@ -115,19 +115,10 @@ int chp_neg_assemble(struct chp_link *l, const chp_wire_msg *m, const uint8_t **
         chp_buf_free(b);
         return -1;
     }
-    if (b->cap < b->len + m->u.neg.len) {
-        size_t cap =
-            b->len + m->u.neg.len > CHP_NEG_MSG_MAX / 4 ? CHP_NEG_MSG_MAX : CHP_NEG_MSG_MAX / 4;
-        uint8_t *p = realloc(b->p, cap);
-        if (!p) {
-            chp_buf_free(b);
-            return 0; /* dropped, like a frame lost to memory pressure */
-        }
-        b->p = p;
-        b->cap = cap;
+    if (chp_buf_put(b, m->u.neg.msg, m->u.neg.len) != CHP_OK) {
+        chp_buf_free(b);
+        return 0; /* dropped, like a frame lost to memory pressure */
     }
-    memcpy(b->p + b->len, m->u.neg.msg, m->u.neg.len);
-    b->len += m->u.neg.len;
     *sess = m->u.neg.session;
     if (m->u.neg.more)
         return 0;
@@ -343,15 +334,9 @@ void chp_sync_on_neg(chp_mesh *n, struct chp_link *l, const chp_wire_msg *m, uin
             return;
     }
     chp_buf *b = &l->neg_wait[d];
-    if (b->cap < len) {
-        uint8_t *p = realloc(b->p, len);
-        if (!p)
-            return;
-        b->p = p;
-        b->cap = len;
-    }
-    memcpy(b->p, msg, len);
-    b->len = len;
+    b->len = 0;
+    if (chp_buf_put(b, msg, len) != CHP_OK)
+        return;
     l->neg_wait_session[d] = m->u.neg.session;
     l->neg_waiting[d] = 1;
 }

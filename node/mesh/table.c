@@ -14,8 +14,7 @@
 
 void chp_key_short(const uint8_t k[32], char out[17])
 {
-    for (int i = 0; i < 8; i++)
-        sprintf(out + 2 * i, "%02x", k[i]);
+    chp_hex_encode(k, 8, out);
 }
 
 static int find_free(const chp_mesh *n)
@@ -127,7 +126,7 @@ size_t chp_link_connected(const chp_mesh *n)
     size_t c = 0;
     for (size_t i = 0; i < CHP_MESH_LINKS_MAX; i++) {
         const struct chp_link *l = &n->links[i];
-        if (l->used && l->hello_rx && (l->dealer_up || l->router_seen))
+        if (chp_link_up(l))
             c++;
     }
     return c;

@@ -175,7 +175,7 @@ void chp_view_on_peers(chp_mesh *n, const chp_wire_msg *m)
  * it anyway); never a link-local address, whose zone names our interface. */
 static int shareable(const struct chp_link *l, char *out, size_t cap)
 {
-    if (!l->used || !l->hello_rx || !(l->dealer_up || l->router_seen))
+    if (!chp_link_up(l))
         return 0;
     if (!(l->caps & CHP_CAP_RELAY) && !l->discovered)
         return 0;
@@ -274,7 +274,7 @@ void chp_view_periodic(chp_mesh *n, uint64_t t)
         size_t k = (size_t)(next_rand(v) % live), j = 0;
         for (size_t i = 0; i < CHP_MESH_LINKS_MAX; i++) {
             struct chp_link *l = &n->links[i];
-            if (l->used && l->hello_rx && (l->dealer_up || l->router_seen) && j++ == k) {
+            if (chp_link_up(l) && j++ == k) {
                 chp_view_send_peers(n, l);
                 break;
             }
