@@ -163,7 +163,7 @@ static void cmd_id(chp_app *a, const chp_cmd *c, const char *who)
         REQ0(a, CHP_R_IDSHOW, NULL, "id");
 }
 
-static void cmd_nick(chp_app *a, const chp_cmd *c, const char *who)
+static void cmd_nickname(chp_app *a, const chp_cmd *c, const char *who)
 {
     (void)who;
     REQ1(a, CHP_R_NICK, c->argv[0], "nick", c->argv[0]);
@@ -183,22 +183,33 @@ static void cmd_wipe(chp_app *a, const chp_cmd *c, const char *who)
  * identity is unlocked as well. */
 enum gate { G_ANY, G_UP, G_READY };
 
+/* one command a row */
+/* clang-format off */
 static const struct cmd_row {
     chp_cmd_kind kind;
     enum gate gate;
     int who; /* its first argument is a WHO ("~nick" resolves to an ID) */
-    cmd_fn *run;
+    cmd_fn *handler;
 } cmd_rows[] = {
-    {CHP_CMD_HELP, G_ANY, 0, cmd_help},       {CHP_CMD_QUIT, G_ANY, 0, cmd_quit},
-    {CHP_CMD_UNKNOWN, G_ANY, 0, cmd_unknown}, {CHP_CMD_USAGE, G_ANY, 0, cmd_usage},
-    {CHP_CMD_TEXT, G_UP, 0, cmd_text},        {CHP_CMD_DISCOVERY, G_UP, 0, cmd_discovery},
-    {CHP_CMD_PEER, G_UP, 0, cmd_peer},        {CHP_CMD_MSG, G_READY, 1, cmd_msg},
-    {CHP_CMD_JOIN, G_READY, 0, cmd_join},     {CHP_CMD_LEAVE, G_READY, 0, cmd_leave},
-    {CHP_CMD_ADD, G_READY, 0, cmd_add},       {CHP_CMD_ACCEPT, G_READY, 1, cmd_accept},
-    {CHP_CMD_BLOCK, G_READY, 1, cmd_block},   {CHP_CMD_CONTACTS, G_READY, 0, cmd_contacts},
-    {CHP_CMD_ID, G_READY, 1, cmd_id},         {CHP_CMD_NICK, G_READY, 0, cmd_nick},
+    {CHP_CMD_HELP, G_ANY, 0, cmd_help},
+    {CHP_CMD_QUIT, G_ANY, 0, cmd_quit},
+    {CHP_CMD_UNKNOWN, G_ANY, 0, cmd_unknown},
+    {CHP_CMD_USAGE, G_ANY, 0, cmd_usage},
+    {CHP_CMD_TEXT, G_UP, 0, cmd_text},
+    {CHP_CMD_DISCOVERY, G_UP, 0, cmd_discovery},
+    {CHP_CMD_PEER, G_UP, 0, cmd_peer},
+    {CHP_CMD_MSG, G_READY, 1, cmd_msg},
+    {CHP_CMD_JOIN, G_READY, 0, cmd_join},
+    {CHP_CMD_LEAVE, G_READY, 0, cmd_leave},
+    {CHP_CMD_ADD, G_READY, 0, cmd_add},
+    {CHP_CMD_ACCEPT, G_READY, 1, cmd_accept},
+    {CHP_CMD_BLOCK, G_READY, 1, cmd_block},
+    {CHP_CMD_CONTACTS, G_READY, 0, cmd_contacts},
+    {CHP_CMD_ID, G_READY, 1, cmd_id},
+    {CHP_CMD_NICK, G_READY, 0, cmd_nickname},
     {CHP_CMD_WIPE, G_READY, 0, cmd_wipe},
 };
+/* clang-format on */
 
 /* WHO of a command as the daemon takes it: who itself, or for "~nick"
  * (how a stranger shows, and what Tab completes them to) the ID of the
@@ -254,7 +265,7 @@ static void run_command(chp_app *a, const chp_cmd *c)
     const char *who = c->argc ? c->argv[0] : NULL;
     if (r->who && c->argc && !(who = who_arg(a, c->argv[0], idbuf, sizeof idbuf)))
         return;
-    r->run(a, c, who);
+    r->handler(a, c, who);
 }
 
 /* ---------------------------------------------------------------- Enter */

@@ -1,17 +1,10 @@
 /* draw.c - chapar-tui's curses drawing (draw.h): list, pane, bar, input. */
-/* ncursesw's pkg-config flags bring _DEFAULT_SOURCE and _XOPEN_SOURCE */
-#ifndef _XOPEN_SOURCE
-#define _XOPEN_SOURCE 700
-#endif
-#ifndef _XOPEN_SOURCE_EXTENDED
-#define _XOPEN_SOURCE_EXTENDED 1
-#endif
-#define NCURSES_WIDECHAR 1
+#include "ui-tui/wcurses.h" /* first: it sets feature macros */
+
 #include "ui-tui/draw.h"
 
 #include "ui-tui/wtext.h"
 
-#include <curses.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,15 +1,7 @@
 /* keymap.c - chapar-tui's key bindings (keymap.h). */
-/* ncursesw's pkg-config flags bring _DEFAULT_SOURCE and _XOPEN_SOURCE */
-#ifndef _XOPEN_SOURCE
-#define _XOPEN_SOURCE 700
-#endif
-#ifndef _XOPEN_SOURCE_EXTENDED
-#define _XOPEN_SOURCE_EXTENDED 1
-#endif
-#define NCURSES_WIDECHAR 1
-#include "ui-tui/keymap.h"
+#include "ui-tui/wcurses.h" /* first: it sets feature macros */
 
-#include <curses.h>
+#include "ui-tui/keymap.h"
 
 void chp_keymap_setup(void)
 {

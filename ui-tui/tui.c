@@ -2,14 +2,8 @@
  * runs, the terminal, and one zmq_poll loop over the terminal, a signal
  * pipe and the two control-API sockets. The app (app.h) decides what
  * happens, draw.h and keymap.h are the screen, ctl.h reaches chapard. */
-/* ncursesw's pkg-config flags bring _DEFAULT_SOURCE and _XOPEN_SOURCE */
-#ifndef _XOPEN_SOURCE
-#define _XOPEN_SOURCE 700
-#endif
-#ifndef _XOPEN_SOURCE_EXTENDED
-#define _XOPEN_SOURCE_EXTENDED 1
-#endif
-#define NCURSES_WIDECHAR 1
+#include "ui-tui/wcurses.h" /* first: it sets feature macros */
+
 #include "node/common/clock.h"
 #include "node/common/home.h"
 #include "node/common/version.h"
@@ -20,7 +14,6 @@
 #include "ui-tui/draw.h"
 #include "ui-tui/keymap.h"
 
-#include <curses.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <langinfo.h>
@@ -425,7 +418,7 @@ static void start_screen(void)
 }
 
 /* The app on the control API, the screen, the loop; the exit status. */
-static int run(tui *t)
+static int run_tui(tui *t)
 {
     int rc = 1;
     chp_app_io io = {NULL, io_send, io_reset, io_pending, io_overdue};
@@ -467,7 +460,7 @@ int main(int argc, char **argv)
     if (rc < 0)
         rc = start_daemon(t);
     if (rc < 0)
-        rc = run(t);
+        rc = run_tui(t);
     free(t);
     return rc;
 }
