@@ -51,6 +51,43 @@ static char *trim(char *s)
     return s;
 }
 
+/* A line to send: s without the escaping slash of "//", or "" when blank. */
+static void parse_text(const char *s, chp_cmd *out)
+{
+    out->kind = CHP_CMD_TEXT;
+    out->text = s[0] == '/' ? s + 1 : s;
+    const char *t = out->text;
+    while (is_space(*t))
+        t++;
+    if (!*t)
+        out->text = t; /* blank: "" */
+}
+
+/* Splits the arguments after the command name (in place) into argv:
+ * words, the last one taking the rest when the command says so. Returns
+ * how many there are, sp->max + 1 when there are too many. */
+static int split_args(const chp_cmd_spec *sp, char *p, const char **argv)
+{
+    int argc = 0;
+    for (;;) {
+        while (is_space(*p))
+            p++;
+        if (!*p)
+            return argc;
+        if (argc == sp->max)
+            return sp->max + 1; /* too many */
+        if (sp->rest && argc == sp->max - 1) {
+            argv[argc++] = trim(p);
+            return argc;
+        }
+        argv[argc++] = p;
+        while (*p && !is_space(*p))
+            p++;
+        if (*p)
+            *p++ = 0;
+    }
+}
+
 int chp_cmd_parse(const char *line, chp_cmd *out)
 {
     memset(out, 0, sizeof *out);
@@ -63,13 +100,7 @@ int chp_cmd_parse(const char *line, chp_cmd *out)
     memcpy(out->copy_ + 1, line, n + 1);
     char *s = out->copy_ + 1;
     if (s[0] != '/' || s[1] == '/') {
-        out->kind = CHP_CMD_TEXT;
-        out->text = s[0] == '/' ? s + 1 : s;
-        const char *t = out->text;
-        while (is_space(*t))
-            t++;
-        if (!*t)
-            out->text = t; /* blank: "" */
+        parse_text(s, out);
         return CHP_OK;
     }
     char *name = s, *p = s;
@@ -87,28 +118,7 @@ int chp_cmd_parse(const char *line, chp_cmd *out)
         out->argc = 1;
         return CHP_OK;
     }
-    /* Split the arguments: words, the last one taking the rest when the
-     * command says so. */
-    int argc = 0;
-    for (;;) {
-        while (is_space(*p))
-            p++;
-        if (!*p)
-            break;
-        if (argc == sp->max) {
-            argc = sp->max + 1; /* too many */
-            break;
-        }
-        if (sp->rest && argc == sp->max - 1) {
-            out->argv[argc++] = trim(p);
-            break;
-        }
-        out->argv[argc++] = p;
-        while (*p && !is_space(*p))
-            p++;
-        if (*p)
-            *p++ = 0;
-    }
+    int argc = split_args(sp, p, out->argv);
     if (argc < sp->min || argc > sp->max) {
         memset(out->argv, 0, sizeof out->argv);
         out->argc = 0;

@@ -1,6 +1,8 @@
 /* model.c - conversations, lines and notices of the TUI (model.h). */
 #include "ui-tui/model.h"
 
+#include "proto/buf.h"
+
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,15 +100,9 @@ static void push_line(chp_line **arr, size_t *n, size_t *cap, chp_line *l)
         memmove(*arr, *arr + 1, (*n - 1) * sizeof **arr);
         (*n)--;
     }
-    if (*n == *cap) {
-        size_t nc = *cap ? *cap * 2 : 16;
-        chp_line *a = realloc(*arr, nc * sizeof *a);
-        if (!a) {
-            line_free(l);
-            return;
-        }
-        *arr = a;
-        *cap = nc;
+    if (chp_grow(arr, cap, *n + 1, sizeof **arr) != CHP_OK) {
+        line_free(l);
+        return;
     }
     (*arr)[(*n)++] = *l;
 }
@@ -116,14 +112,8 @@ int chp_model_add(chp_model *m, const char *name)
     int i = chp_model_find(m, name);
     if (i >= 0)
         return i;
-    if (m->n == m->cap) {
-        size_t nc = m->cap ? m->cap * 2 : 8;
-        chp_conv *a = realloc(m->convs, nc * sizeof *a);
-        if (!a)
-            return -1;
-        m->convs = a;
-        m->cap = nc;
-    }
+    if (chp_grow(&m->convs, &m->cap, m->n + 1, sizeof *m->convs) != CHP_OK)
+        return -1;
     chp_conv *c = &m->convs[m->n];
     memset(c, 0, sizeof *c);
     if (!(c->name = strdup(name)))
@@ -514,15 +504,7 @@ static int req_line(void *arg, char *line)
     int rc = CHP_E_MALFORMED;
     if (strlen(nick) < sizeof rl->r->nick) {
         rc = CHP_E_NOMEM;
-        if (rl->n == rl->cap) {
-            size_t nc = rl->cap ? rl->cap * 2 : 8;
-            struct request *a = realloc(rl->r, nc * sizeof *a);
-            if (a) {
-                rl->r = a;
-                rl->cap = nc;
-            }
-        }
-        if (rl->n < rl->cap) {
+        if (chp_grow(&rl->r, &rl->cap, rl->n + 1, sizeof *rl->r) == CHP_OK) {
             struct request *q = &rl->r[rl->n++];
             snprintf(q->id, sizeof q->id, "%s", f[0]);
             snprintf(q->nick, sizeof q->nick, "%s", nick);

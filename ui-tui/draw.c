@@ -1,0 +1,342 @@
+/* draw.c - chapar-tui's curses drawing (draw.h): list, pane, bar, input. */
+#include "ui-tui/wcurses.h" /* first: it sets feature macros */
+
+#include "ui-tui/draw.h"
+
+#include "ui-tui/wtext.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LIST_W   18   /* conversation list width, when the screen has room */
+#define WRAP_MAX 4096 /* rows of one line drawn at most */
+
+enum { C_OWN = 1, C_OTHER, C_NOTICE, C_MARK, C_BAR, C_STRANGER };
+
+void chp_draw_setup(void)
+{
+    if (!has_colors())
+        return;
+    start_color();
+    use_default_colors();
+    init_pair(C_OWN, COLOR_CYAN, -1);
+    init_pair(C_OTHER, COLOR_MAGENTA, -1);
+    init_pair(C_NOTICE, COLOR_YELLOW, -1);
+    init_pair(C_MARK, COLOR_GREEN, -1);
+    init_pair(C_BAR, COLOR_BLUE, -1);
+    init_pair(C_STRANGER, COLOR_RED, -1);
+}
+
+void chp_draw_resize(void)
+{
+    struct winsize ws;
+    if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_row > 0 && ws.ws_col > 0)
+        resizeterm(ws.ws_row, ws.ws_col);
+    clearok(curscr, TRUE);
+}
+
+/* Draws w (n chars) at the cursor, at most maxw cells; returns cells used. */
+static int put_w(const wchar_t *w, size_t n, int maxw)
+{
+    size_t k = 0;
+    int used = 0;
+    while (k < n) {
+        int cw = chp_wt_cwidth(w[k]);
+        if (used + cw > maxw)
+            break;
+        used += cw;
+        k++;
+    }
+    if (k)
+        addnwstr(w, (int)k);
+    return used;
+}
+
+/* Draws UTF-8 text (sanitized) in at most maxw cells. */
+static int put_s(const char *s, int maxw)
+{
+    size_t n;
+    wchar_t *w = chp_wt_decode(s, strlen(s), &n);
+    int used = 0;
+    if (w) {
+        chp_wt_sanitize(w, n);
+        for (size_t i = 0; i < n; i++)
+            if (w[i] == L'\n')
+                w[i] = L' ';
+        used = put_w(w, n, maxw);
+        free(w);
+    }
+    return used;
+}
+
+/* ---------------------------------------------------------------- the list */
+
+static void draw_list(const chp_app *a, int h, int lw)
+{
+    size_t n = chp_model_count(a->m);
+    int cur = chp_model_current(a->m);
+    for (int y = 0; y < h; y++) {
+        move(y, 0);
+        for (int x = 0; x < lw; x++)
+            addch(' ');
+    }
+    for (size_t i = 0; i < n && (int)i < h; i++) {
+        const chp_conv *c = chp_model_conv(a->m, i);
+        char num[16], unread[24] = "";
+        if (i < 9)
+            snprintf(num, sizeof num, "%zu ", i + 1);
+        else
+            snprintf(num, sizeof num, "%s", i == 9 ? "0 " : "  ");
+        if (c->unread)
+            snprintf(unread, sizeof unread, " %u", c->unread);
+        int uw = (int)strlen(unread);
+        if ((int)i == cur)
+            attron(A_REVERSE);
+        move((int)i, 0);
+        int used = put_s(num, lw - 1);
+        used += put_s(c->name, lw - 1 - used - uw);
+        if (c->unread) {
+            attron(A_BOLD);
+            used += put_s(unread, lw - 1 - used);
+            attroff(A_BOLD);
+        }
+        for (; used < lw - 1; used++)
+            addch(' ');
+        attroff(A_REVERSE);
+    }
+    for (int y = 0; y < h; y++)
+        mvaddwstr(y, lw - 1, L"\u2502");
+}
+
+/* ---------------------------------------------------------------- the pane */
+
+/* One line of the pane as wide text: "sender: text mark", "-!- text" for
+ * the UI's notices, "-- text" for the node's own lines in a room (a nick
+ * change). *sender_n and *mark_at say where the coloured parts are. */
+static wchar_t *compose(const chp_app *a, const chp_line *l, size_t *n, size_t *sender_n,
+                        size_t *mark_at)
+{
+    const char *mark = l->state == CHP_LINE_QUEUED      ? " \u25cb"
+                       : l->state == CHP_LINE_SENT      ? " \u2713"
+                       : l->state == CHP_LINE_DELIVERED ? " \u2713\u2713"
+                                                        : "";
+    int plain = l->state == CHP_LINE_NOTICE || l->state == CHP_LINE_SYSTEM;
+    const char *sender = l->state == CHP_LINE_NOTICE   ? "-!-"
+                         : l->state == CHP_LINE_SYSTEM ? "--"
+                                                       : l->sender;
+    if (!plain && l->state != CHP_LINE_IN && !sender[0])
+        sender = a->nick;
+    size_t need = strlen(sender) + strlen(l->text) + strlen(mark) + 4;
+    char *s = malloc(need);
+    if (!s)
+        return NULL;
+    snprintf(s, need, "%s%s%s%s", sender, plain ? " " : ": ", l->text, mark);
+    size_t sn, tn;
+    wchar_t *ws = chp_wt_decode(sender, strlen(sender), &sn);
+    wchar_t *wm = chp_wt_decode(mark, strlen(mark), &tn);
+    wchar_t *w = chp_wt_decode(s, strlen(s), n);
+    free(s);
+    free(ws);
+    free(wm);
+    if (w)
+        chp_wt_sanitize(w, *n);
+    *sender_n = sn;
+    *mark_at = *n - tn;
+    return w;
+}
+
+/* How line l's sender and text are drawn: notices and the node's own
+ * lines in the notice colour; a stranger's name in its own colour, never
+ * the one contacts have, so a look-alike nick stands out. */
+static void line_attrs(const chp_line *l, int *sender, int *text)
+{
+    *text = 0;
+    if (l->state == CHP_LINE_NOTICE || l->state == CHP_LINE_SYSTEM)
+        *sender = *text = COLOR_PAIR(C_NOTICE);
+    else if (l->state != CHP_LINE_IN)
+        *sender = COLOR_PAIR(C_OWN) | A_BOLD;
+    else if (chp_sender_kind_of(l->sender) == CHP_SENDER_STRANGER)
+        *sender = COLOR_PAIR(C_STRANGER);
+    else
+        *sender = COLOR_PAIR(C_OTHER) | A_BOLD;
+}
+
+static void draw_row(const wchar_t *w, size_t a0, size_t b0, size_t sender_n, size_t mark_at,
+                     const chp_line *l, int maxw)
+{
+    /* three parts: [a0, sender_n) sender, [.., mark_at) text, rest mark */
+    size_t cuts[4] = {a0, sender_n, mark_at, b0};
+    int attrs[3] = {0, 0, COLOR_PAIR(C_MARK)};
+    line_attrs(l, &attrs[0], &attrs[1]);
+    int used = 0;
+    for (int p = 0; p < 3; p++) {
+        size_t s = cuts[p] < a0 ? a0 : cuts[p], e = cuts[p + 1] > b0 ? b0 : cuts[p + 1];
+        if (p == 2)
+            e = b0;
+        if (s >= e)
+            continue;
+        attron(attrs[p]);
+        used += put_w(w + s, e - s, maxw - used);
+        attroff(attrs[p]);
+    }
+}
+
+/* Draws line l's rows bottom up from row *y (none above top), the time in
+ * front of its first; the *skip bottom rows are scrolled away. */
+static void draw_line(const chp_app *a, const chp_line *l, int x0, int top, int tw, int *y,
+                      size_t *skip)
+{
+    size_t starts[WRAP_MAX], n, sn, ma;
+    wchar_t *w = compose(a, l, &n, &sn, &ma);
+    if (!w)
+        return;
+    size_t rows = chp_wt_wrap(w, n, tw, starts, WRAP_MAX);
+    if (rows > WRAP_MAX)
+        rows = WRAP_MAX;
+    for (size_t r = rows; r-- > 0 && *y >= top;) {
+        if (*skip) {
+            (*skip)--;
+            continue;
+        }
+        size_t next = r + 1 < rows ? starts[r + 1] : n;
+        size_t end = chp_wt_row_end(w, starts[r], next);
+        move(*y, x0);
+        if (r == 0) {
+            char ts[16];
+            time_t t = (time_t)l->time;
+            struct tm tm;
+            localtime_r(&t, &tm);
+            strftime(ts, sizeof ts, "%H:%M ", &tm);
+            attron(A_DIM);
+            addstr(ts);
+            attroff(A_DIM);
+        } else {
+            addstr("      ");
+        }
+        draw_row(w, starts[r], end, sn, ma, l, tw);
+        (*y)--;
+    }
+    free(w);
+}
+
+/* The title: which room this is, and (fingerprint) which of the rooms of
+ * that name, so a mistyped passphrase shows. */
+static void draw_title(const chp_app *a, int cur, int x0, int pw)
+{
+    char title[512];
+    chp_model_title(a->m, (size_t)cur, title, sizeof title);
+    move(0, x0);
+    attron(A_BOLD | A_UNDERLINE);
+    put_s(title, pw - 1);
+    attroff(A_BOLD | A_UNDERLINE);
+}
+
+static void draw_pane(chp_app *a, int x0, int h, int pw)
+{
+    for (int y = 0; y < h; y++) {
+        move(y, x0);
+        clrtoeol();
+    }
+    int cur = chp_model_current(a->m);
+    const chp_line *lines;
+    size_t nlines;
+    chp_conv *conv = NULL; /* its scroll is clamped here */
+    if (cur >= 0) {
+        conv = (chp_conv *)chp_model_conv(a->m, (size_t)cur);
+        lines = conv->lines;
+        nlines = conv->nlines;
+    } else {
+        lines = chp_model_orphans(a->m, &nlines);
+    }
+    int tw = pw - 6; /* "HH:MM " in front */
+    if (tw < 4)
+        return;
+    int top = 0;
+    if (conv && h >= 4) {
+        draw_title(a, cur, x0, pw);
+        top = 1;
+    }
+    size_t skip = conv ? conv->scroll : 0;
+    int y = h - 1;
+    for (size_t i = nlines; i-- > 0 && y >= top;)
+        draw_line(a, &lines[i], x0, top, tw, &y, &skip);
+    /* Scrolled further back than there is: pull the view down next time. */
+    if (conv && y >= top && conv->scroll > 0) {
+        size_t over = (size_t)(y - top) + 1;
+        conv->scroll = conv->scroll > over ? conv->scroll - over : 0;
+        a->dirty = 1;
+    }
+    if (conv && conv->scroll) {
+        attron(A_REVERSE);
+        mvaddstr(top, x0 + pw - 12, " -- more -- ");
+        attroff(A_REVERSE);
+    }
+}
+
+/* ---------------------------------------------------------------- bar, input */
+
+static void draw_bar(const chp_app *a, int y, int W)
+{
+    char bar[512];
+    chp_app_status_bar(a, bar, sizeof bar);
+    attron(COLOR_PAIR(C_BAR) | A_REVERSE);
+    move(y, 0);
+    int used = put_s(bar, W);
+    for (; used < W; used++)
+        addch(' ');
+    attroff(COLOR_PAIR(C_BAR) | A_REVERSE);
+}
+
+/* The prompt and the input line (stars while a passphrase is typed),
+ * with the cursor where the input's cursor is. */
+static void draw_input(const chp_app *a, int y, int W)
+{
+    char pb[300];
+    const char *prompt = chp_app_prompt(a, pb, sizeof pb);
+    move(y, 0);
+    clrtoeol();
+    attron(A_BOLD);
+    int pw = put_s(prompt, W / 2);
+    attroff(A_BOLD);
+    size_t first;
+    int col;
+    chp_input_view(a->in, W - pw, &first, &col);
+    const wchar_t *text = chp_input_text(a->in);
+    size_t len = chp_input_len(a->in);
+    if (chp_input_secret(a->in)) {
+        for (size_t i = first; i < len && pw + (int)(i - first) < W - 1; i++)
+            addch('*');
+        col = (int)(chp_input_cursor(a->in) - first);
+    } else {
+        wchar_t *w = malloc((len - first + 1) * sizeof *w);
+        if (w) {
+            memcpy(w, text + first, (len - first) * sizeof *w);
+            chp_wt_sanitize(w, len - first);
+            put_w(w, len - first, W - pw);
+            free(w);
+        }
+    }
+    move(y, pw + col < W ? pw + col : W - 1);
+}
+
+void chp_draw(chp_app *a)
+{
+    int H = LINES, W = COLS;
+    if (H < 3 || W < 10) {
+        erase();
+        mvaddstr(0, 0, "too small");
+        refresh();
+        return;
+    }
+    int lw = W >= 60 ? LIST_W : 0, body = H - 2;
+    if (lw)
+        draw_list(a, body, lw);
+    draw_pane(a, lw, body, W - lw);
+    draw_bar(a, H - 2, W);
+    draw_input(a, H - 1, W);
+    refresh();
+}
