@@ -9,6 +9,7 @@
  * a hash table holding every tag we may receive in the live epochs. */
 #include "node/msg/msg_int.h"
 
+#include "proto/buf.h"
 #include "proto/crypto.h"
 #include "proto/cursor.h"
 #include "proto/id.h"
@@ -336,12 +337,10 @@ static int job_keys(chp_msg *m, const struct job *j, uint64_t t, chp_env_seal_ar
  * holds it (chp_msg_on_held). */
 static void out_add(chp_msg *m, const uint8_t id[32], const uint8_t msgid[MSGID_BYTES])
 {
-    struct outenv *o = msg_grow(m->out, &m->capout, m->nout + 1, sizeof *m->out);
-    if (!o) {
+    if (chp_grow(&m->out, &m->capout, m->nout + 1, sizeof *m->out) != CHP_OK) {
         chp_warn("out of memory: a message will stay 'queued'");
         return;
     }
-    m->out = o;
     memcpy(m->out[m->nout].id, id, 32);
     memcpy(m->out[m->nout].msgid, msgid, MSGID_BYTES);
     m->out[m->nout].added = msg_now(m);
@@ -566,10 +565,8 @@ void chp_msg_tick(chp_msg *m)
 
 struct hmsg *msg_hmsg_add(chp_msg *m)
 {
-    struct hmsg *h = msg_grow(m->h, &m->caph, m->nh + 1, sizeof *m->h);
-    if (!h)
+    if (chp_grow(&m->h, &m->caph, m->nh + 1, sizeof *m->h) != CHP_OK)
         return NULL;
-    m->h = h;
     memset(&m->h[m->nh], 0, sizeof *m->h);
     m->h[m->nh].seq = m->next_seq++;
     m->h[m->nh].arrived = msg_now(m);
@@ -740,10 +737,8 @@ static void handle_intro(chp_msg *m, const chp_inner *in, uint64_t created)
     if (fresh && requests_full(m))
         return;
     if (fresh) {
-        struct contact *nc = msg_grow(m->c, &m->capc, m->nc + 1, sizeof *m->c);
-        if (!nc)
+        if (chp_grow_secret(&m->c, &m->capc, m->nc + 1, sizeof *m->c) != CHP_OK)
             return;
-        m->c = nc;
         c = &m->c[m->nc++];
         memset(c, 0, sizeof *c);
         memcpy(c->pk, in->sender, 32);
@@ -1346,25 +1341,23 @@ int chp_msg_lock_state(const chp_msg *m)
 static int load_contact(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen)
 {
     chp_msg *m = ctx;
-    struct contact *c = msg_grow(m->c, &m->capc, m->nc + 1, sizeof *m->c);
-    if (!c)
+    if (chp_grow_secret(&m->c, &m->capc, m->nc + 1, sizeof *m->c) != CHP_OK)
         return CHP_E_NOMEM;
-    m->c = c;
-    if (klen == 32 && msg_contact_load(&m->c[m->nc], key, val, vlen) == CHP_OK)
+    if (klen == 32 && msg_contact_load(&m->c[m->nc], key, val, vlen) == CHP_OK) {
         m->nc++;
-    else
+    } else {
+        chp_memzero(&m->c[m->nc], sizeof *m->c); /* what it read of the record */
         chp_warn("a damaged contact record was skipped");
+    }
     return 0;
 }
 
 static int load_room(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen)
 {
     chp_msg *m = ctx;
-    struct room *r = msg_grow(m->r, &m->capr, m->nr + 1, sizeof *m->r);
-    if (!r)
+    if (chp_grow_secret(&m->r, &m->capr, m->nr + 1, sizeof *m->r) != CHP_OK)
         return CHP_E_NOMEM;
-    m->r = r;
-    r = &m->r[m->nr];
+    struct room *r = &m->r[m->nr];
     memset(r, 0, sizeof *r);
     if (klen < 2 || klen > CHP_ROOM_NAME_MAX || vlen != 34 || val[0] != REC_VERSION) {
         chp_warn("a damaged room record was skipped");
@@ -1383,10 +1376,8 @@ static int load_outenv(void *ctx, const uint8_t *key, size_t klen, const uint8_t
     chp_msg *m = ctx;
     if (klen != 32 || vlen != MSGID_BYTES)
         return 0; /* damaged: its message stays 'queued' */
-    struct outenv *o = msg_grow(m->out, &m->capout, m->nout + 1, sizeof *m->out);
-    if (!o)
+    if (chp_grow(&m->out, &m->capout, m->nout + 1, sizeof *m->out) != CHP_OK)
         return CHP_E_NOMEM;
-    m->out = o;
     memcpy(m->out[m->nout].id, key, 32);
     memcpy(m->out[m->nout].msgid, val, MSGID_BYTES);
     m->out[m->nout].added = msg_now(m);
@@ -1417,11 +1408,9 @@ static int by_arrival(const void *a, const void *b)
 
 int msg_room_join(chp_msg *m, const char *canon, int passphrase, const uint8_t key[32])
 {
-    struct room *r = msg_grow(m->r, &m->capr, m->nr + 1, sizeof *m->r);
-    if (!r)
+    if (chp_grow_secret(&m->r, &m->capr, m->nr + 1, sizeof *m->r) != CHP_OK)
         return CHP_E_NOMEM;
-    m->r = r;
-    r = &m->r[m->nr];
+    struct room *r = &m->r[m->nr];
     memset(r, 0, sizeof *r);
     snprintf(r->name, sizeof r->name, "%s", canon);
     r->passphrase = passphrase;

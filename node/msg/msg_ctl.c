@@ -2,6 +2,7 @@
  * "Messaging commands"): arguments checked, one reply line on error. */
 #include "node/msg/msg_int.h"
 
+#include "proto/buf.h"
 #include "proto/crypto.h"
 #include "proto/cursor.h"
 #include "proto/id.h"
@@ -186,11 +187,9 @@ static int cmd_nick(struct req *q)
 
 static struct contact *contact_new(chp_msg *m, const uint8_t pk[32])
 {
-    struct contact *c = msg_grow(m->c, &m->capc, m->nc + 1, sizeof *m->c);
-    if (!c)
+    if (chp_grow_secret(&m->c, &m->capc, m->nc + 1, sizeof *m->c) != CHP_OK)
         return NULL;
-    m->c = c;
-    c = &m->c[m->nc++];
+    struct contact *c = &m->c[m->nc++];
     memset(c, 0, sizeof *c);
     memcpy(c->pk, pk, 32);
     c->added = msg_now(m);

@@ -216,7 +216,6 @@ uint64_t msg_now(const chp_msg *m);
 void msg_emit(chp_msg *m, const char *topic, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void msg_hex(const uint8_t *p, size_t n, char *out);
-void *msg_grow(void *p, size_t *cap, size_t need, size_t elem);
 void msg_copy_str(char *dst, size_t cap, const void *src, size_t len);
 void msg_bput(struct msg_buf *b, const char *s, size_t n);
 void msg_bprintf(struct msg_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

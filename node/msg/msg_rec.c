@@ -46,21 +46,6 @@ void msg_hex(const uint8_t *p, size_t n, char *out)
     out[2 * n] = '\0';
 }
 
-void *msg_grow(void *p, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap)
-        return p;
-    size_t nc = *cap ? *cap * 2 : 16;
-    while (nc < need)
-        nc *= 2;
-    void *q = realloc(p, nc * elem);
-    if (q) {
-        memset((uint8_t *)q + *cap * elem, 0, (nc - *cap) * elem);
-        *cap = nc;
-    }
-    return q;
-}
-
 void msg_copy_str(char *dst, size_t cap, const void *src, size_t len)
 {
     if (len >= cap)
