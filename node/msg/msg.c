@@ -175,13 +175,33 @@ static int job_add(chp_msg *m, int kind, const uint8_t *to, const char *room, ui
     return CHP_OK;
 }
 
-void msg_job_free(struct job *j)
+static void job_free(struct job *j)
 {
     if (!j)
         return;
     chp_memzero(j->payload, j->len);
     free(j->payload);
     free(j);
+}
+
+/* An envelope handed back by the sealer, its job with it. */
+static void seal_free(struct seal *s)
+{
+    if (!s)
+        return;
+    chp_memzero(s->key, sizeof s->key);
+    free(s->out);
+    job_free(s->job);
+    free(s);
+}
+
+static void seals_free(struct seal *s)
+{
+    while (s) {
+        struct seal *next = s->next;
+        seal_free(s);
+        s = next;
+    }
 }
 
 /* Queues a message's envelopes: one, or CHP_CT_CHUNK pieces of body (the
@@ -267,7 +287,7 @@ void msg_jobs_drop(chp_msg *m, const uint8_t pk[32])
         struct job *j = *pp;
         if (j->kind != JOB_ROOM && !memcmp(j->to, pk, 32)) {
             *pp = j->next;
-            msg_job_free(j);
+            job_free(j);
             continue;
         }
         last = j;
@@ -410,7 +430,7 @@ static struct seal *prepare(chp_msg *m, struct job *j)
 {
     struct seal *s = calloc(1, sizeof *s);
     if (!s) {
-        msg_job_free(j);
+        job_free(j);
         return NULL;
     }
     s->job = j;
@@ -421,7 +441,7 @@ static struct seal *prepare(chp_msg *m, struct job *j)
     if (rc != CHP_OK) {
         if (rc != CHP_E_NOT_FOUND)
             chp_err_log("cannot prepare a message envelope: %s", chp_strerror(rc));
-        msg_seal_free(s);
+        seal_free(s);
         return NULL;
     }
     if (s->a.keyfield)
@@ -451,7 +471,7 @@ int chp_msg_take(chp_msg *m, uint8_t **env, size_t *len)
     while (m->me && (s = msg_sealer_pop(&m->sealer))) {
         if (s->rc != CHP_OK) {
             chp_err_log("cannot seal a message envelope: %s", chp_strerror(s->rc));
-            msg_seal_free(s);
+            seal_free(s);
             continue;
         }
         uint8_t id[32];
@@ -460,7 +480,7 @@ int chp_msg_take(chp_msg *m, uint8_t **env, size_t *len)
         *env = s->out;
         *len = s->outlen;
         s->out = NULL;
-        msg_seal_free(s);
+        seal_free(s);
         return 1;
     }
     return 0;
@@ -1280,7 +1300,7 @@ int chp_msg_new(chp_store *s, const char *home, const chp_msg_host *host, chp_ms
 
 void msg_forget_all(chp_msg *m)
 {
-    msg_sealer_cancel(&m->sealer); /* before the identity it reads goes */
+    seals_free(msg_sealer_cancel(&m->sealer)); /* before the identity it reads goes */
     if (m->c)
         chp_memzero(m->c, m->capc * sizeof *m->c);
     free(m->c);
@@ -1315,7 +1335,7 @@ void msg_forget_all(chp_msg *m)
     while (m->jobs) {
         struct job *j = m->jobs;
         m->jobs = j->next;
-        msg_job_free(j);
+        job_free(j);
     }
     m->jobs_tail = NULL;
     for (size_t i = 0; i < sizeof m->parts / sizeof *m->parts; i++)

@@ -268,17 +268,18 @@ struct hmsg *msg_hmsg_add(chp_msg *m);
 void msg_forget_all(chp_msg *m);
 int msg_room_join(chp_msg *m, const char *canon, int passphrase, const uint8_t key[32]);
 
-/* msg_seal.c: the sealing worker. start: inline_only seals in push.
- * cancel drops what waits and waits for the envelope being sealed (call
- * before the identity goes); pop returns sealed ones in order. */
+/* msg_seal.c: the sealing worker; it calls nothing of the layer's and
+ * owns nothing it is handed. start: inline_only seals in push. push hands
+ * it an envelope to seal; pop returns sealed ones in order; cancel waits
+ * for the envelope being sealed (call before the identity goes) and
+ * returns every envelope it still held, sealed or not, as a list for the
+ * caller to free. stop ends the thread of a cancelled sealer. */
 int msg_sealer_start(struct sealer *w, int inline_only);
-void msg_sealer_cancel(struct sealer *w);
+struct seal *msg_sealer_cancel(struct sealer *w);
 void msg_sealer_stop(struct sealer *w);
 void msg_sealer_push(struct sealer *w, struct seal *s);
 struct seal *msg_sealer_pop(struct sealer *w);
 int msg_sealer_has_done(struct sealer *w);
 int msg_sealer_pending(struct sealer *w);
-void msg_seal_free(struct seal *s);
-void msg_job_free(struct job *j);
 
 #endif
