@@ -2,7 +2,6 @@
  * "Messaging commands"): arguments checked, one reply line on error. */
 #include "node/msg/msg_int.h"
 
-#include "proto/buf.h"
 #include "proto/crypto.h"
 #include "proto/cursor.h"
 #include "proto/id.h"
@@ -185,17 +184,6 @@ static int cmd_nick(struct req *q)
     return 0;
 }
 
-static struct contact *contact_new(chp_msg *m, const uint8_t pk[32])
-{
-    if (chp_grow_secret(&m->c, &m->capc, m->nc + 1, sizeof *m->c) != CHP_OK)
-        return NULL;
-    struct contact *c = &m->c[m->nc++];
-    memset(c, 0, sizeof *c);
-    memcpy(c->pk, pk, 32);
-    c->added = msg_now(m);
-    return c;
-}
-
 /* Our answer to their introduction: our key, the contact is live. */
 static int accept_request(struct req *q, struct contact *c, const char *name)
 {
@@ -223,7 +211,7 @@ static struct contact *add_contact(struct req *q, const uint8_t pk[32], const ch
         (void)accept_request(q, c, name);
         return q->ok ? c : NULL;
     }
-    if (!c && !(c = contact_new(m, pk))) {
+    if (!c && !(c = msg_contact_add(m, pk))) {
         fail(q, "out of memory");
         return NULL;
     }
@@ -299,7 +287,7 @@ static int cmd_contact_block(struct req *q)
     struct contact *c = NULL;
     if (!strncmp(w, "chp1", 4) && chp_id_parse(w, strlen(w), pk) == CHP_OK &&
         !msg_contact_by_pk(m, pk))
-        c = contact_new(m, pk); /* block someone before they write */
+        c = msg_contact_add(m, pk); /* block someone before they write */
     else
         c = who(q, w, 1);
     if (!c)

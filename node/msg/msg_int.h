@@ -1,7 +1,8 @@
 /* msg_int.h - the messaging layer's shared internals: its records,
- * limits and the functions msg.c (tags, envelopes in and out, lifecycle),
- * msg_rec.c (records, lookups, text helpers) and msg_ctl.c (control
- * commands) call across. Nothing outside node/msg*.c includes it. */
+ * limits and the functions its files call across. Each file calls only
+ * the ones listed before its own (msg.c says the order); nothing calls
+ * upward, so no two files call each other. Nothing outside node/msg/
+ * includes it but the tests and fuzzers of the layer. */
 #ifndef CHP_MSG_INT_H
 #define CHP_MSG_INT_H
 
@@ -251,21 +252,92 @@ int msg_seen_note(chp_msg *m, const char *room, const uint8_t pk[32], const char
                   char old[CHP_NICK_MAX + 1]);
 void msg_seen_rebuild(chp_msg *m);
 void msg_conv_label(chp_msg *m, const struct hmsg *h, char *out, size_t cap);
-/* msg.c: tags, handshakes, queues, lifecycle. */
+/* msg_rec.c: a new, zeroed history entry at the end of m->h (its seq
+ * and arrival time set), or NULL without memory. m->h may move. */
+struct hmsg *msg_hmsg_add(chp_msg *m);
+
+/* msg_tags.c: the table of the tags we may receive. */
+/* Rebuilds the whole table: after unlock, contact and room changes, and
+ * when the epoch turns. */
 void msg_tags_rebuild(chp_msg *m);
-/* answer: also queue our answer (5), ahead of the waiting messages. */
-int msg_establish(chp_msg *m, struct contact *c, int answer);
-/* A fresh handshake key for c, its time strictly later than any key made
- * before (PROTOCOL.md §18.2: the newest request wins). */
-void msg_new_handshake_key(chp_msg *m, struct contact *c);
+/* The entry of tag, or NULL; valid until the table changes. */
+const struct tagent *msg_tag_find(const chp_msg *m, const uint8_t tag[16]);
+/* Contact idx's tag of epoch e at seq was used: the next TAG_WINDOW tags
+ * go into the table. */
+void msg_tags_extend(chp_msg *m, uint32_t idx, uint64_t e, uint32_t seq);
+/* The oldest epoch whose envelopes may still arrive in epoch now_e (the
+ * max TTL back; the table also holds the next epoch, for clock skew). */
+uint64_t msg_epoch_lo(uint64_t now_e);
+/* Contact c's chain key of epoch e (>= c->base_epoch); wipe it after use. */
+void msg_epoch_key(const struct contact *c, uint64_t e, uint8_t key[32]);
+
+/* msg_out.c: jobs (one envelope each) and the own envelopes not yet held
+ * by a neighbour. */
+/* Queues one envelope of content type `type`: to a contact (JOB_DM,
+ * JOB_INTRO: to is its key) or a room (JOB_ROOM), payload copied; msgid
+ * (or NULL) is the message whose state it moves, last its last envelope.
+ * CHP_OK or CHP_E_NOMEM. */
+int msg_job_add(chp_msg *m, int kind, const uint8_t *to, const char *room, uint8_t type,
+                const uint8_t *payload, size_t len, const uint8_t *msgid, int last);
+/* Queues own history entry h as it goes on the wire (new envelopes: any
+ * earlier ones of it no longer count for its "sent" state). */
+int msg_queue_hmsg(chp_msg *m, const struct hmsg *h);
 /* Queues our request (CHP_CT_INTRO) or answer (CHP_CT_ACCEPT, naming
  * the key of theirs it answers) to c, dated c->my_time. */
 int msg_queue_intro(chp_msg *m, const struct contact *c, uint8_t type);
 /* Drops the envelopes still queued for contact pk (it was removed). */
 void msg_jobs_drop(chp_msg *m, const uint8_t pk[32]);
-int msg_queue_hmsg(chp_msg *m, const struct hmsg *h);
-struct hmsg *msg_hmsg_add(chp_msg *m);
+/* Moves own message h forward to state st (MS_SENT, MS_DELIVERED): saved,
+ * and a "state" event. Never backwards. */
+void msg_set_state(chp_msg *m, struct hmsg *h, int st);
+/* Forgets the envelopes of message msgid (it goes out again as new ones). */
+void msg_out_forget_msg(chp_msg *m, const uint8_t msgid[MSGID_BYTES]);
+/* Own envelopes that left the store unconfirmed will never be confirmed:
+ * forgets them, at most once a minute. */
+void msg_out_prune(chp_msg *m);
+/* Loads the unconfirmed own envelopes (CHP_TABLE_OUTBOX) at the unlock. */
+int msg_out_load(chp_msg *m);
+/* Drops every job and sealed envelope and forgets the unconfirmed ones
+ * (in memory): first when the identity goes, the sealer reads it. */
+void msg_out_clear(chp_msg *m);
+
+/* msg_contact.c: contacts, their handshake and their keys over time. */
+/* A new contact of key pk at the end of m->c (zeroed but for its key and
+ * when it was added; its state is the caller's), or NULL without memory.
+ * m->c may move. */
+struct contact *msg_contact_add(chp_msg *m, const uint8_t pk[32]);
+/* A fresh handshake key for c, its time strictly later than any key made
+ * before (PROTOCOL.md §18.2: the newest request wins). */
+void msg_new_handshake_key(chp_msg *m, struct contact *c);
+/* Loads the handshake clock (msg_new_handshake_key) at the unlock: the
+ * one stored, never behind a key we hold. */
+void msg_hs_time_load(chp_msg *m);
+/* Root and first chain key of c from both handshake keys; answer: also
+ * queue our answer (5), ahead of the waiting messages. */
+int msg_establish(chp_msg *m, struct contact *c, int answer);
+/* A request (4) or an answer (5) that arrived under our intro tag. */
+void msg_handle_intro(chp_msg *m, const chp_inner *in, uint64_t created);
+/* Deletes chain keys older than the max TTL (epoch now_e). */
+void msg_forget_old_keys(chp_msg *m, uint64_t now_e);
+/* Renews our pending requests past half their lifetime; all: queues
+ * every pending request (at the unlock). */
+void msg_renew_requests(chp_msg *m, int all);
+
+/* msg_in.c: envelopes in. */
+/* Keeps every room's history within its bounds (at the unlock). */
+void msg_rooms_trim_all(chp_msg *m);
+/* Drops the pieces of chunked messages waiting for the rest. */
+void msg_partials_free(chp_msg *m);
+/* Saves how far stored envelopes were examined, if it moved. */
+void msg_examined_save(chp_msg *m);
+/* At the unlock: loads how far stored envelopes were examined, and
+ * examines every one stored since. */
+void msg_examine_stored(chp_msg *m);
+
+/* msg.c: the lifecycle. */
+/* Forgets the identity and everything unlocked with it (memory wiped). */
 void msg_forget_all(chp_msg *m);
+/* Joins room canon (its key given): saved, its tags in the table. */
 int msg_room_join(chp_msg *m, const char *canon, int passphrase, const uint8_t key[32]);
 
 /* msg_seal.c: the sealing worker; it calls nothing of the layer's and

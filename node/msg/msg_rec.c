@@ -2,6 +2,7 @@
  * encodings), lookups, display labels and reply-text helpers. */
 #include "node/msg/msg_int.h"
 
+#include "proto/buf.h"
 #include "proto/crypto.h"
 #include "proto/cursor.h"
 #include "proto/id.h"
@@ -322,6 +323,16 @@ int msg_hmsg_load(struct hmsg *h, const uint8_t *key, size_t kl_, const uint8_t 
     h->shown_new = fl >> 4 & 1;
     h->kind = kind;
     return CHP_OK;
+}
+
+struct hmsg *msg_hmsg_add(chp_msg *m)
+{
+    if (chp_grow(&m->h, &m->caph, m->nh + 1, sizeof *m->h) != CHP_OK)
+        return NULL;
+    memset(&m->h[m->nh], 0, sizeof *m->h);
+    m->h[m->nh].seq = m->next_seq++;
+    m->h[m->nh].arrived = msg_now(m);
+    return &m->h[m->nh++];
 }
 
 /* ---- lookups ---- */
