@@ -91,6 +91,11 @@ int chp_msg_lock_state(const chp_msg *m)
     return m->state;
 }
 
+const char *chp_msg_nick(const chp_msg *m)
+{
+    return m->state == CHP_MSG_READY ? m->nick : "";
+}
+
 static int load_contact(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen)
 {
     chp_msg *m = ctx;

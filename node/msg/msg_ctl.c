@@ -24,6 +24,7 @@ struct req {
     const size_t *lens;
     struct msg_buf out;
     int ok;
+    int wiped; /* the identity was wiped: the host must exit */
 };
 
 static int fail(struct req *q, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -331,7 +332,7 @@ static int cmd_contact_remove(struct req *q)
     return 0;
 }
 
-static int cmd_contact_list(struct req *q, int requests)
+static int list_contacts(struct req *q, int requests)
 {
     for (size_t i = 0; i < q->m->nc; i++) {
         const struct contact *c = &q->m->c[i];
@@ -351,6 +352,16 @@ static int cmd_contact_list(struct req *q, int requests)
         }
     }
     return 0;
+}
+
+static int cmd_contact_list(struct req *q)
+{
+    return list_contacts(q, 0);
+}
+
+static int cmd_contact_requests(struct req *q)
+{
+    return list_contacts(q, 1);
 }
 
 static int cmd_contact_show(struct req *q)
@@ -753,114 +764,73 @@ static int cmd_outbox(struct req *q)
     return 0;
 }
 
-static int cmd_wipe(struct req *q, int *wiped)
+static int cmd_wipe(struct req *q)
 {
     char yes[8];
     if (!arg(q, 0, yes, sizeof yes) || strcmp(yes, "yes"))
         return fail(q, "wipe needs the argument yes");
     msg_forget_all(q->m);
     q->m->state = CHP_MSG_NO_IDENTITY;
-    *wiped = 1;
+    q->wiped = 1;
     chp_info("wipe requested: destroying the identity and all data");
     return 0;
 }
 
-struct cmd {
+/* A messaging command, as tmux's cmd_entry: its name, how many arguments
+ * it takes, whether it needs an unlocked identity, and the function that
+ * runs it (which answers through q). Adding a command is one row here and
+ * one function above; the order is that of chp_msg_command. */
+struct cmd_entry {
     const char *name;
     int min, max; /* arguments */
     int need_ready;
+    int (*exec)(struct req *q);
 };
 
-static const struct cmd cmds[] = {
-    {"init", 2, 3, 0},
-    {"unlock", 1, 1, 0},
-    {"id", 0, 0, 1},
-    {"nick", 1, 1, 1},
-    {"contact-add", 2, 2, 1},
-    {"contact-accept", 1, 2, 1},
-    {"contact-block", 1, 1, 1},
-    {"contact-remove", 1, 1, 1},
-    {"contact-list", 0, 0, 1},
-    {"contact-requests", 0, 0, 1},
-    {"contact-show", 1, 1, 1},
-    {"send", 2, 2, 1},
-    {"join", 1, 2, 1},
-    {"leave", 1, 1, 1},
-    {"rooms", 0, 0, 1},
-    {"conversations", 0, 0, 1},
-    {"history", 1, 2, 1},
-    {"read", 1, 1, 1},
-    {"inbox", 0, 2, 1},
-    {"outbox", 0, 0, 1},
-    {"wipe", 1, 1, 0},
+static const struct cmd_entry cmds[] = {
+    {"init", 2, 3, 0, cmd_init},
+    {"unlock", 1, 1, 0, cmd_unlock},
+    {"id", 0, 0, 1, cmd_id},
+    {"nick", 1, 1, 1, cmd_nick},
+    {"contact-add", 2, 2, 1, cmd_contact_add},
+    {"contact-accept", 1, 2, 1, cmd_contact_accept},
+    {"contact-block", 1, 1, 1, cmd_contact_block},
+    {"contact-remove", 1, 1, 1, cmd_contact_remove},
+    {"contact-list", 0, 0, 1, cmd_contact_list},
+    {"contact-requests", 0, 0, 1, cmd_contact_requests},
+    {"contact-show", 1, 1, 1, cmd_contact_show},
+    {"send", 2, 2, 1, cmd_send},
+    {"join", 1, 2, 1, cmd_join},
+    {"leave", 1, 1, 1, cmd_leave},
+    {"rooms", 0, 0, 1, cmd_rooms},
+    {"conversations", 0, 0, 1, cmd_conversations},
+    {"history", 1, 2, 1, cmd_history},
+    {"read", 1, 1, 1, cmd_read},
+    {"inbox", 0, 2, 1, cmd_inbox},
+    {"outbox", 0, 0, 1, cmd_outbox},
+    {"wipe", 1, 1, 0, cmd_wipe},
 };
-
-const char *chp_msg_nick(const chp_msg *m)
-{
-    return m->state == CHP_MSG_READY ? m->nick : "";
-}
 
 const char *chp_msg_command(size_t i)
 {
     return i < sizeof cmds / sizeof *cmds ? cmds[i].name : NULL;
 }
 
-static int dispatch(struct req *q, const char *name, int *wiped)
+static const struct cmd_entry *cmd_find(const char *name)
 {
-    if (!strcmp(name, "init"))
-        return cmd_init(q);
-    if (!strcmp(name, "unlock"))
-        return cmd_unlock(q);
-    if (!strcmp(name, "wipe"))
-        return cmd_wipe(q, wiped);
-    if (!strcmp(name, "id"))
-        return cmd_id(q);
-    if (!strcmp(name, "nick"))
-        return cmd_nick(q);
-    if (!strcmp(name, "contact-add"))
-        return cmd_contact_add(q);
-    if (!strcmp(name, "contact-accept"))
-        return cmd_contact_accept(q);
-    if (!strcmp(name, "contact-block"))
-        return cmd_contact_block(q);
-    if (!strcmp(name, "contact-remove"))
-        return cmd_contact_remove(q);
-    if (!strcmp(name, "contact-list"))
-        return cmd_contact_list(q, 0);
-    if (!strcmp(name, "contact-requests"))
-        return cmd_contact_list(q, 1);
-    if (!strcmp(name, "contact-show"))
-        return cmd_contact_show(q);
-    if (!strcmp(name, "send"))
-        return cmd_send(q);
-    if (!strcmp(name, "join"))
-        return cmd_join(q);
-    if (!strcmp(name, "leave"))
-        return cmd_leave(q);
-    if (!strcmp(name, "rooms"))
-        return cmd_rooms(q);
-    if (!strcmp(name, "conversations"))
-        return cmd_conversations(q);
-    if (!strcmp(name, "history"))
-        return cmd_history(q);
-    if (!strcmp(name, "read"))
-        return cmd_read(q);
-    if (!strcmp(name, "inbox"))
-        return cmd_inbox(q);
-    return cmd_outbox(q);
+    for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++)
+        if (!strcmp(name, cmds[i].name))
+            return &cmds[i];
+    return NULL;
 }
 
 int chp_msg_control(chp_msg *m, const char *cmd, int nargs, const uint8_t *const *args,
                     const size_t *arglens, int *ok, char **out, size_t *outlen, int *wiped)
 {
-    const struct cmd *c = NULL;
-    for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++)
-        if (!strcmp(cmd, cmds[i].name))
-            c = &cmds[i];
+    const struct cmd_entry *c = cmd_find(cmd);
     if (!c)
         return 0;
     struct req q = {.m = m, .nargs = nargs, .args = args, .lens = arglens, .ok = 1};
-    *wiped = 0;
     msg_bput(&q.out, "", 0);
     if (nargs < c->min || nargs > c->max)
         fail(&q, "unknown command or wrong arguments");
@@ -869,7 +839,8 @@ int chp_msg_control(chp_msg *m, const char *cmd, int nargs, const uint8_t *const
     else if (c->need_ready && m->state == CHP_MSG_LOCKED)
         fail(&q, "identity locked: run chapar unlock");
     else
-        dispatch(&q, c->name, wiped);
+        c->exec(&q);
+    *wiped = q.wiped;
     if (q.out.oom) {
         free(q.out.p);
         *out = NULL;
