@@ -6,6 +6,7 @@
 
 #include "proto/buf.h"
 #include "proto/crypto.h"
+#include "proto/cursor.h"
 #include "proto/id.h"
 #include "node/common/log.h"
 
@@ -70,8 +71,7 @@ void msg_hs_time_load(chp_msg *m)
     m->hs_time = 0;
     if (chp_store_local_get(m->store, CHP_TABLE_CONFIG, "hs-time", 7, &v, &vl) == CHP_OK) {
         if (vl == 8)
-            for (size_t i = 0; i < 8; i++)
-                m->hs_time = m->hs_time << 8 | v[i];
+            m->hs_time = chp_be64(v);
         chp_store_local_free(v, vl);
     }
     for (size_t i = 0; i < m->nc; i++)
@@ -92,8 +92,7 @@ void msg_new_handshake_key(chp_msg *m, struct contact *c)
         t = m->hs_time + 1;
     m->hs_time = t;
     uint8_t b[8];
-    for (int i = 0; i < 8; i++)
-        b[i] = (uint8_t)(t >> (56 - 8 * i));
+    chp_put_be64(b, t);
     if (chp_store_local_put(m->store, CHP_TABLE_CONFIG, "hs-time", 7, b, sizeof b) != CHP_OK)
         chp_warn("cannot store the handshake clock");
     chp_rng_fill(chp_rng_system(), c->my_esk, 32);

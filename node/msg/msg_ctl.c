@@ -3,6 +3,7 @@
 #include "node/msg/msg_int.h"
 
 #include "proto/crypto.h"
+#include "proto/hex.h"
 #include "proto/cursor.h"
 #include "proto/id.h"
 #include "node/common/log.h"
@@ -35,7 +36,7 @@ static int fail(struct req *q, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(b, sizeof b, fmt, ap);
     va_end(ap);
-    q->out.len = 0;
+    q->out.b.len = 0;
     msg_bput(&q->out, b, strlen(b));
     q->ok = 0;
     return 0;
@@ -472,7 +473,7 @@ static int cmd_send(struct req *q)
     if (h->kind == CONV_ROOM || c->state == CS_ESTABLISHED)
         (void)msg_queue_hmsg(m, h);
     char id[2 * MSGID_BYTES + 1];
-    msg_hex(h->msgid, MSGID_BYTES, id);
+    chp_hex_encode(h->msgid, MSGID_BYTES, id);
     msg_bput(&q->out, id, strlen(id));
     /* other clients of this node (a second window) show it too */
     char conv[CHP_ROOM_NAME_MAX + CHP_ID_STR_LEN + 2];
@@ -481,8 +482,8 @@ static int cmd_send(struct req *q)
     msg_bescaped(&ev, conv, strlen(conv));
     msg_bprintf(&ev, "\t%s", id);
     if (!ev.oom && m->host.event)
-        m->host.event(m->host.ctx, "queued", ev.p, ev.len);
-    free(ev.p);
+        m->host.event(m->host.ctx, "queued", (const char *)ev.b.p, ev.b.len);
+    chp_buf_free(&ev.b);
     return 0;
 }
 
@@ -665,7 +666,7 @@ static int cmd_history(struct req *q)
             continue;
         char who_[CHP_NICK_MAX + 32], id[33];
         msg_hmsg_sender(m, h, who_, sizeof who_);
-        msg_hex(h->msgid, MSGID_BYTES, id);
+        chp_hex_encode(h->msgid, MSGID_BYTES, id);
         msg_bprintf(&q->out, "%llu\t%s\t", (unsigned long long)h->time, h->dir_out ? "out" : "in");
         msg_bescaped(&q->out, who_, strlen(who_));
         msg_bprintf(&q->out, "\t%s\t%s\t", h->dir_out ? out_state(h->state) : "-", id);
@@ -753,7 +754,7 @@ static int cmd_outbox(struct req *q)
             continue;
         char conv[CHP_ROOM_NAME_MAX + CHP_ID_STR_LEN + 2], id[33];
         msg_conv_label(m, h, conv, sizeof conv);
-        msg_hex(h->msgid, MSGID_BYTES, id);
+        chp_hex_encode(h->msgid, MSGID_BYTES, id);
         msg_bprintf(&q->out, "%s\t", id);
         msg_bescaped(&q->out, conv, strlen(conv));
         msg_bprintf(&q->out, "\t%s\t%llu\t", out_state(h->state), (unsigned long long)h->time);
@@ -842,14 +843,14 @@ int chp_msg_control(chp_msg *m, const char *cmd, int nargs, const uint8_t *const
         c->exec(&q);
     *wiped = q.wiped;
     if (q.out.oom) {
-        free(q.out.p);
+        chp_buf_free(&q.out.b);
         *out = NULL;
         *outlen = 0;
         *ok = 0;
         return 1;
     }
     *ok = q.ok;
-    *out = q.out.p;
-    *outlen = q.out.len;
+    *out = (char *)q.out.b.p;
+    *outlen = q.out.b.len;
     return 1;
 }

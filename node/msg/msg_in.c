@@ -5,6 +5,7 @@
 #include "node/msg/msg_int.h"
 
 #include "proto/crypto.h"
+#include "proto/hex.h"
 #include "proto/cursor.h"
 #include "node/common/log.h"
 
@@ -29,7 +30,7 @@ static void emit_message(chp_msg *m, const struct hmsg *h)
     char conv[CHP_ROOM_NAME_MAX + CHP_ID_STR_LEN + 2], who[CHP_NICK_MAX + 32], id[33];
     msg_conv_label(m, h, conv, sizeof conv);
     msg_hmsg_sender(m, h, who, sizeof who);
-    msg_hex(h->msgid, MSGID_BYTES, id);
+    chp_hex_encode(h->msgid, MSGID_BYTES, id);
     struct msg_buf ev = {0};
     msg_bescaped(&ev, conv, strlen(conv));
     msg_bput(&ev, "\t", 1);
@@ -37,8 +38,8 @@ static void emit_message(chp_msg *m, const struct hmsg *h)
     msg_bprintf(&ev, "\t%s\t%llu\t", id, (unsigned long long)h->time);
     msg_bescaped(&ev, h->text, h->textlen);
     if (!ev.oom && m->host.event)
-        m->host.event(m->host.ctx, "message", ev.p, ev.len);
-    free(ev.p);
+        m->host.event(m->host.ctx, "message", (const char *)ev.b.p, ev.b.len);
+    chp_buf_free(&ev.b);
 }
 
 /* A line of our own in room, before the post that shows pk under a new

@@ -7,6 +7,7 @@
 #define CHP_MSG_INT_H
 
 #include "node/msg/account.h"
+#include "proto/buf.h"
 #include "proto/envelope.h"
 #include "proto/id.h"
 #include "proto/keys.h"
@@ -205,10 +206,11 @@ struct chp_msg {
     struct sealer sealer;
 };
 
-/* A growing output buffer for control replies. */
+/* A control reply or an event body being written: text in b.p[0..b.len),
+ * NUL-terminated once anything was put; zero-initialise it. oom: an append
+ * failed, the text is incomplete (and later appends are dropped). */
 struct msg_buf {
-    char *p;
-    size_t len, cap;
+    chp_buf b;
     int oom;
 };
 
@@ -216,7 +218,6 @@ struct msg_buf {
 uint64_t msg_now(const chp_msg *m);
 void msg_emit(chp_msg *m, const char *topic, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-void msg_hex(const uint8_t *p, size_t n, char *out);
 void msg_copy_str(char *dst, size_t cap, const void *src, size_t len);
 void msg_bput(struct msg_buf *b, const char *s, size_t n);
 void msg_bprintf(struct msg_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

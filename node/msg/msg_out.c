@@ -8,6 +8,7 @@
 
 #include "proto/buf.h"
 #include "proto/crypto.h"
+#include "proto/hex.h"
 #include "proto/cursor.h"
 #include "node/common/log.h"
 
@@ -171,7 +172,7 @@ void msg_set_state(chp_msg *m, struct hmsg *h, int st)
     h->state = st;
     (void)msg_hmsg_save(m, h);
     char id[2 * MSGID_BYTES + 1];
-    msg_hex(h->msgid, MSGID_BYTES, id);
+    chp_hex_encode(h->msgid, MSGID_BYTES, id);
     msg_emit(m, "state", "%s\t%s", id, st == MS_DELIVERED ? "delivered" : "sent");
 }
 

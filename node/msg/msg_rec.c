@@ -6,19 +6,19 @@
 #include "proto/crypto.h"
 #include "proto/cursor.h"
 #include "proto/id.h"
+#include "node/common/clock.h"
 #include "node/common/log.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 /* ---- small helpers ---- */
 
 uint64_t msg_now(const chp_msg *m)
 {
-    return m->host.now ? m->host.now(m->host.ctx) : (uint64_t)time(NULL);
+    return m->host.now ? m->host.now(m->host.ctx) : chp_unix_s();
 }
 
 void msg_emit(chp_msg *m, const char *topic, const char *fmt, ...)
@@ -37,16 +37,6 @@ void msg_emit(chp_msg *m, const char *topic, const char *fmt, ...)
     m->host.event(m->host.ctx, topic, b, (size_t)k < sizeof b ? (size_t)k : sizeof b - 1);
 }
 
-void msg_hex(const uint8_t *p, size_t n, char *out)
-{
-    static const char d[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = d[p[i] >> 4];
-        out[2 * i + 1] = d[p[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
 void msg_copy_str(char *dst, size_t cap, const void *src, size_t len)
 {
     if (len >= cap)
@@ -59,21 +49,14 @@ void msg_bput(struct msg_buf *b, const char *s, size_t n)
 {
     if (b->oom)
         return;
-    if (b->len + n + 1 > b->cap) {
-        size_t nc = b->cap ? b->cap : 256;
-        while (nc < b->len + n + 1)
-            nc *= 2;
-        char *q = realloc(b->p, nc);
-        if (!q) {
-            b->oom = 1;
-            return;
-        }
-        b->p = q;
-        b->cap = nc;
+    if (chp_buf_reserve(&b->b, n + 1) != CHP_OK) { /* and the NUL */
+        b->oom = 1;
+        return;
     }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
+    if (n)
+        memcpy(b->b.p + b->b.len, s, n);
+    b->b.len += n;
+    b->b.p[b->b.len] = '\0';
 }
 
 void msg_bprintf(struct msg_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
