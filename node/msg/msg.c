@@ -33,17 +33,17 @@ int chp_msg_new(chp_store *s, const char *home, const chp_msg_host *host, chp_ms
     snprintf(m->home, sizeof m->home, "%s", home);
     m->state = chp_account_exists(home) ? CHP_MSG_LOCKED : CHP_MSG_NO_IDENTITY;
     chp_rng_fill(chp_rng_system(), m->hidx_key, sizeof m->hidx_key);
-    if (msg_sealer_start(&m->sealer, m->host.seal_inline) != CHP_OK) {
+    if (chp_sealer_start(&m->sealer, m->host.seal_inline) != CHP_OK) {
         chp_warn("no sealing thread: proof of work will run in the loop");
-        (void)msg_sealer_start(&m->sealer, 1);
+        (void)chp_sealer_start(&m->sealer, 1);
     }
     *out = m;
     return CHP_OK;
 }
 
-void msg_forget_all(chp_msg *m)
+void chp_msgi_forget_all(chp_msg *m)
 {
-    msg_out_clear(m); /* first: the sealer stops reading the identity */
+    chp_msgi_out_clear(m); /* first: the sealer stops reading the identity */
     if (m->c)
         chp_memzero(m->c, m->capc * sizeof *m->c);
     free(m->c);
@@ -72,7 +72,7 @@ void msg_forget_all(chp_msg *m)
     m->tags = NULL;
     m->tagcap = m->ntags = 0;
     m->examined = m->examined_saved = 0;
-    msg_partials_free(m);
+    chp_msgi_partials_free(m);
     chp_identity_destroy(&m->me);
 }
 
@@ -80,8 +80,8 @@ void chp_msg_free(chp_msg **mp)
 {
     if (!mp || !*mp)
         return;
-    msg_forget_all(*mp);
-    msg_sealer_stop(&(*mp)->sealer);
+    chp_msgi_forget_all(*mp);
+    chp_sealer_stop(&(*mp)->sealer);
     free(*mp);
     *mp = NULL;
 }
@@ -101,7 +101,7 @@ static int load_contact(void *ctx, const uint8_t *key, size_t klen, const uint8_
     chp_msg *m = ctx;
     if (chp_grow_secret(&m->c, &m->capc, m->nc + 1, sizeof *m->c) != CHP_OK)
         return CHP_E_NOMEM;
-    if (klen == 32 && msg_contact_load(&m->c[m->nc], key, val, vlen) == CHP_OK) {
+    if (klen == 32 && chp_msgi_contact_load(&m->c[m->nc], key, val, vlen) == CHP_OK) {
         m->nc++;
     } else {
         chp_memzero(&m->c[m->nc], sizeof *m->c); /* what it read of the record */
@@ -132,10 +132,10 @@ static int load_room(void *ctx, const uint8_t *key, size_t klen, const uint8_t *
 static int load_hmsg(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen)
 {
     chp_msg *m = ctx;
-    struct hmsg *h = msg_hmsg_add(m);
+    struct hmsg *h = chp_msgi_hmsg_add(m);
     if (!h)
         return CHP_E_NOMEM;
-    if (msg_hmsg_load(h, key, klen, val, vlen) != CHP_OK) {
+    if (chp_msgi_hmsg_load(h, key, klen, val, vlen) != CHP_OK) {
         m->nh--;
         chp_warn("a damaged message record was skipped");
     }
@@ -150,7 +150,7 @@ static int by_arrival(const void *a, const void *b)
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-int msg_room_join(chp_msg *m, const char *canon, int passphrase, const uint8_t key[32])
+int chp_msgi_room_join(chp_msg *m, const char *canon, int passphrase, const uint8_t key[32])
 {
     if (chp_grow_secret(&m->r, &m->capr, m->nr + 1, sizeof *m->r) != CHP_OK)
         return CHP_E_NOMEM;
@@ -160,11 +160,11 @@ int msg_room_join(chp_msg *m, const char *canon, int passphrase, const uint8_t k
     r->passphrase = passphrase;
     memcpy(r->key, key, 32);
     chp_ks_room_fingerprint(r->key, r->fpr);
-    int rc = msg_room_save(m, r);
+    int rc = chp_msgi_room_save(m, r);
     if (rc != CHP_OK)
         return rc;
     m->nr++;
-    msg_tags_rebuild(m);
+    chp_msgi_tags_rebuild(m);
     return CHP_OK;
 }
 
@@ -179,8 +179,8 @@ static void join_lan_once(chp_msg *m)
         return;
     }
     uint8_t key[32];
-    if (!msg_room_by_name(m, "#lan") && chp_ks_room_public("#lan", 4, key) == CHP_OK)
-        (void)msg_room_join(m, "#lan", 0, key);
+    if (!chp_msgi_room_by_name(m, "#lan") && chp_ks_room_public("#lan", 4, key) == CHP_OK)
+        (void)chp_msgi_room_join(m, "#lan", 0, key);
     if (chp_store_local_put(m->store, CHP_TABLE_CONFIG, "lan-joined", 10, "1", 1) != CHP_OK)
         chp_warn("cannot remember that #lan was joined");
 }
@@ -195,7 +195,7 @@ int chp_msg_unlock(chp_msg *m, chp_identity *id)
         chp_identity_destroy(&id);
         return rc;
     }
-    msg_forget_all(m);
+    chp_msgi_forget_all(m);
     m->me = id;
     if (chp_account_get_nick(m->store, m->nick) != CHP_OK)
         snprintf(m->nick, sizeof m->nick, "anon");
@@ -205,9 +205,9 @@ int chp_msg_unlock(chp_msg *m, chp_identity *id)
     if (rc == CHP_OK)
         rc = chp_store_local_each(m->store, CHP_TABLE_HISTORY, load_hmsg, m);
     if (rc == CHP_OK)
-        rc = msg_out_load(m);
+        rc = chp_msgi_out_load(m);
     if (rc != CHP_OK) {
-        msg_forget_all(m);
+        chp_msgi_forget_all(m);
         return rc;
     }
     if (m->nh)
@@ -215,24 +215,24 @@ int chp_msg_unlock(chp_msg *m, chp_identity *id)
     for (size_t i = 0; i < m->nh; i++)
         if (m->h[i].seq >= m->next_seq)
             m->next_seq = m->h[i].seq + 1;
-    msg_hindex_rebuild(m);
-    msg_rooms_trim_all(m);
-    msg_seen_rebuild(m);
-    msg_hs_time_load(m);
+    chp_msgi_hindex_rebuild(m);
+    chp_msgi_rooms_trim_all(m);
+    chp_msgi_seen_rebuild(m);
+    chp_msgi_hs_time_load(m);
     join_lan_once(m);
-    msg_forget_old_keys(m, chp_epoch_of(msg_now(m)));
-    msg_tags_rebuild(m);
+    chp_msgi_forget_old_keys(m, chp_epoch_of(chp_msgi_now(m)));
+    chp_msgi_tags_rebuild(m);
     /* Whatever was accepted but never went out goes out now. */
-    msg_renew_requests(m, 1);
+    chp_msgi_renew_requests(m, 1);
     for (size_t i = 0; i < m->nh; i++) {
         const struct hmsg *h = &m->h[i];
-        const struct contact *c = h->kind == CONV_DM ? msg_contact_by_pk(m, h->peer) : NULL;
+        const struct contact *c = h->kind == CONV_DM ? chp_msgi_contact_by_pk(m, h->peer) : NULL;
         if (h->dir_out && !h->published &&
-            (h->kind == CONV_ROOM ? msg_room_by_name(m, h->room) != NULL
+            (h->kind == CONV_ROOM ? chp_msgi_room_by_name(m, h->room) != NULL
                                   : c && c->state == CS_ESTABLISHED))
-            (void)msg_queue_hmsg(m, h);
+            (void)chp_msgi_queue_hmsg(m, h);
     }
-    msg_examine_stored(m);
+    chp_msgi_examine_stored(m);
     m->state = CHP_MSG_READY;
     return CHP_OK;
 }
@@ -241,14 +241,14 @@ void chp_msg_tick(chp_msg *m)
 {
     if (!m->me)
         return;
-    uint64_t now_e = chp_epoch_of(msg_now(m));
+    uint64_t now_e = chp_epoch_of(chp_msgi_now(m));
     if (now_e != m->tags_epoch) {
-        msg_forget_old_keys(m, now_e);
-        msg_tags_rebuild(m);
+        chp_msgi_forget_old_keys(m, now_e);
+        chp_msgi_tags_rebuild(m);
     }
-    msg_renew_requests(m, 0);
-    msg_out_prune(m);
-    msg_examined_save(m);
+    chp_msgi_renew_requests(m, 0);
+    chp_msgi_out_prune(m);
+    chp_msgi_examined_save(m);
 }
 
 int chp_msg_queue_raw(chp_msg *m, const char *to, uint8_t type, const uint8_t *payload, size_t len)
@@ -256,14 +256,16 @@ int chp_msg_queue_raw(chp_msg *m, const char *to, uint8_t type, const uint8_t *p
     if (!m->me || len > CHP_PAYLOAD_MAX)
         return CHP_E_ARG;
     if (to[0] == '#')
-        return msg_room_by_name(m, to)
-                   ? msg_job_add(m, JOB_ROOM, NULL, to, type, payload, len, NULL, 1)
+        return chp_msgi_room_by_name(m, to)
+                   ? chp_msgi_job_add(m, JOB_ROOM, NULL, to, type, payload, len, NULL, 1)
                    : CHP_E_NOT_FOUND;
     if (type == CHP_CT_INTRO || type == CHP_CT_ACCEPT) {
         uint8_t pk[32];
         int rc = chp_id_parse(to, strlen(to), pk);
-        return rc != CHP_OK ? rc : msg_job_add(m, JOB_INTRO, pk, NULL, type, payload, len, NULL, 1);
+        return rc != CHP_OK ? rc
+                            : chp_msgi_job_add(m, JOB_INTRO, pk, NULL, type, payload, len, NULL, 1);
     }
-    const struct contact *c = msg_contact_by_name(m, to);
-    return c ? msg_job_add(m, JOB_DM, c->pk, NULL, type, payload, len, NULL, 1) : CHP_E_NOT_FOUND;
+    const struct contact *c = chp_msgi_contact_by_name(m, to);
+    return c ? chp_msgi_job_add(m, JOB_DM, c->pk, NULL, type, payload, len, NULL, 1)
+             : CHP_E_NOT_FOUND;
 }

@@ -13,14 +13,14 @@
 #include <stdint.h>
 #include <string.h>
 
-struct contact *msg_contact_add(chp_msg *m, const uint8_t pk[32])
+struct contact *chp_msgi_contact_add(chp_msg *m, const uint8_t pk[32])
 {
     if (chp_grow_secret(&m->c, &m->capc, m->nc + 1, sizeof *m->c) != CHP_OK)
         return NULL;
     struct contact *c = &m->c[m->nc++];
     memset(c, 0, sizeof *c);
     memcpy(c->pk, pk, 32);
-    c->added = msg_now(m);
+    c->added = chp_msgi_now(m);
     return c;
 }
 
@@ -28,16 +28,16 @@ struct contact *msg_contact_add(chp_msg *m, const uint8_t pk[32])
 
 /* Deletes chain keys older than the max TTL: advance every contact's
  * base to the oldest epoch still live. */
-void msg_forget_old_keys(chp_msg *m, uint64_t now_e)
+void chp_msgi_forget_old_keys(chp_msg *m, uint64_t now_e)
 {
-    uint64_t lo = msg_epoch_lo(now_e);
+    uint64_t lo = chp_msgi_epoch_lo(now_e);
     for (size_t i = 0; i < m->nc; i++) {
         struct contact *c = &m->c[i];
         if (c->state != CS_ESTABLISHED || c->base_epoch >= lo)
             continue;
-        msg_epoch_key(c, lo, c->base_key);
+        chp_msgi_epoch_key(c, lo, c->base_key);
         c->base_epoch = lo;
-        (void)msg_contact_save(m, c);
+        (void)chp_msgi_contact_save(m, c);
     }
 }
 
@@ -46,25 +46,25 @@ void msg_forget_old_keys(chp_msg *m, uint64_t now_e)
  * old one is then ignored; they re-key), while the node runs as at each
  * unlock, and the request never expires on the way. all: queue every
  * pending request (at unlock: whatever was accepted but never went out). */
-void msg_renew_requests(chp_msg *m, int all)
+void chp_msgi_renew_requests(chp_msg *m, int all)
 {
     for (size_t i = 0; i < m->nc; i++) {
         struct contact *c = &m->c[i];
         if (c->state != CS_PENDING)
             continue;
-        int stale = msg_now(m) > c->my_time + TTL_ENV / 2;
+        int stale = chp_msgi_now(m) > c->my_time + TTL_ENV / 2;
         if (stale) {
-            msg_new_handshake_key(m, c);
-            (void)msg_contact_save(m, c);
+            chp_msgi_new_handshake_key(m, c);
+            (void)chp_msgi_contact_save(m, c);
         }
         if (stale || all)
-            (void)msg_queue_intro(m, c, CHP_CT_INTRO);
+            (void)chp_msgi_queue_intro(m, c, CHP_CT_INTRO);
     }
 }
 
-/* The handshake clock (msg_new_handshake_key): stored, and never behind a
+/* The handshake clock (chp_msgi_new_handshake_key): stored, and never behind a
  * key we hold. */
-void msg_hs_time_load(chp_msg *m)
+void chp_msgi_hs_time_load(chp_msg *m)
 {
     uint8_t *v = NULL;
     size_t vl = 0;
@@ -85,9 +85,9 @@ void msg_hs_time_load(chp_msg *m)
  * told apart (the peer answered whichever came first, and the two sides
  * derived different roots). Keys are made by hand, a few a second at
  * most, so this stays within the clock skew peers accept. */
-void msg_new_handshake_key(chp_msg *m, struct contact *c)
+void chp_msgi_new_handshake_key(chp_msg *m, struct contact *c)
 {
-    uint64_t t = msg_now(m);
+    uint64_t t = chp_msgi_now(m);
     if (t <= m->hs_time)
         t = m->hs_time + 1;
     m->hs_time = t;
@@ -106,7 +106,7 @@ void msg_new_handshake_key(chp_msg *m, struct contact *c)
  * the ephemeral secret is wiped (it could recompute the root). answer:
  * queue our answer (5) first, so it travels ahead of the messages that
  * waited: they cannot be read before it arrives. */
-int msg_establish(chp_msg *m, struct contact *c, int answer)
+int chp_msgi_establish(chp_msg *m, struct contact *c, int answer)
 {
     uint8_t root[32];
     int rc = chp_ks_root(c->my_esk, c->my_epk, c->their_epk, chp_identity_pk(m->me), c->pk, root);
@@ -120,18 +120,18 @@ int msg_establish(chp_msg *m, struct contact *c, int answer)
     c->state = CS_ESTABLISHED;
     c->send_epoch = 0;
     c->send_seq = 0;
-    msg_forget_old_keys(m, chp_epoch_of(msg_now(m)));
-    if ((rc = msg_contact_save(m, c)) != CHP_OK)
+    chp_msgi_forget_old_keys(m, chp_epoch_of(chp_msgi_now(m)));
+    if ((rc = chp_msgi_contact_save(m, c)) != CHP_OK)
         return rc;
-    msg_tags_rebuild(m);
-    msg_emit(m, "contact", "%s\testablished", c->name);
-    if (answer && (rc = msg_queue_intro(m, c, CHP_CT_ACCEPT)) != CHP_OK)
+    chp_msgi_tags_rebuild(m);
+    chp_msgi_emit(m, "contact", "%s\testablished", c->name);
+    if (answer && (rc = chp_msgi_queue_intro(m, c, CHP_CT_ACCEPT)) != CHP_OK)
         return rc;
     /* Messages written before the handshake completed go out now. */
     for (size_t i = 0; i < m->nh; i++) {
         const struct hmsg *h = &m->h[i];
         if (h->dir_out && !h->published && h->kind == CONV_DM && !memcmp(h->peer, c->pk, 32))
-            (void)msg_queue_hmsg(m, h);
+            (void)chp_msgi_queue_hmsg(m, h);
     }
     return CHP_OK;
 }
@@ -145,8 +145,8 @@ static void resend_undelivered(chp_msg *m, const struct contact *c)
         if (h->dir_out && h->published && h->state < MS_DELIVERED && h->kind == CONV_DM &&
             !memcmp(h->peer, c->pk, 32)) {
             h->published = 0;
-            msg_out_forget_msg(m, h->msgid);
-            (void)msg_hmsg_save(m, h);
+            chp_msgi_out_forget_msg(m, h->msgid);
+            (void)chp_msgi_hmsg_save(m, h);
         }
     }
 }
@@ -157,14 +157,14 @@ static void resend_undelivered(chp_msg *m, const struct contact *c)
 static void restart_handshake(chp_msg *m, struct contact *c)
 {
     chp_info("a contact's handshake no longer matches: sending a new request");
-    msg_new_handshake_key(m, c);
+    chp_msgi_new_handshake_key(m, c);
     c->state = CS_PENDING;
     chp_memzero(c->base_key, sizeof c->base_key);
     resend_undelivered(m, c);
-    if (msg_contact_save(m, c) == CHP_OK)
-        (void)msg_queue_intro(m, c, CHP_CT_INTRO);
-    msg_tags_rebuild(m);
-    msg_emit(m, "contact", "%s	pending", c->name);
+    if (chp_msgi_contact_save(m, c) == CHP_OK)
+        (void)chp_msgi_queue_intro(m, c, CHP_CT_INTRO);
+    chp_msgi_tags_rebuild(m);
+    chp_msgi_emit(m, "contact", "%s	pending", c->name);
 }
 
 /* Requests from strangers are capped: each costs its sender only a proof
@@ -184,7 +184,7 @@ static int requests_full(chp_msg *m)
         return 1;
     memmove(&m->c[oldest], &m->c[oldest + 1], (m->nc - oldest - 1) * sizeof *m->c);
     m->nc--;
-    msg_tags_rebuild(m); /* contact indices moved */
+    chp_msgi_tags_rebuild(m); /* contact indices moved */
     return 0;
 }
 
@@ -192,7 +192,7 @@ static int requests_full(chp_msg *m)
  * key is newer than the one it replaces, so "newest wins" settles every
  * order of arrival; an answer names the key it answers, so one to a key
  * we no longer hold never establishes us on a root they do not have. */
-void msg_handle_intro(chp_msg *m, const chp_inner *in, uint64_t created)
+void chp_msgi_handle_intro(chp_msg *m, const chp_inner *in, uint64_t created)
 {
     size_t extra = in->type == CHP_CT_ACCEPT ? 32u : 0u;
     if (in->len < 33 + extra || in->payload[32] > CHP_NICK_MAX ||
@@ -202,8 +202,8 @@ void msg_handle_intro(chp_msg *m, const chp_inner *in, uint64_t created)
     const uint8_t *answers = extra ? in->payload + 33 + nl : NULL;
     char nick[CHP_NICK_MAX + 1] = "";
     if (chp_nick_check((const char *)in->payload + 33, nl) == CHP_OK)
-        msg_copy_str(nick, sizeof nick, in->payload + 33, nl);
-    struct contact *c = msg_contact_by_pk(m, in->sender);
+        chp_msgi_copy_str(nick, sizeof nick, in->payload + 33, nl);
+    struct contact *c = chp_msgi_contact_by_pk(m, in->sender);
     if (c && (c->state == CS_BLOCKED || !memcmp(c->their_epk, in->payload, 32)))
         return; /* blocked, or a copy of what we already have */
     if (c && created <= c->their_time)
@@ -219,7 +219,7 @@ void msg_handle_intro(chp_msg *m, const chp_inner *in, uint64_t created)
         c->their_time = created;
         if (nick[0])
             memcpy(c->nick, nick, sizeof nick);
-        (void)msg_establish(m, c, 0);
+        (void)chp_msgi_establish(m, c, 0);
         return;
     }
     if (answers) {
@@ -235,27 +235,27 @@ void msg_handle_intro(chp_msg *m, const chp_inner *in, uint64_t created)
         c->their_time = created;
         if (nick[0])
             memcpy(c->nick, nick, sizeof nick);
-        msg_new_handshake_key(m, c);
+        chp_msgi_new_handshake_key(m, c);
         resend_undelivered(m, c);
-        (void)msg_establish(m, c, 1);
+        (void)chp_msgi_establish(m, c, 1);
         return;
     }
     int fresh = !c;
     if (fresh && requests_full(m))
         return;
     if (fresh) {
-        if (!(c = msg_contact_add(m, in->sender)))
+        if (!(c = chp_msgi_contact_add(m, in->sender)))
             return;
         c->state = CS_REQUEST;
     }
     memcpy(c->their_epk, in->payload, 32);
     c->their_time = created;
     memcpy(c->nick, nick, sizeof nick);
-    (void)msg_contact_save(m, c);
+    (void)chp_msgi_contact_save(m, c);
     if (fresh) {
         char id[CHP_ID_STR_LEN + 1];
         chp_id_encode(c->pk, id);
-        msg_emit(m, "request", "%s\t%s", id, c->nick);
+        chp_msgi_emit(m, "request", "%s\t%s", id, c->nick);
         chp_info("contact request received");
     }
 }

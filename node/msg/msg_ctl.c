@@ -37,7 +37,7 @@ static int fail(struct req *q, const char *fmt, ...)
     vsnprintf(b, sizeof b, fmt, ap);
     va_end(ap);
     q->out.b.len = 0;
-    msg_bput(&q->out, b, strlen(b));
+    chp_msgi_bput(&q->out, b, strlen(b));
     q->ok = 0;
     return 0;
 }
@@ -81,11 +81,11 @@ static struct contact *who(struct req *q, const char *w, int with_requests)
             fail(q, "malformed ID '%.70s': %s", w, chp_strerror(rc));
             return NULL;
         }
-        c = msg_contact_by_pk(m, pk);
+        c = chp_msgi_contact_by_pk(m, pk);
         if (c && c->state == CS_REQUEST && !with_requests)
             c = NULL;
     } else {
-        c = msg_contact_by_name(m, w);
+        c = chp_msgi_contact_by_name(m, w);
         for (size_t i = 0; !c && with_requests && i < m->nc; i++)
             if (m->c[i].state == CS_REQUEST && !strcmp(m->c[i].nick, w)) {
                 for (size_t k = i + 1; k < m->nc; k++)
@@ -135,7 +135,7 @@ static int cmd_init(struct req *q)
     snprintf(m->nick, sizeof m->nick, "%s", nick);
     char ids[CHP_ID_STR_LEN + 1];
     chp_id_encode(chp_identity_pk(m->me), ids);
-    msg_bput(&q->out, ids, strlen(ids));
+    chp_msgi_bput(&q->out, ids, strlen(ids));
     chp_info("identity created");
     return 0;
 }
@@ -159,7 +159,7 @@ static int cmd_unlock(struct req *q)
         return fail(q, "cannot unlock: %s", chp_strerror(rc));
     char ids[CHP_ID_STR_LEN + 1];
     chp_id_encode(chp_identity_pk(m->me), ids);
-    msg_bput(&q->out, ids, strlen(ids));
+    chp_msgi_bput(&q->out, ids, strlen(ids));
     return 0;
 }
 
@@ -169,7 +169,7 @@ static int cmd_id(struct req *q)
     char ids[CHP_ID_STR_LEN + 1], fpr[CHP_FPR_STR_LEN + 1];
     chp_id_encode(chp_identity_pk(m->me), ids);
     chp_id_fingerprint(chp_identity_pk(m->me), fpr);
-    msg_bprintf(&q->out, "%s\t%s\t%s", ids, m->nick, fpr);
+    chp_msgi_bprintf(&q->out, "%s\t%s\t%s", ids, m->nick, fpr);
     return 0;
 }
 
@@ -182,7 +182,7 @@ static int cmd_nick(struct req *q)
     if (rc != CHP_OK)
         return fail(q, "cannot store the nick: %s", chp_strerror(rc));
     snprintf(q->m->nick, sizeof q->m->nick, "%s", nick);
-    msg_emit(q->m, "nick", "%s", nick);
+    chp_msgi_emit(q->m, "nick", "%s", nick);
     return 0;
 }
 
@@ -190,8 +190,8 @@ static int cmd_nick(struct req *q)
 static int accept_request(struct req *q, struct contact *c, const char *name)
 {
     snprintf(c->name, sizeof c->name, "%s", name);
-    msg_new_handshake_key(q->m, c);
-    int rc = msg_establish(q->m, c, 1);
+    chp_msgi_new_handshake_key(q->m, c);
+    int rc = chp_msgi_establish(q->m, c, 1);
     return rc == CHP_OK ? 0 : fail(q, "cannot accept: %s", chp_strerror(rc));
 }
 
@@ -200,7 +200,7 @@ static int accept_request(struct req *q, struct contact *c, const char *name)
 static struct contact *add_contact(struct req *q, const uint8_t pk[32], const char *name)
 {
     chp_msg *m = q->m;
-    struct contact *c = msg_contact_by_pk(m, pk), *other = msg_contact_by_name(m, name);
+    struct contact *c = chp_msgi_contact_by_pk(m, pk), *other = chp_msgi_contact_by_name(m, name);
     if (other && other != c) {
         fail(q, "the name '%s' is taken by another contact", name);
         return NULL;
@@ -213,17 +213,17 @@ static struct contact *add_contact(struct req *q, const uint8_t pk[32], const ch
         (void)accept_request(q, c, name);
         return q->ok ? c : NULL;
     }
-    if (!c && !(c = msg_contact_add(m, pk))) {
+    if (!c && !(c = chp_msgi_contact_add(m, pk))) {
         fail(q, "out of memory");
         return NULL;
     }
     snprintf(c->name, sizeof c->name, "%s", name);
     if (c->state != CS_PENDING)
-        msg_new_handshake_key(m, c);
+        chp_msgi_new_handshake_key(m, c);
     c->state = CS_PENDING;
-    int rc = msg_contact_save(m, c);
+    int rc = chp_msgi_contact_save(m, c);
     if (rc == CHP_OK)
-        rc = msg_queue_intro(m, c, CHP_CT_INTRO);
+        rc = chp_msgi_queue_intro(m, c, CHP_CT_INTRO);
     if (rc != CHP_OK) {
         fail(q, "cannot add the contact: %s", chp_strerror(rc));
         return NULL;
@@ -266,7 +266,7 @@ static int cmd_contact_accept(struct req *q)
     const char *nm = given ? arg(q, 1, name, sizeof name) : c->nick;
     if (!nm || !nm[0] || name_check(nm) != CHP_OK)
         return fail(q, "give a name: contact accept %.70s NAME", w);
-    if (msg_contact_by_name(q->m, nm)) {
+    if (chp_msgi_contact_by_name(q->m, nm)) {
         char ids[CHP_ID_STR_LEN + 1];
         chp_id_encode(c->pk, ids);
         if (!given) /* their nick is a name we already use: ask, never guess */
@@ -288,8 +288,8 @@ static int cmd_contact_block(struct req *q)
     uint8_t pk[32];
     struct contact *c = NULL;
     if (!strncmp(w, "chp1", 4) && chp_id_parse(w, strlen(w), pk) == CHP_OK &&
-        !msg_contact_by_pk(m, pk))
-        c = msg_contact_add(m, pk); /* block someone before they write */
+        !chp_msgi_contact_by_pk(m, pk))
+        c = chp_msgi_contact_add(m, pk); /* block someone before they write */
     else
         c = who(q, w, 1);
     if (!c)
@@ -297,7 +297,7 @@ static int cmd_contact_block(struct req *q)
     if (!c->name[0]) {
         /* a request or a stranger: list them under their nick when it is
          * free, else under their fingerprint */
-        if (c->nick[0] && name_check(c->nick) == CHP_OK && !msg_contact_by_name(m, c->nick))
+        if (c->nick[0] && name_check(c->nick) == CHP_OK && !chp_msgi_contact_by_name(m, c->nick))
             snprintf(c->name, sizeof c->name, "%s", c->nick);
         else
             chp_id_fingerprint(c->pk, c->name);
@@ -305,9 +305,9 @@ static int cmd_contact_block(struct req *q)
     c->state = CS_BLOCKED;
     chp_memzero(c->my_esk, 32);
     chp_memzero(c->base_key, 32);
-    int rc = msg_contact_save(m, c);
-    msg_tags_rebuild(m);
-    msg_emit(m, "contact", "%s\tblocked", c->name);
+    int rc = chp_msgi_contact_save(m, c);
+    chp_msgi_tags_rebuild(m);
+    chp_msgi_emit(m, "contact", "%s\tblocked", c->name);
     return rc == CHP_OK ? 0 : fail(q, "cannot block: %s", chp_strerror(rc));
 }
 
@@ -323,13 +323,13 @@ static int cmd_contact_remove(struct req *q)
     int rc = chp_store_local_del(m->store, CHP_TABLE_CONTACTS, c->pk, 32);
     if (rc != CHP_OK && rc != CHP_E_NOT_FOUND)
         return fail(q, "cannot remove: %s", chp_strerror(rc));
-    msg_emit(m, "contact", "%s\tremoved", c->name);
-    msg_jobs_drop(m, c->pk); /* a request still queued must not follow */
+    chp_msgi_emit(m, "contact", "%s\tremoved", c->name);
+    chp_msgi_jobs_drop(m, c->pk); /* a request still queued must not follow */
     chp_memzero(c, sizeof *c);
     size_t i = (size_t)(c - m->c);
     memmove(&m->c[i], &m->c[i + 1], (m->nc - i - 1) * sizeof *m->c);
     m->nc--;
-    msg_tags_rebuild(m);
+    chp_msgi_tags_rebuild(m);
     return 0;
 }
 
@@ -343,13 +343,13 @@ static int list_contacts(struct req *q, int requests)
         chp_id_encode(c->pk, ids);
         chp_id_fingerprint(c->pk, fpr);
         if (requests) {
-            msg_bput(&q->out, ids, strlen(ids));
-            msg_bput(&q->out, "\t", 1);
-            msg_bescaped(&q->out, c->nick, strlen(c->nick));
-            msg_bprintf(&q->out, "\t%s\t%llu\n", fpr, (unsigned long long)c->added);
+            chp_msgi_bput(&q->out, ids, strlen(ids));
+            chp_msgi_bput(&q->out, "\t", 1);
+            chp_msgi_bescaped(&q->out, c->nick, strlen(c->nick));
+            chp_msgi_bprintf(&q->out, "\t%s\t%llu\n", fpr, (unsigned long long)c->added);
         } else {
-            msg_bescaped(&q->out, c->name, strlen(c->name));
-            msg_bprintf(&q->out, "\t%s\t%s\t%s\n", ids, state_name(c->state), fpr);
+            chp_msgi_bescaped(&q->out, c->name, strlen(c->name));
+            chp_msgi_bprintf(&q->out, "\t%s\t%s\t%s\n", ids, state_name(c->state), fpr);
         }
     }
     return 0;
@@ -377,10 +377,10 @@ static int cmd_contact_show(struct req *q)
     chp_id_encode(c->pk, ids);
     chp_id_fingerprint(c->pk, fpr);
     chp_safety_number(chp_identity_pk(q->m->me), c->pk, sn);
-    msg_bprintf(&q->out,
-                "name: %s\nnick: %s\nid: %s\nfingerprint: %s\nstate: %s\nsafety number: %s\n",
-                c->state == CS_REQUEST ? "-" : c->name, c->nick[0] ? c->nick : "-", ids, fpr,
-                state_name(c->state), sn);
+    chp_msgi_bprintf(&q->out,
+                     "name: %s\nnick: %s\nid: %s\nfingerprint: %s\nstate: %s\nsafety number: %s\n",
+                     c->state == CS_REQUEST ? "-" : c->name, c->nick[0] ? c->nick : "-", ids, fpr,
+                     state_name(c->state), sn);
     return 0;
 }
 
@@ -415,7 +415,7 @@ static int cmd_send(struct req *q)
     if (to[0] == '#') {
         if (room_arg(q, 0, tmp.room))
             return 0;
-        const struct room *rm = msg_room_by_name(m, tmp.room);
+        const struct room *rm = chp_msgi_room_by_name(m, tmp.room);
         if (!rm)
             return fail(q, "not in room %s: join it first", tmp.room);
         memcpy(tmp.rfpr, rm->fpr, sizeof tmp.rfpr);
@@ -423,7 +423,7 @@ static int cmd_send(struct req *q)
     } else {
         uint8_t pk[32];
         if ((!strncmp(to, "chp1", 4) || !strncmp(to, "CHP1", 4)) &&
-            chp_id_parse(to, strlen(to), pk) == CHP_OK && !msg_contact_by_pk(m, pk)) {
+            chp_id_parse(to, strlen(to), pk) == CHP_OK && !chp_msgi_contact_by_pk(m, pk)) {
             /* An ID that is no contact yet: add it, named by its
              * fingerprint, and let the message wait for the handshake. */
             char fpr[CHP_FPR_STR_LEN + 1];
@@ -442,7 +442,7 @@ static int cmd_send(struct req *q)
         tmp.kind = CONV_DM;
         memcpy(tmp.peer, c->pk, 32);
     }
-    struct hmsg *h = msg_hmsg_add(m);
+    struct hmsg *h = chp_msgi_hmsg_add(m);
     if (!h || !(h->text = malloc(tl + 1))) {
         if (h)
             m->nh--;
@@ -459,28 +459,28 @@ static int cmd_send(struct req *q)
     h->dir_out = 1;
     h->state = MS_QUEUED;
     h->read = 1;
-    h->time = msg_now(m);
+    h->time = chp_msgi_now(m);
     chp_rng_fill(chp_rng_system(), h->msgid, MSGID_BYTES);
     memcpy(h->sender, chp_identity_pk(m->me), 32);
     snprintf(h->nick, sizeof h->nick, "%s", m->nick);
-    int rc = msg_hmsg_save(m, h);
+    int rc = chp_msgi_hmsg_save(m, h);
     if (rc != CHP_OK) {
         free(h->text);
         m->nh--;
         return fail(q, "cannot queue the message: %s", chp_strerror(rc));
     }
-    (void)msg_hindex_put(m, (size_t)(h - m->h));
+    (void)chp_msgi_hindex_put(m, (size_t)(h - m->h));
     if (h->kind == CONV_ROOM || c->state == CS_ESTABLISHED)
-        (void)msg_queue_hmsg(m, h);
+        (void)chp_msgi_queue_hmsg(m, h);
     char id[2 * MSGID_BYTES + 1];
     chp_hex_encode(h->msgid, MSGID_BYTES, id);
-    msg_bput(&q->out, id, strlen(id));
+    chp_msgi_bput(&q->out, id, strlen(id));
     /* other clients of this node (a second window) show it too */
     char conv[CHP_ROOM_NAME_MAX + CHP_ID_STR_LEN + 2];
     struct msg_buf ev = {0};
-    msg_conv_label(m, h, conv, sizeof conv);
-    msg_bescaped(&ev, conv, strlen(conv));
-    msg_bprintf(&ev, "\t%s", id);
+    chp_msgi_conv_label(m, h, conv, sizeof conv);
+    chp_msgi_bescaped(&ev, conv, strlen(conv));
+    chp_msgi_bprintf(&ev, "\t%s", id);
     if (!ev.oom && m->host.event)
         m->host.event(m->host.ctx, "queued", (const char *)ev.b.p, ev.b.len);
     chp_buf_free(&ev.b);
@@ -527,20 +527,20 @@ static int cmd_join(struct req *q)
     } else {
         rc = chp_ks_room_public(canon, strlen(canon), key);
     }
-    const struct room *old = msg_room_by_name(q->m, canon);
+    const struct room *old = chp_msgi_room_by_name(q->m, canon);
     if (rc == CHP_OK && old) {
         join_again(q, old, with_pass, key);
         chp_memzero(key, sizeof key);
         return 0;
     }
     if (rc == CHP_OK)
-        rc = msg_room_join(q->m, canon, with_pass, key);
+        rc = chp_msgi_room_join(q->m, canon, with_pass, key);
     chp_memzero(key, sizeof key);
     if (rc != CHP_OK)
         return fail(q, "cannot join %s: %s", canon, chp_strerror(rc));
-    const struct room *r = msg_room_by_name(q->m, canon);
-    msg_bput(&q->out, r->fpr, strlen(r->fpr));
-    msg_emit(q->m, "room", "%s\tjoined\t%s", canon, r->fpr);
+    const struct room *r = chp_msgi_room_by_name(q->m, canon);
+    chp_msgi_bput(&q->out, r->fpr, strlen(r->fpr));
+    chp_msgi_emit(q->m, "room", "%s\tjoined\t%s", canon, r->fpr);
     return 0;
 }
 
@@ -550,7 +550,7 @@ static int cmd_leave(struct req *q)
     char canon[CHP_ROOM_NAME_MAX + 1];
     if (room_arg(q, 0, canon))
         return 0;
-    struct room *r = msg_room_by_name(m, canon);
+    struct room *r = chp_msgi_room_by_name(m, canon);
     if (!r)
         return fail(q, "not in room %s", canon);
     int rc = chp_store_local_del(m->store, CHP_TABLE_ROOMS, canon, strlen(canon));
@@ -560,16 +560,16 @@ static int cmd_leave(struct req *q)
     chp_memzero(r, sizeof *r);
     memmove(&m->r[i], &m->r[i + 1], (m->nr - i - 1) * sizeof *m->r);
     m->nr--;
-    msg_tags_rebuild(m);
-    msg_emit(m, "room", "%s\tleft", canon);
+    chp_msgi_tags_rebuild(m);
+    chp_msgi_emit(m, "room", "%s\tleft", canon);
     return 0;
 }
 
 static int cmd_rooms(struct req *q)
 {
     for (size_t i = 0; i < q->m->nr; i++)
-        msg_bprintf(&q->out, "%s\t%s\t%s\n", q->m->r[i].name,
-                    q->m->r[i].passphrase ? "passphrase" : "public", q->m->r[i].fpr);
+        chp_msgi_bprintf(&q->out, "%s\t%s\t%s\n", q->m->r[i].name,
+                         q->m->r[i].passphrase ? "passphrase" : "public", q->m->r[i].fpr);
     return 0;
 }
 
@@ -583,7 +583,7 @@ static int in_conv(chp_msg *m, const struct hmsg *h, const struct contact *c, co
         return h->kind == CONV_DM && c && !memcmp(h->peer, c->pk, 32);
     if (h->kind != CONV_ROOM || strcmp(h->room, room))
         return 0;
-    const struct room *rm = h->rfpr[0] ? msg_room_by_name(m, room) : NULL;
+    const struct room *rm = h->rfpr[0] ? chp_msgi_room_by_name(m, room) : NULL;
     return !rm || !strcmp(rm->fpr, h->rfpr);
 }
 
@@ -600,8 +600,8 @@ static void conv_line(struct req *q, const char *label, const char *kind, const 
         if (h->time > last)
             last = h->time;
     }
-    msg_bescaped(&q->out, label, strlen(label));
-    msg_bprintf(&q->out, "\t%s\t%zu\t%llu\n", kind, unread, (unsigned long long)last);
+    chp_msgi_bescaped(&q->out, label, strlen(label));
+    chp_msgi_bprintf(&q->out, "\t%s\t%zu\t%llu\n", kind, unread, (unsigned long long)last);
 }
 
 static int cmd_conversations(struct req *q)
@@ -628,7 +628,7 @@ static int conv_arg(struct req *q, int i, const struct contact **c,
     if (w[0] == '#') {
         if (room_arg(q, i, room))
             return -1;
-        if (!msg_room_by_name(q->m, room))
+        if (!chp_msgi_room_by_name(q->m, room))
             return fail(q, "not in room %s", room), -1;
         return 0;
     }
@@ -665,13 +665,14 @@ static int cmd_history(struct req *q)
         if (!in_conv(q->m, h, c, room[0] ? room : NULL) || (skip && skip--))
             continue;
         char who_[CHP_NICK_MAX + 32], id[33];
-        msg_hmsg_sender(m, h, who_, sizeof who_);
+        chp_msgi_hmsg_sender(m, h, who_, sizeof who_);
         chp_hex_encode(h->msgid, MSGID_BYTES, id);
-        msg_bprintf(&q->out, "%llu\t%s\t", (unsigned long long)h->time, h->dir_out ? "out" : "in");
-        msg_bescaped(&q->out, who_, strlen(who_));
-        msg_bprintf(&q->out, "\t%s\t%s\t", h->dir_out ? out_state(h->state) : "-", id);
-        msg_bescaped(&q->out, h->text, h->textlen);
-        msg_bput(&q->out, "\n", 1);
+        chp_msgi_bprintf(&q->out, "%llu\t%s\t", (unsigned long long)h->time,
+                         h->dir_out ? "out" : "in");
+        chp_msgi_bescaped(&q->out, who_, strlen(who_));
+        chp_msgi_bprintf(&q->out, "\t%s\t%s\t", h->dir_out ? out_state(h->state) : "-", id);
+        chp_msgi_bescaped(&q->out, h->text, h->textlen);
+        chp_msgi_bput(&q->out, "\n", 1);
     }
     return 0;
 }
@@ -686,7 +687,7 @@ static int cmd_read(struct req *q)
         struct hmsg *h = &q->m->h[i];
         if (!h->dir_out && !h->read && in_conv(q->m, h, c, room[0] ? room : NULL)) {
             h->read = 1;
-            (void)msg_hmsg_save(q->m, h);
+            (void)chp_msgi_hmsg_save(q->m, h);
         }
     }
     return 0;
@@ -715,19 +716,20 @@ static int cmd_inbox(struct req *q)
         if (h->dir_out || arrived < since || (only_new && h->shown_new))
             continue;
         char conv[CHP_ROOM_NAME_MAX + CHP_ID_STR_LEN + 2], who_[CHP_NICK_MAX + 32];
-        msg_conv_label(m, h, conv, sizeof conv);
-        msg_hmsg_sender(m, h, who_, sizeof who_);
-        msg_bprintf(&q->out, "%llu\t", (unsigned long long)h->time);
-        msg_bescaped(&q->out, conv, strlen(conv));
-        msg_bput(&q->out, "\t", 1);
-        msg_bescaped(&q->out, who_, strlen(who_));
-        msg_bput(&q->out, "\t", 1);
-        msg_bescaped(&q->out, h->text, h->textlen);
-        msg_bprintf(&q->out, "\t%d\t%llu\n", only_new || !h->listed, (unsigned long long)arrived);
+        chp_msgi_conv_label(m, h, conv, sizeof conv);
+        chp_msgi_hmsg_sender(m, h, who_, sizeof who_);
+        chp_msgi_bprintf(&q->out, "%llu\t", (unsigned long long)h->time);
+        chp_msgi_bescaped(&q->out, conv, strlen(conv));
+        chp_msgi_bput(&q->out, "\t", 1);
+        chp_msgi_bescaped(&q->out, who_, strlen(who_));
+        chp_msgi_bput(&q->out, "\t", 1);
+        chp_msgi_bescaped(&q->out, h->text, h->textlen);
+        chp_msgi_bprintf(&q->out, "\t%d\t%llu\n", only_new || !h->listed,
+                         (unsigned long long)arrived);
         int *mark = only_new ? &h->shown_new : &h->listed;
         if (!*mark) {
             *mark = 1;
-            (void)msg_hmsg_save(m, h);
+            (void)chp_msgi_hmsg_save(m, h);
         }
     }
     return 0;
@@ -753,14 +755,14 @@ static int cmd_outbox(struct req *q)
         if (!h->dir_out)
             continue;
         char conv[CHP_ROOM_NAME_MAX + CHP_ID_STR_LEN + 2], id[33];
-        msg_conv_label(m, h, conv, sizeof conv);
+        chp_msgi_conv_label(m, h, conv, sizeof conv);
         chp_hex_encode(h->msgid, MSGID_BYTES, id);
-        msg_bprintf(&q->out, "%s\t", id);
-        msg_bescaped(&q->out, conv, strlen(conv));
-        msg_bprintf(&q->out, "\t%s\t%llu\t", out_state(h->state), (unsigned long long)h->time);
+        chp_msgi_bprintf(&q->out, "%s\t", id);
+        chp_msgi_bescaped(&q->out, conv, strlen(conv));
+        chp_msgi_bprintf(&q->out, "\t%s\t%llu\t", out_state(h->state), (unsigned long long)h->time);
         size_t pl = preview_len(h->text, h->textlen);
-        msg_bescaped(&q->out, h->text, pl);
-        msg_bprintf(&q->out, "%s\n", pl < h->textlen ? "\xe2\x80\xa6" : "");
+        chp_msgi_bescaped(&q->out, h->text, pl);
+        chp_msgi_bprintf(&q->out, "%s\n", pl < h->textlen ? "\xe2\x80\xa6" : "");
     }
     return 0;
 }
@@ -770,7 +772,7 @@ static int cmd_wipe(struct req *q)
     char yes[8];
     if (!arg(q, 0, yes, sizeof yes) || strcmp(yes, "yes"))
         return fail(q, "wipe needs the argument yes");
-    msg_forget_all(q->m);
+    chp_msgi_forget_all(q->m);
     q->m->state = CHP_MSG_NO_IDENTITY;
     q->wiped = 1;
     chp_info("wipe requested: destroying the identity and all data");
@@ -832,7 +834,7 @@ int chp_msg_control(chp_msg *m, const char *cmd, int nargs, const uint8_t *const
     if (!c)
         return 0;
     struct req q = {.m = m, .nargs = nargs, .args = args, .lens = arglens, .ok = 1};
-    msg_bput(&q.out, "", 0);
+    chp_msgi_bput(&q.out, "", 0);
     if (nargs < c->min || nargs > c->max)
         fail(&q, "unknown command or wrong arguments");
     else if (c->need_ready && m->state == CHP_MSG_NO_IDENTITY)

@@ -20,7 +20,7 @@ static void queue_receipt(chp_msg *m, const uint8_t to[32], const uint8_t msgid[
     uint8_t p[1 + MSGID_BYTES];
     p[0] = 1;
     memcpy(p + 1, msgid, MSGID_BYTES);
-    (void)msg_job_add(m, JOB_DM, to, NULL, CHP_CT_RECEIPT, p, sizeof p, NULL, 1);
+    (void)chp_msgi_job_add(m, JOB_DM, to, NULL, CHP_CT_RECEIPT, p, sizeof p, NULL, 1);
 }
 
 /* The "message" event of history entry h: the whole line, so a client
@@ -28,15 +28,15 @@ static void queue_receipt(chp_msg *m, const uint8_t to[32], const uint8_t msgid[
 static void emit_message(chp_msg *m, const struct hmsg *h)
 {
     char conv[CHP_ROOM_NAME_MAX + CHP_ID_STR_LEN + 2], who[CHP_NICK_MAX + 32], id[33];
-    msg_conv_label(m, h, conv, sizeof conv);
-    msg_hmsg_sender(m, h, who, sizeof who);
+    chp_msgi_conv_label(m, h, conv, sizeof conv);
+    chp_msgi_hmsg_sender(m, h, who, sizeof who);
     chp_hex_encode(h->msgid, MSGID_BYTES, id);
     struct msg_buf ev = {0};
-    msg_bescaped(&ev, conv, strlen(conv));
-    msg_bput(&ev, "\t", 1);
-    msg_bescaped(&ev, who, strlen(who));
-    msg_bprintf(&ev, "\t%s\t%llu\t", id, (unsigned long long)h->time);
-    msg_bescaped(&ev, h->text, h->textlen);
+    chp_msgi_bescaped(&ev, conv, strlen(conv));
+    chp_msgi_bput(&ev, "\t", 1);
+    chp_msgi_bescaped(&ev, who, strlen(who));
+    chp_msgi_bprintf(&ev, "\t%s\t%llu\t", id, (unsigned long long)h->time);
+    chp_msgi_bescaped(&ev, h->text, h->textlen);
     if (!ev.oom && m->host.event)
         m->host.event(m->host.ctx, "message", (const char *)ev.b.p, ev.b.len);
     chp_buf_free(&ev.b);
@@ -50,18 +50,18 @@ static void announce_nick(chp_msg *m, const char *room, const uint8_t pk[32], co
                           const char *nick, uint64_t t)
 {
     char text[3 * CHP_NICK_MAX + 96];
-    const struct contact *c = msg_named_contact(m, pk);
+    const struct contact *c = chp_msgi_named_contact(m, pk);
     if (c) {
         snprintf(text, sizeof text, "%s changed nick from %s to %s", c->name, old[0] ? old : "?",
                  nick[0] ? nick : "?");
     } else {
         char a[CHP_NICK_MAX + 32], b[CHP_NICK_MAX + 32];
-        msg_sender_label(m, pk, old, a, sizeof a);
-        msg_sender_label(m, pk, nick, b, sizeof b);
+        chp_msgi_sender_label(m, pk, old, a, sizeof a);
+        chp_msgi_sender_label(m, pk, nick, b, sizeof b);
         snprintf(text, sizeof text, "%s is now known as %s", a, b);
     }
     size_t tl = strlen(text);
-    struct hmsg *h = msg_hmsg_add(m);
+    struct hmsg *h = chp_msgi_hmsg_add(m);
     if (!h || !(h->text = malloc(tl + 1))) {
         if (h)
             m->nh--;
@@ -73,15 +73,15 @@ static void announce_nick(chp_msg *m, const char *room, const uint8_t pk[32], co
     h->read = 1; /* nothing to answer: not counted as unread */
     h->kind = CONV_ROOM;
     snprintf(h->room, sizeof h->room, "%s", room);
-    const struct room *rm = msg_room_by_name(m, room);
+    const struct room *rm = chp_msgi_room_by_name(m, room);
     if (rm)
         memcpy(h->rfpr, rm->fpr, sizeof h->rfpr);
     memcpy(h->sender, pk, 32);
     snprintf(h->nick, sizeof h->nick, "%s", nick);
     h->time = t;
     chp_rng_fill(chp_rng_system(), h->msgid, MSGID_BYTES);
-    (void)msg_hmsg_save(m, h);
-    (void)msg_hindex_put(m, (size_t)(h - m->h));
+    (void)chp_msgi_hmsg_save(m, h);
+    (void)chp_msgi_hindex_put(m, (size_t)(h - m->h));
     emit_message(m, h);
 }
 
@@ -107,7 +107,7 @@ static void hist_drop(chp_msg *m, const uint8_t *drop, size_t n)
     size_t k = 0, deleted = 0;
     for (size_t i = 0; keys && kb && i < m->nh; i++)
         if (drop[i]) {
-            keys[k].klen = (size_t)msg_hmsg_key(&m->h[i], kb[k]);
+            keys[k].klen = (size_t)chp_msgi_hmsg_key(&m->h[i], kb[k]);
             keys[k].key = kb[k];
             k++;
         }
@@ -130,7 +130,7 @@ static void hist_drop(chp_msg *m, const uint8_t *drop, size_t n)
     }
     memset(&m->h[w], 0, (m->nh - w) * sizeof *m->h);
     m->nh = w;
-    msg_hindex_rebuild(m);
+    chp_msgi_hindex_rebuild(m);
 }
 
 /* Keeps the others' lines of room within ROOM_KEEP_LINES and the room
@@ -157,7 +157,7 @@ static void room_trim(chp_msg *m, const char *room)
         for (size_t i = 0; i < m->nh && (n > ROOM_KEEP_LINES || bytes > cap); i++) {
             const struct hmsg *h = &m->h[i];
             if (drop[i] || i == newest || !room_line(h, room) ||
-                (pass == 0 && msg_named_contact(m, h->sender)))
+                (pass == 0 && chp_msgi_named_contact(m, h->sender)))
                 continue;
             drop[i] = 1;
             n--;
@@ -169,7 +169,7 @@ static void room_trim(chp_msg *m, const char *room)
 
 /* At unlock: every room's history within its bounds (a store from before
  * them may hold any amount). */
-void msg_rooms_trim_all(chp_msg *m)
+void chp_msgi_rooms_trim_all(chp_msg *m)
 {
     char done[16][CHP_ROOM_NAME_MAX + 1];
     size_t nd = 0;
@@ -201,7 +201,7 @@ static void deliver(chp_msg *m, const struct tagent *te, const uint8_t sender[32
         if (te->kind != TK_ROOM || blen < 1 || body[0] > CHP_NICK_MAX || blen < 1u + body[0])
             return;
         if (chp_nick_check((const char *)body + 1, body[0]) == CHP_OK)
-            msg_copy_str(nick, sizeof nick, body + 1, body[0]);
+            chp_msgi_copy_str(nick, sizeof nick, body + 1, body[0]);
         blen -= 1u + body[0];
         body += 1u + body[0];
     } else if (type != CHP_CT_TEXT || te->kind != TK_CONTACT) {
@@ -209,10 +209,10 @@ static void deliver(chp_msg *m, const struct tagent *te, const uint8_t sender[32
     }
     if (blen == 0 || blen > TEXT_MAX || !chp_utf8_valid((const char *)body, blen))
         return;
-    const struct contact *bc = msg_contact_by_pk(m, sender);
+    const struct contact *bc = chp_msgi_contact_by_pk(m, sender);
     if (bc && bc->state == CS_BLOCKED)
         return; /* blocked: not their DMs, not their room posts either */
-    if (msg_hmsg_find(m, msgid, 0, sender)) {
+    if (chp_msgi_hmsg_find(m, msgid, 0, sender)) {
         /* a copy (resent chunks, a replay, a resend after a re-key whose
          * first receipt may not have been readable) */
         if (type == CHP_CT_TEXT)
@@ -220,9 +220,10 @@ static void deliver(chp_msg *m, const struct tagent *te, const uint8_t sender[32
         return;
     }
     char old[CHP_NICK_MAX + 1];
-    if (type == CHP_CT_ROOM && msg_seen_note(m, m->r[te->idx].name, sender, nick, created, old))
+    if (type == CHP_CT_ROOM &&
+        chp_msgi_seen_note(m, m->r[te->idx].name, sender, nick, created, old))
         announce_nick(m, m->r[te->idx].name, sender, old, nick, created);
-    struct hmsg *h = msg_hmsg_add(m);
+    struct hmsg *h = chp_msgi_hmsg_add(m);
     if (!h || !(h->text = malloc(blen + 1))) {
         if (h)
             m->nh--;
@@ -244,8 +245,8 @@ static void deliver(chp_msg *m, const struct tagent *te, const uint8_t sender[32
         memcpy(h->peer, sender, 32);
         queue_receipt(m, sender, msgid);
     }
-    (void)msg_hmsg_save(m, h);
-    (void)msg_hindex_put(m, (size_t)(h - m->h));
+    (void)chp_msgi_hmsg_save(m, h);
+    (void)chp_msgi_hindex_put(m, (size_t)(h - m->h));
     emit_message(m, h);
     if (type == CHP_CT_ROOM)
         room_trim(m, m->r[te->idx].name);
@@ -258,9 +259,9 @@ static void handle_receipt(chp_msg *m, const chp_inner *in)
         return;
     for (size_t k = 0; k < in->payload[0]; k++) {
         const uint8_t *id = in->payload + 1 + k * MSGID_BYTES;
-        struct hmsg *h = msg_hmsg_find(m, id, 1, chp_identity_pk(m->me));
+        struct hmsg *h = chp_msgi_hmsg_find(m, id, 1, chp_identity_pk(m->me));
         if (h && h->kind == CONV_DM && !memcmp(h->peer, in->sender, 32))
-            msg_set_state(m, h, MS_DELIVERED);
+            chp_msgi_set_state(m, h, MS_DELIVERED);
     }
 }
 
@@ -278,7 +279,7 @@ static void partial_free(struct partial **pp)
     *pp = NULL;
 }
 
-void msg_partials_free(chp_msg *m)
+void chp_msgi_partials_free(chp_msg *m)
 {
     for (size_t i = 0; i < sizeof m->parts / sizeof *m->parts; i++)
         partial_free(&m->parts[i]);
@@ -314,7 +315,7 @@ static void handle_chunk(chp_msg *m, const struct tagent *te, const chp_inner *i
             oldest = i;
     }
     if (!p) {
-        if (msg_hmsg_find(m, msgid, 0, in->sender))
+        if (chp_msgi_hmsg_find(m, msgid, 0, in->sender))
             return;
         size_t slot = free_slot != SIZE_MAX ? free_slot : oldest;
         partial_free(&m->parts[slot]);
@@ -363,7 +364,7 @@ static void examine(chp_msg *m, const uint8_t *env, size_t len)
     chp_env_hdr hdr;
     if (chp_envelope_parse(env, len, &hdr, NULL, NULL, NULL) != CHP_OK)
         return;
-    const struct tagent *tp = msg_tag_find(m, hdr.tag);
+    const struct tagent *tp = chp_msgi_tag_find(m, hdr.tag);
     if (!tp)
         return;             /* not ours: the common case, one lookup */
     struct tagent te = *tp; /* the table may be rebuilt below */
@@ -375,7 +376,7 @@ static void examine(chp_msg *m, const uint8_t *env, size_t len)
         chp_ks_room_msg_key(m->r[te.idx].key, te.epoch, key);
     } else {
         uint8_t k[32];
-        msg_epoch_key(&m->c[te.idx], te.epoch, k);
+        chp_msgi_epoch_key(&m->c[te.idx], te.epoch, k);
         chp_ks_msg_key(k, m->c[te.idx].pk, key);
         chp_memzero(k, sizeof k);
     }
@@ -393,7 +394,7 @@ static void examine(chp_msg *m, const uint8_t *env, size_t len)
     if (te.kind == TK_CONTACT) {
         if (memcmp(in.sender, m->c[te.idx].pk, 32))
             goto done; /* a tag of this contact, signed by someone else */
-        msg_tags_extend(m, te.idx, te.epoch, te.seq);
+        chp_msgi_tags_extend(m, te.idx, te.epoch, te.seq);
     }
     if (from_me)
         goto done;
@@ -401,7 +402,7 @@ static void examine(chp_msg *m, const uint8_t *env, size_t len)
     case CHP_CT_INTRO:
     case CHP_CT_ACCEPT:
         if (te.kind == TK_INTRO)
-            msg_handle_intro(m, &in, hdr.created);
+            chp_msgi_handle_intro(m, &in, hdr.created);
         break;
     case CHP_CT_TEXT:
     case CHP_CT_ROOM:
@@ -440,7 +441,7 @@ void chp_msg_on_envelope(chp_msg *m, const uint8_t *env, size_t len, const uint8
  * restarts (STORAGE.md, "Nothing stored is skipped"). Written from the
  * tick, so a crash re-examines at most a second of traffic: duplicates are
  * dropped by message id. */
-void msg_examined_save(chp_msg *m)
+void chp_msgi_examined_save(chp_msg *m)
 {
     if (m->examined == m->examined_saved)
         return;
@@ -496,7 +497,7 @@ static int scan_one(void *ctx, const uint8_t id[32], uint64_t seq)
  * of them the first time): what arrived while the identity was locked, or
  * between a commit and a crash. In (created, seq) order, so a handshake
  * answer is read before the messages under its keys. */
-void msg_examine_stored(chp_msg *m)
+void chp_msgi_examine_stored(chp_msg *m)
 {
     examined_load(m);
     struct scan sc = {.m = m, .buf = malloc(CHP_ENV_MAX_BYTES)};
@@ -514,5 +515,5 @@ void msg_examine_stored(chp_msg *m)
     }
     if (sc.n)
         chp_info("examined %zu envelopes stored since the last unlock", sc.n);
-    msg_examined_save(m);
+    chp_msgi_examined_save(m);
 }

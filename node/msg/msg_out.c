@@ -18,8 +18,8 @@
 
 /* ---- jobs ---- */
 
-int msg_job_add(chp_msg *m, int kind, const uint8_t *to, const char *room, uint8_t type,
-                const uint8_t *payload, size_t len, const uint8_t *msgid, int last)
+int chp_msgi_job_add(chp_msg *m, int kind, const uint8_t *to, const char *room, uint8_t type,
+                     const uint8_t *payload, size_t len, const uint8_t *msgid, int last)
 {
     struct job *j = calloc(1, sizeof *j);
     if (!j || !(j->payload = malloc(len ? len : 1))) {
@@ -85,7 +85,7 @@ static int queue_message(chp_msg *m, int kind, const uint8_t *to, const char *ro
             return CHP_E_NOMEM;
         memcpy(p, msgid, MSGID_BYTES);
         memcpy(p + MSGID_BYTES, body, blen);
-        int rc = msg_job_add(m, kind, to, room, type, p, MSGID_BYTES + blen, msgid, 1);
+        int rc = chp_msgi_job_add(m, kind, to, room, type, p, MSGID_BYTES + blen, msgid, 1);
         free(p);
         return rc;
     }
@@ -104,7 +104,8 @@ static int queue_message(chp_msg *m, int kind, const uint8_t *to, const char *ro
         chp_wr_u16(&w, (uint16_t)count);
         chp_wr_bytes(&w, body + off, n);
         rc = w.err ? w.err
-                   : msg_job_add(m, kind, to, room, CHP_CT_CHUNK, p, w.off, msgid, i + 1 == count);
+                   : chp_msgi_job_add(m, kind, to, room, CHP_CT_CHUNK, p, w.off, msgid,
+                                      i + 1 == count);
     }
     free(p);
     return rc;
@@ -112,9 +113,9 @@ static int queue_message(chp_msg *m, int kind, const uint8_t *to, const char *ro
 
 /* The body of an own history entry as it goes on the wire (new envelopes:
  * any earlier ones of it no longer count for its "sent" state). */
-int msg_queue_hmsg(chp_msg *m, const struct hmsg *h)
+int chp_msgi_queue_hmsg(chp_msg *m, const struct hmsg *h)
 {
-    msg_out_forget_msg(m, h->msgid);
+    chp_msgi_out_forget_msg(m, h->msgid);
     if (h->kind == CONV_DM)
         return queue_message(m, JOB_DM, h->peer, NULL, CHP_CT_TEXT, h->msgid,
                              (const uint8_t *)h->text, h->textlen);
@@ -130,7 +131,7 @@ int msg_queue_hmsg(chp_msg *m, const struct hmsg *h)
     return rc;
 }
 
-int msg_queue_intro(chp_msg *m, const struct contact *c, uint8_t type)
+int chp_msgi_queue_intro(chp_msg *m, const struct contact *c, uint8_t type)
 {
     uint8_t p[32 + 1 + CHP_NICK_MAX + 32];
     size_t kl = strlen(m->nick), n = 33 + kl;
@@ -141,13 +142,13 @@ int msg_queue_intro(chp_msg *m, const struct contact *c, uint8_t type)
         memcpy(p + n, c->their_epk, 32); /* the request this answers */
         n += 32;
     }
-    int rc = msg_job_add(m, JOB_INTRO, c->pk, NULL, type, p, n, NULL, 1);
+    int rc = chp_msgi_job_add(m, JOB_INTRO, c->pk, NULL, type, p, n, NULL, 1);
     if (rc == CHP_OK)
         m->jobs_tail->created = c->my_time; /* t_X of §9.2: the key's own time */
     return rc;
 }
 
-void msg_jobs_drop(chp_msg *m, const uint8_t pk[32])
+void chp_msgi_jobs_drop(chp_msg *m, const uint8_t pk[32])
 {
     struct job **pp = &m->jobs, *last = NULL;
     while (*pp) {
@@ -165,15 +166,15 @@ void msg_jobs_drop(chp_msg *m, const uint8_t pk[32])
 
 /* ---- own envelopes until a neighbour holds them ---- */
 
-void msg_set_state(chp_msg *m, struct hmsg *h, int st)
+void chp_msgi_set_state(chp_msg *m, struct hmsg *h, int st)
 {
     if (h->state >= st)
         return;
     h->state = st;
-    (void)msg_hmsg_save(m, h);
+    (void)chp_msgi_hmsg_save(m, h);
     char id[2 * MSGID_BYTES + 1];
     chp_hex_encode(h->msgid, MSGID_BYTES, id);
-    msg_emit(m, "state", "%s\t%s", id, st == MS_DELIVERED ? "delivered" : "sent");
+    chp_msgi_emit(m, "state", "%s\t%s", id, st == MS_DELIVERED ? "delivered" : "sent");
 }
 
 /* Remembers own envelope id of message msgid until a neighbour says it
@@ -186,7 +187,7 @@ static void out_add(chp_msg *m, const uint8_t id[32], const uint8_t msgid[MSGID_
     }
     memcpy(m->out[m->nout].id, id, 32);
     memcpy(m->out[m->nout].msgid, msgid, MSGID_BYTES);
-    m->out[m->nout].added = msg_now(m);
+    m->out[m->nout].added = chp_msgi_now(m);
     m->nout++;
     if (chp_store_local_put(m->store, CHP_TABLE_OUTBOX, id, 32, msgid, MSGID_BYTES) != CHP_OK)
         chp_warn("cannot store an outgoing envelope's id: its message may stay 'queued'");
@@ -201,7 +202,7 @@ static void out_del(chp_msg *m, size_t i)
 }
 
 /* Forgets the envelopes of message msgid (it goes out again as new ones). */
-void msg_out_forget_msg(chp_msg *m, const uint8_t msgid[MSGID_BYTES])
+void chp_msgi_out_forget_msg(chp_msg *m, const uint8_t msgid[MSGID_BYTES])
 {
     for (size_t i = m->nout; i-- > 0;)
         if (!memcmp(m->out[i].msgid, msgid, MSGID_BYTES))
@@ -221,13 +222,13 @@ static void note_published(chp_msg *m, const struct job *j, const uint8_t id[32]
     static const uint8_t zero[MSGID_BYTES];
     if (!memcmp(j->msgid, zero, MSGID_BYTES))
         return;
-    struct hmsg *h = msg_hmsg_find(m, j->msgid, 1, chp_identity_pk(m->me));
+    struct hmsg *h = chp_msgi_hmsg_find(m, j->msgid, 1, chp_identity_pk(m->me));
     if (!h)
         return; /* a resent chunk of a message no longer in the history */
     out_add(m, id, j->msgid);
     if (j->last && !h->published) {
         h->published = 1;
-        (void)msg_hmsg_save(m, h);
+        (void)chp_msgi_hmsg_save(m, h);
     }
 }
 
@@ -241,18 +242,18 @@ void chp_msg_on_held(chp_msg *m, const uint8_t id[32])
         uint8_t msgid[MSGID_BYTES];
         memcpy(msgid, m->out[i].msgid, MSGID_BYTES);
         out_del(m, i);
-        struct hmsg *h = msg_hmsg_find(m, msgid, 1, chp_identity_pk(m->me));
+        struct hmsg *h = chp_msgi_hmsg_find(m, msgid, 1, chp_identity_pk(m->me));
         if (h && h->published && !out_has_msg(m, msgid))
-            msg_set_state(m, h, MS_SENT);
+            chp_msgi_set_state(m, h, MS_SENT);
         return;
     }
 }
 
 /* Own envelopes that left the store unconfirmed (expired, or the store was
  * wiped around them) will never be confirmed: forget them, once a minute. */
-void msg_out_prune(chp_msg *m)
+void chp_msgi_out_prune(chp_msg *m)
 {
-    uint64_t t = msg_now(m);
+    uint64_t t = chp_msgi_now(m);
     if (t < m->out_pruned + 60)
         return;
     m->out_pruned = t;
@@ -283,19 +284,19 @@ static int load_outenv(void *ctx, const uint8_t *key, size_t klen, const uint8_t
         return CHP_E_NOMEM;
     memcpy(m->out[m->nout].id, key, 32);
     memcpy(m->out[m->nout].msgid, val, MSGID_BYTES);
-    m->out[m->nout].added = msg_now(m);
+    m->out[m->nout].added = chp_msgi_now(m);
     m->nout++;
     return 0;
 }
 
-int msg_out_load(chp_msg *m)
+int chp_msgi_out_load(chp_msg *m)
 {
     return chp_store_local_each(m->store, CHP_TABLE_OUTBOX, load_outenv, m);
 }
 
-void msg_out_clear(chp_msg *m)
+void chp_msgi_out_clear(chp_msg *m)
 {
-    seals_free(msg_sealer_cancel(&m->sealer)); /* before the identity it reads goes */
+    seals_free(chp_sealer_cancel(&m->sealer)); /* before the identity it reads goes */
     while (m->jobs) {
         struct job *j = m->jobs;
         m->jobs = j->next;
@@ -329,7 +330,7 @@ static int job_keys(chp_msg *m, const struct job *j, uint64_t t, chp_env_seal_ar
         return rc;
     }
     if (j->kind == JOB_ROOM) {
-        const struct room *r = msg_room_by_name(m, j->room);
+        const struct room *r = chp_msgi_room_by_name(m, j->room);
         if (!r)
             return CHP_E_NOT_FOUND;
         chp_ks_room_tag(r->key, e, tag);
@@ -337,7 +338,7 @@ static int job_keys(chp_msg *m, const struct job *j, uint64_t t, chp_env_seal_ar
         a->expiry = t + TTL_ENV;
         return CHP_OK;
     }
-    struct contact *c = msg_contact_by_pk(m, j->to);
+    struct contact *c = chp_msgi_contact_by_pk(m, j->to);
     if (!c || c->state != CS_ESTABLISHED)
         return CHP_E_NOT_FOUND;
     if (e < c->base_epoch)
@@ -347,12 +348,12 @@ static int job_keys(chp_msg *m, const struct job *j, uint64_t t, chp_env_seal_ar
         c->send_seq = 0;
     }
     uint8_t k[32];
-    msg_epoch_key(c, e, k);
+    chp_msgi_epoch_key(c, e, k);
     chp_ks_tag(k, c->pk, c->send_seq++, tag);
     chp_ks_msg_key(k, chp_identity_pk(m->me), key);
     chp_memzero(k, sizeof k);
     a->expiry = t + TTL_ENV;
-    return msg_contact_save(m, c);
+    return chp_msgi_contact_save(m, c);
 }
 
 /* Job j as an envelope to seal: its keys and header made here, in order,
@@ -366,7 +367,8 @@ static struct seal *prepare(chp_msg *m, struct job *j)
         return NULL;
     }
     s->job = j;
-    int rc = job_keys(m, j, j->created ? j->created : msg_now(m), &s->a, s->tag, s->key, s->epk);
+    int rc =
+        job_keys(m, j, j->created ? j->created : chp_msgi_now(m), &s->a, s->tag, s->key, s->epk);
     s->cap = chp_envelope_size(j->len);
     if (rc == CHP_OK && (!s->cap || !(s->out = malloc(s->cap))))
         rc = CHP_E_NOMEM;
@@ -390,12 +392,12 @@ static struct seal *prepare(chp_msg *m, struct job *j)
 
 int chp_msg_has_outgoing(chp_msg *m)
 {
-    return m->me && (m->jobs != NULL || msg_sealer_has_done(&m->sealer));
+    return m->me && (m->jobs != NULL || chp_sealer_has_done(&m->sealer));
 }
 
 int chp_msg_pending(chp_msg *m)
 {
-    return m->me && (m->jobs != NULL || msg_sealer_pending(&m->sealer));
+    return m->me && (m->jobs != NULL || chp_sealer_pending(&m->sealer));
 }
 
 int chp_msg_fd(const chp_msg *m)
@@ -412,10 +414,10 @@ int chp_msg_take(chp_msg *m, uint8_t **env, size_t *len)
             m->jobs_tail = NULL;
         struct seal *s = prepare(m, j);
         if (s)
-            msg_sealer_push(&m->sealer, s);
+            chp_sealer_push(&m->sealer, s);
     }
     struct seal *s;
-    while (m->me && (s = msg_sealer_pop(&m->sealer))) {
+    while (m->me && (s = chp_sealer_pop(&m->sealer))) {
         if (s->rc != CHP_OK) {
             chp_err_log("cannot seal a message envelope: %s", chp_strerror(s->rc));
             seal_free(s);

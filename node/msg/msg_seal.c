@@ -58,7 +58,7 @@ static void *worker(void *arg)
     return NULL;
 }
 
-int msg_sealer_start(struct sealer *w, int inline_only)
+int chp_sealer_start(struct sealer *w, int inline_only)
 {
     memset(w, 0, sizeof *w);
     w->efd = -1;
@@ -90,7 +90,7 @@ static struct seal *concat(struct seal *a, struct seal *b)
     return a;
 }
 
-struct seal *msg_sealer_cancel(struct sealer *w)
+struct seal *chp_sealer_cancel(struct sealer *w)
 {
     struct seal *back;
     if (!w->running) {
@@ -109,9 +109,9 @@ struct seal *msg_sealer_cancel(struct sealer *w)
     return back;
 }
 
-void msg_sealer_stop(struct sealer *w)
+void chp_sealer_stop(struct sealer *w)
 {
-    assert(!w->todo && !w->done); /* msg_sealer_cancel handed them back */
+    assert(!w->todo && !w->done); /* chp_sealer_cancel handed them back */
     if (w->running) {
         pthread_mutex_lock(&w->mu);
         w->stop = 1;
@@ -127,7 +127,7 @@ void msg_sealer_stop(struct sealer *w)
     w->efd = -1;
 }
 
-void msg_sealer_push(struct sealer *w, struct seal *s)
+void chp_sealer_push(struct sealer *w, struct seal *s)
 {
     s->next = NULL;
     if (!w->running) {
@@ -149,7 +149,7 @@ void msg_sealer_push(struct sealer *w, struct seal *s)
     pthread_mutex_unlock(&w->mu);
 }
 
-struct seal *msg_sealer_pop(struct sealer *w)
+struct seal *chp_sealer_pop(struct sealer *w)
 {
     if (w->running) {
         uint64_t v;
@@ -169,7 +169,7 @@ struct seal *msg_sealer_pop(struct sealer *w)
     return s;
 }
 
-int msg_sealer_has_done(struct sealer *w)
+int chp_sealer_has_done(struct sealer *w)
 {
     if (!w->running)
         return w->done != NULL;
@@ -179,7 +179,7 @@ int msg_sealer_has_done(struct sealer *w)
     return r;
 }
 
-int msg_sealer_pending(struct sealer *w)
+int chp_sealer_pending(struct sealer *w)
 {
     if (!w->running)
         return w->done != NULL;

@@ -40,7 +40,7 @@ static size_t tag_slot(const struct chp_msg *m, const uint8_t tag[16])
     return (size_t)v & (m->tagcap - 1);
 }
 
-const struct tagent *msg_tag_find(const chp_msg *m, const uint8_t tag[16])
+const struct tagent *chp_msgi_tag_find(const chp_msg *m, const uint8_t tag[16])
 {
     if (!m->tagcap)
         return NULL;
@@ -86,13 +86,13 @@ static int tag_put(chp_msg *m, const uint8_t tag[16], int kind, uint32_t idx, ui
 
 /* Epochs whose envelopes may still arrive: the max TTL back, one ahead
  * (clock skew). */
-uint64_t msg_epoch_lo(uint64_t now_e)
+uint64_t chp_msgi_epoch_lo(uint64_t now_e)
 {
     return now_e >= CHP_EPOCH_KEEP - 1 ? now_e - (CHP_EPOCH_KEEP - 1) : 0;
 }
 
 /* The chain key of epoch e (>= base). */
-void msg_epoch_key(const struct contact *c, uint64_t e, uint8_t key[32])
+void chp_msgi_epoch_key(const struct contact *c, uint64_t e, uint8_t key[32])
 {
     memcpy(key, c->base_key, 32);
     for (uint64_t i = c->base_epoch; i < e; i++)
@@ -104,12 +104,12 @@ static void contact_tags(chp_msg *m, uint32_t idx, uint64_t now_e, uint32_t upto
     const struct contact *c = &m->c[idx];
     if (c->state != CS_ESTABLISHED)
         return;
-    uint64_t lo = msg_epoch_lo(now_e);
+    uint64_t lo = chp_msgi_epoch_lo(now_e);
     if (lo < c->base_epoch)
         lo = c->base_epoch;
     uint8_t k[32], tag[16];
     for (uint64_t e = lo; e <= now_e + 1; e++) {
-        msg_epoch_key(c, e, k);
+        chp_msgi_epoch_key(c, e, k);
         for (uint32_t s = 0; s < upto_seq; s++) {
             chp_ks_tag(k, chp_identity_pk(m->me), s, tag);
             (void)tag_put(m, tag, TK_CONTACT, idx, e, s);
@@ -120,16 +120,16 @@ static void contact_tags(chp_msg *m, uint32_t idx, uint64_t now_e, uint32_t upto
 
 /* Rebuilds the whole table: after unlock, contact and room changes, and
  * when the epoch turns. */
-void msg_tags_rebuild(chp_msg *m)
+void chp_msgi_tags_rebuild(chp_msg *m)
 {
     free(m->tags);
     m->tags = NULL;
     m->tagcap = m->ntags = 0;
     if (!m->me)
         return;
-    uint64_t now_e = chp_epoch_of(msg_now(m));
+    uint64_t now_e = chp_epoch_of(chp_msgi_now(m));
     uint8_t tag[16];
-    for (uint64_t e = msg_epoch_lo(now_e); e <= now_e + 1; e++) {
+    for (uint64_t e = chp_msgi_epoch_lo(now_e); e <= now_e + 1; e++) {
         chp_ks_intro_tag(chp_identity_pk(m->me), e, tag);
         (void)tag_put(m, tag, TK_INTRO, 0, e, 0);
         for (size_t i = 0; i < m->nr; i++) {
@@ -143,14 +143,14 @@ void msg_tags_rebuild(chp_msg *m)
 }
 
 /* A tag at seq was used: make sure the next window is in the table. */
-void msg_tags_extend(chp_msg *m, uint32_t idx, uint64_t e, uint32_t seq)
+void chp_msgi_tags_extend(chp_msg *m, uint32_t idx, uint64_t e, uint32_t seq)
 {
     const struct contact *c = &m->c[idx];
     uint8_t k[32], tag[16];
-    msg_epoch_key(c, e, k);
+    chp_msgi_epoch_key(c, e, k);
     for (uint32_t s = seq + 1; s <= seq + TAG_WINDOW; s++) {
         chp_ks_tag(k, chp_identity_pk(m->me), s, tag);
-        if (!msg_tag_find(m, tag))
+        if (!chp_msgi_tag_find(m, tag))
             (void)tag_put(m, tag, TK_CONTACT, idx, e, s);
     }
     chp_memzero(k, sizeof k);
@@ -158,6 +158,6 @@ void msg_tags_extend(chp_msg *m, uint32_t idx, uint64_t e, uint32_t seq)
 
 int chp_msg_tag_mine(const chp_msg *m, const uint8_t tag[16])
 {
-    const struct tagent *te = m && m->me ? msg_tag_find(m, tag) : NULL;
+    const struct tagent *te = m && m->me ? chp_msgi_tag_find(m, tag) : NULL;
     return te && te->kind == TK_CONTACT;
 }
