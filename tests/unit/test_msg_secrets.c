@@ -216,9 +216,16 @@ static void born(void *p, size_t n, int harvest)
     pthread_mutex_unlock(&g_mu);
 }
 
+/* New bytes are filled: a block reusing freed memory would otherwise
+ * carry what was left there into the next block searched, and the secret
+ * would be found again where it was never put. */
+#define FILL 0xa5
+
 void *__wrap_malloc(size_t n)
 {
     void *p = __real_malloc(n);
+    if (p)
+        memset(p, FILL, n);
     born(p, n, 1);
     return p;
 }
@@ -259,6 +266,8 @@ void *__wrap_realloc(void *p, size_t n)
     if (!q)
         return NULL;
     memcpy(q, p, old < n ? old : n);
+    if (n > old)
+        memset((uint8_t *)q + old, FILL, n - old);
     freed(p, __builtin_return_address(0));
     __real_free(p);
     born(q, n, 0);
