@@ -6,7 +6,6 @@
 
 #include "proto/buf.h"
 #include "proto/crypto.h"
-#include "proto/cursor.h"
 #include "proto/id.h"
 #include "node/common/log.h"
 
@@ -62,18 +61,11 @@ void chp_msgi_renew_requests(chp_msg *m, int all)
     }
 }
 
-/* The handshake clock (chp_msgi_new_handshake_key): stored, and never behind a
- * key we hold. */
+/* The handshake clock (chp_msgi_new_handshake_key): stored, and never
+ * behind a key we hold. */
 void chp_msgi_hs_time_load(chp_msg *m)
 {
-    uint8_t *v = NULL;
-    size_t vl = 0;
-    m->hs_time = 0;
-    if (chp_store_local_get(m->store, CHP_TABLE_CONFIG, "hs-time", 7, &v, &vl) == CHP_OK) {
-        if (vl == 8)
-            m->hs_time = chp_be64(v);
-        chp_store_local_free(v, vl);
-    }
+    m->hs_time = chp_msgi_config_u64(m, "hs-time");
     for (size_t i = 0; i < m->nc; i++)
         if (m->c[i].my_time > m->hs_time)
             m->hs_time = m->c[i].my_time;
@@ -91,9 +83,7 @@ void chp_msgi_new_handshake_key(chp_msg *m, struct contact *c)
     if (t <= m->hs_time)
         t = m->hs_time + 1;
     m->hs_time = t;
-    uint8_t b[8];
-    chp_put_be64(b, t);
-    if (chp_store_local_put(m->store, CHP_TABLE_CONFIG, "hs-time", 7, b, sizeof b) != CHP_OK)
+    if (chp_msgi_config_put_u64(m, "hs-time", t) != CHP_OK)
         chp_warn("cannot store the handshake clock");
     chp_rng_fill(chp_rng_system(), c->my_esk, 32);
     chp_x25519_base(c->my_epk, c->my_esk);

@@ -445,9 +445,7 @@ void chp_msgi_examined_save(chp_msg *m)
 {
     if (m->examined == m->examined_saved)
         return;
-    uint8_t b[8];
-    chp_put_be64(b, m->examined);
-    if (chp_store_local_put(m->store, CHP_TABLE_CONFIG, "examined", 8, b, sizeof b) == CHP_OK)
+    if (chp_msgi_config_put_u64(m, "examined", m->examined) == CHP_OK)
         m->examined_saved = m->examined;
     else
         chp_warn("cannot store how far envelopes were examined");
@@ -455,15 +453,7 @@ void chp_msgi_examined_save(chp_msg *m)
 
 static void examined_load(chp_msg *m)
 {
-    uint8_t *v = NULL;
-    size_t vl = 0;
-    m->examined = 0;
-    if (chp_store_local_get(m->store, CHP_TABLE_CONFIG, "examined", 8, &v, &vl) == CHP_OK) {
-        if (vl == 8)
-            m->examined = chp_be64(v);
-        chp_store_local_free(v, vl);
-    }
-    m->examined_saved = m->examined;
+    m->examined = m->examined_saved = chp_msgi_config_u64(m, "examined");
 }
 
 struct scan {

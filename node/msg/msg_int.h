@@ -226,6 +226,10 @@ void chp_msgi_bprintf(struct msg_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void chp_msgi_bescaped(struct msg_buf *b, const char *s, size_t n);
 /* msg_rec.c: records in the encrypted local tables (write-through). */
+/* A number kept under name in CHP_TABLE_CONFIG (8 bytes, big-endian); 0
+ * when there is none (or it is damaged). */
+uint64_t chp_msgi_config_u64(chp_msg *m, const char *name);
+int chp_msgi_config_put_u64(chp_msg *m, const char *name, uint64_t x);
 int chp_msgi_contact_save(chp_msg *m, const struct contact *c);
 int chp_msgi_contact_load(struct contact *c, const uint8_t *key, const uint8_t *v, size_t vl);
 int chp_msgi_room_save(chp_msg *m, const struct room *rm);

@@ -103,6 +103,26 @@ void chp_msgi_bescaped(struct msg_buf *b, const char *s, size_t n)
 
 /* ---- records ---- */
 
+uint64_t chp_msgi_config_u64(chp_msg *m, const char *name)
+{
+    uint8_t *v = NULL;
+    size_t vl = 0;
+    uint64_t x = 0;
+    if (chp_store_local_get(m->store, CHP_TABLE_CONFIG, name, strlen(name), &v, &vl) == CHP_OK) {
+        if (vl == 8)
+            x = chp_be64(v);
+        chp_store_local_free(v, vl);
+    }
+    return x;
+}
+
+int chp_msgi_config_put_u64(chp_msg *m, const char *name, uint64_t x)
+{
+    uint8_t b[8];
+    chp_put_be64(b, x);
+    return chp_store_local_put(m->store, CHP_TABLE_CONFIG, name, strlen(name), b, sizeof b);
+}
+
 /* Whether saving c drops key material its stored record holds: the
  * handshake secret or the chain key changed from a key to anything else
  * (wiped, advanced, replaced). Then the earlier version must become

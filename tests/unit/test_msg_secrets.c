@@ -416,6 +416,18 @@ static void tick(struct user *u, size_t n)
     harvest();
 }
 
+/* u adds a new identity as contact name: pending, with a handshake
+ * secret, as nobody answers. */
+static void add_pending(struct user *u, const char *name)
+{
+    chp_identity *id = NULL;
+    char ids[CHP_ID_STR_LEN + 1], *out;
+    assert_int_equal(chp_identity_generate(chp_rng_system(), &id), CHP_OK);
+    chp_id_encode(chp_identity_pk(id), ids);
+    chp_identity_destroy(&id);
+    assert_true(ctl(u, &out, "contact-add", ids, name, NULL));
+}
+
 static size_t lines(const char *s)
 {
     size_t n = 0;
@@ -466,7 +478,7 @@ static void test_no_secret_in_freed_memory(void **st)
 {
     (void)st;
     struct user a, p[PARTNERS], stranger;
-    char *out, name[32], ids[CHP_ID_STR_LEN + 1];
+    char *out, name[32];
     new_user(&a, "alice");
     /* established contacts: epoch base keys */
     for (size_t i = 0; i < PARTNERS; i++) {
@@ -490,12 +502,8 @@ static void test_no_secret_in_freed_memory(void **st)
     /* pending contacts: each holds an ephemeral handshake secret, until
      * the array is full */
     for (size_t i = PARTNERS; i < STRANGER_AT; i++) {
-        chp_identity *id = NULL;
-        assert_int_equal(chp_identity_generate(chp_rng_system(), &id), CHP_OK);
-        chp_id_encode(chp_identity_pk(id), ids);
-        chp_identity_destroy(&id);
         snprintf(name, sizeof name, "q%02zu", i);
-        assert_true(ctl(&a, &out, "contact-add", ids, name, NULL));
+        add_pending(&a, name);
     }
     assert_int_equal(a.m->nc, STRANGER_AT);
     assert_int_equal(a.m->capc, STRANGER_AT); /* full: the next one grows it */
@@ -507,12 +515,8 @@ static void test_no_secret_in_freed_memory(void **st)
     assert_true(ctl(&a, &out, "contact-requests", NULL));
     assert_int_equal(lines(out), 1);
     for (size_t i = 0; i < PENDING_MORE; i++) {
-        chp_identity *id = NULL;
-        assert_int_equal(chp_identity_generate(chp_rng_system(), &id), CHP_OK);
-        chp_id_encode(chp_identity_pk(id), ids);
-        chp_identity_destroy(&id);
         snprintf(name, sizeof name, "r%02zu", i);
-        assert_true(ctl(&a, &out, "contact-add", ids, name, NULL));
+        add_pending(&a, name);
     }
     /* days pass: base keys move on, pending requests are renewed under
      * new handshake secrets */
