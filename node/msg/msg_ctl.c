@@ -4,7 +4,6 @@
 
 #include "proto/crypto.h"
 #include "proto/hex.h"
-#include "proto/cursor.h"
 #include "proto/id.h"
 #include "node/common/log.h"
 
@@ -12,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define OUTBOX_PREVIEW 60 /* bytes of each message's text in `outbox` */
 

@@ -5,8 +5,8 @@
 #include "node/msg/msg_int.h"
 
 #include "proto/crypto.h"
-#include "proto/hex.h"
 #include "proto/cursor.h"
+#include "proto/hex.h"
 #include "node/common/log.h"
 
 #include <stdio.h>

@@ -8,8 +8,8 @@
 
 #include "proto/buf.h"
 #include "proto/crypto.h"
-#include "proto/hex.h"
 #include "proto/cursor.h"
+#include "proto/hex.h"
 #include "node/common/log.h"
 
 #include <stdio.h>

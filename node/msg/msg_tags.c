@@ -10,29 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* msg.c - the messaging layer (msg.h; PROTOCOL.md §18): the tag table,
- * envelopes out (sealed one per chp_msg_take) and in (one tag lookup,
- * then open and handle), key rotation, and the layer's lifecycle.
- *
- * Everything the user has lives in memory while unlocked (contacts, rooms,
- * message history) and is written through to the store's encrypted local
- * tables on every change, so a kill -9 loses nothing that was answered
- * "ok". Recognising our own envelopes is one lookup of the 16-byte tag in
- * a hash table holding every tag we may receive in the live epochs. */
-#include "node/msg/msg_int.h"
-
-#include "proto/buf.h"
-#include "proto/crypto.h"
-#include "proto/cursor.h"
-#include "proto/id.h"
-#include "node/common/log.h"
-
-#include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-
 static size_t tag_slot(const struct chp_msg *m, const uint8_t tag[16])
 {
     uint64_t v;
