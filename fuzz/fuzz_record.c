@@ -1,5 +1,5 @@
 /* fuzz_record.c - the messaging layer's local-table records (history
- * messages and contacts, node/msg_rec.c): they are encrypted and
+ * messages and contacts, node/msg/msg_rec.c): they are encrypted and
  * authenticated at rest, but a damaged or hand-edited data.mdb reaches
  * these decoders, which must refuse it (CHP_E_CORRUPT) and never crash or
  * read out of bounds. The first byte picks the decoder: even = a history
@@ -24,14 +24,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t vl = size - kl;
     if (contact) {
         struct contact c;
-        if (msg_contact_load(&c, key, v, vl) == CHP_OK) {
+        if (chp_msgi_contact_load(&c, key, v, vl) == CHP_OK) {
             FUZZ_CHECK(c.state >= CS_PENDING && c.state <= CS_REQUEST);
             FUZZ_CHECK(strlen(c.name) <= NAME_MAX_ && strlen(c.nick) <= CHP_NICK_MAX);
         }
         return 0;
     }
     struct hmsg h;
-    if (msg_hmsg_load(&h, key, kl, v, vl) == CHP_OK) {
+    if (chp_msgi_hmsg_load(&h, key, kl, v, vl) == CHP_OK) {
         FUZZ_CHECK(h.text && h.textlen <= TEXT_MAX && h.text[h.textlen] == '\0');
         FUZZ_CHECK(strlen(h.room) <= CHP_ROOM_NAME_MAX && strlen(h.nick) <= CHP_NICK_MAX);
         FUZZ_CHECK(strlen(h.rfpr) <= CHP_FPR_STR_LEN);

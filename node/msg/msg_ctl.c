@@ -3,7 +3,7 @@
 #include "node/msg/msg_int.h"
 
 #include "proto/crypto.h"
-#include "proto/cursor.h"
+#include "proto/hex.h"
 #include "proto/id.h"
 #include "node/common/log.h"
 
@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define OUTBOX_PREVIEW 60 /* bytes of each message's text in `outbox` */
 
@@ -24,6 +23,7 @@ struct req {
     const size_t *lens;
     struct msg_buf out;
     int ok;
+    int wiped; /* the identity was wiped: the host must exit */
 };
 
 static int fail(struct req *q, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -34,8 +34,8 @@ static int fail(struct req *q, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(b, sizeof b, fmt, ap);
     va_end(ap);
-    q->out.len = 0;
-    msg_bput(&q->out, b, strlen(b));
+    q->out.b.len = 0;
+    chp_msgi_bput(&q->out, b, strlen(b));
     q->ok = 0;
     return 0;
 }
@@ -79,11 +79,11 @@ static struct contact *who(struct req *q, const char *w, int with_requests)
             fail(q, "malformed ID '%.70s': %s", w, chp_strerror(rc));
             return NULL;
         }
-        c = msg_contact_by_pk(m, pk);
+        c = chp_msgi_contact_by_pk(m, pk);
         if (c && c->state == CS_REQUEST && !with_requests)
             c = NULL;
     } else {
-        c = msg_contact_by_name(m, w);
+        c = chp_msgi_contact_by_name(m, w);
         for (size_t i = 0; !c && with_requests && i < m->nc; i++)
             if (m->c[i].state == CS_REQUEST && !strcmp(m->c[i].nick, w)) {
                 for (size_t k = i + 1; k < m->nc; k++)
@@ -133,7 +133,7 @@ static int cmd_init(struct req *q)
     snprintf(m->nick, sizeof m->nick, "%s", nick);
     char ids[CHP_ID_STR_LEN + 1];
     chp_id_encode(chp_identity_pk(m->me), ids);
-    msg_bput(&q->out, ids, strlen(ids));
+    chp_msgi_bput(&q->out, ids, strlen(ids));
     chp_info("identity created");
     return 0;
 }
@@ -157,7 +157,7 @@ static int cmd_unlock(struct req *q)
         return fail(q, "cannot unlock: %s", chp_strerror(rc));
     char ids[CHP_ID_STR_LEN + 1];
     chp_id_encode(chp_identity_pk(m->me), ids);
-    msg_bput(&q->out, ids, strlen(ids));
+    chp_msgi_bput(&q->out, ids, strlen(ids));
     return 0;
 }
 
@@ -167,7 +167,7 @@ static int cmd_id(struct req *q)
     char ids[CHP_ID_STR_LEN + 1], fpr[CHP_FPR_STR_LEN + 1];
     chp_id_encode(chp_identity_pk(m->me), ids);
     chp_id_fingerprint(chp_identity_pk(m->me), fpr);
-    msg_bprintf(&q->out, "%s\t%s\t%s", ids, m->nick, fpr);
+    chp_msgi_bprintf(&q->out, "%s\t%s\t%s", ids, m->nick, fpr);
     return 0;
 }
 
@@ -180,29 +180,16 @@ static int cmd_nick(struct req *q)
     if (rc != CHP_OK)
         return fail(q, "cannot store the nick: %s", chp_strerror(rc));
     snprintf(q->m->nick, sizeof q->m->nick, "%s", nick);
-    msg_emit(q->m, "nick", "%s", nick);
+    chp_msgi_emit(q->m, "nick", "%s", nick);
     return 0;
-}
-
-static struct contact *contact_new(chp_msg *m, const uint8_t pk[32])
-{
-    struct contact *c = msg_grow(m->c, &m->capc, m->nc + 1, sizeof *m->c);
-    if (!c)
-        return NULL;
-    m->c = c;
-    c = &m->c[m->nc++];
-    memset(c, 0, sizeof *c);
-    memcpy(c->pk, pk, 32);
-    c->added = msg_now(m);
-    return c;
 }
 
 /* Our answer to their introduction: our key, the contact is live. */
 static int accept_request(struct req *q, struct contact *c, const char *name)
 {
     snprintf(c->name, sizeof c->name, "%s", name);
-    msg_new_handshake_key(q->m, c);
-    int rc = msg_establish(q->m, c, 1);
+    chp_msgi_new_handshake_key(q->m, c);
+    int rc = chp_msgi_establish(q->m, c, 1);
     return rc == CHP_OK ? 0 : fail(q, "cannot accept: %s", chp_strerror(rc));
 }
 
@@ -211,7 +198,7 @@ static int accept_request(struct req *q, struct contact *c, const char *name)
 static struct contact *add_contact(struct req *q, const uint8_t pk[32], const char *name)
 {
     chp_msg *m = q->m;
-    struct contact *c = msg_contact_by_pk(m, pk), *other = msg_contact_by_name(m, name);
+    struct contact *c = chp_msgi_contact_by_pk(m, pk), *other = chp_msgi_contact_by_name(m, name);
     if (other && other != c) {
         fail(q, "the name '%s' is taken by another contact", name);
         return NULL;
@@ -224,17 +211,17 @@ static struct contact *add_contact(struct req *q, const uint8_t pk[32], const ch
         (void)accept_request(q, c, name);
         return q->ok ? c : NULL;
     }
-    if (!c && !(c = contact_new(m, pk))) {
+    if (!c && !(c = chp_msgi_contact_add(m, pk))) {
         fail(q, "out of memory");
         return NULL;
     }
     snprintf(c->name, sizeof c->name, "%s", name);
     if (c->state != CS_PENDING)
-        msg_new_handshake_key(m, c);
+        chp_msgi_new_handshake_key(m, c);
     c->state = CS_PENDING;
-    int rc = msg_contact_save(m, c);
+    int rc = chp_msgi_contact_save(m, c);
     if (rc == CHP_OK)
-        rc = msg_queue_intro(m, c, CHP_CT_INTRO);
+        rc = chp_msgi_queue_intro(m, c, CHP_CT_INTRO);
     if (rc != CHP_OK) {
         fail(q, "cannot add the contact: %s", chp_strerror(rc));
         return NULL;
@@ -277,7 +264,7 @@ static int cmd_contact_accept(struct req *q)
     const char *nm = given ? arg(q, 1, name, sizeof name) : c->nick;
     if (!nm || !nm[0] || name_check(nm) != CHP_OK)
         return fail(q, "give a name: contact accept %.70s NAME", w);
-    if (msg_contact_by_name(q->m, nm)) {
+    if (chp_msgi_contact_by_name(q->m, nm)) {
         char ids[CHP_ID_STR_LEN + 1];
         chp_id_encode(c->pk, ids);
         if (!given) /* their nick is a name we already use: ask, never guess */
@@ -299,8 +286,8 @@ static int cmd_contact_block(struct req *q)
     uint8_t pk[32];
     struct contact *c = NULL;
     if (!strncmp(w, "chp1", 4) && chp_id_parse(w, strlen(w), pk) == CHP_OK &&
-        !msg_contact_by_pk(m, pk))
-        c = contact_new(m, pk); /* block someone before they write */
+        !chp_msgi_contact_by_pk(m, pk))
+        c = chp_msgi_contact_add(m, pk); /* block someone before they write */
     else
         c = who(q, w, 1);
     if (!c)
@@ -308,7 +295,7 @@ static int cmd_contact_block(struct req *q)
     if (!c->name[0]) {
         /* a request or a stranger: list them under their nick when it is
          * free, else under their fingerprint */
-        if (c->nick[0] && name_check(c->nick) == CHP_OK && !msg_contact_by_name(m, c->nick))
+        if (c->nick[0] && name_check(c->nick) == CHP_OK && !chp_msgi_contact_by_name(m, c->nick))
             snprintf(c->name, sizeof c->name, "%s", c->nick);
         else
             chp_id_fingerprint(c->pk, c->name);
@@ -316,9 +303,9 @@ static int cmd_contact_block(struct req *q)
     c->state = CS_BLOCKED;
     chp_memzero(c->my_esk, 32);
     chp_memzero(c->base_key, 32);
-    int rc = msg_contact_save(m, c);
-    msg_tags_rebuild(m);
-    msg_emit(m, "contact", "%s\tblocked", c->name);
+    int rc = chp_msgi_contact_save(m, c);
+    chp_msgi_tags_rebuild(m);
+    chp_msgi_emit(m, "contact", "%s\tblocked", c->name);
     return rc == CHP_OK ? 0 : fail(q, "cannot block: %s", chp_strerror(rc));
 }
 
@@ -334,17 +321,17 @@ static int cmd_contact_remove(struct req *q)
     int rc = chp_store_local_del(m->store, CHP_TABLE_CONTACTS, c->pk, 32);
     if (rc != CHP_OK && rc != CHP_E_NOT_FOUND)
         return fail(q, "cannot remove: %s", chp_strerror(rc));
-    msg_emit(m, "contact", "%s\tremoved", c->name);
-    msg_jobs_drop(m, c->pk); /* a request still queued must not follow */
+    chp_msgi_emit(m, "contact", "%s\tremoved", c->name);
+    chp_msgi_jobs_drop(m, c->pk); /* a request still queued must not follow */
     chp_memzero(c, sizeof *c);
     size_t i = (size_t)(c - m->c);
     memmove(&m->c[i], &m->c[i + 1], (m->nc - i - 1) * sizeof *m->c);
     m->nc--;
-    msg_tags_rebuild(m);
+    chp_msgi_tags_rebuild(m);
     return 0;
 }
 
-static int cmd_contact_list(struct req *q, int requests)
+static int list_contacts(struct req *q, int requests)
 {
     for (size_t i = 0; i < q->m->nc; i++) {
         const struct contact *c = &q->m->c[i];
@@ -354,16 +341,26 @@ static int cmd_contact_list(struct req *q, int requests)
         chp_id_encode(c->pk, ids);
         chp_id_fingerprint(c->pk, fpr);
         if (requests) {
-            msg_bput(&q->out, ids, strlen(ids));
-            msg_bput(&q->out, "\t", 1);
-            msg_bescaped(&q->out, c->nick, strlen(c->nick));
-            msg_bprintf(&q->out, "\t%s\t%llu\n", fpr, (unsigned long long)c->added);
+            chp_msgi_bput(&q->out, ids, strlen(ids));
+            chp_msgi_bput(&q->out, "\t", 1);
+            chp_msgi_bescaped(&q->out, c->nick, strlen(c->nick));
+            chp_msgi_bprintf(&q->out, "\t%s\t%llu\n", fpr, (unsigned long long)c->added);
         } else {
-            msg_bescaped(&q->out, c->name, strlen(c->name));
-            msg_bprintf(&q->out, "\t%s\t%s\t%s\n", ids, state_name(c->state), fpr);
+            chp_msgi_bescaped(&q->out, c->name, strlen(c->name));
+            chp_msgi_bprintf(&q->out, "\t%s\t%s\t%s\n", ids, state_name(c->state), fpr);
         }
     }
     return 0;
+}
+
+static int cmd_contact_list(struct req *q)
+{
+    return list_contacts(q, 0);
+}
+
+static int cmd_contact_requests(struct req *q)
+{
+    return list_contacts(q, 1);
 }
 
 static int cmd_contact_show(struct req *q)
@@ -378,10 +375,10 @@ static int cmd_contact_show(struct req *q)
     chp_id_encode(c->pk, ids);
     chp_id_fingerprint(c->pk, fpr);
     chp_safety_number(chp_identity_pk(q->m->me), c->pk, sn);
-    msg_bprintf(&q->out,
-                "name: %s\nnick: %s\nid: %s\nfingerprint: %s\nstate: %s\nsafety number: %s\n",
-                c->state == CS_REQUEST ? "-" : c->name, c->nick[0] ? c->nick : "-", ids, fpr,
-                state_name(c->state), sn);
+    chp_msgi_bprintf(&q->out,
+                     "name: %s\nnick: %s\nid: %s\nfingerprint: %s\nstate: %s\nsafety number: %s\n",
+                     c->state == CS_REQUEST ? "-" : c->name, c->nick[0] ? c->nick : "-", ids, fpr,
+                     state_name(c->state), sn);
     return 0;
 }
 
@@ -416,7 +413,7 @@ static int cmd_send(struct req *q)
     if (to[0] == '#') {
         if (room_arg(q, 0, tmp.room))
             return 0;
-        const struct room *rm = msg_room_by_name(m, tmp.room);
+        const struct room *rm = chp_msgi_room_by_name(m, tmp.room);
         if (!rm)
             return fail(q, "not in room %s: join it first", tmp.room);
         memcpy(tmp.rfpr, rm->fpr, sizeof tmp.rfpr);
@@ -424,7 +421,7 @@ static int cmd_send(struct req *q)
     } else {
         uint8_t pk[32];
         if ((!strncmp(to, "chp1", 4) || !strncmp(to, "CHP1", 4)) &&
-            chp_id_parse(to, strlen(to), pk) == CHP_OK && !msg_contact_by_pk(m, pk)) {
+            chp_id_parse(to, strlen(to), pk) == CHP_OK && !chp_msgi_contact_by_pk(m, pk)) {
             /* An ID that is no contact yet: add it, named by its
              * fingerprint, and let the message wait for the handshake. */
             char fpr[CHP_FPR_STR_LEN + 1];
@@ -443,7 +440,7 @@ static int cmd_send(struct req *q)
         tmp.kind = CONV_DM;
         memcpy(tmp.peer, c->pk, 32);
     }
-    struct hmsg *h = msg_hmsg_add(m);
+    struct hmsg *h = chp_msgi_hmsg_add(m);
     if (!h || !(h->text = malloc(tl + 1))) {
         if (h)
             m->nh--;
@@ -460,31 +457,31 @@ static int cmd_send(struct req *q)
     h->dir_out = 1;
     h->state = MS_QUEUED;
     h->read = 1;
-    h->time = msg_now(m);
+    h->time = chp_msgi_now(m);
     chp_rng_fill(chp_rng_system(), h->msgid, MSGID_BYTES);
     memcpy(h->sender, chp_identity_pk(m->me), 32);
     snprintf(h->nick, sizeof h->nick, "%s", m->nick);
-    int rc = msg_hmsg_save(m, h);
+    int rc = chp_msgi_hmsg_save(m, h);
     if (rc != CHP_OK) {
         free(h->text);
         m->nh--;
         return fail(q, "cannot queue the message: %s", chp_strerror(rc));
     }
-    (void)msg_hindex_put(m, (size_t)(h - m->h));
+    (void)chp_msgi_hindex_put(m, (size_t)(h - m->h));
     if (h->kind == CONV_ROOM || c->state == CS_ESTABLISHED)
-        (void)msg_queue_hmsg(m, h);
+        (void)chp_msgi_queue_hmsg(m, h);
     char id[2 * MSGID_BYTES + 1];
-    msg_hex(h->msgid, MSGID_BYTES, id);
-    msg_bput(&q->out, id, strlen(id));
+    chp_hex_encode(h->msgid, MSGID_BYTES, id);
+    chp_msgi_bput(&q->out, id, strlen(id));
     /* other clients of this node (a second window) show it too */
     char conv[CHP_ROOM_NAME_MAX + CHP_ID_STR_LEN + 2];
     struct msg_buf ev = {0};
-    msg_conv_label(m, h, conv, sizeof conv);
-    msg_bescaped(&ev, conv, strlen(conv));
-    msg_bprintf(&ev, "\t%s", id);
+    chp_msgi_conv_label(m, h, conv, sizeof conv);
+    chp_msgi_bescaped(&ev, conv, strlen(conv));
+    chp_msgi_bprintf(&ev, "\t%s", id);
     if (!ev.oom && m->host.event)
-        m->host.event(m->host.ctx, "queued", ev.p, ev.len);
-    free(ev.p);
+        m->host.event(m->host.ctx, "queued", (const char *)ev.b.p, ev.b.len);
+    chp_buf_free(&ev.b);
     return 0;
 }
 
@@ -528,20 +525,20 @@ static int cmd_join(struct req *q)
     } else {
         rc = chp_ks_room_public(canon, strlen(canon), key);
     }
-    const struct room *old = msg_room_by_name(q->m, canon);
+    const struct room *old = chp_msgi_room_by_name(q->m, canon);
     if (rc == CHP_OK && old) {
         join_again(q, old, with_pass, key);
         chp_memzero(key, sizeof key);
         return 0;
     }
     if (rc == CHP_OK)
-        rc = msg_room_join(q->m, canon, with_pass, key);
+        rc = chp_msgi_room_join(q->m, canon, with_pass, key);
     chp_memzero(key, sizeof key);
     if (rc != CHP_OK)
         return fail(q, "cannot join %s: %s", canon, chp_strerror(rc));
-    const struct room *r = msg_room_by_name(q->m, canon);
-    msg_bput(&q->out, r->fpr, strlen(r->fpr));
-    msg_emit(q->m, "room", "%s\tjoined\t%s", canon, r->fpr);
+    const struct room *r = chp_msgi_room_by_name(q->m, canon);
+    chp_msgi_bput(&q->out, r->fpr, strlen(r->fpr));
+    chp_msgi_emit(q->m, "room", "%s\tjoined\t%s", canon, r->fpr);
     return 0;
 }
 
@@ -551,7 +548,7 @@ static int cmd_leave(struct req *q)
     char canon[CHP_ROOM_NAME_MAX + 1];
     if (room_arg(q, 0, canon))
         return 0;
-    struct room *r = msg_room_by_name(m, canon);
+    struct room *r = chp_msgi_room_by_name(m, canon);
     if (!r)
         return fail(q, "not in room %s", canon);
     int rc = chp_store_local_del(m->store, CHP_TABLE_ROOMS, canon, strlen(canon));
@@ -561,16 +558,16 @@ static int cmd_leave(struct req *q)
     chp_memzero(r, sizeof *r);
     memmove(&m->r[i], &m->r[i + 1], (m->nr - i - 1) * sizeof *m->r);
     m->nr--;
-    msg_tags_rebuild(m);
-    msg_emit(m, "room", "%s\tleft", canon);
+    chp_msgi_tags_rebuild(m);
+    chp_msgi_emit(m, "room", "%s\tleft", canon);
     return 0;
 }
 
 static int cmd_rooms(struct req *q)
 {
     for (size_t i = 0; i < q->m->nr; i++)
-        msg_bprintf(&q->out, "%s\t%s\t%s\n", q->m->r[i].name,
-                    q->m->r[i].passphrase ? "passphrase" : "public", q->m->r[i].fpr);
+        chp_msgi_bprintf(&q->out, "%s\t%s\t%s\n", q->m->r[i].name,
+                         q->m->r[i].passphrase ? "passphrase" : "public", q->m->r[i].fpr);
     return 0;
 }
 
@@ -584,7 +581,7 @@ static int in_conv(chp_msg *m, const struct hmsg *h, const struct contact *c, co
         return h->kind == CONV_DM && c && !memcmp(h->peer, c->pk, 32);
     if (h->kind != CONV_ROOM || strcmp(h->room, room))
         return 0;
-    const struct room *rm = h->rfpr[0] ? msg_room_by_name(m, room) : NULL;
+    const struct room *rm = h->rfpr[0] ? chp_msgi_room_by_name(m, room) : NULL;
     return !rm || !strcmp(rm->fpr, h->rfpr);
 }
 
@@ -601,8 +598,8 @@ static void conv_line(struct req *q, const char *label, const char *kind, const 
         if (h->time > last)
             last = h->time;
     }
-    msg_bescaped(&q->out, label, strlen(label));
-    msg_bprintf(&q->out, "\t%s\t%zu\t%llu\n", kind, unread, (unsigned long long)last);
+    chp_msgi_bescaped(&q->out, label, strlen(label));
+    chp_msgi_bprintf(&q->out, "\t%s\t%zu\t%llu\n", kind, unread, (unsigned long long)last);
 }
 
 static int cmd_conversations(struct req *q)
@@ -629,7 +626,7 @@ static int conv_arg(struct req *q, int i, const struct contact **c,
     if (w[0] == '#') {
         if (room_arg(q, i, room))
             return -1;
-        if (!msg_room_by_name(q->m, room))
+        if (!chp_msgi_room_by_name(q->m, room))
             return fail(q, "not in room %s", room), -1;
         return 0;
     }
@@ -666,13 +663,14 @@ static int cmd_history(struct req *q)
         if (!in_conv(q->m, h, c, room[0] ? room : NULL) || (skip && skip--))
             continue;
         char who_[CHP_NICK_MAX + 32], id[33];
-        msg_hmsg_sender(m, h, who_, sizeof who_);
-        msg_hex(h->msgid, MSGID_BYTES, id);
-        msg_bprintf(&q->out, "%llu\t%s\t", (unsigned long long)h->time, h->dir_out ? "out" : "in");
-        msg_bescaped(&q->out, who_, strlen(who_));
-        msg_bprintf(&q->out, "\t%s\t%s\t", h->dir_out ? out_state(h->state) : "-", id);
-        msg_bescaped(&q->out, h->text, h->textlen);
-        msg_bput(&q->out, "\n", 1);
+        chp_msgi_hmsg_sender(m, h, who_, sizeof who_);
+        chp_hex_encode(h->msgid, MSGID_BYTES, id);
+        chp_msgi_bprintf(&q->out, "%llu\t%s\t", (unsigned long long)h->time,
+                         h->dir_out ? "out" : "in");
+        chp_msgi_bescaped(&q->out, who_, strlen(who_));
+        chp_msgi_bprintf(&q->out, "\t%s\t%s\t", h->dir_out ? out_state(h->state) : "-", id);
+        chp_msgi_bescaped(&q->out, h->text, h->textlen);
+        chp_msgi_bput(&q->out, "\n", 1);
     }
     return 0;
 }
@@ -687,7 +685,7 @@ static int cmd_read(struct req *q)
         struct hmsg *h = &q->m->h[i];
         if (!h->dir_out && !h->read && in_conv(q->m, h, c, room[0] ? room : NULL)) {
             h->read = 1;
-            (void)msg_hmsg_save(q->m, h);
+            (void)chp_msgi_hmsg_save(q->m, h);
         }
     }
     return 0;
@@ -716,19 +714,20 @@ static int cmd_inbox(struct req *q)
         if (h->dir_out || arrived < since || (only_new && h->shown_new))
             continue;
         char conv[CHP_ROOM_NAME_MAX + CHP_ID_STR_LEN + 2], who_[CHP_NICK_MAX + 32];
-        msg_conv_label(m, h, conv, sizeof conv);
-        msg_hmsg_sender(m, h, who_, sizeof who_);
-        msg_bprintf(&q->out, "%llu\t", (unsigned long long)h->time);
-        msg_bescaped(&q->out, conv, strlen(conv));
-        msg_bput(&q->out, "\t", 1);
-        msg_bescaped(&q->out, who_, strlen(who_));
-        msg_bput(&q->out, "\t", 1);
-        msg_bescaped(&q->out, h->text, h->textlen);
-        msg_bprintf(&q->out, "\t%d\t%llu\n", only_new || !h->listed, (unsigned long long)arrived);
+        chp_msgi_conv_label(m, h, conv, sizeof conv);
+        chp_msgi_hmsg_sender(m, h, who_, sizeof who_);
+        chp_msgi_bprintf(&q->out, "%llu\t", (unsigned long long)h->time);
+        chp_msgi_bescaped(&q->out, conv, strlen(conv));
+        chp_msgi_bput(&q->out, "\t", 1);
+        chp_msgi_bescaped(&q->out, who_, strlen(who_));
+        chp_msgi_bput(&q->out, "\t", 1);
+        chp_msgi_bescaped(&q->out, h->text, h->textlen);
+        chp_msgi_bprintf(&q->out, "\t%d\t%llu\n", only_new || !h->listed,
+                         (unsigned long long)arrived);
         int *mark = only_new ? &h->shown_new : &h->listed;
         if (!*mark) {
             *mark = 1;
-            (void)msg_hmsg_save(m, h);
+            (void)chp_msgi_hmsg_save(m, h);
         }
     }
     return 0;
@@ -754,127 +753,86 @@ static int cmd_outbox(struct req *q)
         if (!h->dir_out)
             continue;
         char conv[CHP_ROOM_NAME_MAX + CHP_ID_STR_LEN + 2], id[33];
-        msg_conv_label(m, h, conv, sizeof conv);
-        msg_hex(h->msgid, MSGID_BYTES, id);
-        msg_bprintf(&q->out, "%s\t", id);
-        msg_bescaped(&q->out, conv, strlen(conv));
-        msg_bprintf(&q->out, "\t%s\t%llu\t", out_state(h->state), (unsigned long long)h->time);
+        chp_msgi_conv_label(m, h, conv, sizeof conv);
+        chp_hex_encode(h->msgid, MSGID_BYTES, id);
+        chp_msgi_bprintf(&q->out, "%s\t", id);
+        chp_msgi_bescaped(&q->out, conv, strlen(conv));
+        chp_msgi_bprintf(&q->out, "\t%s\t%llu\t", out_state(h->state), (unsigned long long)h->time);
         size_t pl = preview_len(h->text, h->textlen);
-        msg_bescaped(&q->out, h->text, pl);
-        msg_bprintf(&q->out, "%s\n", pl < h->textlen ? "\xe2\x80\xa6" : "");
+        chp_msgi_bescaped(&q->out, h->text, pl);
+        chp_msgi_bprintf(&q->out, "%s\n", pl < h->textlen ? "\xe2\x80\xa6" : "");
     }
     return 0;
 }
 
-static int cmd_wipe(struct req *q, int *wiped)
+static int cmd_wipe(struct req *q)
 {
     char yes[8];
     if (!arg(q, 0, yes, sizeof yes) || strcmp(yes, "yes"))
         return fail(q, "wipe needs the argument yes");
-    msg_forget_all(q->m);
+    chp_msgi_forget_all(q->m);
     q->m->state = CHP_MSG_NO_IDENTITY;
-    *wiped = 1;
+    q->wiped = 1;
     chp_info("wipe requested: destroying the identity and all data");
     return 0;
 }
 
-struct cmd {
+/* A messaging command, as tmux's cmd_entry: its name, how many arguments
+ * it takes, whether it needs an unlocked identity, and the function that
+ * runs it (which answers through q). Adding a command is one row here and
+ * one function above; the order is that of chp_msg_command. */
+struct cmd_entry {
     const char *name;
     int min, max; /* arguments */
     int need_ready;
+    int (*exec)(struct req *q);
 };
 
-static const struct cmd cmds[] = {
-    {"init", 2, 3, 0},
-    {"unlock", 1, 1, 0},
-    {"id", 0, 0, 1},
-    {"nick", 1, 1, 1},
-    {"contact-add", 2, 2, 1},
-    {"contact-accept", 1, 2, 1},
-    {"contact-block", 1, 1, 1},
-    {"contact-remove", 1, 1, 1},
-    {"contact-list", 0, 0, 1},
-    {"contact-requests", 0, 0, 1},
-    {"contact-show", 1, 1, 1},
-    {"send", 2, 2, 1},
-    {"join", 1, 2, 1},
-    {"leave", 1, 1, 1},
-    {"rooms", 0, 0, 1},
-    {"conversations", 0, 0, 1},
-    {"history", 1, 2, 1},
-    {"read", 1, 1, 1},
-    {"inbox", 0, 2, 1},
-    {"outbox", 0, 0, 1},
-    {"wipe", 1, 1, 0},
+static const struct cmd_entry cmds[] = {
+    {"init", 2, 3, 0, cmd_init},
+    {"unlock", 1, 1, 0, cmd_unlock},
+    {"id", 0, 0, 1, cmd_id},
+    {"nick", 1, 1, 1, cmd_nick},
+    {"contact-add", 2, 2, 1, cmd_contact_add},
+    {"contact-accept", 1, 2, 1, cmd_contact_accept},
+    {"contact-block", 1, 1, 1, cmd_contact_block},
+    {"contact-remove", 1, 1, 1, cmd_contact_remove},
+    {"contact-list", 0, 0, 1, cmd_contact_list},
+    {"contact-requests", 0, 0, 1, cmd_contact_requests},
+    {"contact-show", 1, 1, 1, cmd_contact_show},
+    {"send", 2, 2, 1, cmd_send},
+    {"join", 1, 2, 1, cmd_join},
+    {"leave", 1, 1, 1, cmd_leave},
+    {"rooms", 0, 0, 1, cmd_rooms},
+    {"conversations", 0, 0, 1, cmd_conversations},
+    {"history", 1, 2, 1, cmd_history},
+    {"read", 1, 1, 1, cmd_read},
+    {"inbox", 0, 2, 1, cmd_inbox},
+    {"outbox", 0, 0, 1, cmd_outbox},
+    {"wipe", 1, 1, 0, cmd_wipe},
 };
-
-const char *chp_msg_nick(const chp_msg *m)
-{
-    return m->state == CHP_MSG_READY ? m->nick : "";
-}
 
 const char *chp_msg_command(size_t i)
 {
     return i < sizeof cmds / sizeof *cmds ? cmds[i].name : NULL;
 }
 
-static int dispatch(struct req *q, const char *name, int *wiped)
+static const struct cmd_entry *cmd_find(const char *name)
 {
-    if (!strcmp(name, "init"))
-        return cmd_init(q);
-    if (!strcmp(name, "unlock"))
-        return cmd_unlock(q);
-    if (!strcmp(name, "wipe"))
-        return cmd_wipe(q, wiped);
-    if (!strcmp(name, "id"))
-        return cmd_id(q);
-    if (!strcmp(name, "nick"))
-        return cmd_nick(q);
-    if (!strcmp(name, "contact-add"))
-        return cmd_contact_add(q);
-    if (!strcmp(name, "contact-accept"))
-        return cmd_contact_accept(q);
-    if (!strcmp(name, "contact-block"))
-        return cmd_contact_block(q);
-    if (!strcmp(name, "contact-remove"))
-        return cmd_contact_remove(q);
-    if (!strcmp(name, "contact-list"))
-        return cmd_contact_list(q, 0);
-    if (!strcmp(name, "contact-requests"))
-        return cmd_contact_list(q, 1);
-    if (!strcmp(name, "contact-show"))
-        return cmd_contact_show(q);
-    if (!strcmp(name, "send"))
-        return cmd_send(q);
-    if (!strcmp(name, "join"))
-        return cmd_join(q);
-    if (!strcmp(name, "leave"))
-        return cmd_leave(q);
-    if (!strcmp(name, "rooms"))
-        return cmd_rooms(q);
-    if (!strcmp(name, "conversations"))
-        return cmd_conversations(q);
-    if (!strcmp(name, "history"))
-        return cmd_history(q);
-    if (!strcmp(name, "read"))
-        return cmd_read(q);
-    if (!strcmp(name, "inbox"))
-        return cmd_inbox(q);
-    return cmd_outbox(q);
+    for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++)
+        if (!strcmp(name, cmds[i].name))
+            return &cmds[i];
+    return NULL;
 }
 
 int chp_msg_control(chp_msg *m, const char *cmd, int nargs, const uint8_t *const *args,
                     const size_t *arglens, int *ok, char **out, size_t *outlen, int *wiped)
 {
-    const struct cmd *c = NULL;
-    for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++)
-        if (!strcmp(cmd, cmds[i].name))
-            c = &cmds[i];
+    const struct cmd_entry *c = cmd_find(cmd);
     if (!c)
         return 0;
     struct req q = {.m = m, .nargs = nargs, .args = args, .lens = arglens, .ok = 1};
-    *wiped = 0;
-    msg_bput(&q.out, "", 0);
+    chp_msgi_bput(&q.out, "", 0);
     if (nargs < c->min || nargs > c->max)
         fail(&q, "unknown command or wrong arguments");
     else if (c->need_ready && m->state == CHP_MSG_NO_IDENTITY)
@@ -882,16 +840,17 @@ int chp_msg_control(chp_msg *m, const char *cmd, int nargs, const uint8_t *const
     else if (c->need_ready && m->state == CHP_MSG_LOCKED)
         fail(&q, "identity locked: run chapar unlock");
     else
-        dispatch(&q, c->name, wiped);
+        c->exec(&q);
+    *wiped = q.wiped;
     if (q.out.oom) {
-        free(q.out.p);
+        chp_buf_free(&q.out.b);
         *out = NULL;
         *outlen = 0;
         *ok = 0;
         return 1;
     }
     *ok = q.ok;
-    *out = q.out.p;
-    *outlen = q.out.len;
+    *out = (char *)q.out.b.p;
+    *outlen = q.out.b.len;
     return 1;
 }

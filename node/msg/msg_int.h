@@ -1,11 +1,15 @@
 /* msg_int.h - the messaging layer's shared internals: its records,
- * limits and the functions msg.c (tags, envelopes in and out, lifecycle),
- * msg_rec.c (records, lookups, text helpers) and msg_ctl.c (control
- * commands) call across. Nothing outside node/msg*.c includes it. */
+ * limits and the functions its files call across. Each file calls only
+ * the ones listed before its own (msg.c says the order); nothing calls
+ * upward, so no two files call each other. Nothing outside node/msg/
+ * includes it but the tests and fuzzers of the layer. Its functions are
+ * chp_msgi_* (chp_msg_* is the public API of msg.h), the sealer's
+ * chp_sealer_*. */
 #ifndef CHP_MSG_INT_H
 #define CHP_MSG_INT_H
 
 #include "node/msg/account.h"
+#include "proto/buf.h"
 #include "proto/envelope.h"
 #include "proto/id.h"
 #include "proto/keys.h"
@@ -204,82 +208,159 @@ struct chp_msg {
     struct sealer sealer;
 };
 
-/* A growing output buffer for control replies. */
+/* A control reply or an event body being written: text in b.p[0..b.len),
+ * NUL-terminated once anything was put; zero-initialise it. oom: an append
+ * failed, the text is incomplete (and later appends are dropped). */
 struct msg_buf {
-    char *p;
-    size_t len, cap;
+    chp_buf b;
     int oom;
 };
 
 /* msg_rec.c: the clock, events, small helpers. */
-uint64_t msg_now(const chp_msg *m);
-void msg_emit(chp_msg *m, const char *topic, const char *fmt, ...)
+uint64_t chp_msgi_now(const chp_msg *m);
+void chp_msgi_emit(chp_msg *m, const char *topic, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-void msg_hex(const uint8_t *p, size_t n, char *out);
-void *msg_grow(void *p, size_t *cap, size_t need, size_t elem);
-void msg_copy_str(char *dst, size_t cap, const void *src, size_t len);
-void msg_bput(struct msg_buf *b, const char *s, size_t n);
-void msg_bprintf(struct msg_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void msg_bescaped(struct msg_buf *b, const char *s, size_t n);
+void chp_msgi_copy_str(char *dst, size_t cap, const void *src, size_t len);
+void chp_msgi_bput(struct msg_buf *b, const char *s, size_t n);
+void chp_msgi_bprintf(struct msg_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void chp_msgi_bescaped(struct msg_buf *b, const char *s, size_t n);
 /* msg_rec.c: records in the encrypted local tables (write-through). */
-int msg_contact_save(chp_msg *m, const struct contact *c);
-int msg_contact_load(struct contact *c, const uint8_t *key, const uint8_t *v, size_t vl);
-int msg_room_save(chp_msg *m, const struct room *rm);
-int msg_hmsg_key(const struct hmsg *h, uint8_t key[MSGID_BYTES + 33]);
-int msg_hmsg_save(chp_msg *m, const struct hmsg *h);
-int msg_hmsg_load(struct hmsg *h, const uint8_t *key, size_t kl_, const uint8_t *v, size_t vl);
+/* A number kept under name in CHP_TABLE_CONFIG (8 bytes, big-endian); 0
+ * when there is none (or it is damaged). */
+uint64_t chp_msgi_config_u64(chp_msg *m, const char *name);
+int chp_msgi_config_put_u64(chp_msg *m, const char *name, uint64_t x);
+int chp_msgi_contact_save(chp_msg *m, const struct contact *c);
+int chp_msgi_contact_load(struct contact *c, const uint8_t *key, const uint8_t *v, size_t vl);
+int chp_msgi_room_save(chp_msg *m, const struct room *rm);
+int chp_msgi_hmsg_key(const struct hmsg *h, uint8_t key[MSGID_BYTES + 33]);
+int chp_msgi_hmsg_save(chp_msg *m, const struct hmsg *h);
+int chp_msgi_hmsg_load(struct hmsg *h, const uint8_t *key, size_t kl_, const uint8_t *v, size_t vl);
 /* msg_rec.c: lookups (NULL when absent) and display labels. */
-struct contact *msg_contact_by_pk(chp_msg *m, const uint8_t pk[32]);
-struct contact *msg_contact_by_name(chp_msg *m, const char *name);
-struct room *msg_room_by_name(chp_msg *m, const char *canon);
+struct contact *chp_msgi_contact_by_pk(chp_msg *m, const uint8_t pk[32]);
+struct contact *chp_msgi_contact_by_name(chp_msg *m, const char *name);
+struct room *chp_msgi_room_by_name(chp_msg *m, const char *canon);
 /* Adds history entry pos to the message-id index (after it is saved);
  * rebuild after reordering or loading. */
-int msg_hindex_put(chp_msg *m, size_t pos);
-void msg_hindex_rebuild(chp_msg *m);
-struct hmsg *msg_hmsg_find(chp_msg *m, const uint8_t msgid[MSGID_BYTES], int dir_out,
-                           const uint8_t sender[32]);
+int chp_msgi_hindex_put(chp_msg *m, size_t pos);
+void chp_msgi_hindex_rebuild(chp_msg *m);
+struct hmsg *chp_msgi_hmsg_find(chp_msg *m, const uint8_t msgid[MSGID_BYTES], int dir_out,
+                                const uint8_t sender[32]);
 /* The contact pk shows as (by its name), or NULL: pk is a stranger. */
-const struct contact *msg_named_contact(chp_msg *m, const uint8_t pk[32]);
-void msg_sender_label(chp_msg *m, const uint8_t pk[32], const char *nick, char *out, size_t cap);
-/* The SENDER of history entry h: msg_sender_label, or "*" for a notice. */
-void msg_hmsg_sender(chp_msg *m, const struct hmsg *h, char *out, size_t cap);
+const struct contact *chp_msgi_named_contact(chp_msg *m, const uint8_t pk[32]);
+void chp_msgi_sender_label(chp_msg *m, const uint8_t pk[32], const char *nick, char *out,
+                           size_t cap);
+/* The SENDER of history entry h: chp_msgi_sender_label, or "*" for a notice. */
+void chp_msgi_hmsg_sender(chp_msg *m, const struct hmsg *h, char *out, size_t cap);
 /* msg_rec.c: the last nick seen per (room, sender). Records that pk
  * posted in room as nick at time t; returns 1 when this is a newer post
  * under another nick than the last one seen (old gets that nick), else 0.
  * Posts arrive in any order (sync fills gaps late): only a later post
  * changes the nick. Rebuild after the history is loaded. */
-int msg_seen_note(chp_msg *m, const char *room, const uint8_t pk[32], const char *nick, uint64_t t,
-                  char old[CHP_NICK_MAX + 1]);
-void msg_seen_rebuild(chp_msg *m);
-void msg_conv_label(chp_msg *m, const struct hmsg *h, char *out, size_t cap);
-/* msg.c: tags, handshakes, queues, lifecycle. */
-void msg_tags_rebuild(chp_msg *m);
-/* answer: also queue our answer (5), ahead of the waiting messages. */
-int msg_establish(chp_msg *m, struct contact *c, int answer);
-/* A fresh handshake key for c, its time strictly later than any key made
- * before (PROTOCOL.md §18.2: the newest request wins). */
-void msg_new_handshake_key(chp_msg *m, struct contact *c);
+int chp_msgi_seen_note(chp_msg *m, const char *room, const uint8_t pk[32], const char *nick,
+                       uint64_t t, char old[CHP_NICK_MAX + 1]);
+void chp_msgi_seen_rebuild(chp_msg *m);
+void chp_msgi_conv_label(chp_msg *m, const struct hmsg *h, char *out, size_t cap);
+/* msg_rec.c: a new, zeroed history entry at the end of m->h (its seq
+ * and arrival time set), or NULL without memory. m->h may move. */
+struct hmsg *chp_msgi_hmsg_add(chp_msg *m);
+
+/* msg_tags.c: the table of the tags we may receive. */
+/* Rebuilds the whole table: after unlock, contact and room changes, and
+ * when the epoch turns. */
+void chp_msgi_tags_rebuild(chp_msg *m);
+/* The entry of tag, or NULL; valid until the table changes. */
+const struct tagent *chp_msgi_tag_find(const chp_msg *m, const uint8_t tag[16]);
+/* Contact idx's tag of epoch e at seq was used: the next TAG_WINDOW tags
+ * go into the table. */
+void chp_msgi_tags_extend(chp_msg *m, uint32_t idx, uint64_t e, uint32_t seq);
+/* The oldest epoch whose envelopes may still arrive in epoch now_e (the
+ * max TTL back; the table also holds the next epoch, for clock skew). */
+uint64_t chp_msgi_epoch_lo(uint64_t now_e);
+/* Contact c's chain key of epoch e (>= c->base_epoch); wipe it after use. */
+void chp_msgi_epoch_key(const struct contact *c, uint64_t e, uint8_t key[32]);
+
+/* msg_out.c: jobs (one envelope each) and the own envelopes not yet held
+ * by a neighbour. */
+/* Queues one envelope of content type `type`: to a contact (JOB_DM,
+ * JOB_INTRO: to is its key) or a room (JOB_ROOM), payload copied; msgid
+ * (or NULL) is the message whose state it moves, last its last envelope.
+ * CHP_OK or CHP_E_NOMEM. */
+int chp_msgi_job_add(chp_msg *m, int kind, const uint8_t *to, const char *room, uint8_t type,
+                     const uint8_t *payload, size_t len, const uint8_t *msgid, int last);
+/* Queues own history entry h as it goes on the wire (new envelopes: any
+ * earlier ones of it no longer count for its "sent" state). */
+int chp_msgi_queue_hmsg(chp_msg *m, const struct hmsg *h);
 /* Queues our request (CHP_CT_INTRO) or answer (CHP_CT_ACCEPT, naming
  * the key of theirs it answers) to c, dated c->my_time. */
-int msg_queue_intro(chp_msg *m, const struct contact *c, uint8_t type);
+int chp_msgi_queue_intro(chp_msg *m, const struct contact *c, uint8_t type);
 /* Drops the envelopes still queued for contact pk (it was removed). */
-void msg_jobs_drop(chp_msg *m, const uint8_t pk[32]);
-int msg_queue_hmsg(chp_msg *m, const struct hmsg *h);
-struct hmsg *msg_hmsg_add(chp_msg *m);
-void msg_forget_all(chp_msg *m);
-int msg_room_join(chp_msg *m, const char *canon, int passphrase, const uint8_t key[32]);
+void chp_msgi_jobs_drop(chp_msg *m, const uint8_t pk[32]);
+/* Moves own message h forward to state st (MS_SENT, MS_DELIVERED): saved,
+ * and a "state" event. Never backwards. */
+void chp_msgi_set_state(chp_msg *m, struct hmsg *h, int st);
+/* Forgets the envelopes of message msgid (it goes out again as new ones). */
+void chp_msgi_out_forget_msg(chp_msg *m, const uint8_t msgid[MSGID_BYTES]);
+/* Own envelopes that left the store unconfirmed will never be confirmed:
+ * forgets them, at most once a minute. */
+void chp_msgi_out_prune(chp_msg *m);
+/* Loads the unconfirmed own envelopes (CHP_TABLE_OUTBOX) at the unlock. */
+int chp_msgi_out_load(chp_msg *m);
+/* Drops every job and sealed envelope and forgets the unconfirmed ones
+ * (in memory): first when the identity goes, the sealer reads it. */
+void chp_msgi_out_clear(chp_msg *m);
 
-/* msg_seal.c: the sealing worker. start: inline_only seals in push.
- * cancel drops what waits and waits for the envelope being sealed (call
- * before the identity goes); pop returns sealed ones in order. */
-int msg_sealer_start(struct sealer *w, int inline_only);
-void msg_sealer_cancel(struct sealer *w);
-void msg_sealer_stop(struct sealer *w);
-void msg_sealer_push(struct sealer *w, struct seal *s);
-struct seal *msg_sealer_pop(struct sealer *w);
-int msg_sealer_has_done(struct sealer *w);
-int msg_sealer_pending(struct sealer *w);
-void msg_seal_free(struct seal *s);
-void msg_job_free(struct job *j);
+/* msg_contact.c: contacts, their handshake and their keys over time. */
+/* A new contact of key pk at the end of m->c (zeroed but for its key and
+ * when it was added; its state is the caller's), or NULL without memory.
+ * m->c may move. */
+struct contact *chp_msgi_contact_add(chp_msg *m, const uint8_t pk[32]);
+/* A fresh handshake key for c, its time strictly later than any key made
+ * before (PROTOCOL.md §18.2: the newest request wins). */
+void chp_msgi_new_handshake_key(chp_msg *m, struct contact *c);
+/* Loads the handshake clock (chp_msgi_new_handshake_key) at the unlock: the
+ * one stored, never behind a key we hold. */
+void chp_msgi_hs_time_load(chp_msg *m);
+/* Root and first chain key of c from both handshake keys; answer: also
+ * queue our answer (5), ahead of the waiting messages. */
+int chp_msgi_establish(chp_msg *m, struct contact *c, int answer);
+/* A request (4) or an answer (5) that arrived under our intro tag. */
+void chp_msgi_handle_intro(chp_msg *m, const chp_inner *in, uint64_t created);
+/* Deletes chain keys older than the max TTL (epoch now_e). */
+void chp_msgi_forget_old_keys(chp_msg *m, uint64_t now_e);
+/* Renews our pending requests past half their lifetime; all: queues
+ * every pending request (at the unlock). */
+void chp_msgi_renew_requests(chp_msg *m, int all);
+
+/* msg_in.c: envelopes in. */
+/* Keeps every room's history within its bounds (at the unlock). */
+void chp_msgi_rooms_trim_all(chp_msg *m);
+/* Drops the pieces of chunked messages waiting for the rest. */
+void chp_msgi_partials_free(chp_msg *m);
+/* Saves how far stored envelopes were examined, if it moved. */
+void chp_msgi_examined_save(chp_msg *m);
+/* At the unlock: loads how far stored envelopes were examined, and
+ * examines every one stored since. */
+void chp_msgi_examine_stored(chp_msg *m);
+
+/* msg.c: the lifecycle. */
+/* Forgets the identity and everything unlocked with it (memory wiped). */
+void chp_msgi_forget_all(chp_msg *m);
+/* Joins room canon (its key given): saved, its tags in the table. */
+int chp_msgi_room_join(chp_msg *m, const char *canon, int passphrase, const uint8_t key[32]);
+
+/* msg_seal.c: the sealing worker; it calls nothing of the layer's and
+ * owns nothing it is handed. start: inline_only seals in push. push hands
+ * it an envelope to seal; pop returns sealed ones in order; cancel waits
+ * for the envelope being sealed (call before the identity goes) and
+ * returns every envelope it still held, sealed or not, as a list for the
+ * caller to free. stop ends the thread of a cancelled sealer. */
+int chp_sealer_start(struct sealer *w, int inline_only);
+struct seal *chp_sealer_cancel(struct sealer *w);
+void chp_sealer_stop(struct sealer *w);
+void chp_sealer_push(struct sealer *w, struct seal *s);
+struct seal *chp_sealer_pop(struct sealer *w);
+int chp_sealer_has_done(struct sealer *w);
+int chp_sealer_pending(struct sealer *w);
 
 #endif

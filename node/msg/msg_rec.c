@@ -2,27 +2,28 @@
  * encodings), lookups, display labels and reply-text helpers. */
 #include "node/msg/msg_int.h"
 
+#include "proto/buf.h"
 #include "proto/crypto.h"
 #include "proto/cursor.h"
 #include "proto/id.h"
+#include "node/common/clock.h"
 #include "node/common/log.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 /* ---- small helpers ---- */
 
-uint64_t msg_now(const chp_msg *m)
+uint64_t chp_msgi_now(const chp_msg *m)
 {
-    return m->host.now ? m->host.now(m->host.ctx) : (uint64_t)time(NULL);
+    return m->host.now ? m->host.now(m->host.ctx) : chp_unix_s();
 }
 
-void msg_emit(chp_msg *m, const char *topic, const char *fmt, ...)
+void chp_msgi_emit(chp_msg *m, const char *topic, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-void msg_emit(chp_msg *m, const char *topic, const char *fmt, ...)
+void chp_msgi_emit(chp_msg *m, const char *topic, const char *fmt, ...)
 {
     if (!m->host.event)
         return;
@@ -36,32 +37,7 @@ void msg_emit(chp_msg *m, const char *topic, const char *fmt, ...)
     m->host.event(m->host.ctx, topic, b, (size_t)k < sizeof b ? (size_t)k : sizeof b - 1);
 }
 
-void msg_hex(const uint8_t *p, size_t n, char *out)
-{
-    static const char d[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = d[p[i] >> 4];
-        out[2 * i + 1] = d[p[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
-void *msg_grow(void *p, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap)
-        return p;
-    size_t nc = *cap ? *cap * 2 : 16;
-    while (nc < need)
-        nc *= 2;
-    void *q = realloc(p, nc * elem);
-    if (q) {
-        memset((uint8_t *)q + *cap * elem, 0, (nc - *cap) * elem);
-        *cap = nc;
-    }
-    return q;
-}
-
-void msg_copy_str(char *dst, size_t cap, const void *src, size_t len)
+void chp_msgi_copy_str(char *dst, size_t cap, const void *src, size_t len)
 {
     if (len >= cap)
         len = cap - 1;
@@ -69,29 +45,23 @@ void msg_copy_str(char *dst, size_t cap, const void *src, size_t len)
     dst[len] = '\0';
 }
 
-void msg_bput(struct msg_buf *b, const char *s, size_t n)
+void chp_msgi_bput(struct msg_buf *b, const char *s, size_t n)
 {
     if (b->oom)
         return;
-    if (b->len + n + 1 > b->cap) {
-        size_t nc = b->cap ? b->cap : 256;
-        while (nc < b->len + n + 1)
-            nc *= 2;
-        char *q = realloc(b->p, nc);
-        if (!q) {
-            b->oom = 1;
-            return;
-        }
-        b->p = q;
-        b->cap = nc;
+    if (chp_buf_reserve(&b->b, n + 1) != CHP_OK) { /* and the NUL */
+        b->oom = 1;
+        return;
     }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
+    if (n)
+        memcpy(b->b.p + b->b.len, s, n);
+    b->b.len += n;
+    b->b.p[b->b.len] = '\0';
 }
 
-void msg_bprintf(struct msg_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void msg_bprintf(struct msg_buf *b, const char *fmt, ...)
+void chp_msgi_bprintf(struct msg_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void chp_msgi_bprintf(struct msg_buf *b, const char *fmt, ...)
 {
     char tmp[1024];
     va_list ap;
@@ -99,11 +69,11 @@ void msg_bprintf(struct msg_buf *b, const char *fmt, ...)
     int k = vsnprintf(tmp, sizeof tmp, fmt, ap);
     va_end(ap);
     if (k > 0)
-        msg_bput(b, tmp, (size_t)k < sizeof tmp ? (size_t)k : sizeof tmp - 1);
+        chp_msgi_bput(b, tmp, (size_t)k < sizeof tmp ? (size_t)k : sizeof tmp - 1);
 }
 
 /* Text for line-oriented replies: tab, newline, CR and backslash escaped. */
-void msg_bescaped(struct msg_buf *b, const char *s, size_t n)
+void chp_msgi_bescaped(struct msg_buf *b, const char *s, size_t n)
 {
     size_t run = 0;
     for (size_t i = 0; i < n; i++) {
@@ -124,14 +94,34 @@ void msg_bescaped(struct msg_buf *b, const char *s, size_t n)
         default:
             continue;
         }
-        msg_bput(b, s + run, i - run);
-        msg_bput(b, e, 2);
+        chp_msgi_bput(b, s + run, i - run);
+        chp_msgi_bput(b, e, 2);
         run = i + 1;
     }
-    msg_bput(b, s + run, n - run);
+    chp_msgi_bput(b, s + run, n - run);
 }
 
 /* ---- records ---- */
+
+uint64_t chp_msgi_config_u64(chp_msg *m, const char *name)
+{
+    uint8_t *v = NULL;
+    size_t vl = 0;
+    uint64_t x = 0;
+    if (chp_store_local_get(m->store, CHP_TABLE_CONFIG, name, strlen(name), &v, &vl) == CHP_OK) {
+        if (vl == 8)
+            x = chp_be64(v);
+        chp_store_local_free(v, vl);
+    }
+    return x;
+}
+
+int chp_msgi_config_put_u64(chp_msg *m, const char *name, uint64_t x)
+{
+    uint8_t b[8];
+    chp_put_be64(b, x);
+    return chp_store_local_put(m->store, CHP_TABLE_CONFIG, name, strlen(name), b, sizeof b);
+}
 
 /* Whether saving c drops key material its stored record holds: the
  * handshake secret or the chain key changed from a key to anything else
@@ -146,7 +136,7 @@ static int drops_keys(chp_msg *m, const struct contact *c)
         return 0; /* new (or unreadable): no earlier keys of ours to drop */
     struct contact *old = malloc(sizeof *old);
     int drops = 0;
-    if (old && msg_contact_load(old, c->pk, v, vl) == CHP_OK)
+    if (old && chp_msgi_contact_load(old, c->pk, v, vl) == CHP_OK)
         drops = (!chp_memeq(old->my_esk, zero, 32) && !chp_memeq(old->my_esk, c->my_esk, 32)) ||
                 (!chp_memeq(old->base_key, zero, 32) && !chp_memeq(old->base_key, c->base_key, 32));
     if (old) {
@@ -157,7 +147,7 @@ static int drops_keys(chp_msg *m, const struct contact *c)
     return drops;
 }
 
-int msg_contact_save(chp_msg *m, const struct contact *c)
+int chp_msgi_contact_save(chp_msg *m, const struct contact *c)
 {
     uint8_t b[512];
     chp_wr w;
@@ -188,7 +178,7 @@ int msg_contact_save(chp_msg *m, const struct contact *c)
     return rc;
 }
 
-int msg_contact_load(struct contact *c, const uint8_t *key, const uint8_t *v, size_t vl)
+int chp_msgi_contact_load(struct contact *c, const uint8_t *key, const uint8_t *v, size_t vl)
 {
     chp_rd r;
     uint8_t ver = 0, st = 0, nl = 0, kl = 0;
@@ -221,7 +211,7 @@ int msg_contact_load(struct contact *c, const uint8_t *key, const uint8_t *v, si
     return CHP_OK;
 }
 
-int msg_room_save(chp_msg *m, const struct room *rm)
+int chp_msgi_room_save(chp_msg *m, const struct room *rm)
 {
     uint8_t b[64];
     chp_wr w;
@@ -234,7 +224,7 @@ int msg_room_save(chp_msg *m, const struct room *rm)
     return rc;
 }
 
-int msg_hmsg_key(const struct hmsg *h, uint8_t key[MSGID_BYTES + 33])
+int chp_msgi_hmsg_key(const struct hmsg *h, uint8_t key[MSGID_BYTES + 33])
 {
     memcpy(key, h->msgid, MSGID_BYTES);
     key[MSGID_BYTES] = (uint8_t)h->dir_out;
@@ -242,7 +232,7 @@ int msg_hmsg_key(const struct hmsg *h, uint8_t key[MSGID_BYTES + 33])
     return MSGID_BYTES + 33;
 }
 
-int msg_hmsg_save(chp_msg *m, const struct hmsg *h)
+int chp_msgi_hmsg_save(chp_msg *m, const struct hmsg *h)
 {
     size_t rl = strlen(h->room), kl = strlen(h->nick);
     size_t cap = 128 + rl + kl + h->textlen;
@@ -272,13 +262,13 @@ int msg_hmsg_save(chp_msg *m, const struct hmsg *h)
     chp_wr_bytes(&w, h->rfpr, fl);
     int rc = w.err ? w.err
                    : chp_store_local_put(m->store, CHP_TABLE_HISTORY, key,
-                                         (size_t)msg_hmsg_key(h, key), b, w.off);
+                                         (size_t)chp_msgi_hmsg_key(h, key), b, w.off);
     chp_memzero(b, w.off);
     free(b);
     return rc;
 }
 
-int msg_hmsg_load(struct hmsg *h, const uint8_t *key, size_t kl_, const uint8_t *v, size_t vl)
+int chp_msgi_hmsg_load(struct hmsg *h, const uint8_t *key, size_t kl_, const uint8_t *v, size_t vl)
 {
     chp_rd r;
     uint8_t ver = 0, dir = 0, st = 0, fl = 0, kind = 0, rl = 0, kl = 0;
@@ -339,9 +329,19 @@ int msg_hmsg_load(struct hmsg *h, const uint8_t *key, size_t kl_, const uint8_t 
     return CHP_OK;
 }
 
+struct hmsg *chp_msgi_hmsg_add(chp_msg *m)
+{
+    if (chp_grow(&m->h, &m->caph, m->nh + 1, sizeof *m->h) != CHP_OK)
+        return NULL;
+    memset(&m->h[m->nh], 0, sizeof *m->h);
+    m->h[m->nh].seq = m->next_seq++;
+    m->h[m->nh].arrived = chp_msgi_now(m);
+    return &m->h[m->nh++];
+}
+
 /* ---- lookups ---- */
 
-struct contact *msg_contact_by_pk(chp_msg *m, const uint8_t pk[32])
+struct contact *chp_msgi_contact_by_pk(chp_msg *m, const uint8_t pk[32])
 {
     for (size_t i = 0; i < m->nc; i++)
         if (!memcmp(m->c[i].pk, pk, 32))
@@ -349,7 +349,7 @@ struct contact *msg_contact_by_pk(chp_msg *m, const uint8_t pk[32])
     return NULL;
 }
 
-struct contact *msg_contact_by_name(chp_msg *m, const char *name)
+struct contact *chp_msgi_contact_by_name(chp_msg *m, const char *name)
 {
     for (size_t i = 0; i < m->nc; i++)
         if (m->c[i].state != CS_REQUEST && !strcmp(m->c[i].name, name))
@@ -357,7 +357,7 @@ struct contact *msg_contact_by_name(chp_msg *m, const char *name)
     return NULL;
 }
 
-struct room *msg_room_by_name(chp_msg *m, const char *canon)
+struct room *chp_msgi_room_by_name(chp_msg *m, const char *canon)
 {
     for (size_t i = 0; i < m->nr; i++)
         if (!strcmp(m->r[i].name, canon))
@@ -374,7 +374,7 @@ static size_t hslot(const chp_msg *m, const uint8_t msgid[MSGID_BYTES])
     return (size_t)v & (m->hidxcap - 1);
 }
 
-int msg_hindex_put(chp_msg *m, size_t pos)
+int chp_msgi_hindex_put(chp_msg *m, size_t pos)
 {
     if ((m->nhidx + 1) * 2 > m->hidxcap) {
         size_t nc = m->hidxcap ? m->hidxcap * 2 : 1024;
@@ -386,7 +386,7 @@ int msg_hindex_put(chp_msg *m, size_t pos)
         m->hidxcap = nc;
         m->nhidx = 0;
         for (size_t i = 0; i < oc; i++)
-            if (old[i] && msg_hindex_put(m, old[i] - 1u) != CHP_OK)
+            if (old[i] && chp_msgi_hindex_put(m, old[i] - 1u) != CHP_OK)
                 break; /* cannot happen: the new table has room */
         free(old);
     }
@@ -398,18 +398,18 @@ int msg_hindex_put(chp_msg *m, size_t pos)
     return CHP_OK;
 }
 
-void msg_hindex_rebuild(chp_msg *m)
+void chp_msgi_hindex_rebuild(chp_msg *m)
 {
     free(m->hidx);
     m->hidx = NULL;
     m->hidxcap = m->nhidx = 0;
     for (size_t i = 0; i < m->nh; i++)
-        if (msg_hindex_put(m, i) != CHP_OK)
+        if (chp_msgi_hindex_put(m, i) != CHP_OK)
             chp_warn("out of memory indexing messages");
 }
 
-struct hmsg *msg_hmsg_find(chp_msg *m, const uint8_t msgid[MSGID_BYTES], int dir_out,
-                           const uint8_t sender[32])
+struct hmsg *chp_msgi_hmsg_find(chp_msg *m, const uint8_t msgid[MSGID_BYTES], int dir_out,
+                                const uint8_t sender[32])
 {
     if (!m->hidxcap)
         return NULL;
@@ -462,8 +462,8 @@ static int seen_grow(chp_msg *m)
     return CHP_OK;
 }
 
-int msg_seen_note(chp_msg *m, const char *room, const uint8_t pk[32], const char *nick, uint64_t t,
-                  char old[CHP_NICK_MAX + 1])
+int chp_msgi_seen_note(chp_msg *m, const char *room, const uint8_t pk[32], const char *nick,
+                       uint64_t t, char old[CHP_NICK_MAX + 1])
 {
     if ((m->nseen + 1) * 2 > m->capseen && seen_grow(m) != CHP_OK)
         return 0;
@@ -487,7 +487,7 @@ int msg_seen_note(chp_msg *m, const char *room, const uint8_t pk[32], const char
     return 1;
 }
 
-void msg_seen_rebuild(chp_msg *m)
+void chp_msgi_seen_rebuild(chp_msg *m)
 {
     char old[CHP_NICK_MAX + 1];
     free(m->seen);
@@ -496,15 +496,15 @@ void msg_seen_rebuild(chp_msg *m)
     for (size_t i = 0; i < m->nh; i++) {
         const struct hmsg *h = &m->h[i];
         if (!h->dir_out && h->kind == CONV_ROOM)
-            (void)msg_seen_note(m, h->room, h->sender, h->nick, h->time, old);
+            (void)chp_msgi_seen_note(m, h->room, h->sender, h->nick, h->time, old);
     }
 }
 
 /* ---- display labels ---- */
 
-const struct contact *msg_named_contact(chp_msg *m, const uint8_t pk[32])
+const struct contact *chp_msgi_named_contact(chp_msg *m, const uint8_t pk[32])
 {
-    const struct contact *c = msg_contact_by_pk(m, pk);
+    const struct contact *c = chp_msgi_contact_by_pk(m, pk);
     /* a name from before names were kept from starting with a marker
      * must not pass for a stranger or a notice: such a contact shows as
      * a stranger would */
@@ -517,13 +517,14 @@ const struct contact *msg_named_contact(chp_msg *m, const uint8_t pk[32])
 /* The name shown for a sender: the contact's name, the own nick, or for
  * anyone else "~", the nick they gave and their short fingerprint, so a
  * stranger who takes a contact's nick never looks like the contact. */
-void msg_sender_label(chp_msg *m, const uint8_t pk[32], const char *nick, char *out, size_t cap)
+void chp_msgi_sender_label(chp_msg *m, const uint8_t pk[32], const char *nick, char *out,
+                           size_t cap)
 {
     if (m->me && !memcmp(pk, chp_identity_pk(m->me), 32)) {
         snprintf(out, cap, "%s", m->nick);
         return;
     }
-    const struct contact *c = msg_named_contact(m, pk);
+    const struct contact *c = chp_msgi_named_contact(m, pk);
     if (c) {
         snprintf(out, cap, "%s", c->name);
         return;
@@ -533,22 +534,22 @@ void msg_sender_label(chp_msg *m, const uint8_t pk[32], const char *nick, char *
     snprintf(out, cap, "%c%s (%s)", STRANGER_MARK, nick[0] ? nick : "?", fpr);
 }
 
-void msg_hmsg_sender(chp_msg *m, const struct hmsg *h, char *out, size_t cap)
+void chp_msgi_hmsg_sender(chp_msg *m, const struct hmsg *h, char *out, size_t cap)
 {
     if (h->notice)
         snprintf(out, cap, "%s", NOTICE_SENDER);
     else
-        msg_sender_label(m, h->sender, h->nick, out, cap);
+        chp_msgi_sender_label(m, h->sender, h->nick, out, cap);
 }
 
 /* The conversation a message belongs to, as CONTROL.md names it. */
-void msg_conv_label(chp_msg *m, const struct hmsg *h, char *out, size_t cap)
+void chp_msgi_conv_label(chp_msg *m, const struct hmsg *h, char *out, size_t cap)
 {
     if (h->kind == CONV_ROOM) {
         snprintf(out, cap, "%s", h->room);
         return;
     }
-    const struct contact *c = msg_contact_by_pk(m, h->peer);
+    const struct contact *c = chp_msgi_contact_by_pk(m, h->peer);
     if (c && c->state != CS_REQUEST && c->name[0]) {
         snprintf(out, cap, "%s", c->name);
         return;

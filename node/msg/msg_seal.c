@@ -5,12 +5,15 @@
  * and takes the sealed ones back in order; the worker only runs
  * chp_envelope_seal on what it was handed, with the identity read-only.
  * An eventfd tells the loop when something is done. Tests and benchmarks
- * may seal inline (chp_msg_host.seal_inline) and stay single-threaded. */
+ * may seal inline (chp_msg_host.seal_inline) and stay single-threaded.
+ * The sealer owns no envelope: whatever it is handed goes back to its
+ * caller, sealed (pop) or not (cancel), and the caller frees it. */
 #include "node/msg/msg_int.h"
 
 #include "proto/crypto.h"
 #include "node/common/log.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,7 +58,7 @@ static void *worker(void *arg)
     return NULL;
 }
 
-int msg_sealer_start(struct sealer *w, int inline_only)
+int chp_sealer_start(struct sealer *w, int inline_only)
 {
     memset(w, 0, sizeof *w);
     w->efd = -1;
@@ -77,45 +80,38 @@ int msg_sealer_start(struct sealer *w, int inline_only)
     return CHP_OK;
 }
 
-void msg_seal_free(struct seal *s)
+/* Appends list b to list a; returns a. */
+static struct seal *concat(struct seal *a, struct seal *b)
 {
-    if (!s)
-        return;
-    chp_memzero(s->key, sizeof s->key);
-    free(s->out);
-    msg_job_free(s->job);
-    free(s);
+    struct seal **pp = &a;
+    while (*pp)
+        pp = &(*pp)->next;
+    *pp = b;
+    return a;
 }
 
-static void free_list(struct seal *s)
+struct seal *chp_sealer_cancel(struct sealer *w)
 {
-    while (s) {
-        struct seal *next = s->next;
-        msg_seal_free(s);
-        s = next;
-    }
-}
-
-void msg_sealer_cancel(struct sealer *w)
-{
+    struct seal *back;
     if (!w->running) {
-        free_list(w->done);
+        back = w->done;
         w->done = w->done_tail = NULL;
-        return;
+        return back;
     }
     pthread_mutex_lock(&w->mu);
-    free_list(w->todo);
+    struct seal *todo = w->todo;
     w->todo = w->todo_tail = NULL;
     while (w->busy) /* the identity it reads is about to go */
         pthread_cond_wait(&w->cv, &w->mu);
-    free_list(w->done);
+    back = concat(w->done, todo);
     w->done = w->done_tail = NULL;
     pthread_mutex_unlock(&w->mu);
+    return back;
 }
 
-void msg_sealer_stop(struct sealer *w)
+void chp_sealer_stop(struct sealer *w)
 {
-    msg_sealer_cancel(w);
+    assert(!w->todo && !w->done); /* chp_sealer_cancel handed them back */
     if (w->running) {
         pthread_mutex_lock(&w->mu);
         w->stop = 1;
@@ -131,7 +127,7 @@ void msg_sealer_stop(struct sealer *w)
     w->efd = -1;
 }
 
-void msg_sealer_push(struct sealer *w, struct seal *s)
+void chp_sealer_push(struct sealer *w, struct seal *s)
 {
     s->next = NULL;
     if (!w->running) {
@@ -153,7 +149,7 @@ void msg_sealer_push(struct sealer *w, struct seal *s)
     pthread_mutex_unlock(&w->mu);
 }
 
-struct seal *msg_sealer_pop(struct sealer *w)
+struct seal *chp_sealer_pop(struct sealer *w)
 {
     if (w->running) {
         uint64_t v;
@@ -173,7 +169,7 @@ struct seal *msg_sealer_pop(struct sealer *w)
     return s;
 }
 
-int msg_sealer_has_done(struct sealer *w)
+int chp_sealer_has_done(struct sealer *w)
 {
     if (!w->running)
         return w->done != NULL;
@@ -183,7 +179,7 @@ int msg_sealer_has_done(struct sealer *w)
     return r;
 }
 
-int msg_sealer_pending(struct sealer *w)
+int chp_sealer_pending(struct sealer *w)
 {
     if (!w->running)
         return w->done != NULL;

@@ -1,4 +1,4 @@
-/* test_msg.c - the messaging layer (node/msg.c) end to end in one
+/* test_msg.c - the messaging layer (node/msg/) end to end in one
  * process: two or three users, each with a real LMDB store, their
  * envelopes carried between them by hand, a clock the test moves. */
 #define _GNU_SOURCE /* memmem */
