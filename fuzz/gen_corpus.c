@@ -5,10 +5,12 @@
  * so a seed that stops exercising its path is noticed here, not missed. */
 #include "fuzz.h"
 
+#include "proto/cursor.h"
 #include "proto/envelope.h"
 #include "proto/id.h"
 #include "proto/identity.h"
 #include "proto/pow.h"
+#include "tests/unit/testutil.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -43,37 +45,8 @@ static void expect_rc(int got, int want, const char *what)
 }
 
 /* Deterministic randomness: BLAKE2b(counter) blocks under a fixed key. */
-static void ctr_fill(void *ctx, uint8_t *buf, size_t n)
-{
-    static const char label[] = "chapar-fuzz-corpus-seed-v1";
-    uint64_t *ctr = ctx;
-    while (n) {
-        uint8_t in[8], block[32];
-        for (int i = 0; i < 8; i++)
-            in[i] = (uint8_t)(*ctr >> (56 - 8 * i));
-        (*ctr)++;
-        chp_hash(block, sizeof block, in, sizeof in, label, sizeof label - 1);
-        size_t k = n < sizeof block ? n : sizeof block;
-        memcpy(buf, block, k);
-        buf += k;
-        n -= k;
-    }
-}
-
-static uint64_t rng_ctr;
-static const chp_rng rng = {ctr_fill, &rng_ctr};
-
-static void put_be64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (56 - 8 * i));
-}
-
-static void put_be32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (24 - 8 * i));
-}
+static tu_ctr rng_ctr = {.label = "chapar-fuzz-corpus-seed-v1"};
+static const chp_rng rng = {tu_ctr_fill, &rng_ctr};
 
 /* One target's corpus directory and its running seed number. */
 struct seeds {
@@ -150,8 +123,8 @@ static size_t wrap(const uint8_t *inner, size_t bucket, const uint8_t key[32], i
     uint8_t nonce[CHP_AEAD_NONCE_BYTES], initial[32];
     if (!keep_header) {
         env[0] = CHP_ENV_VERSION;
-        put_be64(env + 1, CREATED);
-        put_be64(env + 9, CREATED + DAY);
+        chp_put_be64(env + 1, CREATED);
+        chp_put_be64(env + 9, CREATED + DAY);
         chp_rng_fill(&rng, env + 17, 16 + 32);
     }
     chp_hash(nonce, sizeof nonce, env, CHP_ENV_HDR_BYTES, nonce_label, sizeof nonce_label - 1);
@@ -159,7 +132,7 @@ static size_t wrap(const uint8_t *inner, size_t bucket, const uint8_t key[32], i
     size_t body = CHP_ENV_HDR_BYTES + bucket + CHP_AEAD_TAG_BYTES;
     size_t total = body + CHP_ENV_POW_NONCE_BYTES;
     chp_hash(initial, sizeof initial, env, body, NULL, 0);
-    put_be64(env + body, chp_pow_solve(initial, chp_pow_target(total, DAY, 1), 0));
+    chp_put_be64(env + body, chp_pow_solve(initial, chp_pow_target(total, DAY, 1), 0));
     return total;
 }
 
@@ -258,10 +231,10 @@ static void gen_envelopes(const char *root, const chp_identity *alice)
     env[0] = 0;
     env_seed(&s, "version-0", n, CHP_E_ENV_VERSION, CHP_E_ENV_VERSION);
     memcpy(env, saved, n);
-    put_be64(env + 9, CREATED + CHP_ENV_MAX_TTL + 1);
+    chp_put_be64(env + 9, CREATED + CHP_ENV_MAX_TTL + 1);
     env_seed(&s, "ttl-over-max", n, CHP_E_ENV_TTL, CHP_E_DECRYPT);
     memcpy(env, saved, n);
-    put_be64(env + 9, CREATED);
+    chp_put_be64(env + 9, CREATED);
     env_seed(&s, "expiry-equals-created", n, CHP_E_ENV_TTL, CHP_E_DECRYPT);
     memcpy(env, saved, n);
     env[CHP_ENV_HDR_BYTES + 10] ^= 1;
@@ -272,7 +245,7 @@ static void gen_envelopes(const char *root, const chp_identity *alice)
     seed(&s, "tag-bit-flip", env, n);
     expect_rc(open_env(n), CHP_E_DECRYPT, "tag-bit-flip");
     memcpy(env, saved, n);
-    put_be64(env + n - 8, 0xffffffffffffffffu);
+    chp_put_be64(env + n - 8, 0xffffffffffffffffu);
     seed(&s, "pow-nonce-changed", env, n);
     expect_rc(open_env(n), CHP_OK, "pow-nonce-changed");
 
@@ -292,7 +265,7 @@ static void gen_envelopes(const char *root, const chp_identity *alice)
     n = wrap(inner, sizeof inner, key, 0);
     env_seed(&s, "inner-type-0", n, CHP_OK, CHP_E_MALFORMED);
     inner[96] = CHP_CT_TEXT;
-    put_be32(inner + 97, 256 - CHP_INNER_OVERHEAD + 1);
+    chp_put_be32(inner + 97, 256 - CHP_INNER_OVERHEAD + 1);
     n = wrap(inner, sizeof inner, key, 0);
     env_seed(&s, "inner-len-too-big", n, CHP_OK, CHP_E_MALFORMED);
 }
@@ -305,7 +278,7 @@ static void inner_build(uint8_t *p, size_t bucket, uint8_t type, uint32_t len)
     memset(p, 0, bucket);
     chp_rng_fill(&rng, p, 96);
     p[96] = type;
-    put_be32(p + 97, len);
+    chp_put_be32(p + 97, len);
     for (uint32_t i = 0; i < len && CHP_INNER_OVERHEAD + i < bucket; i++)
         p[CHP_INNER_OVERHEAD + i] = (uint8_t)('a' + i % 26);
 }

@@ -12,6 +12,7 @@
  * Any malformed line or protocol error: one line on stderr, exit 1. */
 #include "proto/crypto.h"
 #include "proto/err.h"
+#include "proto/hex.h"
 #include "proto/negentropy.h"
 #include "vecstore.h"
 
@@ -61,38 +62,15 @@ static int parse_u64(const char *s, uint64_t *out)
     return 0;
 }
 
-static int hexval(char c)
+/* Prints the n bytes at p in hex. */
+static void put_hex(const struct harness *h, const uint8_t *p, size_t n)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Decodes n hex characters into n / 2 bytes; -1 on odd length or bad digit. */
-static int unhex(const char *s, size_t n, uint8_t *out)
-{
-    if (n % 2)
-        return -1;
-    for (size_t i = 0; i < n / 2; i++) {
-        int a = hexval(s[2 * i]), b = hexval(s[2 * i + 1]);
-        if (a < 0 || b < 0)
-            return -1;
-        out[i] = (uint8_t)(a << 4 | b);
-    }
-    return 0;
-}
-
-static void put_hex(const uint8_t *p, size_t n)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        putchar(digits[p[i] >> 4]);
-        putchar(digits[p[i] & 15]);
-    }
+    char *hex = malloc(2 * n + 1);
+    if (!hex)
+        die(h, "out of memory");
+    chp_hex_encode(p, n, hex);
+    fputs(hex, stdout);
+    free(hex);
 }
 
 static void put_line(const struct harness *h, const char *tag, const uint8_t *p, size_t n)
@@ -100,7 +78,7 @@ static void put_line(const struct harness *h, const char *tag, const uint8_t *p,
     fputs(tag, stdout);
     if (p) {
         putchar(',');
-        put_hex(p, n);
+        put_hex(h, p, n);
     }
     putchar('\n');
     if (fflush(stdout) != 0)
@@ -168,7 +146,7 @@ static void cmd_item(struct harness *h, char *args)
         die(h, "wrong num of fields");
     if (parse_u64(ts_s, &ts) != 0)
         die(h, "bad timestamp '%s'", ts_s);
-    if (strlen(id_s) != 64 || unhex(id_s, 64, id) != 0)
+    if (strlen(id_s) != 64 || chp_hex_decode(id_s, 64, id, 32) != CHP_OK)
         die(h, "id must be 64 hex digits");
     if (h->neg)
         die(h, "item after seal");
@@ -208,7 +186,7 @@ static void cmd_msg(struct harness *h, const char *hex, chp_buf *out)
     uint8_t *msg = malloc(hexlen / 2 + 1);
     if (!msg)
         die(h, "out of memory");
-    if (unhex(hex ? hex : "", hexlen, msg) != 0)
+    if (chp_hex_decode(hex ? hex : "", hexlen, msg, hexlen / 2) != CHP_OK)
         die(h, "bad hex in msg");
     int rc;
     if (h->initiator) {

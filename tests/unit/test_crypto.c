@@ -3,6 +3,7 @@
 #include "proto/crypto.h"
 #include "proto/cursor.h"
 #include "proto/err.h"
+#include "tests/unit/testutil.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,41 +13,6 @@
 #include <string.h>
 
 #include <cmocka.h>
-
-/* Counter-based deterministic randomness: byte i of the stream is
- * (start + i) mod 256, and every call is recorded. */
-struct ctr_rng {
-    uint8_t next;
-    size_t calls;
-    size_t bytes;
-};
-
-static void ctr_fill(void *ctx, uint8_t *buf, size_t n)
-{
-    struct ctr_rng *c = ctx;
-    for (size_t i = 0; i < n; i++)
-        buf[i] = c->next++;
-    c->calls++;
-    c->bytes += n;
-}
-
-static void unhex(uint8_t *out, size_t n, const char *hex)
-{
-    assert_int_equal(strlen(hex), 2 * n);
-    for (size_t i = 0; i < n; i++) {
-        unsigned v;
-        assert_int_equal(sscanf(hex + 2 * i, "%2x", &v), 1);
-        out[i] = (uint8_t)v;
-    }
-}
-
-static int all_zero(const uint8_t *p, size_t n)
-{
-    uint8_t acc = 0;
-    for (size_t i = 0; i < n; i++)
-        acc |= p[i];
-    return acc == 0;
-}
 
 /* Deterministic key pair number i. */
 static void keypair(unsigned i, uint8_t pk[32], uint8_t sk[64])
@@ -69,17 +35,22 @@ static void test_crypto_init_idempotent(void **state)
 static void test_rng_fill_uses_callback(void **state)
 {
     (void)state;
-    struct ctr_rng c = {.next = 0xfe};
-    chp_rng rng = {ctr_fill, &c};
-    uint8_t buf[4] = {0};
+    /* The bytes come from the callback with its context, one call per
+     * fill: a twin stream drawn directly gives the same bytes. */
+    tu_ctr c = {.ctr = 0xfe}, twin = {.ctr = 0xfe};
+    chp_rng rng = tu_ctr_rng(&c);
+    uint8_t buf[4] = {0}, want[4];
     chp_rng_fill(&rng, buf, sizeof buf);
-    static const uint8_t want[4] = {0xfe, 0xff, 0x00, 0x01};
+    tu_ctr_fill(&twin, want, sizeof want);
     assert_memory_equal(buf, want, 4);
+    assert_false(tu_all_zero(buf, 4));
     assert_int_equal(c.calls, 1);
     assert_int_equal(c.bytes, 4);
     chp_rng_fill(&rng, buf, 1);
-    assert_int_equal(buf[0], 0x02);
+    tu_ctr_fill(&twin, want, 1);
+    assert_int_equal(buf[0], want[0]);
     assert_int_equal(c.calls, 2);
+    assert_int_equal(c.bytes, 5);
 }
 
 static void test_rng_system(void **state)
@@ -93,7 +64,7 @@ static void test_rng_system(void **state)
     chp_rng_fill(a, x, sizeof x);
     chp_rng_fill(a, y, sizeof y);
     /* 2^-256 chance of a false failure. */
-    assert_false(all_zero(x, sizeof x));
+    assert_false(tu_all_zero(x, sizeof x));
     assert_memory_not_equal(x, y, sizeof x);
 }
 
@@ -103,9 +74,9 @@ static void test_blake2b_512_abc_rfc7693(void **state)
 {
     (void)state;
     uint8_t want[64], out[64];
-    unhex(want, 64,
-          "ba80a53f981c4d0d6a2797b69f12f6e94c212f14685ac4b74b12bb6fdbffa2d1"
-          "7d87c5392aab792dc252d5de4533cc9518d38aa8dbf1925ab92386edd4009923");
+    tu_unhex(want, 64,
+             "ba80a53f981c4d0d6a2797b69f12f6e94c212f14685ac4b74b12bb6fdbffa2d1"
+             "7d87c5392aab792dc252d5de4533cc9518d38aa8dbf1925ab92386edd4009923");
     chp_hash(out, sizeof out, "abc", 3, NULL, 0);
     assert_memory_equal(out, want, 64);
 }
@@ -114,7 +85,7 @@ static void test_blake2b_256_empty(void **state)
 {
     (void)state;
     uint8_t want[32], out[32];
-    unhex(want, 32, "0e5751c026e543b2e8ab2eb06099daa1d1e5df47778f7787faab45cdf12fe3a8");
+    tu_unhex(want, 32, "0e5751c026e543b2e8ab2eb06099daa1d1e5df47778f7787faab45cdf12fe3a8");
     chp_hash(out, sizeof out, "", 0, NULL, 0);
     assert_memory_equal(out, want, 32);
     /* A 32-byte output is its own function, not a truncated 64-byte one. */
@@ -130,14 +101,14 @@ static void test_blake2b_keyed_kat(void **state)
     uint8_t key[64], in[3] = {0, 1, 2}, want[64], out[64];
     for (size_t i = 0; i < sizeof key; i++)
         key[i] = (uint8_t)i;
-    unhex(want, 64,
-          "10ebb67700b1868efb4417987acf4690ae9d972fb7a590c2f02871799aaa4786"
-          "b5e996e8f0f4eb981fc214b005f42d2ff4233499391653df7aefcbc13fc51568");
+    tu_unhex(want, 64,
+             "10ebb67700b1868efb4417987acf4690ae9d972fb7a590c2f02871799aaa4786"
+             "b5e996e8f0f4eb981fc214b005f42d2ff4233499391653df7aefcbc13fc51568");
     chp_hash(out, sizeof out, in, 0, key, sizeof key);
     assert_memory_equal(out, want, 64);
-    unhex(want, 64,
-          "33d0825dddf7ada99b0e7e307104ad07ca9cfd9692214f1561356315e784f3e5"
-          "a17e364ae9dbb14cb2036df932b77f4b292761365fb328de7afdc6d8998f5fc1");
+    tu_unhex(want, 64,
+             "33d0825dddf7ada99b0e7e307104ad07ca9cfd9692214f1561356315e784f3e5"
+             "a17e364ae9dbb14cb2036df932b77f4b292761365fb328de7afdc6d8998f5fc1");
     chp_hash(out, sizeof out, in, sizeof in, key, sizeof key);
     assert_memory_equal(out, want, 64);
     /* The smallest key (16 bytes) and output (16 bytes) are accepted and
@@ -182,10 +153,10 @@ static void test_sha256_fips180(void **state)
 {
     (void)state;
     uint8_t want[32], out[32];
-    unhex(want, 32, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    tu_unhex(want, 32, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     chp_sha256(out, "abc", 3);
     assert_memory_equal(out, want, 32);
-    unhex(want, 32, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    tu_unhex(want, 32, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
     chp_sha256(out, "", 0);
     assert_memory_equal(out, want, 32);
 }
@@ -201,11 +172,11 @@ static void test_sign_rfc8032_vectors(void **state)
 {
     (void)state;
     uint8_t seed[32], pk[32], sk[64], want_pk[32], want_sig[64], sig[64];
-    unhex(seed, 32, rfc8032_seed1);
-    unhex(want_pk, 32, rfc8032_pk1);
-    unhex(want_sig, 64,
-          "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555"
-          "fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b");
+    tu_unhex(seed, 32, rfc8032_seed1);
+    tu_unhex(want_pk, 32, rfc8032_pk1);
+    tu_unhex(want_sig, 64,
+             "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555"
+             "fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b");
     chp_sign_seed_keypair(seed, pk, sk);
     assert_memory_equal(pk, want_pk, 32);
     assert_memory_equal(sk, seed, 32); /* sk = seed || pk */
@@ -215,11 +186,11 @@ static void test_sign_rfc8032_vectors(void **state)
     assert_int_equal(chp_sign_verify(sig, "", 0, pk), CHP_OK);
 
     /* TEST 2: one-byte message 0x72. */
-    unhex(seed, 32, "4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb");
-    unhex(want_pk, 32, "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c");
-    unhex(want_sig, 64,
-          "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da"
-          "085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00");
+    tu_unhex(seed, 32, "4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb");
+    tu_unhex(want_pk, 32, "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c");
+    tu_unhex(want_sig, 64,
+             "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da"
+             "085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00");
     chp_sign_seed_keypair(seed, pk, sk);
     assert_memory_equal(pk, want_pk, 32);
     chp_sign(sig, "\x72", 1, sk);
@@ -306,7 +277,7 @@ static void test_sign_pk_valid_rejects_small_order(void **state)
     (void)state;
     uint8_t pk[32], x[32];
     for (size_t i = 0; i < sizeof small_order_hex / sizeof small_order_hex[0]; i++) {
-        unhex(pk, 32, small_order_hex[i]);
+        tu_unhex(pk, 32, small_order_hex[i]);
         assert_int_equal(chp_sign_pk_valid(pk), 0);
         assert_int_equal(chp_ed_pk_to_x(pk, x), CHP_E_ID_KEY);
     }
@@ -317,13 +288,13 @@ static void test_sign_pk_valid_rejects_bad_encodings(void **state)
     (void)state;
     uint8_t pk[32];
     /* y = p (non-canonical encoding of y = 0) and all ones (y >= p). */
-    unhex(pk, 32, "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f");
+    tu_unhex(pk, 32, "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f");
     assert_int_equal(chp_sign_pk_valid(pk), 0);
     memset(pk, 0xff, sizeof pk);
     assert_int_equal(chp_sign_pk_valid(pk), 0);
     /* RFC 8032 key plus the order-2 point (0, -1) = (-x, -y): on the curve,
      * canonical, but with a torsion component. */
-    unhex(pk, 32, "16a567fe7d4ef5482ab4012c369bf8c5f11e8d0c2559dcda50fde59708f8aee5");
+    tu_unhex(pk, 32, "16a567fe7d4ef5482ab4012c369bf8c5f11e8d0c2559dcda50fde59708f8aee5");
     assert_int_equal(chp_sign_pk_valid(pk), 0);
     /* y = 2 is not on the curve (x^2 would be a non-square). */
     memset(pk, 0, sizeof pk);
@@ -335,7 +306,7 @@ static void test_sign_pk_valid_accepts_real_keys(void **state)
 {
     (void)state;
     uint8_t pk[32], sk[64];
-    unhex(pk, 32, rfc8032_pk1);
+    tu_unhex(pk, 32, rfc8032_pk1);
     assert_int_equal(chp_sign_pk_valid(pk), 1);
     for (unsigned i = 0; i < 16; i++) {
         keypair(i, pk, sk);
@@ -349,10 +320,10 @@ static void test_ed_to_x_birational_map(void **state)
 {
     (void)state;
     uint8_t seed[32], pk[32], sk[64], xpk[32], xsk[32], xpk2[32], want[32];
-    unhex(seed, 32, rfc8032_seed1);
+    tu_unhex(seed, 32, rfc8032_seed1);
     chp_sign_seed_keypair(seed, pk, sk);
     /* u = (1 + y) / (1 - y), computed independently (python). */
-    unhex(want, 32, "d85e07ec22b0ad881537c2f44d662d1a143cf830c57aca4305d85c7a90f6b62e");
+    tu_unhex(want, 32, "d85e07ec22b0ad881537c2f44d662d1a143cf830c57aca4305d85c7a90f6b62e");
     memset(xpk, 0xee, sizeof xpk);
     assert_int_equal(chp_ed_pk_to_x(pk, xpk), CHP_OK);
     assert_memory_equal(xpk, want, 32);
@@ -373,9 +344,9 @@ static void test_ed_pk_to_x_invalid_key(void **state)
 {
     (void)state;
     uint8_t pk[32], xpk[32];
-    unhex(pk, 32, "16a567fe7d4ef5482ab4012c369bf8c5f11e8d0c2559dcda50fde59708f8aee5");
+    tu_unhex(pk, 32, "16a567fe7d4ef5482ab4012c369bf8c5f11e8d0c2559dcda50fde59708f8aee5");
     assert_int_equal(chp_ed_pk_to_x(pk, xpk), CHP_E_ID_KEY);
-    unhex(pk, 32, small_order_hex[2]);
+    tu_unhex(pk, 32, small_order_hex[2]);
     assert_int_equal(chp_ed_pk_to_x(pk, xpk), CHP_E_ID_KEY);
 }
 
@@ -383,11 +354,11 @@ static void test_x25519_rfc7748(void **state)
 {
     (void)state;
     uint8_t a[32], b[32], apk[32], bpk[32], want_apk[32], want_bpk[32], want[32], s1[32], s2[32];
-    unhex(a, 32, "77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a");
-    unhex(b, 32, "5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6fd1c2f8b27ff88e0eb");
-    unhex(want_apk, 32, "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a");
-    unhex(want_bpk, 32, "de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f");
-    unhex(want, 32, "4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742");
+    tu_unhex(a, 32, "77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a");
+    tu_unhex(b, 32, "5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6fd1c2f8b27ff88e0eb");
+    tu_unhex(want_apk, 32, "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a");
+    tu_unhex(want_bpk, 32, "de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f");
+    tu_unhex(want, 32, "4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742");
     chp_x25519_base(apk, a);
     chp_x25519_base(bpk, b);
     assert_memory_equal(apk, want_apk, 32);
@@ -413,7 +384,7 @@ static void test_x25519_agreement_both_ways(void **state)
         assert_int_equal(chp_x25519(s1, xa, xpb), CHP_OK);
         assert_int_equal(chp_x25519(s2, xb, xpa), CHP_OK);
         assert_memory_equal(s1, s2, 32);
-        assert_false(all_zero(s1, 32));
+        assert_false(tu_all_zero(s1, 32));
         /* A third party gets something else. */
         uint8_t pc[32], sc[64], xc[32];
         keypair(100 + i, pc, sc);
@@ -435,10 +406,10 @@ static void test_x25519_low_order_is_dh_error(void **state)
     uint8_t sk[32], pk[32], shared[32];
     memset(sk, 0x42, sizeof sk);
     for (size_t i = 0; i < sizeof low / sizeof low[0]; i++) {
-        unhex(pk, 32, low[i]);
+        tu_unhex(pk, 32, low[i]);
         memset(shared, 0xee, sizeof shared);
         assert_int_equal(chp_x25519(shared, sk, pk), CHP_E_DH);
-        assert_true(all_zero(shared, sizeof shared)); /* no half-result left */
+        assert_true(tu_all_zero(shared, sizeof shared)); /* no half-result left */
     }
 }
 
@@ -462,13 +433,13 @@ static void test_aead_xchacha_draft_vector(void **state)
     uint8_t key[32], nonce[24], ad[12], want[114 + 16], ct[114 + 16], back[114];
     assert_int_equal(len, 114);
     aead_fixture(key, nonce);
-    unhex(ad, 12, "50515253c0c1c2c3c4c5c6c7");
-    unhex(want, sizeof want,
-          "bd6d179d3e83d43b9576579493c0e939572a1700252bfaccbed2902c21396cbb"
-          "731c7f1b0b4aa6440bf3a82f4eda7e39ae64c6708c54c216cb96b72e1213b452"
-          "2f8c9ba40db5d945b11b69b982c1bb9e3f3fac2bc369488f76b2383565d3fff9"
-          "21f9664c97637da9768812f615c68b13b52e"
-          "c0875924c1c7987947deafd8780acf49");
+    tu_unhex(ad, 12, "50515253c0c1c2c3c4c5c6c7");
+    tu_unhex(want, sizeof want,
+             "bd6d179d3e83d43b9576579493c0e939572a1700252bfaccbed2902c21396cbb"
+             "731c7f1b0b4aa6440bf3a82f4eda7e39ae64c6708c54c216cb96b72e1213b452"
+             "2f8c9ba40db5d945b11b69b982c1bb9e3f3fac2bc369488f76b2383565d3fff9"
+             "21f9664c97637da9768812f615c68b13b52e"
+             "c0875924c1c7987947deafd8780acf49");
     chp_aead_encrypt(ct, (const uint8_t *)pt, len, ad, sizeof ad, nonce, key);
     assert_memory_equal(ct, want, sizeof want);
     assert_int_equal(chp_aead_decrypt(back, ct, sizeof ct, ad, sizeof ad, nonce, key), CHP_OK);
@@ -512,7 +483,7 @@ static void expect_decrypt_fails_zeroed(const uint8_t *ct, size_t ctlen, const u
     assert_true(ctlen - 16 <= sizeof pt);
     memset(pt, 0xee, sizeof pt);
     assert_int_equal(chp_aead_decrypt(pt, ct, ctlen, ad, adlen, nonce, key), CHP_E_DECRYPT);
-    assert_true(all_zero(pt, ctlen - 16));
+    assert_true(tu_all_zero(pt, ctlen - 16));
 }
 
 static void test_aead_tampered_ciphertext(void **state)
@@ -601,7 +572,7 @@ static void test_pwhash_deterministic(void **state)
     assert_int_equal(chp_pwhash(a, 32, "secret", 6, salt, ops, mem), CHP_OK);
     assert_int_equal(chp_pwhash(b, 32, "secret", 6, salt, ops, mem), CHP_OK);
     assert_memory_equal(a, b, 32);
-    assert_false(all_zero(a, 32));
+    assert_false(tu_all_zero(a, 32));
     /* Every input changes the key. */
     assert_int_equal(chp_pwhash(c, 32, "secreT", 6, salt, ops, mem), CHP_OK);
     assert_memory_not_equal(a, c, 32);
@@ -695,7 +666,7 @@ static void test_memzero(void **state)
     memset(a, 0xa5, sizeof a);
     chp_memzero(a + 4, 32);
     assert_int_equal(a[3], 0xa5);
-    assert_true(all_zero(a + 4, 32));
+    assert_true(tu_all_zero(a + 4, 32));
     assert_int_equal(a[36], 0xa5);
     chp_memzero(a, 0);
     assert_int_equal(a[0], 0xa5);

@@ -16,6 +16,7 @@
 #include "proto/err.h"
 #include "proto/identity.h"
 #include "proto/pow.h"
+#include "tests/unit/testutil.h"
 
 /* A fixed clock: tests never read the real one. */
 #define NOW     UINT64_C(1800000000)
@@ -27,62 +28,6 @@ static const chp_env_params P1 = {1, CHP_ENV_MAX_TTL, CHP_ENV_CLOCK_SKEW};
 
 static const char nonce_label[] = "chapar-env-nonce-v1";
 
-#define assert_rc(expr, want)                                                                      \
-    do {                                                                                           \
-        int rc_ = (expr);                                                                          \
-        int want_ = (want);                                                                        \
-        if (rc_ != want_)                                                                          \
-            fail_msg("%s = %s, want %s", #expr, chp_errname(rc_), chp_errname(want_));             \
-    } while (0)
-
-/* Deterministic randomness: a counter run through a multiplicative hash. */
-typedef struct ctr_rng {
-    uint64_t ctr;
-} ctr_rng;
-
-static void ctr_fill(void *ctx, uint8_t *buf, size_t n)
-{
-    ctr_rng *s = ctx;
-    for (size_t i = 0; i < n; i++) {
-        uint64_t x = (++s->ctr) * UINT64_C(0x9E3779B97F4A7C15);
-        buf[i] = (uint8_t)(x >> 56);
-    }
-}
-
-static void fill_pattern(uint8_t *p, size_t n, uint8_t seed)
-{
-    for (size_t i = 0; i < n; i++)
-        p[i] = (uint8_t)(i * 7u + seed);
-}
-
-static int all_zero(const uint8_t *p, size_t n)
-{
-    uint8_t acc = 0;
-    for (size_t i = 0; i < n; i++)
-        acc |= p[i];
-    return acc == 0;
-}
-
-static int contains(const uint8_t *hay, size_t hn, const uint8_t *needle, size_t nn)
-{
-    if (nn == 0 || nn > hn)
-        return nn == 0;
-    for (size_t i = 0; i + nn <= hn; i++)
-        if (memcmp(hay + i, needle, nn) == 0)
-            return 1;
-    return 0;
-}
-
-static chp_identity *new_identity(uint8_t fill)
-{
-    uint8_t seed[32];
-    chp_identity *id = NULL;
-    memset(seed, fill, sizeof seed);
-    assert_rc(chp_identity_from_seed(seed, &id), CHP_OK);
-    assert_non_null(id);
-    return id;
-}
-
 /* Everything one sealing needs. Not copyable once initialised (rng points
  * into it). */
 typedef struct fx {
@@ -90,18 +35,18 @@ typedef struct fx {
     uint8_t key[32];
     uint8_t tag[16];
     uint8_t keyfield[32];
-    ctr_rng rs;
+    tu_ctr rs;
     chp_rng rng;
 } fx;
 
 static void fx_init(fx *f)
 {
-    f->sender = new_identity(0x5a);
-    fill_pattern(f->key, sizeof f->key, 0x10);
-    fill_pattern(f->tag, sizeof f->tag, 0x20);
-    fill_pattern(f->keyfield, sizeof f->keyfield, 0x30);
-    f->rs.ctr = 1000;
-    f->rng.fill = ctr_fill;
+    f->sender = tu_identity(0x5a);
+    tu_pattern(f->key, sizeof f->key, 0x10);
+    tu_pattern(f->tag, sizeof f->tag, 0x20);
+    tu_pattern(f->keyfield, sizeof f->keyfield, 0x30);
+    f->rs = (tu_ctr){.ctr = 1000};
+    f->rng.fill = tu_ctr_fill;
     f->rng.ctx = &f->rs;
 }
 
@@ -177,7 +122,7 @@ static void mk_raw(uint8_t *buf, size_t len, uint8_t version, uint64_t created, 
     buf[0] = version;
     chp_put_be64(buf + 1, created);
     chp_put_be64(buf + 9, expiry);
-    fill_pattern(buf + 17, len - 17 - CHP_ENV_POW_NONCE_BYTES, 0x44);
+    tu_pattern(buf + 17, len - 17 - CHP_ENV_POW_NONCE_BYTES, 0x44);
     solve_pow(buf, len, ntpb);
 }
 
@@ -203,7 +148,7 @@ static void expect_open_fail(const uint8_t *buf, size_t len, const uint8_t key[3
     size_t ptlen = len - CHP_ENV_OVERHEAD;
     memset(pt, 0xa5, sizeof pt);
     assert_rc(chp_envelope_open(buf, len, key, pt, sizeof pt, &h, &in), want);
-    assert_true(all_zero(pt, ptlen));
+    assert_true(tu_all_zero(pt, ptlen));
 }
 
 /* ---- tests ---- */
@@ -281,7 +226,7 @@ static void check_roundtrip(fx *f, size_t plen, uint8_t type)
 {
     static uint8_t payload[CHP_PAYLOAD_MAX];
     static uint8_t env[CHP_ENV_MAX_BYTES], pt[HUGE_PT];
-    fill_pattern(payload, plen, (uint8_t)plen);
+    tu_pattern(payload, plen, (uint8_t)plen);
     chp_env_seal_args a = fx_args(f, payload, plen);
     a.type = type;
     a.created = NOW - 100;
@@ -349,9 +294,9 @@ static void test_seal_deterministic_and_keyfield_from_rng(void **state)
 
     /* NULL key field: 32 bytes from the caller's rng, nothing else. */
     a.keyfield = NULL;
-    ctr_rng expect_rs = {f.rs.ctr};
+    tu_ctr expect_rs = {.ctr = f.rs.ctr};
     uint8_t expect_key[32];
-    ctr_fill(&expect_rs, expect_key, sizeof expect_key);
+    tu_ctr_fill(&expect_rs, expect_key, sizeof expect_key);
     size_t n3 = fx_seal(&f, &a, e3, sizeof e3);
     assert_int_equal(n3, 345);
     chp_env_hdr h;
@@ -457,7 +402,7 @@ static void test_parse(void **state)
     size_t len = 1024 + 89;
     mk_raw(buf, len, CHP_ENV_VERSION, NOW, NOW + TTL, 1);
     memcpy(buf + 17, "0123456789abcdef", 16);
-    fill_pattern(buf + 33, 32, 0x99);
+    tu_pattern(buf + 33, 32, 0x99);
     chp_put_be64(buf + len - 8, UINT64_C(0x0102030405060708));
     memset(&h, 0, sizeof h);
     assert_rc(chp_envelope_parse(buf, len, &h, &ct, &ctlen, &nonce), CHP_OK);
@@ -650,7 +595,7 @@ static void tamper_sweep(fx *f, size_t plen, int all_bits)
 {
     static uint8_t payload[CHP_PAYLOAD_MAX], env[CHP_ENV_MAX_BYTES], buf[CHP_ENV_MAX_BYTES];
     static uint8_t pt[HUGE_PT];
-    fill_pattern(payload, plen, 0x77);
+    tu_pattern(payload, plen, 0x77);
     chp_env_seal_args a = fx_args(f, payload, plen);
     size_t len = fx_seal(f, &a, env, sizeof env);
     uint8_t id0[32];
@@ -731,7 +676,7 @@ static void test_open_wrong_key_and_overflow(void **state)
     chp_inner in;
     memset(pt, 0, sizeof pt);
     assert_rc(chp_envelope_open(env, len, f.key, pt, 255, NULL, &in), CHP_E_OVERFLOW);
-    assert_true(all_zero(pt, sizeof pt));
+    assert_true(tu_all_zero(pt, sizeof pt));
     assert_rc(chp_envelope_open(env, len, f.key, pt, 0, NULL, &in), CHP_E_OVERFLOW);
     assert_rc(chp_envelope_open(env, len, f.key, pt, 256, NULL, &in), CHP_OK);
 
@@ -792,7 +737,7 @@ static void test_open_inner_errors(void **state)
     expect_open_fail(env2, len, f.key, CHP_E_SIGNATURE);
 
     /* Someone else's key as the sender: the signature is not theirs. */
-    chp_identity *mallory = new_identity(0x66);
+    chp_identity *mallory = tu_identity(0x66);
     memcpy(mod, pt, ptlen);
     memcpy(mod, chp_identity_pk(mallory), 32);
     reencrypt(env2, len, mod, f.key);
@@ -891,7 +836,7 @@ static void mk_inner(uint8_t *pt, size_t bucket, uint8_t type, uint32_t len_fiel
     memset(pt + 32, 0x22, 64);
     pt[96] = type;
     chp_put_be32(pt + 97, len_field);
-    fill_pattern(pt + CHP_INNER_OVERHEAD, payload_bytes, 0x33);
+    tu_pattern(pt + CHP_INNER_OVERHEAD, payload_bytes, 0x33);
 }
 
 static void test_inner_parse(void **state)
@@ -965,17 +910,17 @@ static void test_relays_learn_nothing(void **state)
         a.keyfield = nullkey ? NULL : f.keyfield;
         size_t len = fx_seal(&f, &a, env, sizeof env);
         const uint8_t *pk = chp_identity_pk(f.sender), *xpk = chp_identity_xpk(f.sender);
-        assert_false(contains(env, len, (const uint8_t *)text, sizeof text - 1));
-        assert_false(contains(env, len, (const uint8_t *)"Tajrish", 7));
-        assert_false(contains(env, len, pk, 32));
-        assert_false(contains(env, len, pk, 8));
-        assert_false(contains(env, len, xpk, 32));
-        assert_false(contains(env, len, f.key, 32));
+        assert_false(tu_contains(env, len, (const uint8_t *)text, sizeof text - 1));
+        assert_false(tu_contains(env, len, (const uint8_t *)"Tajrish", 7));
+        assert_false(tu_contains(env, len, pk, 32));
+        assert_false(tu_contains(env, len, pk, 8));
+        assert_false(tu_contains(env, len, xpk, 32));
+        assert_false(tu_contains(env, len, f.key, 32));
         chp_inner in;
         assert_rc(chp_envelope_open(env, len, f.key, pt, sizeof pt, NULL, &in), CHP_OK);
-        assert_false(contains(env, len, in.sig, 64));
+        assert_false(tu_contains(env, len, in.sig, 64));
         /* The tag is meant to be visible; sanity-check the search itself. */
-        assert_true(contains(env, len, f.tag, 16));
+        assert_true(tu_contains(env, len, f.tag, 16));
     }
 
     /* Every content type looks the same from outside: same size, same

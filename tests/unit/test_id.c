@@ -5,6 +5,7 @@
 #include "proto/cursor.h"
 #include "proto/err.h"
 #include "proto/id.h"
+#include "tests/unit/testutil.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -129,30 +130,11 @@ static void ref_encode(const char *hrp, const uint8_t d[DATA_CHARS], char *out)
 
 /* ---- helpers ---- */
 
-/* Counter-based deterministic randomness for seeds. */
-struct ctr_rng {
-    uint64_t counter;
-};
-
-static void ctr_fill(void *ctx, uint8_t *buf, size_t n)
-{
-    struct ctr_rng *c = ctx;
-    while (n) {
-        uint8_t in[8], block[64];
-        chp_put_be64(in, c->counter++);
-        chp_hash(block, sizeof block, in, sizeof in, NULL, 0);
-        size_t k = n < sizeof block ? n : sizeof block;
-        memcpy(buf, block, k);
-        buf += k;
-        n -= k;
-    }
-}
-
 /* A valid public key, number i of a deterministic sequence. */
 static void key_n(uint64_t i, uint8_t pk[32])
 {
-    struct ctr_rng c = {i * 1000 + 1};
-    chp_rng rng = {ctr_fill, &c};
+    tu_ctr c = {.ctr = i * 1000 + 1};
+    chp_rng rng = tu_ctr_rng(&c);
     uint8_t seed[32], sk[64];
     chp_rng_fill(&rng, seed, sizeof seed);
     chp_sign_seed_keypair(seed, pk, sk);

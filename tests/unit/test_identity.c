@@ -5,6 +5,7 @@
 #include "proto/cursor.h"
 #include "proto/err.h"
 #include "proto/identity.h"
+#include "tests/unit/testutil.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -27,35 +28,12 @@
 #define OFF_NONCE 33
 #define OFF_CT    57
 
-/* Counter-based deterministic randomness: byte i of the stream is
- * (start + i) mod 256. */
-struct ctr_rng {
-    uint8_t next;
-    size_t bytes;
-};
-
-static void ctr_fill(void *ctx, uint8_t *buf, size_t n)
-{
-    struct ctr_rng *c = ctx;
-    for (size_t i = 0; i < n; i++)
-        buf[i] = c->next++;
-    c->bytes += n;
-}
-
 /* A seed that looks random (so no window of it is found by chance in the
  * structured parts of a file). */
 static void test_seed(unsigned i, uint8_t seed[32])
 {
     uint8_t in[4] = {'s', 'e', 'e', (uint8_t)i};
     chp_hash(seed, 32, in, sizeof in, NULL, 0);
-}
-
-static int all_zero(const uint8_t *p, size_t n)
-{
-    uint8_t acc = 0;
-    for (size_t i = 0; i < n; i++)
-        acc |= p[i];
-    return acc == 0;
 }
 
 /* A pointer that must be overwritten with NULL by a failing call; never
@@ -75,18 +53,19 @@ static chp_identity *from_seed_n(unsigned i)
 
 static void seal_pass(const chp_identity *id, uint8_t start, uint8_t out[CHP_KEYFILE_BYTES])
 {
-    struct ctr_rng c = {.next = start};
-    chp_rng rng = {ctr_fill, &c};
+    tu_ctr c = {.ctr = start};
+    chp_rng rng = tu_ctr_rng(&c);
     assert_int_equal(
         chp_identity_seal_passphrase(id, "correct horse", 13, T_OPS, T_MEM_KIB, &rng, out), CHP_OK);
+    assert_int_equal(c.calls, 2);
     assert_int_equal(c.bytes, 16 + 24); /* salt, then nonce */
 }
 
 static void seal_with_key(const chp_identity *id, const uint8_t key[32], uint8_t start,
                           uint8_t out[CHP_KEYFILE_BYTES])
 {
-    struct ctr_rng c = {.next = start};
-    chp_rng rng = {ctr_fill, &c};
+    tu_ctr c = {.ctr = start};
+    chp_rng rng = tu_ctr_rng(&c);
     assert_int_equal(chp_identity_seal_key(id, key, &rng, out), CHP_OK);
     assert_int_equal(c.bytes, 24); /* the nonce only */
 }
@@ -164,12 +143,12 @@ static void test_from_seed_rfc8032(void **state)
 static void test_generate_draws_seed_from_rng(void **state)
 {
     (void)state;
-    struct ctr_rng c = {.next = 0x10};
-    chp_rng rng = {ctr_fill, &c};
+    tu_ctr c = {.ctr = 0x10};
+    chp_rng rng = tu_ctr_rng(&c);
     chp_identity *a = NULL, *b = NULL, *g = NULL;
+    tu_ctr twin = {.ctr = 0x10};
     uint8_t seed[32];
-    for (size_t i = 0; i < 32; i++)
-        seed[i] = (uint8_t)(0x10 + i);
+    tu_ctr_fill(&twin, seed, sizeof seed); /* what generate must draw */
     assert_int_equal(chp_identity_generate(&rng, &g), CHP_OK);
     assert_int_equal(c.bytes, 32);
     assert_int_equal(chp_identity_from_seed(seed, &a), CHP_OK);
@@ -249,7 +228,7 @@ static void test_dh_agreement(void **state)
     assert_int_equal(chp_identity_dh(a, chp_identity_xpk(b), ab), CHP_OK);
     assert_int_equal(chp_identity_dh(b, chp_identity_xpk(a), ba), CHP_OK);
     assert_memory_equal(ab, ba, 32);
-    assert_false(all_zero(ab, 32));
+    assert_false(tu_all_zero(ab, 32));
     assert_int_equal(chp_identity_dh(a, chp_identity_xpk(c), ac), CHP_OK);
     assert_memory_not_equal(ab, ac, 32);
     /* Anyone holding only the ID (Ed25519 key) can reach the same secret. */
@@ -272,10 +251,10 @@ static void test_dh_low_order_point(void **state)
     uint8_t zero[32] = {0}, one[32] = {1}, shared[32];
     memset(shared, 0xee, sizeof shared);
     assert_int_equal(chp_identity_dh(a, zero, shared), CHP_E_DH);
-    assert_true(all_zero(shared, 32));
+    assert_true(tu_all_zero(shared, 32));
     memset(shared, 0xee, sizeof shared);
     assert_int_equal(chp_identity_dh(a, one, shared), CHP_E_DH);
-    assert_true(all_zero(shared, 32));
+    assert_true(tu_all_zero(shared, 32));
     chp_identity_destroy(&a);
 }
 
@@ -315,10 +294,12 @@ static void test_seal_passphrase_layout(void **state)
     assert_int_equal(buf[OFF_MODE], CHP_KEYFILE_MODE_PASSPHRASE);
     assert_int_equal(chp_be32(buf + OFF_OPS), T_OPS);
     assert_int_equal(chp_be32(buf + OFF_MEM), T_MEM_KIB);
-    for (size_t i = 0; i < 16; i++)
-        assert_int_equal(buf[OFF_SALT + i], i); /* first 16 rng bytes */
-    for (size_t i = 0; i < 24; i++)
-        assert_int_equal(buf[OFF_NONCE + i], 16 + i); /* next 24 */
+    tu_ctr twin = {.ctr = 0x00}; /* the stream seal_pass drew from */
+    uint8_t salt[16], nonce[24];
+    tu_ctr_fill(&twin, salt, sizeof salt);   /* the first draw */
+    tu_ctr_fill(&twin, nonce, sizeof nonce); /* the second */
+    assert_memory_equal(buf + OFF_SALT, salt, 16);
+    assert_memory_equal(buf + OFF_NONCE, nonce, 24);
     assert_int_equal(
         chp_pwhash(key, 32, "correct horse", 13, buf + OFF_SALT, T_OPS, (uint64_t)T_MEM_KIB * 1024),
         CHP_OK);
@@ -356,8 +337,8 @@ static void test_seal_passphrase_other_limits(void **state)
 {
     (void)state;
     uint8_t buf[CHP_KEYFILE_BYTES];
-    struct ctr_rng c = {.next = 7};
-    chp_rng rng = {ctr_fill, &c};
+    tu_ctr c = {.ctr = 7};
+    chp_rng rng = tu_ctr_rng(&c);
     chp_identity *id = from_seed_n(32), *back = NULL;
     assert_int_equal(chp_identity_seal_passphrase(id, "pw", 2, 3, 16, &rng, buf), CHP_OK);
     assert_int_equal(chp_be32(buf + OFF_OPS), 3);
@@ -372,8 +353,8 @@ static void test_seal_passphrase_empty_passphrase(void **state)
 {
     (void)state;
     uint8_t buf[CHP_KEYFILE_BYTES];
-    struct ctr_rng c = {.next = 9};
-    chp_rng rng = {ctr_fill, &c};
+    tu_ctr c = {.ctr = 9};
+    chp_rng rng = tu_ctr_rng(&c);
     chp_identity *id = from_seed_n(33), *back = NULL;
     /* NULL with length 0 is the same empty passphrase as "". */
     assert_int_equal(chp_identity_seal_passphrase(id, NULL, 0, T_OPS, T_MEM_KIB, &rng, buf),
@@ -426,8 +407,8 @@ static void test_passphrase_length_is_binding(void **state)
 {
     (void)state;
     uint8_t buf[CHP_KEYFILE_BYTES];
-    struct ctr_rng c = {.next = 1};
-    chp_rng rng = {ctr_fill, &c};
+    tu_ctr c = {.ctr = 1};
+    chp_rng rng = tu_ctr_rng(&c);
     chp_identity *id = from_seed_n(36), *out = NULL;
     assert_int_equal(chp_identity_seal_passphrase(id, "ab\0c", 4, T_OPS, T_MEM_KIB, &rng, buf),
                      CHP_OK);
@@ -444,8 +425,8 @@ static void test_seal_passphrase_limits_too_large(void **state)
 {
     (void)state;
     uint8_t buf[CHP_KEYFILE_BYTES];
-    struct ctr_rng c = {.next = 0};
-    chp_rng rng = {ctr_fill, &c};
+    tu_ctr c = {.ctr = 0};
+    chp_rng rng = tu_ctr_rng(&c);
     chp_identity *id = from_seed_n(37);
     memset(buf, 0xee, sizeof buf);
     assert_int_equal(
@@ -467,8 +448,8 @@ static void test_seal_passphrase_limits_too_small(void **state)
 {
     (void)state;
     uint8_t buf[CHP_KEYFILE_BYTES];
-    struct ctr_rng c = {.next = 0};
-    chp_rng rng = {ctr_fill, &c};
+    tu_ctr c = {.ctr = 0};
+    chp_rng rng = tu_ctr_rng(&c);
     chp_identity *id = from_seed_n(38);
     memset(buf, 0xee, sizeof buf);
     assert_int_equal(chp_identity_seal_passphrase(id, "pw", 2, 0, T_MEM_KIB, &rng, buf), CHP_E_KDF);
@@ -492,9 +473,11 @@ static void test_seal_key_layout(void **state)
     seal_with_key(id, key, 0x80, buf);
     assert_memory_equal(buf, "CHAPARK1", 8);
     assert_int_equal(buf[OFF_MODE], CHP_KEYFILE_MODE_KEY);
-    assert_true(all_zero(buf + OFF_OPS, 4 + 4 + 16)); /* ops, mem, salt */
-    for (size_t i = 0; i < 24; i++)
-        assert_int_equal(buf[OFF_NONCE + i], 0x80 + i);
+    assert_true(tu_all_zero(buf + OFF_OPS, 4 + 4 + 16)); /* ops, mem, salt */
+    tu_ctr twin = {.ctr = 0x80};                         /* the stream seal_with_key drew from */
+    uint8_t nonce[24];
+    tu_ctr_fill(&twin, nonce, sizeof nonce);
+    assert_memory_equal(buf + OFF_NONCE, nonce, 24);
     assert_int_equal(chp_aead_decrypt(back, buf + OFF_CT, 48, buf, KF_HDR, buf + OFF_NONCE, key),
                      CHP_OK);
     assert_memory_equal(back, seed, 32);
@@ -695,7 +678,7 @@ static int expected_error(const uint8_t *buf, int want_mode)
         if (ops < 1 || ops > CHP_KEYFILE_OPS_MAX || mem < 8 || mem > CHP_KEYFILE_MEM_MAX_KIB)
             return CHP_E_KEYFILE;
     } else if (buf[OFF_MODE] == CHP_KEYFILE_MODE_KEY) {
-        if (!all_zero(buf + OFF_OPS, 4 + 4 + 16))
+        if (!tu_all_zero(buf + OFF_OPS, 4 + 4 + 16))
             return CHP_E_KEYFILE;
     } else {
         return CHP_E_KEYFILE;
@@ -760,14 +743,6 @@ static void test_flip_any_byte_key_file(void **state)
     chp_identity_destroy(&id);
 }
 
-static int contains(const uint8_t *hay, size_t n, const uint8_t *needle, size_t k)
-{
-    for (size_t i = 0; i + k <= n; i++)
-        if (memcmp(hay + i, needle, k) == 0)
-            return 1;
-    return 0;
-}
-
 static void test_seed_never_in_sealed_bytes(void **state)
 {
     (void)state;
@@ -784,7 +759,7 @@ static void test_seed_never_in_sealed_bytes(void **state)
                 seal_with_key(id, key, (uint8_t)n, buf);
             /* Not the seed, nor any 6-byte piece of it. */
             for (size_t off = 0; off + 6 <= 32; off++)
-                assert_false(contains(buf, sizeof buf, seed + off, 6));
+                assert_false(tu_contains(buf, sizeof buf, seed + off, 6));
         }
         chp_identity_destroy(&id);
     }

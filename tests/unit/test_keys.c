@@ -14,46 +14,9 @@
 #include "proto/err.h"
 #include "proto/identity.h"
 #include "proto/keys.h"
+#include "tests/unit/testutil.h"
 
 #define NOW UINT64_C(1800000000)
-
-#define assert_rc(expr, want)                                                                      \
-    do {                                                                                           \
-        int rc_ = (expr);                                                                          \
-        int want_ = (want);                                                                        \
-        if (rc_ != want_)                                                                          \
-            fail_msg("%s = %s, want %s", #expr, chp_errname(rc_), chp_errname(want_));             \
-    } while (0)
-
-/* Deterministic randomness: a counter run through a multiplicative hash. */
-typedef struct ctr_rng {
-    uint64_t ctr;
-} ctr_rng;
-
-static void ctr_fill(void *ctx, uint8_t *buf, size_t n)
-{
-    ctr_rng *s = ctx;
-    for (size_t i = 0; i < n; i++) {
-        uint64_t x = (++s->ctr) * UINT64_C(0x9E3779B97F4A7C15);
-        buf[i] = (uint8_t)(x >> 56);
-    }
-}
-
-static void fill_pattern(uint8_t *p, size_t n, uint8_t seed)
-{
-    for (size_t i = 0; i < n; i++)
-        p[i] = (uint8_t)(i * 7u + seed);
-}
-
-static chp_identity *new_identity(uint8_t fill)
-{
-    uint8_t seed[32];
-    chp_identity *id = NULL;
-    memset(seed, fill, sizeof seed);
-    assert_rc(chp_identity_from_seed(seed, &id), CHP_OK);
-    assert_non_null(id);
-    return id;
-}
 
 /* X25519 points the exchange must refuse: the result would be all zero. */
 static const uint8_t low_order[][32] = {
@@ -92,9 +55,9 @@ static void test_kdf(void **state)
 {
     (void)state;
     uint8_t key[32], key2[32], a[64], b[64], data[40];
-    fill_pattern(key, sizeof key, 1);
-    fill_pattern(key2, sizeof key2, 2);
-    fill_pattern(data, sizeof data, 3);
+    tu_pattern(key, sizeof key, 1);
+    tu_pattern(key2, sizeof key2, 2);
+    tu_pattern(data, sizeof data, 3);
 
     /* The documented definition: BLAKE2b(key, label || 0x00 || data). */
     uint8_t msg[64];
@@ -149,17 +112,17 @@ typedef struct party {
     uint8_t esk[32], epk[32];
 } party;
 
-static void party_init(party *p, uint8_t seed, ctr_rng *rs)
+static void party_init(party *p, uint8_t seed, tu_ctr *rs)
 {
-    p->id = new_identity(seed);
-    ctr_fill(rs, p->esk, 32);
+    p->id = tu_identity(seed);
+    tu_ctr_fill(rs, p->esk, 32);
     chp_x25519_base(p->epk, p->esk);
 }
 
 static void test_root(void **state)
 {
     (void)state;
-    ctr_rng rs = {1};
+    tu_ctr rs = {.ctr = 1};
     party alice, bob, carol;
     party_init(&alice, 0xa1, &rs);
     party_init(&bob, 0xb0, &rs);
@@ -205,8 +168,8 @@ static void test_epoch_chain(void **state)
 {
     (void)state;
     uint8_t root[32], root2[32], k[32], k2[32];
-    fill_pattern(root, 32, 9);
-    fill_pattern(root2, 32, 10);
+    tu_pattern(root, 32, 9);
+    tu_pattern(root2, 32, 10);
 
     chp_ks_epoch_first(root, k);
     chp_ks_epoch_first(root, k2);
@@ -249,10 +212,10 @@ static void test_msg_key_and_tag(void **state)
 {
     (void)state;
     uint8_t ek[32], ek2[32], a_id[32], b_id[32];
-    fill_pattern(ek, 32, 0x40);
+    tu_pattern(ek, 32, 0x40);
     chp_ks_epoch_next(ek, ek2);
-    fill_pattern(a_id, 32, 0x50);
-    fill_pattern(b_id, 32, 0x60);
+    tu_pattern(a_id, 32, 0x50);
+    tu_pattern(b_id, 32, 0x60);
 
     uint8_t ka[32], kb[32], kx[32];
     chp_ks_msg_key(ek, a_id, ka);
@@ -287,13 +250,13 @@ static void test_msg_key_and_tag(void **state)
 static void test_intro(void **state)
 {
     (void)state;
-    ctr_rng rs = {77};
-    chp_identity *rcpt = new_identity(0x21), *other = new_identity(0x22);
+    tu_ctr rs = {.ctr = 77};
+    chp_identity *rcpt = tu_identity(0x21), *other = tu_identity(0x22);
     const uint8_t *rid = chp_identity_pk(rcpt), *oid = chp_identity_pk(other);
     uint8_t esk[32], epk[32], esk2[32], epk2[32];
-    ctr_fill(&rs, esk, 32);
+    tu_ctr_fill(&rs, esk, 32);
     chp_x25519_base(epk, esk);
-    ctr_fill(&rs, esk2, 32);
+    tu_ctr_fill(&rs, esk2, 32);
     chp_x25519_base(epk2, esk2);
 
     /* Sender and recipient derive the same key. */

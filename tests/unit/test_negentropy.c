@@ -6,6 +6,7 @@
 #include "proto/crypto.h"
 #include "proto/err.h"
 #include "proto/negentropy.h"
+#include "tests/unit/testutil.h"
 #include "vecstore.h"
 
 #include <setjmp.h>
@@ -20,23 +21,11 @@
 
 /* ---- helpers ---- */
 
-/* splitmix64: deterministic ids and timestamps. */
-struct prng {
-    uint64_t s;
-};
-
-static uint64_t prng_next(struct prng *r)
-{
-    uint64_t z = (r->s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-static void prng_id(struct prng *r, uint8_t id[32])
+/* Deterministic ids from a splitmix64 stream. */
+static void prng_id(uint64_t *r, uint8_t id[32])
 {
     for (int i = 0; i < 32; i += 8) {
-        uint64_t v = prng_next(r);
+        uint64_t v = tu_splitmix(r);
         memcpy(id + i, &v, 8);
     }
 }
@@ -131,13 +120,13 @@ struct pair {
 static void pair_make(struct pair *p, uint64_t seed, size_t common, size_t nc, size_t ns,
                       uint64_t spread)
 {
-    struct prng r = {seed};
+    uint64_t r = seed;
     memset(p, 0, sizeof *p);
     p->c = store_new();
     p->s = store_new();
     uint8_t id[32];
     for (size_t i = 0; i < common + nc + ns; i++) {
-        uint64_t ts = 1677970534 + prng_next(&r) % spread;
+        uint64_t ts = 1677970534 + tu_splitmix(&r) % spread;
         prng_id(&r, id);
         if (i < common + nc)
             store_add(p->c, ts, id);
@@ -536,7 +525,7 @@ static void test_mutations(void **state)
     (void)state;
     struct pair p;
     pair_make(&p, 11, 600, 40, 40, 300);
-    struct prng r = {99};
+    uint64_t r = 99;
     chp_buf seedmsg[3] = {{0}}, out = {0};
     chp_neg *c = session(p.c, 0, 1), *s = session(p.s, 0, 1);
     assert_int_equal(chp_neg_initiate(c, &seedmsg[0]), CHP_OK);
@@ -552,18 +541,18 @@ static void test_mutations(void **state)
         uint8_t *m = malloc(len + 16);
         assert_non_null(m);
         memcpy(m, src->p, len);
-        int kind = (int)(prng_next(&r) % 4);
+        int kind = (int)(tu_splitmix(&r) % 4);
         if (kind == 0 && len > 1) {
-            len = 1 + prng_next(&r) % (len - 1); /* truncate */
+            len = 1 + tu_splitmix(&r) % (len - 1); /* truncate */
         } else if (kind == 1) {
             for (int k = 0; k < 3; k++)
-                m[1 + prng_next(&r) % (len - 1)] ^= (uint8_t)(1u << (prng_next(&r) % 8));
+                m[1 + tu_splitmix(&r) % (len - 1)] ^= (uint8_t)(1u << (tu_splitmix(&r) % 8));
         } else if (kind == 2) {
-            m[1 + prng_next(&r) % (len - 1)] = (uint8_t)prng_next(&r);
+            m[1 + tu_splitmix(&r) % (len - 1)] = (uint8_t)tu_splitmix(&r);
         } else {
-            size_t extra = prng_next(&r) % 16;
+            size_t extra = tu_splitmix(&r) % 16;
             for (size_t k = 0; k < extra; k++)
-                m[len + k] = (uint8_t)prng_next(&r);
+                m[len + k] = (uint8_t)tu_splitmix(&r);
             len += extra;
         }
         uint64_t limit = it % 2 ? 4096 : 0;
@@ -655,18 +644,18 @@ static void test_sync_basic(void **state)
 static void test_sync_random(void **state)
 {
     (void)state;
-    struct prng r = {2024};
+    uint64_t r = 2024;
     size_t total_rounds = 0;
     for (int i = 0; i < 60; i++) {
-        size_t n = (size_t)(prng_next(&r) % 3000);
-        size_t nc = (size_t)(prng_next(&r) % (n / 5 + 2)),
-               ns = (size_t)(prng_next(&r) % (n / 5 + 2));
+        size_t n = (size_t)(tu_splitmix(&r) % 3000);
+        size_t nc = (size_t)(tu_splitmix(&r) % (n / 5 + 2)),
+               ns = (size_t)(tu_splitmix(&r) % (n / 5 + 2));
         static const uint64_t spreads[] = {1, 5, 100, 1000000};
         static const uint64_t limits[] = {0, 4096, 5000, 0};
-        uint64_t spread = spreads[prng_next(&r) % 4], limit = limits[prng_next(&r) % 4];
+        uint64_t spread = spreads[tu_splitmix(&r) % 4], limit = limits[tu_splitmix(&r) % 4];
         struct pair p;
         struct sync_result res;
-        pair_make(&p, prng_next(&r), n, nc, ns, spread);
+        pair_make(&p, tu_splitmix(&r), n, nc, ns, spread);
         sync_check(&p, limit, (int)(i % 2), &res);
         total_rounds += res.rounds;
         pair_free(&p);
@@ -679,7 +668,7 @@ static void test_same_timestamp(void **state)
     (void)state;
     /* Every item at one timestamp, ids sharing long prefixes: bounds must
      * carry id prefixes up to 32 bytes and still separate the buckets. */
-    struct prng r = {5};
+    uint64_t r = 5;
     struct pair p;
     memset(&p, 0, sizeof p);
     p.c = store_new();
@@ -689,13 +678,13 @@ static void test_same_timestamp(void **state)
         prng_id(&r, fam[f]);
     for (int i = 0; i < 3000; i++) {
         uint8_t id[32];
-        int f = (int)(prng_next(&r) % 8);
+        int f = (int)(tu_splitmix(&r) % 8);
         size_t shared = (size_t)(f * 4 + 2); /* 2..30 bytes of family prefix */
         prng_id(&r, id);
         memcpy(id, fam[f], shared);
         id[30] = (uint8_t)(i >> 8); /* a counter keeps the ids distinct */
         id[31] = (uint8_t)i;
-        int where = (int)(prng_next(&r) % 20);
+        int where = (int)(tu_splitmix(&r) % 20);
         if (where != 0)
             store_add(p.c, 42, id);
         if (where != 1)
@@ -758,18 +747,18 @@ static void test_rounds_100k(void **state)
 static void test_staged_split(void **state)
 {
     (void)state;
-    struct prng r = {77};
+    uint64_t r = 77;
     for (int i = 0; i < 48; i++) {
-        size_t n = (size_t)(prng_next(&r) % 5000);
-        size_t nc = (size_t)(prng_next(&r) % (n / 10 + 2)),
-               ns = (size_t)(prng_next(&r) % (n / 10 + 2));
+        size_t n = (size_t)(tu_splitmix(&r) % 5000);
+        size_t nc = (size_t)(tu_splitmix(&r) % (n / 10 + 2)),
+               ns = (size_t)(tu_splitmix(&r) % (n / 10 + 2));
         static const uint64_t spreads[] = {1, 1000, 1000000};
         static const uint64_t limits[] = {0, 4096, 60000};
         struct pair p;
         struct sync_result res;
-        pair_make(&p, prng_next(&r), n, nc, ns, spreads[prng_next(&r) % 3]);
+        pair_make(&p, tu_splitmix(&r), n, nc, ns, spreads[tu_splitmix(&r) % 3]);
         staged_mask = i % 4;
-        sync_check(&p, limits[prng_next(&r) % 3], (int)(i % 2), &res);
+        sync_check(&p, limits[tu_splitmix(&r) % 3], (int)(i % 2), &res);
         pair_free(&p);
     }
 

@@ -5,6 +5,7 @@
 #include "proto/cursor.h"
 #include "proto/err.h"
 #include "proto/pow.h"
+#include "tests/unit/testutil.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,22 +15,10 @@
 
 #include <cmocka.h>
 
-/* Counter-based deterministic randomness for the "initial" hashes. */
-struct ctr_rng {
-    uint8_t next;
-};
-
-static void ctr_fill(void *ctx, uint8_t *buf, size_t n)
-{
-    struct ctr_rng *c = ctx;
-    for (size_t i = 0; i < n; i++)
-        buf[i] = c->next++;
-}
-
 static void initial_n(uint8_t k, uint8_t initial[32])
 {
-    struct ctr_rng c = {k};
-    chp_rng rng = {ctr_fill, &c};
+    tu_ctr c = {.ctr = k};
+    chp_rng rng = tu_ctr_rng(&c);
     uint8_t raw[32];
     chp_rng_fill(&rng, raw, sizeof raw);
     chp_hash(initial, 32, raw, sizeof raw, NULL, 0); /* as the envelope makes it */

@@ -16,6 +16,7 @@
 #include "proto/crypto.h"
 #include "proto/cursor.h"
 #include "proto/err.h"
+#include "node/common/clock.h"
 #include "node/store/store.h"
 
 #include <errno.h>
@@ -32,7 +33,6 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -53,13 +53,6 @@ static uint64_t xs(uint64_t *st)
     x ^= x << 17;
     *st = x;
     return x;
-}
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 static chp_store_opts durable(void)
@@ -209,7 +202,7 @@ static void test_store_survives_sigkill(void **state)
 
     struct idset rep = {NULL, 0, 0};
     unsigned killed_mid = 0, empty_rounds = 0;
-    uint64_t t0 = now_ms();
+    uint64_t t0 = chp_mono_ms();
     uint8_t *buf = malloc(1 << 16);
     assert_non_null(buf);
     for (unsigned r = 0; r < ROUNDS; r++) {
@@ -233,9 +226,9 @@ static void test_store_survives_sigkill(void **state)
          * on a loaded machine where opening takes longer than 30 ms). */
         const int from_ready = r % 2;
         int ready = 0;
-        uint64_t deadline = now_ms() + (from_ready ? 10000 : delay);
+        uint64_t deadline = chp_mono_ms() + (from_ready ? 10000 : delay);
         for (;;) {
-            uint64_t t = now_ms();
+            uint64_t t = chp_mono_ms();
             if (t >= deadline)
                 break;
             struct pollfd pf = {p[0], POLLIN, 0};
@@ -248,7 +241,7 @@ static void test_store_survives_sigkill(void **state)
                 int was = ready;
                 take_ids(&rep, buf, &len, &ready);
                 if (from_ready && ready && !was)
-                    deadline = now_ms() + delay;
+                    deadline = chp_mono_ms() + delay;
             } else if (n == 0) {
                 break; /* the child exited on its own: checked below */
             }
@@ -321,7 +314,8 @@ static void test_store_survives_sigkill(void **state)
     }
     print_message("%u rounds in %llu ms: %zu envelopes reported committed, %u rounds killed "
                   "after commits, %u before the first one\n",
-                  ROUNDS, (unsigned long long)(now_ms() - t0), rep.n, killed_mid, empty_rounds);
+                  ROUNDS, (unsigned long long)(chp_mono_ms() - t0), rep.n, killed_mid,
+                  empty_rounds);
     /* Some kills did land among commits, not all before the first. */
     assert_true(killed_mid > 0);
     free(buf);

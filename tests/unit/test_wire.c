@@ -6,6 +6,7 @@
 #include "proto/envelope.h"
 #include "proto/err.h"
 #include "proto/wire.h"
+#include "tests/unit/testutil.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,14 +16,6 @@
 #include <string.h>
 
 #include <cmocka.h>
-
-#define assert_rc(expr, want)                                                                      \
-    do {                                                                                           \
-        int rc_ = (expr);                                                                          \
-        int want_ = (want);                                                                        \
-        if (rc_ != want_)                                                                          \
-            fail_msg("%s = %s, want %s", #expr, chp_errname(rc_), chp_errname(want_));             \
-    } while (0)
 
 /* Scratch large enough for any frame these tests build. */
 #define SCRATCH (2 * CHP_WIRE_MAX_FRAME)
@@ -1238,13 +1231,9 @@ typedef struct prng {
     uint64_t s;
 } prng;
 
-/* splitmix64 */
 static uint64_t rnd(prng *r)
 {
-    uint64_t z = (r->s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
+    return tu_splitmix(&r->s);
 }
 
 static uint32_t below(prng *r, uint32_t n)
