@@ -4,6 +4,7 @@
 #include "harness.h"
 
 #include "proto/addr.h"
+#include "proto/wire.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -24,17 +25,8 @@ extern char **environ;
 #define MAX_ARGS 64
 #define POLL_MS  25
 
-static long long find_key(const char *text, const char *key);
-
 /* The running test's context, for the watchdog only. */
 static h_ctx *volatile watched;
-
-uint64_t h_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 void h_sleep_ms(int ms)
 {
@@ -70,7 +62,7 @@ void h_note(const h_ctx *h, const char *fmt, ...)
         return;
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "[%6.2f s] ", (double)(h_now_ms() - h->t0_ms) / 1000.0);
+    fprintf(stderr, "[%6.2f s] ", (double)(chp_mono_ms() - h->t0_ms) / 1000.0);
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     va_end(ap);
@@ -124,7 +116,7 @@ int h_setup(void **state)
         free(h);
         return -1;
     }
-    h->t0_ms = h_now_ms();
+    h->t0_ms = chp_mono_ms();
     watched = h;
     *state = h;
     return 0;
@@ -207,7 +199,7 @@ static pid_t spawn(const char *const *argv, const char *out_path, const char *er
  * timeout (the process is left running). */
 static int wait_pid(pid_t pid, int deadline_ms)
 {
-    uint64_t end = h_now_ms() + (uint64_t)deadline_ms;
+    uint64_t end = chp_mono_ms() + (uint64_t)deadline_ms;
     int st, delay = 1;
     for (;;) {
         pid_t r = waitpid(pid, &st, WNOHANG);
@@ -215,7 +207,7 @@ static int wait_pid(pid_t pid, int deadline_ms)
             return st;
         if (r < 0 && errno != EINTR)
             return -1;
-        if (h_now_ms() >= end)
+        if (chp_mono_ms() >= end)
             return -1;
         h_sleep_ms(delay);
         if (delay < 10)
@@ -256,6 +248,14 @@ uint8_t *h_read_file(const char *path, size_t *len)
     if (len)
         *len = n;
     return b;
+}
+
+int h_file_has(const char *path, const char *text)
+{
+    char *s = (char *)h_read_file(path, NULL);
+    int yes = strstr(s, text) != NULL;
+    free(s);
+    return yes;
 }
 
 int h_runv(h_ctx *h, char **out, char **err, const char *const *argv)
@@ -364,7 +364,7 @@ void h_dump_status(h_ctx *h)
         } else {
             fprintf(stderr, "---- %s status:", n->name);
             for (size_t k = 0; k < sizeof keys / sizeof *keys; k++)
-                fprintf(stderr, " %s=%lld", keys[k], find_key(out, keys[k]));
+                fprintf(stderr, " %s=%lld", keys[k], h_status_value(out, keys[k]));
             fputc('\n', stderr);
         }
         free(out);
@@ -411,7 +411,7 @@ h_node *h_start(h_ctx *h, const char *name, ...)
     n->pid = spawn(argv, n->log, NULL);
 
     /* Ready when the control socket answers `address`. */
-    uint64_t t0 = h_now_ms(), end = t0 + 15000;
+    uint64_t t0 = chp_mono_ms(), end = t0 + 15000;
     for (;;) {
         int st;
         if (waitpid(n->pid, &st, WNOHANG) == n->pid) {
@@ -427,7 +427,7 @@ h_node *h_start(h_ctx *h, const char *name, ...)
             break;
         }
         free(out);
-        if (h_now_ms() >= end) {
+        if (chp_mono_ms() >= end) {
             h_dump_logs(h);
             fail_msg("chapard %s did not answer on its control socket within 15 s", name);
         }
@@ -435,7 +435,7 @@ h_node *h_start(h_ctx *h, const char *name, ...)
     }
     node_key(n);
     h_note(h, "started %s (pid %d) in %llu ms: %s", name, (int)n->pid,
-           (unsigned long long)(h_now_ms() - t0), n->addr);
+           (unsigned long long)(chp_mono_ms() - t0), n->addr);
     return n;
 }
 
@@ -484,7 +484,7 @@ void h_kill9(h_ctx *h, h_node *n)
 
 /* ---- status ---- */
 
-static long long find_key(const char *text, const char *key)
+long long h_status_value(const char *text, const char *key)
 {
     size_t kl = strlen(key);
     for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
@@ -501,7 +501,7 @@ long long h_status(h_ctx *h, const h_node *n, const char *key)
     char *out = NULL;
     long long v = -1;
     if (h_chapar(h, n, &out, NULL, "status", H_END) == 0)
-        v = find_key(out, key);
+        v = h_status_value(out, key);
     free(out);
     return v;
 }
@@ -525,16 +525,16 @@ long long h_expect_(h_ctx *h, const h_node *n, const char *key, enum h_op op, lo
                     int deadline_ms, const char *file, int line)
 {
     static const char *ops[] = {"==", ">=", ">", "<="};
-    uint64_t t0 = h_now_ms(), end = t0 + (uint64_t)deadline_ms;
+    uint64_t t0 = chp_mono_ms(), end = t0 + (uint64_t)deadline_ms;
     long long got;
     for (;;) {
         got = h_status(h, n, key);
         if (holds(got, op, v)) {
             h_note(h, "%s: '%s' %s %lld after %llu ms (%lld)", n->name, key, ops[op], v,
-                   (unsigned long long)(h_now_ms() - t0), got);
+                   (unsigned long long)(chp_mono_ms() - t0), got);
             return got;
         }
-        if (h_now_ms() >= end)
+        if (chp_mono_ms() >= end)
             break;
         h_sleep_ms(POLL_MS);
     }
@@ -547,11 +547,11 @@ long long h_expect_(h_ctx *h, const h_node *n, const char *key, enum h_op op, lo
 
 int h_wait(h_ctx *h, int deadline_ms, int (*cond)(h_ctx *h, void *arg), void *arg)
 {
-    uint64_t end = h_now_ms() + (uint64_t)deadline_ms;
+    uint64_t end = chp_mono_ms() + (uint64_t)deadline_ms;
     for (;;) {
         if (cond(h, arg))
             return 1;
-        if (h_now_ms() >= end)
+        if (chp_mono_ms() >= end)
             return 0;
         h_sleep_ms(POLL_MS);
     }
@@ -619,13 +619,13 @@ int h_reap(h_ctx *h, pid_t pid, int deadline_ms)
 
 void h_wait_exit0(h_ctx *h, pid_t pid, const char *what)
 {
-    uint64_t t0 = h_now_ms();
+    uint64_t t0 = chp_mono_ms();
     int st = h_reap(h, pid, 60000);
     if (st < 0)
         fail_msg("%s did not finish within 60 s", what);
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
         fail_msg("%s failed with code %d", what, exit_code(st));
-    h_note(h, "%s done in %llu ms", what, (unsigned long long)(h_now_ms() - t0));
+    h_note(h, "%s done in %llu ms", what, (unsigned long long)(chp_mono_ms() - t0));
 }
 
 void h_publish(h_ctx *h, const h_node *n, const char *prefix, int i, char *id)
@@ -650,11 +650,11 @@ void h_publish(h_ctx *h, const h_node *n, const char *prefix, int i, char *id)
 
 void h_publish_range(h_ctx *h, const h_node *n, const char *prefix, int from, int to)
 {
-    uint64_t t0 = h_now_ms();
+    uint64_t t0 = chp_mono_ms();
     for (int i = from; i < to; i++)
         h_publish(h, n, prefix, i, NULL);
     h_note(h, "published %s%d..%d at %s in %llu ms", prefix, from, to - 1, n->name,
-           (unsigned long long)(h_now_ms() - t0));
+           (unsigned long long)(chp_mono_ms() - t0));
 }
 
 int h_lines(const char *s)
@@ -722,17 +722,17 @@ char *h_await_(h_ctx *h, const h_node *n, const char *needle, int deadline_ms, c
     va_start(ap, line);
     collect(argv, 3, ap);
     va_end(ap);
-    uint64_t t0 = h_now_ms(), end = t0 + (uint64_t)deadline_ms;
+    uint64_t t0 = chp_mono_ms(), end = t0 + (uint64_t)deadline_ms;
     for (int delay = POLL_MS;; delay = delay < 200 ? delay * 2 : 200) {
         char *out = NULL, *err = NULL;
         int rc = h_runv(h, &out, &err, argv);
         if (rc == 0 && strstr(out, needle)) {
             free(err);
             h_note(h, "%s: `%s` shows '%s' after %llu ms", n->name, argv[3], needle,
-                   (unsigned long long)(h_now_ms() - t0));
+                   (unsigned long long)(chp_mono_ms() - t0));
             return out;
         }
-        if (h_now_ms() >= end) {
+        if (chp_mono_ms() >= end) {
             h_dump_logs(h);
             h_dump_status(h);
             /* cmocka cuts its messages at 1 KiB: the long parts go first. */
@@ -756,7 +756,7 @@ void h_await_state_(h_ctx *h, const h_node *n, const char *msgid, const char *st
 {
     /* outbox lines are MSGID\tTO\tSTATE\tTIME\tTEXT: the id starts the
      * line, the state is the third field. */
-    uint64_t t0 = h_now_ms(), end = t0 + (uint64_t)deadline_ms;
+    uint64_t t0 = chp_mono_ms(), end = t0 + (uint64_t)deadline_ms;
     char *out = NULL;
     for (;;) {
         free(out);
@@ -767,12 +767,12 @@ void h_await_state_(h_ctx *h, const h_node *n, const char *msgid, const char *st
             size_t sl = strlen(state);
             if (st && !strncmp(st + 1, state, sl) && st[1 + sl] == '\t') {
                 h_note(h, "%s: message %.8s... %s after %llu ms", n->name, msgid, state,
-                       (unsigned long long)(h_now_ms() - t0));
+                       (unsigned long long)(chp_mono_ms() - t0));
                 free(out);
                 return;
             }
         }
-        if (h_now_ms() >= end)
+        if (chp_mono_ms() >= end)
             break;
         h_sleep_ms(50);
     }
@@ -815,10 +815,36 @@ void h_established(h_ctx *h, const h_node *n, const char *name, const char *id)
     free(h_await(h, n, line, "contact", "list", H_END));
 }
 
+void h_befriend(h_ctx *h, const h_node *a, const char *aname, const char *aid, const h_node *b,
+                const char *bname, const char *bid)
+{
+    free(h_ok(h, a, "contact", "add", bid, bname, H_END));
+    free(h_ok(h, b, "contact", "add", aid, aname, H_END));
+    h_established(h, a, bname, bid);
+    h_established(h, b, aname, aid);
+}
+
+void h_pair(h_ctx *h, h_node **ap, h_node **bp, char aid[H_ID_LEN + 1], char bid[H_ID_LEN + 1])
+{
+    char ida[H_ID_LEN + 1], idb[H_ID_LEN + 1];
+    h_node *a = h_node_get(h, "alice"), *b = h_node_get(h, "bob");
+    h_init(h, a, "alice-nick", ida, "--no-passphrase", H_END);
+    h_init(h, b, "bob-nick", idb, "--no-passphrase", H_END);
+    h_start(h, "alice", H_END);
+    h_start(h, "bob", "--peer", a->addr, H_END);
+    h_befriend(h, a, "alice", ida, b, "bob", idb);
+    if (aid)
+        memcpy(aid, ida, H_ID_LEN + 1);
+    if (bid)
+        memcpy(bid, idb, H_ID_LEN + 1);
+    *ap = a;
+    *bp = b;
+}
+
 void h_publish_par(h_ctx *h, const h_node *n, const char *prefix, int count)
 {
     enum { PAR = 3 };
-    uint64_t t0 = h_now_ms();
+    uint64_t t0 = chp_mono_ms();
     for (int i = 0; i < count; i += PAR) {
         pid_t pid[PAR];
         int k = 0;
@@ -836,7 +862,7 @@ void h_publish_par(h_ctx *h, const h_node *n, const char *prefix, int count)
         }
     }
     h_note(h, "published %s0..%d at %s in %llu ms", prefix, count - 1, n->name,
-           (unsigned long long)(h_now_ms() - t0));
+           (unsigned long long)(chp_mono_ms() - t0));
 }
 
 int h_status_has(h_ctx *h, const h_node *n, const char *line)
@@ -849,8 +875,8 @@ int h_status_has(h_ctx *h, const h_node *n, const char *line)
 
 int h_zmq_event(void *mon, int want, int deadline_ms)
 {
-    uint64_t end = h_now_ms() + (uint64_t)deadline_ms;
-    while (h_now_ms() < end) {
+    uint64_t end = chp_mono_ms() + (uint64_t)deadline_ms;
+    while (chp_mono_ms() < end) {
         zmq_pollitem_t pi = {mon, 0, ZMQ_POLLIN, 0};
         if (zmq_poll(&pi, 1, 50) <= 0)
             continue;
@@ -867,4 +893,179 @@ int h_zmq_event(void *mon, int want, int deadline_ms)
             return 1;
     }
     return 0;
+}
+
+void *h_zmq_monitor(void *zctx, void *s)
+{
+    static int seq;
+    char ep[64];
+    snprintf(ep, sizeof ep, "inproc://h-mon-%d", seq++);
+    assert_int_equal(zmq_socket_monitor(s, ep, ZMQ_EVENT_ALL), 0);
+    void *mon = zmq_socket(zctx, ZMQ_PAIR);
+    assert_non_null(mon);
+    assert_int_equal(zmq_connect(mon, ep), 0);
+    return mon;
+}
+
+void h_curve_keys(uint8_t pk[32], uint8_t sk[32])
+{
+    char pub[41], sec[41];
+    assert_int_equal(zmq_curve_keypair(pub, sec), 0);
+    assert_non_null(zmq_z85_decode(pk, pub));
+    assert_non_null(zmq_z85_decode(sk, sec));
+}
+
+void *h_raw_dial(void *zctx, const h_node *n, const uint8_t *pk, const uint8_t *sk,
+                 const uint8_t *rid, const char *src, void **mon)
+{
+    chp_addr a;
+    char dst[300], ep[400];
+    uint8_t fresh_pk[32], fresh_sk[32];
+    int zero = 0, tmo = H_RAW_TIMEOUT_MS;
+    if (!pk) {
+        h_curve_keys(fresh_pk, fresh_sk);
+        pk = fresh_pk;
+        sk = fresh_sk;
+    }
+    assert_int_equal(chp_addr_parse(n->addr, strlen(n->addr), &a), CHP_OK);
+    assert_int_equal(chp_addr_endpoint(&a, dst, sizeof dst), CHP_OK);
+    if (src) /* libzmq's "tcp://SRC:0;DST" binds the source address */
+        snprintf(ep, sizeof ep, "tcp://%s:0;%s", src, dst + strlen("tcp://"));
+    else
+        snprintf(ep, sizeof ep, "%s", dst);
+    void *d = zmq_socket(zctx, ZMQ_DEALER);
+    assert_non_null(d);
+    assert_int_equal(zmq_setsockopt(d, ZMQ_CURVE_SERVERKEY, a.key, 32), 0);
+    assert_int_equal(zmq_setsockopt(d, ZMQ_CURVE_PUBLICKEY, pk, 32), 0);
+    assert_int_equal(zmq_setsockopt(d, ZMQ_CURVE_SECRETKEY, sk, 32), 0);
+    if (rid)
+        assert_int_equal(zmq_setsockopt(d, ZMQ_ROUTING_ID, rid, 32), 0);
+    assert_int_equal(zmq_setsockopt(d, ZMQ_LINGER, &zero, sizeof zero), 0);
+    assert_int_equal(zmq_setsockopt(d, ZMQ_SNDTIMEO, &tmo, sizeof tmo), 0);
+    assert_int_equal(zmq_setsockopt(d, ZMQ_RCVTIMEO, &tmo, sizeof tmo), 0);
+    if (mon)
+        *mon = h_zmq_monitor(zctx, d);
+    assert_int_equal(zmq_connect(d, ep), 0);
+    return d;
+}
+
+void h_raw_close(void *s, void *mon)
+{
+    if (s && mon)
+        zmq_socket_monitor(s, NULL, 0);
+    if (s)
+        zmq_close(s);
+    if (mon)
+        zmq_close(mon);
+}
+
+void h_raw_send(void *s, const void *f, size_t len)
+{
+    if (zmq_send(s, f, len, 0) != (int)len)
+        fail_msg("raw send of %zu bytes: %s", len, zmq_strerror(zmq_errno()));
+}
+
+void h_raw_hello(void *s, uint32_t caps)
+{
+    uint8_t f[16];
+    size_t fl;
+    assert_int_equal(chp_wire_hello(f, sizeof f, &fl, caps, 0, CHP_WIRE_MAX_FRAME), CHP_OK);
+    h_raw_send(s, f, fl);
+}
+
+void h_raw_barrier(void *s, int deadline_ms)
+{
+    static uint64_t nonce = 1000;
+    static uint8_t in[CHP_WIRE_MAX_FRAME];
+    uint8_t f[16];
+    size_t fl;
+    nonce++;
+    assert_int_equal(chp_wire_ping(f, sizeof f, &fl, CHP_WIRE_PING, nonce), CHP_OK);
+    h_raw_send(s, f, fl);
+    uint64_t end = chp_mono_ms() + (uint64_t)deadline_ms;
+    while (chp_mono_ms() < end) {
+        int n = zmq_recv(s, in, sizeof in, 0);
+        if (n < 0)
+            break;
+        chp_wire_msg m;
+        if (n <= (int)sizeof in && chp_wire_decode(in, (size_t)n, &m) == CHP_OK &&
+            m.type == CHP_WIRE_PONG && m.u.nonce == nonce)
+            return;
+    }
+    fail_msg("no PONG from the node within %d ms", deadline_ms);
+}
+
+/* ---- capturing the wire ---- */
+
+/* The path of program name on PATH or in the sbin directories (tcpdump
+ * lives in /usr/sbin, which a user's PATH may lack); NULL if none. */
+static const char *find_tool(const char *name, char *buf, size_t cap)
+{
+    const char *path = getenv("PATH");
+    char dirs[4096];
+    snprintf(dirs, sizeof dirs, "%s:/usr/sbin:/sbin:/usr/bin", path ? path : "");
+    for (char *save = NULL, *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+        snprintf(buf, cap, "%s/%s", d, name);
+        if (access(buf, X_OK) == 0)
+            return buf;
+    }
+    return NULL;
+}
+
+struct file_has {
+    const char *path, *text;
+};
+
+static int file_has(h_ctx *h, void *arg)
+{
+    (void)h;
+    const struct file_has *f = arg;
+    return h_file_has(f->path, f->text);
+}
+
+pid_t h_capture_start(h_ctx *h, h_node *const *nodes, size_t n, char *pcap, size_t cap, char *why,
+                      size_t whycap)
+{
+    char tcpdump[512], tlog[300], filter[400];
+    if (!find_tool("tcpdump", tcpdump, sizeof tcpdump)) {
+        snprintf(why, whycap, "tcpdump is not installed (scripts/install-deps --test installs it)");
+        return 0;
+    }
+    if (geteuid() != 0) {
+        snprintf(why, whycap, "capturing loopback traffic needs root");
+        return 0;
+    }
+    h_path(h, pcap, cap, "wire.pcap");
+    h_path(h, tlog, sizeof tlog, "tcpdump.log");
+    /* Only these nodes' connections: other tests may run beside us. */
+    int k = snprintf(filter, sizeof filter, "tcp and (");
+    for (size_t i = 0; i < n && k < (int)sizeof filter; i++)
+        k += snprintf(filter + k, sizeof filter - (size_t)k, "%sport %u", i ? " or " : "",
+                      (unsigned)nodes[i]->port);
+    if (k >= (int)sizeof filter - 1)
+        fail_msg("capture filter too long");
+    snprintf(filter + k, sizeof filter - (size_t)k, ")");
+    const char *argv[] = {tcpdump, "-i", "lo", "-n",   "-U", "--immediate-mode", "-Z", "root", "-s",
+                          "0",     "-w", pcap, filter, NULL};
+    pid_t pid = h_spawn_aux(h, "tcpdump.log", argv);
+    struct file_has ready = {tlog, "listening on"};
+    if (!h_wait(h, 10000, file_has, &ready)) {
+        char *log = (char *)h_read_file(tlog, NULL);
+        snprintf(why, whycap, "tcpdump could not capture on lo: %s", log);
+        free(log);
+        kill(pid, SIGKILL);
+        h_reap(h, pid, 5000);
+        return 0;
+    }
+    return pid;
+}
+
+uint8_t *h_capture_stop(h_ctx *h, pid_t pid, const char *pcap, size_t *len)
+{
+    kill(pid, SIGINT);
+    int st = h_reap(h, pid, 10000);
+    assert_true(st >= 0 && WIFEXITED(st));
+    uint8_t *wire = h_read_file(pcap, len);
+    h_note(h, "captured %zu bytes", *len);
+    return wire;
 }

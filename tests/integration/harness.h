@@ -19,6 +19,8 @@
 
 #include <cmocka.h>
 
+#include "node/common/clock.h" /* chp_mono_ms: the clock of every deadline here */
+
 #define H_MAX_NODES    16
 #define H_MAX_AUX      16
 #define H_DEADLINE_MS  20000 /* for conditions that take well under a second when healthy */
@@ -55,8 +57,6 @@ typedef struct h_ctx {
 int h_setup(void **state);
 int h_teardown(void **state);
 
-/* Milliseconds on a monotonic clock. */
-uint64_t h_now_ms(void);
 /* Sleeps ms milliseconds (a backoff, never a wait for a condition). */
 void h_sleep_ms(int ms);
 
@@ -101,13 +101,42 @@ int h_chapar(h_ctx *h, const h_node *n, char **out, char **err, ...) H_SENTINEL;
 /* The integer value of "key: value" in `chapar status` of n, or -1 when
  * the command fails or the key is missing. */
 long long h_status(h_ctx *h, const h_node *n, const char *key);
+/* The same from status text already read (a line "key: value"). */
+long long h_status_value(const char *text, const char *key);
 
 /* 1 if `chapar status` of n prints line (e.g. "store full: yes\n"). */
 int h_status_has(h_ctx *h, const h_node *n, const char *line);
 
+/* ---- a raw neighbour: libzmq with CURVE, no chapard ---- */
+
+#define H_RAW_TIMEOUT_MS 10000 /* send and receive timeout of a raw socket */
+
 /* Waits up to deadline_ms on a libzmq socket monitor (a PAIR connected to
  * zmq_socket_monitor's endpoint) for an event of kind want; 1 when seen. */
 int h_zmq_event(void *mon, int want, int deadline_ms);
+/* Monitors every event of socket s: returns the PAIR to read them from
+ * (h_zmq_event); the caller closes it after zmq_socket_monitor(s, NULL, 0). */
+void *h_zmq_monitor(void *zctx, void *s);
+
+/* A fresh CURVE key pair. */
+void h_curve_keys(uint8_t pk[32], uint8_t sk[32]);
+/* A CURVE DEALER in zctx dialling node n, as a neighbour would: key pair
+ * pk/sk (pk NULL: a fresh pair), routing id rid (32 bytes; NULL: none set),
+ * from source address src ("127.0.0.2"; NULL: the default); linger 0 and
+ * H_RAW_TIMEOUT_MS to send and receive. When mon is not NULL, *mon gets a
+ * monitor of its events (h_zmq_monitor). Close both with h_raw_close. */
+void *h_raw_dial(void *zctx, const h_node *n, const uint8_t *pk, const uint8_t *sk,
+                 const uint8_t *rid, const char *src, void **mon);
+/* Stops the monitor (mon may be NULL) and closes both sockets. */
+void h_raw_close(void *s, void *mon);
+/* Sends one frame on s; fails the test if it cannot. */
+void h_raw_send(void *s, const void *f, size_t len);
+/* Sends a HELLO with capabilities caps and the largest frame size. */
+void h_raw_hello(void *s, uint32_t caps);
+/* PING, then reads until its PONG, for up to deadline_ms (else fails the
+ * test): a node handles one link's frames in order, so everything sent
+ * before has been dealt with. Other frames read meanwhile are dropped. */
+void h_raw_barrier(void *s, int deadline_ms);
 
 enum h_op { H_EQ, H_GE, H_GT, H_LE };
 
@@ -149,6 +178,19 @@ void h_publish_range(h_ctx *h, const h_node *n, const char *prefix, int from, in
 
 /* Reads a whole file; malloc'd, NUL-terminated; *len gets the size. */
 uint8_t *h_read_file(const char *path, size_t *len);
+/* 1 if the file at path (read now) contains text. */
+int h_file_has(const char *path, const char *text);
+
+/* Starts tcpdump capturing the TCP traffic of the n nodes' ports on lo to
+ * DIR/wire.pcap (its path copied to pcap, cap bytes), and waits until it
+ * listens. Returns its pid, or 0 with the reason in why (whycap bytes)
+ * where it cannot run: not installed, not root, or refused by the
+ * kernel. */
+pid_t h_capture_start(h_ctx *h, h_node *const *nodes, size_t n, char *pcap, size_t cap, char *why,
+                      size_t whycap);
+/* Stops the capture (SIGINT, asserting a clean exit) and returns the
+ * capture file's bytes (malloc'd; *len gets the size). */
+uint8_t *h_capture_stop(h_ctx *h, pid_t pid, const char *pcap, size_t *len);
 
 /* Number of lines in s (a final line without newline counts). */
 int h_lines(const char *s);
@@ -177,6 +219,16 @@ char *h_await_(h_ctx *h, const h_node *n, const char *needle, int deadline_ms, c
 /* Polls `chapar contact list` at n until contact name (user ID id) is
  * established. */
 void h_established(h_ctx *h, const h_node *n, const char *name, const char *id);
+
+/* `contact add` both ways (a adds b as bname, b adds a as aname), then
+ * waits until each lists the other as established. */
+void h_befriend(h_ctx *h, const h_node *a, const char *aname, const char *aid, const h_node *b,
+                const char *bname, const char *bid);
+
+/* The usual two users: "alice" and "bob" (nicks alice-nick, bob-nick, no
+ * passphrase), Bob's daemon dialling Alice's, contacts of each other as
+ * "alice" and "bob". Their IDs go to aid and bid unless NULL. */
+void h_pair(h_ctx *h, h_node **a, h_node **b, char aid[H_ID_LEN + 1], char bid[H_ID_LEN + 1]);
 
 /* Polls `chapar outbox` at n until message msgid is in state (`sent`,
  * `delivered`...). */

@@ -79,25 +79,6 @@ static void assert_status_line(h_ctx *h, const h_node *n, const char *key, const
     free(out);
 }
 
-/* Alice and Bob, contacts of each other, Bob linked to Alice. */
-static void pair(h_ctx *h, h_node **ap, h_node **bp)
-{
-    char aid[H_ID_LEN + 1], bid[H_ID_LEN + 1], line[256];
-    h_node *a = h_node_get(h, "alice"), *b = h_node_get(h, "bob");
-    h_init(h, a, "alice-nick", aid, "--no-passphrase", H_END);
-    h_init(h, b, "bob-nick", bid, "--no-passphrase", H_END);
-    h_start(h, "alice", H_END);
-    h_start(h, "bob", "--peer", a->addr, H_END);
-    free(h_ok(h, a, "contact", "add", bid, "bob", H_END));
-    free(h_ok(h, b, "contact", "add", aid, "alice", H_END));
-    snprintf(line, sizeof line, "bob\t%s\testablished", bid);
-    free(h_await(h, a, line, "contact", "list", H_END));
-    snprintf(line, sizeof line, "alice\t%s\testablished", aid);
-    free(h_await(h, b, line, "contact", "list", H_END));
-    *ap = a;
-    *bp = b;
-}
-
 /* ---- stop ---- */
 
 static void test_stop(void **state)
@@ -115,7 +96,7 @@ static void test_stop(void **state)
     char m[33];
     h_send(h, n, "pat", "kept across the stop", m);
 
-    uint64_t t0 = h_now_ms();
+    uint64_t t0 = chp_mono_ms();
     char *out = NULL, *err = NULL;
     int rc = h_chapar(h, n, &out, &err, "stop", H_END);
     if (rc != 0)
@@ -125,7 +106,7 @@ static void test_stop(void **state)
     free(err);
     /* Gone when stop returns: reaped at once, with exit status 0. */
     assert_int_equal(h_reap_node(h, n, 200), 0);
-    h_note(h, "stop took %llu ms", (unsigned long long)(h_now_ms() - t0));
+    h_note(h, "stop took %llu ms", (unsigned long long)(chp_mono_ms() - t0));
 
     /* No daemon: one line, exit 1, like every other command. */
     char hint[1200];
@@ -221,7 +202,7 @@ static void test_history_conversations(void **state)
 {
     h_ctx *h = *state;
     h_node *a, *b;
-    pair(h, &a, &b);
+    h_pair(h, &a, &b, NULL, NULL);
     char m1[33], m2[33], m3[33];
     h_send(h, a, "bob", "first from alice", m1);
     h_send(h, b, "alice", "reply from bob", m2);
@@ -362,7 +343,7 @@ static void test_inbox_new_since(void **state)
 {
     h_ctx *h = *state;
     h_node *a, *b;
-    pair(h, &a, &b);
+    h_pair(h, &a, &b, NULL, NULL);
     h_send(h, b, "alice", "one", NULL);
     h_send(h, b, "alice", "two", NULL);
     free(h_await(h, a, "\ttwo\n", "inbox", "--tsv", H_END)); /* plain inbox, before --new */

@@ -19,10 +19,7 @@ static void test_relay_carries_dm(void **state)
     h_init(h, b, "bob-nick", bid, "--no-passphrase", H_END);
     h_start(h, "alice", "--peer", r->addr, H_END);
     h_start(h, "bob", "--peer", r->addr, H_END);
-    free(h_ok(h, a, "contact", "add", bid, "bob", H_END));
-    free(h_ok(h, b, "contact", "add", aid, "alice", H_END));
-    h_established(h, a, "bob", bid);
-    h_established(h, b, "alice", aid);
+    h_befriend(h, a, "alice", aid, b, "bob", bid);
 
     /* Bob goes off; Alice writes; the relay holds it; Alice goes off. */
     h_stop(h, b);

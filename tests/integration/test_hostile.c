@@ -24,70 +24,17 @@ typedef struct client {
 
 static void *zctx;
 
-static void client_keys(client *c)
-{
-    char pub[41], sec[41];
-    assert_int_equal(zmq_curve_keypair(pub, sec), 0);
-    assert_non_null(zmq_z85_decode(c->pk, pub));
-    assert_non_null(zmq_z85_decode(c->sk, sec));
-}
-
 /* Connects to node n with c's keys; routing id rid (32 bytes), or c's own
  * public key when NULL. */
 static void client_open(client *c, const h_node *n, const uint8_t *rid)
 {
-    static int seq;
-    chp_addr a;
-    char ep[300], mon[64];
-    int zero = 0, tmo = RECV_MS;
-    assert_int_equal(chp_addr_parse(n->addr, strlen(n->addr), &a), CHP_OK);
-    assert_int_equal(chp_addr_endpoint(&a, ep, sizeof ep), CHP_OK);
-    c->s = zmq_socket(zctx, ZMQ_DEALER);
-    assert_non_null(c->s);
-    assert_int_equal(zmq_setsockopt(c->s, ZMQ_CURVE_SERVERKEY, a.key, 32), 0);
-    assert_int_equal(zmq_setsockopt(c->s, ZMQ_CURVE_PUBLICKEY, c->pk, 32), 0);
-    assert_int_equal(zmq_setsockopt(c->s, ZMQ_CURVE_SECRETKEY, c->sk, 32), 0);
-    assert_int_equal(zmq_setsockopt(c->s, ZMQ_ROUTING_ID, rid ? rid : c->pk, 32), 0);
-    assert_int_equal(zmq_setsockopt(c->s, ZMQ_LINGER, &zero, sizeof zero), 0);
-    assert_int_equal(zmq_setsockopt(c->s, ZMQ_SNDTIMEO, &tmo, sizeof tmo), 0);
-    assert_int_equal(zmq_setsockopt(c->s, ZMQ_RCVTIMEO, &tmo, sizeof tmo), 0);
-    snprintf(mon, sizeof mon, "inproc://hostile-mon-%d", seq++);
-    assert_int_equal(zmq_socket_monitor(c->s, mon, ZMQ_EVENT_ALL), 0);
-    c->mon = zmq_socket(zctx, ZMQ_PAIR);
-    assert_non_null(c->mon);
-    assert_int_equal(zmq_connect(c->mon, mon), 0);
-    assert_int_equal(zmq_connect(c->s, ep), 0);
+    c->s = h_raw_dial(zctx, n, c->pk, c->sk, rid ? rid : c->pk, NULL, &c->mon);
 }
 
 static void client_close(client *c)
 {
-    if (c->s) {
-        zmq_socket_monitor(c->s, NULL, 0);
-        zmq_close(c->s);
-    }
-    if (c->mon)
-        zmq_close(c->mon);
+    h_raw_close(c->s, c->mon);
     c->s = c->mon = NULL;
-}
-
-/* Waits for a monitor event of the given kind; returns 1 when seen. */
-static int client_event(client *c, int want, int deadline_ms)
-{
-    return h_zmq_event(c->mon, want, deadline_ms);
-}
-
-static void client_send(client *c, const uint8_t *f, size_t len)
-{
-    if (zmq_send(c->s, f, len, 0) != (int)len)
-        fail_msg("client send of %zu bytes: %s", len, zmq_strerror(zmq_errno()));
-}
-
-static void send_hello(client *c)
-{
-    uint8_t f[16];
-    size_t fl;
-    assert_int_equal(chp_wire_hello(f, sizeof f, &fl, CHP_CAP_NEG, 0, CHP_WIRE_MAX_FRAME), CHP_OK);
-    client_send(c, f, fl);
 }
 
 static void send_push(client *c, const uint8_t *env, size_t len)
@@ -95,31 +42,7 @@ static void send_push(client *c, const uint8_t *env, size_t len)
     uint8_t f[1 + CHP_ENV_MAX_BYTES];
     size_t fl;
     assert_int_equal(chp_wire_push(f, sizeof f, &fl, env, len), CHP_OK);
-    client_send(c, f, fl);
-}
-
-/* PING, then read until the matching PONG: the node handles one link's
- * frames in order, so everything sent before has been dealt with. */
-static void barrier(client *c)
-{
-    static uint64_t nonce = 1000;
-    uint8_t f[16];
-    size_t fl;
-    nonce++;
-    assert_int_equal(chp_wire_ping(f, sizeof f, &fl, CHP_WIRE_PING, nonce), CHP_OK);
-    client_send(c, f, fl);
-    uint8_t in[CHP_WIRE_MAX_FRAME];
-    uint64_t end = h_now_ms() + RECV_MS;
-    while (h_now_ms() < end) {
-        int n = zmq_recv(c->s, in, sizeof in, 0);
-        if (n < 0)
-            break;
-        chp_wire_msg m;
-        if (n <= (int)sizeof in && chp_wire_decode(in, (size_t)n, &m) == CHP_OK &&
-            m.type == CHP_WIRE_PONG && m.u.nonce == nonce)
-            return;
-    }
-    fail_msg("no PONG from the node within %d ms", RECV_MS);
+    h_raw_send(c->s, f, fl);
 }
 
 static uint8_t *env_file(h_ctx *h, const char *name, size_t *len)
@@ -158,14 +81,14 @@ static void test_hostile_peer(void **state)
 
     /* A well-behaved start: handshake, HELLO, one valid envelope. */
     client bad = {0};
-    client_keys(&bad);
+    h_curve_keys(bad.pk, bad.sk);
     client_open(&bad, n, NULL);
-    assert_true(client_event(&bad, ZMQ_EVENT_HANDSHAKE_SUCCEEDED, RECV_MS));
-    send_hello(&bad);
-    barrier(&bad);
+    assert_true(h_zmq_event(bad.mon, ZMQ_EVENT_HANDSHAKE_SUCCEEDED, RECV_MS));
+    h_raw_hello(bad.s, CHP_CAP_NEG);
+    h_raw_barrier(bad.s, RECV_MS);
     h_expect(h, n, "peers connected", H_EQ, 2);
     send_push(&bad, v0, vlen);
-    barrier(&bad);
+    h_raw_barrier(bad.s, RECV_MS);
     assert_counter(h, n, "accepted", 1);
     h_expect(h, good, "envelopes stored", H_EQ, 1); /* passed on */
 
@@ -173,40 +96,40 @@ static void test_hostile_peer(void **state)
     e = env_file(h, "old0", &len);
     send_push(&bad, e, len);
     free(e);
-    barrier(&bad);
+    h_raw_barrier(bad.s, RECV_MS);
     assert_counter(h, n, "rejected expired", 1);
     e = env_file(h, "fut0", &len);
     send_push(&bad, e, len);
     free(e);
-    barrier(&bad);
+    h_raw_barrier(bad.s, RECV_MS);
     assert_counter(h, n, "rejected future", 1);
     v1[len / 2] ^= 0x01; /* one flipped byte: the proof of work no longer holds */
     send_push(&bad, v1, len);
-    barrier(&bad);
+    h_raw_barrier(bad.s, RECV_MS);
     assert_counter(h, n, "rejected pow", 1);
     e = env_file(h, "badpow0", &len);
     send_push(&bad, e, len);
     free(e);
-    barrier(&bad);
+    h_raw_barrier(bad.s, RECV_MS);
     assert_counter(h, n, "rejected pow", 2);
     e = env_file(h, "badver0", &len);
     send_push(&bad, e, len);
     free(e);
-    barrier(&bad);
+    h_raw_barrier(bad.s, RECV_MS);
     assert_counter(h, n, "rejected version", 1);
     e = env_file(h, "trunc0", &len);
     send_push(&bad, e, len);
     free(e);
-    barrier(&bad);
+    h_raw_barrier(bad.s, RECV_MS);
     assert_counter(h, n, "rejected size", 1);
 
     /* Frames that are not messages: an unknown type, an empty frame, a
      * HELLO cut short. */
     static const uint8_t junk[] = {0xee, 0x01, 0x02, 0x03};
-    client_send(&bad, junk, sizeof junk);
-    client_send(&bad, junk, 0);
-    client_send(&bad, (const uint8_t[]){CHP_WIRE_HELLO}, 1);
-    barrier(&bad);
+    h_raw_send(bad.s, junk, sizeof junk);
+    h_raw_send(bad.s, junk, 0);
+    h_raw_send(bad.s, (const uint8_t[]){CHP_WIRE_HELLO}, 1);
+    h_raw_barrier(bad.s, RECV_MS);
     assert_counter(h, n, "rejected malformed", 3);
     assert_counter(h, n, "bans", 0);
     assert_counter(h, n, "envelopes stored", 1);
@@ -217,11 +140,11 @@ static void test_hostile_peer(void **state)
     uint8_t *huge = calloc(1, big);
     assert_non_null(huge);
     huge[0] = CHP_WIRE_PUSH;
-    client_send(&bad, huge, big);
+    h_raw_send(bad.s, huge, big);
     free(huge);
-    assert_true(client_event(&bad, ZMQ_EVENT_DISCONNECTED, RECV_MS));
-    assert_true(client_event(&bad, ZMQ_EVENT_HANDSHAKE_SUCCEEDED, RECV_MS));
-    barrier(&bad);
+    assert_true(h_zmq_event(bad.mon, ZMQ_EVENT_DISCONNECTED, RECV_MS));
+    assert_true(h_zmq_event(bad.mon, ZMQ_EVENT_HANDSHAKE_SUCCEEDED, RECV_MS));
+    h_raw_barrier(bad.s, RECV_MS);
     assert_counter(h, n, "rejected malformed", 3);
 
     /* A flood of copies of one envelope: a neighbour that pushes the same
@@ -232,10 +155,10 @@ static void test_hostile_peer(void **state)
     uint8_t frame[1 + CHP_ENV_MAX_BYTES];
     size_t fl;
     assert_int_equal(chp_wire_push(frame, sizeof frame, &fl, v0, vlen), CHP_OK);
-    uint64_t t0 = h_now_ms();
+    uint64_t t0 = chp_mono_ms();
     int sent = 0;
     while (h_status(h, n, "bans") < 1) {
-        if (h_now_ms() - t0 > 30000) {
+        if (chp_mono_ms() - t0 > 30000) {
             h_dump_logs(h);
             fail_msg("no ban after %d copies in 30 s", sent);
         }
@@ -244,7 +167,7 @@ static void test_hostile_peer(void **state)
             if (zmq_send(bad.s, frame, fl, ZMQ_DONTWAIT) != (int)fl)
                 break;
     }
-    h_note(h, "banned after %d copies in %llu ms", sent, (unsigned long long)(h_now_ms() - t0));
+    h_note(h, "banned after %d copies in %llu ms", sent, (unsigned long long)(chp_mono_ms() - t0));
     /* Banned for the copies themselves, however slowly they come (a
      * sanitizer build's client stays under the 5000/s rate), or for the
      * rate when it is exceeded first. */
@@ -288,12 +211,12 @@ static void test_hostile_peer(void **state)
      * CURVE key alone: what it sends counts as its own, under its key. */
     client other = {0};
     uint8_t rid[32];
-    client_keys(&other);
-    client_keys(&again); /* just for 32 random-looking bytes */
+    h_curve_keys(other.pk, other.sk);
+    h_curve_keys(again.pk, again.sk); /* just for 32 random-looking bytes */
     memcpy(rid, again.pk, 32);
     client_open(&other, n, rid);
-    assert_true(client_event(&other, ZMQ_EVENT_HANDSHAKE_SUCCEEDED, RECV_MS));
-    send_hello(&other);
+    assert_true(h_zmq_event(other.mon, ZMQ_EVENT_HANDSHAKE_SUCCEEDED, RECV_MS));
+    h_raw_hello(other.s, CHP_CAP_NEG);
     e = env_file(h, "ok4", &len);
     send_push(&other, e, len);
     free(e);
@@ -327,9 +250,9 @@ static void test_routing_id_hijack(void **state)
     client thief = {0};
     chp_addr ga;
     assert_int_equal(chp_addr_parse(good->addr, strlen(good->addr), &ga), CHP_OK);
-    client_keys(&thief);
+    h_curve_keys(thief.pk, thief.sk);
     client_open(&thief, n, ga.key);
-    assert_true(client_event(&thief, ZMQ_EVENT_HANDSHAKE_SUCCEEDED, RECV_MS));
+    assert_true(h_zmq_event(thief.mon, ZMQ_EVENT_HANDSHAKE_SUCCEEDED, RECV_MS));
 
     /* Presenting another node's key as the routing id takes nothing over:
      * the node knows its neighbours by their CURVE keys. */
@@ -351,7 +274,7 @@ static void send_neg_frag(client *c, uint32_t session, uint8_t flags, const uint
     size_t fl;
     assert_non_null(f);
     assert_int_equal(chp_wire_neg(f, CHP_WIRE_MAX_FRAME, &fl, session, flags, msg, len), CHP_OK);
-    client_send(c, f, fl);
+    h_raw_send(c->s, f, fl);
     free(f);
 }
 
@@ -360,8 +283,8 @@ static void send_neg_frag(client *c, uint32_t session, uint8_t flags, const uint
 static size_t recv_neg_reply(client *c, uint32_t session, uint8_t *out, size_t cap)
 {
     uint8_t in[CHP_WIRE_MAX_FRAME];
-    uint64_t end = h_now_ms() + RECV_MS;
-    while (h_now_ms() < end) {
+    uint64_t end = chp_mono_ms() + RECV_MS;
+    while (chp_mono_ms() < end) {
         int n = zmq_recv(c->s, in, sizeof in, 0);
         if (n < 0)
             break;
@@ -393,16 +316,11 @@ static void test_neg_fragments(void **state)
     assert_non_null(zctx);
 
     client c = {0};
-    client_keys(&c);
+    h_curve_keys(c.pk, c.sk);
     client_open(&c, n, NULL);
-    assert_true(client_event(&c, ZMQ_EVENT_HANDSHAKE_SUCCEEDED, RECV_MS));
-    uint8_t f[16];
-    size_t fl;
-    assert_int_equal(
-        chp_wire_hello(f, sizeof f, &fl, CHP_CAP_NEG | CHP_CAP_NEG_FRAG, 0, CHP_WIRE_MAX_FRAME),
-        CHP_OK);
-    client_send(&c, f, fl);
-    barrier(&c);
+    assert_true(h_zmq_event(c.mon, ZMQ_EVENT_HANDSHAKE_SUCCEEDED, RECV_MS));
+    h_raw_hello(c.s, CHP_CAP_NEG | CHP_CAP_NEG_FRAG);
+    h_raw_barrier(c.s, RECV_MS);
 
     /* An empty client's first message: v1, one range to infinity listing no
      * ids, cut after the version byte. The node answers with its 3 ids. */
@@ -423,19 +341,19 @@ static void test_neg_fragments(void **state)
     junk[0] = 0x61;
     for (int i = 0; i < 9; i++)
         send_neg_frag(&c, 8, CHP_NEG_FROM_INITIATOR | CHP_NEG_MORE, junk, CHP_NEG_FRAG_MAX);
-    barrier(&c);
+    h_raw_barrier(c.s, RECV_MS);
     assert_counter(h, n, "rejected sync", 1);
     assert_counter(h, n, "bans", 0);
 
     /* A peer that did not announce fragments cannot send them. */
     client d = {0};
-    client_keys(&d);
+    h_curve_keys(d.pk, d.sk);
     client_open(&d, n, NULL);
-    assert_true(client_event(&d, ZMQ_EVENT_HANDSHAKE_SUCCEEDED, RECV_MS));
-    send_hello(&d);
-    barrier(&d);
+    assert_true(h_zmq_event(d.mon, ZMQ_EVENT_HANDSHAKE_SUCCEEDED, RECV_MS));
+    h_raw_hello(d.s, CHP_CAP_NEG);
+    h_raw_barrier(d.s, RECV_MS);
     send_neg_frag(&d, 9, CHP_NEG_FROM_INITIATOR | CHP_NEG_MORE, init, 1);
-    barrier(&d);
+    h_raw_barrier(d.s, RECV_MS);
     assert_counter(h, n, "rejected sync", 2);
 
     /* A fragment of another session discards a half-received message:

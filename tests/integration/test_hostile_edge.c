@@ -25,76 +25,6 @@
 
 static void *zctx;
 
-/* A raw CURVE DEALER to node n with a fresh key (or pk/sk when given),
- * from source address src ("127.0.0.2") or the default one (NULL). */
-static void *raw_open(const h_node *n, const char *src, const uint8_t *pk, const uint8_t *sk)
-{
-    chp_addr a;
-    char ep[400], dst[300];
-    uint8_t p[32], s[32];
-    int zero = 0, tmo = RECV_MS;
-    if (!pk) {
-        char pub[41], sec[41];
-        assert_int_equal(zmq_curve_keypair(pub, sec), 0);
-        assert_non_null(zmq_z85_decode(p, pub));
-        assert_non_null(zmq_z85_decode(s, sec));
-        pk = p;
-        sk = s;
-    }
-    assert_int_equal(chp_addr_parse(n->addr, strlen(n->addr), &a), CHP_OK);
-    assert_int_equal(chp_addr_endpoint(&a, dst, sizeof dst), CHP_OK);
-    if (src)
-        snprintf(ep, sizeof ep, "tcp://%s:0;%s", src, dst + 6);
-    else
-        snprintf(ep, sizeof ep, "%s", dst);
-    void *d = zmq_socket(zctx, ZMQ_DEALER);
-    assert_non_null(d);
-    assert_int_equal(zmq_setsockopt(d, ZMQ_CURVE_SERVERKEY, a.key, 32), 0);
-    assert_int_equal(zmq_setsockopt(d, ZMQ_CURVE_PUBLICKEY, pk, 32), 0);
-    assert_int_equal(zmq_setsockopt(d, ZMQ_CURVE_SECRETKEY, sk, 32), 0);
-    assert_int_equal(zmq_setsockopt(d, ZMQ_LINGER, &zero, sizeof zero), 0);
-    assert_int_equal(zmq_setsockopt(d, ZMQ_SNDTIMEO, &tmo, sizeof tmo), 0);
-    assert_int_equal(zmq_setsockopt(d, ZMQ_RCVTIMEO, &tmo, sizeof tmo), 0);
-    assert_int_equal(zmq_connect(d, ep), 0);
-    return d;
-}
-
-static void raw_send(void *d, const uint8_t *f, size_t len)
-{
-    if (zmq_send(d, f, len, 0) != (int)len)
-        fail_msg("send of %zu bytes: %s", len, zmq_strerror(zmq_errno()));
-}
-
-static void raw_hello(void *d)
-{
-    uint8_t f[16];
-    size_t fl;
-    assert_int_equal(chp_wire_hello(f, sizeof f, &fl, CHP_CAP_NEG, 0, CHP_WIRE_MAX_FRAME), CHP_OK);
-    raw_send(d, f, fl);
-}
-
-/* PING, then read until its PONG: all sent before has been handled. */
-static void barrier(void *d)
-{
-    static uint64_t nonce = 7000;
-    uint8_t f[16], in[CHP_WIRE_MAX_FRAME];
-    size_t fl;
-    nonce++;
-    assert_int_equal(chp_wire_ping(f, sizeof f, &fl, CHP_WIRE_PING, nonce), CHP_OK);
-    raw_send(d, f, fl);
-    uint64_t end = h_now_ms() + 2 * RECV_MS;
-    while (h_now_ms() < end) {
-        int k = zmq_recv(d, in, sizeof in, 0);
-        if (k < 0)
-            break;
-        chp_wire_msg m;
-        if (k <= (int)sizeof in && chp_wire_decode(in, (size_t)k, &m) == CHP_OK &&
-            m.type == CHP_WIRE_PONG && m.u.nonce == nonce)
-            return;
-    }
-    fail_msg("no PONG within %d ms", 2 * RECV_MS);
-}
-
 static int count_fds(pid_t pid)
 {
     char p[64];
@@ -141,15 +71,12 @@ static void test_fd_exhaustion(void **state)
     /* Many keys from one address (127.0.0.2); then one key many times. */
     void *s[SILENT];
     for (int i = 0; i < SILENT; i++)
-        s[i] = raw_open(n, "127.0.0.2", NULL, NULL);
-    char pub[41], sec[41];
+        s[i] = h_raw_dial(zctx, n, NULL, NULL, NULL, "127.0.0.2", NULL);
     uint8_t pk[32], sk[32];
-    assert_int_equal(zmq_curve_keypair(pub, sec), 0);
-    assert_non_null(zmq_z85_decode(pk, pub));
-    assert_non_null(zmq_z85_decode(sk, sec));
+    h_curve_keys(pk, sk);
     void *same[20];
     for (int i = 0; i < 20; i++)
-        same[i] = raw_open(n, "127.0.0.3", pk, sk);
+        same[i] = h_raw_dial(zctx, n, pk, sk, NULL, "127.0.0.3", NULL);
     h_expect(h, n, "rejected connections", H_GE, SILENT - 64);
     h_sleep_ms(1000);
     /* Still answering, far from its limit. */
@@ -191,9 +118,9 @@ static void test_view_crowding(void **state)
     zctx = zmq_ctx_new();
     void *s[12];
     for (int i = 0; i < 12; i++) {
-        s[i] = raw_open(n, NULL, NULL, NULL);
-        raw_hello(s[i]);
-        barrier(s[i]);
+        s[i] = h_raw_dial(zctx, n, NULL, NULL, NULL, NULL, NULL);
+        h_raw_hello(s[i], CHP_CAP_NEG);
+        h_raw_barrier(s[i], 2 * RECV_MS);
     }
     h_expect(h, n, "peers connected", H_EQ, 12);
     h_sleep_ms(10500); /* older than the age that protects a newcomer */
@@ -230,7 +157,7 @@ static void start_tui_style(h_ctx *h, h_node *n, const char *log_max)
         _exit(127);
     }
     n->pid = pid;
-    for (uint64_t end = h_now_ms() + H_DEADLINE_MS; h_now_ms() < end; h_sleep_ms(50)) {
+    for (uint64_t end = chp_mono_ms() + H_DEADLINE_MS; chp_mono_ms() < end; h_sleep_ms(50)) {
         char *out = NULL;
         if (h_chapar(h, n, &out, NULL, "address", H_END) == 0) {
             out[strcspn(out, "\n")] = '\0';
@@ -262,23 +189,23 @@ static void test_log_flood(void **state)
     h_node *n = h_node_get(h, "n");
     start_tui_style(h, n, "4K");
     zctx = zmq_ctx_new();
-    void *d = raw_open(n, NULL, NULL, NULL);
-    raw_hello(d);
-    barrier(d);
+    void *d = h_raw_dial(zctx, n, NULL, NULL, NULL, NULL, NULL);
+    h_raw_hello(d, CHP_CAP_NEG);
+    h_raw_barrier(d, 2 * RECV_MS);
     uint8_t f[256];
     size_t fl;
     assert_int_equal(chp_wire_bye(f, sizeof f, &fl, 1,
                                   "ok\n12:00:00.000 error FORGED-LINE\x1b[2J\x1b]0;title\x07"),
                      CHP_OK);
-    raw_send(d, f, fl);
-    barrier(d);
+    h_raw_send(d, f, fl);
+    h_raw_barrier(d, 2 * RECV_MS);
     assert_int_equal(chp_wire_bye(f, sizeof f, &fl, 1, "flood"), CHP_OK);
     for (int i = 0; i < 100000; i++)
-        raw_send(d, f, fl);
-    barrier(d);
+        h_raw_send(d, f, fl);
+    h_raw_barrier(d, 2 * RECV_MS);
     h_sleep_ms(1200); /* the summary of what was held back */
-    raw_send(d, f, fl);
-    barrier(d);
+    h_raw_send(d, f, fl);
+    h_raw_barrier(d, 2 * RECV_MS);
     char p[700], p1[700];
     snprintf(p, sizeof p, "%s/chapard.log", n->home);
     snprintf(p1, sizeof p1, "%s/chapard.log.1", n->home);
@@ -315,9 +242,9 @@ static void test_peers_addresses(void **state)
     h_ctx *h = *state;
     h_node *n = h_start(h, "n", H_END);
     zctx = zmq_ctx_new();
-    void *d = raw_open(n, NULL, NULL, NULL);
-    raw_hello(d);
-    barrier(d);
+    void *d = h_raw_dial(zctx, n, NULL, NULL, NULL, NULL, NULL);
+    h_raw_hello(d, CHP_CAP_NEG);
+    h_raw_barrier(d, 2 * RECV_MS);
     char key[80], a[8][200];
     const char *pa[8];
     uint8_t k[32];
@@ -333,12 +260,12 @@ static void test_peers_addresses(void **state)
     uint8_t f[2 + 8 * (1 + CHP_WIRE_MAX_ADDR)];
     size_t fl;
     assert_int_equal(chp_wire_peers(f, sizeof f, &fl, pa, 8), CHP_OK);
-    raw_send(d, f, fl);
-    barrier(d);
+    h_raw_send(d, f, fl);
+    h_raw_barrier(d, 2 * RECV_MS);
     /* Only the IP literal that can be dialled is kept (and, the active
      * view being low, dialled at once: then it shows in peer list). */
     char *pl = NULL;
-    for (uint64_t end = h_now_ms() + 5000; h_now_ms() < end; h_sleep_ms(100)) {
+    for (uint64_t end = chp_mono_ms() + 5000; chp_mono_ms() < end; h_sleep_ms(100)) {
         free(pl);
         pl = h_ok(h, n, "peer", "list", H_END);
         if (strstr(pl, "127.0.0.5:9/"))

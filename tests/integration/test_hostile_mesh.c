@@ -39,48 +39,21 @@ typedef struct peer {
     char addr[CHP_ADDR_STR_MAX + 1]; /* server: its address for --peer */
 } peer;
 
-static void peer_keys(peer *p)
+/* Remembers p's sockets for the teardown after a failed assertion. */
+static void track(peer *p)
 {
-    char pub[41], sec[41];
-    assert_int_equal(zmq_curve_keypair(pub, sec), 0);
-    assert_non_null(zmq_z85_decode(p->pk, pub));
-    assert_non_null(zmq_z85_decode(p->sk, sec));
-}
-
-static void peer_common(peer *p)
-{
-    static int seq;
-    char mon[64];
-    int zero = 0, tmo = RECV_MS;
-    assert_int_equal(zmq_setsockopt(p->s, ZMQ_LINGER, &zero, sizeof zero), 0);
-    assert_int_equal(zmq_setsockopt(p->s, ZMQ_SNDTIMEO, &tmo, sizeof tmo), 0);
-    snprintf(mon, sizeof mon, "inproc://hostile-mesh-mon-%d", seq++);
-    assert_int_equal(zmq_socket_monitor(p->s, mon, ZMQ_EVENT_ALL), 0);
-    p->mon = zmq_socket(zctx, ZMQ_PAIR);
-    assert_non_null(p->mon);
     for (size_t i = 0, k = 0; i < sizeof open_socks / sizeof open_socks[0] && k < 2; i++)
         if (!open_socks[i])
             open_socks[i] = k++ ? p->mon : p->s;
-    assert_int_equal(zmq_connect(p->mon, mon), 0);
 }
 
 /* A client that dials node n. */
 static void client_open(peer *p, const h_node *n)
 {
-    chp_addr a;
-    char ep[300];
     memset(p, 0, sizeof *p);
-    peer_keys(p);
-    assert_int_equal(chp_addr_parse(n->addr, strlen(n->addr), &a), CHP_OK);
-    assert_int_equal(chp_addr_endpoint(&a, ep, sizeof ep), CHP_OK);
-    p->s = zmq_socket(zctx, ZMQ_DEALER);
-    assert_non_null(p->s);
-    assert_int_equal(zmq_setsockopt(p->s, ZMQ_CURVE_SERVERKEY, a.key, 32), 0);
-    assert_int_equal(zmq_setsockopt(p->s, ZMQ_CURVE_PUBLICKEY, p->pk, 32), 0);
-    assert_int_equal(zmq_setsockopt(p->s, ZMQ_CURVE_SECRETKEY, p->sk, 32), 0);
-    assert_int_equal(zmq_setsockopt(p->s, ZMQ_ROUTING_ID, p->pk, 32), 0);
-    peer_common(p);
-    assert_int_equal(zmq_connect(p->s, ep), 0);
+    h_curve_keys(p->pk, p->sk);
+    p->s = h_raw_dial(zctx, n, p->pk, p->sk, p->pk, NULL, &p->mon);
+    track(p);
 }
 
 /* A server on a free loopback port, for a node's --peer or `peer add`. */
@@ -89,14 +62,18 @@ static void server_open(peer *p)
     char ep[256];
     size_t el = sizeof ep;
     int one = 1;
+    int zero = 0, tmo = RECV_MS;
     memset(p, 0, sizeof *p);
-    peer_keys(p);
+    h_curve_keys(p->pk, p->sk);
     p->server = 1;
     p->s = zmq_socket(zctx, ZMQ_ROUTER);
     assert_non_null(p->s);
     assert_int_equal(zmq_setsockopt(p->s, ZMQ_CURVE_SERVER, &one, sizeof one), 0);
     assert_int_equal(zmq_setsockopt(p->s, ZMQ_CURVE_SECRETKEY, p->sk, 32), 0);
-    peer_common(p);
+    assert_int_equal(zmq_setsockopt(p->s, ZMQ_LINGER, &zero, sizeof zero), 0);
+    assert_int_equal(zmq_setsockopt(p->s, ZMQ_SNDTIMEO, &tmo, sizeof tmo), 0);
+    p->mon = h_zmq_monitor(zctx, p->s);
+    track(p);
     assert_int_equal(zmq_bind(p->s, "tcp://127.0.0.1:*"), 0);
     assert_int_equal(zmq_getsockopt(p->s, ZMQ_LAST_ENDPOINT, ep, &el), 0);
     chp_addr a = {0};
@@ -108,12 +85,7 @@ static void server_open(peer *p)
 
 static void peer_close(peer *p)
 {
-    if (p->s) {
-        zmq_socket_monitor(p->s, NULL, 0);
-        zmq_close(p->s);
-    }
-    if (p->mon)
-        zmq_close(p->mon);
+    h_raw_close(p->s, p->mon);
     for (size_t i = 0; i < sizeof open_socks / sizeof open_socks[0]; i++)
         if (open_socks[i] && (open_socks[i] == p->s || open_socks[i] == p->mon))
             open_socks[i] = NULL;
@@ -199,8 +171,8 @@ static void barrier(peer *p, tally *t)
     assert_int_equal(chp_wire_ping(f, sizeof f, &fl, CHP_WIRE_PING, nonce), CHP_OK);
     peer_send(p, f, fl);
     static uint8_t in[CHP_WIRE_MAX_FRAME];
-    uint64_t end = h_now_ms() + RECV_MS;
-    while (h_now_ms() < end) {
+    uint64_t end = chp_mono_ms() + RECV_MS;
+    while (chp_mono_ms() < end) {
         int n = peer_recv(p, in, sizeof in, 100);
         chp_wire_msg m;
         if (n > 0 && chp_wire_decode(in, (size_t)n, &m) == CHP_OK && m.type == CHP_WIRE_PONG &&
@@ -372,8 +344,8 @@ static void test_score_decays_ban_ends(void **state)
     h_node *n = h_start(h, "n", "--peer", s.addr, H_END);
     static uint8_t in[CHP_WIRE_MAX_FRAME];
     tally t = {0};
-    uint64_t end = h_now_ms() + RECV_MS;
-    while (!t.hello && h_now_ms() < end)
+    uint64_t end = chp_mono_ms() + RECV_MS;
+    while (!t.hello && chp_mono_ms() < end)
         tally_frame(&s, in, peer_recv(&s, in, sizeof in, 100), &t);
     assert_int_equal(t.hello, 1);
     send_hello(&s, 0);
@@ -391,17 +363,17 @@ static void test_score_decays_ban_ends(void **state)
 
     send_junk(&s, 3);
     h_expect(h, n, "bans", H_EQ, 1);
-    uint64_t banned = h_now_ms();
+    uint64_t banned = chp_mono_ms();
     h_expect(h, n, "peers connected", H_EQ, 0);
 
     /* The node dials its --peer again when the ban ends, and says HELLO. */
     t.hello = 0;
     end = banned + 45000;
-    while (!t.hello && h_now_ms() < end)
+    while (!t.hello && chp_mono_ms() < end)
         tally_frame(&s, in, peer_recv(&s, in, sizeof in, 100), &t);
-    h_note(h, "dialled again %llu ms after the ban", (unsigned long long)(h_now_ms() - banned));
+    h_note(h, "dialled again %llu ms after the ban", (unsigned long long)(chp_mono_ms() - banned));
     assert_int_equal(t.hello, 1);
-    assert_true(h_now_ms() - banned >= 25000);
+    assert_true(chp_mono_ms() - banned >= 25000);
     send_hello(&s, 0);
     h_expect(h, n, "peers connected", H_EQ, 1);
     peer_close(&s);
@@ -427,8 +399,8 @@ static void test_sync_converges_with_small_quota(void **state)
     static const uint8_t nothing[] = {0x61, 0x00, 0x00, 0x02, 0x00}; /* [0, inf): no ids */
     tally t = {0};
     long sessions = 0;
-    uint64_t end = h_now_ms() + 10000;
-    while (h_now_ms() < end) {
+    uint64_t end = chp_mono_ms() + 10000;
+    while (chp_mono_ms() < end) {
         int k = peer_recv(&s, in, sizeof in, 100);
         chp_wire_msg m;
         if (k <= 0 || chp_wire_decode(in, (size_t)k, &m) != CHP_OK)
@@ -481,8 +453,8 @@ static void test_neg_walk_bounded(void **state)
     static uint8_t in[CHP_WIRE_MAX_FRAME];
     tally t = {0};
     long sent = 0;
-    uint64_t t0 = h_now_ms(), worst = 0;
-    for (uint32_t session = 1; h_now_ms() - t0 < 5000; session++) {
+    uint64_t t0 = chp_mono_ms(), worst = 0;
+    for (uint32_t session = 1; chp_mono_ms() - t0 < 5000; session++) {
         uint8_t f[64];
         size_t fl;
         assert_int_equal(
@@ -493,10 +465,10 @@ static void test_neg_walk_bounded(void **state)
         for (int k; (k = peer_recv(&c, in, sizeof in, 0)) > 0;)
             tally_frame(&c, in, k, &t);
         if (session % 500 == 0) { /* the node answers its user meanwhile */
-            uint64_t q = h_now_ms();
+            uint64_t q = chp_mono_ms();
             assert_true(h_status(h, b, "envelopes stored") == NSMALL);
-            if (h_now_ms() - q > worst)
-                worst = h_now_ms() - q;
+            if (chp_mono_ms() - q > worst)
+                worst = chp_mono_ms() - q;
         }
     }
     for (int k; (k = peer_recv(&c, in, sizeof in, 500)) > 0;)

@@ -24,10 +24,7 @@ static void pair(h_ctx *h, h_node **r, h_node **a, h_node **b, char *pf)
     h_start(h, "alice", "--peer", (*r)->addr, H_END);
     h_start(h, "bob", "--peer", (*r)->addr, H_END);
     free(h_ok(h, *b, "unlock", "--passphrase-file", pf, H_END));
-    free(h_ok(h, *a, "contact", "add", bid, "bob", H_END));
-    free(h_ok(h, *b, "contact", "add", aid, "alice", H_END));
-    h_established(h, *a, "bob", bid);
-    h_established(h, *b, "alice", aid);
+    h_befriend(h, *a, "alice", aid, *b, "bob", bid);
 }
 
 static void assert_locked_inbox_empty(h_ctx *h, const h_node *n)

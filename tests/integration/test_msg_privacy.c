@@ -9,14 +9,12 @@
 #include "harness.h"
 
 #include <dirent.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
+#include "proto/hex.h"
 #include "proto/id.h"
 
 #define TEXT_A  "Meet at the old bakery at nine, bring the blue folder"
@@ -50,8 +48,7 @@ static void add_user(pats *ps, const char *who, const char *id)
     uint8_t pk[32];
     char hex[65];
     assert_int_equal(chp_id_parse(id, strlen(id), pk), CHP_OK);
-    for (int i = 0; i < 32; i++)
-        sprintf(hex + 2 * i, "%02x", pk[i]);
+    chp_hex_encode(pk, 32, hex);
     add(ps, who, id, strlen(id));
     add(ps, who, pk, 32);
     add(ps, who, hex, 64);
@@ -90,72 +87,12 @@ static int assert_dir_clean(const char *dir, const pats *ps)
     return n;
 }
 
-static const char *find_tool(const char *name, char *buf, size_t cap)
-{
-    const char *path = getenv("PATH");
-    char dirs[4096];
-    snprintf(dirs, sizeof dirs, "%s:/usr/sbin:/sbin:/usr/bin", path ? path : "");
-    for (char *save = NULL, *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
-        snprintf(buf, cap, "%s/%s", d, name);
-        if (access(buf, X_OK) == 0)
-            return buf;
-    }
-    return NULL;
-}
-
-struct log_has {
-    const char *path, *text;
-};
-
-static int log_has(h_ctx *h, void *arg)
-{
-    (void)h;
-    struct log_has *l = arg;
-    char *s = (char *)h_read_file(l->path, NULL);
-    int yes = strstr(s, l->text) != NULL;
-    free(s);
-    return yes;
-}
-
-/* Starts tcpdump on lo for the three ports; 0 (and why, printed) when it
- * cannot run here. */
-static pid_t start_capture(h_ctx *h, h_node *const *nodes, char *pcap, size_t cap)
-{
-    char tcpdump[512], tlog[300], filter[200];
-    if (!find_tool("tcpdump", tcpdump, sizeof tcpdump)) {
-        fprintf(stderr, "NOTE: tcpdump is not installed: the wire part of this test is skipped\n");
-        return 0;
-    }
-    if (geteuid() != 0) {
-        fprintf(stderr, "NOTE: capturing loopback needs root: the wire part is skipped\n");
-        return 0;
-    }
-    h_path(h, pcap, cap, "wire.pcap");
-    h_path(h, tlog, sizeof tlog, "tcpdump.log");
-    snprintf(filter, sizeof filter, "tcp and (port %u or port %u or port %u)", nodes[0]->port,
-             nodes[1]->port, nodes[2]->port);
-    const char *argv[] = {tcpdump, "-i", "lo", "-n",   "-U", "--immediate-mode", "-Z", "root", "-s",
-                          "0",     "-w", pcap, filter, NULL};
-    pid_t pid = h_spawn_aux(h, "tcpdump.log", argv);
-    struct log_has ready = {tlog, "listening on"};
-    if (!h_wait(h, 10000, log_has, &ready)) {
-        fprintf(stderr, "NOTE: tcpdump could not capture on lo: the wire part is skipped\n");
-        kill(pid, SIGKILL);
-        h_reap(h, pid, 5000);
-        return 0;
-    }
-    return pid;
-}
-
 /* Alice and Bob become contacts and exchange one message each way, all
  * through r. */
 static void converse(h_ctx *h, h_node *a, h_node *b, const char *aid, const char *bid)
 {
-    char line[256], ma[33], mb[33];
-    free(h_ok(h, a, "contact", "add", bid, "bob", H_END));
-    free(h_ok(h, b, "contact", "add", aid, "alice", H_END));
-    snprintf(line, sizeof line, "bob\t%s\testablished", bid);
-    free(h_await(h, a, line, "contact", "list", H_END));
+    char ma[33], mb[33];
+    h_befriend(h, a, "alice", aid, b, "bob", bid);
     h_send(h, a, "bob", TEXT_A, ma);
     h_send(h, b, "alice", TEXT_B, mb);
     free(h_await(h, b, TEXT_A, "inbox", "--tsv", H_END));
@@ -174,7 +111,10 @@ static void test_relay_and_wire_learn_nothing(void **state)
     h_node *nodes[3] = {h_start(h, "relay", "--relay", H_END), h_start(h, "alice", H_END),
                         h_start(h, "bob", H_END)};
     h_node *r = nodes[0];
-    pid_t cap = start_capture(h, nodes, pcap, sizeof pcap);
+    char why[600];
+    pid_t cap = h_capture_start(h, nodes, 3, pcap, sizeof pcap, why, sizeof why);
+    if (!cap)
+        fprintf(stderr, "NOTE: the wire part of this test is skipped: %s\n", why);
     free(h_ok(h, a, "peer", "add", r->addr, H_END));
     free(h_ok(h, b, "peer", "add", r->addr, H_END));
     h_expect(h, r, "peers connected", H_EQ, 2);
@@ -209,13 +149,8 @@ static void test_relay_and_wire_learn_nothing(void **state)
     assert_clean(b->log, &local);
 
     if (cap) {
-        kill(cap, SIGINT);
-        int st = h_reap(h, cap, 10000);
-        assert_true(st >= 0 && WIFEXITED(st));
         size_t len;
-        uint8_t *wire = h_read_file(pcap, &len);
-        free(wire);
-        h_note(h, "captured %zu bytes", len);
+        free(h_capture_stop(h, cap, pcap, &len));
         assert_true(len > 10000); /* handshakes, intro, messages, receipts */
         assert_clean(pcap, &secret);
     }

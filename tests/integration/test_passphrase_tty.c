@@ -75,14 +75,14 @@ static int pty_read(pty_proc *p, int ms)
 /* Waits until the output holds needle the k-th time (k from 1). */
 static void pty_expect(pty_proc *p, const char *needle, int k)
 {
-    uint64_t end = h_now_ms() + H_DEADLINE_MS;
+    uint64_t end = chp_mono_ms() + H_DEADLINE_MS;
     for (;;) {
         int seen = 0;
         for (const char *s = p->out; (s = strstr(s, needle)); s += strlen(needle))
             seen++;
         if (seen >= k)
             return;
-        if (h_now_ms() > end || pty_read(p, 100) == 0)
+        if (chp_mono_ms() > end || pty_read(p, 100) == 0)
             fail_msg("waited for '%s' (%d times); the terminal shows:\n%s", needle, k, p->out);
     }
 }
@@ -95,7 +95,7 @@ static void pty_type(pty_proc *p, const char *keys)
 /* Waits up to ms for the program to exit; its exit code, or -1. */
 static int pty_wait(h_ctx *h, pty_proc *p, int ms)
 {
-    uint64_t end = h_now_ms() + (uint64_t)ms;
+    uint64_t end = chp_mono_ms() + (uint64_t)ms;
     for (;;) {
         int st;
         pid_t r = waitpid(p->pid, &st, WNOHANG);
@@ -108,7 +108,7 @@ static int pty_wait(h_ctx *h, pty_proc *p, int ms)
             close(p->fd);
             return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
         }
-        if (h_now_ms() > end)
+        if (chp_mono_ms() > end)
             return -1;
         pty_read(p, 20); /* keep the terminal drained */
     }
@@ -138,13 +138,13 @@ static void test_chapard_ctrl_c(void **state)
     pty_proc p;
     spawn_chapard(h, &p, n);
     pty_expect(&p, "passphrase: ", 1);
-    uint64_t t0 = h_now_ms();
+    uint64_t t0 = chp_mono_ms();
     pty_type(&p, "\x03");
     int rc = pty_wait(h, &p, 3000);
     if (rc == -1)
         fail_msg("chapard still runs 3 s after Ctrl-C at its prompt:\n%s", p.out);
     assert_int_equal(rc, 130);
-    assert_true(h_now_ms() - t0 < 3000);
+    assert_true(chp_mono_ms() - t0 < 3000);
     assert_non_null(strstr(p.out, "cancelled"));
     /* Nothing was started: no daemon answers there. */
     char *out = NULL;

@@ -46,14 +46,8 @@ static void test_own_mail_does_not_block_incoming(void **state)
     h_start(h, "alice", "--quota", "1M", H_END);
     h_start(h, "bob", "--peer", a->addr, H_END);
     h_start(h, "carol", "--peer", a->addr, H_END);
-    free(h_ok(h, a, "contact", "add", bid, "bob", H_END));
-    free(h_ok(h, a, "contact", "add", cid, "carol", H_END));
-    free(h_ok(h, b, "contact", "add", aid, "alice", H_END));
-    free(h_ok(h, c, "contact", "add", aid, "alice", H_END));
-    h_established(h, a, "bob", bid);
-    h_established(h, a, "carol", cid);
-    h_established(h, b, "alice", aid);
-    h_established(h, c, "alice", aid);
+    h_befriend(h, a, "alice", aid, b, "bob", bid);
+    h_befriend(h, a, "alice", aid, c, "carol", cid);
 
     /* Carol goes away; Alice writes to her, and more than her quota of
      * her own envelopes piles up. */

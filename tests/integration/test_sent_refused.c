@@ -29,10 +29,7 @@ static void test_refusal_is_not_sent(void **state)
     h_start(h, "nima", "--quota", "1M", H_END);
     h_start(h, "alice", "--peer", n->addr, H_END);
     h_start(h, "carol", "--peer", n->addr, H_END);
-    free(h_ok(h, a, "contact", "add", cid, "carol", H_END));
-    free(h_ok(h, c, "contact", "add", aid, "alice", H_END));
-    h_established(h, a, "carol", cid);
-    h_established(h, c, "alice", aid);
+    h_befriend(h, a, "alice", aid, c, "carol", cid);
     h_stop(h, c);
 
     /* Nima's own mail fills his quota: he refuses everything foreign. */

@@ -16,12 +16,15 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
+#include "node/common/clock.h"
 #include "proto/addr.h"
+#include "proto/buf.h"
+#include "proto/hex.h"
+#include "tests/integration/harness.h" /* h_sleep_ms, h_read_file */
 
 static char ns_a[32], ns_b[32], dir[64];
 static pid_t pa = -1, pb = -1;
@@ -39,21 +42,53 @@ static int sh(const char *fmt, ...)
     return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
 
-/* Reads one `key: value` line of `chapar status` run inside ns. */
-static long status_key(const char *ns, const char *home, const char *key)
+/* The whole stdout of `chapar --home HOME ARGS` run inside ns (malloc'd,
+ * NUL-terminated; empty when it fails). */
+static char *chapar_in(const char *ns, const char *home, const char *args)
 {
-    char cmd[1024], line[512];
-    snprintf(cmd, sizeof cmd, "ip netns exec %s %s --home %s status 2>/dev/null", ns,
-             getenv("CHAPAR"), home);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "ip netns exec %s %s --home %s %s 2>/dev/null", ns, getenv("CHAPAR"),
+             home, args);
     FILE *p = popen(cmd, "r");
-    long v = -1;
-    size_t kl = strlen(key);
-    while (p && fgets(line, sizeof line, p))
-        if (!strncmp(line, key, kl) && line[kl] == ':')
-            v = atol(line + kl + 1);
+    chp_buf out = {0};
+    char chunk[512];
+    size_t k;
+    while (p && (k = fread(chunk, 1, sizeof chunk, p)) > 0)
+        assert_int_equal(chp_buf_put(&out, chunk, k), CHP_OK);
     if (p)
         pclose(p);
+    assert_int_equal(chp_buf_put(&out, "", 1), CHP_OK);
+    return (char *)out.p;
+}
+
+/* The value of `key: value` in `chapar status` run inside ns; -1 if none. */
+static long status_key(const char *ns, const char *home, const char *key)
+{
+    char *out = chapar_in(ns, home, "status");
+    long long v = h_status_value(out, key);
+    free(out);
+    return (long)v;
+}
+
+/* Polls status_key every step_ms until it reaches want or ms pass;
+ * returns the last value. */
+static long wait_key(const char *ns, const char *home, const char *key, long want, long ms,
+                     int step_ms)
+{
+    uint64_t t0 = chp_mono_ms();
+    long v;
+    while ((v = status_key(ns, home, key)) < want && chp_mono_ms() - t0 < (uint64_t)ms)
+        h_sleep_ms(step_ms);
     return v;
+}
+
+/* The first line of `chapar ARGS` in ns, without its newline. */
+static void first_line(const char *ns, const char *home, const char *args, char *out, size_t cap)
+{
+    char *all = chapar_in(ns, home, args);
+    all[strcspn(all, "\r\n")] = '\0';
+    snprintf(out, cap, "%s", all);
+    free(all);
 }
 
 static const char *allow; /* --allow for the nodes started, NULL none */
@@ -74,19 +109,6 @@ static pid_t start(const char *ns, const char *home, const char *log, const char
         _exit(127);
     }
     return pid;
-}
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
 }
 
 static int setup(void **state)
@@ -128,62 +150,79 @@ static void need_netns(void)
     }
 }
 
-/* The first line of `chapar peer list` in ns. */
-static void peer_list(const char *ns, const char *home, char *out, size_t cap)
+/* ns_b, and a veth pair <p>a<v> in ns_a and <p>b<v> in ns_b, both ends
+ * and both loopbacks up. With net ("10.77.0"), net.1/24 on A's end and
+ * net.2/24 on B's; without, no IPv4 at all and no duplicate address
+ * detection, so the IPv6 link-local addresses are usable at once. */
+static void make_lan(char p, int v, const char *net)
 {
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "ip netns exec %s %s --home %s peer list 2>/dev/null", ns,
-             getenv("CHAPAR"), home);
-    FILE *p = popen(cmd, "r");
-    out[0] = '\0';
-    if (p && !fgets(out, (int)cap, p))
-        out[0] = '\0';
-    if (p)
-        pclose(p);
+    assert_int_equal(sh("ip netns add %s", ns_b), 0);
+    if (!net)
+        assert_int_equal(sh("ip netns exec %s sysctl -qw net.ipv6.conf.default.accept_dad=0 && "
+                            "ip netns exec %s sysctl -qw net.ipv6.conf.default.accept_dad=0",
+                            ns_a, ns_b),
+                         0);
+    assert_int_equal(sh("ip link add %ca%d type veth peer name %cb%d && "
+                        "ip link set %ca%d netns %s && ip link set %cb%d netns %s",
+                        p, v, p, v, p, v, ns_a, p, v, ns_b),
+                     0);
+    if (net)
+        assert_int_equal(sh("ip -n %s addr add %s.1/24 brd + dev %ca%d && "
+                            "ip -n %s addr add %s.2/24 brd + dev %cb%d",
+                            ns_a, net, p, v, ns_b, net, p, v),
+                         0);
+    assert_int_equal(sh("ip -n %s link set %ca%d up && ip -n %s link set %cb%d up && "
+                        "ip -n %s link set lo up && ip -n %s link set lo up",
+                        ns_a, p, v, ns_b, p, v, ns_a, ns_b),
+                     0);
+}
+
+/* Home dirs and logs of the two nodes of a test: DIR/<a>, DIR/<b>. */
+typedef struct homes {
+    char ha[128], hb[128], la[128], lb[128];
+} homes;
+
+static void homes_init(homes *o, const char *a, const char *b)
+{
+    snprintf(o->ha, sizeof o->ha, "%s/%s", dir, a);
+    snprintf(o->hb, sizeof o->hb, "%s/%s", dir, b);
+    snprintf(o->la, sizeof o->la, "%s/%s.log", dir, a);
+    snprintf(o->lb, sizeof o->lb, "%s/%s.log", dir, b);
+}
+
+/* `chapar debug publish PATH` at A's node; asserts it succeeds. */
+static void publish_at_a(const homes *o, const char *path)
+{
+    assert_int_equal(sh("ip netns exec %s %s --home %s debug publish %s >/dev/null", ns_a,
+                        getenv("CHAPAR"), o->ha, path),
+                     0);
 }
 
 static void test_discovery(void **state)
 {
     (void)state;
     need_netns();
-    int veth = (int)(getpid() % 10000);
-    assert_int_equal(sh("ip netns add %s && ip link add va%d type veth peer name vb%d && "
-                        "ip link set va%d netns %s && ip link set vb%d netns %s && "
-                        "ip -n %s addr add 10.77.0.1/24 brd + dev va%d && "
-                        "ip -n %s addr add 10.77.0.2/24 brd + dev vb%d && "
-                        "ip -n %s link set va%d up && ip -n %s link set vb%d up && "
-                        "ip -n %s link set lo up && ip -n %s link set lo up",
-                        ns_b, veth, veth, veth, ns_a, veth, ns_b, ns_a, veth, ns_b, veth, ns_a,
-                        veth, ns_b, veth, ns_a, ns_b),
-                     0);
-    char ha[128], hb[128], la[128], lb[128], env[128];
-    snprintf(ha, sizeof ha, "%s/a", dir);
-    snprintf(hb, sizeof hb, "%s/b", dir);
-    snprintf(la, sizeof la, "%s/a.log", dir);
-    snprintf(lb, sizeof lb, "%s/b.log", dir);
-    uint64_t t0 = now_ms();
-    pa = start(ns_a, ha, la, "0.0.0.0:7667");
-    pb = start(ns_b, hb, lb, "0.0.0.0:7667");
+    make_lan('v', (int)(getpid() % 10000), "10.77.0");
+    homes o;
+    char env[128];
+    homes_init(&o, "a", "b");
+    uint64_t t0 = chp_mono_ms();
+    pa = start(ns_a, o.ha, o.la, "0.0.0.0:7667");
+    pb = start(ns_b, o.hb, o.lb, "0.0.0.0:7667");
     /* They must link through beacons alone, within a few seconds. */
-    long up = 0;
-    while (now_ms() - t0 < 10000 && (up = status_key(ns_b, hb, "peers connected")) < 1)
-        sleep_ms(50);
-    print_message("linked after %llu ms\n", (unsigned long long)(now_ms() - t0));
+    long up = wait_key(ns_b, o.hb, "peers connected", 1, 10000, 50);
+    print_message("linked after %llu ms\n", (unsigned long long)(chp_mono_ms() - t0));
     assert_true(up >= 1);
     /* The link came from a beacon: at least one side heard the other's. */
-    assert_true(
-        status_key(ns_a, ha, "beacons received") + status_key(ns_b, hb, "beacons received") >= 1);
+    assert_true(status_key(ns_a, o.ha, "beacons received") +
+                    status_key(ns_b, o.hb, "beacons received") >=
+                1);
 
     snprintf(env, sizeof env, "%s/env", dir);
     assert_int_equal(sh("%s %s >/dev/null", getenv("CHAPAR_MKENV"), env), 0);
-    assert_int_equal(sh("ip netns exec %s %s --home %s debug publish %s0 >/dev/null", ns_a,
-                        getenv("CHAPAR"), ha, env),
-                     0);
-    long got = 0;
-    t0 = now_ms();
-    while (now_ms() - t0 < 5000 && (got = status_key(ns_b, hb, "envelopes stored")) < 1)
-        sleep_ms(20);
-    assert_int_equal(got, 1);
+    snprintf(env, sizeof env, "%s/env0", dir);
+    publish_at_a(&o, env);
+    assert_int_equal(wait_key(ns_b, o.hb, "envelopes stored", 1, 5000, 20), 1);
 }
 
 /* A bare LAN with no DHCP server: no IPv4 address at all, only the IPv6
@@ -198,51 +237,33 @@ static void test_discovery_ipv6_link_local(void **state)
         skip();
     }
     int v = (int)(getpid() % 10000) + 1;
-    /* No duplicate address detection: the addresses are usable at once. */
-    assert_int_equal(sh("ip netns add %s && "
-                        "ip netns exec %s sysctl -qw net.ipv6.conf.default.accept_dad=0 && "
-                        "ip netns exec %s sysctl -qw net.ipv6.conf.default.accept_dad=0 && "
-                        "ip link add wa%d type veth peer name wb%d && "
-                        "ip link set wa%d netns %s && ip link set wb%d netns %s && "
-                        "ip -n %s link set wa%d up && ip -n %s link set wb%d up && "
-                        "ip -n %s link set lo up && ip -n %s link set lo up",
-                        ns_b, ns_a, ns_b, v, v, v, ns_a, v, ns_b, ns_a, v, ns_b, v, ns_a, ns_b),
-                     0);
-    uint64_t t0 = now_ms();
-    while (now_ms() - t0 < 5000 &&
+    make_lan('w', v, NULL);
+    uint64_t t0 = chp_mono_ms();
+    while (chp_mono_ms() - t0 < 5000 &&
            sh("ip -n %s -6 addr show dev wb%d scope link | grep -q 'inet6 fe80' && "
               "! ip -n %s -6 addr show dev wb%d | grep -q tentative",
               ns_b, v, ns_b, v) != 0)
-        sleep_ms(50);
+        h_sleep_ms(50);
     assert_int_equal(sh("ip -n %s -4 addr show dev wa%d | grep -q inet", ns_a, v), 1);
-    char ha[128], hb[128], la[128], lb[128], env[128], peers[1024];
-    snprintf(ha, sizeof ha, "%s/a6", dir);
-    snprintf(hb, sizeof hb, "%s/b6", dir);
-    snprintf(la, sizeof la, "%s/a6.log", dir);
-    snprintf(lb, sizeof lb, "%s/b6.log", dir);
-    t0 = now_ms();
-    pa = start(ns_a, ha, la, "[::]:7667");
-    pb = start(ns_b, hb, lb, "[::]:7667");
-    long up = 0;
-    while (now_ms() - t0 < 10000 && (up = status_key(ns_b, hb, "peers connected")) < 1)
-        sleep_ms(50);
+    homes o;
+    char env[128], peers[1024];
+    homes_init(&o, "a6", "b6");
+    t0 = chp_mono_ms();
+    pa = start(ns_a, o.ha, o.la, "[::]:7667");
+    pb = start(ns_b, o.hb, o.lb, "[::]:7667");
+    long up = wait_key(ns_b, o.hb, "peers connected", 1, 10000, 50);
     print_message("linked over IPv6 link-local after %llu ms\n",
-                  (unsigned long long)(now_ms() - t0));
+                  (unsigned long long)(chp_mono_ms() - t0));
     assert_true(up >= 1);
-    peer_list(ns_b, hb, peers, sizeof peers);
-    peer_list(ns_a, ha, peers + strlen(peers), sizeof peers - strlen(peers));
+    first_line(ns_b, o.hb, "peer list", peers, sizeof peers);
+    first_line(ns_a, o.ha, "peer list", peers + strlen(peers), sizeof peers - strlen(peers));
     assert_non_null(strstr(peers, "[fe80::"));
     assert_non_null(strstr(peers, "%w"));
     snprintf(env, sizeof env, "%s/env6", dir);
     assert_int_equal(sh("%s %s >/dev/null", getenv("CHAPAR_MKENV"), env), 0);
-    assert_int_equal(sh("ip netns exec %s %s --home %s debug publish %s0 >/dev/null", ns_a,
-                        getenv("CHAPAR"), ha, env),
-                     0);
-    long got = 0;
-    t0 = now_ms();
-    while (now_ms() - t0 < 5000 && (got = status_key(ns_b, hb, "envelopes stored")) < 1)
-        sleep_ms(20);
-    assert_int_equal(got, 1);
+    snprintf(env, sizeof env, "%s/env60", dir);
+    publish_at_a(&o, env);
+    assert_int_equal(wait_key(ns_b, o.hb, "envelopes stored", 1, 5000, 20), 1);
 }
 
 /* The spoofer (run as `test_discovery --spoof SRC BCAST PORT SECONDS` in
@@ -259,8 +280,8 @@ static int spoof(const char *src, const char *bcast, int port, int seconds)
         bind(fd, (struct sockaddr *)&me, sizeof me) != 0)
         return 1;
     FILE *r = fopen("/dev/urandom", "rb");
-    uint64_t end = now_ms() + (uint64_t)seconds * 1000u;
-    while (r && now_ms() < end) {
+    uint64_t end = chp_mono_ms() + (uint64_t)seconds * 1000u;
+    while (r && chp_mono_ms() < end) {
         for (int i = 0; i < 30; i++) {
             uint8_t b[40] = {'C', 'H', 'P', 'B', 1, 0};
             if (fread(b + 6, 1, 34, r) != 34)
@@ -269,7 +290,7 @@ static int spoof(const char *src, const char *bcast, int port, int seconds)
                 b[7] = 1;
             (void)sendto(fd, b, sizeof b, 0, (struct sockaddr *)&to, sizeof to);
         }
-        sleep_ms(100);
+        h_sleep_ms(100);
     }
     return 0;
 }
@@ -284,22 +305,15 @@ static void test_discovery_spoofed_beacons(void **state)
     (void)state;
     need_netns();
     int veth = (int)(getpid() % 10000) + 2;
-    assert_int_equal(sh("ip netns add %s && ip link add xa%d type veth peer name xb%d && "
-                        "ip link set xa%d netns %s && ip link set xb%d netns %s && "
-                        "ip -n %s addr add 10.78.0.1/24 brd + dev xa%d && "
-                        "ip -n %s addr add 10.78.0.3/24 brd + dev xa%d && "
-                        "ip -n %s addr add 10.78.0.2/24 brd + dev xb%d && "
-                        "ip -n %s addr add 10.78.0.4/24 brd + dev xb%d && "
-                        "ip -n %s link set xa%d up && ip -n %s link set xb%d up && "
-                        "ip -n %s link set lo up && ip -n %s link set lo up",
-                        ns_b, veth, veth, veth, ns_a, veth, ns_b, ns_a, veth, ns_a, veth, ns_b,
-                        veth, ns_b, veth, ns_a, veth, ns_b, veth, ns_a, ns_b),
+    make_lan('x', veth, "10.78.0");
+    /* A second address on each side, for the spoofers. */
+    assert_int_equal(sh("ip -n %s addr add 10.78.0.3/24 brd + dev xa%d && "
+                        "ip -n %s addr add 10.78.0.4/24 brd + dev xb%d",
+                        ns_a, veth, ns_b, veth),
                      0);
-    char ha[128], hb[128], la[128], lb[128], self[64];
-    snprintf(ha, sizeof ha, "%s/sa", dir);
-    snprintf(hb, sizeof hb, "%s/sb", dir);
-    snprintf(la, sizeof la, "%s/sa.log", dir);
-    snprintf(lb, sizeof lb, "%s/sb.log", dir);
+    homes o;
+    char self[64];
+    homes_init(&o, "sa", "sb");
     snprintf(self, sizeof self, "/proc/%d/exe", (int)getpid());
     /* One spoofer on each side: every node hears the junk. */
     pid_t sp[2];
@@ -309,17 +323,16 @@ static void test_discovery_spoofed_beacons(void **state)
                    i ? "10.78.0.4" : "10.78.0.3", "10.78.0.255", "7668", "25", (char *)NULL);
             _exit(127);
         }
-    sleep_ms(500);
-    uint64_t t0 = now_ms();
-    pa = start(ns_a, ha, la, "0.0.0.0:7667");
-    pb = start(ns_b, hb, lb, "0.0.0.0:7667");
-    long up = 0;
-    while (now_ms() - t0 < 15000 && (up = status_key(ns_b, hb, "peers connected")) < 1)
-        sleep_ms(100);
+    h_sleep_ms(500);
+    uint64_t t0 = chp_mono_ms();
+    pa = start(ns_a, o.ha, o.la, "0.0.0.0:7667");
+    pb = start(ns_b, o.hb, o.lb, "0.0.0.0:7667");
+    long up = wait_key(ns_b, o.hb, "peers connected", 1, 15000, 100);
     print_message("linked after %llu ms among 300 spoofed beacons/s; beacons heard %ld\n",
-                  (unsigned long long)(now_ms() - t0), status_key(ns_b, hb, "beacons received"));
-    long passive = status_key(ns_b, hb, "passive peers");
-    long heard = status_key(ns_b, hb, "beacons received");
+                  (unsigned long long)(chp_mono_ms() - t0),
+                  status_key(ns_b, o.hb, "beacons received"));
+    long passive = status_key(ns_b, o.hb, "passive peers");
+    long heard = status_key(ns_b, o.hb, "beacons received");
     for (int i = 0; i < 2; i++) {
         kill(sp[i], SIGTERM);
         waitpid(sp[i], NULL, 0);
@@ -345,17 +358,17 @@ static int capture(const char *src, int port, int seconds, const char *file)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) ||
         bind(fd, (struct sockaddr *)&me, sizeof me) != 0)
         return 1;
-    uint64_t end = now_ms() + (uint64_t)seconds * 1000u;
-    while (now_ms() < end) {
+    uint64_t end = chp_mono_ms() + (uint64_t)seconds * 1000u;
+    while (chp_mono_ms() < end) {
         uint8_t b[64];
+        char hex[65];
         struct sockaddr_in from;
         socklen_t fl = sizeof from;
         ssize_t r = recvfrom(fd, b, sizeof b, 0, (struct sockaddr *)&from, &fl);
         if (r != 40 || from.sin_addr.s_addr != want.s_addr || memcmp(b, "CHPB", 4) != 0)
             continue;
-        for (int i = 0; i < 32; i++)
-            fprintf(out, "%02x", b[8 + i]);
-        fprintf(out, " %u\n", (unsigned)(b[6] << 8 | b[7]));
+        chp_hex_encode(b + 8, 32, hex);
+        fprintf(out, "%s %u\n", hex, (unsigned)(b[6] << 8 | b[7]));
         fflush(out);
     }
     return 0;
@@ -385,52 +398,28 @@ static size_t captured(const char *file, char keys[][65], uint16_t *ports, size_
     return n;
 }
 
+/* Polls the capture file until it holds more than `than` distinct keys or
+ * ms pass; returns how many it holds. */
+static size_t wait_captured(const char *file, char keys[][65], uint16_t *ports, size_t than,
+                            long ms)
+{
+    uint64_t t0 = chp_mono_ms();
+    size_t nk;
+    while ((nk = captured(file, keys, ports, 16)) <= than && chp_mono_ms() - t0 < (uint64_t)ms)
+        h_sleep_ms(100);
+    return nk;
+}
+
 /* `chapar address` of the node in ns: its transport key, in hex. */
 static int permanent_key(const char *ns, const char *home, char hex[65])
 {
-    char cmd[1024], line[512];
-    snprintf(cmd, sizeof cmd, "ip netns exec %s %s --home %s address 2>/dev/null", ns,
-             getenv("CHAPAR"), home);
-    FILE *p = popen(cmd, "r");
-    int ok = 0;
-    while (p && fgets(line, sizeof line, p) && !ok) {
-        line[strcspn(line, "\r\n")] = '\0';
-        chp_addr a;
-        if (chp_addr_parse(line, strlen(line), &a) == CHP_OK) {
-            for (int i = 0; i < 32; i++)
-                sprintf(hex + 2 * i, "%02x", a.key[i]);
-            ok = 1;
-        }
-    }
-    if (p)
-        pclose(p);
-    return ok;
-}
-
-/* The first line of `chapar address` in ns. */
-static void address_of(const char *ns, const char *home, char *out, size_t cap)
-{
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "ip netns exec %s %s --home %s address 2>/dev/null", ns,
-             getenv("CHAPAR"), home);
-    FILE *p = popen(cmd, "r");
-    out[0] = '\0';
-    if (p && !fgets(out, (int)cap, p))
-        out[0] = '\0';
-    out[strcspn(out, "\r\n")] = '\0';
-    if (p)
-        pclose(p);
-}
-
-/* Waits until ns_b stores `want` envelopes; returns what it stores. */
-static long wait_stored(const char *home, long want, long ms)
-{
-    long got = 0;
-    uint64_t t0 = now_ms();
-    while (now_ms() - t0 < (uint64_t)ms &&
-           (got = status_key(ns_b, home, "envelopes stored")) < want)
-        sleep_ms(50);
-    return got;
+    char line[512];
+    chp_addr a;
+    first_line(ns, home, "address", line, sizeof line);
+    if (chp_addr_parse(line, strlen(line), &a) != CHP_OK)
+        return 0;
+    chp_hex_encode(a.key, 32, hex);
+    return 1;
 }
 
 /* Finding 11: beacons carried the node's permanent transport key, a
@@ -443,20 +432,10 @@ static void test_discovery_beacon_rotates(void **state)
     (void)state;
     need_netns();
     int veth = (int)(getpid() % 10000) + 3;
-    assert_int_equal(sh("ip netns add %s && ip link add ya%d type veth peer name yb%d && "
-                        "ip link set ya%d netns %s && ip link set yb%d netns %s && "
-                        "ip -n %s addr add 10.79.0.1/24 brd + dev ya%d && "
-                        "ip -n %s addr add 10.79.0.2/24 brd + dev yb%d && "
-                        "ip -n %s link set ya%d up && ip -n %s link set yb%d up && "
-                        "ip -n %s link set lo up && ip -n %s link set lo up",
-                        ns_b, veth, veth, veth, ns_a, veth, ns_b, ns_a, veth, ns_b, veth, ns_a,
-                        veth, ns_b, veth, ns_a, ns_b),
-                     0);
-    char ha[128], hb[128], la[128], lb[128], env[128], cap[128], self[64], perm[65] = "";
-    snprintf(ha, sizeof ha, "%s/ra", dir);
-    snprintf(hb, sizeof hb, "%s/rb", dir);
-    snprintf(la, sizeof la, "%s/ra.log", dir);
-    snprintf(lb, sizeof lb, "%s/rb.log", dir);
+    make_lan('y', veth, "10.79.0");
+    homes o;
+    char env[128], cap[128], self[64], perm[65] = "";
+    homes_init(&o, "ra", "rb");
     snprintf(env, sizeof env, "%s/renv", dir);
     snprintf(cap, sizeof cap, "%s/beacons", dir);
     snprintf(self, sizeof self, "/proc/%d/exe", (int)getpid());
@@ -467,61 +446,44 @@ static void test_discovery_beacon_rotates(void **state)
                (char *)NULL);
         _exit(127);
     }
-    sleep_ms(300);
+    h_sleep_ms(300);
     lan_seconds = "6";
-    uint64_t t0 = now_ms();
-    pa = start(ns_a, ha, la, "0.0.0.0:7667");
-    pb = start(ns_b, hb, lb, "0.0.0.0:7667");
-    long up = 0;
-    while (now_ms() - t0 < 10000 && (up = status_key(ns_b, hb, "peers connected")) < 1)
-        sleep_ms(50);
-    assert_true(up >= 1);
-    assert_true(permanent_key(ns_a, ha, perm));
+    pa = start(ns_a, o.ha, o.la, "0.0.0.0:7667");
+    pb = start(ns_b, o.hb, o.lb, "0.0.0.0:7667");
+    assert_true(wait_key(ns_b, o.hb, "peers connected", 1, 10000, 50) >= 1);
+    assert_true(permanent_key(ns_a, o.ha, perm));
     char keys[16][65];
     uint16_t ports[16];
     size_t nk = captured(cap, keys, ports, 16);
     assert_true(nk >= 1);
     /* a forced rotation: a second key from the same node */
-    t0 = now_ms();
-    while (now_ms() - t0 < 12000 && (nk = captured(cap, keys, ports, 16)) < 2)
-        sleep_ms(100);
-    print_message("%zu beacon keys after %llu ms\n", nk, (unsigned long long)(now_ms() - t0));
+    uint64_t t0 = chp_mono_ms();
+    nk = wait_captured(cap, keys, ports, 1, 12000);
+    print_message("%zu beacon keys after %llu ms\n", nk, (unsigned long long)(chp_mono_ms() - t0));
     assert_true(nk >= 2);
     /* after the rotation the nodes are linked and an envelope flows */
-    sleep_ms(1500);
-    t0 = now_ms();
-    while (now_ms() - t0 < 10000 && (up = status_key(ns_b, hb, "peers connected")) < 1)
-        sleep_ms(50);
-    assert_true(up >= 1);
-    assert_int_equal(sh("ip netns exec %s %s --home %s debug publish %s0 >/dev/null", ns_a,
-                        getenv("CHAPAR"), ha, env),
-                     0);
-    assert_int_equal(wait_stored(hb, 1, 8000), 1);
+    h_sleep_ms(1500);
+    assert_true(wait_key(ns_b, o.hb, "peers connected", 1, 10000, 50) >= 1);
+    snprintf(env, sizeof env, "%s/renv0", dir);
+    publish_at_a(&o, env);
+    assert_int_equal(wait_key(ns_b, o.hb, "envelopes stored", 1, 8000, 50), 1);
     /* a restart: a key never announced before */
     size_t before = captured(cap, keys, ports, 16);
     kill(pa, SIGTERM);
     waitpid(pa, NULL, 0);
     lan_seconds = NULL;
-    pa = start(ns_a, ha, la, "0.0.0.0:7667");
-    t0 = now_ms();
-    while (now_ms() - t0 < 8000 && (nk = captured(cap, keys, ports, 16)) <= before)
-        sleep_ms(100);
+    pa = start(ns_a, o.ha, o.la, "0.0.0.0:7667");
+    nk = wait_captured(cap, keys, ports, before, 8000);
     assert_true(nk > before);
-    t0 = now_ms();
-    while (now_ms() - t0 < 10000 && (up = status_key(ns_b, hb, "peers connected")) < 1)
-        sleep_ms(50);
-    assert_true(up >= 1);
-    assert_int_equal(sh("ip netns exec %s %s --home %s debug publish %s1 >/dev/null", ns_a,
-                        getenv("CHAPAR"), ha, env),
-                     0);
-    assert_int_equal(wait_stored(hb, 2, 8000), 2);
+    assert_true(wait_key(ns_b, o.hb, "peers connected", 1, 10000, 50) >= 1);
+    snprintf(env, sizeof env, "%s/renv1", dir);
+    publish_at_a(&o, env);
+    assert_int_equal(wait_key(ns_b, o.hb, "envelopes stored", 2, 8000, 50), 2);
     /* joining another network (an address comes or goes) is a new key at
      * once, not up to an hour later (this node rotates hourly now) */
     before = captured(cap, keys, ports, 16);
     assert_int_equal(sh("ip -n %s addr add 10.80.0.1/24 dev ya%d", ns_a, veth), 0);
-    t0 = now_ms();
-    while (now_ms() - t0 < 5000 && (nk = captured(cap, keys, ports, 16)) <= before)
-        sleep_ms(100);
+    nk = wait_captured(cap, keys, ports, before, 5000);
     assert_true(nk > before);
     kill(cp, SIGTERM);
     waitpid(cp, NULL, 0);
@@ -540,46 +502,29 @@ static void test_discovery_allow_list(void **state)
 {
     (void)state;
     need_netns();
-    int veth = (int)(getpid() % 10000) + 4;
-    assert_int_equal(sh("ip netns add %s && ip link add za%d type veth peer name zb%d && "
-                        "ip link set za%d netns %s && ip link set zb%d netns %s && "
-                        "ip -n %s addr add 10.81.0.1/24 brd + dev za%d && "
-                        "ip -n %s addr add 10.81.0.2/24 brd + dev zb%d && "
-                        "ip -n %s link set za%d up && ip -n %s link set zb%d up && "
-                        "ip -n %s link set lo up && ip -n %s link set lo up",
-                        ns_b, veth, veth, veth, ns_a, veth, ns_b, ns_a, veth, ns_b, veth, ns_a,
-                        veth, ns_b, veth, ns_a, ns_b),
-                     0);
-    char ha[128], hb[128], la[128], lb[128], aaddr[512] = "", baddr[512] = "";
-    snprintf(ha, sizeof ha, "%s/wa", dir);
-    snprintf(hb, sizeof hb, "%s/wb", dir);
-    snprintf(la, sizeof la, "%s/wa.log", dir);
-    snprintf(lb, sizeof lb, "%s/wb.log", dir);
-    pa = start(ns_a, ha, la, "0.0.0.0:7667");
-    uint64_t t0 = now_ms();
-    while (now_ms() - t0 < 5000 && !aaddr[0]) {
-        address_of(ns_a, ha, aaddr, sizeof aaddr);
-        sleep_ms(50);
+    make_lan('z', (int)(getpid() % 10000) + 4, "10.81.0");
+    homes o;
+    char aaddr[512] = "", baddr[512] = "";
+    homes_init(&o, "wa", "wb");
+    pa = start(ns_a, o.ha, o.la, "0.0.0.0:7667");
+    uint64_t t0 = chp_mono_ms();
+    while (chp_mono_ms() - t0 < 5000 && !aaddr[0]) {
+        first_line(ns_a, o.ha, "address", aaddr, sizeof aaddr);
+        h_sleep_ms(50);
     }
     assert_true(aaddr[0] != '\0');
     allow = aaddr; /* B is friends-only: A's transport key alone */
-    pb = start(ns_b, hb, lb, "0.0.0.0:7667");
+    pb = start(ns_b, o.hb, o.lb, "0.0.0.0:7667");
     allow = NULL;
-    long refused = 0;
-    t0 = now_ms();
-    while (now_ms() - t0 < 10000 && (refused = status_key(ns_b, hb, "rejected not allowed")) < 1)
-        sleep_ms(100);
+    long refused = wait_key(ns_b, o.hb, "rejected not allowed", 1, 10000, 100);
     assert_true(refused >= 1); /* A's LAN key at B's LAN listener: a stranger */
-    assert_true(status_key(ns_b, hb, "peers connected") < 1);
-    address_of(ns_b, hb, baddr, sizeof baddr);
+    assert_true(status_key(ns_b, o.hb, "peers connected") < 1);
+    first_line(ns_b, o.hb, "address", baddr, sizeof baddr);
     assert_non_null(strstr(baddr, "10.81.0.2:7667/"));
     assert_int_equal(sh("ip netns exec %s %s --home %s peer add %s >/dev/null", ns_a,
-                        getenv("CHAPAR"), ha, baddr),
+                        getenv("CHAPAR"), o.ha, baddr),
                      0);
-    long up = 0;
-    t0 = now_ms();
-    while (now_ms() - t0 < 10000 && (up = status_key(ns_b, hb, "peers connected")) < 1)
-        sleep_ms(100);
+    long up = wait_key(ns_b, o.hb, "peers connected", 1, 10000, 100);
     assert_true(up >= 1); /* the friend, by address, with its transport key */
 }
 
