@@ -397,6 +397,36 @@ h_node *h_node_get(h_ctx *h, const char *name)
     return n;
 }
 
+void h_await_up(h_ctx *h, h_node *n)
+{
+    /* Ready when the control socket answers `address`. */
+    uint64_t t0 = chp_mono_ms(), end = t0 + 15000;
+    for (;;) {
+        int st;
+        if (waitpid(n->pid, &st, WNOHANG) == n->pid) {
+            n->pid = 0;
+            h_dump_logs(h);
+            fail_msg("chapard %s exited during start-up (code %d)", n->name, exit_code(st));
+        }
+        char *out = NULL;
+        if (h_chapar(h, n, &out, NULL, "address", H_END) == 0) {
+            out[strcspn(out, "\n")] = '\0';
+            snprintf(n->addr, sizeof n->addr, "%s", out);
+            free(out);
+            break;
+        }
+        free(out);
+        if (chp_mono_ms() >= end) {
+            h_dump_logs(h);
+            fail_msg("chapard %s did not answer on its control socket within 15 s", n->name);
+        }
+        h_sleep_ms(10);
+    }
+    node_key(n);
+    h_note(h, "started %s (pid %d) in %llu ms: %s", n->name, (int)n->pid,
+           (unsigned long long)(chp_mono_ms() - t0), n->addr);
+}
+
 h_node *h_start(h_ctx *h, const char *name, ...)
 {
     h_node *n = h_node_get(h, name);
@@ -409,33 +439,7 @@ h_node *h_start(h_ctx *h, const char *name, ...)
     collect(argv, 6, ap);
     va_end(ap);
     n->pid = spawn(argv, n->log, NULL);
-
-    /* Ready when the control socket answers `address`. */
-    uint64_t t0 = chp_mono_ms(), end = t0 + 15000;
-    for (;;) {
-        int st;
-        if (waitpid(n->pid, &st, WNOHANG) == n->pid) {
-            n->pid = 0;
-            h_dump_logs(h);
-            fail_msg("chapard %s exited during start-up (code %d)", name, exit_code(st));
-        }
-        char *out = NULL;
-        if (h_chapar(h, n, &out, NULL, "address", H_END) == 0) {
-            out[strcspn(out, "\n")] = '\0';
-            snprintf(n->addr, sizeof n->addr, "%s", out);
-            free(out);
-            break;
-        }
-        free(out);
-        if (chp_mono_ms() >= end) {
-            h_dump_logs(h);
-            fail_msg("chapard %s did not answer on its control socket within 15 s", name);
-        }
-        h_sleep_ms(10);
-    }
-    node_key(n);
-    h_note(h, "started %s (pid %d) in %llu ms: %s", name, (int)n->pid,
-           (unsigned long long)(chp_mono_ms() - t0), n->addr);
+    h_await_up(h, n);
     return n;
 }
 

@@ -74,6 +74,11 @@ char *h_path(const h_ctx *h, char *buf, size_t cap, const char *name);
  * teardown; the pointer stays valid until then. */
 h_node *h_start(h_ctx *h, const char *name, ...) H_SENTINEL;
 
+/* Waits until n (its pid set by whoever started it) answers on its control
+ * socket, then fills n->addr, key and port; fails the test if it exits or
+ * stays silent for 15 s. */
+void h_await_up(h_ctx *h, h_node *n);
+
 /* The node called name, registered (home DIR/name, log DIR/name.log) but
  * not started if it is new: for `chapar init` before the first start. */
 h_node *h_node_get(h_ctx *h, const char *name);

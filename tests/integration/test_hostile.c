@@ -57,6 +57,26 @@ static uint8_t *env_file(h_ctx *h, const char *name, size_t *len)
 /* The node's counter `key` must equal want right now. */
 #define assert_counter(h, n, key, want) assert_int_equal(h_status((h), (n), (key)), (want))
 
+/* Pushes env through c and, once n has handled it, asserts its counter
+ * key is want. */
+static void push_counted(h_ctx *h, const h_node *n, client *c, const uint8_t *env, size_t len,
+                         const char *key, long long want)
+{
+    send_push(c, env, len);
+    h_raw_barrier(c->s, RECV_MS);
+    assert_counter(h, n, key, want);
+}
+
+/* The same with the envelope in DIR/name. */
+static void push_file_counted(h_ctx *h, const h_node *n, client *c, const char *name,
+                              const char *key, long long want)
+{
+    size_t len;
+    uint8_t *e = env_file(h, name, &len);
+    push_counted(h, n, c, e, len, key, want);
+    free(e);
+}
+
 static void test_hostile_peer(void **state)
 {
     h_ctx *h = *state;
@@ -77,7 +97,7 @@ static void test_hostile_peer(void **state)
     assert_non_null(zctx);
 
     size_t vlen, len;
-    uint8_t *v0 = env_file(h, "ok0", &vlen), *v1 = env_file(h, "ok1", &len), *e;
+    uint8_t *v0 = env_file(h, "ok0", &vlen), *v1 = env_file(h, "ok1", &len);
 
     /* A well-behaved start: handshake, HELLO, one valid envelope. */
     client bad = {0};
@@ -93,35 +113,13 @@ static void test_hostile_peer(void **state)
     h_expect(h, good, "envelopes stored", H_EQ, 1); /* passed on */
 
     /* One of each bad envelope, each counted under its reason. */
-    e = env_file(h, "old0", &len);
-    send_push(&bad, e, len);
-    free(e);
-    h_raw_barrier(bad.s, RECV_MS);
-    assert_counter(h, n, "rejected expired", 1);
-    e = env_file(h, "fut0", &len);
-    send_push(&bad, e, len);
-    free(e);
-    h_raw_barrier(bad.s, RECV_MS);
-    assert_counter(h, n, "rejected future", 1);
+    push_file_counted(h, n, &bad, "old0", "rejected expired", 1);
+    push_file_counted(h, n, &bad, "fut0", "rejected future", 1);
     v1[len / 2] ^= 0x01; /* one flipped byte: the proof of work no longer holds */
-    send_push(&bad, v1, len);
-    h_raw_barrier(bad.s, RECV_MS);
-    assert_counter(h, n, "rejected pow", 1);
-    e = env_file(h, "badpow0", &len);
-    send_push(&bad, e, len);
-    free(e);
-    h_raw_barrier(bad.s, RECV_MS);
-    assert_counter(h, n, "rejected pow", 2);
-    e = env_file(h, "badver0", &len);
-    send_push(&bad, e, len);
-    free(e);
-    h_raw_barrier(bad.s, RECV_MS);
-    assert_counter(h, n, "rejected version", 1);
-    e = env_file(h, "trunc0", &len);
-    send_push(&bad, e, len);
-    free(e);
-    h_raw_barrier(bad.s, RECV_MS);
-    assert_counter(h, n, "rejected size", 1);
+    push_counted(h, n, &bad, v1, len, "rejected pow", 1);
+    push_file_counted(h, n, &bad, "badpow0", "rejected pow", 2);
+    push_file_counted(h, n, &bad, "badver0", "rejected version", 1);
+    push_file_counted(h, n, &bad, "trunc0", "rejected size", 1);
 
     /* Frames that are not messages: an unknown type, an empty frame, a
      * HELLO cut short. */
@@ -217,7 +215,7 @@ static void test_hostile_peer(void **state)
     client_open(&other, n, rid);
     assert_true(h_zmq_event(other.mon, ZMQ_EVENT_HANDSHAKE_SUCCEEDED, RECV_MS));
     h_raw_hello(other.s, CHP_CAP_NEG);
-    e = env_file(h, "ok4", &len);
+    uint8_t *e = env_file(h, "ok4", &len);
     send_push(&other, e, len);
     free(e);
     h_expect(h, n, "envelopes stored", H_EQ, 2 + 1 + 1);

@@ -157,17 +157,7 @@ static void start_tui_style(h_ctx *h, h_node *n, const char *log_max)
         _exit(127);
     }
     n->pid = pid;
-    for (uint64_t end = chp_mono_ms() + H_DEADLINE_MS; chp_mono_ms() < end; h_sleep_ms(50)) {
-        char *out = NULL;
-        if (h_chapar(h, n, &out, NULL, "address", H_END) == 0) {
-            out[strcspn(out, "\n")] = '\0';
-            snprintf(n->addr, sizeof n->addr, "%s", out);
-            free(out);
-            return;
-        }
-        free(out);
-    }
-    fail_msg("chapard for %s did not come up", n->name);
+    h_await_up(h, n);
 }
 
 static uint8_t *read_or_empty(const char *path, size_t *len)
