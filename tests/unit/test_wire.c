@@ -1120,9 +1120,16 @@ static void test_encode_arg(void **state)
     assert_rc(chp_wire_push(buf, SCRATCH, &len, src, CHP_ENV_MAX_BYTES), CHP_OK);
 
     /* IHAVE / IWANT / GRAFT. */
-    static const uint8_t bad_types[] = {0,           CHP_WIRE_HELLO, CHP_WIRE_PUSH,  CHP_WIRE_PRUNE,
-                                        CHP_WIRE_NEG, CHP_WIRE_PING,  CHP_WIRE_PEERS, CHP_WIRE_BYE,
-                                        14,          0xff};
+    static const uint8_t bad_types[] = {0,
+                                        CHP_WIRE_HELLO,
+                                        CHP_WIRE_PUSH,
+                                        CHP_WIRE_PRUNE,
+                                        CHP_WIRE_NEG,
+                                        CHP_WIRE_PING,
+                                        CHP_WIRE_PEERS,
+                                        CHP_WIRE_BYE,
+                                        14,
+                                        0xff};
     for (size_t i = 0; i < sizeof bad_types; i++)
         assert_rc(chp_wire_ids(buf, SCRATCH, &len, bad_types[i], src, 1), CHP_E_ARG);
     static const uint8_t id_types[] = {CHP_WIRE_IHAVE, CHP_WIRE_IWANT, CHP_WIRE_GRAFT};
