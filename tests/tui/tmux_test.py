@@ -311,7 +311,7 @@ def main():
         print(__doc__)
         return 2
     if not shutil.which("tmux"):
-        print("tmux is not installed (scripts/install-deps installs it): skipped")
+        print("tmux is not installed (scripts/install-deps --test installs it): skipped")
         return 77
     r = Run(*[os.path.abspath(a) for a in sys.argv[1:]])
     try:
