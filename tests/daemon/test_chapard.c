@@ -174,11 +174,29 @@ static void test_run_and_stop(void **state)
     h_stop(h, r);
     r = h_start(h, "r", "--quota", "32M", H_END);
     assert_int_equal(h_status(h, r, "quota"), 33554432);
+    /* A second chapard with the default listen address finds the dir
+     * locked before it binds anything. */
+    snprintf(want, sizeof want, "a chapard is already running for %s", r->home);
+    refused(h, 1, want, "--home", r->home, "--no-discovery");
     char *out = NULL, *err = NULL;
     assert_int_equal(h_chapar(h, r, &out, &err, "stop", H_END), 0);
     free(out);
     free(err);
     assert_int_equal(h_reap_node(h, r, 10000), 0);
+}
+
+/* A lock that cannot be taken for another reason than a running
+ * chapard: exit 1, the reason. */
+static void test_lock_refused(void **state)
+{
+    h_ctx *h = *state;
+    char home[300], lock[400], want[600];
+    h_path(h, home, sizeof home, "r");
+    snprintf(lock, sizeof lock, "%s/chapard.lock", home);
+    assert_int_equal(mkdir(home, 0700), 0);
+    assert_int_equal(mkdir(lock, 0700), 0);
+    snprintf(want, sizeof want, "cannot lock %s/chapard.lock: Is a directory", home);
+    refused(h, 1, want, "--home", home, "--listen", "127.0.0.1:0", "--no-discovery");
 }
 
 /* A listen address this machine does not have: the node cannot start,
@@ -198,6 +216,17 @@ static void test_cannot_bind(void **state)
     free(err);
 }
 
+/* A user node with no identity yet runs and relays; `chapar init` or the
+ * TUI makes one. */
+static void test_no_identity(void **state)
+{
+    h_ctx *h = *state;
+    h_node *n = h_start(h, "u", H_END);
+    assert_true(h_status_has(h, n, "mode: node\n"));
+    assert_true(h_status_has(h, n, "identity: none\n"));
+    h_stop(h, n);
+}
+
 /* A key-file identity needs nothing; `wipe` ends chapard with exit 0,
  * one line, and the data dir gone. */
 static void test_keyfile_identity_and_wipe(void **state)
@@ -209,13 +238,24 @@ static void test_keyfile_identity_and_wipe(void **state)
     n = h_start(h, "u", H_END);
     assert_true(h_status_has(h, n, "mode: node\n"));
     assert_true(h_status_has(h, n, "identity: unlocked\n"));
+    h_stop(h, n);
+    /* Its key file gone: the identity cannot be opened, exit 1. */
+    char key[600], moved[600], want[800];
+    snprintf(key, sizeof key, "%s/identity.key", n->home);
+    h_path(h, moved, sizeof moved, "identity.key");
+    assert_int_equal(rename(key, moved), 0);
+    snprintf(want, sizeof want, "cannot open the identity in %s: ", n->home);
+    refused(h, 1, want, "--home", n->home, "--listen", "127.0.0.1:0", "--no-discovery");
+    assert_int_equal(rename(moved, key), 0);
+    n = h_start(h, "u", H_END);
+    assert_true(h_status_has(h, n, "identity: unlocked\n"));
     char *out = NULL, *err = NULL;
     assert_int_equal(h_chapar(h, n, &out, &err, "wipe", "--yes", H_END), 0);
     free(out);
     free(err);
     assert_int_equal(h_reap_node(h, n, 10000), 0);
     size_t len = 0;
-    char *log = (char *)h_read_file(n->log, &len), want[600];
+    char *log = (char *)h_read_file(n->log, &len);
     snprintf(want, sizeof want, "chapard: identity and data in %s wiped\n", n->home);
     if (!strstr(log, want))
         fail_msg("chapard's log after a wipe:\n%s", log);
@@ -282,7 +322,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_usage, setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_no_data_dir, setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_run_and_stop, setup, h_teardown),
+        cmocka_unit_test_setup_teardown(test_lock_refused, setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_cannot_bind, setup, h_teardown),
+        cmocka_unit_test_setup_teardown(test_no_identity, setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_keyfile_identity_and_wipe, setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_passphrase_identity, setup, h_teardown),
     };

@@ -396,6 +396,31 @@ static void test_discovery(void **state)
     assert_true(S_ISDIR(sb.st_mode));
     assert_int_equal(rmdir(conf), 0);
 
+    /* chapard.conf that cannot be opened (a symlink loop), and a temp
+     * file that cannot be made: the same. */
+    assert_int_equal(symlink(conf, conf), 0);
+    a = dt_ok(&t, "discovery", "off", DT_END);
+    if (strncmp(a, want, strlen(want)) != 0)
+        fail_msg("discovery off with chapard.conf a symlink loop: '%s'", a);
+    free(a);
+    assert_int_equal(unlink(conf), 0);
+    char tmp[400];
+    snprintf(tmp, sizeof tmp, "%s/.chapard.conf.tmp", home);
+    assert_int_equal(mkdir(tmp, 0700), 0);
+    f = fopen(conf, "w");
+    assert_non_null(f);
+    assert_true(fputs("quota = 8M\n", f) >= 0);
+    assert_int_equal(fclose(f), 0);
+    a = dt_ok(&t, "discovery", "off", DT_END);
+    if (strncmp(a, want, strlen(want)) != 0)
+        fail_msg("discovery off with no temp file: '%s'", a);
+    free(a);
+    after = (char *)h_read_file(conf, &n);
+    assert_string_equal(after, "quota = 8M\n"); /* untouched */
+    free(after);
+    assert_int_equal(rmdir(tmp), 0);
+    assert_int_equal(unlink(conf), 0);
+
     /* No chapard.conf at all: one is made. */
     free(dt_ok(&t, "discovery", "off", DT_END));
     after = (char *)h_read_file(conf, &n);
@@ -486,6 +511,46 @@ static void test_stop(void **state)
     assert_int_equal(dt_stop(&t), CHP_OK);
 }
 
+/* What keeps a node from starting is an error code (and a log line), and
+ * nothing is left behind: the same dir starts once the cause is gone. */
+static void test_cannot_start(void **state)
+{
+    h_ctx *h = *state;
+    char home[300], path[400];
+    chp_node_opts o;
+    dt_node t;
+    /* A data dir whose parent does not exist. */
+    h_path(h, home, sizeof home, "no/such/dir");
+    dt_opts(&o, home, 1);
+    assert_int_equal(dt_open(&t, &o), CHP_E_IO);
+    assert_null(t.node);
+    /* A data dir that is a file: the store cannot open. */
+    h_write_file(h, "plain", "x", 1);
+    dt_opts(&o, h_path(h, home, sizeof home, "plain"), 1);
+    assert_int_not_equal(dt_open(&t, &o), CHP_OK);
+    assert_null(t.node);
+    /* Something that is no socket where the control socket goes, then
+     * where the event socket goes. */
+    static const char *const sockets[] = {"control", "events"};
+    h_path(h, home, sizeof home, "r");
+    assert_int_equal(mkdir(home, 0700), 0);
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s/%s", home, sockets[i]);
+        assert_int_equal(mkdir(path, 0700), 0);
+        snprintf(path, sizeof path, "%s/%s/keep", home, sockets[i]);
+        assert_int_equal(mkdir(path, 0700), 0);
+        dt_opts(&o, home, 1);
+        assert_int_equal(dt_open(&t, &o), CHP_E_IO);
+        assert_null(t.node);
+        assert_int_equal(rmdir(path), 0);
+        snprintf(path, sizeof path, "%s/%s", home, sockets[i]);
+        assert_int_equal(rmdir(path), 0);
+    }
+    start_relay(h, &t, "r");
+    assert_int_equal(dt_status_num(&t, "envelopes stored"), 0);
+    assert_int_equal(dt_stop(&t), CHP_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -497,6 +562,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unknown_and_messaging, setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_oversized_request, setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_stop, setup, h_teardown),
+        cmocka_unit_test_setup_teardown(test_cannot_start, setup, h_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
