@@ -115,6 +115,13 @@ static void test_bad_usage(void **state)
     assert_int_equal(access(h_path(h, want, sizeof want, "conf/chapard.lock"), F_OK), -1);
 }
 
+/* A copy of an environment variable (NULL if unset), to restore it. */
+static char *env_copy(const char *var)
+{
+    const char *v = getenv(var);
+    return v ? strdup(v) : NULL;
+}
+
 /* A data dir that cannot be one: exit 1; none at all: exit 2. */
 static void test_no_data_dir(void **state)
 {
@@ -130,9 +137,8 @@ static void test_no_data_dir(void **state)
     h_path(h, path, sizeof path, "envhome");
     assert_int_equal(mkdir(path, 0700), 0);
     h_write_file(h, "envhome/chapard.conf", "bogus\n", 6);
-    char *saved_home = getenv("HOME") ? strdup(getenv("HOME")) : NULL;
-    char *saved_ch = getenv("CHAPAR_HOME") ? strdup(getenv("CHAPAR_HOME")) : NULL;
-    char *saved_xdg = getenv("XDG_DATA_HOME") ? strdup(getenv("XDG_DATA_HOME")) : NULL;
+    char *saved_home = env_copy("HOME"), *saved_ch = env_copy("CHAPAR_HOME"),
+         *saved_xdg = env_copy("XDG_DATA_HOME");
     setenv("CHAPAR_HOME", path, 1);
     snprintf(want, sizeof want, "%s/chapard.conf:1: expected key = value", path);
     refused(h, 2, want, "--no-discovery");

@@ -333,20 +333,16 @@ static void test_file_settings(void **state)
     /* Every spelling of yes and no. */
     static const char *const yes[] = {"yes", "true", "1", "on"}, *const no[] = {"no", "false", "0",
                                                                                 "off"};
-    for (size_t i = 0; i < 4; i++) {
-        snprintf(t, sizeof t, "relay = %s\ndiscovery = %s\n", yes[i], no[i]);
-        chp_config_init(&c);
-        assert_int_equal(text(&c, t), CHP_OK);
-        assert_int_equal(c.relay, 1);
-        assert_int_equal(c.discovery, 0);
-        chp_config_fini(&c);
-        snprintf(t, sizeof t, "relay = %s\ndiscovery = %s\n", no[i], yes[i]);
-        chp_config_init(&c);
-        assert_int_equal(text(&c, t), CHP_OK);
-        assert_int_equal(c.relay, 0);
-        assert_int_equal(c.discovery, 1);
-        chp_config_fini(&c);
-    }
+    for (size_t i = 0; i < 4; i++)
+        for (int on = 0; on < 2; on++) {
+            snprintf(t, sizeof t, "relay = %s\ndiscovery = %s\n", on ? yes[i] : no[i],
+                     on ? no[i] : yes[i]);
+            chp_config_init(&c);
+            assert_int_equal(text(&c, t), CHP_OK);
+            assert_int_equal(c.relay, on);
+            assert_int_equal(c.discovery, !on);
+            chp_config_fini(&c);
+        }
 
     /* An empty file, and one of comments only, change nothing. */
     chp_config_init(&c);
