@@ -1,12 +1,12 @@
-/* chapard.c - the Chapar node daemon: flags and config file, then the
- * node's event loop until SIGTERM/SIGINT. */
+/* chapard.c - the Chapar node daemon: flags and config file (config.c),
+ * the data dir, the identity, then the node's event loop until SIGTERM,
+ * SIGINT or `chapar stop`. */
 #include "node/msg/account.h"
-#include "proto/addr.h"
 #include "proto/crypto.h"
 #include "node/common/version.h"
-#include "proto/id.h"
 #include "node/common/home.h"
 #include "node/common/log.h"
+#include "node/daemon/config.h"
 #include "node/daemon/node.h"
 
 #include <errno.h>
@@ -17,13 +17,6 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#define QUOTA_MIN (1ull << 20) /* below this not even one day of a busy room fits */
-#define QUOTA_MAX (1ull << 46) /* 64 TiB: beyond any disk this runs on */
-
-#define LOG_MAX_DEFAULT (4ull << 20) /* DIR/chapard.log, and as much in chapard.log.1 */
-#define LOG_MAX_MIN     (4ull << 10)
-#define LOG_MAX_MAX     (1ull << 30)
 
 static volatile sig_atomic_t stop_flag;
 
@@ -70,154 +63,6 @@ static void usage(FILE *f)
             "both are used.\n"
             "SIGTERM, SIGINT or `chapar stop`: commit, close, exit 0.\n",
             7667);
-}
-
-struct settings {
-    char home[4096];
-    char listen[300];
-    const char *peers[CHP_NODE_MAX_PEERS];
-    size_t npeers;
-    int discovery, relay, log_level;
-    uint64_t quota, log_max;
-    uint8_t allow[CHP_NODE_MAX_PEERS][32];
-    size_t nallow;
-    int have_listen, have_discovery, have_relay, have_quota, have_log;
-    char *conf_buf; /* owns the strings taken from the config file */
-};
-
-static int set_listen(struct settings *s, const char *v)
-{
-    size_t l = strlen(v);
-    if (l == 0 || l >= sizeof s->listen) {
-        fprintf(stderr, "chapard: listen address '%.40s' is empty or too long\n", v);
-        return -1;
-    }
-    memcpy(s->listen, v, l + 1);
-    return 0;
-}
-
-static int add_peer(struct settings *s, const char *a)
-{
-    chp_addr ad;
-    int rc = chp_addr_parse(a, strlen(a), &ad);
-    if (rc != CHP_OK) {
-        fprintf(stderr, "chapard: peer %s: %s\n", a, chp_strerror(rc));
-        return -1;
-    }
-    if (s->npeers == CHP_NODE_MAX_PEERS) {
-        fprintf(stderr, "chapard: too many peers (at most %d)\n", CHP_NODE_MAX_PEERS);
-        return -1;
-    }
-    s->peers[s->npeers++] = a;
-    return 0;
-}
-
-/* A node key (chpn1...) or a whole ADDRESS whose key is taken. */
-static int add_allow(struct settings *s, const char *v)
-{
-    chp_addr a;
-    int rc = strchr(v, '/') ? chp_addr_parse(v, strlen(v), &a)
-                            : chp_b32key_parse(CHP_NODEKEY_HRP, v, strlen(v), a.key);
-    if (rc != CHP_OK) {
-        fprintf(stderr, "chapard: allow %s: not a node key or address (%s)\n", v, chp_strerror(rc));
-        return -1;
-    }
-    if (s->nallow == CHP_NODE_MAX_PEERS) {
-        fprintf(stderr, "chapard: too many allowed keys (at most %d)\n", CHP_NODE_MAX_PEERS);
-        return -1;
-    }
-    memcpy(s->allow[s->nallow++], a.key, 32);
-    return 0;
-}
-
-static int yes_no(const char *v, int *out)
-{
-    if (!strcmp(v, "yes") || !strcmp(v, "true") || !strcmp(v, "1") || !strcmp(v, "on"))
-        *out = 1;
-    else if (!strcmp(v, "no") || !strcmp(v, "false") || !strcmp(v, "0") || !strcmp(v, "off"))
-        *out = 0;
-    else
-        return -1;
-    return 0;
-}
-
-static char *trim(char *s)
-{
-    while (*s == ' ' || *s == '\t')
-        s++;
-    size_t l = strlen(s);
-    while (l && (s[l - 1] == ' ' || s[l - 1] == '\t' || s[l - 1] == '\r'))
-        s[--l] = '\0';
-    return s;
-}
-
-/* Reads DIR/chapard.conf; settings already given as flags are kept. */
-static int read_config(struct settings *s)
-{
-    char path[4200];
-    snprintf(path, sizeof path, "%s/chapard.conf", s->home);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return errno == ENOENT ? 0
-                               : (fprintf(stderr, "chapard: %s: %s\n", path, strerror(errno)), -1);
-    s->conf_buf = calloc(1, 65536);
-    if (!s->conf_buf) {
-        fclose(f);
-        return -1;
-    }
-    size_t used = 0;
-    char line[1024];
-    int lineno = 0, rc = 0;
-    while (rc == 0 && fgets(line, sizeof line, f)) {
-        lineno++;
-        char *p = trim(line), *eq;
-        p[strcspn(p, "\n")] = '\0';
-        if (!*p || *p == '#')
-            continue;
-        if (!(eq = strchr(p, '='))) {
-            fprintf(stderr, "chapard: %s:%d: expected key = value\n", path, lineno);
-            rc = -1;
-            break;
-        }
-        *eq = '\0';
-        char *k = trim(p), *v = trim(eq + 1);
-        size_t vl = strlen(v);
-        if (used + vl + 1 > 65536) {
-            rc = -1;
-            break;
-        }
-        char *vv = memcpy(s->conf_buf + used, v, vl + 1);
-        used += vl + 1;
-        int b;
-        uint64_t q;
-        if (!strcmp(k, "listen")) {
-            if (!s->have_listen)
-                rc = set_listen(s, vv);
-        } else if (!strcmp(k, "peer")) {
-            rc = add_peer(s, vv);
-        } else if (!strcmp(k, "allow")) {
-            rc = add_allow(s, vv);
-        } else if (!strcmp(k, "relay") && yes_no(vv, &b) == 0) {
-            if (!s->have_relay)
-                s->relay = b;
-        } else if (!strcmp(k, "discovery") && yes_no(vv, &b) == 0) {
-            if (!s->have_discovery)
-                s->discovery = b;
-        } else if (!strcmp(k, "quota") && chp_parse_size(vv, &q) == 0 && q >= QUOTA_MIN &&
-                   q <= QUOTA_MAX) {
-            if (!s->have_quota)
-                s->quota = q;
-        } else if (!strcmp(k, "log-level") && chp_log_parse_level(vv) >= 0) {
-            if (!s->have_log)
-                s->log_level = chp_log_parse_level(vv);
-        } else {
-            fprintf(stderr, "chapard: %s:%d: unknown setting or bad value: %s = %s\n", path, lineno,
-                    k, vv);
-            rc = -1;
-        }
-    }
-    fclose(f);
-    return rc;
 }
 
 #define PROMPT_TRIES 3   /* wrong passphrases typed on a terminal before chapard gives up */
@@ -330,136 +175,74 @@ static int have_ipv6(void)
     return ok;
 }
 
-static const char *need_arg(int argc, char **argv, int *i)
-{
-    if (*i + 1 >= argc) {
-        fprintf(stderr, "chapard: %s needs a value (try --help)\n", argv[*i]);
-        return NULL;
-    }
-    return argv[++*i];
-}
+/* ---- the steps of main: each returns GO to carry on, else the exit code ---- */
 
-int main(int argc, char **argv)
+#define GO -1
+
+/* Flags and DIR/chapard.conf, all checked before the data dir is created
+ * or locked; --help and --version end here (exit 0). */
+static int configure(chp_config *c, int argc, char **argv)
 {
-    struct settings s;
-    memset(&s, 0, sizeof s);
-    s.discovery = 1;
-    s.log_level = CHP_LOG_INFO;
-    const char *home = NULL, *passfile = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return 0;
-        } else if (!strcmp(a, "--version")) {
-            printf("chapard %s\n", CHP_VERSION);
-            return 0;
-        } else if (!strcmp(a, "--home")) {
-            if (!(home = need_arg(argc, argv, &i)))
-                return 2;
-        } else if (!strcmp(a, "--listen")) {
-            if (!(v = need_arg(argc, argv, &i)))
-                return 2;
-            if (set_listen(&s, v))
-                return 2;
-            s.have_listen = 1;
-        } else if (!strcmp(a, "--peer")) {
-            if (!(v = need_arg(argc, argv, &i)) || add_peer(&s, v))
-                return 2;
-        } else if (!strcmp(a, "--allow")) {
-            if (!(v = need_arg(argc, argv, &i)) || add_allow(&s, v))
-                return 2;
-        } else if (!strcmp(a, "--passphrase-file")) {
-            if (!(passfile = need_arg(argc, argv, &i)))
-                return 2;
-        } else if (!strcmp(a, "--no-discovery")) {
-            s.discovery = 0;
-            s.have_discovery = 1;
-        } else if (!strcmp(a, "--relay")) {
-            s.relay = 1;
-            s.have_relay = 1;
-        } else if (!strcmp(a, "--quota")) {
-            if (!(v = need_arg(argc, argv, &i)))
-                return 2;
-            if (chp_parse_size(v, &s.quota) || s.quota < QUOTA_MIN || s.quota > QUOTA_MAX) {
-                fprintf(stderr,
-                        "chapard: --quota %s: expected a size from 1M to 64T, like 512M "
-                        "or 8G\n",
-                        v);
-                return 2;
-            }
-            s.have_quota = 1;
-        } else if (!strcmp(a, "--log-max")) {
-            if (!(v = need_arg(argc, argv, &i)))
-                return 2;
-            if (chp_parse_size(v, &s.log_max) || s.log_max < LOG_MAX_MIN ||
-                s.log_max > LOG_MAX_MAX) {
-                fprintf(stderr, "chapard: --log-max %s: expected a size from 4K to 1G\n", v);
-                return 2;
-            }
-        } else if (!strcmp(a, "--log-level")) {
-            if (!(v = need_arg(argc, argv, &i)))
-                return 2;
-            if ((s.log_level = chp_log_parse_level(v)) < 0) {
-                fprintf(stderr, "chapard: --log-level %s: expected error, warn, info or debug\n",
-                        v);
-                return 2;
-            }
-            s.have_log = 1;
-        } else {
-            fprintf(stderr, "chapard: unknown option '%s' (try --help)\n", a);
-            return 2;
-        }
+    if (chp_config_parse_args(c, argc, argv) != CHP_OK) {
+        fprintf(stderr, "chapard: %s\n", c->err);
+        return 2;
     }
-    if (home)
-        snprintf(s.home, sizeof s.home, "%s", home);
-    else if (chp_home_default(s.home, sizeof s.home) != 0) {
+    if (c->action == CHP_CONFIG_HELP) {
+        usage(stdout);
+        return 0;
+    }
+    if (c->action == CHP_CONFIG_VERSION) {
+        printf("chapard %s\n", CHP_VERSION);
+        return 0;
+    }
+    if (c->home_arg)
+        snprintf(c->home, sizeof c->home, "%s", c->home_arg);
+    else if (chp_home_default(c->home, sizeof c->home) != 0) {
         fprintf(stderr, "chapard: no data dir: set --home, CHAPAR_HOME or HOME\n");
         return 2;
     }
     char why[4400];
-    if (chp_home_problem(s.home, why, sizeof why)) {
+    if (chp_home_problem(c->home, why, sizeof why)) {
         fprintf(stderr, "chapard: %s\n", why);
         return 1;
     }
-    if (read_config(&s) != 0)
-        return 2;
-    if (!s.listen[0])
-        snprintf(s.listen, sizeof s.listen, have_ipv6() ? "[::]:%d" : "0.0.0.0:%d",
-                 CHP_NODE_PORT_DEFAULT);
-    if (!s.quota)
-        s.quota = s.relay ? CHP_NODE_QUOTA_RELAY : CHP_NODE_QUOTA_USER;
-    /* Checked before the data dir is created or locked (flag or config). */
-    const char *bad = chp_mesh_listen_problem(s.listen);
-    if (bad) {
-        fprintf(stderr, "chapard: --listen %s: %s\n", s.listen, bad);
-        free(s.conf_buf);
+    if (chp_config_read_file(c) != CHP_OK ||
+        chp_config_finish(c, !c->listen[0] && have_ipv6()) != CHP_OK) {
+        fprintf(stderr, "chapard: %s\n", c->err);
         return 2;
     }
-    /* One daemon per data dir: a second one would take the control socket
-     * from the first and share its store. The lock lives until exit. */
-    if (chp_home_make(s.home) != 0) {
-        fprintf(stderr, "chapard: cannot create %s: %s\n", s.home, strerror(errno));
-        free(s.conf_buf);
+    return GO;
+}
+
+/* One daemon per data dir: a second one would take the control socket
+ * from the first and share its store. The lock lives until exit. */
+static int take_home(const chp_config *c)
+{
+    if (chp_home_make(c->home) != 0) {
+        fprintf(stderr, "chapard: cannot create %s: %s\n", c->home, strerror(errno));
         return 1;
     }
-    if (chp_home_lock(s.home) < 0) {
+    if (chp_home_lock(c->home) < 0) {
         if (errno == EWOULDBLOCK)
-            fprintf(stderr, "chapard: a chapard is already running for %s\n", s.home);
+            fprintf(stderr, "chapard: a chapard is already running for %s\n", c->home);
         else
-            fprintf(stderr, "chapard: cannot lock %s/chapard.lock: %s\n", s.home, strerror(errno));
-        free(s.conf_buf);
+            fprintf(stderr, "chapard: cannot lock %s/chapard.lock: %s\n", c->home, strerror(errno));
         return 1;
     }
-    chp_log_set_level(s.log_level);
+    return GO;
+}
+
+/* The log, libsodium, the signals, the identity, then the node. */
+static int start(const chp_config *c, chp_node **np)
+{
+    chp_log_set_level(c->log_level);
     char logpath[4200];
-    snprintf(logpath, sizeof logpath, "%s/chapard.log", s.home);
-    (void)chp_log_rotate(logpath, s.log_max ? s.log_max : LOG_MAX_DEFAULT);
+    snprintf(logpath, sizeof logpath, "%s/chapard.log", c->home);
+    (void)chp_log_rotate(logpath, c->log_max);
     if (chp_crypto_init() != CHP_OK) {
         fprintf(stderr, "chapard: libsodium failed to initialise\n");
         return 1;
     }
-
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
@@ -469,46 +252,53 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     chp_node_opts o;
+    chp_config_node_opts(c, &o);
     int rc;
-    memset(&o, 0, sizeof o);
-    o.home = s.home;
-    o.listen = s.listen;
-    for (size_t i = 0; i < s.npeers; i++)
-        o.peers[i] = s.peers[i];
-    o.npeers = s.npeers;
-    o.discovery = s.discovery;
-    o.relay = s.relay;
-    o.quota = s.quota;
-    memcpy(o.allow, s.allow, sizeof o.allow);
-    o.nallow = s.nallow;
-    if (!s.relay && (rc = load_identity(s.home, passfile, &o.identity)) != 0) {
-        free(s.conf_buf);
+    if (!c->relay && (rc = load_identity(c->home, c->passfile, &o.identity)) != 0)
         return rc == EXIT_CANCEL ? EXIT_CANCEL : 1;
-    }
-    chp_node *n = NULL;
     unsigned errors = chp_log_errors();
-    rc = chp_node_new(&o, &n);
+    rc = chp_node_new(&o, np);
     if (rc != CHP_OK) {
         if (chp_log_errors() == errors) /* else the log line said why */
             fprintf(stderr, "chapard: cannot start: %s\n", chp_strerror(rc));
-        free(s.conf_buf);
         return 1;
     }
-    chp_info("chapard %s running in %s (%s)", CHP_VERSION, s.home, s.relay ? "relay" : "node");
-    rc = chp_node_run(n, &stop_flag);
-    int wiped = chp_node_wiped(n);
-    chp_node_destroy(&n);
+    chp_info("chapard %s running in %s (%s)", CHP_VERSION, c->home, c->relay ? "relay" : "node");
+    return GO;
+}
+
+/* The loop until a signal, `chapar stop` or a wipe; the node is destroyed
+ * here, as a wipe deletes its store. */
+static int run_node(const chp_config *c, chp_node **np)
+{
+    int rc = chp_node_run(*np, &stop_flag);
+    int wiped = chp_node_wiped(*np);
+    chp_node_destroy(np);
     if (wiped) {
-        rc = chp_account_wipe(s.home);
-        fprintf(stderr, "chapard: identity and data in %s wiped%s\n", s.home,
+        rc = chp_account_wipe(c->home);
+        fprintf(stderr, "chapard: identity and data in %s wiped%s\n", c->home,
                 rc == CHP_OK ? "" : " (some files could not be removed)");
-        free(s.conf_buf);
         return rc == CHP_OK ? 0 : 1;
     }
-    free(s.conf_buf);
     if (rc != CHP_OK) {
         fprintf(stderr, "chapard: stopped on error: %s\n", chp_strerror(rc));
         return 1;
     }
     return 0;
+}
+
+int main(int argc, char **argv)
+{
+    chp_config c;
+    chp_node *n = NULL;
+    int code;
+    chp_config_init(&c);
+    if ((code = configure(&c, argc, argv)) != GO || (code = take_home(&c)) != GO ||
+        (code = start(&c, &n)) != GO)
+        goto out;
+    code = run_node(&c, &n);
+out:
+    chp_node_destroy(&n);
+    chp_config_fini(&c);
+    return code;
 }
