@@ -2,6 +2,7 @@
  * per call site, and rotated when chapard owns its log file. */
 #define _DEFAULT_SOURCE
 #include "node/common/log.h"
+#include "node/common/clock.h"
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -131,13 +132,6 @@ static unsigned long long all_suppressed;
 static char rot_path[4096];
 static uint64_t rot_max, rot_size;
 
-static uint64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static void refill(double *tokens, uint64_t *ms, uint64_t t, double rate, double burst)
 {
     if (*ms)
@@ -228,7 +222,7 @@ void chp_log(int level, const char *fmt, ...)
     chp_log_escape(raw, len, text, sizeof text);
 
     pthread_mutex_lock(&lock);
-    uint64_t t = mono_ms();
+    uint64_t t = chp_mono_ms();
     struct site *s = site_of(fmt, level, t);
     flush_summaries(t, s);
     refill(&all_tokens, &all_ms, t, CHP_LOG_RATE, CHP_LOG_BURST);

@@ -321,8 +321,7 @@ static void zap_handle(chp_mesh *n)
         } else {
             status = "200";
             text = "OK";
-            for (int i = 0; i < 32; i++)
-                sprintf(uid + 2 * i, "%02x", key[i]);
+            chp_hex_encode(key, 32, uid);
             chp_conn_authenticated(n, host, key);
         }
     }
