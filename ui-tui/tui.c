@@ -10,7 +10,7 @@
 #include "proto/crypto.h"
 #include "ui-tui/app.h"
 #include "ui-tui/cmd.h"
-#include "ui-tui/ctl.h"
+#include "node/client/ctl.h"
 #include "ui-tui/draw.h"
 #include "ui-tui/keymap.h"
 

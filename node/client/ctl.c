@@ -1,8 +1,9 @@
-/* ctl.c - control-API client and daemon starter of the TUI (ctl.h). */
+/* ctl.c - the control-API client and daemon starter (ctl.h). */
 #ifndef _DEFAULT_SOURCE
 #define _DEFAULT_SOURCE /* readlink, setsid under strict C11 */
 #endif
-#include "ui-tui/ctl.h"
+#include "node/client/ctl.h"
+#include "node/common/clock.h"
 #include "node/common/home.h"
 
 #include "proto/crypto.h"
@@ -18,7 +19,6 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -26,8 +26,10 @@
 
 struct chp_ctl {
     void *zctx;
+    int own_zctx; /* zctx was made here and is terminated here */
     void *req, *evt;
-    char ep[4200]; /* ipc://home/control */
+    char *home;
+    char ep[4200], ev[4200]; /* ipc://home/control, ipc://home/events */
     chp_ctl_tag pending[PENDING_MAX];
     uint64_t sent_ms[PENDING_MAX];
     size_t head, count; /* FIFO ring */
@@ -35,53 +37,72 @@ struct chp_ctl {
 
 uint64_t chp_ctl_now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    return chp_mono_ms();
 }
 
-static void *open_req(chp_ctl *c)
+/* A socket of type connected to ep with no linger, or NULL (errno set). */
+static void *open_socket(chp_ctl *c, int type, const char *ep)
 {
-    void *s = zmq_socket(c->zctx, ZMQ_DEALER);
+    void *s = zmq_socket(c->zctx, type);
     int zero = 0;
     if (!s)
         return NULL;
     zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
-    if (zmq_connect(s, c->ep) != 0) {
+    if (zmq_connect(s, ep) != 0) {
+        int e = errno;
         zmq_close(s);
+        errno = e;
         return NULL;
     }
     return s;
+}
+
+int chp_ctl_open(const char *home, void *zctx, chp_ctl **out)
+{
+    int rc = CHP_E_IO, e;
+    chp_ctl *c = calloc(1, sizeof *c);
+    if (!c)
+        return CHP_E_NOMEM;
+    if (!(c->home = strdup(home))) {
+        rc = CHP_E_NOMEM;
+        goto fail;
+    }
+    if (snprintf(c->ep, sizeof c->ep, "ipc://%s/control", home) >= (int)sizeof c->ep ||
+        snprintf(c->ev, sizeof c->ev, "ipc://%s/events", home) >= (int)sizeof c->ev) {
+        rc = CHP_E_ARG;
+        goto fail;
+    }
+    c->zctx = zctx;
+    if (!zctx) {
+        c->own_zctx = 1;
+        if (!(c->zctx = zmq_ctx_new()))
+            goto fail;
+    }
+    if (!(c->req = open_socket(c, ZMQ_DEALER, c->ep)))
+        goto fail;
+    *out = c;
+    return CHP_OK;
+fail:
+    e = errno; /* the caller reports ZeroMQ's reason, not the cleanup's */
+    chp_ctl_destroy(&c);
+    errno = e;
+    return rc;
 }
 
 int chp_ctl_new(const char *home, chp_ctl **out)
 {
     static const char *const topics[] = {"message", "queued", "state", "request",
                                          "contact", "peer",   "room",  "nick"};
-    char ev[4200];
-    int zero = 0, rc = CHP_E_IO;
-    chp_ctl *c = calloc(1, sizeof *c);
-    if (!c)
-        return CHP_E_NOMEM;
-    if (snprintf(c->ep, sizeof c->ep, "ipc://%s/control", home) >= (int)sizeof c->ep ||
-        snprintf(ev, sizeof ev, "ipc://%s/events", home) >= (int)sizeof ev) {
-        rc = CHP_E_ARG;
-        goto fail;
+    chp_ctl *c = NULL;
+    int rc = chp_ctl_open(home, NULL, &c);
+    for (size_t i = 0; rc == CHP_OK && i < sizeof topics / sizeof topics[0]; i++)
+        rc = chp_ctl_subscribe(c, topics[i]);
+    if (rc != CHP_OK) {
+        chp_ctl_destroy(&c);
+        return rc;
     }
-    if (!(c->zctx = zmq_ctx_new()) || !(c->req = open_req(c)) ||
-        !(c->evt = zmq_socket(c->zctx, ZMQ_SUB)))
-        goto fail;
-    zmq_setsockopt(c->evt, ZMQ_LINGER, &zero, sizeof zero);
-    for (size_t i = 0; i < sizeof topics / sizeof topics[0]; i++)
-        if (zmq_setsockopt(c->evt, ZMQ_SUBSCRIBE, topics[i], strlen(topics[i])) != 0)
-            goto fail;
-    if (zmq_connect(c->evt, ev) != 0)
-        goto fail;
     *out = c;
     return CHP_OK;
-fail:
-    chp_ctl_destroy(&c);
-    return rc;
 }
 
 void chp_ctl_destroy(chp_ctl **cp)
@@ -93,10 +114,16 @@ void chp_ctl_destroy(chp_ctl **cp)
         zmq_close(c->req);
     if (c->evt)
         zmq_close(c->evt);
-    if (c->zctx)
+    if (c->own_zctx && c->zctx)
         zmq_ctx_term(c->zctx);
+    free(c->home);
     free(c);
     *cp = NULL;
+}
+
+const char *chp_ctl_home(const chp_ctl *c)
+{
+    return c->home;
 }
 
 void *chp_ctl_req_socket(chp_ctl *c)
@@ -108,6 +135,8 @@ void *chp_ctl_evt_socket(chp_ctl *c)
 {
     return c->evt;
 }
+
+/* ---- requests ---- */
 
 static void wipe_free(void *data, void *hint)
 {
@@ -137,7 +166,9 @@ int chp_ctl_send(chp_ctl *c, const chp_ctl_tag *tag, uint64_t now_ms, const char
                 return CHP_E_IO;
             }
             if (zmq_msg_send(&msg, c->req, more | ZMQ_DONTWAIT) < 0) {
+                int e = errno;
                 zmq_msg_close(&msg);
+                errno = e;
                 return CHP_E_IO;
             }
         } else if (zmq_send(c->req, args[i], lens[i], more | ZMQ_DONTWAIT) < 0) {
@@ -145,7 +176,10 @@ int chp_ctl_send(chp_ctl *c, const chp_ctl_tag *tag, uint64_t now_ms, const char
         }
     }
     size_t slot = (c->head + c->count) % PENDING_MAX;
-    c->pending[slot] = *tag;
+    if (tag)
+        c->pending[slot] = *tag;
+    else
+        memset(&c->pending[slot], 0, sizeof c->pending[slot]);
     c->sent_ms[slot] = now_ms;
     c->count++;
     return CHP_OK;
@@ -173,20 +207,29 @@ static int recv_frame(void *s, char **out, size_t *len, int *more, int flags)
     return b ? 0 : -1;
 }
 
-static void drain(void *s, int more)
+/* Drops the rest of a multipart message; the number of frames dropped. */
+static int drain(void *s, int more)
 {
+    int n = 0;
     while (more) {
         zmq_msg_t m;
         zmq_msg_init(&m);
-        if (zmq_msg_recv(&m, s, 0) < 0)
+        if (zmq_msg_recv(&m, s, 0) < 0) {
             more = 0;
-        else
+        } else {
             more = zmq_msg_more(&m);
+            n++;
+        }
         zmq_msg_close(&m);
     }
+    return n;
 }
 
-int chp_ctl_reply(chp_ctl *c, chp_ctl_tag *tag, int *ok, char **payload, size_t *len)
+/* Takes one reply off the request socket without waiting: 1 with the
+ * oldest request's tag, the status and a new payload (*extra: frames after
+ * it, dropped); 0 when none waits; CHP_E_MALFORMED when it is unsolicited
+ * or has no payload frame (dropped; the pending request stays). */
+static int take(chp_ctl *c, chp_ctl_tag *tag, int *ok, char **payload, size_t *len, int *extra)
 {
     char *st = NULL, *body = NULL;
     size_t stlen, blen;
@@ -199,30 +242,60 @@ int chp_ctl_reply(chp_ctl *c, chp_ctl_tag *tag, int *ok, char **payload, size_t 
         drain(c->req, more);
         return CHP_E_MALFORMED;
     }
-    drain(c->req, more);
+    *extra = drain(c->req, more);
     *tag = c->pending[c->head];
     c->head = (c->head + 1) % PENDING_MAX;
     c->count--;
-    *ok = !strcmp(st, "ok");
+    *ok = stlen == 2 && !memcmp(st, "ok", 2);
     free(st);
     *payload = body;
     *len = blen;
     return 1;
 }
 
-int chp_ctl_event(chp_ctl *c, char **topic, char **body, size_t *len)
+int chp_ctl_reply(chp_ctl *c, chp_ctl_tag *tag, int *ok, char **payload, size_t *len)
 {
-    size_t tlen;
-    int more;
-    if (recv_frame(c->evt, topic, &tlen, &more, ZMQ_DONTWAIT) != 0)
-        return 0;
-    if (!more || recv_frame(c->evt, body, len, &more, 0) != 0) {
-        free(*topic);
-        drain(c->evt, more);
-        return 0;
+    int extra;
+    return take(c, tag, ok, payload, len, &extra);
+}
+
+int chp_ctl_recv(chp_ctl *c, long timeout_ms, chp_ctl_answer *ans)
+{
+    chp_ctl_tag tag;
+    int extra = 0;
+    memset(ans, 0, sizeof *ans);
+    if (!c->req) {
+        errno = ENOTCONN;
+        return CHP_E_IO;
     }
-    drain(c->evt, more);
-    return 1;
+    zmq_pollitem_t pi = {c->req, 0, ZMQ_POLLIN, 0};
+    int n = zmq_poll(&pi, 1, timeout_ms);
+    if (n < 0)
+        return CHP_E_IO;
+    if (n == 0)
+        return 0;
+    int rc = take(c, &tag, &ans->ok, &ans->body, &ans->len, &extra);
+    if (rc == 1 && extra) {
+        chp_ctl_answer_free(ans);
+        return CHP_E_MALFORMED;
+    }
+    return rc;
+}
+
+int chp_ctl_call(chp_ctl *c, long timeout_ms, const char *cmd, int nargs, const char *const *args,
+                 const size_t *lens, chp_ctl_answer *ans)
+{
+    memset(ans, 0, sizeof *ans);
+    int rc = chp_ctl_send(c, NULL, chp_mono_ms(), cmd, nargs, args, lens, 0);
+    return rc != CHP_OK ? rc : chp_ctl_recv(c, timeout_ms, ans);
+}
+
+void chp_ctl_answer_free(chp_ctl_answer *ans)
+{
+    if (!ans)
+        return;
+    free(ans->body);
+    memset(ans, 0, sizeof *ans);
 }
 
 size_t chp_ctl_pending(const chp_ctl *c)
@@ -242,17 +315,68 @@ int chp_ctl_reset(chp_ctl *c)
     if (c->req)
         zmq_close(c->req);
     c->head = c->count = 0;
-    c->req = open_req(c);
+    c->req = open_socket(c, ZMQ_DEALER, c->ep);
     return c->req ? CHP_OK : CHP_E_IO;
 }
+
+/* ---- events ---- */
+
+int chp_ctl_subscribe(chp_ctl *c, const char *topic)
+{
+    if (!c->evt && !(c->evt = open_socket(c, ZMQ_SUB, c->ev)))
+        return CHP_E_IO;
+    return zmq_setsockopt(c->evt, ZMQ_SUBSCRIBE, topic, strlen(topic)) == 0 ? CHP_OK : CHP_E_IO;
+}
+
+int chp_ctl_event(chp_ctl *c, char **topic, char **body, size_t *len)
+{
+    size_t tlen;
+    int more;
+    if (!c->evt || recv_frame(c->evt, topic, &tlen, &more, ZMQ_DONTWAIT) != 0)
+        return 0;
+    if (!more || recv_frame(c->evt, body, len, &more, 0) != 0) {
+        free(*topic);
+        drain(c->evt, more);
+        return 0;
+    }
+    drain(c->evt, more);
+    return 1;
+}
+
+int chp_ctl_poll(chp_ctl *c, long timeout_ms)
+{
+    zmq_pollitem_t pi[2];
+    int bits[2], n = 0, got = 0;
+    if (c->req) {
+        bits[n] = CHP_CTL_POLL_REPLY;
+        pi[n++] = (zmq_pollitem_t){c->req, 0, ZMQ_POLLIN, 0};
+    }
+    if (c->evt) {
+        bits[n] = CHP_CTL_POLL_EVENT;
+        pi[n++] = (zmq_pollitem_t){c->evt, 0, ZMQ_POLLIN, 0};
+    }
+    if (zmq_poll(pi, n, timeout_ms) < 0)
+        return CHP_E_IO;
+    for (int i = 0; i < n; i++)
+        if (pi[i].revents & ZMQ_POLLIN)
+            got |= bits[i];
+    return got;
+}
+
+/* ---- the daemon ---- */
 
 int chp_ctl_daemon_running(const char *home)
 {
     struct sockaddr_un sa;
+    struct stat st;
     char path[4200];
     int n = snprintf(path, sizeof path, "%s/control", home);
-    if (n < 0 || (size_t)n >= sizeof sa.sun_path)
+    if (n < 0 || (size_t)n >= sizeof path)
         return 1; /* cannot tell: let ZeroMQ try */
+    if (stat(path, &st) != 0)
+        return 0;
+    if ((size_t)n >= sizeof sa.sun_path)
+        return 1;
     memset(&sa, 0, sizeof sa);
     sa.sun_family = AF_UNIX;
     memcpy(sa.sun_path, path, (size_t)n + 1);
