@@ -77,21 +77,6 @@ static void default_nick(char out[CHP_NICK_MAX + 1])
     }
 }
 
-/* mkdir -p with mode 0700 for what it creates. */
-static int make_home(const char *home)
-{
-    char p[4096];
-    snprintf(p, sizeof p, "%s", home);
-    for (char *s = p + 1; *s; s++)
-        if (*s == '/') {
-            *s = '\0';
-            if (mkdir(p, 0700) != 0 && errno != EEXIST)
-                return -1;
-            *s = '/';
-        }
-    return mkdir(p, 0700) != 0 && errno != EEXIST ? -1 : 0;
-}
-
 /* Creates the identity in home with no daemon running: the identity files,
  * then the nick in the store sealed with the identity's storage key. */
 static int init_local(const char *home, const char *nick, const char *pass, size_t plen)
@@ -100,8 +85,8 @@ static int init_local(const char *home, const char *nick, const char *pass, size
     chp_store *s = NULL;
     uint8_t key[32];
     const char *what = "cannot create the identity";
-    if (make_home(home) != 0)
-        return fail(1, "cannot create %s: %s", home, strerror(errno));
+    if (chp_home_make(home) != 0)
+        return cli_fail(1, "cannot create %s: %s", home, strerror(errno));
     int rc = chp_account_create(home, pass, plen, &id);
     if (rc == CHP_OK) {
         what = "cannot open the store";
@@ -119,7 +104,7 @@ static int init_local(const char *home, const char *nick, const char *pass, size
     chp_store_close(&s);
     if (rc != CHP_OK) {
         chp_identity_destroy(&id);
-        return fail(1, "%s in %s: %s", what, home, chp_strerror(rc));
+        return cli_fail(1, "%s in %s: %s", what, home, chp_strerror(rc));
     }
     char ids[CHP_ID_STR_LEN + 1];
     chp_id_encode(chp_identity_pk(id), ids);
@@ -129,30 +114,31 @@ static int init_local(const char *home, const char *nick, const char *pass, size
 }
 
 /* Whether the running daemon already has an identity (locked or not). */
-static int daemon_has_identity(ctl *c, int *has)
+static int daemon_has_identity(chp_ctl *c, int *has)
 {
-    reply r;
-    int rc = ctl_call(c, &r, "id", 0, NULL, NULL);
+    chp_ctl_answer r;
+    int rc = cli_call(c, &r, "id", 0, NULL, NULL);
     if (rc)
         return rc;
     *has = r.ok || strstr(r.body, "locked") != NULL;
-    reply_free(&r);
+    chp_ctl_answer_free(&r);
     return 0;
 }
 
-static int init_daemon(ctl *c, const char *nick, const char *pass, size_t plen)
+static int init_daemon(chp_ctl *c, const char *nick, const char *pass, size_t plen)
 {
     const char *args[3] = {nick, pass ? "passphrase" : "none", pass};
     size_t lens[3] = {strlen(nick), strlen(args[1]), plen};
-    reply r;
-    int rc = ctl_call(c, &r, "init", pass ? 3 : 2, args, lens);
+    chp_ctl_answer r;
+    int rc = pass ? cli_call_secret(c, &r, "init", 3, args, lens)
+                  : cli_call(c, &r, "init", 2, args, lens);
     if (rc)
         return rc;
     if (r.ok)
-        print_payload(r.body, r.len);
+        cli_print_payload(r.body, r.len);
     else
-        rc = reply_error(&r);
-    reply_free(&r);
+        rc = cli_reply_error(&r);
+    chp_ctl_answer_free(&r);
     return rc;
 }
 
@@ -161,37 +147,37 @@ static int cmd_init(const char *home, int argc, char **argv)
     static const char use[] = "init [--nick NAME] [--passphrase-file F | --no-passphrase]";
     const char *nick_arg = NULL, *file = NULL;
     char *pos[1], nick[CHP_NICK_MAX + 1], pass[CHP_PASS_MAX + 1];
-    int nopass = 0, npos, has = 0, up = daemon_up(home);
-    opt o[] = {{"--nick", &nick_arg, NULL},
-               {"--passphrase-file", &file, NULL},
-               {"--no-passphrase", NULL, &nopass}};
-    int rc = parse_opts(argc, argv, o, 3, pos, 0, &npos, use);
+    int nopass = 0, npos, has = 0, up = chp_ctl_daemon_running(home);
+    cli_opt o[] = {{"--nick", &nick_arg, NULL},
+                   {"--passphrase-file", &file, NULL},
+                   {"--no-passphrase", NULL, &nopass}};
+    int rc = cli_parse_opts(argc, argv, o, 3, pos, 0, &npos, use);
     if (rc)
         return rc;
     if (nopass && file)
-        return fail(2, "--passphrase-file and --no-passphrase exclude each other");
+        return cli_fail(2, "--passphrase-file and --no-passphrase exclude each other");
     if (nick_arg && chp_nick_check(nick_arg, strlen(nick_arg)) != CHP_OK)
-        return fail(2, "bad nick: " CHP_NICK_RULE, CHP_NICK_MAX);
+        return cli_fail(2, "bad nick: " CHP_NICK_RULE, CHP_NICK_MAX);
     if (nick_arg)
         snprintf(nick, sizeof nick, "%s", nick_arg);
     else
         default_nick(nick);
-    ctl c = {0};
-    if (up && (rc = ctl_open(&c, home)) == 0)
-        rc = daemon_has_identity(&c, &has);
+    chp_ctl *c = NULL;
+    if (up && (rc = cli_open(home, &c)) == 0)
+        rc = daemon_has_identity(c, &has);
     if (!rc && !up)
         has = chp_account_exists(home);
     if (!rc && has)
-        rc = fail(1, "an identity already exists in %s", home);
+        rc = cli_fail(1, "an identity already exists in %s", home);
     size_t plen = 0;
     if (!rc && !nopass)
-        rc = get_passphrase(file, "passphrase for the new identity: ", 1, pass, sizeof pass, &plen,
-                            "--passphrase-file F or --no-passphrase");
+        rc = cli_get_passphrase(file, "passphrase for the new identity: ", 1, pass, sizeof pass,
+                                &plen, "--passphrase-file F or --no-passphrase");
     if (!rc)
-        rc = up ? init_daemon(&c, nick, nopass ? NULL : pass, plen)
+        rc = up ? init_daemon(c, nick, nopass ? NULL : pass, plen)
                 : init_local(home, nick, nopass ? NULL : pass, plen);
     chp_memzero(pass, sizeof pass);
-    ctl_close(&c);
+    chp_ctl_destroy(&c);
     return rc;
 }
 
@@ -201,54 +187,52 @@ static int cmd_unlock(const char *home, int argc, char **argv)
     char *pos[1], pass[CHP_PASS_MAX + 1];
     int npos;
     size_t plen = 0;
-    opt o[] = {{"--passphrase-file", &file, NULL}};
-    int rc = parse_opts(argc, argv, o, 1, pos, 0, &npos, "unlock [--passphrase-file F]");
+    cli_opt o[] = {{"--passphrase-file", &file, NULL}};
+    int rc = cli_parse_opts(argc, argv, o, 1, pos, 0, &npos, "unlock [--passphrase-file F]");
     if (rc)
         return rc;
-    ctl c;
-    if ((rc = ctl_open(&c, home)) != 0)
+    chp_ctl *c;
+    if ((rc = cli_open(home, &c)) != 0)
         return rc;
     /* On a terminal a wrong passphrase is asked again; from a file, once. */
     for (int tries = 1; !rc; tries++) {
-        reply r;
-        rc = get_passphrase(file, "passphrase: ", 0, pass, sizeof pass, &plen,
-                            "--passphrase-file F");
+        chp_ctl_answer r;
+        rc = cli_get_passphrase(file, "passphrase: ", 0, pass, sizeof pass, &plen,
+                                "--passphrase-file F");
         const char *a[1] = {pass};
-        if (!rc && (rc = ctl_call(&c, &r, "unlock", 1, a, &plen)) == 0) {
+        if (!rc && (rc = cli_call_secret(c, &r, "unlock", 1, a, &plen)) == 0) {
             if (r.ok) {
-                print_payload(r.body, r.len);
-                reply_free(&r);
+                cli_print_payload(r.body, r.len);
+                chp_ctl_answer_free(&r);
                 break;
             }
             if (!file && tries < PROMPT_TRIES && !strncmp(r.body, "wrong passphrase", 16))
                 fprintf(stderr, "wrong passphrase, try again (%d more)\n", PROMPT_TRIES - tries);
             else
-                rc = reply_error(&r);
-            reply_free(&r);
+                rc = cli_reply_error(&r);
+            chp_ctl_answer_free(&r);
         }
     }
     chp_memzero(pass, sizeof pass);
-    ctl_close(&c);
+    chp_ctl_destroy(&c);
     return rc;
+}
+
+/* The user ID: the first field of `id`. */
+static int print_id(char *body, size_t len, void *ctx)
+{
+    (void)len;
+    (void)ctx;
+    printf("%.*s\n", (int)strcspn(body, "\t\n"), body);
+    return 0;
 }
 
 static int cmd_id(const char *home, int argc, char **argv)
 {
     (void)argv;
     if (argc)
-        return fail(2, "usage: chapar id");
-    ctl c;
-    reply r;
-    int rc = ctl_open(&c, home);
-    if (!rc && !(rc = ctl_call(&c, &r, "id", 0, NULL, NULL))) {
-        if (r.ok)
-            printf("%.*s\n", (int)strcspn(r.body, "\t\n"), r.body);
-        else
-            rc = reply_error(&r);
-        reply_free(&r);
-    }
-    ctl_close(&c);
-    return rc;
+        return cli_fail(2, "usage: chapar id");
+    return cli_run_with(home, "id", 0, NULL, NULL, print_id, NULL);
 }
 
 /* "type yes" on the terminal; 1 if the user did. */
@@ -271,16 +255,16 @@ static int confirm_wipe(const char *home)
 /* Asks the daemon to wipe, then waits for it to take its socket away. */
 static int wipe_daemon(const char *home)
 {
-    int rc = run_str(home, "wipe", 1, "yes");
+    int rc = cli_run_str(home, "wipe", 1, "yes");
     if (rc)
         return rc;
     char sock[4200];
     struct stat st;
-    sock_path(home, "control", sock, sizeof sock);
+    snprintf(sock, sizeof sock, "%s/control", home);
     for (int waited = 0; stat(sock, &st) == 0; waited += 20) {
         if (waited >= WIPE_TIMEOUT_MS)
-            return fail(1, "chapard accepted the wipe but still runs after %d s",
-                        WIPE_TIMEOUT_MS / 1000);
+            return cli_fail(1, "chapard accepted the wipe but still runs after %d s",
+                            WIPE_TIMEOUT_MS / 1000);
         struct timespec ts = {0, 20 * 1000000L};
         nanosleep(&ts, NULL);
     }
@@ -291,33 +275,34 @@ static int cmd_wipe(const char *home, int argc, char **argv)
 {
     char *pos[1];
     int yes = 0, npos;
-    opt o[] = {{"--yes", NULL, &yes}};
-    int rc = parse_opts(argc, argv, o, 1, pos, 0, &npos, "wipe [--yes]");
+    cli_opt o[] = {{"--yes", NULL, &yes}};
+    int rc = cli_parse_opts(argc, argv, o, 1, pos, 0, &npos, "wipe [--yes]");
     if (rc)
         return rc;
-    if (!yes && !have_tty())
-        return fail(2, "no terminal to confirm the wipe: add --yes");
+    if (!yes && !cli_have_tty())
+        return cli_fail(2, "no terminal to confirm the wipe: add --yes");
     if (!yes && !confirm_wipe(home))
-        return fail(1, "not confirmed: nothing was wiped");
+        return cli_fail(1, "not confirmed: nothing was wiped");
     struct stat st;
-    if (daemon_up(home)) {
+    if (chp_ctl_daemon_running(home)) {
         if ((rc = wipe_daemon(home)) != 0)
             return rc;
     } else if (stat(home, &st) != 0) {
         printf("nothing to wipe: %s does not exist\n", home);
         return 0;
     } else if (!chp_home_is_data_dir(home)) {
-        return fail(1, "%s is not a Chapar data dir (no identity, no store): nothing wiped", home);
+        return cli_fail(1, "%s is not a Chapar data dir (no identity, no store): nothing wiped",
+                        home);
     } else {
         int lock = chp_home_lock(home);
         if (lock < 0 && errno == EWOULDBLOCK)
-            return fail(1, "a chapard holds %s but does not answer: stop it, then wipe again",
-                        home);
+            return cli_fail(1, "a chapard holds %s but does not answer: stop it, then wipe again",
+                            home);
         rc = chp_account_wipe(home);
         if (lock >= 0)
             close(lock);
         if (rc != CHP_OK)
-            return fail(1, "wipe of %s incomplete: %s", home, chp_strerror(rc));
+            return cli_fail(1, "wipe of %s incomplete: %s", home, chp_strerror(rc));
     }
     printf("wiped %s: identity, keys and data are gone\n", home);
     return 0;
@@ -330,36 +315,37 @@ static int cmd_contact(const char *home, int argc, char **argv)
     const char *sub = argc ? argv[0] : "";
     int rc;
     if (!strcmp(sub, "add") && argc == 3) {
-        if ((rc = check_id(argv[1])) || (rc = check_name(argv[2])))
+        if ((rc = cli_check_id(argv[1])) || (rc = cli_check_name(argv[2])))
             return rc;
-        return run_str(home, "contact-add", 2, argv[1], argv[2]);
+        return cli_run_str(home, "contact-add", 2, argv[1], argv[2]);
     }
     if (!strcmp(sub, "accept") && (argc == 2 || argc == 3)) {
-        if ((rc = check_who(argv[1])) || (argc == 3 && (rc = check_name(argv[2]))))
+        if ((rc = cli_check_who(argv[1])) || (argc == 3 && (rc = cli_check_name(argv[2]))))
             return rc;
-        return argc == 3 ? run_str(home, "contact-accept", 2, argv[1], argv[2])
-                         : run_str(home, "contact-accept", 1, argv[1]);
+        return argc == 3 ? cli_run_str(home, "contact-accept", 2, argv[1], argv[2])
+                         : cli_run_str(home, "contact-accept", 1, argv[1]);
     }
     static const char *const one[] = {"block", "show", "remove"};
     for (int i = 0; i < 3; i++)
         if (!strcmp(sub, one[i]) && argc == 2) {
             char cmd[32];
             snprintf(cmd, sizeof cmd, "contact-%s", one[i]);
-            return check_who(argv[1]) ? 2 : run_str(home, cmd, 1, argv[1]);
+            return cli_check_who(argv[1]) ? 2 : cli_run_str(home, cmd, 1, argv[1]);
         }
     if (!strcmp(sub, "list") && argc == 1)
-        return run_str(home, "contact-list", 0);
+        return cli_run_str(home, "contact-list", 0);
     if (!strcmp(sub, "requests") && argc == 1)
-        return run_str(home, "contact-requests", 0);
+        return cli_run_str(home, "contact-requests", 0);
     static const char *const subs[] = {"add",  "accept",   "block", "show",
                                        "list", "requests", "remove"};
     int known = !argc;
     for (size_t k = 0; k < sizeof subs / sizeof subs[0]; k++)
         known |= !strcmp(sub, subs[k]);
-    return fail(2,
-                "%s%s%susage: chapar contact add ID NAME | accept WHO [NAME] | block WHO | "
-                "list | show WHO | requests | remove WHO",
-                known ? "" : "'", known ? "" : sub, known ? "" : "' is not a contact subcommand; ");
+    return cli_fail(2,
+                    "%s%s%susage: chapar contact add ID NAME | accept WHO [NAME] | block WHO | "
+                    "list | show WHO | requests | remove WHO",
+                    known ? "" : "'", known ? "" : sub,
+                    known ? "" : "' is not a contact subcommand; ");
 }
 
 /* ---- send ---- */
@@ -372,7 +358,7 @@ static int read_stdin(char *buf, size_t *len)
     while (n < TEXT_MAX + 1 && (k = fread(buf + n, 1, TEXT_MAX + 1 - n, stdin)) > 0)
         n += k;
     if (ferror(stdin))
-        return fail(1, "cannot read the text from stdin: %s", strerror(errno));
+        return cli_fail(1, "cannot read the text from stdin: %s", strerror(errno));
     if (n && n <= TEXT_MAX && buf[n - 1] == '\n')
         n -= n > 1 && buf[n - 2] == '\r' ? 2 : 1;
     *len = n;
@@ -382,21 +368,21 @@ static int read_stdin(char *buf, size_t *len)
 static int check_text(const char *t, size_t len)
 {
     if (len == 0)
-        return fail(2, "empty message: nothing to send");
+        return cli_fail(2, "empty message: nothing to send");
     if (len > TEXT_MAX)
-        return fail(2, "message too long: more than %d bytes", TEXT_MAX);
+        return cli_fail(2, "message too long: more than %d bytes", TEXT_MAX);
     if (!chp_utf8_valid(t, len))
-        return fail(2, "message is not valid UTF-8");
+        return cli_fail(2, "message is not valid UTF-8");
     return 0;
 }
 
 static int cmd_send(const char *home, int argc, char **argv)
 {
     if (argc != 2)
-        return fail(2, "usage: chapar send TO TEXT (TO: contact name, user ID or #room; "
-                       "TEXT - reads stdin)");
+        return cli_fail(2, "usage: chapar send TO TEXT (TO: contact name, user ID or #room; "
+                           "TEXT - reads stdin)");
     const char *to = argv[0];
-    int rc = to[0] == '#' ? check_room(to) : check_who(to);
+    int rc = to[0] == '#' ? cli_check_room(to) : cli_check_who(to);
     if (rc)
         return rc;
     static char buf[TEXT_MAX + 1];
@@ -411,7 +397,7 @@ static int cmd_send(const char *home, int argc, char **argv)
         return rc;
     const char *a[2] = {to, text};
     size_t l[2] = {strlen(to), len};
-    return run(home, "send", 2, a, l);
+    return cli_run(home, "send", 2, a, l);
 }
 
 /* ---- rooms ---- */
@@ -423,20 +409,21 @@ static int cmd_join(const char *home, int argc, char **argv)
     char *pos[1], room[CHP_ROOM_NAME_MAX + 2], pass[CHP_PASS_MAX + 1];
     int npos;
     size_t plen = 0;
-    opt o[] = {{"--passphrase-file", &file, NULL}};
-    int rc = parse_opts(argc, argv, o, 1, pos, 1, &npos, use);
+    cli_opt o[] = {{"--passphrase-file", &file, NULL}};
+    int rc = cli_parse_opts(argc, argv, o, 1, pos, 1, &npos, use);
     if (!rc && npos != 1)
-        rc = fail(2, "usage: chapar %s", use);
+        rc = cli_fail(2, "usage: chapar %s", use);
     if (!rc)
-        rc = room_arg(pos[0], room, sizeof room);
+        rc = cli_room_arg(pos[0], room, sizeof room);
     if (!rc && file)
-        rc = get_passphrase(file, NULL, 0, pass, sizeof pass, &plen, "--passphrase-file F");
-    ctl c;
-    reply r;
-    if (!rc && !(rc = ctl_open(&c, home))) {
+        rc = cli_get_passphrase(file, NULL, 0, pass, sizeof pass, &plen, "--passphrase-file F");
+    chp_ctl *c;
+    chp_ctl_answer r;
+    if (!rc && !(rc = cli_open(home, &c))) {
         const char *a[2] = {room, pass};
         size_t l[2] = {strlen(room), plen};
-        if (!(rc = ctl_call(&c, &r, "join", file ? 2 : 1, a, l))) {
+        if (!(rc = file ? cli_call_secret(c, &r, "join", 2, a, l)
+                        : cli_call(c, &r, "join", 1, a, l))) {
             /* the fingerprint members compare: a mistyped passphrase
              * shows as another one */
             char canon[sizeof room];
@@ -447,10 +434,10 @@ static int cmd_join(const char *home, int argc, char **argv)
                 printf("joined %s (%s room, fingerprint %s)\n", canon,
                        file ? "passphrase" : "public", r.body);
             else
-                rc = reply_error(&r);
-            reply_free(&r);
+                rc = cli_reply_error(&r);
+            chp_ctl_answer_free(&r);
         }
-        ctl_close(&c);
+        chp_ctl_destroy(&c);
     }
     chp_memzero(pass, sizeof pass);
     return rc;
@@ -460,9 +447,9 @@ static int cmd_leave(const char *home, int argc, char **argv)
 {
     char room[CHP_ROOM_NAME_MAX + 2];
     if (argc != 1)
-        return fail(2, "usage: chapar leave ROOM");
-    int rc = room_arg(argv[0], room, sizeof room);
-    return rc ? rc : run_str(home, "leave", 1, room);
+        return cli_fail(2, "usage: chapar leave ROOM");
+    int rc = cli_room_arg(argv[0], room, sizeof room);
+    return rc ? rc : cli_run_str(home, "leave", 1, room);
 }
 
 /* ---- node commands ---- */
@@ -472,46 +459,46 @@ static int check_address(const char *a)
     chp_addr ad;
     int rc = chp_addr_parse(a, strlen(a), &ad);
     if (rc != CHP_OK)
-        return fail(2, "bad address '%s': %s", a, chp_strerror(rc));
+        return cli_fail(2, "bad address '%s': %s", a, chp_strerror(rc));
     return 0;
 }
 
 static int cmd_peer(const char *home, int argc, char **argv)
 {
     if (argc == 1 && !strcmp(argv[0], "list"))
-        return run_str(home, "peers", 0);
+        return cli_run_str(home, "peers", 0);
     if (argc == 2 && (!strcmp(argv[0], "add") || !strcmp(argv[0], "remove"))) {
         int rc = check_address(argv[1]);
         if (rc)
             return rc;
-        return run_str(home, argv[0][0] == 'a' ? "peer-add" : "peer-remove", 1, argv[1]);
+        return cli_run_str(home, argv[0][0] == 'a' ? "peer-add" : "peer-remove", 1, argv[1]);
     }
-    return fail(2, "usage: chapar peer add ADDRESS | peer list | peer remove ADDRESS");
+    return cli_fail(2, "usage: chapar peer add ADDRESS | peer list | peer remove ADDRESS");
 }
 
 static int cmd_debug(const char *home, int argc, char **argv)
 {
     if (argc != 2 || strcmp(argv[0], "publish"))
-        return fail(2, "usage: chapar debug publish FILE");
+        return cli_fail(2, "usage: chapar debug publish FILE");
     FILE *f = fopen(argv[1], "rb");
     if (!f)
-        return fail(1, "%s: %s", argv[1], strerror(errno));
+        return cli_fail(1, "%s: %s", argv[1], strerror(errno));
     static char buf[65536];
     size_t n = fread(buf, 1, sizeof buf, f);
     int big = fgetc(f) != EOF;
     fclose(f);
     if (big)
-        return fail(1, "%s: %s", argv[1], "too large for an envelope");
+        return cli_fail(1, "%s: %s", argv[1], "too large for an envelope");
     const char *a[1] = {buf};
-    return run(home, "publish", 1, a, &n);
+    return cli_run(home, "publish", 1, a, &n);
 }
 
 /* Commands that take no arguments and print the daemon's payload. */
 static int plain(const char *home, const char *cmd, const char *daemon_cmd, int argc)
 {
     if (argc)
-        return fail(2, "usage: chapar %s", cmd);
-    return run_str(home, daemon_cmd, 0);
+        return cli_fail(2, "usage: chapar %s", cmd);
+    return cli_run_str(home, daemon_cmd, 0);
 }
 
 /* ---- dispatch ---- */
@@ -556,7 +543,7 @@ static const struct command {
      "message waits in the outbox until they accept); TEXT is 1 to 65536 bytes of\n"
      "UTF-8, or - to read it from stdin (one final newline dropped). Prints the\n"
      "message id once the message is safely in the outbox.\n"},
-    {"inbox", cmd_inbox, NULL,
+    {"inbox", cli_cmd_inbox, NULL,
      "usage: chapar inbox [--new] [--since TIME] [--wait SECONDS] [--tsv]\n"
      "Received messages in the order they arrived here, each with the time its\n"
      "sender wrote it (and the time it arrived, when that was much later).\n"
@@ -570,26 +557,26 @@ static const struct command {
      "humans, control characters show as ^X and a message's further lines start\n"
      "with \"    | \": nothing a sender writes can act on your terminal or pass\n"
      "for another message.\n"},
-    {"outbox", cmd_outbox, NULL,
+    {"outbox", cli_cmd_outbox, NULL,
      "usage: chapar outbox [--tsv]\n"
      "Sent messages, oldest first, tab-separated: ID, TO, STATE (queued, sent,\n"
      "delivered), TIME written (local time; --tsv: unix seconds), and the first\n"
      "words of the text (a cut text ends in \"\xe2\x80\xa6\"; --tsv: escaped as in\n"
      "inbox --tsv, else on one line).\n"},
-    {"history", cmd_history, NULL,
+    {"history", cli_cmd_history, NULL,
      "usage: chapar history NAME|#ROOM [--tsv] [--limit N]\n"
      "The last N (default 200) messages of a conversation, both ways, in the\n"
      "order they were written or arrived here: \"TIME  SENDER [STATE]: TEXT\",\n"
      "the state (queued, sent, delivered) on your own messages. --tsv: TIME, DIR\n"
      "(in, out), SENDER, STATE (- for in), MSGID, TEXT, escaped as in inbox --tsv.\n"},
-    {"conversations", cmd_conversations, NULL,
+    {"conversations", cli_cmd_conversations, NULL,
      "usage: chapar conversations [--tsv]\n"
      "Every contact and joined room, with unread messages and the time of the\n"
      "last one. --tsv: CONV, KIND (contact, room), UNREAD, LAST (unix seconds,\n"
      "0 if none).\n"},
-    {"read", cmd_read, NULL,
+    {"read", cli_cmd_read, NULL,
      "usage: chapar read NAME|#ROOM\nMarks the conversation read (its unread count drops to 0).\n"},
-    {"nick", cmd_nick, NULL,
+    {"nick", cli_cmd_nick, NULL,
      "usage: chapar nick [NEW]\n"
      "Shows your nick, or changes it to NEW (what strangers and rooms see).\n"},
     {"join", cmd_join, NULL,
@@ -602,12 +589,12 @@ static const struct command {
     {"leave", cmd_leave, NULL, "usage: chapar leave ROOM\n"},
     {"rooms", NULL, "rooms",
      "usage: chapar rooms\nJoined rooms: ROOM, KIND (public or passphrase), FINGERPRINT.\n"},
-    {"status", cmd_status, NULL,
+    {"status", cli_cmd_status, NULL,
      "usage: chapar status [--raw]\n"
      "Node counters and state as `key: value` lines (docs/CONTROL.md). Sizes and\n"
      "durations get a human reading after the number: `quota: 268435456 (256.0 MiB)`,\n"
      "`uptime: 3725 (1h 2m 5s)`; --raw prints the daemon's lines as they are.\n"},
-    {"stop", cmd_stop, NULL,
+    {"stop", cli_cmd_stop, NULL,
      "usage: chapar stop\n"
      "Stops the chapard of DIR as SIGTERM does (everything committed, the store\n"
      "closed) and waits until it has exited (30 s at most). Exit 0 once it is\n"
@@ -643,35 +630,35 @@ int main(int argc, char **argv)
             return 0;
         } else if (!strcmp(argv[i], "--home")) {
             if (i + 1 >= argc)
-                return fail(2, "--home needs a directory");
+                return cli_fail(2, "--home needs a directory");
             snprintf(home, sizeof home, "%s", argv[++i]);
         } else {
-            return fail(2, "unknown option '%s' (try --help)", argv[i]);
+            return cli_fail(2, "unknown option '%s' (try --help)", argv[i]);
         }
     }
     if (i >= argc)
-        return fail(2, "no command given (usage: chapar [--home DIR] COMMAND ...; try --help)");
+        return cli_fail(2, "no command given (usage: chapar [--home DIR] COMMAND ...; try --help)");
     const char *name = argv[i++];
     const struct command *c = NULL;
     for (size_t k = 0; k < sizeof commands / sizeof *commands && !c; k++)
         if (!strcmp(name, commands[k].name))
             c = &commands[k];
     if (!c)
-        return fail(2, "unknown command '%s' (try --help)", name);
+        return cli_fail(2, "unknown command '%s' (try --help)", name);
     for (int k = i; k < argc && strcmp(name, "send"); k++)
         if (!strcmp(argv[k], "--home"))
-            return fail(2, "--home goes before the command: chapar --home DIR %s ...", name);
+            return cli_fail(2, "--home goes before the command: chapar --home DIR %s ...", name);
     if (wants_help(name, argc - i, argv + i)) {
         fputs(c->help, stdout);
         return 0;
     }
     if (!home[0] && chp_home_default(home, sizeof home) != 0)
-        return fail(2, "no data dir: set --home, CHAPAR_HOME or HOME");
+        return cli_fail(2, "no data dir: set --home, CHAPAR_HOME or HOME");
     char why[4400];
     if (chp_home_problem(home, why, sizeof why) && (errno != EEXIST || !strcmp(c->name, "init")))
-        return fail(1, "%s", why);
+        return cli_fail(1, "%s", why);
     if (chp_crypto_init() != CHP_OK)
-        return fail(1, "libsodium failed to initialise");
+        return cli_fail(1, "libsodium failed to initialise");
     if (!c->fn)
         return plain(home, c->name, c->daemon, argc - i);
     return c->fn(home, argc - i, argv + i);

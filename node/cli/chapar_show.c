@@ -12,7 +12,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <zmq.h>
 
 /* ---- inbox ---- */
 
@@ -179,24 +178,22 @@ static void print_inbox(char *p, size_t len, int tsv)
 }
 
 /* Subscribes to events of topic on the daemon's PUB socket. */
-static int ctl_subscribe(ctl *c, const char *topic)
+static int subscribe(chp_ctl *c, const char *topic)
 {
-    c->sub = ctl_socket(c, ZMQ_SUB, "events");
-    if (!c->sub || zmq_setsockopt(c->sub, ZMQ_SUBSCRIBE, topic, strlen(topic)) != 0)
-        return fail(1, "cannot subscribe to chapard's events: %s", zmq_strerror(errno));
+    if (chp_ctl_subscribe(c, topic) != CHP_OK)
+        return cli_fail(1, "cannot subscribe to chapard's events: %s", chp_ctl_io_reason());
     return 0;
 }
 
-/* Drains pending events; 1 if there was one. */
-static int drain_events(void *sub)
+/* Drops the events that came: the wait only needs to know there were. */
+static void drain_events(chp_ctl *c)
 {
-    int got = 0;
-    zmq_msg_t m;
-    zmq_msg_init(&m);
-    while (zmq_msg_recv(&m, sub, ZMQ_DONTWAIT) >= 0)
-        got = 1;
-    zmq_msg_close(&m);
-    return got;
+    char *topic, *body;
+    size_t len;
+    while (chp_ctl_event(c, &topic, &body, &len) == 1) {
+        free(topic);
+        free(body);
+    }
 }
 
 /* The inbox request: [WHICH [SINCE]] (CONTROL.md). */
@@ -208,9 +205,9 @@ struct inbox_req {
     int nargs;
 };
 
-static int inbox_call(ctl *c, reply *r, struct inbox_req *q)
+static int inbox_call(chp_ctl *c, chp_ctl_answer *r, struct inbox_req *q)
 {
-    return ctl_call(c, r, "inbox", q->nargs, q->args, q->lens);
+    return cli_call(c, r, "inbox", q->nargs, q->args, q->lens);
 }
 
 /* Whether a reply holds what the wait is for: any line for --new (each
@@ -223,14 +220,14 @@ static int inbox_has_news(const struct inbox_req *q, const char *body)
 /* Waits up to secs for a new message: subscribed first, then fetched
  * again, so one arriving in between is not missed; the subscription takes
  * effect asynchronously, so it also looks again every second. */
-static int wait_new(ctl *c, reply *r, double secs, struct inbox_req *q)
+static int wait_new(chp_ctl *c, chp_ctl_answer *r, double secs, struct inbox_req *q)
 {
-    int rc = ctl_subscribe(c, "message");
+    int rc = subscribe(c, "message");
     uint64_t end_ms = (uint64_t)(secs * 1000);
     struct timespec t0, now;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     while (!rc) {
-        reply_free(r);
+        chp_ctl_answer_free(r);
         if ((rc = inbox_call(c, r, q)) || !r->ok || inbox_has_news(q, r->body))
             break;
         clock_gettime(CLOCK_MONOTONIC, &now);
@@ -239,9 +236,8 @@ static int wait_new(ctl *c, reply *r, double secs, struct inbox_req *q)
         if (el >= end_ms)
             break;
         uint64_t slice = end_ms - el < 1000 ? end_ms - el : 1000;
-        zmq_pollitem_t pi = {c->sub, 0, ZMQ_POLLIN, 0};
-        if (zmq_poll(&pi, 1, (long)slice) > 0)
-            drain_events(c->sub);
+        if (chp_ctl_poll(c, (long)slice) > 0)
+            drain_events(c);
     }
     return rc;
 }
@@ -310,13 +306,13 @@ static int parse_since(const char *s, unsigned long long *out)
         *out = (unsigned long long)t;
         return 0;
     }
-    return fail(2,
-                "--since %s: expected unix seconds, a local time YYYY-MM-DD[ HH:MM[:SS]] or "
-                "an age like 10m, 2h, 1d",
-                s);
+    return cli_fail(2,
+                    "--since %s: expected unix seconds, a local time YYYY-MM-DD[ HH:MM[:SS]] or "
+                    "an age like 10m, 2h, 1d",
+                    s);
 }
 
-int cmd_inbox(const char *home, int argc, char **argv)
+int cli_cmd_inbox(const char *home, int argc, char **argv)
 {
     static const char use[] = "inbox [--new] [--since TIME] [--wait SECONDS] [--tsv]";
     const char *wait_s = NULL, *since_s = NULL;
@@ -324,16 +320,16 @@ int cmd_inbox(const char *home, int argc, char **argv)
     int tsv = 0, npos;
     struct inbox_req q;
     memset(&q, 0, sizeof q);
-    opt o[] = {{"--wait", &wait_s, NULL},
-               {"--tsv", NULL, &tsv},
-               {"--new", NULL, &q.only_new},
-               {"--since", &since_s, NULL}};
-    int rc = parse_opts(argc, argv, o, 4, pos, 0, &npos, use);
+    cli_opt o[] = {{"--wait", &wait_s, NULL},
+                   {"--tsv", NULL, &tsv},
+                   {"--new", NULL, &q.only_new},
+                   {"--since", &since_s, NULL}};
+    int rc = cli_parse_opts(argc, argv, o, 4, pos, 0, &npos, use);
     if (rc)
         return rc;
     double secs = wait_s ? strtod(wait_s, &end) : 0;
     if (wait_s && (end == wait_s || *end || !(secs >= 0 && secs <= 86400)))
-        return fail(2, "--wait %s: expected seconds (0 to 86400)", wait_s);
+        return cli_fail(2, "--wait %s: expected seconds (0 to 86400)", wait_s);
     unsigned long long since = 0;
     if (since_s && (rc = parse_since(since_s, &since)) != 0)
         return rc;
@@ -343,19 +339,19 @@ int cmd_inbox(const char *home, int argc, char **argv)
     q.lens[0] = strlen(q.args[0]);
     q.lens[1] = strlen(q.since);
     q.nargs = since_s ? 2 : q.only_new ? 1 : 0; /* no arguments: as older daemons know it */
-    ctl c;
-    reply r = {0};
-    if ((rc = ctl_open(&c, home)) != 0)
+    chp_ctl *c;
+    chp_ctl_answer r = {0};
+    if ((rc = cli_open(home, &c)) != 0)
         return rc;
-    rc = inbox_call(&c, &r, &q);
+    rc = inbox_call(c, &r, &q);
     if (!rc && r.ok && secs > 0 && !inbox_has_news(&q, r.body))
-        rc = wait_new(&c, &r, secs, &q);
+        rc = wait_new(c, &r, secs, &q);
     if (!rc && r.ok)
         print_inbox(r.body, r.len, tsv);
     else if (!rc)
-        rc = reply_error(&r);
-    reply_free(&r);
-    ctl_close(&c);
+        rc = cli_reply_error(&r);
+    chp_ctl_answer_free(&r);
+    chp_ctl_destroy(&c);
     return rc;
 }
 
@@ -364,7 +360,7 @@ int cmd_inbox(const char *home, int argc, char **argv)
 /* CONV: a contact name, a user ID or a #room. */
 static int check_conv(const char *conv)
 {
-    return conv[0] == '#' ? check_room(conv) : check_who(conv);
+    return conv[0] == '#' ? cli_check_room(conv) : cli_check_who(conv);
 }
 
 /* A --limit or similar count: 1 to max; 0, or 2 after one line. */
@@ -373,7 +369,20 @@ static int parse_count(const char *opt_name, const char *s, unsigned long max)
     char *end = NULL;
     unsigned long v = strtoul(s, &end, 10);
     if (!*s || *end || s[0] == '-' || v < 1 || v > max)
-        return fail(2, "%s %s: expected a number from 1 to %lu", opt_name, s, max);
+        return cli_fail(2, "%s %s: expected a number from 1 to %lu", opt_name, s, max);
+    return 0;
+}
+
+/* How run_lines prints: each line goes to print, tsv says how. */
+struct lines {
+    line_fn print;
+    int tsv;
+};
+
+static int print_lines(char *body, size_t len, void *ctx)
+{
+    struct lines *l = ctx;
+    each_line(body, len, l->print, &l->tsv);
     return 0;
 }
 
@@ -383,22 +392,10 @@ static int run_lines(const char *home, const char *cmd, int n, const char *const
                      line_fn print, int tsv)
 {
     size_t lens[MAX_ARGS];
+    struct lines l = {print, tsv};
     for (int i = 0; i < n; i++)
         lens[i] = strlen(args[i]);
-    ctl c;
-    reply r;
-    int rc = ctl_open(&c, home);
-    if (rc)
-        return rc;
-    if ((rc = ctl_call(&c, &r, cmd, n, args, lens)) == 0) {
-        if (r.ok)
-            each_line(r.body, r.len, print, &tsv);
-        else
-            rc = reply_error(&r);
-        reply_free(&r);
-    }
-    ctl_close(&c);
-    return rc;
+    return cli_run_with(home, cmd, n, args, lens, print_lines, &l);
 }
 
 /* TIME DIR SENDER STATE MSGID TEXT: as TSV, or "when  sender: text" with
@@ -427,16 +424,16 @@ static void print_history_line(char **f, int n, void *ctx)
     fputc('\n', stdout);
 }
 
-int cmd_history(const char *home, int argc, char **argv)
+int cli_cmd_history(const char *home, int argc, char **argv)
 {
     static const char use[] = "history NAME|#ROOM [--tsv] [--limit N]";
     const char *limit = NULL;
     char *pos[1];
     int tsv = 0, npos;
-    opt o[] = {{"--tsv", NULL, &tsv}, {"--limit", &limit, NULL}};
-    int rc = parse_opts(argc, argv, o, 2, pos, 1, &npos, use);
+    cli_opt o[] = {{"--tsv", NULL, &tsv}, {"--limit", &limit, NULL}};
+    int rc = cli_parse_opts(argc, argv, o, 2, pos, 1, &npos, use);
     if (!rc && npos != 1)
-        rc = fail(2, "usage: chapar %s", use);
+        rc = cli_fail(2, "usage: chapar %s", use);
     if (!rc)
         rc = check_conv(pos[0]);
     if (!rc && limit)
@@ -468,12 +465,12 @@ static void print_conv_line(char **f, int n, void *ctx)
         fputs("no messages\n", stdout);
 }
 
-int cmd_conversations(const char *home, int argc, char **argv)
+int cli_cmd_conversations(const char *home, int argc, char **argv)
 {
     char *pos[1];
     int tsv = 0, npos;
-    opt o[] = {{"--tsv", NULL, &tsv}};
-    int rc = parse_opts(argc, argv, o, 1, pos, 0, &npos, "conversations [--tsv]");
+    cli_opt o[] = {{"--tsv", NULL, &tsv}};
+    int rc = cli_parse_opts(argc, argv, o, 1, pos, 0, &npos, "conversations [--tsv]");
     return rc ? rc : run_lines(home, "conversations", 0, NULL, print_conv_line, tsv);
 }
 
@@ -497,50 +494,49 @@ static void print_outbox_line(char **f, int n, void *ctx)
     fputc('\n', stdout);
 }
 
-int cmd_outbox(const char *home, int argc, char **argv)
+int cli_cmd_outbox(const char *home, int argc, char **argv)
 {
     char *pos[1];
     int tsv = 0, npos;
-    opt o[] = {{"--tsv", NULL, &tsv}};
-    int rc = parse_opts(argc, argv, o, 1, pos, 0, &npos, "outbox [--tsv]");
+    cli_opt o[] = {{"--tsv", NULL, &tsv}};
+    int rc = cli_parse_opts(argc, argv, o, 1, pos, 0, &npos, "outbox [--tsv]");
     return rc ? rc : run_lines(home, "outbox", 0, NULL, print_outbox_line, tsv);
 }
 
-/* `nick`: shows the nick (the second field of `id`); `nick NEW` sets it. */
-int cmd_nick(const char *home, int argc, char **argv)
+/* The nick: the second field of `id`. */
+static int print_nick(char *body, size_t len, void *ctx)
 {
-    if (argc > 1)
-        return fail(2, "usage: chapar nick [NEW]");
-    if (argc == 1) {
-        if (chp_nick_check(argv[0], strlen(argv[0])) != CHP_OK)
-            return fail(2, "bad nick: " CHP_NICK_RULE, CHP_NICK_MAX);
-        return run_str(home, "nick", 1, argv[0]);
-    }
-    ctl c;
-    reply r;
-    int rc = ctl_open(&c, home);
-    if (!rc && !(rc = ctl_call(&c, &r, "id", 0, NULL, NULL))) {
-        char *nick = r.ok ? strchr(r.body, '\t') : NULL;
-        if (nick) {
-            nick++;
-            nick[strcspn(nick, "\t\n")] = '\0';
-            put_human(nick);
-            fputc('\n', stdout);
-        } else {
-            rc = r.ok ? fail(1, "malformed reply from chapard") : reply_error(&r);
-        }
-        reply_free(&r);
-    }
-    ctl_close(&c);
-    return rc;
+    (void)len;
+    (void)ctx;
+    char *nick = strchr(body, '\t');
+    if (!nick)
+        return cli_fail(1, "malformed reply from chapard");
+    nick++;
+    nick[strcspn(nick, "\t\n")] = '\0';
+    put_human(nick);
+    fputc('\n', stdout);
+    return 0;
 }
 
-int cmd_read(const char *home, int argc, char **argv)
+/* `nick`: shows the nick (the second field of `id`); `nick NEW` sets it. */
+int cli_cmd_nick(const char *home, int argc, char **argv)
+{
+    if (argc > 1)
+        return cli_fail(2, "usage: chapar nick [NEW]");
+    if (argc == 1) {
+        if (chp_nick_check(argv[0], strlen(argv[0])) != CHP_OK)
+            return cli_fail(2, "bad nick: " CHP_NICK_RULE, CHP_NICK_MAX);
+        return cli_run_str(home, "nick", 1, argv[0]);
+    }
+    return cli_run_with(home, "id", 0, NULL, NULL, print_nick, NULL);
+}
+
+int cli_cmd_read(const char *home, int argc, char **argv)
 {
     if (argc != 1)
-        return fail(2, "usage: chapar read NAME|#ROOM");
+        return cli_fail(2, "usage: chapar read NAME|#ROOM");
     int rc = check_conv(argv[0]);
-    return rc ? rc : run_str(home, "read", 1, argv[0]);
+    return rc ? rc : cli_run_str(home, "read", 1, argv[0]);
 }
 
 /* ---- status and stop ---- */
@@ -609,35 +605,30 @@ static void print_status_line(const char *l, size_t n)
     fputc('\n', stdout);
 }
 
-int cmd_status(const char *home, int argc, char **argv)
+static int print_status(char *body, size_t len, void *ctx)
+{
+    (void)ctx;
+    for (size_t i = 0; i < len;) {
+        size_t e = i;
+        while (e < len && body[e] != '\n')
+            e++;
+        print_status_line(body + i, e - i);
+        i = e + 1;
+    }
+    return 0;
+}
+
+int cli_cmd_status(const char *home, int argc, char **argv)
 {
     char *pos[1];
     int raw = 0, npos;
-    opt o[] = {{"--raw", NULL, &raw}};
-    int rc = parse_opts(argc, argv, o, 1, pos, 0, &npos, "status [--raw]");
+    cli_opt o[] = {{"--raw", NULL, &raw}};
+    int rc = cli_parse_opts(argc, argv, o, 1, pos, 0, &npos, "status [--raw]");
     if (rc)
         return rc;
     if (raw)
-        return run_str(home, "status", 0);
-    ctl c;
-    reply r;
-    if ((rc = ctl_open(&c, home)) != 0)
-        return rc;
-    if ((rc = ctl_call(&c, &r, "status", 0, NULL, NULL)) == 0) {
-        if (r.ok)
-            for (size_t i = 0; i < r.len;) {
-                size_t e = i;
-                while (e < r.len && r.body[e] != '\n')
-                    e++;
-                print_status_line(r.body + i, e - i);
-                i = e + 1;
-            }
-        else
-            rc = reply_error(&r);
-        reply_free(&r);
-    }
-    ctl_close(&c);
-    return rc;
+        return cli_run_str(home, "status", 0);
+    return cli_run_with(home, "status", 0, NULL, NULL, print_status, NULL);
 }
 
 /* Whether a chapard still holds home's lock: it runs until the process
@@ -655,41 +646,33 @@ static int daemon_holds_lock(const char *home)
 /* Asks the daemon to shut down as on SIGTERM and waits until its lock is
  * free. The reply may be lost when the daemon closes its socket at once:
  * the lock says whether it stopped. */
-int cmd_stop(const char *home, int argc, char **argv)
+int cli_cmd_stop(const char *home, int argc, char **argv)
 {
     (void)argv;
     if (argc)
-        return fail(2, "usage: chapar stop");
-    ctl c;
-    reply r = {0};
-    int rc = ctl_open(&c, home);
+        return cli_fail(2, "usage: chapar stop");
+    chp_ctl *c;
+    int rc = cli_open(home, &c);
     if (rc)
         return rc;
-    if (zmq_send(c.req, "stop", 4, 0) < 0) {
-        ctl_close(&c);
-        return fail(1, "cannot reach chapard in %s: %s", home, zmq_strerror(errno));
+    if ((rc = chp_ctl_send(c, NULL, chp_ctl_now_ms(), "stop", 0, NULL, NULL, 0)) != CHP_OK) {
+        cli_fail(1, "cannot reach chapard in %s: %s", home,
+                 rc == CHP_E_IO ? chp_ctl_io_reason() : chp_strerror(rc));
+        chp_ctl_destroy(&c);
+        return 1;
     }
-    zmq_pollitem_t pi = {c.req, 0, ZMQ_POLLIN, 0};
     uint64_t waited = 0;
     int answered = 0;
     while (waited < STOP_TIMEOUT_MS) {
-        if (!answered && zmq_poll(&pi, 1, 20) > 0) {
-            char *st = NULL;
-            size_t sl;
-            int more = 0;
-            if (recv_frame(c.req, &st, &sl, &more) == 0 && more &&
-                recv_frame(c.req, &r.body, &r.len, &more) == 0) {
-                answered = 1;
-                if (sl != 2 || memcmp(st, "ok", 2)) { /* an older daemon */
-                    free(st);
-                    rc = reply_error(&r);
-                    reply_free(&r);
-                    ctl_close(&c);
-                    return rc;
-                }
+        chp_ctl_answer r;
+        if (!answered && chp_ctl_recv(c, 20, &r) == 1) {
+            answered = 1;
+            rc = r.ok ? 0 : cli_reply_error(&r); /* an older daemon */
+            chp_ctl_answer_free(&r);
+            if (rc) {
+                chp_ctl_destroy(&c);
+                return rc;
             }
-            free(st);
-            reply_free(&r);
         } else if (answered) {
             struct timespec ts = {0, 20 * 1000000L};
             nanosleep(&ts, NULL);
@@ -698,10 +681,10 @@ int cmd_stop(const char *home, int argc, char **argv)
         if (!daemon_holds_lock(home))
             break;
     }
-    ctl_close(&c);
+    chp_ctl_destroy(&c);
     if (daemon_holds_lock(home))
-        return fail(1, "chapard in %s %s but still runs after %d s", home,
-                    answered ? "accepted the stop" : "did not answer the stop",
-                    STOP_TIMEOUT_MS / 1000);
+        return cli_fail(1, "chapard in %s %s but still runs after %d s", home,
+                        answered ? "accepted the stop" : "did not answer the stop",
+                        STOP_TIMEOUT_MS / 1000);
     return 0;
 }

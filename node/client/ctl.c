@@ -363,6 +363,11 @@ int chp_ctl_poll(chp_ctl *c, long timeout_ms)
     return got;
 }
 
+const char *chp_ctl_io_reason(void)
+{
+    return zmq_strerror(errno);
+}
+
 /* ---- the daemon ---- */
 
 int chp_ctl_daemon_running(const char *home)

@@ -117,6 +117,11 @@ int chp_ctl_event(chp_ctl *c, char **topic, char **body, size_t *len);
  * CHP_E_IO (errno set, EINTR when a signal came). */
 int chp_ctl_poll(chp_ctl *c, long timeout_ms);
 
+/* Why the latest CHP_E_IO from this module happened, in words: errno's
+ * reason, ZeroMQ's own codes included. Ask before anything else changes
+ * errno; the string is static. */
+const char *chp_ctl_io_reason(void);
+
 /* ---- the daemon ---- */
 
 /* 1 when something accepts connections on home/control. A socket file
