@@ -33,7 +33,7 @@
 #include "bench/benchlib.h"
 #include "proto/crypto.h"
 #include "proto/envelope.h"
-#include "proto/hex.h"
+#include "proto/id.h"
 
 #include <errno.h>
 #include <math.h>
@@ -189,8 +189,9 @@ static int read_graph(struct bench *b)
             uint8_t key[32];
             char *nl = strchr(p, '\n');
             size_t len = nl ? (size_t)(nl - p) : strlen(p);
-            if (len > 75 && chp_hex_decode(p, 64, key, 32) == CHP_OK &&
-                !strncmp(p + 64, "\tconnected\t", 11))
+            char *tab = memchr(p, '\t', len); /* KEY (chpn1..., as in an address) TAB STATE */
+            if (tab && chp_b32key_parse(CHP_NODEKEY_HRP, p, (size_t)(tab - p), key) == CHP_OK &&
+                !strncmp(tab, "\tconnected\t", 11))
                 for (int j = 0; j < b->nodes; j++)
                     if (b->nd[j].alive && j != i && !memcmp(b->nd[j].d.key, key, 32) &&
                         !b->adj[i * b->nodes + j]) {
