@@ -5,7 +5,7 @@
  *                [-L LIMITS_BINARY] [-k]
  *
  * Starts build/bin/chapard --relay --listen 127.0.0.1:0 --no-discovery in
- * a temporary home, reads its address with `chapar --home H address`, and
+ * a temporary home, asks its address on the control socket, and
  * connects PEERS sender DEALERs (CURVE, routing id = own public key, as the
  * node demands) plus one sink DEALER. Every peer sends HELLO; the senders
  * then send PRUNE, so the node forwards to them lazily (IHAVE) and eagerly
@@ -30,6 +30,7 @@
  * (copy shared/tools/limits to /tmp and `make`). Cached envelopes live one
  * day (chapar-mkenv's default lifetime): expired ones are deleted and
  * replaced by fresh ones, ~20000 per 6-8 minutes on 2 cores. */
+#include "bench/benchlib.h"
 #include "proto/addr.h"
 #include "proto/crypto.h"
 #include "proto/envelope.h"
@@ -37,14 +38,12 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -58,15 +57,6 @@
 #define LIMITS_ROW    "pipeline pow+id+put durable (relay)"
 #define VALID_FOR_S   600 /* envelopes must stay valid this long */
 #define MKENV_PAYLOAD "900"
-
-/* ---- clocks ---- */
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* ---- the envelope cache ---- */
 
@@ -166,23 +156,6 @@ static int load_envs(const char *dir, size_t want, struct envs *e, size_t *stale
     return rc;
 }
 
-static pid_t spawn(char *const argv[], const char *out_path)
-{
-    pid_t pid = fork();
-    if (pid != 0)
-        return pid;
-    if (out_path) {
-        int fd = open(out_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-            close(fd);
-        }
-    }
-    execv(argv[0], argv);
-    _exit(127);
-}
-
 /* count more envelopes into dir, split over jobs chapar-mkenv processes. */
 static int gen_envs(const char *mkenv, const char *dir, size_t count, int jobs)
 {
@@ -196,16 +169,13 @@ static int gen_envs(const char *mkenv, const char *dir, size_t count, int jobs)
         snprintf(n, sizeof n, "%zu", share);
         snprintf(prefix, sizeof prefix, "%s/g%lld-%d-%d-", dir, (long long)time(NULL),
                  (int)getpid(), j);
-        char *argv[] = {(char *)mkenv, "-n", n, "-s", MKENV_PAYLOAD, prefix, NULL};
-        pids[j] = share ? spawn(argv, NULL) : 0;
+        const char *argv[] = {mkenv, "-n", n, "-s", MKENV_PAYLOAD, prefix, NULL};
+        pids[j] = share ? bench_spawn(argv, NULL) : 0;
         ok &= pids[j] >= 0;
     }
-    for (int j = 0; j < jobs; j++) {
-        int st = 0;
-        if (pids[j] > 0 &&
-            (waitpid(pids[j], &st, 0) != pids[j] || !WIFEXITED(st) || WEXITSTATUS(st) != 0))
+    for (int j = 0; j < jobs; j++)
+        if (pids[j] > 0 && bench_reap(pids[j], -1) != 0)
             ok = 0;
-    }
     return ok ? 0 : -1;
 }
 
@@ -214,45 +184,26 @@ static int gen_envs(const char *mkenv, const char *dir, size_t count, int jobs)
 struct daemon {
     char tmp[64], home[128], log[128];
     pid_t pid;
+    chp_ctl *ctl; /* its control socket: what `chapar status` asks */
     char addr[CHP_ADDR_STR_MAX + 1];
 };
 
-static int node_address(const char *chapar, struct daemon *d)
-{
-    char cmd[8400];
-    snprintf(cmd, sizeof cmd, "'%s' --home '%s' address 2>/dev/null", chapar, d->home);
-    for (int tries = 0; tries < 100; tries++) {
-        FILE *p = popen(cmd, "r");
-        char line[sizeof d->addr + 2] = "";
-        int got = p && fgets(line, sizeof line, p) != NULL;
-        int st = p ? pclose(p) : -1;
-        if (got && st == 0) {
-            line[strcspn(line, "\r\n")] = '\0';
-            size_t l = strlen(line);
-            if (l >= sizeof d->addr)
-                return -1;
-            memcpy(d->addr, line, l + 1);
-            return 0;
-        }
-        struct timespec ts = {0, 50 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
-    return -1;
-}
-
-static int start_node(const char *chapard, const char *chapar, struct daemon *d)
+/* Starts chapard as a relay and asks its address: the request waits until
+ * it binds (10 s at most). */
+static int start_node(const char *chapard, void *zctx, struct daemon *d)
 {
     snprintf(d->tmp, sizeof d->tmp, "/tmp/chapar-bench-ingest-XXXXXX");
     if (!mkdtemp(d->tmp))
         return -1;
     snprintf(d->home, sizeof d->home, "%s/home", d->tmp);
     snprintf(d->log, sizeof d->log, "%s/chapard.log", d->tmp);
-    char *argv[] = {(char *)chapard,  "--home",  d->home,       "--listen", "127.0.0.1:0",
-                    "--no-discovery", "--relay", "--log-level", "warn",     NULL};
-    d->pid = spawn(argv, d->log);
-    if (d->pid < 0)
+    const char *argv[] = {chapard,          "--home",  d->home,       "--listen", "127.0.0.1:0",
+                          "--no-discovery", "--relay", "--log-level", "warn",     NULL};
+    d->pid = bench_spawn(argv, d->log);
+    if (d->pid < 0 || chp_ctl_open(d->home, zctx, &d->ctl) != CHP_OK ||
+        bench_send(d->ctl, "address", NULL, 0) != 0)
         return -1;
-    return node_address(chapar, d);
+    return bench_reply(d->ctl, 10000, d->addr, sizeof d->addr) == 0 ? 0 : -1;
 }
 
 static void stop_node(struct daemon *d)
@@ -260,38 +211,11 @@ static void stop_node(struct daemon *d)
     if (d->pid <= 0)
         return;
     kill(d->pid, SIGTERM);
-    for (int i = 0; i < 100; i++) { /* 5 s to shut down, then SIGKILL */
-        if (waitpid(d->pid, NULL, WNOHANG) == d->pid) {
-            d->pid = 0;
-            return;
-        }
-        struct timespec ts = {0, 50 * 1000 * 1000};
-        nanosleep(&ts, NULL);
+    if (bench_reap(d->pid, 5000) < 0) { /* 5 s to shut down, then SIGKILL */
+        fprintf(stderr, "bench-ingest: chapard ignored SIGTERM; killing it\n");
+        bench_kill_reap(d->pid);
     }
-    fprintf(stderr, "bench-ingest: chapard ignored SIGTERM; killing it\n");
-    kill(d->pid, SIGKILL);
-    waitpid(d->pid, NULL, 0);
     d->pid = 0;
-}
-
-static void rm_tree(const char *dir)
-{
-    DIR *dd = opendir(dir);
-    struct dirent *de;
-    char p[4096];
-    while (dd && (de = readdir(dd)) != NULL) {
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-            continue;
-        snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
-        struct stat st;
-        if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
-            rm_tree(p);
-        else
-            unlink(p);
-    }
-    if (dd)
-        closedir(dd);
-    rmdir(dir);
 }
 
 /* CPU seconds a thread has run, from /proc/PID/task/TID/schedstat (ns);
@@ -373,48 +297,11 @@ static void node_cpu(pid_t pid, struct cpu_mark *m)
 
 /* ---- the control socket (what `chapar status` asks) ---- */
 
-static int ctl_send_status(void *ctl)
-{
-    return zmq_send(ctl, "status", 6, ZMQ_DONTWAIT) == 6 ? 0 : -1;
-}
-
-/* Receives a status reply into out (NUL-terminated). */
-static int ctl_recv(void *ctl, char *out, size_t cap)
-{
-    char head[8];
-    int hl = zmq_recv(ctl, head, sizeof head, 0);
-    int more = 0;
-    size_t ml = sizeof more;
-    zmq_getsockopt(ctl, ZMQ_RCVMORE, &more, &ml);
-    if (hl != 2 || memcmp(head, "ok", 2) || !more)
-        return -1;
-    int bl = zmq_recv(ctl, out, cap - 1, 0);
-    if (bl < 0)
-        return -1;
-    out[(size_t)bl < cap - 1 ? (size_t)bl : cap - 1] = '\0';
-    return 0;
-}
-
 /* The value of a "key: value" line of a status reply, 0 if absent. */
-static uint64_t status_value(const char *status, const char *key)
+static uint64_t status_count(const char *status, const char *key)
 {
-    size_t kl = strlen(key);
-    const char *p = status;
-    while (p && *p) {
-        if (!strncmp(p, key, kl) && p[kl] == ':')
-            return strtoull(p + kl + 1, NULL, 10);
-        p = strchr(p, '\n');
-        p = p ? p + 1 : NULL;
-    }
-    return 0;
-}
-
-static int ctl_status_wait(void *ctl, char *out, size_t cap)
-{
-    zmq_pollitem_t pi = {ctl, 0, ZMQ_POLLIN, 0};
-    if (ctl_send_status(ctl) != 0 || zmq_poll(&pi, 1, 5000) != 1)
-        return -1;
-    return ctl_recv(ctl, out, cap);
+    long long v = bench_status_value(status, key);
+    return v < 0 ? 0 : (uint64_t)v;
 }
 
 /* ---- peers ---- */
@@ -467,7 +354,7 @@ static void peer_drain(struct peer *p, int max)
             p->hello = 1;
         } else if (m.type == CHP_WIRE_PUSH) {
             p->rx_push++;
-            p->last_push_s = now_s();
+            p->last_push_s = bench_now_s();
         } else if (m.type == CHP_WIRE_IHAVE) {
             p->rx_ihave_ids += m.u.ids.n;
         } else if (m.type == CHP_WIRE_PING) {
@@ -483,7 +370,7 @@ static void peer_drain(struct peer *p, int max)
 static int wait_hellos(struct peer *peers, int np)
 {
     zmq_pollitem_t pi[PEERS_MAX + 1];
-    double end = now_s() + 10;
+    double end = bench_now_s() + 10;
     for (;;) {
         int missing = 0;
         for (int i = 0; i < np; i++) {
@@ -492,7 +379,7 @@ static int wait_hellos(struct peer *peers, int np)
         }
         if (!missing)
             return 0;
-        if (now_s() > end)
+        if (bench_now_s() > end)
             return -1;
         zmq_poll(pi, np, 100);
         for (int i = 0; i < np; i++)
@@ -534,19 +421,19 @@ struct run {
 };
 
 /* The timed part: push everything, poll status until all are accepted. */
-static int run_ingest(struct peer *peers, int np, void *ctl, const struct envs *e, size_t n,
+static int run_ingest(struct peer *peers, int np, chp_ctl *ctl, const struct envs *e, size_t n,
                       pid_t node, struct run *r)
 {
     struct peer *sink = &peers[np];
     zmq_pollitem_t pi[PEERS_MAX + 2];
     int asking = 0;
-    double next_status = 0, t0 = now_s(), deadline = t0 + 60 + (double)n / 1000;
+    double next_status = 0, t0 = bench_now_s(), deadline = t0 + 60 + (double)n / 1000;
     r->t0 = t0;
     node_cpu(node, &r->cpu0);
     r->self0 = self_cpu();
     r->t_sink = r->t_sent = -1;
     for (;;) {
-        double t = now_s();
+        double t = bench_now_s();
         int pending = 0;
         for (int i = 0; i < np; i++) {
             /* Paced senders wait without polling for POLLOUT (no spinning). */
@@ -559,32 +446,32 @@ static int run_ingest(struct peer *peers, int np, void *ctl, const struct envs *
         if (!pending && r->t_sent < 0)
             r->t_sent = t - t0;
         pi[np] = (zmq_pollitem_t){sink->s, 0, ZMQ_POLLIN, 0};
-        pi[np + 1] = (zmq_pollitem_t){ctl, 0, ZMQ_POLLIN, 0};
+        pi[np + 1] = (zmq_pollitem_t){chp_ctl_req_socket(ctl), 0, ZMQ_POLLIN, 0};
         if (!asking && t >= next_status) {
-            asking = ctl_send_status(ctl) == 0;
+            asking = bench_send(ctl, "status", NULL, 0) == 0;
             next_status = t + STATUS_MS / 1e3;
         }
         zmq_poll(pi, np + 2, pending ? 1 : STATUS_MS);
         for (int i = 0; i < np; i++) {
             if (pi[i].revents & ZMQ_POLLOUT)
-                peer_send(&peers[i], e, now_s() - t0);
+                peer_send(&peers[i], e, bench_now_s() - t0);
             if (pi[i].revents & ZMQ_POLLIN)
                 peer_drain(&peers[i], 1024);
         }
         peer_drain(sink, 4096);
         if (asking && (pi[np + 1].revents & ZMQ_POLLIN)) {
             asking = 0;
-            if (ctl_recv(ctl, r->status, sizeof r->status) != 0)
+            if (bench_reply(ctl, 0, r->status, sizeof r->status) != 0)
                 return -1;
-            r->accepted = status_value(r->status, "accepted");
+            r->accepted = status_count(r->status, "accepted");
             if (r->accepted >= n) {
-                r->t_accepted = now_s() - t0;
+                r->t_accepted = bench_now_s() - t0;
                 node_cpu(node, &r->cpu1);
                 r->self1 = self_cpu();
                 return 0;
             }
         }
-        if (now_s() > deadline)
+        if (bench_now_s() > deadline)
             return -1;
     }
 }
@@ -625,37 +512,37 @@ static void print_status_lines(const char *status)
                                        "rejected rate", "rejected pow", "bans"};
     printf("node status:");
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
-        printf(" %s %llu%s", keys[i], (unsigned long long)status_value(status, keys[i]),
+        printf(" %s %llu%s", keys[i], (unsigned long long)status_count(status, keys[i]),
                i + 1 < sizeof keys / sizeof keys[0] ? ";" : "\n");
 }
 
 /* Starts chapard, pushes the envelopes, stops it; *rate_out gets
  * envelopes/s. */
-static int bench_node(const char *chapard, const char *chapar, const struct envs *e, size_t n,
-                      int np, int keep, double *rate_out)
+static int measure_node(const char *chapard, const char *chapar, const struct envs *e, size_t n,
+                        int np, int keep, double *rate_out)
 {
     struct daemon d;
     memset(&d, 0, sizeof d);
     chp_addr node;
-    char ep[300], ctl_ep[300];
-    if (start_node(chapard, chapar, &d) != 0 ||
+    char ep[300];
+    void *zctx = zmq_ctx_new();
+    if (!zctx || start_node(chapard, zctx, &d) != 0 ||
         chp_addr_parse(d.addr, strlen(d.addr), &node) != CHP_OK ||
         chp_addr_endpoint(&node, ep, sizeof ep) != CHP_OK) {
         fprintf(stderr, "bench-ingest: chapard did not start (log: %s)\n", d.log);
+        chp_ctl_destroy(&d.ctl);
+        if (zctx)
+            zmq_ctx_term(zctx);
         stop_node(&d);
         return -1;
     }
     printf("node %s at %s (home %s)\n", chapard, d.addr, d.home);
 
-    void *zctx = zmq_ctx_new(), *ctl = zctx ? zmq_socket(zctx, ZMQ_DEALER) : NULL;
     struct peer peers[PEERS_MAX + 1];
     struct run r;
     memset(peers, 0, sizeof peers);
     memset(&r, 0, sizeof r);
-    int zero = 0, rc = 1;
-    snprintf(ctl_ep, sizeof ctl_ep, "ipc://%s/control", d.home);
-    if (!ctl || zmq_setsockopt(ctl, ZMQ_LINGER, &zero, sizeof zero) || zmq_connect(ctl, ctl_ep))
-        goto out;
+    int rc = 1;
     size_t first = 0;
     for (int i = 0; i <= np; i++) {
         if (peer_open(zctx, &node, ep, &peers[i]) != 0) {
@@ -679,21 +566,21 @@ static int bench_node(const char *chapard, const char *chapar, const struct envs
         if (chp_wire_prune(f, sizeof f, &fl) != CHP_OK || zmq_send(peers[i].s, f, fl, 0) < 0)
             goto out;
     }
-    if (run_ingest(peers, np, ctl, e, n, d.pid, &r) != 0) {
+    if (run_ingest(peers, np, d.ctl, e, n, d.pid, &r) != 0) {
         fprintf(stderr, "bench-ingest: the node accepted %llu of %zu in time\n",
                 (unsigned long long)r.accepted, n);
         print_status_lines(r.status);
         goto out;
     }
     /* Let the forwards finish, then the final counters. */
-    for (double end = now_s() + 0.5; peers[np].rx_push < n && now_s() < end;) {
+    for (double end = bench_now_s() + 0.5; peers[np].rx_push < n && bench_now_s() < end;) {
         zmq_pollitem_t pi = {peers[np].s, 0, ZMQ_POLLIN, 0};
         zmq_poll(&pi, 1, 10);
         peer_drain(&peers[np], 4096);
     }
     if (peers[np].rx_push >= n)
         r.t_sink = peers[np].last_push_s - r.t0;
-    if (ctl_status_wait(ctl, r.status, sizeof r.status) != 0)
+    if (bench_call(d.ctl, "status", NULL, 0, r.status, sizeof r.status) != 0)
         goto out;
     uint64_t ihave = 0;
     for (int i = 0; i < np; i++)
@@ -733,10 +620,8 @@ out:
     for (int i = 0; i <= np; i++)
         if (peers[i].s)
             zmq_close(peers[i].s);
-    if (ctl)
-        zmq_close(ctl);
-    if (zctx)
-        zmq_ctx_term(zctx);
+    chp_ctl_destroy(&d.ctl);
+    zmq_ctx_term(zctx);
     if (rc == 0) {
         char cmd[8400];
         snprintf(cmd, sizeof cmd, "'%s' --home '%s' status | grep -E '^(accepted|rejected):'",
@@ -750,7 +635,7 @@ out:
     if (keep)
         printf("kept %s\n", d.tmp);
     else
-        rm_tree(d.tmp);
+        bench_rm_tree(d.tmp);
     return rc;
 }
 
@@ -829,13 +714,13 @@ int main(int argc, char **argv)
         printf("generating %zu envelopes into %s on %d cores (~25 ms of proof of work each)\n",
                n - e.n, envdir, jobs);
         fflush(stdout);
-        double g0 = now_s();
+        double g0 = bench_now_s();
         if (gen_envs(mkenv, envdir, n - e.n, jobs) != 0 || load_envs(envdir, n, &e, &stale) != 0 ||
             e.n < n) {
             fprintf(stderr, "bench-ingest: could not make %zu envelopes with %s\n", n, mkenv);
             return 1;
         }
-        printf("generated in %.0f s\n", now_s() - g0);
+        printf("generated in %.0f s\n", bench_now_s() - g0);
     }
     printf("# bench-ingest: %zu envelopes (%zu bytes) from %s, %d sender peers + 1 sink%s\n", n,
            e.bytes, envdir, np, stale ? " (expired ones deleted)" : "");
@@ -852,7 +737,7 @@ int main(int argc, char **argv)
     double y1 = 0, y2 = 0, rate = 0;
     fflush(stdout);
     int l1 = run_limits(limits, &y1); /* the yardstick before and after */
-    int rc = bench_node(chapard, chapar, &e, n, np, keep, &rate);
+    int rc = measure_node(chapard, chapar, &e, n, np, keep, &rate);
     fflush(stdout);
     int l2 = rc == 0 ? run_limits(limits, &y2) : 0;
     if (rc == 0 && (l1 != 0 || l2 != 0)) {

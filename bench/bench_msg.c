@@ -12,6 +12,7 @@
  *   and DMs (decrypt, inner signature verify, parse, history record
  *   written to LMDB without fsync, event), beside raw Ed25519 verify.
  *   Target: >= 15k/s per core. */
+#include "bench/benchlib.h"
 #include "proto/crypto.h"
 #include "proto/envelope.h"
 #include "node/msg/msg.h"
@@ -29,13 +30,6 @@ struct user {
     chp_msg *m;
     char id[128];
 };
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static int ctl(struct user *u, char *out, size_t cap, const char *cmd, const char *a, const char *b)
 {
@@ -167,21 +161,21 @@ int main(int argc, char **argv)
     }
     uint8_t zid[32] = {0};
     uint64_t n = 0;
-    double t0 = now_s(), t;
+    double t0 = bench_now_s(), t;
     do {
         for (int i = 0; i < NFOREIGN; i++)
             chp_msg_on_envelope(me.m, foreign[i], flen[i], zid, 0);
         n += NFOREIGN;
-        t = now_s();
+        t = bench_now_s();
     } while (t - t0 < secs);
     double miss_rate = (double)n / (t - t0);
     n = 0;
-    t0 = now_s();
+    t0 = bench_now_s();
     do {
         for (int i = 0; i < 64; i++)
             chp_hash(h32, 32, kib, sizeof kib, NULL, 0);
         n += 64;
-        t = now_s();
+        t = bench_now_s();
     } while (t - t0 < secs);
     double blake_rate = (double)n / (t - t0);
 
@@ -197,10 +191,10 @@ int main(int argc, char **argv)
         ctl(p, NULL, 0, "send", i % 2 ? "#lan" : "me", text);
         nown += carry(p, NULL, own + nown, ownlen + nown, (size_t)nmsg - nown);
     }
-    t0 = now_s();
+    t0 = bench_now_s();
     for (size_t i = 0; i < nown; i++)
         chp_msg_on_envelope(me.m, own[i], ownlen[i], zid, 0);
-    t = now_s();
+    t = bench_now_s();
     double own_rate = (double)nown / (t - t0);
     char inbox[64];
     ctl(&me, inbox, sizeof inbox, "conversations", NULL, NULL);
@@ -208,11 +202,11 @@ int main(int argc, char **argv)
     chp_sign_seed_keypair(kib, pk, sk);
     chp_sign(sig, msg, sizeof msg, sk);
     n = 0;
-    t0 = now_s();
+    t0 = bench_now_s();
     do {
         for (int i = 0; i < 16; i++)
             n += chp_sign_verify(sig, msg, sizeof msg, pk) == CHP_OK;
-        t = now_s();
+        t = bench_now_s();
     } while (t - t0 < secs);
     double verify_rate = (double)n / (t - t0);
 

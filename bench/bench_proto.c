@@ -9,6 +9,7 @@
  * version, times, proof of work, id) and chp_envelope_open (decrypt + inner
  * verify) on a 1 KiB-bucket envelope; proof-of-work solving time for a
  * 1 KiB, 1-day envelope at the network default difficulty. */
+#include "bench/benchlib.h"
 #include "proto/crypto.h"
 #include "proto/envelope.h"
 #include "proto/identity.h"
@@ -21,13 +22,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static double secs = 1.0;
 static volatile uint8_t sink;
 
@@ -35,12 +29,12 @@ static volatile uint8_t sink;
 static double rate(void (*fn)(void *), void *arg)
 {
     uint64_t n = 0;
-    double t0 = now_s(), t;
+    double t0 = bench_now_s(), t;
     do {
         for (int i = 0; i < 64; i++)
             fn(arg);
         n += 64;
-        t = now_s();
+        t = bench_now_s();
     } while (t - t0 < secs);
     return (double)n / (t - t0);
 }
@@ -143,10 +137,10 @@ int main(int argc, char **argv)
     if (!ms)
         return 1;
     for (int i = 0; i < seals; i++) {
-        double t0 = now_s();
+        double t0 = bench_now_s();
         if (chp_envelope_seal(&a, me, chp_rng_system(), e.env, sizeof e.env, &e.n) != CHP_OK)
             return 1;
-        ms[i] = (now_s() - t0) * 1e3;
+        ms[i] = (bench_now_s() - t0) * 1e3;
     }
     double sum = 0;
     for (int i = 0; i < seals; i++)
@@ -157,11 +151,11 @@ int main(int argc, char **argv)
 
     uint8_t init[32] = {0};
     uint64_t tn = 0;
-    double t0 = now_s(), t1;
+    double t0 = bench_now_s(), t1;
     do {
         for (int i = 0; i < 1024; i++)
             sink ^= (uint8_t)chp_pow_trial(init, tn++);
-        t1 = now_s();
+        t1 = bench_now_s();
     } while (t1 - t0 < secs);
     double trial_rate = (double)tn / (t1 - t0);
 

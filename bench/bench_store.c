@@ -10,6 +10,7 @@
  * (filled with MDB_NOSYNC for speed; durability does not affect reads), then
  * the full-range fingerprint and the 16 sub-range fingerprints of a first
  * Negentropy round. */
+#include "bench/benchlib.h"
 #include "proto/crypto.h"
 #include "node/store/store.h"
 
@@ -24,29 +25,12 @@
 
 #define ENV_LEN 1113
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void make_env(uint8_t *env, uint8_t id[32], uint64_t i)
 {
     /* Cheap distinct content: a counter at the front, the rest fixed. */
     memset(env, 0xab, ENV_LEN);
     memcpy(env, &i, sizeof i);
     chp_hash(id, 32, env, ENV_LEN, NULL, 0);
-}
-
-static int rm_store(const char *dir)
-{
-    char p[4096];
-    snprintf(p, sizeof p, "%s/data.mdb", dir);
-    unlink(p);
-    snprintf(p, sizeof p, "%s/lock.mdb", dir);
-    unlink(p);
-    return rmdir(dir) == 0 || errno == ENOENT ? 0 : -1;
 }
 
 static double bench_raw(const char *dir, uint64_t n, uint64_t batch)
@@ -56,12 +40,12 @@ static double bench_raw(const char *dir, uint64_t n, uint64_t batch)
     MDB_txn *t;
     static uint8_t env[ENV_LEN];
     uint8_t id[32];
-    rm_store(dir);
+    bench_rm_store(dir);
     mkdir(dir, 0700);
     if (mdb_env_create(&e) || mdb_env_set_mapsize(e, (size_t)(n * 3000 + (64u << 20))) ||
         mdb_env_open(e, dir, 0, 0600))
         return -1;
-    double t0 = now_s();
+    double t0 = bench_now_s();
     for (uint64_t i = 0; i < n; i += batch) {
         if (mdb_txn_begin(e, NULL, 0, &t) || mdb_dbi_open(t, NULL, 0, &dbi))
             return -1;
@@ -74,9 +58,9 @@ static double bench_raw(const char *dir, uint64_t n, uint64_t batch)
         if (mdb_txn_commit(t))
             return -1;
     }
-    double dt = now_s() - t0;
+    double dt = bench_now_s() - t0;
     mdb_env_close(e);
-    rm_store(dir);
+    bench_rm_store(dir);
     return (double)n / dt;
 }
 
@@ -84,14 +68,14 @@ static double bench_store(const char *dir, uint64_t n, uint64_t batch, int nosyn
 {
     chp_store *s;
     chp_store_opts o = {.quota = n * 2000 + (64u << 20), .nosync = nosync};
-    rm_store(dir);
+    bench_rm_store(dir);
     if (chp_store_open(dir, &o, &s, NULL) != CHP_OK)
         return -1;
     uint8_t *envs = malloc(batch * ENV_LEN), (*ids)[32] = malloc(batch * 32);
     chp_store_item *items = calloc(batch, sizeof *items);
     if (!envs || !ids || !items)
         return -1;
-    double t0 = now_s();
+    double t0 = bench_now_s();
     for (uint64_t i = 0; i < n; i += batch) {
         size_t m = 0;
         for (uint64_t j = i; j < i + batch && j < n; j++, m++) {
@@ -107,7 +91,7 @@ static double bench_store(const char *dir, uint64_t n, uint64_t batch, int nosyn
         if (chp_store_put_batch(s, items, m) != CHP_OK)
             return -1;
     }
-    double dt = now_s() - t0;
+    double dt = bench_now_s() - t0;
     free(envs);
     free(ids);
     free(items);
@@ -115,7 +99,7 @@ static double bench_store(const char *dir, uint64_t n, uint64_t batch, int nosyn
         *keep = s;
     else {
         chp_store_close(&s);
-        rm_store(dir);
+        bench_rm_store(dir);
     }
     return (double)n / dt;
 }
@@ -164,12 +148,12 @@ int main(int argc, char **argv)
     chp_store_bound lo = chp_store_bound_min(), hi = chp_store_bound_max();
     uint8_t fp[16];
     uint64_t count = 0;
-    double t0 = now_s();
+    double t0 = bench_now_s();
     if (chp_store_fingerprint(s, &lo, &hi, fp, &count) != CHP_OK)
         return 1;
-    double full = now_s() - t0;
+    double full = bench_now_s() - t0;
     /* First Negentropy round: 16 buckets of equal count over the range. */
-    t0 = now_s();
+    t0 = bench_now_s();
     uint64_t per = count / 16, total = 0;
     for (int b = 0; b < 16; b++) {
         chp_store_bound a = lo, z = hi;
@@ -180,13 +164,13 @@ int main(int argc, char **argv)
             return 1;
         total += c;
     }
-    double split = now_s() - t0;
+    double split = bench_now_s() - t0;
     printf("fingerprint store: %llu envelopes (filled at %.0f env/s nosync)\n",
            (unsigned long long)count, fill);
     printf("fingerprint full range    %10.1f ms\n", full * 1e3);
     printf("fingerprint 16 sub-ranges %10.1f ms  (%llu items)\n", split * 1e3,
            (unsigned long long)total);
     chp_store_close(&s);
-    rm_store(dir);
+    bench_rm_store(dir);
     return 0;
 }

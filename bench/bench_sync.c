@@ -26,6 +26,7 @@
  * Targets (docs/PERFORMANCE.md): -n 100000 -d 0.01 in <= 3 round trips and
  * <= 1.5x the bytes of the missing envelopes; -n 1000000 --one in <= 3
  * round trips and <= 3 KB. */
+#include "bench/benchlib.h"
 #include "proto/crypto.h"
 #include "proto/negentropy.h"
 #include "node/store/store.h"
@@ -46,13 +47,6 @@
 #define CREATED_0   1800000000u
 
 /* ---- clocks ---- */
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static double cpu_s(void)
 {
@@ -89,16 +83,6 @@ static void make_env(const struct dataset *ds, uint64_t i, uint8_t *env, uint8_t
     chp_hash(id, 32, env, ENV_LEN, NULL, 0);
 }
 
-static int rm_store(const char *dir)
-{
-    char p[4096];
-    snprintf(p, sizeof p, "%s/data.mdb", dir);
-    unlink(p);
-    snprintf(p, sizeof p, "%s/lock.mdb", dir);
-    unlink(p);
-    return rmdir(dir) == 0 || errno == ENOENT ? 0 : -1;
-}
-
 struct span {
     uint64_t lo, hi; /* envelope numbers [lo, hi) */
 };
@@ -109,7 +93,7 @@ static int fill_store(const char *dir, const struct dataset *ds, const struct sp
 {
     uint64_t n = (sp[0].hi - sp[0].lo) + (sp[1].hi - sp[1].lo);
     chp_store_opts o = {.quota = n * 2000 + (64u << 20), .nosync = 1};
-    if (rm_store(dir) != 0 || chp_store_open(dir, &o, out, NULL) != CHP_OK)
+    if (bench_rm_store(dir) != 0 || chp_store_open(dir, &o, out, NULL) != CHP_OK)
         return -1;
     uint8_t *envs = malloc((size_t)FILL_BATCH * ENV_LEN), (*ids)[32] = malloc(FILL_BATCH * 32);
     chp_store_item *items = calloc(FILL_BATCH, sizeof *items);
@@ -232,7 +216,7 @@ static int reconcile(chp_store *a, chp_store *b, uint64_t frame_limit, int stage
         goto out;
     chp_neg_set_staged(cli, staged);
     chp_neg_set_staged(srv, staged);
-    double w0 = now_s(), c0 = cpu_s();
+    double w0 = bench_now_s(), c0 = cpu_s();
     if (chp_neg_initiate(cli, &q) != CHP_OK)
         goto out;
     tr->cpu_client += cpu_s() - c0;
@@ -259,7 +243,7 @@ static int reconcile(chp_store *a, chp_store *b, uint64_t frame_limit, int stage
             printf("  round %2u: client %6zu B -> server %6zu B; found have %zu need %zu\n",
                    tr->rounds, qf, rf, res->have.n - have0, res->need.n - need0);
     }
-    tr->wall = now_s() - w0;
+    tr->wall = bench_now_s() - w0;
     rc = 0;
 out:
     chp_buf_free(&q);
@@ -377,14 +361,14 @@ int main(int argc, char **argv)
     fflush(stdout);
 
     chp_store *a = NULL, *b = NULL;
-    double t0 = now_s();
+    double t0 = bench_now_s();
     const struct span span_a[2] = {{0, a_hi}, {a_hi, a_hi}};
     const struct span span_b[2] = {{0, ds.common}, {b_lo, b_hi}};
     if (fill_store(dir_a, &ds, span_a, &a) != 0 || fill_store(dir_b, &ds, span_b, &b) != 0) {
         fprintf(stderr, "bench-sync: filling the stores failed\n");
         return 1;
     }
-    printf("filled both stores in %.1f s (nosync)\n", now_s() - t0);
+    printf("filled both stores in %.1f s (nosync)\n", bench_now_s() - t0);
 
     struct traffic tr;
     struct result res;
@@ -434,7 +418,7 @@ int main(int argc, char **argv)
     free(res.need.ids);
     chp_store_close(&a);
     chp_store_close(&b);
-    rm_store(dir_a);
-    rm_store(dir_b);
+    bench_rm_store(dir_a);
+    bench_rm_store(dir_b);
     return ok ? 0 : 1;
 }

@@ -190,6 +190,16 @@ void bench_rm_tree(const char *path)
     rmdir(path);
 }
 
+int bench_rm_store(const char *dir)
+{
+    char p[4096];
+    snprintf(p, sizeof p, "%s/data.mdb", dir);
+    unlink(p);
+    snprintf(p, sizeof p, "%s/lock.mdb", dir);
+    unlink(p);
+    return rmdir(dir) == 0 || errno == ENOENT ? 0 : -1;
+}
+
 int bench_temp_dir(const char *stem, char *dir, size_t cap)
 {
     const char *tmp = getenv("TMPDIR");

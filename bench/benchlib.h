@@ -50,6 +50,10 @@ void bench_kill_reap(pid_t pid);
 
 /* Removes path and everything below it. */
 void bench_rm_tree(const char *path);
+/* Removes an LMDB store's directory: its data.mdb and lock.mdb, then the
+ * directory if nothing else is left in it (a path given by the user is
+ * never emptied of anything else). 0 when it is gone. */
+int bench_rm_store(const char *dir);
 /* A new directory $TMPDIR/stem-XXXXXX (else /tmp), at most 60 bytes so
  * that the daemons' socket paths fit; 0, or -1 after a message (dir is
  * then ""). */
