@@ -31,7 +31,6 @@
  * Exit 0 after a complete run (figures that miss a target say so), 1 on a
  * failure to run, 2 on bad usage. */
 #include "bench/benchlib.h"
-#include "proto/crypto.h"
 #include "proto/envelope.h"
 #include "proto/id.h"
 
@@ -711,16 +710,11 @@ int main(int argc, char **argv)
     if (parse_args(&b, argc, argv) != 0)
         return 2;
     b.rng = b.seed;
-    if (chp_crypto_init() != CHP_OK) {
-        fprintf(stderr, "bench-mesh: libsodium failed to initialise\n");
+    if (bench_setup() != 0)
         return 1;
-    }
-    bench_on_signals();
     int rc = run(&b);
     if (rc != 0 && b.dir[0])
         b.keep = 1; /* keep the logs of a failed run */
     cleanup(&b);
-    if (bench_stopped())
-        fprintf(stderr, "bench-mesh: interrupted\n");
-    return rc == 0 ? 0 : 1;
+    return bench_exit_code(rc);
 }

@@ -1,5 +1,6 @@
 /* benchlib.c - what the benches share (benchlib.h). */
 #include "bench/benchlib.h"
+#include "proto/crypto.h"
 #include "proto/envelope.h"
 #include "proto/hex.h"
 
@@ -73,8 +74,12 @@ static void on_signal(int sig)
             kill(g_procs[i], SIGKILL);
 }
 
-void bench_on_signals(void)
+int bench_setup(void)
 {
+    if (chp_crypto_init() != CHP_OK) {
+        fprintf(stderr, "%s: libsodium failed to initialise\n", g_prog);
+        return -1;
+    }
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
@@ -83,11 +88,19 @@ void bench_on_signals(void)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    return 0;
 }
 
 int bench_stopped(void)
 {
     return g_stop;
+}
+
+int bench_exit_code(int rc)
+{
+    if (g_stop)
+        fprintf(stderr, "%s: interrupted\n", g_prog);
+    return rc == 0 ? 0 : 1;
 }
 
 static void untrack(pid_t pid)

@@ -30,10 +30,14 @@ double bench_pct(const double *v, size_t n, double p);
 
 /* Names this bench in messages (prog is borrowed for the whole run). */
 void bench_init(const char *prog);
-/* SIGINT, SIGTERM and SIGHUP SIGKILL every child still tracked and set
- * bench_stopped(), which the bench's loops check; SIGPIPE is ignored. */
-void bench_on_signals(void);
+/* Initialises libsodium, then catches SIGINT, SIGTERM and SIGHUP: they
+ * SIGKILL every child still tracked and set bench_stopped(), which the
+ * bench's loops check; SIGPIPE is ignored. 0, or -1 after a message. */
+int bench_setup(void);
 int bench_stopped(void);
+/* The exit code of a run that returned rc (0 or -1): 0 or 1, after
+ * "interrupted" when a signal stopped it. */
+int bench_exit_code(int rc);
 /* Starts argv[0] with stdout and stderr appended to log (NULL: this
  * process's). The child dies with this process (PR_SET_PDEATHSIG),
  * whatever kills it, and is tracked until reaped. -1 when the table is
