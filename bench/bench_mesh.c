@@ -301,10 +301,10 @@ static void drain_events(struct bench *b, int i, double t)
     }
 }
 
-/* Takes events from every live node (and the reply on ctl, when not NULL)
- * until the reply came (1), the clock reached until (0), or a failure (-1).
+/* Takes events from every live node until the reply on ctl (when not
+ * NULL) can be read (1), the clock reached until (0), or a failure (-1).
  * An event is timed when the poll that saw it returned. */
-static int pump(struct bench *b, chp_ctl *ctl, double until, char *reply, size_t cap)
+static int pump(struct bench *b, chp_ctl *ctl, double until)
 {
     zmq_pollitem_t items[MAX_NODES + 1];
     int map[MAX_NODES];
@@ -334,7 +334,7 @@ static int pump(struct bench *b, chp_ctl *ctl, double until, char *reply, size_t
             if (items[k].revents & ZMQ_POLLIN)
                 drain_events(b, map[k], t);
         if (ctl && (items[ci].revents & ZMQ_POLLIN))
-            return bench_reply(ctl, 0, reply, cap) == 0 ? 1 : -1;
+            return 1;
     }
 }
 
@@ -357,20 +357,21 @@ static long missing(const struct bench *b, int first, int count)
 static int publish_batch(struct bench *b, int first, int count)
 {
     int live[MAX_NODES], nlive = 0;
-    char reply[256];
+    char reply[256] = "";
     for (int i = 0; i < b->nodes; i++)
         if (b->nd[i].alive)
             live[nlive++] = i;
     double next = bench_now_ms();
     for (int e = first; e < first + count; e++) {
-        if (pump(b, NULL, next, NULL, 0) < 0)
+        if (pump(b, NULL, next) < 0)
             return -1;
         struct pub *v = &b->pub[e];
         v->publisher = live[rng_below(b, nlive)];
         chp_ctl *ctl = b->nd[v->publisher].d.ctl;
         v->t_pub = bench_now_ms();
         if (bench_send(ctl, "publish", b->env[e].bytes, b->env[e].len) != 0 ||
-            pump(b, ctl, v->t_pub + BENCH_CTL_MS, reply, sizeof reply) != 1) {
+            pump(b, ctl, v->t_pub + BENCH_CTL_MS) != 1 ||
+            bench_reply(ctl, 0, reply, sizeof reply) != 0) {
             fprintf(stderr, "bench-mesh: publish at node %d failed: %s\n", v->publisher,
                     bench_stopped() ? "interrupted" : reply);
             return -1;
@@ -382,9 +383,9 @@ static int publish_batch(struct bench *b, int first, int count)
      * trailing announcements are counted too. */
     double end = bench_now_ms() + DRAIN_MS;
     while (missing(b, first, count) && bench_now_ms() < end)
-        if (pump(b, NULL, bench_now_ms() + 20, NULL, 0) < 0)
+        if (pump(b, NULL, bench_now_ms() + 20) < 0)
             return -1;
-    return pump(b, NULL, bench_now_ms() + GRACE_MS, NULL, 0) < 0 ? -1 : 0;
+    return pump(b, NULL, bench_now_ms() + GRACE_MS) < 0 ? -1 : 0;
 }
 
 /* Every live node's status into snapshot k. */
