@@ -41,6 +41,8 @@
 
 #include <cmocka.h>
 
+#include "tests/unit/testutil.h"
+
 #define NODES   4
 #define NENV    16
 #define WAIT_MS 10000 /* real time any one condition may take */
@@ -71,8 +73,7 @@ static void make_env(struct env *e, const chp_identity *me, int i)
                            .type = CHP_CT_TEXT,
                            .payload = payload,
                            .len = (size_t)pl};
-    assert_int_equal(chp_envelope_seal(&a, me, chp_rng_system(), e->b, sizeof e->b, &e->len),
-                     CHP_OK);
+    assert_rc(chp_envelope_seal(&a, me, chp_rng_system(), e->b, sizeof e->b, &e->len), CHP_OK);
     chp_envelope_id(e->b, e->len, e->id);
 }
 
@@ -244,7 +245,7 @@ static int node_try_start(struct node *nd)
         assert_non_null(mkdtemp(nd->dir));
     }
     chp_store_opts so = {.quota = nd->quota};
-    assert_int_equal(chp_store_open(nd->dir, &so, &nd->store, NULL), CHP_OK);
+    assert_rc(chp_store_open(nd->dir, &so, &nd->store, NULL), CHP_OK);
     nd->zctx = zmq_ctx_new();
     assert_non_null(nd->zctx);
     chp_mesh_opts o = node_opts(nd);
@@ -263,7 +264,7 @@ static int node_try_start(struct node *nd)
 static struct node *node_start(struct world *w, int i)
 {
     struct node *nd = &w->n[i];
-    assert_int_equal(node_try_start(nd), CHP_OK);
+    assert_rc(node_try_start(nd), CHP_OK);
     return nd;
 }
 
@@ -445,7 +446,7 @@ static void fmt_addr(char *out, size_t cap, const char *host, uint16_t port, con
     a.ipv6 = strchr(host, ':') != NULL;
     a.port = port;
     memcpy(a.key, key, 32);
-    assert_int_equal(chp_addr_format(&a, out, cap), CHP_OK);
+    assert_rc(chp_addr_format(&a, out, cap), CHP_OK);
 }
 
 /* ---- a raw node-link client: libzmq and the wire encoders only ---- */
@@ -467,8 +468,8 @@ static void raw_open(struct raw *r, const struct node *to, int new_key)
         chp_rng_fill(chp_rng_system(), r->sk, 32);
         chp_x25519_base(r->pk, r->sk);
     }
-    assert_int_equal(chp_addr_parse(to->addr, strlen(to->addr), &a), CHP_OK);
-    assert_int_equal(chp_addr_endpoint(&a, ep, sizeof ep), CHP_OK);
+    assert_rc(chp_addr_parse(to->addr, strlen(to->addr), &a), CHP_OK);
+    assert_rc(chp_addr_endpoint(&a, ep, sizeof ep), CHP_OK);
     if (!r->ctx)
         r->ctx = zmq_ctx_new();
     r->s = zmq_socket(r->ctx, ZMQ_DEALER);
@@ -500,7 +501,7 @@ static void raw_hello(struct raw *r, uint32_t caps)
 {
     uint8_t f[16];
     size_t fl;
-    assert_int_equal(chp_wire_hello(f, sizeof f, &fl, caps, 0, CHP_WIRE_MAX_FRAME), CHP_OK);
+    assert_rc(chp_wire_hello(f, sizeof f, &fl, caps, 0, CHP_WIRE_MAX_FRAME), CHP_OK);
     raw_send(r, f, fl);
 }
 
@@ -508,7 +509,7 @@ static void raw_ids(struct raw *r, uint8_t type, const uint8_t *ids, uint16_t n)
 {
     static uint8_t f[3 + 16 * 32];
     size_t fl;
-    assert_int_equal(chp_wire_ids(f, sizeof f, &fl, type, ids, n), CHP_OK);
+    assert_rc(chp_wire_ids(f, sizeof f, &fl, type, ids, n), CHP_OK);
     raw_send(r, f, fl);
 }
 
@@ -516,7 +517,7 @@ static void raw_ping(struct raw *r, uint64_t nonce)
 {
     uint8_t f[16];
     size_t fl;
-    assert_int_equal(chp_wire_ping(f, sizeof f, &fl, CHP_WIRE_PING, nonce), CHP_OK);
+    assert_rc(chp_wire_ping(f, sizeof f, &fl, CHP_WIRE_PING, nonce), CHP_OK);
     raw_send(r, f, fl);
 }
 
@@ -524,7 +525,7 @@ static void raw_push(struct raw *r, const uint8_t *env, size_t len)
 {
     static uint8_t f[1 + CHP_ENV_MAX_BYTES];
     size_t fl;
-    assert_int_equal(chp_wire_push(f, sizeof f, &fl, env, len), CHP_OK);
+    assert_rc(chp_wire_push(f, sizeof f, &fl, env, len), CHP_OK);
     raw_send(r, f, fl);
 }
 
@@ -565,11 +566,11 @@ static void test_dial_hello(void **state)
     uint16_t port;
     int dfd = dead_port(&port);
     fmt_addr(wrong, sizeof wrong, "127.0.0.1", port, bk);
-    assert_int_equal(chp_mesh_peer_add(a->m, wrong, strlen(wrong)), CHP_OK);
+    assert_rc(chp_mesh_peer_add(a->m, wrong, strlen(wrong)), CHP_OK);
     UNTIL(w, !strcmp(peer_state(a, bk), "unreachable"));
     assert_non_null(strstr(peer_of(a, bk).reason, "no answer"));
     /* the user gives the node a new address while the old one is dead */
-    assert_int_equal(chp_mesh_peer_add(a->m, b->addr, strlen(b->addr)), CHP_OK);
+    assert_rc(chp_mesh_peer_add(a->m, b->addr, strlen(b->addr)), CHP_OK);
     UNTIL(w, a->ups == 1 && b->ups == 1);
     assert_int_equal(connected(a), 1);
     assert_int_equal(connected(b), 1);
@@ -598,13 +599,13 @@ static void test_dial_hello(void **state)
     /* what `peer add` refuses */
     char self[CHP_ADDR_STR_MAX + 1], other[CHP_ADDR_STR_MAX + 1];
     chp_mesh_address(a->m, self, sizeof self);
-    assert_int_equal(chp_mesh_peer_add(a->m, self, strlen(self)), CHP_E_ARG);
-    assert_int_equal(chp_mesh_peer_add(a->m, "junk", 4), CHP_E_ADDR_FORMAT);
+    assert_rc(chp_mesh_peer_add(a->m, self, strlen(self)), CHP_E_ARG);
+    assert_rc(chp_mesh_peer_add(a->m, "junk", 4), CHP_E_ADDR_FORMAT);
     fmt_addr(other, sizeof other, "127.0.0.2", port, bk);
-    assert_int_equal(chp_mesh_peer_add(a->m, other, strlen(other)), CHP_E_DUP);
-    assert_int_equal(chp_mesh_peer_add(a->m, b->addr, strlen(b->addr)), CHP_OK); /* again */
+    assert_rc(chp_mesh_peer_add(a->m, other, strlen(other)), CHP_E_DUP);
+    assert_rc(chp_mesh_peer_add(a->m, b->addr, strlen(b->addr)), CHP_OK); /* again */
     /* heard of (not given) at another address: the one dialled stays */
-    assert_int_equal(chp_link_add_discovered(a->m, other, strlen(other)), CHP_OK);
+    assert_rc(chp_link_add_discovered(a->m, other, strlen(other)), CHP_OK);
     assert_string_equal(peer_of(a, bk).addr, b->addr);
     assert_int_equal(connected(a), 1);
 
@@ -615,13 +616,13 @@ static void test_dial_hello(void **state)
     snprintf(bport, sizeof bport, "%s", strrchr(b->addr, ':') + 1);
     *strchr(bport, '/') = '\0';
     fmt_addr(badkey, sizeof badkey, "127.0.0.1", (uint16_t)atoi(bport), k);
-    assert_int_equal(chp_mesh_peer_add(a->m, badkey, strlen(badkey)), CHP_OK);
+    assert_rc(chp_mesh_peer_add(a->m, badkey, strlen(badkey)), CHP_OK);
     UNTIL(w, !strcmp(peer_state(a, k), "handshake-failed"));
     assert_non_null(strstr(peer_of(a, k).reason, "CURVE"));
-    assert_int_equal(chp_mesh_peer_remove(a->m, badkey, strlen(badkey)), CHP_OK);
+    assert_rc(chp_mesh_peer_remove(a->m, badkey, strlen(badkey)), CHP_OK);
     assert_false(peer_of(a, k).found);
-    assert_int_equal(chp_mesh_peer_remove(a->m, badkey, strlen(badkey)), CHP_E_NOT_FOUND);
-    assert_int_equal(chp_mesh_peer_remove(a->m, "junk", 4), CHP_E_ADDR_FORMAT);
+    assert_rc(chp_mesh_peer_remove(a->m, badkey, strlen(badkey)), CHP_E_NOT_FOUND);
+    assert_rc(chp_mesh_peer_remove(a->m, "junk", 4), CHP_E_ADDR_FORMAT);
     close(dfd);
 }
 
@@ -630,11 +631,11 @@ static void test_publish_chain(void **state)
 {
     struct world *w = *state;
     struct node *a = node_start(w, 0), *b = node_start(w, 1), *c = node_start(w, 2);
-    assert_int_equal(chp_mesh_peer_add(a->m, b->addr, strlen(b->addr)), CHP_OK);
-    assert_int_equal(chp_mesh_peer_add(c->m, b->addr, strlen(b->addr)), CHP_OK);
+    assert_rc(chp_mesh_peer_add(a->m, b->addr, strlen(b->addr)), CHP_OK);
+    assert_rc(chp_mesh_peer_add(c->m, b->addr, strlen(b->addr)), CHP_OK);
     UNTIL(w, connected(b) == 2 && connected(a) == 1 && connected(c) == 1);
     run_for(w, 1000); /* the first syncs are over */
-    assert_int_equal(chp_mesh_publish(a->m, envs[0].b, envs[0].len), CHP_OK);
+    assert_rc(chp_mesh_publish(a->m, envs[0].b, envs[0].len), CHP_OK);
     assert_true(has_committed(a, envs[0].id)); /* own: committed before it returns */
     assert_int_equal(a->env_events, 1);
     UNTIL(w, has_committed(b, envs[0].id) && has_committed(c, envs[0].id));
@@ -642,16 +643,16 @@ static void test_publish_chain(void **state)
     assert_int_equal(c->ncommitted, 1);
     assert_int_equal(c->env_events, 1);
     /* the same again: already held */
-    assert_int_equal(chp_mesh_publish(a->m, envs[0].b, envs[0].len), CHP_E_DUP);
+    assert_rc(chp_mesh_publish(a->m, envs[0].b, envs[0].len), CHP_E_DUP);
     /* not an envelope */
-    assert_int_equal(chp_mesh_publish(a->m, envs[0].b, envs[0].len - 1), CHP_E_ENV_SIZE);
-    assert_int_equal(chp_mesh_publish(a->m, badpow.b, badpow.len), CHP_E_ENV_POW);
+    assert_rc(chp_mesh_publish(a->m, envs[0].b, envs[0].len - 1), CHP_E_ENV_SIZE);
+    assert_rc(chp_mesh_publish(a->m, badpow.b, badpow.len), CHP_E_ENV_POW);
     /* two at once: queued, committed by the flush */
-    assert_int_equal(chp_mesh_publish_later(a->m, envs[1].b, envs[1].len), CHP_OK);
-    assert_int_equal(chp_mesh_publish_later(a->m, envs[2].b, envs[2].len), CHP_OK);
-    assert_int_equal(chp_mesh_publish_later(a->m, envs[2].b, envs[2].len), CHP_E_DUP);
+    assert_rc(chp_mesh_publish_later(a->m, envs[1].b, envs[1].len), CHP_OK);
+    assert_rc(chp_mesh_publish_later(a->m, envs[2].b, envs[2].len), CHP_OK);
+    assert_rc(chp_mesh_publish_later(a->m, envs[2].b, envs[2].len), CHP_E_DUP);
     assert_false(has_committed(a, envs[1].id));
-    assert_int_equal(chp_mesh_flush(a->m), CHP_OK);
+    assert_rc(chp_mesh_flush(a->m), CHP_OK);
     assert_true(has_committed(a, envs[2].id));
     UNTIL(w, has_committed(c, envs[1].id) && has_committed(c, envs[2].id));
     struct peer_row r = peer_of(b, a->m->tpk);
@@ -672,9 +673,9 @@ static void test_sync_before_link(void **state)
     struct world *w = *state;
     struct node *a = node_start(w, 0), *b = node_start(w, 1);
     for (int i = 0; i < 3; i++)
-        assert_int_equal(chp_mesh_publish(a->m, envs[i].b, envs[i].len), CHP_OK);
-    assert_int_equal(chp_mesh_publish(b->m, envs[3].b, envs[3].len), CHP_OK);
-    assert_int_equal(chp_mesh_peer_add(a->m, b->addr, strlen(b->addr)), CHP_OK);
+        assert_rc(chp_mesh_publish(a->m, envs[i].b, envs[i].len), CHP_OK);
+    assert_rc(chp_mesh_publish(b->m, envs[3].b, envs[3].len), CHP_OK);
+    assert_rc(chp_mesh_peer_add(a->m, b->addr, strlen(b->addr)), CHP_OK);
     UNTIL(w,
           stored(b, &envs[0]) && stored(b, &envs[1]) && stored(b, &envs[2]) && stored(a, &envs[3]));
     UNTIL(w, has_committed(a, envs[3].id) && has_committed(b, envs[2].id));
@@ -697,15 +698,15 @@ static void test_sync_walk_budget(void **state)
 {
     struct world *w = *state;
     struct node *a = node_start(w, 0), *b = node_start(w, 1);
-    assert_int_equal(chp_mesh_publish(b->m, envs[4].b, envs[4].len), CHP_OK);
-    assert_int_equal(chp_mesh_peer_add(a->m, b->addr, strlen(b->addr)), CHP_OK);
+    assert_rc(chp_mesh_publish(b->m, envs[4].b, envs[4].len), CHP_OK);
+    assert_rc(chp_mesh_peer_add(a->m, b->addr, strlen(b->addr)), CHP_OK);
     UNTIL(w, stored(a, &envs[4]));
     struct chp_link *l = link_of(b, a->m->tpk);
     assert_non_null(l);
     /* spent: 1000 items over, 122 ms to refill at 8192 a second */
     l->walk_tokens = -1000.0;
     l->walk_ms = w->ms;
-    assert_int_equal(chp_mesh_publish(b->m, envs[5].b, envs[5].len), CHP_OK);
+    assert_rc(chp_mesh_publish(b->m, envs[5].b, envs[5].len), CHP_OK);
     UNTIL(w, stored(a, &envs[5])); /* pushed, not synced */
     chp_mesh_stats st;
     chp_mesh_stats_get(a->m, &st);
@@ -728,20 +729,20 @@ static void test_triangle_prune(void **state)
 {
     struct world *w = *state;
     struct node *a = node_start(w, 0), *b = node_start(w, 1), *c = node_start(w, 2);
-    assert_int_equal(chp_mesh_peer_add(a->m, b->addr, strlen(b->addr)), CHP_OK);
-    assert_int_equal(chp_mesh_peer_add(b->m, c->addr, strlen(c->addr)), CHP_OK);
-    assert_int_equal(chp_mesh_peer_add(c->m, a->addr, strlen(a->addr)), CHP_OK);
+    assert_rc(chp_mesh_peer_add(a->m, b->addr, strlen(b->addr)), CHP_OK);
+    assert_rc(chp_mesh_peer_add(b->m, c->addr, strlen(c->addr)), CHP_OK);
+    assert_rc(chp_mesh_peer_add(c->m, a->addr, strlen(a->addr)), CHP_OK);
     UNTIL(w, connected(a) == 2 && connected(b) == 2 && connected(c) == 2);
     run_for(w, 1000);
     chp_mesh_stats sa, sb, sc;
-    assert_int_equal(chp_mesh_publish(a->m, envs[0].b, envs[0].len), CHP_OK);
+    assert_rc(chp_mesh_publish(a->m, envs[0].b, envs[0].len), CHP_OK);
     UNTIL(w, has_committed(b, envs[0].id) && has_committed(c, envs[0].id));
     UNTIL(w, (chp_mesh_stats_get(b->m, &sb), chp_mesh_stats_get(c->m, &sc),
               sb.ctr.prunes + sc.ctr.prunes >= 1));
     assert_true(sb.ctr.duplicates + sc.ctr.duplicates >= 1);
     /* the pruned side now announces instead of pushing */
     run_for(w, 1000);
-    assert_int_equal(chp_mesh_publish(a->m, envs[1].b, envs[1].len), CHP_OK);
+    assert_rc(chp_mesh_publish(a->m, envs[1].b, envs[1].len), CHP_OK);
     UNTIL(w, has_committed(b, envs[1].id) && has_committed(c, envs[1].id));
     UNTIL(w, (chp_mesh_stats_get(b->m, &sb), chp_mesh_stats_get(c->m, &sc),
               sb.ctr.ihave_tx + sc.ctr.ihave_tx >= 1));
@@ -763,10 +764,10 @@ static void test_query_held(void **state)
 {
     struct world *w = *state;
     struct node *a = node_start(w, 0), *b = node_start(w, 1);
-    assert_int_equal(chp_mesh_peer_add(a->m, b->addr, strlen(b->addr)), CHP_OK);
+    assert_rc(chp_mesh_peer_add(a->m, b->addr, strlen(b->addr)), CHP_OK);
     UNTIL(w, connected(a) == 1 && connected(b) == 1);
     memcpy(a->unconf[a->nunconf++], envs[6].id, 32);
-    assert_int_equal(chp_mesh_publish(a->m, envs[6].b, envs[6].len), CHP_OK);
+    assert_rc(chp_mesh_publish(a->m, envs[6].b, envs[6].len), CHP_OK);
     UNTIL(w, a->nheld == 1);
     assert_memory_equal(a->held[0], envs[6].id, 32);
     assert_int_equal(a->nunconf, 0);
@@ -782,7 +783,7 @@ static void test_wire_peer(void **state)
     struct node *a = node_start(w, 0);
     struct raw p;
     memset(&p, 0, sizeof p);
-    assert_int_equal(chp_mesh_publish(a->m, envs[0].b, envs[0].len), CHP_OK);
+    assert_rc(chp_mesh_publish(a->m, envs[0].b, envs[0].len), CHP_OK);
     raw_open(&p, a, 1);
     raw_hello(&p, CHP_CAP_NEG | CHP_CAP_HELD);
     UNTIL(w, raw_got(&p, CHP_WIRE_HELLO, 0));
@@ -835,11 +836,11 @@ static void test_wire_peer(void **state)
      * GRAFT puts it back into the tree */
     uint8_t f[64];
     size_t fl;
-    assert_int_equal(chp_wire_prune(f, sizeof f, &fl), CHP_OK);
+    assert_rc(chp_wire_prune(f, sizeof f, &fl), CHP_OK);
     raw_send(&p, f, fl);
     raw_barrier(w, &p);
     assert_true(l->lazy);
-    assert_int_equal(chp_mesh_publish(a->m, envs[2].b, envs[2].len), CHP_OK);
+    assert_rc(chp_mesh_publish(a->m, envs[2].b, envs[2].len), CHP_OK);
     UNTIL(w, raw_got(&p, CHP_WIRE_IHAVE, 0));
     assert_memory_equal(p.m.u.ids.ids, envs[2].id, 32);
     raw_ids(&p, CHP_WIRE_GRAFT, envs[2].id, 1);
@@ -871,7 +872,7 @@ static void test_wire_peer(void **state)
         fmt_addr(addrs[i], sizeof addrs[i], "127.0.0.1", port, pk[i]);
     }
     uint8_t pf[512];
-    assert_int_equal(chp_wire_peers(pf, sizeof pf, &fl, pa, 2), CHP_OK);
+    assert_rc(chp_wire_peers(pf, sizeof pf, &fl, pa, 2), CHP_OK);
     raw_send(&p, pf, fl);
     raw_barrier(w, &p);
     /* with one live link (fewer than two) A dials one of them at once */
@@ -889,7 +890,7 @@ static void test_wire_peer(void **state)
     assert_int_equal(st.passive, 1);
 
     /* BYE is only logged */
-    assert_int_equal(chp_wire_bye(f, sizeof f, &fl, 0, "see you"), CHP_OK);
+    assert_rc(chp_wire_bye(f, sizeof f, &fl, 0, "see you"), CHP_OK);
     raw_send(&p, f, fl);
 
     /* misbehaviour short of a ban: a bad proof of work (1 point), a NEG
@@ -897,12 +898,12 @@ static void test_wire_peer(void **state)
      * is no Negentropy message (2) */
     raw_push(&p, badpow.b, badpow.len);
     uint8_t junk[8] = {0x42, 1, 2, 3}; /* 0x42: no Negentropy version */
-    assert_int_equal(chp_wire_neg(pf, sizeof pf, &fl, 9, CHP_NEG_FROM_INITIATOR | CHP_NEG_MORE,
-                                  junk, sizeof junk),
-                     CHP_OK);
+    assert_rc(chp_wire_neg(pf, sizeof pf, &fl, 9, CHP_NEG_FROM_INITIATOR | CHP_NEG_MORE, junk,
+                           sizeof junk),
+              CHP_OK);
     raw_send(&p, pf, fl);
-    assert_int_equal(
-        chp_wire_neg(pf, sizeof pf, &fl, 10, CHP_NEG_FROM_INITIATOR, junk, sizeof junk), CHP_OK);
+    assert_rc(chp_wire_neg(pf, sizeof pf, &fl, 10, CHP_NEG_FROM_INITIATOR, junk, sizeof junk),
+              CHP_OK);
     raw_send(&p, pf, fl);
     raw_barrier(w, &p);
     chp_mesh_stats_get(a->m, &st);
@@ -975,23 +976,23 @@ static void test_peer_remove(void **state)
 {
     struct world *w = *state;
     struct node *a = node_start(w, 0), *b = node_start(w, 1);
-    assert_int_equal(chp_mesh_peer_add(a->m, b->addr, strlen(b->addr)), CHP_OK);
+    assert_rc(chp_mesh_peer_add(a->m, b->addr, strlen(b->addr)), CHP_OK);
     UNTIL(w, connected(a) == 1 && connected(b) == 1);
     /* the key with another address is not that neighbour */
     char other[CHP_ADDR_STR_MAX + 1];
     fmt_addr(other, sizeof other, "127.0.0.9", 9, b->m->tpk);
-    assert_int_equal(chp_mesh_peer_remove(a->m, other, strlen(other)), CHP_E_NOT_FOUND);
-    assert_int_equal(chp_mesh_peer_remove(a->m, b->addr, strlen(b->addr)), CHP_OK);
+    assert_rc(chp_mesh_peer_remove(a->m, other, strlen(other)), CHP_E_NOT_FOUND);
+    assert_rc(chp_mesh_peer_remove(a->m, b->addr, strlen(b->addr)), CHP_OK);
     assert_int_equal(connected(a), 0);
     assert_false(chp_link_remembered(a->m, b->addr));
     UNTIL(w, b->downs == 1 && connected(b) == 0);
-    assert_int_equal(chp_mesh_peer_remove(a->m, b->addr, strlen(b->addr)), CHP_E_NOT_FOUND);
+    assert_rc(chp_mesh_peer_remove(a->m, b->addr, strlen(b->addr)), CHP_E_NOT_FOUND);
     /* a neighbour that only dialled us goes by its key with any host */
-    assert_int_equal(chp_mesh_peer_add(a->m, b->addr, strlen(b->addr)), CHP_OK);
+    assert_rc(chp_mesh_peer_add(a->m, b->addr, strlen(b->addr)), CHP_OK);
     UNTIL(w, connected(a) == 1 && connected(b) == 1);
     char any[CHP_ADDR_STR_MAX + 1];
     fmt_addr(any, sizeof any, "127.0.0.9", 9, a->m->tpk);
-    assert_int_equal(chp_mesh_peer_remove(b->m, any, strlen(any)), CHP_OK);
+    assert_rc(chp_mesh_peer_remove(b->m, any, strlen(any)), CHP_OK);
     assert_null(link_of(b, a->m->tpk));
 }
 
@@ -1001,7 +1002,7 @@ static void test_restart_and_ban_redial(void **state)
 {
     struct world *w = *state;
     struct node *a = node_start(w, 0), *b = node_start(w, 1);
-    assert_int_equal(chp_mesh_peer_add(a->m, b->addr, strlen(b->addr)), CHP_OK);
+    assert_rc(chp_mesh_peer_add(a->m, b->addr, strlen(b->addr)), CHP_OK);
     UNTIL(w, connected(a) == 1 && connected(b) == 1);
     uint8_t akey[32];
     memcpy(akey, a->m->tpk, 32);
@@ -1023,7 +1024,7 @@ static void test_restart_and_ban_redial(void **state)
     UNTIL(w, a->ups == ups + 1 && connected(a) == 1);
     /* banned again (2 min now) and removed meanwhile: not dialled again */
     chp_link_ban(a->m, link_of(a, b->m->tpk), "test");
-    assert_int_equal(chp_mesh_peer_remove(a->m, b->addr, strlen(b->addr)), CHP_OK);
+    assert_rc(chp_mesh_peer_remove(a->m, b->addr, strlen(b->addr)), CHP_OK);
     assert_false(chp_link_remembered(a->m, b->addr));
     w->ms += 121000;
     run_for(w, 1000);
@@ -1039,11 +1040,11 @@ static void test_store_full(void **state)
     w->n[1].quota = 1; /* nothing foreign fits */
     w->n[1].mine_tag = envs[3].tag;
     struct node *a = node_start(w, 0), *b = node_start(w, 1);
-    assert_int_equal(chp_mesh_peer_add(a->m, b->addr, strlen(b->addr)), CHP_OK);
+    assert_rc(chp_mesh_peer_add(a->m, b->addr, strlen(b->addr)), CHP_OK);
     UNTIL(w, connected(a) == 1 && connected(b) == 1);
     run_for(w, 1000); /* the first sync is over */
     for (int i = 0; i < 4; i++)
-        assert_int_equal(chp_mesh_publish(a->m, envs[i].b, envs[i].len), CHP_OK);
+        assert_rc(chp_mesh_publish(a->m, envs[i].b, envs[i].len), CHP_OK);
     chp_mesh_stats st;
     UNTIL(w, (chp_mesh_stats_get(b->m, &st), st.ctr.rej_full == 3 && stored(b, &envs[3])));
     assert_true(has_committed(b, envs[3].id));
@@ -1077,10 +1078,10 @@ static void test_relay_and_view(void **state)
     w->n[2].relay = w->n[3].relay = 1;
     struct node *a = node_start(w, 0), *b = node_start(w, 1), *r = node_start(w, 2),
                 *r2 = node_start(w, 3);
-    assert_int_equal(chp_mesh_peer_add(r->m, r2->addr, strlen(r2->addr)), CHP_OK);
+    assert_rc(chp_mesh_peer_add(r->m, r2->addr, strlen(r2->addr)), CHP_OK);
     UNTIL(w, connected(r) == 1 && connected(r2) == 1);
-    assert_int_equal(chp_mesh_peer_add(a->m, r->addr, strlen(r->addr)), CHP_OK);
-    assert_int_equal(chp_mesh_peer_add(b->m, r->addr, strlen(r->addr)), CHP_OK);
+    assert_rc(chp_mesh_peer_add(a->m, r->addr, strlen(r->addr)), CHP_OK);
+    assert_rc(chp_mesh_peer_add(b->m, r->addr, strlen(r->addr)), CHP_OK);
     /* R tells A of R2 (a relay), A has one live link: it dials R2 */
     UNTIL(w, link_up(a, r2->m->tpk) && link_up(b, r->m->tpk));
     assert_true(link_of(a, r2->m->tpk)->promoted);
@@ -1089,7 +1090,7 @@ static void test_relay_and_view(void **state)
     assert_int_equal(st.connected, 2);
     assert_int_equal(st.relays, 2);
     for (int i = 0; i < 5; i++)
-        assert_int_equal(chp_mesh_publish(a->m, envs[i].b, envs[i].len), CHP_OK);
+        assert_rc(chp_mesh_publish(a->m, envs[i].b, envs[i].len), CHP_OK);
     UNTIL(w, b->ncommitted >= 5 && r->ncommitted >= 5 && r2->ncommitted >= 5);
     for (int i = 0; i < 5; i++)
         assert_true(has_committed(b, envs[i].id));
@@ -1104,8 +1105,8 @@ static void test_lan_rotation(void **state)
 {
     struct world *w = *state;
     struct node *a = node_start(w, 0), *b = node_start(w, 1);
-    assert_int_equal(chp_lan_rotate(a->m), CHP_OK);
-    assert_int_equal(chp_lan_rotate(b->m), CHP_OK);
+    assert_rc(chp_lan_rotate(a->m), CHP_OK);
+    assert_rc(chp_lan_rotate(b->m), CHP_OK);
     struct chp_lan *al = &a->m->lan[0];
     assert_non_null(al->router);
     assert_true(al->port > 0);
@@ -1114,10 +1115,10 @@ static void test_lan_rotation(void **state)
     char lan_addr[CHP_ADDR_STR_MAX + 1];
     fmt_addr(lan_addr, sizeof lan_addr, "127.0.0.1", al->port, al->pk);
     /* its own LAN listener is this node */
-    assert_int_equal(chp_mesh_peer_add(a->m, lan_addr, strlen(lan_addr)), CHP_E_ARG);
+    assert_rc(chp_mesh_peer_add(a->m, lan_addr, strlen(lan_addr)), CHP_E_ARG);
     uint8_t blan[32];
     memcpy(blan, b->m->lan[0].pk, 32);
-    assert_int_equal(chp_link_add_discovered(b->m, lan_addr, strlen(lan_addr)), CHP_OK);
+    assert_rc(chp_link_add_discovered(b->m, lan_addr, strlen(lan_addr)), CHP_OK);
     UNTIL(w, link_up(a, blan) && connected(b) == 1);
     struct chp_link *la = link_of(a, blan);
     assert_int_equal(la->lan_gen, 1);
@@ -1176,8 +1177,8 @@ static void test_discovery_loopback(void **state)
 {
     struct world *w = *state;
     struct node *a = node_start(w, 0), *b = node_start(w, 1);
-    assert_int_equal(chp_lan_rotate(a->m), CHP_OK);
-    assert_int_equal(chp_lan_rotate(b->m), CHP_OK);
+    assert_rc(chp_lan_rotate(a->m), CHP_OK);
+    assert_rc(chp_lan_rotate(b->m), CHP_OK);
     struct sockaddr_in sa, sa_tx, sa_tx2;
     int rx = udp_on("127.0.0.1", &sa), tx = udp_on("127.0.0.1", &sa_tx),
         tx2 = udp_on("127.0.0.2", &sa_tx2);
@@ -1275,7 +1276,7 @@ static void test_discovery_loopback(void **state)
     if (rx6 >= 0)
         close(rx6);
     /* off: the sockets are closed (they were the test's) */
-    assert_int_equal(chp_mesh_discovery(a->m, 0), CHP_OK);
+    assert_rc(chp_mesh_discovery(a->m, 0), CHP_OK);
     assert_false(chp_mesh_discovery_on(a->m));
     assert_int_equal(a->m->disc_fd, -1);
     assert_int_equal(a->m->disc6_fd, -1);
@@ -1291,9 +1292,9 @@ static void test_active_view_and_allow(void **state)
     struct world *w = *state;
     struct node *a = node_start(w, 0), *b = node_start(w, 1), *c = node_start(w, 2);
     a->m->active_max = 1;
-    assert_int_equal(chp_mesh_peer_add(b->m, a->addr, strlen(a->addr)), CHP_OK);
+    assert_rc(chp_mesh_peer_add(b->m, a->addr, strlen(a->addr)), CHP_OK);
     UNTIL(w, connected(a) == 1 && connected(b) == 1);
-    assert_int_equal(chp_mesh_peer_add(c->m, a->addr, strlen(a->addr)), CHP_OK);
+    assert_rc(chp_mesh_peer_add(c->m, a->addr, strlen(a->addr)), CHP_OK);
     UNTIL(w, !strcmp(peer_state(c, a->m->tpk), "refused"));
     assert_non_null(strstr(peer_of(c, a->m->tpk).reason, "refused"));
     chp_mesh_stats st;
@@ -1301,11 +1302,11 @@ static void test_active_view_and_allow(void **state)
     assert_true(st.ctr.refused_full_view >= 1);
     assert_int_equal(st.ctr.evictions, 0);
     /* (libzmq gives up a connection ZAP refused: C dials anew) */
-    assert_int_equal(chp_mesh_peer_remove(c->m, a->addr, strlen(a->addr)), CHP_OK);
+    assert_rc(chp_mesh_peer_remove(c->m, a->addr, strlen(a->addr)), CHP_OK);
     /* B has brought nothing for 10 s: it makes room for C */
     w->ms += 11000;
     run_for(w, 100);
-    assert_int_equal(chp_mesh_peer_add(c->m, a->addr, strlen(a->addr)), CHP_OK);
+    assert_rc(chp_mesh_peer_add(c->m, a->addr, strlen(a->addr)), CHP_OK);
     UNTIL(w, link_up(a, c->m->tpk));
     chp_mesh_stats_get(a->m, &st);
     assert_int_equal(st.ctr.evictions, 1);
@@ -1316,7 +1317,7 @@ static void test_active_view_and_allow(void **state)
     w->n[3].nallow = 1;
     chp_rng_fill(chp_rng_system(), w->n[3].allow[0], 32);
     struct node *d = node_start(w, 3);
-    assert_int_equal(chp_mesh_peer_add(b->m, d->addr, strlen(d->addr)), CHP_OK);
+    assert_rc(chp_mesh_peer_add(b->m, d->addr, strlen(d->addr)), CHP_OK);
     UNTIL(w, !strcmp(peer_state(b, d->m->tpk), "refused"));
     chp_mesh_stats_get(d->m, &st);
     assert_true(st.ctr.refused_allow >= 1);
@@ -1331,11 +1332,11 @@ static void test_mesh_new(void **state)
     char spec[64];
     snprintf(spec, sizeof spec, "127.0.0.1:%u", (unsigned)a->m->port);
     w->n[1].listen = "nonsense";
-    assert_int_equal(node_try_start(&w->n[1]), CHP_E_ADDR_FORMAT);
+    assert_rc(node_try_start(&w->n[1]), CHP_E_ADDR_FORMAT);
     /* a relay's address is published: it does not move */
     w->n[1].listen = spec;
     w->n[1].relay = 1;
-    assert_int_equal(node_try_start(&w->n[1]), CHP_E_IO);
+    assert_rc(node_try_start(&w->n[1]), CHP_E_IO);
     /* a user node takes another port and says which */
     w->n[1].relay = 0;
     struct node *b = node_start(w, 1);
@@ -1344,7 +1345,7 @@ static void test_mesh_new(void **state)
     /* --peer: a bad one fails the start, a good one is dialled */
     w->n[2].peers[0] = "127.0.0.1:1/notakey";
     w->n[2].npeers = 1;
-    assert_int_equal(node_try_start(&w->n[2]), CHP_E_ADDR_KEY);
+    assert_rc(node_try_start(&w->n[2]), CHP_E_ADDR_KEY);
     w->n[2].peers[0] = a->addr;
     struct node *c = node_start(w, 2);
     UNTIL(w, link_up(c, a->m->tpk));
@@ -1354,8 +1355,8 @@ static void test_mesh_new(void **state)
     chp_store *s = NULL;
     char list[2 * CHP_ADDR_STR_MAX + 16];
     int ll = snprintf(list, sizeof list, "junk\n%s\n", a->addr);
-    assert_int_equal(chp_store_open(c->dir, NULL, &s, NULL), CHP_OK);
-    assert_int_equal(chp_store_setting_put(s, "peers", list, (size_t)ll), CHP_OK);
+    assert_rc(chp_store_open(c->dir, NULL, &s, NULL), CHP_OK);
+    assert_rc(chp_store_setting_put(s, "peers", list, (size_t)ll), CHP_OK);
     chp_store_close(&s);
     w->n[2].npeers = 0;
     node_start(w, 2);

@@ -26,6 +26,8 @@
 
 #include <cmocka.h>
 
+#include "tests/unit/testutil.h"
+
 /* ---- fixture: a mesh with a hand-turned clock ---- */
 
 struct ut {
@@ -91,7 +93,7 @@ static void mkaddr(char *out, size_t cap, const char *host, int ipv6, uint16_t p
     a.ipv6 = ipv6;
     a.port = port;
     memcpy(a.key, key, 32);
-    assert_int_equal(chp_addr_format(&a, out, cap), CHP_OK);
+    assert_rc(chp_addr_format(&a, out, cap), CHP_OK);
 }
 
 /* ---- scores and bans (admit.c, table.c) ---- */
@@ -720,8 +722,8 @@ static chp_wire_msg peers_msg(uint8_t *buf, size_t cap, char (*addrs)[CHP_ADDR_S
     chp_wire_msg m;
     for (uint8_t i = 0; i < n; i++)
         p[i] = addrs[i];
-    assert_int_equal(chp_wire_peers(buf, cap, &len, p, n), CHP_OK);
-    assert_int_equal(chp_wire_decode(buf, len, &m), CHP_OK);
+    assert_rc(chp_wire_peers(buf, cap, &len, p, n), CHP_OK);
+    assert_rc(chp_wire_decode(buf, len, &m), CHP_OK);
     return m;
 }
 
@@ -927,13 +929,13 @@ static void test_mesh_address(void **state)
     u->n->port = 7667;
     snprintf(u->n->listen_host, sizeof u->n->listen_host, "192.0.2.7");
     chp_mesh_address(u->n, out, sizeof out);
-    assert_int_equal(chp_addr_parse(out, strlen(out), &a), CHP_OK);
+    assert_rc(chp_addr_parse(out, strlen(out), &a), CHP_OK);
     assert_string_equal(a.host, "192.0.2.7");
     assert_int_equal(a.port, 7667);
     assert_memory_equal(a.key, u->n->tpk, 32);
     snprintf(u->n->listen_host, sizeof u->n->listen_host, "::1");
     chp_mesh_address(u->n, out, sizeof out);
-    assert_int_equal(chp_addr_parse(out, strlen(out), &a), CHP_OK);
+    assert_rc(chp_addr_parse(out, strlen(out), &a), CHP_OK);
     assert_true(a.ipv6);
     /* a wildcard: some address of this machine that is not loopback, or
      * loopback when it has none */
@@ -941,7 +943,7 @@ static void test_mesh_address(void **state)
     for (size_t i = 0; i < sizeof wild / sizeof *wild; i++) {
         snprintf(u->n->listen_host, sizeof u->n->listen_host, "%s", wild[i]);
         chp_mesh_address(u->n, out, sizeof out);
-        assert_int_equal(chp_addr_parse(out, strlen(out), &a), CHP_OK);
+        assert_rc(chp_addr_parse(out, strlen(out), &a), CHP_OK);
         assert_string_not_equal(a.host, "0.0.0.0");
         assert_string_not_equal(a.host, "::");
         assert_int_equal(a.port, 7667);
@@ -990,7 +992,7 @@ static void test_conns(void **state)
     uint8_t k1[32], k2[32];
     rand_key(k1);
     rand_key(k2);
-    assert_int_equal(chp_conns_init(u->n), CHP_OK);
+    assert_rc(chp_conns_init(u->n), CHP_OK);
     tcp_listen(&t);
     const uint64_t t0 = u->ms;
     for (int i = 0; i < 33; i++)
