@@ -48,12 +48,16 @@ static uint64_t ut_unix(void *ctx)
 
 static int setup(void **state)
 {
+    if (chp_crypto_init() != CHP_OK)
+        return -1;
     struct ut *u = calloc(1, sizeof *u);
-    if (!u || chp_crypto_init() != CHP_OK)
+    if (!u)
         return -1;
     u->n = calloc(1, sizeof *u->n);
-    if (!u->n)
+    if (!u->n) {
+        free(u);
         return -1;
+    }
     u->ms = 1000000; /* 0 means "never" in several tables */
     u->unix_s = 1700000000;
     u->clock = (chp_clock){.ctx = u, .mono_ms = ut_ms, .unix_s = ut_unix};
