@@ -239,7 +239,6 @@ void chp_conns_check(chp_mesh *n, uint64_t t);
 
 /* ---- table.c: the link table, dialling, the remembered peers ---- */
 struct chp_link *chp_link_find(chp_mesh *n, const uint8_t key[32]);
-struct chp_link *chp_link_by_id(chp_mesh *n, uint32_t id);
 /* A new link for key, in a free slot or the longest-silent lingering one. */
 struct chp_link *chp_link_create(chp_mesh *n, const uint8_t key[32]);
 /* Handshake done and HELLO received on some connection. */

@@ -398,7 +398,10 @@ int chp_link_remove_address(chp_mesh *n, const char *s, size_t len)
         return CHP_OK;
     }
     (void)remember(n, &a, canon, 0);
+    int was_up = chp_link_up(l);
     chp_link_drop(l);
+    if (was_up) /* the far side's UI hears of it from its own node */
+        chp_mesh_event(n, "peer", "down");
     return CHP_OK;
 }
 

@@ -112,8 +112,8 @@ static void test_two_relays(void **state)
     assert_string_equal(e, "");
     free(e);
     free(baddr);
-    /* b sees its neighbour go; a dropped the link itself (the mesh sends
-     * no event for that). */
+    /* b sees its neighbour go, and a's own UI hears that it dropped it */
+    await_event(&a, "peer", "down");
     await_event(&b, "peer", "down");
     char *p = dt_ok(&a, "peers", DT_END);
     assert_null(strstr(p, bkey));

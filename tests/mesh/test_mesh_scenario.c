@@ -982,8 +982,11 @@ static void test_peer_remove(void **state)
     char other[CHP_ADDR_STR_MAX + 1];
     fmt_addr(other, sizeof other, "127.0.0.9", 9, b->m->tpk);
     assert_rc(chp_mesh_peer_remove(a->m, other, strlen(other)), CHP_E_NOT_FOUND);
+    int downs = a->downs;
     assert_rc(chp_mesh_peer_remove(a->m, b->addr, strlen(b->addr)), CHP_OK);
     assert_int_equal(connected(a), 0);
+    /* the remover's own UI hears of it too (CONTROL.md "Events") */
+    assert_int_equal(a->downs, downs + 1);
     assert_false(chp_link_remembered(a->m, b->addr));
     UNTIL(w, b->downs == 1 && connected(b) == 0);
     assert_rc(chp_mesh_peer_remove(a->m, b->addr, strlen(b->addr)), CHP_E_NOT_FOUND);
