@@ -54,35 +54,19 @@ static size_t grown(size_t cap, size_t need, size_t elem)
     return nc > SIZE_MAX / elem ? 0 : nc;
 }
 
-int chp_grow(void *arr, size_t *cap, size_t need, size_t elem)
+/* Grows *arr to at least need elements: by realloc, or (secret) by a new
+ * block, the old one copied, wiped and freed. */
+static int grow(void **a, size_t *cap, size_t need, size_t elem, int secret)
 {
-    void **a = arr;
     if (need <= *cap)
         return CHP_OK;
     size_t nc = grown(*cap, need, elem);
-    if (!nc)
-        return CHP_E_NOMEM;
-    uint8_t *q = realloc(*a, nc * elem);
+    uint8_t *q = !nc ? NULL : secret ? calloc(nc, elem) : realloc(*a, nc * elem);
     if (!q)
         return CHP_E_NOMEM;
-    memset(q + *cap * elem, 0, (nc - *cap) * elem);
-    *a = q;
-    *cap = nc;
-    return CHP_OK;
-}
-
-int chp_grow_secret(void *arr, size_t *cap, size_t need, size_t elem)
-{
-    void **a = arr;
-    if (need <= *cap)
-        return CHP_OK;
-    size_t nc = grown(*cap, need, elem);
-    if (!nc)
-        return CHP_E_NOMEM;
-    uint8_t *q = calloc(nc, elem);
-    if (!q)
-        return CHP_E_NOMEM;
-    if (*a) {
+    if (!secret) {
+        memset(q + *cap * elem, 0, (nc - *cap) * elem);
+    } else if (*a) {
         memcpy(q, *a, *cap * elem);
         chp_memzero(*a, *cap * elem);
         free(*a);
@@ -90,4 +74,14 @@ int chp_grow_secret(void *arr, size_t *cap, size_t need, size_t elem)
     *a = q;
     *cap = nc;
     return CHP_OK;
+}
+
+int chp_grow(void *arr, size_t *cap, size_t need, size_t elem)
+{
+    return grow(arr, cap, need, elem, 0);
+}
+
+int chp_grow_secret(void *arr, size_t *cap, size_t need, size_t elem)
+{
+    return grow(arr, cap, need, elem, 1);
 }
