@@ -15,7 +15,7 @@
  * The senders then push N distinct valid envelopes (real proof of work, from
  * build/tests/chapar-mkenv, cached in ENVDIR; missing ones are generated on
  * JOBS cores first) as fast as the send HWM allows. The node admits at most
- * 5000 envelopes/s per neighbour after a burst of 10000 (node/link.c) and
+ * 5000 envelopes/s per neighbour after a burst of 10000 (node/mesh/admit.c) and
  * drops the excess, so each sender sends its first 9000 unpaced and paces
  * the rest at 4500/s; the default PEERS = ceil(N / 9000) keeps every sender
  * within its burst, so the node's own limit is what is measured.
@@ -49,8 +49,8 @@
 #include <zmq.h>
 
 #define PEERS_MAX     32
-#define BURST_SAFE    9000   /* node/link.c RATE_BURST is 10000 */
-#define RATE_SAFE     4500.0 /* node/link.c RATE_ENV_PER_S is 5000 */
+#define BURST_SAFE    9000   /* node/mesh/admit.c RATE_BURST is 10000 */
+#define RATE_SAFE     4500.0 /* node/mesh/admit.c RATE_ENV_PER_S is 5000 */
 #define STATUS_MS     10
 #define ENV_DIR       "/tmp/chapar-bench-envs"
 #define LIMITS_BIN    "/tmp/limits/limits"

@@ -12,7 +12,7 @@
  * --one, A holds N - 1 of B's N: exactly one envelope differs.
  *
  * The client session runs over store A, the server over store B, both as
- * the node runs them (node/link.c new_session): the staged split, messages
+ * the node runs them (node/mesh/sync.c new_session): the staged split, messages
  * up to CHP_NEG_MSG_MAX (512 KiB, sent in NEG fragments of at most one
  * 64 KiB frame), the node's storage adapter. --reference splits as
  * hoytech/negentropy does (16 buckets, lists below 32 items).
@@ -42,8 +42,8 @@
 
 #define ENV_LEN     1113
 #define FILL_BATCH  5000
-#define FRAME_NODE  CHP_NEG_MSG_MAX /* node/link.c new_session() */
-#define IWANT_BATCH 1024            /* node/link.c IWANT_BATCH */
+#define FRAME_NODE  CHP_NEG_MSG_MAX /* node/mesh/sync.c new_session() */
+#define IWANT_BATCH 1024            /* node/mesh/sync.c IWANT_BATCH */
 #define CREATED_0   1800000000u
 
 /* ---- clocks ---- */
@@ -181,7 +181,7 @@ struct traffic {
 };
 
 /* Bytes of the NEG frames carrying msg: one per CHP_NEG_FRAG_MAX bytes, as
- * node/link.c send_neg() cuts it. A message over CHP_NEG_MSG_MAX (only
+ * node/mesh/sync.c send_neg() cuts it. A message over CHP_NEG_MSG_MAX (only
  * possible with -f 0 or a limit above it) is counted as if it fit, and
  * noted. */
 static size_t neg_frame_len(const chp_buf *msg, uint8_t initiator, unsigned *oversize)

@@ -1,4 +1,4 @@
-/* test_view.c - the passive view (node/view.c): a node linked to one relay
+/* test_view.c - the passive view (node/mesh/view.c): a node linked to one relay
  * learns of another relay from it (PEERS) and dials it, so when its relay
  * dies it still reaches the mesh; user nodes' addresses are never passed
  * on; a friends-only relay (--allow) dials no one it heard of. */
