@@ -2,6 +2,7 @@
 #include "dtest.h"
 #include "harness.h"
 
+#include "node/client/ctl.h"
 #include "node/common/clock.h"
 #include "node/msg/account.h"
 #include "proto/addr.h"
@@ -39,22 +40,6 @@ static void *run_thread(void *arg)
     return NULL;
 }
 
-static void *connect_socket(dt_node *t, int type, const char *name)
-{
-    char ep[600];
-    snprintf(ep, sizeof ep, "ipc://%s/%s", t->home, name);
-    void *s = zmq_socket(t->zctx, type);
-    int zero = 0, ms = DT_REPLY_MS;
-    assert_non_null(s);
-    assert_int_equal(zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero), 0);
-    assert_int_equal(zmq_setsockopt(s, ZMQ_RCVTIMEO, &ms, sizeof ms), 0);
-    assert_int_equal(zmq_setsockopt(s, ZMQ_SNDTIMEO, &ms, sizeof ms), 0);
-    if (type == ZMQ_SUB)
-        assert_int_equal(zmq_setsockopt(s, ZMQ_SUBSCRIBE, "", 0), 0);
-    assert_int_equal(zmq_connect(s, ep), 0);
-    return s;
-}
-
 /* SIGUSR1 interrupts the node's zmq_poll (EINTR) as SIGTERM does in
  * chapard, so a stop takes effect at once instead of at the next timer. */
 static void on_wake(int sig)
@@ -76,9 +61,10 @@ int dt_open(dt_node *t, const chp_node_opts *o)
     if (rc != CHP_OK)
         return rc;
     assert_int_equal(pthread_create(&t->thread, NULL, run_thread, t), 0);
-    assert_non_null(t->zctx = zmq_ctx_new());
-    t->ctl = connect_socket(t, ZMQ_DEALER, "control");
-    t->events = connect_socket(t, ZMQ_SUB, "events");
+    /* The one control-API client (node/client), subscribed to every
+     * event topic. */
+    assert_int_equal(chp_ctl_open(t->home, NULL, &t->ctl), CHP_OK);
+    assert_int_equal(chp_ctl_subscribe(t->ctl, ""), CHP_OK);
     /* One round trip, then a moment: the subscription reaches the
      * daemon's PUB socket before the test makes anything happen. */
     free(dt_ok(t, "address", DT_END));
@@ -120,60 +106,26 @@ int dt_stop(dt_node *t)
     t->wiped = chp_node_wiped(t->node);
     chp_node_destroy(&t->node);
     assert_null(t->node);
-    zmq_close(t->ctl);
-    zmq_close(t->events);
-    zmq_ctx_term(t->zctx);
-    t->ctl = t->events = t->zctx = NULL;
+    chp_ctl_destroy(&t->ctl);
     return t->run_rc;
-}
-
-static char *recv_frame(void *s, size_t *len, int *more)
-{
-    zmq_msg_t m;
-    zmq_msg_init(&m);
-    if (zmq_msg_recv(&m, s, 0) < 0) {
-        zmq_msg_close(&m);
-        return NULL;
-    }
-    *len = zmq_msg_size(&m);
-    char *b = malloc(*len + 1);
-    assert_non_null(b);
-    memcpy(b, zmq_msg_data(&m), *len);
-    b[*len] = '\0';
-    *more = zmq_msg_more(&m);
-    zmq_msg_close(&m);
-    return b;
 }
 
 int dt_call(dt_node *t, char **payload, size_t *len, const char *cmd, int nargs,
             const void *const *args, const size_t *lens)
 {
-    assert_int_equal(zmq_send(t->ctl, cmd, strlen(cmd), nargs ? ZMQ_SNDMORE : 0), (int)strlen(cmd));
-    for (int i = 0; i < nargs; i++)
-        assert_int_equal(zmq_send(t->ctl, args[i], lens[i], i + 1 < nargs ? ZMQ_SNDMORE : 0),
-                         (int)lens[i]);
-    size_t sl = 0, pl = 0;
-    int more = 0;
-    char *status = recv_frame(t->ctl, &sl, &more);
-    if (!status)
+    chp_ctl_answer ans;
+    int rc = chp_ctl_call(t->ctl, DT_REPLY_MS, cmd, nargs, (const char *const *)args, lens, &ans);
+    if (rc == 0)
         fail_msg("%s: no reply from the node in %s within %d ms", cmd, t->home, DT_REPLY_MS);
-    if (!more)
-        fail_msg("%s: a reply of one frame ('%s'), want two", cmd, status);
-    char *body = recv_frame(t->ctl, &pl, &more);
-    assert_non_null(body);
-    if (more)
-        fail_msg("%s: a reply of more than two frames", cmd);
-    int ok = !strcmp(status, "ok");
-    if (!ok && strcmp(status, "error") != 0)
-        fail_msg("%s: reply status '%s', want ok or error", cmd, status);
-    free(status);
-    if (payload)
-        *payload = body;
-    else
-        free(body);
+    if (rc != 1)
+        fail_msg("%s: %s (a reply must be two frames, ok or error)", cmd, chp_strerror(rc));
     if (len)
-        *len = pl;
-    return ok;
+        *len = ans.len;
+    if (payload)
+        *payload = ans.body;
+    else
+        free(ans.body);
+    return ans.ok;
 }
 
 static char *call_strs(dt_node *t, int want_ok, const char *cmd, va_list ap)
@@ -253,25 +205,19 @@ char *dt_event(dt_node *t, const char *topic, const char *prefix, int ms)
 {
     uint64_t end = chp_mono_ms() + (uint64_t)ms;
     for (;;) {
+        char *top = NULL, *body = NULL;
+        size_t bl = 0;
+        while (chp_ctl_event(t->ctl, &top, &body, &bl) == 1) {
+            int match = !strcmp(top, topic) && (!prefix || !strncmp(body, prefix, strlen(prefix)));
+            free(top);
+            if (match)
+                return body;
+            free(body);
+        }
         uint64_t now = chp_mono_ms();
         if (now >= end)
             return NULL;
-        zmq_pollitem_t it = {t->events, 0, ZMQ_POLLIN, 0};
-        if (zmq_poll(&it, 1, (long)(end - now)) <= 0)
-            continue;
-        size_t tl = 0, bl = 0;
-        int more = 0;
-        char *top = recv_frame(t->events, &tl, &more);
-        assert_non_null(top);
-        assert_true(more); /* an event is two frames */
-        char *body = recv_frame(t->events, &bl, &more);
-        assert_non_null(body);
-        assert_false(more);
-        int match = !strcmp(top, topic) && (!prefix || !strncmp(body, prefix, strlen(prefix)));
-        free(top);
-        if (match)
-            return body;
-        free(body);
+        (void)chp_ctl_poll(t->ctl, (long)(end - now));
     }
 }
 

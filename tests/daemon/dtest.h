@@ -1,6 +1,7 @@
 /* dtest.h - fast tests of node/daemon: a whole chp_node running in a
  * thread of the test process, on loopback, driven over its real control
- * socket (a DEALER, docs/CONTROL.md) and watched on its event socket.
+ * socket with the one control-API client (node/client, docs/CONTROL.md)
+ * and watched on its event socket.
  * Temp dirs, files and clocks come from the integration harness
  * (tests/integration/harness.h: h_setup, h_path...).
  *
@@ -33,7 +34,7 @@ typedef struct dt_node {
     atomic_int done;            /* chp_node_run returned */
     int run_rc;                 /* what it returned */
     int wiped;                  /* chp_node_wiped after the run */
-    void *zctx, *ctl, *events;  /* the test's side: DEALER, SUB (all topics) */
+    struct chp_ctl *ctl;        /* the test's side (node/client), every event topic */
 } dt_node;
 
 /* Options for a node at home listening on 127.0.0.1:0 with discovery off

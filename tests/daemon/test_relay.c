@@ -3,6 +3,7 @@
  * with good and bad arguments, and the answer a relay gives to the
  * messaging commands. */
 #include "dtest.h"
+#include "node/client/ctl.h"
 #include "harness.h"
 
 #include "node/common/version.h"
@@ -480,10 +481,10 @@ static void test_oversized_request(void **state)
     size_t big = (1u << 20) + 1;
     char *junk = calloc(1, big);
     assert_non_null(junk);
-    assert_int_equal(zmq_send(t.ctl, "publish", 7, ZMQ_SNDMORE), 7);
-    assert_int_equal(zmq_send(t.ctl, junk, big, 0), (int)big);
+    assert_int_equal(zmq_send(chp_ctl_req_socket(t.ctl), "publish", 7, ZMQ_SNDMORE), 7);
+    assert_int_equal(zmq_send(chp_ctl_req_socket(t.ctl), junk, big, 0), (int)big);
     free(junk);
-    zmq_pollitem_t it = {t.ctl, 0, ZMQ_POLLIN, 0};
+    zmq_pollitem_t it = {chp_ctl_req_socket(t.ctl), 0, ZMQ_POLLIN, 0};
     assert_int_equal(zmq_poll(&it, 1, 500), 0); /* no answer */
     /* The client's socket connects again and is served. */
     char *v = dt_status(&t, "mode");
