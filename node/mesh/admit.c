@@ -36,6 +36,8 @@ int chp_admit_allowed(const chp_mesh *n, const uint8_t key[32])
 
 int chp_admit_banned(const chp_mesh *n, const uint8_t key[32], uint64_t t)
 {
+    if (t >= n->bans_until_ms)
+        return 0; /* every frame asks: with no ban on, one comparison */
     for (size_t i = 0; i < CHP_MESH_BANS_MAX; i++)
         if (n->bans[i].until_ms > t && !memcmp(n->bans[i].key, key, 32))
             return 1;
@@ -80,6 +82,8 @@ uint64_t chp_admit_ban(chp_mesh *n, const uint8_t key[32], const char *addr, uin
     b->strikes++;
     b->last_ms = t;
     b->until_ms = t + ms;
+    if (b->until_ms > n->bans_until_ms)
+        n->bans_until_ms = b->until_ms;
     if (addr && addr[0])
         snprintf(b->addr, sizeof b->addr, "%s", addr);
     n->ctr.bans++;

@@ -177,6 +177,7 @@ struct chp_mesh {
                                envelope not committed yet: a simultaneous copy */
     uint64_t held_query_ms; /* next QUERY for own envelopes not confirmed held */
     uint64_t evict_ms;      /* the last eviction from a full active view */
+    uint64_t bans_until_ms; /* when the last ban in bans[] ends: none is on after it */
     struct chp_lan lan[2];  /* [0] current, [1] previous (open until its links go) */
     uint32_t lan_gen;       /* generations handed out so far */
     uint64_t lan_period_ms; /* rotation period */
@@ -242,7 +243,11 @@ struct chp_link *chp_link_find(chp_mesh *n, const uint8_t key[32]);
 /* A new link for key, in a free slot or the longest-silent lingering one. */
 struct chp_link *chp_link_create(chp_mesh *n, const uint8_t key[32]);
 /* Handshake done and HELLO received on some connection. */
-int chp_link_up(const struct chp_link *l);
+static inline int chp_link_up(const struct chp_link *l)
+{
+    /* inline: the forwarding loop asks it of every slot for every envelope */
+    return l->used && l->hello_rx && (l->dealer_up || l->router_seen);
+}
 /* A link kept only in case its silent neighbour speaks again. */
 int chp_link_lingering(const struct chp_link *l);
 int chp_link_known(chp_mesh *n, const uint8_t key[32]);

@@ -132,11 +132,6 @@ size_t chp_link_connected(const chp_mesh *n)
     return c;
 }
 
-int chp_link_up(const struct chp_link *l)
-{
-    return l->used && l->hello_rx && (l->dealer_up || l->router_seen);
-}
-
 /* A connection of l closed: what was queued on it is gone, and with it
  * the PINGs that would have acknowledged it; ids moved over it may have
  * been lost too. */
