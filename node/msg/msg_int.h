@@ -18,6 +18,7 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define TEXT_MAX    65536u
 #define NAME_MAX_   32u
@@ -269,8 +270,23 @@ struct hmsg *chp_msgi_hmsg_add(chp_msg *m);
 /* Rebuilds the whole table: after unlock, contact and room changes, and
  * when the epoch turns. */
 void chp_msgi_tags_rebuild(chp_msg *m);
-/* The entry of tag, or NULL; valid until the table changes. */
-const struct tagent *chp_msgi_tag_find(const chp_msg *m, const uint8_t tag[16]);
+/* The entry of tag, or NULL; valid until the table changes. Inline: every
+ * envelope a node stores asks it, and nearly all are not ours. */
+static inline const struct tagent *chp_msgi_tag_find(const chp_msg *m, const uint8_t tag[16])
+{
+    if (!m->tagcap)
+        return NULL;
+    uint64_t v;
+    memcpy(&v, tag, 8); /* tags are pseudorandom */
+    for (size_t i = (size_t)v & (m->tagcap - 1), k = 0; k < m->tagcap;
+         k++, i = (i + 1) & (m->tagcap - 1)) {
+        if (!m->tags[i].kind)
+            return NULL;
+        if (!memcmp(m->tags[i].tag, tag, 16))
+            return &m->tags[i];
+    }
+    return NULL;
+}
 /* Contact idx's tag of epoch e at seq was used: the next TAG_WINDOW tags
  * go into the table. */
 void chp_msgi_tags_extend(chp_msg *m, uint32_t idx, uint64_t e, uint32_t seq);

@@ -17,19 +17,6 @@ static size_t tag_slot(const struct chp_msg *m, const uint8_t tag[16])
     return (size_t)v & (m->tagcap - 1);
 }
 
-const struct tagent *chp_msgi_tag_find(const chp_msg *m, const uint8_t tag[16])
-{
-    if (!m->tagcap)
-        return NULL;
-    for (size_t i = tag_slot(m, tag), k = 0; k < m->tagcap; k++, i = (i + 1) & (m->tagcap - 1)) {
-        if (!m->tags[i].kind)
-            return NULL;
-        if (!memcmp(m->tags[i].tag, tag, 16))
-            return &m->tags[i];
-    }
-    return NULL;
-}
-
 static int tag_put(chp_msg *m, const uint8_t tag[16], int kind, uint32_t idx, uint64_t epoch,
                    uint32_t seq)
 {
