@@ -45,6 +45,8 @@ struct chp_link {
     int dealer_up;                   /* handshake done on the dealer */
     int tcp_up;                      /* the dealer's TCP connection is up (no handshake yet) */
     int fail;                        /* why dialling fails: enum chp_link_fail, 0 = it does not */
+    uint64_t redial_ms;              /* ZAP refused us: dial anew then (0 = no) */
+    uint64_t redial_wait_ms;         /* and the wait before that, doubling */
     int router_seen;                 /* they reached us on our ROUTER */
     int router_fd;                   /* the socket of that connection, -1 unknown */
     int hello_rx;                    /* their HELLO arrived */
@@ -152,6 +154,7 @@ struct chp_mesh {
     uint16_t port_moved; /* the --listen port that was busy (we took another), 0 = none */
     struct chp_link links[CHP_MESH_LINKS_MAX];
     uint32_t next_link_id;
+    uint32_t dials; /* DEALERs opened so far (names their monitors) */
     struct chp_ban bans[CHP_MESH_BANS_MAX];
     struct chp_ingest *ingest;
     /* ingest.c hands every committed envelope to mesh.c through this */
@@ -267,6 +270,9 @@ int chp_link_add_address(chp_mesh *n, const char *s, size_t len, int remember);
  * LAN key as CURVE client key, never its transport key. */
 int chp_link_add_discovered(chp_mesh *n, const char *s, size_t len);
 int chp_link_remove_address(chp_mesh *n, const char *s, size_t len);
+/* Dials l's address anew with a fresh DEALER (libzmq does not redial a
+ * connection ZAP refused). CHP_OK, or an error and l is dropped. */
+int chp_link_redial(chp_mesh *n, struct chp_link *l);
 void chp_link_restore_known(chp_mesh *n);
 /* 1 if addr (canonical) is a line of the remembered peer list. */
 int chp_link_remembered(chp_mesh *n, const char *addr);

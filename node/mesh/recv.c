@@ -8,7 +8,11 @@
 #include <stdio.h>
 #include <string.h>
 
-#define PING_MS 2000 /* incoming-only links are pinged this often */
+/* A dial that ZAP refused is tried again after REDIAL_FIRST_MS, then
+ * twice as long each time, REDIAL_MAX_MS at most. */
+#define REDIAL_FIRST_MS 5000
+#define REDIAL_MAX_MS   300000
+#define PING_MS         2000 /* incoming-only links are pinged this often */
 /* incoming-only links are pinged this often */
 #define LIVENESS_MS 15000 /* and out of the view after this much silence */
 /* and out of the view after this much silence */
@@ -238,6 +242,13 @@ static void monitor_event(chp_mesh *n, struct chp_link *l)
             l->tcp_up = 0;
         } else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
             fail = CHP_LINK_REFUSED;
+            /* libzmq gives this connection up for good: dial again
+             * later ourselves (a full view may have room then, a ban
+             * may be over), backing off */
+            l->redial_wait_ms = l->redial_wait_ms ? l->redial_wait_ms * 2 : REDIAL_FIRST_MS;
+            if (l->redial_wait_ms > REDIAL_MAX_MS)
+                l->redial_wait_ms = REDIAL_MAX_MS;
+            l->redial_ms = mesh_ms(n) + l->redial_wait_ms;
         } else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL ||
                    event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) {
             fail = CHP_LINK_HANDSHAKE;
@@ -250,6 +261,7 @@ static void monitor_event(chp_mesh *n, struct chp_link *l)
             l->fail = fail;
         }
         if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+            l->redial_ms = l->redial_wait_ms = 0;
             l->dealer_up = 1;
             l->tcp_up = 0; /* from now on a lost connection is "unreachable" */
             l->fail = CHP_LINK_OK;
@@ -356,6 +368,11 @@ void chp_recv_periodic(chp_mesh *n, uint64_t t, uint64_t sync_ms)
         if (chp_link_lingering(l) && t - l->last_rx_ms > FORGET_MS) {
             chp_link_drop(l);
             continue;
+        }
+        if (l->used && l->dealer && l->redial_ms && t >= l->redial_ms && !l->dealer_up) {
+            l->redial_ms = 0;
+            if (chp_link_redial(n, l) != CHP_OK)
+                continue; /* l is gone, or will be tried at the next refusal */
         }
         if (l->used && l->router_seen && !l->dealer_up) {
             if (t - l->last_rx_ms > LIVENESS_MS) {

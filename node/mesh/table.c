@@ -208,7 +208,8 @@ static int open_dealer(chp_mesh *n, struct chp_link *l, const chp_addr *a)
     int hb = 2000, hbt = 6000;
     zmq_setsockopt(l->dealer, ZMQ_HEARTBEAT_IVL, &hb, sizeof hb);
     zmq_setsockopt(l->dealer, ZMQ_HEARTBEAT_TIMEOUT, &hbt, sizeof hbt);
-    snprintf(mon, sizeof mon, "inproc://chapar-mon-%u", l->id);
+    /* a fresh name per dial: a closed monitor's name may not be free yet */
+    snprintf(mon, sizeof mon, "inproc://chapar-mon-%u-%u", l->id, ++n->dials);
     if (zmq_socket_monitor(
             l->dealer, mon,
             ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_CONNECTED |
@@ -220,6 +221,19 @@ static int open_dealer(chp_mesh *n, struct chp_link *l, const chp_addr *a)
         return CHP_E_IO;
     }
     return CHP_OK;
+}
+
+int chp_link_redial(chp_mesh *n, struct chp_link *l)
+{
+    chp_addr a;
+    if (!l->addr[0] || chp_addr_parse(l->addr, strlen(l->addr), &a) != CHP_OK)
+        return CHP_E_ARG;
+    close_dealer(l);
+    l->tcp_up = 0;
+    int rc = open_dealer(n, l, &a);
+    if (rc != CHP_OK) /* its LAN listener closed, or no sockets: let it go */
+        chp_link_drop(l);
+    return rc;
 }
 
 static int known_list(chp_mesh *n, char *buf, size_t cap, size_t *len)

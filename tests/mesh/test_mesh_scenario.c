@@ -1327,6 +1327,25 @@ static void test_active_view_and_allow(void **state)
     assert_int_equal(st.connected, 0);
 }
 
+/* A node whose dial a full active view refused dials again by itself,
+ * backing off: once the view has room it links, with no restart and no
+ * new peer add. (libzmq gives a connection up for good once ZAP refuses
+ * it; the mesh must not.) */
+static void test_refused_redials(void **state)
+{
+    struct world *w = *state;
+    struct node *a = node_start(w, 0), *b = node_start(w, 1), *c = node_start(w, 2);
+    a->m->active_max = 1;
+    assert_rc(chp_mesh_peer_add(b->m, a->addr, strlen(a->addr)), CHP_OK);
+    UNTIL(w, connected(a) == 1 && connected(b) == 1);
+    assert_rc(chp_mesh_peer_add(c->m, a->addr, strlen(a->addr)), CHP_OK);
+    UNTIL(w, !strcmp(peer_state(c, a->m->tpk), "refused"));
+    /* B has brought nothing for 10 s: A's view has room for C now */
+    w->ms += 11000;
+    UNTIL(w, link_up(a, c->m->tpk) && link_up(c, a->m->tpk));
+    assert_string_equal(peer_state(c, a->m->tpk), "connected");
+}
+
 /* What chp_mesh_new refuses, and what it does with a busy port. */
 static void test_mesh_new(void **state)
 {
@@ -1412,6 +1431,7 @@ int main(void)
         T(test_lan_rotation),
         T(test_discovery_loopback),
         T(test_active_view_and_allow),
+        T(test_refused_redials),
         T(test_mesh_new),
         T(test_conns_per_key),
     };
