@@ -1288,17 +1288,27 @@ static void test_discovery_loopback(void **state)
     close(dfd);
 }
 
+/* A with room for one neighbour, B dialled it, C dialled it and was
+ * refused: the three of them. */
+static void full_view(struct world *w, struct node **a, struct node **b, struct node **c)
+{
+    *a = node_start(w, 0);
+    *b = node_start(w, 1);
+    *c = node_start(w, 2);
+    (*a)->m->active_max = 1;
+    assert_rc(chp_mesh_peer_add((*b)->m, (*a)->addr, strlen((*a)->addr)), CHP_OK);
+    UNTIL(w, connected(*a) == 1 && connected(*b) == 1);
+    assert_rc(chp_mesh_peer_add((*c)->m, (*a)->addr, strlen((*a)->addr)), CHP_OK);
+    UNTIL(w, !strcmp(peer_state(*c, (*a)->m->tpk), "refused"));
+}
+
 /* A full active view declines a newcomer until its idle neighbour is old
  * enough to make room; a friends-only node declines strangers. */
 static void test_active_view_and_allow(void **state)
 {
     struct world *w = *state;
-    struct node *a = node_start(w, 0), *b = node_start(w, 1), *c = node_start(w, 2);
-    a->m->active_max = 1;
-    assert_rc(chp_mesh_peer_add(b->m, a->addr, strlen(a->addr)), CHP_OK);
-    UNTIL(w, connected(a) == 1 && connected(b) == 1);
-    assert_rc(chp_mesh_peer_add(c->m, a->addr, strlen(a->addr)), CHP_OK);
-    UNTIL(w, !strcmp(peer_state(c, a->m->tpk), "refused"));
+    struct node *a, *b, *c;
+    full_view(w, &a, &b, &c);
     assert_non_null(strstr(peer_of(c, a->m->tpk).reason, "refused"));
     chp_mesh_stats st;
     chp_mesh_stats_get(a->m, &st);
@@ -1334,12 +1344,8 @@ static void test_active_view_and_allow(void **state)
 static void test_refused_redials(void **state)
 {
     struct world *w = *state;
-    struct node *a = node_start(w, 0), *b = node_start(w, 1), *c = node_start(w, 2);
-    a->m->active_max = 1;
-    assert_rc(chp_mesh_peer_add(b->m, a->addr, strlen(a->addr)), CHP_OK);
-    UNTIL(w, connected(a) == 1 && connected(b) == 1);
-    assert_rc(chp_mesh_peer_add(c->m, a->addr, strlen(a->addr)), CHP_OK);
-    UNTIL(w, !strcmp(peer_state(c, a->m->tpk), "refused"));
+    struct node *a, *b, *c;
+    full_view(w, &a, &b, &c);
     /* B has brought nothing for 10 s: A's view has room for C now */
     w->ms += 11000;
     UNTIL(w, link_up(a, c->m->tpk) && link_up(c, a->m->tpk));
