@@ -14,6 +14,7 @@
  * The flood itself (bounded room history) is tested in test_msg.c: each
  * post here costs seconds of proof of work. */
 #include "harness.h"
+#include "tests/unit/testutil.h"
 
 #include "node/msg/account.h"
 #include "proto/crypto.h"
@@ -24,62 +25,31 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void sub_key(uint8_t out[32], const uint8_t key[32], const char *label)
+struct contact_of {
+    const uint8_t *pk;
+    int found;
+};
+
+/* A contacts record (u32 klen || key = the contact's key || value). */
+static void count_contact(void *ctx, const uint8_t *pt, size_t n)
 {
-    chp_hash(out, 32, label, strlen(label) + 1, key, 32);
+    struct contact_of *c = ctx;
+    c->found += n >= 36 && !memcmp(pt + 4, c->pk, 32);
 }
 
-static uint16_t le16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] | p[1] << 8);
-}
-
-/* Records of table (3 = contacts) in n's data dir that decrypt with its
+/* Records of the contacts table (3) in n's data dir that decrypt with its
  * identity seed and whose record key is pk. */
 static int seized_contact(h_ctx *h, const h_node *n, const uint8_t pk[32])
 {
     (void)h;
     chp_identity *id = NULL;
-    uint8_t skey[32], enc[3][32], seal[32];
-    size_t nk = 1, len = 0;
+    uint8_t skey[32];
     assert_int_equal(chp_account_load(n->home, NULL, 0, &id), CHP_OK);
     chp_identity_storage_key(id, skey);
     chp_identity_destroy(&id);
-    sub_key(enc[0], skey, "chapar-store-enc-v1");
-    sub_key(seal, skey, "chapar-store-vault-v1");
-    char p[700];
-    snprintf(p, sizeof p, "%s/vault", n->home);
-    FILE *f = fopen(p, "rb");
-    if (f) {
-        uint8_t vf[1024];
-        size_t got = fread(vf, 1, sizeof vf, f);
-        fclose(f);
-        for (unsigned i = 0; i < 2 && (i + 1) * 512 <= got; i++) {
-            uint8_t ad[16], pt[40], mixed[32];
-            memcpy(ad, "chapar-vault-v1", 15);
-            ad[15] = (uint8_t)i;
-            if (chp_aead_decrypt(pt, vf + i * 512 + 24, 56, ad, 16, vf + i * 512, seal) != CHP_OK)
-                continue;
-            chp_hash(mixed, 32, pt + 8, 32, enc[0], 32);
-            sub_key(enc[nk++], mixed, "chapar-store-enc-v1");
-        }
-    }
-    snprintf(p, sizeof p, "%s/data.mdb", n->home);
-    uint8_t *d = h_read_file(p, &len), pt[4096];
-    int found = 0;
-    for (size_t o = 0; o + 8 + 17 + 44 <= len; o += 2) {
-        const uint8_t *x = d + o;
-        size_t ds = le16(x) | (size_t)le16(x + 2) << 16;
-        if (le16(x + 6) != 17 || le16(x + 4) != 0 || x[8] != 3 || ds < 44 || ds > sizeof pt + 40 ||
-            o + 25 + ds > len)
-            continue;
-        for (size_t k = 0; k < nk; k++)
-            if (chp_aead_decrypt(pt, x + 25 + 24, ds - 24, x + 8, 17, x + 25, enc[k]) == CHP_OK &&
-                ds - 40 >= 36 && !memcmp(pt + 4, pk, 32))
-                found++;
-    }
-    free(d);
-    return found;
+    struct contact_of c = {pk, 0};
+    tu_seized_each(n->home, skey, 3, count_contact, &c);
+    return c.found;
 }
 
 static void test_removed_contact_unrecoverable(void **state)

@@ -23,6 +23,8 @@
 
 #include <cmocka.h>
 
+#include "tests/unit/testutil.h"
+
 static uint64_t g_now = 1790000000; /* the tests' clock */
 
 static uint64_t fake_now(void *ctx)
@@ -612,72 +614,17 @@ static void test_old_keys_deleted(void **st)
 
 /* ---- what a seized data dir still holds (issue 13, finding 12) ---- */
 
-static void sub_key_(uint8_t out[32], const uint8_t key[32], const char *label)
-{
-    chp_hash(out, 32, label, strlen(label) + 1, key, 32);
-}
-
-static uint16_t le16_(const uint8_t *p)
-{
-    return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static uint8_t *read_all(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    *n = 0;
-    if (!f)
-        return NULL;
-    uint8_t *b = malloc(64 << 20);
-    assert_non_null(b);
-    *n = fread(b, 1, 64 << 20, f);
-    fclose(f);
-    return b;
-}
-
-/* Calls fn for the plaintext (u32 klen || key || value) of every record
- * of table that someone holding u's identity seed decrypts from
- * anything in data.mdb (live and free pages, stale bytes between nodes),
- * under the plain table key or the key of any vault slot that opens. */
+/* Calls fn for the plaintext of every record of table that someone
+ * holding u's identity seed decrypts from anything left in its data dir. */
 static void seized_records(const struct user *u, int table,
                            void (*fn)(void *ctx, const uint8_t *pt, size_t n), void *ctx)
 {
     chp_identity *id = NULL;
-    uint8_t skey[32], enc[3][32], seal[32];
-    size_t nk = 1, n = 0;
+    uint8_t skey[32];
     assert_int_equal(chp_account_load(u->dir, NULL, 0, &id), CHP_OK);
     chp_identity_storage_key(id, skey);
     chp_identity_destroy(&id);
-    sub_key_(enc[0], skey, "chapar-store-enc-v1");
-    sub_key_(seal, skey, "chapar-store-vault-v1");
-    char p[300];
-    snprintf(p, sizeof p, "%s/vault", u->dir);
-    uint8_t *vf = read_all(p, &n);
-    for (unsigned i = 0; vf && i < 2 && (i + 1) * 512 <= n; i++) {
-        uint8_t ad[16], pt[40], mixed[32];
-        memcpy(ad, "chapar-vault-v1", 15);
-        ad[15] = (uint8_t)i;
-        if (chp_aead_decrypt(pt, vf + i * 512 + 24, 56, ad, 16, vf + i * 512, seal) != CHP_OK)
-            continue;
-        chp_hash(mixed, 32, pt + 8, 32, enc[0], 32);
-        sub_key_(enc[nk++], mixed, "chapar-store-enc-v1");
-    }
-    free(vf);
-    snprintf(p, sizeof p, "%s/data.mdb", u->dir);
-    uint8_t *d = read_all(p, &n), *pt = malloc(1 << 20);
-    assert_true(d && pt);
-    for (size_t o = 0; o + 8 + 17 + 44 <= n; o += 2) {
-        const uint8_t *h = d + o;
-        size_t ds = le16_(h) | (size_t)le16_(h + 2) << 16;
-        if (le16_(h + 6) != 17 || le16_(h + 4) != 0 || h[8] != table || ds < 44 || ds > (1 << 20) ||
-            o + 25 + ds > n)
-            continue;
-        for (size_t k = 0; k < nk; k++)
-            if (chp_aead_decrypt(pt, h + 25 + 24, ds - 24, h + 8, 17, h + 25, enc[k]) == CHP_OK)
-                fn(ctx, pt, ds - 40);
-    }
-    free(pt);
-    free(d);
+    tu_seized_each(u->dir, skey, table, fn, ctx);
 }
 
 struct opener {

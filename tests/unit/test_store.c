@@ -33,6 +33,8 @@
 
 #include <cmocka.h>
 
+#include "tests/unit/testutil.h"
+
 #define MIB        (1ull << 20)
 #define ENV_BIG    16473 /* the largest envelope (CHP_ENV_MAX_BYTES) */
 #define ENV_SMALL  1113  /* the smallest bucket's envelope */
@@ -2019,62 +2021,27 @@ static void test_local_tables(void **state)
 
 /* ---- deleted secrets ---- */
 
-static void test_sub_key(uint8_t out[32], const uint8_t key[32], const char *label)
-{
-    chp_hash(out, 32, label, strlen(label) + 1, key, 32);
-}
+struct needle {
+    const void *p;
+    size_t n;
+    int found;
+};
 
-static uint16_t le16(const uint8_t *p)
+static void count_needle(void *ctx, const uint8_t *pt, size_t n)
 {
-    return (uint16_t)(p[0] | p[1] << 8);
+    struct needle *nd = ctx;
+    nd->found += contains(pt, n, nd->p, nd->n);
 }
 
 /* What whoever holds the storage key (the identity's seed) and a copy of
- * the data dir can read, the way the review found finding 12: every
- * LMDB leaf node anywhere in data.mdb (a live page, a free page, the
- * stale bytes between the nodes of a page) whose value decrypts under
- * the plain table key or under the key of any vault slot that opens.
- * Returns how many of them hold needle in their plaintext. */
+ * the data dir can read, the way the review found finding 12 (any local
+ * table, live or free page, any vault key): how many records hold needle
+ * in their plaintext. */
 static int recoverable(const char *dir, const uint8_t skey[32], const void *needle, size_t nl)
 {
-    uint8_t enc[3][32], seal[32];
-    size_t nk = 1;
-    test_sub_key(enc[0], skey, "chapar-store-enc-v1");
-    test_sub_key(seal, skey, "chapar-store-vault-v1");
-    char p[4096];
-    size_t n = 0;
-    snprintf(p, sizeof p, "%s/vault", dir);
-    struct stat sb;
-    uint8_t *vf = stat(p, &sb) == 0 ? slurp(p, &n) : NULL; /* none: only the plain key */
-    for (unsigned i = 0; vf && i < 2 && (i + 1) * 512 <= n; i++) {
-        uint8_t ad[16], pt[40], mixed[32];
-        memcpy(ad, "chapar-vault-v1", 15);
-        ad[15] = (uint8_t)i;
-        if (chp_aead_decrypt(pt, vf + i * 512 + 24, 56, ad, 16, vf + i * 512, seal) != CHP_OK)
-            continue;
-        chp_hash(mixed, 32, pt + 8, 32, enc[0], 32);
-        test_sub_key(enc[nk++], mixed, "chapar-store-enc-v1");
-    }
-    free(vf);
-    snprintf(p, sizeof p, "%s/data.mdb", dir);
-    uint8_t *d = slurp(p, &n);
-    int found = 0;
-    uint8_t *pt = malloc(1 << 20);
-    assert_non_null(pt);
-    for (size_t o = 0; o + 8 + 17 + 44 <= n; o += 2) {
-        const uint8_t *h = d + o;
-        size_t ds = le16(h) | (size_t)le16(h + 2) << 16;
-        if (le16(h + 6) != 17 || le16(h + 4) != 0 || h[8] < 1 || h[8] > 6 || ds < 44 ||
-            ds > (1 << 20) || o + 25 + ds > n)
-            continue;
-        for (size_t k = 0; k < nk; k++)
-            if (chp_aead_decrypt(pt, h + 25 + 24, ds - 24, h + 8, 17, h + 25, enc[k]) == CHP_OK &&
-                contains(pt, ds - 40, needle, nl))
-                found++;
-    }
-    free(pt);
-    free(d);
-    return found;
+    struct needle nd = {needle, nl, 0};
+    tu_seized_each(dir, skey, 0, count_needle, &nd);
+    return nd.found;
 }
 
 /* Finding 12: a deleted contact record, or an earlier version of one

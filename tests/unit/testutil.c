@@ -6,6 +6,8 @@
 
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -78,4 +80,75 @@ chp_identity *tu_identity(uint8_t fill)
     assert_rc(chp_identity_from_seed(seed, &id), CHP_OK);
     assert_non_null(id);
     return id;
+}
+
+/* The store's sub-key derivation (STORAGE.md): BLAKE2b keyed by key over
+ * the label and its NUL. */
+static void sub_key(uint8_t out[32], const uint8_t key[32], const char *label)
+{
+    chp_hash(out, 32, label, strlen(label) + 1, key, 32);
+}
+
+static uint16_t le16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] | p[1] << 8);
+}
+
+/* The whole file, or NULL (n = 0) when there is none. */
+static uint8_t *read_file(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    *n = 0;
+    if (!f)
+        return NULL;
+    size_t cap = 1 << 20;
+    uint8_t *b = malloc(cap);
+    assert_non_null(b);
+    for (size_t k; (k = fread(b + *n, 1, cap - *n, f)) > 0;) {
+        *n += k;
+        if (*n == cap) {
+            b = realloc(b, cap *= 2);
+            assert_non_null(b);
+        }
+    }
+    fclose(f);
+    return b;
+}
+
+void tu_seized_each(const char *dir, const uint8_t skey[32], int table,
+                    void (*fn)(void *ctx, const uint8_t *pt, size_t n), void *ctx)
+{
+    uint8_t enc[3][32], seal[32];
+    size_t nk = 1, n = 0;
+    sub_key(enc[0], skey, "chapar-store-enc-v1");
+    sub_key(seal, skey, "chapar-store-vault-v1");
+    char p[4200];
+    snprintf(p, sizeof p, "%s/vault", dir);
+    uint8_t *vf = read_file(p, &n); /* none: only the plain key */
+    for (unsigned i = 0; vf && i < 2 && (i + 1) * 512 <= n; i++) {
+        uint8_t ad[16], pt[40], mixed[32];
+        memcpy(ad, "chapar-vault-v1", 15);
+        ad[15] = (uint8_t)i;
+        if (chp_aead_decrypt(pt, vf + i * 512 + 24, 56, ad, 16, vf + i * 512, seal) != CHP_OK)
+            continue;
+        chp_hash(mixed, 32, pt + 8, 32, enc[0], 32);
+        sub_key(enc[nk++], mixed, "chapar-store-enc-v1");
+    }
+    free(vf);
+    snprintf(p, sizeof p, "%s/data.mdb", dir);
+    uint8_t *d = read_file(p, &n), *pt = malloc(1 << 20);
+    assert_true(d && pt);
+    for (size_t o = 0; o + 8 + 17 + 44 <= n; o += 2) {
+        const uint8_t *h = d + o; /* an LMDB leaf: sizes, flags, 17-byte key */
+        size_t ds = le16(h) | (size_t)le16(h + 2) << 16;
+        int t = h[8];
+        if (le16(h + 6) != 17 || le16(h + 4) != 0 || (table ? t != table : t < 1 || t > 6) ||
+            ds < 44 || ds > (1 << 20) || o + 25 + ds > n)
+            continue;
+        for (size_t k = 0; k < nk; k++)
+            if (chp_aead_decrypt(pt, h + 25 + 24, ds - 24, h + 8, 17, h + 25, enc[k]) == CHP_OK)
+                fn(ctx, pt, ds - 40);
+    }
+    free(pt);
+    free(d);
 }

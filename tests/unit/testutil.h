@@ -57,4 +57,14 @@ void tu_unhex(uint8_t *out, size_t n, const char *hex);
  * be made. The caller destroys it. */
 chp_identity *tu_identity(uint8_t fill);
 
+/* What whoever holds a copy of data dir `dir` and the storage key of its
+ * identity can decrypt (issue 13, finding 12): fn gets the plaintext
+ * (u32 klen || key || value) of every LMDB leaf anywhere in dir/data.mdb,
+ * live page, free page or stale bytes between nodes, whose value opens
+ * under the plain key of its local table or under the key of any vault
+ * slot of dir/vault that opens (STORAGE.md, "Local table records").
+ * table: that local table only, 0 any (1..6). */
+void tu_seized_each(const char *dir, const uint8_t skey[32], int table,
+                    void (*fn)(void *ctx, const uint8_t *pt, size_t n), void *ctx);
+
 #endif
