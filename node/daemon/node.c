@@ -19,17 +19,14 @@
 #define MSG_TICK_MS     1000      /* the messaging layer's timers */
 #define CONTROL_MSG_MAX (1 << 20) /* bytes of one control request frame */
 
-void chp_node_event(chp_node *n, const char *topic, const char *body, size_t len)
-{
-    zmq_send(n->events, topic, strlen(topic), ZMQ_SNDMORE | ZMQ_DONTWAIT);
-    zmq_send(n->events, body, len, ZMQ_DONTWAIT);
-}
-
 /* ---- the hooks: the mesh and the messaging layer meet here ---- */
 
+/* Both layers' events go out on the event socket (CONTROL.md "Events"). */
 static void on_event(void *ctx, const char *topic, const char *body, size_t len)
 {
-    chp_node_event(ctx, topic, body, len);
+    chp_node *n = ctx;
+    zmq_send(n->events, topic, strlen(topic), ZMQ_SNDMORE | ZMQ_DONTWAIT);
+    zmq_send(n->events, body, len, ZMQ_DONTWAIT);
 }
 
 static void on_committed(void *ctx, const uint8_t *env, size_t len, const uint8_t id[32],

@@ -24,7 +24,5 @@ struct chp_node {
 
 /* control.c: answers every request waiting on the control socket. */
 void chp_control_handle(chp_node *n);
-/* node.c: publishes an event on the event socket (CONTROL.md "Events"). */
-void chp_node_event(chp_node *n, const char *topic, const char *body, size_t len);
 
 #endif
