@@ -16,6 +16,7 @@ struct chp_node {
     chp_store *store;
     chp_mesh *mesh;
     chp_msg *msg; /* the messaging layer; NULL on a relay */
+    struct chp_bundles *bundles; /* bundle.c: imports, spool directories */
     void *zctx, *control, *events;
     uint64_t started_ms, next_sweep, msg_tick_ms;
     int wiped;      /* the user pressed the panic button: exit */
@@ -24,5 +25,8 @@ struct chp_node {
 
 /* control.c: answers every request waiting on the control socket. */
 void chp_control_handle(chp_node *n);
+/* control.c: a reply to the client of routing id rid. */
+void chp_control_reply(chp_node *n, const void *rid, size_t ridlen, const char *status,
+                       const char *body, size_t len);
 
 #endif

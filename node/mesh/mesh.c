@@ -537,6 +537,11 @@ int chp_mesh_publish(chp_mesh *n, const uint8_t *env, size_t len)
     return rc == CHP_OK ? chp_ingest_flush(n) : rc;
 }
 
+int chp_mesh_ingest(chp_mesh *n, const uint8_t *env, size_t len)
+{
+    return chp_ingest_add(n, env, len, 0, 0);
+}
+
 int chp_mesh_flush(chp_mesh *n)
 {
     return chp_ingest_flush(n);
