@@ -52,6 +52,10 @@ static void usage(FILE *f)
                "                         envelopes received, sent (tab-separated)\n"
                "  peer remove ADDRESS    disconnect and forget\n"
                "  debug publish FILE     inject a raw envelope (for tests)\n"
+               "bundles (mail on a USB stick):\n"
+               "  bundle want FILE       what this node holds, for the other side's export\n"
+               "  bundle export FILE [--for WANTFILE] [--since DURATION] [--max-size SIZE]\n"
+               "  bundle import FILE     both take [--passphrase-file F] (sealed) [--quiet]\n"
                "\n"
                "  --help, --version      COMMAND --help describes one command\n"
                "Exit 0 on success; otherwise 1 (2 for bad usage, 130 for Ctrl-C at a passphrase\n"
@@ -604,6 +608,17 @@ static const struct command {
     {"peer", cmd_peer, NULL,
      "usage: chapar peer add ADDRESS | peer list | peer remove ADDRESS\n"
      "Neighbours to connect to (remembered across restarts).\n"},
+    {"bundle", cli_cmd_bundle, NULL,
+     "usage: chapar bundle want FILE [--passphrase-file F]\n"
+     "       chapar bundle export FILE [--for WANTFILE] [--since DURATION] [--max-size SIZE]\n"
+     "                                 [--passphrase-file F] [--quiet]\n"
+     "       chapar bundle import FILE [--passphrase-file F] [--quiet]\n"
+     "Envelopes on removable media. `want` writes a summary of what this node holds\n"
+     "(under 64 KiB for 100,000 envelopes); `export --for` it writes only what it\n"
+     "lacks; a blind export takes the newest first, bounded by --since and --max-size.\n"
+     "`import` checks every envelope as if a neighbour had sent it and prints\n"
+     "`imported N new, M already held, K rejected (reason: count ...)`. With\n"
+     "--passphrase-file the file is sealed and looks like random bytes.\n"},
     {"debug", cmd_debug, NULL,
      "usage: chapar debug publish FILE\nInjects a raw envelope (tests).\n"},
 };

@@ -85,4 +85,7 @@ int cli_cmd_read(const char *home, int argc, char **argv);
 int cli_cmd_status(const char *home, int argc, char **argv);
 int cli_cmd_stop(const char *home, int argc, char **argv);
 
+/* chapar_bundle.c: bundle want|export|import. */
+int cli_cmd_bundle(const char *home, int argc, char **argv);
+
 #endif

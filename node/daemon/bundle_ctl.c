@@ -14,7 +14,7 @@
 
 struct args {
     char path[PATH_MAX_], want[PATH_MAX_];
-    char pass[1024];
+    char pass[1025];
     size_t passlen;
     uint64_t since, max;
 };
