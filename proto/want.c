@@ -64,6 +64,8 @@ int chp_want_init(chp_want *w, uint64_t total, const uint8_t salt[CHP_WANT_SALT]
         w->range[i].hi_created = UINT64_MAX;
         memset(w->range[i].hi_id, 0xff, 8);
     }
+    if (!total) /* nothing will be added: the one range is closed empty */
+        chp_neg_fp_final(w->sum, 0, w->range[0].fp);
     w->ncells = cells_for(total);
     w->cells = calloc(w->ncells, sizeof *w->cells);
     return w->cells ? CHP_OK : CHP_E_NOMEM;
@@ -110,10 +112,8 @@ void chp_want_add(chp_want *w, uint64_t created, const uint8_t id[32])
         range_close(w, r);
 }
 
-int chp_want_encode(chp_want *w, chp_buf *out)
+int chp_want_encode(const chp_want *w, chp_buf *out)
 {
-    if (w->total == 0)
-        range_close(w, 0);
     size_t n = CHP_WANT_SALT + 8 + 2 + (size_t)w->nranges * RANGE_BYTES + 4 +
                (size_t)w->ncells * CELL_BYTES;
     if (chp_buf_reserve(out, n) != CHP_OK)
@@ -280,19 +280,28 @@ static int u64_cmp(const void *a, const void *b)
 /* Peels the difference (wanting node minus exporter): a cell holding one
  * item (count +-1 and its key's check) names it; removing it from its
  * three cells may make others pure. */
+static int pure(const struct cell_pos *p, uint32_t i, const chp_want_cell *d)
+{
+    return (d->count == 1 || d->count == 0xffff) && p->check == d->check &&
+           (p->idx[0] == i || p->idx[1] == i || p->idx[2] == i);
+}
+
 static int peel(chp_want_cmp *c, chp_want_result *res)
 {
     const chp_want *w = c->w;
+    /* A hostile table cannot keep this going: an honest difference that
+     * peels has fewer items than cells. */
+    uint64_t budget = 2ull * w->ncells;
     int more = 1;
-    while (more) {
+    while (more && res->peeled < budget) {
         more = 0;
-        for (uint32_t i = 0; i < w->ncells; i++) {
+        for (uint32_t i = 0; i < w->ncells && res->peeled < budget; i++) {
             chp_want_cell *d = &c->cells[i];
             if (d->count != 1 && d->count != 0xffff)
                 continue;
             struct cell_pos p;
             cell_pos(w->salt, w->ncells, d->key, &p);
-            if (p.check != d->check)
+            if (!pure(&p, i, d))
                 continue;
             uint64_t key = d->key;
             int sign = d->count == 1 ? 1 : -1;

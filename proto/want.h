@@ -64,7 +64,7 @@ void chp_want_fini(chp_want *w);
  * them, then chp_want_encode. */
 void chp_want_add(chp_want *w, uint64_t created, const uint8_t id[32]);
 /* The summary as a CHP_REC_WANT payload, appended to out. */
-CHP_WUR int chp_want_encode(chp_want *w, chp_buf *out);
+CHP_WUR int chp_want_encode(const chp_want *w, chp_buf *out);
 /* Parses a CHP_REC_WANT payload into w (chp_want_fini it on CHP_OK).
  * Strict: CHP_E_MALFORMED for bounds out of order, counts that do not add
  * up, a bad last bound, a table size out of range; CHP_E_TRUNCATED,
