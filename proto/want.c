@@ -341,7 +341,8 @@ int chp_want_cmp_finish(chp_want_cmp *c, chp_want_result *res)
     int rc = peel(c, res);
     if (rc != CHP_OK)
         return rc;
-    qsort(c->only, c->nonly, sizeof *c->only, u64_cmp);
+    if (c->nonly)
+        qsort(c->only, c->nonly, sizeof *c->only, u64_cmp);
     res->decoded = c->decoded;
     c->r = 0;
     return CHP_OK;
@@ -357,7 +358,7 @@ int chp_want_cmp_missing(chp_want_cmp *c, uint64_t created, const uint8_t id[32]
         send = 1, sure = 1;
     } else if (c->decoded) {
         uint64_t key = chp_be64(id);
-        send = bsearch(&key, c->only, c->nonly, sizeof key, u64_cmp) != NULL;
+        send = c->nonly && bsearch(&key, c->only, c->nonly, sizeof key, u64_cmp) != NULL;
         sure = 1;
     } else {
         send = 1, sure = 0;
