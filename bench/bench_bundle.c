@@ -117,13 +117,21 @@ static double store_rate(const struct bench_env *env, int n, const char *dir)
 
 /* ---- chapard ---- */
 
+/* chapard --relay in home, with a control connection that subscribes to no
+ * event (bench_node_start's `envelope` subscription would make the node
+ * publish one event per imported envelope to us). */
 static int start(struct bench_node *d, const struct opts *o, const char *home, void *zctx)
 {
-    char chapard[4200];
+    char chapard[4200], log[420];
     snprintf(chapard, sizeof chapard, "%s/bin/chapard", o->build);
     snprintf(d->home, sizeof d->home, "%s", home);
-    setenv("CHAPARD_ARGS", "--relay", 1);
-    return bench_node_start(d, chapard, zctx) || bench_node_ready(d, home, 20000) ? -1 : 0;
+    snprintf(log, sizeof log, "%s.log", home);
+    const char *argv[] = {chapard,       "--home",         home,      "--relay", "--listen",
+                          "127.0.0.1:0", "--no-discovery", NULL};
+    if ((d->pid = bench_spawn(argv, log)) < 0 || chp_ctl_open(home, zctx, &d->ctl) != CHP_OK ||
+        bench_send(d->ctl, "address", NULL, 0) != 0)
+        return -1;
+    return bench_node_ready(d, home, 20000);
 }
 
 /* A bundle request with its arguments, the passphrase frame last. */
@@ -184,24 +192,43 @@ static int write_bundle_file(const struct bench_env *env, int n, const char *pat
     return rc;
 }
 
+#define ROUNDS 3
+
+static int dbl_cmp(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* ROUNDS of yardstick, import, yardstick (fresh stores each time): the
+ * median of the import rate over the mean of the yardsticks around it. */
 static int bench_import(const struct opts *o, const char *tmp, void *zctx)
 {
     struct bench_env *env = calloc((size_t)o->n, sizeof *env);
     char path[400], home[400], sdir[400];
+    double ratio[ROUNDS];
     snprintf(path, sizeof path, "%s/all.bundle", tmp);
-    snprintf(home, sizeof home, "%s/importer", tmp);
     snprintf(sdir, sizeof sdir, "%s/yardstick", tmp);
     if (!env || load_envs(o, env, tmp) != 0 || write_bundle_file(env, o->n, path) != 0)
         return -1;
-    double y1 = store_rate(env, o->n, sdir);
-    double r = import_rate(o, path, home, zctx, o->n);
-    double y2 = store_rate(env, o->n, sdir);
+    for (int k = 0; k < ROUNDS; k++) {
+        snprintf(home, sizeof home, "%s/importer%d", tmp, k);
+        double y1 = store_rate(env, o->n, sdir);
+        double r = import_rate(o, path, home, zctx, o->n);
+        double y2 = store_rate(env, o->n, sdir);
+        bench_rm_store(home);
+        if (y1 <= 0 || y2 <= 0 || r <= 0)
+            return -1;
+        ratio[k] = r / ((y1 + y2) / 2);
+        printf("round %d: store durable batched ingest %.0f and %.0f env/s, bundle import %.0f "
+               "env/s: %.2fx\n",
+               k + 1, y1, y2, r, ratio[k]);
+    }
     bench_free_envelopes(env, o->n);
-    if (y1 <= 0 || y2 <= 0 || r <= 0)
-        return -1;
-    printf("store durable batched ingest: %.0f and %.0f env/s (before, after)\n", y1, y2);
-    printf("bundle import: %.0f env/s = %.2fx the store's (target >= 0.8)\n", r,
-           r / ((y1 + y2) / 2));
+    qsort(ratio, ROUNDS, sizeof *ratio, dbl_cmp);
+    printf("bundle import of %d envelopes: median %.2fx the store's durable batched ingest "
+           "(target >= 0.8)\n",
+           o->n, ratio[ROUNDS / 2]);
     return 0;
 }
 

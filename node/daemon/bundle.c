@@ -14,8 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SLICE_ENVS  2048        /* envelopes one loop round imports at most */
-#define SLICE_MS    20          /* and milliseconds */
+#define SLICE_ENVS  4096        /* envelopes one loop round imports at most (a */
+#define SLICE_MS    50          /* whole ingest batch), and milliseconds */
 #define READ_BYTES  (256u << 10) /* bytes of an open file read at a time */
 #define WANT_FILE_MAX (4u << 20) /* bytes of a want file read at most */
 #define OUT_FLUSH   (1u << 20)  /* bytes of a bundle buffered before writing */
@@ -146,13 +146,14 @@ static void job_end(chp_bundles *b, const char *failure)
 static void import_env(chp_bundles *b, const chp_bundle_rec *rec)
 {
     struct job *j = &b->job;
-    int rc = chp_mesh_ingest(b->n->mesh, rec->p, rec->len);
+    uint8_t id[32];
+    int rc = chp_mesh_ingest(b->n->mesh, rec->p, rec->len, id);
     if (rc == CHP_E_DUP) {
         j->held++;
     } else if (rc != CHP_OK) {
         j->rej[reason_index(rc)]++;
     } else if (chp_grow(&j->q, &j->capq, j->nq + 1, sizeof *j->q) == CHP_OK) {
-        chp_envelope_id(rec->p, rec->len, j->q[j->nq++]);
+        memcpy(j->q[j->nq++], id, 32);
     }
 }
 
