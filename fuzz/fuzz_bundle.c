@@ -1,5 +1,5 @@
 /* fuzz_bundle.c - bundle and want files (proto/bundle.c, proto/want.c,
- * PROTOCOL.md §18): the bytes of a file found on a stick. Byte 0 picks how
+ * PROTOCOL.md §19): the bytes of a file found on a stick. Byte 0 picks how
  * the rest is read: its low bits the size of the pieces the record reader
  * is fed (as the daemon reads a file in pieces), bit 7 a sealed chunk
  * opened under a fixed key first. Every record handed out is proven; a

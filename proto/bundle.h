@@ -1,5 +1,5 @@
 /* bundle.h - bundles: envelopes carried on removable media (PROTOCOL.md
- * §18). Three layers, all pure (the caller reads and writes the files):
+ * §19). Three layers, all pure (the caller reads and writes the files):
  *
  * - records: an 8-byte header, then records `type u8 | len u32 |
  *   payload | check[16]`, where check chains a keyed BLAKE2b over every

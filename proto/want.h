@@ -1,6 +1,6 @@
 /* want.h - a want summary: what a node holds, in one small record, so that
  * `chapar bundle export --for WANT` writes only the envelopes the wanting
- * node lacks (PROTOCOL.md §18.4).
+ * node lacks (PROTOCOL.md §19.3).
  *
  * Two parts over the node's (created, id) items:
  * - up to 256 ranges of about equal count, each with its count and its

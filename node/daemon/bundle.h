@@ -2,7 +2,7 @@
  * only): reading and writing bundle and want files, open or sealed
  * (bundle_io.c); `bundle-want`, `bundle-export`, `bundle-import` and
  * `bundle-status` (bundle.c); spool directories (spool.c). The formats are
- * proto/bundle.h and proto/want.h; PROTOCOL.md §18 has the bytes. */
+ * proto/bundle.h and proto/want.h; PROTOCOL.md §19 has the bytes. */
 #ifndef CHP_DAEMON_BUNDLE_H
 #define CHP_DAEMON_BUNDLE_H
 

@@ -1,6 +1,6 @@
 /* bundle_io.c - bundle and want files on disk, open or sealed: a reader
  * that yields plaintext in order and a writer that seals as it goes
- * (PROTOCOL.md §18.3). */
+ * (PROTOCOL.md §19.2). */
 #include "node/daemon/bundle.h"
 
 #include "proto/crypto.h"

@@ -2,7 +2,7 @@
  * (round trip, every cut and every flipped byte), sealing (chunks, the
  * last-chunk flag, Padmé sizes), want summaries (exact answers for small
  * differences, nothing missing ever skipped for large ones, the 64 KiB
- * bound at 100,000 items), and the known-answer vectors of PROTOCOL.md §18
+ * bound at 100,000 items), and the known-answer vectors of PROTOCOL.md §19
  * in tests/vectors/bundle.exp (`test_bundle --write FILE` regenerates
  * them). */
 #include "proto/bundle.h"
@@ -351,7 +351,7 @@ static void test_want_decode_strict(void **state)
     free(v);
 }
 
-/* ---- known-answer vectors (PROTOCOL.md §18.6) ---- */
+/* ---- known-answer vectors (PROTOCOL.md §19.5) ---- */
 
 static const char *write_path;
 
@@ -416,7 +416,7 @@ static void test_vectors(void **state)
     if (write_path) {
         FILE *out = fopen(write_path, "w");
         assert_non_null(out);
-        fprintf(out, "# Bundle known-answer vectors (docs/PROTOCOL.md §18.6). NAME HEX.\n");
+        fprintf(out, "# Bundle known-answer vectors (docs/PROTOCOL.md §19.5). NAME HEX.\n");
         vectors(out);
         fclose(out);
         return;
@@ -424,7 +424,7 @@ static void test_vectors(void **state)
     char path[4096], *mine = NULL, *exp = NULL;
     size_t ml = 0, el;
     FILE *m = open_memstream(&mine, &ml);
-    fprintf(m, "# Bundle known-answer vectors (docs/PROTOCOL.md §18.6). NAME HEX.\n");
+    fprintf(m, "# Bundle known-answer vectors (docs/PROTOCOL.md §19.5). NAME HEX.\n");
     vectors(m);
     fclose(m);
     snprintf(path, sizeof path, "%s/bundle.exp", getenv("CHP_VECTORS") ? getenv("CHP_VECTORS")
