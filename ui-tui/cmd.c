@@ -23,6 +23,8 @@ static const chp_cmd_spec table[] = {
      "connect to a node by address; alone: show yours and the peers"},
     {"/discovery", CHP_CMD_DISCOVERY, 0, 1, 0, "/discovery [on|off]",
      "off: invisible on the local network (no LAN beacons); alone: say which"},
+    {"/bundle", CHP_CMD_BUNDLE, 2, 2, 1, "/bundle export|import PATH",
+     "write your node's envelopes to a file for a USB stick, or import one"},
     {"/nick", CHP_CMD_NICK, 1, 1, 1, "/nick NAME", "change your nickname"},
     {"/wipe", CHP_CMD_WIPE, 0, 0, 0, "/wipe", "delete identity and all data (asks first)"},
     {"/quit", CHP_CMD_QUIT, 0, 0, 0, "/quit",

@@ -110,6 +110,7 @@ int chp_bundle_import_status(const chp_bundles *b, uint32_t job, char *out, size
 /* control.c's command handlers. */
 void chp_bundle_c_want(chp_node *n, zmq_msg_t *f);
 void chp_bundle_c_export(chp_node *n, zmq_msg_t *f);
+void chp_bundle_c_export_blind(chp_node *n, zmq_msg_t *f); /* PATH only: open, no bounds */
 void chp_bundle_c_import(chp_node *n, zmq_msg_t *f);
 void chp_bundle_c_status(chp_node *n, zmq_msg_t *f);
 

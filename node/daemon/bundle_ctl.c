@@ -51,16 +51,18 @@ static int frame_u64(zmq_msg_t *f, int i, uint64_t *v)
     return *end ? -1 : 0;
 }
 
-/* The path in frame 2 and the passphrase in the last frame. */
+/* The path in frame 2 and the passphrase in frame last (0: none). */
 static const char *parse(zmq_msg_t *f, int last, struct args *a, chp_bundle_opts *o)
 {
     memset(o, 0, sizeof *o);
+    a->passlen = 0;
     if (frame_str(f, 2, a->path, sizeof a->path) != 0 || a->path[0] != '/')
         return "the bundle path must be absolute";
-    size_t pl = zmq_msg_size(&f[last]);
+    size_t pl = last ? zmq_msg_size(&f[last]) : 0;
     if (pl >= sizeof a->pass)
         return "passphrase too long";
-    memcpy(a->pass, zmq_msg_data(&f[last]), pl);
+    if (pl)
+        memcpy(a->pass, zmq_msg_data(&f[last]), pl);
     a->passlen = pl;
     o->path = a->path;
     o->pass = pl ? a->pass : NULL;
@@ -106,6 +108,20 @@ void chp_bundle_c_export(chp_node *n, zmq_msg_t *f)
         o.want = a.want[0] ? a.want : NULL;
         answer(n, f, chp_bundle_export(n, &o, out, sizeof out), out);
     }
+    done(&a);
+}
+
+/* bundle-export PATH: a blind open export without bounds (the TUI's). */
+void chp_bundle_c_export_blind(chp_node *n, zmq_msg_t *f)
+{
+    struct args a;
+    chp_bundle_opts o;
+    char out[900];
+    const char *bad = parse(f, 0, &a, &o);
+    if (bad)
+        answer(n, f, 0, bad);
+    else
+        answer(n, f, chp_bundle_export(n, &o, out, sizeof out), out);
     done(&a);
 }
 

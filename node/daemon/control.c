@@ -359,6 +359,7 @@ static const struct node_cmd {
     {"peer-add", 1, c_peer_add}, {"peer-remove", 1, c_peer_remove}, {"publish", 1, c_publish},
     {"stop", 0, c_stop},         {"discovery", 0, c_discovery},     {"discovery", 1, c_discovery},
     {"bundle-want", 2, chp_bundle_c_want},     {"bundle-export", 5, chp_bundle_c_export},
+    {"bundle-export", 1, chp_bundle_c_export_blind},
     {"bundle-import", 2, chp_bundle_c_import}, {"bundle-status", 1, chp_bundle_c_status},
 };
 
