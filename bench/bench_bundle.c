@@ -35,10 +35,10 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#define ENV_DIR    "/tmp/chapar-bench-envs"
-#define BATCH      4096 /* node/mesh/ingest.c INGEST_MAX */
-#define FAKE_LEN   1024
-#define VALID_FOR  600
+#define ENV_DIR   "/tmp/chapar-bench-envs"
+#define BATCH     4096 /* node/mesh/ingest.c INGEST_MAX */
+#define FAKE_LEN  1024
+#define VALID_FOR 600
 
 struct opts {
     int n, store_n, diff, keep;
@@ -101,9 +101,12 @@ static double store_rate(const struct bench_env *env, int n, const char *dir)
             chp_env_hdr h;
             if (chp_envelope_parse(env[i + j].bytes, env[i + j].len, &h, NULL, NULL, NULL))
                 memset(&h, 0, sizeof h); /* checked when loaded: cannot happen */
-            items[j] = (chp_store_item){.env = env[i + j].bytes, .len = env[i + j].len,
-                                        .id = env[i + j].id, .created = h.created,
-                                        .expiry = h.expiry, .received = now};
+            items[j] = (chp_store_item){.env = env[i + j].bytes,
+                                        .len = env[i + j].len,
+                                        .id = env[i + j].id,
+                                        .created = h.created,
+                                        .expiry = h.expiry,
+                                        .received = now};
         }
         if (chp_store_put_batch(s, items, (size_t)k) != CHP_OK)
             break;
@@ -126,7 +129,7 @@ static int start(struct bench_node *d, const struct opts *o, const char *home, v
     snprintf(chapard, sizeof chapard, "%s/bin/chapard", o->build);
     snprintf(d->home, sizeof d->home, "%s", home);
     snprintf(log, sizeof log, "%s.log", home);
-    const char *argv[] = {chapard,       "--home",         home,      "--relay", "--listen",
+    const char *argv[] = {chapard,       "--home",         home, "--relay", "--listen",
                           "127.0.0.1:0", "--no-discovery", NULL};
     if ((d->pid = bench_spawn(argv, log)) < 0 || chp_ctl_open(home, zctx, &d->ctl) != CHP_OK ||
         bench_send(d->ctl, "address", NULL, 0) != 0)
@@ -261,9 +264,12 @@ static int fill_store(const char *dir, int total, const uint8_t *skip, int extra
             chp_hash(bytes[k], 64, seed, sizeof seed, NULL, 0);
             memset(bytes[k] + 64, 0x5a, FAKE_LEN - 64);
             chp_hash(ids[k], 32, bytes[k], FAKE_LEN, NULL, 0);
-            items[k] = (chp_store_item){.env = bytes[k], .len = FAKE_LEN, .id = ids[k],
+            items[k] = (chp_store_item){.env = bytes[k],
+                                        .len = FAKE_LEN,
+                                        .id = ids[k],
                                         .created = now - (uint64_t)(j % 86400),
-                                        .expiry = now + 6 * 86400, .received = now};
+                                        .expiry = now + 6 * 86400,
+                                        .received = now};
             k++;
         }
         if (k && chp_store_put_batch(s, items, k) != CHP_OK)
@@ -319,9 +325,8 @@ static int reconcile(const struct opts *o, const char *tmp, void *zctx, int both
         long long wb = file_size(want), bb = file_size(bun);
         printf("%s, %s: want %lld bytes (%.2f s), export --for %lld bytes (%.2f s), missing "
                "%llu bytes: %.3fx (target <= 1.1)\n  %s\n",
-               both ? "both sides differ" : "B lacks 1 %", sealed ? "sealed" : "open", wb,
-               t1 - t0, bb, t2 - t1, (unsigned long long)missing, (double)bb / (double)missing,
-               out);
+               both ? "both sides differ" : "B lacks 1 %", sealed ? "sealed" : "open", wb, t1 - t0,
+               bb, t2 - t1, (unsigned long long)missing, (double)bb / (double)missing, out);
     }
     bench_node_stop(&a);
     bench_node_stop(&b);
@@ -332,7 +337,8 @@ static int reconcile(const struct opts *o, const char *tmp, void *zctx, int both
 
 int main(int argc, char **argv)
 {
-    struct opts o = {.n = 20000, .store_n = 100000, .diff = 10, .envdir = ENV_DIR, .build = "build"};
+    struct opts o = {
+        .n = 20000, .store_n = 100000, .diff = 10, .envdir = ENV_DIR, .build = "build"};
     int c;
     bench_init("bench-bundle");
     while ((c = getopt(argc, argv, "n:s:d:e:B:k")) != -1) {

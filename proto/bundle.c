@@ -78,7 +78,7 @@ static int rd_header(chp_bundle_rd *r, const uint8_t *buf, size_t len, size_t *u
 {
     if (len < CHP_BUNDLE_HDR_BYTES)
         return chp_bundle_is_open(buf, len) || memcmp(buf, magic, len) == 0 ? CHP_E_TRUNCATED
-                                                                           : CHP_E_MALFORMED;
+                                                                            : CHP_E_MALFORMED;
     uint8_t kind = buf[7];
     if (!chp_bundle_is_open(buf, len) ||
         (kind != CHP_BUNDLE_KIND_ENVELOPES && kind != CHP_BUNDLE_KIND_WANT))
@@ -156,7 +156,7 @@ int chp_open_chunk(const uint8_t key[32], uint64_t index, int last, const uint8_
     uint8_t nonce[CHP_AEAD_NONCE_BYTES], ad = last ? 1 : 0;
     chunk_nonce(index, nonce);
     return chp_aead_decrypt(pt, ct, CHP_SEAL_CT, &ad, 1, nonce, key) == CHP_OK ? CHP_OK
-                                                                              : CHP_E_DECRYPT;
+                                                                               : CHP_E_DECRYPT;
 }
 
 static unsigned floor_log2(uint64_t v)

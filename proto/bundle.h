@@ -24,9 +24,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CHP_BUNDLE_HDR_BYTES 8  /* "CHPBNDL" | kind */
-#define CHP_BUNDLE_CHECK     16 /* bytes of a record's check */
-#define CHP_BUNDLE_REC_HDR   5  /* type u8 | len u32 */
+#define CHP_BUNDLE_HDR_BYTES 8          /* "CHPBNDL" | kind */
+#define CHP_BUNDLE_CHECK     16         /* bytes of a record's check */
+#define CHP_BUNDLE_REC_HDR   5          /* type u8 | len u32 */
 #define CHP_BUNDLE_REC_MAX   (1u << 20) /* largest payload a reader accepts */
 
 /* The header's kind byte. */
@@ -94,10 +94,10 @@ int chp_bundle_is_open(const uint8_t *p, size_t len);
 /* ---- sealing ---- */
 
 #define CHP_SEAL_SALT  16
-#define CHP_SEAL_CHUNK 65536                                  /* plaintext bytes per chunk */
-#define CHP_SEAL_CT    (CHP_SEAL_CHUNK + CHP_AEAD_TAG_BYTES)  /* bytes per sealed chunk */
-#define CHP_SEAL_OPS   2                                      /* Argon2id passes */
-#define CHP_SEAL_MEM   (64ull << 20)                          /* Argon2id memory, bytes */
+#define CHP_SEAL_CHUNK 65536                                 /* plaintext bytes per chunk */
+#define CHP_SEAL_CT    (CHP_SEAL_CHUNK + CHP_AEAD_TAG_BYTES) /* bytes per sealed chunk */
+#define CHP_SEAL_OPS   2                                     /* Argon2id passes */
+#define CHP_SEAL_MEM   (64ull << 20)                         /* Argon2id memory, bytes */
 
 /* The file key from a passphrase and the file's salt (Argon2id with
  * CHP_SEAL_OPS, CHP_SEAL_MEM). CHP_OK or CHP_E_KDF. key is secret: the

@@ -47,7 +47,9 @@ static void cells_toggle(chp_want_cell *cells, const struct cell_pos *p, uint64_
 static uint32_t cells_for(uint64_t total)
 {
     uint64_t c = total / CELL_ITEMS;
-    c = c < CHP_WANT_CELLS_MIN ? CHP_WANT_CELLS_MIN : c > CHP_WANT_CELLS_MAX ? CHP_WANT_CELLS_MAX : c;
+    c = c < CHP_WANT_CELLS_MIN   ? CHP_WANT_CELLS_MIN
+        : c > CHP_WANT_CELLS_MAX ? CHP_WANT_CELLS_MAX
+                                 : c;
     return (uint32_t)(c - c % 3);
 }
 

@@ -73,8 +73,10 @@ static int parse(int argc, char **argv, const char *use, int export, struct barg
     const char *file = NULL, *want = NULL, *since = NULL, *max = NULL;
     char *pos[1];
     int npos;
-    cli_opt o[] = {{"--passphrase-file", &file, NULL}, {"--quiet", NULL, &a->quiet},
-                   {"--for", &want, NULL},             {"--since", &since, NULL},
+    cli_opt o[] = {{"--passphrase-file", &file, NULL},
+                   {"--quiet", NULL, &a->quiet},
+                   {"--for", &want, NULL},
+                   {"--since", &since, NULL},
                    {"--max-size", &max, NULL}};
     int rc = cli_parse_opts(argc, argv, o, export ? 5 : 2, pos, 1, &npos, use);
     if (!rc && npos != 1)

@@ -3,7 +3,7 @@
  * what a want lacks (or a bounded blind one), and the import that feeds a
  * bundle's envelopes through the mesh's ingest exactly as a neighbour's
  * pushes, in slices between the loop's rounds. */
-#include "node/daemon/bundle.h"
+#include "node/daemon/bundles.h"
 
 #include "node/common/clock.h"
 #include "node/common/log.h"
@@ -14,20 +14,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SLICE_ENVS  4096        /* envelopes one loop round imports at most (a */
-#define SLICE_MS    50          /* whole ingest batch), and milliseconds */
-#define READ_BYTES  (256u << 10) /* bytes of an open file read at a time */
-#define WANT_FILE_MAX (4u << 20) /* bytes of a want file read at most */
-#define OUT_FLUSH   (1u << 20)  /* bytes of a bundle buffered before writing */
+#define SLICE_ENVS    4096         /* envelopes one loop round imports at most (a */
+#define SLICE_MS      50           /* whole ingest batch), and milliseconds */
+#define READ_BYTES    (256u << 10) /* bytes of an open file read at a time */
+#define WANT_FILE_MAX (4u << 20)   /* bytes of a want file read at most */
+#define OUT_FLUSH     (1u << 20)   /* bytes of a bundle buffered before writing */
 
 /* Why an envelope was refused, for the summary. */
 static const struct reason {
     int rc;
     const char *word;
 } reasons[] = {
-    {CHP_E_ENV_SIZE, "size"},       {CHP_E_ENV_VERSION, "version"}, {CHP_E_ENV_TTL, "ttl"},
-    {CHP_E_ENV_EXPIRED, "expired"}, {CHP_E_ENV_FUTURE, "future"},   {CHP_E_ENV_POW, "pow"},
-    {CHP_E_STORE_FULL, "full"},     {0, "malformed"},
+    {CHP_E_ENV_SIZE, "size"},     {CHP_E_ENV_VERSION, "version"},
+    {CHP_E_ENV_TTL, "ttl"},       {CHP_E_ENV_EXPIRED, "expired"},
+    {CHP_E_ENV_FUTURE, "future"}, {CHP_E_ENV_POW, "pow"},
+    {CHP_E_STORE_FULL, "full"},   {0, "malformed"},
 };
 #define NREASONS (sizeof reasons / sizeof *reasons)
 
@@ -36,7 +37,8 @@ enum { JOB_NONE, JOB_RUNNING, JOB_DONE, JOB_FAILED };
 struct job {
     uint32_t id;
     int state;
-    int spool; /* started by the spool: it hears the outcome */
+    void (*done)(void *ctx, int ok, const char *line); /* hears the outcome, or NULL */
+    void *done_ctx;
     chp_bfile_in f;
     chp_bundle_rd rd;
     uint64_t held, rej[NREASONS];
@@ -49,21 +51,15 @@ struct chp_bundles {
     chp_node *n;
     struct job job;
     uint32_t next_id;
-    chp_spool *spool;
 };
 
-int chp_bundles_new(chp_node *n, const char *const *spools, size_t nspools, chp_bundles **out)
+int chp_bundles_new(chp_node *n, chp_bundles **out)
 {
     chp_bundles *b = calloc(1, sizeof *b);
     if (!b)
         return CHP_E_NOMEM;
     b->n = n;
     b->job.f.fd = -1;
-    int rc = nspools ? chp_spool_new(n, b, spools, nspools, &b->spool) : CHP_OK;
-    if (rc != CHP_OK) {
-        free(b);
-        return rc;
-    }
     *out = b;
     return CHP_OK;
 }
@@ -75,7 +71,6 @@ void chp_bundles_destroy(chp_bundles **bp)
     chp_bundles *b = *bp;
     chp_bfile_close(&b->job.f);
     free(b->job.q);
-    chp_spool_destroy(&b->spool);
     free(b);
     *bp = NULL;
 }
@@ -139,8 +134,8 @@ static void job_end(chp_bundles *b, const char *failure)
     free(j->q);
     j->q = NULL;
     j->nq = j->capq = 0;
-    if (j->spool && b->spool)
-        chp_spool_import_done(b->spool, !failure, j->line);
+    if (j->done)
+        j->done(j->done_ctx, !failure, j->line);
 }
 
 static void import_env(chp_bundles *b, const chp_bundle_rec *rec)
@@ -229,12 +224,10 @@ static void job_step(chp_bundles *b)
             break;
 }
 
-void chp_bundles_step(chp_bundles *b, uint64_t t)
+void chp_bundles_step(chp_bundles *b)
 {
     if (b->job.state == JOB_RUNNING)
         job_step(b);
-    if (b->spool)
-        chp_spool_step(b->spool, t);
 }
 
 int chp_bundle_import_start(chp_bundles *b, const chp_bundle_opts *o, uint32_t *job, char *out,
@@ -282,12 +275,15 @@ int chp_bundle_import_status(const chp_bundles *b, uint32_t job, char *out, size
     return j->state == JOB_DONE ? 1 : -1;
 }
 
-int chp_bundle_import_spool(chp_bundles *b, const chp_bundle_opts *o, char *out, size_t cap)
+int chp_bundle_import_then(chp_bundles *b, const chp_bundle_opts *o,
+                           void (*done)(void *ctx, int ok, const char *line), void *ctx, char *out,
+                           size_t cap)
 {
     uint32_t id;
     if (!chp_bundle_import_start(b, o, &id, out, cap))
         return 0;
-    b->job.spool = 1;
+    b->job.done = done;
+    b->job.done_ctx = ctx;
     return 1;
 }
 
@@ -474,12 +470,14 @@ static void want_note(const chp_want_result *r, const struct pick *p, const chp_
                       size_t cap)
 {
     if (r->decoded)
-        snprintf(out, cap, "; want of %llu envelopes: %u of %u ranges held alike, the rest "
-                           "decoded exactly (nothing sent that it holds)",
+        snprintf(out, cap,
+                 "; want of %llu envelopes: %u of %u ranges held alike, the rest "
+                 "decoded exactly (nothing sent that it holds)",
                  (unsigned long long)w->total, r->ranges_equal, w->nranges);
     else
-        snprintf(out, cap, "; want of %llu envelopes: %u of %u ranges held alike, too many "
-                           "differences to decode: %llu sent without proof they are missing",
+        snprintf(out, cap,
+                 "; want of %llu envelopes: %u of %u ranges held alike, too many "
+                 "differences to decode: %llu sent without proof they are missing",
                  (unsigned long long)w->total, r->ranges_equal, w->nranges,
                  (unsigned long long)p->unproven);
 }

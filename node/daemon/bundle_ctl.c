@@ -2,7 +2,7 @@
  * their frames into chp_bundle_opts, the answer back. Paths are absolute
  * (the daemon's working directory is not the client's); an empty
  * passphrase frame means an open file, and is wiped after use. */
-#include "node/daemon/bundle.h"
+#include "node/daemon/bundles.h"
 
 #include "proto/crypto.h"
 

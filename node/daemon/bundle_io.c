@@ -1,7 +1,7 @@
 /* bundle_io.c - bundle and want files on disk, open or sealed: a reader
  * that yields plaintext in order and a writer that seals as it goes
  * (PROTOCOL.md §19.2). */
-#include "node/daemon/bundle.h"
+#include "node/daemon/bundles.h"
 
 #include "proto/crypto.h"
 

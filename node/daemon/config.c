@@ -280,9 +280,11 @@ static const struct key {
     const char *name;
     int (*fn)(chp_config *c, const char *v);
 } keys[] = {
+    /* clang-format off */
     {"listen", k_listen},       {"peer", add_peer}, {"allow", add_allow},       {"relay", k_relay},
     {"discovery", k_discovery}, {"quota", k_quota}, {"log-level", k_log_level},
     {"spool", add_spool},
+    /* clang-format on */
 };
 
 static char *trim(char *s)

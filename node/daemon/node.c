@@ -4,7 +4,7 @@
  * the zmq_poll loop. */
 #include "node/common/clock.h"
 #include "node/common/log.h"
-#include "node/daemon/bundle.h"
+#include "node/daemon/bundles.h"
 #include "node/daemon/node_int.h"
 #include "proto/crypto.h"
 
@@ -188,7 +188,9 @@ int chp_node_new(const chp_node_opts *o, chp_node **out)
     if (!(n->zctx = zmq_ctx_new()))
         goto out;
     if ((rc = open_mesh(n, o)) != CHP_OK || (rc = bind_control(n)) != CHP_OK ||
-        (rc = chp_bundles_new(n, o->spools, o->nspools, &n->bundles)) != CHP_OK)
+        (rc = chp_bundles_new(n, &n->bundles)) != CHP_OK ||
+        (o->nspools &&
+         (rc = chp_spool_new(n, n->bundles, o->spools, o->nspools, &n->spool)) != CHP_OK))
         goto out;
     n->next_sweep = chp_mono_ms() + SWEEP_MS;
     *out = n;
@@ -204,6 +206,7 @@ void chp_node_destroy(chp_node **np)
     if (!np || !*np)
         return;
     chp_node *n = *np;
+    chp_spool_destroy(&n->spool);
     chp_bundles_destroy(&n->bundles);
     chp_mesh_destroy(&n->mesh); /* commits what is pending first */
     chp_msg_free(&n->msg);
@@ -268,7 +271,9 @@ static int round_once(chp_node *n)
         chp_control_handle(n);
     periodic(n, chp_mono_ms());
     msg_pump(n);
-    chp_bundles_step(n->bundles, chp_mono_ms());
+    chp_bundles_step(n->bundles);
+    if (n->spool)
+        chp_spool_step(n->spool, chp_mono_ms());
     return CHP_OK;
 }
 

@@ -31,12 +31,12 @@ typedef struct chp_node_opts {
     uint16_t discovery_port; /* UDP port of beacons, 0 = 7668 */
     int relay;               /* headless relay mode */
     uint64_t quota;
-    uint8_t allow[CHP_NODE_MAX_PEERS][32]; /* transport keys allowed in; */
-    size_t nallow;                         /* 0 = anyone (not banned) */
+    uint8_t allow[CHP_NODE_MAX_PEERS][32];   /* transport keys allowed in; */
+    size_t nallow;                           /* 0 = anyone (not banned) */
     const char *spools[CHP_NODE_SPOOLS_MAX]; /* spool directories (bundle.h) */
     size_t nspools;
-    struct chp_identity *identity;         /* unlocked user identity, owned by the node
-                                              from chp_node_new on; NULL = none/locked */
+    struct chp_identity *identity; /* unlocked user identity, owned by the node
+                                      from chp_node_new on; NULL = none/locked */
 } chp_node_opts;
 
 /* Opens the store, loads or creates the node's transport key, binds the

@@ -15,8 +15,9 @@ struct chp_node {
     int relay;
     chp_store *store;
     chp_mesh *mesh;
-    chp_msg *msg; /* the messaging layer; NULL on a relay */
-    struct chp_bundles *bundles; /* bundle.c: imports, spool directories */
+    chp_msg *msg;                /* the messaging layer; NULL on a relay */
+    struct chp_bundles *bundles; /* bundle.c: the bundle import */
+    struct chp_spool *spool;     /* spool.c: spool directories, NULL without */
     void *zctx, *control, *events;
     uint64_t started_ms, next_sweep, msg_tick_ms;
     int wiped;      /* the user pressed the panic button: exit */
@@ -25,7 +26,7 @@ struct chp_node {
 
 /* control.c: answers every request waiting on the control socket. */
 void chp_control_handle(chp_node *n);
-/* control.c: a reply to the client of routing id rid. */
+/* control_reply.c: a reply to the client of routing id rid. */
 void chp_control_reply(chp_node *n, const void *rid, size_t ridlen, const char *status,
                        const char *body, size_t len);
 

@@ -7,7 +7,7 @@
  * medium; a read-only or full medium is a log line too. */
 #include "node/common/clock.h"
 #include "node/common/log.h"
-#include "node/daemon/bundle.h"
+#include "node/daemon/bundles.h"
 #include "proto/crypto.h"
 #include "proto/hex.h"
 
@@ -19,12 +19,12 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
-#define SPOOL_MS        2000
-#define SPOOL_DIRS_MAX  16
-#define MEDIA_MAX       32
-#define BLIND_SINCE     (7u * 86400u) /* a blind answer: the last week, */
-#define BLIND_MAX       (64ull << 20) /* at most this, and half the free room */
-#define NAME_MAX_       256
+#define SPOOL_MS       2000
+#define SPOOL_DIRS_MAX 16
+#define MEDIA_MAX      32
+#define BLIND_SINCE    (7u * 86400u) /* a blind answer: the last week, */
+#define BLIND_MAX      (64ull << 20) /* at most this, and half the free room */
+#define NAME_MAX_      256
 
 struct medium {
     int used, present, phase; /* phase: 0 importing, 1 answered */
@@ -164,6 +164,8 @@ static void answer(chp_spool *s, struct medium *m)
     chp_info("spool %s", m->log);
 }
 
+static void import_done(void *ctx, int ok, const char *line);
+
 /* Imports the next bundle of m, or answers when none is left. */
 static void advance(chp_spool *s, struct medium *m)
 {
@@ -172,7 +174,7 @@ static void advance(chp_spool *s, struct medium *m)
         mark_done(m, name);
         snprintf(path, sizeof path, "%s/%s", m->path, name);
         chp_bundle_opts o = {.path = path};
-        if (chp_bundle_import_spool(s->b, &o, out, sizeof out)) {
+        if (chp_bundle_import_then(s->b, &o, import_done, s, out, sizeof out)) {
             s->importing = m;
             log_add(m, "; ", name);
             log_add(m, ": ", "");
@@ -184,9 +186,10 @@ static void advance(chp_spool *s, struct medium *m)
     answer(s, m);
 }
 
-void chp_spool_import_done(chp_spool *s, int ok, const char *line)
+static void import_done(void *ctx, int ok, const char *line)
 {
     (void)ok;
+    chp_spool *s = ctx;
     struct medium *m = s->importing;
     s->importing = NULL;
     if (m) {

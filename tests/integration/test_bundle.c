@@ -130,8 +130,8 @@ static void test_three_hops_sealed(void **state)
               H_END));
     long long before = h_status(h, b, "envelopes stored");
     char *err = NULL;
-    int rc = h_chapar(h, b, &out, &err, "bundle", "import", bundle, "--passphrase-file",
-                      wrong_path, H_END);
+    int rc = h_chapar(h, b, &out, &err, "bundle", "import", bundle, "--passphrase-file", wrong_path,
+                      H_END);
     assert_int_equal(rc, 1);
     assert_string_equal(err, "chapar: wrong passphrase, or not a bundle\n");
     assert_string_equal(out, "");
@@ -266,8 +266,7 @@ static void test_hostile(void **state)
     uint8_t junk[3000];
     for (size_t i = 0; i < sizeof junk; i++)
         junk[i] = (uint8_t)(i * 131 + 7);
-    out = import_expect(h, n, h_write_file(h, "junk.bundle", junk, sizeof junk), 1,
-                        "not a bundle");
+    out = import_expect(h, n, h_write_file(h, "junk.bundle", junk, sizeof junk), 1, "not a bundle");
     free(out);
     out = import_expect(h, n, h_write_file(h, "empty.bundle", "", 0), 1, "not a bundle");
     free(out);

@@ -558,7 +558,8 @@ static void test_bundle(void **state)
     assert_string_equal(last(x, 0)->cmd, "bundle-export");
     assert_int_equal(last(x, 0)->nargs, 1);
     assert_string_equal(last(x, 0)->args[0], "/media/stick/out.bundle");
-    reply(x, CHP_R_LINES, "bundle:", 1, "exported 3 envelopes, 1200 bytes, to /media/stick/out.bundle");
+    reply(x, CHP_R_LINES, "bundle:", 1,
+          "exported 3 envelopes, 1200 bytes, to /media/stick/out.bundle");
     assert_string_equal(last_notice(x->a),
                         "  exported 3 envelopes, 1200 bytes, to /media/stick/out.bundle");
 

@@ -66,8 +66,8 @@ static void test_records_round_trip(void **state)
     (void)state;
     chp_buf b = {0};
     make_bundle(&b, 5, 300);
-    assert_int_equal(b.len, CHP_BUNDLE_HDR_BYTES + 5 * chp_bundle_rec_size(300) +
-                                chp_bundle_rec_size(8));
+    assert_int_equal(b.len,
+                     CHP_BUNDLE_HDR_BYTES + 5 * chp_bundle_rec_size(300) + chp_bundle_rec_size(8));
     int n;
     assert_int_equal(read_all(b.p, b.len, &n), CHP_OK);
     assert_int_equal(n, 5);
@@ -104,9 +104,8 @@ static void test_records_every_flip(void **state)
             int rc = read_all(b.p, b.len, &n);
             assert_int_not_equal(rc, CHP_OK);
             if (i >= CHP_BUNDLE_HDR_BYTES) /* the records before the flip stand */
-                assert_int_equal(n, (i - CHP_BUNDLE_HDR_BYTES) / rec > 3
-                                        ? 3
-                                        : (i - CHP_BUNDLE_HDR_BYTES) / rec);
+                assert_int_equal(
+                    n, (i - CHP_BUNDLE_HDR_BYTES) / rec > 3 ? 3 : (i - CHP_BUNDLE_HDR_BYTES) / rec);
             b.p[i] ^= (uint8_t)(1 << bit);
         }
     }
@@ -198,7 +197,7 @@ static int item_cmp(const void *a, const void *b)
  * sorted; the same seed gives the same items. */
 static uint8_t (*items_make(size_t n, uint64_t seed))[40]
 {
-    uint8_t (*v)[40] = malloc(n * 40 + 1);
+    uint8_t(*v)[40] = malloc(n * 40 + 1);
     assert_non_null(v);
     for (size_t i = 0; i < n; i++) {
         uint8_t s[16];
@@ -257,7 +256,7 @@ static void test_want_small_difference_exact(void **state)
 {
     (void)state;
     size_t n = 20000;
-    uint8_t (*v)[40] = items_make(n, 1);
+    uint8_t(*v)[40] = items_make(n, 1);
     uint8_t *skip = calloc(n, 1);
     for (size_t i = 0; i < n; i += 100) /* 1 % missing there */
         skip[i] = 1;
@@ -276,7 +275,7 @@ static void test_want_large_difference_safe(void **state)
 {
     (void)state;
     size_t n = 3000;
-    uint8_t (*v)[40] = items_make(n, 2);
+    uint8_t(*v)[40] = items_make(n, 2);
     uint8_t *skip = calloc(n, 1);
     for (size_t i = 0; i < n; i += 2) /* half missing: beyond the table */
         skip[i] = 1;
@@ -305,7 +304,7 @@ static void test_want_empty_and_size(void **state)
     (void)state;
     /* an empty node wants everything: one range, count 0 */
     size_t n = 500;
-    uint8_t (*v)[40] = items_make(n, 3);
+    uint8_t(*v)[40] = items_make(n, 3);
     uint8_t *skip = malloc(n);
     memset(skip, 1, n);
     chp_want w;
@@ -334,7 +333,7 @@ static void test_want_decode_strict(void **state)
 {
     (void)state;
     size_t n = 300;
-    uint8_t (*v)[40] = items_make(n, 5);
+    uint8_t(*v)[40] = items_make(n, 5);
     chp_want w, back;
     want_of(&w, v, n, NULL);
     chp_buf enc = {0};
@@ -427,8 +426,8 @@ static void test_vectors(void **state)
     fprintf(m, "# Bundle known-answer vectors (docs/PROTOCOL.md §19.5). NAME HEX.\n");
     vectors(m);
     fclose(m);
-    snprintf(path, sizeof path, "%s/bundle.exp", getenv("CHP_VECTORS") ? getenv("CHP_VECTORS")
-                                                                        : "tests/vectors");
+    snprintf(path, sizeof path, "%s/bundle.exp",
+             getenv("CHP_VECTORS") ? getenv("CHP_VECTORS") : "tests/vectors");
     FILE *f = fopen(path, "rb");
     assert_non_null(f);
     exp = malloc(1 << 20);

@@ -1,10 +1,10 @@
-/* bundle.h - bundles on removable media, the daemon's side (node/daemon
+/* bundles.h - bundles on removable media, the daemon's side (node/daemon
  * only): reading and writing bundle and want files, open or sealed
  * (bundle_io.c); `bundle-want`, `bundle-export`, `bundle-import` and
  * `bundle-status` (bundle.c); spool directories (spool.c). The formats are
  * proto/bundle.h and proto/want.h; PROTOCOL.md §19 has the bytes. */
-#ifndef CHP_DAEMON_BUNDLE_H
-#define CHP_DAEMON_BUNDLE_H
+#ifndef CHP_DAEMON_BUNDLES_H
+#define CHP_DAEMON_BUNDLES_H
 
 #include "node/daemon/node_int.h"
 #include "proto/buf.h"
@@ -24,10 +24,10 @@ typedef struct chp_bfile_in {
     int fd;
     uint64_t size, off; /* file bytes, and read so far */
     int sealed;
-    uint8_t *key;            /* sealed: the file key (guarded memory) */
-    uint64_t chunks, chunk;  /* sealed: chunks in the file, next to read */
-    int cut;                 /* sealed: the size is no sealed file's: cut short */
-    chp_buf plain;           /* plaintext read and not taken yet, from pos */
+    uint8_t *key;           /* sealed: the file key (guarded memory) */
+    uint64_t chunks, chunk; /* sealed: chunks in the file, next to read */
+    int cut;                /* sealed: the size is no sealed file's: cut short */
+    chp_buf plain;          /* plaintext read and not taken yet, from pos */
     size_t pos;
 } chp_bfile_in;
 
@@ -53,7 +53,7 @@ typedef struct chp_bfile_out {
     char path[4096], tmp[4200];
     uint8_t *key; /* sealed: the file key (guarded memory), else NULL */
     uint64_t chunk, plain;
-    chp_buf buf; /* plaintext not written yet */
+    chp_buf buf;    /* plaintext not written yet */
     uint64_t bytes; /* file bytes written */
 } chp_bfile_out;
 
@@ -71,13 +71,12 @@ void chp_bfile_abort(chp_bfile_out *f);
 
 typedef struct chp_bundles chp_bundles;
 
-CHP_WUR int chp_bundles_new(chp_node *n, const char *const *spools, size_t nspools,
-                            chp_bundles **out);
+CHP_WUR int chp_bundles_new(chp_node *n, chp_bundles **out);
 void chp_bundles_destroy(chp_bundles **bp);
 /* 1 while an import wants the loop back at once (poll timeout 0). */
 int chp_bundles_busy(const chp_bundles *b);
-/* One slice of the running import, and the spool directories when due. */
-void chp_bundles_step(chp_bundles *b, uint64_t t);
+/* One slice of the running import. */
+void chp_bundles_step(chp_bundles *b);
 
 /* The outcome of a want, export or import, for the control API and the
  * spool's log line. */
@@ -99,9 +98,11 @@ int chp_bundle_export(chp_node *n, const chp_bundle_opts *o, char *out, size_t c
  * and the reason. */
 int chp_bundle_import_start(chp_bundles *b, const chp_bundle_opts *o, uint32_t *job, char *out,
                             size_t cap);
-/* chp_bundle_import_start for the spool, which hears the outcome through
- * chp_spool_import_done. */
-int chp_bundle_import_spool(chp_bundles *b, const chp_bundle_opts *o, char *out, size_t cap);
+/* chp_bundle_import_start whose outcome done(ctx, ok, line) hears (the
+ * spool's). */
+int chp_bundle_import_then(chp_bundles *b, const chp_bundle_opts *o,
+                           void (*done)(void *ctx, int ok, const char *line), void *ctx, char *out,
+                           size_t cap);
 /* Job state: 0 running (out: progress "running BYTES TOTAL NEW HELD
  * REJECTED"), 1 done (out: the summary line), -1 failed (out: the reason),
  * -2 no such job. */
@@ -122,7 +123,5 @@ CHP_WUR int chp_spool_new(chp_node *n, chp_bundles *b, const char *const *dirs, 
 void chp_spool_destroy(chp_spool **sp);
 /* Looks at the directories when due; imports and answers new media. */
 void chp_spool_step(chp_spool *s, uint64_t t);
-/* The import job the spool started has ended (result line given). */
-void chp_spool_import_done(chp_spool *s, int ok, const char *line);
 
 #endif
