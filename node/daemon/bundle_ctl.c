@@ -56,6 +56,7 @@ static const char *parse(zmq_msg_t *f, int last, struct args *a, chp_bundle_opts
 {
     memset(o, 0, sizeof *o);
     a->passlen = 0;
+    a->want[0] = '\0';
     if (frame_str(f, 2, a->path, sizeof a->path) != 0 || a->path[0] != '/')
         return "the bundle path must be absolute";
     size_t pl = last ? zmq_msg_size(&f[last]) : 0;
@@ -75,18 +76,26 @@ static void done(struct args *a)
     chp_memzero(a->pass, sizeof a->pass);
 }
 
+typedef int bundle_op(chp_node *n, const chp_bundle_opts *o, char *out, size_t cap);
+
+/* Answers bad, or what op says; then wipes the passphrase. */
+static void run(chp_node *n, zmq_msg_t *f, struct args *a, const chp_bundle_opts *o,
+                const char *bad, bundle_op *op)
+{
+    char out[900];
+    if (bad)
+        answer(n, f, 0, bad);
+    else
+        answer(n, f, op(n, o, out, sizeof out), out);
+    done(a);
+}
+
 /* bundle-want PATH PASS */
 void chp_bundle_c_want(chp_node *n, zmq_msg_t *f)
 {
     struct args a;
     chp_bundle_opts o;
-    char out[600];
-    const char *bad = parse(f, 3, &a, &o);
-    if (bad)
-        answer(n, f, 0, bad);
-    else
-        answer(n, f, chp_bundle_want(n, &o, out, sizeof out), out);
-    done(&a);
+    run(n, f, &a, &o, parse(f, 3, &a, &o), chp_bundle_want);
 }
 
 /* bundle-export PATH WANT SINCE MAX PASS (WANT, SINCE, MAX may be empty) */
@@ -94,7 +103,6 @@ void chp_bundle_c_export(chp_node *n, zmq_msg_t *f)
 {
     struct args a;
     chp_bundle_opts o;
-    char out[900];
     const char *bad = parse(f, 6, &a, &o);
     if (!bad && frame_str(f, 3, a.want, sizeof a.want) != 0)
         bad = "want path too long";
@@ -102,13 +110,8 @@ void chp_bundle_c_export(chp_node *n, zmq_msg_t *f)
         bad = "the want file's path must be absolute";
     if (!bad && (frame_u64(f, 4, &o.since) != 0 || frame_u64(f, 5, &o.max) != 0))
         bad = "since and max-size must be numbers (seconds, bytes)";
-    if (bad) {
-        answer(n, f, 0, bad);
-    } else {
-        o.want = a.want[0] ? a.want : NULL;
-        answer(n, f, chp_bundle_export(n, &o, out, sizeof out), out);
-    }
-    done(&a);
+    o.want = a.want[0] ? a.want : NULL;
+    run(n, f, &a, &o, bad, chp_bundle_export);
 }
 
 /* bundle-export PATH: a blind open export without bounds (the TUI's). */
@@ -116,13 +119,7 @@ void chp_bundle_c_export_blind(chp_node *n, zmq_msg_t *f)
 {
     struct args a;
     chp_bundle_opts o;
-    char out[900];
-    const char *bad = parse(f, 0, &a, &o);
-    if (bad)
-        answer(n, f, 0, bad);
-    else
-        answer(n, f, chp_bundle_export(n, &o, out, sizeof out), out);
-    done(&a);
+    run(n, f, &a, &o, parse(f, 0, &a, &o), chp_bundle_export);
 }
 
 /* bundle-import PATH PASS: answers the job number at once (after the
