@@ -283,12 +283,12 @@ static void test_hostile(void **state)
 
 /* ---- kill -9 during an import ---- */
 
-/* 400 valid envelopes spread among 120,000 records that fail their proof
+/* 200 valid envelopes spread among 120,000 records that fail their proof
  * of work: the import takes long enough to be killed in its middle, while
- * the test makes only 400 real proofs of work (each costs ~10 ms of CPU;
+ * the test makes only 200 real proofs of work (each costs ~10 ms of CPU;
  * the issue's 50,000 would take minutes on the test machines). */
-#define K_VALID 400
-#define K_BAD   300
+#define K_VALID 200
+#define K_BAD   600
 
 static void test_kill9_then_rerun(void **state)
 {
