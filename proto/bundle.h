@@ -6,7 +6,7 @@
  *   record before it, and an END record that counts them. A reader proves
  *   each record before handing it out, so a damaged file yields its valid
  *   prefix and a clear error, never a record that was not written.
- * - sealing: the record stream cut into 64 KiB chunks, each sealed with
+ * - sealing: the record stream cut into chunks of 64 KiB - 32, each sealed with
  *   XChaCha20-Poly1305 under a key Argon2id derives from a passphrase and
  *   a random salt; the file is `salt | chunks`, padded to a Padmé number of
  *   chunks. No magic, no version, no count, no length is in the clear.
@@ -94,7 +94,7 @@ int chp_bundle_is_open(const uint8_t *p, size_t len);
 /* ---- sealing ---- */
 
 #define CHP_SEAL_SALT  16
-#define CHP_SEAL_CHUNK 65536                                 /* plaintext bytes per chunk */
+#define CHP_SEAL_CHUNK 65504 /* plaintext bytes per chunk: salt and one chunk make 64 KiB */
 #define CHP_SEAL_CT    (CHP_SEAL_CHUNK + CHP_AEAD_TAG_BYTES) /* bytes per sealed chunk */
 #define CHP_SEAL_OPS   2                                     /* Argon2id passes */
 #define CHP_SEAL_MEM   (64ull << 20)                         /* Argon2id memory, bytes */
