@@ -117,15 +117,55 @@ static int call(const char *home, const char *cmd, int n, const char *const *arg
     return 0;
 }
 
-/* want and export: one request, one line. */
+/* An export's "bundle-progress" event ("export N TOTAL BYTES") as the
+ * progress line. */
+static void export_progress(const char *body, uint64_t ms)
+{
+    unsigned long long done, total, bytes;
+    if (sscanf(body, "export %llu %llu %llu", &done, &total, &bytes) != 3 || !total)
+        return;
+    double rate = ms ? (double)done * 1000.0 / (double)ms : 0;
+    fprintf(stderr, "\r\033[Kexporting: %llu of %llu envelopes, %.1f MB, %.0f env/s, ETA %.0f s",
+            done, total, (double)bytes / 1e6, rate, rate > 0 ? (double)(total - done) / rate : 0);
+}
+
+/* want and export: one request, one line; meanwhile the daemon's progress
+ * events make a progress line on a terminal after a second. */
 static int one_shot(const char *home, const char *cmd, int n, const char *const *args,
-                    const size_t *lens)
+                    const size_t *lens, int quiet)
 {
     chp_ctl *c;
     chp_ctl_answer r;
-    int rc = call(home, cmd, n, args, lens, &c, &r);
+    int show = !quiet && isatty(STDERR_FILENO), shown = 0, rc = cli_open(home, &c);
     if (rc)
         return rc;
+    if (show && chp_ctl_subscribe(c, "bundle-progress") != CHP_OK)
+        show = 0;
+    if (chp_ctl_send(c, NULL, chp_ctl_now_ms(), cmd, n, args, lens, 1) != CHP_OK) {
+        chp_ctl_destroy(&c);
+        return cli_fail(1, "cannot send to chapard: %s", chp_ctl_io_reason());
+    }
+    uint64_t t0 = chp_ctl_now_ms();
+    int got = 0;
+    while (!got && chp_ctl_now_ms() - t0 < BUNDLE_TIMEOUT_MS) {
+        char *topic, *body;
+        size_t len;
+        while (show && chp_ctl_event(c, &topic, &body, &len) == 1) {
+            if (chp_ctl_now_ms() - t0 >= PROGRESS_AFTER_MS)
+                export_progress(body, chp_ctl_now_ms() - t0), shown = 1;
+            free(topic);
+            free(body);
+        }
+        got = chp_ctl_recv(c, POLL_MS, &r);
+        if (got < 0)
+            break;
+    }
+    if (shown)
+        fprintf(stderr, "\r\033[K");
+    if (got != 1) {
+        chp_ctl_destroy(&c);
+        return cli_fail(1, "no answer from chapard (is it running? see its log)");
+    }
     if (r.ok)
         cli_print_payload(r.body, r.len);
     else
@@ -142,7 +182,7 @@ static int cmd_want(const char *home, int argc, char **argv)
     if (!rc) {
         const char *v[2] = {a.path, a.pass};
         size_t l[2] = {strlen(a.path), a.passlen};
-        rc = one_shot(home, "bundle-want", 2, v, l);
+        rc = one_shot(home, "bundle-want", 2, v, l, a.quiet);
     }
     chp_memzero(a.pass, sizeof a.pass);
     return rc;
@@ -155,7 +195,7 @@ static int cmd_export(const char *home, int argc, char **argv)
     if (!rc) {
         const char *v[5] = {a.path, a.want, a.since, a.max, a.pass};
         size_t l[5] = {strlen(a.path), strlen(a.want), strlen(a.since), strlen(a.max), a.passlen};
-        rc = one_shot(home, "bundle-export", 5, v, l);
+        rc = one_shot(home, "bundle-export", 5, v, l, a.quiet);
     }
     chp_memzero(a.pass, sizeof a.pass);
     return rc;

@@ -19,6 +19,7 @@
 #define READ_BYTES    (256u << 10) /* bytes of an open file read at a time */
 #define WANT_FILE_MAX (4u << 20)   /* bytes of a want file read at most */
 #define OUT_FLUSH     (1u << 20)   /* bytes of a bundle buffered before writing */
+#define PROGRESS_MS   250          /* between two bundle-progress events of an export */
 
 /* Why an envelope was refused, for the summary. */
 static const struct reason {
@@ -437,10 +438,24 @@ static uint64_t file_size(const chp_bfile_out *f, uint64_t plain)
     return f->key ? CHP_SEAL_SALT + chp_seal_chunks(plain) * (uint64_t)CHP_SEAL_CT : plain;
 }
 
+/* "export N TOTAL BYTES" on the event socket, at most every PROGRESS_MS:
+ * the CLI's progress line while the export holds the loop. */
+static void progress(chp_node *n, uint64_t *next, size_t done, size_t total, uint64_t bytes)
+{
+    uint64_t t = chp_mono_ms();
+    if (t < *next)
+        return;
+    char b[96];
+    snprintf(b, sizeof b, "export %zu %zu %llu", done, total, (unsigned long long)bytes);
+    chp_control_event(n, "bundle-progress", b);
+    *next = t + PROGRESS_MS;
+}
+
 static int write_bundle(chp_node *n, const struct items *it, int newest_first, uint64_t max,
                         chp_bfile_out *f, size_t *written, char *err)
 {
     chp_bundle_wr wr;
+    uint64_t next = chp_mono_ms() + PROGRESS_MS;
     uint8_t *env = malloc(CHP_ENV_MAX_BYTES);
     uint64_t plain = CHP_BUNDLE_HDR_BYTES + chp_bundle_rec_size(8);
     int rc = env ? chp_bundle_wr_begin(&wr, CHP_BUNDLE_KIND_ENVELOPES, &f->buf) : CHP_E_NOMEM;
@@ -456,6 +471,7 @@ static int write_bundle(chp_node *n, const struct items *it, int newest_first, u
         ++*written;
         if (rc == CHP_OK && f->buf.len >= OUT_FLUSH && (rc = chp_bfile_flush(f, err)) != CHP_OK)
             break;
+        progress(n, &next, i + 1, it->n, plain);
     }
     free(env);
     if (rc == CHP_OK)

@@ -29,5 +29,7 @@ void chp_control_handle(chp_node *n);
 /* control_reply.c: a reply to the client of routing id rid. */
 void chp_control_reply(chp_node *n, const void *rid, size_t ridlen, const char *status,
                        const char *body, size_t len);
+/* control_reply.c: an event (CONTROL.md "Events"). */
+void chp_control_event(chp_node *n, const char *topic, const char *body);
 
 #endif
