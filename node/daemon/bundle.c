@@ -373,12 +373,20 @@ static int read_want(const chp_bundle_opts *o, chp_want *w, char *err)
 {
     chp_bfile_in f;
     int rc = chp_bfile_open(&f, o->want, o->pass, o->passlen, err);
+    if (rc != CHP_OK) { /* err says why */
+        chp_bfile_close(&f);
+        return rc;
+    }
     while (rc == CHP_OK && f.plain.len < WANT_FILE_MAX) {
         int m = chp_bfile_more(&f, READ_BYTES, err);
         if (m <= 0) {
             rc = m;
             break;
         }
+    }
+    if (rc != CHP_OK) {
+        chp_bfile_close(&f);
+        return rc;
     }
     chp_bundle_rd rd;
     chp_bundle_rd_init(&rd);
@@ -398,9 +406,9 @@ static int read_want(const chp_bundle_opts *o, chp_want *w, char *err)
     if (rc != CHP_OK && got)
         chp_want_fini(w);
     if (rc == CHP_E_ARG)
-        snprintf(err, CHP_BFILE_ERR, "%s is a bundle, not a want file", o->want);
-    else if (rc != CHP_OK && rc != CHP_E_IO && rc != CHP_E_PASSPHRASE && rc != CHP_E_DECRYPT)
-        snprintf(err, CHP_BFILE_ERR, "want file %s is damaged (%s)", o->want, chp_strerror(rc));
+        snprintf(err, CHP_BFILE_ERR, "%.200s is a bundle, not a want file", o->want);
+    else if (rc != CHP_OK)
+        snprintf(err, CHP_BFILE_ERR, "want file %.200s is damaged (%s)", o->want, chp_strerror(rc));
     chp_bfile_close(&f);
     return rc;
 }
