@@ -103,6 +103,9 @@ static void test_three_hops_sealed(void **state)
     h_node *a, *b;
     users(h, &a, &b, aid, bid);
     h_node *c = h_start(h, "courier", "--relay", H_END);
+    /* a neighbour of the courier's: what comes in by stick is gossiped on */
+    h_node *d = h_start(h, "neighbour", "--relay", "--peer", c->addr, H_END);
+    h_expect(h, c, "peers connected", H_EQ, 1);
     const char *pass = h_write_file(h, "pass", "carry me\n", 9);
     char pass_path[600], wrong_path[600];
     snprintf(pass_path, sizeof pass_path, "%s", pass);
@@ -112,6 +115,7 @@ static void test_three_hops_sealed(void **state)
     char *out = trip(h, a, c, pass_path); /* the contact handshake's envelopes too */
     assert_non_null(strstr(out, "new, 0 already held, 0 rejected"));
     free(out);
+    h_expect(h, d, "envelopes stored", H_EQ, h_status(h, c, "envelopes stored"));
 
     /* the sealed stick: no magic, a whole number of chunks after the salt */
     char bundle[600];
@@ -186,6 +190,18 @@ static void test_spool(void **state)
     char *out = h_ok(h, a, "bundle", "import", answer, H_END);
     assert_string_equal(out, "imported 1 new, 0 already held, 0 rejected\n");
     free(out);
+
+    /* a medium nothing can be written to (sysfs: no room, no files) is one
+     * log line, and the node goes on */
+    snprintf(path, sizeof path, "%s/readonly", spool);
+    assert_int_equal(symlink("/sys/kernel", path), 0);
+    found = 0;
+    for (int t = 0; t < 200 && !found; t++) {
+        h_sleep_ms(50);
+        found = h_file_has(b->log, "readonly: new medium; cannot write the answer");
+    }
+    assert_true(found);
+    assert_int_equal(h_status(h, b, "envelopes stored"), 4);
 }
 
 /* ---- hostile files ---- */
