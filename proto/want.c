@@ -116,16 +116,19 @@ void chp_want_add(chp_want *w, uint64_t created, const uint8_t id[32])
 
 int chp_want_encode(const chp_want *w, chp_buf *out)
 {
-    size_t n = CHP_WANT_SALT + 8 + 2 + (size_t)w->nranges * RANGE_BYTES + 4 +
-               (size_t)w->ncells * CELL_BYTES;
+    /* ranges whose start moved past the last item (equal prefixes) are
+     * left out: the last one written is the open one, bounded by the max */
+    uint16_t nr = w->total ? (uint16_t)(w->cur + 1) : 1;
+    size_t n =
+        CHP_WANT_SALT + 8 + 2 + (size_t)nr * RANGE_BYTES + 4 + (size_t)w->ncells * CELL_BYTES;
     if (chp_buf_reserve(out, n) != CHP_OK)
         return CHP_E_NOMEM;
     chp_wr wr;
     chp_wr_init(&wr, out->p + out->len, n);
     chp_wr_bytes(&wr, w->salt, CHP_WANT_SALT);
     chp_wr_u64(&wr, w->total);
-    chp_wr_u16(&wr, w->nranges);
-    for (uint16_t i = 0; i < w->nranges; i++) {
+    chp_wr_u16(&wr, nr);
+    for (uint16_t i = 0; i < nr; i++) {
         const chp_want_range *g = &w->range[i];
         chp_wr_u64(&wr, g->hi_created);
         chp_wr_bytes(&wr, g->hi_id, 8);

@@ -407,6 +407,26 @@ static void vectors(FILE *out)
     vec(out, "want.4", b.p, b.len);
     chp_want_fini(&wt);
     chp_buf_free(&b);
+    /* 200 items over 4 seconds (created 1800000000 + i / 50, id =
+     * BLAKE2b-256 of i as 2 big-endian bytes), sorted; salt 20..2f: 3 ranges */
+    uint8_t(*v)[40] = malloc(200 * 40);
+    assert_non_null(v);
+    for (uint16_t i = 0; i < 200; i++) {
+        uint8_t k[2] = {(uint8_t)(i >> 8), (uint8_t)i};
+        chp_put_be64(v[i], 1800000000 + i / 50);
+        chp_hash(v[i] + 8, 32, k, 2, NULL, 0);
+    }
+    qsort(v, 200, 40, item_cmp);
+    for (size_t i = 0; i < sizeof salt; i++)
+        salt[i] = (uint8_t)(0x20 + i);
+    assert_int_equal(chp_want_init(&wt, 200, salt), CHP_OK);
+    for (int i = 0; i < 200; i++)
+        chp_want_add(&wt, chp_be64(v[i]), v[i] + 8);
+    assert_int_equal(chp_want_encode(&wt, &b), CHP_OK);
+    vec(out, "want.200", b.p, b.len);
+    chp_want_fini(&wt);
+    chp_buf_free(&b);
+    free(v);
 }
 
 static void test_vectors(void **state)
