@@ -549,6 +549,13 @@ int chp_bundle_export(chp_node *n, const chp_bundle_opts *o, char *out, size_t c
     size_t written = 0;
     uint64_t now = chp_unix_s();
     it.since = o->since && o->since < now ? now - o->since : 0;
+    uint64_t least = o->pass ? CHP_SEAL_SALT + (uint64_t)CHP_SEAL_CT : 64;
+    if (o->max && o->max < least) {
+        snprintf(out, cap, "--max-size %llu is below the smallest %s bundle (%llu bytes)",
+                 (unsigned long long)o->max, o->pass ? "sealed" : "open",
+                 (unsigned long long)least);
+        return 0;
+    }
     int rc = o->want ? select_for(n, o, &it, note, sizeof note, err) : all_items(n, &it);
     if (rc == CHP_OK)
         rc = chp_bfile_create(&f, o->path, o->pass, o->passlen, err);

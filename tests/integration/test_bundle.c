@@ -295,6 +295,29 @@ static void test_hostile(void **state)
     out = import_expect(h, n, "/nonexistent/x.bundle", 1, "No such file");
     free(out);
     assert_int_equal(h_status(h, n, "envelopes stored"), 2); /* ok0, ok1 */
+
+    /* a blind export is bounded by --since and --max-size */
+    char blind[600];
+    h_path(h, blind, sizeof blind, "blind.bundle");
+    h_sleep_ms(2100); /* whole seconds: created S, now S + 2 or later */
+    out = h_ok(h, n, "bundle", "export", blind, "--since", "1s", H_END);
+    if (!strstr(out, "exported 0 envelopes"))
+        fail_msg("--since 1s: %s", out);
+    free(out);
+    out = h_ok(h, n, "bundle", "export", blind, "--since", "1h", "--max-size", "4K", H_END);
+    assert_non_null(strstr(out, "exported 2 envelopes"));
+    free(out);
+    struct stat st;
+    assert_int_equal(stat(blind, &st), 0);
+    assert_true(st.st_size <= 4096);
+    char *err = NULL; /* sealed, the smallest file is 64 KiB */
+    assert_int_equal(h_chapar(h, n, &out, &err, "bundle", "export", blind, "--max-size", "4K",
+                              "--passphrase-file", h_write_file(h, "p", "pw\n", 3), H_END),
+                     1);
+    assert_string_equal(err, "chapar: --max-size 4096 is below the smallest sealed bundle "
+                             "(65536 bytes)\n");
+    free(out);
+    free(err);
 }
 
 /* ---- kill -9 during an import ---- */
