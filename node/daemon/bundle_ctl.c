@@ -62,8 +62,10 @@ static const char *parse(zmq_msg_t *f, int last, struct args *a, chp_bundle_opts
     size_t pl = last ? zmq_msg_size(&f[last]) : 0;
     if (pl >= sizeof a->pass)
         return "passphrase too long";
-    if (pl)
+    if (pl) {
         memcpy(a->pass, zmq_msg_data(&f[last]), pl);
+        chp_memzero(zmq_msg_data(&f[last]), pl); /* the frame's copy too */
+    }
     a->passlen = pl;
     o->path = a->path;
     o->pass = pl ? a->pass : NULL;
