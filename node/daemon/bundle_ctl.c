@@ -60,8 +60,10 @@ static const char *parse(zmq_msg_t *f, int last, struct args *a, chp_bundle_opts
     if (frame_str(f, 2, a->path, sizeof a->path) != 0 || a->path[0] != '/')
         return "the bundle path must be absolute";
     size_t pl = last ? zmq_msg_size(&f[last]) : 0;
-    if (pl >= sizeof a->pass)
+    if (pl >= sizeof a->pass) {
+        chp_memzero(zmq_msg_data(&f[last]), pl);
         return "passphrase too long";
+    }
     if (pl) {
         memcpy(a->pass, zmq_msg_data(&f[last]), pl);
         chp_memzero(zmq_msg_data(&f[last]), pl); /* the frame's copy too */
