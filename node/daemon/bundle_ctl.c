@@ -57,18 +57,17 @@ static const char *parse(zmq_msg_t *f, int last, struct args *a, chp_bundle_opts
     memset(o, 0, sizeof *o);
     a->passlen = 0;
     a->want[0] = '\0';
+    size_t pl = last ? zmq_msg_size(&f[last]) : 0;
+    int fits = pl < sizeof a->pass;
+    if (pl && fits)
+        memcpy(a->pass, zmq_msg_data(&f[last]), pl);
+    if (pl) /* the frame's copy goes at once, whatever follows */
+        chp_memzero(zmq_msg_data(&f[last]), pl);
+    if (!fits)
+        return "passphrase too long";
+    a->passlen = pl;
     if (frame_str(f, 2, a->path, sizeof a->path) != 0 || a->path[0] != '/')
         return "the bundle path must be absolute";
-    size_t pl = last ? zmq_msg_size(&f[last]) : 0;
-    if (pl >= sizeof a->pass) {
-        chp_memzero(zmq_msg_data(&f[last]), pl);
-        return "passphrase too long";
-    }
-    if (pl) {
-        memcpy(a->pass, zmq_msg_data(&f[last]), pl);
-        chp_memzero(zmq_msg_data(&f[last]), pl); /* the frame's copy too */
-    }
-    a->passlen = pl;
     o->path = a->path;
     o->pass = pl ? a->pass : NULL;
     o->passlen = pl;
