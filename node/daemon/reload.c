@@ -68,29 +68,21 @@ static int has_peer(const chp_config *c, const char *a)
     return 0;
 }
 
-static int apply_peers(chp_node *n, const chp_config *cur, const chp_config *next)
+/* The peers of from that to lacks: removed from the mesh (add 0) or
+ * added to it (add 1), one line each. */
+static int peers_missing(chp_node *n, const chp_config *from, const chp_config *to, int add)
 {
     int changes = 0;
-    for (size_t i = 0; i < cur->npeers; i++) {
-        const char *a = cur->peers[i];
-        if (has_peer(next, a))
+    for (size_t i = 0; i < from->npeers; i++) {
+        const char *a = from->peers[i];
+        if (has_peer(to, a))
             continue;
-        int rc = chp_mesh_peer_remove(n->mesh, a, strlen(a));
-        if (rc == CHP_OK || rc == CHP_E_NOT_FOUND)
-            chp_info("reload: peer removed: %s", a);
+        int rc = add ? chp_mesh_peer_add(n->mesh, a, strlen(a))
+                     : chp_mesh_peer_remove(n->mesh, a, strlen(a));
+        if (rc == CHP_OK || rc == (add ? CHP_E_DUP : CHP_E_NOT_FOUND))
+            chp_info("reload: peer %s: %s", add ? "added" : "removed", a);
         else
-            chp_warn("reload: peer %s: cannot remove: %s", a, chp_strerror(rc));
-        changes++;
-    }
-    for (size_t i = 0; i < next->npeers; i++) {
-        const char *a = next->peers[i];
-        if (has_peer(cur, a))
-            continue;
-        int rc = chp_mesh_peer_add(n->mesh, a, strlen(a));
-        if (rc == CHP_OK || rc == CHP_E_DUP)
-            chp_info("reload: peer added: %s", a);
-        else
-            chp_warn("reload: peer %s: cannot add: %s", a, chp_strerror(rc));
+            chp_warn("reload: peer %s: cannot %s: %s", a, add ? "add" : "remove", chp_strerror(rc));
         changes++;
     }
     return changes;
@@ -130,7 +122,7 @@ int chp_reload_apply(chp_node *n, const chp_config *cur, chp_config *next)
         changes++;
     }
     changes += apply_allow(n, cur, next);
-    changes += apply_peers(n, cur, next);
+    changes += peers_missing(n, cur, next, 0) + peers_missing(n, next, cur, 1);
     if (cur->discovery != next->discovery) {
         int rc = chp_mesh_discovery(n->mesh, next->discovery);
         if (rc == CHP_OK)

@@ -36,21 +36,6 @@ static void hup_and_await(h_ctx *h, const h_node *n, const char *line)
     }
 }
 
-/* n's "peer" events: "up" and "down" of every link. */
-static void *peer_events(void *z, const h_node *n)
-{
-    char ep[600];
-    int zero = 0, tmo = H_DEADLINE_MS;
-    snprintf(ep, sizeof ep, "ipc://%s/events", n->home);
-    void *s = zmq_socket(z, ZMQ_SUB);
-    assert_non_null(s);
-    zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
-    zmq_setsockopt(s, ZMQ_RCVTIMEO, &tmo, sizeof tmo);
-    zmq_setsockopt(s, ZMQ_SUBSCRIBE, "peer", 4);
-    assert_int_equal(zmq_connect(s, ep), 0);
-    return s;
-}
-
 /* Reads peer events until one says "up" (flags 0: waiting up to the
  * deadline) or none is left (ZMQ_DONTWAIT); returns how many said "down". */
 static int downs_until(void *s, int flags)
@@ -85,7 +70,7 @@ static void test_sighup_reload(void **state)
     assert_int_equal(h_status(h, a, "quota"), 2 << 20);
 
     void *z = zmq_ctx_new();
-    void *ev = peer_events(z, a);
+    void *ev = h_events(z, a, "peer"); /* "up" and "down" of every link */
     free(h_ok(h, b, "peer", "add", a->addr, H_END));
     h_expect(h, a, "peers connected", H_EQ, 1);
     free(h_ok(h, c, "peer", "add", a->addr, H_END));
