@@ -53,10 +53,10 @@ static int apply_allow(chp_node *n, const chp_config *cur, const chp_config *nex
     size_t nr = keys_missing(cur, next, removed, sizeof removed);
     if (!na && !nr)
         return 0;
-    chp_mesh_allow_set(n->mesh, (const uint8_t(*)[32])next->allow, next->nallow);
-    chp_info("reload: allow-list %zu -> %zu keys%s%s%s%s%s", cur->nallow, next->nallow,
-             na ? ", added" : "", added, nr ? ", removed" : "", removed,
-             next->nallow ? "" : " (anyone may connect)");
+    size_t cut = chp_mesh_allow_set(n->mesh, (const uint8_t(*)[32])next->allow, next->nallow);
+    chp_info("reload: allow-list %zu -> %zu keys%s%s%s%s%s; links cut: %zu", cur->nallow,
+             next->nallow, na ? ", added" : "", added, nr ? ", removed" : "", removed,
+             next->nallow ? "" : " (anyone may connect)", cut);
     return 1;
 }
 

@@ -1,6 +1,7 @@
 /* reload.h - chapard reads its flags and DIR/chapard.conf again on SIGHUP
  * and applies what changed to the running node: peers, the allow-list,
- * the quota, the log level and LAN discovery, without dropping a link.
+ * the quota, the log level and LAN discovery, without dropping a link
+ * (but those of nodes taken off the allow-list).
  * Visible to node/daemon only. */
 #ifndef CHP_RELOAD_H
 #define CHP_RELOAD_H

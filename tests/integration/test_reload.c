@@ -1,7 +1,8 @@
 /* test_reload.c - chapard reads chapard.conf again on SIGHUP (issue 18):
  * a friends-only relay gets a larger quota, a second friend and the debug
  * log level without dropping the link it has; a broken file is one log
- * line and the running settings stay. A relay with `--relay` on the
+ * line and the running settings stay; a friend taken off the list is
+ * cut at once and refused after. A relay with `--relay` on the
  * command line keeps it: flags still win over the file after a reload. */
 #include "harness.h"
 
@@ -82,7 +83,7 @@ static void test_sighup_reload(void **state)
     write_conf(h, a, conf);
     hup_and_await(h, a, "reload: quota 2097152 -> 3145728 bytes");
     char line[300];
-    snprintf(line, sizeof line, "reload: allow-list 1 -> 2 keys, added %s\n", c->key);
+    snprintf(line, sizeof line, "reload: allow-list 1 -> 2 keys, added %s; links cut: 0\n", c->key);
     assert_true(h_file_has(a->log, line));
     assert_true(h_file_has(a->log, "reload: log-level info -> debug\n"));
     assert_int_equal(h_status(h, a, "quota"), 3 << 20);
@@ -106,6 +107,23 @@ static void test_sighup_reload(void **state)
     hup_and_await(h, a, "/chapard.conf unchanged\n");
     assert_int_equal(downs_until(ev, ZMQ_DONTWAIT), 0);
     assert_int_equal(h_status(h, a, "peers connected"), 2);
+
+    /* b taken off the list: its link is cut at once, its redials refused;
+     * c's link stays. */
+    long long refused = h_status(h, a, "rejected not allowed");
+    snprintf(conf, sizeof conf, "quota = 3M\nallow = %s\n", c->key);
+    write_conf(h, a, conf);
+    snprintf(line, sizeof line, "reload: allow-list 2 -> 1 keys, removed %s; links cut: 1\n",
+             b->key);
+    hup_and_await(h, a, line);
+    h_expect(h, a, "peers connected", H_EQ, 1);
+    h_expect(h, a, "rejected not allowed", H_GT, refused);
+    assert_int_equal(downs_until(ev, ZMQ_DONTWAIT), 1);
+    char *peers = h_ok(h, a, "peer", "list", H_END);
+    snprintf(line, sizeof line, "%s\tconnected", c->key);
+    assert_non_null(strstr(peers, line));
+    assert_null(strstr(peers, b->key));
+    free(peers);
 
     zmq_close(ev);
     zmq_ctx_term(z);
