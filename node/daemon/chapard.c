@@ -8,6 +8,7 @@
 #include "node/common/log.h"
 #include "node/daemon/config.h"
 #include "node/daemon/node.h"
+#include "node/daemon/reload.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -18,12 +19,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-static volatile sig_atomic_t stop_flag;
+static volatile sig_atomic_t stop_flag, hup_flag;
 
 static void on_signal(int sig)
 {
-    (void)sig;
-    stop_flag = 1;
+    if (sig == SIGHUP)
+        hup_flag = 1;
+    else
+        stop_flag = 1;
 }
 
 static void usage(FILE *f)
@@ -61,6 +64,7 @@ static void usage(FILE *f)
             "peer = ..., allow = ..., relay = yes, discovery = no, quota = ...,\n"
             "log-level = ...); flags win over the file; peers and allowed keys from\n"
             "both are used.\n"
+            "SIGHUP: read chapard.conf again (peers, allow, quota, log-level, discovery).\n"
             "SIGTERM, SIGINT or `chapar stop`: commit, close, exit 0.\n",
             7667);
 }
@@ -249,6 +253,7 @@ static int start(const chp_config *c, chp_node **np)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     chp_node_opts o;
@@ -267,10 +272,13 @@ static int start(const chp_config *c, chp_node **np)
     return GO;
 }
 
-/* The loop until a signal, `chapar stop` or a wipe; the node is destroyed
- * here, as a wipe deletes its store. */
-static int run_node(const chp_config *c, chp_node **np)
+/* The loop until a signal, `chapar stop` or a wipe (SIGHUP reloads c
+ * from argv and the file); the node is destroyed here, as a wipe deletes
+ * its store. */
+static int run_node(chp_config *c, chp_node **np, int argc, char **argv)
 {
+    chp_reload_ctx reload = {.node = *np, .cur = c, .argc = argc, .argv = argv, .ipv6 = have_ipv6};
+    chp_node_on_hup(*np, &hup_flag, chp_reload, &reload);
     int rc = chp_node_run(*np, &stop_flag);
     int wiped = chp_node_wiped(*np);
     chp_node_destroy(np);
@@ -296,7 +304,7 @@ int main(int argc, char **argv)
     if ((code = configure(&c, argc, argv)) != GO || (code = take_home(&c)) != GO ||
         (code = start(&c, &n)) != GO)
         goto out;
-    code = run_node(&c, &n);
+    code = run_node(&c, &n, argc, argv);
 out:
     chp_node_destroy(&n);
     chp_config_fini(&c);

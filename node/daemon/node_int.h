@@ -18,8 +18,11 @@ struct chp_node {
     chp_msg *msg; /* the messaging layer; NULL on a relay */
     void *zctx, *control, *events;
     uint64_t started_ms, next_sweep, msg_tick_ms;
-    int wiped;      /* the user pressed the panic button: exit */
-    int stop_asked; /* `chapar stop`: leave the loop as on SIGTERM */
+    int wiped;                  /* the user pressed the panic button: exit */
+    int stop_asked;             /* `chapar stop`: leave the loop as on SIGTERM */
+    volatile sig_atomic_t *hup; /* chp_node_on_hup: reload when set */
+    void (*on_hup)(void *ctx);
+    void *hup_ctx;
 };
 
 /* control.c: answers every request waiting on the control socket. */

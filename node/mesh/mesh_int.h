@@ -3,6 +3,7 @@
  *
  * The files call each other one way only, lowest first (ARCHITECTURE.md):
  *   admit.c   allow-list, bans, scores, rate buckets, connection table
+ *   allow.c   the allow-list replaced while the node runs (a reload)
  *   table.c   the link table, dialling, the remembered peer list
  *   send.c    what goes out on a link: frames, flow window, moved ids
  *   view.c    the passive view (HyParView)

@@ -486,3 +486,12 @@ int chp_store_wipe(chp_store **sp)
     free(dir);
     return rc;
 }
+
+void chp_store_set_quota(chp_store *s, uint64_t quota)
+{
+    assert(s && quota);
+    chp_st_settle(s); /* the writer thread reads the quota while it evicts */
+    s->quota = quota;
+    if (s->map_max < 2 * quota + MAP_MIN)
+        s->map_max = 2 * quota + MAP_MIN;
+}

@@ -175,6 +175,11 @@ typedef struct chp_store_stats {
 
 void chp_store_stats_get(chp_store *s, chp_store_stats *out);
 
+/* A new quota (bytes) for a store that is open: chapard's reload on
+ * SIGHUP. Waits for a batch the writer thread runs; the map may grow to
+ * 2 * quota + 64 MiB from then on. A lower quota evicts at the next put. */
+void chp_store_set_quota(chp_store *s, uint64_t quota);
+
 /* ---- node settings (not encrypted: a relay has no storage key) ---- */
 
 /* Small named values of the node itself, e.g. its transport key pair,

@@ -1115,6 +1115,48 @@ static void test_sweep(void **state)
 
 /* ---- quota ---- */
 
+/* chapard's reload: a lower quota evicts foreign envelopes, nearest
+ * expiry first, at the next put; a higher one makes room; a batch on the
+ * writer thread finishes under the old quota, its result kept. */
+static void test_quota_set(void **state)
+{
+    struct fx *f = *state;
+    chp_store_opts o = {10000, 0, 1};
+    open_ok(f, &o);
+    struct tenv F[10], N[3];
+    int res[10];
+    for (size_t i = 0; i < 10; i++)
+        tenv_make(&F[i], 40 + i, 1000, 1, 100 + i, 0);
+    for (size_t i = 0; i < 3; i++)
+        tenv_make(&N[i], 60 + i, 1000, 1, 500 + i, 0);
+    assert_int_equal(put_n(f->s, F, 10, res), CHP_OK);
+    chp_store_set_quota(f->s, 5000);
+    chp_store_stats st;
+    chp_store_stats_get(f->s, &st);
+    assert_int_equal(st.quota, 5000);
+    assert_int_equal(st.bytes, 10000); /* nothing goes before a put */
+    assert_int_equal(put_1(f->s, &N[0]), CHP_OK);
+    chp_store_stats_get(f->s, &st);
+    assert_int_equal(st.bytes, 5000);
+    assert_int_equal(st.evicted, 6);
+    for (size_t i = 0; i < 10; i++)
+        assert_int_equal(chp_store_has(f->s, F[i].id), i >= 6);
+
+    chp_store_item it;
+    item_of(&it, &N[1]);
+    assert_int_equal(chp_store_put_start(f->s, &it, 1), CHP_OK);
+    chp_store_set_quota(f->s, 7000); /* waits for the batch */
+    assert_int_equal(chp_store_put_wait(f->s), CHP_OK);
+    assert_int_equal(it.result, CHP_OK);
+    assert_int_equal(put_1(f->s, &N[2]), CHP_OK);
+    chp_store_stats_get(f->s, &st);
+    assert_int_equal(st.quota, 7000);
+    assert_int_equal(st.evicted, 7); /* N1 at 5000 of 5000 evicted F6 */
+    assert_int_equal(st.bytes, 6000);
+    tenv_free(F, 10);
+    tenv_free(N, 3);
+}
+
 static void test_quota_eviction_order(void **state)
 {
     struct fx *f = *state;
@@ -2798,6 +2840,7 @@ int main(void)
         T(test_fingerprint_ids_by_hand),
         T(test_sweep),
         T(test_quota_eviction_order),
+        T(test_quota_set),
         T(test_quota_no_eviction_for_nothing),
         T(test_map_max_honoured),
         T(test_quota_kept_never_refused),
