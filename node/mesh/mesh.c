@@ -406,7 +406,7 @@ void chp_mesh_destroy(chp_mesh **mp)
     if (!mp || !*mp)
         return;
     chp_mesh *n = *mp;
-    (void)chp_ingest_flush(n);
+    (void)chp_mesh_flush(n);
     chp_ingest_fini(n);
     chp_link_close_all(n);
     chp_view_free(n);
@@ -502,7 +502,7 @@ void chp_mesh_poll_done(chp_mesh *n, const zmq_pollitem_t *items, size_t count)
         chp_ingest_pump(n);
     else
         (void)chp_ingest_flush(n);
-    chp_gossip_flush_lazy(n);
+    chp_gossip_flush_out(n);
 }
 
 void chp_mesh_periodic(chp_mesh *n, uint64_t t)
@@ -522,6 +522,7 @@ void chp_mesh_periodic(chp_mesh *n, uint64_t t)
         chp_gossip_query_held(n);
         n->held_query_ms = t + HELD_QUERY_MS;
     }
+    chp_gossip_flush_out(n);
 }
 
 /* ---- envelopes ---- */
@@ -534,12 +535,15 @@ int chp_mesh_publish_later(chp_mesh *n, const uint8_t *env, size_t len)
 int chp_mesh_publish(chp_mesh *n, const uint8_t *env, size_t len)
 {
     int rc = chp_ingest_add(n, env, len, 0, 1);
-    return rc == CHP_OK ? chp_ingest_flush(n) : rc;
+    return rc == CHP_OK ? chp_mesh_flush(n) : rc;
 }
 
+/* Outside a loop round (a control request): what it forwards goes now. */
 int chp_mesh_flush(chp_mesh *n)
 {
-    return chp_ingest_flush(n);
+    int rc = chp_ingest_flush(n);
+    chp_gossip_flush_out(n);
+    return rc;
 }
 
 /* ---- neighbours ---- */
