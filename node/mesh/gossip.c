@@ -106,14 +106,12 @@ void chp_recent_add(chp_mesh *n, const uint8_t id[32], uint64_t t)
     n->recent_next = (n->recent_next + 1) % CHP_MESH_RECENT_MAX;
 }
 
-int chp_gossip_forward(chp_mesh *n, const uint8_t *env, size_t len, const uint8_t id[32],
-                       uint32_t src)
+int chp_gossip_forward(chp_mesh *n, const struct chp_stored *e)
 {
     int sent = 0;
-    chp_env_hdr h;
-    if (chp_envelope_parse(env, len, &h, NULL, NULL, NULL) != CHP_OK ||
-        h.expiry <= mesh_unix(n) + CHP_SERVE_MARGIN_S)
+    if (e->expiry <= mesh_unix(n) + CHP_SERVE_MARGIN_S)
         return 0; /* about to expire: neighbours would only refuse it */
+    const uint8_t *id = e->id;
     chp_recent_add(n, id, mesh_ms(n));
     chp_missing_forget(n, id);
     /* Push along the tree; announce the id to LAZY_FANOUT of the lazy links
@@ -124,11 +122,11 @@ int chp_gossip_forward(chp_mesh *n, const uint8_t *env, size_t len, const uint8_
     size_t seen = 0;
     for (size_t i = 0; i < CHP_MESH_LINKS_MAX; i++) {
         struct chp_link *l = &n->links[i];
-        if (!chp_link_up(l) || l->id == src)
+        if (!chp_link_up(l) || l->id == e->link)
             continue;
         sent++;
         if (!l->lazy) {
-            chp_link_send_push(n, l, env, len);
+            chp_link_send_push(n, l, e->env, e->len);
             continue;
         }
         if (seen < LAZY_FANOUT)

@@ -342,16 +342,15 @@ static void zap_handle(chp_mesh *n)
 
 /* ingest.c's hook: an envelope is durably stored. It goes on to the
  * neighbours, then up to the layer above, then out as an event. */
-static void stored(chp_mesh *n, const uint8_t *env, size_t len, const uint8_t id[32], uint64_t seq,
-                   uint32_t link, int own)
+static void stored(chp_mesh *n, const struct chp_stored *e)
 {
-    int links = chp_gossip_forward(n, env, len, id, link);
+    int links = chp_gossip_forward(n, e);
     if (n->hooks.committed)
-        n->hooks.committed(n->hooks.ctx, env, len, id, seq);
-    if (own && links > 0)
+        n->hooks.committed(n->hooks.ctx, e->env, e->len, e->id, e->seq);
+    if (e->own && links > 0)
         n->held_query_ms = 0; /* ask them soon whether they took it */
     char hex[65];
-    chp_hex_encode(id, 32, hex);
+    chp_hex_encode(e->id, 32, hex);
     chp_mesh_event(n, "envelope", hex);
 }
 

@@ -35,6 +35,17 @@
 #define CHP_MESH_BATCH_MAX  1024 /* frames read from one socket per poll round */
 
 /* One neighbour, identified by its CURVE transport key. */
+/* An envelope just committed to the store, as ingest.c hands it on. */
+struct chp_stored {
+    const uint8_t *env;
+    size_t len;
+    const uint8_t *id; /* 32 bytes */
+    uint64_t seq;      /* the store's insertion sequence */
+    uint64_t expiry;   /* from its header */
+    uint32_t link;     /* where it came from, 0 = made here */
+    int own;
+};
+
 struct chp_link {
     int used;
     uint8_t key[32];
@@ -159,8 +170,7 @@ struct chp_mesh {
     struct chp_ban bans[CHP_MESH_BANS_MAX];
     struct chp_ingest *ingest;
     /* ingest.c hands every committed envelope to mesh.c through this */
-    void (*stored)(chp_mesh *n, const uint8_t *env, size_t len, const uint8_t id[32], uint64_t seq,
-                   uint32_t link, int own);
+    void (*stored)(chp_mesh *n, const struct chp_stored *e);
     struct chp_conns *conns;
     struct chp_view *view; /* NULL until used */
     struct chp_disc *disc; /* beacons heard, NULL until used */
@@ -358,8 +368,7 @@ void chp_walk_refill(struct chp_link *l, uint64_t items, uint64_t t);
 /* ---- gossip.c ---- */
 /* Pushes or announces a committed envelope to every live neighbour but
  * src; returns how many it went to. */
-int chp_gossip_forward(chp_mesh *n, const uint8_t *env, size_t len, const uint8_t id[32],
-                       uint32_t src);
+int chp_gossip_forward(chp_mesh *n, const struct chp_stored *e);
 /* Sends what waits for the end of a loop round: queued pushes and ids. */
 void chp_gossip_flush_out(chp_mesh *n);
 void chp_gossip_on_push(chp_mesh *n, struct chp_link *l, const uint8_t *env, size_t len,
