@@ -320,9 +320,10 @@ struct peer {
     double last_push_s;                        /* sink: when the latest forwarded envelope came */
 };
 
-/* -1: the peers send and take single PUSH frames, as a node from before
- * PUSHES (PROTOCOL.md §15); otherwise they announce PUSHES in HELLO, send
- * full PUSHES frames and the node forwards to the sink in them. */
+/* -1, or a node whose HELLO lacks bit 5 (-B at a build from before
+ * PUSHES): the peers send and take single PUSH frames (PROTOCOL.md §15);
+ * otherwise they send full PUSHES frames and the node forwards to the
+ * sink in them. */
 static int g_single;
 
 static int peer_open(void *zctx, const chp_addr *node, const char *ep, struct peer *p)
@@ -363,6 +364,8 @@ static void peer_drain(struct peer *p, int max)
             continue;
         if (m.type == CHP_WIRE_HELLO) {
             p->hello = 1;
+            if (!(m.u.hello.caps & CHP_CAP_PUSHES))
+                g_single = 1; /* a node from before PUSHES (-B an older build) */
         } else if (m.type == CHP_WIRE_PUSH || m.type == CHP_WIRE_PUSHES) {
             p->rx_push += m.type == CHP_WIRE_PUSH ? 1 : m.u.pushes.n;
             p->rx_frames++;
