@@ -44,7 +44,7 @@ static void usage(FILE *f)
                "  nick [NEW]             show or change your nick\n"
                "  join ROOM [--passphrase-file F]  leave ROOM  rooms\n"
                "node:\n"
-               "  status [--raw]         node counters as `key: value` lines\n"
+               "  status [--raw | --prometheus]  node counters (`key: value`, Prometheus)\n"
                "  stop                   stop the chapard of DIR and wait until it is gone\n"
                "  address                this node's address, for others' `peer add`\n"
                "  peer add ADDRESS       connect to a node and remember it\n"
@@ -590,10 +590,11 @@ static const struct command {
     {"rooms", NULL, "rooms",
      "usage: chapar rooms\nJoined rooms: ROOM, KIND (public or passphrase), FINGERPRINT.\n"},
     {"status", cli_cmd_status, NULL,
-     "usage: chapar status [--raw]\n"
+     "usage: chapar status [--raw | --prometheus]\n"
      "Node counters and state as `key: value` lines (docs/CONTROL.md). Sizes and\n"
      "durations get a human reading after the number: `quota: 268435456 (256.0 MiB)`,\n"
-     "`uptime: 3725 (1h 2m 5s)`; --raw prints the daemon's lines as they are.\n"},
+     "`uptime: 3725 (1h 2m 5s)`; --raw prints the daemon's lines as they are;\n"
+     "--prometheus prints them in the Prometheus text format (as chapard --metrics).\n"},
     {"stop", cli_cmd_stop, NULL,
      "usage: chapar stop\n"
      "Stops the chapard of DIR as SIGTERM does (everything committed, the store\n"
