@@ -50,6 +50,10 @@ static void usage(FILE *f)
             "  --log-max SIZE      when stderr is DIR/chapard.log (as chapar-tui starts\n"
             "                      chapard), move it to chapard.log.1 at this size\n"
             "                      (default 4M, 4K to 1G)\n"
+            "  --metrics HOST:PORT serve the status counters at http://HOST:PORT/metrics\n"
+            "                      (Prometheus text); a bare PORT means 127.0.0.1\n"
+            "  --summary-every T   a relay logs a summary line every T: minutes, or\n"
+            "                      30s, 10m, 1h (default 10m; 0 = never)\n"
             "  --passphrase-file F unlock the identity with the first line of F\n"
             "                      (else $CHAPAR_PASSPHRASE, else a prompt on the\n"
             "                      terminal, 3 tries, Ctrl-C cancels; with none of\n"
@@ -59,7 +63,8 @@ static void usage(FILE *f)
             "\n"
             "DIR/chapard.conf may hold the same settings, one per line (listen = ...,\n"
             "peer = ..., allow = ..., relay = yes, discovery = no, quota = ...,\n"
-            "log-level = ...); flags win over the file; peers and allowed keys from\n"
+            "log-level = ..., metrics = ..., summary-every = ...); flags win over the file; peers "
+            "and allowed keys from\n"
             "both are used.\n"
             "SIGTERM, SIGINT or `chapar stop`: commit, close, exit 0.\n",
             7667);
