@@ -52,6 +52,10 @@ static void usage(FILE *f)
                "                         envelopes received, sent (tab-separated)\n"
                "  peer remove ADDRESS    disconnect and forget\n"
                "  debug publish FILE     inject a raw envelope (for tests)\n"
+               "sharing the app offline:\n"
+               "  share-app [--listen HOST:PORT] [--files DIR]  serve the .deb, source and\n"
+               "                         a manifest signed by you on the LAN\n"
+               "  verify-app MANIFEST FILE... --from USER-ID   check a download\n"
                "\n"
                "  --help, --version      COMMAND --help describes one command\n"
                "Exit 0 on success; otherwise 1 (2 for bad usage, 130 for Ctrl-C at a passphrase\n"
@@ -605,6 +609,22 @@ static const struct command {
     {"peer", cmd_peer, NULL,
      "usage: chapar peer add ADDRESS | peer list | peer remove ADDRESS\n"
      "Neighbours to connect to (remembered across restarts).\n"},
+    {"share-app", cli_cmd_share_app, NULL,
+     "usage: chapar share-app [--listen HOST:PORT] [--files DIR] [--idle SECONDS]\n"
+     "Shares Chapar with people near you who have no internet: serves a page\n"
+     "(Persian and English) with this machine's .deb, the source tarball and a\n"
+     "list of their SHA-256 sums signed with your identity (the running chapard\n"
+     "signs it), and prints the page's address (http://HOST:PORT/) first. The\n"
+     "default HOST is this machine's LAN address, PORT 7680 (0 = any free port).\n"
+     "Files come from DIR (default: dist/ of the source tree, where `make deb`\n"
+     "puts them). Stops on Ctrl-C, or after SECONDS without a request (default\n"
+     "1800; 0 = never).\n"},
+    {"verify-app", NULL, NULL,
+     "usage: chapar verify-app MANIFEST FILE... --from USER-ID\n"
+     "Checks downloaded files against a manifest from `share-app`: exit 0 when\n"
+     "MANIFEST is signed by USER-ID and lists every FILE with its SHA-256; else\n"
+     "exit 1 with one line naming the file or the signature that failed. Needs\n"
+     "no running chapard.\n"},
     {"debug", cmd_debug, NULL,
      "usage: chapar debug publish FILE\nInjects a raw envelope (tests).\n"},
 };
@@ -653,6 +673,8 @@ int main(int argc, char **argv)
         fputs(c->help, stdout);
         return 0;
     }
+    if (!strcmp(c->name, "verify-app")) /* needs no data dir */
+        return cli_cmd_verify_app(argc - i, argv + i);
     if (!home[0] && chp_home_default(home, sizeof home) != 0)
         return cli_fail(2, "no data dir: set --home, CHAPAR_HOME or HOME");
     char why[4400];
