@@ -17,6 +17,11 @@
 
 int hh_connect(const char *host, uint16_t port)
 {
+    return hh_connect_from(NULL, host, port);
+}
+
+int hh_connect_from(const char *src, const char *host, uint16_t port)
+{
     struct sockaddr_in a;
     memset(&a, 0, sizeof a);
     a.sin_family = AF_INET;
@@ -25,7 +30,13 @@ int hh_connect(const char *host, uint16_t port)
         return -1;
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct timeval tv = {5, 0};
-    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) ||
+    struct sockaddr_in from;
+    memset(&from, 0, sizeof from);
+    from.sin_family = AF_INET;
+    if (src && inet_pton(AF_INET, src, &from.sin_addr) != 1)
+        src = NULL;
+    if (fd < 0 || (src && bind(fd, (struct sockaddr *)&from, sizeof from) != 0) ||
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) ||
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) ||
         connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
         if (fd >= 0)
@@ -35,11 +46,11 @@ int hh_connect(const char *host, uint16_t port)
     return fd;
 }
 
-int hh_request(const char *host, uint16_t port, const void *req, size_t len, char **head,
-               char **body, size_t *blen)
+static int request(const char *src, const char *host, uint16_t port, const void *req, size_t len,
+                   char **head, char **body, size_t *blen)
 {
     signal(SIGPIPE, SIG_IGN);
-    int fd = hh_connect(host, port);
+    int fd = hh_connect_from(src, host, port);
     if (fd < 0)
         return -1;
     for (size_t o = 0; o < len;) {
@@ -80,13 +91,25 @@ int hh_request(const char *host, uint16_t port, const void *req, size_t len, cha
     return status;
 }
 
+int hh_request(const char *host, uint16_t port, const void *req, size_t len, char **head,
+               char **body, size_t *blen)
+{
+    return request(NULL, host, port, req, len, head, body, blen);
+}
+
 int hh_get(const char *host, uint16_t port, const char *path, char **head, char **body,
            size_t *blen)
+{
+    return hh_get_from(NULL, host, port, path, head, body, blen);
+}
+
+int hh_get_from(const char *src, const char *host, uint16_t port, const char *path, char **head,
+                char **body, size_t *blen)
 {
     char req[2048];
     int k = snprintf(req, sizeof req, "GET %s HTTP/1.0\r\nHost: %s\r\nConnection: close\r\n\r\n",
                      path, host);
-    return hh_request(host, port, req, (size_t)k, head, body, blen);
+    return request(src, host, port, req, (size_t)k, head, body, blen);
 }
 
 int hh_parse_url(const char *url, char *host, size_t cap, uint16_t *port)

@@ -17,8 +17,14 @@ int hh_request(const char *host, uint16_t port, const void *req, size_t len, cha
 /* GET path with Connection: close. */
 int hh_get(const char *host, uint16_t port, const char *path, char **head, char **body,
            size_t *blen);
-/* A TCP connection to host:port (blocking, 5 s timeouts), or -1. */
+/* hh_get from the local address src (NULL: the kernel's choice), for a
+ * client the per-address limits must not take for the flood's. */
+int hh_get_from(const char *src, const char *host, uint16_t port, const char *path, char **head,
+                char **body, size_t *blen);
+/* A TCP connection to host:port (blocking, 5 s timeouts), or -1; _from
+ * binds the local address src first. */
 int hh_connect(const char *host, uint16_t port);
+int hh_connect_from(const char *src, const char *host, uint16_t port);
 /* "http://HOST:PORT/..." split: host (cap bytes) and port; 0 or -1. */
 int hh_parse_url(const char *url, char *host, size_t cap, uint16_t *port);
 
