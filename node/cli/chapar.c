@@ -616,8 +616,8 @@ static const struct command {
      "list of their SHA-256 sums signed with your identity (the running chapard\n"
      "signs it), and prints the page's address (http://HOST:PORT/) first. The\n"
      "default HOST is this machine's LAN address, PORT 7680 (0 = any free port).\n"
-     "Files come from DIR (default: dist/ of the source tree, where `make deb`\n"
-     "puts them). Stops on Ctrl-C, or after SECONDS without a request (default\n"
+     "Files come from DIR (default: $CHAPAR_DIST, else dist/ of the source tree,\n"
+     "where `make deb` puts them). Stops on Ctrl-C, or after SECONDS without a request (default\n"
      "1800; 0 = never).\n"},
     {"verify-app", NULL, NULL,
      "usage: chapar verify-app MANIFEST FILE... --from USER-ID\n"

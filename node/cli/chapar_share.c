@@ -142,10 +142,12 @@ static int hash_one(struct share *s, struct shared *f)
     return 0;
 }
 
-/* The folder to share from: --files, else the build tree's dist/, else
- * the installed one. */
+/* The folder to share from: --files, else $CHAPAR_DIST, else the build
+ * tree's dist/, else the installed one. */
 static int open_dir(struct share *s, const char *files)
 {
+    if (!files && getenv("CHAPAR_DIST") && *getenv("CHAPAR_DIST"))
+        files = getenv("CHAPAR_DIST");
     static const char *const dflt[] = {CHP_SOURCE_DIST, "/usr/share/chapar/dist"};
     for (size_t i = 0; !files && i < sizeof dflt / sizeof *dflt; i++)
         if (access(dflt[i], R_OK | X_OK) == 0)
