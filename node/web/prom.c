@@ -2,7 +2,6 @@
  * known keys (name, type, help), a rule for the others. */
 #include "node/web/prom.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,19 +61,6 @@ static const struct metric {
 /* Text keys that become labels of chapar_info. */
 static const char *const info_keys[] = {"mode", "identity", "version"};
 
-static int bprintf(chp_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int bprintf(chp_buf *b, const char *fmt, ...)
-{
-    char tmp[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    int k = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (k < 0)
-        return CHP_OK;
-    return chp_buf_put(b, tmp, (size_t)k < sizeof tmp ? (size_t)k : sizeof tmp - 1);
-}
-
 /* One parsed line: key and value, NUL-terminated copies. */
 struct kv {
     char key[128], val[LINE_MAX_];
@@ -128,18 +114,18 @@ static int put_metric(chp_buf *out, const struct kv *kv, unsigned long long v)
     if (!m)
         generic_name(kv->key, gen, sizeof gen);
     const char *name = m ? m->name : gen;
-    int rc = bprintf(out, "# HELP chapar_%s %s\n# TYPE chapar_%s %s\nchapar_%s %llu\n", name,
-                     m ? m->help : "A chapar status value.", name,
-                     m && m->counter ? "counter" : "gauge", name, v);
+    int rc = chp_buf_printf(out, "# HELP chapar_%s %s\n# TYPE chapar_%s %s\nchapar_%s %llu\n", name,
+                            m ? m->help : "A chapar status value.", name,
+                            m && m->counter ? "counter" : "gauge", name, v);
     return rc;
 }
 
 /* A label value with \, " and newline escaped. */
 static int put_label(chp_buf *out, const char *name, const char *v, int first)
 {
-    int rc = bprintf(out, "%s%s=\"", first ? "" : ",", name);
+    int rc = chp_buf_printf(out, "%s%s=\"", first ? "" : ",", name);
     for (const char *p = v; rc == CHP_OK && *p; p++)
-        rc = *p == '\\' || *p == '"' ? bprintf(out, "\\%c", *p) : chp_buf_put(out, p, 1);
+        rc = *p == '\\' || *p == '"' ? chp_buf_printf(out, "\\%c", *p) : chp_buf_put(out, p, 1);
     return rc == CHP_OK ? chp_buf_put(out, "\"", 1) : rc;
 }
 
@@ -165,8 +151,8 @@ int chp_prom_render(const char *status, size_t len, chp_buf *out)
     }
     if (rc != CHP_OK)
         return rc;
-    rc = bprintf(out, "# HELP chapar_info The node's mode, identity state and version.\n"
-                      "# TYPE chapar_info gauge\nchapar_info{");
+    rc = chp_buf_printf(out, "# HELP chapar_info The node's mode, identity state and version.\n"
+                             "# TYPE chapar_info gauge\nchapar_info{");
     for (size_t i = 0; rc == CHP_OK && i < len;) {
         const char *e = memchr(status + i, '\n', len - i);
         size_t n = e ? (size_t)(e - (status + i)) : len - i;
@@ -174,5 +160,5 @@ int chp_prom_render(const char *status, size_t len, chp_buf *out)
             rc = put_label(out, kv.key, kv.val, !labels++);
         i += n + 1;
     }
-    return rc == CHP_OK ? bprintf(out, "} 1\n") : rc;
+    return rc == CHP_OK ? chp_buf_printf(out, "} 1\n") : rc;
 }

@@ -15,27 +15,12 @@
 
 #define ENVELOPES 12
 
-/* name found on PATH, into buf; fails the test when it is not there. */
-static const char *which(const char *name, char *buf, size_t cap)
-{
-    const char *path = getenv("PATH");
-    char dirs[4096];
-    snprintf(dirs, sizeof dirs, "%s", path ? path : "/usr/bin:/bin");
-    for (char *d = strtok(dirs, ":"); d; d = strtok(NULL, ":")) {
-        snprintf(buf, cap, "%s/%s", d, name);
-        if (access(buf, X_OK) == 0)
-            return buf;
-    }
-    fail_msg("%s is not installed (scripts/install-deps --test installs it)", name);
-    return NULL;
-}
-
 /* promtool check metrics on text: its exit code; its complaints printed. */
 static int promtool(h_ctx *h, const char *text)
 {
     char tool[512], *out = NULL, *err = NULL;
     const char *file = h_write_file(h, "metrics.txt", text, strlen(text));
-    const char *argv[] = {which("promtool", tool, sizeof tool), "check", "metrics", NULL};
+    const char *argv[] = {h_which("promtool", tool, sizeof tool), "check", "metrics", NULL};
     int rc = h_runv_in(h, file, &out, &err, argv);
     if (rc != 0)
         print_message("promtool: %s%s\n--- input ---\n%s", out, err, text);

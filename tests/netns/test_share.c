@@ -41,31 +41,6 @@ static struct net {
     char server[32], client[32], other[32]; /* server's address; two client sources */
 } net;
 
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-    char cmd[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    return system(cmd) == 0 ? 0 : -1;
-}
-
-static const char *which(const char *name, char *buf, size_t cap)
-{
-    const char *path = getenv("PATH");
-    char dirs[4096];
-    snprintf(dirs, sizeof dirs, "%s:/usr/sbin:/sbin", path ? path : "/usr/bin:/bin");
-    for (char *d = strtok(dirs, ":"); d; d = strtok(NULL, ":")) {
-        snprintf(buf, cap, "%s/%s", d, name);
-        if (access(buf, X_OK) == 0)
-            return buf;
-    }
-    fail_msg("%s is not installed (scripts/install-deps --test installs it)", name);
-    return NULL;
-}
-
 /* A namespace with a veth pair to this one: the server at .2 inside, the
  * clients at .1 and .3 outside. Loopback where that is impossible. */
 static void net_up(void)
@@ -74,8 +49,9 @@ static void net_up(void)
     snprintf(net.name, sizeof net.name, "chshare%d", v);
     snprintf(net.veth, sizeof net.veth, "shr%d", v);
     /* CHP_TEST_NO_NETNS=1 tries the loopback way where namespaces work too */
-    net.ns = !getenv("CHP_TEST_NO_NETNS") && getuid() == 0 && sh("command -v ip >/dev/null") == 0 &&
-             sh("ip netns add %s 2>/dev/null", net.name) == 0;
+    net.ns = !getenv("CHP_TEST_NO_NETNS") && getuid() == 0 &&
+             h_sh("command -v ip >/dev/null") == 0 &&
+             h_sh("ip netns add %s 2>/dev/null", net.name) == 0;
     if (!net.ns) {
         print_message("network namespaces cannot be created here (needs root and iproute2): the "
                       "page is served on 127.0.0.1 instead\n");
@@ -85,13 +61,14 @@ static void net_up(void)
         return;
     }
     int n = 80 + v % 100;
-    assert_int_equal(sh("ip link add %sa type veth peer name %sb && ip link set %sb netns %s && "
-                        "ip addr add 10.79.%d.1/24 dev %sa && ip addr add 10.79.%d.3/24 dev %sa && "
-                        "ip link set %sa up && ip -n %s addr add 10.79.%d.2/24 dev %sb && "
-                        "ip -n %s link set %sb up && ip -n %s link set lo up",
-                        net.veth, net.veth, net.veth, net.name, n, net.veth, n, net.veth, net.veth,
-                        net.name, n, net.veth, net.name, net.veth, net.name),
-                     0);
+    assert_int_equal(
+        h_sh("ip link add %sa type veth peer name %sb && ip link set %sb netns %s && "
+             "ip addr add 10.79.%d.1/24 dev %sa && ip addr add 10.79.%d.3/24 dev %sa && "
+             "ip link set %sa up && ip -n %s addr add 10.79.%d.2/24 dev %sb && "
+             "ip -n %s link set %sb up && ip -n %s link set lo up",
+             net.veth, net.veth, net.veth, net.name, n, net.veth, n, net.veth, net.veth, net.name,
+             n, net.veth, net.name, net.veth, net.name),
+        0);
     snprintf(net.server, sizeof net.server, "10.79.%d.2", n);
     snprintf(net.client, sizeof net.client, "10.79.%d.1", n);
     snprintf(net.other, sizeof net.other, "10.79.%d.3", n);
@@ -100,7 +77,7 @@ static void net_up(void)
 static int teardown(void **state)
 {
     if (net.ns)
-        sh("ip link del %sa 2>/dev/null; ip netns del %s 2>/dev/null", net.veth, net.name);
+        h_sh("ip link del %sa 2>/dev/null; ip netns del %s 2>/dev/null", net.veth, net.name);
     memset(&net, 0, sizeof net);
     return h_teardown(state);
 }
@@ -110,7 +87,7 @@ static void in_net(const char **argv, const char *const *cmd, char *ip, size_t c
 {
     size_t k = 0;
     if (net.ns) {
-        argv[k++] = which("ip", ip, cap);
+        argv[k++] = h_which("ip", ip, cap);
         argv[k++] = "netns";
         argv[k++] = "exec";
         argv[k++] = net.name;
@@ -213,7 +190,7 @@ static int chromium(h_ctx *h, char **out, const char *what, const char *url)
     char bin[256], prof[300], flag[340];
     h_path(h, prof, sizeof prof, "chromium");
     snprintf(flag, sizeof flag, "--user-data-dir=%s", prof);
-    const char *argv[] = {which("chromium", bin, sizeof bin),
+    const char *argv[] = {h_which("chromium", bin, sizeof bin),
                           "--headless=new",
                           "--no-sandbox",
                           "--disable-gpu",
