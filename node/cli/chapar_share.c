@@ -28,13 +28,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define SHARE_PORT     7680 /* the default port: one a user can type */
-#define SHARE_IDLE_S   1800 /* stop after this long without a request */
-#define SHARE_CONNS    64
-#define SHARE_PER_IP   8
-#define SHARE_TIMEOUT  30 /* s of silence before a connection is closed */
-#define SHARE_HEADER_S 10 /* s for a request's headers to arrive */
-#define SHARE_HEADERS  (16 << 10)
+#define SHARE_PORT      7680 /* the default port: one a user can type */
+#define SHARE_IDLE_S    1800 /* stop after this long without a request */
+#define SHARE_CONNS     64
+#define SHARE_PER_IP    8
+#define SHARE_TIMEOUT   30 /* s of silence before a connection is closed */
+#define SHARE_HEADER_S  10 /* s for a request's headers to arrive */
+#define SHARE_HEADERS   (16 << 10)
+#define SHARE_INSTALLED "/usr/share/chapar/dist" /* where a package may put them */
 
 /* The architecture Debian calls this machine's (dpkg --print-architecture). */
 #if defined(__x86_64__)
@@ -142,16 +143,43 @@ static int hash_one(struct share *s, struct shared *f)
     return 0;
 }
 
+/* dist/ of the source tree when this chapar runs from a build tree
+ * (BUILD/bin/chapar, BUILD/CMakeCache.txt naming the source): found at
+ * run time, so no path of the build machine is compiled in (a .deb built
+ * twice in two places stays the same bytes). 0 with out set, or -1. */
+static int build_tree_dist(char *out, size_t cap)
+{
+    char exe[2048], line[4200];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    char *slash = n > 0 ? (exe[n] = '\0', strrchr(exe, '/')) : NULL;
+    if (!slash)
+        return -1;
+    *slash = '\0';
+    snprintf(line, sizeof line, "%s/../CMakeCache.txt", exe);
+    FILE *f = fopen(line, "r");
+    static const char key[] = "CMAKE_HOME_DIRECTORY:INTERNAL=";
+    int rc = -1;
+    while (f && rc && fgets(line, sizeof line, f))
+        if (!strncmp(line, key, sizeof key - 1)) {
+            line[strcspn(line, "\n")] = '\0';
+            rc = snprintf(out, cap, "%s/dist", line + sizeof key - 1) < (int)cap ? 0 : -1;
+        }
+    if (f)
+        fclose(f);
+    return rc;
+}
+
 /* The folder to share from: --files, else $CHAPAR_DIST, else the build
  * tree's dist/, else the installed one. */
 static int open_dir(struct share *s, const char *files)
 {
+    char tree[4096];
     if (!files && getenv("CHAPAR_DIST") && *getenv("CHAPAR_DIST"))
         files = getenv("CHAPAR_DIST");
-    static const char *const dflt[] = {CHP_SOURCE_DIST, "/usr/share/chapar/dist"};
-    for (size_t i = 0; !files && i < sizeof dflt / sizeof *dflt; i++)
-        if (access(dflt[i], R_OK | X_OK) == 0)
-            files = dflt[i];
+    if (!files && build_tree_dist(tree, sizeof tree) == 0 && access(tree, R_OK | X_OK) == 0)
+        files = tree;
+    if (!files && access(SHARE_INSTALLED, R_OK | X_OK) == 0)
+        files = SHARE_INSTALLED;
     if (!files)
         return cli_fail(1,
                         "no .deb to share: run `make deb` in the source tree, or give "

@@ -208,7 +208,7 @@ int chp_httpd_new(const chp_httpd_opts *o, chp_httpd **out, char *err, size_t ca
         MHD_OPTION_LISTEN_SOCKET, h->lfd, MHD_OPTION_CONNECTION_LIMIT, o->max_conns,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, o->per_ip, MHD_OPTION_CONNECTION_TIMEOUT, o->idle_s,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, o->header_bytes, MHD_OPTION_NOTIFY_CONNECTION, on_conn,
-        h, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_END);
+        h, MHD_OPTION_END);
     if (!h->d) {
         snprintf(err, cap, "cannot start the HTTP server on %s", h->addr);
         chp_httpd_destroy(&h);
