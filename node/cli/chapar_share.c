@@ -13,6 +13,7 @@
 #include "proto/id.h"
 #include "proto/manifest.h"
 
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -123,7 +124,9 @@ static void pick(struct share *s)
         if (q > best[kind] || (q == best[kind] && newer)) {
             best[kind] = q;
             when[kind] = st.st_mtim;
-            snprintf(s->f[kind].name, sizeof s->f[kind].name, "%s", e->d_name);
+            size_t l = strlen(e->d_name); /* at most CHP_MANIFEST_NAME_MAX: classify said so */
+            assert(l < sizeof s->f[kind].name);
+            memcpy(s->f[kind].name, e->d_name, l + 1);
         }
     }
     if (d)
