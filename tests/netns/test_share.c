@@ -378,6 +378,20 @@ static void test_page_in_browser(void **state)
     assert_non_null(strstr(out, "verified: 2 files"));
     free(out);
     free(err);
+    /* a download the browser renamed is still the signed bytes; a file
+     * whose sum is not listed is named */
+    uint8_t *copy = h_read_file(dp, &len);
+    char *renamed = h_write_file(h, "dl/chapar(1).deb", copy, len);
+    char *stray = h_write_file(h, "dl/stray.bin", copy, len / 3); /* (half is the tarball) */
+    free(copy);
+    assert_int_equal(verify(h, &out, &err, mp, renamed, sp, id), 0);
+    free(out);
+    free(err);
+    assert_int_equal(verify(h, &out, &err, mp, stray, sp, id), 1);
+    one_line_naming(err, stray);
+    assert_non_null(strstr(err, "not in"));
+    free(out);
+    free(err);
 
     /* a tampered .deb: one byte changed */
     uint8_t *b = h_read_file(dp, &len);
