@@ -611,10 +611,13 @@ static const struct command {
      "Neighbours to connect to (remembered across restarts).\n"},
     {"share-app", cli_cmd_share_app, NULL,
      "usage: chapar share-app [--listen HOST:PORT] [--files DIR] [--idle SECONDS]\n"
+     "                        [--passphrase-file F]\n"
      "Shares Chapar with people near you who have no internet: serves a page\n"
      "(Persian and English) with this machine's .deb, the source tarball and a\n"
-     "list of their SHA-256 sums signed with your identity (the running chapard\n"
-     "signs it), and prints the page's address (http://HOST:PORT/) first. The\n"
+     "list of their SHA-256 sums signed with your identity (by the running\n"
+     "chapard; with none running, the identity is opened here: a passphrase\n"
+     "from F or the terminal), and prints the page's address (http://HOST:PORT/)\n"
+     "first. The\n"
      "default HOST is this machine's LAN address, PORT 7680 (0 = any free port).\n"
      "Files come from DIR (default: $CHAPAR_DIST, else dist/ of the source tree,\n"
      "where `make deb` puts them). Stops on Ctrl-C, or after SECONDS without a request (default\n"

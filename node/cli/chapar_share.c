@@ -1,8 +1,9 @@
 /* chapar_share.c - `chapar share-app`: serves this machine's Chapar (the
  * .deb for its architecture and the source tarball of this version) on
  * the LAN with a page in Persian and English and a manifest of their
- * SHA-256 sums signed by the running chapard with the user's identity
- * key (the `app-sign` control command: no key leaves the daemon). The
+ * SHA-256 sums signed with the user's identity key: by the running
+ * chapard (the `app-sign` control command: no key leaves the daemon), or,
+ * when none runs, here after opening the identity as chapard would. The
  * server (node/web/httpd.c) is read-only, knows exactly four paths, and
  * stops on Ctrl-C or after --idle seconds without a request. */
 #define _DEFAULT_SOURCE /* getifaddrs, dirent's d_type */
@@ -10,6 +11,9 @@
 #include "node/common/clock.h"
 #include "node/common/version.h"
 #include "node/web/httpd.h"
+#include "node/msg/account.h"
+#include "proto/crypto.h"
+#include "proto/hex.h"
 #include "proto/id.h"
 #include "proto/manifest.h"
 
@@ -202,37 +206,86 @@ static int open_dir(struct share *s, const char *files)
     return hash_one(s, &s->f[F_DEB]) || hash_one(s, &s->f[F_SRC]);
 }
 
-/* ---- the signed manifest, from the daemon ---- */
+/* ---- the signed manifest ---- */
 
-static int sign_manifest(struct share *s, const char *home)
+/* The manifest's body with this user as signer, signed by the running
+ * chapard (`app-sign`: the key stays in the daemon). 0 or 1 after a line. */
+static int sign_by_daemon(const char *home, chp_manifest *m, chp_buf *out)
 {
     chp_ctl *c = NULL;
     chp_ctl_answer r = {0};
-    chp_manifest m = {.nfiles = NFILES};
     chp_buf body = {0};
     int rc = cli_open(home, &c);
     if (!rc && !(rc = cli_call(c, &r, "id", 0, NULL, NULL)) && !r.ok)
         rc = cli_reply_error(&r);
-    if (!rc && (r.len < CHP_ID_STR_LEN || chp_id_parse(r.body, CHP_ID_STR_LEN, m.signer)))
+    if (!rc && (r.len < CHP_ID_STR_LEN || chp_id_parse(r.body, CHP_ID_STR_LEN, m->signer)))
         rc = cli_fail(1, "malformed reply from chapard");
     chp_ctl_answer_free(&r);
-    for (int i = 0; !rc && i < NFILES; i++) {
-        memcpy(m.files[i].name, s->f[i].name, sizeof m.files[i].name);
-        memcpy(m.files[i].sha256, s->f[i].sha, 32);
-    }
-    if (!rc && chp_manifest_write_body(&m, &body) != CHP_OK)
+    if (!rc && chp_manifest_write_body(m, &body) != CHP_OK)
         rc = cli_fail(1, "cannot write the manifest");
     const char *args[1] = {(const char *)body.p};
     size_t lens[1] = {body.len};
     if (!rc && !(rc = cli_call(c, &r, "app-sign", 1, args, lens)) && !r.ok)
         rc = cli_reply_error(&r);
-    if (!rc && chp_buf_put(&s->manifest, r.body, r.len) != CHP_OK)
+    if (!rc && chp_buf_put(out, r.body, r.len) != CHP_OK)
         rc = cli_fail(1, "out of memory");
-    chp_id_encode(m.signer, s->id);
-    snprintf(s->manifest_name, sizeof s->manifest_name, "chapar-%s-MANIFEST.txt", CHP_VERSION);
     chp_ctl_answer_free(&r);
     chp_buf_free(&body);
     chp_ctl_destroy(&c);
+    return rc;
+}
+
+/* No daemon runs: the identity is opened here (key-file mode needs
+ * nothing; a passphrase comes from passfile or the terminal), signs, and
+ * is wiped at once. 0 or an exit code after a line. */
+static int sign_here(const char *home, const char *passfile, chp_manifest *m, chp_buf *out)
+{
+    int need = chp_account_needs_passphrase(home);
+    if (need == CHP_E_NOT_FOUND)
+        return cli_fail(1, "no identity in %s to sign with: run chapar init", home);
+    if (need < 0)
+        return cli_fail(1, "%s/%s: %s", home, CHP_ACCOUNT_FILE, chp_strerror(need));
+    char pass[CHP_PASS_MAX + 1];
+    size_t plen = 0;
+    int rc = need ? cli_get_passphrase(passfile, "passphrase (to sign the manifest): ", 0, pass,
+                                       sizeof pass, &plen, "--passphrase-file F")
+                  : 0;
+    chp_identity *id = NULL;
+    if (!rc && (rc = chp_account_load(home, need ? pass : NULL, plen, &id)) != CHP_OK)
+        rc = cli_fail(1, "cannot open the identity in %s: %s", home,
+                      rc == CHP_E_PASSPHRASE ? "wrong passphrase" : chp_strerror(rc));
+    chp_memzero(pass, sizeof pass);
+    chp_buf msg = {0};
+    uint8_t sig[64];
+    char hex[129];
+    if (!rc) {
+        memcpy(m->signer, chp_identity_pk(id), 32);
+        if (chp_manifest_write_body(m, out) != CHP_OK ||
+            chp_manifest_sig_msg(out->p, out->len, &msg) != CHP_OK)
+            rc = cli_fail(1, "out of memory");
+    }
+    if (!rc) {
+        chp_identity_sign(id, msg.p, msg.len, sig);
+        chp_hex_encode(sig, 64, hex);
+        if (chp_buf_printf(out, "# signature %s\n", hex) != CHP_OK)
+            rc = cli_fail(1, "out of memory");
+    }
+    chp_buf_free(&msg);
+    chp_identity_destroy(&id);
+    return rc;
+}
+
+static int sign_manifest(struct share *s, const char *home, const char *passfile)
+{
+    chp_manifest m = {.nfiles = NFILES};
+    for (int i = 0; i < NFILES; i++) {
+        memcpy(m.files[i].name, s->f[i].name, sizeof m.files[i].name);
+        memcpy(m.files[i].sha256, s->f[i].sha, 32);
+    }
+    int rc = chp_ctl_daemon_running(home) ? sign_by_daemon(home, &m, &s->manifest)
+                                          : sign_here(home, passfile, &m, &s->manifest);
+    chp_id_encode(m.signer, s->id);
+    snprintf(s->manifest_name, sizeof s->manifest_name, "chapar-%s-MANIFEST.txt", CHP_VERSION);
     return rc;
 }
 
@@ -345,12 +398,16 @@ static int run_server(struct share *s, const char *listen, long idle_s)
 
 int cli_cmd_share_app(const char *home, int argc, char **argv)
 {
-    static const char use[] = "share-app [--listen HOST:PORT] [--files DIR] [--idle SECONDS]";
-    const char *listen = NULL, *files = NULL, *idle = NULL;
+    static const char use[] = "share-app [--listen HOST:PORT] [--files DIR] [--idle SECONDS] "
+                              "[--passphrase-file F]";
+    const char *listen = NULL, *files = NULL, *idle = NULL, *passfile = NULL;
     char *pos[1], dflt[80];
     int npos;
-    cli_opt o[] = {{"--listen", &listen, NULL}, {"--files", &files, NULL}, {"--idle", &idle, NULL}};
-    int rc = cli_parse_opts(argc, argv, o, 3, pos, 0, &npos, use);
+    cli_opt o[] = {{"--listen", &listen, NULL},
+                   {"--files", &files, NULL},
+                   {"--idle", &idle, NULL},
+                   {"--passphrase-file", &passfile, NULL}};
+    int rc = cli_parse_opts(argc, argv, o, 4, pos, 0, &npos, use);
     if (rc)
         return rc;
     char *end = NULL;
@@ -370,7 +427,7 @@ int cli_cmd_share_app(const char *home, int argc, char **argv)
     struct share s = {.dirfd = -1};
     rc = open_dir(&s, files);
     if (!rc)
-        rc = sign_manifest(&s, home);
+        rc = sign_manifest(&s, home, passfile);
     if (!rc)
         rc = cli_share_page(&s.page, s.id, s.f[F_DEB].name, s.f[F_DEB].size, s.f[F_SRC].name,
                             s.f[F_SRC].size, s.manifest_name, DEB_ARCH);

@@ -444,6 +444,21 @@ static void test_page_in_browser(void **state)
     assert_int_equal(kill(s.pid, SIGINT), 0);
     int st = h_reap(h, s.pid, 5000);
     assert_true(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+
+    /* with no chapard running, share-app signs with the identity itself;
+     * --idle ends it */
+    h_stop(h, n);
+    char dist[300], signed_by[128];
+    h_path(h, dist, sizeof dist, "dist");
+    assert_int_equal(h_chapar(h, n, &out, &err, "share-app", "--listen", "127.0.0.1:0", "--files",
+                              dist, "--idle", "1", H_END),
+                     0);
+    assert_memory_equal(out, "http://127.0.0.1:", 17);
+    snprintf(signed_by, sizeof signed_by, "signed by %s", id);
+    assert_non_null(strstr(err, signed_by));
+    assert_non_null(strstr(err, "no request for 1 s"));
+    free(out);
+    free(err);
     free(dom);
 }
 
