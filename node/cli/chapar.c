@@ -614,14 +614,13 @@ static const struct command {
      "                        [--passphrase-file F]\n"
      "Shares Chapar with people near you who have no internet: serves a page\n"
      "(Persian and English) with this machine's .deb, the source tarball and a\n"
-     "list of their SHA-256 sums signed with your identity (by the running\n"
-     "chapard; with none running, the identity is opened here: a passphrase\n"
-     "from F or the terminal), and prints the page's address (http://HOST:PORT/)\n"
-     "first. The\n"
-     "default HOST is this machine's LAN address, PORT 7680 (0 = any free port).\n"
-     "Files come from DIR (default: $CHAPAR_DIST, else dist/ of the source tree,\n"
-     "where `make deb` puts them). Stops on Ctrl-C, or after SECONDS without a request (default\n"
-     "1800; 0 = never).\n"},
+     "list of their SHA-256 sums signed with your identity, and prints the\n"
+     "page's address (http://HOST:PORT/) first. The running chapard signs; with\n"
+     "none running, the identity is opened here (a passphrase from F or the\n"
+     "terminal). HOST defaults to this machine's LAN address, PORT to 7680\n"
+     "(0 = any free port). Files come from DIR, else $CHAPAR_DIST, else dist/\n"
+     "of the source tree (where `make deb` puts them). Stops on Ctrl-C, or\n"
+     "after SECONDS without a request (default 1800; 0 = never).\n"},
     {"verify-app", NULL, NULL,
      "usage: chapar verify-app MANIFEST FILE... --from USER-ID\n"
      "Checks downloaded files against a manifest from `share-app`: exit 0 when\n"
