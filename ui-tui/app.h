@@ -83,12 +83,13 @@ typedef struct chp_app_io {
     size_t (*pending)(void *ctx);
     /* 1 when the oldest pending request is older than timeout_ms at now. */
     int (*overdue)(void *ctx, uint64_t now, uint64_t timeout_ms);
-    /* /share-app: starts (start 1) or stops (0) `chapar share-app` as a
-     * child of the front end; what it prints comes back line by line
-     * through chp_app_share_line, its end through chp_app_share_ended.
-     * CHP_OK, or an error when it cannot start. NULL: not offered. */
+    /* /share-app: starts (start 1; listen: its --listen, NULL for the
+     * default) or stops (0) `chapar share-app` as a child of the front
+     * end; what it prints comes back line by line through
+     * chp_app_share_line, its end through chp_app_share_ended. CHP_OK,
+     * or an error when it cannot start. NULL: not offered. */
     void *share_ctx;
-    int (*share)(void *share_ctx, int start);
+    int (*share)(void *share_ctx, int start, const char *listen);
 } chp_app_io;
 
 /* A line sent and not answered yet: given back if chapard stops

@@ -179,20 +179,22 @@ static void cmd_wipe(chp_app *a, const chp_cmd *c, const char *who)
     chp_app_set_phase(a, CHP_PH_CONFIRM_WIPE);
 }
 
-/* /share-app [stop]: the front end runs `chapar share-app`, which asks
- * this node to sign the manifest (so the identity must be unlocked). */
+/* /share-app [stop | HOST:PORT]: the front end runs `chapar share-app`,
+ * which asks this node to sign the manifest (so the identity must be
+ * unlocked); HOST:PORT is where it listens (default: the LAN address). */
 static void cmd_share(chp_app *a, const chp_cmd *c, const char *who)
 {
     (void)who;
     int stop = c->argc && !strcmp(c->argv[0], "stop");
-    if (c->argc && !stop) {
-        chp_app_notice(a, "usage: /share-app [stop]");
+    const char *listen = c->argc && !stop ? c->argv[0] : NULL;
+    if (listen && (!strchr(listen, ':') || strchr(listen, ' '))) {
+        chp_app_notice(a, "usage: /share-app [stop | HOST:PORT]");
     } else if (!a->io.share) {
         chp_app_notice(a, "sharing the app is not offered here");
     } else if (stop != a->sharing) {
         chp_app_notice(a, stop ? "not sharing" : "already sharing at %s (/share-app stop ends it)",
                        a->share_url[0] ? a->share_url : "(starting)");
-    } else if (a->io.share(a->io.share_ctx, !stop) != CHP_OK) {
+    } else if (a->io.share(a->io.share_ctx, !stop, listen) != CHP_OK) {
         chp_app_notice(a, "cannot %s chapar share-app", stop ? "stop" : "start");
     } else if (!stop) {
         a->sharing = 1;

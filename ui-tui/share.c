@@ -26,7 +26,7 @@ int chp_share_child_fd(const chp_share_child *s)
     return s->fd;
 }
 
-static int start(chp_share_child *s)
+static int start(chp_share_child *s, const char *listen)
 {
     char path[4096];
     int p[2];
@@ -45,7 +45,10 @@ static int start(chp_share_child *s)
         dup2(null, 0);
         dup2(p[1], 1);
         dup2(p[1], 2);
-        execlp(path, path, "--home", s->home, "share-app", (char *)NULL);
+        if (listen)
+            execlp(path, path, "--home", s->home, "share-app", "--listen", listen, (char *)NULL);
+        else
+            execlp(path, path, "--home", s->home, "share-app", (char *)NULL);
         dprintf(2, "cannot run %s: %s\n", path, strerror(errno));
         _exit(127);
     }
@@ -57,11 +60,11 @@ static int start(chp_share_child *s)
     return CHP_OK;
 }
 
-int chp_share_child_ctl(void *ctx, int start_)
+int chp_share_child_ctl(void *ctx, int start_, const char *listen)
 {
     chp_share_child *s = ctx;
     if (start_)
-        return start(s);
+        return start(s, listen);
     return s->pid > 0 && kill(s->pid, SIGINT) == 0 ? CHP_OK : CHP_E_IO;
 }
 

@@ -20,9 +20,9 @@ typedef struct chp_share_child {
 
 /* No child yet; home must outlive s. */
 void chp_share_child_init(chp_share_child *s, const char *home);
-/* chp_app_io.share: start 1 runs `chapar --home HOME share-app`, 0 sends
- * it SIGINT. CHP_OK or CHP_E_IO. */
-int chp_share_child_ctl(void *s, int start);
+/* chp_app_io.share: start 1 runs `chapar --home HOME share-app` (with
+ * --listen listen unless NULL), 0 sends it SIGINT. CHP_OK or CHP_E_IO. */
+int chp_share_child_ctl(void *s, int start, const char *listen);
 /* The descriptor to poll (-1: none). */
 int chp_share_child_fd(const chp_share_child *s);
 /* Reads what the child printed: each whole line to chp_app_share_line;

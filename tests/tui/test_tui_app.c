@@ -41,13 +41,16 @@ typedef struct fake {
     uint64_t mono, unix_s;
     int share[4]; /* /share-app: what the front end was asked (1 start, 0 stop) */
     size_t nshare;
+    char share_listen[64]; /* the last start's --listen, "" for none */
 } fake;
 
-static int f_share(void *ctx, int start)
+static int f_share(void *ctx, int start, const char *listen)
 {
     fake *f = ctx;
     if (f->nshare < 4)
         f->share[f->nshare++] = start;
+    if (start)
+        snprintf(f->share_listen, sizeof f->share_listen, "%s", listen ? listen : "");
     return CHP_OK;
 }
 
@@ -264,8 +267,9 @@ static void test_share_app(void **state)
     assert_non_null(strstr(last_notice(x->a), "chp1me"));
     chp_app_share_line(x->a, "chapar: sharing chapar_0.1.0_amd64.deb ...");
     assert_string_equal(last_notice(x->a), "share-app: chapar: sharing chapar_0.1.0_amd64.deb ...");
+    assert_string_equal(x->f.share_listen, "");
     enter(x->a, "/share-app later");
-    assert_string_equal(last_notice(x->a), "usage: /share-app [stop]");
+    assert_string_equal(last_notice(x->a), "usage: /share-app [stop | HOST:PORT]");
     enter(x->a, "/share-app stop");
     assert_int_equal(x->f.nshare, 2);
     assert_int_equal(x->f.share[1], 0);
@@ -276,7 +280,8 @@ static void test_share_app(void **state)
     enter(x->a, "/share-app stop");
     assert_string_equal(last_notice(x->a), "not sharing");
     /* a child that fails says why, and sharing ends */
-    enter(x->a, "/share-app");
+    enter(x->a, "/share-app 127.0.0.1:0");
+    assert_string_equal(x->f.share_listen, "127.0.0.1:0");
     chp_app_share_line(x->a,
                        "chapar: no chapar_*_amd64.deb in /x: run `make deb`, or give --files DIR");
     assert_non_null(strstr(last_notice(x->a), "make deb"));
