@@ -44,26 +44,27 @@ int cli_share_page(chp_buf *out, const char *id, const char *deb, uint64_t debsi
         "<a class=\"dl\" href=\"%s\">فهرست امضاشدهٔ فایل‌ها (SHA-256): "
         "<bdi dir=\"ltr\">%s</bdi></a>\n",
         id, deb, arch, deb, ds, src, src, ss, manifest, manifest);
-    rc |= chp_buf_printf(out,
-                         "<h2>بررسی</h2>\n<p>اگر چاپار دارید، پیش از نصب بررسی کنید که "
-                         "فایل‌ها "
-                         "همان‌اند"
-                         " که این کاربر امضا کرده است:</p>\n"
-                         "<pre>chapar verify-app %s %s %s --from %s</pre>\n"
-                         "<p>بدون چاپار، دست‌کم درستی دریافت را بسنجید (این "
-                         "امضا "
-                         "را "
-                         "بررسی "
-                         "نمی‌کند):</p>\n"
-                         "<pre>sha256sum -c --ignore-missing %s</pre>\n"
-                         "<h2>نصب</h2>\n<p>در دبیان ۱۲ یا اوبونتو، در پوشه‌ای که "
-                         "فایل‌ها "
-                         "در "
-                         "آن "
-                         "است:</p>\n"
-                         "<pre>sudo apt install ./%s</pre>\n"
-                         "<p>سپس <code>chapar-tui</code> را اجرا کنید.</p>\n</main>\n",
-                         manifest, deb, src, id, manifest, deb);
+    rc |= chp_buf_printf(
+        out,
+        "<h2>بررسی</h2>\n<p>اگر چاپار دارید، پیش از نصب بررسی کنید که "
+        "فایل‌ها "
+        "همان‌اند"
+        " که این کاربر امضا کرده است:</p>\n"
+        "<pre>chapar verify-app %s %s %s --from %s</pre>\n"
+        "<p>بدون چاپار، دست‌کم درستی دریافت را بسنجید (این "
+        "امضا "
+        "را "
+        "بررسی "
+        "نمی‌کند):</p>\n"
+        "<pre>sha256sum -c --ignore-missing %s</pre>\n"
+        "<h2>نصب</h2>\n<p>در دبیان ۱۲ یا اوبونتو، در پوشه‌ای که "
+        "فایل‌ها "
+        "در "
+        "آن "
+        "است:</p>\n"
+        "<pre>sudo apt install ./%s</pre>\n"
+        "<p>سپس <code>chapar-tui</code> را اجرا کنید.</p>\n</main>\n",
+        manifest, deb, src, id, manifest, deb);
     rc |= chp_buf_printf(
         out,
         "<section lang=\"en\" dir=\"ltr\" id=\"en\">\n<h1>Chapar: a messenger that works "
