@@ -4,7 +4,9 @@
  * --summary-every (accepted, stored, quota use, peers). The HTTP server
  * runs inside the node's zmq_poll loop, so a scrape reads the counters
  * the loop owns without a lock. */
+#include "node/common/clock.h"
 #include "node/common/log.h"
+#include "node/daemon/config.h"
 #include "node/daemon/node_int.h"
 #include "node/web/httpd.h"
 #include "node/web/prom.h"
@@ -109,4 +111,24 @@ void chp_metrics_tick(chp_node *n, uint64_t t)
              (unsigned long long)st.bytes, (unsigned long long)st.quota, use,
              st.full ? ", full" : "", ms.connected, ms.relays);
     n->summary_accepted = acc;
+}
+
+int chp_metrics_reload(chp_node *n, const chp_config *cur, chp_config *next)
+{
+    int changes = 0;
+    if (strcmp(cur->metrics, next->metrics)) {
+        chp_warn("reload: metrics %s -> %s takes effect at the next start",
+                 cur->metrics[0] ? cur->metrics : "off", next->metrics[0] ? next->metrics : "off");
+        memcpy(next->metrics, cur->metrics, sizeof next->metrics);
+        changes++;
+    }
+    if (cur->summary_ms != next->summary_ms) {
+        chp_info("reload: summary-every %llu -> %llu s",
+                 (unsigned long long)(cur->summary_ms / 1000),
+                 (unsigned long long)(next->summary_ms / 1000));
+        n->summary_ms = next->summary_ms;
+        n->next_summary = chp_mono_ms() + next->summary_ms;
+        changes++;
+    }
+    return changes;
 }

@@ -273,12 +273,25 @@ static int round_once(chp_node *n)
     return CHP_OK;
 }
 
+void chp_node_on_hup(chp_node *n, volatile sig_atomic_t *flag, void (*fn)(void *ctx), void *ctx)
+{
+    assert(n && flag && fn);
+    n->hup = flag;
+    n->on_hup = fn;
+    n->hup_ctx = ctx;
+}
+
 int chp_node_run(chp_node *n, volatile sig_atomic_t *stop)
 {
     assert(n && stop);
     int rc = CHP_OK;
-    while (rc == CHP_OK && !*stop && !n->wiped && !n->stop_asked)
+    while (rc == CHP_OK && !*stop && !n->wiped && !n->stop_asked) {
+        if (n->hup && *n->hup) {
+            *n->hup = 0;
+            n->on_hup(n->hup_ctx);
+        }
         rc = round_once(n);
+    }
     chp_info("shutting down");
     int frc = chp_mesh_flush(n->mesh);
     return rc != CHP_OK ? rc : frc;

@@ -46,6 +46,11 @@ CHP_WUR int chp_node_new(const chp_node_opts *o, chp_node **out);
  * commits what is pending and returns CHP_OK. */
 CHP_WUR int chp_node_run(chp_node *n, volatile sig_atomic_t *stop);
 
+/* While the node runs, each time *flag is found non-zero (set by a
+ * SIGHUP handler) the loop clears it and calls fn(ctx) between two
+ * rounds. flag and ctx are borrowed for the node's life. */
+void chp_node_on_hup(chp_node *n, volatile sig_atomic_t *flag, void (*fn)(void *ctx), void *ctx);
+
 void chp_node_destroy(chp_node **np);
 /* Whether the run ended because the user wiped the identity (the caller
  * then deletes the data dir once the node is destroyed). */

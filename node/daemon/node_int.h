@@ -21,8 +21,11 @@ struct chp_node {
     chp_msg *msg; /* the messaging layer; NULL on a relay */
     void *zctx, *control, *events;
     uint64_t started_ms, next_sweep, msg_tick_ms;
-    int wiped;      /* the user pressed the panic button: exit */
-    int stop_asked; /* `chapar stop`: leave the loop as on SIGTERM */
+    int wiped;                  /* the user pressed the panic button: exit */
+    int stop_asked;             /* `chapar stop`: leave the loop as on SIGTERM */
+    volatile sig_atomic_t *hup; /* chp_node_on_hup: reload when set */
+    void (*on_hup)(void *ctx);
+    void *hup_ctx;
     /* metrics.c: /metrics (NULL when off), the text of the last scrape,
      * the relay's summary line: period, when next, accepted at the last */
     struct chp_httpd *metrics;
@@ -45,5 +48,10 @@ void chp_metrics_stop(chp_node *n);
 size_t chp_metrics_poll_item(chp_node *n, zmq_pollitem_t *it, long *timeout);
 void chp_metrics_poll_done(chp_node *n);
 void chp_metrics_tick(chp_node *n, uint64_t t);
+/* SIGHUP (reload.c): a new summary-every applies at once; a new metrics
+ * address at the next start (next keeps the running one, so the line
+ * comes once). Returns the settings that changed. */
+struct chp_config;
+int chp_metrics_reload(chp_node *n, const struct chp_config *cur, struct chp_config *next);
 
 #endif

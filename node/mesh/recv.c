@@ -83,8 +83,15 @@ static void handle(chp_mesh *n, struct chp_link *l, const uint8_t *frame, size_t
         break;
     }
     case CHP_WIRE_PUSH:
-        chp_gossip_on_push(n, l, &m, t);
+        chp_gossip_on_push(n, l, m.u.push.env, m.u.push.len, t);
         break;
+    case CHP_WIRE_PUSHES: { /* each envelope as if it came in its own PUSH */
+        const uint8_t *env;
+        size_t off = 0, elen;
+        while (chp_link_up(l) && chp_wire_pushes_next(&m, &off, &env, &elen) == CHP_OK)
+            chp_gossip_on_push(n, l, env, elen, t);
+        break;
+    }
     case CHP_WIRE_IHAVE:
     case CHP_WIRE_IWANT:
     case CHP_WIRE_GRAFT:

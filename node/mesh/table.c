@@ -89,6 +89,7 @@ void chp_link_drop(struct chp_link *l)
         chp_buf_free(&l->neg_wait[d]);
         l->neg_waiting[d] = 0;
     }
+    chp_buf_free(&l->pushq);
     free(l->moved);
     l->moved = NULL;
     l->used = 0;
@@ -139,6 +140,7 @@ size_t chp_link_connected(const chp_mesh *n)
 void chp_link_reset(struct chp_link *l)
 {
     l->flow_tx = l->flow_acked = l->flow_pinged = 0;
+    l->pushq.len = 0;
     free(l->moved);
     l->moved = NULL;
 }

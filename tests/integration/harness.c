@@ -899,6 +899,20 @@ int h_zmq_event(void *mon, int want, int deadline_ms)
     return 0;
 }
 
+void *h_events(void *zctx, const h_node *n, const char *topic)
+{
+    char ep[600];
+    int zero = 0, tmo = H_DEADLINE_MS;
+    snprintf(ep, sizeof ep, "ipc://%s/events", n->home);
+    void *s = zmq_socket(zctx, ZMQ_SUB);
+    assert_non_null(s);
+    zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(s, ZMQ_RCVTIMEO, &tmo, sizeof tmo);
+    zmq_setsockopt(s, ZMQ_SUBSCRIBE, topic, strlen(topic));
+    assert_int_equal(zmq_connect(s, ep), 0);
+    return s;
+}
+
 void *h_zmq_monitor(void *zctx, void *s)
 {
     static int seq;

@@ -123,6 +123,11 @@ int h_zmq_event(void *mon, int want, int deadline_ms);
  * (h_zmq_event); the caller closes it after zmq_socket_monitor(s, NULL, 0). */
 void *h_zmq_monitor(void *zctx, void *s);
 
+/* A SUB socket in zctx on n's event socket (CONTROL.md "Events"),
+ * subscribed to topic, with a receive timeout of H_DEADLINE_MS; the
+ * caller closes it. */
+void *h_events(void *zctx, const h_node *n, const char *topic);
+
 /* A fresh CURVE key pair. */
 void h_curve_keys(uint8_t pk[32], uint8_t sk[32]);
 /* A CURVE DEALER in zctx dialling node n, as a neighbour would: key pair

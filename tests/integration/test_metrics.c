@@ -8,6 +8,8 @@
 #include "hhttp.h"
 
 #include <regex.h>
+#include <signal.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -192,12 +194,46 @@ static void test_hostile_scrapes(void **state)
     free(err);
 }
 
+/* SIGHUP: a new summary-every applies at once, a new metrics address at
+ * the next start (said once). */
+static void test_reload(void **state)
+{
+    h_ctx *h = *state;
+    h_node *r = h_node_get(h, "r");
+    char conf[700];
+    assert_int_equal(mkdir(r->home, 0700), 0);
+    snprintf(conf, sizeof conf, "%s/chapard.conf", r->home);
+    FILE *f = fopen(conf, "w");
+    assert_non_null(f);
+    fputs("summary-every = 0\nmetrics = 127.0.0.1:0\n", f);
+    fclose(f);
+    r = h_start(h, "r", "--relay", H_END);
+    uint16_t port = metrics_port(r);
+    h_sleep_ms(1200);
+    assert_false(h_file_has(r->log, "summary: "));
+    f = fopen(conf, "w");
+    assert_non_null(f);
+    fputs("summary-every = 1s\nmetrics = 127.0.0.1:1\n", f);
+    fclose(f);
+    assert_int_equal(kill(r->pid, SIGHUP), 0);
+    uint64_t end = chp_mono_ms() + 5000;
+    while (!h_file_has(r->log, "summary: accepted 0 ") && chp_mono_ms() < end)
+        h_sleep_ms(50);
+    assert_true(h_file_has(r->log, "reload: summary-every 0 -> 1 s"));
+    assert_true(h_file_has(r->log, "reload: metrics 127.0.0.1:0 -> 127.0.0.1:1 takes effect at "
+                                   "the next start"));
+    assert_true(h_file_has(r->log, "summary: accepted 0 "));
+    char *text = scrape(port); /* still served where it was */
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_scrape_while_envelopes_flow, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_log_lines, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_hostile_scrapes, h_setup, h_teardown),
+        cmocka_unit_test_setup_teardown(test_reload, h_setup, h_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
