@@ -310,19 +310,19 @@ def share_app(r):
     """/share-app runs `chapar share-app` as a child: without a .deb its one
     line says what to do; with files (CHAPAR_DIST) the page's address shows
     in the status bar, the page answers, and /share-app stop ends it."""
-    r.keys("b", "/share-app 127.0.0.1:0")
-    r.wait_text("b", "make deb")
-    r.wait_text("b", "share-app stopped (exit 1)")
-    arch = subprocess.run(["dpkg", "--print-architecture"], capture_output=True,
-                          text=True).stdout.strip()
+    # a second window on B's node, whose children look in dist (empty yet)
     dist = os.path.join(r.dir, "dist")
     os.makedirs(dist, exist_ok=True)
+    r.open_tui("s", "CHAPAR_DIST=%s" % dist, home="b", width=120)
+    r.wait_text("s", "[#lan]")
+    r.keys("s", "/share-app 127.0.0.1:0")
+    r.wait_text("s", "make deb")
+    r.wait_text("s", "share-app stopped (exit 1)")
+    arch = subprocess.run(["dpkg", "--print-architecture"], capture_output=True,
+                          text=True).stdout.strip()
     for name, size in (("chapar_0.1.0_%s.deb" % arch, 3000), ("chapar-0.1.0.tar.xz", 2000)):
         with open(os.path.join(dist, name), "wb") as f:
             f.write(os.urandom(size))
-    # a second window on B's node, whose children find the files
-    r.open_tui("s", "CHAPAR_DIST=%s" % dist, home="b", width=120)
-    r.wait_text("s", "[#lan]")
     r.keys("s", "/share-app 127.0.0.1:0")
     s = r.wait_screen("s", lambda s: "sharing http://127.0.0.1:" in status_line(s),
                       "the page's address in the status bar")
