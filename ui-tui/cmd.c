@@ -24,6 +24,8 @@ static const chp_cmd_spec table[] = {
     {"/discovery", CHP_CMD_DISCOVERY, 0, 1, 0, "/discovery [on|off]",
      "off: invisible on the local network (no LAN beacons); alone: say which"},
     {"/nick", CHP_CMD_NICK, 1, 1, 1, "/nick NAME", "change your nickname"},
+    {"/share-app", CHP_CMD_SHARE, 0, 1, 0, "/share-app [stop|HOST:PORT]",
+     "share Chapar with people near you: a LAN page with the .deb, signed by you"},
     {"/wipe", CHP_CMD_WIPE, 0, 0, 0, "/wipe", "delete identity and all data (asks first)"},
     {"/quit", CHP_CMD_QUIT, 0, 0, 0, "/quit",
      "leave chapar-tui (the node keeps running once you have an identity)"},

@@ -186,7 +186,8 @@ int chp_node_new(const chp_node_opts *o, chp_node **out)
     rc = CHP_E_IO;
     if (!(n->zctx = zmq_ctx_new()))
         goto out;
-    if ((rc = open_mesh(n, o)) != CHP_OK || (rc = bind_control(n)) != CHP_OK)
+    if ((rc = open_mesh(n, o)) != CHP_OK || (rc = bind_control(n)) != CHP_OK ||
+        (rc = chp_metrics_start(n, o)) != CHP_OK)
         goto out;
     n->next_sweep = chp_mono_ms() + SWEEP_MS;
     *out = n;
@@ -202,6 +203,7 @@ void chp_node_destroy(chp_node **np)
     if (!np || !*np)
         return;
     chp_node *n = *np;
+    chp_metrics_stop(n);
     chp_mesh_destroy(&n->mesh); /* commits what is pending first */
     chp_msg_free(&n->msg);
     if (n->control)
@@ -231,6 +233,7 @@ static void periodic(chp_node *n, uint64_t t)
         n->next_sweep = t + SWEEP_MS;
     }
     chp_mesh_periodic(n->mesh, t);
+    chp_metrics_tick(n, t);
     if (n->msg && t >= n->msg_tick_ms) {
         chp_msg_tick(n->msg);
         n->msg_tick_ms = t + MSG_TICK_MS;
@@ -241,7 +244,7 @@ static void periodic(chp_node *n, uint64_t t)
  * mesh, then handle what came. CHP_OK, or CHP_E_IO when polling fails. */
 static int round_once(chp_node *n)
 {
-    zmq_pollitem_t items[2 + CHP_MESH_POLL_MAX];
+    zmq_pollitem_t items[3 + CHP_MESH_POLL_MAX];
     uint64_t t = chp_mono_ms();
     uint64_t due = n->next_sweep;
     if (n->msg && n->msg_tick_ms < due)
@@ -250,17 +253,19 @@ static int round_once(chp_node *n)
     /* The sealing worker says when an envelope's proof of work is done. */
     int sfd = n->msg ? chp_msg_fd(n->msg) : -1;
     items[1] = (zmq_pollitem_t){NULL, sfd, sfd >= 0 ? ZMQ_POLLIN : 0, 0};
-    size_t ni = 2 + chp_mesh_poll_items(n->mesh, items + 2, t, &due);
+    size_t nm = chp_mesh_poll_items(n->mesh, items + 2, t, &due), ni = 2 + nm;
     long timeout = due <= t ? 0 : due - t > 1000 ? 1000 : (long)(due - t);
     if (n->msg && chp_msg_has_outgoing(n->msg))
         timeout = 0;
+    ni += chp_metrics_poll_item(n, items + ni, &timeout);
     if (zmq_poll(items, (int)ni, timeout) < 0) {
         if (errno == EINTR)
             return CHP_OK;
         chp_err_log("zmq_poll: %s", zmq_strerror(errno));
         return CHP_E_IO;
     }
-    chp_mesh_poll_done(n->mesh, items + 2, ni - 2);
+    chp_mesh_poll_done(n->mesh, items + 2, nm);
+    chp_metrics_poll_done(n);
     if (items[0].revents & ZMQ_POLLIN)
         chp_control_handle(n);
     periodic(n, chp_mono_ms());

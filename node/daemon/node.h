@@ -32,6 +32,8 @@ typedef struct chp_node_opts {
     uint64_t quota;
     uint8_t allow[CHP_NODE_MAX_PEERS][32]; /* transport keys allowed in; */
     size_t nallow;                         /* 0 = anyone (not banned) */
+    const char *metrics;                   /* --metrics HOST:PORT, NULL or "" = off */
+    uint64_t summary_ms;                   /* relay summary line period, 0 = off */
     struct chp_identity *identity;         /* unlocked user identity, owned by the node
                                               from chp_node_new on; NULL = none/locked */
 } chp_node_opts;

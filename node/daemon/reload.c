@@ -122,6 +122,7 @@ int chp_reload_apply(chp_node *n, const chp_config *cur, chp_config *next)
         changes++;
     }
     changes += apply_allow(n, cur, next);
+    changes += chp_metrics_reload(n, cur, next);
     changes += peers_missing(n, cur, next, 0) + peers_missing(n, next, cur, 1);
     if (cur->discovery != next->discovery) {
         int rc = chp_mesh_discovery(n->mesh, next->discovery);

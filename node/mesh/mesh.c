@@ -258,8 +258,8 @@ static int evict_idle(chp_mesh *n, uint64_t t)
     }
     if (!best)
         return 0;
-    char ks[17];
-    chp_key_short(best->key, ks);
+    char ks[CHP_KEY_NAME_MAX];
+    chp_key_name(best->key, ks);
     chp_info("active view full: neighbour %s (%llu envelopes in %llu s) makes room for a newcomer",
              ks, (unsigned long long)best->rx_env, (unsigned long long)(best_age / 1000));
     chp_conn_close_fd(n, best->router_fd);

@@ -215,8 +215,10 @@ static inline void chp_mesh_event(chp_mesh *n, const char *topic, const char *bo
     if (n->hooks.event)
         n->hooks.event(n->hooks.ctx, topic, body, strlen(body));
 }
-/* The first 8 bytes of a key in hex, for the log. */
-void chp_key_short(const uint8_t k[32], char out[17]);
+/* A neighbour's transport key as the log names it: chpn1..., as `peer
+ * list` and an ADDRESS show it, so a log line can be matched to both. */
+#define CHP_KEY_NAME_MAX 64
+void chp_key_name(const uint8_t k[32], char out[CHP_KEY_NAME_MAX]);
 
 /* ---- admit.c: who may link, at what rate; misbehaviour ---- */
 #define CHP_BAN_SCORE 10.0

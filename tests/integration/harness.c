@@ -1087,3 +1087,28 @@ uint8_t *h_capture_stop(h_ctx *h, pid_t pid, const char *pcap, size_t *len)
     h_note(h, "captured %zu bytes", *len);
     return wire;
 }
+
+int h_sh(const char *fmt, ...)
+{
+    char cmd[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    int rc = system(cmd);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+const char *h_which(const char *name, char *buf, size_t cap)
+{
+    const char *path = getenv("PATH");
+    char dirs[4096];
+    snprintf(dirs, sizeof dirs, "%s:/usr/sbin:/sbin", path ? path : "/usr/bin:/bin");
+    for (char *save = NULL, *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+        snprintf(buf, cap, "%s/%s", d, name);
+        if (access(buf, X_OK) == 0)
+            return buf;
+    }
+    fail_msg("%s is not installed (scripts/install-deps --test installs it)", name);
+    return NULL;
+}

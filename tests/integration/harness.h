@@ -259,6 +259,13 @@ void h_dump_logs(const h_ctx *h);
 /* Prints the main `status` counters of every running node to stderr. */
 void h_dump_status(h_ctx *h);
 
+/* Runs the shell command fmt... (system(3)); its exit status, -1 when it
+ * did not exit. */
+int h_sh(const char *fmt, ...) H_PRINTF(1, 2);
+/* The program name found on PATH (then /usr/sbin, /sbin), its path in buf
+ * (cap bytes); fails the test when it is not installed. */
+const char *h_which(const char *name, char *buf, size_t cap);
+
 /* Prints a progress line when CHP_IT_VERBOSE is set. */
 void h_note(const h_ctx *h, const char *fmt, ...) H_PRINTF(2, 3);
 
