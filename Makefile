@@ -8,7 +8,7 @@ WERROR := -DCHP_WERROR=$(if $(filter true,$(CI)),ON,OFF)
 # The libFuzzer targets, each replayed over its corpus by ctest.
 FUZZ_REPLAY := '^fuzz_replay_'
 
-.PHONY: all deps deps-test build test run install asan fuzz fuzz-replay bench format clean
+.PHONY: all deps deps-test build test run install asan fuzz fuzz-replay bench format clean deb
 
 all: build
 
@@ -62,8 +62,13 @@ bench: build
 	$(BUILD)/bench/bench-proto
 	$(BUILD)/bench/bench-store -n 100000 -f 1000000
 
+# The Debian package of this commit and its source tarball, in dist/
+# (scripts/make-deb; docs/PACKAGING.md). Installs the packaging tools.
+deb:
+	scripts/make-deb
+
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-fuzz build-deb dist

@@ -2,7 +2,7 @@
  * loopback, beside the shared yardstick's ideal relay pipeline.
  *
  *   bench-ingest [-n N] [-p PEERS] [-e ENVDIR] [-j JOBS] [-B BUILD_DIR]
- *                [-L LIMITS_BINARY] [-k]
+ *                [-L LIMITS_BINARY] [-k] [-1]
  *
  * Starts build/bin/chapard --relay --listen 127.0.0.1:0 --no-discovery in
  * a temporary home, asks its address on the control socket, and
@@ -11,6 +11,11 @@
  * then send PRUNE, so the node forwards to them lazily (IHAVE) and eagerly
  * to the sink only: each accepted envelope is stored durably and forwarded
  * once, like a relay with one tree link downstream.
+ *
+ * Peers announce PUSHES (HELLO bit 5), so senders push full PUSHES frames
+ * (up to 64 KiB each) and the node forwards to the sink in them; with -1
+ * they announce nothing and every envelope travels in its own PUSH frame,
+ * as between nodes from before PUSHES.
  *
  * The senders then push N distinct valid envelopes (real proof of work, from
  * build/tests/chapar-mkenv, cached in ENVDIR; missing ones are generated on
@@ -311,9 +316,15 @@ struct peer {
     uint8_t pk[32], sk[32];
     size_t first, end, next; /* envelopes [first, end) are this peer's */
     int hello;
-    uint64_t rx_push, rx_ihave_ids;
-    double last_push_s; /* sink: when the latest forwarded envelope came */
+    uint64_t rx_push, rx_frames, rx_ihave_ids; /* envelopes pushed, in so many frames */
+    double last_push_s;                        /* sink: when the latest forwarded envelope came */
 };
+
+/* -1, or a node whose HELLO lacks bit 5 (-B at a build from before
+ * PUSHES): the peers send and take single PUSH frames (PROTOCOL.md §15);
+ * otherwise they send full PUSHES frames and the node forwards to the
+ * sink in them. */
+static int g_single;
 
 static int peer_open(void *zctx, const chp_addr *node, const char *ep, struct peer *p)
 {
@@ -333,7 +344,8 @@ static int peer_open(void *zctx, const chp_addr *node, const char *ep, struct pe
         return -1;
     uint8_t f[16];
     size_t fl;
-    if (chp_wire_hello(f, sizeof f, &fl, 0, 0, CHP_WIRE_MAX_FRAME) != CHP_OK ||
+    uint32_t caps = g_single ? 0 : CHP_CAP_PUSHES;
+    if (chp_wire_hello(f, sizeof f, &fl, caps, 0, CHP_WIRE_MAX_FRAME) != CHP_OK ||
         zmq_send(p->s, f, fl, 0) != (int)fl)
         return -1;
     return 0;
@@ -352,8 +364,11 @@ static void peer_drain(struct peer *p, int max)
             continue;
         if (m.type == CHP_WIRE_HELLO) {
             p->hello = 1;
-        } else if (m.type == CHP_WIRE_PUSH) {
-            p->rx_push++;
+            if (!(m.u.hello.caps & CHP_CAP_PUSHES))
+                g_single = 1; /* a node from before PUSHES (-B an older build) */
+        } else if (m.type == CHP_WIRE_PUSH || m.type == CHP_WIRE_PUSHES) {
+            p->rx_push += m.type == CHP_WIRE_PUSH ? 1 : m.u.pushes.n;
+            p->rx_frames++;
             p->last_push_s = bench_now_s();
         } else if (m.type == CHP_WIRE_IHAVE) {
             p->rx_ihave_ids += m.u.ids.n;
@@ -397,16 +412,25 @@ static double peer_allowed(double elapsed)
  * returns the number of frames sent now. */
 static size_t peer_send(struct peer *p, const struct envs *e, double elapsed)
 {
-    static uint8_t f[1 + CHP_ENV_MAX_BYTES];
+    static uint8_t f[CHP_WIRE_MAX_FRAME];
     double allowed = peer_allowed(elapsed);
     size_t sent = 0;
     while (p->next < p->end && (double)(p->next - p->first) < allowed && sent < 256) {
-        size_t fl;
-        if (chp_wire_push(f, sizeof f, &fl, e->buf + e->off[p->next], e->len[p->next]) != CHP_OK)
-            return sent;
-        if (zmq_send(p->s, f, fl, ZMQ_DONTWAIT) != (int)fl)
+        size_t fl = 0, k = 0; /* one PUSH, or as many as fit in one PUSHES */
+        while (p->next + k < p->end && (double)(p->next + k - p->first) < allowed) {
+            size_t i = p->next + k;
+            int rc = g_single
+                         ? chp_wire_push(f, sizeof f, &fl, e->buf + e->off[i], e->len[i])
+                         : chp_wire_pushes_add(f, sizeof f, &fl, e->buf + e->off[i], e->len[i]);
+            if (rc != CHP_OK)
+                break;
+            k++;
+            if (g_single)
+                break;
+        }
+        if (k == 0 || zmq_send(p->s, f, fl, ZMQ_DONTWAIT) != (int)fl)
             return sent; /* HWM: wait for POLLOUT */
-        p->next++;
+        p->next += k;
         sent++;
     }
     return sent;
@@ -588,8 +612,10 @@ static int measure_node(const char *chapard, const char *chapar, const struct en
     double cpu_main = r.cpu1.main - r.cpu0.main, cpu_all = r.cpu1.all - r.cpu0.all;
     double rate = (double)n / r.t_accepted;
     print_status_lines(r.status);
-    printf("forwarded: sink got %llu PUSH, senders got %llu ids in IHAVE\n",
-           (unsigned long long)peers[np].rx_push, (unsigned long long)ihave);
+    printf("forwarded: sink got %llu envelopes in %llu frames (%s), senders got %llu ids in "
+           "IHAVE\n",
+           (unsigned long long)peers[np].rx_push, (unsigned long long)peers[np].rx_frames,
+           g_single ? "PUSH" : "PUSHES", (unsigned long long)ihave);
     printf("all sent after                 %8.1f ms\n", r.t_sent * 1e3);
     printf("all accepted after             %8.1f ms  (status read every %d ms)\n",
            r.t_accepted * 1e3, STATUS_MS);
@@ -663,7 +689,7 @@ static void build_dir(const char *argv0, char *out, size_t cap)
 static void usage(void)
 {
     fprintf(stderr, "usage: bench-ingest [-n N] [-p PEERS] [-e ENVDIR] [-j JOBS] [-B BUILD_DIR]"
-                    " [-L LIMITS_BINARY] [-k]\n");
+                    " [-L LIMITS_BINARY] [-k] [-1]\n");
 }
 
 int main(int argc, char **argv)
@@ -672,7 +698,7 @@ int main(int argc, char **argv)
     int np = 0, jobs = (int)sysconf(_SC_NPROCESSORS_ONLN), keep = 0, opt;
     const char *envdir = ENV_DIR, *limits = LIMITS_BIN;
     char bdir[4096] = "";
-    while ((opt = getopt(argc, argv, "n:p:e:j:B:L:kh")) != -1) {
+    while ((opt = getopt(argc, argv, "n:p:e:j:B:L:k1h")) != -1) {
         if (opt == 'n')
             n = strtoull(optarg, NULL, 10);
         else if (opt == 'p')
@@ -687,6 +713,8 @@ int main(int argc, char **argv)
             limits = optarg;
         else if (opt == 'k')
             keep = 1;
+        else if (opt == '1')
+            g_single = 1;
         else {
             usage();
             return opt == 'h' ? 0 : 2;

@@ -29,6 +29,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(m.u.push.env >= data && m.u.push.env + m.u.push.len <= data + size);
         rc = chp_wire_push(out, sizeof out, &len, m.u.push.env, m.u.push.len);
         break;
+    case CHP_WIRE_PUSHES: {
+        const uint8_t *env;
+        size_t off = 0, elen, k = 0;
+        rc = CHP_OK;
+        while (rc == CHP_OK && chp_wire_pushes_next(&m, &off, &env, &elen) == CHP_OK) {
+            FUZZ_CHECK(env >= data && env + elen <= data + size);
+            rc = chp_wire_pushes_add(out, sizeof out, &len, env, elen);
+            k++;
+        }
+        FUZZ_CHECK(k == m.u.pushes.n);
+        break;
+    }
     case CHP_WIRE_IHAVE:
     case CHP_WIRE_IWANT:
     case CHP_WIRE_GRAFT:

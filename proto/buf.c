@@ -2,6 +2,8 @@
 #include "proto/buf.h"
 #include "proto/crypto.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -84,4 +86,22 @@ int chp_grow(void *arr, size_t *cap, size_t need, size_t elem)
 int chp_grow_secret(void *arr, size_t *cap, size_t need, size_t elem)
 {
     return grow(arr, cap, need, elem, 1);
+}
+
+int chp_buf_printf(chp_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (k < 0)
+        return CHP_E_ARG;
+    int rc = chp_buf_reserve(b, (size_t)k + 1);
+    if (rc != CHP_OK)
+        return rc;
+    va_start(ap, fmt);
+    vsnprintf((char *)b->p + b->len, (size_t)k + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)k;
+    return CHP_OK;
 }

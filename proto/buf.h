@@ -20,6 +20,11 @@ typedef struct chp_buf {
 CHP_WUR int chp_buf_reserve(chp_buf *b, size_t n);
 /* Appends n bytes (src may be NULL when n is 0). CHP_OK or CHP_E_NOMEM. */
 CHP_WUR int chp_buf_put(chp_buf *b, const void *src, size_t n);
+/* Appends the printf-formatted text (no NUL counted in len; one is kept
+ * after it in the buffer). CHP_OK, CHP_E_NOMEM, or CHP_E_ARG for a bad
+ * format. */
+CHP_WUR int chp_buf_printf(chp_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* Frees p and zeroes b; accepts NULL and a zeroed b. */
 void chp_buf_free(chp_buf *b);
 

@@ -60,6 +60,24 @@ void chp_sha256(uint8_t out[32], const void *in, size_t len)
     crypto_hash_sha256(out, in, len);
 }
 
+_Static_assert(sizeof(crypto_hash_sha256_state) <= sizeof(chp_sha256_ctx),
+               "chp_sha256_ctx too small for libsodium's state");
+
+void chp_sha256_init(chp_sha256_ctx *c)
+{
+    crypto_hash_sha256_init((crypto_hash_sha256_state *)c->opaque);
+}
+
+void chp_sha256_update(chp_sha256_ctx *c, const void *in, size_t len)
+{
+    crypto_hash_sha256_update((crypto_hash_sha256_state *)c->opaque, in, len);
+}
+
+void chp_sha256_final(chp_sha256_ctx *c, uint8_t out[32])
+{
+    crypto_hash_sha256_final((crypto_hash_sha256_state *)c->opaque, out);
+}
+
 void chp_sign_seed_keypair(const uint8_t seed[32], uint8_t pk[32], uint8_t sk[64])
 {
     crypto_sign_seed_keypair(pk, sk, seed);

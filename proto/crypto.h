@@ -39,8 +39,16 @@ void chp_hash(uint8_t *out, size_t outlen, const void *in, size_t inlen, const v
 void chp_hash_prefix_and_full(const uint8_t *buf, size_t len, size_t tail, uint8_t prefix_hash[32],
                               uint8_t full_hash[32]);
 
-/* SHA-256 (only for Negentropy fingerprints, which the reference defines so). */
+/* SHA-256 (Negentropy fingerprints, which the reference defines so, and
+ * the app manifest, whose users check it with sha256sum). */
 void chp_sha256(uint8_t out[32], const void *in, size_t len);
+/* The same over data that comes in pieces (a file read in blocks). */
+typedef struct chp_sha256_ctx {
+    _Alignas(16) uint8_t opaque[128];
+} chp_sha256_ctx;
+void chp_sha256_init(chp_sha256_ctx *c);
+void chp_sha256_update(chp_sha256_ctx *c, const void *in, size_t len);
+void chp_sha256_final(chp_sha256_ctx *c, uint8_t out[32]);
 
 /* Ed25519. */
 void chp_sign_seed_keypair(const uint8_t seed[32], uint8_t pk[32], uint8_t sk[64]);

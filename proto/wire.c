@@ -25,6 +25,25 @@ static int decode_ids(chp_rd *r, chp_wire_msg *m, int allow_empty)
     return chp_rd_ref(r, &m->u.ids.ids, (size_t)n * 32) == CHP_OK ? CHP_OK : CHP_E_MALFORMED;
 }
 
+/* PUSHES body: n u8 (1..255), then n x (len u16 · envelope of a PUSH's
+ * size); the whole frame within CHP_WIRE_MAX_FRAME. */
+static int decode_pushes(chp_rd *r, size_t framelen, chp_wire_msg *m)
+{
+    if (chp_rd_u8(r, &m->u.pushes.n) != CHP_OK || m->u.pushes.n == 0 ||
+        framelen > CHP_WIRE_MAX_FRAME)
+        return CHP_E_MALFORMED;
+    m->u.pushes.raw = r->p + r->off;
+    for (uint8_t i = 0; i < m->u.pushes.n; i++) {
+        uint16_t l;
+        const uint8_t *e;
+        if (chp_rd_u16(r, &l) != CHP_OK || l < CHP_ENV_OVERHEAD || l > CHP_ENV_MAX_BYTES ||
+            chp_rd_ref(r, &e, l) != CHP_OK)
+            return CHP_E_MALFORMED;
+    }
+    m->u.pushes.rawlen = (size_t)(r->p + r->off - m->u.pushes.raw);
+    return CHP_OK;
+}
+
 int chp_wire_decode(const uint8_t *frame, size_t len, chp_wire_msg *m)
 {
     assert((frame || len == 0) && m);
@@ -64,6 +83,10 @@ int chp_wire_decode(const uint8_t *frame, size_t len, chp_wire_msg *m)
             goto malformed;
         break;
     case CHP_WIRE_PRUNE:
+        break;
+    case CHP_WIRE_PUSHES:
+        if (decode_pushes(&r, len, m) != CHP_OK)
+            goto malformed;
         break;
     case CHP_WIRE_NEG:
         chp_rd_u32(&r, &m->u.neg.session);
@@ -134,6 +157,18 @@ int chp_wire_peer_at(const chp_wire_msg *m, uint8_t i, const char **addr, size_t
     return CHP_OK;
 }
 
+int chp_wire_pushes_next(const chp_wire_msg *m, size_t *off, const uint8_t **env, size_t *len)
+{
+    assert(m && off && env && len);
+    if (m->type != CHP_WIRE_PUSHES || *off + 2 > m->u.pushes.rawlen)
+        return CHP_E_NOT_FOUND;
+    const uint8_t *p = m->u.pushes.raw + *off;
+    *len = (size_t)p[0] << 8 | p[1];
+    *env = p + 2;
+    *off += 2 + *len; /* the decoder checked every length */
+    return CHP_OK;
+}
+
 /* Finishes an encoding: the writer's error or the length. */
 static int done(const chp_wr *w, size_t *len)
 {
@@ -167,6 +202,26 @@ int chp_wire_push(uint8_t *buf, size_t cap, size_t *len, const uint8_t *env, siz
     chp_wr_u8(&w, CHP_WIRE_PUSH);
     chp_wr_bytes(&w, env, envlen);
     return done(&w, len);
+}
+
+int chp_wire_pushes_add(uint8_t *buf, size_t cap, size_t *len, const uint8_t *env, size_t envlen)
+{
+    assert(len && (buf || cap == 0) && (*len == 0 || *len >= CHP_WIRE_PUSHES_HDR));
+    if (!env || envlen < CHP_ENV_OVERHEAD || envlen > CHP_ENV_MAX_BYTES)
+        return CHP_E_ARG;
+    size_t at = *len ? *len : CHP_WIRE_PUSHES_HDR, end = at + 2 + envlen;
+    if (end > cap || end > CHP_WIRE_MAX_FRAME || (*len && buf[1] == CHP_WIRE_MAX_PUSHES))
+        return CHP_E_OVERFLOW;
+    if (!*len) {
+        buf[0] = CHP_WIRE_PUSHES;
+        buf[1] = 0;
+    }
+    buf[at] = (uint8_t)(envlen >> 8);
+    buf[at + 1] = (uint8_t)envlen;
+    memcpy(buf + at + 2, env, envlen);
+    buf[1]++;
+    *len = end;
+    return CHP_OK;
 }
 
 int chp_wire_ids(uint8_t *buf, size_t cap, size_t *len, uint8_t type, const uint8_t *ids,

@@ -27,6 +27,12 @@
 #define CHP_CAP_LAZY     0x4u  /* understands IHAVE/IWANT/PRUNE/GRAFT */
 #define CHP_CAP_NEG_FRAG 0x8u  /* takes a Negentropy message in several NEG frames */
 #define CHP_CAP_HELD     0x10u /* answers QUERY with HELD (durably stored ids) */
+#define CHP_CAP_PUSHES   0x20u /* takes PUSHES (several envelopes in one frame) */
+
+/* PUSHES: 1..CHP_WIRE_MAX_PUSHES envelopes, each behind its u16 length, in
+ * one frame of at most CHP_WIRE_MAX_FRAME bytes. */
+#define CHP_WIRE_MAX_PUSHES 255
+#define CHP_WIRE_PUSHES_HDR 2 /* type u8 · n u8 */
 
 /* NEG flags byte: bit 0 from the initiator, bit 1 the Negentropy message
  * continues in the next NEG frame of the same session and direction. A
@@ -46,10 +52,11 @@ enum chp_wire_type {
     CHP_WIRE_NEG = 7,   /* Negentropy message of sync session `session` */
     CHP_WIRE_PING = 8,
     CHP_WIRE_PONG = 9,
-    CHP_WIRE_PEERS = 10, /* addresses for the passive view */
-    CHP_WIRE_BYE = 11,   /* closing, with a reason */
-    CHP_WIRE_QUERY = 12, /* which of these ids do you hold (committed)? */
-    CHP_WIRE_HELD = 13,  /* the answer: the ids of a QUERY that are stored */
+    CHP_WIRE_PEERS = 10,  /* addresses for the passive view */
+    CHP_WIRE_BYE = 11,    /* closing, with a reason */
+    CHP_WIRE_QUERY = 12,  /* which of these ids do you hold (committed)? */
+    CHP_WIRE_HELD = 13,   /* the answer: the ids of a QUERY that are stored */
+    CHP_WIRE_PUSHES = 14, /* several envelopes (to a neighbour with CHP_CAP_PUSHES) */
 };
 
 typedef struct chp_wire_msg {
@@ -65,6 +72,11 @@ typedef struct chp_wire_msg {
             const uint8_t *env;
             size_t len;
         } push;
+        struct {
+            const uint8_t *raw; /* n x (len u16 · envelope), for chp_wire_pushes_next */
+            size_t rawlen;
+            uint8_t n;
+        } pushes;
         struct {
             const uint8_t *ids; /* n * 32 bytes, borrowed */
             uint16_t n;
@@ -101,11 +113,21 @@ CHP_WUR int chp_wire_decode(const uint8_t *frame, size_t len, chp_wire_msg *out)
  * NUL-terminated). */
 CHP_WUR int chp_wire_peer_at(const chp_wire_msg *m, uint8_t i, const char **addr, size_t *len);
 
+/* The next envelope of a decoded PUSHES: *off starts at 0 and is moved
+ * past it. CHP_OK, or CHP_E_NOT_FOUND after the last one. */
+CHP_WUR int chp_wire_pushes_next(const chp_wire_msg *m, size_t *off, const uint8_t **env,
+                                 size_t *len);
+
 /* Encoders write into buf (cap bytes), set *len. CHP_E_OVERFLOW if cap is
  * too small, CHP_E_ARG for values out of the limits above. */
 CHP_WUR int chp_wire_hello(uint8_t *buf, size_t cap, size_t *len, uint32_t caps,
                            uint16_t listen_port, uint32_t max_frame);
 CHP_WUR int chp_wire_push(uint8_t *buf, size_t cap, size_t *len, const uint8_t *env, size_t envlen);
+/* Appends env to the PUSHES frame in buf[0..*len) (*len = 0: a new frame
+ * of one envelope). CHP_E_OVERFLOW when it would pass cap, CHP_WIRE_MAX_FRAME
+ * or CHP_WIRE_MAX_PUSHES envelopes: send the frame and start another. */
+CHP_WUR int chp_wire_pushes_add(uint8_t *buf, size_t cap, size_t *len, const uint8_t *env,
+                                size_t envlen);
 /* type is CHP_WIRE_IHAVE, CHP_WIRE_IWANT, CHP_WIRE_GRAFT, CHP_WIRE_QUERY or
  * CHP_WIRE_HELD (GRAFT and HELD may be empty). */
 CHP_WUR int chp_wire_ids(uint8_t *buf, size_t cap, size_t *len, uint8_t type, const uint8_t *ids,

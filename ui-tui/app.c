@@ -924,6 +924,7 @@ void chp_app_status_bar(const chp_app *a, char *buf, size_t cap)
     if (a->life.down) /* no peers to count: the numbers of the dead node would lie */
         snprintf(buf, cap, "%s | node down%s", who, a->life.restart_at ? ", restarting" : "");
     else
-        snprintf(buf, cap, "%s | peers: %s%s%s", who, peers, state,
-                 a->store_full ? " | store full" : "");
+        snprintf(buf, cap, "%s | peers: %s%s%s%s%s", who, peers, state,
+                 a->store_full ? " | store full" : "", a->share_url[0] ? " | sharing " : "",
+                 a->share_url);
 }

@@ -84,6 +84,13 @@ typedef struct chp_app_io {
     size_t (*pending)(void *ctx);
     /* 1 when the oldest pending request is older than timeout_ms at now. */
     int (*overdue)(void *ctx, uint64_t now, uint64_t timeout_ms);
+    /* /share-app: starts (start 1; listen: its --listen, NULL for the
+     * default) or stops (0) `chapar share-app` as a child of the front
+     * end; what it prints comes back line by line through
+     * chp_app_share_line, its end through chp_app_share_ended. CHP_OK,
+     * or an error when it cannot start. NULL: not offered. */
+    void *share_ctx;
+    int (*share)(void *share_ctx, int start, const char *listen);
 } chp_app_io;
 
 /* A line sent and not answered yet: given back if chapard stops
@@ -130,6 +137,8 @@ typedef struct chp_app {
     uint64_t next_bundle;                  /* ms: its next `bundle-status`, 0 = one is asked */
     chp_unsent unsent[CHP_APP_UNSENT_MAX]; /* oldest first: replies come in order */
     size_t nunsent;
+    int sharing;         /* a `chapar share-app` child runs (/share-app) */
+    char share_url[128]; /* the page's address it printed, "" until then */
 } chp_app;
 
 /* A new app for the data dir home, connecting (chp_app_start sends the
@@ -169,6 +178,12 @@ void chp_app_node_down(chp_app *a, uint64_t now, const char *how);
 void chp_app_node_started(chp_app *a, uint64_t now, int ours);
 /* A node the UI did not start answers on the control socket again. */
 void chp_app_node_found(chp_app *a);
+
+/* A line the share-app child printed: its URL (shown in the status bar
+ * and as a notice), or what went wrong. app_cmd.c */
+void chp_app_share_line(chp_app *a, const char *line);
+/* The child is gone (how: its exit status in words). app_cmd.c */
+void chp_app_share_ended(chp_app *a, const char *how);
 
 /* Selects conversation i (ignored when out of range) and loads it. */
 void chp_app_select(chp_app *a, int i);

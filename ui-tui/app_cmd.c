@@ -207,6 +207,54 @@ static void cmd_wipe(chp_app *a, const chp_cmd *c, const char *who)
     chp_app_set_phase(a, CHP_PH_CONFIRM_WIPE);
 }
 
+/* /share-app [stop | HOST:PORT]: the front end runs `chapar share-app`,
+ * which asks this node to sign the manifest (so the identity must be
+ * unlocked); HOST:PORT is where it listens (default: the LAN address). */
+static void cmd_share(chp_app *a, const chp_cmd *c, const char *who)
+{
+    (void)who;
+    int stop = c->argc && !strcmp(c->argv[0], "stop");
+    const char *listen = c->argc && !stop ? c->argv[0] : NULL;
+    if (listen && (!strchr(listen, ':') || strchr(listen, ' '))) {
+        chp_app_notice(a, "usage: /share-app [stop | HOST:PORT]");
+    } else if (!a->io.share) {
+        chp_app_notice(a, "sharing the app is not offered here");
+    } else if (stop != a->sharing) {
+        chp_app_notice(a, stop ? "not sharing" : "already sharing at %s (/share-app stop ends it)",
+                       a->share_url[0] ? a->share_url : "(starting)");
+    } else if (a->io.share(a->io.share_ctx, !stop, listen) != CHP_OK) {
+        chp_app_notice(a, "cannot %s chapar share-app", stop ? "stop" : "start");
+    } else if (!stop) {
+        a->sharing = 1;
+        a->share_url[0] = '\0';
+        chp_app_notice(a, "starting chapar share-app (it looks for the .deb in dist/: make deb)");
+    }
+    a->dirty = 1;
+}
+
+void chp_app_share_line(chp_app *a, const char *line)
+{
+    if (a->sharing && !a->share_url[0] && !strncmp(line, "http://", 7) &&
+        strlen(line) < sizeof a->share_url) {
+        snprintf(a->share_url, sizeof a->share_url, "%s", line);
+        chp_app_notice(a,
+                       "sharing Chapar at %s : people near you open it in a browser and check "
+                       "the files against your ID %s (/share-app stop ends it)",
+                       line, a->uid);
+    } else if (line[0]) {
+        chp_app_notice(a, "share-app: %s", line);
+    }
+    a->dirty = 1;
+}
+
+void chp_app_share_ended(chp_app *a, const char *how)
+{
+    chp_app_notice(a, "share-app stopped (%s)", how);
+    a->sharing = 0;
+    a->share_url[0] = '\0';
+    a->dirty = 1;
+}
+
 /* When a command may run: always, while the node is up, or once the
  * identity is unlocked as well. */
 enum gate { G_ANY, G_UP, G_READY };
@@ -237,6 +285,7 @@ static const struct cmd_row {
     {CHP_CMD_ID, G_READY, 1, cmd_id},
     {CHP_CMD_NICK, G_READY, 0, cmd_nickname},
     {CHP_CMD_WIPE, G_READY, 0, cmd_wipe},
+    {CHP_CMD_SHARE, G_READY, 0, cmd_share},
 };
 /* clang-format on */
 

@@ -26,6 +26,8 @@ static const chp_cmd_spec table[] = {
     {"/bundle", CHP_CMD_BUNDLE, 2, 2, 1, "/bundle export|import PATH",
      "write your node's envelopes to a file for a USB stick, or import one"},
     {"/nick", CHP_CMD_NICK, 1, 1, 1, "/nick NAME", "change your nickname"},
+    {"/share-app", CHP_CMD_SHARE, 0, 1, 0, "/share-app [stop|HOST:PORT]",
+     "share Chapar with people near you: a LAN page with the .deb, signed by you"},
     {"/wipe", CHP_CMD_WIPE, 0, 0, 0, "/wipe", "delete identity and all data (asks first)"},
     {"/quit", CHP_CMD_QUIT, 0, 0, 0, "/quit",
      "leave chapar-tui (the node keeps running once you have an identity)"},

@@ -13,6 +13,7 @@
 #include "node/client/ctl.h"
 #include "ui-tui/draw.h"
 #include "ui-tui/keymap.h"
+#include "ui-tui/share.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -39,6 +40,7 @@ typedef struct tui {
     char spawned_path[4200]; /* which binary */
     pid_t child;             /* the chapard we started and have not reaped; 0: none */
     uint64_t next_probe;     /* ms: when to look again whether a node not ours is up */
+    chp_share_child share;   /* /share-app's chapar share-app */
 } tui;
 
 /* The signal handler's way to wake zmq_poll: it may touch nothing else. */
@@ -231,13 +233,17 @@ static int loop(tui *t)
             a->dirty = 0;
             chp_draw(a);
         }
-        zmq_pollitem_t it[4] = {
+        int sfd = chp_share_child_fd(&t->share);
+        zmq_pollitem_t it[5] = {
             {NULL, STDIN_FILENO, ZMQ_POLLIN, 0},
             {NULL, sigpipe_fd[0], ZMQ_POLLIN, 0},
             {chp_ctl_req_socket(t->ctl), 0, ZMQ_POLLIN, 0},
             {chp_ctl_evt_socket(t->ctl), 0, ZMQ_POLLIN, 0},
+            {NULL, sfd, sfd >= 0 ? ZMQ_POLLIN : 0, 0},
         };
-        int rc = zmq_poll(it, 4, 500);
+        int rc = zmq_poll(it, 5, 500);
+        if (rc > 0 && (it[4].revents & (ZMQ_POLLIN | ZMQ_POLLERR)))
+            chp_share_child_read(&t->share, a);
         if (rc < 0 && errno != EINTR)
             return -1;
         if (rc > 0 && (it[1].revents & ZMQ_POLLIN)) {
@@ -421,9 +427,13 @@ static void start_screen(void)
 static int run_tui(tui *t)
 {
     int rc = 1;
-    chp_app_io io = {NULL, io_send, io_reset, io_pending, io_overdue};
+    chp_app_io io = {
+        .send = io_send, .reset = io_reset, .pending = io_pending, .overdue = io_overdue};
     int ok = chp_ctl_new(t->home, &t->ctl) == CHP_OK;
     io.ctx = t->ctl;
+    chp_share_child_init(&t->share, t->home);
+    io.share_ctx = &t->share;
+    io.share = chp_share_child_ctl;
     if (!ok || chp_app_new(t->home, t->spawned, &io, NULL, &t->a) != CHP_OK || set_signals() != 0) {
         fprintf(stderr, "chapar-tui: cannot set up (out of memory or sockets)\n");
         goto out;
@@ -436,6 +446,7 @@ static int run_tui(tui *t)
     chp_app_start(t->a);
     rc = loop(t) == 0 ? 0 : 1;
     endwin();
+    chp_share_child_stop(&t->share);
     if (t->a->wiped)
         printf("chapar-tui: identity and data in %s wiped\n", t->home);
     else if (t->child > 0 && t->a->no_identity && t->a->ph != CHP_PH_CREATING)

@@ -44,7 +44,7 @@ static void usage(FILE *f)
                "  nick [NEW]             show or change your nick\n"
                "  join ROOM [--passphrase-file F]  leave ROOM  rooms\n"
                "node:\n"
-               "  status [--raw]         node counters as `key: value` lines\n"
+               "  status [--raw | --prometheus]  node counters (`key: value`, Prometheus)\n"
                "  stop                   stop the chapard of DIR and wait until it is gone\n"
                "  address                this node's address, for others' `peer add`\n"
                "  peer add ADDRESS       connect to a node and remember it\n"
@@ -56,6 +56,10 @@ static void usage(FILE *f)
                "  bundle want FILE       what this node holds, for the other side's export\n"
                "  bundle export FILE [--for WANTFILE] [--since DURATION] [--max-size SIZE]\n"
                "  bundle import FILE     both take [--passphrase-file F] (sealed) [--quiet]\n"
+               "sharing the app offline:\n"
+               "  share-app [--listen HOST:PORT] [--files DIR]  serve the .deb, source and\n"
+               "                         a manifest signed by you on the LAN\n"
+               "  verify-app MANIFEST FILE... --from USER-ID   check a download\n"
                "\n"
                "  --help, --version      COMMAND --help describes one command\n"
                "Exit 0 on success; otherwise 1 (2 for bad usage, 130 for Ctrl-C at a passphrase\n"
@@ -594,10 +598,11 @@ static const struct command {
     {"rooms", NULL, "rooms",
      "usage: chapar rooms\nJoined rooms: ROOM, KIND (public or passphrase), FINGERPRINT.\n"},
     {"status", cli_cmd_status, NULL,
-     "usage: chapar status [--raw]\n"
+     "usage: chapar status [--raw | --prometheus]\n"
      "Node counters and state as `key: value` lines (docs/CONTROL.md). Sizes and\n"
      "durations get a human reading after the number: `quota: 268435456 (256.0 MiB)`,\n"
-     "`uptime: 3725 (1h 2m 5s)`; --raw prints the daemon's lines as they are.\n"},
+     "`uptime: 3725 (1h 2m 5s)`; --raw prints the daemon's lines as they are;\n"
+     "--prometheus prints them in the Prometheus text format (as chapard --metrics).\n"},
     {"stop", cli_cmd_stop, NULL,
      "usage: chapar stop\n"
      "Stops the chapard of DIR as SIGTERM does (everything committed, the store\n"
@@ -619,6 +624,24 @@ static const struct command {
      "`import` checks every envelope as if a neighbour had sent it and prints\n"
      "`imported N new, M already held, K rejected (reason: count ...)`. With\n"
      "--passphrase-file the file is sealed and looks like random bytes.\n"},
+    {"share-app", cli_cmd_share_app, NULL,
+     "usage: chapar share-app [--listen HOST:PORT] [--files DIR] [--idle SECONDS]\n"
+     "                        [--passphrase-file F]\n"
+     "Shares Chapar with people near you who have no internet: serves a page\n"
+     "(Persian and English) with this machine's .deb, the source tarball and a\n"
+     "list of their SHA-256 sums signed with your identity, and prints the\n"
+     "page's address (http://HOST:PORT/) first. The running chapard signs; with\n"
+     "none running, the identity is opened here (a passphrase from F or the\n"
+     "terminal). HOST defaults to this machine's LAN address, PORT to 7680\n"
+     "(0 = any free port). Files come from DIR, else $CHAPAR_DIST, else dist/\n"
+     "of the source tree (where `make deb` puts them). Stops on Ctrl-C, or\n"
+     "after SECONDS without a request (default 1800; 0 = never).\n"},
+    {"verify-app", NULL, NULL,
+     "usage: chapar verify-app MANIFEST FILE... --from USER-ID\n"
+     "Checks downloaded files against a manifest from `share-app`: exit 0 when\n"
+     "MANIFEST is signed by USER-ID and lists every FILE with its SHA-256; else\n"
+     "exit 1 with one line naming the file or the signature that failed. Needs\n"
+     "no running chapard.\n"},
     {"debug", cmd_debug, NULL,
      "usage: chapar debug publish FILE\nInjects a raw envelope (tests).\n"},
 };
@@ -667,6 +690,8 @@ int main(int argc, char **argv)
         fputs(c->help, stdout);
         return 0;
     }
+    if (!strcmp(c->name, "verify-app")) /* needs no data dir */
+        return cli_cmd_verify_app(argc - i, argv + i);
     if (!home[0] && chp_home_default(home, sizeof home) != 0)
         return cli_fail(2, "no data dir: set --home, CHAPAR_HOME or HOME");
     char why[4400];

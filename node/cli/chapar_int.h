@@ -6,8 +6,10 @@
 #define CHP_CHAPAR_INT_H
 
 #include "node/client/ctl.h"
+#include "proto/buf.h"
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* The nick rule in words (chp_nick_check), for "bad nick: " errors; takes
  * CHP_NICK_MAX as its one %d. */
@@ -84,6 +86,16 @@ int cli_cmd_nick(const char *home, int argc, char **argv);
 int cli_cmd_read(const char *home, int argc, char **argv);
 int cli_cmd_status(const char *home, int argc, char **argv);
 int cli_cmd_stop(const char *home, int argc, char **argv);
+/* chapar_verify.c: verify-app (no data dir, no daemon), and the SHA-256
+ * of what fd reads to its end (0, or -1 with errno). */
+int cli_cmd_verify_app(int argc, char **argv);
+int cli_hash_fd(int fd, uint8_t out[32], uint64_t *size);
+/* chapar_share.c: share-app. */
+int cli_cmd_share_app(const char *home, int argc, char **argv);
+/* chapar_page.c: the shared page (HTML) appended to out; 0 or 1 after a
+ * line. Values must need no HTML escaping (IDs, manifest file names). */
+int cli_share_page(chp_buf *out, const char *id, const char *deb, uint64_t debsize, const char *src,
+                   uint64_t srcsize, const char *manifest, const char *arch);
 
 /* chapar_bundle.c: bundle want|export|import. */
 int cli_cmd_bundle(const char *home, int argc, char **argv);

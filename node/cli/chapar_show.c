@@ -5,6 +5,7 @@
 #include "node/msg/account.h"
 #include "node/cli/chapar_int.h"
 #include "node/common/home.h"
+#include "node/web/prom.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -618,14 +619,32 @@ static int print_status(char *body, size_t len, void *ctx)
     return 0;
 }
 
+/* The status lines as Prometheus text (node/web/prom.c, as /metrics). */
+static int print_prometheus(char *body, size_t len, void *ctx)
+{
+    (void)ctx;
+    chp_buf b = {0};
+    if (chp_prom_render(body, len, &b) != CHP_OK) {
+        chp_buf_free(&b);
+        return cli_fail(1, "out of memory");
+    }
+    fwrite(b.p, 1, b.len, stdout);
+    chp_buf_free(&b);
+    return 0;
+}
+
 int cli_cmd_status(const char *home, int argc, char **argv)
 {
     char *pos[1];
-    int raw = 0, npos;
-    cli_opt o[] = {{"--raw", NULL, &raw}};
-    int rc = cli_parse_opts(argc, argv, o, 1, pos, 0, &npos, "status [--raw]");
+    int raw = 0, prom = 0, npos;
+    cli_opt o[] = {{"--raw", NULL, &raw}, {"--prometheus", NULL, &prom}};
+    int rc = cli_parse_opts(argc, argv, o, 2, pos, 0, &npos, "status [--raw | --prometheus]");
     if (rc)
         return rc;
+    if (raw && prom)
+        return cli_fail(2, "usage: chapar status [--raw | --prometheus]");
+    if (prom)
+        return cli_run_with(home, "status", 0, NULL, NULL, print_prometheus, NULL);
     if (raw)
         return cli_run_str(home, "status", 0);
     return cli_run_with(home, "status", 0, NULL, NULL, print_status, NULL);

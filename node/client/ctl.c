@@ -393,9 +393,7 @@ int chp_ctl_daemon_running(const char *home)
     return ok;
 }
 
-/* The chapard installed or built next to this program (build/bin keeps
- * the three side by side), else the one on PATH. */
-static void find_daemon(char *path, size_t cap)
+void chp_ctl_find_program(const char *name, char *path, size_t cap)
 {
     char exe[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
@@ -404,12 +402,12 @@ static void find_daemon(char *path, size_t cap)
         char *slash = strrchr(exe, '/');
         if (slash) {
             *slash = 0;
-            snprintf(path, cap, "%s/chapard", exe);
+            snprintf(path, cap, "%s/%s", exe, name);
             if (access(path, X_OK) == 0)
                 return;
         }
     }
-    snprintf(path, cap, "chapard");
+    snprintf(path, cap, "%s", name);
 }
 
 int chp_ctl_spawn_daemon(const char *home, char *path, size_t cap, pid_t *child)
@@ -419,7 +417,7 @@ int chp_ctl_spawn_daemon(const char *home, char *path, size_t cap, pid_t *child)
     int argc = 0, pfd[2], logfd, nullfd;
     if (chp_home_make(home) != 0)
         return CHP_E_IO;
-    find_daemon(path, cap);
+    chp_ctl_find_program("chapard", path, cap);
     argv[argc++] = path;
     argv[argc++] = "--home";
     argv[argc++] = (char *)home;

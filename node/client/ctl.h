@@ -128,6 +128,11 @@ const char *chp_ctl_io_reason(void);
  * left behind by a killed daemon refuses at once, so this does not wait;
  * no file means no daemon. 1 too when the path is too long to try. */
 int chp_ctl_daemon_running(const char *home);
+/* The program name installed or built next to this one (build/bin and
+ * an installed bindir keep chapar, chapard and chapar-tui side by side)
+ * into path (cap bytes), else name itself (found on PATH by execvp). */
+void chp_ctl_find_program(const char *name, char *path, size_t cap);
+
 /* Starts `chapard --home home` plus the words of $CHAPARD_ARGS as a child
  * of this process in a session of its own (stdin and stdout /dev/null,
  * stderr appended to home/chapard.log), so the caller can wait for it and

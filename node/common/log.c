@@ -166,7 +166,8 @@ static struct site *site_of(const char *fmt, int level, uint64_t t)
 
 static void maybe_rotate(void);
 
-/* One finished line: stamp, level, text. */
+/* One finished line: stamp (ISO 8601, UTC, milliseconds:
+ * 2026-12-02T14:03:07.250Z), level, text. */
 static void emit(int level, const char *text)
 {
     struct timespec ts;
@@ -174,8 +175,8 @@ static void emit(int level, const char *text)
     char stamp[32];
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
-    strftime(stamp, sizeof stamp, "%H:%M:%S", &tm);
-    int k = fprintf(stderr, "%s.%03ld %-5s %s\n", stamp, ts.tv_nsec / 1000000, names[level], text);
+    strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
+    int k = fprintf(stderr, "%s.%03ldZ %-5s %s\n", stamp, ts.tv_nsec / 1000000, names[level], text);
     if (k > 0)
         rot_size += (uint64_t)k;
     maybe_rotate();

@@ -1,5 +1,7 @@
 /* log.h - leveled logging to stderr for the daemon and tools. Never pass a
  * secret: keys, passphrases and plaintext have no business in a log.
+ * A line is "2026-12-02T14:03:07.250Z info  text": the date and time in
+ * UTC (ISO 8601), the level padded to 5, the text.
  *
  * Every line is made safe to print whatever a peer put into it: control
  * characters (newline, ESC...), C1 controls, direction overrides and bytes

@@ -27,6 +27,7 @@ void chp_config_init(chp_config *c)
     memset(c, 0, sizeof *c);
     c->discovery = 1;
     c->log_level = CHP_LOG_INFO;
+    c->summary_ms = CHP_CONFIG_SUMMARY_DEFAULT_MS;
 }
 
 void chp_config_fini(chp_config *c)
@@ -186,6 +187,25 @@ static int f_log_level(chp_config *c, const char *v)
     return CHP_OK;
 }
 
+static int f_metrics(chp_config *c, const char *v)
+{
+    if (chp_config_set_metrics(c, v) != CHP_OK)
+        return config_error(c, "--metrics %s: expected HOST:PORT (a numeric address) or PORT", v);
+    c->have_metrics = 1;
+    return CHP_OK;
+}
+
+static int f_summary(chp_config *c, const char *v)
+{
+    if (chp_config_set_summary(c, v) != CHP_OK)
+        return config_error(c,
+                            "--summary-every %s: expected minutes or a time like 30s, 10m, 1h "
+                            "(0 = off)",
+                            v);
+    c->have_summary = 1;
+    return CHP_OK;
+}
+
 static const struct flag {
     const char *name;
     int takes_value;
@@ -205,6 +225,8 @@ static const struct flag {
     {"--quota", 1, f_quota},
     {"--log-max", 1, f_log_max},
     {"--log-level", 1, f_log_level},
+    {"--metrics", 1, f_metrics},
+    {"--summary-every", 1, f_summary},
 };
 
 int chp_config_parse_args(chp_config *c, int argc, char **argv)
@@ -276,15 +298,24 @@ static int k_log_level(chp_config *c, const char *v)
     return CHP_OK;
 }
 
+static int k_metrics(chp_config *c, const char *v)
+{
+    return c->have_metrics || chp_config_set_metrics(c, v) == CHP_OK ? CHP_OK : BAD_VALUE;
+}
+
+static int k_summary(chp_config *c, const char *v)
+{
+    return c->have_summary || chp_config_set_summary(c, v) == CHP_OK ? CHP_OK : BAD_VALUE;
+}
+
 static const struct key {
     const char *name;
     int (*fn)(chp_config *c, const char *v);
 } keys[] = {
-    /* clang-format off */
-    {"listen", k_listen},       {"peer", add_peer}, {"allow", add_allow},       {"relay", k_relay},
-    {"discovery", k_discovery}, {"quota", k_quota}, {"log-level", k_log_level},
+    {"listen", k_listen},       {"peer", add_peer},         {"allow", add_allow},
+    {"relay", k_relay},         {"discovery", k_discovery}, {"quota", k_quota},
+    {"log-level", k_log_level}, {"metrics", k_metrics},     {"summary-every", k_summary},
     {"spool", add_spool},
-    /* clang-format on */
 };
 
 static char *trim(char *s)
@@ -402,6 +433,8 @@ void chp_config_node_opts(const chp_config *c, chp_node_opts *o)
     o->quota = c->quota;
     memcpy(o->allow, c->allow, sizeof o->allow);
     o->nallow = c->nallow;
+    o->metrics = c->metrics;
+    o->summary_ms = c->summary_ms;
     memcpy(o->spools, c->spools, sizeof o->spools);
     o->nspools = c->nspools;
 }

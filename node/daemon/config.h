@@ -17,6 +17,8 @@
 #define CHP_CONFIG_LOG_MAX_MIN     (4ull << 10)
 #define CHP_CONFIG_LOG_MAX_MAX     (1ull << 30)
 
+#define CHP_CONFIG_SUMMARY_DEFAULT_MS (10 * 60 * 1000ull) /* a relay's summary log line */
+
 #define CHP_CONFIG_FILE     "chapard.conf" /* in the data dir */
 #define CHP_CONFIG_FILE_MAX (1 << 20)      /* bytes of chapard.conf read at most */
 
@@ -37,13 +39,15 @@ typedef struct chp_config {
     int log_level;                         /* CHP_LOG_* */
     uint64_t quota;                        /* bytes of envelopes; 0 until finish sets the default */
     uint64_t log_max;                      /* --log-max; 0 until finish sets the default */
+    char metrics[300];                     /* --metrics HOST:PORT, "" = off */
+    uint64_t summary_ms;                   /* --summary-every (relay log line), 0 = off */
     uint8_t allow[CHP_NODE_MAX_PEERS][32]; /* transport keys of --allow */
     size_t nallow;
     const char *spools[CHP_NODE_SPOOLS_MAX]; /* --spool DIR and spool = DIR */
     size_t nspools;
     /* Set by a flag: the file's setting of the same name is then ignored
      * (peers and allowed keys add up instead). */
-    int have_listen, have_discovery, have_relay, have_quota, have_log;
+    int have_listen, have_discovery, have_relay, have_quota, have_log, have_metrics, have_summary;
     char *text;     /* owns the copy of chapard.conf that peers[] point into */
     char err[8192]; /* after an error: one line, no "chapard: " and no newline */
 } chp_config;
@@ -79,6 +83,12 @@ CHP_WUR int chp_config_read_file(chp_config *c);
  * 0.0.0.0:7667, the quota of the mode, the log size; then checks the
  * listen address (CHP_E_ARG with err "--listen X: why"). */
 CHP_WUR int chp_config_finish(chp_config *c, int ipv6);
+
+/* config_web.c: --metrics / metrics = HOST:PORT or PORT (numeric), and
+ * --summary-every / summary-every = N (minutes), Ns, Nm or Nh, 0 = off.
+ * CHP_OK, or CHP_E_ARG with c unchanged (the caller words the error). */
+CHP_WUR int chp_config_set_metrics(chp_config *c, const char *v);
+CHP_WUR int chp_config_set_summary(chp_config *c, const char *v);
 
 /* The node's options from a finished config: o's strings point into c
  * (and argv), valid while c lives; o->identity is left NULL. */

@@ -37,9 +37,9 @@ static size_t kv(char *buf, size_t cap, size_t off, const char *key, unsigned lo
     return k > 0 ? off + (size_t)k : off;
 }
 
-static void status(chp_node *n, zmq_msg_t *rid)
+size_t chp_node_status_text(chp_node *n, char *b, size_t cap)
 {
-    char b[4096], addr[CHP_ADDR_STR_MAX + 1];
+    char addr[CHP_ADDR_STR_MAX + 1];
     size_t o = 0;
     chp_store_stats st;
     chp_store_stats_get(n->store, &st);
@@ -49,55 +49,60 @@ static void status(chp_node *n, zmq_msg_t *rid)
     uint64_t rejected = c->rej_size + c->rej_version + c->rej_ttl + c->rej_expired + c->rej_future +
                         c->rej_pow + c->rej_full + c->rej_malformed + c->rej_sync + c->rate_dropped;
     chp_mesh_address(n->mesh, addr, sizeof addr);
-    o += (size_t)snprintf(b + o, sizeof b - o, "mode: %s\naddress: %s\n",
-                          n->relay ? "relay" : "node", addr);
-    o = kv(b, sizeof b, o, "peers connected", ms.connected);
-    o = kv(b, sizeof b, o, "relays connected", ms.relays);
-    o = kv(b, sizeof b, o, "passive peers", ms.passive);
-    o = kv(b, sizeof b, o, "envelopes stored", st.envelopes);
-    o = kv(b, sizeof b, o, "bytes stored", st.bytes);
-    o = kv(b, sizeof b, o, "quota", st.quota);
-    o += (size_t)snprintf(b + o, sizeof b - o, "store full: %s\n", st.full ? "yes" : "no");
-    o = kv(b, sizeof b, o, "accepted", c->accepted);
-    o = kv(b, sizeof b, o, "duplicates", c->duplicates);
-    o = kv(b, sizeof b, o, "rejected", rejected);
-    o = kv(b, sizeof b, o, "rejected size", c->rej_size);
-    o = kv(b, sizeof b, o, "rejected version", c->rej_version);
-    o = kv(b, sizeof b, o, "rejected ttl", c->rej_ttl);
-    o = kv(b, sizeof b, o, "rejected expired", c->rej_expired);
-    o = kv(b, sizeof b, o, "rejected future", c->rej_future);
-    o = kv(b, sizeof b, o, "rejected pow", c->rej_pow);
-    o = kv(b, sizeof b, o, "rejected full", c->rej_full);
-    o = kv(b, sizeof b, o, "rejected malformed", c->rej_malformed);
-    o = kv(b, sizeof b, o, "rejected sync", c->rej_sync);
-    o = kv(b, sizeof b, o, "rejected rate", c->rate_dropped);
-    o = kv(b, sizeof b, o, "rejected banned", c->refused_banned);
-    o = kv(b, sizeof b, o, "rejected not allowed", c->refused_allow);
-    o = kv(b, sizeof b, o, "rejected view full", c->refused_full_view);
-    o = kv(b, sizeof b, o, "connections open", ms.connections);
-    o = kv(b, sizeof b, o, "rejected connections", c->conns_refused);
-    o = kv(b, sizeof b, o, "connections timed out", c->conns_timedout);
-    o = kv(b, sizeof b, o, "evictions", c->evictions);
-    o = kv(b, sizeof b, o, "bans", c->bans);
-    o = kv(b, sizeof b, o, "sync rounds", c->sync_rounds);
-    o = kv(b, sizeof b, o, "syncs completed", c->syncs_done);
-    o = kv(b, sizeof b, o, "sync fetched", c->sync_fetched);
-    o = kv(b, sizeof b, o, "beacons received", c->beacons_rx);
-    o = kv(b, sizeof b, o, "bytes received", c->rx_bytes);
-    o = kv(b, sizeof b, o, "bytes sent", c->tx_bytes);
-    o = kv(b, sizeof b, o, "prunes", c->prunes);
-    o = kv(b, sizeof b, o, "grafts", c->grafts);
-    o = kv(b, sizeof b, o, "ids announced", c->ihave_tx);
-    o = kv(b, sizeof b, o, "uptime", (chp_mono_ms() - n->started_ms) / 1000);
+    o += (size_t)snprintf(b + o, cap - o, "mode: %s\naddress: %s\n", n->relay ? "relay" : "node",
+                          addr);
+    o = kv(b, cap, o, "peers connected", ms.connected);
+    o = kv(b, cap, o, "relays connected", ms.relays);
+    o = kv(b, cap, o, "passive peers", ms.passive);
+    o = kv(b, cap, o, "envelopes stored", st.envelopes);
+    o = kv(b, cap, o, "bytes stored", st.bytes);
+    o = kv(b, cap, o, "quota", st.quota);
+    o += (size_t)snprintf(b + o, cap - o, "store full: %s\n", st.full ? "yes" : "no");
+    o = kv(b, cap, o, "accepted", c->accepted);
+    o = kv(b, cap, o, "duplicates", c->duplicates);
+    o = kv(b, cap, o, "rejected", rejected);
+    o = kv(b, cap, o, "rejected size", c->rej_size);
+    o = kv(b, cap, o, "rejected version", c->rej_version);
+    o = kv(b, cap, o, "rejected ttl", c->rej_ttl);
+    o = kv(b, cap, o, "rejected expired", c->rej_expired);
+    o = kv(b, cap, o, "rejected future", c->rej_future);
+    o = kv(b, cap, o, "rejected pow", c->rej_pow);
+    o = kv(b, cap, o, "rejected full", c->rej_full);
+    o = kv(b, cap, o, "rejected malformed", c->rej_malformed);
+    o = kv(b, cap, o, "rejected sync", c->rej_sync);
+    o = kv(b, cap, o, "rejected rate", c->rate_dropped);
+    o = kv(b, cap, o, "rejected banned", c->refused_banned);
+    o = kv(b, cap, o, "rejected not allowed", c->refused_allow);
+    o = kv(b, cap, o, "rejected view full", c->refused_full_view);
+    o = kv(b, cap, o, "connections open", ms.connections);
+    o = kv(b, cap, o, "rejected connections", c->conns_refused);
+    o = kv(b, cap, o, "connections timed out", c->conns_timedout);
+    o = kv(b, cap, o, "evictions", c->evictions);
+    o = kv(b, cap, o, "bans", c->bans);
+    o = kv(b, cap, o, "sync rounds", c->sync_rounds);
+    o = kv(b, cap, o, "syncs completed", c->syncs_done);
+    o = kv(b, cap, o, "sync fetched", c->sync_fetched);
+    o = kv(b, cap, o, "beacons received", c->beacons_rx);
+    o = kv(b, cap, o, "bytes received", c->rx_bytes);
+    o = kv(b, cap, o, "bytes sent", c->tx_bytes);
+    o = kv(b, cap, o, "prunes", c->prunes);
+    o = kv(b, cap, o, "grafts", c->grafts);
+    o = kv(b, cap, o, "ids announced", c->ihave_tx);
+    o = kv(b, cap, o, "uptime", (chp_mono_ms() - n->started_ms) / 1000);
     int lock = n->msg ? chp_msg_lock_state(n->msg) : CHP_MSG_NO_IDENTITY;
     const char *nick = n->msg && lock == CHP_MSG_READY ? chp_msg_nick(n->msg) : "";
-    o += (size_t)snprintf(b + o, o < sizeof b ? sizeof b - o : 0,
-                          "identity: %s\nnick: %s\nversion: %s\n",
+    o += (size_t)snprintf(b + o, o < cap ? cap - o : 0, "identity: %s\nnick: %s\nversion: %s\n",
                           lock == CHP_MSG_READY    ? "unlocked"
                           : lock == CHP_MSG_LOCKED ? "locked"
                                                    : "none",
                           nick[0] ? nick : "-", CHP_VERSION);
-    reply(n, rid, "ok", b, o < sizeof b ? o : sizeof b - 1);
+    return o < cap ? o : cap - 1;
+}
+
+static void status(chp_node *n, zmq_msg_t *rid)
+{
+    char b[4096];
+    reply(n, rid, "ok", b, chp_node_status_text(n, b, sizeof b));
 }
 
 /* `peers`: one line per neighbour: key, state, direction, address, rx,

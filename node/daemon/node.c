@@ -188,6 +188,7 @@ int chp_node_new(const chp_node_opts *o, chp_node **out)
     if (!(n->zctx = zmq_ctx_new()))
         goto out;
     if ((rc = open_mesh(n, o)) != CHP_OK || (rc = bind_control(n)) != CHP_OK ||
+        (rc = chp_metrics_start(n, o)) != CHP_OK ||
         (rc = chp_bundles_new(n, &n->bundles)) != CHP_OK ||
         (o->nspools &&
          (rc = chp_spool_new(n, n->bundles, o->spools, o->nspools, &n->spool)) != CHP_OK))
@@ -208,6 +209,7 @@ void chp_node_destroy(chp_node **np)
     chp_node *n = *np;
     chp_spool_destroy(&n->spool);
     chp_bundles_destroy(&n->bundles);
+    chp_metrics_stop(n);
     chp_mesh_destroy(&n->mesh); /* commits what is pending first */
     chp_msg_free(&n->msg);
     if (n->control)
@@ -237,6 +239,7 @@ static void periodic(chp_node *n, uint64_t t)
         n->next_sweep = t + SWEEP_MS;
     }
     chp_mesh_periodic(n->mesh, t);
+    chp_metrics_tick(n, t);
     if (n->msg && t >= n->msg_tick_ms) {
         chp_msg_tick(n->msg);
         n->msg_tick_ms = t + MSG_TICK_MS;
@@ -247,7 +250,7 @@ static void periodic(chp_node *n, uint64_t t)
  * mesh, then handle what came. CHP_OK, or CHP_E_IO when polling fails. */
 static int round_once(chp_node *n)
 {
-    zmq_pollitem_t items[2 + CHP_MESH_POLL_MAX];
+    zmq_pollitem_t items[3 + CHP_MESH_POLL_MAX];
     uint64_t t = chp_mono_ms();
     uint64_t due = n->next_sweep;
     if (n->msg && n->msg_tick_ms < due)
@@ -256,17 +259,19 @@ static int round_once(chp_node *n)
     /* The sealing worker says when an envelope's proof of work is done. */
     int sfd = n->msg ? chp_msg_fd(n->msg) : -1;
     items[1] = (zmq_pollitem_t){NULL, sfd, sfd >= 0 ? ZMQ_POLLIN : 0, 0};
-    size_t ni = 2 + chp_mesh_poll_items(n->mesh, items + 2, t, &due);
+    size_t nm = chp_mesh_poll_items(n->mesh, items + 2, t, &due), ni = 2 + nm;
     long timeout = due <= t ? 0 : due - t > 1000 ? 1000 : (long)(due - t);
     if ((n->msg && chp_msg_has_outgoing(n->msg)) || chp_bundles_busy(n->bundles))
         timeout = 0;
+    ni += chp_metrics_poll_item(n, items + ni, &timeout);
     if (zmq_poll(items, (int)ni, timeout) < 0) {
         if (errno == EINTR)
             return CHP_OK;
         chp_err_log("zmq_poll: %s", zmq_strerror(errno));
         return CHP_E_IO;
     }
-    chp_mesh_poll_done(n->mesh, items + 2, ni - 2);
+    chp_mesh_poll_done(n->mesh, items + 2, nm);
+    chp_metrics_poll_done(n);
     if (items[0].revents & ZMQ_POLLIN)
         chp_control_handle(n);
     periodic(n, chp_mono_ms());
@@ -277,12 +282,25 @@ static int round_once(chp_node *n)
     return CHP_OK;
 }
 
+void chp_node_on_hup(chp_node *n, volatile sig_atomic_t *flag, void (*fn)(void *ctx), void *ctx)
+{
+    assert(n && flag && fn);
+    n->hup = flag;
+    n->on_hup = fn;
+    n->hup_ctx = ctx;
+}
+
 int chp_node_run(chp_node *n, volatile sig_atomic_t *stop)
 {
     assert(n && stop);
     int rc = CHP_OK;
-    while (rc == CHP_OK && !*stop && !n->wiped && !n->stop_asked)
+    while (rc == CHP_OK && !*stop && !n->wiped && !n->stop_asked) {
+        if (n->hup && *n->hup) {
+            *n->hup = 0;
+            n->on_hup(n->hup_ctx);
+        }
         rc = round_once(n);
+    }
     chp_info("shutting down");
     int frc = chp_mesh_flush(n->mesh);
     return rc != CHP_OK ? rc : frc;

@@ -33,7 +33,9 @@ typedef struct chp_node_opts {
     uint64_t quota;
     uint8_t allow[CHP_NODE_MAX_PEERS][32];   /* transport keys allowed in; */
     size_t nallow;                           /* 0 = anyone (not banned) */
-    const char *spools[CHP_NODE_SPOOLS_MAX]; /* spool directories (bundle.h) */
+    const char *metrics;                     /* --metrics HOST:PORT, NULL or "" = off */
+    uint64_t summary_ms;                     /* relay summary line period, 0 = off */
+    const char *spools[CHP_NODE_SPOOLS_MAX]; /* spool directories (bundles.h) */
     size_t nspools;
     struct chp_identity *identity; /* unlocked user identity, owned by the node
                                       from chp_node_new on; NULL = none/locked */
@@ -46,6 +48,11 @@ CHP_WUR int chp_node_new(const chp_node_opts *o, chp_node **out);
 /* Runs until *stop becomes non-zero (set from a signal handler), then
  * commits what is pending and returns CHP_OK. */
 CHP_WUR int chp_node_run(chp_node *n, volatile sig_atomic_t *stop);
+
+/* While the node runs, each time *flag is found non-zero (set by a
+ * SIGHUP handler) the loop clears it and calls fn(ctx) between two
+ * rounds. flag and ctx are borrowed for the node's life. */
+void chp_node_on_hup(chp_node *n, volatile sig_atomic_t *flag, void (*fn)(void *ctx), void *ctx);
 
 void chp_node_destroy(chp_node **np);
 /* Whether the run ended because the user wiped the identity (the caller

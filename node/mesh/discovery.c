@@ -423,8 +423,8 @@ static void disc_tick(chp_mesh *n, uint64_t t)
             continue;
         }
         if (!c || t - c->down_ms > DEAD_MS) {
-            char ks[17];
-            chp_key_short(l->key, ks);
+            char ks[CHP_KEY_NAME_MAX];
+            chp_key_name(l->key, ks);
             chp_info("LAN neighbour %s is gone; its place is free", ks);
             chp_link_drop(l);
             if (c)

@@ -56,11 +56,15 @@ void chp_gossip_query_held(chp_mesh *n)
     }
 }
 
-void chp_gossip_flush_lazy(chp_mesh *n)
+void chp_gossip_flush_out(chp_mesh *n)
 {
-    for (size_t i = 0; i < CHP_MESH_LINKS_MAX; i++)
-        if (n->links[i].used && n->links[i].nihave)
-            flush_ihave(n, &n->links[i]);
+    for (size_t i = 0; i < CHP_MESH_LINKS_MAX; i++) {
+        struct chp_link *l = &n->links[i];
+        if (l->used)
+            chp_link_flush_pushes(n, l);
+        if (l->used && l->nihave)
+            flush_ihave(n, l);
+    }
 }
 
 void chp_missing_forget(chp_mesh *n, const uint8_t id[32])
@@ -102,14 +106,12 @@ void chp_recent_add(chp_mesh *n, const uint8_t id[32], uint64_t t)
     n->recent_next = (n->recent_next + 1) % CHP_MESH_RECENT_MAX;
 }
 
-int chp_gossip_forward(chp_mesh *n, const uint8_t *env, size_t len, const uint8_t id[32],
-                       uint32_t src)
+int chp_gossip_forward(chp_mesh *n, const struct chp_stored *e)
 {
     int sent = 0;
-    chp_env_hdr h;
-    if (chp_envelope_parse(env, len, &h, NULL, NULL, NULL) != CHP_OK ||
-        h.expiry <= mesh_unix(n) + CHP_SERVE_MARGIN_S)
+    if (e->expiry <= mesh_unix(n) + CHP_SERVE_MARGIN_S)
         return 0; /* about to expire: neighbours would only refuse it */
+    const uint8_t *id = e->id;
     chp_recent_add(n, id, mesh_ms(n));
     chp_missing_forget(n, id);
     /* Push along the tree; announce the id to LAZY_FANOUT of the lazy links
@@ -120,11 +122,11 @@ int chp_gossip_forward(chp_mesh *n, const uint8_t *env, size_t len, const uint8_
     size_t seen = 0;
     for (size_t i = 0; i < CHP_MESH_LINKS_MAX; i++) {
         struct chp_link *l = &n->links[i];
-        if (!chp_link_up(l) || l->id == src)
+        if (!chp_link_up(l) || l->id == e->link)
             continue;
         sent++;
         if (!l->lazy) {
-            chp_link_send_push(n, l, env, len);
+            chp_link_send_push(n, l, e->env, e->len);
             continue;
         }
         if (seen < LAZY_FANOUT)
@@ -206,7 +208,7 @@ void chp_gossip_graft_due(chp_mesh *n, uint64_t t)
     }
 }
 
-void chp_gossip_on_push(chp_mesh *n, struct chp_link *l, const chp_wire_msg *m, uint64_t t)
+void chp_gossip_on_push(chp_mesh *n, struct chp_link *l, const uint8_t *env, size_t len, uint64_t t)
 {
     int syncing = t - l->neg_ms < SYNC_GRACE_MS;
     if (!chp_rate_take_env(l, t)) {
@@ -216,10 +218,10 @@ void chp_gossip_on_push(chp_mesh *n, struct chp_link *l, const chp_wire_msg *m, 
         return;
     }
     l->rx_env++;
-    int rc = chp_ingest_add(n, m->u.push.env, m->u.push.len, l->id, 0);
+    int rc = chp_ingest_add(n, env, len, l->id, 0);
     uint8_t id[32];
     if (rc == CHP_E_DUP || syncing)
-        chp_envelope_id(m->u.push.env, m->u.push.len, id);
+        chp_envelope_id(env, len, id);
     if (!syncing && rc == CHP_E_DUP && chp_moved_lately(l, id, t))
         /* The same envelope again from the same neighbour, outside a sync:
          * no honest node does that (never back to the source, a sync

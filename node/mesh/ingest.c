@@ -120,7 +120,8 @@ static int commit_finish(chp_mesh *n, int next)
         int res = b->items[i].result;
         if (res == CHP_OK) {
             n->ctr.accepted++;
-            n->stored(n, env, p->len, p->id, b->items[i].seq, p->link, p->own);
+            struct chp_stored e = {env, p->len, p->id, b->items[i].seq, p->expiry, p->link, p->own};
+            n->stored(n, &e);
         } else if (res == CHP_E_DUP) {
             n->ctr.duplicates++;
         } else {

@@ -258,8 +258,8 @@ static int evict_idle(chp_mesh *n, uint64_t t)
     }
     if (!best)
         return 0;
-    char ks[17];
-    chp_key_short(best->key, ks);
+    char ks[CHP_KEY_NAME_MAX];
+    chp_key_name(best->key, ks);
     chp_info("active view full: neighbour %s (%llu envelopes in %llu s) makes room for a newcomer",
              ks, (unsigned long long)best->rx_env, (unsigned long long)(best_age / 1000));
     chp_conn_close_fd(n, best->router_fd);
@@ -342,16 +342,15 @@ static void zap_handle(chp_mesh *n)
 
 /* ingest.c's hook: an envelope is durably stored. It goes on to the
  * neighbours, then up to the layer above, then out as an event. */
-static void stored(chp_mesh *n, const uint8_t *env, size_t len, const uint8_t id[32], uint64_t seq,
-                   uint32_t link, int own)
+static void stored(chp_mesh *n, const struct chp_stored *e)
 {
-    int links = chp_gossip_forward(n, env, len, id, link);
+    int links = chp_gossip_forward(n, e);
     if (n->hooks.committed)
-        n->hooks.committed(n->hooks.ctx, env, len, id, seq);
-    if (own && links > 0)
+        n->hooks.committed(n->hooks.ctx, e->env, e->len, e->id, e->seq);
+    if (e->own && links > 0)
         n->held_query_ms = 0; /* ask them soon whether they took it */
     char hex[65];
-    chp_hex_encode(id, 32, hex);
+    chp_hex_encode(e->id, 32, hex);
     chp_mesh_event(n, "envelope", hex);
 }
 
@@ -406,7 +405,7 @@ void chp_mesh_destroy(chp_mesh **mp)
     if (!mp || !*mp)
         return;
     chp_mesh *n = *mp;
-    (void)chp_ingest_flush(n);
+    (void)chp_mesh_flush(n);
     chp_ingest_fini(n);
     chp_link_close_all(n);
     chp_view_free(n);
@@ -502,7 +501,7 @@ void chp_mesh_poll_done(chp_mesh *n, const zmq_pollitem_t *items, size_t count)
         chp_ingest_pump(n);
     else
         (void)chp_ingest_flush(n);
-    chp_gossip_flush_lazy(n);
+    chp_gossip_flush_out(n);
 }
 
 void chp_mesh_periodic(chp_mesh *n, uint64_t t)
@@ -522,6 +521,7 @@ void chp_mesh_periodic(chp_mesh *n, uint64_t t)
         chp_gossip_query_held(n);
         n->held_query_ms = t + HELD_QUERY_MS;
     }
+    chp_gossip_flush_out(n);
 }
 
 /* ---- envelopes ---- */
@@ -534,7 +534,7 @@ int chp_mesh_publish_later(chp_mesh *n, const uint8_t *env, size_t len)
 int chp_mesh_publish(chp_mesh *n, const uint8_t *env, size_t len)
 {
     int rc = chp_ingest_add(n, env, len, 0, 1);
-    return rc == CHP_OK ? chp_ingest_flush(n) : rc;
+    return rc == CHP_OK ? chp_mesh_flush(n) : rc;
 }
 
 int chp_mesh_ingest(chp_mesh *n, const uint8_t *env, size_t len, uint8_t id[32])
@@ -545,9 +545,12 @@ int chp_mesh_ingest(chp_mesh *n, const uint8_t *env, size_t len, uint8_t id[32])
     return rc;
 }
 
+/* Outside a loop round (a control request): what it forwards goes now. */
 int chp_mesh_flush(chp_mesh *n)
 {
-    return chp_ingest_flush(n);
+    int rc = chp_ingest_flush(n);
+    chp_gossip_flush_out(n);
+    return rc;
 }
 
 /* ---- neighbours ---- */

@@ -131,6 +131,12 @@ void chp_mesh_peers(chp_mesh *m, void (*fn)(void *ctx, const chp_mesh_peer *p), 
 /* The address others dial this node at: "HOST:PORT/chpn1...". */
 void chp_mesh_address(const chp_mesh *m, char *out, size_t cap);
 
+/* Replaces the allow-list (n keys of 32 bytes; 0 = anyone not banned)
+ * for connections from now on, and cuts the neighbours that connected to
+ * us and are not on the new list; links this node dials stay. Returns how
+ * many were cut. */
+size_t chp_mesh_allow_set(chp_mesh *m, const uint8_t (*keys)[32], size_t n);
+
 /* LAN discovery now: on 1 opens the beacon sockets, 0 closes them.
  * CHP_OK or CHP_E_IO (the port cannot be opened). */
 CHP_WUR int chp_mesh_discovery(chp_mesh *m, int on);

@@ -3,6 +3,7 @@
  *
  * The files call each other one way only, lowest first (ARCHITECTURE.md):
  *   admit.c   allow-list, bans, scores, rate buckets, connection table
+ *   allow.c   the allow-list replaced while the node runs (a reload)
  *   table.c   the link table, dialling, the remembered peer list
  *   send.c    what goes out on a link: frames, flow window, moved ids
  *   view.c    the passive view (HyParView)
@@ -35,6 +36,17 @@
 #define CHP_MESH_BATCH_MAX  1024 /* frames read from one socket per poll round */
 
 /* One neighbour, identified by its CURVE transport key. */
+/* An envelope just committed to the store, as ingest.c hands it on. */
+struct chp_stored {
+    const uint8_t *env;
+    size_t len;
+    const uint8_t *id; /* 32 bytes */
+    uint64_t seq;      /* the store's insertion sequence */
+    uint64_t expiry;   /* from its header */
+    uint32_t link;     /* where it came from, 0 = made here */
+    int own;
+};
+
 struct chp_link {
     int used;
     uint8_t key[32];
@@ -97,6 +109,7 @@ struct chp_link {
     int lazy;             /* Plumtree: announce ids (IHAVE) instead of pushing */
     uint16_t nihave;
     uint8_t ihave[64 * 32]; /* ids waiting to be announced to this link */
+    chp_buf pushq;          /* a PUSHES frame being filled for this link (send.c) */
 };
 
 /* An id announced by a lazy link that has not arrived yet: GRAFT when due. */
@@ -158,8 +171,7 @@ struct chp_mesh {
     struct chp_ban bans[CHP_MESH_BANS_MAX];
     struct chp_ingest *ingest;
     /* ingest.c hands every committed envelope to mesh.c through this */
-    void (*stored)(chp_mesh *n, const uint8_t *env, size_t len, const uint8_t id[32], uint64_t seq,
-                   uint32_t link, int own);
+    void (*stored)(chp_mesh *n, const struct chp_stored *e);
     struct chp_conns *conns;
     struct chp_view *view; /* NULL until used */
     struct chp_disc *disc; /* beacons heard, NULL until used */
@@ -204,8 +216,10 @@ static inline void chp_mesh_event(chp_mesh *n, const char *topic, const char *bo
     if (n->hooks.event)
         n->hooks.event(n->hooks.ctx, topic, body, strlen(body));
 }
-/* The first 8 bytes of a key in hex, for the log. */
-void chp_key_short(const uint8_t k[32], char out[17]);
+/* A neighbour's transport key as the log names it: chpn1..., as `peer
+ * list` and an ADDRESS show it, so a log line can be matched to both. */
+#define CHP_KEY_NAME_MAX 64
+void chp_key_name(const uint8_t k[32], char out[CHP_KEY_NAME_MAX]);
 
 /* ---- admit.c: who may link, at what rate; misbehaviour ---- */
 #define CHP_BAN_SCORE 10.0
@@ -296,7 +310,9 @@ const char *chp_link_fail_reason(int fail);
 
 /* ---- send.c: what goes out on a link ---- */
 /* CHP_OK, or CHP_E_IO: its queue is full or the connection gone. */
+/* Sends one frame to l, after the envelopes queued for it (pushq). */
 int chp_link_send(chp_mesh *n, struct chp_link *l, const uint8_t *frame, size_t len);
+void chp_link_flush_pushes(chp_mesh *n, struct chp_link *l);
 void chp_link_send_hello(chp_mesh *n, struct chp_link *l);
 /* Our HELLO over the ROUTER connection theirs came in on. */
 void chp_link_send_hello_router(chp_mesh *n, struct chp_link *l);
@@ -356,10 +372,11 @@ void chp_walk_refill(struct chp_link *l, uint64_t items, uint64_t t);
 /* ---- gossip.c ---- */
 /* Pushes or announces a committed envelope to every live neighbour but
  * src; returns how many it went to. */
-int chp_gossip_forward(chp_mesh *n, const uint8_t *env, size_t len, const uint8_t id[32],
-                       uint32_t src);
-void chp_gossip_flush_lazy(chp_mesh *n);
-void chp_gossip_on_push(chp_mesh *n, struct chp_link *l, const chp_wire_msg *m, uint64_t t);
+int chp_gossip_forward(chp_mesh *n, const struct chp_stored *e);
+/* Sends what waits for the end of a loop round: queued pushes and ids. */
+void chp_gossip_flush_out(chp_mesh *n);
+void chp_gossip_on_push(chp_mesh *n, struct chp_link *l, const uint8_t *env, size_t len,
+                        uint64_t t);
 void chp_gossip_on_ids(chp_mesh *n, struct chp_link *l, const chp_wire_msg *m, uint64_t t);
 void chp_gossip_on_query(chp_mesh *n, struct chp_link *l, const chp_wire_msg *m);
 void chp_gossip_on_held(chp_mesh *n, const chp_wire_msg *m);

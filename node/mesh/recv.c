@@ -72,8 +72,8 @@ static void handle(chp_mesh *n, struct chp_link *l, const uint8_t *frame, size_t
         if (via_router)
             chp_link_send_hello_router(n, l);
         if (first) {
-            char ks[17];
-            chp_key_short(l->key, ks);
+            char ks[CHP_KEY_NAME_MAX];
+            chp_key_name(l->key, ks);
             chp_info("neighbour %s up (%s)", ks, via_router ? "incoming" : "outgoing");
             chp_mesh_event(n, "peer", "up");
             chp_view_send_peers(n, l); /* seeds its passive view */
@@ -83,8 +83,15 @@ static void handle(chp_mesh *n, struct chp_link *l, const uint8_t *frame, size_t
         break;
     }
     case CHP_WIRE_PUSH:
-        chp_gossip_on_push(n, l, &m, t);
+        chp_gossip_on_push(n, l, m.u.push.env, m.u.push.len, t);
         break;
+    case CHP_WIRE_PUSHES: { /* each envelope as if it came in its own PUSH */
+        const uint8_t *env;
+        size_t off = 0, elen;
+        while (chp_link_up(l) && chp_wire_pushes_next(&m, &off, &env, &elen) == CHP_OK)
+            chp_gossip_on_push(n, l, env, elen, t);
+        break;
+    }
     case CHP_WIRE_IHAVE:
     case CHP_WIRE_IWANT:
     case CHP_WIRE_GRAFT:
@@ -103,9 +110,11 @@ static void handle(chp_mesh *n, struct chp_link *l, const uint8_t *frame, size_t
             chp_link_send(n, l, f, fl);
         break;
     }
-    case CHP_WIRE_BYE:
-        chp_info("neighbour says bye: %.*s", (int)m.u.bye.len, m.u.bye.text);
-        break;
+    case CHP_WIRE_BYE: {
+        char ks[CHP_KEY_NAME_MAX];
+        chp_key_name(l->key, ks);
+        chp_info("neighbour %s says bye: %.*s", ks, (int)m.u.bye.len, m.u.bye.text);
+    } break;
     case CHP_WIRE_PEERS:
         chp_view_on_peers(n, &m);
         break;
@@ -213,8 +222,8 @@ void chp_recv_router_closed(chp_mesh *n, int fd)
             continue; /* still reachable through our own connection */
         l->hello_rx = 0;
         if (was_up) {
-            char ks[17];
-            chp_key_short(l->key, ks);
+            char ks[CHP_KEY_NAME_MAX];
+            chp_key_name(l->key, ks);
             chp_info("neighbour %s gone", ks);
             chp_mesh_event(n, "peer", "down");
             if (eager)
@@ -254,8 +263,8 @@ static void monitor_event(chp_mesh *n, struct chp_link *l)
             fail = CHP_LINK_HANDSHAKE;
         }
         if (fail >= 0 && fail != l->fail) {
-            char ks[17];
-            chp_key_short(l->key, ks);
+            char ks[CHP_KEY_NAME_MAX];
+            chp_key_name(l->key, ks);
             chp_warn("peer %s at %s: %s; retrying", ks, l->addr[0] ? l->addr : "-",
                      chp_link_fail_reason(fail));
             l->fail = fail;
@@ -271,8 +280,8 @@ static void monitor_event(chp_mesh *n, struct chp_link *l)
              * handshake from a refused connection by it) */
             int eager = chp_link_up(l) && !l->lazy;
             if (l->dealer_up) {
-                char ks[17];
-                chp_key_short(l->key, ks);
+                char ks[CHP_KEY_NAME_MAX];
+                chp_key_name(l->key, ks);
                 chp_info("neighbour %s down; reconnecting", ks);
                 chp_mesh_event(n, "peer", "down");
             }
@@ -348,8 +357,8 @@ static void redial_unbanned(chp_mesh *n, uint64_t t)
         b->addr[0] = '\0';
         if (!chp_link_remembered(n, addr))
             continue;
-        char ks[17];
-        chp_key_short(b->key, ks);
+        char ks[CHP_KEY_NAME_MAX];
+        chp_key_name(b->key, ks);
         chp_info("ban of %s over; dialling it again", ks);
         if (chp_link_add_address(n, addr, strlen(addr), 0) != CHP_OK)
             chp_warn("cannot dial %s again", addr);

@@ -22,7 +22,7 @@
 #define FLOW_STEP   (1u << 20)
 #define FLOW_TAG    (1ull << 63)
 
-int chp_link_send(chp_mesh *n, struct chp_link *l, const uint8_t *frame, size_t len)
+static int send_raw(chp_mesh *n, struct chp_link *l, const uint8_t *frame, size_t len)
 {
     n->ctr.tx_bytes += len;
     if (l->dealer && l->dealer_up) {
@@ -39,9 +39,27 @@ int chp_link_send(chp_mesh *n, struct chp_link *l, const uint8_t *frame, size_t 
     return CHP_E_IO; /* full queue (HWM) or gone: sync repairs it later */
 }
 
+/* Envelopes for a neighbour that takes PUSHES wait in l->pushq until the
+ * frame is full, another frame goes to that neighbour (which must not
+ * overtake them), or the loop round ends (chp_gossip_flush_out). */
+void chp_link_flush_pushes(chp_mesh *n, struct chp_link *l)
+{
+    if (!l->pushq.len)
+        return;
+    (void)send_raw(n, l, l->pushq.p, l->pushq.len); /* lost: sync repairs it */
+    l->pushq.len = 0;
+}
+
+int chp_link_send(chp_mesh *n, struct chp_link *l, const uint8_t *frame, size_t len)
+{
+    chp_link_flush_pushes(n, l);
+    return send_raw(n, l, frame, len);
+}
+
 static uint32_t our_caps(const chp_mesh *n)
 {
-    return CHP_CAP_NEG | CHP_CAP_NEG_FRAG | CHP_CAP_HELD | (n->relay ? CHP_CAP_RELAY : 0);
+    return CHP_CAP_NEG | CHP_CAP_NEG_FRAG | CHP_CAP_HELD | CHP_CAP_PUSHES |
+           (n->relay ? CHP_CAP_RELAY : 0);
 }
 
 /* The listen port our HELLO names: on a link of our LAN listener its
@@ -164,16 +182,39 @@ void chp_moved_add(struct chp_link *l, const uint8_t id[32], uint64_t ms)
     l->moved->at[set][victim] = (uint32_t)(ms / 1000u) + 1;
 }
 
-/* Pushes an envelope within l's flow window; CHP_OK if queued. */
+/* Appends env to l's PUSHES frame, sending the frame first when full. */
+static int queue_push(chp_mesh *n, struct chp_link *l, const uint8_t *env, size_t len, size_t *fl)
+{
+    chp_buf *q = &l->pushq;
+    if (q->cap < CHP_WIRE_MAX_FRAME && chp_buf_reserve(q, CHP_WIRE_MAX_FRAME - q->len) != CHP_OK)
+        return CHP_E_NOMEM;
+    size_t before = q->len;
+    int rc = chp_wire_pushes_add(q->p, q->cap, &q->len, env, len);
+    if (rc == CHP_E_OVERFLOW) {
+        chp_link_flush_pushes(n, l);
+        before = 0;
+        rc = chp_wire_pushes_add(q->p, q->cap, &q->len, env, len);
+    }
+    *fl = q->len - before;
+    return rc;
+}
+
+/* Pushes an envelope within l's flow window: one PUSH frame, or a place in
+ * the next PUSHES frame to a neighbour that takes them. CHP_OK if queued. */
 int chp_link_send_push(chp_mesh *n, struct chp_link *l, const uint8_t *env, size_t len)
 {
     uint8_t f[1 + CHP_ENV_MAX_BYTES];
     size_t fl;
     if (!chp_flow_open(l))
         return CHP_E_IO;
-    int rc = chp_wire_push(f, sizeof f, &fl, env, len);
-    if (rc == CHP_OK)
-        rc = chp_link_send(n, l, f, fl);
+    int rc;
+    if (l->caps & CHP_CAP_PUSHES) {
+        rc = queue_push(n, l, env, len, &fl);
+    } else {
+        rc = chp_wire_push(f, sizeof f, &fl, env, len);
+        if (rc == CHP_OK)
+            rc = chp_link_send(n, l, f, fl);
+    }
     if (rc != CHP_OK)
         return rc;
     l->tx_env++;

@@ -292,8 +292,8 @@ static void neg_handle(chp_mesh *n, struct chp_link *l, int from_initiator, uint
          * keep them (its quota), and syncing again would not change that. */
         if (l->sync_more && l->sync_repeat < l->sync_pushed + l->sync_wanted)
             l->next_sync_ms = mesh_ms(n) + SYNC_AGAIN_MS;
-        char ks[17];
-        chp_key_short(l->key, ks);
+        char ks[CHP_KEY_NAME_MAX];
+        chp_key_name(l->key, ks);
         chp_debug("sync with %s complete: %u pushed, %u fetched, %u moved lately", ks,
                   l->sync_pushed, l->sync_wanted, l->sync_repeat);
     }

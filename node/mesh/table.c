@@ -3,7 +3,8 @@
  * remembered peer list and the LAN listener a link belongs to. */
 #include "node/common/log.h"
 #include "node/mesh/mesh_int.h"
-#include "proto/hex.h"
+#include "proto/addr.h"
+#include "proto/id.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -12,9 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-void chp_key_short(const uint8_t k[32], char out[17])
+void chp_key_name(const uint8_t k[32], char out[CHP_KEY_NAME_MAX])
 {
-    chp_hex_encode(k, 8, out);
+    chp_b32key_encode(CHP_NODEKEY_HRP, k, out);
 }
 
 static int find_free(const chp_mesh *n)
@@ -88,6 +89,7 @@ void chp_link_drop(struct chp_link *l)
         chp_buf_free(&l->neg_wait[d]);
         l->neg_waiting[d] = 0;
     }
+    chp_buf_free(&l->pushq);
     free(l->moved);
     l->moved = NULL;
     l->used = 0;
@@ -138,6 +140,7 @@ size_t chp_link_connected(const chp_mesh *n)
 void chp_link_reset(struct chp_link *l)
 {
     l->flow_tx = l->flow_acked = l->flow_pinged = 0;
+    l->pushq.len = 0;
     free(l->moved);
     l->moved = NULL;
 }
@@ -157,8 +160,8 @@ void chp_link_ban(chp_mesh *n, struct chp_link *l, const char *why)
 {
     const char *addr = l->addr[0] && !l->discovered && !l->promoted ? l->addr : NULL;
     uint64_t ms = chp_admit_ban(n, l->key, addr, mesh_ms(n));
-    char ks[17];
-    chp_key_short(l->key, ks);
+    char ks[CHP_KEY_NAME_MAX];
+    chp_key_name(l->key, ks);
     chp_warn("banning neighbour %s for %llu s: %s", ks, (unsigned long long)(ms / 1000), why);
     chp_link_drop(l);
 }

@@ -247,8 +247,8 @@ static size_t promoted_pending(chp_mesh *n, uint64_t t)
         if (!l->used || !l->promoted || l->hello_rx)
             continue;
         if (t - l->promoted_ms > PROMOTE_GIVEUP_MS) {
-            char ks[17];
-            chp_key_short(l->key, ks);
+            char ks[CHP_KEY_NAME_MAX];
+            chp_key_name(l->key, ks);
             chp_info("passive peer %s did not answer; trying another", ks);
             chp_link_drop(l);
         } else {

@@ -5,6 +5,7 @@
 #include "proto/crypto.h"
 #include "proto/hex.h"
 #include "proto/id.h"
+#include "proto/manifest.h"
 #include "node/common/log.h"
 
 #include <stdarg.h>
@@ -777,6 +778,33 @@ static int cmd_wipe(struct req *q)
     return 0;
 }
 
+/* app-sign BODY: the app manifest body (proto/manifest.h, no signature
+ * line) signed with the identity key, returned whole. Only a well-formed
+ * body naming this user as signer is signed, behind the manifest's own
+ * context: the command signs manifests and nothing else. */
+static int cmd_app_sign(struct req *q)
+{
+    chp_manifest mf;
+    int rc = chp_manifest_parse(q->args[0], q->lens[0], 0, &mf);
+    if (rc != CHP_OK)
+        return fail(q, "not an unsigned app manifest: %s", chp_strerror(rc));
+    if (memcmp(mf.signer, chp_identity_pk(q->m->me), 32))
+        return fail(q, "the manifest names another signer than this identity");
+    chp_buf msg = {0};
+    uint8_t sig[64];
+    char hex[129];
+    if (chp_manifest_sig_msg(q->args[0], q->lens[0], &msg) != CHP_OK) {
+        chp_buf_free(&msg);
+        return fail(q, "out of memory");
+    }
+    chp_identity_sign(q->m->me, msg.p, msg.len, sig);
+    chp_buf_free(&msg);
+    chp_hex_encode(sig, 64, hex);
+    chp_msgi_bput(&q->out, (const char *)q->args[0], q->lens[0]);
+    chp_msgi_bprintf(&q->out, "# signature %s\n", hex);
+    return 0;
+}
+
 /* A messaging command, as tmux's cmd_entry: its name, how many arguments
  * it takes, whether it needs an unlocked identity, and the function that
  * runs it (which answers through q). Adding a command is one row here and
@@ -810,6 +838,7 @@ static const struct cmd_entry cmds[] = {
     {"inbox", 0, 2, 1, cmd_inbox},
     {"outbox", 0, 0, 1, cmd_outbox},
     {"wipe", 1, 1, 0, cmd_wipe},
+    {"app-sign", 1, 1, 1, cmd_app_sign},
 };
 
 const char *chp_msg_command(size_t i)

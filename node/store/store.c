@@ -151,36 +151,80 @@ int chp_st_wbegin(chp_store *s, MDB_txn *parent, MDB_txn **t)
 /* ---- open / close ---- */
 
 /* Schema 1 had no mine flag and no `kept` byte counter: derive it from
- * the envelopes (one walk, once) inside the opening transaction, so a
- * crash leaves either a schema-1 or a complete schema-2 store. */
-static int migrate_1(chp_store *s, MDB_txn *t)
+ * the envelopes (one walk, once). */
+static int migrate_1(chp_store *s, MDB_txn *t, MDB_dbi envs)
 {
     MDB_cursor *c;
     MDB_val k, v;
     uint64_t kept = 0, mine = 0;
-    int rc = mdb_cursor_open(t, s->envs, &c);
+    int rc = mdb_cursor_open(t, envs, &c);
     if (rc)
         return rc;
     for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
          rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-        if (v.mv_size < ENV_META) {
+        if (v.mv_size < OLD_META) {
             rc = MDB_CORRUPTED;
             break;
         }
         uint8_t flags = ((const uint8_t *)v.mv_data)[28];
         if (flags & FLAG_KEPT)
-            kept += v.mv_size - ENV_META;
+            kept += v.mv_size - OLD_META;
         mine += (flags & FLAG_MINE) != 0;
     }
     mdb_cursor_close(c);
     if (rc != MDB_NOTFOUND)
         return rc;
-    uint8_t b[4];
-    chp_put_be32(b, CHP_STORE_SCHEMA);
-    MDB_val ks = val("schema", 6), vs = val(b, 4);
     if ((rc = chp_st_meta_put_u64(t, s->meta, "kept", kept)) ||
         (rc = chp_st_meta_put_u64(t, s->meta, "mine", mine)))
         return rc;
+    return 0;
+}
+
+/* Schema 2 kept each envelope under its id; schema 3 keeps it under its
+ * insertion sequence (appended, one page write per page of envelopes)
+ * with a small id -> sequence table beside it. Every record moves in the
+ * opening transaction: a crash leaves the old store or the new one. */
+static int migrate_2(chp_store *s, MDB_txn *t, MDB_dbi envs)
+{
+    MDB_cursor *c;
+    MDB_val k, v;
+    int rc = mdb_cursor_open(t, envs, &c);
+    if (rc)
+        return rc;
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != 32 || v.mv_size < OLD_META) {
+            rc = MDB_CORRUPTED;
+            break;
+        }
+        const uint8_t *m = v.mv_data;
+        MDB_val ks = val(m + 29, 8), body = val(NULL, v.mv_size - OLD_META + BODY_META);
+        if ((rc = mdb_put(t, s->ids, &k, &ks, MDB_NOOVERWRITE)) ||
+            (rc = mdb_put(t, s->bodies, &ks, &body, MDB_RESERVE | MDB_NOOVERWRITE)))
+            break;
+        uint8_t *b = body.mv_data;
+        memcpy(b, m, BODY_ID);
+        memcpy(b + BODY_ID, k.mv_data, 32);
+        memcpy(b + BODY_META, m + OLD_META, v.mv_size - OLD_META);
+    }
+    mdb_cursor_close(c);
+    if (rc != MDB_NOTFOUND)
+        return rc;
+    return mdb_drop(t, envs, 1);
+}
+
+/* Brings a schema-1 or -2 store to the current schema, in t. */
+static int migrate(chp_store *s, MDB_txn *t, uint32_t found)
+{
+    MDB_dbi envs;
+    int rc = mdb_dbi_open(t, "envelopes", 0, &envs);
+    if (rc == MDB_NOTFOUND)
+        return MDB_CORRUPTED; /* a schema 1 or 2 store always has it */
+    if (rc || (found == 1 && (rc = migrate_1(s, t, envs))) || (rc = migrate_2(s, t, envs)))
+        return rc;
+    uint8_t b[4];
+    chp_put_be32(b, CHP_STORE_SCHEMA);
+    MDB_val ks = val("schema", 6), vs = val(b, 4);
     return mdb_put(t, s->meta, &ks, &vs, 0);
 }
 
@@ -209,7 +253,8 @@ static int open_dbs(chp_store *s, uint32_t *found_schema)
     if (rc)
         return chp_st_lmdb_err(rc);
     if ((rc = mdb_dbi_open(t, "meta", MDB_CREATE, &s->meta)) ||
-        (rc = mdb_dbi_open(t, "envelopes", MDB_CREATE, &s->envs)) ||
+        (rc = mdb_dbi_open(t, "ids", MDB_CREATE, &s->ids)) ||
+        (rc = mdb_dbi_open(t, "bodies", MDB_CREATE, &s->bodies)) ||
         (rc = mdb_dbi_open(t, "by_created", MDB_CREATE, &s->by_created)) ||
         (rc = mdb_dbi_open(t, "by_expiry", MDB_CREATE, &s->by_expiry)) ||
         (rc = mdb_dbi_open(t, "local", MDB_CREATE, &s->local)))
@@ -228,8 +273,8 @@ static int open_dbs(chp_store *s, uint32_t *found_schema)
         uint32_t found = v.mv_size == 4 ? chp_be32(v.mv_data) : 0;
         if (found_schema)
             *found_schema = found;
-        if (found == 1) {
-            if ((rc = migrate_1(s, t)))
+        if (found == 1 || found == 2) {
+            if ((rc = migrate(s, t, found)))
                 goto abort_txn;
             if (found_schema)
                 *found_schema = CHP_STORE_SCHEMA;
@@ -485,4 +530,13 @@ int chp_store_wipe(chp_store **sp)
     }
     free(dir);
     return rc;
+}
+
+void chp_store_set_quota(chp_store *s, uint64_t quota)
+{
+    assert(s && quota);
+    chp_st_settle(s); /* the writer thread reads the quota while it evicts */
+    s->quota = quota;
+    if (s->map_max < 2 * quota + MAP_MIN)
+        s->map_max = 2 * quota + MAP_MIN;
 }

@@ -16,7 +16,7 @@
 
 typedef struct chp_store chp_store;
 
-#define CHP_STORE_SCHEMA        2              /* a schema-1 store is migrated on open */
+#define CHP_STORE_SCHEMA        3              /* schema-1 and -2 stores are migrated on open */
 #define CHP_STORE_QUOTA_DEFAULT (256ull << 20) /* bytes of envelopes */
 
 typedef struct chp_store_opts {
@@ -26,7 +26,7 @@ typedef struct chp_store_opts {
 } chp_store_opts;
 
 /* Opens (creating it, mode 0700, if missing) the store in dir. Clears stale
- * reader slots left by killed processes. A schema-1 store is migrated to
+ * reader slots left by killed processes. A schema-1 or -2 store is migrated to
  * the current schema in place (STORAGE.md). CHP_E_STORE_SCHEMA when the
  * store has another schema version; *found_schema (may be NULL) gets it.
  * CHP_E_IO when dir cannot be created or opened. */
@@ -174,6 +174,11 @@ typedef struct chp_store_stats {
 } chp_store_stats;
 
 void chp_store_stats_get(chp_store *s, chp_store_stats *out);
+
+/* A new quota (bytes) for a store that is open: chapard's reload on
+ * SIGHUP. Waits for a batch the writer thread runs; the map may grow to
+ * 2 * quota + 64 MiB from then on. A lower quota evicts at the next put. */
+void chp_store_set_quota(chp_store *s, uint64_t quota);
 
 /* ---- node settings (not encrypted: a relay has no storage key) ---- */
 

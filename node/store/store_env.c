@@ -30,37 +30,47 @@ static void idx_key(uint8_t k[IDX_KEY], uint64_t t, const uint8_t id[32])
 
 /* The stored record of envelope id (metadata, then the envelope) into
  * *v, pointing into the map: read-only, valid while t lives and writes
- * nothing. Raw LMDB code; MDB_CORRUPTED when it is too short. */
-static int env_rec(chp_store *s, MDB_txn *t, const uint8_t id[32], MDB_val *v)
+ * nothing; its sequence (the key in bodies, 8 bytes big-endian) into
+ * seq. Raw LMDB code; MDB_CORRUPTED when the two tables disagree. */
+static int env_rec(chp_store *s, MDB_txn *t, const uint8_t id[32], MDB_val *v, uint8_t seq[8])
 {
-    MDB_val k = val(id, 32);
-    int rc = mdb_get(t, s->envs, &k, v);
+    MDB_val k = val(id, 32), sv;
+    int rc = mdb_get(t, s->ids, &k, &sv);
     if (rc)
         return rc;
-    return v->mv_size < ENV_META ? MDB_CORRUPTED : 0;
+    if (sv.mv_size != 8)
+        return MDB_CORRUPTED;
+    memcpy(seq, sv.mv_data, 8);
+    MDB_val ks = val(seq, 8);
+    if ((rc = mdb_get(t, s->bodies, &ks, v)))
+        return rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc;
+    if (v->mv_size < BODY_META || memcmp((const uint8_t *)v->mv_data + BODY_ID, id, 32))
+        return MDB_CORRUPTED;
+    return 0;
 }
 
 /* Deletes one envelope inside write txn t, keeping the counters. */
 static int del_in(chp_store *s, MDB_txn *t, const uint8_t id[32])
 {
     MDB_val k = val(id, 32), v;
-    int rc = env_rec(s, t, id, &v);
+    uint8_t seq[8];
+    int rc = env_rec(s, t, id, &v, seq);
     if (rc)
         return rc;
     const uint8_t *m = v.mv_data;
     uint64_t created = chp_be64(m), expiry = chp_be64(m + 8);
     uint8_t flags = m[28];
-    size_t len = v.mv_size - ENV_META;
+    size_t len = v.mv_size - BODY_META;
     uint8_t ik[IDX_KEY], ek[EXP_KEY];
     idx_key(ik, created, id);
     chp_put_be64(ek, expiry);
-    memcpy(ek + 8, m + 29, 8);
-    MDB_val kc = val(ik, IDX_KEY), ke = val(ek, EXP_KEY);
+    memcpy(ek + 8, seq, 8);
+    MDB_val kc = val(ik, IDX_KEY), ke = val(ek, EXP_KEY), ks = val(seq, 8);
     if ((rc = mdb_del(t, s->by_created, &kc, NULL)) && rc != MDB_NOTFOUND)
         return rc;
     if ((rc = mdb_del(t, s->by_expiry, &ke, NULL)) && rc != MDB_NOTFOUND)
         return rc;
-    if ((rc = mdb_del(t, s->envs, &k, NULL)))
+    if ((rc = mdb_del(t, s->bodies, &ks, NULL)) || (rc = mdb_del(t, s->ids, &k, NULL)))
         return rc;
     s->st.envelopes--;
     s->st.bytes -= len;
@@ -158,7 +168,7 @@ static int put_one(chp_store *s, MDB_txn *t, chp_store_item *it, int refuse_fore
     int over = USED(s) + it->len > s->quota || (!kept && refuse_foreign);
     /* Under quota the NOOVERWRITE put below is the duplicate check (one
      * lookup); over quota, look first so a duplicate evicts nothing. */
-    if (over && mdb_get(t, s->envs, &k, &v) == 0) {
+    if (over && mdb_get(t, s->ids, &k, &v) == 0) {
         it->result = CHP_E_DUP;
         return 0;
     }
@@ -177,12 +187,21 @@ static int put_one(chp_store *s, MDB_txn *t, chp_store_item *it, int refuse_fore
             return 0;
         }
     }
-    v.mv_size = ENV_META + it->len;
-    int rc = mdb_put(t, s->envs, &k, &v, MDB_RESERVE | MDB_NOOVERWRITE);
+    /* The id -> sequence put is the duplicate check; the body goes after
+     * the last one (an append: no page but the last is touched). */
+    uint8_t seq[8];
+    chp_put_be64(seq, s->seq + 1);
+    MDB_val ks = val(seq, 8);
+    int rc = mdb_put(t, s->ids, &k, &ks, MDB_NOOVERWRITE);
     if (rc == MDB_KEYEXIST) {
         it->result = CHP_E_DUP;
         return 0;
     }
+    if (rc)
+        return rc;
+    v.mv_size = BODY_META + it->len;
+    if ((rc = mdb_put(t, s->bodies, &ks, &v, MDB_RESERVE | MDB_APPEND)) == MDB_KEYEXIST)
+        rc = mdb_put(t, s->bodies, &ks, &v, MDB_RESERVE | MDB_NOOVERWRITE); /* not the last */
     if (rc)
         return rc;
     uint8_t *m = v.mv_data;
@@ -191,16 +210,16 @@ static int put_one(chp_store *s, MDB_txn *t, chp_store_item *it, int refuse_fore
     chp_put_be64(m + 16, it->received);
     chp_put_be32(m + 24, it->link);
     m[28] = (uint8_t)((it->own ? FLAG_OWN : 0) | (it->mine ? FLAG_MINE : 0));
-    chp_put_be64(m + 29, ++s->seq);
-    it->seq = s->seq;
-    memcpy(m + ENV_META, it->env, it->len);
+    memcpy(m + BODY_ID, it->id, 32);
+    memcpy(m + BODY_META, it->env, it->len);
+    it->seq = ++s->seq;
     uint8_t ik[IDX_KEY], ek[EXP_KEY], ev[EXP_VAL];
     idx_key(ik, it->created, it->id);
     MDB_val kc = val(ik, IDX_KEY), empty = val("", 0);
     if ((rc = mdb_put(t, s->by_created, &kc, &empty, 0)))
         return rc;
     chp_put_be64(ek, it->expiry);
-    memcpy(ek + 8, m + 29, 8);
+    memcpy(ek + 8, seq, 8);
     ev[0] = m[28];
     memcpy(ev + 1, it->id, 32);
     MDB_val ke = val(ek, EXP_KEY), ve = val(ev, EXP_VAL);
@@ -251,12 +270,24 @@ void chp_st_batch_prep(chp_store_item *items, size_t n)
     }
 }
 
+static int touch_fn(chp_store *s, MDB_txn *t, void *ctx)
+{
+    (void)s, (void)t, (void)ctx;
+    return 0; /* the counters chp_st_write_txn_raw rewrites are the change */
+}
+
 /* Given the first attempt's raw code: grows the map on MDB_MAP_FULL, and
  * when it cannot grow (or the disk is full) retries with foreign envelopes
- * refused; then sets the results and counters. Owning thread only. */
+ * refused; then sets the results and counters. Owning thread only.
+ *
+ * LMDB reuses the pages a commit freed only from the commit after it on
+ * (the last snapshot may still be read), so a full map just swept or
+ * evicted has room that the next batch cannot use yet: one small commit
+ * (the counters, unchanged) makes it usable, and the batch is tried again
+ * before any foreign envelope is refused. */
 int chp_st_batch_finish(chp_store *s, chp_store_item *items, size_t n, int rc)
 {
-    int refuse = 0;
+    int refuse = 0, touched = 0;
     for (;;) {
         if (rc == MDB_MAP_RESIZED) { /* met by the writer thread: adopt and redo */
             rc = chp_st_try_batch(s, items, n, refuse);
@@ -265,6 +296,10 @@ int chp_st_batch_finish(chp_store *s, chp_store_item *items, size_t n, int rc)
         if (rc != MDB_MAP_FULL && rc != ENOSPC)
             break;
         if (rc == MDB_MAP_FULL && chp_st_grow_map(s)) {
+            rc = chp_st_try_batch(s, items, n, refuse);
+            continue;
+        }
+        if (rc == MDB_MAP_FULL && !touched++ && chp_st_write_txn_raw(s, touch_fn, NULL) == 0) {
             rc = chp_st_try_batch(s, items, n, refuse);
             continue;
         }
@@ -318,7 +353,7 @@ int chp_store_has(chp_store *s, const uint8_t id[32])
     if (rc)
         return rc;
     MDB_val k = val(id, 32), v;
-    rc = mdb_get(t, s->envs, &k, &v);
+    rc = mdb_get(t, s->ids, &k, &v);
     chp_st_rend(s, t);
     return rc == 0 ? 1 : rc == MDB_NOTFOUND ? 0 : chp_st_lmdb_err(rc);
 }
@@ -332,12 +367,13 @@ int chp_store_get(chp_store *s, const uint8_t id[32], uint8_t *buf, size_t cap, 
     if (rc)
         return rc;
     MDB_val v;
-    if ((rc = env_rec(s, t, id, &v))) {
+    uint8_t seq[8];
+    if ((rc = env_rec(s, t, id, &v, seq))) {
         rc = chp_st_lmdb_err(rc);
         goto out;
     }
     const uint8_t *m = v.mv_data;
-    *len = v.mv_size - ENV_META;
+    *len = v.mv_size - BODY_META;
     if (meta) {
         meta->created = chp_be64(m);
         meta->expiry = chp_be64(m + 8);
@@ -345,14 +381,14 @@ int chp_store_get(chp_store *s, const uint8_t id[32], uint8_t *buf, size_t cap, 
         meta->link = chp_be32(m + 24);
         meta->own = (m[28] & FLAG_OWN) != 0;
         meta->mine = (m[28] & FLAG_MINE) != 0;
-        meta->seq = chp_be64(m + 29);
+        meta->seq = chp_be64(seq);
     }
     if (cap < *len) {
         rc = CHP_E_OVERFLOW;
         goto out;
     }
     if (*len) /* buf may be NULL with cap 0 (chp_store_mark_mine) */
-        memcpy(buf, m + ENV_META, *len);
+        memcpy(buf, m + BODY_META, *len);
     rc = CHP_OK;
 out:
     chp_st_rend(s, t);
@@ -373,26 +409,27 @@ int chp_store_del(chp_store *s, const uint8_t id[32])
 static int mark_fn(chp_store *s, MDB_txn *t, void *ctx)
 {
     const uint8_t *id = ctx;
-    MDB_val k = val(id, 32), v;
-    int rc = env_rec(s, t, id, &v);
+    MDB_val v;
+    uint8_t seq[8];
+    int rc = env_rec(s, t, id, &v, seq);
     if (rc)
         return rc;
     const uint8_t *m = v.mv_data;
     uint8_t flags = m[28];
     if (flags & FLAG_MINE)
         return 0;
-    size_t len = v.mv_size - ENV_META;
+    size_t len = v.mv_size - BODY_META;
     uint8_t ek[EXP_KEY], ev[EXP_VAL];
     chp_put_be64(ek, chp_be64(m + 8));
-    memcpy(ek + 8, m + 29, 8);
+    memcpy(ek + 8, seq, 8);
     /* A value LMDB returned is read-only: write a changed copy. */
     uint8_t *rec = malloc(v.mv_size);
     if (!rec)
         return ENOMEM;
     memcpy(rec, m, v.mv_size);
     rec[28] = flags | FLAG_MINE;
-    MDB_val nv = val(rec, v.mv_size);
-    rc = mdb_put(t, s->envs, &k, &nv, 0);
+    MDB_val nv = val(rec, v.mv_size), ks = val(seq, 8);
+    rc = mdb_put(t, s->bodies, &ks, &nv, 0);
     free(rec);
     if (rc)
         return rc;
@@ -548,24 +585,26 @@ int chp_store_since(chp_store *s, uint64_t after, chp_store_since_fn fn, void *c
     size_t n = 0, cap = 0;
     MDB_txn *t;
     MDB_cursor *c;
-    int rc = chp_st_rcur_open(s, s->envs, &t, &c);
+    if (after == UINT64_MAX)
+        return CHP_OK;
+    int rc = chp_st_rcur_open(s, s->bodies, &t, &c);
     if (rc)
         return rc;
-    MDB_val k, v;
+    uint8_t from[8];
+    chp_put_be64(from, after + 1);
+    MDB_val k = val(from, 8), v;
     int ret = CHP_OK;
-    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+    /* bodies are in insertion order: the walk starts after `after` */
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
          rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-        if (k.mv_size != 32 || v.mv_size < ENV_META)
+        if (k.mv_size != 8 || v.mv_size < BODY_META)
             continue;
         const uint8_t *m = v.mv_data;
-        uint64_t seq = chp_be64(m + 29);
-        if (seq <= after)
-            continue;
         if ((ret = chp_grow(&e, &cap, n + 1, sizeof *e)) != CHP_OK)
             break;
         e[n].created = chp_be64(m);
-        e[n].seq = seq;
-        memcpy(e[n].id, k.mv_data, 32);
+        e[n].seq = chp_be64(k.mv_data);
+        memcpy(e[n].id, m + BODY_ID, 32);
         n++;
     }
     chp_st_rcur_close(s, t, c);

@@ -18,9 +18,13 @@
 #include <pthread.h>
 #include <stdint.h>
 
-/* An envelope's value in the envelopes table: this metadata, then the
- * envelope bytes (STORAGE.md). */
-#define ENV_META   37 /* created 8, expiry 8, received 8, link 4, flags 1, seq 8 */
+/* An envelope's value in the bodies table (keyed by its insertion
+ * sequence): this metadata, then the envelope bytes (STORAGE.md). */
+#define BODY_META 61 /* created 8, expiry 8, received 8, link 4, flags 1, id 32 */
+#define BODY_ID   29 /* where the id sits in it */
+/* Schema 1 and 2 kept them keyed by id in `envelopes`, the sequence where
+ * the id is now; opening such a store moves them (store.c). */
+#define OLD_META   37 /* created 8, expiry 8, received 8, link 4, flags 1, seq 8 */
 #define FLAG_OWN   1  /* the user's own (made here) */
 #define FLAG_MINE  2  /* addressed to the user (a contact's tag) */
 #define FLAG_KEPT  (FLAG_OWN | FLAG_MINE) /* never evicted or refused by quota */
@@ -31,7 +35,7 @@ enum { BG_IDLE, BG_RUN, BG_DONE, BG_QUIT };
 
 struct chp_store {
     MDB_env *env;
-    MDB_dbi meta, envs, by_created, by_expiry, local;
+    MDB_dbi meta, ids, bodies, by_created, by_expiry, local;
     MDB_txn *rtxn; /* reusable read transaction (reset between uses) */
     int rbusy;     /* rtxn is in use (a nested read gets its own) */
     char *dir;

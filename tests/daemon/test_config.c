@@ -181,6 +181,48 @@ static void test_bounds(void **state)
     }
 }
 
+/* --metrics and --summary-every, as flags and in chapard.conf (metrics.c). */
+static void test_metrics_settings(void **state)
+{
+    (void)state;
+    chp_config c;
+    assert_int_equal(parse(&c, (char *)NULL), CHP_OK);
+    assert_int_equal(c.summary_ms, 600000); /* 10 minutes */
+    assert_string_equal(c.metrics, "");
+    chp_config_fini(&c);
+    assert_int_equal(parse(&c, "--metrics", "9467", "--summary-every", "30s", (char *)NULL),
+                     CHP_OK);
+    assert_string_equal(c.metrics, "9467");
+    assert_int_equal(c.summary_ms, 30000);
+    /* the flag wins over the file */
+    assert_int_equal(text(&c, "metrics = [::1]:1\nsummary-every = 2h\n"), CHP_OK);
+    assert_string_equal(c.metrics, "9467");
+    assert_int_equal(c.summary_ms, 30000);
+    chp_node_opts o;
+    chp_config_node_opts(&c, &o);
+    assert_string_equal(o.metrics, "9467");
+    assert_int_equal(o.summary_ms, 30000);
+    chp_config_fini(&c);
+    chp_config_init(&c);
+    assert_int_equal(text(&c, "metrics = [::1]:1\nsummary-every = 2\n"), CHP_OK);
+    assert_string_equal(c.metrics, "[::1]:1");
+    assert_int_equal(c.summary_ms, 120000); /* a bare number is minutes */
+    chp_config_fini(&c);
+    assert_int_equal(parse(&c, "--summary-every", "0", (char *)NULL), CHP_OK);
+    assert_int_equal(c.summary_ms, 0);
+    chp_config_fini(&c);
+    assert_refused("--metrics localhost:9: expected HOST:PORT (a numeric address) or PORT",
+                   "--metrics", "localhost:9");
+    assert_refused("--metrics 1.2.3.4:99999: expected HOST:PORT (a numeric address) or PORT",
+                   "--metrics", "1.2.3.4:99999");
+    assert_refused("--summary-every 5d: expected minutes or a time like 30s, 10m, 1h (0 = off)",
+                   "--summary-every", "5d");
+    assert_file_refused("summary-every = soon\n",
+                        "D/chapard.conf:1: unknown setting or bad value: summary-every = soon");
+    assert_file_refused("metrics = :\n",
+                        "D/chapard.conf:1: unknown setting or bad value: metrics = :");
+}
+
 static void test_help_and_version(void **state)
 {
     (void)state;
@@ -589,6 +631,7 @@ int main(void)
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_every_flag),
         cmocka_unit_test(test_bounds),
+        cmocka_unit_test(test_metrics_settings),
         cmocka_unit_test(test_help_and_version),
         cmocka_unit_test(test_missing_values),
         cmocka_unit_test(test_bad_values),

@@ -899,6 +899,20 @@ int h_zmq_event(void *mon, int want, int deadline_ms)
     return 0;
 }
 
+void *h_events(void *zctx, const h_node *n, const char *topic)
+{
+    char ep[600];
+    int zero = 0, tmo = H_DEADLINE_MS;
+    snprintf(ep, sizeof ep, "ipc://%s/events", n->home);
+    void *s = zmq_socket(zctx, ZMQ_SUB);
+    assert_non_null(s);
+    zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(s, ZMQ_RCVTIMEO, &tmo, sizeof tmo);
+    zmq_setsockopt(s, ZMQ_SUBSCRIBE, topic, strlen(topic));
+    assert_int_equal(zmq_connect(s, ep), 0);
+    return s;
+}
+
 void *h_zmq_monitor(void *zctx, void *s)
 {
     static int seq;
@@ -1072,4 +1086,29 @@ uint8_t *h_capture_stop(h_ctx *h, pid_t pid, const char *pcap, size_t *len)
     uint8_t *wire = h_read_file(pcap, len);
     h_note(h, "captured %zu bytes", *len);
     return wire;
+}
+
+int h_sh(const char *fmt, ...)
+{
+    char cmd[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    int rc = system(cmd);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+const char *h_which(const char *name, char *buf, size_t cap)
+{
+    const char *path = getenv("PATH");
+    char dirs[4096];
+    snprintf(dirs, sizeof dirs, "%s:/usr/sbin:/sbin", path ? path : "/usr/bin:/bin");
+    for (char *save = NULL, *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+        snprintf(buf, cap, "%s/%s", d, name);
+        if (access(buf, X_OK) == 0)
+            return buf;
+    }
+    fail_msg("%s is not installed (scripts/install-deps --test installs it)", name);
+    return NULL;
 }

@@ -123,6 +123,11 @@ int h_zmq_event(void *mon, int want, int deadline_ms);
  * (h_zmq_event); the caller closes it after zmq_socket_monitor(s, NULL, 0). */
 void *h_zmq_monitor(void *zctx, void *s);
 
+/* A SUB socket in zctx on n's event socket (CONTROL.md "Events"),
+ * subscribed to topic, with a receive timeout of H_DEADLINE_MS; the
+ * caller closes it. */
+void *h_events(void *zctx, const h_node *n, const char *topic);
+
 /* A fresh CURVE key pair. */
 void h_curve_keys(uint8_t pk[32], uint8_t sk[32]);
 /* A CURVE DEALER in zctx dialling node n, as a neighbour would: key pair
@@ -253,6 +258,13 @@ char *h_write_file(h_ctx *h, const char *name, const void *data, size_t len);
 void h_dump_logs(const h_ctx *h);
 /* Prints the main `status` counters of every running node to stderr. */
 void h_dump_status(h_ctx *h);
+
+/* Runs the shell command fmt... (system(3)); its exit status, -1 when it
+ * did not exit. */
+int h_sh(const char *fmt, ...) H_PRINTF(1, 2);
+/* The program name found on PATH (then /usr/sbin, /sbin), its path in buf
+ * (cap bytes); fails the test when it is not installed. */
+const char *h_which(const char *name, char *buf, size_t cap);
 
 /* Prints a progress line when CHP_IT_VERBOSE is set. */
 void h_note(const h_ctx *h, const char *fmt, ...) H_PRINTF(2, 3);

@@ -52,21 +52,6 @@ static int ctl_req(const h_node *n, char **out, const char *cmd, const char *arg
     return sl == 2 && !memcmp(status, "ok", 2);
 }
 
-/* A subscriber to n's events on topic. */
-static void *ev_open(void *z, const h_node *n, const char *topic)
-{
-    char ep[600];
-    int zero = 0, tmo = H_DEADLINE_MS;
-    snprintf(ep, sizeof ep, "ipc://%s/events", n->home);
-    void *s = zmq_socket(z, ZMQ_SUB);
-    assert_non_null(s);
-    zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
-    zmq_setsockopt(s, ZMQ_RCVTIMEO, &tmo, sizeof tmo);
-    zmq_setsockopt(s, ZMQ_SUBSCRIBE, topic, strlen(topic));
-    assert_int_equal(zmq_connect(s, ep), 0);
-    return s;
-}
-
 /* Receives events until one's body contains needle; returns that body. */
 static char *ev_await(void *s, const char *needle)
 {
@@ -229,7 +214,7 @@ static void test_stranger_with_a_contacts_nick(void **state)
     /* C renames itself: A's #lan says so, with "*" for a sender, before
      * C's next post, in history, inbox and the message event. */
     void *z = zmq_ctx_new();
-    void *ev = ev_open(z, a, "message");
+    void *ev = h_events(z, a, "message");
     h_sleep_ms(200); /* a SUB misses what is published while it connects */
     assert_true(ctl_req(c, &out, "nick", "bob"));
     free(out);

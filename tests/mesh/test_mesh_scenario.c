@@ -931,6 +931,106 @@ static void test_wire_peer(void **state)
     close(dfd);
 }
 
+/* Envelopes r receives from now on, in PUSH and PUSHES frames alike;
+ * counts the frames of each type. */
+static size_t raw_take_pushes(struct raw *r, size_t *push_frames, size_t *pushes_frames,
+                              size_t *most)
+{
+    size_t envs_got = 0;
+    for (;;) {
+        int n = zmq_recv(r->s, r->last, sizeof r->last, ZMQ_DONTWAIT);
+        if (n < 0)
+            return envs_got;
+        if (chp_wire_decode(r->last, (size_t)n, &r->m) != CHP_OK)
+            continue;
+        if (r->m.type == CHP_WIRE_PUSH) {
+            (*push_frames)++;
+            envs_got++;
+        } else if (r->m.type == CHP_WIRE_PUSHES) {
+            (*pushes_frames)++;
+            envs_got += r->m.u.pushes.n;
+            if (r->m.u.pushes.n > *most)
+                *most = r->m.u.pushes.n;
+        }
+    }
+}
+
+/* PUSHES (PROTOCOL.md §15.3): several envelopes in one frame, each
+ * handled as its own PUSH (a bad one scored alone, the rest stored); a
+ * node forwards in PUSHES only to a neighbour whose HELLO has bit 5, and
+ * in single PUSH frames to one without it. */
+static void test_wire_pushes(void **state)
+{
+    struct world *w = *state;
+    struct node *a = node_start(w, 0);
+    struct raw src, neu, old;
+    memset(&src, 0, sizeof src);
+    memset(&neu, 0, sizeof neu);
+    memset(&old, 0, sizeof old);
+    raw_open(&src, a, 1);
+    raw_open(&neu, a, 1);
+    raw_open(&old, a, 1);
+    raw_hello(&src, CHP_CAP_PUSHES);
+    raw_hello(&neu, CHP_CAP_PUSHES);
+    raw_hello(&old, CHP_CAP_NEG | CHP_CAP_HELD);
+    UNTIL(w, raw_got(&src, CHP_WIRE_HELLO, 0));
+    assert_true(src.m.u.hello.caps & CHP_CAP_PUSHES); /* A announces it */
+    UNTIL(w, connected(a) == 3);
+
+    /* five envelopes and one with a bad proof of work, in one frame */
+    static uint8_t f[CHP_WIRE_MAX_FRAME];
+    size_t fl = 0;
+    for (int i = 0; i < 6; i++) {
+        const struct env *e = i == 3 ? &badpow : &envs[i < 3 ? i : i - 1];
+        assert_rc(chp_wire_pushes_add(f, sizeof f, &fl, e->b, e->len), CHP_OK);
+    }
+    raw_send(&src, f, fl);
+    raw_barrier(w, &src);
+    for (int i = 0; i < 5; i++)
+        assert_true(has_committed(a, envs[i].id));
+    chp_mesh_stats st;
+    chp_mesh_stats_get(a->m, &st);
+    assert_int_equal(st.ctr.rej_pow, 1);
+    struct chp_link *l = link_of(a, src.pk);
+    assert_int_equal(l->rx_env, 6);
+    assert_true(l->score > 0.9 && l->score < 1.1); /* the bad one, once */
+
+    /* forwarded: one PUSHES to the new neighbour, five PUSH to the old */
+    size_t np_new = 0, nps_new = 0, most = 0, np_old = 0, nps_old = 0, most_old = 0;
+    size_t got_new = 0, got_old = 0;
+    UNTIL(w, (got_new += raw_take_pushes(&neu, &np_new, &nps_new, &most)) == 5 &&
+                 (got_old += raw_take_pushes(&old, &np_old, &nps_old, &most_old)) == 5);
+    assert_int_equal(np_new, 0);
+    assert_int_equal(nps_new, 1);
+    assert_int_equal(most, 5);
+    assert_int_equal(np_old, 5);
+    assert_int_equal(nps_old, 0);
+    assert_int_equal(link_of(a, neu.pk)->tx_env, 5);
+    assert_int_equal(link_of(a, old.pk)->tx_env, 5);
+
+    /* a frame to the new neighbour never overtakes its queued pushes */
+    struct chp_link *ln = link_of(a, neu.pk);
+    assert_rc(chp_link_send_push(a->m, ln, envs[6].b, envs[6].len), CHP_OK);
+    assert_true(ln->pushq.len > 0); /* waits for the end of the round */
+    uint8_t pf[16];
+    assert_rc(chp_wire_ping(pf, sizeof pf, &fl, CHP_WIRE_PONG, 77), CHP_OK);
+    assert_rc(chp_link_send(a->m, ln, pf, fl), CHP_OK);
+    assert_int_equal(ln->pushq.len, 0);
+    uint8_t types[2];
+    for (int k = 0; k < 2; k++) {
+        int n;
+        uint64_t t0 = real_ms();
+        while ((n = zmq_recv(neu.s, neu.last, sizeof neu.last, ZMQ_DONTWAIT)) < 0)
+            assert_true(real_ms() - t0 < WAIT_MS);
+        types[k] = neu.last[0];
+    }
+    assert_int_equal(types[0], CHP_WIRE_PUSHES);
+    assert_int_equal(types[1], CHP_WIRE_PONG);
+    raw_close(&src);
+    raw_close(&neu);
+    raw_close(&old);
+}
+
 /* A client that sends junk and no HELLO is banned at 10 points, and ZAP
  * refuses its key from then on; a HELLO of another version is answered
  * with our HELLO and a BYE. */
@@ -1429,6 +1529,7 @@ int main(void)
         T(test_triangle_prune),
         T(test_query_held),
         T(test_wire_peer),
+        T(test_wire_pushes),
         T(test_hostile_banned),
         T(test_peer_remove),
         T(test_restart_and_ban_redial),

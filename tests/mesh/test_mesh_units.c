@@ -10,6 +10,7 @@
 #include "node/mesh/mesh_int.h"
 #include "proto/addr.h"
 #include "proto/crypto.h"
+#include "proto/id.h"
 #include "proto/wire.h"
 
 #include <arpa/inet.h>
@@ -772,10 +773,12 @@ static void test_link_table(void **state)
 {
     struct ut *u = *state;
     static uint8_t keys[CHP_MESH_LINKS_MAX + 1][32];
-    char ks[17];
+    char ks[CHP_KEY_NAME_MAX], want[CHP_KEY_NAME_MAX];
     uint8_t k[32] = {0xab, 0xcd, 0xef, 0x01, 0x23, 0x45, 0x67, 0x89, 0xff};
-    chp_key_short(k, ks);
-    assert_string_equal(ks, "abcdef0123456789");
+    chp_key_name(k, ks); /* as `peer list` names it */
+    chp_b32key_encode(CHP_NODEKEY_HRP, k, want);
+    assert_string_equal(ks, want);
+    assert_memory_equal(ks, "chpn1", 5);
     for (size_t i = 0; i < CHP_MESH_LINKS_MAX; i++) {
         rand_key(keys[i]);
         struct chp_link *l = chp_link_create(u->n, keys[i]);

@@ -30,18 +30,6 @@ static char ns_a[32], ns_b[32], dir[64];
 static pid_t pa = -1, pb = -1;
 static const char *lan_seconds; /* CHAPAR_LAN_KEY_SECONDS for the nodes started */
 
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-    char cmd[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    int rc = system(cmd);
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
-
 /* The whole stdout of `chapar --home HOME ARGS` run inside ns (malloc'd,
  * NUL-terminated; empty when it fails). */
 static char *chapar_in(const char *ns, const char *home, const char *args)
@@ -136,14 +124,14 @@ static int teardown(void **state)
     pa = pb = -1;
     lan_seconds = NULL;
     allow = NULL;
-    sh("ip netns del %s 2>/dev/null; ip netns del %s 2>/dev/null; rm -rf %s", ns_a, ns_b, dir);
+    h_sh("ip netns del %s 2>/dev/null; ip netns del %s 2>/dev/null; rm -rf %s", ns_a, ns_b, dir);
     return 0;
 }
 
 static void need_netns(void)
 {
-    if (getuid() != 0 || sh("command -v ip >/dev/null") != 0 ||
-        sh("ip netns add %s 2>/dev/null", ns_a) != 0) {
+    if (getuid() != 0 || h_sh("command -v ip >/dev/null") != 0 ||
+        h_sh("ip netns add %s 2>/dev/null", ns_a) != 0) {
         print_message("SKIPPED: network namespaces cannot be created here (needs root and "
                       "iproute2); .ci/run runs as root and installs iproute2\n");
         skip();
@@ -156,24 +144,24 @@ static void need_netns(void)
  * detection, so the IPv6 link-local addresses are usable at once. */
 static void make_lan(char p, int v, const char *net)
 {
-    assert_int_equal(sh("ip netns add %s", ns_b), 0);
+    assert_int_equal(h_sh("ip netns add %s", ns_b), 0);
     if (!net)
-        assert_int_equal(sh("ip netns exec %s sysctl -qw net.ipv6.conf.default.accept_dad=0 && "
-                            "ip netns exec %s sysctl -qw net.ipv6.conf.default.accept_dad=0",
-                            ns_a, ns_b),
+        assert_int_equal(h_sh("ip netns exec %s sysctl -qw net.ipv6.conf.default.accept_dad=0 && "
+                              "ip netns exec %s sysctl -qw net.ipv6.conf.default.accept_dad=0",
+                              ns_a, ns_b),
                          0);
-    assert_int_equal(sh("ip link add %ca%d type veth peer name %cb%d && "
-                        "ip link set %ca%d netns %s && ip link set %cb%d netns %s",
-                        p, v, p, v, p, v, ns_a, p, v, ns_b),
+    assert_int_equal(h_sh("ip link add %ca%d type veth peer name %cb%d && "
+                          "ip link set %ca%d netns %s && ip link set %cb%d netns %s",
+                          p, v, p, v, p, v, ns_a, p, v, ns_b),
                      0);
     if (net)
-        assert_int_equal(sh("ip -n %s addr add %s.1/24 brd + dev %ca%d && "
-                            "ip -n %s addr add %s.2/24 brd + dev %cb%d",
-                            ns_a, net, p, v, ns_b, net, p, v),
+        assert_int_equal(h_sh("ip -n %s addr add %s.1/24 brd + dev %ca%d && "
+                              "ip -n %s addr add %s.2/24 brd + dev %cb%d",
+                              ns_a, net, p, v, ns_b, net, p, v),
                          0);
-    assert_int_equal(sh("ip -n %s link set %ca%d up && ip -n %s link set %cb%d up && "
-                        "ip -n %s link set lo up && ip -n %s link set lo up",
-                        ns_a, p, v, ns_b, p, v, ns_a, ns_b),
+    assert_int_equal(h_sh("ip -n %s link set %ca%d up && ip -n %s link set %cb%d up && "
+                          "ip -n %s link set lo up && ip -n %s link set lo up",
+                          ns_a, p, v, ns_b, p, v, ns_a, ns_b),
                      0);
 }
 
@@ -193,8 +181,8 @@ static void homes_init(homes *o, const char *a, const char *b)
 /* `chapar debug publish PATH` at A's node; asserts it succeeds. */
 static void publish_at_a(const homes *o, const char *path)
 {
-    assert_int_equal(sh("ip netns exec %s %s --home %s debug publish %s >/dev/null", ns_a,
-                        getenv("CHAPAR"), o->ha, path),
+    assert_int_equal(h_sh("ip netns exec %s %s --home %s debug publish %s >/dev/null", ns_a,
+                          getenv("CHAPAR"), o->ha, path),
                      0);
 }
 
@@ -219,7 +207,7 @@ static void test_discovery(void **state)
                 1);
 
     snprintf(env, sizeof env, "%s/env", dir);
-    assert_int_equal(sh("%s %s >/dev/null", getenv("CHAPAR_MKENV"), env), 0);
+    assert_int_equal(h_sh("%s %s >/dev/null", getenv("CHAPAR_MKENV"), env), 0);
     snprintf(env, sizeof env, "%s/env0", dir);
     publish_at_a(&o, env);
     assert_int_equal(wait_key(ns_b, o.hb, "envelopes stored", 1, 5000, 20), 1);
@@ -232,7 +220,7 @@ static void test_discovery_ipv6_link_local(void **state)
 {
     (void)state;
     need_netns();
-    if (sh("test -e /proc/net/if_inet6") != 0) {
+    if (h_sh("test -e /proc/net/if_inet6") != 0) {
         print_message("SKIPPED: this kernel has no IPv6\n");
         skip();
     }
@@ -240,11 +228,11 @@ static void test_discovery_ipv6_link_local(void **state)
     make_lan('w', v, NULL);
     uint64_t t0 = chp_mono_ms();
     while (chp_mono_ms() - t0 < 5000 &&
-           sh("ip -n %s -6 addr show dev wb%d scope link | grep -q 'inet6 fe80' && "
-              "! ip -n %s -6 addr show dev wb%d | grep -q tentative",
-              ns_b, v, ns_b, v) != 0)
+           h_sh("ip -n %s -6 addr show dev wb%d scope link | grep -q 'inet6 fe80' && "
+                "! ip -n %s -6 addr show dev wb%d | grep -q tentative",
+                ns_b, v, ns_b, v) != 0)
         h_sleep_ms(50);
-    assert_int_equal(sh("ip -n %s -4 addr show dev wa%d | grep -q inet", ns_a, v), 1);
+    assert_int_equal(h_sh("ip -n %s -4 addr show dev wa%d | grep -q inet", ns_a, v), 1);
     homes o;
     char env[128], peers[1024];
     homes_init(&o, "a6", "b6");
@@ -260,7 +248,7 @@ static void test_discovery_ipv6_link_local(void **state)
     assert_non_null(strstr(peers, "[fe80::"));
     assert_non_null(strstr(peers, "%w"));
     snprintf(env, sizeof env, "%s/env6", dir);
-    assert_int_equal(sh("%s %s >/dev/null", getenv("CHAPAR_MKENV"), env), 0);
+    assert_int_equal(h_sh("%s %s >/dev/null", getenv("CHAPAR_MKENV"), env), 0);
     snprintf(env, sizeof env, "%s/env60", dir);
     publish_at_a(&o, env);
     assert_int_equal(wait_key(ns_b, o.hb, "envelopes stored", 1, 5000, 20), 1);
@@ -307,9 +295,9 @@ static void test_discovery_spoofed_beacons(void **state)
     int veth = (int)(getpid() % 10000) + 2;
     make_lan('x', veth, "10.78.0");
     /* A second address on each side, for the spoofers. */
-    assert_int_equal(sh("ip -n %s addr add 10.78.0.3/24 brd + dev xa%d && "
-                        "ip -n %s addr add 10.78.0.4/24 brd + dev xb%d",
-                        ns_a, veth, ns_b, veth),
+    assert_int_equal(h_sh("ip -n %s addr add 10.78.0.3/24 brd + dev xa%d && "
+                          "ip -n %s addr add 10.78.0.4/24 brd + dev xb%d",
+                          ns_a, veth, ns_b, veth),
                      0);
     homes o;
     char self[64];
@@ -439,7 +427,7 @@ static void test_discovery_beacon_rotates(void **state)
     snprintf(env, sizeof env, "%s/renv", dir);
     snprintf(cap, sizeof cap, "%s/beacons", dir);
     snprintf(self, sizeof self, "/proc/%d/exe", (int)getpid());
-    assert_int_equal(sh("%s -n 2 %s >/dev/null", getenv("CHAPAR_MKENV"), env), 0);
+    assert_int_equal(h_sh("%s -n 2 %s >/dev/null", getenv("CHAPAR_MKENV"), env), 0);
     pid_t cp = fork();
     if (cp == 0) {
         execlp("ip", "ip", "netns", "exec", ns_b, self, "--capture", "10.79.0.1", "7668", "60", cap,
@@ -482,7 +470,7 @@ static void test_discovery_beacon_rotates(void **state)
     /* joining another network (an address comes or goes) is a new key at
      * once, not up to an hour later (this node rotates hourly now) */
     before = captured(cap, keys, ports, 16);
-    assert_int_equal(sh("ip -n %s addr add 10.80.0.1/24 dev ya%d", ns_a, veth), 0);
+    assert_int_equal(h_sh("ip -n %s addr add 10.80.0.1/24 dev ya%d", ns_a, veth), 0);
     nk = wait_captured(cap, keys, ports, before, 5000);
     assert_true(nk > before);
     kill(cp, SIGTERM);
@@ -521,8 +509,8 @@ static void test_discovery_allow_list(void **state)
     assert_true(status_key(ns_b, o.hb, "peers connected") < 1);
     first_line(ns_b, o.hb, "address", baddr, sizeof baddr);
     assert_non_null(strstr(baddr, "10.81.0.2:7667/"));
-    assert_int_equal(sh("ip netns exec %s %s --home %s peer add %s >/dev/null", ns_a,
-                        getenv("CHAPAR"), o.ha, baddr),
+    assert_int_equal(h_sh("ip netns exec %s %s --home %s peer add %s >/dev/null", ns_a,
+                          getenv("CHAPAR"), o.ha, baddr),
                      0);
     long up = wait_key(ns_b, o.hb, "peers connected", 1, 10000, 100);
     assert_true(up >= 1); /* the friend, by address, with its transport key */

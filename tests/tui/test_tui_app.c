@@ -39,7 +39,20 @@ typedef struct fake {
     int overdue;    /* what overdue answers */
     uint64_t limit; /* the timeout overdue was last asked about */
     uint64_t mono, unix_s;
+    int share[4]; /* /share-app: what the front end was asked (1 start, 0 stop) */
+    size_t nshare;
+    char share_listen[64]; /* the last start's --listen, "" for none */
 } fake;
+
+static int f_share(void *ctx, int start, const char *listen)
+{
+    fake *f = ctx;
+    if (f->nshare < 4)
+        f->share[f->nshare++] = start;
+    if (start)
+        snprintf(f->share_listen, sizeof f->share_listen, "%s", listen ? listen : "");
+    return CHP_OK;
+}
 
 static int f_send(void *ctx, int kind, const char *tag, const char *cmd, int nargs,
                   const char *const *args, const size_t *lens, int secret_last)
@@ -111,7 +124,13 @@ static fixture *fx_new(int spawned)
     x->clock = (chp_clock){&x->f, f_mono, f_unix};
     snprintf(x->home, sizeof x->home, "/tmp/chp_tui_app_XXXXXX");
     assert_non_null(mkdtemp(x->home));
-    chp_app_io io = {&x->f, f_send, f_reset, f_pending, f_overdue};
+    chp_app_io io = {.ctx = &x->f,
+                     .send = f_send,
+                     .reset = f_reset,
+                     .pending = f_pending,
+                     .overdue = f_overdue,
+                     .share_ctx = &x->f,
+                     .share = f_share};
     assert_int_equal(chp_app_new(x->home, spawned, &io, &x->clock, &x->a), CHP_OK);
     return x;
 }
@@ -225,6 +244,51 @@ static fixture *ready(void)
 }
 
 /* ---------------------------------------------------------------- replies */
+
+/* /share-app: the front end starts the child; its URL shows in the status
+ * bar; /share-app stop stops it; its end clears the bar. */
+static void test_share_app(void **state)
+{
+    (void)state;
+    fixture *x = ready();
+    char bar[512];
+    size_t n0 = x->f.n;
+    enter(x->a, "/share-app");
+    assert_int_equal(x->f.nshare, 1);
+    assert_int_equal(x->f.share[0], 1);
+    assert_int_equal(x->f.n, n0); /* nothing asked of the daemon: the child asks */
+    enter(x->a, "/share-app");
+    assert_int_equal(x->f.nshare, 1);
+    assert_true(has_notice(x->a, "already sharing at (starting)"));
+    chp_app_share_line(x->a, "http://192.168.1.5:7680/");
+    chp_app_status_bar(x->a, bar, sizeof bar);
+    assert_non_null(strstr(bar, "| sharing http://192.168.1.5:7680/"));
+    assert_non_null(strstr(last_notice(x->a), "sharing Chapar at http://192.168.1.5:7680/"));
+    assert_non_null(strstr(last_notice(x->a), "chp1me"));
+    chp_app_share_line(x->a, "chapar: sharing chapar_0.1.0_amd64.deb ...");
+    assert_string_equal(last_notice(x->a), "share-app: chapar: sharing chapar_0.1.0_amd64.deb ...");
+    assert_string_equal(x->f.share_listen, "");
+    enter(x->a, "/share-app later");
+    assert_string_equal(last_notice(x->a), "usage: /share-app [stop | HOST:PORT]");
+    enter(x->a, "/share-app stop");
+    assert_int_equal(x->f.nshare, 2);
+    assert_int_equal(x->f.share[1], 0);
+    chp_app_share_ended(x->a, "exit 0");
+    assert_string_equal(last_notice(x->a), "share-app stopped (exit 0)");
+    chp_app_status_bar(x->a, bar, sizeof bar);
+    assert_null(strstr(bar, "sharing"));
+    enter(x->a, "/share-app stop");
+    assert_string_equal(last_notice(x->a), "not sharing");
+    /* a child that fails says why, and sharing ends */
+    enter(x->a, "/share-app 127.0.0.1:0");
+    assert_string_equal(x->f.share_listen, "127.0.0.1:0");
+    chp_app_share_line(x->a,
+                       "chapar: no chapar_*_amd64.deb in /x: run `make deb`, or give --files DIR");
+    assert_non_null(strstr(last_notice(x->a), "make deb"));
+    chp_app_share_ended(x->a, "exit 1");
+    assert_false(x->a->sharing);
+    fx_free(x);
+}
 
 static void test_id_makes_ready(void **state)
 {
@@ -977,6 +1041,7 @@ int main(void)
         cmocka_unit_test(test_slow_requests_and_status),
         cmocka_unit_test(test_node_down_and_back),
         cmocka_unit_test(test_node_fails_at_start),
+        cmocka_unit_test(test_share_app),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -306,6 +306,38 @@ def rooms_of_one_name(r):
     r.wait_text("b", "[ali]")
 
 
+def share_app(r):
+    """/share-app runs `chapar share-app` as a child: without a .deb its one
+    line says what to do; with files (CHAPAR_DIST) the page's address shows
+    in the status bar, the page answers, and /share-app stop ends it."""
+    # a second window on B's node, whose children look in dist (empty yet)
+    dist = os.path.join(r.dir, "dist")
+    os.makedirs(dist, exist_ok=True)
+    r.open_tui("s", "CHAPAR_DIST=%s" % dist, home="b", width=120)
+    r.wait_text("s", "[#lan]")
+    r.keys("s", "/share-app 127.0.0.1:0")
+    r.wait_text("s", "make deb")
+    r.wait_text("s", "share-app stopped (exit 1)")
+    arch = subprocess.run(["dpkg", "--print-architecture"], capture_output=True,
+                          text=True).stdout.strip()
+    for name, size in (("chapar_0.1.0_%s.deb" % arch, 3000), ("chapar-0.1.0.tar.xz", 2000)):
+        with open(os.path.join(dist, name), "wb") as f:
+            f.write(os.urandom(size))
+    r.keys("s", "/share-app 127.0.0.1:0")
+    s = r.wait_screen("s", lambda s: "sharing http://127.0.0.1:" in status_line(s),
+                      "the page's address in the status bar")
+    url = re.search(r"sharing (http://127\.0\.0\.1:\d+/)", status_line(s)).group(1)
+    import urllib.request
+    page = urllib.request.urlopen(url, timeout=10).read().decode()
+    if 'dir="rtl"' not in page or "MANIFEST" not in page:
+        raise Fail("s: the shared page is not the page:\n" + page[:500])
+    r.keys("s", "/share-app stop")
+    r.wait_text("s", "share-app stopped (exit 0)")
+    r.wait_screen("s", lambda s: "sharing" not in status_line(s), "status bar without sharing")
+    r.keys("s", "/quit")
+    r.wait_exit("s")
+
+
 def main():
     if len(sys.argv) != 4:
         print(__doc__)
@@ -413,6 +445,7 @@ def main():
 
         stranger_takes_a_nick(r, idb)
         rooms_of_one_name(r)
+        share_app(r)
 
         # A's chapard (started by the UI) dies: the status bar says so at
         # once instead of showing the dead node's peers, the UI restarts it

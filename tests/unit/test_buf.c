@@ -279,6 +279,24 @@ static void test_free_watch_sees_unwiped_block(void **state)
     watch_block(NULL, 0);
 }
 
+/* chp_buf_printf appends, keeps a NUL after the text, grows as needed. */
+static void test_printf_appends(void **state)
+{
+    (void)state;
+    chp_buf b = {0};
+    assert_int_equal(chp_buf_printf(&b, "%s=%d;", "a", 1), CHP_OK);
+    assert_int_equal(chp_buf_printf(&b, "%s", ""), CHP_OK);
+    assert_int_equal(b.len, 4);
+    char big[5000];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    assert_int_equal(chp_buf_printf(&b, "%s", big), CHP_OK);
+    assert_int_equal(b.len, 4 + sizeof big - 1);
+    assert_memory_equal(b.p, "a=1;xx", 6);
+    assert_int_equal(b.p[b.len], 0);
+    chp_buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -293,6 +311,7 @@ int main(void)
         cmocka_unit_test(test_grow_overflow_leaves_array),
         cmocka_unit_test(test_grow_secret_wipes_old_block),
         cmocka_unit_test(test_free_watch_sees_unwiped_block),
+        cmocka_unit_test(test_printf_appends),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1115,6 +1115,48 @@ static void test_sweep(void **state)
 
 /* ---- quota ---- */
 
+/* chapard's reload: a lower quota evicts foreign envelopes, nearest
+ * expiry first, at the next put; a higher one makes room; a batch on the
+ * writer thread finishes under the old quota, its result kept. */
+static void test_quota_set(void **state)
+{
+    struct fx *f = *state;
+    chp_store_opts o = {10000, 0, 1};
+    open_ok(f, &o);
+    struct tenv F[10], N[3];
+    int res[10];
+    for (size_t i = 0; i < 10; i++)
+        tenv_make(&F[i], 40 + i, 1000, 1, 100 + i, 0);
+    for (size_t i = 0; i < 3; i++)
+        tenv_make(&N[i], 60 + i, 1000, 1, 500 + i, 0);
+    assert_int_equal(put_n(f->s, F, 10, res), CHP_OK);
+    chp_store_set_quota(f->s, 5000);
+    chp_store_stats st;
+    chp_store_stats_get(f->s, &st);
+    assert_int_equal(st.quota, 5000);
+    assert_int_equal(st.bytes, 10000); /* nothing goes before a put */
+    assert_int_equal(put_1(f->s, &N[0]), CHP_OK);
+    chp_store_stats_get(f->s, &st);
+    assert_int_equal(st.bytes, 5000);
+    assert_int_equal(st.evicted, 6);
+    for (size_t i = 0; i < 10; i++)
+        assert_int_equal(chp_store_has(f->s, F[i].id), i >= 6);
+
+    chp_store_item it;
+    item_of(&it, &N[1]);
+    assert_int_equal(chp_store_put_start(f->s, &it, 1), CHP_OK);
+    chp_store_set_quota(f->s, 7000); /* waits for the batch */
+    assert_int_equal(chp_store_put_wait(f->s), CHP_OK);
+    assert_int_equal(it.result, CHP_OK);
+    assert_int_equal(put_1(f->s, &N[2]), CHP_OK);
+    chp_store_stats_get(f->s, &st);
+    assert_int_equal(st.quota, 7000);
+    assert_int_equal(st.evicted, 7); /* N1 at 5000 of 5000 evicted F6 */
+    assert_int_equal(st.bytes, 6000);
+    tenv_free(F, 10);
+    tenv_free(N, 3);
+}
+
 static void test_quota_eviction_order(void **state)
 {
     struct fx *f = *state;
@@ -1464,48 +1506,137 @@ static void test_mark_mine(void **state)
     tenv_free(e, 5);
 }
 
-/* A schema-1 store (no mine flag, no `kept` counter) is migrated on open:
- * its own bytes are counted, and it is schema 2 from then on. */
-static void test_open_migrates_schema_1(void **state)
+/* Writes a store of schema 1 or 2 in the layout of STORAGE.md before
+ * schema 3, with LMDB alone (as chapard up to 0.x wrote it): envelopes
+ * under their ids (metadata, insertion sequence, bytes), both indexes and
+ * the counters. Sequences are 10, 13, 16, ... so that keeping them (the
+ * expiry index names them) is checked. */
+static MDB_env *tamper_open(const char *dir, MDB_txn **t);
+
+static void old_store_write(const char *dir, uint32_t schema, const struct tenv *e, size_t n)
+{
+    assert_int_equal(mkdir(dir, 0700), 0);
+    MDB_txn *t;
+    MDB_env *env = tamper_open(dir, &t);
+    MDB_dbi meta, envs, byc, bye, local;
+    assert_int_equal(mdb_dbi_open(t, "meta", MDB_CREATE, &meta), 0);
+    assert_int_equal(mdb_dbi_open(t, "envelopes", MDB_CREATE, &envs), 0);
+    assert_int_equal(mdb_dbi_open(t, "by_created", MDB_CREATE, &byc), 0);
+    assert_int_equal(mdb_dbi_open(t, "by_expiry", MDB_CREATE, &bye), 0);
+    assert_int_equal(mdb_dbi_open(t, "local", MDB_CREATE, &local), 0);
+    uint64_t bytes = 0, own = 0, mine = 0, kept = 0, seq = 0;
+    for (size_t i = 0; i < n; i++) {
+        seq = 10 + 3 * i;
+        uint8_t *rec = malloc(37 + e[i].len), ck[40], ek[16], ev[33];
+        assert_non_null(rec);
+        uint8_t flags = (uint8_t)((e[i].own ? 1 : 0) | (e[i].mine && schema == 2 ? 2 : 0));
+        chp_put_be64(rec, e[i].created);
+        chp_put_be64(rec + 8, e[i].expiry);
+        chp_put_be64(rec + 16, e[i].received);
+        chp_put_be32(rec + 24, e[i].link);
+        rec[28] = flags;
+        chp_put_be64(rec + 29, seq);
+        memcpy(rec + 37, e[i].env, e[i].len);
+        chp_put_be64(ck, e[i].created);
+        memcpy(ck + 8, e[i].id, 32);
+        chp_put_be64(ek, e[i].expiry);
+        chp_put_be64(ek + 8, seq);
+        ev[0] = flags;
+        memcpy(ev + 1, e[i].id, 32);
+        MDB_val k = {32, (void *)e[i].id}, v = {37 + e[i].len, rec};
+        MDB_val kc = {40, ck}, empty = {0, ""}, ke = {16, ek}, ve = {33, ev};
+        assert_int_equal(mdb_put(t, envs, &k, &v, 0), 0);
+        assert_int_equal(mdb_put(t, byc, &kc, &empty, 0), 0);
+        assert_int_equal(mdb_put(t, bye, &ke, &ve, 0), 0);
+        free(rec);
+        bytes += e[i].len;
+        own += e[i].own != 0;
+        mine += (flags & 2) != 0;
+        kept += flags ? e[i].len : 0;
+    }
+    const char *names[] = {"count", "bytes", "own", "seq", "mine", "kept"};
+    uint64_t vals[] = {n, bytes, own, seq, mine, kept};
+    for (size_t i = 0; i < (schema == 2 ? 6u : 4u); i++) {
+        uint8_t b[8];
+        chp_put_be64(b, vals[i]);
+        MDB_val k = {strlen(names[i]), (void *)names[i]}, v = {8, b};
+        assert_int_equal(mdb_put(t, meta, &k, &v, 0), 0);
+    }
+    uint8_t sb[4];
+    chp_put_be32(sb, schema);
+    MDB_val k = {6, "schema"}, v = {4, sb};
+    assert_int_equal(mdb_put(t, meta, &k, &v, 0), 0);
+    assert_int_equal(mdb_txn_commit(t), 0);
+    mdb_env_close(env);
+}
+
+/* Schema-1 and -2 stores (envelopes under their ids) are migrated on open
+ * to schema 3: every envelope is kept with its bytes, metadata and
+ * insertion sequence, the counters are right (schema 1 had no `kept`),
+ * and the migrated store works: duplicates, new puts, eviction, expiry,
+ * the walk in insertion order, and the old table is gone. */
+static void test_open_migrates_old_schemas(void **state)
 {
     struct fx *f = *state;
-    chp_store_opts o = {4000, 0, 1};
-    open_ok(f, &o);
-    struct tenv e[4];
-    for (size_t i = 0; i < 4; i++)
-        tenv_make(&e[i], 1 + i, 700 + 100 * i, 1, 10 + i, i < 2);
-    int res[4];
-    assert_int_equal(put_n(f->s, e, 4, res), CHP_OK);
-    chp_store_close(&f->s);
-    uint8_t be[4];
-    chp_put_be32(be, 1);
-    raw_set_schema(f->dir, be, 4);
-    raw_meta(f->dir, "kept", NULL, 0);
-    raw_meta(f->dir, "mine", NULL, 0);
-
-    uint32_t found = 0;
-    assert_int_equal(chp_store_open(f->dir, &o, &f->s, &found), CHP_OK);
-    assert_int_equal(found, CHP_STORE_SCHEMA);
-    chp_store_stats st;
-    chp_store_stats_get(f->s, &st);
-    assert_int_equal(st.envelopes, 4);
-    assert_int_equal(st.own, 2);
-    assert_int_equal(st.mine, 0);
-    assert_int_equal(st.kept, 700 + 800);
-    for (size_t i = 0; i < 4; i++)
-        assert_stored(f->s, &e[i]);
-    /* The accounting works on the migrated counters: a foreign newcomer
-     * evicts foreign ones only. */
-    struct tenv n;
-    tenv_make(&n, 9, 1000, 1, 100, 0);
-    assert_int_equal(put_1(f->s, &n), CHP_OK);
-    assert_int_equal(chp_store_has(f->s, e[2].id), 0);
-    chp_store_close(&f->s);
-    open_ok(f, &o); /* schema 2 on disk now */
-    chp_store_stats_get(f->s, &st);
-    assert_int_equal(st.kept, 1500);
-    tenv_free(e, 4);
-    tenv_free(&n, 1);
+    for (uint32_t schema = 1; schema <= 2; schema++) {
+        chp_store_opts o = {4000, 0, 1};
+        struct tenv e[5];
+        for (size_t i = 0; i < 5; i++) {
+            tenv_make(&e[i], 1 + i, 700 + 100 * i, 1, i < 2 ? 50 + i : 10 + i, i < 2);
+            e[i].received = 100 + i;
+            e[i].link = (uint32_t)(7 * i);
+            e[i].mine = schema == 2 && i == 4;
+        }
+        old_store_write(f->dir, schema, e, 4);
+        uint32_t found = 0;
+        assert_int_equal(chp_store_open(f->dir, &o, &f->s, &found), CHP_OK);
+        assert_int_equal(found, CHP_STORE_SCHEMA);
+        chp_store_stats st;
+        chp_store_stats_get(f->s, &st);
+        assert_int_equal(st.envelopes, 4);
+        assert_int_equal(st.own, 2);
+        assert_int_equal(st.mine, 0);
+        assert_int_equal(st.kept, 700 + 800);
+        for (size_t i = 0; i < 4; i++) {
+            assert_stored(f->s, &e[i]);
+            chp_store_meta m;
+            size_t len;
+            assert_int_equal(chp_store_get(f->s, e[i].id, NULL, 0, &len, &m), CHP_E_OVERFLOW);
+            assert_int_equal(m.seq, 10 + 3 * i); /* the expiry index names it */
+        }
+        assert_int_equal(put_1(f->s, &e[0]), CHP_E_DUP);
+        /* a newcomer gets the next sequence; the quota (4000 bytes) makes it
+         * evict the foreign ones nearest expiry, never the own ones */
+        struct tenv nw;
+        tenv_make(&nw, 9, 1000, 1, 100, 0);
+        assert_int_equal(put_1(f->s, &nw), CHP_OK);
+        chp_store_meta m;
+        size_t len;
+        assert_int_equal(chp_store_get(f->s, nw.id, NULL, 0, &len, &m), CHP_E_OVERFLOW);
+        assert_int_equal(m.seq, 10 + 3 * 3 + 1);
+        assert_int_equal(chp_store_has(f->s, e[2].id), 0);
+        assert_int_equal(chp_store_has(f->s, e[0].id), 1);
+        /* expiry goes by the migrated index: e[3] expires at 13 */
+        uint64_t removed = 0;
+        assert_int_equal(chp_store_sweep(f->s, 13, &removed), CHP_OK);
+        assert_int_equal(removed, 1);
+        assert_int_equal(chp_store_has(f->s, e[3].id), 0);
+        chp_store_close(&f->s);
+        open_ok(f, &o); /* schema 3 on disk now, and no `envelopes` table */
+        chp_store_stats_get(f->s, &st);
+        assert_int_equal(st.kept, 1500);
+        assert_int_equal(st.envelopes, 3);
+        chp_store_close(&f->s);
+        MDB_txn *t;
+        MDB_env *env = tamper_open(f->dir, &t);
+        MDB_dbi envs;
+        assert_int_equal(mdb_dbi_open(t, "envelopes", 0, &envs), MDB_NOTFOUND);
+        mdb_txn_abort(t);
+        mdb_env_close(env);
+        rm_rf(f->dir);
+        tenv_free(e, 5);
+        tenv_free(&nw, 1);
+    }
 }
 
 /* ---- a full map ---- */
@@ -2322,9 +2453,10 @@ static void test_corrupt_records(void **state)
      * e[0] below its bookkeeping. */
     MDB_txn *t;
     MDB_env *env = tamper_open(f->dir, &t);
-    MDB_dbi local, envs;
+    MDB_dbi local, ids, bodies;
     assert_int_equal(mdb_dbi_open(t, "local", 0, &local), 0);
-    assert_int_equal(mdb_dbi_open(t, "envelopes", 0, &envs), 0);
+    assert_int_equal(mdb_dbi_open(t, "ids", 0, &ids), 0);
+    assert_int_equal(mdb_dbi_open(t, "bodies", 0, &bodies), 0);
     MDB_cursor *c;
     assert_int_equal(mdb_cursor_open(t, local, &c), 0);
     MDB_val k, v;
@@ -2354,8 +2486,9 @@ static void test_corrupt_records(void **state)
     }
     MDB_val kp = {17, pk}, vp = {24 + 4 + 15, cv[0]}; /* one byte under the minimum */
     assert_int_equal(mdb_put(t, local, &kp, &vp, 0), 0);
-    MDB_val ke = {32, e[0].id}, ve = {36, cv[0]};
-    assert_int_equal(mdb_put(t, envs, &ke, &ve, 0), 0);
+    MDB_val ke = {32, e[0].id}, kseq, ve = {60, cv[0]}; /* under the 61 of its metadata */
+    assert_int_equal(mdb_get(t, ids, &ke, &kseq), 0);
+    assert_int_equal(mdb_put(t, bodies, &kseq, &ve, 0), 0);
     assert_int_equal(mdb_txn_commit(t), 0);
     mdb_env_close(env);
 
@@ -2387,6 +2520,42 @@ static void test_corrupt_records(void **state)
     assert_int_equal(chp_store_del(f->s, e[0].id), CHP_E_CORRUPT);
     assert_stored(f->s, &e[1]); /* the neighbour is untouched */
     tenv_free(e, 2);
+}
+
+/* The id -> sequence table and the bodies disagreeing (an id naming
+ * another envelope's body, a sequence of the wrong size, a sequence with
+ * no body) is CHP_E_CORRUPT, never the other envelope's bytes. */
+static void test_corrupt_index(void **state)
+{
+    struct fx *f = *state;
+    chp_store_opts o = opts_fast();
+    open_ok(f, &o);
+    struct tenv e[3];
+    for (int i = 0; i < 3; i++)
+        tenv_make(&e[i], 40 + (uint64_t)i, 300, 10, 20, 0);
+    int res[3];
+    assert_int_equal(put_n(f->s, e, 3, res), CHP_OK);
+    chp_store_close(&f->s);
+    MDB_txn *t;
+    MDB_env *env = tamper_open(f->dir, &t);
+    MDB_dbi ids;
+    assert_int_equal(mdb_dbi_open(t, "ids", 0, &ids), 0);
+    MDB_val k0 = {32, e[0].id}, k1 = {32, e[1].id}, k2 = {32, e[2].id}, s1;
+    assert_int_equal(mdb_get(t, ids, &k1, &s1), 0);
+    uint8_t seq1[8], nobody[8] = {0, 0, 0, 0, 0, 0, 0x7f, 0};
+    memcpy(seq1, s1.mv_data, 8);
+    MDB_val v0 = {8, seq1}, v1 = {7, seq1}, v2 = {8, nobody};
+    assert_int_equal(mdb_put(t, ids, &k0, &v0, 0), 0);
+    assert_int_equal(mdb_put(t, ids, &k1, &v1, 0), 0);
+    assert_int_equal(mdb_put(t, ids, &k2, &v2, 0), 0);
+    assert_int_equal(mdb_txn_commit(t), 0);
+    mdb_env_close(env);
+    open_ok(f, &o);
+    uint8_t buf[600];
+    size_t len = 0;
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(chp_store_get(f->s, e[i].id, buf, sizeof buf, &len, NULL), CHP_E_CORRUPT);
+    tenv_free(e, 3);
 }
 
 /* ---- wipe ---- */
@@ -2798,12 +2967,13 @@ int main(void)
         T(test_fingerprint_ids_by_hand),
         T(test_sweep),
         T(test_quota_eviction_order),
+        T(test_quota_set),
         T(test_quota_no_eviction_for_nothing),
         T(test_map_max_honoured),
         T(test_quota_kept_never_refused),
         T(test_quota_eviction_kept_first_order),
         T(test_mark_mine),
-        T(test_open_migrates_schema_1),
+        T(test_open_migrates_old_schemas),
         T(test_map_full),
         T(test_map_full_recovers),
         T(test_put_start_wait),
@@ -2813,6 +2983,7 @@ int main(void)
         T(test_vault_recovery),
         T(test_local_counts_against_quota),
         T(test_corrupt_records),
+        T(test_corrupt_index),
         T(test_wipe),
         T(test_stale_reader_cleared),
         T(test_concurrent_reader),

@@ -9,6 +9,7 @@
 #include "proto/identity.h"
 #include "proto/keys.h"
 #include "proto/pow.h"
+#include "proto/wire.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -196,6 +197,11 @@ static void compute(struct vecset *s)
     chp_envelope_id(env, n, eid);
     add(s, "envelope.id", eid, 32);
     assert_int_equal(chp_envelope_check(env, n, 1800000000u, NULL, NULL, NULL), CHP_OK);
+    /* ... and in a PUSHES frame (PROTOCOL.md §15), on its own. */
+    uint8_t pf[2 + 2 + CHP_ENV_MAX_BYTES];
+    size_t pl = 0;
+    assert_int_equal(chp_wire_pushes_add(pf, sizeof pf, &pl, env, n), CHP_OK);
+    add(s, "wire.pushes.envelope", pf, pl);
 
     /* Sealed identity files. */
     uint8_t kf[CHP_KEYFILE_BYTES];

@@ -95,6 +95,15 @@ static int reencode(const chp_wire_msg *m, uint8_t *buf, size_t cap, size_t *len
                               m->u.hello.max_frame);
     case CHP_WIRE_PUSH:
         return chp_wire_push(buf, cap, len, m->u.push.env, m->u.push.len);
+    case CHP_WIRE_PUSHES: {
+        const uint8_t *env;
+        size_t off = 0, elen;
+        int rc = CHP_OK;
+        *len = 0;
+        while (rc == CHP_OK && chp_wire_pushes_next(m, &off, &env, &elen) == CHP_OK)
+            rc = chp_wire_pushes_add(buf, cap, len, env, elen);
+        return rc;
+    }
     case CHP_WIRE_IHAVE:
     case CHP_WIRE_IWANT:
     case CHP_WIRE_GRAFT:
@@ -192,6 +201,7 @@ typedef struct vectors {
     uint8_t ihave[3 + 2 * 32];
     uint8_t iwant[3 + 1 * 32];
     uint8_t graft[3 + 3 * 32];
+    uint8_t pushes[2 + 2 + CHP_ENV_OVERHEAD + 2 + CHP_ENV_OVERHEAD + 1];
     struct {
         const uint8_t *b;
         size_t len;
@@ -219,6 +229,11 @@ static void vectors_init(vectors *vs)
     seq(vs->iwant + 3, 32, 0xc0);
     memcpy(vs->graft, (const uint8_t[]){0x06, 0x00, 0x03}, 3);
     seq(vs->graft + 3, 96, 0x80);
+    /* PUSHES of two envelopes, 89 and 90 bytes */
+    memcpy(vs->pushes, (const uint8_t[]){0x0e, 0x02, 0x00, 0x59}, 4);
+    seq(vs->pushes + 4, CHP_ENV_OVERHEAD, 0x10);
+    memcpy(vs->pushes + 4 + CHP_ENV_OVERHEAD, (const uint8_t[]){0x00, 0x5a}, 2);
+    seq(vs->pushes + 6 + CHP_ENV_OVERHEAD, CHP_ENV_OVERHEAD + 1, 0x20);
     ADD(vs, v_hello);
     ADD(vs, v_hello_min);
     ADD(vs, v_hello_max);
@@ -239,6 +254,7 @@ static void vectors_init(vectors *vs)
     ADD(vs, v_bye);
     ADD(vs, v_bye0);
     ADD(vs, v_bye_fa);
+    ADD(vs, vs->pushes);
 }
 
 /* ---- round trips with exact bytes ---- */
@@ -608,6 +624,101 @@ static void test_bye_roundtrip(void **state)
     free(c);
 }
 
+/* PUSHES: the exact bytes built envelope by envelope, each envelope
+ * borrowed from the frame in order, and the frame re-encoded. */
+static void test_pushes_roundtrip(void **state)
+{
+    (void)state;
+    vectors vs;
+    vectors_init(&vs);
+    uint8_t e1[CHP_ENV_OVERHEAD], e2[CHP_ENV_OVERHEAD + 1], buf[sizeof vs.pushes + 1];
+    seq(e1, sizeof e1, 0x10);
+    seq(e2, sizeof e2, 0x20);
+    size_t len = 0;
+    memset(buf, 0xee, sizeof buf);
+    assert_rc(chp_wire_pushes_add(buf, sizeof buf, &len, e1, sizeof e1), CHP_OK);
+    assert_int_equal(len, 2 + 2 + sizeof e1);
+    assert_rc(chp_wire_pushes_add(buf, sizeof buf, &len, e2, sizeof e2), CHP_OK);
+    assert_encoded(buf, len, vs.pushes, sizeof vs.pushes);
+
+    chp_wire_msg m;
+    uint8_t *c;
+    assert_rc(decode_copy(vs.pushes, sizeof vs.pushes, &m, &c), CHP_OK);
+    assert_int_equal(m.type, CHP_WIRE_PUSHES);
+    assert_int_equal(m.u.pushes.n, 2);
+    const uint8_t *env;
+    size_t off = 0, elen;
+    assert_rc(chp_wire_pushes_next(&m, &off, &env, &elen), CHP_OK);
+    assert_ptr_equal(env, c + 4); /* borrowed, not copied */
+    assert_int_equal(elen, sizeof e1);
+    assert_rc(chp_wire_pushes_next(&m, &off, &env, &elen), CHP_OK);
+    assert_ptr_equal(env, c + 6 + sizeof e1);
+    assert_memory_equal(env, e2, sizeof e2);
+    assert_rc(chp_wire_pushes_next(&m, &off, &env, &elen), CHP_E_NOT_FOUND);
+    assert_reencodes(&m, vs.pushes, sizeof vs.pushes);
+    free(c);
+}
+
+/* PUSHES limits: at least one envelope, each of a PUSH's size, 255 at
+ * most, 64 KiB at most; the encoder says when the frame is full. */
+static void test_pushes_bounds(void **state)
+{
+    (void)state;
+    uint8_t *f = malloc(SCRATCH), *env = malloc(CHP_ENV_MAX_BYTES + 1);
+    assert_true(f && env);
+    seq(env, CHP_ENV_MAX_BYTES + 1, 0x33);
+    static const uint8_t empty[] = {0x0e, 0x00};
+    REJECT(empty, 2, CHP_E_MALFORMED); /* no envelope */
+    REJECT(empty, 1, CHP_E_MALFORMED);
+    /* a length below an envelope's least, or above its most */
+    memcpy(f, (const uint8_t[]){0x0e, 0x01, 0x00, 0x58}, 4);
+    memcpy(f + 4, env, CHP_ENV_OVERHEAD - 1);
+    REJECT(f, 4 + CHP_ENV_OVERHEAD - 1, CHP_E_MALFORMED);
+    size_t big = CHP_ENV_MAX_BYTES + 1;
+    f[2] = (uint8_t)(big >> 8);
+    f[3] = (uint8_t)big;
+    memcpy(f + 4, env, big);
+    REJECT(f, 4 + big, CHP_E_MALFORMED);
+    /* a count that promises more envelopes than the frame holds */
+    size_t len = 0;
+    assert_rc(chp_wire_pushes_add(f, SCRATCH, &len, env, CHP_ENV_OVERHEAD), CHP_OK);
+    f[1] = 2;
+    REJECT(f, len, CHP_E_MALFORMED);
+    f[1] = 1;
+    assert_int_equal(ACCEPT(f, len), CHP_WIRE_PUSHES);
+    REJECT(f, len + 1, CHP_E_TRAILING);
+
+    /* 255 envelopes fit, the 256th is refused; the frame still decodes */
+    len = 0;
+    for (int i = 0; i < CHP_WIRE_MAX_PUSHES; i++)
+        assert_rc(chp_wire_pushes_add(f, SCRATCH, &len, env, CHP_ENV_OVERHEAD), CHP_OK);
+    assert_rc(chp_wire_pushes_add(f, SCRATCH, &len, env, CHP_ENV_OVERHEAD), CHP_E_OVERFLOW);
+    assert_int_equal(len, 2 + CHP_WIRE_MAX_PUSHES * (2 + CHP_ENV_OVERHEAD));
+    assert_int_equal(ACCEPT(f, len), CHP_WIRE_PUSHES);
+
+    /* 64 KiB: three largest envelopes fit, a fourth does not */
+    len = 0;
+    for (int i = 0; i < 3; i++)
+        assert_rc(chp_wire_pushes_add(f, SCRATCH, &len, env, CHP_ENV_MAX_BYTES), CHP_OK);
+    size_t three = len;
+    assert_rc(chp_wire_pushes_add(f, SCRATCH, &len, env, CHP_ENV_MAX_BYTES), CHP_E_OVERFLOW);
+    assert_int_equal(len, three);
+    /* by hand, a frame over 64 KiB is malformed even when its lengths add up */
+    memcpy(f + len, (const uint8_t[]){0x40, 0x59}, 2);
+    memcpy(f + len + 2, env, CHP_ENV_MAX_BYTES);
+    f[1] = 4;
+    REJECT(f, len + 2 + CHP_ENV_MAX_BYTES, CHP_E_MALFORMED);
+    /* and the encoder keeps to the caller's buffer */
+    len = 0;
+    assert_rc(chp_wire_pushes_add(f, 2 + 2 + CHP_ENV_OVERHEAD - 1, &len, env, CHP_ENV_OVERHEAD),
+              CHP_E_OVERFLOW);
+    assert_int_equal(len, 0);
+    assert_rc(chp_wire_pushes_add(f, SCRATCH, &len, env, CHP_ENV_OVERHEAD - 1), CHP_E_ARG);
+    assert_rc(chp_wire_pushes_add(f, SCRATCH, &len, env, CHP_ENV_MAX_BYTES + 1), CHP_E_ARG);
+    free(env);
+    free(f);
+}
+
 /* ---- decode errors ---- */
 
 static void test_decode_empty_and_unknown_types(void **state)
@@ -619,7 +730,7 @@ static void test_decode_empty_and_unknown_types(void **state)
     assert_true(all_zero(&m));
     REJECT((const uint8_t *)"", 0, CHP_E_MALFORMED);
 
-    static const uint8_t unknown[] = {0x00, 0x0e, 0x0f, 0x7f, 0x80, 0xff};
+    static const uint8_t unknown[] = {0x00, 0x0f, 0x10, 0x7f, 0x80, 0xff};
     uint8_t f[16];
     for (size_t i = 0; i < sizeof unknown; i++) {
         memset(f, 0, sizeof f);
@@ -1321,7 +1432,7 @@ static size_t random_valid(prng *r, uint8_t *buf, size_t cap, uint8_t *src)
 {
     size_t len = 0;
     int rc;
-    uint8_t type = (uint8_t)(1 + below(r, 13));
+    uint8_t type = (uint8_t)(1 + below(r, 14));
     switch (type) {
     case CHP_WIRE_HELLO:
         rc = chp_wire_hello(buf, cap, &len, (uint32_t)rnd(r), (uint16_t)rnd(r),
@@ -1348,6 +1459,18 @@ static size_t random_valid(prng *r, uint8_t *buf, size_t cap, uint8_t *src)
     case CHP_WIRE_PRUNE:
         rc = chp_wire_prune(buf, cap, &len);
         break;
+    case CHP_WIRE_PUSHES: {
+        uint32_t k = 1 + (uint32_t)some(r, 3, 40);
+        rc = CHP_OK;
+        for (uint32_t i = 0; i < k && rc == CHP_OK; i++) {
+            size_t n = CHP_ENV_OVERHEAD + some(r, 64, 3000);
+            fill(r, src, n);
+            rc = chp_wire_pushes_add(buf, cap, &len, src, n);
+        }
+        if (rc == CHP_E_OVERFLOW) /* full at 64 KiB: the frame so far */
+            rc = CHP_OK;
+        break;
+    }
     case CHP_WIRE_NEG: {
         size_t n = 1 + some(r, 40, 4000);
         fill(r, src, n);
@@ -1423,7 +1546,7 @@ static size_t mutate(prng *r, uint8_t *f, size_t len)
         size_t n = 1 + below(r, 40);
         for (size_t i = 0; i < n; i++)
             f[i] = (uint8_t)below(r, 4);
-        f[0] = (uint8_t)(1 + below(r, 13));
+        f[0] = (uint8_t)(1 + below(r, 14));
         return n;
     }
     }
@@ -1460,7 +1583,7 @@ static void test_random_frames(void **state)
             assert_memory_equal(&m, &want, sizeof want);
             version++;
         } else if (rc == CHP_OK) {
-            assert_true(m.type >= CHP_WIRE_HELLO && m.type <= CHP_WIRE_HELD);
+            assert_true(m.type >= CHP_WIRE_HELLO && m.type <= CHP_WIRE_PUSHES);
             assert_int_equal(m.type, f[0]);
             if (m.type == CHP_WIRE_BYE && m.u.bye.len && memchr(m.u.bye.text, 0, m.u.bye.len)) {
                 bye_nul++; /* cannot be re-encoded: test_decode_bye_text_nul */
@@ -1479,14 +1602,14 @@ static void test_random_frames(void **state)
         free(c);
     }
     /* The sweep reached every type and every outcome. */
-    for (int t = CHP_WIRE_HELLO; t <= CHP_WIRE_HELD; t++)
+    for (int t = CHP_WIRE_HELLO; t <= CHP_WIRE_PUSHES; t++)
         if (ok[t] < 200)
             fail_msg("only %u valid frames of type %d", ok[t], t);
     assert_true(malformed > 1000 && trailing > 1000 && version > 100);
-    print_message("random: ok %u/%u/%u/%u/%u/%u/%u/%u/%u/%u/%u/%u/%u, malformed %u, trailing %u, "
-                  "version %u, BYE with NUL %u\n",
+    print_message("random: ok %u/%u/%u/%u/%u/%u/%u/%u/%u/%u/%u/%u/%u/%u, malformed %u, "
+                  "trailing %u, version %u, BYE with NUL %u\n",
                   ok[1], ok[2], ok[3], ok[4], ok[5], ok[6], ok[7], ok[8], ok[9], ok[10], ok[11],
-                  ok[12], ok[13], malformed, trailing, version, bye_nul);
+                  ok[12], ok[13], ok[14], malformed, trailing, version, bye_nul);
     free(out);
     free(src);
     free(f);
@@ -1497,6 +1620,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hello_roundtrip),
         cmocka_unit_test(test_push_roundtrip),
+        cmocka_unit_test(test_pushes_roundtrip),
+        cmocka_unit_test(test_pushes_bounds),
         cmocka_unit_test(test_ids_roundtrip),
         cmocka_unit_test(test_prune_roundtrip),
         cmocka_unit_test(test_neg_roundtrip),

@@ -179,6 +179,7 @@ def main(path):
     # The envelope: parse, check, decrypt and verify from the document alone.
     env = vec["envelope.bytes"]
     got["envelope.id"] = b2b(env)
+    got["wire.pushes.envelope"] = bytes([14, 1]) + struct.pack(">H", len(env)) + env
     hdr, ct, nonce = env[:65], env[65:-8], struct.unpack(">Q", env[-8:])[0]
     version, created, expiry = hdr[0], *struct.unpack(">QQ", hdr[1:17])
     assert version == 1 and len(env) - 89 in (256, 1024, 4096, 16384)
