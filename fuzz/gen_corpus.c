@@ -5,11 +5,13 @@
  * so a seed that stops exercising its path is noticed here, not missed. */
 #include "fuzz.h"
 
+#include "proto/bundle.h"
 #include "proto/cursor.h"
 #include "proto/envelope.h"
 #include "proto/id.h"
 #include "proto/identity.h"
 #include "proto/pow.h"
+#include "proto/want.h"
 #include "tests/unit/testutil.h"
 
 #include <dirent.h>
@@ -567,6 +569,82 @@ static void gen_keyfiles(const char *root)
     kf_seed(&s, "empty", kf, 0, CHP_E_KEYFILE, CHP_E_KEYFILE);
 }
 
+/* ---- bundles and want files (fuzz_bundle) ------------------------------- */
+
+static void bundle_seed(struct seeds *s, const char *what, uint8_t mode, const chp_buf *b)
+{
+    uint8_t *p = malloc(b->len + 1);
+    if (!p)
+        die("out of memory");
+    p[0] = mode;
+    memcpy(p + 1, b->p, b->len);
+    seed(s, what, p, b->len + 1);
+    free(p);
+}
+
+/* A want of the fuzzer's fixed 64 items (every step-th of them). */
+static void want_file(chp_buf *b, int step)
+{
+    chp_want w;
+    chp_bundle_wr wr;
+    chp_buf body = {0};
+    uint8_t salt[CHP_WANT_SALT] = {7}, id[32] = {0};
+    expect_rc(chp_want_init(&w, (uint64_t)(64 / step), salt), CHP_OK, "want init");
+    for (int i = 0; i < 64; i += step) {
+        id[0] = (uint8_t)(i * 4);
+        chp_want_add(&w, 1800000000 + (uint64_t)(i / 16), id);
+    }
+    expect_rc(chp_want_encode(&w, &body), CHP_OK, "want encode");
+    expect_rc(chp_bundle_wr_begin(&wr, CHP_BUNDLE_KIND_WANT, b), CHP_OK, "begin");
+    expect_rc(chp_bundle_wr_rec(&wr, CHP_REC_WANT, body.p, body.len, b), CHP_OK, "rec");
+    expect_rc(chp_bundle_wr_end(&wr, b), CHP_OK, "end");
+    chp_buf_free(&body);
+    chp_want_fini(&w);
+}
+
+static void gen_bundles(const char *root)
+{
+    struct seeds s;
+    seeds_open(&s, root, "bundle");
+    chp_buf b = {0};
+    chp_bundle_wr wr;
+    expect_rc(chp_bundle_wr_begin(&wr, CHP_BUNDLE_KIND_ENVELOPES, &b), CHP_OK, "begin");
+    for (int i = 0; i < 3; i++) {
+        chp_rng_fill(&rng, payload, 300);
+        expect_rc(chp_bundle_wr_rec(&wr, CHP_REC_ENVELOPE, payload, 300, &b), CHP_OK, "rec");
+    }
+    expect_rc(chp_bundle_wr_end(&wr, &b), CHP_OK, "end");
+    bundle_seed(&s, "open-whole", 12, &b);
+    bundle_seed(&s, "open-pieces", 3, &b);
+    size_t whole = b.len;
+    b.len = whole - 20;
+    bundle_seed(&s, "open-cut", 5, &b);
+    b.len = whole;
+    b.p[100] ^= 4;
+    bundle_seed(&s, "open-flipped", 12, &b);
+    b.p[100] ^= 4;
+    chp_put_be32(b.p + CHP_BUNDLE_HDR_BYTES + 1, 0xffffffffu);
+    bundle_seed(&s, "open-4gib-length", 12, &b);
+    chp_buf_free(&b);
+    want_file(&b, 1);
+    bundle_seed(&s, "want-equal", 14, &b);
+    chp_buf_free(&b);
+    want_file(&b, 2);
+    bundle_seed(&s, "want-half", 6, &b);
+    /* the half want sealed in one chunk under the fuzzer's key */
+    uint8_t key[32] = {1, 2, 3, 4, 5, 6, 7, 8, 9}, *ptc = calloc(1, CHP_SEAL_CHUNK);
+    chp_buf sealed = {0};
+    if (!ptc || chp_buf_reserve(&sealed, CHP_SEAL_CT) != CHP_OK)
+        die("out of memory");
+    memcpy(ptc, b.p, b.len);
+    chp_seal_chunk(key, 0, 1, ptc, sealed.p);
+    sealed.len = CHP_SEAL_CT;
+    bundle_seed(&s, "sealed-want", 0x80 | 12, &sealed);
+    free(ptc);
+    chp_buf_free(&sealed);
+    chp_buf_free(&b);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -583,5 +661,6 @@ int main(int argc, char **argv)
     chp_identity_destroy(&alice);
     gen_ids(argv[1]);
     gen_keyfiles(argv[1]);
+    gen_bundles(argv[1]);
     return 0;
 }

@@ -358,6 +358,10 @@ void chp_app_tick(chp_app *a, uint64_t now)
         REQ0(a, CHP_R_ID, NULL, "id");
         a->next_retry = now + CHP_APP_RETRY_MS;
     }
+    if (a->bundle_job[0] && a->next_bundle && now >= a->next_bundle) {
+        REQ1(a, CHP_R_BUNDLE, a->bundle_job, "bundle-status", a->bundle_job);
+        a->next_bundle = 0;
+    }
     if (!a->away && now >= a->next_status && (a->ph == CHP_PH_READY || a->ph == CHP_PH_NO_USER)) {
         REQ0(a, CHP_R_STATUS, NULL, "status");
         a->next_status = now + CHP_APP_STATUS_MS;
@@ -577,6 +581,24 @@ static void on_peer(chp_app *a, const char *tag, int ok, char *p, size_t len)
 
 /* Each line of p as a notice, tabs as spaces, after head when it is not
  * empty. */
+/* /bundle import: the job number, then bundle-status until it is done;
+ * the outcome is one notice. */
+static void on_bundle(chp_app *a, const char *tag, int ok, char *p, size_t len)
+{
+    (void)tag, (void)len;
+    int running = ok && (!strncmp(p, "running ", 8) || (p[0] >= '0' && p[0] <= '9'));
+    if (running && p[0] != 'r')
+        snprintf(a->bundle_job, sizeof a->bundle_job, "%.20s", p);
+    if (running) {
+        a->next_bundle = chp_clock_ms(a->clock) + 250;
+        return;
+    }
+    a->bundle_job[0] = '\0';
+    chp_app_notice(a, "bundle: %s", ok && !strncmp(p, "done ", 5) ? p + 5 : p);
+    if (ok)
+        REQ0(a, CHP_R_CONVS, NULL, "conversations");
+}
+
 static void on_lines(chp_app *a, const char *tag, int ok, char *p, size_t len)
 {
     (void)len;
@@ -707,6 +729,7 @@ static reply_fn *const reply_fns[CHP_R_COUNT] = {
     [CHP_R_DISC] = on_discovery,
     [CHP_R_DISC_WIZ] = on_disc_wiz,
     [CHP_R_REQUESTS] = on_requests,
+    [CHP_R_BUNDLE] = on_bundle,
 };
 
 void chp_app_on_reply(chp_app *a, int kind, const char *tag, int ok, char *p, size_t len)

@@ -63,6 +63,7 @@ typedef enum chp_req {
     CHP_R_DISC,     /* /discovery: ctx is the argument ("" asks) */
     CHP_R_DISC_WIZ, /* the wizard asks whether the node is visible */
     CHP_R_REQUESTS, /* pending contact requests: what "~nick" stands for */
+    CHP_R_BUNDLE,   /* /bundle import: the job, then its bundle-status */
     CHP_R_COUNT,
 } chp_req;
 
@@ -132,6 +133,8 @@ typedef struct chp_app {
     int full_said;                        /* "the input line is full" shown for this line */
     int reload; /* the node is back: reload the conversations once it answers `id` */
     uint64_t next_status, next_retry;      /* ms: the next `status`, the next `id` while away */
+    char bundle_job[24];                   /* a /bundle import running: its job, else "" */
+    uint64_t next_bundle;                  /* ms: its next `bundle-status`, 0 = one is asked */
     chp_unsent unsent[CHP_APP_UNSENT_MAX]; /* oldest first: replies come in order */
     size_t nunsent;
     int sharing;         /* a `chapar share-app` child runs (/share-app) */

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* The open conversation's name, or NULL. */
 static const char *current_name(const chp_app *a)
@@ -90,6 +91,33 @@ static void cmd_peer(chp_app *a, const chp_cmd *c, const char *who)
     } else {
         REQ0(a, CHP_R_LINES, "your node's address (others /peer it):", "address");
         REQ0(a, CHP_R_LINES, "peers (key, state, direction, address, received, sent):", "peers");
+    }
+}
+
+/* /bundle export|import PATH: a blind export, or an import followed by
+ * bundle-status (CONTROL.md "Bundles"); the daemon wants an absolute path. */
+static void cmd_bundle(chp_app *a, const chp_cmd *c, const char *who)
+{
+    (void)who;
+    char path[4200], cwd[4096];
+    int exp = !strcmp(c->argv[0], "export");
+    if (!exp && strcmp(c->argv[0], "import")) {
+        chp_app_notice(a, "usage: /bundle export|import PATH");
+        return;
+    }
+    if (c->argv[1][0] == '/')
+        snprintf(path, sizeof path, "%s", c->argv[1]);
+    else if (getcwd(cwd, sizeof cwd))
+        snprintf(path, sizeof path, "%s/%s", cwd, c->argv[1]);
+    else
+        snprintf(path, sizeof path, "%s", c->argv[1]);
+    if (exp) {
+        REQ1(a, CHP_R_LINES, "bundle:", "bundle-export", path);
+    } else if (a->bundle_job[0]) {
+        chp_app_notice(a, "a bundle import is still running");
+    } else {
+        chp_app_notice(a, "bundle: importing %s", path);
+        REQ2(a, CHP_R_BUNDLE, "", "bundle-import", path, "");
     }
 }
 
@@ -246,6 +274,7 @@ static const struct cmd_row {
     {CHP_CMD_TEXT, G_UP, 0, cmd_text},
     {CHP_CMD_DISCOVERY, G_UP, 0, cmd_discovery},
     {CHP_CMD_PEER, G_UP, 0, cmd_peer},
+    {CHP_CMD_BUNDLE, G_UP, 0, cmd_bundle},
     {CHP_CMD_MSG, G_READY, 1, cmd_msg},
     {CHP_CMD_JOIN, G_READY, 0, cmd_join},
     {CHP_CMD_LEAVE, G_READY, 0, cmd_leave},

@@ -23,6 +23,8 @@ static const chp_cmd_spec table[] = {
      "connect to a node by address; alone: show yours and the peers"},
     {"/discovery", CHP_CMD_DISCOVERY, 0, 1, 0, "/discovery [on|off]",
      "off: invisible on the local network (no LAN beacons); alone: say which"},
+    {"/bundle", CHP_CMD_BUNDLE, 2, 2, 1, "/bundle export|import PATH",
+     "write your node's envelopes to a file for a USB stick, or import one"},
     {"/nick", CHP_CMD_NICK, 1, 1, 1, "/nick NAME", "change your nickname"},
     {"/share-app", CHP_CMD_SHARE, 0, 1, 0, "/share-app [stop|HOST:PORT]",
      "share Chapar with people near you: a LAN page with the .deb, signed by you"},

@@ -21,6 +21,7 @@ typedef enum chp_cmd_kind {
     CHP_CMD_PEER,
     CHP_CMD_NICK,
     CHP_CMD_DISCOVERY,
+    CHP_CMD_BUNDLE,
     CHP_CMD_WIPE,
     CHP_CMD_QUIT,
     CHP_CMD_SHARE,

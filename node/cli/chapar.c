@@ -52,6 +52,10 @@ static void usage(FILE *f)
                "                         envelopes received, sent (tab-separated)\n"
                "  peer remove ADDRESS    disconnect and forget\n"
                "  debug publish FILE     inject a raw envelope (for tests)\n"
+               "bundles (mail on a USB stick):\n"
+               "  bundle want FILE       what this node holds, for the other side's export\n"
+               "  bundle export FILE [--for WANTFILE] [--since DURATION] [--max-size SIZE]\n"
+               "  bundle import FILE     both take [--passphrase-file F] (sealed) [--quiet]\n"
                "sharing the app offline:\n"
                "  share-app [--listen HOST:PORT] [--files DIR]  serve the .deb, source and\n"
                "                         a manifest signed by you on the LAN\n"
@@ -609,6 +613,17 @@ static const struct command {
     {"peer", cmd_peer, NULL,
      "usage: chapar peer add ADDRESS | peer list | peer remove ADDRESS\n"
      "Neighbours to connect to (remembered across restarts).\n"},
+    {"bundle", cli_cmd_bundle, NULL,
+     "usage: chapar bundle want FILE [--passphrase-file F]\n"
+     "       chapar bundle export FILE [--for WANTFILE] [--since DURATION] [--max-size SIZE]\n"
+     "                                 [--passphrase-file F] [--quiet]\n"
+     "       chapar bundle import FILE [--passphrase-file F] [--quiet]\n"
+     "Envelopes on removable media. `want` writes a summary of what this node holds\n"
+     "(under 64 KiB for 100,000 envelopes); `export --for` it writes only what it\n"
+     "lacks; a blind export takes the newest first, bounded by --since and --max-size.\n"
+     "`import` checks every envelope as if a neighbour had sent it and prints\n"
+     "`imported N new, M already held, K rejected (reason: count ...)`. With\n"
+     "--passphrase-file the file is sealed and looks like random bytes.\n"},
     {"share-app", cli_cmd_share_app, NULL,
      "usage: chapar share-app [--listen HOST:PORT] [--files DIR] [--idle SECONDS]\n"
      "                        [--passphrase-file F]\n"

@@ -97,4 +97,7 @@ int cli_cmd_share_app(const char *home, int argc, char **argv);
 int cli_share_page(chp_buf *out, const char *id, const char *deb, uint64_t debsize, const char *src,
                    uint64_t srcsize, const char *manifest, const char *arch);
 
+/* chapar_bundle.c: bundle want|export|import. */
+int cli_cmd_bundle(const char *home, int argc, char **argv);
+
 #endif

@@ -50,6 +50,8 @@ static void usage(FILE *f)
             "                      (default 256M, relay 4G)\n"
             "  --allow KEY         accept links only from these nodes (repeatable; a\n"
             "                      node key chpn1... or an ADDRESS): a friends-only relay\n"
+            "  --spool DIR         import bundles from media that appear in DIR and\n"
+            "                      answer them (repeatable; absolute path; spool = DIR)\n"
             "  --log-level LEVEL   error, warn, info (default) or debug\n"
             "  --log-max SIZE      when stderr is DIR/chapard.log (as chapar-tui starts\n"
             "                      chapard), move it to chapard.log.1 at this size\n"

@@ -59,6 +59,18 @@ static int add_peer(chp_config *c, const char *a)
     return CHP_OK;
 }
 
+/* --spool DIR / spool = DIR: a directory where media appear (absolute:
+ * the daemon's working directory is nobody's business). */
+static int add_spool(chp_config *c, const char *v)
+{
+    if (v[0] != '/')
+        return config_error(c, "spool %s: the directory must be an absolute path", v);
+    if (c->nspools == CHP_NODE_SPOOLS_MAX)
+        return config_error(c, "too many spool directories (at most %d)", CHP_NODE_SPOOLS_MAX);
+    c->spools[c->nspools++] = v;
+    return CHP_OK;
+}
+
 /* A node key (chpn1...) or a whole ADDRESS whose key is taken. */
 static int add_allow(chp_config *c, const char *v)
 {
@@ -206,6 +218,7 @@ static const struct flag {
     {"--listen", 1, f_listen},
     {"--peer", 1, f_peer},
     {"--allow", 1, f_allow},
+    {"--spool", 1, add_spool},
     {"--passphrase-file", 1, f_passfile},
     {"--no-discovery", 0, f_no_discovery},
     {"--relay", 0, f_relay},
@@ -302,6 +315,7 @@ static const struct key {
     {"listen", k_listen},       {"peer", add_peer},         {"allow", add_allow},
     {"relay", k_relay},         {"discovery", k_discovery}, {"quota", k_quota},
     {"log-level", k_log_level}, {"metrics", k_metrics},     {"summary-every", k_summary},
+    {"spool", add_spool},
 };
 
 static char *trim(char *s)
@@ -421,4 +435,6 @@ void chp_config_node_opts(const chp_config *c, chp_node_opts *o)
     o->nallow = c->nallow;
     o->metrics = c->metrics;
     o->summary_ms = c->summary_ms;
+    memcpy(o->spools, c->spools, sizeof o->spools);
+    o->nspools = c->nspools;
 }

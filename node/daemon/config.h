@@ -43,6 +43,8 @@ typedef struct chp_config {
     uint64_t summary_ms;                   /* --summary-every (relay log line), 0 = off */
     uint8_t allow[CHP_NODE_MAX_PEERS][32]; /* transport keys of --allow */
     size_t nallow;
+    const char *spools[CHP_NODE_SPOOLS_MAX]; /* --spool DIR and spool = DIR */
+    size_t nspools;
     /* Set by a flag: the file's setting of the same name is then ignored
      * (peers and allowed keys add up instead). */
     int have_listen, have_discovery, have_relay, have_quota, have_log, have_metrics, have_summary;

@@ -4,6 +4,7 @@
 #include "node/common/clock.h"
 #include "node/common/log.h"
 #include "node/common/version.h"
+#include "node/daemon/bundles.h"
 #include "node/daemon/node_int.h"
 #include "proto/addr.h"
 #include "proto/envelope.h"
@@ -21,9 +22,7 @@
 
 static void reply(chp_node *n, zmq_msg_t *rid, const char *status, const char *body, size_t len)
 {
-    zmq_send(n->control, zmq_msg_data(rid), zmq_msg_size(rid), ZMQ_SNDMORE | ZMQ_DONTWAIT);
-    zmq_send(n->control, status, strlen(status), ZMQ_SNDMORE | ZMQ_DONTWAIT);
-    zmq_send(n->control, body, len, ZMQ_DONTWAIT);
+    chp_control_reply(n, zmq_msg_data(rid), zmq_msg_size(rid), status, body, len);
 }
 
 static void reply_str(chp_node *n, zmq_msg_t *rid, const char *status, const char *body)
@@ -353,9 +352,14 @@ static const struct node_cmd {
     int nargs;
     void (*fn)(chp_node *n, zmq_msg_t *f);
 } node_cmds[] = {
+    /* clang-format off */
     {"status", 0, c_status},     {"address", 0, c_address},         {"peers", 0, c_peers},
     {"peer-add", 1, c_peer_add}, {"peer-remove", 1, c_peer_remove}, {"publish", 1, c_publish},
     {"stop", 0, c_stop},         {"discovery", 0, c_discovery},     {"discovery", 1, c_discovery},
+    {"bundle-want", 2, chp_bundle_c_want},     {"bundle-export", 5, chp_bundle_c_export},
+    {"bundle-export", 1, chp_bundle_c_export_blind},
+    {"bundle-import", 2, chp_bundle_c_import}, {"bundle-status", 1, chp_bundle_c_status},
+    /* clang-format on */
 };
 
 void chp_control_handle(chp_node *n)

@@ -4,6 +4,7 @@
  * the zmq_poll loop. */
 #include "node/common/clock.h"
 #include "node/common/log.h"
+#include "node/daemon/bundles.h"
 #include "node/daemon/node_int.h"
 #include "proto/crypto.h"
 
@@ -187,7 +188,10 @@ int chp_node_new(const chp_node_opts *o, chp_node **out)
     if (!(n->zctx = zmq_ctx_new()))
         goto out;
     if ((rc = open_mesh(n, o)) != CHP_OK || (rc = bind_control(n)) != CHP_OK ||
-        (rc = chp_metrics_start(n, o)) != CHP_OK)
+        (rc = chp_metrics_start(n, o)) != CHP_OK ||
+        (rc = chp_bundles_new(n, &n->bundles)) != CHP_OK ||
+        (o->nspools &&
+         (rc = chp_spool_new(n, n->bundles, o->spools, o->nspools, &n->spool)) != CHP_OK))
         goto out;
     n->next_sweep = chp_mono_ms() + SWEEP_MS;
     *out = n;
@@ -203,6 +207,8 @@ void chp_node_destroy(chp_node **np)
     if (!np || !*np)
         return;
     chp_node *n = *np;
+    chp_spool_destroy(&n->spool);
+    chp_bundles_destroy(&n->bundles);
     chp_metrics_stop(n);
     chp_mesh_destroy(&n->mesh); /* commits what is pending first */
     chp_msg_free(&n->msg);
@@ -255,7 +261,7 @@ static int round_once(chp_node *n)
     items[1] = (zmq_pollitem_t){NULL, sfd, sfd >= 0 ? ZMQ_POLLIN : 0, 0};
     size_t nm = chp_mesh_poll_items(n->mesh, items + 2, t, &due), ni = 2 + nm;
     long timeout = due <= t ? 0 : due - t > 1000 ? 1000 : (long)(due - t);
-    if (n->msg && chp_msg_has_outgoing(n->msg))
+    if ((n->msg && chp_msg_has_outgoing(n->msg)) || chp_bundles_busy(n->bundles))
         timeout = 0;
     ni += chp_metrics_poll_item(n, items + ni, &timeout);
     if (zmq_poll(items, (int)ni, timeout) < 0) {
@@ -270,6 +276,9 @@ static int round_once(chp_node *n)
         chp_control_handle(n);
     periodic(n, chp_mono_ms());
     msg_pump(n);
+    chp_bundles_step(n->bundles);
+    if (n->spool)
+        chp_spool_step(n->spool, chp_mono_ms());
     return CHP_OK;
 }
 

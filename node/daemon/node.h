@@ -18,6 +18,7 @@
 #define CHP_NODE_QUOTA_USER   (256ull << 20)
 #define CHP_NODE_QUOTA_RELAY  (4ull << 30)
 #define CHP_NODE_MAX_PEERS    CHP_MESH_PEERS_MAX
+#define CHP_NODE_SPOOLS_MAX   16
 
 typedef struct chp_node chp_node;
 
@@ -30,12 +31,14 @@ typedef struct chp_node_opts {
     uint16_t discovery_port; /* UDP port of beacons, 0 = 7668 */
     int relay;               /* headless relay mode */
     uint64_t quota;
-    uint8_t allow[CHP_NODE_MAX_PEERS][32]; /* transport keys allowed in; */
-    size_t nallow;                         /* 0 = anyone (not banned) */
-    const char *metrics;                   /* --metrics HOST:PORT, NULL or "" = off */
-    uint64_t summary_ms;                   /* relay summary line period, 0 = off */
-    struct chp_identity *identity;         /* unlocked user identity, owned by the node
-                                              from chp_node_new on; NULL = none/locked */
+    uint8_t allow[CHP_NODE_MAX_PEERS][32];   /* transport keys allowed in; */
+    size_t nallow;                           /* 0 = anyone (not banned) */
+    const char *metrics;                     /* --metrics HOST:PORT, NULL or "" = off */
+    uint64_t summary_ms;                     /* relay summary line period, 0 = off */
+    const char *spools[CHP_NODE_SPOOLS_MAX]; /* spool directories (bundles.h) */
+    size_t nspools;
+    struct chp_identity *identity; /* unlocked user identity, owned by the node
+                                      from chp_node_new on; NULL = none/locked */
 } chp_node_opts;
 
 /* Opens the store, loads or creates the node's transport key, binds the

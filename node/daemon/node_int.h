@@ -18,7 +18,9 @@ struct chp_node {
     int relay;
     chp_store *store;
     chp_mesh *mesh;
-    chp_msg *msg; /* the messaging layer; NULL on a relay */
+    chp_msg *msg;                /* the messaging layer; NULL on a relay */
+    struct chp_bundles *bundles; /* bundle.c: the bundle import */
+    struct chp_spool *spool;     /* spool.c: spool directories, NULL without */
     void *zctx, *control, *events;
     uint64_t started_ms, next_sweep, msg_tick_ms;
     int wiped;                  /* the user pressed the panic button: exit */
@@ -53,5 +55,10 @@ void chp_metrics_tick(chp_node *n, uint64_t t);
  * comes once). Returns the settings that changed. */
 struct chp_config;
 int chp_metrics_reload(chp_node *n, const struct chp_config *cur, struct chp_config *next);
+/* control_reply.c: a reply to the client of routing id rid. */
+void chp_control_reply(chp_node *n, const void *rid, size_t ridlen, const char *status,
+                       const char *body, size_t len);
+/* control_reply.c: an event (CONTROL.md "Events"). */
+void chp_control_event(chp_node *n, const char *topic, const char *body);
 
 #endif

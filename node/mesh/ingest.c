@@ -176,6 +176,7 @@ int chp_ingest_add(chp_mesh *n, const uint8_t *env, size_t len, uint32_t link, i
         chp_ingest_count_reject(n, rc);
         return rc;
     }
+    memcpy(n->last_id, id, 32);
     /* A duplicate costs one id lookup: the batches in hand, then the store. */
     n->dup_in_flight = in_batch(g->fill, id) || in_batch(g->committing, id);
     if (n->dup_in_flight || chp_store_has(n->store, id) == 1) {

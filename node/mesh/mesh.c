@@ -537,6 +537,14 @@ int chp_mesh_publish(chp_mesh *n, const uint8_t *env, size_t len)
     return rc == CHP_OK ? chp_mesh_flush(n) : rc;
 }
 
+int chp_mesh_ingest(chp_mesh *n, const uint8_t *env, size_t len, uint8_t id[32])
+{
+    int rc = chp_ingest_add(n, env, len, 0, 0);
+    if (id && (rc == CHP_OK || rc == CHP_E_DUP))
+        memcpy(id, n->last_id, 32);
+    return rc;
+}
+
 /* Outside a loop round (a control request): what it forwards goes now. */
 int chp_mesh_flush(chp_mesh *n)
 {

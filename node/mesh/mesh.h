@@ -96,6 +96,14 @@ void chp_mesh_periodic(chp_mesh *m, uint64_t t);
 CHP_WUR int chp_mesh_publish(chp_mesh *m, const uint8_t *env, size_t len);
 /* Queues an own envelope for the next commit (chp_mesh_flush commits). */
 CHP_WUR int chp_mesh_publish_later(chp_mesh *m, const uint8_t *env, size_t len);
+/* An envelope carried in by hand (a bundle): checked exactly as a
+ * neighbour's push (size, version, times, PoW, id, duplicates) and queued
+ * as foreign for the next group commit; once committed it is forwarded to
+ * every neighbour and handed to the hooks like one that came by a link.
+ * CHP_OK (queued), CHP_E_DUP (held or queued), or the check's error; with
+ * the first two its id goes to id (may be NULL). The store's quota
+ * decides at the commit (chp_store_has tells). */
+CHP_WUR int chp_mesh_ingest(chp_mesh *m, const uint8_t *env, size_t len, uint8_t id[32]);
 /* Commits everything received so far and forwards it. */
 int chp_mesh_flush(chp_mesh *m);
 

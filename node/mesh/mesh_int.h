@@ -188,6 +188,7 @@ struct chp_mesh {
     uint16_t disc_port;
     uint64_t next_beacon;
     uint64_t lazy_rng;      /* picks the lazy links an id is announced to */
+    uint8_t last_id[32];    /* the id of the last envelope chp_ingest_add checked */
     int dup_in_flight;      /* the last CHP_E_DUP of chp_ingest_add was of an
                                envelope not committed yet: a simultaneous copy */
     uint64_t held_query_ms; /* next QUERY for own envelopes not confirmed held */

@@ -536,6 +536,26 @@ static void test_listen_checked(void **state)
     }
 }
 
+/* --spool DIR (repeatable, absolute) and spool = DIR add up, and reach
+ * the node's options. */
+static void test_spool(void **state)
+{
+    (void)state;
+    chp_config c;
+    assert_int_equal(parse(&c, "--spool", "/media", "--spool", "/mnt/sticks", (char *)NULL),
+                     CHP_OK);
+    assert_int_equal(text(&c, "spool = /run/media\n"), CHP_OK);
+    assert_int_equal(c.nspools, 3);
+    assert_string_equal(c.spools[2], "/run/media");
+    chp_node_opts o;
+    chp_config_node_opts(&c, &o);
+    assert_int_equal(o.nspools, 3);
+    assert_string_equal(o.spools[1], "/mnt/sticks");
+    chp_config_fini(&c);
+    assert_refused("spool media: the directory must be an absolute path", "--spool", "media");
+    assert_file_refused("spool = sticks", "spool sticks: the directory must be an absolute path");
+}
+
 static void test_read_file(void **state)
 {
     h_ctx *h = *state;
@@ -620,6 +640,7 @@ int main(void)
         cmocka_unit_test(test_flags_win),
         cmocka_unit_test(test_file_errors),
         cmocka_unit_test(test_listen_checked),
+        cmocka_unit_test(test_spool),
         cmocka_unit_test_setup_teardown(test_read_file, h_setup, h_teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, NULL);

@@ -612,6 +612,51 @@ static void test_commands(void **state)
     fx_free(x);
 }
 
+/* /bundle: an export is one request and its line; an import is followed
+ * with bundle-status on the clock until it is done, then one notice. */
+static void test_bundle(void **state)
+{
+    (void)state;
+    fixture *x = ready();
+    enter(x->a, "/bundle export /media/stick/out.bundle");
+    assert_string_equal(last(x, 0)->cmd, "bundle-export");
+    assert_int_equal(last(x, 0)->nargs, 1);
+    assert_string_equal(last(x, 0)->args[0], "/media/stick/out.bundle");
+    reply(x, CHP_R_LINES, "bundle:", 1,
+          "exported 3 envelopes, 1200 bytes, to /media/stick/out.bundle");
+    assert_string_equal(last_notice(x->a),
+                        "  exported 3 envelopes, 1200 bytes, to /media/stick/out.bundle");
+
+    enter(x->a, "/bundle import /media/stick/in.bundle");
+    assert_string_equal(last(x, 0)->cmd, "bundle-import");
+    assert_int_equal(last(x, 0)->nargs, 2);
+    assert_string_equal(last(x, 0)->args[1], "");
+    reply(x, CHP_R_BUNDLE, "", 1, "4");
+    size_t n0 = x->f.n;
+    chp_app_tick(x->a, x->f.mono); /* not yet due */
+    assert_int_equal(count_cmd(x, n0, "bundle-status"), 0);
+    x->f.mono += 300;
+    chp_app_tick(x->a, x->f.mono);
+    assert_int_equal(count_cmd(x, n0, "bundle-status"), 1);
+    assert_string_equal(last(x, 0)->args[0], "4");
+    reply(x, CHP_R_BUNDLE, "4", 1, "running 100 2000 1 0 0");
+    x->f.mono += 300;
+    chp_app_tick(x->a, x->f.mono);
+    assert_int_equal(count_cmd(x, n0, "bundle-status"), 2);
+    reply(x, CHP_R_BUNDLE, "4", 1, "done imported 2 new, 1 already held, 0 rejected");
+    assert_true(has_notice(x->a, "bundle: imported 2 new, 1 already held, 0 rejected"));
+    x->f.mono += 300;
+    chp_app_tick(x->a, x->f.mono);
+    assert_int_equal(count_cmd(x, n0, "bundle-status"), 2); /* finished: no more asking */
+
+    enter(x->a, "/bundle import /x.bundle");
+    reply(x, CHP_R_BUNDLE, "", 0, "wrong passphrase, or not a bundle");
+    assert_string_equal(last_notice(x->a), "bundle: wrong passphrase, or not a bundle");
+    enter(x->a, "/bundle eat /x");
+    assert_string_equal(last_notice(x->a), "usage: /bundle export|import PATH");
+    fx_free(x);
+}
+
 static void test_strangers_by_nick(void **state)
 {
     (void)state;
@@ -986,6 +1031,7 @@ int main(void)
         cmocka_unit_test(test_send_line),
         cmocka_unit_test(test_too_many_unsent),
         cmocka_unit_test(test_commands),
+        cmocka_unit_test(test_bundle),
         cmocka_unit_test(test_strangers_by_nick),
         cmocka_unit_test(test_wipe_and_quit),
         cmocka_unit_test(test_switch_and_type),

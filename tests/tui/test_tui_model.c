@@ -322,6 +322,8 @@ static void test_commands(void **state)
                   {"/discovery", CHP_CMD_DISCOVERY},
                   {"/discovery off", CHP_CMD_DISCOVERY},
                   {"/discovery on now", CHP_CMD_USAGE},
+                  {"/bundle import /media/s/x.bundle", CHP_CMD_BUNDLE},
+                  {"/bundle export", CHP_CMD_USAGE},
                   {"/msg", CHP_CMD_USAGE},
                   {"/", CHP_CMD_UNKNOWN}};
     for (size_t i = 0; i < sizeof simple / sizeof simple[0]; i++) {
