@@ -58,7 +58,7 @@ void chp_gossip_query_held(chp_mesh *n)
 
 void chp_gossip_flush_out(chp_mesh *n)
 {
-    for (size_t i = 0; i < CHP_MESH_LINKS_MAX; i++) {
+    for (size_t i = 0; i < n->links_hw; i++) {
         struct chp_link *l = &n->links[i];
         if (l->used)
             chp_link_flush_pushes(n, l);
@@ -120,7 +120,7 @@ int chp_gossip_forward(chp_mesh *n, const struct chp_stored *e)
      * bytes of announcing to all of them. */
     struct chp_link *pick[LAZY_FANOUT];
     size_t seen = 0;
-    for (size_t i = 0; i < CHP_MESH_LINKS_MAX; i++) {
+    for (size_t i = 0; i < n->links_hw; i++) {
         struct chp_link *l = &n->links[i];
         if (!chp_link_up(l) || l->id == e->link)
             continue;

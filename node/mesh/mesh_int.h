@@ -167,6 +167,10 @@ struct chp_mesh {
     uint16_t port_moved; /* the --listen port that was busy (we took another), 0 = none */
     struct chp_link links[CHP_MESH_LINKS_MAX];
     uint32_t next_link_id;
+    /* links[] slots in use are all below this (slots are taken lowest
+     * first): the forwarding loop, run for every envelope, stops here
+     * instead of looking at all 128 (each a cache miss) */
+    size_t links_hw;
     uint32_t dials; /* DEALERs opened so far (names their monitors) */
     struct chp_ban bans[CHP_MESH_BANS_MAX];
     struct chp_ingest *ingest;

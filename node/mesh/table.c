@@ -55,6 +55,8 @@ struct chp_link *chp_link_create(chp_mesh *n, const uint8_t key[32])
             chp_link_drop(l); /* every slot taken: the longest-silent one goes */
         memset(l, 0, sizeof *l);
         l->used = 1;
+        if (i + 1 > n->links_hw)
+            n->links_hw = i + 1;
         memcpy(l->key, key, 32);
         l->id = ++n->next_link_id;
         l->router_fd = -1;
