@@ -148,6 +148,82 @@ int chp_st_wbegin(chp_store *s, MDB_txn *parent, MDB_txn **t)
     return rc;
 }
 
+/* ---- the Bloom filter of ids ---- */
+
+#define BLOOM_MIN_BITS (1ull << 20) /* 128 KiB */
+#define BLOOM_PER_ID   16           /* bits per id it is sized for: ~0.2% maybe */
+
+/* Three bit positions from the id's first 24 bytes: ids are BLAKE2b
+ * outputs, so their words are already uniform (one crafted to collide
+ * costs its sender nothing but us one lookup). */
+static void bloom_pos(const chp_store *s, const uint8_t id[32], uint64_t pos[3])
+{
+    for (int k = 0; k < 3; k++) {
+        uint64_t w;
+        memcpy(&w, id + 8 * k, 8);
+        pos[k] = w & (s->bloom_bits - 1);
+    }
+}
+
+void chp_st_bloom_set(chp_store *s, const uint8_t id[32])
+{
+    if (!s->bloom)
+        return;
+    uint64_t pos[3];
+    bloom_pos(s, id, pos);
+    for (int k = 0; k < 3; k++)
+        __atomic_fetch_or(&s->bloom[pos[k] >> 6], 1ull << (pos[k] & 63), __ATOMIC_RELAXED);
+    s->bloom_added++;
+}
+
+int chp_st_bloom_maybe(const chp_store *s, const uint8_t id[32])
+{
+    if (!s->bloom)
+        return 1;
+    uint64_t pos[3];
+    bloom_pos(s, id, pos);
+    for (int k = 0; k < 3; k++)
+        if (!(__atomic_load_n(&s->bloom[pos[k] >> 6], __ATOMIC_RELAXED) & (1ull << (pos[k] & 63))))
+            return 0;
+    return 1;
+}
+
+/* A filter sized for twice the ids stored, filled from the ids table; on
+ * any failure there is none (every lookup goes to LMDB). */
+static void bloom_build(chp_store *s)
+{
+    free(s->bloom);
+    s->bloom = NULL;
+    s->bloom_tried = 1;
+    uint64_t bits = BLOOM_MIN_BITS;
+    while (bits / BLOOM_PER_ID < 2 * s->st.envelopes && bits < (1ull << 36))
+        bits <<= 1;
+    MDB_txn *t;
+    MDB_cursor *c;
+    if (chp_st_rcur_open(s, s->ids, &t, &c) != CHP_OK)
+        return;
+    s->bloom = calloc(bits / 64, sizeof *s->bloom);
+    s->bloom_bits = bits;
+    s->bloom_added = 0;
+    MDB_val k, v;
+    int rc;
+    for (rc = s->bloom ? mdb_cursor_get(c, &k, &v, MDB_FIRST) : MDB_NOTFOUND; rc == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT))
+        if (k.mv_size == 32)
+            chp_st_bloom_set(s, k.mv_data);
+    chp_st_rcur_close(s, t, c);
+    if (rc != MDB_NOTFOUND) {
+        free(s->bloom);
+        s->bloom = NULL;
+    }
+}
+
+void chp_st_bloom_check(chp_store *s)
+{
+    if (s->bloom ? s->bloom_added > s->bloom_bits / BLOOM_PER_ID : !s->bloom_tried)
+        bloom_build(s);
+}
+
 /* ---- open / close ---- */
 
 /* Schema 1 had no mine flag and no `kept` byte counter: derive it from
@@ -369,6 +445,7 @@ void chp_store_close(chp_store **sp)
         chp_secure_free(s->keys);
     if (s->vfd >= 0)
         close(s->vfd);
+    free(s->bloom);
     free(s->dir);
     free(s);
     *sp = NULL;

@@ -199,6 +199,7 @@ static int put_one(chp_store *s, MDB_txn *t, chp_store_item *it, int refuse_fore
     }
     if (rc)
         return rc;
+    chp_st_bloom_set(s, it->id); /* before the commit: an aborted one only adds a "maybe" */
     v.mv_size = BODY_META + it->len;
     if ((rc = mdb_put(t, s->bodies, &ks, &v, MDB_RESERVE | MDB_APPEND)) == MDB_KEYEXIST)
         rc = mdb_put(t, s->bodies, &ks, &v, MDB_RESERVE | MDB_NOOVERWRITE); /* not the last */
@@ -332,6 +333,7 @@ int chp_st_batch_finish(chp_store *s, chp_store_item *items, size_t n, int rc)
         s->st.full = 1;
     else if (took)
         s->st.full = 0;
+    chp_st_bloom_check(s); /* no batch runs now: the filter may be rebuilt */
     return CHP_OK;
 }
 
@@ -342,12 +344,15 @@ int chp_store_put_batch(chp_store *s, chp_store_item *items, size_t n)
     chp_st_batch_prep(items, n);
     if (n == 0)
         return CHP_OK;
+    chp_st_bloom_check(s);
     return chp_st_batch_finish(s, items, n, chp_st_try_batch(s, items, n, 0));
 }
 
 int chp_store_has(chp_store *s, const uint8_t id[32])
 {
     assert(s && id);
+    if (!chp_st_bloom_maybe(s, id))
+        return 0;
     MDB_txn *t;
     int rc = chp_st_rbegin(s, &t);
     if (rc)

@@ -41,6 +41,18 @@ struct chp_store {
     char *dir;
     uint64_t quota, map_max, map_size;
     uint64_t seq; /* insertion counter: makes expiry-index inserts appends */
+    /* A Bloom filter of every id in `ids` (store.c), so that the duplicate
+     * lookup of a new envelope, almost every pushed one, needs no B-tree
+     * descent. Bits are only ever set (by whichever thread commits; atomic
+     * word ORs), never cleared: deleted ids read as "maybe", and cost the
+     * lookup they would have cost anyway. Rebuilt from `ids` when more
+     * ids were added than it was sized for. Only a handle that writes has
+     * one (built at its first batch): a reader's would miss what the
+     * writing process adds. NULL: always look up. */
+    uint64_t *bloom;
+    int bloom_tried;      /* built once (NULL after that: no memory) */
+    uint64_t bloom_bits;  /* a power of two */
+    uint64_t bloom_added; /* ids set since it was built */
     chp_store_stats st;
     chp_store_stats st_done; /* st before the batch in the writer thread */
     uint8_t *keys;           /* guarded: KEYS_LEN bytes (K_IDX ...), or NULL while locked */
@@ -81,6 +93,14 @@ static inline MDB_val val(const void *p, size_t n)
 typedef int (*chp_st_txn_fn)(chp_store *s, MDB_txn *t, void *ctx);
 
 /* ---- store.c ---- */
+
+/* The Bloom filter of ids (struct chp_store): set after an id is put,
+ * asked before looking one up (0: certainly not stored); check builds it
+ * before the handle's first batch and rebuilds it from the ids table when
+ * grown past its size (owning thread, no batch running). */
+void chp_st_bloom_set(chp_store *s, const uint8_t id[32]);
+int chp_st_bloom_maybe(const chp_store *s, const uint8_t id[32]);
+void chp_st_bloom_check(chp_store *s);
 
 /* An LMDB (or errno) code as a chp_err. */
 int chp_st_lmdb_err(int rc);

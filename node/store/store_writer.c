@@ -109,6 +109,7 @@ int chp_store_put_start(chp_store *s, chp_store_item *items, size_t n)
 {
     assert(s && (items || n == 0) && !s->bg.started);
     chp_st_batch_prep(items, n);
+    chp_st_bloom_check(s);
     int rc = bg_open(s);
     if (rc != CHP_OK)
         return rc;

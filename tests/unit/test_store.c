@@ -2558,6 +2558,57 @@ static void test_corrupt_index(void **state)
     tenv_free(e, 3);
 }
 
+/* chp_store_has answers "not stored" from the writer's Bloom filter
+ * without a lookup; it must never say so of a stored id: across the
+ * filter's rebuild when more ids arrive than it was sized for (65,536 at
+ * first), after deletions, and after a reopen (a new handle builds it at
+ * its first batch from the ids table). */
+static void test_has_many(void **state)
+{
+    struct fx *f = *state;
+    chp_store_opts o = {QUOTA_HUGE, 0, 1};
+    open_ok(f, &o);
+    enum { N = 70000, B = 1000, ABSENT = 2000 };
+    for (uint32_t b = 0; b < N; b += B) {
+        struct tenv e[B];
+        int res[B];
+        for (uint32_t i = 0; i < B; i++)
+            tenv_make(&e[i], 100000 + b + i, 100, 10, 1000, 0);
+        assert_int_equal(put_n(f->s, e, B, res), CHP_OK);
+        for (uint32_t i = 0; i < B; i++)
+            assert_int_equal(res[i], CHP_OK);
+        tenv_free(e, B);
+    }
+    for (int round = 0; round < 2; round++) {
+        uint32_t missing = 0, absent_found = 0;
+        for (uint32_t k = 0; k < N; k++) {
+            struct tenv e;
+            tenv_make(&e, 100000 + k, 100, 10, 1000, 0);
+            int want = !(k % 7 == 0 && round == 1); /* round 1: every 7th deleted */
+            missing += chp_store_has(f->s, e.id) != want;
+            if (round == 0 && k % 7 == 0)
+                assert_int_equal(chp_store_del(f->s, e.id), CHP_OK);
+            tenv_free(&e, 1);
+        }
+        for (uint32_t k = 0; k < ABSENT; k++) {
+            struct tenv e;
+            tenv_make(&e, 900000 + k, 100, 10, 1000, 0);
+            absent_found += chp_store_has(f->s, e.id) != 0;
+            tenv_free(&e, 1);
+        }
+        assert_int_equal(missing, 0);
+        assert_int_equal(absent_found, 0);
+        if (round == 0) { /* reopen: a new handle, and one more batch */
+            chp_store_close(&f->s);
+            open_ok(f, &o);
+            struct tenv e;
+            tenv_make(&e, 990000, 100, 10, 1000, 0);
+            assert_int_equal(put_1(f->s, &e), CHP_OK);
+            tenv_free(&e, 1);
+        }
+    }
+}
+
 /* ---- wipe ---- */
 
 static void test_wipe(void **state)
@@ -2984,6 +3035,7 @@ int main(void)
         T(test_local_counts_against_quota),
         T(test_corrupt_records),
         T(test_corrupt_index),
+        T(test_has_many),
         T(test_wipe),
         T(test_stale_reader_cleared),
         T(test_concurrent_reader),
