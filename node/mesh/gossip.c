@@ -60,9 +60,10 @@ void chp_gossip_flush_out(chp_mesh *n)
 {
     for (size_t i = 0; i < n->links_hw; i++) {
         struct chp_link *l = &n->links[i];
-        if (l->used)
-            chp_link_flush_pushes(n, l);
-        if (l->used && l->nihave)
+        if (!l->used)
+            continue;
+        chp_link_flush_pushes(n, l);
+        if (l->nihave)
             flush_ihave(n, l);
     }
 }
@@ -218,9 +219,9 @@ void chp_gossip_on_push(chp_mesh *n, struct chp_link *l, const uint8_t *env, siz
         return;
     }
     l->rx_env++;
-    int rc = chp_ingest_add(n, env, len, l->id, 0);
     uint8_t id[32];
-    if (rc == CHP_E_DUP || syncing)
+    int rc = chp_ingest_add(n, env, len, l->id, 0, id);
+    if (syncing && rc != CHP_OK && rc != CHP_E_DUP) /* refused by the check: not hashed yet */
         chp_envelope_id(env, len, id);
     if (!syncing && rc == CHP_E_DUP && chp_moved_lately(l, id, t))
         /* The same envelope again from the same neighbour, outside a sync:

@@ -166,17 +166,16 @@ static int commit_start(chp_mesh *n)
 }
 
 /* Queues one envelope for the next group commit, after the cheap checks. */
-int chp_ingest_add(chp_mesh *n, const uint8_t *env, size_t len, uint32_t link, int own)
+int chp_ingest_add(chp_mesh *n, const uint8_t *env, size_t len, uint32_t link, int own,
+                   uint8_t id[32])
 {
     struct chp_ingest *g = n->ingest;
     chp_env_hdr h;
-    uint8_t id[32];
     int rc = chp_envelope_check(env, len, mesh_unix(n), NULL, &h, id);
     if (rc != CHP_OK) {
         chp_ingest_count_reject(n, rc);
         return rc;
     }
-    memcpy(n->last_id, id, 32);
     /* A duplicate costs one id lookup: the batches in hand, then the store. */
     n->dup_in_flight = in_batch(g->fill, id) || in_batch(g->committing, id);
     if (n->dup_in_flight || chp_store_has(n->store, id) == 1) {

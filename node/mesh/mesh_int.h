@@ -192,7 +192,6 @@ struct chp_mesh {
     uint16_t disc_port;
     uint64_t next_beacon;
     uint64_t lazy_rng;      /* picks the lazy links an id is announced to */
-    uint8_t last_id[32];    /* the id of the last envelope chp_ingest_add checked */
     int dup_in_flight;      /* the last CHP_E_DUP of chp_ingest_add was of an
                                envelope not committed yet: a simultaneous copy */
     uint64_t held_query_ms; /* next QUERY for own envelopes not confirmed held */
@@ -350,8 +349,10 @@ void chp_view_free(chp_mesh *n);
 int chp_ingest_init(chp_mesh *n);
 void chp_ingest_fini(chp_mesh *n);
 /* Queues one envelope for the next group commit after the cheap checks:
- * CHP_OK, CHP_E_DUP, or why it was refused (counted). */
-int chp_ingest_add(chp_mesh *n, const uint8_t *env, size_t len, uint32_t link, int own);
+ * CHP_OK, CHP_E_DUP, or why it was refused (counted). With the first two
+ * the envelope's id (hashed by the check) is in id. */
+int chp_ingest_add(chp_mesh *n, const uint8_t *env, size_t len, uint32_t link, int own,
+                   uint8_t id[32]);
 /* Commits everything received so far and forwards it; returns when done. */
 int chp_ingest_flush(chp_mesh *n);
 /* The pipeline of a relay: the batch whose commit is done goes out and the
