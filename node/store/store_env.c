@@ -333,7 +333,6 @@ int chp_st_batch_finish(chp_store *s, chp_store_item *items, size_t n, int rc)
         s->st.full = 1;
     else if (took)
         s->st.full = 0;
-    chp_st_bloom_check(s); /* no batch runs now: the filter may be rebuilt */
     return CHP_OK;
 }
 
