@@ -18,6 +18,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+/* The kernel's accept queue. A short one lets a flood from one address
+ * (every connection beyond its share is accepted and closed at once) keep
+ * the queue full, so the handshakes of everyone else are dropped and
+ * retried for seconds: a long one lets them all in, and the per-address
+ * limit sorts them out in microseconds each. (The kernel caps it at
+ * net.core.somaxconn.) */
+#define HTTPD_BACKLOG 4096
+
 /* One open connection, from accept to close. */
 struct conn {
     struct conn *prev, *next;
@@ -94,7 +102,7 @@ static int listen_on(chp_httpd *h, char *err, size_t cap)
     }
     h->lfd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (h->lfd < 0 || setsockopt(h->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
-        bind(h->lfd, (struct sockaddr *)&ss, sl) != 0 || listen(h->lfd, 64) != 0 ||
+        bind(h->lfd, (struct sockaddr *)&ss, sl) != 0 || listen(h->lfd, HTTPD_BACKLOG) != 0 ||
         getsockname(h->lfd, (struct sockaddr *)&ss, &sl) != 0) {
         snprintf(err, cap, "cannot listen on %s: %s", h->o.listen, strerror(errno));
         return CHP_E_IO;
