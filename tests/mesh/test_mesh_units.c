@@ -767,6 +767,37 @@ static void test_view_peers_rate(void **state)
     assert_int_equal(chp_view_size(u->n), 8);
 }
 
+/* One machine with many keys (a sybil on the LAN, bench/lab's `sybil`):
+ * its PEERS and beacons name dozens of listeners on one address. They
+ * used to take the whole passive view, so a node whose links died dialled
+ * only them; now one address holds at most two entries, its own oldest
+ * making room, and the entries of other machines stay. */
+static void test_view_per_host(void **state)
+{
+    struct ut *u = *state;
+    uint8_t k[32];
+    char a[CHP_ADDR_STR_MAX + 1], host[32];
+    for (int i = 0; i < 3; i++) { /* three honest machines heard first */
+        snprintf(host, sizeof host, "10.0.4.%d", i + 1);
+        rand_key(k);
+        assert_true(heard(u, host, 0, k));
+    }
+    for (int i = 0; i < 64; i++) {
+        u->ms += 10;
+        rand_key(k);
+        mkaddr(a, sizeof a, "10.0.4.99", 0, (uint16_t)(21000 + i), k);
+        chp_view_heard(u->n, a, strlen(a));
+    }
+    assert_int_equal(chp_view_size(u->n), 3 + 2);
+    /* the newest of that machine is one of the two kept */
+    assert_false(heard(u, "10.0.4.99", 0, k));
+    assert_int_equal(chp_view_size(u->n), 3 + 2);
+    /* and another machine still gets in */
+    rand_key(k);
+    assert_true(heard(u, "10.0.4.4", 0, k));
+    assert_int_equal(chp_view_size(u->n), 6);
+}
+
 /* ---- the link table ---- */
 
 static void test_link_table(void **state)
@@ -1073,7 +1104,7 @@ int main(void)
         T(test_moved_set_eviction), T(test_flow_window),
         T(test_walk_refill),        T(test_view_dialable),
         T(test_view_refusals),      T(test_view_lru),
-        T(test_view_peers_rate),    T(test_link_table),
+        T(test_view_peers_rate), T(test_view_per_host),    T(test_link_table),
         T(test_lan_links),          T(test_recv_deadline),
         T(test_count_reject),       T(test_listen_problem),
         T(test_mesh_address),       T(test_conns),
