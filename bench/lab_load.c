@@ -293,6 +293,16 @@ static void pump(struct load *l, int i)
     }
 }
 
+/* Whether a message was asked for and its answer has not come yet (its
+ * arrivals are not counted as wanted until it has). */
+static int sends_pending(const struct load *l)
+{
+    for (int i = 0; i < l->nn; i++)
+        if (l->n[i].busy && l->n[i].seq_asked >= 0)
+            return 1;
+    return 0;
+}
+
 /* One round: every node's sockets, waiting at most 20 ms in all. */
 static void round_all(struct load *l, int sending)
 {
@@ -382,7 +392,7 @@ int main(int argc, char **argv)
     double stop = wall_ms();
     fprintf(l.out, "stop\t%.0f\n", stop);
     while (!bench_stopped() && wall_ms() < stop + tail * 1e3 &&
-           (l.got_rx < l.want_rx || l.receipts < l.dms))
+           (l.got_rx < l.want_rx || l.receipts < l.dms || sends_pending(&l)))
         round_all(&l, 0);
     for (int i = 0; i < l.nn; i++) /* a last sample of every node */
         l.n[i].next_stat = 0;
