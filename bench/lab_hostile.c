@@ -43,11 +43,11 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#define BEACON_PORT  7668
-#define TARGETS_MAX  64
-#define SYBIL_MAX    256
-#define SYBIL_PORT0  21000
-#define POST_TTL     (3u * 86400u)
+#define BEACON_PORT   7668
+#define TARGETS_MAX   64
+#define SYBIL_MAX     256
+#define SYBIL_PORT0   21000
+#define POST_TTL      (3u * 86400u)
 #define MALFORM_EVERY 16
 #define NEG_EVERY     8
 
@@ -456,8 +456,8 @@ int main(int argc, char **argv)
 {
     bench_init("chapar-lab-hostile");
     setvbuf(stdout, NULL, _IOLBF, 0);
-    if (argc < 3 || (strcmp(argv[1], "flood") && strcmp(argv[1], "sybil") &&
-                     strcmp(argv[1], "count"))) {
+    if (argc < 3 ||
+        (strcmp(argv[1], "flood") && strcmp(argv[1], "sybil") && strcmp(argv[1], "count"))) {
         fprintf(stderr, "usage: chapar-lab-hostile flood SECONDS IDSFILE | sybil SECONDS KEYS "
                         "BCAST | count IDSFILE HOME...\n");
         return 2;

@@ -45,9 +45,9 @@ struct lnode {
     char name[32], home[300];
     chp_ctl *ctl;
     double next_dm, next_post, next_stat; /* unix ms */
-    int busy;                              /* a request is unanswered */
-    double asked;                          /* when it was sent */
-    long seq_asked;                        /* the message it sends, or -1 */
+    int busy;                             /* a request is unanswered */
+    double asked;                         /* when it was sent */
+    long seq_asked;                       /* the message it sends, or -1 */
 };
 
 struct dm {
@@ -191,8 +191,8 @@ static void tick_node(struct load *l, int i, double now, int sending)
 /* ---- what comes back ---- */
 
 static const char *const stat_keys[] = {
-    "peers connected", "envelopes stored", "bytes stored", "bytes sent",  "bytes received",
-    "accepted",        "duplicates",       "rejected",     "rejected rate", "bans",
+    "peers connected", "envelopes stored", "bytes stored", "bytes sent",        "bytes received",
+    "accepted",        "duplicates",       "rejected",     "rejected rate",     "bans",
     "evictions",       "passive peers",    "sync rounds",  "rejected view full"};
 
 static void on_stat(struct load *l, int i, const char *body)

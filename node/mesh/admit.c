@@ -90,6 +90,63 @@ uint64_t chp_admit_ban(chp_mesh *n, const uint8_t key[32], const char *addr, uin
     return ms;
 }
 
+/* ---- addresses ----
+ *
+ * A banned key costs its owner nothing to replace: a fresh one links again
+ * at once. An address is dearer, so the second key banned from one within
+ * BAN_MEMORY_MS bans the address as well. This machine's own addresses
+ * (loopback: local tools, a transport's proxy that brings many peers) are
+ * never banned so. */
+#define HOST_BAN_KEYS 2
+
+static int ip_loopback(const uint8_t ip[16])
+{
+    static const uint8_t v6lo[16] = {[15] = 1}, v4map[12] = {[10] = 0xff, [11] = 0xff};
+    return !memcmp(ip, v6lo, 16) || (!memcmp(ip, v4map, 12) && ip[12] == 127);
+}
+
+static int ip_banned(const chp_mesh *n, const uint8_t ip[16], uint64_t t)
+{
+    if (t >= n->bans_until_ms)
+        return 0;
+    for (size_t i = 0; i < CHP_MESH_HOST_BANS_MAX; i++)
+        if (n->host_bans[i].until_ms > t && !memcmp(n->host_bans[i].ip, ip, 16))
+            return 1;
+    return 0;
+}
+
+uint64_t chp_admit_ban_ip(chp_mesh *n, const uint8_t ip[16], uint64_t t)
+{
+    struct chp_host_ban *b = NULL, *oldest = NULL;
+    if (ip_loopback(ip))
+        return 0;
+    for (size_t i = 0; i < CHP_MESH_HOST_BANS_MAX && !b; i++) {
+        struct chp_host_ban *x = &n->host_bans[i];
+        if (x->last_ms && t - x->last_ms < BAN_MEMORY_MS && !memcmp(x->ip, ip, 16))
+            b = x;
+        else if (x->until_ms <= t && (!oldest || x->last_ms < oldest->last_ms))
+            oldest = x;
+    }
+    if (!b) {
+        b = oldest ? oldest : &n->host_bans[0];
+        memset(b, 0, sizeof *b);
+        memcpy(b->ip, ip, 16);
+    }
+    b->keys++;
+    b->last_ms = t;
+    if (b->keys < HOST_BAN_KEYS)
+        return 0;
+    uint64_t ms = BAN_FIRST_MS;
+    for (uint32_t k = HOST_BAN_KEYS; k < b->keys && ms < BAN_MAX_MS; k++)
+        ms *= 4;
+    if (ms > BAN_MAX_MS)
+        ms = BAN_MAX_MS;
+    b->until_ms = t + ms;
+    if (b->until_ms > n->bans_until_ms)
+        n->bans_until_ms = b->until_ms;
+    return ms;
+}
+
 void chp_rate_init(struct chp_link *l, uint64_t t)
 {
     l->tokens = RATE_BURST;
@@ -304,6 +361,22 @@ void chp_conn_accepted(chp_mesh *n, int fd)
     cs->c[cs->n++] = c;
 }
 
+int chp_admit_host_banned(const chp_mesh *n, const char *host, uint64_t t)
+{
+    uint8_t ip[16];
+    return t < n->bans_until_ms && host_ip(host, ip) && ip_banned(n, ip, t);
+}
+
+int chp_conn_ip(const chp_mesh *n, int fd, uint8_t ip[16])
+{
+    for (size_t i = 0; n->conns && i < n->conns->n; i++)
+        if (n->conns->c[i].fd == fd) {
+            memcpy(ip, n->conns->c[i].ip, 16);
+            return 1;
+        }
+    return 0;
+}
+
 /* ZAP said OK to key on a connection from host: the oldest connection
  * from there that has no key yet is taken to be it (the request does not
  * name the socket; a mix-up between two connections from one address is
@@ -336,7 +409,7 @@ void chp_conn_spoke(chp_mesh *n, int fd, const uint8_t key[32])
 }
 
 /* Closes connections silent since HELLO_MS after they were accepted, and
- * those of keys banned since. */
+ * those of keys or addresses banned since. */
 void chp_conns_check(chp_mesh *n, uint64_t t)
 {
     struct chp_conns *cs = n->conns;
@@ -353,7 +426,8 @@ void chp_conns_check(chp_mesh *n, uint64_t t)
             n->ctr.conns_timedout++;
             chp_debug("closing an incoming connection that said nothing in %u s", HELLO_MS / 1000);
             conn_close(n, c);
-        } else if (!c->closing && c->keyed && chp_admit_banned(n, c->key, t)) {
+        } else if (!c->closing &&
+                   ((c->keyed && chp_admit_banned(n, c->key, t)) || ip_banned(n, c->ip, t))) {
             conn_close(n, c);
         }
         if (cs->n == before)
