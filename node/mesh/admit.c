@@ -56,34 +56,47 @@ double chp_score_add(double *score, uint64_t *ms, double points, uint64_t t)
     return *score;
 }
 
+/* The length of a ban after `repeats` earlier ones within a day: 30 s,
+ * four times longer each time, 1 h at most; its end noted at t + that. */
+static uint64_t ban_for(chp_mesh *n, uint32_t repeats, uint64_t t, uint64_t *until_ms)
+{
+    uint64_t ms = BAN_FIRST_MS;
+    for (uint32_t k = 0; k < repeats && ms < BAN_MAX_MS; k++)
+        ms *= 4;
+    if (ms > BAN_MAX_MS)
+        ms = BAN_MAX_MS;
+    *until_ms = t + ms;
+    if (*until_ms > n->bans_until_ms)
+        n->bans_until_ms = *until_ms;
+    return ms;
+}
+
+/* The entry of id (32 bytes) in tab (cap entries): the one banned within
+ * a day, else a free or the oldest ended one, cleared for id. */
+static struct chp_ban *ban_slot(struct chp_ban *tab, size_t cap, const uint8_t id[32], uint64_t t)
+{
+    struct chp_ban *oldest = NULL;
+    for (size_t i = 0; i < cap; i++) {
+        struct chp_ban *x = &tab[i];
+        if (x->last_ms && t - x->last_ms < BAN_MEMORY_MS && !memcmp(x->key, id, 32))
+            return x;
+        if (x->until_ms <= t && (!oldest || x->last_ms < oldest->last_ms))
+            oldest = x;
+    }
+    struct chp_ban *b = oldest ? oldest : &tab[0];
+    memset(b, 0, sizeof *b);
+    memcpy(b->key, id, 32);
+    return b;
+}
+
 /* Longer for a key banned before (within a day); with the address we
  * dialled it at, when it is one the user gave us, to dial it again when
  * the ban ends. */
 uint64_t chp_admit_ban(chp_mesh *n, const uint8_t key[32], const char *addr, uint64_t t)
 {
-    struct chp_ban *b = NULL, *oldest = NULL;
-    for (size_t i = 0; i < CHP_MESH_BANS_MAX && !b; i++) {
-        struct chp_ban *x = &n->bans[i];
-        if (x->last_ms && t - x->last_ms < BAN_MEMORY_MS && !memcmp(x->key, key, 32))
-            b = x;
-        else if (x->until_ms <= t && (!oldest || x->last_ms < oldest->last_ms))
-            oldest = x;
-    }
-    if (!b) {
-        b = oldest ? oldest : &n->bans[0];
-        memset(b, 0, sizeof *b);
-        memcpy(b->key, key, 32);
-    }
-    uint64_t ms = BAN_FIRST_MS;
-    for (uint32_t k = 0; k < b->strikes && ms < BAN_MAX_MS; k++)
-        ms *= 4;
-    if (ms > BAN_MAX_MS)
-        ms = BAN_MAX_MS;
-    b->strikes++;
+    struct chp_ban *b = ban_slot(n->bans, CHP_MESH_BANS_MAX, key, t);
+    uint64_t ms = ban_for(n, b->strikes++, t, &b->until_ms);
     b->last_ms = t;
-    b->until_ms = t + ms;
-    if (b->until_ms > n->bans_until_ms)
-        n->bans_until_ms = b->until_ms;
     if (addr && addr[0])
         snprintf(b->addr, sizeof b->addr, "%s", addr);
     n->ctr.bans++;
@@ -110,41 +123,21 @@ static int ip_banned(const chp_mesh *n, const uint8_t ip[16], uint64_t t)
     if (t >= n->bans_until_ms)
         return 0;
     for (size_t i = 0; i < CHP_MESH_HOST_BANS_MAX; i++)
-        if (n->host_bans[i].until_ms > t && !memcmp(n->host_bans[i].ip, ip, 16))
+        if (n->host_bans[i].until_ms > t && !memcmp(n->host_bans[i].key, ip, 16))
             return 1;
     return 0;
 }
 
 uint64_t chp_admit_ban_ip(chp_mesh *n, const uint8_t ip[16], uint64_t t)
 {
-    struct chp_host_ban *b = NULL, *oldest = NULL;
+    uint8_t id[32] = {0};
     if (ip_loopback(ip))
         return 0;
-    for (size_t i = 0; i < CHP_MESH_HOST_BANS_MAX && !b; i++) {
-        struct chp_host_ban *x = &n->host_bans[i];
-        if (x->last_ms && t - x->last_ms < BAN_MEMORY_MS && !memcmp(x->ip, ip, 16))
-            b = x;
-        else if (x->until_ms <= t && (!oldest || x->last_ms < oldest->last_ms))
-            oldest = x;
-    }
-    if (!b) {
-        b = oldest ? oldest : &n->host_bans[0];
-        memset(b, 0, sizeof *b);
-        memcpy(b->ip, ip, 16);
-    }
-    b->keys++;
+    memcpy(id, ip, 16);
+    struct chp_ban *b = ban_slot(n->host_bans, CHP_MESH_HOST_BANS_MAX, id, t);
+    b->strikes++;
     b->last_ms = t;
-    if (b->keys < HOST_BAN_KEYS)
-        return 0;
-    uint64_t ms = BAN_FIRST_MS;
-    for (uint32_t k = HOST_BAN_KEYS; k < b->keys && ms < BAN_MAX_MS; k++)
-        ms *= 4;
-    if (ms > BAN_MAX_MS)
-        ms = BAN_MAX_MS;
-    b->until_ms = t + ms;
-    if (b->until_ms > n->bans_until_ms)
-        n->bans_until_ms = b->until_ms;
-    return ms;
+    return b->strikes < HOST_BAN_KEYS ? 0 : ban_for(n, b->strikes - HOST_BAN_KEYS, t, &b->until_ms);
 }
 
 void chp_rate_init(struct chp_link *l, uint64_t t)

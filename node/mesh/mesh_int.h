@@ -137,13 +137,6 @@ struct chp_ban {
     char addr[CHP_ADDR_STR_MAX + 1]; /* dialled there before the ban: dial again after */
 };
 
-/* An address keys were banned from (admit.c): the second key banned from
- * one address within a day bans the address too. */
-struct chp_host_ban {
-    uint8_t ip[16]; /* IPv4 as ::ffff:a.b.c.d */
-    uint32_t keys;  /* keys banned from it lately */
-    uint64_t last_ms, until_ms;
-};
 #define CHP_MESH_HOST_BANS_MAX 64
 
 struct chp_ingest; /* ingest.c: the batch being received and the one committing */
@@ -182,7 +175,9 @@ struct chp_mesh {
     size_t links_hw;
     uint32_t dials; /* DEALERs opened so far (names their monitors) */
     struct chp_ban bans[CHP_MESH_BANS_MAX];
-    struct chp_host_ban host_bans[CHP_MESH_HOST_BANS_MAX];
+    /* addresses keys were banned from (key: the IPv6 or mapped IPv4
+     * address, then zeros; strikes: keys banned from it lately) */
+    struct chp_ban host_bans[CHP_MESH_HOST_BANS_MAX];
     struct chp_ingest *ingest;
     /* ingest.c hands every committed envelope to mesh.c through this */
     void (*stored)(chp_mesh *n, const struct chp_stored *e);
