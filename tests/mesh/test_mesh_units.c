@@ -948,6 +948,13 @@ static void test_recv_deadline(void **state)
     uint8_t k[32];
     rand_key(k);
     struct chp_link *l = chp_link_create(u->n, k);
+    /* A dialled link that is up but never said HELLO (bench/lab's sybil
+     * completes the handshake and answers nothing) has no sync scheduled:
+     * its next_sync_ms of 0 made the loop poll with no timeout, and the
+     * node spun at 15-45% of a core while such a link lived. */
+    l->dealer_up = 1;
+    assert_int_equal(chp_recv_deadline(u->n, t, t + 300), 300);
+    l->dealer_up = 0;
     l->next_sync_ms = t + 200; /* only a dialled, up link syncs */
     assert_int_equal(chp_recv_deadline(u->n, t, t + 300), 300);
     l->dealer_up = 1;
