@@ -56,38 +56,88 @@ double chp_score_add(double *score, uint64_t *ms, double points, uint64_t t)
     return *score;
 }
 
+/* The length of a ban after `repeats` earlier ones within a day: 30 s,
+ * four times longer each time, 1 h at most; its end noted at t + that. */
+static uint64_t ban_for(chp_mesh *n, uint32_t repeats, uint64_t t, uint64_t *until_ms)
+{
+    uint64_t ms = BAN_FIRST_MS;
+    for (uint32_t k = 0; k < repeats && ms < BAN_MAX_MS; k++)
+        ms *= 4;
+    if (ms > BAN_MAX_MS)
+        ms = BAN_MAX_MS;
+    *until_ms = t + ms;
+    if (*until_ms > n->bans_until_ms)
+        n->bans_until_ms = *until_ms;
+    return ms;
+}
+
+/* The entry of id (32 bytes) in tab (cap entries): the one banned within
+ * a day, else a free or the oldest ended one, cleared for id. */
+static struct chp_ban *ban_slot(struct chp_ban *tab, size_t cap, const uint8_t id[32], uint64_t t)
+{
+    struct chp_ban *oldest = NULL;
+    for (size_t i = 0; i < cap; i++) {
+        struct chp_ban *x = &tab[i];
+        if (x->last_ms && t - x->last_ms < BAN_MEMORY_MS && !memcmp(x->key, id, 32))
+            return x;
+        if (x->until_ms <= t && (!oldest || x->last_ms < oldest->last_ms))
+            oldest = x;
+    }
+    struct chp_ban *b = oldest ? oldest : &tab[0];
+    memset(b, 0, sizeof *b);
+    memcpy(b->key, id, 32);
+    return b;
+}
+
 /* Longer for a key banned before (within a day); with the address we
  * dialled it at, when it is one the user gave us, to dial it again when
  * the ban ends. */
 uint64_t chp_admit_ban(chp_mesh *n, const uint8_t key[32], const char *addr, uint64_t t)
 {
-    struct chp_ban *b = NULL, *oldest = NULL;
-    for (size_t i = 0; i < CHP_MESH_BANS_MAX && !b; i++) {
-        struct chp_ban *x = &n->bans[i];
-        if (x->last_ms && t - x->last_ms < BAN_MEMORY_MS && !memcmp(x->key, key, 32))
-            b = x;
-        else if (x->until_ms <= t && (!oldest || x->last_ms < oldest->last_ms))
-            oldest = x;
-    }
-    if (!b) {
-        b = oldest ? oldest : &n->bans[0];
-        memset(b, 0, sizeof *b);
-        memcpy(b->key, key, 32);
-    }
-    uint64_t ms = BAN_FIRST_MS;
-    for (uint32_t k = 0; k < b->strikes && ms < BAN_MAX_MS; k++)
-        ms *= 4;
-    if (ms > BAN_MAX_MS)
-        ms = BAN_MAX_MS;
-    b->strikes++;
+    struct chp_ban *b = ban_slot(n->bans, CHP_MESH_BANS_MAX, key, t);
+    uint64_t ms = ban_for(n, b->strikes++, t, &b->until_ms);
     b->last_ms = t;
-    b->until_ms = t + ms;
-    if (b->until_ms > n->bans_until_ms)
-        n->bans_until_ms = b->until_ms;
     if (addr && addr[0])
         snprintf(b->addr, sizeof b->addr, "%s", addr);
     n->ctr.bans++;
     return ms;
+}
+
+/* ---- addresses ----
+ *
+ * A banned key costs its owner nothing to replace: a fresh one links again
+ * at once. An address is dearer, so the second key banned from one within
+ * BAN_MEMORY_MS bans the address as well. This machine's own addresses
+ * (loopback: local tools, a transport's proxy that brings many peers) are
+ * never banned so. */
+#define HOST_BAN_KEYS 2
+
+static int ip_loopback(const uint8_t ip[16])
+{
+    static const uint8_t v6lo[16] = {[15] = 1}, v4map[12] = {[10] = 0xff, [11] = 0xff};
+    return !memcmp(ip, v6lo, 16) || (!memcmp(ip, v4map, 12) && ip[12] == 127);
+}
+
+static int ip_banned(const chp_mesh *n, const uint8_t ip[16], uint64_t t)
+{
+    if (t >= n->bans_until_ms)
+        return 0;
+    for (size_t i = 0; i < CHP_MESH_HOST_BANS_MAX; i++)
+        if (n->host_bans[i].until_ms > t && !memcmp(n->host_bans[i].key, ip, 16))
+            return 1;
+    return 0;
+}
+
+uint64_t chp_admit_ban_ip(chp_mesh *n, const uint8_t ip[16], uint64_t t)
+{
+    uint8_t id[32] = {0};
+    if (ip_loopback(ip))
+        return 0;
+    memcpy(id, ip, 16);
+    struct chp_ban *b = ban_slot(n->host_bans, CHP_MESH_HOST_BANS_MAX, id, t);
+    b->strikes++;
+    b->last_ms = t;
+    return b->strikes < HOST_BAN_KEYS ? 0 : ban_for(n, b->strikes - HOST_BAN_KEYS, t, &b->until_ms);
 }
 
 void chp_rate_init(struct chp_link *l, uint64_t t)
@@ -304,6 +354,22 @@ void chp_conn_accepted(chp_mesh *n, int fd)
     cs->c[cs->n++] = c;
 }
 
+int chp_admit_host_banned(const chp_mesh *n, const char *host, uint64_t t)
+{
+    uint8_t ip[16];
+    return t < n->bans_until_ms && host_ip(host, ip) && ip_banned(n, ip, t);
+}
+
+int chp_conn_ip(const chp_mesh *n, int fd, uint8_t ip[16])
+{
+    for (size_t i = 0; n->conns && i < n->conns->n; i++)
+        if (n->conns->c[i].fd == fd) {
+            memcpy(ip, n->conns->c[i].ip, 16);
+            return 1;
+        }
+    return 0;
+}
+
 /* ZAP said OK to key on a connection from host: the oldest connection
  * from there that has no key yet is taken to be it (the request does not
  * name the socket; a mix-up between two connections from one address is
@@ -336,7 +402,7 @@ void chp_conn_spoke(chp_mesh *n, int fd, const uint8_t key[32])
 }
 
 /* Closes connections silent since HELLO_MS after they were accepted, and
- * those of keys banned since. */
+ * those of keys or addresses banned since. */
 void chp_conns_check(chp_mesh *n, uint64_t t)
 {
     struct chp_conns *cs = n->conns;
@@ -353,7 +419,8 @@ void chp_conns_check(chp_mesh *n, uint64_t t)
             n->ctr.conns_timedout++;
             chp_debug("closing an incoming connection that said nothing in %u s", HELLO_MS / 1000);
             conn_close(n, c);
-        } else if (!c->closing && c->keyed && chp_admit_banned(n, c->key, t)) {
+        } else if (!c->closing &&
+                   ((c->keyed && chp_admit_banned(n, c->key, t)) || ip_banned(n, c->ip, t))) {
             conn_close(n, c);
         }
         if (cs->n == before)

@@ -302,7 +302,7 @@ static void zap_handle(chp_mesh *n)
         memcpy(host, zmq_msg_data(&f[3]), hl);
         host[hl] = '\0';
         uint64_t t = mesh_ms(n);
-        if (chp_admit_banned(n, key, t)) {
+        if (chp_admit_banned(n, key, t) || chp_admit_host_banned(n, host, t)) {
             text = "banned";
             n->ctr.refused_banned++;
         } else if (!chp_admit_allowed(n, key)) {

@@ -137,6 +137,8 @@ struct chp_ban {
     char addr[CHP_ADDR_STR_MAX + 1]; /* dialled there before the ban: dial again after */
 };
 
+#define CHP_MESH_HOST_BANS_MAX 64
+
 struct chp_ingest; /* ingest.c: the batch being received and the one committing */
 struct chp_conns;  /* admit.c: the ROUTER's accepted connections */
 struct chp_view;   /* view.c */
@@ -173,6 +175,9 @@ struct chp_mesh {
     size_t links_hw;
     uint32_t dials; /* DEALERs opened so far (names their monitors) */
     struct chp_ban bans[CHP_MESH_BANS_MAX];
+    /* addresses keys were banned from (key: the IPv6 or mapped IPv4
+     * address, then zeros; strikes: keys banned from it lately) */
+    struct chp_ban host_bans[CHP_MESH_HOST_BANS_MAX];
     struct chp_ingest *ingest;
     /* ingest.c hands every committed envelope to mesh.c through this */
     void (*stored)(chp_mesh *n, const struct chp_stored *e);
@@ -232,6 +237,15 @@ int chp_admit_banned(const chp_mesh *n, const uint8_t key[32], uint64_t t);
  * to dial again when it ends; NULL or "" for none); returns its length in
  * ms: 30 s, four times longer at each repeat within a day, 1 h at most. */
 uint64_t chp_admit_ban(chp_mesh *n, const uint8_t key[32], const char *addr, uint64_t t);
+/* A key banned on a connection from ip (16 bytes, IPv4 mapped): the
+ * address's record; the second key within a day bans the address for
+ * 30 s, four times longer at each further one (1 h at most). Returns the
+ * length of the address ban in ms, 0 when none (loopback never). */
+uint64_t chp_admit_ban_ip(chp_mesh *n, const uint8_t ip[16], uint64_t t);
+/* 1 while the address host (as ZAP names it: IPv4 or IPv6 text) is banned. */
+int chp_admit_host_banned(const chp_mesh *n, const char *host, uint64_t t);
+/* The peer address of incoming connection fd into ip; 0 if unknown. */
+int chp_conn_ip(const chp_mesh *n, int fd, uint8_t ip[16]);
 /* Adds points to a score that decays by 0.1 a second since *ms; returns
  * the new score (a ban is due at CHP_BAN_SCORE). */
 double chp_score_add(double *score, uint64_t *ms, double points, uint64_t t);

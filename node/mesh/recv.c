@@ -330,7 +330,8 @@ uint64_t chp_recv_deadline(chp_mesh *n, uint64_t t, uint64_t other)
             d = n->missing[i].due_ms;
     for (size_t i = 0; i < CHP_MESH_LINKS_MAX; i++) {
         const struct chp_link *l = &n->links[i];
-        if (l->used && l->dealer_up && l->next_sync_ms < d)
+        /* 0: none scheduled yet (no HELLO came): nothing is due */
+        if (l->used && l->dealer_up && l->next_sync_ms && l->next_sync_ms < d)
             d = l->next_sync_ms;
         if (l->used && (l->neg_waiting[0] || l->neg_waiting[1]) && t + 50 < d)
             d = t + 50; /* its walk budget refills meanwhile */

@@ -161,10 +161,16 @@ void chp_link_misbehave(chp_mesh *n, struct chp_link *l, double points, const ch
 void chp_link_ban(chp_mesh *n, struct chp_link *l, const char *why)
 {
     const char *addr = l->addr[0] && !l->discovered && !l->promoted ? l->addr : NULL;
-    uint64_t ms = chp_admit_ban(n, l->key, addr, mesh_ms(n));
+    uint64_t ms = chp_admit_ban(n, l->key, addr, mesh_ms(n)), host_ms = 0;
+    uint8_t ip[16];
     char ks[CHP_KEY_NAME_MAX];
+    if (l->router_fd >= 0 && chp_conn_ip(n, l->router_fd, ip))
+        host_ms = chp_admit_ban_ip(n, ip, mesh_ms(n));
     chp_key_name(l->key, ks);
     chp_warn("banning neighbour %s for %llu s: %s", ks, (unsigned long long)(ms / 1000), why);
+    if (host_ms)
+        chp_warn("banning its address too for %llu s: another key banned from there lately",
+                 (unsigned long long)(host_ms / 1000));
     chp_link_drop(l);
 }
 

@@ -27,9 +27,13 @@
 #define PASSIVE_TTL_MS    600000      /* an address not heard of again for this long goes */
 #define PEERS_RATE_MS     1000        /* PEERS entries taken: one per this, */
 #define PEERS_BURST       PASSIVE_MAX /* after a burst of this many */
+/* Entries one address may hold: one machine with many keys (a sybil) is
+ * still one machine, and must not become the whole view. */
+#define PASSIVE_PER_HOST 2
 
 struct passive {
     char addr[CHP_ADDR_STR_MAX + 1];
+    char host[CHP_ADDR_HOST_MAX + 1]; /* of addr, for PASSIVE_PER_HOST */
     uint8_t key[32];
     uint64_t ms; /* when last heard of */
 };
@@ -128,10 +132,17 @@ void chp_view_heard(chp_mesh *n, const char *s, size_t len)
         chp_link_known(n, a.key) || chp_admit_banned(n, a.key, mesh_ms(n)) ||
         !chp_admit_allowed(n, a.key)) /* a friends-only node dials only friends */
         return;
-    size_t slot = v->n;
-    for (size_t i = 0; i < v->n; i++)
-        if (!memcmp(v->e[i].key, a.key, 32))
-            slot = i;          /* heard again: the newer address wins */
+    size_t slot = v->n, on_host = 0, host_old = 0;
+    for (size_t i = 0; i < v->n; i++) {
+        if (!memcmp(v->e[i].key, a.key, 32)) {
+            slot = i; /* heard again: the newer address wins */
+        } else if (!strcmp(v->e[i].host, a.host) &&
+                   (!on_host++ || v->e[i].ms < v->e[host_old].ms)) {
+            host_old = i;
+        }
+    }
+    if (slot == v->n && on_host >= PASSIVE_PER_HOST)
+        slot = host_old;       /* that machine's oldest entry makes room */
     if (slot == PASSIVE_MAX) { /* full: the entry heard of longest ago goes */
         slot = 0;
         for (size_t i = 1; i < v->n; i++)
@@ -141,6 +152,7 @@ void chp_view_heard(chp_mesh *n, const char *s, size_t len)
     if (slot == v->n)
         v->n++;
     snprintf(v->e[slot].addr, sizeof v->e[slot].addr, "%s", canon);
+    snprintf(v->e[slot].host, sizeof v->e[slot].host, "%s", a.host);
     memcpy(v->e[slot].key, a.key, 32);
     v->e[slot].ms = mesh_ms(n);
 }
