@@ -3,6 +3,7 @@
 
 #include "ui-tui/draw.h"
 
+#include "node/common/i18n.h"
 #include "ui-tui/bidi.h"
 #include "ui-tui/wtext.h"
 
@@ -315,7 +316,13 @@ static void draw_pane(chp_app *a, int x0, int h, int pw)
     }
     if (conv && conv->scroll) {
         attron(A_REVERSE);
-        mvaddstr(top, x0 + pw - 12, " -- more -- ");
+        const char *more = _(" -- more -- ");
+        size_t mn;
+        wchar_t *mw = chp_wt_decode(more, strlen(more), &mn);
+        int mcells = mw ? (int)chp_wt_width(mw, mn) : 12;
+        free(mw);
+        move(top, x0 + (pw > mcells ? pw - mcells : 0));
+        put_s(more, pw);
         attroff(A_REVERSE);
     }
 }
@@ -402,7 +409,7 @@ void chp_draw(chp_app *a)
     int H = LINES, W = COLS;
     if (H < 3 || W < 10) {
         erase();
-        mvaddstr(0, 0, "too small");
+        mvaddstr(0, 0, _("too small"));
         refresh();
         return;
     }

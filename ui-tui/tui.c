@@ -135,9 +135,9 @@ static const char *reap(tui *t, char *how, size_t cap)
         return NULL;
     t->child = 0;
     if (WIFSIGNALED(st))
-        snprintf(how, cap, "chapard was killed by signal %d", WTERMSIG(st));
+        snprintf(how, cap, _("chapard was killed by signal %d"), WTERMSIG(st));
     else
-        snprintf(how, cap, "chapard exited with status %d", WEXITSTATUS(st));
+        snprintf(how, cap, _("chapard exited with status %d"), WEXITSTATUS(st));
     return how;
 }
 

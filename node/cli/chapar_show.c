@@ -4,6 +4,7 @@
  * for people, with nothing a sender wrote able to act on the terminal. */
 #include "node/msg/account.h"
 #include "node/cli/chapar_int.h"
+#include "node/common/datefmt.h"
 #include "node/common/home.h"
 #include "node/web/prom.h"
 
@@ -133,14 +134,13 @@ static void put_one_line(char *s)
     put_clean(s, l, 0);
 }
 
-/* Unix seconds (a decimal field) as local "YYYY-MM-DD HH:MM". */
+/* Unix seconds (a decimal field) as local "YYYY-MM-DD HH:MM", or in the
+ * Jalali calendar and Persian digits under a Persian locale (datefmt.h). */
 static const char *local_time(const char *field, char *buf, size_t cap)
 {
-    time_t t = (time_t)strtoll(field, NULL, 10);
-    struct tm tm;
-    snprintf(buf, cap, "?");
-    if (localtime_r(&t, &tm))
-        strftime(buf, cap, "%Y-%m-%d %H:%M", &tm);
+    chp_datefmt f;
+    chp_datefmt_default(&f, NULL);
+    chp_datefmt_format(&f, (int64_t)strtoll(field, NULL, 10), CHP_DATE_FULL, buf, cap);
     return buf;
 }
 
@@ -159,7 +159,7 @@ static void print_inbox_line(char **f, int n, void *ctx)
         }
         return;
     }
-    char when[32], here[32];
+    char when[64], here[64];
     printf("%s", local_time(f[0], when, sizeof when));
     long long sent = strtoll(f[0], NULL, 10), arrived = n >= 6 ? strtoll(f[5], NULL, 10) : sent;
     if (arrived - sent > 300 || sent - arrived > 300)
@@ -412,7 +412,7 @@ static void print_history_line(char **f, int n, void *ctx)
         }
         return;
     }
-    char when[32];
+    char when[64];
     printf("%s  ", local_time(f[0], when, sizeof when));
     put_human(f[2]);
     if (!strcmp(f[1], "out")) {
@@ -457,7 +457,7 @@ static void print_conv_line(char **f, int n, void *ctx)
         }
         return;
     }
-    char when[32];
+    char when[64];
     put_human(f[0]);
     printf(_(" (%s)  %s unread  "), !strcmp(f[1], "room") ? _("room") : _("contact"), f[2]);
     if (strtoll(f[3], NULL, 10) > 0)
@@ -482,7 +482,7 @@ static void print_outbox_line(char **f, int n, void *ctx)
 {
     int tsv = *(int *)ctx;
     for (int k = 0; k < n && k < 5; k++) {
-        char when[32];
+        char when[64];
         if (k)
             fputc('\t', stdout);
         if (k == 3 && !tsv)
