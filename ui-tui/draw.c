@@ -57,18 +57,30 @@ static int put_w(const wchar_t *w, size_t n, int maxw)
     return used;
 }
 
-/* Draws UTF-8 text (sanitized) in at most maxw cells. */
-static int put_s(const char *s, int maxw)
+/* Draws UTF-8 text (sanitized) in at most maxw cells: one row, in visual
+ * order and joined when chapar-tui does the BiDi (prefs.h). */
+static int put_s(const chp_app *a, const char *s, int maxw)
 {
     size_t n;
     wchar_t *w = chp_wt_decode(s, strlen(s), &n);
     int used = 0;
+    chp_bidi_para p;
     if (w) {
         chp_wt_sanitize(w, n);
         for (size_t i = 0; i < n; i++)
             if (w[i] == L'\n')
                 w[i] = L' ';
-        used = put_w(w, n, maxw);
+        int wide = (int)chp_wt_width(w, n) + 2; /* one row: no wrap */
+        if (a->prefs.bidi == CHP_BIDI_APP && n &&
+            chp_bidi_layout(w, n, 0, n, wide, CHP_BIDI_APP, &p) == 0) {
+            for (size_t r = 0; r < p.nrows; r++) /* one, unless out of memory */
+                used += put_w(p.rows[r].vis, p.rows[r].n, maxw - used);
+            chp_bidi_para_fini(&p);
+            for (int k = wide - 2 - used; k > 0 && used < maxw; k--, used++)
+                addch(' '); /* the spaces at its end the layout left out */
+        } else {
+            used = put_w(w, n, maxw);
+        }
         free(w);
     }
     return used;
@@ -98,11 +110,11 @@ static void draw_list(const chp_app *a, int h, int lw)
         if ((int)i == cur)
             attron(A_REVERSE);
         move((int)i, 0);
-        int used = put_s(num, lw - 1);
-        used += put_s(c->name, lw - 1 - used - uw);
+        int used = put_s(a, num, lw - 1);
+        used += put_s(a, c->name, lw - 1 - used - uw);
         if (c->unread) {
             attron(A_BOLD);
-            used += put_s(unread, lw - 1 - used);
+            used += put_s(a, unread, lw - 1 - used);
             attroff(A_BOLD);
         }
         for (; used < lw - 1; used++)
@@ -197,7 +209,7 @@ static void draw_time(const chp_app *a, int64_t t)
     char ts[64];
     chp_datefmt_format(&a->prefs.date, t, CHP_DATE_TIME, ts, sizeof ts);
     attron(A_DIM);
-    put_s(ts, 5);
+    put_s(a, ts, 5);
     addch(' ');
     attroff(A_DIM);
 }
@@ -249,7 +261,7 @@ static void draw_day(const chp_app *a, int64_t t, int x0, int pw, int *y, size_t
     snprintf(row, sizeof row, "\u2500\u2500 %s \u2500\u2500", day);
     move(*y, x0);
     attron(A_DIM);
-    put_s(row, pw);
+    put_s(a, row, pw);
     attroff(A_DIM);
     (*y)--;
 }
@@ -272,7 +284,7 @@ static void draw_title(const chp_app *a, int cur, int x0, int pw)
     chp_model_title(a->m, (size_t)cur, title, sizeof title);
     move(0, x0);
     attron(A_BOLD | A_UNDERLINE);
-    put_s(title, pw - 1);
+    put_s(a, title, pw - 1);
     attroff(A_BOLD | A_UNDERLINE);
 }
 
@@ -322,7 +334,7 @@ static void draw_pane(chp_app *a, int x0, int h, int pw)
         int mcells = mw ? (int)chp_wt_width(mw, mn) : 12;
         free(mw);
         move(top, x0 + (pw > mcells ? pw - mcells : 0));
-        put_s(more, pw);
+        put_s(a, more, pw);
         attroff(A_REVERSE);
     }
 }
@@ -335,7 +347,7 @@ static void draw_bar(const chp_app *a, int y, int W)
     chp_app_status_bar(a, bar, sizeof bar);
     attron(COLOR_PAIR(C_BAR) | A_REVERSE);
     move(y, 0);
-    int used = put_s(bar, W);
+    int used = put_s(a, bar, W);
     for (; used < W; used++)
         addch(' ');
     attroff(COLOR_PAIR(C_BAR) | A_REVERSE);
@@ -386,7 +398,7 @@ static void draw_input(const chp_app *a, int y, int W)
     move(y, 0);
     clrtoeol();
     attron(A_BOLD);
-    int pw = put_s(prompt, W / 2);
+    int pw = put_s(a, prompt, W / 2);
     attroff(A_BOLD);
     size_t first;
     int col;
