@@ -105,7 +105,11 @@ def main():
         r.wait_text("p", "تنظیم‌ها: bidi terminal, calendar jalali,")
         r.keys("p", "/set bidi app")
         r.wait_text("p", "bidi app, calendar jalali, digits persian :")  # the Persian word left of it
-        r.keys("p", "سلام دنیا")
+        # typed, not sent yet: the input line shows it joined, right-aligned
+        r.keys("p", "سلام دنیا", enter=False)
+        s = r.wait_screen("p", lambda s: s.rstrip("\n").split("\n")[-1].endswith(VISUAL[:8]),
+                          "the Persian input line in visual order, at the right")
+        r.key("p", "Enter")
         s = r.wait_screen("p", lambda s: VISUAL in s, "the Persian post in visual order")
         row = next(l for l in s.split("\n") if VISUAL in l)
         if not row.rstrip().endswith(VISUAL) or len(row.rstrip()) != 80:
