@@ -36,26 +36,23 @@ void chp_datefmt_default(chp_datefmt *f, const char *(*env)(const char *name))
     }
 }
 
+/* *field = 0 for word no, 1 for word yes; 0, or -1 (unchanged) for another. */
+static int set_word(int *field, const char *word, const char *no, const char *yes)
+{
+    if (!word || (strcmp(word, no) && strcmp(word, yes)))
+        return -1;
+    *field = !strcmp(word, yes);
+    return 0;
+}
+
 int chp_datefmt_set_calendar(chp_datefmt *f, const char *word)
 {
-    if (word && !strcmp(word, "gregorian"))
-        f->jalali = 0;
-    else if (word && !strcmp(word, "jalali"))
-        f->jalali = 1;
-    else
-        return -1;
-    return 0;
+    return set_word(&f->jalali, word, "gregorian", "jalali");
 }
 
 int chp_datefmt_set_digits(chp_datefmt *f, const char *word)
 {
-    if (word && !strcmp(word, "latin"))
-        f->persian = 0;
-    else if (word && !strcmp(word, "persian"))
-        f->persian = 1;
-    else
-        return -1;
-    return 0;
+    return set_word(&f->persian, word, "latin", "persian");
 }
 
 /* The Jalali months, translated where they are shown. */

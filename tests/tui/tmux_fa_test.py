@@ -97,8 +97,8 @@ def main():
             raise Fail("p: no time in Persian digits:\n" + s)
         # /help: the commands explained in Persian
         r.keys("p", "/help")
-        r.wait_text("p", "از chapar-tui بیرون بروید")
-        r.wait_text("p", "نام مستعارتان را عوض کنید")
+        r.wait_text("p", "بیرون رفتن از chapar-tui")
+        r.wait_text("p", "عوض کردن نام مستعار")
         r.wait_text("p", "کلیدها: Alt+1..9")
         # /set: the settings, then Chapar's own right-to-left display
         r.keys("p", "/set calendar jalali")
