@@ -64,6 +64,41 @@ class FaRun(Run):
         self.tmux("set-option", "-t", name, "remain-on-exit", "on")
 
 
+def cli_in_persian(r, chapar, locpath):
+    """chapar under the same Persian locale: help and errors in Persian,
+    human dates Jalali with Persian digits, but `status` keys, TSV and
+    numbers exactly as under C."""
+    env = dict(r.env, LANG="fa_IR.UTF-8", LC_ALL="", CHAPAR_LOCALEDIR=sys.argv[4])
+    if locpath:
+        env["LOCPATH"] = locpath
+    env_c = dict(r.env, LANG="C.UTF-8", LC_ALL="C.UTF-8")
+
+    def run(e, *a):
+        return subprocess.run([chapar, "--home", r.home("p")] + list(a), env=e,
+                              capture_output=True, text=True, timeout=10)
+    h = run(env, "send", "--help")
+    if "استفاده: chapar send TO TEXT" not in h.stdout:
+        raise Fail("chapar send --help is not Persian:\n" + h.stdout)
+    e = run(env, "leave")
+    if e.returncode != 2 or "استفاده: chapar leave ROOM" not in e.stderr:
+        raise Fail("chapar leave (bad usage) is not one Persian line: %r" % e.stderr)
+    fa, c = run(env, "status"), run(env_c, "status")
+    keys = lambda out: [l.split(":")[0] for l in out.splitlines()]
+    if fa.returncode or keys(fa.stdout) != keys(c.stdout) or "peers connected: " not in fa.stdout:
+        raise Fail("status keys change with the locale:\n%s\n%s" % (fa.stdout, c.stdout))
+    tsv = run(env, "history", "#lan", "--tsv")
+    if tsv.returncode or not re.search(r"^[0-9]+\tout\tali\t", tsv.stdout, re.M) or \
+            tsv.stdout != run(env_c, "history", "#lan", "--tsv").stdout:
+        raise Fail("history --tsv differs under the Persian locale:\n" + tsv.stdout)
+    hum = run(env, "history", "#lan")
+    if not re.search("[\u06f0-\u06f9]{4}/[\u06f0-\u06f9]{2}/[\u06f0-\u06f9]{2} "
+                     "[\u06f0-\u06f9]{2}:[\u06f0-\u06f9]{2}  ali", hum.stdout) or \
+            "سلام دنیا" not in hum.stdout:
+        raise Fail("history for people: no Jalali date in Persian digits, or the text "
+                   "not in logical order:\n" + hum.stdout)
+    r.log("p: chapar speaks Persian; status keys and TSV unchanged")
+
+
 def main():
     if len(sys.argv) != 5:
         print(__doc__)
@@ -116,6 +151,7 @@ def main():
             raise Fail("p: the right-to-left post is not right-aligned:\n%r" % row)
         if "سلام دنیا" in s:
             raise Fail("p: the post still shows in logical order:\n" + s)
+        cli_in_persian(r, args[2], locpath)
         r.keys("p", "/quit")
         r.wait_exit("p")
         r.log("pass")
