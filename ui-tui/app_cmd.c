@@ -224,7 +224,7 @@ static void cmd_share(chp_app *a, const chp_cmd *c, const char *who)
     } else if (stop != a->sharing) {
         chp_app_notice(
             a, stop ? _("not sharing") : _("already sharing at %s (/share-app stop ends it)"),
-            a->share_url[0] ? a->share_url : "(starting)");
+            a->share_url[0] ? a->share_url : _("(starting)"));
     } else if (a->io.share(a->io.share_ctx, !stop, listen) != CHP_OK) {
         chp_app_notice(
             a, "%s", stop ? _("cannot stop chapar share-app") : _("cannot start chapar share-app"));
