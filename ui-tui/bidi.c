@@ -18,7 +18,8 @@ int chp_bidi_mode_parse(const char *s)
 
 const char *chp_bidi_mode_name(chp_bidi_mode m)
 {
-    return m == CHP_BIDI_APP ? "app" : m == CHP_BIDI_TERMINAL ? "terminal" : "auto";
+    static const char *const names[] = {"auto", "app", "terminal", "reorder"};
+    return (unsigned)m < sizeof names / sizeof names[0] ? names[m] : "auto";
 }
 
 static const char *real_env(const char *name)

@@ -22,7 +22,7 @@ typedef enum chp_bidi_mode {
 
 /* "auto", "app" or "terminal" to the mode; -1 for anything else. */
 int chp_bidi_mode_parse(const char *s);
-/* The mode's name ("auto", "app", "terminal"). */
+/* The mode's name ("auto", "app", "terminal", "reorder"). */
 const char *chp_bidi_mode_name(chp_bidi_mode m);
 /* AUTO to what the environment says of the terminal (getenv-like env;
  * NULL: getenv): TERMINAL under VTE (VTE_VERSION), Konsole
@@ -52,7 +52,8 @@ typedef struct chp_bidi_para {
  * is that of the first strong letter in w[dir_from, dir_to) (a message's
  * text, not its sender's name in front of it), left-to-right when there
  * is none. mode APP: rows reordered, shaped, mirrored, and right-aligned
- * in width when the paragraph is right-to-left; TERMINAL: rows stay in
+ * in width when the paragraph is right-to-left (REORDER: the same without
+ * joining the letters; AUTO counts as APP); TERMINAL: rows stay in
  * logical order, unpadded (map says so too). *out is owned by the caller
  * (chp_bidi_para_fini). 0, or -1 when out of memory (*out then empty). */
 int chp_bidi_layout(const wchar_t *w, size_t n, size_t dir_from, size_t dir_to, int width,
