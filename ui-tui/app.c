@@ -28,6 +28,7 @@ int chp_app_new(const char *home, int spawned, const chp_app_io *io, const chp_c
     a->ph = CHP_PH_CONNECTING;
     a->t_start = chp_clock_ms(clock);
     chp_life_init(&a->life, spawned);
+    chp_prefs_init(&a->prefs, CHP_BIDI_AUTO, NULL);
     a->dirty = 1;
     *out = a;
     return CHP_OK;
@@ -77,7 +78,7 @@ void chp_app_request(chp_app *a, int kind, const char *tag, int secret, const ch
         lens[i] = strlen(args[i]);
     int rc = a->io.send(a->io.ctx, kind, tag ? tag : "", cmd, nargs, args, lens, secret);
     if (rc != CHP_OK)
-        chp_app_notice(a, "cannot send '%s' to chapard: %s", cmd, chp_strerror(rc));
+        chp_app_notice(a, _("cannot send '%s' to chapard: %s"), cmd, chp_strerror(rc));
 }
 
 void chp_app_send_line(chp_app *a, int kind, const char *conv, const char *text)
@@ -85,7 +86,7 @@ void chp_app_send_line(chp_app *a, int kind, const char *conv, const char *text)
     char *copy = strdup(text);
     if (a->nunsent == CHP_APP_UNSENT_MAX || !copy) {
         free(copy);
-        chp_app_notice(a, "chapard has not taken the last %zu lines yet: not sent, try again",
+        chp_app_notice(a, _("chapard has not taken the last %zu lines yet: not sent, try again"),
                        a->nunsent);
         if (chp_input_len(a->in) == 0)
             chp_input_insert_utf8(a->in, text);
@@ -112,9 +113,9 @@ static void lines_unsent(chp_app *a)
 {
     for (size_t i = 0; i < a->nunsent; i++) {
         int back = i + 1 == a->nunsent && chp_input_len(a->in) == 0;
-        chp_app_notice(a, "chapard did not confirm this line to %s (it may have stopped): %s%s",
+        chp_app_notice(a, _("chapard did not confirm this line to %s (it may have stopped): %s%s"),
                        a->unsent[i].conv, a->unsent[i].text,
-                       back ? " (back on the input line)" : "");
+                       back ? _(" (back on the input line)") : "");
         if (back)
             chp_input_insert_utf8(a->in, a->unsent[i].text);
         free(a->unsent[i].text);
@@ -162,7 +163,7 @@ void chp_app_cycle(chp_app *a, int dir)
 void chp_app_type(chp_app *a, wchar_t c)
 {
     if (chp_input_insert(a->in, c) == CHP_E_OVERFLOW && !a->full_said) {
-        chp_app_notice(a, "the input line is full (%d characters): the rest was not taken",
+        chp_app_notice(a, _("the input line is full (%d characters): the rest was not taken"),
                        CHP_INPUT_MAX);
         a->full_said = 1; /* once per line, not once per pasted character */
     }
@@ -249,7 +250,7 @@ static const char *log_hint(const chp_app *a, char *buf, size_t cap)
     snprintf(path, sizeof path, "%s/chapard.log", a->home);
     if (access(path, F_OK) != 0)
         return "";
-    snprintf(buf, cap, " (its log: %s)", path);
+    snprintf(buf, cap, _(" (its log: %s)"), path);
     return buf;
 }
 
@@ -258,7 +259,7 @@ static void forget_pending(chp_app *a)
 {
     lines_unsent(a);
     if (a->io.reset(a->io.ctx) != CHP_OK)
-        chp_app_notice(a, "cannot reconnect to chapard");
+        chp_app_notice(a, _("cannot reconnect to chapard"));
 }
 
 void chp_app_node_down(chp_app *a, uint64_t now, const char *how)
@@ -278,17 +279,17 @@ void chp_app_node_down(chp_app *a, uint64_t now, const char *how)
     int tail = log_tail(a->home, last, sizeof last);
     if (a->life.ours && !ran) {
         /* the chapard we started never answered: its log says why */
-        chp_app_notice(a, "chapard stopped at once: %s", tail ? last : "(its log is empty)");
-        chp_app_notice(a, "Fix that%s and start chapar-tui again; /quit leaves.",
+        chp_app_notice(a, _("chapard stopped at once: %s"), tail ? last : _("(its log is empty)"));
+        chp_app_notice(a, _("Fix that%s and start chapar-tui again; /quit leaves."),
                        log_hint(a, hint, sizeof hint));
     } else if (delay) {
-        chp_app_notice(a, "node down%s%s%s, restarting in %llu s", how ? " (" : "", how ? how : "",
-                       how ? ")" : "", (unsigned long long)(delay / 1000));
+        chp_app_notice(a, _("node down%s%s%s, restarting in %llu s"), how ? " (" : "",
+                       how ? how : "", how ? ")" : "", (unsigned long long)(delay / 1000));
         if (fresh && tail) /* a restart that did not come up: why */
-            chp_app_notice(a, "chapard's log says: %s", last);
+            chp_app_notice(a, _("chapard's log says: %s"), last);
     } else {
         chp_app_notice(
-            a, "node down: start chapard --home %s (this window reconnects when it is back)",
+            a, _("node down: start chapard --home %s (this window reconnects when it is back)"),
             a->home);
     }
     a->dirty = 1;
@@ -297,7 +298,7 @@ void chp_app_node_down(chp_app *a, uint64_t now, const char *how)
 /* The node answers again: what happened while it was down is reloaded. */
 static void node_back(chp_app *a)
 {
-    chp_app_notice(a, a->life.ours ? "node restarted" : "node is back");
+    chp_app_notice(a, "%s", a->life.ours ? _("node restarted") : _("node is back"));
     a->t_start = chp_clock_ms(a->clock);
     int cur = chp_model_current(a->m);
     if (cur >= 0) /* stay in the conversation that was open */
@@ -334,7 +335,7 @@ static void timed_out(chp_app *a, uint64_t now)
 {
     char hint[4300];
     if (!a->away)
-        chp_app_notice(a, "chapard is not answering for %s%s; retrying", a->home,
+        chp_app_notice(a, _("chapard is not answering for %s%s; retrying"), a->home,
                        log_hint(a, hint, sizeof hint));
     a->away = 1;
     forget_pending(a);
@@ -400,17 +401,17 @@ static void on_id(chp_app *a, const char *tag, int ok, char *p, size_t len)
         if (a->ph == CHP_PH_ASK_NICK || a->ph == CHP_PH_ASK_PASS || a->ph == CHP_PH_ASK_PASS2 ||
             a->ph == CHP_PH_ASK_NONE)
             return; /* the node came back while the wizard runs: go on with it */
-        chp_app_notice(a, "Welcome to Chapar. No identity lives in %s yet: let's make one.",
+        chp_app_notice(a, _("Welcome to Chapar. No identity lives in %s yet: let's make one."),
                        a->home);
         /* whether others on this network can see the node, before anything else */
         REQ0(a, CHP_R_DISC_WIZ, NULL, "discovery");
         chp_app_set_phase(a, CHP_PH_ASK_NICK);
     } else if (contains(p, "locked")) {
-        chp_app_notice(a, "Your identity is locked. Type its passphrase (Ctrl-C quits).");
+        chp_app_notice(a, _("Your identity is locked. Type its passphrase (Ctrl-C quits)."));
         chp_app_set_phase(a, CHP_PH_ASK_UNLOCK);
     } else {
-        chp_app_notice(a, "chapard: %s", p);
-        chp_app_notice(a, "No messaging here; node commands still work: /peer, /help, /quit.");
+        chp_app_notice(a, _("chapard: %s"), p);
+        chp_app_notice(a, _("No messaging here; node commands still work: /peer, /help, /quit."));
         chp_app_set_phase(a, CHP_PH_NO_USER);
         REQ0(a, CHP_R_STATUS, NULL, "status");
     }
@@ -421,16 +422,16 @@ static void on_init(chp_app *a, const char *tag, int ok, char *p, size_t len)
     (void)tag, (void)len;
     if (ok) {
         a->no_identity = 0;
-        chp_app_notice(a, "Your identity is ready. Your ID (give it to friends): %s", p);
+        chp_app_notice(a, _("Your identity is ready. Your ID (give it to friends): %s"), p);
         REQ0(a, CHP_R_ID, NULL, "id");
     } else if (contains(p, "already exists")) {
         /* another window on this data dir was quicker: use its identity */
-        chp_app_notice(a, "An identity was just created in %s (another window?): using it.",
+        chp_app_notice(a, _("An identity was just created in %s (another window?): using it."),
                        a->home);
         REQ0(a, CHP_R_ID, NULL, "id");
     } else {
-        chp_app_notice(a, "Could not create the identity: %s", p);
-        chp_app_notice(a, "Choose a nickname.");
+        chp_app_notice(a, _("Could not create the identity: %s"), p);
+        chp_app_notice(a, _("Choose a nickname."));
         chp_app_set_phase(a, CHP_PH_ASK_NICK);
     }
 }
@@ -441,7 +442,7 @@ static void on_unlock(chp_app *a, const char *tag, int ok, char *p, size_t len)
     if (ok) {
         REQ0(a, CHP_R_ID, NULL, "id");
     } else {
-        chp_app_notice(a, "Not unlocked: %s. Try again.", p);
+        chp_app_notice(a, _("Not unlocked: %s. Try again."), p);
         chp_app_set_phase(a, CHP_PH_ASK_UNLOCK);
     }
 }
@@ -450,12 +451,12 @@ static void on_convs(chp_app *a, const char *tag, int ok, char *p, size_t len)
 {
     (void)tag;
     if (!ok) {
-        chp_app_notice(a, "conversations: %s", p);
+        chp_app_notice(a, _("conversations: %s"), p);
         return;
     }
     int before = chp_model_current(a->m);
     if (chp_model_load_conversations(a->m, p, len) != CHP_OK)
-        chp_app_notice(a, "chapard sent a conversation list that does not parse");
+        chp_app_notice(a, _("chapard sent a conversation list that does not parse"));
     int want = -1;
     if (a->want[0])
         want = chp_model_find(a->m, a->want);
@@ -476,7 +477,7 @@ static void on_history(chp_app *a, const char *tag, int ok, char *p, size_t len)
     if (!ok)
         chp_app_notice(a, "%s: %s", tag, p);
     else if (chp_model_load_history(a->m, tag, p, len) != CHP_OK)
-        chp_app_notice(a, "chapard sent a history that does not parse");
+        chp_app_notice(a, _("chapard sent a history that does not parse"));
     a->dirty = 1;
 }
 
@@ -489,7 +490,7 @@ static void on_sent(chp_app *a, int kind, const char *tag, int ok, const char *p
     }
     line_answered(a);
     if (!ok) {
-        chp_app_notice(a, "not sent to %s: %s", tag, p);
+        chp_app_notice(a, _("not sent to %s: %s"), tag, p);
     } else if (kind == CHP_R_MSG) { /* open the conversation it went to */
         snprintf(a->want, sizeof a->want, "%s", tag);
         REQ0(a, CHP_R_CONVS, NULL, "conversations");
@@ -522,8 +523,8 @@ static void on_status(chp_app *a, const char *tag, int ok, char *p, size_t len)
     if (st.relays >= 0)
         a->relays = st.relays;
     if (st.store_full == 1 && !a->store_full)
-        chp_app_notice(a, "chapard's store is full: it refuses mail it carries for others until "
-                          "some expires (a larger --quota helps)");
+        chp_app_notice(a, _("chapard's store is full: it refuses mail it carries for others until "
+                            "some expires (a larger --quota helps)"));
     if (st.store_full >= 0)
         a->store_full = st.store_full;
     a->dirty = 1;
@@ -533,18 +534,18 @@ static void on_join(chp_app *a, const char *tag, int ok, char *p, size_t len)
 {
     (void)len;
     if (!ok) {
-        chp_app_notice(a, "cannot join %s: %s", tag, p);
+        chp_app_notice(a, _("cannot join %s: %s"), tag, p);
         return;
     }
     /* open it now, so the notice lands in the room it is about */
     chp_app_select(a, chp_model_add(a->m, tag));
     if (p[0])
         chp_app_notice(a,
-                       "joined %s (fingerprint %s: whoever sees the same fingerprint is in "
-                       "the same room)",
+                       _("joined %s (fingerprint %s: whoever sees the same fingerprint is in "
+                         "the same room)"),
                        tag, p);
     else
-        chp_app_notice(a, "joined %s", tag);
+        chp_app_notice(a, _("joined %s"), tag);
     snprintf(a->want, sizeof a->want, "%s", tag);
     REQ0(a, CHP_R_CONVS, NULL, "conversations");
 }
@@ -553,11 +554,11 @@ static void on_leave(chp_app *a, const char *tag, int ok, char *p, size_t len)
 {
     (void)len;
     if (!ok) {
-        chp_app_notice(a, "cannot leave %s: %s", tag, p);
+        chp_app_notice(a, _("cannot leave %s: %s"), tag, p);
         return;
     }
     chp_model_remove(a->m, tag);
-    chp_app_notice(a, "left %s", tag);
+    chp_app_notice(a, _("left %s"), tag);
     open_conv(a);
     REQ0(a, CHP_R_CONVS, NULL, "conversations");
 }
@@ -569,7 +570,7 @@ static void on_done(chp_app *a, const char *tag, int ok, char *p, size_t len)
         chp_app_notice(a, "%s", tag);
         REQ0(a, CHP_R_CONVS, NULL, "conversations");
     } else {
-        chp_app_notice(a, "error: %s", p);
+        chp_app_notice(a, _("error: %s"), p);
     }
 }
 
@@ -594,7 +595,7 @@ static void on_bundle(chp_app *a, const char *tag, int ok, char *p, size_t len)
         return;
     }
     a->bundle_job[0] = '\0';
-    chp_app_notice(a, "bundle: %s", ok && !strncmp(p, "done ", 5) ? p + 5 : p);
+    chp_app_notice(a, _("bundle: %s"), ok && !strncmp(p, "done ", 5) ? p + 5 : p);
     if (ok)
         REQ0(a, CHP_R_CONVS, NULL, "conversations");
 }
@@ -603,7 +604,7 @@ static void on_lines(chp_app *a, const char *tag, int ok, char *p, size_t len)
 {
     (void)len;
     if (!ok) {
-        chp_app_notice(a, "error: %s", p);
+        chp_app_notice(a, _("error: %s"), p);
         return;
     }
     if (tag[0])
@@ -617,7 +618,7 @@ static void on_lines(chp_app *a, const char *tag, int ok, char *p, size_t len)
         any = 1;
     }
     if (!any)
-        chp_app_notice(a, "  (none)");
+        chp_app_notice(a, _("  (none)"));
 }
 
 static void on_idshow(chp_app *a, const char *tag, int ok, char *p, size_t len)
@@ -625,11 +626,11 @@ static void on_idshow(chp_app *a, const char *tag, int ok, char *p, size_t len)
     (void)tag, (void)len;
     char *f[3];
     if (!ok) {
-        chp_app_notice(a, "error: %s", p);
+        chp_app_notice(a, _("error: %s"), p);
     } else if (chp_split_tabs(p, f, 3) == 3) {
-        chp_app_notice(a, "your ID: %s", f[0]);
-        chp_app_notice(a, "nick: %s   fingerprint: %s", f[1], f[2]);
-        chp_app_notice(a, "/id NAME shows a contact's safety number: compare it with theirs.");
+        chp_app_notice(a, _("your ID: %s"), f[0]);
+        chp_app_notice(a, _("nick: %s   fingerprint: %s"), f[1], f[2]);
+        chp_app_notice(a, _("/id NAME shows a contact's safety number: compare it with theirs."));
     }
 }
 
@@ -637,10 +638,10 @@ static void on_nick(chp_app *a, const char *tag, int ok, char *p, size_t len)
 {
     (void)len;
     if (ok) {
-        chp_app_notice(a, "you are now %s", tag);
+        chp_app_notice(a, _("you are now %s"), tag);
         REQ0(a, CHP_R_ID, NULL, "id");
     } else {
-        chp_app_notice(a, "nick not changed: %s", p);
+        chp_app_notice(a, _("nick not changed: %s"), p);
     }
 }
 
@@ -651,7 +652,7 @@ static void on_wipe(chp_app *a, const char *tag, int ok, char *p, size_t len)
         a->wiped = 1;
         a->quit = 1;
     } else {
-        chp_app_notice(a, "not wiped: %s", p);
+        chp_app_notice(a, _("not wiped: %s"), p);
     }
 }
 
@@ -667,22 +668,23 @@ static void on_discovery(chp_app *a, const char *tag, int ok, char *p, size_t le
 {
     (void)len;
     if (!ok)
-        chp_app_notice(a, "discovery: %s", p);
+        chp_app_notice(a, _("discovery: %s"), p);
     else if (!tag[0])
-        chp_app_notice(a,
-                       "LAN discovery is %s: this node is %s on the local network (/discovery %s)",
-                       p, !strcmp(p, "on") ? "visible" : "invisible",
-                       !strcmp(p, "on") ? "off hides it" : "on shows it");
+        chp_app_notice(
+            a, _("LAN discovery is %s: this node is %s on the local network (/discovery %s)"), p,
+            !strcmp(p, "on") ? _("visible") : _("invisible"),
+            !strcmp(p, "on") ? _("off hides it") : _("on shows it"));
     else if (!strcmp(tag, "off"))
         chp_app_notice(a,
-                       "You are invisible on the local network now: no more LAN beacons (%s). "
-                       "Friends reach you by /peer ADDRESS.",
+                       _("You are invisible on the local network now: no more LAN beacons (%s). "
+                         "Friends reach you by /peer ADDRESS."),
                        p);
     else
-        chp_app_notice(a,
-                       "You are visible on the local network now: chapard announces itself by LAN "
-                       "beacons (%s).",
-                       p);
+        chp_app_notice(
+            a,
+            _("You are visible on the local network now: chapard announces itself by LAN "
+              "beacons (%s)."),
+            p);
 }
 
 /* The wizard's line on being seen: a node announces itself on the LAN by
@@ -692,19 +694,20 @@ static void on_disc_wiz(chp_app *a, const char *tag, int ok, char *p, size_t len
 {
     (void)tag, (void)len;
     if (ok && !strcmp(p, "off"))
-        chp_app_notice(a, "This node is invisible on the local network (no LAN beacons); "
-                          "/discovery on lets Chapar users nearby find it.");
+        chp_app_notice(a, _("This node is invisible on the local network (no LAN beacons); "
+                            "/discovery on lets Chapar users nearby find it."));
     else
-        chp_app_notice(a, "This node is visible on the local network: it announces itself by LAN "
-                          "beacons. To be invisible: /discovery off (or chapard --no-discovery).");
-    chp_app_notice(a, "Choose a nickname (others see it next to your ID; 1 to 32 bytes).");
+        chp_app_notice(a,
+                       _("This node is visible on the local network: it announces itself by LAN "
+                         "beacons. To be invisible: /discovery off (or chapard --no-discovery)."));
+    chp_app_notice(a, _("Choose a nickname (others see it next to your ID; 1 to 32 bytes)."));
 }
 
 static void on_requests(chp_app *a, const char *tag, int ok, char *p, size_t len)
 {
     (void)tag;
     if (ok && chp_model_load_requests(a->m, p, len) != CHP_OK)
-        chp_app_notice(a, "chapard sent a list of contact requests that does not parse");
+        chp_app_notice(a, _("chapard sent a list of contact requests that does not parse"));
 }
 
 /* CHP_R_READ needs nothing: the reply only says the node marked it read. */
@@ -804,7 +807,7 @@ static void ev_request(chp_app *a, char *body)
     /* "~nick": not a contact's name, which the nick may equal */
     char *nick = chp_unescape(f[1], strlen(f[1]));
     int named = nick && nick[0];
-    chp_app_notice(a, "contact request from ~%s (%s): /accept %s%s", named ? nick : "?", f[0],
+    chp_app_notice(a, _("contact request from ~%s (%s): /accept %s%s"), named ? nick : "?", f[0],
                    named ? "~" : "", named ? nick : f[0]);
     free(nick);
     REQ0(a, CHP_R_REQUESTS, NULL, "contact-requests");
@@ -817,9 +820,9 @@ static void ev_contact(chp_app *a, char *body)
         return;
     char *name = chp_unescape(f[0], strlen(f[0]));
     if (!strcmp(f[1], "established"))
-        chp_app_notice(a, "%s is now a contact", name ? name : "?");
+        chp_app_notice(a, _("%s is now a contact"), name ? name : "?");
     else
-        chp_app_notice(a, "contact %s: %s", name ? name : "?", f[1]);
+        chp_app_notice(a, _("contact %s: %s"), name ? name : "?", f[1]);
     free(name);
     if (a->ph != CHP_PH_READY)
         return;
@@ -857,7 +860,7 @@ static void ev_nick(chp_app *a, char *body)
 
 static void ev_peer(chp_app *a, char *body)
 {
-    chp_app_notice(a, "a peer %s", !strcmp(body, "up") ? "connected" : "disconnected");
+    chp_app_notice(a, "%s", !strcmp(body, "up") ? _("a peer connected") : _("a peer disconnected"));
     REQ0(a, CHP_R_STATUS, NULL, "status");
 }
 
@@ -885,20 +888,20 @@ const char *chp_app_prompt(const chp_app *a, char *buf, size_t cap)
     int cur = chp_model_current(a->m);
     switch (a->ph) {
     case CHP_PH_ASK_NICK:
-        return "nickname: ";
+        return _("nickname: ");
     case CHP_PH_ASK_PASS:
-        return "passphrase (Enter: none): ";
+        return _("passphrase (Enter: none): ");
     case CHP_PH_ASK_PASS2:
-        return "passphrase again: ";
+        return _("passphrase again: ");
     case CHP_PH_ASK_NONE:
-        return "type none to confirm: ";
+        return _("type none to confirm: ");
     case CHP_PH_ASK_UNLOCK:
-        return "passphrase: ";
+        return _("passphrase: ");
     case CHP_PH_CONFIRM_WIPE:
-        return "wipe everything? type yes: ";
+        return _("wipe everything? type yes: ");
     case CHP_PH_CREATING:
     case CHP_PH_UNLOCKING:
-        return "wait... ";
+        return _("wait... ");
     default:
         snprintf(buf, cap, "[%s] ", cur >= 0 ? chp_model_conv(a->m, (size_t)cur)->name : "-");
         return buf;
@@ -909,22 +912,22 @@ void chp_app_status_bar(const chp_app *a, char *buf, size_t cap)
 {
     char peers[32];
     if (a->peers >= 0 && a->relays > 0)
-        snprintf(peers, sizeof peers, "%d (relays %d)", a->peers, a->relays);
+        snprintf(peers, sizeof peers, _("%d (relays %d)"), a->peers, a->relays);
     else if (a->peers >= 0)
         snprintf(peers, sizeof peers, "%d", a->peers);
     else
         snprintf(peers, sizeof peers, "?");
-    const char *state = a->away                      ? " | chapard not answering"
-                        : a->ph == CHP_PH_CONNECTING ? " | connecting to chapard"
-                        : a->ph == CHP_PH_NO_USER    ? " | node only"
+    const char *state = a->away                      ? _(" | chapard not answering")
+                        : a->ph == CHP_PH_CONNECTING ? _(" | connecting to chapard")
+                        : a->ph == CHP_PH_NO_USER    ? _(" | node only")
                                                      : "";
     char who[160];
-    snprintf(who, sizeof who, " %s%s%s%s", a->nick[0] ? a->nick : "(no identity)",
+    snprintf(who, sizeof who, " %s%s%s%s", a->nick[0] ? a->nick : _("(no identity)"),
              a->fp[0] ? " (" : "", a->fp, a->fp[0] ? ")" : "");
     if (a->life.down) /* no peers to count: the numbers of the dead node would lie */
-        snprintf(buf, cap, "%s | node down%s", who, a->life.restart_at ? ", restarting" : "");
+        snprintf(buf, cap, _("%s | node down%s"), who, a->life.restart_at ? _(", restarting") : "");
     else
-        snprintf(buf, cap, "%s | peers: %s%s%s%s%s", who, peers, state,
-                 a->store_full ? " | store full" : "", a->share_url[0] ? " | sharing " : "",
+        snprintf(buf, cap, _("%s | peers: %s%s%s%s%s"), who, peers, state,
+                 a->store_full ? _(" | store full") : "", a->share_url[0] ? _(" | sharing ") : "",
                  a->share_url);
 }

@@ -12,6 +12,7 @@
 #include "ui-tui/input.h"
 #include "ui-tui/life.h"
 #include "ui-tui/model.h"
+#include "ui-tui/prefs.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -139,6 +140,7 @@ typedef struct chp_app {
     size_t nunsent;
     int sharing;         /* a `chapar share-app` child runs (/share-app) */
     char share_url[128]; /* the page's address it printed, "" until then */
+    chp_prefs prefs;     /* right-to-left display, calendar, digits (/set) */
 } chp_app;
 
 /* A new app for the data dir home, connecting (chp_app_start sends the

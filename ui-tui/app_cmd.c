@@ -31,12 +31,13 @@ static void cmd_help(chp_app *a, const chp_cmd *c, const char *who)
     (void)c, (void)who;
     size_t n;
     const chp_cmd_spec *t = chp_cmd_table(&n);
-    chp_app_notice(a, "Commands (a line without / is sent to this conversation; //x sends /x):");
+    chp_app_notice(a, _("Commands (a line without / is sent to this conversation; //x sends /x):"));
     for (size_t i = 0; i < n; i++)
-        chp_app_notice(a, "  %s  - %s", t[i].usage, t[i].help);
-    chp_app_notice(a, "Keys: Alt+1..9 / Ctrl-N / Ctrl-P switch, PgUp/PgDn scroll, Tab completes,");
+        chp_app_notice(a, "  %s  - %s", t[i].usage, _(t[i].help));
+    chp_app_notice(a,
+                   _("Keys: Alt+1..9 / Ctrl-N / Ctrl-P switch, PgUp/PgDn scroll, Tab completes,"));
     chp_app_notice(
-        a, "  Up/Down history, Ctrl-A/E home/end, Ctrl-W word, Ctrl-U/K line, Ctrl-C quit.");
+        a, _("  Up/Down history, Ctrl-A/E home/end, Ctrl-W word, Ctrl-U/K line, Ctrl-C quit."));
 }
 
 static void cmd_quit(chp_app *a, const chp_cmd *c, const char *who)
@@ -48,13 +49,13 @@ static void cmd_quit(chp_app *a, const chp_cmd *c, const char *who)
 static void cmd_unknown(chp_app *a, const chp_cmd *c, const char *who)
 {
     (void)who;
-    chp_app_notice(a, "unknown command %s (try /help)", c->argv[0]);
+    chp_app_notice(a, _("unknown command %s (try /help)"), c->argv[0]);
 }
 
 static void cmd_usage(chp_app *a, const chp_cmd *c, const char *who)
 {
     (void)who;
-    chp_app_notice(a, "usage: %s", c->text);
+    chp_app_notice(a, _("usage: %s"), c->text);
 }
 
 static void cmd_text(chp_app *a, const chp_cmd *c, const char *who)
@@ -63,7 +64,7 @@ static void cmd_text(chp_app *a, const chp_cmd *c, const char *who)
     int ready = a->ph == CHP_PH_READY;
     const char *curname = current_name(a);
     if (!ready || !curname) {
-        chp_app_notice(a, "not sent: %s",
+        chp_app_notice(a, _("not sent: %s"),
                        ready ? "no conversation open (/join #lan)" : "not ready");
         return;
     }
@@ -74,7 +75,7 @@ static void cmd_discovery(chp_app *a, const chp_cmd *c, const char *who)
 {
     (void)who;
     if (c->argc && strcmp(c->argv[0], "on") && strcmp(c->argv[0], "off")) {
-        chp_app_notice(a, "usage: /discovery [on|off]");
+        chp_app_notice(a, _("usage: /discovery [on|off]"));
         return;
     }
     chp_app_request(a, CHP_R_DISC, c->argc ? c->argv[0] : "", 0, "discovery", c->argc,
@@ -102,7 +103,7 @@ static void cmd_bundle(chp_app *a, const chp_cmd *c, const char *who)
     char path[4200], cwd[4096];
     int exp = !strcmp(c->argv[0], "export");
     if (!exp && strcmp(c->argv[0], "import")) {
-        chp_app_notice(a, "usage: /bundle export|import PATH");
+        chp_app_notice(a, _("usage: /bundle export|import PATH"));
         return;
     }
     if (c->argv[1][0] == '/')
@@ -114,9 +115,9 @@ static void cmd_bundle(chp_app *a, const chp_cmd *c, const char *who)
     if (exp) {
         REQ1(a, CHP_R_LINES, "bundle:", "bundle-export", path);
     } else if (a->bundle_job[0]) {
-        chp_app_notice(a, "a bundle import is still running");
+        chp_app_notice(a, _("a bundle import is still running"));
     } else {
-        chp_app_notice(a, "bundle: importing %s", path);
+        chp_app_notice(a, _("bundle: importing %s"), path);
         REQ2(a, CHP_R_BUNDLE, "", "bundle-import", path, "");
     }
 }
@@ -130,7 +131,8 @@ static void cmd_msg(chp_app *a, const chp_cmd *c, const char *who)
         chp_app_send_line(a, CHP_R_MSG, who, c->argv[1]);
     else if (i < 0)
         chp_app_notice(
-            a, "no conversation called %s: /add ID NAME adds a contact, /join #ROOM joins a room",
+            a,
+            _("no conversation called %s: /add ID NAME adds a contact, /join #ROOM joins a room"),
             c->argv[0]);
     if (i >= 0)
         chp_app_select(a, i);
@@ -148,7 +150,7 @@ static void cmd_leave(chp_app *a, const chp_cmd *c, const char *who)
     (void)who;
     const char *room = c->argc ? c->argv[0] : current_name(a);
     if (!room || room[0] != '#') {
-        chp_app_notice(a, "usage: /leave #ROOM");
+        chp_app_notice(a, _("usage: /leave #ROOM"));
         return;
     }
     REQ1(a, CHP_R_LEAVE, room, "leave", room);
@@ -201,8 +203,8 @@ static void cmd_wipe(chp_app *a, const chp_cmd *c, const char *who)
 {
     (void)c, (void)who;
     chp_app_notice(a,
-                   "/wipe deletes your identity, contacts, messages and this node's store in "
-                   "%s. It cannot be undone.",
+                   _("/wipe deletes your identity, contacts, messages and this node's store in "
+                     "%s. It cannot be undone."),
                    a->home);
     chp_app_set_phase(a, CHP_PH_CONFIRM_WIPE);
 }
@@ -216,18 +218,21 @@ static void cmd_share(chp_app *a, const chp_cmd *c, const char *who)
     int stop = c->argc && !strcmp(c->argv[0], "stop");
     const char *listen = c->argc && !stop ? c->argv[0] : NULL;
     if (listen && (!strchr(listen, ':') || strchr(listen, ' '))) {
-        chp_app_notice(a, "usage: /share-app [stop | HOST:PORT]");
+        chp_app_notice(a, _("usage: /share-app [stop | HOST:PORT]"));
     } else if (!a->io.share) {
-        chp_app_notice(a, "sharing the app is not offered here");
+        chp_app_notice(a, _("sharing the app is not offered here"));
     } else if (stop != a->sharing) {
-        chp_app_notice(a, stop ? "not sharing" : "already sharing at %s (/share-app stop ends it)",
-                       a->share_url[0] ? a->share_url : "(starting)");
+        chp_app_notice(
+            a, stop ? _("not sharing") : _("already sharing at %s (/share-app stop ends it)"),
+            a->share_url[0] ? a->share_url : _("(starting)"));
     } else if (a->io.share(a->io.share_ctx, !stop, listen) != CHP_OK) {
-        chp_app_notice(a, "cannot %s chapar share-app", stop ? "stop" : "start");
+        chp_app_notice(
+            a, "%s", stop ? _("cannot stop chapar share-app") : _("cannot start chapar share-app"));
     } else if (!stop) {
         a->sharing = 1;
         a->share_url[0] = '\0';
-        chp_app_notice(a, "starting chapar share-app (it looks for the .deb in dist/: make deb)");
+        chp_app_notice(a,
+                       _("starting chapar share-app (it looks for the .deb in dist/: make deb)"));
     }
     a->dirty = 1;
 }
@@ -238,18 +243,37 @@ void chp_app_share_line(chp_app *a, const char *line)
         strlen(line) < sizeof a->share_url) {
         snprintf(a->share_url, sizeof a->share_url, "%s", line);
         chp_app_notice(a,
-                       "sharing Chapar at %s : people near you open it in a browser and check "
-                       "the files against your ID %s (/share-app stop ends it)",
+                       _("sharing Chapar at %s : people near you open it in a browser and check "
+                         "the files against your ID %s (/share-app stop ends it)"),
                        line, a->uid);
     } else if (line[0]) {
-        chp_app_notice(a, "share-app: %s", line);
+        chp_app_notice(a, _("share-app: %s"), line);
     }
+    a->dirty = 1;
+}
+
+/* /set alone shows the settings; /set NAME VALUE changes one (prefs.h). */
+static void cmd_set(chp_app *a, const chp_cmd *c, const char *who)
+{
+    (void)who;
+    char now[160];
+    if (c->argc == 2 && chp_prefs_set(&a->prefs, c->argv[0], c->argv[1]) != 0) {
+        chp_app_notice(a, _("usage: /set bidi auto|app|terminal, /set calendar gregorian|jalali, "
+                            "/set digits latin|persian"));
+        return;
+    }
+    if (c->argc == 1) {
+        cmd_usage(a, &(chp_cmd){.text = "/set [NAME VALUE]"}, NULL);
+        return;
+    }
+    chp_prefs_describe(&a->prefs, now, sizeof now);
+    chp_app_notice(a, _("settings: %s"), now);
     a->dirty = 1;
 }
 
 void chp_app_share_ended(chp_app *a, const char *how)
 {
-    chp_app_notice(a, "share-app stopped (%s)", how);
+    chp_app_notice(a, _("share-app stopped (%s)"), how);
     a->sharing = 0;
     a->share_url[0] = '\0';
     a->dirty = 1;
@@ -286,6 +310,7 @@ static const struct cmd_row {
     {CHP_CMD_NICK, G_READY, 0, cmd_nickname},
     {CHP_CMD_WIPE, G_READY, 0, cmd_wipe},
     {CHP_CMD_SHARE, G_READY, 0, cmd_share},
+    {CHP_CMD_SET, G_ANY, 0, cmd_set},
 };
 /* clang-format on */
 
@@ -299,14 +324,15 @@ static const char *who_arg(chp_app *a, const char *who, char *buf, size_t cap)
         return who;
     int r = chp_model_resolve_who(a->m, who, buf, cap);
     if (r == 0)
-        chp_app_notice(a,
-                       "%s sent you no contact request, and your node knows a stranger only by "
-                       "nick and fingerprint: ask them for their ID (chp1...), then /add ID NAME",
-                       who);
+        chp_app_notice(
+            a,
+            _("%s sent you no contact request, and your node knows a stranger only by "
+              "nick and fingerprint: ask them for their ID (chp1...), then /add ID NAME"),
+            who);
     else if (r < 0)
         chp_app_notice(a,
-                       "more than one contact request comes from someone called %s: use the ID "
-                       "(/contacts lists them)",
+                       _("more than one contact request comes from someone called %s: use the ID "
+                         "(/contacts lists them)"),
                        who + 1);
     return r == 1 ? buf : NULL;
 }
@@ -317,7 +343,7 @@ static int gate_open(chp_app *a, const struct cmd_row *r, const chp_cmd *c)
     if (r->gate == G_ANY)
         return 1;
     if (a->life.down) {
-        chp_app_notice(a, "the node is down: %s",
+        chp_app_notice(a, _("the node is down: %s"),
                        a->life.restart_at ? "wait until it is restarted"
                                           : "start it again (chapard --home DIR), then try again");
         if (c->kind == CHP_CMD_TEXT && chp_input_len(a->in) == 0)
@@ -325,7 +351,7 @@ static int gate_open(chp_app *a, const struct cmd_row *r, const chp_cmd *c)
         return 0;
     }
     if (r->gate == G_READY && a->ph != CHP_PH_READY) {
-        chp_app_notice(a, "not ready yet: only /peer, /discovery, /help and /quit work now");
+        chp_app_notice(a, _("not ready yet: only /peer, /discovery, /help and /quit work now"));
         return 0;
     }
     return 1;
@@ -354,15 +380,15 @@ typedef void enter_fn(chp_app *a, const char *line, size_t len);
 static void enter_nick(chp_app *a, const char *line, size_t len)
 {
     if (len == 0 || len > CHP_APP_NICK_BYTES - 1) {
-        chp_app_notice(a, "A nickname is 1 to %d bytes.", CHP_APP_NICK_BYTES - 1);
+        chp_app_notice(a, _("A nickname is 1 to %d bytes."), CHP_APP_NICK_BYTES - 1);
     } else if (!chp_text_name_ok(line, len)) {
-        chp_app_notice(a, "Not as a nickname: no spaces at either end, no invisible or "
-                          "direction-changing characters (they let one name pass for another).");
+        chp_app_notice(a, _("Not as a nickname: no spaces at either end, no invisible or "
+                            "direction-changing characters (they let one name pass for another)."));
     } else {
         snprintf(a->wizard_nick, sizeof a->wizard_nick, "%s", line);
         chp_app_notice(a,
-                       "Nickname: %s. Now a passphrase: it locks your identity on this disk. "
-                       "Press Enter alone for none.",
+                       _("Nickname: %s. Now a passphrase: it locks your identity on this disk. "
+                         "Press Enter alone for none."),
                        line);
         chp_app_set_phase(a, CHP_PH_ASK_PASS);
     }
@@ -371,12 +397,13 @@ static void enter_nick(chp_app *a, const char *line, size_t len)
 static void enter_pass(chp_app *a, const char *line, size_t len)
 {
     if (len == 0) {
-        chp_app_notice(a, "Without a passphrase anyone who gets this disk can read your messages "
-                          "and be you.");
-        chp_app_notice(a, "Type none to confirm, or Enter to choose a passphrase after all.");
+        chp_app_notice(a, _("Without a passphrase anyone who gets this disk can read your messages "
+                            "and be you."));
+        chp_app_notice(a, _("Type none to confirm, or Enter to choose a passphrase after all."));
         chp_app_set_phase(a, CHP_PH_ASK_NONE);
     } else if (len >= sizeof a->pass) {
-        chp_app_notice(a, "That passphrase is too long (at most %zu bytes).", sizeof a->pass - 1);
+        chp_app_notice(a, _("That passphrase is too long (at most %zu bytes)."),
+                       sizeof a->pass - 1);
     } else {
         memcpy(a->pass, line, len);
         a->passlen = len;
@@ -387,11 +414,13 @@ static void enter_pass(chp_app *a, const char *line, size_t len)
 static void enter_pass2(chp_app *a, const char *line, size_t len)
 {
     if (len == a->passlen && chp_memeq(line, a->pass, len)) {
-        chp_app_notice(a, "Creating your identity (a few seconds: the passphrase is stretched)...");
+        chp_app_notice(a,
+                       _("Creating your identity (a few seconds: the passphrase is stretched)..."));
         chp_app_request(a, CHP_R_INIT, NULL, 1, "init", 3, a->wizard_nick, "passphrase", line);
         chp_app_set_phase(a, CHP_PH_CREATING);
     } else {
-        chp_app_notice(a, "The two entries differ. Type the passphrase again (Enter alone: none).");
+        chp_app_notice(a,
+                       _("The two entries differ. Type the passphrase again (Enter alone: none)."));
         chp_app_set_phase(a, CHP_PH_ASK_PASS);
     }
     chp_app_wipe_pass(a);
@@ -401,11 +430,11 @@ static void enter_none(chp_app *a, const char *line, size_t len)
 {
     (void)len;
     if (!strcmp(line, "none")) {
-        chp_app_notice(a, "Creating your identity without a passphrase...");
+        chp_app_notice(a, _("Creating your identity without a passphrase..."));
         REQ2(a, CHP_R_INIT, NULL, "init", a->wizard_nick, "none");
         chp_app_set_phase(a, CHP_PH_CREATING);
     } else {
-        chp_app_notice(a, "Type a passphrase (Enter alone: none).");
+        chp_app_notice(a, _("Type a passphrase (Enter alone: none)."));
         chp_app_set_phase(a, CHP_PH_ASK_PASS);
     }
 }
@@ -413,7 +442,7 @@ static void enter_none(chp_app *a, const char *line, size_t len)
 static void enter_unlock(chp_app *a, const char *line, size_t len)
 {
     if (len) {
-        chp_app_notice(a, "Unlocking...");
+        chp_app_notice(a, _("Unlocking..."));
         chp_app_request(a, CHP_R_UNLOCK, NULL, 1, "unlock", 1, line, NULL, NULL);
         chp_app_set_phase(a, CHP_PH_UNLOCKING);
     }
@@ -424,9 +453,9 @@ static void enter_wipe(chp_app *a, const char *line, size_t len)
     (void)len;
     if (!strcmp(line, "yes")) {
         REQ1(a, CHP_R_WIPE, NULL, "wipe", "yes");
-        chp_app_notice(a, "wiping...");
+        chp_app_notice(a, _("wiping..."));
     } else {
-        chp_app_notice(a, "not wiped");
+        chp_app_notice(a, _("not wiped"));
     }
     chp_app_set_phase(a, CHP_PH_READY);
 }
@@ -454,7 +483,7 @@ void chp_app_submit(chp_app *a)
     a->full_said = 0;
     char *line = chp_input_take(a->in, &len);
     if (!line) {
-        chp_app_notice(a, "out of memory");
+        chp_app_notice(a, _("out of memory"));
         return;
     }
     if (!chp_input_secret(a->in) && !strcmp(line, "/quit")) {

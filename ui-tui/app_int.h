@@ -3,6 +3,7 @@
 #ifndef CHP_APP_INT_H
 #define CHP_APP_INT_H
 
+#include "node/common/i18n.h"
 #include "ui-tui/app.h"
 
 /* Sends cmd with up to 3 string arguments (a0..a2, nargs of them) through

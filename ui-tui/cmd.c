@@ -1,36 +1,41 @@
 /* cmd.c - slash command table and parser (cmd.h). */
 #include "ui-tui/cmd.h"
 
+#include "node/common/i18n.h"
 #include "proto/crypto.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 static const chp_cmd_spec table[] = {
-    {"/help", CHP_CMD_HELP, 0, 1, 0, "/help", "list commands and keys"},
+    {"/help", CHP_CMD_HELP, 0, 1, 0, "/help", N_("list commands and keys")},
     {"/msg", CHP_CMD_MSG, 1, 2, 1, "/msg WHO [TEXT]",
-     "open the conversation with a contact or #room, and send TEXT"},
+     N_("open the conversation with a contact or #room, and send TEXT")},
     {"/join", CHP_CMD_JOIN, 1, 2, 1, "/join #ROOM [PASSPHRASE]",
-     "join a public room, or a passphrase room"},
-    {"/leave", CHP_CMD_LEAVE, 0, 1, 0, "/leave [#ROOM]", "leave a room (default: this one)"},
-    {"/add", CHP_CMD_ADD, 2, 2, 1, "/add ID NAME", "add a contact by their chp1... ID"},
+     N_("join a public room, or a passphrase room")},
+    {"/leave", CHP_CMD_LEAVE, 0, 1, 0, "/leave [#ROOM]", N_("leave a room (default: this one)")},
+    {"/add", CHP_CMD_ADD, 2, 2, 1, "/add ID NAME", N_("add a contact by their chp1... ID")},
     {"/accept", CHP_CMD_ACCEPT, 1, 2, 1, "/accept WHO [NAME]",
-     "accept a contact request (WHO: ~nick as shown, or their ID)"},
-    {"/block", CHP_CMD_BLOCK, 1, 1, 1, "/block WHO", "drop a contact's requests and messages"},
-    {"/contacts", CHP_CMD_CONTACTS, 0, 0, 0, "/contacts", "list contacts and pending requests"},
-    {"/id", CHP_CMD_ID, 0, 1, 1, "/id [WHO]", "show your ID, or a contact's ID and safety number"},
+     N_("accept a contact request (WHO: ~nick as shown, or their ID)")},
+    {"/block", CHP_CMD_BLOCK, 1, 1, 1, "/block WHO", N_("drop a contact's requests and messages")},
+    {"/contacts", CHP_CMD_CONTACTS, 0, 0, 0, "/contacts", N_("list contacts and pending requests")},
+    {"/id", CHP_CMD_ID, 0, 1, 1, "/id [WHO]",
+     N_("show your ID, or a contact's ID and safety number")},
     {"/peer", CHP_CMD_PEER, 0, 1, 0, "/peer [ADDRESS]",
-     "connect to a node by address; alone: show yours and the peers"},
+     N_("connect to a node by address; alone: show yours and the peers")},
     {"/discovery", CHP_CMD_DISCOVERY, 0, 1, 0, "/discovery [on|off]",
-     "off: invisible on the local network (no LAN beacons); alone: say which"},
+     N_("off: invisible on the local network (no LAN beacons); alone: say which")},
     {"/bundle", CHP_CMD_BUNDLE, 2, 2, 1, "/bundle export|import PATH",
-     "write your node's envelopes to a file for a USB stick, or import one"},
-    {"/nick", CHP_CMD_NICK, 1, 1, 1, "/nick NAME", "change your nickname"},
+     N_("write your node's envelopes to a file for a USB stick, or import one")},
+    {"/nick", CHP_CMD_NICK, 1, 1, 1, "/nick NAME", N_("change your nickname")},
     {"/share-app", CHP_CMD_SHARE, 0, 1, 0, "/share-app [stop|HOST:PORT]",
-     "share Chapar with people near you: a LAN page with the .deb, signed by you"},
-    {"/wipe", CHP_CMD_WIPE, 0, 0, 0, "/wipe", "delete identity and all data (asks first)"},
+     N_("share Chapar with people near you: a LAN page with the .deb, signed by you")},
+    {"/set", CHP_CMD_SET, 0, 2, 0, "/set [NAME VALUE]",
+     N_("show or change a setting: bidi auto|app|terminal, calendar gregorian|jalali, digits "
+        "latin|persian")},
+    {"/wipe", CHP_CMD_WIPE, 0, 0, 0, "/wipe", N_("delete identity and all data (asks first)")},
     {"/quit", CHP_CMD_QUIT, 0, 0, 0, "/quit",
-     "leave chapar-tui (the node keeps running once you have an identity)"},
+     N_("leave chapar-tui (the node keeps running once you have an identity)")},
 };
 
 const chp_cmd_spec *chp_cmd_table(size_t *n)

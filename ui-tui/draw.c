@@ -3,6 +3,8 @@
 
 #include "ui-tui/draw.h"
 
+#include "node/common/i18n.h"
+#include "ui-tui/bidi.h"
 #include "ui-tui/wtext.h"
 
 #include <stdio.h>
@@ -12,8 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define LIST_W   18   /* conversation list width, when the screen has room */
-#define WRAP_MAX 4096 /* rows of one line drawn at most */
+#define LIST_W 18 /* conversation list width, when the screen has room */
 
 enum { C_OWN = 1, C_OTHER, C_NOTICE, C_MARK, C_BAR, C_STRANGER };
 
@@ -56,18 +57,30 @@ static int put_w(const wchar_t *w, size_t n, int maxw)
     return used;
 }
 
-/* Draws UTF-8 text (sanitized) in at most maxw cells. */
-static int put_s(const char *s, int maxw)
+/* Draws UTF-8 text (sanitized) in at most maxw cells: one row, in visual
+ * order and joined when chapar-tui does the BiDi (prefs.h). */
+static int put_s(const chp_app *a, const char *s, int maxw)
 {
     size_t n;
     wchar_t *w = chp_wt_decode(s, strlen(s), &n);
     int used = 0;
+    chp_bidi_para p;
     if (w) {
         chp_wt_sanitize(w, n);
         for (size_t i = 0; i < n; i++)
             if (w[i] == L'\n')
                 w[i] = L' ';
-        used = put_w(w, n, maxw);
+        int wide = (int)chp_wt_width(w, n) + 2; /* one row: no wrap */
+        if (a->prefs.bidi == CHP_BIDI_APP && n &&
+            chp_bidi_layout(w, n, 0, n, wide, CHP_BIDI_APP, &p) == 0) {
+            for (size_t r = 0; r < p.nrows; r++) /* one, unless out of memory */
+                used += put_w(p.rows[r].vis, p.rows[r].n, maxw - used);
+            chp_bidi_para_fini(&p);
+            for (int k = wide - 2 - used; k > 0 && used < maxw; k--, used++)
+                addch(' '); /* the spaces at its end the layout left out */
+        } else {
+            used = put_w(w, n, maxw);
+        }
         free(w);
     }
     return used;
@@ -97,11 +110,11 @@ static void draw_list(const chp_app *a, int h, int lw)
         if ((int)i == cur)
             attron(A_REVERSE);
         move((int)i, 0);
-        int used = put_s(num, lw - 1);
-        used += put_s(c->name, lw - 1 - used - uw);
+        int used = put_s(a, num, lw - 1);
+        used += put_s(a, c->name, lw - 1 - used - uw);
         if (c->unread) {
             attron(A_BOLD);
-            used += put_s(unread, lw - 1 - used);
+            used += put_s(a, unread, lw - 1 - used);
             attroff(A_BOLD);
         }
         for (; used < lw - 1; used++)
@@ -165,24 +178,40 @@ static void line_attrs(const chp_line *l, int *sender, int *text)
         *sender = COLOR_PAIR(C_OTHER) | A_BOLD;
 }
 
-static void draw_row(const wchar_t *w, size_t a0, size_t b0, size_t sender_n, size_t mark_at,
-                     const chp_line *l, int maxw)
+/* Draws row r of a laid out line: its pad, then its characters coloured
+ * by the part of the logical line each comes from: [0, sender_n) the
+ * sender, [.., mark_at) the text, the rest the delivery mark. */
+static void draw_row(const chp_bidi_row *r, size_t sender_n, size_t mark_at, const chp_line *l,
+                     int maxw)
 {
-    /* three parts: [a0, sender_n) sender, [.., mark_at) text, rest mark */
-    size_t cuts[4] = {a0, sender_n, mark_at, b0};
     int attrs[3] = {0, 0, COLOR_PAIR(C_MARK)};
     line_attrs(l, &attrs[0], &attrs[1]);
     int used = 0;
-    for (int p = 0; p < 3; p++) {
-        size_t s = cuts[p] < a0 ? a0 : cuts[p], e = cuts[p + 1] > b0 ? b0 : cuts[p + 1];
-        if (p == 2)
-            e = b0;
-        if (s >= e)
-            continue;
-        attron(attrs[p]);
-        used += put_w(w + s, e - s, maxw - used);
-        attroff(attrs[p]);
+    for (; used < r->pad && used < maxw; used++)
+        addch(' ');
+    size_t i = 0;
+    while (i < r->n && used < maxw) {
+        int part = r->map[i] < sender_n ? 0 : r->map[i] < mark_at ? 1 : 2;
+        size_t j = i + 1;
+        while (j < r->n && (r->map[j] < sender_n ? 0 : r->map[j] < mark_at ? 1 : 2) == part)
+            j++;
+        attron(attrs[part]);
+        used += put_w(r->vis + i, j - i, maxw - used);
+        attroff(attrs[part]);
+        i = j;
     }
+}
+
+/* The time in front of a line's first row: "HH:MM " in the calendar's
+ * digits (prefs.h). */
+static void draw_time(const chp_app *a, int64_t t)
+{
+    char ts[64];
+    chp_datefmt_format(&a->prefs.date, t, CHP_DATE_TIME, ts, sizeof ts);
+    attron(A_DIM);
+    put_s(a, ts, 5);
+    addch(' ');
+    attroff(A_DIM);
 }
 
 /* Draws line l's rows bottom up from row *y (none above top), the time in
@@ -190,37 +219,61 @@ static void draw_row(const wchar_t *w, size_t a0, size_t b0, size_t sender_n, si
 static void draw_line(const chp_app *a, const chp_line *l, int x0, int top, int tw, int *y,
                       size_t *skip)
 {
-    size_t starts[WRAP_MAX], n, sn, ma;
+    size_t n, sn, ma;
+    chp_bidi_para p;
     wchar_t *w = compose(a, l, &n, &sn, &ma);
     if (!w)
         return;
-    size_t rows = chp_wt_wrap(w, n, tw, starts, WRAP_MAX);
-    if (rows > WRAP_MAX)
-        rows = WRAP_MAX;
-    for (size_t r = rows; r-- > 0 && *y >= top;) {
+    int plain = l->state == CHP_LINE_NOTICE || l->state == CHP_LINE_SYSTEM;
+    /* the direction is the text's, not the sender's name in front of it */
+    size_t text_at = plain ? sn + 1 : sn + 2;
+    if (chp_bidi_layout(w, n, text_at < ma ? text_at : ma, ma, tw, a->prefs.bidi, &p) != 0) {
+        free(w);
+        return;
+    }
+    for (size_t r = p.nrows; r-- > 0 && *y >= top;) {
         if (*skip) {
             (*skip)--;
             continue;
         }
-        size_t next = r + 1 < rows ? starts[r + 1] : n;
-        size_t end = chp_wt_row_end(w, starts[r], next);
         move(*y, x0);
-        if (r == 0) {
-            char ts[16];
-            time_t t = (time_t)l->time;
-            struct tm tm;
-            localtime_r(&t, &tm);
-            strftime(ts, sizeof ts, "%H:%M ", &tm);
-            attron(A_DIM);
-            addstr(ts);
-            attroff(A_DIM);
-        } else {
+        if (r == 0)
+            draw_time(a, l->time);
+        else
             addstr("      ");
-        }
-        draw_row(w, starts[r], end, sn, ma, l, tw);
+        draw_row(&p.rows[r], sn, ma, l, tw);
         (*y)--;
     }
+    chp_bidi_para_fini(&p);
     free(w);
+}
+
+/* Between lines of two days, a row naming the later day (the calendar
+ * and digits of prefs.h), unless scrolled away. */
+static void draw_day(const chp_app *a, int64_t t, int x0, int pw, int *y, size_t *skip)
+{
+    if (*skip) {
+        (*skip)--;
+        return;
+    }
+    char day[96], row[128];
+    chp_datefmt_format(&a->prefs.date, t, CHP_DATE_LONG, day, sizeof day);
+    snprintf(row, sizeof row, "\u2500\u2500 %s \u2500\u2500", day);
+    move(*y, x0);
+    attron(A_DIM);
+    put_s(a, row, pw);
+    attroff(A_DIM);
+    (*y)--;
+}
+
+/* The local day of t, to tell two lines' days apart. */
+static long day_number(int64_t t)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    if (!localtime_r(&tt, &tm))
+        return 0;
+    return (long)(tm.tm_year + 1900) * 400 + tm.tm_yday;
 }
 
 /* The title: which room this is, and (fingerprint) which of the rooms of
@@ -231,7 +284,7 @@ static void draw_title(const chp_app *a, int cur, int x0, int pw)
     chp_model_title(a->m, (size_t)cur, title, sizeof title);
     move(0, x0);
     attron(A_BOLD | A_UNDERLINE);
-    put_s(title, pw - 1);
+    put_s(a, title, pw - 1);
     attroff(A_BOLD | A_UNDERLINE);
 }
 
@@ -262,8 +315,11 @@ static void draw_pane(chp_app *a, int x0, int h, int pw)
     }
     size_t skip = conv ? conv->scroll : 0;
     int y = h - 1;
-    for (size_t i = nlines; i-- > 0 && y >= top;)
+    for (size_t i = nlines; i-- > 0 && y >= top;) {
         draw_line(a, &lines[i], x0, top, tw, &y, &skip);
+        if (i > 0 && y >= top && day_number(lines[i - 1].time) != day_number(lines[i].time))
+            draw_day(a, lines[i].time, x0, pw, &y, &skip);
+    }
     /* Scrolled further back than there is: pull the view down next time. */
     if (conv && y >= top && conv->scroll > 0) {
         size_t over = (size_t)(y - top) + 1;
@@ -272,7 +328,13 @@ static void draw_pane(chp_app *a, int x0, int h, int pw)
     }
     if (conv && conv->scroll) {
         attron(A_REVERSE);
-        mvaddstr(top, x0 + pw - 12, " -- more -- ");
+        const char *more = _(" -- more -- ");
+        size_t mn;
+        wchar_t *mw = chp_wt_decode(more, strlen(more), &mn);
+        int mcells = mw ? (int)chp_wt_width(mw, mn) : 12;
+        free(mw);
+        move(top, x0 + (pw > mcells ? pw - mcells : 0));
+        put_s(a, more, pw);
         attroff(A_REVERSE);
     }
 }
@@ -285,10 +347,46 @@ static void draw_bar(const chp_app *a, int y, int W)
     chp_app_status_bar(a, bar, sizeof bar);
     attron(COLOR_PAIR(C_BAR) | A_REVERSE);
     move(y, 0);
-    int used = put_s(bar, W);
+    int used = put_s(a, bar, W);
     for (; used < W; used++)
         addch(' ');
     attroff(COLOR_PAIR(C_BAR) | A_REVERSE);
+}
+
+/* What is typed (w, n characters from the first shown; the cursor
+ * before character cur), at most maxw cells: in visual order in app
+ * mode, as it is otherwise. Returns the cursor's column (col: where it is
+ * in logical order). */
+static int draw_typed(const chp_app *a, const wchar_t *text, size_t n, size_t cur, int maxw,
+                      int col)
+{
+    wchar_t *w = malloc((n + 1) * sizeof *w);
+    size_t k = 0;
+    int used = 0;
+    if (!w)
+        return col;
+    memcpy(w, text, n * sizeof *w);
+    chp_wt_sanitize(w, n);
+    while (k < n && used + chp_wt_cwidth(w[k]) <= maxw - 1) /* a cell for the cursor */
+        used += chp_wt_cwidth(w[k++]);
+    chp_bidi_para p;
+    if (a->prefs.bidi == CHP_BIDI_APP && k &&
+        chp_bidi_layout(w, k, 0, k, maxw, CHP_BIDI_APP, &p) == 0) {
+        if (p.nrows == 1) { /* it fits: one row */
+            p.rows[0].pad = p.rtl ? maxw - 1 - p.rows[0].cells : 0;
+            for (int i = 0; i < p.rows[0].pad; i++)
+                addch(' ');
+            put_w(p.rows[0].vis, p.rows[0].n, maxw - p.rows[0].pad);
+            col = chp_bidi_cursor_col(&p, cur, k);
+        } else {
+            put_w(w, k, maxw);
+        }
+        chp_bidi_para_fini(&p);
+    } else {
+        put_w(w, k, maxw);
+    }
+    free(w);
+    return col;
 }
 
 /* The prompt and the input line (stars while a passphrase is typed),
@@ -300,7 +398,7 @@ static void draw_input(const chp_app *a, int y, int W)
     move(y, 0);
     clrtoeol();
     attron(A_BOLD);
-    int pw = put_s(prompt, W / 2);
+    int pw = put_s(a, prompt, W / 2);
     attroff(A_BOLD);
     size_t first;
     int col;
@@ -312,13 +410,8 @@ static void draw_input(const chp_app *a, int y, int W)
             addch('*');
         col = (int)(chp_input_cursor(a->in) - first);
     } else {
-        wchar_t *w = malloc((len - first + 1) * sizeof *w);
-        if (w) {
-            memcpy(w, text + first, (len - first) * sizeof *w);
-            chp_wt_sanitize(w, len - first);
-            put_w(w, len - first, W - pw);
-            free(w);
-        }
+        col =
+            draw_typed(a, text + first, len - first, chp_input_cursor(a->in) - first, W - pw, col);
     }
     move(y, pw + col < W ? pw + col : W - 1);
 }
@@ -328,7 +421,7 @@ void chp_draw(chp_app *a)
     int H = LINES, W = COLS;
     if (H < 3 || W < 10) {
         erase();
-        mvaddstr(0, 0, "too small");
+        mvaddstr(0, 0, _("too small"));
         refresh();
         return;
     }

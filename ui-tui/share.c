@@ -3,6 +3,7 @@
 #include "ui-tui/share.h"
 #include "node/client/ctl.h"
 #include "node/common/clock.h"
+#include "node/common/i18n.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -49,7 +50,7 @@ static int start(chp_share_child *s, const char *listen)
             execlp(path, path, "--home", s->home, "share-app", "--listen", listen, (char *)NULL);
         else
             execlp(path, path, "--home", s->home, "share-app", (char *)NULL);
-        dprintf(2, "cannot run %s: %s\n", path, strerror(errno));
+        dprintf(2, "cannot run %s: %s\n", path, strerror(errno)); /* after fork: no gettext */
         _exit(127);
     }
     close(p[1]);
@@ -81,9 +82,9 @@ static void reap(chp_share_child *s, char *how, size_t cap)
         waitpid(s->pid, &st, 0);
     }
     if (WIFEXITED(st))
-        snprintf(how, cap, "exit %d", WEXITSTATUS(st));
+        snprintf(how, cap, _("exit %d"), WEXITSTATUS(st));
     else
-        snprintf(how, cap, "signal %d", WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+        snprintf(how, cap, _("signal %d"), WIFSIGNALED(st) ? WTERMSIG(st) : 0);
     s->pid = 0;
 }
 

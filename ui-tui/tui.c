@@ -6,6 +6,7 @@
 
 #include "node/common/clock.h"
 #include "node/common/home.h"
+#include "node/common/i18n.h"
 #include "node/common/version.h"
 #include "proto/crypto.h"
 #include "ui-tui/app.h"
@@ -37,6 +38,7 @@ typedef struct tui {
     chp_ctl *ctl;
     chp_keymap keys;
     int spawned;             /* a chapard was started for this window */
+    chp_bidi_mode bidi;      /* --bidi */
     char spawned_path[4200]; /* which binary */
     pid_t child;             /* the chapard we started and have not reaped; 0: none */
     uint64_t next_probe;     /* ms: when to look again whether a node not ours is up */
@@ -133,9 +135,9 @@ static const char *reap(tui *t, char *how, size_t cap)
         return NULL;
     t->child = 0;
     if (WIFSIGNALED(st))
-        snprintf(how, cap, "chapard was killed by signal %d", WTERMSIG(st));
+        snprintf(how, cap, _("chapard was killed by signal %d"), WTERMSIG(st));
     else
-        snprintf(how, cap, "chapard exited with status %d", WEXITSTATUS(st));
+        snprintf(how, cap, _("chapard exited with status %d"), WEXITSTATUS(st));
     return how;
 }
 
@@ -193,14 +195,14 @@ static void stop_child(tui *t)
     uint64_t end = chp_mono_ms() + STOP_WAIT_MS;
     while (waitpid(t->child, NULL, WNOHANG) == 0) {
         if (chp_mono_ms() > end) {
-            fprintf(stderr, "chapar-tui: the chapard it started (pid %d) has not stopped yet\n",
+            fprintf(stderr, _("chapar-tui: the chapard it started (pid %d) has not stopped yet\n"),
                     (int)t->child);
             return;
         }
         struct timespec ts = {0, 20 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
-    printf("chapar-tui: no identity was made: stopped the chapard it had started for %s\n",
+    printf(_("chapar-tui: no identity was made: stopped the chapard it had started for %s\n"),
            t->home);
 }
 
@@ -267,42 +269,49 @@ static void usage(FILE *f)
 {
     size_t n;
     const chp_cmd_spec *t = chp_cmd_table(&n);
-    fprintf(f, "usage: chapar-tui [--home DIR]\n"
-               "The Chapar terminal UI. Talks to the chapard of DIR (default $CHAPAR_HOME,\n"
-               "$XDG_DATA_HOME/chapar, ~/.local/share/chapar); starts one in the background\n"
-               "when none runs (log in DIR/chapard.log), and walks you through creating an\n"
-               "identity on first start. Opens in #lan: type a line and Enter posts it.\n"
-               "\n"
-               "options:\n"
-               "  --home DIR      data dir\n"
-               "  --help          this text\n"
-               "  --version       print the version\n"
-               "\n"
-               "environment:\n"
-               "  CHAPARD_ARGS    extra words for a chapard this program starts,\n"
-               "                  e.g. \"--no-discovery --listen 127.0.0.1:0\"\n"
-               "\n"
-               "keys:\n"
-               "  Enter           send the line / run the command\n"
-               "  Alt+1..9, Alt+0 go to conversation 1..9, 10\n"
-               "  Ctrl-N, Ctrl-P  next / previous conversation\n"
-               "  PgUp, PgDn      scroll the messages\n"
-               "  Tab             complete a command, a name, or after ~ a stranger\n"
-               "                  (again: next match)\n"
-               "  Left, Right, Home, End (Ctrl-B, Ctrl-F, Ctrl-A, Ctrl-E)  move\n"
-               "  Backspace, Delete (Ctrl-D)  delete a character\n"
-               "  Ctrl-W          delete the word before the cursor\n"
-               "  Ctrl-U, Ctrl-K  delete to the start / to the end of the line\n"
-               "  Up, Down        input history\n"
-               "  Ctrl-L          redraw\n"
-               "  Ctrl-C          quit (the node keeps running; one this program\n"
-               "                  started is stopped when no identity was made)\n"
-               "\n"
-               "commands:\n");
+    fprintf(f, _("usage: chapar-tui [--home DIR] [--bidi auto|app|terminal]\n"
+                 "The Chapar terminal UI. Talks to the chapard of DIR (default $CHAPAR_HOME,\n"
+                 "$XDG_DATA_HOME/chapar, ~/.local/share/chapar); starts one in the background\n"
+                 "when none runs (log in DIR/chapard.log), and walks you through creating an\n"
+                 "identity on first start. Opens in #lan: type a line and Enter posts it.\n"
+                 "\n"
+                 "options:\n"
+                 "  --home DIR      data dir\n"
+                 "  --bidi MODE     right-to-left text: auto (the default: terminal when\n"
+                 "                  it does BiDi itself, as VTE, Konsole and mlterm do),\n"
+                 "                  app (chapar-tui reorders and joins the letters) or\n"
+                 "                  terminal (left as typed); /set bidi MODE later\n"
+                 "  --help          this text\n"
+                 "  --version       print the version\n"
+                 "\n"
+                 "environment:\n"
+                 "  CHAPARD_ARGS    extra words for a chapard this program starts,\n"
+                 "                  e.g. \"--no-discovery --listen 127.0.0.1:0\"\n"
+                 "  CHAPAR_CALENDAR gregorian or jalali, CHAPAR_DIGITS latin or persian\n"
+                 "                  (default: jalali and persian under a Persian locale;\n"
+                 "                  /set calendar, /set digits)\n"
+                 "\n"
+                 "keys:\n"
+                 "  Enter           send the line / run the command\n"
+                 "  Alt+1..9, Alt+0 go to conversation 1..9, 10\n"
+                 "  Ctrl-N, Ctrl-P  next / previous conversation\n"
+                 "  PgUp, PgDn      scroll the messages\n"
+                 "  Tab             complete a command, a name, or after ~ a stranger\n"
+                 "                  (again: next match)\n"
+                 "  Left, Right, Home, End (Ctrl-B, Ctrl-F, Ctrl-A, Ctrl-E)  move\n"
+                 "  Backspace, Delete (Ctrl-D)  delete a character\n"
+                 "  Ctrl-W          delete the word before the cursor\n"
+                 "  Ctrl-U, Ctrl-K  delete to the start / to the end of the line\n"
+                 "  Up, Down        input history\n"
+                 "  Ctrl-L          redraw\n"
+                 "  Ctrl-C          quit (the node keeps running; one this program\n"
+                 "                  started is stopped when no identity was made)\n"
+                 "\n"
+                 "commands:\n"));
     for (size_t i = 0; i < n; i++)
-        fprintf(f, "  %-26s %s\n", t[i].usage, t[i].help);
-    fprintf(f, "A line without a leading / is sent to the open conversation; //text sends "
-               "/text.\nMessage marks: \u25cb queued, \u2713 sent, \u2713\u2713 delivered.\n");
+        fprintf(f, "  %-26s %s\n", t[i].usage, _(t[i].help));
+    fprintf(f, _("A line without a leading / is sent to the open conversation; //text sends "
+                 "/text.\nMessage marks: \u25cb queued, \u2713 sent, \u2713\u2713 delivered.\n"));
 }
 
 /* The command line; -1 to go on, else the exit status. */
@@ -317,12 +326,20 @@ static int options(tui *t, int argc, char **argv)
             return 0;
         } else if (!strcmp(argv[i], "--home")) {
             if (i + 1 >= argc) {
-                fprintf(stderr, "chapar-tui: --home needs a directory\n");
+                fprintf(stderr, _("chapar-tui: --home needs a directory\n"));
                 return 2;
             }
             snprintf(t->home, sizeof t->home, "%s", argv[++i]);
+        } else if (!strcmp(argv[i], "--bidi")) {
+            int m = i + 1 < argc ? chp_bidi_mode_parse(argv[i + 1]) : -1;
+            if (m < 0) {
+                fprintf(stderr, _("chapar-tui: --bidi takes auto, app or terminal\n"));
+                return 2;
+            }
+            t->bidi = (chp_bidi_mode)m;
+            i++;
         } else {
-            fprintf(stderr, "chapar-tui: unknown option '%s' (try --help)\n", argv[i]);
+            fprintf(stderr, _("chapar-tui: unknown option '%s' (try --help)\n"), argv[i]);
             return 2;
         }
     }
@@ -340,7 +357,7 @@ static int utf8_locale(void)
 static int prepare(tui *t)
 {
     if (!t->home[0] && chp_home_default(t->home, sizeof t->home) != 0) {
-        fprintf(stderr, "chapar-tui: no data dir: set --home, CHAPAR_HOME or HOME\n");
+        fprintf(stderr, _("chapar-tui: no data dir: set --home, CHAPAR_HOME or HOME\n"));
         return 2;
     }
     char why[4400];
@@ -352,11 +369,11 @@ static int prepare(tui *t)
     if (!utf8_locale())
         setlocale(LC_ALL, "C.UTF-8");
     if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
-        fprintf(stderr, "chapar-tui: needs a terminal (use chapar for scripts)\n");
+        fprintf(stderr, _("chapar-tui: needs a terminal (use chapar for scripts)\n"));
         return 1;
     }
     if (chp_crypto_init() != CHP_OK) {
-        fprintf(stderr, "chapar-tui: libsodium failed to initialise\n");
+        fprintf(stderr, _("chapar-tui: libsodium failed to initialise\n"));
         return 1;
     }
     return -1;
@@ -368,7 +385,7 @@ static int start_daemon(tui *t)
 {
     int lock = -1;
     if (!chp_ctl_daemon_running(t->home) && chp_home_make(t->home) != 0) {
-        fprintf(stderr, "chapar-tui: cannot create %s: %s\n", t->home, strerror(errno));
+        fprintf(stderr, _("chapar-tui: cannot create %s: %s\n"), t->home, strerror(errno));
         return 1;
     }
     if (chp_ctl_daemon_running(t->home) ||
@@ -378,7 +395,8 @@ static int start_daemon(tui *t)
         close(lock);
     if (chp_ctl_spawn_daemon(t->home, t->spawned_path, sizeof t->spawned_path, &t->child) !=
         CHP_OK) {
-        fprintf(stderr, "chapar-tui: cannot start chapard for %s: %s\n", t->home, strerror(errno));
+        fprintf(stderr, _("chapar-tui: cannot start chapard for %s: %s\n"), t->home,
+                strerror(errno));
         return 1;
     }
     t->spawned = 1;
@@ -435,20 +453,22 @@ static int run_tui(tui *t)
     io.share_ctx = &t->share;
     io.share = chp_share_child_ctl;
     if (!ok || chp_app_new(t->home, t->spawned, &io, NULL, &t->a) != CHP_OK || set_signals() != 0) {
-        fprintf(stderr, "chapar-tui: cannot set up (out of memory or sockets)\n");
+        fprintf(stderr, _("chapar-tui: cannot set up (out of memory or sockets)\n"));
         goto out;
     }
+    chp_prefs_init(&t->a->prefs, t->bidi, NULL);
     start_screen();
     if (t->spawned)
-        chp_app_notice(t->a, "started chapard in the background for %s (%s; log: %s/chapard.log)",
+        chp_app_notice(t->a,
+                       _("started chapard in the background for %s (%s; log: %s/chapard.log)"),
                        t->home, t->spawned_path, t->home);
-    chp_app_notice(t->a, "chapar-tui %s: /help lists commands and keys", CHP_VERSION);
+    chp_app_notice(t->a, _("chapar-tui %s: /help lists commands and keys"), CHP_VERSION);
     chp_app_start(t->a);
     rc = loop(t) == 0 ? 0 : 1;
     endwin();
     chp_share_child_stop(&t->share);
     if (t->a->wiped)
-        printf("chapar-tui: identity and data in %s wiped\n", t->home);
+        printf(_("chapar-tui: identity and data in %s wiped\n"), t->home);
     else if (t->child > 0 && t->a->no_identity && t->a->ph != CHP_PH_CREATING)
         stop_child(t);
 out:
@@ -462,6 +482,7 @@ out:
 
 int main(int argc, char **argv)
 {
+    chp_i18n_init();
     tui *t = calloc(1, sizeof *t);
     if (!t)
         return 1;

@@ -20,50 +20,50 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: chapar [--home DIR] COMMAND [ARGS]\n"
-               "Talks to the chapard of DIR (default $CHAPAR_HOME, $XDG_DATA_HOME/chapar,\n"
-               "~/.local/share/chapar).\n"
-               "\n"
-               "identity:\n"
-               "  init [--nick NAME] [--passphrase-file F | --no-passphrase]\n"
-               "                         create your identity; prints your user ID\n"
-               "  unlock [--passphrase-file F]   unlock a daemon that started locked\n"
-               "  id                     your user ID (give it to your friends)\n"
-               "  wipe [--yes]           destroy the identity, keys and all data of DIR\n"
-               "contacts and messages:\n"
-               "  contact add ID NAME    contact accept WHO [NAME]   contact block WHO\n"
-               "  contact list           contact show WHO            contact requests\n"
-               "  contact remove WHO\n"
-               "  send TO TEXT           TO: contact name, user ID or #room; TEXT - reads stdin\n"
-               "  inbox [--new] [--since TIME] [--wait SECONDS] [--tsv]\n"
-               "                         received messages, in order of arrival\n"
-               "  outbox [--tsv]         sent messages: ID, TO, STATE, TIME, first words\n"
-               "  history NAME|#ROOM [--tsv] [--limit N]   one conversation\n"
-               "  conversations [--tsv]  contacts and rooms: unread, last message\n"
-               "  read NAME|#ROOM        mark a conversation read\n"
-               "  nick [NEW]             show or change your nick\n"
-               "  join ROOM [--passphrase-file F]  leave ROOM  rooms\n"
-               "node:\n"
-               "  status [--raw | --prometheus]  node counters (`key: value`, Prometheus)\n"
-               "  stop                   stop the chapard of DIR and wait until it is gone\n"
-               "  address                this node's address, for others' `peer add`\n"
-               "  peer add ADDRESS       connect to a node and remember it\n"
-               "  peer list              neighbours: key, state, direction, address,\n"
-               "                         envelopes received, sent (tab-separated)\n"
-               "  peer remove ADDRESS    disconnect and forget\n"
-               "  debug publish FILE     inject a raw envelope (for tests)\n"
-               "bundles (mail on a USB stick):\n"
-               "  bundle want FILE       what this node holds, for the other side's export\n"
-               "  bundle export FILE [--for WANTFILE] [--since DURATION] [--max-size SIZE]\n"
-               "  bundle import FILE     both take [--passphrase-file F] (sealed) [--quiet]\n"
-               "sharing the app offline:\n"
-               "  share-app [--listen HOST:PORT] [--files DIR]  serve the .deb, source and\n"
-               "                         a manifest signed by you on the LAN\n"
-               "  verify-app MANIFEST FILE... --from USER-ID   check a download\n"
-               "\n"
-               "  --help, --version      COMMAND --help describes one command\n"
-               "Exit 0 on success; otherwise 1 (2 for bad usage, 130 for Ctrl-C at a passphrase\n"
-               "prompt) with one line on stderr.\n");
+    fprintf(f, _("usage: chapar [--home DIR] COMMAND [ARGS]\n"
+                 "Talks to the chapard of DIR (default $CHAPAR_HOME, $XDG_DATA_HOME/chapar,\n"
+                 "~/.local/share/chapar).\n"
+                 "\n"
+                 "identity:\n"
+                 "  init [--nick NAME] [--passphrase-file F | --no-passphrase]\n"
+                 "                         create your identity; prints your user ID\n"
+                 "  unlock [--passphrase-file F]   unlock a daemon that started locked\n"
+                 "  id                     your user ID (give it to your friends)\n"
+                 "  wipe [--yes]           destroy the identity, keys and all data of DIR\n"
+                 "contacts and messages:\n"
+                 "  contact add ID NAME    contact accept WHO [NAME]   contact block WHO\n"
+                 "  contact list           contact show WHO            contact requests\n"
+                 "  contact remove WHO\n"
+                 "  send TO TEXT           TO: contact name, user ID or #room; TEXT - reads stdin\n"
+                 "  inbox [--new] [--since TIME] [--wait SECONDS] [--tsv]\n"
+                 "                         received messages, in order of arrival\n"
+                 "  outbox [--tsv]         sent messages: ID, TO, STATE, TIME, first words\n"
+                 "  history NAME|#ROOM [--tsv] [--limit N]   one conversation\n"
+                 "  conversations [--tsv]  contacts and rooms: unread, last message\n"
+                 "  read NAME|#ROOM        mark a conversation read\n"
+                 "  nick [NEW]             show or change your nick\n"
+                 "  join ROOM [--passphrase-file F]  leave ROOM  rooms\n"
+                 "node:\n"
+                 "  status [--raw | --prometheus]  node counters (`key: value`, Prometheus)\n"
+                 "  stop                   stop the chapard of DIR and wait until it is gone\n"
+                 "  address                this node's address, for others' `peer add`\n"
+                 "  peer add ADDRESS       connect to a node and remember it\n"
+                 "  peer list              neighbours: key, state, direction, address,\n"
+                 "                         envelopes received, sent (tab-separated)\n"
+                 "  peer remove ADDRESS    disconnect and forget\n"
+                 "  debug publish FILE     inject a raw envelope (for tests)\n"
+                 "bundles (mail on a USB stick):\n"
+                 "  bundle want FILE       what this node holds, for the other side's export\n"
+                 "  bundle export FILE [--for WANTFILE] [--since DURATION] [--max-size SIZE]\n"
+                 "  bundle import FILE     both take [--passphrase-file F] (sealed) [--quiet]\n"
+                 "sharing the app offline:\n"
+                 "  share-app [--listen HOST:PORT] [--files DIR]  serve the .deb, source and\n"
+                 "                         a manifest signed by you on the LAN\n"
+                 "  verify-app MANIFEST FILE... --from USER-ID   check a download\n"
+                 "\n"
+                 "  --help, --version      COMMAND --help describes one command\n"
+                 "Exit 0 on success; otherwise 1 (2 for bad usage, 130 for Ctrl-C at a passphrase\n"
+                 "prompt) with one line on stderr.\n"));
 }
 
 /* ---- init, unlock, id, wipe ---- */
@@ -92,12 +92,12 @@ static int init_local(const char *home, const char *nick, const char *pass, size
     chp_identity *id = NULL;
     chp_store *s = NULL;
     uint8_t key[32];
-    const char *what = "cannot create the identity";
+    const char *what = _("cannot create the identity");
     if (chp_home_make(home) != 0)
-        return cli_fail(1, "cannot create %s: %s", home, strerror(errno));
+        return cli_fail(1, _("cannot create %s: %s"), home, strerror(errno));
     int rc = chp_account_create(home, pass, plen, &id);
     if (rc == CHP_OK) {
-        what = "cannot open the store";
+        what = _("cannot open the store");
         rc = chp_store_open(home, NULL, &s, NULL);
     }
     if (rc == CHP_OK) {
@@ -106,13 +106,13 @@ static int init_local(const char *home, const char *nick, const char *pass, size
         chp_memzero(key, sizeof key);
     }
     if (rc == CHP_OK) {
-        what = "cannot save the nick";
+        what = _("cannot save the nick");
         rc = chp_account_set_nick(s, nick, strlen(nick));
     }
     chp_store_close(&s);
     if (rc != CHP_OK) {
         chp_identity_destroy(&id);
-        return cli_fail(1, "%s in %s: %s", what, home, chp_strerror(rc));
+        return cli_fail(1, _("%s in %s: %s"), what, home, chp_strerror(rc));
     }
     char ids[CHP_ID_STR_LEN + 1];
     chp_id_encode(chp_identity_pk(id), ids);
@@ -163,9 +163,9 @@ static int cmd_init(const char *home, int argc, char **argv)
     if (rc)
         return rc;
     if (nopass && file)
-        return cli_fail(2, "--passphrase-file and --no-passphrase exclude each other");
+        return cli_fail(2, _("--passphrase-file and --no-passphrase exclude each other"));
     if (nick_arg && chp_nick_check(nick_arg, strlen(nick_arg)) != CHP_OK)
-        return cli_fail(2, "bad nick: " CHP_NICK_RULE, CHP_NICK_MAX);
+        return cli_fail(2, _(CHP_NICK_BAD), CHP_NICK_MAX);
     if (nick_arg)
         snprintf(nick, sizeof nick, "%s", nick_arg);
     else
@@ -176,11 +176,11 @@ static int cmd_init(const char *home, int argc, char **argv)
     if (!rc && !up)
         has = chp_account_exists(home);
     if (!rc && has)
-        rc = cli_fail(1, "an identity already exists in %s", home);
+        rc = cli_fail(1, _("an identity already exists in %s"), home);
     size_t plen = 0;
     if (!rc && !nopass)
-        rc = cli_get_passphrase(file, "passphrase for the new identity: ", 1, pass, sizeof pass,
-                                &plen, "--passphrase-file F or --no-passphrase");
+        rc = cli_get_passphrase(file, _("passphrase for the new identity: "), 1, pass, sizeof pass,
+                                &plen, _("--passphrase-file F or --no-passphrase"));
     if (!rc)
         rc = up ? init_daemon(c, nick, nopass ? NULL : pass, plen)
                 : init_local(home, nick, nopass ? NULL : pass, plen);
@@ -205,7 +205,7 @@ static int cmd_unlock(const char *home, int argc, char **argv)
     /* On a terminal a wrong passphrase is asked again; from a file, once. */
     for (int tries = 1; !rc; tries++) {
         chp_ctl_answer r;
-        rc = cli_get_passphrase(file, "passphrase: ", 0, pass, sizeof pass, &plen,
+        rc = cli_get_passphrase(file, _("passphrase: "), 0, pass, sizeof pass, &plen,
                                 "--passphrase-file F");
         const char *a[1] = {pass};
         if (!rc && (rc = cli_call_secret(c, &r, "unlock", 1, a, &plen)) == 0) {
@@ -215,7 +215,7 @@ static int cmd_unlock(const char *home, int argc, char **argv)
                 break;
             }
             if (!file && tries < PROMPT_TRIES && !strncmp(r.body, "wrong passphrase", 16))
-                fprintf(stderr, "wrong passphrase, try again (%d more)\n", PROMPT_TRIES - tries);
+                fprintf(stderr, _("wrong passphrase, try again (%d more)\n"), PROMPT_TRIES - tries);
             else
                 rc = cli_reply_error(&r);
             chp_ctl_answer_free(&r);
@@ -239,7 +239,7 @@ static int cmd_id(const char *home, int argc, char **argv)
 {
     (void)argv;
     if (argc)
-        return cli_fail(2, "usage: chapar id");
+        return cli_fail(2, _("usage: chapar id"));
     return cli_run_with(home, "id", 0, NULL, NULL, print_id, NULL);
 }
 
@@ -250,8 +250,8 @@ static int confirm_wipe(const char *home)
     if (!t)
         return 0;
     fprintf(t,
-            "This destroys your identity, keys, contacts and messages in %s.\n"
-            "Nothing can bring them back. Type yes to go on: ",
+            _("This destroys your identity, keys, contacts and messages in %s.\n"
+              "Nothing can bring them back. Type yes to go on: "),
             home);
     fflush(t);
     char line[16] = "";
@@ -271,7 +271,7 @@ static int wipe_daemon(const char *home)
     snprintf(sock, sizeof sock, "%s/control", home);
     for (int waited = 0; stat(sock, &st) == 0; waited += 20) {
         if (waited >= WIPE_TIMEOUT_MS)
-            return cli_fail(1, "chapard accepted the wipe but still runs after %d s",
+            return cli_fail(1, _("chapard accepted the wipe but still runs after %d s"),
                             WIPE_TIMEOUT_MS / 1000);
         struct timespec ts = {0, 20 * 1000000L};
         nanosleep(&ts, NULL);
@@ -288,31 +288,31 @@ static int cmd_wipe(const char *home, int argc, char **argv)
     if (rc)
         return rc;
     if (!yes && !cli_have_tty())
-        return cli_fail(2, "no terminal to confirm the wipe: add --yes");
+        return cli_fail(2, _("no terminal to confirm the wipe: add --yes"));
     if (!yes && !confirm_wipe(home))
-        return cli_fail(1, "not confirmed: nothing was wiped");
+        return cli_fail(1, _("not confirmed: nothing was wiped"));
     struct stat st;
     if (chp_ctl_daemon_running(home)) {
         if ((rc = wipe_daemon(home)) != 0)
             return rc;
     } else if (stat(home, &st) != 0) {
-        printf("nothing to wipe: %s does not exist\n", home);
+        printf(_("nothing to wipe: %s does not exist\n"), home);
         return 0;
     } else if (!chp_home_is_data_dir(home)) {
-        return cli_fail(1, "%s is not a Chapar data dir (no identity, no store): nothing wiped",
+        return cli_fail(1, _("%s is not a Chapar data dir (no identity, no store): nothing wiped"),
                         home);
     } else {
         int lock = chp_home_lock(home);
         if (lock < 0 && errno == EWOULDBLOCK)
-            return cli_fail(1, "a chapard holds %s but does not answer: stop it, then wipe again",
-                            home);
+            return cli_fail(
+                1, _("a chapard holds %s but does not answer: stop it, then wipe again"), home);
         rc = chp_account_wipe(home);
         if (lock >= 0)
             close(lock);
         if (rc != CHP_OK)
-            return cli_fail(1, "wipe of %s incomplete: %s", home, chp_strerror(rc));
+            return cli_fail(1, _("wipe of %s incomplete: %s"), home, chp_strerror(rc));
     }
-    printf("wiped %s: identity, keys and data are gone\n", home);
+    printf(_("wiped %s: identity, keys and data are gone\n"), home);
     return 0;
 }
 
@@ -350,8 +350,8 @@ static int cmd_contact(const char *home, int argc, char **argv)
     for (size_t k = 0; k < sizeof subs / sizeof subs[0]; k++)
         known |= !strcmp(sub, subs[k]);
     return cli_fail(2,
-                    "%s%s%susage: chapar contact add ID NAME | accept WHO [NAME] | block WHO | "
-                    "list | show WHO | requests | remove WHO",
+                    _("%s%s%susage: chapar contact add ID NAME | accept WHO [NAME] | block WHO | "
+                      "list | show WHO | requests | remove WHO"),
                     known ? "" : "'", known ? "" : sub,
                     known ? "" : "' is not a contact subcommand; ");
 }
@@ -366,7 +366,7 @@ static int read_stdin(char *buf, size_t *len)
     while (n < TEXT_MAX + 1 && (k = fread(buf + n, 1, TEXT_MAX + 1 - n, stdin)) > 0)
         n += k;
     if (ferror(stdin))
-        return cli_fail(1, "cannot read the text from stdin: %s", strerror(errno));
+        return cli_fail(1, _("cannot read the text from stdin: %s"), strerror(errno));
     if (n && n <= TEXT_MAX && buf[n - 1] == '\n')
         n -= n > 1 && buf[n - 2] == '\r' ? 2 : 1;
     *len = n;
@@ -376,19 +376,19 @@ static int read_stdin(char *buf, size_t *len)
 static int check_text(const char *t, size_t len)
 {
     if (len == 0)
-        return cli_fail(2, "empty message: nothing to send");
+        return cli_fail(2, _("empty message: nothing to send"));
     if (len > TEXT_MAX)
-        return cli_fail(2, "message too long: more than %d bytes", TEXT_MAX);
+        return cli_fail(2, _("message too long: more than %d bytes"), TEXT_MAX);
     if (!chp_utf8_valid(t, len))
-        return cli_fail(2, "message is not valid UTF-8");
+        return cli_fail(2, _("message is not valid UTF-8"));
     return 0;
 }
 
 static int cmd_send(const char *home, int argc, char **argv)
 {
     if (argc != 2)
-        return cli_fail(2, "usage: chapar send TO TEXT (TO: contact name, user ID or #room; "
-                           "TEXT - reads stdin)");
+        return cli_fail(2, _("usage: chapar send TO TEXT (TO: contact name, user ID or #room; "
+                             "TEXT - reads stdin)"));
     const char *to = argv[0];
     int rc = to[0] == '#' ? cli_check_room(to) : cli_check_who(to);
     if (rc)
@@ -420,7 +420,7 @@ static int cmd_join(const char *home, int argc, char **argv)
     cli_opt o[] = {{"--passphrase-file", &file, NULL}};
     int rc = cli_parse_opts(argc, argv, o, 1, pos, 1, &npos, use);
     if (!rc && npos != 1)
-        rc = cli_fail(2, "usage: chapar %s", use);
+        rc = cli_fail(2, _("usage: chapar %s"), use);
     if (!rc)
         rc = cli_room_arg(pos[0], room, sizeof room);
     if (!rc && file)
@@ -439,8 +439,8 @@ static int cmd_join(const char *home, int argc, char **argv)
             if (chp_room_canon(room, strlen(room), canon, &cl) != CHP_OK)
                 memcpy(canon, room, sizeof room); /* checked above: cannot happen */
             if (r.ok)
-                printf("joined %s (%s room, fingerprint %s)\n", canon,
-                       file ? "passphrase" : "public", r.body);
+                printf(_("joined %s (%s room, fingerprint %s)\n"), canon,
+                       file ? _("passphrase") : _("public"), r.body);
             else
                 rc = cli_reply_error(&r);
             chp_ctl_answer_free(&r);
@@ -455,7 +455,7 @@ static int cmd_leave(const char *home, int argc, char **argv)
 {
     char room[CHP_ROOM_NAME_MAX + 2];
     if (argc != 1)
-        return cli_fail(2, "usage: chapar leave ROOM");
+        return cli_fail(2, _("usage: chapar leave ROOM"));
     int rc = cli_room_arg(argv[0], room, sizeof room);
     return rc ? rc : cli_run_str(home, "leave", 1, room);
 }
@@ -467,7 +467,7 @@ static int check_address(const char *a)
     chp_addr ad;
     int rc = chp_addr_parse(a, strlen(a), &ad);
     if (rc != CHP_OK)
-        return cli_fail(2, "bad address '%s': %s", a, chp_strerror(rc));
+        return cli_fail(2, _("bad address '%s': %s"), a, chp_strerror(rc));
     return 0;
 }
 
@@ -481,13 +481,13 @@ static int cmd_peer(const char *home, int argc, char **argv)
             return rc;
         return cli_run_str(home, argv[0][0] == 'a' ? "peer-add" : "peer-remove", 1, argv[1]);
     }
-    return cli_fail(2, "usage: chapar peer add ADDRESS | peer list | peer remove ADDRESS");
+    return cli_fail(2, _("usage: chapar peer add ADDRESS | peer list | peer remove ADDRESS"));
 }
 
 static int cmd_debug(const char *home, int argc, char **argv)
 {
     if (argc != 2 || strcmp(argv[0], "publish"))
-        return cli_fail(2, "usage: chapar debug publish FILE");
+        return cli_fail(2, _("usage: chapar debug publish FILE"));
     FILE *f = fopen(argv[1], "rb");
     if (!f)
         return cli_fail(1, "%s: %s", argv[1], strerror(errno));
@@ -505,7 +505,7 @@ static int cmd_debug(const char *home, int argc, char **argv)
 static int plain(const char *home, const char *cmd, const char *daemon_cmd, int argc)
 {
     if (argc)
-        return cli_fail(2, "usage: chapar %s", cmd);
+        return cli_fail(2, _("usage: chapar %s"), cmd);
     return cli_run_str(home, daemon_cmd, 0);
 }
 
@@ -520,130 +520,131 @@ static const struct command {
     const char *help;
 } commands[] = {
     {"init", cmd_init, NULL,
-     "usage: chapar init [--nick NAME] [--passphrase-file F | --no-passphrase]\n"
-     "Creates your identity in DIR and prints your user ID. The secret keys are\n"
-     "sealed with a passphrase (asked twice on the terminal, or the first line\n"
-     "of F); --no-passphrase seals them with a key file beside them instead.\n"
-     "The nick (default $USER) is what strangers see before they add you.\n"
-     "Asks the running chapard if there is one, else writes DIR itself.\n"},
+     N_("usage: chapar init [--nick NAME] [--passphrase-file F | --no-passphrase]\n"
+        "Creates your identity in DIR and prints your user ID. The secret keys are\n"
+        "sealed with a passphrase (asked twice on the terminal, or the first line\n"
+        "of F); --no-passphrase seals them with a key file beside them instead.\n"
+        "The nick (default $USER) is what strangers see before they add you.\n"
+        "Asks the running chapard if there is one, else writes DIR itself.\n")},
     {"unlock", cmd_unlock, NULL,
-     "usage: chapar unlock [--passphrase-file F]\n"
-     "Unlocks the identity of a chapard that started without its passphrase.\n"},
-    {"id", cmd_id, NULL, "usage: chapar id\nPrints your user ID: give it to your friends.\n"},
+     N_("usage: chapar unlock [--passphrase-file F]\n"
+        "Unlocks the identity of a chapard that started without its passphrase.\n")},
+    {"id", cmd_id, NULL, N_("usage: chapar id\nPrints your user ID: give it to your friends.\n")},
     {"wipe", cmd_wipe, NULL,
-     "usage: chapar wipe [--yes]\n"
-     "Panic button: destroys the identity, keys, contacts, messages and store\n"
-     "in DIR (and stops its chapard). Asks you to type yes unless --yes.\n"},
+     N_("usage: chapar wipe [--yes]\n"
+        "Panic button: destroys the identity, keys, contacts, messages and store\n"
+        "in DIR (and stops its chapard). Asks you to type yes unless --yes.\n")},
     {"contact", cmd_contact, NULL,
-     "usage: chapar contact SUBCOMMAND\n"
-     "  add ID NAME          add someone by user ID; they see a request\n"
-     "  accept WHO [NAME]    accept a request (WHO: their ID or nick)\n"
-     "  block WHO            drop their requests and messages from now on\n"
-     "  list                 NAME, ID, STATE, FINGERPRINT (tab-separated)\n"
-     "  show WHO             details and the safety number to compare\n"
-     "  requests             ID, NICK, FINGERPRINT, TIME of pending requests\n"
-     "  remove WHO           forget the contact and its keys\n"
-     "WHO is a contact name or a user ID (chp1...).\n"},
+     N_("usage: chapar contact SUBCOMMAND\n"
+        "  add ID NAME          add someone by user ID; they see a request\n"
+        "  accept WHO [NAME]    accept a request (WHO: their ID or nick)\n"
+        "  block WHO            drop their requests and messages from now on\n"
+        "  list                 NAME, ID, STATE, FINGERPRINT (tab-separated)\n"
+        "  show WHO             details and the safety number to compare\n"
+        "  requests             ID, NICK, FINGERPRINT, TIME of pending requests\n"
+        "  remove WHO           forget the contact and its keys\n"
+        "WHO is a contact name or a user ID (chp1...).\n")},
     {"send", cmd_send, NULL,
-     "usage: chapar send TO TEXT\n"
-     "TO is a contact name, a user ID or a #room (a user ID that is no contact\n"
-     "yet becomes one, named by its fingerprint, as `contact add ID FPR`: the\n"
-     "message waits in the outbox until they accept); TEXT is 1 to 65536 bytes of\n"
-     "UTF-8, or - to read it from stdin (one final newline dropped). Prints the\n"
-     "message id once the message is safely in the outbox.\n"},
+     N_("usage: chapar send TO TEXT\n"
+        "TO is a contact name, a user ID or a #room (a user ID that is no contact\n"
+        "yet becomes one, named by its fingerprint, as `contact add ID FPR`: the\n"
+        "message waits in the outbox until they accept); TEXT is 1 to 65536 bytes of\n"
+        "UTF-8, or - to read it from stdin (one final newline dropped). Prints the\n"
+        "message id once the message is safely in the outbox.\n")},
     {"inbox", cli_cmd_inbox, NULL,
-     "usage: chapar inbox [--new] [--since TIME] [--wait SECONDS] [--tsv]\n"
-     "Received messages in the order they arrived here, each with the time its\n"
-     "sender wrote it (and the time it arrived, when that was much later).\n"
-     "--new: only what no earlier `inbox --new` printed (plain `inbox` does not\n"
-     "count). --since TIME: only what arrived at or after TIME: unix seconds, a\n"
-     "local time YYYY-MM-DD[ HH:MM[:SS]], or an age: 30s, 10m, 2h, 1d, 1w.\n"
-     "--wait: if none is new, wait up to SECONDS for one.\n"
-     "--tsv: TIME, CONVERSATION, SENDER, TEXT tab-separated\n"
-     "(TIME in unix seconds; tab, newline, CR and backslash in TEXT escaped as\n"
-     "\\t \\n \\r \\\\, other control characters as \\xHH or \\u00HH). For\n"
-     "humans, control characters show as ^X and a message's further lines start\n"
-     "with \"    | \": nothing a sender writes can act on your terminal or pass\n"
-     "for another message.\n"},
+     N_("usage: chapar inbox [--new] [--since TIME] [--wait SECONDS] [--tsv]\n"
+        "Received messages in the order they arrived here, each with the time its\n"
+        "sender wrote it (and the time it arrived, when that was much later).\n"
+        "--new: only what no earlier `inbox --new` printed (plain `inbox` does not\n"
+        "count). --since TIME: only what arrived at or after TIME: unix seconds, a\n"
+        "local time YYYY-MM-DD[ HH:MM[:SS]], or an age: 30s, 10m, 2h, 1d, 1w.\n"
+        "--wait: if none is new, wait up to SECONDS for one.\n"
+        "--tsv: TIME, CONVERSATION, SENDER, TEXT tab-separated\n"
+        "(TIME in unix seconds; tab, newline, CR and backslash in TEXT escaped as\n"
+        "\\t \\n \\r \\\\, other control characters as \\xHH or \\u00HH). For\n"
+        "humans, control characters show as ^X and a message's further lines start\n"
+        "with \"    | \": nothing a sender writes can act on your terminal or pass\n"
+        "for another message.\n")},
     {"outbox", cli_cmd_outbox, NULL,
-     "usage: chapar outbox [--tsv]\n"
-     "Sent messages, oldest first, tab-separated: ID, TO, STATE (queued, sent,\n"
-     "delivered), TIME written (local time; --tsv: unix seconds), and the first\n"
-     "words of the text (a cut text ends in \"\xe2\x80\xa6\"; --tsv: escaped as in\n"
-     "inbox --tsv, else on one line).\n"},
+     N_("usage: chapar outbox [--tsv]\n"
+        "Sent messages, oldest first, tab-separated: ID, TO, STATE (queued, sent,\n"
+        "delivered), TIME written (local time; --tsv: unix seconds), and the first\n"
+        "words of the text (a cut text ends in \"\xe2\x80\xa6\"; --tsv: escaped as in\n"
+        "inbox --tsv, else on one line).\n")},
     {"history", cli_cmd_history, NULL,
-     "usage: chapar history NAME|#ROOM [--tsv] [--limit N]\n"
-     "The last N (default 200) messages of a conversation, both ways, in the\n"
-     "order they were written or arrived here: \"TIME  SENDER [STATE]: TEXT\",\n"
-     "the state (queued, sent, delivered) on your own messages. --tsv: TIME, DIR\n"
-     "(in, out), SENDER, STATE (- for in), MSGID, TEXT, escaped as in inbox --tsv.\n"},
+     N_("usage: chapar history NAME|#ROOM [--tsv] [--limit N]\n"
+        "The last N (default 200) messages of a conversation, both ways, in the\n"
+        "order they were written or arrived here: \"TIME  SENDER [STATE]: TEXT\",\n"
+        "the state (queued, sent, delivered) on your own messages. --tsv: TIME, DIR\n"
+        "(in, out), SENDER, STATE (- for in), MSGID, TEXT, escaped as in inbox --tsv.\n")},
     {"conversations", cli_cmd_conversations, NULL,
-     "usage: chapar conversations [--tsv]\n"
-     "Every contact and joined room, with unread messages and the time of the\n"
-     "last one. --tsv: CONV, KIND (contact, room), UNREAD, LAST (unix seconds,\n"
-     "0 if none).\n"},
+     N_("usage: chapar conversations [--tsv]\n"
+        "Every contact and joined room, with unread messages and the time of the\n"
+        "last one. --tsv: CONV, KIND (contact, room), UNREAD, LAST (unix seconds,\n"
+        "0 if none).\n")},
     {"read", cli_cmd_read, NULL,
-     "usage: chapar read NAME|#ROOM\nMarks the conversation read (its unread count drops to 0).\n"},
+     N_("usage: chapar read NAME|#ROOM\nMarks the conversation read (its unread count drops to "
+        "0).\n")},
     {"nick", cli_cmd_nick, NULL,
-     "usage: chapar nick [NEW]\n"
-     "Shows your nick, or changes it to NEW (what strangers and rooms see).\n"},
+     N_("usage: chapar nick [NEW]\n"
+        "Shows your nick, or changes it to NEW (what strangers and rooms see).\n")},
     {"join", cmd_join, NULL,
-     "usage: chapar join ROOM [--passphrase-file F]\n"
-     "Joins #ROOM: public (anyone who knows the name reads it), or with a\n"
-     "passphrase (first line of F) that every member must know. Prints the\n"
-     "room's fingerprint: members who see the same one share the room (another\n"
-     "passphrase gives another). A room already joined under another key is\n"
-     "refused: leave it first.\n"},
-    {"leave", cmd_leave, NULL, "usage: chapar leave ROOM\n"},
+     N_("usage: chapar join ROOM [--passphrase-file F]\n"
+        "Joins #ROOM: public (anyone who knows the name reads it), or with a\n"
+        "passphrase (first line of F) that every member must know. Prints the\n"
+        "room's fingerprint: members who see the same one share the room (another\n"
+        "passphrase gives another). A room already joined under another key is\n"
+        "refused: leave it first.\n")},
+    {"leave", cmd_leave, NULL, N_("usage: chapar leave ROOM\n")},
     {"rooms", NULL, "rooms",
-     "usage: chapar rooms\nJoined rooms: ROOM, KIND (public or passphrase), FINGERPRINT.\n"},
+     N_("usage: chapar rooms\nJoined rooms: ROOM, KIND (public or passphrase), FINGERPRINT.\n")},
     {"status", cli_cmd_status, NULL,
-     "usage: chapar status [--raw | --prometheus]\n"
-     "Node counters and state as `key: value` lines (docs/CONTROL.md). Sizes and\n"
-     "durations get a human reading after the number: `quota: 268435456 (256.0 MiB)`,\n"
-     "`uptime: 3725 (1h 2m 5s)`; --raw prints the daemon's lines as they are;\n"
-     "--prometheus prints them in the Prometheus text format (as chapard --metrics).\n"},
+     N_("usage: chapar status [--raw | --prometheus]\n"
+        "Node counters and state as `key: value` lines (docs/CONTROL.md). Sizes and\n"
+        "durations get a human reading after the number: `quota: 268435456 (256.0 MiB)`,\n"
+        "`uptime: 3725 (1h 2m 5s)`; --raw prints the daemon's lines as they are;\n"
+        "--prometheus prints them in the Prometheus text format (as chapard --metrics).\n")},
     {"stop", cli_cmd_stop, NULL,
-     "usage: chapar stop\n"
-     "Stops the chapard of DIR as SIGTERM does (everything committed, the store\n"
-     "closed) and waits until it has exited (30 s at most). Exit 0 once it is\n"
-     "gone; 1 if none is running or it does not stop.\n"},
+     N_("usage: chapar stop\n"
+        "Stops the chapard of DIR as SIGTERM does (everything committed, the store\n"
+        "closed) and waits until it has exited (30 s at most). Exit 0 once it is\n"
+        "gone; 1 if none is running or it does not stop.\n")},
     {"address", NULL, "address",
-     "usage: chapar address\nThis node's address, for others' `chapar peer add`.\n"},
+     N_("usage: chapar address\nThis node's address, for others' `chapar peer add`.\n")},
     {"peer", cmd_peer, NULL,
-     "usage: chapar peer add ADDRESS | peer list | peer remove ADDRESS\n"
-     "Neighbours to connect to (remembered across restarts).\n"},
+     N_("usage: chapar peer add ADDRESS | peer list | peer remove ADDRESS\n"
+        "Neighbours to connect to (remembered across restarts).\n")},
     {"bundle", cli_cmd_bundle, NULL,
-     "usage: chapar bundle want FILE [--passphrase-file F]\n"
-     "       chapar bundle export FILE [--for WANTFILE] [--since DURATION] [--max-size SIZE]\n"
-     "                                 [--passphrase-file F] [--quiet]\n"
-     "       chapar bundle import FILE [--passphrase-file F] [--quiet]\n"
-     "Envelopes on removable media. `want` writes a summary of what this node holds\n"
-     "(under 64 KiB for 100,000 envelopes); `export --for` it writes only what it\n"
-     "lacks; a blind export takes the newest first, bounded by --since and --max-size.\n"
-     "`import` checks every envelope as if a neighbour had sent it and prints\n"
-     "`imported N new, M already held, K rejected (reason: count ...)`. With\n"
-     "--passphrase-file the file is sealed and looks like random bytes.\n"},
+     N_("usage: chapar bundle want FILE [--passphrase-file F]\n"
+        "       chapar bundle export FILE [--for WANTFILE] [--since DURATION] [--max-size SIZE]\n"
+        "                                 [--passphrase-file F] [--quiet]\n"
+        "       chapar bundle import FILE [--passphrase-file F] [--quiet]\n"
+        "Envelopes on removable media. `want` writes a summary of what this node holds\n"
+        "(under 64 KiB for 100,000 envelopes); `export --for` it writes only what it\n"
+        "lacks; a blind export takes the newest first, bounded by --since and --max-size.\n"
+        "`import` checks every envelope as if a neighbour had sent it and prints\n"
+        "`imported N new, M already held, K rejected (reason: count ...)`. With\n"
+        "--passphrase-file the file is sealed and looks like random bytes.\n")},
     {"share-app", cli_cmd_share_app, NULL,
-     "usage: chapar share-app [--listen HOST:PORT] [--files DIR] [--idle SECONDS]\n"
-     "                        [--passphrase-file F]\n"
-     "Shares Chapar with people near you who have no internet: serves a page\n"
-     "(Persian and English) with this machine's .deb, the source tarball and a\n"
-     "list of their SHA-256 sums signed with your identity, and prints the\n"
-     "page's address (http://HOST:PORT/) first. The running chapard signs; with\n"
-     "none running, the identity is opened here (a passphrase from F or the\n"
-     "terminal). HOST defaults to this machine's LAN address, PORT to 7680\n"
-     "(0 = any free port). Files come from DIR, else $CHAPAR_DIST, else dist/\n"
-     "of the source tree (where `make deb` puts them). Stops on Ctrl-C, or\n"
-     "after SECONDS without a request (default 1800; 0 = never).\n"},
+     N_("usage: chapar share-app [--listen HOST:PORT] [--files DIR] [--idle SECONDS]\n"
+        "                        [--passphrase-file F]\n"
+        "Shares Chapar with people near you who have no internet: serves a page\n"
+        "(Persian and English) with this machine's .deb, the source tarball and a\n"
+        "list of their SHA-256 sums signed with your identity, and prints the\n"
+        "page's address (http://HOST:PORT/) first. The running chapard signs; with\n"
+        "none running, the identity is opened here (a passphrase from F or the\n"
+        "terminal). HOST defaults to this machine's LAN address, PORT to 7680\n"
+        "(0 = any free port). Files come from DIR, else $CHAPAR_DIST, else dist/\n"
+        "of the source tree (where `make deb` puts them). Stops on Ctrl-C, or\n"
+        "after SECONDS without a request (default 1800; 0 = never).\n")},
     {"verify-app", NULL, NULL,
-     "usage: chapar verify-app MANIFEST FILE... --from USER-ID\n"
-     "Checks downloaded files against a manifest from `share-app`: exit 0 when\n"
-     "MANIFEST is signed by USER-ID and lists every FILE with its SHA-256; else\n"
-     "exit 1 with one line naming the file or the signature that failed. Needs\n"
-     "no running chapard.\n"},
+     N_("usage: chapar verify-app MANIFEST FILE... --from USER-ID\n"
+        "Checks downloaded files against a manifest from `share-app`: exit 0 when\n"
+        "MANIFEST is signed by USER-ID and lists every FILE with its SHA-256; else\n"
+        "exit 1 with one line naming the file or the signature that failed. Needs\n"
+        "no running chapard.\n")},
     {"debug", cmd_debug, NULL,
-     "usage: chapar debug publish FILE\nInjects a raw envelope (tests).\n"},
+     N_("usage: chapar debug publish FILE\nInjects a raw envelope (tests).\n")},
 };
 
 /* COMMAND --help, or ... --help at the end, except where the last word is
@@ -659,6 +660,7 @@ int main(int argc, char **argv)
 {
     char home[4096] = "";
     int i = 1;
+    chp_i18n_init();
     for (; i < argc && argv[i][0] == '-'; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             usage(stdout);
@@ -668,37 +670,38 @@ int main(int argc, char **argv)
             return 0;
         } else if (!strcmp(argv[i], "--home")) {
             if (i + 1 >= argc)
-                return cli_fail(2, "--home needs a directory");
+                return cli_fail(2, _("--home needs a directory"));
             snprintf(home, sizeof home, "%s", argv[++i]);
         } else {
-            return cli_fail(2, "unknown option '%s' (try --help)", argv[i]);
+            return cli_fail(2, _("unknown option '%s' (try --help)"), argv[i]);
         }
     }
     if (i >= argc)
-        return cli_fail(2, "no command given (usage: chapar [--home DIR] COMMAND ...; try --help)");
+        return cli_fail(2,
+                        _("no command given (usage: chapar [--home DIR] COMMAND ...; try --help)"));
     const char *name = argv[i++];
     const struct command *c = NULL;
     for (size_t k = 0; k < sizeof commands / sizeof *commands && !c; k++)
         if (!strcmp(name, commands[k].name))
             c = &commands[k];
     if (!c)
-        return cli_fail(2, "unknown command '%s' (try --help)", name);
+        return cli_fail(2, _("unknown command '%s' (try --help)"), name);
     for (int k = i; k < argc && strcmp(name, "send"); k++)
         if (!strcmp(argv[k], "--home"))
-            return cli_fail(2, "--home goes before the command: chapar --home DIR %s ...", name);
+            return cli_fail(2, _("--home goes before the command: chapar --home DIR %s ..."), name);
     if (wants_help(name, argc - i, argv + i)) {
-        fputs(c->help, stdout);
+        fputs(_(c->help), stdout);
         return 0;
     }
     if (!strcmp(c->name, "verify-app")) /* needs no data dir */
         return cli_cmd_verify_app(argc - i, argv + i);
     if (!home[0] && chp_home_default(home, sizeof home) != 0)
-        return cli_fail(2, "no data dir: set --home, CHAPAR_HOME or HOME");
+        return cli_fail(2, _("no data dir: set --home, CHAPAR_HOME or HOME"));
     char why[4400];
     if (chp_home_problem(home, why, sizeof why) && (errno != EEXIST || !strcmp(c->name, "init")))
         return cli_fail(1, "%s", why);
     if (chp_crypto_init() != CHP_OK)
-        return cli_fail(1, "libsodium failed to initialise");
+        return cli_fail(1, _("libsodium failed to initialise"));
     if (!c->fn)
         return plain(home, c->name, c->daemon, argc - i);
     return c->fn(home, argc - i, argv + i);

@@ -41,14 +41,14 @@ static int absolute(const char *in, char *out, size_t cap)
     char cwd[4096];
     if (in[0] == '/') {
         if (strlen(in) >= cap)
-            return cli_fail(2, "path too long: %s", in);
+            return cli_fail(2, _("path too long: %s"), in);
         snprintf(out, cap, "%s", in);
         return 0;
     }
     if (!getcwd(cwd, sizeof cwd))
-        return cli_fail(1, "cannot tell the current directory: %s", strerror(errno));
+        return cli_fail(1, _("cannot tell the current directory: %s"), strerror(errno));
     if ((size_t)snprintf(out, cap, "%s/%s", cwd, in) >= cap)
-        return cli_fail(2, "path too long: %s", in);
+        return cli_fail(2, _("path too long: %s"), in);
     return 0;
 }
 
@@ -80,16 +80,16 @@ static int parse(int argc, char **argv, const char *use, int export, struct barg
                    {"--max-size", &max, NULL}};
     int rc = cli_parse_opts(argc, argv, o, export ? 5 : 2, pos, 1, &npos, use);
     if (!rc && npos != 1)
-        rc = cli_fail(2, "usage: chapar %s", use);
+        rc = cli_fail(2, _("usage: chapar %s"), use);
     if (!rc)
         rc = absolute(pos[0], a->path, sizeof a->path);
     if (!rc && want)
         rc = absolute(want, a->want, sizeof a->want);
     if (!rc && since && duration(since, a->since, sizeof a->since) != 0)
-        rc = cli_fail(2, "--since %s: expected a duration like 3600, 90m, 12h, 7d or 2w", since);
+        rc = cli_fail(2, _("--since %s: expected a duration like 3600, 90m, 12h, 7d or 2w"), since);
     uint64_t m;
     if (!rc && max && (chp_parse_size(max, &m) != 0 || m < 4096))
-        rc = cli_fail(2, "--max-size %s: expected a size of at least 4K, like 64M or 2G", max);
+        rc = cli_fail(2, _("--max-size %s: expected a size of at least 4K, like 64M or 2G"), max);
     if (!rc && max)
         snprintf(a->max, sizeof a->max, "%llu", (unsigned long long)m);
     if (!rc && file)
@@ -107,12 +107,12 @@ static int call(const char *home, const char *cmd, int n, const char *const *arg
         return rc;
     if (chp_ctl_send(*c, NULL, chp_ctl_now_ms(), cmd, n, args, lens, 1) != CHP_OK) {
         chp_ctl_destroy(c);
-        return cli_fail(1, "cannot send to chapard: %s", chp_ctl_io_reason());
+        return cli_fail(1, _("cannot send to chapard: %s"), chp_ctl_io_reason());
     }
     int got = chp_ctl_recv(*c, BUNDLE_TIMEOUT_MS, r);
     if (got != 1) {
         chp_ctl_destroy(c);
-        return cli_fail(1, "no answer from chapard (is it running? see its log)");
+        return cli_fail(1, _("no answer from chapard (is it running? see its log)"));
     }
     return 0;
 }
@@ -125,8 +125,9 @@ static void export_progress(const char *body, uint64_t ms)
     if (sscanf(body, "export %llu %llu %llu", &done, &total, &bytes) != 3 || !total)
         return;
     double rate = ms ? (double)done * 1000.0 / (double)ms : 0;
-    fprintf(stderr, "\r\033[Kexporting: %llu of %llu envelopes, %.1f MB, %.0f env/s, ETA %.0f s",
-            done, total, (double)bytes / 1e6, rate, rate > 0 ? (double)(total - done) / rate : 0);
+    fputs("\r\033[K", stderr); /* back to the line start, cleared */
+    fprintf(stderr, _("exporting: %llu of %llu envelopes, %.1f MB, %.0f env/s, ETA %.0f s"), done,
+            total, (double)bytes / 1e6, rate, rate > 0 ? (double)(total - done) / rate : 0);
 }
 
 /* want and export: one request, one line; meanwhile the daemon's progress
@@ -143,7 +144,7 @@ static int one_shot(const char *home, const char *cmd, int n, const char *const 
         show = 0;
     if (chp_ctl_send(c, NULL, chp_ctl_now_ms(), cmd, n, args, lens, 1) != CHP_OK) {
         chp_ctl_destroy(&c);
-        return cli_fail(1, "cannot send to chapard: %s", chp_ctl_io_reason());
+        return cli_fail(1, _("cannot send to chapard: %s"), chp_ctl_io_reason());
     }
     uint64_t t0 = chp_ctl_now_ms();
     int got = 0;
@@ -164,7 +165,7 @@ static int one_shot(const char *home, const char *cmd, int n, const char *const 
         fprintf(stderr, "\r\033[K");
     if (got != 1) {
         chp_ctl_destroy(&c);
-        return cli_fail(1, "no answer from chapard (is it running? see its log)");
+        return cli_fail(1, _("no answer from chapard (is it running? see its log)"));
     }
     if (r.ok)
         cli_print_payload(r.body, r.len);
@@ -209,7 +210,8 @@ static void progress(const char *body, uint64_t ms)
         return;
     double rate = ms ? (double)off * 1000.0 / (double)ms : 0;
     double eta = rate > 0 ? (double)(size - off) / rate : 0;
-    fprintf(stderr, "\r\033[Kimporting: %llu envelopes, %.1f of %.1f MB, %.1f MB/s, ETA %.0f s",
+    fputs("\r\033[K", stderr);
+    fprintf(stderr, _("importing: %llu envelopes, %.1f of %.1f MB, %.1f MB/s, ETA %.0f s"),
             fresh + held + rej, (double)off / 1e6, (double)size / 1e6, rate / 1e6, eta);
 }
 
@@ -223,7 +225,7 @@ static int follow(chp_ctl *c, const char *job, int quiet)
         const char *v[1] = {job};
         size_t l[1] = {strlen(job)};
         if (chp_ctl_call(c, REPLY_TIMEOUT_MS, "bundle-status", 1, v, l, &r) != 1)
-            return cli_fail(1, "chapard stopped answering during the import (see its log)");
+            return cli_fail(1, _("chapard stopped answering during the import (see its log)"));
         uint64_t ms = chp_ctl_now_ms() - t0;
         int running = r.ok && !strncmp(r.body, "running ", 8);
         if (running && show && ms >= PROGRESS_AFTER_MS) {
@@ -273,5 +275,5 @@ int cli_cmd_bundle(const char *home, int argc, char **argv)
         return cmd_export(home, argc - 1, argv + 1);
     if (argc >= 1 && !strcmp(argv[0], "import"))
         return cmd_import(home, argc - 1, argv + 1);
-    return cli_fail(2, "usage: chapar %s | %s | %s", use_want, use_export, use_import);
+    return cli_fail(2, _("usage: chapar %s | %s | %s"), use_want, use_export, use_import);
 }

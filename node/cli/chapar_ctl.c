@@ -36,7 +36,7 @@ static int not_running(const char *home)
     char why[4400];
     if (chp_home_problem(home, why, sizeof why)) /* chapard could not start there */
         return cli_fail(1, "%s", why);
-    return cli_fail(1, "chapard is not running for %s (start it with: chapard --home %s)", home,
+    return cli_fail(1, _("chapard is not running for %s (start it with: chapard --home %s)"), home,
                     home);
 }
 
@@ -49,7 +49,7 @@ int cli_open(const char *home, chp_ctl **c)
         return not_running(home);
     int rc = chp_ctl_open(home, NULL, c);
     if (rc != CHP_OK)
-        return cli_fail(1, "cannot reach chapard in %s: %s", home,
+        return cli_fail(1, _("cannot reach chapard in %s: %s"), home,
                         rc == CHP_E_IO ? chp_ctl_io_reason() : chp_strerror(rc));
     return 0;
 }
@@ -66,8 +66,8 @@ static int call(chp_ctl *c, chp_ctl_answer *r, const char *cmd, int n, const cha
     if (rc == 0)
         return not_running(chp_ctl_home(c));
     if (rc == CHP_E_MALFORMED)
-        return cli_fail(1, "malformed reply from chapard");
-    return cli_fail(1, "cannot reach chapard in %s: %s", chp_ctl_home(c),
+        return cli_fail(1, _("malformed reply from chapard"));
+    return cli_fail(1, _("cannot reach chapard in %s: %s"), chp_ctl_home(c),
                     rc == CHP_E_IO ? chp_ctl_io_reason() : chp_strerror(rc));
 }
 
@@ -147,7 +147,7 @@ int cli_parse_opts(int argc, char **argv, const cli_opt *opts, int nopts, char *
         const char *a = argv[i];
         if (a[0] != '-' || !a[1] || (a[1] >= '0' && a[1] <= '9')) {
             if (*npos == maxpos)
-                return cli_fail(2, "usage: chapar %s", use);
+                return cli_fail(2, _("usage: chapar %s"), use);
             pos[(*npos)++] = argv[i];
             continue;
         }
@@ -155,13 +155,13 @@ int cli_parse_opts(int argc, char **argv, const cli_opt *opts, int nopts, char *
         while (k < nopts && strcmp(a, opts[k].name))
             k++;
         if (k == nopts)
-            return cli_fail(2, "unknown option '%s'; usage: chapar %s", a, use);
+            return cli_fail(2, _("unknown option '%s'; usage: chapar %s"), a, use);
         if (opts[k].flag) {
             *opts[k].flag = 1;
         } else if (i + 1 < argc) {
             *opts[k].val = argv[++i];
         } else {
-            return cli_fail(2, "%s needs a value; usage: chapar %s", a, use);
+            return cli_fail(2, _("%s needs a value; usage: chapar %s"), a, use);
         }
     }
     return 0;
@@ -173,7 +173,7 @@ int cli_check_id(const char *s)
     uint8_t pk[32];
     int rc = chp_id_parse(s, strlen(s), pk);
     if (rc != CHP_OK)
-        return cli_fail(2, "bad user ID '%s': %s", s, chp_strerror(rc));
+        return cli_fail(2, _("bad user ID '%s': %s"), s, chp_strerror(rc));
     return 0;
 }
 
@@ -186,7 +186,7 @@ static int looks_like_id(const char *s)
 int cli_check_who(const char *who)
 {
     if (!*who)
-        return cli_fail(2, "empty contact name");
+        return cli_fail(2, _("empty contact name"));
     return looks_like_id(who) ? cli_check_id(who) : 0;
 }
 
@@ -196,7 +196,7 @@ int cli_check_room(const char *room)
     size_t cl;
     int rc = chp_room_canon(room, strlen(room), canon, &cl);
     if (rc != CHP_OK)
-        return cli_fail(2, "bad room name '%s': %s (a room is '#' and a word)", room,
+        return cli_fail(2, _("bad room name '%s': %s (a room is '#' and a word)"), room,
                         chp_strerror(rc));
     return 0;
 }
@@ -214,14 +214,16 @@ int cli_check_name(const char *name)
 {
     size_t len = strlen(name);
     if (!len || !chp_utf8_valid(name, len))
-        return cli_fail(2, "bad contact name '%s': empty or not UTF-8", name);
+        return cli_fail(2, _("bad contact name '%s': empty or not UTF-8"), name);
     if (!chp_text_name_ok(name, len))
-        return cli_fail(2, "bad contact name: control, invisible or bidi characters, or spaces at "
-                           "an end (they make names that look like others)");
+        return cli_fail(2,
+                        _("bad contact name: control, invisible or bidi characters, or spaces at "
+                          "an end (they make names that look like others)"));
     if (name[0] == '#' || looks_like_id(name))
-        return cli_fail(2, "bad contact name '%s': it would read as a room or a user ID", name);
+        return cli_fail(2, _("bad contact name '%s': it would read as a room or a user ID"), name);
     if (name[0] == '~' || name[0] == '*')
-        return cli_fail(2, "bad contact name '%s': '~' and '*' mark strangers and notices", name);
+        return cli_fail(2, _("bad contact name '%s': '~' and '*' mark strangers and notices"),
+                        name);
     return 0;
 }
 
@@ -244,21 +246,22 @@ int cli_get_passphrase(const char *file, const char *prompt, int confirm, char *
                        size_t *len, const char *flags)
 {
     if (!file && !cli_have_tty())
-        return cli_fail(2, "no terminal to ask for a passphrase: use %s", flags);
+        return cli_fail(2, _("no terminal to ask for a passphrase: use %s"), flags);
     for (int tries = 1;; tries++) {
         int rc = chp_passphrase_read(file, prompt, confirm, buf, cap, len);
         if (rc == CHP_OK)
             return 0;
         if (file)
-            return cli_fail(1, "cannot read a passphrase from %s: %s", file,
-                            rc == CHP_E_IO ? strerror(errno) : "its first line is empty");
+            return cli_fail(1, _("cannot read a passphrase from %s: %s"), file,
+                            rc == CHP_E_IO ? strerror(errno) : _("its first line is empty"));
         if (rc == CHP_E_IO && errno == ECANCELED)
-            return cli_fail(EXIT_CANCEL, "cancelled: nothing was changed");
+            return cli_fail(EXIT_CANCEL, _("cancelled: nothing was changed"));
         if (rc == CHP_E_IO)
-            return cli_fail(1, "cannot read from the terminal");
-        const char *why = confirm ? "the passphrases are empty or differ" : "empty passphrase";
+            return cli_fail(1, _("cannot read from the terminal"));
+        const char *why =
+            confirm ? _("the passphrases are empty or differ") : _("empty passphrase");
         if (tries == PROMPT_TRIES)
             return cli_fail(1, "%s", why);
-        fprintf(stderr, "%s, try again\n", why);
+        fprintf(stderr, _("%s, try again\n"), why);
     }
 }

@@ -6,16 +6,17 @@
 #define CHP_CHAPAR_INT_H
 
 #include "node/client/ctl.h"
+#include "node/common/i18n.h"
 #include "proto/buf.h"
 
 #include <stddef.h>
 #include <stdint.h>
 
-/* The nick rule in words (chp_nick_check), for "bad nick: " errors; takes
- * CHP_NICK_MAX as its one %d. */
-#define CHP_NICK_RULE                                                                              \
-    "1 to %d bytes of UTF-8, no control, invisible or bidi characters, no spaces at an end, "      \
-    "not starting with '~' or '*'"
+/* A nick refused, and the rule in words (chp_nick_check); takes CHP_NICK_MAX
+ * as its one %d. Written _(CHP_NICK_BAD) where it is printed. */
+#define CHP_NICK_BAD                                                                               \
+    N_("bad nick: 1 to %d bytes of UTF-8, no control, invisible or bidi characters, no spaces "    \
+       "at an end, not starting with '~' or '*'")
 
 #define REPLY_TIMEOUT_MS 5000
 #define WIPE_TIMEOUT_MS  5000

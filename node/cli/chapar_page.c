@@ -84,5 +84,5 @@ int cli_share_page(chp_buf *out, const char *id, const char *deb, uint64_t debsi
         "</section>\n</body>\n</html>\n",
         id, deb, arch, deb, ds, src, src, ss, manifest, manifest, manifest, deb, src, id, manifest,
         deb);
-    return rc ? cli_fail(1, "out of memory") : 0;
+    return rc ? cli_fail(1, _("out of memory")) : 0;
 }

@@ -189,20 +189,21 @@ static int open_dir(struct share *s, const char *files)
         files = SHARE_INSTALLED;
     if (!files)
         return cli_fail(1,
-                        "no .deb to share: run `make deb` in the source tree, or give "
-                        "--files DIR with chapar_*_%s.deb and chapar-*.tar.xz",
+                        _("no .deb to share: run `make deb` in the source tree, or give "
+                          "--files DIR with chapar_*_%s.deb and chapar-*.tar.xz"),
                         DEB_ARCH);
     snprintf(s->dir, sizeof s->dir, "%s", files);
     s->dirfd = open(files, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (s->dirfd < 0)
-        return cli_fail(1, "--files %s: %s", files, strerror(errno));
+        return cli_fail(1, _("--files %s: %s"), files, strerror(errno));
     pick(s);
     if (!s->f[F_DEB].name[0])
-        return cli_fail(1, "no chapar_*_%s.deb in %s: run `make deb`, or give --files DIR",
+        return cli_fail(1, _("no chapar_*_%s.deb in %s: run `make deb`, or give --files DIR"),
                         DEB_ARCH, files);
     if (!s->f[F_SRC].name[0])
         return cli_fail(
-            1, "no chapar-*.tar.xz or .tar.gz in %s: run `make deb`, or give --files DIR", files);
+            1, _("no chapar-*.tar.xz or .tar.gz in %s: run `make deb`, or give --files DIR"),
+            files);
     return hash_one(s, &s->f[F_DEB]) || hash_one(s, &s->f[F_SRC]);
 }
 
@@ -219,16 +220,16 @@ static int sign_by_daemon(const char *home, chp_manifest *m, chp_buf *out)
     if (!rc && !(rc = cli_call(c, &r, "id", 0, NULL, NULL)) && !r.ok)
         rc = cli_reply_error(&r);
     if (!rc && (r.len < CHP_ID_STR_LEN || chp_id_parse(r.body, CHP_ID_STR_LEN, m->signer)))
-        rc = cli_fail(1, "malformed reply from chapard");
+        rc = cli_fail(1, _("malformed reply from chapard"));
     chp_ctl_answer_free(&r);
     if (!rc && chp_manifest_write_body(m, &body) != CHP_OK)
-        rc = cli_fail(1, "cannot write the manifest");
+        rc = cli_fail(1, _("cannot write the manifest"));
     const char *args[1] = {(const char *)body.p};
     size_t lens[1] = {body.len};
     if (!rc && !(rc = cli_call(c, &r, "app-sign", 1, args, lens)) && !r.ok)
         rc = cli_reply_error(&r);
     if (!rc && chp_buf_put(out, r.body, r.len) != CHP_OK)
-        rc = cli_fail(1, "out of memory");
+        rc = cli_fail(1, _("out of memory"));
     chp_ctl_answer_free(&r);
     chp_buf_free(&body);
     chp_ctl_destroy(&c);
@@ -242,7 +243,7 @@ static int sign_here(const char *home, const char *passfile, chp_manifest *m, ch
 {
     int need = chp_account_needs_passphrase(home);
     if (need == CHP_E_NOT_FOUND)
-        return cli_fail(1, "no identity in %s to sign with: run chapar init", home);
+        return cli_fail(1, _("no identity in %s to sign with: run chapar init"), home);
     if (need < 0)
         return cli_fail(1, "%s/%s: %s", home, CHP_ACCOUNT_FILE, chp_strerror(need));
     char pass[CHP_PASS_MAX + 1];
@@ -252,7 +253,7 @@ static int sign_here(const char *home, const char *passfile, chp_manifest *m, ch
                   : 0;
     chp_identity *id = NULL;
     if (!rc && (rc = chp_account_load(home, need ? pass : NULL, plen, &id)) != CHP_OK)
-        rc = cli_fail(1, "cannot open the identity in %s: %s", home,
+        rc = cli_fail(1, _("cannot open the identity in %s: %s"), home,
                       rc == CHP_E_PASSPHRASE ? "wrong passphrase" : chp_strerror(rc));
     chp_memzero(pass, sizeof pass);
     chp_buf msg = {0};
@@ -262,13 +263,13 @@ static int sign_here(const char *home, const char *passfile, chp_manifest *m, ch
         memcpy(m->signer, chp_identity_pk(id), 32);
         if (chp_manifest_write_body(m, out) != CHP_OK ||
             chp_manifest_sig_msg(out->p, out->len, &msg) != CHP_OK)
-            rc = cli_fail(1, "out of memory");
+            rc = cli_fail(1, _("out of memory"));
     }
     if (!rc) {
         chp_identity_sign(id, msg.p, msg.len, sig);
         chp_hex_encode(sig, 64, hex);
         if (chp_buf_printf(out, "# signature %s\n", hex) != CHP_OK)
-            rc = cli_fail(1, "out of memory");
+            rc = cli_fail(1, _("out of memory"));
     }
     chp_buf_free(&msg);
     chp_identity_destroy(&id);
@@ -368,7 +369,7 @@ static int run_server(struct share *s, const char *listen, long idle_s)
         return cli_fail(1, "%s", err);
     printf("http://%s/\n", chp_httpd_addr(h));
     fflush(stdout);
-    fprintf(stderr, "chapar: sharing %s and %s from %s, signed by %s; Ctrl-C stops%s\n",
+    fprintf(stderr, _("chapar: sharing %s and %s from %s, signed by %s; Ctrl-C stops%s\n"),
             s->f[F_DEB].name, s->f[F_SRC].name, s->dir, s->id,
             idle_s ? " (or no request for a while)" : "");
     struct sigaction sa;
@@ -388,7 +389,7 @@ static int run_server(struct share *s, const char *listen, long idle_s)
             last = now;
         }
         if (idle_s && now - last >= (uint64_t)idle_s * 1000) {
-            fprintf(stderr, "chapar: share-app stopped: no request for %ld s\n", idle_s);
+            fprintf(stderr, _("chapar: share-app stopped: no request for %ld s\n"), idle_s);
             break;
         }
     }
@@ -413,11 +414,11 @@ int cli_cmd_share_app(const char *home, int argc, char **argv)
     char *end = NULL;
     long idle_s = idle ? strtol(idle, &end, 10) : SHARE_IDLE_S;
     if (idle && (!*idle || *end || idle_s < 0 || idle_s > 7 * 86400))
-        return cli_fail(2, "--idle %s: expected seconds from 0 (never) to 604800", idle);
+        return cli_fail(2, _("--idle %s: expected seconds from 0 (never) to 604800"), idle);
     char host[64];
     uint16_t port;
     if (listen && chp_httpd_parse_addr(listen, host, sizeof host, &port) != CHP_OK)
-        return cli_fail(2, "--listen %s: expected HOST:PORT with a numeric host (port 0 = any)",
+        return cli_fail(2, _("--listen %s: expected HOST:PORT with a numeric host (port 0 = any)"),
                         listen);
     if (!listen) {
         lan_address(host, sizeof host);

@@ -4,6 +4,7 @@
  * for people, with nothing a sender wrote able to act on the terminal. */
 #include "node/msg/account.h"
 #include "node/cli/chapar_int.h"
+#include "node/common/datefmt.h"
 #include "node/common/home.h"
 #include "node/web/prom.h"
 
@@ -133,14 +134,13 @@ static void put_one_line(char *s)
     put_clean(s, l, 0);
 }
 
-/* Unix seconds (a decimal field) as local "YYYY-MM-DD HH:MM". */
+/* Unix seconds (a decimal field) as local "YYYY-MM-DD HH:MM", or in the
+ * Jalali calendar and Persian digits under a Persian locale (datefmt.h). */
 static const char *local_time(const char *field, char *buf, size_t cap)
 {
-    time_t t = (time_t)strtoll(field, NULL, 10);
-    struct tm tm;
-    snprintf(buf, cap, "?");
-    if (localtime_r(&t, &tm))
-        strftime(buf, cap, "%Y-%m-%d %H:%M", &tm);
+    chp_datefmt f;
+    chp_datefmt_default(&f, NULL);
+    chp_datefmt_format(&f, (int64_t)strtoll(field, NULL, 10), CHP_DATE_FULL, buf, cap);
     return buf;
 }
 
@@ -159,11 +159,11 @@ static void print_inbox_line(char **f, int n, void *ctx)
         }
         return;
     }
-    char when[32], here[32];
+    char when[64], here[64];
     printf("%s", local_time(f[0], when, sizeof when));
     long long sent = strtoll(f[0], NULL, 10), arrived = n >= 6 ? strtoll(f[5], NULL, 10) : sent;
     if (arrived - sent > 300 || sent - arrived > 300)
-        printf(" (arrived %s)", local_time(f[5], here, sizeof here));
+        printf(_(" (arrived %s)"), local_time(f[5], here, sizeof here));
     fputs("  ", stdout);
     put_human(f[1]);
     fputs("  ", stdout);
@@ -182,7 +182,7 @@ static void print_inbox(char *p, size_t len, int tsv)
 static int subscribe(chp_ctl *c, const char *topic)
 {
     if (chp_ctl_subscribe(c, topic) != CHP_OK)
-        return cli_fail(1, "cannot subscribe to chapard's events: %s", chp_ctl_io_reason());
+        return cli_fail(1, _("cannot subscribe to chapard's events: %s"), chp_ctl_io_reason());
     return 0;
 }
 
@@ -308,8 +308,8 @@ static int parse_since(const char *s, unsigned long long *out)
         return 0;
     }
     return cli_fail(2,
-                    "--since %s: expected unix seconds, a local time YYYY-MM-DD[ HH:MM[:SS]] or "
-                    "an age like 10m, 2h, 1d",
+                    _("--since %s: expected unix seconds, a local time YYYY-MM-DD[ HH:MM[:SS]] or "
+                      "an age like 10m, 2h, 1d"),
                     s);
 }
 
@@ -330,7 +330,7 @@ int cli_cmd_inbox(const char *home, int argc, char **argv)
         return rc;
     double secs = wait_s ? strtod(wait_s, &end) : 0;
     if (wait_s && (end == wait_s || *end || !(secs >= 0 && secs <= 86400)))
-        return cli_fail(2, "--wait %s: expected seconds (0 to 86400)", wait_s);
+        return cli_fail(2, _("--wait %s: expected seconds (0 to 86400)"), wait_s);
     unsigned long long since = 0;
     if (since_s && (rc = parse_since(since_s, &since)) != 0)
         return rc;
@@ -370,7 +370,7 @@ static int parse_count(const char *opt_name, const char *s, unsigned long max)
     char *end = NULL;
     unsigned long v = strtoul(s, &end, 10);
     if (!*s || *end || s[0] == '-' || v < 1 || v > max)
-        return cli_fail(2, "%s %s: expected a number from 1 to %lu", opt_name, s, max);
+        return cli_fail(2, _("%s %s: expected a number from 1 to %lu"), opt_name, s, max);
     return 0;
 }
 
@@ -412,7 +412,7 @@ static void print_history_line(char **f, int n, void *ctx)
         }
         return;
     }
-    char when[32];
+    char when[64];
     printf("%s  ", local_time(f[0], when, sizeof when));
     put_human(f[2]);
     if (!strcmp(f[1], "out")) {
@@ -434,7 +434,7 @@ int cli_cmd_history(const char *home, int argc, char **argv)
     cli_opt o[] = {{"--tsv", NULL, &tsv}, {"--limit", &limit, NULL}};
     int rc = cli_parse_opts(argc, argv, o, 2, pos, 1, &npos, use);
     if (!rc && npos != 1)
-        rc = cli_fail(2, "usage: chapar %s", use);
+        rc = cli_fail(2, _("usage: chapar %s"), use);
     if (!rc)
         rc = check_conv(pos[0]);
     if (!rc && limit)
@@ -457,13 +457,13 @@ static void print_conv_line(char **f, int n, void *ctx)
         }
         return;
     }
-    char when[32];
+    char when[64];
     put_human(f[0]);
-    printf(" (%s)  %s unread  ", !strcmp(f[1], "room") ? "room" : "contact", f[2]);
+    printf(_(" (%s)  %s unread  "), !strcmp(f[1], "room") ? _("room") : _("contact"), f[2]);
     if (strtoll(f[3], NULL, 10) > 0)
-        printf("last %s\n", local_time(f[3], when, sizeof when));
+        printf(_("last %s\n"), local_time(f[3], when, sizeof when));
     else
-        fputs("no messages\n", stdout);
+        fputs(_("no messages\n"), stdout);
 }
 
 int cli_cmd_conversations(const char *home, int argc, char **argv)
@@ -482,7 +482,7 @@ static void print_outbox_line(char **f, int n, void *ctx)
 {
     int tsv = *(int *)ctx;
     for (int k = 0; k < n && k < 5; k++) {
-        char when[32];
+        char when[64];
         if (k)
             fputc('\t', stdout);
         if (k == 3 && !tsv)
@@ -511,7 +511,7 @@ static int print_nick(char *body, size_t len, void *ctx)
     (void)ctx;
     char *nick = strchr(body, '\t');
     if (!nick)
-        return cli_fail(1, "malformed reply from chapard");
+        return cli_fail(1, _("malformed reply from chapard"));
     nick++;
     nick[strcspn(nick, "\t\n")] = '\0';
     put_human(nick);
@@ -523,10 +523,10 @@ static int print_nick(char *body, size_t len, void *ctx)
 int cli_cmd_nick(const char *home, int argc, char **argv)
 {
     if (argc > 1)
-        return cli_fail(2, "usage: chapar nick [NEW]");
+        return cli_fail(2, _("usage: chapar nick [NEW]"));
     if (argc == 1) {
         if (chp_nick_check(argv[0], strlen(argv[0])) != CHP_OK)
-            return cli_fail(2, "bad nick: " CHP_NICK_RULE, CHP_NICK_MAX);
+            return cli_fail(2, _(CHP_NICK_BAD), CHP_NICK_MAX);
         return cli_run_str(home, "nick", 1, argv[0]);
     }
     return cli_run_with(home, "id", 0, NULL, NULL, print_nick, NULL);
@@ -535,7 +535,7 @@ int cli_cmd_nick(const char *home, int argc, char **argv)
 int cli_cmd_read(const char *home, int argc, char **argv)
 {
     if (argc != 1)
-        return cli_fail(2, "usage: chapar read NAME|#ROOM");
+        return cli_fail(2, _("usage: chapar read NAME|#ROOM"));
     int rc = check_conv(argv[0]);
     return rc ? rc : cli_run_str(home, "read", 1, argv[0]);
 }
@@ -626,7 +626,7 @@ static int print_prometheus(char *body, size_t len, void *ctx)
     chp_buf b = {0};
     if (chp_prom_render(body, len, &b) != CHP_OK) {
         chp_buf_free(&b);
-        return cli_fail(1, "out of memory");
+        return cli_fail(1, _("out of memory"));
     }
     fwrite(b.p, 1, b.len, stdout);
     chp_buf_free(&b);
@@ -642,7 +642,7 @@ int cli_cmd_status(const char *home, int argc, char **argv)
     if (rc)
         return rc;
     if (raw && prom)
-        return cli_fail(2, "usage: chapar status [--raw | --prometheus]");
+        return cli_fail(2, _("usage: chapar status [--raw | --prometheus]"));
     if (prom)
         return cli_run_with(home, "status", 0, NULL, NULL, print_prometheus, NULL);
     if (raw)
@@ -669,13 +669,13 @@ int cli_cmd_stop(const char *home, int argc, char **argv)
 {
     (void)argv;
     if (argc)
-        return cli_fail(2, "usage: chapar stop");
+        return cli_fail(2, _("usage: chapar stop"));
     chp_ctl *c;
     int rc = cli_open(home, &c);
     if (rc)
         return rc;
     if ((rc = chp_ctl_send(c, NULL, chp_ctl_now_ms(), "stop", 0, NULL, NULL, 0)) != CHP_OK) {
-        cli_fail(1, "cannot reach chapard in %s: %s", home,
+        cli_fail(1, _("cannot reach chapard in %s: %s"), home,
                  rc == CHP_E_IO ? chp_ctl_io_reason() : chp_strerror(rc));
         chp_ctl_destroy(&c);
         return 1;
@@ -702,8 +702,8 @@ int cli_cmd_stop(const char *home, int argc, char **argv)
     }
     chp_ctl_destroy(&c);
     if (daemon_holds_lock(home))
-        return cli_fail(1, "chapard in %s %s but still runs after %d s", home,
-                        answered ? "accepted the stop" : "did not answer the stop",
+        return cli_fail(1, _("chapard in %s %s but still runs after %d s"), home,
+                        answered ? _("accepted the stop") : _("did not answer the stop"),
                         STOP_TIMEOUT_MS / 1000);
     return 0;
 }

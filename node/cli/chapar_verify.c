@@ -60,14 +60,14 @@ static int load_manifest(const char *path, const uint8_t want[32], const char *f
     close(fd);
     int rc = chp_manifest_parse(buf, len, 1, m);
     if (rc != CHP_OK)
-        return cli_fail(1, "%s: not a signed chapar app manifest (%s)", path, chp_strerror(rc));
+        return cli_fail(1, _("%s: not a signed chapar app manifest (%s)"), path, chp_strerror(rc));
     if (memcmp(m->signer, want, 32)) {
         char id[CHP_ID_STR_LEN + 1];
         chp_id_encode(m->signer, id);
-        return cli_fail(1, "%s: signature by %s, not by %s: refused", path, id, from);
+        return cli_fail(1, _("%s: signature by %s, not by %s: refused"), path, id, from);
     }
     if (chp_manifest_verify(buf, len, m) != CHP_OK)
-        return cli_fail(1, "%s: bad signature: the manifest was altered or forged", path);
+        return cli_fail(1, _("%s: bad signature: the manifest was altered or forged"), path);
     return 0;
 }
 
@@ -92,8 +92,8 @@ static int check_file(const char *path, const chp_manifest *m, const char *mpath
             return 0;
     if (chp_manifest_find(m, base))
         return cli_fail(
-            1, "%s: SHA-256 differs from the signed manifest: a damaged or altered copy", path);
-    return cli_fail(1, "%s: not in %s (no file listed there has its SHA-256)", path, mpath);
+            1, _("%s: SHA-256 differs from the signed manifest: a damaged or altered copy"), path);
+    return cli_fail(1, _("%s: not in %s (no file listed there has its SHA-256)"), path, mpath);
 }
 
 int cli_cmd_verify_app(int argc, char **argv)
@@ -107,11 +107,11 @@ int cli_cmd_verify_app(int argc, char **argv)
     if (rc)
         return rc;
     if (npos < 2 || !from)
-        return cli_fail(2, "usage: chapar %s", use);
+        return cli_fail(2, _("usage: chapar %s"), use);
     uint8_t want[32];
     rc = chp_id_parse(from, strlen(from), want);
     if (rc != CHP_OK)
-        return cli_fail(1, "--from %s: not a user ID (%s): no signature can match", from,
+        return cli_fail(1, _("--from %s: not a user ID (%s): no signature can match"), from,
                         chp_strerror(rc));
     chp_manifest m;
     if ((rc = load_manifest(pos[0], want, from, &m)) != 0)
@@ -119,6 +119,8 @@ int cli_cmd_verify_app(int argc, char **argv)
     for (int i = 1; i < npos; i++)
         if ((rc = check_file(pos[i], &m, pos[0])) != 0)
             return rc;
-    printf("verified: %d file%s signed by %s\n", npos - 1, npos == 2 ? "" : "s", from);
+    printf(ngettext("verified: %d file signed by %s\n", "verified: %d files signed by %s\n",
+                    (unsigned long)(npos - 1)),
+           npos - 1, from);
     return 0;
 }

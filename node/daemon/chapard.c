@@ -5,6 +5,7 @@
 #include "proto/crypto.h"
 #include "node/common/version.h"
 #include "node/common/home.h"
+#include "node/common/i18n.h"
 #include "node/common/log.h"
 #include "node/daemon/config.h"
 #include "node/daemon/node.h"
@@ -32,49 +33,50 @@ static void on_signal(int sig)
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: chapard [options]\n"
-            "Runs a Chapar node: keeps envelopes until they expire and passes them on to\n"
-            "its neighbours over CURVE-encrypted links.\n"
-            "\n"
-            "  --home DIR          data dir (default $CHAPAR_HOME, $XDG_DATA_HOME/chapar,\n"
-            "                      ~/.local/share/chapar); created mode 0700\n"
-            "  --listen HOST:PORT  where neighbours connect (default [::]:%d, IPv6 and\n"
-            "                      IPv4; 0.0.0.0 where the kernel has no IPv6;\n"
-            "                      port 0 picks a free port: see `chapar address`)\n"
-            "  --peer ADDRESS      connect to this node (repeatable); ADDRESS is what\n"
-            "                      `chapar address` prints there: HOST:PORT/chpn1...\n"
-            "  --no-discovery      do not look for nodes on the LAN\n"
-            "  --relay             relay mode: headless, no user identity, quota 4G\n"
-            "  --quota SIZE        bytes of envelopes to keep, 1M to 64T, e.g. 512M\n"
-            "                      (default 256M, relay 4G)\n"
-            "  --allow KEY         accept links only from these nodes (repeatable; a\n"
-            "                      node key chpn1... or an ADDRESS): a friends-only relay\n"
-            "  --spool DIR         import bundles from media that appear in DIR and\n"
-            "                      answer them (repeatable; absolute path; spool = DIR)\n"
-            "  --log-level LEVEL   error, warn, info (default) or debug\n"
-            "  --log-max SIZE      when stderr is DIR/chapard.log (as chapar-tui starts\n"
-            "                      chapard), move it to chapard.log.1 at this size\n"
-            "                      (default 4M, 4K to 1G)\n"
-            "  --metrics HOST:PORT serve the status counters at http://HOST:PORT/metrics\n"
-            "                      (Prometheus text); a bare PORT means 127.0.0.1\n"
-            "  --summary-every T   a relay logs a summary line every T: minutes, or\n"
-            "                      30s, 10m, 1h (default 10m; 0 = never)\n"
-            "  --passphrase-file F unlock the identity with the first line of F\n"
-            "                      (else $CHAPAR_PASSPHRASE, else a prompt on the\n"
-            "                      terminal, 3 tries, Ctrl-C cancels; with none of\n"
-            "                      them chapard starts locked and relays until\n"
-            "                      `chapar unlock`)\n"
-            "  --help, --version\n"
-            "\n"
-            "DIR/chapard.conf may hold the same settings, one per line (listen = ...,\n"
-            "peer = ..., allow = ..., relay = yes, discovery = no, quota = ...,\n"
-            "log-level = ..., metrics = ..., summary-every = ...); flags win over the file; peers "
-            "and allowed keys from\n"
-            "both are used.\n"
-            "SIGHUP: read chapard.conf again (peers, allow, quota, log-level, discovery).\n"
-            "SIGTERM, SIGINT or `chapar stop`: commit, close, exit 0.\n",
-            7667);
+    fprintf(
+        f,
+        _("usage: chapard [options]\n"
+          "Runs a Chapar node: keeps envelopes until they expire and passes them on to\n"
+          "its neighbours over CURVE-encrypted links.\n"
+          "\n"
+          "  --home DIR          data dir (default $CHAPAR_HOME, $XDG_DATA_HOME/chapar,\n"
+          "                      ~/.local/share/chapar); created mode 0700\n"
+          "  --listen HOST:PORT  where neighbours connect (default [::]:%d, IPv6 and\n"
+          "                      IPv4; 0.0.0.0 where the kernel has no IPv6;\n"
+          "                      port 0 picks a free port: see `chapar address`)\n"
+          "  --peer ADDRESS      connect to this node (repeatable); ADDRESS is what\n"
+          "                      `chapar address` prints there: HOST:PORT/chpn1...\n"
+          "  --no-discovery      do not look for nodes on the LAN\n"
+          "  --relay             relay mode: headless, no user identity, quota 4G\n"
+          "  --quota SIZE        bytes of envelopes to keep, 1M to 64T, e.g. 512M\n"
+          "                      (default 256M, relay 4G)\n"
+          "  --allow KEY         accept links only from these nodes (repeatable; a\n"
+          "                      node key chpn1... or an ADDRESS): a friends-only relay\n"
+          "  --spool DIR         import bundles from media that appear in DIR and\n"
+          "                      answer them (repeatable; absolute path; spool = DIR)\n"
+          "  --log-level LEVEL   error, warn, info (default) or debug\n"
+          "  --log-max SIZE      when stderr is DIR/chapard.log (as chapar-tui starts\n"
+          "                      chapard), move it to chapard.log.1 at this size\n"
+          "                      (default 4M, 4K to 1G)\n"
+          "  --metrics HOST:PORT serve the status counters at http://HOST:PORT/metrics\n"
+          "                      (Prometheus text); a bare PORT means 127.0.0.1\n"
+          "  --summary-every T   a relay logs a summary line every T: minutes, or\n"
+          "                      30s, 10m, 1h (default 10m; 0 = never)\n"
+          "  --passphrase-file F unlock the identity with the first line of F\n"
+          "                      (else $CHAPAR_PASSPHRASE, else a prompt on the\n"
+          "                      terminal, 3 tries, Ctrl-C cancels; with none of\n"
+          "                      them chapard starts locked and relays until\n"
+          "                      `chapar unlock`)\n"
+          "  --help, --version\n"
+          "\n"
+          "DIR/chapard.conf may hold the same settings, one per line (listen = ...,\n"
+          "peer = ..., allow = ..., relay = yes, discovery = no, quota = ...,\n"
+          "log-level = ..., metrics = ..., summary-every = ...); flags win over the file; peers "
+          "and allowed keys from\n"
+          "both are used.\n"
+          "SIGHUP: read chapard.conf again (peers, allow, quota, log-level, discovery).\n"
+          "SIGTERM, SIGINT or `chapar stop`: commit, close, exit 0.\n"),
+        7667);
 }
 
 #define PROMPT_TRIES 3   /* wrong passphrases typed on a terminal before chapard gives up */
@@ -88,9 +90,9 @@ static int prompt_identity(const char *home, struct chp_identity **out)
     char pass[CHP_PASS_MAX + 1];
     size_t plen = 0;
     for (int tries = 1;; tries++) {
-        int rc = chp_passphrase_read(NULL, "passphrase: ", 0, pass, sizeof pass, &plen);
+        int rc = chp_passphrase_read(NULL, _("passphrase: "), 0, pass, sizeof pass, &plen);
         if (rc == CHP_E_IO && errno == ECANCELED) {
-            fprintf(stderr, "chapard: cancelled at the passphrase prompt: not started\n");
+            fprintf(stderr, _("chapard: cancelled at the passphrase prompt: not started\n"));
             return EXIT_CANCEL;
         }
         if (rc != CHP_OK) { /* an empty line: start locked, as with no terminal */
@@ -100,16 +102,16 @@ static int prompt_identity(const char *home, struct chp_identity **out)
         rc = chp_account_load(home, pass, plen, out);
         chp_memzero(pass, sizeof pass);
         if (rc == CHP_E_PASSPHRASE && tries < PROMPT_TRIES) {
-            fprintf(stderr, "wrong passphrase, try again (%d more)\n", PROMPT_TRIES - tries);
+            fprintf(stderr, _("wrong passphrase, try again (%d more)\n"), PROMPT_TRIES - tries);
             continue;
         }
         if (rc == CHP_E_PASSPHRASE) {
-            fprintf(stderr, "chapard: wrong passphrase %d times for %s/%s: not started\n",
+            fprintf(stderr, _("chapard: wrong passphrase %d times for %s/%s: not started\n"),
                     PROMPT_TRIES, home, CHP_ACCOUNT_FILE);
             return -1;
         }
         if (rc != CHP_OK) {
-            fprintf(stderr, "chapard: cannot open the identity in %s: %s\n", home,
+            fprintf(stderr, _("chapard: cannot open the identity in %s: %s\n"), home,
                     chp_strerror(rc));
             return -1;
         }
@@ -139,7 +141,7 @@ static int load_identity(const char *home, const char *passfile, struct chp_iden
     if (need && passfile) {
         rc = chp_passphrase_read(passfile, NULL, 0, pass, sizeof pass, &plen);
         if (rc != CHP_OK) {
-            fprintf(stderr, "chapard: cannot read a passphrase from %s\n", passfile);
+            fprintf(stderr, _("chapard: cannot read a passphrase from %s\n"), passfile);
             return -1;
         }
         have = 1;
@@ -158,12 +160,12 @@ static int load_identity(const char *home, const char *passfile, struct chp_iden
     rc = chp_account_load(home, have ? pass : NULL, plen, out);
     chp_memzero(pass, sizeof pass);
     if (rc == CHP_E_PASSPHRASE) {
-        fprintf(stderr, "chapard: wrong passphrase for %s/%s (or the file is damaged)\n", home,
+        fprintf(stderr, _("chapard: wrong passphrase for %s/%s (or the file is damaged)\n"), home,
                 CHP_ACCOUNT_FILE);
         return -1;
     }
     if (rc != CHP_OK) {
-        fprintf(stderr, "chapard: cannot open the identity in %s: %s\n", home, chp_strerror(rc));
+        fprintf(stderr, _("chapard: cannot open the identity in %s: %s\n"), home, chp_strerror(rc));
         return -1;
     }
     return 0;
@@ -210,7 +212,7 @@ static int configure(chp_config *c, int argc, char **argv)
     if (c->home_arg)
         snprintf(c->home, sizeof c->home, "%s", c->home_arg);
     else if (chp_home_default(c->home, sizeof c->home) != 0) {
-        fprintf(stderr, "chapard: no data dir: set --home, CHAPAR_HOME or HOME\n");
+        fprintf(stderr, _("chapard: no data dir: set --home, CHAPAR_HOME or HOME\n"));
         return 2;
     }
     char why[4400];
@@ -231,14 +233,15 @@ static int configure(chp_config *c, int argc, char **argv)
 static int take_home(const chp_config *c)
 {
     if (chp_home_make(c->home) != 0) {
-        fprintf(stderr, "chapard: cannot create %s: %s\n", c->home, strerror(errno));
+        fprintf(stderr, _("chapard: cannot create %s: %s\n"), c->home, strerror(errno));
         return 1;
     }
     if (chp_home_lock(c->home) < 0) {
         if (errno == EWOULDBLOCK)
-            fprintf(stderr, "chapard: a chapard is already running for %s\n", c->home);
+            fprintf(stderr, _("chapard: a chapard is already running for %s\n"), c->home);
         else
-            fprintf(stderr, "chapard: cannot lock %s/chapard.lock: %s\n", c->home, strerror(errno));
+            fprintf(stderr, _("chapard: cannot lock %s/chapard.lock: %s\n"), c->home,
+                    strerror(errno));
         return 1;
     }
     return GO;
@@ -252,7 +255,7 @@ static int start(const chp_config *c, chp_node **np)
     snprintf(logpath, sizeof logpath, "%s/chapard.log", c->home);
     (void)chp_log_rotate(logpath, c->log_max);
     if (chp_crypto_init() != CHP_OK) {
-        fprintf(stderr, "chapard: libsodium failed to initialise\n");
+        fprintf(stderr, _("chapard: libsodium failed to initialise\n"));
         return 1;
     }
     struct sigaction sa;
@@ -273,7 +276,7 @@ static int start(const chp_config *c, chp_node **np)
     rc = chp_node_new(&o, np);
     if (rc != CHP_OK) {
         if (chp_log_errors() == errors) /* else the log line said why */
-            fprintf(stderr, "chapard: cannot start: %s\n", chp_strerror(rc));
+            fprintf(stderr, _("chapard: cannot start: %s\n"), chp_strerror(rc));
         return 1;
     }
     chp_info("chapard %s running in %s (%s)", CHP_VERSION, c->home, c->relay ? "relay" : "node");
@@ -292,12 +295,12 @@ static int run_node(chp_config *c, chp_node **np, int argc, char **argv)
     chp_node_destroy(np);
     if (wiped) {
         rc = chp_account_wipe(c->home);
-        fprintf(stderr, "chapard: identity and data in %s wiped%s\n", c->home,
-                rc == CHP_OK ? "" : " (some files could not be removed)");
+        fprintf(stderr, _("chapard: identity and data in %s wiped%s\n"), c->home,
+                rc == CHP_OK ? "" : _(" (some files could not be removed)"));
         return rc == CHP_OK ? 0 : 1;
     }
     if (rc != CHP_OK) {
-        fprintf(stderr, "chapard: stopped on error: %s\n", chp_strerror(rc));
+        fprintf(stderr, _("chapard: stopped on error: %s\n"), chp_strerror(rc));
         return 1;
     }
     return 0;
@@ -320,6 +323,7 @@ int main(int argc, char **argv)
     chp_config c;
     chp_node *n = NULL;
     int code;
+    chp_i18n_init(); /* messages to people only: logs and the control API stay as they are */
     tune_malloc();
     chp_config_init(&c);
     if ((code = configure(&c, argc, argv)) != GO || (code = take_home(&c)) != GO ||

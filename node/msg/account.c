@@ -3,6 +3,7 @@
 
 #include "proto/crypto.h"
 #include "node/common/home.h"
+#include "node/common/i18n.h"
 #include "proto/keys.h"
 
 #include <dirent.h>
@@ -322,7 +323,7 @@ int chp_passphrase_read(const char *file, const char *prompt, int confirm, char 
     for (int round = 0; round < (confirm ? 2 : 1) && rc == CHP_OK; round++) {
         char *dst = round ? again : buf;
         size_t dcap = round ? sizeof again : cap;
-        const char *pr = round ? "again: " : prompt;
+        const char *pr = round ? _("again: ") : prompt;
         /* quiet before the prompt shows: what is typed after it is never
          * echoed nor flushed */
         if (have_tc) {

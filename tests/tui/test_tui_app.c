@@ -594,6 +594,27 @@ static void test_commands(void **state)
     assert_string_equal(last_notice(x->a), "usage: /nick NAME");
     enter(x->a, "/help");
     assert_true(has_notice(x->a, "/msg WHO [TEXT]"));
+    assert_true(has_notice(x->a, "/set [NAME VALUE]"));
+    assert_int_equal(x->f.n, n0);
+
+    /* /set: shown, changed, refused; nothing goes to chapard */
+    x->a->prefs.env = NULL;
+    enter(x->a, "/set bidi app");
+    assert_int_equal(x->a->prefs.bidi, CHP_BIDI_APP);
+    enter(x->a, "/set calendar jalali");
+    enter(x->a, "/set digits persian");
+    assert_string_equal(last_notice(x->a), "settings: bidi app, calendar jalali, digits persian");
+    assert_true(x->a->prefs.date.jalali && x->a->prefs.date.persian);
+    enter(x->a, "/set bidi terminal");
+    assert_int_equal(x->a->prefs.bidi, CHP_BIDI_TERMINAL);
+    enter(x->a, "/set digits roman");
+    assert_non_null(strstr(last_notice(x->a), "usage: /set bidi auto|app|terminal"));
+    assert_true(x->a->prefs.date.persian);
+    enter(x->a, "/set digits");
+    assert_string_equal(last_notice(x->a), "usage: /set [NAME VALUE]");
+    enter(x->a, "/set");
+    assert_string_equal(last_notice(x->a),
+                        "settings: bidi terminal, calendar jalali, digits persian");
     assert_int_equal(x->f.n, n0);
 
     /* /msg opens a conversation that exists, and creates none on a typo */

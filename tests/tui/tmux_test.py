@@ -56,8 +56,10 @@ class Run:
     def open_tui(self, name, extra_env="", home=None, width=80):
         # A shell waits for chapar-tui and writes its exit status: tmux
         # 3.3 sometimes leaves a finished pane process unreaped for long.
-        cmd = "env LANG=C.UTF-8 LC_ALL=C.UTF-8 TERM=xterm-256color %s %s --home %s; " \
-              "echo $? > %s" % (extra_env, self.tui, self.home(home or name),
+        # --bidi terminal: these checks read text in the order it was typed
+        # (tmux_fa_test.py checks the visual order of --bidi app).
+        cmd = "env LANG=C.UTF-8 LC_ALL=C.UTF-8 TERM=xterm-256color %s %s --bidi terminal " \
+              "--home %s; echo $? > %s" % (extra_env, self.tui, self.home(home or name),
                                 os.path.join(self.dir, name + ".exit"))
         self.tmux("new-session", "-d", "-s", name, "-x", str(width), "-y", "24", cmd)
         # keep the pane after an exit, so a crash leaves its screen to read
