@@ -62,8 +62,7 @@ static int host_ok(const char *h, size_t n)
     return 1;
 }
 
-/* HOST ":" PORT (exactly n bytes) into host/ipv6/port. */
-static int parse_hostport(const char *s, size_t n, char host[CHP_ADDR_HOST_MAX + 1], int *ipv6,
+int chp_addr_parse_hostport(const char *s, size_t n, char host[CHP_ADDR_HOST_MAX + 1], int *ipv6,
                           uint16_t *port_out)
 {
     const char *colon = NULL;
@@ -154,7 +153,7 @@ static int b64_val(char c)
 
 /* obfs4's cert: 52 bytes (node id and public key) in unpadded base64, so
  * 70 characters whose last one carries 2 data bits and 4 zero bits. */
-static int cert_ok(const char *c, size_t n)
+int chp_obfs4_cert_ok(const char *c, size_t n)
 {
     if (n != CHP_OBFS4_CERT_LEN)
         return 0;
@@ -174,7 +173,7 @@ static int parse_obfs4_args(const char *s, size_t n, chp_addr *out)
     n -= sizeof cp - 1;
     const char *amp = memchr(s, '&', n);
     size_t cl = amp ? (size_t)(amp - s) : n;
-    if (!cert_ok(s, cl))
+    if (!chp_obfs4_cert_ok(s, cl))
         return CHP_E_ADDR_CERT;
     memcpy(out->cert, s, cl);
     out->cert[cl] = '\0';
@@ -199,7 +198,7 @@ static int parse_proxy(const char *s, size_t len, chp_addr *out, size_t *skip)
         return CHP_E_ADDR_PROXY;
     char host[CHP_ADDR_HOST_MAX + 1];
     int v6 = 0;
-    if (parse_hostport(p, (size_t)(slash - p), host, &v6, &out->proxy_port) != CHP_OK)
+    if (chp_addr_parse_hostport(p, (size_t)(slash - p), host, &v6, &out->proxy_port) != CHP_OK)
         return CHP_E_ADDR_PROXY;
     snprintf(out->proxy, sizeof out->proxy, v6 ? "[%s]" : "%s", host);
     *skip = (size_t)(slash + 1 - s);
@@ -223,7 +222,7 @@ static int parse_inner(const char *s, size_t len, chp_addr *out)
     if (!slash)
         return CHP_E_ADDR_FORMAT;
     size_t hp = (size_t)(slash - s); /* HOST:PORT part */
-    int rc = parse_hostport(s, hp, out->host, &out->ipv6, &out->port);
+    int rc = chp_addr_parse_hostport(s, hp, out->host, &out->ipv6, &out->port);
     if (rc != CHP_OK)
         return rc;
     if (chp_b32key_parse(CHP_NODEKEY_HRP, slash + 1, body - hp - 1, out->key) != CHP_OK)

@@ -57,6 +57,15 @@ CHP_WUR int chp_addr_parse(const char *s, size_t len, chp_addr *out);
 /* The canonical string (CHP_ADDR_STR_MAX + 1 bytes is always enough). */
 CHP_WUR int chp_addr_format(const chp_addr *a, char *out, size_t cap);
 
+/* HOST ":" PORT, exactly n bytes (HOST as in ADDRESS, PORT 1-65535):
+ * host (NUL-terminated, brackets removed), *ipv6, *port. CHP_OK,
+ * CHP_E_ADDR_FORMAT (no colon), CHP_E_ADDR_HOST or CHP_E_ADDR_PORT. */
+CHP_WUR int chp_addr_parse_hostport(const char *s, size_t n, char host[CHP_ADDR_HOST_MAX + 1],
+                                    int *ipv6, uint16_t *port);
+
+/* 1 if c (n bytes) is an obfs4 cert: 52 bytes in unpadded base64. */
+int chp_obfs4_cert_ok(const char *c, size_t n);
+
 /* The SOCKS proxy as "HOST:PORT" for ZMQ_SOCKS_PROXY; CHP_E_ARG if none. */
 CHP_WUR int chp_addr_proxy(const chp_addr *a, char *out, size_t cap);
 

@@ -4,6 +4,7 @@
  * The files call each other one way only, lowest first (ARCHITECTURE.md):
  *   admit.c   allow-list, bans, scores, rate buckets, connection table
  *   allow.c   the allow-list replaced while the node runs (a reload)
+ *   transport.c  SOCKS and obfs4 options of a dealer, a link's transport
  *   table.c   the link table, dialling, the remembered peer list
  *   send.c    what goes out on a link: frames, flow window, moved ids
  *   view.c    the passive view (HyParView)
@@ -103,6 +104,8 @@ struct chp_link {
     double btokens;    /* byte token bucket (all frames) */
     uint64_t tokens_ms, btokens_ms;
     int discovered; /* dialled because of a LAN beacon */
+    int via;        /* how we dial it: CHP_VIA_* (transport.c) */
+    int pt_wait;    /* an obfs4 dealer not connected: no PT client yet */
     int promoted;   /* dialled from the passive view (view.c) */
     uint64_t promoted_ms;
     uint16_t listen_port; /* from their HELLO, 0 = none */
@@ -202,6 +205,8 @@ struct chp_mesh {
     uint64_t lan_period_ms; /* rotation period */
     uint64_t lan_net;       /* a hash of this machine's addresses (discovery.c) */
     int lan_moved;          /* they changed (another LAN?): rotate now */
+    char obfs4_socks[80];   /* the obfs4 PT client's SOCKS listener, "" = none yet */
+    uint16_t pt_orport;     /* our loopback listener behind the PT server, 0 = none */
 };
 
 /* The mesh's clocks: ms of the monotonic one, s of the wall one. */
@@ -310,6 +315,15 @@ enum chp_link_fail {
 /* "unreachable" ... for the state column, and a sentence for the reason. */
 const char *chp_link_fail_state(int fail);
 const char *chp_link_fail_reason(int fail);
+
+/* ---- transport.c: links through SOCKS proxies and pluggable transports ---- */
+enum { CHP_VIA_TCP = 0, CHP_VIA_OBFS4 = 1, CHP_VIA_SOCKS5 = 2, CHP_VIA_COUNT = 3 };
+/* Sets a new DEALER's SOCKS options for a's transport: CHP_OK, or
+ * CHP_E_IO. *connect_now is 0 for obfs4 while no PT client runs. */
+int chp_transport_dealer_opts(chp_mesh *n, struct chp_link *l, const chp_addr *a, int *connect_now);
+/* CHP_VIA_* of a link: how it was dialled, or for a link that dialled
+ * us, whether it came through our PT server. */
+int chp_transport_of(const chp_mesh *n, const struct chp_link *l);
 
 /* ---- send.c: what goes out on a link ---- */
 /* CHP_OK, or CHP_E_IO: its queue is full or the connection gone. */

@@ -210,9 +210,13 @@ static int open_dealer(chp_mesh *n, struct chp_link *l, const chp_addr *a)
         close_dealer(l);
         return CHP_E_IO;
     }
-    int hb = 2000, hbt = 6000;
+    int hb = 2000, hbt = 6000, now = 1;
     zmq_setsockopt(l->dealer, ZMQ_HEARTBEAT_IVL, &hb, sizeof hb);
     zmq_setsockopt(l->dealer, ZMQ_HEARTBEAT_TIMEOUT, &hbt, sizeof hbt);
+    if (chp_transport_dealer_opts(n, l, a, &now) != CHP_OK) {
+        close_dealer(l);
+        return CHP_E_IO;
+    }
     /* a fresh name per dial: a closed monitor's name may not be free yet */
     snprintf(mon, sizeof mon, "inproc://chapar-mon-%u-%u", l->id, ++n->dials);
     if (zmq_socket_monitor(
@@ -221,7 +225,7 @@ static int open_dealer(chp_mesh *n, struct chp_link *l, const chp_addr *a)
                 ZMQ_EVENT_CONNECT_RETRIED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
                 ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) != 0 ||
         !(l->monitor = zmq_socket(n->zctx, ZMQ_PAIR)) || zmq_connect(l->monitor, mon) != 0 ||
-        zmq_connect(l->dealer, ep) != 0) {
+        (now && zmq_connect(l->dealer, ep) != 0)) {
         close_dealer(l);
         return CHP_E_IO;
     }
@@ -361,7 +365,7 @@ static int add_address(chp_mesh *n, const char *s, size_t len, int keep, int lan
     if (!memcmp(a.key, n->tpk, 32) || (n->lan[0].router && !memcmp(a.key, n->lan[0].pk, 32)) ||
         (n->lan[1].router && !memcmp(a.key, n->lan[1].pk, 32)))
         return CHP_E_ARG; /* that is this node (our LAN listener, named in PEERS) */
-    if (keep && !host_resolves(&a)) {
+    if (keep && !a.proxy[0] && !host_resolves(&a)) {
         chp_warn("peer add: host %s does not resolve", a.host);
         return CHP_E_ADDR_RESOLVE;
     }
