@@ -17,6 +17,7 @@
 #include "proto/ptline.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -54,6 +55,8 @@ struct pt {
     char cert[CHP_OBFS4_CERT_LEN + 1];
     int iat;
     unsigned starts;
+    char last_err[512]; /* the last failure logged: a repeat goes to debug */
+    int repeat;         /* the last failure was a repeat */
 };
 
 struct chp_pts {
@@ -62,6 +65,24 @@ struct chp_pts {
     struct pt server, client;
     int want_server;
 };
+
+/* A failure of p, logged as an error once: the same line again (the
+ * next attempt failing the same way) is only a debug line. */
+__attribute__((format(printf, 2, 3))) static void pt_err(struct pt *p, const char *fmt, ...)
+{
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    p->repeat = !strcmp(line, p->last_err);
+    if (p->repeat) {
+        chp_debug("%s", line);
+        return;
+    }
+    snprintf(p->last_err, sizeof p->last_err, "%s", line);
+    chp_err_log("%s", line);
+}
 
 static const char *phase_name(int p)
 {
@@ -89,12 +110,13 @@ static int find_bin(const char *bin, char *out, size_t cap)
     return 0;
 }
 
-static void fix_hint(const struct chp_pts *ps, const struct pt *p)
+static void fix_hint(const struct chp_pts *ps, struct pt *p)
 {
-    chp_err_log("obfs4 %s: cannot find the pluggable transport %s: install obfs4proxy "
-                "(apt install obfs4proxy) or set `transport obfs4 = /path/to/obfs4proxy` in "
-                "chapard.conf",
-                p->name, ps->bin);
+    pt_err(p,
+           "obfs4 %s: cannot find the pluggable transport %s: install obfs4proxy "
+           "(apt install obfs4proxy) or set `transport obfs4 = /path/to/obfs4proxy` in "
+           "chapard.conf",
+           p->name, ps->bin);
 }
 
 /* The environment of the child: ours without TOR_PT_*, then its own. */
@@ -153,7 +175,7 @@ static void start(chp_node *n, struct pt *p, uint64_t t)
     snprintf(dir, sizeof dir, "%s/%s", ps->state, p->name);
     if ((mkdir(ps->state, 0700) != 0 && errno != EEXIST) ||
         (mkdir(dir, 0700) != 0 && errno != EEXIST)) {
-        chp_err_log("obfs4 %s: cannot create %s: %s", p->name, dir, strerror(errno));
+        pt_err(p, "obfs4 %s: cannot create %s: %s", p->name, dir, strerror(errno));
         fail(ps, p, t);
         return;
     }
@@ -172,7 +194,7 @@ static void start(chp_node *n, struct pt *p, uint64_t t)
     close(in[0]);
     close(out[1]);
     if (pid < 0) {
-        chp_err_log("obfs4 %s: cannot start %s: %s", p->name, path, strerror(errno));
+        pt_err(p, "obfs4 %s: cannot start %s: %s", p->name, path, strerror(errno));
         close(in[1]);
         close(out[0]);
         fail(ps, p, t);
@@ -224,8 +246,8 @@ static void fail(struct chp_pts *ps, struct pt *p, uint64_t t)
         p->backoff_ms = PT_BACKOFF_MIN_MS;
     p->phase = PT_WAIT;
     p->retry_ms = t + p->backoff_ms;
-    chp_warn("obfs4 %s: trying again in %llu s", p->name,
-             (unsigned long long)(p->backoff_ms / 1000));
+    chp_log(p->repeat ? CHP_LOG_DEBUG : CHP_LOG_WARN, "obfs4 %s: trying again in %llu s", p->name,
+            (unsigned long long)(p->backoff_ms / 1000));
     p->backoff_ms = p->backoff_ms * 2 > PT_BACKOFF_MAX_MS ? PT_BACKOFF_MAX_MS : p->backoff_ms * 2;
 }
 
@@ -273,10 +295,11 @@ static int on_line(chp_node *n, struct pt *p, const char *s, size_t len, uint64_
     int rc = chp_ptline_parse(s, len, &l);
     if (!p->spoke && (rc != CHP_OK || l.kind != CHP_PT_VERSION || strcmp(l.msg, "1"))) {
         int versionless = rc == CHP_OK && l.kind == CHP_PT_VERSION_ERROR;
-        chp_err_log("obfs4 %s: %s is not a pluggable transport (pt-spec v1): it printed "
-                    "'%.60s' instead of 'VERSION 1'%s",
-                    p->name, n->pts->bin, rc == CHP_OK ? s : "(unreadable bytes)",
-                    versionless ? "" : "; point `transport obfs4 =` in chapard.conf at obfs4proxy");
+        pt_err(p,
+               "obfs4 %s: %s is not a pluggable transport (pt-spec v1): it printed "
+               "'%.60s' instead of 'VERSION 1'%s",
+               p->name, n->pts->bin, rc == CHP_OK ? s : "(unreadable bytes)",
+               versionless ? "" : "; point `transport obfs4 =` in chapard.conf at obfs4proxy");
         return 0;
     }
     if (rc != CHP_OK) {
@@ -292,7 +315,7 @@ static int on_line(chp_node *n, struct pt *p, const char *s, size_t len, uint64_
     case CHP_PT_SMETHOD_ERROR:
     case CHP_PT_CMETHOD_ERROR:
     case CHP_PT_PROXY_ERROR:
-        chp_err_log("obfs4 %s: %s refused: %s", p->name, n->pts->bin, l.msg);
+        pt_err(p, "obfs4 %s: %s refused: %s", p->name, n->pts->bin, l.msg);
         return 0;
     case CHP_PT_SMETHOD:
         if (p->server && !strcmp(l.method, "obfs4"))
@@ -307,10 +330,11 @@ static int on_line(chp_node *n, struct pt *p, const char *s, size_t len, uint64_
     case CHP_PT_SMETHODS_DONE:
     case CHP_PT_CMETHODS_DONE:
         if (!p->port) {
-            chp_err_log("obfs4 %s: %s offered no obfs4 method", p->name, n->pts->bin);
+            pt_err(p, "obfs4 %s: %s offered no obfs4 method", p->name, n->pts->bin);
             return 0;
         }
         p->phase = PT_UP;
+        p->last_err[0] = '\0';
         if (!p->server) {
             char socks[300];
             snprintf(socks, sizeof socks, "%s:%u", p->host, (unsigned)p->port);
@@ -333,13 +357,13 @@ static void read_out(chp_node *n, struct pt *p, uint64_t t)
             return;
         if (r <= 0) {
             int st = -1;
-            if (p->pid > 0 && waitpid(p->pid, &st, WNOHANG) == p->pid)
-                p->pid = 0;
+            reap(p, &st); /* its exit status, for the line below */
             if (!p->spoke)
-                chp_err_log("obfs4 %s: %s exited without speaking the PT protocol (status "
-                            "%d); is it a pluggable transport? `transport obfs4 =` in "
-                            "chapard.conf names it",
-                            p->name, n->pts->bin, WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+                pt_err(p,
+                       "obfs4 %s: %s exited without speaking the PT protocol (status "
+                       "%d); is it a pluggable transport? `transport obfs4 =` in "
+                       "chapard.conf names it",
+                       p->name, n->pts->bin, WIFEXITED(st) ? WEXITSTATUS(st) : -1);
             else
                 chp_warn("obfs4 %s: %s exited", p->name, n->pts->bin);
             down(n, p, t);
@@ -359,8 +383,8 @@ static void read_out(chp_node *n, struct pt *p, uint64_t t)
             }
         }
         if (p->blen >= sizeof p->buf - 1) {
-            chp_err_log("obfs4 %s: %s prints lines longer than %d bytes: not a PT", p->name,
-                        n->pts->bin, CHP_PTLINE_MAX);
+            pt_err(p, "obfs4 %s: %s prints lines longer than %d bytes: not a PT", p->name,
+                   n->pts->bin, CHP_PTLINE_MAX);
             down(n, p, t);
             return;
         }
@@ -433,9 +457,10 @@ void chp_pt_tick(chp_node *n, uint64_t t)
     int want[2] = {ps->want_server, chp_mesh_obfs4_wanted(n->mesh) > 0};
     for (int i = 0; i < 2; i++) {
         if (p[i]->phase == PT_STARTING && t - p[i]->started_ms > PT_START_MS) {
-            chp_err_log("obfs4 %s: %s did not finish starting in %d s; is it a pluggable "
-                        "transport?",
-                        p[i]->name, ps->bin, PT_START_MS / 1000);
+            pt_err(p[i],
+                   "obfs4 %s: %s did not finish starting in %d s; is it a pluggable "
+                   "transport?",
+                   p[i]->name, ps->bin, PT_START_MS / 1000);
             down(n, p[i], t);
         }
         if (want[i] && (p[i]->phase == PT_OFF || (p[i]->phase == PT_WAIT && t >= p[i]->retry_ms)))
