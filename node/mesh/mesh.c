@@ -408,6 +408,7 @@ void chp_mesh_destroy(chp_mesh **mp)
     (void)chp_mesh_flush(n);
     chp_ingest_fini(n);
     chp_link_close_all(n);
+    chp_socks_destroy(n);
     chp_view_free(n);
     chp_discovery_close(n);
     chp_discovery_free(n);
@@ -568,15 +569,18 @@ int chp_mesh_peer_remove(chp_mesh *n, const char *addr, size_t len)
 void chp_mesh_peers(chp_mesh *n, void (*fn)(void *ctx, const chp_mesh_peer *p), void *ctx)
 {
     for (size_t i = 0; i < CHP_MESH_LINKS_MAX; i++) {
-        const struct chp_link *l = &n->links[i];
+        struct chp_link *l = &n->links[i];
         if (!l->used)
             continue;
         int up = chp_link_up(l);
+        /* through a proxy, what the proxy said beats what libzmq saw */
+        int proxied = !up && chp_socks_error(n, l->route, l->proxy_err, sizeof l->proxy_err);
         chp_mesh_peer p = {.state = up ? "connected" : chp_link_fail_state(l->fail),
                            .dir = l->dealer ? (l->router_seen ? "both" : "out") : "in",
                            .addr = l->addr[0] ? l->addr : "-",
                            .reason = up           ? "-"
                                      : l->pt_wait ? "waiting for the obfs4 client (PT) to start"
+                                     : proxied    ? l->proxy_err
                                                   : chp_link_fail_reason(l->fail),
                            .rx = l->rx_env,
                            .tx = l->tx_env,

@@ -69,6 +69,7 @@ struct chp_link *chp_link_create(chp_mesh *n, const uint8_t key[32])
 
 static void close_dealer(struct chp_link *l)
 {
+    chp_transport_release(l);
     if (l->dealer) {
         zmq_socket_monitor(l->dealer, NULL, 0);
         zmq_close(l->dealer);
@@ -181,8 +182,6 @@ struct chp_lan *chp_mesh_lan_of(chp_mesh *n, uint32_t gen)
 static int open_dealer(chp_mesh *n, struct chp_link *l, const chp_addr *a)
 {
     char ep[300], mon[64];
-    if (chp_addr_endpoint(a, ep, sizeof ep) != CHP_OK)
-        return CHP_E_ARG;
     int one = 1, zero = 0, ivl = 100, ivl_max = 30000, hwm = 4096;
     int64_t maxmsg = CHP_WIRE_ZMQ_MAXMSG;
     /* A link of our LAN listener dials with that listener's key: nothing
@@ -213,7 +212,7 @@ static int open_dealer(chp_mesh *n, struct chp_link *l, const chp_addr *a)
     int hb = 2000, hbt = 6000, now = 1;
     zmq_setsockopt(l->dealer, ZMQ_HEARTBEAT_IVL, &hb, sizeof hb);
     zmq_setsockopt(l->dealer, ZMQ_HEARTBEAT_TIMEOUT, &hbt, sizeof hbt);
-    if (chp_transport_dealer_opts(n, l, a, &now) != CHP_OK) {
+    if (chp_transport_endpoint(n, l, a, ep, sizeof ep, &now) != CHP_OK) {
         close_dealer(l);
         return CHP_E_IO;
     }

@@ -1,9 +1,10 @@
 /* transport.c - links that do not go straight over TCP (issue 17):
  * through a SOCKS5 proxy the address names (socks5://, e.g. Tor), or
  * through the obfs4 pluggable transport, whose client the daemon runs and
- * whose SOCKS listener it hands the mesh (chp_mesh_obfs4_socks). libzmq
- * speaks SOCKS5 itself (ZMQ_SOCKS_PROXY); the obfs4 arguments of the
- * bridge travel, as the PT spec says, in the SOCKS username and password.
+ * whose SOCKS listener it hands the mesh (chp_mesh_obfs4_socks). The
+ * node's own SOCKS5 client (socks.c) carries such a link: its DEALER dials
+ * a loopback port of the relay; the obfs4 arguments of the bridge travel,
+ * as the PT spec says, in the SOCKS username and password.
  * The CURVE link inside is the same as over TCP. On the server side the
  * PT forwards what it unwraps to a loopback port of our ROUTER
  * (chp_mesh_pt_orport), so ZAP, bans and HELLO see the link as any other. */
@@ -18,56 +19,61 @@
 #include <string.h>
 #include <sys/socket.h>
 
-/* Draft options in libzmq 4.3 (zmq.h shows them only with
- * ZMQ_BUILD_DRAFT_API); Debian's libzmq5 4.3.4 is built with them and
- * accepts them. A libzmq without them refuses the option with EINVAL,
- * which chp_transport_dealer_opts reports. */
-#ifndef ZMQ_SOCKS_USERNAME
-#define ZMQ_SOCKS_USERNAME 99
-#define ZMQ_SOCKS_PASSWORD 100
-#endif
-
-static int socks_user(void *s, const char *user, const char *pass)
+/* A route for l through proxy phost:pport to a's host and port. */
+static int route(chp_mesh *n, struct chp_link *l, const chp_addr *a, const char *phost,
+                 uint16_t pport, const char *user, const char *pass, char *ep, size_t cap)
 {
-    return zmq_setsockopt(s, ZMQ_SOCKS_USERNAME, user, strlen(user)) ||
-           zmq_setsockopt(s, ZMQ_SOCKS_PASSWORD, pass, strlen(pass));
+    uint16_t port;
+    int rc = chp_socks_route(n, phost, pport, a->host, a->port, user, pass, &l->route, &port);
+    if (rc != CHP_OK) {
+        chp_err_log("cannot open a route through the SOCKS proxy %s:%u: %s", phost, (unsigned)pport,
+                    chp_strerror(rc));
+        return rc;
+    }
+    l->relay = n->socks;
+    int k = snprintf(ep, cap, "tcp://127.0.0.1:%u", (unsigned)port);
+    return k < 0 || (size_t)k >= cap ? CHP_E_OVERFLOW : CHP_OK;
 }
 
-int chp_transport_dealer_opts(chp_mesh *n, struct chp_link *l, const chp_addr *a, int *connect_now)
+int chp_transport_endpoint(chp_mesh *n, struct chp_link *l, const chp_addr *a, char *ep, size_t cap,
+                           int *connect_now)
 {
-    char proxy[CHP_ADDR_HOST_MAX + 16];
     *connect_now = 1;
     l->pt_wait = 0;
+    ep[0] = '\0';
     if (a->proxy[0]) {
         l->via = CHP_VIA_SOCKS5;
-        return chp_addr_proxy(a, proxy, sizeof proxy) != CHP_OK ||
-                       zmq_setsockopt(l->dealer, ZMQ_SOCKS_PROXY, proxy, strlen(proxy))
-                   ? CHP_E_IO
-                   : CHP_OK;
+        return route(n, l, a, a->proxy, a->proxy_port, NULL, NULL, ep, cap);
     }
     if (a->transport != CHP_TRANSPORT_OBFS4) {
         l->via = CHP_VIA_TCP;
-        return CHP_OK;
+        return chp_addr_endpoint(a, ep, cap);
     }
     l->via = CHP_VIA_OBFS4;
-    if (!n->obfs4_socks[0]) { /* dialled once the PT client says where it listens */
+    char host[CHP_ADDR_HOST_MAX + 1], phost[CHP_ADDR_HOST_MAX + 3];
+    uint16_t pport;
+    int v6 = 0;
+    if (!n->obfs4_socks[0] ||
+        chp_addr_parse_hostport(n->obfs4_socks, strlen(n->obfs4_socks), host, &v6, &pport) !=
+            CHP_OK) { /* dialled once the PT client says where it listens */
         l->pt_wait = 1;
         *connect_now = 0;
         return CHP_OK;
     }
+    snprintf(phost, sizeof phost, v6 ? "[%s]" : "%s", host);
     /* "cert=C;iat-mode=N" split over the two fields (each must be 1-255
-     * bytes, RFC 1929); the PT joins them again. */
+     * bytes, RFC 1929); the PT joins them again (pt-spec v1). */
     char user[CHP_OBFS4_CERT_LEN + 8], pass[16];
     snprintf(user, sizeof user, "cert=%s;", a->cert);
     snprintf(pass, sizeof pass, "iat-mode=%d", a->iat_mode);
-    if (zmq_setsockopt(l->dealer, ZMQ_SOCKS_PROXY, n->obfs4_socks, strlen(n->obfs4_socks)) ||
-        socks_user(l->dealer, user, pass)) {
-        chp_err_log("this libzmq cannot pass obfs4 arguments to a SOCKS proxy "
-                    "(ZMQ_SOCKS_USERNAME: %s); install Debian's libzmq5",
-                    zmq_strerror(errno));
-        return CHP_E_IO;
-    }
-    return CHP_OK;
+    return route(n, l, a, phost, pport, user, pass, ep, cap);
+}
+
+void chp_transport_release(struct chp_link *l)
+{
+    chp_socks_unroute(l->relay, l->route);
+    l->route = 0;
+    l->relay = NULL;
 }
 
 static uint16_t local_port(int fd)
