@@ -18,6 +18,7 @@
  * Without obfs4proxy, microsocks or tshark (scripts/install-deps --test),
  * or without root for the capture, a test says SKIPPED and why. */
 #include "harness.h"
+#include "hcapture.h"
 #include "proto/addr.h"
 
 #include <arpa/inet.h>
@@ -155,78 +156,6 @@ static void test_obfs4_dm_and_pt_restart(void **state)
 
 /* ---- the capture ---- */
 
-/* Byte-frequency chi-square of n bytes in 16 classes (the high nibble):
- * each expects n/16; 15 degrees of freedom, p = 0.001 at 37.7. */
-static double chi_square(const uint8_t *p, size_t n)
-{
-    double c[16] = {0}, e = (double)n / 16.0, x = 0;
-    for (size_t i = 0; i < n; i++)
-        c[p[i] >> 4]++;
-    for (int i = 0; i < 16; i++)
-        x += (c[i] - e) * (c[i] - e) / e;
-    return x;
-}
-#define CHI_LIMIT 37.7
-#define HEAD      200
-
-struct flow {
-    uint16_t from, to; /* ports */
-    uint8_t head[HEAD];
-    size_t n;
-};
-
-static int hexval(char c)
-{
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-/* tshark's "srcport\tdstport\thex" lines: the first HEAD bytes of each
- * direction of each connection (ports name it), and whether any payload
- * holds a ZMTP greeting or "CURVE". */
-static size_t flows_of(char *text, struct flow *f, size_t cap, uint16_t port, int *zmtp, int *curve)
-{
-    size_t nf = 0;
-    for (char *save = NULL, *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
-        unsigned s, d;
-        char hex[70000];
-        if (sscanf(l, "%u\t%u\t%69999s", &s, &d, hex) != 3 || (s != port && d != port))
-            continue;
-        size_t hl = strlen(hex) / 2, k;
-        uint8_t *bytes = malloc(hl + 1);
-        for (size_t i = 0; i < hl; i++)
-            bytes[i] = (uint8_t)(hexval(hex[2 * i]) << 4 | hexval(hex[2 * i + 1]));
-        static const uint8_t greet[10] = {0xff, 0, 0, 0, 0, 0, 0, 0, 1, 0x7f};
-        for (size_t i = 0; i + 10 <= hl; i++)
-            *zmtp |= !memcmp(bytes + i, greet, 10);
-        for (size_t i = 0; i + 5 <= hl; i++)
-            *curve |= !memcmp(bytes + i, "CURVE", 5);
-        for (k = 0; k < nf && !(f[k].from == s && f[k].to == d); k++)
-            ;
-        if (k == nf && nf < cap) {
-            f[nf] = (struct flow){.from = (uint16_t)s, .to = (uint16_t)d};
-            nf++;
-        }
-        if (k < cap) {
-            size_t take = hl < HEAD - f[k].n ? hl : HEAD - f[k].n;
-            memcpy(f[k].head + f[k].n, bytes, take);
-            f[k].n += take;
-        }
-        free(bytes);
-    }
-    return nf;
-}
-
-static char *tshark_payloads(h_ctx *h, const char *pcap)
-{
-    char *out = NULL, *err = NULL;
-    int rc = h_run(h, &out, &err, "/usr/bin/tshark", "-r", pcap, "-Y", "tcp.len > 0", "-T",
-                   "fields", "-e", "tcp.srcport", "-e", "tcp.dstport", "-e", "tcp.payload", H_END);
-    if (rc != 0)
-        fail_msg("tshark: %s", err);
-    free(err);
-    return out;
-}
-
 static void test_capture_looks_random(void **state)
 {
     h_ctx *h = *state;
@@ -252,31 +181,31 @@ static void test_capture_looks_random(void **state)
     h_sleep_ms(300); /* a HELLO each way and a sync */
     size_t len;
     free(h_capture_stop(h, cap, pcap, &len));
-    char *text = tshark_payloads(h, pcap);
+    char *text = h_tshark_payloads(h, pcap);
 
-    struct flow f[8];
+    struct h_flow f[8];
     int zmtp = 0, curve = 0;
-    size_t nf = flows_of(text, f, 8, obfs.port, &zmtp, &curve);
+    size_t nf = h_flows(text, f, 8, obfs.port, &zmtp, &curve);
     assert_int_equal(nf, 2); /* one connection, both directions */
     assert_false(zmtp);
     assert_false(curve);
     for (size_t i = 0; i < nf; i++) {
-        double x = chi_square(f[i].head, f[i].n);
+        double x = h_chi_square(f[i].head, f[i].n);
         h_note(h, "obfs4 %u->%u: %zu bytes, chi-square %.1f", f[i].from, f[i].to, f[i].n, x);
-        assert_int_equal(f[i].n, HEAD);
-        assert_true(x < CHI_LIMIT);
+        assert_int_equal(f[i].n, H_FLOW_HEAD);
+        assert_true(x < H_CHI_LIMIT);
     }
     free(text);
     /* the plain link, read the same way, is plainly ZMTP and not random */
-    text = tshark_payloads(h, pcap);
+    text = h_tshark_payloads(h, pcap);
     zmtp = curve = 0;
-    nf = flows_of(text, f, 8, r->port, &zmtp, &curve);
+    nf = h_flows(text, f, 8, r->port, &zmtp, &curve);
     assert_true(nf >= 2);
     assert_true(zmtp && curve);
     for (size_t i = 0; i < nf; i++) {
-        double x = chi_square(f[i].head, f[i].n);
+        double x = h_chi_square(f[i].head, f[i].n);
         h_note(h, "plain %u->%u: %zu bytes, chi-square %.1f", f[i].from, f[i].to, f[i].n, x);
-        assert_true(x > CHI_LIMIT);
+        assert_true(x > H_CHI_LIMIT);
     }
     free(text);
     h_stop(h, a);
