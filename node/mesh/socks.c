@@ -187,16 +187,16 @@ static void on_connected(struct chp_socks *s, struct conn *c, const struct route
     c->state = C_METHOD;
 }
 
-static void send_connect(struct chp_socks *s, struct conn *c, const struct route *rt)
+/* The next request (auth or CONNECT: built says whether it could be
+ * made) goes out, then the reply to it is awaited in state next. */
+static void send_step(struct chp_socks *s, struct conn *c, int built, const uint8_t *m, size_t ml,
+                      int next)
 {
-    uint8_t m[CHP_SOCKS5_MSG_MAX];
-    size_t ml;
-    if (chp_socks5_connect(m, sizeof m, rt->host, rt->host_port, &ml) != CHP_OK ||
-        send_all(c->pfd, m, ml) != 0) {
+    if (built != CHP_OK || send_all(c->pfd, m, ml) != 0) {
         fail(s, c, "it closed the connection");
         return;
     }
-    c->state = C_REPLY;
+    c->state = next;
 }
 
 /* Handshake bytes from the proxy (c->hs), one step at a time. */
@@ -235,17 +235,14 @@ static void on_handshake(struct chp_socks *s, struct conn *c, const struct route
     /* what came after the message is the neighbour's, for libzmq */
     size_t rest = c->hslen - used;
     c->hslen = 0;
+    uint8_t m[CHP_SOCKS5_MSG_MAX];
+    size_t ml = 0;
     if (c->state == C_METHOD && auth) {
-        uint8_t m[CHP_SOCKS5_MSG_MAX];
-        size_t ml;
-        if (chp_socks5_auth(m, sizeof m, rt->user, rt->pass, &ml) != CHP_OK ||
-            send_all(c->pfd, m, ml) != 0) {
-            fail(s, c, "it closed the connection");
-            return;
-        }
-        c->state = C_AUTH;
+        rc = chp_socks5_auth(m, sizeof m, rt->user, rt->pass, &ml);
+        send_step(s, c, rc, m, ml, C_AUTH);
     } else if (c->state == C_METHOD || c->state == C_AUTH) {
-        send_connect(s, c, rt);
+        rc = chp_socks5_connect(m, sizeof m, rt->host, rt->host_port, &ml);
+        send_step(s, c, rc, m, ml, C_REPLY);
     } else {
         memcpy(c->buf[1], c->hs + used, rest);
         c->len[1] = rest;

@@ -68,3 +68,17 @@ char *h_tshark_payloads(h_ctx *h, const char *pcap)
     free(err);
     return out;
 }
+
+void h_talk(h_ctx *h, const h_node *a, const h_node *b, const char *what)
+{
+    char t[3][200];
+    snprintf(t[0], sizeof t[0], "%s: a DM to bob", what);
+    snprintf(t[1], sizeof t[1], "%s: bob answers", what);
+    snprintf(t[2], sizeof t[2], "%s: a post to #lan", what);
+    h_send(h, a, "bob", t[0], NULL);
+    free(h_await(h, b, t[0], "inbox", "--tsv", H_END));
+    h_send(h, b, "alice", t[1], NULL);
+    free(h_await(h, a, t[1], "inbox", "--tsv", H_END));
+    h_send(h, b, "#lan", t[2], NULL);
+    free(h_await(h, a, t[2], "inbox", "--tsv", H_END));
+}

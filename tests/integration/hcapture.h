@@ -31,6 +31,11 @@ char *h_tshark_payloads(h_ctx *h, const char *pcap);
  * ZMTP 3 signature (FF 00*7 01 7F) or "CURVE". */
 size_t h_flows(char *text, struct h_flow *f, size_t cap, uint16_t port, int *zmtp, int *curve);
 
+/* The conversation of the transport tests: a writes to b, b answers, b
+ * posts to #lan; each waits until the other's inbox shows it. a and b
+ * are friends (names "alice" and "bob" in each other's contacts). */
+void h_talk(h_ctx *h, const h_node *a, const h_node *b, const char *what);
+
 /* Byte-frequency chi-square of p[0..n) in 16 classes (the high nibble),
  * each expected n/16: below H_CHI_LIMIT looks random. */
 double h_chi_square(const uint8_t *p, size_t n);

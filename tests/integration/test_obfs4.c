@@ -115,12 +115,7 @@ static void test_obfs4_dm_and_pt_restart(void **state)
     free(pl);
     assert_int_equal(h_status(h, a, "links obfs4"), 1);
 
-    h_send(h, a, "bob", "hello bob, through obfs4", NULL);
-    free(h_await(h, b, "hello bob, through obfs4", "inbox", "--tsv", H_END));
-    h_send(h, b, "alice", "hello alice", NULL);
-    free(h_await(h, a, "hello alice", "inbox", "--tsv", H_END));
-    h_send(h, a, "#lan", "a post to lan over obfs4", NULL);
-    free(h_await(h, b, "a post to lan over obfs4", "inbox", "--tsv", H_END));
+    h_talk(h, a, b, "through obfs4");
 
     /* Alice's PT client dies mid-conversation. */
     pid_t pt = pt_child(a);

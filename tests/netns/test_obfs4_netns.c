@@ -135,12 +135,7 @@ static void test_users_meet_through_obfs4(void **state)
     start_in(h, b, ns[1], "--peer", ob);
     h_expect(h, r, "links obfs4", H_EQ, 2);
     h_befriend(h, a, "alice", aid, b, "bob", bid);
-    h_send(h, a, "bob", "from another city, through obfs4", NULL);
-    free(h_await(h, b, "from another city, through obfs4", "inbox", "--tsv", H_END));
-    h_send(h, b, "alice", "got it", NULL);
-    free(h_await(h, a, "got it", "inbox", "--tsv", H_END));
-    h_send(h, b, "#lan", "a #lan post across namespaces", NULL);
-    free(h_await(h, a, "a #lan post across namespaces", "inbox", "--tsv", H_END));
+    h_talk(h, a, b, "from another city");
     assert_int_equal(h_status(h, r, "links tcp"), 0);
 
     kill(cap, SIGINT);
