@@ -85,10 +85,12 @@ static void route_err(struct chp_socks *s, int r, const char *why)
     struct route *rt = &s->routes[r];
     char line[sizeof rt->err];
     pthread_mutex_lock(&s->mu);
-    if (why)
-        snprintf(line, sizeof line, "SOCKS proxy %s:%u: %s", rt->proxy, (unsigned)rt->proxy_port,
-                 why);
-    else
+    int k = why ? snprintf(line, sizeof line, "SOCKS proxy %s:%u: %s", rt->proxy,
+                           (unsigned)rt->proxy_port, why)
+                : 0;
+    if (k < 0 || (size_t)k >= sizeof line) /* a long proxy name: the reason first */
+        snprintf(line, sizeof line, "SOCKS proxy: %.140s", why);
+    if (!why)
         line[0] = '\0';
     memcpy(rt->err, line, sizeof line);
     pthread_mutex_unlock(&s->mu);
