@@ -83,7 +83,11 @@ int chp_socks5_reply(const uint8_t *in, size_t len, size_t *used, int *rep)
         return CHP_E_TRUNCATED;
     if (in[0] != 5 || in[2] != 0)
         return CHP_E_MALFORMED;
-    size_t need = in[3] == 1 ? 4 + 4 + 2 : in[3] == 4 ? 4 + 16 + 2 : in[3] == 3 ? 5 + in[4] + 2 : 0;
+    /* a name is 1-255 bytes: an empty one is no address */
+    size_t need = in[3] == 1                ? 4 + 4 + 2
+                  : in[3] == 4              ? 4 + 16 + 2
+                  : in[3] == 3 && in[4] > 0 ? 5 + (size_t)in[4] + 2
+                                            : 0;
     if (!need)
         return CHP_E_MALFORMED;
     if (in[1] != 0) { /* refused: the code is known before the address */

@@ -82,6 +82,8 @@ static void test_replies(void **st)
     assert_string_equal(chp_socks5_rep_text(77), "unknown error");
     /* garbage */
     assert_int_equal(chp_socks5_reply((const uint8_t *)"GARBAGE", 7, &used, &rep), CHP_E_MALFORMED);
+    const uint8_t empty_name[] = {5, 0, 0, 3, 0, 0, 0, 'x', 'y', 'z'};
+    assert_int_equal(chp_socks5_reply(empty_name, sizeof empty_name, &used, &rep), CHP_E_MALFORMED);
     const uint8_t atyp[] = {5, 0, 0, 9, 0, 0, 0};
     assert_int_equal(chp_socks5_reply(atyp, sizeof atyp, &used, &rep), CHP_E_MALFORMED);
 }
