@@ -1,6 +1,7 @@
 /* config_pt.c - the settings of pt.c (issue 17): where the obfs4 server
  * listens (--listen-obfs4 / listen-obfs4 =) and which PT binary runs
  * (transport obfs4 = PATH in chapard.conf). */
+#include "node/common/i18n.h"
 #include "node/daemon/config.h"
 #include "node/mesh/mesh.h"
 
@@ -22,8 +23,8 @@ int chp_config_set_obfs4_bin(chp_config *c, const char *v)
 {
     if (!v[0] || strlen(v) >= sizeof c->obfs4_bin) {
         snprintf(c->err, sizeof c->err,
-                 "transport obfs4 = %.200s: expected the path of obfs4proxy (or another "
-                 "pluggable transport), e.g. /usr/bin/obfs4proxy",
+                 _("transport obfs4 = %.200s: expected the path of obfs4proxy (or another "
+                   "pluggable transport), e.g. /usr/bin/obfs4proxy"),
                  v);
         return CHP_E_ARG;
     }
