@@ -329,8 +329,9 @@ static int on_line(chp_node *n, struct pt *p, const char *s, size_t len, uint64_
         return 1;
     case CHP_PT_SMETHODS_DONE:
     case CHP_PT_CMETHODS_DONE:
-        if (!p->port) {
-            pt_err(p, "obfs4 %s: %s offered no obfs4 method", p->name, n->pts->bin);
+        if (!p->port || (p->server && !p->cert[0])) {
+            pt_err(p, "obfs4 %s: %s offered no obfs4 method%s", p->name, n->pts->bin,
+                   p->port ? " with a cert (none in its SMETHOD nor in obfs4_bridgeline.txt)" : "");
             return 0;
         }
         p->phase = PT_UP;
