@@ -23,9 +23,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_CHECK(chp_addr_parse(s, strlen(s), &b) == CHP_OK);
     FUZZ_CHECK(!strcmp(a.host, b.host) && a.port == b.port && a.ipv6 == b.ipv6 &&
                !memcmp(a.key, b.key, 32));
-    FUZZ_CHECK(a.transport == b.transport && !strcmp(a.cert, b.cert) &&
-               a.iat_mode == b.iat_mode && !strcmp(a.proxy, b.proxy) &&
-               a.proxy_port == b.proxy_port);
+    FUZZ_CHECK(a.transport == b.transport && !strcmp(a.cert, b.cert) && a.iat_mode == b.iat_mode &&
+               !strcmp(a.proxy, b.proxy) && a.proxy_port == b.proxy_port);
     FUZZ_CHECK(a.transport != CHP_TRANSPORT_OBFS4 ||
                (strlen(a.cert) == CHP_OBFS4_CERT_LEN && a.iat_mode >= 0 && a.iat_mode <= 2));
     FUZZ_CHECK(!a.proxy[0] || a.proxy_port != 0);

@@ -63,7 +63,7 @@ static int host_ok(const char *h, size_t n)
 }
 
 int chp_addr_parse_hostport(const char *s, size_t n, char host[CHP_ADDR_HOST_MAX + 1], int *ipv6,
-                          uint16_t *port_out)
+                            uint16_t *port_out)
 {
     const char *colon = NULL;
     for (size_t i = n; i > 0; i--)
