@@ -91,7 +91,8 @@ static void cmd_peer(chp_app *a, const chp_cmd *c, const char *who)
         REQ1(a, CHP_R_PEER, tag, "peer-add", c->argv[0]);
     } else {
         REQ0(a, CHP_R_LINES, "your node's address (others /peer it):", "address");
-        REQ0(a, CHP_R_LINES, "peers (key, state, direction, address, received, sent):", "peers");
+        REQ0(a, CHP_R_LINES,
+             "peers (key, state, direction, address, received, sent, reason, transport):", "peers");
     }
 }
 

@@ -206,6 +206,12 @@ static int f_summary(chp_config *c, const char *v)
     return CHP_OK;
 }
 
+static int f_listen_obfs4(chp_config *c, const char *v)
+{
+    c->have_listen_obfs4 = 1;
+    return chp_config_set_listen_obfs4(c, v);
+}
+
 static const struct flag {
     const char *name;
     int takes_value;
@@ -227,6 +233,7 @@ static const struct flag {
     {"--log-level", 1, f_log_level},
     {"--metrics", 1, f_metrics},
     {"--summary-every", 1, f_summary},
+    {"--listen-obfs4", 1, f_listen_obfs4},
 };
 
 int chp_config_parse_args(chp_config *c, int argc, char **argv)
@@ -308,14 +315,27 @@ static int k_summary(chp_config *c, const char *v)
     return c->have_summary || chp_config_set_summary(c, v) == CHP_OK ? CHP_OK : BAD_VALUE;
 }
 
+static int k_listen_obfs4(chp_config *c, const char *v)
+{
+    return c->have_listen_obfs4 ? CHP_OK : chp_config_set_listen_obfs4(c, v);
+}
+
 static const struct key {
     const char *name;
     int (*fn)(chp_config *c, const char *v);
 } keys[] = {
-    {"listen", k_listen},       {"peer", add_peer},         {"allow", add_allow},
-    {"relay", k_relay},         {"discovery", k_discovery}, {"quota", k_quota},
-    {"log-level", k_log_level}, {"metrics", k_metrics},     {"summary-every", k_summary},
+    {"listen", k_listen},
+    {"peer", add_peer},
+    {"allow", add_allow},
+    {"relay", k_relay},
+    {"discovery", k_discovery},
+    {"quota", k_quota},
+    {"log-level", k_log_level},
+    {"metrics", k_metrics},
+    {"summary-every", k_summary},
     {"spool", add_spool},
+    {"listen-obfs4", k_listen_obfs4},
+    {"transport obfs4", chp_config_set_obfs4_bin},
 };
 
 static char *trim(char *s)
@@ -437,4 +457,6 @@ void chp_config_node_opts(const chp_config *c, chp_node_opts *o)
     o->summary_ms = c->summary_ms;
     memcpy(o->spools, c->spools, sizeof o->spools);
     o->nspools = c->nspools;
+    o->listen_obfs4 = c->listen_obfs4;
+    o->obfs4_bin = c->obfs4_bin;
 }
