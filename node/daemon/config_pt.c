@@ -23,8 +23,8 @@ int chp_config_set_obfs4_bin(chp_config *c, const char *v)
 {
     if (!v[0] || strlen(v) >= sizeof c->obfs4_bin) {
         snprintf(c->err, sizeof c->err,
-                 _("transport obfs4 = %.200s: expected the path of obfs4proxy (or another "
-                   "pluggable transport), e.g. /usr/bin/obfs4proxy"),
+                 "transport obfs4 = %.200s: expected the path of obfs4proxy (or another "
+                 "pluggable transport), e.g. /usr/bin/obfs4proxy",
                  v);
         return CHP_E_ARG;
     }
