@@ -82,6 +82,10 @@ int cli_cmd_inbox(const char *home, int argc, char **argv);
 int cli_cmd_history(const char *home, int argc, char **argv);
 int cli_cmd_conversations(const char *home, int argc, char **argv);
 int cli_cmd_outbox(const char *home, int argc, char **argv);
+int cli_cmd_files(const char *home, int argc, char **argv);
+/* chapar_file.c: send-file and file save. */
+int cli_cmd_send_file(const char *home, int argc, char **argv);
+int cli_cmd_file(const char *home, int argc, char **argv);
 int cli_cmd_nick(const char *home, int argc, char **argv);
 int cli_cmd_read(const char *home, int argc, char **argv);
 int cli_cmd_status(const char *home, int argc, char **argv);
