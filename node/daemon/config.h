@@ -45,6 +45,9 @@ typedef struct chp_config {
     size_t nallow;
     const char *spools[CHP_NODE_SPOOLS_MAX]; /* --spool DIR and spool = DIR */
     size_t nspools;
+    uint64_t max_file;   /* --max-file / max-file =, 0 = the default (16 MiB) */
+    char save_dir[4096]; /* --save-dir / save-dir =, "" = HOME/files */
+    int have_max_file, have_save_dir;
     /* Set by a flag: the file's setting of the same name is then ignored
      * (peers and allowed keys add up instead). */
     int have_listen, have_discovery, have_relay, have_quota, have_log, have_metrics, have_summary;

@@ -37,6 +37,8 @@ typedef struct chp_node_opts {
     uint64_t summary_ms;                     /* relay summary line period, 0 = off */
     const char *spools[CHP_NODE_SPOOLS_MAX]; /* spool directories (bundles.h) */
     size_t nspools;
+    uint64_t max_file;    /* largest file sent or accepted, 0 = 16 MiB (PROTOCOL.md §18.8) */
+    const char *save_dir; /* where files from contacts go, NULL or "" = HOME/files */
     struct chp_identity *identity; /* unlocked user identity, owned by the node
                                       from chp_node_new on; NULL = none/locked */
 } chp_node_opts;

@@ -136,6 +136,13 @@ static void test_room_stranger(void **state)
     h_start(h, "bob", "--peer", a->addr, H_END);
     char *src = random_file(h, ".evil name.jpg", 40000, 3);
     send_file(h, a, "#lan", src, id);
+    /* above max-file (16 MiB by default): one line, exit 1 */
+    char *big = h_write_file(h, "big.bin", "", 0), *err = NULL;
+    assert_int_equal(h_sh("truncate -s 17M '%s'", big), 0);
+    assert_int_equal(h_chapar(h, a, NULL, &err, "send-file", "#lan", big, H_END), 1);
+    assert_int_equal(h_lines(err), 1);
+    assert_non_null(strstr(err, "max-file"));
+    free(err);
 
     /* Listed, complete, not written anywhere. */
     free(h_await(h, b, "\tcomplete\t", "files", "--tsv", H_END));
@@ -152,7 +159,6 @@ static void test_room_stranger(void **state)
     assert_non_null(files_field(h, b, id, 5, st, sizeof st));
     snprintf(path, sizeof path, "saved %s", dst);
     assert_string_equal(st, path);
-    char *err = NULL;
     assert_int_equal(h_chapar(h, b, NULL, &err, "file", "save", "00112233445566778899aabbccddeeff",
                               dst, H_END),
                      1);
@@ -162,11 +168,58 @@ static void test_room_stranger(void **state)
     h_stop(h, b);
 }
 
+/* A link cut in the middle: the relay between them is killed once it
+ * holds over 40% of the pieces (45%) and comes back on the same port; the file
+ * completes, and the relay takes in fewer than 60% of the pieces again. */
+static void test_link_cut(void **state)
+{
+    h_ctx *h = *state;
+    char aid[H_ID_LEN + 1], bid[H_ID_LEN + 1], id[33], listen[64], saved[700];
+    h_node *r = h_start(h, "relay", "--relay", H_END);
+    h_node *a = h_node_get(h, "alice"), *b = h_node_get(h, "bob");
+    h_init(h, a, "alice-nick", aid, "--no-passphrase", H_END);
+    h_init(h, b, "bob-nick", bid, "--no-passphrase", H_END);
+    h_start(h, "alice", "--peer", r->addr, H_END);
+    h_start(h, "bob", "--peer", r->addr, H_END);
+    h_befriend(h, a, "alice", aid, b, "bob", bid);
+    snprintf(listen, sizeof listen, "127.0.0.1:%u", (unsigned)r->port);
+
+    const long long pieces = 323; /* 5 MiB / 16256 */
+    char *src = random_file(h, "cut.bin", 5u << 20, 4);
+    long long base = h_status(h, r, "envelopes stored");
+    send_file(h, a, "bob", src, id);
+    h_expect_(h, r, "envelopes stored", H_GE, base + pieces * 9 / 20, FILE_DEADLINE_MS, __FILE__,
+              __LINE__);
+    h_kill9(h, r);
+    long long held = 0;
+    h_sleep_ms(300);
+    r = h_start(h, "relay", "--relay", "--listen", listen, H_END);
+    held = h_status(h, r, "envelopes stored") - base;
+    h_note(h, "the relay held %lld of %lld pieces when killed", held, pieces);
+    assert_true(held >= pieces * 2 / 5);
+
+    snprintf(saved, sizeof saved, "saved %s/files/alice/cut.bin", b->home);
+    free(h_await_(h, b, saved, FILE_DEADLINE_MS, __FILE__, __LINE__, "files", "--tsv", H_END));
+    snprintf(saved, sizeof saved, "%s/files/alice/cut.bin", b->home);
+    assert_same(src, saved);
+    h_await_state_(h, a, id, "delivered", FILE_DEADLINE_MS, __FILE__, __LINE__);
+    long long again = h_status(h, r, "accepted");
+    h_note(h, "the relay took in %lld envelopes after its restart", again);
+    assert_true(again < pieces * 3 / 5);
+    /* only what it lacked: the rest of the pieces, the manifest at most,
+     * and Bob's receipt */
+    assert_true(again <= pieces + 1 - held + 2);
+    h_stop(h, a);
+    h_stop(h, b);
+    h_stop(h, r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_contacts_both_ways, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_room_stranger, h_setup, h_teardown),
+        cmocka_unit_test_setup_teardown(test_link_cut, h_setup, h_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
