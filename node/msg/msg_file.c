@@ -30,6 +30,14 @@
 #define FEED_AHEAD       4u  /* a file's envelopes in the job queue at once */
 #define READ_BATCH       64u /* pieces per write transaction when queueing */
 #define STRANGER_FILES   8u  /* incomplete files from strangers kept at once */
+#define PEND_MAX         64u /* received pieces written in one transaction */
+
+/* A received piece waiting to be written (chp_msgi_files_flush). */
+struct fpend {
+    uint8_t key[PIECE_KEY];
+    uint8_t *data;
+    size_t len;
+};
 
 static uint64_t max_file(const chp_msg *m)
 {
@@ -260,6 +268,13 @@ int chp_msgi_files_load(chp_msg *m)
 
 void chp_msgi_files_free(chp_msg *m)
 {
+    for (size_t i = 0; i < m->npend; i++) {
+        chp_memzero(m->pend[i].data, m->pend[i].len);
+        free(m->pend[i].data);
+    }
+    free(m->pend);
+    m->pend = NULL;
+    m->npend = 0; /* not written: their envelopes are examined again at the unlock */
     for (size_t i = 0; i < m->nfiles; i++)
         xfile_clear(&m->files[i]);
     free(m->files);
@@ -282,6 +297,42 @@ static void pieces_drop(chp_msg *m, const struct xfile *x, uint32_t n)
             chp_warn("cannot delete a file's pieces");
     }
     free(keys);
+}
+
+/* Received pieces not yet in the table: written PEND_MAX at a time, and
+ * always before the layer saves how far it examined the store (so a
+ * crash loses none: their envelopes are examined again), before a file
+ * is checked and when the layer is locked. */
+void chp_msgi_files_flush(chp_msg *m)
+{
+    if (!m->npend)
+        return;
+    chp_store_lrec recs[PEND_MAX];
+    for (size_t i = 0; i < m->npend; i++)
+        recs[i] = (chp_store_lrec){m->pend[i].key, m->pend[i].data, PIECE_KEY, m->pend[i].len};
+    int rc = chp_store_local_put_many(m->store, CHP_TABLE_PIECES, recs, m->npend);
+    if (rc != CHP_OK)
+        chp_warn("cannot store %zu received file pieces: %s", m->npend, chp_strerror(rc));
+    for (size_t i = 0; i < m->npend; i++) {
+        chp_memzero(m->pend[i].data, m->pend[i].len);
+        free(m->pend[i].data);
+    }
+    m->npend = 0;
+}
+
+static int pend_add(chp_msg *m, const struct xfile *x, const chp_file_piece *pc)
+{
+    if (!m->pend && !(m->pend = calloc(PEND_MAX, sizeof *m->pend)))
+        return CHP_E_NOMEM;
+    struct fpend *p = &m->pend[m->npend];
+    if (!(p->data = malloc(pc->len)))
+        return CHP_E_NOMEM;
+    memcpy(p->data, pc->data, pc->len);
+    p->len = pc->len;
+    piece_key(x, pc->index, p->key);
+    if (++m->npend == PEND_MAX)
+        chp_msgi_files_flush(m);
+    return CHP_OK;
 }
 
 /* ---- out ---- */
@@ -698,6 +749,7 @@ static void receipt(chp_msg *m, const struct xfile *x)
 /* Every piece of x is here: check it; from a contact, save it. */
 static void complete(chp_msg *m, struct xfile *x)
 {
+    chp_msgi_files_flush(m);
     char dir[4200];
     int rc;
     if (chp_msgi_named_contact(m, x->sender)) {
@@ -761,6 +813,7 @@ static void on_manifest(chp_msg *m, struct xfile *x, const chp_file_manifest *mf
     if (x->have_manifest || x->state != FS_INCOMING)
         return;
     if (mf->size > max_file(m)) {
+        chp_msgi_files_flush(m);
         chp_info("a file of %llu bytes was refused (max-file %llu)",
                  (unsigned long long)mf->size, (unsigned long long)max_file(m));
         pieces_drop(m, x, x->nbits);
@@ -768,6 +821,7 @@ static void on_manifest(chp_msg *m, struct xfile *x, const chp_file_manifest *mf
         (void)file_save_rec(m, x);
         return;
     }
+    chp_msgi_files_flush(m);
     x->have_manifest = 1;
     x->size = mf->size;
     x->count = mf->count;
@@ -801,10 +855,7 @@ static void on_piece(chp_msg *m, struct xfile *x, const chp_file_piece *pc)
         return;
     if (!x->have_manifest && !x->nbits)
         (void)file_save_rec(m, x);
-    uint8_t k[PIECE_KEY];
-    piece_key(x, pc->index, k);
-    if (bits_ensure(x, pc->index + 1) != CHP_OK ||
-        chp_store_local_put(m->store, CHP_TABLE_PIECES, k, sizeof k, pc->data, pc->len) != CHP_OK)
+    if (bits_ensure(x, pc->index + 1) != CHP_OK || pend_add(m, x, pc) != CHP_OK)
         return;
     x->bits[pc->index / 8] |= (uint8_t)(1u << (pc->index % 8));
     x->have++;

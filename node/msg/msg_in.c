@@ -475,6 +475,7 @@ void chp_msgi_examined_save(chp_msg *m)
 {
     if (m->examined == m->examined_saved)
         return;
+    chp_msgi_files_flush(m); /* first: what they hold must not be skipped */
     if (chp_msgi_config_put_u64(m, "examined", m->examined) == CHP_OK)
         m->examined_saved = m->examined;
     else

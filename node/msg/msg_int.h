@@ -253,6 +253,8 @@ struct chp_msg {
     struct xfile *files;
     size_t nfiles, capfiles;
     struct file_hooks fh;
+    struct fpend *pend; /* received pieces not yet written (msg_file.c) */
+    size_t npend;
     struct miss *miss; /* ring of MISS_MAX */
     size_t miss_pos;
     int tags_grew; /* a contact's tag window moved: look at misses again */
@@ -405,6 +407,9 @@ void chp_msgi_files_init(chp_msg *m);
 /* Loads the file records at the unlock; frees them all. */
 int chp_msgi_files_load(chp_msg *m);
 void chp_msgi_files_free(chp_msg *m);
+/* Writes the received pieces still held in memory (before the layer
+ * saves how far it examined the store). */
+void chp_msgi_files_flush(chp_msg *m);
 /* A manifest (7) or piece (8) that arrived under tag te. */
 void chp_msgi_file_in(chp_msg *m, const struct tagent *te, const chp_inner *in, uint64_t created);
 /* Queues the file at path to contact c or room (one NULL): copied into
