@@ -620,6 +620,12 @@ static void on_lines(chp_app *a, const char *tag, int ok, char *p, size_t len)
         chp_app_notice(a, "  (none)");
 }
 
+static void on_files(chp_app *a, const char *tag, int ok, char *p, size_t len)
+{
+    if (a->files_reply)
+        a->files_reply(a, tag, ok, p, len);
+}
+
 static void on_idshow(chp_app *a, const char *tag, int ok, char *p, size_t len)
 {
     (void)tag, (void)len;
@@ -730,6 +736,7 @@ static reply_fn *const reply_fns[CHP_R_COUNT] = {
     [CHP_R_DISC_WIZ] = on_disc_wiz,
     [CHP_R_REQUESTS] = on_requests,
     [CHP_R_BUNDLE] = on_bundle,
+    [CHP_R_FILES] = on_files,
 };
 
 void chp_app_on_reply(chp_app *a, int kind, const char *tag, int ok, char *p, size_t len)

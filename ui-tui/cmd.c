@@ -1,6 +1,7 @@
 /* cmd.c - slash command table and parser (cmd.h). */
 #include "ui-tui/cmd.h"
 
+#include "node/common/i18n.h"
 #include "proto/crypto.h"
 
 #include <stdlib.h>
@@ -28,6 +29,10 @@ static const chp_cmd_spec table[] = {
     {"/nick", CHP_CMD_NICK, 1, 1, 1, "/nick NAME", "change your nickname"},
     {"/share-app", CHP_CMD_SHARE, 0, 1, 0, "/share-app [stop|HOST:PORT]",
      "share Chapar with people near you: a LAN page with the .deb, signed by you"},
+    {"/file", CHP_CMD_FILE, 1, 1, 1, N_("/file PATH"), N_("send a file (photo, voice note) here")},
+    {"/files", CHP_CMD_FILES, 0, 0, 0, N_("/files"), N_("received files, numbered")},
+    {"/save", CHP_CMD_SAVE, 1, 2, 1, N_("/save N [PATH]"), N_("write received file N to PATH")},
+    {"/open", CHP_CMD_OPEN, 1, 1, 0, N_("/open N"), N_("open received file N (xdg-open)")},
     {"/wipe", CHP_CMD_WIPE, 0, 0, 0, "/wipe", "delete identity and all data (asks first)"},
     {"/quit", CHP_CMD_QUIT, 0, 0, 0, "/quit",
      "leave chapar-tui (the node keeps running once you have an identity)"},

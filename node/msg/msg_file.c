@@ -937,6 +937,42 @@ void chp_msgi_files_list(chp_msg *m, struct msg_buf *out)
     }
 }
 
+/* A file already saved, written again to path: copied through a
+ * temporary name beside it, its hash checked again. */
+static int copy_saved(const struct xfile *x, const char *path, char *err, size_t errcap)
+{
+    char tmp[4300];
+    snprintf(tmp, sizeof tmp, "%s.chapar-part", path);
+    int in = open(x->path, O_RDONLY | O_CLOEXEC), rc = CHP_OK;
+    int out = in < 0 ? -1 : open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    chp_b2_ctx h;
+    chp_b2_init(&h);
+    static uint8_t buf[1 << 16];
+    ssize_t r = 0;
+    while (out >= 0 && rc == CHP_OK && (r = read(in, buf, sizeof buf)) > 0) {
+        chp_b2_update(&h, buf, (size_t)r);
+        if (write(out, buf, (size_t)r) != r)
+            rc = CHP_E_IO;
+    }
+    uint8_t got[32];
+    chp_b2_final(&h, got);
+    if (out < 0 || r < 0 || fsync(out) != 0)
+        rc = CHP_E_IO;
+    else if (rc == CHP_OK && !chp_memeq(got, x->hash, 32))
+        rc = CHP_E_CORRUPT;
+    if (out >= 0 && close(out) != 0 && rc == CHP_OK)
+        rc = CHP_E_IO;
+    if (in >= 0)
+        close(in);
+    if (rc == CHP_OK && rename(tmp, path) != 0)
+        rc = CHP_E_IO;
+    unlink(tmp);
+    if (rc != CHP_OK)
+        snprintf(err, errcap, "cannot copy %.200s to %.200s: %s", x->path, path,
+                 rc == CHP_E_CORRUPT ? "it changed since it was saved" : strerror(errno));
+    return rc;
+}
+
 int chp_msgi_file_save(chp_msg *m, const char *idhex, const char *path, char *err, size_t errcap)
 {
     struct xfile *x = (struct xfile *)in_by_hex(m, idhex);
@@ -949,10 +985,8 @@ int chp_msgi_file_save(chp_msg *m, const char *idhex, const char *path, char *er
                  x->count);
         return CHP_E_ARG;
     }
-    if (x->state == FS_SAVED) {
-        snprintf(err, errcap, "file %s was already saved to %.200s", idhex, x->path);
-        return CHP_E_ARG;
-    }
+    if (x->state == FS_SAVED)
+        return copy_saved(x, path, err, errcap);
     char dir[4300];
     snprintf(dir, sizeof dir, "%s", path);
     char *slash = strrchr(dir, '/');
