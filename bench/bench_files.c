@@ -37,9 +37,9 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#define SEALS    24
-#define LONG_MS  600000L
-#define NODES    4 /* alice, r1, r2, bob */
+#define SEALS   24
+#define LONG_MS 600000L
+#define NODES   4 /* alice, r1, r2, bob */
 
 static void *g_zctx;
 
@@ -153,8 +153,8 @@ static double curve_mbps(size_t total)
 
 static struct bench_node g_n[NODES];
 
-static int call2(struct bench_node *d, const char *cmd, const char *a0, const char *a1,
-                 char *out, size_t cap, long ms)
+static int call2(struct bench_node *d, const char *cmd, const char *a0, const char *a1, char *out,
+                 size_t cap, long ms)
 {
     const char *args[2] = {a0, a1};
     size_t lens[2] = {strlen(a0), a1 ? strlen(a1) : 0};

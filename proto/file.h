@@ -70,8 +70,7 @@ CHP_WUR int chp_file_manifest_encode(const chp_file_manifest *m, uint8_t *out, s
 CHP_WUR int chp_file_manifest_decode(const uint8_t *p, size_t len, chp_file_manifest *m);
 
 /* Piece encoding: out needs CHP_FILE_PIECE_HDR + len bytes. */
-CHP_WUR int chp_file_piece_encode(const chp_file_piece *pc, uint8_t *out, size_t cap,
-                                  size_t *len);
+CHP_WUR int chp_file_piece_encode(const chp_file_piece *pc, uint8_t *out, size_t cap, size_t *len);
 /* Strict: 1..CHP_FILE_PIECE bytes of data. Whether index and length fit
  * a manifest is chp_file_piece_fits. */
 CHP_WUR int chp_file_piece_decode(const uint8_t *p, size_t len, chp_file_piece *pc);

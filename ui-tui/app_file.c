@@ -44,7 +44,7 @@ int chp_app_file_voice(const char *name)
 
 static void abs_path(const char *in, char *out, size_t cap)
 {
-    char cwd[4096];
+    char cwd[4000];
     if (in[0] == '/' || !getcwd(cwd, sizeof cwd))
         snprintf(out, cap, "%s", in);
     else
@@ -120,12 +120,11 @@ static void act(chp_app *a)
         return;
     }
     if (!g_pending.path[0]) {
-        char cwd[4096];
+        char cwd[4000];
         snprintf(g_pending.path, sizeof g_pending.path, "%s/%s",
                  getcwd(cwd, sizeof cwd) ? cwd : ".", g_files[g_pending.n - 1].name);
     }
-    REQ2(a, CHP_R_DONE, _("file saved"), "file-save", g_files[g_pending.n - 1].id,
-         g_pending.path);
+    REQ2(a, CHP_R_DONE, _("file saved"), "file-save", g_files[g_pending.n - 1].id, g_pending.path);
 }
 
 static void files_reply(chp_app *a, const char *tag, int ok, char *p, size_t len)

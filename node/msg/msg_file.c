@@ -451,10 +451,10 @@ void chp_msgi_files_init(chp_msg *m)
 static const char *guess_mime(const char *name)
 {
     static const char *const map[][2] = {
-        {".jpg", "image/jpeg"}, {".jpeg", "image/jpeg"},  {".png", "image/png"},
-        {".gif", "image/gif"},  {".webp", "image/webp"},  {".pdf", "application/pdf"},
-        {".txt", "text/plain"}, {".opus", "audio/opus"},  {".ogg", "audio/ogg"},
-        {".m4a", "audio/mp4"},  {".mp3", "audio/mpeg"},   {".mp4", "video/mp4"},
+        {".jpg", "image/jpeg"},      {".jpeg", "image/jpeg"}, {".png", "image/png"},
+        {".gif", "image/gif"},       {".webp", "image/webp"}, {".pdf", "application/pdf"},
+        {".txt", "text/plain"},      {".opus", "audio/opus"}, {".ogg", "audio/ogg"},
+        {".m4a", "audio/mp4"},       {".mp3", "audio/mpeg"},  {".mp4", "video/mp4"},
         {".zip", "application/zip"}, {".webm", "video/webm"},
     };
     const char *dot = strrchr(name, '.');
@@ -654,8 +654,7 @@ static int stream_out(chp_msg *m, const struct xfile *x, int fd)
 
 /* dir/name, or "stem (N).ext" when taken: linked from tmp, never over
  * an existing file. The final path into out. */
-static int link_free_name(const char *tmp, const char *dir, const char *name, char *out,
-                          size_t cap)
+static int link_free_name(const char *tmp, const char *dir, const char *name, char *out, size_t cap)
 {
     const char *dot = strrchr(name, '.');
     size_t stem = dot && dot != name ? (size_t)(dot - name) : strlen(name);
@@ -695,7 +694,7 @@ static int write_out(chp_msg *m, const struct xfile *x, const char *dir, const c
         rc = link_free_name(tmp, dir, x->name, out, sizeof out);
     }
     unlink(tmp);
-    if (rc == CHP_OK && !(*final = strdup(out)))
+    if (rc == CHP_OK && !(* final = strdup(out)))
         rc = CHP_E_NOMEM;
     return rc;
 }
@@ -814,8 +813,8 @@ static void on_manifest(chp_msg *m, struct xfile *x, const chp_file_manifest *mf
         return;
     if (mf->size > max_file(m)) {
         chp_msgi_files_flush(m);
-        chp_info("a file of %llu bytes was refused (max-file %llu)",
-                 (unsigned long long)mf->size, (unsigned long long)max_file(m));
+        chp_info("a file of %llu bytes was refused (max-file %llu)", (unsigned long long)mf->size,
+                 (unsigned long long)max_file(m));
         pieces_drop(m, x, x->nbits);
         x->state = FS_REFUSED;
         (void)file_save_rec(m, x);
@@ -850,8 +849,7 @@ static void on_piece(chp_msg *m, struct xfile *x, const chp_file_piece *pc)
     if (x->state != FS_INCOMING || bit_get(x, pc->index))
         return;
     uint32_t lim = x->have_manifest ? x->count : chp_file_count(max_file(m));
-    if (pc->index >= lim ||
-        (x->have_manifest && pc->len != chp_file_piece_len(x->size, pc->index)))
+    if (pc->index >= lim || (x->have_manifest && pc->len != chp_file_piece_len(x->size, pc->index)))
         return;
     if (!x->have_manifest && !x->nbits)
         (void)file_save_rec(m, x);
@@ -899,8 +897,8 @@ static const struct xfile *in_by_hex(chp_msg *m, const char *idhex)
     if (strlen(idhex) != 32 || chp_hex_decode(idhex, 32, id, sizeof id) != CHP_OK)
         return NULL;
     for (size_t i = 0; i < m->nfiles; i++)
-        if (!m->files[i].out && !memcmp(m->files[i].id, id, 16) &&
-            m->files[i].have_manifest && m->files[i].state != FS_REFUSED)
+        if (!m->files[i].out && !memcmp(m->files[i].id, id, 16) && m->files[i].have_manifest &&
+            m->files[i].state != FS_REFUSED)
             return &m->files[i];
     return NULL;
 }

@@ -231,8 +231,7 @@ typedef struct chp_store_lrec {
     const void *key, *val;
     size_t klen, vlen;
 } chp_store_lrec;
-CHP_WUR int chp_store_local_put_many(chp_store *s, int table, const chp_store_lrec *recs,
-                                     size_t n);
+CHP_WUR int chp_store_local_put_many(chp_store *s, int table, const chp_store_lrec *recs, size_t n);
 /* *val is malloc'ed plaintext (caller frees with chp_store_local_free,
  * which wipes it). CHP_E_NOT_FOUND, CHP_E_CORRUPT. */
 CHP_WUR int chp_store_local_get(chp_store *s, int table, const void *key, size_t klen,

@@ -23,12 +23,21 @@
 
 static uint8_t vdata[VSIZE];
 static const char *const hostile[] = {
-    "../../etc/passwd", "/etc/shadow", "..", ".", ".bashrc", "gpj.\xe2\x80\xae" "exe.jpg",
-    "a\\b:c", " . ", "\x01\x1b[31mred", "\xff\xfe bad utf8",
+    "../../etc/passwd",
+    "/etc/shadow",
+    "..",
+    ".",
+    ".bashrc",
+    "gpj.\xe2\x80\xae"
+    "exe.jpg",
+    "a\\b:c",
+    " . ",
+    "\x01\x1b[31mred",
+    "\xff\xfe bad utf8",
 };
 static const char *const cleaned[] = {
-    "_.._etc_passwd", "_etc_shadow", "file", "file", "bashrc", "gpj._exe.jpg",
-    "a_b_c", "file", "__[31mred", "__ bad utf8",
+    "_.._etc_passwd", "_etc_shadow", "file", "file",      "bashrc",
+    "gpj._exe.jpg",   "a_b_c",       "file", "__[31mred", "__ bad utf8",
 };
 
 static void vec_line(FILE *f, const char *name, const uint8_t *b, size_t n)
@@ -46,9 +55,13 @@ static void vectors(FILE *f)
     static uint8_t out[CHP_FILE_MANIFEST_MAX], piece[CHP_FILE_PIECE_HDR + CHP_FILE_PIECE];
     for (size_t i = 0; i < VSIZE; i++)
         vdata[i] = (uint8_t)(i % 251);
-    chp_file_manifest m = {.size = VSIZE, .piece_size = CHP_FILE_PIECE,
-                           .count = chp_file_count(VSIZE), .name = (const uint8_t *)"photo.jpg",
-                           .name_len = 9, .mime = "image/jpeg", .mime_len = 10,
+    chp_file_manifest m = {.size = VSIZE,
+                           .piece_size = CHP_FILE_PIECE,
+                           .count = chp_file_count(VSIZE),
+                           .name = (const uint8_t *)"photo.jpg",
+                           .name_len = 9,
+                           .mime = "image/jpeg",
+                           .mime_len = 10,
                            .caption = (const uint8_t *)"\xd8\xb3\xd9\x84\xd8\xa7\xd9\x85",
                            .caption_len = 8};
     for (int i = 0; i < 16; i++)
@@ -58,8 +71,8 @@ static void vectors(FILE *f)
     assert_int_equal(chp_file_manifest_encode(&m, out, sizeof out, &len), CHP_OK);
     vec_line(f, "file.hash", m.hash, 32);
     vec_line(f, "file.manifest", out, len);
-    chp_file_piece pc = {.index = 2, .data = vdata + 2 * CHP_FILE_PIECE,
-                         .len = chp_file_piece_len(VSIZE, 2)};
+    chp_file_piece pc = {
+        .index = 2, .data = vdata + 2 * CHP_FILE_PIECE, .len = chp_file_piece_len(VSIZE, 2)};
     memcpy(pc.id, m.id, 16);
     assert_int_equal(chp_file_piece_encode(&pc, piece, sizeof piece, &len), CHP_OK);
     vec_line(f, "file.piece.2", piece, len);
@@ -116,7 +129,9 @@ static void test_names_safe(void **state)
     assert_string_equal(safe + strlen(safe) - 5, ".jpeg");
     assert_true(chp_utf8_valid(safe, strlen(safe)));
     /* a zero-width-joiner bidi isolate (U+2066) and NUL */
-    chp_file_name_clean((const uint8_t *)"a\xe2\x81\xa6" "b\0c", 7, safe);
+    chp_file_name_clean((const uint8_t *)"a\xe2\x81\xa6"
+                                         "b\0c",
+                        7, safe);
     assert_string_equal(safe, "a_b_c");
 }
 
