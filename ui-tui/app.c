@@ -803,6 +803,16 @@ static void ev_state(chp_app *a, char *body)
         a->dirty = 1;
 }
 
+/* `file` ID DONE TOTAL: an outgoing file's progress. */
+static void ev_file(chp_app *a, char *body)
+{
+    char *f[3];
+    if (chp_split_tabs(body, f, 3) == 3 &&
+        chp_model_set_progress(a->m, f[0], (uint32_t)strtoul(f[1], NULL, 10),
+                               (uint32_t)strtoul(f[2], NULL, 10)))
+        a->dirty = 1;
+}
+
 static void ev_request(chp_app *a, char *body)
 {
     char *f[2];
@@ -874,6 +884,7 @@ static const struct event_fn {
 } event_fns[] = {
     {"message", ev_message}, {"queued", ev_queued}, {"state", ev_state}, {"request", ev_request},
     {"contact", ev_contact}, {"room", ev_room},     {"nick", ev_nick},   {"peer", ev_peer},
+    {"file", ev_file},
 };
 
 void chp_app_on_event(chp_app *a, const char *topic, char *body)

@@ -475,15 +475,7 @@ static int cmd_send(struct req *q)
     char id[2 * MSGID_BYTES + 1];
     chp_hex_encode(h->msgid, MSGID_BYTES, id);
     chp_msgi_bput(&q->out, id, strlen(id));
-    /* other clients of this node (a second window) show it too */
-    char conv[CHP_ROOM_NAME_MAX + CHP_ID_STR_LEN + 2];
-    struct msg_buf ev = {0};
-    chp_msgi_conv_label(m, h, conv, sizeof conv);
-    chp_msgi_bescaped(&ev, conv, strlen(conv));
-    chp_msgi_bprintf(&ev, "\t%s", id);
-    if (!ev.oom && m->host.event)
-        m->host.event(m->host.ctx, "queued", (const char *)ev.b.p, ev.b.len);
-    chp_buf_free(&ev.b);
+    chp_msgi_emit_queued(m, h);
     return 0;
 }
 

@@ -424,6 +424,11 @@ static void files_published(chp_msg *m, const struct job *j)
     if (x->inflight)
         x->inflight--;
     x->sent++;
+    if (x->sent % 8 == 0 || x->sent > x->count) { /* progress, for a bar */
+        char id[33];
+        chp_hex_encode(x->id, 16, id);
+        chp_msgi_emit(m, "file", "%s\t%u\t%u", id, x->sent - 1, x->count);
+    }
     if (x->sent % 16 == 0 || x->sent > x->count)
         (void)file_save_rec(m, x);
 }
@@ -537,8 +542,10 @@ static int new_out_hmsg(chp_msg *m, const struct xfile *x)
     memcpy(h->sender, x->sender, 32);
     snprintf(h->nick, sizeof h->nick, "%s", m->nick);
     int rc = chp_msgi_hmsg_save(m, h);
-    if (rc == CHP_OK)
+    if (rc == CHP_OK) {
         (void)chp_msgi_hindex_put(m, (size_t)(h - m->h));
+        chp_msgi_emit_queued(m, h);
+    }
     return rc;
 }
 

@@ -316,6 +316,9 @@ void chp_msgi_conv_label(chp_msg *m, const struct hmsg *h, char *out, size_t cap
 /* msg_rec.c: the "message" event of history entry h: the whole line, so
  * a client need not reload the conversation (CONTROL.md, Events). */
 void chp_msgi_emit_message(chp_msg *m, const struct hmsg *h);
+/* The "queued" event of own history entry h, so every client of this
+ * node (a second window) shows it. */
+void chp_msgi_emit_queued(chp_msg *m, const struct hmsg *h);
 /* msg_rec.c: a new, zeroed history entry at the end of m->h (its seq
  * and arrival time set), or NULL without memory. m->h may move. */
 struct hmsg *chp_msgi_hmsg_add(chp_msg *m);

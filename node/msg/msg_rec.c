@@ -578,3 +578,16 @@ void chp_msgi_emit_message(chp_msg *m, const struct hmsg *h)
         m->host.event(m->host.ctx, "message", (const char *)ev.b.p, ev.b.len);
     chp_buf_free(&ev.b);
 }
+
+void chp_msgi_emit_queued(chp_msg *m, const struct hmsg *h)
+{
+    char conv[CHP_ROOM_NAME_MAX + CHP_ID_STR_LEN + 2], id[2 * MSGID_BYTES + 1];
+    struct msg_buf ev = {0};
+    chp_hex_encode(h->msgid, MSGID_BYTES, id);
+    chp_msgi_conv_label(m, h, conv, sizeof conv);
+    chp_msgi_bescaped(&ev, conv, strlen(conv));
+    chp_msgi_bprintf(&ev, "\t%s", id);
+    if (!ev.oom && m->host.event)
+        m->host.event(m->host.ctx, "queued", (const char *)ev.b.p, ev.b.len);
+    chp_buf_free(&ev.b);
+}

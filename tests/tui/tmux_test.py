@@ -237,6 +237,7 @@ def send_a_file(r):
         f.write(os.urandom(40000))
     r.keys("a", "/file " + src)
     r.wait_text("a", "file queued")
+    r.wait_text("a", "\u2588\u2588\u2588\u2588\u2588\u2588\u2588\u2588\u2588\u2588] 3/3")
     r.wait_text("b", "[file] photo.jpg (39.1 KiB) saved to")
     r.keys("b", "/files")
     r.wait_text("b", "1. photo.jpg (40000 B) from ali")
