@@ -882,9 +882,9 @@ static const struct event_fn {
     const char *topic;
     void (*fn)(chp_app *a, char *body);
 } event_fns[] = {
-    {"message", ev_message}, {"queued", ev_queued}, {"state", ev_state}, {"request", ev_request},
-    {"contact", ev_contact}, {"room", ev_room},     {"nick", ev_nick},   {"peer", ev_peer},
-    {"file", ev_file},
+    {"message", ev_message}, {"queued", ev_queued},   {"state", ev_state},
+    {"request", ev_request}, {"contact", ev_contact}, {"room", ev_room},
+    {"nick", ev_nick},       {"peer", ev_peer},       {"file", ev_file},
 };
 
 void chp_app_on_event(chp_app *a, const char *topic, char *body)

@@ -40,7 +40,7 @@ typedef struct chp_line {
     char *sender; /* as the daemon names it; "" for notices */
     char *text;   /* UTF-8, unescaped */
     char msgid[33];
-    uint64_t seq; /* when the UI first learnt of it: orders lines of one second */
+    uint64_t seq;         /* when the UI first learnt of it: orders lines of one second */
     uint32_t done, total; /* a file's pieces sent of total (total 0: not a file) */
 } chp_line;
 
