@@ -500,6 +500,8 @@ void chp_app_submit(chp_app *a)
 
 void chp_app_complete(chp_app *a)
 {
+    if (chp_app_file_complete(a))
+        return;
     size_t n, nn = 0, nc = chp_model_count(a->m);
     const chp_cmd_spec *t = chp_cmd_table(&n);
     const char *cmds[32];

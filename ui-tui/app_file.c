@@ -7,12 +7,16 @@
 
 #include "node/common/i18n.h"
 #include "ui-tui/app_int.h"
+#include "ui-tui/input.h"
+#include "ui-tui/wtext.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -195,4 +199,59 @@ void chp_app_cmd_open(chp_app *a, const chp_cmd *c)
     size_t n = number(a, c->argv[0]);
     if (n)
         ask(a, 2, n, NULL);
+}
+
+/* The longest common start of the names in dir that start with base;
+ * "/" after a directory that is the only match. n: how many match. */
+static void dir_matches(const char *dir, const char *base, char *out, size_t cap, int *n)
+{
+    DIR *d = opendir(dir[0] ? dir : ".");
+    size_t bl = strlen(base);
+    *n = 0;
+    out[0] = '\0';
+    for (struct dirent *e; d && (e = readdir(d));) {
+        if (strncmp(e->d_name, base, bl) || (e->d_name[0] == '.' && base[0] != '.') ||
+            !strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        if ((*n)++ == 0) {
+            snprintf(out, cap, "%s", e->d_name);
+            continue;
+        }
+        size_t k = 0;
+        while (out[k] && out[k] == e->d_name[k])
+            k++;
+        out[k] = '\0';
+    }
+    if (d)
+        closedir(d);
+    if (*n == 1) {
+        char full[4400];
+        struct stat st;
+        snprintf(full, sizeof full, "%s%s", dir, out);
+        if (stat(full, &st) == 0 && S_ISDIR(st.st_mode) && strlen(out) + 1 < cap)
+            strcat(out, "/");
+    }
+}
+
+int chp_app_file_complete(chp_app *a)
+{
+    size_t len = 0, n = chp_input_len(a->in);
+    if (chp_input_cursor(a->in) != n)
+        return 0;
+    char *line = chp_wt_encode(chp_input_text(a->in), n, &len);
+    if (!line || strncmp(line, "/file ", 6)) {
+        free(line);
+        return 0;
+    }
+    const char *word = line + 6, *slash = strrchr(word, '/');
+    char dir[4096], match[1024];
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - word + 1) : 0, word);
+    const char *base = slash ? slash + 1 : word;
+    int count = 0;
+    dir_matches(dir, base, match, sizeof match, &count);
+    if (count && strlen(match) > strlen(base))
+        chp_input_insert_utf8(a->in, match + strlen(base));
+    a->dirty = 1;
+    free(line);
+    return 1;
 }

@@ -235,7 +235,11 @@ def send_a_file(r):
     src = os.path.join(r.dir, "photo.jpg")
     with open(src, "wb") as f:
         f.write(os.urandom(40000))
-    r.keys("a", "/file " + src)
+    # Tab completes the path
+    r.keys("a", "/file " + os.path.join(r.dir, "pho"), enter=False)
+    r.key("a", "Tab")
+    r.wait_text("a", "/file " + src)
+    r.keys("a", "")
     r.wait_text("a", "file queued")
     r.wait_text("a", "\u2588\u2588\u2588\u2588\u2588\u2588\u2588\u2588\u2588\u2588] 3/3")
     r.wait_text("b", "[file] photo.jpg (39.1 KiB) saved to")
