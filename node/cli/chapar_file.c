@@ -13,6 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#define SEND_FILE_TIMEOUT_MS 300000 /* a large file read, hashed and stored on a slow disk */
+
 int cli_cmd_send_file(const char *home, int argc, char **argv)
 {
     static const char use[] = "send-file TO PATH [--caption TEXT]";
@@ -30,6 +32,7 @@ int cli_cmd_send_file(const char *home, int argc, char **argv)
         return rc;
     if (!realpath(pos[1], abs))
         return cli_fail(1, _("cannot read %s: %s"), pos[1], strerror(errno));
+    cli_set_reply_timeout(SEND_FILE_TIMEOUT_MS); /* the daemon copies the file first */
     const char *a[3] = {pos[0], abs, caption};
     size_t l[3] = {strlen(pos[0]), strlen(abs), caption ? strlen(caption) : 0};
     return cli_run(home, "send-file", caption ? 3 : 2, a, l);

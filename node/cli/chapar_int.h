@@ -47,6 +47,9 @@ int cli_call(chp_ctl *c, chp_ctl_answer *r, const char *cmd, int n, const char *
 /* cli_call whose last argument is a passphrase: its frame is wiped. */
 int cli_call_secret(chp_ctl *c, chp_ctl_answer *r, const char *cmd, int n, const char *const *args,
                     const size_t *lens);
+/* How long the requests of this run wait for a reply (REPLY_TIMEOUT_MS
+ * unless a command that makes the daemon work longer says otherwise). */
+void cli_set_reply_timeout(long ms);
 /* Prints an error reply as our one line on stderr; returns 1. */
 int cli_reply_error(const chp_ctl_answer *r);
 /* Prints a payload with exactly one final newline (none if empty). */
