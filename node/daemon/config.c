@@ -212,6 +212,39 @@ static int f_listen_obfs4(chp_config *c, const char *v)
     return chp_config_set_listen_obfs4(c, v);
 }
 
+static int set_max_file(chp_config *c, const char *v, int flag)
+{
+    uint64_t n;
+    if (chp_parse_size(v, &n) || n < 1 || n > (64ull << 30))
+        return flag ? config_error(c, "--max-file %s: expected a size from 1 to 64G, like 16M", v)
+                    : 1; /* BAD_VALUE: the file's reader names the line */
+    if (flag || !c->have_max_file)
+        c->max_file = n;
+    c->have_max_file |= flag;
+    return CHP_OK;
+}
+
+static int set_save_dir(chp_config *c, const char *v, int flag)
+{
+    if (v[0] != '/' || strlen(v) >= sizeof c->save_dir)
+        return flag ? config_error(c, "--save-dir %s: expected an absolute directory", v)
+                    : 1; /* BAD_VALUE: the file's reader names the line */
+    if (flag || !c->have_save_dir)
+        snprintf(c->save_dir, sizeof c->save_dir, "%s", v);
+    c->have_save_dir |= flag;
+    return CHP_OK;
+}
+
+static int f_max_file(chp_config *c, const char *v)
+{
+    return set_max_file(c, v, 1);
+}
+
+static int f_save_dir(chp_config *c, const char *v)
+{
+    return set_save_dir(c, v, 1);
+}
+
 static const struct flag {
     const char *name;
     int takes_value;
@@ -234,6 +267,8 @@ static const struct flag {
     {"--metrics", 1, f_metrics},
     {"--summary-every", 1, f_summary},
     {"--listen-obfs4", 1, f_listen_obfs4},
+    {"--max-file", 1, f_max_file},
+    {"--save-dir", 1, f_save_dir},
 };
 
 int chp_config_parse_args(chp_config *c, int argc, char **argv)
@@ -320,6 +355,16 @@ static int k_listen_obfs4(chp_config *c, const char *v)
     return c->have_listen_obfs4 ? CHP_OK : chp_config_set_listen_obfs4(c, v);
 }
 
+static int k_max_file(chp_config *c, const char *v)
+{
+    return set_max_file(c, v, 0);
+}
+
+static int k_save_dir(chp_config *c, const char *v)
+{
+    return set_save_dir(c, v, 0);
+}
+
 static const struct key {
     const char *name;
     int (*fn)(chp_config *c, const char *v);
@@ -336,6 +381,8 @@ static const struct key {
     {"spool", add_spool},
     {"listen-obfs4", k_listen_obfs4},
     {"transport obfs4", chp_config_set_obfs4_bin},
+    {"max-file", k_max_file},
+    {"save-dir", k_save_dir},
 };
 
 static char *trim(char *s)
@@ -459,4 +506,6 @@ void chp_config_node_opts(const chp_config *c, chp_node_opts *o)
     o->nspools = c->nspools;
     o->listen_obfs4 = c->listen_obfs4;
     o->obfs4_bin = c->obfs4_bin;
+    o->max_file = c->max_file;
+    o->save_dir = c->save_dir;
 }

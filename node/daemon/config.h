@@ -48,6 +48,9 @@ typedef struct chp_config {
     char listen_obfs4[300]; /* --listen-obfs4 / listen-obfs4 = HOST:PORT, "" = none */
     char obfs4_bin[4096];   /* transport obfs4 = PATH, "" = obfs4proxy on PATH */
     int have_listen_obfs4;
+    uint64_t max_file;   /* --max-file / max-file =, 0 = the default (16 MiB) */
+    char save_dir[4096]; /* --save-dir / save-dir =, "" = HOME/files */
+    int have_max_file, have_save_dir;
     /* Set by a flag: the file's setting of the same name is then ignored
      * (peers and allowed keys add up instead). */
     int have_listen, have_discovery, have_relay, have_quota, have_log, have_metrics, have_summary;

@@ -75,7 +75,8 @@ static void msg_pump(chp_node *n)
 /* Takes ownership of *id (sets it NULL once consumed). */
 static int open_msg(chp_node *n, chp_identity **id)
 {
-    chp_msg_host host = {.ctx = n, .event = on_event};
+    chp_msg_host host = {
+        .ctx = n, .event = on_event, .max_file = n->max_file, .save_dir = n->save_dir};
     int rc = chp_msg_new(n->store, n->home, &host, &n->msg);
     if (rc != CHP_OK)
         return rc;
@@ -174,6 +175,8 @@ int chp_node_new(const chp_node_opts *o, chp_node **out)
     n->relay = o->relay;
     n->started_ms = chp_mono_ms();
     snprintf(n->home, sizeof n->home, "%s", o->home);
+    snprintf(n->save_dir, sizeof n->save_dir, "%s", o->save_dir ? o->save_dir : "");
+    n->max_file = o->max_file;
     rc = CHP_E_CRYPTO_INIT;
     if (!zmq_has("curve")) {
         /* Never fall back to plaintext links. */

@@ -15,6 +15,8 @@
 
 struct chp_node {
     char home[4096];
+    char save_dir[4096]; /* files from contacts (chp_node_opts.save_dir) */
+    uint64_t max_file;
     int relay;
     chp_store *store;
     chp_mesh *mesh;
