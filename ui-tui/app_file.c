@@ -148,12 +148,12 @@ static void files_reply(chp_app *a, const char *tag, int ok, char *p, size_t len
             continue;
         g_nfiles++;
         if (list)
-            chp_app_notice(a, "  %zu. %s%s (%s B) from %s in %s: %s", g_nfiles,
+            chp_app_notice(a, _("  %zu. %s%s (%s B) from %s in %s: %s"), g_nfiles,
                            chp_app_file_voice(f[3]) ? _("[voice note] ") : "", f[3], f[4], f[2],
                            f[1], f[5]);
     }
     if (list && !g_nfiles)
-        chp_app_notice(a, "  (none)");
+        chp_app_notice(a, _("  (none)"));
     if (!list)
         act(a);
 }
