@@ -6,7 +6,7 @@
 #include <string.h>
 
 /* Byte-frequency chi-square of n bytes in 16 classes (the high nibble):
- * each expects n/16; 15 degrees of freedom, p = 0.001 at 37.7. */
+ * each expects n/16; 15 degrees of freedom (the limit: hcapture.h). */
 double h_chi_square(const uint8_t *p, size_t n)
 {
     double c[16] = {0}, e = (double)n / 16.0, x = 0;

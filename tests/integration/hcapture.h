@@ -11,7 +11,12 @@
 #include <stdint.h>
 
 #define H_FLOW_HEAD 200  /* bytes of each direction that are tested */
-#define H_CHI_LIMIT 37.7 /* chi-square, 15 degrees of freedom, p = 0.001 */
+/* Chi-square with 15 degrees of freedom at p = 1.2e-6. At p = 0.001
+ * (37.7) truly random bytes failed one check in a thousand, and a suite
+ * run makes four: a clean-clone CI saw 38.2 on an obfs4 link. The plain
+ * link, mostly zero bytes in its greeting and HELLO, scores far above
+ * either limit. */
+#define H_CHI_LIMIT 56.0
 
 /* One direction of one TCP connection, named by its ports. */
 struct h_flow {
