@@ -100,10 +100,14 @@ static void pump(tui *t)
     while ((r = chp_ctl_reply(t->ctl, &tag, &ok, &p, &len)) != 0) {
         if (r < 0)
             continue;
-        char line[1024]; /* an error line in the reader's language */
-        if (!ok)
-            len = strlen(chp_ctl_error_text(p, line, sizeof line));
-        chp_app_on_reply(t->a, tag.kind, tag.ctx, ok, ok ? p : line, len);
+        /* an error line in the reader's language, except where the app
+         * tells the identity's state by the English words */
+        char line[1024];
+        if (ok || tag.kind == CHP_R_ID || tag.kind == CHP_R_INIT)
+            chp_app_on_reply(t->a, tag.kind, tag.ctx, ok, p, len);
+        else
+            chp_app_on_reply(t->a, tag.kind, tag.ctx, ok, chp_ctl_error_text(p, line, sizeof line),
+                             strlen(line));
         chp_memzero(p, len);
         free(p);
     }
