@@ -115,14 +115,29 @@ static int match(const char *f, const char *s, const char *end, struct span *d, 
     return s == end ? k : -1;
 }
 
+/* Appends n bytes of p to out at *o; what does not fit is cut at a
+ * character boundary, and nothing is appended after a cut (*o = cap). */
 static void put(char *out, size_t cap, size_t *o, const char *p, size_t n)
 {
-    size_t room = *o < cap - 1 ? cap - 1 - *o : 0;
-    if (n > room)
-        n = room;
-    memcpy(out + *o, p, n);
-    *o += n;
-    out[*o] = '\0';
+    if (*o >= cap)
+        return;
+    size_t room = cap - 1 - *o;
+    int cut = n > room;
+    memcpy(out + *o, p, cut ? room : n);
+    size_t end = *o + (cut ? room : n);
+    if (cut) { /* drop a character the cut left unfinished */
+        size_t k = end;
+        while (k > 0 && ((unsigned char)out[k - 1] & 0xC0) == 0x80)
+            k--;
+        if (k > 0 && (unsigned char)out[k - 1] >= 0xC0) {
+            unsigned char lead = (unsigned char)out[k - 1];
+            size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2;
+            if (end - (k - 1) < need)
+                end = k - 1;
+        }
+    }
+    out[end] = '\0';
+    *o = cut ? cap : end;
 }
 
 /* The detail "%N$s" names (N - 1), or -1 for one taken in order. */

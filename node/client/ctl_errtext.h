@@ -16,7 +16,7 @@
 #include <stddef.h>
 
 /* The first line of english (up to '\n' or its end), translated into out
- * (cap bytes, NUL-terminated, cut at cap - 1). Returns out. Under a locale
+ * (cap > 0 bytes, NUL-terminated, cut at a character boundary). Returns out. Under a locale
  * without a catalogue out is the line itself, byte for byte. */
 char *chp_ctl_error_text(const char *english, char *out, size_t cap);
 
