@@ -111,10 +111,11 @@ def cli_in_persian(r, chapar, locpath):
         raise Fail("history for people: no Jalali date in Persian digits, or the text "
                    "not in logical order:\n" + hum.stdout)
     # chapard's error reply: Persian under fa_IR, byte for byte English under C
+    # (the first line: a sanitizer build may add its report of suppressions)
     fa, c = run(env, "send", "nobody", "hi"), run(env_c, "send", "nobody", "hi")
-    if fa.returncode != 1 or fa.stderr != "chapar: مخاطب ناشناخته 'nobody'\n":
+    if fa.returncode != 1 or fa.stderr.split("\n")[0] != "chapar: مخاطب ناشناخته 'nobody'":
         raise Fail("chapard's error is not Persian: %r" % fa.stderr)
-    if c.returncode != 1 or c.stderr != "chapar: unknown contact 'nobody'\n":
+    if c.returncode != 1 or c.stderr.split("\n")[0] != "chapar: unknown contact 'nobody'":
         raise Fail("chapard's error changed under C: %r" % c.stderr)
     r.log("p: chapar speaks Persian; status keys and TSV unchanged")
 
