@@ -8,7 +8,8 @@ up in the catalogue as they are (docs/I18N.md)."""
 import re
 import sys
 
-DAEMON_FILES = ["node/msg/msg_ctl.c", "node/daemon/control.c", "node/daemon/bundle_ctl.c"]
+DAEMON_FILES = ["node/msg/msg_ctl.c", "node/daemon/control.c", "node/daemon/bundle_ctl.c",
+                "node/daemon/bundle.c", "node/daemon/bundle_io.c"]
 TABLE = "node/client/ctl_errtext.c"
 LIT = r'"(?:[^"\\\n]|\\.)*"'
 MARKED = re.compile(r"N_\(((?:\s*" + LIT + r")+)\s*\)")

@@ -10,10 +10,19 @@
 #define DETAILS_MAX 4
 
 /* Every error format chapard sends over the control API (the N_() texts
- * with a printf directive in node/msg/msg_ctl.c, node/daemon/control.c and
- * node/daemon/bundle_ctl.c): the test i18n_ctl_errors (po/ctl_errors.py)
+ * with a printf directive in node/msg/msg_ctl.c, node/daemon/control.c,
+ * bundle_ctl.c, bundle.c and bundle_io.c): the test i18n_ctl_errors (po/ctl_errors.py)
  * fails when this table and the daemon's differ. */
 static const char *const formats[] = {
+    N_("%.200s is a bundle, not a want file"),
+    N_("--max-size %llu is below the smallest %s bundle (%llu bytes)"),
+    N_("cannot read %.200s: %s"),
+    N_("cannot read %.200s: not a regular file"),
+    N_("cannot read: %s"),
+    N_("cannot rename to %.200s: %s"),
+    N_("cannot write %.200s: %s"),
+    N_("sealed chunk %llu of %llu is damaged"),
+    N_("want file %.200s is damaged (%s)"),
     N_("'%.70s' asked to be your contact: contact accept first"),
     N_("'%.70s' is blocked"),
     N_("already a contact (as %s)"),
