@@ -349,8 +349,9 @@ int bench_node_start(struct bench_node *d, const char *chapard, void *zctx)
 int bench_node_ready(struct bench_node *d, const char *name, long timeout_ms)
 {
     chp_addr a;
-    if (bench_reply(d->ctl, timeout_ms, d->addr, sizeof d->addr) != 0 ||
-        chp_addr_parse(d->addr, strlen(d->addr), &a) != CHP_OK) {
+    int rc = bench_reply(d->ctl, timeout_ms, d->addr, sizeof d->addr);
+    d->addr[strcspn(d->addr, "\n")] = '\0'; /* the plain address is the first line */
+    if (rc != 0 || chp_addr_parse(d->addr, strlen(d->addr), &a) != CHP_OK) {
         fprintf(stderr, "%s: node %s did not start (see %s.log)\n", g_prog, name, d->home);
         return -1;
     }

@@ -11,7 +11,8 @@ import sys
 FILES = ["node/cli/chapar.c", "node/cli/chapar_bundle.c", "node/cli/chapar_ctl.c",
          "node/cli/chapar_share.c", "node/cli/chapar_show.c", "node/cli/chapar_verify.c",
          "node/daemon/chapard.c", "ui-tui/app.c", "ui-tui/app_cmd.c", "ui-tui/tui.c",
-         "ui-tui/share.c", "ui-tui/draw.c", "ui-tui/keymap.c"]
+         "ui-tui/share.c", "ui-tui/draw.c", "ui-tui/keymap.c", "node/cli/chapar_file.c",
+         "ui-tui/app_file.c"]
 # argument index (0-based) of the text each call prints
 CALLS = {"cli_fail": 1, "fprintf": 1, "printf": 0, "chp_app_notice": 1, "fputs": 0, "puts": 0}
 ALLOWED = {

@@ -62,16 +62,11 @@ static int host_ok(const char *h, size_t n)
     return 1;
 }
 
-int chp_addr_parse(const char *s, size_t len, chp_addr *out)
+int chp_addr_parse_hostport(const char *s, size_t n, char host[CHP_ADDR_HOST_MAX + 1], int *ipv6,
+                            uint16_t *port_out)
 {
-    assert((s || len == 0) && out);
-    memset(out, 0, sizeof *out);
-    const char *slash = len ? memchr(s, '/', len) : NULL;
-    if (!slash)
-        return CHP_E_ADDR_FORMAT;
-    size_t hp = (size_t)(slash - s); /* HOST:PORT part */
     const char *colon = NULL;
-    for (size_t i = hp; i > 0; i--)
+    for (size_t i = n; i > 0; i--)
         if (s[i - 1] == ':') {
             colon = s + i - 1;
             break;
@@ -97,16 +92,16 @@ int chp_addr_parse(const char *s, size_t len, chp_addr *out)
             return CHP_E_ADDR_HOST;
         if (pct)
             *pct = '%';
-        memcpy(out->host, tmp, hl - 1);
-        out->ipv6 = 1;
+        memcpy(host, tmp, hl - 1);
+        *ipv6 = 1;
     } else {
         if (!host_ok(h, hl))
             return CHP_E_ADDR_HOST;
-        memcpy(out->host, h, hl);
-        out->host[hl] = '\0';
+        memcpy(host, h, hl);
+        host[hl] = '\0';
     }
     const char *p = colon + 1;
-    size_t pl = (size_t)(slash - p);
+    size_t pl = n - hl - 1;
     if (pl == 0 || pl > 5 || p[0] == '0')
         return CHP_E_ADDR_PORT;
     unsigned port = 0;
@@ -117,24 +112,167 @@ int chp_addr_parse(const char *s, size_t len, chp_addr *out)
     }
     if (port > 65535)
         return CHP_E_ADDR_PORT;
-    out->port = (uint16_t)port;
-    const char *k = slash + 1;
-    size_t kl = len - hp - 1;
-    if (chp_b32key_parse(CHP_NODEKEY_HRP, k, kl, out->key) != CHP_OK) {
-        memset(out, 0, sizeof *out);
-        return CHP_E_ADDR_KEY;
-    }
+    *port_out = (uint16_t)port;
     return CHP_OK;
+}
+
+static int has_prefix(const char *s, size_t len, const char *pre)
+{
+    size_t n = strlen(pre);
+    return len >= n && !memcmp(s, pre, n);
+}
+
+/* A Tor v3 onion service name: 56 base32 letters and ".onion". */
+static int is_onion(const char *host)
+{
+    size_t n = strlen(host);
+    if (n < 6 || strcmp(host + n - 6, ".onion") != 0)
+        return 0;
+    return 1;
+}
+
+static int onion_ok(const char *host)
+{
+    if (strlen(host) != 56 + 6)
+        return 0;
+    for (size_t i = 0; i < 56; i++)
+        if (!((host[i] >= 'a' && host[i] <= 'z') || (host[i] >= '2' && host[i] <= '7')))
+            return 0;
+    return 1;
+}
+
+static int b64_val(char c)
+{
+    return c >= 'A' && c <= 'Z'   ? c - 'A'
+           : c >= 'a' && c <= 'z' ? c - 'a' + 26
+           : c >= '0' && c <= '9' ? c - '0' + 52
+           : c == '+'             ? 62
+           : c == '/'             ? 63
+                                  : -1;
+}
+
+/* obfs4's cert: 52 bytes (node id and public key) in unpadded base64, so
+ * 70 characters whose last one carries 2 data bits and 4 zero bits. */
+int chp_obfs4_cert_ok(const char *c, size_t n)
+{
+    if (n != CHP_OBFS4_CERT_LEN)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (b64_val(c[i]) < 0)
+            return 0;
+    return (b64_val(c[n - 1]) & 0x0f) == 0;
+}
+
+/* "?cert=" CERT "&iat-mode=" N, exactly n bytes. */
+static int parse_obfs4_args(const char *s, size_t n, chp_addr *out)
+{
+    static const char cp[] = "?cert=", ip[] = "&iat-mode=";
+    if (!has_prefix(s, n, cp))
+        return CHP_E_ADDR_CERT;
+    s += sizeof cp - 1;
+    n -= sizeof cp - 1;
+    const char *amp = memchr(s, '&', n);
+    size_t cl = amp ? (size_t)(amp - s) : n;
+    if (!chp_obfs4_cert_ok(s, cl))
+        return CHP_E_ADDR_CERT;
+    memcpy(out->cert, s, cl);
+    out->cert[cl] = '\0';
+    s += cl;
+    n -= cl;
+    if (!has_prefix(s, n, ip) || n != sizeof ip || s[n - 1] < '0' || s[n - 1] > '2')
+        return CHP_E_ADDR_IAT;
+    out->iat_mode = s[n - 1] - '0';
+    return CHP_OK;
+}
+
+/* "socks5://" PROXYHOST ":" PORT "/": the proxy into out; *skip = its length. */
+static int parse_proxy(const char *s, size_t len, chp_addr *out, size_t *skip)
+{
+    static const char sp[] = "socks5://";
+    *skip = 0;
+    if (!has_prefix(s, len, sp))
+        return CHP_OK;
+    const char *p = s + sizeof sp - 1;
+    const char *slash = memchr(p, '/', len - (sizeof sp - 1));
+    if (!slash)
+        return CHP_E_ADDR_PROXY;
+    char host[CHP_ADDR_HOST_MAX + 1];
+    int v6 = 0;
+    if (chp_addr_parse_hostport(p, (size_t)(slash - p), host, &v6, &out->proxy_port) != CHP_OK)
+        return CHP_E_ADDR_PROXY;
+    snprintf(out->proxy, sizeof out->proxy, v6 ? "[%s]" : "%s", host);
+    *skip = (size_t)(slash + 1 - s);
+    return CHP_OK;
+}
+
+static int parse_inner(const char *s, size_t len, chp_addr *out)
+{
+    if (has_prefix(s, len, "obfs4:")) {
+        out->transport = CHP_TRANSPORT_OBFS4;
+        s += 6;
+        len -= 6;
+    }
+    /* the key ends where the arguments start (obfs4's), else at the end */
+    size_t body = 0;
+    while (body < len && s[body] != '?' && s[body] != '&')
+        body++;
+    if (body < len && out->transport != CHP_TRANSPORT_OBFS4)
+        return CHP_E_ADDR_KEY; /* a plain address ends with its key */
+    const char *slash = body ? memchr(s, '/', body) : NULL;
+    if (!slash)
+        return CHP_E_ADDR_FORMAT;
+    size_t hp = (size_t)(slash - s); /* HOST:PORT part */
+    int rc = chp_addr_parse_hostport(s, hp, out->host, &out->ipv6, &out->port);
+    if (rc != CHP_OK)
+        return rc;
+    if (chp_b32key_parse(CHP_NODEKEY_HRP, slash + 1, body - hp - 1, out->key) != CHP_OK)
+        return CHP_E_ADDR_KEY;
+    if (out->transport == CHP_TRANSPORT_OBFS4)
+        return parse_obfs4_args(s + body, len - body, out);
+    return CHP_OK;
+}
+
+int chp_addr_parse(const char *s, size_t len, chp_addr *out)
+{
+    assert((s || len == 0) && out);
+    memset(out, 0, sizeof *out);
+    size_t skip = 0;
+    int rc = parse_proxy(s, len, out, &skip);
+    if (rc == CHP_OK)
+        rc = parse_inner(s + skip, len - skip, out);
+    /* An onion service is reached through Tor only, and only with its
+     * well-formed name; obfs4 has its own dialler (the PT's SOCKS). */
+    if (rc == CHP_OK && is_onion(out->host) && (!out->proxy[0] || !onion_ok(out->host)))
+        rc = out->proxy[0] ? CHP_E_ADDR_HOST : CHP_E_ADDR_PROXY;
+    if (rc == CHP_OK && out->proxy[0] && out->transport != CHP_TRANSPORT_PLAIN)
+        rc = CHP_E_ADDR_PROXY;
+    if (rc != CHP_OK)
+        memset(out, 0, sizeof *out);
+    return rc;
 }
 
 int chp_addr_format(const chp_addr *a, char *out, size_t cap)
 {
     assert(a && out);
-    char key[CHP_B32KEY_HRP_MAX + 61];
+    char key[CHP_B32KEY_HRP_MAX + 61], proxy[CHP_ADDR_HOST_MAX + 20] = "";
     chp_b32key_encode(CHP_NODEKEY_HRP, a->key, key);
-    int n =
-        snprintf(out, cap, a->ipv6 ? "[%s]:%u/%s" : "%s:%u/%s", a->host, (unsigned)a->port, key);
+    if (a->proxy[0])
+        snprintf(proxy, sizeof proxy, "socks5://%s:%u/", a->proxy, (unsigned)a->proxy_port);
+    int n = snprintf(out, cap, a->ipv6 ? "%s%s[%s]:%u/%s" : "%s%s%s:%u/%s", proxy,
+                     a->transport == CHP_TRANSPORT_OBFS4 ? "obfs4:" : "", a->host,
+                     (unsigned)a->port, key);
+    if (n >= 0 && (size_t)n < cap && a->transport == CHP_TRANSPORT_OBFS4) {
+        int k = snprintf(out + n, cap - (size_t)n, "?cert=%s&iat-mode=%d", a->cert, a->iat_mode);
+        n = k < 0 ? k : n + k;
+    }
     return n < 0 || (size_t)n >= cap ? CHP_E_OVERFLOW : CHP_OK;
+}
+
+int chp_addr_proxy(const chp_addr *a, char *out, size_t cap)
+{
+    assert(a && out);
+    int n = snprintf(out, cap, "%s:%u", a->proxy, (unsigned)a->proxy_port);
+    return !a->proxy[0] || n < 0 || (size_t)n >= cap ? CHP_E_ARG : CHP_OK;
 }
 
 int chp_addr_endpoint(const chp_addr *a, char *out, size_t cap)

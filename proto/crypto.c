@@ -78,6 +78,24 @@ void chp_sha256_final(chp_sha256_ctx *c, uint8_t out[32])
     crypto_hash_sha256_final((crypto_hash_sha256_state *)c->opaque, out);
 }
 
+_Static_assert(sizeof(crypto_generichash_state) <= sizeof(chp_b2_ctx),
+               "chp_b2_ctx too small for libsodium's state");
+
+void chp_b2_init(chp_b2_ctx *c)
+{
+    crypto_generichash_init((crypto_generichash_state *)c->opaque, NULL, 0, 32);
+}
+
+void chp_b2_update(chp_b2_ctx *c, const void *in, size_t len)
+{
+    crypto_generichash_update((crypto_generichash_state *)c->opaque, in, len);
+}
+
+void chp_b2_final(chp_b2_ctx *c, uint8_t out[32])
+{
+    crypto_generichash_final((crypto_generichash_state *)c->opaque, out, 32);
+}
+
 void chp_sign_seed_keypair(const uint8_t seed[32], uint8_t pk[32], uint8_t sk[64])
 {
     crypto_sign_seed_keypair(pk, sk, seed);

@@ -49,6 +49,14 @@ typedef struct chp_sha256_ctx {
 void chp_sha256_init(chp_sha256_ctx *c);
 void chp_sha256_update(chp_sha256_ctx *c, const void *in, size_t len);
 void chp_sha256_final(chp_sha256_ctx *c, uint8_t out[32]);
+/* BLAKE2b-256, unkeyed, over data that comes in pieces (a file's
+ * whole-file hash, PROTOCOL.md §18.8). */
+typedef struct chp_b2_ctx {
+    _Alignas(64) uint8_t opaque[384];
+} chp_b2_ctx;
+void chp_b2_init(chp_b2_ctx *c);
+void chp_b2_update(chp_b2_ctx *c, const void *in, size_t len);
+void chp_b2_final(chp_b2_ctx *c, uint8_t out[32]);
 
 /* Ed25519. */
 void chp_sign_seed_keypair(const uint8_t seed[32], uint8_t pk[32], uint8_t sk[64]);

@@ -14,6 +14,15 @@ static const char sig_label[] = "chapar-inner-sig-v1";   /* 19 bytes */
 static const char nonce_label[] = "chapar-env-nonce-v1"; /* 19 bytes, BLAKE2b key */
 #define SIG_MSG_BYTES (sizeof sig_label - 1 + CHP_ENV_HDR_BYTES + 1 + 4 + 32)
 
+uint32_t chp_envelope_ntpb(size_t len, uint32_t ntpb)
+{
+    if (!ntpb)
+        ntpb = CHP_POW_NTPB_DEFAULT;
+    if (len == CHP_ENV_MAX_BYTES)
+        ntpb = ntpb / CHP_POW_BULK_DIV ? ntpb / CHP_POW_BULK_DIV : 1;
+    return ntpb;
+}
+
 chp_env_params chp_env_params_default(void)
 {
     chp_env_params p = {CHP_POW_NTPB_DEFAULT, CHP_ENV_MAX_TTL, CHP_ENV_CLOCK_SKEW};
@@ -95,7 +104,7 @@ int chp_envelope_check(const uint8_t *buf, size_t len, uint64_t now, const chp_e
         return CHP_E_ENV_FUTURE;
     uint8_t initial[32], full[32];
     chp_hash_prefix_and_full(buf, len, CHP_ENV_POW_NONCE_BYTES, initial, full);
-    uint32_t ntpb = p->pow_ntpb ? p->pow_ntpb : CHP_POW_NTPB_DEFAULT;
+    uint32_t ntpb = chp_envelope_ntpb(len, p->pow_ntpb);
     if (chp_pow_trial(initial, nonce) > chp_pow_target(len, expiry - created, ntpb))
         return CHP_E_ENV_POW;
     if (hdr)
@@ -182,7 +191,7 @@ int chp_envelope_seal(const chp_env_seal_args *a, const chp_identity *sender, co
     uint8_t initial[32];
     size_t body = CHP_ENV_HDR_BYTES + bucket + CHP_AEAD_TAG_BYTES;
     chp_hash(initial, sizeof initial, out, body, NULL, 0);
-    uint32_t ntpb = a->pow_ntpb ? a->pow_ntpb : CHP_POW_NTPB_DEFAULT;
+    uint32_t ntpb = chp_envelope_ntpb(total, a->pow_ntpb);
     uint64_t n = chp_pow_solve(initial, chp_pow_target(total, a->expiry - a->created, ntpb), 0);
     chp_put_be64(out + body, n);
     *outlen = total;

@@ -39,6 +39,8 @@ enum chp_content_type {
     CHP_CT_INTRO = 4,   /* first-contact request */
     CHP_CT_ACCEPT = 5,  /* first-contact answer */
     CHP_CT_CHUNK = 6,   /* one piece of a body spread over envelopes */
+    CHP_CT_FILE = 7,    /* a file's manifest (proto/file.h) */
+    CHP_CT_PIECE = 8,   /* a piece of a file */
 };
 
 /* The inner plaintext sizes an envelope may carry, ascending. */
@@ -61,6 +63,10 @@ typedef struct chp_env_params {
 } chp_env_params;
 
 chp_env_params chp_env_params_default(void);
+/* The nonce trials per byte an envelope of len bytes pays under the
+ * network's ntpb (0 = the default): ntpb, but for the largest bucket
+ * ntpb / CHP_POW_BULK_DIV, at least 1 (PROTOCOL.md §8). */
+uint32_t chp_envelope_ntpb(size_t len, uint32_t ntpb);
 
 /* Smallest bucket holding payload_len bytes of payload, or 0 if too big. */
 size_t chp_inner_bucket(size_t payload_len);

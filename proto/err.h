@@ -42,6 +42,9 @@ typedef enum chp_err {
     CHP_E_ADDR_PORT = -34,    /* address port not in 1..65535 */
     CHP_E_ADDR_KEY = -35,     /* address node key invalid or mistyped */
     CHP_E_ADDR_RESOLVE = -36, /* address host name does not resolve */
+    CHP_E_ADDR_CERT = -37,    /* obfs4 address cert missing or mistyped */
+    CHP_E_ADDR_IAT = -38,     /* obfs4 address iat-mode missing or not 0-2 */
+    CHP_E_ADDR_PROXY = -39,   /* socks5:// proxy invalid, or needed (.onion) */
     CHP_E_IO = -40,           /* file system error (see errno in the log) */
     CHP_E_STORE = -41,        /* LMDB failed unexpectedly */
     CHP_E_STORE_SCHEMA = -42, /* store written by another schema version */

@@ -185,6 +185,18 @@ static int invisible(uint32_t cp)
            (cp >= 0xfff0 && cp <= 0xfffb) || (cp >= 0xe0000 && cp <= 0xe007f);
 }
 
+uint32_t chp_utf8_cp(const char *s, size_t *n)
+{
+    unsigned char c = (unsigned char)s[0];
+    *n = c < 0x80 ? 1 : c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4;
+    return c < 0x80 ? c : decode_at(s);
+}
+
+int chp_cp_hidden(uint32_t cp)
+{
+    return cp < 0x20 || cp == 0x7f || invisible(cp);
+}
+
 int chp_text_name_ok(const char *s, size_t len)
 {
     if (!s || !chp_utf8_valid(s, len))

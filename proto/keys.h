@@ -89,6 +89,11 @@ void chp_ks_room_fingerprint(const uint8_t room_key[32], char out[CHP_FPR_STR_LE
 
 /* Whether s[0..len) is valid UTF-8 (shortest form, no surrogates, <= U+10FFFF). */
 int chp_utf8_valid(const char *s, size_t len);
+/* The code point at s[0..] of valid UTF-8 and its length in bytes (*n). */
+uint32_t chp_utf8_cp(const char *s, size_t *n);
+/* Whether cp is one a name people read must not hold: a control
+ * character, or an invisible, space-like or bidi one room names refuse. */
+int chp_cp_hidden(uint32_t cp);
 
 /* Whether s[0..len) is a name people can tell apart from another (nicks,
  * contact names): valid UTF-8 with no control character, none of the

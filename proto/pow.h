@@ -10,6 +10,9 @@
 /* Network parameters; every node must use the same ones (PROTOCOL.md). */
 #define CHP_POW_NTPB_DEFAULT 32    /* nonce trials per byte */
 #define CHP_POW_EXTRA_BYTES  1000u /* fixed cost added to every length */
+/* The largest bucket (file pieces, long texts) is priced at ntpb divided
+ * by this, at least 1 (PROTOCOL.md §8, "Bulk pricing"). */
+#define CHP_POW_BULK_DIV 32u
 
 /* Highest trial value accepted for an envelope of len bytes living ttl
  * seconds: floor((2^64-1) / d), d = ntpb * (w + floor(ttl * w / 65536)),

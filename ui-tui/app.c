@@ -621,6 +621,12 @@ static void on_lines(chp_app *a, const char *tag, int ok, char *p, size_t len)
         chp_app_notice(a, _("  (none)"));
 }
 
+static void on_files(chp_app *a, const char *tag, int ok, char *p, size_t len)
+{
+    if (a->files_reply)
+        a->files_reply(a, tag, ok, p, len);
+}
+
 static void on_idshow(chp_app *a, const char *tag, int ok, char *p, size_t len)
 {
     (void)tag, (void)len;
@@ -733,6 +739,7 @@ static reply_fn *const reply_fns[CHP_R_COUNT] = {
     [CHP_R_DISC_WIZ] = on_disc_wiz,
     [CHP_R_REQUESTS] = on_requests,
     [CHP_R_BUNDLE] = on_bundle,
+    [CHP_R_FILES] = on_files,
 };
 
 void chp_app_on_reply(chp_app *a, int kind, const char *tag, int ok, char *p, size_t len)
@@ -796,6 +803,16 @@ static void ev_state(chp_app *a, char *body)
 {
     char *f[2];
     if (chp_split_tabs(body, f, 2) == 2 && chp_model_set_state(a->m, f[0], f[1]))
+        a->dirty = 1;
+}
+
+/* `file` ID DONE TOTAL: an outgoing file's progress. */
+static void ev_file(chp_app *a, char *body)
+{
+    char *f[3];
+    if (chp_split_tabs(body, f, 3) == 3 &&
+        chp_model_set_progress(a->m, f[0], (uint32_t)strtoul(f[1], NULL, 10),
+                               (uint32_t)strtoul(f[2], NULL, 10)))
         a->dirty = 1;
 }
 
@@ -868,8 +885,9 @@ static const struct event_fn {
     const char *topic;
     void (*fn)(chp_app *a, char *body);
 } event_fns[] = {
-    {"message", ev_message}, {"queued", ev_queued}, {"state", ev_state}, {"request", ev_request},
-    {"contact", ev_contact}, {"room", ev_room},     {"nick", ev_nick},   {"peer", ev_peer},
+    {"message", ev_message}, {"queued", ev_queued},   {"state", ev_state},
+    {"request", ev_request}, {"contact", ev_contact}, {"room", ev_room},
+    {"nick", ev_nick},       {"peer", ev_peer},       {"file", ev_file},
 };
 
 void chp_app_on_event(chp_app *a, const char *topic, char *body)

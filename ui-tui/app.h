@@ -65,6 +65,7 @@ typedef enum chp_req {
     CHP_R_DISC_WIZ, /* the wizard asks whether the node is visible */
     CHP_R_REQUESTS, /* pending contact requests: what "~nick" stands for */
     CHP_R_BUNDLE,   /* /bundle import: the job, then its bundle-status */
+    CHP_R_FILES,    /* `files` for /files, /save, /open: through chp_app.files_reply */
     CHP_R_COUNT,
 } chp_req;
 
@@ -104,7 +105,8 @@ typedef struct chp_unsent {
 /* The front end reads these fields to draw. It sets quit and dirty, and
  * life (life.h) while it watches the node's process; the rest changes
  * through the functions below. */
-typedef struct chp_app {
+typedef struct chp_app chp_app;
+struct chp_app {
     char home[4096];               /* the data dir */
     chp_model *m;                  /* conversations and notices (owned) */
     chp_input *in;                 /* the input line (owned) */
@@ -141,7 +143,9 @@ typedef struct chp_app {
     int sharing;         /* a `chapar share-app` child runs (/share-app) */
     char share_url[128]; /* the page's address it printed, "" until then */
     chp_prefs prefs;     /* right-to-left display, calendar, digits (/set) */
-} chp_app;
+    /* The handler of CHP_R_FILES replies (app_file.c sets it). */
+    void (*files_reply)(struct chp_app *a, const char *tag, int ok, char *p, size_t len);
+};
 
 /* A new app for the data dir home, connecting (chp_app_start sends the
  * first request). spawned: the UI started the chapard it talks to. io is

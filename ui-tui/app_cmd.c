@@ -5,6 +5,7 @@
 
 #include "proto/crypto.h"
 #include "proto/keys.h"
+#include "ui-tui/app_file.h"
 #include "ui-tui/app_int.h"
 #include "ui-tui/cmd.h"
 
@@ -91,7 +92,8 @@ static void cmd_peer(chp_app *a, const chp_cmd *c, const char *who)
         REQ1(a, CHP_R_PEER, tag, "peer-add", c->argv[0]);
     } else {
         REQ0(a, CHP_R_LINES, "your node's address (others /peer it):", "address");
-        REQ0(a, CHP_R_LINES, "peers (key, state, direction, address, received, sent):", "peers");
+        REQ0(a, CHP_R_LINES,
+             "peers (key, state, direction, address, received, sent, reason, transport):", "peers");
     }
 }
 
@@ -279,6 +281,25 @@ void chp_app_share_ended(chp_app *a, const char *how)
     a->dirty = 1;
 }
 
+static void cmd_file(chp_app *a, const chp_cmd *c, const char *who)
+{
+    (void)who;
+    switch (c->kind) {
+    case CHP_CMD_FILE:
+        chp_app_cmd_file(a, c, current_name(a));
+        break;
+    case CHP_CMD_FILES:
+        chp_app_cmd_files(a, c);
+        break;
+    case CHP_CMD_SAVE:
+        chp_app_cmd_save(a, c);
+        break;
+    default:
+        chp_app_cmd_open(a, c);
+        break;
+    }
+}
+
 /* When a command may run: always, while the node is up, or once the
  * identity is unlocked as well. */
 enum gate { G_ANY, G_UP, G_READY };
@@ -311,6 +332,10 @@ static const struct cmd_row {
     {CHP_CMD_WIPE, G_READY, 0, cmd_wipe},
     {CHP_CMD_SHARE, G_READY, 0, cmd_share},
     {CHP_CMD_SET, G_ANY, 0, cmd_set},
+    {CHP_CMD_FILE, G_READY, 0, cmd_file},
+    {CHP_CMD_FILES, G_READY, 0, cmd_file},
+    {CHP_CMD_SAVE, G_READY, 0, cmd_file},
+    {CHP_CMD_OPEN, G_READY, 0, cmd_file},
 };
 /* clang-format on */
 
@@ -505,6 +530,8 @@ void chp_app_submit(chp_app *a)
 
 void chp_app_complete(chp_app *a)
 {
+    if (chp_app_file_complete(a))
+        return;
     size_t n, nn = 0, nc = chp_model_count(a->m);
     const chp_cmd_spec *t = chp_cmd_table(&n);
     const char *cmds[32];

@@ -33,6 +33,10 @@ static const chp_cmd_spec table[] = {
     {"/set", CHP_CMD_SET, 0, 2, 0, "/set [NAME VALUE]",
      N_("show or change a setting: bidi auto|app|terminal, calendar gregorian|jalali, digits "
         "latin|persian")},
+    {"/file", CHP_CMD_FILE, 1, 1, 1, N_("/file PATH"), N_("send a file (photo, voice note) here")},
+    {"/files", CHP_CMD_FILES, 0, 0, 0, N_("/files"), N_("received files, numbered")},
+    {"/save", CHP_CMD_SAVE, 1, 2, 1, N_("/save N [PATH]"), N_("write received file N to PATH")},
+    {"/open", CHP_CMD_OPEN, 1, 1, 0, N_("/open N"), N_("open received file N (xdg-open)")},
     {"/wipe", CHP_CMD_WIPE, 0, 0, 0, "/wipe", N_("delete identity and all data (asks first)")},
     {"/quit", CHP_CMD_QUIT, 0, 0, 0, "/quit",
      N_("leave chapar-tui (the node keeps running once you have an identity)")},

@@ -26,6 +26,10 @@ typedef enum chp_cmd_kind {
     CHP_CMD_QUIT,
     CHP_CMD_SHARE,
     CHP_CMD_SET,
+    CHP_CMD_FILE,
+    CHP_CMD_FILES,
+    CHP_CMD_SAVE,
+    CHP_CMD_OPEN,
     CHP_CMD_UNKNOWN, /* "/something" not in the table: argv[0] is the name */
     CHP_CMD_USAGE,   /* a known command with the wrong arguments: text is its usage */
 } chp_cmd_kind;

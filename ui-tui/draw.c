@@ -143,11 +143,19 @@ static wchar_t *compose(const chp_app *a, const chp_line *l, size_t *n, size_t *
                                                        : l->sender;
     if (!plain && l->state != CHP_LINE_IN && !sender[0])
         sender = a->nick;
-    size_t need = strlen(sender) + strlen(l->text) + strlen(mark) + 4;
+    char bar[128] = "";
+    if (l->total) { /* a file: [█████░░░░░] done/total */
+        size_t k = 0, full = (size_t)((uint64_t)l->done * 10 / l->total);
+        k += (size_t)snprintf(bar + k, sizeof bar - k, " [");
+        for (size_t i = 0; i < 10; i++)
+            k += (size_t)snprintf(bar + k, sizeof bar - k, "%s", i < full ? "\u2588" : "\u2591");
+        snprintf(bar + k, sizeof bar - k, "] %u/%u", l->done, l->total);
+    }
+    size_t need = strlen(sender) + strlen(l->text) + strlen(bar) + strlen(mark) + 4;
     char *s = malloc(need);
     if (!s)
         return NULL;
-    snprintf(s, need, "%s%s%s%s", sender, plain ? " " : ": ", l->text, mark);
+    snprintf(s, need, "%s%s%s%s%s", sender, plain ? " " : ": ", l->text, bar, mark);
     size_t sn, tn;
     wchar_t *ws = chp_wt_decode(sender, strlen(sender), &sn);
     wchar_t *wm = chp_wt_decode(mark, strlen(mark), &tn);

@@ -26,6 +26,12 @@ struct chp_model {
     uint64_t seq; /* last chp_line.seq handed out */
     struct request *req;
     size_t nreq;
+    /* The last file progress events, for lines loaded after them. */
+    struct progress {
+        char msgid[33];
+        uint32_t done, total;
+    } prog[8];
+    size_t nprog;
 };
 
 chp_model *chp_model_new(void)
@@ -422,9 +428,15 @@ int chp_model_load_history(chp_model *m, const char *conv, const char *payload, 
         return CHP_E_NOMEM;
     }
     chp_conv *c = &m->convs[i];
-    /* A message seen before keeps its place among the notices. */
+    /* A message seen before keeps its place among the notices; a file
+     * its progress. */
     for (size_t k = 0; k < hl.n; k++) {
         chp_line *l = &hl.lines[k];
+        for (size_t j = 0; j < 8 && l->state != CHP_LINE_IN; j++)
+            if (l->msgid[0] && !strcmp(m->prog[j].msgid, l->msgid)) {
+                l->done = m->prog[j].done;
+                l->total = m->prog[j].total;
+            }
         for (size_t j = 0; j < c->nlines && !l->seq; j++)
             if (c->lines[j].state != CHP_LINE_NOTICE && l->msgid[0] &&
                 !strcmp(c->lines[j].msgid, l->msgid))
@@ -610,6 +622,25 @@ int chp_model_set_state(chp_model *m, const char *msgid, const char *state)
                 !strcmp(l->msgid, msgid)) {
                 if (st > l->state)
                     l->state = st;
+                found = 1;
+            }
+        }
+    return found;
+}
+
+int chp_model_set_progress(chp_model *m, const char *msgid, uint32_t done, uint32_t total)
+{
+    int found = 0;
+    struct progress *p = &m->prog[m->nprog++ % 8];
+    snprintf(p->msgid, sizeof p->msgid, "%s", msgid);
+    p->done = done;
+    p->total = total;
+    for (size_t i = 0; i < m->n && msgid[0]; i++)
+        for (size_t k = 0; k < m->convs[i].nlines; k++) {
+            chp_line *l = &m->convs[i].lines[k];
+            if (l->state != CHP_LINE_IN && !strcmp(l->msgid, msgid) && done <= total) {
+                l->done = done;
+                l->total = total;
                 found = 1;
             }
         }

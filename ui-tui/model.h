@@ -40,7 +40,8 @@ typedef struct chp_line {
     char *sender; /* as the daemon names it; "" for notices */
     char *text;   /* UTF-8, unescaped */
     char msgid[33];
-    uint64_t seq; /* when the UI first learnt of it: orders lines of one second */
+    uint64_t seq;         /* when the UI first learnt of it: orders lines of one second */
+    uint32_t done, total; /* a file's pieces sent of total (total 0: not a file) */
 } chp_line;
 
 /* One conversation; pointers stay valid until the model changes. */
@@ -139,6 +140,9 @@ int chp_model_resolve_who(const chp_model *m, const char *who, char *out, size_t
 /* A `state` event: sets the state of the outgoing message msgid (never
  * backwards: delivered stays delivered). Returns 1 if it was found. */
 int chp_model_set_state(chp_model *m, const char *msgid, const char *state);
+/* A `file` event: pieces done of total of the outgoing file msgid, for its
+ * line's progress bar. Returns 1 if it was found. */
+int chp_model_set_progress(chp_model *m, const char *msgid, uint32_t done, uint32_t total);
 
 /* Appends a notice (one UTF-8 line) to the selected conversation, or to a
  * holding list while there is none. */

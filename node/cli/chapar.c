@@ -38,6 +38,9 @@ static void usage(FILE *f)
                  "  inbox [--new] [--since TIME] [--wait SECONDS] [--tsv]\n"
                  "                         received messages, in order of arrival\n"
                  "  outbox [--tsv]         sent messages: ID, TO, STATE, TIME, first words\n"
+                 "  send-file TO PATH [--caption TEXT]   send a file (photo, voice note...)\n"
+                 "  files [--tsv]          received files: ID, CONV, SENDER, NAME, SIZE, STATE\n"
+                 "  file save ID PATH      write a received file (one from a stranger) to PATH\n"
                  "  history NAME|#ROOM [--tsv] [--limit N]   one conversation\n"
                  "  conversations [--tsv]  contacts and rooms: unread, last message\n"
                  "  read NAME|#ROOM        mark a conversation read\n"
@@ -571,6 +574,23 @@ static const struct command {
         "delivered), TIME written (local time; --tsv: unix seconds), and the first\n"
         "words of the text (a cut text ends in \"\xe2\x80\xa6\"; --tsv: escaped as in\n"
         "inbox --tsv, else on one line).\n")},
+    {"send-file", cli_cmd_send_file, NULL,
+     N_("usage: chapar send-file TO PATH [--caption TEXT]\n"
+        "Sends a file to a contact or a #room, end-to-end encrypted, in pieces that\n"
+        "look like any other message. The file is copied into the node first (later\n"
+        "changes to PATH change nothing); prints the message id once it is safely\n"
+        "queued. `chapar outbox` shows PIECES SENT/TOTAL, then delivered. Files\n"
+        "above the daemon's max-file (default 16 MiB) are refused.\n")},
+    {"files", cli_cmd_files, NULL,
+     N_("usage: chapar files [--tsv]\n"
+        "Received files: ID, CONVERSATION, SENDER, NAME, SIZE (bytes), STATE\n"
+        "(incoming N/M, complete, or saved PATH), TIME. Files from contacts are\n"
+        "saved under DIR/files/CONVERSATION/ once complete and checked; others wait\n"
+        "for `chapar file save`.\n")},
+    {"file", cli_cmd_file, NULL,
+     N_("usage: chapar file save ID PATH\n"
+        "Writes the complete, checked file ID (see `chapar files`) to PATH.\n"
+        "Exit 1 with one line if it is not complete yet.\n")},
     {"history", cli_cmd_history, NULL,
      N_("usage: chapar history NAME|#ROOM [--tsv] [--limit N]\n"
         "The last N (default 200) messages of a conversation, both ways, in the\n"

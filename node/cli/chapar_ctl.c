@@ -55,13 +55,20 @@ int cli_open(const char *home, chp_ctl **c)
     return 0;
 }
 
+static long g_reply_ms = REPLY_TIMEOUT_MS;
+
+void cli_set_reply_timeout(long ms)
+{
+    g_reply_ms = ms;
+}
+
 static int call(chp_ctl *c, chp_ctl_answer *r, const char *cmd, int n, const char *const *args,
                 const size_t *lens, int secret)
 {
     memset(r, 0, sizeof *r);
     int rc = chp_ctl_send(c, NULL, chp_ctl_now_ms(), cmd, n, args, lens, secret);
     if (rc == CHP_OK)
-        rc = chp_ctl_recv(c, REPLY_TIMEOUT_MS, r);
+        rc = chp_ctl_recv(c, g_reply_ms, r);
     if (rc == 1)
         return 0;
     if (rc == 0)

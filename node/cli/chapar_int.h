@@ -48,6 +48,9 @@ int cli_call(chp_ctl *c, chp_ctl_answer *r, const char *cmd, int n, const char *
 /* cli_call whose last argument is a passphrase: its frame is wiped. */
 int cli_call_secret(chp_ctl *c, chp_ctl_answer *r, const char *cmd, int n, const char *const *args,
                     const size_t *lens);
+/* How long the requests of this run wait for a reply (REPLY_TIMEOUT_MS
+ * unless a command that makes the daemon work longer says otherwise). */
+void cli_set_reply_timeout(long ms);
 /* Prints an error reply as our one line on stderr; returns 1. */
 int cli_reply_error(const chp_ctl_answer *r);
 /* Prints a payload with exactly one final newline (none if empty). */
@@ -83,6 +86,10 @@ int cli_cmd_inbox(const char *home, int argc, char **argv);
 int cli_cmd_history(const char *home, int argc, char **argv);
 int cli_cmd_conversations(const char *home, int argc, char **argv);
 int cli_cmd_outbox(const char *home, int argc, char **argv);
+int cli_cmd_files(const char *home, int argc, char **argv);
+/* chapar_file.c: send-file and file save. */
+int cli_cmd_send_file(const char *home, int argc, char **argv);
+int cli_cmd_file(const char *home, int argc, char **argv);
 int cli_cmd_nick(const char *home, int argc, char **argv);
 int cli_cmd_read(const char *home, int argc, char **argv);
 int cli_cmd_status(const char *home, int argc, char **argv);

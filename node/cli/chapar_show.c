@@ -504,6 +504,39 @@ int cli_cmd_outbox(const char *home, int argc, char **argv)
     return rc ? rc : run_lines(home, "outbox", 0, NULL, print_outbox_line, tsv);
 }
 
+/* ID CONV SENDER NAME SIZE STATE TIME (PROTOCOL.md §18.8): as TSV, or
+ * "NAME (SIZE)  STATE  SENDER in CONV  TIME  ID" for people. */
+static void print_file_line(char **f, int n, void *ctx)
+{
+    if (n < 7)
+        return;
+    if (*(int *)ctx) {
+        for (int k = 0; k < 7; k++) {
+            put_tsv(f[k]);
+            fputc(k < 6 ? '\t' : '\n', stdout);
+        }
+        return;
+    }
+    char when[32];
+    put_human(f[3]);
+    printf(" (%s B)  ", f[4]);
+    put_human(f[5]);
+    fputs("  ", stdout);
+    put_human(f[2]);
+    fputs(" / ", stdout);
+    put_human(f[1]);
+    printf("  %s  %s\n", local_time(f[6], when, sizeof when), f[0]);
+}
+
+int cli_cmd_files(const char *home, int argc, char **argv)
+{
+    char *pos[1];
+    int tsv = 0, npos;
+    cli_opt o[] = {{"--tsv", NULL, &tsv}};
+    int rc = cli_parse_opts(argc, argv, o, 1, pos, 0, &npos, "files [--tsv]");
+    return rc ? rc : run_lines(home, "files", 0, NULL, print_file_line, tsv);
+}
+
 /* The nick: the second field of `id`. */
 static int print_nick(char *body, size_t len, void *ctx)
 {

@@ -91,8 +91,8 @@ fail:
 
 int chp_ctl_new(const char *home, chp_ctl **out)
 {
-    static const char *const topics[] = {"message", "queued", "state", "request",
-                                         "contact", "peer",   "room",  "nick"};
+    static const char *const topics[] = {"message", "queued", "state", "request", "contact",
+                                         "peer",    "room",   "nick",  "file"};
     chp_ctl *c = NULL;
     int rc = chp_ctl_open(home, NULL, &c);
     for (size_t i = 0; rc == CHP_OK && i < sizeof topics / sizeof topics[0]; i++)

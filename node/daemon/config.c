@@ -206,6 +206,45 @@ static int f_summary(chp_config *c, const char *v)
     return CHP_OK;
 }
 
+static int f_listen_obfs4(chp_config *c, const char *v)
+{
+    c->have_listen_obfs4 = 1;
+    return chp_config_set_listen_obfs4(c, v);
+}
+
+static int set_max_file(chp_config *c, const char *v, int flag)
+{
+    uint64_t n;
+    if (chp_parse_size(v, &n) || n < 1 || n > (64ull << 30))
+        return flag ? config_error(c, "--max-file %s: expected a size from 1 to 64G, like 16M", v)
+                    : 1; /* BAD_VALUE: the file's reader names the line */
+    if (flag || !c->have_max_file)
+        c->max_file = n;
+    c->have_max_file |= flag;
+    return CHP_OK;
+}
+
+static int set_save_dir(chp_config *c, const char *v, int flag)
+{
+    if (v[0] != '/' || strlen(v) >= sizeof c->save_dir)
+        return flag ? config_error(c, "--save-dir %s: expected an absolute directory", v)
+                    : 1; /* BAD_VALUE: the file's reader names the line */
+    if (flag || !c->have_save_dir)
+        snprintf(c->save_dir, sizeof c->save_dir, "%s", v);
+    c->have_save_dir |= flag;
+    return CHP_OK;
+}
+
+static int f_max_file(chp_config *c, const char *v)
+{
+    return set_max_file(c, v, 1);
+}
+
+static int f_save_dir(chp_config *c, const char *v)
+{
+    return set_save_dir(c, v, 1);
+}
+
 static const struct flag {
     const char *name;
     int takes_value;
@@ -227,6 +266,9 @@ static const struct flag {
     {"--log-level", 1, f_log_level},
     {"--metrics", 1, f_metrics},
     {"--summary-every", 1, f_summary},
+    {"--listen-obfs4", 1, f_listen_obfs4},
+    {"--max-file", 1, f_max_file},
+    {"--save-dir", 1, f_save_dir},
 };
 
 int chp_config_parse_args(chp_config *c, int argc, char **argv)
@@ -308,14 +350,39 @@ static int k_summary(chp_config *c, const char *v)
     return c->have_summary || chp_config_set_summary(c, v) == CHP_OK ? CHP_OK : BAD_VALUE;
 }
 
+static int k_listen_obfs4(chp_config *c, const char *v)
+{
+    return c->have_listen_obfs4 ? CHP_OK : chp_config_set_listen_obfs4(c, v);
+}
+
+static int k_max_file(chp_config *c, const char *v)
+{
+    return set_max_file(c, v, 0);
+}
+
+static int k_save_dir(chp_config *c, const char *v)
+{
+    return set_save_dir(c, v, 0);
+}
+
 static const struct key {
     const char *name;
     int (*fn)(chp_config *c, const char *v);
 } keys[] = {
-    {"listen", k_listen},       {"peer", add_peer},         {"allow", add_allow},
-    {"relay", k_relay},         {"discovery", k_discovery}, {"quota", k_quota},
-    {"log-level", k_log_level}, {"metrics", k_metrics},     {"summary-every", k_summary},
+    {"listen", k_listen},
+    {"peer", add_peer},
+    {"allow", add_allow},
+    {"relay", k_relay},
+    {"discovery", k_discovery},
+    {"quota", k_quota},
+    {"log-level", k_log_level},
+    {"metrics", k_metrics},
+    {"summary-every", k_summary},
     {"spool", add_spool},
+    {"listen-obfs4", k_listen_obfs4},
+    {"transport obfs4", chp_config_set_obfs4_bin},
+    {"max-file", k_max_file},
+    {"save-dir", k_save_dir},
 };
 
 static char *trim(char *s)
@@ -437,4 +504,8 @@ void chp_config_node_opts(const chp_config *c, chp_node_opts *o)
     o->summary_ms = c->summary_ms;
     memcpy(o->spools, c->spools, sizeof o->spools);
     o->nspools = c->nspools;
+    o->listen_obfs4 = c->listen_obfs4;
+    o->obfs4_bin = c->obfs4_bin;
+    o->max_file = c->max_file;
+    o->save_dir = c->save_dir;
 }

@@ -45,6 +45,12 @@ typedef struct chp_config {
     size_t nallow;
     const char *spools[CHP_NODE_SPOOLS_MAX]; /* --spool DIR and spool = DIR */
     size_t nspools;
+    char listen_obfs4[300]; /* --listen-obfs4 / listen-obfs4 = HOST:PORT, "" = none */
+    char obfs4_bin[4096];   /* transport obfs4 = PATH, "" = obfs4proxy on PATH */
+    int have_listen_obfs4;
+    uint64_t max_file;   /* --max-file / max-file =, 0 = the default (16 MiB) */
+    char save_dir[4096]; /* --save-dir / save-dir =, "" = HOME/files */
+    int have_max_file, have_save_dir;
     /* Set by a flag: the file's setting of the same name is then ignored
      * (peers and allowed keys add up instead). */
     int have_listen, have_discovery, have_relay, have_quota, have_log, have_metrics, have_summary;
@@ -89,6 +95,11 @@ CHP_WUR int chp_config_finish(chp_config *c, int ipv6);
  * CHP_OK, or CHP_E_ARG with c unchanged (the caller words the error). */
 CHP_WUR int chp_config_set_metrics(chp_config *c, const char *v);
 CHP_WUR int chp_config_set_summary(chp_config *c, const char *v);
+
+/* config_pt.c: --listen-obfs4 / listen-obfs4 = HOST:PORT (port 0 = any)
+ * and transport obfs4 = PATH. CHP_OK, or CHP_E_ARG with err set. */
+CHP_WUR int chp_config_set_listen_obfs4(chp_config *c, const char *v);
+CHP_WUR int chp_config_set_obfs4_bin(chp_config *c, const char *v);
 
 /* The node's options from a finished config: o's strings point into c
  * (and argv), valid while c lives; o->identity is left NULL. */

@@ -54,6 +54,9 @@ size_t chp_node_status_text(chp_node *n, char *b, size_t cap)
                           addr);
     o = kv(b, cap, o, "peers connected", ms.connected);
     o = kv(b, cap, o, "relays connected", ms.relays);
+    o = kv(b, cap, o, "links tcp", ms.links_tcp);
+    o = kv(b, cap, o, "links obfs4", ms.links_obfs4);
+    o = kv(b, cap, o, "links socks5", ms.links_socks5);
     o = kv(b, cap, o, "passive peers", ms.passive);
     o = kv(b, cap, o, "envelopes stored", st.envelopes);
     o = kv(b, cap, o, "bytes stored", st.bytes);
@@ -90,6 +93,8 @@ size_t chp_node_status_text(chp_node *n, char *b, size_t cap)
     o = kv(b, cap, o, "grafts", c->grafts);
     o = kv(b, cap, o, "ids announced", c->ihave_tx);
     o = kv(b, cap, o, "uptime", (chp_mono_ms() - n->started_ms) / 1000);
+    if (o < cap)
+        o += chp_pt_status(n, b + o, cap - o);
     int lock = n->msg ? chp_msg_lock_state(n->msg) : CHP_MSG_NO_IDENTITY;
     const char *nick = n->msg && lock == CHP_MSG_READY ? chp_msg_nick(n->msg) : "";
     o += (size_t)snprintf(b + o, o < cap ? cap - o : 0, "identity: %s\nnick: %s\nversion: %s\n",
@@ -118,9 +123,9 @@ static void peer_line(void *ctx, const chp_mesh_peer *p)
     struct peers_out *po = ctx;
     char key[80]; /* chpn1..., as in ADDRESS */
     chp_b32key_encode(CHP_NODEKEY_HRP, p->key, key);
-    int k =
-        snprintf(po->b + po->o, po->cap - po->o, "%s\t%s\t%s\t%s\t%llu\t%llu\t%s\n", key, p->state,
-                 p->dir, p->addr, (unsigned long long)p->rx, (unsigned long long)p->tx, p->reason);
+    int k = snprintf(po->b + po->o, po->cap - po->o, "%s\t%s\t%s\t%s\t%llu\t%llu\t%s\t%s\n", key,
+                     p->state, p->dir, p->addr, (unsigned long long)p->rx,
+                     (unsigned long long)p->tx, p->reason, p->transport);
     if (k > 0 && (size_t)k < po->cap - po->o)
         po->o += (size_t)k;
 }
@@ -196,10 +201,18 @@ static void c_status(chp_node *n, zmq_msg_t *f)
     status(n, &f[0]);
 }
 
+/* One address per line: the plain one, then the obfs4 one while its
+ * server runs (pt.c). */
 static void c_address(chp_node *n, zmq_msg_t *f)
 {
-    char addr[CHP_ADDR_STR_MAX + 1];
+    char addr[2 * CHP_ADDR_STR_MAX + 4];
     chp_mesh_address(n->mesh, addr, sizeof addr);
+    size_t o = strlen(addr);
+    addr[o++] = '\n';
+    o += chp_pt_addresses(n, addr + o, sizeof addr - o);
+    addr[o] = '\0';
+    if (addr[o - 1] == '\n')
+        addr[o - 1] = '\0';
     reply_str(n, &f[0], "ok", addr);
 }
 

@@ -75,7 +75,8 @@ static void msg_pump(chp_node *n)
 /* Takes ownership of *id (sets it NULL once consumed). */
 static int open_msg(chp_node *n, chp_identity **id)
 {
-    chp_msg_host host = {.ctx = n, .event = on_event};
+    chp_msg_host host = {
+        .ctx = n, .event = on_event, .max_file = n->max_file, .save_dir = n->save_dir};
     int rc = chp_msg_new(n->store, n->home, &host, &n->msg);
     if (rc != CHP_OK)
         return rc;
@@ -174,6 +175,8 @@ int chp_node_new(const chp_node_opts *o, chp_node **out)
     n->relay = o->relay;
     n->started_ms = chp_mono_ms();
     snprintf(n->home, sizeof n->home, "%s", o->home);
+    snprintf(n->save_dir, sizeof n->save_dir, "%s", o->save_dir ? o->save_dir : "");
+    n->max_file = o->max_file;
     rc = CHP_E_CRYPTO_INIT;
     if (!zmq_has("curve")) {
         /* Never fall back to plaintext links. */
@@ -189,7 +192,7 @@ int chp_node_new(const chp_node_opts *o, chp_node **out)
         goto out;
     if ((rc = open_mesh(n, o)) != CHP_OK || (rc = bind_control(n)) != CHP_OK ||
         (rc = chp_metrics_start(n, o)) != CHP_OK ||
-        (rc = chp_bundles_new(n, &n->bundles)) != CHP_OK ||
+        (rc = chp_bundles_new(n, &n->bundles)) != CHP_OK || (rc = chp_pt_start(n, o)) != CHP_OK ||
         (o->nspools &&
          (rc = chp_spool_new(n, n->bundles, o->spools, o->nspools, &n->spool)) != CHP_OK))
         goto out;
@@ -208,6 +211,7 @@ void chp_node_destroy(chp_node **np)
         return;
     chp_node *n = *np;
     chp_spool_destroy(&n->spool);
+    chp_pt_stop(n);
     chp_bundles_destroy(&n->bundles);
     chp_metrics_stop(n);
     chp_mesh_destroy(&n->mesh); /* commits what is pending first */
@@ -240,6 +244,7 @@ static void periodic(chp_node *n, uint64_t t)
     }
     chp_mesh_periodic(n->mesh, t);
     chp_metrics_tick(n, t);
+    chp_pt_tick(n, t);
     if (n->msg && t >= n->msg_tick_ms) {
         chp_msg_tick(n->msg);
         n->msg_tick_ms = t + MSG_TICK_MS;
@@ -250,7 +255,7 @@ static void periodic(chp_node *n, uint64_t t)
  * mesh, then handle what came. CHP_OK, or CHP_E_IO when polling fails. */
 static int round_once(chp_node *n)
 {
-    zmq_pollitem_t items[3 + CHP_MESH_POLL_MAX];
+    zmq_pollitem_t items[3 + CHP_PT_POLL_MAX + CHP_MESH_POLL_MAX];
     uint64_t t = chp_mono_ms();
     uint64_t due = n->next_sweep;
     if (n->msg && n->msg_tick_ms < due)
@@ -264,6 +269,8 @@ static int round_once(chp_node *n)
     if ((n->msg && chp_msg_has_outgoing(n->msg)) || chp_bundles_busy(n->bundles))
         timeout = 0;
     ni += chp_metrics_poll_item(n, items + ni, &timeout);
+    size_t np = chp_pt_poll_items(n, items + ni), pi = ni;
+    ni += np;
     if (zmq_poll(items, (int)ni, timeout) < 0) {
         if (errno == EINTR)
             return CHP_OK;
@@ -272,6 +279,7 @@ static int round_once(chp_node *n)
     }
     chp_mesh_poll_done(n->mesh, items + 2, nm);
     chp_metrics_poll_done(n);
+    chp_pt_poll_done(n, items + pi, np);
     if (items[0].revents & ZMQ_POLLIN)
         chp_control_handle(n);
     periodic(n, chp_mono_ms());

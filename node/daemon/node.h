@@ -36,7 +36,11 @@ typedef struct chp_node_opts {
     const char *metrics;                     /* --metrics HOST:PORT, NULL or "" = off */
     uint64_t summary_ms;                     /* relay summary line period, 0 = off */
     const char *spools[CHP_NODE_SPOOLS_MAX]; /* spool directories (bundles.h) */
+    const char *listen_obfs4;                /* obfs4 server HOST:PORT (pt.c), NULL or "" = none */
+    const char *obfs4_bin;                   /* the PT binary, NULL or "" = obfs4proxy on PATH */
     size_t nspools;
+    uint64_t max_file;    /* largest file sent or accepted, 0 = 16 MiB (PROTOCOL.md §18.8) */
+    const char *save_dir; /* where files from contacts go, NULL or "" = HOME/files */
     struct chp_identity *identity; /* unlocked user identity, owned by the node
                                       from chp_node_new on; NULL = none/locked */
 } chp_node_opts;

@@ -15,6 +15,8 @@
 
 struct chp_node {
     char home[4096];
+    char save_dir[4096]; /* files from contacts (chp_node_opts.save_dir) */
+    uint64_t max_file;
     int relay;
     chp_store *store;
     chp_mesh *mesh;
@@ -33,6 +35,7 @@ struct chp_node {
     struct chp_httpd *metrics;
     chp_buf metrics_text;
     uint64_t summary_ms, next_summary, summary_accepted;
+    struct chp_pts *pts; /* pt.c: the pluggable transports it runs */
 };
 
 /* control.c: answers every request waiting on the control socket. */
@@ -55,6 +58,21 @@ void chp_metrics_tick(chp_node *n, uint64_t t);
  * comes once). Returns the settings that changed. */
 struct chp_config;
 int chp_metrics_reload(chp_node *n, const struct chp_config *cur, struct chp_config *next);
+/* pt.c: pluggable transports (obfs4) as child processes. start runs the
+ * server when o->listen_obfs4 is set (the client starts once the mesh
+ * has an obfs4 address to dial); CHP_OK or CHP_E_NOMEM: a PT that fails
+ * is logged and tried again, it never stops the node. The loop polls up
+ * to CHP_PT_POLL_MAX items, then calls poll_done; tick runs the timers
+ * (start timeout, restarts). addresses writes the obfs4 address others
+ * dial (0 bytes while the server is not up); status its `status` lines. */
+#define CHP_PT_POLL_MAX 2
+CHP_WUR int chp_pt_start(chp_node *n, const chp_node_opts *o);
+void chp_pt_stop(chp_node *n);
+size_t chp_pt_poll_items(chp_node *n, zmq_pollitem_t *it);
+void chp_pt_poll_done(chp_node *n, const zmq_pollitem_t *it, size_t k);
+void chp_pt_tick(chp_node *n, uint64_t t);
+size_t chp_pt_addresses(chp_node *n, char *out, size_t cap);
+size_t chp_pt_status(chp_node *n, char *b, size_t cap);
 /* control_reply.c: a reply to the client of routing id rid. */
 void chp_control_reply(chp_node *n, const void *rid, size_t ridlen, const char *status,
                        const char *body, size_t len);

@@ -408,6 +408,7 @@ void chp_mesh_destroy(chp_mesh **mp)
     (void)chp_mesh_flush(n);
     chp_ingest_fini(n);
     chp_link_close_all(n);
+    chp_socks_destroy(n);
     chp_view_free(n);
     chp_discovery_close(n);
     chp_discovery_free(n);
@@ -568,19 +569,44 @@ int chp_mesh_peer_remove(chp_mesh *n, const char *addr, size_t len)
 void chp_mesh_peers(chp_mesh *n, void (*fn)(void *ctx, const chp_mesh_peer *p), void *ctx)
 {
     for (size_t i = 0; i < CHP_MESH_LINKS_MAX; i++) {
-        const struct chp_link *l = &n->links[i];
+        struct chp_link *l = &n->links[i];
         if (!l->used)
             continue;
         int up = chp_link_up(l);
+        /* through a proxy, what the proxy said beats what libzmq saw */
+        int proxied = !up && chp_socks_error(n, l->route, l->proxy_err, sizeof l->proxy_err);
         chp_mesh_peer p = {.state = up ? "connected" : chp_link_fail_state(l->fail),
                            .dir = l->dealer ? (l->router_seen ? "both" : "out") : "in",
                            .addr = l->addr[0] ? l->addr : "-",
-                           .reason = up ? "-" : chp_link_fail_reason(l->fail),
+                           .reason = up           ? "-"
+                                     : l->pt_wait ? "waiting for the obfs4 client (PT) to start"
+                                     : proxied    ? l->proxy_err
+                                                  : chp_link_fail_reason(l->fail),
                            .rx = l->rx_env,
-                           .tx = l->tx_env};
+                           .tx = l->tx_env,
+                           .transport = chp_mesh_transport_name(chp_transport_of(n, l))};
         memcpy(p.key, l->key, 32);
         fn(ctx, &p);
     }
+}
+
+/* In mesh.c, not transport.c: it redials (table.c, which calls
+ * transport.c). */
+int chp_mesh_obfs4_socks(chp_mesh *n, const char *socks)
+{
+    const char *s = socks ? socks : "";
+    if (strlen(s) >= sizeof n->obfs4_socks)
+        return CHP_E_ARG;
+    if (!strcmp(n->obfs4_socks, s))
+        return CHP_OK;
+    snprintf(n->obfs4_socks, sizeof n->obfs4_socks, "%s", s);
+    /* every obfs4 link dials anew: through the new listener, or waits */
+    for (size_t i = 0; i < CHP_MESH_LINKS_MAX; i++) {
+        struct chp_link *l = &n->links[i];
+        if (l->used && l->dealer && l->via == CHP_VIA_OBFS4 && chp_link_redial(n, l) != CHP_OK)
+            chp_warn("cannot dial an obfs4 neighbour anew");
+    }
+    return CHP_OK;
 }
 
 int chp_mesh_discovery_on(const chp_mesh *n)
@@ -606,8 +632,12 @@ void chp_mesh_stats_get(const chp_mesh *n, chp_mesh_stats *out)
     for (size_t i = 0; i < CHP_MESH_LINKS_MAX; i++) {
         const struct chp_link *l = &n->links[i];
         if (chp_link_up(l)) {
+            int via = chp_transport_of(n, l);
             out->connected++;
             out->relays += (l->caps & CHP_CAP_RELAY) != 0;
+            out->links_tcp += via == CHP_VIA_TCP;
+            out->links_obfs4 += via == CHP_VIA_OBFS4;
+            out->links_socks5 += via == CHP_VIA_SOCKS5;
         }
     }
     out->passive = chp_view_size(n);

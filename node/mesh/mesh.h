@@ -119,11 +119,12 @@ CHP_WUR int chp_mesh_peer_remove(chp_mesh *m, const char *addr, size_t len);
 /* One neighbour as `peer list` shows it. */
 typedef struct chp_mesh_peer {
     uint8_t key[32];
-    const char *state;  /* "connected", "connecting", "unreachable", ... */
-    const char *dir;    /* "out", "in", "both" */
-    const char *addr;   /* dial address or "-"; valid until the next mesh call */
-    const char *reason; /* why dialling fails, or "-" */
-    uint64_t rx, tx;    /* envelopes received from / sent to it */
+    const char *state;     /* "connected", "connecting", "unreachable", ... */
+    const char *dir;       /* "out", "in", "both" */
+    const char *addr;      /* dial address or "-"; valid until the next mesh call */
+    const char *reason;    /* why dialling fails, or "-" */
+    uint64_t rx, tx;       /* envelopes received from / sent to it */
+    const char *transport; /* "tcp", "obfs4" or "socks5" (static) */
 } chp_mesh_peer;
 /* Calls fn for every known neighbour, in table order. */
 void chp_mesh_peers(chp_mesh *m, void (*fn)(void *ctx, const chp_mesh_peer *p), void *ctx);
@@ -136,6 +137,21 @@ void chp_mesh_address(const chp_mesh *m, char *out, size_t cap);
  * us and are not on the new list; links this node dials stay. Returns how
  * many were cut. */
 size_t chp_mesh_allow_set(chp_mesh *m, const uint8_t (*keys)[32], size_t n);
+
+/* ---- transports (transport.c, issue 17) ---- */
+
+/* The obfs4 PT client's SOCKS listener ("127.0.0.1:PORT"), or NULL when
+ * none runs (its links then wait); every obfs4 link is dialled anew.
+ * The string is copied. CHP_OK or CHP_E_ARG (too long). */
+CHP_WUR int chp_mesh_obfs4_socks(chp_mesh *m, const char *socks);
+/* How many links are to be dialled through obfs4 (the PT client is
+ * started when this is above 0). */
+size_t chp_mesh_obfs4_wanted(const chp_mesh *m);
+/* Opens (once) a loopback port of the listen socket for the PT server to
+ * forward to, and writes it as "127.0.0.1:PORT". CHP_OK or CHP_E_IO. */
+CHP_WUR int chp_mesh_pt_orport(chp_mesh *m, char *out, size_t cap);
+/* "tcp", "obfs4", "socks5" */
+const char *chp_mesh_transport_name(int via);
 
 /* LAN discovery now: on 1 opens the beacon sockets, 0 closes them.
  * CHP_OK or CHP_E_IO (the port cannot be opened). */
@@ -165,10 +181,11 @@ typedef struct chp_mesh_counters {
 /* The state `status` reports. */
 typedef struct chp_mesh_stats {
     chp_mesh_counters ctr;
-    size_t connected;   /* live neighbours */
-    size_t relays;      /* of which relays */
-    size_t passive;     /* addresses in the passive view */
-    size_t connections; /* incoming connections open */
+    size_t connected;                            /* live neighbours */
+    size_t relays;                               /* of which relays */
+    size_t passive;                              /* addresses in the passive view */
+    size_t connections;                          /* incoming connections open */
+    size_t links_tcp, links_obfs4, links_socks5; /* live neighbours by transport */
 } chp_mesh_stats;
 void chp_mesh_stats_get(const chp_mesh *m, chp_mesh_stats *out);
 

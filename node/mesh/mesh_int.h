@@ -4,6 +4,7 @@
  * The files call each other one way only, lowest first (ARCHITECTURE.md):
  *   admit.c   allow-list, bans, scores, rate buckets, connection table
  *   allow.c   the allow-list replaced while the node runs (a reload)
+ *   transport.c  SOCKS and obfs4 options of a dealer, a link's transport
  *   table.c   the link table, dialling, the remembered peer list
  *   send.c    what goes out on a link: frames, flow window, moved ids
  *   view.c    the passive view (HyParView)
@@ -102,8 +103,13 @@ struct chp_link {
     double tokens;     /* envelope token bucket */
     double btokens;    /* byte token bucket (all frames) */
     uint64_t tokens_ms, btokens_ms;
-    int discovered; /* dialled because of a LAN beacon */
-    int promoted;   /* dialled from the passive view (view.c) */
+    int discovered;          /* dialled because of a LAN beacon */
+    int via;                 /* how we dial it: CHP_VIA_* (transport.c) */
+    int pt_wait;             /* an obfs4 dealer not connected: no PT client yet */
+    int route;               /* its route through the SOCKS relay (socks.c), 0 = none */
+    struct chp_socks *relay; /* that route's relay */
+    char proxy_err[160];     /* what the relay said last, for `peer list` */
+    int promoted;            /* dialled from the passive view (view.c) */
     uint64_t promoted_ms;
     uint16_t listen_port; /* from their HELLO, 0 = none */
     int lazy;             /* Plumtree: announce ids (IHAVE) instead of pushing */
@@ -196,17 +202,20 @@ struct chp_mesh {
     int disc6_fd; /* IPv6 UDP beacon socket (multicast), -1 when off */
     uint16_t disc_port;
     uint64_t next_beacon;
-    uint64_t lazy_rng;      /* picks the lazy links an id is announced to */
-    int dup_in_flight;      /* the last CHP_E_DUP of chp_ingest_add was of an
-                               envelope not committed yet: a simultaneous copy */
-    uint64_t held_query_ms; /* next QUERY for own envelopes not confirmed held */
-    uint64_t evict_ms;      /* the last eviction from a full active view */
-    uint64_t bans_until_ms; /* when the last ban in bans[] ends: none is on after it */
-    struct chp_lan lan[2];  /* [0] current, [1] previous (open until its links go) */
-    uint32_t lan_gen;       /* generations handed out so far */
-    uint64_t lan_period_ms; /* rotation period */
-    uint64_t lan_net;       /* a hash of this machine's addresses (discovery.c) */
-    int lan_moved;          /* they changed (another LAN?): rotate now */
+    uint64_t lazy_rng;       /* picks the lazy links an id is announced to */
+    int dup_in_flight;       /* the last CHP_E_DUP of chp_ingest_add was of an
+                                envelope not committed yet: a simultaneous copy */
+    uint64_t held_query_ms;  /* next QUERY for own envelopes not confirmed held */
+    uint64_t evict_ms;       /* the last eviction from a full active view */
+    uint64_t bans_until_ms;  /* when the last ban in bans[] ends: none is on after it */
+    struct chp_lan lan[2];   /* [0] current, [1] previous (open until its links go) */
+    uint32_t lan_gen;        /* generations handed out so far */
+    uint64_t lan_period_ms;  /* rotation period */
+    uint64_t lan_net;        /* a hash of this machine's addresses (discovery.c) */
+    int lan_moved;           /* they changed (another LAN?): rotate now */
+    char obfs4_socks[80];    /* the obfs4 PT client's SOCKS listener, "" = none yet */
+    uint16_t pt_orport;      /* our loopback listener behind the PT server, 0 = none */
+    struct chp_socks *socks; /* socks.c: the SOCKS relay, NULL until used */
 };
 
 /* The mesh's clocks: ms of the monotonic one, s of the wall one. */
@@ -324,6 +333,35 @@ enum chp_link_fail {
 /* "unreachable" ... for the state column, and a sentence for the reason. */
 const char *chp_link_fail_state(int fail);
 const char *chp_link_fail_reason(int fail);
+
+/* ---- socks.c: the SOCKS5 relay (a thread) ---- */
+/* A loopback port (*port) whose connections are carried through the SOCKS5
+ * proxy proxy:proxy_port ([v6] bracketed) to host:host_port, with
+ * username/password when user is not NULL or "". *id names the route.
+ * CHP_OK, CHP_E_IO or CHP_E_NOMEM. */
+int chp_socks_route(chp_mesh *n, const char *proxy, uint16_t proxy_port, const char *host,
+                    uint16_t host_port, const char *user, const char *pass, int *id,
+                    uint16_t *port);
+/* Closes route id of relay s and its connections (NULL or 0: nothing). */
+void chp_socks_unroute(struct chp_socks *s, int id);
+/* The last failure of route id in words into out; 0 if none. */
+int chp_socks_error(chp_mesh *n, int id, char *out, size_t cap);
+/* Stops the relay's thread and closes everything. */
+void chp_socks_destroy(chp_mesh *n);
+
+/* ---- transport.c: links through SOCKS proxies and pluggable transports ---- */
+enum { CHP_VIA_TCP = 0, CHP_VIA_OBFS4 = 1, CHP_VIA_SOCKS5 = 2, CHP_VIA_COUNT = 3 };
+/* The endpoint a new DEALER of l dials for address a: the address
+ * itself, or for a proxied one the loopback port of a route through the
+ * SOCKS relay. CHP_OK, or an error; *connect_now is 0 for obfs4 while no
+ * PT client runs (ep is then empty). */
+int chp_transport_endpoint(chp_mesh *n, struct chp_link *l, const chp_addr *a, char *ep, size_t cap,
+                           int *connect_now);
+/* Closes l's route, if any (its DEALER closes). */
+void chp_transport_release(struct chp_link *l);
+/* CHP_VIA_* of a link: how it was dialled, or for a link that dialled
+ * us, whether it came through our PT server. */
+int chp_transport_of(const chp_mesh *n, const struct chp_link *l);
 
 /* ---- send.c: what goes out on a link ---- */
 /* CHP_OK, or CHP_E_IO: its queue is full or the connection gone. */

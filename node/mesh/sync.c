@@ -22,6 +22,10 @@
  * session half a second later. */
 #define SYNC_BUDGET   2048
 #define SYNC_AGAIN_MS 500
+/* A session that asked for this many goes on too: the answer to a large
+ * IWANT stops at the neighbour's flow window (8 MiB, send.c), and what it
+ * left out is asked again in the next session, not a minute later. */
+#define SYNC_AGAIN_WANTED 256
 
 /* ---- sync ---- */
 
@@ -290,7 +294,8 @@ static void neg_handle(chp_mesh *n, struct chp_link *l, int from_initiator, uint
         /* Go on soon only while the sync moves new envelopes: differences
          * that are mostly ids moved lately are a neighbour that cannot
          * keep them (its quota), and syncing again would not change that. */
-        if (l->sync_more && l->sync_repeat < l->sync_pushed + l->sync_wanted)
+        if ((l->sync_more || l->sync_wanted >= SYNC_AGAIN_WANTED) &&
+            l->sync_repeat < l->sync_pushed + l->sync_wanted)
             l->next_sync_ms = mesh_ms(n) + SYNC_AGAIN_MS;
         char ks[CHP_KEY_NAME_MAX];
         chp_key_name(l->key, ks);

@@ -69,6 +69,7 @@ struct chp_link *chp_link_create(chp_mesh *n, const uint8_t key[32])
 
 static void close_dealer(struct chp_link *l)
 {
+    chp_transport_release(l);
     if (l->dealer) {
         zmq_socket_monitor(l->dealer, NULL, 0);
         zmq_close(l->dealer);
@@ -187,8 +188,6 @@ struct chp_lan *chp_mesh_lan_of(chp_mesh *n, uint32_t gen)
 static int open_dealer(chp_mesh *n, struct chp_link *l, const chp_addr *a)
 {
     char ep[300], mon[64];
-    if (chp_addr_endpoint(a, ep, sizeof ep) != CHP_OK)
-        return CHP_E_ARG;
     int one = 1, zero = 0, ivl = 100, ivl_max = 30000, hwm = 4096;
     int64_t maxmsg = CHP_WIRE_ZMQ_MAXMSG;
     /* A link of our LAN listener dials with that listener's key: nothing
@@ -216,9 +215,13 @@ static int open_dealer(chp_mesh *n, struct chp_link *l, const chp_addr *a)
         close_dealer(l);
         return CHP_E_IO;
     }
-    int hb = 2000, hbt = 6000;
+    int hb = 2000, hbt = 6000, now = 1;
     zmq_setsockopt(l->dealer, ZMQ_HEARTBEAT_IVL, &hb, sizeof hb);
     zmq_setsockopt(l->dealer, ZMQ_HEARTBEAT_TIMEOUT, &hbt, sizeof hbt);
+    if (chp_transport_endpoint(n, l, a, ep, sizeof ep, &now) != CHP_OK) {
+        close_dealer(l);
+        return CHP_E_IO;
+    }
     /* a fresh name per dial: a closed monitor's name may not be free yet */
     snprintf(mon, sizeof mon, "inproc://chapar-mon-%u-%u", l->id, ++n->dials);
     if (zmq_socket_monitor(
@@ -227,7 +230,7 @@ static int open_dealer(chp_mesh *n, struct chp_link *l, const chp_addr *a)
                 ZMQ_EVENT_CONNECT_RETRIED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
                 ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) != 0 ||
         !(l->monitor = zmq_socket(n->zctx, ZMQ_PAIR)) || zmq_connect(l->monitor, mon) != 0 ||
-        zmq_connect(l->dealer, ep) != 0) {
+        (now && zmq_connect(l->dealer, ep) != 0)) {
         close_dealer(l);
         return CHP_E_IO;
     }
@@ -367,7 +370,7 @@ static int add_address(chp_mesh *n, const char *s, size_t len, int keep, int lan
     if (!memcmp(a.key, n->tpk, 32) || (n->lan[0].router && !memcmp(a.key, n->lan[0].pk, 32)) ||
         (n->lan[1].router && !memcmp(a.key, n->lan[1].pk, 32)))
         return CHP_E_ARG; /* that is this node (our LAN listener, named in PEERS) */
-    if (keep && !host_resolves(&a)) {
+    if (keep && !a.proxy[0] && !host_resolves(&a)) {
         chp_warn("peer add: host %s does not resolve", a.host);
         return CHP_E_ADDR_RESOLVE;
     }

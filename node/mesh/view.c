@@ -93,8 +93,8 @@ static int dialable(const chp_mesh *n, const chp_addr *a)
         *zone = '\0';
     }
     int loop_ok = !strncmp(n->listen_host, "127.", 4) || !strcmp(n->listen_host, "::1");
-    if (a->port == 0)
-        return 0;
+    if (a->port == 0 || a->transport != CHP_TRANSPORT_PLAIN || a->proxy[0])
+        return 0; /* a bridge or onion address is handed out by people, never gossiped */
     if (!a->ipv6 && inet_pton(AF_INET, host, ip) == 1) {
         uint32_t v = (uint32_t)ip[0] << 24 | (uint32_t)ip[1] << 16 | (uint32_t)ip[2] << 8 | ip[3];
         if (v == 0 || ip[0] == 0 || ip[0] >= 224 || (ip[0] == 127 && !loop_ok))
@@ -185,13 +185,15 @@ void chp_view_on_peers(chp_mesh *n, const chp_wire_msg *m)
 /* The address others may dial l at, if it is one to share: a relay (relays
  * are public by nature) or a node found by its LAN beacon (which announces
  * it anyway); never a link-local address, whose zone names our interface. */
-static int shareable(const struct chp_link *l, char *out, size_t cap)
+static int shareable(const chp_mesh *n, const struct chp_link *l, char *out, size_t cap)
 {
     if (!chp_link_up(l))
         return 0;
     if (!(l->caps & CHP_CAP_RELAY) && !l->discovered)
         return 0;
     chp_addr a;
+    if (chp_transport_of(n, l) != CHP_VIA_TCP)
+        return 0; /* never spread a bridge's or an onion service's address */
     if (l->addr[0]) {
         if (chp_addr_parse(l->addr, strlen(l->addr), &a) != CHP_OK)
             return 0;
@@ -235,7 +237,7 @@ void chp_view_send_peers(chp_mesh *n, struct chp_link *to)
         return;
     for (size_t i = 0; i < CHP_MESH_LINKS_MAX; i++) {
         struct chp_link *l = &n->links[i];
-        if (l == to || !shareable(l, addrs[i], sizeof addrs[i]))
+        if (l == to || !shareable(n, l, addrs[i], sizeof addrs[i]))
             continue;
         /* A uniform sample of PEERS_SEND_MAX (reservoir). */
         if (seen < PEERS_SEND_MAX)

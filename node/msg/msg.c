@@ -3,7 +3,7 @@
  * the unlock. The parts, from the bottom up, each calling only those
  * before it: msg_seal.c (the sealing thread), msg_rec.c (records, lookups,
  * labels), msg_tags.c (which envelopes are ours), msg_out.c (what goes
- * out), msg_contact.c (handshakes and keys), msg_in.c (what comes in),
+ * out), msg_file.c (files), msg_contact.c (handshakes and keys), msg_in.c (what comes in),
  * this file, and msg_ctl.c (the control commands).
  *
  * Everything the user has lives in memory while unlocked (contacts, rooms,
@@ -33,6 +33,7 @@ int chp_msg_new(chp_store *s, const char *home, const chp_msg_host *host, chp_ms
     snprintf(m->home, sizeof m->home, "%s", home);
     m->state = chp_account_exists(home) ? CHP_MSG_LOCKED : CHP_MSG_NO_IDENTITY;
     chp_rng_fill(chp_rng_system(), m->hidx_key, sizeof m->hidx_key);
+    chp_msgi_files_init(m);
     if (chp_sealer_start(&m->sealer, m->host.seal_inline) != CHP_OK) {
         chp_warn("no sealing thread: proof of work will run in the loop");
         (void)chp_sealer_start(&m->sealer, 1);
@@ -44,6 +45,10 @@ int chp_msg_new(chp_store *s, const char *home, const chp_msg_host *host, chp_ms
 void chp_msgi_forget_all(chp_msg *m)
 {
     chp_msgi_out_clear(m); /* first: the sealer stops reading the identity */
+    chp_msgi_files_free(m);
+    free(m->miss);
+    m->miss = NULL;
+    m->miss_pos = 0;
     if (m->c)
         chp_memzero(m->c, m->capc * sizeof *m->c);
     free(m->c);
@@ -206,6 +211,8 @@ int chp_msg_unlock(chp_msg *m, chp_identity *id)
         rc = chp_store_local_each(m->store, CHP_TABLE_HISTORY, load_hmsg, m);
     if (rc == CHP_OK)
         rc = chp_msgi_out_load(m);
+    if (rc == CHP_OK)
+        rc = chp_msgi_files_load(m);
     if (rc != CHP_OK) {
         chp_msgi_forget_all(m);
         return rc;

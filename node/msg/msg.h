@@ -25,7 +25,13 @@ typedef struct chp_msg_host {
     uint64_t (*now)(void *ctx);
     uint32_t pow_ntpb; /* 0 = network default */
     int seal_inline;   /* 1: no worker thread, chp_msg_take seals (tests) */
+    uint64_t max_file; /* largest file sent or accepted; 0 = CHP_MSG_MAX_FILE */
+    /* Where files from contacts are saved (a directory per conversation
+     * in it); NULL or "" = HOME/files. */
+    const char *save_dir;
 } chp_msg_host;
+
+#define CHP_MSG_MAX_FILE (16u << 20) /* default max-file: 16 MiB */
 
 enum chp_msg_lock {
     CHP_MSG_NO_IDENTITY = 0,

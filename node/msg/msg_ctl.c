@@ -3,6 +3,7 @@
 #include "node/msg/msg_int.h"
 
 #include "proto/crypto.h"
+#include "proto/file.h"
 #include "proto/hex.h"
 #include "proto/id.h"
 #include "proto/manifest.h"
@@ -476,15 +477,7 @@ static int cmd_send(struct req *q)
     char id[2 * MSGID_BYTES + 1];
     chp_hex_encode(h->msgid, MSGID_BYTES, id);
     chp_msgi_bput(&q->out, id, strlen(id));
-    /* other clients of this node (a second window) show it too */
-    char conv[CHP_ROOM_NAME_MAX + CHP_ID_STR_LEN + 2];
-    struct msg_buf ev = {0};
-    chp_msgi_conv_label(m, h, conv, sizeof conv);
-    chp_msgi_bescaped(&ev, conv, strlen(conv));
-    chp_msgi_bprintf(&ev, "\t%s", id);
-    if (!ev.oom && m->host.event)
-        m->host.event(m->host.ctx, "queued", (const char *)ev.b.p, ev.b.len);
-    chp_buf_free(&ev.b);
+    chp_msgi_emit_queued(m, h);
     return 0;
 }
 
@@ -748,6 +741,24 @@ static size_t preview_len(const char *t, size_t len)
     return n;
 }
 
+/* A file's outbox text: "[file] NAME (SIZE) N/M": N of its M pieces
+ * out and held by a neighbour (its manifest goes first, not counted). */
+static void file_progress(struct req *q, const struct xfile *x, const struct hmsg *h)
+{
+    uint32_t total = x->count, unconfirmed = 0;
+    for (size_t i = 0; i < q->m->nout; i++)
+        unconfirmed += !memcmp(q->m->out[i].msgid, h->msgid, MSGID_BYTES);
+    uint32_t out = x->sent ? x->sent - 1 : 0;
+    uint32_t sent = out > unconfirmed ? out - unconfirmed : 0;
+    if (h->state >= MS_SENT)
+        sent = total;
+    const char *sp = strstr(h->text, " (");
+    const char *end = sp ? strchr(sp, ')') : NULL;
+    size_t tl = end ? (size_t)(end + 1 - h->text) : h->textlen;
+    chp_msgi_bescaped(&q->out, h->text, tl);
+    chp_msgi_bprintf(&q->out, " %u/%u\n", sent, total);
+}
+
 static int cmd_outbox(struct req *q)
 {
     chp_msg *m = q->m;
@@ -761,10 +772,56 @@ static int cmd_outbox(struct req *q)
         chp_msgi_bprintf(&q->out, "%s\t", id);
         chp_msgi_bescaped(&q->out, conv, strlen(conv));
         chp_msgi_bprintf(&q->out, "\t%s\t%llu\t", out_state(h->state), (unsigned long long)h->time);
+        const struct xfile *x = chp_msgi_file_out(m, h->msgid);
+        if (x) {
+            file_progress(q, x, h);
+            continue;
+        }
         size_t pl = preview_len(h->text, h->textlen);
         chp_msgi_bescaped(&q->out, h->text, pl);
         chp_msgi_bprintf(&q->out, "%s\n", pl < h->textlen ? "\xe2\x80\xa6" : "");
     }
+    return 0;
+}
+
+/* send-file TO PATH [CAPTION]: TO a contact or #room; PATH absolute. */
+static int cmd_send_file(struct req *q)
+{
+    const struct contact *c;
+    char room[CHP_ROOM_NAME_MAX + 1], path[4096], cap[CHP_FILE_CAPTION_MAX + 1] = "", err[512];
+    if (conv_arg(q, 0, &c, room))
+        return 0;
+    if (!arg(q, 1, path, sizeof path) || path[0] != '/')
+        return fail(q, "send-file: PATH must be an absolute file name");
+    if (q->nargs > 2 && (!arg(q, 2, cap, sizeof cap) || !chp_utf8_valid(cap, strlen(cap))))
+        return fail(q, "send-file: the caption must be UTF-8 of at most %u bytes",
+                    CHP_FILE_CAPTION_MAX);
+    if (c && c->state != CS_ESTABLISHED && c->state != CS_PENDING)
+        return fail(q, "cannot send to %s: not an established contact", c->name);
+    uint8_t id[16];
+    if (chp_msgi_file_send(q->m, c, room[0] ? room : NULL, path, cap, id, err, sizeof err))
+        return fail(q, "%s", err);
+    char hex[33];
+    chp_hex_encode(id, 16, hex);
+    chp_msgi_bput(&q->out, hex, 32);
+    return 0;
+}
+
+static int cmd_files(struct req *q)
+{
+    chp_msgi_files_list(q->m, &q->out);
+    return 0;
+}
+
+/* file-save ID PATH */
+static int cmd_file_save(struct req *q)
+{
+    char id[40], path[4096], err[512];
+    if (!arg(q, 0, id, sizeof id) || !arg(q, 1, path, sizeof path) || path[0] != '/')
+        return fail(q, "file-save: ID and an absolute PATH");
+    if (chp_msgi_file_save(q->m, id, path, err, sizeof err) != CHP_OK)
+        return fail(q, "%s", err);
+    chp_msgi_bput(&q->out, path, strlen(path));
     return 0;
 }
 
@@ -839,6 +896,9 @@ static const struct cmd_entry cmds[] = {
     {"read", 1, 1, 1, cmd_read},
     {"inbox", 0, 2, 1, cmd_inbox},
     {"outbox", 0, 0, 1, cmd_outbox},
+    {"send-file", 2, 3, 1, cmd_send_file},
+    {"files", 0, 0, 1, cmd_files},
+    {"file-save", 2, 2, 1, cmd_file_save},
     {"wipe", 1, 1, 0, cmd_wipe},
     {"app-sign", 1, 1, 1, cmd_app_sign},
 };

@@ -23,25 +23,6 @@ static void queue_receipt(chp_msg *m, const uint8_t to[32], const uint8_t msgid[
     (void)chp_msgi_job_add(m, JOB_DM, to, NULL, CHP_CT_RECEIPT, p, sizeof p, NULL, 1);
 }
 
-/* The "message" event of history entry h: the whole line, so a client
- * need not reload the conversation (CONTROL.md, Events). */
-static void emit_message(chp_msg *m, const struct hmsg *h)
-{
-    char conv[CHP_ROOM_NAME_MAX + CHP_ID_STR_LEN + 2], who[CHP_NICK_MAX + 32], id[33];
-    chp_msgi_conv_label(m, h, conv, sizeof conv);
-    chp_msgi_hmsg_sender(m, h, who, sizeof who);
-    chp_hex_encode(h->msgid, MSGID_BYTES, id);
-    struct msg_buf ev = {0};
-    chp_msgi_bescaped(&ev, conv, strlen(conv));
-    chp_msgi_bput(&ev, "\t", 1);
-    chp_msgi_bescaped(&ev, who, strlen(who));
-    chp_msgi_bprintf(&ev, "\t%s\t%llu\t", id, (unsigned long long)h->time);
-    chp_msgi_bescaped(&ev, h->text, h->textlen);
-    if (!ev.oom && m->host.event)
-        m->host.event(m->host.ctx, "message", (const char *)ev.b.p, ev.b.len);
-    chp_buf_free(&ev.b);
-}
-
 /* A line of our own in room, before the post that shows pk under a new
  * nick: "~ali (jqn8znuw) is now known as ~bob (jqn8znuw)", or for a
  * contact "sara changed nick from ali to bob". Its sender is "*", which
@@ -82,7 +63,7 @@ static void announce_nick(chp_msg *m, const char *room, const uint8_t pk[32], co
     chp_rng_fill(chp_rng_system(), h->msgid, MSGID_BYTES);
     (void)chp_msgi_hmsg_save(m, h);
     (void)chp_msgi_hindex_put(m, (size_t)(h - m->h));
-    emit_message(m, h);
+    chp_msgi_emit_message(m, h);
 }
 
 /* ---- bounded room history ---- */
@@ -247,7 +228,7 @@ static void deliver(chp_msg *m, const struct tagent *te, const uint8_t sender[32
     }
     (void)chp_msgi_hmsg_save(m, h);
     (void)chp_msgi_hindex_put(m, (size_t)(h - m->h));
-    emit_message(m, h);
+    chp_msgi_emit_message(m, h);
     if (type == CHP_CT_ROOM)
         room_trim(m, m->r[te->idx].name);
 }
@@ -358,20 +339,63 @@ static void handle_chunk(chp_msg *m, const struct tagent *te, const chp_inner *i
 
 /* ---- envelopes ---- */
 
+static int examine(chp_msg *m, const uint8_t *env, size_t len);
+
+/* Envelopes whose tag was not in the table when they came, the last
+ * MISS_MAX of them: a contact's seq-numbered tags are computed only
+ * TAG_WINDOW past the highest seen, and sync hands over a burst (a
+ * file's pieces) in (created, id) order, not in seq order. When the
+ * window grows they are looked at again (tag first, in memory). */
+static void miss_note(chp_msg *m, const uint8_t *env, size_t len, const uint8_t id[32])
+{
+    if (len < CHP_ENV_HDR_BYTES || !id)
+        return;
+    if (!m->miss && !(m->miss = calloc(MISS_MAX, sizeof *m->miss)))
+        return;
+    struct miss *x = &m->miss[m->miss_pos++ % MISS_MAX];
+    memcpy(x->id, id, 32);
+    memcpy(x->tag, env + 17, 16);
+    x->used = 1;
+}
+
+static void miss_rescan(chp_msg *m)
+{
+    uint8_t *buf = NULL;
+    while (m->tags_grew && m->miss) {
+        m->tags_grew = 0;
+        for (size_t i = 0; i < MISS_MAX; i++) {
+            struct miss *x = &m->miss[i];
+            size_t len = 0;
+            if (!x->used || !chp_msgi_tag_find(m, x->tag))
+                continue;
+            x->used = 0;
+            if (!buf && !(buf = malloc(CHP_ENV_MAX_BYTES)))
+                return;
+            if (chp_store_get(m->store, x->id, buf, CHP_ENV_MAX_BYTES, &len, NULL) != CHP_OK)
+                continue;
+            if (chp_msg_tag_mine(m, x->tag) && chp_store_mark_mine(m->store, x->id) != CHP_OK)
+                chp_warn("cannot mark an envelope as ours for the quota");
+            (void)examine(m, buf, len);
+        }
+    }
+    free(buf);
+}
+
 /* The envelope part of chp_msg_on_envelope, once it is known to be new. */
-static void examine(chp_msg *m, const uint8_t *env, size_t len)
+/* The envelope part of chp_msg_on_envelope, once it is known to be new. */
+static int examine(chp_msg *m, const uint8_t *env, size_t len)
 {
     chp_env_hdr hdr;
     if (chp_envelope_parse(env, len, &hdr, NULL, NULL, NULL) != CHP_OK)
-        return;
+        return 1;
     const struct tagent *tp = chp_msgi_tag_find(m, hdr.tag);
     if (!tp)
-        return;             /* not ours: the common case, one lookup */
+        return 0;           /* not ours: the common case, one lookup */
     struct tagent te = *tp; /* the table may be rebuilt below */
     uint8_t key[32];
     if (te.kind == TK_INTRO) {
         if (chp_ks_intro_key_recv(m->me, hdr.key, key) != CHP_OK)
-            return;
+            return 1;
     } else if (te.kind == TK_ROOM) {
         chp_ks_room_msg_key(m->r[te.idx].key, te.epoch, key);
     } else {
@@ -387,7 +411,7 @@ static void examine(chp_msg *m, const uint8_t *env, size_t len)
     if (rc != CHP_OK) {
         chp_debug("an envelope with one of our tags did not open: %s", chp_strerror(rc));
         free(pt);
-        return;
+        return 1;
     }
     const uint8_t *me = chp_identity_pk(m->me);
     int from_me = !memcmp(in.sender, me, 32);
@@ -418,21 +442,27 @@ static void examine(chp_msg *m, const uint8_t *env, size_t len)
         if (te.kind != TK_INTRO)
             handle_chunk(m, &te, &in, hdr.created);
         break;
+    case CHP_CT_FILE:
+    case CHP_CT_PIECE:
+        chp_msgi_file_in(m, &te, &in, hdr.created);
+        break;
     default:
         break;
     }
 done:
     chp_memzero(pt, len);
     free(pt);
+    return 1;
 }
 
 void chp_msg_on_envelope(chp_msg *m, const uint8_t *env, size_t len, const uint8_t id[32],
                          uint64_t seq)
 {
-    (void)id;
     if (!m->me || (seq && seq <= m->examined))
         return; /* locked: the unlock examines it; or the unlock already did */
-    examine(m, env, len);
+    if (!examine(m, env, len))
+        miss_note(m, env, len, id);
+    miss_rescan(m);
     if (seq > m->examined)
         m->examined = seq;
 }
@@ -445,6 +475,7 @@ void chp_msgi_examined_save(chp_msg *m)
 {
     if (m->examined == m->examined_saved)
         return;
+    chp_msgi_files_flush(m); /* first: what they hold must not be skipped */
     if (chp_msgi_config_put_u64(m, "examined", m->examined) == CHP_OK)
         m->examined_saved = m->examined;
     else
@@ -470,7 +501,9 @@ static int scan_one(void *ctx, const uint8_t id[32], uint64_t seq)
     chp_env_hdr hdr;
     if (chp_store_get(sc->m->store, id, sc->buf, CHP_ENV_MAX_BYTES, &len, &meta) == CHP_OK &&
         !meta.own) {
-        examine(sc->m, sc->buf, len);
+        if (!examine(sc->m, sc->buf, len))
+            miss_note(sc->m, sc->buf, len, id);
+        miss_rescan(sc->m);
         sc->n++;
         /* Mail for us that came while locked was stored as foreign: from
          * now on the quota keeps it like the rest of ours. */

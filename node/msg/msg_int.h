@@ -175,6 +175,49 @@ struct sealer {
     struct seal *todo, *todo_tail, *done, *done_tail;
 };
 
+/* A file in or out (msg_file.c, PROTOCOL.md §18.8). Outgoing: its
+ * pieces wait in CHP_TABLE_PIECES and are fed to the job queue a few at
+ * a time. Incoming: pieces are kept there until the file is complete,
+ * verified and saved. */
+enum file_state { FS_INCOMING = 1, FS_COMPLETE = 2, FS_SAVED = 3, FS_REFUSED = 4 };
+struct xfile {
+    uint8_t id[16];
+    int out;
+    uint8_t sender[32];
+    int kind; /* enum conv_kind */
+    uint8_t peer[32];
+    char room[CHP_ROOM_NAME_MAX + 1];
+    int state;
+    int have_manifest; /* in: its manifest arrived */
+    uint64_t size;
+    uint32_t count;
+    uint8_t hash[32];
+    char name[128]; /* sanitised */
+    char mime[128];
+    char *caption;
+    char *path; /* FS_SAVED: where */
+    uint64_t time;
+    uint32_t next, sent, inflight; /* out: fed, published (manifest first), in the queue */
+    uint32_t have, nbits;          /* in: pieces held; bits[] covers nbits pieces */
+    uint8_t *bits;
+};
+
+/* What msg_out.c asks of msg_file.c (set at chp_msg_new). feed: before
+ * jobs are prepared; published: j went out; requeue: h is a file (1)
+ * and was handled. */
+struct file_hooks {
+    void (*feed)(chp_msg *m);
+    void (*published)(chp_msg *m, const struct job *j);
+    int (*requeue)(chp_msg *m, const struct hmsg *h);
+};
+
+/* An envelope not recognised when it came (msg_in.c). */
+#define MISS_MAX 4096u
+struct miss {
+    uint8_t id[32], tag[16];
+    int used;
+};
+
 struct chp_msg {
     chp_store *store;
     chp_msg_host host;
@@ -207,6 +250,14 @@ struct chp_msg {
     uint8_t hidx_key[32]; /* keys the index hash: senders choose message ids */
     uint64_t hs_time;     /* time of our newest handshake key: each new one is later */
     struct sealer sealer;
+    struct xfile *files;
+    size_t nfiles, capfiles;
+    struct file_hooks fh;
+    struct fpend *pend; /* received pieces not yet written (msg_file.c) */
+    size_t npend;
+    struct miss *miss; /* ring of MISS_MAX */
+    size_t miss_pos;
+    int tags_grew; /* a contact's tag window moved: look at misses again */
 };
 
 /* A control reply or an event body being written: text in b.p[0..b.len),
@@ -262,6 +313,12 @@ int chp_msgi_seen_note(chp_msg *m, const char *room, const uint8_t pk[32], const
                        uint64_t t, char old[CHP_NICK_MAX + 1]);
 void chp_msgi_seen_rebuild(chp_msg *m);
 void chp_msgi_conv_label(chp_msg *m, const struct hmsg *h, char *out, size_t cap);
+/* msg_rec.c: the "message" event of history entry h: the whole line, so
+ * a client need not reload the conversation (CONTROL.md, Events). */
+void chp_msgi_emit_message(chp_msg *m, const struct hmsg *h);
+/* The "queued" event of own history entry h, so every client of this
+ * node (a second window) shows it. */
+void chp_msgi_emit_queued(chp_msg *m, const struct hmsg *h);
 /* msg_rec.c: a new, zeroed history entry at the end of m->h (its seq
  * and arrival time set), or NULL without memory. m->h may move. */
 struct hmsg *chp_msgi_hmsg_add(chp_msg *m);
@@ -347,6 +404,27 @@ void chp_msgi_forget_old_keys(chp_msg *m, uint64_t now_e);
 /* Renews our pending requests past half their lifetime; all: queues
  * every pending request (at the unlock). */
 void chp_msgi_renew_requests(chp_msg *m, int all);
+
+/* msg_file.c: files (PROTOCOL.md §18.8). */
+void chp_msgi_files_init(chp_msg *m);
+/* Loads the file records at the unlock; frees them all. */
+int chp_msgi_files_load(chp_msg *m);
+void chp_msgi_files_free(chp_msg *m);
+/* Writes the received pieces still held in memory (before the layer
+ * saves how far it examined the store). */
+void chp_msgi_files_flush(chp_msg *m);
+/* A manifest (7) or piece (8) that arrived under tag te. */
+void chp_msgi_file_in(chp_msg *m, const struct tagent *te, const chp_inner *in, uint64_t created);
+/* Queues the file at path to contact c or room (one NULL): copied into
+ * the encrypted tables, an outgoing history entry made. CHP_OK with the
+ * id, else an error with a line for the user in err. */
+int chp_msgi_file_send(chp_msg *m, const struct contact *c, const char *room, const char *path,
+                       const char *caption, uint8_t id[16], char *err, size_t errcap);
+/* The outgoing file of message msgid (NULL: not a file). */
+const struct xfile *chp_msgi_file_out(const chp_msg *m, const uint8_t msgid[16]);
+/* `files` lines (CONTROL.md); `file-save`: CHP_OK or an error line. */
+void chp_msgi_files_list(chp_msg *m, struct msg_buf *out);
+int chp_msgi_file_save(chp_msg *m, const char *idhex, const char *path, char *err, size_t errcap);
 
 /* msg_in.c: envelopes in. */
 /* Keeps every room's history within its bounds (at the unlock). */

@@ -115,6 +115,8 @@ static int queue_message(chp_msg *m, int kind, const uint8_t *to, const char *ro
  * any earlier ones of it no longer count for its "sent" state). */
 int chp_msgi_queue_hmsg(chp_msg *m, const struct hmsg *h)
 {
+    if (m->fh.requeue && m->fh.requeue(m, h))
+        return CHP_OK; /* a file: its pieces are fed from its record */
     chp_msgi_out_forget_msg(m, h->msgid);
     if (h->kind == CONV_DM)
         return queue_message(m, JOB_DM, h->peer, NULL, CHP_CT_TEXT, h->msgid,
@@ -407,6 +409,8 @@ int chp_msg_fd(const chp_msg *m)
 
 int chp_msg_take(chp_msg *m, uint8_t **env, size_t *len)
 {
+    if (m->me && m->fh.feed)
+        m->fh.feed(m); /* a file's next pieces */
     while (m->me && m->jobs) {
         struct job *j = m->jobs;
         m->jobs = j->next;
@@ -426,6 +430,8 @@ int chp_msg_take(chp_msg *m, uint8_t **env, size_t *len)
         uint8_t id[32];
         chp_envelope_id(s->out, s->outlen, id);
         note_published(m, s->job, id);
+        if (m->fh.published)
+            m->fh.published(m, s->job);
         *env = s->out;
         *len = s->outlen;
         s->out = NULL;

@@ -5,6 +5,7 @@
 #include "proto/buf.h"
 #include "proto/crypto.h"
 #include "proto/cursor.h"
+#include "proto/hex.h"
 #include "proto/id.h"
 #include "node/common/clock.h"
 #include "node/common/log.h"
@@ -557,4 +558,36 @@ void chp_msgi_conv_label(chp_msg *m, const struct hmsg *h, char *out, size_t cap
     char id[CHP_ID_STR_LEN + 1];
     chp_id_encode(h->peer, id);
     snprintf(out, cap, "%s", id);
+}
+
+/* The "message" event of history entry h: the whole line, so a client
+ * need not reload the conversation (CONTROL.md, Events). */
+void chp_msgi_emit_message(chp_msg *m, const struct hmsg *h)
+{
+    char conv[CHP_ROOM_NAME_MAX + CHP_ID_STR_LEN + 2], who[CHP_NICK_MAX + 32], id[33];
+    chp_msgi_conv_label(m, h, conv, sizeof conv);
+    chp_msgi_hmsg_sender(m, h, who, sizeof who);
+    chp_hex_encode(h->msgid, MSGID_BYTES, id);
+    struct msg_buf ev = {0};
+    chp_msgi_bescaped(&ev, conv, strlen(conv));
+    chp_msgi_bput(&ev, "\t", 1);
+    chp_msgi_bescaped(&ev, who, strlen(who));
+    chp_msgi_bprintf(&ev, "\t%s\t%llu\t", id, (unsigned long long)h->time);
+    chp_msgi_bescaped(&ev, h->text, h->textlen);
+    if (!ev.oom && m->host.event)
+        m->host.event(m->host.ctx, "message", (const char *)ev.b.p, ev.b.len);
+    chp_buf_free(&ev.b);
+}
+
+void chp_msgi_emit_queued(chp_msg *m, const struct hmsg *h)
+{
+    char conv[CHP_ROOM_NAME_MAX + CHP_ID_STR_LEN + 2], id[2 * MSGID_BYTES + 1];
+    struct msg_buf ev = {0};
+    chp_hex_encode(h->msgid, MSGID_BYTES, id);
+    chp_msgi_conv_label(m, h, conv, sizeof conv);
+    chp_msgi_bescaped(&ev, conv, strlen(conv));
+    chp_msgi_bprintf(&ev, "\t%s", id);
+    if (!ev.oom && m->host.event)
+        m->host.event(m->host.ctx, "queued", (const char *)ev.b.p, ev.b.len);
+    chp_buf_free(&ev.b);
 }

@@ -114,8 +114,8 @@ void chp_msgi_tags_extend(chp_msg *m, uint32_t idx, uint64_t e, uint32_t seq)
     chp_msgi_epoch_key(c, e, k);
     for (uint32_t s = seq + 1; s <= seq + TAG_WINDOW; s++) {
         chp_ks_tag(k, chp_identity_pk(m->me), s, tag);
-        if (!chp_msgi_tag_find(m, tag))
-            (void)tag_put(m, tag, TK_CONTACT, idx, e, s);
+        if (!chp_msgi_tag_find(m, tag) && tag_put(m, tag, TK_CONTACT, idx, e, s) == CHP_OK)
+            m->tags_grew = 1;
     }
     chp_memzero(k, sizeof k);
 }

@@ -208,6 +208,8 @@ enum chp_store_table {
     CHP_TABLE_ROOMS = 4,
     CHP_TABLE_PEERS = 5,
     CHP_TABLE_CONFIG = 6,
+    CHP_TABLE_FILES = 7,  /* file records (node/msg/msg_file.c) */
+    CHP_TABLE_PIECES = 8, /* file pieces, sent and received */
 };
 
 /* Gives the store the 32-byte storage key (chp_identity_storage_key);
@@ -224,6 +226,12 @@ CHP_WUR int chp_store_unlock(chp_store *s, const uint8_t key[32]);
  * the LMDB key is a keyed hash of (table, key). */
 CHP_WUR int chp_store_local_put(chp_store *s, int table, const void *key, size_t klen,
                                 const void *val, size_t vlen);
+/* n records of one table written in one transaction (file pieces). */
+typedef struct chp_store_lrec {
+    const void *key, *val;
+    size_t klen, vlen;
+} chp_store_lrec;
+CHP_WUR int chp_store_local_put_many(chp_store *s, int table, const chp_store_lrec *recs, size_t n);
 /* *val is malloc'ed plaintext (caller frees with chp_store_local_free,
  * which wipes it). CHP_E_NOT_FOUND, CHP_E_CORRUPT. */
 CHP_WUR int chp_store_local_get(chp_store *s, int table, const void *key, size_t klen,

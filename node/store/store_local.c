@@ -87,7 +87,7 @@ static int unlock_fn(chp_store *s, MDB_txn *t, void *ctx)
 
 static int table_ok(int table)
 {
-    return table >= CHP_TABLE_OUTBOX && table <= CHP_TABLE_CONFIG;
+    return table >= CHP_TABLE_OUTBOX && table <= CHP_TABLE_PIECES;
 }
 
 /* The LMDB key of (table, key) under index key idx. */
@@ -501,6 +501,57 @@ int chp_store_local_put_forget(chp_store *s, int table, const void *key, size_t 
                                const void *val_, size_t vlen)
 {
     return local_put(s, table, key, klen, val_, vlen, 1);
+}
+
+struct lputs {
+    uint8_t (*lk)[LOCAL_KEY];
+    uint8_t **rec;
+    size_t *total, n;
+};
+
+static int lputs_fn(chp_store *s, MDB_txn *t, void *ctx)
+{
+    const struct lputs *p = ctx;
+    for (size_t i = 0; i < p->n; i++) {
+        int rc = local_put_in(s, t, p->lk[i], p->rec[i], p->total[i]);
+        if (rc)
+            return rc;
+    }
+    return chp_st_local_room(s, t);
+}
+
+static void lputs_free(struct lputs *p)
+{
+    for (size_t i = 0; p->rec && i < p->n; i++)
+        free(p->rec[i]);
+    free(p->lk);
+    free(p->rec);
+    free(p->total);
+}
+
+int chp_store_local_put_many(chp_store *s, int table, const chp_store_lrec *recs, size_t n)
+{
+    assert(s && (recs || n == 0));
+    if (!s->keys)
+        return CHP_E_LOCKED;
+    if (!table_ok(table) || key_table(table))
+        return CHP_E_ARG;
+    struct lputs p = {calloc(n + 1, LOCAL_KEY), calloc(n + 1, sizeof *p.rec),
+                      calloc(n + 1, sizeof *p.total), n};
+    int rc = p.lk && p.rec && p.total ? CHP_OK : CHP_E_NOMEM;
+    for (size_t i = 0; rc == CHP_OK && i < n; i++) {
+        if (recs[i].klen > UINT32_MAX || recs[i].vlen > (64u << 20)) {
+            rc = CHP_E_ARG;
+            break;
+        }
+        local_key(idx_key_of(s, table), table, recs[i].key, recs[i].klen, p.lk[i]);
+        rc = local_seal(s, enc_key_of(s, table), p.lk[i], recs[i].key, recs[i].klen, recs[i].val,
+                        recs[i].vlen, &p.rec[i], &p.total[i]);
+    }
+    if (rc == CHP_OK && n)
+        rc = chp_st_write_grow(s, lputs_fn, &p);
+    lputs_free(&p);
+    return rc;
 }
 
 int chp_store_local_get(chp_store *s, int table, const void *key, size_t klen, uint8_t **out,

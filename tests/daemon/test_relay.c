@@ -24,6 +24,9 @@ static const char *const status_keys[] = {
     "address",
     "peers connected",
     "relays connected",
+    "links tcp",
+    "links obfs4",
+    "links socks5",
     "passive peers",
     "envelopes stored",
     "bytes stored",
@@ -60,13 +63,16 @@ static const char *const status_keys[] = {
     "ids announced",
     "beacons received",
     "uptime",
+    "obfs4 server",
+    "obfs4 client",
+    "obfs4 starts",
     "identity",
     "nick",
     "version",
 };
 #define NKEYS (sizeof status_keys / sizeof status_keys[0])
-static const char *const text_keys[] = {"mode",     "address", "store full",
-                                        "identity", "nick",    "version"};
+static const char *const text_keys[] = {"mode", "address", "store full",   "identity",
+                                        "nick", "version", "obfs4 server", "obfs4 client"};
 
 static int setup(void **state)
 {

@@ -231,6 +231,30 @@ def pane_text(screen):
     return " ".join(" ".join(l[18:] for l in screen.split("\n")).split())
 
 
+def send_a_file(r):
+    """A sends B a photo from the DM with /file; B's /files lists it and
+    /save 1 writes the same bytes."""
+    src = os.path.join(r.dir, "photo.jpg")
+    with open(src, "wb") as f:
+        f.write(os.urandom(40000))
+    # Tab completes the path
+    r.keys("a", "/file " + os.path.join(r.dir, "pho"), enter=False)
+    r.key("a", "Tab")
+    r.wait_text("a", "/file " + src)
+    r.keys("a", "")
+    r.wait_text("a", "file queued")
+    r.wait_text("a", "\u2588\u2588\u2588\u2588\u2588\u2588\u2588\u2588\u2588\u2588] 3/3")
+    r.wait_text("b", "[file] photo.jpg (39.1 KiB) saved to")
+    r.keys("b", "/files")
+    r.wait_text("b", "1. photo.jpg (40000 B) from ali")
+    dst = os.path.join(r.dir, "saved-photo.jpg")
+    r.keys("b", "/save 1 " + dst)
+    r.wait_text("b", "file saved")
+    with open(src, "rb") as a, open(dst, "rb") as b:
+        if a.read() != b.read():
+            raise Fail("b: /save wrote other bytes than a sent")
+
+
 def stranger_takes_a_nick(r, idb):
     """E, a stranger to B, posts to #lan as "ali", the nick of B's contact
     ali: B's window shows E as ~ali with E's fingerprint, in another colour
@@ -445,6 +469,7 @@ def main():
         r.key("b", "M-3")
         r.wait_text("b", "ali: درود سارا")
 
+        send_a_file(r)
         stranger_takes_a_nick(r, idb)
         rooms_of_one_name(r)
         share_app(r)

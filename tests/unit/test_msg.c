@@ -5,6 +5,7 @@
 #include "node/msg/account.h"
 #include "proto/crypto.h"
 #include "proto/envelope.h"
+#include "proto/file.h"
 #include "proto/id.h"
 #include "proto/keys.h"
 #include "node/msg/msg.h"
@@ -1033,6 +1034,84 @@ static void test_strangers_marked_and_nick_changes(void **st)
     drop_user(&c);
 }
 
+/* A file from a (hostile) contact, sent raw: its manifest with name and
+ * hash as given, then its pieces. */
+static void raw_file(struct user *from, const uint8_t id[16], const char *name, const uint8_t *data,
+                     size_t size, const uint8_t hash[32])
+{
+    static uint8_t buf[CHP_PAYLOAD_MAX];
+    chp_file_manifest mf = {.size = size,
+                            .piece_size = CHP_FILE_PIECE,
+                            .count = chp_file_count(size),
+                            .name = (const uint8_t *)name,
+                            .name_len = strlen(name)};
+    memcpy(mf.id, id, 16);
+    memcpy(mf.hash, hash, 32);
+    size_t len = 0;
+    assert_int_equal(chp_file_manifest_encode(&mf, buf, sizeof buf, &len), CHP_OK);
+    assert_int_equal(chp_msg_queue_raw(from->m, "bob", CHP_CT_FILE, buf, len), CHP_OK);
+    for (uint32_t i = 0; i < mf.count; i++) {
+        chp_file_piece pc = {.index = i,
+                             .data = data + (size_t)i * CHP_FILE_PIECE,
+                             .len = chp_file_piece_len(size, i)};
+        memcpy(pc.id, id, 16);
+        assert_int_equal(chp_file_piece_encode(&pc, buf, sizeof buf, &len), CHP_OK);
+        assert_int_equal(chp_msg_queue_raw(from->m, "bob", CHP_CT_PIECE, buf, len), CHP_OK);
+    }
+}
+
+/* Hostile files from a contact: a wrong whole-file hash is dropped and
+ * nothing is written; a piece past the count is ignored; a name with
+ * "../" and a leading dot is cleaned and the file lands inside the save
+ * directory, byte for byte. */
+static void test_hostile_files(void **st)
+{
+    (void)st;
+    struct user a, b;
+    new_user(&a, "alice");
+    new_user(&b, "bob");
+    befriend(&a, &b);
+    static uint8_t data[40000];
+    for (size_t i = 0; i < sizeof data; i++)
+        data[i] = (uint8_t)(i * 7);
+    uint8_t hash[32], bad[32] = {0}, id1[16] = {1}, id2[16] = {2};
+    chp_hash(hash, 32, data, sizeof data, NULL, 0);
+
+    raw_file(&a, id1, "wrong.bin", data, sizeof data, bad);
+    /* a piece past the end of file 2, before its manifest */
+    uint8_t buf[64];
+    chp_file_piece extra = {.index = 7, .data = data, .len = 10};
+    memcpy(extra.id, id2, 16);
+    size_t len = 0;
+    assert_int_equal(chp_file_piece_encode(&extra, buf, sizeof buf, &len), CHP_OK);
+    assert_int_equal(chp_msg_queue_raw(a.m, "bob", CHP_CT_PIECE, buf, len), CHP_OK);
+    raw_file(&a, id2,
+             "../x/../.hidden\xe2\x80\xae"
+             "gpj.exe",
+             data, sizeof data, hash);
+    settle(&a, &b);
+
+    char *out, path[512];
+    assert_true(ctl(&b, &out, "files", NULL));
+    assert_false(has_line(out, "wrong.bin")); /* refused whole */
+    assert_true(has_line(out, "\t_x_.._.hidden_gpj.exe\t40000\tsaved "));
+    assert_int_equal(count_of(out, "\n"), 1);
+    snprintf(path, sizeof path, "%s/files/alice/_x_.._.hidden_gpj.exe", b.dir);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    static uint8_t back[40001];
+    assert_int_equal(fread(back, 1, sizeof back, f), sizeof data);
+    fclose(f);
+    assert_memory_equal(back, data, sizeof data);
+    /* nothing but that one file in the save directory */
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "test $(find '%s/files' -type f | wc -l) -eq 1", b.dir);
+    assert_int_equal(system(cmd), 0);
+    drop_user(&a);
+    drop_user(&b);
+    kept_free();
+}
+
 int main(void)
 {
     if (chp_crypto_init() != CHP_OK)
@@ -1052,6 +1131,7 @@ int main(void)
         cmocka_unit_test(test_unconfirmed_pruned),
         cmocka_unit_test(test_room_fingerprint_and_rejoin),
         cmocka_unit_test(test_strangers_marked_and_nick_changes),
+        cmocka_unit_test(test_hostile_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

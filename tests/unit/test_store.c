@@ -2012,13 +2012,22 @@ static void test_local_tables(void **state)
     assert_int_equal(chp_store_unlock(f->s, key), CHP_OK); /* again: fine */
 
     /* Invalid tables. */
-    static const int bad[] = {0, 7, -1, 255};
+    static const int bad[] = {0, 9, -1, 255};
     for (size_t i = 0; i < 4; i++) {
         assert_int_equal(chp_store_local_put(f->s, bad[i], "k", 1, "v", 1), CHP_E_ARG);
         assert_int_equal(chp_store_local_get(f->s, bad[i], "k", 1, &v, &vl), CHP_E_ARG);
         assert_int_equal(chp_store_local_del(f->s, bad[i], "k", 1), CHP_E_ARG);
         assert_int_equal(chp_store_local_each(f->s, bad[i], each_never, &calls), CHP_E_ARG);
     }
+    /* Several records of one table in one transaction (file pieces);
+     * never the key tables, whose writes replace the vault key. */
+    chp_store_lrec recs[2] = {{"p0", "piece zero", 2, 10}, {"p1", "piece one", 2, 9}};
+    assert_int_equal(chp_store_local_put_many(f->s, CHP_TABLE_PIECES, recs, 2), CHP_OK);
+    assert_int_equal(chp_store_local_get(f->s, CHP_TABLE_PIECES, "p1", 2, &v, &vl), CHP_OK);
+    assert_int_equal(vl, 9);
+    assert_memory_equal(v, "piece one", 9);
+    chp_store_local_free(v, vl);
+    assert_int_equal(chp_store_local_put_many(f->s, CHP_TABLE_CONTACTS, recs, 2), CHP_E_ARG);
     /* A value over 64 MiB is refused before it is read. */
     assert_int_equal(chp_store_local_put(f->s, CHP_TABLE_HISTORY, "k", 1, "v", (64u << 20) + 1),
                      CHP_E_ARG);

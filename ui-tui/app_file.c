@@ -1,0 +1,257 @@
+/* app_file.c - files in the TUI (PROTOCOL.md §18.8): /file PATH sends one
+ * to the open conversation, /files lists the received ones numbered (the
+ * daemon's `files`), /save N [PATH] writes number N, /open N hands a
+ * saved one to xdg-open; an audio file shows as a voice note. The numbers
+ * are those of the last /files. No curses. */
+#include "ui-tui/app_file.h"
+
+#include "node/common/i18n.h"
+#include "ui-tui/app_int.h"
+#include "ui-tui/input.h"
+#include "ui-tui/wtext.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define FILES_MAX 64
+
+/* The last /files answer: id and state of each line. */
+static struct {
+    char id[33];
+    char name[128];
+    char state[600]; /* "incoming N/M", "complete", "saved PATH" */
+} g_files[FILES_MAX];
+static size_t g_nfiles;
+/* What the next CHP_R_FILES answer is for. */
+static struct {
+    int what; /* 0 list, 1 save, 2 open */
+    size_t n;
+    char path[4200];
+} g_pending;
+
+int chp_app_file_voice(const char *name)
+{
+    static const char *const ext[] = {".opus", ".ogg", ".oga", ".m4a"};
+    const char *dot = strrchr(name, '.');
+    for (size_t i = 0; dot && i < sizeof ext / sizeof *ext; i++)
+        if (!strcasecmp(dot, ext[i]))
+            return 1;
+    return 0;
+}
+
+static void abs_path(const char *in, char *out, size_t cap)
+{
+    char cwd[4000];
+    if (in[0] == '/' || !getcwd(cwd, sizeof cwd))
+        snprintf(out, cap, "%s", in);
+    else
+        snprintf(out, cap, "%s/%s", cwd, in);
+}
+
+void chp_app_cmd_file(chp_app *a, const chp_cmd *c, const char *conv)
+{
+    char path[4200];
+    if (!conv) {
+        chp_app_notice(a, _("open a conversation first (a contact or a #room)"));
+        return;
+    }
+    abs_path(c->argv[0], path, sizeof path);
+    chp_app_notice(a, _("sending %s to %s"), path, conv);
+    REQ2(a, CHP_R_DONE, _("file queued: /files at the other end shows it"), "send-file", conv,
+         path);
+}
+
+/* Splits one `files` line (ID CONV SENDER NAME SIZE STATE TIME) into
+ * g_files[i] (f gets the fields); 0, or -1 when it is not such a line. */
+static int split_line(char *line, size_t i, char *f[7])
+{
+    int n = 0;
+    for (char *s = line; s && n < 7; n++) {
+        f[n] = s;
+        char *t = strchr(s, '\t');
+        if (t)
+            *t++ = '\0';
+        s = t;
+    }
+    if (n < 7)
+        return -1;
+    snprintf(g_files[i].id, sizeof g_files[i].id, "%s", f[0]);
+    snprintf(g_files[i].name, sizeof g_files[i].name, "%s", f[3]);
+    snprintf(g_files[i].state, sizeof g_files[i].state, "%s", f[5]);
+    return 0;
+}
+
+static void run_open(chp_app *a, const char *path)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open("/dev/null", O_RDWR);
+        if (fd >= 0) {
+            dup2(fd, 0);
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        execlp("xdg-open", "xdg-open", path, (char *)NULL);
+        _exit(127);
+    }
+    if (pid < 0)
+        chp_app_notice(a, _("cannot start xdg-open"));
+    else
+        chp_app_notice(a, _("opening %s"), path);
+}
+
+/* /save or /open of number g_pending.n, now that the list is fresh. */
+static void act(chp_app *a)
+{
+    if (g_pending.n < 1 || g_pending.n > g_nfiles) {
+        chp_app_notice(a, _("no file %zu: /files lists them"), g_pending.n);
+        return;
+    }
+    const char *st = g_files[g_pending.n - 1].state;
+    if (g_pending.what == 2) {
+        if (strncmp(st, "saved ", 6))
+            chp_app_notice(a, _("file %zu is not saved yet: /save %zu first"), g_pending.n,
+                           g_pending.n);
+        else
+            run_open(a, st + 6);
+        return;
+    }
+    if (!g_pending.path[0]) {
+        char cwd[4000];
+        snprintf(g_pending.path, sizeof g_pending.path, "%s/%s",
+                 getcwd(cwd, sizeof cwd) ? cwd : ".", g_files[g_pending.n - 1].name);
+    }
+    REQ2(a, CHP_R_DONE, _("file saved"), "file-save", g_files[g_pending.n - 1].id, g_pending.path);
+}
+
+static void files_reply(chp_app *a, const char *tag, int ok, char *p, size_t len)
+{
+    (void)tag, (void)len;
+    if (!ok) {
+        chp_app_notice(a, _("error: %s"), p);
+        return;
+    }
+    int list = g_pending.what == 0;
+    if (list)
+        chp_app_notice(a, _("received files (/save N [PATH], /open N):"));
+    g_nfiles = 0;
+    for (char *line = strtok(p, "\n"); line && g_nfiles < FILES_MAX; line = strtok(NULL, "\n")) {
+        char *f[7];
+        if (split_line(line, g_nfiles, f))
+            continue;
+        g_nfiles++;
+        if (list)
+            chp_app_notice(a, _("  %zu. %s%s (%s B) from %s in %s: %s"), g_nfiles,
+                           chp_app_file_voice(f[3]) ? _("[voice note] ") : "", f[3], f[4], f[2],
+                           f[1], f[5]);
+    }
+    if (list && !g_nfiles)
+        chp_app_notice(a, _("  (none)"));
+    if (!list)
+        act(a);
+}
+
+static void ask(chp_app *a, int what, size_t n, const char *path)
+{
+    g_pending.what = what;
+    g_pending.n = n;
+    g_pending.path[0] = '\0';
+    if (path)
+        abs_path(path, g_pending.path, sizeof g_pending.path);
+    a->files_reply = files_reply;
+    REQ0(a, CHP_R_FILES, "", "files");
+}
+
+void chp_app_cmd_files(chp_app *a, const chp_cmd *c)
+{
+    (void)c;
+    ask(a, 0, 0, NULL);
+}
+
+/* N of /save and /open: 1.., else 0 after saying so. */
+static size_t number(chp_app *a, const char *s)
+{
+    char *end = NULL;
+    unsigned long n = strtoul(s, &end, 10);
+    if (!s[0] || *end || n < 1 || n > FILES_MAX) {
+        chp_app_notice(a, _("N is the number /files shows (1 to %d)"), FILES_MAX);
+        return 0;
+    }
+    return n;
+}
+
+void chp_app_cmd_save(chp_app *a, const chp_cmd *c)
+{
+    size_t n = number(a, c->argv[0]);
+    if (n)
+        ask(a, 1, n, c->argc > 1 ? c->argv[1] : NULL);
+}
+
+void chp_app_cmd_open(chp_app *a, const chp_cmd *c)
+{
+    size_t n = number(a, c->argv[0]);
+    if (n)
+        ask(a, 2, n, NULL);
+}
+
+/* The longest common start of the names in dir that start with base;
+ * "/" after a directory that is the only match. n: how many match. */
+static void dir_matches(const char *dir, const char *base, char *out, size_t cap, int *n)
+{
+    DIR *d = opendir(dir[0] ? dir : ".");
+    size_t bl = strlen(base);
+    *n = 0;
+    out[0] = '\0';
+    for (struct dirent *e; d && (e = readdir(d));) {
+        if (strncmp(e->d_name, base, bl) || (e->d_name[0] == '.' && base[0] != '.') ||
+            !strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        if ((*n)++ == 0) {
+            snprintf(out, cap, "%s", e->d_name);
+            continue;
+        }
+        size_t k = 0;
+        while (out[k] && out[k] == e->d_name[k])
+            k++;
+        out[k] = '\0';
+    }
+    if (d)
+        closedir(d);
+    if (*n == 1) {
+        char full[4400];
+        struct stat st;
+        snprintf(full, sizeof full, "%s%s", dir, out);
+        if (stat(full, &st) == 0 && S_ISDIR(st.st_mode) && strlen(out) + 1 < cap)
+            strcat(out, "/");
+    }
+}
+
+int chp_app_file_complete(chp_app *a)
+{
+    size_t len = 0, n = chp_input_len(a->in);
+    if (chp_input_cursor(a->in) != n)
+        return 0;
+    char *line = chp_wt_encode(chp_input_text(a->in), n, &len);
+    if (!line || strncmp(line, "/file ", 6)) {
+        free(line);
+        return 0;
+    }
+    const char *word = line + 6, *slash = strrchr(word, '/');
+    char dir[4096], match[1024];
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - word + 1) : 0, word);
+    const char *base = slash ? slash + 1 : word;
+    int count = 0;
+    dir_matches(dir, base, match, sizeof match, &count);
+    if (count && strlen(match) > strlen(base))
+        chp_input_insert_utf8(a->in, match + strlen(base));
+    a->dirty = 1;
+    free(line);
+    return 1;
+}
