@@ -14,6 +14,8 @@
  * bundle_ctl.c, bundle.c and bundle_io.c): the test i18n_ctl_errors (po/ctl_errors.py)
  * fails when this table and the daemon's differ. */
 static const char *const formats[] = {
+    N_("cannot send to %s: not an established contact"),
+    N_("send-file: the caption must be UTF-8 of at most %u bytes"),
     N_("%.200s is a bundle, not a want file"),
     N_("--max-size %llu is below the smallest %s bundle (%llu bytes)"),
     N_("cannot read %.200s: %s"),

@@ -792,12 +792,12 @@ static int cmd_send_file(struct req *q)
     if (conv_arg(q, 0, &c, room))
         return 0;
     if (!arg(q, 1, path, sizeof path) || path[0] != '/')
-        return fail(q, "send-file: PATH must be an absolute file name");
+        return fail(q, N_("send-file: PATH must be an absolute file name"));
     if (q->nargs > 2 && (!arg(q, 2, cap, sizeof cap) || !chp_utf8_valid(cap, strlen(cap))))
-        return fail(q, "send-file: the caption must be UTF-8 of at most %u bytes",
+        return fail(q, N_("send-file: the caption must be UTF-8 of at most %u bytes"),
                     CHP_FILE_CAPTION_MAX);
     if (c && c->state != CS_ESTABLISHED && c->state != CS_PENDING)
-        return fail(q, "cannot send to %s: not an established contact", c->name);
+        return fail(q, N_("cannot send to %s: not an established contact"), c->name);
     uint8_t id[16];
     if (chp_msgi_file_send(q->m, c, room[0] ? room : NULL, path, cap, id, err, sizeof err))
         return fail(q, "%s", err);
@@ -818,7 +818,7 @@ static int cmd_file_save(struct req *q)
 {
     char id[40], path[4096], err[512];
     if (!arg(q, 0, id, sizeof id) || !arg(q, 1, path, sizeof path) || path[0] != '/')
-        return fail(q, "file-save: ID and an absolute PATH");
+        return fail(q, N_("file-save: ID and an absolute PATH"));
     if (chp_msgi_file_save(q->m, id, path, err, sizeof err) != CHP_OK)
         return fail(q, "%s", err);
     chp_msgi_bput(&q->out, path, strlen(path));
