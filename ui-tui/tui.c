@@ -12,6 +12,7 @@
 #include "ui-tui/app.h"
 #include "ui-tui/cmd.h"
 #include "node/client/ctl.h"
+#include "node/client/ctl_errtext.h"
 #include "ui-tui/draw.h"
 #include "ui-tui/keymap.h"
 #include "ui-tui/share.h"
@@ -99,7 +100,14 @@ static void pump(tui *t)
     while ((r = chp_ctl_reply(t->ctl, &tag, &ok, &p, &len)) != 0) {
         if (r < 0)
             continue;
-        chp_app_on_reply(t->a, tag.kind, tag.ctx, ok, p, len);
+        /* an error line in the reader's language, except where the app
+         * tells the identity's state by the English words */
+        char line[1024];
+        if (ok || tag.kind == CHP_R_ID || tag.kind == CHP_R_INIT)
+            chp_app_on_reply(t->a, tag.kind, tag.ctx, ok, p, len);
+        else
+            chp_app_on_reply(t->a, tag.kind, tag.ctx, ok, chp_ctl_error_text(p, line, sizeof line),
+                             strlen(line));
         chp_memzero(p, len);
         free(p);
     }

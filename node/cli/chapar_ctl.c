@@ -4,6 +4,7 @@
 #include "node/msg/account.h"
 #include "proto/addr.h"
 #include "node/cli/chapar_int.h"
+#include "node/client/ctl_errtext.h"
 #include "proto/crypto.h"
 #include "node/common/home.h"
 #include "proto/id.h"
@@ -92,7 +93,8 @@ int cli_call_secret(chp_ctl *c, chp_ctl_answer *r, const char *cmd, int n, const
 
 int cli_reply_error(const chp_ctl_answer *r)
 {
-    return cli_fail(1, "%.*s", (int)strcspn(r->body, "\n"), r->body);
+    char line[1024];
+    return cli_fail(1, "%s", chp_ctl_error_text(r->body, line, sizeof line));
 }
 
 void cli_print_payload(const char *p, size_t len)

@@ -6,6 +6,7 @@
 #include "node/daemon/bundles.h"
 
 #include "node/common/clock.h"
+#include "node/common/i18n.h"
 #include "node/common/log.h"
 #include "proto/envelope.h"
 #include "proto/want.h"
@@ -236,7 +237,7 @@ int chp_bundle_import_start(chp_bundles *b, const chp_bundle_opts *o, uint32_t *
 {
     struct job *j = &b->job;
     if (j->state == JOB_RUNNING) {
-        snprintf(out, cap, "another bundle import is running; try again when it is done");
+        snprintf(out, cap, N_("another bundle import is running; try again when it is done"));
         return 0;
     }
     chp_bfile_in f;
@@ -260,7 +261,7 @@ int chp_bundle_import_status(const chp_bundles *b, uint32_t job, char *out, size
 {
     const struct job *j = &b->job;
     if (!job || job != j->id || j->state == JOB_NONE) {
-        snprintf(out, cap, "no such import (another one started since?)");
+        snprintf(out, cap, N_("no such import (another one started since?)"));
         return -2;
     }
     if (j->state == JOB_RUNNING) {
@@ -406,9 +407,10 @@ static int read_want(const chp_bundle_opts *o, chp_want *w, char *err)
     if (rc != CHP_OK && got)
         chp_want_fini(w);
     if (rc == CHP_E_ARG)
-        snprintf(err, CHP_BFILE_ERR, "%.200s is a bundle, not a want file", o->want);
+        snprintf(err, CHP_BFILE_ERR, N_("%.200s is a bundle, not a want file"), o->want);
     else if (rc != CHP_OK)
-        snprintf(err, CHP_BFILE_ERR, "want file %.200s is damaged (%s)", o->want, chp_strerror(rc));
+        snprintf(err, CHP_BFILE_ERR, N_("want file %.200s is damaged (%s)"), o->want,
+                 chp_strerror(rc));
     chp_bfile_close(&f);
     return rc;
 }
@@ -551,7 +553,7 @@ int chp_bundle_export(chp_node *n, const chp_bundle_opts *o, char *out, size_t c
     it.since = o->since && o->since < now ? now - o->since : 0;
     uint64_t least = o->pass ? CHP_SEAL_SALT + (uint64_t)CHP_SEAL_CT : 64;
     if (o->max && o->max < least) {
-        snprintf(out, cap, "--max-size %llu is below the smallest %s bundle (%llu bytes)",
+        snprintf(out, cap, N_("--max-size %llu is below the smallest %s bundle (%llu bytes)"),
                  (unsigned long long)o->max, o->pass ? "sealed" : "open",
                  (unsigned long long)least);
         return 0;

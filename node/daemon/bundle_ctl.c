@@ -4,6 +4,7 @@
  * passphrase frame means an open file, and is wiped after use. */
 #include "node/daemon/bundles.h"
 
+#include "node/common/i18n.h"
 #include "proto/crypto.h"
 
 #include <stdio.h>
@@ -64,10 +65,10 @@ static const char *parse(zmq_msg_t *f, int last, struct args *a, chp_bundle_opts
     if (pl) /* the frame's copy goes at once, whatever follows */
         chp_memzero(zmq_msg_data(&f[last]), pl);
     if (!fits)
-        return "passphrase too long";
+        return N_("passphrase too long");
     a->passlen = pl;
     if (frame_str(f, 2, a->path, sizeof a->path) != 0 || a->path[0] != '/')
-        return "the bundle path must be absolute";
+        return N_("the bundle path must be absolute");
     o->path = a->path;
     o->pass = pl ? a->pass : NULL;
     o->passlen = pl;
@@ -108,11 +109,11 @@ void chp_bundle_c_export(chp_node *n, zmq_msg_t *f)
     chp_bundle_opts o;
     const char *bad = parse(f, 6, &a, &o);
     if (!bad && frame_str(f, 3, a.want, sizeof a.want) != 0)
-        bad = "want path too long";
+        bad = N_("want path too long");
     if (!bad && a.want[0] && a.want[0] != '/')
-        bad = "the want file's path must be absolute";
+        bad = N_("the want file's path must be absolute");
     if (!bad && (frame_u64(f, 4, &o.since) != 0 || frame_u64(f, 5, &o.max) != 0))
-        bad = "since and max-size must be numbers (seconds, bytes)";
+        bad = N_("since and max-size must be numbers (seconds, bytes)");
     o.want = a.want[0] ? a.want : NULL;
     run(n, f, &a, &o, bad, chp_bundle_export);
 }
@@ -148,7 +149,7 @@ void chp_bundle_c_status(chp_node *n, zmq_msg_t *f)
     uint64_t job;
     char out[700], line[720];
     if (frame_u64(f, 2, &job) != 0 || job > UINT32_MAX) {
-        answer(n, f, 0, "bundle-status wants a job number");
+        answer(n, f, 0, N_("bundle-status wants a job number"));
         return;
     }
     int st = chp_bundle_import_status(n->bundles, (uint32_t)job, out, sizeof out);

@@ -3,6 +3,7 @@
  * (PROTOCOL.md §19.2). */
 #include "node/daemon/bundles.h"
 
+#include "node/common/i18n.h"
 #include "proto/crypto.h"
 
 #include <errno.h>
@@ -37,14 +38,14 @@ static int sealed_chunk(chp_bfile_in *f, char *err)
         goto out;
     rc = CHP_E_IO;
     if (read_full(f->fd, ct, CHP_SEAL_CT) != 0) {
-        snprintf(err, CHP_BFILE_ERR, "cannot read: %s", errno ? strerror(errno) : "cut short");
+        snprintf(err, CHP_BFILE_ERR, N_("cannot read: %s"), errno ? strerror(errno) : "cut short");
         goto out;
     }
     f->off += CHP_SEAL_CT;
     int last = !f->cut && f->chunk + 1 == f->chunks;
     rc = chp_open_chunk(f->key, f->chunk, last, ct, f->plain.p + f->plain.len);
     if (rc != CHP_OK) {
-        snprintf(err, CHP_BFILE_ERR, "sealed chunk %llu of %llu is damaged",
+        snprintf(err, CHP_BFILE_ERR, N_("sealed chunk %llu of %llu is damaged"),
                  (unsigned long long)f->chunk + 1, (unsigned long long)f->chunks);
         goto out;
     }
@@ -65,20 +66,20 @@ static int open_sealed(chp_bfile_in *f, const char *pass, size_t passlen, char *
         f->chunks = f->size < CHP_SEAL_SALT ? 0 : (f->size - CHP_SEAL_SALT) / CHP_SEAL_CT;
     }
     if (!f->chunks || read_full(f->fd, salt, sizeof salt) != 0) {
-        snprintf(err, CHP_BFILE_ERR, "not a bundle, or cut short");
+        snprintf(err, CHP_BFILE_ERR, N_("not a bundle, or cut short"));
         return CHP_E_MALFORMED;
     }
     f->off = sizeof salt;
     if (!(f->key = chp_secure_alloc(32)))
         return CHP_E_NOMEM;
     if (chp_seal_key(pass, passlen, salt, f->key) != CHP_OK) {
-        snprintf(err, CHP_BFILE_ERR, "cannot derive the key (out of memory?)");
+        snprintf(err, CHP_BFILE_ERR, N_("cannot derive the key (out of memory?)"));
         return CHP_E_KDF;
     }
     char e2[CHP_BFILE_ERR];
     int rc = sealed_chunk(f, e2);
     if (rc == CHP_E_DECRYPT) {
-        snprintf(err, CHP_BFILE_ERR, "wrong passphrase, or not a bundle");
+        snprintf(err, CHP_BFILE_ERR, N_("wrong passphrase, or not a bundle"));
         return CHP_E_PASSPHRASE;
     }
     if (rc != CHP_OK)
@@ -93,17 +94,17 @@ int chp_bfile_open(chp_bfile_in *f, const char *path, const char *pass, size_t p
     uint8_t head[CHP_BUNDLE_HDR_BYTES];
     f->fd = open(path, O_RDONLY | O_CLOEXEC);
     if (f->fd < 0 || fstat(f->fd, &st) != 0) {
-        snprintf(err, CHP_BFILE_ERR, "cannot read %.200s: %s", path, strerror(errno));
+        snprintf(err, CHP_BFILE_ERR, N_("cannot read %.200s: %s"), path, strerror(errno));
         return CHP_E_IO;
     }
     if (!S_ISREG(st.st_mode)) {
-        snprintf(err, CHP_BFILE_ERR, "cannot read %.200s: not a regular file", path);
+        snprintf(err, CHP_BFILE_ERR, N_("cannot read %.200s: not a regular file"), path);
         return CHP_E_IO;
     }
     f->size = (uint64_t)st.st_size;
     size_t hl = f->size < sizeof head ? (size_t)f->size : sizeof head;
     if (read_full(f->fd, head, hl) != 0) {
-        snprintf(err, CHP_BFILE_ERR, "cannot read %.200s: %s", path, strerror(errno));
+        snprintf(err, CHP_BFILE_ERR, N_("cannot read %.200s: %s"), path, strerror(errno));
         return CHP_E_IO;
     }
     if (chp_bundle_is_open(head, hl)) {
@@ -111,11 +112,11 @@ int chp_bfile_open(chp_bfile_in *f, const char *path, const char *pass, size_t p
         return chp_buf_put(&f->plain, head, hl);
     }
     if (!pass) {
-        snprintf(err, CHP_BFILE_ERR, "not a bundle (a sealed one needs --passphrase-file)");
+        snprintf(err, CHP_BFILE_ERR, N_("not a bundle (a sealed one needs --passphrase-file)"));
         return CHP_E_MALFORMED;
     }
     if (lseek(f->fd, 0, SEEK_SET) != 0) {
-        snprintf(err, CHP_BFILE_ERR, "cannot read %.200s: %s", path, strerror(errno));
+        snprintf(err, CHP_BFILE_ERR, N_("cannot read %.200s: %s"), path, strerror(errno));
         return CHP_E_IO;
     }
     return open_sealed(f, pass, passlen, err);
@@ -143,7 +144,7 @@ int chp_bfile_more(chp_bfile_in *f, size_t want, char *err)
         k = read(f->fd, f->plain.p + f->plain.len, want);
     while (k < 0 && errno == EINTR);
     if (k < 0) {
-        snprintf(err, CHP_BFILE_ERR, "cannot read: %s", strerror(errno));
+        snprintf(err, CHP_BFILE_ERR, N_("cannot read: %s"), strerror(errno));
         return CHP_E_IO;
     }
     f->plain.len += (size_t)k;
@@ -178,7 +179,7 @@ static int write_full(chp_bfile_out *f, const uint8_t *p, size_t n, char *err)
         if (k < 0 && errno == EINTR)
             continue;
         if (k < 0) {
-            snprintf(err, CHP_BFILE_ERR, "cannot write %.200s: %s", f->path, strerror(errno));
+            snprintf(err, CHP_BFILE_ERR, N_("cannot write %.200s: %s"), f->path, strerror(errno));
             return CHP_E_IO;
         }
         p += k;
@@ -194,14 +195,14 @@ int chp_bfile_create(chp_bfile_out *f, const char *path, const char *pass, size_
     memset(f, 0, sizeof *f);
     f->fd = -1;
     if (strlen(path) >= sizeof f->path) {
-        snprintf(err, CHP_BFILE_ERR, "path too long");
+        snprintf(err, CHP_BFILE_ERR, N_("path too long"));
         return CHP_E_IO;
     }
     snprintf(f->path, sizeof f->path, "%s", path);
     snprintf(f->tmp, sizeof f->tmp, "%s.tmp", path);
     f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (f->fd < 0) {
-        snprintf(err, CHP_BFILE_ERR, "cannot write %.200s: %s", f->tmp, strerror(errno));
+        snprintf(err, CHP_BFILE_ERR, N_("cannot write %.200s: %s"), f->tmp, strerror(errno));
         return CHP_E_IO;
     }
     if (!pass)
@@ -211,7 +212,7 @@ int chp_bfile_create(chp_bfile_out *f, const char *path, const char *pass, size_
     if (!(f->key = chp_secure_alloc(32)))
         return CHP_E_NOMEM;
     if (chp_seal_key(pass, passlen, salt, f->key) != CHP_OK) {
-        snprintf(err, CHP_BFILE_ERR, "cannot derive the key (out of memory?)");
+        snprintf(err, CHP_BFILE_ERR, N_("cannot derive the key (out of memory?)"));
         return CHP_E_KDF;
     }
     return write_full(f, salt, sizeof salt, err);
@@ -264,12 +265,12 @@ int chp_bfile_finish(chp_bfile_out *f, char *err)
         return rc;
     if (fsync(f->fd) != 0 || close(f->fd) != 0) {
         f->fd = -1;
-        snprintf(err, CHP_BFILE_ERR, "cannot write %.200s: %s", f->path, strerror(errno));
+        snprintf(err, CHP_BFILE_ERR, N_("cannot write %.200s: %s"), f->path, strerror(errno));
         return CHP_E_IO;
     }
     f->fd = -1;
     if (rename(f->tmp, f->path) != 0) {
-        snprintf(err, CHP_BFILE_ERR, "cannot rename to %.200s: %s", f->path, strerror(errno));
+        snprintf(err, CHP_BFILE_ERR, N_("cannot rename to %.200s: %s"), f->path, strerror(errno));
         return CHP_E_IO;
     }
     f->tmp[0] = '\0';

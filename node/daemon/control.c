@@ -2,6 +2,7 @@
  * a request is a multipart message [command, args...]; the reply is
  * ["ok", payload...] or ["error", one line]. */
 #include "node/common/clock.h"
+#include "node/common/i18n.h"
 #include "node/common/log.h"
 #include "node/common/version.h"
 #include "node/daemon/bundles.h"
@@ -133,7 +134,7 @@ static void peers(chp_node *n, zmq_msg_t *rid)
 {
     struct peers_out po = {.cap = 256 + CHP_MESH_LINKS_MAX * (CHP_ADDR_STR_MAX + 320)};
     if (!(po.b = malloc(po.cap))) {
-        reply_str(n, rid, "error", "out of memory");
+        reply_str(n, rid, "error", N_("out of memory"));
         return;
     }
     po.b[0] = '\0';
@@ -167,7 +168,7 @@ static int messaging(chp_node *n, zmq_msg_t *rid, const char *cmd, zmq_msg_t *ar
     if (!known)
         return 0;
     if (!n->msg) {
-        reply_str(n, rid, "error", "relay nodes have no user identity");
+        reply_str(n, rid, "error", N_("relay nodes have no user identity"));
         return 1;
     }
     const uint8_t *a[MAX_FRAMES];
@@ -184,7 +185,7 @@ static int messaging(chp_node *n, zmq_msg_t *rid, const char *cmd, zmq_msg_t *ar
     if (out)
         reply(n, rid, ok ? "ok" : "error", out, outlen);
     else
-        reply_str(n, rid, "error", "out of memory");
+        reply_str(n, rid, "error", N_("out of memory"));
     free(out);
     if (wiped)
         n->wiped = 1;
@@ -226,7 +227,7 @@ static void peer_unresolved(chp_node *n, zmq_msg_t *f)
     chp_addr a;
     char msg[CHP_ADDR_HOST_MAX + 96];
     if (chp_addr_parse(zmq_msg_data(&f[2]), zmq_msg_size(&f[2]), &a) == CHP_OK)
-        snprintf(msg, sizeof msg, "host %s does not resolve (a typo, or no name service here?)",
+        snprintf(msg, sizeof msg, N_("host %s does not resolve (a typo, or no name service here?)"),
                  a.host);
     else
         snprintf(msg, sizeof msg, "%s", chp_strerror(CHP_E_ADDR_RESOLVE));
@@ -237,13 +238,13 @@ static void c_peer_add(chp_node *n, zmq_msg_t *f)
 {
     int rc = chp_mesh_peer_add(n->mesh, zmq_msg_data(&f[2]), zmq_msg_size(&f[2]));
     if (rc == CHP_E_ARG)
-        reply_str(n, &f[0], "error", "that is this node's own address");
+        reply_str(n, &f[0], "error", N_("that is this node's own address"));
     else if (rc == CHP_E_NOT_FOUND)
-        reply_str(n, &f[0], "error", "no such peer");
+        reply_str(n, &f[0], "error", N_("no such peer"));
     else if (rc == CHP_E_DUP)
         reply_str(n, &f[0], "error",
-                  "already linked to that node at another address (see peer list); "
-                  "peer remove that one first");
+                  N_("already linked to that node at another address (see peer list); "
+                     "peer remove that one first"));
     else if (rc == CHP_E_ADDR_RESOLVE)
         peer_unresolved(n, f);
     else
@@ -254,7 +255,7 @@ static void c_peer_remove(chp_node *n, zmq_msg_t *f)
 {
     int rc = chp_mesh_peer_remove(n->mesh, zmq_msg_data(&f[2]), zmq_msg_size(&f[2]));
     if (rc == CHP_E_NOT_FOUND)
-        reply_str(n, &f[0], "error", "no such peer");
+        reply_str(n, &f[0], "error", N_("no such peer"));
     else
         reply_str(n, &f[0], rc == CHP_OK ? "ok" : "error", rc == CHP_OK ? "" : chp_strerror(rc));
 }
@@ -332,21 +333,22 @@ static int discovery(chp_node *n, const char *arg, size_t len, char *out, size_t
     else if (len == 3 && !memcmp(arg, "off", 3))
         want = 0;
     else {
-        snprintf(out, cap, "usage: discovery [on|off]");
+        snprintf(out, cap, N_("usage: discovery [on|off]"));
         return 0;
     }
     if (want != on && chp_mesh_discovery(n->mesh, want) != CHP_OK) {
-        snprintf(out, cap, "cannot open the discovery port (see the log)");
+        snprintf(out, cap, N_("cannot open the discovery port (see the log)"));
         return 0;
     }
     if (save_setting(n, want) != 0) {
         chp_warn("cannot save discovery = %s in %s/chapard.conf: %s", want ? "yes" : "no", n->home,
                  strerror(errno));
-        snprintf(out, cap, "discovery %s until chapard stops (cannot write %s/chapard.conf: %s)",
+        snprintf(out, cap,
+                 N_("discovery %s until chapard stops (cannot write %s/chapard.conf: %s)"),
                  want ? "on" : "off", n->home, strerror(errno));
         return 1;
     }
-    snprintf(out, cap, "discovery %s, saved in %s/chapard.conf", want ? "on" : "off", n->home);
+    snprintf(out, cap, N_("discovery %s, saved in %s/chapard.conf"), want ? "on" : "off", n->home);
     return 1;
 }
 
@@ -414,7 +416,7 @@ void chp_control_handle(chp_node *n)
         if (nc) {
             nc->fn(n, f);
         } else if (!messaging(n, &f[0], cmd, f + 2, args)) {
-            reply_str(n, &f[0], "error", "unknown command or wrong arguments");
+            reply_str(n, &f[0], "error", N_("unknown command or wrong arguments"));
         }
         for (int i = 0; i < nf; i++)
             zmq_msg_close(&f[i]);

@@ -7,6 +7,7 @@
 #include "proto/hex.h"
 #include "proto/id.h"
 #include "proto/manifest.h"
+#include "node/common/i18n.h"
 #include "node/common/log.h"
 
 #include <stdarg.h>
@@ -53,8 +54,9 @@ static const char *arg(struct req *q, int i, char *buf, size_t cap)
 }
 
 #define BAD_NICK                                                                                   \
-    "bad nick: 1 to %d bytes of UTF-8, no control, invisible or direction-changing characters, "   \
-    "no space at either end, not starting with '~' or '*'"
+    N_("bad nick: 1 to %d bytes of UTF-8, no control, invisible or direction-changing "            \
+       "characters, "                                                                              \
+       "no space at either end, not starting with '~' or '*'")
 
 /* A contact name: a nick's rules (no invisible or bidi look-alikes, so
  * two contacts cannot show the same; no leading '~' or '*', which mark
@@ -78,7 +80,7 @@ static struct contact *who(struct req *q, const char *w, int with_requests)
         uint8_t pk[32];
         int rc = chp_id_parse(w, strlen(w), pk);
         if (rc != CHP_OK) {
-            fail(q, "malformed ID '%.70s': %s", w, chp_strerror(rc));
+            fail(q, N_("malformed ID '%.70s': %s"), w, chp_strerror(rc));
             return NULL;
         }
         c = chp_msgi_contact_by_pk(m, pk);
@@ -90,14 +92,14 @@ static struct contact *who(struct req *q, const char *w, int with_requests)
             if (m->c[i].state == CS_REQUEST && !strcmp(m->c[i].nick, w)) {
                 for (size_t k = i + 1; k < m->nc; k++)
                     if (m->c[k].state == CS_REQUEST && !strcmp(m->c[k].nick, w)) {
-                        fail(q, "more than one request from '%s': use the ID", w);
+                        fail(q, N_("more than one request from '%s': use the ID"), w);
                         return NULL;
                     }
                 c = &m->c[i];
             }
     }
     if (!c)
-        fail(q, "unknown contact '%.70s'", w);
+        fail(q, N_("unknown contact '%.70s'"), w);
     return c;
 }
 
@@ -114,24 +116,24 @@ static int cmd_init(struct req *q)
     chp_msg *m = q->m;
     char nick[CHP_NICK_MAX + 1], mode[16], pass[CHP_PASS_MAX + 1];
     if (m->state != CHP_MSG_NO_IDENTITY || chp_account_exists(m->home))
-        return fail(q, "an identity already exists in %s", m->home);
+        return fail(q, N_("an identity already exists in %s"), m->home);
     if (!arg(q, 0, nick, sizeof nick) || chp_nick_check(nick, strlen(nick)) != CHP_OK)
         return fail(q, BAD_NICK, CHP_NICK_MAX);
     if (!arg(q, 1, mode, sizeof mode) || (strcmp(mode, "none") && strcmp(mode, "passphrase")))
-        return fail(q, "mode must be passphrase or none");
+        return fail(q, N_("mode must be passphrase or none"));
     int with_pass = !strcmp(mode, "passphrase");
     if (with_pass && (!arg(q, 2, pass, sizeof pass) || !pass[0]))
-        return fail(q, "a passphrase is needed (or mode none)");
+        return fail(q, N_("a passphrase is needed (or mode none)"));
     chp_identity *id = NULL;
     int rc =
         chp_account_create(m->home, with_pass ? pass : NULL, with_pass ? strlen(pass) : 0, &id);
     chp_memzero(pass, sizeof pass);
     if (rc != CHP_OK)
-        return fail(q, "cannot create the identity: %s", chp_strerror(rc));
+        return fail(q, N_("cannot create the identity: %s"), chp_strerror(rc));
     if ((rc = chp_msg_unlock(m, id)) != CHP_OK)
-        return fail(q, "cannot open the new identity: %s", chp_strerror(rc));
+        return fail(q, N_("cannot open the new identity: %s"), chp_strerror(rc));
     if ((rc = chp_account_set_nick(m->store, nick, strlen(nick))) != CHP_OK)
-        return fail(q, "cannot store the nick: %s", chp_strerror(rc));
+        return fail(q, N_("cannot store the nick: %s"), chp_strerror(rc));
     snprintf(m->nick, sizeof m->nick, "%s", nick);
     char ids[CHP_ID_STR_LEN + 1];
     chp_id_encode(chp_identity_pk(m->me), ids);
@@ -145,18 +147,18 @@ static int cmd_unlock(struct req *q)
     chp_msg *m = q->m;
     char pass[CHP_PASS_MAX + 1];
     if (m->state == CHP_MSG_NO_IDENTITY)
-        return fail(q, "no identity in %s: run chapar init", m->home);
+        return fail(q, N_("no identity in %s: run chapar init"), m->home);
     if (m->state == CHP_MSG_READY)
-        return fail(q, "the identity is already unlocked");
+        return fail(q, N_("the identity is already unlocked"));
     if (!arg(q, 0, pass, sizeof pass))
-        return fail(q, "unknown command or wrong arguments");
+        return fail(q, N_("unknown command or wrong arguments"));
     chp_identity *id = NULL;
     int rc = chp_account_load(m->home, pass, strlen(pass), &id);
     chp_memzero(pass, sizeof pass);
     if (rc == CHP_E_PASSPHRASE)
-        return fail(q, "wrong passphrase (or a damaged identity file)");
+        return fail(q, N_("wrong passphrase (or a damaged identity file)"));
     if (rc != CHP_OK || (rc = chp_msg_unlock(m, id)) != CHP_OK)
-        return fail(q, "cannot unlock: %s", chp_strerror(rc));
+        return fail(q, N_("cannot unlock: %s"), chp_strerror(rc));
     char ids[CHP_ID_STR_LEN + 1];
     chp_id_encode(chp_identity_pk(m->me), ids);
     chp_msgi_bput(&q->out, ids, strlen(ids));
@@ -180,7 +182,7 @@ static int cmd_nick(struct req *q)
         return fail(q, BAD_NICK, CHP_NICK_MAX);
     int rc = chp_account_set_nick(q->m->store, nick, strlen(nick));
     if (rc != CHP_OK)
-        return fail(q, "cannot store the nick: %s", chp_strerror(rc));
+        return fail(q, N_("cannot store the nick: %s"), chp_strerror(rc));
     snprintf(q->m->nick, sizeof q->m->nick, "%s", nick);
     chp_msgi_emit(q->m, "nick", "%s", nick);
     return 0;
@@ -192,7 +194,7 @@ static int accept_request(struct req *q, struct contact *c, const char *name)
     snprintf(c->name, sizeof c->name, "%s", name);
     chp_msgi_new_handshake_key(q->m, c);
     int rc = chp_msgi_establish(q->m, c, 1);
-    return rc == CHP_OK ? 0 : fail(q, "cannot accept: %s", chp_strerror(rc));
+    return rc == CHP_OK ? 0 : fail(q, N_("cannot accept: %s"), chp_strerror(rc));
 }
 
 /* contact add, once the ID and the name are checked: the contact, or NULL
@@ -202,11 +204,11 @@ static struct contact *add_contact(struct req *q, const uint8_t pk[32], const ch
     chp_msg *m = q->m;
     struct contact *c = chp_msgi_contact_by_pk(m, pk), *other = chp_msgi_contact_by_name(m, name);
     if (other && other != c) {
-        fail(q, "the name '%s' is taken by another contact", name);
+        fail(q, N_("the name '%s' is taken by another contact"), name);
         return NULL;
     }
     if (c && c->state == CS_ESTABLISHED) {
-        fail(q, "already a contact (as %s)", c->name);
+        fail(q, N_("already a contact (as %s)"), c->name);
         return NULL;
     }
     if (c && c->state == CS_REQUEST) {
@@ -214,7 +216,7 @@ static struct contact *add_contact(struct req *q, const uint8_t pk[32], const ch
         return q->ok ? c : NULL;
     }
     if (!c && !(c = chp_msgi_contact_add(m, pk))) {
-        fail(q, "out of memory");
+        fail(q, N_("out of memory"));
         return NULL;
     }
     snprintf(c->name, sizeof c->name, "%s", name);
@@ -225,7 +227,7 @@ static struct contact *add_contact(struct req *q, const uint8_t pk[32], const ch
     if (rc == CHP_OK)
         rc = chp_msgi_queue_intro(m, c, CHP_CT_INTRO);
     if (rc != CHP_OK) {
-        fail(q, "cannot add the contact: %s", chp_strerror(rc));
+        fail(q, N_("cannot add the contact: %s"), chp_strerror(rc));
         return NULL;
     }
     return c;
@@ -237,16 +239,16 @@ static int cmd_contact_add(struct req *q)
     char ids[128], name[NAME_MAX_ + 1];
     uint8_t pk[32];
     if (!arg(q, 0, ids, sizeof ids))
-        return fail(q, "malformed ID");
+        return fail(q, N_("malformed ID"));
     int rc = chp_id_parse(ids, strlen(ids), pk);
     if (rc != CHP_OK)
-        return fail(q, "malformed ID '%.70s': %s", ids, chp_strerror(rc));
+        return fail(q, N_("malformed ID '%.70s': %s"), ids, chp_strerror(rc));
     if (!memcmp(pk, chp_identity_pk(m->me), 32))
-        return fail(q, "that is your own ID");
+        return fail(q, N_("that is your own ID"));
     if (!arg(q, 1, name, sizeof name) || name_check(name) != CHP_OK)
         return fail(q,
-                    "bad name: 1 to %u bytes of UTF-8, no control, invisible or "
-                    "direction-changing characters, not starting with '#', '~', '*' or 'chp1'",
+                    N_("bad name: 1 to %u bytes of UTF-8, no control, invisible or "
+                       "direction-changing characters, not starting with '#', '~', '*' or 'chp1'"),
                     NAME_MAX_);
     (void)add_contact(q, pk, name);
     return 0;
@@ -256,25 +258,25 @@ static int cmd_contact_accept(struct req *q)
 {
     char w[128], name[NAME_MAX_ + 1];
     if (!arg(q, 0, w, sizeof w))
-        return fail(q, "unknown command or wrong arguments");
+        return fail(q, N_("unknown command or wrong arguments"));
     struct contact *c = who(q, w, 1);
     if (!c)
         return 0;
     if (c->state != CS_REQUEST)
-        return fail(q, "no pending request from '%.70s'", w);
+        return fail(q, N_("no pending request from '%.70s'"), w);
     int given = q->nargs > 1;
     const char *nm = given ? arg(q, 1, name, sizeof name) : c->nick;
     if (!nm || !nm[0] || name_check(nm) != CHP_OK)
-        return fail(q, "give a name: contact accept %.70s NAME", w);
+        return fail(q, N_("give a name: contact accept %.70s NAME"), w);
     if (chp_msgi_contact_by_name(q->m, nm)) {
         char ids[CHP_ID_STR_LEN + 1];
         chp_id_encode(c->pk, ids);
         if (!given) /* their nick is a name we already use: ask, never guess */
             return fail(q,
-                        "their nick '%s' is the name of another contact: give a name: "
-                        "contact accept %s NAME",
+                        N_("their nick '%s' is the name of another contact: give a name: "
+                           "contact accept %s NAME"),
                         nm, ids);
-        return fail(q, "the name '%s' is taken by another contact", nm);
+        return fail(q, N_("the name '%s' is taken by another contact"), nm);
     }
     return accept_request(q, c, nm);
 }
@@ -284,7 +286,7 @@ static int cmd_contact_block(struct req *q)
     chp_msg *m = q->m;
     char w[128];
     if (!arg(q, 0, w, sizeof w))
-        return fail(q, "unknown command or wrong arguments");
+        return fail(q, N_("unknown command or wrong arguments"));
     uint8_t pk[32];
     struct contact *c = NULL;
     if (!strncmp(w, "chp1", 4) && chp_id_parse(w, strlen(w), pk) == CHP_OK &&
@@ -293,7 +295,7 @@ static int cmd_contact_block(struct req *q)
     else
         c = who(q, w, 1);
     if (!c)
-        return q->ok ? fail(q, "out of memory") : 0;
+        return q->ok ? fail(q, N_("out of memory")) : 0;
     if (!c->name[0]) {
         /* a request or a stranger: list them under their nick when it is
          * free, else under their fingerprint */
@@ -308,7 +310,7 @@ static int cmd_contact_block(struct req *q)
     int rc = chp_msgi_contact_save(m, c);
     chp_msgi_tags_rebuild(m);
     chp_msgi_emit(m, "contact", "%s\tblocked", c->name);
-    return rc == CHP_OK ? 0 : fail(q, "cannot block: %s", chp_strerror(rc));
+    return rc == CHP_OK ? 0 : fail(q, N_("cannot block: %s"), chp_strerror(rc));
 }
 
 static int cmd_contact_remove(struct req *q)
@@ -316,13 +318,13 @@ static int cmd_contact_remove(struct req *q)
     chp_msg *m = q->m;
     char w[128];
     if (!arg(q, 0, w, sizeof w))
-        return fail(q, "unknown command or wrong arguments");
+        return fail(q, N_("unknown command or wrong arguments"));
     struct contact *c = who(q, w, 1);
     if (!c)
         return 0;
     int rc = chp_store_local_del(m->store, CHP_TABLE_CONTACTS, c->pk, 32);
     if (rc != CHP_OK && rc != CHP_E_NOT_FOUND)
-        return fail(q, "cannot remove: %s", chp_strerror(rc));
+        return fail(q, N_("cannot remove: %s"), chp_strerror(rc));
     chp_msgi_emit(m, "contact", "%s\tremoved", c->name);
     chp_msgi_jobs_drop(m, c->pk); /* a request still queued must not follow */
     chp_memzero(c, sizeof *c);
@@ -369,7 +371,7 @@ static int cmd_contact_show(struct req *q)
 {
     char w[128];
     if (!arg(q, 0, w, sizeof w))
-        return fail(q, "unknown command or wrong arguments");
+        return fail(q, N_("unknown command or wrong arguments"));
     const struct contact *c = who(q, w, 1);
     if (!c)
         return 0;
@@ -389,10 +391,10 @@ static int room_arg(struct req *q, int i, char canon[CHP_ROOM_NAME_MAX + 1])
     char raw[256];
     size_t cl = 0;
     if (!arg(q, i, raw, sizeof raw))
-        return fail(q, "bad room name"), -1;
+        return fail(q, N_("bad room name")), -1;
     int rc = chp_room_canon(raw, strlen(raw), canon, &cl);
     if (rc != CHP_OK)
-        return fail(q, "bad room name '%.70s': %s", raw, chp_strerror(rc)), -1;
+        return fail(q, N_("bad room name '%.70s': %s"), raw, chp_strerror(rc)), -1;
     return 0;
 }
 
@@ -401,15 +403,15 @@ static int cmd_send(struct req *q)
     chp_msg *m = q->m;
     char to[256];
     if (!arg(q, 0, to, sizeof to) || q->nargs != 2)
-        return fail(q, "unknown command or wrong arguments");
+        return fail(q, N_("unknown command or wrong arguments"));
     const char *text = (const char *)q->args[1];
     size_t tl = q->lens[1];
     if (tl == 0)
-        return fail(q, "empty message");
+        return fail(q, N_("empty message"));
     if (tl > TEXT_MAX)
-        return fail(q, "message too long: %zu bytes (at most %u)", tl, TEXT_MAX);
+        return fail(q, N_("message too long: %zu bytes (at most %u)"), tl, TEXT_MAX);
     if (!chp_utf8_valid(text, tl) || memchr(text, 0, tl))
-        return fail(q, "message is not valid UTF-8 text");
+        return fail(q, N_("message is not valid UTF-8 text"));
     struct hmsg tmp = {0};
     const struct contact *c = NULL;
     if (to[0] == '#') {
@@ -417,7 +419,7 @@ static int cmd_send(struct req *q)
             return 0;
         const struct room *rm = chp_msgi_room_by_name(m, tmp.room);
         if (!rm)
-            return fail(q, "not in room %s: join it first", tmp.room);
+            return fail(q, N_("not in room %s: join it first"), tmp.room);
         memcpy(tmp.rfpr, rm->fpr, sizeof tmp.rfpr);
         tmp.kind = CONV_ROOM;
     } else {
@@ -428,7 +430,7 @@ static int cmd_send(struct req *q)
              * fingerprint, and let the message wait for the handshake. */
             char fpr[CHP_FPR_STR_LEN + 1];
             if (!memcmp(pk, chp_identity_pk(m->me), 32))
-                return fail(q, "that is your own ID");
+                return fail(q, N_("that is your own ID"));
             chp_id_fingerprint(pk, fpr);
             if (!(c = add_contact(q, pk, fpr)))
                 return 0;
@@ -436,9 +438,9 @@ static int cmd_send(struct req *q)
             return 0;
         }
         if (c->state == CS_BLOCKED)
-            return fail(q, "'%.70s' is blocked", to);
+            return fail(q, N_("'%.70s' is blocked"), to);
         if (c->state == CS_REQUEST)
-            return fail(q, "'%.70s' asked to be your contact: contact accept first", to);
+            return fail(q, N_("'%.70s' asked to be your contact: contact accept first"), to);
         tmp.kind = CONV_DM;
         memcpy(tmp.peer, c->pk, 32);
     }
@@ -446,7 +448,7 @@ static int cmd_send(struct req *q)
     if (!h || !(h->text = malloc(tl + 1))) {
         if (h)
             m->nh--;
-        return fail(q, "out of memory");
+        return fail(q, N_("out of memory"));
     }
     char *t = h->text;
     uint64_t seq = h->seq;
@@ -467,7 +469,7 @@ static int cmd_send(struct req *q)
     if (rc != CHP_OK) {
         free(h->text);
         m->nh--;
-        return fail(q, "cannot queue the message: %s", chp_strerror(rc));
+        return fail(q, N_("cannot queue the message: %s"), chp_strerror(rc));
     }
     (void)chp_msgi_hindex_put(m, (size_t)(h - m->h));
     if (h->kind == CONV_ROOM || c->state == CS_ESTABLISHED)
@@ -485,22 +487,22 @@ static int cmd_send(struct req *q)
 static int join_again(struct req *q, const struct room *r, int with_pass, const uint8_t key[32])
 {
     if (chp_memeq(r->key, key, 32))
-        return fail(q, "already in %s", r->name);
+        return fail(q, N_("already in %s"), r->name);
     char fpr[CHP_FPR_STR_LEN + 1];
     chp_ks_room_fingerprint(key, fpr);
     if (r->passphrase && with_pass)
         return fail(q,
-                    "already in %s (fingerprint %s) with another passphrase (this one gives "
-                    "fingerprint %s); leave it first, or check the passphrase",
+                    N_("already in %s (fingerprint %s) with another passphrase (this one gives "
+                       "fingerprint %s); leave it first, or check the passphrase"),
                     r->name, r->fpr, fpr);
     if (r->passphrase)
         return fail(q,
-                    "already in %s as a passphrase room (fingerprint %s), not the public room "
-                    "(fingerprint %s); leave it first, or give the passphrase",
+                    N_("already in %s as a passphrase room (fingerprint %s), not the public room "
+                       "(fingerprint %s); leave it first, or give the passphrase"),
                     r->name, r->fpr, fpr);
     return fail(q,
-                "already in %s as a public room (fingerprint %s), not a passphrase room "
-                "(this passphrase gives fingerprint %s); leave it first",
+                N_("already in %s as a public room (fingerprint %s), not a passphrase room "
+                   "(this passphrase gives fingerprint %s); leave it first"),
                 r->name, r->fpr, fpr);
 }
 
@@ -513,7 +515,7 @@ static int cmd_join(struct req *q)
     int with_pass = q->nargs > 1, rc;
     if (with_pass) {
         if (!arg(q, 1, pass, sizeof pass) || !pass[0])
-            return fail(q, "bad passphrase");
+            return fail(q, N_("bad passphrase"));
         rc = chp_ks_room_passphrase(canon, strlen(canon), pass, strlen(pass), key);
         chp_memzero(pass, sizeof pass);
     } else {
@@ -529,7 +531,7 @@ static int cmd_join(struct req *q)
         rc = chp_msgi_room_join(q->m, canon, with_pass, key);
     chp_memzero(key, sizeof key);
     if (rc != CHP_OK)
-        return fail(q, "cannot join %s: %s", canon, chp_strerror(rc));
+        return fail(q, N_("cannot join %s: %s"), canon, chp_strerror(rc));
     const struct room *r = chp_msgi_room_by_name(q->m, canon);
     chp_msgi_bput(&q->out, r->fpr, strlen(r->fpr));
     chp_msgi_emit(q->m, "room", "%s\tjoined\t%s", canon, r->fpr);
@@ -544,10 +546,10 @@ static int cmd_leave(struct req *q)
         return 0;
     struct room *r = chp_msgi_room_by_name(m, canon);
     if (!r)
-        return fail(q, "not in room %s", canon);
+        return fail(q, N_("not in room %s"), canon);
     int rc = chp_store_local_del(m->store, CHP_TABLE_ROOMS, canon, strlen(canon));
     if (rc != CHP_OK && rc != CHP_E_NOT_FOUND)
-        return fail(q, "cannot leave: %s", chp_strerror(rc));
+        return fail(q, N_("cannot leave: %s"), chp_strerror(rc));
     size_t i = (size_t)(r - m->r);
     chp_memzero(r, sizeof *r);
     memmove(&m->r[i], &m->r[i + 1], (m->nr - i - 1) * sizeof *m->r);
@@ -616,12 +618,12 @@ static int conv_arg(struct req *q, int i, const struct contact **c,
     *c = NULL;
     room[0] = '\0';
     if (!arg(q, i, w, sizeof w))
-        return fail(q, "unknown command or wrong arguments"), -1;
+        return fail(q, N_("unknown command or wrong arguments")), -1;
     if (w[0] == '#') {
         if (room_arg(q, i, room))
             return -1;
         if (!chp_msgi_room_by_name(q->m, room))
-            return fail(q, "not in room %s", room), -1;
+            return fail(q, N_("not in room %s"), room), -1;
         return 0;
     }
     return (*c = who(q, w, 0)) ? 0 : -1;
@@ -646,7 +648,7 @@ static int cmd_history(struct req *q)
         char *end = NULL;
         if (!arg(q, 1, lim, sizeof lim) || lim[0] < '1' || lim[0] > '9' ||
             !(limit = strtoul(lim, &end, 10)) || *end || limit > HISTORY_LIMIT_MAX)
-            return fail(q, "LIMIT must be a number from 1 to %u", HISTORY_LIMIT_MAX);
+            return fail(q, N_("LIMIT must be a number from 1 to %u"), HISTORY_LIMIT_MAX);
     }
     size_t total = 0, skip;
     for (size_t i = 0; i < m->nh; i++)
@@ -695,13 +697,13 @@ static int cmd_inbox(struct req *q)
     char which[8] = "all", since_s[24] = "0", *end = NULL;
     if ((q->nargs > 0 && !arg(q, 0, which, sizeof which)) ||
         (q->nargs > 1 && !arg(q, 1, since_s, sizeof since_s)))
-        return fail(q, "unknown command or wrong arguments");
+        return fail(q, N_("unknown command or wrong arguments"));
     int only_new = !strcmp(which, "new");
     if (!only_new && strcmp(which, "all"))
-        return fail(q, "inbox: WHICH must be all or new");
+        return fail(q, N_("inbox: WHICH must be all or new"));
     unsigned long long since = strtoull(since_s, &end, 10);
     if (!since_s[0] || *end || since_s[0] == '-')
-        return fail(q, "inbox: SINCE must be unix seconds");
+        return fail(q, N_("inbox: SINCE must be unix seconds"));
     for (size_t i = 0; i < m->nh; i++) {
         struct hmsg *h = &m->h[i];
         uint64_t arrived = h->arrived ? h->arrived : h->time;
@@ -790,12 +792,12 @@ static int cmd_send_file(struct req *q)
     if (conv_arg(q, 0, &c, room))
         return 0;
     if (!arg(q, 1, path, sizeof path) || path[0] != '/')
-        return fail(q, "send-file: PATH must be an absolute file name");
+        return fail(q, N_("send-file: PATH must be an absolute file name"));
     if (q->nargs > 2 && (!arg(q, 2, cap, sizeof cap) || !chp_utf8_valid(cap, strlen(cap))))
-        return fail(q, "send-file: the caption must be UTF-8 of at most %u bytes",
+        return fail(q, N_("send-file: the caption must be UTF-8 of at most %u bytes"),
                     CHP_FILE_CAPTION_MAX);
     if (c && c->state != CS_ESTABLISHED && c->state != CS_PENDING)
-        return fail(q, "cannot send to %s: not an established contact", c->name);
+        return fail(q, N_("cannot send to %s: not an established contact"), c->name);
     uint8_t id[16];
     if (chp_msgi_file_send(q->m, c, room[0] ? room : NULL, path, cap, id, err, sizeof err))
         return fail(q, "%s", err);
@@ -816,7 +818,7 @@ static int cmd_file_save(struct req *q)
 {
     char id[40], path[4096], err[512];
     if (!arg(q, 0, id, sizeof id) || !arg(q, 1, path, sizeof path) || path[0] != '/')
-        return fail(q, "file-save: ID and an absolute PATH");
+        return fail(q, N_("file-save: ID and an absolute PATH"));
     if (chp_msgi_file_save(q->m, id, path, err, sizeof err) != CHP_OK)
         return fail(q, "%s", err);
     chp_msgi_bput(&q->out, path, strlen(path));
@@ -827,7 +829,7 @@ static int cmd_wipe(struct req *q)
 {
     char yes[8];
     if (!arg(q, 0, yes, sizeof yes) || strcmp(yes, "yes"))
-        return fail(q, "wipe needs the argument yes");
+        return fail(q, N_("wipe needs the argument yes"));
     chp_msgi_forget_all(q->m);
     q->m->state = CHP_MSG_NO_IDENTITY;
     q->wiped = 1;
@@ -844,15 +846,15 @@ static int cmd_app_sign(struct req *q)
     chp_manifest mf;
     int rc = chp_manifest_parse(q->args[0], q->lens[0], 0, &mf);
     if (rc != CHP_OK)
-        return fail(q, "not an unsigned app manifest: %s", chp_strerror(rc));
+        return fail(q, N_("not an unsigned app manifest: %s"), chp_strerror(rc));
     if (memcmp(mf.signer, chp_identity_pk(q->m->me), 32))
-        return fail(q, "the manifest names another signer than this identity");
+        return fail(q, N_("the manifest names another signer than this identity"));
     chp_buf msg = {0};
     uint8_t sig[64];
     char hex[129];
     if (chp_manifest_sig_msg(q->args[0], q->lens[0], &msg) != CHP_OK) {
         chp_buf_free(&msg);
-        return fail(q, "out of memory");
+        return fail(q, N_("out of memory"));
     }
     chp_identity_sign(q->m->me, msg.p, msg.len, sig);
     chp_buf_free(&msg);

@@ -110,6 +110,13 @@ def cli_in_persian(r, chapar, locpath):
             "سلام دنیا" not in hum.stdout:
         raise Fail("history for people: no Jalali date in Persian digits, or the text "
                    "not in logical order:\n" + hum.stdout)
+    # chapard's error reply: Persian under fa_IR, byte for byte English under C
+    # (the first line: a sanitizer build may add its report of suppressions)
+    fa, c = run(env, "send", "nobody", "hi"), run(env_c, "send", "nobody", "hi")
+    if fa.returncode != 1 or fa.stderr.split("\n")[0] != "chapar: مخاطب ناشناخته 'nobody'":
+        raise Fail("chapard's error is not Persian: %r" % fa.stderr)
+    if c.returncode != 1 or c.stderr.split("\n")[0] != "chapar: unknown contact 'nobody'":
+        raise Fail("chapard's error changed under C: %r" % c.stderr)
     r.log("p: chapar speaks Persian; status keys and TSV unchanged")
 
 
@@ -152,6 +159,9 @@ def main():
         # /set: the settings, then Chapar's own right-to-left display
         r.keys("p", "/set calendar jalali")
         r.wait_text("p", "تنظیم‌ها: bidi terminal, calendar jalali,")
+        # an error chapard sends (English on the wire) is shown in Persian
+        r.keys("p", "/msg nobody hi")
+        r.wait_text("p", "به nobody فرستاده نشد: مخاطب ناشناخته 'nobody'")
         r.keys("p", "/set bidi app")
         r.wait_text("p", "bidi app, calendar jalali, digits persian :")  # the Persian word left of it
         # typed, not sent yet: the input line shows it joined, right-aligned
