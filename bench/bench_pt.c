@@ -139,35 +139,46 @@ static int publish(struct bench_node *d, const struct bench_env *e)
     return bench_call(d->ctl, "publish", e->bytes, e->len, reply, sizeof reply) == 0 ? 0 : -1;
 }
 
-static int run_goodput(struct bench *b, double mbps[NRX])
+/* One goodput receiver: a fresh node fetches R's G envelopes; xfer the
+ * MB/s from its link being up to the G-th stored, all from peer-add. */
+static int fetch(struct bench *b, int i, double *xfer, double *all)
+{
+    char name[8];
+    int obfs4 = i == 1 || i == 2;
+    struct bench_node *d = &b->rx[i];
+    double bytes = (double)b->goodput * (double)b->big[0].len;
+    snprintf(name, sizeof name, "G%d", i);
+    if (start(b, d, name) != 0)
+        return -1;
+    double t0 = bench_now_ms();
+    if (peer_add(d, obfs4 ? b->oaddr : b->r.addr) != 0)
+        return -1;
+    double up = await(d, "peers connected", 1, t0, 20000);
+    double ms = up < 0 ? -1 : await(d, "envelopes stored", b->goodput, t0 + up, 120000);
+    if (ms < 0) {
+        fprintf(stderr, "bench-pt: %s did not get the %d envelopes\n", name, b->goodput);
+        return -1;
+    }
+    double whole = bench_now_ms() - t0;
+    *xfer = bytes / (ms / 1e3) / 1e6;
+    *all = bytes / (whole / 1e3) / 1e6;
+    printf("goodput %-3s (%s): %d envelopes (%.1f MB): link up after %4.0f ms, then all in "
+           "%5.0f ms = %6.2f MB/s (from peer-add: %5.0f ms = %6.2f MB/s)\n",
+           name, obfs4 ? "obfs4" : "plain", b->goodput, bytes / 1e6, up, ms, *xfer, whole,
+           *all);
+    fflush(stdout);
+    bench_node_stop(d);
+    return 0;
+}
+
+static int run_goodput(struct bench *b, double xfer[NRX], double all[NRX])
 {
     for (int i = 0; i < b->goodput; i++)
         if (publish(&b->r, &b->big[i]) != 0)
             return -1;
-    double bytes = (double)b->goodput * (double)b->big[0].len;
-    for (int i = 0; i < NRX; i++) {
-        char name[8];
-        int obfs4 = i == 1 || i == 2;
-        snprintf(name, sizeof name, "G%d", i);
-        if (start(b, &b->rx[i], name) != 0)
+    for (int i = 0; i < NRX; i++)
+        if (fetch(b, i, &xfer[i], &all[i]) != 0)
             return -1;
-        double t0 = bench_now_ms();
-        if (peer_add(&b->rx[i], obfs4 ? b->oaddr : b->r.addr) != 0)
-            return -1;
-        double up = await(&b->rx[i], "envelopes stored", 1, t0, 20000), t1 = bench_now_ms();
-        double ms = up < 0 ? -1 : await(&b->rx[i], "envelopes stored", b->goodput, t1, 120000);
-        if (ms < 0) {
-            fprintf(stderr, "bench-pt: %s did not get the %d envelopes\n", name, b->goodput);
-            return -1;
-        }
-        double all = bench_now_ms() - t0;
-        mbps[i] = bytes / (all / 1e3) / 1e6;
-        printf("goodput %-3s (%s): %d envelopes (%.1f MB) in %5.0f ms (first after %4.0f ms) = "
-               "%6.2f MB/s\n",
-               name, obfs4 ? "obfs4" : "plain", b->goodput, bytes / 1e6, all, up, mbps[i]);
-        fflush(stdout);
-        bench_node_stop(&b->rx[i]);
-    }
     return 0;
 }
 
@@ -251,8 +262,8 @@ static int run(struct bench *b)
         return -1;
     if (start_relay(b) != 0)
         return -1;
-    double mbps[NRX], p50[2];
-    if (run_goodput(b, mbps) != 0)
+    double xfer[NRX], all[NRX], p50[2];
+    if (run_goodput(b, xfer, all) != 0)
         return -1;
     if (start(b, &b->p, "P") != 0 || start(b, &b->o, "O") != 0 || peer_add(&b->p, b->r.addr) ||
         peer_add(&b->o, b->oaddr) || await(&b->p, "envelopes stored", b->goodput, 0, 1e12) < 0 ||
@@ -261,9 +272,14 @@ static int run(struct bench *b)
         return -1;
     if (run_latency(b, p50) != 0)
         return -1;
-    double plain = (mbps[0] + mbps[3]) / 2, obfs4 = (mbps[1] + mbps[2]) / 2;
-    printf("\ngoodput: plain %.2f MB/s, obfs4 %.2f MB/s: obfs4/plain = %.2f (target >= 0.5: %s)\n",
+    double plain = (xfer[0] + xfer[3]) / 2, obfs4 = (xfer[1] + xfer[2]) / 2;
+    printf("\ngoodput, link up to the last stored: plain %.2f MB/s, obfs4 %.2f MB/s: obfs4/plain "
+           "= %.2f (target >= 0.5: %s)\n",
            plain, obfs4, obfs4 / plain, obfs4 / plain >= 0.5 ? "met" : "MISSED");
+    plain = (all[0] + all[3]) / 2, obfs4 = (all[1] + all[2]) / 2;
+    printf("goodput, peer-add to the last stored (link set-up included): plain %.2f MB/s, obfs4 "
+           "%.2f MB/s: obfs4/plain = %.2f\n",
+           plain, obfs4, obfs4 / plain);
     printf("latency p50: plain %.2f ms, obfs4 %.2f ms: +%.2f ms, obfs4/plain = %.2f (target "
            "<= plain + 2 ms: %s)\n",
            p50[0], p50[1], p50[1] - p50[0], p50[1] / p50[0],
