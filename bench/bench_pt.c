@@ -10,17 +10,18 @@
  * obfs4proxy - node, all real processes.
  *
  * Goodput: R holds G large envelopes (15000-byte payloads); a fresh node
- * links to R and takes them all by sync: G envelopes' bytes over the time
- * from `peer-add` to its `envelopes stored` reaching G (status polled
- * every 2 ms), link set-up included: for obfs4 that is starting the PT
- * client and the obfs4 handshake. (The time to the first envelope is
- * shown too; the transfer alone cannot be timed apart on the plain link,
- * whose whole batch lands in one group commit.) G stays at a few hundred:
- * one sync session moves a
- * bounded batch, and the rest would wait for the next round (a minute),
- * which measures the schedule, not the link. Four
- * fresh nodes in the order plain, obfs4, obfs4, plain (ABBA: neither is
- * favoured by a warmer cache), each alone.
+ * links to R and takes them all by sync. Timed from its link being up
+ * (`peers connected` 1: the PT client started, the obfs4 and CURVE
+ * handshakes and HELLO done; the dialler starts its sync session at that
+ * HELLO) to its `envelopes stored` reaching G, both seen by polling status
+ * every 2 ms: the sync's reconciliation, IWANT and the bulk of pushes and
+ * commits, which is what the link carries. The time from `peer-add`, set-up
+ * included, is printed as a second figure. G stays below what one sync
+ * session moves (the 8 MiB flow window and a receiver's 32 MiB rate-limit
+ * burst, node/mesh/send.c and admit.c): beyond it the rest waits for the
+ * next session or the rate limit, which measures the schedule, not the
+ * link. Four fresh nodes in the order plain, obfs4, obfs4, plain (ABBA:
+ * neither is favoured by a warmer cache), each alone.
  *
  * Latency: with a plain node P and an obfs4 node O both linked to R, each
  * sample publishes one small envelope at R and times the `envelope` event
@@ -139,8 +140,8 @@ static int publish(struct bench_node *d, const struct bench_env *e)
     return bench_call(d->ctl, "publish", e->bytes, e->len, reply, sizeof reply) == 0 ? 0 : -1;
 }
 
-/* One goodput receiver: a fresh node fetches R's G envelopes; xfer the
- * MB/s from its link being up to the G-th stored, all from peer-add. */
+/* One goodput receiver: a fresh node fetches R's G envelopes; *xfer the
+ * MB/s from its link being up to the G-th stored, *all from peer-add. */
 static int fetch(struct bench *b, int i, double *xfer, double *all)
 {
     char name[8];
@@ -300,7 +301,8 @@ static int parse_args(struct bench *b, int argc, char **argv)
             printf("usage: bench-pt [-n SAMPLES] [-g ENVELOPES] [--keep]\n"
                    "  -n SAMPLES    latency samples (default 300)\n"
                    "  -g ENVELOPES  15000-byte-payload envelopes synced per goodput run "
-                   "(default 300)\n"
+                   "(default 300;\n"
+                   "                about 500 fill one sync session's 8 MiB flow window)\n"
                    "  --keep        keep the temp dir (daemon logs)\n");
             exit(0);
         }
