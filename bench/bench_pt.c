@@ -11,12 +11,14 @@
  *
  * Goodput: R holds G large envelopes (15000-byte payloads); a fresh node
  * links to R and takes them all by sync. Timed from its link being up
- * (`peers connected` 1: the PT client started, the obfs4 and CURVE
+ * (its `peer up` event: the PT client started, the obfs4 and CURVE
  * handshakes and HELLO done; the dialler starts its sync session at that
- * HELLO) to its `envelopes stored` reaching G, both seen by polling status
- * every 2 ms: the sync's reconciliation, IWANT and the bulk of pushes and
- * commits, which is what the link carries. The time from `peer-add`, set-up
- * included, is printed as a second figure. G stays below what one sync
+ * HELLO) to its `envelopes stored` reaching G (status polled every 2 ms;
+ * a status poll for the start came back only after a busy daemon had
+ * stored the whole plain batch): the sync's reconciliation, IWANT and the
+ * bulk of pushes and commits, which is what the link carries; MB/s per
+ * transport over its two runs' summed times. The time from `peer-add`,
+ * set-up included, is the second figure. G stays below what one sync
  * session moves (the 8 MiB flow window and a receiver's 32 MiB rate-limit
  * burst, node/mesh/send.c and admit.c): beyond it the rest waits for the
  * next session or the rate limit, which measures the schedule, not the
