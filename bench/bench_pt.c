@@ -328,7 +328,7 @@ static int parse_args(struct bench *b, int argc, char **argv)
             printf("usage: bench-pt [-n SAMPLES] [-g ENVELOPES] [--keep]\n"
                    "  -n SAMPLES    latency samples (default 300)\n"
                    "  -g ENVELOPES  15000-byte-payload envelopes synced per goodput run "
-                   "(default 300;\n"
+                   "(default 450;\n"
                    "                about 500 fill one sync session's 8 MiB flow window)\n"
                    "  --keep        keep the temp dir (daemon logs)\n");
             exit(0);
@@ -363,7 +363,7 @@ int main(int argc, char **argv)
     static struct bench b;
     bench_init("bench-pt");
     b.samples = 300;
-    b.goodput = 300;
+    b.goodput = 450;
     b.chapard = getenv("CHAPARD") ? getenv("CHAPARD") : CHP_CHAPARD_PATH;
     b.mkenv = getenv("CHAPAR_MKENV") ? getenv("CHAPAR_MKENV") : CHP_MKENV_PATH;
     if (parse_args(&b, argc, argv) != 0)
