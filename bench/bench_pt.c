@@ -10,17 +10,20 @@
  * obfs4proxy - node, all real processes.
  *
  * Goodput: R holds G large envelopes (15000-byte payloads); a fresh node
- * links to R and takes them all by sync: G envelopes' bytes over the time
- * from `peer-add` to its `envelopes stored` reaching G (status polled
- * every 2 ms), link set-up included: for obfs4 that is starting the PT
- * client and the obfs4 handshake. (The time to the first envelope is
- * shown too; the transfer alone cannot be timed apart on the plain link,
- * whose whole batch lands in one group commit.) G stays at a few hundred:
- * one sync session moves a
- * bounded batch, and the rest would wait for the next round (a minute),
- * which measures the schedule, not the link. Four
- * fresh nodes in the order plain, obfs4, obfs4, plain (ABBA: neither is
- * favoured by a warmer cache), each alone.
+ * links to R and takes them all by sync. Timed from its link being up
+ * (its `peer up` event: the PT client started, the obfs4 and CURVE
+ * handshakes and HELLO done; the dialler starts its sync session at that
+ * HELLO) to its `envelopes stored` reaching G (status polled every 2 ms;
+ * a status poll for the start came back only after a busy daemon had
+ * stored the whole plain batch): the sync's reconciliation, IWANT and the
+ * bulk of pushes and commits, which is what the link carries; MB/s per
+ * transport over its two runs' summed times. The time from `peer-add`,
+ * set-up included, is the second figure. G stays below what one sync
+ * session moves (the 8 MiB flow window and a receiver's 32 MiB rate-limit
+ * burst, node/mesh/send.c and admit.c): beyond it the rest waits for the
+ * next session or the rate limit, which measures the schedule, not the
+ * link. Four fresh nodes in the order plain, obfs4, obfs4, plain (ABBA:
+ * neither is favoured by a warmer cache), each alone.
  *
  * Latency: with a plain node P and an obfs4 node O both linked to R, each
  * sample publishes one small envelope at R and times the `envelope` event
@@ -139,35 +142,69 @@ static int publish(struct bench_node *d, const struct bench_env *e)
     return bench_call(d->ctl, "publish", e->bytes, e->len, reply, sizeof reply) == 0 ? 0 : -1;
 }
 
-static int run_goodput(struct bench *b, double mbps[NRX])
+/* Waits for d's "peer up" event (its link's HELLO came: the PT client,
+ * the obfs4 and CURVE handshakes are behind it, and its sync starts then):
+ * the time it came, or -1. */
+static double await_up(struct bench_node *d, double limit_ms)
+{
+    zmq_pollitem_t it = {chp_ctl_evt_socket(d->ctl), 0, ZMQ_POLLIN, 0};
+    for (double t0 = bench_now_ms(); !bench_stopped() && bench_now_ms() - t0 < limit_ms;) {
+        char *topic, *body;
+        size_t len;
+        while (chp_ctl_event(d->ctl, &topic, &body, &len) == 1) {
+            int up = !strcmp(topic, "peer") && len == 2 && !memcmp(body, "up", 2);
+            free(topic);
+            free(body);
+            if (up)
+                return bench_now_ms();
+        }
+        if (zmq_poll(&it, 1, 1) < 0 && errno != EINTR)
+            return -1;
+    }
+    return -1;
+}
+
+/* One goodput receiver: a fresh node fetches R's G envelopes; *xfer the
+ * ms from its link being up to the G-th stored, *all from peer-add. */
+static int fetch(struct bench *b, int i, double *xfer, double *all)
+{
+    char name[8];
+    int obfs4 = i == 1 || i == 2;
+    struct bench_node *d = &b->rx[i];
+    double bytes = (double)b->goodput * (double)b->big[0].len;
+    snprintf(name, sizeof name, "G%d", i);
+    if (start(b, d, name) != 0 || chp_ctl_subscribe(d->ctl, "peer") != CHP_OK)
+        return -1;
+    pause_ms(300); /* the events socket connects and subscribes */
+    double t0 = bench_now_ms();
+    if (peer_add(d, obfs4 ? b->oaddr : b->r.addr) != 0)
+        return -1;
+    double up = await_up(d, 20000) - t0;
+    double ms = up < 0 ? -1 : await(d, "envelopes stored", b->goodput, t0 + up, 120000);
+    if (ms < 0) {
+        fprintf(stderr, "bench-pt: %s did not get the %d envelopes\n", name, b->goodput);
+        return -1;
+    }
+    double whole = bench_now_ms() - t0;
+    *xfer = ms;
+    *all = whole;
+    printf("goodput %-3s (%s): %d envelopes (%.1f MB): link up after %4.0f ms, then all in "
+           "%5.0f ms = %6.2f MB/s (from peer-add: %5.0f ms = %6.2f MB/s)\n",
+           name, obfs4 ? "obfs4" : "plain", b->goodput, bytes / 1e6, up, ms, bytes / ms / 1e3,
+           whole, bytes / whole / 1e3);
+    fflush(stdout);
+    bench_node_stop(d);
+    return 0;
+}
+
+static int run_goodput(struct bench *b, double xfer[NRX], double all[NRX])
 {
     for (int i = 0; i < b->goodput; i++)
         if (publish(&b->r, &b->big[i]) != 0)
             return -1;
-    double bytes = (double)b->goodput * (double)b->big[0].len;
-    for (int i = 0; i < NRX; i++) {
-        char name[8];
-        int obfs4 = i == 1 || i == 2;
-        snprintf(name, sizeof name, "G%d", i);
-        if (start(b, &b->rx[i], name) != 0)
+    for (int i = 0; i < NRX; i++)
+        if (fetch(b, i, &xfer[i], &all[i]) != 0)
             return -1;
-        double t0 = bench_now_ms();
-        if (peer_add(&b->rx[i], obfs4 ? b->oaddr : b->r.addr) != 0)
-            return -1;
-        double up = await(&b->rx[i], "envelopes stored", 1, t0, 20000), t1 = bench_now_ms();
-        double ms = up < 0 ? -1 : await(&b->rx[i], "envelopes stored", b->goodput, t1, 120000);
-        if (ms < 0) {
-            fprintf(stderr, "bench-pt: %s did not get the %d envelopes\n", name, b->goodput);
-            return -1;
-        }
-        double all = bench_now_ms() - t0;
-        mbps[i] = bytes / (all / 1e3) / 1e6;
-        printf("goodput %-3s (%s): %d envelopes (%.1f MB) in %5.0f ms (first after %4.0f ms) = "
-               "%6.2f MB/s\n",
-               name, obfs4 ? "obfs4" : "plain", b->goodput, bytes / 1e6, all, up, mbps[i]);
-        fflush(stdout);
-        bench_node_stop(&b->rx[i]);
-    }
     return 0;
 }
 
@@ -251,8 +288,8 @@ static int run(struct bench *b)
         return -1;
     if (start_relay(b) != 0)
         return -1;
-    double mbps[NRX], p50[2];
-    if (run_goodput(b, mbps) != 0)
+    double xfer[NRX], all[NRX], p50[2];
+    if (run_goodput(b, xfer, all) != 0)
         return -1;
     if (start(b, &b->p, "P") != 0 || start(b, &b->o, "O") != 0 || peer_add(&b->p, b->r.addr) ||
         peer_add(&b->o, b->oaddr) || await(&b->p, "envelopes stored", b->goodput, 0, 1e12) < 0 ||
@@ -261,9 +298,16 @@ static int run(struct bench *b)
         return -1;
     if (run_latency(b, p50) != 0)
         return -1;
-    double plain = (mbps[0] + mbps[3]) / 2, obfs4 = (mbps[1] + mbps[2]) / 2;
-    printf("\ngoodput: plain %.2f MB/s, obfs4 %.2f MB/s: obfs4/plain = %.2f (target >= 0.5: %s)\n",
+    /* The same bytes each time: MB/s over the two runs' summed times. */
+    double kb2 = 2 * (double)b->goodput * (double)b->big[0].len / 1e3;
+    double plain = kb2 / (xfer[0] + xfer[3]), obfs4 = kb2 / (xfer[1] + xfer[2]);
+    printf("\ngoodput, link up to the last stored: plain %.2f MB/s, obfs4 %.2f MB/s: obfs4/plain "
+           "= %.2f (target >= 0.5: %s)\n",
            plain, obfs4, obfs4 / plain, obfs4 / plain >= 0.5 ? "met" : "MISSED");
+    plain = kb2 / (all[0] + all[3]), obfs4 = kb2 / (all[1] + all[2]);
+    printf("goodput, peer-add to the last stored (link set-up included): plain %.2f MB/s, obfs4 "
+           "%.2f MB/s: obfs4/plain = %.2f\n",
+           plain, obfs4, obfs4 / plain);
     printf("latency p50: plain %.2f ms, obfs4 %.2f ms: +%.2f ms, obfs4/plain = %.2f (target "
            "<= plain + 2 ms: %s)\n",
            p50[0], p50[1], p50[1] - p50[0], p50[1] / p50[0],
@@ -284,7 +328,8 @@ static int parse_args(struct bench *b, int argc, char **argv)
             printf("usage: bench-pt [-n SAMPLES] [-g ENVELOPES] [--keep]\n"
                    "  -n SAMPLES    latency samples (default 300)\n"
                    "  -g ENVELOPES  15000-byte-payload envelopes synced per goodput run "
-                   "(default 300)\n"
+                   "(default 450;\n"
+                   "                about 500 fill one sync session's 8 MiB flow window)\n"
                    "  --keep        keep the temp dir (daemon logs)\n");
             exit(0);
         }
@@ -318,7 +363,7 @@ int main(int argc, char **argv)
     static struct bench b;
     bench_init("bench-pt");
     b.samples = 300;
-    b.goodput = 300;
+    b.goodput = 450;
     b.chapard = getenv("CHAPARD") ? getenv("CHAPARD") : CHP_CHAPARD_PATH;
     b.mkenv = getenv("CHAPAR_MKENV") ? getenv("CHAPAR_MKENV") : CHP_MKENV_PATH;
     if (parse_args(&b, argc, argv) != 0)
