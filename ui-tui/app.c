@@ -703,9 +703,10 @@ static void on_disc_wiz(chp_app *a, const char *tag, int ok, char *p, size_t len
         chp_app_notice(a, _("This node is invisible on the local network (no LAN beacons); "
                             "/discovery on lets Chapar users nearby find it."));
     else
-        chp_app_notice(a,
-                       _("This node is visible on the local network: it announces itself by LAN "
-                         "beacons. To be invisible: /discovery off (or chapard --no-discovery)."));
+        chp_app_notice(a, _("This node is visible on the local network: it announces itself by LAN "
+                            "beacons, which anyone on this network (a cafe's or a campus's "
+                            "operator too) can recognise as Chapar's. To be invisible: /discovery "
+                            "off (or chapard --no-discovery)."));
     chp_app_notice(a, _("Choose a nickname (others see it next to your ID; 1 to 32 bytes)."));
 }
 
