@@ -478,7 +478,6 @@ static int copy_in(chp_msg *m, struct xfile *x, int fd, char *err, size_t errcap
     chp_b2_ctx h;
     chp_b2_init(&h);
     int rc = buf && keys ? CHP_OK : CHP_E_NOMEM;
-    uint64_t total = 0;
     for (uint32_t i = 0; rc == CHP_OK && i < x->count; i += READ_BATCH) {
         uint32_t n = x->count - i < READ_BATCH ? x->count - i : READ_BATCH;
         for (uint32_t j = 0; j < n && rc == CHP_OK; j++) {
@@ -497,7 +496,6 @@ static int copy_in(chp_msg *m, struct xfile *x, int fd, char *err, size_t errcap
                 got += (size_t)r;
             }
             chp_b2_update(&h, p, got);
-            total += got;
             piece_key(x, i + j, keys[j]);
             recs[j] = (chp_store_lrec){keys[j], p, PIECE_KEY, want};
         }
