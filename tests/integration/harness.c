@@ -1021,7 +1021,7 @@ static const char *find_tool(const char *name, char *buf, size_t cap)
 {
     const char *path = getenv("PATH");
     char dirs[4096];
-    snprintf(dirs, sizeof dirs, "%s:/usr/sbin:/sbin:/usr/bin", path ? path : "");
+    snprintf(dirs, sizeof dirs, "%s:/usr/sbin:/sbin:/usr/bin:/bin", path ? path : "");
     for (char *save = NULL, *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
         snprintf(buf, cap, "%s/%s", d, name);
         if (access(buf, X_OK) == 0)
@@ -1101,14 +1101,8 @@ int h_sh(const char *fmt, ...)
 
 const char *h_which(const char *name, char *buf, size_t cap)
 {
-    const char *path = getenv("PATH");
-    char dirs[4096];
-    snprintf(dirs, sizeof dirs, "%s:/usr/sbin:/sbin", path ? path : "/usr/bin:/bin");
-    for (char *save = NULL, *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
-        snprintf(buf, cap, "%s/%s", d, name);
-        if (access(buf, X_OK) == 0)
-            return buf;
-    }
+    if (find_tool(name, buf, cap))
+        return buf;
     fail_msg("%s is not installed (scripts/install-deps --test installs it)", name);
     return NULL;
 }
