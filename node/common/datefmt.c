@@ -28,12 +28,10 @@ void chp_datefmt_default(chp_datefmt *f, const char *(*env)(const char *name))
     int fa = lang && !strncmp(lang, "fa", 2) &&
              (lang[2] == '\0' || lang[2] == '_' || lang[2] == '.' || lang[2] == '@');
     f->jalali = f->persian = fa;
-    if (chp_datefmt_set_calendar(f, env("CHAPAR_CALENDAR")) != 0) {
-        /* unset or unknown: the locale's */
-    }
-    if (chp_datefmt_set_digits(f, env("CHAPAR_DIGITS")) != 0) {
-        /* as above */
-    }
+    /* the variables win when they name a choice; unset or unknown leaves
+     * the locale's */
+    (void)chp_datefmt_set_calendar(f, env("CHAPAR_CALENDAR"));
+    (void)chp_datefmt_set_digits(f, env("CHAPAR_DIGITS"));
 }
 
 /* *field = 0 for word no, 1 for word yes; 0, or -1 (unchanged) for another. */
