@@ -59,6 +59,7 @@ static const struct err_desc descs[] = {
     {CHP_E_NOT_FOUND, "CHP_E_NOT_FOUND", "not found"},
     {CHP_E_LOCKED, "CHP_E_LOCKED", "store is locked (no storage key)"},
     {CHP_E_CORRUPT, "CHP_E_CORRUPT", "stored record failed its integrity check"},
+    {CHP_E_REFUSED, "CHP_E_REFUSED", "refused: its author posts over the rate"},
 };
 
 static const struct err_desc *find(int err)

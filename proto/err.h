@@ -53,6 +53,7 @@ typedef enum chp_err {
     CHP_E_NOT_FOUND = -45,    /* no such record */
     CHP_E_LOCKED = -46,       /* local tables need the storage key first */
     CHP_E_CORRUPT = -47,      /* a stored record failed its integrity check */
+    CHP_E_REFUSED = -48,      /* not kept: the layer above refused it (a poster over its rate) */
 } chp_err;
 
 /* A short, constant, human-readable description; never NULL. */

@@ -48,7 +48,8 @@ size_t chp_node_status_text(chp_node *n, char *b, size_t cap)
     chp_mesh_stats_get(n->mesh, &ms);
     const chp_mesh_counters *c = &ms.ctr;
     uint64_t rejected = c->rej_size + c->rej_version + c->rej_ttl + c->rej_expired + c->rej_future +
-                        c->rej_pow + c->rej_full + c->rej_malformed + c->rej_sync + c->rate_dropped;
+                        c->rej_pow + c->rej_full + c->rej_author + c->rej_malformed + c->rej_sync +
+                        c->rate_dropped;
     chp_mesh_address(n->mesh, addr, sizeof addr);
     o += (size_t)snprintf(b + o, cap - o, "mode: %s\naddress: %s\n", n->relay ? "relay" : "node",
                           addr);
@@ -73,6 +74,7 @@ size_t chp_node_status_text(chp_node *n, char *b, size_t cap)
     o = kv(b, cap, o, "rejected pow", c->rej_pow);
     o = kv(b, cap, o, "rejected full", c->rej_full);
     o = kv(b, cap, o, "rejected malformed", c->rej_malformed);
+    o = kv(b, cap, o, "rejected author rate", c->rej_author);
     o = kv(b, cap, o, "rejected sync", c->rej_sync);
     o = kv(b, cap, o, "rejected rate", c->rate_dropped);
     o = kv(b, cap, o, "rejected banned", c->refused_banned);

@@ -37,6 +37,12 @@ static void on_committed(void *ctx, const uint8_t *env, size_t len, const uint8_
     chp_msg_on_envelope(n->msg, env, len, id, seq);
 }
 
+static int on_refuse(void *ctx, const uint8_t *env, size_t len)
+{
+    chp_node *n = ctx;
+    return chp_msg_refuse(n->msg, env, len);
+}
+
 static int on_tag_mine(void *ctx, const uint8_t *tag)
 {
     chp_node *n = ctx;
@@ -154,6 +160,7 @@ static int open_mesh(chp_node *n, const chp_node_opts *o)
     if (n->msg)
         mo.hooks = (chp_mesh_hooks){.ctx = n,
                                     .committed = on_committed,
+                                    .refuse = on_refuse,
                                     .tag_mine = on_tag_mine,
                                     .unconfirmed = on_unconfirmed,
                                     .held = on_held,

@@ -172,7 +172,7 @@ void chp_gossip_on_ids(chp_mesh *n, struct chp_link *l, const chp_wire_msg *m, u
     for (uint16_t i = 0; i < m->u.ids.n; i++) {
         const uint8_t *id = m->u.ids.ids + 32 * i;
         if (m->type == CHP_WIRE_IHAVE) {
-            if (chp_store_has(n->store, id) == 0)
+            if (chp_store_has(n->store, id) == 0 && !chp_ingest_refused(n, id))
                 chp_missing_note(n, id, l->id, t);
             continue;
         }
@@ -228,7 +228,7 @@ void chp_gossip_on_push(chp_mesh *n, struct chp_link *l, const uint8_t *env, siz
          * no honest node does that (never back to the source, a sync
          * moves an id once per link); a copy flood, however slow. */
         chp_link_misbehave(n, l, 0.05, "pushes the same envelope again");
-    else if (syncing || rc == CHP_E_DUP)
+    else if (syncing || rc == CHP_E_DUP || rc == CHP_E_REFUSED)
         chp_moved_add(l, id, t); /* (in a sync: it finds it missing again, we did not keep it) */
     if (rc == CHP_E_DUP && !l->lazy && t - l->neg_ms > SYNC_QUIET_MS &&
         (n->dup_in_flight || chp_recent_age(n, id, t) < PRUNE_WINDOW_MS)) {

@@ -52,9 +52,44 @@ struct chp_ingest {
     struct batch *committing; /* in the writer thread, or NULL */
     uint64_t full_log_ms;     /* when the last "store full" line was logged */
     uint64_t full_unlogged;   /* refusals since that line */
+    struct refused *refused;  /* REFUSED_SLOTS */
 };
 
 #define FULL_LOG_MS 60000 /* at most one "store full" warning a minute */
+
+/* Ids the layer above refused (hooks.refuse), remembered REFUSED_MS so
+ * that sync and announcements do not fetch them again at once; after
+ * that they may come and are judged again (the poster's rate may allow
+ * them then: refused is late, not lost, for a poster who stopped).
+ * Direct-mapped: a collision forgets the older id, which costs one more
+ * fetch and judgement of it, nothing else. */
+#define REFUSED_SLOTS 4096u
+#define REFUSED_MS    (10u * 60u * 1000u)
+
+struct refused {
+    uint8_t id[32];
+    uint64_t until_ms;
+};
+
+static struct refused *refused_slot(struct refused *r, const uint8_t id[32])
+{
+    uint64_t h;
+    memcpy(&h, id + 8, sizeof h); /* ids are hashes: any 8 bytes are uniform */
+    return &r[h % REFUSED_SLOTS];
+}
+
+int chp_ingest_refused(const chp_mesh *n, const uint8_t id[32])
+{
+    const struct refused *r = n->ingest->refused ? refused_slot(n->ingest->refused, id) : NULL;
+    return r && r->until_ms > mesh_ms(n) && !memcmp(r->id, id, 32);
+}
+
+static void refused_note(chp_mesh *n, const uint8_t id[32])
+{
+    struct refused *r = refused_slot(n->ingest->refused, id);
+    memcpy(r->id, id, 32);
+    r->until_ms = mesh_ms(n) + REFUSED_MS;
+}
 
 static uint16_t *set_slot(struct batch *b, const uint8_t id[32])
 {
@@ -83,6 +118,11 @@ int chp_ingest_init(chp_mesh *n)
     if (!n->ingest)
         return CHP_E_NOMEM;
     n->ingest->fill = &n->ingest->b[0];
+    n->ingest->refused = calloc(REFUSED_SLOTS, sizeof *n->ingest->refused);
+    if (!n->ingest->refused) {
+        chp_ingest_fini(n);
+        return CHP_E_NOMEM;
+    }
     return CHP_OK;
 }
 
@@ -92,6 +132,7 @@ void chp_ingest_fini(chp_mesh *n)
         return;
     chp_buf_free(&n->ingest->b[0].arena);
     chp_buf_free(&n->ingest->b[1].arena);
+    free(n->ingest->refused);
     free(n->ingest);
     n->ingest = NULL;
 }
@@ -181,6 +222,14 @@ int chp_ingest_add(chp_mesh *n, const uint8_t *env, size_t len, uint32_t link, i
     if (n->dup_in_flight || chp_store_has(n->store, id) == 1) {
         n->ctr.duplicates++;
         return CHP_E_DUP;
+    }
+    /* The layer above (node/msg) judges a new envelope it can open before
+     * it is stored or forwarded; what it refuses goes nowhere. */
+    if (!own && (chp_ingest_refused(n, id) ||
+                 (n->hooks.refuse && n->hooks.refuse(n->hooks.ctx, env, len)))) {
+        refused_note(n, id);
+        n->ctr.rej_author++;
+        return CHP_E_REFUSED;
     }
     if (g->fill->n == INGEST_MAX || (g->fill->n && g->fill->arena.len + len > INGEST_BYTES)) {
         /* full: wait for the writer, hand it over */

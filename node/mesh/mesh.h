@@ -47,6 +47,11 @@ typedef struct chp_mesh_hooks {
     size_t (*unconfirmed)(void *ctx, uint8_t (*ids)[32], size_t cap);
     /* A neighbour confirmed that it durably holds own envelope id. */
     void (*held)(void *ctx, const uint8_t id[32]);
+    /* 1 if the layer above refuses to keep (and so to forward) this new
+     * envelope: a room post by a stranger over its rate (RESILIENCE.md,
+     * "Flood"). Asked before the envelope is queued for the store; a
+     * refused id is not fetched again for a while (chp_mesh_refused). */
+    int (*refuse)(void *ctx, const uint8_t *env, size_t len);
     /* An event for the control API's event socket (CONTROL.md): topic and
      * body ("peer" "up"/"down", "envelope" <hex id>). */
     void (*event)(void *ctx, const char *topic, const char *body, size_t len);
@@ -163,6 +168,7 @@ typedef struct chp_mesh_counters {
     uint64_t accepted, duplicates;
     uint64_t rej_size, rej_version, rej_ttl, rej_expired, rej_future, rej_pow, rej_full;
     uint64_t rej_malformed;  /* frames that do not parse */
+    uint64_t rej_author;     /* refused by the layer above: a poster over its rate */
     uint64_t rej_sync;       /* sync messages that do not parse, or too large */
     uint64_t refused_banned; /* connections refused by the ban list */
     uint64_t sync_rounds;    /* Negentropy messages answered or sent */

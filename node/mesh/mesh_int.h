@@ -415,6 +415,8 @@ int chp_ingest_fd(const chp_mesh *n);
 /* 1 when a commit is done and waits to be handled. */
 int chp_ingest_ready(const chp_mesh *n);
 void chp_ingest_count_reject(chp_mesh *n, int rc);
+/* 1 while id is one the layer above refused lately: not to be fetched. */
+int chp_ingest_refused(const chp_mesh *n, const uint8_t id[32]);
 
 /* ---- sync.c ---- */
 void chp_sync_start(chp_mesh *n, struct chp_link *l);

@@ -181,7 +181,7 @@ static int sync_need(void *ctx, uint64_t ts, const uint8_t id[32])
 {
     (void)ts;
     struct sync_ctx *c = ctx;
-    if (chp_moved_lately(c->l, id, mesh_ms(c->n))) {
+    if (chp_moved_lately(c->l, id, mesh_ms(c->n)) || chp_ingest_refused(c->n, id)) {
         c->l->sync_repeat++;
         return 0;
     }

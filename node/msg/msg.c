@@ -67,6 +67,7 @@ void chp_msgi_forget_all(chp_msg *m)
     m->h = NULL;
     m->nh = m->caph = 0;
     free(m->seen);
+    chp_msgi_flood_free(m);
     m->seen = NULL;
     m->nseen = m->capseen = 0;
     m->next_seq = 0;

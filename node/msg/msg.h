@@ -58,6 +58,12 @@ CHP_WUR int chp_msg_unlock(chp_msg *m, chp_identity *id);
  * that reached the store is ever skipped. */
 void chp_msg_on_envelope(chp_msg *m, const uint8_t *env, size_t len, const uint8_t id[32],
                          uint64_t seq);
+/* 1 when a new envelope should not be kept nor forwarded: a post (or a
+ * file's manifest) in a room we are in, by a stranger (not a contact, not
+ * us) who posts over the rate one person types, or a newcomer beyond the
+ * room's rate of new posters (RESILIENCE.md, "Flood"; msg_flood.c). Called
+ * by the mesh before the store; 0 while locked and for anything else. */
+int chp_msg_refuse(chp_msg *m, const uint8_t *env, size_t len);
 /* A neighbour said it durably holds envelope id (HELD, PROTOCOL.md §15):
  * if it is one of ours, its message is "sent" once every envelope of it
  * is held somewhere. */

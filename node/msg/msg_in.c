@@ -381,7 +381,49 @@ static void miss_rescan(chp_msg *m)
     free(buf);
 }
 
-/* The envelope part of chp_msg_on_envelope, once it is known to be new. */
+/* Opens env (its tag te is ours) into pt (len bytes, malloc'd; the caller
+ * wipes and frees it, also on failure). */
+static int env_open(chp_msg *m, const struct tagent *te, const uint8_t *env, size_t len,
+                    chp_env_hdr *hdr, uint8_t **pt, chp_inner *in)
+{
+    uint8_t key[32];
+    *pt = NULL;
+    if (te->kind == TK_INTRO) {
+        if (chp_ks_intro_key_recv(m->me, hdr->key, key) != CHP_OK)
+            return CHP_E_DH;
+    } else if (te->kind == TK_ROOM) {
+        chp_ks_room_msg_key(m->r[te->idx].key, te->epoch, key);
+    } else {
+        uint8_t k[32];
+        chp_msgi_epoch_key(&m->c[te->idx], te->epoch, k);
+        chp_ks_msg_key(k, m->c[te->idx].pk, key);
+        chp_memzero(k, sizeof k);
+    }
+    *pt = malloc(len);
+    int rc = *pt ? chp_envelope_open(env, len, key, *pt, len, hdr, in) : CHP_E_NOMEM;
+    chp_memzero(key, sizeof key);
+    return rc;
+}
+
+int chp_msg_refuse(chp_msg *m, const uint8_t *env, size_t len)
+{
+    chp_env_hdr hdr;
+    if (!m || !m->me || chp_envelope_parse(env, len, &hdr, NULL, NULL, NULL) != CHP_OK)
+        return 0;
+    const struct tagent *tp = chp_msgi_tag_find(m, hdr.tag);
+    if (!tp || tp->kind != TK_ROOM)
+        return 0; /* only room posts are judged: the common case, one lookup */
+    struct tagent te = *tp;
+    uint8_t *pt = NULL;
+    chp_inner in;
+    int refuse = env_open(m, &te, env, len, &hdr, &pt, &in) == CHP_OK &&
+                 chp_msgi_flood_refuse(m, m->r[te.idx].name, in.sender, in.type);
+    if (pt)
+        chp_memzero(pt, len);
+    free(pt);
+    return refuse;
+}
+
 /* The envelope part of chp_msg_on_envelope, once it is known to be new. */
 static int examine(chp_msg *m, const uint8_t *env, size_t len)
 {
@@ -392,22 +434,9 @@ static int examine(chp_msg *m, const uint8_t *env, size_t len)
     if (!tp)
         return 0;           /* not ours: the common case, one lookup */
     struct tagent te = *tp; /* the table may be rebuilt below */
-    uint8_t key[32];
-    if (te.kind == TK_INTRO) {
-        if (chp_ks_intro_key_recv(m->me, hdr.key, key) != CHP_OK)
-            return 1;
-    } else if (te.kind == TK_ROOM) {
-        chp_ks_room_msg_key(m->r[te.idx].key, te.epoch, key);
-    } else {
-        uint8_t k[32];
-        chp_msgi_epoch_key(&m->c[te.idx], te.epoch, k);
-        chp_ks_msg_key(k, m->c[te.idx].pk, key);
-        chp_memzero(k, sizeof k);
-    }
-    uint8_t *pt = malloc(len);
+    uint8_t *pt = NULL;
     chp_inner in;
-    int rc = pt ? chp_envelope_open(env, len, key, pt, len, &hdr, &in) : CHP_E_NOMEM;
-    chp_memzero(key, sizeof key);
+    int rc = env_open(m, &te, env, len, &hdr, &pt, &in);
     if (rc != CHP_OK) {
         chp_debug("an envelope with one of our tags did not open: %s", chp_strerror(rc));
         free(pt);

@@ -231,7 +231,8 @@ struct chp_msg {
     size_t nr, capr;
     struct hmsg *h;
     size_t nh, caph;
-    struct seen *seen; /* hash table, capseen a power of two */
+    struct seen *seen;       /* hash table, capseen a power of two */
+    struct msg_flood *flood; /* msg_flood.c: posters' rates, NULL until a post */
     size_t nseen, capseen;
     struct tagent *tags;
     size_t tagcap, ntags;
@@ -290,6 +291,13 @@ int chp_msgi_hmsg_save(chp_msg *m, const struct hmsg *h);
 int chp_msgi_hmsg_load(struct hmsg *h, const uint8_t *key, size_t kl_, const uint8_t *v, size_t vl);
 /* msg_rec.c: lookups (NULL when absent) and display labels. */
 struct contact *chp_msgi_contact_by_pk(chp_msg *m, const uint8_t pk[32]);
+/* 1 if pk posted in room before (the nick table of msg_rec.c). */
+int chp_msgi_seen_has(chp_msg *m, const char *room, const uint8_t pk[32]);
+/* msg_flood.c: 1 if a post (or chunk, or file manifest) of type by sender
+ * in room is over the poster's rate or the room's rate of new posters,
+ * charging it otherwise; 0 for contacts, us and other types. */
+int chp_msgi_flood_refuse(chp_msg *m, const char *room, const uint8_t sender[32], uint8_t type);
+void chp_msgi_flood_free(chp_msg *m);
 struct contact *chp_msgi_contact_by_name(chp_msg *m, const char *name);
 struct room *chp_msgi_room_by_name(chp_msg *m, const char *canon);
 /* Adds history entry pos to the message-id index (after it is saved);

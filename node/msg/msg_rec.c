@@ -463,6 +463,11 @@ static int seen_grow(chp_msg *m)
     return CHP_OK;
 }
 
+int chp_msgi_seen_has(chp_msg *m, const char *room, const uint8_t pk[32])
+{
+    return m->capseen && seen_at(m, room, pk)->used;
+}
+
 int chp_msgi_seen_note(chp_msg *m, const char *room, const uint8_t pk[32], const char *nick,
                        uint64_t t, char old[CHP_NICK_MAX + 1])
 {

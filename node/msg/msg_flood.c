@@ -1,0 +1,157 @@
+/* msg_flood.c - per-poster fairness in rooms (RESILIENCE.md, "Flood").
+ *
+ * The mesh cannot tell a flooder's room posts from a busy honest poster's:
+ * the author is inside the encryption. This layer can, for the rooms the
+ * user is in, and the mesh asks it (chp_msg_refuse) before it stores or
+ * forwards a new envelope. A stranger (not a contact, not us) gets a token
+ * bucket per room: AUTHOR_BURST posts at once, then one per
+ * AUTHOR_REFILL_S, about what one person types. A poster this node has
+ * never seen in the room takes a token from the room's newcomer pool
+ * first (NEW_BURST at once, then one per NEW_REFILL_S), so fresh keys, which
+ * cost nothing to make, cannot each bring a bucket of their own faster
+ * than that. Contacts and our own posts are never limited; neither are
+ * direct messages, receipts or a file's pieces (its manifest counts as a
+ * post). A refused envelope is neither kept nor forwarded; the mesh does
+ * not fetch it again for REFUSED_MS (ingest.c) and judges it again if it
+ * comes back later, so a fast honest poster's extra posts come late, not
+ * never. */
+#include "node/msg/msg_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define AUTHOR_BURST    12u   /* posts a stranger may send at once */
+#define AUTHOR_REFILL_S 5u    /* then one more every 5 s (12 a minute) */
+#define NEW_BURST       24u   /* new posters a room takes at once */
+#define NEW_REFILL_S    10u   /* then one more every 10 s */
+#define FLOOD_SLOTS     2048u /* posters tracked (open addressing) */
+#define POOL_SLOTS      64u   /* rooms with a newcomer pool */
+#define MILLI           1000u
+
+struct bucket {
+    uint8_t key[16]; /* keyed hash of (room, poster); all zero: free */
+    uint64_t mt;     /* tokens, in thousandths */
+    uint64_t t;      /* when mt was last brought up to date (unix s) */
+};
+
+struct msg_flood {
+    struct bucket b[FLOOD_SLOTS];
+    size_t n;
+    struct bucket pool[POOL_SLOTS]; /* per room: key = keyed hash of the room */
+};
+
+static int is_free(const struct bucket *b)
+{
+    static const uint8_t zero[16];
+    return !memcmp(b->key, zero, sizeof zero);
+}
+
+/* Adds what the time since b->t refilled, up to burst. */
+static void refill(struct bucket *b, uint64_t now, uint64_t burst, uint64_t every_s)
+{
+    if (now > b->t) {
+        uint64_t add = (now - b->t) * MILLI / every_s;
+        b->mt = b->mt + add > burst * MILLI ? burst * MILLI : b->mt + add;
+    }
+    b->t = now;
+}
+
+static int take(struct bucket *b, uint64_t now, uint64_t burst, uint64_t every_s)
+{
+    refill(b, now, burst, every_s);
+    if (b->mt < MILLI)
+        return 0;
+    b->mt -= MILLI;
+    return 1;
+}
+
+static void key_of(const chp_msg *m, const char *room, const uint8_t *pk, uint8_t key[16])
+{
+    uint8_t in[32 + CHP_ROOM_NAME_MAX + 1];
+    size_t rl = strlen(room), o = 0;
+    if (pk) {
+        memcpy(in, pk, 32);
+        o = 32;
+    }
+    memcpy(in + o, room, rl);
+    chp_hash(key, 16, in, o + rl, m->hidx_key, sizeof m->hidx_key);
+    key[0] |= 1; /* never all zero */
+}
+
+static struct bucket *find(struct bucket *t, size_t cap, const uint8_t key[16])
+{
+    uint64_t h;
+    memcpy(&h, key + 8, sizeof h);
+    for (size_t i = (size_t)(h % cap), k = 0; k < cap; i = (i + 1) % cap, k++)
+        if (is_free(&t[i]) || !memcmp(t[i].key, key, 16))
+            return &t[i];
+    return NULL;
+}
+
+/* Keeps the poster table at most 3/4 full: forgets posters whose bucket is
+ * full again (they may start from a full one anyway), and if that is not
+ * enough, all of them but nothing of the newcomer pools. */
+static void prune(chp_msg *m, uint64_t now)
+{
+    struct msg_flood *f = m->flood;
+    if (f->n * 4 < FLOOD_SLOTS * 3)
+        return;
+    struct bucket keep[FLOOD_SLOTS];
+    size_t nk = 0;
+    for (size_t i = 0; i < FLOOD_SLOTS; i++) {
+        if (is_free(&f->b[i]))
+            continue;
+        refill(&f->b[i], now, AUTHOR_BURST, AUTHOR_REFILL_S);
+        if (f->b[i].mt < AUTHOR_BURST * MILLI)
+            keep[nk++] = f->b[i];
+    }
+    memset(f->b, 0, sizeof f->b);
+    f->n = 0;
+    if (nk * 2 > FLOOD_SLOTS)
+        nk = 0;
+    for (size_t i = 0; i < nk; i++) {
+        *find(f->b, FLOOD_SLOTS, keep[i].key) = keep[i];
+        f->n++;
+    }
+}
+
+int chp_msgi_flood_refuse(chp_msg *m, const char *room, const uint8_t sender[32], uint8_t type)
+{
+    if (type != CHP_CT_ROOM && type != CHP_CT_CHUNK && type != CHP_CT_FILE)
+        return 0;
+    if (!memcmp(sender, chp_identity_pk(m->me), 32) || chp_msgi_contact_by_pk(m, sender))
+        return 0;
+    if (!m->flood && !(m->flood = calloc(1, sizeof *m->flood)))
+        return 0; /* out of memory: keep, as before this existed */
+    uint64_t now = chp_msgi_now(m);
+    prune(m, now);
+    uint8_t key[16];
+    key_of(m, room, sender, key);
+    struct bucket *b = find(m->flood->b, FLOOD_SLOTS, key);
+    if (!b)
+        return 0;
+    if (is_free(b)) {
+        if (!chp_msgi_seen_has(m, room, sender)) {
+            uint8_t rk[16];
+            key_of(m, room, NULL, rk);
+            struct bucket *p = find(m->flood->pool, POOL_SLOTS, rk);
+            if (!p)
+                return 0;
+            if (is_free(p))
+                *p = (struct bucket){.mt = NEW_BURST * MILLI, .t = now};
+            memcpy(p->key, rk, 16);
+            if (!take(p, now, NEW_BURST, NEW_REFILL_S))
+                return 1; /* too many new posters at once */
+        }
+        *b = (struct bucket){.mt = AUTHOR_BURST * MILLI, .t = now};
+        memcpy(b->key, key, 16);
+        m->flood->n++;
+    }
+    return !take(b, now, AUTHOR_BURST, AUTHOR_REFILL_S);
+}
+
+void chp_msgi_flood_free(chp_msg *m)
+{
+    free(m->flood);
+    m->flood = NULL;
+}

@@ -1,0 +1,185 @@
+/* test_flood.c - per-poster fairness in rooms (RESILIENCE.md, "Flood";
+ * node/msg/msg_flood.c): a raw neighbour pushes valid #lan posts, each
+ * with its proof of work, by strangers. One stranger's posts beyond its
+ * burst, and new posters beyond the room's pool, are neither kept nor
+ * forwarded; a contact posting fast is never limited; a refused id pushed
+ * again stays refused. */
+#include "harness.h"
+
+#include "proto/envelope.h"
+#include "proto/identity.h"
+#include "proto/keys.h"
+#include "proto/crypto.h"
+#include "proto/wire.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zmq.h>
+
+#define AUTHOR_BURST 12 /* msg_flood.c */
+#define NEW_BURST    24
+#define POST_TTL     3600
+
+static void *zctx;
+
+struct raw {
+    uint8_t pk[32], sk[32];
+    void *s, *mon;
+};
+
+static void raw_open(struct raw *r, const h_node *n)
+{
+    h_curve_keys(r->pk, r->sk);
+    r->s = h_raw_dial(zctx, n, r->pk, r->sk, r->pk, NULL, &r->mon);
+    h_raw_hello(r->s, CHP_CAP_NEG);
+}
+
+/* A #lan post by me (msgid | nick length | nick | text, PROTOCOL.md §18.4)
+ * as a PUSH frame; its envelope id goes to id. */
+static size_t push_post(const chp_identity *me, const char *text, uint8_t *f, size_t cap,
+                        uint8_t id[32])
+{
+    uint8_t room[32], payload[256], tag[16], key[32], env[CHP_ENV_MAX_BYTES];
+    const char *nick = "mallory";
+    size_t o = 16, kl = strlen(nick), len = 0, fl = 0;
+    assert_int_equal(chp_ks_room_public("#lan", 4, room), CHP_OK);
+    chp_rng_fill(chp_rng_system(), payload, 16);
+    payload[o++] = (uint8_t)kl;
+    memcpy(payload + o, nick, kl);
+    o += kl;
+    o += (size_t)snprintf((char *)payload + o, sizeof payload - o, "%s", text);
+    uint64_t now = (uint64_t)time(NULL), e = chp_epoch_of(now);
+    chp_ks_room_tag(room, e, tag);
+    chp_ks_room_msg_key(room, e, key);
+    chp_env_seal_args a = {.created = now,
+                           .expiry = now + POST_TTL,
+                           .tag = tag,
+                           .key = key,
+                           .type = CHP_CT_ROOM,
+                           .payload = payload,
+                           .len = o};
+    assert_int_equal(chp_envelope_seal(&a, me, chp_rng_system(), env, sizeof env, &len), CHP_OK);
+    chp_envelope_id(env, len, id);
+    assert_int_equal(chp_wire_push(f, cap, &fl, env, len), CHP_OK);
+    return fl;
+}
+
+/* How many lines of n's #lan inbox contain text. */
+static int inbox_count(h_ctx *h, const h_node *n, const char *text)
+{
+    char *out = h_ok(h, n, "history", "#lan", "--tsv", H_END);
+    int k = 0;
+    for (const char *p = out; (p = strstr(p, text)); p++)
+        k++;
+    free(out);
+    return k;
+}
+
+static void test_one_stranger_over_rate(void **state)
+{
+    h_ctx *h = *state;
+    h_node *a, *b;
+    h_pair(h, &a, &b, NULL, NULL);
+    long long stored0 = h_status(h, a, "envelopes stored");
+    struct raw r;
+    raw_open(&r, a);
+    chp_identity *me = NULL;
+    assert_int_equal(chp_identity_generate(chp_rng_system(), &me), CHP_OK);
+    static uint8_t f[32][1 + CHP_ENV_MAX_BYTES];
+    size_t fl[32];
+    uint8_t ids[32][32];
+    for (int i = 0; i < 32; i++) {
+        char text[32];
+        snprintf(text, sizeof text, "flood %02d", i);
+        fl[i] = push_post(me, text, f[i], sizeof f[i], ids[i]);
+    }
+    for (int i = 0; i < 32; i++)
+        h_raw_send(r.s, f[i], fl[i]);
+    h_raw_barrier(r.s, H_DEADLINE_MS);
+    /* The burst (one more if a refill fell inside the pushes). */
+    long long refused = h_status(h, a, "rejected author rate");
+    assert_in_range(refused, 32 - AUTHOR_BURST - 1, 32 - AUTHOR_BURST);
+    long long kept = 32 - refused;
+    h_expect(h, a, "envelopes stored", H_EQ, stored0 + kept);
+    assert_int_equal(inbox_count(h, a, "\tflood "), kept);
+    /* Bob, behind Alice, gets what she kept and no more (he judges them
+     * too: one fewer if her refill fell inside the pushes and his not). */
+    int got = 0;
+    long long bref = 0;
+    for (int t = 0; t < 200 && got + bref < kept; t++, h_sleep_ms(25)) {
+        got = inbox_count(h, b, "\tflood ");
+        bref = h_status(h, b, "rejected author rate");
+    }
+    assert_in_range(bref, 0, kept - AUTHOR_BURST);
+    assert_int_equal(got, kept - bref);
+    /* A refused post pushed again is refused again, not stored. */
+    h_raw_send(r.s, f[31], fl[31]);
+    h_raw_barrier(r.s, H_DEADLINE_MS);
+    h_expect(h, a, "rejected author rate", H_EQ, refused + 1);
+    assert_int_equal(h_status(h, a, "envelopes stored"), stored0 + kept);
+
+    /* A contact (Bob) posting fast is never limited at Alice. */
+    for (int i = 0; i < AUTHOR_BURST + 4; i++) {
+        char text[32];
+        snprintf(text, sizeof text, "bob fast %02d", i);
+        h_send(h, b, "#lan", text, NULL);
+    }
+    free(h_await(h, a, "bob fast 15", "history", "#lan", "--tsv", H_END));
+    assert_int_equal(inbox_count(h, a, "\tbob fast "), AUTHOR_BURST + 4);
+    assert_int_equal(h_status(h, a, "rejected author rate"), refused + 1);
+    chp_identity_destroy(&me);
+    h_raw_close(r.s, r.mon);
+}
+
+static void test_new_posters_pool(void **state)
+{
+    h_ctx *h = *state;
+    h_node *a, *b;
+    h_pair(h, &a, &b, NULL, NULL);
+    struct raw r;
+    raw_open(&r, a);
+    enum { N = NEW_BURST + 8 };
+    static uint8_t f[N][1 + CHP_ENV_MAX_BYTES];
+    size_t fl[N];
+    for (int i = 0; i < N; i++) {
+        chp_identity *me = NULL;
+        uint8_t id[32];
+        char text[32];
+        assert_int_equal(chp_identity_generate(chp_rng_system(), &me), CHP_OK);
+        snprintf(text, sizeof text, "newcomer %02d", i);
+        fl[i] = push_post(me, text, f[i], sizeof f[i], id);
+        chp_identity_destroy(&me);
+    }
+    for (int i = 0; i < N; i++)
+        h_raw_send(r.s, f[i], fl[i]);
+    h_raw_barrier(r.s, H_DEADLINE_MS);
+    long long refused = h_status(h, a, "rejected author rate");
+    assert_in_range(refused, N - NEW_BURST - 1, N - NEW_BURST);
+    assert_int_equal(inbox_count(h, a, "\tnewcomer "), N - refused);
+    h_raw_close(r.s, r.mon);
+}
+
+static int setup(void **state)
+{
+    zctx = zmq_ctx_new();
+    return zctx ? h_setup(state) : -1;
+}
+
+static int teardown(void **state)
+{
+    int rc = h_teardown(state);
+    zmq_ctx_term(zctx);
+    zctx = NULL;
+    return rc;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_one_stranger_over_rate, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_new_posters_pool, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
