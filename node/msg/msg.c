@@ -256,6 +256,7 @@ void chp_msg_tick(chp_msg *m)
     }
     chp_msgi_renew_requests(m, 0);
     chp_msgi_out_prune(m);
+    chp_msgi_pace_release(m);
     chp_msgi_examined_save(m);
 }
 

@@ -14,16 +14,20 @@
  * post). A refused envelope is neither kept nor forwarded; the mesh does
  * not fetch it again for REFUSED_MS (ingest.c) and judges it again if it
  * comes back later, so a fast honest poster's extra posts come late, not
- * never. */
+ * never. Our own posts are paced under that rate (OWN_BURST, OWN_REFILL_S)
+ * before they are sealed, so they are not refused anywhere. */
 #include "node/msg/msg_int.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define AUTHOR_BURST    12u   /* posts a stranger may send at once */
-#define AUTHOR_REFILL_S 5u    /* then one more every 5 s (12 a minute) */
-#define NEW_BURST       24u   /* new posters a room takes at once */
-#define NEW_REFILL_S    10u   /* then one more every 10 s */
+#define AUTHOR_BURST    12u /* posts a stranger may send at once */
+#define AUTHOR_REFILL_S 5u  /* then one more every 5 s (12 a minute) */
+#define NEW_BURST       24u /* new posters a room takes at once */
+#define NEW_REFILL_S    10u /* then one more every 10 s */
+#define OWN_BURST       10u /* our own posts: a little under a stranger's */
+#define OWN_REFILL_S    6u
 #define FLOOD_SLOTS     2048u /* posters tracked (open addressing) */
 #define POOL_SLOTS      64u   /* rooms with a newcomer pool */
 #define MILLI           1000u
@@ -38,6 +42,7 @@ struct msg_flood {
     struct bucket b[FLOOD_SLOTS];
     size_t n;
     struct bucket pool[POOL_SLOTS]; /* per room: key = keyed hash of the room */
+    struct bucket own[POOL_SLOTS];  /* per room: our own posts */
 };
 
 static int is_free(const struct bucket *b)
@@ -148,6 +153,86 @@ int chp_msgi_flood_refuse(chp_msg *m, const char *room, const uint8_t sender[32]
         m->flood->n++;
     }
     return !take(b, now, AUTHOR_BURST, AUTHOR_REFILL_S);
+}
+
+static int paced_type(uint8_t type)
+{
+    return type == CHP_CT_ROOM || type == CHP_CT_CHUNK || type == CHP_CT_FILE;
+}
+
+/* Takes a token of our own bucket for room; 1 when there was one (or no
+ * room to track it: then nothing is held back). */
+static int own_take(chp_msg *m, const char *room)
+{
+    uint8_t rk[16];
+    key_of(m, room, NULL, rk);
+    struct bucket *b = find(m->flood->own, POOL_SLOTS, rk);
+    if (!b)
+        return 1;
+    if (is_free(b)) {
+        *b = (struct bucket){.mt = OWN_BURST * MILLI, .t = chp_msgi_now(m)};
+        memcpy(b->key, rk, 16);
+    }
+    return take(b, chp_msgi_now(m), OWN_BURST, OWN_REFILL_S);
+}
+
+static int room_waiting(const chp_msg *m, const char *room)
+{
+    for (const struct job *p = m->paced; p; p = p->next)
+        if (!strcmp(p->room, room))
+            return 1;
+    return 0;
+}
+
+int chp_msgi_pace_hold(chp_msg *m, struct job *j)
+{
+    if (j->paced || j->kind != JOB_ROOM || !paced_type(j->type))
+        return 0;
+    if (!m->flood && !(m->flood = calloc(1, sizeof *m->flood)))
+        return 0;
+    if (!room_waiting(m, j->room) && own_take(m, j->room))
+        return 0;
+    j->next = NULL; /* behind the room's earlier posts, in order */
+    if (m->paced_tail)
+        m->paced_tail->next = j;
+    else
+        m->paced = j;
+    m->paced_tail = j;
+    return 1;
+}
+
+void chp_msgi_pace_release(chp_msg *m)
+{
+    char blocked[8][CHP_ROOM_NAME_MAX + 1];
+    size_t nb = 0;
+    struct job **l = &m->paced, *prev = NULL;
+    while (*l) {
+        struct job *j = *l;
+        int held = 0;
+        for (size_t i = 0; i < nb && !held; i++)
+            held = !strcmp(blocked[i], j->room);
+        if (!held && !own_take(m, j->room)) {
+            held = 1;
+            if (nb == sizeof blocked / sizeof blocked[0])
+                break;
+            snprintf(blocked[nb++], sizeof blocked[0], "%s", j->room);
+        }
+        if (held) {
+            prev = j;
+            l = &j->next;
+            continue;
+        }
+        *l = j->next; /* out of the queue, to be sealed */
+        if (m->paced_tail == j)
+            m->paced_tail = prev;
+        j->paced = 1;
+        j->next = NULL;
+        if (m->jobs_tail)
+            m->jobs_tail->next = j;
+        else
+            m->jobs = j;
+        m->jobs_tail = j;
+    }
 }
 
 void chp_msgi_flood_free(chp_msg *m)

@@ -119,6 +119,7 @@ struct job {
     uint8_t msgid[MSGID_BYTES]; /* message whose state follows, or zero */
     int last;                   /* the message's last envelope */
     uint64_t created;           /* envelope time; 0: when it is sealed */
+    int paced;                  /* own room post let through by msg_flood.c */
     struct job *next;
 };
 
@@ -238,7 +239,8 @@ struct chp_msg {
     size_t tagcap, ntags;
     uint64_t tags_epoch; /* epoch the table was built for */
     struct job *jobs, *jobs_tail;
-    struct outenv *out; /* own envelopes not yet held by a neighbour */
+    struct job *paced, *paced_tail; /* own room posts waiting for their rate */
+    struct outenv *out;             /* own envelopes not yet held by a neighbour */
     size_t nout, capout;
     size_t out_rot;          /* where the next chp_msg_unconfirmed starts */
     uint64_t out_pruned;     /* when out[] was last checked against the store */
@@ -298,6 +300,14 @@ int chp_msgi_seen_has(chp_msg *m, const char *room, const uint8_t pk[32]);
  * charging it otherwise; 0 for contacts, us and other types. */
 int chp_msgi_flood_refuse(chp_msg *m, const char *room, const uint8_t sender[32], uint8_t type);
 void chp_msgi_flood_free(chp_msg *m);
+/* Own room posts are paced a little under what strangers' nodes allow, so
+ * that a fast typist's posts come late rather than refused: 1 when job j
+ * must wait (then it is on m->paced); chp_msgi_pace_release moves what may
+ * go now back to m->jobs (from the tick). */
+int chp_msgi_pace_hold(chp_msg *m, struct job *j);
+void chp_msgi_pace_release(chp_msg *m);
+/* msg_out.c */
+void chp_msgi_job_free(struct job *j);
 struct contact *chp_msgi_contact_by_name(chp_msg *m, const char *name);
 struct room *chp_msgi_room_by_name(chp_msg *m, const char *canon);
 /* Adds history entry pos to the message-id index (after it is saved);

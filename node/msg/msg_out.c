@@ -45,7 +45,7 @@ int chp_msgi_job_add(chp_msg *m, int kind, const uint8_t *to, const char *room, 
     return CHP_OK;
 }
 
-static void job_free(struct job *j)
+void chp_msgi_job_free(struct job *j)
 {
     if (!j)
         return;
@@ -61,7 +61,7 @@ static void seal_free(struct seal *s)
         return;
     chp_memzero(s->key, sizeof s->key);
     free(s->out);
-    job_free(s->job);
+    chp_msgi_job_free(s->job);
     free(s);
 }
 
@@ -157,7 +157,7 @@ void chp_msgi_jobs_drop(chp_msg *m, const uint8_t pk[32])
         struct job *j = *pp;
         if (j->kind != JOB_ROOM && !memcmp(j->to, pk, 32)) {
             *pp = j->next;
-            job_free(j);
+            chp_msgi_job_free(j);
             continue;
         }
         last = j;
@@ -296,15 +296,21 @@ int chp_msgi_out_load(chp_msg *m)
     return chp_store_local_each(m->store, CHP_TABLE_OUTBOX, load_outenv, m);
 }
 
+static void jobs_free(struct job **l)
+{
+    while (*l) {
+        struct job *j = *l;
+        *l = j->next;
+        chp_msgi_job_free(j);
+    }
+}
+
 void chp_msgi_out_clear(chp_msg *m)
 {
     seals_free(chp_sealer_cancel(&m->sealer)); /* before the identity it reads goes */
-    while (m->jobs) {
-        struct job *j = m->jobs;
-        m->jobs = j->next;
-        job_free(j);
-    }
-    m->jobs_tail = NULL;
+    jobs_free(&m->jobs);
+    jobs_free(&m->paced);
+    m->jobs_tail = m->paced_tail = NULL;
     free(m->out);
     m->out = NULL;
     m->nout = m->capout = m->out_rot = 0;
@@ -365,7 +371,7 @@ static struct seal *prepare(chp_msg *m, struct job *j)
 {
     struct seal *s = calloc(1, sizeof *s);
     if (!s) {
-        job_free(j);
+        chp_msgi_job_free(j);
         return NULL;
     }
     s->job = j;
@@ -399,7 +405,7 @@ int chp_msg_has_outgoing(chp_msg *m)
 
 int chp_msg_pending(chp_msg *m)
 {
-    return m->me && (m->jobs != NULL || chp_sealer_pending(&m->sealer));
+    return m->me && (m->jobs != NULL || m->paced != NULL || chp_sealer_pending(&m->sealer));
 }
 
 int chp_msg_fd(const chp_msg *m)
@@ -416,6 +422,8 @@ int chp_msg_take(chp_msg *m, uint8_t **env, size_t *len)
         m->jobs = j->next;
         if (!m->jobs)
             m->jobs_tail = NULL;
+        if (chp_msgi_pace_hold(m, j))
+            continue;
         struct seal *s = prepare(m, j);
         if (s)
             chp_sealer_push(&m->sealer, s);

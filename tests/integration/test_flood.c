@@ -7,6 +7,7 @@
 #include "harness.h"
 
 #include "proto/envelope.h"
+#include "proto/id.h"
 #include "proto/identity.h"
 #include "proto/keys.h"
 #include "proto/crypto.h"
@@ -120,14 +121,18 @@ static void test_one_stranger_over_rate(void **state)
     h_expect(h, a, "rejected author rate", H_EQ, refused + 1);
     assert_int_equal(h_status(h, a, "envelopes stored"), stored0 + kept);
 
-    /* A contact (Bob) posting fast is never limited at Alice. */
+    /* Once Alice adds that key as a contact, its posts are never limited
+     * (a contact's own node paces its posts anyway; this one does not). */
+    char sid[CHP_ID_STR_LEN + 1];
+    chp_id_encode(chp_identity_pk(me), sid);
+    free(h_ok(h, a, "contact", "add", sid, "mallory", H_END));
     for (int i = 0; i < AUTHOR_BURST + 4; i++) {
         char text[32];
-        snprintf(text, sizeof text, "bob fast %02d", i);
-        h_send(h, b, "#lan", text, NULL);
+        snprintf(text, sizeof text, "contact fast %02d", i);
+        h_raw_send(r.s, f[i], fl[i] = push_post(me, text, f[i], sizeof f[i], ids[i]));
     }
-    free(h_await(h, a, "bob fast 15", "history", "#lan", "--tsv", H_END));
-    assert_int_equal(inbox_count(h, a, "\tbob fast "), AUTHOR_BURST + 4);
+    h_raw_barrier(r.s, H_DEADLINE_MS);
+    assert_int_equal(inbox_count(h, a, "\tcontact fast "), AUTHOR_BURST + 4);
     assert_int_equal(h_status(h, a, "rejected author rate"), refused + 1);
     chp_identity_destroy(&me);
     h_raw_close(r.s, r.mon);
@@ -161,6 +166,31 @@ static void test_new_posters_pool(void **state)
     h_raw_close(r.s, r.mon);
 }
 
+/* Alice's own posts are paced under what strangers' nodes allow: Carol,
+ * who is not her contact, gets every one of a fast burst and refuses none
+ * (unpaced, the two past Carol's burst of 12 would be refused). */
+static void test_own_posts_paced(void **state)
+{
+    h_ctx *h = *state;
+    h_node *a, *b;
+    h_pair(h, &a, &b, NULL, NULL);
+    h_node *c = h_node_get(h, "carol");
+    h_init(h, c, "carol-nick", NULL, "--no-passphrase", H_END);
+    c = h_start(h, "carol", "--peer", a->addr, H_END);
+    h_expect(h, a, "peers connected", H_EQ, 2);
+    enum { N = AUTHOR_BURST + 2 };
+    for (int i = 0; i < N; i++) {
+        char text[32];
+        snprintf(text, sizeof text, "alice quick %02d", i);
+        h_send(h, a, "#lan", text, NULL);
+    }
+    char last[32];
+    snprintf(last, sizeof last, "alice quick %02d", N - 1);
+    free(h_await_(h, c, last, 60000, __FILE__, __LINE__, "history", "#lan", "--tsv", H_END));
+    assert_int_equal(inbox_count(h, c, "\talice quick "), N);
+    assert_int_equal(h_status(h, c, "rejected author rate"), 0);
+}
+
 static int setup(void **state)
 {
     zctx = zmq_ctx_new();
@@ -180,6 +210,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_one_stranger_over_rate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_new_posters_pool, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_own_posts_paced, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
