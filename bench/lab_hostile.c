@@ -3,8 +3,9 @@
  * does, by the LAN beacons it hears, and dials them as a raw CURVE
  * neighbour (the integration harness's h_raw_dial).
  *
- *   chapar-lab-hostile flood SECONDS IDSFILE
- *       valid-PoW #lan posts sealed as fast as one core allows, each pushed
+ *   chapar-lab-hostile flood SECONDS IDSFILE [fresh]
+ *       valid-PoW #lan posts (by one author key, or with "fresh" a new
+ *       author key for every post) sealed as fast as one core allows, each pushed
  *       to every node heard, with a malformed frame after every 16 posts
  *       and a Negentropy frame asking for a whole-range walk after every
  *       8; a refused or dropped key is replaced by a fresh one (a ban
@@ -252,7 +253,8 @@ static void tend(struct hostile *x, int dial_new, int pong)
     }
 }
 
-static int flood(struct hostile *x, const char *idsfile)
+/* fresh: a new author key for every post (keys cost nothing to make). */
+static int flood(struct hostile *x, const char *idsfile, int fresh)
 {
     FILE *ids = fopen(idsfile, "a");
     chp_identity *me = NULL;
@@ -269,6 +271,11 @@ static int flood(struct hostile *x, const char *idsfile)
         size_t len, fl;
         uint8_t id[32];
         char hex[65];
+        if (fresh) {
+            chp_identity_destroy(&me);
+            if (chp_identity_generate(chp_rng_system(), &me) != CHP_OK)
+                break;
+        }
         if (seal_post(me, room, ++seq, env, sizeof env, &len) != CHP_OK ||
             chp_wire_push(f, sizeof f, &fl, env, len) != CHP_OK)
             break;
@@ -458,8 +465,9 @@ int main(int argc, char **argv)
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc < 3 ||
         (strcmp(argv[1], "flood") && strcmp(argv[1], "sybil") && strcmp(argv[1], "count"))) {
-        fprintf(stderr, "usage: chapar-lab-hostile flood SECONDS IDSFILE | sybil SECONDS KEYS "
-                        "BCAST | count IDSFILE HOME...\n");
+        fprintf(stderr,
+                "usage: chapar-lab-hostile flood SECONDS IDSFILE [fresh] | sybil SECONDS KEYS "
+                "BCAST | count IDSFILE HOME...\n");
         return 2;
     }
     if (bench_setup() != 0 || chp_crypto_init() != CHP_OK)
@@ -471,8 +479,8 @@ int main(int argc, char **argv)
         return 1;
     x->end_ms = chp_mono_ms() + 1000u * (uint64_t)atol(argv[2]);
     int rc = 2;
-    if (!strcmp(argv[1], "flood") && argc == 4)
-        rc = flood(x, argv[3]);
+    if (!strcmp(argv[1], "flood") && (argc == 4 || (argc == 5 && !strcmp(argv[4], "fresh"))))
+        rc = flood(x, argv[3], argc == 5);
     else if (!strcmp(argv[1], "sybil") && argc == 5)
         rc = sybil(x, atoi(argv[3]), argv[4]);
     for (size_t i = 0; i < x->nt; i++)

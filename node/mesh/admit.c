@@ -360,6 +360,12 @@ int chp_admit_host_banned(const chp_mesh *n, const char *host, uint64_t t)
     return t < n->bans_until_ms && host_ip(host, ip) && ip_banned(n, ip, t);
 }
 
+void chp_link_source(const chp_mesh *n, const struct chp_link *l, uint8_t src[16])
+{
+    if (l->router_fd < 0 || !chp_conn_ip(n, l->router_fd, src) || ip_loopback(src))
+        memcpy(src, l->key, 16);
+}
+
 int chp_conn_ip(const chp_mesh *n, int fd, uint8_t ip[16])
 {
     for (size_t i = 0; n->conns && i < n->conns->n; i++)

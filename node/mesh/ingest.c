@@ -206,6 +206,19 @@ static int commit_start(chp_mesh *n)
     return CHP_OK;
 }
 
+static int refuse(chp_mesh *n, const uint8_t *env, size_t len, uint32_t link)
+{
+    if (!n->hooks.refuse)
+        return 0;
+    uint8_t src[16];
+    for (size_t i = 0; link && i < CHP_MESH_LINKS_MAX; i++)
+        if (n->links[i].used && n->links[i].id == link) {
+            chp_link_source(n, &n->links[i], src);
+            return n->hooks.refuse(n->hooks.ctx, env, len, src);
+        }
+    return n->hooks.refuse(n->hooks.ctx, env, len, NULL);
+}
+
 /* Queues one envelope for the next group commit, after the cheap checks. */
 int chp_ingest_add(chp_mesh *n, const uint8_t *env, size_t len, uint32_t link, int own,
                    uint8_t id[32])
@@ -225,8 +238,7 @@ int chp_ingest_add(chp_mesh *n, const uint8_t *env, size_t len, uint32_t link, i
     }
     /* The layer above (node/msg) judges a new envelope it can open before
      * it is stored or forwarded; what it refuses goes nowhere. */
-    if (!own && (chp_ingest_refused(n, id) ||
-                 (n->hooks.refuse && n->hooks.refuse(n->hooks.ctx, env, len)))) {
+    if (!own && (chp_ingest_refused(n, id) || refuse(n, env, len, link))) {
         refused_note(n, id);
         n->ctr.rej_author++;
         return CHP_E_REFUSED;

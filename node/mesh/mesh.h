@@ -49,9 +49,11 @@ typedef struct chp_mesh_hooks {
     void (*held)(void *ctx, const uint8_t id[32]);
     /* 1 if the layer above refuses to keep (and so to forward) this new
      * envelope: a room post by a stranger over its rate (RESILIENCE.md,
-     * "Flood"). Asked before the envelope is queued for the store; a
-     * refused id is not fetched again for a while (chp_mesh_refused). */
-    int (*refuse)(void *ctx, const uint8_t *env, size_t len);
+     * "Flood"). src (16 bytes) names the neighbour it came from (its
+     * address, or its key where the address says nothing), NULL for the
+     * node's own and imported ones. Asked before the envelope is queued
+     * for the store; a refused id is not fetched again for a while. */
+    int (*refuse)(void *ctx, const uint8_t *env, size_t len, const uint8_t *src);
     /* An event for the control API's event socket (CONTROL.md): topic and
      * body ("peer" "up"/"down", "envelope" <hex id>). */
     void (*event)(void *ctx, const char *topic, const char *body, size_t len);

@@ -255,6 +255,10 @@ uint64_t chp_admit_ban_ip(chp_mesh *n, const uint8_t ip[16], uint64_t t);
 int chp_admit_host_banned(const chp_mesh *n, const char *host, uint64_t t);
 /* The peer address of incoming connection fd into ip; 0 if unknown. */
 int chp_conn_ip(const chp_mesh *n, int fd, uint8_t ip[16]);
+/* Who a new envelope from l is counted against (hooks.refuse): the
+ * address its connection to us came from, or (a link we dialled, or one
+ * over loopback, where tools and proxies share one address) its key. */
+void chp_link_source(const chp_mesh *n, const struct chp_link *l, uint8_t src[16]);
 /* Adds points to a score that decays by 0.1 a second since *ms; returns
  * the new score (a ban is due at CHP_BAN_SCORE). */
 double chp_score_add(double *score, uint64_t *ms, double points, uint64_t t);

@@ -60,10 +60,11 @@ void chp_msg_on_envelope(chp_msg *m, const uint8_t *env, size_t len, const uint8
                          uint64_t seq);
 /* 1 when a new envelope should not be kept nor forwarded: a post (or a
  * file's manifest) in a room we are in, by a stranger (not a contact, not
- * us) who posts over the rate one person types, or a newcomer beyond the
- * room's rate of new posters (RESILIENCE.md, "Flood"; msg_flood.c). Called
- * by the mesh before the store; 0 while locked and for anything else. */
-int chp_msg_refuse(chp_msg *m, const uint8_t *env, size_t len);
+ * us) who posts over the rate one person types, or a new poster beyond
+ * what the neighbour src (16 bytes, the mesh's name for it; NULL: our own
+ * or imported) may bring (RESILIENCE.md, "Flood"; msg_flood.c). Called by
+ * the mesh before the store; 0 while locked and for anything else. */
+int chp_msg_refuse(chp_msg *m, const uint8_t *env, size_t len, const uint8_t *src);
 /* A neighbour said it durably holds envelope id (HELD, PROTOCOL.md §15):
  * if it is one of ours, its message is "sent" once every envelope of it
  * is held somewhere. */

@@ -6,11 +6,15 @@
  * forwards a new envelope. A stranger (not a contact, not us) gets a token
  * bucket per room: AUTHOR_BURST posts at once, then one per
  * AUTHOR_REFILL_S, about what one person types. A poster this node has
- * never seen in the room takes a token from the room's newcomer pool
- * first (NEW_BURST at once, then one per NEW_REFILL_S), so fresh keys, which
- * cost nothing to make, cannot each bring a bucket of their own faster
- * than that. Contacts and our own posts are never limited; neither are
- * direct messages, receipts or a file's pieces (its manifest counts as a
+ * never seen in the room takes a token first from the newcomer pool of the
+ * neighbour the post came from (NEW_BURST at once, then one per
+ * NEW_REFILL_S; the mesh names the neighbour by its address, so a new
+ * transport key does not refill it), so fresh author keys, which cost
+ * nothing to make, cannot each bring a bucket of their own faster than
+ * that, and a neighbour that brings them faster takes no new posters from
+ * the others' share. Our own and imported envelopes have no pool.
+ * Contacts and our own posts are never limited; neither are direct
+ * messages, receipts or a file's pieces (its manifest counts as a
  * post). A refused envelope is neither kept nor forwarded; the mesh does
  * not fetch it again for REFUSED_MS (ingest.c) and judges it again if it
  * comes back later, so a fast honest poster's extra posts come late, not
@@ -24,12 +28,13 @@
 
 #define AUTHOR_BURST    12u /* posts a stranger may send at once */
 #define AUTHOR_REFILL_S 5u  /* then one more every 5 s (12 a minute) */
-#define NEW_BURST       24u /* new posters a room takes at once */
-#define NEW_REFILL_S    10u /* then one more every 10 s */
+#define NEW_BURST       16u /* new posters a neighbour brings at once, per room */
+#define NEW_REFILL_S    4u  /* then one more every 4 s */
 #define OWN_BURST       10u /* our own posts: a little under a stranger's */
 #define OWN_REFILL_S    6u
 #define FLOOD_SLOTS     2048u /* posters tracked (open addressing) */
-#define POOL_SLOTS      64u   /* rooms with a newcomer pool */
+#define POOL_SLOTS      256u  /* (room, neighbour) newcomer pools */
+#define OWN_SLOTS       64u   /* rooms we post in */
 #define MILLI           1000u
 
 struct bucket {
@@ -41,8 +46,9 @@ struct bucket {
 struct msg_flood {
     struct bucket b[FLOOD_SLOTS];
     size_t n;
-    struct bucket pool[POOL_SLOTS]; /* per room: key = keyed hash of the room */
-    struct bucket own[POOL_SLOTS];  /* per room: our own posts */
+    struct bucket pool[POOL_SLOTS]; /* per (room, neighbour) */
+    size_t npool;
+    struct bucket own[OWN_SLOTS]; /* per room: our own posts */
 };
 
 static int is_free(const struct bucket *b)
@@ -70,14 +76,14 @@ static int take(struct bucket *b, uint64_t now, uint64_t burst, uint64_t every_s
     return 1;
 }
 
-static void key_of(const chp_msg *m, const char *room, const uint8_t *pk, uint8_t key[16])
+/* The keyed hash of (who: wl bytes, room). */
+static void key_of(const chp_msg *m, const char *room, const uint8_t *who, size_t wl,
+                   uint8_t key[16])
 {
     uint8_t in[32 + CHP_ROOM_NAME_MAX + 1];
-    size_t rl = strlen(room), o = 0;
-    if (pk) {
-        memcpy(in, pk, 32);
-        o = 32;
-    }
+    size_t rl = strlen(room), o = wl;
+    if (wl)
+        memcpy(in, who, wl);
     memcpy(in + o, room, rl);
     chp_hash(key, 16, in, o + rl, m->hidx_key, sizeof m->hidx_key);
     key[0] |= 1; /* never all zero */
@@ -93,34 +99,61 @@ static struct bucket *find(struct bucket *t, size_t cap, const uint8_t key[16])
     return NULL;
 }
 
-/* Keeps the poster table at most 3/4 full: forgets posters whose bucket is
- * full again (they may start from a full one anyway), and if that is not
- * enough, all of them but nothing of the newcomer pools. */
-static void prune(chp_msg *m, uint64_t now)
+/* Keeps table t (cap slots, *n used) at most 3/4 full: forgets buckets
+ * that are full again (they would start from a full one anyway), and if
+ * that is not enough, all of them. */
+static void prune(struct bucket *t, size_t cap, size_t *n, uint64_t now, uint64_t burst,
+                  uint64_t every_s)
 {
-    struct msg_flood *f = m->flood;
-    if (f->n * 4 < FLOOD_SLOTS * 3)
+    if (*n * 4 < cap * 3)
         return;
-    struct bucket keep[FLOOD_SLOTS];
+    struct bucket *keep = malloc(cap * sizeof *keep);
     size_t nk = 0;
-    for (size_t i = 0; i < FLOOD_SLOTS; i++) {
-        if (is_free(&f->b[i]))
+    for (size_t i = 0; keep && i < cap; i++) {
+        if (is_free(&t[i]))
             continue;
-        refill(&f->b[i], now, AUTHOR_BURST, AUTHOR_REFILL_S);
-        if (f->b[i].mt < AUTHOR_BURST * MILLI)
-            keep[nk++] = f->b[i];
+        refill(&t[i], now, burst, every_s);
+        if (t[i].mt < burst * MILLI)
+            keep[nk++] = t[i];
     }
-    memset(f->b, 0, sizeof f->b);
-    f->n = 0;
-    if (nk * 2 > FLOOD_SLOTS)
+    memset(t, 0, cap * sizeof *t);
+    *n = 0;
+    if (nk * 2 > cap)
         nk = 0;
     for (size_t i = 0; i < nk; i++) {
-        *find(f->b, FLOOD_SLOTS, keep[i].key) = keep[i];
-        f->n++;
+        *find(t, cap, keep[i].key) = keep[i];
+        (*n)++;
     }
+    free(keep);
 }
 
-int chp_msgi_flood_refuse(chp_msg *m, const char *room, const uint8_t sender[32], uint8_t type)
+/* The bucket of key in t, made full if it is new (NULL: no room). */
+static struct bucket *bucket_get(struct bucket *t, size_t cap, size_t *n, const uint8_t key[16],
+                                 uint64_t now, uint64_t burst)
+{
+    struct bucket *b = find(t, cap, key);
+    if (b && is_free(b)) {
+        *b = (struct bucket){.mt = burst * MILLI, .t = now};
+        memcpy(b->key, key, 16);
+        if (n)
+            (*n)++;
+    }
+    return b;
+}
+
+/* 1 when a new poster may come from src now (a token taken). */
+static int newcomer_ok(chp_msg *m, const char *room, const uint8_t src[16], uint64_t now)
+{
+    struct msg_flood *f = m->flood;
+    uint8_t k[16];
+    prune(f->pool, POOL_SLOTS, &f->npool, now, NEW_BURST, NEW_REFILL_S);
+    key_of(m, room, src, 16, k);
+    struct bucket *p = bucket_get(f->pool, POOL_SLOTS, &f->npool, k, now, NEW_BURST);
+    return !p || take(p, now, NEW_BURST, NEW_REFILL_S);
+}
+
+int chp_msgi_flood_refuse(chp_msg *m, const char *room, const uint8_t sender[32], uint8_t type,
+                          const uint8_t *src)
 {
     if (type != CHP_CT_ROOM && type != CHP_CT_CHUNK && type != CHP_CT_FILE)
         return 0;
@@ -128,31 +161,17 @@ int chp_msgi_flood_refuse(chp_msg *m, const char *room, const uint8_t sender[32]
         return 0;
     if (!m->flood && !(m->flood = calloc(1, sizeof *m->flood)))
         return 0; /* out of memory: keep, as before this existed */
+    struct msg_flood *f = m->flood;
     uint64_t now = chp_msgi_now(m);
-    prune(m, now);
     uint8_t key[16];
-    key_of(m, room, sender, key);
-    struct bucket *b = find(m->flood->b, FLOOD_SLOTS, key);
-    if (!b)
-        return 0;
-    if (is_free(b)) {
-        if (!chp_msgi_seen_has(m, room, sender)) {
-            uint8_t rk[16];
-            key_of(m, room, NULL, rk);
-            struct bucket *p = find(m->flood->pool, POOL_SLOTS, rk);
-            if (!p)
-                return 0;
-            if (is_free(p))
-                *p = (struct bucket){.mt = NEW_BURST * MILLI, .t = now};
-            memcpy(p->key, rk, 16);
-            if (!take(p, now, NEW_BURST, NEW_REFILL_S))
-                return 1; /* too many new posters at once */
-        }
-        *b = (struct bucket){.mt = AUTHOR_BURST * MILLI, .t = now};
-        memcpy(b->key, key, 16);
-        m->flood->n++;
-    }
-    return !take(b, now, AUTHOR_BURST, AUTHOR_REFILL_S);
+    prune(f->b, FLOOD_SLOTS, &f->n, now, AUTHOR_BURST, AUTHOR_REFILL_S);
+    key_of(m, room, sender, 32, key);
+    struct bucket *b = find(f->b, FLOOD_SLOTS, key);
+    if (b && is_free(b) && src && !chp_msgi_seen_has(m, room, sender) &&
+        !newcomer_ok(m, room, src, now))
+        return 1; /* a new poster beyond what this neighbour may bring */
+    b = bucket_get(f->b, FLOOD_SLOTS, &f->n, key, now, AUTHOR_BURST);
+    return b && !take(b, now, AUTHOR_BURST, AUTHOR_REFILL_S);
 }
 
 static int paced_type(uint8_t type)
@@ -165,15 +184,10 @@ static int paced_type(uint8_t type)
 static int own_take(chp_msg *m, const char *room)
 {
     uint8_t rk[16];
-    key_of(m, room, NULL, rk);
-    struct bucket *b = find(m->flood->own, POOL_SLOTS, rk);
-    if (!b)
-        return 1;
-    if (is_free(b)) {
-        *b = (struct bucket){.mt = OWN_BURST * MILLI, .t = chp_msgi_now(m)};
-        memcpy(b->key, rk, 16);
-    }
-    return take(b, chp_msgi_now(m), OWN_BURST, OWN_REFILL_S);
+    uint64_t now = chp_msgi_now(m);
+    key_of(m, room, NULL, 0, rk);
+    struct bucket *b = bucket_get(m->flood->own, OWN_SLOTS, NULL, rk, now, OWN_BURST);
+    return !b || take(b, now, OWN_BURST, OWN_REFILL_S);
 }
 
 static int room_waiting(const chp_msg *m, const char *room)

@@ -405,7 +405,7 @@ static int env_open(chp_msg *m, const struct tagent *te, const uint8_t *env, siz
     return rc;
 }
 
-int chp_msg_refuse(chp_msg *m, const uint8_t *env, size_t len)
+int chp_msg_refuse(chp_msg *m, const uint8_t *env, size_t len, const uint8_t *src)
 {
     chp_env_hdr hdr;
     if (!m || !m->me || chp_envelope_parse(env, len, &hdr, NULL, NULL, NULL) != CHP_OK)
@@ -417,7 +417,7 @@ int chp_msg_refuse(chp_msg *m, const uint8_t *env, size_t len)
     uint8_t *pt = NULL;
     chp_inner in;
     int refuse = env_open(m, &te, env, len, &hdr, &pt, &in) == CHP_OK &&
-                 chp_msgi_flood_refuse(m, m->r[te.idx].name, in.sender, in.type);
+                 chp_msgi_flood_refuse(m, m->r[te.idx].name, in.sender, in.type, src);
     if (pt)
         chp_memzero(pt, len);
     free(pt);

@@ -296,9 +296,11 @@ struct contact *chp_msgi_contact_by_pk(chp_msg *m, const uint8_t pk[32]);
 /* 1 if pk posted in room before (the nick table of msg_rec.c). */
 int chp_msgi_seen_has(chp_msg *m, const char *room, const uint8_t pk[32]);
 /* msg_flood.c: 1 if a post (or chunk, or file manifest) of type by sender
- * in room is over the poster's rate or the room's rate of new posters,
- * charging it otherwise; 0 for contacts, us and other types. */
-int chp_msgi_flood_refuse(chp_msg *m, const char *room, const uint8_t sender[32], uint8_t type);
+ * in room is over the poster's rate, or a new poster beyond what src may
+ * bring (chp_msg_refuse), charging it otherwise; 0 for contacts, us and
+ * other types. */
+int chp_msgi_flood_refuse(chp_msg *m, const char *room, const uint8_t sender[32], uint8_t type,
+                          const uint8_t *src);
 void chp_msgi_flood_free(chp_msg *m);
 /* Own room posts are paced a little under what strangers' nodes allow, so
  * that a fast typist's posts come late rather than refused: 1 when job j
