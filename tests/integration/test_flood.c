@@ -181,6 +181,70 @@ static void test_new_posters_pool(void **state)
     h_raw_close(r.s, r.mon);
 }
 
+/* Frames from the node on r for up to ms: counts of PRUNE, envelopes
+ * pushed (PUSH, PUSHES) and IHAVE frames; PINGs are answered. Stops early
+ * once stop_on (a frame type, 0 = none) arrives. */
+struct seen_frames {
+    int prune, pushed, ihave;
+};
+
+static void read_frames(struct raw *r, int ms, uint8_t stop_on, struct seen_frames *sf)
+{
+    static uint8_t buf[1 << 20];
+    long long end = (long long)chp_mono_ms() + ms;
+    for (long long left; (left = end - (long long)chp_mono_ms()) > 0;) {
+        zmq_pollitem_t pi = {r->s, 0, ZMQ_POLLIN, 0};
+        if (zmq_poll(&pi, 1, (long)left) <= 0)
+            break;
+        int n = zmq_recv(r->s, buf, sizeof buf, 0);
+        chp_wire_msg m;
+        if (n < 0 || n > (int)sizeof buf || chp_wire_decode(buf, (size_t)n, &m) != CHP_OK)
+            continue;
+        if (m.type == CHP_WIRE_PING) {
+            uint8_t f[16];
+            size_t fl;
+            assert_int_equal(chp_wire_ping(f, sizeof f, &fl, CHP_WIRE_PONG, m.u.nonce), CHP_OK);
+            h_raw_send(r->s, f, fl);
+        }
+        sf->prune += m.type == CHP_WIRE_PRUNE;
+        sf->pushed += m.type == CHP_WIRE_PUSH || m.type == CHP_WIRE_PUSHES;
+        sf->ihave += m.type == CHP_WIRE_IHAVE;
+        if (stop_on && m.type == stop_on)
+            break;
+    }
+}
+
+/* A neighbour that pushes posts we refuse is moved out of the push tree
+ * (PRUNE): it gets our envelopes announced (IHAVE), no longer pushed. */
+static void test_flooder_pruned(void **state)
+{
+    h_ctx *h = *state;
+    h_node *a, *b;
+    h_pair(h, &a, &b, NULL, NULL);
+    struct raw r;
+    raw_open(&r, a);
+    chp_identity *me = NULL;
+    assert_int_equal(chp_identity_generate(chp_rng_system(), &me), CHP_OK);
+    static uint8_t f[1 + CHP_ENV_MAX_BYTES];
+    for (int i = 0; i < AUTHOR_BURST + 2; i++) {
+        char text[32];
+        uint8_t id[32];
+        snprintf(text, sizeof text, "pruned %02d", i);
+        h_raw_send(r.s, f, push_post(me, text, f, sizeof f, id));
+    }
+    struct seen_frames sf = {0};
+    read_frames(&r, H_DEADLINE_MS, CHP_WIRE_PRUNE, &sf);
+    assert_int_equal(sf.prune, 1);
+    assert_in_range(h_status(h, a, "rejected author rate"), 1, 2);
+    h_send(h, a, "#lan", "after the prune", NULL);
+    sf = (struct seen_frames){0};
+    read_frames(&r, 8000, CHP_WIRE_IHAVE, &sf);
+    assert_int_equal(sf.pushed, 0);
+    assert_int_equal(sf.ihave, 1);
+    chp_identity_destroy(&me);
+    h_raw_close(r.s, r.mon);
+}
+
 /* Alice's own posts are paced under what strangers' nodes allow: Carol,
  * who is not her contact, gets every one of a fast burst and refuses none
  * (unpaced, the two past Carol's burst of 12 would be refused). */
@@ -226,6 +290,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_one_stranger_over_rate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_new_posters_pool, setup, teardown),
         cmocka_unit_test_setup_teardown(test_own_posts_paced, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_flooder_pruned, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
