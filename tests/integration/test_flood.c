@@ -19,8 +19,8 @@
 #include <time.h>
 #include <zmq.h>
 
-#define AUTHOR_BURST 12 /* msg_flood.c */
-#define NEW_BURST    16
+#define AUTHOR_BURST 10 /* msg_flood.c */
+#define NEW_BURST    8 
 #define POST_TTL     3600
 
 static void *zctx;
@@ -247,7 +247,7 @@ static void test_flooder_pruned(void **state)
 
 /* Alice's own posts are paced under what strangers' nodes allow: Carol,
  * who is not her contact, gets every one of a fast burst and refuses none
- * (unpaced, the two past Carol's burst of 12 would be refused). */
+ * (unpaced, the two past Carol's burst of 10 would be refused). */
 static void test_own_posts_paced(void **state)
 {
     h_ctx *h = *state;
