@@ -169,14 +169,19 @@ static void watch(struct target *t, uint64_t now)
 
 /* Reads what the node sent; a flooder answers PINGs (so the link looks
  * alive), a sybil nothing. */
+/* Bytes the honest nodes sent us, by frame type (0: what does not parse):
+ * the upstream bandwidth the attack gets from them directly. */
+static uint64_t rx_bytes[16];
+
 static void drain(void *s, int pong)
 {
     static uint8_t in[CHP_WIRE_MAX_FRAME];
     int n;
     while ((n = zmq_recv(s, in, sizeof in, ZMQ_DONTWAIT)) >= 0) {
         chp_wire_msg m;
-        if (!pong || n > (int)sizeof in || chp_wire_decode(in, (size_t)n, &m) != CHP_OK ||
-            m.type != CHP_WIRE_PING)
+        int ok = n <= (int)sizeof in && chp_wire_decode(in, (size_t)n, &m) == CHP_OK;
+        rx_bytes[ok && m.type < 16 ? m.type : 0] += (uint64_t)n;
+        if (!pong || !ok || m.type != CHP_WIRE_PING)
             continue;
         uint8_t f[16];
         size_t fl;
@@ -289,8 +294,16 @@ static int flood(struct hostile *x, const char *idsfile, int fresh)
             long dials = 0;
             for (size_t i = 0; i < x->nt; i++)
                 dials += x->t[i].dials;
-            printf("flood: %ld posts (%ld/s), %ld frames sent, %zu nodes heard, %ld dials\n", seq,
-                   seq - last_seq, sent, x->nt, dials);
+            uint64_t rx = 0;
+            for (size_t i = 0; i < 16; i++)
+                rx += rx_bytes[i];
+            printf("flood: %ld posts (%ld/s), %ld frames sent, %zu nodes heard, %ld dials; "
+                   "received %llu bytes (push %llu, neg %llu, ihave %llu, peers %llu)\n",
+                   seq, seq - last_seq, sent, x->nt, dials, (unsigned long long)rx,
+                   (unsigned long long)(rx_bytes[CHP_WIRE_PUSH] + rx_bytes[CHP_WIRE_PUSHES]),
+                   (unsigned long long)rx_bytes[CHP_WIRE_NEG],
+                   (unsigned long long)rx_bytes[CHP_WIRE_IHAVE],
+                   (unsigned long long)rx_bytes[CHP_WIRE_PEERS]);
             fflush(stdout);
             last_seq = seq;
             tick = chp_mono_ms();
