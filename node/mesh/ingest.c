@@ -64,7 +64,7 @@ struct chp_ingest {
  * Direct-mapped: a collision forgets the older id, which costs one more
  * fetch and judgement of it, nothing else. */
 #define REFUSED_SLOTS 4096u
-#define REFUSED_MS    (10u * 60u * 1000u)
+#define REFUSED_MS    (30u * 1000u)
 
 struct refused {
     uint8_t id[32];

@@ -28,8 +28,8 @@
 
 #define AUTHOR_BURST    10u /* posts a stranger may send at once */
 #define AUTHOR_REFILL_S 6u  /* then one more every 6 s (10 a minute) */
-#define NEW_BURST       8u  /* new posters a neighbour brings at once, per room */
-#define NEW_REFILL_S    10u /* then one more every 10 s */
+#define NEW_BURST       12u /* new posters a neighbour brings at once, per room */
+#define NEW_REFILL_S    6u  /* then one more every 6 s */
 #define OWN_BURST       8u  /* our own posts: a little under a stranger's */
 #define OWN_REFILL_S    7u
 #define FLOOD_SLOTS     2048u /* posters tracked (open addressing) */
