@@ -20,7 +20,7 @@
 #include <zmq.h>
 
 #define AUTHOR_BURST 10 /* msg_flood.c */
-#define NEW_BURST    8 
+#define NEW_BURST    8
 #define POST_TTL     3600
 
 static void *zctx;
@@ -30,11 +30,30 @@ struct raw {
     void *s, *mon;
 };
 
+/* Open raw neighbours' sockets (socket, monitor), closed by teardown after
+ * a failed assertion: the context cannot end while one is open. */
+static void *open_socks[4][2];
+
 static void raw_open(struct raw *r, const h_node *n)
 {
     h_curve_keys(r->pk, r->sk);
     r->s = h_raw_dial(zctx, n, r->pk, r->sk, r->pk, NULL, &r->mon);
+    for (size_t i = 0; i < sizeof open_socks / sizeof *open_socks; i++)
+        if (!open_socks[i][0]) {
+            open_socks[i][0] = r->s;
+            open_socks[i][1] = r->mon;
+            break;
+        }
     h_raw_hello(r->s, CHP_CAP_NEG);
+}
+
+static void raw_close(struct raw *r)
+{
+    for (size_t i = 0; i < sizeof open_socks / sizeof *open_socks; i++)
+        if (open_socks[i][0] == r->s)
+            open_socks[i][0] = open_socks[i][1] = NULL;
+    h_raw_close(r->s, r->mon);
+    r->s = r->mon = NULL;
 }
 
 /* A #lan post by me (msgid | nick length | nick | text, PROTOCOL.md §18.4)
@@ -135,7 +154,7 @@ static void test_one_stranger_over_rate(void **state)
     assert_int_equal(inbox_count(h, a, "\tcontact fast "), AUTHOR_BURST + 4);
     assert_int_equal(h_status(h, a, "rejected author rate"), refused + 1);
     chp_identity_destroy(&me);
-    h_raw_close(r.s, r.mon);
+    raw_close(&r);
 }
 
 /* N posts, each by a fresh author key, from neighbour r. */
@@ -177,8 +196,8 @@ static void test_new_posters_pool(void **state)
     push_newcomers(&o, "other", 4);
     assert_int_equal(inbox_count(h, a, "\tother "), 4);
     assert_int_equal(h_status(h, a, "rejected author rate"), refused);
-    h_raw_close(o.s, o.mon);
-    h_raw_close(r.s, r.mon);
+    raw_close(&o);
+    raw_close(&r);
 }
 
 /* Frames from the node on r for up to ms: counts of PRUNE, envelopes
@@ -242,7 +261,7 @@ static void test_flooder_pruned(void **state)
     assert_int_equal(sf.pushed, 0);
     assert_int_equal(sf.ihave, 1);
     chp_identity_destroy(&me);
-    h_raw_close(r.s, r.mon);
+    raw_close(&r);
 }
 
 /* Alice's own posts are paced under what strangers' nodes allow: Carol,
@@ -279,6 +298,11 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     int rc = h_teardown(state);
+    for (size_t i = 0; i < sizeof open_socks / sizeof *open_socks; i++)
+        if (open_socks[i][0]) {
+            h_raw_close(open_socks[i][0], open_socks[i][1]);
+            open_socks[i][0] = open_socks[i][1] = NULL;
+        }
     zmq_ctx_term(zctx);
     zctx = NULL;
     return rc;
