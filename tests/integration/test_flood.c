@@ -20,7 +20,7 @@
 #include <zmq.h>
 
 #define AUTHOR_BURST 10 /* msg_flood.c */
-#define NEW_BURST    8
+#define NEW_BURST    12
 #define POST_TTL     3600
 
 static void *zctx;
@@ -190,8 +190,13 @@ static void test_new_posters_pool(void **state)
     enum { N = NEW_BURST + 8 };
     push_newcomers(&r, "newcomer", N);
     long long refused = h_status(h, a, "rejected author rate");
-    assert_in_range(refused, N - NEW_BURST - 2, N - NEW_BURST);
-    assert_int_equal(inbox_count(h, a, "\tnewcomer "), N - refused);
+    /* The pool's burst is kept (one more if a refill fell in); the rest
+     * is refused. (A few of the first pushes, sent while the link comes
+     * up, may not count at all: the test asserts kept and refused, not
+     * their sum.) */
+    int kept = inbox_count(h, a, "\tnewcomer ");
+    assert_in_range(kept, NEW_BURST, NEW_BURST + 1);
+    assert_true(refused >= 4);
     raw_open(&o, a);
     push_newcomers(&o, "other", 4);
     assert_int_equal(inbox_count(h, a, "\tother "), 4);

@@ -160,7 +160,8 @@ static void test_soak_lock_cycles(void **state)
         h_send(h, a, "bob", text, NULL);
         h_start(h, "bob", H_END);
         snprintf(text, sizeof text, "post %d while locked", i);
-        free(h_ok(h, a, "send", "#lan", text, H_END));
+        if (i % 2 == 0) /* every other round: a node paces its own posts (8, then one per 7 s) */
+            free(h_ok(h, a, "send", "#lan", text, H_END));
         snprintf(text, sizeof text, "dm %d while locked", i);
         h_send(h, a, "bob", text, NULL);
         if (i % 2 == 0) /* every other round the node restarts still locked */
@@ -174,14 +175,14 @@ static void test_soak_lock_cycles(void **state)
     free(h_ok(h, b, "unlock", "--passphrase-file", pf, H_END));
     snprintf(text, sizeof text, "\tdm %d after\n", ROUNDS - 1);
     free(h_await(h, b, text, "inbox", "--tsv", H_END));
-    snprintf(text, sizeof text, "\tpost %d while locked\n", ROUNDS - 1);
+    snprintf(text, sizeof text, "\tpost %d while locked\n", ROUNDS - 2);
     char *out = h_await(h, b, text, "inbox", "--tsv", H_END);
     for (int i = 0; i < ROUNDS; i++) {
         static const char *const what[][2] = {{"dm", "while down"},
                                               {"dm", "while locked"},
                                               {"dm", "after"},
                                               {"post", "while locked"}};
-        for (size_t k = 0; k < 4; k++) {
+        for (size_t k = 0; k < (i % 2 ? 3u : 4u); k++) {
             char needle[64];
             snprintf(needle, sizeof needle, "\t%s %d %s\n", what[k][0], i, what[k][1]);
             if (count(out, needle) != 1)
