@@ -15,8 +15,9 @@
  * the others' share. Our own and imported envelopes have no pool.
  * Contacts and our own posts are never limited; neither are direct
  * messages, receipts or a file's pieces (its manifest counts as a
- * post). A refused envelope is neither kept nor forwarded; the mesh does
- * not fetch it again for REFUSED_MS (ingest.c) and judges it again if it
+ * post). A refused envelope is neither kept nor forwarded (and its
+ * neighbour is pruned from the push tree); the mesh does not fetch it
+ * again for REFUSED_MS (ingest.c) and judges it again if it
  * comes back later, so a fast honest poster's extra posts come late, not
  * never. Our own posts are paced under that rate (OWN_BURST, OWN_REFILL_S)
  * before they are sealed, so they are not refused anywhere. */
