@@ -230,10 +230,9 @@ void chp_gossip_on_push(chp_mesh *n, struct chp_link *l, const uint8_t *env, siz
         chp_link_misbehave(n, l, 0.05, "pushes the same envelope again");
     else if (syncing || rc == CHP_E_DUP || rc == CHP_E_REFUSED)
         chp_moved_add(l, id, t); /* (in a sync: it finds it missing again, we did not keep it) */
-    if (!l->lazy &&
-        ((rc == CHP_E_DUP && t - l->neg_ms > SYNC_QUIET_MS &&
-          (n->dup_in_flight || chp_recent_age(n, id, t) < PRUNE_WINDOW_MS)) ||
-         (rc == CHP_E_REFUSED && !syncing))) {
+    if (!l->lazy && ((rc == CHP_E_DUP && t - l->neg_ms > SYNC_QUIET_MS &&
+                      (n->dup_in_flight || chp_recent_age(n, id, t) < PRUNE_WINDOW_MS)) ||
+                     (rc == CHP_E_REFUSED && !syncing))) {
         /* A second copy over the tree: this link is redundant for pushes.
          * (Copies during a sync are expected and prune nothing.) Or it
          * pushes posts we refuse (a flood): it brings nothing we keep, so
