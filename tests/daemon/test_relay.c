@@ -43,6 +43,7 @@ static const char *const status_keys[] = {
     "rejected pow",
     "rejected full",
     "rejected malformed",
+    "rejected author rate",
     "rejected sync",
     "rejected rate",
     "rejected banned",
