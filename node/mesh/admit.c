@@ -366,6 +366,64 @@ void chp_link_source(const chp_mesh *n, const struct chp_link *l, uint8_t src[16
         memcpy(src, l->key, 16);
 }
 
+/* New sync sessions a source may open (chp_source_take_session): an
+ * honest dialler opens one at each HELLO and one a minute, and goes on
+ * at once only while a session moves envelopes (exempt, sync.c). */
+#define SESS_BURST 4.0
+#define SESS_MS    15000
+
+static const struct chp_source *source_find(const chp_mesh *n, const uint8_t src[16])
+{
+    for (size_t i = 0; i < CHP_MESH_SOURCES_MAX; i++)
+        if (n->sources[i].used_ms && !memcmp(n->sources[i].src, src, 16))
+            return &n->sources[i];
+    return NULL;
+}
+
+/* src's record, or a new one in a free slot or the least recently used. */
+static struct chp_source *source_get(chp_mesh *n, const uint8_t src[16], uint64_t t)
+{
+    struct chp_source *s = (struct chp_source *)source_find(n, src);
+    if (!s) {
+        s = &n->sources[0];
+        for (size_t i = 1; i < CHP_MESH_SOURCES_MAX && s->used_ms; i++)
+            if (n->sources[i].used_ms < s->used_ms)
+                s = &n->sources[i];
+        memset(s, 0, sizeof *s);
+        memcpy(s->src, src, 16);
+        s->sess_tokens = SESS_BURST;
+        s->sess_ms = t;
+    }
+    s->used_ms = t ? t : 1;
+    return s;
+}
+
+void chp_source_refused(chp_mesh *n, const uint8_t src[16], uint64_t t)
+{
+    source_get(n, src, t)->refused_ms = t ? t : 1;
+}
+
+int chp_source_pruned(const chp_mesh *n, const uint8_t src[16], uint64_t t)
+{
+    const struct chp_source *s = source_find(n, src);
+    return s && s->refused_ms && t - s->refused_ms < CHP_SOURCE_PRUNED_MS;
+}
+
+int chp_source_take_session(chp_mesh *n, const uint8_t src[16], uint64_t t)
+{
+    struct chp_source *s = source_get(n, src, t);
+    if (t > s->sess_ms) {
+        s->sess_tokens += (double)(t - s->sess_ms) / SESS_MS;
+        if (s->sess_tokens > SESS_BURST)
+            s->sess_tokens = SESS_BURST;
+        s->sess_ms = t;
+    }
+    if (s->sess_tokens < 1.0)
+        return 0;
+    s->sess_tokens -= 1.0;
+    return 1;
+}
+
 int chp_conn_ip(const chp_mesh *n, int fd, uint8_t ip[16])
 {
     for (size_t i = 0; n->conns && i < n->conns->n; i++)

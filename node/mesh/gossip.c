@@ -181,7 +181,8 @@ void chp_gossip_on_ids(chp_mesh *n, struct chp_link *l, const chp_wire_msg *m, u
          * once), and nothing past the flow window. */
         if (!chp_flow_open(l))
             break;
-        (void)chp_link_serve(n, l, id);
+        if (chp_link_serve(n, l, id) == CHP_OK && m->type == CHP_WIRE_IWANT)
+            l->sync_useful = 1; /* a sync that fetches: its next session is free */
     }
 }
 
@@ -230,15 +231,25 @@ void chp_gossip_on_push(chp_mesh *n, struct chp_link *l, const uint8_t *env, siz
         chp_link_misbehave(n, l, 0.05, "pushes the same envelope again");
     else if (syncing || rc == CHP_E_DUP || rc == CHP_E_REFUSED)
         chp_moved_add(l, id, t); /* (in a sync: it finds it missing again, we did not keep it) */
+    if (syncing && rc == CHP_OK)
+        l->sync_useful = 1; /* its sync moves envelopes: its next session is free */
+    if (rc == CHP_E_REFUSED) {
+        /* Its source's next links start out of the tree (recv.c), even
+         * with a fresh key; a sync does not hide a flood (a flooder opens
+         * sessions to look busy). */
+        uint8_t src[16];
+        chp_link_source(n, l, src);
+        chp_source_refused(n, src, t);
+    }
     if (!l->lazy && ((rc == CHP_E_DUP && t - l->neg_ms > SYNC_QUIET_MS &&
                       (n->dup_in_flight || chp_recent_age(n, id, t) < PRUNE_WINDOW_MS)) ||
-                     (rc == CHP_E_REFUSED && !syncing))) {
+                     rc == CHP_E_REFUSED)) {
         /* A second copy over the tree: this link is redundant for pushes.
          * (Copies during a sync are expected and prune nothing.) Or it
          * pushes posts we refuse (a flood): it brings nothing we keep, so
          * it gets announcements, not our pushes (never a score: an honest
          * neighbour forwards what its own limits let through, which ours
-         * may refuse). */
+         * may refuse; a GRAFT brings it back into the tree). */
         uint8_t f[4];
         size_t fl;
         if (chp_wire_prune(f, sizeof f, &fl) == CHP_OK)

@@ -81,10 +81,11 @@ struct chp_link {
     struct chp_link_moved *moved;      /* ids pushed to / asked of this link lately (send.c) */
     chp_neg *neg_server;               /* their sync session with us */
     uint32_t neg_server_session;
+    int sync_useful;            /* their session moved envelopes: their next one is free */
     chp_buf neg_rx[2];          /* a fragmented NEG message being reassembled, */
     uint32_t neg_rx_session[2]; /* per direction: [1] = from their initiator */
     uint64_t rx_env, tx_env;
-    uint64_t neg_ms; /* last sync message either way: a sync's copies prune nothing */
+    uint64_t neg_ms; /* last sync message sent or handled: a sync's copies prune nothing */
     /* Negentropy work: index items our sync answers may still walk (a
      * token bucket), and a whole message that waits for them, per
      * direction as neg_rx. */
@@ -145,6 +146,18 @@ struct chp_ban {
 
 #define CHP_MESH_HOST_BANS_MAX 64
 
+/* What a node remembers of a neighbour's source (chp_link_source: its
+ * address, or its key where no address tells) across its links and keys:
+ * that it pushed posts we refuse, and the sync sessions it may open. */
+struct chp_source {
+    uint8_t src[16];
+    uint64_t used_ms;    /* 0 = free slot */
+    uint64_t refused_ms; /* last push of a post we refused, 0 = none */
+    double sess_tokens;  /* new sync sessions it may open now */
+    uint64_t sess_ms;
+};
+#define CHP_MESH_SOURCES_MAX 64
+
 struct chp_ingest; /* ingest.c: the batch being received and the one committing */
 struct chp_conns;  /* admit.c: the ROUTER's accepted connections */
 struct chp_view;   /* view.c */
@@ -184,6 +197,7 @@ struct chp_mesh {
     /* addresses keys were banned from (key: the IPv6 or mapped IPv4
      * address, then zeros; strikes: keys banned from it lately) */
     struct chp_ban host_bans[CHP_MESH_HOST_BANS_MAX];
+    struct chp_source sources[CHP_MESH_SOURCES_MAX];
     struct chp_ingest *ingest;
     /* ingest.c hands every committed envelope to mesh.c through this */
     void (*stored)(chp_mesh *n, const struct chp_stored *e);
@@ -259,6 +273,15 @@ int chp_conn_ip(const chp_mesh *n, int fd, uint8_t ip[16]);
  * address its connection to us came from, or (a link we dialled, or one
  * over loopback, where tools and proxies share one address) its key. */
 void chp_link_source(const chp_mesh *n, const struct chp_link *l, uint8_t src[16]);
+/* A link from src pushed a post we refuse at t (a flood): its next links
+ * start out of the push tree, for CHP_SOURCE_PRUNED_MS. */
+#define CHP_SOURCE_PRUNED_MS (10u * 60u * 1000u)
+void chp_source_refused(chp_mesh *n, const uint8_t src[16], uint64_t t);
+/* 1 while src's links stay out of the push tree and get no PEERS. */
+int chp_source_pruned(const chp_mesh *n, const uint8_t src[16], uint64_t t);
+/* Takes one of the new sync sessions src may open with us (4 at once,
+ * then one per 15 s, whatever its keys): 1 if there was one. */
+int chp_source_take_session(chp_mesh *n, const uint8_t src[16], uint64_t t);
 /* Adds points to a score that decays by 0.1 a second since *ms; returns
  * the new score (a ban is due at CHP_BAN_SCORE). */
 double chp_score_add(double *score, uint64_t *ms, double points, uint64_t t);

@@ -76,7 +76,12 @@ static void handle(chp_mesh *n, struct chp_link *l, const uint8_t *frame, size_t
             chp_key_name(l->key, ks);
             chp_info("neighbour %s up (%s)", ks, via_router ? "incoming" : "outgoing");
             chp_mesh_event(n, "peer", "up");
-            chp_view_send_peers(n, l); /* seeds its passive view */
+            uint8_t src[16];
+            chp_link_source(n, l, src);
+            if (chp_source_pruned(n, src, t))
+                l->lazy = 1; /* a flood's source, back with another link or key */
+            else
+                chp_view_send_peers(n, l); /* seeds its passive view */
         }
         if (!via_router) /* the side that dialled starts the sync */
             chp_sync_start(n, l);

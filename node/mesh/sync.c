@@ -250,7 +250,8 @@ static void neg_handle(chp_mesh *n, struct chp_link *l, int from_initiator, uint
     chp_buf out = {0};
     n->ctr.sync_rounds++;
     l->walked = 0;
-    if (from_initiator) { /* they sync with us: we answer */
+    l->neg_ms = mesh_ms(n); /* handled, not merely received: see neg_may */
+    if (from_initiator) {   /* they sync with us: we answer */
         if (!l->neg_server || l->neg_server_session != session) {
             chp_neg_destroy(&l->neg_server);
             l->neg_server = new_session(n, l);
@@ -305,19 +306,33 @@ static void neg_handle(chp_mesh *n, struct chp_link *l, int from_initiator, uint
     chp_buf_free(&out);
 }
 
-/* 1 when a sync message from l may be handled now: its walk budget is
- * not spent and its flow window has room for our answer. */
-static int neg_may(chp_mesh *n, struct chp_link *l, uint64_t t)
+/* 1 when a sync message from l (d: from its initiator) may be handled
+ * now: its walk budget is not spent, its flow window has room for our
+ * answer, and a session it opens is within what its source may open
+ * (chp_source_take_session; the session after one that moved envelopes
+ * is free). A flooder opening sessions it never goes on with, to look
+ * busy (a sync's pushes are neither scored nor pruned for a while) and
+ * to be sent our index, gets a few, whatever keys it dials with. */
+static int neg_may(chp_mesh *n, struct chp_link *l, uint64_t t, int d, uint32_t session)
 {
     chp_walk_refill(l, store_items(n), t);
-    return l->walk_tokens > 0 && chp_flow_open(l);
+    if (l->walk_tokens <= 0 || !chp_flow_open(l))
+        return 0;
+    if (!d || (l->neg_server && l->neg_server_session == session))
+        return 1;
+    if (l->sync_useful) {
+        l->sync_useful = 0;
+        return 1;
+    }
+    uint8_t src[16];
+    chp_link_source(n, l, src);
+    return chp_source_take_session(n, src, t);
 }
 
 void chp_sync_on_neg(chp_mesh *n, struct chp_link *l, const chp_wire_msg *m, uint64_t t)
 {
     const uint8_t *msg;
     size_t len;
-    l->neg_ms = t;
     int whole = chp_neg_assemble(l, m, &msg, &len);
     if (whole < 0) {
         n->ctr.rej_sync++;
@@ -327,7 +342,7 @@ void chp_sync_on_neg(chp_mesh *n, struct chp_link *l, const chp_wire_msg *m, uin
     if (!whole)
         return;
     int d = m->u.neg.initiator;
-    if (!l->neg_waiting[d] && neg_may(n, l, t)) {
+    if (!l->neg_waiting[d] && neg_may(n, l, t, d, m->u.neg.session)) {
         neg_handle(n, l, d, m->u.neg.session, msg, len);
         return;
     }
@@ -350,7 +365,7 @@ void chp_sync_on_neg(chp_mesh *n, struct chp_link *l, const chp_wire_msg *m, uin
 void chp_sync_resume(chp_mesh *n, struct chp_link *l, uint64_t t)
 {
     for (int d = 1; d >= 0 && l->used; d--) {
-        if (!l->neg_waiting[d] || !neg_may(n, l, t))
+        if (!l->neg_waiting[d] || !neg_may(n, l, t, d, l->neg_wait_session[d]))
             continue;
         chp_buf b = l->neg_wait[d];
         memset(&l->neg_wait[d], 0, sizeof b);

@@ -156,6 +156,44 @@ static void test_ban_address_after_two_keys(void **state)
     assert_int_equal(chp_admit_ban_ip(u->n, other, u->ms), 0);
 }
 
+/* A source (address) whose link pushed posts we refused keeps its next
+ * links out of the push tree for 10 minutes, whatever key they use; the
+ * sync sessions one source opens come 4 at once, then one per 15 s. */
+static void test_source_memory(void **state)
+{
+    struct ut *u = *state;
+    uint8_t ip[16], other[16];
+    assert_true(inet_pton(AF_INET6, "::ffff:10.9.8.7", ip) == 1);
+    assert_true(inet_pton(AF_INET6, "::ffff:10.9.8.8", other) == 1);
+    u->ms += 1000;
+    assert_false(chp_source_pruned(u->n, ip, u->ms));
+    chp_source_refused(u->n, ip, u->ms);
+    assert_true(chp_source_pruned(u->n, ip, u->ms));
+    assert_false(chp_source_pruned(u->n, other, u->ms));
+    u->ms += CHP_SOURCE_PRUNED_MS - 1;
+    assert_true(chp_source_pruned(u->n, ip, u->ms));
+    u->ms += 1;
+    assert_false(chp_source_pruned(u->n, ip, u->ms));
+    for (int i = 0; i < 4; i++)
+        assert_true(chp_source_take_session(u->n, ip, u->ms));
+    assert_false(chp_source_take_session(u->n, ip, u->ms));
+    assert_true(chp_source_take_session(u->n, other, u->ms)); /* its own bucket */
+    u->ms += 14999;
+    assert_false(chp_source_take_session(u->n, ip, u->ms));
+    u->ms += 1;
+    assert_true(chp_source_take_session(u->n, ip, u->ms));
+    assert_false(chp_source_take_session(u->n, ip, u->ms));
+    /* a table full of other sources forgets the least recently used */
+    for (uint8_t i = 0; i < CHP_MESH_SOURCES_MAX; i++) {
+        uint8_t x[16] = {0xfd, i};
+        u->ms += 1;
+        chp_source_refused(u->n, x, u->ms);
+    }
+    assert_true(chp_source_take_session(u->n, ip, u->ms)); /* a new record: a full bucket */
+    uint8_t last[16] = {0xfd, CHP_MESH_SOURCES_MAX - 1};
+    assert_true(chp_source_pruned(u->n, last, u->ms));
+}
+
 static void test_misbehave_bans_at_threshold(void **state)
 {
     struct ut *u = *state;
@@ -1160,6 +1198,7 @@ int main(void)
         T(test_view_peers_rate),
         T(test_view_per_host),
         T(test_ban_address_after_two_keys),
+        T(test_source_memory),
         T(test_link_table),
         T(test_lan_links),
         T(test_recv_deadline),
