@@ -207,12 +207,7 @@ int chp_msgi_pace_hold(chp_msg *m, struct job *j)
         return 0;
     if (!room_waiting(m, j->room) && own_take(m, j->room))
         return 0;
-    j->next = NULL; /* behind the room's earlier posts, in order */
-    if (m->paced_tail)
-        m->paced_tail->next = j;
-    else
-        m->paced = j;
-    m->paced_tail = j;
+    chp_msgi_job_append(&m->paced, &m->paced_tail, j); /* behind the room's earlier posts */
     return 1;
 }
 
@@ -241,12 +236,7 @@ void chp_msgi_pace_release(chp_msg *m)
         if (m->paced_tail == j)
             m->paced_tail = prev;
         j->paced = 1;
-        j->next = NULL;
-        if (m->jobs_tail)
-            m->jobs_tail->next = j;
-        else
-            m->jobs = j;
-        m->jobs_tail = j;
+        chp_msgi_job_append(&m->jobs, &m->jobs_tail, j);
     }
 }
 

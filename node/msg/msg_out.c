@@ -37,12 +37,18 @@ int chp_msgi_job_add(chp_msg *m, int kind, const uint8_t *to, const char *room, 
     if (msgid)
         memcpy(j->msgid, msgid, MSGID_BYTES);
     j->last = last;
-    if (m->jobs_tail)
-        m->jobs_tail->next = j;
-    else
-        m->jobs = j;
-    m->jobs_tail = j;
+    chp_msgi_job_append(&m->jobs, &m->jobs_tail, j);
     return CHP_OK;
+}
+
+void chp_msgi_job_append(struct job **head, struct job **tail, struct job *j)
+{
+    j->next = NULL;
+    if (*tail)
+        (*tail)->next = j;
+    else
+        *head = j;
+    *tail = j;
 }
 
 void chp_msgi_job_free(struct job *j)
