@@ -221,7 +221,7 @@ void chp_gossip_on_push(chp_mesh *n, struct chp_link *l, const uint8_t *env, siz
     }
     l->rx_env++;
     uint8_t id[32];
-    int rc = chp_ingest_add(n, env, len, l->id, 0, id);
+    int rc = chp_ingest_add(n, env, len, l, 0, id);
     if (syncing && rc != CHP_OK && rc != CHP_E_DUP) /* refused by the check: not hashed yet */
         chp_envelope_id(env, len, id);
     if (!syncing && rc == CHP_E_DUP && chp_moved_lately(l, id, t))

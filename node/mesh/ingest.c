@@ -206,22 +206,19 @@ static int commit_start(chp_mesh *n)
     return CHP_OK;
 }
 
-static int refuse(chp_mesh *n, const uint8_t *env, size_t len, uint32_t link)
+static int refuse(chp_mesh *n, const uint8_t *env, size_t len, const struct chp_link *from)
 {
     if (!n->hooks.refuse)
         return 0;
     uint8_t src[16];
-    for (size_t i = 0; link && i < CHP_MESH_LINKS_MAX; i++)
-        if (n->links[i].used && n->links[i].id == link) {
-            chp_link_source(n, &n->links[i], src);
-            return n->hooks.refuse(n->hooks.ctx, env, len, src);
-        }
-    return n->hooks.refuse(n->hooks.ctx, env, len, NULL);
+    if (from)
+        chp_link_source(n, from, src);
+    return n->hooks.refuse(n->hooks.ctx, env, len, from ? src : NULL);
 }
 
 /* Queues one envelope for the next group commit, after the cheap checks. */
-int chp_ingest_add(chp_mesh *n, const uint8_t *env, size_t len, uint32_t link, int own,
-                   uint8_t id[32])
+int chp_ingest_add(chp_mesh *n, const uint8_t *env, size_t len, const struct chp_link *from,
+                   int own, uint8_t id[32])
 {
     struct chp_ingest *g = n->ingest;
     chp_env_hdr h;
@@ -238,7 +235,7 @@ int chp_ingest_add(chp_mesh *n, const uint8_t *env, size_t len, uint32_t link, i
     }
     /* The layer above (node/msg) judges a new envelope it can open before
      * it is stored or forwarded; what it refuses goes nowhere. */
-    if (!own && (chp_ingest_refused(n, id) || refuse(n, env, len, link))) {
+    if (!own && (chp_ingest_refused(n, id) || refuse(n, env, len, from))) {
         refused_note(n, id);
         n->ctr.rej_author++;
         return CHP_E_REFUSED;
@@ -257,7 +254,7 @@ int chp_ingest_add(chp_mesh *n, const uint8_t *env, size_t len, uint32_t link, i
     memcpy(p->id, id, 32);
     p->created = h.created;
     p->expiry = h.expiry;
-    p->link = link;
+    p->link = from ? from->id : 0;
     p->own = own;
     /* Mail for the user is never refused by quota: one tag lookup (no
      * tags on a relay or while locked; STORAGE.md, Quota). */

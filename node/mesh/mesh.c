@@ -530,20 +530,20 @@ void chp_mesh_periodic(chp_mesh *n, uint64_t t)
 int chp_mesh_publish_later(chp_mesh *n, const uint8_t *env, size_t len)
 {
     uint8_t id[32];
-    return chp_ingest_add(n, env, len, 0, 1, id);
+    return chp_ingest_add(n, env, len, NULL, 1, id);
 }
 
 int chp_mesh_publish(chp_mesh *n, const uint8_t *env, size_t len)
 {
     uint8_t id[32];
-    int rc = chp_ingest_add(n, env, len, 0, 1, id);
+    int rc = chp_ingest_add(n, env, len, NULL, 1, id);
     return rc == CHP_OK ? chp_mesh_flush(n) : rc;
 }
 
 int chp_mesh_ingest(chp_mesh *n, const uint8_t *env, size_t len, uint8_t id[32])
 {
     uint8_t own_id[32];
-    return chp_ingest_add(n, env, len, 0, 0, id ? id : own_id);
+    return chp_ingest_add(n, env, len, NULL, 0, id ? id : own_id);
 }
 
 /* Outside a loop round (a control request): what it forwards goes now. */

@@ -429,9 +429,10 @@ int chp_ingest_init(chp_mesh *n);
 void chp_ingest_fini(chp_mesh *n);
 /* Queues one envelope for the next group commit after the cheap checks:
  * CHP_OK, CHP_E_DUP, or why it was refused (counted). With the first two
- * the envelope's id (hashed by the check) is in id. */
-int chp_ingest_add(chp_mesh *n, const uint8_t *env, size_t len, uint32_t link, int own,
-                   uint8_t id[32]);
+ * the envelope's id (hashed by the check) is in id. from: the link it
+ * came on, NULL for one made or imported here. */
+int chp_ingest_add(chp_mesh *n, const uint8_t *env, size_t len, const struct chp_link *from,
+                   int own, uint8_t id[32]);
 /* Commits everything received so far and forwards it; returns when done. */
 int chp_ingest_flush(chp_mesh *n);
 /* The pipeline of a relay: the batch whose commit is done goes out and the
