@@ -29,7 +29,6 @@
 #include "proto/envelope.h"
 #include "proto/hex.h"
 #include "proto/identity.h"
-#include "proto/keys.h"
 #include "proto/wire.h"
 #include "tests/integration/harness.h" /* h_raw_dial, h_curve_keys, h_zmq_monitor */
 
@@ -192,32 +191,13 @@ static void drain(void *s, int pong)
 
 /* ---- flood ---- */
 
-/* One #lan post from me, sealed with its proof of work, as a node's
- * messaging layer makes it (PROTOCOL.md §9: msgid | nick length | nick |
- * text under the room's epoch tag and key). */
-static int seal_post(const chp_identity *me, const uint8_t room[32], long seq, uint8_t *env,
-                     size_t cap, size_t *len)
+/* One #lan post from me, sealed with its proof of work as a node's
+ * messaging layer makes it (h_room_post). */
+static int seal_post(const chp_identity *me, long seq, uint8_t *env, size_t cap, size_t *len)
 {
-    uint8_t payload[256], tag[16], key[32];
-    const char *nick = "mallory";
-    size_t kl = strlen(nick), o = 16;
-    chp_rng_fill(chp_rng_system(), payload, 16);
-    payload[o++] = (uint8_t)kl;
-    memcpy(payload + o, nick, kl);
-    o += kl;
-    o += (size_t)snprintf((char *)payload + o, sizeof payload - o,
-                          "buy cheap followers now, offer %ld, reply fast!", seq);
-    uint64_t now = (uint64_t)time(NULL), e = chp_epoch_of(now);
-    chp_ks_room_tag(room, e, tag);
-    chp_ks_room_msg_key(room, e, key);
-    chp_env_seal_args a = {.created = now,
-                           .expiry = now + POST_TTL,
-                           .tag = tag,
-                           .key = key,
-                           .type = CHP_CT_ROOM,
-                           .payload = payload,
-                           .len = o};
-    return chp_envelope_seal(&a, me, chp_rng_system(), env, cap, len);
+    char text[96];
+    snprintf(text, sizeof text, "buy cheap followers now, offer %ld, reply fast!", seq);
+    return h_room_post(me, "#lan", "mallory", text, POST_TTL, env, cap, len);
 }
 
 static void send_all(struct hostile *x, const uint8_t *f, size_t fl, long *sent)
@@ -263,9 +243,7 @@ static int flood(struct hostile *x, const char *idsfile, int fresh)
 {
     FILE *ids = fopen(idsfile, "a");
     chp_identity *me = NULL;
-    uint8_t room[32];
-    if (!ids || chp_identity_generate(chp_rng_system(), &me) != CHP_OK ||
-        chp_ks_room_public("#lan", 4, room) != CHP_OK) {
+    if (!ids || chp_identity_generate(chp_rng_system(), &me) != CHP_OK) {
         fprintf(stderr, "chapar-lab-hostile: cannot start the flood (%s)\n", idsfile);
         return 1;
     }
@@ -281,7 +259,7 @@ static int flood(struct hostile *x, const char *idsfile, int fresh)
             if (chp_identity_generate(chp_rng_system(), &me) != CHP_OK)
                 break;
         }
-        if (seal_post(me, room, ++seq, env, sizeof env, &len) != CHP_OK ||
+        if (seal_post(me, ++seq, env, sizeof env, &len) != CHP_OK ||
             chp_wire_push(f, sizeof f, &fl, env, len) != CHP_OK)
             break;
         chp_envelope_id(env, len, id);

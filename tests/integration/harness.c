@@ -4,6 +4,10 @@
 #include "harness.h"
 
 #include "proto/addr.h"
+#include "proto/crypto.h"
+#include "proto/envelope.h"
+#include "proto/identity.h"
+#include "proto/keys.h"
 #include "proto/wire.h"
 
 #include <errno.h>
@@ -668,6 +672,37 @@ int h_lines(const char *s)
         if (*p == '\n' || p[1] == '\0')
             n++;
     return n;
+}
+
+int h_room_post(const struct chp_identity *me, const char *room, const char *nick, const char *text,
+                uint64_t ttl, uint8_t *env, size_t cap, size_t *len)
+{
+    uint8_t rk[32], payload[512], tag[16], key[32];
+    size_t o = 16, kl = strlen(nick), tl = strlen(text);
+    if (kl > 255 || o + 1 + kl + tl > sizeof payload)
+        return CHP_E_ARG;
+    int rc = chp_ks_room_public(room, strlen(room), rk);
+    if (rc != CHP_OK)
+        return rc;
+    chp_rng_fill(chp_rng_system(), payload, 16); /* the msgid */
+    payload[o++] = (uint8_t)kl;
+    memcpy(payload + o, nick, kl);
+    o += kl;
+    memcpy(payload + o, text, tl);
+    o += tl;
+    uint64_t now = (uint64_t)time(NULL), e = chp_epoch_of(now);
+    chp_ks_room_tag(rk, e, tag);
+    chp_ks_room_msg_key(rk, e, key);
+    chp_env_seal_args a = {.created = now,
+                           .expiry = now + ttl,
+                           .tag = tag,
+                           .key = key,
+                           .type = CHP_CT_ROOM,
+                           .payload = payload,
+                           .len = o};
+    rc = chp_envelope_seal(&a, me, chp_rng_system(), env, cap, len);
+    chp_memzero(key, sizeof key);
+    return rc;
 }
 
 /* ---- messaging ---- */

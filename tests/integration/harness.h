@@ -143,6 +143,14 @@ void h_raw_close(void *s, void *mon);
 void h_raw_send(void *s, const void *f, size_t len);
 /* Sends a HELLO with capabilities caps and the largest frame size. */
 void h_raw_hello(void *s, uint32_t caps);
+/* A post to room (e.g. "#lan") by me, sealed as a node's messaging layer
+ * seals it (PROTOCOL.md §18.4: msgid | nick length | nick | text, under
+ * the room's tag and key of this epoch, with its proof of work), expiring
+ * ttl seconds from now, into env (cap bytes; *len its length): CHP_OK or
+ * why not. */
+struct chp_identity;
+int h_room_post(const struct chp_identity *me, const char *room, const char *nick, const char *text,
+                uint64_t ttl, uint8_t *env, size_t cap, size_t *len);
 /* PING, then reads until its PONG, for up to deadline_ms (else fails the
  * test): a node handles one link's frames in order, so everything sent
  * before has been dealt with. Other frames read meanwhile are dropped. */

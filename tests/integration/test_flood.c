@@ -9,14 +9,12 @@
 #include "proto/envelope.h"
 #include "proto/id.h"
 #include "proto/identity.h"
-#include "proto/keys.h"
 #include "proto/crypto.h"
 #include "proto/wire.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <zmq.h>
 
 #define AUTHOR_BURST 10 /* msg_flood.c */
@@ -56,31 +54,14 @@ static void raw_close(struct raw *r)
     r->s = r->mon = NULL;
 }
 
-/* A #lan post by me (msgid | nick length | nick | text, PROTOCOL.md §18.4)
- * as a PUSH frame; its envelope id goes to id. */
+/* A #lan post by me as a PUSH frame; its envelope id goes to id. */
 static size_t push_post(const chp_identity *me, const char *text, uint8_t *f, size_t cap,
                         uint8_t id[32])
 {
-    uint8_t room[32], payload[256], tag[16], key[32], env[CHP_ENV_MAX_BYTES];
-    const char *nick = "mallory";
-    size_t o = 16, kl = strlen(nick), len = 0, fl = 0;
-    assert_int_equal(chp_ks_room_public("#lan", 4, room), CHP_OK);
-    chp_rng_fill(chp_rng_system(), payload, 16);
-    payload[o++] = (uint8_t)kl;
-    memcpy(payload + o, nick, kl);
-    o += kl;
-    o += (size_t)snprintf((char *)payload + o, sizeof payload - o, "%s", text);
-    uint64_t now = (uint64_t)time(NULL), e = chp_epoch_of(now);
-    chp_ks_room_tag(room, e, tag);
-    chp_ks_room_msg_key(room, e, key);
-    chp_env_seal_args a = {.created = now,
-                           .expiry = now + POST_TTL,
-                           .tag = tag,
-                           .key = key,
-                           .type = CHP_CT_ROOM,
-                           .payload = payload,
-                           .len = o};
-    assert_int_equal(chp_envelope_seal(&a, me, chp_rng_system(), env, sizeof env, &len), CHP_OK);
+    static uint8_t env[CHP_ENV_MAX_BYTES];
+    size_t len = 0, fl = 0;
+    assert_int_equal(h_room_post(me, "#lan", "mallory", text, POST_TTL, env, sizeof env, &len),
+                     CHP_OK);
     chp_envelope_id(env, len, id);
     assert_int_equal(chp_wire_push(f, cap, &fl, env, len), CHP_OK);
     return fl;
