@@ -1076,10 +1076,25 @@ static void test_hostile_files(void **st)
     static uint8_t data[40000];
     for (size_t i = 0; i < sizeof data; i++)
         data[i] = (uint8_t)(i * 7);
-    uint8_t hash[32], bad[32] = {0}, id1[16] = {1}, id2[16] = {2};
-    chp_hash(hash, 32, data, sizeof data, NULL, 0);
+    uint8_t hash[32], bad[32] = {0}, id1[16] = {1}, id2[16] = {2}, id3[16] = {3}, id4[16] = {4},
+                      h3[32], h4[32];
+    chp_file_hash(id2, data, sizeof data, hash);
 
     raw_file(&a, id1, "wrong.bin", data, sizeof data, bad);
+    /* pieces 0 and 1 swapped under the manifest of the file in order, and
+     * a piece altered after the manifest was made: both signed by alice,
+     * both refused whole */
+    static uint8_t swapped[sizeof data], altered[sizeof data];
+    memcpy(swapped, data + CHP_FILE_PIECE, CHP_FILE_PIECE);
+    memcpy(swapped + CHP_FILE_PIECE, data, CHP_FILE_PIECE);
+    memcpy(swapped + 2 * CHP_FILE_PIECE, data + 2 * CHP_FILE_PIECE,
+           sizeof data - 2 * CHP_FILE_PIECE);
+    chp_file_hash(id3, data, sizeof data, h3);
+    raw_file(&a, id3, "swapped.bin", swapped, sizeof data, h3);
+    memcpy(altered, data, sizeof data);
+    altered[CHP_FILE_PIECE + 5] ^= 0x20;
+    chp_file_hash(id4, data, sizeof data, h4);
+    raw_file(&a, id4, "altered.bin", altered, sizeof data, h4);
     /* a piece past the end of file 2, before its manifest */
     uint8_t buf[64];
     chp_file_piece extra = {.index = 7, .data = data, .len = 10};
@@ -1096,6 +1111,8 @@ static void test_hostile_files(void **st)
     char *out, path[512];
     assert_true(ctl(&b, &out, "files", NULL));
     assert_false(has_line(out, "wrong.bin")); /* refused whole */
+    assert_false(has_line(out, "swapped.bin"));
+    assert_false(has_line(out, "altered.bin"));
     assert_true(has_line(out, "\t_x_.._.hidden_gpj.exe\t40000\tsaved "));
     assert_int_equal(count_of(out, "\n"), 1);
     snprintf(path, sizeof path, "%s/files/alice/_x_.._.hidden_gpj.exe", b.dir);
