@@ -145,6 +145,12 @@ static void aead_nonce(uint8_t nonce[CHP_AEAD_NONCE_BYTES], const uint8_t hdr[CH
 int chp_envelope_seal(const chp_env_seal_args *a, const chp_identity *sender, const chp_rng *rng,
                       uint8_t *out, size_t cap, size_t *outlen)
 {
+    return chp_envelope_seal_id(a, sender, rng, out, cap, outlen, NULL);
+}
+
+int chp_envelope_seal_id(const chp_env_seal_args *a, const chp_identity *sender, const chp_rng *rng,
+                         uint8_t *out, size_t cap, size_t *outlen, uint8_t id[CHP_ENV_ID_BYTES])
+{
     assert(a && a->tag && a->key && (a->payload || a->len == 0) && sender && rng && out && outlen);
     size_t bucket = chp_inner_bucket(a->len);
     if (!bucket)
@@ -191,13 +197,23 @@ int chp_envelope_seal(const chp_env_seal_args *a, const chp_identity *sender, co
     aead_nonce(nonce, out);
     chp_aead_encrypt(pt, pt, bucket, out, CHP_ENV_HDR_BYTES, nonce, a->key);
 
-    /* Proof of work over everything before the nonce. */
+    /* Proof of work over everything before the nonce; the same pass, with
+     * the nonce added, is the envelope's id (a copy of the state
+     * finalises the prefix, as chp_hash_prefix_and_full does). */
     uint8_t initial[32];
     size_t body = CHP_ENV_HDR_BYTES + bucket + CHP_AEAD_TAG_BYTES;
-    chp_hash(initial, sizeof initial, out, body, NULL, 0);
+    chp_b2_ctx st, fork;
+    chp_b2_init(&st);
+    chp_b2_update(&st, out, body);
+    fork = st;
+    chp_b2_final(&fork, initial);
     uint32_t ntpb = chp_envelope_ntpb(total, a->pow_ntpb);
     uint64_t n = chp_pow_solve(initial, chp_pow_target(total, a->expiry - a->created, ntpb), 0);
     chp_put_be64(out + body, n);
+    if (id) {
+        chp_b2_update(&st, out + body, CHP_ENV_POW_NONCE_BYTES);
+        chp_b2_final(&st, id);
+    }
     *outlen = total;
     return CHP_OK;
 }

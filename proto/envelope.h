@@ -117,6 +117,12 @@ typedef struct chp_env_seal_args {
  * CHP_E_ENV_TTL (expiry not after created, or lifetime over the max). */
 CHP_WUR int chp_envelope_seal(const chp_env_seal_args *a, const chp_identity *sender,
                               const chp_rng *rng, uint8_t *out, size_t cap, size_t *outlen);
+/* The same, and id (when not NULL) gets the envelope's id
+ * (chp_envelope_id of the result) from the pass that made the proof of
+ * work's input, so a caller need not hash the 16 KiB again. */
+CHP_WUR int chp_envelope_seal_id(const chp_env_seal_args *a, const chp_identity *sender,
+                                 const chp_rng *rng, uint8_t *out, size_t cap, size_t *outlen,
+                                 uint8_t id[CHP_ENV_ID_BYTES]);
 
 /* A parsed inner plaintext. payload borrows from the plaintext buffer. */
 typedef struct chp_inner {

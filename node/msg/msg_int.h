@@ -166,6 +166,7 @@ struct seal {
     struct job *job; /* owns the payload; says which message this is */
     uint8_t *out;
     size_t cap, outlen;
+    uint8_t id[32]; /* the sealed envelope's id (chp_envelope_seal_id) */
     int rc;
     struct seal *next;
 };

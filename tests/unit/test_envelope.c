@@ -340,6 +340,16 @@ static void test_seal_payload_hash(void **state)
     size_t n2 = fx_seal(&f, &a, e2, sizeof e2);
     assert_int_equal(n1, n2);
     assert_memory_equal(e1, e2, n1);
+    /* the id from the sealing pass is the envelope's id */
+    uint8_t id[32], want[32], checked[32];
+    size_t n3 = 0;
+    assert_rc(chp_envelope_seal_id(&a, f.sender, &f.rng, e1, sizeof e1, &n3, id), CHP_OK);
+    assert_int_equal(n3, n2);
+    assert_memory_equal(e1, e2, n2);
+    chp_envelope_id(e1, n3, want);
+    assert_memory_equal(id, want, 32);
+    assert_rc(chp_envelope_check(e1, n3, NOW, &P1, NULL, checked), CHP_OK);
+    assert_memory_equal(id, checked, 32);
     chp_inner in;
     assert_rc(chp_envelope_open(e2, n2, f.key, pt, sizeof pt, NULL, &in), CHP_OK);
     assert_int_equal(in.len, sizeof p0);
