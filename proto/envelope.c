@@ -114,15 +114,19 @@ int chp_envelope_check(const uint8_t *buf, size_t len, uint64_t now, const chp_e
     return CHP_OK;
 }
 
-/* The signed statement: label || header || type || len || BLAKE2b(payload).
+/* The signed statement: label || header || type || len || BLAKE2b(payload)
+ * (hash when the caller made it already, else computed here).
  * Binding the header ties the content to this one envelope (tag, key field,
  * times), so it cannot be re-wrapped for someone else or another time. */
 static void sig_message(uint8_t out[SIG_MSG_BYTES], const uint8_t hdr[CHP_ENV_HDR_BYTES],
-                        uint8_t type, const uint8_t *payload, uint32_t len)
+                        uint8_t type, const uint8_t *payload, uint32_t len, const uint8_t *hash)
 {
     chp_wr w;
     uint8_t ph[32];
-    chp_hash(ph, sizeof ph, payload, len, NULL, 0);
+    if (hash)
+        memcpy(ph, hash, sizeof ph);
+    else
+        chp_hash(ph, sizeof ph, payload, len, NULL, 0);
     chp_wr_init(&w, out, SIG_MSG_BYTES);
     chp_wr_bytes(&w, sig_label, sizeof sig_label - 1);
     chp_wr_bytes(&w, hdr, CHP_ENV_HDR_BYTES);
@@ -140,6 +144,12 @@ static void aead_nonce(uint8_t nonce[CHP_AEAD_NONCE_BYTES], const uint8_t hdr[CH
 
 int chp_envelope_seal(const chp_env_seal_args *a, const chp_identity *sender, const chp_rng *rng,
                       uint8_t *out, size_t cap, size_t *outlen)
+{
+    return chp_envelope_seal_id(a, sender, rng, out, cap, outlen, NULL);
+}
+
+int chp_envelope_seal_id(const chp_env_seal_args *a, const chp_identity *sender, const chp_rng *rng,
+                         uint8_t *out, size_t cap, size_t *outlen, uint8_t id[CHP_ENV_ID_BYTES])
 {
     assert(a && a->tag && a->key && (a->payload || a->len == 0) && sender && rng && out && outlen);
     size_t bucket = chp_inner_bucket(a->len);
@@ -173,7 +183,7 @@ int chp_envelope_seal(const chp_env_seal_args *a, const chp_identity *sender, co
      * AEAD encrypts in place, so no second buffer holds the plaintext. */
     uint8_t *pt = out + CHP_ENV_HDR_BYTES;
     uint8_t sigmsg[SIG_MSG_BYTES], sig[64], nonce[CHP_AEAD_NONCE_BYTES];
-    sig_message(sigmsg, out, a->type, a->payload, (uint32_t)a->len);
+    sig_message(sigmsg, out, a->type, a->payload, (uint32_t)a->len, a->payload_hash);
     chp_identity_sign(sender, sigmsg, sizeof sigmsg, sig);
     chp_wr inner;
     chp_wr_init(&inner, pt, bucket);
@@ -187,13 +197,23 @@ int chp_envelope_seal(const chp_env_seal_args *a, const chp_identity *sender, co
     aead_nonce(nonce, out);
     chp_aead_encrypt(pt, pt, bucket, out, CHP_ENV_HDR_BYTES, nonce, a->key);
 
-    /* Proof of work over everything before the nonce. */
+    /* Proof of work over everything before the nonce; the same pass, with
+     * the nonce added, is the envelope's id (a copy of the state
+     * finalises the prefix, as chp_hash_prefix_and_full does). */
     uint8_t initial[32];
     size_t body = CHP_ENV_HDR_BYTES + bucket + CHP_AEAD_TAG_BYTES;
-    chp_hash(initial, sizeof initial, out, body, NULL, 0);
+    chp_b2_ctx st, fork;
+    chp_b2_init(&st);
+    chp_b2_update(&st, out, body);
+    fork = st;
+    chp_b2_final(&fork, initial);
     uint32_t ntpb = chp_envelope_ntpb(total, a->pow_ntpb);
     uint64_t n = chp_pow_solve(initial, chp_pow_target(total, a->expiry - a->created, ntpb), 0);
     chp_put_be64(out + body, n);
+    if (id) {
+        chp_b2_update(&st, out + body, CHP_ENV_POW_NONCE_BYTES);
+        chp_b2_final(&st, id);
+    }
     *outlen = total;
     return CHP_OK;
 }
@@ -244,7 +264,7 @@ int chp_envelope_open(const uint8_t *buf, size_t len, const uint8_t key[32], uin
     rc = chp_inner_parse(pt, ptlen, out);
     if (rc != CHP_OK)
         goto fail;
-    sig_message(sigmsg, buf, out->type, out->payload, out->len);
+    sig_message(sigmsg, buf, out->type, out->payload, out->len, NULL);
     rc = chp_sign_verify(out->sig, sigmsg, sizeof sigmsg, out->sender);
     if (rc != CHP_OK)
         goto fail;

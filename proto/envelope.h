@@ -103,14 +103,26 @@ typedef struct chp_env_seal_args {
     const uint8_t *payload;
     size_t len;
     uint32_t pow_ntpb; /* 0 = network default */
+    /* BLAKE2b-256 of payload when the caller has it already (a file
+     * piece's digest, made while the file was copied in: PROTOCOL.md
+     * §18.8), or NULL to hash payload here. Trusted: a wrong one makes an
+     * envelope whose signature every recipient refuses. */
+    const uint8_t *payload_hash;
 } chp_env_seal_args;
 
 /* Builds a complete envelope: inner plaintext signed by sender, padded,
- * encrypted, proof of work solved. out needs chp_envelope_size(len) bytes;
+ * encrypted, proof of work solved. The signed statement commits to
+ * BLAKE2b-256(payload), a->payload_hash when given. out needs chp_envelope_size(len) bytes;
  * *outlen gets that size. Errors: CHP_E_TOO_BIG, CHP_E_OVERFLOW,
  * CHP_E_ENV_TTL (expiry not after created, or lifetime over the max). */
 CHP_WUR int chp_envelope_seal(const chp_env_seal_args *a, const chp_identity *sender,
                               const chp_rng *rng, uint8_t *out, size_t cap, size_t *outlen);
+/* The same, and id (when not NULL) gets the envelope's id
+ * (chp_envelope_id of the result) from the pass that made the proof of
+ * work's input, so a caller need not hash the 16 KiB again. */
+CHP_WUR int chp_envelope_seal_id(const chp_env_seal_args *a, const chp_identity *sender,
+                                 const chp_rng *rng, uint8_t *out, size_t cap, size_t *outlen,
+                                 uint8_t id[CHP_ENV_ID_BYTES]);
 
 /* A parsed inner plaintext. payload borrows from the plaintext buffer. */
 typedef struct chp_inner {

@@ -19,6 +19,78 @@ size_t chp_file_piece_len(uint64_t size, uint32_t index)
     return size - off < CHP_FILE_PIECE ? (size_t)(size - off) : CHP_FILE_PIECE;
 }
 
+static void piece_begin(chp_b2_ctx *h, const uint8_t id[CHP_FILE_ID_BYTES], uint32_t index)
+{
+    uint8_t hdr[CHP_FILE_PIECE_HDR];
+    memcpy(hdr, id, CHP_FILE_ID_BYTES);
+    chp_put_be32(hdr + CHP_FILE_ID_BYTES, index);
+    chp_b2_init(h);
+    chp_b2_update(h, hdr, sizeof hdr);
+}
+
+void chp_file_piece_digest(const uint8_t id[CHP_FILE_ID_BYTES], uint32_t index, const uint8_t *data,
+                           size_t len, uint8_t out[32])
+{
+    chp_b2_ctx h;
+    piece_begin(&h, id, index);
+    chp_b2_update(&h, data, len);
+    chp_b2_final(&h, out);
+}
+
+void chp_file_hash_init(chp_file_hash_ctx *c, const uint8_t id[CHP_FILE_ID_BYTES])
+{
+    memset(c, 0, sizeof *c);
+    memcpy(c->id, id, CHP_FILE_ID_BYTES);
+    chp_b2_init(&c->all);
+}
+
+void chp_file_hash_digest(chp_file_hash_ctx *c, const uint8_t digest[32])
+{
+    chp_b2_update(&c->all, digest, 32);
+    c->index++;
+}
+
+/* Closes the piece being read into the list of digests. */
+static void piece_end(chp_file_hash_ctx *c)
+{
+    uint8_t d[32];
+    chp_b2_final(&c->piece, d);
+    chp_file_hash_digest(c, d);
+    c->fill = 0;
+}
+
+void chp_file_hash_update(chp_file_hash_ctx *c, const uint8_t *data, size_t len)
+{
+    while (len) {
+        if (c->fill == 0)
+            piece_begin(&c->piece, c->id, c->index);
+        size_t n = CHP_FILE_PIECE - c->fill < len ? CHP_FILE_PIECE - c->fill : len;
+        chp_b2_update(&c->piece, data, n);
+        c->fill += n;
+        data += n;
+        len -= n;
+        if (c->fill == CHP_FILE_PIECE)
+            piece_end(c);
+    }
+}
+
+void chp_file_hash_final(chp_file_hash_ctx *c, uint8_t out[32])
+{
+    if (c->fill)
+        piece_end(c);
+    chp_b2_final(&c->all, out);
+    chp_memzero(c, sizeof *c);
+}
+
+void chp_file_hash(const uint8_t id[CHP_FILE_ID_BYTES], const uint8_t *data, uint64_t size,
+                   uint8_t out[32])
+{
+    chp_file_hash_ctx c;
+    chp_file_hash_init(&c, id);
+    chp_file_hash_update(&c, data, (size_t)size);
+    chp_file_hash_final(&c, out);
+}
+
 /* A media type as "type/subtype": printable ASCII, no space, one '/'
  * neither first nor last; or empty. */
 static int mime_ok(const char *s, size_t len)

@@ -9,10 +9,16 @@
  *                 hash[32] | name_len u8 | name | mime_len u8 | mime |
  *                 caption_len u16 | caption
  *   piece (8):    fileid[16] | index u32 | data
+ *
+ * The manifest's hash is BLAKE2b-256 over the pieces' digests in index
+ * order, a piece's digest being BLAKE2b-256 of its payload (the bytes
+ * above): the very digest its envelope's signed statement commits to, so
+ * the sender hashes each piece once, for both.
  */
 #ifndef CHP_FILE_H
 #define CHP_FILE_H
 
+#include "proto/crypto.h"
 #include "proto/err.h"
 
 #include <stddef.h>
@@ -28,6 +34,17 @@
 #define CHP_FILE_MANIFEST_MAX                                                                      \
     (16u + 8u + 4u + 4u + 32u + 1u + CHP_FILE_NAME_MAX + 1u + CHP_FILE_MIME_MAX + 2u +             \
      CHP_FILE_CAPTION_MAX)
+/* The streaming form of a file's hash: init, then the file's bytes in
+ * order (update, cut anywhere) or its pieces' digests in order (digest),
+ * not both; final. */
+typedef struct chp_file_hash_ctx {
+    chp_b2_ctx all;   /* over the digests */
+    chp_b2_ctx piece; /* the piece being read */
+    uint8_t id[CHP_FILE_ID_BYTES];
+    uint32_t index; /* of the piece being read */
+    size_t fill;    /* its data bytes so far */
+} chp_file_hash_ctx;
+
 /* A sanitised name, NUL included (chp_file_name_clean). */
 #define CHP_FILE_SAFE_NAME 128u
 
@@ -36,7 +53,7 @@ typedef struct chp_file_manifest {
     uint64_t size;
     uint32_t piece_size; /* CHP_FILE_PIECE */
     uint32_t count;      /* ceil(size / piece_size) */
-    uint8_t hash[32];    /* BLAKE2b-256 of the whole file */
+    uint8_t hash[32];    /* chp_file_hash of the file */
     const uint8_t *name; /* decode: borrowed from the input */
     size_t name_len;     /* 1..CHP_FILE_NAME_MAX, UTF-8, no NUL */
     const char *mime;    /* 0..CHP_FILE_MIME_MAX bytes of type/subtype */
@@ -77,6 +94,18 @@ CHP_WUR int chp_file_piece_decode(const uint8_t *p, size_t len, chp_file_piece *
 /* 1 when piece pc belongs in the file m describes (same id, index below
  * count, exactly the length of that piece), else 0. */
 int chp_file_piece_fits(const chp_file_manifest *m, const chp_file_piece *pc);
+
+/* BLAKE2b-256 of the payload of piece index of file id holding data
+ * (what chp_file_piece_encode writes), without building it. */
+void chp_file_piece_digest(const uint8_t id[CHP_FILE_ID_BYTES], uint32_t index, const uint8_t *data,
+                           size_t len, uint8_t out[32]);
+void chp_file_hash_init(chp_file_hash_ctx *c, const uint8_t id[CHP_FILE_ID_BYTES]);
+void chp_file_hash_update(chp_file_hash_ctx *c, const uint8_t *data, size_t len);
+void chp_file_hash_digest(chp_file_hash_ctx *c, const uint8_t digest[32]);
+void chp_file_hash_final(chp_file_hash_ctx *c, uint8_t out[32]);
+/* The manifest hash of the file id of size bytes at data. */
+void chp_file_hash(const uint8_t id[CHP_FILE_ID_BYTES], const uint8_t *data, uint64_t size,
+                   uint8_t out[32]);
 
 /* A name safe to create in a directory from any name a sender chose:
  * invalid UTF-8, control, invisible and bidi characters, '/', '\\' and

@@ -367,8 +367,8 @@ static int can_send(chp_msg *m, const struct xfile *x)
 static int feed_one(chp_msg *m, struct xfile *x, uint8_t *buf)
 {
     size_t len = 0;
-    uint8_t type = CHP_CT_FILE;
-    int rc;
+    uint8_t type = CHP_CT_FILE, hash[32];
+    int rc, has_hash = 0;
     if (x->next == 0) {
         rc = manifest_payload(x, buf, &len);
     } else {
@@ -376,7 +376,13 @@ static int feed_one(chp_msg *m, struct xfile *x, uint8_t *buf)
         size_t vl = 0;
         piece_key(x, x->next - 1, k);
         rc = chp_store_local_get(m->store, CHP_TABLE_PIECES, k, sizeof k, &v, &vl);
-        chp_file_piece pc = {.index = x->next - 1, .data = v, .len = vl};
+        /* data | digest (copy_in); a row of data only is hashed at sealing */
+        size_t plen = chp_file_piece_len(x->size, x->next - 1);
+        if (rc == CHP_OK && vl != plen && vl != plen + 32)
+            rc = CHP_E_CORRUPT;
+        if ((has_hash = rc == CHP_OK && vl == plen + 32))
+            memcpy(hash, v + plen, 32);
+        chp_file_piece pc = {.index = x->next - 1, .data = v, .len = plen};
         memcpy(pc.id, x->id, 16);
         if (rc == CHP_OK)
             rc = chp_file_piece_encode(&pc, buf, CHP_PAYLOAD_MAX, &len);
@@ -388,6 +394,10 @@ static int feed_one(chp_msg *m, struct xfile *x, uint8_t *buf)
                               buf, len, x->id, x->next == x->count);
     if (rc != CHP_OK)
         return rc;
+    if (has_hash) { /* chp_msgi_job_add appended it */
+        m->jobs_tail->has_hash = 1;
+        memcpy(m->jobs_tail->hash, hash, 32);
+    }
     x->next++;
     x->inflight++;
     return CHP_OK;
@@ -472,17 +482,21 @@ static const char *guess_mime(const char *name)
 /* Reads fd into the piece table of x (count pieces), hashing it. */
 static int copy_in(chp_msg *m, struct xfile *x, int fd, char *err, size_t errcap)
 {
-    uint8_t *buf = malloc((size_t)READ_BATCH * CHP_FILE_PIECE);
+    /* An outgoing piece's row is its data and then its digest (the file
+     * hash's and its envelope's signed statement's, file.h): hashed once
+     * here, not again when it is sealed. */
+    const size_t stride = CHP_FILE_PIECE + 32;
+    uint8_t *buf = malloc((size_t)READ_BATCH * stride);
     uint8_t(*keys)[PIECE_KEY] = malloc(READ_BATCH * sizeof *keys);
     chp_store_lrec recs[READ_BATCH];
-    chp_b2_ctx h;
-    chp_b2_init(&h);
+    chp_file_hash_ctx h;
+    chp_file_hash_init(&h, x->id);
     int rc = buf && keys ? CHP_OK : CHP_E_NOMEM;
     for (uint32_t i = 0; rc == CHP_OK && i < x->count; i += READ_BATCH) {
         uint32_t n = x->count - i < READ_BATCH ? x->count - i : READ_BATCH;
         for (uint32_t j = 0; j < n && rc == CHP_OK; j++) {
             size_t want = chp_file_piece_len(x->size, i + j), got = 0;
-            uint8_t *p = buf + (size_t)j * CHP_FILE_PIECE;
+            uint8_t *p = buf + (size_t)j * stride;
             while (got < want) {
                 ssize_t r = read(fd, p + got, want - got);
                 if (r < 0 && errno == EINTR)
@@ -495,16 +509,17 @@ static int copy_in(chp_msg *m, struct xfile *x, int fd, char *err, size_t errcap
                 }
                 got += (size_t)r;
             }
-            chp_b2_update(&h, p, got);
+            chp_file_piece_digest(x->id, i + j, p, got, p + want);
+            chp_file_hash_digest(&h, p + want);
             piece_key(x, i + j, keys[j]);
-            recs[j] = (chp_store_lrec){keys[j], p, PIECE_KEY, want};
+            recs[j] = (chp_store_lrec){keys[j], p, PIECE_KEY, want + 32};
         }
         if (rc == CHP_OK && (rc = chp_store_local_put_many(m->store, CHP_TABLE_PIECES, recs, n)))
             snprintf(err, errcap, "cannot store the file: %s", chp_strerror(rc));
     }
-    chp_b2_final(&h, x->hash);
+    chp_file_hash_final(&h, x->hash);
     if (buf)
-        chp_memzero(buf, (size_t)READ_BATCH * CHP_FILE_PIECE);
+        chp_memzero(buf, (size_t)READ_BATCH * stride);
     free(buf);
     free(keys);
     return rc;
@@ -625,8 +640,8 @@ static int conv_dir(chp_msg *m, const struct xfile *x, char *out, size_t cap)
  * every piece is there with its length and the whole hash matches. */
 static int stream_out(chp_msg *m, const struct xfile *x, int fd)
 {
-    chp_b2_ctx h;
-    chp_b2_init(&h);
+    chp_file_hash_ctx h;
+    chp_file_hash_init(&h, x->id);
     int rc = CHP_OK;
     for (uint32_t i = 0; rc == CHP_OK && i < x->count; i++) {
         uint8_t k[PIECE_KEY], *v = NULL;
@@ -636,7 +651,7 @@ static int stream_out(chp_msg *m, const struct xfile *x, int fd)
         if (rc == CHP_OK && vl != chp_file_piece_len(x->size, i))
             rc = CHP_E_MALFORMED;
         if (rc == CHP_OK)
-            chp_b2_update(&h, v, vl);
+            chp_file_hash_update(&h, v, vl);
         for (size_t off = 0; rc == CHP_OK && fd >= 0 && off < vl;) {
             ssize_t w = write(fd, v + off, vl - off);
             if (w < 0 && errno == EINTR)
@@ -649,7 +664,7 @@ static int stream_out(chp_msg *m, const struct xfile *x, int fd)
         chp_store_local_free(v, vl);
     }
     uint8_t got[32];
-    chp_b2_final(&h, got);
+    chp_file_hash_final(&h, got);
     if (rc == CHP_OK && !chp_memeq(got, x->hash, 32))
         rc = CHP_E_CORRUPT;
     if (rc == CHP_OK && fd >= 0 && fsync(fd) != 0)
@@ -948,17 +963,17 @@ static int copy_saved(const struct xfile *x, const char *path, char *err, size_t
     snprintf(tmp, sizeof tmp, "%s.chapar-part", path);
     int in = open(x->path, O_RDONLY | O_CLOEXEC), rc = CHP_OK;
     int out = in < 0 ? -1 : open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-    chp_b2_ctx h;
-    chp_b2_init(&h);
+    chp_file_hash_ctx h;
+    chp_file_hash_init(&h, x->id);
     static uint8_t buf[1 << 16];
     ssize_t r = 0;
     while (out >= 0 && rc == CHP_OK && (r = read(in, buf, sizeof buf)) > 0) {
-        chp_b2_update(&h, buf, (size_t)r);
+        chp_file_hash_update(&h, buf, (size_t)r);
         if (write(out, buf, (size_t)r) != r)
             rc = CHP_E_IO;
     }
     uint8_t got[32];
-    chp_b2_final(&h, got);
+    chp_file_hash_final(&h, got);
     if (out < 0 || r < 0 || fsync(out) != 0)
         rc = CHP_E_IO;
     else if (rc == CHP_OK && !chp_memeq(got, x->hash, 32))

@@ -120,6 +120,8 @@ struct job {
     int last;                   /* the message's last envelope */
     uint64_t created;           /* envelope time; 0: when it is sealed */
     int paced;                  /* own room post let through by msg_flood.c */
+    int has_hash;               /* hash is BLAKE2b-256(payload), made already */
+    uint8_t hash[32];           /* (a file piece's digest, msg_file.c) */
     struct job *next;
 };
 
@@ -164,6 +166,7 @@ struct seal {
     struct job *job; /* owns the payload; says which message this is */
     uint8_t *out;
     size_t cap, outlen;
+    uint8_t id[32]; /* the sealed envelope's id (chp_envelope_seal_id) */
     int rc;
     struct seal *next;
 };

@@ -22,7 +22,9 @@
 
 static void run(struct seal *s)
 {
-    s->rc = chp_envelope_seal(&s->a, s->me, chp_rng_system(), s->out, s->cap, &s->outlen);
+    if (s->job && s->job->has_hash) /* a file piece: hashed when copied in */
+        s->a.payload_hash = s->job->hash;
+    s->rc = chp_envelope_seal_id(&s->a, s->me, chp_rng_system(), s->out, s->cap, &s->outlen, s->id);
 }
 
 static void *worker(void *arg)

@@ -316,6 +316,59 @@ static void test_seal_deterministic_and_keyfield_from_rng(void **state)
     fx_free(&f);
 }
 
+/* A payload digest handed to the sealer (a file piece's, made while the
+ * file was copied in): the same envelope as when the sealer hashes;
+ * another piece's digest (a piece swapped or altered after hashing) makes
+ * an envelope every recipient refuses. */
+static void test_seal_payload_hash(void **state)
+{
+    (void)state;
+    fx f;
+    fx_init(&f);
+    static uint8_t p0[CHP_PAYLOAD_MAX], p1[CHP_PAYLOAD_MAX], e1[CHP_ENV_MAX_BYTES],
+        e2[CHP_ENV_MAX_BYTES], pt[CHP_ENV_BUCKET_MAX];
+    tu_pattern(p0, sizeof p0, 0x40);
+    memcpy(p1, p0, sizeof p1);
+    p1[100] ^= 0x80;
+    uint8_t h0[32], h1[32];
+    chp_hash(h0, 32, p0, sizeof p0, NULL, 0);
+    chp_hash(h1, 32, p1, sizeof p1, NULL, 0);
+    chp_env_seal_args a = fx_args(&f, p0, sizeof p0);
+    a.type = CHP_CT_PIECE;
+    size_t n1 = fx_seal(&f, &a, e1, sizeof e1);
+    a.payload_hash = h0;
+    size_t n2 = fx_seal(&f, &a, e2, sizeof e2);
+    assert_int_equal(n1, n2);
+    assert_memory_equal(e1, e2, n1);
+    /* the id from the sealing pass is the envelope's id */
+    uint8_t id[32], want[32], checked[32];
+    size_t n3 = 0;
+    assert_rc(chp_envelope_seal_id(&a, f.sender, &f.rng, e1, sizeof e1, &n3, id), CHP_OK);
+    assert_int_equal(n3, n2);
+    assert_memory_equal(e1, e2, n2);
+    chp_envelope_id(e1, n3, want);
+    assert_memory_equal(id, want, 32);
+    assert_rc(chp_envelope_check(e1, n3, NOW, &P1, NULL, checked), CHP_OK);
+    assert_memory_equal(id, checked, 32);
+    chp_inner in;
+    assert_rc(chp_envelope_open(e2, n2, f.key, pt, sizeof pt, NULL, &in), CHP_OK);
+    assert_int_equal(in.len, sizeof p0);
+    assert_memory_equal(in.payload, p0, sizeof p0);
+    /* the bytes of one piece under the digest of another */
+    a.payload_hash = h1;
+    n2 = fx_seal(&f, &a, e2, sizeof e2);
+    assert_rc(chp_envelope_check(e2, n2, NOW, &P1, NULL, NULL), CHP_OK); /* relays take it */
+    assert_rc(chp_envelope_open(e2, n2, f.key, pt, sizeof pt, NULL, &in), CHP_E_SIGNATURE);
+    a.payload = p1;
+    a.payload_hash = h0;
+    n2 = fx_seal(&f, &a, e2, sizeof e2);
+    assert_rc(chp_envelope_open(e2, n2, f.key, pt, sizeof pt, NULL, &in), CHP_E_SIGNATURE);
+    a.payload_hash = h1;
+    n2 = fx_seal(&f, &a, e2, sizeof e2);
+    assert_rc(chp_envelope_open(e2, n2, f.key, pt, sizeof pt, NULL, &in), CHP_OK);
+    fx_free(&f);
+}
+
 static void test_seal_errors(void **state)
 {
     (void)state;
@@ -953,6 +1006,7 @@ int main(void)
         cmocka_unit_test(test_bucket_boundaries),
         cmocka_unit_test(test_roundtrip_every_bucket),
         cmocka_unit_test(test_seal_deterministic_and_keyfield_from_rng),
+        cmocka_unit_test(test_seal_payload_hash),
         cmocka_unit_test(test_seal_errors),
         cmocka_unit_test(test_parse),
         cmocka_unit_test(test_check_size_and_version),

@@ -66,7 +66,7 @@ static void vectors(FILE *f)
                            .caption_len = 8};
     for (int i = 0; i < 16; i++)
         m.id[i] = (uint8_t)i;
-    chp_hash(m.hash, 32, vdata, VSIZE, NULL, 0);
+    chp_file_hash(m.id, vdata, VSIZE, m.hash);
     size_t len = 0;
     assert_int_equal(chp_file_manifest_encode(&m, out, sizeof out, &len), CHP_OK);
     vec_line(f, "file.hash", m.hash, 32);
@@ -184,6 +184,64 @@ static void test_hostile_manifests(void **state)
     assert_false(chp_file_piece_fits(&m, &pc));
 }
 
+/* The manifest hash (file.h): one digest per piece payload, so it binds
+ * every piece to its file and its place; the streaming forms agree with
+ * each other and with the digest the piece's envelope signs. */
+static void test_file_hash(void **state)
+{
+    (void)state;
+    static uint8_t data[3 * CHP_FILE_PIECE + 5], swapped[sizeof data],
+        payload[CHP_FILE_PIECE_HDR + CHP_FILE_PIECE];
+    for (size_t i = 0; i < sizeof data; i++)
+        data[i] = (uint8_t)(i * 31 + (i >> 8));
+    uint8_t id[16] = {9}, other[16] = {10}, h[32], g[32], d[32];
+    const uint64_t sizes[] = {0, 1, CHP_FILE_PIECE, CHP_FILE_PIECE + 1, sizeof data};
+    for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+        uint64_t size = sizes[k];
+        chp_file_hash(id, data, size, h);
+        /* by digests, as the sender makes it while copying the file in */
+        chp_file_hash_ctx c;
+        chp_file_hash_init(&c, id);
+        for (uint32_t i = 0; i < chp_file_count(size); i++) {
+            chp_file_piece pc = {.index = i,
+                                 .data = data + (size_t)i * CHP_FILE_PIECE,
+                                 .len = chp_file_piece_len(size, i)};
+            memcpy(pc.id, id, 16);
+            size_t n = 0;
+            assert_int_equal(chp_file_piece_encode(&pc, payload, sizeof payload, &n), CHP_OK);
+            chp_file_piece_digest(id, i, pc.data, pc.len, d);
+            chp_hash(g, 32, payload, n, NULL, 0); /* what the signed statement hashes */
+            assert_memory_equal(d, g, 32);
+            chp_file_hash_digest(&c, d);
+        }
+        chp_file_hash_final(&c, g);
+        assert_memory_equal(g, h, 32);
+        /* by bytes cut anywhere, as a saved file is read back */
+        chp_file_hash_init(&c, id);
+        for (size_t off = 0, step = 1; off < size; off += step, step = step * 3 + 7)
+            chp_file_hash_update(&c, data + off, size - off < step ? size - off : step);
+        chp_file_hash_final(&c, g);
+        assert_memory_equal(g, h, 32);
+    }
+    /* the same bytes under another file id, two pieces swapped, one byte
+     * altered: each a different hash */
+    chp_file_hash(id, data, sizeof data, h);
+    chp_file_hash(other, data, sizeof data, g);
+    assert_memory_not_equal(g, h, 32);
+    memcpy(swapped, data, sizeof data);
+    memcpy(swapped, data + CHP_FILE_PIECE, CHP_FILE_PIECE);
+    memcpy(swapped + CHP_FILE_PIECE, data, CHP_FILE_PIECE);
+    chp_file_hash(id, swapped, sizeof data, g);
+    assert_memory_not_equal(g, h, 32);
+    memcpy(swapped, data, sizeof data);
+    swapped[sizeof data - 1] ^= 1;
+    chp_file_hash(id, swapped, sizeof data, g);
+    assert_memory_not_equal(g, h, 32);
+    /* not the old definition (BLAKE2b-256 of the bytes) */
+    chp_hash(g, 32, data, sizeof data, NULL, 0);
+    assert_memory_not_equal(g, h, 32);
+}
+
 int main(int argc, char **argv)
 {
     if (chp_crypto_init() != CHP_OK)
@@ -200,6 +258,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_vectors_match),
         cmocka_unit_test(test_names_safe),
         cmocka_unit_test(test_hostile_manifests),
+        cmocka_unit_test(test_file_hash),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,6 +6,7 @@
 #include "proto/crypto.h"
 #include "proto/envelope.h"
 #include "proto/file.h"
+#include "proto/hex.h"
 #include "proto/id.h"
 #include "proto/keys.h"
 #include "node/msg/msg.h"
@@ -1038,8 +1039,8 @@ static void test_strangers_marked_and_nick_changes(void **st)
 
 /* A file from a (hostile) contact, sent raw: its manifest with name and
  * hash as given, then its pieces. */
-static void raw_file(struct user *from, const uint8_t id[16], const char *name, const uint8_t *data,
-                     size_t size, const uint8_t hash[32])
+static void raw_file_to(struct user *from, const char *to, const uint8_t id[16], const char *name,
+                        const uint8_t *data, size_t size, const uint8_t hash[32])
 {
     static uint8_t buf[CHP_PAYLOAD_MAX];
     chp_file_manifest mf = {.size = size,
@@ -1051,15 +1052,21 @@ static void raw_file(struct user *from, const uint8_t id[16], const char *name, 
     memcpy(mf.hash, hash, 32);
     size_t len = 0;
     assert_int_equal(chp_file_manifest_encode(&mf, buf, sizeof buf, &len), CHP_OK);
-    assert_int_equal(chp_msg_queue_raw(from->m, "bob", CHP_CT_FILE, buf, len), CHP_OK);
+    assert_int_equal(chp_msg_queue_raw(from->m, to, CHP_CT_FILE, buf, len), CHP_OK);
     for (uint32_t i = 0; i < mf.count; i++) {
         chp_file_piece pc = {.index = i,
                              .data = data + (size_t)i * CHP_FILE_PIECE,
                              .len = chp_file_piece_len(size, i)};
         memcpy(pc.id, id, 16);
         assert_int_equal(chp_file_piece_encode(&pc, buf, sizeof buf, &len), CHP_OK);
-        assert_int_equal(chp_msg_queue_raw(from->m, "bob", CHP_CT_PIECE, buf, len), CHP_OK);
+        assert_int_equal(chp_msg_queue_raw(from->m, to, CHP_CT_PIECE, buf, len), CHP_OK);
     }
+}
+
+static void raw_file(struct user *from, const uint8_t id[16], const char *name, const uint8_t *data,
+                     size_t size, const uint8_t hash[32])
+{
+    raw_file_to(from, "bob", id, name, data, size, hash);
 }
 
 /* Hostile files from a contact: a wrong whole-file hash is dropped and
@@ -1076,10 +1083,25 @@ static void test_hostile_files(void **st)
     static uint8_t data[40000];
     for (size_t i = 0; i < sizeof data; i++)
         data[i] = (uint8_t)(i * 7);
-    uint8_t hash[32], bad[32] = {0}, id1[16] = {1}, id2[16] = {2};
-    chp_hash(hash, 32, data, sizeof data, NULL, 0);
+    uint8_t hash[32], bad[32] = {0}, id1[16] = {1}, id2[16] = {2}, id3[16] = {3}, id4[16] = {4},
+                      h3[32], h4[32];
+    chp_file_hash(id2, data, sizeof data, hash);
 
     raw_file(&a, id1, "wrong.bin", data, sizeof data, bad);
+    /* pieces 0 and 1 swapped under the manifest of the file in order, and
+     * a piece altered after the manifest was made: both signed by alice,
+     * both refused whole */
+    static uint8_t swapped[sizeof data], altered[sizeof data];
+    memcpy(swapped, data + CHP_FILE_PIECE, CHP_FILE_PIECE);
+    memcpy(swapped + CHP_FILE_PIECE, data, CHP_FILE_PIECE);
+    memcpy(swapped + 2 * CHP_FILE_PIECE, data + 2 * CHP_FILE_PIECE,
+           sizeof data - 2 * CHP_FILE_PIECE);
+    chp_file_hash(id3, data, sizeof data, h3);
+    raw_file(&a, id3, "swapped.bin", swapped, sizeof data, h3);
+    memcpy(altered, data, sizeof data);
+    altered[CHP_FILE_PIECE + 5] ^= 0x20;
+    chp_file_hash(id4, data, sizeof data, h4);
+    raw_file(&a, id4, "altered.bin", altered, sizeof data, h4);
     /* a piece past the end of file 2, before its manifest */
     uint8_t buf[64];
     chp_file_piece extra = {.index = 7, .data = data, .len = 10};
@@ -1096,6 +1118,8 @@ static void test_hostile_files(void **st)
     char *out, path[512];
     assert_true(ctl(&b, &out, "files", NULL));
     assert_false(has_line(out, "wrong.bin")); /* refused whole */
+    assert_false(has_line(out, "swapped.bin"));
+    assert_false(has_line(out, "altered.bin"));
     assert_true(has_line(out, "\t_x_.._.hidden_gpj.exe\t40000\tsaved "));
     assert_int_equal(count_of(out, "\n"), 1);
     snprintf(path, sizeof path, "%s/files/alice/_x_.._.hidden_gpj.exe", b.dir);
@@ -1112,6 +1136,53 @@ static void test_hostile_files(void **st)
     drop_user(&a);
     drop_user(&b);
     kept_free();
+}
+
+/* A member of the room forges a piece of someone else's file (same file
+ * id and index, its own signature), before the real one: it is filed
+ * under the forger, and the real file completes, checked, byte for byte. */
+static void test_room_file_forged_piece(void **st)
+{
+    (void)st;
+    struct user a, b, c;
+    new_user(&a, "ali");
+    new_user(&b, "bahar");
+    new_user(&c, "cyrus");
+    static uint8_t data[40000], forged[CHP_FILE_PIECE], buf[CHP_PAYLOAD_MAX];
+    for (size_t i = 0; i < sizeof data; i++)
+        data[i] = (uint8_t)(i * 13 + 1);
+    memset(forged, 0x66, sizeof forged);
+    uint8_t id[16] = {0x51, 0x52}, hash[32];
+    chp_file_hash(id, data, sizeof data, hash);
+    chp_file_piece pc = {.index = 1, .data = forged, .len = sizeof forged};
+    memcpy(pc.id, id, 16);
+    size_t len = 0;
+    assert_int_equal(chp_file_piece_encode(&pc, buf, sizeof buf, &len), CHP_OK);
+    assert_int_equal(chp_msg_queue_raw(c.m, "#lan", CHP_CT_PIECE, buf, len), CHP_OK);
+    struct user *to_b[1] = {&b};
+    assert_int_equal(carry(&c, to_b, 1), 1);
+    raw_file_to(&a, "#lan", id, "real.bin", data, sizeof data, hash);
+    assert_int_equal(carry(&a, to_b, 1), 4);
+
+    char *out, idhex[33], path[512], line[256];
+    assert_true(ctl(&b, &out, "files", NULL));
+    chp_hex_encode(id, 16, idhex);
+    snprintf(line, sizeof line, "%s	#lan	", idhex);
+    assert_true(has_line(out, line));
+    assert_true(has_line(out, "	real.bin	40000	complete	"));
+    snprintf(path, sizeof path, "%s/real.bin", b.dir);
+    assert_true(ctl(&b, &out, "file-save", idhex, path, NULL));
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    static uint8_t back[40001];
+    assert_int_equal(fread(back, 1, sizeof back, f), sizeof data);
+    fclose(f);
+    assert_memory_equal(back, data, sizeof data);
+    unlink(path);
+    kept_free();
+    drop_user(&a);
+    drop_user(&b);
+    drop_user(&c);
 }
 
 int main(void)
@@ -1134,6 +1205,7 @@ int main(void)
         cmocka_unit_test(test_room_fingerprint_and_rejoin),
         cmocka_unit_test(test_strangers_marked_and_nick_changes),
         cmocka_unit_test(test_hostile_files),
+        cmocka_unit_test(test_room_file_forged_piece),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
