@@ -171,6 +171,49 @@ static void watch(struct target *t, uint64_t now)
 /* Bytes the honest nodes sent us, by frame type (0: what does not parse):
  * the upstream bandwidth the attack gets from them directly. */
 static uint64_t rx_bytes[16];
+/* Of the envelopes pushed to us: our own posts coming back, and the bytes
+ * of those (the rest is the honest nodes' own traffic). */
+static uint64_t rx_own, rx_own_bytes, rx_env;
+#define OWN_SLOTS 65536
+static uint64_t own_ids[OWN_SLOTS]; /* first 8 bytes of our posts' ids, 0 = free */
+
+static uint64_t id_word(const uint8_t id[32])
+{
+    uint64_t w;
+    memcpy(&w, id, 8);
+    return w ? w : 1;
+}
+
+static void own_add(const uint8_t id[32])
+{
+    uint64_t w = id_word(id);
+    for (size_t i = 0, k = (size_t)(w % OWN_SLOTS); i < OWN_SLOTS; i++, k = (k + 1) % OWN_SLOTS)
+        if (!own_ids[k] || own_ids[k] == w) {
+            own_ids[k] = w;
+            return;
+        }
+}
+
+static int own_has(const uint8_t id[32])
+{
+    uint64_t w = id_word(id);
+    for (size_t i = 0, k = (size_t)(w % OWN_SLOTS); i < OWN_SLOTS && own_ids[k];
+         i++, k = (k + 1) % OWN_SLOTS)
+        if (own_ids[k] == w)
+            return 1;
+    return 0;
+}
+
+static void tally_env(const uint8_t *env, size_t len)
+{
+    uint8_t id[32];
+    chp_envelope_id(env, len, id);
+    rx_env++;
+    if (own_has(id)) {
+        rx_own++;
+        rx_own_bytes += len;
+    }
+}
 
 static void drain(void *s, int pong)
 {
@@ -180,6 +223,14 @@ static void drain(void *s, int pong)
         chp_wire_msg m;
         int ok = n <= (int)sizeof in && chp_wire_decode(in, (size_t)n, &m) == CHP_OK;
         rx_bytes[ok && m.type < 16 ? m.type : 0] += (uint64_t)n;
+        if (ok && m.type == CHP_WIRE_PUSH)
+            tally_env(m.u.push.env, m.u.push.len);
+        if (ok && m.type == CHP_WIRE_PUSHES) {
+            const uint8_t *env;
+            size_t off = 0, elen;
+            while (chp_wire_pushes_next(&m, &off, &env, &elen) == CHP_OK)
+                tally_env(env, elen);
+        }
         if (!pong || !ok || m.type != CHP_WIRE_PING)
             continue;
         uint8_t f[16];
@@ -263,6 +314,7 @@ static int flood(struct hostile *x, const char *idsfile, int fresh)
             chp_wire_push(f, sizeof f, &fl, env, len) != CHP_OK)
             break;
         chp_envelope_id(env, len, id);
+        own_add(id);
         chp_hex_encode(id, 32, hex);
         fprintf(ids, "%s %zu\n", hex, len);
         send_all(x, f, fl, &sent);
@@ -276,12 +328,14 @@ static int flood(struct hostile *x, const char *idsfile, int fresh)
             for (size_t i = 0; i < 16; i++)
                 rx += rx_bytes[i];
             printf("flood: %ld posts (%ld/s), %ld frames sent, %zu nodes heard, %ld dials; "
-                   "received %llu bytes (push %llu, neg %llu, ihave %llu, peers %llu)\n",
+                   "received %llu bytes (push %llu, neg %llu, ihave %llu, peers %llu); "
+                   "pushed to us %llu envelopes, %llu of them our own posts (%llu bytes)\n",
                    seq, seq - last_seq, sent, x->nt, dials, (unsigned long long)rx,
                    (unsigned long long)(rx_bytes[CHP_WIRE_PUSH] + rx_bytes[CHP_WIRE_PUSHES]),
                    (unsigned long long)rx_bytes[CHP_WIRE_NEG],
                    (unsigned long long)rx_bytes[CHP_WIRE_IHAVE],
-                   (unsigned long long)rx_bytes[CHP_WIRE_PEERS]);
+                   (unsigned long long)rx_bytes[CHP_WIRE_PEERS], (unsigned long long)rx_env,
+                   (unsigned long long)rx_own, (unsigned long long)rx_own_bytes);
             fflush(stdout);
             last_seq = seq;
             tick = chp_mono_ms();
