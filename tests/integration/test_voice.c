@@ -3,7 +3,9 @@
  * goes from Alice to Bob; both nodes work out its duration from the
  * bytes they hold, so `inbox`, `outbox` and `files` say "voice note
  * 0:42" while `files --tsv` keeps its seven columns. A file named .opus
- * that is no Ogg says no duration; an M4A from Bob says its own. */
+ * that is no Ogg says no duration; an M4A from Bob says its own; a
+ * stranger's Ogg in #lan, kept in the store, says its own before and
+ * after `file save`. */
 #include "harness.h"
 #include "tests/unit/audio_build.h"
 
@@ -92,9 +94,37 @@ static void test_voice_note(void **state)
     out = h_ok(h, a, "inbox", "--tsv", H_END);
     assert_non_null(strstr(out, "[file] reply.m4a (19.6 KiB) voice note 1:15 saved to "));
     free(out);
+
+    /* From Carol, a stranger, in #lan: kept in Bob's node, not saved; the
+     * duration is read from the pieces in its store, then from the file
+     * `file save` wrote. */
+    h_node *c = h_node_get(h, "carol");
+    char cid[33];
+    h_init(h, c, "carol-nick", NULL, "--no-passphrase", H_END);
+    h_start(h, "carol", "--peer", a->addr, H_END);
+    n = ab_opus(buf, 0, 48000u * 125, 6, 3000);
+    char *room = strdup(h_write_file(h, "room.ogg", buf, n));
+    send_file(h, c, "#lan", room, cid);
+    free(
+        h_await_(h, b, "room.ogg", VOICE_DEADLINE_MS, __FILE__, __LINE__, "files", "--tsv", H_END));
+    out = h_await_(h, b, "voice note 2:05  complete", VOICE_DEADLINE_MS, __FILE__, __LINE__,
+                   "files", H_END);
+    free(out);
+    out = h_ok(h, b, "inbox", "--tsv", H_END);
+    assert_non_null(strstr(out, " KiB) voice note 2:05 kept: chapar file save "));
+    free(out);
+    char dst[600];
+    snprintf(dst, sizeof dst, "%s/kept.ogg", b->home);
+    free(h_ok(h, b, "file", "save", cid, dst, H_END));
+    out = h_ok(h, b, "files", H_END);
+    snprintf(want, sizeof want, "room.ogg (%zu B) voice note 2:05  saved %s", n, dst);
+    assert_non_null(strstr(out, want));
+    free(out);
+    free(room);
     free(voice);
     free(fake);
     free(m4a);
+    h_stop(h, c);
     h_stop(h, a);
     h_stop(h, b);
 }
