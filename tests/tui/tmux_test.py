@@ -313,6 +313,17 @@ def send_a_voice_note(r):
     r.keys("b", "/files")
     r.wait_screen("b", lambda s: "2. [voice note 0:42] voice.opus (%d B) from ali" % size
                   in pane_text(s), "/files: the voice note with its duration")
+    # /open plays it: no xdg-open in B's PATH, so the fake mpv, detached
+    saved = os.path.join(r.home("b"), "files", "ali", "voice.opus")
+    r.keys("b", "/open 2")
+    r.wait_screen("b", lambda s: "playing %s with mpv" % saved in pane_text(s), "/open: mpv")
+    played = os.path.join(r.dir, "played.tmp")
+    end = time.monotonic() + DEADLINE
+    while not (os.path.exists(played) and open(played).read() == "--no-video\n%s\n" % saved):
+        if time.monotonic() > end:
+            raise Fail("b: the player did not get [--no-video, %s]" % saved)
+        time.sleep(0.05)
+    r.log("b: mpv got --no-video %s" % saved)
 
 
 def stranger_takes_a_nick(r, idb):
@@ -455,7 +466,14 @@ def main():
         pr = r.chapar("b", "peer", "add", addr_a)
         if pr.returncode != 0:
             raise Fail("peer add: " + pr.stderr)
-        r.open_tui("b")
+        # B's PATH holds only a fake mpv (no xdg-open): /open of a voice
+        # note must fall through the players to it, path as one argument.
+        fakebin = os.path.join(r.dir, "fakebin")
+        os.mkdir(fakebin)
+        with open(os.path.join(fakebin, "mpv"), "w") as f:
+            f.write("#!/bin/sh\nprintf '%%s\\n' \"$@\" > %s\n" % os.path.join(r.dir, "played.tmp"))
+        os.chmod(os.path.join(fakebin, "mpv"), 0o755)
+        r.open_tui("b", "PATH=%s" % fakebin)
         r.wait_text("b", "nickname:")
         if "started chapard" in r.screen("b"):
             raise Fail("b: started a second chapard although one was running")
