@@ -519,10 +519,11 @@ static void print_file_line(char **f, int n, void *ctx)
         }
         return;
     }
-    char when[32], len[16];
+    char when[32];
     put_human(f[3]);
     printf(" (%s B)", f[4]);
     if (n > 7 && f[7][0]) { /* the daemon's duration of a voice note, in ms */
+        char len[16];
         chp_audio_fmt((uint32_t)strtoul(f[7], NULL, 10), len, sizeof len);
         printf(_(" voice note %s"), len);
     }

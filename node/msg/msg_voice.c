@@ -105,9 +105,9 @@ int chp_msgi_voice_ms(chp_msg *m, const struct xfile *x, uint32_t *ms)
 void chp_msgi_voice_text(chp_msg *m, const struct xfile *x, char *out, size_t cap)
 {
     uint32_t ms;
-    char t[16];
     out[0] = '\0';
     if (chp_msgi_voice_ms(m, x, &ms)) {
+        char t[16];
         chp_audio_fmt(ms, t, sizeof t);
         snprintf(out, cap, " voice note %s", t);
     }
