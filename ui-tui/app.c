@@ -2,6 +2,7 @@
  * without curses (app.h); what is typed is in app_cmd.c. */
 #include "ui-tui/app.h"
 
+#include "proto/audio.h"
 #include "proto/crypto.h"
 #include "ui-tui/app_int.h"
 
@@ -807,13 +808,53 @@ static void ev_state(chp_app *a, char *body)
         a->dirty = 1;
 }
 
-/* `file` ID DONE TOTAL: an outgoing file's progress. */
+/* "12.3 KiB" as the node writes sizes in a file's message. */
+static void human_size(unsigned long long n, char *out, size_t cap)
+{
+    if (n < 1024)
+        snprintf(out, cap, "%llu B", n);
+    else if (n < (1u << 20))
+        snprintf(out, cap, "%.1f KiB", (double)n / 1024.0);
+    else
+        snprintf(out, cap, "%.1f MiB", (double)n / 1048576.0);
+}
+
+/* The `file` event of an incoming file, split into its n fields (ID HAVE
+ * COUNT "in" CONV SENDER NAME SIZE, CONTROL.md): its line in CONV shows
+ * a bar. 1 when the screen changed. */
+static int ev_file_in(chp_app *a, char **f, int n)
+{
+    if (n < 8 || strcmp(f[3], "in") || a->ph != CHP_PH_READY)
+        return 0;
+    char *conv = chp_unescape(f[4], strlen(f[4]));
+    char *who = chp_unescape(f[5], strlen(f[5]));
+    char *name = chp_unescape(f[6], strlen(f[6]));
+    char sz[32], text[400];
+    int changed = 0;
+    if (conv && conv[0] && who && name) {
+        human_size(strtoull(f[7], NULL, 10), sz, sizeof sz);
+        snprintf(text, sizeof text, "[file] %s%s (%s)",
+                 chp_audio_is_voice(name, NULL) ? _("[voice note] ") : "", name, sz);
+        changed =
+            chp_model_file_in(a->m, conv, who, f[0], text, (int64_t)chp_clock_unix(a->clock),
+                              (uint32_t)strtoul(f[1], NULL, 10), (uint32_t)strtoul(f[2], NULL, 10));
+    }
+    free(conv);
+    free(who);
+    free(name);
+    return changed;
+}
+
+/* `file` ID DONE TOTAL: an outgoing file's progress; ID HAVE COUNT in
+ * CONV SENDER NAME SIZE: an incoming one's (ev_file_in). */
 static void ev_file(chp_app *a, char *body)
 {
-    char *f[3];
-    if (chp_split_tabs(body, f, 3) == 3 &&
-        chp_model_set_progress(a->m, f[0], (uint32_t)strtoul(f[1], NULL, 10),
-                               (uint32_t)strtoul(f[2], NULL, 10)))
+    char *f[8];
+    int n = chp_split_tabs(body, f, 8);
+    if (n >= 8)
+        a->dirty |= ev_file_in(a, f, n);
+    else if (n == 3 && chp_model_set_progress(a->m, f[0], (uint32_t)strtoul(f[1], NULL, 10),
+                                              (uint32_t)strtoul(f[2], NULL, 10)))
         a->dirty = 1;
 }
 

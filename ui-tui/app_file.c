@@ -1,16 +1,20 @@
 /* app_file.c - files in the TUI (PROTOCOL.md §18.8): /file PATH sends one
  * to the open conversation, /files lists the received ones numbered (the
  * daemon's `files`), /save N [PATH] writes number N, /open N hands a
- * saved one to xdg-open; an audio file shows as a voice note. The numbers
- * are those of the last /files. No curses. */
+ * saved one to xdg-open, or plays a voice note with the first player
+ * found; an audio file shows as a voice note with its duration. The
+ * numbers are those of the last /files. An incoming file's `file`
+ * events draw its line with a bar before its message comes. No curses. */
 #include "ui-tui/app_file.h"
 
 #include "node/common/i18n.h"
+#include "proto/audio.h"
 #include "ui-tui/app_int.h"
 #include "ui-tui/input.h"
 #include "ui-tui/wtext.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +30,7 @@
 static struct {
     char id[33];
     char name[128];
+    int voice;       /* the node worked out a voice note's duration */
     char state[600]; /* "incoming N/M", "complete", "saved PATH" */
 } g_files[FILES_MAX];
 static size_t g_nfiles;
@@ -38,12 +43,7 @@ static struct {
 
 int chp_app_file_voice(const char *name)
 {
-    static const char *const ext[] = {".opus", ".ogg", ".oga", ".m4a"};
-    const char *dot = strrchr(name, '.');
-    for (size_t i = 0; dot && i < sizeof ext / sizeof *ext; i++)
-        if (!strcasecmp(dot, ext[i]))
-            return 1;
-    return 0;
+    return chp_audio_is_voice(name, NULL);
 }
 
 static void abs_path(const char *in, char *out, size_t cap)
@@ -68,12 +68,14 @@ void chp_app_cmd_file(chp_app *a, const chp_cmd *c, const char *conv)
          path);
 }
 
-/* Splits one `files` line (ID CONV SENDER NAME SIZE STATE TIME) into
- * g_files[i] (f gets the fields); 0, or -1 when it is not such a line. */
-static int split_line(char *line, size_t i, char *f[7])
+/* Splits one `files` line (ID CONV SENDER NAME SIZE STATE TIME [MS])
+ * into g_files[i] (f gets the fields, f[7] "" when there is no MS); 0, or
+ * -1 when it is not such a line. */
+static int split_line(char *line, size_t i, char *f[8])
 {
     int n = 0;
-    for (char *s = line; s && n < 7; n++) {
+    f[7] = "";
+    for (char *s = line; s && n < 8; n++) {
         f[n] = s;
         char *t = strchr(s, '\t');
         if (t)
@@ -85,26 +87,82 @@ static int split_line(char *line, size_t i, char *f[7])
     snprintf(g_files[i].id, sizeof g_files[i].id, "%s", f[0]);
     snprintf(g_files[i].name, sizeof g_files[i].name, "%s", f[3]);
     snprintf(g_files[i].state, sizeof g_files[i].state, "%s", f[5]);
+    g_files[i].voice = f[7][0] != '\0';
     return 0;
 }
 
-static void run_open(chp_app *a, const char *path)
+/* The program called name in $PATH into out; 0, or -1 when none. */
+static int in_path(const char *name, char *out, size_t cap)
+{
+    const char *p = getenv("PATH");
+    for (const char *s = p ? p : "/usr/bin:/bin"; *s;) {
+        size_t l = strcspn(s, ":");
+        if (l && (size_t)snprintf(out, cap, "%.*s/%s", (int)l, s, name) < cap &&
+            access(out, X_OK) == 0)
+            return 0;
+        s += l + (s[l] == ':');
+    }
+    return -1;
+}
+
+/* Starts argv[0] (a full path) with argv, no shell, output to /dev/null,
+ * detached: the child forks the program and exits at once, so the UI
+ * loop only reaps a process that already ended. 0, or -1. */
+static int spawn_detached(char *const argv[])
 {
     pid_t pid = fork();
     if (pid == 0) {
+        setsid();
+        if (fork() != 0)
+            _exit(0);
         int fd = open("/dev/null", O_RDWR);
         if (fd >= 0) {
             dup2(fd, 0);
             dup2(fd, 1);
             dup2(fd, 2);
         }
-        execlp("xdg-open", "xdg-open", path, (char *)NULL);
+        execv(argv[0], argv);
         _exit(127);
     }
     if (pid < 0)
-        chp_app_notice(a, _("cannot start xdg-open"));
-    else
-        chp_app_notice(a, _("opening %s"), path);
+        return -1;
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+    return 0;
+}
+
+/* /open: xdg-open when there is one; a voice note else with the first
+ * player found. The path is one argument, never read by a shell. */
+static void run_open(chp_app *a, const char *path, int voice)
+{
+    static const char *const players[][4] = {
+        {"xdg-open"}, {"mpv", "--no-video"}, {"ffplay", "-nodisp", "-autoexit"}, {"paplay"},
+        {"ogg123"},
+    };
+    size_t np = voice ? sizeof players / sizeof *players : 1;
+    char prog[4200];
+    for (size_t i = 0; i < np; i++) {
+        if (in_path(players[i][0], prog, sizeof prog))
+            continue;
+        char *argv[5] = {prog};
+        int k = 1;
+        for (int j = 1; j < 4 && players[i][j]; j++)
+            argv[k++] = (char *)players[i][j];
+        argv[k++] = (char *)path;
+        argv[k] = NULL;
+        if (spawn_detached(argv)) {
+            chp_app_notice(a, _("cannot start %s: %s"), players[i][0], strerror(errno));
+            return;
+        }
+        chp_app_notice(a, voice ? _("playing %s with %s") : _("opening %s with %s"), path,
+                       players[i][0]);
+        return;
+    }
+    chp_app_notice(a,
+                   voice ? _("no player found (xdg-open, mpv, ffplay, paplay, ogg123): the voice "
+                             "note is saved at %s")
+                         : _("no xdg-open found: the file is saved at %s"),
+                   path);
 }
 
 /* /save or /open of number g_pending.n, now that the list is fresh. */
@@ -120,7 +178,9 @@ static void act(chp_app *a)
             chp_app_notice(a, _("file %zu is not saved yet: /save %zu first"), g_pending.n,
                            g_pending.n);
         else
-            run_open(a, st + 6);
+            run_open(a, st + 6,
+                     g_files[g_pending.n - 1].voice ||
+                         chp_app_file_voice(g_files[g_pending.n - 1].name));
         return;
     }
     if (!g_pending.path[0]) {
@@ -143,14 +203,19 @@ static void files_reply(chp_app *a, const char *tag, int ok, char *p, size_t len
         chp_app_notice(a, _("received files (/save N [PATH], /open N):"));
     g_nfiles = 0;
     for (char *line = strtok(p, "\n"); line && g_nfiles < FILES_MAX; line = strtok(NULL, "\n")) {
-        char *f[7];
+        char *f[8], vn[48] = "", dur[16];
         if (split_line(line, g_nfiles, f))
             continue;
         g_nfiles++;
+        if (f[7][0]) { /* the node read its duration from the file's bytes */
+            chp_audio_fmt((uint32_t)strtoul(f[7], NULL, 10), dur, sizeof dur);
+            snprintf(vn, sizeof vn, _("[voice note %s] "), dur);
+        } else if (chp_app_file_voice(f[3])) {
+            snprintf(vn, sizeof vn, "%s", _("[voice note] "));
+        }
         if (list)
-            chp_app_notice(a, _("  %zu. %s%s (%s B) from %s in %s: %s"), g_nfiles,
-                           chp_app_file_voice(f[3]) ? _("[voice note] ") : "", f[3], f[4], f[2],
-                           f[1], f[5]);
+            chp_app_notice(a, _("  %zu. %s%s (%s B) from %s in %s: %s"), g_nfiles, vn, f[3], f[4],
+                           f[2], f[1], f[5]);
     }
     if (list && !g_nfiles)
         chp_app_notice(a, _("  (none)"));

@@ -30,6 +30,7 @@ struct chp_model {
     struct progress {
         char msgid[33];
         uint32_t done, total;
+        int in; /* an incoming file's */
     } prog[8];
     size_t nprog;
 };
@@ -432,8 +433,9 @@ int chp_model_load_history(chp_model *m, const char *conv, const char *payload, 
      * its progress. */
     for (size_t k = 0; k < hl.n; k++) {
         chp_line *l = &hl.lines[k];
-        for (size_t j = 0; j < 8 && l->state != CHP_LINE_IN; j++)
-            if (l->msgid[0] && !strcmp(m->prog[j].msgid, l->msgid)) {
+        for (size_t j = 0; j < 8; j++)
+            if (l->msgid[0] && !strcmp(m->prog[j].msgid, l->msgid) &&
+                m->prog[j].in == (l->state == CHP_LINE_IN)) {
                 l->done = m->prog[j].done;
                 l->total = m->prog[j].total;
             }
@@ -444,10 +446,14 @@ int chp_model_load_history(chp_model *m, const char *conv, const char *payload, 
         if (!l->seq)
             l->seq = ++m->seq;
     }
-    /* The old messages go; the notices join the new ones. */
+    /* The old messages go; the notices join the new ones, and so do the
+     * files still arriving whose message is not among them. */
     size_t keep = 0;
     for (size_t j = 0; j < c->nlines; j++) {
-        if (c->lines[j].state == CHP_LINE_NOTICE)
+        int came = 0;
+        for (size_t k = 0; k < hl.n && c->lines[j].partial; k++)
+            came |= !strcmp(hl.lines[k].msgid, c->lines[j].msgid);
+        if (c->lines[j].state == CHP_LINE_NOTICE || (c->lines[j].partial && !came))
             c->lines[keep++] = c->lines[j];
         else
             line_free(&c->lines[j]);
@@ -635,6 +641,7 @@ int chp_model_set_progress(chp_model *m, const char *msgid, uint32_t done, uint3
     snprintf(p->msgid, sizeof p->msgid, "%s", msgid);
     p->done = done;
     p->total = total;
+    p->in = 0;
     for (size_t i = 0; i < m->n && msgid[0]; i++)
         for (size_t k = 0; k < m->convs[i].nlines; k++) {
             chp_line *l = &m->convs[i].lines[k];
@@ -645,6 +652,46 @@ int chp_model_set_progress(chp_model *m, const char *msgid, uint32_t done, uint3
             }
         }
     return found;
+}
+
+int chp_model_file_in(chp_model *m, const char *conv, const char *sender, const char *msgid,
+                      const char *text, int64_t now, uint32_t done, uint32_t total)
+{
+    if (!msgid[0] || done > total || !total)
+        return 0;
+    struct progress *p = NULL;
+    for (size_t j = 0; j < 8 && !p; j++)
+        if (m->prog[j].in && !strcmp(m->prog[j].msgid, msgid))
+            p = &m->prog[j];
+    if (!p)
+        p = &m->prog[m->nprog++ % 8];
+    snprintf(p->msgid, sizeof p->msgid, "%s", msgid);
+    p->done = done;
+    p->total = total;
+    p->in = 1;
+    int i = chp_model_add(m, conv);
+    if (i < 0)
+        return 0;
+    chp_conv *c = &m->convs[i];
+    for (size_t k = 0; k < c->nlines; k++) {
+        chp_line *l = &c->lines[k];
+        if (l->state == CHP_LINE_IN && !strcmp(l->msgid, msgid)) {
+            l->done = done;
+            l->total = total;
+            return 1;
+        }
+    }
+    chp_line l = {.time = now, .state = CHP_LINE_IN, .done = done, .total = total, .partial = 1};
+    snprintf(l.msgid, sizeof l.msgid, "%s", msgid);
+    l.seq = ++m->seq;
+    l.sender = strdup(sender);
+    l.text = strdup(text);
+    if (!l.sender || !l.text) {
+        line_free(&l);
+        return 0;
+    }
+    push_line(&c->lines, &c->nlines, &c->cap, &l);
+    return 1;
 }
 
 void chp_model_notice(chp_model *m, int64_t time, const char *text)

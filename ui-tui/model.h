@@ -41,7 +41,8 @@ typedef struct chp_line {
     char *text;   /* UTF-8, unescaped */
     char msgid[33];
     uint64_t seq;         /* when the UI first learnt of it: orders lines of one second */
-    uint32_t done, total; /* a file's pieces sent of total (total 0: not a file) */
+    uint32_t done, total; /* a file's pieces sent (or received) of total (0: not a file) */
+    int partial;          /* an incoming file still arriving: replaced by its message */
 } chp_line;
 
 /* One conversation; pointers stay valid until the model changes. */
@@ -143,6 +144,12 @@ int chp_model_set_state(chp_model *m, const char *msgid, const char *state);
 /* A `file` event: pieces done of total of the outgoing file msgid, for its
  * line's progress bar. Returns 1 if it was found. */
 int chp_model_set_progress(chp_model *m, const char *msgid, uint32_t done, uint32_t total);
+/* An incoming file's progress (the `file` event with "in"): its line in
+ * conv (the message msgid, once it came) gets done of total pieces;
+ * until then a partial line from sender with text stands for it, at time
+ * now, and survives history reloads. Returns 1 when a line changed. */
+int chp_model_file_in(chp_model *m, const char *conv, const char *sender, const char *msgid,
+                      const char *text, int64_t now, uint32_t done, uint32_t total);
 
 /* Appends a notice (one UTF-8 line) to the selected conversation, or to a
  * holding list while there is none. */

@@ -586,7 +586,8 @@ static const struct command {
         "Received files: ID, CONVERSATION, SENDER, NAME, SIZE (bytes), STATE\n"
         "(incoming N/M, complete, or saved PATH), TIME. Files from contacts are\n"
         "saved under DIR/files/CONVERSATION/ once complete and checked; others wait\n"
-        "for `chapar file save`.\n")},
+        "for `chapar file save`. A voice note (.opus, .ogg, .m4a) shows how long it\n"
+        "plays after its size, when its container says it (not in --tsv).\n")},
     {"file", cli_cmd_file, NULL,
      N_("usage: chapar file save ID PATH\n"
         "Writes the complete, checked file ID (see `chapar files`) to PATH.\n"

@@ -7,6 +7,7 @@
 #include "node/common/datefmt.h"
 #include "node/common/home.h"
 #include "node/web/prom.h"
+#include "proto/audio.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -504,8 +505,9 @@ int cli_cmd_outbox(const char *home, int argc, char **argv)
     return rc ? rc : run_lines(home, "outbox", 0, NULL, print_outbox_line, tsv);
 }
 
-/* ID CONV SENDER NAME SIZE STATE TIME (PROTOCOL.md §18.8): as TSV, or
- * "NAME (SIZE)  STATE  SENDER in CONV  TIME  ID" for people. */
+/* ID CONV SENDER NAME SIZE STATE TIME [MS] (PROTOCOL.md §18.8): as TSV
+ * (the first seven only), or "NAME (SIZE) [voice note M:SS]  STATE
+ * SENDER / CONV  TIME  ID" for people. */
 static void print_file_line(char **f, int n, void *ctx)
 {
     if (n < 7)
@@ -519,7 +521,13 @@ static void print_file_line(char **f, int n, void *ctx)
     }
     char when[32];
     put_human(f[3]);
-    printf(" (%s B)  ", f[4]);
+    printf(" (%s B)", f[4]);
+    if (n > 7 && f[7][0]) { /* the daemon's duration of a voice note, in ms */
+        char len[16];
+        chp_audio_fmt((uint32_t)strtoul(f[7], NULL, 10), len, sizeof len);
+        printf(_(" voice note %s"), len);
+    }
+    fputs("  ", stdout);
     put_human(f[5]);
     fputs("  ", stdout);
     put_human(f[2]);

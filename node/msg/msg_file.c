@@ -8,6 +8,7 @@
  * and msg_in.c in the layer's order; msg_out.c reaches it only through
  * the hooks chp_msgi_files_init sets. */
 #include "node/msg/msg_int.h"
+#include "node/msg/msg_voice.h"
 
 #include "proto/crypto.h"
 #include "proto/cursor.h"
@@ -533,9 +534,10 @@ static const char *base_name(const char *path)
 
 static int new_out_hmsg(chp_msg *m, const struct xfile *x)
 {
-    char sz[32], text[512];
+    char sz[32], text[512], vn[40];
     fmt_size(x->size, sz, sizeof sz);
-    snprintf(text, sizeof text, "[file] %s (%s)%s%s", x->name, sz, x->caption ? " " : "",
+    chp_msgi_voice_text(m, x, vn, sizeof vn);
+    snprintf(text, sizeof text, "[file] %s (%s)%s%s%s", x->name, sz, vn, x->caption ? " " : "",
              x->caption ? x->caption : "");
     struct hmsg *h = chp_msgi_hmsg_add(m);
     if (!h || !(h->text = strdup(text))) {
@@ -721,14 +723,15 @@ static int write_out(chp_msg *m, const struct xfile *x, const char *dir, const c
 
 static void in_hmsg(chp_msg *m, const struct xfile *x)
 {
-    char sz[32], text[4800], idh[33];
+    char sz[32], text[4800], idh[33], vn[40];
     fmt_size(x->size, sz, sizeof sz);
     chp_hex_encode(x->id, 16, idh);
+    chp_msgi_voice_text(m, x, vn, sizeof vn);
     if (x->state == FS_SAVED)
-        snprintf(text, sizeof text, "[file] %s (%s) saved to %s", x->name, sz, x->path);
+        snprintf(text, sizeof text, "[file] %s (%s)%s saved to %s", x->name, sz, vn, x->path);
     else
-        snprintf(text, sizeof text, "[file] %s (%s) kept: chapar file save %s PATH", x->name, sz,
-                 idh);
+        snprintf(text, sizeof text, "[file] %s (%s)%s kept: chapar file save %s PATH", x->name, sz,
+                 vn, idh);
     if (x->caption) {
         size_t l = strlen(text);
         snprintf(text + l, sizeof text - l, " %s", x->caption);
@@ -860,6 +863,7 @@ static void on_manifest(chp_msg *m, struct xfile *x, const chp_file_manifest *mf
     if (bits_ensure(x, x->count) != CHP_OK)
         return;
     (void)file_save_rec(m, x);
+    chp_msgi_voice_in_progress(m, x, 1);
     if (x->have == x->count)
         complete(m, x);
 }
@@ -877,6 +881,7 @@ static void on_piece(chp_msg *m, struct xfile *x, const chp_file_piece *pc)
         return;
     x->bits[pc->index / 8] |= (uint8_t)(1u << (pc->index % 8));
     x->have++;
+    chp_msgi_voice_in_progress(m, x, 0);
     if (x->have_manifest && x->have == x->count)
         complete(m, x);
 }
@@ -951,7 +956,11 @@ void chp_msgi_files_list(chp_msg *m, struct msg_buf *out)
             chp_msgi_bput(out, "saved ", 6);
             chp_msgi_bescaped(out, x->path, strlen(x->path));
         }
-        chp_msgi_bprintf(out, "\t%llu\n", (unsigned long long)x->time);
+        uint32_t ms; /* not a TSV column of `chapar files`: its human form's voice note */
+        chp_msgi_bprintf(out, "\t%llu\t", (unsigned long long)x->time);
+        if (chp_msgi_voice_ms(m, x, &ms))
+            chp_msgi_bprintf(out, "%u", ms);
+        chp_msgi_bput(out, "\n", 1);
     }
 }
 

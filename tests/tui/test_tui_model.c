@@ -721,6 +721,53 @@ static void test_strangers_and_nick_changes(void **state)
     chp_model_destroy(&m);
 }
 
+/* An incoming file's progress events: a partial line with a bar until its
+ * message comes, kept across history reloads, then replaced by the
+ * message, which keeps the full bar; an outgoing file's progress never
+ * lands on a received line of the same id. */
+static void test_incoming_file(void **state)
+{
+    (void)state;
+    chp_model *m = chp_model_new();
+    const char *id = "00112233445566778899aabbccddeeff";
+    assert_int_equal(chp_model_add(m, "ali"), 0);
+    assert_int_equal(chp_model_file_in(m, "ali", "ali", id, "[file] v.opus (40.0 KiB)", 50, 0, 3),
+                     1);
+    const chp_conv *c = chp_model_conv(m, 0);
+    assert_int_equal(c->nlines, 1);
+    assert_true(c->lines[0].partial);
+    assert_int_equal(c->lines[0].state, CHP_LINE_IN);
+    assert_int_equal(c->lines[0].total, 3);
+    /* an unrelated reload keeps it in its place (learnt first); the bar moves */
+    const char *h = "40\tin\tali\t-\tm1\thi\n";
+    assert_int_equal(chp_model_load_history(m, "ali", h, strlen(h)), CHP_OK);
+    c = chp_model_conv(m, 0);
+    assert_int_equal(c->nlines, 2);
+    assert_int_equal(chp_model_file_in(m, "ali", "ali", id, "x", 51, 2, 3), 1);
+    c = chp_model_conv(m, 0);
+    assert_int_equal(c->nlines, 2);
+    assert_int_equal(c->lines[0].done, 2);
+    /* more than done, a zero total, no id: ignored */
+    assert_int_equal(chp_model_file_in(m, "ali", "ali", id, "x", 51, 4, 3), 0);
+    assert_int_equal(chp_model_file_in(m, "ali", "ali", id, "x", 51, 0, 0), 0);
+    assert_int_equal(chp_model_file_in(m, "ali", "ali", "", "x", 51, 1, 3), 0);
+    assert_int_equal(chp_model_file_in(m, "ali", "ali", id, "x", 52, 3, 3), 1);
+    /* its message came: it takes the partial line's place and its full bar */
+    const char *h2 = "40\tin\tali\t-\tm1\thi\n"
+                     "52\tin\tali\t-\t00112233445566778899aabbccddeeff\t[file] v.opus (40.0 KiB) "
+                     "voice note 0:42 saved to /x\n";
+    assert_int_equal(chp_model_load_history(m, "ali", h2, strlen(h2)), CHP_OK);
+    c = chp_model_conv(m, 0);
+    assert_int_equal(c->nlines, 2);
+    assert_false(c->lines[0].partial);
+    assert_int_equal(c->lines[0].done, 3);
+    assert_int_equal(c->lines[0].total, 3);
+    /* an outgoing progress of that id leaves the received line alone */
+    assert_int_equal(chp_model_set_progress(m, id, 1, 9), 0);
+    assert_int_equal(chp_model_conv(m, 0)->lines[0].total, 3);
+    chp_model_destroy(&m);
+}
+
 /* What Tab puts in for a sender, and what a "~nick" in a command stands
  * for: never a word that names someone else. */
 static void test_sender_words(void **state)
@@ -940,6 +987,7 @@ int main(void)
         cmocka_unit_test(test_room_events),
         cmocka_unit_test(test_status_parse),
         cmocka_unit_test(test_life),
+        cmocka_unit_test(test_incoming_file),
         cmocka_unit_test(test_wrap_and_sanitize),
         cmocka_unit_test(test_random_input_never_crashes),
     };

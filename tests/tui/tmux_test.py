@@ -255,6 +255,77 @@ def send_a_file(r):
             raise Fail("b: /save wrote other bytes than a sent")
 
 
+def ogg_crc(data):
+    """The Ogg page CRC-32 (polynomial 0x04c11db7, not reflected)."""
+    crc = 0
+    for b in data:
+        crc ^= b << 24
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x04c11db7) if crc & 0x80000000 else crc << 1
+            crc &= 0xffffffff
+    return crc
+
+
+def ogg_page(kind, granule, serial, seq, body):
+    """One Ogg page holding one packet (RFC 3533), its CRC filled in."""
+    segs = [255] * (len(body) // 255) + [len(body) % 255]
+    hdr = b"OggS" + bytes([0, kind]) + granule.to_bytes(8, "little") + \
+        serial.to_bytes(4, "little") + seq.to_bytes(4, "little") + b"\0\0\0\0" + \
+        bytes([len(segs)]) + bytes(segs)
+    page = bytearray(hdr + body)
+    page[22:26] = ogg_crc(page).to_bytes(4, "little")
+    return bytes(page)
+
+
+def opus_file(seconds, pages, page_bytes):
+    """An Ogg Opus file of seconds (pre-skip 312): OpusHead, OpusTags, then
+    pages of audio bytes."""
+    head = b"OpusHead" + bytes([1, 1]) + (312).to_bytes(2, "little") + \
+        (48000).to_bytes(4, "little") + b"\0\0\0"
+    out = ogg_page(2, 0, 77, 0, head) + ogg_page(0, 0, 77, 1, b"OpusTags\0\0\0\0\0\0\0\0")
+    audio = bytes((i * 131 + 7) & 255 for i in range(page_bytes))
+    end = int(seconds * 48000) + 312
+    for p in range(1, pages + 1):
+        out += ogg_page(4 if p == pages else 0, end * p // pages, 77, 1 + p, audio)
+    return out
+
+
+def send_a_voice_note(r):
+    """A sends B a 42.5 s voice note of 20 pieces: B's line shows a bar that
+    moves while the pieces come (0/20 at the manifest, every 8 pieces) and
+    completes, then the node's duration; /files says it too."""
+    src = os.path.join(r.dir, "voice.opus")
+    with open(src, "wb") as f:
+        f.write(opus_file(42.5, 60, 5400))
+    size = os.path.getsize(src)
+    count = (size + 16255) // 16256
+    r.keys("a", "/file " + src)
+    r.wait_text("a", "file queued")
+    bar = re.compile(r"\[file\] \[voice note\] voice\.opus \([0-9.]+ KiB\) "
+                     r"\[[\u2588\u2591]{10}\] (\d+)/%d" % count)
+    partial = r.wait_screen(
+        "b", lambda s: any(int(m) < count for m in bar.findall(pane_text(s))),
+        "the incoming bar before the file is complete")
+    r.log("b: %s" % bar.search(pane_text(partial)).group(0))
+    r.wait_screen("b", lambda s: "voice note 0:42 saved to" in pane_text(s) and
+                  "\u2588" * 10 + "] %d/%d" % (count, count) in pane_text(s),
+                  "the voice note complete, 0:42, a full bar")
+    r.keys("b", "/files")
+    r.wait_screen("b", lambda s: "2. [voice note 0:42] voice.opus (%d B) from ali" % size
+                  in pane_text(s), "/files: the voice note with its duration")
+    # /open plays it: no xdg-open in B's PATH, so the fake mpv, detached
+    saved = os.path.join(r.home("b"), "files", "ali", "voice.opus")
+    r.keys("b", "/open 2")
+    r.wait_screen("b", lambda s: "playing %s with mpv" % saved in pane_text(s), "/open: mpv")
+    played = os.path.join(r.dir, "played.tmp")
+    end = time.monotonic() + DEADLINE
+    while not (os.path.exists(played) and open(played).read() == "--no-video\n%s\n" % saved):
+        if time.monotonic() > end:
+            raise Fail("b: the player did not get [--no-video, %s]" % saved)
+        time.sleep(0.05)
+    r.log("b: mpv got --no-video %s" % saved)
+
+
 def stranger_takes_a_nick(r, idb):
     """E, a stranger to B, posts to #lan as "ali", the nick of B's contact
     ali: B's window shows E as ~ali with E's fingerprint, in another colour
@@ -395,7 +466,14 @@ def main():
         pr = r.chapar("b", "peer", "add", addr_a)
         if pr.returncode != 0:
             raise Fail("peer add: " + pr.stderr)
-        r.open_tui("b")
+        # B's PATH holds only a fake mpv (no xdg-open): /open of a voice
+        # note must fall through the players to it, path as one argument.
+        fakebin = os.path.join(r.dir, "fakebin")
+        os.mkdir(fakebin)
+        with open(os.path.join(fakebin, "mpv"), "w") as f:
+            f.write("#!/bin/sh\nprintf '%%s\\n' \"$@\" > %s\n" % os.path.join(r.dir, "played.tmp"))
+        os.chmod(os.path.join(fakebin, "mpv"), 0o755)
+        r.open_tui("b", "PATH=%s" % fakebin)
         r.wait_text("b", "nickname:")
         if "started chapard" in r.screen("b"):
             raise Fail("b: started a second chapard although one was running")
@@ -470,6 +548,7 @@ def main():
         r.wait_text("b", "ali: درود سارا")
 
         send_a_file(r)
+        send_a_voice_note(r)
         stranger_takes_a_nick(r, idb)
         rooms_of_one_name(r)
         share_app(r)
