@@ -379,7 +379,15 @@ void chp_msgi_epoch_key(const struct contact *c, uint64_t e, uint8_t key[32]);
 /* msg_out.c: jobs (one envelope each) and the own envelopes not yet held
  * by a neighbour. */
 /* Puts j at the end of the list head..tail (a job list of chp_msg). */
-void chp_msgi_job_append(struct job **head, struct job **tail, struct job *j);
+static inline void chp_msgi_job_append(struct job **head, struct job **tail, struct job *j)
+{
+    j->next = NULL;
+    if (*tail)
+        (*tail)->next = j;
+    else
+        *head = j;
+    *tail = j;
+}
 /* Queues one envelope of content type `type`: to a contact (JOB_DM,
  * JOB_INTRO: to is its key) or a room (JOB_ROOM), payload copied; msgid
  * (or NULL) is the message whose state it moves, last its last envelope.

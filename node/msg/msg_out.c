@@ -41,16 +41,6 @@ int chp_msgi_job_add(chp_msg *m, int kind, const uint8_t *to, const char *room, 
     return CHP_OK;
 }
 
-void chp_msgi_job_append(struct job **head, struct job **tail, struct job *j)
-{
-    j->next = NULL;
-    if (*tail)
-        (*tail)->next = j;
-    else
-        *head = j;
-    *tail = j;
-}
-
 void chp_msgi_job_free(struct job *j)
 {
     if (!j)
