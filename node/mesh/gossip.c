@@ -78,6 +78,14 @@ void chp_missing_forget(chp_mesh *n, const uint8_t id[32])
         }
 }
 
+/* Queues id for l's next IHAVE. */
+static void announce(chp_mesh *n, struct chp_link *l, const uint8_t id[32])
+{
+    memcpy(l->ihave + 32 * l->nihave++, id, 32);
+    if (l->nihave == sizeof l->ihave / 32)
+        flush_ihave(n, l);
+}
+
 /* Plumtree: the full envelope goes to eager links (the spanning tree), its
  * id to lazy ones; never back to the link it came from. */
 /* ms since this node first had id, or UINT64_MAX when not recently. */
@@ -130,18 +138,22 @@ int chp_gossip_forward(chp_mesh *n, const struct chp_stored *e)
             chp_link_send_push(n, l, e->env, e->len);
             continue;
         }
+        if (e->own) {
+            /* Our own envelope is announced to every lazy link: each
+             * neighbour then GRAFTs it within GRAFT_MS however thin the
+             * tree (refused posts prune honest links too), not a minute
+             * later by sync; they are few, and 32 bytes each. */
+            announce(n, l, id);
+            continue;
+        }
         if (seen < LAZY_FANOUT)
             pick[seen] = l;
         else if (next_rand(n) % (seen + 1) < LAZY_FANOUT)
             pick[next_rand(n) % LAZY_FANOUT] = l;
         seen++;
     }
-    for (size_t k = 0; k < seen && k < LAZY_FANOUT; k++) {
-        struct chp_link *l = pick[k];
-        memcpy(l->ihave + 32 * l->nihave++, id, 32);
-        if (l->nihave == sizeof l->ihave / 32)
-            flush_ihave(n, l);
-    }
+    for (size_t k = 0; k < seen && k < LAZY_FANOUT; k++)
+        announce(n, pick[k], id);
     return sent;
 }
 
