@@ -138,11 +138,12 @@ int chp_gossip_forward(chp_mesh *n, const struct chp_stored *e)
             chp_link_send_push(n, l, e->env, e->len);
             continue;
         }
-        if (e->own) {
+        if (e->own && !l->refuser) {
             /* Our own envelope is announced to every lazy link: each
              * neighbour then GRAFTs it within GRAFT_MS however thin the
              * tree (refused posts prune honest links too), not a minute
-             * later by sync; they are few, and 32 bytes each. */
+             * later by sync; they are few, and 32 bytes each. (Not to a
+             * flood's link: it may hear of it as of any other.) */
             announce(n, l, id);
             continue;
         }
@@ -252,6 +253,7 @@ void chp_gossip_on_push(chp_mesh *n, struct chp_link *l, const uint8_t *env, siz
         uint8_t src[16];
         chp_link_source(n, l, src);
         chp_source_refused(n, src, t);
+        l->refuser = 1;
     }
     if (!l->lazy && ((rc == CHP_E_DUP && t - l->neg_ms > SYNC_QUIET_MS &&
                       (n->dup_in_flight || chp_recent_age(n, id, t) < PRUNE_WINDOW_MS)) ||

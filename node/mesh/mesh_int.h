@@ -114,6 +114,7 @@ struct chp_link {
     uint64_t promoted_ms;
     uint16_t listen_port; /* from their HELLO, 0 = none */
     int lazy;             /* Plumtree: announce ids (IHAVE) instead of pushing */
+    int refuser;          /* it, or its source lately, pushed posts we refuse */
     uint16_t nihave;
     uint8_t ihave[64 * 32]; /* ids waiting to be announced to this link */
     chp_buf pushq;          /* a PUSHES frame being filled for this link (send.c) */

@@ -79,7 +79,7 @@ static void handle(chp_mesh *n, struct chp_link *l, const uint8_t *frame, size_t
             uint8_t src[16];
             chp_link_source(n, l, src);
             if (chp_source_pruned(n, src, t))
-                l->lazy = 1; /* a flood's source, back with another link or key */
+                l->lazy = l->refuser = 1; /* a flood's source, back with another link or key */
             else
                 chp_view_send_peers(n, l); /* seeds its passive view */
         }
