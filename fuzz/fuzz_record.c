@@ -27,6 +27,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (chp_msgi_contact_load(&c, key, v, vl) == CHP_OK) {
             FUZZ_CHECK(c.state >= CS_PENDING && c.state <= CS_REQUEST);
             FUZZ_CHECK(strlen(c.name) <= NAME_MAX_ && strlen(c.nick) <= CHP_NICK_MAX);
+            for (size_t i = 0; i < RECV_SLOTS; i++) /* a rebuild computes this many tags */
+                FUZZ_CHECK(c.recv_next[i] <= RECV_MAX &&
+                           (!c.recv_next[i] || c.recv_epoch[i] % RECV_SLOTS == i));
         }
         return 0;
     }

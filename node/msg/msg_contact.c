@@ -110,6 +110,8 @@ int chp_msgi_establish(chp_msg *m, struct contact *c, int answer)
     c->state = CS_ESTABLISHED;
     c->send_epoch = 0;
     c->send_seq = 0;
+    memset(c->recv_epoch, 0, sizeof c->recv_epoch); /* their seqs start again under new keys */
+    memset(c->recv_next, 0, sizeof c->recv_next);
     chp_msgi_forget_old_keys(m, chp_epoch_of(chp_msgi_now(m)));
     if ((rc = chp_msgi_contact_save(m, c)) != CHP_OK)
         return rc;

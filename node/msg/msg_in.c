@@ -502,6 +502,7 @@ void chp_msg_on_envelope(chp_msg *m, const uint8_t *env, size_t len, const uint8
  * dropped by message id. */
 void chp_msgi_examined_save(chp_msg *m)
 {
+    chp_msgi_tags_save(m); /* first: a restart rebuilds the tags from them */
     if (m->examined == m->examined_saved)
         return;
     chp_msgi_files_flush(m); /* first: what they hold must not be skipped */

@@ -54,6 +54,11 @@ enum msg_state { MS_NONE = 0, MS_QUEUED = 1, MS_SENT = 2, MS_DELIVERED = 3 };
 enum tag_kind { TK_INTRO = 1, TK_CONTACT = 2, TK_ROOM = 3 };
 enum job_kind { JOB_DM = 1, JOB_ROOM = 2, JOB_INTRO = 3 };
 
+/* Epochs a contact's envelopes may come from (the table's lo .. now + 1):
+ * one slot each, e % RECV_SLOTS, for the highest seq seen in it. */
+#define RECV_SLOTS (CHP_EPOCH_KEEP + 1u)
+#define RECV_MAX   (1u << 24) /* a seq past this is not believed from disk */
+
 struct contact {
     uint8_t pk[32];
     int state;
@@ -68,6 +73,14 @@ struct contact {
     uint64_t send_epoch;
     uint32_t send_seq;
     uint64_t added;
+    /* What the tag table must hold of theirs after a rebuild (restart,
+     * unlock, a room or contact change, the epoch's turn): 1 + the highest
+     * seq seen in epoch recv_epoch[s] (0: none), so their next envelopes
+     * are recognised after more than TAG_WINDOW (a file) came. Saved with
+     * the record; recv_dirty until then. */
+    uint64_t recv_epoch[RECV_SLOTS];
+    uint32_t recv_next[RECV_SLOTS];
+    int recv_dirty;
 };
 
 struct room {
@@ -368,8 +381,14 @@ static inline const struct tagent *chp_msgi_tag_find(const chp_msg *m, const uin
     return NULL;
 }
 /* Contact idx's tag of epoch e at seq was used: the next TAG_WINDOW tags
- * go into the table. */
+ * go into the table, and the contact remembers seq for the next rebuild. */
 void chp_msgi_tags_extend(chp_msg *m, uint32_t idx, uint64_t e, uint32_t seq);
+/* 1 + the highest seq seen from c in epoch e (0: none seen). */
+uint32_t chp_msgi_recv_next(const struct contact *c, uint64_t e);
+/* Saves every contact whose recv_next moved since its last save; before
+ * the layer saves how far it examined the store, so a crash re-examines
+ * whatever the saved windows lack. */
+void chp_msgi_tags_save(chp_msg *m);
 /* The oldest epoch whose envelopes may still arrive in epoch now_e (the
  * max TTL back; the table also holds the next epoch, for clock skew). */
 uint64_t chp_msgi_epoch_lo(uint64_t now_e);

@@ -170,6 +170,15 @@ int chp_msgi_contact_save(chp_msg *m, const struct contact *c)
     chp_wr_u64(&w, c->send_epoch);
     chp_wr_u32(&w, c->send_seq);
     chp_wr_u64(&w, c->added);
+    uint8_t nrecv = 0;
+    for (size_t i = 0; i < RECV_SLOTS; i++)
+        nrecv += c->recv_next[i] != 0;
+    chp_wr_u8(&w, nrecv);
+    for (size_t i = 0; i < RECV_SLOTS; i++)
+        if (c->recv_next[i]) {
+            chp_wr_u64(&w, c->recv_epoch[i]);
+            chp_wr_u32(&w, c->recv_next[i]);
+        }
     int rc = w.err;
     if (!rc)
         rc = drops_keys(m, c)
@@ -206,6 +215,24 @@ int chp_msgi_contact_load(struct contact *c, const uint8_t *key, const uint8_t *
     chp_rd_u64(&r, &c->send_epoch);
     chp_rd_u32(&r, &c->send_seq);
     chp_rd_u64(&r, &c->added);
+    /* Optional (records written before it have none): the receive
+     * windows, one per epoch. */
+    uint8_t nrecv = 0;
+    if (!r.err && chp_rd_left(&r))
+        chp_rd_u8(&r, &nrecv);
+    if (nrecv > RECV_SLOTS)
+        return CHP_E_CORRUPT;
+    for (uint8_t i = 0; i < nrecv && !r.err; i++) {
+        uint64_t e = 0;
+        uint32_t next = 0;
+        chp_rd_u64(&r, &e);
+        chp_rd_u32(&r, &next);
+        size_t s = (size_t)(e % RECV_SLOTS);
+        if (next > RECV_MAX || (c->recv_next[s] && c->recv_epoch[s] >= e))
+            continue; /* not believed; or an older epoch in a taken slot */
+        c->recv_epoch[s] = e;
+        c->recv_next[s] = next;
+    }
     if (r.err || ver != REC_VERSION || st < CS_PENDING || st > CS_REQUEST)
         return CHP_E_CORRUPT;
     c->state = st;

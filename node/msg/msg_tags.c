@@ -6,6 +6,7 @@
 #include "node/msg/msg_int.h"
 
 #include "proto/crypto.h"
+#include "node/common/log.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -63,7 +64,15 @@ void chp_msgi_epoch_key(const struct contact *c, uint64_t e, uint8_t key[32])
         chp_ks_epoch_next(key, key);
 }
 
-static void contact_tags(chp_msg *m, uint32_t idx, uint64_t now_e, uint32_t upto_seq)
+uint32_t chp_msgi_recv_next(const struct contact *c, uint64_t e)
+{
+    size_t s = (size_t)(e % RECV_SLOTS);
+    return c->recv_epoch[s] == e ? c->recv_next[s] : 0;
+}
+
+/* Contact idx's tags of the live epochs: seq 0 .. TAG_WINDOW - 1 past the
+ * highest seen in each, as chp_msgi_tags_extend left them. */
+static void contact_tags(chp_msg *m, uint32_t idx, uint64_t now_e)
 {
     const struct contact *c = &m->c[idx];
     if (c->state != CS_ESTABLISHED)
@@ -74,6 +83,7 @@ static void contact_tags(chp_msg *m, uint32_t idx, uint64_t now_e, uint32_t upto
     uint8_t k[32], tag[16];
     for (uint64_t e = lo; e <= now_e + 1; e++) {
         chp_msgi_epoch_key(c, e, k);
+        uint32_t upto_seq = chp_msgi_recv_next(c, e) + TAG_WINDOW;
         for (uint32_t s = 0; s < upto_seq; s++) {
             chp_ks_tag(k, chp_identity_pk(m->me), s, tag);
             (void)tag_put(m, tag, TK_CONTACT, idx, e, s);
@@ -102,14 +112,21 @@ void chp_msgi_tags_rebuild(chp_msg *m)
         }
     }
     for (size_t i = 0; i < m->nc; i++)
-        contact_tags(m, (uint32_t)i, now_e, TAG_WINDOW);
+        contact_tags(m, (uint32_t)i, now_e);
     m->tags_epoch = now_e;
 }
 
 /* A tag at seq was used: make sure the next window is in the table. */
 void chp_msgi_tags_extend(chp_msg *m, uint32_t idx, uint64_t e, uint32_t seq)
 {
-    const struct contact *c = &m->c[idx];
+    struct contact *c = &m->c[idx];
+    size_t slot = (size_t)(e % RECV_SLOTS);
+    if (seq < RECV_MAX && chp_msgi_recv_next(c, e) <= seq &&
+        (c->recv_epoch[slot] <= e || !c->recv_next[slot])) {
+        c->recv_epoch[slot] = e;
+        c->recv_next[slot] = seq + 1;
+        c->recv_dirty = 1;
+    }
     uint8_t k[32], tag[16];
     chp_msgi_epoch_key(c, e, k);
     for (uint32_t s = seq + 1; s <= seq + TAG_WINDOW; s++) {
@@ -118,6 +135,19 @@ void chp_msgi_tags_extend(chp_msg *m, uint32_t idx, uint64_t e, uint32_t seq)
             m->tags_grew = 1;
     }
     chp_memzero(k, sizeof k);
+}
+
+void chp_msgi_tags_save(chp_msg *m)
+{
+    for (size_t i = 0; i < m->nc; i++) {
+        struct contact *c = &m->c[i];
+        if (!c->recv_dirty)
+            continue;
+        if (chp_msgi_contact_save(m, c) == CHP_OK)
+            c->recv_dirty = 0;
+        else
+            chp_warn("cannot store how far a contact's tags were seen");
+    }
 }
 
 int chp_msg_tag_mine(const chp_msg *m, const uint8_t tag[16])
