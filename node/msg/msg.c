@@ -87,6 +87,11 @@ void chp_msg_free(chp_msg **mp)
 {
     if (!mp || !*mp)
         return;
+    /* A clean stop keeps what the tick would have: the pieces received
+     * since (in memory until then), the contacts' tag windows, how far
+     * the store was examined. */
+    if ((*mp)->me && (*mp)->state == CHP_MSG_READY)
+        chp_msgi_examined_save(*mp);
     chp_msgi_forget_all(*mp);
     chp_sealer_stop(&(*mp)->sealer);
     free(*mp);

@@ -32,6 +32,9 @@
 #define READ_BATCH       64u /* pieces per write transaction when queueing */
 #define STRANGER_FILES   8u  /* incomplete files from strangers kept at once */
 #define PEND_MAX         64u /* received pieces written in one transaction */
+/* A contact's tags computed ahead for the pieces a manifest announces
+ * (beyond, the usual window follows the pieces as they come). */
+#define WINDOW_FILE_MAX 8192u
 
 /* A received piece waiting to be written (chp_msgi_files_flush). */
 struct fpend {
@@ -898,6 +901,10 @@ void chp_msgi_file_in(chp_msg *m, const struct tagent *te, const chp_inner *in, 
         if (chp_file_manifest_decode(in->payload, in->len, &mf) != CHP_OK) {
             chp_debug("a file manifest was malformed");
             return;
+        }
+        if (te->kind == TK_CONTACT) { /* its pieces follow it, sync brings them in any order */
+            uint32_t n = mf.count < WINDOW_FILE_MAX ? mf.count : WINDOW_FILE_MAX;
+            chp_msgi_tags_extend_by(m, te->idx, te->epoch, te->seq, n + 1u + TAG_WINDOW);
         }
         struct xfile *x = in_file(m, te, in->sender, mf.id, created);
         if (x) {

@@ -502,10 +502,11 @@ void chp_msg_on_envelope(chp_msg *m, const uint8_t *env, size_t len, const uint8
  * dropped by message id. */
 void chp_msgi_examined_save(chp_msg *m)
 {
-    chp_msgi_tags_save(m); /* first: a restart rebuilds the tags from them */
+    chp_msgi_tags_save(m);   /* first: a restart rebuilds the tags from them */
+    chp_msgi_files_flush(m); /* first: what they hold must not be skipped (a
+                              * piece read again from the misses may be older) */
     if (m->examined == m->examined_saved)
         return;
-    chp_msgi_files_flush(m); /* first: what they hold must not be skipped */
     if (chp_msgi_config_put_u64(m, "examined", m->examined) == CHP_OK)
         m->examined_saved = m->examined;
     else
@@ -521,7 +522,30 @@ struct scan {
     chp_msg *m;
     uint8_t *buf;
     size_t n;
+    uint64_t seen; /* examined before this unlock: only the misses count */
 };
+
+/* An envelope examined before this unlock (seq <= sc->seen) and not read
+ * as ours then: back on the miss ring, which lived in memory only, so a
+ * window that grows later (a file's manifest or pieces after a restart)
+ * still finds it; read now if its contact tag is in the table already. */
+static void scan_missed(struct scan *sc, const uint8_t id[32], size_t len)
+{
+    chp_env_hdr hdr;
+    if (chp_envelope_parse(sc->buf, len, &hdr, NULL, NULL, NULL) != CHP_OK)
+        return;
+    const struct tagent *te = chp_msgi_tag_find(sc->m, hdr.tag);
+    if (!te) {
+        miss_note(sc->m, sc->buf, len, id);
+        return;
+    }
+    if (te->kind != TK_CONTACT)
+        return; /* a room's or an intro: read when it came */
+    if (chp_store_mark_mine(sc->m->store, id) != CHP_OK)
+        chp_warn("cannot mark an envelope as ours for the quota");
+    (void)examine(sc->m, sc->buf, len);
+    miss_rescan(sc->m);
+}
 
 static int scan_one(void *ctx, const uint8_t id[32], uint64_t seq)
 {
@@ -529,18 +553,23 @@ static int scan_one(void *ctx, const uint8_t id[32], uint64_t seq)
     size_t len = 0;
     chp_store_meta meta;
     chp_env_hdr hdr;
-    if (chp_store_get(sc->m->store, id, sc->buf, CHP_ENV_MAX_BYTES, &len, &meta) == CHP_OK &&
-        !meta.own) {
-        if (!examine(sc->m, sc->buf, len))
-            miss_note(sc->m, sc->buf, len, id);
-        miss_rescan(sc->m);
-        sc->n++;
-        /* Mail for us that came while locked was stored as foreign: from
-         * now on the quota keeps it like the rest of ours. */
-        if (!meta.mine && chp_envelope_parse(sc->buf, len, &hdr, NULL, NULL, NULL) == CHP_OK &&
-            chp_msg_tag_mine(sc->m, hdr.tag) && chp_store_mark_mine(sc->m->store, id) != CHP_OK)
-            chp_warn("cannot mark an envelope as ours for the quota");
+    if (chp_store_get(sc->m->store, id, sc->buf, CHP_ENV_MAX_BYTES, &len, &meta) != CHP_OK ||
+        meta.own)
+        return 0;
+    if (seq <= sc->seen) {
+        if (!meta.mine) /* a contact's envelope read as ours is marked */
+            scan_missed(sc, id, len);
+        return 0;
     }
+    if (!examine(sc->m, sc->buf, len))
+        miss_note(sc->m, sc->buf, len, id);
+    miss_rescan(sc->m);
+    sc->n++;
+    /* Mail for us that came while locked was stored as foreign: from
+     * now on the quota keeps it like the rest of ours. */
+    if (!meta.mine && chp_envelope_parse(sc->buf, len, &hdr, NULL, NULL, NULL) == CHP_OK &&
+        chp_msg_tag_mine(sc->m, hdr.tag) && chp_store_mark_mine(sc->m->store, id) != CHP_OK)
+        chp_warn("cannot mark an envelope as ours for the quota");
     if (seq > sc->m->examined)
         sc->m->examined = seq;
     return 0;
@@ -553,13 +582,14 @@ static int scan_one(void *ctx, const uint8_t id[32], uint64_t seq)
 void chp_msgi_examine_stored(chp_msg *m)
 {
     examined_load(m);
-    struct scan sc = {.m = m, .buf = malloc(CHP_ENV_MAX_BYTES)};
+    struct scan sc = {.m = m, .buf = malloc(CHP_ENV_MAX_BYTES), .seen = m->examined};
     if (!sc.buf) {
         chp_err_log("out of memory: envelopes stored while locked are examined at the next unlock");
         return;
     }
     uint64_t from = m->examined;
-    int rc = chp_store_since(m->store, from, scan_one, &sc);
+    /* the last MISS_MAX examined before too: the misses' ring again */
+    int rc = chp_store_since(m->store, from > MISS_MAX ? from - MISS_MAX : 0, scan_one, &sc);
     free(sc.buf);
     if (rc != CHP_OK) {
         chp_err_log("cannot examine the stored envelopes: %s", chp_strerror(rc));

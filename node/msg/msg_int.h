@@ -383,6 +383,10 @@ static inline const struct tagent *chp_msgi_tag_find(const chp_msg *m, const uin
 /* Contact idx's tag of epoch e at seq was used: the next TAG_WINDOW tags
  * go into the table, and the contact remembers seq for the next rebuild. */
 void chp_msgi_tags_extend(chp_msg *m, uint32_t idx, uint64_t e, uint32_t seq);
+/* The same for the next `ahead` tags (at least TAG_WINDOW): a file's
+ * manifest at seq announces its pieces after it, and sync may bring
+ * them in any order (msg_file.c). */
+void chp_msgi_tags_extend_by(chp_msg *m, uint32_t idx, uint64_t e, uint32_t seq, uint32_t ahead);
 /* 1 + the highest seq seen from c in epoch e (0: none seen). */
 uint32_t chp_msgi_recv_next(const struct contact *c, uint64_t e);
 /* Saves every contact whose recv_next moved since its last save; before

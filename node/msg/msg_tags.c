@@ -119,17 +119,26 @@ void chp_msgi_tags_rebuild(chp_msg *m)
 /* A tag at seq was used: make sure the next window is in the table. */
 void chp_msgi_tags_extend(chp_msg *m, uint32_t idx, uint64_t e, uint32_t seq)
 {
+    chp_msgi_tags_extend_by(m, idx, e, seq, TAG_WINDOW);
+}
+
+void chp_msgi_tags_extend_by(chp_msg *m, uint32_t idx, uint64_t e, uint32_t seq, uint32_t ahead)
+{
     struct contact *c = &m->c[idx];
     size_t slot = (size_t)(e % RECV_SLOTS);
-    if (seq < RECV_MAX && chp_msgi_recv_next(c, e) <= seq &&
+    if (ahead < TAG_WINDOW)
+        ahead = TAG_WINDOW;
+    /* a rebuild computes recv_next + TAG_WINDOW: as far as this reaches */
+    uint32_t remember = seq + 1 + (ahead - TAG_WINDOW);
+    if (seq < RECV_MAX && remember <= RECV_MAX && chp_msgi_recv_next(c, e) < remember &&
         (c->recv_epoch[slot] <= e || !c->recv_next[slot])) {
         c->recv_epoch[slot] = e;
-        c->recv_next[slot] = seq + 1;
+        c->recv_next[slot] = remember;
         c->recv_dirty = 1;
     }
     uint8_t k[32], tag[16];
     chp_msgi_epoch_key(c, e, k);
-    for (uint32_t s = seq + 1; s <= seq + TAG_WINDOW; s++) {
+    for (uint32_t s = seq + 1; s <= seq + ahead; s++) {
         chp_ks_tag(k, chp_identity_pk(m->me), s, tag);
         if (!chp_msgi_tag_find(m, tag) && tag_put(m, tag, TK_CONTACT, idx, e, s) == CHP_OK)
             m->tags_grew = 1;

@@ -639,6 +639,32 @@ static void test_file_pieces_stored_before_restart(void **st)
     drop_user(&b);
 }
 
+/* Only the manifest and the first pieces of Alice's file reach Bob (the
+ * rest is lost, or his node refuses the file and they never matter): her
+ * next text, 100 tags further on, must still be read as hers. */
+static void test_text_after_file_gap(void **st)
+{
+    (void)st;
+    struct user a, b;
+    char id[33];
+    new_user(&a, "ali");
+    new_user(&b, "bahar");
+    befriend(&a, &b);
+    fr_send(&a, id);
+    fr_deliver(&b, 0, 6);
+    assert_int_equal(fr_held(&b, id), 5);
+    fr_text_after(&a, &b, "after a file cut short");
+    chp_msg_tick(b.m);
+    close_user(&b);
+    open_user(&b);
+    unlock_user(&b);
+    fr_text_after(&a, &b, "and after bob's restart");
+    fr_free();
+    kept_free();
+    drop_user(&a);
+    drop_user(&b);
+}
+
 static void test_persistence_and_locking(void **st)
 {
     (void)st;
@@ -1397,6 +1423,7 @@ int main(void)
         cmocka_unit_test(test_tag_window_survives_rebuild),
         cmocka_unit_test(test_file_pieces_survive_restart),
         cmocka_unit_test(test_file_pieces_stored_before_restart),
+        cmocka_unit_test(test_text_after_file_gap),
         cmocka_unit_test(test_old_keys_deleted),
         cmocka_unit_test(test_one_lifetime),
         cmocka_unit_test(test_unconfirmed_pruned),
