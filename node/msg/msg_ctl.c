@@ -398,6 +398,32 @@ static int room_arg(struct req *q, int i, char canon[CHP_ROOM_NAME_MAX + 1])
     return 0;
 }
 
+/* The contact a text or a file to `to` (a name or an ID) goes to; an ID
+ * that is no contact yet is added, named by its fingerprint, and what is
+ * sent waits for the handshake. NULL: failed, and said so. */
+static const struct contact *send_to(struct req *q, const char *to)
+{
+    chp_msg *m = q->m;
+    struct contact *c;
+    uint8_t pk[32];
+    if ((!strncmp(to, "chp1", 4) || !strncmp(to, "CHP1", 4)) &&
+        chp_id_parse(to, strlen(to), pk) == CHP_OK && !chp_msgi_contact_by_pk(m, pk)) {
+        char fpr[CHP_FPR_STR_LEN + 1];
+        if (!memcmp(pk, chp_identity_pk(m->me), 32))
+            return fail(q, N_("that is your own ID")), NULL;
+        chp_id_fingerprint(pk, fpr);
+        if (!(c = add_contact(q, pk, fpr)))
+            return NULL;
+    } else if (!(c = who(q, to, 1))) {
+        return NULL;
+    }
+    if (c->state == CS_BLOCKED)
+        return fail(q, N_("'%.70s' is blocked"), to), NULL;
+    if (c->state == CS_REQUEST)
+        return fail(q, N_("'%.70s' asked to be your contact: contact accept first"), to), NULL;
+    return c;
+}
+
 static int cmd_send(struct req *q)
 {
     chp_msg *m = q->m;
@@ -423,24 +449,8 @@ static int cmd_send(struct req *q)
         memcpy(tmp.rfpr, rm->fpr, sizeof tmp.rfpr);
         tmp.kind = CONV_ROOM;
     } else {
-        uint8_t pk[32];
-        if ((!strncmp(to, "chp1", 4) || !strncmp(to, "CHP1", 4)) &&
-            chp_id_parse(to, strlen(to), pk) == CHP_OK && !chp_msgi_contact_by_pk(m, pk)) {
-            /* An ID that is no contact yet: add it, named by its
-             * fingerprint, and let the message wait for the handshake. */
-            char fpr[CHP_FPR_STR_LEN + 1];
-            if (!memcmp(pk, chp_identity_pk(m->me), 32))
-                return fail(q, N_("that is your own ID"));
-            chp_id_fingerprint(pk, fpr);
-            if (!(c = add_contact(q, pk, fpr)))
-                return 0;
-        } else if (!(c = who(q, to, 1))) {
+        if (!(c = send_to(q, to)))
             return 0;
-        }
-        if (c->state == CS_BLOCKED)
-            return fail(q, N_("'%.70s' is blocked"), to);
-        if (c->state == CS_REQUEST)
-            return fail(q, N_("'%.70s' asked to be your contact: contact accept first"), to);
         tmp.kind = CONV_DM;
         memcpy(tmp.peer, c->pk, 32);
     }
@@ -771,8 +781,10 @@ static int cmd_outbox(struct req *q)
         chp_hex_encode(h->msgid, MSGID_BYTES, id);
         chp_msgi_bprintf(&q->out, "%s\t", id);
         chp_msgi_bescaped(&q->out, conv, strlen(conv));
-        chp_msgi_bprintf(&q->out, "\t%s\t%llu\t", out_state(h->state), (unsigned long long)h->time);
         const struct xfile *x = chp_msgi_file_out(m, h->msgid);
+        /* a file whose manifest or pieces went out: "sending" until all did */
+        const char *st = x && h->state == MS_QUEUED && x->sent ? "sending" : out_state(h->state);
+        chp_msgi_bprintf(&q->out, "\t%s\t%llu\t", st, (unsigned long long)h->time);
         if (x) {
             file_progress(q, x, h);
             continue;
@@ -784,18 +796,24 @@ static int cmd_outbox(struct req *q)
     return 0;
 }
 
-/* send-file TO PATH [CAPTION]: TO a contact or #room; PATH absolute. */
+/* send-file TO PATH [CAPTION]: TO a contact, a user ID or #room; PATH absolute. */
 static int cmd_send_file(struct req *q)
 {
-    const struct contact *c;
-    char room[CHP_ROOM_NAME_MAX + 1], path[4096], cap[CHP_FILE_CAPTION_MAX + 1] = "", err[512];
-    if (conv_arg(q, 0, &c, room))
-        return 0;
+    const struct contact *c = NULL;
+    char room[CHP_ROOM_NAME_MAX + 1], path[4096], cap[CHP_FILE_CAPTION_MAX + 1] = "", err[512],
+                                                                             to[256];
+    if (!arg(q, 0, to, sizeof to))
+        return fail(q, N_("unknown command or wrong arguments"));
     if (!arg(q, 1, path, sizeof path) || path[0] != '/')
         return fail(q, N_("send-file: PATH must be an absolute file name"));
     if (q->nargs > 2 && (!arg(q, 2, cap, sizeof cap) || !chp_utf8_valid(cap, strlen(cap))))
         return fail(q, N_("send-file: the caption must be UTF-8 of at most %u bytes"),
                     CHP_FILE_CAPTION_MAX);
+    room[0] = '\0'; /* an ID that is no contact yet is added, as `send` does */
+    if (to[0] == '#' && conv_arg(q, 0, &c, room))
+        return 0;
+    if (to[0] != '#' && !(c = send_to(q, to)))
+        return 0;
     if (c && c->state != CS_ESTABLISHED && c->state != CS_PENDING)
         return fail(q, N_("cannot send to %s: not an established contact"), c->name);
     uint8_t id[16];

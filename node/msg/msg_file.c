@@ -621,7 +621,24 @@ int chp_msgi_file_send(chp_msg *m, const struct contact *c, const char *room, co
 
 /* ---- in ---- */
 
-/* The directory files of x's conversation go to (made if missing). */
+/* mkdir -p path, each new directory 0700; 0 or -1 (errno set). */
+static int mkdir_p(const char *path)
+{
+    char p[4200];
+    snprintf(p, sizeof p, "%s", path);
+    for (char *s = p + 1; *s; s++) {
+        if (*s != '/')
+            continue;
+        *s = '\0';
+        if (mkdir(p, 0700) != 0 && errno != EEXIST)
+            return -1;
+        *s = '/';
+    }
+    return mkdir(p, 0700) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+/* The directory files of x's conversation go to (made if missing, with
+ * its parents, as mkdir -p). */
 static int conv_dir(chp_msg *m, const struct xfile *x, char *out, size_t cap)
 {
     char label[CHP_ROOM_NAME_MAX + CHP_ID_STR_LEN + 2], safe[CHP_FILE_SAFE_NAME], base[4200];
@@ -634,8 +651,12 @@ static int conv_dir(chp_msg *m, const struct xfile *x, char *out, size_t cap)
         snprintf(base, sizeof base, "%s", m->host.save_dir);
     else
         snprintf(base, sizeof base, "%s/files", m->home);
-    if (mkdir(base, 0700) != 0 && errno != EEXIST)
+    if (mkdir_p(base) != 0) {
+        if (!m->save_dir_warned)
+            chp_err_log("cannot create the save directory %s: %s", base, strerror(errno));
+        m->save_dir_warned = 1;
         return CHP_E_IO;
+    }
     if ((size_t)snprintf(out, cap, "%s/%s", base, safe) >= cap)
         return CHP_E_OVERFLOW;
     return mkdir(out, 0700) != 0 && errno != EEXIST ? CHP_E_IO : CHP_OK;
@@ -732,6 +753,11 @@ static void in_hmsg(chp_msg *m, const struct xfile *x)
     chp_msgi_voice_text(m, x, vn, sizeof vn);
     if (x->state == FS_SAVED)
         snprintf(text, sizeof text, "[file] %s (%s)%s saved to %s", x->name, sz, vn, x->path);
+    else if (x->unsaved)
+        snprintf(text, sizeof text,
+                 "[file] %s (%s)%s not saved (the save directory cannot be written, see the log), "
+                 "kept: chapar file save %s PATH",
+                 x->name, sz, vn, idh);
     else
         snprintf(text, sizeof text, "[file] %s (%s)%s kept: chapar file save %s PATH", x->name, sz,
                  vn, idh);
@@ -756,6 +782,8 @@ static void in_hmsg(chp_msg *m, const struct xfile *x)
     }
     memcpy(h->msgid, x->id, 16);
     memcpy(h->sender, x->sender, 32);
+    if (x->kind == CONV_ROOM) /* shown as their posts are */
+        snprintf(h->nick, sizeof h->nick, "%s", chp_msgi_seen_nick(m, x->room, x->sender));
     h->time = x->time;
     (void)chp_msgi_hmsg_save(m, h);
     (void)chp_msgi_hindex_put(m, (size_t)(h - m->h));
@@ -775,15 +803,19 @@ static void receipt(chp_msg *m, const struct xfile *x)
 static void complete(chp_msg *m, struct xfile *x)
 {
     chp_msgi_files_flush(m);
-    char dir[4200];
+    char dir[4200] = "";
     int rc;
     if (chp_msgi_named_contact(m, x->sender)) {
         rc = conv_dir(m, x, dir, sizeof dir);
         if (rc == CHP_OK)
             rc = write_out(m, x, dir, NULL, &x->path);
         x->state = rc == CHP_OK ? FS_SAVED : FS_COMPLETE;
-        if (rc == CHP_E_IO || rc == CHP_E_OVERFLOW) /* keep it for `file save` */
+        if (rc == CHP_E_IO || rc == CHP_E_OVERFLOW) { /* keep it for `file save` */
+            chp_warn("a file from a contact could not be saved to %s: kept for `file save`",
+                     dir[0] ? dir : "the save directory");
+            x->unsaved = 1;
             rc = stream_out(m, x, -1);
+        }
     } else {
         rc = stream_out(m, x, -1);
         x->state = FS_COMPLETE;
@@ -946,7 +978,9 @@ void chp_msgi_files_list(chp_msg *m, struct msg_buf *out)
         memcpy(h.peer, x->peer, 32);
         snprintf(h.room, sizeof h.room, "%s", x->room);
         chp_msgi_conv_label(m, &h, conv, sizeof conv);
-        chp_msgi_sender_label(m, x->sender, "", who, sizeof who);
+        chp_msgi_sender_label(m, x->sender,
+                              x->kind == CONV_ROOM ? chp_msgi_seen_nick(m, x->room, x->sender) : "",
+                              who, sizeof who);
         chp_hex_encode(x->id, 16, idh);
         chp_msgi_bprintf(out, "%s\t", idh);
         chp_msgi_bescaped(out, conv, strlen(conv));
@@ -977,7 +1011,7 @@ static int copy_saved(const struct xfile *x, const char *path, char *err, size_t
 {
     char tmp[4300];
     snprintf(tmp, sizeof tmp, "%s.chapar-part", path);
-    int in = open(x->path, O_RDONLY | O_CLOEXEC), rc = CHP_OK;
+    int in = open(x->path, O_RDONLY | O_CLOEXEC), rc = CHP_OK, in_err = in < 0 ? errno : 0;
     int out = in < 0 ? -1 : open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
     chp_file_hash_ctx h;
     chp_file_hash_init(&h, x->id);
@@ -1001,9 +1035,18 @@ static int copy_saved(const struct xfile *x, const char *path, char *err, size_t
     if (rc == CHP_OK && rename(tmp, path) != 0)
         rc = CHP_E_IO;
     unlink(tmp);
-    if (rc != CHP_OK)
-        snprintf(err, errcap, "cannot copy %.200s to %.200s: %s", x->path, path,
-                 rc == CHP_E_CORRUPT ? "it changed since it was saved" : strerror(errno));
+    if (rc != CHP_OK && in < 0) /* the node keeps no copy once it saved one */
+        snprintf(err, errcap,
+                 "the file was saved to %.200s and its pieces were then deleted; %.200s is gone "
+                 "(%s)",
+                 x->path, x->path, strerror(in_err));
+    else if (rc == CHP_E_CORRUPT)
+        snprintf(err, errcap,
+                 "the file was saved to %.200s and its pieces were then deleted; %.200s changed "
+                 "since",
+                 x->path, x->path);
+    else if (rc != CHP_OK)
+        snprintf(err, errcap, "cannot copy %.200s to %.200s: %s", x->path, path, strerror(errno));
     return rc;
 }
 

@@ -216,6 +216,7 @@ struct xfile {
     uint64_t time;
     uint32_t next, sent, inflight; /* out: fed, published (manifest first), in the queue */
     uint32_t have, nbits;          /* in: pieces held; bits[] covers nbits pieces */
+    int unsaved;                   /* in, from a contact: its save directory failed */
     uint8_t *bits;
 };
 
@@ -276,7 +277,8 @@ struct chp_msg {
     size_t npend;
     struct miss *miss; /* ring of MISS_MAX */
     size_t miss_pos;
-    int tags_grew; /* a contact's tag window moved: look at misses again */
+    int tags_grew;       /* a contact's tag window moved: look at misses again */
+    int save_dir_warned; /* the save directory could not be made: logged once */
 };
 
 /* A control reply or an event body being written: text in b.p[0..b.len),
@@ -311,6 +313,9 @@ int chp_msgi_hmsg_load(struct hmsg *h, const uint8_t *key, size_t kl_, const uin
 struct contact *chp_msgi_contact_by_pk(chp_msg *m, const uint8_t pk[32]);
 /* 1 if pk posted in room before (the nick table of msg_rec.c). */
 int chp_msgi_seen_has(chp_msg *m, const char *room, const uint8_t pk[32]);
+/* The nick pk last posted under in room ("" when none is known); valid
+ * until the next post is noted. */
+const char *chp_msgi_seen_nick(chp_msg *m, const char *room, const uint8_t pk[32]);
 /* msg_flood.c: 1 if a post (or chunk, or file manifest) of type by sender
  * in room is over the poster's rate, or a new poster beyond what src may
  * bring (chp_msg_refuse), charging it otherwise; 0 for contacts, us and

@@ -495,6 +495,12 @@ int chp_msgi_seen_has(chp_msg *m, const char *room, const uint8_t pk[32])
     return m->capseen && seen_at(m, room, pk)->used;
 }
 
+const char *chp_msgi_seen_nick(chp_msg *m, const char *room, const uint8_t pk[32])
+{
+    const struct seen *e = m->capseen ? seen_at(m, room, pk) : NULL;
+    return e && e->used ? e->nick : "";
+}
+
 int chp_msgi_seen_note(chp_msg *m, const char *room, const uint8_t pk[32], const char *nick,
                        uint64_t t, char old[CHP_NICK_MAX + 1])
 {
@@ -528,7 +534,7 @@ void chp_msgi_seen_rebuild(chp_msg *m)
     m->nseen = m->capseen = 0;
     for (size_t i = 0; i < m->nh; i++) {
         const struct hmsg *h = &m->h[i];
-        if (!h->dir_out && h->kind == CONV_ROOM)
+        if (!h->dir_out && h->kind == CONV_ROOM && h->nick[0]) /* a file's line may have none */
             (void)chp_msgi_seen_note(m, h->room, h->sender, h->nick, h->time, old);
     }
 }
