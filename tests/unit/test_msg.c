@@ -525,22 +525,25 @@ static void fr_send(struct user *a, char id[33])
  * chapard's ingest does (stored first, then examined with its seq). */
 static void fr_deliver(struct user *b, size_t from, size_t to)
 {
+    static chp_store_item it[FR_PIECES + 1];
+    static uint8_t id[FR_PIECES + 1][32];
     for (size_t k = from; k < to; k++) {
-        uint8_t id[32];
         chp_env_hdr h;
         assert_int_equal(chp_envelope_parse(g_fr[k], g_frlen[k], &h, NULL, NULL, NULL), CHP_OK);
-        chp_envelope_id(g_fr[k], g_frlen[k], id);
-        chp_store_item it = {.env = g_fr[k],
-                             .len = g_frlen[k],
-                             .id = id,
-                             .created = h.created,
-                             .expiry = h.expiry,
-                             .received = g_now,
-                             .link = 1,
-                             .mine = chp_msg_tag_mine(b->m, h.tag)};
-        assert_int_equal(chp_store_put_batch(b->s, &it, 1), CHP_OK);
-        assert_int_equal(it.result, CHP_OK);
-        chp_msg_on_envelope(b->m, g_fr[k], g_frlen[k], id, it.seq);
+        chp_envelope_id(g_fr[k], g_frlen[k], id[k]);
+        it[k] = (chp_store_item){.env = g_fr[k],
+                                 .len = g_frlen[k],
+                                 .id = id[k],
+                                 .created = h.created,
+                                 .expiry = h.expiry,
+                                 .received = g_now,
+                                 .link = 1,
+                                 .mine = chp_msg_tag_mine(b->m, h.tag)};
+    }
+    assert_int_equal(chp_store_put_batch(b->s, it + from, to - from), CHP_OK); /* one commit */
+    for (size_t k = from; k < to; k++) {
+        assert_int_equal(it[k].result, CHP_OK);
+        chp_msg_on_envelope(b->m, g_fr[k], g_frlen[k], id[k], it[k].seq);
     }
 }
 
