@@ -278,7 +278,7 @@ void chp_msgi_files_free(chp_msg *m)
     }
     free(m->pend);
     m->pend = NULL;
-    m->npend = 0; /* not written: their envelopes are examined again at the unlock */
+    m->npend = 0; /* chp_msg_free wrote them (chp_msgi_examined_save); a wipe drops them */
     for (size_t i = 0; i < m->nfiles; i++)
         xfile_clear(&m->files[i]);
     free(m->files);
