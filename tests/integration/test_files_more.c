@@ -223,6 +223,34 @@ static void test_save_dir_and_save_again(void **state)
     h_stop(h, b);
 }
 
+/* Bob's --save-dir cannot be made (a path under a regular file): the file
+ * stays in the node for `file save`, his inbox line says it was not saved,
+ * and his log says why, once. */
+static void test_save_dir_unusable(void **state)
+{
+    h_ctx *h = *state;
+    char listen[64], id[33], dir[512], dst[600];
+    h_node *a, *b;
+    char *plain = h_write_file(h, "plain", "x", 1);
+    snprintf(dir, sizeof dir, "%s/sub", plain);
+    pair(h, &a, &b, listen, sizeof listen, "--save-dir", dir);
+    char *src = send_file(h, a, "bob", "one.jpg", "30000", id);
+    char idsrc[33];
+    snprintf(idsrc, sizeof idsrc, "%s", id);
+    free(h_await(h, b, "\tcomplete\t", "files", "--tsv", H_END));
+    free(h_await(h, b, "not saved", "inbox", "--tsv", H_END));
+    (void)send_file(h, a, "bob", "two.jpg", "20000", id);
+    h_await_state_(h, a, id, "delivered", FILE_DEADLINE_MS, __FILE__, __LINE__);
+    assert_true(h_file_has(b->log, "cannot create the save directory"));
+    assert_int_equal(h_sh("test $(grep -c 'cannot create the save directory' '%s') -eq 1", b->log),
+                     0);
+    snprintf(dst, sizeof dst, "%s/one.jpg", h->dir);
+    free(h_ok(h, b, "file", "save", idsrc, dst, H_END));
+    assert_int_equal(h_sh("cmp -s '%s' '%s'", src, dst), 0);
+    h_stop(h, a);
+    h_stop(h, b);
+}
+
 /* Carol, no contact of Bob's, posts in #lan as carol-nick and sends a file
  * there: Bob's `files` shows it from ~carol-nick, as her posts. Then she
  * sends Bob a file by his user ID, without adding him first (as `send`
@@ -267,6 +295,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_receiver_restarted, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_refused_for_size, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_save_dir_and_save_again, h_setup, h_teardown),
+        cmocka_unit_test_setup_teardown(test_save_dir_unusable, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_stranger_nick_and_send_to_id, h_setup, h_teardown),
     };
     if (argc > 1)
