@@ -80,6 +80,18 @@ static int pieces_held(h_ctx *h, const h_node *b, const char *id)
     return n;
 }
 
+/* N of the `[file] NAME (SIZE) N/M` of file id in n's outbox. */
+static unsigned outbox_pieces(h_ctx *h, const h_node *n, const char *id)
+{
+    char *ob = h_ok(h, n, "outbox", "--tsv", H_END), *l = strstr(ob, id);
+    unsigned k = 0, tot = 0;
+    const char *frac = l ? strstr(l, ") ") : NULL;
+    if (!frac || sscanf(frac + 2, "%u/%u", &k, &tot) != 2)
+        k = 0;
+    free(ob);
+    return k;
+}
+
 /* Alice's text to Bob: in his inbox and `delivered` at hers. */
 static void text_delivered(h_ctx *h, const h_node *a, const h_node *b, const char *text)
 {
@@ -161,6 +173,29 @@ static void test_refused_for_size(void **state)
     h_expect(h, a, "peers connected", H_EQ, 1);
     text_delivered(h, a, b, "after bob's restart");
     assert_int_equal(pieces_held(h, b, id), -1);
+    /* Bob away while Alice sends another and writes: all of it comes by
+     * sync, in (created, id) order, when he is back */
+    h_stop(h, b);
+    char id2[33], tid[33];
+    (void)send_file(h, a, "bob", "big2.bin", "2M", id2);
+    h_send(h, a, "bob", "written while bob was away", tid);
+    h_sleep_ms(1500);
+    h_start(h, "bob", "--listen", listen, "--max-file", "1M", H_END);
+    free(h_ok(h, b, "unlock", "--passphrase-file", pass_file(h), H_END));
+    free(h_await(h, b, "written while bob was away", "inbox", "--tsv", H_END));
+    h_await_state(h, a, tid, "delivered");
+    text_delivered(h, a, b, "after the second refused file");
+    /* Bob stopped while a third comes in */
+    char id3[33];
+    (void)send_file(h, a, "bob", "big3.bin", "3M", id3);
+    for (int i = 0; i < 400 && outbox_pieces(h, a, id3) < 40; i++)
+        h_sleep_ms(20);
+    h_stop(h, b);
+    h_sleep_ms(1000);
+    h_start(h, "bob", "--listen", listen, "--max-file", "1M", H_END);
+    free(h_ok(h, b, "unlock", "--passphrase-file", pass_file(h), H_END));
+    h_await_state_(h, a, id3, "sent", FILE_DEADLINE_MS, __FILE__, __LINE__);
+    text_delivered(h, a, b, "after the third refused file and a restart");
     h_stop(h, a);
     h_stop(h, b);
 }
