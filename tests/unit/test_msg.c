@@ -21,6 +21,7 @@
 #include <string.h>
 #include <poll.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -636,6 +637,45 @@ static void test_file_pieces_stored_before_restart(void **st)
     fr_deliver(&b, 0, FR_PIECES - 19);
     assert_int_equal(fr_held(&b, id), FR_PIECES);
     fr_text_after(&a, &b, "after the file stored across a restart");
+    fr_free();
+    kept_free();
+    drop_user(&a);
+    drop_user(&b);
+}
+
+/* As test_file_pieces_survive_restart, but Bob's node dies (a child
+ * process that _exits, as kill -9) instead of stopping: the pieces read
+ * from the misses (marked his, examined before the last tick) and not
+ * yet written are read again at the next unlock, as the rest are. */
+static void test_file_pieces_survive_crash(void **st)
+{
+    (void)st;
+    struct user a, b;
+    char id[33];
+    new_user(&a, "ali");
+    new_user(&b, "bahar");
+    befriend(&a, &b);
+    fr_send(&a, id);
+    close_user(&b);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        open_user(&b);
+        unlock_user(&b);
+        fr_deliver(&b, FR_PIECES - 19, FR_PIECES + 1);
+        chp_msg_tick(b.m);
+        fr_deliver(&b, 0, 31);
+        _exit(fr_held(&b, id) == 50 ? 0 : 1);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    open_user(&b);
+    unlock_user(&b);
+    assert_int_equal(fr_held(&b, id), 50);
+    fr_deliver(&b, 31, FR_PIECES - 19);
+    assert_int_equal(fr_held(&b, id), FR_PIECES);
+    fr_text_after(&a, &b, "after the file and bob's crash");
     fr_free();
     kept_free();
     drop_user(&a);
@@ -1426,6 +1466,7 @@ int main(void)
         cmocka_unit_test(test_tag_window_survives_rebuild),
         cmocka_unit_test(test_file_pieces_survive_restart),
         cmocka_unit_test(test_file_pieces_stored_before_restart),
+        cmocka_unit_test(test_file_pieces_survive_crash),
         cmocka_unit_test(test_text_after_file_gap),
         cmocka_unit_test(test_old_keys_deleted),
         cmocka_unit_test(test_one_lifetime),
