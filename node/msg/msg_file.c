@@ -270,6 +270,14 @@ int chp_msgi_files_load(chp_msg *m)
     return rc;
 }
 
+int chp_msgi_files_incomplete(const chp_msg *m)
+{
+    for (size_t i = 0; i < m->nfiles; i++)
+        if (!m->files[i].out && m->files[i].state == FS_INCOMING)
+            return 1;
+    return 0;
+}
+
 void chp_msgi_files_free(chp_msg *m)
 {
     for (size_t i = 0; i < m->npend; i++) {

@@ -449,7 +449,7 @@ static int examine(chp_msg *m, const uint8_t *env, size_t len)
             goto done; /* a tag of this contact, signed by someone else */
         chp_msgi_tags_extend(m, te.idx, te.epoch, te.seq);
     }
-    if (from_me)
+    if (from_me || (m->files_only && in.type != CHP_CT_FILE && in.type != CHP_CT_PIECE))
         goto done;
     switch (in.type) {
     case CHP_CT_INTRO:
@@ -523,13 +523,18 @@ struct scan {
     uint8_t *buf;
     size_t n;
     uint64_t seen; /* examined before this unlock: only the misses count */
+    int files;     /* an incoming file is incomplete: its pieces are read again */
 };
 
-/* An envelope examined before this unlock (seq <= sc->seen) and not read
- * as ours then: back on the miss ring, which lived in memory only, so a
- * window that grows later (a file's manifest or pieces after a restart)
- * still finds it; read now if its contact tag is in the table already. */
-static void scan_missed(struct scan *sc, const uint8_t id[32], size_t len)
+/* An envelope examined before this unlock (seq <= sc->seen). One whose
+ * tag is unknown goes back on the miss ring, which lived in memory only,
+ * so a window that grows later (a file's manifest or pieces after a
+ * restart) still finds it. A contact's not read as ours then (not marked
+ * mine) is read now. While a file is incomplete, the file envelopes of
+ * contacts and rooms are read again: pieces read from the misses just
+ * before a crash waited in memory (msg_file.c) and are not otherwise
+ * examined again. */
+static void scan_missed(struct scan *sc, const uint8_t id[32], size_t len, int mine)
 {
     chp_env_hdr hdr;
     if (chp_envelope_parse(sc->buf, len, &hdr, NULL, NULL, NULL) != CHP_OK)
@@ -539,11 +544,15 @@ static void scan_missed(struct scan *sc, const uint8_t id[32], size_t len)
         miss_note(sc->m, sc->buf, len, id);
         return;
     }
-    if (te->kind != TK_CONTACT)
-        return; /* a room's or an intro: read when it came */
-    if (chp_store_mark_mine(sc->m->store, id) != CHP_OK)
-        chp_warn("cannot mark an envelope as ours for the quota");
-    (void)examine(sc->m, sc->buf, len);
+    if (te->kind == TK_CONTACT && !mine) {
+        if (chp_store_mark_mine(sc->m->store, id) != CHP_OK)
+            chp_warn("cannot mark an envelope as ours for the quota");
+        (void)examine(sc->m, sc->buf, len);
+    } else if (sc->files && te->kind != TK_INTRO) {
+        sc->m->files_only = 1;
+        (void)examine(sc->m, sc->buf, len);
+        sc->m->files_only = 0;
+    }
     miss_rescan(sc->m);
 }
 
@@ -557,8 +566,7 @@ static int scan_one(void *ctx, const uint8_t id[32], uint64_t seq)
         meta.own)
         return 0;
     if (seq <= sc->seen) {
-        if (!meta.mine) /* a contact's envelope read as ours is marked */
-            scan_missed(sc, id, len);
+        scan_missed(sc, id, len, meta.mine);
         return 0;
     }
     if (!examine(sc->m, sc->buf, len))
@@ -582,7 +590,10 @@ static int scan_one(void *ctx, const uint8_t id[32], uint64_t seq)
 void chp_msgi_examine_stored(chp_msg *m)
 {
     examined_load(m);
-    struct scan sc = {.m = m, .buf = malloc(CHP_ENV_MAX_BYTES), .seen = m->examined};
+    struct scan sc = {.m = m,
+                      .buf = malloc(CHP_ENV_MAX_BYTES),
+                      .seen = m->examined,
+                      .files = chp_msgi_files_incomplete(m)};
     if (!sc.buf) {
         chp_err_log("out of memory: envelopes stored while locked are examined at the next unlock");
         return;

@@ -279,6 +279,7 @@ struct chp_msg {
     size_t miss_pos;
     int tags_grew;       /* a contact's tag window moved: look at misses again */
     int save_dir_warned; /* the save directory could not be made: logged once */
+    int files_only;      /* msg_in.c: examine only file manifests and pieces */
 };
 
 /* A control reply or an event body being written: text in b.p[0..b.len),
@@ -471,6 +472,8 @@ void chp_msgi_files_init(chp_msg *m);
 /* Loads the file records at the unlock; frees them all. */
 int chp_msgi_files_load(chp_msg *m);
 void chp_msgi_files_free(chp_msg *m);
+/* 1 while some incoming file is incomplete (a restart reads its pieces again). */
+int chp_msgi_files_incomplete(const chp_msg *m);
 /* Writes the received pieces still held in memory (before the layer
  * saves how far it examined the store). */
 void chp_msgi_files_flush(chp_msg *m);
