@@ -154,7 +154,7 @@ struct chp_source {
     uint8_t src[16];
     uint64_t used_ms;    /* 0 = free slot */
     uint64_t refused_ms; /* last push of a post we refused, 0 = none */
-    double sess_tokens;  /* new sync sessions it may open now */
+    double sess_tokens;  /* new sync sessions it may open now, x SESS_MS (admit.c) */
     uint64_t sess_ms;
 };
 #define CHP_MESH_SOURCES_MAX 64
