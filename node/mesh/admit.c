@@ -159,6 +159,11 @@ int chp_rate_take_bytes(struct chp_link *l, uint64_t t, size_t len)
     return 1;
 }
 
+int chp_rate_has_bytes(struct chp_link *l, uint64_t t, uint64_t len)
+{
+    return chp_rate_take_bytes(l, t, 0) && l->btokens >= (double)len;
+}
+
 int chp_rate_take_env(struct chp_link *l, uint64_t t)
 {
     l->tokens += (double)(t - l->tokens_ms) * RATE_ENV_PER_S / 1000.0;

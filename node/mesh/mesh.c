@@ -503,6 +503,7 @@ void chp_mesh_poll_done(chp_mesh *n, const zmq_pollitem_t *items, size_t count)
     else
         (void)chp_ingest_flush(n);
     chp_gossip_flush_out(n);
+    chp_recv_pongs(n, mesh_ms(n)); /* after the pushes that went before them */
 }
 
 void chp_mesh_periodic(chp_mesh *n, uint64_t t)
