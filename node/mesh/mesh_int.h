@@ -225,6 +225,7 @@ struct chp_mesh {
     char obfs4_socks[80];    /* the obfs4 PT client's SOCKS listener, "" = none yet */
     uint16_t pt_orport;      /* our loopback listener behind the PT server, 0 = none */
     struct chp_socks *socks; /* socks.c: the SOCKS relay, NULL until used */
+    uint64_t trim_settled;   /* chp_ingest_settled at the last malloc_trim (mesh.c) */
 };
 
 /* The mesh's clocks: ms of the monotonic one, s of the wall one. */
