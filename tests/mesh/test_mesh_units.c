@@ -565,12 +565,12 @@ static void test_moved_set_eviction(void **state)
 static void test_flow_window(void **state)
 {
     struct ut *u = *state;
-    const uint64_t tag = 1ull << 63, window = 1u << 20;
+    const uint64_t tag = 1ull << 63, window = 768u << 10;
     uint8_t k[32];
     rand_key(k);
     struct chp_link *l = chp_link_create(u->n, k);
     assert_true(chp_flow_open(l));
-    /* bytes sent: a PING would go out every 256 KiB (the link has no
+    /* bytes sent: a PING would go out every 192 KiB (the link has no
      * socket here, so it is not marked sent) */
     chp_flow_sent(u->n, l, window - 1);
     assert_int_equal(l->flow_tx, window - 1);
