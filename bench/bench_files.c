@@ -394,8 +394,11 @@ static int transfer(const char *chapard, const char *dir, size_t mib, int hops, 
                              call2(&g_n[3], "peer-add", g_n[2].addr, NULL, out, sizeof out, 5000);
     char want[64];
     snprintf(want, sizeof want, "\t%zu\tcomplete\t", mib << 20);
-    if (rc || wait_saved(&g_n[3], want, 600, peak_kb))
+    if (rc || wait_saved(&g_n[3], want, 600, peak_kb)) {
+        fprintf(stderr, "bench-files: %d hop%s: %s\n", hops, hops > 1 ? "s" : "",
+                rc ? out : "the file did not arrive within 600 s");
         return -1;
+    }
     *secs = bench_now_s() - t0;
     if (getenv("BENCH_FILES_STATUS")) {
         static char st[8192];
@@ -452,6 +455,9 @@ int main(int argc, char **argv)
         fflush(stdout);
         bench_temp_done(dir, keep);
     }
+    for (int i = 0; i < NODES; i++) /* after a failed run: their sockets */
+        if (g_n[i].pid > 0)
+            bench_node_stop(&g_n[i]);
     zmq_ctx_term(g_zctx);
     return bench_exit_code(rc);
 }

@@ -37,12 +37,16 @@ static void flow_ping(chp_mesh *n, struct chp_link *l, uint64_t nonce)
 }
 
 /* 1 if l's oldest waiting flow PONG may go: what came before it is
- * stored and our bucket holds the bytes it acknowledges. */
+ * stored and our bucket holds the bytes it acknowledges, beyond a
+ * window still in flight that earlier PONGs allowed (FLOW_IN_FLIGHT:
+ * more than a Chapar sender's window, send.c). */
+#define FLOW_IN_FLIGHT (1u << 20)
 static int pong_due(chp_mesh *n, struct chp_link *l, uint64_t t)
 {
     uint64_t v = l->pong[0].nonce & ~CHP_FLOW_TAG;
     uint64_t credit = v > l->pong_sent ? v - l->pong_sent : v;
-    return l->pong[0].mark <= chp_ingest_settled(n) && chp_rate_has_bytes(l, t, credit);
+    return l->pong[0].mark <= chp_ingest_settled(n) &&
+           chp_rate_has_bytes(l, t, credit + FLOW_IN_FLIGHT);
 }
 
 void chp_recv_pongs(chp_mesh *n, uint64_t t)

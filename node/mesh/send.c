@@ -227,9 +227,11 @@ static int owed_pending(const struct chp_link *l)
     return l->owed && l->owed->n;
 }
 
-/* Owes l the stored envelope id (serve: as an answer). CHP_OK, or
- * CHP_E_IO when l is owed OWED_MAX already. */
-static int owe(struct chp_link *l, const uint8_t id[32], int serve)
+/* Owes l the stored envelope id (serve: as an answer, which counts as
+ * moved from now on, so that a sync that asks again for what is still
+ * owed does not owe it twice). CHP_OK, or CHP_E_IO when l is owed
+ * OWED_MAX already. */
+static int owe(chp_mesh *n, struct chp_link *l, const uint8_t id[32], int serve)
 {
     if (!l->owed && !(l->owed = calloc(1, sizeof *l->owed)))
         return CHP_E_IO;
@@ -239,20 +241,20 @@ static int owe(struct chp_link *l, const uint8_t id[32], int serve)
     size_t k = (o->head + o->n++) % OWED_MAX;
     memcpy(o->id[k], id, 32);
     o->serve[k] = (uint8_t)serve;
+    if (serve)
+        chp_moved_add(l, id, mesh_ms(n));
     return CHP_OK;
 }
 
 static int push_now(chp_mesh *n, struct chp_link *l, const uint8_t *env, size_t len);
 
-/* Sends the stored envelope id to l now: as an answer only once per
- * MOVED_S, never one the neighbour would find expired. */
+/* Sends the stored envelope id to l now (serve: as an answer, moved
+ * from now on), never one the neighbour would find expired. */
 static int serve_now(chp_mesh *n, struct chp_link *l, const uint8_t id[32], int serve)
 {
     uint8_t env[CHP_ENV_MAX_BYTES];
     size_t len;
     chp_store_meta meta;
-    if (serve && chp_moved_lately(l, id, mesh_ms(n)))
-        return CHP_E_IO;
     if (chp_store_get(n->store, id, env, sizeof env, &len, &meta) != CHP_OK ||
         meta.expiry <= mesh_unix(n) + CHP_SERVE_MARGIN_S)
         return CHP_E_NOT_FOUND;
@@ -289,7 +291,7 @@ int chp_link_send_push(chp_mesh *n, struct chp_link *l, const uint8_t *env, size
     if (!chp_flow_open(l) || owed_pending(l)) {
         uint8_t id[32];
         chp_envelope_id(env, len, id);
-        return owe(l, id, 0);
+        return owe(n, l, id, 0);
     }
     return push_now(n, l, env, len);
 }
@@ -322,6 +324,6 @@ int chp_link_serve(chp_mesh *n, struct chp_link *l, const uint8_t id[32])
     if (chp_moved_lately(l, id, mesh_ms(n)))
         return CHP_E_IO;
     if (!chp_flow_open(l) || owed_pending(l))
-        return owe(l, id, 1);
+        return owe(n, l, id, 1);
     return serve_now(n, l, id, 1);
 }
