@@ -45,6 +45,8 @@ static int pong_due(chp_mesh *n, struct chp_link *l, uint64_t t)
 {
     uint64_t v = l->pong[0].nonce & ~CHP_FLOW_TAG;
     uint64_t credit = v > l->pong_sent ? v - l->pong_sent : v;
+    if (credit > FLOW_IN_FLIGHT) /* a count no window explains: wait for no more */
+        credit = FLOW_IN_FLIGHT;
     return l->pong[0].mark <= chp_ingest_settled(n) &&
            chp_rate_has_bytes(l, t, credit + FLOW_IN_FLIGHT);
 }
