@@ -169,6 +169,11 @@ int chp_rate_take_bytes(struct chp_link *l, uint64_t t, size_t len)
                        (double)len);
 }
 
+int chp_rate_has_bytes(struct chp_link *l, uint64_t t, uint64_t len)
+{
+    return chp_rate_take_bytes(l, t, 0) && l->btokens >= (double)len;
+}
+
 int chp_rate_take_env(struct chp_link *l, uint64_t t)
 {
     return bucket_take(&l->tokens, &l->tokens_ms, t, RATE_ENV_PER_S, RATE_BURST, 1.0);
