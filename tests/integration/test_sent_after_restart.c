@@ -4,9 +4,10 @@
  * of the side that restarts (or otherwise rebuilds its tag table: a room
  * joined) must still recognise the sender's next envelopes. Before the
  * fix the table came back with seq 0..63 only, so the text stayed `sent`
- * until the epoch turned (up to a day): Bob's node held it but never read
- * it (Bob restarted), or Bob read it and Alice never read his receipt
- * (Alice restarted after a file from Bob); the same through a relay.
+ * for good (and every later one too, until the epoch turned): Bob's node
+ * held it but never read it (Bob restarted), or Bob read it and Alice
+ * never read his receipt (Alice restarted after a file from Bob); the
+ * same through a relay.
  * Nodes are linked with `peer add`, as users do. */
 #include "harness.h"
 
