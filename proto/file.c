@@ -255,6 +255,9 @@ void chp_file_name_clean(const uint8_t *name, size_t len, char out[CHP_FILE_SAFE
         a++;
     while (n > a && (tmp[n - 1] == '.' || tmp[n - 1] == ' '))
         n--;
+    /* never an option to a shell tool (`rm -rf`) */
+    if (a < n && tmp[a] == '-')
+        tmp[a] = '_';
     const char *s = tmp + a;
     n -= a;
     if (n == 0) {

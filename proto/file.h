@@ -110,6 +110,7 @@ void chp_file_hash(const uint8_t id[CHP_FILE_ID_BYTES], const uint8_t *data, uin
 /* A name safe to create in a directory from any name a sender chose:
  * invalid UTF-8, control, invisible and bidi characters, '/', '\\' and
  * ':' become '_'; leading dots and spaces, trailing dots and spaces go;
+ * a '-' left in front becomes '_' (never read as an option);
  * at most CHP_FILE_SAFE_NAME - 1 bytes (cut at a character, the
  * extension of up to 16 bytes kept); empty or nothing left: "file".
  * Never "", ".", ".." or a path. */

@@ -473,12 +473,48 @@ static void on_convs(chp_app *a, const char *tag, int ok, char *p, size_t len)
     a->dirty = 1;
 }
 
+/* A kept file's line says what the command line takes, "(kept: chapar
+ * file save ID PATH)"; here that is /save of the number /files shows.
+ * The payload p with each such hint replaced, in a new block (*outlen
+ * its length), or NULL when there is none (or no memory). */
+static char *tui_hints(const char *p, size_t len, size_t *outlen)
+{
+    static const char cli[] = "(kept: chapar file save ";
+    const size_t cl = sizeof cli - 1, tail = 32 + sizeof " PATH)" - 1;
+    const char *hint = _("(kept: /files, then /save N)");
+    size_t hl = strlen(hint), k = 0, o = 0;
+    for (size_t i = 0; i + cl <= len; i++)
+        k += !memcmp(p + i, cli, cl);
+    char *out = k ? malloc(len + k * hl + 1) : NULL;
+    if (!out)
+        return NULL;
+    for (size_t i = 0; i < len;) {
+        int hex = i + cl + tail <= len && !memcmp(p + i, cli, cl) &&
+                  !memcmp(p + i + cl + 32, " PATH)", 6);
+        for (size_t j = 0; hex && j < 32; j++)
+            hex = strchr("0123456789abcdef", p[i + cl + j]) && p[i + cl + j];
+        if (hex) {
+            memcpy(out + o, hint, hl);
+            o += hl;
+            i += cl + tail;
+        } else {
+            out[o++] = p[i++];
+        }
+    }
+    out[o] = '\0';
+    *outlen = o;
+    return out;
+}
+
 static void on_history(chp_app *a, const char *tag, int ok, char *p, size_t len)
 {
+    size_t hlen = 0;
+    char *h = ok ? tui_hints(p, len, &hlen) : NULL;
     if (!ok)
         chp_app_notice(a, "%s: %s", tag, p);
-    else if (chp_model_load_history(a->m, tag, p, len) != CHP_OK)
+    else if (chp_model_load_history(a->m, tag, h ? h : p, h ? hlen : len) != CHP_OK)
         chp_app_notice(a, _("chapard sent a history that does not parse"));
+    free(h);
     a->dirty = 1;
 }
 
@@ -990,4 +1026,8 @@ void chp_app_status_bar(const chp_app *a, char *buf, size_t cap)
         snprintf(buf, cap, _("%s | peers: %s%s%s%s%s"), who, peers, state,
                  a->store_full ? _(" | store full") : "", a->share_url[0] ? _(" | sharing ") : "",
                  a->share_url);
+    if (a->hint[0]) { /* what Tab found, after all the rest */
+        size_t l = strlen(buf);
+        snprintf(buf + l, cap - l, " | %s", a->hint);
+    }
 }

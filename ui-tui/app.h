@@ -142,6 +142,7 @@ struct chp_app {
     size_t nunsent;
     int sharing;         /* a `chapar share-app` child runs (/share-app) */
     char share_url[128]; /* the page's address it printed, "" until then */
+    char hint[256];      /* the status bar's: the names Tab found, "" once a key is pressed */
     chp_prefs prefs;     /* right-to-left display, calendar, digits (/set) */
     /* The handler of CHP_R_FILES replies (app_file.c sets it). */
     void (*files_reply)(struct chp_app *a, const char *tag, int ok, char *p, size_t len);

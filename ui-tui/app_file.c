@@ -46,13 +46,24 @@ int chp_app_file_voice(const char *name)
     return chp_audio_is_voice(name, NULL);
 }
 
-static void abs_path(const char *in, char *out, size_t cap)
+/* in with a leading "~/" (or "~" alone) made $HOME's, as a shell does. */
+static void tilde(const char *in, char *out, size_t cap)
 {
-    char cwd[4000];
+    const char *home = getenv("HOME");
+    if (in[0] == '~' && (in[1] == '/' || !in[1]) && home && home[0])
+        snprintf(out, cap, "%s%s", home, in + 1);
+    else
+        snprintf(out, cap, "%s", in);
+}
+
+static void abs_path(const char *path, char *out, size_t cap)
+{
+    char cwd[4000], in[4200];
+    tilde(path, in, sizeof in);
     if (in[0] == '/' || !getcwd(cwd, sizeof cwd))
         snprintf(out, cap, "%s", in);
-    else
-        snprintf(out, cap, "%s/%s", cwd, in);
+    else if ((size_t)snprintf(out, cap, "%s/%s", cwd, in) >= cap)
+        out[0] = '\0'; /* too long: the node refuses "" */
 }
 
 void chp_app_cmd_file(chp_app *a, const chp_cmd *c, const char *conv)
@@ -107,27 +118,54 @@ static int in_path(const char *name, char *out, size_t cap)
 
 /* Starts argv[0] (a full path) with argv, no shell, output to /dev/null,
  * detached: the child forks the program and exits at once, so the UI
- * loop only reaps a process that already ended. 0, or -1. */
+ * loop only reaps a process that already ended. 0 once the program runs
+ * (its exec went through: a close-on-exec pipe stays silent), or -1 with
+ * errno. */
 static int spawn_detached(char *const argv[])
 {
+    int pfd[2];
+    if (pipe(pfd) != 0)
+        return -1;
+    (void)fcntl(pfd[0], F_SETFD, FD_CLOEXEC);
+    (void)fcntl(pfd[1], F_SETFD, FD_CLOEXEC);
     pid_t pid = fork();
     if (pid == 0) {
+        close(pfd[0]);
         setsid();
-        if (fork() != 0)
+        pid_t g = fork();
+        if (g > 0)
             _exit(0);
-        int fd = open("/dev/null", O_RDWR);
-        if (fd >= 0) {
-            dup2(fd, 0);
-            dup2(fd, 1);
-            dup2(fd, 2);
+        if (g == 0) {
+            int fd = open("/dev/null", O_RDWR);
+            if (fd >= 0) {
+                dup2(fd, 0);
+                dup2(fd, 1);
+                dup2(fd, 2);
+            }
+            execv(argv[0], argv);
         }
-        execv(argv[0], argv);
+        int e = errno;
+        if (write(pfd[1], &e, sizeof e) != (ssize_t)sizeof e)
+            _exit(126);
         _exit(127);
     }
-    if (pid < 0)
+    int e = errno;
+    close(pfd[1]);
+    if (pid < 0) {
+        close(pfd[0]);
+        errno = e;
         return -1;
+    }
     while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
         ;
+    ssize_t r;
+    while ((r = read(pfd[0], &e, sizeof e)) < 0 && errno == EINTR)
+        ;
+    close(pfd[0]);
+    if (r == (ssize_t)sizeof e) {
+        errno = e;
+        return -1;
+    }
     return 0;
 }
 
@@ -188,12 +226,59 @@ static void act(chp_app *a)
         snprintf(g_pending.path, sizeof g_pending.path, "%s/%s",
                  getcwd(cwd, sizeof cwd) ? cwd : ".", g_files[g_pending.n - 1].name);
     }
-    REQ2(a, CHP_R_DONE, _("file saved"), "file-save", g_files[g_pending.n - 1].id, g_pending.path);
+    REQ2(a, CHP_R_FILES, "save", "file-save", g_files[g_pending.n - 1].id, g_pending.path);
+}
+
+/* A line of `files`, its TIME (the seventh field) and its place. */
+struct by_time {
+    char *line;
+    unsigned long long time;
+    size_t i;
+};
+
+static int by_time_order(const void *x, const void *y)
+{
+    const struct by_time *a = x, *b = y;
+    if (a->time != b->time)
+        return a->time < b->time ? -1 : 1;
+    return a->i < b->i ? -1 : a->i > b->i;
+}
+
+/* The lines of p (NUL-terminated in place) into v, at most cap, sorted
+ * as `chapar files` and history show them: by time, the newest last (the
+ * daemon answers by file id). How many. */
+static size_t sort_by_time(char *p, struct by_time *v, size_t cap)
+{
+    size_t n = 0;
+    for (char *line = strtok(p, "\n"); line && n < cap; line = strtok(NULL, "\n")) {
+        const char *t = line;
+        for (int tab = 0; tab < 6 && t; tab++)
+            if ((t = strchr(t, '\t')))
+                t++;
+        v[n] = (struct by_time){line, t ? strtoull(t, NULL, 10) : 0, n};
+        n++;
+    }
+    qsort(v, n, sizeof *v, by_time_order);
+    return n;
+}
+
+/* The answer to /save's file-save: the path the node wrote. */
+static void saved_reply(chp_app *a, int ok, char *p, size_t len)
+{
+    while (len && (p[len - 1] == '\n' || p[len - 1] == '\0'))
+        p[--len] = '\0';
+    if (!ok)
+        chp_app_notice(a, _("error: %s"), p);
+    else
+        chp_app_notice(a, _("saved to %s"), len ? p : g_pending.path);
 }
 
 static void files_reply(chp_app *a, const char *tag, int ok, char *p, size_t len)
 {
-    (void)tag, (void)len;
+    if (!strcmp(tag, "save")) {
+        saved_reply(a, ok, p, len);
+        return;
+    }
     if (!ok) {
         chp_app_notice(a, _("error: %s"), p);
         return;
@@ -202,8 +287,10 @@ static void files_reply(chp_app *a, const char *tag, int ok, char *p, size_t len
     if (list)
         chp_app_notice(a, _("received files (/save N [PATH], /open N):"));
     g_nfiles = 0;
-    for (char *line = strtok(p, "\n"); line && g_nfiles < FILES_MAX; line = strtok(NULL, "\n")) {
-        char *f[8], vn[48] = "", dur[16];
+    static struct by_time v[1024];
+    size_t nv = sort_by_time(p, v, sizeof v / sizeof *v);
+    for (size_t k = 0; k < nv && g_nfiles < FILES_MAX; k++) {
+        char *f[8], vn[48] = "", dur[16], *line = v[k].line;
         if (split_line(line, g_nfiles, f))
             continue;
         g_nfiles++;
@@ -266,18 +353,31 @@ void chp_app_cmd_open(chp_app *a, const chp_cmd *c)
         ask(a, 2, n, NULL);
 }
 
-/* The longest common start of the names in dir that start with base;
- * "/" after a directory that is the only match. n: how many match. */
-static void dir_matches(const char *dir, const char *base, char *out, size_t cap, int *n)
+static int str_order(const void *x, const void *y)
 {
+    return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
+/* The longest common start of the names in dir that start with base;
+ * "/" after a directory that is the only match. n: how many match; list
+ * (when more than one) the first few of them in order, "…" for more. */
+static void dir_matches(const char *dir, const char *base, char *out, size_t cap, int *n,
+                        char *list, size_t lcap)
+{
+    enum { SHOW = 6, KEEP = 256 };
+    char *names[KEEP];
+    size_t nn = 0;
     DIR *d = opendir(dir[0] ? dir : ".");
     size_t bl = strlen(base);
     *n = 0;
     out[0] = '\0';
+    list[0] = '\0';
     for (struct dirent *e; d && (e = readdir(d));) {
         if (strncmp(e->d_name, base, bl) || (e->d_name[0] == '.' && base[0] != '.') ||
             !strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
             continue;
+        if (nn < KEEP && (names[nn] = strdup(e->d_name)))
+            nn++;
         if ((*n)++ == 0) {
             snprintf(out, cap, "%s", e->d_name);
             continue;
@@ -289,6 +389,17 @@ static void dir_matches(const char *dir, const char *base, char *out, size_t cap
     }
     if (d)
         closedir(d);
+    qsort(names, nn, sizeof *names, str_order);
+    for (size_t i = 0; i < nn; i++) {
+        size_t l = strlen(list);
+        if (*n > 1 && i < SHOW)
+            snprintf(list + l, lcap - l, "%s%s", i ? "  " : "", names[i]);
+        free(names[i]);
+    }
+    if (*n > SHOW) {
+        size_t l = strlen(list);
+        snprintf(list + l, lcap - l, "  …");
+    }
     if (*n == 1) {
         char full[4400];
         struct stat st;
@@ -309,11 +420,12 @@ int chp_app_file_complete(chp_app *a)
         return 0;
     }
     const char *word = line + 6, *slash = strrchr(word, '/');
-    char dir[4096], match[1024];
-    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - word + 1) : 0, word);
+    char typed[4096], dir[4200], match[1024];
+    snprintf(typed, sizeof typed, "%.*s", slash ? (int)(slash - word + 1) : 0, word);
+    tilde(typed, dir, sizeof dir); /* "~/" is $HOME's; the line keeps the "~" */
     const char *base = slash ? slash + 1 : word;
     int count = 0;
-    dir_matches(dir, base, match, sizeof match, &count);
+    dir_matches(dir, base, match, sizeof match, &count, a->hint, sizeof a->hint);
     if (count && strlen(match) > strlen(base))
         chp_input_insert_utf8(a->in, match + strlen(base));
     a->dirty = 1;

@@ -141,6 +141,8 @@ void chp_keymap_on(chp_keymap *ks, chp_app *a, int type, wint_t k)
     int meta = ks->meta;
     ks->meta = 0;
     a->dirty = 1;
+    if (type == KEY_CODE_YES || k != L'\t')
+        a->hint[0] = '\0'; /* Tab's list of names stays until the next key */
     if (type == KEY_CODE_YES)
         on_code(ks, a, k);
     else if (meta && k >= L'0' && k <= L'9')

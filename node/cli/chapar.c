@@ -584,10 +584,11 @@ static const struct command {
     {"files", cli_cmd_files, NULL,
      N_("usage: chapar files [--tsv]\n"
         "Received files: ID, CONVERSATION, SENDER, NAME, SIZE (bytes), STATE\n"
-        "(incoming N/M, complete, or saved PATH), TIME. Files from contacts are\n"
-        "saved under DIR/files/CONVERSATION/ once complete and checked; others wait\n"
-        "for `chapar file save`. A voice note (.opus, .ogg, .m4a) shows how long it\n"
-        "plays after its size, when its container says it (not in --tsv).\n")},
+        "(incoming N/M, complete, or saved PATH), TIME; by time, the newest last.\n"
+        "Files from contacts are saved under DIR/files/CONVERSATION/ once complete\n"
+        "and checked; others wait for `chapar file save`. A voice note (.opus, .ogg,\n"
+        ".m4a) shows how long it plays after its size, when its container says it\n"
+        "(not in --tsv).\n")},
     {"file", cli_cmd_file, NULL,
      N_("usage: chapar file save ID PATH\n"
         "Writes the complete, checked file ID (see `chapar files`) to PATH.\n"

@@ -147,28 +147,36 @@ void chp_rate_init(struct chp_link *l, uint64_t t)
     l->tokens_ms = l->btokens_ms = t;
 }
 
+/* A token bucket of burst tokens refilled at per_s a second since *ms:
+ * 1 if cost tokens were taken at t. */
+static int bucket_take(double *tokens, uint64_t *ms, uint64_t t, double per_s, double burst,
+                       double cost)
+{
+    if (t > *ms)
+        *tokens += (double)(t - *ms) * per_s / 1000.0;
+    if (*tokens > burst)
+        *tokens = burst;
+    *ms = t > *ms ? t : *ms;
+    if (*tokens < cost)
+        return 0;
+    *tokens -= cost;
+    return 1;
+}
+
 int chp_rate_take_bytes(struct chp_link *l, uint64_t t, size_t len)
 {
-    l->btokens += (double)(t - l->btokens_ms) * RATE_BYTES_PER_S / 1000.0;
-    if (l->btokens > RATE_BYTES_BURST)
-        l->btokens = RATE_BYTES_BURST;
-    l->btokens_ms = t;
-    if (l->btokens < (double)len)
-        return 0;
-    l->btokens -= (double)len;
-    return 1;
+    return bucket_take(&l->btokens, &l->btokens_ms, t, RATE_BYTES_PER_S, RATE_BYTES_BURST,
+                       (double)len);
+}
+
+int chp_rate_has_bytes(struct chp_link *l, uint64_t t, uint64_t len)
+{
+    return chp_rate_take_bytes(l, t, 0) && l->btokens >= (double)len;
 }
 
 int chp_rate_take_env(struct chp_link *l, uint64_t t)
 {
-    l->tokens += (double)(t - l->tokens_ms) * RATE_ENV_PER_S / 1000.0;
-    if (l->tokens > RATE_BURST)
-        l->tokens = RATE_BURST;
-    l->tokens_ms = t;
-    if (l->tokens < 1.0)
-        return 0;
-    l->tokens -= 1.0;
-    return 1;
+    return bucket_take(&l->tokens, &l->tokens_ms, t, RATE_ENV_PER_S, RATE_BURST, 1.0);
 }
 
 /* ---- connections ----
@@ -391,7 +399,7 @@ static struct chp_source *source_get(chp_mesh *n, const uint8_t src[16], uint64_
                 s = &n->sources[i];
         memset(s, 0, sizeof *s);
         memcpy(s->src, src, 16);
-        s->sess_tokens = SESS_BURST;
+        s->sess_tokens = SESS_BURST * SESS_MS;
         s->sess_ms = t;
     }
     s->used_ms = t ? t : 1;
@@ -412,16 +420,8 @@ int chp_source_pruned(const chp_mesh *n, const uint8_t src[16], uint64_t t)
 int chp_source_take_session(chp_mesh *n, const uint8_t src[16], uint64_t t)
 {
     struct chp_source *s = source_get(n, src, t);
-    if (t > s->sess_ms) {
-        s->sess_tokens += (double)(t - s->sess_ms) / SESS_MS;
-        if (s->sess_tokens > SESS_BURST)
-            s->sess_tokens = SESS_BURST;
-        s->sess_ms = t;
-    }
-    if (s->sess_tokens < 1.0)
-        return 0;
-    s->sess_tokens -= 1.0;
-    return 1;
+    /* counted in ms of refill, so that it adds up exactly */
+    return bucket_take(&s->sess_tokens, &s->sess_ms, t, 1000.0, SESS_BURST * SESS_MS, SESS_MS);
 }
 
 int chp_conn_ip(const chp_mesh *n, int fd, uint8_t ip[16])

@@ -191,9 +191,7 @@ void chp_gossip_on_ids(chp_mesh *n, struct chp_link *l, const chp_wire_msg *m, u
         }
         /* IWANT or GRAFT: send what we have, each id once per MOVED_S
          * (an id asked for again, even 1024 times in one frame, is sent
-         * once), and nothing past the flow window. */
-        if (!chp_flow_open(l))
-            break;
+         * once); past the flow window it is owed, sent as it opens. */
         if (chp_link_serve(n, l, id) == CHP_OK && m->type == CHP_WIRE_IWANT)
             l->sync_useful = 1; /* a sync that fetches: its next session is free */
     }

@@ -53,6 +53,7 @@ struct chp_ingest {
     uint64_t full_log_ms;     /* when the last "store full" line was logged */
     uint64_t full_unlogged;   /* refusals since that line */
     struct refused *refused;  /* REFUSED_SLOTS */
+    uint64_t queued, settled; /* envelopes into a batch, and those whose batch is done */
 };
 
 #define FULL_LOG_MS 60000 /* at most one "store full" warning a minute */
@@ -170,6 +171,7 @@ static int commit_finish(chp_mesh *n, int next)
         }
     }
     full_note(n, 0); /* refusals held back by the rate limit, once it allows */
+    g->settled += b->n;
     batch_reset(b);
     return rc;
 }
@@ -198,6 +200,7 @@ static int commit_start(chp_mesh *n)
     int rc = chp_store_put_start(n->store, b->items, b->n);
     if (rc != CHP_OK) {
         chp_err_log("store commit failed: %s", chp_strerror(rc));
+        g->settled += b->n;
         batch_reset(b); /* as a failed commit: nothing of it was stored */
         return rc;
     }
@@ -260,6 +263,7 @@ int chp_ingest_add(chp_mesh *n, const uint8_t *env, size_t len, const struct chp
      * tags on a relay or while locked; STORAGE.md, Quota). */
     p->mine = !own && n->hooks.tag_mine && n->hooks.tag_mine(n->hooks.ctx, h.tag);
     *set_slot(b, id) = (uint16_t)(++b->n);
+    g->queued++;
     return CHP_OK;
 }
 
@@ -346,4 +350,14 @@ int chp_ingest_fd(const chp_mesh *n)
 int chp_ingest_ready(const chp_mesh *n)
 {
     return n->ingest->committing && chp_store_put_ready(n->store);
+}
+
+uint64_t chp_ingest_queued(const chp_mesh *n)
+{
+    return n->ingest->queued;
+}
+
+uint64_t chp_ingest_settled(const chp_mesh *n)
+{
+    return n->ingest->settled;
 }

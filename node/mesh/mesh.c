@@ -18,12 +18,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#ifdef __GLIBC__
+#include <malloc.h> /* malloc_trim */
+#endif
 
 #define SYNC_MS        60000 /* periodic re-sync with every neighbour */
 #define HELD_QUERY_MS  2000  /* asking neighbours whether they hold our envelopes */
 #define CONN_PER_KEY   3     /* connections of one key at once */
 #define EVICT_AGE_MS   10000 /* a neighbour this new is never evicted */
 #define EVICT_EVERY_MS 5000  /* one eviction at most this often */
+/* After this many envelopes stored, the heap's free pages go back to the
+ * system: a transfer's batches, queues and LMDB's dirty pages are freed
+ * by several threads into several arenas, which glibc would keep. */
+#define TRIM_ENVELOPES 32
 
 static int set_int(void *s, int opt, int v)
 {
@@ -477,6 +484,22 @@ size_t chp_mesh_poll_items(chp_mesh *n, zmq_pollitem_t *items, uint64_t t, uint6
     return k;
 }
 
+/* Memory freed after a burst of envelopes goes back to the system (so a
+ * transfer does not leave the node bigger than before), when the C
+ * library can do it. */
+static void trim_heap(chp_mesh *n)
+{
+#ifdef __GLIBC__
+    uint64_t s = chp_ingest_settled(n);
+    if (s - n->trim_settled >= TRIM_ENVELOPES) {
+        n->trim_settled = s;
+        malloc_trim(0);
+    }
+#else
+    (void)n;
+#endif
+}
+
 void chp_mesh_poll_done(chp_mesh *n, const zmq_pollitem_t *items, size_t count)
 {
     assert(count >= P_FIXED);
@@ -503,6 +526,8 @@ void chp_mesh_poll_done(chp_mesh *n, const zmq_pollitem_t *items, size_t count)
     else
         (void)chp_ingest_flush(n);
     chp_gossip_flush_out(n);
+    chp_recv_pongs(n, mesh_ms(n)); /* after the pushes that went before them */
+    trim_heap(n);
 }
 
 void chp_mesh_periodic(chp_mesh *n, uint64_t t)

@@ -99,10 +99,19 @@ struct chp_link {
     /* Outgoing PUSH bytes queued to this link, and how many of them its
      * PONGs have acknowledged: at most a window is ever outstanding. */
     uint64_t flow_tx, flow_acked, flow_pinged;
-    double score;      /* misbehaviour (decays); a ban at CHP_BAN_SCORE (admit.c) */
-    uint64_t score_ms; /* when score last decayed */
-    double tokens;     /* envelope token bucket */
-    double btokens;    /* byte token bucket (all frames) */
+    struct chp_link_owed *owed; /* envelopes owed beyond the window (send.c), or NULL */
+    /* Their flow PINGs not answered yet: each waits until the envelopes
+     * that came before it are stored (mark: chp_ingest_queued then) and
+     * our byte bucket for them holds what its PONG lets them send. */
+    struct {
+        uint64_t nonce, mark;
+    } pong[8];
+    uint8_t npong;
+    uint64_t pong_sent; /* the count our last flow PONG acknowledged */
+    double score;       /* misbehaviour (decays); a ban at CHP_BAN_SCORE (admit.c) */
+    uint64_t score_ms;  /* when score last decayed */
+    double tokens;      /* envelope token bucket */
+    double btokens;     /* byte token bucket (all frames) */
     uint64_t tokens_ms, btokens_ms;
     int discovered;          /* dialled because of a LAN beacon */
     int via;                 /* how we dial it: CHP_VIA_* (transport.c) */
@@ -154,7 +163,7 @@ struct chp_source {
     uint8_t src[16];
     uint64_t used_ms;    /* 0 = free slot */
     uint64_t refused_ms; /* last push of a post we refused, 0 = none */
-    double sess_tokens;  /* new sync sessions it may open now */
+    double sess_tokens;  /* new sync sessions it may open now, x SESS_MS (admit.c) */
     uint64_t sess_ms;
 };
 #define CHP_MESH_SOURCES_MAX 64
@@ -231,6 +240,7 @@ struct chp_mesh {
     char obfs4_socks[80];    /* the obfs4 PT client's SOCKS listener, "" = none yet */
     uint16_t pt_orport;      /* our loopback listener behind the PT server, 0 = none */
     struct chp_socks *socks; /* socks.c: the SOCKS relay, NULL until used */
+    uint64_t trim_settled;   /* chp_ingest_settled at the last malloc_trim (mesh.c) */
 };
 
 /* The mesh's clocks: ms of the monotonic one, s of the wall one. */
@@ -289,6 +299,8 @@ double chp_score_add(double *score, uint64_t *ms, double points, uint64_t t);
 /* Token buckets of a link: 1 if len bytes / one envelope may pass at t. */
 int chp_rate_take_bytes(struct chp_link *l, uint64_t t, size_t len);
 int chp_rate_take_env(struct chp_link *l, uint64_t t);
+/* 1 if l's byte bucket holds len bytes at t (nothing is taken). */
+int chp_rate_has_bytes(struct chp_link *l, uint64_t t, uint64_t len);
 void chp_rate_init(struct chp_link *l, uint64_t t);
 /* The connection table (see admit.c for the limits). */
 int chp_conns_init(chp_mesh *n);
@@ -405,14 +417,18 @@ void chp_link_send_ids(chp_mesh *n, struct chp_link *l, uint8_t type, const uint
  * its PONG. */
 int chp_flow_open(const struct chp_link *l);
 void chp_flow_sent(chp_mesh *n, struct chp_link *l, size_t len);
-void chp_flow_pong(struct chp_link *l, uint64_t nonce);
+/* A PONG from l: a flow PONG opens the window and sends what is owed. */
+void chp_flow_pong(chp_mesh *n, struct chp_link *l, uint64_t nonce);
+#define CHP_FLOW_TAG (1ull << 63) /* a flow PING's nonce: this bit | bytes queued */
 /* Ids pushed to or fetched from l lately (t: ms of the mesh clock). */
 int chp_moved_lately(const struct chp_link *l, const uint8_t id[32], uint64_t t);
 void chp_moved_add(struct chp_link *l, const uint8_t id[32], uint64_t t);
 /* Pushes an envelope within l's flow window; CHP_OK if queued. */
 int chp_link_send_push(chp_mesh *n, struct chp_link *l, const uint8_t *env, size_t len);
 /* Serves a stored envelope to l: not one about to expire, not one moved
- * on l lately. CHP_OK if queued, CHP_E_IO (queue full), CHP_E_NOT_FOUND. */
+ * on l lately. CHP_OK if queued or owed (the window is full: it goes out
+ * as the window opens), CHP_E_IO (queue full, or as much owed as we
+ * keep), CHP_E_NOT_FOUND. */
 int chp_link_serve(chp_mesh *n, struct chp_link *l, const uint8_t id[32]);
 /* Never served or forwarded: envelopes expiring within this many s. */
 #define CHP_SERVE_MARGIN_S 30
@@ -444,6 +460,10 @@ int chp_ingest_fd(const chp_mesh *n);
 /* 1 when a commit is done and waits to be handled. */
 int chp_ingest_ready(const chp_mesh *n);
 void chp_ingest_count_reject(chp_mesh *n, int rc);
+/* Envelopes queued for a commit so far, and how many of them are done
+ * (stored, or their commit failed): equal when nothing is pending. */
+uint64_t chp_ingest_queued(const chp_mesh *n);
+uint64_t chp_ingest_settled(const chp_mesh *n);
 /* 1 while id is one the layer above refused lately: not to be fetched. */
 int chp_ingest_refused(const chp_mesh *n, const uint8_t id[32]);
 
@@ -494,6 +514,8 @@ void chp_recv_router_closed(chp_mesh *n, int fd);
 /* When the links next need the loop (ms), no later than other. */
 uint64_t chp_recv_deadline(chp_mesh *n, uint64_t t, uint64_t other);
 void chp_recv_periodic(chp_mesh *n, uint64_t t, uint64_t sync_ms);
+/* Flow PONGs whose envelopes are stored and whose bytes our buckets take. */
+void chp_recv_pongs(chp_mesh *n, uint64_t t);
 
 /* ---- lan.c ---- */
 /* Options every link socket gets (bounded frames and queues, heartbeats). */

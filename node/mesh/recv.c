@@ -21,6 +21,51 @@
  * are dropped but not scored: they are answers to the sync. */
 #define SYNC_GRACE_MS 10000
 
+/* A flow PING (PROTOCOL.md §15): its PONG gives the neighbour room for
+ * as many bytes again, so it waits until everything that came before it
+ * is stored (our memory holds at most the neighbour's window) and until
+ * our byte bucket for the neighbour takes those bytes (an honest sender
+ * never has frames dropped for its rate). Acknowledgements are
+ * cumulative: when too many wait, the newest replaces the one before. */
+static void flow_ping(chp_mesh *n, struct chp_link *l, uint64_t nonce)
+{
+    if (l->npong == sizeof l->pong / sizeof l->pong[0])
+        l->npong--;
+    l->pong[l->npong].nonce = nonce;
+    l->pong[l->npong].mark = chp_ingest_queued(n);
+    l->npong++;
+}
+
+/* 1 if l's oldest waiting flow PONG may go: what came before it is
+ * stored and our bucket holds the bytes it acknowledges, beyond a
+ * window still in flight that earlier PONGs allowed (FLOW_IN_FLIGHT:
+ * more than a Chapar sender's window, send.c). */
+#define FLOW_IN_FLIGHT (1u << 20)
+static int pong_due(chp_mesh *n, struct chp_link *l, uint64_t t)
+{
+    uint64_t v = l->pong[0].nonce & ~CHP_FLOW_TAG;
+    uint64_t credit = v > l->pong_sent ? v - l->pong_sent : v;
+    if (credit > FLOW_IN_FLIGHT) /* a count no window explains: wait for no more */
+        credit = FLOW_IN_FLIGHT;
+    return l->pong[0].mark <= chp_ingest_settled(n) &&
+           chp_rate_has_bytes(l, t, credit + FLOW_IN_FLIGHT);
+}
+
+void chp_recv_pongs(chp_mesh *n, uint64_t t)
+{
+    for (size_t i = 0; i < n->links_hw; i++) {
+        struct chp_link *l = &n->links[i];
+        uint8_t f[16];
+        size_t fl;
+        while (l->used && l->npong && pong_due(n, l, t)) {
+            if (chp_wire_ping(f, sizeof f, &fl, CHP_WIRE_PONG, l->pong[0].nonce) == CHP_OK)
+                chp_link_send(n, l, f, fl);
+            l->pong_sent = l->pong[0].nonce & ~CHP_FLOW_TAG;
+            memmove(&l->pong[0], &l->pong[1], --l->npong * sizeof l->pong[0]);
+        }
+    }
+}
+
 static void handle(chp_mesh *n, struct chp_link *l, const uint8_t *frame, size_t len,
                    int via_router)
 {
@@ -111,7 +156,9 @@ static void handle(chp_mesh *n, struct chp_link *l, const uint8_t *frame, size_t
     case CHP_WIRE_PING: {
         uint8_t f[16];
         size_t fl;
-        if (chp_wire_ping(f, sizeof f, &fl, CHP_WIRE_PONG, m.u.nonce) == CHP_OK)
+        if (m.u.nonce & CHP_FLOW_TAG)
+            flow_ping(n, l, m.u.nonce); /* answered by chp_recv_pongs */
+        else if (chp_wire_ping(f, sizeof f, &fl, CHP_WIRE_PONG, m.u.nonce) == CHP_OK)
             chp_link_send(n, l, f, fl);
         break;
     }
@@ -130,7 +177,7 @@ static void handle(chp_mesh *n, struct chp_link *l, const uint8_t *frame, size_t
         chp_gossip_on_held(n, &m);
         break;
     case CHP_WIRE_PONG: /* a flow PING's answer opens the window; others need none */
-        chp_flow_pong(l, m.u.nonce);
+        chp_flow_pong(n, l, m.u.nonce);
         break;
     default:
         break;
@@ -340,6 +387,8 @@ uint64_t chp_recv_deadline(chp_mesh *n, uint64_t t, uint64_t other)
             d = l->next_sync_ms;
         if (l->used && (l->neg_waiting[0] || l->neg_waiting[1]) && t + 50 < d)
             d = t + 50; /* its walk budget refills meanwhile */
+        if (l->used && l->npong && l->pong[0].mark <= chp_ingest_settled(n) && t + 5 < d)
+            d = t + 5; /* a flow PONG waits for its byte bucket */
     }
     for (size_t i = 0; i < CHP_MESH_BANS_MAX; i++)
         if (n->bans[i].addr[0] && n->bans[i].until_ms < d)
@@ -373,6 +422,7 @@ static void redial_unbanned(chp_mesh *n, uint64_t t)
 
 void chp_recv_periodic(chp_mesh *n, uint64_t t, uint64_t sync_ms)
 {
+    chp_recv_pongs(n, t);
     chp_gossip_graft_due(n, t);
     chp_view_periodic(n, t);
     redial_unbanned(n, t);

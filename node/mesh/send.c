@@ -16,11 +16,28 @@
 #define MOVED_SETS 512
 #define MOVED_WAYS 16
 /* PUSH and NEG bytes queued to a neighbour beyond what its PONGs have
- * acknowledged: a flow PING (nonce = FLOW_TAG | bytes queued) goes out
- * every FLOW_STEP bytes, and nothing more is queued past FLOW_WINDOW. */
-#define FLOW_WINDOW (8u << 20)
-#define FLOW_STEP   (1u << 20)
-#define FLOW_TAG    (1ull << 63)
+ * acknowledged: a flow PING (nonce = CHP_FLOW_TAG | bytes queued) goes
+ * out every FLOW_STEP bytes, and nothing more is queued past FLOW_WINDOW.
+ * The window is what a neighbour holds in memory for us at most (its
+ * receive queue and the batch it commits: it answers a flow PING once
+ * what came before is stored, recv.c), so it is small (bench-files,
+ * receiver RssAnon over idle while 16 MiB arrive: 1 MiB +8.0 MiB,
+ * 768 KiB +6.9 MiB, 512 KiB +5.9 MiB but 1 hop three times slower); four
+ * PINGs in it keep the link busy while the first PONG travels. */
+#define FLOW_WINDOW (768u << 10)
+#define FLOW_STEP   (192u << 10)
+/* Envelopes that did not fit the window (an IWANT or sync answer, a
+ * push along the tree) are owed, by id, and go out as PONGs open it:
+ * nothing is dropped that the neighbour would have to ask again. Up to
+ * OWED_MAX ids per link (two sync budgets); beyond that they are dropped
+ * as before and sync repairs it. */
+#define OWED_MAX 4096
+
+struct chp_link_owed {
+    uint8_t id[OWED_MAX][32];
+    uint8_t serve[OWED_MAX]; /* 1: an answer (moved once per MOVED_S), 0: a push */
+    size_t head, n;
+};
 
 static int send_raw(chp_mesh *n, struct chp_link *l, const uint8_t *frame, size_t len)
 {
@@ -122,16 +139,20 @@ void chp_flow_sent(chp_mesh *n, struct chp_link *l, size_t len)
         return;
     uint8_t f[16];
     size_t fl;
-    if (chp_wire_ping(f, sizeof f, &fl, CHP_WIRE_PING, FLOW_TAG | l->flow_tx) == CHP_OK &&
+    if (chp_wire_ping(f, sizeof f, &fl, CHP_WIRE_PING, CHP_FLOW_TAG | l->flow_tx) == CHP_OK &&
         chp_link_send(n, l, f, fl) == CHP_OK)
         l->flow_pinged = l->flow_tx;
 }
 
-void chp_flow_pong(struct chp_link *l, uint64_t nonce)
+static void owed_drain(chp_mesh *n, struct chp_link *l);
+
+void chp_flow_pong(chp_mesh *n, struct chp_link *l, uint64_t nonce)
 {
-    uint64_t v = nonce & ~FLOW_TAG;
-    if ((nonce & FLOW_TAG) && v > l->flow_acked && v <= l->flow_tx)
+    uint64_t v = nonce & ~CHP_FLOW_TAG;
+    if ((nonce & CHP_FLOW_TAG) && v > l->flow_acked && v <= l->flow_tx) {
         l->flow_acked = v;
+        owed_drain(n, l);
+    }
 }
 
 struct chp_link_moved {
@@ -199,14 +220,86 @@ static int queue_push(chp_mesh *n, struct chp_link *l, const uint8_t *env, size_
     return rc;
 }
 
+/* ---- envelopes owed to a link ---- */
+
+static int owed_pending(const struct chp_link *l)
+{
+    return l->owed && l->owed->n;
+}
+
+/* Owes l the stored envelope id (serve: as an answer, which counts as
+ * moved from now on, so that a sync that asks again for what is still
+ * owed does not owe it twice). CHP_OK, or CHP_E_IO when l is owed
+ * OWED_MAX already. */
+static int owe(chp_mesh *n, struct chp_link *l, const uint8_t id[32], int serve)
+{
+    if (!l->owed && !(l->owed = calloc(1, sizeof *l->owed)))
+        return CHP_E_IO;
+    struct chp_link_owed *o = l->owed;
+    if (o->n == OWED_MAX)
+        return CHP_E_IO;
+    size_t k = (o->head + o->n++) % OWED_MAX;
+    memcpy(o->id[k], id, 32);
+    o->serve[k] = (uint8_t)serve;
+    if (serve)
+        chp_moved_add(l, id, mesh_ms(n));
+    return CHP_OK;
+}
+
+static int push_now(chp_mesh *n, struct chp_link *l, const uint8_t *env, size_t len);
+
+/* Sends the stored envelope id to l now (serve: as an answer, moved
+ * from now on), never one the neighbour would find expired. */
+static int serve_now(chp_mesh *n, struct chp_link *l, const uint8_t id[32], int serve)
+{
+    uint8_t env[CHP_ENV_MAX_BYTES];
+    size_t len;
+    chp_store_meta meta;
+    if (chp_store_get(n->store, id, env, sizeof env, &len, &meta) != CHP_OK ||
+        meta.expiry <= mesh_unix(n) + CHP_SERVE_MARGIN_S)
+        return CHP_E_NOT_FOUND;
+    int rc = push_now(n, l, env, len);
+    if (rc == CHP_OK && serve)
+        chp_moved_add(l, id, mesh_ms(n));
+    return rc;
+}
+
+/* What l is owed goes out, oldest first, while its window is open. */
+static void owed_drain(chp_mesh *n, struct chp_link *l)
+{
+    struct chp_link_owed *o = l->owed;
+    while (o && o->n && chp_flow_open(l)) {
+        uint8_t id[32];
+        int serve = o->serve[o->head];
+        memcpy(id, o->id[o->head], 32);
+        o->head = (o->head + 1) % OWED_MAX;
+        o->n--;
+        (void)serve_now(n, l, id, serve); /* a full queue loses it: sync repairs it */
+    }
+    if (o && !o->n) { /* the table is 132 KiB: not kept while idle */
+        free(o);
+        l->owed = NULL;
+    }
+}
+
 /* Pushes an envelope within l's flow window: one PUSH frame, or a place in
- * the next PUSHES frame to a neighbour that takes them. CHP_OK if queued. */
+ * the next PUSHES frame to a neighbour that takes them. CHP_OK if queued
+ * (or owed: a stored envelope that does not fit the window goes out when
+ * it opens, after what was owed before). */
 int chp_link_send_push(chp_mesh *n, struct chp_link *l, const uint8_t *env, size_t len)
+{
+    if (!chp_flow_open(l) || owed_pending(l)) {
+        uint8_t id[32];
+        chp_envelope_id(env, len, id);
+        return owe(n, l, id, 0);
+    }
+    return push_now(n, l, env, len);
+}
+
+static int push_now(chp_mesh *n, struct chp_link *l, const uint8_t *env, size_t len)
 {
     uint8_t f[1 + CHP_ENV_MAX_BYTES];
     size_t fl;
-    if (!chp_flow_open(l))
-        return CHP_E_IO;
     int rc;
     if (l->caps & CHP_CAP_PUSHES) {
         rc = queue_push(n, l, env, len, &fl);
@@ -224,19 +317,13 @@ int chp_link_send_push(chp_mesh *n, struct chp_link *l, const uint8_t *env, size
 
 /* Serves a stored envelope to l (a sync or an IWANT): only one that the
  * neighbour will not find expired (CHP_SERVE_MARGIN_S), and only once per
- * MOVED_S on this link. CHP_OK if queued. */
+ * MOVED_S on this link; owed while the window is full. CHP_OK if queued
+ * or owed. */
 int chp_link_serve(chp_mesh *n, struct chp_link *l, const uint8_t id[32])
 {
-    uint8_t env[CHP_ENV_MAX_BYTES];
-    size_t len;
-    chp_store_meta meta;
-    if (!chp_flow_open(l) || chp_moved_lately(l, id, mesh_ms(n)))
+    if (chp_moved_lately(l, id, mesh_ms(n)))
         return CHP_E_IO;
-    if (chp_store_get(n->store, id, env, sizeof env, &len, &meta) != CHP_OK ||
-        meta.expiry <= mesh_unix(n) + CHP_SERVE_MARGIN_S)
-        return CHP_E_NOT_FOUND;
-    int rc = chp_link_send_push(n, l, env, len);
-    if (rc == CHP_OK)
-        chp_moved_add(l, id, mesh_ms(n));
-    return rc;
+    if (!chp_flow_open(l) || owed_pending(l))
+        return owe(n, l, id, 1);
+    return serve_now(n, l, id, 1);
 }

@@ -196,9 +196,10 @@ static int sync_need(void *ctx, uint64_t ts, const uint8_t id[32])
     return 0;
 }
 
-/* What we have and they lack: pushed, unless it expires soon or we pushed
- * it to them lately (they did not keep it: their quota), or their flow
- * window is full (then the next session goes on). */
+/* What we have and they lack: pushed (owed while their flow window is
+ * full), unless it expires soon or we pushed it to them lately (they did
+ * not keep it: their quota), or as much is owed them as we keep (then the
+ * next session goes on). */
 static int sync_have(void *ctx, uint64_t ts, const uint8_t id[32])
 {
     (void)ts;
@@ -208,7 +209,7 @@ static int sync_have(void *ctx, uint64_t ts, const uint8_t id[32])
         l->sync_repeat++;
         return 0;
     }
-    if (l->sync_pushed >= SYNC_BUDGET || c->full || !chp_flow_open(l)) {
+    if (l->sync_pushed >= SYNC_BUDGET || c->full) {
         l->sync_more = 1;
         return 0;
     }

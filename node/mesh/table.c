@@ -95,6 +95,8 @@ void chp_link_drop(struct chp_link *l)
     chp_buf_free(&l->pushq);
     free(l->moved);
     l->moved = NULL;
+    free(l->owed);
+    l->owed = NULL;
     l->used = 0;
 }
 
@@ -146,6 +148,10 @@ void chp_link_reset(struct chp_link *l)
     l->pushq.len = 0;
     free(l->moved);
     l->moved = NULL;
+    free(l->owed); /* what the old connection was owed: its sync asks again */
+    l->owed = NULL;
+    l->npong = 0;
+    l->pong_sent = 0;
 }
 
 /* Adds points to l's score, which loses SCORE_DECAY_PS a second: a peer is

@@ -767,11 +767,11 @@ static void in_hmsg(chp_msg *m, const struct xfile *x)
                  "kept: chapar file save %s PATH",
                  x->name, sz, vn, idh);
     else
-        snprintf(text, sizeof text, "[file] %s (%s)%s kept: chapar file save %s PATH", x->name, sz,
-                 vn, idh);
+        snprintf(text, sizeof text, "[file] %s (%s)%s (kept: chapar file save %s PATH)", x->name,
+                 sz, vn, idh);
     if (x->caption) {
         size_t l = strlen(text);
-        snprintf(text + l, sizeof text - l, " %s", x->caption);
+        snprintf(text + l, sizeof text - l, " — %s", x->caption);
     }
     struct hmsg *h = chp_msgi_hmsg_add(m);
     if (!h || !(h->text = strdup(text))) {

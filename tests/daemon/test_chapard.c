@@ -73,6 +73,19 @@ static void test_help_and_version(void **state)
     for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
         if (!strstr(out, flags[i]))
             fail_msg("--help does not mention %s:\n%s", flags[i], out);
+    /* every key config.c takes from chapard.conf, as "KEY = " */
+    static const char *const keys[] = {
+        "listen",    "peer",    "allow",         "relay", "discovery",    "quota",
+        "log-level", "metrics", "summary-every", "spool", "listen-obfs4", "transport obfs4",
+        "max-file",  "save-dir"};
+    const char *conf = strstr(out, "DIR/chapard.conf may hold");
+    assert_non_null(conf);
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        char k[40];
+        snprintf(k, sizeof k, "%s = ", keys[i]);
+        if (!strstr(conf, k))
+            fail_msg("--help does not list the setting %s:\n%s", keys[i], conf);
+    }
     assert_string_equal(err, "");
     free(out);
     free(err);

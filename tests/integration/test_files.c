@@ -134,6 +134,50 @@ static void test_contacts_both_ways(void **state)
     h_stop(h, r);
 }
 
+/* Three more files to #lan a second apart: `files` lists them by time,
+ * the newest last, in both forms (the daemon answers in file-id order),
+ * seven TSV columns; the inbox line keeps the hint apart from the caption. */
+static void files_by_time(h_ctx *h, const h_node *a, const h_node *b)
+{
+    static const char *const names[] = {"c-first.txt", "b-second.txt", "a-third.txt"};
+    for (int i = 0; i < 3; i++) {
+        char *src = random_file(h, names[i], 100, 10 + (uint32_t)i);
+        if (i)
+            h_sleep_ms(1100);
+        char *out = h_ok(h, a, "send-file", "#lan", src, "--caption", "look", H_END);
+        free(out);
+    }
+    free(h_await(h, b, "\ta-third.txt\t", "files", "--tsv", H_END));
+    char *tsv = h_ok(h, b, "files", "--tsv", H_END), *human = h_ok(h, b, "files", H_END);
+    unsigned long long last = 0;
+    int lines = 0;
+    for (char *l = tsv; *l; lines++) {
+        char *e = strchr(l, '\n'), *f = l;
+        assert_non_null(e);
+        int tabs = 0;
+        for (char *t = l; t < e; t++)
+            tabs += *t == '\t';
+        assert_int_equal(tabs, 6); /* id conv sender name size state time */
+        for (int k = 0; k < 6; k++)
+            f = strchr(f, '\t') + 1;
+        unsigned long long t = strtoull(f, NULL, 10);
+        assert_true(t >= last);
+        last = t;
+        l = e + 1;
+    }
+    assert_int_equal(lines, 4);
+    assert_true(strstr(tsv, names[0]) < strstr(tsv, names[1]));
+    assert_true(strstr(tsv, names[1]) < strstr(tsv, names[2]));
+    assert_true(strstr(human, names[0]) < strstr(human, names[1]));
+    assert_true(strstr(human, names[1]) < strstr(human, names[2]));
+    free(tsv);
+    free(human);
+    char *in = h_ok(h, b, "inbox", H_END);
+    assert_non_null(strstr(in, "[file] a-third.txt (100 B) (kept: chapar file save "));
+    assert_non_null(strstr(in, " PATH) — look"));
+    free(in);
+}
+
 static void test_room_stranger(void **state)
 {
     h_ctx *h = *state;
@@ -173,6 +217,7 @@ static void test_room_stranger(void **state)
         1);
     assert_int_equal(h_lines(err), 1);
     free(err);
+    files_by_time(h, a, b);
     h_stop(h, a);
     h_stop(h, b);
 }

@@ -4,9 +4,11 @@
  * of the side that restarts (or otherwise rebuilds its tag table: a room
  * joined) must still recognise the sender's next envelopes. Before the
  * fix the table came back with seq 0..63 only, so the text stayed `sent`
- * for good: Bob's node held it but never read it (Bob restarted), or Bob
- * read it and Alice never read his receipt (Alice restarted after a file
- * from Bob). Alice and Bob are linked with `peer add`, as users do. */
+ * for good (and every later one too, until the epoch turned): Bob's node
+ * held it but never read it (Bob restarted), or Bob read it and Alice
+ * never read his receipt (Alice restarted after a file from Bob); the
+ * same through a relay.
+ * Nodes are linked with `peer add`, as users do. */
 #include "harness.h"
 
 #include <stdio.h>
@@ -99,6 +101,33 @@ static void test_alice_restarted(void **state)
     h_stop(h, b);
 }
 
+/* The same through a relay both dial (`peer add`): the relay holds the
+ * text (so `sent`), and Bob's node must still read it after his restart. */
+static void test_bob_restarted_relay(void **state)
+{
+    h_ctx *h = *state;
+    char aid[H_ID_LEN + 1], bid[H_ID_LEN + 1];
+    h_node *r = h_start(h, "relay", "--relay", H_END);
+    h_node *a = h_node_get(h, "alice"), *b = h_node_get(h, "bob");
+    h_init(h, a, "alice-nick", aid, "--no-passphrase", H_END);
+    h_init(h, b, "bob-nick", bid, "--no-passphrase", H_END);
+    h_start(h, "alice", H_END);
+    h_start(h, "bob", H_END);
+    free(h_ok(h, a, "peer", "add", r->addr, H_END));
+    free(h_ok(h, b, "peer", "add", r->addr, H_END));
+    h_expect(h, r, "peers connected", H_EQ, 2);
+    h_befriend(h, a, "alice", aid, b, "bob", bid);
+    file_delivered(h, a, "bob", 5);
+    let_examined_save();
+    h_stop(h, b);
+    h_start(h, "bob", H_END);
+    h_expect(h, r, "peers connected", H_EQ, 2);
+    text_delivered(h, a, b, "through the relay after bob's restart");
+    h_stop(h, a);
+    h_stop(h, b);
+    h_stop(h, r);
+}
+
 /* No restart: Bob joins a room, which rebuilds his tag table in place. */
 static void test_bob_joins_room(void **state)
 {
@@ -119,6 +148,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bob_restarted, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_alice_restarted, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_bob_joins_room, h_setup, h_teardown),
+        cmocka_unit_test_setup_teardown(test_bob_restarted_relay, h_setup, h_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -111,7 +111,7 @@ static void test_voice_note(void **state)
                    "files", H_END);
     free(out);
     out = h_ok(h, b, "inbox", "--tsv", H_END);
-    assert_non_null(strstr(out, " KiB) voice note 2:05 kept: chapar file save "));
+    assert_non_null(strstr(out, " KiB) voice note 2:05 (kept: chapar file save "));
     free(out);
     char dst[600];
     snprintf(dst, sizeof dst, "%s/kept.ogg", b->home);

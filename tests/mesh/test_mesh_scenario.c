@@ -693,6 +693,61 @@ static void test_sync_before_link(void **state)
     assert_int_equal(st.ctr.sync_fetched, 1);
 }
 
+/* A sync whose IWANT asks for more than the flow window (768 KiB, send.c)
+ * gets every envelope in that one session: what does not fit is owed and
+ * goes out as B's PONGs (each once the envelopes before it are stored)
+ * open the window; nothing is dropped to be asked again. */
+#define BIG_ENV 64
+static int all_stored(const struct node *nd, uint8_t (*ids)[32], int n)
+{
+    for (int i = 0; i < n; i++)
+        if (chp_store_has(nd->store, ids[i]) != 1)
+            return 0;
+    return 1;
+}
+
+static void test_sync_beyond_window(void **state)
+{
+    struct world *w = *state;
+    static uint8_t big[BIG_ENV][CHP_ENV_MAX_BYTES], ids[BIG_ENV][32];
+    static uint8_t payload[CHP_PAYLOAD_MAX - 64];
+    size_t len[BIG_ENV], total = 0;
+    chp_identity *me = NULL;
+    assert_rc(chp_identity_generate(chp_rng_system(), &me), CHP_OK);
+    for (int i = 0; i < BIG_ENV; i++) {
+        uint8_t tag[16], key[32];
+        chp_rng_fill(chp_rng_system(), tag, sizeof tag);
+        chp_rng_fill(chp_rng_system(), key, sizeof key);
+        chp_rng_fill(chp_rng_system(), payload, sizeof payload);
+        chp_env_seal_args a = {.created = unix0,
+                               .expiry = unix0 + 7200,
+                               .tag = tag,
+                               .key = key,
+                               .type = CHP_CT_PIECE,
+                               .payload = payload,
+                               .len = sizeof payload};
+        assert_rc(chp_envelope_seal(&a, me, chp_rng_system(), big[i], sizeof big[i], &len[i]),
+                  CHP_OK);
+        chp_envelope_id(big[i], len[i], ids[i]);
+        total += len[i];
+    }
+    chp_identity_destroy(&me);
+    assert_true(total > (768u << 10)); /* more than one window */
+    struct node *a = node_start(w, 0), *b = node_start(w, 1);
+    for (int i = 0; i < BIG_ENV; i++)
+        assert_rc(chp_mesh_publish(a->m, big[i], len[i]), CHP_OK);
+    assert_rc(chp_mesh_peer_add(b->m, a->addr, strlen(a->addr)), CHP_OK);
+    UNTIL(w, all_stored(b, ids, BIG_ENV));
+    chp_mesh_stats st;
+    chp_mesh_stats_get(b->m, &st);
+    assert_int_equal(st.ctr.sync_fetched, BIG_ENV); /* each asked once */
+    assert_int_equal(st.ctr.accepted, BIG_ENV);
+    assert_int_equal(st.ctr.duplicates, 0);
+    assert_int_equal(st.ctr.rate_dropped, 0);
+    chp_mesh_stats_get(a->m, &st);
+    assert_int_equal(st.ctr.syncs_done, 0); /* A dialled nobody: B ran the session */
+}
+
 /* B's answers wait for its walk budget when A's sync finds it spent. */
 static void test_sync_walk_budget(void **state)
 {
@@ -1550,6 +1605,7 @@ int main(void)
         T(test_publish_chain),
         T(test_sync_before_link),
         T(test_sync_walk_budget),
+        T(test_sync_beyond_window),
         T(test_triangle_prune),
         T(test_own_announced_to_all),
         T(test_query_held),

@@ -603,13 +603,13 @@ static void test_moved_set_eviction(void **state)
 static void test_flow_window(void **state)
 {
     struct ut *u = *state;
-    const uint64_t tag = 1ull << 63, window = 8u << 20;
+    const uint64_t tag = 1ull << 63, window = 768u << 10;
     uint8_t k[32];
     rand_key(k);
     struct chp_link *l = chp_link_create(u->n, k);
     assert_true(chp_flow_open(l));
-    /* bytes sent: a PING would go out every MiB (the link has no socket
-     * here, so it is not marked sent) */
+    /* bytes sent: a PING would go out every 192 KiB (the link has no
+     * socket here, so it is not marked sent) */
     chp_flow_sent(u->n, l, window - 1);
     assert_int_equal(l->flow_tx, window - 1);
     assert_int_equal(l->flow_pinged, 0);
@@ -617,20 +617,31 @@ static void test_flow_window(void **state)
     chp_flow_sent(u->n, l, 1);
     assert_false(chp_flow_open(l)); /* a window outstanding */
     /* PONGs: only a flow PING's answer counts, and only forward */
-    chp_flow_pong(l, 4096); /* an ordinary PING's nonce */
+    chp_flow_pong(u->n, l, 4096); /* an ordinary PING's nonce */
     assert_int_equal(l->flow_acked, 0);
-    chp_flow_pong(l, tag | (window + 1)); /* more than was sent */
+    chp_flow_pong(u->n, l, tag | (window + 1)); /* more than was sent */
     assert_int_equal(l->flow_acked, 0);
-    chp_flow_pong(l, tag | 1000);
+    chp_flow_pong(u->n, l, tag | 1000);
     assert_int_equal(l->flow_acked, 1000);
     assert_true(chp_flow_open(l));
-    chp_flow_pong(l, tag | 500); /* older */
+    chp_flow_pong(u->n, l, tag | 500); /* older */
     assert_int_equal(l->flow_acked, 1000);
-    /* a closed connection starts over */
+    /* a push that does not fit the window is owed, not dropped, and so is
+     * every one after it while anything is owed */
+    uint8_t env[256] = {1};
+    chp_flow_sent(u->n, l, window);
+    assert_false(chp_flow_open(l));
+    assert_null(l->owed);
+    assert_rc(chp_link_send_push(u->n, l, env, sizeof env), CHP_OK);
+    assert_non_null(l->owed);
+    assert_int_equal(l->tx_env, 0); /* nothing went out */
+    /* a closed connection starts over, owing nothing */
     chp_link_reset(l);
     assert_int_equal(l->flow_tx, 0);
     assert_int_equal(l->flow_acked, 0);
+    assert_null(l->owed);
     assert_true(chp_flow_open(l));
+    chp_link_drop(l);
 }
 
 static void test_walk_refill(void **state)

@@ -776,6 +776,83 @@ static void test_switch_and_type(void **state)
     fx_free(x);
 }
 
+/* Files: "~/" is $HOME for /file, Tab and /save; Tab with several names
+ * lists them in the status bar; /files numbers by time, the newest last;
+ * /save says where it wrote; a kept file's hint is /save, not the CLI. */
+static void test_files(void **state)
+{
+    (void)state;
+    fixture *x = ready();
+    char path[256], bar[512], *old = getenv("HOME") ? strdup(getenv("HOME")) : NULL;
+    static const char *const names[] = {"note-a.txt", "note-b.txt", "other"};
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s", x->home, names[i]);
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        fclose(f);
+    }
+    setenv("HOME", x->home, 1);
+
+    enter(x->a, "/file ~/other");
+    assert_string_equal(last(x, 0)->cmd, "send-file");
+    snprintf(path, sizeof path, "%s/other", x->home);
+    assert_string_equal(last(x, 0)->args[1], path);
+
+    chp_input_clear(x->a->in);
+    chp_input_insert_utf8(x->a->in, "/file ~/no");
+    chp_app_complete(x->a);
+    assert_string_equal(input_of(x->a), "/file ~/note-");
+    assert_string_equal(x->a->hint, "note-a.txt  note-b.txt");
+    chp_app_status_bar(x->a, bar, sizeof bar);
+    assert_non_null(strstr(bar, " | note-a.txt  note-b.txt"));
+    chp_input_insert_utf8(x->a->in, "b");
+    chp_app_complete(x->a); /* one match: completed, no list */
+    assert_string_equal(input_of(x->a), "/file ~/note-b.txt");
+    assert_string_equal(x->a->hint, "");
+
+    /* the node lists by file id; the UI numbers by time */
+    static const char list[] = "bb\t#lan\tali\tlate.txt\t5\tcomplete\t300\n"
+                               "aa\t#lan\tali\tearly.txt\t5\tcomplete\t100\n"
+                               "cc\t#lan\tali\tmiddle.txt\t5\tcomplete\t200\n";
+    enter(x->a, "/files");
+    assert_string_equal(last(x, 0)->cmd, "files");
+    reply(x, CHP_R_FILES, "", 1, list);
+    assert_true(has_notice(x->a, "1. early.txt (5 B)"));
+    assert_true(has_notice(x->a, "2. middle.txt (5 B)"));
+    assert_true(has_notice(x->a, "3. late.txt (5 B)"));
+
+    enter(x->a, "/save 3 ~/kept.txt");
+    reply(x, CHP_R_FILES, "", 1, list);
+    assert_string_equal(last(x, 0)->cmd, "file-save");
+    assert_string_equal(last(x, 0)->args[0], "bb");
+    snprintf(path, sizeof path, "%s/kept.txt", x->home);
+    assert_string_equal(last(x, 0)->args[1], path);
+    reply(x, CHP_R_FILES, "save", 1, path);
+    char want[300];
+    snprintf(want, sizeof want, "saved to %s", path);
+    assert_string_equal(last_notice(x->a), want);
+
+    reply(x, CHP_R_HISTORY, "#lan", 1,
+          "100\tin\tali\t-\tm9\t[file] a.txt (5 B) (kept: chapar file save "
+          "00112233445566778899aabbccddeeff PATH) \xe2\x80\x94 look\n");
+    size_t n;
+    const chp_line *l = shown(x->a, &n);
+    int found = 0;
+    for (size_t i = 0; i < n; i++)
+        found |=
+            !strcmp(l[i].text, "[file] a.txt (5 B) (kept: /files, then /save N) \xe2\x80\x94 look");
+    assert_true(found);
+
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s", x->home, names[i]);
+        unlink(path);
+    }
+    if (old)
+        setenv("HOME", old, 1);
+    free(old);
+    fx_free(x);
+}
+
 /* ---------------------------------------------------------------- events */
 
 static void test_events(void **state)
@@ -1063,6 +1140,7 @@ int main(void)
         cmocka_unit_test(test_node_down_and_back),
         cmocka_unit_test(test_node_fails_at_start),
         cmocka_unit_test(test_share_app),
+        cmocka_unit_test(test_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -237,6 +237,17 @@ def send_a_file(r):
     src = os.path.join(r.dir, "photo.jpg")
     with open(src, "wb") as f:
         f.write(os.urandom(40000))
+    # Tab with two names completes their common start and lists them in
+    # the status line, until the next key
+    for n in ("pa-one.txt", "pa-two.txt"):
+        open(os.path.join(r.dir, n), "w").close()
+    r.keys("a", "/file " + os.path.join(r.dir, "pa"), enter=False)
+    r.key("a", "Tab")
+    r.wait_text("a", "/file " + os.path.join(r.dir, "pa-"))
+    r.wait_screen("a", lambda s: "pa-one.txt  pa-two.txt" in status_line(s),
+                  "Tab: the names in the status line")
+    r.key("a", "C-u")
+    r.wait_screen("a", lambda s: "pa-one.txt" not in status_line(s), "the list gone")
     # Tab completes the path
     r.keys("a", "/file " + os.path.join(r.dir, "pho"), enter=False)
     r.key("a", "Tab")
@@ -249,7 +260,7 @@ def send_a_file(r):
     r.wait_text("b", "1. photo.jpg (40000 B) from ali")
     dst = os.path.join(r.dir, "saved-photo.jpg")
     r.keys("b", "/save 1 " + dst)
-    r.wait_text("b", "file saved")
+    r.wait_screen("b", lambda s: "saved to " + dst in pane_text(s), "/save: where")
     with open(src, "rb") as a, open(dst, "rb") as b:
         if a.read() != b.read():
             raise Fail("b: /save wrote other bytes than a sent")

@@ -133,6 +133,13 @@ static void test_names_safe(void **state)
                                          "b\0c",
                         7, safe);
     assert_string_equal(safe, "a_b_c");
+    /* a leading '-' (after dots and spaces go) is never an option */
+    static const char *const opt[][2] = {
+        {"-rf", "_rf"}, {"--help.txt", "_-help.txt"}, {" .-x", "_x"}, {"a-b", "a-b"}, {"-", "_"}};
+    for (size_t i = 0; i < sizeof opt / sizeof *opt; i++) {
+        chp_file_name_clean((const uint8_t *)opt[i][0], strlen(opt[i][0]), safe);
+        assert_string_equal(safe, opt[i][1]);
+    }
 }
 
 static size_t mf(uint8_t *out, uint64_t size, uint32_t ps, uint32_t count, const char *name)
