@@ -763,8 +763,8 @@ static void in_hmsg(chp_msg *m, const struct xfile *x)
         snprintf(text, sizeof text, "[file] %s (%s)%s saved to %s", x->name, sz, vn, x->path);
     else if (x->unsaved)
         snprintf(text, sizeof text,
-                 "[file] %s (%s)%s not saved (the save directory cannot be written, see the log), "
-                 "kept: chapar file save %s PATH",
+                 "[file] %s (%s)%s not saved, the save directory cannot be written (see the "
+                 "log) (kept: chapar file save %s PATH)",
                  x->name, sz, vn, idh);
     else
         snprintf(text, sizeof text, "[file] %s (%s)%s (kept: chapar file save %s PATH)", x->name,
