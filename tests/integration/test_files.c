@@ -147,7 +147,8 @@ static void files_by_time(h_ctx *h, const h_node *a, const h_node *b)
         char *out = h_ok(h, a, "send-file", "#lan", src, "--caption", "look", H_END);
         free(out);
     }
-    free(h_await(h, b, "\ta-third.txt\t", "files", "--tsv", H_END));
+    /* complete, not only listed: a file is listed from its manifest on */
+    free(h_await(h, b, "\ta-third.txt\t100\tcomplete\t", "files", "--tsv", H_END));
     char *tsv = h_ok(h, b, "files", "--tsv", H_END), *human = h_ok(h, b, "files", H_END);
     unsigned long long last = 0;
     int lines = 0;
