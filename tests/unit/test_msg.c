@@ -583,6 +583,23 @@ static void fr_text_after(struct user *a, struct user *b, const char *text)
     assert_true(last_delivered(a));
 }
 
+/* Alice and Bob, contacts, and Alice's file sent (not yet delivered). */
+static void fr_begin(struct user *a, struct user *b, char id[33])
+{
+    new_user(a, "ali");
+    new_user(b, "bahar");
+    befriend(a, b);
+    fr_send(a, id);
+}
+
+static void fr_end(struct user *a, struct user *b)
+{
+    fr_free();
+    kept_free();
+    drop_user(a);
+    drop_user(b);
+}
+
 /* Sync hands a file's pieces over in (created, id) order, not Alice's:
  * pieces past the 64 tags Bob's node computes ahead come first and are
  * read only once the window reaches them. Bob's node stops before its
@@ -594,10 +611,7 @@ static void test_file_pieces_survive_restart(void **st)
     (void)st;
     struct user a, b;
     char id[33];
-    new_user(&a, "ali");
-    new_user(&b, "bahar");
-    befriend(&a, &b);
-    fr_send(&a, id);
+    fr_begin(&a, &b, id);
     fr_deliver(&b, FR_PIECES - 19, FR_PIECES + 1); /* pieces 80..99: not yet Bob's */
     chp_msg_tick(b.m);
     fr_deliver(&b, 0, 31); /* the manifest and pieces 0..29: the window reaches 80..99 */
@@ -610,10 +624,7 @@ static void test_file_pieces_survive_restart(void **st)
     fr_deliver(&b, 31, FR_PIECES - 19);
     assert_int_equal(fr_held(&b, id), FR_PIECES);
     fr_text_after(&a, &b, "after the file and bob's restart");
-    fr_free();
-    kept_free();
-    drop_user(&a);
-    drop_user(&b);
+    fr_end(&a, &b);
 }
 
 /* The same, but Bob's node stops before anything of the file was read as
@@ -625,10 +636,7 @@ static void test_file_pieces_stored_before_restart(void **st)
     (void)st;
     struct user a, b;
     char id[33];
-    new_user(&a, "ali");
-    new_user(&b, "bahar");
-    befriend(&a, &b);
-    fr_send(&a, id);
+    fr_begin(&a, &b, id);
     fr_deliver(&b, FR_PIECES - 19, FR_PIECES + 1);
     chp_msg_tick(b.m);
     close_user(&b);
@@ -637,10 +645,7 @@ static void test_file_pieces_stored_before_restart(void **st)
     fr_deliver(&b, 0, FR_PIECES - 19);
     assert_int_equal(fr_held(&b, id), FR_PIECES);
     fr_text_after(&a, &b, "after the file stored across a restart");
-    fr_free();
-    kept_free();
-    drop_user(&a);
-    drop_user(&b);
+    fr_end(&a, &b);
 }
 
 /* As test_file_pieces_survive_restart, but Bob's node dies (a child
@@ -652,10 +657,7 @@ static void test_file_pieces_survive_crash(void **st)
     (void)st;
     struct user a, b;
     char id[33];
-    new_user(&a, "ali");
-    new_user(&b, "bahar");
-    befriend(&a, &b);
-    fr_send(&a, id);
+    fr_begin(&a, &b, id);
     close_user(&b);
     pid_t pid = fork();
     assert_true(pid >= 0);
@@ -676,10 +678,7 @@ static void test_file_pieces_survive_crash(void **st)
     fr_deliver(&b, 31, FR_PIECES - 19);
     assert_int_equal(fr_held(&b, id), FR_PIECES);
     fr_text_after(&a, &b, "after the file and bob's crash");
-    fr_free();
-    kept_free();
-    drop_user(&a);
-    drop_user(&b);
+    fr_end(&a, &b);
 }
 
 /* Only the manifest and the first pieces of Alice's file reach Bob (the
@@ -690,10 +689,7 @@ static void test_text_after_file_gap(void **st)
     (void)st;
     struct user a, b;
     char id[33];
-    new_user(&a, "ali");
-    new_user(&b, "bahar");
-    befriend(&a, &b);
-    fr_send(&a, id);
+    fr_begin(&a, &b, id);
     fr_deliver(&b, 0, 6);
     assert_int_equal(fr_held(&b, id), 5);
     fr_text_after(&a, &b, "after a file cut short");
@@ -702,10 +698,7 @@ static void test_text_after_file_gap(void **st)
     open_user(&b);
     unlock_user(&b);
     fr_text_after(&a, &b, "and after bob's restart");
-    fr_free();
-    kept_free();
-    drop_user(&a);
-    drop_user(&b);
+    fr_end(&a, &b);
 }
 
 static void test_persistence_and_locking(void **st)
