@@ -645,15 +645,25 @@ static int mkdir_p(const char *path)
     return mkdir(p, 0700) != 0 && errno != EEXIST ? -1 : 0;
 }
 
+void chp_msgi_file_labels(chp_msg *m, const struct xfile *x, char *conv, size_t ccap, char *who,
+                          size_t wcap)
+{
+    struct hmsg h = {.kind = x->kind};
+    memcpy(h.peer, x->peer, 32);
+    snprintf(h.room, sizeof h.room, "%s", x->room);
+    chp_msgi_conv_label(m, &h, conv, ccap);
+    if (who)
+        chp_msgi_sender_label(m, x->sender,
+                              x->kind == CONV_ROOM ? chp_msgi_seen_nick(m, x->room, x->sender) : "",
+                              who, wcap);
+}
+
 /* The directory files of x's conversation go to (made if missing, with
  * its parents, as mkdir -p). */
 static int conv_dir(chp_msg *m, const struct xfile *x, char *out, size_t cap)
 {
     char label[CHP_ROOM_NAME_MAX + CHP_ID_STR_LEN + 2], safe[CHP_FILE_SAFE_NAME], base[4200];
-    struct hmsg h = {.kind = x->kind};
-    memcpy(h.peer, x->peer, 32);
-    snprintf(h.room, sizeof h.room, "%s", x->room);
-    chp_msgi_conv_label(m, &h, label, sizeof label);
+    chp_msgi_file_labels(m, x, label, sizeof label, NULL, 0);
     chp_file_name_clean((const uint8_t *)label, strlen(label), safe);
     if (m->host.save_dir && m->host.save_dir[0])
         snprintf(base, sizeof base, "%s", m->host.save_dir);
@@ -982,13 +992,7 @@ void chp_msgi_files_list(chp_msg *m, struct msg_buf *out)
         if (x->out || !x->have_manifest || x->state == FS_REFUSED)
             continue;
         char idh[33], conv[CHP_ROOM_NAME_MAX + CHP_ID_STR_LEN + 2], who[CHP_NICK_MAX + 32];
-        struct hmsg h = {.kind = x->kind};
-        memcpy(h.peer, x->peer, 32);
-        snprintf(h.room, sizeof h.room, "%s", x->room);
-        chp_msgi_conv_label(m, &h, conv, sizeof conv);
-        chp_msgi_sender_label(m, x->sender,
-                              x->kind == CONV_ROOM ? chp_msgi_seen_nick(m, x->room, x->sender) : "",
-                              who, sizeof who);
+        chp_msgi_file_labels(m, x, conv, sizeof conv, who, sizeof who);
         chp_hex_encode(x->id, 16, idh);
         chp_msgi_bprintf(out, "%s\t", idh);
         chp_msgi_bescaped(out, conv, strlen(conv));

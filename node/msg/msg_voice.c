@@ -119,11 +119,7 @@ void chp_msgi_voice_in_progress(chp_msg *m, const struct xfile *x, int force)
         (!force && x->have % 8 && x->have != x->count))
         return;
     char idh[33], conv[CHP_ROOM_NAME_MAX + CHP_ID_STR_LEN + 2], who[CHP_NICK_MAX + 32];
-    struct hmsg h = {.kind = x->kind};
-    memcpy(h.peer, x->peer, 32);
-    snprintf(h.room, sizeof h.room, "%s", x->room);
-    chp_msgi_conv_label(m, &h, conv, sizeof conv);
-    chp_msgi_sender_label(m, x->sender, "", who, sizeof who);
+    chp_msgi_file_labels(m, x, conv, sizeof conv, who, sizeof who);
     chp_hex_encode(x->id, 16, idh);
     struct msg_buf ev = {0};
     chp_msgi_bprintf(&ev, "%s\t%u\t%u\tin\t", idh, x->have, x->count);

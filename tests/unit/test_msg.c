@@ -44,6 +44,7 @@ struct user {
     int events;          /* "message" events seen */
     char last_msg[1024]; /* the last one's body */
     char last_room[256]; /* the last "room" event's body */
+    char last_file[512]; /* the last "file" event's body */
 };
 
 static void on_event(void *ctx, const char *topic, const char *body, size_t len)
@@ -54,6 +55,8 @@ static void on_event(void *ctx, const char *topic, const char *body, size_t len)
         snprintf(u->last_msg, sizeof u->last_msg, "%.*s", (int)len, body);
     } else if (!strcmp(topic, "room")) {
         snprintf(u->last_room, sizeof u->last_room, "%.*s", (int)len, body);
+    } else if (!strcmp(topic, "file")) {
+        snprintf(u->last_file, sizeof u->last_file, "%.*s", (int)len, body);
     }
 }
 
@@ -646,6 +649,53 @@ static void test_file_pieces_stored_before_restart(void **st)
     assert_int_equal(fr_held(&b, id), FR_PIECES);
     fr_text_after(&a, &b, "after the file stored across a restart");
     fr_end(&a, &b);
+}
+
+/* Field k (0-based) of a tab-separated line into out. */
+static void tsv_field(const char *line, int k, char *out, size_t cap)
+{
+    for (int i = 0; i < k; i++) {
+        line = strchr(line, '\t');
+        assert_non_null(line);
+        line++;
+    }
+    size_t n = strcspn(line, "\t\n");
+    assert_true(n < cap);
+    memcpy(out, line, n);
+    out[n] = '\0';
+}
+
+/* A stranger's #lan file: the "file" progress event names its conversation
+ * and sender as `files` does (the sender under the nick of their posts;
+ * the event gave the bare key's label). */
+static void test_file_event_names_as_files(void **st)
+{
+    (void)st;
+    struct user a, b, *to_b[1] = {&b};
+    char *out, path[300], ev_who[128], ev_conv[128], who[128], conv[128];
+    new_user(&a, "ali");
+    new_user(&b, "bahar");
+    assert_true(ctl(&a, &out, "send", "#lan", "hello from ali", NULL));
+    assert_int_equal(carry(&a, to_b, 1), 1);
+    snprintf(path, sizeof path, "%s/note.txt", a.dir);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    fputs("a short file\n", f);
+    assert_int_equal(fclose(f), 0);
+    assert_true(ctl(&a, &out, "send-file", "#lan", path, NULL));
+    assert_true(carry(&a, to_b, 1) >= 2); /* the manifest and its piece */
+    assert_true(b.last_file[0]);
+    tsv_field(b.last_file, 4, ev_conv, sizeof ev_conv);
+    tsv_field(b.last_file, 5, ev_who, sizeof ev_who);
+    assert_true(ctl(&b, &out, "files", NULL));
+    tsv_field(out, 1, conv, sizeof conv);
+    tsv_field(out, 2, who, sizeof who);
+    assert_string_equal(ev_conv, conv);
+    assert_string_equal(ev_who, who);
+    assert_non_null(strstr(who, "ali"));
+    kept_free();
+    drop_user(&a);
+    drop_user(&b);
 }
 
 /* As test_file_pieces_survive_restart, but Bob's node dies (a child
@@ -1460,6 +1510,7 @@ int main(void)
         cmocka_unit_test(test_file_pieces_survive_restart),
         cmocka_unit_test(test_file_pieces_stored_before_restart),
         cmocka_unit_test(test_file_pieces_survive_crash),
+        cmocka_unit_test(test_file_event_names_as_files),
         cmocka_unit_test(test_text_after_file_gap),
         cmocka_unit_test(test_old_keys_deleted),
         cmocka_unit_test(test_one_lifetime),
