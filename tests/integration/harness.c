@@ -728,6 +728,16 @@ char *h_ok_(h_ctx *h, const h_node *n, const char *file, int line, ...)
     return out;
 }
 
+void h_send_file(h_ctx *h, const h_node *n, const char *to, const char *path, char id[33])
+{
+    char *out = h_ok(h, n, "send-file", to, path, H_END);
+    assert_int_equal(strlen(out), 33);
+    assert_int_equal(out[32], '\n');
+    memcpy(id, out, 32);
+    id[32] = '\0';
+    free(out);
+}
+
 void h_init(h_ctx *h, const h_node *n, const char *nick, char id[H_ID_LEN + 1], ...)
 {
     const char *argv[MAX_ARGS] = {h_bin("CHAPAR"), "--home", n->home, "init", "--nick", nick};

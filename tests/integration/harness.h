@@ -222,6 +222,10 @@ int h_lines(const char *s);
 #define h_ok(h, n, ...) h_ok_((h), (n), __FILE__, __LINE__, __VA_ARGS__)
 char *h_ok_(h_ctx *h, const h_node *n, const char *file, int line, ...) H_SENTINEL;
 
+/* `chapar send-file TO PATH` at n: asserts exit 0 and one line of a
+ * 32-hex message id, which goes into id. */
+void h_send_file(h_ctx *h, const h_node *n, const char *to, const char *path, char id[33]);
+
 /* `chapar init --nick NICK ARGS...` (with or without a running daemon):
  * asserts exit 0 and one user ID line, copied to id (may be NULL). */
 void h_init(h_ctx *h, const h_node *n, const char *nick, char id[H_ID_LEN + 1], ...) H_SENTINEL;

@@ -37,16 +37,6 @@ static void assert_same(const char *a, const char *b)
     assert_int_equal(h_sh("cmp -s '%s' '%s'", a, b), 0);
 }
 
-/* The 32-hex id `send-file` printed. */
-static void send_file(h_ctx *h, const h_node *n, const char *to, const char *path, char id[33])
-{
-    char *out = h_ok(h, n, "send-file", to, path, H_END);
-    assert_int_equal(strlen(out), 33);
-    memcpy(id, out, 32);
-    id[32] = '\0';
-    free(out);
-}
-
 /* The field k (0-based) of the `files --tsv` line of file id at n, into
  * buf; NULL when there is none. */
 static char *files_field(h_ctx *h, const h_node *n, const char *id, int k, char *buf, size_t cap)
@@ -92,7 +82,7 @@ static void test_contacts_both_ways(void **state)
     char *src = random_file(h, "photo.bin", 5u << 20, 1), copy[600];
     snprintf(copy, sizeof copy, "%s.orig", src);
     assert_int_equal(h_sh("cp '%s' '%s'", src, copy), 0);
-    send_file(h, a, "bob", src, id);
+    h_send_file(h, a, "bob", src, id);
     assert_int_equal(unlink(src), 0);
     char *out = h_ok(h, a, "outbox", "--tsv", H_END);
     assert_non_null(strstr(out, "[file] photo.bin (5.0 MiB)"));
@@ -123,7 +113,7 @@ static void test_contacts_both_ways(void **state)
     char *src2 = random_file(h, "photo.bin", 5u << 20, 2), copy2[600];
     snprintf(copy2, sizeof copy2, "%s.2", src2);
     assert_int_equal(h_sh("cp '%s' '%s'", src2, copy2), 0);
-    send_file(h, b, "alice", src2, id);
+    h_send_file(h, b, "alice", src2, id);
     snprintf(saved, sizeof saved, "saved %s/files/bob/photo.bin", a->home);
     free(h_await_(h, a, saved, FILE_DEADLINE_MS, __FILE__, __LINE__, "files", "--tsv", H_END));
     snprintf(saved, sizeof saved, "%s/files/bob/photo.bin", a->home);
@@ -189,7 +179,7 @@ static void test_room_stranger(void **state)
     h_start(h, "alice", H_END);
     h_start(h, "bob", "--peer", a->addr, H_END);
     char *src = random_file(h, ".evil name.jpg", 40000, 3);
-    send_file(h, a, "#lan", src, id);
+    h_send_file(h, a, "#lan", src, id);
     /* above max-file (16 MiB by default): one line, exit 1 */
     char *big = h_write_file(h, "big.bin", "", 0), *err = NULL;
     assert_int_equal(h_sh("truncate -s 17M '%s'", big), 0);
@@ -237,7 +227,7 @@ static void test_link_cut(void **state)
     const long long pieces = 323; /* 5 MiB / 16256 */
     char *src = random_file(h, "cut.bin", 5u << 20, 4);
     long long base = h_status(h, r, "envelopes stored");
-    send_file(h, a, "bob", src, id);
+    h_send_file(h, a, "bob", src, id);
     h_expect_(h, r, "envelopes stored", H_GE, base + pieces * 9 / 20, FILE_DEADLINE_MS, __FILE__,
               __LINE__);
     h_kill9(h, r);

@@ -17,16 +17,6 @@
 
 static uint8_t buf[200000];
 
-/* The 32-hex id `send-file` printed. */
-static void send_file(h_ctx *h, const h_node *n, const char *to, const char *path, char id[33])
-{
-    char *out = h_ok(h, n, "send-file", to, path, H_END);
-    assert_int_equal(strlen(out), 33);
-    memcpy(id, out, 32);
-    id[32] = '\0';
-    free(out);
-}
-
 /* The `files --tsv` line of file id in out, with its tab count. */
 static int tsv_tabs(const char *out, const char *id)
 {
@@ -53,8 +43,8 @@ static void test_voice_note(void **state)
     for (size_t i = 0; i < 5000; i++)
         buf[i] = (uint8_t)(i * 7 + 3);
     char *fake = strdup(h_write_file(h, "fake.opus", buf, 5000));
-    send_file(h, a, "bob", voice, vid);
-    send_file(h, a, "bob", fake, fid);
+    h_send_file(h, a, "bob", voice, vid);
+    h_send_file(h, a, "bob", fake, fid);
     char *out = h_ok(h, a, "history", "bob", "--tsv", H_END);
     assert_non_null(strstr(out, "[file] voice.opus (43.1 KiB) voice note 0:42"));
     assert_non_null(strstr(out, "[file] fake.opus (4.9 KiB)"));
@@ -84,7 +74,7 @@ static void test_voice_note(void **state)
     /* An M4A (moov after mdat, version 1 boxes) back from Bob: 1:15. */
     n = ab_m4a(buf, 1, 44100, 44100ull * 75 + 100, 0, 0, 20000, 1);
     char *m4a = strdup(h_write_file(h, "reply.m4a", buf, n));
-    send_file(h, b, "alice", m4a, mid);
+    h_send_file(h, b, "alice", m4a, mid);
     snprintf(want, sizeof want, "saved %s/files/bob/reply.m4a", a->home);
     free(h_await_(h, a, want, VOICE_DEADLINE_MS, __FILE__, __LINE__, "files", "--tsv", H_END));
     out = h_ok(h, a, "files", H_END);
@@ -104,7 +94,7 @@ static void test_voice_note(void **state)
     h_start(h, "carol", "--peer", a->addr, H_END);
     n = ab_opus(buf, 0, 48000u * 125, 6, 3000);
     char *room = strdup(h_write_file(h, "room.ogg", buf, n));
-    send_file(h, c, "#lan", room, cid);
+    h_send_file(h, c, "#lan", room, cid);
     free(
         h_await_(h, b, "room.ogg", VOICE_DEADLINE_MS, __FILE__, __LINE__, "files", "--tsv", H_END));
     out = h_await_(h, b, "voice note 2:05  complete", VOICE_DEADLINE_MS, __FILE__, __LINE__,
