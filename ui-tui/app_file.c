@@ -229,39 +229,6 @@ static void act(chp_app *a)
     REQ2(a, CHP_R_FILES, "save", "file-save", g_files[g_pending.n - 1].id, g_pending.path);
 }
 
-/* A line of `files`, its TIME (the seventh field) and its place. */
-struct by_time {
-    char *line;
-    unsigned long long time;
-    size_t i;
-};
-
-static int by_time_order(const void *x, const void *y)
-{
-    const struct by_time *a = x, *b = y;
-    if (a->time != b->time)
-        return a->time < b->time ? -1 : 1;
-    return a->i < b->i ? -1 : a->i > b->i;
-}
-
-/* The lines of p (NUL-terminated in place) into v, at most cap, sorted
- * as `chapar files` and history show them: by time, the newest last (the
- * daemon answers by file id). How many. */
-static size_t sort_by_time(char *p, struct by_time *v, size_t cap)
-{
-    size_t n = 0;
-    for (char *line = strtok(p, "\n"); line && n < cap; line = strtok(NULL, "\n")) {
-        const char *t = line;
-        for (int tab = 0; tab < 6 && t; tab++)
-            if ((t = strchr(t, '\t')))
-                t++;
-        v[n] = (struct by_time){line, t ? strtoull(t, NULL, 10) : 0, n};
-        n++;
-    }
-    qsort(v, n, sizeof *v, by_time_order);
-    return n;
-}
-
 /* The answer to /save's file-save: the path the node wrote. */
 static void saved_reply(chp_app *a, int ok, char *p, size_t len)
 {
@@ -287,10 +254,11 @@ static void files_reply(chp_app *a, const char *tag, int ok, char *p, size_t len
     if (list)
         chp_app_notice(a, _("received files (/save N [PATH], /open N):"));
     g_nfiles = 0;
-    static struct by_time v[1024];
-    size_t nv = sort_by_time(p, v, sizeof v / sizeof *v);
-    for (size_t k = 0; k < nv && g_nfiles < FILES_MAX; k++) {
-        char *f[8], vn[48] = "", dur[16], *line = v[k].line;
+    /* the node lists them by time, the newest last, as history */
+    char *save = NULL;
+    for (char *line = strtok_r(p, "\n", &save); line && g_nfiles < FILES_MAX;
+         line = strtok_r(NULL, "\n", &save)) {
+        char *f[8], vn[48] = "", dur[16];
         if (split_line(line, g_nfiles, f))
             continue;
         g_nfiles++;

@@ -536,68 +536,6 @@ static void print_file_line(char **f, int n, void *ctx)
     printf("  %s  %s\n", local_time(f[6], when, sizeof when), f[0]);
 }
 
-/* One line of `files`, its TIME and its place in the reply. */
-struct file_line {
-    const char *s;
-    unsigned long long time;
-    size_t i;
-};
-
-static int file_line_order(const void *x, const void *y)
-{
-    const struct file_line *a = x, *b = y;
-    if (a->time != b->time)
-        return a->time < b->time ? -1 : 1;
-    return a->i < b->i ? -1 : a->i > b->i;
-}
-
-/* The daemon lists files by id; they print as history does, by TIME,
- * the newest last (same TIME: as the daemon sent them). */
-static int print_files(char *body, size_t len, void *ctx)
-{
-    struct lines *l = ctx;
-    size_t n = 1, k = 0, o = 0;
-    for (size_t i = 0; i < len; i++)
-        n += body[i] == '\n';
-    struct file_line *v = calloc(n, sizeof *v);
-    char *out = malloc(len + 1);
-    if (!v || !out) {
-        free(v);
-        free(out);
-        return cli_fail(1, _("out of memory"));
-    }
-    for (size_t i = 0; i < len;) {
-        size_t e = i;
-        while (e < len && body[e] != '\n')
-            e++;
-        body[e] = '\0';
-        if (e > i) {
-            const char *t = body + i;
-            for (int tab = 0; tab < 6 && t; tab++)
-                if ((t = strchr(t, '\t')))
-                    t++;
-            v[k] = (struct file_line){body + i, t ? strtoull(t, NULL, 10) : 0, k};
-            k++;
-        }
-        i = e + 1;
-    }
-    qsort(v, k, sizeof *v, file_line_order);
-    for (size_t j = 0; j < k; j++) {
-        size_t sl = strlen(v[j].s);
-        memcpy(out + o, v[j].s, sl);
-        o += sl;
-        out[o++] = '\n';
-    }
-    if (o)
-        o--; /* each_line ends the last line itself */
-    out[o] = '\0';
-    if (k)
-        each_line(out, o, l->print, &l->tsv);
-    free(v);
-    free(out);
-    return 0;
-}
-
 int cli_cmd_files(const char *home, int argc, char **argv)
 {
     char *pos[1];
@@ -605,7 +543,7 @@ int cli_cmd_files(const char *home, int argc, char **argv)
     cli_opt o[] = {{"--tsv", NULL, &tsv}};
     int rc = cli_parse_opts(argc, argv, o, 1, pos, 0, &npos, "files [--tsv]");
     struct lines l = {print_file_line, tsv};
-    return rc ? rc : cli_run_with(home, "files", 0, NULL, NULL, print_files, &l);
+    return rc ? rc : cli_run_with(home, "files", 0, NULL, NULL, print_lines, &l);
 }
 
 /* The nick: the second field of `id`. */

@@ -985,36 +985,67 @@ static const struct xfile *in_by_hex(chp_msg *m, const char *idhex)
     return NULL;
 }
 
+/* A received file in the order `files` lists them. */
+struct by_time {
+    uint64_t time;
+    size_t i;
+};
+
+static int by_time_order(const void *p, const void *q)
+{
+    const struct by_time *a = p, *b = q;
+    if (a->time != b->time)
+        return a->time < b->time ? -1 : 1;
+    return a->i < b->i ? -1 : a->i > b->i;
+}
+
+static void files_line(chp_msg *m, const struct xfile *x, struct msg_buf *out)
+{
+    char idh[33], conv[CHP_ROOM_NAME_MAX + CHP_ID_STR_LEN + 2], who[CHP_NICK_MAX + 32];
+    chp_msgi_file_labels(m, x, conv, sizeof conv, who, sizeof who);
+    chp_hex_encode(x->id, 16, idh);
+    chp_msgi_bprintf(out, "%s\t", idh);
+    chp_msgi_bescaped(out, conv, strlen(conv));
+    chp_msgi_bput(out, "\t", 1);
+    chp_msgi_bescaped(out, who, strlen(who));
+    chp_msgi_bput(out, "\t", 1);
+    chp_msgi_bescaped(out, x->name, strlen(x->name));
+    chp_msgi_bprintf(out, "\t%llu\t", (unsigned long long)x->size);
+    if (x->state == FS_INCOMING)
+        chp_msgi_bprintf(out, "incoming %u/%u", x->have, x->count);
+    else if (x->state == FS_COMPLETE)
+        chp_msgi_bput(out, "complete", 8);
+    else {
+        chp_msgi_bput(out, "saved ", 6);
+        chp_msgi_bescaped(out, x->path, strlen(x->path));
+    }
+    uint32_t ms; /* not a TSV column of `chapar files`: its human form's voice note */
+    chp_msgi_bprintf(out, "\t%llu\t", (unsigned long long)x->time);
+    if (chp_msgi_voice_ms(m, x, &ms))
+        chp_msgi_bprintf(out, "%u", ms);
+    chp_msgi_bput(out, "\n", 1);
+}
+
+/* By TIME, the newest last (same TIME: in the table's order), as history. */
 void chp_msgi_files_list(chp_msg *m, struct msg_buf *out)
 {
+    if (!m->nfiles)
+        return;
+    struct by_time *v = malloc(m->nfiles * sizeof *v);
+    if (!v) {
+        out->oom = 1;
+        return;
+    }
+    size_t n = 0;
     for (size_t i = 0; i < m->nfiles; i++) {
         const struct xfile *x = &m->files[i];
-        if (x->out || !x->have_manifest || x->state == FS_REFUSED)
-            continue;
-        char idh[33], conv[CHP_ROOM_NAME_MAX + CHP_ID_STR_LEN + 2], who[CHP_NICK_MAX + 32];
-        chp_msgi_file_labels(m, x, conv, sizeof conv, who, sizeof who);
-        chp_hex_encode(x->id, 16, idh);
-        chp_msgi_bprintf(out, "%s\t", idh);
-        chp_msgi_bescaped(out, conv, strlen(conv));
-        chp_msgi_bput(out, "\t", 1);
-        chp_msgi_bescaped(out, who, strlen(who));
-        chp_msgi_bput(out, "\t", 1);
-        chp_msgi_bescaped(out, x->name, strlen(x->name));
-        chp_msgi_bprintf(out, "\t%llu\t", (unsigned long long)x->size);
-        if (x->state == FS_INCOMING)
-            chp_msgi_bprintf(out, "incoming %u/%u", x->have, x->count);
-        else if (x->state == FS_COMPLETE)
-            chp_msgi_bput(out, "complete", 8);
-        else {
-            chp_msgi_bput(out, "saved ", 6);
-            chp_msgi_bescaped(out, x->path, strlen(x->path));
-        }
-        uint32_t ms; /* not a TSV column of `chapar files`: its human form's voice note */
-        chp_msgi_bprintf(out, "\t%llu\t", (unsigned long long)x->time);
-        if (chp_msgi_voice_ms(m, x, &ms))
-            chp_msgi_bprintf(out, "%u", ms);
-        chp_msgi_bput(out, "\n", 1);
+        if (!x->out && x->have_manifest && x->state != FS_REFUSED)
+            v[n++] = (struct by_time){x->time, i};
     }
+    qsort(v, n, sizeof *v, by_time_order);
+    for (size_t k = 0; k < n; k++)
+        files_line(m, &m->files[v[k].i], out);
+    free(v);
 }
 
 /* A file already saved, written again to path: copied through a

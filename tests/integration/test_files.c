@@ -125,7 +125,7 @@ static void test_contacts_both_ways(void **state)
 }
 
 /* Three more files to #lan a second apart: `files` lists them by time,
- * the newest last, in both forms (the daemon answers in file-id order),
+ * the newest last (the daemon sorts them), in both forms,
  * seven TSV columns; the inbox line keeps the hint apart from the caption. */
 static void files_by_time(h_ctx *h, const h_node *a, const h_node *b)
 {

@@ -810,10 +810,10 @@ static void test_files(void **state)
     assert_string_equal(input_of(x->a), "/file ~/note-b.txt");
     assert_string_equal(x->a->hint, "");
 
-    /* the node lists by file id; the UI numbers by time */
-    static const char list[] = "bb\t#lan\tali\tlate.txt\t5\tcomplete\t300\n"
-                               "aa\t#lan\tali\tearly.txt\t5\tcomplete\t100\n"
-                               "cc\t#lan\tali\tmiddle.txt\t5\tcomplete\t200\n";
+    /* the node lists by time, the newest last; the UI numbers in that order */
+    static const char list[] = "aa\t#lan\tali\tearly.txt\t5\tcomplete\t100\n"
+                               "cc\t#lan\tali\tmiddle.txt\t5\tcomplete\t200\n"
+                               "bb\t#lan\tali\tlate.txt\t5\tcomplete\t300\n";
     enter(x->a, "/files");
     assert_string_equal(last(x, 0)->cmd, "files");
     reply(x, CHP_R_FILES, "", 1, list);
