@@ -22,8 +22,12 @@
  * load): random ids dirty about one B-tree leaf per envelope until several
  * land on the same page, so in a store alone 4096 1 KiB envelopes per
  * commit took 0.6-0.7x the time per envelope of 1024, fdatasync included.
- * A light load still commits each poll round's envelopes at once. The next
- * batch goes to the writer before the finished one is forwarded. */
+ * A light load still commits each poll round's envelopes at once. On a
+ * relay the next batch goes to the writer before the finished one is
+ * forwarded; on a user node after (chp_ingest_pump). User nodes pipeline
+ * too: a flow PONG waits until what came before its PING is stored, and
+ * while each round waited for its own commit (fdatasync) the sender's
+ * window stood full and nothing arrived (bench-files). */
 
 #define INGEST_MAX   4096
 #define INGEST_BYTES (8u << 20)       /* arena bytes per batch */
@@ -335,10 +339,14 @@ int chp_ingest_flush(chp_mesh *n)
     return rc != CHP_OK ? rc : rc2;
 }
 
+/* A relay hands the writer the next batch before it forwards the one
+ * committed. A user node goes to the layer above first, with the writer
+ * idle: the messaging layer writes to the store itself (file pieces, 64
+ * at a time), and a store write waits for a commit under way. */
 void chp_ingest_pump(chp_mesh *n)
 {
     if (n->ingest->committing && chp_store_put_ready(n->store))
-        (void)commit_finish(n, 1);
+        (void)commit_finish(n, n->relay);
     (void)commit_start(n);
 }
 

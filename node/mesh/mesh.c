@@ -518,13 +518,10 @@ void chp_mesh_poll_done(chp_mesh *n, const zmq_pollitem_t *items, size_t count)
         chp_discovery_recv(n);
     chp_recv_poll_done(n, items + P_FIXED, count - P_FIXED, CHP_MESH_BATCH_MAX);
     /* Forward the batch whose commit is done, and hand the writer what
-     * this round brought in: it commits while the next round receives. A
-     * user node commits each round before going on, as the messaging
-     * layer expects; the pipeline is for relays. */
-    if (n->relay)
-        chp_ingest_pump(n);
-    else
-        (void)chp_ingest_flush(n);
+     * this round brought in: it commits while the next round receives
+     * (a user node too: waiting for each round's commit left the flow
+     * window's sender idle, ingest.c). */
+    chp_ingest_pump(n);
     chp_gossip_flush_out(n);
     chp_recv_pongs(n, mesh_ms(n)); /* after the pushes that went before them */
     trim_heap(n);

@@ -241,6 +241,9 @@ struct chp_mesh {
     uint16_t pt_orport;      /* our loopback listener behind the PT server, 0 = none */
     struct chp_socks *socks; /* socks.c: the SOCKS relay, NULL until used */
     uint64_t trim_settled;   /* chp_ingest_settled at the last malloc_trim (mesh.c) */
+    uint64_t recv_mark;      /* chp_ingest_queued when reading a socket began (recv.c) */
+    int recv_cut;            /* 1: a flow PING ended that read */
+    uint64_t recv_cuts;      /* reads a flow PING ended, ever (tests) */
 };
 
 /* The mesh's clocks: ms of the monotonic one, s of the wall one. */
@@ -452,8 +455,9 @@ int chp_ingest_add(chp_mesh *n, const uint8_t *env, size_t len, const struct chp
                    int own, uint8_t id[32]);
 /* Commits everything received so far and forwards it; returns when done. */
 int chp_ingest_flush(chp_mesh *n);
-/* The pipeline of a relay: the batch whose commit is done goes out and the
- * next one goes to the writer. */
+/* The pipeline, once a loop round: the batch whose commit is done goes
+ * out (forwarded, handed to the layer above) and the next one goes to
+ * the writer. */
 void chp_ingest_pump(chp_mesh *n);
 /* The store's commit descriptor while a batch commits, else -1. */
 int chp_ingest_fd(const chp_mesh *n);

@@ -66,6 +66,18 @@ void chp_recv_pongs(chp_mesh *n, uint64_t t)
     }
 }
 
+/* A socket is read until its frames run out, the round's share is read,
+ * or a flow PING comes after envelopes queued while reading it (handle):
+ * the round ends there, so that what came before that PING is committed
+ * and its PONG goes while the rest of the window arrives, instead of
+ * after the whole window was read, committed and examined. Only new,
+ * checked envelopes (each with its proof of work) make a PING end a read. */
+static void read_begin(chp_mesh *n)
+{
+    n->recv_cut = 0;
+    n->recv_mark = chp_ingest_queued(n);
+}
+
 static void handle(chp_mesh *n, struct chp_link *l, const uint8_t *frame, size_t len,
                    int via_router)
 {
@@ -156,9 +168,13 @@ static void handle(chp_mesh *n, struct chp_link *l, const uint8_t *frame, size_t
     case CHP_WIRE_PING: {
         uint8_t f[16];
         size_t fl;
-        if (m.u.nonce & CHP_FLOW_TAG)
+        if (m.u.nonce & CHP_FLOW_TAG) {
             flow_ping(n, l, m.u.nonce); /* answered by chp_recv_pongs */
-        else if (chp_wire_ping(f, sizeof f, &fl, CHP_WIRE_PONG, m.u.nonce) == CHP_OK)
+            if (chp_ingest_queued(n) > n->recv_mark && !n->recv_cut) {
+                n->recv_cut = 1; /* read_begin */
+                n->recv_cuts++;
+            }
+        } else if (chp_wire_ping(f, sizeof f, &fl, CHP_WIRE_PONG, m.u.nonce) == CHP_OK)
             chp_link_send(n, l, f, fl);
         break;
     }
@@ -190,7 +206,8 @@ void chp_recv_router(chp_mesh *n, void *sock, int max)
     for (int i = 0; i < 2; i++)
         if (n->lan[i].router && n->lan[i].router == sock)
             gen = n->lan[i].gen;
-    for (int i = 0; i < max; i++) {
+    read_begin(n);
+    for (int i = 0; i < max && !n->recv_cut; i++) {
         zmq_msg_t rid, data;
         zmq_msg_init(&rid);
         zmq_msg_init(&data);
@@ -361,7 +378,10 @@ void chp_recv_poll_done(chp_mesh *n, const zmq_pollitem_t *items, size_t count, 
             continue;
         if (items[k + 1].revents & ZMQ_POLLIN)
             monitor_event(n, l);
-        for (int m = 0; m < max && l->used && l->dealer && (items[k].revents & ZMQ_POLLIN); m++) {
+        read_begin(n);
+        for (int m = 0;
+             m < max && !n->recv_cut && l->used && l->dealer && (items[k].revents & ZMQ_POLLIN);
+             m++) {
             zmq_msg_t data;
             zmq_msg_init(&data);
             if (zmq_msg_recv(&data, l->dealer, ZMQ_DONTWAIT) < 0) {

@@ -119,6 +119,7 @@ struct node {
     /* what the hooks saw */
     uint8_t committed[64][32];
     size_t ncommitted;
+    uint64_t last_seq; /* of the last envelope committed */
     uint8_t held[16][32];
     size_t nheld;
     uint8_t unconf[16][32];
@@ -160,7 +161,8 @@ static void h_committed(void *ctx, const uint8_t *env, size_t len, const uint8_t
     uint8_t check[32];
     chp_envelope_id(env, len, check);
     assert_memory_equal(check, id, 32);
-    assert_true(seq > 0);
+    assert_true(seq > nd->last_seq); /* in the order of the store, once */
+    nd->last_seq = seq;
     if (nd->ncommitted < 64)
         memcpy(nd->committed[nd->ncommitted++], id, 32);
 }
@@ -706,12 +708,15 @@ static int all_stored(const struct node *nd, uint8_t (*ids)[32], int n)
     return 1;
 }
 
-static void test_sync_beyond_window(void **state)
+/* BIG_ENV envelopes of the largest bucket (a file's pieces), together
+ * more than one flow window (PROTOCOL.md §15). */
+static uint8_t big[BIG_ENV][CHP_ENV_MAX_BYTES], big_ids[BIG_ENV][32];
+static size_t big_len[BIG_ENV];
+
+static void make_big(void)
 {
-    struct world *w = *state;
-    static uint8_t big[BIG_ENV][CHP_ENV_MAX_BYTES], ids[BIG_ENV][32];
     static uint8_t payload[CHP_PAYLOAD_MAX - 64];
-    size_t len[BIG_ENV], total = 0;
+    size_t total = 0;
     chp_identity *me = NULL;
     assert_rc(chp_identity_generate(chp_rng_system(), &me), CHP_OK);
     for (int i = 0; i < BIG_ENV; i++) {
@@ -726,18 +731,24 @@ static void test_sync_beyond_window(void **state)
                                .type = CHP_CT_PIECE,
                                .payload = payload,
                                .len = sizeof payload};
-        assert_rc(chp_envelope_seal(&a, me, chp_rng_system(), big[i], sizeof big[i], &len[i]),
+        assert_rc(chp_envelope_seal(&a, me, chp_rng_system(), big[i], sizeof big[i], &big_len[i]),
                   CHP_OK);
-        chp_envelope_id(big[i], len[i], ids[i]);
-        total += len[i];
+        chp_envelope_id(big[i], big_len[i], big_ids[i]);
+        total += big_len[i];
     }
     chp_identity_destroy(&me);
     assert_true(total > (768u << 10)); /* more than one window */
+}
+
+static void test_sync_beyond_window(void **state)
+{
+    struct world *w = *state;
+    make_big();
     struct node *a = node_start(w, 0), *b = node_start(w, 1);
     for (int i = 0; i < BIG_ENV; i++)
-        assert_rc(chp_mesh_publish(a->m, big[i], len[i]), CHP_OK);
+        assert_rc(chp_mesh_publish(a->m, big[i], big_len[i]), CHP_OK);
     assert_rc(chp_mesh_peer_add(b->m, a->addr, strlen(a->addr)), CHP_OK);
-    UNTIL(w, all_stored(b, ids, BIG_ENV));
+    UNTIL(w, all_stored(b, big_ids, BIG_ENV));
     chp_mesh_stats st;
     chp_mesh_stats_get(b->m, &st);
     assert_int_equal(st.ctr.sync_fetched, BIG_ENV); /* each asked once */
@@ -746,6 +757,49 @@ static void test_sync_beyond_window(void **state)
     assert_int_equal(st.ctr.rate_dropped, 0);
     chp_mesh_stats_get(a->m, &st);
     assert_int_equal(st.ctr.syncs_done, 0); /* A dialled nobody: B ran the session */
+}
+
+/* The flow window refills by steps, not by windows (PROTOCOL.md §15): B,
+ * a user node, ends a read at a flow PING that follows new envelopes, so
+ * what came before that PING commits (in the store's writer thread,
+ * while B reads on) and its PONG goes in the loop round whose commit
+ * settled it, never a round later; the layer above still gets every
+ * envelope once, in the order of the store (h_committed). */
+static void test_flow_pong_per_step(void **state)
+{
+    struct world *w = *state;
+    make_big();
+    struct node *a = node_start(w, 0), *b = node_start(w, 1);
+    for (int i = 0; i < BIG_ENV; i++)
+        assert_rc(chp_mesh_publish(a->m, big[i], big_len[i]), CHP_OK);
+    assert_rc(chp_mesh_peer_add(b->m, a->addr, strlen(a->addr)), CHP_OK);
+    uint64_t end = real_ms() + WAIT_MS, rounds = 0, waited = 0;
+    while (!all_stored(b, big_ids, BIG_ENV) || b->ncommitted < BIG_ENV) {
+        assert_true(real_ms() < end);
+        step(w);
+        rounds++;
+        struct chp_link *l = link_of(b, a->m->tpk);
+        if (!l || !l->npong)
+            continue;
+        waited++;
+        /* the bucket holds 32 MiB: only what is not stored yet may wait */
+        assert_true(l->pong[0].mark > chp_ingest_settled(b->m));
+    }
+    assert_int_equal(b->ncommitted, BIG_ENV);
+    for (int i = 0; i < BIG_ENV; i++)
+        assert_true(has_committed(b, big_ids[i]));
+    assert_true(waited > 0);          /* PONGs did wait for their commits */
+    assert_true(b->m->recv_cuts > 0); /* and reads ended at flow PINGs */
+    struct chp_link *la = link_of(a, b->m->tpk);
+    assert_non_null(la);
+    assert_true(la->flow_pinged > (768u << 10)); /* a window and more went */
+    UNTIL(w, la->flow_acked == la->flow_pinged); /* and every flow PING was answered */
+    chp_mesh_stats st;
+    chp_mesh_stats_get(b->m, &st);
+    assert_int_equal(st.ctr.accepted, BIG_ENV);
+    assert_int_equal(st.ctr.rate_dropped, 0);
+    print_message("flow: %llu rounds, %llu reads ended at a flow PING\n",
+                  (unsigned long long)rounds, (unsigned long long)b->m->recv_cuts);
 }
 
 /* B's answers wait for its walk budget when A's sync finds it spent. */
@@ -1065,6 +1119,9 @@ static void test_wire_pushes(void **state)
     }
     raw_send(&src, f, fl);
     raw_barrier(w, &src);
+    /* a user node's commit runs while its loop goes on: the PONG of a
+     * plain PING may come first */
+    UNTIL(w, chp_ingest_settled(a->m) == chp_ingest_queued(a->m));
     for (int i = 0; i < 5; i++)
         assert_true(has_committed(a, envs[i].id));
     chp_mesh_stats st;
@@ -1606,6 +1663,7 @@ int main(void)
         T(test_sync_before_link),
         T(test_sync_walk_budget),
         T(test_sync_beyond_window),
+        T(test_flow_pong_per_step),
         T(test_triangle_prune),
         T(test_own_announced_to_all),
         T(test_query_held),
