@@ -1042,8 +1042,11 @@ void h_raw_barrier(void *s, int deadline_ms)
     static uint8_t in[CHP_WIRE_MAX_FRAME];
     uint8_t f[16];
     size_t fl;
+    /* a flow PING (bit 63, PROTOCOL.md §15): its PONG waits until what
+     * came before it is stored and handed to the messaging layer; a plain
+     * one is answered at once, while a user node's commit may still run */
     nonce++;
-    assert_int_equal(chp_wire_ping(f, sizeof f, &fl, CHP_WIRE_PING, nonce), CHP_OK);
+    assert_int_equal(chp_wire_ping(f, sizeof f, &fl, CHP_WIRE_PING, nonce | (1ull << 63)), CHP_OK);
     h_raw_send(s, f, fl);
     uint64_t end = chp_mono_ms() + (uint64_t)deadline_ms;
     while (chp_mono_ms() < end) {
@@ -1052,7 +1055,7 @@ void h_raw_barrier(void *s, int deadline_ms)
             break;
         chp_wire_msg m;
         if (n <= (int)sizeof in && chp_wire_decode(in, (size_t)n, &m) == CHP_OK &&
-            m.type == CHP_WIRE_PONG && m.u.nonce == nonce)
+            m.type == CHP_WIRE_PONG && m.u.nonce == (nonce | (1ull << 63)))
             return;
     }
     fail_msg("no PONG from the node within %d ms", deadline_ms);

@@ -151,9 +151,11 @@ void h_raw_hello(void *s, uint32_t caps);
 struct chp_identity;
 int h_room_post(const struct chp_identity *me, const char *room, const char *nick, const char *text,
                 uint64_t ttl, uint8_t *env, size_t cap, size_t *len);
-/* PING, then reads until its PONG, for up to deadline_ms (else fails the
- * test): a node handles one link's frames in order, so everything sent
- * before has been dealt with. Other frames read meanwhile are dropped. */
+/* A flow PING, then reads until its PONG, for up to deadline_ms (else
+ * fails the test): a node handles one link's frames in order and answers
+ * a flow PING once what came before it is stored and examined, so
+ * everything sent before has been dealt with. Other frames read meanwhile
+ * are dropped. */
 void h_raw_barrier(void *s, int deadline_ms);
 
 enum h_op { H_EQ, H_GE, H_GT, H_LE };
