@@ -645,19 +645,6 @@ static int mkdir_p(const char *path)
     return mkdir(p, 0700) != 0 && errno != EEXIST ? -1 : 0;
 }
 
-void chp_msgi_file_labels(chp_msg *m, const struct xfile *x, char *conv, size_t ccap, char *who,
-                          size_t wcap)
-{
-    struct hmsg h = {.kind = x->kind};
-    memcpy(h.peer, x->peer, 32);
-    snprintf(h.room, sizeof h.room, "%s", x->room);
-    chp_msgi_conv_label(m, &h, conv, ccap);
-    if (who)
-        chp_msgi_sender_label(m, x->sender,
-                              x->kind == CONV_ROOM ? chp_msgi_seen_nick(m, x->room, x->sender) : "",
-                              who, wcap);
-}
-
 /* The directory files of x's conversation go to (made if missing, with
  * its parents, as mkdir -p). */
 static int conv_dir(chp_msg *m, const struct xfile *x, char *out, size_t cap)

@@ -355,6 +355,11 @@ int chp_msgi_seen_note(chp_msg *m, const char *room, const uint8_t pk[32], const
                        uint64_t t, char old[CHP_NICK_MAX + 1]);
 void chp_msgi_seen_rebuild(chp_msg *m);
 void chp_msgi_conv_label(chp_msg *m, const struct hmsg *h, char *out, size_t cap);
+/* x's conversation (`files`' CONVERSATION) into conv and, when who is not
+ * NULL, its sender as `files` shows it (a stranger in a room under the nick
+ * of their posts) into who. */
+void chp_msgi_file_labels(chp_msg *m, const struct xfile *x, char *conv, size_t ccap, char *who,
+                          size_t wcap);
 /* msg_rec.c: the "message" event of history entry h: the whole line, so
  * a client need not reload the conversation (CONTROL.md, Events). */
 void chp_msgi_emit_message(chp_msg *m, const struct hmsg *h);
@@ -488,11 +493,6 @@ int chp_msgi_file_send(chp_msg *m, const struct contact *c, const char *room, co
 const struct xfile *chp_msgi_file_out(const chp_msg *m, const uint8_t msgid[16]);
 /* `files` lines (CONTROL.md); `file-save`: CHP_OK or an error line. */
 void chp_msgi_files_list(chp_msg *m, struct msg_buf *out);
-/* x's conversation (`files`' CONVERSATION) into conv and, when who is not
- * NULL, its sender as `files` shows it (a stranger in a room under the nick
- * of their posts) into who. */
-void chp_msgi_file_labels(chp_msg *m, const struct xfile *x, char *conv, size_t ccap, char *who,
-                          size_t wcap);
 int chp_msgi_file_save(chp_msg *m, const char *idhex, const char *path, char *err, size_t errcap);
 
 /* msg_in.c: envelopes in. */

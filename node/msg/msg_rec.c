@@ -598,6 +598,19 @@ void chp_msgi_conv_label(chp_msg *m, const struct hmsg *h, char *out, size_t cap
     snprintf(out, cap, "%s", id);
 }
 
+void chp_msgi_file_labels(chp_msg *m, const struct xfile *x, char *conv, size_t ccap, char *who,
+                          size_t wcap)
+{
+    struct hmsg h = {.kind = x->kind};
+    memcpy(h.peer, x->peer, 32);
+    snprintf(h.room, sizeof h.room, "%s", x->room);
+    chp_msgi_conv_label(m, &h, conv, ccap);
+    if (who)
+        chp_msgi_sender_label(m, x->sender,
+                              x->kind == CONV_ROOM ? chp_msgi_seen_nick(m, x->room, x->sender) : "",
+                              who, wcap);
+}
+
 /* The "message" event of history entry h: the whole line, so a client
  * need not reload the conversation (CONTROL.md, Events). */
 void chp_msgi_emit_message(chp_msg *m, const struct hmsg *h)
