@@ -740,14 +740,22 @@ static void make_big(void)
     assert_true(total > (768u << 10)); /* more than one window */
 }
 
+/* Node A holds the BIG_ENV envelopes (its own), node B dials it. */
+static void big_pair(struct world *w, struct node **a, struct node **b)
+{
+    make_big();
+    *a = node_start(w, 0);
+    *b = node_start(w, 1);
+    for (int i = 0; i < BIG_ENV; i++)
+        assert_rc(chp_mesh_publish((*a)->m, big[i], big_len[i]), CHP_OK);
+    assert_rc(chp_mesh_peer_add((*b)->m, (*a)->addr, strlen((*a)->addr)), CHP_OK);
+}
+
 static void test_sync_beyond_window(void **state)
 {
     struct world *w = *state;
-    make_big();
-    struct node *a = node_start(w, 0), *b = node_start(w, 1);
-    for (int i = 0; i < BIG_ENV; i++)
-        assert_rc(chp_mesh_publish(a->m, big[i], big_len[i]), CHP_OK);
-    assert_rc(chp_mesh_peer_add(b->m, a->addr, strlen(a->addr)), CHP_OK);
+    struct node *a, *b;
+    big_pair(w, &a, &b);
     UNTIL(w, all_stored(b, big_ids, BIG_ENV));
     chp_mesh_stats st;
     chp_mesh_stats_get(b->m, &st);
@@ -768,11 +776,8 @@ static void test_sync_beyond_window(void **state)
 static void test_flow_pong_per_step(void **state)
 {
     struct world *w = *state;
-    make_big();
-    struct node *a = node_start(w, 0), *b = node_start(w, 1);
-    for (int i = 0; i < BIG_ENV; i++)
-        assert_rc(chp_mesh_publish(a->m, big[i], big_len[i]), CHP_OK);
-    assert_rc(chp_mesh_peer_add(b->m, a->addr, strlen(a->addr)), CHP_OK);
+    struct node *a, *b;
+    big_pair(w, &a, &b);
     uint64_t end = real_ms() + WAIT_MS, rounds = 0, waited = 0;
     while (!all_stored(b, big_ids, BIG_ENV) || b->ncommitted < BIG_ENV) {
         assert_true(real_ms() < end);
