@@ -243,14 +243,15 @@ malformed:
     return CHP_E_MALFORMED;
 }
 
-int chp_envelope_open(const uint8_t *buf, size_t len, const uint8_t key[32], uint8_t *pt,
-                      size_t cap, chp_env_hdr *hdr, chp_inner *out)
+int chp_envelope_open_ex(const uint8_t *buf, size_t len, const uint8_t key[32], uint8_t *pt,
+                         size_t cap, chp_env_hdr *hdr, chp_inner *out, const uint8_t *verified,
+                         uint8_t *digest)
 {
     assert(key && pt && out);
     memset(out, 0, sizeof *out);
     const uint8_t *ct;
     size_t ctlen;
-    uint8_t nonce[CHP_AEAD_NONCE_BYTES], sigmsg[SIG_MSG_BYTES];
+    uint8_t nonce[CHP_AEAD_NONCE_BYTES], sigmsg[SIG_MSG_BYTES], ph[32];
     int rc = chp_envelope_parse(buf, len, hdr, &ct, &ctlen, NULL);
     if (rc != CHP_OK)
         return rc;
@@ -264,13 +265,26 @@ int chp_envelope_open(const uint8_t *buf, size_t len, const uint8_t key[32], uin
     rc = chp_inner_parse(pt, ptlen, out);
     if (rc != CHP_OK)
         goto fail;
-    sig_message(sigmsg, buf, out->type, out->payload, out->len, NULL);
-    rc = chp_sign_verify(out->sig, sigmsg, sizeof sigmsg, out->sender);
-    if (rc != CHP_OK)
-        goto fail;
+    if (verified) {
+        memcpy(ph, verified, sizeof ph);
+    } else {
+        chp_hash(ph, sizeof ph, out->payload, out->len, NULL, 0);
+        sig_message(sigmsg, buf, out->type, out->payload, out->len, ph);
+        rc = chp_sign_verify(out->sig, sigmsg, sizeof sigmsg, out->sender);
+        if (rc != CHP_OK)
+            goto fail;
+    }
+    if (digest)
+        memcpy(digest, ph, sizeof ph);
     return CHP_OK;
 fail:
     chp_memzero(pt, ptlen);
     memset(out, 0, sizeof *out);
     return rc;
+}
+
+int chp_envelope_open(const uint8_t *buf, size_t len, const uint8_t key[32], uint8_t *pt,
+                      size_t cap, chp_env_hdr *hdr, chp_inner *out)
+{
+    return chp_envelope_open_ex(buf, len, key, pt, cap, hdr, out, NULL, NULL);
 }

@@ -146,5 +146,17 @@ CHP_WUR int chp_inner_parse(const uint8_t *pt, size_t len, chp_inner *out);
  * *out is zeroed, and pt is wiped if decryption had written to it. */
 CHP_WUR int chp_envelope_open(const uint8_t *buf, size_t len, const uint8_t key[32], uint8_t *pt,
                               size_t cap, chp_env_hdr *hdr, chp_inner *out);
+/* chp_envelope_open for a caller that may open the same envelope twice
+ * (a receiver judges a room post before storing it and reads it after).
+ * digest (not NULL) gets BLAKE2b-256 of the payload: the digest the
+ * signature commits to (a file piece's, PROTOCOL.md §18.8). verified (not
+ * NULL) is the digest an earlier call returned for these very bytes (the
+ * same envelope id, which is BLAKE2b of all of them) under this very
+ * key: the envelope is decrypted and parsed again, and its signature,
+ * checked then, is not verified again. Never pass a digest from anywhere
+ * else: nothing here tells it apart from a forged one. */
+CHP_WUR int chp_envelope_open_ex(const uint8_t *buf, size_t len, const uint8_t key[32], uint8_t *pt,
+                                 size_t cap, chp_env_hdr *hdr, chp_inner *out,
+                                 const uint8_t *verified, uint8_t *digest);
 
 #endif

@@ -133,7 +133,10 @@ static void draw_list(const chp_app *a, int h, int lw)
 static wchar_t *compose(const chp_app *a, const chp_line *l, size_t *n, size_t *sender_n,
                         size_t *mark_at)
 {
-    const char *mark = l->state == CHP_LINE_QUEUED      ? " \u25cb"
+    /* an outgoing file whose pieces are going out shows its bar, not "queued" */
+    int going = l->state == CHP_LINE_QUEUED && l->total && l->done;
+    const char *mark = going                            ? ""
+                       : l->state == CHP_LINE_QUEUED    ? " \u25cb"
                        : l->state == CHP_LINE_SENT      ? " \u2713"
                        : l->state == CHP_LINE_DELIVERED ? " \u2713\u2713"
                                                         : "";

@@ -37,10 +37,11 @@ static void on_committed(void *ctx, const uint8_t *env, size_t len, const uint8_
     chp_msg_on_envelope(n->msg, env, len, id, seq);
 }
 
-static int on_refuse(void *ctx, const uint8_t *env, size_t len, const uint8_t *src)
+static int on_refuse(void *ctx, const uint8_t *env, size_t len, const uint8_t id[32],
+                     const uint8_t *src)
 {
     chp_node *n = ctx;
-    return chp_msg_refuse(n->msg, env, len, src);
+    return chp_msg_refuse(n->msg, env, len, id, src);
 }
 
 static int on_tag_mine(void *ctx, const uint8_t *tag)

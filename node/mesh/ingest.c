@@ -213,14 +213,15 @@ static int commit_start(chp_mesh *n)
     return CHP_OK;
 }
 
-static int refuse(chp_mesh *n, const uint8_t *env, size_t len, const struct chp_link *from)
+static int refuse(chp_mesh *n, const uint8_t *env, size_t len, const uint8_t id[32],
+                  const struct chp_link *from)
 {
     if (!n->hooks.refuse)
         return 0;
     uint8_t src[16];
     if (from)
         chp_link_source(n, from, src);
-    return n->hooks.refuse(n->hooks.ctx, env, len, from ? src : NULL);
+    return n->hooks.refuse(n->hooks.ctx, env, len, id, from ? src : NULL);
 }
 
 /* Queues one envelope for the next group commit, after the cheap checks. */
@@ -242,7 +243,7 @@ int chp_ingest_add(chp_mesh *n, const uint8_t *env, size_t len, const struct chp
     }
     /* The layer above (node/msg) judges a new envelope it can open before
      * it is stored or forwarded; what it refuses goes nowhere. */
-    if (!own && (chp_ingest_refused(n, id) || refuse(n, env, len, from))) {
+    if (!own && (chp_ingest_refused(n, id) || refuse(n, env, len, id, from))) {
         refused_note(n, id);
         n->ctr.rej_author++;
         return CHP_E_REFUSED;

@@ -52,8 +52,10 @@ typedef struct chp_mesh_hooks {
      * "Flood"). src (16 bytes) names the neighbour it came from (its
      * address, or its key where the address says nothing), NULL for the
      * node's own and imported ones. Asked before the envelope is queued
-     * for the store; a refused id is not fetched again for a while. */
-    int (*refuse)(void *ctx, const uint8_t *env, size_t len, const uint8_t *src);
+     * for the store; a refused id is not fetched again for a while. id:
+     * the envelope's, from the check (BLAKE2b of all its bytes). */
+    int (*refuse)(void *ctx, const uint8_t *env, size_t len, const uint8_t id[32],
+                  const uint8_t *src);
     /* An event for the control API's event socket (CONTROL.md): topic and
      * body ("peer" "up"/"down", "envelope" <hex id>). */
     void (*event)(void *ctx, const char *topic, const char *body, size_t len);

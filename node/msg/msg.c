@@ -50,6 +50,11 @@ void chp_msgi_forget_all(chp_msg *m)
     free(m->miss);
     m->miss = NULL;
     m->miss_pos = 0;
+    if (m->opened)
+        chp_memzero(m->opened, OPENED_MAX * sizeof *m->opened);
+    free(m->opened);
+    m->opened = NULL;
+    m->opened_head = m->opened_n = 0;
     if (m->c)
         chp_memzero(m->c, m->capc * sizeof *m->c);
     free(m->c);

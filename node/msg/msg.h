@@ -63,8 +63,12 @@ void chp_msg_on_envelope(chp_msg *m, const uint8_t *env, size_t len, const uint8
  * us) who posts over the rate one person types, or a new poster beyond
  * what the neighbour src (16 bytes, the mesh's name for it; NULL: our own
  * or imported) may bring (RESILIENCE.md, "Flood"; msg_flood.c). Called by
- * the mesh before the store; 0 while locked and for anything else. */
-int chp_msg_refuse(chp_msg *m, const uint8_t *env, size_t len, const uint8_t *src);
+ * the mesh before the store; 0 while locked and for anything else. id:
+ * the envelope's (its BLAKE2b, as the mesh's check made it): a post that
+ * opened here is not verified again when it is examined after the store
+ * commit (chp_msg_on_envelope with the same id). */
+int chp_msg_refuse(chp_msg *m, const uint8_t *env, size_t len, const uint8_t id[32],
+                   const uint8_t *src);
 /* A neighbour said it durably holds envelope id (HELD, PROTOCOL.md §15):
  * if it is one of ours, its message is "sent" once every envelope of it
  * is held somewhere. */

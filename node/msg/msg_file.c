@@ -32,6 +32,9 @@
 #define READ_BATCH       64u /* pieces per write transaction when queueing */
 #define STRANGER_FILES   8u  /* incomplete files from strangers kept at once */
 #define PEND_MAX         64u /* received pieces written in one transaction */
+/* Pieces of an incoming file whose digests are kept (32 bytes each): up
+ * to 64 MiB; a larger file is read back to be checked. */
+#define DIGESTS_MAX 4096u
 /* A contact's tags computed ahead for the pieces a manifest announces
  * (beyond, the usual window follows the pieces as they come). */
 #define WINDOW_FILE_MAX 8192u
@@ -174,6 +177,7 @@ static void xfile_clear(struct xfile *x)
     free(x->caption);
     free(x->path);
     free(x->bits);
+    free(x->dg);
     memset(x, 0, sizeof *x);
 }
 
@@ -223,6 +227,58 @@ static int bit_get(const struct xfile *x, uint32_t i)
     return i < x->nbits && (x->bits[i / 8] >> (i % 8)) & 1;
 }
 
+static void dg_drop(struct xfile *x)
+{
+    free(x->dg);
+    x->dg = NULL;
+    x->ndg = 0;
+    x->dg_off = 1;
+}
+
+/* Keeps piece i's digest d (its len data bytes) for the end check. */
+static void dg_put(struct xfile *x, uint32_t i, const uint8_t d[32], size_t len)
+{
+    if (x->dg_off)
+        return;
+    if (i >= DIGESTS_MAX || (x->have_manifest && x->count > DIGESTS_MAX)) {
+        dg_drop(x);
+        return;
+    }
+    if (i >= x->ndg) {
+        uint32_t n = x->nbits > i ? x->nbits : i + 1;
+        uint8_t *p = realloc(x->dg, (size_t)n * 32);
+        if (!p) {
+            dg_drop(x);
+            return;
+        }
+        x->dg = p;
+        x->ndg = n;
+    }
+    memcpy(x->dg + (size_t)i * 32, d, 32);
+    x->got += len;
+}
+
+/* The end check of a complete x from its pieces' digests: CHP_OK when
+ * every piece's data adds up to its size and the hash over the digests
+ * is the manifest's; -1 when they are not all known (read it back). Each
+ * digest is the one the piece's signature committed to (PROTOCOL.md
+ * §18.8), over its file id, index and data, and a piece's data is at
+ * most CHP_FILE_PIECE bytes: with the total right, so is every length. */
+static int dg_check(const struct xfile *x)
+{
+    if (x->dg_off || !x->dg || x->ndg < x->count)
+        return -1;
+    if (x->got != x->size)
+        return CHP_E_MALFORMED;
+    chp_file_hash_ctx h;
+    chp_file_hash_init(&h, x->id);
+    for (uint32_t i = 0; i < x->count; i++)
+        chp_file_hash_digest(&h, x->dg + (size_t)i * 32);
+    uint8_t got[32];
+    chp_file_hash_final(&h, got);
+    return chp_memeq(got, x->hash, 32) ? CHP_OK : CHP_E_CORRUPT;
+}
+
 /* Which pieces of incoming x are in the table (after a restart). */
 static void bits_rebuild(chp_msg *m, struct xfile *x)
 {
@@ -265,8 +321,10 @@ int chp_msgi_files_load(chp_msg *m)
 {
     int rc = chp_store_local_each(m->store, CHP_TABLE_FILES, load_one, m);
     for (size_t i = 0; i < m->nfiles; i++)
-        if (!m->files[i].out && m->files[i].state == FS_INCOMING)
+        if (!m->files[i].out && m->files[i].state == FS_INCOMING) {
             bits_rebuild(m, &m->files[i]);
+            m->files[i].dg_off = 1; /* the digests of what it held were in memory */
+        }
     return rc;
 }
 
@@ -317,8 +375,6 @@ static void pieces_drop(chp_msg *m, const struct xfile *x, uint32_t n)
  * is checked and when the layer is locked. */
 void chp_msgi_files_flush(chp_msg *m)
 {
-    if (!m->npend)
-        return;
     chp_store_lrec recs[PEND_MAX];
     for (size_t i = 0; i < m->npend; i++)
         recs[i] = (chp_store_lrec){m->pend[i].key, m->pend[i].data, PIECE_KEY, m->pend[i].len};
@@ -804,13 +860,22 @@ static void receipt(chp_msg *m, const struct xfile *x)
         (void)chp_msgi_job_add(m, JOB_DM, x->sender, NULL, CHP_CT_RECEIPT, p, sizeof p, NULL, 1);
 }
 
+/* The end check of a file kept in the table, not written out. */
+static int kept_check(chp_msg *m, const struct xfile *x)
+{
+    int rc = dg_check(x);
+    return rc == -1 ? stream_out(m, x, -1) : rc;
+}
+
 /* Every piece of x is here: check it; from a contact, save it. */
 static void complete(chp_msg *m, struct xfile *x)
 {
     chp_msgi_files_flush(m);
     char dir[4200] = "";
-    int rc;
-    if (chp_msgi_named_contact(m, x->sender)) {
+    int rc = dg_check(x); /* -1: not known, checked as it is read */
+    if (rc != CHP_OK && rc != -1) {
+        /* refused below, before anything is written */
+    } else if (chp_msgi_named_contact(m, x->sender)) {
         rc = conv_dir(m, x, dir, sizeof dir);
         if (rc == CHP_OK)
             rc = write_out(m, x, dir, NULL, &x->path);
@@ -819,14 +884,19 @@ static void complete(chp_msg *m, struct xfile *x)
             chp_warn("a file from a contact could not be saved to %s: kept for `file save`",
                      dir[0] ? dir : "the save directory");
             x->unsaved = 1;
-            rc = stream_out(m, x, -1);
+            rc = kept_check(m, x);
         }
     } else {
-        rc = stream_out(m, x, -1);
+        rc = rc == CHP_OK ? CHP_OK : stream_out(m, x, -1);
         x->state = FS_COMPLETE;
     }
+    free(x->dg);
+    x->dg = NULL;
+    x->ndg = 0;
     if (rc != CHP_OK) {
-        chp_warn("a received file failed its check and was dropped: %s", chp_strerror(rc));
+        chp_warn("a received file failed its check and was dropped: %s",
+                 rc == CHP_E_CORRUPT ? "its pieces do not make the hash its manifest names"
+                                     : chp_strerror(rc));
         pieces_drop(m, x, x->nbits);
         x->state = FS_REFUSED;
         (void)file_save_rec(m, x);
@@ -880,6 +950,7 @@ static void on_manifest(chp_msg *m, struct xfile *x, const chp_file_manifest *mf
                  (unsigned long long)max_file(m));
         pieces_drop(m, x, x->nbits);
         x->state = FS_REFUSED;
+        dg_drop(x);
         (void)file_save_rec(m, x);
         return;
     }
@@ -898,6 +969,7 @@ static void on_manifest(chp_msg *m, struct xfile *x, const chp_file_manifest *mf
                 x->have--;
         pieces_drop(m, x, x->nbits);
         x->have = 0;
+        x->got = 0;
         memset(x->bits, 0, (x->nbits + 7) / 8);
     }
     if (bits_ensure(x, x->count) != CHP_OK)
@@ -908,7 +980,8 @@ static void on_manifest(chp_msg *m, struct xfile *x, const chp_file_manifest *mf
         complete(m, x);
 }
 
-static void on_piece(chp_msg *m, struct xfile *x, const chp_file_piece *pc)
+static void on_piece(chp_msg *m, struct xfile *x, const chp_file_piece *pc,
+                     const uint8_t digest[32])
 {
     if (x->state != FS_INCOMING || bit_get(x, pc->index))
         return;
@@ -921,12 +994,14 @@ static void on_piece(chp_msg *m, struct xfile *x, const chp_file_piece *pc)
         return;
     x->bits[pc->index / 8] |= (uint8_t)(1u << (pc->index % 8));
     x->have++;
+    dg_put(x, pc->index, digest, pc->len);
     chp_msgi_voice_in_progress(m, x, 0);
     if (x->have_manifest && x->have == x->count)
         complete(m, x);
 }
 
-void chp_msgi_file_in(chp_msg *m, const struct tagent *te, const chp_inner *in, uint64_t created)
+void chp_msgi_file_in(chp_msg *m, const struct tagent *te, const chp_inner *in, uint64_t created,
+                      const uint8_t digest[32])
 {
     if (te->kind == TK_INTRO)
         return;
@@ -955,7 +1030,7 @@ void chp_msgi_file_in(chp_msg *m, const struct tagent *te, const chp_inner *in, 
         return;
     struct xfile *x = in_file(m, te, in->sender, pc.id, created);
     if (x)
-        on_piece(m, x, &pc);
+        on_piece(m, x, &pc, digest);
 }
 
 /* ---- commands ---- */

@@ -339,7 +339,7 @@ static void handle_chunk(chp_msg *m, const struct tagent *te, const chp_inner *i
 
 /* ---- envelopes ---- */
 
-static int examine(chp_msg *m, const uint8_t *env, size_t len);
+static int examine(chp_msg *m, const uint8_t *env, size_t len, const uint8_t *id);
 
 /* Envelopes whose tag was not in the table when they came, the last
  * MISS_MAX of them: a contact's seq-numbered tags are computed only
@@ -375,16 +375,53 @@ static void miss_rescan(chp_msg *m)
                 continue;
             if (chp_msg_tag_mine(m, x->tag) && chp_store_mark_mine(m->store, x->id) != CHP_OK)
                 chp_warn("cannot mark an envelope as ours for the quota");
-            (void)examine(m, buf, len);
+            (void)examine(m, buf, len, x->id);
         }
     }
     free(buf);
 }
 
+/* The post noted under id and key fingerprint kfp, or NULL. Posts are
+ * examined in the order they were noted: the first live one is it. */
+static struct opened *opened_find(chp_msg *m, const uint8_t id[32], const uint8_t *kfp)
+{
+    for (size_t i = 0; m->opened && i < m->opened_n; i++) {
+        struct opened *o = &m->opened[(m->opened_head - m->opened_n + i) % OPENED_MAX];
+        if (o->live && !memcmp(o->id, id, 32)) /* ids are public: a plain compare */
+            return chp_memeq(o->kfp, kfp, sizeof o->kfp) ? o : NULL;
+    }
+    return NULL;
+}
+
+static void opened_drop(chp_msg *m, struct opened *o)
+{
+    o->live = 0;
+    while (m->opened_n && !m->opened[(m->opened_head - m->opened_n) % OPENED_MAX].live)
+        m->opened_n--;
+}
+
+static void opened_note(chp_msg *m, const uint8_t id[32], const uint8_t *kfp,
+                        const uint8_t digest[32])
+{
+    if (!m->opened && !(m->opened = calloc(OPENED_MAX, sizeof *m->opened)))
+        return;
+    struct opened *o = &m->opened[m->opened_head++ % OPENED_MAX];
+    memcpy(o->id, id, 32);
+    memcpy(o->digest, digest, 32);
+    memcpy(o->kfp, kfp, sizeof o->kfp);
+    o->live = 1;
+    if (m->opened_n < OPENED_MAX)
+        m->opened_n++;
+}
+
 /* Opens env (its tag te is ours) into pt (len bytes, malloc'd; the caller
- * wipes and frees it, also on failure). */
+ * wipes and frees it, also on failure); digest gets its payload's
+ * BLAKE2b. id: the envelope's, or NULL. With remember, a post that opens
+ * is noted under id (the refuse hook); without, a post noted so is
+ * opened without its signature verified again, once. */
 static int env_open(chp_msg *m, const struct tagent *te, const uint8_t *env, size_t len,
-                    chp_env_hdr *hdr, uint8_t **pt, chp_inner *in)
+                    const uint8_t *id, int remember, chp_env_hdr *hdr, uint8_t **pt, chp_inner *in,
+                    uint8_t digest[32])
 {
     uint8_t key[32];
     *pt = NULL;
@@ -399,13 +436,26 @@ static int env_open(chp_msg *m, const struct tagent *te, const uint8_t *env, siz
         chp_ks_msg_key(k, m->c[te->idx].pk, key);
         chp_memzero(k, sizeof k);
     }
+    uint8_t kfp[16];
+    struct opened *o = NULL;
+    if (id && (remember || m->opened_n)) {
+        chp_hash(kfp, sizeof kfp, key, sizeof key, NULL, 0);
+        o = remember ? NULL : opened_find(m, id, kfp);
+    }
     *pt = malloc(len);
-    int rc = *pt ? chp_envelope_open(env, len, key, *pt, len, hdr, in) : CHP_E_NOMEM;
+    int rc =
+        *pt ? chp_envelope_open_ex(env, len, key, *pt, len, hdr, in, o ? o->digest : NULL, digest)
+            : CHP_E_NOMEM;
+    if (o)
+        opened_drop(m, o);
+    else if (rc == CHP_OK && remember && id)
+        opened_note(m, id, kfp, digest);
     chp_memzero(key, sizeof key);
     return rc;
 }
 
-int chp_msg_refuse(chp_msg *m, const uint8_t *env, size_t len, const uint8_t *src)
+int chp_msg_refuse(chp_msg *m, const uint8_t *env, size_t len, const uint8_t id[32],
+                   const uint8_t *src)
 {
     chp_env_hdr hdr;
     if (!m || !m->me || chp_envelope_parse(env, len, &hdr, NULL, NULL, NULL) != CHP_OK)
@@ -414,10 +464,12 @@ int chp_msg_refuse(chp_msg *m, const uint8_t *env, size_t len, const uint8_t *sr
     if (!tp || tp->kind != TK_ROOM)
         return 0; /* only room posts are judged: the common case, one lookup */
     struct tagent te = *tp;
-    uint8_t *pt = NULL;
+    uint8_t *pt = NULL, digest[32];
     chp_inner in;
-    int refuse = env_open(m, &te, env, len, &hdr, &pt, &in) == CHP_OK &&
+    int refuse = env_open(m, &te, env, len, id, 1, &hdr, &pt, &in, digest) == CHP_OK &&
                  chp_msgi_flood_refuse(m, m->r[te.idx].name, in.sender, in.type, src);
+    if (refuse && m->opened_n) /* not stored, so never examined */
+        opened_drop(m, &m->opened[(m->opened_head - 1) % OPENED_MAX]);
     if (pt)
         chp_memzero(pt, len);
     free(pt);
@@ -425,7 +477,7 @@ int chp_msg_refuse(chp_msg *m, const uint8_t *env, size_t len, const uint8_t *sr
 }
 
 /* The envelope part of chp_msg_on_envelope, once it is known to be new. */
-static int examine(chp_msg *m, const uint8_t *env, size_t len)
+static int examine(chp_msg *m, const uint8_t *env, size_t len, const uint8_t *id)
 {
     chp_env_hdr hdr;
     if (chp_envelope_parse(env, len, &hdr, NULL, NULL, NULL) != CHP_OK)
@@ -434,9 +486,9 @@ static int examine(chp_msg *m, const uint8_t *env, size_t len)
     if (!tp)
         return 0;           /* not ours: the common case, one lookup */
     struct tagent te = *tp; /* the table may be rebuilt below */
-    uint8_t *pt = NULL;
+    uint8_t *pt = NULL, digest[32];
     chp_inner in;
-    int rc = env_open(m, &te, env, len, &hdr, &pt, &in);
+    int rc = env_open(m, &te, env, len, id, 0, &hdr, &pt, &in, digest);
     if (rc != CHP_OK) {
         chp_debug("an envelope with one of our tags did not open: %s", chp_strerror(rc));
         free(pt);
@@ -473,7 +525,7 @@ static int examine(chp_msg *m, const uint8_t *env, size_t len)
         break;
     case CHP_CT_FILE:
     case CHP_CT_PIECE:
-        chp_msgi_file_in(m, &te, &in, hdr.created);
+        chp_msgi_file_in(m, &te, &in, hdr.created, digest);
         break;
     default:
         break;
@@ -489,7 +541,7 @@ void chp_msg_on_envelope(chp_msg *m, const uint8_t *env, size_t len, const uint8
 {
     if (!m->me || (seq && seq <= m->examined))
         return; /* locked: the unlock examines it; or the unlock already did */
-    if (!examine(m, env, len))
+    if (!examine(m, env, len, id))
         miss_note(m, env, len, id);
     miss_rescan(m);
     if (seq > m->examined)
@@ -547,10 +599,10 @@ static void scan_missed(struct scan *sc, const uint8_t id[32], size_t len, int m
     if (te->kind == TK_CONTACT && !mine) {
         if (chp_store_mark_mine(sc->m->store, id) != CHP_OK)
             chp_warn("cannot mark an envelope as ours for the quota");
-        (void)examine(sc->m, sc->buf, len);
+        (void)examine(sc->m, sc->buf, len, id);
     } else if (sc->files && te->kind != TK_INTRO) {
         sc->m->files_only = 1;
-        (void)examine(sc->m, sc->buf, len);
+        (void)examine(sc->m, sc->buf, len, id);
         sc->m->files_only = 0;
     }
     miss_rescan(sc->m);
@@ -569,7 +621,7 @@ static int scan_one(void *ctx, const uint8_t id[32], uint64_t seq)
         scan_missed(sc, id, len, meta.mine);
         return 0;
     }
-    if (!examine(sc->m, sc->buf, len))
+    if (!examine(sc->m, sc->buf, len, id))
         miss_note(sc->m, sc->buf, len, id);
     miss_rescan(sc->m);
     sc->n++;

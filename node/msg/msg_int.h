@@ -218,6 +218,14 @@ struct xfile {
     uint32_t have, nbits;          /* in: pieces held; bits[] covers nbits pieces */
     int unsaved;                   /* in, from a contact: its save directory failed */
     uint8_t *bits;
+    /* in: the held pieces' digests (32 bytes each, ndg pieces' room), as
+     * their signatures were verified, and their data bytes (got): the
+     * file's hash is checked from them, without reading it back. dg_off:
+     * not all known (a restart), so the file is read back instead. */
+    uint8_t *dg;
+    uint32_t ndg;
+    int dg_off;
+    uint64_t got;
 };
 
 /* What msg_out.c asks of msg_file.c (set at chp_msg_new). feed: before
@@ -234,6 +242,19 @@ struct file_hooks {
 struct miss {
     uint8_t id[32], tag[16];
     int used;
+};
+
+/* Room posts the refuse hook opened and found signed (msg_in.c), in the
+ * order it saw them, which is the order they are stored and examined in:
+ * when one is examined after the store commit it is opened again without
+ * its signature being verified again. A ring of OPENED_MAX: what a store
+ * batch and the next hold at most (1024 pieces, 16 MiB). */
+#define OPENED_MAX 1024u
+struct opened {
+    uint8_t id[32];     /* the envelope's id: BLAKE2b of all its bytes */
+    uint8_t digest[32]; /* its payload's, which the signature commits to */
+    uint8_t kfp[16];    /* BLAKE2b of the key it was opened with */
+    uint8_t live;       /* not examined yet */
 };
 
 struct chp_msg {
@@ -277,9 +298,11 @@ struct chp_msg {
     size_t npend;
     struct miss *miss; /* ring of MISS_MAX */
     size_t miss_pos;
-    int tags_grew;       /* a contact's tag window moved: look at misses again */
-    int save_dir_warned; /* the save directory could not be made: logged once */
-    int files_only;      /* msg_in.c: examine only file manifests and pieces */
+    struct opened *opened;        /* ring of OPENED_MAX, NULL until a room post */
+    size_t opened_head, opened_n; /* next slot written; live ones before it */
+    int tags_grew;                /* a contact's tag window moved: look at misses again */
+    int save_dir_warned;          /* the save directory could not be made: logged once */
+    int files_only;               /* msg_in.c: examine only file manifests and pieces */
 };
 
 /* A control reply or an event body being written: text in b.p[0..b.len),
@@ -483,7 +506,8 @@ int chp_msgi_files_incomplete(const chp_msg *m);
  * saves how far it examined the store). */
 void chp_msgi_files_flush(chp_msg *m);
 /* A manifest (7) or piece (8) that arrived under tag te. */
-void chp_msgi_file_in(chp_msg *m, const struct tagent *te, const chp_inner *in, uint64_t created);
+void chp_msgi_file_in(chp_msg *m, const struct tagent *te, const chp_inner *in, uint64_t created,
+                      const uint8_t digest[32]);
 /* Queues the file at path to contact c or room (one NULL): copied into
  * the encrypted tables, an outgoing history entry made. CHP_OK with the
  * id, else an error with a line for the user in err. */

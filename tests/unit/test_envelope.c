@@ -369,6 +369,48 @@ static void test_seal_payload_hash(void **state)
     fx_free(&f);
 }
 
+/* chp_envelope_open_ex: the payload's digest out (the one the signature
+ * commits to), and the second opening of the same bytes, whose signature
+ * was verified by the first: decrypted and parsed again (a wrong key
+ * still fails), the signature not verified again. */
+static void test_open_ex_digest_and_verified(void **state)
+{
+    (void)state;
+    fx f;
+    fx_init(&f);
+    static uint8_t p0[CHP_PAYLOAD_MAX], e1[CHP_ENV_MAX_BYTES], e2[CHP_ENV_MAX_BYTES],
+        pt[CHP_ENV_BUCKET_MAX];
+    tu_pattern(p0, sizeof p0, 0x41);
+    uint8_t h0[32], other[32], dg[32], key2[32];
+    chp_hash(h0, 32, p0, sizeof p0, NULL, 0);
+    memset(other, 0x5a, sizeof other);
+    chp_env_seal_args a = fx_args(&f, p0, sizeof p0);
+    a.type = CHP_CT_PIECE;
+    size_t n1 = fx_seal(&f, &a, e1, sizeof e1);
+    chp_inner in;
+    assert_rc(chp_envelope_open_ex(e1, n1, f.key, pt, sizeof pt, NULL, &in, NULL, dg), CHP_OK);
+    assert_memory_equal(dg, h0, 32);
+    assert_int_equal(in.len, sizeof p0);
+    memset(dg, 0, sizeof dg);
+    assert_rc(chp_envelope_open_ex(e1, n1, f.key, pt, sizeof pt, NULL, &in, h0, dg), CHP_OK);
+    assert_memory_equal(dg, h0, 32);
+    assert_memory_equal(in.payload, p0, sizeof p0);
+    /* a wrong key fails with or without a verified digest */
+    memcpy(key2, f.key, 32);
+    key2[0] ^= 1;
+    assert_rc(chp_envelope_open_ex(e1, n1, key2, pt, sizeof pt, NULL, &in, h0, dg), CHP_E_DECRYPT);
+    assert_rc(chp_envelope_open_ex(e1, n1, key2, pt, sizeof pt, NULL, &in, NULL, dg),
+              CHP_E_DECRYPT);
+    /* a bad signature: refused when verified, which is why a verified
+     * digest may only come from an earlier opening of these bytes */
+    a.payload_hash = other;
+    size_t n2 = fx_seal(&f, &a, e2, sizeof e2);
+    assert_rc(chp_envelope_open_ex(e2, n2, f.key, pt, sizeof pt, NULL, &in, NULL, dg),
+              CHP_E_SIGNATURE);
+    assert_rc(chp_envelope_open(e2, n2, f.key, pt, sizeof pt, NULL, &in), CHP_E_SIGNATURE);
+    fx_free(&f);
+}
+
 static void test_seal_errors(void **state)
 {
     (void)state;
@@ -1007,6 +1049,7 @@ int main(void)
         cmocka_unit_test(test_roundtrip_every_bucket),
         cmocka_unit_test(test_seal_deterministic_and_keyfield_from_rng),
         cmocka_unit_test(test_seal_payload_hash),
+        cmocka_unit_test(test_open_ex_digest_and_verified),
         cmocka_unit_test(test_seal_errors),
         cmocka_unit_test(test_parse),
         cmocka_unit_test(test_check_size_and_version),
