@@ -17,7 +17,10 @@
  *    timed from the first `peer-add` until Bob's `files` says complete (a
  *    stranger's file: every piece held and the hash checked); against raw
  *    CURVE over tcp loopback in this process (ZeroMQ DEALER to ROUTER,
- *    16473-byte messages, as many bytes).
+ *    16473-byte messages, as many bytes), against what one hop cannot
+ *    avoid (relay_mbps: that transfer, the envelope check, a durable
+ *    store) and what a recipient cannot (the same, each envelope opened
+ *    once).
  * 4. Receiver memory: Bob's RssAnon (VmRSS without the mapped pages of
  *    the LMDB file, which are page cache) sampled every 10 ms while the
  *    file arrives, against his idle RssAnon just before.
