@@ -245,7 +245,12 @@ static void dg_put(struct xfile *x, uint32_t i, const uint8_t d[32], size_t len)
         return;
     }
     if (i >= x->ndg) {
-        uint32_t n = x->nbits > i ? x->nbits : i + 1;
+        /* the manifest's count; pieces before it: doubling */
+        uint32_t n = x->have_manifest ? x->count : x->ndg ? x->ndg * 2 : 64u;
+        if (n <= i)
+            n = i + 1;
+        if (n > DIGESTS_MAX)
+            n = DIGESTS_MAX;
         uint8_t *p = realloc(x->dg, (size_t)n * 32);
         if (!p) {
             dg_drop(x);
