@@ -276,8 +276,10 @@ int chp_envelope_open_ex(const uint8_t *buf, size_t len, const uint8_t key[32], 
     }
     if (digest)
         memcpy(digest, ph, sizeof ph);
+    chp_memzero(ph, sizeof ph);
     return CHP_OK;
 fail:
+    chp_memzero(ph, sizeof ph);
     chp_memzero(pt, ptlen);
     memset(out, 0, sizeof *out);
     return rc;

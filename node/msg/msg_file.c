@@ -172,12 +172,22 @@ static int file_parse_rec(struct xfile *x, const uint8_t *key, const uint8_t *v,
     return rc;
 }
 
+/* An incoming file's digests (struct xfile), wiped. */
+static void dg_free(struct xfile *x)
+{
+    if (x->dg)
+        chp_memzero(x->dg, (size_t)x->ndg * 32);
+    free(x->dg);
+    x->dg = NULL;
+    x->ndg = 0;
+}
+
 static void xfile_clear(struct xfile *x)
 {
     free(x->caption);
     free(x->path);
     free(x->bits);
-    free(x->dg);
+    dg_free(x);
     memset(x, 0, sizeof *x);
 }
 
@@ -229,51 +239,64 @@ static int bit_get(const struct xfile *x, uint32_t i)
 
 static void dg_drop(struct xfile *x)
 {
-    free(x->dg);
-    x->dg = NULL;
-    x->ndg = 0;
+    dg_free(x);
     x->dg_off = 1;
 }
 
-/* Keeps piece i's digest d (its len data bytes) for the end check. */
+/* Keeps piece i's digest d (its len data bytes) for the end check. Before
+ * the manifest, room for at most twice the pieces held and 64 more, and
+ * one piece shorter than CHP_FILE_PIECE (the last, or the file is wrong):
+ * a piece far ahead or a second short one makes the file be read back
+ * when complete instead, which checks every length. */
 static void dg_put(struct xfile *x, uint32_t i, const uint8_t d[32], size_t len)
 {
     if (x->dg_off)
         return;
-    if (i >= DIGESTS_MAX || (x->have_manifest && x->count > DIGESTS_MAX)) {
+    int ahead = x->have_manifest ? x->count > DIGESTS_MAX : i >= 2u * x->have + 64u;
+    if (i >= DIGESTS_MAX || ahead ||
+        (len < CHP_FILE_PIECE && x->dg_short && x->dg_short != i + 1)) {
         dg_drop(x);
         return;
     }
-    if (i >= x->ndg) {
-        /* the manifest's count; pieces before it: doubling */
+    if (i >= x->ndg) { /* the manifest's count; pieces before it: doubling */
         uint32_t n = x->have_manifest ? x->count : x->ndg ? x->ndg * 2 : 64u;
         if (n <= i)
             n = i + 1;
         if (n > DIGESTS_MAX)
             n = DIGESTS_MAX;
-        uint8_t *p = realloc(x->dg, (size_t)n * 32);
+        uint8_t *p = malloc((size_t)n * 32);
         if (!p) {
             dg_drop(x);
             return;
         }
+        if (x->dg)
+            memcpy(p, x->dg, (size_t)x->ndg * 32);
+        dg_free(x);
         x->dg = p;
         x->ndg = n;
     }
     memcpy(x->dg + (size_t)i * 32, d, 32);
+    if (len < CHP_FILE_PIECE)
+        x->dg_short = i + 1;
     x->got += len;
 }
 
-/* The end check of a complete x from its pieces' digests: CHP_OK when
- * every piece's data adds up to its size and the hash over the digests
- * is the manifest's; -1 when they are not all known (read it back). Each
- * digest is the one the piece's signature committed to (PROTOCOL.md
- * §18.8), over its file id, index and data, and a piece's data is at
- * most CHP_FILE_PIECE bytes: with the total right, so is every length. */
+/* Whether the digests of every piece of complete x are known. */
+static int dg_known(const struct xfile *x)
+{
+    return !x->dg_off && x->dg && x->ndg >= x->count;
+}
+
+/* The end check of a complete x whose digests are known (dg_known):
+ * CHP_OK when the hash over them is the manifest's and the pieces'
+ * lengths are right. Each digest is the one the piece's signature
+ * committed to (PROTOCOL.md §18.8), over its file id, index and data. A
+ * piece's data is at most CHP_FILE_PIECE bytes and only one (dg_short)
+ * was shorter: with it the last and the total the manifest's size, every
+ * length is the one the manifest implies. */
 static int dg_check(const struct xfile *x)
 {
-    if (x->dg_off || !x->dg || x->ndg < x->count)
-        return -1;
-    if (x->got != x->size)
+    if (x->got != x->size || (x->dg_short && x->dg_short != x->count))
         return CHP_E_MALFORMED;
     chp_file_hash_ctx h;
     chp_file_hash_init(&h, x->id);
@@ -281,7 +304,10 @@ static int dg_check(const struct xfile *x)
         chp_file_hash_digest(&h, x->dg + (size_t)i * 32);
     uint8_t got[32];
     chp_file_hash_final(&h, got);
-    return chp_memeq(got, x->hash, 32) ? CHP_OK : CHP_E_CORRUPT;
+    int rc = chp_memeq(got, x->hash, 32) ? CHP_OK : CHP_E_CORRUPT;
+    chp_memzero(got, sizeof got);
+    chp_memzero(&h, sizeof h);
+    return rc;
 }
 
 /* Which pieces of incoming x are in the table (after a restart). */
@@ -380,12 +406,21 @@ static void pieces_drop(chp_msg *m, const struct xfile *x, uint32_t n)
  * is checked and when the layer is locked. */
 void chp_msgi_files_flush(chp_msg *m)
 {
+    if (!m->npend)
+        return;
     chp_store_lrec recs[PEND_MAX];
     for (size_t i = 0; i < m->npend; i++)
         recs[i] = (chp_store_lrec){m->pend[i].key, m->pend[i].data, PIECE_KEY, m->pend[i].len};
     int rc = chp_store_local_put_many(m->store, CHP_TABLE_PIECES, recs, m->npend);
-    if (rc != CHP_OK)
+    if (rc != CHP_OK) {
         chp_warn("cannot store %zu received file pieces: %s", m->npend, chp_strerror(rc));
+        /* their files are read back when complete, and found short */
+        for (size_t i = 0; i < m->npend; i++) {
+            struct xfile *x = xfile_find(m, 0, m->pend[i].key + 1, m->pend[i].key + 33);
+            if (x)
+                dg_drop(x);
+        }
+    }
     for (size_t i = 0; i < m->npend; i++) {
         chp_memzero(m->pend[i].data, m->pend[i].len);
         free(m->pend[i].data);
@@ -868,8 +903,7 @@ static void receipt(chp_msg *m, const struct xfile *x)
 /* The end check of a file kept in the table, not written out. */
 static int kept_check(chp_msg *m, const struct xfile *x)
 {
-    int rc = dg_check(x);
-    return rc == -1 ? stream_out(m, x, -1) : rc;
+    return dg_known(x) ? dg_check(x) : stream_out(m, x, -1);
 }
 
 /* Every piece of x is here: check it; from a contact, save it. */
@@ -877,8 +911,9 @@ static void complete(chp_msg *m, struct xfile *x)
 {
     chp_msgi_files_flush(m);
     char dir[4200] = "";
-    int rc = dg_check(x); /* -1: not known, checked as it is read */
-    if (rc != CHP_OK && rc != -1) {
+    int known = dg_known(x);
+    int rc = known ? dg_check(x) : CHP_OK; /* not known: checked as it is read */
+    if (rc != CHP_OK) {
         /* refused below, before anything is written */
     } else if (chp_msgi_named_contact(m, x->sender)) {
         rc = conv_dir(m, x, dir, sizeof dir);
@@ -892,12 +927,10 @@ static void complete(chp_msg *m, struct xfile *x)
             rc = kept_check(m, x);
         }
     } else {
-        rc = rc == CHP_OK ? CHP_OK : stream_out(m, x, -1);
+        rc = known ? CHP_OK : stream_out(m, x, -1);
         x->state = FS_COMPLETE;
     }
-    free(x->dg);
-    x->dg = NULL;
-    x->ndg = 0;
+    dg_free(x);
     if (rc != CHP_OK) {
         chp_warn("a received file failed its check and was dropped: %s",
                  rc == CHP_E_CORRUPT ? "its pieces do not make the hash its manifest names"
@@ -975,6 +1008,7 @@ static void on_manifest(chp_msg *m, struct xfile *x, const chp_file_manifest *mf
         pieces_drop(m, x, x->nbits);
         x->have = 0;
         x->got = 0;
+        x->dg_short = 0;
         memset(x->bits, 0, (x->nbits + 7) / 8);
     }
     if (bits_ensure(x, x->count) != CHP_OK)

@@ -375,7 +375,7 @@ static void miss_rescan(chp_msg *m)
                 continue;
             if (chp_msg_tag_mine(m, x->tag) && chp_store_mark_mine(m->store, x->id) != CHP_OK)
                 chp_warn("cannot mark an envelope as ours for the quota");
-            (void)examine(m, buf, len, x->id);
+            (void)examine(m, buf, len, NULL);
         }
     }
     free(buf);
@@ -398,6 +398,21 @@ static void opened_drop(chp_msg *m, struct opened *o)
     o->live = 0;
     while (m->opened_n && !m->opened[(m->opened_head - m->opened_n) % OPENED_MAX].live)
         m->opened_n--;
+}
+
+/* The note for id, whether examine used it or not: chp_msg_on_envelope
+ * is the one place that may use it (the bytes are those the mesh's check
+ * made id of); the paths that read envelopes back from the store verify
+ * every signature. */
+static void opened_retire(chp_msg *m, const uint8_t *id)
+{
+    for (size_t i = 0; id && m->opened && i < m->opened_n; i++) {
+        struct opened *o = &m->opened[(m->opened_head - m->opened_n + i) % OPENED_MAX];
+        if (o->live && !memcmp(o->id, id, 32)) {
+            opened_drop(m, o);
+            return;
+        }
+    }
 }
 
 static void opened_note(chp_msg *m, const uint8_t id[32], const uint8_t *kfp,
@@ -451,6 +466,7 @@ static int env_open(chp_msg *m, const struct tagent *te, const uint8_t *env, siz
     else if (rc == CHP_OK && remember && id)
         opened_note(m, id, kfp, digest);
     chp_memzero(key, sizeof key);
+    chp_memzero(kfp, sizeof kfp);
     return rc;
 }
 
@@ -473,6 +489,7 @@ int chp_msg_refuse(chp_msg *m, const uint8_t *env, size_t len, const uint8_t id[
     if (pt)
         chp_memzero(pt, len);
     free(pt);
+    chp_memzero(digest, sizeof digest);
     return refuse;
 }
 
@@ -533,6 +550,7 @@ static int examine(chp_msg *m, const uint8_t *env, size_t len, const uint8_t *id
 done:
     chp_memzero(pt, len);
     free(pt);
+    chp_memzero(digest, sizeof digest);
     return 1;
 }
 
@@ -543,6 +561,7 @@ void chp_msg_on_envelope(chp_msg *m, const uint8_t *env, size_t len, const uint8
         return; /* locked: the unlock examines it; or the unlock already did */
     if (!examine(m, env, len, id))
         miss_note(m, env, len, id);
+    opened_retire(m, id); /* when examine did not open it (not ours now) */
     miss_rescan(m);
     if (seq > m->examined)
         m->examined = seq;
@@ -599,10 +618,10 @@ static void scan_missed(struct scan *sc, const uint8_t id[32], size_t len, int m
     if (te->kind == TK_CONTACT && !mine) {
         if (chp_store_mark_mine(sc->m->store, id) != CHP_OK)
             chp_warn("cannot mark an envelope as ours for the quota");
-        (void)examine(sc->m, sc->buf, len, id);
+        (void)examine(sc->m, sc->buf, len, NULL);
     } else if (sc->files && te->kind != TK_INTRO) {
         sc->m->files_only = 1;
-        (void)examine(sc->m, sc->buf, len, id);
+        (void)examine(sc->m, sc->buf, len, NULL);
         sc->m->files_only = 0;
     }
     miss_rescan(sc->m);
@@ -621,7 +640,7 @@ static int scan_one(void *ctx, const uint8_t id[32], uint64_t seq)
         scan_missed(sc, id, len, meta.mine);
         return 0;
     }
-    if (!examine(sc->m, sc->buf, len, id))
+    if (!examine(sc->m, sc->buf, len, NULL))
         miss_note(sc->m, sc->buf, len, id);
     miss_rescan(sc->m);
     sc->n++;

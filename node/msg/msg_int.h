@@ -221,9 +221,11 @@ struct xfile {
     /* in: the held pieces' digests (32 bytes each, ndg pieces' room), as
      * their signatures were verified, and their data bytes (got): the
      * file's hash is checked from them, without reading it back. dg_off:
-     * not all known (a restart), so the file is read back instead. */
+     * not all known (a restart, a failed write, pieces far ahead of the
+     * manifest), so the file is read back instead. */
     uint8_t *dg;
     uint32_t ndg;
+    uint32_t dg_short; /* the index + 1 of the one piece shorter than CHP_FILE_PIECE */
     int dg_off;
     uint64_t got;
 };
