@@ -4,8 +4,10 @@
  * before it: msg_seal.c (the sealing thread), msg_rec.c (records, lookups,
  * labels), msg_tags.c (which envelopes are ours), msg_out.c (what goes
  * out), msg_flood.c (posting rates), msg_voice.c (voice notes' durations),
- * msg_file.c (files), msg_contact.c (handshakes and keys), msg_in.c (what
- * comes in), this file, and msg_ctl.c (the control commands).
+ * msg_fdig.c (a received file's piece digests), msg_file.c (files),
+ * msg_filectl.c (the file commands), msg_contact.c (handshakes and keys),
+ * msg_in.c (what comes in), this file, and msg_ctl.c (the control
+ * commands).
  *
  * Everything the user has lives in memory while unlocked (contacts, rooms,
  * message history) and is written through to the store's encrypted local

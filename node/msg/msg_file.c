@@ -3,11 +3,13 @@
  * the encrypted piece table with its whole-file hash, and its envelopes
  * fed to the job queue a few at a time, so neither memory nor a restart
  * depends on its size. In: pieces are kept in the same table until every
- * one is there; the file is then streamed out, hashed, and saved (from a
- * contact) or kept for `file save` (from a stranger). Between msg_out.c
- * and msg_in.c in the layer's order; msg_out.c reaches it only through
- * the hooks chp_msgi_files_init sets. */
+ * one is there; the file is then checked from its pieces' digests
+ * (msg_fdig.c; or streamed out and hashed) and saved (from a contact) or
+ * kept for `file save` (from a stranger; msg_filectl.c has the commands).
+ * Between msg_out.c and msg_in.c in the layer's order; msg_out.c reaches
+ * it only through the hooks chp_msgi_files_init sets. */
 #include "node/msg/msg_int.h"
+#include "node/msg/msg_fdig.h"
 #include "node/msg/msg_voice.h"
 
 #include "proto/crypto.h"
@@ -32,9 +34,6 @@
 #define READ_BATCH       64u /* pieces per write transaction when queueing */
 #define STRANGER_FILES   8u  /* incomplete files from strangers kept at once */
 #define PEND_MAX         64u /* received pieces written in one transaction */
-/* Pieces of an incoming file whose digests are kept (32 bytes each): up
- * to 64 MiB; a larger file is read back to be checked. */
-#define DIGESTS_MAX 4096u
 /* A contact's tags computed ahead for the pieces a manifest announces
  * (beyond, the usual window follows the pieces as they come). */
 #define WINDOW_FILE_MAX 8192u
@@ -86,7 +85,7 @@ static void str_put(chp_wr *w, const char *s, int wide)
     chp_wr_bytes(w, s, l);
 }
 
-static int file_save_rec(chp_msg *m, const struct xfile *x)
+int chp_msgi_file_save_rec(chp_msg *m, const struct xfile *x)
 {
     size_t cap = 512 + (x->caption ? strlen(x->caption) : 0) + (x->path ? strlen(x->path) : 0);
     uint8_t *b = malloc(cap), k[FILE_KEY];
@@ -172,22 +171,12 @@ static int file_parse_rec(struct xfile *x, const uint8_t *key, const uint8_t *v,
     return rc;
 }
 
-/* An incoming file's digests (struct xfile), wiped. */
-static void dg_free(struct xfile *x)
-{
-    if (x->dg)
-        chp_memzero(x->dg, (size_t)x->ndg * 32);
-    free(x->dg);
-    x->dg = NULL;
-    x->ndg = 0;
-}
-
 static void xfile_clear(struct xfile *x)
 {
     free(x->caption);
     free(x->path);
     free(x->bits);
-    dg_free(x);
+    chp_msgi_fdig_free(x);
     memset(x, 0, sizeof *x);
 }
 
@@ -235,79 +224,6 @@ static int bits_ensure(struct xfile *x, uint32_t n)
 static int bit_get(const struct xfile *x, uint32_t i)
 {
     return i < x->nbits && (x->bits[i / 8] >> (i % 8)) & 1;
-}
-
-static void dg_drop(struct xfile *x)
-{
-    dg_free(x);
-    x->dg_off = 1;
-}
-
-/* Keeps piece i's digest d (its len data bytes) for the end check. Before
- * the manifest, room for at most twice the pieces held and 64 more, and
- * one piece shorter than CHP_FILE_PIECE (the last, or the file is wrong):
- * a piece far ahead or a second short one makes the file be read back
- * when complete instead, which checks every length. */
-static void dg_put(struct xfile *x, uint32_t i, const uint8_t d[32], size_t len)
-{
-    if (x->dg_off)
-        return;
-    int ahead = x->have_manifest ? x->count > DIGESTS_MAX : i >= 2u * x->have + 64u;
-    if (i >= DIGESTS_MAX || ahead ||
-        (len < CHP_FILE_PIECE && x->dg_short && x->dg_short != i + 1)) {
-        dg_drop(x);
-        return;
-    }
-    if (i >= x->ndg) { /* the manifest's count; pieces before it: doubling */
-        uint32_t n = x->have_manifest ? x->count : x->ndg ? x->ndg * 2 : 64u;
-        if (n <= i)
-            n = i + 1;
-        if (n > DIGESTS_MAX)
-            n = DIGESTS_MAX;
-        uint8_t *p = malloc((size_t)n * 32);
-        if (!p) {
-            dg_drop(x);
-            return;
-        }
-        if (x->dg)
-            memcpy(p, x->dg, (size_t)x->ndg * 32);
-        dg_free(x);
-        x->dg = p;
-        x->ndg = n;
-    }
-    memcpy(x->dg + (size_t)i * 32, d, 32);
-    if (len < CHP_FILE_PIECE)
-        x->dg_short = i + 1;
-    x->got += len;
-}
-
-/* Whether the digests of every piece of complete x are known. */
-static int dg_known(const struct xfile *x)
-{
-    return !x->dg_off && x->dg && x->ndg >= x->count;
-}
-
-/* The end check of a complete x whose digests are known (dg_known):
- * CHP_OK when the hash over them is the manifest's and the pieces'
- * lengths are right. Each digest is the one the piece's signature
- * committed to (PROTOCOL.md §18.8), over its file id, index and data. A
- * piece's data is at most CHP_FILE_PIECE bytes and only one (dg_short)
- * was shorter: with it the last and the total the manifest's size, every
- * length is the one the manifest implies. */
-static int dg_check(const struct xfile *x)
-{
-    if (x->got != x->size || (x->dg_short && x->dg_short != x->count))
-        return CHP_E_MALFORMED;
-    chp_file_hash_ctx h;
-    chp_file_hash_init(&h, x->id);
-    for (uint32_t i = 0; i < x->count; i++)
-        chp_file_hash_digest(&h, x->dg + (size_t)i * 32);
-    uint8_t got[32];
-    chp_file_hash_final(&h, got);
-    int rc = chp_memeq(got, x->hash, 32) ? CHP_OK : CHP_E_CORRUPT;
-    chp_memzero(got, sizeof got);
-    chp_memzero(&h, sizeof h);
-    return rc;
 }
 
 /* Which pieces of incoming x are in the table (after a restart). */
@@ -384,7 +300,7 @@ void chp_msgi_files_free(chp_msg *m)
 }
 
 /* Deletes pieces 0..n-1 of x from the table. */
-static void pieces_drop(chp_msg *m, const struct xfile *x, uint32_t n)
+void chp_msgi_pieces_drop(chp_msg *m, const struct xfile *x, uint32_t n)
 {
     uint8_t(*keys)[PIECE_KEY] = malloc(READ_BATCH * sizeof *keys);
     chp_store_lkey lk[READ_BATCH];
@@ -418,7 +334,7 @@ void chp_msgi_files_flush(chp_msg *m)
         for (size_t i = 0; i < m->npend; i++) {
             struct xfile *x = xfile_find(m, 0, m->pend[i].key + 1, m->pend[i].key + 33);
             if (x)
-                dg_drop(x);
+                chp_msgi_fdig_drop(x);
         }
     }
     for (size_t i = 0; i < m->npend; i++) {
@@ -548,7 +464,7 @@ static void files_published(chp_msg *m, const struct job *j)
         chp_msgi_emit(m, "file", "%s\t%u\t%u", id, x->sent - 1, x->count);
     }
     if (x->sent % 16 == 0 || x->sent > x->count)
-        (void)file_save_rec(m, x);
+        (void)chp_msgi_file_save_rec(m, x);
 }
 
 static int files_requeue(chp_msg *m, const struct hmsg *h)
@@ -558,7 +474,7 @@ static int files_requeue(chp_msg *m, const struct hmsg *h)
         return 0;
     if (x->sent > x->count && !h->published) { /* sent in full, then reset: again */
         x->sent = x->next = 0;
-        (void)file_save_rec(m, x);
+        (void)chp_msgi_file_save_rec(m, x);
     }
     return 1;
 }
@@ -707,14 +623,14 @@ int chp_msgi_file_send(chp_msg *m, const struct contact *c, const char *room, co
     }
     int rc = copy_in(m, &x, fd, err, errcap);
     close(fd);
-    if (rc == CHP_OK && (rc = file_save_rec(m, &x)) == CHP_OK &&
+    if (rc == CHP_OK && (rc = chp_msgi_file_save_rec(m, &x)) == CHP_OK &&
         (rc = new_out_hmsg(m, &x)) != CHP_OK)
         snprintf(err, errcap, "cannot queue the file: %s", chp_strerror(rc));
     struct xfile *slot = rc == CHP_OK ? xfile_add(m) : NULL;
     if (!slot) {
         if (rc == CHP_OK)
             snprintf(err, errcap, "out of memory");
-        pieces_drop(m, &x, x.count);
+        chp_msgi_pieces_drop(m, &x, x.count);
         xfile_clear(&x);
         return rc == CHP_OK ? CHP_E_NOMEM : rc;
     }
@@ -820,8 +736,8 @@ static int link_free_name(const char *tmp, const char *dir, const char *name, ch
 
 /* Writes x to a temporary file in dir, checks it, then gives it its name
  * (exact: path itself; else a free name in dir). *final: malloc'ed. */
-static int write_out(chp_msg *m, const struct xfile *x, const char *dir, const char *exact,
-                     char **final)
+int chp_msgi_file_write_out(chp_msg *m, const struct xfile *x, const char *dir, const char *exact,
+                            char **final)
 {
     char tmp[4300], out[4300];
     char idh[33];
@@ -903,7 +819,7 @@ static void receipt(chp_msg *m, const struct xfile *x)
 /* The end check of a file kept in the table, not written out. */
 static int kept_check(chp_msg *m, const struct xfile *x)
 {
-    return dg_known(x) ? dg_check(x) : stream_out(m, x, -1);
+    return chp_msgi_fdig_known(x) ? chp_msgi_fdig_check(x) : stream_out(m, x, -1);
 }
 
 /* Every piece of x is here: check it; from a contact, save it. */
@@ -911,14 +827,14 @@ static void complete(chp_msg *m, struct xfile *x)
 {
     chp_msgi_files_flush(m);
     char dir[4200] = "";
-    int known = dg_known(x);
-    int rc = known ? dg_check(x) : CHP_OK; /* not known: checked as it is read */
+    int known = chp_msgi_fdig_known(x);
+    int rc = known ? chp_msgi_fdig_check(x) : CHP_OK; /* not known: checked as it is read */
     if (rc != CHP_OK) {
         /* refused below, before anything is written */
     } else if (chp_msgi_named_contact(m, x->sender)) {
         rc = conv_dir(m, x, dir, sizeof dir);
         if (rc == CHP_OK)
-            rc = write_out(m, x, dir, NULL, &x->path);
+            rc = chp_msgi_file_write_out(m, x, dir, NULL, &x->path);
         x->state = rc == CHP_OK ? FS_SAVED : FS_COMPLETE;
         if (rc == CHP_E_IO || rc == CHP_E_OVERFLOW) { /* keep it for `file save` */
             chp_warn("a file from a contact could not be saved to %s: kept for `file save`",
@@ -930,19 +846,19 @@ static void complete(chp_msg *m, struct xfile *x)
         rc = known ? CHP_OK : stream_out(m, x, -1);
         x->state = FS_COMPLETE;
     }
-    dg_free(x);
+    chp_msgi_fdig_free(x);
     if (rc != CHP_OK) {
         chp_warn("a received file failed its check and was dropped: %s",
                  rc == CHP_E_CORRUPT ? "its pieces do not make the hash its manifest names"
                                      : chp_strerror(rc));
-        pieces_drop(m, x, x->nbits);
+        chp_msgi_pieces_drop(m, x, x->nbits);
         x->state = FS_REFUSED;
-        (void)file_save_rec(m, x);
+        (void)chp_msgi_file_save_rec(m, x);
         return;
     }
     if (x->state == FS_SAVED)
-        pieces_drop(m, x, x->count);
-    (void)file_save_rec(m, x);
+        chp_msgi_pieces_drop(m, x, x->count);
+    (void)chp_msgi_file_save_rec(m, x);
     in_hmsg(m, x);
     receipt(m, x);
 }
@@ -986,10 +902,10 @@ static void on_manifest(chp_msg *m, struct xfile *x, const chp_file_manifest *mf
         chp_msgi_files_flush(m);
         chp_info("a file of %llu bytes was refused (max-file %llu)", (unsigned long long)mf->size,
                  (unsigned long long)max_file(m));
-        pieces_drop(m, x, x->nbits);
+        chp_msgi_pieces_drop(m, x, x->nbits);
         x->state = FS_REFUSED;
-        dg_drop(x);
-        (void)file_save_rec(m, x);
+        chp_msgi_fdig_drop(x);
+        (void)chp_msgi_file_save_rec(m, x);
         return;
     }
     chp_msgi_files_flush(m);
@@ -1005,7 +921,7 @@ static void on_manifest(chp_msg *m, struct xfile *x, const chp_file_manifest *mf
         for (uint32_t i = x->count; i < x->nbits; i++)
             if (bit_get(x, i))
                 x->have--;
-        pieces_drop(m, x, x->nbits);
+        chp_msgi_pieces_drop(m, x, x->nbits);
         x->have = 0;
         x->got = 0;
         x->dg_short = 0;
@@ -1013,7 +929,7 @@ static void on_manifest(chp_msg *m, struct xfile *x, const chp_file_manifest *mf
     }
     if (bits_ensure(x, x->count) != CHP_OK)
         return;
-    (void)file_save_rec(m, x);
+    (void)chp_msgi_file_save_rec(m, x);
     chp_msgi_voice_in_progress(m, x, 1);
     if (x->have == x->count)
         complete(m, x);
@@ -1028,12 +944,12 @@ static void on_piece(chp_msg *m, struct xfile *x, const chp_file_piece *pc,
     if (pc->index >= lim || (x->have_manifest && pc->len != chp_file_piece_len(x->size, pc->index)))
         return;
     if (!x->have_manifest && !x->nbits)
-        (void)file_save_rec(m, x);
+        (void)chp_msgi_file_save_rec(m, x);
     if (bits_ensure(x, pc->index + 1) != CHP_OK || pend_add(m, x, pc) != CHP_OK)
         return;
     x->bits[pc->index / 8] |= (uint8_t)(1u << (pc->index % 8));
     x->have++;
-    dg_put(x, pc->index, digest, pc->len);
+    chp_msgi_fdig_put(x, pc->index, digest, pc->len);
     chp_msgi_voice_in_progress(m, x, 0);
     if (x->have_manifest && x->have == x->count)
         complete(m, x);
@@ -1070,164 +986,4 @@ void chp_msgi_file_in(chp_msg *m, const struct tagent *te, const chp_inner *in, 
     struct xfile *x = in_file(m, te, in->sender, pc.id, created);
     if (x)
         on_piece(m, x, &pc, digest);
-}
-
-/* ---- commands ---- */
-
-static const struct xfile *in_by_hex(chp_msg *m, const char *idhex)
-{
-    uint8_t id[16];
-    if (strlen(idhex) != 32 || chp_hex_decode(idhex, 32, id, sizeof id) != CHP_OK)
-        return NULL;
-    for (size_t i = 0; i < m->nfiles; i++)
-        if (!m->files[i].out && !memcmp(m->files[i].id, id, 16) && m->files[i].have_manifest &&
-            m->files[i].state != FS_REFUSED)
-            return &m->files[i];
-    return NULL;
-}
-
-/* A received file in the order `files` lists them. */
-struct by_time {
-    uint64_t time;
-    size_t i;
-};
-
-static int by_time_order(const void *p, const void *q)
-{
-    const struct by_time *a = p, *b = q;
-    if (a->time != b->time)
-        return a->time < b->time ? -1 : 1;
-    return a->i < b->i ? -1 : a->i > b->i;
-}
-
-static void files_line(chp_msg *m, const struct xfile *x, struct msg_buf *out)
-{
-    char idh[33], conv[CHP_ROOM_NAME_MAX + CHP_ID_STR_LEN + 2], who[CHP_NICK_MAX + 32];
-    chp_msgi_file_labels(m, x, conv, sizeof conv, who, sizeof who);
-    chp_hex_encode(x->id, 16, idh);
-    chp_msgi_bprintf(out, "%s\t", idh);
-    chp_msgi_bescaped(out, conv, strlen(conv));
-    chp_msgi_bput(out, "\t", 1);
-    chp_msgi_bescaped(out, who, strlen(who));
-    chp_msgi_bput(out, "\t", 1);
-    chp_msgi_bescaped(out, x->name, strlen(x->name));
-    chp_msgi_bprintf(out, "\t%llu\t", (unsigned long long)x->size);
-    if (x->state == FS_INCOMING)
-        chp_msgi_bprintf(out, "incoming %u/%u", x->have, x->count);
-    else if (x->state == FS_COMPLETE)
-        chp_msgi_bput(out, "complete", 8);
-    else {
-        chp_msgi_bput(out, "saved ", 6);
-        chp_msgi_bescaped(out, x->path, strlen(x->path));
-    }
-    uint32_t ms; /* not a TSV column of `chapar files`: its human form's voice note */
-    chp_msgi_bprintf(out, "\t%llu\t", (unsigned long long)x->time);
-    if (chp_msgi_voice_ms(m, x, &ms))
-        chp_msgi_bprintf(out, "%u", ms);
-    chp_msgi_bput(out, "\n", 1);
-}
-
-/* By TIME, the newest last (same TIME: in the table's order), as history. */
-void chp_msgi_files_list(chp_msg *m, struct msg_buf *out)
-{
-    if (!m->nfiles)
-        return;
-    struct by_time *v = malloc(m->nfiles * sizeof *v);
-    if (!v) {
-        out->oom = 1;
-        return;
-    }
-    size_t n = 0;
-    for (size_t i = 0; i < m->nfiles; i++) {
-        const struct xfile *x = &m->files[i];
-        if (!x->out && x->have_manifest && x->state != FS_REFUSED)
-            v[n++] = (struct by_time){x->time, i};
-    }
-    qsort(v, n, sizeof *v, by_time_order);
-    for (size_t k = 0; k < n; k++)
-        files_line(m, &m->files[v[k].i], out);
-    free(v);
-}
-
-/* A file already saved, written again to path: copied through a
- * temporary name beside it, its hash checked again. */
-static int copy_saved(const struct xfile *x, const char *path, char *err, size_t errcap)
-{
-    char tmp[4300];
-    snprintf(tmp, sizeof tmp, "%s.chapar-part", path);
-    int in = open(x->path, O_RDONLY | O_CLOEXEC), rc = CHP_OK, in_err = in < 0 ? errno : 0;
-    int out = in < 0 ? -1 : open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-    chp_file_hash_ctx h;
-    chp_file_hash_init(&h, x->id);
-    static uint8_t buf[1 << 16];
-    ssize_t r = 0;
-    while (out >= 0 && rc == CHP_OK && (r = read(in, buf, sizeof buf)) > 0) {
-        chp_file_hash_update(&h, buf, (size_t)r);
-        if (write(out, buf, (size_t)r) != r)
-            rc = CHP_E_IO;
-    }
-    uint8_t got[32];
-    chp_file_hash_final(&h, got);
-    if (out < 0 || r < 0 || fsync(out) != 0)
-        rc = CHP_E_IO;
-    else if (rc == CHP_OK && !chp_memeq(got, x->hash, 32))
-        rc = CHP_E_CORRUPT;
-    if (out >= 0 && close(out) != 0 && rc == CHP_OK)
-        rc = CHP_E_IO;
-    if (in >= 0)
-        close(in);
-    if (rc == CHP_OK && rename(tmp, path) != 0)
-        rc = CHP_E_IO;
-    unlink(tmp);
-    if (rc != CHP_OK && in < 0) /* the node keeps no copy once it saved one */
-        snprintf(err, errcap,
-                 "the file was saved to %.200s and its pieces were then deleted; %.200s is gone "
-                 "(%s)",
-                 x->path, x->path, strerror(in_err));
-    else if (rc == CHP_E_CORRUPT)
-        snprintf(err, errcap,
-                 "the file was saved to %.200s and its pieces were then deleted; %.200s changed "
-                 "since",
-                 x->path, x->path);
-    else if (rc != CHP_OK)
-        snprintf(err, errcap, "cannot copy %.200s to %.200s: %s", x->path, path, strerror(errno));
-    return rc;
-}
-
-int chp_msgi_file_save(chp_msg *m, const char *idhex, const char *path, char *err, size_t errcap)
-{
-    struct xfile *x = (struct xfile *)in_by_hex(m, idhex);
-    if (!x) {
-        snprintf(err, errcap, "no file %.40s", idhex);
-        return CHP_E_NOT_FOUND;
-    }
-    if (x->state == FS_INCOMING) {
-        snprintf(err, errcap, "file %s is not complete yet (%u of %u pieces)", idhex, x->have,
-                 x->count);
-        return CHP_E_ARG;
-    }
-    if (x->state == FS_SAVED)
-        return copy_saved(x, path, err, errcap);
-    char dir[4300];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash)
-        *slash = '\0';
-    else
-        snprintf(dir, sizeof dir, ".");
-    if (!slash || !dir[0])
-        snprintf(dir, sizeof dir, "%s", slash ? "/" : ".");
-    char *final = NULL;
-    int rc = write_out(m, x, dir, path, &final);
-    if (rc != CHP_OK) {
-        snprintf(err, errcap, "cannot save to %.200s: %s", path,
-                 rc == CHP_E_CORRUPT ? "the file failed its check" : strerror(errno));
-        return rc;
-    }
-    pieces_drop(m, x, x->count);
-    free(x->path);
-    x->path = final;
-    x->state = FS_SAVED;
-    (void)file_save_rec(m, x);
-    return CHP_OK;
 }

@@ -517,7 +517,17 @@ int chp_msgi_file_send(chp_msg *m, const struct contact *c, const char *room, co
                        const char *caption, uint8_t id[16], char *err, size_t errcap);
 /* The outgoing file of message msgid (NULL: not a file). */
 const struct xfile *chp_msgi_file_out(const chp_msg *m, const uint8_t msgid[16]);
-/* `files` lines (CONTROL.md); `file-save`: CHP_OK or an error line. */
+/* What msg_filectl.c asks of msg_file.c: x's record saved; pieces 0..n-1
+ * of x deleted; complete x written to a temporary file in dir, checked,
+ * then given its name (exact: that path; else a free name in dir), the
+ * path in *final (malloc'ed). */
+int chp_msgi_file_save_rec(chp_msg *m, const struct xfile *x);
+void chp_msgi_pieces_drop(chp_msg *m, const struct xfile *x, uint32_t n);
+int chp_msgi_file_write_out(chp_msg *m, const struct xfile *x, const char *dir, const char *exact,
+                            char **final);
+
+/* msg_filectl.c: `files` lines (CONTROL.md); `file-save`: CHP_OK or an
+ * error line. */
 void chp_msgi_files_list(chp_msg *m, struct msg_buf *out);
 int chp_msgi_file_save(chp_msg *m, const char *idhex, const char *path, char *err, size_t errcap);
 
