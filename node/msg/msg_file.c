@@ -33,7 +33,7 @@
 #define FEED_AHEAD       4u  /* a file's envelopes in the job queue at once */
 #define READ_BATCH       64u /* pieces per write transaction when queueing */
 #define STRANGER_FILES   8u  /* incomplete files from strangers kept at once */
-#define PEND_MAX         64u /* received pieces written in one transaction */
+#define PEND_MAX         32u /* received pieces handed to the store at once */
 /* A contact's tags computed ahead for the pieces a manifest announces
  * (beyond, the usual window follows the pieces as they come). */
 #define WINDOW_FILE_MAX 8192u
@@ -316,10 +316,20 @@ void chp_msgi_pieces_drop(chp_msg *m, const struct xfile *x, uint32_t n)
     free(keys);
 }
 
-/* Received pieces not yet in the table: written PEND_MAX at a time, and
- * always before the layer saves how far it examined the store (so a
- * crash loses none: their envelopes are examined again), before a file
- * is checked and when the layer is locked. */
+/* Pieces that may not have been written (some write failed): every
+ * incoming file is read back when complete, and found short if so. */
+static void pieces_maybe_lost(chp_msg *m, int rc)
+{
+    chp_warn("cannot store received file pieces: %s", chp_strerror(rc));
+    for (size_t i = 0; i < m->nfiles; i++)
+        if (!m->files[i].out && m->files[i].state == FS_INCOMING)
+            chp_msgi_fdig_drop(&m->files[i]);
+}
+
+/* Received pieces held in memory, PEND_MAX at a time, handed to the
+ * store sealed: the next store batch's commit writes them (one
+ * transaction and one fsync for the envelopes and the pieces they
+ * brought), else chp_msgi_files_sync. */
 void chp_msgi_files_flush(chp_msg *m)
 {
     if (!m->npend)
@@ -327,21 +337,25 @@ void chp_msgi_files_flush(chp_msg *m)
     chp_store_lrec recs[PEND_MAX];
     for (size_t i = 0; i < m->npend; i++)
         recs[i] = (chp_store_lrec){m->pend[i].key, m->pend[i].data, PIECE_KEY, m->pend[i].len};
-    int rc = chp_store_local_put_many(m->store, CHP_TABLE_PIECES, recs, m->npend);
-    if (rc != CHP_OK) {
-        chp_warn("cannot store %zu received file pieces: %s", m->npend, chp_strerror(rc));
-        /* their files are read back when complete, and found short */
-        for (size_t i = 0; i < m->npend; i++) {
-            struct xfile *x = xfile_find(m, 0, m->pend[i].key + 1, m->pend[i].key + 33);
-            if (x)
-                chp_msgi_fdig_drop(x);
-        }
-    }
+    int rc = chp_store_local_put_later(m->store, CHP_TABLE_PIECES, recs, m->npend);
+    if (rc != CHP_OK)
+        pieces_maybe_lost(m, rc);
     for (size_t i = 0; i < m->npend; i++) {
         chp_memzero(m->pend[i].data, m->pend[i].len);
         free(m->pend[i].data);
     }
     m->npend = 0;
+}
+
+/* Every received piece written: before the layer saves how far it
+ * examined the store (so a crash loses none: their envelopes are
+ * examined again), and before a file's pieces are read or deleted. */
+void chp_msgi_files_sync(chp_msg *m)
+{
+    chp_msgi_files_flush(m);
+    int rc = chp_store_local_flush(m->store);
+    if (rc != CHP_OK)
+        pieces_maybe_lost(m, rc);
 }
 
 static int pend_add(chp_msg *m, const struct xfile *x, const chp_file_piece *pc)
@@ -825,7 +839,7 @@ static int kept_check(chp_msg *m, const struct xfile *x)
 /* Every piece of x is here: check it; from a contact, save it. */
 static void complete(chp_msg *m, struct xfile *x)
 {
-    chp_msgi_files_flush(m);
+    chp_msgi_files_sync(m);
     char dir[4200] = "";
     int known = chp_msgi_fdig_known(x);
     int rc = known ? chp_msgi_fdig_check(x) : CHP_OK; /* not known: checked as it is read */
@@ -899,7 +913,7 @@ static void on_manifest(chp_msg *m, struct xfile *x, const chp_file_manifest *mf
     if (x->have_manifest || x->state != FS_INCOMING)
         return;
     if (mf->size > max_file(m)) {
-        chp_msgi_files_flush(m);
+        chp_msgi_files_sync(m);
         chp_info("a file of %llu bytes was refused (max-file %llu)", (unsigned long long)mf->size,
                  (unsigned long long)max_file(m));
         chp_msgi_pieces_drop(m, x, x->nbits);
@@ -908,7 +922,7 @@ static void on_manifest(chp_msg *m, struct xfile *x, const chp_file_manifest *mf
         (void)chp_msgi_file_save_rec(m, x);
         return;
     }
-    chp_msgi_files_flush(m);
+    chp_msgi_files_sync(m);
     x->have_manifest = 1;
     x->size = mf->size;
     x->count = mf->count;

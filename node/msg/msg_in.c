@@ -573,9 +573,9 @@ void chp_msg_on_envelope(chp_msg *m, const uint8_t *env, size_t len, const uint8
  * dropped by message id. */
 void chp_msgi_examined_save(chp_msg *m)
 {
-    chp_msgi_tags_save(m);   /* first: a restart rebuilds the tags from them */
-    chp_msgi_files_flush(m); /* first: what they hold must not be skipped (a
-                              * piece read again from the misses may be older) */
+    chp_msgi_tags_save(m);  /* first: a restart rebuilds the tags from them */
+    chp_msgi_files_sync(m); /* first: what they hold must not be skipped (a
+                             * piece read again from the misses may be older) */
     if (m->examined == m->examined_saved)
         return;
     if (chp_msgi_config_put_u64(m, "examined", m->examined) == CHP_OK)

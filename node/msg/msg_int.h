@@ -504,9 +504,11 @@ int chp_msgi_files_load(chp_msg *m);
 void chp_msgi_files_free(chp_msg *m);
 /* 1 while some incoming file is incomplete (a restart reads its pieces again). */
 int chp_msgi_files_incomplete(const chp_msg *m);
-/* Writes the received pieces still held in memory (before the layer
- * saves how far it examined the store). */
+/* Hands the received pieces held in memory to the store, to be written
+ * with its next batch; sync: writes them all now (before the layer saves
+ * how far it examined the store). */
 void chp_msgi_files_flush(chp_msg *m);
+void chp_msgi_files_sync(chp_msg *m);
 /* A manifest (7) or piece (8) that arrived under tag te. */
 void chp_msgi_file_in(chp_msg *m, const struct tagent *te, const chp_inner *in, uint64_t created,
                       const uint8_t digest[32]);

@@ -438,6 +438,12 @@ void chp_store_close(chp_store **sp)
     chp_store *s = *sp;
     if (s->bg.stop)
         s->bg.stop(s);
+    if (s->lq.n && s->keys) { /* best effort: the layer above flushes first */
+        int rc = chp_store_local_flush(s);
+        (void)rc;
+    }
+    chp_st_lq_free(&s->lq);
+    chp_st_lq_free(&s->blq);
     drop_reader(s);
     if (s->env)
         mdb_env_close(s->env);

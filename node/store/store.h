@@ -232,6 +232,17 @@ typedef struct chp_store_lrec {
     size_t klen, vlen;
 } chp_store_lrec;
 CHP_WUR int chp_store_local_put_many(chp_store *s, int table, const chp_store_lrec *recs, size_t n);
+/* The same records sealed now but written by the next batch's transaction
+ * (chp_store_put_start, chp_store_put_batch: one commit and one fsync for
+ * both), or by chp_store_local_flush; not read by chp_store_local_get
+ * until then. At most 64 wait: more are written at once first. Not for
+ * the contacts and rooms tables. */
+CHP_WUR int chp_store_local_put_later(chp_store *s, int table, const chp_store_lrec *recs,
+                                      size_t n);
+/* Writes the records still waiting, in a transaction of its own (a no-op
+ * when none wait). An error (also for records a failed batch could not
+ * keep waiting) means some may be lost. */
+CHP_WUR int chp_store_local_flush(chp_store *s);
 /* *val is malloc'ed plaintext (caller frees with chp_store_local_free,
  * which wipes it). CHP_E_NOT_FOUND, CHP_E_CORRUPT. */
 CHP_WUR int chp_store_local_get(chp_store *s, int table, const void *key, size_t klen,

@@ -59,6 +59,16 @@ struct chp_store {
     uint64_t vgen;           /* generation of the vault key (0: none yet) */
     int vfd;                 /* DIR/vault, or -1 (not opened yet) */
     const chp_rng *rng;
+    /* Local records sealed and waiting to ride the next batch's write
+     * transaction (chp_store_local_put_later): lq, filled by the owning
+     * thread; blq, taken by the batch under way (its writer's until it
+     * settles). */
+    struct chp_st_lq {
+        uint8_t (*lk)[17]; /* LOCAL_KEY */
+        uint8_t **rec;
+        size_t *total, n, cap;
+    } lq, blq;
+    int lq_lost; /* waiting records were dropped (no memory to keep them) */
     /* Background commit (chp_store_put_start): one writer thread, started
      * on first use, runs one batch's write transaction at a time. */
     struct {
@@ -130,6 +140,15 @@ int chp_st_write_txn_raw(chp_store *s, chp_st_txn_fn fn, void *ctx);
 /* The same after settling the writer thread's batch; chp_err. */
 CHP_WUR int chp_st_write_txn(chp_store *s, chp_st_txn_fn fn, void *ctx);
 /* chp_st_write_txn, growing the map while it is full; chp_err. */
+/* store_local.c: the waiting local records (lq) and a batch's (blq).
+ * take: lq becomes the batch's, before its first attempt; write: puts
+ * blq in the batch's transaction t (raw LMDB code); done: after the
+ * batch settled, its records freed (ok) or put back in lq for the next
+ * batch or chp_store_local_flush. */
+void chp_st_lq_take(chp_store *s);
+int chp_st_lq_write(chp_store *s, MDB_txn *t);
+void chp_st_lq_done(chp_store *s, int ok);
+void chp_st_lq_free(struct chp_st_lq *q);
 CHP_WUR int chp_st_write_grow(chp_store *s, chp_st_txn_fn fn, void *ctx);
 /* Doubles the map up to map_max: 1 if it grew. Owning thread only. */
 int chp_st_grow_map(chp_store *s);

@@ -554,6 +554,119 @@ int chp_store_local_put_many(chp_store *s, int table, const chp_store_lrec *recs
     return rc;
 }
 
+/* ---- records that ride the next batch ---- */
+
+#define LQ_MAX 64u /* records waiting at most: then they are written at once */
+
+void chp_st_lq_free(struct chp_st_lq *q)
+{
+    for (size_t i = 0; i < q->n; i++)
+        free(q->rec[i]);
+    free(q->lk);
+    free(q->rec);
+    free(q->total);
+    memset(q, 0, sizeof *q);
+}
+
+static int lq_room(struct chp_st_lq *q, size_t more)
+{
+    if (q->n + more <= q->cap)
+        return CHP_OK;
+    size_t cap = q->n + more > 2 * q->cap ? q->n + more : 2 * q->cap;
+    uint8_t(*lk)[LOCAL_KEY] = realloc(q->lk, cap * sizeof *lk);
+    if (lk)
+        q->lk = lk;
+    uint8_t **rec = realloc(q->rec, cap * sizeof *rec);
+    if (rec)
+        q->rec = rec;
+    size_t *total = realloc(q->total, cap * sizeof *total);
+    if (total)
+        q->total = total;
+    if (!lk || !rec || !total)
+        return CHP_E_NOMEM;
+    q->cap = cap;
+    return CHP_OK;
+}
+
+void chp_st_lq_take(chp_store *s)
+{
+    assert(!s->blq.n);
+    struct chp_st_lq t = s->blq;
+    s->blq = s->lq;
+    s->lq = t; /* its arrays, empty, reused */
+}
+
+int chp_st_lq_write(chp_store *s, MDB_txn *t)
+{
+    for (size_t i = 0; i < s->blq.n; i++) {
+        int rc = local_put_in(s, t, s->blq.lk[i], s->blq.rec[i], s->blq.total[i]);
+        if (rc)
+            return rc;
+    }
+    return s->blq.n ? chp_st_local_room(s, t) : 0;
+}
+
+void chp_st_lq_done(chp_store *s, int ok)
+{
+    if (!s->blq.n)
+        return;
+    if (!ok && lq_room(&s->lq, s->blq.n) != CHP_OK)
+        s->lq_lost = 1; /* chp_store_local_flush says so */
+    else if (!ok) {     /* tried again by the next batch or flush */
+        for (size_t i = 0; i < s->blq.n; i++) {
+            memcpy(s->lq.lk[s->lq.n], s->blq.lk[i], LOCAL_KEY);
+            s->lq.rec[s->lq.n] = s->blq.rec[i];
+            s->lq.total[s->lq.n++] = s->blq.total[i];
+        }
+        s->blq.n = 0;
+        return;
+    }
+    for (size_t i = 0; i < s->blq.n; i++)
+        free(s->blq.rec[i]);
+    s->blq.n = 0;
+}
+
+int chp_store_local_flush(chp_store *s)
+{
+    assert(s);
+    chp_st_settle(s);
+    int rc = s->lq_lost ? CHP_E_NOMEM : CHP_OK;
+    s->lq_lost = 0;
+    if (!s->lq.n)
+        return rc;
+    struct lputs p = {s->lq.lk, s->lq.rec, s->lq.total, s->lq.n};
+    int wrc = chp_st_write_grow(s, lputs_fn, &p);
+    for (size_t i = 0; i < s->lq.n; i++)
+        free(s->lq.rec[i]);
+    s->lq.n = 0;
+    return rc != CHP_OK ? rc : wrc;
+}
+
+int chp_store_local_put_later(chp_store *s, int table, const chp_store_lrec *recs, size_t n)
+{
+    assert(s && (recs || n == 0));
+    if (!s->keys)
+        return CHP_E_LOCKED;
+    if (!table_ok(table) || key_table(table))
+        return CHP_E_ARG;
+    int rc = s->lq.n + n > LQ_MAX ? chp_store_local_flush(s) : CHP_OK;
+    if (rc == CHP_OK)
+        rc = lq_room(&s->lq, n);
+    for (size_t i = 0; rc == CHP_OK && i < n; i++) {
+        if (recs[i].klen > UINT32_MAX || recs[i].vlen > (64u << 20)) {
+            rc = CHP_E_ARG;
+            break;
+        }
+        struct chp_st_lq *q = &s->lq;
+        local_key(idx_key_of(s, table), table, recs[i].key, recs[i].klen, q->lk[q->n]);
+        rc = local_seal(s, enc_key_of(s, table), q->lk[q->n], recs[i].key, recs[i].klen,
+                        recs[i].val, recs[i].vlen, &q->rec[q->n], &q->total[q->n]);
+        if (rc == CHP_OK)
+            q->n++;
+    }
+    return rc;
+}
+
 int chp_store_local_get(chp_store *s, int table, const void *key, size_t klen, uint8_t **out,
                         size_t *vlen)
 {

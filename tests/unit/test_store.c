@@ -2353,6 +2353,106 @@ static void test_vault_recovery(void **state)
  * store full tell the truth), as the user's own data: a local record
  * that does not fit evicts foreign envelopes, nearest expiry first, and
  * is never refused; deleting records gives their room back. */
+/* 1 when piece record i ("lp" i) of the pieces table can be read back. */
+static int later_held(chp_store *s, unsigned i)
+{
+    char k[16];
+    snprintf(k, sizeof k, "lp%u", i);
+    uint8_t *v = NULL;
+    size_t vl = 0;
+    int rc = chp_store_local_get(s, CHP_TABLE_PIECES, k, strlen(k), &v, &vl);
+    if (rc == CHP_OK) {
+        assert_int_equal(vl, 100 + i);
+        for (size_t j = 0; j < vl; j++)
+            assert_int_equal(v[j], (uint8_t)(i + j));
+        chp_store_local_free(v, vl);
+        return 1;
+    }
+    assert_int_equal(rc, CHP_E_NOT_FOUND);
+    return 0;
+}
+
+/* Piece records first..first+n-1 handed over with put_later. */
+static void later_put(chp_store *s, unsigned first, unsigned n)
+{
+    static uint8_t val[64][400];
+    static char keys[64][16];
+    chp_store_lrec recs[64];
+    assert_true(n <= 64);
+    for (unsigned k = 0; k < n; k++) {
+        unsigned i = first + k;
+        snprintf(keys[k], sizeof keys[k], "lp%u", i);
+        for (size_t j = 0; j < 100 + i; j++)
+            val[k][j] = (uint8_t)(i + j);
+        recs[k] = (chp_store_lrec){keys[k], val[k], strlen(keys[k]), 100 + i};
+    }
+    assert_int_equal(chp_store_local_put_later(s, CHP_TABLE_PIECES, recs, n), CHP_OK);
+}
+
+/* Local records that ride the next batch's transaction (received file
+ * pieces, so that a batch of envelopes and the pieces they brought take
+ * one commit): not readable until a batch (in this thread or the writer
+ * thread) or chp_store_local_flush wrote them; at most 64 wait, then they
+ * are written at once; a close writes what still waits; not for the key
+ * tables, not while locked. */
+static void test_local_put_later(void **state)
+{
+    struct fx *f = *state;
+    chp_store_opts o = {0, 0, 0}; /* durable, as the daemon */
+    open_ok(f, &o);
+    uint8_t key[32];
+    for (size_t i = 0; i < 32; i++)
+        key[i] = (uint8_t)(i * 7 + 3);
+    chp_store_lrec one = {"lp0", "x", 3, 1};
+    assert_int_equal(chp_store_local_put_later(f->s, CHP_TABLE_PIECES, &one, 1), CHP_E_LOCKED);
+    assert_int_equal(chp_store_unlock(f->s, key), CHP_OK);
+    assert_int_equal(chp_store_local_put_later(f->s, CHP_TABLE_CONTACTS, &one, 1), CHP_E_ARG);
+    assert_int_equal(chp_store_local_flush(f->s), CHP_OK); /* nothing waits */
+
+    struct tenv e[3];
+    chp_store_stats st0, st1;
+    chp_store_stats_get(f->s, &st0);
+    later_put(f->s, 0, 3);
+    assert_false(later_held(f->s, 0)); /* waiting */
+    tenv_make(&e[0], 31, ENV_SMALL, 1000, 9000, 0);
+    assert_int_equal(put_1(f->s, &e[0]), CHP_OK); /* a batch in this thread */
+    for (unsigned i = 0; i < 3; i++)
+        assert_true(later_held(f->s, i));
+    chp_store_stats_get(f->s, &st1);
+    assert_true(st1.local > st0.local);
+
+    later_put(f->s, 3, 2); /* a batch in the writer thread */
+    chp_store_item it;
+    tenv_make(&e[1], 32, ENV_SMALL, 1001, 9000, 0);
+    item_of(&it, &e[1]);
+    assert_int_equal(chp_store_put_start(f->s, &it, 1), CHP_OK);
+    assert_int_equal(chp_store_put_wait(f->s), CHP_OK);
+    assert_int_equal(it.result, CHP_OK);
+    assert_true(later_held(f->s, 3) && later_held(f->s, 4));
+
+    later_put(f->s, 5, 1); /* no batch: a flush */
+    assert_false(later_held(f->s, 5));
+    assert_int_equal(chp_store_local_flush(f->s), CHP_OK);
+    assert_true(later_held(f->s, 5));
+
+    later_put(f->s, 10, 40); /* 40 wait; 40 more would be 80: the 40 first */
+    assert_false(later_held(f->s, 10));
+    later_put(f->s, 50, 40);
+    for (unsigned i = 10; i < 50; i++)
+        assert_true(later_held(f->s, i));
+    assert_false(later_held(f->s, 50));
+    assert_false(later_held(f->s, 89));
+
+    chp_store_close(&f->s); /* what waits is written */
+    open_ok(f, &o);
+    assert_int_equal(chp_store_unlock(f->s, key), CHP_OK);
+    for (unsigned i = 0; i < 90; i++)
+        if (i < 6 || i >= 10)
+            assert_true(later_held(f->s, i));
+    assert_true(chp_store_has(f->s, e[0].id) == 1 && chp_store_has(f->s, e[1].id) == 1);
+    tenv_free(e, 2);
+}
+
 static void test_local_counts_against_quota(void **state)
 {
     struct fx *f = *state;
@@ -3039,6 +3139,7 @@ int main(void)
         T(test_put_start_wait),
         T(test_put_start_map_full),
         T(test_local_tables),
+        T(test_local_put_later),
         T(test_deleted_secrets_unrecoverable),
         T(test_vault_recovery),
         T(test_local_counts_against_quota),
