@@ -512,6 +512,11 @@ int chp_st_write_txn(chp_store *s, chp_st_txn_fn fn, void *ctx)
 int chp_st_write_grow(chp_store *s, chp_st_txn_fn fn, void *ctx)
 {
     chp_st_settle(s);
+    /* Local records waiting for a batch go first: a later put or delete
+     * of the same key must not be undone by them. A failure is kept for
+     * the next chp_store_local_flush to say. */
+    if (s->lq.n && chp_store_local_flush(s) != CHP_OK)
+        s->lq_lost = 1;
     for (;;) {
         int rc = chp_st_write_txn_raw(s, fn, ctx);
         if (rc != MDB_MAP_FULL || !chp_st_grow_map(s))
@@ -602,6 +607,7 @@ int chp_store_wipe(chp_store **sp)
     chp_store *s = *sp;
     char *dir = s->dir;
     s->dir = NULL;
+    chp_st_lq_free(&s->lq); /* nothing waiting is written into what goes */
     chp_store_close(sp);
     char path[4096];
     int rc = CHP_OK;

@@ -234,9 +234,10 @@ typedef struct chp_store_lrec {
 CHP_WUR int chp_store_local_put_many(chp_store *s, int table, const chp_store_lrec *recs, size_t n);
 /* The same records sealed now but written by the next batch's transaction
  * (chp_store_put_start, chp_store_put_batch: one commit and one fsync for
- * both), or by chp_store_local_flush; not read by chp_store_local_get
- * until then. At most 64 wait: more are written at once first. Not for
- * the contacts and rooms tables. */
+ * both), or by chp_store_local_flush, or before any other write of local
+ * records (so a later put or delete of the same key wins); not read by
+ * chp_store_local_get until then. About 64 wait: more are written at
+ * once first. Not for the contacts and rooms tables. */
 CHP_WUR int chp_store_local_put_later(chp_store *s, int table, const chp_store_lrec *recs,
                                       size_t n);
 /* Writes the records still waiting, in a transaction of its own (a no-op

@@ -304,7 +304,7 @@ int chp_st_batch_finish(chp_store *s, chp_store_item *items, size_t n, int rc)
             rc = chp_st_try_batch(s, items, n, refuse);
             continue;
         }
-        if (refuse && s->blq.n) { /* without the local records riding it */
+        if (s->blq.n) { /* first without the local records riding it */
             chp_st_lq_done(s, 0);
             rc = chp_st_try_batch(s, items, n, refuse);
             continue;

@@ -610,15 +610,20 @@ void chp_st_lq_done(chp_store *s, int ok)
 {
     if (!s->blq.n)
         return;
-    if (!ok && lq_room(&s->lq, s->blq.n) != CHP_OK)
+    if (!ok && lq_room(&s->blq, s->lq.n) != CHP_OK) {
         s->lq_lost = 1; /* chp_store_local_flush says so */
-    else if (!ok) {     /* tried again by the next batch or flush */
-        for (size_t i = 0; i < s->blq.n; i++) {
-            memcpy(s->lq.lk[s->lq.n], s->blq.lk[i], LOCAL_KEY);
-            s->lq.rec[s->lq.n] = s->blq.rec[i];
-            s->lq.total[s->lq.n++] = s->blq.total[i];
+    } else if (!ok) {
+        /* tried again by the next batch or flush, before what came since
+         * (a later record of a key wins) */
+        for (size_t i = 0; i < s->lq.n; i++) {
+            memcpy(s->blq.lk[s->blq.n], s->lq.lk[i], LOCAL_KEY);
+            s->blq.rec[s->blq.n] = s->lq.rec[i];
+            s->blq.total[s->blq.n++] = s->lq.total[i];
         }
-        s->blq.n = 0;
+        s->lq.n = 0;
+        struct chp_st_lq t = s->lq;
+        s->lq = s->blq;
+        s->blq = t;
         return;
     }
     for (size_t i = 0; i < s->blq.n; i++)
@@ -629,16 +634,18 @@ void chp_st_lq_done(chp_store *s, int ok)
 int chp_store_local_flush(chp_store *s)
 {
     assert(s);
+    if (!s->lq.n && !s->blq.n && !s->lq_lost)
+        return CHP_OK; /* nothing to wait for (the writer only reads blq) */
     chp_st_settle(s);
     int rc = s->lq_lost ? CHP_E_NOMEM : CHP_OK;
     s->lq_lost = 0;
     if (!s->lq.n)
         return rc;
-    struct lputs p = {s->lq.lk, s->lq.rec, s->lq.total, s->lq.n};
+    struct chp_st_lq q = s->lq; /* out of the way of chp_st_write_grow */
+    memset(&s->lq, 0, sizeof s->lq);
+    struct lputs p = {q.lk, q.rec, q.total, q.n};
     int wrc = chp_st_write_grow(s, lputs_fn, &p);
-    for (size_t i = 0; i < s->lq.n; i++)
-        free(s->lq.rec[i]);
-    s->lq.n = 0;
+    chp_st_lq_free(&q);
     return rc != CHP_OK ? rc : wrc;
 }
 
@@ -649,9 +656,10 @@ int chp_store_local_put_later(chp_store *s, int table, const chp_store_lrec *rec
         return CHP_E_LOCKED;
     if (!table_ok(table) || key_table(table))
         return CHP_E_ARG;
-    int rc = s->lq.n + n > LQ_MAX ? chp_store_local_flush(s) : CHP_OK;
-    if (rc == CHP_OK)
-        rc = lq_room(&s->lq, n);
+    /* kept even when that write failed (its error is returned): they may
+     * fit later */
+    int frc = s->lq.n + n > LQ_MAX ? chp_store_local_flush(s) : CHP_OK;
+    int rc = lq_room(&s->lq, n);
     for (size_t i = 0; rc == CHP_OK && i < n; i++) {
         if (recs[i].klen > UINT32_MAX || recs[i].vlen > (64u << 20)) {
             rc = CHP_E_ARG;
@@ -664,7 +672,7 @@ int chp_store_local_put_later(chp_store *s, int table, const chp_store_lrec *rec
         if (rc == CHP_OK)
             q->n++;
     }
-    return rc;
+    return rc != CHP_OK ? rc : frc;
 }
 
 int chp_store_local_get(chp_store *s, int table, const void *key, size_t klen, uint8_t **out,

@@ -2393,8 +2393,9 @@ static void later_put(chp_store *s, unsigned first, unsigned n)
  * pieces, so that a batch of envelopes and the pieces they brought take
  * one commit): not readable until a batch (in this thread or the writer
  * thread) or chp_store_local_flush wrote them; at most 64 wait, then they
- * are written at once; a close writes what still waits; not for the key
- * tables, not while locked. */
+ * are written at once; a later put or delete of the same key wins; a
+ * close writes what still waits; not for the key tables, not while
+ * locked. */
 static void test_local_put_later(void **state)
 {
     struct fx *f = *state;
@@ -2443,11 +2444,26 @@ static void test_local_put_later(void **state)
     assert_false(later_held(f->s, 50));
     assert_false(later_held(f->s, 89));
 
+    /* A later delete or put of a waiting key wins (review of 767bd61: the
+     * waiting record was written after them, and undid them). */
+    later_put(f->s, 90, 2);
+    assert_int_equal(chp_store_local_del(f->s, CHP_TABLE_PIECES, "lp90", 4), CHP_OK);
+    assert_int_equal(chp_store_local_put(f->s, CHP_TABLE_PIECES, "lp91", 4, "new", 3), CHP_OK);
+    assert_int_equal(chp_store_local_flush(f->s), CHP_OK);
+    assert_false(later_held(f->s, 90));
+    uint8_t *v = NULL;
+    size_t vl = 0;
+    assert_int_equal(chp_store_local_get(f->s, CHP_TABLE_PIECES, "lp91", 4, &v, &vl), CHP_OK);
+    assert_int_equal(vl, 3);
+    assert_memory_equal(v, "new", 3);
+    chp_store_local_free(v, vl);
+
+    later_put(f->s, 92, 1);
     chp_store_close(&f->s); /* what waits is written */
     open_ok(f, &o);
     assert_int_equal(chp_store_unlock(f->s, key), CHP_OK);
-    for (unsigned i = 0; i < 90; i++)
-        if (i < 6 || i >= 10)
+    for (unsigned i = 0; i < 93; i++)
+        if (i < 6 || (i >= 10 && i < 90) || i == 92)
             assert_true(later_held(f->s, i));
     assert_true(chp_store_has(f->s, e[0].id) == 1 && chp_store_has(f->s, e[1].id) == 1);
     tenv_free(e, 2);
