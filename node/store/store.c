@@ -439,7 +439,7 @@ void chp_store_close(chp_store **sp)
     if (s->bg.stop)
         s->bg.stop(s);
     if (s->lq.n && s->keys) { /* best effort: the layer above flushes first */
-        int rc = chp_store_local_flush(s);
+        int rc = s->lqh.flush(s);
         (void)rc;
     }
     chp_st_lq_free(&s->lq);
@@ -509,13 +509,23 @@ int chp_st_write_txn(chp_store *s, chp_st_txn_fn fn, void *ctx)
 
 /* For writes that are never refused for want of room (local records, a
  * mark): a full map grows and the transaction runs again. */
+void chp_st_lq_free(struct chp_st_lq *q)
+{
+    for (size_t i = 0; i < q->n; i++)
+        free(q->rec[i]);
+    free(q->lk);
+    free(q->rec);
+    free(q->total);
+    memset(q, 0, sizeof *q);
+}
+
 int chp_st_write_grow(chp_store *s, chp_st_txn_fn fn, void *ctx)
 {
     chp_st_settle(s);
     /* Local records waiting for a batch go first: a later put or delete
      * of the same key must not be undone by them. A failure is kept for
      * the next chp_store_local_flush to say. */
-    if (s->lq.n && chp_store_local_flush(s) != CHP_OK)
+    if (s->lq.n && s->lqh.flush(s) != CHP_OK)
         s->lq_lost = 1;
     for (;;) {
         int rc = chp_st_write_txn_raw(s, fn, ctx);

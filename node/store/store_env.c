@@ -252,7 +252,7 @@ static int batch_fn(chp_store *s, MDB_txn *t, void *ctx)
     int rc = 0;
     for (size_t i = 0; i < b->n && rc == 0; i++)
         rc = put_one(s, t, &b->items[i], b->refuse_foreign);
-    return rc ? rc : chp_st_lq_write(s, t); /* local records riding it */
+    return rc || !s->lqh.write ? rc : s->lqh.write(s, t); /* local records riding it */
 }
 
 /* One attempt at the whole batch (raw LMDB code): run by the owning
@@ -305,7 +305,7 @@ int chp_st_batch_finish(chp_store *s, chp_store_item *items, size_t n, int rc)
             continue;
         }
         if (s->blq.n) { /* first without the local records riding it */
-            chp_st_lq_done(s, 0);
+            s->lqh.done(s, 0);
             rc = chp_st_try_batch(s, items, n, refuse);
             continue;
         }
@@ -349,9 +349,11 @@ int chp_store_put_batch(chp_store *s, chp_store_item *items, size_t n)
     if (n == 0)
         return CHP_OK;
     chp_st_bloom_check(s);
-    chp_st_lq_take(s); /* the local records waiting ride this batch */
+    if (s->lqh.take)
+        s->lqh.take(s); /* the local records waiting ride this batch */
     int rc = chp_st_batch_finish(s, items, n, chp_st_try_batch(s, items, n, 0));
-    chp_st_lq_done(s, rc == CHP_OK);
+    if (s->lqh.done)
+        s->lqh.done(s, rc == CHP_OK);
     return rc;
 }
 

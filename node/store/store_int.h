@@ -69,6 +69,18 @@ struct chp_store {
         size_t *total, n, cap;
     } lq, blq;
     int lq_lost; /* waiting records were dropped (no memory to keep them) */
+    /* Set by store_local.c at the first chp_store_local_put_later (NULL
+     * before, when nothing can wait), so the batch paths reach it without
+     * a call back up: take (lq becomes the batch's blq, before its first
+     * attempt), write (blq in the batch's transaction t, raw LMDB code),
+     * done (after the batch settled: freed, or back in lq when !ok),
+     * flush (chp_store_local_flush). */
+    struct {
+        void (*take)(chp_store *s);
+        int (*write)(chp_store *s, MDB_txn *t);
+        void (*done)(chp_store *s, int ok);
+        int (*flush)(chp_store *s);
+    } lqh;
     /* Background commit (chp_store_put_start): one writer thread, started
      * on first use, runs one batch's write transaction at a time. */
     struct {
@@ -140,14 +152,7 @@ int chp_st_write_txn_raw(chp_store *s, chp_st_txn_fn fn, void *ctx);
 /* The same after settling the writer thread's batch; chp_err. */
 CHP_WUR int chp_st_write_txn(chp_store *s, chp_st_txn_fn fn, void *ctx);
 /* chp_st_write_txn, growing the map while it is full; chp_err. */
-/* store_local.c: the waiting local records (lq) and a batch's (blq).
- * take: lq becomes the batch's, before its first attempt; write: puts
- * blq in the batch's transaction t (raw LMDB code); done: after the
- * batch settled, its records freed (ok) or put back in lq for the next
- * batch or chp_store_local_flush. */
-void chp_st_lq_take(chp_store *s);
-int chp_st_lq_write(chp_store *s, MDB_txn *t);
-void chp_st_lq_done(chp_store *s, int ok);
+/* Frees the records of q and its arrays. */
 void chp_st_lq_free(struct chp_st_lq *q);
 CHP_WUR int chp_st_write_grow(chp_store *s, chp_st_txn_fn fn, void *ctx);
 /* Doubles the map up to map_max: 1 if it grew. Owning thread only. */

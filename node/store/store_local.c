@@ -529,6 +529,24 @@ static void lputs_free(struct lputs *p)
     free(p->total);
 }
 
+/* Each of recs' LMDB key into lk[i] and its sealed value into rec[i]
+ * (total[i] bytes), in order; *sealed: how many, up to an error. */
+static int seal_recs(chp_store *s, int table, const chp_store_lrec *recs, size_t n,
+                     uint8_t (*lk)[LOCAL_KEY], uint8_t **rec, size_t *total, size_t *sealed)
+{
+    for (*sealed = 0; *sealed < n; ++*sealed) {
+        const chp_store_lrec *r = &recs[*sealed];
+        if (r->klen > UINT32_MAX || r->vlen > (64u << 20))
+            return CHP_E_ARG;
+        local_key(idx_key_of(s, table), table, r->key, r->klen, lk[*sealed]);
+        int rc = local_seal(s, enc_key_of(s, table), lk[*sealed], r->key, r->klen, r->val, r->vlen,
+                            &rec[*sealed], &total[*sealed]);
+        if (rc != CHP_OK)
+            return rc;
+    }
+    return CHP_OK;
+}
+
 int chp_store_local_put_many(chp_store *s, int table, const chp_store_lrec *recs, size_t n)
 {
     assert(s && (recs || n == 0));
@@ -538,16 +556,9 @@ int chp_store_local_put_many(chp_store *s, int table, const chp_store_lrec *recs
         return CHP_E_ARG;
     struct lputs p = {calloc(n + 1, LOCAL_KEY), calloc(n + 1, sizeof *p.rec),
                       calloc(n + 1, sizeof *p.total), n};
-    int rc = p.lk && p.rec && p.total ? CHP_OK : CHP_E_NOMEM;
-    for (size_t i = 0; rc == CHP_OK && i < n; i++) {
-        if (recs[i].klen > UINT32_MAX || recs[i].vlen > (64u << 20)) {
-            rc = CHP_E_ARG;
-            break;
-        }
-        local_key(idx_key_of(s, table), table, recs[i].key, recs[i].klen, p.lk[i]);
-        rc = local_seal(s, enc_key_of(s, table), p.lk[i], recs[i].key, recs[i].klen, recs[i].val,
-                        recs[i].vlen, &p.rec[i], &p.total[i]);
-    }
+    size_t sealed = 0;
+    int rc = p.lk && p.rec && p.total ? seal_recs(s, table, recs, n, p.lk, p.rec, p.total, &sealed)
+                                      : CHP_E_NOMEM;
     if (rc == CHP_OK && n)
         rc = chp_st_write_grow(s, lputs_fn, &p);
     lputs_free(&p);
@@ -557,16 +568,6 @@ int chp_store_local_put_many(chp_store *s, int table, const chp_store_lrec *recs
 /* ---- records that ride the next batch ---- */
 
 #define LQ_MAX 64u /* records waiting at most: then they are written at once */
-
-void chp_st_lq_free(struct chp_st_lq *q)
-{
-    for (size_t i = 0; i < q->n; i++)
-        free(q->rec[i]);
-    free(q->lk);
-    free(q->rec);
-    free(q->total);
-    memset(q, 0, sizeof *q);
-}
 
 static int lq_room(struct chp_st_lq *q, size_t more)
 {
@@ -588,7 +589,7 @@ static int lq_room(struct chp_st_lq *q, size_t more)
     return CHP_OK;
 }
 
-void chp_st_lq_take(chp_store *s)
+static void lq_take(chp_store *s)
 {
     assert(!s->blq.n);
     struct chp_st_lq t = s->blq;
@@ -596,7 +597,7 @@ void chp_st_lq_take(chp_store *s)
     s->lq = t; /* its arrays, empty, reused */
 }
 
-int chp_st_lq_write(chp_store *s, MDB_txn *t)
+static int lq_write(chp_store *s, MDB_txn *t)
 {
     for (size_t i = 0; i < s->blq.n; i++) {
         int rc = local_put_in(s, t, s->blq.lk[i], s->blq.rec[i], s->blq.total[i]);
@@ -606,7 +607,7 @@ int chp_st_lq_write(chp_store *s, MDB_txn *t)
     return s->blq.n ? chp_st_local_room(s, t) : 0;
 }
 
-void chp_st_lq_done(chp_store *s, int ok)
+static void lq_done(chp_store *s, int ok)
 {
     if (!s->blq.n)
         return;
@@ -656,22 +657,21 @@ int chp_store_local_put_later(chp_store *s, int table, const chp_store_lrec *rec
         return CHP_E_LOCKED;
     if (!table_ok(table) || key_table(table))
         return CHP_E_ARG;
+    if (!s->lqh.take) { /* the batch paths take the records from now on */
+        s->lqh.take = lq_take;
+        s->lqh.write = lq_write;
+        s->lqh.done = lq_done;
+        s->lqh.flush = chp_store_local_flush;
+    }
     /* kept even when that write failed (its error is returned): they may
      * fit later */
     int frc = s->lq.n + n > LQ_MAX ? chp_store_local_flush(s) : CHP_OK;
-    int rc = lq_room(&s->lq, n);
-    for (size_t i = 0; rc == CHP_OK && i < n; i++) {
-        if (recs[i].klen > UINT32_MAX || recs[i].vlen > (64u << 20)) {
-            rc = CHP_E_ARG;
-            break;
-        }
-        struct chp_st_lq *q = &s->lq;
-        local_key(idx_key_of(s, table), table, recs[i].key, recs[i].klen, q->lk[q->n]);
-        rc = local_seal(s, enc_key_of(s, table), q->lk[q->n], recs[i].key, recs[i].klen,
-                        recs[i].val, recs[i].vlen, &q->rec[q->n], &q->total[q->n]);
-        if (rc == CHP_OK)
-            q->n++;
-    }
+    struct chp_st_lq *q = &s->lq;
+    size_t sealed = 0;
+    int rc = lq_room(q, n);
+    if (rc == CHP_OK)
+        rc = seal_recs(s, table, recs, n, q->lk + q->n, q->rec + q->n, q->total + q->n, &sealed);
+    q->n += sealed;
     return rc != CHP_OK ? rc : frc;
 }
 

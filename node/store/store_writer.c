@@ -51,7 +51,8 @@ static void bg_settle(chp_store *s)
     int rc = s->bg.lmdb_rc;
     pthread_mutex_unlock(&s->bg.mu);
     s->bg.rc = chp_st_batch_finish(s, s->bg.items, s->bg.n, rc);
-    chp_st_lq_done(s, s->bg.rc == CHP_OK);
+    if (s->lqh.done)
+        s->lqh.done(s, s->bg.rc == CHP_OK);
     s->bg.settled = 1;
 }
 
@@ -114,7 +115,8 @@ int chp_store_put_start(chp_store *s, chp_store_item *items, size_t n)
     int rc = bg_open(s);
     if (rc != CHP_OK)
         return rc;
-    chp_st_lq_take(s); /* the local records waiting ride this batch */
+    if (s->lqh.take)
+        s->lqh.take(s); /* the local records waiting ride this batch */
     s->bg.items = items;
     s->bg.n = n;
     s->st_done = s->st; /* what stats_get shows until this batch settles */
