@@ -2469,6 +2469,43 @@ static void test_local_put_later(void **state)
     tenv_free(e, 2);
 }
 
+/* Records riding a batch that does not fit (the map at its max): the
+ * batch is tried again without them, so the user's own envelope is still
+ * stored; they wait again, and the flush that cannot write them says so
+ * (the messaging layer then reads incoming files back, msg_file.c). */
+static void test_local_put_later_map_full(void **state)
+{
+    struct fx *f = *state;
+    chp_store_opts o = {QUOTA_HUGE, 512 * 1024, 1};
+    open_ok(f, &o);
+    uint8_t key[32];
+    for (size_t i = 0; i < 32; i++)
+        key[i] = (uint8_t)(i * 5 + 1);
+    assert_int_equal(chp_store_unlock(f->s, key), CHP_OK);
+    struct mapfill m;
+    fill_map(f->s, &m);
+    static uint8_t big[16256];
+    static char keys[24][16];
+    chp_store_lrec recs[24];
+    for (unsigned k = 0; k < 24; k++) {
+        snprintf(keys[k], sizeof keys[k], "big%u", k);
+        recs[k] = (chp_store_lrec){keys[k], big, strlen(keys[k]), sizeof big};
+    }
+    assert_int_equal(chp_store_local_put_later(f->s, CHP_TABLE_PIECES, recs, 24), CHP_OK);
+    struct tenv own;
+    tenv_make(&own, 91000, ENV_SMALL, 10, OWN_EXP, 1);
+    assert_int_equal(put_1(f->s, &own), CHP_OK); /* without the records riding it */
+    assert_int_equal(chp_store_has(f->s, own.id), 1);
+    assert_int_not_equal(chp_store_local_flush(f->s), CHP_OK);
+    uint8_t *v = NULL;
+    size_t vl = 0;
+    assert_int_equal(chp_store_local_get(f->s, CHP_TABLE_PIECES, "big0", 4, &v, &vl),
+                     CHP_E_NOT_FOUND);
+    assert_int_equal(chp_store_local_flush(f->s), CHP_OK); /* said once; nothing waits */
+    tenv_free(&own, 1);
+    mapfill_free(&m);
+}
+
 static void test_local_counts_against_quota(void **state)
 {
     struct fx *f = *state;
@@ -3156,6 +3193,7 @@ int main(void)
         T(test_put_start_map_full),
         T(test_local_tables),
         T(test_local_put_later),
+        T(test_local_put_later_map_full),
         T(test_deleted_secrets_unrecoverable),
         T(test_vault_recovery),
         T(test_local_counts_against_quota),
