@@ -830,22 +830,17 @@ static void receipt(chp_msg *m, const struct xfile *x)
         (void)chp_msgi_job_add(m, JOB_DM, x->sender, NULL, CHP_CT_RECEIPT, p, sizeof p, NULL, 1);
 }
 
-/* The end check of a file kept in the table, not written out. */
-static int kept_check(chp_msg *m, const struct xfile *x)
-{
-    return chp_msgi_fdig_known(x) ? chp_msgi_fdig_check(x) : stream_out(m, x, -1);
-}
-
 /* Every piece of x is here: check it; from a contact, save it. */
 static void complete(chp_msg *m, struct xfile *x)
 {
     chp_msgi_files_sync(m);
     char dir[4200] = "";
     int known = chp_msgi_fdig_known(x);
-    int rc = known ? chp_msgi_fdig_check(x) : CHP_OK; /* not known: checked as it is read */
-    if (rc != CHP_OK) {
-        /* refused below, before anything is written */
-    } else if (chp_msgi_named_contact(m, x->sender)) {
+    /* from the digests, before anything is written; not known: checked
+     * as it is read back (written out, or below) */
+    int rc = known ? chp_msgi_fdig_check(x) : CHP_OK;
+    int keep = !chp_msgi_named_contact(m, x->sender); /* a stranger's: for `file save` */
+    if (rc == CHP_OK && !keep) {
         rc = conv_dir(m, x, dir, sizeof dir);
         if (rc == CHP_OK)
             rc = chp_msgi_file_write_out(m, x, dir, NULL, &x->path);
@@ -853,10 +848,11 @@ static void complete(chp_msg *m, struct xfile *x)
         if (rc == CHP_E_IO || rc == CHP_E_OVERFLOW) { /* keep it for `file save` */
             chp_warn("a file from a contact could not be saved to %s: kept for `file save`",
                      dir[0] ? dir : "the save directory");
-            x->unsaved = 1;
-            rc = kept_check(m, x);
+            x->unsaved = keep = 1;
+            rc = CHP_OK;
         }
-    } else {
+    }
+    if (rc == CHP_OK && keep) {
         rc = known ? CHP_OK : stream_out(m, x, -1);
         x->state = FS_COMPLETE;
     }

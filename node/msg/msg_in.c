@@ -339,7 +339,7 @@ static void handle_chunk(chp_msg *m, const struct tagent *te, const chp_inner *i
 
 /* ---- envelopes ---- */
 
-static int examine(chp_msg *m, const uint8_t *env, size_t len, const uint8_t *id);
+static int examine(chp_msg *m, const uint8_t *env, size_t len, const struct opened *note);
 
 /* Envelopes whose tag was not in the table when they came, the last
  * MISS_MAX of them: a contact's seq-numbered tags are computed only
@@ -381,14 +381,14 @@ static void miss_rescan(chp_msg *m)
     free(buf);
 }
 
-/* The post noted under id and key fingerprint kfp, or NULL. Posts are
- * examined in the order they were noted: the first live one is it. */
-static struct opened *opened_find(chp_msg *m, const uint8_t id[32], const uint8_t *kfp)
+/* The live note of the post with id, or NULL. Posts are examined in the
+ * order they were noted: the first live one is normally it. */
+static struct opened *opened_find(chp_msg *m, const uint8_t *id)
 {
-    for (size_t i = 0; m->opened && i < m->opened_n; i++) {
+    for (size_t i = 0; id && m->opened && i < m->opened_n; i++) {
         struct opened *o = &m->opened[(m->opened_head - m->opened_n + i) % OPENED_MAX];
         if (o->live && !memcmp(o->id, id, 32)) /* ids are public: a plain compare */
-            return chp_memeq(o->kfp, kfp, sizeof o->kfp) ? o : NULL;
+            return o;
     }
     return NULL;
 }
@@ -400,22 +400,7 @@ static void opened_drop(chp_msg *m, struct opened *o)
         m->opened_n--;
 }
 
-/* The note for id, whether examine used it or not: chp_msg_on_envelope
- * is the one place that may use it (the bytes are those the mesh's check
- * made id of); the paths that read envelopes back from the store verify
- * every signature. */
-static void opened_retire(chp_msg *m, const uint8_t *id)
-{
-    for (size_t i = 0; id && m->opened && i < m->opened_n; i++) {
-        struct opened *o = &m->opened[(m->opened_head - m->opened_n + i) % OPENED_MAX];
-        if (o->live && !memcmp(o->id, id, 32)) {
-            opened_drop(m, o);
-            return;
-        }
-    }
-}
-
-static void opened_note(chp_msg *m, const uint8_t id[32], const uint8_t *kfp,
+static void opened_note(chp_msg *m, const uint8_t id[32], const uint8_t kfp[16],
                         const uint8_t digest[32])
 {
     if (!m->opened && !(m->opened = calloc(OPENED_MAX, sizeof *m->opened)))
@@ -431,14 +416,14 @@ static void opened_note(chp_msg *m, const uint8_t id[32], const uint8_t *kfp,
 
 /* Opens env (its tag te is ours) into pt (len bytes, malloc'd; the caller
  * wipes and frees it, also on failure); digest gets its payload's
- * BLAKE2b. id: the envelope's, or NULL. With remember, a post that opens
- * is noted under id (the refuse hook); without, a post noted so is
- * opened without its signature verified again, once. */
+ * BLAKE2b. note: the refuse hook's note of these very bytes (or NULL):
+ * under the same key, the signature it verified is not verified again.
+ * kfp (or NULL) gets the key's fingerprint, for a note. */
 static int env_open(chp_msg *m, const struct tagent *te, const uint8_t *env, size_t len,
-                    const uint8_t *id, int remember, chp_env_hdr *hdr, uint8_t **pt, chp_inner *in,
-                    uint8_t digest[32])
+                    const struct opened *note, uint8_t *kfp, chp_env_hdr *hdr, uint8_t **pt,
+                    chp_inner *in, uint8_t digest[32])
 {
-    uint8_t key[32];
+    uint8_t key[32], fp[16];
     *pt = NULL;
     if (te->kind == TK_INTRO) {
         if (chp_ks_intro_key_recv(m->me, hdr->key, key) != CHP_OK)
@@ -451,22 +436,19 @@ static int env_open(chp_msg *m, const struct tagent *te, const uint8_t *env, siz
         chp_ks_msg_key(k, m->c[te->idx].pk, key);
         chp_memzero(k, sizeof k);
     }
-    uint8_t kfp[16];
-    struct opened *o = NULL;
-    if (id && (remember || m->opened_n)) {
-        chp_hash(kfp, sizeof kfp, key, sizeof key, NULL, 0);
-        o = remember ? NULL : opened_find(m, id, kfp);
+    const uint8_t *verified = NULL;
+    if (note || kfp) {
+        chp_hash(fp, sizeof fp, key, sizeof key, NULL, 0);
+        if (note && chp_memeq(note->kfp, fp, sizeof fp))
+            verified = note->digest;
+        if (kfp)
+            memcpy(kfp, fp, sizeof fp);
     }
     *pt = malloc(len);
-    int rc =
-        *pt ? chp_envelope_open_ex(env, len, key, *pt, len, hdr, in, o ? o->digest : NULL, digest)
-            : CHP_E_NOMEM;
-    if (o)
-        opened_drop(m, o);
-    else if (rc == CHP_OK && remember && id)
-        opened_note(m, id, kfp, digest);
+    int rc = *pt ? chp_envelope_open_ex(env, len, key, *pt, len, hdr, in, verified, digest)
+                 : CHP_E_NOMEM;
     chp_memzero(key, sizeof key);
-    chp_memzero(kfp, sizeof kfp);
+    chp_memzero(fp, sizeof fp);
     return rc;
 }
 
@@ -480,21 +462,23 @@ int chp_msg_refuse(chp_msg *m, const uint8_t *env, size_t len, const uint8_t id[
     if (!tp || tp->kind != TK_ROOM)
         return 0; /* only room posts are judged: the common case, one lookup */
     struct tagent te = *tp;
-    uint8_t *pt = NULL, digest[32];
+    uint8_t *pt = NULL, digest[32], kfp[16];
     chp_inner in;
-    int refuse = env_open(m, &te, env, len, id, 1, &hdr, &pt, &in, digest) == CHP_OK &&
-                 chp_msgi_flood_refuse(m, m->r[te.idx].name, in.sender, in.type, src);
-    if (refuse && m->opened_n) /* not stored, so never examined */
-        opened_drop(m, &m->opened[(m->opened_head - 1) % OPENED_MAX]);
+    int rc = env_open(m, &te, env, len, NULL, kfp, &hdr, &pt, &in, digest);
+    int refuse =
+        rc == CHP_OK && chp_msgi_flood_refuse(m, m->r[te.idx].name, in.sender, in.type, src);
+    if (rc == CHP_OK && !refuse) /* stored next, then examined */
+        opened_note(m, id, kfp, digest);
     if (pt)
         chp_memzero(pt, len);
     free(pt);
     chp_memzero(digest, sizeof digest);
+    chp_memzero(kfp, sizeof kfp);
     return refuse;
 }
 
 /* The envelope part of chp_msg_on_envelope, once it is known to be new. */
-static int examine(chp_msg *m, const uint8_t *env, size_t len, const uint8_t *id)
+static int examine(chp_msg *m, const uint8_t *env, size_t len, const struct opened *note)
 {
     chp_env_hdr hdr;
     if (chp_envelope_parse(env, len, &hdr, NULL, NULL, NULL) != CHP_OK)
@@ -505,7 +489,7 @@ static int examine(chp_msg *m, const uint8_t *env, size_t len, const uint8_t *id
     struct tagent te = *tp; /* the table may be rebuilt below */
     uint8_t *pt = NULL, digest[32];
     chp_inner in;
-    int rc = env_open(m, &te, env, len, id, 0, &hdr, &pt, &in, digest);
+    int rc = env_open(m, &te, env, len, note, NULL, &hdr, &pt, &in, digest);
     if (rc != CHP_OK) {
         chp_debug("an envelope with one of our tags did not open: %s", chp_strerror(rc));
         free(pt);
@@ -559,9 +543,14 @@ void chp_msg_on_envelope(chp_msg *m, const uint8_t *env, size_t len, const uint8
 {
     if (!m->me || (seq && seq <= m->examined))
         return; /* locked: the unlock examines it; or the unlock already did */
-    if (!examine(m, env, len, id))
+    /* the refuse hook's note: used here only, where the bytes are those
+     * the mesh's check made id of (what is read back from the store is
+     * verified whole), and dropped whether examine used it or not */
+    struct opened *note = opened_find(m, id);
+    if (!examine(m, env, len, note))
         miss_note(m, env, len, id);
-    opened_retire(m, id); /* when examine did not open it (not ours now) */
+    if (note)
+        opened_drop(m, note);
     miss_rescan(m);
     if (seq > m->examined)
         m->examined = seq;
